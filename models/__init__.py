@@ -1,0 +1,19 @@
+"""ActionCLIP for MMAction2.
+
+Importing this package (configs do, through ``custom_imports``) first
+repairs the known breakages of the installed stack, then registers
+``ActionClip`` in MMAction2's ``MODELS``.
+"""
+from . import compat
+
+compat.apply_runtime_fixes()
+
+from . import checkpoint_safety  # noqa: E402
+
+checkpoint_safety.install()
+
+from .actionclip import ActionClip  # noqa: E402
+from .adapters import MeanPoolAdapter, TransformerAdapter  # noqa: E402
+from .clip_builder import build_clip  # noqa: E402
+
+__all__ = ['ActionClip', 'TransformerAdapter', 'MeanPoolAdapter', 'build_clip']

@@ -1,0 +1,312 @@
+"""The ActionCLIP recognizer: video-text matching on top of CLIP."""
+from typing import Dict, List, Optional, Sequence, Union
+
+import torch
+import torch.distributed as dist
+from clip.model import convert_weights
+from mmengine.model import BaseModel
+
+from mmaction.registry import MODELS
+from .adapters import build_adapter
+from .clip_builder import build_clip
+from .prompts import load_labels, load_templates
+from .text_features import PromptBank, encode_text, l2_normalize
+
+#: CLIP's input normalisation on 0-255 pixels.
+CLIP_MEAN = (122.771, 116.746, 104.093)
+CLIP_STD = (68.500, 66.632, 70.323)
+
+
+def gather_features(*features: torch.Tensor) -> List[torch.Tensor]:
+    """Concatenate features of all ranks, keeping every rank's gradient.
+
+    ``torch.distributed.nn.all_gather`` sums the gradients of all ranks in
+    backward, so after DDP averages, W ranks train exactly like one
+    process with the whole batch.
+
+    Args:
+        *features (torch.Tensor): ``(B, D)`` tensors of this rank.
+
+    Returns:
+        list[torch.Tensor]: ``(W * B, D)`` tensors, rank-major.
+    """
+    if not (dist.is_available() and dist.is_initialized()
+            and dist.get_world_size() > 1):
+        return list(features)
+    from torch.distributed.nn.functional import all_gather
+    return [torch.cat(all_gather(f), dim=0) for f in features]
+
+
+@MODELS.register_module()
+class ActionClip(BaseModel):
+    """ActionCLIP: CLIP frames, a temporal adapter, and text prompts.
+
+    Args:
+        clip_arch (str | dict): OpenAI model name (``'ViT-B/32'``,
+            ``'ViT-B/16'``, ``'ViT-L/14'``, ``'ViT-L/14@336px'``) or a dict
+            of CLIP hyperparameters.
+        num_adapter_segs (int): Frames per view T.
+        num_adapter_layers (int): Blocks of the transformer adapter.
+        temporal_adapter (str): ``'transformer'`` (ActionCLIP's) or
+            ``'mean'`` (parameter-free mean pooling, for zero-shot use of
+            plain CLIP weights).
+        pretrained (bool | str): ``True``: OpenAI's CLIP weights (cached,
+            downloaded when missing); a path: a local CLIP weights file;
+            ``False``: random CLIP weights, for when a checkpoint follows.
+            Defaults to False, so that building a model never downloads.
+        to_float32 (bool): Keep CLIP in float32 on the GPU. When False, as
+            with OpenAI's ``clip.load``, CLIP's matrices are stored in
+            float16 once the model is moved to a CUDA device (halving its
+            memory for testing); on the CPU they always stay float32.
+            Training configs set True.
+        labels_or_label_file (str | list[str], optional): Class names, or a
+            file with one per line. Needed for predict and loss.
+        templates_or_template_file (str | list[str], optional): Prompt
+            templates (or a file, one per line). Defaults to ActionCLIP's
+            16 templates.
+        template (str | list[str], optional): Alternative spelling for a
+            single template (or a list), as set in the seed's examples.
+        loss (dict): The classification loss applied to both the
+            video-to-text and the text-to-video logits.
+        text_chunk_size (int): Prompts per text-encoder pass in predict.
+        data_preprocessor (dict, optional): Defaults to
+            ``ActionDataPreprocessor`` with CLIP's mean and std, NCHW.
+        init_cfg (dict, optional): Initialisation config.
+    """
+
+    def __init__(self,
+                 clip_arch: Union[str, dict],
+                 num_adapter_segs: int,
+                 num_adapter_layers: int = 6,
+                 temporal_adapter: str = 'transformer',
+                 pretrained: Union[bool, str] = False,
+                 to_float32: bool = False,
+                 labels_or_label_file: Optional[Union[str, List[str]]] = None,
+                 templates_or_template_file: Optional[Union[str,
+                                                            List[str]]] = None,
+                 template: Optional[Union[str, List[str]]] = None,
+                 loss: Dict = dict(type='CrossEntropyLoss', loss_weight=0.5),
+                 text_chunk_size: int = 2048,
+                 data_preprocessor: Optional[Dict] = None,
+                 init_cfg: Optional[Dict] = None):
+        if data_preprocessor is None:
+            data_preprocessor = dict(
+                type='ActionDataPreprocessor',
+                mean=list(CLIP_MEAN),
+                std=list(CLIP_STD),
+                format_shape='NCHW')
+        if isinstance(data_preprocessor, dict):
+            # Built from MMAction2's registry so that no default scope has
+            # to be set by a runner first (plain PyTorch use, tests).
+            data_preprocessor = MODELS.build(data_preprocessor)
+        super().__init__(
+            data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.clip = build_clip(clip_arch, pretrained)
+        self.num_segs = num_adapter_segs
+        self.to_float32 = to_float32
+        self.adapter = build_adapter(temporal_adapter,
+                                     self.clip.text_projection.shape[1],
+                                     num_adapter_segs, num_adapter_layers)
+        self.loss_func = MODELS.build(loss)
+        self.templates = load_templates(templates_or_template_file, template)
+        self.prompt_bank: Optional[PromptBank] = None
+        if labels_or_label_file is not None:
+            self.prompt_bank = PromptBank(
+                load_labels(labels_or_label_file), self.templates,
+                text_chunk_size)
+
+    # The released checkpoints and the random initialisation of CLIP must
+    # survive the runner's init_weights(); only the adapter is initialised.
+    def init_weights(self) -> None:
+        """Initialise the adapter; CLIP keeps its (pretrained) weights."""
+        if hasattr(self.adapter, 'init_weights'):
+            self.adapter.init_weights()
+
+    def to(self, *args, **kwargs) -> 'ActionClip':
+        """Move the model; on CUDA, store CLIP in float16 unless
+        ``to_float32``."""
+        super().to(*args, **kwargs)
+        self._maybe_half()
+        return self
+
+    def cuda(self, *args, **kwargs) -> 'ActionClip':
+        """Move the model to CUDA (see :meth:`to`)."""
+        super().cuda(*args, **kwargs)
+        self._maybe_half()
+        return self
+
+    def _maybe_half(self) -> None:
+        if (not self.to_float32 and self.clip.positional_embedding.is_cuda
+                and self.clip.dtype == torch.float32):
+            convert_weights(self.clip)
+
+    @property
+    def labels(self) -> List[str]:
+        """The class names predict scores."""
+        return self.prompt_bank.labels if self.prompt_bank else []
+
+    def set_labels(self,
+                   labels_or_label_file: Union[str, List[str]],
+                   templates: Optional[Sequence[str]] = None) -> None:
+        """Score another label set from now on (no retraining needed).
+
+        Args:
+            labels_or_label_file (str | list[str]): Class names or a file.
+            templates (list[str], optional): New templates; by default the
+                current ones.
+        """
+        if templates is not None:
+            self.templates = load_templates(templates)
+        self.prompt_bank = PromptBank(
+            load_labels(labels_or_label_file), self.templates,
+            self.prompt_bank.chunk_size if self.prompt_bank else 2048)
+
+    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
+        """CLIP image features.
+
+        Args:
+            images (torch.Tensor): ``(B, C, H, W)`` normalised images.
+
+        Returns:
+            torch.Tensor: ``(B, D)`` features.
+        """
+        return self.clip.encode_image(images)
+
+    def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
+        """CLIP text features of tokens (cut to the longest text).
+
+        Args:
+            tokens (torch.Tensor): ``(N, 77)`` tokens from
+                ``clip.tokenize``.
+
+        Returns:
+            torch.Tensor: ``(N, D)`` features.
+        """
+        return encode_text(self.clip, tokens)
+
+    def encode_video(self, video: torch.Tensor) -> torch.Tensor:
+        """Video features, one per view.
+
+        Args:
+            video (torch.Tensor): ``(N, V * T, C, H, W)`` normalised frames,
+                ``T = num_adapter_segs``, ``V`` views (clips or crops) of
+                each video.
+
+        Returns:
+            torch.Tensor: ``(N * V, D)`` unnormalised features, view-minor.
+        """
+        if video.dim() != 5:
+            raise ValueError('Expected frames of shape (N, V*T, C, H, W), '
+                             f'got {tuple(video.shape)}; use '
+                             "FormatShape(input_format='NCHW')")
+        n, frames = video.shape[:2]
+        if frames % self.num_segs:
+            raise ValueError(
+                f'Got {frames} frames per video, not a multiple of '
+                f'num_adapter_segs={self.num_segs}; sample num_clips='
+                f'{self.num_segs} (or a multiple for several views)')
+        frame_features = self.encode_image(video.flatten(0, 1))
+        frame_features = frame_features.view(n * frames // self.num_segs,
+                                             self.num_segs, -1)
+        adapter_dtype = next(
+            (p.dtype for p in self.adapter.parameters()), None)
+        if adapter_dtype is not None:
+            frame_features = frame_features.to(adapter_dtype)
+        return self.adapter(frame_features)
+
+    def _require_labels(self) -> PromptBank:
+        if self.prompt_bank is None:
+            raise RuntimeError(
+                'ActionClip has no labels: set labels_or_label_file in the '
+                'model config (or call set_labels) to predict or train')
+        return self.prompt_bank
+
+    def predict_scores(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Class probabilities averaged over templates and views.
+
+        Args:
+            inputs (torch.Tensor): ``(N, V * T, C, H, W)`` frames.
+
+        Returns:
+            torch.Tensor: ``(N, num_labels)`` probabilities.
+        """
+        bank = self._require_labels()
+        video = l2_normalize(self.encode_video(inputs))
+        text = bank.features(self.clip)  # (P, L, D), normalised
+        logits = 100.0 * torch.einsum('vd,pld->vpl', video.to(text.dtype),
+                                      text)
+        probs = logits.float().softmax(dim=-1)
+        return probs.view(len(inputs), -1, bank.num_labels).mean(dim=1)
+
+    def loss(self, inputs: torch.Tensor, data_samples: List) -> Dict:
+        """Symmetric video-text contrastive loss over the whole batch.
+
+        Each video is paired with its class text under one random template;
+        features of all ranks take part when training is distributed.
+
+        Args:
+            inputs (torch.Tensor): ``(N, V * T, C, H, W)`` frames.
+            data_samples (list[ActionDataSample]): With ``gt_label``.
+
+        Returns:
+            dict: ``loss_v2t`` and ``loss_t2v``.
+        """
+        bank = self._require_labels()
+        labels = torch.cat([s.gt_label.view(-1)[:1] for s in data_samples])
+        labels = labels.cpu().long()
+        if labels.min() < 0 or labels.max() >= bank.num_labels:
+            raise ValueError(
+                f'gt_label {labels.tolist()} out of range for '
+                f'{bank.num_labels} labels; check labels_or_label_file '
+                'against the annotation file')
+        template_ids = torch.randint(bank.num_templates, (len(labels), ))
+        tokens = bank.tokens[template_ids, labels]
+        video = self.encode_video(inputs)
+        video = video.view(len(data_samples), -1, video.shape[-1]).mean(1)
+        video = l2_normalize(video)
+        text = l2_normalize(self.encode_text(tokens))
+        video, text = gather_features(video, text.to(video.dtype))
+        logits = self.clip.logit_scale.exp() * video @ text.t()
+        targets = torch.arange(len(logits), device=logits.device)
+        return dict(
+            loss_v2t=self.loss_func(logits, targets),
+            loss_t2v=self.loss_func(logits.t(), targets))
+
+    def predict(self, inputs: torch.Tensor, data_samples: List) -> List:
+        """Set ``pred_score`` on each data sample.
+
+        Args:
+            inputs (torch.Tensor): ``(N, V * T, C, H, W)`` frames.
+            data_samples (list[ActionDataSample]): One per video.
+
+        Returns:
+            list[ActionDataSample]: The samples with ``pred_score``.
+        """
+        scores = self.predict_scores(inputs)
+        for sample, score in zip(data_samples, scores):
+            sample.set_pred_score(score)
+        return data_samples
+
+    def forward(self,
+                inputs: torch.Tensor,
+                data_samples: Optional[List] = None,
+                mode: str = 'tensor'):
+        """Dispatch to :meth:`loss`, :meth:`predict` or feature extraction.
+
+        Args:
+            inputs (torch.Tensor): ``(N, V * T, C, H, W)`` frames.
+            data_samples (list[ActionDataSample], optional): Annotations.
+            mode (str): ``'loss'``, ``'predict'`` or ``'tensor'`` (returns
+                the ``(N * V, D)`` video features).
+
+        Returns:
+            dict | list | torch.Tensor: Losses, data samples or features.
+        """
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        if mode == 'predict':
+            return self.predict(inputs, data_samples)
+        if mode == 'tensor':
+            return self.encode_video(inputs)
+        raise RuntimeError(f'Invalid mode {mode!r}: use "loss", "predict" '
+                           'or "tensor"')

@@ -1,0 +1,121 @@
+"""CLIP architectures as data: the hyperparameters of each named model.
+
+Building a model from this table needs no download; where its weights come
+from is :mod:`models.pretrained`'s business, and :mod:`models.clip_builder`
+joins the two.
+"""
+from typing import Dict, Union
+
+#: Keyword arguments of :class:`clip.model.CLIP` for the OpenAI models.
+CLIP_ARCHS: Dict[str, Dict[str, int]] = {
+    'ViT-B/32':
+    dict(
+        embed_dim=512,
+        image_resolution=224,
+        vision_layers=12,
+        vision_width=768,
+        vision_patch_size=32,
+        context_length=77,
+        vocab_size=49408,
+        transformer_width=512,
+        transformer_heads=8,
+        transformer_layers=12),
+    'ViT-B/16':
+    dict(
+        embed_dim=512,
+        image_resolution=224,
+        vision_layers=12,
+        vision_width=768,
+        vision_patch_size=16,
+        context_length=77,
+        vocab_size=49408,
+        transformer_width=512,
+        transformer_heads=8,
+        transformer_layers=12),
+    'ViT-L/14':
+    dict(
+        embed_dim=768,
+        image_resolution=224,
+        vision_layers=24,
+        vision_width=1024,
+        vision_patch_size=14,
+        context_length=77,
+        vocab_size=49408,
+        transformer_width=768,
+        transformer_heads=12,
+        transformer_layers=12),
+    'ViT-L/14@336px':
+    dict(
+        embed_dim=768,
+        image_resolution=336,
+        vision_layers=24,
+        vision_width=1024,
+        vision_patch_size=14,
+        context_length=77,
+        vocab_size=49408,
+        transformer_width=768,
+        transformer_heads=12,
+        transformer_layers=12),
+}
+
+ARCH_KEYS = tuple(CLIP_ARCHS['ViT-B/32'])
+
+# The BPE tokenizer and its 77-token context are shared by every OpenAI
+# model, so small test architectures default to them as well.
+_DICT_DEFAULTS = dict(context_length=77, vocab_size=49408)
+
+
+def available_archs() -> list:
+    """Names accepted as ``clip_arch``.
+
+    Returns:
+        list: The names of the architectures in :data:`CLIP_ARCHS`.
+    """
+    return list(CLIP_ARCHS)
+
+
+def resolve_arch(clip_arch: Union[str, dict]) -> Dict[str, int]:
+    """Turn a model name or a dict of hyperparameters into CLIP kwargs.
+
+    Args:
+        clip_arch (str | dict): An OpenAI model name from
+            :data:`CLIP_ARCHS`, or a dict with the keys of
+            :data:`ARCH_KEYS` (``context_length`` and ``vocab_size`` may be
+            left out). ``vision_layers`` must be an int: only ViT image
+            encoders are supported.
+
+    Returns:
+        dict: Keyword arguments for :class:`clip.model.CLIP`.
+    """
+    if isinstance(clip_arch, str):
+        if clip_arch not in CLIP_ARCHS:
+            raise ValueError(
+                f'Unknown clip_arch {clip_arch!r}; available: '
+                f'{available_archs()}, or a dict with keys {list(ARCH_KEYS)}')
+        return dict(CLIP_ARCHS[clip_arch])
+    if not isinstance(clip_arch, dict):
+        raise TypeError('clip_arch must be a model name or a dict of CLIP '
+                        f'hyperparameters, got {type(clip_arch).__name__}')
+    arch = dict(_DICT_DEFAULTS, **clip_arch)
+    unknown = sorted(set(arch) - set(ARCH_KEYS))
+    missing = [k for k in ARCH_KEYS if k not in arch]
+    if unknown or missing:
+        raise ValueError(f'clip_arch dict: unknown keys {unknown}, missing '
+                         f'keys {missing}; expected {list(ARCH_KEYS)}')
+    for key, value in arch.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(
+                f'clip_arch[{key!r}] must be a positive int, got {value!r}')
+    if arch['image_resolution'] % arch['vision_patch_size']:
+        raise ValueError(
+            f"clip_arch: image_resolution {arch['image_resolution']} is not "
+            f"a multiple of vision_patch_size {arch['vision_patch_size']}")
+    # CLIP's ViT uses width // 64 heads; a narrower encoder would have none.
+    if arch['vision_width'] < 64 or arch['vision_width'] % 64:
+        raise ValueError('clip_arch: vision_width must be a multiple of 64, '
+                         f"got {arch['vision_width']}")
+    if arch['transformer_width'] % arch['transformer_heads']:
+        raise ValueError(
+            f"clip_arch: transformer_width {arch['transformer_width']} is "
+            f"not divisible by transformer_heads {arch['transformer_heads']}")
+    return arch

@@ -1,0 +1,153 @@
+"""The one place where a CLIP model is constructed from an architecture and
+its weights.
+
+The architecture comes from :mod:`models.clip_archs` (no download), the
+weights from :mod:`models.pretrained` (cached, checked) or from a local file.
+"""
+import os.path as osp
+from typing import Dict, Union
+
+import torch
+from clip.model import CLIP
+
+from .clip_archs import resolve_arch
+from .pretrained import fetch_openai_clip
+
+# Buffers of OpenAI's TorchScript files that are attributes, not weights.
+_NON_WEIGHT_KEYS = ('input_resolution', 'context_length', 'vocab_size')
+
+
+def read_clip_state_dict(path: str) -> Dict[str, torch.Tensor]:
+    """Read CLIP weights from OpenAI's TorchScript file or a state dict.
+
+    Args:
+        path (str): OpenAI's ``.pt`` archive, or a file holding a CLIP state
+            dict (optionally under ``state_dict`` and/or with a ``clip.``
+            prefix, as in an ActionCLIP checkpoint).
+
+    Returns:
+        dict: The CLIP state dict in float32.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(
+            f'CLIP weights file {path!r} does not exist; pass pretrained=True '
+            'to use the OpenAI weights or pretrained=False for random ones')
+    try:
+        # OpenAI publishes TorchScript archives; torch.jit.load runs no
+        # pickle, so reading them needs no weights_only exception.
+        state = torch.jit.load(path, map_location='cpu').state_dict()
+    except RuntimeError:
+        from .checkpoint_safety import load_checkpoint_file
+        state = load_checkpoint_file(path, map_location='cpu')
+        state = state.get('state_dict', state)
+        if any(k.startswith('clip.') for k in state):
+            state = {
+                k[len('clip.'):]: v
+                for k, v in state.items() if k.startswith('clip.')
+            }
+    return {
+        k: v.float()
+        for k, v in state.items() if k not in _NON_WEIGHT_KEYS
+    }
+
+
+def _check_compatible(model: CLIP, state: Dict[str, torch.Tensor],
+                      source: str, clip_arch) -> None:
+    """Raise a ValueError listing the differences between model and file."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    mismatched = [
+        f'{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}'
+        for k in own if k in state and state[k].shape != own[k].shape
+    ]
+    if missing or unexpected or mismatched:
+        lines = [f'CLIP weights {source} do not fit clip_arch {clip_arch!r}:']
+        for title, items in (('missing', missing),
+                             ('unexpected', unexpected),
+                             ('shape mismatch', mismatched)):
+            if items:
+                more = f' (+{len(items) - 5} more)' if len(items) > 5 else ''
+                lines.append(f'  {title}: {items[:5]}{more}')
+        raise ValueError('\n'.join(lines))
+
+
+def build_clip(clip_arch: Union[str, dict],
+               pretrained: Union[bool, str] = False) -> CLIP:
+    """Build a CLIP model.
+
+    Args:
+        clip_arch (str | dict): A name from :data:`models.clip_archs.
+            CLIP_ARCHS` or a dict of CLIP hyperparameters.
+        pretrained (bool | str): ``True`` loads OpenAI's weights for the
+            named architecture (cached in ``~/.cache/clip``, downloaded only
+            when missing); a path loads a local CLIP weights file; ``False``
+            keeps the random initialisation, for weights that come from a
+            checkpoint afterwards.
+
+    Returns:
+        :obj:`clip.model.CLIP`: The model in float32, on the CPU.
+    """
+    model = CLIP(**resolve_arch(clip_arch))
+    if pretrained is False or pretrained is None:
+        return model
+    if pretrained is True:
+        if not isinstance(clip_arch, str):
+            raise ValueError('pretrained=True needs a named clip_arch; for a '
+                             'dict architecture pass pretrained=PATH')
+        path = fetch_openai_clip(clip_arch)
+    elif isinstance(pretrained, str):
+        path = osp.expanduser(pretrained)
+    else:
+        raise TypeError('pretrained must be True, False or a path, got '
+                        f'{pretrained!r}')
+    state = read_clip_state_dict(path)
+    _check_compatible(model, state, path, clip_arch)
+    model.load_state_dict(state)
+    return model
+
+
+def infer_clip_arch(state_dict: Dict[str, torch.Tensor],
+                    prefix: str = '') -> Union[str, dict]:
+    """The architecture of CLIP weights, read from their shapes.
+
+    Args:
+        state_dict (dict): CLIP weights, keys optionally under ``prefix``.
+        prefix (str): Prefix of the CLIP keys, e.g. ``'clip.'``.
+
+    Returns:
+        str | dict: The name from the table when one matches, else a dict
+        of hyperparameters.
+    """
+    from .clip_archs import CLIP_ARCHS
+
+    def shape(key):
+        if prefix + key not in state_dict:
+            raise ValueError(f'Not CLIP ViT weights: no {prefix + key!r}')
+        return state_dict[prefix + key].shape
+
+    def count(group):
+        start = f'{prefix}{group}.resblocks.'
+        return len({
+            k[len(start):].split('.')[0]
+            for k in state_dict if k.startswith(start)
+        })
+
+    patch = shape('visual.conv1.weight')[-1]
+    grid = round((shape('visual.positional_embedding')[0] - 1)**0.5)
+    width = shape('ln_final.weight')[0]
+    arch = dict(
+        embed_dim=shape('text_projection')[1],
+        image_resolution=patch * grid,
+        vision_layers=count('visual.transformer'),
+        vision_width=shape('visual.conv1.weight')[0],
+        vision_patch_size=patch,
+        context_length=shape('positional_embedding')[0],
+        vocab_size=shape('token_embedding.weight')[0],
+        transformer_width=width,
+        transformer_heads=max(1, width // 64),
+        transformer_layers=count('transformer'))
+    for name, known in CLIP_ARCHS.items():
+        if known == arch:
+            return name
+    return arch

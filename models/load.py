@@ -1,0 +1,151 @@
+"""Plain-PyTorch entry point: a released ActionCLIP model by name or path.
+
+Example:
+    >>> model, preprocess = init_actionclip('ViT-B/32-8', device='cpu')
+    >>> video = preprocess(dict(filename='test.mp4', start_index=0))
+    >>> features = model.encode_video(video.unsqueeze(0))
+"""
+import os.path as osp
+from typing import Callable, List, Optional, Tuple, Union
+
+import torch
+
+from .actionclip import ActionClip
+from .checkpoint_safety import load_checkpoint_file
+from .clip_builder import infer_clip_arch
+from .pretrained import (ACTIONCLIP_CHECKPOINTS, available_checkpoints,
+                         fetch_hub_checkpoint)
+
+# CLIP's normalisation on 0-1 pixels (the data preprocessor uses 0-255).
+_MEAN = (0.48145466, 0.4578275, 0.40821073)
+_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+def available_models() -> List[str]:
+    """Names accepted by :func:`init_actionclip`.
+
+    Returns:
+        list[str]: The released checkpoint names.
+    """
+    return available_checkpoints()
+
+
+class VideoPreprocess:
+    """Decode a video into the normalised ``(T, C, H, W)`` tensor the model
+    takes, with the test pipeline of the released models.
+
+    Args:
+        num_segs (int): Frames sampled uniformly over the video.
+        input_size (int): Side of the centre crop.
+    """
+
+    def __init__(self, num_segs: int, input_size: int = 224):
+        from mmaction.registry import TRANSFORMS
+        self.num_segs = num_segs
+        self.pipeline = [
+            TRANSFORMS.build(cfg) for cfg in (
+                dict(type='DecordInit'),
+                dict(
+                    type='SampleFrames',
+                    clip_len=1,
+                    frame_interval=1,
+                    num_clips=num_segs,
+                    test_mode=True),
+                dict(type='DecordDecode'),
+                dict(type='Resize', scale=(-1, round(input_size * 8 / 7))),
+                dict(type='CenterCrop', crop_size=input_size),
+                dict(type='FormatShape', input_format='NCHW'),
+            )
+        ]
+        self.mean = torch.tensor(_MEAN).view(1, 3, 1, 1)
+        self.std = torch.tensor(_STD).view(1, 3, 1, 1)
+
+    def __call__(self, results: Union[str, dict]) -> torch.Tensor:
+        """Decode and normalise.
+
+        Args:
+            results (str | dict): A video path, or a dict with ``filename``
+                (and ``start_index``, as MMAction2's pipelines expect).
+
+        Returns:
+            torch.Tensor: ``(T, C, H, W)`` float32 frames.
+        """
+        if isinstance(results, str):
+            results = dict(filename=results)
+        results = dict(results)
+        results.setdefault('start_index', 0)
+        results.setdefault('modality', 'RGB')
+        filename = results.get('filename')
+        if not filename or not osp.isfile(filename):
+            raise FileNotFoundError(f'Video file {filename!r} does not exist')
+        for transform in self.pipeline:
+            results = transform(results)
+        imgs = torch.from_numpy(results['imgs']).float().div_(255)
+        # FormatShape adds a leading clip axis (num_clips * clip_len frames).
+        imgs = imgs.reshape(-1, *imgs.shape[-3:])
+        return (imgs - self.mean) / self.std
+
+
+def _read_state_dict(path: str) -> dict:
+    checkpoint = load_checkpoint_file(path, map_location='cpu')
+    state = checkpoint.get('state_dict', checkpoint)
+    return {k[len('module.'):] if k.startswith('module.') else k: v
+            for k, v in state.items()}
+
+
+def init_actionclip(
+    name_or_path: str,
+    device: Union[str, torch.device] = 'cpu',
+    labels: Optional[List[str]] = None,
+    templates: Optional[List[str]] = None
+) -> Tuple[ActionClip, Callable[[Union[str, dict]], torch.Tensor]]:
+    """Load a released ActionCLIP model, or one saved by this project.
+
+    Args:
+        name_or_path (str): A name from :func:`available_models` (its file is
+            taken from ``$TORCH_HOME/hub/checkpoints`` when there, else
+            downloaded there) or the path of a checkpoint file.
+        device (str | torch.device): Where to put the model.
+        labels (list[str], optional): Class names, so that ``model.predict``
+            / ``model.predict_scores`` work directly.
+        templates (list[str], optional): Prompt templates for ``labels``.
+
+    Returns:
+        tuple: ``(model, preprocess)``: the model in eval mode and a callable
+        turning ``dict(filename=..., start_index=0)`` into the normalised
+        ``(T, C, H, W)`` tensor.
+    """
+    if name_or_path in ACTIONCLIP_CHECKPOINTS:
+        entry = ACTIONCLIP_CHECKPOINTS[name_or_path]
+        path = fetch_hub_checkpoint(entry['url'], entry.get('sha256'))
+    elif osp.isfile(osp.expanduser(name_or_path)):
+        path = osp.expanduser(name_or_path)
+    else:
+        raise ValueError(
+            f'Model {name_or_path!r} not found: it is neither a released '
+            f'model ({available_models()}) nor an existing file')
+    state = _read_state_dict(path)
+    if 'adapter.frame_position_embeddings.weight' in state:
+        num_segs = state['adapter.frame_position_embeddings.weight'].shape[0]
+        adapter = 'transformer'
+    else:
+        raise ValueError(
+            f'{path} has no adapter.frame_position_embeddings.weight: it is '
+            'not an ActionCLIP checkpoint in this layout (original ActionCLIP '
+            'files need converting first)')
+    num_layers = len({
+        k.split('.')[3]
+        for k in state if k.startswith('adapter.transformer.resblocks.')
+    })
+    model = ActionClip(
+        clip_arch=infer_clip_arch(state, prefix='clip.'),
+        num_adapter_segs=num_segs,
+        num_adapter_layers=num_layers,
+        temporal_adapter=adapter,
+        to_float32=True,
+        labels_or_label_file=labels,
+        templates_or_template_file=templates)
+    model.load_state_dict(state, strict=True)
+    model.to(device).eval()
+    input_size = model.clip.visual.input_resolution
+    return model, VideoPreprocess(num_segs, input_size)

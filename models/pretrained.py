@@ -1,0 +1,209 @@
+"""Where weights come from: named checkpoints, their addresses and hashes.
+
+Two kinds of weights are named here: OpenAI's CLIP models (the starting
+point of training, ``pretrained=True``) and the released Kinetics-400
+ActionCLIP checkpoints (``init_actionclip('ViT-B/32-8')``). Files are cached
+and reused without network: CLIP weights in the clip package's cache
+(``~/.cache/clip``), ActionCLIP checkpoints in torch hub's checkpoint cache
+(``$TORCH_HOME/hub/checkpoints``), where ``mim test --checkpoint URL`` and
+``init_recognizer`` look as well.
+"""
+import hashlib
+import os
+import os.path as osp
+import urllib.error
+import urllib.request
+from typing import Dict, Optional
+
+import torch
+
+_OPENAI = 'https://openaipublic.azureedge.net/clip/models'
+
+#: OpenAI CLIP weights: the sha256 of each file is part of its address.
+OPENAI_CLIP_URLS: Dict[str, str] = {
+    'ViT-B/32': f'{_OPENAI}/40d365715913c9da98579312b702a82c18be219cc2a73407c'
+    '4526f58eba950af/ViT-B-32.pt',
+    'ViT-B/16': f'{_OPENAI}/5806e77cd80f8b59890b7e101eabd078d9fb84e6937f9e85e'
+    '4ecb61988df416f/ViT-B-16.pt',
+    'ViT-L/14': f'{_OPENAI}/b8cca3fd41ae0c99ba7e8951adf17d267cdb84cd88be6f7c2'
+    'e0eca1737a03836/ViT-L-14.pt',
+    'ViT-L/14@336px': f'{_OPENAI}/3035c92b350959924f9f00213499208652fc7ea0506'
+    '43e8b385c2dac08641f02/ViT-L-14-336px.pt',
+}
+
+_MMACTION = ('https://download.openmmlab.com/mmaction/v1.0/projects/'
+             'actionclip')
+
+#: Released Kinetics-400 ActionCLIP checkpoints (ported from the original
+#: repository by MMAction2), with the architecture each one needs.
+ACTIONCLIP_CHECKPOINTS: Dict[str, dict] = {
+    'ViT-B/32-8':
+    dict(
+        url=f'{_MMACTION}/actionclip_vit-base-p32-res224-clip-pre_1x1x8_'
+        'k400-rgb/vit-b-32-8f.pth',
+        clip_arch='ViT-B/32',
+        num_segs=8,
+        config='configs/actionclip_vit-base-p32-res224-clip-pre_1x1x8_'
+        'k400-rgb.py'),
+    'ViT-B/16-8':
+    dict(
+        url=f'{_MMACTION}/actionclip_vit-base-p16-res224-clip-pre_1x1x8_'
+        'k400-rgb/vit-b-16-8f.pth',
+        clip_arch='ViT-B/16',
+        num_segs=8,
+        config='configs/actionclip_vit-base-p16-res224-clip-pre_1x1x8_'
+        'k400-rgb.py'),
+    'ViT-B/16-16':
+    dict(
+        url=f'{_MMACTION}/actionclip_vit-base-p16-res224-clip-pre_1x1x16_'
+        'k400-rgb/vit-b-16-16f.pth',
+        clip_arch='ViT-B/16',
+        num_segs=16,
+        config='configs/actionclip_vit-base-p16-res224-clip-pre_1x1x16_'
+        'k400-rgb.py'),
+    'ViT-B/16-32':
+    dict(
+        url=f'{_MMACTION}/actionclip_vit-base-p16-res224-clip-pre_1x1x32_'
+        'k400-rgb/vit-b-16-32f.pth',
+        clip_arch='ViT-B/16',
+        num_segs=32,
+        config='configs/actionclip_vit-base-p16-res224-clip-pre_1x1x32_'
+        'k400-rgb.py'),
+}
+
+# Offline, a refused connection answers at once; the timeout only bounds a
+# network that swallows packets, so that nothing hangs for minutes.
+_CONNECT_TIMEOUT_S = 20
+
+
+class WeightsUnavailableError(RuntimeError):
+    """Raised when a weights file is neither cached nor downloadable."""
+
+
+def available_checkpoints() -> list:
+    """Names accepted by :func:`models.load.init_actionclip`.
+
+    Returns:
+        list: The released ActionCLIP checkpoint names.
+    """
+    return list(ACTIONCLIP_CHECKPOINTS)
+
+
+def sha256_of(path: str) -> str:
+    """Hex sha256 of a file, read in blocks to bound memory.
+
+    Args:
+        path (str): The file.
+
+    Returns:
+        str: The hex digest.
+    """
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _download(url: str, dst: str, what: str, alternatives: str) -> None:
+    """Download ``url`` to ``dst`` atomically, explaining failures."""
+    os.makedirs(osp.dirname(dst), exist_ok=True)
+    tmp = dst + '.partial'
+    try:
+        with urllib.request.urlopen(url, timeout=_CONNECT_TIMEOUT_S) as src:
+            total = int(src.headers.get('Content-Length') or 0)
+            from tqdm import tqdm
+            with open(tmp, 'wb') as out, tqdm(
+                    total=total or None,
+                    unit='B',
+                    unit_scale=True,
+                    desc=osp.basename(dst)) as bar:
+                for block in iter(lambda: src.read(1 << 20), b''):
+                    out.write(block)
+                    bar.update(len(block))
+    except (urllib.error.URLError, OSError, TimeoutError) as e:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise WeightsUnavailableError(
+            f'Could not download {what} from {url} ({e}). To use it '
+            f'offline, place the file at {dst}; {alternatives}') from e
+    os.replace(tmp, dst)
+
+
+def clip_cache_dir() -> str:
+    """The clip package's download folder (``~/.cache/clip``).
+
+    Returns:
+        str: The folder.
+    """
+    return osp.expanduser(osp.join('~', '.cache', 'clip'))
+
+
+def fetch_openai_clip(name: str, cache_dir: Optional[str] = None) -> str:
+    """Path of OpenAI's CLIP weights ``name``, downloading them if needed.
+
+    A cached file whose sha256 matches is used without network.
+
+    Args:
+        name (str): A key of :data:`OPENAI_CLIP_URLS`.
+        cache_dir (str, optional): Where to cache. Defaults to the clip
+            package's ``~/.cache/clip``.
+
+    Returns:
+        str: The local path of the verified file.
+    """
+    if name not in OPENAI_CLIP_URLS:
+        raise ValueError(
+            f'No OpenAI weights are known for clip_arch {name!r} (known: '
+            f'{list(OPENAI_CLIP_URLS)}); pass pretrained=PATH to a CLIP '
+            'weights file or pretrained=False')
+    url = OPENAI_CLIP_URLS[name]
+    expected = url.split('/')[-2]
+    path = osp.join(cache_dir or clip_cache_dir(), osp.basename(url))
+    if osp.isfile(path) and sha256_of(path) == expected:
+        return path
+    _download(
+        url, path, f'the OpenAI CLIP weights {name!r}',
+        'or pass pretrained=PATH to a local copy, or pretrained=False '
+        'when the weights come from a checkpoint (load_from / --checkpoint).')
+    if sha256_of(path) != expected:
+        os.remove(path)
+        raise WeightsUnavailableError(
+            f'Downloaded {url} but its sha256 does not match {expected}; '
+            'the file was removed, please retry')
+    return path
+
+
+def hub_checkpoint_path(url: str) -> str:
+    """Where torch hub caches the file of ``url``.
+
+    Args:
+        url (str): The download address.
+
+    Returns:
+        str: ``$TORCH_HOME/hub/checkpoints/<file name>``.
+    """
+    return osp.join(torch.hub.get_dir(), 'checkpoints', osp.basename(url))
+
+
+def fetch_hub_checkpoint(url: str, sha256: Optional[str] = None) -> str:
+    """Path of a checkpoint in torch hub's cache, downloading it if missing.
+
+    Args:
+        url (str): The download address.
+        sha256 (str, optional): Expected sha256 (or a prefix of it). Checked
+            after a download and on a cached file.
+
+    Returns:
+        str: The local path.
+    """
+    path = hub_checkpoint_path(url)
+    if not osp.isfile(path):
+        _download(
+            url, path, 'the checkpoint',
+            'or pass the path of a local copy instead of the name.')
+    if sha256 and not sha256_of(path).startswith(sha256):
+        raise WeightsUnavailableError(
+            f'{path} does not have the expected sha256 {sha256}...; '
+            'delete it and download it again')
+    return path

@@ -1,0 +1,218 @@
+"""Label texts, prompt templates and their CLIP tokens."""
+import os.path as osp
+import warnings
+from typing import List, Optional, Sequence, Union
+
+import torch
+
+#: The 16 prompt templates of ActionCLIP (Wang et al., 2021).
+DEFAULT_TEMPLATES = (
+    'a photo of action {}',
+    'a picture of action {}',
+    'Human action of {}',
+    '{}, an action',
+    '{} this is an action',
+    '{}, a video of action',
+    'Playing action of {}',
+    '{}',
+    'Playing a kind of action, {}',
+    'Doing a kind of action, {}',
+    'Look, the human is {}',
+    'Can you recognize the action of {}?',
+    'Video classification of {}',
+    'A video of {}',
+    'The man is {}',
+    'The woman is {}',
+)
+
+CONTEXT_LENGTH = 77
+
+
+def _read_lines(path: str, what: str) -> List[str]:
+    """Non-empty lines of a UTF-8 text file; blank lines inside are errors.
+
+    A blank line in the middle would shift every later class index, so it is
+    refused rather than skipped.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(
+            f'{what} file {path!r} does not exist (relative paths are '
+            'resolved from the current directory: run from the project '
+            'root, or pass an absolute path or a list)')
+    with open(path, encoding='utf-8') as f:
+        lines = [line.strip() for line in f.read().splitlines()]
+    while lines and not lines[-1]:
+        lines.pop()
+    for number, line in enumerate(lines, 1):
+        if not line:
+            raise ValueError(f'{what} file {path!r} has a blank line at line '
+                             f'{number}; remove it (each line is one entry)')
+    return lines
+
+
+def load_labels(labels_or_label_file: Union[str, Sequence[str]]) -> List[str]:
+    """Class names from a list or from a file with one name per line.
+
+    Args:
+        labels_or_label_file (str | list[str]): The names, or the path of a
+            UTF-8 file holding one name per line (line ``i`` is class ``i``).
+
+    Returns:
+        list[str]: The class names, in index order.
+    """
+    if isinstance(labels_or_label_file, str):
+        labels = _read_lines(labels_or_label_file, 'Label')
+        source = repr(labels_or_label_file)
+    elif isinstance(labels_or_label_file, (list, tuple)):
+        labels = [str(label).strip() for label in labels_or_label_file]
+        source = 'the label list'
+        if not all(labels):
+            raise ValueError(f'{source} contains an empty label at index '
+                             f'{labels.index("")}')
+    else:
+        raise TypeError('labels_or_label_file must be a list of class names '
+                        'or the path of a label file, got '
+                        f'{type(labels_or_label_file).__name__}')
+    if not labels:
+        raise ValueError(f'{source} holds no labels: give at least one')
+    seen, duplicates = set(), []
+    for label in labels:
+        if label in seen:
+            duplicates.append(label)
+        seen.add(label)
+    if duplicates:
+        warnings.warn(
+            f'{source} repeats labels {sorted(set(duplicates))}: each copy '
+            'is a separate class and they will split the probability')
+    return labels
+
+
+def load_templates(templates_or_template_file: Union[None, str,
+                                                     Sequence[str]] = None,
+                   template: Union[None, str, Sequence[str]] = None
+                   ) -> List[str]:
+    """Prompt templates such as ``'a video of {}'``.
+
+    Args:
+        templates_or_template_file (str | list[str], optional): Templates,
+            or the path of a file holding one template per line. A string
+            that contains ``{}`` is taken as a single template.
+        template (str | list[str], optional): One template (or a list), as
+            the seed examples set it on the config; alternative to the
+            above.
+
+    Returns:
+        list[str]: The templates; the 16 ActionCLIP templates when neither
+        argument is given.
+    """
+    if templates_or_template_file is not None and template is not None:
+        raise ValueError('Set either template or templates_or_template_file, '
+                         'not both')
+    spec = template if template is not None else templates_or_template_file
+    if spec is None:
+        return list(DEFAULT_TEMPLATES)
+    if isinstance(spec, str):
+        templates = [spec] if ('{' in spec or template is not None) else \
+            _read_lines(spec, 'Template')
+    elif isinstance(spec, (list, tuple)):
+        templates = list(spec)
+    else:
+        raise TypeError('templates must be a string, a list of strings or a '
+                        f'file path, got {type(spec).__name__}')
+    if not templates:
+        raise ValueError('The template list is empty: give at least one, '
+                         "for example 'a video of {}'")
+    for t in templates:
+        if not isinstance(t, str):
+            raise TypeError(f'Template {t!r} is not a string')
+        try:
+            filled = t.format('\0')
+        except (IndexError, KeyError, ValueError) as e:
+            raise ValueError(
+                f'Template {t!r} cannot be filled with a label ({e}); use '
+                "exactly one '{}' where the label goes") from None
+        if '\0' not in filled:
+            raise ValueError(f"Template {t!r} has no '{{}}' for the label, so "
+                             "every class would get the same text; write "
+                             "e.g. 'a video of {}'")
+    return templates
+
+
+def tokenize(texts: Sequence[str],
+             context_length: int = CONTEXT_LENGTH) -> torch.Tensor:
+    """CLIP tokens of ``texts``; too long ones are cut with a warning.
+
+    Matches ``clip.tokenize(texts, truncate=True)`` token for token, but
+    names the texts that had to be cut instead of failing or cutting
+    silently.
+
+    Args:
+        texts (list[str]): The texts.
+        context_length (int): CLIP's context length.
+
+    Returns:
+        torch.Tensor: ``(len(texts), context_length)`` int64 tokens, each row
+        ending with the end-of-text token, zero-padded.
+    """
+    from clip.clip import _tokenizer as tokenizer
+    sot = tokenizer.encoder['<|startoftext|>']
+    eot = tokenizer.encoder['<|endoftext|>']
+    result = torch.zeros(len(texts), context_length, dtype=torch.long)
+    cut = []
+    for i, text in enumerate(texts):
+        ids = [sot] + tokenizer.encode(text) + [eot]
+        if len(ids) > context_length:
+            cut.append(text)
+            ids = ids[:context_length]
+            ids[-1] = eot
+        result[i, :len(ids)] = torch.tensor(ids)
+    if cut:
+        shown = ', '.join(repr(t) for t in cut[:3])
+        more = f' and {len(cut) - 3} more' if len(cut) > 3 else ''
+        warnings.warn(f'{len(cut)} prompt(s) exceed CLIP\'s {context_length}-'
+                      f'token context and were cut: {shown}{more}')
+    return result
+
+
+def build_prompts(labels: Sequence[str], templates: Sequence[str]) -> List[str]:
+    """Every (template, label) prompt, template-major.
+
+    Args:
+        labels (list[str]): Class names.
+        templates (list[str]): Templates with ``{}``.
+
+    Returns:
+        list[str]: ``len(templates) * len(labels)`` prompts; prompt
+        ``t * len(labels) + c`` is template ``t`` filled with label ``c``.
+    """
+    return [t.format(label) for t in templates for label in labels]
+
+
+def eot_lengths(tokens: torch.Tensor) -> torch.Tensor:
+    """Length of each token row up to and including its end-of-text token.
+
+    Args:
+        tokens (torch.Tensor): ``(N, L)`` tokens from :func:`tokenize`.
+
+    Returns:
+        torch.Tensor: ``(N,)`` lengths (the end-of-text token has the largest
+        id, which is how CLIP finds it too).
+    """
+    return tokens.argmax(dim=-1) + 1
+
+
+def prompt_tokens(labels: Sequence[str],
+                  templates: Optional[Sequence[str]] = None) -> torch.Tensor:
+    """Tokens of every (template, label) prompt.
+
+    Args:
+        labels (list[str]): Class names.
+        templates (list[str], optional): Templates; the ActionCLIP ones by
+            default.
+
+    Returns:
+        torch.Tensor: ``(len(templates), len(labels), 77)`` tokens.
+    """
+    templates = list(templates or DEFAULT_TEMPLATES)
+    tokens = tokenize(build_prompts(labels, templates))
+    return tokens.view(len(templates), len(labels), -1)

@@ -1,0 +1,138 @@
+import pytest
+import torch
+from mmaction.registry import MODELS
+from mmaction.structures import ActionDataSample
+
+from models.actionclip import ActionClip
+
+LABELS = ['a square moving left', 'a circle growing', 'a triangle rotating']
+TEMPLATES = ['a video of {}', '{}']
+
+
+@pytest.fixture
+def model(tiny_arch):
+    torch.manual_seed(0)
+    return MODELS.build(
+        dict(
+            type='ActionClip',
+            clip_arch=tiny_arch,
+            num_adapter_segs=4,
+            num_adapter_layers=2,
+            labels_or_label_file=LABELS,
+            templates_or_template_file=TEMPLATES))
+
+
+def samples(*labels):
+    return [ActionDataSample().set_gt_label(label) for label in labels]
+
+
+def naive_scores(model, inputs):
+    """The public plugin's computation: every prompt, every batch."""
+    from models.prompts import prompt_tokens
+    tokens = prompt_tokens(LABELS, TEMPLATES).flatten(0, 1)
+    video = model.encode_video(inputs)
+    video = video / video.norm(dim=-1, keepdim=True)
+    text = model.clip.encode_text(tokens)
+    text = text / text.norm(dim=-1, keepdim=True)
+    sim = (100.0 * video @ text.T).view(len(inputs), -1, len(LABELS))
+    return sim.softmax(dim=2).mean(dim=1)
+
+
+def test_predict_matches_naive_computation(model):
+    model.eval()
+    inputs = torch.randn(2, 4, 3, 32, 32)
+    with torch.no_grad():
+        out = model(inputs, samples(0, 1), mode='predict')
+        expected = naive_scores(model, inputs)
+    scores = torch.stack([s.pred_score for s in out])
+    torch.testing.assert_close(scores, expected, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(scores.sum(-1), torch.ones(2))
+
+
+def test_views_are_scored_separately_and_averaged(model):
+    model.eval()
+    views = torch.randn(2, 3, 4, 3, 32, 32)  # N, V, T, C, H, W
+    with torch.no_grad():
+        together = model.predict_scores(views.flatten(1, 2))
+        apart = torch.stack(
+            [model.predict_scores(views[:, v]) for v in range(3)]).mean(0)
+    torch.testing.assert_close(together, apart, rtol=1e-5, atol=1e-6)
+
+
+def test_tensor_mode_returns_video_features(model):
+    feats = model(torch.randn(2, 8, 3, 32, 32), mode='tensor')
+    assert feats.shape == (4, 64)
+
+
+def test_loss_is_symmetric_contrastive(model):
+    inputs = torch.randn(3, 4, 3, 32, 32)
+    data = samples(0, 2, 1)
+    torch.manual_seed(3)
+    losses = model(inputs, data, mode='loss')
+    assert set(losses) == {'loss_v2t', 'loss_t2v'}
+    # recompute with the same template draw
+    torch.manual_seed(3)
+    template_ids = torch.randint(2, (3, ))
+    tokens = model.prompt_bank.tokens[template_ids, torch.tensor([0, 2, 1])]
+    video = model.encode_video(inputs)
+    video = video / video.norm(dim=-1, keepdim=True)
+    text = model.clip.encode_text(tokens)
+    text = text / text.norm(dim=-1, keepdim=True)
+    logits = model.clip.logit_scale.exp() * video @ text.T
+    targets = torch.arange(3)
+    ce = torch.nn.functional.cross_entropy
+    torch.testing.assert_close(losses['loss_v2t'], 0.5 * ce(logits, targets))
+    torch.testing.assert_close(losses['loss_t2v'],
+                               0.5 * ce(logits.T, targets))
+    sum(losses.values()).backward()
+    assert model.adapter.frame_position_embeddings.weight.grad is not None
+    assert model.clip.token_embedding.weight.grad is not None
+
+
+def test_training_step_refreshes_text_features(model):
+    from mmengine.optim import OptimWrapper
+    model.eval()
+    inputs = torch.randn(2, 4, 3, 32, 32)
+    with torch.no_grad():
+        before = model.predict_scores(inputs)
+    model.train()
+    wrapper = OptimWrapper(torch.optim.SGD(model.parameters(), lr=1.0))
+    model.train_step(dict(inputs=list(inputs), data_samples=samples(0, 1)),
+                     wrapper)
+    model.eval()
+    with torch.no_grad():
+        after = model.predict_scores(inputs)
+        expected = naive_scores(model, inputs)
+    assert not torch.allclose(before, after)
+    torch.testing.assert_close(after, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_mean_adapter_and_new_labels(tiny_arch):
+    model = ActionClip(tiny_arch, 4, temporal_adapter='mean')
+    assert not any(k.startswith('adapter.') for k in model.state_dict())
+    with pytest.raises(RuntimeError, match='no labels'):
+        model.predict_scores(torch.randn(1, 4, 3, 32, 32))
+    model.set_labels(['jumping', 'running'], templates=['The man is {}'])
+    assert model.predict_scores(torch.randn(1, 4, 3, 32, 32)).shape == (1, 2)
+
+
+def test_bad_inputs_are_explained(model):
+    with pytest.raises(ValueError, match='not a multiple'):
+        model(torch.randn(1, 5, 3, 32, 32), mode='tensor')
+    with pytest.raises(ValueError, match='out of range'):
+        model(torch.randn(1, 4, 3, 32, 32), samples(7), mode='loss')
+    with pytest.raises(RuntimeError, match='Invalid mode'):
+        model(torch.randn(1, 4, 3, 32, 32), mode='train')
+
+
+def test_init_weights_keeps_clip(model):
+    before = model.clip.visual.proj.clone()
+    model.init_weights()
+    assert torch.equal(model.clip.visual.proj, before)
+
+
+def test_seed_template_argument(tiny_arch):
+    model = ActionClip(
+        tiny_arch, 4, labels_or_label_file=['singing', 'dancing'],
+        template='The woman is {}')
+    assert model.prompt_bank.templates == ['The woman is {}']

@@ -1,0 +1,83 @@
+import clip
+import pytest
+import torch
+
+from models.prompts import (DEFAULT_TEMPLATES, build_prompts, load_labels,
+                            load_templates, prompt_tokens, tokenize)
+
+
+def test_label_file_one_per_line(tmp_path):
+    path = tmp_path / 'labels.txt'
+    path.write_text('riding a bike\n  café dancing \n\n', encoding='utf-8')
+    assert load_labels(str(path)) == ['riding a bike', 'café dancing']
+
+
+def test_k400_label_map_is_alphabetical_and_complete():
+    labels = load_labels('configs/label_map_k400.txt')
+    assert len(labels) == 400 and labels == sorted(labels)
+    assert labels[0] == 'abseiling' and labels[-1] == 'zumba'
+
+
+@pytest.mark.parametrize('content, message', [
+    ('a\n\nb\n', 'blank line at line 2'),
+    ('', 'holds no labels'),
+])
+def test_bad_label_files_are_explained(tmp_path, content, message):
+    path = tmp_path / 'labels.txt'
+    path.write_text(content)
+    with pytest.raises(ValueError, match=message):
+        load_labels(str(path))
+
+
+def test_missing_label_file_is_named():
+    with pytest.raises(FileNotFoundError, match='nope.txt'):
+        load_labels('nope.txt')
+
+
+def test_empty_and_duplicate_labels():
+    with pytest.raises(ValueError, match='no labels'):
+        load_labels([])
+    with pytest.warns(UserWarning, match='repeats labels'):
+        assert load_labels(['run', 'jump', 'run']) == ['run', 'jump', 'run']
+
+
+def test_templates():
+    assert load_templates() == list(DEFAULT_TEMPLATES)
+    assert len(DEFAULT_TEMPLATES) == 16
+    assert load_templates(template='The woman is {}') == ['The woman is {}']
+    assert load_templates(['a {}', '{} b']) == ['a {}', '{} b']
+    with pytest.raises(ValueError, match="no '{}'"):
+        load_templates(template='a video')
+    with pytest.raises(ValueError, match='cannot be filled'):
+        load_templates(['{} and {}'])
+    with pytest.raises(ValueError, match='not both'):
+        load_templates(['{}'], template='{}')
+
+
+def test_template_file(tmp_path):
+    path = tmp_path / 'templates.txt'
+    path.write_text('a video of {}\n{}, an action\n')
+    assert load_templates(str(path)) == ['a video of {}', '{}, an action']
+
+
+def test_tokens_match_clip_tokenize():
+    texts = ['a video of riding a bike', 'zumba', 'über ñandú 跳舞']
+    assert torch.equal(tokenize(texts), clip.tokenize(texts))
+
+
+def test_too_long_prompt_is_cut_with_a_warning():
+    long_text = 'very ' * 100 + 'long'
+    with pytest.warns(UserWarning, match='were cut'):
+        tokens = tokenize([long_text, 'short'])
+    assert torch.equal(tokens, clip.tokenize([long_text, 'short'],
+                                             truncate=True))
+
+
+def test_prompt_tokens_are_template_major():
+    labels, templates = ['run', 'jump'], ['a {}', 'the {}']
+    assert build_prompts(labels, templates) == [
+        'a run', 'a jump', 'the run', 'the jump'
+    ]
+    tokens = prompt_tokens(labels, templates)
+    assert tokens.shape == (2, 2, 77)
+    assert torch.equal(tokens[1, 0], clip.tokenize('the run')[0])
