@@ -54,3 +54,38 @@ def tiny_arch() -> dict:
 @pytest.fixture
 def video_file(tmp_path) -> str:
     return write_video(str(tmp_path / 'video.mp4'))
+
+
+@pytest.fixture(scope='session')
+def torch_home(tmp_path_factory) -> str:
+    """A TORCH_HOME whose hub cache holds a random-weight ViT-B/32-8
+    checkpoint under the released file name, as a user's would after one
+    download."""
+    import torch
+
+    from models.actionclip import ActionClip
+    from models.pretrained import ACTIONCLIP_CHECKPOINTS
+    home = tmp_path_factory.mktemp('torch_home')
+    cache = home / 'hub' / 'checkpoints'
+    cache.mkdir(parents=True)
+    url = ACTIONCLIP_CHECKPOINTS['ViT-B/32-8']['url']
+    torch.manual_seed(0)
+    model = ActionClip('ViT-B/32', 8)
+    torch.save({'state_dict': model.state_dict()},
+               cache / os.path.basename(url))
+    return str(home)
+
+
+def offline_env(**extra) -> dict:
+    """Environment for subprocesses in which any download fails at once."""
+    env = dict(os.environ)
+    env.update(
+        PYTHONPATH=ROOT + os.pathsep + env.get('PYTHONPATH', ''),
+        http_proxy='http://127.0.0.1:9',
+        https_proxy='http://127.0.0.1:9',
+        HTTP_PROXY='http://127.0.0.1:9',
+        HTTPS_PROXY='http://127.0.0.1:9',
+        no_proxy='',
+        NO_PROXY='')
+    env.update(extra)
+    return env

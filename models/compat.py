@@ -1,0 +1,753 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""Compatibility fixes for the software stack ActionCLIP runs on.
+
+The pinned stack (mmaction2 1.2.0 from PyPI, clip-anytorch 2.6.0, torch
+2.14 with setuptools >= 77) cannot be imported as installed. This module
+fixes it in two layers:
+
+* an install-time patch of the installed files, run by ``make install`` as
+  ``python -m models.compat --install`` (``--check`` reports the state);
+* :func:`apply_runtime_fixes`, called when our ``models`` package is
+  imported, which makes the same imports work in environments where the
+  install step never ran (e.g. a user's own GPU environment).
+
+Both layers are idempotent. This module imports only the standard library
+at import time, so it also works as a plain script
+(``python models/compat.py --install``) and before mmaction is importable.
+
+The breakages fixed here:
+
+a. The mmaction2 1.2.0 wheel lacks ``mmaction/models/localizers/drn``
+   (upstream has no ``__init__.py`` there, so it was not packaged), yet
+   ``mmaction/models/localizers/__init__.py`` imports ``DRN`` from it.
+b. mmaction2 imports its VindLU code whenever ``transformers>=4.28`` is
+   installed, and recent transformers releases break that import.
+c. mmaction2 imports ``importlib_metadata`` without declaring it.
+d. ``clip/clip.py`` does ``from pkg_resources import packaging``, which
+   fails on setuptools >= 70 (no such attribute) and on recent setuptools
+   that no longer ship ``pkg_resources`` at all.
+"""
+import argparse
+import base64
+import glob
+import hashlib
+import importlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import os
+import os.path as osp
+import re
+import sys
+import tempfile
+import types
+import warnings
+from typing import Dict, List, NamedTuple, Optional, Sequence, Tuple
+
+#: Written into every file this module creates or patches, so that later
+#: runs recognise their own work.
+MARKER = 'actionclip-compat'
+
+DRN_PACKAGE = 'mmaction.models.localizers.drn'
+DRN_MODULE = DRN_PACKAGE + '.drn'
+VINDLU_PACKAGE = 'mmaction.models.multimodal.vindlu'
+VINDLU_NAMES = ('VindLUVQA', 'VindLURetrievalMC', 'VindLURetrieval')
+CLIP_MODULE = 'clip.clip'
+
+DRN_INIT_SOURCE = f'''\
+# Written by the ActionCLIP project (models/compat.py, {MARKER}).
+# The mmaction2 1.2.0 wheel on PyPI does not ship this package: upstream
+# has no drn/__init__.py, so setuptools left it out of the wheel and
+# ``import mmaction.models`` failed. See drn.py.
+"""Placeholder package for mmaction2's DRN temporal grounding model."""
+'''
+
+DRN_PLACEHOLDER_SOURCE = f'''\
+# Written by the ActionCLIP project (models/compat.py, {MARKER}).
+# The mmaction2 1.2.0 wheel on PyPI does not ship the DRN sources (upstream
+# has no drn/__init__.py, so setuptools left them out of the wheel), which
+# made ``import mmaction.models`` fail. ActionCLIP does not use DRN; this
+# placeholder keeps ``DRN`` registered in MODELS, as the real module does,
+# and explains how to get the real model when somebody tries to build it.
+"""Placeholder for mmaction2's DRN temporal grounding model."""
+from mmaction.registry import MODELS
+
+DRN_UNAVAILABLE_MESSAGE = (
+    'DRN is not available: the mmaction2 1.2.0 wheel on PyPI does not '
+    'ship mmaction/models/localizers/drn, so the ActionCLIP project '
+    'installed a placeholder. To use DRN, install mmaction2 from source: '
+    '`git clone https://github.com/open-mmlab/mmaction2.git && '
+    'cd mmaction2 && pip install -v -e .`')
+
+
+@MODELS.register_module()
+class DRN:
+    """Placeholder for ``DRN`` that raises ImportError when built."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        raise ImportError(DRN_UNAVAILABLE_MESSAGE)
+
+
+__all__ = ['DRN']
+'''
+
+# ``mmaction/models/multimodal/__init__.py`` exactly as mmaction2 1.2.0
+# ships it; only this content is rewritten.
+MULTIMODAL_ORIGINAL = '''\
+# Copyright (c) OpenMMLab. All rights reserved.
+from mmaction.utils.dependency import WITH_MULTIMODAL
+
+if WITH_MULTIMODAL:
+    from .vindlu import *  # noqa: F401,F403
+
+else:
+    from mmaction.registry import MODELS
+    from mmaction.utils.dependency import register_multimodal_placeholder
+
+    register_multimodal_placeholder(
+        ['VindLUVQA', 'VindLURetrievalMC', 'VindLURetrieval'], MODELS)
+'''
+
+MULTIMODAL_PATCHED = f'''\
+# Copyright (c) OpenMMLab. All rights reserved.
+# Patched by the ActionCLIP project (models/compat.py, {MARKER}):
+# mmaction2 1.2.0 imports VindLU whenever transformers>=4.28 is installed,
+# and recent transformers releases break that import. Fall back to
+# mmaction's own placeholders instead of breaking ``import mmaction.models``.
+from mmaction.utils.dependency import WITH_MULTIMODAL
+
+if WITH_MULTIMODAL:
+    try:
+        from .vindlu import *  # noqa: F401,F403
+    except Exception as _vindlu_error:
+        import warnings
+
+        warnings.warn(
+            'mmaction2 could not import its VindLU models '
+            f'({{type(_vindlu_error).__name__}}: {{_vindlu_error}}); the '
+            'installed transformers is probably too new for mmaction2 '
+            '1.2.0. VindLU models are replaced by placeholders that raise '
+            'ImportError when built.')
+        WITH_MULTIMODAL = False
+
+if not WITH_MULTIMODAL:
+    from mmaction.registry import MODELS
+    from mmaction.utils.dependency import register_multimodal_placeholder
+
+    # One name per call: register_multimodal_placeholder's closure binds
+    # the loop variable late, so its messages would all name the last one.
+    for _name in ['VindLUVQA', 'VindLURetrievalMC', 'VindLURetrieval']:
+        if _name not in MODELS.module_dict:
+            register_multimodal_placeholder([_name], MODELS)
+'''
+
+_CLIP_PKG_RESOURCES_RE = re.compile(
+    r'^from pkg_resources import packaging[ \t]*$', re.MULTILINE)
+# A single line, so that line numbers in clip tracebacks stay right.
+# ``packaging`` is a dependency of mmcv, and ``packaging.version.parse``
+# is all that clip uses.
+CLIP_REPLACEMENT_LINE = (f'import packaging.version  # {MARKER}: was '
+                         '"from pkg_resources import packaging"')
+
+
+class CompatError(RuntimeError):
+    """Raised when an installed file cannot be checked or patched."""
+
+
+class FixResult(NamedTuple):
+    """Outcome of one install-time fix.
+
+    Attributes:
+        name (str): Short name of the fix.
+        state (str): ``'ok'`` (nothing to do), ``'patched'`` (files were
+            written), ``'missing'`` (``--check``: the fix is needed) or
+            ``'error'``.
+        detail (str): Human-readable explanation.
+    """
+    name: str
+    state: str
+    detail: str
+
+
+class _Plan(NamedTuple):
+    """Files one fix has to write, and what to report."""
+    edits: List[Tuple[str, str]]
+    done_detail: str
+    todo_detail: str
+
+
+# ---------------------------------------------------------------------------
+# Runtime fixes
+# ---------------------------------------------------------------------------
+
+
+def _patch_clip_source(source: str) -> Tuple[str, bool]:
+    """Replace clip's ``pkg_resources`` import with ``packaging.version``.
+
+    Args:
+        source (str): Text of ``clip/clip.py``.
+
+    Returns:
+        tuple[str, bool]: The new text and whether anything was replaced.
+    """
+    new_source, count = _CLIP_PKG_RESOURCES_RE.subn(CLIP_REPLACEMENT_LINE,
+                                                    source)
+    return new_source, count > 0
+
+
+class _DRNPlaceholderLoader(importlib.abc.Loader):
+    """Creates the placeholder DRN package and module in memory."""
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> None:
+        """Use the default module creation."""
+        return None
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        """Run the same placeholder code the install step writes to disk.
+
+        Args:
+            module (ModuleType): The module being imported.
+        """
+        if module.__name__ == DRN_MODULE:
+            code = compile(DRN_PLACEHOLDER_SOURCE,
+                           f'<{MARKER}: placeholder drn.py>', 'exec')
+        else:
+            code = compile(DRN_INIT_SOURCE,
+                           f'<{MARKER}: placeholder drn/__init__.py>', 'exec')
+        exec(code, module.__dict__)
+
+
+def _register_vindlu_placeholders(module: types.ModuleType,
+                                  error: BaseException) -> None:
+    """Turn a failed VindLU import into mmaction's placeholders.
+
+    Args:
+        module (ModuleType): The half-initialised ``vindlu`` package; it is
+            given the placeholders so that ``from .vindlu import *`` in
+            ``mmaction.models.multimodal`` binds them like the real names.
+        error (BaseException): Why the real import failed.
+    """
+    from mmaction.registry import MODELS
+    from mmaction.utils.dependency import register_multimodal_placeholder
+
+    # One name per call, because register_multimodal_placeholder binds its
+    # loop variable late. Names the partial import registered are kept.
+    for name in VINDLU_NAMES:
+        if name not in MODELS.module_dict:
+            register_multimodal_placeholder([name], MODELS)
+        setattr(module, name, MODELS.module_dict[name])
+    module.__all__ = list(VINDLU_NAMES)
+    warnings.warn(
+        'mmaction2 could not import its VindLU models '
+        f'({type(error).__name__}: {error}); the installed transformers is '
+        'probably too new for mmaction2 1.2.0. VindLU models are replaced '
+        'by placeholders that raise ImportError when built; ActionCLIP is '
+        'not affected.',
+        stacklevel=2)
+
+
+class _VindLUFallbackLoader(importlib.abc.Loader):
+    """Wraps the real VindLU loader and falls back to placeholders.
+
+    Args:
+        loader (Loader): The loader found for the real ``vindlu`` package.
+    """
+
+    def __init__(self, loader: importlib.abc.Loader) -> None:
+        self._loader = loader
+
+    def __getattr__(self, name: str):
+        # get_source, get_filename, ... keep working for tracebacks.
+        if name == '_loader':  # not set yet, e.g. during copy.copy()
+            raise AttributeError(name)
+        return getattr(self._loader, name)
+
+    def create_module(
+            self, spec: importlib.machinery.ModuleSpec
+    ) -> Optional[types.ModuleType]:
+        """Delegate to the real loader."""
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        """Import the real VindLU code, or register placeholders on failure.
+
+        Args:
+            module (ModuleType): The module being imported.
+        """
+        try:
+            self._loader.exec_module(module)
+        except Exception as error:  # transformers breaks in many ways
+            _register_vindlu_placeholders(module, error)
+
+
+class _ClipPatchedLoader(importlib.machinery.SourceFileLoader):
+    """Loads ``clip/clip.py`` with the ``pkg_resources`` import replaced."""
+
+    def get_code(self, fullname: str) -> types.CodeType:
+        """Compile the patched source.
+
+        The bytecode cache is bypassed on purpose: a cached ``.pyc`` of the
+        unpatched file would otherwise be used as is.
+
+        Args:
+            fullname (str): Name of the module.
+
+        Returns:
+            CodeType: Code object of the patched module.
+        """
+        source, _ = _patch_clip_source(self.get_source(fullname))
+        return compile(source, self.path, 'exec', dont_inherit=True)
+
+
+class _CompatFinder(importlib.abc.MetaPathFinder):
+    """Meta path finder that applies the runtime fixes at import time.
+
+    It only reacts to the few module names in :attr:`targets`, so it costs
+    one set lookup for every other import.
+    """
+
+    #: Recognised by :func:`_get_finder` even across module reloads.
+    _actionclip_compat_finder = True
+
+    def __init__(self) -> None:
+        self.targets = set()
+
+    def find_spec(
+        self,
+        fullname: str,
+        path: Optional[Sequence[str]],
+        target: Optional[types.ModuleType] = None
+    ) -> Optional[importlib.machinery.ModuleSpec]:
+        """Find a spec for one of the patched modules.
+
+        Args:
+            fullname (str): Name of the module being imported.
+            path (Sequence[str], optional): ``__path__`` of the parent.
+            target (ModuleType, optional): Unused.
+
+        Returns:
+            ModuleSpec, optional: A patched spec, or None to let the other
+            finders handle the import.
+        """
+        if fullname not in self.targets:
+            return None
+        real = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if fullname in (DRN_PACKAGE, DRN_MODULE):
+            if real is not None:
+                return None  # real (or installed placeholder) sources
+            return importlib.util.spec_from_loader(
+                fullname,
+                _DRNPlaceholderLoader(),
+                origin=f'<{MARKER}>',
+                is_package=fullname == DRN_PACKAGE)
+        if real is None or real.loader is None:
+            return None
+        if fullname == VINDLU_PACKAGE:
+            real.loader = _VindLUFallbackLoader(real.loader)
+            return real
+        if fullname == CLIP_MODULE:
+            if not isinstance(real.loader,
+                              importlib.machinery.SourceFileLoader):
+                return None
+            try:
+                with open(real.origin, encoding='utf-8') as f:
+                    _, needed = _patch_clip_source(f.read())
+            except (OSError, UnicodeDecodeError):
+                return None
+            if not needed:
+                return None
+            real.loader = _ClipPatchedLoader(fullname, real.origin)
+            return real
+        return None
+
+
+def _get_finder() -> _CompatFinder:
+    """Return the installed :class:`_CompatFinder`, installing it once.
+
+    Returns:
+        _CompatFinder: The finder at the front of ``sys.meta_path``.
+    """
+    for finder in sys.meta_path:
+        if getattr(finder, '_actionclip_compat_finder', False):
+            return finder
+    finder = _CompatFinder()
+    # In front, because the VindLU and clip fixes wrap the loaders that
+    # the regular path finder would otherwise use directly.
+    sys.meta_path.insert(0, finder)
+    return finder
+
+
+def fix_drn_import() -> bool:
+    """Make ``mmaction.models.localizers.drn.drn`` resolve (breakage a).
+
+    The mmaction2 1.2.0 wheel does not ship the DRN sources, so
+    ``import mmaction.models`` fails. If the sources are missing when they
+    are imported, an in-memory placeholder identical to the one the
+    install step writes is used; real sources always win.
+
+    Returns:
+        bool: Whether the import hook is active (False when
+        ``mmaction.models`` was already imported).
+    """
+    if 'mmaction.models' in sys.modules:
+        return False
+    _get_finder().targets.update((DRN_PACKAGE, DRN_MODULE))
+    return True
+
+
+def fix_vindlu_import() -> bool:
+    """Fall back to placeholders if VindLU fails to import (breakage b).
+
+    mmaction2 1.2.0 imports VindLU whenever ``transformers>=4.28`` is
+    installed, and recent transformers releases break that import, which
+    breaks ``import mmaction.models`` for everybody. The real loader is
+    wrapped so that any failure registers mmaction's own placeholders
+    (with a warning) instead.
+
+    Returns:
+        bool: Whether the import hook is active (False when
+        ``mmaction.models`` was already imported).
+    """
+    if 'mmaction.models' in sys.modules:
+        return False
+    _get_finder().targets.add(VINDLU_PACKAGE)
+    return True
+
+
+def fix_importlib_metadata() -> bool:
+    """Provide ``importlib_metadata`` if it is missing (breakage c).
+
+    mmaction2 1.2.0 imports the ``importlib_metadata`` backport without
+    declaring it. Our requirements install it; where they were not used,
+    the standard library's ``importlib.metadata`` offers the two names
+    mmaction needs (``distribution`` and ``PackageNotFoundError``).
+
+    Returns:
+        bool: Whether the alias was installed.
+    """
+    if sys.modules.get('importlib_metadata') is not None:
+        return False
+    try:
+        import importlib_metadata  # noqa: F401
+    except ImportError:
+        import importlib.metadata
+        sys.modules['importlib_metadata'] = importlib.metadata
+        return True
+    return False
+
+
+def fix_clip_pkg_resources() -> bool:
+    """Make ``clip/clip.py`` importable without ``pkg_resources`` (d).
+
+    clip does ``from pkg_resources import packaging``, which fails on
+    setuptools >= 70 and on setuptools without ``pkg_resources``, while
+    torch 2.14 requires setuptools >= 77. When ``clip.clip`` is imported,
+    its source is compiled with that line replaced by
+    ``import packaging.version``. This neither imports ``pkg_resources``
+    nor puts a fake one in ``sys.modules``, which could mislead other
+    libraries that check for it.
+
+    Returns:
+        bool: Whether the import hook is active (False when ``clip.clip``
+        was already imported).
+    """
+    if CLIP_MODULE in sys.modules:
+        return False
+    _get_finder().targets.add(CLIP_MODULE)
+    return True
+
+
+def apply_runtime_fixes() -> Dict[str, bool]:
+    """Apply all runtime fixes; idempotent and cheap.
+
+    Call it before anything imports ``mmaction.models`` or ``clip``.
+    Modules that were already imported are left alone.
+
+    Returns:
+        dict[str, bool]: For each fix, whether it is active.
+    """
+    return dict(
+        importlib_metadata=fix_importlib_metadata(),
+        drn=fix_drn_import(),
+        vindlu=fix_vindlu_import(),
+        clip=fix_clip_pkg_resources())
+
+
+# ---------------------------------------------------------------------------
+# Install-time patch
+# ---------------------------------------------------------------------------
+
+
+def _read(path: str) -> Optional[str]:
+    """Return the text of ``path``, or None if it does not exist."""
+    try:
+        with open(path, encoding='utf-8', newline='') as f:
+            return f.read()
+    except FileNotFoundError:
+        return None
+
+
+def _write_atomic(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` so readers never see a partial file.
+
+    Args:
+        path (str): Destination file; its permission bits are kept.
+        text (str): New content.
+    """
+    directory = osp.dirname(path)
+    os.makedirs(directory, exist_ok=True)
+    mode = os.stat(path).st_mode & 0o777 if osp.exists(path) else 0o644
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix='.actionclip-')
+    try:
+        with os.fdopen(fd, 'w', encoding='utf-8', newline='') as f:
+            f.write(text)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        if osp.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _package_dir(name: str, site_root: Optional[str]) -> str:
+    """Locate an installed top-level package without importing it.
+
+    Args:
+        name (str): Top-level package name, e.g. ``'mmaction'``.
+        site_root (str, optional): Directory holding the package (a
+            site-packages copy). Defaults to None: the installed one.
+
+    Returns:
+        str: The package directory.
+    """
+    if site_root is not None:
+        path = osp.join(site_root, name)
+        if not osp.isdir(path):
+            raise CompatError(f'{name} not found under {site_root}')
+        return path
+    # Top-level find_spec does not execute the (broken) package.
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise CompatError(f'the {name!r} package is not installed in '
+                          f'{sys.prefix}')
+    return list(spec.submodule_search_locations)[0]
+
+
+def _record_line(rel_path: str, text: str) -> str:
+    """Return a wheel RECORD line for a file with content ``text``."""
+    data = text.encode('utf-8')
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest())
+    return f'{rel_path},sha256={digest.decode().rstrip("=")},{len(data)}'
+
+
+def _record_edit(
+        mmaction_dir: str,
+        new_files: Sequence[Tuple[str, str]]) -> List[Tuple[str, str]]:
+    """Add files to mmaction2's RECORD so ``pip uninstall`` removes them.
+
+    Args:
+        mmaction_dir (str): The installed ``mmaction`` directory.
+        new_files (Sequence[tuple[str, str]]): ``(path, text)`` of the
+            files this project adds.
+
+    Returns:
+        list[tuple[str, str]]: The RECORD edit, or nothing when there is
+        no RECORD or it is already up to date.
+    """
+    site_root = osp.dirname(mmaction_dir)
+    records = glob.glob(osp.join(site_root, 'mmaction2-*.dist-info',
+                                 'RECORD'))
+    if len(records) != 1:
+        return []
+    text = _read(records[0])
+    lines = text.splitlines()
+    for path, content in new_files:
+        rel = osp.relpath(path, site_root).replace(os.sep, '/')
+        new = _record_line(rel, content)
+        idx = [i for i, line in enumerate(lines) if line.startswith(rel + ',')]
+        if idx:
+            lines[idx[0]] = new
+        else:
+            lines.append(new)
+    new_text = '\n'.join(lines) + '\n'
+    return [] if new_text == text else [(records[0], new_text)]
+
+
+def plan_drn_placeholder(site_root: Optional[str] = None) -> _Plan:
+    """Plan writing the missing DRN package as a placeholder (fix a).
+
+    Args:
+        site_root (str, optional): site-packages directory to patch.
+            Defaults to None: the one mmaction is installed in.
+
+    Returns:
+        _Plan: Files to write and what to report.
+    """
+    pkg = _package_dir('mmaction', site_root)
+    localizers = osp.join(pkg, 'models', 'localizers')
+    init_text = _read(osp.join(localizers, '__init__.py'))
+    if init_text is None:
+        raise CompatError(f'{localizers}/__init__.py not found')
+    if 'from .drn.drn import DRN' not in init_text:
+        return _Plan([], 'not needed: this mmaction does not import DRN', '')
+    drn_init = osp.join(localizers, 'drn', '__init__.py')
+    drn_py = osp.join(localizers, 'drn', 'drn.py')
+    current = _read(drn_py)
+    if current is not None and MARKER not in current:
+        return _Plan([], 'real DRN sources are installed', '')
+    wanted = [(drn_py, DRN_PLACEHOLDER_SOURCE)]
+    current_init = _read(drn_init)
+    if current_init is None or MARKER in current_init:
+        wanted.append((drn_init, DRN_INIT_SOURCE))
+    edits = [(p, t) for p, t in wanted if _read(p) != t]
+    if edits:
+        edits += _record_edit(pkg, wanted)
+    return _Plan(
+        edits, f'placeholder DRN is installed in {osp.dirname(drn_py)}',
+        f'{osp.dirname(drn_py)} is missing (the mmaction2 1.2.0 wheel does '
+        'not ship it), so `import mmaction.models` fails')
+
+
+def plan_vindlu_fallback(site_root: Optional[str] = None) -> _Plan:
+    """Plan making the VindLU import fall back to placeholders (fix b).
+
+    Args:
+        site_root (str, optional): site-packages directory to patch.
+            Defaults to None: the one mmaction is installed in.
+
+    Returns:
+        _Plan: Files to write and what to report.
+    """
+    path = osp.join(
+        _package_dir('mmaction', site_root), 'models', 'multimodal',
+        '__init__.py')
+    text = _read(path)
+    if text is None:
+        raise CompatError(f'{path} not found')
+    done = f'{path} falls back to placeholders if VindLU fails to import'
+    todo = (f'{path} breaks `import mmaction.models` when an incompatible '
+            'transformers is installed')
+    if text == MULTIMODAL_PATCHED:
+        return _Plan([], done, todo)
+    if text.replace('\r\n', '\n') == MULTIMODAL_ORIGINAL or MARKER in text:
+        return _Plan([(path, MULTIMODAL_PATCHED)], done, todo)
+    if 'from .vindlu import' not in text:
+        return _Plan([], f'not needed: {path} does not import VindLU', '')
+    raise CompatError(f'{path} has unexpected content (not mmaction2 '
+                      '1.2.0?); refusing to patch it')
+
+
+def plan_clip_packaging(site_root: Optional[str] = None) -> _Plan:
+    """Plan removing clip's ``pkg_resources`` import (fix d).
+
+    Args:
+        site_root (str, optional): site-packages directory to patch.
+            Defaults to None: the one clip is installed in.
+
+    Returns:
+        _Plan: Files to write and what to report.
+    """
+    path = osp.join(_package_dir('clip', site_root), 'clip.py')
+    text = _read(path)
+    if text is None:
+        raise CompatError(f'{path} not found')
+    new_text, changed = _patch_clip_source(text)
+    if changed:
+        return _Plan([(path, new_text)], '',
+                     f'{path} imports pkg_resources.packaging, which '
+                     'setuptools >= 70 no longer provides')
+    if MARKER in text:
+        return _Plan([], f'{path} uses packaging.version', '')
+    return _Plan([], f'not needed: {path} does not use pkg_resources', '')
+
+
+_PLANS = (('drn-placeholder', plan_drn_placeholder),
+          ('vindlu-fallback', plan_vindlu_fallback),
+          ('clip-packaging', plan_clip_packaging))
+
+
+def run_install_fixes(site_root: Optional[str] = None,
+                      dry_run: bool = False) -> List[FixResult]:
+    """Check or apply the install-time patches; idempotent.
+
+    Args:
+        site_root (str, optional): site-packages directory to patch, e.g.
+            a copy for testing. Defaults to None: where the packages are
+            installed.
+        dry_run (bool): Only report (``--check``). Defaults to False.
+
+    Returns:
+        list[FixResult]: One result per fix.
+    """
+    results = []
+    for name, plan_fn in _PLANS:
+        try:
+            plan = plan_fn(site_root)
+            if not plan.edits:
+                results.append(FixResult(name, 'ok', plan.done_detail))
+            elif dry_run:
+                results.append(FixResult(name, 'missing', plan.todo_detail))
+            else:
+                for path, text in plan.edits:
+                    _write_atomic(path, text)
+                # Re-plan, so that a patch that does not stick is reported.
+                if plan_fn(site_root).edits:
+                    raise CompatError('files still differ after writing')
+                written = ', '.join(p for p, _ in plan.edits)
+                results.append(FixResult(name, 'patched',
+                                         f'wrote {written}'))
+        except (CompatError, OSError) as error:
+            results.append(FixResult(name, 'error', str(error)))
+    return results
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Command line entry point.
+
+    Args:
+        argv (Sequence[str], optional): Arguments. Defaults to
+            ``sys.argv[1:]``.
+
+    Returns:
+        int: Exit status: 0 when everything is fine (``--check``) or was
+        patched (``--install``), 1 otherwise.
+    """
+    parser = argparse.ArgumentParser(
+        prog='python -m models.compat',
+        description='Patch the installed mmaction2 and clip packages so '
+        'that they import with this project\'s pinned stack.')
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument(
+        '--install', action='store_true', help='patch the installed files')
+    mode.add_argument(
+        '--check',
+        action='store_true',
+        help='report each fix and exit non-zero if any is missing')
+    parser.add_argument(
+        '--site-packages',
+        metavar='DIR',
+        help='directory holding mmaction/ and clip/ (default: where they '
+        'are installed)')
+    args = parser.parse_args(argv)
+    results = run_install_fixes(args.site_packages, dry_run=args.check)
+    for result in results:
+        stream = sys.stderr if result.state == 'error' else sys.stdout
+        print(f'[{result.state}] {result.name}: {result.detail}', file=stream)
+    failed = [r for r in results if r.state in ('error', 'missing')]
+    if failed:
+        hint = ('run `python -m models.compat --install`'
+                if args.check else 'the fixes above could not be applied')
+        print(f'{len(failed)} fix(es) not in place: {hint}', file=sys.stderr)
+        return 1
+    if args.install and all(r.state == 'ok' for r in results):
+        print('everything was already fine; nothing changed')
+    return 0
+
+
+if __name__ == '__main__':
+    # As a plain script, sys.path[0] is models/, whose modules must not
+    # shadow the packages being patched.
+    if sys.path and osp.abspath(sys.path[0]) == osp.dirname(
+            osp.abspath(__file__)):
+        sys.path.pop(0)
+    sys.exit(main())

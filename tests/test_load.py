@@ -1,0 +1,80 @@
+import pytest
+import torch
+
+from models.actionclip import ActionClip
+from models.load import available_models, init_actionclip
+
+from conftest import write_video
+
+
+def test_local_checkpoint_round_trip(tmp_path, tiny_arch, video_file):
+    torch.manual_seed(0)
+    model = ActionClip(tiny_arch, 4, num_adapter_layers=1)
+    path = tmp_path / 'model.pth'
+    torch.save({'state_dict': model.state_dict()}, path)
+    loaded, preprocess = init_actionclip(
+        str(path), device='cpu', labels=['left', 'right'])
+    assert not loaded.training
+    for key, value in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value), key
+    video = preprocess(dict(filename=video_file, start_index=0))
+    assert video.shape == (4, 3, 32, 32) and video.dtype == torch.float32
+    # normalised with CLIP's statistics: roughly centred
+    assert -3 < video.mean() < 3
+    with torch.no_grad():
+        scores = loaded.predict_scores(video.unsqueeze(0))
+    assert scores.shape == (1, 2)
+
+
+def test_preprocess_on_a_short_video_repeats_frames(tmp_path, tiny_arch):
+    model = ActionClip(tiny_arch, 8, num_adapter_layers=1)
+    path = tmp_path / 'model.pth'
+    torch.save(model.state_dict(), path)  # a bare state dict works too
+    _, preprocess = init_actionclip(str(path))
+    short = write_video(str(tmp_path / 'short.mp4'), num_frames=3)
+    assert preprocess(short).shape == (8, 3, 32, 32)
+
+
+def test_unknown_name_lists_the_available_ones():
+    with pytest.raises(ValueError) as info:
+        init_actionclip('ViT-B/64-8', device='cpu')
+    for name in available_models():
+        assert name in str(info.value)
+
+
+def test_missing_video_is_named(tmp_path, tiny_arch):
+    path = tmp_path / 'model.pth'
+    torch.save(ActionClip(tiny_arch, 4).state_dict(), path)
+    _, preprocess = init_actionclip(str(path))
+    with pytest.raises(FileNotFoundError, match='missing.mp4'):
+        preprocess(dict(filename=str(tmp_path / 'missing.mp4')))
+
+
+def test_released_name_is_read_from_the_hub_cache(torch_home, monkeypatch):
+    monkeypatch.setenv('TORCH_HOME', torch_home)
+    import urllib.request
+
+    def offline(*args, **kwargs):
+        raise AssertionError('the cached file must be used')
+
+    monkeypatch.setattr(urllib.request, 'urlopen', offline)
+    model, preprocess = init_actionclip('ViT-B/32-8', device='cpu')
+    assert model.num_segs == 8 and preprocess.num_segs == 8
+    assert model.clip.visual.conv1.weight.shape[-1] == 32
+
+
+def test_released_name_offline_says_where_to_put_the_file(
+        tmp_path, monkeypatch):
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path))
+    import urllib.error
+    import urllib.request
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError('no network')
+
+    monkeypatch.setattr(urllib.request, 'urlopen', offline)
+    from models.pretrained import WeightsUnavailableError
+    with pytest.raises(WeightsUnavailableError) as info:
+        init_actionclip('ViT-B/16-8')
+    assert str(tmp_path / 'hub' / 'checkpoints' / 'vit-b-16-8f.pth') in str(
+        info.value)

@@ -1,0 +1,58 @@
+"""The released checkpoints' layout: the contract for loading them."""
+import json
+import os
+
+import pytest
+import torch
+
+from models.actionclip import ActionClip
+from models.pretrained import ACTIONCLIP_CHECKPOINTS, hub_checkpoint_path
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MANIFEST = os.path.join(HERE, 'fixtures', 'upstream_state_dict_manifest.json')
+SHARED = os.path.join(HERE, '..', '..', 'shared',
+                      'upstream_state_dict_manifest.json')
+
+
+def load_manifest():
+    with open(MANIFEST) as f:
+        return json.load(f)
+
+
+def test_fixture_is_the_shared_contract():
+    if not os.path.isfile(SHARED):
+        pytest.skip('no ../shared beside this checkout')
+    with open(SHARED) as f:
+        assert json.load(f) == load_manifest()
+
+
+def test_every_released_name_is_in_the_manifest():
+    assert set(ACTIONCLIP_CHECKPOINTS) == set(load_manifest())
+
+
+@pytest.mark.parametrize('name', sorted(ACTIONCLIP_CHECKPOINTS))
+def test_layout_matches_manifest_and_loads_strictly(name):
+    entry = ACTIONCLIP_CHECKPOINTS[name]
+    expected = load_manifest()[name]
+    torch.manual_seed(0)
+    model = ActionClip(entry['clip_arch'], entry['num_segs'])
+    state = model.state_dict()
+    assert sorted(state) == sorted(expected)
+    for key, (shape, dtype) in expected.items():
+        assert list(state[key].shape) == shape, key
+        assert str(state[key].dtype) == dtype, key
+    # a checkpoint with exactly these keys (as released: under
+    # 'state_dict') loads strictly into a freshly built model
+    other = ActionClip(entry['clip_arch'], entry['num_segs'])
+    result = other.load_state_dict(
+        {'state_dict': state}['state_dict'], strict=True)
+    assert not result.missing_keys and not result.unexpected_keys
+    assert torch.equal(other.adapter.frame_position_embeddings.weight,
+                       model.adapter.frame_position_embeddings.weight)
+
+
+def test_hub_cache_path(monkeypatch, tmp_path):
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path))
+    url = ACTIONCLIP_CHECKPOINTS['ViT-B/32-8']['url']
+    assert hub_checkpoint_path(url) == str(tmp_path / 'hub' / 'checkpoints' /
+                                           'vit-b-32-8f.pth')
