@@ -15,8 +15,8 @@ $(STAMP): requirements/runtime.txt requirements/tests.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -q \
 		-r requirements/runtime.txt -r requirements/tests.txt
-	$(PY) -m models.compat --install
-	$(PY) -m models.compat --check
+	$(PY) models/compat.py --install
+	$(PY) models/compat.py --check
 	touch $(STAMP)
 
 test: install

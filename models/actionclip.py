@@ -5,6 +5,7 @@ import torch
 import torch.distributed as dist
 from clip.model import convert_weights
 from mmengine.model import BaseModel
+from mmengine.registry import DefaultScope
 
 from mmaction.registry import MODELS
 from .adapters import build_adapter
@@ -37,6 +38,49 @@ def gather_features(*features: torch.Tensor) -> List[torch.Tensor]:
     return [torch.cat(all_gather(f), dim=0) for f in features]
 
 
+def gather_labels(labels: torch.Tensor) -> torch.Tensor:
+    """Concatenate the labels of all ranks (no gradient), rank-major.
+
+    Args:
+        labels (torch.Tensor): ``(B, )`` labels of this rank.
+
+    Returns:
+        torch.Tensor: ``(W * B, )`` labels.
+    """
+    if not (dist.is_available() and dist.is_initialized()
+            and dist.get_world_size() > 1):
+        return labels
+    parts = [torch.empty_like(labels) for _ in range(dist.get_world_size())]
+    dist.all_gather(parts, labels)
+    return torch.cat(parts)
+
+
+def build_contrastive_targets(labels: torch.Tensor, mode: str) -> torch.Tensor:
+    """Targets of the video-to-text logits (the text-to-video ones are the
+    same, by symmetry).
+
+    Args:
+        labels (torch.Tensor): ``(B, )`` class of each (video, text) pair.
+        mode (str): ``'diagonal'``: each video's own text is its only
+            positive, as in CLIP and the public MMAction2 plugin; two videos
+            of one class then push each other's texts away.
+            ``'same_label'``: every text of the same class is a positive,
+            with equal weight (the original ActionCLIP's KL loss against its
+            label-aware target matrix; its ``softmax(10 * gt)`` tends to
+            this).
+
+    Returns:
+        torch.Tensor: ``(B, )`` indices, or ``(B, B)`` rows summing to one.
+    """
+    if mode == 'diagonal':
+        return torch.arange(len(labels), device=labels.device)
+    if mode == 'same_label':
+        same = (labels[:, None] == labels[None, :]).float()
+        return same / same.sum(dim=1, keepdim=True)
+    raise ValueError(f"contrastive_targets must be 'diagonal' or "
+                     f"'same_label', got {mode!r}")
+
+
 @MODELS.register_module()
 class ActionClip(BaseModel):
     """ActionCLIP: CLIP frames, a temporal adapter, and text prompts.
@@ -67,7 +111,12 @@ class ActionClip(BaseModel):
         template (str | list[str], optional): Alternative spelling for a
             single template (or a list), as set in the seed's examples.
         loss (dict): The classification loss applied to both the
-            video-to-text and the text-to-video logits.
+            video-to-text and the text-to-video logits (soft targets for
+            ``contrastive_targets='same_label'``).
+        contrastive_targets (str): ``'diagonal'`` (CLIP's: only a video's
+            own text is positive) or ``'same_label'`` (all texts of its
+            class are; the original ActionCLIP's label-aware loss). See
+            :func:`build_contrastive_targets`.
         text_chunk_size (int): Prompts per text-encoder pass in predict.
         data_preprocessor (dict, optional): Defaults to
             ``ActionDataPreprocessor`` with CLIP's mean and std, NCHW.
@@ -86,6 +135,7 @@ class ActionClip(BaseModel):
                                                             List[str]]] = None,
                  template: Optional[Union[str, List[str]]] = None,
                  loss: Dict = dict(type='CrossEntropyLoss', loss_weight=0.5),
+                 contrastive_targets: str = 'diagonal',
                  text_chunk_size: int = 2048,
                  data_preprocessor: Optional[Dict] = None,
                  init_cfg: Optional[Dict] = None):
@@ -95,10 +145,12 @@ class ActionClip(BaseModel):
                 mean=list(CLIP_MEAN),
                 std=list(CLIP_STD),
                 format_shape='NCHW')
-        if isinstance(data_preprocessor, dict):
-            # Built from MMAction2's registry so that no default scope has
-            # to be set by a runner first (plain PyTorch use, tests).
-            data_preprocessor = MODELS.build(data_preprocessor)
+        # Built in MMAction2's scope whatever the current default scope is
+        # (none in plain PyTorch use, another one after a foreign Runner).
+        with DefaultScope.overwrite_default_scope('mmaction'):
+            if isinstance(data_preprocessor, dict):
+                data_preprocessor = MODELS.build(data_preprocessor)
+            loss_func = MODELS.build(loss)
         super().__init__(
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.clip = build_clip(clip_arch, pretrained)
@@ -107,7 +159,9 @@ class ActionClip(BaseModel):
         self.adapter = build_adapter(temporal_adapter,
                                      self.clip.text_projection.shape[1],
                                      num_adapter_segs, num_adapter_layers)
-        self.loss_func = MODELS.build(loss)
+        self.loss_func = loss_func
+        build_contrastive_targets(torch.zeros(1), contrastive_targets)
+        self.contrastive_targets = contrastive_targets
         self.templates = load_templates(templates_or_template_file, template)
         self.prompt_bank: Optional[PromptBank] = None
         if labels_or_label_file is not None:
@@ -267,7 +321,8 @@ class ActionClip(BaseModel):
         text = l2_normalize(self.encode_text(tokens))
         video, text = gather_features(video, text.to(video.dtype))
         logits = self.clip.logit_scale.exp() * video @ text.t()
-        targets = torch.arange(len(logits), device=logits.device)
+        targets = build_contrastive_targets(
+            gather_labels(labels.to(logits.device)), self.contrastive_targets)
         return dict(
             loss_v2t=self.loss_func(logits, targets),
             loss_t2v=self.loss_func(logits.t(), targets))

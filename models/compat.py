@@ -655,7 +655,8 @@ def plan_clip_packaging(site_root: Optional[str] = None) -> _Plan:
     if changed:
         return _Plan([(path, new_text)], '',
                      f'{path} imports pkg_resources.packaging, which '
-                     'setuptools >= 70 no longer provides')
+                     'setuptools 70 lacks and setuptools >= 82 removed '
+                     'with all of pkg_resources')
     if MARKER in text:
         return _Plan([], f'{path} uses packaging.version', '')
     return _Plan([], f'not needed: {path} does not use pkg_resources', '')
@@ -696,7 +697,7 @@ def run_install_fixes(site_root: Optional[str] = None,
                 written = ', '.join(p for p, _ in plan.edits)
                 results.append(FixResult(name, 'patched',
                                          f'wrote {written}'))
-        except (CompatError, OSError) as error:
+        except (CompatError, OSError, ValueError) as error:
             results.append(FixResult(name, 'error', str(error)))
     return results
 

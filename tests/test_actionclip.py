@@ -136,3 +136,37 @@ def test_seed_template_argument(tiny_arch):
         tiny_arch, 4, labels_or_label_file=['singing', 'dancing'],
         template='The woman is {}')
     assert model.prompt_bank.templates == ['The woman is {}']
+
+
+def test_same_label_targets_share_probability():
+    from models.actionclip import build_contrastive_targets
+    targets = build_contrastive_targets(torch.tensor([3, 1, 3, 3]),
+                                        'same_label')
+    expected = torch.tensor([[1 / 3, 0, 1 / 3, 1 / 3], [0, 1, 0, 0],
+                             [1 / 3, 0, 1 / 3, 1 / 3],
+                             [1 / 3, 0, 1 / 3, 1 / 3]])
+    torch.testing.assert_close(targets, expected)
+    with pytest.raises(ValueError, match='contrastive_targets'):
+        build_contrastive_targets(torch.tensor([1]), 'soft')
+
+
+def test_same_label_loss_is_label_aware_kl(tiny_arch):
+    """Soft cross-entropy differs from KL(target || softmax) by the
+    target's entropy only; with distinct labels it is the diagonal loss."""
+    torch.manual_seed(0)
+    model = ActionClip(tiny_arch, 4, labels_or_label_file=LABELS,
+                       contrastive_targets='same_label')
+    inputs = torch.randn(3, 4, 3, 32, 32)
+    torch.manual_seed(5)
+    soft = model(inputs, samples(0, 1, 2), mode='loss')
+    model.contrastive_targets = 'diagonal'
+    torch.manual_seed(5)
+    hard = model(inputs, samples(0, 1, 2), mode='loss')
+    torch.testing.assert_close(soft['loss_v2t'], hard['loss_v2t'])
+    model.contrastive_targets = 'same_label'
+    torch.manual_seed(5)
+    shared = model(inputs, samples(1, 1, 2), mode='loss')
+    torch.manual_seed(5)
+    model.contrastive_targets = 'diagonal'
+    plain = model(inputs, samples(1, 1, 2), mode='loss')
+    assert not torch.allclose(shared['loss_v2t'], plain['loss_v2t'])

@@ -1,0 +1,141 @@
+# CPU-sized: a small CLIP trained from scratch on the generated action videos
+# (python tools/generate_videos.py). `make quickstart` runs it end to end.
+_base_ = 'mmaction::_base_/default_runtime.py'
+
+custom_imports = dict(imports='models')
+
+num_segs = 8
+input_size = 48
+data_root = 'data/synthetic_actions'
+
+model = dict(
+    type='ActionClip',
+    clip_arch=dict(
+        embed_dim=128,
+        image_resolution=input_size,
+        vision_layers=3,
+        vision_width=128,
+        vision_patch_size=8,
+        transformer_width=128,
+        transformer_heads=2,
+        transformer_layers=2),
+    num_adapter_segs=num_segs,
+    num_adapter_layers=2,
+    pretrained=False,
+    to_float32=True,
+    labels_or_label_file=f'{data_root}/label_map.txt',
+    loss=dict(type='CrossEntropyLoss', loss_weight=0.5),
+    data_preprocessor=dict(
+        type='ActionDataPreprocessor',
+        mean=[122.771, 116.746, 104.093],
+        std=[68.500, 66.632, 70.323],
+        format_shape='NCHW'))
+
+dataset_type = 'VideoDataset'
+file_client_args = dict(io_backend='disk')
+
+# No flips: they would turn "moving left" into "moving right".
+train_pipeline = [
+    dict(type='DecordInit', **file_client_args),
+    dict(
+        type='SampleFrames', clip_len=1, frame_interval=1, num_clips=num_segs),
+    dict(type='DecordDecode'),
+    dict(
+        type='RandomResizedCrop',
+        area_range=(0.7, 1.0),
+        aspect_ratio_range=(0.8, 1.25)),
+    dict(type='Resize', scale=(input_size, input_size), keep_ratio=False),
+    dict(type='FormatShape', input_format='NCHW'),
+    dict(type='PackActionInputs')
+]
+val_pipeline = [
+    dict(type='DecordInit', **file_client_args),
+    dict(
+        type='SampleFrames',
+        clip_len=1,
+        frame_interval=1,
+        num_clips=num_segs,
+        test_mode=True),
+    dict(type='DecordDecode'),
+    dict(type='Resize', scale=(input_size, input_size), keep_ratio=False),
+    dict(type='FormatShape', input_format='NCHW'),
+    dict(type='PackActionInputs')
+]
+test_pipeline = val_pipeline
+
+train_dataloader = dict(
+    batch_size=32,
+    num_workers=2,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    dataset=dict(
+        type=dataset_type,
+        ann_file=f'{data_root}/train_list_videos.txt',
+        data_prefix=dict(video=f'{data_root}/videos/train'),
+        pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=32,
+    num_workers=2,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type=dataset_type,
+        ann_file=f'{data_root}/val_list_videos.txt',
+        data_prefix=dict(video=f'{data_root}/videos/val'),
+        pipeline=val_pipeline,
+        test_mode=True))
+test_dataloader = dict(
+    batch_size=32,
+    num_workers=2,
+    persistent_workers=True,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(
+        type=dataset_type,
+        ann_file=f'{data_root}/test_list_videos.txt',
+        data_prefix=dict(video=f'{data_root}/videos/test'),
+        pipeline=test_pipeline,
+        test_mode=True))
+
+val_evaluator = dict(
+    type='AccMetric',
+    metric_list=('top_k_accuracy', 'mean_class_accuracy'))
+test_evaluator = val_evaluator
+
+max_epochs = 12
+train_cfg = dict(
+    type='EpochBasedTrainLoop',
+    max_epochs=max_epochs,
+    val_begin=1,
+    val_interval=1)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+
+optim_wrapper = dict(
+    optimizer=dict(
+        type='AdamW', lr=1e-3, betas=(0.9, 0.98), eps=1e-08,
+        weight_decay=0.05),
+    clip_grad=dict(max_norm=1.0))
+param_scheduler = [
+    dict(
+        type='LinearLR',
+        start_factor=0.05,
+        by_epoch=True,
+        begin=0,
+        end=1,
+        convert_to_iter_based=True),
+    dict(
+        type='CosineAnnealingLR',
+        T_max=max_epochs - 1,
+        eta_min=1e-5,
+        by_epoch=True,
+        begin=1,
+        end=max_epochs,
+        convert_to_iter_based=True)
+]
+
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=10, ignore_last=False),
+    checkpoint=dict(
+        type='CheckpointHook', interval=1, save_best='auto', max_keep_ckpts=2))
+
+randomness = dict(seed=0, deterministic=False)

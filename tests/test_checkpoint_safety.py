@@ -1,0 +1,478 @@
+# Copyright (c) OpenMMLab. All rights reserved.
+"""Tests for models/checkpoint_safety.py (loading under weights_only).
+
+Checkpoints come from real, tiny mmengine trainings (EpochBasedTrainLoop
+with validation, CheckpointHook(save_best='auto'), AdamW, two param
+schedulers), run in subprocesses once without our patches ("plain", as
+mmengine saves them anywhere) and once with them ("safe").
+"""
+import glob
+import importlib.util
+import os
+import os.path as osp
+import pickle
+import shutil
+import socket
+import subprocess
+import sys
+import urllib.request
+import uuid
+from collections import OrderedDict
+
+import pytest
+import torch
+from mmengine.logging import HistoryBuffer, MessageHub
+from mmengine.runner import CheckpointLoader, load_checkpoint
+from mmengine.utils import ManagerMixin
+
+from models import checkpoint_safety as cs
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+MODULE_PATH = osp.join(ROOT, 'models', 'checkpoint_safety.py')
+
+TOY_SOURCE = '''\
+"""Tiny mmengine training used by test_checkpoint_safety.py."""
+import importlib.util
+import sys
+import uuid
+
+import numpy as np
+import torch
+import torch.nn as nn
+from mmengine.evaluator import BaseMetric
+from mmengine.model import BaseModel
+from mmengine.runner import Runner
+from torch.utils.data import Dataset
+
+
+class ToyModel(BaseModel):
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(2, 1)
+
+    def forward(self, inputs, labels, mode='tensor'):
+        out = self.linear(inputs).squeeze(-1)
+        if mode == 'loss':
+            return dict(loss=((out - labels)**2).mean())
+        return [dict(pred=o, gt=g) for o, g in zip(out, labels)]
+
+
+class ToyDataset(Dataset):
+    metainfo = dict(classes=('a', 'b'))
+
+    def __init__(self):
+        generator = torch.Generator().manual_seed(0)
+        self.data = torch.randn(12, 2, generator=generator)
+
+    def __len__(self):
+        return len(self.data)
+
+    def __getitem__(self, i):
+        return dict(inputs=self.data[i], labels=self.data[i].sum())
+
+
+class ToyMetric(BaseMetric):
+
+    def process(self, data_batch, data_samples):
+        for sample in data_samples:
+            self.results.append(float((sample['pred'] - sample['gt']).abs()))
+
+    def compute_metrics(self, results):
+        # numpy values, as many real metrics return them
+        return dict(acc=np.float64(1 / (1 + np.mean(results))))
+
+
+def make_runner(work_dir, max_epochs=2, **kwargs):
+    loader = dict(
+        dataset=ToyDataset(),
+        sampler=dict(type='DefaultSampler', shuffle=False),
+        batch_size=4,
+        num_workers=0,
+        collate_fn=dict(type='default_collate'))
+    return Runner(
+        model=ToyModel(),
+        work_dir=work_dir,
+        experiment_name=f'toy_{uuid.uuid4().hex}',
+        train_dataloader=loader,
+        val_dataloader=loader,
+        val_evaluator=[ToyMetric()],
+        train_cfg=dict(by_epoch=True, max_epochs=max_epochs,
+                       val_interval=1),
+        val_cfg=dict(),
+        optim_wrapper=dict(optimizer=dict(type='AdamW', lr=1e-2)),
+        param_scheduler=[
+            dict(type='LinearLR', start_factor=0.5, by_epoch=True,
+                 begin=0, end=1),
+            dict(type='CosineAnnealingLR', T_max=3, by_epoch=True,
+                 begin=1, end=4),
+        ],
+        default_hooks=dict(
+            checkpoint=dict(type='CheckpointHook', interval=1,
+                            save_best='auto'),
+            logger=dict(type='LoggerHook', interval=1)),
+        randomness=dict(seed=0),
+        **kwargs)
+
+
+if __name__ == '__main__':
+    mode, work_dir = sys.argv[1], sys.argv[2]
+    if mode == 'safe':
+        # By path, so that models/__init__.py plays no part.
+        spec = importlib.util.spec_from_file_location(
+            'checkpoint_safety', sys.argv[3])
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        module.install()
+    make_runner(work_dir).train()
+'''
+
+CALLS = []
+
+
+def _record_call(tag):
+    """Stands for code a malicious pickle would run."""
+    CALLS.append(tag)
+    return tag
+
+
+class _Evil:
+    """An arbitrary class whose pickle calls a function when loaded."""
+
+    def __reduce__(self):
+        return _record_call, ('code ran',)
+
+
+def _run(args, **kwargs):
+    return subprocess.run([sys.executable, *args],
+                          capture_output=True,
+                          text=True,
+                          timeout=120,
+                          **kwargs)
+
+
+@pytest.fixture(scope='module')
+def toy(tmp_path_factory):
+    """Train plain and safe toy runs; return the toy module and dirs."""
+    base = tmp_path_factory.mktemp('ckpt_safety')
+    toy_path = str(base / 'actionclip_toy_runner.py')
+    with open(toy_path, 'w') as f:
+        f.write(TOY_SOURCE)
+    dirs = dict(plain=str(base / 'plain'), safe=str(base / 'safe'))
+    procs = {
+        mode: subprocess.Popen(
+            [sys.executable, toy_path, mode, work_dir, MODULE_PATH],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=str(base))
+        for mode, work_dir in dirs.items()
+    }
+    for mode, proc in procs.items():
+        out, _ = proc.communicate(timeout=120)
+        assert proc.returncode == 0, f'{mode} training failed:\n{out}'
+    spec = importlib.util.spec_from_file_location('actionclip_toy_runner',
+                                                  toy_path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module, dirs
+
+
+@pytest.fixture
+def isolated_mmengine_state():
+    """Undo the global instances an in-process Runner leaves behind.
+
+    A Runner makes its DefaultScope ('mmengine'), MessageHub, logger and
+    visualizer the current instances, which would break later tests that
+    build from mmaction's registries.
+    """
+
+    def managers():
+        found, stack = [], [ManagerMixin]
+        while stack:
+            for sub in stack.pop().__subclasses__():
+                if sub not in found:
+                    found.append(sub)
+                    stack.append(sub)
+        return found
+
+    saved = {cls: OrderedDict(cls._instance_dict) for cls in managers()}
+    yield
+    for cls in managers():
+        cls._instance_dict.clear()
+        cls._instance_dict.update(saved.get(cls, {}))
+
+
+def _ckpt(dirs, mode, name='epoch_2.pth'):
+    path = osp.join(dirs[mode], name)
+    assert osp.isfile(path), os.listdir(dirs[mode])
+    return path
+
+
+def test_plain_mmengine_checkpoint_fails_without_fix(toy):
+    _, dirs = toy
+    path = _ckpt(dirs, 'plain')
+    unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+    assert 'builtins.getattr' in unsafe
+    assert 'mmengine.logging.history_buffer.HistoryBuffer' in unsafe
+    # Plain mmengine (no install()) cannot load its own checkpoint.
+    code = ('from mmengine.runner import CheckpointLoader\n'
+            f'CheckpointLoader.load_checkpoint({path!r}, "cpu")\n')
+    result = _run(['-c', code], cwd=dirs['plain'])
+    assert result.returncode != 0
+    assert 'Weights only load failed' in result.stderr
+
+
+def test_checkpoints_need_only_allowlisted_globals(toy):
+    _, dirs = toy
+    saved = sorted(glob.glob(osp.join(dirs['safe'], '*.pth')))
+    assert any(osp.basename(p).startswith('best_acc') for p in saved)
+    for path in saved:
+        # Saved with the patched MessageHub: nothing beyond torch defaults.
+        assert torch.serialization.get_unsafe_globals_in_checkpoint(
+            path) == []
+        hub = torch.load(path, weights_only=True)['message_hub']
+        assert cs.HISTORY_BUFFER_TAG in hub['log_scalars']['val/acc']
+        assert type(hub['runtime_info']['best_score']) is float
+    # Plain mmengine checkpoints need nothing outside the allowlist either.
+    for path in glob.glob(osp.join(dirs['plain'], '*.pth')):
+        unsafe = set(torch.serialization.get_unsafe_globals_in_checkpoint(
+            path))
+        assert unsafe <= cs.ALLOWED_GLOBAL_NAMES, unsafe
+
+
+def test_install_is_idempotent_and_registers_loaders():
+    cs.install()
+    cs.install()
+    assert MessageHub.state_dict._actionclip_safe
+    assert not hasattr(MessageHub.state_dict.__wrapped__, '_actionclip_safe')
+    assert not hasattr(MessageHub.load_state_dict.__wrapped__,
+                       '_actionclip_safe')
+    get_loader = CheckpointLoader._get_checkpoint_loader
+    assert get_loader('work_dirs/epoch_1.pth') is cs.load_from_local_safe
+    assert get_loader('https://x.org/a.pth') is cs.load_from_http_safe
+    assert get_loader('http://x.org/a.pth') is cs.load_from_http_safe
+
+
+def test_message_hub_round_trip():
+    import numpy as np
+    cs.install()
+    hub = MessageHub(f'hub_{uuid.uuid4().hex}')
+    hub.update_scalar('train/loss', 0.5)
+    hub.update_scalar('train/loss', 0.25, count=2)
+    hub.update_info('best_score', np.float64(0.75), resumed=True)
+    hub.update_info('nested', dict(a=[np.int64(3)]), resumed=True)
+    state = hub.state_dict()
+    assert state['log_scalars']['train/loss'] == {
+        cs.HISTORY_BUFFER_TAG: 1,
+        'log_history': [0.5, 0.25],
+        'count_history': [1, 2],
+        'max_length': 1000000
+    }
+    assert type(state['runtime_info']['best_score']) is float
+    assert type(state['runtime_info']['nested']['a'][0]) is int
+
+    new = MessageHub(f'hub_{uuid.uuid4().hex}')
+    new.load_state_dict(state)
+    buffer = new.log_scalars['train/loss']
+    assert type(buffer) is HistoryBuffer
+    np.testing.assert_allclose(buffer.data[0], [0.5, 0.25])
+    np.testing.assert_array_equal(buffer.data[1], [1, 2])
+    assert buffer.mean() == pytest.approx(0.75 / 3)  # sum / total count
+    # Real HistoryBuffer objects (older checkpoints) are still accepted.
+    old = MessageHub(f'hub_{uuid.uuid4().hex}')
+    old.load_state_dict(
+        dict(log_scalars=dict(x=HistoryBuffer([1.0], [1])),
+             runtime_info={}, resumed_keys=dict(x=True)))
+    assert old.log_scalars['x'].current() == 1.0
+
+
+def test_load_and_resume_with_weights_only(toy, tmp_path,
+                                           isolated_mmengine_state):
+    module, dirs = toy
+    cs.install()
+    safe_globals_before = torch.serialization.get_safe_globals()
+    for mode in ('safe', 'plain'):
+        path = _ckpt(dirs, mode)
+        model = module.ToyModel()
+        checkpoint = load_checkpoint(model, path, map_location='cpu')
+        torch.testing.assert_close(model.linear.weight,
+                                   checkpoint['state_dict']['linear.weight'])
+        hub = checkpoint['message_hub']
+        if mode == 'plain':
+            # Rebuilt as real HistoryBuffers, not the restricted stand-in.
+            assert type(hub['log_scalars']['val/acc']) is HistoryBuffer
+
+        runner = module.make_runner(
+            str(tmp_path / mode), max_epochs=3, resume=True, load_from=path)
+        runner.train()
+        assert runner.epoch == 3
+        history = runner.message_hub.log_scalars['val/acc']
+        assert type(history) is HistoryBuffer
+        assert len(history.data[0]) == 3  # two resumed, one new
+    # The allowlist was scoped to our calls, weights_only stayed on.
+    assert set(torch.serialization.get_safe_globals()) == set(
+        safe_globals_before)
+    with pytest.raises(pickle.UnpicklingError):
+        torch.load(_ckpt(dirs, 'plain'))
+
+
+def test_arbitrary_class_is_refused(tmp_path, monkeypatch):
+    path = str(tmp_path / 'stranger.pth')
+    torch.save(dict(state_dict={'w': torch.ones(1)}, extra=_Evil()), path)
+    CALLS.clear()
+    monkeypatch.delenv(cs.TRUST_ENV, raising=False)
+    with pytest.raises(cs.UnsafeCheckpointError) as info:
+        cs.load_checkpoint_file(path)
+    message = str(info.value)
+    assert path in message
+    assert f'{__name__}._record_call' in info.value.offending
+    assert f'{__name__}._record_call' in message
+    assert f'{cs.TRUST_ENV}=1' in message
+    assert isinstance(info.value, pickle.UnpicklingError)
+    # The legacy (non-zip) format is refused the same way.
+    legacy = str(tmp_path / 'stranger_legacy.pth')
+    torch.save(dict(extra=_Evil()), legacy,
+               _use_new_zipfile_serialization=False)
+    with pytest.raises(cs.UnsafeCheckpointError) as info:
+        cs.load_checkpoint_file(legacy)
+    assert info.value.offending == [f'{__name__}._record_call']
+    # mmengine's entry points get the same refusal.
+    with pytest.raises(cs.UnsafeCheckpointError):
+        load_checkpoint(torch.nn.Linear(1, 1), path)
+    # Only exactly "1" opts in.
+    monkeypatch.setenv(cs.TRUST_ENV, 'true')
+    with pytest.raises(cs.UnsafeCheckpointError):
+        cs.load_checkpoint_file(path)
+    assert CALLS == []  # nothing of the pickle ran
+
+    warnings = []
+    monkeypatch.setattr(cs, 'print_log',
+                        lambda msg, **kwargs: warnings.append(msg))
+    monkeypatch.setenv(cs.TRUST_ENV, '1')
+    checkpoint = cs.load_checkpoint_file(path)
+    assert checkpoint['extra'] == 'code ran' and CALLS == ['code ran']
+    assert len(warnings) == 1 and path in warnings[0]
+    assert 'weights_only=False' in warnings[0]
+
+
+def test_getattr_is_refused(tmp_path, monkeypatch):
+    monkeypatch.delenv(cs.TRUST_ENV, raising=False)
+    # A bound method pickles as builtins.getattr(obj, name).
+    path = str(tmp_path / 'getattr.pth')
+    torch.save(dict(method=(5).bit_length), path)
+    assert 'builtins.getattr' in (
+        torch.serialization.get_unsafe_globals_in_checkpoint(path))
+    with pytest.raises(cs.UnsafeCheckpointError) as info:
+        cs.load_checkpoint_file(path)
+    assert 'builtins.getattr' in info.value.offending
+    assert path in str(info.value) and cs.TRUST_ENV in str(info.value)
+
+    # The HistoryBuffer stand-in resolves its statistics methods only.
+    path = str(tmp_path / 'history_getattr.pth')
+    torch.save(dict(method=HistoryBuffer.register_statistics), path)
+    with pytest.raises(cs.UnsafeCheckpointError) as info:
+        cs.load_checkpoint_file(path)
+    assert 'builtins.getattr' in info.value.offending
+
+    monkeypatch.setattr(cs, 'print_log', lambda *args, **kwargs: None)
+    monkeypatch.setenv(cs.TRUST_ENV, '1')
+    assert cs.load_checkpoint_file(path)['method'] == (
+        HistoryBuffer.register_statistics)
+
+
+def test_truncated_and_empty_files(toy, tmp_path):
+    _, dirs = toy
+    with open(_ckpt(dirs, 'safe'), 'rb') as f:
+        data = f.read()
+    truncated = str(tmp_path / 'truncated.pth')
+    with open(truncated, 'wb') as f:
+        f.write(data[:len(data) // 2])
+    empty = str(tmp_path / 'empty.pth')
+    open(empty, 'wb').close()
+    damaged = str(tmp_path / 'damaged.pth')  # bytes flipped inside the zip
+    with open(damaged, 'wb') as f:
+        f.write(data[:200] + bytes(b ^ 0xff for b in data[200:400]) +
+                data[400:])
+    legacy = str(tmp_path / 'legacy.pth')  # torch < 1.6 format, truncated
+    torch.save(dict(w=torch.ones(8)), legacy,
+               _use_new_zipfile_serialization=False)
+    with open(legacy, 'r+b') as f:
+        f.truncate(os.path.getsize(legacy) // 2)
+    for path in (truncated, empty, damaged, legacy):
+        with pytest.raises(cs.CheckpointReadError) as info:
+            cs.load_checkpoint_file(path)
+        assert path in str(info.value)
+        assert 'truncated or corrupt' in str(info.value), str(info.value)
+        with pytest.raises(cs.CheckpointReadError):
+            load_checkpoint(torch.nn.Linear(2, 1), path)
+    # What a failed download often leaves behind.
+    html = str(tmp_path / 'error_page.pth')
+    with open(html, 'w') as f:
+        f.write('<html><body>403 Forbidden</body></html>')
+    with pytest.raises(cs.CheckpointReadError) as info:
+        cs.load_checkpoint_file(html)
+    assert f'{html} is not a PyTorch checkpoint' in str(info.value)
+    with pytest.raises(FileNotFoundError):
+        cs.load_checkpoint_file(str(tmp_path / 'missing.pth'))
+
+
+@pytest.fixture
+def offline(monkeypatch, tmp_path):
+    """A fresh $TORCH_HOME, and every way to the network fails."""
+
+    def no_network(*args, **kwargs):
+        raise OSError('network disabled by the test')
+
+    torch_home = tmp_path / 'torch_home'
+    monkeypatch.setenv('TORCH_HOME', str(torch_home))
+    monkeypatch.setattr(torch.hub, '_hub_dir', None)
+    monkeypatch.setattr(torch.hub, 'download_url_to_file', no_network)
+    monkeypatch.setattr(urllib.request, 'urlopen', no_network)
+    monkeypatch.setattr(socket.socket, 'connect', no_network)
+    monkeypatch.setattr(socket, 'create_connection', no_network)
+    return torch_home
+
+
+def test_http_url_uses_hub_cache_without_network(toy, offline):
+    module, dirs = toy
+    cache_dir = offline / 'hub' / 'checkpoints'
+    cache_dir.mkdir(parents=True)
+    shutil.copy(_ckpt(dirs, 'safe'), cache_dir / 'toy_epoch_2.pth')
+    url = 'https://download.example.invalid/actionclip/toy_epoch_2.pth'
+    assert cs.hub_cache_path(url) == str(cache_dir / 'toy_epoch_2.pth')
+
+    model = module.ToyModel()
+    checkpoint = load_checkpoint(model, url, map_location='cpu')
+    torch.testing.assert_close(model.linear.weight,
+                               checkpoint['state_dict']['linear.weight'])
+    assert 'state_dict' in cs.load_checkpoint_file(url)
+
+
+def test_http_url_not_cached_offline(offline):
+    url = 'https://download.example.invalid/actionclip/missing.pth'
+    expected = str(offline / 'hub' / 'checkpoints' / 'missing.pth')
+    with pytest.raises(cs.CheckpointDownloadError) as info:
+        cs.load_checkpoint_file(url)
+    message = str(info.value)
+    assert url in message and expected in message
+    assert not osp.exists(expected)
+    with pytest.raises(cs.CheckpointDownloadError):
+        load_checkpoint(torch.nn.Linear(2, 1), url)
+
+
+def test_http_url_downloads_into_hub_cache(toy, offline, monkeypatch):
+    _, dirs = toy
+    downloads = []
+
+    def fake_download(url, dst, hash_prefix=None, progress=True):
+        downloads.append((url, dst))
+        shutil.copy(_ckpt(dirs, 'safe'), dst)
+
+    monkeypatch.setattr(torch.hub, 'download_url_to_file', fake_download)
+    url = 'https://download.example.invalid/actionclip/fresh.pth?x=1'
+    expected = str(offline / 'hub' / 'checkpoints' / 'fresh.pth')
+    assert 'state_dict' in cs.load_checkpoint_file(url)
+    assert downloads == [(url, expected)] and osp.isfile(expected)
+    cs.load_checkpoint_file(url)
+    assert len(downloads) == 1  # cached now
