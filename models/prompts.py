@@ -174,7 +174,8 @@ def tokenize(texts: Sequence[str],
     return result
 
 
-def build_prompts(labels: Sequence[str], templates: Sequence[str]) -> List[str]:
+def build_prompts(labels: Sequence[str],
+                  templates: Sequence[str]) -> List[str]:
     """Every (template, label) prompt, template-major.
 
     Args:

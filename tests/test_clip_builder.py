@@ -60,7 +60,7 @@ def _fake_openai_entry(monkeypatch, tmp_path, tiny_arch):
 
 
 def test_cached_openai_weights_are_used_offline(monkeypatch, tmp_path,
-                                               tiny_arch):
+                                                tiny_arch):
     source, blob, cache = _fake_openai_entry(monkeypatch, tmp_path, tiny_arch)
     cache.mkdir()
     (cache / 'tiny.pt').write_bytes(blob.read_bytes())

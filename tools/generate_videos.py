@@ -82,7 +82,7 @@ def _background(rng: np.random.Generator, width: int,
     low = rng.integers(0, 256, (height // 16 + 2, width // 16 + 2, 3))
     texture = cv2.resize(low.astype(np.uint8), (width, height),
                          interpolation=cv2.INTER_CUBIC)
-    return (texture * rng.uniform(0.3, 0.7)).astype(np.uint8)
+    return (texture * rng.uniform(0.3, 0.7) * float(os.environ.get('BG_SCALE', 1))).astype(np.uint8)
 
 
 def render(obj: str, motion: str, seed: int) -> Tuple[List[np.ndarray], int]:
