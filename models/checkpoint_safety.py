@@ -392,8 +392,8 @@ def hub_cache_path(url: str, model_dir: Optional[str] = None) -> str:
     return osp.join(model_dir, filename)
 
 
-def _download_to_cache(url: str, model_dir: Optional[str],
-                       progress: bool) -> str:
+def download_to_hub_cache(url: str, model_dir: Optional[str],
+                          progress: bool) -> str:
     """Return the cached file of ``url``, downloading it if needed.
 
     Args:
@@ -461,11 +461,11 @@ def load_from_http_safe(filename: str,
     """
     rank, world_size = get_dist_info()
     if rank == 0:
-        cached_file = _download_to_cache(filename, model_dir, progress)
+        cached_file = download_to_hub_cache(filename, model_dir, progress)
     if world_size > 1:
         torch.distributed.barrier()
         if rank > 0:
-            cached_file = _download_to_cache(filename, model_dir, progress)
+            cached_file = download_to_hub_cache(filename, model_dir, progress)
     return _safe_torch_load(cached_file, map_location)
 
 

@@ -97,15 +97,39 @@ def resolve_arch(clip_arch: Union[str, dict]) -> Dict[str, int]:
         raise TypeError('clip_arch must be a model name or a dict of CLIP '
                         f'hyperparameters, got {type(clip_arch).__name__}')
     arch = dict(_DICT_DEFAULTS, **clip_arch)
+    if isinstance(arch.get('vision_layers'), (list, tuple)):
+        arch.setdefault('vision_patch_size', None)
     unknown = sorted(set(arch) - set(ARCH_KEYS))
     missing = [k for k in ARCH_KEYS if k not in arch]
     if unknown or missing:
         raise ValueError(f'clip_arch dict: unknown keys {unknown}, missing '
                          f'keys {missing}; expected {list(ARCH_KEYS)}')
+    resnet = isinstance(arch['vision_layers'], (list, tuple))
     for key, value in arch.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        if resnet and key == 'vision_patch_size':
+            continue
+        values = value if resnet and key == 'vision_layers' else [value]
+        if resnet and key == 'vision_layers' and len(values) != 4:
+            raise ValueError('clip_arch: a ResNet image encoder needs 4 '
+                             f'stage depths in vision_layers, got {value!r}')
+        for v in values:
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(
+                    f'clip_arch[{key!r}] must be a positive int, got {v!r}')
+    if arch['transformer_width'] % arch['transformer_heads']:
+        raise ValueError(
+            f"clip_arch: transformer_width {arch['transformer_width']} is "
+            f"not divisible by transformer_heads {arch['transformer_heads']}")
+    if resnet:
+        # CLIP's ModifiedResNet: five stride-2 stages, an attention pool
+        # with (width * 32) // 64 heads.
+        arch['vision_layers'] = tuple(arch['vision_layers'])
+        arch['vision_patch_size'] = None
+        if arch['image_resolution'] % 32 or arch['vision_width'] % 2:
             raise ValueError(
-                f'clip_arch[{key!r}] must be a positive int, got {value!r}')
+                'clip_arch: a ResNet image encoder needs image_resolution '
+                'divisible by 32 and an even vision_width')
+        return arch
     if arch['image_resolution'] % arch['vision_patch_size']:
         raise ValueError(
             f"clip_arch: image_resolution {arch['image_resolution']} is not "
@@ -114,8 +138,4 @@ def resolve_arch(clip_arch: Union[str, dict]) -> Dict[str, int]:
     if arch['vision_width'] < 64 or arch['vision_width'] % 64:
         raise ValueError('clip_arch: vision_width must be a multiple of 64, '
                          f"got {arch['vision_width']}")
-    if arch['transformer_width'] % arch['transformer_heads']:
-        raise ValueError(
-            f"clip_arch: transformer_width {arch['transformer_width']} is "
-            f"not divisible by transformer_heads {arch['transformer_heads']}")
     return arch

@@ -15,7 +15,11 @@ import urllib.error
 import urllib.request
 from typing import Dict, Optional
 
-import torch
+from .checkpoint_safety import (CheckpointDownloadError,
+                                download_to_hub_cache, hub_cache_path)
+
+#: Where torch hub caches a URL's file: ``$TORCH_HOME/hub/checkpoints``.
+hub_checkpoint_path = hub_cache_path
 
 _OPENAI = 'https://openaipublic.azureedge.net/clip/models'
 
@@ -76,8 +80,9 @@ ACTIONCLIP_CHECKPOINTS: Dict[str, dict] = {
 _CONNECT_TIMEOUT_S = 20
 
 
-class WeightsUnavailableError(RuntimeError):
-    """Raised when a weights file is neither cached nor downloadable."""
+class WeightsUnavailableError(CheckpointDownloadError):
+    """Raised when a weights file is neither cached nor downloadable, or
+    fails its checksum."""
 
 
 def available_checkpoints() -> list:
@@ -174,34 +179,21 @@ def fetch_openai_clip(name: str, cache_dir: Optional[str] = None) -> str:
     return path
 
 
-def hub_checkpoint_path(url: str) -> str:
-    """Where torch hub caches the file of ``url``.
-
-    Args:
-        url (str): The download address.
-
-    Returns:
-        str: ``$TORCH_HOME/hub/checkpoints/<file name>``.
-    """
-    return osp.join(torch.hub.get_dir(), 'checkpoints', osp.basename(url))
-
-
 def fetch_hub_checkpoint(url: str, sha256: Optional[str] = None) -> str:
     """Path of a checkpoint in torch hub's cache, downloading it if missing.
 
+    The same cache and download as ``mim test --checkpoint URL`` and
+    ``init_recognizer`` use (:mod:`models.checkpoint_safety`).
+
     Args:
         url (str): The download address.
-        sha256 (str, optional): Expected sha256 (or a prefix of it). Checked
-            after a download and on a cached file.
+        sha256 (str, optional): Expected sha256 (or a prefix of it), checked
+            on the cached file.
 
     Returns:
         str: The local path.
     """
-    path = hub_checkpoint_path(url)
-    if not osp.isfile(path):
-        _download(
-            url, path, 'the checkpoint',
-            'or pass the path of a local copy instead of the name.')
+    path = download_to_hub_cache(url, None, progress=True)
     if sha256 and not sha256_of(path).startswith(sha256):
         raise WeightsUnavailableError(
             f'{path} does not have the expected sha256 {sha256}...; '

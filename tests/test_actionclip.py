@@ -170,3 +170,35 @@ def test_same_label_loss_is_label_aware_kl(tiny_arch):
     model.contrastive_targets = 'diagonal'
     plain = model(inputs, samples(1, 1, 2), mode='loss')
     assert not torch.allclose(shared['loss_v2t'], plain['loss_v2t'])
+
+
+def test_resnet_image_encoder():
+    arch = dict(
+        embed_dim=64,
+        image_resolution=64,
+        vision_layers=(1, 1, 1, 1),
+        vision_width=16,
+        transformer_width=64,
+        transformer_heads=2,
+        transformer_layers=1)
+    model = ActionClip(arch, 4, num_adapter_layers=1,
+                       labels_or_label_file=LABELS)
+    model.eval()
+    with torch.no_grad():
+        scores = model.predict_scores(torch.randn(2, 4, 3, 64, 64))
+    assert scores.shape == (2, 3)
+
+
+def test_half_precision_clip_weights(model):
+    """to_float32=False stores CLIP in float16 on CUDA; the adapter stays
+    float32 and scores stay close to the float32 ones."""
+    from clip.model import convert_weights
+    model.eval()
+    inputs = torch.randn(2, 4, 3, 32, 32)
+    with torch.no_grad():
+        full = model.predict_scores(inputs)
+        convert_weights(model.clip)
+        assert model.clip.dtype == torch.float16
+        half = model.predict_scores(inputs)
+    assert half.dtype == torch.float32
+    torch.testing.assert_close(half, full, atol=2e-2, rtol=0)

@@ -34,3 +34,21 @@ def test_bad_dict_values_are_named(tiny_arch):
         resolve_arch(dict(tiny_arch, depth=3))
     with pytest.raises(ValueError, match='positive int'):
         resolve_arch(dict(tiny_arch, embed_dim=0))
+
+
+def test_resnet_dict_arch():
+    arch = resolve_arch(
+        dict(
+            embed_dim=64,
+            image_resolution=64,
+            vision_layers=[1, 1, 1, 1],
+            vision_width=16,
+            transformer_width=64,
+            transformer_heads=2,
+            transformer_layers=1))
+    assert arch['vision_layers'] == (1, 1, 1, 1)
+    assert arch['vision_patch_size'] is None
+    with pytest.raises(ValueError, match='4 stage depths'):
+        resolve_arch(dict(arch, vision_layers=(1, 1)))
+    with pytest.raises(ValueError, match='divisible by 32'):
+        resolve_arch(dict(arch, image_resolution=48))

@@ -67,14 +67,13 @@ def test_released_name_offline_says_where_to_put_the_file(
         tmp_path, monkeypatch):
     monkeypatch.setenv('TORCH_HOME', str(tmp_path))
     import urllib.error
-    import urllib.request
 
     def offline(*args, **kwargs):
         raise urllib.error.URLError('no network')
 
-    monkeypatch.setattr(urllib.request, 'urlopen', offline)
-    from models.pretrained import WeightsUnavailableError
-    with pytest.raises(WeightsUnavailableError) as info:
+    monkeypatch.setattr(torch.hub, 'download_url_to_file', offline)
+    from models.checkpoint_safety import CheckpointDownloadError
+    with pytest.raises(CheckpointDownloadError) as info:
         init_actionclip('ViT-B/16-8')
     assert str(tmp_path / 'hub' / 'checkpoints' / 'vit-b-16-8f.pth') in str(
         info.value)

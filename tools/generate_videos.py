@@ -14,6 +14,8 @@ Writes under ``--out`` (default ``data/synthetic_actions``)::
     {train,val,test,zeroshot}_list_videos.txt   # "<file> <label index>"
     label_map.txt            # classes of train/val/test, one per line
     label_map_zeroshot.txt   # held-out classes (the zeroshot list's labels)
+    label_map_all.txt        # seen then held-out classes
+    zeroshot_all_list_videos.txt  # the zeroshot videos, labels of _all
 
 Example:
     python tools/generate_videos.py --per-class 60 --seed 0
@@ -82,7 +84,7 @@ def _background(rng: np.random.Generator, width: int,
     low = rng.integers(0, 256, (height // 16 + 2, width // 16 + 2, 3))
     texture = cv2.resize(low.astype(np.uint8), (width, height),
                          interpolation=cv2.INTER_CUBIC)
-    return (texture * rng.uniform(0.3, 0.7) * float(os.environ.get('BG_SCALE', 1))).astype(np.uint8)
+    return (texture * rng.uniform(0.3, 0.7)).astype(np.uint8)
 
 
 def render(obj: str, motion: str, seed: int) -> Tuple[List[np.ndarray], int]:
@@ -146,15 +148,24 @@ def _fourcc() -> str:
     """H.264 where this OpenCV can write it, MPEG-4 Part 2 otherwise."""
     probe = osp.join(os.environ.get('TMPDIR', '/tmp'),
                      f'.codec_probe_{os.getpid()}.mp4')
-    for code in ('avc1', 'mp4v'):
-        writer = cv2.VideoWriter(probe, cv2.VideoWriter_fourcc(*code), 10,
-                                 (32, 32))
-        ok = writer.isOpened()
-        writer.release()
-        if osp.exists(probe):
-            os.remove(probe)
-        if ok:
-            return code
+    # FFmpeg reports a missing encoder on stderr by itself; the answer is
+    # all we need, so that noise is muted for the probe.
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, 'w') as null:
+            os.dup2(null.fileno(), 2)
+        for code in ('avc1', 'mp4v'):
+            writer = cv2.VideoWriter(probe, cv2.VideoWriter_fourcc(*code),
+                                     10, (32, 32))
+            ok = writer.isOpened()
+            writer.release()
+            if osp.exists(probe):
+                os.remove(probe)
+            if ok:
+                return code
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
     raise RuntimeError('This OpenCV build cannot write mp4 files')
 
 
@@ -246,12 +257,22 @@ def generate(out: str,
             f.writelines(f'{name} {label}\n' for name, *_, label, _s in specs)
         jobs += [(osp.join(folder, name), obj, motion, s, fourcc)
                  for name, obj, motion, _, s in specs]
+    # The harder zero-shot protocol: held-out videos scored against every
+    # class, so that the trained ones compete with the unseen ones.
+    with open(osp.join(out, 'zeroshot_all_list_videos.txt'), 'w') as f:
+        f.writelines(f'{name} {label + len(seen)}\n'
+                     for name, *_, label, _s in splits.get('zeroshot', []))
     for name, labels in (('label_map.txt', seen),
-                         ('label_map_zeroshot.txt', held)):
+                         ('label_map_zeroshot.txt', held),
+                         ('label_map_all.txt', seen + held)):
         with open(osp.join(out, name), 'w') as f:
             f.write('\n'.join(labels) + '\n')
-    bar = tqdm(total=len(jobs), desc=f'videos ({fourcc})', unit='video',
-               disable=not progress)
+    bar = tqdm(
+        total=len(jobs),
+        desc=f'videos ({fourcc})',
+        unit='video',
+        mininterval=2,
+        disable=not progress)
     if workers > 1:
         with ProcessPoolExecutor(workers) as pool:
             for _ in pool.map(_job, jobs, chunksize=8):

@@ -1,0 +1,96 @@
+import os
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import ROOT
+
+sys.path.insert(0, os.path.join(ROOT, 'tools'))
+import generate_videos as gen  # noqa: E402
+
+
+def read(path):
+    with open(path) as f:
+        return f.read().splitlines()
+
+
+def test_classes_are_plain_english_and_held_out_pairs_are_excluded():
+    seen, held = gen.split_classes(gen.DEFAULT_HELDOUT)
+    assert len(seen) >= 8 and len(set(seen)) == len(seen)
+    assert 'a square moving left' in seen
+    assert 'a triangle growing' in held and 'a triangle growing' not in seen
+    assert not any('circle rotating' in name for name in seen + held)
+    with pytest.raises(ValueError, match='not classes'):
+        gen.split_classes([('circle', 'rotating clockwise')])
+
+
+def test_rendering_is_deterministic_and_varied():
+    a, fps_a = gen.render('square', 'moving left', seed=7)
+    b, fps_b = gen.render('square', 'moving left', seed=7)
+    assert fps_a == fps_b and len(a) == len(b)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    c, _ = gen.render('square', 'moving left', seed=8)
+    assert a[0].shape != c[0].shape or not np.array_equal(a[0], c[0])
+
+
+def test_motion_is_needed_to_tell_the_class():
+    """The first frames of opposite motions look alike in distribution:
+    where the object starts does not give its direction away."""
+
+    def start_x(motion, seed):
+        frames, _ = gen.render('square', motion, seed)
+        first, last = frames[0].astype(int), frames[-1].astype(int)
+        moved = np.abs(first - last).sum(-1) > 60
+        cols = np.nonzero(moved.any(0))[0]
+        return cols.mean() / first.shape[1]
+
+    left = [start_x('moving left', s) for s in range(12)]
+    right = [start_x('moving right', s) for s in range(12)]
+    # both directions occur on both halves of the frame
+    assert min(left) < 0.5 < max(left) and min(right) < 0.5 < max(right)
+
+
+def test_dataset_lists_and_labels(tmp_path):
+    out = str(tmp_path / 'data')
+    counts = gen.generate(
+        out,
+        seed=3,
+        per_class=dict(train=1, val=1, test=1, zeroshot=2),
+        workers=1,
+        progress=False)
+    seen, held = gen.split_classes(gen.DEFAULT_HELDOUT)
+    assert counts == dict(
+        train=len(seen), val=len(seen), test=len(seen), zeroshot=2 * len(held))
+    assert read(os.path.join(out, 'label_map.txt')) == seen
+    assert read(os.path.join(out, 'label_map_zeroshot.txt')) == held
+    assert read(os.path.join(out, 'label_map_all.txt')) == seen + held
+    train = [line.split() for line in read(
+        os.path.join(out, 'train_list_videos.txt'))]
+    assert sorted(int(label) for _, label in train) == list(range(len(seen)))
+    for name, label in train:
+        assert name.startswith(seen[int(label)][2:].replace(' ', '_'))
+        assert os.path.getsize(
+            os.path.join(out, 'videos', 'train', name)) > 1000
+    zero = read(os.path.join(out, 'zeroshot_list_videos.txt'))
+    zero_all = read(os.path.join(out, 'zeroshot_all_list_videos.txt'))
+    for a, b in zip(zero, zero_all):
+        (name, label), (name_all, label_all) = a.split(), b.split()
+        assert name == name_all
+        assert held[int(label)] == (seen + held)[int(label_all)]
+    # the same seed gives the same lists again
+    again = str(tmp_path / 'again')
+    gen.generate(
+        again,
+        seed=3,
+        per_class=dict(train=1, val=1, test=1, zeroshot=2),
+        workers=1,
+        progress=False)
+    for name in ('train_list_videos.txt', 'zeroshot_list_videos.txt'):
+        assert read(os.path.join(out, name)) == read(os.path.join(again, name))
+    import decord
+    first = decord.VideoReader(os.path.join(out, 'videos', 'train',
+                                            train[0][0]))
+    second = decord.VideoReader(
+        os.path.join(again, 'videos', 'train', train[0][0]))
+    assert np.array_equal(first[0].asnumpy(), second[0].asnumpy())
