@@ -15,5 +15,9 @@ checkpoint_safety.install()
 from .actionclip import ActionClip  # noqa: E402
 from .adapters import MeanPoolAdapter, TransformerAdapter  # noqa: E402
 from .clip_builder import build_clip  # noqa: E402
+from .load import init_actionclip  # noqa: E402
 
-__all__ = ['ActionClip', 'TransformerAdapter', 'MeanPoolAdapter', 'build_clip']
+__all__ = [
+    'ActionClip', 'TransformerAdapter', 'MeanPoolAdapter', 'build_clip',
+    'init_actionclip'
+]
