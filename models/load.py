@@ -21,6 +21,10 @@ _MEAN = (0.48145466, 0.4578275, 0.40821073)
 _STD = (0.26862954, 0.26130258, 0.27577711)
 
 
+class VideoReadError(RuntimeError):
+    """A video file could not be decoded; the message names the file."""
+
+
 def available_models() -> List[str]:
     """Names accepted by :func:`init_actionclip`.
 
@@ -78,8 +82,19 @@ class VideoPreprocess:
         filename = results.get('filename')
         if not filename or not osp.isfile(filename):
             raise FileNotFoundError(f'Video file {filename!r} does not exist')
-        for transform in self.pipeline:
-            results = transform(results)
+        if osp.getsize(filename) == 0:
+            raise VideoReadError(f'Video file {filename!r} is empty (0 '
+                                 'bytes); copy or download it again')
+        try:
+            for transform in self.pipeline:
+                results = transform(results)
+        except Exception as error:
+            # decord's own message names neither the file nor the cause.
+            raise VideoReadError(
+                f'Cannot decode video {filename!r}: it is truncated, corrupt '
+                f'or not a video ({type(error).__name__}: '
+                f'{str(error).strip()[:200]}); check that it plays, or copy '
+                'or download it again') from error
         imgs = torch.from_numpy(results['imgs']).float().div_(255)
         # FormatShape adds a leading clip axis (num_clips * clip_len frames).
         imgs = imgs.reshape(-1, *imgs.shape[-3:])

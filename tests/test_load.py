@@ -77,3 +77,39 @@ def test_released_name_offline_says_where_to_put_the_file(
         init_actionclip('ViT-B/16-8')
     assert str(tmp_path / 'hub' / 'checkpoints' / 'vit-b-16-8f.pth') in str(
         info.value)
+
+
+@pytest.mark.parametrize('content, message', [
+    (b'', 'is empty'),
+    (b'this is a text file', 'truncated, corrupt or not a video'),
+    ('truncated', 'truncated, corrupt or not a video'),
+])
+def test_unreadable_videos_are_named(tmp_path, tiny_arch, video_file,
+                                     content, message):
+    from models.load import VideoReadError
+    path = tmp_path / 'model.pth'
+    torch.save(ActionClip(tiny_arch, 4).state_dict(), path)
+    _, preprocess = init_actionclip(str(path))
+    if content == 'truncated':
+        with open(video_file, 'rb') as f:
+            content = f.read()[:300]
+    broken = tmp_path / 'broken.mp4'
+    broken.write_bytes(content)
+    with pytest.raises(VideoReadError, match=message) as info:
+        preprocess(dict(filename=str(broken), start_index=0))
+    assert 'broken.mp4' in str(info.value)
+
+
+def test_grayscale_video_of_unusual_size(tmp_path, tiny_arch):
+    import cv2
+    import numpy as np
+    path = tmp_path / 'model.pth'
+    torch.save(ActionClip(tiny_arch, 4).state_dict(), path)
+    _, preprocess = init_actionclip(str(path))
+    video = str(tmp_path / 'gray.mp4')
+    writer = cv2.VideoWriter(video, cv2.VideoWriter_fourcc(*'mp4v'), 8,
+                             (74, 42), isColor=False)
+    for i in range(10):
+        writer.write(np.full((42, 74), 20 * i, dtype=np.uint8))
+    writer.release()
+    assert preprocess(video).shape == (4, 3, 32, 32)
