@@ -1,24 +1,17 @@
 # GPU-sized: a CLIP ResNet trained from scratch on more generated videos
 # (python tools/generate_videos.py --out data/synthetic_actions_large
-#  --per-class 400).
-_base_ = 'actionclip_tiny-scratch_1x1x8_synthetic-actions.py'
+#  --per-class 400). Everything but the image encoder and its input size
+# comes from the ViT variant.
+_base_ = 'actionclip_vit-small-scratch_1x1x8_synthetic-actions.py'
 
 num_segs = 8
 input_size = 128
-data_root = 'data/synthetic_actions_large'
 
 model = dict(
     clip_arch=dict(
-        embed_dim=256,
         image_resolution=input_size,
         vision_layers=(2, 2, 2, 2),
-        vision_width=32,
-        transformer_width=256,
-        transformer_heads=4,
-        transformer_layers=4),
-    num_adapter_layers=4,
-    templates_or_template_file=None,
-    labels_or_label_file=f'{data_root}/label_map.txt')
+        vision_width=32))
 
 file_client_args = dict(io_backend='disk')
 train_pipeline = [
@@ -49,46 +42,6 @@ val_pipeline = [
 ]
 test_pipeline = val_pipeline
 
-train_dataloader = dict(
-    batch_size=64,
-    num_workers=7,
-    dataset=dict(
-        ann_file=f'{data_root}/train_list_videos.txt',
-        data_prefix=dict(video=f'{data_root}/videos/train'),
-        pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=64,
-    num_workers=7,
-    dataset=dict(
-        ann_file=f'{data_root}/val_list_videos.txt',
-        data_prefix=dict(video=f'{data_root}/videos/val'),
-        pipeline=val_pipeline))
-test_dataloader = dict(
-    batch_size=64,
-    num_workers=7,
-    dataset=dict(
-        ann_file=f'{data_root}/test_list_videos.txt',
-        data_prefix=dict(video=f'{data_root}/videos/test'),
-        pipeline=test_pipeline))
-
-max_epochs = 14
-train_cfg = dict(max_epochs=max_epochs)
-optim_wrapper = dict(optimizer=dict(lr=5e-4))
-param_scheduler = [
-    dict(
-        type='LinearLR',
-        start_factor=0.05,
-        by_epoch=True,
-        begin=0,
-        end=2,
-        convert_to_iter_based=True),
-    dict(
-        type='CosineAnnealingLR',
-        T_max=max_epochs - 2,
-        eta_min=1e-6,
-        by_epoch=True,
-        begin=2,
-        end=max_epochs,
-        convert_to_iter_based=True)
-]
-default_hooks = dict(logger=dict(interval=50))
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=val_pipeline))
+test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
