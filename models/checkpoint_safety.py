@@ -1,4 +1,3 @@
-# Copyright (c) OpenMMLab. All rights reserved.
 """Safe checkpoint loading under torch's ``weights_only=True``.
 
 mmengine 0.10.7 calls ``torch.load(filename, map_location=...)``, which

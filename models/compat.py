@@ -1,4 +1,3 @@
-# Copyright (c) OpenMMLab. All rights reserved.
 """Compatibility fixes for the software stack ActionCLIP runs on.
 
 The pinned stack (mmaction2 1.2.0 from PyPI, clip-anytorch 2.6.0, torch

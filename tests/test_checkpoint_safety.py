@@ -1,4 +1,3 @@
-# Copyright (c) OpenMMLab. All rights reserved.
 """Tests for models/checkpoint_safety.py (loading under weights_only).
 
 Checkpoints come from real, tiny mmengine trainings (EpochBasedTrainLoop

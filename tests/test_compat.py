@@ -1,4 +1,3 @@
-# Copyright (c) OpenMMLab. All rights reserved.
 """Tests for models/compat.py (fixes for the installed stack).
 
 Everything that imports mmaction or clip runs in a subprocess whose
