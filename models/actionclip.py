@@ -81,6 +81,28 @@ def build_contrastive_targets(labels: torch.Tensor, mode: str) -> torch.Tensor:
                      f"'same_label', got {mode!r}")
 
 
+def _describe_checkpoint(state_dict: dict) -> str:
+    """What a checkpoint was made for, and which config or name matches."""
+    from .clip_builder import infer_clip_arch
+    from .pretrained import ACTIONCLIP_CHECKPOINTS
+    try:
+        arch = infer_clip_arch(state_dict, prefix='clip.')
+    except ValueError:
+        return 'It holds no CLIP ViT weights under "clip.".'
+    pos = state_dict.get('adapter.frame_position_embeddings.weight')
+    segs = None if pos is None else pos.shape[0]
+    text = (f'It was made for clip_arch={arch!r}, '
+            f'num_adapter_segs={segs}.')
+    matches = [
+        f"{name} ({entry['config']})"
+        for name, entry in ACTIONCLIP_CHECKPOINTS.items()
+        if entry['clip_arch'] == arch and entry['num_segs'] == segs
+    ]
+    if matches:
+        text += ' Matching released model and config: ' + ', '.join(matches)
+    return text
+
+
 @MODELS.register_module()
 class ActionClip(BaseModel):
     """ActionCLIP: CLIP frames, a temporal adapter, and text prompts.
@@ -168,6 +190,35 @@ class ActionClip(BaseModel):
             self.prompt_bank = PromptBank(
                 load_labels(labels_or_label_file), self.templates,
                 text_chunk_size)
+        # mmengine's load_checkpoint (mim test, init_recognizer, load_from)
+        # only warns about shape mismatches and goes on with random weights
+        # in their place: a silently wrong model. Refuse instead.
+        self._register_load_state_dict_pre_hook(self._check_checkpoint_shapes)
+
+    def _check_checkpoint_shapes(self, state_dict: dict, prefix: str,
+                                 *args) -> None:
+        """Raise a ValueError naming the keys whose shapes differ from this
+        model's, and the architecture the checkpoint was made for."""
+        own = self.state_dict()
+        mismatched = [(key, tuple(state_dict[prefix + key].shape),
+                       tuple(value.shape)) for key, value in own.items()
+                      if prefix + key in state_dict
+                      and state_dict[prefix + key].shape != value.shape]
+        if not mismatched:
+            return
+        lines = [
+            f'{key}: checkpoint {ckpt} vs model {model}'
+            for key, ckpt, model in mismatched[:6]
+        ]
+        if len(mismatched) > 6:
+            lines.append(f'... and {len(mismatched) - 6} more')
+        raise ValueError(
+            'The checkpoint does not fit this model (shapes differ):\n  ' +
+            '\n  '.join(lines) + '\n' +
+            _describe_checkpoint({
+                k[len(prefix):]: v
+                for k, v in state_dict.items() if k.startswith(prefix)
+            }))
 
     # The released checkpoints and the random initialisation of CLIP must
     # survive the runner's init_weights(); only the adapter is initialised.

@@ -56,3 +56,22 @@ def test_hub_cache_path(monkeypatch, tmp_path):
     url = ACTIONCLIP_CHECKPOINTS['ViT-B/32-8']['url']
     assert hub_checkpoint_path(url) == str(tmp_path / 'hub' / 'checkpoints' /
                                            'vit-b-32-8f.pth')
+
+
+def test_wrong_checkpoint_for_the_config_is_refused(tmp_path):
+    """mmengine's loader would only warn; the model refuses and says which
+    config the checkpoint belongs to."""
+    from mmengine.runner import load_checkpoint
+    torch.manual_seed(0)
+    path = tmp_path / 'vit-b-16-16f.pth'
+    torch.save({'state_dict': ActionClip('ViT-B/16', 16).state_dict()}, path)
+    model = ActionClip('ViT-B/32', 8)
+    with pytest.raises(ValueError) as info:
+        load_checkpoint(model, str(path), map_location='cpu')
+    message = str(info.value)
+    assert 'clip.visual.conv1.weight' in message
+    assert 'adapter.frame_position_embeddings.weight' in message
+    assert "clip_arch='ViT-B/16', num_adapter_segs=16" in message
+    assert 'ViT-B/16-16' in message
+    assert 'actionclip_vit-base-p16-res224-clip-pre_1x1x16_k400-rgb.py' in (
+        message)
