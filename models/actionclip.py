@@ -9,7 +9,7 @@ from mmengine.registry import DefaultScope
 
 from mmaction.registry import MODELS
 from .adapters import build_adapter
-from .clip_builder import build_clip
+from .clip_builder import build_clip, shape_mismatches
 from .prompts import load_labels, load_templates
 from .text_features import PromptBank, encode_text, l2_normalize
 
@@ -199,17 +199,10 @@ class ActionClip(BaseModel):
                                  *args) -> None:
         """Raise a ValueError naming the keys whose shapes differ from this
         model's, and the architecture the checkpoint was made for."""
-        own = self.state_dict()
-        mismatched = [(key, tuple(state_dict[prefix + key].shape),
-                       tuple(value.shape)) for key, value in own.items()
-                      if prefix + key in state_dict
-                      and state_dict[prefix + key].shape != value.shape]
+        mismatched = shape_mismatches(self.state_dict(), state_dict, prefix)
         if not mismatched:
             return
-        lines = [
-            f'{key}: checkpoint {ckpt} vs model {model}'
-            for key, ckpt, model in mismatched[:6]
-        ]
+        lines = mismatched[:6]
         if len(mismatched) > 6:
             lines.append(f'... and {len(mismatched) - 6} more')
         raise ValueError(

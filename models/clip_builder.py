@@ -5,7 +5,7 @@ The architecture comes from :mod:`models.clip_archs` (no download), the
 weights from :mod:`models.pretrained` (cached, checked) or from a local file.
 """
 import os.path as osp
-from typing import Dict, Union
+from typing import Dict, List, Union
 
 import torch
 from clip.model import CLIP
@@ -51,16 +51,33 @@ def read_clip_state_dict(path: str) -> Dict[str, torch.Tensor]:
     }
 
 
+def shape_mismatches(own: Dict[str, torch.Tensor],
+                     state: Dict[str, torch.Tensor],
+                     prefix: str = '') -> List[str]:
+    """Keys present in both whose shapes differ, one line each.
+
+    Args:
+        own (dict): The model's state dict.
+        state (dict): The loaded weights, keys under ``prefix``.
+        prefix (str): Prefix of the loaded keys.
+
+    Returns:
+        list[str]: ``'key: file (..) vs model (..)'`` lines.
+    """
+    return [
+        f'{k}: file {tuple(state[prefix + k].shape)} vs model '
+        f'{tuple(v.shape)}' for k, v in own.items()
+        if prefix + k in state and state[prefix + k].shape != v.shape
+    ]
+
+
 def _check_compatible(model: CLIP, state: Dict[str, torch.Tensor],
                       source: str, clip_arch) -> None:
     """Raise a ValueError listing the differences between model and file."""
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
-    mismatched = [
-        f'{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}'
-        for k in own if k in state and state[k].shape != own[k].shape
-    ]
+    mismatched = shape_mismatches(own, state)
     if missing or unexpected or mismatched:
         lines = [f'CLIP weights {source} do not fit clip_arch {clip_arch!r}:']
         for title, items in (('missing', missing),
