@@ -7,14 +7,14 @@ model = dict(num_adapter_segs=num_segs)
 
 file_client_args = dict(io_backend='disk')
 test_pipeline = [
-    dict(type='DecordInit', **file_client_args),
+    dict(type='VideoInit', **file_client_args),
     dict(
         type='SampleFrames',
         clip_len=1,
         frame_interval=1,
         num_clips=num_segs,
         test_mode=True),
-    dict(type='DecordDecode'),
+    dict(type='VideoDecode'),
     dict(type='Resize', scale=(-1, 256)),
     dict(type='CenterCrop', crop_size=224),
     dict(type='FormatShape', input_format='NCHW'),

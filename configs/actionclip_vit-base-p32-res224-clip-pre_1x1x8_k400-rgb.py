@@ -19,20 +19,20 @@ model = dict(
         std=[68.500, 66.632, 70.323],
         format_shape='NCHW'))
 
-dataset_type = 'VideoDataset'
+dataset_type = 'TolerantVideoDataset'
 data_root_val = 'data/kinetics400/videos_val'
 ann_file_val = 'data/kinetics400/kinetics400_val_list_videos.txt'
 
 file_client_args = dict(io_backend='disk')
 test_pipeline = [
-    dict(type='DecordInit', **file_client_args),
+    dict(type='VideoInit', **file_client_args),
     dict(
         type='SampleFrames',
         clip_len=1,
         frame_interval=1,
         num_clips=num_segs,
         test_mode=True),
-    dict(type='DecordDecode'),
+    dict(type='VideoDecode'),
     dict(type='Resize', scale=(-1, 256)),
     dict(type='CenterCrop', crop_size=224),
     dict(type='FormatShape', input_format='NCHW'),
@@ -52,4 +52,4 @@ test_dataloader = dict(
         test_mode=True))
 
 test_cfg = dict(type='TestLoop')
-test_evaluator = dict(type='AccMetric')
+test_evaluator = dict(type='TolerantAccMetric')

@@ -23,10 +23,10 @@ model = dict(
 
 file_client_args = dict(io_backend='disk')
 train_pipeline = [
-    dict(type='DecordInit', **file_client_args),
+    dict(type='VideoInit', **file_client_args),
     dict(
         type='SampleFrames', clip_len=1, frame_interval=1, num_clips=num_segs),
-    dict(type='DecordDecode'),
+    dict(type='VideoDecode'),
     dict(
         type='RandomResizedCrop',
         area_range=(0.7, 1.0),
@@ -36,14 +36,14 @@ train_pipeline = [
     dict(type='PackActionInputs')
 ]
 val_pipeline = [
-    dict(type='DecordInit', **file_client_args),
+    dict(type='VideoInit', **file_client_args),
     dict(
         type='SampleFrames',
         clip_len=1,
         frame_interval=1,
         num_clips=num_segs,
         test_mode=True),
-    dict(type='DecordDecode'),
+    dict(type='VideoDecode'),
     dict(type='Resize', scale=(input_size, input_size), keep_ratio=False),
     dict(type='FormatShape', input_format='NCHW'),
     dict(type='PackActionInputs')

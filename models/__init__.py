@@ -16,8 +16,12 @@ from .actionclip import ActionClip  # noqa: E402
 from .adapters import MeanPoolAdapter, TransformerAdapter  # noqa: E402
 from .clip_builder import build_clip  # noqa: E402
 from .load import init_actionclip  # noqa: E402
+from .reproducibility import EpochSeedHook  # noqa: E402
+from .video_loading import (TolerantAccMetric, TolerantVideoDataset,  # noqa: E402,E501
+                            VideoDecode, VideoInit, VideoReadError)
 
 __all__ = [
     'ActionClip', 'TransformerAdapter', 'MeanPoolAdapter', 'build_clip',
-    'init_actionclip'
+    'init_actionclip', 'VideoInit', 'VideoDecode', 'VideoReadError',
+    'TolerantVideoDataset', 'TolerantAccMetric', 'EpochSeedHook'
 ]

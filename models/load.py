@@ -15,14 +15,11 @@ from .checkpoint_safety import load_checkpoint_file
 from .clip_builder import infer_clip_arch
 from .pretrained import (ACTIONCLIP_CHECKPOINTS, available_checkpoints,
                          fetch_hub_checkpoint)
+from .video_loading import VideoReadError, describe_read_error
 
 # CLIP's normalisation on 0-1 pixels (the data preprocessor uses 0-255).
 _MEAN = (0.48145466, 0.4578275, 0.40821073)
 _STD = (0.26862954, 0.26130258, 0.27577711)
-
-
-class VideoReadError(RuntimeError):
-    """A video file could not be decoded; the message names the file."""
 
 
 def available_models() -> List[str]:
@@ -48,14 +45,14 @@ class VideoPreprocess:
         self.num_segs = num_segs
         self.pipeline = [
             TRANSFORMS.build(cfg) for cfg in (
-                dict(type='DecordInit'),
+                dict(type='VideoInit'),
                 dict(
                     type='SampleFrames',
                     clip_len=1,
                     frame_interval=1,
                     num_clips=num_segs,
                     test_mode=True),
-                dict(type='DecordDecode'),
+                dict(type='VideoDecode'),
                 dict(type='Resize', scale=(-1, round(input_size * 8 / 7))),
                 dict(type='CenterCrop', crop_size=input_size),
                 dict(type='FormatShape', input_format='NCHW'),
@@ -82,19 +79,13 @@ class VideoPreprocess:
         filename = results.get('filename')
         if not filename or not osp.isfile(filename):
             raise FileNotFoundError(f'Video file {filename!r} does not exist')
-        if osp.getsize(filename) == 0:
-            raise VideoReadError(f'Video file {filename!r} is empty (0 '
-                                 'bytes); copy or download it again')
         try:
             for transform in self.pipeline:
                 results = transform(results)
         except Exception as error:
             # decord's own message names neither the file nor the cause.
-            raise VideoReadError(
-                f'Cannot decode video {filename!r}: it is truncated, corrupt '
-                f'or not a video ({type(error).__name__}: '
-                f'{str(error).strip()[:200]}); check that it plays, or copy '
-                'or download it again') from error
+            raise VideoReadError(describe_read_error(filename,
+                                                     error)) from error
         imgs = torch.from_numpy(results['imgs']).float().div_(255)
         # FormatShape adds a leading clip axis (num_clips * clip_len frames).
         imgs = imgs.reshape(-1, *imgs.shape[-3:])

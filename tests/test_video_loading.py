@@ -1,0 +1,205 @@
+"""Video transforms with an OpenCV fallback, and datasets and metrics that
+survive unreadable videos."""
+import os
+import re
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from mmaction.registry import TRANSFORMS
+from mmaction.structures import ActionDataSample
+from mmengine.registry import DefaultScope
+
+from conftest import ROOT, offline_env, write_video
+from models.load import VideoPreprocess
+from models.video_loading import (UNREADABLE_KEY, TolerantAccMetric,
+                                  TolerantVideoDataset, VideoReadError)
+
+TINY_CONFIG = 'configs/actionclip_tiny-scratch_1x1x8_synthetic-actions.py'
+
+
+def decode(filename, init='VideoInit', decode='VideoDecode', num_clips=4):
+    results = dict(filename=filename, start_index=0, modality='RGB')
+    for cfg in (dict(type=init),
+                dict(type='SampleFrames', clip_len=1, frame_interval=1,
+                     num_clips=num_clips, test_mode=True),
+                dict(type=decode)):
+        results = TRANSFORMS.build(cfg)(results)
+    return results
+
+
+def opencv_frames(filename):
+    capture = cv2.VideoCapture(filename)
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            return frames
+        frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+
+
+def test_decord_path_is_unchanged(tmp_path):
+    path = write_video(str(tmp_path / 'even.mp4'), num_frames=12)
+    ours = decode(path)
+    theirs = decode(path, 'DecordInit', 'DecordDecode')
+    assert np.array_equal(np.stack(ours['imgs']), np.stack(theirs['imgs']))
+
+
+def test_odd_sized_frames_fall_back_to_opencv(tmp_path):
+    path = write_video(str(tmp_path / 'odd.mp4'), size=(73, 41),
+                       num_frames=12)
+    with pytest.raises(Exception):  # what decord 0.6 does on its own
+        decode(path, 'DecordInit', 'DecordDecode')
+    results = decode(path)
+    frames = opencv_frames(path)
+    # the mp4v writer stores 72x40 coded frames in a 73x41 stream
+    assert results['img_shape'] == frames[0].shape[:2]
+    for index, image in zip(results['frame_inds'], results['imgs']):
+        assert np.array_equal(image, frames[index])
+
+
+@pytest.mark.parametrize('kind', ['grayscale', 'odd', 'large'])
+def test_preprocess_reads_unusual_videos(tmp_path, kind):
+    path = str(tmp_path / f'{kind}.mp4')
+    if kind == 'grayscale':
+        writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*'mp4v'), 8,
+                                 (64, 48), isColor=False)
+        for i in range(10):
+            writer.write(np.full((48, 64), 20 * i, np.uint8))
+        writer.release()
+    elif kind == 'odd':
+        write_video(path, size=(73, 41), num_frames=10)
+    else:
+        write_video(path, size=(3840, 2160), num_frames=3)
+    video = VideoPreprocess(num_segs=8, input_size=32)(path)
+    assert video.shape == (8, 3, 32, 32)
+    assert torch.isfinite(video).all()
+
+
+def write_dataset(root, broken=('broken.mp4', )):
+    os.makedirs(os.path.join(root, 'videos'))
+    lines = []
+    for i in range(3):
+        write_video(os.path.join(root, 'videos', f'ok_{i}.mp4'), seed=i)
+        lines.append(f'ok_{i}.mp4 {i}')
+    for name in broken:
+        with open(os.path.join(root, 'videos', name), 'wb') as f:
+            f.write(b'\x00\x00\x00\x18ftypmp42' + b'\x00' * 64)
+        lines.append(f'{name} 1')
+    ann = os.path.join(root, 'ann.txt')
+    with open(ann, 'w') as f:
+        f.write('\n'.join(lines) + '\n')
+    return ann, os.path.join(root, 'videos')
+
+
+def build_dataset(ann, videos, **kwargs):
+    pipeline = [
+        dict(type='VideoInit'),
+        dict(type='SampleFrames', clip_len=1, frame_interval=1, num_clips=4,
+             test_mode=True),
+        dict(type='VideoDecode'),
+        dict(type='Resize', scale=(32, 32), keep_ratio=False),
+        dict(type='FormatShape', input_format='NCHW'),
+        dict(type='PackActionInputs')
+    ]
+    # as under a Runner of an mmaction config
+    with DefaultScope.overwrite_default_scope('mmaction'):
+        return TolerantVideoDataset(
+            ann_file=ann, data_prefix=dict(video=videos), pipeline=pipeline,
+            **kwargs)
+
+
+def test_unreadable_video_stops_by_default_naming_it(tmp_path):
+    dataset = build_dataset(*write_dataset(str(tmp_path)), test_mode=True)
+    assert dataset[0]['inputs'].shape == (4, 3, 32, 32)
+    with pytest.raises(VideoReadError) as info:
+        dataset[3]
+    assert 'broken.mp4' in str(info.value)
+    assert 'skip_unreadable=True' in str(info.value)
+
+
+def test_skipped_video_in_testing_is_a_flagged_blank(tmp_path):
+    dataset = build_dataset(
+        *write_dataset(str(tmp_path)), test_mode=True, skip_unreadable=True)
+    # the very first sample read is the broken one: the blank's shape comes
+    # from another video
+    blank = dataset[3]
+    assert blank['inputs'].shape == (4, 3, 32, 32)
+    assert not blank['inputs'].any()
+    sample = blank['data_samples']
+    assert sample.metainfo[UNREADABLE_KEY]
+    assert sample.metainfo['filename'].endswith('broken.mp4')
+    assert sample.gt_label.item() == 1
+
+
+def test_skipped_video_in_training_is_replaced(tmp_path):
+    dataset = build_dataset(
+        *write_dataset(str(tmp_path)), skip_unreadable=True)
+    data = dataset[3]
+    assert data['data_samples'].gt_label.item() in (0, 1, 2)
+    assert UNREADABLE_KEY not in data['data_samples'].metainfo
+
+
+def test_metric_leaves_out_and_counts_skipped_videos():
+    metric = TolerantAccMetric()
+    samples = []
+    for label, skipped in ((0, False), (1, False), (1, True), (0, True)):
+        sample = ActionDataSample().set_gt_label(label)
+        # the blank of a skipped video would score anything: make it wrong
+        score = torch.zeros(2)
+        score[1 - label if skipped else label] = 1
+        sample.set_pred_score(score)
+        if skipped:
+            sample.set_metainfo({UNREADABLE_KEY: True, 'filename': 'x.mp4'})
+        samples.append(sample.to_dict())
+    metric.process(None, samples)
+    result = metric.compute_metrics(metric.results)
+    assert result['top1'] == 1.0
+    assert result['skipped_videos'] == 2
+
+
+def run_mim_test(tmp_path, ann, videos, *options):
+    from models.actionclip import ActionClip
+    from mmengine.config import Config
+    cfg = Config.fromfile(os.path.join(ROOT, TINY_CONFIG))
+    model_cfg = dict(cfg.model)
+    for key in ('type', 'data_preprocessor', 'labels_or_label_file'):
+        model_cfg.pop(key)
+    checkpoint = str(tmp_path / 'tiny.pth')
+    torch.save({'state_dict': ActionClip(**model_cfg).state_dict()},
+               checkpoint)
+    labels = tmp_path / 'labels.txt'
+    labels.write_text('a\nb\nc\n')
+    cmd = [
+        sys.executable, '-m', 'mim', 'test', 'mmaction', TINY_CONFIG,
+        '--checkpoint', checkpoint, '--work-dir',
+        str(tmp_path / 'work'), '--cfg-options',
+        f'model.labels_or_label_file={labels}',
+        f'test_dataloader.dataset.ann_file={ann}',
+        f'test_dataloader.dataset.data_prefix.video={videos}',
+        'test_dataloader.batch_size=2', 'test_dataloader.num_workers=1',
+        *options
+    ]
+    proc = subprocess.run(cmd, cwd=ROOT, env=offline_env(),
+                          capture_output=True, text=True, timeout=600)
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def test_mim_test_skips_unreadable_videos_when_asked(tmp_path):
+    ann, videos = write_dataset(str(tmp_path), broken=('broken.mp4',
+                                                       'empty.mp4'))
+    open(os.path.join(videos, 'empty.mp4'), 'wb').close()
+    code, output = run_mim_test(tmp_path, ann, videos)
+    assert code != 0
+    assert 'broken.mp4' in output and 'skip_unreadable=True' in output
+
+    code, output = run_mim_test(
+        tmp_path, ann, videos,
+        'test_dataloader.dataset.skip_unreadable=True')
+    assert code == 0, output[-4000:]
+    assert re.search(r'acc/skipped_videos: 2', output), output[-3000:]
+    assert re.search(r'acc/top1: [0-9.]+', output)
+    assert 'broken.mp4' in output and 'is empty' in output
