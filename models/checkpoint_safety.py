@@ -31,6 +31,7 @@ import os
 import os.path as osp
 import pickle
 import re
+import socket
 import struct
 import urllib.parse
 import zipfile
@@ -48,6 +49,9 @@ from mmengine.runner.checkpoint import CheckpointLoader
 #: Environment variable that, set to ``1``, lets checkpoints needing more
 #: than the allowlist load with ``weights_only=False``.
 TRUST_ENV = 'ACTIONCLIP_TRUST_CHECKPOINTS'
+
+#: Seconds a checkpoint download may wait for the server before failing.
+DOWNLOAD_TIMEOUT_S = 60
 
 #: Key marking a HistoryBuffer saved as a plain dict by the patched
 #: :meth:`MessageHub.state_dict`.
@@ -410,7 +414,15 @@ def download_to_hub_cache(url: str, model_dir: Optional[str],
         os.makedirs(osp.dirname(cached_file), exist_ok=True)
         # Writes a temporary file and renames it, so a failed download
         # leaves no partial file at cached_file.
-        torch.hub.download_url_to_file(url, cached_file, progress=progress)
+        # torch.hub opens the URL without a timeout: on a network that drops
+        # packets instead of refusing them it would wait forever.
+        previous_timeout = socket.getdefaulttimeout()
+        socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
+        try:
+            torch.hub.download_url_to_file(
+                url, cached_file, progress=progress)
+        finally:
+            socket.setdefaulttimeout(previous_timeout)
     except Exception as error:
         raise CheckpointDownloadError(
             f'Failed to download checkpoint {url} ({type(error).__name__}: '

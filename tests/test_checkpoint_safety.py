@@ -475,3 +475,28 @@ def test_http_url_downloads_into_hub_cache(toy, offline, monkeypatch):
     assert downloads == [(url, expected)] and osp.isfile(expected)
     cs.load_checkpoint_file(url)
     assert len(downloads) == 1  # cached now
+
+
+def test_download_from_a_silent_server_times_out(tmp_path, monkeypatch):
+    """A server that accepts the connection and never answers (a firewall
+    that drops packets looks the same) fails after the timeout instead of
+    hanging the run."""
+    import time
+    server = socket.socket()
+    server.bind(('127.0.0.1', 0))
+    server.listen(1)  # connections complete in the backlog, never served
+    port = server.getsockname()[1]
+    for name in ('http_proxy', 'https_proxy', 'HTTP_PROXY', 'HTTPS_PROXY'):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv('no_proxy', '*')
+    monkeypatch.setattr(cs, 'DOWNLOAD_TIMEOUT_S', 0.5)
+    url = f'http://127.0.0.1:{port}/silent.pth'
+    started = time.monotonic()
+    try:
+        with pytest.raises(cs.CheckpointDownloadError) as info:
+            cs.download_to_hub_cache(url, str(tmp_path), progress=False)
+    finally:
+        server.close()
+    assert time.monotonic() - started < 30
+    assert str(tmp_path / 'silent.pth') in str(info.value)
+    assert socket.getdefaulttimeout() is None  # restored
