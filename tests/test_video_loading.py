@@ -203,3 +203,14 @@ def test_mim_test_skips_unreadable_videos_when_asked(tmp_path):
     assert re.search(r'acc/skipped_videos: 2', output), output[-3000:]
     assert re.search(r'acc/top1: [0-9.]+', output)
     assert 'broken.mp4' in output and 'is empty' in output
+
+
+def test_missing_video_in_a_dataset_is_named(tmp_path):
+    ann, videos = write_dataset(str(tmp_path), broken=())
+    with open(ann, 'a') as f:
+        f.write('gone.mp4 2\n')
+    dataset = build_dataset(ann, videos, test_mode=True)
+    with pytest.raises(VideoReadError) as info:
+        dataset[3]
+    assert 'gone.mp4' in str(info.value)
+    assert 'does not exist' in str(info.value)
