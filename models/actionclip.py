@@ -1,4 +1,5 @@
 """The ActionCLIP recognizer: video-text matching on top of CLIP."""
+from contextlib import nullcontext
 from typing import Dict, List, Optional, Sequence, Union
 
 import torch
@@ -11,6 +12,7 @@ from mmaction.registry import MODELS
 from .adapters import build_adapter
 from .clip_builder import build_clip, shape_mismatches
 from .prompts import load_labels, load_templates
+from .temporal_shift import TemporalShift
 from .text_features import PromptBank, encode_text, l2_normalize
 
 #: CLIP's input normalisation on 0-255 pixels.
@@ -21,9 +23,12 @@ CLIP_STD = (68.500, 66.632, 70.323)
 def gather_features(*features: torch.Tensor) -> List[torch.Tensor]:
     """Concatenate features of all ranks, keeping every rank's gradient.
 
-    ``torch.distributed.nn.all_gather`` sums the gradients of all ranks in
-    backward, so after DDP averages, W ranks train exactly like one
-    process with the whole batch.
+    Every rank then computes the same loss L over the whole ``W * B``
+    batch. ``torch.distributed.nn.all_gather`` sums, in backward, the
+    gradients that all W ranks' (equal) losses send to this rank's
+    features: W times dL/d(features). DDP's average over the ranks divides
+    by W again, so W ranks train exactly like one process with the whole
+    batch (``tools/dist_check.py`` checks it).
 
     Args:
         *features (torch.Tensor): ``(B, D)`` tensors of this rank.
@@ -36,6 +41,31 @@ def gather_features(*features: torch.Tensor) -> List[torch.Tensor]:
         return list(features)
     from torch.distributed.nn.functional import all_gather
     return [torch.cat(all_gather(f), dim=0) for f in features]
+
+
+def draw_template_ids(num_templates: int, batch_size: int) -> torch.Tensor:
+    """Random template indices for this rank's ``batch_size`` samples.
+
+    Each rank draws the indices of the whole ``W * B`` batch from torch's
+    global generator, which MMEngine seeds from ``randomness.seed``, and
+    keeps its own slice. With the same seed on every rank (MMEngine's
+    default) the ranks take disjoint parts of one sequence, so they draw
+    independently of each other and exactly what one process with the
+    whole batch would; with rank-dependent seeds (``diff_rank_seed``) they
+    draw from different sequences.
+
+    Args:
+        num_templates (int): Number of templates to choose from.
+        batch_size (int): Samples on this rank.
+
+    Returns:
+        torch.Tensor: ``(batch_size, )`` indices.
+    """
+    world_size, rank = 1, 0
+    if dist.is_available() and dist.is_initialized():
+        world_size, rank = dist.get_world_size(), dist.get_rank()
+    ids = torch.randint(num_templates, (world_size * batch_size, ))
+    return ids[rank * batch_size:(rank + 1) * batch_size]
 
 
 def gather_labels(labels: torch.Tensor) -> torch.Tensor:
@@ -140,6 +170,10 @@ class ActionClip(BaseModel):
             class are; the original ActionCLIP's label-aware loss). See
             :func:`build_contrastive_targets`.
         text_chunk_size (int): Prompts per text-encoder pass in predict.
+        temporal_shift (bool): ActionCLIP's in-network "Shift" prompt: mix
+            neighbouring frames inside the image encoder
+            (:mod:`models.temporal_shift`), so that it sees motion. No new
+            weights; the released models were trained without it.
         data_preprocessor (dict, optional): Defaults to
             ``ActionDataPreprocessor`` with CLIP's mean and std, NCHW.
         init_cfg (dict, optional): Initialisation config.
@@ -159,6 +193,7 @@ class ActionClip(BaseModel):
                  loss: Dict = dict(type='CrossEntropyLoss', loss_weight=0.5),
                  contrastive_targets: str = 'diagonal',
                  text_chunk_size: int = 2048,
+                 temporal_shift: bool = False,
                  data_preprocessor: Optional[Dict] = None,
                  init_cfg: Optional[Dict] = None):
         if data_preprocessor is None:
@@ -176,6 +211,8 @@ class ActionClip(BaseModel):
         super().__init__(
             data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.clip = build_clip(clip_arch, pretrained)
+        self.temporal_shift = (
+            TemporalShift(self.clip.visual) if temporal_shift else None)
         self.num_segs = num_adapter_segs
         self.to_float32 = to_float32
         self.adapter = build_adapter(temporal_adapter,
@@ -303,7 +340,9 @@ class ActionClip(BaseModel):
                 f'Got {frames} frames per video, not a multiple of '
                 f'num_adapter_segs={self.num_segs}; sample num_clips='
                 f'{self.num_segs} (or a multiple for several views)')
-        frame_features = self.encode_image(video.flatten(0, 1))
+        with (self.temporal_shift.clips_of(self.num_segs)
+              if self.temporal_shift else nullcontext()):
+            frame_features = self.encode_image(video.flatten(0, 1))
         frame_features = frame_features.view(n * frames // self.num_segs,
                                              self.num_segs, -1)
         adapter_dtype = next(
@@ -357,7 +396,7 @@ class ActionClip(BaseModel):
                 f'gt_label {labels.tolist()} out of range for '
                 f'{bank.num_labels} labels; check labels_or_label_file '
                 'against the annotation file')
-        template_ids = torch.randint(bank.num_templates, (len(labels), ))
+        template_ids = draw_template_ids(bank.num_templates, len(labels))
         tokens = bank.tokens[template_ids, labels]
         video = self.encode_video(inputs)
         video = video.view(len(data_samples), -1, video.shape[-1]).mean(1)

@@ -1,0 +1,121 @@
+"""ActionCLIP's in-network visual prompt: temporal shift inside CLIP's image
+encoder.
+
+Frames go through CLIP's image encoder one by one, so on its own it cannot
+see motion: which way a square moves is only readable from where it is in
+each frame, and a small encoder trained from scratch learns that slowly.
+The temporal shift (Lin, Gan and Han, TSM, 2019; ActionCLIP's "Shift"
+in-network prompt) moves a fraction of the channels one frame forward and
+another fraction one frame back at the input of every residual branch, so
+that each block mixes neighbouring frames at no extra cost and with no new
+parameter: checkpoints keep the released layout.
+
+The shift acts through forward hooks, which leave module names and the
+state dict untouched, and only while :class:`TemporalShift` is told how many
+frames make a clip (``ActionClip.encode_video`` does); single images pass
+unchanged.
+"""
+from contextlib import contextmanager
+from typing import Iterator, List
+
+import torch
+from torch import nn
+
+
+def shift_frames(x: torch.Tensor, num_segs: int, fold_div: int,
+                 frame_dim: int) -> torch.Tensor:
+    """Shift 1/fold_div of the channels one frame back in time and another
+    1/fold_div one frame forward, with zeros where no frame is.
+
+    Args:
+        x (torch.Tensor): Features whose ``frame_dim`` holds clips of
+            ``num_segs`` consecutive frames and whose channels are on
+            ``dim=-1`` (tokens) or ``dim=1`` (``frame_dim=0`` images).
+        num_segs (int): Frames per clip.
+        fold_div (int): One over the fraction of channels shifted each way.
+        frame_dim (int): 0 for ``(N*T, C, H, W)`` images, 1 for
+            ``(L, N*T, C)`` tokens.
+
+    Returns:
+        torch.Tensor: The shifted features, same shape.
+    """
+    if frame_dim == 0:
+        clips = x.view(-1, num_segs, *x.shape[1:])  # (N, T, C, H, W)
+        time_dim, channel_dim = 1, 2
+    else:
+        length, frames, width = x.shape
+        clips = x.view(length, frames // num_segs, num_segs, width)
+        time_dim, channel_dim = 2, 3
+
+    def at(time: slice, channels: slice) -> tuple:
+        index = [slice(None)] * clips.dim()
+        index[time_dim], index[channel_dim] = time, channels
+        return tuple(index)
+
+    fold = clips.shape[channel_dim] // fold_div
+    every, earlier, later = slice(None), slice(0, -1), slice(1, None)
+    out = torch.zeros_like(clips)
+    # frame t takes channels [0, fold) from frame t + 1 ...
+    out[at(earlier, slice(0, fold))] = clips[at(later, slice(0, fold))]
+    # ... channels [fold, 2 fold) from frame t - 1, and keeps the others
+    out[at(later, slice(fold, 2 * fold))] = clips[at(earlier,
+                                                     slice(fold, 2 * fold))]
+    out[at(every, slice(2 * fold, None))] = clips[at(every,
+                                                     slice(2 * fold, None))]
+    return out.view_as(x)
+
+
+class TemporalShift:
+    """Temporal shift on the residual branches of a CLIP image encoder.
+
+    Args:
+        visual (nn.Module): ``clip.visual``: a ``ModifiedResNet`` (the shift
+            precedes each bottleneck's first convolution) or a
+            ``VisionTransformer`` (it follows each block's first layer norm,
+            so it feeds attention only).
+        fold_div (int): 1/fold_div of the channels move each way; TSM's 8.
+    """
+
+    def __init__(self, visual: nn.Module, fold_div: int = 8):
+        self.fold_div = fold_div
+        self.num_segs = 0  # 0: not a clip, no shift
+        self.handles: List = []
+        if hasattr(visual, 'layer1'):
+            for layer in (visual.layer1, visual.layer2, visual.layer3,
+                          visual.layer4):
+                for block in layer:
+                    self.handles.append(
+                        block.conv1.register_forward_pre_hook(
+                            self._shift_conv_input))
+        elif hasattr(visual, 'transformer'):
+            for block in visual.transformer.resblocks:
+                self.handles.append(
+                    block.ln_1.register_forward_hook(
+                        self._shift_ln_output))
+        else:
+            raise TypeError(
+                f'temporal_shift needs a CLIP ModifiedResNet or '
+                f'VisionTransformer, got {type(visual).__name__}')
+
+    def _shift_conv_input(self, module, args):
+        if self.num_segs > 1:
+            return (shift_frames(args[0], self.num_segs, self.fold_div, 0), )
+        return None
+
+    def _shift_ln_output(self, module, args, output):
+        if self.num_segs > 1:
+            return shift_frames(output, self.num_segs, self.fold_div, 1)
+        return None
+
+    @contextmanager
+    def clips_of(self, num_segs: int) -> Iterator[None]:
+        """Within the block, images come in clips of ``num_segs`` frames.
+
+        Args:
+            num_segs (int): Frames per clip.
+        """
+        previous, self.num_segs = self.num_segs, num_segs
+        try:
+            yield
+        finally:
+            self.num_segs = previous
