@@ -1,0 +1,678 @@
+"""Score video files against text: find the videos, load a model from one of
+three sources, embed the videos in batches, and compare them with labels or
+a free-text query.
+
+``tools/zero_shot.py`` (labels -> probabilities) and
+``tools/search_videos.py`` (query -> ranking) are thin command lines over
+this module.
+
+Example:
+    >>> scorer = load_scoring_model(name='ViT-B/32-8')
+    >>> videos = find_videos(['clips/'])
+    >>> features, failures = embed_videos(scorer, videos)
+    >>> text = label_text_features(scorer.model, ['juggling', 'reading'])
+    >>> probs = score_labels(torch.stack(list(features.values())), text)
+"""
+import copy
+import hashlib
+import os
+import os.path as osp
+from dataclasses import dataclass
+from typing import (Callable, Dict, Iterable, List, Optional, Sequence,
+                    Tuple, Union)
+
+import torch
+
+from .actionclip import CLIP_MEAN, CLIP_STD, ActionClip
+from .checkpoint_safety import (CheckpointDownloadError, CheckpointReadError,
+                                UnsafeCheckpointError, load_checkpoint_file)
+from .clip_archs import CLIP_ARCHS
+from .clip_builder import infer_clip_arch, read_clip_state_dict
+from .load import VideoPreprocess, VideoReadError, init_actionclip
+from .pretrained import (ACTIONCLIP_CHECKPOINTS, OPENAI_CLIP_URLS,
+                         fetch_openai_clip, hub_checkpoint_path)
+from .prompts import load_templates, tokenize
+from .text_features import PromptBank, l2_normalize
+
+#: File name endings taken as videos when a folder is walked (lower case).
+VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mkv', '.webm', '.mov', '.m4v', '.mpg',
+                    '.mpeg', '.wmv', '.flv', '.3gp', '.ts', '.ogv')
+
+#: ActionCLIP's logit scale at test time (``ActionClip.predict_scores``).
+LOGIT_SCALE = 100.0
+
+Preprocess = Callable[[str], torch.Tensor]
+
+
+class NoVideosError(ValueError):
+    """A folder given as input holds no video files."""
+
+
+#: What a wrong input (a path, a label, a model file, the network) raises
+#: here, as opposed to a bug: command lines report these in one line.
+INPUT_ERRORS = (OSError, ValueError, VideoReadError, CheckpointReadError,
+                CheckpointDownloadError, UnsafeCheckpointError)
+
+
+# ---------------------------------------------------------------------------
+# Finding videos
+# ---------------------------------------------------------------------------
+
+
+def find_videos(paths: Sequence[str],
+                extensions: Sequence[str] = VIDEO_EXTENSIONS) -> List[str]:
+    """Video files named by ``paths``: files as given, folders walked.
+
+    A file named directly is kept whatever its extension (the user chose
+    it); folders are walked recursively for names ending in one of
+    ``extensions``, skipping hidden files and folders, in sorted order so
+    that results and caches are reproducible.
+
+    Args:
+        paths (list[str]): Video files and/or folders.
+        extensions (list[str]): Lower-case endings of video files.
+
+    Returns:
+        list[str]: The files, each once, in the order found.
+
+    Raises:
+        FileNotFoundError: A path does not exist.
+        NoVideosError: A folder holds no video file.
+    """
+    if not paths:
+        raise NoVideosError('No video given: name video files or folders')
+    found: List[str] = []
+    seen = set()
+    for path in paths:
+        if osp.isfile(path):
+            videos = [path]
+        elif osp.isdir(path):
+            videos = list(_walk_videos(path, tuple(extensions)))
+            if not videos:
+                raise NoVideosError(
+                    f'Folder {path!r} holds no video files (looked for '
+                    f'{", ".join(extensions)}, in subfolders too); point to '
+                    'the folder that has them, or name the files')
+        else:
+            raise FileNotFoundError(
+                f'Video path {path!r} does not exist; check the spelling '
+                '(relative paths start from the current directory)')
+        for video in videos:
+            key = osp.realpath(video)
+            if key not in seen:
+                seen.add(key)
+                found.append(video)
+    return found
+
+
+def _walk_videos(folder: str, extensions: Tuple[str, ...]) -> Iterable[str]:
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith('.'))
+        for name in sorted(files):
+            if not name.startswith('.') and name.lower().endswith(extensions):
+                yield osp.join(root, name)
+
+
+# ---------------------------------------------------------------------------
+# Loading a model to score with
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class ScoringModel:
+    """A model ready to embed videos, with the preprocessing it needs.
+
+    Attributes:
+        model (ActionClip): In eval mode, on ``device``.
+        preprocess (callable): Video path to ``(V * T, C, H, W)`` frames.
+        identity (str): What the weights and the preprocessing are; two
+            scoring models with the same identity embed a video alike, so
+            cached features are keyed by it.
+        device (torch.device): Where the model runs.
+    """
+
+    model: ActionClip
+    preprocess: Preprocess
+    identity: str
+    device: torch.device
+
+    @property
+    def templates(self) -> List[str]:
+        """The model's default prompt templates."""
+        return list(self.model.templates)
+
+
+class PipelinePreprocess:
+    """Decode a video with an MMAction2 test pipeline and normalise it as the
+    model's data preprocessor would.
+
+    Args:
+        pipeline (list[dict]): Transform configs; ``PackActionInputs`` is
+            dropped, the rest must end with ``FormatShape(input_format=
+            'NCHW')``.
+        mean (list[float]): Per-channel mean on 0-255 pixels.
+        std (list[float]): Per-channel std on 0-255 pixels.
+    """
+
+    def __init__(self, pipeline: Sequence[dict], mean: Sequence[float],
+                 std: Sequence[float]):
+        from mmengine.registry import DefaultScope
+
+        from mmaction.registry import TRANSFORMS
+        steps = [dict(t) for t in pipeline if t['type'] != 'PackActionInputs']
+        if not steps or steps[-1]['type'] != 'FormatShape' or steps[-1].get(
+                'input_format') != 'NCHW':
+            raise ValueError(
+                'The test pipeline must end with FormatShape(input_format='
+                f"'NCHW') (then PackActionInputs), got {steps[-1:]}")
+        with DefaultScope.overwrite_default_scope('mmaction'):
+            self.pipeline = [TRANSFORMS.build(t) for t in steps]
+        self.mean = torch.tensor(list(mean), dtype=torch.float).view(
+            1, 3, 1, 1)
+        self.std = torch.tensor(list(std), dtype=torch.float).view(1, 3, 1, 1)
+
+    def __call__(self, filename: str) -> torch.Tensor:
+        """Decode and normalise.
+
+        Args:
+            filename (str): The video file.
+
+        Returns:
+            torch.Tensor: ``(V * T, C, H, W)`` float32 frames.
+        """
+        _check_video_file(filename)
+        results = dict(filename=filename, start_index=0, modality='RGB')
+        try:
+            for transform in self.pipeline:
+                results = transform(results)
+        except VideoReadError:
+            raise  # already names the file and the cause
+        except Exception as error:
+            raise _read_error(filename, error) from error
+        imgs = torch.from_numpy(results['imgs']).float()
+        imgs = imgs.reshape(-1, *imgs.shape[-3:])
+        return (imgs - self.mean) / self.std
+
+
+def _check_video_file(filename: str) -> None:
+    if not osp.isfile(filename):
+        raise FileNotFoundError(f'Video file {filename!r} does not exist')
+    if osp.getsize(filename) == 0:
+        raise VideoReadError(f'Video file {filename!r} is empty (0 bytes); '
+                             'copy or download it again')
+
+
+def _read_error(filename: str, error: Exception) -> VideoReadError:
+    # The decoders' own messages name neither the file nor the cause.
+    return VideoReadError(
+        f'Cannot decode video {filename!r}: it is truncated, corrupt or not '
+        f'a video ({type(error).__name__}: {str(error).strip()[:200]}); '
+        'check that it plays, or copy or download it again')
+
+
+def _file_stamp(path: str) -> str:
+    stat = os.stat(path)
+    return f'{osp.abspath(path)}|{stat.st_size}|{stat.st_mtime_ns}'
+
+
+def _strip_module(state: dict) -> dict:
+    state = state.get('state_dict', state)
+    return {
+        k[len('module.'):] if k.startswith('module.') else k: v
+        for k, v in state.items()
+    }
+
+
+def _from_released(name_or_path: str, device: torch.device
+                   ) -> Tuple[ActionClip, Preprocess, str]:
+    model, preprocess = init_actionclip(name_or_path, device=device)
+    if name_or_path in ACTIONCLIP_CHECKPOINTS:
+        path = hub_checkpoint_path(ACTIONCLIP_CHECKPOINTS[name_or_path]['url'])
+    else:
+        path = osp.expanduser(name_or_path)
+    identity = (f'actionclip|{name_or_path}|{_file_stamp(path)}|'
+                f'frames={preprocess.num_segs}|'
+                f'size={model.clip.visual.input_resolution}')
+    return model, preprocess, identity
+
+
+def _from_config(config: str, checkpoint: str, device: torch.device
+                 ) -> Tuple[ActionClip, Preprocess, str]:
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+
+    from mmaction.registry import MODELS
+    if not osp.isfile(config):
+        raise FileNotFoundError(f'Config file {config!r} does not exist')
+    is_url = checkpoint.startswith(('http://', 'https://'))
+    if not is_url and not osp.isfile(checkpoint):
+        raise FileNotFoundError(
+            f'Checkpoint file {checkpoint!r} does not exist')
+    cfg = Config.fromfile(config)
+    model_cfg = copy.deepcopy(cfg.get('model'))
+    if not model_cfg or model_cfg.get('type') != 'ActionClip':
+        raise ValueError(
+            f'Config {config!r} does not build an ActionClip model (model.'
+            f"type is {(model_cfg or {}).get('type')!r})")
+    # The labels come from the command line, and the checkpoint holds every
+    # weight: the config's label file (a training path) and its CLIP
+    # download are not needed.
+    model_cfg.update(pretrained=False, labels_or_label_file=None)
+    with DefaultScope.overwrite_default_scope('mmaction'):
+        model = MODELS.build(model_cfg)
+    state = _strip_module(load_checkpoint_file(checkpoint, map_location='cpu'))
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    if missing or unexpected:
+        raise ValueError(
+            f'Checkpoint {checkpoint!r} does not fit config {config!r}: '
+            f'{len(missing)} missing keys {missing[:3]}, {len(unexpected)} '
+            f'unexpected keys {unexpected[:3]}; pass the config it was '
+            'trained with')
+    model.load_state_dict(state, strict=True)
+    model.to(device).eval()
+
+    pipeline = cfg.get('test_pipeline') or cfg.get(
+        'test_dataloader', {}).get('dataset', {}).get('pipeline')
+    preprocessor = model_cfg.get('data_preprocessor') or {}
+    if pipeline:
+        preprocess = PipelinePreprocess(
+            pipeline, preprocessor.get('mean', CLIP_MEAN),
+            preprocessor.get('std', CLIP_STD))
+    else:
+        preprocess = VideoPreprocess(model.num_segs,
+                                     model.clip.visual.input_resolution)
+    with open(config, 'rb') as f:
+        config_hash = hashlib.sha256(f.read()).hexdigest()[:16]
+    weights = hub_checkpoint_path(checkpoint) if is_url else checkpoint
+    identity = (f'config|{osp.abspath(config)}|{config_hash}|'
+                f'{_file_stamp(weights)}')
+    return model, preprocess, identity
+
+
+def _from_clip(clip: str, num_frames: int, device: torch.device
+               ) -> Tuple[ActionClip, Preprocess, str]:
+    if clip in OPENAI_CLIP_URLS:
+        path = fetch_openai_clip(clip)
+    elif osp.isfile(osp.expanduser(clip)):
+        path = osp.expanduser(clip)
+    else:
+        raise FileNotFoundError(
+            f'CLIP weights {clip!r} not found: give a CLIP name '
+            f'({", ".join(CLIP_ARCHS)}) or the path of a CLIP .pt file')
+    state = read_clip_state_dict(path)
+    try:
+        arch = infer_clip_arch(state)
+    except ValueError as error:
+        raise ValueError(f'{path} does not hold CLIP ViT weights '
+                         f'({error})') from None
+    model = ActionClip(
+        arch, num_frames, temporal_adapter='mean', to_float32=True)
+    model.clip.load_state_dict(state, strict=True)
+    model.to(device).eval()
+    size = model.clip.visual.input_resolution
+    identity = f'clip|{_file_stamp(path)}|frames={num_frames}|size={size}'
+    return model, VideoPreprocess(num_frames, size), identity
+
+
+def load_scoring_model(name: Optional[str] = None,
+                       config: Optional[str] = None,
+                       checkpoint: Optional[str] = None,
+                       clip: Optional[str] = None,
+                       num_frames: int = 8,
+                       device: Union[str, torch.device] = 'cpu'
+                       ) -> ScoringModel:
+    """Load a model from exactly one of three sources.
+
+    Args:
+        name (str, optional): A released ActionCLIP name (``'ViT-B/32-8'``,
+            read from ``$TORCH_HOME/hub/checkpoints``, downloaded there when
+            missing) or the path of an ActionCLIP checkpoint
+            (:func:`models.load.init_actionclip`).
+        config (str, optional): An MMAction2 config building ``ActionClip``;
+            needs ``checkpoint``. Videos go through its ``test_pipeline``.
+        checkpoint (str, optional): Weights trained with ``config``, loaded
+            with the safe loader.
+        clip (str, optional): Plain CLIP weights: an OpenAI name
+            (``'ViT-B/32'``, cached in ``~/.cache/clip``) or a CLIP ``.pt``
+            file; frames are fused by temporal mean pooling.
+        num_frames (int): Frames sampled per video with ``clip``.
+        device (str | torch.device): Where to run.
+
+    Returns:
+        ScoringModel: The model, its preprocessing and its identity.
+    """
+    given = [s for s in (name, config, clip) if s is not None]
+    if len(given) != 1:
+        raise ValueError('Give exactly one model source: a released name, a '
+                         'config with its checkpoint, or CLIP weights')
+    if (config is None) != (checkpoint is None):
+        raise ValueError('A config and its checkpoint go together: give both')
+    if num_frames < 1:
+        raise ValueError(f'num_frames must be >= 1, got {num_frames}')
+    device = torch.device(device)
+    if name is not None:
+        model, preprocess, identity = _from_released(name, device)
+    elif config is not None:
+        model, preprocess, identity = _from_config(config, checkpoint, device)
+    else:
+        model, preprocess, identity = _from_clip(clip, num_frames, device)
+    return ScoringModel(model, preprocess, identity, device)
+
+
+# ---------------------------------------------------------------------------
+# Embedding videos
+# ---------------------------------------------------------------------------
+
+
+@torch.no_grad()
+def encode_frames(model: ActionClip, frames: torch.Tensor) -> torch.Tensor:
+    """L2-normalised features of each view of each video.
+
+    Args:
+        model (ActionClip): The model.
+        frames (torch.Tensor): ``(N, V * T, C, H, W)`` normalised frames.
+
+    Returns:
+        torch.Tensor: ``(N, V, D)`` float32 features on the CPU.
+    """
+    features = l2_normalize(model.encode_video(frames).float())
+    return features.view(len(frames), -1, features.shape[-1]).cpu()
+
+
+def embed_videos(
+    scorer: ScoringModel,
+    videos: Sequence[str],
+    batch_size: int = 8,
+    progress: bool = True,
+    on_failure: Optional[Callable[[str, Exception], None]] = None
+) -> Tuple[Dict[str, torch.Tensor], Dict[str, str]]:
+    """Embed videos in batches; unreadable files are skipped, not fatal.
+
+    Args:
+        scorer (ScoringModel): From :func:`load_scoring_model`.
+        videos (list[str]): Video files.
+        batch_size (int): Videos per forward pass.
+        progress (bool): Show a tqdm progress bar on stderr.
+        on_failure (callable, optional): Called with ``(video, error)`` as
+            soon as a video cannot be read (e.g. to report it).
+
+    Returns:
+        tuple: ``(features, failures)``: ``{video: (V, D) features}`` in
+        the order of ``videos``, and ``{video: error message}``.
+    """
+    from tqdm import tqdm
+    if batch_size < 1:
+        raise ValueError(f'batch_size must be >= 1, got {batch_size}')
+    features: Dict[str, torch.Tensor] = {}
+    failures: Dict[str, str] = {}
+    with tqdm(total=len(videos), unit='video', disable=not progress,
+              dynamic_ncols=True) as bar:
+        for start in range(0, len(videos), batch_size):
+            batch = []
+            for video in videos[start:start + batch_size]:
+                try:
+                    batch.append((video, scorer.preprocess(video)))
+                except (VideoReadError, FileNotFoundError) as error:
+                    failures[video] = str(error)
+                    if on_failure is not None:
+                        on_failure(video, error)
+                    bar.update(1)
+            for group in _same_shape_groups(batch):
+                frames = torch.stack([f for _, f in group]).to(scorer.device)
+                for (video, _), feats in zip(
+                        group, encode_frames(scorer.model, frames)):
+                    features[video] = feats
+                bar.update(len(group))
+    order = {video: i for i, video in enumerate(videos)}
+    return dict(sorted(features.items(), key=lambda kv: order[kv[0]])), \
+        failures
+
+
+def _same_shape_groups(batch: list) -> List[list]:
+    # A pipeline that keeps the aspect ratio gives frames of different
+    # sizes, which cannot be stacked into one tensor.
+    groups: Dict[tuple, list] = {}
+    for item in batch:
+        groups.setdefault(tuple(item[1].shape), []).append(item)
+    return list(groups.values())
+
+
+# ---------------------------------------------------------------------------
+# Scoring
+# ---------------------------------------------------------------------------
+
+
+def label_text_features(model: ActionClip,
+                        labels: Sequence[str],
+                        templates: Optional[Sequence[str]] = None
+                        ) -> torch.Tensor:
+    """Features of every (template, label) prompt, encoded once.
+
+    Args:
+        model (ActionClip): The model.
+        labels (list[str]): Class names.
+        templates (list[str], optional): Prompt templates; the model's own
+            (ActionCLIP's 16 by default) when not given.
+
+    Returns:
+        torch.Tensor: ``(num_templates, num_labels, D)`` L2-normalised
+        float32 features on the CPU.
+    """
+    templates = load_templates(list(templates)) if templates else \
+        model.templates
+    bank = PromptBank(labels, templates)
+    return bank.features(model.clip).float().cpu()
+
+
+@torch.no_grad()
+def query_text_features(model: ActionClip, query: str) -> torch.Tensor:
+    """Feature of a free-text query, used as written (no template).
+
+    Args:
+        model (ActionClip): The model.
+        query (str): The text.
+
+    Returns:
+        torch.Tensor: ``(D, )`` L2-normalised float32 feature on the CPU.
+    """
+    if not query.strip():
+        raise ValueError('The query is empty: describe what to look for')
+    feature = model.encode_text(tokenize([query]))
+    return l2_normalize(feature.float())[0].cpu()
+
+
+def score_labels(video_features: torch.Tensor,
+                 text_features: torch.Tensor) -> torch.Tensor:
+    """Label probabilities, exactly as ``ActionClip.predict_scores``: a
+    softmax over labels per template and view, then averaged.
+
+    Args:
+        video_features (torch.Tensor): ``(N, V, D)`` normalised features.
+        text_features (torch.Tensor): ``(P, L, D)`` normalised features.
+
+    Returns:
+        torch.Tensor: ``(N, L)`` probabilities.
+    """
+    logits = LOGIT_SCALE * torch.einsum('nvd,pld->nvpl', video_features,
+                                        text_features)
+    return logits.softmax(dim=-1).mean(dim=(1, 2))
+
+
+def query_similarity(video_features: torch.Tensor,
+                     query_feature: torch.Tensor) -> torch.Tensor:
+    """Cosine similarity of each video (averaged over its views) with a
+    query.
+
+    Args:
+        video_features (torch.Tensor): ``(N, V, D)`` normalised features.
+        query_feature (torch.Tensor): ``(D, )`` normalised feature.
+
+    Returns:
+        torch.Tensor: ``(N, )`` similarities in ``[-1, 1]``.
+    """
+    return (video_features @ query_feature).mean(dim=1)
+
+
+def top_k(probs: torch.Tensor, labels: Sequence[str],
+          k: int) -> List[List[Tuple[str, float]]]:
+    """The ``k`` most probable labels of each video.
+
+    Args:
+        probs (torch.Tensor): ``(N, L)`` probabilities.
+        labels (list[str]): The ``L`` labels.
+        k (int): How many to keep (at most ``L``).
+
+    Returns:
+        list[list[tuple[str, float]]]: ``(label, probability)`` pairs per
+        video, most probable first.
+    """
+    values, indices = probs.topk(min(k, len(labels)), dim=-1)
+    return [[(labels[i], float(v)) for v, i in zip(row_v, row_i)]
+            for row_v, row_i in zip(values.tolist(), indices.tolist())]
+
+
+# ---------------------------------------------------------------------------
+# Cached features of a folder
+# ---------------------------------------------------------------------------
+
+#: Suffix of the cache file beside a folder: ``videos/`` ->
+#: ``videos.actionclip_cache.pt``.
+CACHE_SUFFIX = '.actionclip_cache.pt'
+_CACHE_FORMAT = 1
+
+
+def default_cache_path(folder: str) -> str:
+    """Where the features of ``folder``'s videos are cached: beside it, so
+    that the folder itself stays untouched.
+
+    Args:
+        folder (str): The video folder.
+
+    Returns:
+        str: ``<folder>.actionclip_cache.pt`` (absolute).
+    """
+    folder = osp.abspath(folder)
+    return osp.join(osp.dirname(folder), osp.basename(folder) + CACHE_SUFFIX)
+
+
+@dataclass
+class CacheStats:
+    """What :func:`embed_folder_cached` did.
+
+    Attributes:
+        computed (list[str]): Videos embedded in this call.
+        reused (list[str]): Videos whose cached features were used.
+        failed (dict): ``{video: error message}`` of unreadable videos.
+        cache_path (str): The cache file.
+        saved (bool): Whether the cache file was written.
+    """
+
+    computed: List[str]
+    reused: List[str]
+    failed: Dict[str, str]
+    cache_path: str
+    saved: bool
+
+
+def _load_cache(path: str) -> dict:
+    empty = dict(format=_CACHE_FORMAT, models={})
+    if not osp.isfile(path):
+        return empty
+    try:
+        cache = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as error:  # a broken cache only costs a recompute
+        import warnings
+        warnings.warn(f'Ignoring unreadable feature cache {path} '
+                      f'({type(error).__name__}); it will be rebuilt')
+        return empty
+    if not isinstance(cache, dict) or cache.get('format') != _CACHE_FORMAT:
+        return empty
+    return cache
+
+
+def _save_cache(cache: dict, path: str) -> bool:
+    tmp = f'{path}.{os.getpid()}.partial'
+    try:
+        torch.save(cache, tmp)
+        # Atomic: a search interrupted while saving keeps the old cache.
+        os.replace(tmp, path)
+    except OSError as error:
+        import warnings
+        warnings.warn(f'Could not write the feature cache {path} ({error}); '
+                      'features will be computed again next time')
+        if osp.exists(tmp):
+            os.remove(tmp)
+        return False
+    return True
+
+
+def embed_folder_cached(
+    scorer: ScoringModel,
+    folder: str,
+    cache_path: Optional[str] = None,
+    batch_size: int = 8,
+    progress: bool = True,
+    on_failure: Optional[Callable[[str, Exception], None]] = None
+) -> Tuple[Dict[str, torch.Tensor], CacheStats]:
+    """Features of every video in a folder, recomputing only what changed.
+
+    The cache holds, per model identity (:attr:`ScoringModel.identity`),
+    each video's size, modification time and features, keyed by its path
+    relative to ``folder``; a video whose size or mtime changed is embedded
+    again, a removed one is dropped. It is saved with plain tensors, ints and
+    strings, so it loads with ``weights_only=True``; features of other
+    models stay in the file.
+
+    Args:
+        scorer (ScoringModel): From :func:`load_scoring_model`.
+        folder (str): The video folder (walked with :func:`find_videos`).
+        cache_path (str, optional): Cache file; defaults to
+            :func:`default_cache_path`.
+        batch_size (int): Videos per forward pass.
+        progress (bool): Show a progress bar for the videos to embed.
+        on_failure (callable, optional): See :func:`embed_videos`.
+
+    Returns:
+        tuple: ``({video: (V, D) features}, CacheStats)``; unreadable videos
+        are left out (and not cached, so they are tried again next time).
+    """
+    if not osp.isdir(folder):
+        raise NotADirectoryError(f'{folder!r} is not a folder of videos')
+    videos = find_videos([folder])
+    cache_path = cache_path or default_cache_path(folder)
+    cache = _load_cache(cache_path)
+    old = cache['models'].get(scorer.identity, {})
+    entries, todo, reused = {}, [], []
+    for video in videos:
+        stat = os.stat(video)
+        key = osp.relpath(video, folder)
+        entry = dict(size=stat.st_size, mtime_ns=stat.st_mtime_ns)
+        cached = old.get(key)
+        if cached and all(cached.get(k) == v for k, v in entry.items()):
+            entries[key] = cached
+            reused.append(video)
+        else:
+            # Stat taken before decoding: a file changed meanwhile is
+            # recomputed next time instead of being cached as current.
+            entries[key] = entry
+            todo.append(video)
+    new, failed = embed_videos(scorer, todo, batch_size, progress,
+                               on_failure)
+    for video in todo:
+        key = osp.relpath(video, folder)
+        if video in new:
+            entries[key]['features'] = new[video]
+        else:
+            del entries[key]
+    saved = False
+    if new or set(entries) != set(old):
+        cache['models'][scorer.identity] = entries
+        saved = _save_cache(cache, cache_path)
+    features = {
+        video: entries[osp.relpath(video, folder)]['features']
+        for video in videos if osp.relpath(video, folder) in entries
+    }
+    stats = CacheStats(list(new), reused, failed, cache_path, saved)
+    return features, stats

@@ -1,0 +1,181 @@
+"""tools/zero_shot.py as users run it: a fresh interpreter, offline, with
+each of the three model sources; output files, drawn videos, and one-line
+errors for bad input."""
+import csv
+import json
+import os.path as osp
+import subprocess
+import sys
+import urllib.error
+
+import cv2
+import pytest
+import torch
+from PIL import Image
+
+from conftest import ROOT, offline_env, write_video
+from test_video_scoring import make_tiny_clip, make_tiny_config, make_videos
+
+TOOL = osp.join(ROOT, 'tools', 'zero_shot.py')
+sys.path.insert(0, osp.join(ROOT, 'tools'))
+import zero_shot  # noqa: E402
+
+LABELS = 'juggling balls,riding a unicycle,reading a book'
+
+
+def run_tool(args, torch_home=None, cwd=ROOT):
+    extra = dict(TORCH_HOME=torch_home) if torch_home else {}
+    return subprocess.run([sys.executable, TOOL, *args, '--no-progress'],
+                          cwd=cwd,
+                          env=offline_env(**extra),
+                          capture_output=True,
+                          text=True,
+                          timeout=300)
+
+
+def count_mp4_frames(path):
+    capture = cv2.VideoCapture(path)
+    count = 0
+    while capture.read()[0]:
+        count += 1
+    capture.release()
+    return count
+
+
+def test_released_model_from_hub_cache_json_and_gif(tmp_path, torch_home):
+    video = write_video(str(tmp_path / 'clip.mp4'), num_frames=10,
+                        size=(96, 64))
+    out, viz = tmp_path / 'res' / 'out.json', tmp_path / 'viz.gif'
+    proc = run_tool([
+        video, '--labels', LABELS, '--model', 'ViT-B/32-8', '--topk', '2',
+        '--out', str(out), '--viz', str(viz), '--template', 'a video of {}'
+    ], torch_home)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert 'rank  probability  label' in proc.stdout
+    data = json.loads(out.read_text())
+    assert data['labels'] == LABELS.split(',')
+    assert data['templates'] == ['a video of {}'] and data['topk'] == 2
+    assert data['model'].startswith('actionclip|ViT-B/32-8|')
+    assert 'vit-b-32-8f.pth' in data['model'] and data['failures'] == []
+    (result, ) = data['results']
+    assert result['video'] == video
+    probs = [p['probability'] for p in result['predictions']]
+    assert len(probs) == 2 and probs[0] >= probs[1] and sum(probs) <= 1
+    assert result['predictions'][0]['label'] in proc.stdout
+    with Image.open(viz) as gif:
+        assert gif.n_frames == 10 and gif.size == (96, 64)
+
+
+def test_config_checkpoint_csv_mp4_and_unreadable_video(tmp_path):
+    config, checkpoint = make_tiny_config(str(tmp_path))
+    folder = str(tmp_path / 'videos')
+    videos = make_videos(folder, 2, num_frames=9)
+    with open(osp.join(folder, 'broken.mp4'), 'wb') as f:
+        f.write(b'\x00\x01 not a video' * 30)
+    out = tmp_path / 'out.csv'
+    proc = run_tool([
+        folder, '--labels', LABELS, '--config', config, '--checkpoint',
+        checkpoint, '--out',
+        str(out), '--viz',
+        str(tmp_path / 'viz.mp4'), '--batch-size', '2'
+    ])
+    # One video unreadable: the others are still scored, then exit 1.
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert '1 of 3 videos failed' in proc.stderr
+    assert 'broken.mp4' in proc.stderr.split('failed:')[-1]
+    with open(out, newline='') as f:
+        rows = list(csv.DictReader(f))
+    assert [(r['video'], r['rank']) for r in rows] == [
+        (v, str(k)) for v in videos for k in (1, 2, 3)
+    ]
+
+    # The same numbers as the model's own predict_scores in this process.
+    from models.video_scoring import load_scoring_model
+    scorer = load_scoring_model(config=config, checkpoint=checkpoint)
+    scorer.model.set_labels(LABELS.split(','))
+    frames = torch.stack([scorer.preprocess(v) for v in videos])
+    with torch.no_grad():
+        expected = scorer.model.predict_scores(frames)
+    for row in rows:
+        i, label = videos.index(row['video']), row['label']
+        j = LABELS.split(',').index(label)
+        assert float(row['probability']) == pytest.approx(
+            float(expected[i, j]), abs=1e-5)
+
+    for video in videos:
+        stem = osp.splitext(osp.basename(video))[0]
+        drawn = tmp_path / f'viz_{stem}.mp4'
+        assert count_mp4_frames(str(drawn)) == 9
+    assert not (tmp_path / 'viz_broken.mp4').exists()
+
+
+def test_plain_clip_weights_file(tmp_path):
+    weights = make_tiny_clip(str(tmp_path / 'tiny_clip.pt'))
+    video = write_video(str(tmp_path / 'v.mp4'), num_frames=8)
+    out = tmp_path / 'out.json'
+    proc = run_tool([
+        video, '--labels', LABELS, '--clip', weights, '--num-frames', '4',
+        '--template', 'a video of {}', '--template', 'someone {}', '--out',
+        str(out)
+    ])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    data = json.loads(out.read_text())
+    assert data['model'].startswith('clip|') and 'frames=4' in data['model']
+    assert data['templates'] == ['a video of {}', 'someone {}']
+    probs = [p['probability'] for p in data['results'][0]['predictions']]
+    assert len(probs) == 3 and sum(probs) == pytest.approx(1, abs=1e-5)
+
+
+def test_released_model_missing_offline_names_the_cache_path(
+        tmp_path, capsys, monkeypatch):
+    video = write_video(str(tmp_path / 'v.mp4'))
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'empty_home'))
+
+    def offline(url, *args, **kwargs):
+        raise urllib.error.URLError('network unreachable')
+
+    monkeypatch.setattr(torch.hub, 'download_url_to_file', offline)
+    assert zero_shot.main([video, '--labels', LABELS]) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert ': error: Failed to download' in error, error
+    expected = osp.join(str(tmp_path), 'empty_home', 'hub', 'checkpoints',
+                        'vit-b-32-8f.pth')
+    assert expected in error
+
+
+@pytest.mark.parametrize('args, message', [
+    (['{video}', '{folder}/nope.mp4', '--labels', 'a'],
+     "Video path '{folder}/nope.mp4' does not exist; check the spelling"),
+    (['{folder}', '--labels', 'a,b', '--model', 'ViT-X/99'],
+     "Model 'ViT-X/99' not found"),
+    (['{empty}', '--labels', 'a,b'], 'holds no video files'),
+    (['{video}'], 'No labels: pass --labels'),
+    (['{video}', '--labels', ' , '], 'No labels'),
+    (['{video}', '--labels', 'a,,b'], 'has an empty label'),
+    (['{video}', '--label-file', '{folder}/labels.txt'],
+     'labels.txt\' does not exist'),
+    (['{video}', '--labels', 'a', '--template', 'no slot'], "has no '{{}}'"),
+    (['{video}', '--labels', 'a', '--out', 'r.txt'], "unknown format .txt"),
+    (['{video}', '--labels', 'a', '--viz', 'v.avi'], 'end the name with .mp4'),
+    (['{video}', '--labels', 'a', '--topk', '0'], '--topk must be >= 1'),
+    (['{video}', '--labels', 'a', '--checkpoint', 'x.pth'],
+     '--checkpoint needs the --config'),
+    (['{video}', '--labels', 'a', '--model', 'ViT-B/32-8', '--clip', 'x'],
+     '--model and --clip both choose a model'),
+    (['{video}', '--labels', 'a', '--num-frames', '4'],
+     '--num-frames only applies to --clip'),
+    (['{video}', '--labels', 'a', '--clip', '{folder}/none.pt'],
+     'none.pt\' not found'),
+])
+def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, message):
+    folder = tmp_path / 'videos'
+    folder.mkdir()
+    (tmp_path / 'empty').mkdir()
+    video = write_video(str(folder / 'v.mp4'))
+    fill = dict(folder=str(folder), empty=str(tmp_path / 'empty'),
+                video=video)
+    status = zero_shot.main([a.format(**fill) for a in args])
+    err = capsys.readouterr().err.strip()
+    assert status == 2
+    assert len(err.splitlines()) == 1 and ': error: ' in err, err
+    assert message.format(**fill) in err, err

@@ -1,0 +1,146 @@
+"""Search a folder of videos by free text: rank them by how well they match
+a description.
+
+Video features are cached beside the folder (``videos/`` ->
+``videos.actionclip_cache.pt``), per model; later searches embed only the
+videos that are new or changed (size or modification time), so asking
+another question of the same folder is quick.
+
+Examples (from the project root)::
+
+    python tools/search_videos.py videos/ "a person juggling balls"
+    python tools/search_videos.py videos/ "riding a unicycle" --topk 3 \\
+        --clip ViT-B/32
+
+The model options are those of ``tools/zero_shot.py``. Exit status: 0 when
+every video was searched; 1 when some could not be read (the others are
+still ranked; the failures are listed at the end); 2 when an argument or
+input is wrong or the model cannot be loaded.
+"""
+import argparse
+import os.path as osp
+import sys
+from typing import Optional, Sequence
+
+# zero_shot.py sits beside this file: share its model options.
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from zero_shot import (CliError, add_model_arguments,  # noqa: E402
+                       load_model_from_args, quiet_stack_warnings)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of this tool.
+
+    Returns:
+        argparse.ArgumentParser: The parser.
+    """
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n\n')[0],
+        epilog=__doc__.split('\n\n')[-1],
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        'folder',
+        metavar='FOLDER',
+        help='a folder of videos, walked with its subfolders')
+    parser.add_argument('query', help='what to look for, in words')
+    parser.add_argument(
+        '--topk', type=int, default=10, help='videos to show (default 10)')
+    parser.add_argument(
+        '--cache',
+        help='the feature cache file (default: FOLDER.actionclip_cache.pt '
+        'beside the folder)')
+    parser.add_argument(
+        '--no-cache',
+        action='store_true',
+        help='embed every video again and write no cache')
+    add_model_arguments(parser)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Rank the folder's videos; see the module docstring for the exit
+    status.
+
+    Args:
+        args (argparse.Namespace): Parsed arguments.
+
+    Returns:
+        int: The exit status.
+    """
+    import torch
+    from tqdm import tqdm
+
+    from models.video_scoring import (embed_folder_cached, embed_videos,
+                                      find_videos, query_similarity,
+                                      query_text_features)
+    if args.topk < 1:
+        raise CliError(f'--topk must be >= 1, got {args.topk}')
+    if not osp.isdir(args.folder):
+        raise CliError(f'FOLDER {args.folder!r} is not a folder: give the '
+                       'folder that holds the videos')
+    if args.no_cache and args.cache:
+        raise CliError('--cache and --no-cache contradict each other')
+    if not args.query.strip():
+        raise CliError('The query is empty: describe what to look for')
+    videos = find_videos([args.folder])  # fails early on an empty folder
+    scorer = load_model_from_args(args)
+    query = query_text_features(scorer.model, args.query)
+
+    def report(video: str, error: Exception) -> None:
+        tqdm.write(f'skipped: {error}', file=sys.stderr)
+
+    if args.no_cache:
+        features, failures = embed_videos(scorer, videos, args.batch_size,
+                                          not args.no_progress, report)
+        print(f'Features: {len(features)} computed (no cache)',
+              file=sys.stderr)
+    else:
+        features, stats = embed_folder_cached(scorer, args.folder,
+                                              args.cache, args.batch_size,
+                                              not args.no_progress, report)
+        failures = stats.failed
+        print(f'Features: {len(stats.computed)} computed, '
+              f'{len(stats.reused)} from the cache {stats.cache_path}'
+              f'{"" if stats.saved else " (not rewritten)"}',
+              file=sys.stderr)
+    if features:
+        scores = query_similarity(torch.stack(list(features.values())),
+                                  query)
+        order = scores.argsort(descending=True)[:args.topk].tolist()
+        names = list(features)
+        print(f'Top {len(order)} of {len(names)} videos for '
+              f'{args.query!r} (cosine similarity):')
+        print('  rank  similarity  video')
+        for rank, i in enumerate(order, 1):
+            print(f'  {rank:>4}  {float(scores[i]):>10.4f}  {names[i]}')
+    if failures:
+        print(f'{len(failures)} of {len(videos)} videos failed:',
+              file=sys.stderr)
+        for error in failures.values():
+            print(f'  {error}', file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Parse the command line and run; errors become one line and exit 2.
+
+    Args:
+        argv (list[str], optional): Arguments; ``sys.argv[1:]`` by default.
+
+    Returns:
+        int: The exit status.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    quiet_stack_warnings()
+    from models.video_scoring import INPUT_ERRORS
+    try:
+        return run(args)
+    except (CliError, ) + INPUT_ERRORS as error:
+        print(f'{parser.prog}: error: {error}', file=sys.stderr)
+        return 2
+
+
+if __name__ == '__main__':
+    sys.exit(main())

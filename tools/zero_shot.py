@@ -1,0 +1,520 @@
+"""Zero-shot action recognition from the command line: score videos against
+labels you type, with no training.
+
+Examples (from the project root)::
+
+    python tools/zero_shot.py my_video.mp4 \
+        --labels "juggling balls,riding a unicycle,reading a book"
+    python tools/zero_shot.py videos/ --label-file labels.txt --topk 3 \\
+        --out results.csv --viz annotated.mp4
+    python tools/zero_shot.py my_video.mp4 --labels "..." --clip ViT-B/32
+    python tools/zero_shot.py my_video.mp4 --labels "..." \\
+        --config CONFIG.py --checkpoint work_dirs/.../best.pth
+
+Exit status: 0 when every video was scored; 1 when some videos could not be
+read (the others are still scored, printed and written; the failures are
+listed at the end); 2 when an argument or input is wrong or the model cannot
+be loaded (nothing is scored).
+"""
+import argparse
+import csv
+import json
+import os
+import os.path as osp
+import sys
+import warnings
+from typing import Dict, List, Optional, Sequence, Tuple
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+DEFAULT_MODEL = 'ViT-B/32-8'
+OUT_FORMATS = ('.json', '.csv')
+VIZ_FORMATS = ('.mp4', '.gif')
+
+Predictions = List[Tuple[str, float]]
+
+
+class CliError(Exception):
+    """A wrong argument or input: reported in one line, exit status 2."""
+
+
+def quiet_stack_warnings() -> None:
+    """Silence the stack's warnings about its own internals (mmcv's
+    compiled ops, pkg_resources, TorchScript, mmengine's file client),
+    which a user of this tool can do nothing about."""
+    for message in ('Fail to import ``MultiScaleDeformableAttention``',
+                    'pkg_resources is deprecated',
+                    '`torch.jit.load` is deprecated'):
+        warnings.filterwarnings('ignore', message=message)
+    from mmengine.logging import MMLogger
+    MMLogger.get_current_instance().addFilter(
+        lambda record: not any(
+            text in record.getMessage()
+            for text in ('"FileClient" will be deprecated',
+                         '"HardDiskBackend" is the alias')))
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options that choose the model and where it runs.
+
+    Args:
+        parser (argparse.ArgumentParser): The parser to extend.
+    """
+    group = parser.add_argument_group(
+        'model (one of --model, --config/--checkpoint, --clip)')
+    group.add_argument(
+        '--model',
+        help='a released ActionCLIP model (ViT-B/32-8, ViT-B/16-8, '
+        'ViT-B/16-16, ViT-B/16-32; read from $TORCH_HOME/hub/checkpoints, '
+        'downloaded there when missing) or the path of an ActionCLIP '
+        f'checkpoint. Default: {DEFAULT_MODEL}')
+    group.add_argument(
+        '--config',
+        help='an MMAction2 config building ActionClip (videos go through '
+        'its test_pipeline); needs --checkpoint')
+    group.add_argument(
+        '--checkpoint', help='weights trained with --config')
+    group.add_argument(
+        '--clip',
+        metavar='ARCH_OR_PATH',
+        help='plain CLIP weights with temporal mean pooling: ViT-B/32, '
+        'ViT-B/16, ViT-L/14, ViT-L/14@336px (cached in ~/.cache/clip) or '
+        'the path of a CLIP .pt file')
+    group.add_argument(
+        '--num-frames',
+        type=int,
+        default=None,
+        help='frames sampled per video with --clip (default 8)')
+    run = parser.add_argument_group('running')
+    run.add_argument(
+        '--device',
+        default=None,
+        help='cpu, cuda, cuda:1 ... (default: cuda when available)')
+    run.add_argument(
+        '--batch-size',
+        type=int,
+        default=8,
+        help='videos per forward pass (default 8)')
+    run.add_argument(
+        '--no-progress',
+        action='store_true',
+        help='do not show the progress bar')
+
+
+def load_model_from_args(args: argparse.Namespace):
+    """Check the model options and load the model they name.
+
+    Args:
+        args (argparse.Namespace): Parsed :func:`add_model_arguments`
+            options.
+
+    Returns:
+        models.video_scoring.ScoringModel: The loaded model.
+    """
+    import torch
+
+    from models.video_scoring import load_scoring_model
+    sources = [
+        flag for flag, value in (('--model', args.model),
+                                 ('--config', args.config), ('--clip',
+                                                             args.clip))
+        if value is not None
+    ]
+    if len(sources) > 1:
+        raise CliError(f'{" and ".join(sources)} both choose a model: give '
+                       'only one of --model, --config/--checkpoint, --clip')
+    if args.checkpoint is not None and args.config is None:
+        raise CliError('--checkpoint needs the --config it was trained with '
+                       '(for a released model or an ActionCLIP checkpoint '
+                       'alone use --model)')
+    if args.config is not None and args.checkpoint is None:
+        raise CliError(f'--config {args.config} needs --checkpoint with the '
+                       'weights trained with it')
+    if args.num_frames is not None and args.clip is None:
+        raise CliError('--num-frames only applies to --clip (ActionCLIP '
+                       'models fix their frame count)')
+    if args.batch_size < 1:
+        raise CliError(f'--batch-size must be >= 1, got {args.batch_size}')
+    device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    try:
+        device = torch.device(device)
+    except RuntimeError:
+        raise CliError(f'--device {device!r} is not a device: use cpu, '
+                       'cuda or cuda:N') from None
+    if device.type == 'cuda' and not torch.cuda.is_available():
+        raise CliError(f'--device {device} asked for CUDA, which this '
+                       'machine lacks: use --device cpu')
+    if not sources:
+        args.model = DEFAULT_MODEL
+    return load_scoring_model(
+        name=args.model,
+        config=args.config,
+        checkpoint=args.checkpoint,
+        clip=args.clip,
+        num_frames=args.num_frames or 8,
+        device=device)
+
+
+def check_output_path(path: Optional[str], formats: Sequence[str],
+                      option: str) -> None:
+    """Refuse an output path of an unknown format before any work is done.
+
+    Args:
+        path (str, optional): The path given, if any.
+        formats (list[str]): Accepted extensions.
+        option (str): The option's name, for the message.
+    """
+    if path is None:
+        return
+    ext = osp.splitext(path)[1].lower()
+    if ext not in formats:
+        raise CliError(f'{option} {path!r}: unknown format {ext or "(none)"}'
+                       f'; end the name with {" or ".join(formats)}')
+    if osp.isdir(path):
+        raise CliError(f'{option} {path!r} is a folder; give a file name')
+
+
+def read_labels(args: argparse.Namespace) -> List[str]:
+    """The labels of ``--labels`` or ``--label-file``.
+
+    Args:
+        args (argparse.Namespace): Parsed arguments.
+
+    Returns:
+        list[str]: The labels.
+    """
+    from models.prompts import load_labels
+    if args.labels is not None and args.label_file is not None:
+        raise CliError('Give --labels or --label-file, not both')
+    if args.label_file is not None:
+        return load_labels(args.label_file)
+    if args.labels is None or not args.labels.strip(' ,'):
+        raise CliError(
+            'No labels: pass --labels "label one,label two" or --label-file '
+            'FILE (one label per line)')
+    labels = [label.strip() for label in args.labels.split(',')]
+    if '' in labels:
+        raise CliError(f'--labels {args.labels!r} has an empty label '
+                       '(two commas in a row?); labels with commas need '
+                       '--label-file')
+    return load_labels(labels)
+
+
+def format_table(video: str, predictions: Predictions) -> str:
+    """The top-k table of one video.
+
+    Args:
+        video (str): The video path.
+        predictions (list[tuple[str, float]]): ``(label, probability)``.
+
+    Returns:
+        str: The lines to print.
+    """
+    lines = [video, '  rank  probability  label']
+    lines += [
+        f'  {rank:>4}  {prob:>11.4f}  {label}'
+        for rank, (label, prob) in enumerate(predictions, 1)
+    ]
+    return '\n'.join(lines)
+
+
+def write_results(path: str, results: Dict[str, Predictions],
+                  failures: Dict[str, str], info: dict) -> None:
+    """Write the predictions as JSON or CSV (by the file's extension).
+
+    JSON holds ``info`` (model, labels, templates, topk), ``results`` (per
+    video, its predictions) and ``failures``; CSV holds one row per
+    (video, rank) with columns ``video, rank, label, probability``.
+
+    Args:
+        path (str): ``.json`` or ``.csv`` file.
+        results (dict): ``{video: [(label, probability), ...]}``.
+        failures (dict): ``{video: error message}``.
+        info (dict): Run description for the JSON file.
+    """
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    if path.lower().endswith('.json'):
+        data = dict(info)
+        data['results'] = [
+            dict(video=video,
+                 predictions=[
+                     dict(label=label, probability=prob)
+                     for label, prob in predictions
+                 ]) for video, predictions in results.items()
+        ]
+        data['failures'] = [
+            dict(video=video, error=error)
+            for video, error in failures.items()
+        ]
+        with open(path, 'w', encoding='utf-8') as f:
+            json.dump(data, f, indent=2, ensure_ascii=False)
+            f.write('\n')
+        return
+    with open(path, 'w', encoding='utf-8', newline='') as f:
+        writer = csv.writer(f)
+        writer.writerow(['video', 'rank', 'label', 'probability'])
+        for video, predictions in results.items():
+            for rank, (label, prob) in enumerate(predictions, 1):
+                writer.writerow([video, rank, label, f'{prob:.6f}'])
+
+
+# ---------------------------------------------------------------------------
+# --viz: the video with its predictions drawn on it
+# ---------------------------------------------------------------------------
+
+
+def viz_paths(viz: str, videos: Sequence[str]) -> Dict[str, str]:
+    """One output file per video: ``viz`` itself for a single video, else
+    ``<viz stem>_<video stem><ext>`` (numbered where stems repeat).
+
+    Args:
+        viz (str): The ``--viz`` path.
+        videos (list[str]): The scored videos.
+
+    Returns:
+        dict: ``{video: output path}``.
+    """
+    if len(videos) == 1:
+        return {videos[0]: viz}
+    stem, ext = osp.splitext(viz)
+    paths, used = {}, set()
+    for video in videos:
+        name = f'{stem}_{osp.splitext(osp.basename(video))[0]}'
+        candidate, n = name + ext, 1
+        while candidate in used:
+            n += 1
+            candidate = f'{name}_{n}{ext}'
+        used.add(candidate)
+        paths[video] = candidate
+    return paths
+
+
+def draw_predictions(frame, predictions: Predictions):
+    """Draw the labels and probabilities in a shaded box, top left.
+
+    MMAction2 1.2.0's ``ActionVisualizer`` draws predictions only from a
+    ``pred_labels`` field its own data samples no longer have, renders
+    every frame through matplotlib and saves videos through moviepy (not
+    installed), so plain OpenCV drawing is used instead. OpenCV's fonts are
+    ASCII: other characters show as ``?``.
+
+    Args:
+        frame (np.ndarray): ``(H, W, 3)`` BGR frame, drawn on in place.
+        predictions (list[tuple[str, float]]): ``(label, probability)``.
+
+    Returns:
+        np.ndarray: The frame.
+    """
+    import cv2
+    height, width = frame.shape[:2]
+    scale = max(0.3, min(width, height) / 600)
+    thickness = max(1, round(scale * 2))
+    lines = [f'{prob * 100:5.1f}% {label}' for label, prob in predictions]
+    sizes = [
+        cv2.getTextSize(line, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+        for line in lines
+    ]
+    line_height = max(h + base for (_, h), base in sizes) + 2 * thickness
+    pad = 2 * thickness
+    box_w = min(width, max(w for (w, _), _ in sizes) + 2 * pad)
+    box_h = min(height, line_height * len(lines) + pad)
+    # Shade rather than blank the box, so the action stays visible below.
+    region = frame[:box_h, :box_w]
+    region[:] = (region * 0.4).astype(region.dtype)
+    for i, line in enumerate(lines):
+        y = pad + line_height * i + sizes[i][0][1]
+        color = (80, 255, 255) if i == 0 else (255, 255, 255)
+        cv2.putText(frame, line, (pad, y), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                    color, thickness, cv2.LINE_AA)
+    return frame
+
+
+def write_annotated_video(video: str, out_path: str,
+                          predictions: Predictions) -> int:
+    """Write every frame of ``video`` with its predictions drawn on it.
+
+    ``.mp4`` is written with OpenCV (MPEG-4, the source's frame rate);
+    ``.gif`` with Pillow, which stores a frame identical to the one before
+    as a longer display of that frame.
+
+    Args:
+        video (str): The source video.
+        out_path (str): ``.mp4`` or ``.gif`` file.
+        predictions (list[tuple[str, float]]): What to draw.
+
+    Returns:
+        int: The number of frames written.
+    """
+    import cv2
+    capture = cv2.VideoCapture(video)
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    fps = fps if fps and fps > 0 else 25.0
+    os.makedirs(osp.dirname(osp.abspath(out_path)), exist_ok=True)
+    gif = out_path.lower().endswith('.gif')
+    writer, gif_frames, count = None, [], 0
+    try:
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            frame = draw_predictions(frame, predictions)
+            count += 1
+            if gif:
+                from PIL import Image
+                gif_frames.append(
+                    Image.fromarray(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)))
+                continue
+            if writer is None:
+                height, width = frame.shape[:2]
+                writer = cv2.VideoWriter(out_path,
+                                         cv2.VideoWriter_fourcc(*'mp4v'),
+                                         fps, (width, height))
+                if not writer.isOpened():
+                    raise OSError(f'OpenCV cannot write {out_path!r}')
+            writer.write(frame)
+    finally:
+        capture.release()
+        if writer is not None:
+            writer.release()
+    if not count:
+        raise OSError(f'OpenCV read no frame of {video!r} to draw on')
+    if gif:
+        gif_frames[0].save(
+            out_path,
+            save_all=True,
+            append_images=gif_frames[1:],
+            duration=round(1000 / fps),
+            loop=0)
+    return count
+
+
+# ---------------------------------------------------------------------------
+# main
+# ---------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of this tool.
+
+    Returns:
+        argparse.ArgumentParser: The parser.
+    """
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n\n')[0],
+        epilog=__doc__.split('\n\n')[-1],
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument(
+        'videos',
+        nargs='+',
+        metavar='VIDEO_OR_FOLDER',
+        help='video files, or folders walked for .mp4, .avi, .mkv, .webm, '
+        '.mov ... files')
+    parser.add_argument(
+        '--labels', help='comma-separated labels: "juggling,reading a book"')
+    parser.add_argument('--label-file', help='a file with one label a line')
+    parser.add_argument(
+        '--template',
+        action='append',
+        help="prompt template with {} for the label, e.g. 'a video of {}'; "
+        "repeat for an ensemble (default: the model's templates, "
+        "ActionCLIP's 16)")
+    parser.add_argument(
+        '--topk',
+        type=int,
+        default=5,
+        help='labels shown per video (default 5)')
+    parser.add_argument(
+        '--out', help='also write the results to a .json or .csv file')
+    parser.add_argument(
+        '--viz',
+        help='write each video with its top-k drawn on it (.mp4 or .gif; '
+        'with several videos, one file each: OUT_<video name>.mp4)')
+    add_model_arguments(parser)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Score the videos; see the module docstring for the exit status.
+
+    Args:
+        args (argparse.Namespace): Parsed arguments.
+
+    Returns:
+        int: The exit status.
+    """
+    from tqdm import tqdm
+
+    from models.prompts import load_templates
+    from models.video_scoring import (embed_videos, find_videos,
+                                      label_text_features, score_labels,
+                                      top_k)
+    if args.topk < 1:
+        raise CliError(f'--topk must be >= 1, got {args.topk}')
+    check_output_path(args.out, OUT_FORMATS, '--out')
+    check_output_path(args.viz, VIZ_FORMATS, '--viz')
+    labels = read_labels(args)
+    templates = load_templates(args.template) if args.template else None
+    videos = find_videos(args.videos)
+    scorer = load_model_from_args(args)
+    templates = templates or scorer.templates
+    text = label_text_features(scorer.model, labels, templates)
+
+    def report(video: str, error: Exception) -> None:
+        tqdm.write(f'skipped: {error}', file=sys.stderr)
+
+    features, failures = embed_videos(scorer, videos, args.batch_size,
+                                      not args.no_progress, report)
+    results: Dict[str, Predictions] = {}
+    if features:
+        import torch
+        probs = score_labels(torch.stack(list(features.values())), text)
+        results = dict(zip(features, top_k(probs, labels, args.topk)))
+    for video, predictions in results.items():
+        print(format_table(video, predictions), end='\n\n')
+    if args.out:
+        write_results(
+            args.out, results, failures,
+            dict(model=scorer.identity, labels=labels, templates=templates,
+                 topk=min(args.topk, len(labels))))
+        print(f'Wrote {args.out}', file=sys.stderr)
+    if args.viz:
+        for video, path in viz_paths(args.viz, list(results)).items():
+            try:
+                write_annotated_video(video, path, results[video])
+            except OSError as error:
+                failures[video] = f'--viz: {error}'
+                continue
+            print(f'Wrote {path}', file=sys.stderr)
+    if failures:
+        print(f'{len(failures)} of {len(videos)} videos failed:',
+              file=sys.stderr)
+        for video, error in failures.items():
+            print(f'  {error}', file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Parse the command line and run; errors become one line and exit 2.
+
+    Args:
+        argv (list[str], optional): Arguments; ``sys.argv[1:]`` by default.
+
+    Returns:
+        int: The exit status.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    quiet_stack_warnings()
+    from models.video_scoring import INPUT_ERRORS
+    try:
+        return run(args)
+    except (CliError, ) + INPUT_ERRORS as error:
+        print(f'{parser.prog}: error: {error}', file=sys.stderr)
+        return 2
+
+
+if __name__ == '__main__':
+    sys.exit(main())
