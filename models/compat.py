@@ -25,9 +25,16 @@ c. mmaction2 imports ``importlib_metadata`` without declaring it.
 d. ``clip/clip.py`` does ``from pkg_resources import packaging``, which
    fails on setuptools >= 70 (no such attribute) and on recent setuptools
    that no longer ship ``pkg_resources`` at all.
+e. Without a GPU, mmengine 0.10.7's ``init_dist`` (pytorch and slurm
+   launchers) calls ``torch.cuda.set_device`` and its Runner gives
+   ``DistributedDataParallel`` CUDA ``device_ids``, so a distributed run
+   on the gloo backend cannot start (runtime fix only: the plugin is
+   imported through ``custom_imports`` by ``Config.fromfile``, before the
+   Runner initialises the process group).
 """
 import argparse
 import base64
+import functools
 import glob
 import hashlib
 import importlib
@@ -52,6 +59,8 @@ DRN_MODULE = DRN_PACKAGE + '.drn'
 VINDLU_PACKAGE = 'mmaction.models.multimodal.vindlu'
 VINDLU_NAMES = ('VindLUVQA', 'VindLURetrievalMC', 'VindLURetrieval')
 CLIP_MODULE = 'clip.clip'
+DIST_UTILS_MODULE = 'mmengine.dist.utils'
+DDP_MODULE = 'mmengine.model.wrappers.distributed'
 
 DRN_INIT_SOURCE = f'''\
 # Written by the ActionCLIP project (models/compat.py, {MARKER}).
@@ -298,6 +307,103 @@ class _ClipPatchedLoader(importlib.machinery.SourceFileLoader):
         return compile(source, self.path, 'exec', dont_inherit=True)
 
 
+def _cuda_available() -> bool:
+    import torch
+    return torch.cuda.is_available()
+
+
+def _without_cuda_set_device(init_fn):
+    """Wrap one of ``init_dist``'s launcher functions so that, when CUDA is
+    unavailable, its ``torch.cuda.set_device(local_rank)`` is skipped."""
+
+    @functools.wraps(init_fn)
+    def init_without_gpu(*args, **kwargs):
+        import torch
+        if torch.cuda.is_available():
+            return init_fn(*args, **kwargs)
+        set_device = torch.cuda.set_device
+        torch.cuda.set_device = lambda device: None
+        try:
+            return init_fn(*args, **kwargs)
+        finally:
+            torch.cuda.set_device = set_device
+
+    init_without_gpu._actionclip_compat = True
+    return init_without_gpu
+
+
+def _patch_init_dist(module: types.ModuleType) -> None:
+    """Patch ``mmengine.dist.utils`` in place (breakage e); idempotent."""
+    for name in ('_init_dist_pytorch', '_init_dist_slurm'):
+        init_fn = getattr(module, name, None)
+        if init_fn is not None and not getattr(init_fn, '_actionclip_compat',
+                                               False):
+            setattr(module, name, _without_cuda_set_device(init_fn))
+
+
+def _patch_ddp_wrapper(module: types.ModuleType) -> None:
+    """Let ``MMDistributedDataParallel`` wrap a CPU model when CUDA is
+    unavailable: the Runner passes ``device_ids=[LOCAL_RANK]``, which
+    ``DistributedDataParallel`` refuses for CPU modules (breakage e)."""
+    cls = getattr(module, 'MMDistributedDataParallel', None)
+    if cls is None or getattr(cls.__init__, '_actionclip_compat', False):
+        return
+    init = cls.__init__
+
+    @functools.wraps(init)
+    def __init__(self, *args, **kwargs):
+        model = kwargs.get('module', args[0] if args else None)
+        if (kwargs.get('device_ids') and model is not None
+                and not _cuda_available()
+                and all(p.device.type == 'cpu' for p in model.parameters())):
+            kwargs['device_ids'] = None
+            kwargs.pop('output_device', None)
+        init(self, *args, **kwargs)
+
+    __init__._actionclip_compat = True
+    cls.__init__ = __init__
+
+
+#: Modules patched in place once imported: name -> patch function.
+_POST_IMPORT_PATCHES = {
+    DIST_UTILS_MODULE: _patch_init_dist,
+    DDP_MODULE: _patch_ddp_wrapper,
+}
+
+
+class _PatchAfterImportLoader(importlib.abc.Loader):
+    """Wraps a real loader and patches the module once it has run.
+
+    Args:
+        loader (Loader): The loader found for the real module.
+        patch (callable): Called with the module after it has executed.
+    """
+
+    def __init__(self, loader: importlib.abc.Loader, patch) -> None:
+        self._loader = loader
+        self._patch = patch
+
+    def __getattr__(self, name: str):
+        if name in ('_loader', '_patch'):
+            raise AttributeError(name)
+        return getattr(self._loader, name)
+
+    def create_module(
+            self, spec: importlib.machinery.ModuleSpec
+    ) -> Optional[types.ModuleType]:
+        """Delegate to the real loader."""
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        """Run the real module, then patch it.
+
+        Args:
+            module (ModuleType): The module being imported.
+        """
+        self._loader.exec_module(module)
+        self._patch(module)
+
+
 class _CompatFinder(importlib.abc.MetaPathFinder):
     """Meta path finder that applies the runtime fixes at import time.
 
@@ -341,6 +447,10 @@ class _CompatFinder(importlib.abc.MetaPathFinder):
                 is_package=fullname == DRN_PACKAGE)
         if real is None or real.loader is None:
             return None
+        if fullname in _POST_IMPORT_PATCHES:
+            real.loader = _PatchAfterImportLoader(
+                real.loader, _POST_IMPORT_PATCHES[fullname])
+            return real
         if fullname == VINDLU_PACKAGE:
             real.loader = _VindLUFallbackLoader(real.loader)
             return real
@@ -456,6 +566,31 @@ def fix_clip_pkg_resources() -> bool:
     return True
 
 
+def fix_dist_without_gpu() -> bool:
+    """Let distributed runs start on a machine without a GPU (breakage e).
+
+    MMEngine 0.10.7's ``init_dist`` calls ``torch.cuda.set_device`` for the
+    pytorch and slurm launchers whatever the backend, and its Runner wraps
+    the model in ``MMDistributedDataParallel(device_ids=[LOCAL_RANK])``,
+    which PyTorch refuses for a model on the CPU. So a config run with
+    ``--launcher pytorch`` or ``slurm`` and
+    ``env_cfg.dist_cfg.backend='gloo'`` failed on CPUs. Only while CUDA is
+    unavailable, ``set_device`` is skipped and a CPU model is wrapped
+    without ``device_ids``; with a GPU nothing changes. The modules are
+    patched in place, now or when they are imported.
+
+    Returns:
+        bool: Always True: the patch is in place or will be on import.
+    """
+    for name, patch in _POST_IMPORT_PATCHES.items():
+        module = sys.modules.get(name)
+        if module is not None:
+            patch(module)
+        else:
+            _get_finder().targets.add(name)
+    return True
+
+
 def apply_runtime_fixes() -> Dict[str, bool]:
     """Apply all runtime fixes; idempotent and cheap.
 
@@ -469,7 +604,8 @@ def apply_runtime_fixes() -> Dict[str, bool]:
         importlib_metadata=fix_importlib_metadata(),
         drn=fix_drn_import(),
         vindlu=fix_vindlu_import(),
-        clip=fix_clip_pkg_resources())
+        clip=fix_clip_pkg_resources(),
+        dist_without_gpu=fix_dist_without_gpu())
 
 
 # ---------------------------------------------------------------------------
