@@ -1,8 +1,8 @@
 """Compatibility fixes for the software stack ActionCLIP runs on.
 
 The pinned stack (mmaction2 1.2.0 from PyPI, clip-anytorch 2.6.0, torch
-2.14 with setuptools >= 77) cannot be imported as installed. This module
-fixes it in two layers:
+2.14 with setuptools >= 77, openmim 0.3.9 with click >= 8.3) cannot be
+used as installed. This module fixes it in two layers:
 
 * an install-time patch of the installed files, run by ``make install`` as
   ``python -m models.compat --install`` (``--check`` reports the state);
@@ -31,6 +31,17 @@ e. Without a GPU, mmengine 0.10.7's ``init_dist`` (pytorch and slurm
    on the gloo backend cannot start (runtime fix only: the plugin is
    imported through ``custom_imports`` by ``Config.fromfile``, before the
    Runner initialises the process group).
+f. openmim 0.3.9's ``CustomCommand.parse_args`` (used by ``mim train``,
+   ``mim test`` and ``mim gridsearch``) is a copy of click's older
+   ``Command.parse_args``. click >= 8.3 keeps its ``UNSET`` sentinel as the
+   value of an option that has no default and was not given, until its own
+   ``parse_args`` turns it into None; mim's copy does not, so the sentinel
+   reaches mim: ``mim train/test --launcher slurm`` without ``--srun-args``
+   fails with ``'Sentinel' object has no attribute 'split'``, a missing
+   ``--gpus-per-node``/``--partition`` passes mim's ``is not None`` check
+   and ends up in the srun command, ``mim test --launcher pytorch`` without
+   ``--gpus`` runs ``--nproc_per_node=Sentinel.UNSET``, and so on
+   (install-time fix only: mim's command line never imports the plugin).
 """
 import argparse
 import base64
@@ -156,6 +167,28 @@ _CLIP_PKG_RESOURCES_RE = re.compile(
 # is all that clip uses.
 CLIP_REPLACEMENT_LINE = (f'import packaging.version  # {MARKER}: was '
                          '"from pkg_resources import packaging"')
+
+# The loop of ``CustomCommand.parse_args`` in openmim 0.3.9's
+# ``mim/click/customcommand.py`` (a copy of click < 8.3's
+# ``Command.parse_args``); the block below is inserted after it.
+_MIM_PARSE_LOOP_RE = re.compile(
+    r'^(?P<indent>[ \t]+)for param in iter_params_for_processing\('
+    r'(?:[^()]|\([^()]*\))*\):[ \t]*\n'
+    r'[ \t]+value, args = param\.handle_parse_result\(ctx, opts, args\)'
+    r'[ \t]*\n', re.MULTILINE)
+# What click >= 8.3's own ``Command.parse_args`` does after that loop. On
+# click < 8.3 there is no ``click.core.UNSET`` and this changes nothing.
+MIM_UNSET_BLOCK = f'''\
+        # Patched by the ActionCLIP project (models/compat.py,
+        # {MARKER}): click >= 8.3 keeps its UNSET sentinel as the
+        # value of an option without a default until Command.parse_args
+        # turns it into None, which this copy of parse_args did not do;
+        # mim then failed, e.g. `mim train --launcher slurm` without
+        # --srun-args ('Sentinel' object has no attribute 'split').
+        for name, value in ctx.params.items():
+            if value is getattr(click.core, 'UNSET', None):
+                ctx.params[name] = None
+'''
 
 
 class CompatError(RuntimeError):
@@ -305,6 +338,29 @@ class _ClipPatchedLoader(importlib.machinery.SourceFileLoader):
         """
         source, _ = _patch_clip_source(self.get_source(fullname))
         return compile(source, self.path, 'exec', dont_inherit=True)
+
+
+def _patch_mim_parse_args_source(source: str) -> Tuple[str, bool]:
+    """Make mim's ``CustomCommand.parse_args`` turn click's ``UNSET`` into
+    None, as click's own ``parse_args`` does (fix f).
+
+    Args:
+        source (str): Text of ``mim/click/customcommand.py``.
+
+    Returns:
+        tuple[str, bool]: The new text and whether anything was inserted.
+        Nothing is when the loop is not there (another mim) or the file
+        already deals with ``UNSET`` (a fixed mim, or patched before).
+    """
+    if MARKER in source or 'UNSET' in source:
+        return source, False
+    match = _MIM_PARSE_LOOP_RE.search(source)
+    if match is None:
+        return source, False
+    indent = match.group('indent')
+    block = ''.join(indent + line[8:] if line.strip() else line
+                    for line in MIM_UNSET_BLOCK.splitlines(keepends=True))
+    return source[:match.end()] + block + source[match.end():], True
 
 
 def _cuda_available() -> bool:
@@ -797,9 +853,42 @@ def plan_clip_packaging(site_root: Optional[str] = None) -> _Plan:
     return _Plan([], f'not needed: {path} does not use pkg_resources', '')
 
 
+def plan_mim_click_unset(site_root: Optional[str] = None) -> _Plan:
+    """Plan making mim's commands see None for options not given (fix f).
+
+    Args:
+        site_root (str, optional): site-packages directory to patch.
+            Defaults to None: the one mim is installed in.
+
+    Returns:
+        _Plan: Files to write and what to report.
+    """
+    try:
+        pkg = _package_dir('mim', site_root)
+    except CompatError:
+        return _Plan([], 'not needed: openmim is not installed', '')
+    path = osp.join(pkg, 'click', 'customcommand.py')
+    text = _read(path)
+    if text is None:
+        return _Plan([], f'not needed: {path} does not exist (another '
+                     'openmim than 0.3.9)', '')
+    new_text, changed = _patch_mim_parse_args_source(text)
+    if changed:
+        return _Plan([(path, new_text)], '',
+                     f'{path} passes click >= 8.3\'s UNSET sentinel to '
+                     'mim for options that were not given, so e.g. `mim '
+                     'train --launcher slurm` without --srun-args fails')
+    if MARKER in text:
+        return _Plan([], f'{path} turns click\'s UNSET sentinel into None',
+                     '')
+    return _Plan([], f'not needed: {path} does not have openmim 0.3.9\'s '
+                 'copy of click\'s parse_args', '')
+
+
 _PLANS = (('drn-placeholder', plan_drn_placeholder),
           ('vindlu-fallback', plan_vindlu_fallback),
-          ('clip-packaging', plan_clip_packaging))
+          ('clip-packaging', plan_clip_packaging),
+          ('mim-click-unset', plan_mim_click_unset))
 
 
 def run_install_fixes(site_root: Optional[str] = None,
@@ -850,8 +939,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """
     parser = argparse.ArgumentParser(
         prog='python -m models.compat',
-        description='Patch the installed mmaction2 and clip packages so '
-        'that they import with this project\'s pinned stack.')
+        description='Patch the installed mmaction2, clip and openmim '
+        'packages so that they work with this project\'s pinned stack.')
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument(
         '--install', action='store_true', help='patch the installed files')
@@ -862,8 +951,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument(
         '--site-packages',
         metavar='DIR',
-        help='directory holding mmaction/ and clip/ (default: where they '
-        'are installed)')
+        help='directory holding mmaction/, clip/ and mim/ (default: where '
+        'they are installed)')
     args = parser.parse_args(argv)
     results = run_install_fixes(args.site_packages, dry_run=args.check)
     for result in results:

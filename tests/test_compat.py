@@ -1,6 +1,6 @@
 """Tests for models/compat.py (fixes for the installed stack).
 
-Everything that imports mmaction or clip runs in a subprocess whose
+Everything that imports mmaction, clip or mim runs in a subprocess whose
 ``sys.path`` starts with a copy of the installed packages restored to their
 pristine (unpatched) state, so the tests neither depend on nor change the
 real environment. The subprocesses load compat.py by path, so that
@@ -115,13 +115,14 @@ def _json_result(result) -> dict:
 
 @pytest.fixture(scope='module')
 def pristine_site(tmp_path_factory):
-    """mmaction and clip as their wheels install them, unpatched."""
+    """mmaction, clip and mim as their wheels install them, unpatched."""
     src = _installed_site()
     site = tmp_path_factory.mktemp('pristine') / 'site'
     ignore = shutil.ignore_patterns('__pycache__')
-    for name in ('mmaction', 'clip'):
+    for name in ('mmaction', 'clip', 'mim'):
         shutil.copytree(osp.join(src, name), site / name, ignore=ignore)
-    for pattern in ('mmaction2-*.dist-info', 'clip_anytorch-*.dist-info'):
+    for pattern in ('mmaction2-*.dist-info', 'clip_anytorch-*.dist-info',
+                    'openmim-*.dist-info'):
         for dist in glob.glob(osp.join(src, pattern)):
             shutil.copytree(dist, site / osp.basename(dist))
     # The real environment may already be patched (make install): undo it.
@@ -131,6 +132,9 @@ def pristine_site(tmp_path_factory):
     clip_py = site / 'clip' / 'clip.py'
     clip_py.write_text(clip_py.read_text().replace(
         compat.CLIP_REPLACEMENT_LINE, 'from pkg_resources import packaging'))
+    customcommand = site / 'mim' / 'click' / 'customcommand.py'
+    customcommand.write_text(customcommand.read_text().replace(
+        compat.MIM_UNSET_BLOCK, ''))
     record = next(site.glob('mmaction2-*.dist-info')) / 'RECORD'
     record.write_text(''.join(
         line for line in record.read_text().splitlines(keepends=True)
@@ -140,6 +144,7 @@ def pristine_site(tmp_path_factory):
         ('mmaction2-*.dist-info', 'mmaction/models/multimodal/__init__.py'),
         ('mmaction2-*.dist-info', 'mmaction/models/localizers/__init__.py'),
         ('clip_anytorch-*.dist-info', 'clip/clip.py'),
+        ('openmim-*.dist-info', 'mim/click/customcommand.py'),
     ):
         assert _file_hash(str(site / rel)) == _record_hash(
             str(site), dist_glob, rel), rel
@@ -322,16 +327,16 @@ def test_install_patch(site, fake_transformers, tmp_path):
 
     check = cli('--check')
     assert check.returncode == 1
-    assert check.stdout.count('[missing]') == 3, check.stdout
+    assert check.stdout.count('[missing]') == 4, check.stdout
 
     install = cli('--install')
     assert install.returncode == 0, install.stdout + install.stderr
-    assert install.stdout.count('[patched]') == 3, install.stdout
+    assert install.stdout.count('[patched]') == 4, install.stdout
     snapshot = _snapshot(site)
 
     again = cli('--install')
     assert again.returncode == 0, again.stdout + again.stderr
-    assert again.stdout.count('[ok]') == 3, again.stdout
+    assert again.stdout.count('[ok]') == 4, again.stdout
     assert 'nothing changed' in again.stdout
     assert _snapshot(site) == snapshot  # idempotent: not even rewritten
     assert cli('--check').returncode == 0
@@ -349,6 +354,8 @@ def test_install_patch(site, fake_transformers, tmp_path):
     clip_text = (site / 'clip' / 'clip.py').read_text()
     assert 'pkg_resources' not in clip_text.replace(
         compat.CLIP_REPLACEMENT_LINE, '')
+    assert compat.MIM_UNSET_BLOCK in (
+        site / 'mim/click/customcommand.py').read_text()
 
     # The patched files import with no runtime fix at all.
     result = _python(
@@ -390,6 +397,13 @@ def test_install_patch_leaves_unknown_files_alone(site):
     multimodal.write_text('from .vindlu import VindLUVQA  # changed\n')
     clip_py = site / 'clip' / 'clip.py'
     clip_py.write_text('import packaging.version\n')  # a fixed clip
+    customcommand = site / 'mim/click/customcommand.py'
+    fixed_mim = customcommand.read_text().replace(
+        '        ctx.args = args\n',
+        '        ctx.params = {k: None if v is UNSET else v\n'
+        '                      for k, v in ctx.params.items()}  # fixed\n'
+        '        ctx.args = args\n')
+    customcommand.write_text(fixed_mim)
     real_drn = site / 'mmaction/models/localizers/drn'
     real_drn.mkdir()
     (real_drn / 'drn.py').write_text('class DRN:  # the real sources\n'
@@ -401,6 +415,9 @@ def test_install_patch_leaves_unknown_files_alone(site):
     assert 'not needed' in results['clip-packaging'].detail
     assert results['drn-placeholder'].state == 'ok'
     assert 'real DRN sources' in results['drn-placeholder'].detail
+    assert results['mim-click-unset'].state == 'ok'
+    assert 'not needed' in results['mim-click-unset'].detail
+    assert customcommand.read_text() == fixed_mim
     assert multimodal.read_text().endswith('# changed\n')
     assert not (real_drn / '__init__.py').exists()
     assert compat.main(['--install', '--site-packages', str(site)]) == 1
@@ -408,8 +425,10 @@ def test_install_patch_leaves_unknown_files_alone(site):
 
 def test_missing_package_is_an_error(tmp_path):
     results = compat.run_install_fixes(str(tmp_path))
-    assert [r.state for r in results] == ['error'] * 3
+    assert [r.state for r in results] == ['error'] * 3 + ['ok']
     assert 'mmaction not found' in results[0].detail
+    # mim is optional: the plugin works with mmaction's tools alone.
+    assert results[3].detail == 'not needed: openmim is not installed'
 
 
 def test_module_entry_point(site, tmp_path):
@@ -422,4 +441,152 @@ def test_module_entry_point(site, tmp_path):
         None, [ROOT], ROOT,
         args=[*args, '--install', '--site-packages', str(site)])
     assert install.returncode == 0, install.stdout + install.stderr
-    assert install.stdout.count('[patched]') == 3, install.stdout
+    assert install.stdout.count('[patched]') == 4, install.stdout
+
+
+# Runs mim's train, test and gridsearch commands as `mim` would, with
+# subprocess.check_call (srun, torch.distributed.launch) stubbed out.
+MIM_COMMANDS = '''
+import importlib
+import os
+import subprocess
+
+import click.core
+from click.testing import CliRunner
+
+import mim
+
+commands = {name: importlib.import_module('mim.commands.' + name)
+            for name in ('train', 'test', 'gridsearch')}
+calls = []
+subprocess.check_call = lambda cmd, **kwargs: calls.append(cmd) or 0
+open('cfg.py', 'w').close()
+SLURM = ['--launcher', 'slurm', '--gpus', '2', '--gpus-per-node', '2',
+         '--partition', 'debug', '--port', '29999']
+
+
+def invoke(name, *args):
+    calls.clear()
+    result = CliRunner().invoke(commands[name].cli,
+                                ['mmaction', 'cfg.py', *args])
+    error = result.exception
+    if isinstance(error, SystemExit) and not error.code:
+        error = None
+    return dict(
+        error=None if error is None else f'{type(error).__name__}: {error}',
+        cmd=' '.join(map(str, calls[0])) if calls else None)
+
+
+def gridsearch_values():
+    seen = {}
+    module = commands['gridsearch']
+    real, module.gridsearch = module.gridsearch, (
+        lambda **kwargs: seen.update(kwargs) or (True, 'ok'))
+    try:
+        CliRunner().invoke(module.cli, ['mmaction', 'cfg.py'])
+    finally:
+        module.gridsearch = real
+    return {k: repr(v) for k, v in seen.items()
+            if k in ('srun_args', 'search_args', 'partition')}
+
+
+out = dict(
+    mim_file=mim.__file__,
+    unset=repr(getattr(click.core, 'UNSET', None)),
+    train=invoke('train', *SLURM),
+    train_srun_args=invoke('train', *SLURM, '--srun-args', '-J x --time=5'),
+    train_no_partition=invoke('train', '--launcher', 'slurm'),
+    test=invoke('test', '--checkpoint', 'ckpt.pth', *SLURM),
+    test_pytorch=invoke('test', '--checkpoint', 'ckpt.pth', '--launcher',
+                        'pytorch'),
+    gridsearch=gridsearch_values())
+# mim's Python API, which never saw the sentinel: None and a string.
+for key, srun_args in (('api_none', None), ('api_str', '--time=5')):
+    calls.clear()
+    commands['train'].train(
+        package='mmaction', config='cfg.py', gpus=2, gpus_per_node=2,
+        partition='debug', launcher='slurm', port=29999,
+        srun_args=srun_args)
+    out[key] = ' '.join(calls[0])
+print(json.dumps(out))
+'''
+
+
+def test_patch_mim_parse_args_source():
+    path = osp.join(_installed_site(), 'mim', 'click', 'customcommand.py')
+    with open(path) as f:
+        pristine = f.read().replace(compat.MIM_UNSET_BLOCK, '')
+    patched, changed = compat._patch_mim_parse_args_source(pristine)
+    assert changed and patched.count(compat.MIM_UNSET_BLOCK) == 1
+    # The conversion follows the loop over the parameters, as in click's
+    # own Command.parse_args, and before the check for extra arguments.
+    loop = 'value, args = param.handle_parse_result(ctx, opts, args)\n'
+    assert patched.index(loop) + len(loop) == patched.index(
+        compat.MIM_UNSET_BLOCK)
+    assert patched.index(compat.MIM_UNSET_BLOCK) < patched.index(
+        'if args and not ctx.allow_extra_args')
+    compile(patched, path, 'exec')
+    assert compat._patch_mim_parse_args_source(patched) == (patched, False)
+    # Another mim: a parse_args that handles UNSET, or none at all.
+    fixed = pristine.replace('return args\n', 'return args  # UNSET\n')
+    assert compat._patch_mim_parse_args_source(fixed) == (fixed, False)
+    other = 'class CustomCommand(click.Command):\n    pass\n'
+    assert compat._patch_mim_parse_args_source(other) == (other, False)
+
+
+def test_install_patch_mim_click_unset(site, tmp_path):
+    """``mim train/test --launcher slurm`` without ``--srun-args``."""
+    mim_dir = site / 'mim'
+    before = _json_result(_python(MIM_COMMANDS, [site], tmp_path))
+    assert before['mim_file'] == str(mim_dir / '__init__.py')
+    assert before['unset'] == 'Sentinel.UNSET'  # click >= 8.3
+    # openmim 0.3.9 under click >= 8.3, unpatched:
+    sentinel_error = "AttributeError: 'Sentinel' object has no attribute " \
+        "'split'"
+    assert before['train']['error'] == sentinel_error
+    assert before['test']['error'] == sentinel_error
+    assert before['train_no_partition']['error'] == sentinel_error
+    assert before['gridsearch']['srun_args'] == 'Sentinel.UNSET'
+    assert '--nproc_per_node=Sentinel.UNSET' in (
+        before['test_pytorch']['cmd'])
+
+    def cli(*args):
+        return _python(None, [], tmp_path,
+                       args=['-I', COMPAT_PATH, *args, '--site-packages',
+                             str(site)])
+
+    assert '[missing] mim-click-unset' in cli('--check').stdout
+    install = cli('--install')
+    assert install.returncode == 0, install.stdout + install.stderr
+    assert '[patched] mim-click-unset' in install.stdout
+    snapshot = _snapshot(mim_dir)
+    again = cli('--install')
+    assert '[ok] mim-click-unset' in again.stdout, again.stdout
+    assert _snapshot(mim_dir) == snapshot  # idempotent: not even rewritten
+    check = cli('--check')
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert '[ok] mim-click-unset' in check.stdout
+
+    after = _json_result(_python(MIM_COMMANDS, [site], tmp_path))
+    for key in ('train', 'train_srun_args', 'test'):
+        assert after[key]['error'] is None, (key, after[key])
+        assert after[key]['cmd'].startswith(
+            'srun -p debug --gres=gpu:2 --ntasks=2 --ntasks-per-node=2 ')
+        assert 'Sentinel' not in after[key]['cmd']
+    assert '--job-name=cfg_train' in after['train']['cmd']
+    assert '--kill-on-bad-exit=1 -J x --time=5 ' in (
+        after['train_srun_args']['cmd'])
+    assert '--job-name' not in after['train_srun_args']['cmd']
+    assert '--job-name=cfg_test' in after['test']['cmd']
+    assert after['test']['cmd'].endswith(
+        'tools/test.py cfg.py ckpt.pth --launcher slurm')
+    # Options not given are None again, so mim's own checks work.
+    assert after['train_no_partition'] == dict(
+        error='AssertionError: If launcher is slurm, gpus-per-node and '
+        'partition should not be None', cmd=None)
+    assert after['test_pytorch']['cmd'].startswith(
+        f'{sys.executable} -m torch.distributed.launch --nproc_per_node=None')
+    assert after['gridsearch'] == dict(
+        partition='None', srun_args='None', search_args='None')
+    assert '--job-name=cfg_train' in after['api_none']
+    assert '--time=5 --job-name=cfg_train' in after['api_str']
