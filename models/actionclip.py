@@ -11,6 +11,8 @@ from mmengine.registry import DefaultScope
 from mmaction.registry import MODELS
 from .adapters import build_adapter
 from .clip_builder import build_clip, shape_mismatches
+from .cuda_graphs import CudaGraphRunner
+from .fast_attention import use_fast_attention
 from .prompts import load_labels, load_templates
 from .temporal_shift import TemporalShift
 from .text_features import PromptBank, encode_text, l2_normalize
@@ -174,6 +176,20 @@ class ActionClip(BaseModel):
             neighbouring frames inside the image encoder
             (:mod:`models.temporal_shift`), so that it sees motion. No new
             weights; the released models were trained without it.
+        fast_attention (bool): Compute CLIP's and the adapter's attention
+            with ``F.scaled_dot_product_attention`` (flash and
+            memory-efficient kernels on GPU, ``is_causal`` for the text
+            encoder); same parameters, same function
+            (:mod:`models.fast_attention`).
+        compile (bool | dict): ``torch.compile`` the image encoder and the
+            adapter (a dict: its keyword arguments, e.g.
+            ``dict(mode='max-autotune')``). Parameter names stay the same.
+        cuda_graphs (bool): Replay predict's video encoding and scoring
+            from CUDA graphs, one per input shape
+            (:mod:`models.cuda_graphs`): removes the launch overhead that
+            bounds small batches. Same kernels, same numbers; costs a
+            capture per new batch shape and the graphs' activation
+            memory.
         data_preprocessor (dict, optional): Defaults to
             ``ActionDataPreprocessor`` with CLIP's mean and std, NCHW.
         init_cfg (dict, optional): Initialisation config.
@@ -194,6 +210,9 @@ class ActionClip(BaseModel):
                  contrastive_targets: str = 'diagonal',
                  text_chunk_size: int = 2048,
                  temporal_shift: bool = False,
+                 fast_attention: bool = True,
+                 compile: Union[bool, dict] = False,
+                 cuda_graphs: bool = False,
                  data_preprocessor: Optional[Dict] = None,
                  init_cfg: Optional[Dict] = None):
         if data_preprocessor is None:
@@ -218,6 +237,16 @@ class ActionClip(BaseModel):
         self.adapter = build_adapter(temporal_adapter,
                                      self.clip.text_projection.shape[1],
                                      num_adapter_segs, num_adapter_layers)
+        if fast_attention:
+            use_fast_attention(self)
+        if compile:
+            # nn.Module.compile keeps parameter names; torch.compile(module)
+            # would prefix them with '_orig_mod.' and break checkpoints.
+            options = {} if compile is True else dict(compile)
+            self.clip.visual.compile(**options)
+            self.adapter.compile(**options)
+        self._graphs = (
+            CudaGraphRunner(self._scores, self) if cuda_graphs else None)
         self.loss_func = loss_func
         build_contrastive_targets(torch.zeros(1), contrastive_targets)
         self.contrastive_targets = contrastive_targets
@@ -368,12 +397,22 @@ class ActionClip(BaseModel):
             torch.Tensor: ``(N, num_labels)`` probabilities.
         """
         bank = self._require_labels()
-        video = l2_normalize(self.encode_video(inputs))
-        text = bank.features(self.clip)  # (P, L, D), normalised
-        logits = 100.0 * torch.einsum('vd,pld->vpl', video.to(text.dtype),
-                                      text)
-        probs = logits.float().softmax(dim=-1)
-        return probs.view(len(inputs), -1, bank.num_labels).mean(dim=1)
+        text = bank.features(self.clip)  # (P, L, D), normalised, float32
+        if self._graphs is not None:
+            return self._graphs(inputs, text)
+        return self._scores(inputs, text)
+
+    def _scores(self, inputs: torch.Tensor,
+                text: torch.Tensor) -> torch.Tensor:
+        """Probabilities of ``inputs`` against normalised ``text``."""
+        video = l2_normalize(self.encode_video(inputs).float())
+        # The similarities cost little next to the encoders; in float32,
+        # also under autocast, they add no rounding of their own to the
+        # scores of a reduced-precision model.
+        with torch.autocast(inputs.device.type, enabled=False):
+            logits = 100.0 * torch.einsum('vd,pld->vpl', video, text)
+        probs = logits.softmax(dim=-1)
+        return probs.view(len(inputs), -1, text.shape[1]).mean(dim=1)
 
     def loss(self, inputs: torch.Tensor, data_samples: List) -> Dict:
         """Symmetric video-text contrastive loss over the whole batch.

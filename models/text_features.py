@@ -117,8 +117,8 @@ class PromptBank:
             clip_model (nn.Module): The CLIP model whose text encoder to use.
 
         Returns:
-            torch.Tensor: ``(num_templates, num_labels, D)`` features,
-            computed without gradient.
+            torch.Tensor: ``(num_templates, num_labels, D)`` float32
+            features, computed without gradient.
         """
         key = self._weights_key(clip_model)
         if self._features is None or key != self._key:
@@ -126,7 +126,9 @@ class PromptBank:
             with torch.no_grad():
                 feats = encode_text(clip_model, self.tokens.flatten(0, 1),
                                     self.chunk_size)
-            self._features = l2_normalize(feats).view(
+            # Kept in float32 whatever the encoder's precision: the scores
+            # compare them with video features in float32.
+            self._features = l2_normalize(feats.float()).view(
                 self.num_templates, self.num_labels, -1)
             self._key = key
         return self._features

@@ -1,0 +1,7 @@
+# The g8xb16 ViT-B/16 fine-tuning config with bf16 mixed precision (see the
+# ViT-B/32 AMP config).
+_base_ = 'actionclip_vit-base-p16-res224-clip-pre_g8xb16_1x1x8_k400-rgb.py'
+
+model = dict(to_float32=True)
+
+optim_wrapper = dict(type='AmpOptimWrapper', dtype='bfloat16')

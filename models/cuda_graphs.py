@@ -1,0 +1,154 @@
+"""Replay inference from CUDA graphs, so that small batches are not bound
+by kernel launches.
+
+Predicting one video runs a few hundred small kernels; on a fast GPU
+launching them from Python takes longer than running them. A CUDA graph
+records the launches once per input shape and replays them with one call.
+The numbers are those of the same kernels run eagerly.
+"""
+from collections import OrderedDict
+from typing import Callable, Hashable, List, Optional, Tuple
+
+import torch
+from torch import nn
+
+
+class _Graph:
+    """One captured graph: its static input and output tensors."""
+
+    def __init__(self, graph: 'torch.cuda.CUDAGraph', inputs: torch.Tensor,
+                 output: torch.Tensor):
+        self.graph = graph
+        self.inputs = inputs
+        self.output = output
+
+
+class CudaGraphRunner:
+    """Runs ``fn(x, *static)`` from CUDA graphs, captured per input shape.
+
+    A graph reads the module's weights and the ``static`` tensors from the
+    addresses they had at capture, so in-place changes (an optimizer step,
+    ``load_state_dict``) are seen by the next replay. When any of those
+    tensors moves (``.to()``, a dtype change, a new ``static`` tensor) all
+    graphs are dropped and captured again. Parameters are listed once
+    (walking the module costs more than a replay): after replacing a
+    parameter or buffer by a new object, call :meth:`reset`. Calls that a
+    graph cannot serve
+    run ``fn`` eagerly: CPU inputs, gradient mode, or a module in training
+    mode (dropout, batch statistics).
+
+    Args:
+        fn (callable): The function to replay; it must not synchronise with
+            the host (no ``.item()``, no data-dependent shapes).
+        module (nn.Module): The module whose weights ``fn`` reads.
+        max_graphs (int): Graphs kept (one per input shape, dtype and
+            autocast state), least recently used dropped first.
+        warmup (int): Eager runs before a capture (cuBLAS and allocator
+            set-up must happen outside the graph).
+    """
+
+    def __init__(self,
+                 fn: Callable[..., torch.Tensor],
+                 module: nn.Module,
+                 max_graphs: int = 4,
+                 warmup: int = 2):
+        self.fn = fn
+        self.module = module
+        self.max_graphs = max_graphs
+        self.warmup = warmup
+        self._graphs: 'OrderedDict[Hashable, _Graph]' = OrderedDict()
+        self._tensors_key: Optional[Tuple] = None
+        self._weights: Optional[List[torch.Tensor]] = None
+        self._pool = None
+
+    def __getstate__(self) -> dict:
+        # Graphs cannot be copied or pickled; a copy captures its own.
+        state = self.__dict__.copy()
+        state.update(
+            _graphs=OrderedDict(), _tensors_key=None, _weights=None,
+            _pool=None)
+        return state
+
+    def reset(self) -> None:
+        """Drop every captured graph."""
+        self._graphs.clear()
+        self._tensors_key = self._weights = self._pool = None
+
+    def applies(self, x: torch.Tensor) -> bool:
+        """Whether a call with input ``x`` would replay a graph.
+
+        Args:
+            x (torch.Tensor): The input.
+
+        Returns:
+            bool: True for CUDA inputs without gradient, module in eval.
+        """
+        return (x.is_cuda and not torch.is_grad_enabled()
+                and not self.module.training)
+
+    def __call__(self, x: torch.Tensor, *static: torch.Tensor
+                 ) -> torch.Tensor:
+        """``fn(x, *static)``, replayed from a graph where it applies.
+
+        Args:
+            x (torch.Tensor): The input that changes between calls.
+            *static (torch.Tensor): Inputs kept at the same address between
+                calls (such as cached text features).
+
+        Returns:
+            torch.Tensor: The output, a fresh tensor (not the graph's).
+        """
+        if not self.applies(x):
+            return self.fn(x, *static)
+        if self._weights is None:
+            self._weights = [*self.module.parameters(), *self.module.buffers()]
+        # Moved tensors have new addresses; a dtype change moves them too.
+        # A new static tensor may reuse a freed one's address.
+        tensors_key = (tuple(t.data_ptr() for t in self._weights),
+                       tuple((t.data_ptr(), t.shape, t.dtype)
+                             for t in static))
+        if tensors_key != self._tensors_key:
+            weights = self._weights
+            self.reset()
+            self._weights, self._tensors_key = weights, tensors_key
+        autocast = torch.is_autocast_enabled('cuda')
+        key = (tuple(x.shape), x.dtype, x.device, autocast,
+               torch.get_autocast_dtype('cuda') if autocast else None,
+               torch.is_inference_mode_enabled())
+        entry = self._graphs.get(key)
+        if entry is None:
+            entry = self._capture(x, static, autocast)
+            self._graphs[key] = entry
+            while len(self._graphs) > self.max_graphs:
+                self._graphs.popitem(last=False)
+        else:
+            self._graphs.move_to_end(key)
+        entry.inputs.copy_(x)
+        entry.graph.replay()
+        return entry.output.clone()
+
+    def _capture(self, x: torch.Tensor, static: Tuple[torch.Tensor, ...],
+                 autocast: bool) -> _Graph:
+        dtype = torch.get_autocast_dtype('cuda')
+        inputs = x.clone()
+        if self._pool is None:
+            self._pool = torch.cuda.graph_pool_handle()
+
+        def run() -> torch.Tensor:
+            # Autocast's cast cache would keep casts made during the capture
+            # outside the graph's memory: the casts are recorded instead.
+            with torch.autocast('cuda', dtype=dtype, enabled=autocast,
+                                cache_enabled=False):
+                return self.fn(inputs, *static)
+
+        with torch.cuda.device(x.device):
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                for _ in range(self.warmup):
+                    run()
+            torch.cuda.current_stream().wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph, pool=self._pool):
+                output = run()
+        return _Graph(graph, inputs, output)

@@ -1,0 +1,100 @@
+import copy
+import pickle
+
+import pytest
+import torch
+
+from models.actionclip import ActionClip
+from models.cuda_graphs import CudaGraphRunner
+
+LABELS = ['juggling balls', 'riding a unicycle', 'reading a book']
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason='no CUDA')
+
+
+def pair(arch, **flags):
+    torch.manual_seed(0)
+    eager = ActionClip(arch, 4, labels_or_label_file=LABELS, **flags)
+    graphed = ActionClip(arch, 4, labels_or_label_file=LABELS,
+                         cuda_graphs=True, **flags)
+    graphed.load_state_dict(eager.state_dict())
+    return eager.eval(), graphed.eval()
+
+
+def test_cpu_and_gradient_calls_run_eagerly(tiny_arch):
+    eager, graphed = pair(tiny_arch)
+    inputs = torch.randn(2, 4, 3, 32, 32)
+    with torch.no_grad():
+        expected = eager.predict_scores(inputs)
+        got = graphed.predict_scores(inputs)
+    assert torch.equal(got, expected)
+    assert not graphed._graphs.applies(inputs)
+    assert not graphed._graphs._graphs  # nothing captured
+
+
+def test_copies_and_pickles_leave_graphs_behind(tiny_arch):
+    _, graphed = pair(tiny_arch)
+    runner = graphed._graphs
+    runner._graphs['key'] = object()  # stands for a captured graph
+    runner._tensors_key = (1, )
+    for copied in (copy.deepcopy(graphed)._graphs,
+                   pickle.loads(pickle.dumps(runner))):
+        assert not copied._graphs and copied._tensors_key is None
+    clone = copy.deepcopy(graphed)
+    assert clone._graphs.module is clone
+    assert clone._graphs.fn.__self__ is clone
+
+
+@cuda
+@pytest.mark.parametrize('dtype', [None, torch.bfloat16, torch.float16])
+def test_replays_match_eager_calls(tiny_arch, dtype):
+    eager, graphed = pair(tiny_arch, to_float32=True)
+    eager.cuda()
+    graphed.cuda()
+    context = (torch.autocast('cuda', dtype=dtype)
+               if dtype else torch.autocast('cuda', enabled=False))
+    for batch in (1, 3, 1):
+        inputs = torch.randn(batch, 4, 3, 32, 32, device='cuda')
+        with torch.no_grad(), context:
+            expected = eager.predict_scores(inputs)
+            first = graphed.predict_scores(inputs)
+            second = graphed.predict_scores(inputs)
+        tol = 1e-6 if dtype is None else 1e-3
+        torch.testing.assert_close(first, expected, atol=tol, rtol=0)
+        assert torch.equal(first, second)
+    assert len(graphed._graphs._graphs) == 2  # batch 1 and batch 3
+
+
+@cuda
+def test_weight_updates_moves_and_new_labels_are_seen(tiny_arch):
+    eager, graphed = pair(tiny_arch, to_float32=True)
+    eager.cuda()
+    graphed.cuda()
+    inputs = torch.randn(2, 4, 3, 32, 32, device='cuda')
+
+    def check():
+        with torch.no_grad():
+            torch.testing.assert_close(
+                graphed.predict_scores(inputs),
+                eager.predict_scores(inputs),
+                atol=1e-6,
+                rtol=0)
+
+    check()
+    with torch.no_grad():  # in place, as an optimizer step
+        for p, q in zip(eager.parameters(), graphed.parameters()):
+            noise = 0.05 * torch.randn_like(p)
+            p.add_(noise)
+            q.add_(noise)
+    check()
+    graphed.cpu().cuda()  # new addresses: graphs are captured again
+    check()
+    eager.set_labels(LABELS[:2])
+    graphed.set_labels(LABELS[:2])
+    check()
+
+
+def test_runner_without_graphs_calls_the_function():
+    module = torch.nn.Linear(3, 3)
+    runner = CudaGraphRunner(lambda x, w: module(x) * w, module)
+    x, w = torch.randn(2, 3), torch.tensor(2.0)
+    assert torch.equal(runner(x, w), module(x) * w)
