@@ -4,8 +4,9 @@ MMEngine seeds the random number generators once, when the runner starts,
 and a checkpoint does not hold their state. A run resumed from epoch k
 therefore draws other augmentations and other prompt templates in epoch k+1
 than the uninterrupted run did. ``EpochSeedHook`` reseeds them at the start
-of every training epoch from (seed, epoch, rank), so each epoch's random
-draws depend on nothing that happened before it.
+of every training epoch from (seed, epoch) (and the rank, with
+``randomness.diff_rank_seed``), so each epoch's random draws depend on
+nothing that happened before it.
 """
 import functools
 import random
@@ -52,7 +53,11 @@ class EpochSeedHook(Hook):
         Args:
             runner (Runner): The runner.
         """
-        rank = get_rank()
+        # As MMEngine: ranks share the seed unless diff_rank_seed is set;
+        # ActionClip.loss relies on that to draw its templates exactly as
+        # one process with the whole batch would.
+        randomness = getattr(runner, '_randomness_cfg', None) or {}
+        rank = get_rank() if randomness.get('diff_rank_seed') else 0
         seed = epoch_seed(runner.seed, runner.epoch, rank)
         random.seed(seed)
         np.random.seed(seed)
