@@ -76,11 +76,17 @@ def test_mmengine_test_loop_autocast(tiny_arch):
     torch.manual_seed(0)
     model = ActionClip(tiny_arch, 8, labels_or_label_file=K400[:30]).eval()
     inputs = torch.randn(2, 8, 3, 32, 32)
+    # mmengine picks CUDA's autocast whenever a GPU is present
+    device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    dtype = torch.float16 if device == 'cuda' else torch.bfloat16
+    model.to(device)
+    inputs = inputs.to(device)
     with torch.no_grad():
-        with bf16():
+        with torch.autocast(device, dtype=dtype):
             expected = model.predict_scores(inputs)
         with autocast(enabled=True):
-            assert torch.get_autocast_dtype('cpu') == torch.bfloat16
+            assert torch.get_autocast_dtype(device) == dtype
+            assert torch.is_autocast_enabled(device)
             got = model.predict_scores(inputs)
     assert torch.equal(got, expected)
 
