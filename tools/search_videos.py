@@ -25,7 +25,7 @@ from typing import Optional, Sequence
 # zero_shot.py sits beside this file: share its model options.
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from zero_shot import (CliError, add_model_arguments,  # noqa: E402
-                       load_model_from_args, quiet_stack_warnings)
+                       load_model_from_args, report_failures, run_cli)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -113,13 +113,7 @@ def run(args: argparse.Namespace) -> int:
         print('  rank  similarity  video')
         for rank, i in enumerate(order, 1):
             print(f'  {rank:>4}  {float(scores[i]):>10.4f}  {names[i]}')
-    if failures:
-        print(f'{len(failures)} of {len(videos)} videos failed:',
-              file=sys.stderr)
-        for error in failures.values():
-            print(f'  {error}', file=sys.stderr)
-        return 1
-    return 0
+    return report_failures(failures, len(videos))
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -131,15 +125,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     Returns:
         int: The exit status.
     """
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    quiet_stack_warnings()
-    from models.video_scoring import INPUT_ERRORS
-    try:
-        return run(args)
-    except (CliError, ) + INPUT_ERRORS as error:
-        print(f'{parser.prog}: error: {error}', file=sys.stderr)
-        return 2
+    return run_cli(build_parser(), run, argv)
 
 
 if __name__ == '__main__':

@@ -487,13 +487,48 @@ def run(args: argparse.Namespace) -> int:
                 failures[video] = f'--viz: {error}'
                 continue
             print(f'Wrote {path}', file=sys.stderr)
-    if failures:
-        print(f'{len(failures)} of {len(videos)} videos failed:',
-              file=sys.stderr)
-        for video, error in failures.items():
-            print(f'  {error}', file=sys.stderr)
-        return 1
-    return 0
+    return report_failures(failures, len(videos))
+
+
+def report_failures(failures: Dict[str, str], total: int) -> int:
+    """List the videos that failed, on stderr.
+
+    Args:
+        failures (dict[str, str]): Error message per video.
+        total (int): Videos asked for.
+
+    Returns:
+        int: The exit status: 1 when any failed, else 0.
+    """
+    if not failures:
+        return 0
+    print(f'{len(failures)} of {total} videos failed:', file=sys.stderr)
+    for error in failures.values():
+        print(f'  {error}', file=sys.stderr)
+    return 1
+
+
+def run_cli(parser: argparse.ArgumentParser, run_fn,
+            argv: Optional[Sequence[str]]) -> int:
+    """Parse the command line and run; input errors become one line and
+    exit status 2.
+
+    Args:
+        parser (argparse.ArgumentParser): The tool's parser.
+        run_fn (callable): Runs the parsed arguments, returns the status.
+        argv (list[str], optional): Arguments; ``sys.argv[1:]`` by default.
+
+    Returns:
+        int: The exit status.
+    """
+    args = parser.parse_args(argv)
+    quiet_stack_warnings()
+    from models.video_scoring import INPUT_ERRORS
+    try:
+        return run_fn(args)
+    except (CliError, ) + INPUT_ERRORS as error:
+        print(f'{parser.prog}: error: {error}', file=sys.stderr)
+        return 2
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -505,15 +540,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     Returns:
         int: The exit status.
     """
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    quiet_stack_warnings()
-    from models.video_scoring import INPUT_ERRORS
-    try:
-        return run(args)
-    except (CliError, ) + INPUT_ERRORS as error:
-        print(f'{parser.prog}: error: {error}', file=sys.stderr)
-        return 2
+    return run_cli(build_parser(), run, argv)
 
 
 if __name__ == '__main__':
