@@ -33,6 +33,7 @@ from .pretrained import (ACTIONCLIP_CHECKPOINTS, OPENAI_CLIP_URLS,
                          fetch_openai_clip, hub_checkpoint_path)
 from .prompts import load_templates, tokenize
 from .text_features import PromptBank, l2_normalize
+from .video_loading import describe_read_error
 
 #: File name endings taken as videos when a folder is walked (lower case).
 VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mkv', '.webm', '.mov', '.m4v', '.mpg',
@@ -185,10 +186,9 @@ class PipelinePreprocess:
         try:
             for transform in self.pipeline:
                 results = transform(results)
-        except VideoReadError:
-            raise  # already names the file and the cause
         except Exception as error:
-            raise _read_error(filename, error) from error
+            raise VideoReadError(describe_read_error(filename,
+                                                     error)) from error
         imgs = torch.from_numpy(results['imgs']).float()
         imgs = imgs.reshape(-1, *imgs.shape[-3:])
         return (imgs - self.mean) / self.std
@@ -200,14 +200,6 @@ def _check_video_file(filename: str) -> None:
     if osp.getsize(filename) == 0:
         raise VideoReadError(f'Video file {filename!r} is empty (0 bytes); '
                              'copy or download it again')
-
-
-def _read_error(filename: str, error: Exception) -> VideoReadError:
-    # The decoders' own messages name neither the file nor the cause.
-    return VideoReadError(
-        f'Cannot decode video {filename!r}: it is truncated, corrupt or not '
-        f'a video ({type(error).__name__}: {str(error).strip()[:200]}); '
-        'check that it plays, or copy or download it again')
 
 
 def _file_stamp(path: str) -> str:
