@@ -287,19 +287,21 @@ def _register_vindlu_placeholders(module: types.ModuleType,
         stacklevel=2)
 
 
-class _VindLUFallbackLoader(importlib.abc.Loader):
-    """Wraps the real VindLU loader and falls back to placeholders.
+class _WrappingLoader(importlib.abc.Loader):
+    """A loader that delegates to the real one; subclasses change
+    ``exec_module``.
 
     Args:
-        loader (Loader): The loader found for the real ``vindlu`` package.
+        loader (Loader): The loader found for the real module.
     """
 
     def __init__(self, loader: importlib.abc.Loader) -> None:
         self._loader = loader
 
     def __getattr__(self, name: str):
-        # get_source, get_filename, ... keep working for tracebacks.
-        if name == '_loader':  # not set yet, e.g. during copy.copy()
+        # get_source, get_filename, ... keep working for tracebacks; the
+        # own attributes are not set yet during copy.copy().
+        if name in ('_loader', '_patch'):
             raise AttributeError(name)
         return getattr(self._loader, name)
 
@@ -308,6 +310,14 @@ class _VindLUFallbackLoader(importlib.abc.Loader):
     ) -> Optional[types.ModuleType]:
         """Delegate to the real loader."""
         return self._loader.create_module(spec)
+
+
+class _VindLUFallbackLoader(_WrappingLoader):
+    """Wraps the real VindLU loader and falls back to placeholders.
+
+    Args:
+        loader (Loader): The loader found for the real ``vindlu`` package.
+    """
 
     def exec_module(self, module: types.ModuleType) -> None:
         """Import the real VindLU code, or register placeholders on failure.
@@ -427,7 +437,7 @@ _POST_IMPORT_PATCHES = {
 }
 
 
-class _PatchAfterImportLoader(importlib.abc.Loader):
+class _PatchAfterImportLoader(_WrappingLoader):
     """Wraps a real loader and patches the module once it has run.
 
     Args:
@@ -436,19 +446,8 @@ class _PatchAfterImportLoader(importlib.abc.Loader):
     """
 
     def __init__(self, loader: importlib.abc.Loader, patch) -> None:
-        self._loader = loader
+        super().__init__(loader)
         self._patch = patch
-
-    def __getattr__(self, name: str):
-        if name in ('_loader', '_patch'):
-            raise AttributeError(name)
-        return getattr(self._loader, name)
-
-    def create_module(
-            self, spec: importlib.machinery.ModuleSpec
-    ) -> Optional[types.ModuleType]:
-        """Delegate to the real loader."""
-        return self._loader.create_module(spec)
 
     def exec_module(self, module: types.ModuleType) -> None:
         """Run the real module, then patch it.
