@@ -122,8 +122,8 @@ val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 
 # fused: one kernel for all parameters. CLIP's 49,408-token embedding holds
-# most of this small model's weights, and the per-parameter AdamW step took
-# about a sixth of each CPU training step.
+# most of this small model's weights; the per-parameter AdamW step took
+# about a seventh of each CPU training step (0.24 s).
 optim_wrapper = dict(
     optimizer=dict(
         type='AdamW', lr=5e-4, betas=(0.9, 0.98), eps=1e-08,
