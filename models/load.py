@@ -6,9 +6,10 @@ Example:
     >>> features = model.encode_video(video.unsqueeze(0))
 """
 import os.path as osp
-from typing import Callable, List, Optional, Tuple, Union
+from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import torch
+from mmengine.registry import DefaultScope
 
 from .actionclip import ActionClip
 from .checkpoint_safety import load_checkpoint_file
@@ -31,35 +32,38 @@ def available_models() -> List[str]:
     return available_checkpoints()
 
 
-class VideoPreprocess:
-    """Decode a video into the normalised ``(T, C, H, W)`` tensor the model
-    takes, with the test pipeline of the released models.
+class PipelinePreprocess:
+    """Decode a video with an MMAction2 test pipeline and normalise it as the
+    model's data preprocessor would.
 
     Args:
-        num_segs (int): Frames sampled uniformly over the video.
-        input_size (int): Side of the centre crop.
+        pipeline (list[dict]): Transform configs; ``PackActionInputs`` is
+            dropped, the rest must end with ``FormatShape(input_format=
+            'NCHW')``.
+        mean (list[float]): Per-channel mean, on pixels divided by
+            ``scale``.
+        std (list[float]): Per-channel std, on the same scale.
+        scale (float): Pixels are divided by it before normalising.
     """
 
-    def __init__(self, num_segs: int, input_size: int = 224):
+    def __init__(self,
+                 pipeline: Sequence[dict],
+                 mean: Sequence[float],
+                 std: Sequence[float],
+                 scale: float = 1.0):
         from mmaction.registry import TRANSFORMS
-        self.num_segs = num_segs
-        self.pipeline = [
-            TRANSFORMS.build(cfg) for cfg in (
-                dict(type='VideoInit'),
-                dict(
-                    type='SampleFrames',
-                    clip_len=1,
-                    frame_interval=1,
-                    num_clips=num_segs,
-                    test_mode=True),
-                dict(type='VideoDecode'),
-                dict(type='Resize', scale=(-1, round(input_size * 8 / 7))),
-                dict(type='CenterCrop', crop_size=input_size),
-                dict(type='FormatShape', input_format='NCHW'),
-            )
-        ]
-        self.mean = torch.tensor(_MEAN).view(1, 3, 1, 1)
-        self.std = torch.tensor(_STD).view(1, 3, 1, 1)
+        steps = [dict(t) for t in pipeline if t['type'] != 'PackActionInputs']
+        if not steps or steps[-1]['type'] != 'FormatShape' or steps[-1].get(
+                'input_format') != 'NCHW':
+            raise ValueError(
+                'The test pipeline must end with FormatShape(input_format='
+                f"'NCHW') (then PackActionInputs), got {steps[-1:]}")
+        with DefaultScope.overwrite_default_scope('mmaction'):
+            self.pipeline = [TRANSFORMS.build(t) for t in steps]
+        self.mean = torch.tensor(list(mean), dtype=torch.float).view(
+            1, 3, 1, 1)
+        self.std = torch.tensor(list(std), dtype=torch.float).view(1, 3, 1, 1)
+        self.scale = scale
 
     def __call__(self, results: Union[str, dict]) -> torch.Tensor:
         """Decode and normalise.
@@ -69,7 +73,7 @@ class VideoPreprocess:
                 (and ``start_index``, as MMAction2's pipelines expect).
 
         Returns:
-            torch.Tensor: ``(T, C, H, W)`` float32 frames.
+            torch.Tensor: ``(V * T, C, H, W)`` float32 frames.
         """
         if isinstance(results, str):
             results = dict(filename=results)
@@ -86,10 +90,42 @@ class VideoPreprocess:
             # decord's own message names neither the file nor the cause.
             raise VideoReadError(describe_read_error(filename,
                                                      error)) from error
-        imgs = torch.from_numpy(results['imgs']).float().div_(255)
+        imgs = torch.from_numpy(results['imgs']).float()
+        if self.scale != 1:
+            imgs = imgs.div_(self.scale)
         # FormatShape adds a leading clip axis (num_clips * clip_len frames).
         imgs = imgs.reshape(-1, *imgs.shape[-3:])
         return (imgs - self.mean) / self.std
+
+
+class VideoPreprocess(PipelinePreprocess):
+    """Decode a video into the normalised ``(T, C, H, W)`` tensor the model
+    takes, with the test pipeline of the released models.
+
+    Args:
+        num_segs (int): Frames sampled uniformly over the video.
+        input_size (int): Side of the centre crop.
+    """
+
+    def __init__(self, num_segs: int, input_size: int = 224):
+        self.num_segs = num_segs
+        super().__init__(
+            (
+                dict(type='VideoInit'),
+                dict(
+                    type='SampleFrames',
+                    clip_len=1,
+                    frame_interval=1,
+                    num_clips=num_segs,
+                    test_mode=True),
+                dict(type='VideoDecode'),
+                dict(type='Resize', scale=(-1, round(input_size * 8 / 7))),
+                dict(type='CenterCrop', crop_size=input_size),
+                dict(type='FormatShape', input_format='NCHW'),
+            ),
+            _MEAN,
+            _STD,
+            scale=255)
 
 
 def _read_state_dict(path: str) -> dict:

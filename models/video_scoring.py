@@ -28,12 +28,12 @@ from .checkpoint_safety import (CheckpointDownloadError, CheckpointReadError,
                                 UnsafeCheckpointError, load_checkpoint_file)
 from .clip_archs import CLIP_ARCHS
 from .clip_builder import infer_clip_arch, read_clip_state_dict
-from .load import VideoPreprocess, VideoReadError, init_actionclip
+from .load import (PipelinePreprocess, VideoPreprocess, VideoReadError,
+                   init_actionclip)
 from .pretrained import (ACTIONCLIP_CHECKPOINTS, OPENAI_CLIP_URLS,
                          fetch_openai_clip, hub_checkpoint_path)
 from .prompts import load_templates, tokenize
 from .text_features import PromptBank, l2_normalize
-from .video_loading import describe_read_error
 
 #: File name endings taken as videos when a folder is walked (lower case).
 VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mkv', '.webm', '.mov', '.m4v', '.mpg',
@@ -141,65 +141,6 @@ class ScoringModel:
     def templates(self) -> List[str]:
         """The model's default prompt templates."""
         return list(self.model.templates)
-
-
-class PipelinePreprocess:
-    """Decode a video with an MMAction2 test pipeline and normalise it as the
-    model's data preprocessor would.
-
-    Args:
-        pipeline (list[dict]): Transform configs; ``PackActionInputs`` is
-            dropped, the rest must end with ``FormatShape(input_format=
-            'NCHW')``.
-        mean (list[float]): Per-channel mean on 0-255 pixels.
-        std (list[float]): Per-channel std on 0-255 pixels.
-    """
-
-    def __init__(self, pipeline: Sequence[dict], mean: Sequence[float],
-                 std: Sequence[float]):
-        from mmengine.registry import DefaultScope
-
-        from mmaction.registry import TRANSFORMS
-        steps = [dict(t) for t in pipeline if t['type'] != 'PackActionInputs']
-        if not steps or steps[-1]['type'] != 'FormatShape' or steps[-1].get(
-                'input_format') != 'NCHW':
-            raise ValueError(
-                'The test pipeline must end with FormatShape(input_format='
-                f"'NCHW') (then PackActionInputs), got {steps[-1:]}")
-        with DefaultScope.overwrite_default_scope('mmaction'):
-            self.pipeline = [TRANSFORMS.build(t) for t in steps]
-        self.mean = torch.tensor(list(mean), dtype=torch.float).view(
-            1, 3, 1, 1)
-        self.std = torch.tensor(list(std), dtype=torch.float).view(1, 3, 1, 1)
-
-    def __call__(self, filename: str) -> torch.Tensor:
-        """Decode and normalise.
-
-        Args:
-            filename (str): The video file.
-
-        Returns:
-            torch.Tensor: ``(V * T, C, H, W)`` float32 frames.
-        """
-        _check_video_file(filename)
-        results = dict(filename=filename, start_index=0, modality='RGB')
-        try:
-            for transform in self.pipeline:
-                results = transform(results)
-        except Exception as error:
-            raise VideoReadError(describe_read_error(filename,
-                                                     error)) from error
-        imgs = torch.from_numpy(results['imgs']).float()
-        imgs = imgs.reshape(-1, *imgs.shape[-3:])
-        return (imgs - self.mean) / self.std
-
-
-def _check_video_file(filename: str) -> None:
-    if not osp.isfile(filename):
-        raise FileNotFoundError(f'Video file {filename!r} does not exist')
-    if osp.getsize(filename) == 0:
-        raise VideoReadError(f'Video file {filename!r} is empty (0 bytes); '
-                             'copy or download it again')
 
 
 def _file_stamp(path: str) -> str:
