@@ -53,7 +53,9 @@ def describe_read_error(filename: str, error: BaseException) -> str:
 
 
 class _OpenCVFrames:
-    """Frames of a video read sequentially with OpenCV, as RGB arrays."""
+    """Frames of a video read with OpenCV, as RGB arrays, decoding only up
+    to the last frame asked for and keeping only the frames asked for (a
+    long high-resolution video does not fit in memory whole)."""
 
     def __init__(self, filename: str):
         import cv2
@@ -63,29 +65,44 @@ class _OpenCVFrames:
                 f'Cannot decode video {filename!r} with decord or OpenCV: '
                 'it is truncated, corrupt or not a video; check that it '
                 'plays, or copy or download it again')
+        self.filename = filename
         self.fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
-        frames = []
-        # CAP_PROP_FRAME_COUNT is an estimate from the container; reading
-        # every frame is the only count that holds for damaged files.
-        while True:
-            ok, frame = capture.read()
-            if not ok:
-                break
-            frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+        # CAP_PROP_FRAME_COUNT is an estimate from the container; walking
+        # the stream is the only count that holds for damaged files.
+        self.num_frames = 0
+        while capture.grab():
+            self.num_frames += 1
         capture.release()
-        if not frames:
+        if not self.num_frames:
             raise VideoReadError(
                 f'Video file {filename!r} has no frame that decord or OpenCV '
                 'can decode; check that it plays, or copy or download it '
                 'again')
-        self.frames = frames
 
     def __len__(self) -> int:
-        return len(self.frames)
+        return self.num_frames
 
     def get_batch(self, frame_inds: Sequence[int]) -> List[np.ndarray]:
-        last = len(self.frames) - 1
-        return [self.frames[min(int(i), last)] for i in frame_inds]
+        import cv2
+        last = self.num_frames - 1
+        indices = [min(int(i), last) for i in frame_inds]
+        wanted = set(indices)
+        frames = {}
+        capture = cv2.VideoCapture(self.filename)
+        for index in range(max(indices) + 1):
+            if not capture.grab():
+                break
+            if index in wanted:
+                ok, frame = capture.retrieve()
+                if ok:
+                    frames[index] = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+        capture.release()
+        if len(frames) < len(wanted):
+            raise VideoReadError(
+                f'Cannot decode frames {sorted(wanted - set(frames))} of '
+                f'video {self.filename!r}: it is truncated or corrupt; copy '
+                'or download it again')
+        return [frames[i] for i in indices]
 
 
 @TRANSFORMS.register_module()
