@@ -16,7 +16,7 @@ frames make a clip (``ActionClip.encode_video`` does); single images pass
 unchanged.
 """
 from contextlib import contextmanager
-from typing import Iterator, List
+from typing import Iterator
 
 import torch
 from torch import nn
@@ -79,19 +79,15 @@ class TemporalShift:
     def __init__(self, visual: nn.Module, fold_div: int = 8):
         self.fold_div = fold_div
         self.num_segs = 0  # 0: not a clip, no shift
-        self.handles: List = []
         if hasattr(visual, 'layer1'):
             for layer in (visual.layer1, visual.layer2, visual.layer3,
                           visual.layer4):
                 for block in layer:
-                    self.handles.append(
-                        block.conv1.register_forward_pre_hook(
-                            self._shift_conv_input))
+                    block.conv1.register_forward_pre_hook(
+                        self._shift_conv_input)
         elif hasattr(visual, 'transformer'):
             for block in visual.transformer.resblocks:
-                self.handles.append(
-                    block.ln_1.register_forward_hook(
-                        self._shift_ln_output))
+                block.ln_1.register_forward_hook(self._shift_ln_output)
         else:
             raise TypeError(
                 f'temporal_shift needs a CLIP ModifiedResNet or '
