@@ -1,7 +1,7 @@
 # GPU-sized: a larger CLIP ViT trained from scratch on more generated videos
 # (python tools/generate_videos.py --out data/synthetic_actions_large
 #  --per-class 400).
-_base_ = 'actionclip_tiny-scratch_1x1x8_synthetic-actions.py'
+_base_ = 'actionclip_tiny-scratch_1x1x4_synthetic-actions.py'
 
 num_segs = 8
 input_size = 112
@@ -17,7 +17,9 @@ model = dict(
         transformer_width=256,
         transformer_heads=4,
         transformer_layers=4),
+    num_adapter_segs=num_segs,
     num_adapter_layers=4,
+    frozen=(),
     # Frames mix inside the image encoder, so it sees which way things move:
     # 0.63 -> 1.00 test top-1 for rn-small (docs/synthetic_actions.md).
     temporal_shift=True,

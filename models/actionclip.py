@@ -13,6 +13,7 @@ from .adapters import build_adapter
 from .clip_builder import build_clip, shape_mismatches
 from .cuda_graphs import CudaGraphRunner
 from .fast_attention import use_fast_attention
+from .freezing import freeze_parameters
 from .prompts import load_labels, load_templates
 from .temporal_shift import TemporalShift
 from .text_features import PromptBank, encode_text, l2_normalize
@@ -184,6 +185,11 @@ class ActionClip(BaseModel):
         compile (bool | dict): ``torch.compile`` the image encoder and the
             adapter (a dict: its keyword arguments, e.g.
             ``dict(mode='max-autotune')``). Parameter names stay the same.
+        frozen (Sequence[str]): Parameters left out of training: names or
+            dotted prefixes, e.g. ``('clip.token_embedding', )``. A frozen
+            parameter gets no gradient, so backward and the optimizer skip
+            its work (the 49,408-row token table is most of a small CLIP's
+            weights). A name that matches nothing raises ValueError.
         cuda_graphs (bool): Replay predict's video encoding and scoring
             from CUDA graphs, one per input shape
             (:mod:`models.cuda_graphs`): removes the launch overhead that
@@ -213,6 +219,7 @@ class ActionClip(BaseModel):
                  fast_attention: bool = True,
                  compile: Union[bool, dict] = False,
                  cuda_graphs: bool = False,
+                 frozen: Sequence[str] = (),
                  data_preprocessor: Optional[Dict] = None,
                  init_cfg: Optional[Dict] = None):
         if data_preprocessor is None:
@@ -245,6 +252,7 @@ class ActionClip(BaseModel):
             options = {} if compile is True else dict(compile)
             self.clip.visual.compile(**options)
             self.adapter.compile(**options)
+        self.frozen = freeze_parameters(self, frozen)
         self._graphs = (
             CudaGraphRunner(self._scores, self) if cuda_graphs else None)
         self.loss_func = loss_func

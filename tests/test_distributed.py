@@ -26,7 +26,7 @@ from conftest import ROOT, offline_env
 sys.path.insert(0, os.path.join(ROOT, 'tools'))
 import generate_videos as gen  # noqa: E402
 
-CONFIG = 'configs/actionclip_tiny-scratch_1x1x8_synthetic-actions.py'
+CONFIG = 'configs/actionclip_tiny-scratch_1x1x4_synthetic-actions.py'
 TIMEOUT = 300
 
 
@@ -218,7 +218,7 @@ def test_mim_slurm_launcher(tmp_path, data):
               'slurm', '--gpus', '2', '--gpus-per-node', '2', '--partition',
               'debug', '--port', str(free_port()), data=data, env=env)
     assert 'Training command is srun -p debug' in out
-    assert '--job-name=actionclip_tiny-scratch_1x1x8_synthetic-actions_train' \
+    assert '--job-name=actionclip_tiny-scratch_1x1x4_synthetic-actions_train' \
         in out  # mim's default, from the config's name
     assert_two_ranks(out, 'slurm')
     assert calls.read_text().splitlines() == ['show hostname cpu-node-[01]'

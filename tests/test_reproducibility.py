@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.join(ROOT, 'tools'))
 import generate_videos as gen  # noqa: E402
 
 CONFIG = os.path.join(ROOT, 'configs',
-                      'actionclip_tiny-scratch_1x1x8_synthetic-actions.py')
+                      'actionclip_tiny-scratch_1x1x4_synthetic-actions.py')
 
 # Kills its own process (SIGKILL: no clean-up, as a lost node or an OOM kill)
 # once the checkpoint of epoch 1 is on disk.

@@ -13,7 +13,7 @@ from conftest import ROOT, offline_env
 sys.path.insert(0, os.path.join(ROOT, 'tools'))
 import generate_videos as gen  # noqa: E402
 
-CONFIG = 'configs/actionclip_tiny-scratch_1x1x8_synthetic-actions.py'
+CONFIG = 'configs/actionclip_tiny-scratch_1x1x4_synthetic-actions.py'
 
 
 def data_options(data):

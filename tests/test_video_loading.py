@@ -18,7 +18,7 @@ from models.load import VideoPreprocess
 from models.video_loading import (UNREADABLE_KEY, TolerantAccMetric,
                                   TolerantVideoDataset, VideoReadError)
 
-TINY_CONFIG = 'configs/actionclip_tiny-scratch_1x1x8_synthetic-actions.py'
+TINY_CONFIG = 'configs/actionclip_tiny-scratch_1x1x4_synthetic-actions.py'
 
 
 def decode(filename, init='VideoInit', decode='VideoDecode', num_clips=4):

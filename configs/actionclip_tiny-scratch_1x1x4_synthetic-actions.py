@@ -1,10 +1,14 @@
 # CPU-sized: a small CLIP trained from scratch on the generated action videos
-# (python tools/generate_videos.py). `make quickstart` runs it end to end.
+# (python tools/generate_videos.py --size-scale 0.667). `make quickstart` runs
+# it end to end.
 _base_ = 'mmaction::_base_/default_runtime.py'
 
 custom_imports = dict(imports='models')
 
-num_segs = 8
+# Four frames, not eight: on the 2-core CPU the same minutes then train 16
+# epochs instead of 10, which lifts test top-1 from 0.68 to 0.82
+# (docs/synthetic_actions.md).
+num_segs = 4
 input_size = 64
 data_root = 'data/synthetic_actions'
 
@@ -23,6 +27,10 @@ model = dict(
         transformer_layers=2),
     num_adapter_segs=num_segs,
     num_adapter_layers=2,
+    # 6.3M of the 8.1M weights are the 49,408-token table, of which the
+    # labels use a few dozen rows; kept random and fixed, it costs no
+    # gradient and no optimizer step.
+    frozen=('clip.token_embedding', ),
     pretrained=False,
     to_float32=True,
     labels_or_label_file=f'{data_root}/label_map.txt',
@@ -112,7 +120,7 @@ val_evaluator = dict(
     metric_list=('top_k_accuracy', 'mean_class_accuracy'))
 test_evaluator = val_evaluator
 
-max_epochs = 10
+max_epochs = 16
 train_cfg = dict(
     type='EpochBasedTrainLoop',
     max_epochs=max_epochs,
