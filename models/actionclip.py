@@ -14,6 +14,7 @@ from .clip_builder import build_clip, shape_mismatches
 from .cuda_graphs import CudaGraphRunner
 from .fast_attention import use_fast_attention
 from .freezing import freeze_parameters
+from .patch_embedding import use_patch_embedding
 from .prompts import load_labels, load_templates
 from .temporal_shift import TemporalShift
 from .text_features import PromptBank, encode_text, l2_normalize
@@ -182,9 +183,16 @@ class ActionClip(BaseModel):
             memory-efficient kernels on GPU, ``is_causal`` for the text
             encoder); same parameters, same function
             (:mod:`models.fast_attention`).
+        fast_patch_embedding (bool): Compute a ViT's patch embedding (a
+            convolution with stride equal to its kernel) as one matrix
+            product (:mod:`models.patch_embedding`): same parameters, same
+            function, faster on the GPU.
         compile (bool | dict): ``torch.compile`` the image encoder and the
             adapter (a dict: its keyword arguments, e.g.
             ``dict(mode='max-autotune')``). Parameter names stay the same.
+            ``dict(mode='reduce-overhead')`` also replays the encoder from
+            CUDA graphs, in training too, which pays where kernel launches
+            bound a step (docs/benchmark.md); it excludes ``cuda_graphs``.
         frozen (Sequence[str]): Parameters left out of training: names or
             dotted prefixes, e.g. ``('clip.token_embedding', )``. A frozen
             parameter gets no gradient, so backward and the optimizer skip
@@ -217,6 +225,7 @@ class ActionClip(BaseModel):
                  text_chunk_size: int = 2048,
                  temporal_shift: bool = False,
                  fast_attention: bool = True,
+                 fast_patch_embedding: bool = True,
                  compile: Union[bool, dict] = False,
                  cuda_graphs: bool = False,
                  frozen: Sequence[str] = (),
@@ -246,12 +255,21 @@ class ActionClip(BaseModel):
                                      num_adapter_segs, num_adapter_layers)
         if fast_attention:
             use_fast_attention(self)
+        if fast_patch_embedding:
+            use_patch_embedding(self.clip)
         if compile:
             # nn.Module.compile keeps parameter names; torch.compile(module)
             # would prefix them with '_orig_mod.' and break checkpoints.
             options = {} if compile is True else dict(compile)
             self.clip.visual.compile(**options)
             self.adapter.compile(**options)
+        # These torch.compile modes replay CUDA graphs of their own.
+        self._compiled_graphs = bool(compile) and options.get('mode') in (
+            'reduce-overhead', 'max-autotune')
+        if self._compiled_graphs and cuda_graphs:
+            raise ValueError(
+                f'compile={compile!r} replays CUDA graphs itself; set '
+                'cuda_graphs=False with it (or compile without that mode)')
         self.frozen = freeze_parameters(self, frozen)
         self._graphs = (
             CudaGraphRunner(self._scores, self) if cuda_graphs else None)
@@ -377,6 +395,10 @@ class ActionClip(BaseModel):
                 f'Got {frames} frames per video, not a multiple of '
                 f'num_adapter_segs={self.num_segs}; sample num_clips='
                 f'{self.num_segs} (or a multiple for several views)')
+        if self._compiled_graphs:
+            # Each call is a new step of the compiled CUDA graphs, whose
+            # replays reuse their output memory.
+            torch.compiler.cudagraph_mark_step_begin()
         with (self.temporal_shift.clips_of(self.num_segs)
               if self.temporal_shift else nullcontext()):
             frame_features = self.encode_image(video.flatten(0, 1))
@@ -386,7 +408,9 @@ class ActionClip(BaseModel):
             (p.dtype for p in self.adapter.parameters()), None)
         if adapter_dtype is not None:
             frame_features = frame_features.to(adapter_dtype)
-        return self.adapter(frame_features)
+        features = self.adapter(frame_features)
+        # A copy outlives the next replay; callers may keep features.
+        return features.clone() if self._compiled_graphs else features
 
     def _require_labels(self) -> PromptBank:
         if self.prompt_bank is None:

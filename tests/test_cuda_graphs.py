@@ -98,3 +98,43 @@ def test_runner_without_graphs_calls_the_function():
     runner = CudaGraphRunner(lambda x, w: module(x) * w, module)
     x, w = torch.randn(2, 3), torch.tensor(2.0)
     assert torch.equal(runner(x, w), module(x) * w)
+
+
+@pytest.mark.parametrize('mode', ['reduce-overhead', 'max-autotune'])
+def test_compile_modes_with_graphs_of_their_own_exclude_cuda_graphs(
+        tiny_arch, mode):
+    with pytest.raises(ValueError, match='cuda_graphs=False'):
+        ActionClip(tiny_arch, 4, compile=dict(mode=mode), cuda_graphs=True)
+    model = ActionClip(tiny_arch, 4, compile=dict(mode=mode))
+    assert model._compiled_graphs
+    assert not ActionClip(tiny_arch, 4, compile=True)._compiled_graphs
+
+
+@cuda
+def test_compiled_graphs_give_eager_features_that_outlive_replays(tiny_arch):
+    torch.manual_seed(0)
+    eager = ActionClip(tiny_arch, 4, labels_or_label_file=LABELS,
+                       to_float32=True).cuda()
+    compiled = ActionClip(tiny_arch, 4, labels_or_label_file=LABELS,
+                          to_float32=True,
+                          compile=dict(mode='reduce-overhead')).cuda()
+    compiled.load_state_dict(eager.state_dict())
+    inputs = torch.randn(3, 2, 4, 3, 32, 32, device='cuda').unbind(0)
+    with torch.no_grad():
+        expected = [eager.encode_video(x) for x in inputs]
+        got = [compiled.encode_video(x) for x in inputs * 2]
+    for a, b in zip(got, expected * 2):  # earlier outputs not overwritten
+        assert float((a - b).abs().max()) < 1e-4
+    # training: the same loss and gradients, step after step
+    from mmaction.structures import ActionDataSample
+    samples = [ActionDataSample().set_gt_label(i) for i in (0, 2)]
+    for x in inputs:
+        losses = []
+        for model in (eager, compiled):
+            model.train().zero_grad()
+            torch.manual_seed(1)  # the same prompt templates
+            loss = sum(model(x, samples, mode='loss').values())
+            loss.backward()
+            losses.append((float(loss), model.clip.visual.proj.grad.clone()))
+        assert abs(losses[0][0] - losses[1][0]) < 1e-4
+        assert float((losses[0][1] - losses[1][1]).abs().max()) < 1e-3

@@ -114,7 +114,7 @@ def test_bf16_training_step_is_close_to_fp32(tiny_arch):
 
 
 @pytest.mark.parametrize('arch', ['p32', 'p16'])
-def test_amp_configs_change_only_the_optim_wrapper(arch):
+def test_amp_configs_change_only_the_optim_wrapper_and_fuse_adamw(arch):
     name = f'actionclip_vit-base-{arch}-res224-clip-pre_g8xb16{{}}_1x1x8_' \
         'k400-rgb.py'
     amp = Config.fromfile(os.path.join(ROOT, 'configs', name.format('-amp')))
@@ -123,6 +123,8 @@ def test_amp_configs_change_only_the_optim_wrapper(arch):
     assert amp.optim_wrapper.dtype == 'bfloat16'
     assert amp.model.to_float32 is True
     amp_dict, base_dict = amp.to_dict(), base.to_dict()
+    assert amp.optim_wrapper.optimizer.fused is True
     for key in ('type', 'dtype'):
         amp_dict['optim_wrapper'].pop(key)
+    amp_dict['optim_wrapper']['optimizer'].pop('fused')
     assert amp_dict == base_dict
