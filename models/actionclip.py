@@ -187,12 +187,13 @@ class ActionClip(BaseModel):
             convolution with stride equal to its kernel) as one matrix
             product (:mod:`models.patch_embedding`): same parameters, same
             function, faster on the GPU.
-        compile (bool | dict): ``torch.compile`` the image encoder and the
-            adapter (a dict: its keyword arguments, e.g.
-            ``dict(mode='max-autotune')``). Parameter names stay the same.
-            ``dict(mode='reduce-overhead')`` also replays the encoder from
-            CUDA graphs, in training too, which pays where kernel launches
-            bound a step (docs/benchmark.md); it excludes ``cuda_graphs``.
+        compile (bool | dict): ``torch.compile`` the image encoder, the
+            adapter and the text transformer (a dict: its keyword
+            arguments, e.g. ``dict(mode='max-autotune')``). Parameter names
+            stay the same. ``dict(mode='reduce-overhead')`` also replays
+            the encoders from CUDA graphs, in training too, which pays
+            where kernel launches bound a step (docs/benchmark.md); it
+            excludes ``cuda_graphs``.
         frozen (Sequence[str]): Parameters left out of training: names or
             dotted prefixes, e.g. ``('clip.token_embedding', )``. A frozen
             parameter gets no gradient, so backward and the optimizer skip
@@ -263,6 +264,10 @@ class ActionClip(BaseModel):
             options = {} if compile is True else dict(compile)
             self.clip.visual.compile(**options)
             self.adapter.compile(**options)
+            self.clip.transformer.compile(**options)
+        # Compiled text is fed the label set's longest prompt length in
+        # training, one shape, not the batch's, a new shape each step.
+        self._compiled_text = bool(compile)
         # These torch.compile modes replay CUDA graphs of their own.
         self._compiled_graphs = bool(compile) and options.get('mode') in (
             'reduce-overhead', 'max-autotune')
@@ -362,17 +367,21 @@ class ActionClip(BaseModel):
         """
         return self.clip.encode_image(images)
 
-    def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
+    def encode_text(self,
+                    tokens: torch.Tensor,
+                    length: Optional[int] = None) -> torch.Tensor:
         """CLIP text features of tokens (cut to the longest text).
 
         Args:
             tokens (torch.Tensor): ``(N, 77)`` tokens from
                 ``clip.tokenize``.
+            length (int, optional): Cut to this many tokens instead (see
+                :func:`models.text_features.encode_text`).
 
         Returns:
             torch.Tensor: ``(N, D)`` features.
         """
-        return encode_text(self.clip, tokens)
+        return encode_text(self.clip, tokens, length=length)
 
     def encode_video(self, video: torch.Tensor) -> torch.Tensor:
         """Video features, one per view.
@@ -472,7 +481,10 @@ class ActionClip(BaseModel):
         video = self.encode_video(inputs)
         video = video.view(len(data_samples), -1, video.shape[-1]).mean(1)
         video = l2_normalize(video)
-        text = l2_normalize(self.encode_text(tokens))
+        text = l2_normalize(
+            self.encode_text(
+                tokens,
+                length=bank.max_length if self._compiled_text else None))
         video, text = gather_features(video, text.to(video.dtype))
         logits = self.clip.logit_scale.exp() * video @ text.t()
         targets = build_contrastive_targets(

@@ -27,7 +27,8 @@ def text_parameters(clip_model: torch.nn.Module) -> list:
 
 def encode_text(clip_model: torch.nn.Module,
                 tokens: torch.Tensor,
-                chunk_size: Optional[int] = None) -> torch.Tensor:
+                chunk_size: Optional[int] = None,
+                length: Optional[int] = None) -> torch.Tensor:
     """CLIP text features, exact, in less time and memory.
 
     Under CLIP's causal mask a token only sees earlier ones, so the padding
@@ -39,13 +40,20 @@ def encode_text(clip_model: torch.nn.Module,
         tokens (torch.Tensor): ``(N, 77)`` tokens.
         chunk_size (int, optional): Encode at most this many prompts at a
             time, so that label sets of any size fit in memory.
+        length (int, optional): Cut to this many tokens instead, at least
+            the longest prompt's (a fixed length, e.g. of a whole label
+            set, keeps shapes fixed for compiled encoders).
 
     Returns:
         torch.Tensor: ``(N, D)`` unnormalised text features.
     """
     if tokens.numel() == 0:
         raise ValueError('No prompts to encode')
-    tokens = tokens[:, :int(eot_lengths(tokens).max())]
+    longest = int(eot_lengths(tokens).max())
+    if length is not None and not longest <= length <= tokens.shape[1]:
+        raise ValueError(f'length={length} would cut prompts of {longest} '
+                         f'tokens; use {longest} to {tokens.shape[1]}')
+    tokens = tokens[:, :length or longest]
     device = clip_model.positional_embedding.device
     chunk_size = chunk_size or len(tokens)
     return torch.cat([
@@ -88,6 +96,8 @@ class PromptBank:
         self.templates = list(templates)
         self.chunk_size = chunk_size
         self.tokens = prompt_tokens(self.labels, self.templates)
+        #: Tokens of the longest prompt, end-of-text included.
+        self.max_length = int(eot_lengths(self.tokens.flatten(0, 1)).max())
         self._key: Optional[Tuple] = None
         self._features: Optional[torch.Tensor] = None
 

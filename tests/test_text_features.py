@@ -88,3 +88,21 @@ def test_large_label_set_in_chunks(clip_model):
         plain_features(clip_model, [labels[123]], ['{}'])[0, 0],
         rtol=1e-5,
         atol=1e-5)
+
+
+def test_a_fixed_length_gives_the_same_features(tiny_arch):
+    torch.manual_seed(0)
+    clip_model = build_clip(tiny_arch).eval()
+    bank = PromptBank(['run', 'a much longer label of many words'],
+                      ['a video of {}', '{}'])
+    tokens = bank.tokens[1]  # the template '{}': shorter than the longest
+    shortest = int((tokens != 0).sum(1).max())
+    assert shortest < bank.max_length
+    with torch.no_grad():
+        cut = encode_text(clip_model, tokens)
+        fixed = encode_text(clip_model, tokens, length=bank.max_length)
+        full = encode_text(clip_model, tokens, length=77)
+    assert torch.allclose(cut, fixed, atol=1e-5)
+    assert torch.allclose(cut, full, atol=1e-5)
+    with pytest.raises(ValueError, match='would cut prompts'):
+        encode_text(clip_model, tokens, length=shortest - 1)
