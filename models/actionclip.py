@@ -115,6 +115,33 @@ def build_contrastive_targets(labels: torch.Tensor, mode: str) -> torch.Tensor:
                      f"'same_label', got {mode!r}")
 
 
+#: ``torch.compile`` modes, which ``compile`` also takes by name.
+COMPILE_MODES = ('default', 'reduce-overhead', 'max-autotune',
+                 'max-autotune-no-cudagraphs')
+
+
+def compile_options(compile: Union[bool, str, dict]) -> dict:
+    """``torch.compile`` keyword arguments from the ``compile`` argument.
+
+    Args:
+        compile (bool | str | dict): True, a mode name (what
+            ``--cfg-options model.compile=reduce-overhead`` gives) or the
+            keyword arguments themselves.
+
+    Returns:
+        dict: The keyword arguments.
+    """
+    if compile is True:
+        return {}
+    if isinstance(compile, str):
+        if compile not in COMPILE_MODES:
+            raise ValueError(f'compile={compile!r}: use True, a dict of '
+                             'torch.compile options or one of the modes '
+                             f'{", ".join(COMPILE_MODES)}')
+        return dict(mode=compile)
+    return dict(compile)
+
+
 def _describe_checkpoint(state_dict: dict) -> str:
     """What a checkpoint was made for, and which config or name matches."""
     from .clip_builder import infer_clip_arch
@@ -187,10 +214,11 @@ class ActionClip(BaseModel):
             convolution with stride equal to its kernel) as one matrix
             product (:mod:`models.patch_embedding`): same parameters, same
             function, faster on the GPU.
-        compile (bool | dict): ``torch.compile`` the image encoder, the
-            adapter and the text transformer (a dict: its keyword
-            arguments, e.g. ``dict(mode='max-autotune')``). Parameter names
-            stay the same. ``dict(mode='reduce-overhead')`` also replays
+        compile (bool | str | dict): ``torch.compile`` the image encoder,
+            the adapter and the text transformer (a dict: its keyword
+            arguments, e.g. ``dict(mode='max-autotune')``; a string: the
+            mode). Parameter names stay the same. ``'reduce-overhead'``
+            also replays
             the encoders from CUDA graphs, in training too, which pays
             where kernel launches bound a step (docs/benchmark.md); it
             excludes ``cuda_graphs``.
@@ -227,7 +255,7 @@ class ActionClip(BaseModel):
                  temporal_shift: bool = False,
                  fast_attention: bool = True,
                  fast_patch_embedding: bool = True,
-                 compile: Union[bool, dict] = False,
+                 compile: Union[bool, str, dict] = False,
                  cuda_graphs: bool = False,
                  frozen: Sequence[str] = (),
                  data_preprocessor: Optional[Dict] = None,
@@ -261,7 +289,7 @@ class ActionClip(BaseModel):
         if compile:
             # nn.Module.compile keeps parameter names; torch.compile(module)
             # would prefix them with '_orig_mod.' and break checkpoints.
-            options = {} if compile is True else dict(compile)
+            options = compile_options(compile)
             self.clip.visual.compile(**options)
             self.adapter.compile(**options)
             self.clip.transformer.compile(**options)

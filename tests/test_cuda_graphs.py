@@ -138,3 +138,13 @@ def test_compiled_graphs_give_eager_features_that_outlive_replays(tiny_arch):
             losses.append((float(loss), model.clip.visual.proj.grad.clone()))
         assert abs(losses[0][0] - losses[1][0]) < 1e-4
         assert float((losses[0][1] - losses[1][1]).abs().max()) < 1e-3
+
+
+def test_compile_takes_a_mode_name_as_cfg_options_give_it(tiny_arch):
+    from models.actionclip import compile_options
+    assert compile_options(True) == {}
+    assert compile_options('reduce-overhead') == dict(mode='reduce-overhead')
+    assert compile_options(dict(dynamic=False)) == dict(dynamic=False)
+    assert ActionClip(tiny_arch, 4, compile='reduce-overhead')._compiled_graphs
+    with pytest.raises(ValueError, match="compile='fast'.*reduce-overhead"):
+        ActionClip(tiny_arch, 4, compile='fast')
