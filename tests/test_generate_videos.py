@@ -94,3 +94,21 @@ def test_dataset_lists_and_labels(tmp_path):
     second = decord.VideoReader(
         os.path.join(again, 'videos', 'train', train[0][0]))
     assert np.array_equal(first[0].asnumpy(), second[0].asnumpy())
+
+
+def test_size_scale_shrinks_every_frame_size(tmp_path):
+    sizes = {gen.render('circle', 'growing', s, 0.667)[0][0].shape[:2]
+             for s in range(40)}
+    expected = {gen.frame_size(size, 0.667)[::-1] for size in gen.SIZES}
+    assert sizes == expected == {(64, 64), (64, 86), (74, 74), (80, 106)}
+    assert gen.frame_size((96, 96), 0.1) == (32, 32)  # a floor, even sizes
+    import cv2
+    gen.generate(str(tmp_path), per_class=dict(train=1), workers=1,
+                 progress=False, size_scale=0.5)
+    name = read(str(tmp_path / 'train_list_videos.txt'))[0].split()[0]
+    video = cv2.VideoCapture(str(tmp_path / 'videos' / 'train' / name))
+    width = video.get(cv2.CAP_PROP_FRAME_WIDTH)
+    assert width in {gen.frame_size(s, 0.5)[0] for s in gen.SIZES}
+    with pytest.raises(ValueError, match='size_scale'):
+        gen.generate(str(tmp_path), size_scale=0)
+    assert gen.main(['--out', str(tmp_path), '--size-scale', '-1']) == 2
