@@ -218,10 +218,9 @@ class ActionClip(BaseModel):
             the adapter and the text transformer (a dict: its keyword
             arguments, e.g. ``dict(mode='max-autotune')``; a string: the
             mode). Parameter names stay the same. ``'reduce-overhead'``
-            also replays
-            the encoders from CUDA graphs, in training too, which pays
-            where kernel launches bound a step (docs/benchmark.md); it
-            excludes ``cuda_graphs``.
+            also replays the encoders from CUDA graphs, in training too,
+            which pays where kernel launches bound a step
+            (docs/benchmark.md); it excludes ``cuda_graphs``.
         frozen (Sequence[str]): Parameters left out of training: names or
             dotted prefixes, e.g. ``('clip.token_embedding', )``. A frozen
             parameter gets no gradient, so backward and the optimizer skip
