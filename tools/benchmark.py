@@ -109,6 +109,13 @@ QUICK = Budget(
     num_labels=40)
 
 
+def release_memory(device: torch.device) -> None:
+    """Free what deleted models held, so that the next peak is their own."""
+    gc.collect()
+    if device.type == 'cuda':
+        torch.cuda.empty_cache()
+
+
 def synchronize(device: torch.device) -> None:
     """Wait for the device's queued work, so that clocks read finished
     work."""
@@ -149,11 +156,12 @@ def measure(step: Callable[[], Any], device: torch.device, warmup: int,
     return dict(iters=iters, seconds=seconds, seconds_per_iter=seconds / iters)
 
 
-def autocast(device: torch.device, dtype: Optional[torch.dtype]):
-    """``torch.autocast`` to ``dtype`` on ``device``; none for None."""
-    if dtype is None:
+def autocast(device: torch.device, dtype_name: Optional[str]):
+    """``torch.autocast`` on ``device`` to the dtype named ``dtype_name``
+    (``'bfloat16'``, ``'float16'``); none for None or ``'float32'``."""
+    if dtype_name in (None, 'float32'):
         return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=dtype)
+    return torch.autocast(device.type, dtype=getattr(torch, dtype_name))
 
 
 def naive_predict(model, inputs, tokens, num_templates: int):
@@ -171,14 +179,26 @@ def naive_predict(model, inputs, tokens, num_templates: int):
     Returns:
         torch.Tensor: ``(N, L)`` probabilities.
     """
-    video = model.encode_video(inputs)
-    video = video / video.norm(dim=-1, keepdim=True)
-    text = model.clip.encode_text(tokens)
-    text = text / text.norm(dim=-1, keepdim=True)
+    from models.text_features import l2_normalize
+    video = l2_normalize(model.encode_video(inputs))
+    text = l2_normalize(model.clip.encode_text(tokens))
     num_views = len(video) // len(inputs)
     similarity = (100.0 * video @ text.T).view(
         len(inputs), num_views * num_templates, -1)
     return similarity.softmax(dim=2).mean(dim=1)
+
+
+def build_model(clip_arch, label_file: str, state: Optional[Dict] = None,
+                **flags):
+    """An ActionClip for the benchmark, with ``state``'s weights if given.
+    """
+    from models.actionclip import ActionClip
+    model = ActionClip(
+        clip_arch, NUM_SEGS, labels_or_label_file=label_file,
+        to_float32=True, **flags)
+    if state is not None:
+        model.load_state_dict(state)
+    return model
 
 
 def build_models(clip_arch, label_file: str, device: torch.device,
@@ -190,26 +210,21 @@ def build_models(clip_arch, label_file: str, device: torch.device,
         attention), ``graphs`` (fast attention and CUDA graphs, CUDA only)
         and, with ``compile_model``, ``compiled`` (also ``torch.compile``).
     """
-
-    from models.actionclip import ActionClip
+    torch.manual_seed(0)
+    naive = build_model(
+        clip_arch, label_file, fast_attention=False,
+        fast_patch_embedding=False)
+    state = naive.state_dict()
 
     def build(**flags):
-        return ActionClip(
-            clip_arch, NUM_SEGS, labels_or_label_file=label_file,
-            to_float32=True, **flags)
+        return build_model(clip_arch, label_file, state, **flags)
 
-    torch.manual_seed(0)
-    models = dict(
-        naive=build(fast_attention=False, fast_patch_embedding=False))
-    state = models['naive'].state_dict()
-    models['eager'] = build()
+    models = dict(naive=naive, eager=build())
     if device.type == 'cuda':
         models['graphs'] = build(cuda_graphs=True)
         if compile_model:
             models['compiled'] = build(cuda_graphs=True, compile=True)
-    for name, model in models.items():
-        if name != 'naive':
-            model.load_state_dict(state)
+    for model in models.values():
         model.to(device).eval()
     return models
 
@@ -243,12 +258,9 @@ def bench_predict(models: Dict[str, Any], arch: str, resolution: int,
         reference = None
         naive_rate = None
         for path, key, dtype_name, note in PREDICT_PATHS:
-            if key not in models or (dtype_name == 'float16'
-                                     and device.type != 'cuda'):
+            if key not in models:  # CUDA-only or --compile paths
                 continue
             model = models[key]
-            dtype = (None if dtype_name in (None, 'float32') else getattr(
-                torch, dtype_name))
             if key == 'naive':
                 def run(model=model):
                     return naive_predict(model, inputs, tokens,
@@ -261,8 +273,8 @@ def bench_predict(models: Dict[str, Any], arch: str, resolution: int,
                 counts = (budget.warmup, budget.min_iters, budget.max_iters,
                           budget.min_seconds)
 
-            def step(run=run, dtype=dtype):
-                with torch.no_grad(), autocast(device, dtype):
+            def step(run=run, dtype_name=dtype_name):
+                with torch.no_grad(), autocast(device, dtype_name):
                     return run().float().cpu()
 
             try:
@@ -304,12 +316,10 @@ def bench_text_cache(model, arch: str, device: torch.device) -> List[Dict]:
     rows = []
     bank = model.prompt_bank
     for dtype_name in ('float32', 'bfloat16'):
-        dtype = None if dtype_name == 'float32' else getattr(
-            torch, dtype_name)
         bank.clear()
         synchronize(device)
         start = time.perf_counter()
-        with torch.no_grad(), autocast(device, dtype):
+        with torch.no_grad(), autocast(device, dtype_name):
             bank.features(model.clip)
         synchronize(device)
         rows.append(
@@ -322,7 +332,6 @@ def bench_text_cache(model, arch: str, device: torch.device) -> List[Dict]:
     return rows
 
 
-#: (path, model, autocast dtype)
 #: (path, model, autocast dtype); "fast" is fast attention and the patch
 #: embedding as a matrix product, "original" CLIP's modules.
 ENCODER_PATHS = (
@@ -346,10 +355,9 @@ def bench_encoder(models: Dict[str, Any], arch: str, resolution: int,
         if key not in models:  # compiled: only with --compile
             continue
         model = models[key]
-        dtype = dtype_name and getattr(torch, dtype_name)
 
-        def step(model=model, dtype=dtype):
-            with torch.no_grad(), autocast(device, dtype):
+        def step(model=model, dtype_name=dtype_name):
+            with torch.no_grad(), autocast(device, dtype_name):
                 return model.encode_video(inputs)
 
         timing = measure(step, device, budget.warmup, budget.min_iters,
@@ -400,7 +408,7 @@ def bench_train(model, arch: str, path: str, amp: bool, resolution: int,
         wrapper = OptimWrapper(optimizer=optimizer)
         how = 'OptimWrapper'
         if amp:  # AmpOptimWrapper needs a GPU
-            context = autocast(device, torch.bfloat16)
+            context = autocast(device, 'bfloat16')
             how += ' in torch.autocast(cpu, bfloat16)'
     data = train_batch(budget.train_batch, resolution,
                        model.prompt_bank.num_labels, device)
@@ -420,9 +428,7 @@ def bench_train(model, arch: str, path: str, amp: bool, resolution: int,
             2**30 if device.type == 'cuda' else None)
     rate = budget.train_batch / timing['seconds_per_iter']
     model.eval().cpu()
-    gc.collect()
-    if device.type == 'cuda':
-        torch.cuda.empty_cache()
+    release_memory(device)
     print(f'  train {arch} batch {budget.train_batch} {path}: {rate:.1f} '
           'samples/s', flush=True)
     return dict(
@@ -818,16 +824,6 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _build_like(model, clip_arch, label_file: str, **flags):
-    """Another ActionClip with ``model``'s weights and ``flags``."""
-    from models.actionclip import ActionClip
-    other = ActionClip(
-        clip_arch, NUM_SEGS, labels_or_label_file=label_file,
-        to_float32=True, **flags)
-    other.load_state_dict(model.state_dict())
-    return other
-
-
 def model_parts(report: Dict[str, Any], archs: List[Tuple[str, Any]],
                 label_file: str, device: torch.device, budget: Budget,
                 args: argparse.Namespace) -> None:
@@ -855,9 +851,7 @@ def model_parts(report: Dict[str, Any], archs: List[Tuple[str, Any]],
                 built.pop(key, None)
             for model in built.values():
                 model.cpu()
-            gc.collect()
-            if device.type == 'cuda':
-                torch.cuda.empty_cache()
+            release_memory(device)
             report['train'].append(
                 bench_train(built['naive'], arch,
                             'fp32, original', False, resolution,
@@ -869,8 +863,9 @@ def model_parts(report: Dict[str, Any], archs: List[Tuple[str, Any]],
             if args.compile and device.type == 'cuda':
                 # Launches bound the ViT-B/32 step: replay the encoder
                 # from CUDA graphs, forward and backward.
-                compiled = _build_like(built['eager'], clip_arch, label_file,
-                                       compile=dict(mode='reduce-overhead'))
+                compiled = build_model(
+                    clip_arch, label_file, built['eager'].state_dict(),
+                    compile=dict(mode='reduce-overhead'))
                 report['train'].append(
                     bench_train(compiled, arch,
                                 'bf16 AMP, fast, fused AdamW, compile '
@@ -878,9 +873,7 @@ def model_parts(report: Dict[str, Any], archs: List[Tuple[str, Any]],
                                 device, budget))
                 del compiled
         del built
-        gc.collect()
-        if device.type == 'cuda':
-            torch.cuda.empty_cache()
+        release_memory(device)
         report['part_seconds'][arch] = time.perf_counter() - start
 
 

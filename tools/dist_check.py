@@ -46,7 +46,8 @@ from mmengine.config import Config  # noqa: E402
 from mmengine.runner import set_random_seed  # noqa: E402
 
 import models.actionclip as actionclip  # noqa: E402
-from models.actionclip import draw_template_ids  # noqa: E402
+from models.actionclip import (draw_template_ids,  # noqa: E402
+                               gather_labels)
 
 #: A CLIP ViT small enough for two CPU processes.
 TINY_MODEL = dict(
@@ -177,13 +178,6 @@ def gather_without_grad(*features: torch.Tensor) -> list:
     return out
 
 
-def gather_ids(ids: torch.Tensor, device: torch.device) -> list:
-    parts = [torch.empty_like(ids, device=device)
-             for _ in range(dist.get_world_size())]
-    dist.all_gather(parts, ids.to(device))
-    return [p.cpu() for p in parts]
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
     rank = int(os.environ.get('RANK', 0))
@@ -267,8 +261,8 @@ def main(argv=None) -> int:
     diff_seed = draw_template_ids(len(TEMPLATES), draws)
     set_random_seed(args.seed, diff_rank_seed=True)
     diff_again = draw_template_ids(len(TEMPLATES), draws)
-    per_rank = gather_ids(ids, device)
-    per_rank_diff = gather_ids(diff_seed, device)
+    per_rank = gather_labels(ids.to(device)).cpu().view(world, -1)
+    per_rank_diff = gather_labels(diff_seed.to(device)).cpu().view(world, -1)
 
     def all_distinct(parts):
         return all(not torch.equal(parts[i], parts[j])
@@ -279,7 +273,7 @@ def main(argv=None) -> int:
         and torch.equal(diff_seed, diff_again),
         ranks_differ=all_distinct(per_rank),
         ranks_differ_diff_rank_seed=all_distinct(per_rank_diff),
-        equal_to_single_process=torch.equal(torch.cat(per_rank), single_ids))
+        equal_to_single_process=torch.equal(per_rank.flatten(), single_ids))
     templates['ok'] = all(templates.values())
     ok &= templates['ok']
     report['templates'] = templates
