@@ -128,11 +128,52 @@ class VideoPreprocess(PipelinePreprocess):
             scale=255)
 
 
-def _read_state_dict(path: str) -> dict:
-    checkpoint = load_checkpoint_file(path, map_location='cpu')
-    state = checkpoint.get('state_dict', checkpoint)
+def strip_module_prefix(state: dict) -> dict:
+    """Drop the ``module.`` that (Distributed)DataParallel puts before every
+    key.
+
+    Args:
+        state (dict): A state dict.
+
+    Returns:
+        dict: The same entries, keys without ``module.``.
+    """
     return {k[len('module.'):] if k.startswith('module.') else k: v
             for k, v in state.items()}
+
+
+def read_state_dict(path: str) -> dict:
+    """The model weights of a checkpoint file, read safely.
+
+    Args:
+        path (str): A checkpoint (mmengine's ``state_dict`` entry or a bare
+            state dict).
+
+    Returns:
+        dict: The state dict, keys without ``module.``.
+    """
+    checkpoint = load_checkpoint_file(path, map_location='cpu')
+    return strip_module_prefix(checkpoint.get('state_dict', checkpoint))
+
+
+def actionclip_checkpoint_path(name_or_path: str) -> str:
+    """The local file of a released model (from the hub cache, downloaded
+    there when missing) or of a checkpoint path.
+
+    Args:
+        name_or_path (str): A name from :func:`available_models` or a path.
+
+    Returns:
+        str: The checkpoint file.
+    """
+    if name_or_path in ACTIONCLIP_CHECKPOINTS:
+        entry = ACTIONCLIP_CHECKPOINTS[name_or_path]
+        return fetch_hub_checkpoint(entry['url'], entry.get('sha256'))
+    if osp.isfile(osp.expanduser(name_or_path)):
+        return osp.expanduser(name_or_path)
+    raise ValueError(
+        f'Model {name_or_path!r} not found: it is neither a released '
+        f'model ({available_models()}) nor an existing file')
 
 
 def init_actionclip(
@@ -157,16 +198,8 @@ def init_actionclip(
         turning ``dict(filename=..., start_index=0)`` into the normalised
         ``(T, C, H, W)`` tensor.
     """
-    if name_or_path in ACTIONCLIP_CHECKPOINTS:
-        entry = ACTIONCLIP_CHECKPOINTS[name_or_path]
-        path = fetch_hub_checkpoint(entry['url'], entry.get('sha256'))
-    elif osp.isfile(osp.expanduser(name_or_path)):
-        path = osp.expanduser(name_or_path)
-    else:
-        raise ValueError(
-            f'Model {name_or_path!r} not found: it is neither a released '
-            f'model ({available_models()}) nor an existing file')
-    state = _read_state_dict(path)
+    path = actionclip_checkpoint_path(name_or_path)
+    state = read_state_dict(path)
     if 'adapter.frame_position_embeddings.weight' in state:
         num_segs = state['adapter.frame_position_embeddings.weight'].shape[0]
         adapter = 'transformer'

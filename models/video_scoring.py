@@ -25,13 +25,14 @@ import torch
 
 from .actionclip import CLIP_MEAN, CLIP_STD, ActionClip
 from .checkpoint_safety import (CheckpointDownloadError, CheckpointReadError,
-                                UnsafeCheckpointError, load_checkpoint_file)
+                                UnsafeCheckpointError)
 from .clip_archs import CLIP_ARCHS
 from .clip_builder import infer_clip_arch, read_clip_state_dict
 from .load import (PipelinePreprocess, VideoPreprocess, VideoReadError,
-                   init_actionclip)
-from .pretrained import (ACTIONCLIP_CHECKPOINTS, OPENAI_CLIP_URLS,
-                         fetch_openai_clip, hub_checkpoint_path)
+                   actionclip_checkpoint_path, init_actionclip,
+                   read_state_dict)
+from .pretrained import (OPENAI_CLIP_URLS, fetch_openai_clip,
+                         hub_checkpoint_path)
 from .prompts import load_templates, tokenize
 from .text_features import PromptBank, l2_normalize
 
@@ -148,21 +149,10 @@ def _file_stamp(path: str) -> str:
     return f'{osp.abspath(path)}|{stat.st_size}|{stat.st_mtime_ns}'
 
 
-def _strip_module(state: dict) -> dict:
-    state = state.get('state_dict', state)
-    return {
-        k[len('module.'):] if k.startswith('module.') else k: v
-        for k, v in state.items()
-    }
-
-
 def _from_released(name_or_path: str, device: torch.device
                    ) -> Tuple[ActionClip, Preprocess, str]:
-    model, preprocess = init_actionclip(name_or_path, device=device)
-    if name_or_path in ACTIONCLIP_CHECKPOINTS:
-        path = hub_checkpoint_path(ACTIONCLIP_CHECKPOINTS[name_or_path]['url'])
-    else:
-        path = osp.expanduser(name_or_path)
+    path = actionclip_checkpoint_path(name_or_path)
+    model, preprocess = init_actionclip(path, device=device)
     identity = (f'actionclip|{name_or_path}|{_file_stamp(path)}|'
                 f'frames={preprocess.num_segs}|'
                 f'size={model.clip.visual.input_resolution}')
@@ -193,7 +183,7 @@ def _from_config(config: str, checkpoint: str, device: torch.device
     model_cfg.update(pretrained=False, labels_or_label_file=None)
     with DefaultScope.overwrite_default_scope('mmaction'):
         model = MODELS.build(model_cfg)
-    state = _strip_module(load_checkpoint_file(checkpoint, map_location='cpu'))
+    state = read_state_dict(checkpoint)
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))

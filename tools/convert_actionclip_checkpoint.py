@@ -62,14 +62,6 @@ class ConversionError(ValueError):
     convert; the message says why and names the keys."""
 
 
-def _strip_module(state: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-    """Drop the ``module.`` that ``DataParallel`` puts before every key."""
-    return {
-        k[len('module.'):] if k.startswith('module.') else k: v
-        for k, v in state.items()
-    }
-
-
 def _weights(checkpoint: dict, key: str) -> Dict[str, torch.Tensor]:
     """One state dict of the checkpoint, checked to hold only tensors."""
     state = checkpoint[key]
@@ -81,7 +73,8 @@ def _weights(checkpoint: dict, key: str) -> Dict[str, torch.Tensor]:
     if not_tensors:
         raise ConversionError(f'{key!r} holds entries that are not tensors: '
                               f'{not_tensors[:5]}')
-    return _strip_module(state)
+    from models.load import strip_module_prefix
+    return strip_module_prefix(state)
 
 
 def _list(keys: Sequence[str], limit: int = 8) -> str:
