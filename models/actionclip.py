@@ -115,6 +115,26 @@ def build_contrastive_targets(labels: torch.Tensor, mode: str) -> torch.Tensor:
                      f"'same_label', got {mode!r}")
 
 
+#: ActionCLIP's logit scale at test time.
+TEST_LOGIT_SCALE = 100.0
+
+
+def label_probabilities(video: torch.Tensor,
+                        text: torch.Tensor) -> torch.Tensor:
+    """Label probabilities: a softmax over labels per template and view,
+    averaged over both.
+
+    Args:
+        video (torch.Tensor): ``(N, V, D)`` normalised features of V views.
+        text (torch.Tensor): ``(P, L, D)`` normalised prompt features.
+
+    Returns:
+        torch.Tensor: ``(N, L)`` probabilities.
+    """
+    logits = TEST_LOGIT_SCALE * torch.einsum('nvd,pld->nvpl', video, text)
+    return logits.softmax(dim=-1).mean(dim=(1, 2))
+
+
 #: ``torch.compile`` modes, which ``compile`` also takes by name.
 COMPILE_MODES = ('default', 'reduce-overhead', 'max-autotune',
                  'max-autotune-no-cudagraphs')
@@ -478,9 +498,8 @@ class ActionClip(BaseModel):
         # also under autocast, they add no rounding of their own to the
         # scores of a reduced-precision model.
         with torch.autocast(inputs.device.type, enabled=False):
-            logits = 100.0 * torch.einsum('vd,pld->vpl', video, text)
-        probs = logits.softmax(dim=-1)
-        return probs.view(len(inputs), -1, text.shape[1]).mean(dim=1)
+            return label_probabilities(
+                video.view(len(inputs), -1, video.shape[-1]), text)
 
     def loss(self, inputs: torch.Tensor, data_samples: List) -> Dict:
         """Symmetric video-text contrastive loss over the whole batch.

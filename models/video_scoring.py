@@ -23,7 +23,7 @@ from typing import (Callable, Dict, Iterable, List, Optional, Sequence,
 
 import torch
 
-from .actionclip import CLIP_MEAN, CLIP_STD, ActionClip
+from .actionclip import CLIP_MEAN, CLIP_STD, ActionClip, label_probabilities
 from .checkpoint_safety import (CheckpointDownloadError, CheckpointReadError,
                                 UnsafeCheckpointError)
 from .clip_archs import CLIP_ARCHS
@@ -39,9 +39,6 @@ from .text_features import PromptBank, l2_normalize
 #: File name endings taken as videos when a folder is walked (lower case).
 VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mkv', '.webm', '.mov', '.m4v', '.mpg',
                     '.mpeg', '.wmv', '.flv', '.3gp', '.ts', '.ogv')
-
-#: ActionCLIP's logit scale at test time (``ActionClip.predict_scores``).
-LOGIT_SCALE = 100.0
 
 Preprocess = Callable[[str], torch.Tensor]
 
@@ -406,21 +403,9 @@ def query_text_features(model: ActionClip, query: str) -> torch.Tensor:
     return l2_normalize(feature.float())[0].cpu()
 
 
-def score_labels(video_features: torch.Tensor,
-                 text_features: torch.Tensor) -> torch.Tensor:
-    """Label probabilities, exactly as ``ActionClip.predict_scores``: a
-    softmax over labels per template and view, then averaged.
-
-    Args:
-        video_features (torch.Tensor): ``(N, V, D)`` normalised features.
-        text_features (torch.Tensor): ``(P, L, D)`` normalised features.
-
-    Returns:
-        torch.Tensor: ``(N, L)`` probabilities.
-    """
-    logits = LOGIT_SCALE * torch.einsum('nvd,pld->nvpl', video_features,
-                                        text_features)
-    return logits.softmax(dim=-1).mean(dim=(1, 2))
+#: Label probabilities of stored features: ``ActionClip.predict_scores``'s
+#: own computation (``(N, V, D)`` and ``(P, L, D)`` features to ``(N, L)``).
+score_labels = label_probabilities
 
 
 def query_similarity(video_features: torch.Tensor,
