@@ -345,9 +345,8 @@ def embed_videos(
                         group, encode_frames(scorer.model, frames)):
                     features[video] = feats
                 bar.update(len(group))
-    order = {video: i for i, video in enumerate(videos)}
-    return dict(sorted(features.items(), key=lambda kv: order[kv[0]])), \
-        failures
+    # Same-shape groups may finish out of order: back to the input order.
+    return {v: features[v] for v in videos if v in features}, failures
 
 
 def _same_shape_groups(batch: list) -> List[list]:
@@ -552,10 +551,10 @@ def embed_folder_cached(
     cache_path = cache_path or default_cache_path(folder)
     cache = _load_cache(cache_path)
     old = cache['models'].get(scorer.identity, {})
+    keys = {video: osp.relpath(video, folder) for video in videos}
     entries, todo, reused = {}, [], []
-    for video in videos:
+    for video, key in keys.items():
         stat = os.stat(video)
-        key = osp.relpath(video, folder)
         entry = dict(size=stat.st_size, mtime_ns=stat.st_mtime_ns)
         cached = old.get(key)
         if cached and all(cached.get(k) == v for k, v in entry.items()):
@@ -569,18 +568,17 @@ def embed_folder_cached(
     new, failed = embed_videos(scorer, todo, batch_size, progress,
                                on_failure)
     for video in todo:
-        key = osp.relpath(video, folder)
         if video in new:
-            entries[key]['features'] = new[video]
+            entries[keys[video]]['features'] = new[video]
         else:
-            del entries[key]
+            del entries[keys[video]]
     saved = False
     if new or set(entries) != set(old):
         cache['models'][scorer.identity] = entries
         saved = _save_cache(cache, cache_path)
     features = {
-        video: entries[osp.relpath(video, folder)]['features']
-        for video in videos if osp.relpath(video, folder) in entries
+        video: entries[key]['features']
+        for video, key in keys.items() if key in entries
     }
     stats = CacheStats(list(new), reused, failed, cache_path, saved)
     return features, stats

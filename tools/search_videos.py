@@ -25,7 +25,8 @@ from typing import Optional, Sequence
 # zero_shot.py sits beside this file: share its model options.
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from zero_shot import (CliError, add_model_arguments,  # noqa: E402
-                       load_model_from_args, report_failures, run_cli)
+                       load_model_from_args, report_failures,
+                       report_skipped, run_cli)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,7 +69,6 @@ def run(args: argparse.Namespace) -> int:
         int: The exit status.
     """
     import torch
-    from tqdm import tqdm
 
     from models.video_scoring import (embed_folder_cached, embed_videos,
                                       find_videos, query_similarity,
@@ -86,18 +86,17 @@ def run(args: argparse.Namespace) -> int:
     scorer = load_model_from_args(args)
     query = query_text_features(scorer.model, args.query)
 
-    def report(video: str, error: Exception) -> None:
-        tqdm.write(f'skipped: {error}', file=sys.stderr)
-
     if args.no_cache:
         features, failures = embed_videos(scorer, videos, args.batch_size,
-                                          not args.no_progress, report)
+                                          not args.no_progress,
+                                          report_skipped)
         print(f'Features: {len(features)} computed (no cache)',
               file=sys.stderr)
     else:
         features, stats = embed_folder_cached(scorer, args.folder,
                                               args.cache, args.batch_size,
-                                              not args.no_progress, report)
+                                              not args.no_progress,
+                                              report_skipped)
         failures = stats.failed
         print(f'Features: {len(stats.computed)} computed, '
               f'{len(stats.reused)} from the cache {stats.cache_path}'

@@ -444,8 +444,6 @@ def run(args: argparse.Namespace) -> int:
     Returns:
         int: The exit status.
     """
-    from tqdm import tqdm
-
     from models.prompts import load_templates
     from models.video_scoring import (embed_videos, find_videos,
                                       label_text_features, score_labels,
@@ -460,12 +458,8 @@ def run(args: argparse.Namespace) -> int:
     scorer = load_model_from_args(args)
     templates = templates or scorer.templates
     text = label_text_features(scorer.model, labels, templates)
-
-    def report(video: str, error: Exception) -> None:
-        tqdm.write(f'skipped: {error}', file=sys.stderr)
-
     features, failures = embed_videos(scorer, videos, args.batch_size,
-                                      not args.no_progress, report)
+                                      not args.no_progress, report_skipped)
     results: Dict[str, Predictions] = {}
     if features:
         import torch
@@ -488,6 +482,12 @@ def run(args: argparse.Namespace) -> int:
                 continue
             print(f'Wrote {path}', file=sys.stderr)
     return report_failures(failures, len(videos))
+
+
+def report_skipped(video: str, error: Exception) -> None:
+    """Say, above the progress bar, that a video could not be read."""
+    from tqdm import tqdm
+    tqdm.write(f'skipped: {error}', file=sys.stderr)
 
 
 def report_failures(failures: Dict[str, str], total: int) -> int:
