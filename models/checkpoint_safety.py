@@ -31,9 +31,9 @@ import os
 import os.path as osp
 import pickle
 import re
-import socket
 import struct
 import urllib.parse
+import urllib.request
 import zipfile
 from collections import OrderedDict
 from typing import (Any, Callable, FrozenSet, Optional, Sequence, Tuple,
@@ -395,6 +395,44 @@ def hub_cache_path(url: str, model_dir: Optional[str] = None) -> str:
     return osp.join(model_dir, filename)
 
 
+def download_file(url: str,
+                  dst: str,
+                  timeout: float,
+                  progress: bool = True) -> None:
+    """Download ``url`` to ``dst`` with a progress bar.
+
+    The data goes to ``dst + '.partial'``, renamed at the end, so that a
+    failed download leaves no file at ``dst``. Each network operation
+    gives up after ``timeout`` seconds: a network that drops packets
+    instead of refusing them fails instead of hanging.
+
+    Args:
+        url (str): http(s) address.
+        dst (str): Where to write the file.
+        timeout (float): Seconds to wait for the server at each step.
+        progress (bool): Show a tqdm progress bar.
+    """
+    from tqdm import tqdm
+    os.makedirs(osp.dirname(dst) or '.', exist_ok=True)
+    tmp = dst + '.partial'
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as src, \
+                open(tmp, 'wb') as out, tqdm(
+                    total=int(src.headers.get('Content-Length') or 0) or None,
+                    unit='B',
+                    unit_scale=True,
+                    desc=osp.basename(dst),
+                    disable=not progress) as bar:
+            for block in iter(lambda: src.read(1 << 20), b''):
+                out.write(block)
+                bar.update(len(block))
+    except BaseException:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise
+    os.replace(tmp, dst)
+
+
 def download_to_hub_cache(url: str, model_dir: Optional[str],
                           progress: bool) -> str:
     """Return the cached file of ``url``, downloading it if needed.
@@ -411,18 +449,7 @@ def download_to_hub_cache(url: str, model_dir: Optional[str],
     if osp.isfile(cached_file):
         return cached_file  # no network needed
     try:
-        os.makedirs(osp.dirname(cached_file), exist_ok=True)
-        # Writes a temporary file and renames it, so a failed download
-        # leaves no partial file at cached_file.
-        # torch.hub opens the URL without a timeout: on a network that drops
-        # packets instead of refusing them it would wait forever.
-        previous_timeout = socket.getdefaulttimeout()
-        socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
-        try:
-            torch.hub.download_url_to_file(
-                url, cached_file, progress=progress)
-        finally:
-            socket.setdefaulttimeout(previous_timeout)
+        download_file(url, cached_file, DOWNLOAD_TIMEOUT_S, progress)
     except Exception as error:
         raise CheckpointDownloadError(
             f'Failed to download checkpoint {url} ({type(error).__name__}: '

@@ -15,7 +15,7 @@ import urllib.error
 import urllib.request
 from typing import Dict, Optional
 
-from .checkpoint_safety import (CheckpointDownloadError,
+from .checkpoint_safety import (CheckpointDownloadError, download_file,
                                 download_to_hub_cache, hub_cache_path)
 
 #: Where torch hub caches a URL's file: ``$TORCH_HOME/hub/checkpoints``.
@@ -112,27 +112,12 @@ def sha256_of(path: str) -> str:
 
 def _download(url: str, dst: str, what: str, alternatives: str) -> None:
     """Download ``url`` to ``dst`` atomically, explaining failures."""
-    os.makedirs(osp.dirname(dst), exist_ok=True)
-    tmp = dst + '.partial'
     try:
-        with urllib.request.urlopen(url, timeout=_CONNECT_TIMEOUT_S) as src:
-            total = int(src.headers.get('Content-Length') or 0)
-            from tqdm import tqdm
-            with open(tmp, 'wb') as out, tqdm(
-                    total=total or None,
-                    unit='B',
-                    unit_scale=True,
-                    desc=osp.basename(dst)) as bar:
-                for block in iter(lambda: src.read(1 << 20), b''):
-                    out.write(block)
-                    bar.update(len(block))
+        download_file(url, dst, _CONNECT_TIMEOUT_S)
     except (urllib.error.URLError, OSError, TimeoutError) as e:
-        if osp.exists(tmp):
-            os.remove(tmp)
         raise WeightsUnavailableError(
             f'Could not download {what} from {url} ({e}). To use it '
             f'offline, place the file at {dst}; {alternatives}') from e
-    os.replace(tmp, dst)
 
 
 def clip_cache_dir() -> str:

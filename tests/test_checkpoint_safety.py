@@ -426,7 +426,6 @@ def offline(monkeypatch, tmp_path):
     torch_home = tmp_path / 'torch_home'
     monkeypatch.setenv('TORCH_HOME', str(torch_home))
     monkeypatch.setattr(torch.hub, '_hub_dir', None)
-    monkeypatch.setattr(torch.hub, 'download_url_to_file', no_network)
     monkeypatch.setattr(urllib.request, 'urlopen', no_network)
     monkeypatch.setattr(socket.socket, 'connect', no_network)
     monkeypatch.setattr(socket, 'create_connection', no_network)
@@ -464,11 +463,12 @@ def test_http_url_downloads_into_hub_cache(toy, offline, monkeypatch):
     _, dirs = toy
     downloads = []
 
-    def fake_download(url, dst, hash_prefix=None, progress=True):
+    def fake_download(url, dst, timeout, progress=True):
         downloads.append((url, dst))
+        os.makedirs(osp.dirname(dst), exist_ok=True)
         shutil.copy(_ckpt(dirs, 'safe'), dst)
 
-    monkeypatch.setattr(torch.hub, 'download_url_to_file', fake_download)
+    monkeypatch.setattr(cs, 'download_file', fake_download)
     url = 'https://download.example.invalid/actionclip/fresh.pth?x=1'
     expected = str(offline / 'hub' / 'checkpoints' / 'fresh.pth')
     assert 'state_dict' in cs.load_checkpoint_file(url)

@@ -67,11 +67,12 @@ def test_released_name_offline_says_where_to_put_the_file(
         tmp_path, monkeypatch):
     monkeypatch.setenv('TORCH_HOME', str(tmp_path))
     import urllib.error
+    import urllib.request
 
     def offline(*args, **kwargs):
         raise urllib.error.URLError('no network')
 
-    monkeypatch.setattr(torch.hub, 'download_url_to_file', offline)
+    monkeypatch.setattr(urllib.request, 'urlopen', offline)
     from models.checkpoint_safety import CheckpointDownloadError
     with pytest.raises(CheckpointDownloadError) as info:
         init_actionclip('ViT-B/16-8')

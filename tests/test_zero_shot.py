@@ -7,6 +7,7 @@ import os.path as osp
 import subprocess
 import sys
 import urllib.error
+import urllib.request
 
 import cv2
 import pytest
@@ -134,7 +135,7 @@ def test_released_model_missing_offline_names_the_cache_path(
     def offline(url, *args, **kwargs):
         raise urllib.error.URLError('network unreachable')
 
-    monkeypatch.setattr(torch.hub, 'download_url_to_file', offline)
+    monkeypatch.setattr(urllib.request, 'urlopen', offline)
     assert zero_shot.main([video, '--labels', LABELS]) == 2
     error = capsys.readouterr().err.strip().splitlines()[-1]
     assert ': error: Failed to download' in error, error
