@@ -156,6 +156,21 @@ def read_state_dict(path: str) -> dict:
     return strip_module_prefix(checkpoint.get('state_dict', checkpoint))
 
 
+def adapter_depth(state: dict) -> int:
+    """Blocks of the transformer adapter whose weights ``state`` holds.
+
+    Args:
+        state (dict): An ActionClip state dict.
+
+    Returns:
+        int: The number of ``adapter.transformer.resblocks``.
+    """
+    return len({
+        k.split('.')[3]
+        for k in state if k.startswith('adapter.transformer.resblocks.')
+    })
+
+
 def actionclip_checkpoint_path(name_or_path: str) -> str:
     """The local file of a released model (from the hub cache, downloaded
     there when missing) or of a checkpoint path.
@@ -208,14 +223,10 @@ def init_actionclip(
             f'{path} has no adapter.frame_position_embeddings.weight: it is '
             'not an ActionCLIP checkpoint in this layout (original ActionCLIP '
             'files need converting first)')
-    num_layers = len({
-        k.split('.')[3]
-        for k in state if k.startswith('adapter.transformer.resblocks.')
-    })
     model = ActionClip(
         clip_arch=infer_clip_arch(state, prefix='clip.'),
         num_adapter_segs=num_segs,
-        num_adapter_layers=num_layers,
+        num_adapter_layers=adapter_depth(state),
         temporal_adapter=adapter,
         to_float32=True,
         labels_or_label_file=labels,

@@ -176,6 +176,7 @@ def build_and_load(state: Dict[str, torch.Tensor]):
     import models  # noqa: F401  (stack fixes, registry)
     from models.actionclip import ActionClip
     from models.clip_builder import infer_clip_arch
+    from models.load import adapter_depth
     try:
         arch = infer_clip_arch(state, prefix='clip.')
     except ValueError as error:
@@ -191,10 +192,7 @@ def build_and_load(state: Dict[str, torch.Tensor]):
             f'(text width {width} // 64), this adapter {embed_dim // 64} '
             f'(embed_dim {embed_dim} // 64); such a model cannot be '
             'converted faithfully')
-    layers = len({
-        k.split('.')[3]
-        for k in state if k.startswith('adapter.transformer.resblocks.')
-    })
+    layers = adapter_depth(state)
     model = ActionClip(
         clip_arch=arch,
         num_adapter_segs=state['adapter.' + POSITION_KEY].shape[0],
