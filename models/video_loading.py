@@ -9,8 +9,10 @@ one more option, ``skip_unreadable``: off (the default), an unreadable video
 stops the run at once with its name; on, it is left out with a warning, and
 ``TolerantAccMetric`` reports how many were left out.
 """
+import functools
+import os
 import os.path as osp
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -52,32 +54,47 @@ def describe_read_error(filename: str, error: BaseException) -> str:
             'download it again')
 
 
+@functools.lru_cache(maxsize=4096)
+def _opencv_rate_and_length(filename: str, size: int,
+                            mtime_ns: int) -> Tuple[float, int]:
+    """Frame rate and number of decodable frames, counted once per version
+    of a file (its size and mtime are part of the key): every later sample
+    of the video decodes it once instead of twice."""
+    import cv2
+    capture = cv2.VideoCapture(filename)
+    if not capture.isOpened():
+        raise VideoReadError(
+            f'Cannot decode video {filename!r} with decord or OpenCV: '
+            'it is truncated, corrupt or not a video; check that it '
+            'plays, or copy or download it again')
+    fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
+    # CAP_PROP_FRAME_COUNT is an estimate from the container; walking the
+    # stream is the only count that holds for damaged files.
+    num_frames = 0
+    while capture.grab():
+        num_frames += 1
+    capture.release()
+    if not num_frames:
+        raise VideoReadError(
+            f'Video file {filename!r} has no frame that decord or OpenCV '
+            'can decode; check that it plays, or copy or download it again')
+    return fps, num_frames
+
+
 class _OpenCVFrames:
     """Frames of a video read with OpenCV, as RGB arrays, decoding only up
     to the last frame asked for and keeping only the frames asked for (a
     long high-resolution video does not fit in memory whole)."""
 
     def __init__(self, filename: str):
-        import cv2
-        capture = cv2.VideoCapture(filename)
-        if not capture.isOpened():
-            raise VideoReadError(
-                f'Cannot decode video {filename!r} with decord or OpenCV: '
-                'it is truncated, corrupt or not a video; check that it '
-                'plays, or copy or download it again')
+        try:
+            stat = os.stat(filename)
+            version = (stat.st_size, stat.st_mtime_ns)
+        except OSError:  # OpenCV names the problem below
+            version = (-1, -1)
         self.filename = filename
-        self.fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
-        # CAP_PROP_FRAME_COUNT is an estimate from the container; walking
-        # the stream is the only count that holds for damaged files.
-        self.num_frames = 0
-        while capture.grab():
-            self.num_frames += 1
-        capture.release()
-        if not self.num_frames:
-            raise VideoReadError(
-                f'Video file {filename!r} has no frame that decord or OpenCV '
-                'can decode; check that it plays, or copy or download it '
-                'again')
+        self.fps, self.num_frames = _opencv_rate_and_length(
+            filename, *version)
 
     def __len__(self) -> int:
         return self.num_frames

@@ -61,6 +61,19 @@ def test_odd_sized_frames_fall_back_to_opencv(tmp_path):
         assert np.array_equal(image, frames[index])
 
 
+def test_opencv_fallback_counts_each_file_version_once(tmp_path):
+    from models import video_loading
+    path = str(tmp_path / 'odd.mp4')
+    write_video(path, size=(73, 41), num_frames=12)
+    video_loading._opencv_rate_and_length.cache_clear()
+    for _ in range(3):
+        assert decode(path)['total_frames'] == 12
+    info = video_loading._opencv_rate_and_length.cache_info()
+    assert (info.misses, info.hits) == (1, 2)
+    write_video(path, size=(73, 41), num_frames=7)  # a new version
+    assert decode(path)['total_frames'] == 7
+
+
 @pytest.mark.parametrize('kind', ['grayscale', 'odd', 'large'])
 def test_preprocess_reads_unusual_videos(tmp_path, kind):
     path = str(tmp_path / f'{kind}.mp4')
