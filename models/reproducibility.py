@@ -9,13 +9,12 @@ of every training epoch from (seed, epoch) (and the rank, with
 nothing that happened before it.
 """
 import functools
-import random
 
 import numpy as np
-import torch
 from mmengine.dist import get_rank
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
+from mmengine.runner import set_random_seed
 
 
 def epoch_seed(seed: int, epoch: int, rank: int) -> int:
@@ -59,9 +58,7 @@ class EpochSeedHook(Hook):
         randomness = getattr(runner, '_randomness_cfg', None) or {}
         rank = get_rank() if randomness.get('diff_rank_seed') else 0
         seed = epoch_seed(runner.seed, runner.epoch, rank)
-        random.seed(seed)
-        np.random.seed(seed)
-        torch.manual_seed(seed)  # every device's generator, CUDA's too
+        set_random_seed(seed)  # Python, NumPy, torch (every device)
         loader = runner.train_dataloader
         init_fn = getattr(loader, 'worker_init_fn', None)
         if (getattr(loader, 'num_workers', 0) > 0
