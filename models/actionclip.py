@@ -305,19 +305,19 @@ class ActionClip(BaseModel):
             use_fast_attention(self)
         if fast_patch_embedding:
             use_patch_embedding(self.clip)
-        if compile:
+        options = compile_options(compile) if compile else None
+        if options is not None:
             # nn.Module.compile keeps parameter names; torch.compile(module)
             # would prefix them with '_orig_mod.' and break checkpoints.
-            options = compile_options(compile)
             self.clip.visual.compile(**options)
             self.adapter.compile(**options)
             self.clip.transformer.compile(**options)
         # Compiled text is fed the label set's longest prompt length in
         # training, one shape, not the batch's, a new shape each step.
-        self._compiled_text = bool(compile)
+        self._compiled_text = options is not None
         # These torch.compile modes replay CUDA graphs of their own.
-        self._compiled_graphs = bool(compile) and options.get('mode') in (
-            'reduce-overhead', 'max-autotune')
+        self._compiled_graphs = options is not None and options.get(
+            'mode') in ('reduce-overhead', 'max-autotune')
         if self._compiled_graphs and cuda_graphs:
             raise ValueError(
                 f'compile={compile!r} replays CUDA graphs itself; set '
