@@ -10,7 +10,8 @@ from mmengine.registry import DefaultScope
 
 from mmaction.registry import MODELS
 from .adapters import build_adapter
-from .clip_builder import build_clip, shape_mismatches
+from .checkpoint_checks import check_state_dict
+from .clip_builder import build_clip
 from .cuda_graphs import CudaGraphRunner
 from .fast_attention import use_fast_attention
 from .freezing import freeze_parameters
@@ -162,26 +163,9 @@ def compile_options(compile: Union[bool, str, dict]) -> dict:
     return dict(compile)
 
 
-def _describe_checkpoint(state_dict: dict) -> str:
-    """What a checkpoint was made for, and which config or name matches."""
-    from .clip_builder import infer_clip_arch
-    from .pretrained import ACTIONCLIP_CHECKPOINTS
-    try:
-        arch = infer_clip_arch(state_dict, prefix='clip.')
-    except ValueError:
-        return 'It holds no CLIP ViT weights under "clip.".'
-    pos = state_dict.get('adapter.frame_position_embeddings.weight')
-    segs = None if pos is None else pos.shape[0]
-    text = (f'It was made for clip_arch={arch!r}, '
-            f'num_adapter_segs={segs}.')
-    matches = [
-        f"{name} ({entry['config']})"
-        for name, entry in ACTIONCLIP_CHECKPOINTS.items()
-        if entry['clip_arch'] == arch and entry['num_segs'] == segs
-    ]
-    if matches:
-        text += ' Matching released model and config: ' + ', '.join(matches)
-    return text
+def _check_checkpoint(module: 'ActionClip', state_dict: dict, prefix: str,
+                      *args) -> None:
+    check_state_dict(module.state_dict(), state_dict, prefix)
 
 
 @MODELS.register_module()
@@ -334,28 +318,11 @@ class ActionClip(BaseModel):
             self.prompt_bank = PromptBank(
                 load_labels(labels_or_label_file), self.templates,
                 text_chunk_size)
-        # mmengine's load_checkpoint (mim test, init_recognizer, load_from)
-        # only warns about shape mismatches and goes on with random weights
-        # in their place: a silently wrong model. Refuse instead.
-        self._register_load_state_dict_pre_hook(self._check_checkpoint_shapes)
-
-    def _check_checkpoint_shapes(self, state_dict: dict, prefix: str,
-                                 *args) -> None:
-        """Raise a ValueError naming the keys whose shapes differ from this
-        model's, and the architecture the checkpoint was made for."""
-        mismatched = shape_mismatches(self.state_dict(), state_dict, prefix)
-        if not mismatched:
-            return
-        lines = mismatched[:6]
-        if len(mismatched) > 6:
-            lines.append(f'... and {len(mismatched) - 6} more')
-        raise ValueError(
-            'The checkpoint does not fit this model (shapes differ):\n  ' +
-            '\n  '.join(lines) + '\n' +
-            _describe_checkpoint({
-                k[len(prefix):]: v
-                for k, v in state_dict.items() if k.startswith(prefix)
-            }))
+        # mmengine's load_checkpoint (mim test, init_recognizer, load_from,
+        # --resume) only warns about missing, unexpected and reshaped keys
+        # and goes on with random weights in their place: a silently wrong
+        # model. Every load is checked instead (models.checkpoint_checks).
+        self.register_load_state_dict_pre_hook(_check_checkpoint)
 
     # The released checkpoints and the random initialisation of CLIP must
     # survive the runner's init_weights(); only the adapter is initialised.

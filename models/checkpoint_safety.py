@@ -46,6 +46,8 @@ from mmengine.logging import HistoryBuffer, MessageHub, print_log
 from mmengine.runner import checkpoint as mmengine_checkpoint
 from mmengine.runner.checkpoint import CheckpointLoader
 
+from .checkpoint_checks import check_mapping, remember_source
+
 #: Environment variable that, set to ``1``, lets checkpoints needing more
 #: than the allowlist load with ``weights_only=False``.
 TRUST_ENV = 'ACTIONCLIP_TRUST_CHECKPOINTS'
@@ -357,7 +359,9 @@ def _safe_torch_load(path: str, map_location: Any) -> Any:
             'trust.',
             logger='current',
             level=logging.WARNING)
-        return torch.load(path, map_location=map_location, weights_only=False)
+        checkpoint = torch.load(
+            path, map_location=map_location, weights_only=False)
+        return _checked(checkpoint, path)
     except OSError:
         raise  # e.g. permissions; the message already names the file
     except Exception as error:  # garbage makes the unpickler fail anyhow
@@ -372,7 +376,15 @@ def _safe_torch_load(path: str, map_location: Any) -> Any:
                 'it again.') from error
         raise CheckpointReadError(
             f'Failed to load checkpoint {path}: {error}') from error
-    return _to_history_buffers(checkpoint)
+    return _checked(_to_history_buffers(checkpoint), path)
+
+
+def _checked(checkpoint: Any, path: str) -> dict:
+    """Refuse what is not a mapping; note the file its tensors came from
+    (for the messages of :mod:`models.checkpoint_checks`)."""
+    check_mapping(checkpoint, path)
+    remember_source(checkpoint, path)
+    return checkpoint
 
 
 def hub_cache_path(url: str, model_dir: Optional[str] = None) -> str:

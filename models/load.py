@@ -1,22 +1,58 @@
-"""Plain-PyTorch entry point: a released ActionCLIP model by name or path.
+"""The one way this project builds a model to score videos with.
+
+Every entry point (``init_actionclip``, ``tools/zero_shot.py``,
+``tools/search_videos.py``) loads through :func:`load_model`, which builds
+the model and its video preprocessing from one config:
+
+* the config the user gives, if any;
+* else, for a released name, the config of the release table;
+* else the config the checkpoint records (mmengine's ``meta['cfg']``,
+  written by every training run of this project), read as data;
+* else, for a bare state dict, one described by the shapes of its weights
+  with the released models' test pipeline;
+* for plain CLIP weights (``clip=``), one from the architecture table
+  with temporal mean pooling.
+
+The weights then load strictly (``ActionClip`` refuses missing,
+unexpected, reshaped and non-finite weights), so a model either is what
+the checkpoint was trained as, or is not built at all.
 
 Example:
     >>> model, preprocess = init_actionclip('ViT-B/32-8', device='cpu')
     >>> video = preprocess(dict(filename='test.mp4', start_index=0))
     >>> features = model.encode_video(video.unsqueeze(0))
 """
+import copy
+import hashlib
+import json
+import os
 import os.path as osp
+from dataclasses import dataclass
 from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import torch
+from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
-from .actionclip import ActionClip
-from .checkpoint_safety import load_checkpoint_file
-from .clip_builder import infer_clip_arch
-from .pretrained import (ACTIONCLIP_CHECKPOINTS, available_checkpoints,
-                         fetch_hub_checkpoint)
+from .actionclip import CLIP_MEAN, CLIP_STD, ActionClip
+from .checkpoint_checks import (CheckpointMismatchError, describe_checkpoint,
+                                non_finite_keys, NonFiniteWeightsError)
+from .checkpoint_safety import download_to_hub_cache, load_checkpoint_file
+from .clip_archs import CLIP_ARCHS
+from .clip_builder import infer_clip_arch, read_clip_state_dict
+from .config_text import recorded_config
+from .pretrained import (ACTIONCLIP_CHECKPOINTS, OPENAI_CLIP_URLS,
+                         available_checkpoints, fetch_hub_checkpoint,
+                         fetch_openai_clip)
 from .video_loading import VideoReadError, describe_read_error
+
+#: The project root: release-table configs and label files are relative
+#: to it.
+PROJECT_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+#: Bumped when the way videos are embedded changes, so that cached
+#: features of an older version are not reused.
+EMBEDDING_VERSION = 2
 
 # CLIP's normalisation on 0-1 pixels (the data preprocessor uses 0-255).
 _MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -64,6 +100,8 @@ class PipelinePreprocess:
             1, 3, 1, 1)
         self.std = torch.tensor(list(std), dtype=torch.float).view(1, 3, 1, 1)
         self.scale = scale
+        #: Frames the model fuses per view, where known.
+        self.num_segs: Optional[int] = None
 
     def __call__(self, results: Union[str, dict]) -> torch.Tensor:
         """Decode and normalise.
@@ -110,22 +148,33 @@ class VideoPreprocess(PipelinePreprocess):
     def __init__(self, num_segs: int, input_size: int = 224):
         self.num_segs = num_segs
         super().__init__(
-            (
-                dict(type='VideoInit'),
-                dict(
-                    type='SampleFrames',
-                    clip_len=1,
-                    frame_interval=1,
-                    num_clips=num_segs,
-                    test_mode=True),
-                dict(type='VideoDecode'),
-                dict(type='Resize', scale=(-1, round(input_size * 8 / 7))),
-                dict(type='CenterCrop', crop_size=input_size),
-                dict(type='FormatShape', input_format='NCHW'),
-            ),
-            _MEAN,
-            _STD,
-            scale=255)
+            self.steps(num_segs, input_size), _MEAN, _STD, scale=255)
+
+    @staticmethod
+    def steps(num_segs: int, input_size: int) -> Tuple[dict, ...]:
+        """The released models' test pipeline.
+
+        Args:
+            num_segs (int): Frames sampled uniformly over the video.
+            input_size (int): Side of the centre crop.
+
+        Returns:
+            tuple[dict]: The transform configs.
+        """
+        return (
+            dict(type='VideoInit'),
+            dict(
+                type='SampleFrames',
+                clip_len=1,
+                frame_interval=1,
+                num_clips=num_segs,
+                test_mode=True),
+            dict(type='VideoDecode'),
+            dict(type='Resize', scale=(-1, round(input_size * 8 / 7))),
+            dict(type='CenterCrop', crop_size=input_size),
+            dict(type='FormatShape', input_format='NCHW'),
+            dict(type='PackActionInputs'),
+        )
 
 
 def strip_module_prefix(state: dict) -> dict:
@@ -171,12 +220,37 @@ def adapter_depth(state: dict) -> int:
     })
 
 
+class ModelNotFoundError(FileNotFoundError, ValueError):
+    """A model name that is neither released nor an existing file."""
+
+
+def _is_url(path: str) -> bool:
+    return path.startswith(('http://', 'https://'))
+
+
+def _existing_file(path: str, what: str) -> str:
+    """``path`` expanded, or a message saying what is wrong with it."""
+    path = osp.expanduser(path)
+    if osp.isfile(path):
+        return path
+    if osp.isdir(path):
+        raise IsADirectoryError(f'{what} {path!r} is a folder; give the '
+                                'file')
+    if osp.islink(path):
+        raise FileNotFoundError(f'{what} {path!r} is a broken symbolic '
+                                'link (its target does not exist)')
+    raise FileNotFoundError(f'{what} {path!r} does not exist; check the '
+                            'spelling (relative paths start from the '
+                            'current directory)')
+
+
 def actionclip_checkpoint_path(name_or_path: str) -> str:
     """The local file of a released model (from the hub cache, downloaded
-    there when missing) or of a checkpoint path.
+    there when missing), of a URL (likewise), or of a checkpoint path.
 
     Args:
-        name_or_path (str): A name from :func:`available_models` or a path.
+        name_or_path (str): A name from :func:`available_models`, an
+            http(s) URL or a path.
 
     Returns:
         str: The checkpoint file.
@@ -184,20 +258,288 @@ def actionclip_checkpoint_path(name_or_path: str) -> str:
     if name_or_path in ACTIONCLIP_CHECKPOINTS:
         entry = ACTIONCLIP_CHECKPOINTS[name_or_path]
         return fetch_hub_checkpoint(entry['url'], entry.get('sha256'))
-    if osp.isfile(osp.expanduser(name_or_path)):
-        return osp.expanduser(name_or_path)
-    raise ValueError(
-        f'Model {name_or_path!r} not found: it is neither a released '
-        f'model ({available_models()}) nor an existing file')
+    if _is_url(name_or_path):
+        return download_to_hub_cache(name_or_path, None, progress=True)
+    if not osp.lexists(osp.expanduser(name_or_path)):
+        raise ModelNotFoundError(
+            f'Model {name_or_path!r} not found: it is neither a released '
+            f'model ({available_models()}) nor an existing file')
+    return _existing_file(name_or_path, 'Checkpoint')
+
+
+def _release_of(name_or_path: str, path: str) -> Optional[dict]:
+    """The release-table entry of a name, or of a file named like one."""
+    if name_or_path in ACTIONCLIP_CHECKPOINTS:
+        return ACTIONCLIP_CHECKPOINTS[name_or_path]
+    for entry in ACTIONCLIP_CHECKPOINTS.values():
+        if osp.basename(entry['url']) == osp.basename(path):
+            return entry
+    return None
+
+
+def _config_from_shapes(state: dict, path: str) -> Config:
+    """A config for a bare state dict: the architecture its shapes
+    describe, with the released models' test pipeline."""
+    if 'adapter.frame_position_embeddings.weight' not in state:
+        raise CheckpointMismatchError(
+            f'{path} records no config and has no adapter.frame_position_'
+            'embeddings.weight: it is not an ActionCLIP checkpoint of this '
+            'project. ' + describe_checkpoint(state))
+    try:
+        arch = infer_clip_arch(state, prefix='clip.')
+    except ValueError:
+        raise CheckpointMismatchError(
+            f'{path} records no config, and its weights do not describe '
+            'an ActionCLIP model. ' + describe_checkpoint(state)) from None
+    segs = state['adapter.frame_position_embeddings.weight'].shape[0]
+    size = infer_clip_arch_resolution(arch)
+    return Config(
+        dict(
+            model=dict(
+                type='ActionClip',
+                clip_arch=arch,
+                num_adapter_segs=segs,
+                num_adapter_layers=adapter_depth(state),
+                to_float32=True),
+            test_pipeline=list(VideoPreprocess.steps(segs, size))))
+
+
+def infer_clip_arch_resolution(arch: Union[str, dict]) -> int:
+    """Input side of a CLIP architecture (a table name or a dict).
+
+    Args:
+        arch (str | dict): The architecture.
+
+    Returns:
+        int: The image resolution.
+    """
+    return (CLIP_ARCHS[arch] if isinstance(arch, str) else
+            arch)['image_resolution']
+
+
+def _labels_of(model_cfg: dict) -> Optional[Union[str, List[str]]]:
+    """The config's labels when they can be read here, else None (the
+    label file of a training run may live on another machine)."""
+    labels = model_cfg.get('labels_or_label_file')
+    if labels is None or not isinstance(labels, str):
+        return labels
+    for candidate in (labels, osp.join(PROJECT_ROOT, labels)):
+        if osp.isfile(candidate):
+            return candidate
+    return None
+
+
+def _identity(model_cfg: dict, pipeline: Sequence[dict],
+              weights: str) -> str:
+    """What determines a video's features: the model as built (labels,
+    templates and loss aside), its pipeline, the weights file and the
+    embedding code's version."""
+    described = {
+        k: v
+        for k, v in model_cfg.items() if k not in (
+            'labels_or_label_file', 'templates_or_template_file',
+            'template', 'loss', 'text_chunk_size', 'frozen')
+    }
+    text = json.dumps(
+        dict(model=described, pipeline=list(pipeline)),
+        sort_keys=True,
+        default=repr)
+    stat = os.stat(weights)
+    return (f'v{EMBEDDING_VERSION}|'
+            f'{hashlib.sha256(text.encode()).hexdigest()[:16]}|'
+            f'{osp.abspath(weights)}|{stat.st_size}|{stat.st_mtime_ns}')
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to embed videos, and how it was built.
+
+    Attributes:
+        model (ActionClip): In eval mode, on ``device``.
+        preprocess (PipelinePreprocess): Video path or dict to the
+            normalised ``(V * T, C, H, W)`` frames the model takes.
+        identity (str): What the weights, the built model and the
+            preprocessing are: two loads with the same identity embed a
+            video alike (the feature cache is keyed by it).
+        device (torch.device): Where the model runs.
+        config (Config): The model and test pipeline it was built from.
+        source (str): Where that config came from, for messages.
+    """
+
+    model: ActionClip
+    preprocess: 'PipelinePreprocess'
+    identity: str
+    device: torch.device
+    config: Config
+    source: str
+
+    @property
+    def templates(self) -> List[str]:
+        """The model's default prompt templates."""
+        return list(self.model.templates)
+
+
+def _build(model_cfg: dict) -> ActionClip:
+    from mmaction.registry import MODELS
+    if model_cfg.get('type') not in ('ActionClip', 'mmaction.ActionClip'):
+        raise ValueError(
+            'The config does not build an ActionClip model (model.type is '
+            f"{model_cfg.get('type')!r})")
+    with DefaultScope.overwrite_default_scope('mmaction'):
+        return MODELS.build(model_cfg)
+
+
+def _preprocess(cfg: Config, model_cfg: dict,
+                model: ActionClip) -> Tuple['PipelinePreprocess', list]:
+    pipeline = cfg.get('test_pipeline') or cfg.get(
+        'test_dataloader', {}).get('dataset', {}).get('pipeline')
+    if not pipeline:
+        pipeline = list(
+            VideoPreprocess.steps(model.num_segs,
+                                  model.clip.visual.input_resolution))
+    preprocessor = model_cfg.get('data_preprocessor') or {}
+    preprocess = PipelinePreprocess(pipeline,
+                                    preprocessor.get('mean', CLIP_MEAN),
+                                    preprocessor.get('std', CLIP_STD))
+    preprocess.num_segs = model.num_segs
+    return preprocess, list(pipeline)
+
+
+def load_model(checkpoint: Optional[str] = None,
+               config: Optional[str] = None,
+               clip: Optional[str] = None,
+               num_frames: int = 8,
+               device: Union[str, torch.device] = 'cpu',
+               labels: Optional[Union[str, List[str]]] = None,
+               templates: Optional[Sequence[str]] = None) -> LoadedModel:
+    """Build a model and its preprocessing from one config, then load its
+    weights strictly (see the module docstring for which config).
+
+    Args:
+        checkpoint (str, optional): A released name (``'ViT-B/32-8'``,
+            read from ``$TORCH_HOME/hub/checkpoints``, downloaded there
+            when missing), an http(s) URL or a checkpoint file.
+        config (str, optional): The MMAction2 config the checkpoint was
+            trained with; overrides the one it records.
+        clip (str, optional): Plain CLIP weights instead of a checkpoint:
+            an OpenAI name (``'ViT-B/32'``, cached in ``~/.cache/clip``) or
+            a CLIP file; frames are fused by temporal mean pooling.
+        num_frames (int): Frames sampled per video with ``clip``.
+        device (str | torch.device): Where to put the model.
+        labels (str | list[str], optional): Class names or a label file;
+            by default the config's, when its file can be read.
+        templates (list[str], optional): Prompt templates; by default the
+            config's.
+
+    Returns:
+        LoadedModel: The model, its preprocessing, identity and config.
+    """
+    if (checkpoint is None) == (clip is None):
+        raise ValueError('Give exactly one model source: a checkpoint (a '
+                         'released name or a file, optionally with its '
+                         'config) or CLIP weights')
+    if clip is not None and config is not None:
+        raise ValueError('config goes with a checkpoint, not with clip')
+    if num_frames < 1:
+        raise ValueError(f'num_frames must be >= 1, got {num_frames}')
+    device = torch.device(device)
+    if clip is not None:
+        cfg, state, weights, source = _clip_config(clip, num_frames)
+    else:
+        cfg, state, weights, source = _checkpoint_config(checkpoint, config)
+    model_cfg = copy.deepcopy(dict(cfg.model))
+    # Weights come from the checkpoint; scoring needs neither CLIP's
+    # download nor training-only speed-ups.
+    model_cfg.update(pretrained=False, compile=False, cuda_graphs=False)
+    model_cfg['labels_or_label_file'] = (
+        labels if labels is not None else _labels_of(model_cfg))
+    if templates is not None:
+        model_cfg.pop('template', None)
+        model_cfg['templates_or_template_file'] = list(templates)
+    model = _build(model_cfg)
+    try:
+        if clip is not None:
+            model.clip.load_state_dict(state, strict=True)
+        else:
+            model.load_state_dict(state, strict=True)
+    except CheckpointMismatchError as error:
+        raise CheckpointMismatchError(
+            f'{error} (model built from {source})') from None
+    model.to(device).eval()
+    preprocess, pipeline = _preprocess(cfg, model_cfg, model)
+    return LoadedModel(model, preprocess,
+                       _identity(model_cfg, pipeline, weights), device, cfg,
+                       source)
+
+
+def _checkpoint_config(name_or_path: str, config: Optional[str]
+                       ) -> Tuple[Config, dict, str, str]:
+    path = actionclip_checkpoint_path(name_or_path)
+    checkpoint = load_checkpoint_file(path, map_location='cpu')
+    state = strip_module_prefix(checkpoint.get('state_dict', checkpoint))
+    release = _release_of(name_or_path, path)
+    if config is not None:
+        config = _existing_file(config, 'Config file')
+        return Config.fromfile(config), state, path, f'config {config}'
+    if release is not None:
+        release_config = osp.join(PROJECT_ROOT, release['config'])
+        return (Config.fromfile(release_config), state, path,
+                f"the release table's config {release['config']}")
+    recorded = recorded_config(checkpoint, path)
+    if recorded is not None and recorded.get('model'):
+        return (recorded, state, path,
+                f'the config recorded in {path}')
+    return (_config_from_shapes(state, path), state, path,
+            f'the shapes of the weights in {path} (it records no config)')
+
+
+def _clip_config(clip: str, num_frames: int
+                 ) -> Tuple[Config, dict, str, str]:
+    if clip in OPENAI_CLIP_URLS:
+        path = fetch_openai_clip(clip)
+    elif osp.lexists(osp.expanduser(clip)):
+        path = _existing_file(clip, 'CLIP weights')
+    else:
+        raise FileNotFoundError(
+            f'CLIP weights {clip!r} not found: give a CLIP name '
+            f'({", ".join(CLIP_ARCHS)}) or the path of a CLIP .pt file')
+    state = read_clip_state_dict(path)
+    try:
+        arch = infer_clip_arch(state)
+    except ValueError as error:
+        raise CheckpointMismatchError(
+            f'{path} does not hold CLIP ViT weights ({error}). ' +
+            describe_checkpoint(state)) from None
+    bad = non_finite_keys(state)
+    if bad:
+        raise NonFiniteWeightsError(
+            f'CLIP weights {path} hold NaN or infinite values in '
+            f'{len(bad)} tensor(s), e.g. {bad[0]}; download them again')
+    size = infer_clip_arch_resolution(arch)
+    cfg = Config(
+        dict(
+            model=dict(
+                type='ActionClip',
+                clip_arch=arch,
+                num_adapter_segs=num_frames,
+                temporal_adapter='mean',
+                to_float32=True),
+            test_pipeline=list(VideoPreprocess.steps(num_frames, size))))
+    return cfg, state, path, f'CLIP weights {path}'
 
 
 def init_actionclip(
     name_or_path: str,
     device: Union[str, torch.device] = 'cpu',
     labels: Optional[List[str]] = None,
-    templates: Optional[List[str]] = None
+    templates: Optional[List[str]] = None,
+    config: Optional[str] = None
 ) -> Tuple[ActionClip, Callable[[Union[str, dict]], torch.Tensor]]:
     """Load a released ActionCLIP model, or one saved by this project.
+
+    A checkpoint written by a training run is built from the config it
+    records (temporal shift, templates, test pipeline), as ``mim test``
+    with that config would build it; see :func:`load_model`.
 
     Args:
         name_or_path (str): A name from :func:`available_models` (its file is
@@ -207,31 +549,18 @@ def init_actionclip(
         labels (list[str], optional): Class names, so that ``model.predict``
             / ``model.predict_scores`` work directly.
         templates (list[str], optional): Prompt templates for ``labels``.
+        config (str, optional): The config the checkpoint was trained with,
+            instead of the one it records.
 
     Returns:
         tuple: ``(model, preprocess)``: the model in eval mode and a callable
         turning ``dict(filename=..., start_index=0)`` into the normalised
-        ``(T, C, H, W)`` tensor.
+        ``(V * T, C, H, W)`` tensor.
     """
-    path = actionclip_checkpoint_path(name_or_path)
-    state = read_state_dict(path)
-    if 'adapter.frame_position_embeddings.weight' in state:
-        num_segs = state['adapter.frame_position_embeddings.weight'].shape[0]
-        adapter = 'transformer'
-    else:
-        raise ValueError(
-            f'{path} has no adapter.frame_position_embeddings.weight: it is '
-            'not an ActionCLIP checkpoint in this layout (original ActionCLIP '
-            'files need converting first)')
-    model = ActionClip(
-        clip_arch=infer_clip_arch(state, prefix='clip.'),
-        num_adapter_segs=num_segs,
-        num_adapter_layers=adapter_depth(state),
-        temporal_adapter=adapter,
-        to_float32=True,
-        labels_or_label_file=labels,
-        templates_or_template_file=templates)
-    model.load_state_dict(state, strict=True)
-    model.to(device).eval()
-    input_size = model.clip.visual.input_resolution
-    return model, VideoPreprocess(num_segs, input_size)
+    loaded = load_model(
+        name_or_path,
+        config=config,
+        device=device,
+        labels=labels,
+        templates=templates)
+    return loaded.model, loaded.preprocess

@@ -10,9 +10,9 @@ import torch
 from conftest import TINY_ARCH, write_video
 from models.actionclip import ActionClip
 from models.clip_builder import build_clip
-from models.load import VideoReadError
+from models.load import PipelinePreprocess, VideoReadError
 from models.video_scoring import (CACHE_SUFFIX, NoVideosError,
-                                  PipelinePreprocess, default_cache_path,
+                                  default_cache_path,
                                   embed_folder_cached, embed_videos,
                                   find_videos, label_text_features,
                                   load_scoring_model, query_similarity,
@@ -140,7 +140,7 @@ def test_scores_equal_the_models_predict_scores(tmp_path, tiny_scorer):
 def test_config_pipeline_and_identity(tmp_path, tiny_scorer):
     assert isinstance(tiny_scorer.preprocess, PipelinePreprocess)
     assert tiny_scorer.templates == ['a video of {}', '{}']
-    assert tiny_scorer.identity.startswith('config|')
+    assert tiny_scorer.source.startswith('config ')
     frames = tiny_scorer.preprocess(make_videos(str(tmp_path / 'v'), 1)[0])
     assert frames.shape == (TINY_FRAMES, 3, 32, 32)
 

@@ -1,0 +1,209 @@
+"""Refuse weights that cannot give a right answer, before they score.
+
+mmengine's ``load_checkpoint`` (``mim test``, ``init_recognizer``,
+``load_from``, ``--resume``) loads non-strictly: keys of the model missing
+from the file keep their random values and the run goes on after a
+warning. ``ActionClip`` runs :func:`check_state_dict` on every
+``load_state_dict``, whoever calls it, so a checkpoint that leaves a weight
+unset, brings weights the model does not have, differs in a shape, or
+holds NaN or infinite values stops the run with one message that says what
+the file looks like and what to do.
+"""
+from typing import Any, Dict, List, Optional, Sequence
+
+import torch
+
+
+class CheckpointMismatchError(ValueError):
+    """A checkpoint's weights do not fit the model they are loaded into."""
+
+
+class NonFiniteWeightsError(ValueError):
+    """A checkpoint holds NaN or infinite weights."""
+
+
+class NotACheckpointError(ValueError):
+    """A file loads, but is not a mapping of weights (a bare tensor, a
+    list, a number)."""
+
+
+class _Source:
+
+    def __init__(self, path: str):
+        self.path = path
+
+
+def remember_source(checkpoint: Any, path: str) -> None:
+    """Note which file the tensors of ``checkpoint`` were read from.
+
+    Args:
+        checkpoint (Any): A loaded checkpoint.
+        path (str): Its file.
+    """
+    state = checkpoint.get('state_dict', checkpoint) if isinstance(
+        checkpoint, dict) else None
+    if not isinstance(state, dict):
+        return
+    # The load_state_dict hook sees only tensors, and a message naming the
+    # file is worth more than one naming keys: the first tensor carries it.
+    for value in state.values():
+        if isinstance(value, torch.Tensor):
+            value._actionclip_source = _Source(path)
+            return
+
+
+def source_of(state: Dict[str, Any]) -> Optional[str]:
+    """The file a state dict's tensors were read from, when known.
+
+    Args:
+        state (dict): A state dict.
+
+    Returns:
+        str | None: The path.
+    """
+    for value in state.values():
+        source = getattr(value, '_actionclip_source', None)
+        if source is not None:
+            return source.path
+    return None
+
+
+def check_mapping(checkpoint: Any, path: str) -> dict:
+    """Refuse a loaded file that is not a checkpoint (a mapping).
+
+    Args:
+        checkpoint (Any): What ``torch.load`` returned.
+        path (str): The file.
+
+    Returns:
+        dict: ``checkpoint``.
+    """
+    if isinstance(checkpoint, dict) and isinstance(
+            checkpoint.get('state_dict', {}), dict):
+        return checkpoint
+    if isinstance(checkpoint, dict):
+        checkpoint = checkpoint['state_dict']
+        path = f"{path} ['state_dict']"
+    what = type(checkpoint).__name__
+    if isinstance(checkpoint, torch.Tensor):
+        what = f'a bare tensor of shape {tuple(checkpoint.shape)}'
+    elif isinstance(checkpoint, (list, tuple)):
+        what = f'a {what} of {len(checkpoint)} items'
+    raise NotACheckpointError(
+        f'{path} holds {what}, not a checkpoint (a dict of named weights, '
+        "optionally under 'state_dict'); save model.state_dict() or use the "
+        'checkpoints a training run writes')
+
+
+def _shorten(keys: Sequence[str], limit: int = 4) -> str:
+    shown = ', '.join(keys[:limit])
+    return shown + (f' ... (+{len(keys) - limit} more)'
+                    if len(keys) > limit else '')
+
+
+def describe_checkpoint(state: Dict[str, Any]) -> str:
+    """What a set of weights looks like it was made for, and what to do.
+
+    Args:
+        state (dict): The weights (keys without the model's prefix).
+
+    Returns:
+        str: One or two sentences.
+    """
+    from .clip_builder import infer_clip_arch
+    from .pretrained import ACTIONCLIP_CHECKPOINTS
+    keys = list(state)
+    if {'model_state_dict', 'fusion_model_state_dict'} & set(keys) or (
+            any(k.startswith('visual.') for k in keys)
+            and any(k.startswith('transformer.resblocks') for k in keys)):
+        return ('It looks like a checkpoint of the original ActionCLIP code '
+                "(or plain CLIP weights without the 'clip.' prefix): convert "
+                'it with python tools/convert_actionclip_checkpoint.py IN OUT '
+                '--num-segs T, or use --clip for plain CLIP weights.')
+    if any(k.startswith(('backbone.', 'cls_head.')) for k in keys):
+        return ('It looks like the weights of another MMAction2 recognizer '
+                '(backbone/cls_head), not of ActionClip.')
+    try:
+        arch = infer_clip_arch(state, prefix='clip.')
+    except ValueError:
+        return ("It holds no CLIP ViT weights under 'clip.': it is not an "
+                'ActionCLIP checkpoint of this project.')
+    pos = state.get('adapter.frame_position_embeddings.weight')
+    segs = None if pos is None else tuple(pos.shape)[0]
+    layers = len({
+        k.split('.')[3]
+        for k in keys if k.startswith('adapter.transformer.resblocks.')
+    })
+    arch_text = arch if isinstance(arch, str) else 'a custom CLIP'
+    text = (f'It was made for clip_arch={arch_text!r}, num_adapter_segs='
+            f'{segs}, num_adapter_layers={layers}.')
+    matches = [
+        f"{name} ({entry['config']})"
+        for name, entry in ACTIONCLIP_CHECKPOINTS.items()
+        if entry['clip_arch'] == arch and entry['num_segs'] == segs
+    ]
+    if matches:
+        text += ' Matching released model and config: ' + ', '.join(matches)
+    return text + ' Use the config it was trained with.'
+
+
+def non_finite_keys(state: Dict[str, Any]) -> List[str]:
+    """Keys of floating-point tensors that hold NaN or infinite values.
+
+    Args:
+        state (dict): A state dict.
+
+    Returns:
+        list[str]: The keys.
+    """
+    return [
+        k for k, v in state.items()
+        if isinstance(v, torch.Tensor) and v.is_floating_point()
+        and not bool(torch.isfinite(v).all())
+    ]
+
+
+def check_state_dict(own: Dict[str, torch.Tensor],
+                     state: Dict[str, Any],
+                     prefix: str = '') -> None:
+    """Refuse weights that do not fit a model exactly, or are not finite.
+
+    Args:
+        own (dict): The model's state dict.
+        state (dict): The weights to load, keys under ``prefix``.
+        prefix (str): Prefix of the model's keys in ``state``.
+
+    Raises:
+        CheckpointMismatchError: A key is missing, unexpected, or of
+            another shape.
+        NonFiniteWeightsError: A weight is NaN or infinite.
+    """
+    mine = {k[len(prefix):]: v for k, v in state.items()
+            if k.startswith(prefix)}
+    source = source_of(mine)
+    name = f'Checkpoint {source}' if source else 'The checkpoint'
+    missing = sorted(set(own) - set(mine))
+    unexpected = sorted(set(mine) - set(own))
+    mismatched = [
+        f'{k} (file {tuple(mine[k].shape)}, model {tuple(v.shape)})'
+        for k, v in own.items() if k in mine
+        and isinstance(mine[k], torch.Tensor) and mine[k].shape != v.shape
+    ]
+    if missing or unexpected or mismatched:
+        parts = []
+        for title, items in (('missing', missing),
+                             ('unexpected', unexpected),
+                             ('of another shape', mismatched)):
+            if items:
+                parts.append(f'{len(items)} {title}: {_shorten(items)}')
+        raise CheckpointMismatchError(
+            f'{name} does not fit this ActionClip model ('
+            f'{len(own)} weights): keys ' + '; '.join(parts) + '. ' +
+            describe_checkpoint(mine))
+    bad = non_finite_keys(mine)
+    if bad:
+        raise NonFiniteWeightsError(
+            f'{name} holds NaN or infinite values in {len(bad)} '
+            f'weight(s): {_shorten(bad)}. Such a model gives no meaningful '
+            'scores; use an earlier checkpoint of the run (training '
+            'diverged?) or download the file again.')
