@@ -14,9 +14,11 @@ Example:
     >>> probs = score_labels(torch.stack(list(features.values())), text)
 """
 import copy
+import errno
 import hashlib
 import os
 import os.path as osp
+import warnings
 from dataclasses import dataclass
 from typing import (Callable, Dict, Iterable, List, Optional, Sequence,
                     Tuple, Union)
@@ -58,24 +60,62 @@ INPUT_ERRORS = (OSError, ValueError, VideoReadError, CheckpointReadError,
 # ---------------------------------------------------------------------------
 
 
+def path_problem(path: str) -> Optional[str]:
+    """Why ``path`` cannot be used, for a path that ``os.stat`` refuses.
+
+    Args:
+        path (str): A file or folder.
+
+    Returns:
+        str or None: A phrase to follow the quoted path (``'is a broken
+        symbolic link (...)'``, ``'is a symbolic link loop ...'``,
+        ``'cannot be read: permission denied'``, ``'does not exist'``), or
+        None when the path can be stat'ed.
+    """
+    try:
+        os.stat(path)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return ('is a symbolic link loop (following it leads back to '
+                    'itself)')
+        if osp.islink(path) and error.errno == errno.ENOENT:
+            return ('is a broken symbolic link (nothing exists at '
+                    f'{osp.realpath(path)!r})')
+        if error.errno == errno.ENOENT:
+            return 'does not exist'
+        if error.errno == errno.EACCES:
+            return 'cannot be read: permission denied'
+        return f'cannot be read: {error.strerror or error}'
+    return None
+
+
 def find_videos(paths: Sequence[str],
-                extensions: Sequence[str] = VIDEO_EXTENSIONS) -> List[str]:
+                extensions: Sequence[str] = VIDEO_EXTENSIONS,
+                unreadable: Optional[Dict[str, str]] = None) -> List[str]:
     """Video files named by ``paths``: files as given, folders walked.
 
     A file named directly is kept whatever its extension (the user chose
     it); folders are walked recursively for names ending in one of
     ``extensions``, skipping hidden files and folders, in sorted order so
-    that results and caches are reproducible.
+    that results and caches are reproducible. Symbolic links to folders
+    are not followed (no loop can make the walk endless); a video entry
+    that is a broken link or a link loop is returned like any video, so
+    that whoever reads it reports it with the unreadable videos.
 
     Args:
         paths (list[str]): Video files and/or folders.
         extensions (list[str]): Lower-case endings of video files.
+        unreadable (dict, optional): Filled with ``{subfolder: message}``
+            for subfolders that cannot be listed (e.g. permission denied);
+            without it, each such subfolder is a warning.
 
     Returns:
         list[str]: The files, each once, in the order found.
 
     Raises:
-        FileNotFoundError: A path does not exist.
+        FileNotFoundError: A path does not exist, is a broken symbolic
+            link or a symbolic link loop (the message says which).
+        PermissionError: A folder given cannot be listed.
         NoVideosError: A folder holds no video file.
     """
     if not paths:
@@ -86,15 +126,27 @@ def find_videos(paths: Sequence[str],
         if osp.isfile(path):
             videos = [path]
         elif osp.isdir(path):
-            videos = list(_walk_videos(path, tuple(extensions)))
+            unlisted: Dict[str, str] = {}
+            videos = list(_walk_videos(path, tuple(extensions), unlisted))
+            if path in unlisted:
+                raise PermissionError(unlisted[path])
             if not videos:
                 raise NoVideosError(
                     f'Folder {path!r} holds no video files (looked for '
-                    f'{", ".join(extensions)}, in subfolders too); point to '
-                    'the folder that has them, or name the files')
+                    f'{", ".join(extensions)}, in subfolders too'
+                    + (f'; {len(unlisted)} subfolder(s) cannot be listed, '
+                       f'e.g. {next(iter(unlisted))!r}' if unlisted else '')
+                    + '); point to the folder that has them, or name the '
+                    'files')
+            if unreadable is None:
+                for message in unlisted.values():
+                    warnings.warn(message)
+            else:
+                unreadable.update(unlisted)
         else:
+            problem = path_problem(path) or 'is not a file or a folder'
             raise FileNotFoundError(
-                f'Video path {path!r} does not exist; check the spelling '
+                f'Video path {path!r} {problem}; check the spelling '
                 '(relative paths start from the current directory)')
         for video in videos:
             key = osp.realpath(video)
@@ -104,8 +156,17 @@ def find_videos(paths: Sequence[str],
     return found
 
 
-def _walk_videos(folder: str, extensions: Tuple[str, ...]) -> Iterable[str]:
-    for root, dirs, files in os.walk(folder):
+def _walk_videos(folder: str, extensions: Tuple[str, ...],
+                 unlisted: Dict[str, str]) -> Iterable[str]:
+    def note(error: OSError) -> None:
+        # os.walk would skip a folder it cannot list without a word.
+        name = error.filename or folder
+        unlisted[name] = (f'Folder {name!r} cannot be listed '
+                          f'({error.strerror or error}); its videos are '
+                          'left out')
+
+    # followlinks=False: a link back to a parent folder cannot loop.
+    for root, dirs, files in os.walk(folder, onerror=note):
         dirs[:] = sorted(d for d in dirs if not d.startswith('.'))
         for name in sorted(files):
             if not name.startswith('.') and name.lower().endswith(extensions):

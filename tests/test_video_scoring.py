@@ -114,6 +114,50 @@ def test_find_videos_errors_name_the_path(tmp_path):
         find_videos([str(tmp_path / 'empty')])
 
 
+def test_find_videos_names_broken_links_and_loops(tmp_path):
+    os.symlink('nothing.mp4', tmp_path / 'broken.mp4')
+    os.symlink('loop', tmp_path / 'loop')
+    with pytest.raises(FileNotFoundError,
+                       match="broken.mp4' is a broken symbolic link"):
+        find_videos([str(tmp_path / 'broken.mp4')])
+    with pytest.raises(FileNotFoundError,
+                       match="loop' is a symbolic link loop"):
+        find_videos([str(tmp_path / 'loop')])
+
+    # In a folder: returned, for the reader to report with the bad videos;
+    # a link back to a parent folder is not followed.
+    folder = tmp_path / 'clips'
+    (folder / 'sub').mkdir(parents=True)
+    (folder / 'a.mp4').write_bytes(b'x')
+    os.symlink('..', folder / 'sub' / 'up')
+    os.symlink('gone.mp4', folder / 'sub' / 'b.mp4')
+    assert find_videos([str(folder)]) == [
+        str(folder / 'a.mp4'), str(folder / 'sub' / 'b.mp4')]
+
+
+def test_find_videos_reports_folders_it_cannot_list(tmp_path, monkeypatch):
+    folder = tmp_path / 'clips'
+    (folder / 'locked').mkdir(parents=True)
+    (folder / 'a.mp4').write_bytes(b'x')
+    locked = str(folder / 'locked')
+    scandir = os.scandir
+
+    def refusing_scandir(path='.'):  # root could list it: refuse as
+        if os.fspath(path) == locked:  # a permission-denied folder does
+            raise PermissionError(13, 'Permission denied', path)
+        return scandir(path)
+
+    monkeypatch.setattr(os, 'scandir', refusing_scandir)
+    unreadable = {}
+    assert find_videos([str(folder)], unreadable=unreadable) == [
+        str(folder / 'a.mp4')]
+    assert 'cannot be listed (Permission denied)' in unreadable[locked]
+    with pytest.warns(UserWarning, match='locked.*cannot be listed'):
+        find_videos([str(folder)])
+    with pytest.raises(PermissionError, match='locked.*cannot be listed'):
+        find_videos([locked])
+
+
 def test_scores_equal_the_models_predict_scores(tmp_path, tiny_scorer):
     videos = make_videos(str(tmp_path / 'v'), 2)
     labels = ['waving', 'jumping', 'reading a book']
