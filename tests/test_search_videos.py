@@ -11,6 +11,8 @@ import pytest
 import torch
 
 from conftest import ROOT, offline_env
+from models.feature_cache import CACHE_MAGIC, model_key, read_cache
+from test_feature_cache import fake_scorer, make_files
 from test_video_scoring import make_tiny_config, make_videos
 
 TOOL = osp.join(ROOT, 'tools', 'search_videos.py')
@@ -50,7 +52,8 @@ def test_ranks_by_query_and_reuses_the_cache(tmp_path, capsys):
     counts, ranking = search(folder, *model, '--topk', '2')
     assert counts == (3, 0)
     cache_path = str(tmp_path / 'clips.actionclip_cache.pt')
-    cache = torch.load(cache_path, weights_only=True)  # plain data only
+    cache, problem = read_cache(cache_path)  # plain data only
+    assert problem is None
     (entries, ) = cache['models'].values()
     assert sorted(entries) == ['video_0.mp4', 'video_1.mp4', 'video_2.mp4']
 
@@ -81,15 +84,15 @@ def test_ranks_by_query_and_reuses_the_cache(tmp_path, capsys):
     os.utime(videos[1], ns=(10**18, 10**18))
     counts, _ = search(folder, *model)
     assert counts == (1, 2)
-    entries = torch.load(cache_path, weights_only=True)['models'][
-        scorer.identity]
+    entries = read_cache(cache_path)[0]['models'][model_key(
+        scorer.identity)]
     assert entries['video_1.mp4']['mtime_ns'] == 10**18
 
 
 @pytest.mark.parametrize('args, message', [
     (['{video}', 'q'], 'is not a folder'),
     (['{empty}', 'q'], 'holds no video files'),
-    (['{missing}', 'q'], 'is not a folder'),
+    (['{missing}', 'q'], "missing' does not exist"),
     (['{folder}', '  '], 'The query is empty'),
     (['{folder}', 'q', '--topk', '0'], '--topk must be >= 1'),
     (['{folder}', 'q', '--no-cache', '--cache', 'c.pt'], 'contradict'),
@@ -107,3 +110,114 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, message):
     assert status == 2
     assert len(err.splitlines()) == 1 and ': error: ' in err, err
     assert message in err, err
+
+
+# ---------------------------------------------------------------------------
+# The cache path and unreadable folder entries (a fake model: see
+# tests/test_feature_cache.py)
+# ---------------------------------------------------------------------------
+
+
+def run_search(monkeypatch, capsys, *args, scorer=None):
+    """Run the tool in this process with a fake model; returns ``(status,
+    stdout, stderr)``. Without ``scorer``, loading a model fails the test:
+    the tool had to stop before."""
+
+    def load(_):
+        assert scorer is not None, 'the model was loaded'
+        return scorer
+
+    monkeypatch.setattr(search_videos, 'load_model_from_args', load)
+    capsys.readouterr()
+    status = search_videos.main([*args])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+@pytest.mark.parametrize('kind', ['text', 'video', 'checkpoint', 'folder'])
+def test_a_cache_path_that_is_not_ours_is_refused(tmp_path, monkeypatch,
+                                                  capsys, kind):
+    folder = str(tmp_path / 'clips')
+    make_files(folder, 2)
+    path = str(tmp_path / 'mine')
+    if kind == 'text':
+        with open(path, 'w') as f:
+            f.write('my notes\n')
+    elif kind == 'video':
+        path = make_videos(str(tmp_path / 'v'), 1)[0]
+    elif kind == 'checkpoint':
+        torch.save({'state_dict': {'w': torch.ones(2)}}, path)
+    else:
+        os.mkdir(path)
+    before = open(path, 'rb').read() if kind != 'folder' else None
+    status, out, err = run_search(monkeypatch, capsys, folder, QUERY,
+                                  '--cache', path)
+    assert status == 2 and not out
+    assert len(err.strip().splitlines()) == 1 and ': error: ' in err, err
+    assert repr(osp.abspath(path)) in err and 'not a feature cache' in err
+    assert 'pass another --cache' in err
+    if before is not None:
+        assert open(path, 'rb').read() == before
+
+
+def test_a_missing_cache_folder_is_created(tmp_path, monkeypatch, capsys):
+    folder = str(tmp_path / 'clips')
+    make_files(folder, 2)
+    cache_path = str(tmp_path / 'caches' / 'new' / 'clips.pt')
+    status, out, err = run_search(monkeypatch, capsys, folder, QUERY,
+                                  '--cache', cache_path, '--no-progress',
+                                  scorer=fake_scorer())
+    assert status == 0, err
+    assert 'Features: 2 computed, 0 from the cache' in err
+    assert open(cache_path, 'rb').read().startswith(CACHE_MAGIC)
+
+    (tmp_path / 'a_file').write_text('x')
+    status, out, err = run_search(monkeypatch, capsys, folder, QUERY,
+                                  '--cache', str(tmp_path / 'a_file' / 'c'))
+    assert status == 2 and 'Cannot create the folder' in err, err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize('no_cache', [False, True])
+def test_broken_links_and_loops_are_reported_with_the_bad_videos(
+        tmp_path, monkeypatch, capsys, no_cache):
+    folder = tmp_path / 'clips'
+    videos = make_files(str(folder), 2)
+    os.symlink('missing.mp4', folder / 'dangling.mp4')
+    os.symlink('loop.mp4', folder / 'loop.mp4')
+    os.symlink('..', folder / 'up')
+    args = [str(folder), QUERY, '--no-progress'] + (
+        ['--no-cache'] if no_cache else [])
+    status, out, err = run_search(monkeypatch, capsys, *args,
+                                  scorer=fake_scorer())
+    assert status == 1, err
+    ranked = re.findall(r'^\s+\d+\s+-?[0-9.]+\s+(\S+)$', out, re.M)
+    assert sorted(ranked) == videos
+    assert '2 of 4 videos failed' in err
+    assert re.search(r"dangling.mp4' is a broken symbolic link", err), err
+    assert re.search(r"loop.mp4' is a symbolic link loop", err), err
+    assert 'Traceback' not in err
+
+
+@pytest.mark.parametrize('link', ['missing', 'loop'])
+def test_a_folder_that_is_a_broken_link_or_loop_says_so(
+        tmp_path, monkeypatch, capsys, link):
+    path = tmp_path / 'clips'
+    os.symlink('missing' if link == 'missing' else 'clips', path)
+    status, _, err = run_search(monkeypatch, capsys, str(path), QUERY)
+    assert status == 2 and len(err.strip().splitlines()) == 1, err
+    assert ('is a broken symbolic link' if link == 'missing' else
+            'is a symbolic link loop') in err, err
+
+
+def test_no_progress_bar_when_nothing_is_to_embed(tmp_path, monkeypatch,
+                                                  capsys):
+    folder = str(tmp_path / 'clips')
+    make_files(folder, 2)
+    status, _, err = run_search(monkeypatch, capsys, folder, QUERY,
+                                scorer=fake_scorer())
+    assert status == 0 and '2/2' in err, err  # the bar of the first run
+    status, _, err = run_search(monkeypatch, capsys, folder, QUERY,
+                                scorer=fake_scorer())
+    assert status == 0 and 'Features: 0 computed, 2 from the cache' in err
+    assert 'video/s' not in err and '0/0' not in err and '0video' not in err

@@ -1,6 +1,7 @@
-"""Finding, embedding and scoring videos, and the folder feature cache,
-with tiny models on real mp4 files. The helpers at the top also serve
-tests/test_zero_shot.py and tests/test_search_videos.py."""
+"""Finding, embedding and scoring videos with tiny models on real mp4
+files (the folder feature cache: tests/test_feature_cache.py). The helpers
+at the top also serve tests/test_zero_shot.py and
+tests/test_search_videos.py."""
 import os
 import os.path as osp
 
@@ -11,9 +12,8 @@ from conftest import TINY_ARCH, write_video
 from models.actionclip import ActionClip
 from models.clip_builder import build_clip
 from models.load import PipelinePreprocess, VideoReadError
-from models.video_scoring import (CACHE_SUFFIX, NoVideosError,
-                                  default_cache_path,
-                                  embed_folder_cached, embed_videos,
+from models.video_scoring import (NoVideosError,
+                                  embed_videos,
                                   find_videos, label_text_features,
                                   load_scoring_model, query_similarity,
                                   query_text_features, score_labels, top_k)
@@ -252,53 +252,3 @@ def test_unreadable_video_raises_video_read_error(tmp_path, tiny_scorer):
     empty.write_bytes(b'')
     with pytest.raises(VideoReadError, match='empty.mp4'):
         tiny_scorer.preprocess(str(empty))
-
-
-def test_folder_cache_recomputes_only_changed_files(tmp_path, tiny_scorer):
-    folder = str(tmp_path / 'clips')
-    videos = make_videos(folder, 3)
-    cache_path = default_cache_path(folder + os.sep)
-    assert cache_path == str(tmp_path / ('clips' + CACHE_SUFFIX))
-
-    first, stats = embed_folder_cached(tiny_scorer, folder, progress=False)
-    assert stats.computed == videos and not stats.reused and stats.saved
-    cache = torch.load(cache_path, weights_only=True)
-    assert set(cache['models'][tiny_scorer.identity]) == {
-        'video_0.mp4', 'video_1.mp4', 'video_2.mp4'
-    }
-    stamp = os.stat(cache_path).st_mtime_ns
-
-    second, stats = embed_folder_cached(tiny_scorer, folder, progress=False)
-    assert not stats.computed and stats.reused == videos
-    assert not stats.saved and os.stat(cache_path).st_mtime_ns == stamp
-    for video in videos:
-        assert torch.equal(first[video], second[video])
-
-    os.utime(videos[1], ns=(10**18, 10**18))
-    os.remove(videos[2])
-    third, stats = embed_folder_cached(tiny_scorer, folder, progress=False)
-    assert stats.computed == [videos[1]] and stats.reused == videos[:1]
-    assert list(third) == videos[:2]
-    entries = torch.load(cache_path, weights_only=True)['models'][
-        tiny_scorer.identity]
-    assert set(entries) == {'video_0.mp4', 'video_1.mp4'}
-    assert entries['video_1.mp4']['mtime_ns'] == 10**18
-
-
-def test_folder_cache_keeps_models_apart_and_survives_corruption(
-        tmp_path, tiny_scorer):
-    folder = str(tmp_path / 'clips')
-    videos = make_videos(folder, 1)
-    embed_folder_cached(tiny_scorer, folder, progress=False)
-    clip = load_scoring_model(
-        clip=make_tiny_clip(str(tmp_path / 'clip.pt')), num_frames=2)
-    _, stats = embed_folder_cached(clip, folder, progress=False)
-    assert stats.computed == videos  # another model: its own features
-    cache = torch.load(default_cache_path(folder), weights_only=True)
-    assert set(cache['models']) == {tiny_scorer.identity, clip.identity}
-
-    with open(default_cache_path(folder), 'wb') as f:
-        f.write(b'garbage')
-    with pytest.warns(UserWarning, match='unreadable feature cache'):
-        _, stats = embed_folder_cached(clip, folder, progress=False)
-    assert stats.computed == videos and stats.saved

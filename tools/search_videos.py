@@ -70,26 +70,39 @@ def run(args: argparse.Namespace) -> int:
     """
     import torch
 
-    from models.video_scoring import (embed_folder_cached, embed_videos,
-                                      find_videos, query_similarity,
+    from models.feature_cache import (check_cache_path, default_cache_path,
+                                      embed_folder_cached, stat_videos)
+    from models.video_scoring import (embed_videos, find_videos,
+                                      path_problem, query_similarity,
                                       query_text_features)
     if args.topk < 1:
         raise CliError(f'--topk must be >= 1, got {args.topk}')
     if not osp.isdir(args.folder):
-        raise CliError(f'FOLDER {args.folder!r} is not a folder: give the '
+        problem = path_problem(args.folder) or 'is not a folder'
+        raise CliError(f'FOLDER {args.folder!r} {problem}: give the '
                        'folder that holds the videos')
     if args.no_cache and args.cache:
         raise CliError('--cache and --no-cache contradict each other')
     if not args.query.strip():
         raise CliError('The query is empty: describe what to look for')
-    videos = find_videos([args.folder])  # fails early on an empty folder
+    # Fails early on an empty folder; subfolders that cannot be listed are
+    # reported with the unreadable videos.
+    unlisted = {}
+    videos = find_videos([args.folder], unreadable=unlisted)
+    if not args.no_cache:  # refused or its folder made before the work
+        check_cache_path(args.cache or default_cache_path(args.folder))
     scorer = load_model_from_args(args)
     query = query_text_features(scorer.model, args.query)
 
     if args.no_cache:
-        features, failures = embed_videos(scorer, videos, args.batch_size,
-                                          not args.no_progress,
-                                          report_skipped)
+        for name, message in unlisted.items():
+            report_skipped(name, OSError(message))
+        readable, failures = stat_videos(videos, report_skipped)
+        failures = {**unlisted, **failures}
+        features, unreadable = embed_videos(
+            scorer, list(readable), args.batch_size,
+            not args.no_progress and bool(readable), report_skipped)
+        failures.update(unreadable)
         print(f'Features: {len(features)} computed (no cache)',
               file=sys.stderr)
     else:
@@ -112,7 +125,8 @@ def run(args: argparse.Namespace) -> int:
         print('  rank  similarity  video')
         for rank, i in enumerate(order, 1):
             print(f'  {rank:>4}  {float(scores[i]):>10.4f}  {names[i]}')
-    return report_failures(failures, len(videos))
+    # Unlisted subfolders count among the failures, and so in the total.
+    return report_failures(failures, len(features) + len(failures))
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -1,0 +1,455 @@
+"""Cached video features of a folder, so that a second search of the same
+folder embeds only the videos that are new or changed.
+
+The cache is one file beside the folder (``videos/`` ->
+``videos.actionclip_cache.pt``). It holds, per model, each video's size,
+modification time and features, keyed by its path relative to the folder.
+The file starts with :data:`CACHE_MAGIC`, then a ``torch.save`` archive of
+plain tensors, ints and strings (read with ``weights_only=True``) whose
+dict carries ``kind=CACHE_KIND``:
+
+- a path that exists but is not such a file (a video, a text file, a
+  checkpoint, a folder) is refused with :class:`NotACacheError` and never
+  written over;
+- a file of ours that cannot be read (truncated, damaged, an older format)
+  is rebuilt, with a warning;
+- two searches of one folder with different models at once keep both
+  models' entries: the writer locks ``<cache>.lock``, merges its model's
+  entries into the file as it is now, and renames a complete temporary
+  file over it.
+
+Example:
+    >>> scorer = load_scoring_model(name='ViT-B/32-8')
+    >>> features, stats = embed_folder_cached(scorer, 'clips/')
+    >>> len(stats.computed), len(stats.reused), stats.cache_path
+"""
+import contextlib
+import io
+import itertools
+import os
+import os.path as osp
+import warnings
+from dataclasses import dataclass
+from typing import (TYPE_CHECKING, Callable, Dict, Iterator, List, Optional,
+                    Sequence, Tuple)
+
+import torch
+
+from .video_loading import VideoReadError
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; concurrent searches may race
+    fcntl = None
+
+# video_scoring re-exports this module's public names, so it is imported
+# inside the functions here: at the top, the import would be circular.
+if TYPE_CHECKING:
+    from .video_scoring import ScoringModel
+
+#: Suffix of the cache file beside a folder: ``videos/`` ->
+#: ``videos.actionclip_cache.pt``.
+CACHE_SUFFIX = '.actionclip_cache.pt'
+
+#: First bytes of every cache file: they tell our file from anyone else's
+#: even when the rest is damaged.
+CACHE_MAGIC = b'ACTIONCLIP-FEATURE-CACHE\n'
+
+#: ``kind`` of the cache dict.
+CACHE_KIND = 'actionclip-feature-cache'
+
+#: Version of the cache file layout. Format 1 (no magic, no ``kind``) was a
+#: bare ``torch.save`` of ``{'format': 1, 'models': {...}}``.
+_CACHE_FORMAT = 2
+
+#: Version of the embedding code (:func:`models.video_scoring.embed_videos`
+#: and what it calls); bump it when a change alters the features of a
+#: video, so that entries computed before are not reused.
+EMBEDDING_VERSION = 1
+
+# Temporary files of two writes from one process (threads) must differ;
+# the pid alone only separates processes.
+_counter = itertools.count()
+
+
+class NotACacheError(ValueError):
+    """A cache path names something that is not one of our feature caches
+    (and is therefore left alone)."""
+
+
+def default_cache_path(folder: str) -> str:
+    """Where the features of ``folder``'s videos are cached: beside it, so
+    that the folder itself stays untouched.
+
+    Args:
+        folder (str): The video folder.
+
+    Returns:
+        str: ``<folder>.actionclip_cache.pt`` (absolute).
+    """
+    folder = osp.abspath(folder)
+    return osp.join(osp.dirname(folder), osp.basename(folder) + CACHE_SUFFIX)
+
+
+def model_key(identity: str) -> str:
+    """The key of a model's entries in the cache.
+
+    Args:
+        identity (str): :attr:`models.video_scoring.ScoringModel.identity`.
+
+    Returns:
+        str: ``'<EMBEDDING_VERSION>|<identity>'``: features computed by
+        another version of the embedding code are not reused.
+    """
+    return f'{EMBEDDING_VERSION}|{identity}'
+
+
+@dataclass
+class CacheStats:
+    """What :func:`embed_folder_cached` did.
+
+    Attributes:
+        computed (list[str]): Videos embedded in this call.
+        reused (list[str]): Videos whose cached features were used.
+        failed (dict): ``{entry: error message}`` of unreadable videos,
+            broken links and subfolders that cannot be listed.
+        cache_path (str): The cache file.
+        saved (bool): Whether the cache file was written.
+    """
+
+    computed: List[str]
+    reused: List[str]
+    failed: Dict[str, str]
+    cache_path: str
+    saved: bool
+
+
+def _empty_cache() -> dict:
+    return dict(kind=CACHE_KIND, format=_CACHE_FORMAT, models={})
+
+
+def _not_a_cache(path: str, what: str) -> NotACacheError:
+    return NotACacheError(
+        f'The feature cache path {path!r} {what}, not a feature cache of '
+        'this tool; it was left untouched: pass another --cache (or '
+        '--no-cache), or delete that file if you are sure it is not needed')
+
+
+def _classify(path: str, keep_body: bool = False) -> Tuple[str, bytes]:
+    """What is at a cache path, refusing anything but one of our caches.
+
+    Args:
+        path (str): The cache file (it need not exist).
+        keep_body (bool): Return the bytes after :data:`CACHE_MAGIC`.
+
+    Returns:
+        tuple: ``(what, body)``: ``what`` is ``'missing'``, ``'ours'`` or
+        ``'format 1'`` (ours, from an older version); ``body`` is empty
+        unless ``keep_body`` and ``what == 'ours'``.
+
+    Raises:
+        NotACacheError: ``path`` exists but is not one of our caches.
+        OSError: ``path`` cannot be read (e.g. permission denied).
+    """
+    from .video_scoring import path_problem
+    if not osp.lexists(path):
+        return 'missing', b''
+    if osp.isdir(path):
+        raise _not_a_cache(path, 'is a folder')
+    if not osp.exists(path):
+        raise _not_a_cache(path, path_problem(path) or 'cannot be read')
+    try:
+        with open(path, 'rb') as f:
+            head = f.read(len(CACHE_MAGIC))
+            ours = head == CACHE_MAGIC
+            body = f.read() if ours and keep_body else b''
+    except OSError as error:
+        raise OSError(
+            f'Cannot read the feature cache {path!r} '
+            f'({error.strerror or error}); pass another --cache, or '
+            '--no-cache') from error
+    if ours:
+        return 'ours', body
+    if _is_format_1(path, head):
+        return 'format 1', b''
+    raise _not_a_cache(path, 'is a file of another kind')
+
+
+def read_cache(path: str) -> Tuple[dict, Optional[str]]:
+    """Read a cache file, telling ours from anything else.
+
+    Args:
+        path (str): The cache file (it need not exist).
+
+    Returns:
+        tuple: ``(cache, problem)``: the cache dict (``kind``, ``format``,
+        ``models``: ``{model_key: {relative path: entry}}``), and None, or
+        an empty cache and why the file of ours there must be rebuilt.
+
+    Raises:
+        NotACacheError: ``path`` exists but is not one of our caches.
+        OSError: ``path`` cannot be read (e.g. permission denied).
+    """
+    what, body = _classify(path, keep_body=True)
+    if what == 'missing':
+        return _empty_cache(), None
+    if what == 'format 1':
+        return _empty_cache(), 'format 1, from an older version'
+    try:
+        cache = torch.load(
+            io.BytesIO(body), map_location='cpu', weights_only=True)
+    except Exception as error:  # damaged: only costs a recompute
+        return _empty_cache(), f'unreadable ({type(error).__name__})'
+    if not (isinstance(cache, dict) and cache.get('kind') == CACHE_KIND
+            and isinstance(cache.get('models'), dict)):
+        return _empty_cache(), 'malformed'
+    if cache.get('format') != _CACHE_FORMAT:
+        return _empty_cache(), f'format {cache.get("format")!r}'
+    return cache, None
+
+
+def check_cache_path(path: str) -> str:
+    """Before any work: refuse a path that is not one of our caches, and
+    create the cache's folder if it is missing.
+
+    Args:
+        path (str): The cache file.
+
+    Returns:
+        str: The absolute path.
+
+    Raises:
+        NotACacheError: ``path`` exists but is not one of our caches.
+        OSError: ``path`` cannot be read, or its folder cannot be created.
+    """
+    path = osp.abspath(path)
+    _classify(path)
+    # Finding out after the embedding work that the cache cannot go where
+    # asked would waste it.
+    folder = osp.dirname(path)
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as error:
+        raise OSError(
+            f'Cannot create the folder {folder!r} for the feature cache '
+            f'{path!r} ({error.strerror or error}); pass another --cache, '
+            'or --no-cache') from error
+    return path
+
+
+def _is_format_1(path: str, head: bytes) -> bool:
+    # Format 1 was a bare torch.save archive (a zip file); mmap reads the
+    # pickle only, not the tensors, should the file be a large checkpoint.
+    if not head.startswith(b'PK\x03\x04'):
+        return False
+    try:
+        old = torch.load(path, map_location='cpu', weights_only=True,
+                         mmap=True)
+    except Exception:  # not ours, or unrecognisable: refused
+        return False
+    return (isinstance(old, dict) and old.get('format') == 1
+            and isinstance(old.get('models'), dict))
+
+
+def _load_cache(path: str) -> Tuple[dict, bool]:
+    """The cache at ``path``; a damaged file of ours is a warning and an
+    empty cache, to be rebuilt.
+
+    Args:
+        path (str): The cache file (it need not exist).
+
+    Returns:
+        tuple: ``(cache, rebuild)``: the cache, and whether the file there
+        must be written again even if no entry changes.
+
+    Raises:
+        NotACacheError: ``path`` exists but is not one of our caches.
+        OSError: ``path`` cannot be read.
+    """
+    cache, problem = read_cache(path)
+    if problem:
+        warnings.warn(f'Rebuilding the feature cache {path} ({problem})')
+    return cache, problem is not None
+
+
+@contextlib.contextmanager
+def _locked(path: str) -> Iterator[None]:
+    """Hold an exclusive lock on ``<path>.lock`` (left in place: removing
+    it would let a waiting writer and a new one lock different files)."""
+    if fcntl is None:
+        yield
+        return
+    fd = os.open(path + '.lock', os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _write_atomic(cache: dict, path: str) -> None:
+    folder, name = osp.split(path)
+    tmp = osp.join(folder, f'.{name}.{os.getpid()}.{next(_counter)}.tmp')
+    try:
+        with open(tmp, 'xb') as f:
+            f.write(CACHE_MAGIC)
+            torch.save(cache, f)
+            f.flush()
+            os.fsync(f.fileno())
+        # Atomic: an interrupted or failed write keeps the previous cache.
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
+
+
+def _save_cache(path: str, key: str, entries: dict) -> bool:
+    """Store one model's entries, keeping every other model's.
+
+    Under the lock, the file is read again (another search may have added
+    its model since this one started), and only ``models[key]`` changes.
+
+    Args:
+        path (str): The cache file.
+        key (str): :func:`model_key` of the model.
+        entries (dict): ``{relative path: entry}`` of that model.
+
+    Returns:
+        bool: Whether the file was written; a failure is a warning, since
+        the features are only cached, not lost.
+    """
+    # Through a symbolic link: write the file it points to, not the link.
+    target = osp.realpath(path)
+    try:
+        with _locked(target):
+            cache, _ = read_cache(target)  # a damaged file was warned about
+            cache['models'][key] = entries
+            _write_atomic(cache, target)
+    except (OSError, NotACacheError) as error:
+        warnings.warn(f'Could not write the feature cache {path} ({error}); '
+                      'features will be computed again next time')
+        return False
+    return True
+
+
+def stat_videos(
+    videos: Sequence[str],
+    on_failure: Optional[Callable[[str, Exception], None]] = None
+) -> Tuple[Dict[str, os.stat_result], Dict[str, str]]:
+    """``os.stat`` of each video; broken links, link loops and entries
+    that cannot be reached are failures, not errors.
+
+    Args:
+        videos (list[str]): Video files.
+        on_failure (callable, optional): Called with ``(video, error)``
+            for each entry that cannot be stat'ed.
+
+    Returns:
+        tuple: ``({video: stat result}, {video: error message})``.
+    """
+    from .video_scoring import path_problem
+    stats: Dict[str, os.stat_result] = {}
+    failed: Dict[str, str] = {}
+    for video in videos:
+        try:
+            stats[video] = os.stat(video)
+        except OSError:
+            problem = path_problem(video) or 'cannot be read'
+            error = VideoReadError(f'Video {video!r} {problem}; fix or '
+                                   'remove it')
+            failed[video] = str(error)
+            if on_failure is not None:
+                on_failure(video, error)
+    return stats, failed
+
+
+def embed_folder_cached(
+    scorer: 'ScoringModel',
+    folder: str,
+    cache_path: Optional[str] = None,
+    batch_size: int = 8,
+    progress: bool = True,
+    on_failure: Optional[Callable[[str, Exception], None]] = None
+) -> Tuple[Dict[str, torch.Tensor], CacheStats]:
+    """Features of every video in a folder, recomputing only what changed.
+
+    The cache holds, per model (:func:`model_key` of the scorer's
+    ``identity``), each video's size, modification time and features, keyed
+    by its path relative to ``folder``; a video whose size or mtime changed
+    is embedded again, a removed one is dropped. Features of other models
+    stay in the file, also those written meanwhile by another search.
+
+    Args:
+        scorer (ScoringModel): From
+            :func:`models.video_scoring.load_scoring_model`.
+        folder (str): The video folder (walked with
+            :func:`models.video_scoring.find_videos`).
+        cache_path (str, optional): Cache file; defaults to
+            :func:`default_cache_path`. Its folder is created if missing.
+        batch_size (int): Videos per forward pass.
+        progress (bool): Show a progress bar for the videos to embed (none
+            when there are none).
+        on_failure (callable, optional): See
+            :func:`models.video_scoring.embed_videos`; also called for
+            broken links, link loops and subfolders that cannot be listed.
+
+    Returns:
+        tuple: ``({video: (V, D) features}, CacheStats)``; unreadable videos
+        are left out (and not cached, so they are tried again next time).
+
+    Raises:
+        NotADirectoryError: ``folder`` is not a folder.
+        NotACacheError: ``cache_path`` exists but is not one of our caches.
+        OSError: The cache cannot be read, or its folder created.
+    """
+    from .video_scoring import embed_videos, find_videos, path_problem
+    if not osp.isdir(folder):
+        problem = path_problem(folder) or 'is not a folder'
+        raise NotADirectoryError(f'{folder!r} {problem}: give a folder of '
+                                 'videos')
+    cache_path = check_cache_path(cache_path or default_cache_path(folder))
+    cache, rebuild = _load_cache(cache_path)
+    failed: Dict[str, str] = {}
+    videos = find_videos([folder], unreadable=failed)
+    if on_failure is not None:
+        for name, message in failed.items():
+            on_failure(name, OSError(message))
+    stats, unreadable = stat_videos(videos, on_failure)
+    failed.update(unreadable)
+
+    key = model_key(scorer.identity)
+    old = cache['models'].get(key)
+    old = old if isinstance(old, dict) else {}
+    keys = {video: osp.relpath(video, folder) for video in stats}
+    entries, todo, reused = {}, [], []
+    for video, name in keys.items():
+        entry = dict(size=stats[video].st_size,
+                     mtime_ns=stats[video].st_mtime_ns)
+        cached = old.get(name)
+        if (isinstance(cached, dict)
+                and isinstance(cached.get('features'), torch.Tensor)
+                and all(cached.get(k) == v for k, v in entry.items())):
+            entries[name] = cached
+            reused.append(video)
+        else:
+            # Stat taken before decoding: a file changed meanwhile is
+            # recomputed next time instead of being cached as current.
+            entries[name] = entry
+            todo.append(video)
+    new, unreadable = embed_videos(scorer, todo, batch_size,
+                                   progress and bool(todo), on_failure)
+    failed.update(unreadable)
+    for video in todo:
+        if video in new:
+            entries[keys[video]]['features'] = new[video]
+        else:
+            del entries[keys[video]]
+    saved = False
+    if new or rebuild or set(entries) != set(old):
+        saved = _save_cache(cache_path, key, entries)
+    features = {
+        video: entries[name]['features']
+        for video, name in keys.items() if name in entries
+    }
+    return features, CacheStats(list(new), reused, failed, cache_path, saved)
