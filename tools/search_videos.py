@@ -4,7 +4,11 @@ a description.
 Video features are cached beside the folder (``videos/`` ->
 ``videos.actionclip_cache.pt``), per model; later searches embed only the
 videos that are new or changed (size or modification time), so asking
-another question of the same folder is quick.
+another question of the same folder is quick. A ``--cache`` path that
+holds anything else is refused, never replaced; a damaged cache is rebuilt
+with a warning; two searches of one folder at once keep both models'
+features. Broken symbolic links and link loops in the folder are listed
+with the videos that could not be read.
 
 Examples (from the project root)::
 
