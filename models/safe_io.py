@@ -242,13 +242,15 @@ def check_output_path(path: str,
                 f'{what} {path!r} is the same file as the input {source!r}'
                 f'{_how_linked(path, source)}: writing it would destroy '
                 'that input; choose another output name')
-    folder = osp.dirname(osp.realpath(path))
+    folder = osp.dirname(osp.abspath(path))
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError as error:
-        raise OutputPathError(
-            f'{what} {path!r}: cannot create its folder {folder!r} '
-            f'({error.strerror or error})') from None
+        in_the_way = isinstance(error, (FileExistsError, NotADirectoryError))
+        reason = 'a file is in the way' if in_the_way else (error.strerror
+                                                            or str(error))
+        raise OutputPathError(f'{what} {path!r}: cannot create its folder '
+                              f'{folder!r} ({reason})') from None
     if not os.access(folder, os.W_OK | os.X_OK):
         raise OutputPathError(f'{what} {path!r}: its folder {folder!r} is '
                               'not writable')
