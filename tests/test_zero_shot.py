@@ -3,6 +3,7 @@ each of the three model sources; output files, drawn videos, and one-line
 errors for bad input."""
 import csv
 import json
+import os
 import os.path as osp
 import subprocess
 import sys
@@ -180,3 +181,115 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, message):
     assert status == 2
     assert len(err.splitlines()) == 1 and ': error: ' in err, err
     assert message.format(**fill) in err, err
+
+
+# ---------------------------------------------------------------------------
+# --out / --viz: never over an input, folders created, bounded GIFs
+# ---------------------------------------------------------------------------
+
+
+def no_model(args):
+    raise AssertionError('the model was loaded before the outputs were '
+                         'checked')
+
+
+@pytest.mark.parametrize('out, how', [
+    (['--viz', '{video}'], ''),
+    (['--viz', '{hard}'], 'through a hard link'),
+    (['--out', '{soft}'], 'through a symbolic link'),
+    (['--out', '{labels}', '--label-file', '{labels}'], ''),
+    (['{folder}/viz_v.gif', '--viz', '{folder}/viz.gif'], ''),
+])
+def test_output_at_an_input_is_refused_before_the_model_loads(
+        tmp_path, capsys, monkeypatch, out, how):
+    folder = tmp_path / 'videos'
+    folder.mkdir()
+    video = write_video(str(folder / 'v.mp4'), num_frames=60)
+    # A second input video named as --viz names its output for 'v.mp4'.
+    second = str(folder / 'viz_v.gif')
+    os.rename(write_video(str(folder / 'w.mp4'), num_frames=8), second)
+    labels = tmp_path / 'labels.csv'
+    labels.write_text('juggling\nreading\n')
+    hard, soft = tmp_path / 'hard.mp4', tmp_path / 'soft.json'
+    os.link(video, hard)
+    soft.symlink_to(video)
+    fill = dict(video=video, hard=str(hard), soft=str(soft),
+                labels=str(labels), folder=str(folder))
+    args = [a.format(**fill) for a in out]
+    if '--label-file' not in args:
+        args += ['--labels', 'a,b']
+    before = {p: open(p, 'rb').read() for p in (video, second, labels)}
+    monkeypatch.setattr(zero_shot, 'load_model_from_args', no_model)
+    status = zero_shot.main([video, *args])
+    err = capsys.readouterr().err.strip()
+    assert status == 2
+    assert len(err.splitlines()) == 1, err
+    assert 'is the same file as the input' in err and how in err, err
+    assert {p: open(p, 'rb').read() for p in before} == before
+    assert count_mp4_frames(video) == 60
+    assert sorted(os.listdir(folder)) == ['v.mp4', 'viz_v.gif']
+
+
+def test_outputs_in_missing_folders_are_created(tmp_path, capsys):
+    weights = make_tiny_clip(str(tmp_path / 'tiny_clip.pt'))
+    folder = tmp_path / 'videos'
+    videos = make_videos(str(folder), 2, num_frames=9)
+    with open(folder / 'broken.mp4', 'wb') as f:
+        f.write(b'not a video' * 30)
+    out = tmp_path / 'results' / 'deeper' / 'r.json'
+    viz = tmp_path / 'drawn' / 'x.mp4'
+    status = zero_shot.main([
+        str(folder), '--labels', LABELS, '--clip', weights, '--num-frames',
+        '4', '--out', str(out), '--viz', str(viz), '--no-progress'
+    ])
+    assert status == 1, capsys.readouterr().err  # broken.mp4
+    assert len(json.loads(out.read_text())['results']) == 2
+    # Names are made over all videos: a failed one does not rename others.
+    assert sorted(os.listdir(viz.parent)) == ['x_video_0.mp4',
+                                              'x_video_1.mp4']
+    for video in videos:
+        stem = osp.splitext(osp.basename(video))[0]
+        assert count_mp4_frames(str(viz.parent / f'x_{stem}.mp4')) == 9
+    assert not [n for n in os.listdir(out.parent) if n.startswith('.')]
+
+
+def test_gif_of_a_large_video_is_scaled_down(tmp_path, capsys):
+    weights = make_tiny_clip(str(tmp_path / 'tiny_clip.pt'))
+    video = write_video(str(tmp_path / 'big.mp4'), num_frames=6,
+                        size=(1920, 1080), fps=30)
+    viz = tmp_path / 'new' / 'big.gif'
+    status = zero_shot.main([
+        video, '--labels', LABELS, '--clip', weights, '--num-frames', '4',
+        '--viz', str(viz), '--no-progress'
+    ])
+    assert status == 0, capsys.readouterr().err
+    with Image.open(viz) as gif:
+        # 30 fps capped at 15: every other frame, shown twice as long.
+        assert gif.size == (480, 270) and gif.n_frames == 3
+        assert gif.info['duration'] == 60  # 1000 * 2 / 30, in 10 ms steps
+
+
+def test_long_gif_keeps_a_bounded_number_of_frames(tmp_path, monkeypatch):
+    monkeypatch.setattr(zero_shot, 'GIF_MAX_FRAMES', 8)
+    video = write_video(str(tmp_path / 'long.mp4'), num_frames=40, fps=10)
+    out = str(tmp_path / 'long.gif')
+    count = zero_shot.write_annotated_video(video, out, [('a', 0.5)])
+    with Image.open(out) as gif:
+        assert gif.n_frames == count and 4 <= count <= 8
+        # 40 frames at 10 fps still last 4 s: the step grew to 8 frames.
+        assert gif.n_frames * gif.info['duration'] == 5 * 800
+        assert gif.size == (64, 48)
+
+
+def test_failed_viz_leaves_the_previous_file(tmp_path):
+    broken = tmp_path / 'broken.mp4'
+    broken.write_bytes(b'not a video' * 30)
+    for name in ('old.mp4', 'old.gif'):
+        out = tmp_path / name
+        out.write_bytes(b'previous')
+        with pytest.raises(OSError, match='read no frame'):
+            zero_shot.write_annotated_video(str(broken), str(out),
+                                            [('a', 1.0)])
+        assert out.read_bytes() == b'previous'
+    assert sorted(os.listdir(tmp_path)) == ['broken.mp4', 'old.gif',
+                                            'old.mp4']

@@ -19,6 +19,7 @@ be loaded (nothing is scored).
 import argparse
 import csv
 import json
+import math
 import os
 import os.path as osp
 import sys
@@ -32,6 +33,12 @@ if ROOT not in sys.path:
 DEFAULT_MODEL = 'ViT-B/32-8'
 OUT_FORMATS = ('.json', '.csv')
 VIZ_FORMATS = ('.mp4', '.gif')
+# A GIF is built in memory (Pillow's writer keeps every frame), so its
+# frames are made small and few: at most GIF_MAX_FRAMES frames of at most
+# GIF_MAX_SIDE pixels a side (about 70 MB at worst), whatever the video.
+GIF_MAX_SIDE = 480
+GIF_MAX_FPS = 15
+GIF_MAX_FRAMES = 300
 
 Predictions = List[Tuple[str, float]]
 
@@ -176,6 +183,38 @@ def check_output_path(path: Optional[str], formats: Sequence[str],
         raise CliError(f'{option} {path!r} is a folder; give a file name')
 
 
+def prepare_outputs(args: argparse.Namespace,
+                    videos: Sequence[str]) -> Dict[str, str]:
+    """Refuse outputs that would overwrite an input and create the output
+    folders, before the model is loaded.
+
+    Args:
+        args (argparse.Namespace): Parsed arguments (``--out``, ``--viz``
+            and the input files: labels, config, checkpoint, weights).
+        videos (list[str]): Every video to score.
+
+    Returns:
+        dict: ``{video: --viz file}`` for every video (empty without
+        ``--viz``); named over all videos, so that a video that fails
+        does not change the others' file names.
+    """
+    from models.safe_io import OutputPathError
+    from models.safe_io import check_output_path as check_writable
+    viz = viz_paths(args.viz, videos) if args.viz else {}
+    inputs = [
+        *videos, args.label_file, args.config, args.checkpoint, args.clip,
+        args.model
+    ]
+    outputs = [('--out', args.out)] if args.out else []
+    outputs += [('--viz', path) for path in viz.values()]
+    for option, path in outputs:
+        try:
+            check_writable(path, inputs, option)
+        except OutputPathError as error:
+            raise CliError(str(error)) from None
+    return viz
+
+
 def read_labels(args: argparse.Namespace) -> List[str]:
     """The labels of ``--labels`` or ``--label-file``.
 
@@ -226,7 +265,8 @@ def write_results(path: str, results: Dict[str, Predictions],
 
     JSON holds ``info`` (model, labels, templates, topk), ``results`` (per
     video, its predictions) and ``failures``; CSV holds one row per
-    (video, rank) with columns ``video, rank, label, probability``.
+    (video, rank) with columns ``video, rank, label, probability``. The
+    file is written whole or not at all (a temporary file renamed).
 
     Args:
         path (str): ``.json`` or ``.csv`` file.
@@ -234,6 +274,7 @@ def write_results(path: str, results: Dict[str, Predictions],
         failures (dict): ``{video: error message}``.
         info (dict): Run description for the JSON file.
     """
+    from models.safe_io import atomic_write
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     if path.lower().endswith('.json'):
         data = dict(info)
@@ -248,11 +289,11 @@ def write_results(path: str, results: Dict[str, Predictions],
             dict(video=video, error=error)
             for video, error in failures.items()
         ]
-        with open(path, 'w', encoding='utf-8') as f:
+        with atomic_write(path, 'w', encoding='utf-8') as f:
             json.dump(data, f, indent=2, ensure_ascii=False)
             f.write('\n')
         return
-    with open(path, 'w', encoding='utf-8', newline='') as f:
+    with atomic_write(path, 'w', encoding='utf-8', newline='') as f:
         writer = csv.writer(f)
         writer.writerow(['video', 'rank', 'label', 'probability'])
         for video, predictions in results.items():
@@ -331,13 +372,118 @@ def draw_predictions(frame, predictions: Predictions):
     return frame
 
 
+def gif_size(width: int, height: int) -> Tuple[int, int]:
+    """The frame size of a ``--viz`` GIF: the video's, scaled down (aspect
+    kept) so that its longer side is at most :data:`GIF_MAX_SIDE`.
+
+    Args:
+        width (int): The video's width.
+        height (int): The video's height.
+
+    Returns:
+        tuple[int, int]: ``(width, height)`` of the GIF.
+    """
+    scale = min(1.0, GIF_MAX_SIDE / max(width, height))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _no_frame(video: str) -> OSError:
+    return OSError(f'OpenCV read no frame of {video!r} to draw on')
+
+
+def _write_mp4(capture, video: str, out_path: str, fps: float,
+               predictions: Predictions) -> int:
+    """Stream every frame, drawn on, to an MPEG-4 file; returns the count.
+    """
+    import cv2
+
+    from models.safe_io import atomic_path
+
+    # The temporary name ends in .mp4: VideoWriter picks the container
+    # from the extension.
+    with atomic_path(out_path, keep_ext=True) as tmp:
+        writer, count = None, 0
+        try:
+            while True:
+                ok, frame = capture.read()
+                if not ok:
+                    break
+                if writer is None:
+                    height, width = frame.shape[:2]
+                    writer = cv2.VideoWriter(tmp,
+                                             cv2.VideoWriter_fourcc(*'mp4v'),
+                                             fps, (width, height))
+                    if not writer.isOpened():
+                        raise OSError(f'OpenCV cannot write {out_path!r}')
+                writer.write(draw_predictions(frame, predictions))
+                count += 1
+        finally:
+            if writer is not None:
+                writer.release()
+        if not count:
+            raise _no_frame(video)
+    return count
+
+
+def _write_gif(capture, video: str, out_path: str, fps: float,
+               predictions: Predictions) -> int:
+    """Write a small GIF of the drawn frames; returns its frame count."""
+    import cv2
+    from PIL import Image
+
+    from models.safe_io import atomic_write
+
+    # Source frames per GIF frame: the rate is capped at GIF_MAX_FPS, and
+    # when GIF_MAX_FRAMES frames are held every other one is dropped and
+    # the step doubles, so that any length fits and the GIF still spans
+    # the whole video (at a lower frame rate).
+    step = max(1, math.ceil(fps / GIF_MAX_FPS - 1e-6))
+    frames, index = [], 0
+    while capture.grab():  # skipped frames are never converted
+        if index % step == 0:
+            ok, frame = capture.retrieve()
+            if not ok:
+                break
+            size = gif_size(frame.shape[1], frame.shape[0])
+            if size != (frame.shape[1], frame.shape[0]):
+                frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+            rgb = cv2.cvtColor(draw_predictions(frame, predictions),
+                               cv2.COLOR_BGR2RGB)
+            # Held as palette images (one byte a pixel): the conversion
+            # Pillow's GIF writer would make anyway.
+            frames.append(
+                Image.fromarray(rgb).convert(
+                    'P', palette=Image.Palette.ADAPTIVE))
+            if len(frames) == GIF_MAX_FRAMES:
+                frames, step = frames[::2], step * 2
+        index += 1
+    if not frames:
+        raise _no_frame(video)
+    with atomic_write(out_path, 'wb') as f:
+        frames[0].save(
+            f,
+            format='GIF',
+            save_all=True,
+            append_images=frames[1:],
+            duration=round(1000 * step / fps),
+            loop=0)
+    return len(frames)
+
+
 def write_annotated_video(video: str, out_path: str,
                           predictions: Predictions) -> int:
-    """Write every frame of ``video`` with its predictions drawn on it.
+    """Write ``video`` with its predictions drawn on every frame.
 
-    ``.mp4`` is written with OpenCV (MPEG-4, the source's frame rate);
-    ``.gif`` with Pillow, which stores a frame identical to the one before
-    as a longer display of that frame.
+    Frames are read one at a time, so memory does not grow with the
+    video. ``.mp4`` is written with OpenCV as it is read (MPEG-4, the
+    source's size and frame rate). ``.gif`` is written with Pillow, which
+    holds every frame until the end, so its frames are bounded: scaled
+    down to :data:`GIF_MAX_SIDE` pixels a side, at most
+    :data:`GIF_MAX_FPS` a second and :data:`GIF_MAX_FRAMES` in all (a
+    longer video gets a lower frame rate); Pillow stores a frame identical
+    to the one before as a longer display of that frame. Either file goes
+    to a temporary file renamed at the end: a failure leaves a previous
+    ``out_path`` as it was.
 
     Args:
         video (str): The source video.
@@ -348,46 +494,15 @@ def write_annotated_video(video: str, out_path: str,
         int: The number of frames written.
     """
     import cv2
-    capture = cv2.VideoCapture(video)
-    fps = capture.get(cv2.CAP_PROP_FPS)
-    fps = fps if fps and fps > 0 else 25.0
     os.makedirs(osp.dirname(osp.abspath(out_path)), exist_ok=True)
-    gif = out_path.lower().endswith('.gif')
-    writer, gif_frames, count = None, [], 0
+    write = _write_gif if out_path.lower().endswith('.gif') else _write_mp4
+    capture = cv2.VideoCapture(video)
     try:
-        while True:
-            ok, frame = capture.read()
-            if not ok:
-                break
-            frame = draw_predictions(frame, predictions)
-            count += 1
-            if gif:
-                from PIL import Image
-                gif_frames.append(
-                    Image.fromarray(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)))
-                continue
-            if writer is None:
-                height, width = frame.shape[:2]
-                writer = cv2.VideoWriter(out_path,
-                                         cv2.VideoWriter_fourcc(*'mp4v'),
-                                         fps, (width, height))
-                if not writer.isOpened():
-                    raise OSError(f'OpenCV cannot write {out_path!r}')
-            writer.write(frame)
+        fps = capture.get(cv2.CAP_PROP_FPS)
+        fps = fps if fps and fps > 0 else 25.0
+        return write(capture, video, out_path, fps, predictions)
     finally:
         capture.release()
-        if writer is not None:
-            writer.release()
-    if not count:
-        raise OSError(f'OpenCV read no frame of {video!r} to draw on')
-    if gif:
-        gif_frames[0].save(
-            out_path,
-            save_all=True,
-            append_images=gif_frames[1:],
-            duration=round(1000 / fps),
-            loop=0)
-    return count
 
 
 # ---------------------------------------------------------------------------
@@ -430,7 +545,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         '--viz',
         help='write each video with its top-k drawn on it (.mp4 or .gif; '
-        'with several videos, one file each: OUT_<video name>.mp4)')
+        'with several videos, one file each: OUT_<video name>.mp4). GIFs '
+        f'are scaled down to {GIF_MAX_SIDE} pixels a side, at most '
+        f'{GIF_MAX_FPS} frames a second and {GIF_MAX_FRAMES} frames')
     add_model_arguments(parser)
     return parser
 
@@ -455,6 +572,7 @@ def run(args: argparse.Namespace) -> int:
     labels = read_labels(args)
     templates = load_templates(args.template) if args.template else None
     videos = find_videos(args.videos)
+    viz = prepare_outputs(args, videos)
     scorer = load_model_from_args(args)
     templates = templates or scorer.templates
     text = label_text_features(scorer.model, labels, templates)
@@ -474,9 +592,10 @@ def run(args: argparse.Namespace) -> int:
                  topk=min(args.topk, len(labels))))
         print(f'Wrote {args.out}', file=sys.stderr)
     if args.viz:
-        for video, path in viz_paths(args.viz, list(results)).items():
+        for video, predictions in results.items():
+            path = viz[video]
             try:
-                write_annotated_video(video, path, results[video])
+                write_annotated_video(video, path, predictions)
             except OSError as error:
                 failures[video] = f'--viz: {error}'
                 continue
