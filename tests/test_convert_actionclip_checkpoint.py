@@ -185,7 +185,7 @@ def test_wrong_content_is_an_error_naming_it(tmp_path, capsys, what,
     src, dst = tmp_path / 'src.pt', tmp_path / 'dst.pth'
     torch.save(corrupt(original_layout(make_source_model()), what), src)
     status, out, err = run_main(capsys, src, dst)
-    assert status == 1
+    assert status == 2
     assert message in err and err.startswith('error: cannot convert')
     assert not dst.exists()
 
@@ -195,14 +195,14 @@ def test_too_many_frames_is_an_error(tmp_path, capsys):
     torch.save(original_layout(make_source_model(), rows=12), src)
     status, out, err = run_main(capsys, src, tmp_path / 'dst.pth',
                                 '--num-segs', 16)
-    assert status == 1 and 'fewer than --num-segs=16 rows' in err
+    assert status == 2 and 'fewer than --num-segs=16 rows' in err
 
 
 def test_converted_file_is_recognised(tmp_path, capsys):
     src = tmp_path / 'already.pth'
     torch.save({'state_dict': make_source_model().state_dict()}, src)
     status, out, err = run_main(capsys, src, tmp_path / 'dst.pth')
-    assert status == 1 and 'needs no conversion' in err
+    assert status == 2 and 'needs no conversion' in err
 
 
 def test_unsafe_file_is_refused_naming_the_opt_in(tmp_path, capsys):
@@ -211,7 +211,7 @@ def test_unsafe_file_is_refused_naming_the_opt_in(tmp_path, capsys):
     src = tmp_path / 'src.pt'
     torch.save(checkpoint, src)
     status, out, err = run_main(capsys, src, tmp_path / 'dst.pth')
-    assert status == 1
+    assert status == 2
     assert 'datetime' in err and 'ACTIONCLIP_TRUST_CHECKPOINTS=1' in err
 
 
@@ -219,7 +219,7 @@ def test_non_dict_is_rejected(tmp_path, capsys):
     src = tmp_path / 'list.pt'
     torch.save([torch.zeros(2)], src)
     status, out, err = run_main(capsys, src, tmp_path / 'dst.pth')
-    assert status == 1
+    assert status == 2
     assert "expected a dict with 'model_state_dict' and " in err
     assert 'got list' in err
 
@@ -227,4 +227,67 @@ def test_non_dict_is_rejected(tmp_path, capsys):
 def test_missing_file(tmp_path, capsys):
     status, out, err = run_main(capsys, tmp_path / 'nope.pt',
                                 tmp_path / 'dst.pth')
-    assert status == 1 and 'nope.pt' in err
+    assert status == 2 and 'nope.pt' in err
+
+
+def test_missing_file_is_named_and_no_folder_is_created(tmp_path, capsys):
+    status, out, err = run_main(capsys, tmp_path / 'nope.pt',
+                                tmp_path / 'new' / 'dst.pth')
+    assert status == 2 and 'nope.pt' in err and 'does not exist' in err
+    assert not (tmp_path / 'new').exists()
+
+
+@pytest.mark.parametrize('link', ['same', 'hard', 'symbolic'])
+def test_output_that_is_the_input_is_refused_before_loading(
+        tmp_path, capsys, monkeypatch, link):
+    src = tmp_path / 'model_best.pt'
+    torch.save(original_layout(make_source_model()), src)
+    before = src.read_bytes()
+    dst = src if link == 'same' else tmp_path / 'converted.pth'
+    if link == 'hard':
+        os.link(src, dst)
+    elif link == 'symbolic':
+        dst.symlink_to(src)
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError('the source was read before the output check')
+
+    import models.checkpoint_safety
+    monkeypatch.setattr(models.checkpoint_safety, 'load_checkpoint_file',
+                        no_loading)
+    status, out, err = run_main(capsys, src, dst)
+    assert status == 2 and len(err.strip().splitlines()) == 1, err
+    assert f"'{dst}' is the same file as the input '{src}'" in err
+    assert src.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == sorted({src.name, dst.name})
+
+
+def test_output_folder_is_created_or_refused(tmp_path, capsys):
+    source = make_source_model()
+    src = tmp_path / 'src.pt'
+    torch.save(original_layout(source), src)
+    dst = tmp_path / 'new' / 'deeper' / 'dst.pth'
+    status, out, err = run_main(capsys, src, dst)
+    assert status == 0, err
+    assert_same_model(str(dst), source)
+    status, out, err = run_main(capsys, src, tmp_path / 'new')
+    assert status == 2 and 'is a folder' in err
+    status, out, err = run_main(capsys, src, src / 'dst.pth')
+    assert status == 2 and 'a file is in the way' in err
+
+
+def test_failed_write_leaves_the_previous_output(tmp_path, capsys,
+                                                 monkeypatch):
+    src, dst = tmp_path / 'src.pt', tmp_path / 'dst.pth'
+    torch.save(original_layout(make_source_model()), src)
+    dst.write_bytes(b'previous conversion')
+
+    def disk_full(obj, f):
+        f.write(b'half a checkpoint')
+        raise OSError(28, 'No space left on device')
+
+    monkeypatch.setattr(torch, 'save', disk_full)
+    status, out, err = run_main(capsys, src, dst)
+    assert status == 1 and 'No space left on device' in err
+    assert dst.read_bytes() == b'previous conversion'
+    assert sorted(os.listdir(tmp_path)) == ['dst.pth', 'src.pt']

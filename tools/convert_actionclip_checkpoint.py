@@ -32,6 +32,15 @@ One numerical difference remains, in the model, not in the weights: the
 original fusion transformer's LayerNorm uses eps=1e-12, CLIP's (and so this
 adapter's, as in MMAction2's port of the released models) 1e-5.
 
+The output is written whole or not at all (a temporary file beside it,
+renamed at the end); an output that is the input (also through a hard or
+symbolic link) or a folder is refused, and a missing output folder is
+created, before any conversion work.
+
+Exit status: 0 when converted; 2 with one line on stderr when the input
+cannot be converted or the output cannot be written there; 1 when writing
+the output failed (a previous file at that path is left as it was).
+
 Example:
     python tools/convert_actionclip_checkpoint.py model_best.pt \\
         vit-b-32-8f_converted.pth --num-segs 8
@@ -224,8 +233,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         argv (list[str], optional): Command-line arguments.
 
     Returns:
-        int: The exit status; 1 with a message on stderr when SRC cannot
-        be converted.
+        int: The exit status (see the module docstring): 2 with a message
+        on stderr when SRC cannot be converted or DST is refused.
     """
     parser = argparse.ArgumentParser(
         description='Convert a checkpoint of the original ActionCLIP '
@@ -245,6 +254,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from models.checkpoint_safety import (CheckpointReadError,
                                           UnsafeCheckpointError,
                                           load_checkpoint_file)
+    from models.safe_io import (OutputPathError, atomic_save_torch,
+                                check_output_path)
+    if not osp.isfile(args.src):
+        problem = 'is a folder' if osp.isdir(args.src) else 'does not exist'
+        print(f'error: cannot convert {args.src}: it {problem}',
+              file=sys.stderr)
+        return 2
+    try:
+        # Before any work: refuse DST = SRC, create DST's folder.
+        check_output_path(args.dst, [args.src], 'output')
+    except OutputPathError as error:
+        print(f'error: {error}', file=sys.stderr)
+        return 2
     try:
         # Safe loading: tensors, numbers and containers only; anything
         # else is refused, naming ACTIONCLIP_TRUST_CHECKPOINTS.
@@ -254,7 +276,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (ConversionError, UnsafeCheckpointError, CheckpointReadError,
             FileNotFoundError) as error:
         print(f'error: cannot convert {args.src}: {error}', file=sys.stderr)
-        return 1
+        return 2
 
     epoch = checkpoint.get('epoch')
     meta = dict(
@@ -267,7 +289,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         epoch=epoch if isinstance(epoch, int) else None,
         dropped=report['dropped'],
         ignored=report['ignored'])
-    torch.save({'state_dict': state, 'meta': meta}, args.dst)
+    try:
+        atomic_save_torch({'state_dict': state, 'meta': meta}, args.dst)
+    except OSError as error:
+        print(f'error: cannot write {args.dst}: {error}', file=sys.stderr)
+        return 1
 
     print(f'converted {args.src} -> {args.dst}')
     print(f'  clip_arch={arch!r}, num_adapter_segs={args.num_segs}, '
