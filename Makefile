@@ -11,7 +11,7 @@ install: $(STAMP)
 
 # Re-run when the pins change; the compat step patches the installed
 # mmaction2 and clip packages (idempotent) and then checks every fix.
-$(STAMP): requirements/runtime.txt requirements/tests.txt
+$(STAMP): requirements/runtime.txt requirements/tests.txt models/compat.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -q \
 		-r requirements/runtime.txt -r requirements/tests.txt

@@ -157,6 +157,8 @@ default_hooks = dict(
     checkpoint=dict(
         type='CheckpointHook', interval=1, save_best='auto', max_keep_ckpts=2))
 
-custom_hooks = [dict(type='EpochSeedHook')]
+# LabelSetCheckHook: annotations with classes the label file lacks stop
+# the run before it starts, instead of lowering the accuracy silently.
+custom_hooks = [dict(type='EpochSeedHook'), dict(type='LabelSetCheckHook')]
 
 randomness = dict(seed=0, deterministic=False)

@@ -52,4 +52,7 @@ test_dataloader = dict(
         test_mode=True))
 
 test_cfg = dict(type='TestLoop')
+# Annotations with classes the label file lacks stop the run before it
+# starts, instead of lowering the accuracy silently.
+custom_hooks = [dict(type='LabelSetCheckHook')]
 test_evaluator = dict(type='TolerantAccMetric')

@@ -133,7 +133,9 @@ param_scheduler = [
 
 # Reseeds every epoch, so that a resumed run draws what an uninterrupted one
 # would (exactly so with persistent_workers=False).
-custom_hooks = [dict(type='EpochSeedHook')]
+# LabelSetCheckHook: annotations with classes the label file lacks stop
+# the run before it starts, instead of lowering the accuracy silently.
+custom_hooks = [dict(type='EpochSeedHook'), dict(type='LabelSetCheckHook')]
 
 # base_batch_size = (8 GPUs) x (16 videos per GPU).
 auto_scale_lr = dict(enable=False, base_batch_size=128)

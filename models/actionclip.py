@@ -15,6 +15,7 @@ from .clip_builder import build_clip
 from .cuda_graphs import CudaGraphRunner
 from .fast_attention import use_fast_attention
 from .freezing import freeze_parameters
+from .label_check import LabelSetError
 from .patch_embedding import use_patch_embedding
 from .prompts import load_labels, load_templates
 from .temporal_shift import TemporalShift
@@ -161,6 +162,12 @@ def compile_options(compile: Union[bool, str, dict]) -> dict:
                              f'{", ".join(COMPILE_MODES)}')
         return dict(mode=compile)
     return dict(compile)
+
+
+def _label_source(labels_or_label_file: Union[str, List[str]]) -> str:
+    if isinstance(labels_or_label_file, str):
+        return f'label file {labels_or_label_file}'
+    return f'a list of {len(labels_or_label_file)} labels'
 
 
 def _check_checkpoint(module: 'ActionClip', state_dict: dict, prefix: str,
@@ -314,10 +321,12 @@ class ActionClip(BaseModel):
         self.contrastive_targets = contrastive_targets
         self.templates = load_templates(templates_or_template_file, template)
         self.prompt_bank: Optional[PromptBank] = None
+        self.label_source: Optional[str] = None
         if labels_or_label_file is not None:
             self.prompt_bank = PromptBank(
                 load_labels(labels_or_label_file), self.templates,
                 text_chunk_size)
+            self.label_source = _label_source(labels_or_label_file)
         # mmengine's load_checkpoint (mim test, init_recognizer, load_from,
         # --resume) only warns about missing, unexpected and reshaped keys
         # and goes on with random weights in their place: a silently wrong
@@ -369,6 +378,7 @@ class ActionClip(BaseModel):
         self.prompt_bank = PromptBank(
             load_labels(labels_or_label_file), self.templates,
             self.prompt_bank.chunk_size if self.prompt_bank else 2048)
+        self.label_source = _label_source(labels_or_label_file)
 
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
         """CLIP image features.
@@ -516,10 +526,29 @@ class ActionClip(BaseModel):
         Returns:
             list[ActionDataSample]: The samples with ``pred_score``.
         """
+        self._check_sample_labels(data_samples)
         scores = self.predict_scores(inputs)
         for sample, score in zip(data_samples, scores):
             sample.set_pred_score(score)
         return data_samples
+
+    def _check_sample_labels(self, data_samples: Optional[List]) -> None:
+        # A label the label set lacks can never be predicted right: the
+        # accuracy would be wrong without a word (configs without
+        # LabelSetCheckHook reach this first).
+        bank = self._require_labels()
+        for sample in data_samples or ():
+            gt = sample.get('gt_label') if hasattr(sample, 'get') else None
+            if gt is None:
+                continue
+            highest = int(torch.as_tensor(gt).max())
+            if highest >= bank.num_labels:
+                raise LabelSetError(
+                    f'A test sample has class {highest} '
+                    f"({sample.get('filename', 'unknown video')}), but the "
+                    f'model has {bank.num_labels} labels '
+                    f'({self.label_source}); use the label file that belongs '
+                    'to the annotations')
 
     def forward(self,
                 inputs: torch.Tensor,

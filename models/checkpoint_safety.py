@@ -46,7 +46,17 @@ from mmengine.logging import HistoryBuffer, MessageHub, print_log
 from mmengine.runner import checkpoint as mmengine_checkpoint
 from mmengine.runner.checkpoint import CheckpointLoader
 
-from .checkpoint_checks import check_mapping, remember_source
+try:
+    from .checkpoint_checks import check_mapping, remember_source
+except ImportError:  # loaded as a file of its own, outside the package
+    import importlib.util as _util
+    _spec = _util.spec_from_file_location(
+        'checkpoint_checks', osp.join(osp.dirname(__file__),
+                                      'checkpoint_checks.py'))
+    _checks = _util.module_from_spec(_spec)
+    _spec.loader.exec_module(_checks)
+    check_mapping, remember_source = (_checks.check_mapping,
+                                      _checks.remember_source)
 
 #: Environment variable that, set to ``1``, lets checkpoints needing more
 #: than the allowlist load with ``weights_only=False``.
@@ -92,7 +102,8 @@ class UnsafeCheckpointError(pickle.UnpicklingError):
         self.path = path
         self.offending = list(offending)
         self.reason = reason
-        needs = ', '.join(self.offending) or 'unknown (see reason)'
+        needs = ', '.join(self.offending) or (
+            'objects that are not plain tensors and numbers')
         super().__init__(
             f'Refusing to load checkpoint {path}: it needs globals outside '
             f'the weights_only allowlist of ActionCLIP: {needs}. Reason: '
@@ -255,6 +266,35 @@ def _starts_like_pickle(path: str) -> bool:
         return f.read(1) == b'\x80'  # pickle PROTO opcode
 
 
+def _legacy_pickle_globals(path: str, limit: int = 1 << 20) -> list:
+    """Globals named by a plain (non-zip) pickle, read with pickletools,
+    which decodes opcodes without running any.
+
+    Args:
+        path (str): The file.
+        limit (int): Opcodes looked at, at most.
+
+    Returns:
+        list[str]: ``module.name`` of each GLOBAL / STACK_GLOBAL, in order.
+    """
+    import pickletools
+    names, strings = [], []
+    try:
+        with open(path, 'rb') as f:
+            for count, (op, arg, _) in enumerate(pickletools.genops(f)):
+                if count > limit:
+                    break
+                if op.name == 'GLOBAL':
+                    names.append(str(arg).replace(' ', '.'))
+                elif op.name == 'STACK_GLOBAL' and len(strings) >= 2:
+                    names.append(f'{strings[-2]}.{strings[-1]}')
+                elif isinstance(arg, str):
+                    strings.append(arg)
+    except Exception:  # garbage, or the end of a partial file
+        pass
+    return list(dict.fromkeys(names))
+
+
 def _refusal(path: str, error: pickle.UnpicklingError) -> Exception:
     """Turn torch's weights_only refusal into a clear exception.
 
@@ -281,7 +321,13 @@ def _refusal(path: str, error: pickle.UnpicklingError) -> Exception:
         offending = [n for n in unsafe if n not in ALLOWED_GLOBAL_NAMES]
     # The legacy (non-zip) format cannot be scanned, but the unpickler
     # names the first global it refused.
-    match = re.search(r'GLOBAL (\S+) was not an allowed global', reason)
+    if not is_zip:
+        offending += [
+            n for n in _legacy_pickle_globals(path)
+            if n not in ALLOWED_GLOBAL_NAMES and n not in offending
+        ]
+    match = re.search(r'GLOBAL (\S+) (?:was not an allowed global|whose)',
+                      reason)
     if match and match.group(1) not in offending:
         offending.append(match.group(1))
     if _GETATTR_REFUSAL in reason:

@@ -42,6 +42,11 @@ f. openmim 0.3.9's ``CustomCommand.parse_args`` (used by ``mim train``,
    and ends up in the srun command, ``mim test --launcher pytorch`` without
    ``--gpus`` runs ``--nproc_per_node=Sentinel.UNSET``, and so on
    (install-time fix only: mim's command line never imports the plugin).
+g. openmim 0.3.9's ``mim train`` and ``mim test`` run MMAction2's script
+   with ``subprocess.check_call``, so any failure of the script, even a
+   one-line refusal of a wrong checkpoint with exit status 2, ends in a
+   traceback of mim's own and exit status 1. Patched, mim exits with the
+   script's status and adds nothing (install-time fix only).
 """
 import argparse
 import base64
@@ -188,6 +193,23 @@ MIM_UNSET_BLOCK = f'''\
         for name, value in ctx.params.items():
             if value is getattr(click.core, 'UNSET', None):
                 ctx.params[name] = None
+'''
+
+
+# How openmim 0.3.9's train and test commands launch MMAction2's script.
+_MIM_LAUNCH = '''\
+    ret = subprocess.check_call(
+        cmd, env=dict(os.environ, MASTER_PORT=str(port)))
+'''
+MIM_LAUNCH_PATCHED = f'''\
+    # Patched by the ActionCLIP project (models/compat.py, {MARKER}):
+    # the script's own exit status (2: a refused input, already explained
+    # in one line) instead of a traceback of mim's and status 1.
+    try:
+        ret = subprocess.check_call(
+            cmd, env=dict(os.environ, MASTER_PORT=str(port)))
+    except subprocess.CalledProcessError as error:
+        raise SystemExit(error.returncode) from None
 '''
 
 
@@ -884,10 +906,45 @@ def plan_mim_click_unset(site_root: Optional[str] = None) -> _Plan:
                  'copy of click\'s parse_args', '')
 
 
+def plan_mim_exit_status(site_root: Optional[str] = None) -> _Plan:
+    """Plan making ``mim train``/``mim test`` exit with the script's
+    status instead of a traceback (fix g).
+
+    Args:
+        site_root (str, optional): site-packages directory to patch.
+            Defaults to None: the one mim is installed in.
+
+    Returns:
+        _Plan: Files to write and what to report.
+    """
+    try:
+        pkg = _package_dir('mim', site_root)
+    except CompatError:
+        return _Plan([], 'not needed: openmim is not installed', '')
+    edits, done = [], []
+    for command in ('train', 'test'):
+        path = osp.join(pkg, 'commands', f'{command}.py')
+        text = _read(path)
+        if text is None or MIM_LAUNCH_PATCHED in text:
+            done.append(path)
+        elif text.count(_MIM_LAUNCH) == 1:
+            edits.append((path, text.replace(_MIM_LAUNCH,
+                                             MIM_LAUNCH_PATCHED)))
+    if edits:
+        return _Plan(
+            edits, '', ', '.join(p for p, _ in edits) + ' turn a failed '
+            'script into a traceback of mim\'s and exit status 1')
+    if done:
+        return _Plan([], 'mim train/test exit with the script\'s status', '')
+    return _Plan([], 'not needed: this mim launches its scripts '
+                 'differently', '')
+
+
 _PLANS = (('drn-placeholder', plan_drn_placeholder),
           ('vindlu-fallback', plan_vindlu_fallback),
           ('clip-packaging', plan_clip_packaging),
-          ('mim-click-unset', plan_mim_click_unset))
+          ('mim-click-unset', plan_mim_click_unset),
+          ('mim-exit-status', plan_mim_exit_status))
 
 
 def run_install_fixes(site_root: Optional[str] = None,

@@ -13,28 +13,22 @@ Example:
     >>> text = label_text_features(scorer.model, ['juggling', 'reading'])
     >>> probs = score_labels(torch.stack(list(features.values())), text)
 """
-import copy
 import errno
-import hashlib
 import os
 import os.path as osp
 import warnings
-from dataclasses import dataclass
 from typing import (Callable, Dict, Iterable, List, Optional, Sequence,
                     Tuple, Union)
 
 import torch
 
-from .actionclip import CLIP_MEAN, CLIP_STD, ActionClip, label_probabilities
+from .actionclip import ActionClip, label_probabilities
+from .checkpoint_checks import (CheckpointMismatchError,
+                                NonFiniteWeightsError, NotACheckpointError)
 from .checkpoint_safety import (CheckpointDownloadError, CheckpointReadError,
                                 UnsafeCheckpointError)
-from .clip_archs import CLIP_ARCHS
-from .clip_builder import infer_clip_arch, read_clip_state_dict
-from .load import (PipelinePreprocess, VideoPreprocess, VideoReadError,
-                   actionclip_checkpoint_path, init_actionclip,
-                   read_state_dict)
-from .pretrained import (OPENAI_CLIP_URLS, fetch_openai_clip,
-                         hub_checkpoint_path)
+from .config_text import ConfigTextError
+from .load import LoadedModel, VideoReadError, load_model
 from .prompts import load_templates, tokenize
 from .text_features import PromptBank, l2_normalize
 
@@ -52,7 +46,9 @@ class NoVideosError(ValueError):
 #: What a wrong input (a path, a label, a model file, the network) raises
 #: here, as opposed to a bug: command lines report these in one line.
 INPUT_ERRORS = (OSError, ValueError, VideoReadError, CheckpointReadError,
-                CheckpointDownloadError, UnsafeCheckpointError)
+                CheckpointDownloadError, UnsafeCheckpointError,
+                CheckpointMismatchError, NonFiniteWeightsError,
+                NotACheckpointError, ConfigTextError)
 
 
 # ---------------------------------------------------------------------------
@@ -178,123 +174,8 @@ def _walk_videos(folder: str, extensions: Tuple[str, ...],
 # ---------------------------------------------------------------------------
 
 
-@dataclass
-class ScoringModel:
-    """A model ready to embed videos, with the preprocessing it needs.
-
-    Attributes:
-        model (ActionClip): In eval mode, on ``device``.
-        preprocess (callable): Video path to ``(V * T, C, H, W)`` frames.
-        identity (str): What the weights and the preprocessing are; two
-            scoring models with the same identity embed a video alike, so
-            cached features are keyed by it.
-        device (torch.device): Where the model runs.
-    """
-
-    model: ActionClip
-    preprocess: Preprocess
-    identity: str
-    device: torch.device
-
-    @property
-    def templates(self) -> List[str]:
-        """The model's default prompt templates."""
-        return list(self.model.templates)
-
-
-def _file_stamp(path: str) -> str:
-    stat = os.stat(path)
-    return f'{osp.abspath(path)}|{stat.st_size}|{stat.st_mtime_ns}'
-
-
-def _from_released(name_or_path: str, device: torch.device
-                   ) -> Tuple[ActionClip, Preprocess, str]:
-    path = actionclip_checkpoint_path(name_or_path)
-    model, preprocess = init_actionclip(path, device=device)
-    identity = (f'actionclip|{name_or_path}|{_file_stamp(path)}|'
-                f'frames={preprocess.num_segs}|'
-                f'size={model.clip.visual.input_resolution}')
-    return model, preprocess, identity
-
-
-def _from_config(config: str, checkpoint: str, device: torch.device
-                 ) -> Tuple[ActionClip, Preprocess, str]:
-    from mmengine.config import Config
-    from mmengine.registry import DefaultScope
-
-    from mmaction.registry import MODELS
-    if not osp.isfile(config):
-        raise FileNotFoundError(f'Config file {config!r} does not exist')
-    is_url = checkpoint.startswith(('http://', 'https://'))
-    if not is_url and not osp.isfile(checkpoint):
-        raise FileNotFoundError(
-            f'Checkpoint file {checkpoint!r} does not exist')
-    cfg = Config.fromfile(config)
-    model_cfg = copy.deepcopy(cfg.get('model'))
-    if not model_cfg or model_cfg.get('type') != 'ActionClip':
-        raise ValueError(
-            f'Config {config!r} does not build an ActionClip model (model.'
-            f"type is {(model_cfg or {}).get('type')!r})")
-    # The labels come from the command line, and the checkpoint holds every
-    # weight: the config's label file (a training path) and its CLIP
-    # download are not needed.
-    model_cfg.update(pretrained=False, labels_or_label_file=None)
-    with DefaultScope.overwrite_default_scope('mmaction'):
-        model = MODELS.build(model_cfg)
-    state = read_state_dict(checkpoint)
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    if missing or unexpected:
-        raise ValueError(
-            f'Checkpoint {checkpoint!r} does not fit config {config!r}: '
-            f'{len(missing)} missing keys {missing[:3]}, {len(unexpected)} '
-            f'unexpected keys {unexpected[:3]}; pass the config it was '
-            'trained with')
-    model.load_state_dict(state, strict=True)
-    model.to(device).eval()
-
-    pipeline = cfg.get('test_pipeline') or cfg.get(
-        'test_dataloader', {}).get('dataset', {}).get('pipeline')
-    preprocessor = model_cfg.get('data_preprocessor') or {}
-    if pipeline:
-        preprocess = PipelinePreprocess(
-            pipeline, preprocessor.get('mean', CLIP_MEAN),
-            preprocessor.get('std', CLIP_STD))
-    else:
-        preprocess = VideoPreprocess(model.num_segs,
-                                     model.clip.visual.input_resolution)
-    with open(config, 'rb') as f:
-        config_hash = hashlib.sha256(f.read()).hexdigest()[:16]
-    weights = hub_checkpoint_path(checkpoint) if is_url else checkpoint
-    identity = (f'config|{osp.abspath(config)}|{config_hash}|'
-                f'{_file_stamp(weights)}')
-    return model, preprocess, identity
-
-
-def _from_clip(clip: str, num_frames: int, device: torch.device
-               ) -> Tuple[ActionClip, Preprocess, str]:
-    if clip in OPENAI_CLIP_URLS:
-        path = fetch_openai_clip(clip)
-    elif osp.isfile(osp.expanduser(clip)):
-        path = osp.expanduser(clip)
-    else:
-        raise FileNotFoundError(
-            f'CLIP weights {clip!r} not found: give a CLIP name '
-            f'({", ".join(CLIP_ARCHS)}) or the path of a CLIP .pt file')
-    state = read_clip_state_dict(path)
-    try:
-        arch = infer_clip_arch(state)
-    except ValueError as error:
-        raise ValueError(f'{path} does not hold CLIP ViT weights '
-                         f'({error})') from None
-    model = ActionClip(
-        arch, num_frames, temporal_adapter='mean', to_float32=True)
-    model.clip.load_state_dict(state, strict=True)
-    model.to(device).eval()
-    size = model.clip.visual.input_resolution
-    identity = f'clip|{_file_stamp(path)}|frames={num_frames}|size={size}'
-    return model, VideoPreprocess(num_frames, size), identity
+#: A model ready to embed videos, with its preprocessing and identity.
+ScoringModel = LoadedModel
 
 
 def load_scoring_model(name: Optional[str] = None,
@@ -304,17 +185,16 @@ def load_scoring_model(name: Optional[str] = None,
                        num_frames: int = 8,
                        device: Union[str, torch.device] = 'cpu'
                        ) -> ScoringModel:
-    """Load a model from exactly one of three sources.
+    """Load a model from exactly one source, through
+    :func:`models.load.load_model` (the one loading path).
 
     Args:
-        name (str, optional): A released ActionCLIP name (``'ViT-B/32-8'``,
-            read from ``$TORCH_HOME/hub/checkpoints``, downloaded there when
-            missing) or the path of an ActionCLIP checkpoint
-            (:func:`models.load.init_actionclip`).
+        name (str, optional): A released ActionCLIP name (``'ViT-B/32-8'``)
+            or the path of an ActionCLIP checkpoint; a checkpoint written by
+            a training run is built from the config it records.
         config (str, optional): An MMAction2 config building ``ActionClip``;
             needs ``checkpoint``. Videos go through its ``test_pipeline``.
-        checkpoint (str, optional): Weights trained with ``config``, loaded
-            with the safe loader.
+        checkpoint (str, optional): Weights trained with ``config``.
         clip (str, optional): Plain CLIP weights: an OpenAI name
             (``'ViT-B/32'``, cached in ``~/.cache/clip``) or a CLIP ``.pt``
             file; frames are fused by temporal mean pooling.
@@ -330,16 +210,12 @@ def load_scoring_model(name: Optional[str] = None,
                          'config with its checkpoint, or CLIP weights')
     if (config is None) != (checkpoint is None):
         raise ValueError('A config and its checkpoint go together: give both')
-    if num_frames < 1:
-        raise ValueError(f'num_frames must be >= 1, got {num_frames}')
-    device = torch.device(device)
-    if name is not None:
-        model, preprocess, identity = _from_released(name, device)
-    elif config is not None:
-        model, preprocess, identity = _from_config(config, checkpoint, device)
-    else:
-        model, preprocess, identity = _from_clip(clip, num_frames, device)
-    return ScoringModel(model, preprocess, identity, device)
+    return load_model(
+        checkpoint=name if name is not None else checkpoint,
+        config=config,
+        clip=clip,
+        num_frames=num_frames,
+        device=device)
 
 
 # ---------------------------------------------------------------------------

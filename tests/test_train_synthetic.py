@@ -81,3 +81,82 @@ def test_train_test_resume(tmp_path):
     assert 'resumed epoch: 2' in out, out[-3000:]
     assert 'Epoch(train)  [3]' in out or 'Epoch(train) [3]' in out
     assert os.path.isfile(os.path.join(work, 'epoch_3.pth'))
+
+
+def _zero_shot_probs(args, data):
+    """Per-video probabilities of every label from tools/zero_shot.py."""
+    import json
+    out = os.path.join(data, f'zs_{len(args)}.json')
+    proc = subprocess.run(
+        [sys.executable, 'tools/zero_shot.py', f'{data}/videos/test',
+         '--label-file', f'{data}/label_map.txt', '--topk', '1000',
+         '--no-progress', '--device', 'cpu', '--out', out, *args],
+        cwd=ROOT, env=offline_env(), capture_output=True, text=True,
+        timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    with open(out) as f:
+        results = json.load(f)['results']
+    return {
+        os.path.basename(r['video']):
+        {p['label']: p['probability']
+         for p in r['predictions']}
+        for r in results
+    }
+
+
+def test_one_checkpoint_same_scores_through_every_entry_point(tmp_path):
+    """A checkpoint of the project's own config (temporal shift on, two
+    non-default templates) scores the same through init_actionclip,
+    zero_shot.py --model / --config, init_recognizer and mim test."""
+    import pickle
+
+    from mmaction.apis import inference_recognizer, init_recognizer
+
+    from models.load import init_actionclip
+    data = str(tmp_path / 'data')
+    gen.generate(data, seed=2,
+                 per_class=dict(train=1, val=1, test=1, zeroshot=1),
+                 workers=1, progress=False)
+    work = str(tmp_path / 'work')
+    options = data_options(data)
+    mim('train', 'mmaction', CONFIG, '--work-dir', work,
+        options=options + ['train_cfg.max_epochs=1'])
+    ckpt = os.path.join(work, 'epoch_1.pth')
+    dump = str(tmp_path / 'dump.pkl')
+    mim('test', 'mmaction', CONFIG, '--checkpoint', ckpt, '--work-dir', work,
+        '--dump', dump, options=options)
+    with open(dump, 'rb') as f:  # written by this test: trusted
+        dumped = pickle.load(f)
+    with open(f'{data}/test_list_videos.txt') as f:
+        names = [line.split()[0] for line in f if line.strip()]
+    with open(f'{data}/label_map.txt') as f:
+        labels = [line.strip() for line in f if line.strip()]
+    reference = {
+        name: torch.as_tensor(sample['pred_score']).float()
+        for name, sample in zip(names, dumped)
+    }
+
+    model, preprocess = init_actionclip(ckpt, labels=labels)
+    assert model.temporal_shift is not None
+    assert model.templates == ['a video of {}', '{}']
+    cfg_path = os.path.join(ROOT, CONFIG)
+    recognizer = init_recognizer(cfg_path, ckpt, device='cpu')
+    recognizer.set_labels(labels)
+    from_model = tmp_path / 'm'
+    from_config = tmp_path / 'c'
+    from_model.mkdir()
+    from_config.mkdir()
+    by_model = _zero_shot_probs(['--model', ckpt], str(from_model))
+    by_config = _zero_shot_probs(
+        ['--config', CONFIG, '--checkpoint', ckpt], str(from_config))
+    for name, expected in reference.items():
+        video = f'{data}/videos/test/{name}'
+        with torch.no_grad():
+            direct = model.predict_scores(preprocess(video)[None])[0]
+        torch.testing.assert_close(direct, expected, atol=1e-5, rtol=0)
+        result = inference_recognizer(recognizer, video)
+        torch.testing.assert_close(
+            result.pred_score.float(), expected, atol=1e-5, rtol=0)
+        for scores in (by_model, by_config):
+            got = torch.tensor([scores[name][label] for label in labels])
+            torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)

@@ -1,0 +1,143 @@
+"""Annotation labels that the model's label set cannot score are refused
+before a run starts.
+
+An annotation list whose class indices reach past the label file (a label
+map of another dataset, one line short) gives an accuracy with exit status
+0 that means nothing: the videos of the missing classes can never be
+predicted right. ``LabelSetCheckHook`` compares every dataset a run uses
+with the model's labels when the run starts; ``ActionClip`` also checks
+each batch's labels, for configs without the hook.
+"""
+from typing import Iterable, Optional, Sequence
+
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+from mmengine.registry import HOOKS
+
+
+class LabelSetError(ValueError):
+    """Annotation labels outside the model's label set."""
+
+
+def _base_datasets(dataset) -> Iterable:
+    # ConcatDataset / RepeatDataset / ClassBalancedDataset wrap others.
+    inner = getattr(dataset, 'datasets', None)
+    if inner is not None:
+        for one in inner:
+            yield from _base_datasets(one)
+        return
+    wrapped = getattr(dataset, 'dataset', None)
+    if wrapped is not None and not hasattr(dataset, 'data_list'):
+        yield from _base_datasets(wrapped)
+        return
+    yield dataset
+
+
+def _labels(info: dict) -> Sequence[int]:
+    label = info.get('label', info.get('gt_label'))
+    if label is None:
+        return ()
+    if isinstance(label, int):
+        return (label, )
+    try:
+        return [int(x) for x in label]
+    except TypeError:
+        return (int(label), )
+
+
+def check_annotation_labels(dataset, num_labels: int,
+                            label_source: str) -> None:
+    """Refuse annotations whose class index the label set lacks.
+
+    Args:
+        dataset: An MMEngine dataset (or a wrapper of some).
+        num_labels (int): Labels the model scores.
+        label_source (str): Where those labels come from, for the message.
+
+    Raises:
+        LabelSetError: A label is >= ``num_labels`` (or below -1, which
+            MMAction2 uses for "no label").
+    """
+    for base in _base_datasets(dataset):
+        data_list = getattr(base, 'data_list', None)
+        if data_list is None:
+            continue
+        bad = []
+        for index, info in enumerate(data_list):
+            for label in _labels(info):
+                if label >= num_labels or label < -1:
+                    bad.append((index, info.get('filename', f'#{index}'),
+                                label))
+        if bad:
+            index, filename, label = bad[0]
+            highest = max(b[2] for b in bad)
+            ann_file = getattr(base, 'ann_file', '<annotations>')
+            raise LabelSetError(
+                f'{ann_file} uses class {label} (line {index + 1}, '
+                f'{filename}; {len(bad)} annotation(s) in all, highest '
+                f'class {highest}), but the model has {num_labels} labels '
+                f'({label_source}): those videos could never be predicted '
+                'right. Use the label file that belongs to these '
+                'annotations (model.labels_or_label_file) or fix the '
+                'annotation file')
+
+
+def model_labels(model) -> Optional[tuple]:
+    """``(number of labels, their source)`` of an ActionClip, else None.
+
+    Args:
+        model (nn.Module): A model, possibly wrapped (DDP).
+
+    Returns:
+        tuple | None: The label count and a description of the source.
+    """
+    if is_model_wrapper(model):
+        model = model.module
+    bank = getattr(model, 'prompt_bank', None)
+    if bank is None:
+        return None
+    source = getattr(model, 'label_source', None) or 'the label list'
+    return bank.num_labels, source
+
+
+@HOOKS.register_module()
+class LabelSetCheckHook(Hook):
+    """Check each dataset of the run against the model's labels before the
+    run starts using it (train, val, test)."""
+
+    priority = 'VERY_HIGH'
+
+    def _check(self, runner, loader_name: str) -> None:
+        labels = model_labels(runner.model)
+        loader = getattr(runner, loader_name, None)
+        if labels is None or loader is None or not hasattr(
+                loader, 'dataset'):
+            return
+        check_annotation_labels(loader.dataset, *labels)
+
+    def before_train(self, runner) -> None:
+        """Check the training set (and the validation set, if any).
+
+        Args:
+            runner (Runner): The runner.
+        """
+        self._check(runner, 'train_dataloader')
+        if getattr(runner, '_val_loop', None) is not None and not isinstance(
+                runner._val_loop, dict):
+            self._check(runner, 'val_dataloader')
+
+    def before_val(self, runner) -> None:
+        """Check the validation set.
+
+        Args:
+            runner (Runner): The runner.
+        """
+        self._check(runner, 'val_dataloader')
+
+    def before_test(self, runner) -> None:
+        """Check the test set.
+
+        Args:
+            runner (Runner): The runner.
+        """
+        self._check(runner, 'test_dataloader')

@@ -1,0 +1,109 @@
+"""Refusals of MMAction2's train and test scripts as one line and exit 2.
+
+``mim train`` / ``mim test`` run MMAction2's ``tools/train.py`` and
+``tools/test.py``, which import this package through the config's
+``custom_imports``. When such a run stops because an input cannot give a
+right result (a checkpoint that does not fit, NaN weights, labels that do
+not match the annotations, an unreadable video), the message already says
+what is wrong and what to do; a 40-line traceback around it hides it. In
+those scripts only, an uncaught refusal is printed as one line and the
+process exits with status 2, as this project's own tools do. Set
+``ACTIONCLIP_TRACEBACK=1`` to see the traceback anyway.
+"""
+import os
+import os.path as osp
+import sys
+from typing import Tuple, Type
+
+#: Environment variable that, set to 1, keeps Python's traceback.
+TRACEBACK_ENV = 'ACTIONCLIP_TRACEBACK'
+
+
+def refusal_types() -> Tuple[Type[BaseException], ...]:
+    """The exceptions that mean "this input cannot give a right result".
+
+    Returns:
+        tuple: Exception classes.
+    """
+    from .checkpoint_checks import (CheckpointMismatchError,
+                                    NonFiniteWeightsError,
+                                    NotACheckpointError)
+    from .checkpoint_safety import (CheckpointDownloadError,
+                                    CheckpointReadError,
+                                    UnsafeCheckpointError)
+    from .config_text import ConfigTextError
+    from .label_check import LabelSetError
+    from .training_checkpoints import ResumeError
+    from .video_loading import VideoReadError
+    return (CheckpointMismatchError, NonFiniteWeightsError,
+            NotACheckpointError, CheckpointReadError, CheckpointDownloadError,
+            UnsafeCheckpointError, ConfigTextError, LabelSetError,
+            ResumeError, VideoReadError, FileNotFoundError)
+
+
+def one_line(error: BaseException) -> str:
+    """The message of a refusal on one line.
+
+    A DataLoader worker's error reaches the main process with the worker's
+    traceback in its message; the last line is the refusal itself.
+
+    Args:
+        error (BaseException): The exception.
+
+    Returns:
+        str: ``'<Type>: <message>'`` without line breaks.
+    """
+    text = str(error).strip()
+    if 'Original Traceback' in text:
+        text = text.splitlines()[-1].split(': ', 1)[-1]
+    return f'{type(error).__name__}: ' + ' '.join(text.split())
+
+
+def is_mmaction_script(argv0: str) -> bool:
+    """Whether the process runs MMAction2's train or test script.
+
+    Args:
+        argv0 (str): ``sys.argv[0]``.
+
+    Returns:
+        bool: True for ``.../mmaction/.mim/tools/{train,test}.py`` and a
+        checkout's ``tools/{train,test}.py`` of mmaction2.
+    """
+    path = osp.abspath(argv0 or '')
+    return (osp.basename(path) in ('train.py', 'test.py')
+            and osp.basename(osp.dirname(path)) == 'tools'
+            and 'mmaction' in path)
+
+
+def _excepthook(previous):
+
+    def hook(kind, error, traceback):
+        if (isinstance(error, refusal_types())
+                and os.environ.get(TRACEBACK_ENV) != '1'):
+            sys.stdout.flush()
+            print(f'error: {one_line(error)}', file=sys.stderr, flush=True)
+            # os._exit: the exit status must be 2, which an excepthook
+            # cannot otherwise set; nothing is left to clean up.
+            os._exit(2)
+        previous(kind, error, traceback)
+
+    hook._actionclip = True
+    return hook
+
+
+def install_excepthook(argv0: str = None) -> bool:
+    """In MMAction2's train/test scripts, report refusals in one line with
+    exit status 2; idempotent.
+
+    Args:
+        argv0 (str, optional): The script; ``sys.argv[0]`` by default.
+
+    Returns:
+        bool: Whether the hook is (now) installed.
+    """
+    argv0 = sys.argv[0] if argv0 is None and sys.argv else argv0
+    if not is_mmaction_script(argv0 or ''):
+        return False
+    if not getattr(sys.excepthook, '_actionclip', False):
+        sys.excepthook = _excepthook(sys.excepthook)
+    return True
