@@ -12,7 +12,9 @@ overwrite one of the inputs (the same file, also through a hard or symbolic
 link) or that names a folder, and creates a missing output folder.
 
 Only the standard library is imported here (``torch`` when
-:func:`atomic_save_torch` runs).
+:func:`atomic_save_torch` runs), so that tools that need no model stack
+(``tools/generate_videos.py``, ``tools/make_label_maps.py``) can load this
+file by itself, without the ``models`` package's imports.
 """
 import contextlib
 import itertools

@@ -112,3 +112,41 @@ def test_size_scale_shrinks_every_frame_size(tmp_path):
     with pytest.raises(ValueError, match='size_scale'):
         gen.generate(str(tmp_path), size_scale=0)
     assert gen.main(['--out', str(tmp_path), '--size-scale', '-1']) == 2
+
+
+def test_files_are_written_whole_or_not_at_all(tmp_path, monkeypatch):
+    gen.generate(str(tmp_path), per_class=dict(train=1), workers=1,
+                 progress=False, size_scale=0.5)
+    for folder, _, names in os.walk(tmp_path):
+        assert not [n for n in names if n.startswith('.')], folder
+    name = read(str(tmp_path / 'train_list_videos.txt'))[0].split()[0]
+    video = tmp_path / 'videos' / 'train' / name
+    before = video.read_bytes()
+
+    real_writer = gen.cv2.VideoWriter
+
+    class FailingWriter:
+        """A VideoWriter that breaks after one frame (a full disk)."""
+
+        def __init__(self, path, *args):
+            self.real = real_writer(path, *args)
+            self.count = 0
+
+        def isOpened(self):
+            return self.real.isOpened()
+
+        def write(self, frame):
+            self.count += 1
+            if self.count > 1:
+                raise OSError(28, 'No space left on device')
+            self.real.write(frame)
+
+        def release(self):
+            self.real.release()
+
+    monkeypatch.setattr(gen.cv2, 'VideoWriter', FailingWriter)
+    frames, fps = gen.render('square', 'moving left', seed=1)
+    with pytest.raises(OSError, match='No space left'):
+        gen.write_video(str(video), frames, fps, 'mp4v')
+    assert video.read_bytes() == before
+    assert not [n for n in os.listdir(video.parent) if n.startswith('.')]

@@ -1,6 +1,7 @@
 """tools/make_label_maps.py: the UCF101 and HMDB51 label maps come from the
 official class names by a rule and a table of fixes."""
 import os
+import shutil
 import sys
 
 import pytest
@@ -112,3 +113,19 @@ def test_classind_of_a_dataset_copy_is_compared(tmp_path, capsys):
     swapped.write_text(''.join(f'{i} {n}\n' for i, n in enumerate(names, 1)))
     assert maps.main(['--classind', f'ucf101={swapped}']) == 1
     assert "class 1: stored 'ApplyEyeMakeup'" in capsys.readouterr().out
+
+
+def test_writing_replaces_the_label_maps_whole(tmp_path, monkeypatch):
+    for spec in maps.DATASETS.values():
+        target = tmp_path / spec['classind']
+        target.parent.mkdir(exist_ok=True)
+        shutil.copy(os.path.join(ROOT, spec['classind']), target)
+        (tmp_path / spec['label_map']).write_text('stale\n')
+    monkeypatch.setattr(maps, 'ROOT', str(tmp_path))
+    assert maps.main([]) == 0
+    for spec in maps.DATASETS.values():
+        written = (tmp_path / spec['label_map']).read_text().splitlines()
+        assert written == read(spec['label_map'])
+    assert sorted(os.listdir(tmp_path / 'configs')) == sorted(
+        os.path.basename(spec[key]) for spec in maps.DATASETS.values()
+        for key in ('classind', 'label_map'))

@@ -17,10 +17,14 @@ Writes under ``--out`` (default ``data/synthetic_actions``)::
     label_map_all.txt        # seen then held-out classes
     zeroshot_all_list_videos.txt  # the zeroshot videos, labels of _all
 
+Every file is written to a temporary file beside it and renamed when
+complete, so an interrupted run leaves no truncated video or list.
+
 Example:
     python tools/generate_videos.py --per-class 60 --seed 0
 """
 import argparse
+import importlib.util
 import math
 import os
 import os.path as osp
@@ -30,6 +34,24 @@ from typing import Dict, List, Sequence, Tuple
 
 import cv2
 import numpy as np
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def _load_safe_io():
+    """``models/safe_io.py`` by itself: importing the ``models`` package
+    would load torch and MMAction2 into this tool and its workers, which
+    need only OpenCV."""
+    if 'models.safe_io' in sys.modules:
+        return sys.modules['models.safe_io']
+    spec = importlib.util.spec_from_file_location(
+        '_actionclip_safe_io', osp.join(ROOT, 'models', 'safe_io.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+safe_io = _load_safe_io()
 
 OBJECTS = ('square', 'circle', 'triangle')
 MOTIONS = ('moving left', 'moving right', 'moving up', 'moving down',
@@ -181,15 +203,38 @@ def _fourcc() -> str:
 
 def write_video(path: str, frames: List[np.ndarray], fps: int,
                 fourcc: str) -> None:
-    """Write BGR frames to an mp4 file."""
+    """Write BGR frames to an mp4 file, whole or not at all.
+
+    Args:
+        path (str): The ``.mp4`` file.
+        frames (list[np.ndarray]): ``(H, W, 3)`` BGR frames.
+        fps (int): Frame rate.
+        fourcc (str): Codec, from :func:`_fourcc`.
+    """
     height, width = frames[0].shape[:2]
-    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*fourcc), fps,
-                             (width, height))
-    if not writer.isOpened():
-        raise RuntimeError(f'Cannot write {path}')
-    for frame in frames:
-        writer.write(frame)
-    writer.release()
+    # The temporary name keeps the .mp4 ending: VideoWriter picks the
+    # container from it.
+    with safe_io.atomic_path(path, keep_ext=True) as tmp:
+        writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*fourcc), fps,
+                                 (width, height))
+        try:
+            if not writer.isOpened():
+                raise RuntimeError(f'Cannot write {path}')
+            for frame in frames:
+                writer.write(frame)
+        finally:
+            writer.release()
+
+
+def write_lines(path: str, lines: Sequence[str]) -> None:
+    """Write one line per item, whole or not at all.
+
+    Args:
+        path (str): The text file.
+        lines (list[str]): Its lines, without line ends.
+    """
+    with safe_io.atomic_write(path, 'w') as f:
+        f.writelines(f'{line}\n' for line in lines)
 
 
 def _job(args: Tuple[str, str, str, int, str, float]) -> None:
@@ -269,20 +314,19 @@ def generate(out: str,
     for split, specs in splits.items():
         folder = osp.join(out, 'videos', split)
         os.makedirs(folder, exist_ok=True)
-        with open(osp.join(out, f'{split}_list_videos.txt'), 'w') as f:
-            f.writelines(f'{name} {label}\n' for name, *_, label, _s in specs)
+        write_lines(osp.join(out, f'{split}_list_videos.txt'),
+                    [f'{name} {label}' for name, *_, label, _s in specs])
         jobs += [(osp.join(folder, name), obj, motion, s, fourcc, size_scale)
                  for name, obj, motion, _, s in specs]
     # The harder zero-shot protocol: held-out videos scored against every
     # class, so that the trained ones compete with the unseen ones.
-    with open(osp.join(out, 'zeroshot_all_list_videos.txt'), 'w') as f:
-        f.writelines(f'{name} {label + len(seen)}\n'
-                     for name, *_, label, _s in splits.get('zeroshot', []))
+    write_lines(osp.join(out, 'zeroshot_all_list_videos.txt'),
+                [f'{name} {label + len(seen)}'
+                 for name, *_, label, _s in splits.get('zeroshot', [])])
     for name, labels in (('label_map.txt', seen),
                          ('label_map_zeroshot.txt', held),
                          ('label_map_all.txt', seen + held)):
-        with open(osp.join(out, name), 'w') as f:
-            f.write('\n'.join(labels) + '\n')
+        write_lines(osp.join(out, name), labels)
     bar = tqdm(
         total=len(jobs),
         desc=f'videos ({fourcc})',

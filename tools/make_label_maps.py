@@ -29,12 +29,28 @@ Examples:
         --classind hmdb51=data/hmdb51/annotations/classInd.txt
 """
 import argparse
+import importlib.util
 import os.path as osp
 import re
 import sys
 from typing import Dict, List, Optional, Sequence
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def _load_safe_io():
+    """``models/safe_io.py`` by itself: importing the ``models`` package
+    would load torch and MMAction2, which this tool does not need."""
+    if 'models.safe_io' in sys.modules:
+        return sys.modules['models.safe_io']
+    spec = importlib.util.spec_from_file_location(
+        '_actionclip_safe_io', osp.join(ROOT, 'models', 'safe_io.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+safe_io = _load_safe_io()
 
 #: Names where the CamelCase split gives the wrong words.
 UCF101_FIXES: Dict[str, str] = {
@@ -238,7 +254,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                       'python tools/make_label_maps.py')
                 status = 1
             continue
-        with open(path, 'w', encoding='utf-8') as f:
+        # Whole or not at all: configs read this file.
+        with safe_io.atomic_write(path, 'w', encoding='utf-8') as f:
             f.write('\n'.join(labels) + '\n')
         print(f'wrote {spec["label_map"]} ({len(labels)} classes)')
     return status
