@@ -219,9 +219,14 @@ def test_non_dict_is_rejected(tmp_path, capsys):
     src = tmp_path / 'list.pt'
     torch.save([torch.zeros(2)], src)
     status, out, err = run_main(capsys, src, tmp_path / 'dst.pth')
-    assert status == 2
-    assert "expected a dict with 'model_state_dict' and " in err
-    assert 'got list' in err
+    assert status == 2 and len(err.strip().splitlines()) == 1, err
+    assert err.startswith(f'error: cannot convert {src}: ')
+    # The safe loader refuses it first; convert() itself names the layout.
+    assert 'list' in err and 'not a checkpoint' in err
+    with pytest.raises(convert_tool.ConversionError,
+                       match="expected a dict with 'model_state_dict' and "
+                       ".* got list"):
+        convert_tool.convert([torch.zeros(2)])
 
 
 def test_missing_file(tmp_path, capsys):

@@ -273,8 +273,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         checkpoint = load_checkpoint_file(args.src, map_location='cpu')
         state, report = convert(checkpoint, args.num_segs)
         model, arch = build_and_load(state)
-    except (ConversionError, UnsafeCheckpointError, CheckpointReadError,
-            FileNotFoundError) as error:
+    # ValueError: ConversionError and the loader's refusals of what is not
+    # a checkpoint; OSError: SRC unreadable.
+    except (ValueError, OSError, UnsafeCheckpointError,
+            CheckpointReadError) as error:
         print(f'error: cannot convert {args.src}: {error}', file=sys.stderr)
         return 2
 
