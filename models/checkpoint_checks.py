@@ -46,10 +46,23 @@ def remember_source(checkpoint: Any, path: str) -> None:
         return
     # The load_state_dict hook sees only tensors, and a message naming the
     # file is worth more than one naming keys: the first tensor carries it.
+    tensor = _first_tensor(state)
+    if tensor is not None:
+        tensor._actionclip_source = _Source(path)
+
+
+def _first_tensor(state: dict) -> Optional[torch.Tensor]:
+    # One level down too: an original ActionCLIP file keeps its weights
+    # in nested dicts.
     for value in state.values():
         if isinstance(value, torch.Tensor):
-            value._actionclip_source = _Source(path)
-            return
+            return value
+    for value in state.values():
+        if isinstance(value, dict):
+            for inner in value.values():
+                if isinstance(inner, torch.Tensor):
+                    return inner
+    return None
 
 
 def source_of(state: Dict[str, Any]) -> Optional[str]:
@@ -61,11 +74,9 @@ def source_of(state: Dict[str, Any]) -> Optional[str]:
     Returns:
         str | None: The path.
     """
-    for value in state.values():
-        source = getattr(value, '_actionclip_source', None)
-        if source is not None:
-            return source.path
-    return None
+    tensor = _first_tensor(state)
+    source = getattr(tensor, '_actionclip_source', None)
+    return None if source is None else source.path
 
 
 def check_mapping(checkpoint: Any, path: str) -> dict:

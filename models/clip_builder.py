@@ -39,15 +39,25 @@ def read_clip_state_dict(path: str) -> Dict[str, torch.Tensor]:
     except RuntimeError:
         from .checkpoint_safety import load_checkpoint_file
         state = load_checkpoint_file(path, map_location='cpu')
+        if 'model_state_dict' in state and 'fusion_model_state_dict' in state:
+            from .checkpoint_checks import CheckpointMismatchError
+            raise CheckpointMismatchError(
+                f'{path} is a checkpoint of the original ActionCLIP code, not '
+                'plain CLIP weights: convert it with python tools/convert_'
+                'actionclip_checkpoint.py IN OUT --num-segs T and load the '
+                'result as an ActionCLIP model (--model / init_actionclip)')
         state = state.get('state_dict', state)
         if any(k.startswith('clip.') for k in state):
             state = {
                 k[len('clip.'):]: v
                 for k, v in state.items() if k.startswith('clip.')
             }
+    # Entries that are not tensors (an epoch number, a config) are not
+    # weights; what is left must then fit the architecture.
     return {
         k: v.float()
-        for k, v in state.items() if k not in _NON_WEIGHT_KEYS
+        for k, v in state.items()
+        if k not in _NON_WEIGHT_KEYS and isinstance(v, torch.Tensor)
     }
 
 

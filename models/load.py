@@ -41,6 +41,7 @@ from .checkpoint_safety import download_to_hub_cache, load_checkpoint_file
 from .clip_archs import CLIP_ARCHS
 from .clip_builder import infer_clip_arch, read_clip_state_dict
 from .config_text import recorded_config
+from .paths import require_file
 from .pretrained import (ACTIONCLIP_CHECKPOINTS, OPENAI_CLIP_URLS,
                          available_checkpoints, fetch_hub_checkpoint,
                          fetch_openai_clip)
@@ -228,22 +229,6 @@ def _is_url(path: str) -> bool:
     return path.startswith(('http://', 'https://'))
 
 
-def _existing_file(path: str, what: str) -> str:
-    """``path`` expanded, or a message saying what is wrong with it."""
-    path = osp.expanduser(path)
-    if osp.isfile(path):
-        return path
-    if osp.isdir(path):
-        raise IsADirectoryError(f'{what} {path!r} is a folder; give the '
-                                'file')
-    if osp.islink(path):
-        raise FileNotFoundError(f'{what} {path!r} is a broken symbolic '
-                                'link (its target does not exist)')
-    raise FileNotFoundError(f'{what} {path!r} does not exist; check the '
-                            'spelling (relative paths start from the '
-                            'current directory)')
-
-
 def actionclip_checkpoint_path(name_or_path: str) -> str:
     """The local file of a released model (from the hub cache, downloaded
     there when missing), of a URL (likewise), or of a checkpoint path.
@@ -264,7 +249,7 @@ def actionclip_checkpoint_path(name_or_path: str) -> str:
         raise ModelNotFoundError(
             f'Model {name_or_path!r} not found: it is neither a released '
             f'model ({available_models()}) nor an existing file')
-    return _existing_file(name_or_path, 'Checkpoint')
+    return require_file(name_or_path, 'Checkpoint')
 
 
 def _release_of(name_or_path: str, path: str) -> Optional[dict]:
@@ -364,6 +349,7 @@ class LoadedModel:
         device (torch.device): Where the model runs.
         config (Config): The model and test pipeline it was built from.
         source (str): Where that config came from, for messages.
+        weights (str): The file the weights were read from.
     """
 
     model: ActionClip
@@ -372,6 +358,18 @@ class LoadedModel:
     device: torch.device
     config: Config
     source: str
+    weights: str
+
+    def describe(self) -> dict:
+        """What a result file should say about the model.
+
+        Returns:
+            dict: ``weights``, ``built_from`` and ``num_frames``.
+        """
+        return dict(
+            weights=self.weights,
+            built_from=self.source,
+            num_frames=self.model.num_segs)
 
     @property
     def templates(self) -> List[str]:
@@ -469,7 +467,7 @@ def load_model(checkpoint: Optional[str] = None,
     preprocess, pipeline = _preprocess(cfg, model_cfg, model)
     return LoadedModel(model, preprocess,
                        _identity(model_cfg, pipeline, weights), device, cfg,
-                       source)
+                       source, weights)
 
 
 def _checkpoint_config(name_or_path: str, config: Optional[str]
@@ -479,7 +477,7 @@ def _checkpoint_config(name_or_path: str, config: Optional[str]
     state = strip_module_prefix(checkpoint.get('state_dict', checkpoint))
     release = _release_of(name_or_path, path)
     if config is not None:
-        config = _existing_file(config, 'Config file')
+        config = require_file(config, 'Config file')
         return Config.fromfile(config), state, path, f'config {config}'
     if release is not None:
         release_config = osp.join(PROJECT_ROOT, release['config'])
@@ -498,7 +496,7 @@ def _clip_config(clip: str, num_frames: int
     if clip in OPENAI_CLIP_URLS:
         path = fetch_openai_clip(clip)
     elif osp.lexists(osp.expanduser(clip)):
-        path = _existing_file(clip, 'CLIP weights')
+        path = require_file(clip, 'CLIP weights')
     else:
         raise FileNotFoundError(
             f'CLIP weights {clip!r} not found: give a CLIP name '

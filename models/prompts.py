@@ -1,9 +1,10 @@
 """Label texts, prompt templates and their CLIP tokens."""
-import os.path as osp
 import warnings
 from typing import List, Optional, Sequence, Union
 
 import torch
+
+from .paths import require_file
 
 #: The 16 prompt templates of ActionCLIP (Wang et al., 2021).
 DEFAULT_TEMPLATES = (
@@ -28,19 +29,31 @@ DEFAULT_TEMPLATES = (
 CONTEXT_LENGTH = 77
 
 
+def _raw(path: str) -> bytes:
+    with open(path, 'rb') as f:
+        return f.read()
+
+
 def _read_lines(path: str, what: str) -> List[str]:
     """Non-empty lines of a UTF-8 text file; blank lines inside are errors.
 
     A blank line in the middle would shift every later class index, so it is
     refused rather than skipped.
     """
-    if not osp.isfile(path):
-        raise FileNotFoundError(
-            f'{what} file {path!r} does not exist (relative paths are '
-            'resolved from the current directory: run from the project '
-            'root, or pass an absolute path or a list)')
-    with open(path, encoding='utf-8') as f:
-        lines = [line.strip() for line in f.read().splitlines()]
+    path = require_file(
+        path, f'{what} file',
+        ' (relative paths are resolved from the current directory: run '
+        'from the project root, or pass an absolute path or a list)')
+    try:
+        # utf-8-sig: a byte-order mark (Windows editors) is not part of
+        # the first label.
+        with open(path, encoding='utf-8-sig') as f:
+            lines = [line.strip() for line in f.read().splitlines()]
+    except UnicodeDecodeError as error:
+        line = 1 + _raw(path)[:error.start].count(b'\n')
+        raise ValueError(
+            f'{what} file {path!r} is not UTF-8 text (byte {error.start}, '
+            f'line {line}); save it as UTF-8') from None
     while lines and not lines[-1]:
         lines.pop()
     for number, line in enumerate(lines, 1):

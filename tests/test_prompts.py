@@ -81,3 +81,24 @@ def test_prompt_tokens_are_template_major():
     tokens = prompt_tokens(labels, templates)
     assert tokens.shape == (2, 2, 77)
     assert torch.equal(tokens[1, 0], clip.tokenize('the run')[0])
+
+
+def test_label_file_problems_are_named(tmp_path):
+    bom = tmp_path / 'bom.txt'
+    bom.write_bytes('\ufeffjumping\nrunning\n'.encode('utf-8'))
+    assert load_labels(str(bom)) == ['jumping', 'running']
+    latin = tmp_path / 'latin.txt'
+    latin.write_bytes(b'running\ncaf\xe9\n')
+    with pytest.raises(ValueError, match=r'latin.txt.*not UTF-8.*line 2'):
+        load_labels(str(latin))
+    with pytest.raises(IsADirectoryError, match='is a folder'):
+        load_labels(str(tmp_path))
+    loop = tmp_path / 'loop.txt'
+    loop.symlink_to(tmp_path / 'loop2.txt')
+    (tmp_path / 'loop2.txt').symlink_to(loop)
+    with pytest.raises(FileNotFoundError, match='symbolic link loop'):
+        load_labels(str(loop))
+    dangling = tmp_path / 'dangling.txt'
+    dangling.symlink_to(tmp_path / 'gone.txt')
+    with pytest.raises(FileNotFoundError, match='broken symbolic link'):
+        load_labels(str(dangling))

@@ -83,10 +83,9 @@ def test_train_test_resume(tmp_path):
     assert os.path.isfile(os.path.join(work, 'epoch_3.pth'))
 
 
-def _zero_shot_probs(args, data):
+def _zero_shot_probs(args, data, out):
     """Per-video probabilities of every label from tools/zero_shot.py."""
     import json
-    out = os.path.join(data, f'zs_{len(args)}.json')
     proc = subprocess.run(
         [sys.executable, 'tools/zero_shot.py', f'{data}/videos/test',
          '--label-file', f'{data}/label_map.txt', '--topk', '1000',
@@ -139,16 +138,15 @@ def test_one_checkpoint_same_scores_through_every_entry_point(tmp_path):
     model, preprocess = init_actionclip(ckpt, labels=labels)
     assert model.temporal_shift is not None
     assert model.templates == ['a video of {}', '{}']
-    cfg_path = os.path.join(ROOT, CONFIG)
-    recognizer = init_recognizer(cfg_path, ckpt, device='cpu')
-    recognizer.set_labels(labels)
-    from_model = tmp_path / 'm'
-    from_config = tmp_path / 'c'
-    from_model.mkdir()
-    from_config.mkdir()
-    by_model = _zero_shot_probs(['--model', ckpt], str(from_model))
+    from mmengine.config import Config
+    cfg = Config.fromfile(os.path.join(ROOT, CONFIG))
+    cfg.model.labels_or_label_file = f'{data}/label_map.txt'
+    recognizer = init_recognizer(cfg, ckpt, device='cpu')
+    by_model = _zero_shot_probs(['--model', ckpt], data,
+                                str(tmp_path / 'model.json'))
     by_config = _zero_shot_probs(
-        ['--config', CONFIG, '--checkpoint', ckpt], str(from_config))
+        ['--config', CONFIG, '--checkpoint', ckpt], data,
+        str(tmp_path / 'config.json'))
     for name, expected in reference.items():
         video = f'{data}/videos/test/{name}'
         with torch.no_grad():

@@ -57,8 +57,9 @@ def test_released_model_from_hub_cache_json_and_gif(tmp_path, torch_home):
     data = json.loads(out.read_text())
     assert data['labels'] == LABELS.split(',')
     assert data['templates'] == ['a video of {}'] and data['topk'] == 2
-    assert data['model'].startswith('actionclip|ViT-B/32-8|')
-    assert 'vit-b-32-8f.pth' in data['model'] and data['failures'] == []
+    assert data['model']['weights'].endswith('vit-b-32-8f.pth')
+    assert 'release table' in data['model']['built_from']
+    assert data['model']['num_frames'] == 8 and data['failures'] == []
     (result, ) = data['results']
     assert result['video'] == video
     probs = [p['probability'] for p in result['predictions']]
@@ -122,7 +123,8 @@ def test_plain_clip_weights_file(tmp_path):
     ])
     assert proc.returncode == 0, proc.stderr[-3000:]
     data = json.loads(out.read_text())
-    assert data['model'].startswith('clip|') and 'frames=4' in data['model']
+    assert data['model'] == dict(weights=weights, num_frames=4,
+                                 built_from=f'CLIP weights {weights}')
     assert data['templates'] == ['a video of {}', 'someone {}']
     probs = [p['probability'] for p in data['results'][0]['predictions']]
     assert len(probs) == 3 and sum(probs) == pytest.approx(1, abs=1e-5)

@@ -588,7 +588,7 @@ def run(args: argparse.Namespace) -> int:
     if args.out:
         write_results(
             args.out, results, failures,
-            dict(model=scorer.identity, labels=labels, templates=templates,
+            dict(model=scorer.describe(), labels=labels, templates=templates,
                  topk=min(args.topk, len(labels))))
         print(f'Wrote {args.out}', file=sys.stderr)
     if args.viz:

@@ -1,0 +1,57 @@
+"""Input files checked with a message that says what is wrong with them.
+
+``os.path.isfile`` is False for a missing file, a folder, a broken symbolic
+link and a symbolic link loop alike; a user told "does not exist" about a
+link they can see looks in the wrong place.
+"""
+import errno
+import os
+import os.path as osp
+
+
+def is_link_loop(path: str) -> bool:
+    """Whether resolving ``path`` runs into a symbolic link loop.
+
+    Args:
+        path (str): The path.
+
+    Returns:
+        bool: True for a loop.
+    """
+    try:
+        os.stat(path)
+    except OSError as error:
+        return error.errno == errno.ELOOP
+    return False
+
+
+def require_file(path: str, what: str, hint: str = '') -> str:
+    """``path`` (with ``~`` expanded) when it is a readable file's.
+
+    Args:
+        path (str): The path given.
+        what (str): What the file is, e.g. ``'Label file'``.
+        hint (str): Appended to the message for a path that does not exist.
+
+    Returns:
+        str: The expanded path.
+
+    Raises:
+        IsADirectoryError: It is a folder.
+        FileNotFoundError: It does not exist, or is a broken link or a
+            link loop.
+    """
+    expanded = osp.expanduser(path)
+    if osp.isfile(expanded):
+        return expanded
+    if osp.isdir(expanded):
+        raise IsADirectoryError(f'{what} {path!r} is a folder; give the '
+                                'file')
+    if osp.islink(expanded):
+        kind = ('a symbolic link loop' if is_link_loop(expanded) else
+                'a broken symbolic link (its target does not exist)')
+        raise FileNotFoundError(f'{what} {path!r} is {kind}')
+    raise FileNotFoundError(
+        f'{what} {path!r} does not exist' +
+        (hint or '; check the spelling (relative paths start from the '
+         'current directory)'))

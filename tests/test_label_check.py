@@ -1,0 +1,68 @@
+"""Annotations the label set cannot score are refused before a run."""
+import pytest
+import torch
+from mmaction.structures import ActionDataSample
+
+from models.actionclip import ActionClip
+from models.label_check import (LabelSetCheckHook, LabelSetError,
+                                check_annotation_labels, model_labels)
+
+
+class FakeDataset:
+
+    def __init__(self, labels, ann_file='ann.txt'):
+        self.ann_file = ann_file
+        self.data_list = [
+            dict(filename=f'v{i}.mp4', label=label)
+            for i, label in enumerate(labels)
+        ]
+
+
+class Wrapper:
+
+    def __init__(self, *datasets):
+        self.datasets = datasets
+
+
+def test_labels_in_range_pass():
+    check_annotation_labels(FakeDataset([0, 1, 2, -1]), 3, 'labels.txt')
+    check_annotation_labels(FakeDataset([[0, 2]]), 3, 'labels.txt')
+
+
+def test_first_offending_annotation_is_named():
+    with pytest.raises(LabelSetError) as info:
+        check_annotation_labels(
+            Wrapper(FakeDataset([0]), FakeDataset([1, 3, 5], 'b.txt')), 3,
+            'label file labels.txt')
+    text = str(info.value)
+    for words in ('b.txt uses class 3', 'line 2', 'v1.mp4',
+                  '2 annotation(s)', 'highest class 5', '3 labels',
+                  'label file labels.txt'):
+        assert words in text, words
+
+
+def test_hook_checks_the_loader_against_the_model(tiny_arch):
+    model = ActionClip(tiny_arch, 4, labels_or_label_file=['a', 'b'])
+    assert model_labels(model) == (2, 'a list of 2 labels')
+
+    class Runner:
+        pass
+
+    runner = Runner()
+    runner.model = model
+    runner.test_dataloader = type('Loader', (), {})()
+    runner.test_dataloader.dataset = FakeDataset([0, 1])
+    LabelSetCheckHook().before_test(runner)
+    runner.test_dataloader.dataset = FakeDataset([0, 2])
+    with pytest.raises(LabelSetError, match='2 labels'):
+        LabelSetCheckHook().before_test(runner)
+
+
+def test_predict_refuses_a_label_outside_the_set(tiny_arch):
+    model = ActionClip(tiny_arch, 4, labels_or_label_file=['a', 'b'])
+    sample = ActionDataSample().set_gt_label(2)
+    with pytest.raises(LabelSetError, match='class 2'):
+        model.predict(torch.zeros(1, 4, 3, 32, 32), [sample])
+    sample = ActionDataSample().set_gt_label(1)
+    model.predict(torch.zeros(1, 4, 3, 32, 32), [sample])
+    assert sample.pred_score.shape == (2, )

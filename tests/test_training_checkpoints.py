@@ -1,0 +1,108 @@
+"""Training checkpoints written whole or not at all; resumes that pass over
+unreadable checkpoints and refuse weights-only files."""
+import os
+
+import pytest
+import torch
+from mmengine.runner import checkpoint as mmengine_checkpoint
+from mmengine.runner import runner as mmengine_runner
+
+from models import training_checkpoints
+from models.training_checkpoints import ResumeError, find_resumable
+
+
+def _write(path, epoch, **extra):
+    torch.save({
+        'state_dict': {'w': torch.full((2, ), float(epoch))},
+        'meta': dict(epoch=epoch, iter=epoch * 10),
+        **extra
+    }, path)
+
+
+def test_mmengine_saves_atomically(tmp_path, monkeypatch):
+    path = str(tmp_path / 'epoch_1.pth')
+    save = mmengine_runner.save_checkpoint
+    assert save is mmengine_checkpoint.save_checkpoint
+    save({'meta': {'epoch': 1}}, path)
+    before = open(path, 'rb').read()
+
+    def full_disk(obj, f, *args, **kwargs):
+        f.write(b'partial')
+        raise OSError(28, 'No space left on device')
+
+    monkeypatch.setattr(torch, 'save', full_disk)
+    with pytest.raises(OSError, match='No space'):
+        save({'meta': {'epoch': 2}}, path)
+    assert open(path, 'rb').read() == before
+    assert os.listdir(tmp_path) == ['epoch_1.pth']
+
+
+def test_resume_passes_over_an_unreadable_last_checkpoint(tmp_path,
+                                                          monkeypatch):
+    logged = []
+    monkeypatch.setattr(training_checkpoints, 'print_log',
+                        lambda message, **kwargs: logged.append(message))
+    work = str(tmp_path)
+    for epoch in (1, 2, 3):
+        _write(os.path.join(work, f'epoch_{epoch}.pth'), epoch)
+    last = os.path.join(work, 'epoch_3.pth')
+    with open(last, 'r+b') as f:
+        f.truncate(100)  # a crash mid-write of an older mmengine
+    with open(os.path.join(work, 'last_checkpoint'), 'w') as f:
+        f.write(last)
+    assert find_resumable(work) == os.path.join(work, 'epoch_2.pth')
+    assert len(logged) == 1 and 'Passing over' in logged[0]
+    assert 'epoch_3.pth' in logged[0] and 'truncated' in logged[0]
+
+
+def test_resume_without_last_checkpoint_file(tmp_path):
+    assert find_resumable(str(tmp_path)) is None
+    _write(str(tmp_path / 'epoch_1.pth'), 1)
+    _write(str(tmp_path / 'epoch_10.pth'), 10)
+    assert find_resumable(str(tmp_path)).endswith('epoch_10.pth')
+
+
+def test_no_readable_checkpoint_is_refused(tmp_path):
+    (tmp_path / 'epoch_1.pth').write_bytes(b'garbage')
+    torch.save({'state_dict': {}}, tmp_path / 'epoch_2.pth')
+    with pytest.raises(ResumeError) as info:
+        find_resumable(str(tmp_path))
+    assert 'epoch_1.pth' in str(info.value)
+    assert 'no training state' in str(info.value)
+
+
+def test_resume_from_weights_only_is_refused_with_advice(tmp_path):
+    path = str(tmp_path / 'weights.pth')
+    torch.save({'state_dict': {}}, path)
+
+    class FakeRunner:
+
+        def load_checkpoint(self, name, map_location=None):
+            return torch.load(name, weights_only=True)
+
+    resume = mmengine_runner.Runner.resume
+    assert getattr(resume, '_actionclip_checked', False)
+    with pytest.raises(ResumeError, match=f'load_from={path}'):
+        resume(FakeRunner(), path)
+
+
+def test_recorded_config_text_is_never_executed(tmp_path):
+    marker = tmp_path / 'ran'
+    path = str(tmp_path / 'epoch_1.pth')
+    _write(path, 1)
+    checkpoint = torch.load(path, weights_only=True)
+    checkpoint['meta']['config'] = f"open('{marker}', 'w')"
+    seen = {}
+
+    class FakeRunner:
+
+        def load_checkpoint(self, name, map_location=None):
+            return checkpoint
+
+    def original(self, filename, *args, **kwargs):
+        seen.update(self.load_checkpoint(filename)['meta'])
+
+    from models.training_checkpoints import _checked_resume
+    _checked_resume(original)(FakeRunner(), path)
+    assert 'config' not in seen and seen['epoch'] == 1
+    assert not marker.exists()
