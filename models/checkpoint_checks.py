@@ -9,6 +9,8 @@ unset, brings weights the model does not have, differs in a shape, or
 holds NaN or infinite values stops the run with one message that says what
 the file looks like and what to do.
 """
+import weakref
+from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Sequence
 
 import torch
@@ -27,10 +29,12 @@ class NotACheckpointError(ValueError):
     list, a number)."""
 
 
-class _Source:
-
-    def __init__(self, path: str):
-        self.path = path
+# id of the first tensor of each recently read checkpoint -> (a weak
+# reference to it, the file). The load_state_dict hook sees only tensors,
+# and a message naming the file is worth more than one naming keys. Not an
+# attribute on the tensor: torch.save would write it into re-saved files.
+_SOURCES: 'OrderedDict[int, tuple]' = OrderedDict()
+_REMEMBERED = 16
 
 
 def remember_source(checkpoint: Any, path: str) -> None:
@@ -48,7 +52,9 @@ def remember_source(checkpoint: Any, path: str) -> None:
     # file is worth more than one naming keys: the first tensor carries it.
     tensor = _first_tensor(state)
     if tensor is not None:
-        tensor._actionclip_source = _Source(path)
+        _SOURCES[id(tensor)] = (weakref.ref(tensor), path)
+        while len(_SOURCES) > _REMEMBERED:
+            _SOURCES.popitem(last=False)
 
 
 def _first_tensor(state: dict) -> Optional[torch.Tensor]:
@@ -75,8 +81,8 @@ def source_of(state: Dict[str, Any]) -> Optional[str]:
         str | None: The path.
     """
     tensor = _first_tensor(state)
-    source = getattr(tensor, '_actionclip_source', None)
-    return None if source is None else source.path
+    ref, path = _SOURCES.get(id(tensor), (None, None))
+    return path if ref is not None and ref() is tensor else None
 
 
 def check_mapping(checkpoint: Any, path: str) -> dict:

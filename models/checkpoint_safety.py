@@ -531,7 +531,8 @@ def load_from_local_safe(filename: PathOrUrl,
     """
     filename = osp.expanduser(os.fspath(filename))
     if not osp.isfile(filename):
-        raise FileNotFoundError(f'{filename} can not be found.')
+        from .paths import require_file
+        require_file(filename, 'Checkpoint')
     return _safe_torch_load(filename, map_location)
 
 

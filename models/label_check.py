@@ -33,6 +33,15 @@ def _base_datasets(dataset) -> Iterable:
     yield dataset
 
 
+def _data_infos(dataset) -> Optional[Iterable[dict]]:
+    # MMEngine serializes the annotations by default (serialize_data=True)
+    # and empties data_list; get_data_info reads either form.
+    get = getattr(dataset, 'get_data_info', None)
+    if get is not None and hasattr(dataset, '__len__'):
+        return (get(i) for i in range(len(dataset)))
+    return getattr(dataset, 'data_list', None)
+
+
 def _labels(info: dict) -> Sequence[int]:
     label = info.get('label', info.get('gt_label'))
     if label is None:
@@ -59,11 +68,11 @@ def check_annotation_labels(dataset, num_labels: int,
             MMAction2 uses for "no label").
     """
     for base in _base_datasets(dataset):
-        data_list = getattr(base, 'data_list', None)
-        if data_list is None:
+        infos = _data_infos(base)
+        if infos is None:
             continue
         bad = []
-        for index, info in enumerate(data_list):
+        for index, info in enumerate(infos):
             for label in _labels(info):
                 if label >= num_labels or label < -1:
                     bad.append((index, info.get('filename', f'#{index}'),

@@ -466,26 +466,12 @@ CHECKPOINT_CASES = {
     'HTML error page saved as .pth':
     CheckpointCase(_html, CheckpointReadError, ('not a PyTorch checkpoint', )),
     'folder given as checkpoint':
-    CheckpointCase(
-        _folder, IsADirectoryError, ('folder', ),
-        xfail={
-            'init_recognizer':
-            "defect: init_recognizer (mmengine's load_checkpoint) says "
-            "'<folder> can not be found.' (FileNotFoundError) for a folder"
-        }),
+    CheckpointCase(_folder, IsADirectoryError, ('folder', )),
     'broken symbolic link':
-    CheckpointCase(
-        _broken_link, FileNotFoundError, ('broken symbolic link', ),
-        # mmengine's own message there: '<path> can not be found.'
-        per_entry={'init_recognizer': (FileNotFoundError, ())}),
+    CheckpointCase(_broken_link, FileNotFoundError,
+                   ('broken symbolic link', )),
     'symbolic link loop':
-    CheckpointCase(
-        _link_loop, FileNotFoundError, ('symbolic link loop', ),
-        xfail={
-            'init_recognizer':
-            "defect: init_recognizer (mmengine's load_checkpoint) says "
-            "'<path> can not be found.' for a symbolic link loop"
-        }),
+    CheckpointCase(_link_loop, FileNotFoundError, ('symbolic link loop', )),
     'file that does not exist':
     CheckpointCase(_missing, FileNotFoundError, ()),
     "meta['cfg'] holds statements":
@@ -1311,12 +1297,7 @@ MIM_CASES = {
      ('missing_layer.pth', r'adapter\.transformer\.resblocks\.1\.'), None),
     'label file with fewer classes than the annotations':
     ('full', 'labels3', ('^error: LabelSetError', ),
-     ('ann.txt', 'class 17', '3 labels'),
-     'defect: LabelSetCheckHook reads dataset.data_list, which mmengine '
-     'empties when it serializes the dataset (serialize_data=True, the '
-     'default), so the hook never refuses; the run stops at the first '
-     "batch on ActionClip's per-batch check, whose message names neither "
-     "the annotation file nor the video ('unknown video')"),
+     ('ann.txt', 'class 17', '3 labels'), None),
 }
 MIM_ASPECTS = ('exit 2, one error line, no traceback', 'names the culprit')
 

@@ -107,3 +107,13 @@ def test_not_a_mapping(tmp_path, model, obj, words):
 def test_description_of_a_fitting_layout(model):
     text = describe_checkpoint(model.state_dict())
     assert 'num_adapter_segs=4' in text and 'num_adapter_layers=2' in text
+
+
+def test_weights_read_then_saved_again_load_safely(tmp_path, model):
+    from models.checkpoint_safety import load_checkpoint_file
+    path = _save(tmp_path, {'state_dict': model.state_dict()})
+    state = load_checkpoint_file(path)['state_dict']
+    copy = _save(tmp_path, state, 'copy.pth')
+    # Nothing of the loader's bookkeeping travels into the new file.
+    again = torch.load(copy, weights_only=True)
+    assert set(again) == set(state)

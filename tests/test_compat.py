@@ -135,6 +135,10 @@ def pristine_site(tmp_path_factory):
     customcommand = site / 'mim' / 'click' / 'customcommand.py'
     customcommand.write_text(customcommand.read_text().replace(
         compat.MIM_UNSET_BLOCK, ''))
+    for command in ('train', 'test'):
+        launcher = site / 'mim' / 'commands' / f'{command}.py'
+        launcher.write_text(launcher.read_text().replace(
+            compat.MIM_LAUNCH_PATCHED, compat._MIM_LAUNCH))
     record = next(site.glob('mmaction2-*.dist-info')) / 'RECORD'
     record.write_text(''.join(
         line for line in record.read_text().splitlines(keepends=True)
@@ -145,6 +149,8 @@ def pristine_site(tmp_path_factory):
         ('mmaction2-*.dist-info', 'mmaction/models/localizers/__init__.py'),
         ('clip_anytorch-*.dist-info', 'clip/clip.py'),
         ('openmim-*.dist-info', 'mim/click/customcommand.py'),
+        ('openmim-*.dist-info', 'mim/commands/train.py'),
+        ('openmim-*.dist-info', 'mim/commands/test.py'),
     ):
         assert _file_hash(str(site / rel)) == _record_hash(
             str(site), dist_glob, rel), rel
@@ -327,16 +333,16 @@ def test_install_patch(site, fake_transformers, tmp_path):
 
     check = cli('--check')
     assert check.returncode == 1
-    assert check.stdout.count('[missing]') == 4, check.stdout
+    assert check.stdout.count('[missing]') == 5, check.stdout
 
     install = cli('--install')
     assert install.returncode == 0, install.stdout + install.stderr
-    assert install.stdout.count('[patched]') == 4, install.stdout
+    assert install.stdout.count('[patched]') == 5, install.stdout
     snapshot = _snapshot(site)
 
     again = cli('--install')
     assert again.returncode == 0, again.stdout + again.stderr
-    assert again.stdout.count('[ok]') == 4, again.stdout
+    assert again.stdout.count('[ok]') == 5, again.stdout
     assert 'nothing changed' in again.stdout
     assert _snapshot(site) == snapshot  # idempotent: not even rewritten
     assert cli('--check').returncode == 0
@@ -425,10 +431,11 @@ def test_install_patch_leaves_unknown_files_alone(site):
 
 def test_missing_package_is_an_error(tmp_path):
     results = compat.run_install_fixes(str(tmp_path))
-    assert [r.state for r in results] == ['error'] * 3 + ['ok']
+    assert [r.state for r in results] == ['error'] * 3 + ['ok', 'ok']
     assert 'mmaction not found' in results[0].detail
     # mim is optional: the plugin works with mmaction's tools alone.
     assert results[3].detail == 'not needed: openmim is not installed'
+    assert results[4].detail == 'not needed: openmim is not installed'
 
 
 def test_module_entry_point(site, tmp_path):
@@ -441,7 +448,7 @@ def test_module_entry_point(site, tmp_path):
         None, [ROOT], ROOT,
         args=[*args, '--install', '--site-packages', str(site)])
     assert install.returncode == 0, install.stdout + install.stderr
-    assert install.stdout.count('[patched]') == 4, install.stdout
+    assert install.stdout.count('[patched]') == 5, install.stdout
 
 
 # Runs mim's train, test and gridsearch commands as `mim` would, with
@@ -590,3 +597,38 @@ def test_install_patch_mim_click_unset(site, tmp_path):
         partition='None', srun_args='None', search_args='None')
     assert '--job-name=cfg_train' in after['api_none']
     assert '--time=5 --job-name=cfg_train' in after['api_str']
+
+
+def test_install_patch_mim_exit_status(site, tmp_path):
+    """``mim test`` exits with the script's status, without a traceback."""
+    commands = site / 'mim' / 'commands'
+    assert [r.state for r in compat.run_install_fixes(str(site))
+            if r.name == 'mim-exit-status'] == ['patched']
+    for command in ('train', 'test'):
+        text = (commands / f'{command}.py').read_text()
+        assert text.count(compat.MIM_LAUNCH_PATCHED) == 1
+        compile(text, command, 'exec')
+    snapshot = _snapshot(commands)
+    assert [r.state for r in compat.run_install_fixes(str(site))
+            if r.name == 'mim-exit-status'] == ['ok']
+    assert _snapshot(commands) == snapshot
+    # The patched launch, run with a script that refuses its input.
+    result = _python(
+        '''
+        import importlib
+        import subprocess
+        mim_test = importlib.import_module('mim.commands.test')
+        def failing(cmd, env=None):
+            raise subprocess.CalledProcessError(2, cmd)
+        mim_test.subprocess.check_call = failing
+        open('cfg.py', 'w').close()
+        try:
+            mim_test.test(package='mmaction', config='cfg.py',
+                          checkpoint='c.pth', gpus=None, gpus_per_node=None,
+                          cpus_per_task=None, partition=None,
+                          launcher='none', port=29500, srun_args=None,
+                          yes=True, other_args=())
+        except SystemExit as error:
+            print(json.dumps(dict(code=error.code)))
+        ''', [site], tmp_path)
+    assert _json_result(result) == dict(code=2)

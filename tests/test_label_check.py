@@ -17,6 +17,23 @@ class FakeDataset:
             for i, label in enumerate(labels)
         ]
 
+    def __len__(self):
+        return len(self.data_list)
+
+
+class Serialized(FakeDataset):
+    """As MMEngine's BaseDataset after serialize_data: data_list empty."""
+
+    def __init__(self, labels, ann_file='ann.txt'):
+        super().__init__(labels, ann_file)
+        self._infos, self.data_list = self.data_list, []
+
+    def __len__(self):
+        return len(self._infos)
+
+    def get_data_info(self, index):
+        return dict(self._infos[index])
+
 
 class Wrapper:
 
@@ -32,7 +49,7 @@ def test_labels_in_range_pass():
 def test_first_offending_annotation_is_named():
     with pytest.raises(LabelSetError) as info:
         check_annotation_labels(
-            Wrapper(FakeDataset([0]), FakeDataset([1, 3, 5], 'b.txt')), 3,
+            Wrapper(FakeDataset([0]), Serialized([1, 3, 5], 'b.txt')), 3,
             'label file labels.txt')
     text = str(info.value)
     for words in ('b.txt uses class 3', 'line 2', 'v1.mp4',
@@ -66,3 +83,13 @@ def test_predict_refuses_a_label_outside_the_set(tiny_arch):
     sample = ActionDataSample().set_gt_label(1)
     model.predict(torch.zeros(1, 4, 3, 32, 32), [sample])
     assert sample.pred_score.shape == (2, )
+
+
+def test_a_real_serialized_dataset_is_checked(tmp_path):
+    from mmaction.datasets import VideoDataset
+    ann = tmp_path / 'ann.txt'
+    ann.write_text('a.mp4 0\nb.mp4 17\n')
+    dataset = VideoDataset(str(ann), pipeline=[], test_mode=True)
+    assert dataset.data_list == [] or len(dataset.data_list) == 2
+    with pytest.raises(LabelSetError, match=r'uses class 17 \(line 2, '):
+        check_annotation_labels(dataset, 3, 'label file x.txt')
