@@ -2,30 +2,49 @@
 
 Importing this package (configs do, through ``custom_imports``) first
 repairs the known breakages of the installed stack, makes checkpoint
-loading safe and saving atomic, then registers ``ActionClip`` in
-MMAction2's ``MODELS``.
+loading safe and saving atomic, then registers the recognizer, its
+datasets, transforms, metric and hooks in MMAction2's registries.
+
+Where things live:
+
+* ``recognizers/``: ``ActionClip`` and its parts (temporal adapters, the
+  in-network temporal shift, frozen parameters);
+* ``text/``: labels, prompt templates and tokens; prompt features;
+* ``backbones/``: CLIP, built from an architecture table and named weights;
+* ``acceleration/``: speed-ups that keep the function (attention, patch
+  embedding, CUDA graphs);
+* ``datasets/``: video reading transforms, the tolerant dataset;
+* ``evaluation/``: the metric that counts unreadable videos;
+* ``engine/``: hooks, training checkpoints, one-line refusals;
+* ``checkpoints/``: safe loading, what a checkpoint must hold, the config it
+  records;
+* ``apis/``: loading a model to score with (``init_actionclip``), scoring
+  videos, the folder feature cache;
+* ``compat.py``: fixes for the installed stack;
+* ``utils/``: atomic writes, input-path messages.
 """
-from . import compat
+from models import compat
 
 compat.apply_runtime_fixes()
 
-from . import checkpoint_safety  # noqa: E402
+from models.checkpoints import safe_loading  # noqa: E402
+from models.engine import refusals, training_checkpoints  # noqa: E402
 
-checkpoint_safety.install()
-
-from . import refusals, training_checkpoints  # noqa: E402
-
+safe_loading.install()
 training_checkpoints.install()
 refusals.install_excepthook()
 
-from .actionclip import ActionClip  # noqa: E402
-from .adapters import MeanPoolAdapter, TransformerAdapter  # noqa: E402
-from .clip_builder import build_clip  # noqa: E402
-from .label_check import LabelSetCheckHook  # noqa: E402
-from .load import init_actionclip  # noqa: E402
-from .reproducibility import EpochSeedHook  # noqa: E402
-from .video_loading import (TolerantAccMetric, TolerantVideoDataset,  # noqa: E402,E501
-                            VideoDecode, VideoInit, VideoReadError)
+from models.apis.loading import init_actionclip  # noqa: E402
+from models.backbones.clip_builder import build_clip  # noqa: E402
+from models.datasets.transforms import (VideoDecode,  # noqa: E402
+                                        VideoInit, VideoReadError)
+from models.datasets.video_dataset import TolerantVideoDataset  # noqa: E402
+from models.engine.hooks.epoch_seed_hook import EpochSeedHook  # noqa: E402
+from models.engine.hooks.label_check import LabelSetCheckHook  # noqa: E402
+from models.evaluation.metrics import TolerantAccMetric  # noqa: E402
+from models.recognizers.actionclip import ActionClip  # noqa: E402
+from models.recognizers.adapters import (MeanPoolAdapter,  # noqa: E402
+                                         TransformerAdapter)
 
 __all__ = [
     'ActionClip', 'TransformerAdapter', 'MeanPoolAdapter', 'build_clip',

@@ -63,8 +63,8 @@ def torch_home(tmp_path_factory) -> str:
     download."""
     import torch
 
-    from models.actionclip import ActionClip
-    from models.pretrained import ACTIONCLIP_CHECKPOINTS
+    from models.backbones.pretrained import ACTIONCLIP_CHECKPOINTS
+    from models.recognizers.actionclip import ActionClip
     home = tmp_path_factory.mktemp('torch_home')
     cache = home / 'hub' / 'checkpoints'
     cache.mkdir(parents=True)

@@ -3,7 +3,7 @@ import torch
 from mmaction.registry import MODELS
 from mmaction.structures import ActionDataSample
 
-from models.actionclip import ActionClip
+from models.recognizers.actionclip import ActionClip
 
 LABELS = ['a square moving left', 'a circle growing', 'a triangle rotating']
 TEMPLATES = ['a video of {}', '{}']
@@ -28,7 +28,7 @@ def samples(*labels):
 
 def naive_scores(model, inputs):
     """The public plugin's computation: every prompt, every batch."""
-    from models.prompts import prompt_tokens
+    from models.text.prompts import prompt_tokens
     tokens = prompt_tokens(LABELS, TEMPLATES).flatten(0, 1)
     video = model.encode_video(inputs)
     video = video / video.norm(dim=-1, keepdim=True)
@@ -139,7 +139,7 @@ def test_seed_template_argument(tiny_arch):
 
 
 def test_same_label_targets_share_probability():
-    from models.actionclip import build_contrastive_targets
+    from models.recognizers.actionclip import build_contrastive_targets
     targets = build_contrastive_targets(torch.tensor([3, 1, 3, 3]),
                                         'same_label')
     expected = torch.tensor([[1 / 3, 0, 1 / 3, 1 / 3], [0, 1, 0, 0],

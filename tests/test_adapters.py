@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from models.adapters import MeanPoolAdapter, TransformerAdapter, build_adapter
+from models.recognizers.adapters import (MeanPoolAdapter, TransformerAdapter,
+                                         build_adapter)
 
 
 def test_transformer_adapter_semantics():

@@ -33,7 +33,6 @@ from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import pytest
 import torch
-
 from conftest import ROOT, TINY_ARCH, offline_env, write_video
 
 sys.path.insert(0, osp.join(ROOT, 'tools'))
@@ -41,20 +40,18 @@ import convert_actionclip_checkpoint as convert_tool  # noqa: E402
 import search_videos  # noqa: E402
 import zero_shot  # noqa: E402
 
-from models.actionclip import ActionClip  # noqa: E402
-from models.checkpoint_checks import (CheckpointMismatchError,  # noqa: E402
-                                      NonFiniteWeightsError,
-                                      NotACheckpointError)
-from models.checkpoint_safety import (CheckpointReadError,  # noqa: E402
-                                      UnsafeCheckpointError)
-from models.config_text import ConfigTextError  # noqa: E402
-from models.load import init_actionclip, load_model  # noqa: E402
-from models.prompts import load_labels  # noqa: E402
-from models.training_checkpoints import (ResumeError,  # noqa: E402
-                                         _checked_resume, find_resumable)
-from models.video_scoring import (encode_frames,  # noqa: E402
-                                  load_scoring_model, query_similarity,
-                                  query_text_features)
+from models.apis.loading import init_actionclip, load_model  # noqa: E402
+from models.apis.video_scoring import (  # noqa: E402
+    encode_frames, load_scoring_model, query_similarity, query_text_features)
+from models.checkpoints.checks import (  # noqa: E402
+    CheckpointMismatchError, NonFiniteWeightsError, NotACheckpointError)
+from models.checkpoints.recorded_config import ConfigTextError  # noqa: E402
+from models.checkpoints.safe_loading import (  # noqa: E402
+    CheckpointReadError, UnsafeCheckpointError)
+from models.engine.training_checkpoints import (  # noqa: E402
+    ResumeError, _checked_resume, find_resumable)
+from models.recognizers.actionclip import ActionClip  # noqa: E402
+from models.text.prompts import load_labels  # noqa: E402
 
 LABELS = ['juggling balls', 'riding a unicycle', 'reading a book']
 TEMPLATES = ['a video of {}', '{}']
@@ -176,10 +173,9 @@ def original_layout(seed: int = 0) -> dict:
 
 @pytest.fixture(scope='module')
 def env(tmp_path_factory) -> Env:
+    from mmaction.registry import MODELS
     from mmengine.config import Config
     from mmengine.registry import DefaultScope
-
-    from mmaction.registry import MODELS
     root = str(tmp_path_factory.mktemp('adversarial'))
     config = osp.join(root, 'tiny_config.py')
     with open(config, 'w') as f:
@@ -692,7 +688,7 @@ def _clip_file(kind):
         if kind == 'original layout':
             return env.original
         torch.manual_seed(0)
-        from models.clip_builder import build_clip
+        from models.backbones.clip_builder import build_clip
         state = build_clip(dict(TINY_ARCH, transformer_heads=1)).state_dict()
         if kind == 'NaN':
             state['visual.proj'][0, 0] = float('nan')
@@ -944,14 +940,14 @@ def _zs_video_loop(env, tmp):
 
 
 def _damaged_cache(env, tmp, folder):
-    from models.feature_cache import CACHE_MAGIC
+    from models.apis.feature_cache import CACHE_MAGIC
     path = tmp / 'cache.pt'
     path.write_bytes(CACHE_MAGIC + b'PK\x03\x04 half a cache')
     return path
 
 
 def _cache_rebuilt(env, tmp, out, err):
-    from models.feature_cache import read_cache
+    from models.apis.feature_cache import read_cache
     cache, problem = read_cache(str(tmp / 'cache.pt'))
     assert problem is None and len(cache['models']) == 1
     (entries, ) = cache['models'].values()
@@ -1254,10 +1250,9 @@ MIM_CONFIG = 'configs/actionclip_tiny-scratch_1x1x4_synthetic-actions.py'
 def mim_data(tmp_path_factory):
     """A checkpoint of the shipped tiny config, 20 labels, and three
     videos annotated with classes 0, 5 and 17."""
+    from mmaction.registry import MODELS
     from mmengine.config import Config
     from mmengine.registry import DefaultScope
-
-    from mmaction.registry import MODELS
     root = tmp_path_factory.mktemp('mim')
     labels20 = root / 'labels20.txt'
     labels20.write_text('\n'.join(f'action number {i}'
@@ -1463,7 +1458,7 @@ class _FakeRunner:
     """What ``Runner.resume`` needs of the runner: ``load_checkpoint``."""
 
     def __init__(self):
-        from models.checkpoint_safety import load_checkpoint_file
+        from models.checkpoints.safe_loading import load_checkpoint_file
         self.loaded = None
         self._load = load_checkpoint_file
 

@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import torch
-
 from conftest import ROOT, offline_env
 
 sys.path.insert(0, os.path.join(ROOT, 'tools'))
@@ -15,7 +14,7 @@ from benchmark import naive_predict  # noqa: E402
 
 
 def test_naive_path_is_the_models_prediction(tiny_arch):
-    from models.actionclip import ActionClip
+    from models.recognizers.actionclip import ActionClip
     torch.manual_seed(0)
     model = ActionClip(tiny_arch, 4, labels_or_label_file=['a', 'b', 'c'],
                        fast_attention=False).eval()

@@ -3,11 +3,11 @@ import pytest
 import torch
 from mmengine.runner import load_checkpoint
 
-from models.actionclip import ActionClip
-from models.checkpoint_checks import (CheckpointMismatchError,
-                                      NonFiniteWeightsError,
-                                      NotACheckpointError, check_mapping,
-                                      describe_checkpoint)
+from models.checkpoints.checks import (CheckpointMismatchError,
+                                       NonFiniteWeightsError,
+                                       NotACheckpointError, check_mapping,
+                                       describe_checkpoint)
+from models.recognizers.actionclip import ActionClip
 
 
 @pytest.fixture
@@ -110,7 +110,7 @@ def test_description_of_a_fitting_layout(model):
 
 
 def test_weights_read_then_saved_again_load_safely(tmp_path, model):
-    from models.checkpoint_safety import load_checkpoint_file
+    from models.checkpoints.safe_loading import load_checkpoint_file
     path = _save(tmp_path, {'state_dict': model.state_dict()})
     state = load_checkpoint_file(path)['state_dict']
     copy = _save(tmp_path, state, 'copy.pth')

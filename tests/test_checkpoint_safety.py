@@ -1,4 +1,4 @@
-"""Tests for models/checkpoint_safety.py (loading under weights_only).
+"""Tests for models/checkpoints/safe_loading.py (loading under weights_only).
 
 Checkpoints come from real, tiny mmengine trainings (EpochBasedTrainLoop
 with validation, CheckpointHook(save_best='auto'), AdamW, two param
@@ -24,10 +24,10 @@ from mmengine.logging import HistoryBuffer, MessageHub
 from mmengine.runner import CheckpointLoader, load_checkpoint
 from mmengine.utils import ManagerMixin
 
-from models import checkpoint_safety as cs
+from models.checkpoints import safe_loading as cs
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-MODULE_PATH = osp.join(ROOT, 'models', 'checkpoint_safety.py')
+MODULE_PATH = osp.join(ROOT, 'models', 'checkpoints', 'safe_loading.py')
 
 TOY_SOURCE = '''\
 """Tiny mmengine training used by test_checkpoint_safety.py."""

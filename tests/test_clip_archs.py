@@ -1,6 +1,7 @@
 import pytest
 
-from models.clip_archs import CLIP_ARCHS, available_archs, resolve_arch
+from models.backbones.clip_archs import (CLIP_ARCHS, available_archs,
+                                         resolve_arch)
 
 
 def test_openai_names_resolve_to_their_hyperparameters():

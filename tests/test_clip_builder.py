@@ -4,8 +4,8 @@ import urllib.error
 import pytest
 import torch
 
-from models import pretrained
-from models.clip_builder import build_clip, infer_clip_arch
+from models.backbones import pretrained as pretrained
+from models.backbones.clip_builder import build_clip, infer_clip_arch
 
 
 def test_random_build_needs_no_file(tiny_arch):
@@ -71,7 +71,7 @@ def test_cached_openai_weights_are_used_offline(monkeypatch, tmp_path,
     monkeypatch.setattr(pretrained.urllib.request, 'urlopen', offline)
     monkeypatch.setitem(pretrained.OPENAI_CLIP_URLS, 'tiny',
                         pretrained.OPENAI_CLIP_URLS['tiny'])
-    from models import clip_archs
+    from models.backbones import clip_archs as clip_archs
     monkeypatch.setitem(clip_archs.CLIP_ARCHS, 'tiny',
                         clip_archs.resolve_arch(tiny_arch))
     model = build_clip('tiny', pretrained=True)

@@ -1,10 +1,11 @@
 """The config a checkpoint records is read as data, never executed."""
 import pytest
+from conftest import ROOT
 from mmengine.config import Config
 
-from conftest import ROOT
-from models.config_text import (ConfigTextError, parse_config_text,
-                                recorded_config)
+from models.checkpoints.recorded_config import (ConfigTextError,
+                                                parse_config_text,
+                                                recorded_config)
 
 TINY = f'{ROOT}/configs/actionclip_tiny-scratch_1x1x4_synthetic-actions.py'
 

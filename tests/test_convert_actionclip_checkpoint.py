@@ -8,14 +8,13 @@ import sys
 
 import pytest
 import torch
-
 from conftest import ROOT, TINY_ARCH, offline_env
 
 sys.path.insert(0, os.path.join(ROOT, 'tools'))
 import convert_actionclip_checkpoint as convert_tool  # noqa: E402
 
-from models.actionclip import ActionClip  # noqa: E402
-from models.load import init_actionclip  # noqa: E402
+from models.apis.loading import init_actionclip  # noqa: E402
+from models.recognizers.actionclip import ActionClip  # noqa: E402
 
 TOOL = os.path.join(ROOT, 'tools', 'convert_actionclip_checkpoint.py')
 MANIFEST = os.path.join(ROOT, 'tests', 'fixtures',
@@ -257,9 +256,9 @@ def test_output_that_is_the_input_is_refused_before_loading(
     def no_loading(*args, **kwargs):
         raise AssertionError('the source was read before the output check')
 
-    import models.checkpoint_safety
-    monkeypatch.setattr(models.checkpoint_safety, 'load_checkpoint_file',
-                        no_loading)
+    import models.checkpoints.safe_loading
+    monkeypatch.setattr(models.checkpoints.safe_loading,
+                        'load_checkpoint_file', no_loading)
     status, out, err = run_main(capsys, src, dst)
     assert status == 2 and len(err.strip().splitlines()) == 1, err
     assert f"'{dst}' is the same file as the input '{src}'" in err

@@ -4,8 +4,8 @@ import pickle
 import pytest
 import torch
 
-from models.actionclip import ActionClip
-from models.cuda_graphs import CudaGraphRunner
+from models.acceleration.cuda_graphs import CudaGraphRunner
+from models.recognizers.actionclip import ActionClip
 
 LABELS = ['juggling balls', 'riding a unicycle', 'reading a book']
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason='no CUDA')
@@ -141,7 +141,7 @@ def test_compiled_graphs_give_eager_features_that_outlive_replays(tiny_arch):
 
 
 def test_compile_takes_a_mode_name_as_cfg_options_give_it(tiny_arch):
-    from models.actionclip import compile_options
+    from models.recognizers.actionclip import compile_options
     assert compile_options(True) == {}
     assert compile_options('reduce-overhead') == dict(mode='reduce-overhead')
     assert compile_options(dict(dynamic=False)) == dict(dynamic=False)

@@ -20,7 +20,6 @@ import sys
 
 import pytest
 import torch
-
 from conftest import ROOT, offline_env
 
 sys.path.insert(0, os.path.join(ROOT, 'tools'))
@@ -87,7 +86,7 @@ def test_loss_and_gradients_match_single_process(tmp_path):
 def test_template_draws_are_slices_of_one_sequence(monkeypatch):
     from mmengine.runner import set_random_seed
 
-    import models.actionclip as actionclip
+    import models.recognizers.actionclip as actionclip
     set_random_seed(7)
     whole = actionclip.draw_template_ids(16, 2 * 64)
     monkeypatch.setattr(actionclip.dist, 'is_initialized', lambda: True)

@@ -6,11 +6,12 @@ import pytest
 import torch
 from torch import nn
 
-from models.actionclip import ActionClip
-from models.clip_builder import build_clip
-from models.fast_attention import (FastSelfAttention, is_causal_mask,
-                                   use_fast_attention)
-from models.prompts import prompt_tokens
+from models.acceleration.fast_attention import (FastSelfAttention,
+                                                is_causal_mask,
+                                                use_fast_attention)
+from models.backbones.clip_builder import build_clip
+from models.recognizers.actionclip import ActionClip
+from models.text.prompts import prompt_tokens
 
 MANIFEST = os.path.join(
     os.path.dirname(os.path.abspath(__file__)), 'fixtures',

@@ -1,4 +1,4 @@
-"""The folder feature cache (models/feature_cache.py): reuse of unchanged
+"""The folder feature cache (models/apis/feature_cache.py): reuse of unchanged
 videos, refusal of files that are not ours, rebuilding of damaged ones,
 concurrent searches, unreadable folder entries. A fake scorer (features
 from a file's bytes) keeps these tests independent of model loading; the
@@ -11,14 +11,15 @@ import types
 
 import pytest
 import torch
-
 from conftest import write_video
-from models import feature_cache
-from models.feature_cache import (CACHE_KIND, CACHE_MAGIC, CACHE_SUFFIX,
-                                  EMBEDDING_VERSION, NotACacheError,
-                                  check_cache_path, default_cache_path,
-                                  embed_folder_cached, model_key, read_cache)
-from models.video_loading import VideoReadError
+
+from models.apis import feature_cache as feature_cache
+from models.apis.feature_cache import (CACHE_KIND, CACHE_MAGIC, CACHE_SUFFIX,
+                                       EMBEDDING_VERSION, NotACacheError,
+                                       check_cache_path, default_cache_path,
+                                       embed_folder_cached, model_key,
+                                       read_cache)
+from models.datasets.transforms import VideoReadError
 
 FEATURE_DIM = 8
 

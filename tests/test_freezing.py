@@ -2,8 +2,8 @@ import pytest
 import torch
 from mmaction.structures import ActionDataSample
 
-from models.actionclip import ActionClip
-from models.freezing import freeze_parameters
+from models.recognizers.actionclip import ActionClip
+from models.recognizers.freezing import freeze_parameters
 
 
 def test_frozen_parameters_get_no_gradient_and_stay_put(tiny_arch):

@@ -3,9 +3,10 @@ import pytest
 import torch
 from mmaction.structures import ActionDataSample
 
-from models.actionclip import ActionClip
-from models.label_check import (LabelSetCheckHook, LabelSetError,
-                                check_annotation_labels, model_labels)
+from models.engine.hooks.label_check import (LabelSetCheckHook, LabelSetError,
+                                             check_annotation_labels,
+                                             model_labels)
+from models.recognizers.actionclip import ActionClip
 
 
 class FakeDataset:

@@ -1,10 +1,9 @@
 import pytest
 import torch
-
-from models.actionclip import ActionClip
-from models.load import available_models, init_actionclip
-
 from conftest import write_video
+
+from models.apis.loading import available_models, init_actionclip
+from models.recognizers.actionclip import ActionClip
 
 
 def test_local_checkpoint_round_trip(tmp_path, tiny_arch, video_file):
@@ -73,7 +72,7 @@ def test_released_name_offline_says_where_to_put_the_file(
         raise urllib.error.URLError('no network')
 
     monkeypatch.setattr(urllib.request, 'urlopen', offline)
-    from models.checkpoint_safety import CheckpointDownloadError
+    from models.checkpoints.safe_loading import CheckpointDownloadError
     with pytest.raises(CheckpointDownloadError) as info:
         init_actionclip('ViT-B/16-8')
     assert str(tmp_path / 'hub' / 'checkpoints' / 'vit-b-16-8f.pth') in str(
@@ -87,7 +86,7 @@ def test_released_name_offline_says_where_to_put_the_file(
 ])
 def test_unreadable_videos_are_named(tmp_path, tiny_arch, video_file,
                                      content, message):
-    from models.load import VideoReadError
+    from models.apis.loading import VideoReadError
     path = tmp_path / 'model.pth'
     torch.save(ActionClip(tiny_arch, 4).state_dict(), path)
     _, preprocess = init_actionclip(str(path))

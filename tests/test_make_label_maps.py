@@ -5,13 +5,12 @@ import shutil
 import sys
 
 import pytest
-
 from conftest import ROOT
 
 sys.path.insert(0, os.path.join(ROOT, 'tools'))
 import make_label_maps as maps  # noqa: E402
 
-from models.prompts import load_labels  # noqa: E402
+from models.text.prompts import load_labels  # noqa: E402
 
 
 def read(relative):

@@ -11,9 +11,9 @@ from mmaction.structures import ActionDataSample
 from mmengine.config import Config
 from mmengine.runner.amp import autocast
 
-from models.actionclip import ActionClip
-from models.prompts import load_labels
-from models.text_features import PromptBank
+from models.recognizers.actionclip import ActionClip
+from models.text.prompts import load_labels
+from models.text.text_features import PromptBank
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 K400 = load_labels(os.path.join(ROOT, 'configs', 'label_map_k400.txt'))
@@ -53,7 +53,7 @@ def test_bf16_scores_agree_with_fp32_vit_b32():
 
 
 def test_prompt_bank_cache_is_keyed_on_autocast(tiny_arch):
-    from models.clip_builder import build_clip
+    from models.backbones.clip_builder import build_clip
     torch.manual_seed(0)
     clip_model = build_clip(tiny_arch).eval()
     bank = PromptBank(K400[:20], ['a video of {}', '{}'])

@@ -4,10 +4,10 @@ import pytest
 import torch
 from torch import nn
 
-from models.actionclip import ActionClip
-from models.clip_builder import build_clip
-from models.patch_embedding import (PatchEmbedding, is_patchify,
-                                    use_patch_embedding)
+from models.acceleration.patch_embedding import (PatchEmbedding, is_patchify,
+                                                 use_patch_embedding)
+from models.backbones.clip_builder import build_clip
+from models.recognizers.actionclip import ActionClip
 
 
 def max_diff(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -1,7 +1,7 @@
 """Input files: a message for each way a path can fail to be a file."""
 import pytest
 
-from models.paths import is_link_loop, require_file
+from models.utils.paths import is_link_loop, require_file
 
 
 def test_each_way_a_path_is_not_a_file(tmp_path):

@@ -5,8 +5,9 @@ import os
 import pytest
 import torch
 
-from models.actionclip import ActionClip
-from models.pretrained import ACTIONCLIP_CHECKPOINTS, hub_checkpoint_path
+from models.backbones.pretrained import (ACTIONCLIP_CHECKPOINTS,
+                                         hub_checkpoint_path)
+from models.recognizers.actionclip import ActionClip
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MANIFEST = os.path.join(HERE, 'fixtures', 'upstream_state_dict_manifest.json')

@@ -2,8 +2,8 @@ import clip
 import pytest
 import torch
 
-from models.prompts import (DEFAULT_TEMPLATES, build_prompts, load_labels,
-                            load_templates, prompt_tokens, tokenize)
+from models.text.prompts import (DEFAULT_TEMPLATES, build_prompts, load_labels,
+                                 load_templates, prompt_tokens, tokenize)
 
 
 def test_label_file_one_per_line(tmp_path):

@@ -3,14 +3,15 @@ import subprocess
 import sys
 
 from conftest import ROOT, offline_env
-from models.checkpoint_checks import CheckpointMismatchError
-from models.refusals import is_mmaction_script, one_line
+
+from models.checkpoints.checks import CheckpointMismatchError
+from models.engine.refusals import is_mmaction_script, one_line
 
 SCRIPT = '''
 import sys
 sys.argv[0] = {argv0!r}
 import models
-from models.checkpoint_checks import CheckpointMismatchError
+from models.checkpoints.checks import CheckpointMismatchError
 raise CheckpointMismatchError('Checkpoint x.pth does not fit\\nat all')
 '''
 
@@ -47,6 +48,7 @@ def test_worker_errors_keep_only_the_refusal():
     error = CheckpointMismatchError(
         'Caught VideoReadError in DataLoader worker process 0.\n'
         'Original Traceback (most recent call last):\n  File "x"\n'
-        'models.video_loading.VideoReadError: Cannot decode video a.mp4')
+        'models.datasets.transforms.VideoReadError: Cannot decode video '
+        'a.mp4')
     assert one_line(error) == (
         'CheckpointMismatchError: Cannot decode video a.mp4')

@@ -8,10 +8,10 @@ from types import SimpleNamespace
 
 import numpy as np
 import torch
-
 from conftest import ROOT, offline_env
-from models.reproducibility import EpochSeedHook, epoch_seed
 from test_train_synthetic import data_options
+
+from models.engine.hooks.epoch_seed_hook import EpochSeedHook, epoch_seed
 
 sys.path.insert(0, os.path.join(ROOT, 'tools'))
 import generate_videos as gen  # noqa: E402

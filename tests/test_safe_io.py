@@ -1,4 +1,4 @@
-"""models/safe_io.py: whole-or-nothing writes, and output paths refused
+"""models/utils/safe_io.py: whole-or-nothing writes, and output paths refused
 when they would overwrite an input."""
 import os
 import stat
@@ -6,9 +6,9 @@ import stat
 import pytest
 import torch
 
-from models.safe_io import (OutputPathError, atomic_path, atomic_save_torch,
-                            atomic_write, check_output_path, same_file,
-                            temp_path)
+from models.utils.safe_io import (OutputPathError, atomic_path,
+                                  atomic_save_torch, atomic_write,
+                                  check_output_path, same_file, temp_path)
 
 
 def leftovers(folder):

@@ -9,11 +9,11 @@ import sys
 
 import pytest
 import torch
-
 from conftest import ROOT, offline_env
-from models.feature_cache import CACHE_MAGIC, model_key, read_cache
 from test_feature_cache import fake_scorer, make_files
 from test_video_scoring import make_tiny_config, make_videos
+
+from models.apis.feature_cache import CACHE_MAGIC, model_key, read_cache
 
 TOOL = osp.join(ROOT, 'tools', 'search_videos.py')
 sys.path.insert(0, osp.join(ROOT, 'tools'))
@@ -59,8 +59,9 @@ def test_ranks_by_query_and_reuses_the_cache(tmp_path, capsys):
 
     # The ranking is the cosine similarity of the cached features with the
     # query, computed here in-process from the same model.
-    from models.video_scoring import (load_scoring_model,
-                                      query_similarity, query_text_features)
+    from models.apis.video_scoring import (load_scoring_model,
+                                           query_similarity,
+                                           query_text_features)
     scorer = load_scoring_model(config=config, checkpoint=checkpoint)
     query = query_text_features(scorer.model, QUERY)
     similarity = query_similarity(

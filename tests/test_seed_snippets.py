@@ -6,14 +6,13 @@ import subprocess
 import sys
 
 import numpy as np
-
 from conftest import ROOT, offline_env, write_video
 
 PLAIN_PYTORCH = '''
 import json, sys
 import torch
 import clip
-from models.load import init_actionclip
+from models.apis.loading import init_actionclip
 from mmaction.utils import register_all_modules
 
 register_all_modules(True)

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from models.actionclip import ActionClip
-from models.temporal_shift import shift_frames
+from models.recognizers.actionclip import ActionClip
+from models.recognizers.temporal_shift import shift_frames
 
 RESNET_ARCH = dict(
     embed_dim=32,

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from models.clip_builder import build_clip
-from models.prompts import prompt_tokens
-from models.text_features import PromptBank, encode_text
+from models.backbones.clip_builder import build_clip
+from models.text.prompts import prompt_tokens
+from models.text.text_features import PromptBank, encode_text
 
 LABELS = ['riding a bike', 'a circle growing', 'zumba', 'x' * 40]
 TEMPLATES = ['a photo of action {}', '{}', 'Can you recognize the action '

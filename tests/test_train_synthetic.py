@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import torch
-
 from conftest import ROOT, offline_env
 
 sys.path.insert(0, os.path.join(ROOT, 'tools'))
@@ -111,7 +110,7 @@ def test_one_checkpoint_same_scores_through_every_entry_point(tmp_path):
 
     from mmaction.apis import inference_recognizer, init_recognizer
 
-    from models.load import init_actionclip
+    from models.apis.loading import init_actionclip
     data = str(tmp_path / 'data')
     gen.generate(data, seed=2,
                  per_class=dict(train=1, val=1, test=1, zeroshot=1),

@@ -7,8 +7,8 @@ import torch
 from mmengine.runner import checkpoint as mmengine_checkpoint
 from mmengine.runner import runner as mmengine_runner
 
-from models import training_checkpoints
-from models.training_checkpoints import ResumeError, find_resumable
+from models.engine import training_checkpoints as training_checkpoints
+from models.engine.training_checkpoints import ResumeError, find_resumable
 
 
 def _write(path, epoch, **extra):
@@ -102,7 +102,7 @@ def test_recorded_config_text_is_never_executed(tmp_path):
     def original(self, filename, *args, **kwargs):
         seen.update(self.load_checkpoint(filename)['meta'])
 
-    from models.training_checkpoints import _checked_resume
+    from models.engine.training_checkpoints import _checked_resume
     _checked_resume(original)(FakeRunner(), path)
     assert 'config' not in seen and seen['epoch'] == 1
     assert not marker.exists()

@@ -7,16 +7,16 @@ import os.path as osp
 
 import pytest
 import torch
-
 from conftest import TINY_ARCH, write_video
-from models.actionclip import ActionClip
-from models.clip_builder import build_clip
-from models.load import PipelinePreprocess, VideoReadError
-from models.video_scoring import (NoVideosError,
-                                  embed_videos,
-                                  find_videos, label_text_features,
-                                  load_scoring_model, query_similarity,
-                                  query_text_features, score_labels, top_k)
+
+from models.apis.loading import PipelinePreprocess, VideoReadError
+from models.apis.video_scoring import (NoVideosError, embed_videos,
+                                       find_videos, label_text_features,
+                                       load_scoring_model, query_similarity,
+                                       query_text_features, score_labels,
+                                       top_k)
+from models.backbones.clip_builder import build_clip
+from models.recognizers.actionclip import ActionClip
 
 TINY_FRAMES = 4
 

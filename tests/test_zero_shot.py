@@ -13,9 +13,8 @@ import urllib.request
 import cv2
 import pytest
 import torch
-from PIL import Image
-
 from conftest import ROOT, offline_env, write_video
+from PIL import Image
 from test_video_scoring import make_tiny_clip, make_tiny_config, make_videos
 
 TOOL = osp.join(ROOT, 'tools', 'zero_shot.py')
@@ -93,7 +92,7 @@ def test_config_checkpoint_csv_mp4_and_unreadable_video(tmp_path):
     ]
 
     # The same numbers as the model's own predict_scores in this process.
-    from models.video_scoring import load_scoring_model
+    from models.apis.video_scoring import load_scoring_model
     scorer = load_scoring_model(config=config, checkpoint=checkpoint)
     scorer.model.set_labels(LABELS.split(','))
     frames = torch.stack([scorer.preprocess(v) for v in videos])

@@ -10,10 +10,10 @@ import sys
 
 import mmaction
 import pytest
+from conftest import ROOT, offline_env, write_video
 from mmengine import Config
 
-from conftest import ROOT, offline_env, write_video
-from models.pretrained import ACTIONCLIP_CHECKPOINTS
+from models.backbones.pretrained import ACTIONCLIP_CHECKPOINTS
 
 CONFIGS = sorted(
     os.path.relpath(path, ROOT)

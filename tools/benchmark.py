@@ -179,7 +179,7 @@ def naive_predict(model, inputs, tokens, num_templates: int):
     Returns:
         torch.Tensor: ``(N, L)`` probabilities.
     """
-    from models.text_features import l2_normalize
+    from models.text.text_features import l2_normalize
     video = l2_normalize(model.encode_video(inputs))
     text = l2_normalize(model.clip.encode_text(tokens))
     num_views = len(video) // len(inputs)
@@ -192,7 +192,7 @@ def build_model(clip_arch, label_file: str, state: Optional[Dict] = None,
                 **flags):
     """An ActionClip for the benchmark, with ``state``'s weights if given.
     """
-    from models.actionclip import ActionClip
+    from models.recognizers.actionclip import ActionClip
     model = ActionClip(
         clip_arch, NUM_SEGS, labels_or_label_file=label_file,
         to_float32=True, **flags)
@@ -517,10 +517,9 @@ def make_videos(out_dir: str, count: int, seconds: float,
 
 def bench_decode(videos: Dict[str, Any], budget: Budget) -> Dict:
     """Part d: the K400 test pipeline in this process (one worker)."""
+    from mmaction.registry import TRANSFORMS
     from mmengine.config import Config
     from mmengine.dataset import Compose
-
-    from mmaction.registry import TRANSFORMS
     cfg = Config.fromfile(
         osp.join(ROOT, 'configs', TEST_CONFIGS['ViT-B/32']))
     pipeline = Compose([TRANSFORMS.build(t) for t in cfg.test_pipeline])
@@ -893,7 +892,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     report: Dict[str, Any] = dict(
         budget=asdict(budget), skipped=[], part_seconds={})
     with tempfile.TemporaryDirectory(prefix='actionclip_bench_') as temp:
-        from models.prompts import load_labels
+        from models.text.prompts import load_labels
         labels = load_labels(LABEL_FILE)[:budget.num_labels]
         label_file = LABEL_FILE
         if len(labels) < 400:

@@ -23,7 +23,7 @@ checkpoints. The optimizer state and other entries are not weights and are
 left out.
 
 The result is checked by loading it strictly into an ``ActionClip`` of the
-architecture its shapes describe (:func:`models.clip_builder.
+architecture its shapes describe (:func:`models.backbones.clip_builder.
 infer_clip_arch`), and saved as ``{'state_dict': ..., 'meta': ...}``, plain
 tensors and numbers that ``torch.load(weights_only=True)``, ``mim test
 --checkpoint`` and ``init_actionclip(PATH)`` read.
@@ -82,7 +82,7 @@ def _weights(checkpoint: dict, key: str) -> Dict[str, torch.Tensor]:
     if not_tensors:
         raise ConversionError(f'{key!r} holds entries that are not tensors: '
                               f'{not_tensors[:5]}')
-    from models.load import strip_module_prefix
+    from models.apis.loading import strip_module_prefix
     return strip_module_prefix(state)
 
 
@@ -183,9 +183,9 @@ def build_and_load(state: Dict[str, torch.Tensor]):
         weights loaded, and its ``clip_arch`` (a name or a dict).
     """
     import models  # noqa: F401  (stack fixes, registry)
-    from models.actionclip import ActionClip
-    from models.clip_builder import infer_clip_arch
-    from models.load import adapter_depth
+    from models.apis.loading import adapter_depth
+    from models.backbones.clip_builder import infer_clip_arch
+    from models.recognizers.actionclip import ActionClip
     try:
         arch = infer_clip_arch(state, prefix='clip.')
     except ValueError as error:
@@ -251,11 +251,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
 
     import models  # noqa: F401  (stack fixes before loading)
-    from models.checkpoint_safety import (CheckpointReadError,
-                                          UnsafeCheckpointError,
-                                          load_checkpoint_file)
-    from models.safe_io import (OutputPathError, atomic_save_torch,
-                                check_output_path)
+    from models.checkpoints.safe_loading import (CheckpointReadError,
+                                                 UnsafeCheckpointError,
+                                                 load_checkpoint_file)
+    from models.utils.safe_io import (OutputPathError, atomic_save_torch,
+                                      check_output_path)
     if not osp.isfile(args.src):
         problem = 'is a folder' if osp.isdir(args.src) else 'does not exist'
         print(f'error: cannot convert {args.src}: it {problem}',

@@ -45,9 +45,9 @@ from mmaction.structures import ActionDataSample  # noqa: E402
 from mmengine.config import Config  # noqa: E402
 from mmengine.runner import set_random_seed  # noqa: E402
 
-import models.actionclip as actionclip  # noqa: E402
-from models.actionclip import (draw_template_ids,  # noqa: E402
-                               gather_labels)
+import models.recognizers.actionclip as actionclip  # noqa: E402
+from models.recognizers.actionclip import (  # noqa: E402
+    draw_template_ids, gather_labels)
 
 #: A CLIP ViT small enough for two CPU processes.
 TINY_MODEL = dict(

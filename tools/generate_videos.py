@@ -39,13 +39,14 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
 def _load_safe_io():
-    """``models/safe_io.py`` by itself: importing the ``models`` package
+    """``models/utils/safe_io.py`` by itself: importing the ``models`` package
     would load torch and MMAction2 into this tool and its workers, which
     need only OpenCV."""
-    if 'models.safe_io' in sys.modules:
-        return sys.modules['models.safe_io']
+    if 'models.utils.safe_io' in sys.modules:
+        return sys.modules['models.utils.safe_io']
     spec = importlib.util.spec_from_file_location(
-        '_actionclip_safe_io', osp.join(ROOT, 'models', 'safe_io.py'))
+        '_actionclip_safe_io',
+        osp.join(ROOT, 'models', 'utils', 'safe_io.py'))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -29,8 +29,8 @@ from typing import Optional, Sequence
 # zero_shot.py sits beside this file: share its model options.
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from zero_shot import (CliError, add_model_arguments,  # noqa: E402
-                       load_model_from_args, report_failures,
-                       report_skipped, run_cli)
+                       load_model_from_args, report_failures, report_skipped,
+                       run_cli)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,11 +74,12 @@ def run(args: argparse.Namespace) -> int:
     """
     import torch
 
-    from models.feature_cache import (check_cache_path, default_cache_path,
-                                      embed_folder_cached, stat_videos)
-    from models.video_scoring import (embed_videos, find_videos,
-                                      path_problem, query_similarity,
-                                      query_text_features)
+    from models.apis.feature_cache import (check_cache_path,
+                                           default_cache_path,
+                                           embed_folder_cached, stat_videos)
+    from models.apis.video_scoring import (embed_videos, find_videos,
+                                           path_problem, query_similarity,
+                                           query_text_features)
     if args.topk < 1:
         raise CliError(f'--topk must be >= 1, got {args.topk}')
     if not osp.isdir(args.folder):

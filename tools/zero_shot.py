@@ -118,11 +118,11 @@ def load_model_from_args(args: argparse.Namespace):
             options.
 
     Returns:
-        models.video_scoring.ScoringModel: The loaded model.
+        models.apis.video_scoring.ScoringModel: The loaded model.
     """
     import torch
 
-    from models.video_scoring import load_scoring_model
+    from models.apis.video_scoring import load_scoring_model
     sources = [
         flag for flag, value in (('--model', args.model),
                                  ('--config', args.config), ('--clip',
@@ -198,8 +198,8 @@ def prepare_outputs(args: argparse.Namespace,
         ``--viz``); named over all videos, so that a video that fails
         does not change the others' file names.
     """
-    from models.safe_io import OutputPathError
-    from models.safe_io import check_output_path as check_writable
+    from models.utils.safe_io import OutputPathError
+    from models.utils.safe_io import check_output_path as check_writable
     viz = viz_paths(args.viz, videos) if args.viz else {}
     inputs = [
         *videos, args.label_file, args.config, args.checkpoint, args.clip,
@@ -224,7 +224,7 @@ def read_labels(args: argparse.Namespace) -> List[str]:
     Returns:
         list[str]: The labels.
     """
-    from models.prompts import load_labels
+    from models.text.prompts import load_labels
     if args.labels is not None and args.label_file is not None:
         raise CliError('Give --labels or --label-file, not both')
     if args.label_file is not None:
@@ -274,7 +274,7 @@ def write_results(path: str, results: Dict[str, Predictions],
         failures (dict): ``{video: error message}``.
         info (dict): Run description for the JSON file.
     """
-    from models.safe_io import atomic_write
+    from models.utils.safe_io import atomic_write
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     if path.lower().endswith('.json'):
         data = dict(info)
@@ -397,7 +397,7 @@ def _write_mp4(capture, video: str, out_path: str, fps: float,
     """
     import cv2
 
-    from models.safe_io import atomic_path
+    from models.utils.safe_io import atomic_path
 
     # The temporary name ends in .mp4: VideoWriter picks the container
     # from the extension.
@@ -431,7 +431,7 @@ def _write_gif(capture, video: str, out_path: str, fps: float,
     import cv2
     from PIL import Image
 
-    from models.safe_io import atomic_write
+    from models.utils.safe_io import atomic_write
 
     # Source frames per GIF frame: the rate is capped at GIF_MAX_FPS, and
     # when GIF_MAX_FRAMES frames are held every other one is dropped and
@@ -561,10 +561,10 @@ def run(args: argparse.Namespace) -> int:
     Returns:
         int: The exit status.
     """
-    from models.prompts import load_templates
-    from models.video_scoring import (embed_videos, find_videos,
-                                      label_text_features, score_labels,
-                                      top_k)
+    from models.apis.video_scoring import (embed_videos, find_videos,
+                                           label_text_features, score_labels,
+                                           top_k)
+    from models.text.prompts import load_templates
     if args.topk < 1:
         raise CliError(f'--topk must be >= 1, got {args.topk}')
     check_output_path(args.out, OUT_FORMATS, '--out')
@@ -642,7 +642,7 @@ def run_cli(parser: argparse.ArgumentParser, run_fn,
     """
     args = parser.parse_args(argv)
     quiet_stack_warnings()
-    from models.video_scoring import INPUT_ERRORS
+    from models.apis.video_scoring import INPUT_ERRORS
     try:
         return run_fn(args)
     except (CliError, ) + INPUT_ERRORS as error:

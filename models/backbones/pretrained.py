@@ -15,8 +15,10 @@ import urllib.error
 import urllib.request
 from typing import Dict, Optional
 
-from .checkpoint_safety import (CheckpointDownloadError, download_file,
-                                download_to_hub_cache, hub_cache_path)
+from models.checkpoints.safe_loading import (CheckpointDownloadError,
+                                             download_file,
+                                             download_to_hub_cache,
+                                             hub_cache_path)
 
 #: Where torch hub caches a URL's file: ``$TORCH_HOME/hub/checkpoints``.
 hub_checkpoint_path = hub_cache_path
@@ -86,7 +88,7 @@ class WeightsUnavailableError(CheckpointDownloadError):
 
 
 def available_checkpoints() -> list:
-    """Names accepted by :func:`models.load.init_actionclip`.
+    """Names accepted by :func:`models.apis.loading.init_actionclip`.
 
     Returns:
         list: The released ActionCLIP checkpoint names.
@@ -168,7 +170,7 @@ def fetch_hub_checkpoint(url: str, sha256: Optional[str] = None) -> str:
     """Path of a checkpoint in torch hub's cache, downloading it if missing.
 
     The same cache and download as ``mim test --checkpoint URL`` and
-    ``init_recognizer`` use (:mod:`models.checkpoint_safety`).
+    ``init_recognizer`` use (:mod:`models.checkpoints.safe_loading`).
 
     Args:
         url (str): The download address.

@@ -35,7 +35,7 @@ from typing import (TYPE_CHECKING, Callable, Dict, Iterator, List, Optional,
 
 import torch
 
-from .video_loading import VideoReadError
+from models.datasets.transforms import VideoReadError
 
 try:
     import fcntl
@@ -45,7 +45,7 @@ except ImportError:  # Windows: no flock; concurrent searches may race
 # video_scoring re-exports this module's public names, so it is imported
 # inside the functions here: at the top, the import would be circular.
 if TYPE_CHECKING:
-    from .video_scoring import ScoringModel
+    from models.apis.video_scoring import ScoringModel
 
 #: Suffix of the cache file beside a folder: ``videos/`` ->
 #: ``videos.actionclip_cache.pt``.
@@ -62,9 +62,10 @@ CACHE_KIND = 'actionclip-feature-cache'
 #: bare ``torch.save`` of ``{'format': 1, 'models': {...}}``.
 _CACHE_FORMAT = 2
 
-#: Version of the embedding code (:func:`models.video_scoring.embed_videos`
-#: and what it calls); bump it when a change alters the features of a
-#: video, so that entries computed before are not reused.
+#: Version of the embedding code
+#: (:func:`models.apis.video_scoring.embed_videos` and what it calls); bump
+#: it when a change alters the features of a video, so that entries
+#: computed before are not reused.
 EMBEDDING_VERSION = 1
 
 # Temporary files of two writes from one process (threads) must differ;
@@ -95,7 +96,8 @@ def model_key(identity: str) -> str:
     """The key of a model's entries in the cache.
 
     Args:
-        identity (str): :attr:`models.video_scoring.ScoringModel.identity`.
+        identity (str): The model's identity
+            (:attr:`models.apis.loading.LoadedModel.identity`).
 
     Returns:
         str: ``'<EMBEDDING_VERSION>|<identity>'``: features computed by
@@ -151,7 +153,7 @@ def _classify(path: str, keep_body: bool = False) -> Tuple[str, bytes]:
         NotACacheError: ``path`` exists but is not one of our caches.
         OSError: ``path`` cannot be read (e.g. permission denied).
     """
-    from .video_scoring import path_problem
+    from models.apis.video_scoring import path_problem
     if not osp.lexists(path):
         return 'missing', b''
     if osp.isdir(path):
@@ -348,7 +350,7 @@ def stat_videos(
     Returns:
         tuple: ``({video: stat result}, {video: error message})``.
     """
-    from .video_scoring import path_problem
+    from models.apis.video_scoring import path_problem
     stats: Dict[str, os.stat_result] = {}
     failed: Dict[str, str] = {}
     for video in videos:
@@ -382,16 +384,16 @@ def embed_folder_cached(
 
     Args:
         scorer (ScoringModel): From
-            :func:`models.video_scoring.load_scoring_model`.
+            :func:`models.apis.video_scoring.load_scoring_model`.
         folder (str): The video folder (walked with
-            :func:`models.video_scoring.find_videos`).
+            :func:`models.apis.video_scoring.find_videos`).
         cache_path (str, optional): Cache file; defaults to
             :func:`default_cache_path`. Its folder is created if missing.
         batch_size (int): Videos per forward pass.
         progress (bool): Show a progress bar for the videos to embed (none
             when there are none).
         on_failure (callable, optional): See
-            :func:`models.video_scoring.embed_videos`; also called for
+            :func:`models.apis.video_scoring.embed_videos`; also called for
             broken links, link loops and subfolders that cannot be listed.
 
     Returns:
@@ -403,7 +405,8 @@ def embed_folder_cached(
         NotACacheError: ``cache_path`` exists but is not one of our caches.
         OSError: The cache cannot be read, or its folder created.
     """
-    from .video_scoring import embed_videos, find_videos, path_problem
+    from models.apis.video_scoring import (embed_videos, find_videos,
+                                           path_problem)
     if not osp.isdir(folder):
         problem = path_problem(folder) or 'is not a folder'
         raise NotADirectoryError(f'{folder!r} {problem}: give a folder of '

@@ -34,26 +34,27 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
-from .actionclip import CLIP_MEAN, CLIP_STD, ActionClip
-from .checkpoint_checks import (CheckpointMismatchError, describe_checkpoint,
-                                non_finite_keys, NonFiniteWeightsError)
-from .checkpoint_safety import download_to_hub_cache, load_checkpoint_file
-from .clip_archs import CLIP_ARCHS
-from .clip_builder import infer_clip_arch, read_clip_state_dict
-from .config_text import recorded_config
-from .paths import require_file
-from .pretrained import (ACTIONCLIP_CHECKPOINTS, OPENAI_CLIP_URLS,
-                         available_checkpoints, fetch_hub_checkpoint,
-                         fetch_openai_clip)
-from .video_loading import VideoReadError, describe_read_error
+from models.backbones.clip_archs import CLIP_ARCHS
+from models.backbones.clip_builder import infer_clip_arch, read_clip_state_dict
+from models.backbones.pretrained import (ACTIONCLIP_CHECKPOINTS,
+                                         OPENAI_CLIP_URLS,
+                                         available_checkpoints,
+                                         fetch_hub_checkpoint,
+                                         fetch_openai_clip)
+from models.checkpoints.checks import (CheckpointMismatchError,
+                                       NonFiniteWeightsError,
+                                       describe_checkpoint, non_finite_keys)
+from models.checkpoints.recorded_config import recorded_config
+from models.checkpoints.safe_loading import (download_to_hub_cache,
+                                             load_checkpoint_file)
+from models.datasets.transforms import VideoReadError, describe_read_error
+from models.recognizers.actionclip import CLIP_MEAN, CLIP_STD, ActionClip
+from models.utils.paths import require_file
 
 #: The project root: release-table configs and label files are relative
 #: to it.
-PROJECT_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-
-#: Bumped when the way videos are embedded changes, so that cached
-#: features of an older version are not reused.
-EMBEDDING_VERSION = 2
+PROJECT_ROOT = osp.dirname(
+    osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 # CLIP's normalisation on 0-1 pixels (the data preprocessor uses 0-255).
 _MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -317,8 +318,8 @@ def _labels_of(model_cfg: dict) -> Optional[Union[str, List[str]]]:
 def _identity(model_cfg: dict, pipeline: Sequence[dict],
               weights: str) -> str:
     """What determines a video's features: the model as built (labels,
-    templates and loss aside), its pipeline, the weights file and the
-    embedding code's version."""
+    templates and loss aside), its pipeline and the weights file (the
+    feature cache adds the embedding code's version)."""
     described = {
         k: v
         for k, v in model_cfg.items() if k not in (
@@ -330,8 +331,7 @@ def _identity(model_cfg: dict, pipeline: Sequence[dict],
         sort_keys=True,
         default=repr)
     stat = os.stat(weights)
-    return (f'v{EMBEDDING_VERSION}|'
-            f'{hashlib.sha256(text.encode()).hexdigest()[:16]}|'
+    return (f'{hashlib.sha256(text.encode()).hexdigest()[:16]}|'
             f'{osp.abspath(weights)}|{stat.st_size}|{stat.st_mtime_ns}')
 
 

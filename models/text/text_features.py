@@ -4,7 +4,7 @@ from typing import Optional, Sequence, Tuple
 
 import torch
 
-from .prompts import eot_lengths, prompt_tokens
+from models.text.prompts import eot_lengths, prompt_tokens
 
 _TEXT_MODULES = ('token_embedding', 'transformer', 'ln_final')
 _TEXT_PARAMS = ('positional_embedding', 'text_projection')

@@ -25,16 +25,16 @@ def refusal_types() -> Tuple[Type[BaseException], ...]:
     Returns:
         tuple: Exception classes.
     """
-    from .checkpoint_checks import (CheckpointMismatchError,
-                                    NonFiniteWeightsError,
-                                    NotACheckpointError)
-    from .checkpoint_safety import (CheckpointDownloadError,
-                                    CheckpointReadError,
-                                    UnsafeCheckpointError)
-    from .config_text import ConfigTextError
-    from .label_check import LabelSetError
-    from .training_checkpoints import ResumeError
-    from .video_loading import VideoReadError
+    from models.checkpoints.checks import (CheckpointMismatchError,
+                                           NonFiniteWeightsError,
+                                           NotACheckpointError)
+    from models.checkpoints.recorded_config import ConfigTextError
+    from models.checkpoints.safe_loading import (CheckpointDownloadError,
+                                                 CheckpointReadError,
+                                                 UnsafeCheckpointError)
+    from models.datasets.transforms import VideoReadError
+    from models.engine.hooks.label_check import LabelSetError
+    from models.engine.training_checkpoints import ResumeError
     return (CheckpointMismatchError, NonFiniteWeightsError,
             NotACheckpointError, CheckpointReadError, CheckpointDownloadError,
             UnsafeCheckpointError, ConfigTextError, LabelSetError,

@@ -59,7 +59,7 @@ def save_checkpoint_atomic(original: Callable) -> Callable:
                 or not _is_local(filename)):
             return original(checkpoint, filename, file_client_args,
                             backend_args)
-        from .safe_io import atomic_write
+        from models.utils.safe_io import atomic_write
         os.makedirs(osp.dirname(osp.abspath(filename)), exist_ok=True)
         with io.BytesIO() as buffer:
             torch.save(checkpoint, buffer)
@@ -77,7 +77,7 @@ def _number(path: str) -> int:
 
 def _problem(path: str) -> Optional[str]:
     """Why ``path`` cannot be resumed from, or None."""
-    from .checkpoint_safety import load_checkpoint_file
+    from models.checkpoints.safe_loading import load_checkpoint_file
     try:
         checkpoint = load_checkpoint_file(path, map_location='cpu')
     except Exception as error:  # any unreadable file is passed over

@@ -1,8 +1,8 @@
 """CLIP architectures as data: the hyperparameters of each named model.
 
 Building a model from this table needs no download; where its weights come
-from is :mod:`models.pretrained`'s business, and :mod:`models.clip_builder`
-joins the two.
+from is :mod:`models.backbones.pretrained`'s business, and
+:mod:`models.backbones.clip_builder` joins the two.
 """
 from typing import Dict, Union
 

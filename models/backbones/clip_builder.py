@@ -1,8 +1,9 @@
 """The one place where a CLIP model is constructed from an architecture and
 its weights.
 
-The architecture comes from :mod:`models.clip_archs` (no download), the
-weights from :mod:`models.pretrained` (cached, checked) or from a local file.
+The architecture comes from :mod:`models.backbones.clip_archs` (no
+download), the weights from :mod:`models.backbones.pretrained` (cached,
+checked) or from a local file.
 """
 import os.path as osp
 from typing import Dict, List, Union
@@ -10,8 +11,8 @@ from typing import Dict, List, Union
 import torch
 from clip.model import CLIP
 
-from .clip_archs import resolve_arch
-from .pretrained import fetch_openai_clip
+from models.backbones.clip_archs import resolve_arch
+from models.backbones.pretrained import fetch_openai_clip
 
 # Buffers of OpenAI's TorchScript files that are attributes, not weights.
 _NON_WEIGHT_KEYS = ('input_resolution', 'context_length', 'vocab_size')
@@ -37,10 +38,10 @@ def read_clip_state_dict(path: str) -> Dict[str, torch.Tensor]:
         # pickle, so reading them needs no weights_only exception.
         state = torch.jit.load(path, map_location='cpu').state_dict()
     except RuntimeError:
-        from .checkpoint_safety import load_checkpoint_file
+        from models.checkpoints.safe_loading import load_checkpoint_file
         state = load_checkpoint_file(path, map_location='cpu')
         if 'model_state_dict' in state and 'fusion_model_state_dict' in state:
-            from .checkpoint_checks import CheckpointMismatchError
+            from models.checkpoints.checks import CheckpointMismatchError
             raise CheckpointMismatchError(
                 f'{path} is a checkpoint of the original ActionCLIP code, not '
                 'plain CLIP weights: convert it with python tools/convert_'
@@ -104,7 +105,7 @@ def build_clip(clip_arch: Union[str, dict],
     """Build a CLIP model.
 
     Args:
-        clip_arch (str | dict): A name from :data:`models.clip_archs.
+        clip_arch (str | dict): A name from :data:`models.backbones.clip_archs.
             CLIP_ARCHS` or a dict of CLIP hyperparameters.
         pretrained (bool | str): ``True`` loads OpenAI's weights for the
             named architecture (cached in ``~/.cache/clip``, downloaded only
@@ -146,7 +147,7 @@ def infer_clip_arch(state_dict: Dict[str, torch.Tensor],
         str | dict: The name from the table when one matches, else a dict
         of hyperparameters.
     """
-    from .clip_archs import CLIP_ARCHS
+    from models.backbones.clip_archs import CLIP_ARCHS
 
     def shape(key):
         if prefix + key not in state_dict:

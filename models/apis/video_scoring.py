@@ -17,20 +17,22 @@ import errno
 import os
 import os.path as osp
 import warnings
-from typing import (Callable, Dict, Iterable, List, Optional, Sequence,
-                    Tuple, Union)
+from typing import (Callable, Dict, Iterable, List, Optional, Sequence, Tuple,
+                    Union)
 
 import torch
 
-from .actionclip import ActionClip, label_probabilities
-from .checkpoint_checks import (CheckpointMismatchError,
-                                NonFiniteWeightsError, NotACheckpointError)
-from .checkpoint_safety import (CheckpointDownloadError, CheckpointReadError,
-                                UnsafeCheckpointError)
-from .config_text import ConfigTextError
-from .load import LoadedModel, VideoReadError, load_model
-from .prompts import load_templates, tokenize
-from .text_features import PromptBank, l2_normalize
+from models.apis.loading import LoadedModel, VideoReadError, load_model
+from models.checkpoints.checks import (CheckpointMismatchError,
+                                       NonFiniteWeightsError,
+                                       NotACheckpointError)
+from models.checkpoints.recorded_config import ConfigTextError
+from models.checkpoints.safe_loading import (CheckpointDownloadError,
+                                             CheckpointReadError,
+                                             UnsafeCheckpointError)
+from models.recognizers.actionclip import ActionClip, label_probabilities
+from models.text.prompts import load_templates, tokenize
+from models.text.text_features import PromptBank, l2_normalize
 
 #: File name endings taken as videos when a folder is walked (lower case).
 VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mkv', '.webm', '.mov', '.m4v', '.mpg',
@@ -186,7 +188,7 @@ def load_scoring_model(name: Optional[str] = None,
                        device: Union[str, torch.device] = 'cpu'
                        ) -> ScoringModel:
     """Load a model from exactly one source, through
-    :func:`models.load.load_model` (the one loading path).
+    :func:`models.apis.loading.load_model` (the one loading path).
 
     Args:
         name (str, optional): A released ActionCLIP name (``'ViT-B/32-8'``)
@@ -378,9 +380,9 @@ def top_k(probs: torch.Tensor, labels: Sequence[str],
 
 
 # ---------------------------------------------------------------------------
-# Cached features of a folder: models/feature_cache.py (names kept here)
+# Cached features of a folder: models/apis/feature_cache.py (names kept here)
 # ---------------------------------------------------------------------------
 
-from .feature_cache import (CACHE_SUFFIX, CacheStats,  # noqa: E402,F401
-                            NotACacheError, default_cache_path,
-                            embed_folder_cached)
+from models.apis.feature_cache import (CACHE_SUFFIX,  # noqa: E402,F401
+                                       CacheStats, NotACacheError,
+                                       default_cache_path, embed_folder_cached)

@@ -36,8 +36,7 @@ import urllib.parse
 import urllib.request
 import zipfile
 from collections import OrderedDict
-from typing import (Any, Callable, FrozenSet, Optional, Sequence, Tuple,
-                    Union)
+from typing import Any, Callable, FrozenSet, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -47,12 +46,12 @@ from mmengine.runner import checkpoint as mmengine_checkpoint
 from mmengine.runner.checkpoint import CheckpointLoader
 
 try:
-    from .checkpoint_checks import check_mapping, remember_source
+    from models.checkpoints.checks import check_mapping, remember_source
 except ImportError:  # loaded as a file of its own, outside the package
     import importlib.util as _util
     _spec = _util.spec_from_file_location(
         'checkpoint_checks', osp.join(osp.dirname(__file__),
-                                      'checkpoint_checks.py'))
+                                      'checks.py'))
     _checks = _util.module_from_spec(_spec)
     _spec.loader.exec_module(_checks)
     check_mapping, remember_source = (_checks.check_mapping,
@@ -427,7 +426,7 @@ def _safe_torch_load(path: str, map_location: Any) -> Any:
 
 def _checked(checkpoint: Any, path: str) -> dict:
     """Refuse what is not a mapping; note the file its tensors came from
-    (for the messages of :mod:`models.checkpoint_checks`)."""
+    (for the messages of :mod:`models.checkpoints.checks`)."""
     check_mapping(checkpoint, path)
     remember_source(checkpoint, path)
     return checkpoint
@@ -531,7 +530,7 @@ def load_from_local_safe(filename: PathOrUrl,
     """
     filename = osp.expanduser(os.fspath(filename))
     if not osp.isfile(filename):
-        from .paths import require_file
+        from models.utils.paths import require_file
         require_file(filename, 'Checkpoint')
     return _safe_torch_load(filename, map_location)
 

@@ -4,7 +4,7 @@ from typing import List, Optional, Sequence, Union
 
 import torch
 
-from .paths import require_file
+from models.utils.paths import require_file
 
 #: The 16 prompt templates of ActionCLIP (Wang et al., 2021).
 DEFAULT_TEMPLATES = (

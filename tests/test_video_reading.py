@@ -9,14 +9,15 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from conftest import ROOT, offline_env, write_video
 from mmaction.registry import TRANSFORMS
 from mmaction.structures import ActionDataSample
 from mmengine.registry import DefaultScope
 
-from conftest import ROOT, offline_env, write_video
-from models.load import VideoPreprocess
-from models.video_loading import (UNREADABLE_KEY, TolerantAccMetric,
-                                  TolerantVideoDataset, VideoReadError)
+from models.apis.loading import VideoPreprocess
+from models.datasets.transforms import VideoReadError
+from models.datasets.video_dataset import UNREADABLE_KEY, TolerantVideoDataset
+from models.evaluation.metrics import TolerantAccMetric
 
 TINY_CONFIG = 'configs/actionclip_tiny-scratch_1x1x4_synthetic-actions.py'
 
@@ -62,7 +63,7 @@ def test_odd_sized_frames_fall_back_to_opencv(tmp_path):
 
 
 def test_opencv_fallback_counts_each_file_version_once(tmp_path):
-    from models import video_loading
+    from models.datasets import transforms as video_loading
     path = str(tmp_path / 'odd.mp4')
     write_video(path, size=(73, 41), num_frames=12)
     video_loading._opencv_rate_and_length.cache_clear()
@@ -175,8 +176,9 @@ def test_metric_leaves_out_and_counts_skipped_videos():
 
 
 def run_mim_test(tmp_path, ann, videos, *options):
-    from models.actionclip import ActionClip
     from mmengine.config import Config
+
+    from models.recognizers.actionclip import ActionClip
     cfg = Config.fromfile(os.path.join(ROOT, TINY_CONFIG))
     model_cfg = dict(cfg.model)
     for key in ('type', 'data_preprocessor', 'labels_or_label_file'):

@@ -127,8 +127,8 @@ def describe_checkpoint(state: Dict[str, Any]) -> str:
     Returns:
         str: One or two sentences.
     """
-    from .clip_builder import infer_clip_arch
-    from .pretrained import ACTIONCLIP_CHECKPOINTS
+    from models.backbones.clip_builder import infer_clip_arch
+    from models.backbones.pretrained import ACTIONCLIP_CHECKPOINTS
     keys = list(state)
     if {'model_state_dict', 'fusion_model_state_dict'} & set(keys) or (
             any(k.startswith('visual.') for k in keys)

@@ -5,21 +5,21 @@ from typing import Dict, List, Optional, Sequence, Union
 import torch
 import torch.distributed as dist
 from clip.model import convert_weights
+from mmaction.registry import MODELS
 from mmengine.model import BaseModel
 from mmengine.registry import DefaultScope
 
-from mmaction.registry import MODELS
-from .adapters import build_adapter
-from .checkpoint_checks import check_state_dict
-from .clip_builder import build_clip
-from .cuda_graphs import CudaGraphRunner
-from .fast_attention import use_fast_attention
-from .freezing import freeze_parameters
-from .label_check import LabelSetError
-from .patch_embedding import use_patch_embedding
-from .prompts import load_labels, load_templates
-from .temporal_shift import TemporalShift
-from .text_features import PromptBank, encode_text, l2_normalize
+from models.acceleration.cuda_graphs import CudaGraphRunner
+from models.acceleration.fast_attention import use_fast_attention
+from models.acceleration.patch_embedding import use_patch_embedding
+from models.backbones.clip_builder import build_clip
+from models.checkpoints.checks import check_state_dict
+from models.engine.hooks.label_check import LabelSetError
+from models.recognizers.adapters import build_adapter
+from models.recognizers.freezing import freeze_parameters
+from models.recognizers.temporal_shift import TemporalShift
+from models.text.prompts import load_labels, load_templates
+from models.text.text_features import PromptBank, encode_text, l2_normalize
 
 #: CLIP's input normalisation on 0-255 pixels.
 CLIP_MEAN = (122.771, 116.746, 104.093)
@@ -214,17 +214,18 @@ class ActionClip(BaseModel):
         text_chunk_size (int): Prompts per text-encoder pass in predict.
         temporal_shift (bool): ActionCLIP's in-network "Shift" prompt: mix
             neighbouring frames inside the image encoder
-            (:mod:`models.temporal_shift`), so that it sees motion. No new
-            weights; the released models were trained without it.
+            (:mod:`models.recognizers.temporal_shift`), so that it sees
+            motion. No new weights; the released models were trained
+            without it.
         fast_attention (bool): Compute CLIP's and the adapter's attention
             with ``F.scaled_dot_product_attention`` (flash and
             memory-efficient kernels on GPU, ``is_causal`` for the text
             encoder); same parameters, same function
-            (:mod:`models.fast_attention`).
+            (:mod:`models.acceleration.fast_attention`).
         fast_patch_embedding (bool): Compute a ViT's patch embedding (a
             convolution with stride equal to its kernel) as one matrix
-            product (:mod:`models.patch_embedding`): same parameters, same
-            function, faster on the GPU.
+            product (:mod:`models.acceleration.patch_embedding`): same
+            parameters, same function, faster on the GPU.
         compile (bool | str | dict): ``torch.compile`` the image encoder,
             the adapter and the text transformer (a dict: its keyword
             arguments, e.g. ``dict(mode='max-autotune')``; a string: the
@@ -239,10 +240,10 @@ class ActionClip(BaseModel):
             weights). A name that matches nothing raises ValueError.
         cuda_graphs (bool): Replay predict's video encoding and scoring
             from CUDA graphs, one per input shape
-            (:mod:`models.cuda_graphs`): removes the launch overhead that
-            bounds small batches. Same kernels, same numbers; costs a
-            capture per new batch shape and the graphs' activation
-            memory.
+            (:mod:`models.acceleration.cuda_graphs`): removes the launch
+            overhead that bounds small batches. Same kernels, same
+            numbers; costs a capture per new batch shape and the graphs'
+            activation memory.
         data_preprocessor (dict, optional): Defaults to
             ``ActionDataPreprocessor`` with CLIP's mean and std, NCHW.
         init_cfg (dict, optional): Initialisation config.
@@ -330,7 +331,7 @@ class ActionClip(BaseModel):
         # mmengine's load_checkpoint (mim test, init_recognizer, load_from,
         # --resume) only warns about missing, unexpected and reshaped keys
         # and goes on with random weights in their place: a silently wrong
-        # model. Every load is checked instead (models.checkpoint_checks).
+        # model. Every load is checked instead (models.checkpoints.checks).
         self.register_load_state_dict_pre_hook(_check_checkpoint)
 
     # The released checkpoints and the random initialisation of CLIP must
@@ -400,7 +401,7 @@ class ActionClip(BaseModel):
             tokens (torch.Tensor): ``(N, 77)`` tokens from
                 ``clip.tokenize``.
             length (int, optional): Cut to this many tokens instead (see
-                :func:`models.text_features.encode_text`).
+                :func:`models.text.text_features.encode_text`).
 
         Returns:
             torch.Tensor: ``(N, D)`` features.

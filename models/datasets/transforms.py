@@ -1,29 +1,18 @@
-"""Reading videos in MMAction2 pipelines without losing a long run to one
-bad file.
+"""Video-reading transforms that do not lose a long run to one bad file.
 
 ``VideoInit`` / ``VideoDecode`` are drop-in replacements for MMAction2's
 ``DecordInit`` / ``DecordDecode``: decord first, OpenCV where decord fails
 (decord 0.6 cannot copy frames whose width or height is odd), and errors that
-name the file. ``TolerantVideoDataset`` is MMAction2's ``VideoDataset`` with
-one more option, ``skip_unreadable``: off (the default), an unreadable video
-stops the run at once with its name; on, it is left out with a warning, and
-``TolerantAccMetric`` reports how many were left out.
+name the file.
 """
 import functools
 import os
 import os.path as osp
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
-import torch
-from mmaction.datasets import VideoDataset
 from mmaction.datasets.transforms import DecordDecode, DecordInit
-from mmaction.evaluation import AccMetric
-from mmaction.registry import DATASETS, METRICS, TRANSFORMS
-from mmengine.logging import MMLogger, print_log
-
-#: Metainfo key marking a sample whose video could not be read.
-UNREADABLE_KEY = 'unreadable_video'
+from mmaction.registry import TRANSFORMS
 
 
 class VideoReadError(RuntimeError):
@@ -184,134 +173,3 @@ class VideoDecode(DecordDecode):
                                                          error)) from error
         results['video_reader'] = _OpenCVFrames(filename)
         return super().transform(results)
-
-
-@DATASETS.register_module()
-class TolerantVideoDataset(VideoDataset):
-    """MMAction2's ``VideoDataset``, with a choice of what an unreadable
-    video does.
-
-    Args:
-        skip_unreadable (bool): False (default): stop at once with an error
-            naming the video. True: warn, and leave the video out: in
-            training another video takes its place; in testing it gets a
-            blank input and the flag ``unreadable_video`` in its metainfo,
-            which ``TolerantAccMetric`` leaves out of the accuracy and
-            counts.
-        **kwargs: Those of ``VideoDataset``.
-    """
-
-    def __init__(self, *args, skip_unreadable: bool = False, **kwargs):
-        self.skip_unreadable = skip_unreadable
-        self._blank: Optional[dict] = None
-        super().__init__(*args, **kwargs)
-
-    def prepare_data(self, idx: int):
-        """Run the pipeline on one video, as ``skip_unreadable`` says.
-
-        Args:
-            idx (int): The index.
-
-        Returns:
-            Any: The pipeline's output; in training, None for a skipped
-            video (mmengine then draws another).
-        """
-        try:
-            data = super().prepare_data(idx)
-        except Exception as error:
-            filename = self.get_data_info(idx).get('filename', f'#{idx}')
-            message = describe_read_error(filename, error)
-            if not self.skip_unreadable:
-                raise VideoReadError(
-                    message + '; or set skip_unreadable=True on the dataset '
-                    'to leave such videos out') from error
-            print_log(
-                f'Skipping unreadable video: {message}',
-                logger=MMLogger.get_current_instance(),
-                level=30)
-            if not self.test_mode:
-                return None
-            return self._placeholder(idx, filename)
-        if self.test_mode and self._blank is None:
-            self._blank = dict(
-                shape=tuple(data['inputs'].shape), dtype=data['inputs'].dtype)
-        return data
-
-    def _placeholder(self, idx: int, filename: str) -> dict:
-        """A blank sample standing for an unreadable video in a test run."""
-        from mmaction.structures import ActionDataSample
-        if self._blank is None:
-            self._find_blank_shape(idx)
-        sample = ActionDataSample()
-        sample.set_gt_label(self.get_data_info(idx)['label'])
-        sample.set_metainfo({UNREADABLE_KEY: True, 'filename': filename})
-        return dict(
-            inputs=torch.zeros(self._blank['shape'],
-                               dtype=self._blank['dtype']),
-            data_samples=sample)
-
-    def _find_blank_shape(self, failed_idx: int) -> None:
-        # The blank must match the shape of the readable samples it is
-        # batched with; the pipeline of any readable video gives it.
-        for offset in range(1, len(self)):
-            idx = (failed_idx + offset) % len(self)
-            try:
-                data = super().prepare_data(idx)
-            except Exception:
-                continue
-            self._blank = dict(
-                shape=tuple(data['inputs'].shape), dtype=data['inputs'].dtype)
-            return
-        raise VideoReadError(
-            f'No video of the dataset {self.ann_file!r} can be read; check '
-            'data_prefix and the video files')
-
-
-@METRICS.register_module()
-class TolerantAccMetric(AccMetric):
-    """``AccMetric`` that leaves out the videos ``TolerantVideoDataset``
-    could not read, and reports their number as ``skipped_videos``.
-
-    Args are those of MMAction2's ``AccMetric``.
-    """
-
-    def process(self, data_batch, data_samples: Sequence[dict]) -> None:
-        """Keep the readable samples' results; record the skipped ones.
-
-        Args:
-            data_batch: The batch from the dataloader.
-            data_samples (Sequence[dict]): The model's outputs.
-        """
-        readable = []
-        for sample in data_samples:
-            if sample.get(UNREADABLE_KEY, False):
-                self.results.append(
-                    dict(skipped=sample.get('filename', '<unknown>')))
-            else:
-                readable.append(sample)
-        super().process(data_batch, readable)
-
-    def compute_metrics(self, results: List) -> Dict:
-        """Accuracy over the readable videos, plus ``skipped_videos``.
-
-        Args:
-            results (list): The results of every rank.
-
-        Returns:
-            dict: AccMetric's metrics and ``skipped_videos``.
-        """
-        skipped = [r['skipped'] for r in results if 'skipped' in r]
-        kept = [r for r in results if 'skipped' not in r]
-        if skipped:
-            print_log(
-                f'{len(skipped)} unreadable video(s) left out of the '
-                f'accuracy: {", ".join(sorted(skipped)[:20])}'
-                f'{" ..." if len(skipped) > 20 else ""}',
-                logger=MMLogger.get_current_instance(),
-                level=30)
-        if not kept:
-            raise VideoReadError(
-                f'None of the {len(skipped)} test videos could be read')
-        metrics = super().compute_metrics(kept)
-        metrics['skipped_videos'] = len(skipped)
-        return metrics

@@ -1,0 +1,94 @@
+"""MMAction2's ``VideoDataset`` with a choice of what an unreadable video
+does: stop with its name (the default), or leave it out."""
+from typing import Optional
+
+import torch
+from mmaction.datasets import VideoDataset
+from mmaction.registry import DATASETS
+from mmengine.logging import MMLogger, print_log
+
+from models.datasets.transforms import VideoReadError, describe_read_error
+
+#: Metainfo key marking a sample whose video could not be read.
+UNREADABLE_KEY = 'unreadable_video'
+
+
+@DATASETS.register_module()
+class TolerantVideoDataset(VideoDataset):
+    """MMAction2's ``VideoDataset``, with a choice of what an unreadable
+    video does.
+
+    Args:
+        skip_unreadable (bool): False (default): stop at once with an error
+            naming the video. True: warn, and leave the video out: in
+            training another video takes its place; in testing it gets a
+            blank input and the flag ``unreadable_video`` in its metainfo,
+            which ``TolerantAccMetric`` leaves out of the accuracy and
+            counts.
+        **kwargs: Those of ``VideoDataset``.
+    """
+
+    def __init__(self, *args, skip_unreadable: bool = False, **kwargs):
+        self.skip_unreadable = skip_unreadable
+        self._blank: Optional[dict] = None
+        super().__init__(*args, **kwargs)
+
+    def prepare_data(self, idx: int):
+        """Run the pipeline on one video, as ``skip_unreadable`` says.
+
+        Args:
+            idx (int): The index.
+
+        Returns:
+            Any: The pipeline's output; in training, None for a skipped
+            video (mmengine then draws another).
+        """
+        try:
+            data = super().prepare_data(idx)
+        except Exception as error:
+            filename = self.get_data_info(idx).get('filename', f'#{idx}')
+            message = describe_read_error(filename, error)
+            if not self.skip_unreadable:
+                raise VideoReadError(
+                    message + '; or set skip_unreadable=True on the dataset '
+                    'to leave such videos out') from error
+            print_log(
+                f'Skipping unreadable video: {message}',
+                logger=MMLogger.get_current_instance(),
+                level=30)
+            if not self.test_mode:
+                return None
+            return self._placeholder(idx, filename)
+        if self.test_mode and self._blank is None:
+            self._blank = dict(
+                shape=tuple(data['inputs'].shape), dtype=data['inputs'].dtype)
+        return data
+
+    def _placeholder(self, idx: int, filename: str) -> dict:
+        """A blank sample standing for an unreadable video in a test run."""
+        from mmaction.structures import ActionDataSample
+        if self._blank is None:
+            self._find_blank_shape(idx)
+        sample = ActionDataSample()
+        sample.set_gt_label(self.get_data_info(idx)['label'])
+        sample.set_metainfo({UNREADABLE_KEY: True, 'filename': filename})
+        return dict(
+            inputs=torch.zeros(self._blank['shape'],
+                               dtype=self._blank['dtype']),
+            data_samples=sample)
+
+    def _find_blank_shape(self, failed_idx: int) -> None:
+        # The blank must match the shape of the readable samples it is
+        # batched with; the pipeline of any readable video gives it.
+        for offset in range(1, len(self)):
+            idx = (failed_idx + offset) % len(self)
+            try:
+                data = super().prepare_data(idx)
+            except Exception:
+                continue
+            self._blank = dict(
+                shape=tuple(data['inputs'].shape), dtype=data['inputs'].dtype)
+            return
+        raise VideoReadError(
+            f'No video of the dataset {self.ann_file!r} can be read; check '
+            'data_prefix and the video files')

@@ -1,0 +1,1 @@
+"""MMEngine hooks: epoch seeding, the label-set check."""

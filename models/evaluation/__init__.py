@@ -1,0 +1,1 @@
+"""Metrics: accuracy that leaves out unreadable videos and counts them."""

@@ -1,0 +1,60 @@
+"""``AccMetric`` that leaves out the videos ``TolerantVideoDataset`` could
+not read, and counts them."""
+from typing import Dict, List, Sequence
+
+from mmaction.evaluation import AccMetric
+from mmaction.registry import METRICS
+from mmengine.logging import MMLogger, print_log
+
+from models.datasets.transforms import VideoReadError
+from models.datasets.video_dataset import UNREADABLE_KEY
+
+
+@METRICS.register_module()
+class TolerantAccMetric(AccMetric):
+    """``AccMetric`` that leaves out the videos ``TolerantVideoDataset``
+    could not read, and reports their number as ``skipped_videos``.
+
+    Args are those of MMAction2's ``AccMetric``.
+    """
+
+    def process(self, data_batch, data_samples: Sequence[dict]) -> None:
+        """Keep the readable samples' results; record the skipped ones.
+
+        Args:
+            data_batch: The batch from the dataloader.
+            data_samples (Sequence[dict]): The model's outputs.
+        """
+        readable = []
+        for sample in data_samples:
+            if sample.get(UNREADABLE_KEY, False):
+                self.results.append(
+                    dict(skipped=sample.get('filename', '<unknown>')))
+            else:
+                readable.append(sample)
+        super().process(data_batch, readable)
+
+    def compute_metrics(self, results: List) -> Dict:
+        """Accuracy over the readable videos, plus ``skipped_videos``.
+
+        Args:
+            results (list): The results of every rank.
+
+        Returns:
+            dict: AccMetric's metrics and ``skipped_videos``.
+        """
+        skipped = [r['skipped'] for r in results if 'skipped' in r]
+        kept = [r for r in results if 'skipped' not in r]
+        if skipped:
+            print_log(
+                f'{len(skipped)} unreadable video(s) left out of the '
+                f'accuracy: {", ".join(sorted(skipped)[:20])}'
+                f'{" ..." if len(skipped) > 20 else ""}',
+                logger=MMLogger.get_current_instance(),
+                level=30)
+        if not kept:
+            raise VideoReadError(
+                f'None of the {len(skipped)} test videos could be read')
+        metrics = super().compute_metrics(kept)
+        metrics['skipped_videos'] = len(skipped)
+        return metrics

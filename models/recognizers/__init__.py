@@ -1,0 +1,2 @@
+"""The ActionCLIP recognizer and its parts: temporal adapters, the in-network
+temporal shift, frozen parameters."""

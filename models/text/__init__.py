@@ -1,0 +1,1 @@
+"""Text: labels, prompt templates and their tokens; prompt features."""

@@ -1,0 +1,1 @@
+"""Small helpers: atomic writes, messages about input paths."""
