@@ -9,14 +9,17 @@ export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 
 install: $(STAMP)
 
-# Re-run when the pins change; the compat step patches the installed
-# mmaction2 and clip packages (idempotent) and then checks every fix.
-$(STAMP): requirements/runtime.txt requirements/tests.txt models/compat.py
+# Re-run when the pins or the fixes change; the compat step patches the
+# installed mmaction2, clip and openmim packages (idempotent) and then
+# checks every fix. It runs the folder models/compat, which imports only
+# the standard library: `-m models.compat` would import models/ first.
+$(STAMP): requirements/runtime.txt requirements/tests.txt \
+		$(wildcard models/compat/*.py)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --disable-pip-version-check -q \
 		-r requirements/runtime.txt -r requirements/tests.txt
-	$(PY) models/compat.py --install
-	$(PY) models/compat.py --check
+	$(PY) models/compat --install
+	$(PY) models/compat --check
 	touch $(STAMP)
 
 test: install

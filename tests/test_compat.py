@@ -1,10 +1,12 @@
-"""Tests for models/compat.py (fixes for the installed stack).
+"""Tests for models/compat/ (fixes for the installed stack): the runtime
+layer, the install-time layer and the command line, which share a copy of
+the pristine packages (the text rewrites alone: test_compat_patches.py).
 
 Everything that imports mmaction, clip or mim runs in a subprocess whose
 ``sys.path`` starts with a copy of the installed packages restored to their
 pristine (unpatched) state, so the tests neither depend on nor change the
-real environment. The subprocesses load compat.py by path, so that
-models/__init__.py plays no part.
+real environment. The subprocesses load models/compat/ by path, as a
+package of its own, so that models/__init__.py plays no part.
 """
 import base64
 import glob
@@ -23,7 +25,7 @@ import pytest
 from models import compat
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-COMPAT_PATH = osp.join(ROOT, 'models', 'compat.py')
+COMPAT_DIR = osp.join(ROOT, 'models', 'compat')
 
 PRELUDE = f'''\
 import importlib.util
@@ -33,9 +35,14 @@ import warnings
 
 
 def load_compat():
-    spec = importlib.util.spec_from_file_location('actionclip_compat',
-                                                  {COMPAT_PATH!r})
+    """A fresh copy of models/compat/ each time, as after a reload."""
+    for name in [n for n in sys.modules if n.startswith('actionclip_compat')]:
+        del sys.modules[name]
+    spec = importlib.util.spec_from_file_location(
+        'actionclip_compat', {COMPAT_DIR!r} + '/__init__.py',
+        submodule_search_locations=[{COMPAT_DIR!r}])
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # for the package's relative imports
     spec.loader.exec_module(module)
     return module
 
@@ -138,7 +145,7 @@ def pristine_site(tmp_path_factory):
     for command in ('train', 'test'):
         launcher = site / 'mim' / 'commands' / f'{command}.py'
         launcher.write_text(launcher.read_text().replace(
-            compat.MIM_LAUNCH_PATCHED, compat._MIM_LAUNCH))
+            compat.MIM_LAUNCH_PATCHED, compat.MIM_LAUNCH_ORIGINAL))
     record = next(site.glob('mmaction2-*.dist-info')) / 'RECORD'
     record.write_text(''.join(
         line for line in record.read_text().splitlines(keepends=True)
@@ -324,7 +331,8 @@ def _snapshot(root) -> dict:
 
 
 def test_install_patch(site, fake_transformers, tmp_path):
-    script = ['-I', COMPAT_PATH]  # -I: isolated, like a clean `make install`
+    # -I: isolated, like a clean `make install`, which runs the folder
+    script = ['-I', COMPAT_DIR]
 
     def cli(*args):
         return _python(None, [], tmp_path,
@@ -439,13 +447,15 @@ def test_missing_package_is_an_error(tmp_path):
 
 
 def test_module_entry_point(site, tmp_path):
-    """``python -m models.compat``, as ``make install`` runs it."""
+    """``python -m models.compat`` from the project root. It imports
+    models/__init__.py first, and with it mmaction: here the pristine one,
+    which the runtime fixes make importable."""
     args = ['-m', 'models.compat']
-    check = _python(None, [ROOT], ROOT,
+    check = _python(None, [site, ROOT], ROOT,
                     args=[*args, '--check', '--site-packages', str(site)])
     assert check.returncode == 1, check.stdout + check.stderr
     install = _python(
-        None, [ROOT], ROOT,
+        None, [site, ROOT], ROOT,
         args=[*args, '--install', '--site-packages', str(site)])
     assert install.returncode == 0, install.stdout + install.stderr
     assert install.stdout.count('[patched]') == 5, install.stdout
@@ -519,28 +529,6 @@ print(json.dumps(out))
 '''
 
 
-def test_patch_mim_parse_args_source():
-    path = osp.join(_installed_site(), 'mim', 'click', 'customcommand.py')
-    with open(path) as f:
-        pristine = f.read().replace(compat.MIM_UNSET_BLOCK, '')
-    patched, changed = compat._patch_mim_parse_args_source(pristine)
-    assert changed and patched.count(compat.MIM_UNSET_BLOCK) == 1
-    # The conversion follows the loop over the parameters, as in click's
-    # own Command.parse_args, and before the check for extra arguments.
-    loop = 'value, args = param.handle_parse_result(ctx, opts, args)\n'
-    assert patched.index(loop) + len(loop) == patched.index(
-        compat.MIM_UNSET_BLOCK)
-    assert patched.index(compat.MIM_UNSET_BLOCK) < patched.index(
-        'if args and not ctx.allow_extra_args')
-    compile(patched, path, 'exec')
-    assert compat._patch_mim_parse_args_source(patched) == (patched, False)
-    # Another mim: a parse_args that handles UNSET, or none at all.
-    fixed = pristine.replace('return args\n', 'return args  # UNSET\n')
-    assert compat._patch_mim_parse_args_source(fixed) == (fixed, False)
-    other = 'class CustomCommand(click.Command):\n    pass\n'
-    assert compat._patch_mim_parse_args_source(other) == (other, False)
-
-
 def test_install_patch_mim_click_unset(site, tmp_path):
     """``mim train/test --launcher slurm`` without ``--srun-args``."""
     mim_dir = site / 'mim'
@@ -559,7 +547,7 @@ def test_install_patch_mim_click_unset(site, tmp_path):
 
     def cli(*args):
         return _python(None, [], tmp_path,
-                       args=['-I', COMPAT_PATH, *args, '--site-packages',
+                       args=['-I', COMPAT_DIR, *args, '--site-packages',
                              str(site)])
 
     assert '[missing] mim-click-unset' in cli('--check').stdout

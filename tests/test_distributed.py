@@ -7,7 +7,7 @@
 * ``mim train/test --launcher pytorch --gpus 2`` and ``mim train
   --launcher slurm`` (stand-in ``srun`` and ``scontrol`` on PATH) through
   MMAction2's tools, on a tiny generated set;
-* the fix (models/compat.py, breakage e) that lets MMEngine's
+* the fix (models/compat/, breakage e) that lets MMEngine's
   ``init_dist`` and DDP wrapper run without a GPU.
 """
 import json
@@ -198,7 +198,7 @@ echo localhost
 
 def test_mim_slurm_launcher(tmp_path, data):
     # No --srun-args: openmim 0.3.9 under click >= 8.3 failed without it
-    # ("'Sentinel' object has no attribute 'split'") until models/compat.py
+    # ("'Sentinel' object has no attribute 'split'") until models/compat/
     # (fix f) patched mim at install time.
     bin_dir = tmp_path / 'bin'
     bin_dir.mkdir()
@@ -226,7 +226,7 @@ def test_mim_slurm_launcher(tmp_path, data):
 
 
 # ---------------------------------------------------------------------------
-# The fix for distributed runs without a GPU (models/compat.py)
+# The fix for distributed runs without a GPU (models/compat/runtime.py)
 # ---------------------------------------------------------------------------
 
 INIT_WITHOUT_GPU = '''\
@@ -234,8 +234,10 @@ import importlib.util, json, os, sys
 import torch
 original_set_device = torch.cuda.set_device
 spec = importlib.util.spec_from_file_location(
-    'actionclip_compat', {compat!r})
+    'actionclip_compat', os.path.join({compat!r}, '__init__.py'),
+    submodule_search_locations=[{compat!r}])
 compat = importlib.util.module_from_spec(spec)
+sys.modules[spec.name] = compat  # for the package's relative imports
 spec.loader.exec_module(compat)
 order = sys.argv[1]
 if order == 'fix-first':  # patched on import, by the import hook
@@ -266,7 +268,7 @@ def test_init_dist_without_gpu(tmp_path, order):
     script = tmp_path / 'init.py'
     script.write_text(
         INIT_WITHOUT_GPU.format(
-            compat=os.path.join(ROOT, 'models', 'compat.py')))
+            compat=os.path.join(ROOT, 'models', 'compat')))
     env = offline_env(
         RANK='0',
         LOCAL_RANK='0',
@@ -286,7 +288,7 @@ def test_init_dist_without_gpu(tmp_path, order):
 
 
 def test_gpu_machines_are_left_alone(monkeypatch):
-    from models import compat
+    from models.compat import runtime
     calls = []
     monkeypatch.setattr(torch.cuda, 'set_device', calls.append)
 
@@ -294,7 +296,7 @@ def test_gpu_machines_are_left_alone(monkeypatch):
         torch.cuda.set_device(local_rank)
         return 'initialised'
 
-    wrapped = compat._without_cuda_set_device(init)
+    wrapped = runtime._without_cuda_set_device(init)
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
     assert wrapped(3) == 'initialised' and calls == [3]
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)

@@ -1,0 +1,390 @@
+"""Runtime fixes: import hooks that repair the stack as it is imported.
+
+:func:`apply_runtime_fixes`, called when our ``models`` package is
+imported, makes the imports of breakages a-e (see :mod:`models.compat`)
+work in environments where the install step never ran, e.g. a user's own
+GPU environment. A meta path finder reacts to a few module names: it
+supplies the DRN placeholder when the sources are missing, compiles
+mmaction's multimodal package and clip's ``clip.py`` with the same
+rewrites the install step writes to disk (:mod:`.patches`), and patches
+MMEngine's distributed helpers once they have run. Idempotent; imports
+only the standard library (torch only once a patched function runs).
+"""
+import functools
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import sys
+import types
+from typing import Callable, Dict, Optional, Sequence, Tuple
+
+from .patches import (DRN_INIT_SOURCE, DRN_PLACEHOLDER_SOURCE, MARKER,
+                      patch_clip_source, patch_multimodal_source)
+
+DRN_PACKAGE = 'mmaction.models.localizers.drn'
+DRN_MODULE = DRN_PACKAGE + '.drn'
+MULTIMODAL_PACKAGE = 'mmaction.models.multimodal'
+CLIP_MODULE = 'clip.clip'
+DIST_UTILS_MODULE = 'mmengine.dist.utils'
+DDP_MODULE = 'mmengine.model.wrappers.distributed'
+
+#: Modules compiled from rewritten source: name -> rewrite.
+_SOURCE_PATCHES: Dict[str, Callable[[str], Tuple[str, bool]]] = {
+    MULTIMODAL_PACKAGE: patch_multimodal_source,
+    CLIP_MODULE: patch_clip_source,
+}
+
+
+class _DRNPlaceholderLoader(importlib.abc.Loader):
+    """Creates the placeholder DRN package and module in memory."""
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> None:
+        """Use the default module creation."""
+        return None
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        """Run the same placeholder code the install step writes to disk.
+
+        Args:
+            module (ModuleType): The module being imported.
+        """
+        if module.__name__ == DRN_MODULE:
+            code = compile(DRN_PLACEHOLDER_SOURCE,
+                           f'<{MARKER}: placeholder drn.py>', 'exec')
+        else:
+            code = compile(DRN_INIT_SOURCE,
+                           f'<{MARKER}: placeholder drn/__init__.py>', 'exec')
+        exec(code, module.__dict__)
+
+
+class _PatchedSourceLoader(importlib.machinery.SourceFileLoader):
+    """Loads a source file compiled from rewritten text.
+
+    Args:
+        fullname (str): Name of the module.
+        path (str): Its source file.
+        patch (callable): Rewrite of the text, one of :mod:`.patches`;
+            returns the new text and whether it changed anything.
+    """
+
+    def __init__(self, fullname: str, path: str,
+                 patch: Callable[[str], Tuple[str, bool]]) -> None:
+        super().__init__(fullname, path)
+        self._patch = patch
+
+    def get_code(self, fullname: str) -> types.CodeType:
+        """Compile the rewritten source.
+
+        The bytecode cache is bypassed on purpose: a cached ``.pyc`` of the
+        unpatched file would otherwise be used as is.
+
+        Args:
+            fullname (str): Name of the module.
+
+        Returns:
+            CodeType: Code object of the patched module.
+        """
+        source, _ = self._patch(self.get_source(fullname))
+        return compile(source, self.path, 'exec', dont_inherit=True)
+
+
+def _cuda_available() -> bool:
+    import torch
+    return torch.cuda.is_available()
+
+
+def _without_cuda_set_device(init_fn):
+    """Wrap one of ``init_dist``'s launcher functions so that, when CUDA is
+    unavailable, its ``torch.cuda.set_device(local_rank)`` is skipped."""
+
+    @functools.wraps(init_fn)
+    def init_without_gpu(*args, **kwargs):
+        import torch
+        if torch.cuda.is_available():
+            return init_fn(*args, **kwargs)
+        set_device = torch.cuda.set_device
+        torch.cuda.set_device = lambda device: None
+        try:
+            return init_fn(*args, **kwargs)
+        finally:
+            torch.cuda.set_device = set_device
+
+    init_without_gpu._actionclip_compat = True
+    return init_without_gpu
+
+
+def _patch_init_dist(module: types.ModuleType) -> None:
+    """Patch ``mmengine.dist.utils`` in place (breakage e); idempotent."""
+    for name in ('_init_dist_pytorch', '_init_dist_slurm'):
+        init_fn = getattr(module, name, None)
+        if init_fn is not None and not getattr(init_fn, '_actionclip_compat',
+                                               False):
+            setattr(module, name, _without_cuda_set_device(init_fn))
+
+
+def _patch_ddp_wrapper(module: types.ModuleType) -> None:
+    """Let ``MMDistributedDataParallel`` wrap a CPU model when CUDA is
+    unavailable: the Runner passes ``device_ids=[LOCAL_RANK]``, which
+    ``DistributedDataParallel`` refuses for CPU modules (breakage e)."""
+    cls = getattr(module, 'MMDistributedDataParallel', None)
+    if cls is None or getattr(cls.__init__, '_actionclip_compat', False):
+        return
+    init = cls.__init__
+
+    @functools.wraps(init)
+    def __init__(self, *args, **kwargs):
+        model = kwargs.get('module', args[0] if args else None)
+        if (kwargs.get('device_ids') and model is not None
+                and not _cuda_available()
+                and all(p.device.type == 'cpu' for p in model.parameters())):
+            kwargs['device_ids'] = None
+            kwargs.pop('output_device', None)
+        init(self, *args, **kwargs)
+
+    __init__._actionclip_compat = True
+    cls.__init__ = __init__
+
+
+#: Modules patched in place once imported: name -> patch function.
+_POST_IMPORT_PATCHES = {
+    DIST_UTILS_MODULE: _patch_init_dist,
+    DDP_MODULE: _patch_ddp_wrapper,
+}
+
+
+class _PatchAfterImportLoader(importlib.abc.Loader):
+    """Wraps a real loader and patches the module once it has run.
+
+    Args:
+        loader (Loader): The loader found for the real module.
+        patch (callable): Called with the module after it has executed.
+    """
+
+    def __init__(self, loader: importlib.abc.Loader,
+                 patch: Callable[[types.ModuleType], None]) -> None:
+        self._loader = loader
+        self._patch = patch
+
+    def __getattr__(self, name: str):
+        # get_source, get_filename, ... keep working for tracebacks; the
+        # own attributes are not set yet during copy.copy().
+        if name in ('_loader', '_patch'):
+            raise AttributeError(name)
+        return getattr(self._loader, name)
+
+    def create_module(
+            self, spec: importlib.machinery.ModuleSpec
+    ) -> Optional[types.ModuleType]:
+        """Delegate to the real loader."""
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        """Run the real module, then patch it.
+
+        Args:
+            module (ModuleType): The module being imported.
+        """
+        self._loader.exec_module(module)
+        self._patch(module)
+
+
+class _CompatFinder(importlib.abc.MetaPathFinder):
+    """Meta path finder that applies the runtime fixes at import time.
+
+    It only reacts to the few module names in :attr:`targets`, so it costs
+    one set lookup for every other import.
+    """
+
+    #: Recognised by :func:`_get_finder` even across module reloads.
+    _actionclip_compat_finder = True
+
+    def __init__(self) -> None:
+        self.targets = set()
+
+    def find_spec(
+        self,
+        fullname: str,
+        path: Optional[Sequence[str]],
+        target: Optional[types.ModuleType] = None
+    ) -> Optional[importlib.machinery.ModuleSpec]:
+        """Find a spec for one of the patched modules.
+
+        Args:
+            fullname (str): Name of the module being imported.
+            path (Sequence[str], optional): ``__path__`` of the parent.
+            target (ModuleType, optional): Unused.
+
+        Returns:
+            ModuleSpec, optional: A patched spec, or None to let the other
+            finders handle the import.
+        """
+        if fullname not in self.targets:
+            return None
+        real = importlib.machinery.PathFinder.find_spec(fullname, path)
+        if fullname in (DRN_PACKAGE, DRN_MODULE):
+            if real is not None:
+                return None  # real (or installed placeholder) sources
+            return importlib.util.spec_from_loader(
+                fullname,
+                _DRNPlaceholderLoader(),
+                origin=f'<{MARKER}>',
+                is_package=fullname == DRN_PACKAGE)
+        if real is None or real.loader is None:
+            return None
+        if fullname in _POST_IMPORT_PATCHES:
+            real.loader = _PatchAfterImportLoader(
+                real.loader, _POST_IMPORT_PATCHES[fullname])
+            return real
+        patch = _SOURCE_PATCHES.get(fullname)
+        if patch is None or not isinstance(
+                real.loader, importlib.machinery.SourceFileLoader):
+            return None
+        try:
+            with open(real.origin, encoding='utf-8') as f:
+                _, needed = patch(f.read())
+        except (OSError, UnicodeDecodeError):
+            return None
+        if not needed:
+            return None  # another version, or patched on disk already
+        real.loader = _PatchedSourceLoader(fullname, real.origin, patch)
+        return real
+
+
+def _get_finder() -> _CompatFinder:
+    """Return the installed :class:`_CompatFinder`, installing it once.
+
+    Returns:
+        _CompatFinder: The finder at the front of ``sys.meta_path``.
+    """
+    for finder in sys.meta_path:
+        if getattr(finder, '_actionclip_compat_finder', False):
+            return finder
+    finder = _CompatFinder()
+    # In front, because the VindLU and clip fixes replace the loaders that
+    # the regular path finder would otherwise use directly.
+    sys.meta_path.insert(0, finder)
+    return finder
+
+
+def fix_drn_import() -> bool:
+    """Make ``mmaction.models.localizers.drn.drn`` resolve (breakage a).
+
+    The mmaction2 1.2.0 wheel does not ship the DRN sources, so
+    ``import mmaction.models`` fails. If the sources are missing when they
+    are imported, an in-memory placeholder identical to the one the
+    install step writes is used; real sources always win.
+
+    Returns:
+        bool: Whether the import hook is active (False when
+        ``mmaction.models`` was already imported).
+    """
+    if 'mmaction.models' in sys.modules:
+        return False
+    _get_finder().targets.update((DRN_PACKAGE, DRN_MODULE))
+    return True
+
+
+def fix_vindlu_import() -> bool:
+    """Fall back to placeholders if VindLU fails to import (breakage b).
+
+    mmaction2 1.2.0 imports VindLU whenever ``transformers>=4.28`` is
+    installed, and recent transformers releases break that import, which
+    breaks ``import mmaction.models`` for everybody. mmaction2 1.2.0's
+    ``mmaction/models/multimodal/__init__.py`` is compiled as the install
+    step patches it: any failure registers mmaction's own placeholders
+    (with a warning) instead.
+
+    Returns:
+        bool: Whether the import hook is active (False when
+        ``mmaction.models`` was already imported).
+    """
+    if 'mmaction.models' in sys.modules:
+        return False
+    _get_finder().targets.add(MULTIMODAL_PACKAGE)
+    return True
+
+
+def fix_importlib_metadata() -> bool:
+    """Provide ``importlib_metadata`` if it is missing (breakage c).
+
+    mmaction2 1.2.0 imports the ``importlib_metadata`` backport without
+    declaring it. Our requirements install it; where they were not used,
+    the standard library's ``importlib.metadata`` offers the two names
+    mmaction needs (``distribution`` and ``PackageNotFoundError``).
+
+    Returns:
+        bool: Whether the alias was installed.
+    """
+    if sys.modules.get('importlib_metadata') is not None:
+        return False
+    try:
+        import importlib_metadata  # noqa: F401
+    except ImportError:
+        import importlib.metadata
+        sys.modules['importlib_metadata'] = importlib.metadata
+        return True
+    return False
+
+
+def fix_clip_pkg_resources() -> bool:
+    """Make ``clip/clip.py`` importable without ``pkg_resources`` (d).
+
+    clip does ``from pkg_resources import packaging``, which fails on
+    setuptools >= 70 and on setuptools without ``pkg_resources``, while
+    torch 2.14 requires setuptools >= 77. When ``clip.clip`` is imported,
+    its source is compiled with that line replaced by
+    ``import packaging.version``, as the install step writes it. This
+    neither imports ``pkg_resources`` nor puts a fake one in
+    ``sys.modules``, which could mislead other libraries that check for
+    it.
+
+    Returns:
+        bool: Whether the import hook is active (False when ``clip.clip``
+        was already imported).
+    """
+    if CLIP_MODULE in sys.modules:
+        return False
+    _get_finder().targets.add(CLIP_MODULE)
+    return True
+
+
+def fix_dist_without_gpu() -> bool:
+    """Let distributed runs start on a machine without a GPU (breakage e).
+
+    MMEngine 0.10.7's ``init_dist`` calls ``torch.cuda.set_device`` for the
+    pytorch and slurm launchers whatever the backend, and its Runner wraps
+    the model in ``MMDistributedDataParallel(device_ids=[LOCAL_RANK])``,
+    which PyTorch refuses for a model on the CPU. So a config run with
+    ``--launcher pytorch`` or ``slurm`` and
+    ``env_cfg.dist_cfg.backend='gloo'`` failed on CPUs. Only while CUDA is
+    unavailable, ``set_device`` is skipped and a CPU model is wrapped
+    without ``device_ids``; with a GPU nothing changes. The modules are
+    patched in place, now or when they are imported.
+
+    Returns:
+        bool: Always True: the patch is in place or will be on import.
+    """
+    for name, patch in _POST_IMPORT_PATCHES.items():
+        module = sys.modules.get(name)
+        if module is not None:
+            patch(module)
+        else:
+            _get_finder().targets.add(name)
+    return True
+
+
+def apply_runtime_fixes() -> Dict[str, bool]:
+    """Apply all runtime fixes; idempotent and cheap.
+
+    Call it before anything imports ``mmaction.models`` or ``clip``.
+    Modules that were already imported are left alone.
+
+    Returns:
+        dict[str, bool]: For each fix, whether it is active.
+    """
+    return dict(
+        importlib_metadata=fix_importlib_metadata(),
+        drn=fix_drn_import(),
+        vindlu=fix_vindlu_import(),
+        clip=fix_clip_pkg_resources(),
+        dist_without_gpu=fix_dist_without_gpu())
