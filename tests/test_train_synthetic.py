@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 
+import pytest
 import torch
 from conftest import ROOT, offline_env
 
@@ -47,19 +48,27 @@ def mim(*args, options=()):
     return output
 
 
-def test_train_test_resume(tmp_path):
-    data = str(tmp_path / 'data')
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+    """Two epochs of `mim train` on a tiny generated set, shared by the
+    tests of this module: ``(data, work dir, options, output)``."""
+    root = tmp_path_factory.mktemp('train')
+    data = str(root / 'data')
     gen.generate(
         data,
         seed=1,
         per_class=dict(train=1, val=1, test=1, zeroshot=1),
         workers=1,
         progress=False)
-    work = str(tmp_path / 'work')
+    work = str(root / 'work')
     options = data_options(data) + ['default_hooks.logger.interval=1']
-
     out = mim('train', 'mmaction', CONFIG, '--work-dir', work,
               options=options + ['train_cfg.max_epochs=2'])
+    return data, work, options, out
+
+
+def test_train_test_resume(trained):
+    data, work, options, out = trained
     assert 'Epoch(val) [2]' in out and 'acc/top1' in out
     assert re.search(r'loss_v2t: [0-9.]+', out)
     last = os.path.join(work, 'epoch_2.pth')
@@ -102,7 +111,8 @@ def _zero_shot_probs(args, data, out):
     }
 
 
-def test_one_checkpoint_same_scores_through_every_entry_point(tmp_path):
+def test_one_checkpoint_same_scores_through_every_entry_point(
+        tmp_path, trained):
     """A checkpoint of the project's own config (temporal shift on, two
     non-default templates) scores the same through init_actionclip,
     zero_shot.py --model / --config, init_recognizer and mim test."""
@@ -111,15 +121,8 @@ def test_one_checkpoint_same_scores_through_every_entry_point(tmp_path):
     from mmaction.apis import inference_recognizer, init_recognizer
 
     from models.apis.loading import init_actionclip
-    data = str(tmp_path / 'data')
-    gen.generate(data, seed=2,
-                 per_class=dict(train=1, val=1, test=1, zeroshot=1),
-                 workers=1, progress=False)
-    work = str(tmp_path / 'work')
-    options = data_options(data)
-    mim('train', 'mmaction', CONFIG, '--work-dir', work,
-        options=options + ['train_cfg.max_epochs=1'])
-    ckpt = os.path.join(work, 'epoch_1.pth')
+    data, work, options, _ = trained
+    ckpt = os.path.join(work, 'epoch_2.pth')
     dump = str(tmp_path / 'dump.pkl')
     mim('test', 'mmaction', CONFIG, '--checkpoint', ckpt, '--work-dir', work,
         '--dump', dump, options=options)
