@@ -7,6 +7,6 @@ model = dict(to_float32=True)
 # Fused AdamW: one kernel for the whole update instead of a few per tensor
 # (docs/benchmark.md). For a faster step where kernel launches bound it
 # (ViT-B/32 at 16 videos per GPU), add
-# --cfg-options model.compile=reduce-overhead.
+# --cfg-options model.speedups.compile=reduce-overhead.
 optim_wrapper = dict(
     type='AmpOptimWrapper', dtype='bfloat16', optimizer=dict(fused=True))

@@ -139,7 +139,7 @@ def test_seed_template_argument(tiny_arch):
 
 
 def test_same_label_targets_share_probability():
-    from models.recognizers.actionclip import build_contrastive_targets
+    from models.recognizers.contrastive import build_contrastive_targets
     targets = build_contrastive_targets(torch.tensor([3, 1, 3, 3]),
                                         'same_label')
     expected = torch.tensor([[1 / 3, 0, 1 / 3, 1 / 3], [0, 1, 0, 0],
@@ -190,15 +190,53 @@ def test_resnet_image_encoder():
 
 
 def test_half_precision_clip_weights(model):
-    """to_float32=False stores CLIP in float16 on CUDA; the adapter stays
-    float32 and scores stay close to the float32 ones."""
-    from clip.model import convert_weights
+    """convert_clip_to_fp16 stores CLIP's matrices in float16; the adapter
+    stays float32 and scores stay close to the float32 ones."""
     model.eval()
     inputs = torch.randn(2, 4, 3, 32, 32)
     with torch.no_grad():
         full = model.predict_scores(inputs)
-        convert_weights(model.clip)
+        assert model.convert_clip_to_fp16() is model
         assert model.clip.dtype == torch.float16
+        assert all(p.dtype == torch.float32
+                   for p in model.adapter.parameters())
         half = model.predict_scores(inputs)
     assert half.dtype == torch.float32
     torch.testing.assert_close(half, full, atol=2e-2, rtol=0)
+
+
+def test_test_step_keeps_float32_on_the_cpu(model):
+    """to_float32=False converts only on CUDA: CPU testing stays float32."""
+    assert not model.to_float32
+    data = dict(inputs=[torch.randint(0, 256, (4, 3, 32, 32),
+                                      dtype=torch.uint8)],
+                data_samples=samples(1))
+    out = model.eval().to('cpu').test_step(data)
+    assert out[0].pred_score.shape == (len(LABELS), )
+    assert model.clip.dtype == torch.float32
+
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason='no CUDA')
+
+
+@cuda
+@pytest.mark.parametrize('to_float32', [False, True])
+def test_moving_keeps_the_dtype_and_test_step_sets_it(tiny_arch, to_float32):
+    """.to()/.cuda() move without casting; the first CUDA test step stores
+    CLIP in float16 unless to_float32, as mim test ran the released
+    models."""
+    torch.manual_seed(0)
+    model = ActionClip(tiny_arch, 4, labels_or_label_file=LABELS,
+                       to_float32=to_float32).eval()
+    model.cuda()
+    assert model.clip.dtype == torch.float32
+    model.to('cuda')
+    assert model.clip.dtype == torch.float32
+    inputs = torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8)
+    data = dict(inputs=[inputs], data_samples=samples(2))
+    model.test_step(data)
+    expected = torch.float32 if to_float32 else torch.float16
+    assert model.clip.dtype == expected
+    assert all(p.dtype == torch.float32 for p in model.adapter.parameters())
+    model.test_step(data)  # converted once
+    assert model.clip.dtype == expected

@@ -17,7 +17,7 @@ def test_naive_path_is_the_models_prediction(tiny_arch):
     from models.recognizers.actionclip import ActionClip
     torch.manual_seed(0)
     model = ActionClip(tiny_arch, 4, labels_or_label_file=['a', 'b', 'c'],
-                       fast_attention=False).eval()
+                       speedups=dict(fast_attention=False)).eval()
     inputs = torch.randn(2, 8, 3, 32, 32)  # two views each
     bank = model.prompt_bank
     with torch.no_grad():

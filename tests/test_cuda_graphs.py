@@ -15,7 +15,7 @@ def pair(arch, **flags):
     torch.manual_seed(0)
     eager = ActionClip(arch, 4, labels_or_label_file=LABELS, **flags)
     graphed = ActionClip(arch, 4, labels_or_label_file=LABELS,
-                         cuda_graphs=True, **flags)
+                         speedups=dict(cuda_graphs=True), **flags)
     graphed.load_state_dict(eager.state_dict())
     return eager.eval(), graphed.eval()
 
@@ -104,10 +104,12 @@ def test_runner_without_graphs_calls_the_function():
 def test_compile_modes_with_graphs_of_their_own_exclude_cuda_graphs(
         tiny_arch, mode):
     with pytest.raises(ValueError, match='cuda_graphs=False'):
-        ActionClip(tiny_arch, 4, compile=dict(mode=mode), cuda_graphs=True)
-    model = ActionClip(tiny_arch, 4, compile=dict(mode=mode))
+        ActionClip(tiny_arch, 4,
+                   speedups=dict(compile=dict(mode=mode), cuda_graphs=True))
+    model = ActionClip(tiny_arch, 4, speedups=dict(compile=dict(mode=mode)))
     assert model._compiled_graphs
-    assert not ActionClip(tiny_arch, 4, compile=True)._compiled_graphs
+    assert not ActionClip(
+        tiny_arch, 4, speedups=dict(compile=True))._compiled_graphs
 
 
 @cuda
@@ -117,7 +119,8 @@ def test_compiled_graphs_give_eager_features_that_outlive_replays(tiny_arch):
                        to_float32=True).cuda()
     compiled = ActionClip(tiny_arch, 4, labels_or_label_file=LABELS,
                           to_float32=True,
-                          compile=dict(mode='reduce-overhead')).cuda()
+                          speedups=dict(
+                              compile=dict(mode='reduce-overhead'))).cuda()
     compiled.load_state_dict(eager.state_dict())
     inputs = torch.randn(3, 2, 4, 3, 32, 32, device='cuda').unbind(0)
     with torch.no_grad():
@@ -141,10 +144,12 @@ def test_compiled_graphs_give_eager_features_that_outlive_replays(tiny_arch):
 
 
 def test_compile_takes_a_mode_name_as_cfg_options_give_it(tiny_arch):
-    from models.recognizers.actionclip import compile_options
+    from models.acceleration.speedups import compile_options
     assert compile_options(True) == {}
     assert compile_options('reduce-overhead') == dict(mode='reduce-overhead')
     assert compile_options(dict(dynamic=False)) == dict(dynamic=False)
-    assert ActionClip(tiny_arch, 4, compile='reduce-overhead')._compiled_graphs
+    assert ActionClip(
+        tiny_arch, 4,
+        speedups=dict(compile='reduce-overhead'))._compiled_graphs
     with pytest.raises(ValueError, match="compile='fast'.*reduce-overhead"):
-        ActionClip(tiny_arch, 4, compile='fast')
+        ActionClip(tiny_arch, 4, speedups=dict(compile='fast'))

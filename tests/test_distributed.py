@@ -86,16 +86,16 @@ def test_loss_and_gradients_match_single_process(tmp_path):
 def test_template_draws_are_slices_of_one_sequence(monkeypatch):
     from mmengine.runner import set_random_seed
 
-    import models.recognizers.actionclip as actionclip
+    import models.recognizers.contrastive as contrastive
     set_random_seed(7)
-    whole = actionclip.draw_template_ids(16, 2 * 64)
-    monkeypatch.setattr(actionclip.dist, 'is_initialized', lambda: True)
-    monkeypatch.setattr(actionclip.dist, 'get_world_size', lambda: 2)
+    whole = contrastive.draw_template_ids(16, 2 * 64)
+    monkeypatch.setattr(contrastive.dist, 'is_initialized', lambda: True)
+    monkeypatch.setattr(contrastive.dist, 'get_world_size', lambda: 2)
     parts = []
     for rank in (0, 1):
-        monkeypatch.setattr(actionclip.dist, 'get_rank', lambda: rank)
+        monkeypatch.setattr(contrastive.dist, 'get_rank', lambda: rank)
         set_random_seed(7)  # every rank: the same seed (MMEngine's default)
-        parts.append(actionclip.draw_template_ids(16, 64))
+        parts.append(contrastive.draw_template_ids(16, 64))
     assert not torch.equal(parts[0], parts[1])
     assert torch.equal(torch.cat(parts), whole)
 

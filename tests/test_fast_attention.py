@@ -75,8 +75,9 @@ def test_actionclip_default_is_exact_and_keeps_the_released_layout():
     with open(MANIFEST) as f:
         expected = json.load(f)['ViT-B/32-8']
     torch.manual_seed(0)
-    model = ActionClip('ViT-B/32', 8, compile=dict(backend='eager'),
-                       cuda_graphs=True)
+    model = ActionClip(
+        'ViT-B/32', 8,
+        speedups=dict(compile=dict(backend='eager'), cuda_graphs=True))
     assert isinstance(model.adapter.transformer.resblocks[0].attn,
                       FastSelfAttention)
     assert sorted(model.state_dict()) == sorted(expected)
@@ -86,7 +87,7 @@ def test_actionclip_scores_loss_and_gradients_match(tiny_arch):
     torch.manual_seed(0)
     fast = ActionClip(tiny_arch, 4, labels_or_label_file=['a', 'b', 'c'])
     plain = ActionClip(tiny_arch, 4, labels_or_label_file=['a', 'b', 'c'],
-                       fast_attention=False)
+                       speedups=dict(fast_attention=False))
     plain.load_state_dict(fast.state_dict())
     assert not any(
         isinstance(m, FastSelfAttention) for m in plain.modules())

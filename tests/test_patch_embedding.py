@@ -80,7 +80,7 @@ def test_actionclip_flag(tiny_arch):
     torch.manual_seed(0)
     fast = ActionClip(tiny_arch, 4, labels_or_label_file=['a', 'b'])
     plain = ActionClip(tiny_arch, 4, labels_or_label_file=['a', 'b'],
-                       fast_patch_embedding=False)
+                       speedups=dict(patch_embedding=False))
     plain.load_state_dict(fast.state_dict())
     assert isinstance(fast.clip.visual.conv1, PatchEmbedding)
     assert type(plain.clip.visual.conv1) is nn.Conv2d

@@ -170,7 +170,8 @@ def naive_predict(model, inputs, tokens, num_templates: int):
     softmax over labels per template and view averaged.
 
     Args:
-        model (ActionClip): Built with ``fast_attention=False``.
+        model (ActionClip): Built with ``fast_attention=False``
+            speedups.
         inputs (torch.Tensor): ``(N, V * T, C, H, W)`` normalised frames.
         tokens (torch.Tensor): ``(P * L, 77)`` prompt tokens on the device,
             template-major.
@@ -189,13 +190,22 @@ def naive_predict(model, inputs, tokens, num_templates: int):
 
 
 def build_model(clip_arch, label_file: str, state: Optional[Dict] = None,
-                **flags):
+                **speedups):
     """An ActionClip for the benchmark, with ``state``'s weights if given.
+
+    Args:
+        clip_arch (str | dict): The CLIP architecture.
+        label_file (str): The labels to score.
+        state (dict, optional): Weights to load.
+        **speedups: ``ActionClip``'s speed options to change.
+
+    Returns:
+        ActionClip: The model, on the CPU.
     """
     from models.recognizers.actionclip import ActionClip
     model = ActionClip(
         clip_arch, NUM_SEGS, labels_or_label_file=label_file,
-        to_float32=True, **flags)
+        to_float32=True, speedups=speedups)
     if state is not None:
         model.load_state_dict(state)
     return model
@@ -212,12 +222,11 @@ def build_models(clip_arch, label_file: str, device: torch.device,
     """
     torch.manual_seed(0)
     naive = build_model(
-        clip_arch, label_file, fast_attention=False,
-        fast_patch_embedding=False)
+        clip_arch, label_file, fast_attention=False, patch_embedding=False)
     state = naive.state_dict()
 
-    def build(**flags):
-        return build_model(clip_arch, label_file, state, **flags)
+    def build(**speedups):
+        return build_model(clip_arch, label_file, state, **speedups)
 
     models = dict(naive=naive, eager=build())
     if device.type == 'cuda':
@@ -555,9 +564,9 @@ def bench_decode(videos: Dict[str, Any], budget: Budget) -> Dict:
 #: Test-loop variants: (name, config overrides).
 TEST_LOOP_VARIANTS = (
     ('config as released', {}),
-    ('+ test_cfg.fp16, model.cuda_graphs', {
+    ('+ test_cfg.fp16, model.speedups.cuda_graphs', {
         'test_cfg.fp16': True,
-        'model.cuda_graphs': True
+        'model.speedups.cuda_graphs': True
     }),
 )
 

@@ -43,11 +43,12 @@ import models  # noqa: E402,F401  (stack fixes, registers ActionClip)
 from mmaction.registry import MODELS  # noqa: E402
 from mmaction.structures import ActionDataSample  # noqa: E402
 from mmengine.config import Config  # noqa: E402
+from mmengine.dist import all_gather  # noqa: E402
 from mmengine.runner import set_random_seed  # noqa: E402
 
+# The control replaces the gather where the loss looks it up.
 import models.recognizers.actionclip as actionclip  # noqa: E402
-from models.recognizers.actionclip import (  # noqa: E402
-    draw_template_ids, gather_labels)
+from models.recognizers.contrastive import draw_template_ids  # noqa: E402
 
 #: A CLIP ViT small enough for two CPU processes.
 TINY_MODEL = dict(
@@ -261,8 +262,8 @@ def main(argv=None) -> int:
     diff_seed = draw_template_ids(len(TEMPLATES), draws)
     set_random_seed(args.seed, diff_rank_seed=True)
     diff_again = draw_template_ids(len(TEMPLATES), draws)
-    per_rank = gather_labels(ids.to(device)).cpu().view(world, -1)
-    per_rank_diff = gather_labels(diff_seed.to(device)).cpu().view(world, -1)
+    per_rank = torch.stack(all_gather(ids.to(device))).cpu()
+    per_rank_diff = torch.stack(all_gather(diff_seed.to(device))).cpu()
 
     def all_distinct(parts):
         return all(not torch.equal(parts[i], parts[j])

@@ -448,7 +448,8 @@ def load_model(checkpoint: Optional[str] = None,
     model_cfg = copy.deepcopy(dict(cfg.model))
     # Weights come from the checkpoint; scoring needs neither CLIP's
     # download nor training-only speed-ups.
-    model_cfg.update(pretrained=False, compile=False, cuda_graphs=False)
+    model_cfg.update(pretrained=False, speedups=dict(
+        model_cfg.get('speedups') or {}, compile=False, cuda_graphs=False))
     model_cfg['labels_or_label_file'] = (
         labels if labels is not None else _labels_of(model_cfg))
     if templates is not None:

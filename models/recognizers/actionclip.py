@@ -1,21 +1,23 @@
 """The ActionCLIP recognizer: video-text matching on top of CLIP."""
 from contextlib import nullcontext
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 import torch
-import torch.distributed as dist
 from clip.model import convert_weights
 from mmaction.registry import MODELS
+from mmaction.utils import (ConfigType, ForwardResults, OptConfigType,
+                            OptSampleList, SampleList)
+from mmengine.dist import all_gather
 from mmengine.model import BaseModel
 from mmengine.registry import DefaultScope
 
-from models.acceleration.cuda_graphs import CudaGraphRunner
-from models.acceleration.fast_attention import use_fast_attention
-from models.acceleration.patch_embedding import use_patch_embedding
+from models.acceleration.speedups import apply_speedups, resolve_speedups
 from models.backbones.clip_builder import build_clip
 from models.checkpoints.checks import check_state_dict
 from models.engine.hooks.label_check import LabelSetError
 from models.recognizers.adapters import build_adapter
+from models.recognizers.contrastive import (build_contrastive_targets,
+                                            draw_template_ids, gather_features)
 from models.recognizers.freezing import freeze_parameters
 from models.recognizers.temporal_shift import TemporalShift
 from models.text.prompts import load_labels, load_templates
@@ -24,97 +26,6 @@ from models.text.text_features import PromptBank, encode_text, l2_normalize
 #: CLIP's input normalisation on 0-255 pixels.
 CLIP_MEAN = (122.771, 116.746, 104.093)
 CLIP_STD = (68.500, 66.632, 70.323)
-
-
-def gather_features(*features: torch.Tensor) -> List[torch.Tensor]:
-    """Concatenate features of all ranks, keeping every rank's gradient.
-
-    Every rank then computes the same loss L over the whole ``W * B``
-    batch. ``torch.distributed.nn.all_gather`` sums, in backward, the
-    gradients that all W ranks' (equal) losses send to this rank's
-    features: W times dL/d(features). DDP's average over the ranks divides
-    by W again, so W ranks train exactly like one process with the whole
-    batch (``tools/dist_check.py`` checks it).
-
-    Args:
-        *features (torch.Tensor): ``(B, D)`` tensors of this rank.
-
-    Returns:
-        list[torch.Tensor]: ``(W * B, D)`` tensors, rank-major.
-    """
-    if not (dist.is_available() and dist.is_initialized()
-            and dist.get_world_size() > 1):
-        return list(features)
-    from torch.distributed.nn.functional import all_gather
-    return [torch.cat(all_gather(f), dim=0) for f in features]
-
-
-def draw_template_ids(num_templates: int, batch_size: int) -> torch.Tensor:
-    """Random template indices for this rank's ``batch_size`` samples.
-
-    Each rank draws the indices of the whole ``W * B`` batch from torch's
-    global generator, which MMEngine seeds from ``randomness.seed``, and
-    keeps its own slice. With the same seed on every rank (MMEngine's
-    default) the ranks take disjoint parts of one sequence, so they draw
-    independently of each other and exactly what one process with the
-    whole batch would; with rank-dependent seeds (``diff_rank_seed``) they
-    draw from different sequences.
-
-    Args:
-        num_templates (int): Number of templates to choose from.
-        batch_size (int): Samples on this rank.
-
-    Returns:
-        torch.Tensor: ``(batch_size, )`` indices.
-    """
-    world_size, rank = 1, 0
-    if dist.is_available() and dist.is_initialized():
-        world_size, rank = dist.get_world_size(), dist.get_rank()
-    ids = torch.randint(num_templates, (world_size * batch_size, ))
-    return ids[rank * batch_size:(rank + 1) * batch_size]
-
-
-def gather_labels(labels: torch.Tensor) -> torch.Tensor:
-    """Concatenate the labels of all ranks (no gradient), rank-major.
-
-    Args:
-        labels (torch.Tensor): ``(B, )`` labels of this rank.
-
-    Returns:
-        torch.Tensor: ``(W * B, )`` labels.
-    """
-    if not (dist.is_available() and dist.is_initialized()
-            and dist.get_world_size() > 1):
-        return labels
-    parts = [torch.empty_like(labels) for _ in range(dist.get_world_size())]
-    dist.all_gather(parts, labels)
-    return torch.cat(parts)
-
-
-def build_contrastive_targets(labels: torch.Tensor, mode: str) -> torch.Tensor:
-    """Targets of the video-to-text logits (the text-to-video ones are the
-    same, by symmetry).
-
-    Args:
-        labels (torch.Tensor): ``(B, )`` class of each (video, text) pair.
-        mode (str): ``'diagonal'``: each video's own text is its only
-            positive, as in CLIP and the public MMAction2 plugin; two videos
-            of one class then push each other's texts away.
-            ``'same_label'``: every text of the same class is a positive,
-            with equal weight (the original ActionCLIP's KL loss against its
-            label-aware target matrix; its ``softmax(10 * gt)`` tends to
-            this).
-
-    Returns:
-        torch.Tensor: ``(B, )`` indices, or ``(B, B)`` rows summing to one.
-    """
-    if mode == 'diagonal':
-        return torch.arange(len(labels), device=labels.device)
-    if mode == 'same_label':
-        same = (labels[:, None] == labels[None, :]).float()
-        return same / same.sum(dim=1, keepdim=True)
-    raise ValueError(f"contrastive_targets must be 'diagonal' or "
-                     f"'same_label', got {mode!r}")
 
 
 #: ActionCLIP's logit scale at test time.
@@ -135,33 +46,6 @@ def label_probabilities(video: torch.Tensor,
     """
     logits = TEST_LOGIT_SCALE * torch.einsum('nvd,pld->nvpl', video, text)
     return logits.softmax(dim=-1).mean(dim=(1, 2))
-
-
-#: ``torch.compile`` modes, which ``compile`` also takes by name.
-COMPILE_MODES = ('default', 'reduce-overhead', 'max-autotune',
-                 'max-autotune-no-cudagraphs')
-
-
-def compile_options(compile: Union[bool, str, dict]) -> dict:
-    """``torch.compile`` keyword arguments from the ``compile`` argument.
-
-    Args:
-        compile (bool | str | dict): True, a mode name (what
-            ``--cfg-options model.compile=reduce-overhead`` gives) or the
-            keyword arguments themselves.
-
-    Returns:
-        dict: The keyword arguments.
-    """
-    if compile is True:
-        return {}
-    if isinstance(compile, str):
-        if compile not in COMPILE_MODES:
-            raise ValueError(f'compile={compile!r}: use True, a dict of '
-                             'torch.compile options or one of the modes '
-                             f'{", ".join(COMPILE_MODES)}')
-        return dict(mode=compile)
-    return dict(compile)
 
 
 def _label_source(labels_or_label_file: Union[str, List[str]]) -> str:
@@ -192,11 +76,14 @@ class ActionClip(BaseModel):
             downloaded when missing); a path: a local CLIP weights file;
             ``False``: random CLIP weights, for when a checkpoint follows.
             Defaults to False, so that building a model never downloads.
-        to_float32 (bool): Keep CLIP in float32 on the GPU. When False, as
-            with OpenAI's ``clip.load``, CLIP's matrices are stored in
-            float16 once the model is moved to a CUDA device (halving its
-            memory for testing); on the CPU they always stay float32.
-            Training configs set True.
+        to_float32 (bool): Test in float32. When False (the test configs'),
+            :meth:`test_step` on a CUDA device first stores CLIP's matrices
+            in float16 (:meth:`convert_clip_to_fp16`), as OpenAI's
+            ``clip.load`` does, halving its memory: ``mim test`` runs the
+            released models as they were tested. Moving the model never
+            changes its dtype; CPU runs, training and direct calls
+            (:meth:`predict_scores`, :meth:`encode_video`) keep the weights
+            as they are. Training configs set True.
         labels_or_label_file (str | list[str], optional): Class names, or a
             file with one per line. Needed for predict and loss.
         templates_or_template_file (str | list[str], optional): Prompt
@@ -210,40 +97,29 @@ class ActionClip(BaseModel):
         contrastive_targets (str): ``'diagonal'`` (CLIP's: only a video's
             own text is positive) or ``'same_label'`` (all texts of its
             class are; the original ActionCLIP's label-aware loss). See
-            :func:`build_contrastive_targets`.
+            :func:`models.recognizers.contrastive.build_contrastive_targets`.
         text_chunk_size (int): Prompts per text-encoder pass in predict.
         temporal_shift (bool): ActionCLIP's in-network "Shift" prompt: mix
             neighbouring frames inside the image encoder
             (:mod:`models.recognizers.temporal_shift`), so that it sees
             motion. No new weights; the released models were trained
             without it.
-        fast_attention (bool): Compute CLIP's and the adapter's attention
-            with ``F.scaled_dot_product_attention`` (flash and
-            memory-efficient kernels on GPU, ``is_causal`` for the text
-            encoder); same parameters, same function
-            (:mod:`models.acceleration.fast_attention`).
-        fast_patch_embedding (bool): Compute a ViT's patch embedding (a
-            convolution with stride equal to its kernel) as one matrix
-            product (:mod:`models.acceleration.patch_embedding`): same
-            parameters, same function, faster on the GPU.
-        compile (bool | str | dict): ``torch.compile`` the image encoder,
-            the adapter and the text transformer (a dict: its keyword
-            arguments, e.g. ``dict(mode='max-autotune')``; a string: the
-            mode). Parameter names stay the same. ``'reduce-overhead'``
-            also replays the encoders from CUDA graphs, in training too,
-            which pays where kernel launches bound a step
-            (docs/benchmark.md); it excludes ``cuda_graphs``.
+        speedups (dict, optional): Speed options that keep the function
+            and the parameter names, applied by
+            :func:`models.acceleration.speedups.apply_speedups`; name only
+            those to change. Defaults to ``dict(fast_attention=True,
+            patch_embedding=True, compile=False, cuda_graphs=False)``.
+            ``cuda_graphs`` replays predict from CUDA graphs without
+            compiling; ``compile='reduce-overhead'`` replays the compiled
+            encoders from torch's own graphs, also in training, which
+            ``cuda_graphs`` cannot serve (it runs eagerly with gradients):
+            docs/benchmark.md measures each where the other does not run.
+            The two exclude each other.
         frozen (Sequence[str]): Parameters left out of training: names or
             dotted prefixes, e.g. ``('clip.token_embedding', )``. A frozen
             parameter gets no gradient, so backward and the optimizer skip
             its work (the 49,408-row token table is most of a small CLIP's
             weights). A name that matches nothing raises ValueError.
-        cuda_graphs (bool): Replay predict's video encoding and scoring
-            from CUDA graphs, one per input shape
-            (:mod:`models.acceleration.cuda_graphs`): removes the launch
-            overhead that bounds small batches. Same kernels, same
-            numbers; costs a capture per new batch shape and the graphs'
-            activation memory.
         data_preprocessor (dict, optional): Defaults to
             ``ActionDataPreprocessor`` with CLIP's mean and std, NCHW.
         init_cfg (dict, optional): Initialisation config.
@@ -260,17 +136,15 @@ class ActionClip(BaseModel):
                  templates_or_template_file: Optional[Union[str,
                                                             List[str]]] = None,
                  template: Optional[Union[str, List[str]]] = None,
-                 loss: Dict = dict(type='CrossEntropyLoss', loss_weight=0.5),
+                 loss: ConfigType = dict(
+                     type='CrossEntropyLoss', loss_weight=0.5),
                  contrastive_targets: str = 'diagonal',
                  text_chunk_size: int = 2048,
                  temporal_shift: bool = False,
-                 fast_attention: bool = True,
-                 fast_patch_embedding: bool = True,
-                 compile: Union[bool, str, dict] = False,
-                 cuda_graphs: bool = False,
+                 speedups: Optional[Dict[str, Any]] = None,
                  frozen: Sequence[str] = (),
-                 data_preprocessor: Optional[Dict] = None,
-                 init_cfg: Optional[Dict] = None):
+                 data_preprocessor: OptConfigType = None,
+                 init_cfg: OptConfigType = None):
         if data_preprocessor is None:
             data_preprocessor = dict(
                 type='ActionDataPreprocessor',
@@ -293,30 +167,14 @@ class ActionClip(BaseModel):
         self.adapter = build_adapter(temporal_adapter,
                                      self.clip.text_projection.shape[1],
                                      num_adapter_segs, num_adapter_layers)
-        if fast_attention:
-            use_fast_attention(self)
-        if fast_patch_embedding:
-            use_patch_embedding(self.clip)
-        options = compile_options(compile) if compile else None
-        if options is not None:
-            # nn.Module.compile keeps parameter names; torch.compile(module)
-            # would prefix them with '_orig_mod.' and break checkpoints.
-            self.clip.visual.compile(**options)
-            self.adapter.compile(**options)
-            self.clip.transformer.compile(**options)
+        applied = apply_speedups(self, self._scores,
+                                 **resolve_speedups(speedups))
         # Compiled text is fed the label set's longest prompt length in
         # training, one shape, not the batch's, a new shape each step.
-        self._compiled_text = options is not None
-        # These torch.compile modes replay CUDA graphs of their own.
-        self._compiled_graphs = options is not None and options.get(
-            'mode') in ('reduce-overhead', 'max-autotune')
-        if self._compiled_graphs and cuda_graphs:
-            raise ValueError(
-                f'compile={compile!r} replays CUDA graphs itself; set '
-                'cuda_graphs=False with it (or compile without that mode)')
+        self._compiled_text = applied.compiled
+        self._compiled_graphs = applied.compiled_graphs
+        self._graphs = applied.graphs
         self.frozen = freeze_parameters(self, frozen)
-        self._graphs = (
-            CudaGraphRunner(self._scores, self) if cuda_graphs else None)
         self.loss_func = loss_func
         build_contrastive_targets(torch.zeros(1), contrastive_targets)
         self.contrastive_targets = contrastive_targets
@@ -341,23 +199,33 @@ class ActionClip(BaseModel):
         if hasattr(self.adapter, 'init_weights'):
             self.adapter.init_weights()
 
-    def to(self, *args, **kwargs) -> 'ActionClip':
-        """Move the model; on CUDA, store CLIP in float16 unless
-        ``to_float32``."""
-        super().to(*args, **kwargs)
-        self._maybe_half()
+    def convert_clip_to_fp16(self) -> 'ActionClip':
+        """Store CLIP's matrices in float16, as OpenAI's ``clip.load`` does
+        on CUDA; its norms and the adapter stay float32.
+
+        Returns:
+            ActionClip: The model itself.
+        """
+        convert_weights(self.clip)
         return self
 
-    def cuda(self, *args, **kwargs) -> 'ActionClip':
-        """Move the model to CUDA (see :meth:`to`)."""
-        super().cuda(*args, **kwargs)
-        self._maybe_half()
-        return self
+    def test_step(self, data: Union[dict, tuple, list]) -> SampleList:
+        """Predict a batch of the test loop (``mim test``).
 
-    def _maybe_half(self) -> None:
+        Without ``to_float32``, the first step on a CUDA device stores
+        CLIP's matrices in float16 (:meth:`convert_clip_to_fp16`), as the
+        released models were tested.
+
+        Args:
+            data (dict | tuple | list): A batch from the test dataloader.
+
+        Returns:
+            list[ActionDataSample]: The samples with ``pred_score``.
+        """
         if (not self.to_float32 and self.clip.positional_embedding.is_cuda
                 and self.clip.dtype == torch.float32):
-            convert_weights(self.clip)
+            self.convert_clip_to_fp16()
+        return super().test_step(data)
 
     @property
     def labels(self) -> List[str]:
@@ -479,7 +347,8 @@ class ActionClip(BaseModel):
             return label_probabilities(
                 video.view(len(inputs), -1, video.shape[-1]), text)
 
-    def loss(self, inputs: torch.Tensor, data_samples: List) -> Dict:
+    def loss(self, inputs: torch.Tensor,
+             data_samples: SampleList) -> Dict[str, torch.Tensor]:
         """Symmetric video-text contrastive loss over the whole batch.
 
         Each video is paired with its class text under one random template;
@@ -512,12 +381,14 @@ class ActionClip(BaseModel):
         video, text = gather_features(video, text.to(video.dtype))
         logits = self.clip.logit_scale.exp() * video @ text.t()
         targets = build_contrastive_targets(
-            gather_labels(labels.to(logits.device)), self.contrastive_targets)
+            torch.cat(all_gather(labels.to(logits.device))),
+            self.contrastive_targets)
         return dict(
             loss_v2t=self.loss_func(logits, targets),
             loss_t2v=self.loss_func(logits.t(), targets))
 
-    def predict(self, inputs: torch.Tensor, data_samples: List) -> List:
+    def predict(self, inputs: torch.Tensor,
+                data_samples: SampleList) -> SampleList:
         """Set ``pred_score`` on each data sample.
 
         Args:
@@ -533,7 +404,7 @@ class ActionClip(BaseModel):
             sample.set_pred_score(score)
         return data_samples
 
-    def _check_sample_labels(self, data_samples: Optional[List]) -> None:
+    def _check_sample_labels(self, data_samples: OptSampleList) -> None:
         # A label the label set lacks can never be predicted right: the
         # accuracy would be wrong without a word (configs without
         # LabelSetCheckHook reach this first).
@@ -553,8 +424,8 @@ class ActionClip(BaseModel):
 
     def forward(self,
                 inputs: torch.Tensor,
-                data_samples: Optional[List] = None,
-                mode: str = 'tensor'):
+                data_samples: OptSampleList = None,
+                mode: str = 'tensor') -> ForwardResults:
         """Dispatch to :meth:`loss`, :meth:`predict` or feature extraction.
 
         Args:

@@ -1,0 +1,143 @@
+"""The recognizer's speed options, applied in one place.
+
+``ActionClip(speedups=dict(...))`` takes them as one argument; each keeps
+the model's function and its parameter names (so every checkpoint loads):
+
+* ``fast_attention``: attention through ``scaled_dot_product_attention``
+  (:mod:`models.acceleration.fast_attention`);
+* ``patch_embedding``: a ViT's patch embedding as one matrix product
+  (:mod:`models.acceleration.patch_embedding`);
+* ``compile``: ``torch.compile`` of the image encoder, the adapter and the
+  text transformer; ``'reduce-overhead'`` also replays them, forward and
+  backward, from CUDA graphs of torch's own;
+* ``cuda_graphs``: predict's video encoding and scoring replayed from CUDA
+  graphs (:mod:`models.acceleration.cuda_graphs`), no compilation needed.
+"""
+from typing import Any, Callable, Dict, NamedTuple, Optional, Union
+
+import torch
+from torch import nn
+
+from models.acceleration.cuda_graphs import CudaGraphRunner
+from models.acceleration.fast_attention import use_fast_attention
+from models.acceleration.patch_embedding import use_patch_embedding
+
+#: What ``ActionClip`` applies when a config names no speed option.
+DEFAULT_SPEEDUPS = dict(
+    fast_attention=True, patch_embedding=True, compile=False,
+    cuda_graphs=False)
+
+#: ``torch.compile`` modes, which ``compile`` also takes by name.
+COMPILE_MODES = ('default', 'reduce-overhead', 'max-autotune',
+                 'max-autotune-no-cudagraphs')
+
+#: The ``torch.compile`` modes that replay CUDA graphs of their own.
+GRAPH_MODES = ('reduce-overhead', 'max-autotune')
+
+
+def compile_options(compile: Union[bool, str, dict]) -> dict:
+    """``torch.compile`` keyword arguments from the ``compile`` option.
+
+    Args:
+        compile (bool | str | dict): True, a mode name (what
+            ``--cfg-options model.speedups.compile=reduce-overhead`` gives)
+            or the keyword arguments themselves.
+
+    Returns:
+        dict: The keyword arguments.
+    """
+    if compile is True:
+        return {}
+    if isinstance(compile, str):
+        if compile not in COMPILE_MODES:
+            raise ValueError(f'compile={compile!r}: use True, a dict of '
+                             'torch.compile options or one of the modes '
+                             f'{", ".join(COMPILE_MODES)}')
+        return dict(mode=compile)
+    return dict(compile)
+
+
+def resolve_speedups(speedups: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """The defaults updated with ``speedups``, unknown names refused.
+
+    A config may name only the options it changes (``--cfg-options
+    model.speedups.cuda_graphs=True`` gives ``dict(cuda_graphs=True)``).
+
+    Args:
+        speedups (dict, optional): Options to change.
+
+    Returns:
+        dict: Every option of :data:`DEFAULT_SPEEDUPS`.
+    """
+    unknown = sorted(set(speedups or {}) - set(DEFAULT_SPEEDUPS))
+    if unknown:
+        raise ValueError(f'Unknown speedups {unknown}: use '
+                         f'{", ".join(DEFAULT_SPEEDUPS)}')
+    return {**DEFAULT_SPEEDUPS, **(speedups or {})}
+
+
+class AppliedSpeedups(NamedTuple):
+    """What the recognizer needs to know of the applied options.
+
+    Attributes:
+        compiled (bool): The encoders are compiled: the text should be fed
+            one length (a new shape would compile again).
+        compiled_graphs (bool): The compiled encoders replay CUDA graphs of
+            torch's own: each call is a new step, outputs need copying.
+        graphs (CudaGraphRunner, optional): Predict's replayer.
+    """
+    compiled: bool
+    compiled_graphs: bool
+    graphs: Optional[CudaGraphRunner]
+
+
+def apply_speedups(model: nn.Module,
+                   scores: Callable[..., torch.Tensor],
+                   fast_attention: bool = True,
+                   patch_embedding: bool = True,
+                   compile: Union[bool, str, dict] = False,
+                   cuda_graphs: bool = False) -> AppliedSpeedups:
+    """Apply the speed options to an ``ActionClip``.
+
+    Args:
+        model (nn.Module): The recognizer: its ``clip`` and ``adapter``.
+        scores (callable): Predict's ``fn(frames, text)``, which
+            ``cuda_graphs`` replays.
+        fast_attention (bool): Attention through
+            ``F.scaled_dot_product_attention`` (flash and memory-efficient
+            kernels on GPU, ``is_causal`` for the text encoder).
+        patch_embedding (bool): A ViT's patch embedding as one matrix
+            product, faster than cuDNN's convolution on the GPU.
+        compile (bool | str | dict): ``torch.compile`` the image encoder,
+            the adapter and the text transformer (a dict: its keyword
+            arguments; a string: the mode). ``'reduce-overhead'`` replays
+            them from CUDA graphs in training too, which pays where kernel
+            launches bound a step (docs/benchmark.md).
+        cuda_graphs (bool): Replay predict from CUDA graphs, one per input
+            shape: removes the launch overhead that bounds small batches,
+            at the cost of a capture per new shape and the graphs' memory.
+
+    Returns:
+        AppliedSpeedups: What the model must know of them.
+    """
+    if fast_attention:
+        use_fast_attention(model)
+    if patch_embedding:
+        use_patch_embedding(model.clip)
+    options = compile_options(compile) if compile else None
+    compiled_graphs = (options is not None
+                       and options.get('mode') in GRAPH_MODES)
+    if compiled_graphs and cuda_graphs:
+        raise ValueError(
+            f'compile={compile!r} replays CUDA graphs itself; set '
+            'cuda_graphs=False with it (or compile without that mode)')
+    if options is not None:
+        # nn.Module.compile keeps parameter names; torch.compile(module)
+        # would prefix them with '_orig_mod.' and break checkpoints.
+        model.clip.visual.compile(**options)
+        model.adapter.compile(**options)
+        model.clip.transformer.compile(**options)
+    return AppliedSpeedups(
+        compiled=options is not None,
+        compiled_graphs=compiled_graphs,
+        graphs=CudaGraphRunner(scores, model) if cuda_graphs else None)
