@@ -1,13 +1,25 @@
-"""Shared fixtures: small CLIP architectures and real mp4 files."""
+"""Shared test helpers and fixtures: small CLIP architectures, tiny
+ActionClip configs and checkpoints, real mp4 files, a fake scorer, and
+the command-line options of the synthetic-data runs.
+
+Test modules import helpers from here (``from conftest import ...``), never
+from one another. The project root and ``tools/`` are put on ``sys.path``
+once, here: the tests import ``models`` and the tools' modules
+(``import zero_shot``) as the tools themselves do.
+"""
+import hashlib
 import os
+import os.path as osp
 import sys
+import types
 
 import numpy as np
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+for _path in (ROOT, os.path.join(ROOT, 'tools')):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
 
 import models  # noqa: E402,F401  (applies the stack fixes first)
 
@@ -89,3 +101,227 @@ def offline_env(**extra) -> dict:
         NO_PROXY='')
     env.update(extra)
     return env
+
+
+# ---------------------------------------------------------------------------
+# Tiny models: a config with its checkpoint, plain CLIP weights
+# ---------------------------------------------------------------------------
+
+#: Frames of the tiny config's model.
+TINY_FRAMES = 4
+
+TINY_CONFIG = f'''
+custom_imports = dict(imports='models')
+model = dict(
+    type='ActionClip',
+    clip_arch={TINY_ARCH!r},
+    num_adapter_segs={TINY_FRAMES},
+    num_adapter_layers=1,
+    to_float32=True,
+    pretrained=True,  # would download: the tools must not build it so
+    labels_or_label_file='data/not_here/label_map.txt',
+    templates_or_template_file=['a video of {{}}', '{{}}'])
+test_pipeline = [
+    dict(type='DecordInit'),
+    dict(type='SampleFrames', clip_len=1, frame_interval=1,
+         num_clips={TINY_FRAMES}, test_mode=True),
+    dict(type='DecordDecode'),
+    dict(type='Resize', scale=(32, 32), keep_ratio=False),
+    dict(type='FormatShape', input_format='NCHW'),
+    dict(type='PackActionInputs'),
+]
+'''
+
+
+def make_tiny_config(folder: str, seed: int = 0) -> tuple:
+    """Write a tiny ActionClip config and a checkpoint trained "with" it.
+
+    Args:
+        folder (str): Where to write ``tiny_config.py`` and ``tiny.pth``.
+        seed (int): Seed of the random weights.
+
+    Returns:
+        tuple: ``(config path, checkpoint path)``.
+    """
+    import torch
+
+    from models.recognizers.actionclip import ActionClip
+    config = osp.join(folder, 'tiny_config.py')
+    with open(config, 'w') as f:
+        f.write(TINY_CONFIG)
+    torch.manual_seed(seed)
+    model = ActionClip(
+        TINY_ARCH, TINY_FRAMES, num_adapter_layers=1, to_float32=True)
+    checkpoint = osp.join(folder, 'tiny.pth')
+    torch.save({'state_dict': model.state_dict(), 'meta': {'epoch': 1}},
+               checkpoint)
+    return config, checkpoint
+
+
+def make_tiny_clip(path: str, seed: int = 0) -> str:
+    """Save plain CLIP weights of a tiny architecture whose hyperparameters
+    can be read back from the shapes (OpenAI's 64-wide heads).
+
+    Args:
+        path (str): The ``.pt`` file to write.
+        seed (int): Seed of the random weights.
+
+    Returns:
+        str: ``path``.
+    """
+    import torch
+
+    from models.backbones.clip_builder import build_clip
+    torch.manual_seed(seed)
+    clip = build_clip(dict(TINY_ARCH, transformer_heads=1))
+    torch.save(clip.state_dict(), path)
+    return path
+
+
+def make_videos(folder: str, count: int, num_frames: int = 12) -> list:
+    """Write ``count`` small mp4 files of different widths.
+
+    Args:
+        folder (str): Where to write ``video_<i>.mp4`` (created).
+        count (int): How many.
+        num_frames (int): Frames of each.
+
+    Returns:
+        list[str]: Their paths, sorted.
+    """
+    os.makedirs(folder, exist_ok=True)
+    return [
+        write_video(
+            osp.join(folder, f'video_{i}.mp4'),
+            num_frames=num_frames,
+            size=(64 + 16 * i, 48),
+            seed=i) for i in range(count)
+    ]
+
+
+# ---------------------------------------------------------------------------
+# A fake scorer: features from a file's bytes, no model to load
+# ---------------------------------------------------------------------------
+
+#: Feature size of :func:`fake_scorer`.
+FEATURE_DIM = 8
+
+
+class FakeModel:
+    """Stands for ActionClip: a video's "frames" are already its feature,
+    a text's feature is its first tokens."""
+
+    def encode_video(self, frames):
+        return frames.flatten(1)
+
+    def encode_text(self, tokens):
+        return tokens[:, 1:1 + FEATURE_DIM].float()
+
+
+class FakePreprocess:
+    """Stands for :class:`models.apis.preprocess.Preprocess`: a file's
+    "decoded frames" are a hash of its bytes; files that start with
+    ``bad`` cannot be "decoded".
+
+    Args:
+        on_read (callable, optional): Called with each file before it is
+            read.
+    """
+
+    def __init__(self, on_read=None):
+        self.on_read = on_read
+        #: The files read, in order.
+        self.reads = []
+
+    def pipeline(self, path: str) -> dict:
+        import torch
+
+        from models.datasets.transforms import VideoReadError
+        if self.on_read is not None:
+            self.on_read(path)
+        self.reads.append(path)
+        with open(path, 'rb') as f:
+            data = f.read()
+        if data.startswith(b'bad'):
+            raise VideoReadError(f'Cannot decode video {path!r}')
+        digest = hashlib.sha256(data).digest()[:FEATURE_DIM]
+        inputs = torch.tensor(list(digest), dtype=torch.float32)[None] + 1
+        return dict(inputs=inputs, data_samples=None)
+
+    def normalize(self, packed):
+        import torch
+        return torch.stack([p['inputs'] for p in packed])
+
+    def __call__(self, path: str):
+        return self.normalize([self.pipeline(path)])[0]
+
+
+def fake_scorer(identity: str = 'fake-a', on_read=None):
+    """A scorer whose feature of a file is a hash of its bytes (see
+    :class:`FakePreprocess`); ``scorer.reads`` lists the files embedded.
+
+    Args:
+        identity (str): The scorer's identity (the cache's model key).
+        on_read (callable, optional): Called with each file before it is
+            read.
+
+    Returns:
+        types.SimpleNamespace: ``model``, ``preprocess``, ``identity``,
+        ``device`` and ``reads``.
+    """
+    import torch
+    preprocess = FakePreprocess(on_read)
+    return types.SimpleNamespace(
+        model=FakeModel(), preprocess=preprocess, identity=identity,
+        device=torch.device('cpu'), reads=preprocess.reads)
+
+
+def make_files(folder: str, count: int) -> list:
+    """``count`` distinct fake videos (``video_<i>.mp4``).
+
+    Args:
+        folder (str): Where to write them (created).
+        count (int): How many.
+
+    Returns:
+        list[str]: Their paths.
+    """
+    os.makedirs(folder, exist_ok=True)
+    paths = []
+    for i in range(count):
+        path = osp.join(folder, f'video_{i}.mp4')
+        with open(path, 'wb') as f:
+            f.write(f'video {i}'.encode() * (i + 1))
+        paths.append(path)
+    return paths
+
+
+# ---------------------------------------------------------------------------
+# Runs on the synthetic dataset
+# ---------------------------------------------------------------------------
+
+
+def data_options(data: str) -> list:
+    """``--cfg-options`` pointing the tiny synthetic config at a generated
+    dataset, with small batches and no worker processes.
+
+    Args:
+        data (str): The dataset folder (``tools/generate_videos.py``'s
+            ``--out``).
+
+    Returns:
+        list[str]: The options.
+    """
+    options = [f'model.labels_or_label_file={data}/label_map.txt']
+    for split, loader in (('train', 'train'), ('val', 'val'),
+                          ('test', 'test')):
+        options += [
+            f'{loader}_dataloader.dataset.ann_file='
+            f'{data}/{split}_list_videos.txt',
+            f'{loader}_dataloader.dataset.data_prefix.video='
+            f'{data}/videos/{split}',
+            f'{loader}_dataloader.batch_size=8',
+            f'{loader}_dataloader.num_workers=0',
+            f'{loader}_dataloader.persistent_workers=False',
+        ]
+    return options

@@ -1,17 +1,15 @@
 """The folder feature cache (models/apis/feature_cache.py): reuse of unchanged
 videos, refusal of files that are not ours, rebuilding of damaged ones,
 concurrent searches, unreadable folder entries. A fake scorer (features
-from a file's bytes) keeps these tests independent of model loading; the
-helpers at the top also serve tests/test_search_videos.py."""
-import hashlib
+from a file's bytes, conftest.fake_scorer) keeps these tests independent of
+model loading."""
 import multiprocessing
 import os
 import os.path as osp
-import types
 
 import pytest
 import torch
-from conftest import write_video
+from conftest import fake_scorer, make_files, write_video
 
 from models.apis import feature_cache as feature_cache
 from models.apis.feature_cache import (CACHE_KIND, CACHE_MAGIC, CACHE_SUFFIX,
@@ -19,54 +17,6 @@ from models.apis.feature_cache import (CACHE_KIND, CACHE_MAGIC, CACHE_SUFFIX,
                                        check_cache_path, default_cache_path,
                                        embed_folder_cached, model_key,
                                        read_cache)
-from models.datasets.transforms import VideoReadError
-
-FEATURE_DIM = 8
-
-
-class FakeModel:
-    """Stands for ActionClip: a video's "frames" are already its feature,
-    a text's feature is its first tokens."""
-
-    def encode_video(self, frames: torch.Tensor) -> torch.Tensor:
-        return frames.flatten(1)
-
-    def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
-        return tokens[:, 1:1 + FEATURE_DIM].float()
-
-
-def fake_scorer(identity: str = 'fake-a', on_read=None):
-    """A scorer whose feature of a file is a hash of its bytes; files that
-    start with ``bad`` cannot be "decoded". ``scorer.reads`` lists the
-    files embedded; ``on_read`` is called before each."""
-    reads = []
-
-    def preprocess(path: str) -> torch.Tensor:
-        if on_read is not None:
-            on_read(path)
-        reads.append(path)
-        with open(path, 'rb') as f:
-            data = f.read()
-        if data.startswith(b'bad'):
-            raise VideoReadError(f'Cannot decode video {path!r}')
-        digest = hashlib.sha256(data).digest()[:FEATURE_DIM]
-        return torch.tensor(list(digest), dtype=torch.float32)[None] + 1
-
-    return types.SimpleNamespace(
-        model=FakeModel(), preprocess=preprocess, identity=identity,
-        device=torch.device('cpu'), reads=reads)
-
-
-def make_files(folder: str, count: int) -> list:
-    """``count`` distinct fake videos (``video_<i>.mp4``); their paths."""
-    os.makedirs(folder, exist_ok=True)
-    paths = []
-    for i in range(count):
-        path = osp.join(folder, f'video_{i}.mp4')
-        with open(path, 'wb') as f:
-            f.write(f'video {i}'.encode() * (i + 1))
-        paths.append(path)
-    return paths
 
 
 def read_bytes(path: str) -> bytes:

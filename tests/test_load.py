@@ -86,7 +86,7 @@ def test_released_name_offline_says_where_to_put_the_file(
 ])
 def test_unreadable_videos_are_named(tmp_path, tiny_arch, video_file,
                                      content, message):
-    from models.apis.loading import VideoReadError
+    from models.datasets.transforms import VideoReadError
     path = tmp_path / 'model.pth'
     torch.save(ActionClip(tiny_arch, 4).state_dict(), path)
     _, preprocess = init_actionclip(str(path))

@@ -8,16 +8,14 @@ import subprocess
 import sys
 
 import pytest
+import search_videos
 import torch
-from conftest import ROOT, offline_env
-from test_feature_cache import fake_scorer, make_files
-from test_video_scoring import make_tiny_config, make_videos
+from conftest import (ROOT, fake_scorer, make_files, make_tiny_config,
+                      make_videos, offline_env)
 
 from models.apis.feature_cache import CACHE_MAGIC, model_key, read_cache
 
 TOOL = osp.join(ROOT, 'tools', 'search_videos.py')
-sys.path.insert(0, osp.join(ROOT, 'tools'))
-import search_videos  # noqa: E402
 
 QUERY = 'a yellow square moving right'
 
@@ -97,6 +95,7 @@ def test_ranks_by_query_and_reuses_the_cache(tmp_path, capsys):
     (['{folder}', '  '], 'The query is empty'),
     (['{folder}', 'q', '--topk', '0'], '--topk must be >= 1'),
     (['{folder}', 'q', '--no-cache', '--cache', 'c.pt'], 'contradict'),
+    (['{folder}', 'q', '--workers', '-2'], '--workers must be >= 0'),
     (['{folder}', 'q', '--model', 'ViT-B/32-8', '--config', 'c.py'],
      '--model and --config both choose a model'),
 ])
@@ -115,7 +114,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, args, message):
 
 # ---------------------------------------------------------------------------
 # The cache path and unreadable folder entries (a fake model: see
-# tests/test_feature_cache.py)
+# conftest.fake_scorer)
 # ---------------------------------------------------------------------------
 
 

@@ -14,7 +14,7 @@ from mmaction.registry import TRANSFORMS
 from mmaction.structures import ActionDataSample
 from mmengine.registry import DefaultScope
 
-from models.apis.loading import VideoPreprocess
+from models.apis.preprocess import VideoPreprocess
 from models.datasets.transforms import VideoReadError
 from models.datasets.video_dataset import UNREADABLE_KEY, TolerantVideoDataset
 from models.evaluation.metrics import TolerantAccMetric

@@ -1,85 +1,23 @@
 """Finding, embedding and scoring videos with tiny models on real mp4
-files (the folder feature cache: tests/test_feature_cache.py). The helpers
-at the top also serve tests/test_zero_shot.py and
-tests/test_search_videos.py."""
+files (the folder feature cache: tests/test_feature_cache.py; the
+preprocessing itself: tests/test_preprocess.py)."""
 import os
 import os.path as osp
 
 import pytest
 import torch
-from conftest import TINY_ARCH, write_video
+from conftest import (TINY_ARCH, TINY_FRAMES, make_tiny_clip, make_tiny_config,
+                      make_videos)
 
-from models.apis.loading import PipelinePreprocess, VideoReadError
+from models.apis.preprocess import Preprocess
 from models.apis.video_scoring import (NoVideosError, embed_videos,
                                        find_videos, label_text_features,
                                        load_scoring_model, query_similarity,
                                        query_text_features, score_labels,
                                        top_k)
 from models.backbones.clip_builder import build_clip
+from models.datasets.transforms import VideoReadError
 from models.recognizers.actionclip import ActionClip
-
-TINY_FRAMES = 4
-
-TINY_CONFIG = f'''
-custom_imports = dict(imports='models')
-model = dict(
-    type='ActionClip',
-    clip_arch={TINY_ARCH!r},
-    num_adapter_segs={TINY_FRAMES},
-    num_adapter_layers=1,
-    to_float32=True,
-    pretrained=True,  # would download: the tools must not build it so
-    labels_or_label_file='data/not_here/label_map.txt',
-    templates_or_template_file=['a video of {{}}', '{{}}'])
-test_pipeline = [
-    dict(type='DecordInit'),
-    dict(type='SampleFrames', clip_len=1, frame_interval=1,
-         num_clips={TINY_FRAMES}, test_mode=True),
-    dict(type='DecordDecode'),
-    dict(type='Resize', scale=(32, 32), keep_ratio=False),
-    dict(type='FormatShape', input_format='NCHW'),
-    dict(type='PackActionInputs'),
-]
-'''
-
-
-def make_tiny_config(folder: str, seed: int = 0) -> tuple:
-    """Write a tiny ActionClip config and a checkpoint trained "with" it.
-
-    Returns:
-        tuple: ``(config path, checkpoint path)``.
-    """
-    config = osp.join(folder, 'tiny_config.py')
-    with open(config, 'w') as f:
-        f.write(TINY_CONFIG)
-    torch.manual_seed(seed)
-    model = ActionClip(
-        TINY_ARCH, TINY_FRAMES, num_adapter_layers=1, to_float32=True)
-    checkpoint = osp.join(folder, 'tiny.pth')
-    torch.save({'state_dict': model.state_dict(), 'meta': {'epoch': 1}},
-               checkpoint)
-    return config, checkpoint
-
-
-def make_tiny_clip(path: str, seed: int = 0) -> str:
-    """Save plain CLIP weights of a tiny architecture whose hyperparameters
-    can be read back from the shapes (OpenAI's 64-wide heads)."""
-    torch.manual_seed(seed)
-    clip = build_clip(dict(TINY_ARCH, transformer_heads=1))
-    torch.save(clip.state_dict(), path)
-    return path
-
-
-def make_videos(folder: str, count: int, num_frames: int = 12) -> list:
-    """Write ``count`` small mp4 files; returns their paths, sorted."""
-    os.makedirs(folder, exist_ok=True)
-    return [
-        write_video(
-            osp.join(folder, f'video_{i}.mp4'),
-            num_frames=num_frames,
-            size=(64 + 16 * i, 48),
-            seed=i) for i in range(count)
-    ]
 
 
 @pytest.fixture
@@ -182,7 +120,7 @@ def test_scores_equal_the_models_predict_scores(tmp_path, tiny_scorer):
 
 
 def test_config_pipeline_and_identity(tmp_path, tiny_scorer):
-    assert isinstance(tiny_scorer.preprocess, PipelinePreprocess)
+    assert isinstance(tiny_scorer.preprocess, Preprocess)
     assert tiny_scorer.templates == ['a video of {}', '{}']
     assert tiny_scorer.source.startswith('config ')
     frames = tiny_scorer.preprocess(make_videos(str(tmp_path / 'v'), 1)[0])
@@ -207,6 +145,38 @@ def test_batches_do_not_change_features_and_bad_files_are_skipped(
                                    rtol=1e-4)
     assert reported == [str(corrupt)] == list(failures)
     assert 'corrupt.mp4' in failures[str(corrupt)]
+
+
+def test_decoding_workers_give_the_same_features_and_failures(
+        tmp_path, tiny_scorer):
+    videos = make_videos(str(tmp_path / 'v'), 4)
+    corrupt = tmp_path / 'v' / 'corrupt.mp4'
+    corrupt.write_bytes(b'\x00not a video' * 20)
+    missing = str(tmp_path / 'v' / 'missing.mp4')
+    inputs = [videos[0], str(corrupt), *videos[1:3], missing, videos[3]]
+    runs = {}
+    for workers in (0, 2):
+        reported = []
+        features, failures = embed_videos(
+            tiny_scorer, inputs, batch_size=2, progress=False,
+            on_failure=lambda video, error: reported.append(
+                (video, type(error), str(error))),
+            num_workers=workers)
+        assert list(features) == videos
+        # Reported with their messages, in input order.
+        assert [v for v, _, _ in reported] == [str(corrupt), missing]
+        assert list(failures) == [str(corrupt), missing]
+        assert 'corrupt.mp4' in failures[str(corrupt)]
+        assert 'missing.mp4' in failures[missing]
+        assert [t for _, t, _ in reported] == [VideoReadError,
+                                               FileNotFoundError]
+        runs[workers] = features, failures, reported
+    (one, failed, told), (two, failed_too, told_too) = runs.values()
+    assert failed == failed_too and told == told_too
+    for video in videos:
+        assert torch.equal(one[video], two[video]), video
+    with pytest.raises(ValueError, match='num_workers must be >= 0'):
+        embed_videos(tiny_scorer, videos, num_workers=-1)
 
 
 def test_clip_weights_file_with_mean_pooling(tmp_path):

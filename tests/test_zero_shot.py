@@ -13,13 +13,12 @@ import urllib.request
 import cv2
 import pytest
 import torch
-from conftest import ROOT, offline_env, write_video
+import zero_shot
+from conftest import (ROOT, make_tiny_clip, make_tiny_config, make_videos,
+                      offline_env, write_video)
 from PIL import Image
-from test_video_scoring import make_tiny_clip, make_tiny_config, make_videos
 
 TOOL = osp.join(ROOT, 'tools', 'zero_shot.py')
-sys.path.insert(0, osp.join(ROOT, 'tools'))
-import zero_shot  # noqa: E402
 
 LABELS = 'juggling balls,riding a unicycle,reading a book'
 
@@ -79,7 +78,7 @@ def test_config_checkpoint_csv_mp4_and_unreadable_video(tmp_path):
         folder, '--labels', LABELS, '--config', config, '--checkpoint',
         checkpoint, '--out',
         str(out), '--viz',
-        str(tmp_path / 'viz.mp4'), '--batch-size', '2'
+        str(tmp_path / 'viz.mp4'), '--batch-size', '2', '--workers', '2'
     ])
     # One video unreadable: the others are still scored, then exit 1.
     assert proc.returncode == 1, proc.stderr[-3000:]
@@ -165,6 +164,8 @@ def test_released_model_missing_offline_names_the_cache_path(
      '--checkpoint needs the --config'),
     (['{video}', '--labels', 'a', '--model', 'ViT-B/32-8', '--clip', 'x'],
      '--model and --clip both choose a model'),
+    (['{video}', '--labels', 'a', '--workers', '-1'],
+     '--workers must be >= 0, got -1'),
     (['{video}', '--labels', 'a', '--num-frames', '4'],
      '--num-frames only applies to --clip'),
     (['{video}', '--labels', 'a', '--clip', '{folder}/none.pt'],
@@ -294,3 +295,43 @@ def test_failed_viz_leaves_the_previous_file(tmp_path):
         assert out.read_bytes() == b'previous'
     assert sorted(os.listdir(tmp_path)) == ['broken.mp4', 'old.gif',
                                             'old.mp4']
+
+
+# ---------------------------------------------------------------------------
+# The shared options (models/apis/cli.py)
+# ---------------------------------------------------------------------------
+
+NO_TORCH = '''
+import runpy, sys
+sys.argv = [sys.argv[1], *sys.argv[2:]]
+try:
+    runpy.run_path(sys.argv[0], run_name='__main__')
+except SystemExit:
+    pass
+print('torch loaded:', 'torch' in sys.modules)
+'''
+
+
+@pytest.mark.parametrize('tool', ['zero_shot.py', 'search_videos.py'])
+@pytest.mark.parametrize('args', [['--help'], ['--topk', 'x']])
+def test_help_and_option_errors_do_not_load_torch(tool, args):
+    proc = subprocess.run(
+        [sys.executable, '-c', NO_TORCH,
+         osp.join(ROOT, 'tools', tool), *args],
+        cwd=ROOT, env=offline_env(), capture_output=True, text=True,
+        timeout=60)
+    assert 'torch loaded: False' in proc.stdout, proc.stdout + proc.stderr
+    assert ('--workers N' in proc.stdout if args == ['--help'] else
+            'invalid int value' in proc.stderr)
+
+
+def test_decoding_workers_default_to_none_on_the_cpu():
+    from models.apis import cli
+    assert cli.default_workers(torch.device('cpu')) == 0
+    assert cli.default_workers(torch.device('cuda')) == min(
+        4, os.cpu_count())
+    args = zero_shot.build_parser().parse_args(['v.mp4'])
+    assert args.workers is None
+    assert cli.decode_workers(args, torch.device('cpu')) == 0
+    args.workers = 3
+    assert cli.decode_workers(args, torch.device('cpu')) == 3

@@ -372,7 +372,8 @@ def embed_folder_cached(
     cache_path: Optional[str] = None,
     batch_size: int = 8,
     progress: bool = True,
-    on_failure: Optional[Callable[[str, Exception], None]] = None
+    on_failure: Optional[Callable[[str, Exception], None]] = None,
+    num_workers: int = 0
 ) -> Tuple[Dict[str, torch.Tensor], CacheStats]:
     """Features of every video in a folder, recomputing only what changed.
 
@@ -395,6 +396,8 @@ def embed_folder_cached(
         on_failure (callable, optional): See
             :func:`models.apis.video_scoring.embed_videos`; also called for
             broken links, link loops and subfolders that cannot be listed.
+        num_workers (int): Processes decoding videos (see
+            :func:`models.apis.video_scoring.embed_videos`).
 
     Returns:
         tuple: ``({video: (V, D) features}, CacheStats)``; unreadable videos
@@ -441,7 +444,8 @@ def embed_folder_cached(
             entries[name] = entry
             todo.append(video)
     new, unreadable = embed_videos(scorer, todo, batch_size,
-                                   progress and bool(todo), on_failure)
+                                   progress and bool(todo), on_failure,
+                                   num_workers)
     failed.update(unreadable)
     for video in todo:
         if video in new:

@@ -28,12 +28,13 @@ import json
 import os
 import os.path as osp
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Sequence, Tuple, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
+from models.apis.preprocess import Preprocess, released_test_pipeline
 from models.backbones.clip_archs import CLIP_ARCHS
 from models.backbones.clip_builder import infer_clip_arch, read_clip_state_dict
 from models.backbones.pretrained import (ACTIONCLIP_CHECKPOINTS,
@@ -47,18 +48,13 @@ from models.checkpoints.checks import (CheckpointMismatchError,
 from models.checkpoints.recorded_config import recorded_config
 from models.checkpoints.safe_loading import (download_to_hub_cache,
                                              load_checkpoint_file)
-from models.datasets.transforms import VideoReadError, describe_read_error
-from models.recognizers.actionclip import CLIP_MEAN, CLIP_STD, ActionClip
+from models.recognizers.actionclip import ActionClip
 from models.utils.paths import require_file
 
 #: The project root: release-table configs and label files are relative
 #: to it.
 PROJECT_ROOT = osp.dirname(
     osp.dirname(osp.dirname(osp.abspath(__file__))))
-
-# CLIP's normalisation on 0-1 pixels (the data preprocessor uses 0-255).
-_MEAN = (0.48145466, 0.4578275, 0.40821073)
-_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
 def available_models() -> List[str]:
@@ -68,115 +64,6 @@ def available_models() -> List[str]:
         list[str]: The released checkpoint names.
     """
     return available_checkpoints()
-
-
-class PipelinePreprocess:
-    """Decode a video with an MMAction2 test pipeline and normalise it as the
-    model's data preprocessor would.
-
-    Args:
-        pipeline (list[dict]): Transform configs; ``PackActionInputs`` is
-            dropped, the rest must end with ``FormatShape(input_format=
-            'NCHW')``.
-        mean (list[float]): Per-channel mean, on pixels divided by
-            ``scale``.
-        std (list[float]): Per-channel std, on the same scale.
-        scale (float): Pixels are divided by it before normalising.
-    """
-
-    def __init__(self,
-                 pipeline: Sequence[dict],
-                 mean: Sequence[float],
-                 std: Sequence[float],
-                 scale: float = 1.0):
-        from mmaction.registry import TRANSFORMS
-        steps = [dict(t) for t in pipeline if t['type'] != 'PackActionInputs']
-        if not steps or steps[-1]['type'] != 'FormatShape' or steps[-1].get(
-                'input_format') != 'NCHW':
-            raise ValueError(
-                'The test pipeline must end with FormatShape(input_format='
-                f"'NCHW') (then PackActionInputs), got {steps[-1:]}")
-        with DefaultScope.overwrite_default_scope('mmaction'):
-            self.pipeline = [TRANSFORMS.build(t) for t in steps]
-        self.mean = torch.tensor(list(mean), dtype=torch.float).view(
-            1, 3, 1, 1)
-        self.std = torch.tensor(list(std), dtype=torch.float).view(1, 3, 1, 1)
-        self.scale = scale
-        #: Frames the model fuses per view, where known.
-        self.num_segs: Optional[int] = None
-
-    def __call__(self, results: Union[str, dict]) -> torch.Tensor:
-        """Decode and normalise.
-
-        Args:
-            results (str | dict): A video path, or a dict with ``filename``
-                (and ``start_index``, as MMAction2's pipelines expect).
-
-        Returns:
-            torch.Tensor: ``(V * T, C, H, W)`` float32 frames.
-        """
-        if isinstance(results, str):
-            results = dict(filename=results)
-        results = dict(results)
-        results.setdefault('start_index', 0)
-        results.setdefault('modality', 'RGB')
-        filename = results.get('filename')
-        if not filename or not osp.isfile(filename):
-            raise FileNotFoundError(f'Video file {filename!r} does not exist')
-        try:
-            for transform in self.pipeline:
-                results = transform(results)
-        except Exception as error:
-            # decord's own message names neither the file nor the cause.
-            raise VideoReadError(describe_read_error(filename,
-                                                     error)) from error
-        imgs = torch.from_numpy(results['imgs']).float()
-        if self.scale != 1:
-            imgs = imgs.div_(self.scale)
-        # FormatShape adds a leading clip axis (num_clips * clip_len frames).
-        imgs = imgs.reshape(-1, *imgs.shape[-3:])
-        return (imgs - self.mean) / self.std
-
-
-class VideoPreprocess(PipelinePreprocess):
-    """Decode a video into the normalised ``(T, C, H, W)`` tensor the model
-    takes, with the test pipeline of the released models.
-
-    Args:
-        num_segs (int): Frames sampled uniformly over the video.
-        input_size (int): Side of the centre crop.
-    """
-
-    def __init__(self, num_segs: int, input_size: int = 224):
-        self.num_segs = num_segs
-        super().__init__(
-            self.steps(num_segs, input_size), _MEAN, _STD, scale=255)
-
-    @staticmethod
-    def steps(num_segs: int, input_size: int) -> Tuple[dict, ...]:
-        """The released models' test pipeline.
-
-        Args:
-            num_segs (int): Frames sampled uniformly over the video.
-            input_size (int): Side of the centre crop.
-
-        Returns:
-            tuple[dict]: The transform configs.
-        """
-        return (
-            dict(type='VideoInit'),
-            dict(
-                type='SampleFrames',
-                clip_len=1,
-                frame_interval=1,
-                num_clips=num_segs,
-                test_mode=True),
-            dict(type='VideoDecode'),
-            dict(type='Resize', scale=(-1, round(input_size * 8 / 7))),
-            dict(type='CenterCrop', crop_size=input_size),
-            dict(type='FormatShape', input_format='NCHW'),
-            dict(type='PackActionInputs'),
-        )
 
 
 def strip_module_prefix(state: dict) -> dict:
@@ -287,7 +174,7 @@ def _config_from_shapes(state: dict, path: str) -> Config:
                 num_adapter_segs=segs,
                 num_adapter_layers=adapter_depth(state),
                 to_float32=True),
-            test_pipeline=list(VideoPreprocess.steps(segs, size))))
+            test_pipeline=released_test_pipeline(segs, size)))
 
 
 def infer_clip_arch_resolution(arch: Union[str, dict]) -> int:
@@ -341,8 +228,9 @@ class LoadedModel:
 
     Attributes:
         model (ActionClip): In eval mode, on ``device``.
-        preprocess (PipelinePreprocess): Video path or dict to the
-            normalised ``(V * T, C, H, W)`` frames the model takes.
+        preprocess (Preprocess): Video path or dict to the normalised
+            ``(V * T, C, H, W)`` frames the model takes (its test pipeline,
+            then its data preprocessor).
         identity (str): What the weights, the built model and the
             preprocessing are: two loads with the same identity embed a
             video alike (the feature cache is keyed by it).
@@ -353,7 +241,7 @@ class LoadedModel:
     """
 
     model: ActionClip
-    preprocess: 'PipelinePreprocess'
+    preprocess: Preprocess
     identity: str
     device: torch.device
     config: Config
@@ -387,19 +275,15 @@ def _build(model_cfg: dict) -> ActionClip:
         return MODELS.build(model_cfg)
 
 
-def _preprocess(cfg: Config, model_cfg: dict,
-                model: ActionClip) -> Tuple['PipelinePreprocess', list]:
+def _preprocess(cfg: Config, model: ActionClip) -> Tuple[Preprocess, list]:
+    """The model's preprocessing: the config's test pipeline (the released
+    models' when it has none), then the model's own data preprocessor."""
     pipeline = cfg.get('test_pipeline') or cfg.get(
         'test_dataloader', {}).get('dataset', {}).get('pipeline')
     if not pipeline:
-        pipeline = list(
-            VideoPreprocess.steps(model.num_segs,
-                                  model.clip.visual.input_resolution))
-    preprocessor = model_cfg.get('data_preprocessor') or {}
-    preprocess = PipelinePreprocess(pipeline,
-                                    preprocessor.get('mean', CLIP_MEAN),
-                                    preprocessor.get('std', CLIP_STD))
-    preprocess.num_segs = model.num_segs
+        pipeline = released_test_pipeline(model.num_segs,
+                                          model.clip.visual.input_resolution)
+    preprocess = Preprocess(pipeline, model.data_preprocessor, model.num_segs)
     return preprocess, list(pipeline)
 
 
@@ -465,7 +349,7 @@ def load_model(checkpoint: Optional[str] = None,
         raise CheckpointMismatchError(
             f'{error} (model built from {source})') from None
     model.to(device).eval()
-    preprocess, pipeline = _preprocess(cfg, model_cfg, model)
+    preprocess, pipeline = _preprocess(cfg, model)
     return LoadedModel(model, preprocess,
                        _identity(model_cfg, pipeline, weights), device, cfg,
                        source, weights)
@@ -523,7 +407,7 @@ def _clip_config(clip: str, num_frames: int
                 num_adapter_segs=num_frames,
                 temporal_adapter='mean',
                 to_float32=True),
-            test_pipeline=list(VideoPreprocess.steps(num_frames, size))))
+            test_pipeline=released_test_pipeline(num_frames, size)))
     return cfg, state, path, f'CLIP weights {path}'
 
 
@@ -533,7 +417,7 @@ def init_actionclip(
     labels: Optional[List[str]] = None,
     templates: Optional[List[str]] = None,
     config: Optional[str] = None
-) -> Tuple[ActionClip, Callable[[Union[str, dict]], torch.Tensor]]:
+) -> Tuple[ActionClip, Preprocess]:
     """Load a released ActionCLIP model, or one saved by this project.
 
     A checkpoint written by a training run is built from the config it
@@ -552,9 +436,11 @@ def init_actionclip(
             instead of the one it records.
 
     Returns:
-        tuple: ``(model, preprocess)``: the model in eval mode and a callable
-        turning ``dict(filename=..., start_index=0)`` into the normalised
-        ``(V * T, C, H, W)`` tensor.
+        tuple: ``(model, preprocess)``: the model in eval mode and a
+        :class:`~models.apis.preprocess.Preprocess` turning a video path or
+        ``dict(filename=..., start_index=0)`` into the normalised
+        ``(V * T, C, H, W)`` tensor on the model's device (the config's test
+        pipeline, then the model's data preprocessor).
     """
     loaded = load_model(
         name_or_path,

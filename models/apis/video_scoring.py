@@ -14,15 +14,18 @@ Example:
     >>> probs = score_labels(torch.stack(list(features.values())), text)
 """
 import errno
+import math
 import os
 import os.path as osp
 import warnings
+from dataclasses import dataclass
 from typing import (Callable, Dict, Iterable, List, Optional, Sequence, Tuple,
                     Union)
 
 import torch
+from torch.utils.data import DataLoader, Dataset
 
-from models.apis.loading import LoadedModel, VideoReadError, load_model
+from models.apis.loading import LoadedModel, load_model
 from models.checkpoints.checks import (CheckpointMismatchError,
                                        NonFiniteWeightsError,
                                        NotACheckpointError)
@@ -30,6 +33,7 @@ from models.checkpoints.recorded_config import ConfigTextError
 from models.checkpoints.safe_loading import (CheckpointDownloadError,
                                              CheckpointReadError,
                                              UnsafeCheckpointError)
+from models.datasets.transforms import VideoReadError
 from models.recognizers.actionclip import ActionClip, label_probabilities
 from models.text.prompts import load_templates, tokenize
 from models.text.text_features import PromptBank, l2_normalize
@@ -37,8 +41,6 @@ from models.text.text_features import PromptBank, l2_normalize
 #: File name endings taken as videos when a folder is walked (lower case).
 VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mkv', '.webm', '.mov', '.m4v', '.mpg',
                     '.mpeg', '.wmv', '.flv', '.3gp', '.ts', '.ogv')
-
-Preprocess = Callable[[str], torch.Tensor]
 
 
 class NoVideosError(ValueError):
@@ -240,14 +242,112 @@ def encode_frames(model: ActionClip, frames: torch.Tensor) -> torch.Tensor:
     return features.view(len(frames), -1, features.shape[-1]).cpu()
 
 
+@dataclass
+class DecodedVideo:
+    """One item of :class:`VideoFiles`.
+
+    Attributes:
+        video (str): The file.
+        packed (dict, optional): ``PackActionInputs``'s output.
+        error (Exception, optional): Why it could not be read.
+    """
+
+    video: str
+    packed: Optional[dict] = None
+    error: Optional[Exception] = None
+
+
+class VideoFiles(Dataset):
+    """Videos decoded by a test pipeline; one that cannot be read is an
+    item too, so that it is reported and the others still embedded.
+
+    Args:
+        videos (list[str]): Video files.
+        pipeline (VideoPipeline): The model's test pipeline
+            (``scorer.preprocess.pipeline``).
+    """
+
+    def __init__(self, videos: Sequence[str],
+                 pipeline: Callable[[str], dict]):
+        self.videos = list(videos)
+        self.pipeline = pipeline
+
+    def __len__(self) -> int:
+        return len(self.videos)
+
+    def __getitem__(self, index: int) -> DecodedVideo:
+        """Decode one video.
+
+        Args:
+            index (int): Its position in ``videos``.
+
+        Returns:
+            DecodedVideo: The packed frames, or the error that stopped them.
+        """
+        video = self.videos[index]
+        try:
+            return DecodedVideo(video, packed=self.pipeline(video))
+        except (VideoReadError, FileNotFoundError) as error:
+            return DecodedVideo(video, error=error)
+
+
+@dataclass
+class VideoBatch:
+    """Decoded videos grouped for the model, failures kept as data.
+
+    Attributes:
+        groups (list[list[DecodedVideo]]): Videos whose frames have one
+            shape, in input order within each group.
+        failures (list[DecodedVideo]): Videos that could not be read, in
+            input order.
+    """
+
+    groups: List[List[DecodedVideo]]
+    failures: List[DecodedVideo]
+
+    def __len__(self) -> int:
+        return sum(map(len, self.groups)) + len(self.failures)
+
+
+def collate_videos(items: Sequence[DecodedVideo]) -> VideoBatch:
+    """The ``collate_fn`` of :func:`embed_videos`: failures set apart,
+    readable videos grouped by frame shape.
+
+    A pipeline that keeps the aspect ratio gives frames of different
+    sizes, which cannot be stacked into one tensor (the data preprocessor
+    would pad them, changing their features).
+
+    Args:
+        items (list[DecodedVideo]): One batch of :class:`VideoFiles`.
+
+    Returns:
+        VideoBatch: The groups and the failures.
+    """
+    groups: Dict[tuple, List[DecodedVideo]] = {}
+    failures = []
+    for item in items:
+        if item.error is not None:
+            failures.append(item)
+        else:
+            groups.setdefault(tuple(item.packed['inputs'].shape),
+                              []).append(item)
+    return VideoBatch(list(groups.values()), failures)
+
+
 def embed_videos(
     scorer: ScoringModel,
     videos: Sequence[str],
     batch_size: int = 8,
     progress: bool = True,
-    on_failure: Optional[Callable[[str, Exception], None]] = None
+    on_failure: Optional[Callable[[str, Exception], None]] = None,
+    num_workers: int = 0
 ) -> Tuple[Dict[str, torch.Tensor], Dict[str, str]]:
     """Embed videos in batches; unreadable files are skipped, not fatal.
+
+    A :class:`~torch.utils.data.DataLoader` decodes the videos with the
+    model's test pipeline (in ``num_workers`` processes, while the model
+    runs); the model's data preprocessor then normalises each batch on the
+    model's device.
 
     Args:
         scorer (ScoringModel): From :func:`load_scoring_model`.
@@ -255,7 +355,10 @@ def embed_videos(
         batch_size (int): Videos per forward pass.
         progress (bool): Show a tqdm progress bar on stderr.
         on_failure (callable, optional): Called with ``(video, error)`` as
-            soon as a video cannot be read (e.g. to report it).
+            soon as the batch holding a video that cannot be read arrives
+            (e.g. to report it), in input order.
+        num_workers (int): Processes decoding videos; 0 decodes in this
+            one.
 
     Returns:
         tuple: ``(features, failures)``: ``{video: (V, D) features}`` in
@@ -264,37 +367,32 @@ def embed_videos(
     from tqdm import tqdm
     if batch_size < 1:
         raise ValueError(f'batch_size must be >= 1, got {batch_size}')
+    if num_workers < 0:
+        raise ValueError(f'num_workers must be >= 0, got {num_workers}')
+    loader = DataLoader(
+        VideoFiles(videos, scorer.preprocess.pipeline),
+        batch_size=batch_size,
+        # Workers beyond the number of batches would only start and wait.
+        num_workers=min(num_workers, math.ceil(len(videos) / batch_size)),
+        collate_fn=collate_videos)
     features: Dict[str, torch.Tensor] = {}
     failures: Dict[str, str] = {}
     with tqdm(total=len(videos), unit='video', disable=not progress,
               dynamic_ncols=True) as bar:
-        for start in range(0, len(videos), batch_size):
-            batch = []
-            for video in videos[start:start + batch_size]:
-                try:
-                    batch.append((video, scorer.preprocess(video)))
-                except (VideoReadError, FileNotFoundError) as error:
-                    failures[video] = str(error)
-                    if on_failure is not None:
-                        on_failure(video, error)
-                    bar.update(1)
-            for group in _same_shape_groups(batch):
-                frames = torch.stack([f for _, f in group]).to(scorer.device)
-                for (video, _), feats in zip(
-                        group, encode_frames(scorer.model, frames)):
-                    features[video] = feats
-                bar.update(len(group))
+        for batch in loader:
+            for item in batch.failures:
+                failures[item.video] = str(item.error)
+                if on_failure is not None:
+                    on_failure(item.video, item.error)
+            for group in batch.groups:
+                frames = scorer.preprocess.normalize(
+                    [item.packed for item in group])
+                for item, feats in zip(group,
+                                       encode_frames(scorer.model, frames)):
+                    features[item.video] = feats
+            bar.update(len(batch))
     # Same-shape groups may finish out of order: back to the input order.
     return {v: features[v] for v in videos if v in features}, failures
-
-
-def _same_shape_groups(batch: list) -> List[list]:
-    # A pipeline that keeps the aspect ratio gives frames of different
-    # sizes, which cannot be stacked into one tensor.
-    groups: Dict[tuple, list] = {}
-    for item in batch:
-        groups.setdefault(tuple(item[1].shape), []).append(item)
-    return list(groups.values())
 
 
 # ---------------------------------------------------------------------------
