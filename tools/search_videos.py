@@ -16,21 +16,46 @@ Examples (from the project root)::
     python tools/search_videos.py videos/ "riding a unicycle" --topk 3 \\
         --clip ViT-B/32
 
-The model options are those of ``tools/zero_shot.py``. Exit status: 0 when
-every video was searched; 1 when some could not be read (the others are
-still ranked; the failures are listed at the end); 2 when an argument or
-input is wrong or the model cannot be loaded.
+The model and running options are those of ``tools/zero_shot.py``
+(``models/apis/cli.py``). Exit status: 0 when every video was searched; 1
+when some could not be read (the others are still ranked; the failures are
+listed at the end); 2 when an argument or input is wrong or the model
+cannot be loaded.
 """
 import argparse
+import importlib
+import importlib.util
 import os.path as osp
 import sys
 from typing import Optional, Sequence
 
-# zero_shot.py sits beside this file: share its model options.
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from zero_shot import (CliError, add_model_arguments,  # noqa: E402
-                       load_model_from_args, report_failures, report_skipped,
-                       run_cli)
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+
+def _load_cli():
+    """``models/apis/cli.py``, the tools' shared options and errors. Until
+    the ``models`` package is loaded it is read by its file: importing the
+    package loads torch, MMAction2 and the stack fixes (seconds), which
+    ``--help`` and a wrong option need not wait for."""
+    if 'models' in sys.modules:
+        return importlib.import_module('models.apis.cli')
+    spec = importlib.util.spec_from_file_location(
+        '_actionclip_cli', osp.join(ROOT, 'models', 'apis', 'cli.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_cli = _load_cli()
+CliError = _cli.CliError
+add_model_arguments = _cli.add_model_arguments
+decode_workers = _cli.decode_workers
+load_model_from_args = _cli.load_model_from_args
+report_failures = _cli.report_failures
+report_skipped = _cli.report_skipped
+run_cli = _cli.run_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_cache:  # refused or its folder made before the work
         check_cache_path(args.cache or default_cache_path(args.folder))
     scorer = load_model_from_args(args)
+    workers = decode_workers(args, scorer.device)
     query = query_text_features(scorer.model, args.query)
 
     if args.no_cache:
@@ -106,7 +132,8 @@ def run(args: argparse.Namespace) -> int:
         failures = {**unlisted, **failures}
         features, unreadable = embed_videos(
             scorer, list(readable), args.batch_size,
-            not args.no_progress and bool(readable), report_skipped)
+            not args.no_progress and bool(readable), report_skipped,
+            workers)
         failures.update(unreadable)
         print(f'Features: {len(features)} computed (no cache)',
               file=sys.stderr)
@@ -114,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
         features, stats = embed_folder_cached(scorer, args.folder,
                                               args.cache, args.batch_size,
                                               not args.no_progress,
-                                              report_skipped)
+                                              report_skipped, workers)
         failures = stats.failed
         print(f'Features: {len(stats.computed)} computed, '
               f'{len(stats.reused)} from the cache {stats.cache_path}'

@@ -18,19 +18,45 @@ be loaded (nothing is scored).
 """
 import argparse
 import csv
+import importlib
+import importlib.util
 import json
 import math
 import os
 import os.path as osp
 import sys
-import warnings
 from typing import Dict, List, Optional, Sequence, Tuple
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-DEFAULT_MODEL = 'ViT-B/32-8'
+
+def _load_cli():
+    """``models/apis/cli.py``, the tools' shared options and errors. Until
+    the ``models`` package is loaded it is read by its file: importing the
+    package loads torch, MMAction2 and the stack fixes (seconds), which
+    ``--help`` and a wrong option need not wait for."""
+    if 'models' in sys.modules:
+        return importlib.import_module('models.apis.cli')
+    spec = importlib.util.spec_from_file_location(
+        '_actionclip_cli', osp.join(ROOT, 'models', 'apis', 'cli.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_cli = _load_cli()
+CliError = _cli.CliError
+DEFAULT_MODEL = _cli.DEFAULT_MODEL
+add_model_arguments = _cli.add_model_arguments
+check_output_path = _cli.check_output_path
+decode_workers = _cli.decode_workers
+load_model_from_args = _cli.load_model_from_args
+report_failures = _cli.report_failures
+report_skipped = _cli.report_skipped
+run_cli = _cli.run_cli
+
 OUT_FORMATS = ('.json', '.csv')
 VIZ_FORMATS = ('.mp4', '.gif')
 # A GIF is built in memory (Pillow's writer keeps every frame), so its
@@ -41,146 +67,6 @@ GIF_MAX_FPS = 15
 GIF_MAX_FRAMES = 300
 
 Predictions = List[Tuple[str, float]]
-
-
-class CliError(Exception):
-    """A wrong argument or input: reported in one line, exit status 2."""
-
-
-def quiet_stack_warnings() -> None:
-    """Silence the stack's warnings about its own internals (mmcv's
-    compiled ops, pkg_resources, TorchScript, mmengine's file client),
-    which a user of this tool can do nothing about."""
-    for message in ('Fail to import ``MultiScaleDeformableAttention``',
-                    'pkg_resources is deprecated',
-                    '`torch.jit.load` is deprecated'):
-        warnings.filterwarnings('ignore', message=message)
-    from mmengine.logging import MMLogger
-    MMLogger.get_current_instance().addFilter(
-        lambda record: not any(
-            text in record.getMessage()
-            for text in ('"FileClient" will be deprecated',
-                         '"HardDiskBackend" is the alias')))
-
-
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the options that choose the model and where it runs.
-
-    Args:
-        parser (argparse.ArgumentParser): The parser to extend.
-    """
-    group = parser.add_argument_group(
-        'model (one of --model, --config/--checkpoint, --clip)')
-    group.add_argument(
-        '--model',
-        help='a released ActionCLIP model (ViT-B/32-8, ViT-B/16-8, '
-        'ViT-B/16-16, ViT-B/16-32; read from $TORCH_HOME/hub/checkpoints, '
-        'downloaded there when missing) or the path of an ActionCLIP '
-        f'checkpoint. Default: {DEFAULT_MODEL}')
-    group.add_argument(
-        '--config',
-        help='an MMAction2 config building ActionClip (videos go through '
-        'its test_pipeline); needs --checkpoint')
-    group.add_argument(
-        '--checkpoint', help='weights trained with --config')
-    group.add_argument(
-        '--clip',
-        metavar='ARCH_OR_PATH',
-        help='plain CLIP weights with temporal mean pooling: ViT-B/32, '
-        'ViT-B/16, ViT-L/14, ViT-L/14@336px (cached in ~/.cache/clip) or '
-        'the path of a CLIP .pt file')
-    group.add_argument(
-        '--num-frames',
-        type=int,
-        default=None,
-        help='frames sampled per video with --clip (default 8)')
-    run = parser.add_argument_group('running')
-    run.add_argument(
-        '--device',
-        default=None,
-        help='cpu, cuda, cuda:1 ... (default: cuda when available)')
-    run.add_argument(
-        '--batch-size',
-        type=int,
-        default=8,
-        help='videos per forward pass (default 8)')
-    run.add_argument(
-        '--no-progress',
-        action='store_true',
-        help='do not show the progress bar')
-
-
-def load_model_from_args(args: argparse.Namespace):
-    """Check the model options and load the model they name.
-
-    Args:
-        args (argparse.Namespace): Parsed :func:`add_model_arguments`
-            options.
-
-    Returns:
-        models.apis.video_scoring.ScoringModel: The loaded model.
-    """
-    import torch
-
-    from models.apis.video_scoring import load_scoring_model
-    sources = [
-        flag for flag, value in (('--model', args.model),
-                                 ('--config', args.config), ('--clip',
-                                                             args.clip))
-        if value is not None
-    ]
-    if len(sources) > 1:
-        raise CliError(f'{" and ".join(sources)} both choose a model: give '
-                       'only one of --model, --config/--checkpoint, --clip')
-    if args.checkpoint is not None and args.config is None:
-        raise CliError('--checkpoint needs the --config it was trained with '
-                       '(for a released model or an ActionCLIP checkpoint '
-                       'alone use --model)')
-    if args.config is not None and args.checkpoint is None:
-        raise CliError(f'--config {args.config} needs --checkpoint with the '
-                       'weights trained with it')
-    if args.num_frames is not None and args.clip is None:
-        raise CliError('--num-frames only applies to --clip (ActionCLIP '
-                       'models fix their frame count)')
-    if args.batch_size < 1:
-        raise CliError(f'--batch-size must be >= 1, got {args.batch_size}')
-    device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
-    try:
-        device = torch.device(device)
-    except RuntimeError:
-        raise CliError(f'--device {device!r} is not a device: use cpu, '
-                       'cuda or cuda:N') from None
-    if device.type == 'cuda' and not torch.cuda.is_available():
-        raise CliError(f'--device {device} asked for CUDA, which this '
-                       'machine lacks: use --device cpu')
-    if not sources:
-        args.model = DEFAULT_MODEL
-    return load_scoring_model(
-        name=args.model,
-        config=args.config,
-        checkpoint=args.checkpoint,
-        clip=args.clip,
-        num_frames=args.num_frames or 8,
-        device=device)
-
-
-def check_output_path(path: Optional[str], formats: Sequence[str],
-                      option: str) -> None:
-    """Refuse an output path of an unknown format before any work is done.
-
-    Args:
-        path (str, optional): The path given, if any.
-        formats (list[str]): Accepted extensions.
-        option (str): The option's name, for the message.
-    """
-    if path is None:
-        return
-    ext = osp.splitext(path)[1].lower()
-    if ext not in formats:
-        raise CliError(f'{option} {path!r}: unknown format {ext or "(none)"}'
-                       f'; end the name with {" or ".join(formats)}')
-    if osp.isdir(path):
-        raise CliError(f'{option} {path!r} is a folder; give a file name')
 
 
 def prepare_outputs(args: argparse.Namespace,
@@ -576,8 +462,9 @@ def run(args: argparse.Namespace) -> int:
     scorer = load_model_from_args(args)
     templates = templates or scorer.templates
     text = label_text_features(scorer.model, labels, templates)
-    features, failures = embed_videos(scorer, videos, args.batch_size,
-                                      not args.no_progress, report_skipped)
+    features, failures = embed_videos(
+        scorer, videos, args.batch_size, not args.no_progress,
+        report_skipped, decode_workers(args, scorer.device))
     results: Dict[str, Predictions] = {}
     if features:
         import torch
@@ -601,53 +488,6 @@ def run(args: argparse.Namespace) -> int:
                 continue
             print(f'Wrote {path}', file=sys.stderr)
     return report_failures(failures, len(videos))
-
-
-def report_skipped(video: str, error: Exception) -> None:
-    """Say, above the progress bar, that a video could not be read."""
-    from tqdm import tqdm
-    tqdm.write(f'skipped: {error}', file=sys.stderr)
-
-
-def report_failures(failures: Dict[str, str], total: int) -> int:
-    """List the videos that failed, on stderr.
-
-    Args:
-        failures (dict[str, str]): Error message per video.
-        total (int): Videos asked for.
-
-    Returns:
-        int: The exit status: 1 when any failed, else 0.
-    """
-    if not failures:
-        return 0
-    print(f'{len(failures)} of {total} videos failed:', file=sys.stderr)
-    for error in failures.values():
-        print(f'  {error}', file=sys.stderr)
-    return 1
-
-
-def run_cli(parser: argparse.ArgumentParser, run_fn,
-            argv: Optional[Sequence[str]]) -> int:
-    """Parse the command line and run; input errors become one line and
-    exit status 2.
-
-    Args:
-        parser (argparse.ArgumentParser): The tool's parser.
-        run_fn (callable): Runs the parsed arguments, returns the status.
-        argv (list[str], optional): Arguments; ``sys.argv[1:]`` by default.
-
-    Returns:
-        int: The exit status.
-    """
-    args = parser.parse_args(argv)
-    quiet_stack_warnings()
-    from models.apis.video_scoring import INPUT_ERRORS
-    try:
-        return run_fn(args)
-    except (CliError, ) + INPUT_ERRORS as error:
-        print(f'{parser.prog}: error: {error}', file=sys.stderr)
-        return 2
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -1,0 +1,257 @@
+"""What the video-scoring command lines share (``tools/zero_shot.py``,
+``tools/search_videos.py``): the model and running options, their checks,
+one-line errors with exit status 2, and the report of unreadable videos.
+
+This module imports only the standard library at its top, so that a tool
+can load it by its file (before the ``models`` package, which brings torch
+and MMAction2) and answer ``--help`` or a wrong option at once; torch and
+the package are imported when a model is loaded or a command runs.
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+import warnings
+from typing import Callable, Dict, Optional, Sequence
+
+#: The model the tools use when no model option is given.
+DEFAULT_MODEL = 'ViT-B/32-8'
+
+#: At most this many decoding processes by default (on a GPU).
+MAX_DEFAULT_WORKERS = 4
+
+
+class CliError(Exception):
+    """A wrong argument or input: reported in one line, exit status 2."""
+
+
+def quiet_stack_warnings() -> None:
+    """Silence the stack's warnings about its own internals (mmcv's
+    compiled ops, pkg_resources, TorchScript, mmengine's file client),
+    which a user of the tools can do nothing about."""
+    for message in ('Fail to import ``MultiScaleDeformableAttention``',
+                    'pkg_resources is deprecated',
+                    '`torch.jit.load` is deprecated'):
+        warnings.filterwarnings('ignore', message=message)
+    from mmengine.logging import MMLogger
+    MMLogger.get_current_instance().addFilter(
+        lambda record: not any(
+            text in record.getMessage()
+            for text in ('"FileClient" will be deprecated',
+                         '"HardDiskBackend" is the alias')))
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options that choose the model and how it runs.
+
+    Args:
+        parser (argparse.ArgumentParser): The parser to extend.
+    """
+    group = parser.add_argument_group(
+        'model (one of --model, --config/--checkpoint, --clip)')
+    group.add_argument(
+        '--model',
+        help='a released ActionCLIP model (ViT-B/32-8, ViT-B/16-8, '
+        'ViT-B/16-16, ViT-B/16-32; read from $TORCH_HOME/hub/checkpoints, '
+        'downloaded there when missing) or the path of an ActionCLIP '
+        f'checkpoint. Default: {DEFAULT_MODEL}')
+    group.add_argument(
+        '--config',
+        help='an MMAction2 config building ActionClip (videos go through '
+        'its test_pipeline); needs --checkpoint')
+    group.add_argument(
+        '--checkpoint', help='weights trained with --config')
+    group.add_argument(
+        '--clip',
+        metavar='ARCH_OR_PATH',
+        help='plain CLIP weights with temporal mean pooling: ViT-B/32, '
+        'ViT-B/16, ViT-L/14, ViT-L/14@336px (cached in ~/.cache/clip) or '
+        'the path of a CLIP .pt file')
+    group.add_argument(
+        '--num-frames',
+        type=int,
+        default=None,
+        help='frames sampled per video with --clip (default 8)')
+    run = parser.add_argument_group('running')
+    run.add_argument(
+        '--device',
+        default=None,
+        help='cpu, cuda, cuda:1 ... (default: cuda when available)')
+    run.add_argument(
+        '--batch-size',
+        type=int,
+        default=8,
+        help='videos per forward pass (default 8)')
+    run.add_argument(
+        '--workers',
+        type=int,
+        default=None,
+        metavar='N',
+        help='processes decoding videos while the model runs; 0 decodes '
+        'in the main process. Default: the CPU count, at most '
+        f'{MAX_DEFAULT_WORKERS}, on a GPU; 0 on the CPU, where the '
+        "model's forward pass already keeps every core busy")
+    run.add_argument(
+        '--no-progress',
+        action='store_true',
+        help='do not show the progress bar')
+
+
+def default_workers(device) -> int:
+    """The decoding processes used when ``--workers`` is not given.
+
+    Args:
+        device (torch.device): Where the model runs.
+
+    Returns:
+        int: ``min(4, CPU count)`` on a GPU, else 0 (on the CPU, decoding
+        processes would compete with the forward pass for the cores).
+    """
+    if device.type != 'cuda':
+        return 0
+    return min(MAX_DEFAULT_WORKERS, os.cpu_count() or 1)
+
+
+def decode_workers(args: argparse.Namespace, device) -> int:
+    """The number of decoding processes to use.
+
+    Args:
+        args (argparse.Namespace): Parsed :func:`add_model_arguments`
+            options.
+        device (torch.device): Where the model runs.
+
+    Returns:
+        int: ``--workers``, or :func:`default_workers` without it.
+    """
+    if args.workers is not None:
+        return args.workers
+    return default_workers(device)
+
+
+def load_model_from_args(args: argparse.Namespace):
+    """Check the model and running options and load the model they name.
+
+    Args:
+        args (argparse.Namespace): Parsed :func:`add_model_arguments`
+            options.
+
+    Returns:
+        models.apis.video_scoring.ScoringModel: The loaded model.
+    """
+    import torch
+
+    from models.apis.video_scoring import load_scoring_model
+    sources = [
+        flag for flag, value in (('--model', args.model),
+                                 ('--config', args.config), ('--clip',
+                                                             args.clip))
+        if value is not None
+    ]
+    if len(sources) > 1:
+        raise CliError(f'{" and ".join(sources)} both choose a model: give '
+                       'only one of --model, --config/--checkpoint, --clip')
+    if args.checkpoint is not None and args.config is None:
+        raise CliError('--checkpoint needs the --config it was trained with '
+                       '(for a released model or an ActionCLIP checkpoint '
+                       'alone use --model)')
+    if args.config is not None and args.checkpoint is None:
+        raise CliError(f'--config {args.config} needs --checkpoint with the '
+                       'weights trained with it')
+    if args.num_frames is not None and args.clip is None:
+        raise CliError('--num-frames only applies to --clip (ActionCLIP '
+                       'models fix their frame count)')
+    if args.batch_size < 1:
+        raise CliError(f'--batch-size must be >= 1, got {args.batch_size}')
+    if args.workers is not None and args.workers < 0:
+        raise CliError(f'--workers must be >= 0, got {args.workers}')
+    device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    try:
+        device = torch.device(device)
+    except RuntimeError:
+        raise CliError(f'--device {device!r} is not a device: use cpu, '
+                       'cuda or cuda:N') from None
+    if device.type == 'cuda' and not torch.cuda.is_available():
+        raise CliError(f'--device {device} asked for CUDA, which this '
+                       'machine lacks: use --device cpu')
+    if not sources:
+        args.model = DEFAULT_MODEL
+    return load_scoring_model(
+        name=args.model,
+        config=args.config,
+        checkpoint=args.checkpoint,
+        clip=args.clip,
+        num_frames=args.num_frames or 8,
+        device=device)
+
+
+def check_output_path(path: Optional[str], formats: Sequence[str],
+                      option: str) -> None:
+    """Refuse an output path of an unknown format, or a folder, before any
+    work is done.
+
+    Args:
+        path (str, optional): The path given, if any.
+        formats (list[str]): Accepted extensions.
+        option (str): The option's name, for the message.
+    """
+    if path is None:
+        return
+    ext = osp.splitext(path)[1].lower()
+    if ext not in formats:
+        raise CliError(f'{option} {path!r}: unknown format {ext or "(none)"}'
+                       f'; end the name with {" or ".join(formats)}')
+    if osp.isdir(path):
+        raise CliError(f'{option} {path!r} is a folder; give a file name')
+
+
+def report_skipped(video: str, error: Exception) -> None:
+    """Say, above the progress bar, that a video could not be read.
+
+    Args:
+        video (str): The video.
+        error (Exception): Why; its message names the video.
+    """
+    from tqdm import tqdm
+    tqdm.write(f'skipped: {error}', file=sys.stderr)
+
+
+def report_failures(failures: Dict[str, str], total: int) -> int:
+    """List the videos that failed, on stderr.
+
+    Args:
+        failures (dict[str, str]): Error message per video.
+        total (int): Videos asked for.
+
+    Returns:
+        int: The exit status: 1 when any failed, else 0.
+    """
+    if not failures:
+        return 0
+    print(f'{len(failures)} of {total} videos failed:', file=sys.stderr)
+    for error in failures.values():
+        print(f'  {error}', file=sys.stderr)
+    return 1
+
+
+def run_cli(parser: argparse.ArgumentParser,
+            run_fn: Callable[[argparse.Namespace], int],
+            argv: Optional[Sequence[str]]) -> int:
+    """Parse the command line and run; input errors become one line and
+    exit status 2.
+
+    Args:
+        parser (argparse.ArgumentParser): The tool's parser.
+        run_fn (callable): Runs the parsed arguments, returns the status.
+        argv (list[str], optional): Arguments; ``sys.argv[1:]`` by default.
+
+    Returns:
+        int: The exit status.
+    """
+    args = parser.parse_args(argv)
+    quiet_stack_warnings()
+    from models.apis.video_scoring import INPUT_ERRORS
+    try:
+        return run_fn(args)
+    except (CliError, ) + INPUT_ERRORS as error:
+        print(f'{parser.prog}: error: {error}', file=sys.stderr)
+        return 2
