@@ -10,17 +10,19 @@ Where things live:
 * ``recognizers/``: ``ActionClip`` and its parts (temporal adapters, the
   in-network temporal shift, frozen parameters);
 * ``text/``: labels, prompt templates and tokens; prompt features;
-* ``backbones/``: CLIP, built from an architecture table and named weights;
+* ``backbones/``: CLIP, built from an architecture table and named weights,
+  and their downloads;
 * ``acceleration/``: speed-ups that keep the function (attention, patch
   embedding, CUDA graphs);
 * ``datasets/``: video reading transforms, the tolerant dataset;
 * ``evaluation/``: the metric that counts unreadable videos;
 * ``engine/``: hooks, training checkpoints, one-line refusals;
-* ``checkpoints/``: safe loading, what a checkpoint must hold, the config it
-  records;
+* ``checkpoints/``: safe loading, MessageHub state as plain data, what a
+  checkpoint must hold, the config it records;
 * ``apis/``: loading a model to score with (``init_actionclip``), scoring
   videos, the folder feature cache;
-* ``compat.py``: fixes for the installed stack;
+* ``compat/``: fixes for the installed stack (import hooks at runtime,
+  patches of the installed files at ``make install``);
 * ``utils/``: atomic writes, input-path messages.
 """
 from models import compat

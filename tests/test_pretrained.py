@@ -5,8 +5,7 @@ import os
 import pytest
 import torch
 
-from models.backbones.pretrained import (ACTIONCLIP_CHECKPOINTS,
-                                         hub_checkpoint_path)
+from models.backbones.pretrained import ACTIONCLIP_CHECKPOINTS
 from models.recognizers.actionclip import ActionClip
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -50,13 +49,6 @@ def test_layout_matches_manifest_and_loads_strictly(name):
     assert not result.missing_keys and not result.unexpected_keys
     assert torch.equal(other.adapter.frame_position_embeddings.weight,
                        model.adapter.frame_position_embeddings.weight)
-
-
-def test_hub_cache_path(monkeypatch, tmp_path):
-    monkeypatch.setenv('TORCH_HOME', str(tmp_path))
-    url = ACTIONCLIP_CHECKPOINTS['ViT-B/32-8']['url']
-    assert hub_checkpoint_path(url) == str(tmp_path / 'hub' / 'checkpoints' /
-                                           'vit-b-32-8f.pth')
 
 
 def test_wrong_checkpoint_for_the_config_is_refused(tmp_path):

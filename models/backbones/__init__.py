@@ -1,2 +1,3 @@
 """CLIP: hyperparameters per model name, named weights with their addresses
-and hashes, and the builder that joins them."""
+and hashes, their download into the caches, and the builder that joins
+them."""

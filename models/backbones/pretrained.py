@@ -6,7 +6,8 @@ ActionCLIP checkpoints (``init_actionclip('ViT-B/32-8')``). Files are cached
 and reused without network: CLIP weights in the clip package's cache
 (``~/.cache/clip``), ActionCLIP checkpoints in torch hub's checkpoint cache
 (``$TORCH_HOME/hub/checkpoints``), where ``mim test --checkpoint URL`` and
-``init_recognizer`` look as well.
+``init_recognizer`` look as well. Downloads go through
+:mod:`models.backbones.downloads`.
 """
 import hashlib
 import os
@@ -15,13 +16,8 @@ import urllib.error
 import urllib.request
 from typing import Dict, Optional
 
-from models.checkpoints.safe_loading import (CheckpointDownloadError,
-                                             download_file,
-                                             download_to_hub_cache,
-                                             hub_cache_path)
-
-#: Where torch hub caches a URL's file: ``$TORCH_HOME/hub/checkpoints``.
-hub_checkpoint_path = hub_cache_path
+from models.backbones.downloads import (CheckpointDownloadError,
+                                        download_file, download_to_hub_cache)
 
 _OPENAI = 'https://openaipublic.azureedge.net/clip/models'
 
@@ -170,7 +166,7 @@ def fetch_hub_checkpoint(url: str, sha256: Optional[str] = None) -> str:
     """Path of a checkpoint in torch hub's cache, downloading it if missing.
 
     The same cache and download as ``mim test --checkpoint URL`` and
-    ``init_recognizer`` use (:mod:`models.checkpoints.safe_loading`).
+    ``init_recognizer`` use (:mod:`models.backbones.downloads`).
 
     Args:
         url (str): The download address.

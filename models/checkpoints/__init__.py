@@ -1,2 +1,3 @@
-"""Checkpoints: safe loading under weights_only, what a checkpoint must hold
-to be loaded, the config it records."""
+"""Checkpoints: safe loading under weights_only, MessageHub state saved as
+plain data, what a checkpoint must hold to be loaded, the config it
+records."""

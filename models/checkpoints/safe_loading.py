@@ -9,9 +9,6 @@ Runner saves cannot be loaded that way: ``message_hub`` holds
 ``weights_only`` off, or allowing ``getattr``, would let any checkpoint run
 arbitrary code, so this module instead:
 
-* makes :class:`~mmengine.logging.MessageHub` save history buffers as plain
-  tagged dicts and numpy scalars as Python numbers, so that checkpoints
-  saved by this project need no globals beyond torch's defaults;
 * loads every checkpoint with ``weights_only=True`` plus a small allowlist,
   scoped to the call, for checkpoints saved by plain mmengine elsewhere:
   numpy arrays, scalars and dtypes, and a restricted stand-in for the
@@ -19,12 +16,15 @@ arbitrary code, so this module instead:
   data (see :data:`ALLOWED_GLOBAL_NAMES`);
 * registers that loader for local paths and http(s) URLs in mmengine's
   :class:`~mmengine.runner.CheckpointLoader`, which ``load_checkpoint``,
-  ``Runner.load_checkpoint``/``resume`` and ``init_recognizer`` use.
+  ``Runner.load_checkpoint``/``resume`` and ``init_recognizer`` use; URLs
+  are fetched into torch hub's cache by :mod:`models.backbones.downloads`;
+* with :func:`install`, also makes MessageHub save plain data
+  (:mod:`models.checkpoints.message_hub`), so that checkpoints saved by
+  this project need no globals beyond torch's defaults.
 
 A file that needs anything else raises :class:`UnsafeCheckpointError`,
 unless the user opts in with ``ACTIONCLIP_TRUST_CHECKPOINTS=1``.
 """
-import copy
 import functools
 import logging
 import os
@@ -32,41 +32,25 @@ import os.path as osp
 import pickle
 import re
 import struct
-import urllib.parse
-import urllib.request
 import zipfile
-from collections import OrderedDict
 from typing import Any, Callable, FrozenSet, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 from mmengine.dist import get_dist_info
-from mmengine.logging import HistoryBuffer, MessageHub, print_log
+from mmengine.logging import HistoryBuffer, print_log
 from mmengine.runner import checkpoint as mmengine_checkpoint
 from mmengine.runner.checkpoint import CheckpointLoader
 
-try:
-    from models.checkpoints.checks import check_mapping, remember_source
-except ImportError:  # loaded as a file of its own, outside the package
-    import importlib.util as _util
-    _spec = _util.spec_from_file_location(
-        'checkpoint_checks', osp.join(osp.dirname(__file__),
-                                      'checks.py'))
-    _checks = _util.module_from_spec(_spec)
-    _spec.loader.exec_module(_checks)
-    check_mapping, remember_source = (_checks.check_mapping,
-                                      _checks.remember_source)
+# CheckpointDownloadError is re-exported: the loaders raise it for URLs.
+from models.backbones.downloads import (CheckpointDownloadError,
+                                        download_to_hub_cache)
+from models.checkpoints.checks import check_mapping, remember_source
+from models.checkpoints.message_hub import patch_message_hub
 
 #: Environment variable that, set to ``1``, lets checkpoints needing more
 #: than the allowlist load with ``weights_only=False``.
 TRUST_ENV = 'ACTIONCLIP_TRUST_CHECKPOINTS'
-
-#: Seconds a checkpoint download may wait for the server before failing.
-DOWNLOAD_TIMEOUT_S = 60
-
-#: Key marking a HistoryBuffer saved as a plain dict by the patched
-#: :meth:`MessageHub.state_dict`.
-HISTORY_BUFFER_TAG = '__actionclip_history_buffer__'
 
 # HistoryBuffer's built-in statistics; its pickle stores them as
 # ``getattr(HistoryBuffer, name)`` (protocol 2 cannot name nested
@@ -118,10 +102,6 @@ class UnsafeCheckpointError(pickle.UnpicklingError):
 
 class CheckpointReadError(RuntimeError):
     """A checkpoint file cannot be read (truncated, corrupt, TorchScript)."""
-
-
-class CheckpointDownloadError(RuntimeError):
-    """A checkpoint URL could not be downloaded into torch hub's cache."""
 
 
 # ---------------------------------------------------------------------------
@@ -432,91 +412,6 @@ def _checked(checkpoint: Any, path: str) -> dict:
     return checkpoint
 
 
-def hub_cache_path(url: str, model_dir: Optional[str] = None) -> str:
-    """Where a checkpoint URL is cached, as mmengine/torch hub do it.
-
-    Args:
-        url (str): http(s) URL of the checkpoint.
-        model_dir (str, optional): Cache directory. Defaults to None:
-            ``<torch hub dir>/checkpoints``, i.e.
-            ``$TORCH_HOME/hub/checkpoints``.
-
-    Returns:
-        str: ``<model_dir>/<basename of the URL path>``.
-    """
-    if model_dir is None:
-        model_dir = osp.join(torch.hub.get_dir(), 'checkpoints')
-    filename = osp.basename(urllib.parse.urlparse(url).path)
-    if not filename:
-        raise ValueError(f'cannot derive a file name from the URL {url}')
-    return osp.join(model_dir, filename)
-
-
-def download_file(url: str,
-                  dst: str,
-                  timeout: float,
-                  progress: bool = True) -> None:
-    """Download ``url`` to ``dst`` with a progress bar.
-
-    The data goes to ``dst + '.partial'``, renamed at the end, so that a
-    failed download leaves no file at ``dst``. Each network operation
-    gives up after ``timeout`` seconds: a network that drops packets
-    instead of refusing them fails instead of hanging.
-
-    Args:
-        url (str): http(s) address.
-        dst (str): Where to write the file.
-        timeout (float): Seconds to wait for the server at each step.
-        progress (bool): Show a tqdm progress bar.
-    """
-    from tqdm import tqdm
-    os.makedirs(osp.dirname(dst) or '.', exist_ok=True)
-    tmp = dst + '.partial'
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as src, \
-                open(tmp, 'wb') as out, tqdm(
-                    total=int(src.headers.get('Content-Length') or 0) or None,
-                    unit='B',
-                    unit_scale=True,
-                    desc=osp.basename(dst),
-                    disable=not progress) as bar:
-            for block in iter(lambda: src.read(1 << 20), b''):
-                out.write(block)
-                bar.update(len(block))
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
-    os.replace(tmp, dst)
-
-
-def download_to_hub_cache(url: str, model_dir: Optional[str],
-                          progress: bool) -> str:
-    """Return the cached file of ``url``, downloading it if needed.
-
-    Args:
-        url (str): http(s) URL of the checkpoint.
-        model_dir (str, optional): See :func:`hub_cache_path`.
-        progress (bool): Whether to show a progress bar.
-
-    Returns:
-        str: The local file.
-    """
-    cached_file = hub_cache_path(url, model_dir)
-    if osp.isfile(cached_file):
-        return cached_file  # no network needed
-    try:
-        download_file(url, cached_file, DOWNLOAD_TIMEOUT_S, progress)
-    except Exception as error:
-        raise CheckpointDownloadError(
-            f'Failed to download checkpoint {url} ({type(error).__name__}: '
-            f'{error}). Without network access, download it elsewhere and '
-            f'place it at {cached_file} (torch hub cache; set $TORCH_HOME '
-            'to move it); it will then be used without downloading.'
-        ) from error
-    return cached_file
-
-
 def load_from_local_safe(filename: PathOrUrl,
                          map_location: Any = None) -> Any:
     """Safe replacement of mmengine's ``load_from_local``.
@@ -596,126 +491,6 @@ def load_checkpoint_file(path_or_url: PathOrUrl,
     return load_from_local_safe(path_or_url, map_location=map_location)
 
 
-# ---------------------------------------------------------------------------
-# MessageHub patches
-# ---------------------------------------------------------------------------
-
-
-def history_buffer_to_dict(buffer: HistoryBuffer) -> dict:
-    """Save a HistoryBuffer as a plain, tagged dict.
-
-    Args:
-        buffer (HistoryBuffer): The buffer.
-
-    Returns:
-        dict: Its data as Python lists, loadable with ``weights_only``.
-    """
-    log_history, count_history = buffer.data
-    return {
-        HISTORY_BUFFER_TAG: 1,
-        'log_history': log_history.tolist(),
-        'count_history': count_history.tolist(),
-        'max_length': int(buffer.max_length),
-    }
-
-
-def dict_to_history_buffer(data: dict) -> HistoryBuffer:
-    """Rebuild a HistoryBuffer saved by :func:`history_buffer_to_dict`.
-
-    Args:
-        data (dict): The tagged dict.
-
-    Returns:
-        HistoryBuffer: The buffer.
-    """
-    return HistoryBuffer(data['log_history'], data['count_history'],
-                         data['max_length'])
-
-
-def _is_tagged_history_buffer(value: Any) -> bool:
-    return isinstance(value, dict) and HISTORY_BUFFER_TAG in value
-
-
-def _numpy_to_builtin(value: Any) -> Any:
-    """Convert numpy scalars to Python numbers inside plain containers.
-
-    Args:
-        value (Any): A runtime-info value.
-
-    Returns:
-        Any: ``value`` with numpy scalars replaced; other objects are kept.
-    """
-    if isinstance(value, np.generic):
-        return value.item()
-    if type(value) in (dict, OrderedDict):
-        return type(value)(
-            (k, _numpy_to_builtin(v)) for k, v in value.items())
-    if type(value) in (list, tuple):
-        return type(value)(_numpy_to_builtin(v) for v in value)
-    return value
-
-
-def _safe_state_dict(original: Callable) -> Callable:
-    """Wrap ``MessageHub.state_dict`` to return only plain data."""
-
-    @functools.wraps(original)
-    def state_dict(self: MessageHub) -> dict:
-        """Return MessageHub's state dict without pickled objects.
-
-        HistoryBuffers become tagged dicts (their pickles need
-        ``builtins.getattr``) and numpy scalars become Python numbers.
-
-        Returns:
-            dict: The state dict.
-        """
-        state = original(self)
-        state['log_scalars'] = OrderedDict(
-            (key, history_buffer_to_dict(value) if isinstance(
-                value, HistoryBuffer) else value)
-            for key, value in state['log_scalars'].items())
-        state['runtime_info'] = _numpy_to_builtin(state['runtime_info'])
-        return state
-
-    state_dict._actionclip_safe = True
-    return state_dict
-
-
-def _safe_load_state_dict(original: Callable) -> Callable:
-    """Wrap ``MessageHub.load_state_dict`` to accept tagged dicts."""
-
-    @functools.wraps(original)
-    def load_state_dict(self: MessageHub,
-                        state_dict: Union[MessageHub, dict]) -> None:
-        """Load a state dict, rebuilding HistoryBuffers from tagged dicts.
-
-        Real HistoryBuffer objects (older checkpoints) are still accepted.
-
-        Args:
-            state_dict (dict | MessageHub): As for the original method.
-        """
-        if isinstance(state_dict, dict) and isinstance(
-                state_dict.get('log_scalars'), dict):
-            state_dict = copy.copy(state_dict)
-            state_dict['log_scalars'] = OrderedDict(
-                (key, dict_to_history_buffer(value)
-                 if _is_tagged_history_buffer(value) else
-                 _to_history_buffers(value))
-                for key, value in state_dict['log_scalars'].items())
-        return original(self, state_dict)
-
-    load_state_dict._actionclip_safe = True
-    return load_state_dict
-
-
-def patch_message_hub() -> None:
-    """Make MessageHub save and load only plain data; idempotent."""
-    if not getattr(MessageHub.state_dict, '_actionclip_safe', False):
-        MessageHub.state_dict = _safe_state_dict(MessageHub.state_dict)
-    if not getattr(MessageHub.load_state_dict, '_actionclip_safe', False):
-        MessageHub.load_state_dict = _safe_load_state_dict(
-            MessageHub.load_state_dict)
-
-
 def register_loaders() -> None:
     """Route mmengine's local and http(s) checkpoint loading through us.
 
@@ -741,7 +516,6 @@ def install() -> None:
 __all__ = [
     'ALLOWED_GLOBAL_NAMES', 'TRUST_ENV', 'CheckpointDownloadError',
     'CheckpointReadError', 'UnsafeCheckpointError', 'allowed_global_names',
-    'dict_to_history_buffer', 'history_buffer_to_dict', 'hub_cache_path',
     'install', 'load_checkpoint_file', 'load_from_http_safe',
-    'load_from_local_safe', 'patch_message_hub', 'register_loaders'
+    'load_from_local_safe', 'register_loaders'
 ]

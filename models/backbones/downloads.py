@@ -1,0 +1,118 @@
+"""Downloads of weights files, and torch hub's checkpoint cache.
+
+One download helper serves every weights file: OpenAI's CLIP weights
+(:func:`models.backbones.pretrained.fetch_openai_clip`) and checkpoints
+named by URL (``init_actionclip``, ``mim test --checkpoint URL``,
+``load_from``), which go to torch hub's cache as mmengine puts them.
+
+``torch.hub.download_url_to_file`` would give the same progress bar,
+temporary file and hash check, but it opens the URL without a timeout, and
+the only way to give it one, ``socket.setdefaulttimeout``, changes every
+socket of the process (DataLoader workers', torch.distributed's).
+Without one, a server that stops answering, or a network that drops its
+packets, hangs the run instead of failing; so :func:`download_file` keeps
+its own per-request timeout.
+"""
+import os
+import os.path as osp
+import urllib.parse
+import urllib.request
+from typing import Optional
+
+import torch
+
+#: Seconds a checkpoint download may wait for the server before failing.
+DOWNLOAD_TIMEOUT_S = 60
+
+
+class CheckpointDownloadError(RuntimeError):
+    """A checkpoint URL could not be downloaded into torch hub's cache."""
+
+
+def hub_cache_path(url: str, model_dir: Optional[str] = None) -> str:
+    """Where a checkpoint URL is cached, as mmengine/torch hub do it.
+
+    Args:
+        url (str): http(s) URL of the checkpoint.
+        model_dir (str, optional): Cache directory. Defaults to None:
+            ``<torch hub dir>/checkpoints``, i.e.
+            ``$TORCH_HOME/hub/checkpoints``.
+
+    Returns:
+        str: ``<model_dir>/<basename of the URL path>``.
+    """
+    if model_dir is None:
+        model_dir = osp.join(torch.hub.get_dir(), 'checkpoints')
+    filename = osp.basename(urllib.parse.urlparse(url).path)
+    if not filename:
+        raise ValueError(f'cannot derive a file name from the URL {url}')
+    return osp.join(model_dir, filename)
+
+
+def download_file(url: str,
+                  dst: str,
+                  timeout: float,
+                  progress: bool = True) -> None:
+    """Download ``url`` to ``dst`` with a progress bar.
+
+    The data goes to ``dst + '.partial'``, renamed at the end, so that a
+    failed download leaves no file at ``dst``. Each network operation
+    gives up after ``timeout`` seconds: a network that drops packets
+    instead of refusing them fails instead of hanging.
+
+    Args:
+        url (str): http(s) address.
+        dst (str): Where to write the file.
+        timeout (float): Seconds to wait for the server at each step.
+        progress (bool): Show a tqdm progress bar.
+    """
+    from tqdm import tqdm
+    os.makedirs(osp.dirname(dst) or '.', exist_ok=True)
+    tmp = dst + '.partial'
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as src, \
+                open(tmp, 'wb') as out, tqdm(
+                    total=int(src.headers.get('Content-Length') or 0) or None,
+                    unit='B',
+                    unit_scale=True,
+                    desc=osp.basename(dst),
+                    disable=not progress) as bar:
+            for block in iter(lambda: src.read(1 << 20), b''):
+                out.write(block)
+                bar.update(len(block))
+    except BaseException:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise
+    os.replace(tmp, dst)
+
+
+def download_to_hub_cache(url: str, model_dir: Optional[str],
+                          progress: bool) -> str:
+    """Return the cached file of ``url``, downloading it if needed.
+
+    Args:
+        url (str): http(s) URL of the checkpoint.
+        model_dir (str, optional): See :func:`hub_cache_path`.
+        progress (bool): Whether to show a progress bar.
+
+    Returns:
+        str: The local file.
+
+    Raises:
+        CheckpointDownloadError: The file is not cached and cannot be
+            downloaded; the message says where to place it by hand.
+    """
+    cached_file = hub_cache_path(url, model_dir)
+    if osp.isfile(cached_file):
+        return cached_file  # no network needed
+    try:
+        download_file(url, cached_file, DOWNLOAD_TIMEOUT_S, progress)
+    except Exception as error:
+        raise CheckpointDownloadError(
+            f'Failed to download checkpoint {url} ({type(error).__name__}: '
+            f'{error}). Without network access, download it elsewhere and '
+            f'place it at {cached_file} (torch hub cache; set $TORCH_HOME '
+            'to move it); it will then be used without downloading.'
+        ) from error
+    return cached_file
