@@ -6,6 +6,7 @@ import os
 import socket
 import threading
 import time
+import urllib.error
 
 import pytest
 
@@ -68,6 +69,19 @@ def test_download_file(server, tmp_path):
                             progress=False)
     assert dst.read_bytes() == PAYLOAD
     assert os.listdir(dst.parent) == ['file.pth']  # no partial file left
+
+
+def test_failed_download_leaves_no_file(server, tmp_path):
+    dst = tmp_path / 'cut.pth'
+    with pytest.raises(urllib.error.ContentTooShortError, match='closed'):
+        downloads.download_file(f'{server}/cut.pth', str(dst), 5,
+                                progress=False)
+    assert os.listdir(tmp_path) == []
+    # Through the cache: one error that says where to put the file.
+    with pytest.raises(downloads.CheckpointDownloadError) as info:
+        downloads.download_to_hub_cache(f'{server}/cut.pth', str(tmp_path),
+                                        progress=False)
+    assert str(dst) in str(info.value) and os.listdir(tmp_path) == []
 
 
 def test_cached_file_is_used_without_network(tmp_path, monkeypatch):

@@ -15,6 +15,7 @@ its own per-request timeout.
 """
 import os
 import os.path as osp
+import urllib.error
 import urllib.parse
 import urllib.request
 from typing import Optional
@@ -56,7 +57,8 @@ def download_file(url: str,
     """Download ``url`` to ``dst`` with a progress bar.
 
     The data goes to ``dst + '.partial'``, renamed at the end, so that a
-    failed download leaves no file at ``dst``. Each network operation
+    failed download, or one cut short of its ``Content-Length``, leaves no
+    file at ``dst``. Each network operation
     gives up after ``timeout`` seconds: a network that drops packets
     instead of refusing them fails instead of hanging.
 
@@ -65,21 +67,35 @@ def download_file(url: str,
         dst (str): Where to write the file.
         timeout (float): Seconds to wait for the server at each step.
         progress (bool): Show a tqdm progress bar.
+
+    Raises:
+        urllib.error.URLError: The server cannot be reached or answers
+            with an error, or (``ContentTooShortError``) sent less than it
+            announced.
+        OSError: Other network or file errors, timeouts included.
     """
     from tqdm import tqdm
     os.makedirs(osp.dirname(dst) or '.', exist_ok=True)
     tmp = dst + '.partial'
     try:
         with urllib.request.urlopen(url, timeout=timeout) as src, \
-                open(tmp, 'wb') as out, tqdm(
-                    total=int(src.headers.get('Content-Length') or 0) or None,
+                open(tmp, 'wb') as out:
+            expected = int(src.headers.get('Content-Length') or 0) or None
+            with tqdm(
+                    total=expected,
                     unit='B',
                     unit_scale=True,
                     desc=osp.basename(dst),
                     disable=not progress) as bar:
-            for block in iter(lambda: src.read(1 << 20), b''):
-                out.write(block)
-                bar.update(len(block))
+                for block in iter(lambda: src.read(1 << 20), b''):
+                    out.write(block)
+                    bar.update(len(block))
+            # http.client's read(n) ends quietly where the server closed
+            # the connection; a cut download must not become the file.
+            if expected is not None and out.tell() != expected:
+                raise urllib.error.ContentTooShortError(
+                    f'the server closed the connection after {out.tell()} '
+                    f'of {expected} bytes', None)
     except BaseException:
         if osp.exists(tmp):
             os.remove(tmp)
