@@ -1,9 +1,15 @@
 """Video-reading transforms that do not lose a long run to one bad file.
 
 ``VideoInit`` / ``VideoDecode`` are drop-in replacements for MMAction2's
-``DecordInit`` / ``DecordDecode``: decord first, OpenCV where decord fails
-(decord 0.6 cannot copy frames whose width or height is odd), and errors that
-name the file.
+``DecordInit`` / ``DecordDecode``: decord first, OpenCV where decord fails,
+and errors that name the file.
+
+The fallback is still needed with decord2 3.4 (FFmpeg 8.1): decord 0.6 and
+decord2 alike fail to copy the frames of MPEG-4 videos whose container size
+is odd while the coded frames are even and smaller, as OpenCV's ``mp4v``
+writer makes them at 73x41 and at any width of 17, 25, 49 or 73 pixels
+(``docs/decoding.md`` lists the sizes measured). Which FFmpeg each reader
+uses: :mod:`models.datasets.decoder_info`.
 """
 import functools
 import os
