@@ -31,27 +31,26 @@ import sys
 from dataclasses import dataclass, field
 from typing import Callable, Dict, Optional, Sequence, Tuple
 
+import convert_actionclip_checkpoint as convert_tool
 import pytest
+import search_videos
 import torch
+import zero_shot
 from conftest import ROOT, TINY_ARCH, offline_env, write_video
 
-sys.path.insert(0, osp.join(ROOT, 'tools'))
-import convert_actionclip_checkpoint as convert_tool  # noqa: E402
-import search_videos  # noqa: E402
-import zero_shot  # noqa: E402
-
-from models.apis.loading import init_actionclip, load_model  # noqa: E402
-from models.apis.video_scoring import (  # noqa: E402
-    encode_frames, load_scoring_model, query_similarity, query_text_features)
-from models.checkpoints.checks import (  # noqa: E402
-    CheckpointMismatchError, NonFiniteWeightsError, NotACheckpointError)
-from models.checkpoints.recorded_config import ConfigTextError  # noqa: E402
-from models.checkpoints.safe_loading import (  # noqa: E402
-    CheckpointReadError, UnsafeCheckpointError)
-from models.engine.training_checkpoints import (  # noqa: E402
-    ResumeError, _checked_resume, find_resumable)
-from models.recognizers.actionclip import ActionClip  # noqa: E402
-from models.text.prompts import load_labels  # noqa: E402
+from models.apis.loading import init_actionclip, load_model
+from models.apis.video_scoring import (encode_frames, load_scoring_model,
+                                       query_similarity, query_text_features)
+from models.checkpoints.checks import (CheckpointMismatchError,
+                                       NonFiniteWeightsError,
+                                       NotACheckpointError)
+from models.checkpoints.recorded_config import ConfigTextError
+from models.checkpoints.safe_loading import (CheckpointReadError,
+                                             UnsafeCheckpointError)
+from models.engine.training_checkpoints import (ResumeError, _checked_resume,
+                                                find_resumable)
+from models.recognizers.actionclip import ActionClip
+from models.text.prompts import load_labels
 
 LABELS = ['juggling balls', 'riding a unicycle', 'reading a book']
 TEMPLATES = ['a video of {}', '{}']

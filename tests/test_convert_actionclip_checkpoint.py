@@ -6,15 +6,13 @@ import os
 import subprocess
 import sys
 
+import convert_actionclip_checkpoint as convert_tool
 import pytest
 import torch
 from conftest import ROOT, TINY_ARCH, offline_env
 
-sys.path.insert(0, os.path.join(ROOT, 'tools'))
-import convert_actionclip_checkpoint as convert_tool  # noqa: E402
-
-from models.apis.loading import init_actionclip  # noqa: E402
-from models.recognizers.actionclip import ActionClip  # noqa: E402
+from models.apis.loading import init_actionclip
+from models.recognizers.actionclip import ActionClip
 
 TOOL = os.path.join(ROOT, 'tools', 'convert_actionclip_checkpoint.py')
 MANIFEST = os.path.join(ROOT, 'tests', 'fixtures',

@@ -18,12 +18,10 @@ import stat
 import subprocess
 import sys
 
+import generate_videos as gen
 import pytest
 import torch
 from conftest import ROOT, offline_env
-
-sys.path.insert(0, os.path.join(ROOT, 'tools'))
-import generate_videos as gen  # noqa: E402
 
 CONFIG = 'configs/actionclip_tiny-scratch_1x1x4_synthetic-actions.py'
 TIMEOUT = 300

@@ -1,13 +1,8 @@
 import os
-import sys
 
+import generate_videos as gen
 import numpy as np
 import pytest
-
-from conftest import ROOT
-
-sys.path.insert(0, os.path.join(ROOT, 'tools'))
-import generate_videos as gen  # noqa: E402
 
 
 def read(path):

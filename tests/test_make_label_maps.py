@@ -2,15 +2,12 @@
 official class names by a rule and a table of fixes."""
 import os
 import shutil
-import sys
 
+import make_label_maps as maps
 import pytest
 from conftest import ROOT
 
-sys.path.insert(0, os.path.join(ROOT, 'tools'))
-import make_label_maps as maps  # noqa: E402
-
-from models.text.prompts import load_labels  # noqa: E402
+from models.text.prompts import load_labels
 
 
 def read(relative):

@@ -6,15 +6,12 @@ import subprocess
 import sys
 from types import SimpleNamespace
 
+import generate_videos as gen
 import numpy as np
 import torch
-from conftest import ROOT, offline_env
-from test_train_synthetic import data_options
+from conftest import ROOT, data_options, offline_env
 
 from models.engine.hooks.epoch_seed_hook import EpochSeedHook, epoch_seed
-
-sys.path.insert(0, os.path.join(ROOT, 'tools'))
-import generate_videos as gen  # noqa: E402
 
 CONFIG = os.path.join(ROOT, 'configs',
                       'actionclip_tiny-scratch_1x1x4_synthetic-actions.py')

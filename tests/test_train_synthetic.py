@@ -6,30 +6,12 @@ import re
 import subprocess
 import sys
 
+import generate_videos as gen
 import pytest
 import torch
-from conftest import ROOT, offline_env
-
-sys.path.insert(0, os.path.join(ROOT, 'tools'))
-import generate_videos as gen  # noqa: E402
+from conftest import ROOT, data_options, offline_env
 
 CONFIG = 'configs/actionclip_tiny-scratch_1x1x4_synthetic-actions.py'
-
-
-def data_options(data):
-    options = [f'model.labels_or_label_file={data}/label_map.txt']
-    for split, loader in (('train', 'train'), ('val', 'val'),
-                          ('test', 'test')):
-        options += [
-            f'{loader}_dataloader.dataset.ann_file='
-            f'{data}/{split}_list_videos.txt',
-            f'{loader}_dataloader.dataset.data_prefix.video='
-            f'{data}/videos/{split}',
-            f'{loader}_dataloader.batch_size=8',
-            f'{loader}_dataloader.num_workers=0',
-            f'{loader}_dataloader.persistent_workers=False',
-        ]
-    return options
 
 
 def mim(*args, options=()):
