@@ -1,16 +1,12 @@
 """tools/benchmark.py: the report's structure (not its timings) from a
 --quick run on the CPU, and the naive path it measures against."""
 import json
-import os
 import subprocess
 import sys
 
 import torch
+from benchmarks.predict import naive_predict
 from conftest import ROOT, offline_env
-
-sys.path.insert(0, os.path.join(ROOT, 'tools'))
-
-from benchmark import naive_predict  # noqa: E402
 
 
 def test_naive_path_is_the_models_prediction(tiny_arch):

@@ -30,7 +30,7 @@ import os
 import os.path as osp
 import sys
 from concurrent.futures import ProcessPoolExecutor
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, Iterable, List, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -177,8 +177,13 @@ def render(obj: str,
     return frames, fps
 
 
-def _fourcc() -> str:
-    """H.264 where this OpenCV can write it, MPEG-4 Part 2 otherwise."""
+def mp4_fourcc() -> str:
+    """The codec to write mp4 files with: H.264 where this OpenCV can write
+    it, MPEG-4 Part 2 otherwise.
+
+    Returns:
+        str: ``'avc1'`` or ``'mp4v'``.
+    """
     probe = osp.join(os.environ.get('TMPDIR', '/tmp'),
                      f'.codec_probe_{os.getpid()}.mp4')
     # FFmpeg reports a missing encoder on stderr by itself; the answer is
@@ -202,29 +207,40 @@ def _fourcc() -> str:
     raise RuntimeError('This OpenCV build cannot write mp4 files')
 
 
-def write_video(path: str, frames: List[np.ndarray], fps: int,
+def write_video(path: str, frames: Iterable[np.ndarray], fps: float,
                 fourcc: str) -> None:
     """Write BGR frames to an mp4 file, whole or not at all.
 
+    Frames are written as they come, so a generator of frames needs memory
+    for one frame only (``tools/benchmarks/videos.py`` writes 10 s videos
+    so).
+
     Args:
         path (str): The ``.mp4`` file.
-        frames (list[np.ndarray]): ``(H, W, 3)`` BGR frames.
-        fps (int): Frame rate.
-        fourcc (str): Codec, from :func:`_fourcc`.
+        frames (iterable[np.ndarray]): ``(H, W, 3)`` BGR frames, all of
+            one size.
+        fps (float): Frame rate.
+        fourcc (str): Codec, from :func:`mp4_fourcc`.
     """
-    height, width = frames[0].shape[:2]
     # The temporary name keeps the .mp4 ending: VideoWriter picks the
     # container from it.
     with safe_io.atomic_path(path, keep_ext=True) as tmp:
-        writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*fourcc), fps,
-                                 (width, height))
+        writer = None
         try:
-            if not writer.isOpened():
-                raise RuntimeError(f'Cannot write {path}')
             for frame in frames:
+                if writer is None:  # the size is the first frame's
+                    height, width = frame.shape[:2]
+                    writer = cv2.VideoWriter(
+                        tmp, cv2.VideoWriter_fourcc(*fourcc), fps,
+                        (width, height))
+                    if not writer.isOpened():
+                        raise RuntimeError(f'Cannot write {path}')
                 writer.write(frame)
         finally:
-            writer.release()
+            if writer is not None:
+                writer.release()
+        if writer is None:
+            raise ValueError(f'No frames to write to {path}')
 
 
 def write_lines(path: str, lines: Sequence[str]) -> None:
@@ -310,7 +326,7 @@ def generate(out: str,
     per_class = per_class or dict(train=60, val=10, test=15, zeroshot=20)
     splits = plan(seed, per_class, heldout)
     seen, held = split_classes(heldout)
-    fourcc = _fourcc()
+    fourcc = mp4_fourcc()
     jobs = []
     for split, specs in splits.items():
         folder = osp.join(out, 'videos', split)
