@@ -58,6 +58,24 @@ def _read(path: str) -> Optional[str]:
         return None
 
 
+def _read_installed(path: str) -> str:
+    """Return the text of an installed file that a fix depends on.
+
+    Args:
+        path (str): The file.
+
+    Returns:
+        str: Its text.
+
+    Raises:
+        CompatError: The file does not exist.
+    """
+    text = _read(path)
+    if text is None:
+        raise CompatError(f'{path} not found')
+    return text
+
+
 def _write_atomic(path: str, text: str) -> None:
     """Write ``text`` to ``path`` so readers never see a partial file.
 
@@ -156,9 +174,7 @@ def plan_drn_placeholder(site_root: Optional[str] = None) -> _Plan:
     """
     pkg = _package_dir('mmaction', site_root)
     localizers = osp.join(pkg, 'models', 'localizers')
-    init_text = _read(osp.join(localizers, '__init__.py'))
-    if init_text is None:
-        raise CompatError(f'{localizers}/__init__.py not found')
+    init_text = _read_installed(osp.join(localizers, '__init__.py'))
     if 'from .drn.drn import DRN' not in init_text:
         return _Plan([], 'not needed: this mmaction does not import DRN', '')
     drn_init = osp.join(localizers, 'drn', '__init__.py')
@@ -192,9 +208,7 @@ def plan_vindlu_fallback(site_root: Optional[str] = None) -> _Plan:
     path = osp.join(
         _package_dir('mmaction', site_root), 'models', 'multimodal',
         '__init__.py')
-    text = _read(path)
-    if text is None:
-        raise CompatError(f'{path} not found')
+    text = _read_installed(path)
     done = f'{path} falls back to placeholders if VindLU fails to import'
     todo = (f'{path} breaks `import mmaction.models` when an incompatible '
             'transformers is installed')
@@ -220,9 +234,7 @@ def plan_clip_packaging(site_root: Optional[str] = None) -> _Plan:
         _Plan: Files to write and what to report.
     """
     path = osp.join(_package_dir('clip', site_root), 'clip.py')
-    text = _read(path)
-    if text is None:
-        raise CompatError(f'{path} not found')
+    text = _read_installed(path)
     new_text, changed = patch_clip_source(text)
     if changed:
         return _Plan([(path, new_text)], '',
