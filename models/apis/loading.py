@@ -46,8 +46,8 @@ from models.checkpoints.checks import (CheckpointMismatchError,
                                        NonFiniteWeightsError,
                                        describe_checkpoint, non_finite_keys)
 from models.checkpoints.recorded_config import recorded_config
-from models.checkpoints.safe_loading import (download_to_hub_cache,
-                                             load_checkpoint_file)
+from models.backbones.downloads import download_to_hub_cache
+from models.checkpoints.safe_loading import load_checkpoint_file
 from models.recognizers.actionclip import ActionClip
 from models.utils.paths import require_file
 

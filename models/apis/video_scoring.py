@@ -26,14 +26,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from models.apis.loading import LoadedModel, load_model
-from models.checkpoints.checks import (CheckpointMismatchError,
-                                       NonFiniteWeightsError,
-                                       NotACheckpointError)
-from models.checkpoints.recorded_config import ConfigTextError
-from models.checkpoints.safe_loading import (CheckpointDownloadError,
-                                             CheckpointReadError,
-                                             UnsafeCheckpointError)
 from models.datasets.transforms import VideoReadError
+from models.engine.refusals import refusal_types
 from models.recognizers.actionclip import ActionClip, label_probabilities
 from models.text.prompts import load_templates, tokenize
 from models.text.text_features import PromptBank, l2_normalize
@@ -48,11 +42,9 @@ class NoVideosError(ValueError):
 
 
 #: What a wrong input (a path, a label, a model file, the network) raises
-#: here, as opposed to a bug: command lines report these in one line.
-INPUT_ERRORS = (OSError, ValueError, VideoReadError, CheckpointReadError,
-                CheckpointDownloadError, UnsafeCheckpointError,
-                CheckpointMismatchError, NonFiniteWeightsError,
-                NotACheckpointError, ConfigTextError)
+#: here, as opposed to a bug: command lines report these in one line. The
+#: refusals are those MMAction2's scripts report the same way.
+INPUT_ERRORS = (OSError, ValueError) + refusal_types()
 
 
 # ---------------------------------------------------------------------------

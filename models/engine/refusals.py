@@ -29,8 +29,8 @@ def refusal_types() -> Tuple[Type[BaseException], ...]:
                                            NonFiniteWeightsError,
                                            NotACheckpointError)
     from models.checkpoints.recorded_config import ConfigTextError
-    from models.checkpoints.safe_loading import (CheckpointDownloadError,
-                                                 CheckpointReadError,
+    from models.backbones.downloads import CheckpointDownloadError
+    from models.checkpoints.safe_loading import (CheckpointReadError,
                                                  UnsafeCheckpointError)
     from models.datasets.transforms import VideoReadError
     from models.engine.hooks.label_check import LabelSetError
