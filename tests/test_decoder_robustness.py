@@ -1,0 +1,305 @@
+"""Damaged videos (bits flipped, truncated, headers zeroed, empty, random
+bytes) through the decoding pipeline and through ``tools/zero_shot.py``:
+no crash, no hang, and for each file either frames or a ``VideoReadError``
+that names it.
+
+Each damaged copy is decoded in a process of its own: a worker (this module
+run as a script) imports the pipeline once, then forks one child per video,
+so that a crash inside FFmpeg (a signal) or a hang (the child is killed
+after ``CASE_TIMEOUT`` seconds) is reported with its video instead of
+taking the test run down. The copies are made from videos the test writes
+(mp4v through OpenCV, as ``tools/generate_videos.py`` writes them here),
+including one that only the OpenCV fallback reads.
+"""
+import json
+import os
+import os.path as osp
+import signal
+import subprocess
+import sys
+from typing import Dict, List
+
+import numpy as np
+from conftest import ROOT, make_tiny_clip, offline_env, write_video
+
+#: Seconds a child may take to decode one video before it counts as a hang.
+CASE_TIMEOUT = 30
+#: Frames the pipeline samples from each video.
+NUM_FRAMES = 4
+
+FLIP_AT = (0.02, 0.1, 0.3, 0.5, 0.7, 0.9, 0.97, 0.995)
+TRUNCATE_AT = (0.001, 0.05, 0.3, 0.6, 0.9, 0.99)
+#: Damage after which no decoder can find the frames (the mp4 index,
+#: ``moov``, is at the end of these files, or gone): these must fail.
+UNREADABLE = ('trunc0.001', 'trunc0.05', 'trunc0.3', 'trunc0.6',
+              'zeromoov', 'empty', 'random', 'ftyp_random')
+
+
+def damaged_copies(data: bytes, seed: int = 0) -> Dict[str, bytes]:
+    """Damaged versions of a video file's bytes, by name.
+
+    Args:
+        data (bytes): The good video.
+        seed (int): Seeds the random bit flips.
+
+    Returns:
+        dict[str, bytes]: ``flip<at>`` (16 bytes inverted at that fraction
+        of the file), ``trunc<at>`` (the first fraction of it),
+        ``zerohead`` (its first 64 bytes zeroed), ``zeromoov`` (the mp4
+        index's header and first 200 bytes zeroed) and ``randbits`` (200
+        random single bits flipped).
+    """
+    size = len(data)
+    copies = {}
+    for at in FLIP_AT:
+        damaged = bytearray(data)
+        start = min(int(at * size), size - 16)
+        damaged[start:start + 16] = bytes(b ^ 0xFF
+                                          for b in damaged[start:start + 16])
+        copies[f'flip{at}'] = bytes(damaged)
+    for at in TRUNCATE_AT:
+        copies[f'trunc{at}'] = data[:max(1, int(at * size))]
+    damaged = bytearray(data)
+    damaged[:64] = bytes(64)
+    copies['zerohead'] = bytes(damaged)
+    moov = data.find(b'moov')
+    assert moov > 4, 'an mp4 without its index'
+    damaged = bytearray(data)
+    damaged[moov - 4:moov + 200] = bytes(len(damaged[moov - 4:moov + 200]))
+    copies['zeromoov'] = bytes(damaged)
+    rng = np.random.default_rng(seed)
+    damaged = bytearray(data)
+    for offset, bit in zip(rng.integers(0, size, 200),
+                           rng.integers(0, 8, 200)):
+        damaged[offset] ^= 1 << int(bit)
+    copies['randbits'] = bytes(damaged)
+    return copies
+
+
+def write_cases(folder: str) -> Dict[str, str]:
+    """Write good videos and their damaged copies, plus files that were
+    never videos.
+
+    Args:
+        folder (str): Where to write them (created).
+
+    Returns:
+        dict[str, str]: Case name (``<video>_<damage>``, the good ones
+        ``<video>_good``) to path.
+    """
+    import generate_videos
+    os.makedirs(folder, exist_ok=True)
+    goods = {
+        'plain': write_video(osp.join(folder, 'plain.mp4'), num_frames=16),
+        # read by the OpenCV fallback (decord cannot copy its frames)
+        'odd': write_video(osp.join(folder, 'odd.mp4'), size=(73, 41),
+                           num_frames=12),
+    }
+    frames, fps = generate_videos.render('square', 'moving left', seed=3)
+    goods['generated'] = osp.join(folder, 'generated.mp4')
+    generate_videos.write_video(goods['generated'], frames, fps, 'mp4v')
+    cases = {f'{name}_good': path for name, path in goods.items()}
+    rng = np.random.default_rng(1)
+    extra = {
+        'empty': b'',
+        'random': rng.bytes(4096),
+        # looks like an mp4 for its first 16 bytes
+        'ftyp_random': b'\x00\x00\x00\x18ftypmp42' + rng.bytes(4096),
+    }
+    for key, path in goods.items():
+        with open(path, 'rb') as f:
+            data = f.read()
+        for damage, blob in damaged_copies(data).items():
+            extra[f'{key}_{damage}'] = blob
+    for name, blob in extra.items():
+        path = osp.join(folder, f'{name}.mp4')
+        with open(path, 'wb') as f:
+            f.write(blob)
+        cases[name] = path
+    return cases
+
+
+def decode_each(paths: List[str]) -> Dict[str, dict]:
+    """Decode each video in a forked child; what happened to each.
+
+    Args:
+        paths (list[str]): The videos.
+
+    Returns:
+        dict[str, dict]: Per path, ``outcome`` is ``'frames'`` (with
+        ``count`` and ``shapes``), ``'error'`` (a ``VideoReadError``,
+        with ``message``), ``'other'`` (another exception, with ``type``
+        and ``message``), ``'crash'`` (with ``signal`` or ``exitcode``)
+        or ``'hang'``.
+    """
+    import multiprocessing
+
+    import decord  # noqa: F401  (imported once here, not in every child)
+    from mmaction.registry import TRANSFORMS
+    from mmengine.registry import DefaultScope
+
+    from models.datasets.transforms import VideoReadError
+    with DefaultScope.overwrite_default_scope('mmaction'):
+        pipeline = [
+            TRANSFORMS.build(cfg) for cfg in (
+                dict(type='VideoInit'),
+                dict(type='SampleFrames', clip_len=1, frame_interval=1,
+                     num_clips=NUM_FRAMES, test_mode=True),
+                dict(type='VideoDecode'))
+        ]
+
+    def child(path, conn):
+        try:
+            results = dict(filename=path, start_index=0, modality='RGB')
+            for transform in pipeline:
+                results = transform(results)
+            imgs = results['imgs']
+            shapes = sorted({(*i.shape, str(i.dtype)) for i in imgs})
+            conn.send(dict(outcome='frames', count=len(imgs),
+                           shapes=[list(shape) for shape in shapes]))
+        except VideoReadError as error:
+            conn.send(dict(outcome='error', message=str(error)))
+        except BaseException as error:  # reported, not hidden
+            conn.send(dict(outcome='other', type=type(error).__name__,
+                           message=str(error)[:300]))
+
+    # fork: the children share the imports; the worker runs nothing else
+    context = multiprocessing.get_context('fork')
+    outcomes = {}
+    for path in paths:
+        receiver, sender = context.Pipe(duplex=False)
+        process = context.Process(target=child, args=(path, sender))
+        process.start()
+        sender.close()
+        process.join(CASE_TIMEOUT)
+        if process.is_alive():
+            process.kill()
+            process.join()
+            outcomes[path] = dict(outcome='hang')
+        elif process.exitcode:
+            code = process.exitcode
+            outcomes[path] = (dict(outcome='crash', signal=-code) if code < 0
+                              else dict(outcome='crash', exitcode=code))
+        elif receiver.poll():
+            outcomes[path] = receiver.recv()
+        else:
+            outcomes[path] = dict(outcome='crash', exitcode=0)
+        receiver.close()
+    return outcomes
+
+
+def run_worker(paths: List[str], folder: str) -> Dict[str, dict]:
+    """:func:`decode_each` in a fresh interpreter (this module as a
+    script), so that nothing of the test process is forked."""
+    cases, results = osp.join(folder, 'cases.json'), osp.join(
+        folder, 'outcomes.json')
+    with open(cases, 'w') as f:
+        json.dump(paths, f)
+    proc = subprocess.run(
+        [sys.executable, osp.abspath(__file__), cases, results],
+        cwd=ROOT, env=offline_env(), capture_output=True, text=True,
+        errors='replace',  # FFmpeg logs bytes of the damaged files
+        timeout=120 + CASE_TIMEOUT * 4)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with open(results) as f:
+        return json.load(f)
+
+
+def problem(name: str, path: str, outcome: dict) -> str:
+    """What is wrong with one video's outcome; empty when nothing is."""
+    kind = outcome['outcome']
+    if kind == 'crash':
+        if 'signal' in outcome:
+            return (f'{name}: the decoding process died of '
+                    f'{signal.Signals(outcome["signal"]).name}')
+        return f'{name}: the decoding process exited {outcome["exitcode"]}'
+    if kind == 'hang':
+        return f'{name}: still decoding after {CASE_TIMEOUT} s (killed)'
+    if kind == 'other':
+        return (f'{name}: {outcome["type"]} instead of a VideoReadError: '
+                f'{outcome["message"]}')
+    if kind == 'error':
+        if path not in outcome['message']:
+            return f'{name}: the error does not name the file: ' + (
+                outcome['message'])
+        return ''
+    shapes = outcome['shapes']
+    if (outcome['count'] != NUM_FRAMES or len(shapes) != 1
+            or len(shapes[0]) != 4 or shapes[0][2:] != [3, 'uint8']
+            or min(shapes[0][:2]) < 1):
+        return f'{name}: frames {outcome}'
+    return ''
+
+
+def test_damaged_videos_give_frames_or_a_named_error(tmp_path):
+    cases = write_cases(str(tmp_path / 'videos'))
+    outcomes = run_worker(sorted(cases.values()), str(tmp_path))
+    problems = [problem(name, path, outcomes[path])
+                for name, path in sorted(cases.items())]
+    for name, path in sorted(cases.items()):
+        kind = outcomes[path]['outcome']
+        if name.endswith('_good') and kind != 'frames':
+            problems.append(f'{name}: a good video gave {outcomes[path]}')
+        if name.endswith(UNREADABLE) and kind == 'frames':
+            problems.append(f'{name}: frames from a file without any')
+    problems = [p for p in problems if p]
+    assert not problems, '\n'.join(problems)
+
+
+def test_zero_shot_scores_good_videos_and_lists_damaged_ones(tmp_path):
+    folder = tmp_path / 'videos'
+    folder.mkdir()
+    good = [
+        write_video(str(folder / f'good_{i}.mp4'), num_frames=10,
+                    size=(64 + 16 * i, 48), seed=i) for i in range(2)
+    ]
+    with open(good[0], 'rb') as f:
+        copies = damaged_copies(f.read())
+    bad = {
+        'empty.mp4': b'',
+        'random.mp4': np.random.default_rng(2).bytes(4096),
+        'truncated.mp4': copies['trunc0.3'],
+        'no_index.mp4': copies['zeromoov'],
+    }
+    # bits flipped in the middle of the frames: scored or listed, either
+    # is right, but not both and not neither
+    bad_or_good = {'flipped.mp4': copies['flip0.5']}
+    for name, blob in {**bad, **bad_or_good}.items():
+        (folder / name).write_bytes(blob)
+    weights = make_tiny_clip(str(tmp_path / 'tiny_clip.pt'))
+    out = tmp_path / 'out.json'
+    proc = subprocess.run(
+        [sys.executable, osp.join(ROOT, 'tools', 'zero_shot.py'),
+         str(folder), '--labels', 'waving,jumping,reading', '--clip',
+         weights, '--num-frames', '4', '--out', str(out), '--no-progress'],
+        cwd=ROOT, env=offline_env(), capture_output=True, text=True,
+        errors='replace', timeout=300)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert 'Traceback' not in proc.stderr, proc.stderr[-3000:]
+    data = json.loads(out.read_text())
+    scored = {osp.basename(r['video']) for r in data['results']}
+    failed = {osp.basename(f['video']): f['error'] for f in data['failures']}
+    assert {osp.basename(p) for p in good} <= scored
+    assert set(bad) <= set(failed)
+    assert scored.isdisjoint(failed)
+    assert scored | set(failed) == {osp.basename(p) for p in good} | set(
+        bad) | set(bad_or_good)
+    for name, error in failed.items():
+        assert name in error, error
+    listed = proc.stderr.split('videos failed:')[-1]
+    assert f'{len(failed)} of {len(good) + len(bad) + 1} videos failed' in (
+        proc.stderr)
+    for name in failed:
+        assert name in listed
+    for result in data['results']:
+        probabilities = [p['probability'] for p in result['predictions']]
+        assert abs(sum(probabilities) - 1) < 1e-4
+
+
+if __name__ == '__main__':
+    # The worker of run_worker: decode_each(cases) -> outcomes file.
+    with open(sys.argv[1]) as f:
+        paths = json.load(f)
+    outcomes = decode_each(paths)
+    with open(sys.argv[2], 'w') as f:
+        json.dump(outcomes, f, indent=1)
