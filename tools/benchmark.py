@@ -111,7 +111,7 @@ def model_parts(report: Dict[str, Any], archs: List[Tuple[str, Any]],
             report['encoder'] += bench_encoder(built, arch, resolution,
                                                device, budget)
         if 'train' in parts:
-            for key in ('graphs', 'compiled'):
+            for key in ('graphs', 'compiled', 'reduce_overhead'):
                 built.pop(key, None)
             for model in built.values():
                 model.cpu()

@@ -108,6 +108,9 @@ def bench_test_loop(arch: str, clip_arch, label_file: str,
     total = time.perf_counter() - start
     workers = cfg.test_dataloader.num_workers
     batch = cfg.test_dataloader.batch_size
+    # float16 on CUDA for the test config (to_float32=False): ActionClip's
+    # test_step stores CLIP so.
+    clip_dtype = str(runner.model.clip.dtype)
     del runner
     gc.collect()
     shares = clock.shares(skip=min(2, len(clock.times['end']) - 1))
@@ -119,6 +122,7 @@ def bench_test_loop(arch: str, clip_arch, label_file: str,
         overrides=overrides,
         num_workers=workers,
         batch_size=batch,
+        clip_dtype=clip_dtype,
         videos=len(clock.times['end']) * batch,
         total_seconds=total,
         steady_videos=shares['iters'] * batch,

@@ -103,6 +103,7 @@ def to_markdown(report: Dict[str, Any]) -> str:
         lines += ['## e. Test loop of the K400 test config (mim test)',
                   ''] + _table(report['test_loop'], [
                       ('arch', 'arch', ''), ('model', 'variant', ''),
+                      ('CLIP weights', 'clip_dtype', ''),
                       ('workers', 'num_workers', 'd'),
                       ('videos', 'videos', 'd'),
                       ('videos/s', 'videos_per_s', '.1f'),
