@@ -4,7 +4,6 @@
 # comes from the ViT variant.
 _base_ = 'actionclip_vit-small-scratch_1x1x8_synthetic-actions.py'
 
-num_segs = 8
 input_size = 128
 
 model = dict(
@@ -13,33 +12,17 @@ model = dict(
         vision_layers=(2, 2, 2, 2),
         vision_width=32))
 
-file_client_args = dict(io_backend='disk')
-train_pipeline = [
-    dict(type='VideoInit', **file_client_args),
-    dict(
-        type='SampleFrames', clip_len=1, frame_interval=1, num_clips=num_segs),
-    dict(type='VideoDecode'),
-    dict(
-        type='RandomResizedCrop',
-        area_range=(0.7, 1.0),
-        aspect_ratio_range=(0.8, 1.25)),
-    dict(type='Resize', scale=(input_size, input_size), keep_ratio=False),
-    dict(type='FormatShape', input_format='NCHW'),
-    dict(type='PackActionInputs')
-]
-val_pipeline = [
-    dict(type='VideoInit', **file_client_args),
-    dict(
-        type='SampleFrames',
-        clip_len=1,
-        frame_interval=1,
-        num_clips=num_segs,
-        test_mode=True),
-    dict(type='VideoDecode'),
-    dict(type='Resize', scale=(input_size, input_size), keep_ratio=False),
-    dict(type='FormatShape', input_format='NCHW'),
-    dict(type='PackActionInputs')
-]
+
+def resized(pipeline):
+    """The ViT variant's pipeline at this input size."""
+    return [
+        dict(step, scale=(input_size, input_size))
+        if step.type == 'Resize' else step for step in pipeline
+    ]
+
+
+train_pipeline = resized(_base_.train_pipeline)
+val_pipeline = resized(_base_.val_pipeline)
 test_pipeline = val_pipeline
 
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))

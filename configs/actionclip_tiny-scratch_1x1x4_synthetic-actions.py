@@ -41,12 +41,7 @@ model = dict(
     contrastive_targets='same_label',
     # Frames mix inside the image encoder, so that it sees which way things
     # move (ActionCLIP's in-network Shift prompt).
-    temporal_shift=True,
-    data_preprocessor=dict(
-        type='ActionDataPreprocessor',
-        mean=[122.771, 116.746, 104.093],
-        std=[68.500, 66.632, 70.323],
-        format_shape='NCHW'))
+    temporal_shift=True)
 
 dataset_type = 'TolerantVideoDataset'
 file_client_args = dict(io_backend='disk')

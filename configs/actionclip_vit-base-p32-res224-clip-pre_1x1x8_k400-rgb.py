@@ -1,5 +1,7 @@
 # Test config of the released ViT-B/32 model, 8 frames: the weights come
-# from --checkpoint, so CLIP is built without downloading anything.
+# from --checkpoint, so CLIP is built without downloading anything. The
+# training configs inherit it. ActionClip's default data preprocessor is
+# CLIP's (its mean and std on 0-255 pixels, NCHW).
 _base_ = 'mmaction::_base_/default_runtime.py'
 
 custom_imports = dict(imports='models')
@@ -12,12 +14,7 @@ model = dict(
     num_adapter_segs=num_segs,
     num_adapter_layers=6,
     pretrained=False,
-    labels_or_label_file='configs/label_map_k400.txt',
-    data_preprocessor=dict(
-        type='ActionDataPreprocessor',
-        mean=[122.771, 116.746, 104.093],
-        std=[68.500, 66.632, 70.323],
-        format_shape='NCHW'))
+    labels_or_label_file='configs/label_map_k400.txt')
 
 dataset_type = 'TolerantVideoDataset'
 data_root_val = 'data/kinetics400/videos_val'

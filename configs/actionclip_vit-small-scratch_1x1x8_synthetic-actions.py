@@ -26,75 +26,48 @@ model = dict(
     templates_or_template_file=None,
     labels_or_label_file=f'{data_root}/label_map.txt')
 
-file_client_args = dict(io_backend='disk')
-train_pipeline = [
-    dict(type='VideoInit', **file_client_args),
-    dict(
-        type='SampleFrames', clip_len=1, frame_interval=1, num_clips=num_segs),
-    dict(type='VideoDecode'),
-    dict(
-        type='RandomResizedCrop',
-        area_range=(0.7, 1.0),
-        aspect_ratio_range=(0.8, 1.25)),
-    dict(type='Resize', scale=(input_size, input_size), keep_ratio=False),
-    dict(type='FormatShape', input_format='NCHW'),
-    dict(type='PackActionInputs')
-]
-val_pipeline = [
-    dict(type='VideoInit', **file_client_args),
-    dict(
-        type='SampleFrames',
-        clip_len=1,
-        frame_interval=1,
-        num_clips=num_segs,
-        test_mode=True),
-    dict(type='VideoDecode'),
-    dict(type='Resize', scale=(input_size, input_size), keep_ratio=False),
-    dict(type='FormatShape', input_format='NCHW'),
-    dict(type='PackActionInputs')
-]
+
+def sized(pipeline):
+    """The tiny config's pipeline at this frame count and input size."""
+    return [
+        dict(step, num_clips=num_segs) if step.type == 'SampleFrames' else
+        dict(step, scale=(input_size, input_size)) if step.type == 'Resize'
+        else step for step in pipeline
+    ]
+
+
+train_pipeline = sized(_base_.train_pipeline)
+val_pipeline = sized(_base_.val_pipeline)
 test_pipeline = val_pipeline
 
-train_dataloader = dict(
-    batch_size=64,
-    num_workers=7,
-    dataset=dict(
-        ann_file=f'{data_root}/train_list_videos.txt',
-        data_prefix=dict(video=f'{data_root}/videos/train'),
-        pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=64,
-    num_workers=7,
-    dataset=dict(
-        ann_file=f'{data_root}/val_list_videos.txt',
-        data_prefix=dict(video=f'{data_root}/videos/val'),
-        pipeline=val_pipeline))
-test_dataloader = dict(
-    batch_size=64,
-    num_workers=7,
-    dataset=dict(
-        ann_file=f'{data_root}/test_list_videos.txt',
-        data_prefix=dict(video=f'{data_root}/videos/test'),
-        pipeline=test_pipeline))
+
+def loader(split, pipeline):
+    """A data loader of this config's ``split``, 64 videos a batch."""
+    return dict(
+        batch_size=64,
+        num_workers=7,
+        dataset=dict(
+            ann_file=f'{data_root}/{split}_list_videos.txt',
+            data_prefix=dict(video=f'{data_root}/videos/{split}'),
+            pipeline=pipeline))
+
+
+train_dataloader = loader('train', train_pipeline)
+val_dataloader = loader('val', val_pipeline)
+test_dataloader = loader('test', test_pipeline)
 
 max_epochs = 14
 train_cfg = dict(max_epochs=max_epochs)
 optim_wrapper = dict(optimizer=dict(lr=5e-4))
+# The tiny config's schedule with two warm-up epochs, then the cosine decay
+# to 1e-6.
 param_scheduler = [
+    dict(_base_.param_scheduler[0], end=2),
     dict(
-        type='LinearLR',
-        start_factor=0.05,
-        by_epoch=True,
-        begin=0,
-        end=2,
-        convert_to_iter_based=True),
-    dict(
-        type='CosineAnnealingLR',
+        _base_.param_scheduler[1],
         T_max=max_epochs - 2,
         eta_min=1e-6,
-        by_epoch=True,
         begin=2,
-        end=max_epochs,
-        convert_to_iter_based=True)
+        end=max_epochs)
 ]
 default_hooks = dict(logger=dict(interval=50))

@@ -194,7 +194,7 @@ def run_mim_test(tmp_path, ann, videos, *options):
     from models.recognizers.actionclip import ActionClip
     cfg = Config.fromfile(os.path.join(ROOT, TINY_CONFIG))
     model_cfg = dict(cfg.model)
-    for key in ('type', 'data_preprocessor', 'labels_or_label_file'):
+    for key in ('type', 'labels_or_label_file'):
         model_cfg.pop(key)
     checkpoint = str(tmp_path / 'tiny.pth')
     torch.save({'state_dict': ActionClip(**model_cfg).state_dict()},
