@@ -214,6 +214,8 @@ def test_test_step_keeps_float32_on_the_cpu(model):
     out = model.eval().to('cpu').test_step(data)
     assert out[0].pred_score.shape == (len(LABELS), )
     assert model.clip.dtype == torch.float32
+    assert model.apply_test_precision() is model
+    assert model.clip.dtype == torch.float32
 
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason='no CUDA')
@@ -240,3 +242,7 @@ def test_moving_keeps_the_dtype_and_test_step_sets_it(tiny_arch, to_float32):
     assert all(p.dtype == torch.float32 for p in model.adapter.parameters())
     model.test_step(data)  # converted once
     assert model.clip.dtype == expected
+    # the same precision outside the test loop, by the explicit step
+    other = ActionClip(tiny_arch, 4, labels_or_label_file=LABELS,
+                       to_float32=to_float32).cuda().apply_test_precision()
+    assert other.clip.dtype == expected

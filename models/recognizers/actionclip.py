@@ -78,7 +78,7 @@ class ActionClip(BaseModel):
             Defaults to False, so that building a model never downloads.
         to_float32 (bool): Test in float32. When False (the test configs'),
             :meth:`test_step` on a CUDA device first stores CLIP's matrices
-            in float16 (:meth:`convert_clip_to_fp16`), as OpenAI's
+            in float16 (:meth:`apply_test_precision`), as OpenAI's
             ``clip.load`` does, halving its memory: ``mim test`` runs the
             released models as they were tested. Moving the model never
             changes its dtype; CPU runs, training and direct calls
@@ -210,12 +210,25 @@ class ActionClip(BaseModel):
         convert_weights(self.clip)
         return self
 
-    def test_step(self, data: Union[dict, tuple, list]) -> SampleList:
-        """Predict a batch of the test loop (``mim test``).
+    def apply_test_precision(self) -> 'ActionClip':
+        """Store CLIP's matrices in float16 when the model is on a CUDA
+        device and ``to_float32`` is False, as the released models were
+        tested; otherwise (CPU, ``to_float32``, already float16) leave it.
 
-        Without ``to_float32``, the first step on a CUDA device stores
-        CLIP's matrices in float16 (:meth:`convert_clip_to_fp16`), as the
-        released models were tested.
+        :meth:`test_step` calls it first; call it after moving the model to
+        test the same way outside the test loop.
+
+        Returns:
+            ActionClip: The model itself.
+        """
+        if (not self.to_float32 and self.clip.positional_embedding.is_cuda
+                and self.clip.dtype == torch.float32):
+            self.convert_clip_to_fp16()
+        return self
+
+    def test_step(self, data: Union[dict, tuple, list]) -> SampleList:
+        """Predict a batch of the test loop (``mim test``), in the test
+        precision (:meth:`apply_test_precision`).
 
         Args:
             data (dict | tuple | list): A batch from the test dataloader.
@@ -223,9 +236,7 @@ class ActionClip(BaseModel):
         Returns:
             list[ActionDataSample]: The samples with ``pred_score``.
         """
-        if (not self.to_float32 and self.clip.positional_embedding.is_cuda
-                and self.clip.dtype == torch.float32):
-            self.convert_clip_to_fp16()
+        self.apply_test_precision()
         return super().test_step(data)
 
     @property
