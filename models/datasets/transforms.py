@@ -4,6 +4,13 @@
 ``DecordInit`` / ``DecordDecode``: decord first, OpenCV where decord fails,
 and errors that name the file.
 
+``VideoInit`` opens files on disk by path, where ``DecordInit`` hands decord
+the file's bytes: decord's in-memory reader lets FFmpeg seek past the end of
+the bytes and then copies from beyond them, which kills the process
+(SIGSEGV) on truncated AVI, Matroska and WebM files, with decord 0.6 and
+decord2 3.4 alike; by path, FFmpeg's own file reader bounds every read
+(``docs/decoding.md`` has the counts).
+
 The fallback is still needed with decord2 3.4 (FFmpeg 8.1): decord 0.6 and
 decord2 alike fail to copy the frames of MPEG-4 videos whose container size
 is odd while the coded frames are even and smaller, as OpenCV's ``mp4v``
@@ -119,10 +126,32 @@ class _OpenCVFrames:
 
 @TRANSFORMS.register_module()
 class VideoInit(DecordInit):
-    """``DecordInit`` that falls back to OpenCV and names the file on error.
+    """``DecordInit`` that opens files on disk by path, falls back to
+    OpenCV and names the file on error.
 
     Args are those of MMAction2's ``DecordInit``.
     """
+
+    def _get_video_reader(self, filename: str) -> object:
+        """A decord reader of the video: by path on disk (see the module
+        docstring for why), from the file's bytes through MMAction2's file
+        client for the other storage backends.
+
+        Args:
+            filename (str): The video.
+
+        Returns:
+            decord.VideoReader: The reader.
+        """
+        if self.io_backend != 'disk':
+            return super()._get_video_reader(filename)
+        import decord
+        if osp.splitext(filename)[0] == filename:  # as DecordInit does
+            filename = filename + '.mp4'
+        # Absolute: FFmpeg never takes it for a protocol ("concat:...",
+        # "subfile,...") as it would a relative name that starts with one.
+        return decord.VideoReader(
+            osp.abspath(filename), num_threads=self.num_threads)
 
     def transform(self, results: Dict) -> Dict:
         """Open the video and set ``total_frames`` and ``avg_fps``.
