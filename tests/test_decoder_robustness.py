@@ -8,8 +8,10 @@ run as a script) imports the pipeline once, then forks one child per video,
 so that a crash inside FFmpeg (a signal) or a hang (the child is killed
 after ``CASE_TIMEOUT`` seconds) is reported with its video instead of
 taking the test run down. The copies are made from videos the test writes
-(mp4v through OpenCV, as ``tools/generate_videos.py`` writes them here),
-including one that only the OpenCV fallback reads.
+with OpenCV: mp4 (mp4v, as ``tools/generate_videos.py`` writes them here,
+one of them read only by the OpenCV fallback), AVI (MJPG, the container of
+UCF101 and HMDB51) and Matroska; truncated AVI and Matroska files are those
+that crash decord's in-memory reader (``docs/decoding.md``).
 """
 import json
 import os
@@ -17,7 +19,7 @@ import os.path as osp
 import signal
 import subprocess
 import sys
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 import numpy as np
 from conftest import ROOT, make_tiny_clip, offline_env, write_video
@@ -29,10 +31,10 @@ NUM_FRAMES = 4
 
 FLIP_AT = (0.02, 0.1, 0.3, 0.5, 0.7, 0.9, 0.97, 0.995)
 TRUNCATE_AT = (0.001, 0.05, 0.3, 0.6, 0.9, 0.99)
-#: Damage after which no decoder can find the frames (the mp4 index,
+#: Damage after which no decoder can find the frames of an mp4 (its index,
 #: ``moov``, is at the end of these files, or gone): these must fail.
-UNREADABLE = ('trunc0.001', 'trunc0.05', 'trunc0.3', 'trunc0.6',
-              'zeromoov', 'empty', 'random', 'ftyp_random')
+UNREADABLE_MP4 = ('trunc0.001', 'trunc0.05', 'trunc0.3', 'trunc0.6',
+                  'zeromoov')
 
 
 def damaged_copies(data: bytes, seed: int = 0) -> Dict[str, bytes]:
@@ -45,9 +47,9 @@ def damaged_copies(data: bytes, seed: int = 0) -> Dict[str, bytes]:
     Returns:
         dict[str, bytes]: ``flip<at>`` (16 bytes inverted at that fraction
         of the file), ``trunc<at>`` (the first fraction of it),
-        ``zerohead`` (its first 64 bytes zeroed), ``zeromoov`` (the mp4
-        index's header and first 200 bytes zeroed) and ``randbits`` (200
-        random single bits flipped).
+        ``zerohead`` (its first 64 bytes zeroed), ``randbits`` (200
+        random single bits flipped) and, for an mp4, ``zeromoov`` (its
+        index's header and first 200 bytes zeroed).
     """
     size = len(data)
     copies = {}
@@ -62,11 +64,12 @@ def damaged_copies(data: bytes, seed: int = 0) -> Dict[str, bytes]:
     damaged = bytearray(data)
     damaged[:64] = bytes(64)
     copies['zerohead'] = bytes(damaged)
-    moov = data.find(b'moov')
-    assert moov > 4, 'an mp4 without its index'
-    damaged = bytearray(data)
-    damaged[moov - 4:moov + 200] = bytes(len(damaged[moov - 4:moov + 200]))
-    copies['zeromoov'] = bytes(damaged)
+    moov = data.find(b'moov') if data[4:8] == b'ftyp' else -1
+    if moov > 4:
+        damaged = bytearray(data)
+        damaged[moov - 4:moov + 200] = bytes(
+            len(damaged[moov - 4:moov + 200]))
+        copies['zeromoov'] = bytes(damaged)
     rng = np.random.default_rng(seed)
     damaged = bytearray(data)
     for offset, bit in zip(rng.integers(0, size, 200),
@@ -76,7 +79,31 @@ def damaged_copies(data: bytes, seed: int = 0) -> Dict[str, bytes]:
     return copies
 
 
-def write_cases(folder: str) -> Dict[str, str]:
+def write_opencv_video(path: str, fourcc: str, num_frames: int = 50,
+                       size: tuple = (160, 120)) -> str:
+    """Write a square moving over noise with OpenCV, in the container
+    ``path``'s extension names; returns ``path``.
+
+    Fresh noise in every frame makes packets of a few kB, as in camera
+    footage: truncated at most lengths, such AVI and Matroska files
+    crashed decord's in-memory reader (small, flat ones seldom do).
+    """
+    import cv2
+    width, height = size
+    writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*fourcc), 25,
+                             (width, height))
+    assert writer.isOpened(), f'cannot write {path}'
+    rng = np.random.default_rng(0)
+    for i in range(num_frames):
+        frame = rng.integers(0, 60, (height, width, 3), dtype=np.uint8)
+        x = (width - 30) * i // num_frames
+        frame[30:70, x:x + 30] = (40, 200, 240)
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def write_cases(folder: str) -> Tuple[Dict[str, str], List[str]]:
     """Write good videos and their damaged copies, plus files that were
     never videos.
 
@@ -84,8 +111,9 @@ def write_cases(folder: str) -> Dict[str, str]:
         folder (str): Where to write them (created).
 
     Returns:
-        dict[str, str]: Case name (``<video>_<damage>``, the good ones
-        ``<video>_good``) to path.
+        tuple: Case name (``<video>_<damage>``, the good ones
+        ``<video>_good``) to path, and the names of the cases that hold no
+        decodable frame at all.
     """
     import generate_videos
     os.makedirs(folder, exist_ok=True)
@@ -94,6 +122,8 @@ def write_cases(folder: str) -> Dict[str, str]:
         # read by the OpenCV fallback (decord cannot copy its frames)
         'odd': write_video(osp.join(folder, 'odd.mp4'), size=(73, 41),
                            num_frames=12),
+        'avi': write_opencv_video(osp.join(folder, 'avi.avi'), 'MJPG'),
+        'mkv': write_opencv_video(osp.join(folder, 'mkv.mkv'), 'mp4v'),
     }
     frames, fps = generate_videos.render('square', 'moving left', seed=3)
     goods['generated'] = osp.join(folder, 'generated.mp4')
@@ -101,22 +131,26 @@ def write_cases(folder: str) -> Dict[str, str]:
     cases = {f'{name}_good': path for name, path in goods.items()}
     rng = np.random.default_rng(1)
     extra = {
-        'empty': b'',
-        'random': rng.bytes(4096),
+        'empty.mp4': b'',
+        'random.mp4': rng.bytes(4096),
         # looks like an mp4 for its first 16 bytes
-        'ftyp_random': b'\x00\x00\x00\x18ftypmp42' + rng.bytes(4096),
+        'ftyp_random.mp4': b'\x00\x00\x00\x18ftypmp42' + rng.bytes(4096),
     }
+    unreadable = ['empty', 'random', 'ftyp_random']
     for key, path in goods.items():
+        ext = osp.splitext(path)[1]
         with open(path, 'rb') as f:
             data = f.read()
         for damage, blob in damaged_copies(data).items():
-            extra[f'{key}_{damage}'] = blob
-    for name, blob in extra.items():
-        path = osp.join(folder, f'{name}.mp4')
+            extra[f'{key}_{damage}{ext}'] = blob
+            if ext == '.mp4' and damage in UNREADABLE_MP4:
+                unreadable.append(f'{key}_{damage}')
+    for file_name, blob in extra.items():
+        path = osp.join(folder, file_name)
         with open(path, 'wb') as f:
             f.write(blob)
-        cases[name] = path
-    return cases
+        cases[osp.splitext(file_name)[0]] = path
+    return cases, unreadable
 
 
 def decode_each(paths: List[str]) -> Dict[str, dict]:
@@ -232,7 +266,7 @@ def problem(name: str, path: str, outcome: dict) -> str:
 
 
 def test_damaged_videos_give_frames_or_a_named_error(tmp_path):
-    cases = write_cases(str(tmp_path / 'videos'))
+    cases, unreadable = write_cases(str(tmp_path / 'videos'))
     outcomes = run_worker(sorted(cases.values()), str(tmp_path))
     problems = [problem(name, path, outcomes[path])
                 for name, path in sorted(cases.items())]
@@ -240,7 +274,7 @@ def test_damaged_videos_give_frames_or_a_named_error(tmp_path):
         kind = outcomes[path]['outcome']
         if name.endswith('_good') and kind != 'frames':
             problems.append(f'{name}: a good video gave {outcomes[path]}')
-        if name.endswith(UNREADABLE) and kind == 'frames':
+        if name in unreadable and kind == 'frames':
             problems.append(f'{name}: frames from a file without any')
     problems = [p for p in problems if p]
     assert not problems, '\n'.join(problems)
@@ -261,9 +295,16 @@ def test_zero_shot_scores_good_videos_and_lists_damaged_ones(tmp_path):
         'truncated.mp4': copies['trunc0.3'],
         'no_index.mp4': copies['zeromoov'],
     }
-    # bits flipped in the middle of the frames: scored or listed, either
-    # is right, but not both and not neither
+    # bits flipped in the middle of the frames, truncated AVI and Matroska
+    # files (the index is lost, frames may remain): scored or listed,
+    # either is right, but not both and not neither, and no crash
     bad_or_good = {'flipped.mp4': copies['flip0.5']}
+    for fourcc, ext in (('MJPG', '.avi'), ('mp4v', '.mkv')):
+        with open(write_opencv_video(str(tmp_path / f'whole{ext}'), fourcc),
+                  'rb') as f:
+            data = f.read()
+        for at in (0.3, 0.6):
+            bad_or_good[f'truncated_{at}{ext}'] = data[:int(at * len(data))]
     for name, blob in {**bad, **bad_or_good}.items():
         (folder / name).write_bytes(blob)
     weights = make_tiny_clip(str(tmp_path / 'tiny_clip.pt'))
@@ -287,8 +328,8 @@ def test_zero_shot_scores_good_videos_and_lists_damaged_ones(tmp_path):
     for name, error in failed.items():
         assert name in error, error
     listed = proc.stderr.split('videos failed:')[-1]
-    assert f'{len(failed)} of {len(good) + len(bad) + 1} videos failed' in (
-        proc.stderr)
+    total = len(good) + len(bad) + len(bad_or_good)
+    assert f'{len(failed)} of {total} videos failed' in proc.stderr
     for name in failed:
         assert name in listed
     for result in data['results']:
