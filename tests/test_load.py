@@ -113,3 +113,22 @@ def test_grayscale_video_of_unusual_size(tmp_path, tiny_arch):
         writer.write(np.full((42, 74), 20 * i, dtype=np.uint8))
     writer.release()
     assert preprocess(video).shape == (4, 3, 32, 32)
+
+
+def test_recorded_config_with_the_older_speed_arguments(tmp_path, tiny_arch):
+    """Checkpoints trained before the speed switches were grouped record
+    them as arguments of their own; they still load."""
+    from mmengine.config import Config
+    torch.manual_seed(0)
+    model = ActionClip(tiny_arch, 4, num_adapter_layers=1)
+    recorded = Config(dict(model=dict(
+        type='ActionClip', clip_arch=tiny_arch, num_adapter_segs=4,
+        num_adapter_layers=1, fast_attention=False,
+        fast_patch_embedding=True, compile='reduce-overhead',
+        cuda_graphs=False)))
+    path = tmp_path / 'old.pth'
+    torch.save({'state_dict': model.state_dict(),
+                'meta': {'cfg': recorded.pretty_text}}, path)
+    loaded, _ = init_actionclip(str(path))
+    for key, value in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value), key

@@ -265,6 +265,29 @@ class LoadedModel:
         return list(self.model.templates)
 
 
+#: Speed switches that ActionClip took as arguments of their own before
+#: they were grouped under ``speedups``: checkpoints trained then record
+#: them so.
+_LEGACY_SPEEDUPS = dict(
+    fast_attention='fast_attention',
+    fast_patch_embedding='patch_embedding',
+    compile='compile',
+    cuda_graphs='cuda_graphs')
+
+
+def _speedups_grouped(model_cfg: dict) -> dict:
+    """A model config with the speed switches of older configs moved
+    under ``speedups``."""
+    legacy = {
+        new: model_cfg.pop(old)
+        for old, new in _LEGACY_SPEEDUPS.items() if old in model_cfg
+    }
+    if legacy:
+        model_cfg['speedups'] = dict(legacy, **(model_cfg.get('speedups')
+                                                or {}))
+    return model_cfg
+
+
 def _build(model_cfg: dict) -> ActionClip:
     from mmaction.registry import MODELS
     if model_cfg.get('type') not in ('ActionClip', 'mmaction.ActionClip'):
@@ -329,7 +352,7 @@ def load_model(checkpoint: Optional[str] = None,
         cfg, state, weights, source = _clip_config(clip, num_frames)
     else:
         cfg, state, weights, source = _checkpoint_config(checkpoint, config)
-    model_cfg = copy.deepcopy(dict(cfg.model))
+    model_cfg = _speedups_grouped(copy.deepcopy(dict(cfg.model)))
     # Weights come from the checkpoint; scoring needs neither CLIP's
     # download nor training-only speed-ups.
     model_cfg.update(pretrained=False, speedups=dict(
@@ -349,6 +372,9 @@ def load_model(checkpoint: Optional[str] = None,
         raise CheckpointMismatchError(
             f'{error} (model built from {source})') from None
     model.to(device).eval()
+    # As mim test does at its first step: fp16 CLIP on CUDA unless the
+    # config keeps float32.
+    model.apply_test_precision()
     preprocess, pipeline = _preprocess(cfg, model)
     return LoadedModel(model, preprocess,
                        _identity(model_cfg, pipeline, weights), device, cfg,
