@@ -13,11 +13,17 @@ install: $(STAMP)
 # installed mmaction2, clip and openmim packages (idempotent) and then
 # checks every fix. It runs the folder models/compat, which imports only
 # the standard library: `-m models.compat` would import models/ first.
-$(STAMP): requirements/runtime.txt requirements/tests.txt \
-		$(wildcard models/compat/*.py)
+# decord 0.6 (an older install) and decord2 own the same package: the old
+# one is taken out, with decord2, whose files it may have overwritten.
+$(STAMP): requirements/runtime.txt requirements/no-deps.txt \
+		requirements/tests.txt $(wildcard models/compat/*.py)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	if $(PY) -m pip show -q decord >/dev/null 2>&1; then \
+		$(PY) -m pip uninstall -y -q decord decord2; fi
 	$(PY) -m pip install --disable-pip-version-check -q \
 		-r requirements/runtime.txt -r requirements/tests.txt
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps \
+		-r requirements/no-deps.txt
 	$(PY) models/compat --install
 	$(PY) models/compat --check
 	touch $(STAMP)

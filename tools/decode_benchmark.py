@@ -117,8 +117,10 @@ def check_args(args: argparse.Namespace) -> Optional[str]:
     if args.frames > round(args.seconds * args.fps):
         return (f'--frames {args.frames} is more than the '
                 f'{round(args.seconds * args.fps)} frames of a clip')
-    if args.codec == 'h264' and importlib.util.find_spec('av') is None:
-        return '--codec h264 needs PyAV (pip install av)'
+    if (args.codec == 'h264' and importlib.util.find_spec('av') is None
+            and len(_written(args.workdir, 'h264')) < args.clips):
+        return ('--codec h264 needs PyAV (pip install av), or --workdir '
+                'with the clips written before')
     if args.cpu is not None and args.cpu >= 0 and hasattr(
             os, 'sched_getaffinity') and args.cpu not in (
                 os.sched_getaffinity(0)):
@@ -205,6 +207,19 @@ def write_clip_opencv(path: str, index: int, size: tuple, fps: int,
     writer.release()
 
 
+def _written(folder: Optional[str], codec: str) -> List[str]:
+    """Clips of ``codec`` that a manifest in ``folder`` lists."""
+    manifest = osp.join(folder or '', 'clips.json')
+    if not folder or not osp.isfile(manifest):
+        return []
+    with open(manifest) as f:
+        known = json.load(f)
+    if known.get('spec', {}).get('codec') != codec:
+        return []
+    return [n for n in known.get('files', [])
+            if osp.isfile(osp.join(folder, n))]
+
+
 def prepare_clips(args: argparse.Namespace, folder: str) -> Dict:
     """Write the clips into ``folder``, or reuse those written there
     before with the same settings.
@@ -216,12 +231,6 @@ def prepare_clips(args: argparse.Namespace, folder: str) -> Dict:
     if codec == 'auto':
         codec = 'h264' if importlib.util.find_spec('av') else 'mp4v'
     num_frames = round(args.seconds * args.fps)
-    if codec == 'h264':
-        import av
-        encoder = f'libx264 through PyAV {av.__version__}'
-    else:
-        import cv2
-        encoder = f'mp4v through OpenCV {cv2.__version__}'
     spec = dict(codec=codec, width=args.size[0], height=args.size[1],
                 fps=args.fps, frames=num_frames)
     manifest = osp.join(folder, 'clips.json')
@@ -230,6 +239,14 @@ def prepare_clips(args: argparse.Namespace, folder: str) -> Dict:
         with open(manifest) as f:
             known = json.load(f)
     if known.get('spec') != spec:
+        # The encoder is imported only to write: clips written elsewhere
+        # (a host without PyAV) are decoded as they are.
+        if codec == 'h264':
+            import av
+            encoder = f'libx264 through PyAV {av.__version__}'
+        else:
+            import cv2
+            encoder = f'mp4v through OpenCV {cv2.__version__}'
         known = dict(spec=spec, encoder=encoder, files=[])
     files = [f for f in known['files'] if osp.isfile(osp.join(folder, f))]
     write = write_clip_pyav if codec == 'h264' else write_clip_opencv

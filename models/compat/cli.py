@@ -5,10 +5,45 @@ only the standard library and this package are imported) or, from the
 project root, ``python -m models.compat --install``.
 """
 import argparse
+import importlib.util
+import os.path as osp
 import sys
-from typing import Optional, Sequence
+from typing import List, Optional, Sequence
 
 from .install import run_install_fixes
+
+# Read by file: importing it as models.datasets.decoder_info would import
+# the models package (torch, mmaction) before the fixes are in place.
+_DECODER_INFO = osp.join(
+    osp.dirname(osp.dirname(osp.abspath(__file__))), 'datasets',
+    'decoder_info.py')
+
+
+def decoder_lines() -> List[str]:
+    """What decodes videos, and with which FFmpeg: one line each for
+    decord and for OpenCV (the fallback reader).
+
+    Returns:
+        list[str]: ``[info]`` lines, ``[warn]`` for an FFmpeg older than 6
+        (unmaintained, and fed untrusted videos), ``[error]`` where the
+        decoder cannot be inspected.
+    """
+    try:
+        spec = importlib.util.spec_from_file_location(
+            '_actionclip_decoder_info', _DECODER_INFO)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        infos = [module.decoder_info(), module.opencv_info()]
+    except Exception as error:  # a report, not a fix: never fatal
+        return [f'[error] decoder: cannot inspect ({error})']
+    lines = []
+    for info in infos:
+        old = info.libavcodec_major is not None and not info.maintained
+        state = 'warn' if old else 'info'
+        lines.append(f'[{state}] decoder: {info.describe()}' + (
+            ' (older than FFmpeg 6: install the pinned decord2)'
+            if old else ''))
+    return lines
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -44,6 +79,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         stream = sys.stderr if result.state == 'error' else sys.stdout
         print(f'[{result.state}] {result.name}: {result.detail}', file=stream)
     failed = [r for r in results if r.state in ('error', 'missing')]
+    if args.check:
+        for line in decoder_lines():
+            print(line)
     if failed:
         hint = ('run `python -m models.compat --install`'
                 if args.check else 'the fixes above could not be applied')
