@@ -106,3 +106,21 @@ def test_pipeline_must_give_nchw_frames():
     steps[-2] = dict(type='FormatShape', input_format='NCTHW')
     with pytest.raises(ValueError, match="input_format='NCHW'"):
         VideoPipeline(steps)
+
+
+def test_decord_readers_of_a_config_open_files_by_path(tmp_path):
+    """DecordInit hands decord the bytes, whose in-memory reader can crash
+    on a damaged file; scoring reads through VideoInit/VideoDecode."""
+    from models.datasets.transforms import VideoDecode, VideoInit
+    pipeline = VideoPipeline([
+        dict(type='DecordInit'),
+        dict(type='SampleFrames', clip_len=1, frame_interval=1, num_clips=4,
+             test_mode=True),
+        dict(type='DecordDecode'),
+        dict(type='Resize', scale=(32, 32), keep_ratio=False),
+        dict(type='FormatShape', input_format='NCHW'),
+    ])
+    types = [type(t) for t in pipeline.compose.transforms]
+    assert types[0] is VideoInit and types[2] is VideoDecode
+    video = write_video(str(tmp_path / 'v.mp4'))
+    assert pipeline(video)['inputs'].shape == (4, 3, 32, 32)

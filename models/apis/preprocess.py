@@ -26,6 +26,14 @@ from torch import nn
 from models.datasets.transforms import VideoReadError, describe_read_error
 from models.recognizers.actionclip import CLIP_MEAN, CLIP_STD
 
+#: Readers of configs replaced by ours, which open the file by path.
+_SAFER_READERS = {
+    'DecordInit': 'VideoInit',
+    'mmaction.DecordInit': 'VideoInit',
+    'DecordDecode': 'VideoDecode',
+    'mmaction.DecordDecode': 'VideoDecode',
+}
+
 #: A video file, or the dict a test pipeline starts from (``filename``,
 #: optionally ``start_index``, ``modality`` ...).
 Video = Union[str, Dict[str, Any]]
@@ -78,7 +86,14 @@ class VideoPipeline:
     """
 
     def __init__(self, pipeline: Sequence[dict]):
-        steps = [dict(t) for t in pipeline]
+        # MMAction2's DecordInit hands decord the file's bytes, whose
+        # in-memory reader can crash the process on a truncated AVI, MKV or
+        # WebM (docs/decoding.md); VideoInit opens the path and names the
+        # file on error. Same frames otherwise.
+        steps = [
+            dict(t, type=_SAFER_READERS.get(t['type'], t['type']))
+            for t in pipeline
+        ]
         if not steps or steps[-1]['type'] != 'PackActionInputs':
             steps.append(dict(type='PackActionInputs'))
         if (len(steps) < 2 or steps[-2]['type'] != 'FormatShape'
