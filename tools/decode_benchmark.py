@@ -300,13 +300,10 @@ def write_clips_apart(args: argparse.Namespace, folder: str) -> Dict:
 
 
 def load_decoder_info():
-    """``models/datasets/decoder_info.py`` by itself: the package
-    imports torch and MMAction2, which this tool does not need."""
-    path = osp.join(ROOT, 'models', 'datasets', 'decoder_info.py')
-    spec = importlib.util.spec_from_file_location('_decoder_info', path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """``models/datasets/decoder_info.py``, without the ``models`` package
+    (torch and MMAction2, which this tool does not need)."""
+    from light_imports import load_light
+    return load_light('models.datasets.decoder_info')
 
 
 def time_passes(files: Sequence[str], source: str, frames: int,

@@ -24,7 +24,6 @@ Example:
     python tools/generate_videos.py --per-class 60 --seed 0
 """
 import argparse
-import importlib.util
 import math
 import os
 import os.path as osp
@@ -37,22 +36,10 @@ import numpy as np
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
-
-def _load_safe_io():
-    """``models/utils/safe_io.py`` by itself: importing the ``models`` package
-    would load torch and MMAction2 into this tool and its workers, which
-    need only OpenCV."""
-    if 'models.utils.safe_io' in sys.modules:
-        return sys.modules['models.utils.safe_io']
-    spec = importlib.util.spec_from_file_location(
-        '_actionclip_safe_io',
-        osp.join(ROOT, 'models', 'utils', 'safe_io.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from light_imports import load_light  # noqa: E402
 
 
-safe_io = _load_safe_io()
+safe_io = load_light('models.utils.safe_io')
 
 OBJECTS = ('square', 'circle', 'triangle')
 MOTIONS = ('moving left', 'moving right', 'moving up', 'moving down',

@@ -29,7 +29,6 @@ Examples:
         --classind hmdb51=data/hmdb51/annotations/classInd.txt
 """
 import argparse
-import importlib.util
 import os.path as osp
 import re
 import sys
@@ -37,21 +36,10 @@ from typing import Dict, List, Optional, Sequence
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
-
-def _load_safe_io():
-    """``models/utils/safe_io.py`` by itself: importing the ``models`` package
-    would load torch and MMAction2, which this tool does not need."""
-    if 'models.utils.safe_io' in sys.modules:
-        return sys.modules['models.utils.safe_io']
-    spec = importlib.util.spec_from_file_location(
-        '_actionclip_safe_io',
-        osp.join(ROOT, 'models', 'utils', 'safe_io.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from light_imports import load_light  # noqa: E402
 
 
-safe_io = _load_safe_io()
+safe_io = load_light('models.utils.safe_io')
 
 #: Names where the CamelCase split gives the wrong words.
 UCF101_FIXES: Dict[str, str] = {

@@ -18,8 +18,6 @@ be loaded (nothing is scored).
 """
 import argparse
 import csv
-import importlib
-import importlib.util
 import json
 import math
 import os
@@ -31,22 +29,10 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-
-def _load_cli():
-    """``models/apis/cli.py``, the tools' shared options and errors. Until
-    the ``models`` package is loaded it is read by its file: importing the
-    package loads torch, MMAction2 and the stack fixes (seconds), which
-    ``--help`` and a wrong option need not wait for."""
-    if 'models' in sys.modules:
-        return importlib.import_module('models.apis.cli')
-    spec = importlib.util.spec_from_file_location(
-        '_actionclip_cli', osp.join(ROOT, 'models', 'apis', 'cli.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from light_imports import load_light  # noqa: E402
 
 
-_cli = _load_cli()
+_cli = load_light('models.apis.cli')
 CliError = _cli.CliError
 DEFAULT_MODEL = _cli.DEFAULT_MODEL
 add_model_arguments = _cli.add_model_arguments
