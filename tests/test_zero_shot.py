@@ -302,8 +302,11 @@ def test_failed_viz_leaves_the_previous_file(tmp_path):
 # ---------------------------------------------------------------------------
 
 NO_TORCH = '''
-import runpy, sys
+import os, runpy, sys
 sys.argv = [sys.argv[1], *sys.argv[2:]]
+# As `python tools/x.py` does, which runpy does not: the script's folder
+# first on the path.
+sys.path.insert(0, os.path.dirname(sys.argv[0]))
 try:
     runpy.run_path(sys.argv[0], run_name='__main__')
 except SystemExit:
