@@ -47,6 +47,10 @@ def test_predict_matches_naive_computation(model):
     scores = torch.stack([s.pred_score for s in out])
     torch.testing.assert_close(scores, expected, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(scores.sum(-1), torch.ones(2))
+    # pred_label as MMAction2's heads set it (its Inferencer reads it)
+    for sample, score in zip(out, scores):
+        assert sample.pred_label.shape == (1, )
+        assert sample.pred_label.item() == score.argmax().item()
 
 
 def test_views_are_scored_separately_and_averaged(model):

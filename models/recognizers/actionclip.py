@@ -234,7 +234,8 @@ class ActionClip(BaseModel):
             data (dict | tuple | list): A batch from the test dataloader.
 
         Returns:
-            list[ActionDataSample]: The samples with ``pred_score``.
+            list[ActionDataSample]: The samples with ``pred_score`` and
+            ``pred_label``.
         """
         self.apply_test_precision()
         return super().test_step(data)
@@ -401,19 +402,24 @@ class ActionClip(BaseModel):
 
     def predict(self, inputs: torch.Tensor,
                 data_samples: SampleList) -> SampleList:
-        """Set ``pred_score`` on each data sample.
+        """Set ``pred_score`` and ``pred_label`` on each data sample.
 
         Args:
             inputs (torch.Tensor): ``(N, V * T, C, H, W)`` frames.
             data_samples (list[ActionDataSample]): One per video.
 
         Returns:
-            list[ActionDataSample]: The samples with ``pred_score``.
+            list[ActionDataSample]: The samples with ``pred_score`` and
+            ``pred_label`` (the index of the top score).
         """
         self._check_sample_labels(data_samples)
         scores = self.predict_scores(inputs)
-        for sample, score in zip(data_samples, scores):
+        # As MMAction2's heads do (BaseHead.predict_by_feat): its
+        # Inferencer, demos and visualizer read pred_label.
+        pred_labels = scores.argmax(dim=-1, keepdim=True).detach()
+        for sample, score, label in zip(data_samples, scores, pred_labels):
             sample.set_pred_score(score)
+            sample.set_pred_label(label)
         return data_samples
 
     def _check_sample_labels(self, data_samples: OptSampleList) -> None:
