@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 
 import cv2
+import numpy as np
 import pytest
 import torch
 import zero_shot
@@ -64,7 +65,10 @@ def test_released_model_from_hub_cache_json_and_gif(tmp_path, torch_home):
     assert len(probs) == 2 and probs[0] >= probs[1] and sum(probs) <= 1
     assert result['predictions'][0]['label'] in proc.stdout
     with Image.open(viz) as gif:
-        assert gif.n_frames == 10 and gif.size == (96, 64)
+        # 96x64 is scaled up to VIZ_MIN_WIDTH wide, over the text band.
+        assert gif.n_frames == 10 and gif.size[0] == 320
+        assert gif.size[1] > 213
+    assert f'Wrote {viz} (GIF)' in proc.stderr
 
 
 def test_config_checkpoint_csv_mp4_and_unreadable_video(tmp_path):
@@ -267,7 +271,10 @@ def test_gif_of_a_large_video_is_scaled_down(tmp_path, capsys):
     assert status == 0, capsys.readouterr().err
     with Image.open(viz) as gif:
         # 30 fps capped at 15: every other frame, shown twice as long.
-        assert gif.size == (480, 270) and gif.n_frames == 3
+        # The video part is 480x270; the text band adds to the height.
+        width, height = gif.size
+        assert width == 480 and 270 < height < 270 + 120
+        assert gif.n_frames == 3
         assert gif.info['duration'] == 60  # 1000 * 2 / 30, in 10 ms steps
 
 
@@ -280,7 +287,69 @@ def test_long_gif_keeps_a_bounded_number_of_frames(tmp_path, monkeypatch):
         assert gif.n_frames == count and 4 <= count <= 8
         # 40 frames at 10 fps still last 4 s: the step grew to 8 frames.
         assert gif.n_frames * gif.info['duration'] == 5 * 800
-        assert gif.size == (64, 48)
+        # Scaled up to VIZ_MIN_WIDTH (aspect kept), over the text band.
+        layout = zero_shot.viz_layout(320, 240, [('a', 0.5)])
+        assert gif.size == (320, 240 + layout.band_height)
+
+
+LONG_PREDICTIONS = [('a triangle growing', 1.0),
+                    ('a square rotating counterclockwise and moving left '
+                     'across the frame', 0.0)]
+
+
+@pytest.mark.parametrize('size', [(74, 74), (96, 64), (1920, 1080)])
+def test_viz_layout_keeps_every_label_whole_beside_the_frame(size):
+    width, height = zero_shot.frame_size(*size)
+    assert width >= zero_shot.VIZ_MIN_WIDTH and width / height == \
+        pytest.approx(size[0] / size[1], rel=0.02)
+    layout = zero_shot.viz_layout(width, height, LONG_PREDICTIONS)
+    assert layout.band_height > 0 and layout.text_width <= width
+    assert layout.font_scale >= zero_shot.MIN_FONT_SCALE
+    assert (height + layout.band_height) % 2 == 0
+    # Wrapped, not cut: the drawn lines hold the whole text, and all of
+    # them lie in the band under the video.
+    drawn = ' '.join(text for text, *_ in layout.lines)
+    assert drawn.split() == ' '.join(
+        f'{p * 100:.1f}% {label}' for label, p in LONG_PREDICTIONS).split()
+    assert all(height < y <= height + layout.band_height
+               for _, _, y, _ in layout.lines)
+    frame = np.full((size[1], size[0], 3), 90, np.uint8)
+    out = zero_shot.draw_predictions(frame, LONG_PREDICTIONS)
+    assert out.shape == (height + layout.band_height, width, 3)
+    # The video part is the frame, scaled, not shaded.
+    assert (out[:height] == 90).all() and out[height:].any()
+
+
+def test_viz_font_scale_and_target_resolution(tmp_path, capsys):
+    video = write_video(str(tmp_path / 'small.mp4'), num_frames=5,
+                        size=(74, 74))
+    out = str(tmp_path / 'drawn.mp4')
+    info = {}
+    count = zero_shot.write_annotated_video(
+        video, out, LONG_PREDICTIONS, font_scale=0.9, target=(200, -1),
+        info=info)
+    assert count == 5 and info['codec'] in zero_shot.MP4_CODECS
+    layout = zero_shot.viz_layout(200, 200, LONG_PREDICTIONS, 0.9)
+    assert layout.font_scale == 0.9 and layout.text_width <= 200
+    capture = cv2.VideoCapture(out)
+    ok, frame = capture.read()
+    capture.release()
+    assert ok and frame.shape == (200 + layout.band_height, 200, 3)
+    # OpenCV's FFmpeg names the missing H.264 encoder on stderr by
+    # itself: hidden unless verbose.
+    assert 'avc1' not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('args, message', [
+    (['--font-scale', '0'], '--font-scale must be'),
+    (['--target-resolution', '0', '10'], '--target-resolution W H'),
+    (['--target-resolution', '-1', '-1'], '--target-resolution W H'),
+    (['--viz', 'x.avi'], 'unknown format'),
+])
+def test_viz_option_errors(args, message, tmp_path, capsys):
+    video = write_video(str(tmp_path / 'v.mp4'), num_frames=2)
+    assert zero_shot.main([video, '--labels', 'a,b', *args]) == 2
+    assert message in capsys.readouterr().err
 
 
 def test_failed_viz_leaves_the_previous_file(tmp_path):

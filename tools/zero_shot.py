@@ -17,13 +17,15 @@ listed at the end); 2 when an argument or input is wrong or the model cannot
 be loaded (nothing is scored).
 """
 import argparse
+import contextlib
 import csv
 import json
 import math
 import os
 import os.path as osp
 import sys
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import (Callable, Dict, List, NamedTuple, Optional, Sequence,
+                    Tuple)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if ROOT not in sys.path:
@@ -36,6 +38,7 @@ _cli = load_light('models.apis.cli')
 CliError = _cli.CliError
 DEFAULT_MODEL = _cli.DEFAULT_MODEL
 add_model_arguments = _cli.add_model_arguments
+check_model_args = _cli.check_model_args
 check_output_path = _cli.check_output_path
 decode_workers = _cli.decode_workers
 load_model_from_args = _cli.load_model_from_args
@@ -204,8 +207,140 @@ def viz_paths(viz: str, videos: Sequence[str]) -> Dict[str, str]:
     return paths
 
 
-def draw_predictions(frame, predictions: Predictions):
-    """Draw the labels and probabilities in a shaded box, top left.
+#: Frames narrower than this are scaled up (aspect kept) before drawing,
+#: so that a label fits in a legible font beside a 74x74 video.
+VIZ_MIN_WIDTH = 320
+#: The smallest automatic font scale (OpenCV's Hershey font: about 9
+#: pixels high here), below which text stops being readable.
+MIN_FONT_SCALE = 0.4
+VIZ_FONT = 0  # cv2.FONT_HERSHEY_SIMPLEX, without importing cv2 here
+
+
+class VizLayout(NamedTuple):
+    """Where :func:`draw_predictions` puts the video and its text.
+
+    Attributes:
+        width (int): Width of the output frame (the video's, after
+            scaling).
+        height (int): Height of the video part of the output frame.
+        band_height (int): Height of the text band below the video; the
+            output frame is ``height + band_height`` pixels high.
+        font_scale (float): OpenCV font scale of the text.
+        thickness (int): Stroke width of the text.
+        lines (list[tuple[str, int, int, tuple]]): ``(text, x, y, color)``
+            per drawn line, ``y`` the baseline in the output frame; a
+            label too long for one line continues on the next.
+        text_width (int): Width of the widest drawn line, at most
+            ``width`` minus the margins.
+    """
+    width: int
+    height: int
+    band_height: int
+    font_scale: float
+    thickness: int
+    lines: List[Tuple[str, int, int, Tuple[int, int, int]]]
+    text_width: int
+
+
+def frame_size(width: int, height: int,
+               target: Optional[Sequence[int]] = None) -> Tuple[int, int]:
+    """The size a video's frames are drawn at.
+
+    Args:
+        width (int): The video's width.
+        height (int): The video's height.
+        target (list[int], optional): ``--target-resolution`` ``(W, H)``;
+            -1 for either keeps the aspect ratio, as in MMAction2's
+            ``demo/demo.py``.
+
+    Returns:
+        tuple[int, int]: ``(width, height)``: ``target``, else the video's
+        size, scaled up to :data:`VIZ_MIN_WIDTH` pixels wide when it is
+        narrower.
+    """
+    if target:
+        w, h = target
+        if w == -1:
+            w = width * h / height
+        if h == -1:
+            h = height * w / width
+        return max(1, round(w)), max(1, round(h))
+    scale = max(1.0, VIZ_MIN_WIDTH / width)
+    return round(width * scale), round(height * scale)
+
+
+def _wrap(text: str, fits: Callable[[str], bool]) -> List[str]:
+    """Split ``text`` into lines that fit: at spaces where possible, else
+    inside a word too long for a line by itself."""
+    lines, line = [], ''
+    for word in text.split(' '):
+        candidate = f'{line} {word}' if line else word
+        if fits(candidate):
+            line = candidate
+            continue
+        if line:
+            lines.append(line)
+        while not fits(word) and len(word) > 1:
+            cut = len(word) - 1
+            while cut > 1 and not fits(word[:cut]):
+                cut -= 1
+            lines.append(word[:cut])
+            word = word[cut:]
+        line = word
+    lines.append(line)
+    return lines
+
+
+def viz_layout(width: int,
+               height: int,
+               predictions: Predictions,
+               font_scale: Optional[float] = None) -> VizLayout:
+    """Lay out the text band under a ``width`` x ``height`` frame.
+
+    The text goes in a band of its own below the video, so that it never
+    hides the action and is never cut by a small frame; the font scales
+    with the frame's width (never below :data:`MIN_FONT_SCALE`), and a
+    line too wide for the frame wraps.
+
+    Args:
+        width (int): Width of the (scaled) frame.
+        height (int): Height of the (scaled) frame.
+        predictions (list[tuple[str, float]]): ``(label, probability)``.
+        font_scale (float, optional): ``--font-scale``; automatic when
+            ``None``.
+
+    Returns:
+        VizLayout: The layout.
+    """
+    import cv2
+    scale = font_scale or max(MIN_FONT_SCALE, min(1.5, width / 800))
+    thickness = max(1, round(scale * 1.5))
+    pad = max(2, round(6 * scale))
+    room = max(1, width - 2 * pad)
+
+    def text_width(text: str) -> int:
+        return cv2.getTextSize(text, VIZ_FONT, scale, thickness)[0][0]
+
+    (_, text_h), base = cv2.getTextSize('Ag%', VIZ_FONT, scale, thickness)
+    line_height = text_h + base + pad
+    lines, y = [], height + pad + text_h
+    for i, (label, prob) in enumerate(predictions):
+        color = (80, 255, 255) if i == 0 else (255, 255, 255)
+        for text in _wrap(f'{prob * 100:5.1f}% {label}',
+                          lambda t: text_width(t) <= room):
+            lines.append((text, pad, y, color))
+            y += line_height
+    band = len(lines) * line_height + pad
+    # An even total height: H.264 encoders refuse odd frame sizes.
+    band += (height + band) % 2
+    widest = max((text_width(t) for t, *_ in lines), default=0)
+    return VizLayout(width, height, band, scale, thickness, lines, widest)
+
+
+def draw_predictions(frame,
+                     predictions: Predictions,
+                     layout: Optional[VizLayout] = None):
+    """Return the frame with the labels and probabilities in a band below.
 
     MMAction2 1.2.0's ``ActionVisualizer`` draws predictions only from a
     ``pred_labels`` field its own data samples no longer have, renders
@@ -214,34 +349,32 @@ def draw_predictions(frame, predictions: Predictions):
     ASCII: other characters show as ``?``.
 
     Args:
-        frame (np.ndarray): ``(H, W, 3)`` BGR frame, drawn on in place.
+        frame (np.ndarray): ``(H, W, 3)`` BGR frame; not changed.
         predictions (list[tuple[str, float]]): ``(label, probability)``.
+        layout (VizLayout, optional): From :func:`viz_layout` (computed
+            once per video by the writers); by default made for the
+            frame's size, scaled up to :data:`VIZ_MIN_WIDTH` wide.
 
     Returns:
-        np.ndarray: The frame.
+        np.ndarray: ``(layout.height + layout.band_height, layout.width,
+        3)``: the frame, scaled to the layout, over the text band.
     """
     import cv2
-    height, width = frame.shape[:2]
-    scale = max(0.3, min(width, height) / 600)
-    thickness = max(1, round(scale * 2))
-    lines = [f'{prob * 100:5.1f}% {label}' for label, prob in predictions]
-    sizes = [
-        cv2.getTextSize(line, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
-        for line in lines
-    ]
-    line_height = max(h + base for (_, h), base in sizes) + 2 * thickness
-    pad = 2 * thickness
-    box_w = min(width, max(w for (w, _), _ in sizes) + 2 * pad)
-    box_h = min(height, line_height * len(lines) + pad)
-    # Shade rather than blank the box, so the action stays visible below.
-    region = frame[:box_h, :box_w]
-    region[:] = (region * 0.4).astype(region.dtype)
-    for i, line in enumerate(lines):
-        y = pad + line_height * i + sizes[i][0][1]
-        color = (80, 255, 255) if i == 0 else (255, 255, 255)
-        cv2.putText(frame, line, (pad, y), cv2.FONT_HERSHEY_SIMPLEX, scale,
-                    color, thickness, cv2.LINE_AA)
-    return frame
+    import numpy as np
+    if layout is None:
+        layout = viz_layout(*frame_size(frame.shape[1], frame.shape[0]),
+                            predictions)
+    if frame.shape[:2] != (layout.height, layout.width):
+        smaller = layout.width < frame.shape[1]
+        frame = cv2.resize(
+            frame, (layout.width, layout.height),
+            interpolation=cv2.INTER_AREA if smaller else cv2.INTER_LINEAR)
+    band = np.zeros((layout.band_height, layout.width, 3), frame.dtype)
+    out = np.concatenate([frame, band])
+    for text, x, y, color in layout.lines:
+        cv2.putText(out, text, (x, y), VIZ_FONT, layout.font_scale, color,
+                    layout.thickness, cv2.LINE_AA)
+    return out
 
 
 def gif_size(width: int, height: int) -> Tuple[int, int]:
@@ -259,35 +392,79 @@ def gif_size(width: int, height: int) -> Tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
+#: Codecs tried for ``.mp4``, best first: H.264 (``avc1``, ``H264``) plays
+#: in browsers and is smaller; OpenCV's pip wheels cannot encode it, so
+#: MPEG-4 Part 2 (``mp4v``) is the fallback.
+MP4_CODECS = ('avc1', 'H264', 'mp4v')
+
+
+@contextlib.contextmanager
+def _quiet_fd2(quiet: bool = True):
+    """Silence file descriptor 2 (where FFmpeg, inside OpenCV, reports a
+    codec it lacks by itself) while the codecs are tried."""
+    if not quiet:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, 'w') as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _open_mp4_writer(path: str, fps: float, size: Tuple[int, int],
+                     verbose: bool = False):
+    """The first of :data:`MP4_CODECS` this OpenCV can write at ``size``.
+
+    Returns:
+        tuple: ``(cv2.VideoWriter, codec)``.
+    """
+    import cv2
+    with _quiet_fd2(not verbose):
+        for codec in MP4_CODECS:
+            writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*codec),
+                                     fps, size)
+            if writer.isOpened():
+                return writer, codec
+            writer.release()
+    raise OSError(f'OpenCV cannot write {path!r} with any of '
+                  f'{", ".join(MP4_CODECS)}')
+
+
 def _no_frame(video: str) -> OSError:
     return OSError(f'OpenCV read no frame of {video!r} to draw on')
 
 
 def _write_mp4(capture, video: str, out_path: str, fps: float,
-               predictions: Predictions) -> int:
-    """Stream every frame, drawn on, to an MPEG-4 file; returns the count.
-    """
-    import cv2
-
+               predictions: Predictions, options: dict) -> int:
+    """Stream every frame, drawn on, to an MPEG-4 file; returns the count
+    and sets ``options['codec']``."""
     from models.utils.safe_io import atomic_path
 
     # The temporary name ends in .mp4: VideoWriter picks the container
     # from the extension.
     with atomic_path(out_path, keep_ext=True) as tmp:
-        writer, count = None, 0
+        writer, layout, count = None, None, 0
         try:
             while True:
                 ok, frame = capture.read()
                 if not ok:
                     break
-                if writer is None:
-                    height, width = frame.shape[:2]
-                    writer = cv2.VideoWriter(tmp,
-                                             cv2.VideoWriter_fourcc(*'mp4v'),
-                                             fps, (width, height))
-                    if not writer.isOpened():
-                        raise OSError(f'OpenCV cannot write {out_path!r}')
-                writer.write(draw_predictions(frame, predictions))
+                if layout is None:
+                    width, height = frame_size(frame.shape[1],
+                                               frame.shape[0],
+                                               options.get('target'))
+                    layout = viz_layout(width, height, predictions,
+                                        options.get('font_scale'))
+                    writer, options['codec'] = _open_mp4_writer(
+                        tmp, fps,
+                        (layout.width, layout.height + layout.band_height),
+                        options.get('verbose', False))
+                writer.write(draw_predictions(frame, predictions, layout))
                 count += 1
         finally:
             if writer is not None:
@@ -298,7 +475,7 @@ def _write_mp4(capture, video: str, out_path: str, fps: float,
 
 
 def _write_gif(capture, video: str, out_path: str, fps: float,
-               predictions: Predictions) -> int:
+               predictions: Predictions, options: dict) -> int:
     """Write a small GIF of the drawn frames; returns its frame count."""
     import cv2
     from PIL import Image
@@ -310,16 +487,20 @@ def _write_gif(capture, video: str, out_path: str, fps: float,
     # the step doubles, so that any length fits and the GIF still spans
     # the whole video (at a lower frame rate).
     step = max(1, math.ceil(fps / GIF_MAX_FPS - 1e-6))
-    frames, index = [], 0
+    frames, index, layout = [], 0, None
     while capture.grab():  # skipped frames are never converted
         if index % step == 0:
             ok, frame = capture.retrieve()
             if not ok:
                 break
-            size = gif_size(frame.shape[1], frame.shape[0])
-            if size != (frame.shape[1], frame.shape[0]):
-                frame = cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
-            rgb = cv2.cvtColor(draw_predictions(frame, predictions),
+            if layout is None:
+                # The bound applies to the video part; the band adds a
+                # few lines of text under it.
+                size = gif_size(*frame_size(frame.shape[1], frame.shape[0],
+                                            options.get('target')))
+                layout = viz_layout(*size, predictions,
+                                    options.get('font_scale'))
+            rgb = cv2.cvtColor(draw_predictions(frame, predictions, layout),
                                cv2.COLOR_BGR2RGB)
             # Held as palette images (one byte a pixel): the conversion
             # Pillow's GIF writer would make anyway.
@@ -339,18 +520,25 @@ def _write_gif(capture, video: str, out_path: str, fps: float,
             append_images=frames[1:],
             duration=round(1000 * step / fps),
             loop=0)
+    options['codec'] = 'GIF'
     return len(frames)
 
 
-def write_annotated_video(video: str, out_path: str,
-                          predictions: Predictions) -> int:
-    """Write ``video`` with its predictions drawn on every frame.
+def write_annotated_video(video: str,
+                          out_path: str,
+                          predictions: Predictions,
+                          font_scale: Optional[float] = None,
+                          target: Optional[Sequence[int]] = None,
+                          verbose: bool = False,
+                          info: Optional[dict] = None) -> int:
+    """Write ``video`` with its predictions in a band under every frame.
 
     Frames are read one at a time, so memory does not grow with the
-    video. ``.mp4`` is written with OpenCV as it is read (MPEG-4, the
-    source's size and frame rate). ``.gif`` is written with Pillow, which
-    holds every frame until the end, so its frames are bounded: scaled
-    down to :data:`GIF_MAX_SIDE` pixels a side, at most
+    video. ``.mp4`` is written with OpenCV as it is read (H.264 where this
+    OpenCV can encode it, else MPEG-4 Part 2; the source's frame rate).
+    ``.gif`` is written with Pillow, which holds every frame until the
+    end, so its frames are bounded: the video scaled down to
+    :data:`GIF_MAX_SIDE` pixels a side (plus the text band), at most
     :data:`GIF_MAX_FPS` a second and :data:`GIF_MAX_FRAMES` in all (a
     longer video gets a lower frame rate); Pillow stores a frame identical
     to the one before as a longer display of that frame. Either file goes
@@ -361,20 +549,31 @@ def write_annotated_video(video: str, out_path: str,
         video (str): The source video.
         out_path (str): ``.mp4`` or ``.gif`` file.
         predictions (list[tuple[str, float]]): What to draw.
+        font_scale (float, optional): OpenCV font scale; by default it
+            follows the frame's width.
+        target (list[int], optional): ``(W, H)`` of the video part, -1
+            for one keeping the aspect ratio; by default the video's size,
+            scaled up to :data:`VIZ_MIN_WIDTH` wide.
+        verbose (bool): Keep OpenCV's messages about codecs it lacks.
+        info (dict, optional): Receives ``'codec'``: the codec written.
 
     Returns:
         int: The number of frames written.
     """
     import cv2
+    options = dict(font_scale=font_scale, target=target, verbose=verbose)
     os.makedirs(osp.dirname(osp.abspath(out_path)), exist_ok=True)
     write = _write_gif if out_path.lower().endswith('.gif') else _write_mp4
     capture = cv2.VideoCapture(video)
     try:
         fps = capture.get(cv2.CAP_PROP_FPS)
         fps = fps if fps and fps > 0 else 25.0
-        return write(capture, video, out_path, fps, predictions)
+        count = write(capture, video, out_path, fps, predictions, options)
     finally:
         capture.release()
+    if info is not None:
+        info['codec'] = options.get('codec')
+    return count
 
 
 # ---------------------------------------------------------------------------
@@ -420,8 +619,47 @@ def build_parser() -> argparse.ArgumentParser:
         'with several videos, one file each: OUT_<video name>.mp4). GIFs '
         f'are scaled down to {GIF_MAX_SIDE} pixels a side, at most '
         f'{GIF_MAX_FPS} frames a second and {GIF_MAX_FRAMES} frames')
+    parser.add_argument(
+        '--font-scale',
+        type=float,
+        default=None,
+        help='OpenCV font scale of the --viz text (default: follows the '
+        f'frame width, at least {MIN_FONT_SCALE})')
+    parser.add_argument(
+        '--target-resolution',
+        nargs=2,
+        type=int,
+        default=None,
+        metavar=('W', 'H'),
+        help='size of the video in --viz files, -1 for one side keeping '
+        "the aspect ratio, as in MMAction2's demo/demo.py (default: the "
+        f'video\'s, scaled up to {VIZ_MIN_WIDTH} pixels wide when '
+        'narrower); the text goes in a band under it')
     add_model_arguments(parser)
     return parser
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Check what needs no model or package, before torch is imported, so
+    that a wrong argument answers at once.
+
+    Args:
+        args (argparse.Namespace): Parsed arguments.
+    """
+    if args.topk < 1:
+        raise CliError(f'--topk must be >= 1, got {args.topk}')
+    check_output_path(args.out, OUT_FORMATS, '--out')
+    check_output_path(args.viz, VIZ_FORMATS, '--viz')
+    if args.font_scale is not None and not 0 < args.font_scale <= 20:
+        raise CliError(f'--font-scale must be in (0, 20], got '
+                       f'{args.font_scale}')
+    target = args.target_resolution
+    bad_side = target is not None and any(side == 0 or side < -1
+                                          for side in target)
+    if target is not None and (bad_side or target == [-1, -1]):
+        raise CliError('--target-resolution W H: positive sizes, or -1 for '
+                       f'one of them, got {target[0]} {target[1]}')
+    check_model_args(args)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -437,10 +675,6 @@ def run(args: argparse.Namespace) -> int:
                                            label_text_features, score_labels,
                                            top_k)
     from models.text.prompts import load_templates
-    if args.topk < 1:
-        raise CliError(f'--topk must be >= 1, got {args.topk}')
-    check_output_path(args.out, OUT_FORMATS, '--out')
-    check_output_path(args.viz, VIZ_FORMATS, '--viz')
     labels = read_labels(args)
     templates = load_templates(args.template) if args.template else None
     videos = find_videos(args.videos)
@@ -467,12 +701,16 @@ def run(args: argparse.Namespace) -> int:
     if args.viz:
         for video, predictions in results.items():
             path = viz[video]
+            info: dict = {}
             try:
-                write_annotated_video(video, path, predictions)
+                write_annotated_video(video, path, predictions,
+                                      args.font_scale,
+                                      args.target_resolution, args.verbose,
+                                      info)
             except OSError as error:
                 failures[video] = f'--viz: {error}'
                 continue
-            print(f'Wrote {path}', file=sys.stderr)
+            print(f'Wrote {path} ({info["codec"]})', file=sys.stderr)
     return report_failures(failures, len(videos))
 
 
@@ -485,7 +723,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     Returns:
         int: The exit status.
     """
-    return run_cli(build_parser(), run, argv)
+    return run_cli(build_parser(), run, argv, check_args)
 
 
 if __name__ == '__main__':

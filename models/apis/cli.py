@@ -95,6 +95,12 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         '--no-progress',
         action='store_true',
         help='do not show the progress bar')
+    run.add_argument(
+        '--verbose',
+        action='store_true',
+        help="keep the third-party messages hidden by default: FFmpeg's "
+        "and decord's about unreadable videos, the stack's deprecation "
+        'warnings')
 
 
 def default_workers(device) -> int:
@@ -141,6 +147,35 @@ def load_model_from_args(args: argparse.Namespace):
     import torch
 
     from models.apis.video_scoring import load_scoring_model
+    check_model_args(args)
+    device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    try:
+        device = torch.device(device)
+    except RuntimeError:
+        raise CliError(f'--device {device!r} is not a device: use cpu, '
+                       'cuda or cuda:N') from None
+    if device.type == 'cuda' and not torch.cuda.is_available():
+        raise CliError(f'--device {device} asked for CUDA, which this '
+                       'machine lacks: use --device cpu')
+    if args.model is None and args.config is None and args.clip is None:
+        args.model = DEFAULT_MODEL
+    return load_scoring_model(
+        name=args.model,
+        config=args.config,
+        checkpoint=args.checkpoint,
+        clip=args.clip,
+        num_frames=args.num_frames or 8,
+        device=device)
+
+
+def check_model_args(args: argparse.Namespace) -> None:
+    """Check the model and running options that need no import (run
+    before torch is loaded, so that a wrong one answers at once).
+
+    Args:
+        args (argparse.Namespace): Parsed :func:`add_model_arguments`
+            options.
+    """
     sources = [
         flag for flag, value in (('--model', args.model),
                                  ('--config', args.config), ('--clip',
@@ -164,24 +199,12 @@ def load_model_from_args(args: argparse.Namespace):
         raise CliError(f'--batch-size must be >= 1, got {args.batch_size}')
     if args.workers is not None and args.workers < 0:
         raise CliError(f'--workers must be >= 0, got {args.workers}')
-    device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
-    try:
-        device = torch.device(device)
-    except RuntimeError:
-        raise CliError(f'--device {device!r} is not a device: use cpu, '
-                       'cuda or cuda:N') from None
-    if device.type == 'cuda' and not torch.cuda.is_available():
-        raise CliError(f'--device {device} asked for CUDA, which this '
-                       'machine lacks: use --device cpu')
-    if not sources:
-        args.model = DEFAULT_MODEL
-    return load_scoring_model(
-        name=args.model,
-        config=args.config,
-        checkpoint=args.checkpoint,
-        clip=args.clip,
-        num_frames=args.num_frames or 8,
-        device=device)
+    for option, path in (('--config', args.config),
+                         ('--checkpoint', args.checkpoint)):
+        # Package configs (mmaction::...) and URLs are resolved later.
+        if path is not None and '::' not in path and '://' not in path \
+                and not osp.exists(path):
+            raise CliError(f'{option} {path!r}: no such file')
 
 
 def check_output_path(path: Optional[str], formats: Sequence[str],
@@ -233,9 +256,23 @@ def report_failures(failures: Dict[str, str], total: int) -> int:
     return 1
 
 
+def quiet_decoders() -> None:
+    """Hide decord's and its FFmpeg's own lines about unreadable videos
+    (``moov atom not found``, ``video_reader.cc:86: ERROR opening``): the
+    tools report each such video in one line of their own. Decoding
+    processes are forked, so they inherit the level."""
+    try:
+        import decord.logging
+    except ImportError:  # the OpenCV fallback reads the videos
+        return
+    decord.logging.set_level(decord.logging.QUIET)
+
+
 def run_cli(parser: argparse.ArgumentParser,
             run_fn: Callable[[argparse.Namespace], int],
-            argv: Optional[Sequence[str]]) -> int:
+            argv: Optional[Sequence[str]],
+            check_fn: Optional[Callable[[argparse.Namespace],
+                                        None]] = None) -> int:
     """Parse the command line and run; input errors become one line and
     exit status 2.
 
@@ -243,12 +280,23 @@ def run_cli(parser: argparse.ArgumentParser,
         parser (argparse.ArgumentParser): The tool's parser.
         run_fn (callable): Runs the parsed arguments, returns the status.
         argv (list[str], optional): Arguments; ``sys.argv[1:]`` by default.
+        check_fn (callable, optional): Checks the arguments before torch
+            and the package are imported (raises :class:`CliError`), so
+            that a usage error answers in a fraction of a second.
 
     Returns:
         int: The exit status.
     """
     args = parser.parse_args(argv)
-    quiet_stack_warnings()
+    try:
+        if check_fn is not None:
+            check_fn(args)
+    except CliError as error:
+        print(f'{parser.prog}: error: {error}', file=sys.stderr)
+        return 2
+    if not getattr(args, 'verbose', False):
+        quiet_stack_warnings()
+        quiet_decoders()
     from models.apis.video_scoring import INPUT_ERRORS
     try:
         return run_fn(args)
