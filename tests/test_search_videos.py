@@ -1,6 +1,8 @@
 """tools/search_videos.py as users run it (fresh interpreter, offline):
 ranking by a text query, and the feature cache beside the folder that
 later runs reuse."""
+import csv
+import json
 import os
 import os.path as osp
 import re
@@ -221,3 +223,62 @@ def test_no_progress_bar_when_nothing_is_to_embed(tmp_path, monkeypatch,
                                 scorer=fake_scorer())
     assert status == 0 and 'Features: 0 computed, 2 from the cache' in err
     assert 'video/s' not in err and '0/0' not in err and '0video' not in err
+
+
+@pytest.mark.parametrize('ext', ['.json', '.csv'])
+def test_out_writes_the_ranking(tmp_path, monkeypatch, capsys, ext):
+    folder = str(tmp_path / 'clips')
+    make_files(folder, 3)
+    with open(osp.join(folder, 'broken.mp4'), 'wb') as f:
+        f.write(b'not a video')
+    scorer = fake_scorer()
+    scorer.describe = lambda: dict(name='fake model')
+    out = tmp_path / 'new' / f'ranking{ext}'
+    status, stdout, err = run_search(monkeypatch, capsys, folder, QUERY,
+                                     '--topk', '2', '--out', str(out),
+                                     scorer=scorer)
+    assert f'Wrote {out}' in err
+    ranking = re.findall(r'^\s+(\d+)\s+(-?[0-9.]+)\s+(\S+)$', stdout, re.M)
+    assert len(ranking) == 2
+    if ext == '.json':
+        data = json.loads(out.read_text())
+        assert data['query'] == QUERY
+        assert data['model'] == dict(name='fake model')
+        assert [(str(r['rank']), r['video']) for r in data['results']] == [
+            (rank, video) for rank, _, video in ranking
+        ]
+        assert [r['similarity'] for r in data['results']] == pytest.approx(
+            [float(s) for _, s, _ in ranking], abs=1e-4)
+        assert [f['video'] for f in data['failures']] == (
+            [osp.join(folder, 'broken.mp4')] if status else [])
+    else:
+        rows = list(csv.reader(out.open()))
+        assert rows[0] == ['rank', 'video', 'similarity']
+        assert [(r[0], r[1]) for r in rows[1:]] == [
+            (rank, video) for rank, _, video in ranking
+        ]
+    assert not [n for n in os.listdir(out.parent) if n.startswith('.')]
+
+
+@pytest.mark.parametrize('target, message', [
+    ('ranking.txt', 'unknown format'),
+    ('{folder}/video_0.mp4', 'unknown format'),
+    ('{cache}', 'unknown format'),
+    ('{video_json}', 'same file as the input'),
+])
+def test_out_is_refused_before_the_model_loads(tmp_path, monkeypatch,
+                                               capsys, target, message):
+    folder = str(tmp_path / 'clips')
+    make_files(folder, 2)
+    # A .json name that is a link to a video: writing it would destroy
+    # that video.
+    link = osp.join(folder, 'video_0.mp4')
+    json_link = str(tmp_path / 'out.json')
+    os.symlink(link, json_link)
+    path = target.format(folder=folder,
+                         cache=str(tmp_path / 'clips.actionclip_cache.pt'),
+                         video_json=json_link)
+    status, _, err = run_search(monkeypatch, capsys, folder, QUERY, '--out',
+                                path)
+    assert status == 2 and message in err, err
+    assert osp.islink(json_link) and len(os.listdir(folder)) == 2

@@ -14,7 +14,7 @@ Examples (from the project root)::
 
     python tools/search_videos.py videos/ "a person juggling balls"
     python tools/search_videos.py videos/ "riding a unicycle" --topk 3 \\
-        --clip ViT-B/32
+        --clip ViT-B/32 --out ranking.csv
 
 The model and running options are those of ``tools/zero_shot.py``
 (``models/apis/cli.py``). Exit status: 0 when every video was searched; 1
@@ -23,9 +23,11 @@ listed at the end); 2 when an argument or input is wrong or the model
 cannot be loaded.
 """
 import argparse
+import csv
+import json
 import os.path as osp
 import sys
-from typing import Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if ROOT not in sys.path:
@@ -37,11 +39,15 @@ from light_imports import load_light  # noqa: E402
 _cli = load_light('models.apis.cli')
 CliError = _cli.CliError
 add_model_arguments = _cli.add_model_arguments
+check_model_args = _cli.check_model_args
+check_output_path = _cli.check_output_path
 decode_workers = _cli.decode_workers
 load_model_from_args = _cli.load_model_from_args
 report_failures = _cli.report_failures
 report_skipped = _cli.report_skipped
 run_cli = _cli.run_cli
+
+OUT_FORMATS = ('.json', '.csv')
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,8 +75,64 @@ def build_parser() -> argparse.ArgumentParser:
         '--no-cache',
         action='store_true',
         help='embed every video again and write no cache')
+    parser.add_argument(
+        '--out',
+        help='also write the ranking to a .json file (the query, the '
+        'model, the results and the failures) or a .csv file (rank, '
+        'video, similarity); default: none')
     add_model_arguments(parser)
     return parser
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Check what needs no model or package, before torch is imported, so
+    that a wrong argument answers at once.
+
+    Args:
+        args (argparse.Namespace): Parsed arguments.
+    """
+    if args.topk < 1:
+        raise CliError(f'--topk must be >= 1, got {args.topk}')
+    if not args.query.strip():
+        raise CliError('The query is empty: describe what to look for')
+    if args.no_cache and args.cache:
+        raise CliError('--cache and --no-cache contradict each other')
+    check_output_path(args.out, OUT_FORMATS, '--out')
+    check_model_args(args)
+
+
+def write_ranking(path: str, ranking: List[Tuple[str, float]],
+                  failures: Dict[str, str], info: dict) -> None:
+    """Write the ranking as JSON or CSV (by the file's extension), whole
+    or not at all (a temporary file renamed).
+
+    Args:
+        path (str): ``.json`` or ``.csv`` file.
+        ranking (list[tuple[str, float]]): ``(video, similarity)``, best
+            first.
+        failures (dict): ``{video: error message}``.
+        info (dict): ``query`` and ``model`` for the JSON file.
+    """
+    from models.utils.safe_io import atomic_write
+    if path.lower().endswith('.json'):
+        data = dict(info)
+        data['results'] = [
+            dict(rank=rank, video=video, similarity=similarity)
+            for rank, (video, similarity) in enumerate(ranking, 1)
+        ]
+        data['failures'] = [
+            dict(video=video, error=error)
+            for video, error in failures.items()
+        ]
+        with atomic_write(path, 'w', encoding='utf-8') as f:
+            json.dump(data, f, indent=2, ensure_ascii=False)
+            f.write('\n')
+        return
+    with atomic_write(path, 'w', encoding='utf-8', newline='') as f:
+        writer = csv.writer(f)
+        writer.writerow(['rank', 'video', 'similarity'])
+        for rank, (video, similarity) in enumerate(ranking, 1):
+            writer.writerow([rank, video, f'{similarity:.6f}'])
 
 
 def run(args: argparse.Namespace) -> int:
@@ -91,22 +153,28 @@ def run(args: argparse.Namespace) -> int:
     from models.apis.video_scoring import (embed_videos, find_videos,
                                            path_problem, query_similarity,
                                            query_text_features)
-    if args.topk < 1:
-        raise CliError(f'--topk must be >= 1, got {args.topk}')
+    from models.utils.safe_io import OutputPathError
+    from models.utils.safe_io import check_output_path as check_writable
     if not osp.isdir(args.folder):
         problem = path_problem(args.folder) or 'is not a folder'
         raise CliError(f'FOLDER {args.folder!r} {problem}: give the '
                        'folder that holds the videos')
-    if args.no_cache and args.cache:
-        raise CliError('--cache and --no-cache contradict each other')
-    if not args.query.strip():
-        raise CliError('The query is empty: describe what to look for')
     # Fails early on an empty folder; subfolders that cannot be listed are
     # reported with the unreadable videos.
     unlisted = {}
     videos = find_videos([args.folder], unreadable=unlisted)
-    if not args.no_cache:  # refused or its folder made before the work
-        check_cache_path(args.cache or default_cache_path(args.folder))
+    cache = None if args.no_cache else (args.cache
+                                        or default_cache_path(args.folder))
+    if cache is not None:  # refused or its folder made before the work
+        check_cache_path(cache)
+    if args.out:
+        try:
+            check_writable(args.out, [
+                *videos, cache, args.config, args.checkpoint, args.clip,
+                args.model
+            ], '--out')
+        except OutputPathError as error:
+            raise CliError(str(error)) from None
     scorer = load_model_from_args(args)
     workers = decode_workers(args, scorer.device)
     query = query_text_features(scorer.model, args.query)
@@ -133,16 +201,22 @@ def run(args: argparse.Namespace) -> int:
               f'{len(stats.reused)} from the cache {stats.cache_path}'
               f'{"" if stats.saved else " (not rewritten)"}',
               file=sys.stderr)
+    ranking: List[Tuple[str, float]] = []
     if features:
         scores = query_similarity(torch.stack(list(features.values())),
                                   query)
         order = scores.argsort(descending=True)[:args.topk].tolist()
         names = list(features)
+        ranking = [(names[i], float(scores[i])) for i in order]
         print(f'Top {len(order)} of {len(names)} videos for '
               f'{args.query!r} (cosine similarity):')
         print('  rank  similarity  video')
-        for rank, i in enumerate(order, 1):
-            print(f'  {rank:>4}  {float(scores[i]):>10.4f}  {names[i]}')
+        for rank, (name, similarity) in enumerate(ranking, 1):
+            print(f'  {rank:>4}  {similarity:>10.4f}  {name}')
+    if args.out:
+        write_ranking(args.out, ranking, failures,
+                      dict(query=args.query, model=scorer.describe()))
+        print(f'Wrote {args.out}', file=sys.stderr)
     # Unlisted subfolders count among the failures, and so in the total.
     return report_failures(failures, len(features) + len(failures))
 
@@ -156,7 +230,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     Returns:
         int: The exit status.
     """
-    return run_cli(build_parser(), run, argv)
+    return run_cli(build_parser(), run, argv, check_args)
 
 
 if __name__ == '__main__':
