@@ -407,3 +407,22 @@ def test_decoding_workers_default_to_none_on_the_cpu():
     assert cli.decode_workers(args, torch.device('cpu')) == 0
     args.workers = 3
     assert cli.decode_workers(args, torch.device('cpu')) == 3
+
+
+def test_third_party_noise_is_hidden_unless_verbose(tmp_path):
+    weights = make_tiny_clip(str(tmp_path / 'tiny_clip.pt'))
+    folder = tmp_path / 'videos'
+    make_videos(str(folder), 1, num_frames=4)
+    (folder / 'broken.mp4').write_bytes(b'not a video' * 30)
+    args = [str(folder), '--labels', LABELS, '--clip', weights,
+            '--num-frames', '4', '--device', 'cpu']
+    quiet = run_tool(args)
+    loud = run_tool([*args, '--verbose'])
+    for proc in (quiet, loud):
+        assert proc.returncode == 1, proc.stderr[-3000:]  # broken.mp4
+        assert 'skipped:' in proc.stderr and 'broken.mp4' in proc.stderr
+    noise = ('moov atom not found', 'ERROR opening', 'pkg_resources',
+             'MultiScaleDeformableAttention', 'FileClient')
+    assert not [n for n in noise if n in quiet.stderr], quiet.stderr
+    # FFmpeg's and decord's own lines come back with --verbose.
+    assert 'moov atom not found' in loud.stderr, loud.stderr

@@ -8,11 +8,12 @@ and MMAction2) and answer ``--help`` or a wrong option at once; torch and
 the package are imported when a model is loaded or a command runs.
 """
 import argparse
+import contextlib
 import os
 import os.path as osp
 import sys
 import warnings
-from typing import Callable, Dict, Optional, Sequence
+from typing import Callable, Dict, Iterator, Optional, Sequence
 
 #: The model the tools use when no model option is given.
 DEFAULT_MODEL = 'ViT-B/32-8'
@@ -268,6 +269,48 @@ def quiet_decoders() -> None:
     decord.logging.set_level(decord.logging.QUIET)
 
 
+def _stderr_is_fd2() -> bool:
+    try:
+        return sys.stderr.fileno() == 2
+    except (AttributeError, OSError, ValueError):  # captured, replaced
+        return False
+
+
+@contextlib.contextmanager
+def native_stderr_hidden() -> Iterator[None]:
+    """Discard what native code writes to file descriptor 2 while keeping
+    Python's ``sys.stderr`` (messages, warnings, the progress bar).
+
+    FFmpeg (in decord and in OpenCV) and decord's C++ log write their
+    lines (``moov atom not found``, ``video_reader.cc:86: ERROR
+    opening``) to descriptor 2 themselves, where no Python setting reaches
+    them; the tools report each unreadable video in a line of their own.
+    So ``sys.stderr`` moves to a copy of the descriptor and descriptor 2
+    to ``/dev/null``, both put back at the end. Nothing is changed when
+    ``sys.stderr`` is not descriptor 2 (e.g. captured by a test).
+    """
+    if not _stderr_is_fd2():
+        yield
+        return
+    python_stderr = sys.stderr
+    python_stderr.flush()
+    real = os.dup(2)
+    sys.stderr = open(real, 'w', buffering=1, closefd=False,
+                      encoding=python_stderr.encoding,
+                      errors='backslashreplace')
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    os.close(null)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(real, 2)
+        sys.stderr.close()
+        sys.stderr = python_stderr
+        os.close(real)
+
+
 def run_cli(parser: argparse.ArgumentParser,
             run_fn: Callable[[argparse.Namespace], int],
             argv: Optional[Sequence[str]],
@@ -294,12 +337,16 @@ def run_cli(parser: argparse.ArgumentParser,
     except CliError as error:
         print(f'{parser.prog}: error: {error}', file=sys.stderr)
         return 2
-    if not getattr(args, 'verbose', False):
-        quiet_stack_warnings()
-        quiet_decoders()
-    from models.apis.video_scoring import INPUT_ERRORS
-    try:
-        return run_fn(args)
-    except (CliError, ) + INPUT_ERRORS as error:
-        print(f'{parser.prog}: error: {error}', file=sys.stderr)
-        return 2
+    with contextlib.ExitStack() as stack:
+        if not getattr(args, 'verbose', False):
+            # First, so that the loggers made from here on write to the
+            # kept sys.stderr.
+            stack.enter_context(native_stderr_hidden())
+            quiet_stack_warnings()
+            quiet_decoders()
+        from models.apis.video_scoring import INPUT_ERRORS
+        try:
+            return run_fn(args)
+        except (CliError, ) + INPUT_ERRORS as error:
+            print(f'{parser.prog}: error: {error}', file=sys.stderr)
+            return 2
