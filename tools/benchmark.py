@@ -42,40 +42,40 @@ import time
 from dataclasses import asdict
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-import torch
-from benchmarks.common import (FULL, LABEL_FILE, QUICK, QUICK_ARCH,
-                               TEST_CONFIGS, Budget, build_model, build_models,
-                               release_memory)
-from benchmarks.decode import bench_decode
-from benchmarks.encoder import bench_encoder
-from benchmarks.loop import TEST_LOOP_VARIANTS, bench_test_loop
-from benchmarks.predict import bench_predict, bench_text_cache
-from benchmarks.report import environment, to_markdown
-from benchmarks.train import bench_train
-from benchmarks.videos import make_videos
-
 # The parts import the models package when they run, from the root.
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 PARTS = ('predict', 'encoder', 'train', 'decode', 'test_loop')
+#: The keys of ``benchmarks.common.TEST_CONFIGS``, named here so that the
+#: command line is checked before torch loads (main() checks they agree).
+ARCHS = ('ViT-B/32', 'ViT-B/16')
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    """Command-line arguments."""
+    """Command-line arguments (bad input exits with status 2).
+
+    Args:
+        argv (list[str], optional): Arguments; default ``sys.argv[1:]``.
+
+    Returns:
+        argparse.Namespace: The options.
+    """
     parser = argparse.ArgumentParser(
         description=__doc__.split('\n\n')[0],
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--out-dir', default='work_dirs/benchmark',
-                        help='where benchmark.json and benchmark.md go')
+                        help='where benchmark.json and benchmark.md go '
+                        '(default: work_dirs/benchmark)')
     parser.add_argument('--quick', action='store_true',
                         help='tiny model and iterations: a smoke run of '
                         'every path (on a CPU in well under a minute)')
-    parser.add_argument('--archs', nargs='+', default=list(TEST_CONFIGS),
-                        choices=list(TEST_CONFIGS))
+    parser.add_argument('--archs', nargs='+', default=list(ARCHS),
+                        choices=list(ARCHS),
+                        help='architectures to measure (default: all)')
     parser.add_argument('--skip', nargs='*', default=[], choices=PARTS,
-                        help='parts to leave out')
+                        help='parts to leave out (default: none)')
     parser.add_argument('--compile', action='store_true',
                         help='also measure predict, the encoder and the '
                         'training step with torch.compile (compiling takes '
@@ -85,7 +85,29 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--videos-dir', default=None,
                         help='where to generate the videos (default: a '
                         'temporary directory)')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.device is not None and not (args.device == 'cpu'
+                                        or args.device.startswith('cuda')):
+        parser.error(f'--device {args.device!r}: use cpu, cuda or cuda:N')
+    return args
+
+
+if __name__ == '__main__':
+    # Checked before torch and the benchmark parts load (seconds), so that
+    # a usage error answers at once; main() reads it again.
+    parse_args()
+
+import torch  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    FULL, LABEL_FILE, QUICK, QUICK_ARCH, TEST_CONFIGS, Budget, build_model,
+    build_models, release_memory)
+from benchmarks.decode import bench_decode  # noqa: E402
+from benchmarks.encoder import bench_encoder  # noqa: E402
+from benchmarks.loop import TEST_LOOP_VARIANTS, bench_test_loop  # noqa: E402
+from benchmarks.predict import bench_predict, bench_text_cache  # noqa: E402
+from benchmarks.report import environment, to_markdown  # noqa: E402
+from benchmarks.train import bench_train  # noqa: E402
+from benchmarks.videos import make_videos  # noqa: E402
 
 
 def model_parts(report: Dict[str, Any], archs: List[Tuple[str, Any]],
@@ -151,6 +173,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         int: The exit status.
     """
     args = parse_args(argv)
+    assert set(ARCHS) == set(TEST_CONFIGS), 'ARCHS: update from common.py'
     budget = QUICK if args.quick else FULL
     os.makedirs(args.out_dir, exist_ok=True)
     started = time.perf_counter()

@@ -45,13 +45,18 @@ Example:
     python tools/convert_actionclip_checkpoint.py model_best.pt \\
         vit-b-32-8f_converted.pth --num-segs 8
 """
+# Annotations stay strings: torch is imported only after the arguments
+# are checked, so that a usage error answers at once.
+from __future__ import annotations
+
 import argparse
 import os.path as osp
 import sys
 from collections import Counter
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if ROOT not in sys.path:
@@ -73,6 +78,7 @@ class ConversionError(ValueError):
 
 def _weights(checkpoint: dict, key: str) -> Dict[str, torch.Tensor]:
     """One state dict of the checkpoint, checked to hold only tensors."""
+    import torch
     state = checkpoint[key]
     if not isinstance(state, dict) or not state:
         raise ConversionError(f'{key!r} is not a non-empty state dict '
@@ -250,12 +256,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         'the first T rows of the position table are kept')
     args = parser.parse_args(argv)
 
-    import models  # noqa: F401  (stack fixes before loading)
-    from models.checkpoints.safe_loading import (CheckpointReadError,
-                                                 UnsafeCheckpointError,
-                                                 load_checkpoint_file)
-    from models.utils.safe_io import (OutputPathError, atomic_save_torch,
-                                      check_output_path)
+    # Checked before torch and the package are imported (seconds), so
+    # that a usage error answers at once.
+    from light_imports import load_light
+    safe_io = load_light('models.utils.safe_io')
+    if args.num_segs < 1:
+        print(f'error: --num-segs must be >= 1, got {args.num_segs}',
+              file=sys.stderr)
+        return 2
     if not osp.isfile(args.src):
         problem = 'is a folder' if osp.isdir(args.src) else 'does not exist'
         print(f'error: cannot convert {args.src}: it {problem}',
@@ -263,10 +271,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     try:
         # Before any work: refuse DST = SRC, create DST's folder.
-        check_output_path(args.dst, [args.src], 'output')
-    except OutputPathError as error:
+        safe_io.check_output_path(args.dst, [args.src], 'output')
+    except safe_io.OutputPathError as error:
         print(f'error: {error}', file=sys.stderr)
         return 2
+
+    import models  # noqa: F401  (stack fixes before loading)
+    from models.checkpoints.safe_loading import (CheckpointReadError,
+                                                 UnsafeCheckpointError,
+                                                 load_checkpoint_file)
+    from models.utils.safe_io import atomic_save_torch
     try:
         # Safe loading: tensors, numbers and containers only; anything
         # else is refused, naming ACTIONCLIP_TRUST_CHECKPOINTS.

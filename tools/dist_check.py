@@ -32,8 +32,63 @@ import os
 import sys
 import time
 
-import torch
-import torch.distributed as dist
+
+def parse_args(argv=None) -> argparse.Namespace:
+    """Parse and check the command line (bad input exits with status 2).
+
+    Args:
+        argv (list[str], optional): Arguments; ``sys.argv[1:]`` by default.
+
+    Returns:
+        argparse.Namespace: The options.
+    """
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n')[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument(
+        '--backend',
+        default=None,
+        help='torch.distributed backend (None: nccl with CUDA, else gloo)')
+    parser.add_argument(
+        '--config',
+        help='take the model from this config (its labels are replaced); '
+        'None: a tiny ViT')
+    parser.add_argument(
+        '--batch-size', type=int, default=4, help='videos per rank (B)')
+    parser.add_argument(
+        '--seed', type=int, default=0, help='seed of the data and draws')
+    parser.add_argument(
+        '--loss-tol',
+        type=float,
+        default=1e-5,
+        help='largest absolute loss difference accepted')
+    parser.add_argument(
+        '--grad-tol',
+        type=float,
+        default=1e-4,
+        help='largest gradient difference accepted, relative to its norm')
+    parser.add_argument('--out', help='write the JSON report here (rank 0)')
+    args = parser.parse_args(argv)
+    if args.batch_size < 1:
+        parser.error(f'--batch-size must be >= 1, got {args.batch_size}')
+    if args.loss_tol <= 0 or args.grad_tol <= 0:
+        parser.error('--loss-tol and --grad-tol must be > 0')
+    if args.config is not None and not os.path.isfile(args.config):
+        parser.error(f'--config {args.config!r}: no such file')
+    if int(os.environ.get('WORLD_SIZE', 1)) < 2:
+        parser.error('run it on 2 or more processes: torchrun '
+                     '--nproc_per_node=2 tools/dist_check.py')
+    return args
+
+
+if __name__ == '__main__':
+    # The command line is checked before torch and MMAction2 load (seconds
+    # on every rank), so that a usage error answers at once; main() reads
+    # it again.
+    parse_args()
+
+import torch  # noqa: E402
+import torch.distributed as dist  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
@@ -67,25 +122,6 @@ TINY_MODEL = dict(
 #: Few labels, so that videos of one class meet across ranks ('same_label').
 LABELS = ['a square moving left', 'a circle growing', 'a triangle rotating']
 TEMPLATES = ['a video of {}', '{}', 'a clip of {}', 'someone is {}']
-
-
-def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument(
-        '--backend',
-        default=None,
-        help='torch.distributed backend (default: nccl with CUDA, else gloo)')
-    parser.add_argument(
-        '--config',
-        help='take the model from this config (its labels are replaced); '
-        'default: a tiny ViT')
-    parser.add_argument(
-        '--batch-size', type=int, default=4, help='videos per rank (B)')
-    parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--loss-tol', type=float, default=1e-5)
-    parser.add_argument('--grad-tol', type=float, default=1e-4)
-    parser.add_argument('--out', help='write the JSON report here (rank 0)')
-    return parser.parse_args(argv)
 
 
 def build_model(config, device: torch.device) -> torch.nn.Module:
@@ -184,9 +220,6 @@ def main(argv=None) -> int:
     rank = int(os.environ.get('RANK', 0))
     world = int(os.environ.get('WORLD_SIZE', 1))
     local_rank = int(os.environ.get('LOCAL_RANK', 0))
-    if world < 2:
-        sys.exit('Run it on 2 or more processes: torchrun '
-                 '--nproc_per_node=2 tools/dist_check.py')
     cuda = torch.cuda.is_available()
     backend = args.backend or ('nccl' if cuda else 'gloo')
     device = torch.device(f'cuda:{local_rank}' if cuda else 'cpu')

@@ -350,15 +350,43 @@ def generate(out: str,
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--out', default='data/synthetic_actions')
-    parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--per-class', type=int, default=60,
-                        help='training videos per class')
-    parser.add_argument('--val-per-class', type=int, default=10)
-    parser.add_argument('--test-per-class', type=int, default=15)
-    parser.add_argument('--zeroshot-per-class', type=int, default=20)
-    parser.add_argument('--workers', type=int, default=os.cpu_count() or 1)
+    """Parse the command line.
+
+    Args:
+        argv (list[str], optional): Arguments; ``sys.argv[1:]`` by default.
+
+    Returns:
+        argparse.Namespace: The options.
+    """
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n')[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument(
+        '--out',
+        default='data/synthetic_actions',
+        help='folder the videos, file lists and label maps are written to')
+    parser.add_argument(
+        '--seed',
+        type=int,
+        default=0,
+        help='random seed: the same seed writes the same videos')
+    parser.add_argument(
+        '--per-class', type=int, default=60,
+        help='training videos per class')
+    parser.add_argument(
+        '--val-per-class', type=int, default=10,
+        help='validation videos per class')
+    parser.add_argument(
+        '--test-per-class', type=int, default=15,
+        help='test videos per class')
+    parser.add_argument(
+        '--zeroshot-per-class', type=int, default=20,
+        help='videos per held-out (zero-shot) class')
+    parser.add_argument(
+        '--workers',
+        type=int,
+        default=os.cpu_count() or 1,
+        help='processes rendering videos (the CPU count)')
     parser.add_argument(
         '--size-scale',
         type=float,
@@ -377,6 +405,10 @@ def main(argv=None) -> int:
             return 2
     if not 0 < args.size_scale <= 8:
         print(f'--size-scale must be in (0, 8], got {args.size_scale}',
+              file=sys.stderr)
+        return 2
+    if args.workers < 1:
+        print(f'--workers must be at least 1, got {args.workers}',
               file=sys.stderr)
         return 2
     counts = generate(

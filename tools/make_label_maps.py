@@ -225,6 +225,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             if dataset not in DATASETS or not path:
                 parser.error(f'--classind takes DATASET=PATH with DATASET in '
                              f'{sorted(DATASETS)}, got {item!r}')
+            if not osp.isfile(path):
+                parser.error(f'--classind {item!r}: no such file {path!r}')
             differences = compare_classind(dataset, path)
             for line in differences:
                 print(f'{dataset}: {line}')

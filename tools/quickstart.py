@@ -59,13 +59,26 @@ def metric(output: str, name: str) -> float:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--config', default=DEFAULT_CONFIG)
-    parser.add_argument('--work-dir', default='work_dirs/quickstart')
-    parser.add_argument('--seed', type=int, default=0)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n')[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument(
+        '--config', default=DEFAULT_CONFIG, help='the config to train')
+    parser.add_argument(
+        '--work-dir',
+        default='work_dirs/quickstart',
+        help='where logs and checkpoints go')
+    parser.add_argument(
+        '--seed', type=int, default=0, help='seed of the data and training')
     parser.add_argument(
         '--per-class', type=int, default=300, help='training videos per class')
     args = parser.parse_args(argv)
+    # Checked before the minutes of generating and training begin.
+    if args.per_class < 1:
+        parser.error(f'--per-class must be >= 1, got {args.per_class}')
+    if not osp.isfile(osp.join(ROOT, args.config)):
+        parser.error(f'--config {args.config!r}: no such file (paths are '
+                     'relative to the project root)')
     os.chdir(ROOT)
     start = time.time()
     os.makedirs(args.work_dir, exist_ok=True)
