@@ -34,7 +34,7 @@ model = dict(
     pretrained=False,
     to_float32=True,
     labels_or_label_file=f'{data_root}/label_map.txt',
-    templates_or_template_file=['a video of {}', '{}'],
+    template=['a video of {}', '{}'],
     loss=dict(type='CrossEntropyLoss', loss_weight=0.5),
     # Many videos of one class share a batch here: every text of a video's
     # class counts as a positive (docs/synthetic_actions.md measures it).

@@ -14,7 +14,10 @@ model = dict(
     num_adapter_segs=num_segs,
     num_adapter_layers=6,
     pretrained=False,
-    labels_or_label_file='configs/label_map_k400.txt')
+    labels_or_label_file='configs/label_map_k400.txt',
+    # None: ActionCLIP's 16 templates; or one ('a video of {}'), a list, or
+    # a file with one template a line.
+    template=None)
 
 dataset_type = 'TolerantVideoDataset'
 data_root_val = 'data/kinetics400/videos_val'

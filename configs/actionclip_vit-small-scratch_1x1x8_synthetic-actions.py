@@ -23,7 +23,7 @@ model = dict(
     # Frames mix inside the image encoder, so it sees which way things move:
     # 0.63 -> 1.00 test top-1 for rn-small (docs/synthetic_actions.md).
     temporal_shift=True,
-    templates_or_template_file=None,
+    template=None,  # ActionCLIP's 16 templates, not the tiny config's two
     labels_or_label_file=f'{data_root}/label_map.txt')
 
 

@@ -1,5 +1,10 @@
+import glob
+import os
+import warnings
+
 import pytest
 import torch
+from conftest import ROOT
 from mmaction.registry import MODELS
 from mmaction.structures import ActionDataSample
 
@@ -19,7 +24,7 @@ def model(tiny_arch):
             num_adapter_segs=4,
             num_adapter_layers=2,
             labels_or_label_file=LABELS,
-            templates_or_template_file=TEMPLATES))
+            template=TEMPLATES))
 
 
 def samples(*labels):
@@ -135,11 +140,62 @@ def test_init_weights_keeps_clip(model):
     assert torch.equal(model.clip.visual.proj, before)
 
 
-def test_seed_template_argument(tiny_arch):
+def test_seed_template_argument(tiny_arch, tmp_path):
+    """``template`` takes one template, a list or a file."""
     model = ActionClip(
         tiny_arch, 4, labels_or_label_file=['singing', 'dancing'],
         template='The woman is {}')
     assert model.prompt_bank.templates == ['The woman is {}']
+    assert ActionClip(tiny_arch, 4, template=TEMPLATES).templates == TEMPLATES
+    path = tmp_path / 'templates.txt'
+    path.write_text('\n'.join(TEMPLATES) + '\n')
+    assert ActionClip(tiny_arch, 4, template=str(path)).templates == TEMPLATES
+
+
+def test_deprecated_template_alias(tiny_arch):
+    """Older configs' templates_or_template_file still works, with a
+    DeprecationWarning; set next to template (the seed's snippet on such a
+    config), template wins with a warning instead of failing."""
+    with pytest.warns(DeprecationWarning, match='set template'):
+        model = ActionClip(tiny_arch, 4, templates_or_template_file=TEMPLATES)
+    assert model.templates == TEMPLATES
+    with pytest.warns(UserWarning, match='templates_or_template_file=.* is '
+                      'ignored'):
+        model = ActionClip(
+            tiny_arch,
+            4,
+            templates_or_template_file=TEMPLATES,
+            template='a video of {}')
+    assert model.templates == ['a video of {}']
+
+
+SHIPPED_CONFIGS = sorted(
+    glob.glob(os.path.join(ROOT, 'configs', 'actionclip_*.py')))
+
+
+@pytest.mark.parametrize('path', SHIPPED_CONFIGS, ids=os.path.basename)
+def test_every_shipped_config_takes_a_template(path, tiny_arch, tmp_path):
+    """The seed's ``config.model.template = ...`` works on every shipped
+    config, as a string, a list or a file; no config uses the old name.
+    (A tiny CLIP stands in for the config's: only the templates matter.)"""
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+    cfg = Config.fromfile(path)
+    assert 'templates_or_template_file' not in cfg.model
+    init_default_scope('mmaction')
+    cfg.model.clip_arch = tiny_arch
+    cfg.model.pretrained = False
+    cfg.model.labels_or_label_file = LABELS
+    file = tmp_path / 'templates.txt'
+    file.write_text('a clip of {}\n{}\n')
+    for template, expected in (('a video of {}', ['a video of {}']),
+                               (TEMPLATES, TEMPLATES),
+                               (str(file), ['a clip of {}', '{}'])):
+        cfg.model.template = template
+        with warnings.catch_warnings():
+            warnings.simplefilter('error')  # no deprecation, no conflict
+            model = MODELS.build(cfg.model)
+        assert model.prompt_bank.templates == expected
 
 
 def test_same_label_targets_share_probability():
@@ -250,3 +306,26 @@ def test_moving_keeps_the_dtype_and_test_step_sets_it(tiny_arch, to_float32):
     other = ActionClip(tiny_arch, 4, labels_or_label_file=LABELS,
                        to_float32=to_float32).cuda().apply_test_precision()
     assert other.clip.dtype == expected
+
+
+def test_old_template_key_of_a_recorded_config_loads_quietly(tmp_path):
+    """A config written before ``template`` (conftest's tiny one, as
+    checkpoints record it) loads through models.apis.loading with its
+    templates and no deprecation warning the user could not act on."""
+    from conftest import make_tiny_config
+
+    from models.apis.loading import load_model
+    config, checkpoint = make_tiny_config(str(tmp_path))
+    with open(config) as f:
+        assert 'templates_or_template_file=' in f.read()
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            'error', 'ActionClip: templates_or_template_file',
+            DeprecationWarning)
+        loaded = load_model(checkpoint, config=config, labels=LABELS)
+        assert loaded.templates == TEMPLATES
+        again = load_model(
+            checkpoint, config=config, labels=LABELS,
+            templates=['a clip of {}'])
+    assert again.templates == ['a clip of {}']
+    assert again.identity == loaded.identity  # templates aside

@@ -15,7 +15,7 @@ def test_pretty_text_round_trip():
     parsed = parse_config_text(cfg.pretty_text)
     assert parsed.model.to_dict() == cfg.model.to_dict()
     assert parsed.test_pipeline == cfg.test_pipeline
-    assert parsed.model.templates_or_template_file == ['a video of {}', '{}']
+    assert parsed.model.template == ['a video of {}', '{}']
     assert parsed.optim_wrapper.optimizer.betas == (0.9, 0.98)
 
 

@@ -46,18 +46,38 @@ def test_templates():
     assert len(DEFAULT_TEMPLATES) == 16
     assert load_templates(template='The woman is {}') == ['The woman is {}']
     assert load_templates(['a {}', '{} b']) == ['a {}', '{} b']
+    assert load_templates(('a {}', )) == ['a {}']
     with pytest.raises(ValueError, match="no '{}'"):
         load_templates(template='a video')
     with pytest.raises(ValueError, match='cannot be filled'):
         load_templates(['{} and {}'])
-    with pytest.raises(ValueError, match='not both'):
-        load_templates(['{}'], template='{}')
+    with pytest.raises(ValueError, match='template list is empty'):
+        load_templates([])
+    with pytest.raises(TypeError, match='a list of strings'):
+        load_templates(3)
+    with pytest.raises(TypeError, match='is not a string'):
+        load_templates(['a {}', 3])
 
 
-def test_template_file(tmp_path):
+def test_template_file(tmp_path, monkeypatch):
+    """One argument takes a string, a list or a file: a string without
+    ``{}`` that names a file (or looks like a path) is read as one."""
     path = tmp_path / 'templates.txt'
     path.write_text('a video of {}\n{}, an action\n')
-    assert load_templates(str(path)) == ['a video of {}', '{}, an action']
+    expected = ['a video of {}', '{}, an action']
+    assert load_templates(str(path)) == expected
+    assert load_templates(template=str(path)) == expected
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / 'prompts').write_text('a clip of {}\n')
+    assert load_templates('prompts') == ['a clip of {}']
+    with pytest.raises(FileNotFoundError, match='missing.txt'):
+        load_templates('missing.txt')
+    with pytest.raises(FileNotFoundError, match='no/such'):
+        load_templates('no/such')
+    bad = tmp_path / 'bad.txt'
+    bad.write_text('a video of {}\nno slot\n')
+    with pytest.raises(ValueError, match="'no slot' has no '{}'"):
+        load_templates(str(bad))
 
 
 def test_tokens_match_clip_tokenize():

@@ -2,10 +2,13 @@
 in a fresh interpreter, offline, with the released checkpoint in torch hub's
 cache (random weights here), importing clip and mmaction before our code."""
 import json
+import re
 import subprocess
 import sys
+from typing import Optional
 
 import numpy as np
+import pytest
 from conftest import ROOT, offline_env, write_video
 
 PLAIN_PYTORCH = '''
@@ -53,7 +56,14 @@ print("PROBS", json.dumps(result.pred_score.cpu().numpy().tolist()))
 '''
 
 
-def run_snippet(code, video, torch_home):
+def printed(stdout, key):
+    """The JSON a snippet printed after ``key``."""
+    line = [x for x in stdout.splitlines() if x.startswith(key + ' ')]
+    assert line, stdout
+    return json.loads(line[-1][len(key) + 1:])
+
+
+def run_snippet(code, video, torch_home, output=None):
     proc = subprocess.run([sys.executable, '-c', code, video],
                           cwd=ROOT,
                           env=offline_env(TORCH_HOME=torch_home),
@@ -61,9 +71,74 @@ def run_snippet(code, video, torch_home):
                           text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    line = [x for x in proc.stdout.splitlines() if x.startswith('PROBS')]
-    assert line, proc.stdout
-    return np.array(json.loads(line[-1][len('PROBS '):]))
+    if output is not None:
+        output.append(proc.stdout)
+    return np.array(printed(proc.stdout, 'PROBS'))
+
+
+K400_CONFIG = (
+    'configs/actionclip_vit-base-p32-res224-clip-pre_1x1x8_k400-rgb.py')
+TINY_CONFIG = 'configs/actionclip_tiny-scratch_1x1x4_synthetic-actions.py'
+
+
+def mmaction_snippet(config: str, template: str,
+                     checkpoint: Optional[str] = None) -> str:
+    """The seed's MMAction2 snippet with another config,
+    ``config.model.template`` and, when given, checkpoint, as a user edits
+    it."""
+    code = MMACTION_APIS
+    for old, new in ((K400_CONFIG, config),
+                     ('config.model.template = "The woman is {}"',
+                      f'config.model.template = {template!r}')):
+        assert old in code
+        code = code.replace(old, new)
+    if checkpoint is not None:
+        code, count = re.subn(r'checkpoint = \(.*?\)\n',
+                              f'checkpoint = {checkpoint!r}\n', code,
+                              flags=re.S)
+        assert count == 1
+    return code
+
+
+def _tiny_checkpoint(path: str) -> str:
+    """Random weights of the model the tiny config builds."""
+    import torch
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+
+    from models.recognizers.actionclip import ActionClip
+    model_cfg = dict(Config.fromfile(f'{ROOT}/{TINY_CONFIG}').model)
+    model_cfg.pop('type')
+    model_cfg.pop('labels_or_label_file')
+    torch.manual_seed(0)
+    with DefaultScope.overwrite_default_scope('mmaction'):
+        model = ActionClip(**model_cfg)
+    torch.save({'state_dict': model.state_dict()}, path)
+    return path
+
+
+@pytest.mark.parametrize('config', [TINY_CONFIG, K400_CONFIG],
+                         ids=['tiny', 'k400'])
+def test_seed_snippet_sets_template_on_shipped_configs(
+        config, tmp_path, torch_home):
+    """``config.model.template = 'a video of {}'`` in the seed's snippet
+    works on the quickstart's config, whose own templates it replaces
+    (this failed with 'Set either template or templates_or_template_file,
+    not both'), and on the K400 config."""
+    video = write_video(
+        str(tmp_path / 'test.mp4'), num_frames=24, size=(320, 256))
+    # the K400 config keeps the snippet's released checkpoint (random
+    # weights in torch_home's cache)
+    checkpoint = (
+        _tiny_checkpoint(str(tmp_path / 'tiny.pth'))
+        if config == TINY_CONFIG else None)
+    code = mmaction_snippet(config, 'a video of {}', checkpoint)
+    code += 'print("TEMPLATES", json.dumps(list(model.templates)))\n'
+    output = []
+    probs = run_snippet(code, video, torch_home, output)
+    assert probs.shape == (3, )
+    np.testing.assert_allclose(probs.sum(), 1, atol=1e-5)
+    assert printed(output[0], 'TEMPLATES') == ['a video of {}']
 
 
 def test_both_seed_snippets_run_and_agree(tmp_path, torch_home):

@@ -47,3 +47,19 @@ def test_model_builds_and_encodes_a_batch(path):
     assert scores.shape == (1, 2)
     # only the CPU config freezes the token table
     assert bool(model.frozen) == ('tiny' in path)
+    # the CPU config's two templates; the larger ones ActionCLIP's 16
+    assert 'templates_or_template_file' not in cfg.model
+    assert len(model.templates) == (2 if 'tiny' in path else 16)
+
+
+@pytest.mark.parametrize('path', CONFIGS, ids=os.path.basename)
+def test_template_set_on_the_config_replaces_its_own(path):
+    """The seed's ``config.model.template = ...`` on each config."""
+    from mmaction.registry import MODELS
+    import models  # noqa: F401  (registers ActionClip)
+    init_default_scope('mmaction')
+    cfg = Config.fromfile(path)
+    cfg.model.labels_or_label_file = ['a', 'b']
+    cfg.model.template = 'a video of {}'
+    model = MODELS.build(cfg.model)
+    assert model.prompt_bank.templates == ['a video of {}']

@@ -87,6 +87,9 @@ def test_config_loads_and_points_at_mmaction_layout(config):
     assert cfg.model.clip_arch == arch and cfg.model.num_adapter_segs == 8
     assert cfg.model.labels_or_label_file == (
         f'configs/label_map_{dataset}.txt')
+    # ActionCLIP's 16 templates, set (to one) by the template key alone
+    assert cfg.model.template is None
+    assert 'templates_or_template_file' not in cfg.model
     with open(os.path.join(ROOT, cfg.model.labels_or_label_file)) as f:
         labels = f.read().splitlines()
     assert len(set(labels)) == len(labels) == {'ucf101': 101,

@@ -359,9 +359,14 @@ def load_model(checkpoint: Optional[str] = None,
         model_cfg.get('speedups') or {}, compile=False, cuda_graphs=False))
     model_cfg['labels_or_label_file'] = (
         labels if labels is not None else _labels_of(model_cfg))
+    # Checkpoints trained before ``template`` was the one spelling record
+    # templates_or_template_file: read as template, with no warning about a
+    # recorded config the user cannot edit.
+    legacy = model_cfg.pop('templates_or_template_file', None)
+    if model_cfg.get('template') is None:
+        model_cfg['template'] = legacy
     if templates is not None:
-        model_cfg.pop('template', None)
-        model_cfg['templates_or_template_file'] = list(templates)
+        model_cfg['template'] = list(templates)
     model = _build(model_cfg)
     try:
         if clip is not None:

@@ -1,4 +1,5 @@
 """The ActionCLIP recognizer: video-text matching on top of CLIP."""
+import warnings
 from contextlib import nullcontext
 from typing import Any, Dict, List, Optional, Sequence, Union
 
@@ -54,6 +55,32 @@ def _label_source(labels_or_label_file: Union[str, List[str]]) -> str:
     return f'a list of {len(labels_or_label_file)} labels'
 
 
+def _template_argument(
+    template: Optional[Union[str, List[str]]],
+    templates_or_template_file: Optional[Union[str, List[str]]]
+) -> Optional[Union[str, List[str]]]:
+    """``template``, or the deprecated ``templates_or_template_file``.
+
+    ``template`` wins when both are set: a user who sets it on a config
+    that still uses the old name (the seed's ``config.model.template =
+    ...``) means it.
+    """
+    if templates_or_template_file is None:
+        return template
+    if template is not None:
+        warnings.warn(
+            f'ActionClip: template={template!r} is used and the deprecated '
+            f'templates_or_template_file={templates_or_template_file!r} is '
+            'ignored; rename templates_or_template_file to template in the '
+            'config')
+        return template
+    warnings.warn(
+        'ActionClip: templates_or_template_file is deprecated; set template '
+        '(a string, a list of strings or a file with one template a line)',
+        DeprecationWarning)
+    return templates_or_template_file
+
+
 def _check_checkpoint(module: 'ActionClip', state_dict: dict, prefix: str,
                       *args) -> None:
     check_state_dict(module.state_dict(), state_dict, prefix)
@@ -86,11 +113,14 @@ class ActionClip(BaseModel):
             as they are. Training configs set True.
         labels_or_label_file (str | list[str], optional): Class names, or a
             file with one per line. Needed for predict and loss.
-        templates_or_template_file (str | list[str], optional): Prompt
-            templates (or a file, one per line). Defaults to ActionCLIP's
-            16 templates.
-        template (str | list[str], optional): Alternative spelling for a
-            single template (or a list), as set in the seed's examples.
+        template (str | list[str], optional): The prompt templates: one
+            (``'a video of {}'``), a list, or the path of a file with one
+            template a line (see :func:`models.text.prompts.load_templates`).
+            Defaults to ActionCLIP's 16 templates.
+        templates_or_template_file (str | list[str], optional): Deprecated
+            alias of ``template`` (older configs and the configs recorded in
+            older checkpoints), taken with a DeprecationWarning; when both
+            are set, ``template`` wins with a warning.
         loss (dict): The classification loss applied to both the
             video-to-text and the text-to-video logits (soft targets for
             ``contrastive_targets='same_label'``).
@@ -134,9 +164,9 @@ class ActionClip(BaseModel):
                  pretrained: Union[bool, str] = False,
                  to_float32: bool = False,
                  labels_or_label_file: Optional[Union[str, List[str]]] = None,
+                 template: Optional[Union[str, List[str]]] = None,
                  templates_or_template_file: Optional[Union[str,
                                                             List[str]]] = None,
-                 template: Optional[Union[str, List[str]]] = None,
                  loss: ConfigType = dict(
                      type='CrossEntropyLoss', loss_weight=0.5),
                  contrastive_targets: str = 'diagonal',
@@ -179,7 +209,8 @@ class ActionClip(BaseModel):
         self.loss_func = loss_func
         build_contrastive_targets(torch.zeros(1), contrastive_targets)
         self.contrastive_targets = contrastive_targets
-        self.templates = load_templates(templates_or_template_file, template)
+        self.templates = load_templates(
+            _template_argument(template, templates_or_template_file))
         self.prompt_bank: Optional[PromptBank] = None
         self.label_source: Optional[str] = None
         if labels_or_label_file is not None:

@@ -1,4 +1,5 @@
 """Label texts, prompt templates and their CLIP tokens."""
+import os.path as osp
 import warnings
 from typing import List, Optional, Sequence, Union
 
@@ -100,38 +101,46 @@ def load_labels(labels_or_label_file: Union[str, Sequence[str]]) -> List[str]:
     return labels
 
 
-def load_templates(templates_or_template_file: Union[None, str,
-                                                     Sequence[str]] = None,
-                   template: Union[None, str, Sequence[str]] = None
+def _names_a_file(text: str) -> bool:
+    """Whether a template string without ``{}`` is meant as a file: it
+    exists, or it looks like a path (so that a mistyped path is reported
+    as a missing file, not as a template without ``{}``)."""
+    return (osp.lexists(osp.expanduser(text)) or '/' in text
+            or osp.sep in text or text.endswith('.txt'))
+
+
+def load_templates(template: Union[None, str, Sequence[str]] = None
                    ) -> List[str]:
     """Prompt templates such as ``'a video of {}'``.
 
+    The one way templates are given (``ActionClip``'s ``template``, the
+    configs' ``model.template``, ``set_labels``, the tools' ``--template``).
+
     Args:
-        templates_or_template_file (str | list[str], optional): Templates,
-            or the path of a file holding one template per line. A string
-            that contains ``{}`` is taken as a single template.
-        template (str | list[str], optional): One template (or a list), as
-            the seed examples set it on the config; alternative to the
-            above.
+        template (str | list[str], optional): One template (a string with
+            ``{}``), a list of them, or the path of a UTF-8 file holding one
+            template a line. A string without ``{}`` is read as a file when
+            it names one or looks like a path (has a ``/`` or ends with
+            ``.txt``); otherwise it is refused as a template without a slot
+            for the label.
 
     Returns:
-        list[str]: The templates; the 16 ActionCLIP templates when neither
-        argument is given.
+        list[str]: The templates; the 16 ActionCLIP templates when
+        ``template`` is None.
     """
-    if templates_or_template_file is not None and template is not None:
-        raise ValueError('Set either template or templates_or_template_file, '
-                         'not both')
-    spec = template if template is not None else templates_or_template_file
-    if spec is None:
+    if template is None:
         return list(DEFAULT_TEMPLATES)
-    if isinstance(spec, str):
-        templates = [spec] if ('{' in spec or template is not None) else \
-            _read_lines(spec, 'Template')
-    elif isinstance(spec, (list, tuple)):
-        templates = list(spec)
+    if isinstance(template, str):
+        if '{' in template or not _names_a_file(template):
+            templates = [template]
+        else:
+            templates = _read_lines(template, 'Template')
+    elif isinstance(template, (list, tuple)):
+        templates = list(template)
     else:
-        raise TypeError('templates must be a string, a list of strings or a '
-                        f'file path, got {type(spec).__name__}')
+        raise TypeError('template must be a string, a list of strings or '
+                        'the path of a file with one template a line, got '
+                        f'{type(template).__name__}')
     if not templates:
         raise ValueError('The template list is empty: give at least one, '
                          "for example 'a video of {}'")
