@@ -7,6 +7,8 @@ Examples (from the project root)::
         --labels "juggling balls,riding a unicycle,reading a book"
     python tools/zero_shot.py videos/ --label-file labels.txt --topk 3 \\
         --out results.csv --viz annotated.mp4
+    python tools/zero_shot.py small.mp4 --labels "..." --viz small.gif \\
+        --target-resolution 480 -1 --font-scale 0.6
     python tools/zero_shot.py my_video.mp4 --labels "..." --clip ViT-B/32
     python tools/zero_shot.py my_video.mp4 --labels "..." \\
         --config CONFIG.py --checkpoint work_dirs/.../best.pth
@@ -615,8 +617,10 @@ def build_parser() -> argparse.ArgumentParser:
         '--out', help='also write the results to a .json or .csv file')
     parser.add_argument(
         '--viz',
-        help='write each video with its top-k drawn on it (.mp4 or .gif; '
-        'with several videos, one file each: OUT_<video name>.mp4). GIFs '
+        help='write each video with its top-k in a band under it (.mp4 or '
+        '.gif; with several videos, one file each: OUT_<video name>.mp4). '
+        'MP4 is H.264 where this OpenCV can encode it, else MPEG-4 Part 2 '
+        '(mp4v); the Wrote line names the codec. GIFs '
         f'are scaled down to {GIF_MAX_SIDE} pixels a side, at most '
         f'{GIF_MAX_FPS} frames a second and {GIF_MAX_FRAMES} frames')
     parser.add_argument(
