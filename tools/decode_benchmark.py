@@ -70,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help='frames decoded per clip (8)')
     parser.add_argument('--seconds', type=float, default=10.0,
                         help='clip length (10)')
-    parser.add_argument('--fps', type=int, default=25, help='(25)')
+    parser.add_argument(
+        '--fps', type=int, default=25, help='frame rate of the clips (25)')
     parser.add_argument('--size', type=parse_size, default=(340, 256),
                         help='WIDTHxHEIGHT (340x256, as K400 is resized)')
     parser.add_argument(
