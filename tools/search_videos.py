@@ -41,6 +41,7 @@ CliError = _cli.CliError
 add_model_arguments = _cli.add_model_arguments
 check_model_args = _cli.check_model_args
 check_output_path = _cli.check_output_path
+check_video_paths = _cli.check_video_paths
 decode_workers = _cli.decode_workers
 load_model_from_args = _cli.load_model_from_args
 report_failures = _cli.report_failures
@@ -99,6 +100,7 @@ def check_args(args: argparse.Namespace) -> None:
         raise CliError('--cache and --no-cache contradict each other')
     check_output_path(args.out, OUT_FORMATS, '--out')
     check_model_args(args)
+    check_video_paths([args.folder], load_light('models.apis.video_files'))
 
 
 def write_ranking(path: str, ranking: List[Tuple[str, float]],

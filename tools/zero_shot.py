@@ -42,6 +42,7 @@ DEFAULT_MODEL = _cli.DEFAULT_MODEL
 add_model_arguments = _cli.add_model_arguments
 check_model_args = _cli.check_model_args
 check_output_path = _cli.check_output_path
+check_video_paths = _cli.check_video_paths
 decode_workers = _cli.decode_workers
 load_model_from_args = _cli.load_model_from_args
 report_failures = _cli.report_failures
@@ -664,6 +665,7 @@ def check_args(args: argparse.Namespace) -> None:
         raise CliError('--target-resolution W H: positive sizes, or -1 for '
                        f'one of them, got {target[0]} {target[1]}')
     check_model_args(args)
+    check_video_paths(args.videos, load_light('models.apis.video_files'))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -169,6 +169,22 @@ def load_model_from_args(args: argparse.Namespace):
         device=device)
 
 
+def check_video_paths(paths: Sequence[str], video_files) -> None:
+    """Refuse video paths that name nothing, or folders without videos,
+    before the model loads.
+
+    Args:
+        paths (list[str]): Video files and folders, as given.
+        video_files (module): :mod:`models.apis.video_files`, loaded by the
+            tool without the package (``tools/light_imports.py``).
+    """
+    try:
+        # Unlistable subfolders are reported when the run walks them.
+        video_files.find_videos(paths, unreadable={})
+    except (OSError, ValueError) as error:
+        raise CliError(str(error)) from None
+
+
 def check_model_args(args: argparse.Namespace) -> None:
     """Check the model and running options that need no import (run
     before torch is loaded, so that a wrong one answers at once).

@@ -2,6 +2,7 @@
 three sources, embed the videos in batches, and compare them with labels or
 a free-text query.
 
+Finding the files is :mod:`models.apis.video_files`' job (re-exported here).
 ``tools/zero_shot.py`` (labels -> probabilities) and
 ``tools/search_videos.py`` (query -> ranking) are thin command lines over
 this module.
@@ -13,156 +14,26 @@ Example:
     >>> text = label_text_features(scorer.model, ['juggling', 'reading'])
     >>> probs = score_labels(torch.stack(list(features.values())), text)
 """
-import errno
 import math
-import os
-import os.path as osp
-import warnings
 from dataclasses import dataclass
-from typing import (Callable, Dict, Iterable, List, Optional, Sequence, Tuple,
-                    Union)
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from models.apis.loading import LoadedModel, load_model
+from models.apis.video_files import (VIDEO_EXTENSIONS, NoVideosError,  # noqa
+                                     find_videos, path_problem)
 from models.datasets.transforms import VideoReadError
 from models.engine.refusals import refusal_types
 from models.recognizers.actionclip import ActionClip, label_probabilities
 from models.text.prompts import load_templates, tokenize
 from models.text.text_features import PromptBank, l2_normalize
 
-#: File name endings taken as videos when a folder is walked (lower case).
-VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mkv', '.webm', '.mov', '.m4v', '.mpg',
-                    '.mpeg', '.wmv', '.flv', '.3gp', '.ts', '.ogv')
-
-
-class NoVideosError(ValueError):
-    """A folder given as input holds no video files."""
-
-
 #: What a wrong input (a path, a label, a model file, the network) raises
 #: here, as opposed to a bug: command lines report these in one line. The
 #: refusals are those MMAction2's scripts report the same way.
 INPUT_ERRORS = (OSError, ValueError) + refusal_types()
-
-
-# ---------------------------------------------------------------------------
-# Finding videos
-# ---------------------------------------------------------------------------
-
-
-def path_problem(path: str) -> Optional[str]:
-    """Why ``path`` cannot be used, for a path that ``os.stat`` refuses.
-
-    Args:
-        path (str): A file or folder.
-
-    Returns:
-        str or None: A phrase to follow the quoted path (``'is a broken
-        symbolic link (...)'``, ``'is a symbolic link loop ...'``,
-        ``'cannot be read: permission denied'``, ``'does not exist'``), or
-        None when the path can be stat'ed.
-    """
-    try:
-        os.stat(path)
-    except OSError as error:
-        if error.errno == errno.ELOOP:
-            return ('is a symbolic link loop (following it leads back to '
-                    'itself)')
-        if osp.islink(path) and error.errno == errno.ENOENT:
-            return ('is a broken symbolic link (nothing exists at '
-                    f'{osp.realpath(path)!r})')
-        if error.errno == errno.ENOENT:
-            return 'does not exist'
-        if error.errno == errno.EACCES:
-            return 'cannot be read: permission denied'
-        return f'cannot be read: {error.strerror or error}'
-    return None
-
-
-def find_videos(paths: Sequence[str],
-                extensions: Sequence[str] = VIDEO_EXTENSIONS,
-                unreadable: Optional[Dict[str, str]] = None) -> List[str]:
-    """Video files named by ``paths``: files as given, folders walked.
-
-    A file named directly is kept whatever its extension (the user chose
-    it); folders are walked recursively for names ending in one of
-    ``extensions``, skipping hidden files and folders, in sorted order so
-    that results and caches are reproducible. Symbolic links to folders
-    are not followed (no loop can make the walk endless); a video entry
-    that is a broken link or a link loop is returned like any video, so
-    that whoever reads it reports it with the unreadable videos.
-
-    Args:
-        paths (list[str]): Video files and/or folders.
-        extensions (list[str]): Lower-case endings of video files.
-        unreadable (dict, optional): Filled with ``{subfolder: message}``
-            for subfolders that cannot be listed (e.g. permission denied);
-            without it, each such subfolder is a warning.
-
-    Returns:
-        list[str]: The files, each once, in the order found.
-
-    Raises:
-        FileNotFoundError: A path does not exist, is a broken symbolic
-            link or a symbolic link loop (the message says which).
-        PermissionError: A folder given cannot be listed.
-        NoVideosError: A folder holds no video file.
-    """
-    if not paths:
-        raise NoVideosError('No video given: name video files or folders')
-    found: List[str] = []
-    seen = set()
-    for path in paths:
-        if osp.isfile(path):
-            videos = [path]
-        elif osp.isdir(path):
-            unlisted: Dict[str, str] = {}
-            videos = list(_walk_videos(path, tuple(extensions), unlisted))
-            if path in unlisted:
-                raise PermissionError(unlisted[path])
-            if not videos:
-                raise NoVideosError(
-                    f'Folder {path!r} holds no video files (looked for '
-                    f'{", ".join(extensions)}, in subfolders too'
-                    + (f'; {len(unlisted)} subfolder(s) cannot be listed, '
-                       f'e.g. {next(iter(unlisted))!r}' if unlisted else '')
-                    + '); point to the folder that has them, or name the '
-                    'files')
-            if unreadable is None:
-                for message in unlisted.values():
-                    warnings.warn(message)
-            else:
-                unreadable.update(unlisted)
-        else:
-            problem = path_problem(path) or 'is not a file or a folder'
-            raise FileNotFoundError(
-                f'Video path {path!r} {problem}; check the spelling '
-                '(relative paths start from the current directory)')
-        for video in videos:
-            key = osp.realpath(video)
-            if key not in seen:
-                seen.add(key)
-                found.append(video)
-    return found
-
-
-def _walk_videos(folder: str, extensions: Tuple[str, ...],
-                 unlisted: Dict[str, str]) -> Iterable[str]:
-    def note(error: OSError) -> None:
-        # os.walk would skip a folder it cannot list without a word.
-        name = error.filename or folder
-        unlisted[name] = (f'Folder {name!r} cannot be listed '
-                          f'({error.strerror or error}); its videos are '
-                          'left out')
-
-    # followlinks=False: a link back to a parent folder cannot loop.
-    for root, dirs, files in os.walk(folder, onerror=note):
-        dirs[:] = sorted(d for d in dirs if not d.startswith('.'))
-        for name in sorted(files):
-            if not name.startswith('.') and name.lower().endswith(extensions):
-                yield osp.join(root, name)
 
 
 # ---------------------------------------------------------------------------
