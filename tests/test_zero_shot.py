@@ -426,3 +426,21 @@ def test_third_party_noise_is_hidden_unless_verbose(tmp_path):
     assert not [n for n in noise if n in quiet.stderr], quiet.stderr
     # FFmpeg's and decord's own lines come back with --verbose.
     assert 'moov atom not found' in loud.stderr, loud.stderr
+
+
+def test_one_template_option_may_be_a_file(tmp_path, monkeypatch):
+    """--template FILE reads the file, as the config's template does."""
+    templates = tmp_path / 'templates.txt'
+    templates.write_text('a video of {}\nsomeone {}\n')
+    seen = {}
+
+    def fake_load(spec):
+        seen['spec'] = spec
+        raise zero_shot.CliError('stop here')
+
+    import models.text.prompts as prompts
+    monkeypatch.setattr(prompts, 'load_templates', fake_load)
+    video = write_video(str(tmp_path / 'v.mp4'))
+    assert zero_shot.main([video, '--labels', 'a,b', '--template',
+                           str(templates), '--clip', 'ViT-B/32']) == 2
+    assert seen['spec'] == str(templates)

@@ -607,8 +607,8 @@ def build_parser() -> argparse.ArgumentParser:
         '--template',
         action='append',
         help="prompt template with {} for the label, e.g. 'a video of {}'; "
-        "repeat for an ensemble (default: the model's templates, "
-        "ActionCLIP's 16)")
+        "repeat for an ensemble, or give a file of one template a line "
+        "(default: the model's templates, ActionCLIP's 16)")
     parser.add_argument(
         '--topk',
         type=int,
@@ -682,7 +682,11 @@ def run(args: argparse.Namespace) -> int:
                                            top_k)
     from models.text.prompts import load_templates
     labels = read_labels(args)
-    templates = load_templates(args.template) if args.template else None
+    # One --template may name a file of templates, as the config's
+    # template may; several are templates themselves.
+    spec = args.template[0] if args.template and len(
+        args.template) == 1 else args.template
+    templates = load_templates(spec) if spec else None
     videos = find_videos(args.videos)
     viz = prepare_outputs(args, videos)
     scorer = load_model_from_args(args)
