@@ -29,7 +29,7 @@ $(STAMP): requirements/runtime.txt requirements/no-deps.txt \
 	touch $(STAMP)
 
 test: install
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n auto --dist loadfile tests
 
 quickstart: install
 	$(PY) tools/quickstart.py
