@@ -150,8 +150,11 @@ def assert_two_ranks(output, launcher):
 
 def test_mim_pytorch_launcher(tmp_path, data):
     work = str(tmp_path / 'work')
+    # A port of its own for each launch: the default 29500 may still be
+    # held by the previous run's store, or by another test's run.
     out = mim('train', 'mmaction', CONFIG, '--work-dir', work, '--launcher',
-              'pytorch', '--gpus', '2', data=data)
+              'pytorch', '--gpus', '2', '--port', str(free_port()),
+              data=data)
     assert 'torch.distributed.launch --nproc_per_node=2' in out
     assert_two_ranks(out, 'pytorch')
     assert re.search(r'Epoch\(train\) \[1\]\[3/3\].*loss_v2t', out)
@@ -160,7 +163,7 @@ def test_mim_pytorch_launcher(tmp_path, data):
 
     out = mim('test', 'mmaction', CONFIG, '--checkpoint', checkpoint,
               '--work-dir', work, '--launcher', 'pytorch', '--gpus', '2',
-              data=data)
+              '--port', str(free_port()), data=data)
     assert_two_ranks(out, 'pytorch')
     # all 19 test videos once, though 2 ranks x 10 were scored
     assert re.search(r'Epoch\(test\) \[3/3\].*acc/top1: [0-9.]+', out)
