@@ -4,6 +4,10 @@
 # CLIP's (its mean and std on 0-255 pixels, NCHW).
 _base_ = 'mmaction::_base_/default_runtime.py'
 
+# After `_base_`: mmengine reads a config that imports before it as a
+# lazy-import config, which cannot inherit this one.
+import os  # noqa: E402
+
 custom_imports = dict(imports='models')
 
 num_segs = 8
@@ -39,10 +43,25 @@ test_pipeline = [
     dict(type='PackActionInputs')
 ]
 
+# Data workers per GPU process: this process's CPUs (slurm and taskset
+# already narrow them to its share) divided among the GPU processes torchrun
+# starts on this host, one left for the main process, at most 32 (beyond
+# that each worker's memory costs more than it gains). Decoding bounds
+# `mim test` (docs/data_path.md), so a fixed 2 or 8 leaves cores idle.
+# Override with --cfg-options test_dataloader.num_workers=N.
+_cpus = (len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity')
+         else os.cpu_count() or 2)
+data_workers = min(
+    32, max(1, _cpus // int(os.environ.get('LOCAL_WORLD_SIZE', 1)) - 1))
+
+# 16 videos a batch: each video is one view of num_segs frames, so the
+# batch stacks, and the scores are those of batch 1 (tests/
+# test_test_batching.py). Pinned memory lets the copy to the GPU overlap.
 test_dataloader = dict(
-    batch_size=1,
-    num_workers=2,
+    batch_size=16,
+    num_workers=data_workers,
     persistent_workers=True,
+    pin_memory=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
         type=dataset_type,
