@@ -145,3 +145,140 @@ def test_files_are_written_whole_or_not_at_all(tmp_path, monkeypatch):
         gen.write_video(str(video), frames, fps, 'mp4v')
     assert video.read_bytes() == before
     assert not [n for n in os.listdir(video.parent) if n.startswith('.')]
+
+
+# ---------------------------------------------------------------------------
+# Long videos: actions in sequence, still pauses, ground truth
+# ---------------------------------------------------------------------------
+
+
+def changed_pixels(a, b):
+    """Pixels that differ by more than the noise can make them differ
+    (each frame's noise is within +-6)."""
+    return int((np.abs(a.astype(int) - b.astype(int)) > 12).any(-1).sum())
+
+
+def test_long_plan_is_deterministic_and_well_formed():
+    seen, held = gen.split_classes(gen.DEFAULT_HELDOUT)
+    plan = gen.plan_long(5, 'trained', seen, 0, 180, (1.0, 5.0), 0.667)
+    assert plan == gen.plan_long(5, 'trained', seen, 0, 180, (1.0, 5.0),
+                                 0.667)
+    assert plan != gen.plan_long(5, 'trained', seen, 1, 180, (1.0, 5.0),
+                                 0.667)
+    assert plan != gen.plan_long(6, 'trained', seen, 0, 180, (1.0, 5.0),
+                                 0.667)
+    fps, actions = plan['fps'], plan['actions']
+    assert fps in gen.FRAME_RATES and plan['num_frames'] == 180 * fps
+    assert (plan['height'], plan['width']) in {
+        gen.frame_size(s, 0.667)[::-1] for s in gen.SIZES}
+    # every label in each round of len(labels) actions
+    assert sorted(a['label'] for a in actions[:len(seen)]) == sorted(seen)
+    edges = [0] + [x for a in actions for x in (a['start'], a['stop'])] + [
+        plan['num_frames']]
+    pauses = [b - a for a, b in zip(edges[::2], edges[1::2])]
+    lengths = [a['stop'] - a['start'] for a in actions]
+    assert all(20 <= n <= 40 for n in lengths)
+    assert all(round(1.0 * fps) <= p for p in pauses)
+    assert all(p <= round(5.0 * fps) for p in pauses[:-1])
+    for before, action in zip([None] + actions, actions):
+        low = before['stop'] + 1 if before else 0
+        assert low <= action['cut'] <= action['start']
+    zero = gen.plan_long(5, 'zeroshot', held, 0, 180)
+    assert {a['label'] for a in zero['actions']} == set(held)
+    with pytest.raises(ValueError, match='at least'):
+        gen.plan_long(0, 'trained', seen, 0, 5)
+    with pytest.raises(ValueError, match='pause_s'):
+        gen.plan_long(0, 'trained', seen, 0, 60, (2.0, 1.0))
+
+
+def test_long_frames_move_only_inside_actions():
+    seen, _ = gen.split_classes(gen.DEFAULT_HELDOUT)
+    plan = gen.plan_long(1, 'trained', seen, 0, 25, (1.0, 3.0), 0.5)
+    frames = gen.long_frames(plan)
+    assert not isinstance(frames, (list, tuple))  # streamed, not held
+    frames = list(frames)
+    assert len(frames) == plan['num_frames']
+    assert frames[0].shape == (plan['height'], plan['width'], 3)
+    inside = np.zeros(len(frames), bool)
+    for action in plan['actions']:
+        inside[action['start']:action['stop']] = True
+        # each action is drawn exactly as a clip of its class is
+        obj, motion = action['label'][2:].split(' ', 1)
+        clip = gen.scene_frames(obj, motion,
+                                np.random.default_rng(action['seed']),
+                                plan['width'], plan['height'],
+                                action['stop'] - action['start'])
+        assert all(
+            np.array_equal(x, y)
+            for x, y in zip(clip, frames[action['start']:action['stop']]))
+    cuts = {a['cut'] for a in plan['actions'][1:]}
+    moving, still = [], []
+    for i in range(1, len(frames)):
+        changed = changed_pixels(frames[i - 1], frames[i])
+        if inside[i - 1] and inside[i]:
+            moving.append(changed)
+        elif not inside[i - 1] and not inside[i]:
+            # a scene change while still is no action
+            assert changed == 0 or i in cuts, i
+            still.append(changed)
+    assert len(still) > len(frames) // 3
+    assert np.mean(np.array(moving) > 0) > 0.9, moving
+
+
+def test_generate_long_writes_videos_and_ground_truth(tmp_path):
+    import json
+
+    import decord
+    out = str(tmp_path / 'long')
+    counts = gen.generate_long(out, 1, minutes=0.4, seed=2, workers=1,
+                               progress=False, size_scale=0.5)
+    assert counts == dict(trained=1, zeroshot=1)
+    seen, held = gen.split_classes(gen.DEFAULT_HELDOUT)
+    assert read(os.path.join(out, 'label_map.txt')) == seen
+    assert read(os.path.join(out, 'label_map_zeroshot.txt')) == held
+    for set_name, labels in (('trained', seen), ('zeroshot', held)):
+        path = os.path.join(out, f'ground_truth_{set_name}.json')
+        with open(path) as f:
+            truth = json.load(f)
+        assert truth['set'] == set_name and truth['labels'] == labels
+        assert read(os.path.join(out, truth['label_map'])) == labels
+        (video, ) = truth['videos']
+        assert video['duration_s'] == pytest.approx(24, abs=0.1)
+        reader = decord.VideoReader(os.path.join(out, video['video']))
+        assert len(reader) == video['num_frames']
+        assert reader.get_avg_fps() == pytest.approx(video['fps'])
+        assert reader[0].asnumpy().shape[:2] == (video['height'],
+                                                 video['width'])
+        segments = video['segments']
+        assert segments and {s['label'] for s in segments} <= set(labels)
+        for a, b in zip(segments, segments[1:]):
+            assert a['start_s'] < a['end_s'] < b['start_s'] < b['end_s']
+        assert 0 < segments[0]['start_s']
+        assert segments[-1]['end_s'] < video['duration_s']
+        assert segments[0]['start_s'] == pytest.approx(
+            segments[0]['start_frame'] / video['fps'])
+    for folder, _, names in os.walk(out):
+        assert not [n for n in names if n.startswith('.')], folder
+    # the same seed writes the same ground truth and frames
+    again = str(tmp_path / 'again')
+    gen.generate_long(again, 1, minutes=0.4, seed=2, workers=2,
+                      progress=False, size_scale=0.5)
+    for name in ('ground_truth_trained.json', 'ground_truth_zeroshot.json'):
+        assert read(os.path.join(out, name)) == read(
+            os.path.join(again, name))
+    first = decord.VideoReader(os.path.join(out, 'trained/long_0000.mp4'))
+    second = decord.VideoReader(
+        os.path.join(again, 'trained/long_0000.mp4'))
+    assert np.array_equal(first[100].asnumpy(), second[100].asnumpy())
+
+
+@pytest.mark.parametrize('args, message', [
+    (['--long', '-1'], '--long must be at least 0'),
+    (['--long', '1', '--long-minutes', '0'], '--long-minutes must be in'),
+    (['--long', '1', '--long-minutes', '0.1'], 'cannot hold an action'),
+    (['--long', '1', '--long-pause', '3', '1'], '--long-pause MIN MAX'),
+])
+def test_long_options_are_checked(tmp_path, capsys, args, message):
+    assert gen.main(['--out', str(tmp_path), *args]) == 2
+    assert message in capsys.readouterr().err
+    assert not os.listdir(tmp_path)

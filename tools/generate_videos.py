@@ -17,19 +17,33 @@ Writes under ``--out`` (default ``data/synthetic_actions``)::
     label_map_all.txt        # seen then held-out classes
     zeroshot_all_list_videos.txt  # the zeroshot videos, labels of _all
 
-Every file is written to a temporary file beside it and renamed when
-complete, so an interrupted run leaves no truncated video or list.
+With ``--long N`` it writes, instead, N long videos of the trained classes
+and N of the held-out ones under ``OUT/long`` (``--long-minutes`` each):
+the actions in sequence, each drawn as a clip, with still pauses between
+them, and the times of every action as ground truth (``generate_long``;
+docs/moments_accuracy.md)::
 
-Example:
+    long/{trained,zeroshot}/long_0000.mp4 ...
+    long/ground_truth_{trained,zeroshot}.json  # {label, start_s, end_s}
+    long/label_map.txt, label_map_zeroshot.txt, label_map_all.txt
+
+Every file is written to a temporary file beside it and renamed when
+complete, so an interrupted run leaves no truncated video or list. Videos
+are written frame by frame: a long one needs memory for a few frames.
+
+Examples:
     python tools/generate_videos.py --per-class 60 --seed 0
+    python tools/generate_videos.py --long 4 --long-minutes 3 \\
+        --size-scale 0.667 --seed 1
 """
 import argparse
+import json
 import math
 import os
 import os.path as osp
 import sys
 from concurrent.futures import ProcessPoolExecutor
-from typing import Dict, Iterable, List, Sequence, Tuple
+from typing import Dict, Iterable, Iterator, List, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -53,6 +67,10 @@ INVALID = {('circle', 'rotating clockwise'),
 DEFAULT_HELDOUT = (('triangle', 'growing'), ('square', 'moving up'),
                    ('circle', 'shrinking'))
 SIZES = ((96, 96), (128, 96), (112, 112), (160, 120))
+#: Frame rates of the videos.
+FRAME_RATES = (10, 15, 24, 25)
+#: Frames of one action (a clip), fewest and most.
+ACTION_FRAMES = (20, 40)
 
 
 def class_name(obj: str, motion: str) -> str:
@@ -120,8 +138,41 @@ def render(obj: str,
     """
     rng = np.random.default_rng(seed)
     width, height = frame_size(SIZES[rng.integers(len(SIZES))], size_scale)
-    num_frames = int(rng.integers(20, 41))
-    fps = int(rng.choice([10, 15, 24, 25]))
+    num_frames = int(rng.integers(ACTION_FRAMES[0], ACTION_FRAMES[1] + 1))
+    fps = int(rng.choice(FRAME_RATES))
+    return list(scene_frames(obj, motion, rng, width, height,
+                             num_frames)), fps
+
+
+def scene_frames(obj: str, motion: str, rng: np.random.Generator,
+                 width: int, height: int,
+                 num_frames: int) -> Iterator[np.ndarray]:
+    """The frames of one action, one at a time: what :func:`render` draws
+    for a clip and :func:`long_frames` for each action of a long video.
+
+    Args:
+        obj (str): The object.
+        motion (str): The motion.
+        rng (np.random.Generator): Draws the scene (background, colour,
+            size, path) and the noise of each frame, in that order.
+        width (int): Frame width.
+        height (int): Frame height.
+        num_frames (int): Frames of the action (at least 2).
+
+    Yields:
+        np.ndarray: ``(height, width, 3)`` BGR frames.
+    """
+    # The noise of frame i is drawn after frame i is drawn and before
+    # frame i + 1, as the clean frames come one at a time.
+    for clean in _clean_frames(obj, motion, rng, width, height, num_frames):
+        yield _noisy(clean, rng)
+
+
+def _clean_frames(obj: str, motion: str, rng: np.random.Generator,
+                  width: int, height: int,
+                  num_frames: int) -> Iterator[np.ndarray]:
+    """:func:`scene_frames` before the noise (drawn from ``rng`` by the
+    caller after each frame)."""
     background = _background(rng, width, height)
     color = tuple(int(c) for c in rng.integers(100, 256, 3))
     short = min(width, height)
@@ -139,7 +190,6 @@ def render(obj: str,
     high = np.array([width, height]) - largest - np.maximum(step, 0)
     start = rng.uniform(low, np.maximum(low + 1, high))
     angle0 = rng.uniform(0, 2 * math.pi)
-    frames = []
     for i in range(num_frames):
         t = i / (num_frames - 1)
         center = start + step * t
@@ -159,9 +209,13 @@ def render(obj: str,
         else:
             cv2.fillPoly(frame, [_polygon(obj, center, r * 1.25, angle)],
                          color, cv2.LINE_AA, 4)
-        noise = rng.integers(-6, 7, frame.shape)
-        frames.append(np.clip(frame + noise, 0, 255).astype(np.uint8))
-    return frames, fps
+        yield frame
+
+
+def _noisy(frame: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The frame with the sensor-like noise every generated frame has."""
+    noise = rng.integers(-6, 7, frame.shape)
+    return np.clip(frame + noise, 0, 255).astype(np.uint8)
 
 
 def mp4_fourcc() -> str:
@@ -349,6 +403,275 @@ def generate(out: str,
     return {split: len(specs) for split, specs in splits.items()}
 
 
+# ---------------------------------------------------------------------------
+# Long videos: actions in sequence with still pauses, and their ground truth
+# ---------------------------------------------------------------------------
+
+#: The class sets of the long videos: their folder names under ``long/``.
+LONG_SETS = ('trained', 'zeroshot')
+#: Seconds of stillness between two actions, shortest and longest.
+DEFAULT_PAUSE_S = (1.0, 5.0)
+
+
+def shortest_long_s(pause_s: Tuple[float, float]) -> float:
+    """The shortest long video that surely holds one action: the longest
+    first pause, the longest action at the lowest frame rate, the shortest
+    last pause (and a frame's rounding).
+
+    Args:
+        pause_s (tuple[float, float]): Shortest and longest pause, seconds.
+
+    Returns:
+        float: Seconds.
+    """
+    low, high = pause_s
+    slowest = min(FRAME_RATES)
+    return high + ACTION_FRAMES[1] / slowest + low + 2 / slowest
+
+
+def plan_long(seed: int,
+              set_name: str,
+              labels: Sequence[str],
+              index: int,
+              duration_s: float,
+              pause_s: Tuple[float, float] = DEFAULT_PAUSE_S,
+              size_scale: float = 1.0) -> dict:
+    """Everything about one long video, decided before any frame is drawn.
+
+    The video has one frame size and frame rate, drawn as a clip's. It
+    alternates pauses (a still scene: the last frame of the previous action
+    held, then, from a random frame on, the first frame of the next one;
+    only the noise changes) with actions, each drawn exactly as a clip of
+    its class (20 to 40 frames, :func:`scene_frames`). The labels come in
+    rounds, each a random order of all ``labels``; the video ends with a
+    pause.
+
+    Args:
+        seed (int): Dataset seed.
+        set_name (str): ``'trained'`` or ``'zeroshot'`` (part of the
+            video's seed).
+        labels (list[str]): Class names ("a <object> <motion>").
+        index (int): Which video of the set.
+        duration_s (float): Length of the video in seconds.
+        pause_s (tuple[float, float]): Shortest and longest pause, seconds.
+        size_scale (float): Factor on the frame sizes of ``SIZES``.
+
+    Returns:
+        dict: ``fps``, ``width``, ``height``, ``num_frames``,
+        ``noise_seed`` and ``actions``: a list of dicts with ``label``,
+        ``start`` and ``stop`` (frame indices, ``stop`` excluded), ``cut``
+        (the frame at which the pause before the action shows its scene)
+        and ``seed``.
+
+    Raises:
+        ValueError: When the pauses are not ``0 < shortest <= longest`` or
+            the duration cannot hold one action between two pauses.
+    """
+    low, high = pause_s
+    if not 0 < low <= high:
+        raise ValueError(f'pause_s must be 0 < shortest <= longest, got '
+                         f'{tuple(pause_s)}')
+    if not labels:
+        raise ValueError('No labels to make a long video of')
+    video_seed = hash_seed(seed, 'long', set_name, index)
+    rng = np.random.default_rng(video_seed)
+    width, height = frame_size(SIZES[rng.integers(len(SIZES))], size_scale)
+    fps = int(rng.choice(FRAME_RATES))
+    total = int(round(duration_s * fps))
+    shortest = max(1, int(round(low * fps)))
+
+    def pause() -> int:
+        return max(1, int(round(rng.uniform(low, high) * fps)))
+
+    actions, queue, frame = [], [], pause()
+    while True:
+        if not queue:
+            queue = [labels[i] for i in rng.permutation(len(labels))]
+        label = queue.pop()
+        num_frames = int(rng.integers(ACTION_FRAMES[0], ACTION_FRAMES[1] + 1))
+        if frame + num_frames + shortest > total:
+            break
+        before = actions[-1]['stop'] if actions else 0
+        # The scene changes while still: from the previous action's end to
+        # the next one's start, never at an action's boundary.
+        cut = 0
+        if actions:
+            cut = int(rng.integers(before + 1, frame)) \
+                if frame - before > 1 else frame
+        actions.append(
+            dict(label=label, start=frame, stop=frame + num_frames, cut=cut,
+                 seed=hash_seed(video_seed, 'action', len(actions))))
+        frame += num_frames + pause()
+    if not actions:
+        raise ValueError(f'A long video of {duration_s:g} s cannot hold an '
+                         f'action between two pauses: give at least '
+                         f'{shortest_long_s(pause_s):g} s')
+    return dict(fps=fps, width=width, height=height, num_frames=total,
+                noise_seed=hash_seed(video_seed, 'pauses'), actions=actions)
+
+
+def long_frames(video: dict) -> Iterator[np.ndarray]:
+    """The frames of a long video, one at a time (memory for a few).
+
+    Args:
+        video (dict): From :func:`plan_long`.
+
+    Yields:
+        np.ndarray: ``(height, width, 3)`` BGR frames, ``num_frames`` of
+        them.
+    """
+    width, height = video['width'], video['height']
+    rng = np.random.default_rng(video['noise_seed'])
+    frame, previous = 0, None  # previous: last clean frame of an action
+    for action in video['actions']:
+        obj, motion = action['label'][2:].split(' ', 1)
+        action_rng = np.random.default_rng(action['seed'])
+        clean = _clean_frames(obj, motion, action_rng, width, height,
+                              action['stop'] - action['start'])
+        first = next(clean)
+        for i in range(frame, action['start']):
+            held = previous if i < action['cut'] else first
+            yield _noisy(held, rng)
+        # The action's noise comes from its own seed, as a clip's does.
+        yield _noisy(first, action_rng)
+        previous = first
+        for previous in clean:
+            yield _noisy(previous, action_rng)
+        frame = action['stop']
+    for _ in range(frame, video['num_frames']):
+        yield _noisy(previous, rng)
+
+
+def ground_truth(video: dict, name: str) -> dict:
+    """The ground truth of one long video, as written to the JSON file.
+
+    Args:
+        video (dict): From :func:`plan_long`.
+        name (str): The video's path relative to the JSON file.
+
+    Returns:
+        dict: ``video``, ``fps``, ``num_frames``, ``duration_s``,
+        ``width``, ``height`` and ``segments``: ``{label, start_s, end_s,
+        start_frame, end_frame}`` per action in time order (``end``
+        excluded: the action's last frame is ``end_frame - 1``).
+    """
+    fps = video['fps']
+    return dict(
+        video=name,
+        fps=fps,
+        num_frames=video['num_frames'],
+        duration_s=video['num_frames'] / fps,
+        width=video['width'],
+        height=video['height'],
+        segments=[
+            dict(label=a['label'], start_s=a['start'] / fps,
+                 end_s=a['stop'] / fps, start_frame=a['start'],
+                 end_frame=a['stop']) for a in video['actions']
+        ])
+
+
+def _long_job(args: Tuple[str, dict, str]) -> None:
+    path, video, fourcc = args
+    write_video(path, long_frames(video), video['fps'], fourcc)
+
+
+def generate_long(out: str,
+                  count: int,
+                  minutes: float = 3.0,
+                  seed: int = 0,
+                  heldout: Sequence[Tuple[str, str]] = DEFAULT_HELDOUT,
+                  pause_s: Tuple[float, float] = DEFAULT_PAUSE_S,
+                  workers: int = 2,
+                  progress: bool = True,
+                  size_scale: float = 1.0) -> Dict[str, int]:
+    """Write long videos of actions in sequence, with their ground truth.
+
+    Writes under ``out``::
+
+        trained/long_0000.mp4 ...    # the trained classes in sequence
+        zeroshot/long_0000.mp4 ...   # the held-out classes in sequence
+        ground_truth_trained.json    # per video: {label, start_s, end_s}
+        ground_truth_zeroshot.json
+        label_map.txt, label_map_zeroshot.txt, label_map_all.txt
+
+    A ground-truth file holds ``set``, ``labels`` (the queries to ask),
+    ``label_map`` (the file of those labels), ``seed``, ``size_scale``,
+    ``pause_s`` and ``videos`` (:func:`ground_truth` of each, paths
+    relative to the file). Videos are written frame by frame and every
+    file through a temporary file, so an interrupted run leaves no partial
+    file; the ground truth is written after its videos.
+
+    Args:
+        out (str): Output folder.
+        count (int): Videos per set.
+        minutes (float): Length of each video.
+        seed (int): Seed; the same seed writes the same videos.
+        heldout (list[tuple]): (object, motion) pairs held out of training.
+        pause_s (tuple[float, float]): Shortest and longest pause between
+            two actions, seconds.
+        workers (int): Processes that render videos.
+        progress (bool): Show a progress bar.
+        size_scale (float): Factor on the frame sizes, as for the clips.
+
+    Returns:
+        dict: Number of videos per set.
+    """
+    if count < 1:
+        raise ValueError(f'count must be at least 1, got {count}')
+    if not 0 < minutes <= 600:
+        raise ValueError(f'minutes must be in (0, 600], got {minutes}')
+    if not 0 < size_scale <= 8:
+        raise ValueError(f'size_scale must be in (0, 8], got {size_scale}')
+    from tqdm import tqdm
+    seen, held = split_classes(heldout)
+    label_maps = dict(trained='label_map.txt',
+                      zeroshot='label_map_zeroshot.txt')
+    plans, jobs = {}, []
+    fourcc = None
+    for set_name, labels in zip(LONG_SETS, (seen, held)):
+        videos = [
+            plan_long(seed, set_name, labels, i, minutes * 60, pause_s,
+                      size_scale) for i in range(count)
+        ]
+        plans[set_name] = (labels, videos)
+        fourcc = fourcc or mp4_fourcc()
+        os.makedirs(osp.join(out, set_name), exist_ok=True)
+        jobs += [(osp.join(out, set_name, f'long_{i:04d}.mp4'), video,
+                  fourcc) for i, video in enumerate(videos)]
+    for name, labels in (('label_map.txt', seen),
+                         ('label_map_zeroshot.txt', held),
+                         ('label_map_all.txt', seen + held)):
+        write_lines(osp.join(out, name), labels)
+    bar = tqdm(total=len(jobs), desc=f'long videos ({fourcc})',
+               unit='video', disable=not progress)
+    if workers > 1:
+        with ProcessPoolExecutor(min(workers, len(jobs))) as pool:
+            for _ in pool.map(_long_job, jobs):
+                bar.update()
+    else:
+        for job in jobs:
+            _long_job(job)
+            bar.update()
+    bar.close()
+    for set_name, (labels, videos) in plans.items():
+        document = dict(
+            set=set_name,
+            labels=labels,
+            label_map=label_maps[set_name],
+            seed=seed,
+            size_scale=size_scale,
+            pause_s=list(pause_s),
+            videos=[
+                ground_truth(video, f'{set_name}/long_{i:04d}.mp4')
+                for i, video in enumerate(videos)
+            ])
+        with safe_io.atomic_write(
+                osp.join(out, f'ground_truth_{set_name}.json'), 'w') as f:
+            json.dump(document, f, indent=1)
+            f.write('\n')
+    return {name: len(videos) for name, (_, videos) in plans.items()}
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     """Parse the command line.
 
@@ -392,6 +715,29 @@ def parse_args(argv=None) -> argparse.Namespace:
         type=float,
         default=1.0,
         help='factor on the frame sizes (1.0: 96x96 to 160x120)')
+    long = parser.add_argument_group(
+        'long videos (instead of the dataset; docs/moments_accuracy.md)')
+    long.add_argument(
+        '--long',
+        type=int,
+        default=0,
+        metavar='N',
+        help='write N long videos of the trained classes and N of the '
+        'held-out ones, each action as a clip with still pauses between '
+        'them, and their ground truth, under OUT/long (0: the dataset)')
+    long.add_argument(
+        '--long-minutes',
+        type=float,
+        default=3.0,
+        metavar='M',
+        help='length of each long video in minutes')
+    long.add_argument(
+        '--long-pause',
+        type=float,
+        nargs=2,
+        default=list(DEFAULT_PAUSE_S),
+        metavar=('MIN', 'MAX'),
+        help='shortest and longest pause between two actions, seconds')
     return parser.parse_args(argv)
 
 
@@ -411,6 +757,8 @@ def main(argv=None) -> int:
         print(f'--workers must be at least 1, got {args.workers}',
               file=sys.stderr)
         return 2
+    if args.long:
+        return _main_long(args)
     counts = generate(
         args.out,
         args.seed,
@@ -422,6 +770,34 @@ def main(argv=None) -> int:
         workers=args.workers,
         size_scale=args.size_scale)
     print(f'Wrote {counts} videos to {args.out}')
+    return 0
+
+
+def _main_long(args: argparse.Namespace) -> int:
+    """``--long``: check its options, write the long videos."""
+    low, high = args.long_pause
+    problem = None
+    if args.long < 0:
+        problem = f'--long must be at least 0, got {args.long}'
+    elif not 0 < args.long_minutes <= 600:
+        problem = f'--long-minutes must be in (0, 600], got ' \
+            f'{args.long_minutes:g}'
+    elif not 0 < low <= high:
+        problem = f'--long-pause MIN MAX must be 0 < MIN <= MAX, got ' \
+            f'{low:g} {high:g}'
+    elif args.long_minutes * 60 < shortest_long_s((low, high)):
+        problem = f'--long-minutes {args.long_minutes:g} cannot hold an ' \
+            'action between two pauses: give at least ' \
+            f'{shortest_long_s((low, high)) / 60:.3g}'
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
+    out = osp.join(args.out, 'long')
+    counts = generate_long(out, args.long, args.long_minutes, args.seed,
+                           pause_s=(low, high), workers=args.workers,
+                           size_scale=args.size_scale)
+    print(f'Wrote {counts} long videos of {args.long_minutes:g} min and '
+          f'their ground truth to {out}')
     return 0
 
 
