@@ -14,7 +14,9 @@ Where things live:
   and their downloads;
 * ``acceleration/``: speed-ups that keep the function (attention, patch
   embedding, CUDA graphs);
-* ``datasets/``: video reading transforms, the tolerant dataset;
+* ``datasets/``: video reading transforms, the tolerant dataset, the
+  training augmentation's parameters for the device (``FuseOnDevice``);
+* ``data_preprocessors/``: the training augmentation on the device;
 * ``evaluation/``: the metric that counts unreadable videos;
 * ``engine/``: hooks, training checkpoints, one-line refusals;
 * ``checkpoints/``: safe loading, MessageHub state as plain data, what a
@@ -38,6 +40,9 @@ refusals.install_excepthook()
 
 from models.apis.loading import init_actionclip  # noqa: E402
 from models.backbones.clip_builder import build_clip  # noqa: E402
+from models.data_preprocessors.device_augment import \
+    DeviceAugmentDataPreprocessor  # noqa: E402
+from models.datasets.augment_params import FuseOnDevice  # noqa: E402
 from models.datasets.transforms import (VideoDecode,  # noqa: E402
                                         VideoInit, VideoReadError)
 from models.datasets.video_dataset import TolerantVideoDataset  # noqa: E402
@@ -52,5 +57,5 @@ __all__ = [
     'ActionClip', 'TransformerAdapter', 'MeanPoolAdapter', 'build_clip',
     'init_actionclip', 'VideoInit', 'VideoDecode', 'VideoReadError',
     'TolerantVideoDataset', 'TolerantAccMetric', 'EpochSeedHook',
-    'LabelSetCheckHook'
+    'LabelSetCheckHook', 'DeviceAugmentDataPreprocessor', 'FuseOnDevice'
 ]
