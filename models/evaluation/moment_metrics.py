@@ -1,0 +1,250 @@
+"""How well found moments match the ground truth: temporal IoU, one-to-one
+matching of predicted segments to true ones, recall and precision at IoU
+thresholds, per label and over all labels.
+
+A predicted segment counts once at most: predictions are taken best score
+first, and each takes the unmatched true segment of the same label and
+video that it overlaps most, if that overlap (intersection over union of
+the two time intervals) reaches the threshold. Recall is the share of true
+segments matched, precision the share of predictions that matched one.
+
+Only the standard library is used (no torch, no numpy): the evaluation
+reads JSON documents (``tools/generate_videos.py --long``'s ground truth,
+``tools/find_moments.py --out``) and can run without a model.
+
+Example:
+    >>> truth = {'v.mp4': [dict(label='a', start_s=2.0, end_s=4.0)]}
+    >>> found = {'v.mp4': {'a': [dict(start_s=2.5, end_s=4.0, score=0.9)]}}
+    >>> report = evaluate_moments(found, truth, ['a'])
+    >>> report['overall']['at']['0.5']['recall']
+    1.0
+"""
+import math
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+#: The IoU thresholds reported by default; 0.5 is the headline figure.
+DEFAULT_IOU_THRESHOLDS = (0.3, 0.5, 0.7)
+
+
+def threshold_key(threshold: float) -> str:
+    """The key of a threshold in a report's ``at`` table, e.g. ``'0.5'``.
+
+    Args:
+        threshold (float): An IoU threshold.
+
+    Returns:
+        str: The threshold written shortest (``'%g'``).
+    """
+    return f'{threshold:g}'
+
+
+def temporal_iou(a: Tuple[float, float], b: Tuple[float, float]) -> float:
+    """Intersection over union of two time intervals.
+
+    Args:
+        a (tuple[float, float]): ``(start, end)`` of one interval.
+        b (tuple[float, float]): ``(start, end)`` of the other.
+
+    Returns:
+        float: In [0, 1]; 0 when they do not overlap (or both are empty).
+    """
+    inter = max(0.0, min(a[1], b[1]) - max(a[0], b[0]))
+    union = (a[1] - a[0]) + (b[1] - b[0]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _interval(segment: Mapping, what: str) -> Tuple[float, float]:
+    """``(start_s, end_s)`` of a segment, refused unless finite and
+    ``start_s < end_s``."""
+    try:
+        start, end = float(segment['start_s']), float(segment['end_s'])
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(f'{what}: a segment needs numbers start_s and '
+                         f'end_s, got {segment!r}') from None
+    if not (math.isfinite(start) and math.isfinite(end) and start < end):
+        raise ValueError(f'{what}: a segment must have finite start_s < '
+                         f'end_s, got start_s={start}, end_s={end}')
+    return start, end
+
+
+def _score(segment: Mapping, what: str) -> float:
+    try:
+        score = float(segment['score'])
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(f'{what}: a predicted segment needs a number '
+                         f'score, got {segment!r}') from None
+    if not math.isfinite(score):
+        raise ValueError(f'{what}: the score of a predicted segment is '
+                         f'{score}; the model gave no usable score')
+    return score
+
+
+def match_segments(predicted: Sequence[Mapping],
+                   truth: Sequence[Mapping],
+                   iou_threshold: float = 0.5,
+                   what: str = 'segments') -> List[Optional[int]]:
+    """Match predictions to true segments one to one, best score first.
+
+    Args:
+        predicted (list[dict]): ``start_s``, ``end_s`` and ``score`` of
+            each predicted segment (one label, one video).
+        truth (list[dict]): ``start_s`` and ``end_s`` of each true segment
+            of that label in that video.
+        iou_threshold (float): Least temporal IoU of a match.
+        what (str): Names the segments in error messages.
+
+    Returns:
+        list[int | None]: For each prediction, in input order, the index of
+        the true segment it matched, or None. Ties of score go to the
+        earlier prediction, ties of IoU to the earlier true segment.
+
+    Raises:
+        ValueError: When a segment is not finite with start < end, or a
+            score is not a finite number.
+    """
+    spans = [_interval(s, what) for s in truth]
+    scores = [_score(s, what) for s in predicted]
+    found = [_interval(s, what) for s in predicted]
+    order = sorted(range(len(found)), key=lambda i: -scores[i])
+    taken = [False] * len(spans)
+    matches: List[Optional[int]] = [None] * len(found)
+    for i in order:
+        best, best_iou = None, iou_threshold
+        for j, span in enumerate(spans):
+            if taken[j]:
+                continue
+            iou = temporal_iou(found[i], span)
+            if iou >= best_iou and (best is None or iou > best_iou):
+                best, best_iou = j, iou
+        if best is not None:
+            taken[best] = True
+            matches[i] = best
+    return matches
+
+
+def _ratio(num: int, den: int) -> Optional[float]:
+    return num / den if den else None
+
+
+def _figures(counts: Dict[str, list], thresholds: Sequence[float]) -> dict:
+    """Recall, precision and F1 at each threshold from summed counts."""
+    truth, predicted = counts['truth'], counts['predicted']
+    table = {}
+    for k, threshold in enumerate(thresholds):
+        matched = counts['matched'][k]
+        recall = _ratio(matched, truth)
+        precision = _ratio(matched, predicted)
+        f1 = None
+        if recall is not None and precision is not None:
+            f1 = (2 * recall * precision / (recall + precision)
+                  if recall + precision else 0.0)
+        table[threshold_key(threshold)] = dict(
+            matched=matched, recall=recall, precision=precision, f1=f1)
+    return dict(
+        num_truth=truth,
+        num_predicted=predicted,
+        # How well the best prediction of each true segment's label
+        # covers it, whatever the threshold: tells a localisation problem
+        # (low) from a scoring problem (high, yet few matches).
+        mean_best_iou=_ratio(counts['best_iou'], truth),
+        at=table)
+
+
+def evaluate_moments(
+    predictions: Mapping[str, Mapping[str, Sequence[Mapping]]],
+    truth: Mapping[str, Sequence[Mapping]],
+    labels: Sequence[str],
+    iou_thresholds: Sequence[float] = DEFAULT_IOU_THRESHOLDS
+) -> dict:
+    """Recall and precision of predicted segments, per label and overall.
+
+    Args:
+        predictions (dict): ``{video: {label: [segment, ...]}}``; a
+            segment has ``start_s``, ``end_s`` (seconds) and ``score``
+            (e.g. ``find_moments``' ``segments`` of each video). A label
+            missing from a video's dict has no predictions there.
+        truth (dict): ``{video: [{label, start_s, end_s}, ...]}``: every
+            true segment of every evaluated video (none is a valid list).
+        labels (list[str]): The labels asked about (the queries).
+        iou_thresholds (list[float]): Temporal IoU thresholds, in (0, 1].
+
+    Returns:
+        dict: ``iou_thresholds``, ``labels``, ``num_videos``, ``overall``
+        and ``per_label`` (label -> the same figures): ``num_truth``,
+        ``num_predicted``, ``mean_best_iou`` and ``at``: threshold key
+        (:func:`threshold_key`) -> ``matched``, ``recall``, ``precision``,
+        ``f1``. Overall figures pool the counts of all labels. A ratio
+        whose denominator is 0 is None.
+
+    Raises:
+        ValueError: When the videos of ``predictions`` and ``truth``
+            differ, a label is not among ``labels``, a threshold is out of
+            (0, 1], or a segment or score is malformed.
+    """
+    labels = list(labels)
+    if not labels or len(set(labels)) != len(labels):
+        raise ValueError(f'labels must be distinct and not empty, got '
+                         f'{labels}')
+    thresholds = [float(t) for t in iou_thresholds]
+    if not thresholds or not all(0 < t <= 1 for t in thresholds):
+        raise ValueError(f'IoU thresholds must be in (0, 1], got '
+                         f'{list(iou_thresholds)}')
+    missing = sorted(set(truth) - set(predictions))
+    extra = sorted(set(predictions) - set(truth))
+    if missing or extra:
+        raise ValueError(
+            'Predictions and ground truth cover different videos: '
+            + (f'no predictions for {missing}' if missing else '')
+            + ('; ' if missing and extra else '')
+            + (f'no ground truth for {extra}' if extra else ''))
+    known = set(labels)
+    counts = {
+        label: dict(truth=0, predicted=0, best_iou=0.0,
+                    matched=[0] * len(thresholds))
+        for label in labels
+    }
+    for video, true_segments in truth.items():
+        by_label: Dict[str, list] = {}
+        for segment in true_segments:
+            label = segment.get('label')
+            if label not in known:
+                raise ValueError(f'{video}: the ground truth label '
+                                 f'{label!r} is not among the labels asked '
+                                 'about')
+            by_label.setdefault(label, []).append(segment)
+        for label, segments in predictions[video].items():
+            if label not in known:
+                raise ValueError(f'{video}: predictions for {label!r}, '
+                                 'which is not among the labels asked about')
+        for label in labels:
+            true_here = by_label.get(label, [])
+            found = list(predictions[video].get(label, []))
+            what = f'{video}, {label!r}'
+            count = counts[label]
+            count['truth'] += len(true_here)
+            count['predicted'] += len(found)
+            spans = [_interval(s, what) for s in found]
+            for segment in true_here:
+                span = _interval(segment, what)
+                count['best_iou'] += max(
+                    (temporal_iou(span, s) for s in spans), default=0.0)
+            for k, threshold in enumerate(thresholds):
+                matches = match_segments(found, true_here, threshold, what)
+                count['matched'][k] += sum(m is not None for m in matches)
+    total = dict(
+        truth=sum(c['truth'] for c in counts.values()),
+        predicted=sum(c['predicted'] for c in counts.values()),
+        best_iou=sum(c['best_iou'] for c in counts.values()),
+        matched=[
+            sum(c['matched'][k] for c in counts.values())
+            for k in range(len(thresholds))
+        ])
+    return dict(
+        iou_thresholds=thresholds,
+        labels=labels,
+        num_videos=len(truth),
+        overall=_figures(total, thresholds),
+        per_label={
+            label: _figures(counts[label], thresholds)
+            for label in labels
+        })
