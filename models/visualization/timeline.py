@@ -1,0 +1,219 @@
+"""The timeline picture of one video: each query's score over time, its
+found segments shaded, the threshold dashed.
+
+matplotlib is imported inside the functions and drawn through its Agg
+canvas directly (no pyplot): importing the package stays light, and no
+global backend or figure state is touched.
+"""
+import io
+import math
+from typing import Optional, Sequence, Tuple
+
+import numpy as np
+
+from models.visualization.document import (check_video_result, clock,
+                                           duration_of, query_colour,
+                                           video_name)
+
+#: Size of the picture, in inches at :data:`DPI`.
+WIDTH_IN = 12.0
+HEIGHT_IN = 3.6
+DPI = 100
+
+#: Tick spacings (seconds) the time axis chooses from.
+_TICK_STEPS = (0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900,
+               1800, 3600, 7200, 10800, 21600)
+
+#: Legend text of a query is cut after this many characters.
+_LABEL_CHARS = 60
+
+
+def max_pool(x: np.ndarray, y: np.ndarray, num_bins: int,
+             x_max: float) -> Tuple[np.ndarray, np.ndarray]:
+    """Keep the highest point of each of ``num_bins`` equal slices of
+    ``[0, x_max]``.
+
+    Args:
+        x (numpy.ndarray): Increasing positions (window centres).
+        y (numpy.ndarray): Values at them (scores).
+        num_bins (int): Slices, e.g. the plot's width in pixels.
+        x_max (float): End of the axis.
+
+    Returns:
+        tuple[numpy.ndarray, numpy.ndarray]: The points kept, in order:
+        per non-empty slice, the position and value of its maximum (the
+        first one on ties).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if len(x) <= num_bins:
+        return x, y
+    bins = np.clip((x / max(x_max, 1e-9) * num_bins).astype(np.int64), 0,
+                   num_bins - 1)
+    # Sorted by slice, then by falling value, then by position: the first
+    # point of each slice is its maximum.
+    order = np.lexsort((np.arange(len(x)), -y, bins))
+    sorted_bins = bins[order]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = sorted_bins[1:] != sorted_bins[:-1]
+    keep = order[first]
+    return x[keep], y[keep]
+
+
+def _tick_step(duration: float, max_ticks: int = 12) -> float:
+    for step in _TICK_STEPS:
+        if duration / step <= max_ticks:
+            return step
+    return float(math.ceil(duration / max_ticks / 3600) * 3600)
+
+
+def _tick_label(seconds: float, long_video: bool, step: float) -> str:
+    if long_video:
+        return clock(seconds, decimals=0)
+    decimals = 0 if step >= 1 else 1
+    return f'{seconds:.{decimals}f}'
+
+
+def render_timeline(video_result: dict,
+                    queries: Sequence[str],
+                    threshold: Optional[float] = None,
+                    score_name: Optional[str] = None) -> bytes:
+    """Draw the timeline and return it as PNG bytes.
+
+    Args:
+        video_result (dict): One entry of the result document's
+            ``videos``.
+        queries (list[str]): The queries to draw, in the document's order
+            (colours follow this order).
+        threshold (float, optional): Drawn as a dashed line; default
+            ``video_result['threshold']`` when present, else no line.
+        score_name (str, optional): The y axis label (the document's
+            ``score``). Defaults to ``'score'``.
+
+    Returns:
+        bytes: The PNG file, 1200 pixels wide.
+
+    Raises:
+        ValueError: When the result is inconsistent or holds non-finite
+            values (see :func:`check_video_result`), or has no windows.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+    from matplotlib.ticker import FuncFormatter, MultipleLocator
+
+    check_video_result(video_result, queries)
+    windows = np.asarray(video_result['windows'], dtype=np.float64)
+    if not len(windows):
+        raise ValueError(f'Video {video_result.get("video")!r} has no '
+                         'windows: nothing to plot')
+    if threshold is None:
+        threshold = video_result.get('threshold')
+    duration = max(duration_of(video_result), float(windows[:, 1].max()))
+    centres = windows.mean(axis=1)
+    long_video = duration >= 120
+
+    rows = max(1, math.ceil((len(queries) + 2) / 2))
+    # Constrained layout keeps the legend rows under the axes whatever
+    # their number; the width stays WIDTH_IN * DPI pixels.
+    fig = Figure(
+        figsize=(WIDTH_IN, HEIGHT_IN + 0.2 * rows),
+        dpi=DPI,
+        layout='constrained')
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    # One point per window would put thousands of points on each pixel
+    # column of an hours-long video (slow, and an unreadable band): keep
+    # the highest score of each column. Max, not mean, so that a short
+    # high moment still shows.
+    columns = int(WIDTH_IN * DPI * 0.92)
+    segments = video_result.get('segments') or {}
+    handles = []
+    for index, query in enumerate(queries):
+        colour = query_colour(index)
+        x, y = max_pool(
+            centres,
+            np.asarray(video_result['scores'][query],
+                       dtype=np.float64), columns, duration)
+        few = len(x) <= 60
+        label = query if len(query) <= _LABEL_CHARS else (
+            query[:_LABEL_CHARS - 1] + '\u2026')
+        found = segments.get(query) or []
+        (line, ) = ax.plot(
+            x,
+            y,
+            color=colour,
+            linewidth=1.4,
+            marker='o' if few else None,
+            markersize=3,
+            label=f'{label} ({len(found)} found)')
+        handles.append(line)
+        for segment in found:
+            ax.axvspan(
+                segment['start_s'],
+                segment['end_s'],
+                color=colour,
+                alpha=0.18,
+                linewidth=0)
+    if threshold is not None:
+        handles.append(
+            ax.axhline(
+                threshold,
+                color='0.3',
+                linestyle='--',
+                linewidth=1,
+                label=f'threshold {threshold:g}'))
+    handles.append(Patch(color='0.5', alpha=0.3, label='found segments'))
+
+    ax.set_xlim(0, duration)
+    step = _tick_step(duration)
+    ax.xaxis.set_major_locator(MultipleLocator(step))
+    ax.xaxis.set_major_formatter(
+        FuncFormatter(lambda s, _: _tick_label(s, long_video, step)))
+    ax.set_xlabel('time (h:mm:ss)' if duration >=
+                  3600 else 'time (m:ss)' if long_video else 'time (s)')
+    ax.set_ylabel(score_name or 'score')
+    ax.grid(True, color='0.9', linewidth=0.8)
+    ax.set_axisbelow(True)
+    ax.set_title(video_name(video_result), fontsize=12)
+    ax.legend(
+        handles=handles,
+        loc='upper center',
+        bbox_to_anchor=(0.5, -0.16 - 0.05 / rows),
+        ncol=2,
+        fontsize=9,
+        frameon=False)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format='png', dpi=DPI)
+    return buffer.getvalue()
+
+
+def plot_timeline(video_result: dict,
+                  queries: list,
+                  path: str,
+                  threshold: Optional[float] = None,
+                  score_name: Optional[str] = None) -> str:
+    """Write the timeline of one video as a PNG file (atomically).
+
+    Args:
+        video_result (dict): One entry of the result document's
+            ``videos``.
+        queries (list[str]): The queries to draw (the document's
+            ``queries``).
+        path (str): The ``.png`` file to write.
+        threshold (float, optional): The document's ``threshold``, drawn
+            dashed; see :func:`render_timeline`.
+        score_name (str, optional): The document's ``score``, the y axis
+            label.
+
+    Returns:
+        str: ``path``.
+    """
+    from models.utils.safe_io import atomic_write
+    if not str(path).lower().endswith('.png'):
+        raise ValueError(f'Timeline {path!r}: the picture is a PNG; end '
+                         'the name with .png')
+    data = render_timeline(video_result, queries, threshold, score_name)
+    with atomic_write(path, 'wb') as f:
+        f.write(data)
+    return path
