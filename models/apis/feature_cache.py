@@ -335,6 +335,39 @@ def _save_cache(path: str, key: str, entries: dict) -> bool:
     return True
 
 
+def update_cache_entries(path: str, key: str, entries: dict) -> bool:
+    """Add or replace some entries of one key, keeping all others.
+
+    Like :func:`_save_cache`, but the key's other entries stay: for
+    caches of videos named one by one (``find_moments``' window
+    features), where two runs on different videos of one model must not
+    drop each other's entries.
+
+    Args:
+        path (str): The cache file.
+        key (str): The key of the entries (e.g. a :func:`model_key`).
+        entries (dict): ``{name: entry}`` to add or replace.
+
+    Returns:
+        bool: Whether the file was written; a failure is a warning, since
+        the features are only cached, not lost.
+    """
+    target = osp.realpath(path)
+    try:
+        with _locked(target):
+            cache, _ = read_cache(target)  # a damaged file was warned about
+            old = cache['models'].get(key)
+            merged = dict(old) if isinstance(old, dict) else {}
+            merged.update(entries)
+            cache['models'][key] = merged
+            _write_atomic(cache, target)
+    except (OSError, NotACacheError) as error:
+        warnings.warn(f'Could not write the feature cache {path} ({error}); '
+                      'features will be computed again next time')
+        return False
+    return True
+
+
 def stat_videos(
     videos: Sequence[str],
     on_failure: Optional[Callable[[str, Exception], None]] = None

@@ -1,0 +1,527 @@
+"""Find when something happens in long videos: windows slid over each video
+are embedded once, scored against text queries, and the neighbouring
+high-scoring windows merged into segments.
+
+The pieces, each in a module of its own:
+
+- :mod:`models.apis.windows`: where the windows lie and which frames each
+  takes (the model's own test-time sampling over the window);
+- :mod:`models.apis.window_stream`: one streamed pass of decoding per
+  video, the windows embedded in batches, memory bounded by the chunk;
+- :mod:`models.apis.window_cache`: window features cached per video,
+  model, window and stride, so another query costs no decoding;
+- :mod:`models.apis.segments`: windows to segments;
+- this module: the scores (:func:`query_scoring`, :func:`window_scores`)
+  and :func:`find_moments`, which returns the result document that
+  ``tools/find_moments.py --out r.json`` writes (:func:`write_result`).
+
+Scores: a window's score for a query is the probability the model gives
+the query among the *candidates*: the queries and a background label set
+(the model's own labels by default, minus those worded exactly like a
+query), each text put in the model's prompt templates, the softmax of
+``100 * cosine`` (ActionCLIP's test-time logit scale) taken per template
+and view and averaged, exactly as ``tools/zero_shot.py`` scores labels.
+A query that does not happen leaves its probability to whatever label or
+query does, so it gets no confident segment; and several queries compete
+as they should (a window is one action). Without a background (a model
+with no labels, or ``background=[]``), several queries compete among
+themselves only; one query alone then has nothing to be compared with,
+and its score is the plain cosine similarity (mean over templates and
+views), which has no natural threshold: one must be given.
+
+Example:
+    >>> scorer = load_scoring_model(name='work_dirs/quickstart/best.pth')
+    >>> result = find_moments(scorer, ['long.mp4'],
+    ...                       ['a circle shrinking', 'a square moving up'])
+    >>> result['videos'][0]['segments']['a circle shrinking'][0]
+    {'start_s': 12.0, 'end_s': 15.0, 'score': 0.97, 'peak_s': 13.0}
+"""
+import csv
+import json
+import os
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import torch
+
+from models.apis.feature_cache import stat_videos
+from models.apis.segments import merge_segments
+from models.apis.window_cache import VideoWindows, WindowCache
+from models.apis.window_stream import (DEFAULT_CHUNK_FRAMES, embed_windows,
+                                       open_video)
+from models.apis.windows import check_window, default_window, plan_windows
+from models.datasets.transforms import VideoReadError
+from models.recognizers.actionclip import TEST_LOGIT_SCALE
+
+#: Threshold on probabilities when none is given: the query is more likely
+#: than all the other candidates together.
+DEFAULT_PROBABILITY_THRESHOLD = 0.5
+
+#: Header of the CSV result file.
+CSV_COLUMNS = ('video', 'query', 'rank', 'start_s', 'end_s', 'score',
+               'peak_s')
+
+
+# ---------------------------------------------------------------------------
+# Scores
+# ---------------------------------------------------------------------------
+
+
+def _same_text(text: str) -> str:
+    return ' '.join(text.casefold().split())
+
+
+def check_queries(queries: Sequence[str]) -> List[str]:
+    """The queries, stripped; refused when none, empty or repeated (a
+    repeated query would share its probability with itself).
+
+    Args:
+        queries (list[str]): What to look for.
+
+    Returns:
+        list[str]: The queries.
+    """
+    if isinstance(queries, str):
+        queries = [queries]
+    queries = [str(q).strip() for q in queries]
+    if not queries:
+        raise ValueError('No query: say what to look for')
+    if '' in queries:
+        raise ValueError(f'Query {queries.index("") + 1} is empty: describe '
+                         'what to look for')
+    seen = {}
+    for query in queries:
+        key = _same_text(query)
+        if key in seen:
+            raise ValueError(f'The queries {seen[key]!r} and {query!r} are '
+                             'the same text: give each once')
+        seen[key] = query
+    return queries
+
+
+@dataclass
+class QueryScoring:
+    """How windows are scored against the queries.
+
+    Attributes:
+        name (str): The score's short name (the result's ``score``).
+        kind (str): ``'probability'`` or ``'cosine'``.
+        text (torch.Tensor): ``(P, L, D)`` prompt features: the queries
+            first, then the background labels.
+        num_queries (int): ``Q``, the queries among the ``L`` texts.
+        background (list[str]): The background labels used.
+    """
+
+    name: str
+    kind: str
+    text: torch.Tensor
+    num_queries: int
+    background: List[str]
+
+
+def query_scoring(model,
+                  queries: Sequence[str],
+                  background: Optional[Sequence[str]] = None,
+                  templates: Optional[Sequence[str]] = None
+                  ) -> QueryScoring:
+    """Encode the queries and the background labels once (see the module
+    docstring for the scores).
+
+    Args:
+        model (ActionClip): The model.
+        queries (list[str]): What to look for.
+        background (list[str], optional): Labels the queries compete
+            with; the model's own labels when None; none when empty.
+            Labels worded like a query (case and spaces aside) are left
+            out.
+        templates (list[str], optional): Prompt templates; the model's by
+            default.
+
+    Returns:
+        QueryScoring: The prompt features and the score's definition.
+    """
+    from models.apis.video_scoring import label_text_features
+    queries = check_queries(queries)
+    if background is None:
+        background = list(getattr(model, 'labels', None) or [])
+    asked = {_same_text(q) for q in queries}
+    background = [
+        label for label in dict.fromkeys(str(b).strip() for b in background)
+        if label and _same_text(label) not in asked
+    ]
+    text = label_text_features(model, queries + background, templates)
+    if background:
+        kind = 'probability'
+        name = (f'probability among the {len(queries)} queries and '
+                f'{len(background)} background labels')
+    elif len(queries) > 1:
+        kind = 'probability'
+        name = f'probability among the {len(queries)} queries'
+    else:
+        kind, name = 'cosine', 'cosine similarity'
+    return QueryScoring(name, kind, text, len(queries), background)
+
+
+def window_scores(features: torch.Tensor,
+                  scoring: QueryScoring) -> torch.Tensor:
+    """Each window's score for each query.
+
+    Args:
+        features (torch.Tensor): ``(K, V, D)`` normalised window features.
+        scoring (QueryScoring): From :func:`query_scoring`.
+
+    Returns:
+        torch.Tensor: ``(K, Q)`` float32 scores.
+
+    Raises:
+        ValueError: A score is not finite (broken weights or features).
+    """
+    from models.apis.video_scoring import score_labels
+    features = features.float()
+    text = scoring.text.float()
+    if scoring.kind == 'probability':
+        scores = score_labels(features, text)[:, :scoring.num_queries]
+    else:
+        scores = torch.einsum('kvd,pqd->kq', features,
+                              text) / (features.shape[1] * text.shape[0])
+        scores = scores[:, :scoring.num_queries]
+    if not torch.isfinite(scores).all():
+        raise ValueError('Non-finite window scores: the model or its '
+                         'features are broken; no segment can be trusted')
+    return scores
+
+
+def resolve_threshold(threshold: Optional[float],
+                      scoring: QueryScoring) -> float:
+    """The threshold to use: the one given, else the default of the
+    score's kind.
+
+    Args:
+        threshold (float, optional): The threshold given.
+        scoring (QueryScoring): The score's definition.
+
+    Returns:
+        float: The threshold.
+
+    Raises:
+        ValueError: None given for cosine scores, or a probability
+            threshold outside ``[0, 1]``.
+    """
+    if scoring.kind == 'probability':
+        if threshold is None:
+            return DEFAULT_PROBABILITY_THRESHOLD
+        if not 0 <= threshold <= 1:
+            raise ValueError(f'The scores are probabilities: the threshold '
+                             f'must be in [0, 1], got {threshold}')
+        return float(threshold)
+    if threshold is None:
+        raise ValueError(
+            'One query and no background labels to compare it with (the '
+            'model has no labels): the scores are cosine similarities, '
+            'which have no natural threshold. Give the threshold (e.g. '
+            '0.25 for OpenAI CLIP weights), several queries, or background '
+            'labels')
+    if not -1 <= threshold <= 1:
+        raise ValueError(f'The scores are cosine similarities: the '
+                         f'threshold must be in [-1, 1], got {threshold}')
+    return float(threshold)
+
+
+# ---------------------------------------------------------------------------
+# Window features of videos, cached
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class WindowStats:
+    """What :func:`video_windows` did.
+
+    Attributes:
+        computed (list[str]): Videos decoded and embedded in this call.
+        reused (list[str]): Videos whose cached windows were used.
+        windows (int): Windows embedded in this call.
+        cache_path (str, optional): The cache file, if any.
+        saved (bool): Whether the cache file was written.
+    """
+
+    computed: List[str]
+    reused: List[str]
+    windows: int
+    cache_path: Optional[str]
+    saved: bool
+
+
+def video_windows(
+    scorer,
+    videos: Sequence[str],
+    window_s: float,
+    stride_s: float,
+    cache_path: Optional[str] = None,
+    batch_size: int = 8,
+    progress: bool = True,
+    on_failure: Optional[Callable[[str, Exception], None]] = None,
+    chunk_frames: int = DEFAULT_CHUNK_FRAMES
+) -> Tuple[Dict[str, VideoWindows], Dict[str, str], WindowStats]:
+    """The windows of each video and their features: from the cache when
+    current, else decoded in one streamed pass and embedded.
+
+    Args:
+        scorer (ScoringModel): From
+            :func:`models.apis.video_scoring.load_scoring_model`.
+        videos (list[str]): Video files.
+        window_s (float): Window length in seconds.
+        stride_s (float): Stride in seconds.
+        cache_path (str, optional): The window cache file; none by
+            default. Each video's entry is written as soon as it is
+            embedded, so an interrupted run keeps the videos it finished.
+        batch_size (int): Windows per forward pass.
+        progress (bool): Show a progress bar over the windows to embed.
+        on_failure (callable, optional): Called with ``(video, error)``
+            for each video that cannot be read.
+        chunk_frames (int): Frames decoded at a time.
+
+    Returns:
+        tuple: ``({video: VideoWindows}, {video: error message},
+        WindowStats)``, videos in input order.
+    """
+    from tqdm import tqdm
+    check_window(window_s, stride_s)
+    cache = (WindowCache(cache_path, scorer.identity, window_s, stride_s)
+             if cache_path else None)
+    stats, failed = stat_videos(videos, on_failure)
+    found: Dict[str, VideoWindows] = {}
+    todo, reused, computed, saved, count = [], [], [], False, 0
+    for video, stat in stats.items():
+        cached = cache.lookup(video, stat) if cache else None
+        if cached is not None:
+            found[video] = cached
+            reused.append(video)
+        else:
+            todo.append(video)
+    with tqdm(total=0, unit='window', disable=not (progress and todo),
+              dynamic_ncols=True) as bar:
+        for video in todo:
+            try:
+                windows = _embed_video(scorer, video, window_s, stride_s,
+                                       batch_size, chunk_frames, bar)
+            except (VideoReadError, FileNotFoundError) as error:
+                failed[video] = str(error)
+                if on_failure is not None:
+                    on_failure(video, error)
+                continue
+            found[video] = windows
+            computed.append(video)
+            count += len(windows.windows)
+            if cache is not None:
+                cache.add(stats[video], windows)
+                saved = cache.save() or saved
+    ordered = {v: found[v] for v in videos if v in found}
+    return ordered, {v: failed[v] for v in videos if v in failed}, \
+        WindowStats(computed, reused, count,
+                    cache.path if cache else None, saved)
+
+
+def _embed_video(scorer, video: str, window_s: float, stride_s: float,
+                 batch_size: int, chunk_frames: int, bar) -> VideoWindows:
+    stream = open_video(scorer, video)
+    try:
+        try:
+            plan = plan_windows(stream.num_frames, stream.fps, window_s,
+                                stride_s, stream.sampler)
+        except ValueError as error:
+            raise VideoReadError(f'Cannot find the windows of video '
+                                 f'{video!r}: {error}') from None
+        bar.total += len(plan)
+        bar.refresh()
+        features = embed_windows(scorer, stream, plan, batch_size,
+                                 chunk_frames, bar)
+    finally:
+        stream.close()
+    return VideoWindows(video, plan.num_frames, plan.fps, plan.times,
+                        features)
+
+
+# ---------------------------------------------------------------------------
+# The result document
+# ---------------------------------------------------------------------------
+
+
+def video_result(windows: VideoWindows, queries: Sequence[str],
+                 scoring: QueryScoring, threshold: float,
+                 topk: int) -> dict:
+    """One video's entry of the result document.
+
+    Args:
+        windows (VideoWindows): Its windows and features.
+        queries (list[str]): The queries.
+        scoring (QueryScoring): How windows are scored.
+        threshold (float): Lowest score of a window in a segment.
+        topk (int): Segments kept per query.
+
+    Returns:
+        dict: ``video``, ``duration_s``, ``fps``, ``num_frames``,
+        ``windows``, ``scores`` and ``segments`` (see the contract in
+        ``docs/find_moments.md``).
+    """
+    scores = window_scores(windows.features, scoring)
+    per_query = {q: scores[:, i].tolist() for i, q in enumerate(queries)}
+    return dict(
+        video=windows.video,
+        duration_s=windows.duration_s,
+        fps=windows.fps,
+        num_frames=windows.num_frames,
+        windows=[[start, end] for start, end in windows.windows],
+        scores=per_query,
+        segments={
+            q: merge_segments(per_query[q], windows.windows,
+                              windows.duration_s, threshold, topk)
+            for q in queries
+        })
+
+
+def find_moments(scorer,
+                 videos: Sequence[str],
+                 queries: Sequence[str],
+                 window_s: Optional[float] = None,
+                 stride_s: Optional[float] = None,
+                 threshold: Optional[float] = None,
+                 topk: int = 5,
+                 cache_path: Optional[str] = None,
+                 batch_size: int = 8,
+                 progress: bool = True,
+                 on_failure: Optional[Callable[[str, Exception],
+                                               None]] = None,
+                 background: Optional[Sequence[str]] = None,
+                 chunk_frames: int = DEFAULT_CHUNK_FRAMES,
+                 info: Optional[dict] = None) -> dict:
+    """Find when each query happens in each video.
+
+    Args:
+        scorer (ScoringModel): From
+            :func:`models.apis.video_scoring.load_scoring_model`.
+        videos (list[str]): Video files (not folders: see
+            :func:`models.apis.video_files.find_videos`).
+        queries (list[str]): What to look for.
+        window_s (float, optional): Window length in seconds; by default
+            from the model's frame count (:func:`default_window`).
+        stride_s (float, optional): Stride in seconds; half the window by
+            default.
+        threshold (float, optional): Lowest score of a window in a
+            segment; 0.5 for probabilities, required for cosine scores.
+        topk (int): Segments kept per query and video, best first.
+        cache_path (str, optional): Window cache file; none by default.
+        batch_size (int): Windows per forward pass.
+        progress (bool): Show a progress bar over the windows.
+        on_failure (callable, optional): Called with ``(video, error)``
+            for each video that cannot be read.
+        background (list[str], optional): Labels the queries compete
+            with (see :func:`query_scoring`).
+        chunk_frames (int): Frames decoded at a time.
+        info (dict, optional): Receives ``stats``: the
+            :class:`WindowStats` of the run.
+
+    Returns:
+        dict: The result document: ``model``, ``queries``, ``window_s``,
+        ``stride_s``, ``score``, ``threshold``, ``videos`` and
+        ``failures`` (plain JSON types; see ``docs/find_moments.md``).
+    """
+    queries = check_queries(queries)
+    if topk < 1:
+        raise ValueError(f'topk must be >= 1, got {topk}')
+    if batch_size < 1:
+        raise ValueError(f'batch_size must be >= 1, got {batch_size}')
+    default_w, _ = default_window(scorer.model.num_segs)
+    window_s = float(window_s if window_s is not None else default_w)
+    stride_s = float(stride_s if stride_s is not None else window_s / 2)
+    check_window(window_s, stride_s)
+    # The text and the threshold first: a wrong query or threshold is
+    # refused before any video is decoded.
+    scoring = query_scoring(scorer.model, queries, background)
+    threshold = resolve_threshold(threshold, scoring)
+    windows, failures, stats = video_windows(scorer, videos, window_s,
+                                             stride_s, cache_path,
+                                             batch_size, progress,
+                                             on_failure, chunk_frames)
+    if info is not None:
+        info['stats'] = stats
+    return dict(
+        model=scorer.describe(),
+        queries=queries,
+        window_s=window_s,
+        stride_s=stride_s,
+        score=scoring.name,
+        threshold=threshold,
+        videos=[
+            video_result(w, queries, scoring, threshold, topk)
+            for w in windows.values()
+        ],
+        failures=failures)
+
+
+def write_result(path: str, result: dict) -> None:
+    """Write a result document as JSON (the document itself) or CSV (one
+    row per segment: :data:`CSV_COLUMNS`), by the file's extension, whole
+    or not at all (a temporary file renamed).
+
+    Args:
+        path (str): ``.json`` or ``.csv`` file.
+        result (dict): From :func:`find_moments`.
+    """
+    from models.utils.safe_io import atomic_write
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    if path.lower().endswith('.json'):
+        with atomic_write(path, 'w', encoding='utf-8') as f:
+            json.dump(result, f, indent=2, ensure_ascii=False)
+            f.write('\n')
+        return
+    with atomic_write(path, 'w', encoding='utf-8', newline='') as f:
+        writer = csv.writer(f)
+        writer.writerow(CSV_COLUMNS)
+        for video in result['videos']:
+            for query in result['queries']:
+                for rank, seg in enumerate(video['segments'][query], 1):
+                    writer.writerow([
+                        video['video'], query, rank, f'{seg["start_s"]:.3f}',
+                        f'{seg["end_s"]:.3f}', f'{seg["score"]:.6f}',
+                        f'{seg["peak_s"]:.3f}'
+                    ])
+
+
+def format_time(seconds: float) -> str:
+    """A time as ``mm:ss.s``, or ``h:mm:ss.s`` from an hour on.
+
+    Args:
+        seconds (float): The time.
+
+    Returns:
+        str: The text.
+    """
+    tenths = int(round(seconds * 10))
+    hours, rest = divmod(tenths, 36000)
+    minutes, rest = divmod(rest, 600)
+    text = f'{minutes:02d}:{rest // 10:02d}.{rest % 10}'
+    return f'{hours}:{text}' if hours else text
+
+
+def format_segments(result: dict) -> str:
+    """The printed answer: per video, per query, its segments as
+    ``start-end (score)``.
+
+    Args:
+        result (dict): From :func:`find_moments`.
+
+    Returns:
+        str: The lines.
+    """
+    lines = []
+    for video in result['videos']:
+        lines.append(f'{video["video"]} ({format_time(video["duration_s"])}'
+                     f', {len(video["windows"])} windows)')
+        for query in result['queries']:
+            segments = video['segments'][query]
+            found = ', '.join(
+                f'{format_time(s["start_s"])}-{format_time(s["end_s"])} '
+                f'({s["score"]:.2f})' for s in segments) or 'none'
+            lines.append(f'  {query}: {found}')
+    return '\n'.join(lines)
+

@@ -1,0 +1,198 @@
+"""Cached window features of videos, so that asking another question of a
+video neither decodes nor embeds it again.
+
+The cache is a file of :mod:`models.apis.feature_cache`'s format (its
+magic, its refusal of files that are not ours with
+:class:`~models.apis.feature_cache.NotACacheError`, its lock, merge and
+atomic rename). Its entries are keyed by the model's identity, the
+embedding code's versions and the window and stride
+(:func:`window_cache_key`); under that key, by the video's absolute path,
+each entry holds the video's size and modification time (a changed file
+is embedded again), its frame count and rate, its windows and their
+features. A run adds its videos' entries to those already there, also
+those another run wrote meanwhile.
+
+Example:
+    >>> cache = WindowCache('clips.actionclip_moments.pt', scorer.identity,
+    ...                     2.0, 1.0)
+    >>> cached = cache.lookup('clips/a.mp4', os.stat('clips/a.mp4'))
+"""
+import os
+import os.path as osp
+import warnings
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Tuple
+
+import torch
+
+from models.apis.feature_cache import (check_cache_path, model_key,
+                                       read_cache, update_cache_entries)
+from models.apis.windows import plan_windows
+
+#: Suffix of the default window cache beside a folder or video:
+#: ``videos/`` -> ``videos.actionclip_moments.pt``.
+MOMENTS_CACHE_SUFFIX = '.actionclip_moments.pt'
+
+#: Version of the window planning and streamed embedding
+#: (:mod:`models.apis.windows`, :mod:`models.apis.window_stream`); bump it
+#: when a change alters the windows or their features.
+WINDOW_VERSION = 1
+
+
+def default_window_cache_path(path: str) -> str:
+    """Where the window features of a folder's or a video's videos are
+    cached by default: beside it, as the folder search caches.
+
+    Args:
+        path (str): A folder or a video file.
+
+    Returns:
+        str: ``<path>.actionclip_moments.pt`` (absolute).
+    """
+    path = osp.abspath(path)
+    return osp.join(osp.dirname(path), osp.basename(path) +
+                    MOMENTS_CACHE_SUFFIX)
+
+
+def window_cache_key(identity: str, window_s: float, stride_s: float) -> str:
+    """The key of one model's window features at one window and stride.
+
+    Args:
+        identity (str): The model's identity.
+        window_s (float): Window length in seconds.
+        stride_s (float): Stride in seconds.
+
+    Returns:
+        str: ``'windows<version>|<window>|<stride>|<model key>'``.
+    """
+    return (f'windows{WINDOW_VERSION}|{float(window_s)!r}|'
+            f'{float(stride_s)!r}|{model_key(identity)}')
+
+
+@dataclass
+class VideoWindows:
+    """The windows of one video and their features.
+
+    Attributes:
+        video (str): The video, as given.
+        num_frames (int): Its frames.
+        fps (float): Its frame rate.
+        windows (list[tuple[float, float]]): ``(start_s, end_s)`` per
+            window.
+        features (torch.Tensor): ``(K, V, D)`` normalised features.
+    """
+
+    video: str
+    num_frames: int
+    fps: float
+    windows: List[Tuple[float, float]]
+    features: torch.Tensor
+
+    @property
+    def duration_s(self) -> float:
+        """The video's length in seconds."""
+        return self.num_frames / self.fps
+
+
+class WindowCache:
+    """The window features of one model, window and stride in a cache
+    file.
+
+    Args:
+        path (str): The cache file; refused before any work when it holds
+            anything but one of our caches, its folder created if missing.
+        identity (str): The model's identity.
+        window_s (float): Window length in seconds.
+        stride_s (float): Stride in seconds.
+
+    Raises:
+        NotACacheError: ``path`` exists but is not one of our caches.
+        OSError: It cannot be read, or its folder created.
+    """
+
+    def __init__(self, path: str, identity: str, window_s: float,
+                 stride_s: float):
+        self.path = check_cache_path(path)
+        self.window_s = float(window_s)
+        self.stride_s = float(stride_s)
+        self.key = window_cache_key(identity, window_s, stride_s)
+        cache, problem = read_cache(self.path)
+        if problem:
+            warnings.warn(f'Rebuilding the feature cache {self.path} '
+                          f'({problem})')
+        self._rebuild = problem is not None
+        old = cache['models'].get(self.key)
+        self._old: Dict[str, dict] = old if isinstance(old, dict) else {}
+        self._new: Dict[str, dict] = {}
+
+    @staticmethod
+    def _name(video: str) -> str:
+        return osp.abspath(video)
+
+    def lookup(self, video: str,
+               stat: os.stat_result) -> Optional[VideoWindows]:
+        """The cached windows of a video, if they are current.
+
+        Args:
+            video (str): The video.
+            stat (os.stat_result): Its ``os.stat``, taken now.
+
+        Returns:
+            VideoWindows, optional: The windows, or None when not cached,
+            changed since, or malformed.
+        """
+        entry = self._old.get(self._name(video))
+        if not isinstance(entry, dict) or entry.get(
+                'size') != stat.st_size or entry.get(
+                    'mtime_ns') != stat.st_mtime_ns:
+            return None
+        features, windows = entry.get('features'), entry.get('windows')
+        num_frames, fps = entry.get('num_frames'), entry.get('fps')
+        if not (isinstance(features, torch.Tensor)
+                and isinstance(windows, torch.Tensor)
+                and isinstance(num_frames, int) and isinstance(fps, float)
+                and features.dim() == 3 and windows.dim() == 2
+                and len(features) == len(windows)
+                and torch.isfinite(features).all()):
+            return None
+        try:
+            plan = plan_windows(num_frames, fps, self.window_s,
+                                self.stride_s)
+        except ValueError:
+            return None
+        times = [tuple(t) for t in windows.tolist()]
+        if times != plan.times:  # planned otherwise: embed again
+            return None
+        return VideoWindows(video, num_frames, fps, times, features)
+
+    def add(self, stat: os.stat_result, windows: VideoWindows) -> None:
+        """Remember a video's windows (written by :meth:`save`).
+
+        Args:
+            stat (os.stat_result): The video's ``os.stat``, taken before it
+                was decoded (a file changed meanwhile is embedded again
+                next time instead of being cached as current).
+            windows (VideoWindows): Its windows and features.
+        """
+        self._new[self._name(windows.video)] = dict(
+            size=stat.st_size,
+            mtime_ns=stat.st_mtime_ns,
+            num_frames=int(windows.num_frames),
+            fps=float(windows.fps),
+            windows=torch.tensor(windows.windows, dtype=torch.float64),
+            features=windows.features.contiguous())
+
+    def save(self) -> bool:
+        """Write the new entries into the file, keeping every other entry.
+
+        Returns:
+            bool: Whether the file was written (nothing new and nothing to
+            rebuild: not written; a failed write is a warning).
+        """
+        if not self._new and not self._rebuild:
+            return False
+        saved = update_cache_entries(self.path, self.key, self._new)
+        if saved:
+            self._old.update(self._new)
+            self._new, self._rebuild = {}, False
+        return saved

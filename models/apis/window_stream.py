@@ -1,0 +1,395 @@
+"""The windows of a video decoded in one pass and embedded in batches, in
+memory bounded by the chunk size whatever the video's length.
+
+The model's test pipeline is taken apart where it decodes
+(:func:`split_pipeline`): its opening step (``VideoInit``: decord, OpenCV
+where decord cannot open the file) opens the video once; its sampling
+steps choose each window's frames (:mod:`models.apis.windows`); the frames
+all windows need are decoded in ascending chunks of at most
+``chunk_frames`` (decord's ``get_batch``, as ``VideoDecode`` calls it; a
+sequential OpenCV reader where decord fails, as ``VideoDecode`` falls back);
+a frame is dropped as soon as the last window that uses it has been
+formed. Each window's frames then go through the pipeline's steps after
+decoding (``Resize``, ``CenterCrop``, ``FormatShape``, ``PackActionInputs``
+of the config, whatever they are), then the model's data preprocessor and
+encoders, ``batch_size`` windows at a time: the same tensors the test
+pipeline would make of a clip cut to the window.
+
+Example:
+    >>> stream = open_video(scorer, 'talk.mp4')
+    >>> plan = plan_windows(stream.num_frames, stream.fps, 2.0, 1.0,
+    ...                     stream.sampler)
+    >>> features = embed_windows(scorer, stream, plan)   # (K, V, D)
+"""
+import os.path as osp
+from dataclasses import dataclass
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+
+from models.apis.windows import WindowPlan, WindowSampler
+from models.datasets.transforms import VideoReadError, describe_read_error
+
+#: Frames decoded at a time by default: a few windows' worth, enough for
+#: decord to decode runs of frames without seeking back.
+DEFAULT_CHUNK_FRAMES = 64
+
+#: Opening steps the stream can read with (after ``VideoPipeline`` maps
+#: ``DecordInit``/``DecordDecode`` to them).
+_INIT_TYPES = ('VideoInit', 'mmaction.VideoInit')
+_DECODE_TYPES = ('VideoDecode', 'mmaction.VideoDecode')
+
+
+class NonFiniteFeaturesError(ValueError):
+    """The model gave NaN or infinite features: no score of them could
+    be right."""
+
+
+@dataclass
+class PipelineParts:
+    """A test pipeline taken apart where it decodes.
+
+    Attributes:
+        init (dict): The opening step (``VideoInit``).
+        sampling (list[dict]): The steps choosing ``frame_inds``.
+        decode (dict): The decoding step (``VideoDecode``).
+        post (list[dict]): The steps after decoding, ending with
+            ``PackActionInputs``.
+    """
+
+    init: dict
+    sampling: List[dict]
+    decode: dict
+    post: List[dict]
+
+
+def split_pipeline(steps: Sequence[dict]) -> PipelineParts:
+    """Take a test pipeline apart at its opening and decoding steps.
+
+    Args:
+        steps (list[dict]): Transform configs, as ``VideoPipeline.steps``
+            holds them (``DecordInit``/``DecordDecode`` already mapped to
+            ``VideoInit``/``VideoDecode``).
+
+    Returns:
+        PipelineParts: The parts.
+
+    Raises:
+        ValueError: The pipeline does not open the video with
+            ``VideoInit`` first and decode it with ``VideoDecode`` later.
+    """
+    types = [step.get('type') for step in steps]
+    decode = next((i for i, t in enumerate(types) if t in _DECODE_TYPES),
+                  None)
+    if not types or types[0] not in _INIT_TYPES or decode is None:
+        raise ValueError(
+            'Finding moments streams videos with decord: the test pipeline '
+            'must open them with DecordInit or VideoInit first and decode '
+            f'them with DecordDecode or VideoDecode, got {types}')
+    return PipelineParts(
+        dict(steps[0]), [dict(s) for s in steps[1:decode]],
+        dict(steps[decode]), [dict(s) for s in steps[decode + 1:]])
+
+
+class _SequentialOpenCV:
+    """Frames read with OpenCV in one forward pass (``VideoDecode``'s
+    fallback reader reopens the file and decodes from the start for every
+    clip, which for the chunks of a long video would decode it again and
+    again)."""
+
+    def __init__(self, filename: str, num_frames: int):
+        import cv2
+        self.filename = filename
+        self.num_frames = num_frames
+        self.capture = cv2.VideoCapture(filename)
+        self.position = 0  # index of the next frame grab() gives
+        self._last: Optional[np.ndarray] = None  # frame position - 1
+
+    def read(self, indices: Sequence[int]) -> List[np.ndarray]:
+        import cv2
+        frames = []
+        for index in indices:
+            # Past the decodable frames: the last, as _OpenCVFrames does.
+            index = min(int(index), self.num_frames - 1)
+            if index < self.position - 1 or (index == self.position - 1
+                                             and self._last is None):
+                self.capture.release()
+                self.capture = cv2.VideoCapture(self.filename)
+                self.position, self._last = 0, None
+            if index == self.position - 1:
+                frames.append(self._last.copy())
+                continue
+            while self.position <= index:
+                if not self.capture.grab():
+                    raise self._error(index)
+                self.position += 1
+            ok, frame = self.capture.retrieve()
+            if not ok:
+                raise self._error(index)
+            self._last = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+            frames.append(self._last)
+        return frames
+
+    def _error(self, index: int) -> VideoReadError:
+        return VideoReadError(
+            f'Cannot decode frame {index} of video {self.filename!r}: it '
+            'is truncated or corrupt; copy or download it again')
+
+    def close(self) -> None:
+        self.capture.release()
+
+
+class VideoStream:
+    """One video opened by the model's pipeline, its frames read in
+    ascending order.
+
+    Args:
+        filename (str): The video.
+        parts (PipelineParts): The model's pipeline, taken apart.
+
+    Raises:
+        FileNotFoundError: The file does not exist.
+        VideoReadError: It cannot be opened (the message names it).
+    """
+
+    def __init__(self, filename: str, parts: PipelineParts):
+        from mmaction.registry import TRANSFORMS
+        from mmengine.registry import DefaultScope
+        if not osp.isfile(filename):
+            raise FileNotFoundError(f'Video file {filename!r} does not exist')
+        self.filename = filename
+        with DefaultScope.overwrite_default_scope('mmaction'):
+            init = TRANSFORMS.build(parts.init)
+            self._decode = TRANSFORMS.build(parts.decode)
+            #: The model's frame sampling, for :func:`plan_windows`.
+            self.sampler = WindowSampler(parts.sampling)
+        try:
+            results = init(
+                dict(filename=filename, start_index=0, modality='RGB'))
+        except Exception as error:
+            raise VideoReadError(describe_read_error(filename,
+                                                     error)) from error
+        self._reader = results['video_reader']
+        #: Frames of the video, as the pipeline counts them.
+        self.num_frames = int(results['total_frames'])
+        #: Its frame rate.
+        self.fps = float(results['avg_fps'])
+        self._opencv: Optional[_SequentialOpenCV] = None
+        if not self.num_frames:
+            raise VideoReadError(
+                f'Video file {filename!r} has no frames; check that it '
+                'plays, or copy or download it again')
+        #: Calls of :meth:`read` (each decodes one chunk).
+        self.reads = 0
+
+    def read(self, indices: Sequence[int]) -> List[np.ndarray]:
+        """Decode frames, as the pipeline's decoding step would.
+
+        Args:
+            indices (list[int]): Ascending frame indices.
+
+        Returns:
+            list[np.ndarray]: ``(H, W, 3)`` RGB frames.
+
+        Raises:
+            VideoReadError: A frame cannot be decoded.
+        """
+        from models.datasets.transforms import _OpenCVFrames
+        self.reads += 1
+        if self._opencv is None and not isinstance(self._reader,
+                                                   _OpenCVFrames):
+            try:
+                return self._decode._decord_load_frames(
+                    self._reader, np.asarray(indices))
+            except Exception:  # as VideoDecode: OpenCV from here on
+                pass
+        if self._opencv is None:
+            # OpenCV's count: the frames it can actually decode.
+            count = (len(self._reader) if isinstance(
+                self._reader, _OpenCVFrames) else len(
+                    _OpenCVFrames(self.filename)))
+            self._opencv = _SequentialOpenCV(self.filename, count)
+        try:
+            return self._opencv.read(indices)
+        except VideoReadError:
+            raise
+        except Exception as error:
+            raise VideoReadError(describe_read_error(self.filename,
+                                                     error)) from error
+
+    def close(self) -> None:
+        """Release the decoders."""
+        if self._opencv is not None:
+            self._opencv.close()
+        self._reader = None
+
+
+class WindowFrames:
+    """The decoded frames of each window, in window order, decoding each
+    needed frame once, in ascending chunks, and holding a frame only until
+    the last window that uses it has been formed.
+
+    At most the frames of the windows that overlap the current one plus
+    one chunk are held (:attr:`peak_held` records the most), whatever the
+    video's length.
+
+    Args:
+        stream (VideoStream): The opened video.
+        plan (WindowPlan): Its windows.
+        chunk_frames (int): Frames decoded at a time.
+    """
+
+    def __init__(self, stream: VideoStream, plan: WindowPlan,
+                 chunk_frames: int = DEFAULT_CHUNK_FRAMES):
+        if chunk_frames < 1:
+            raise ValueError(f'chunk_frames must be >= 1, got {chunk_frames}')
+        self.stream = stream
+        self.plan = plan
+        self.chunk_frames = chunk_frames
+        #: The most decoded frames held at once.
+        self.peak_held = 0
+
+    def __iter__(self) -> Iterator[Tuple[int, List[np.ndarray]]]:
+        """Yield ``(window index, frames in the model's order)``."""
+        indices = self.plan.frame_indices
+        last_use: Dict[int, int] = {}
+        for k, inds in enumerate(indices):
+            for i in inds.tolist():
+                last_use[i] = k
+        needed = sorted(last_use)
+        held: Dict[int, np.ndarray] = {}
+        decoded = 0  # frames of ``needed`` decoded so far
+        for k, inds in enumerate(indices):
+            inds = inds.tolist()
+            top = max(inds)
+            while not decoded or needed[decoded - 1] < top:
+                chunk = needed[decoded:decoded + self.chunk_frames]
+                for index, frame in zip(chunk, self.stream.read(chunk)):
+                    if frame.base is not None:
+                        # A view would keep its whole chunk alive.
+                        frame = frame.copy()
+                    # Shared by overlapping windows: a transform that
+                    # changed one in place would change the others.
+                    frame.flags.writeable = False
+                    held[index] = frame
+                decoded += len(chunk)
+                self.peak_held = max(self.peak_held, len(held))
+            yield k, [held[i] for i in inds]
+            for i in set(inds):
+                if last_use[i] == k:
+                    del held[i]
+
+
+class WindowPacker:
+    """The pipeline's steps after decoding, run on a window's frames.
+
+    Args:
+        steps (list[dict]): :attr:`PipelineParts.post`.
+    """
+
+    def __init__(self, steps: Sequence[dict]):
+        from mmengine.dataset import Compose
+        from mmengine.registry import DefaultScope
+        with DefaultScope.overwrite_default_scope('mmaction'):
+            self.compose = Compose([dict(s) for s in steps])
+
+    def __call__(self, sample: dict, frames: List[np.ndarray],
+                 filename: str) -> dict:
+        """Pack one window as the pipeline packs a clip.
+
+        Args:
+            sample (dict): The window's sampler results (``frame_inds``,
+                ``clip_len``, ``num_clips`` ...).
+            frames (list[np.ndarray]): Its decoded frames.
+            filename (str): The video, for messages.
+
+        Returns:
+            dict: ``PackActionInputs``'s ``inputs`` and ``data_samples``.
+        """
+        results = dict(sample, filename=filename, imgs=list(frames))
+        results['original_shape'] = frames[0].shape[:2]
+        results['img_shape'] = frames[0].shape[:2]
+        packed = self.compose(results)
+        if packed is None:
+            raise VideoReadError(
+                describe_read_error(filename,
+                                    ValueError('the pipeline dropped it')))
+        return packed
+
+
+def open_video(scorer, filename: str) -> VideoStream:
+    """Open a video with the scorer's test pipeline.
+
+    Args:
+        scorer (ScoringModel): From
+            :func:`models.apis.video_scoring.load_scoring_model`.
+        filename (str): The video.
+
+    Returns:
+        VideoStream: The opened video (``num_frames``, ``fps``,
+        ``sampler``).
+    """
+    return VideoStream(filename, split_pipeline(scorer.preprocess.pipeline
+                                                .steps))
+
+
+@torch.no_grad()
+def embed_windows(scorer,
+                  stream: VideoStream,
+                  plan: WindowPlan,
+                  batch_size: int = 8,
+                  chunk_frames: int = DEFAULT_CHUNK_FRAMES,
+                  progress=None,
+                  frames: Optional[WindowFrames] = None) -> torch.Tensor:
+    """Features of every window of a video, ``batch_size`` windows per
+    forward pass.
+
+    Args:
+        scorer (ScoringModel): The model and its preprocessing.
+        stream (VideoStream): The video, opened by :func:`open_video`.
+        plan (WindowPlan): Its windows (planned with ``stream.sampler``).
+        batch_size (int): Windows per forward pass.
+        chunk_frames (int): Frames decoded at a time.
+        progress (tqdm, optional): Advanced by one per window embedded.
+        frames (WindowFrames, optional): The frame iterator to use (to
+            read its :attr:`~WindowFrames.peak_held` afterwards); made
+            from ``stream``, ``plan`` and ``chunk_frames`` by default.
+
+    Returns:
+        torch.Tensor: ``(K, V, D)`` L2-normalised float32 features on the
+        CPU, ``V`` the views of the pipeline (1 for every shipped config).
+
+    Raises:
+        VideoReadError: A frame cannot be decoded.
+        NonFiniteFeaturesError: The model gave non-finite features.
+    """
+    from models.apis.video_scoring import encode_frames
+    if batch_size < 1:
+        raise ValueError(f'batch_size must be >= 1, got {batch_size}')
+    packer = WindowPacker(split_pipeline(
+        scorer.preprocess.pipeline.steps).post)
+    frames = frames or WindowFrames(stream, plan, chunk_frames)
+    features: List[torch.Tensor] = []
+    batch: List[dict] = []
+
+    def flush() -> None:
+        inputs = scorer.preprocess.normalize(batch)
+        features.append(encode_frames(scorer.model, inputs))
+        if progress is not None:
+            progress.update(len(batch))
+        batch.clear()
+
+    for k, window in frames:
+        batch.append(packer(plan.samples[k], window, stream.filename))
+        if len(batch) == batch_size:
+            flush()
+    if batch:
+        flush()
+    result = torch.cat(features)
+    if not torch.isfinite(result).all():
+        raise NonFiniteFeaturesError(
+            f'The model gave non-finite features for windows of '
+            f'{stream.filename!r}: its weights or the video are broken; '
+            'scores of such windows would mean nothing')
+    return result

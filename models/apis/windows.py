@@ -1,0 +1,224 @@
+"""Where the windows of a video lie and which frames each one takes.
+
+A video of ``F`` frames at ``fps`` is covered by windows of ``window_s``
+seconds every ``stride_s`` seconds, both rounded to whole frames: window
+``k`` starts at frame ``k * stride`` and spans ``window`` frames; when the
+last regular window stops short of the end, one more window ending at the
+last frame is added, so that every window has the same length (scores of
+windows of one length compare) and the whole video is covered. A video
+shorter than one window gives one window, the whole video.
+
+The frames of a window are those the model's test pipeline samples over a
+clip of that many frames: its sampling transforms (``SampleFrames`` with
+``test_mode=True`` for every config of this project) run on
+``total_frames=window`` and ``start_index=<first frame>``, exactly as
+they would on a video cut to the window. With ``num_clips=T, clip_len=1``
+that is the frame ``start + floor((i + 0.5) * window / T)`` for
+``i < T``.
+
+Example:
+    >>> sampler = WindowSampler([dict(type='SampleFrames', clip_len=1,
+    ...                                num_clips=4, test_mode=True)])
+    >>> plan = plan_windows(250, 25.0, 2.0, 1.0, sampler)
+    >>> plan.times[:2], plan.frame_indices[0].tolist()
+    ([(0.0, 2.0), (1.0, 3.0)], [6, 18, 31, 43])
+"""
+import math
+from dataclasses import dataclass, field
+from typing import List, Optional, Sequence, Tuple
+
+import numpy as np
+
+#: Shortest default window, in seconds.
+MIN_DEFAULT_WINDOW_S = 1.0
+
+
+def default_window(num_frames: int) -> Tuple[float, float]:
+    """The window and stride used when none are given.
+
+    A window of ``num_frames / 2`` seconds samples two frames a second,
+    close to what the models saw in training (the synthetic actions: 4
+    frames over 1 to 4 seconds; Kinetics: 8 frames over 10 seconds, but
+    its actions last the whole clip), short enough to locate an action and
+    long enough to hold one; never below one second, where the frames of a
+    window would be nearly the same picture and the motion that tells
+    actions apart would be lost. The stride of half a window covers every
+    moment by two windows and places segment boundaries to half a window.
+
+    Args:
+        num_frames (int): Frames the model takes per clip.
+
+    Returns:
+        tuple[float, float]: ``(window_s, stride_s)``.
+    """
+    if num_frames < 1:
+        raise ValueError(f'num_frames must be >= 1, got {num_frames}')
+    window = max(MIN_DEFAULT_WINDOW_S, num_frames / 2)
+    return window, window / 2
+
+
+def check_window(window_s: float, stride_s: float) -> None:
+    """Refuse windows and strides that cannot be planned.
+
+    Args:
+        window_s (float): Window length in seconds.
+        stride_s (float): Step between window starts in seconds.
+
+    Raises:
+        ValueError: Not positive and finite, or a stride longer than the
+            window (parts of the video would be in no window).
+    """
+    for name, value in (('window', window_s), ('stride', stride_s)):
+        if not (isinstance(value, (int, float)) and math.isfinite(value)
+                and value > 0):
+            raise ValueError(f'The {name} must be a positive number of '
+                             f'seconds, got {value!r}')
+    if stride_s > window_s:
+        raise ValueError(
+            f'The stride ({stride_s:g} s) is longer than the window '
+            f'({window_s:g} s): the video between windows would never be '
+            'looked at; give a stride of at most the window')
+
+
+class WindowSampler:
+    """The sampling transforms of a test pipeline, run on one window.
+
+    Args:
+        steps (list[dict]): The transforms between the video's opening
+            (``VideoInit``) and its decoding (``VideoDecode``): those
+            that choose ``frame_inds`` (``SampleFrames`` ...).
+    """
+
+    def __init__(self, steps: Sequence[dict]):
+        from mmengine.dataset import Compose
+        from mmengine.registry import DefaultScope
+        if not steps:
+            raise ValueError('The test pipeline samples no frames (no '
+                             'SampleFrames before its decoding step)')
+        #: The transform configs.
+        self.steps = [dict(step) for step in steps]
+        with DefaultScope.overwrite_default_scope('mmaction'):
+            self.compose = Compose(self.steps)
+
+    def __call__(self, start: int, length: int, fps: float) -> dict:
+        """Sample a window as the pipeline samples a clip of its length.
+
+        Args:
+            start (int): The window's first frame.
+            length (int): Its frames.
+            fps (float): The video's frame rate (``avg_fps``).
+
+        Returns:
+            dict: The sampler's results: ``frame_inds`` (frames of the
+            video), ``clip_len``, ``num_clips`` ...
+        """
+        results = self.compose(
+            dict(total_frames=length, start_index=start, avg_fps=fps,
+                 modality='RGB'))
+        if results is None or 'frame_inds' not in results:
+            raise ValueError(f'The sampling steps {self.steps} gave no '
+                             'frame_inds')
+        results['frame_inds'] = np.asarray(results['frame_inds']).reshape(-1)
+        return results
+
+
+@dataclass
+class WindowPlan:
+    """The windows of one video.
+
+    Attributes:
+        num_frames (int): Frames of the video.
+        fps (float): Its frame rate.
+        window_s (float): Window length asked for, in seconds.
+        stride_s (float): Stride asked for, in seconds.
+        starts (list[int]): First frame of each window.
+        lengths (list[int]): Frames of each window.
+        samples (list[dict]): The sampler's results per window
+            (``frame_inds`` ...), what the decoding step receives.
+    """
+
+    num_frames: int
+    fps: float
+    window_s: float
+    stride_s: float
+    starts: List[int]
+    lengths: List[int]
+    samples: List[dict] = field(repr=False)
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    @property
+    def duration_s(self) -> float:
+        """The video's length in seconds."""
+        return self.num_frames / self.fps
+
+    @property
+    def times(self) -> List[Tuple[float, float]]:
+        """``(start_s, end_s)`` of each window, as planned in frames."""
+        return [(s / self.fps, (s + n) / self.fps)
+                for s, n in zip(self.starts, self.lengths)]
+
+    @property
+    def frame_indices(self) -> List[np.ndarray]:
+        """The video frames each window takes, in the model's order."""
+        return [sample['frame_inds'] for sample in self.samples]
+
+
+def window_frames(window_s: float, stride_s: float,
+                  fps: float) -> Tuple[int, int]:
+    """Window and stride in whole frames (at least one each).
+
+    Args:
+        window_s (float): Window length in seconds.
+        stride_s (float): Stride in seconds.
+        fps (float): Frame rate.
+
+    Returns:
+        tuple[int, int]: ``(window, stride)`` in frames.
+    """
+    return (max(1, int(round(window_s * fps))),
+            max(1, int(round(stride_s * fps))))
+
+
+def plan_windows(num_frames: int,
+                 fps: float,
+                 window_s: float,
+                 stride_s: float,
+                 sampler: Optional[WindowSampler] = None) -> WindowPlan:
+    """The windows of a video and the frames of each (see the module
+    docstring).
+
+    Args:
+        num_frames (int): Frames of the video.
+        fps (float): Its frame rate.
+        window_s (float): Window length in seconds.
+        stride_s (float): Stride in seconds.
+        sampler (WindowSampler, optional): The model's frame sampling;
+            without it, ``samples`` is empty (times only).
+
+    Returns:
+        WindowPlan: The plan.
+
+    Raises:
+        ValueError: No frames, a frame rate that is not a positive number,
+            or a window or stride refused by :func:`check_window`.
+    """
+    check_window(window_s, stride_s)
+    if num_frames < 1:
+        raise ValueError(f'The video has no frames (num_frames={num_frames})')
+    if not (math.isfinite(fps) and fps > 0):
+        raise ValueError(f'The video has no usable frame rate ({fps!r})')
+    window, stride = window_frames(window_s, stride_s, fps)
+    if num_frames <= window:
+        starts, window = [0], num_frames
+    else:
+        starts = list(range(0, num_frames - window + 1, stride))
+        if starts[-1] + window < num_frames:
+            starts.append(num_frames - window)
+    lengths = [window] * len(starts)
+    samples = [] if sampler is None else [
+        sampler(start, window, fps) for start in starts
+    ]
+    return WindowPlan(num_frames, float(fps), float(window_s),
+                      float(stride_s), starts, lengths, samples)
