@@ -53,9 +53,20 @@ def temporal_iou(a: Tuple[float, float], b: Tuple[float, float]) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def _interval(segment: Mapping, what: str) -> Tuple[float, float]:
-    """``(start_s, end_s)`` of a segment, refused unless finite and
-    ``start_s < end_s``."""
+def segment_interval(segment: Mapping,
+                     what: str = 'segment') -> Tuple[float, float]:
+    """``(start_s, end_s)`` of a segment, checked.
+
+    Args:
+        segment (dict): Has ``start_s`` and ``end_s`` (seconds).
+        what (str): Names the segment's place in error messages.
+
+    Returns:
+        tuple[float, float]: Its start and end.
+
+    Raises:
+        ValueError: Unless both are finite numbers and start < end.
+    """
     try:
         start, end = float(segment['start_s']), float(segment['end_s'])
     except (KeyError, TypeError, ValueError):
@@ -102,9 +113,9 @@ def match_segments(predicted: Sequence[Mapping],
         ValueError: When a segment is not finite with start < end, or a
             score is not a finite number.
     """
-    spans = [_interval(s, what) for s in truth]
+    spans = [segment_interval(s, what) for s in truth]
     scores = [_score(s, what) for s in predicted]
-    found = [_interval(s, what) for s in predicted]
+    found = [segment_interval(s, what) for s in predicted]
     order = sorted(range(len(found)), key=lambda i: -scores[i])
     taken = [False] * len(spans)
     matches: List[Optional[int]] = [None] * len(found)
@@ -223,9 +234,9 @@ def evaluate_moments(
             count = counts[label]
             count['truth'] += len(true_here)
             count['predicted'] += len(found)
-            spans = [_interval(s, what) for s in found]
+            spans = [segment_interval(s, what) for s in found]
             for segment in true_here:
-                span = _interval(segment, what)
+                span = segment_interval(segment, what)
                 count['best_iou'] += max(
                     (temporal_iou(span, s) for s in spans), default=0.0)
             for k, threshold in enumerate(thresholds):
