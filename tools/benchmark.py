@@ -12,25 +12,37 @@ a. predict with the Kinetics-400 labels x 16 templates, batch 1 and 16:
 b. the video encoder alone at batch 64, float32 against bf16 autocast;
 c. a training step at batch 16 (forward, loss, backward, AdamW step) in
    float32 against bf16 AMP (``AmpOptimWrapper``), with peak GPU memory;
-d. the test pipeline's decoding throughput in one process, on generated
-   Kinetics-like videos (10 s, 340x256, 25 fps);
+d. decoding, on Kinetics-like videos (10 s, 340x256, 25 fps; generated,
+   or ``--video-dir``): the test pipeline in one process; decord's rate
+   per core (one thread per process; one process, then one per CPU: the
+   physical bound, beside ``--nvdec-rate``); the test pipeline in
+   DataLoader workers with ``VideoInit`` on one decoding thread against
+   decord's default;
 e. the test loop of the Kinetics-400 test config (the code ``mim test``
-   runs) on those videos with the config's data workers: videos/s and
-   whether decoding or the model bounds it.
+   runs) as shipped, with fp16 and CUDA graphs, and at batch 1: videos/s
+   and the shares of waiting for data, preprocessing and the forward;
+train_loop. ``mim train``'s loop of the AMP config on those videos with
+   its own pipeline and data preprocessor, as shipped, compiled, and with
+   the old CPU augmentation: samples/s, the same shares, beside the
+   model's step on a batch already on the device and part c's.
 
 Every iteration returns its result to the host (scores, the loss), as a
 real run does; GPU work is synchronised before each clock reading. Writes
 ``benchmark.json`` and ``benchmark.md`` to ``--out-dir``.
 
 This file is the command line; each part lives in ``tools/benchmarks/``
-(``predict``, ``encoder``, ``train``, ``decode``, ``loop``; ``common``: the
-budgets, the clock and the models; ``videos``: the generated videos;
-``report``: the markdown tables).
+(``predict``, ``encoder``, ``train``, ``decode``, ``decode_rate``,
+``loader_threads``, ``loop``, ``train_loop``; ``common``: the budgets, the
+clock and the models; ``iteration_clock``: where a loop's time goes;
+``videos``: the videos; ``report``: the markdown tables).
 
 Examples (from the project root)::
 
     python tools/benchmark.py --out-dir work_dirs/benchmark
     python tools/benchmark.py --quick --out-dir /tmp/bench  # CPU smoke run
+    # the data path only, on H.264 clips made elsewhere
+    python tools/benchmark.py --skip predict encoder \\
+        --video-dir clips/ --out-dir work_dirs/benchmark
 """
 import argparse
 import json
@@ -47,7 +59,9 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-PARTS = ('predict', 'encoder', 'train', 'decode', 'test_loop')
+PARTS = ('predict', 'encoder', 'train', 'decode', 'test_loop', 'train_loop')
+#: Parts that decode videos.
+VIDEO_PARTS = ('decode', 'test_loop', 'train_loop')
 #: The keys of ``benchmarks.common.TEST_CONFIGS``, named here so that the
 #: command line is checked before torch loads (main() checks they agree).
 ARCHS = ('ViT-B/32', 'ViT-B/16')
@@ -74,6 +88,10 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--archs', nargs='+', default=list(ARCHS),
                         choices=list(ARCHS),
                         help='architectures to measure (default: all)')
+    parser.add_argument('--parts', nargs='+', default=list(PARTS),
+                        choices=PARTS,
+                        help='parts to run (default: all; decode is part d '
+                        'with the decode rate per core)')
     parser.add_argument('--skip', nargs='*', default=[], choices=PARTS,
                         help='parts to leave out (default: none)')
     parser.add_argument('--compile', action='store_true',
@@ -85,11 +103,59 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--videos-dir', default=None,
                         help='where to generate the videos (default: a '
                         'temporary directory)')
+    parser.add_argument('--video-dir', default=None,
+                        help='use the videos of this folder instead of '
+                        'generating them (cycled through to the count each '
+                        'loop needs; their codec is reported), e.g. H.264 '
+                        'clips made on a host with an H.264 encoder')
+    parser.add_argument('--workers', type=int, default=default_workers(),
+                        help='DataLoader workers of the training loop and '
+                        'of the test pipeline in workers (default: the '
+                        'CPU count minus one, here %(default)s); the test '
+                        "loop uses its config's")
+    parser.add_argument('--nvdec-rate', type=float, default=None,
+                        help="a hardware decoder's measured clips/s (8 of "
+                        '250 frames), reported beside the CPU decode bound')
     args = parser.parse_args(argv)
     if args.device is not None and not (args.device == 'cpu'
                                         or args.device.startswith('cuda')):
         parser.error(f'--device {args.device!r}: use cpu, cuda or cuda:N')
+    if args.workers < 0:
+        parser.error(f'--workers {args.workers}: must be 0 or more')
+    if args.nvdec_rate is not None and not args.nvdec_rate > 0:
+        parser.error(f'--nvdec-rate {args.nvdec_rate}: must be positive')
+    if args.video_dir is not None and args.videos_dir is not None:
+        parser.error('--video-dir (existing videos) and --videos-dir '
+                     '(where to generate them): give one')
+    args.parts = [p for p in PARTS if p in args.parts and p not in args.skip]
+    if not args.parts:
+        parser.error('--parts/--skip leave no part to run')
+    args.video_files = None
+    if args.video_dir is not None and set(VIDEO_PARTS) & set(args.parts):
+        args.video_files = list_videos(parser, args.video_dir)
     return args
+
+
+def default_workers() -> int:
+    """The CPUs this process may use, minus one for the main process."""
+    cpus = (len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity')
+            else os.cpu_count() or 1)
+    return max(0, cpus - 1)
+
+
+def list_videos(parser: argparse.ArgumentParser, folder: str) -> List[str]:
+    """The video files of ``--video-dir``, or a usage error."""
+    from light_imports import load_light
+    video_files = load_light('models.apis.video_files')
+    problem = video_files.path_problem(folder)
+    if problem:
+        parser.error(f'--video-dir {folder!r} {problem}')
+    if not osp.isdir(folder):
+        parser.error(f'--video-dir {folder!r} is not a folder')
+    try:
+        return video_files.find_videos([folder])
+    except (OSError, ValueError) as error:
+        parser.error(f'--video-dir: {error}')
 
 
 if __name__ == '__main__':
@@ -99,22 +165,26 @@ if __name__ == '__main__':
 
 import torch  # noqa: E402
 from benchmarks.common import (  # noqa: E402
-    FULL, LABEL_FILE, QUICK, QUICK_ARCH, TEST_CONFIGS, Budget, build_model,
-    build_models, release_memory)
+    FULL, LABEL_FILE, QUICK, QUICK_ARCH, TEST_CONFIGS, TRAIN_CONFIGS, Budget,
+    build_model, build_models, release_memory)
 from benchmarks.decode import bench_decode  # noqa: E402
+from benchmarks.decode_rate import bench_decode_rate  # noqa: E402
 from benchmarks.encoder import bench_encoder  # noqa: E402
+from benchmarks.loader_threads import bench_loader_threads  # noqa: E402
 from benchmarks.loop import TEST_LOOP_VARIANTS, bench_test_loop  # noqa: E402
 from benchmarks.predict import bench_predict, bench_text_cache  # noqa: E402
 from benchmarks.report import environment, to_markdown  # noqa: E402
 from benchmarks.train import bench_train  # noqa: E402
-from benchmarks.videos import make_videos  # noqa: E402
+from benchmarks.train_loop import (  # noqa: E402
+    attach_model_only, bench_train_loop, train_loop_variants)
+from benchmarks.videos import existing_videos, make_videos  # noqa: E402
 
 
 def model_parts(report: Dict[str, Any], archs: List[Tuple[str, Any]],
                 label_file: str, device: torch.device, budget: Budget,
                 args: argparse.Namespace) -> None:
     """Parts a, b and c for each architecture, into ``report``."""
-    parts = [p for p in ('predict', 'encoder', 'train') if p not in args.skip]
+    parts = [p for p in ('predict', 'encoder', 'train') if p in args.parts]
     for part in parts:
         report[part] = []
     if 'predict' in parts:
@@ -163,6 +233,67 @@ def model_parts(report: Dict[str, Any], archs: List[Tuple[str, Any]],
         report['part_seconds'][arch] = time.perf_counter() - start
 
 
+def decode_parts(report: Dict[str, Any], videos: Dict[str, Any],
+                 budget: Budget, args: argparse.Namespace) -> None:
+    """Part d: the test pipeline in one process, decord's rate per core
+    and the physical bound, and ``VideoInit``'s threads in workers."""
+    start = time.perf_counter()
+    report['decode'] = bench_decode(videos, budget)
+    report['decode_rate'] = bench_decode_rate(
+        videos, budget.decode_rate_seconds, nvdec_rate=args.nvdec_rate)
+    report['loader_threads'] = bench_loader_threads(
+        videos, args.workers, budget.loader_videos)
+    report['part_seconds']['decode'] = time.perf_counter() - start
+
+
+def loop_parts(report: Dict[str, Any], archs: List[Tuple[str, Any]],
+               label_file: str, num_labels: int, videos: Dict[str, Any],
+               temp: str, device: torch.device, budget: Budget,
+               args: argparse.Namespace) -> None:
+    """Part e (the test loop) and the training loop, into ``report``."""
+    if 'test_loop' in args.parts:
+        start = time.perf_counter()
+        variants = [(name, overrides)
+                    for name, overrides, cuda_only in TEST_LOOP_VARIANTS
+                    if device.type == 'cuda' or not cuda_only]
+        report['test_loop'] = [
+            bench_test_loop(arch, clip_arch, label_file, num_labels, videos,
+                            osp.join(temp, f'test_{i}_{j}'),
+                            report.get('decode_rate'), variant, overrides,
+                            device, budget)
+            for i, (arch, clip_arch) in enumerate(archs)
+            for j, (variant, overrides) in enumerate(variants)
+        ]
+        report['part_seconds']['test_loop'] = time.perf_counter() - start
+    if 'train_loop' in args.parts:
+        start = time.perf_counter()
+        report['train_loop'] = [
+            bench_train_loop(arch, clip_arch, label_file, num_labels,
+                             videos, osp.join(temp, f'train_{i}_{j}'),
+                             variant, overrides, cpu_aug, args.workers,
+                             device, budget)
+            for i, (arch, clip_arch) in enumerate(archs)
+            for j, (variant, overrides, cpu_aug) in enumerate(
+                train_loop_variants(device))
+        ]
+        attach_model_only(report['train_loop'], report.get('train', []))
+        report['part_seconds']['train_loop'] = time.perf_counter() - start
+
+
+def write_report(report: Dict[str, Any], out_dir: str) -> str:
+    """``benchmark.json`` and ``benchmark.md`` into ``out_dir``, each
+    replaced only when whole; returns the markdown."""
+    from light_imports import load_light
+    safe_io = load_light('models.utils.safe_io')
+    markdown = to_markdown(report)
+    with safe_io.atomic_write(osp.join(out_dir, 'benchmark.json'),
+                              'w') as f:
+        json.dump(report, f, indent=2)
+    with safe_io.atomic_write(osp.join(out_dir, 'benchmark.md'), 'w') as f:
+        f.write(markdown + '\n')
+    return markdown
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the benchmark and write its report.
 
@@ -173,12 +304,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         int: The exit status.
     """
     args = parse_args(argv)
-    assert set(ARCHS) == set(TEST_CONFIGS), 'ARCHS: update from common.py'
+    assert set(ARCHS) == set(TEST_CONFIGS) == set(TRAIN_CONFIGS), (
+        'ARCHS: update from common.py')
     budget = QUICK if args.quick else FULL
     os.makedirs(args.out_dir, exist_ok=True)
     started = time.perf_counter()
     report: Dict[str, Any] = dict(
-        budget=asdict(budget), skipped=[], part_seconds={})
+        budget=asdict(budget), skipped=[], part_seconds={},
+        parts=args.parts)
     with tempfile.TemporaryDirectory(prefix='actionclip_bench_') as temp:
         from models.text.prompts import load_labels
         labels = load_labels(LABEL_FILE)[:budget.num_labels]
@@ -188,50 +321,47 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             with open(label_file, 'w') as f:
                 f.write('\n'.join(labels) + '\n')
         videos = None
-        if {'decode', 'test_loop'} - set(args.skip):
-            # Before CUDA starts: the writers are forked processes.
-            print('generating videos', flush=True)
+        if set(VIDEO_PARTS) & set(args.parts):
             start = time.perf_counter()
-            videos = make_videos(
-                args.videos_dir or osp.join(temp, 'videos'),
-                budget.num_videos, budget.video_seconds, len(labels))
+            if args.video_files:
+                print(f'probing {len(args.video_files)} videos of '
+                      f'{args.video_dir}', flush=True)
+                videos = existing_videos(args.video_dir, args.video_files)
+            else:
+                # Before CUDA starts: the writers are forked processes.
+                print('generating videos', flush=True)
+                videos = make_videos(
+                    args.videos_dir or osp.join(temp, 'videos'),
+                    budget.num_videos, budget.video_seconds, len(labels))
+            report['videos'] = {
+                k: v
+                for k, v in videos.items() if k not in ('files', 'ann_file')
+            }
+            report['videos']['count'] = len(videos['files'])
             report['part_seconds']['videos'] = time.perf_counter() - start
         device = torch.device(args.device or (
             'cuda' if torch.cuda.is_available() else 'cpu'))
         report['environment'] = environment(device, args.quick)
         report['environment']['labels'] = len(labels)
+        report['environment']['command'] = ' '.join(
+            ['python', 'tools/benchmark.py'] +
+            list(sys.argv[1:] if argv is None else argv))
+        report['environment']['workers'] = args.workers
         if device.type != 'cuda':
-            report['skipped'].append('CUDA graphs, fp16 autocast, '
-                                     'AmpOptimWrapper and peak memory '
-                                     '(no CUDA device)')
+            report['skipped'].append(
+                'CUDA graphs, fp16 autocast, AmpOptimWrapper, compile '
+                "(the loops' fp16 + CUDA graphs and compile rows) and peak "
+                'memory (no CUDA device)')
         archs = [('tiny (--quick)', QUICK_ARCH)] if args.quick else [
             (a, a) for a in args.archs
         ]
         model_parts(report, archs, label_file, device, budget, args)
-        decode = None
-        if 'decode' not in args.skip:
-            decode = report['decode'] = bench_decode(videos, budget)
-        if 'test_loop' not in args.skip:
-            start = time.perf_counter()
-            # On a CPU the variants differ in little but bf16.
-            variants = TEST_LOOP_VARIANTS[:1 if device.type != 'cuda' else
-                                          None]
-            report['test_loop'] = [
-                bench_test_loop(arch, clip_arch, label_file, videos,
-                                osp.join(temp, f'runner_{i}_{j}'), decode,
-                                variant, overrides, device)
-                for i, (arch, clip_arch) in enumerate(archs)
-                for j, (variant, overrides) in enumerate(variants)
-            ]
-            report['part_seconds']['test_loop'] = (
-                time.perf_counter() - start)
+        if 'decode' in args.parts:
+            decode_parts(report, videos, budget, args)
+        loop_parts(report, archs, label_file, len(labels), videos, temp,
+                   device, budget, args)
     report['part_seconds']['total'] = time.perf_counter() - started
-    with open(osp.join(args.out_dir, 'benchmark.json'), 'w') as f:
-        json.dump(report, f, indent=2)
-    markdown = to_markdown(report)
-    with open(osp.join(args.out_dir, 'benchmark.md'), 'w') as f:
-        f.write(markdown + '\n')
-    print(markdown)
+    print(write_report(report, args.out_dir))
     return 0
 
 

@@ -20,6 +20,13 @@ TEST_CONFIGS = {
     'ViT-B/32': 'actionclip_vit-base-p32-res224-clip-pre_1x1x8_k400-rgb.py',
     'ViT-B/16': 'actionclip_vit-base-p16-res224-clip-pre_1x1x8_k400-rgb.py',
 }
+#: The bf16 AMP fine-tuning configs (``mim train``).
+TRAIN_CONFIGS = {
+    'ViT-B/32':
+    'actionclip_vit-base-p32-res224-clip-pre_g8xb16-amp_1x1x8_k400-rgb.py',
+    'ViT-B/16':
+    'actionclip_vit-base-p16-res224-clip-pre_g8xb16-amp_1x1x8_k400-rgb.py',
+}
 NUM_SEGS = 8
 #: ViT-B's input size with a tiny width and depth: ``--quick`` runs every
 #: path of the full benchmark on a CPU in seconds.
@@ -54,6 +61,27 @@ class Budget:
     decode_videos: int = 16
     #: Labels of Kinetics-400 used (None: all 400).
     num_labels: Optional[int] = None
+    #: Decode rate per core: seconds each decoding process runs (one
+    #: process, then one per CPU at once).
+    decode_rate_seconds: float = 3.0
+    #: The test pipeline in DataLoader workers (VideoInit's num_threads):
+    #: videos timed after the workers' first prefetch.
+    loader_videos: int = 320
+    #: Test and training loops: iterations timed after the warm-up (the
+    #: first ``prefetch x workers + 2``, which the workers' head start
+    #: makes cheap), at least; the test loop times at least
+    #: ``loop_videos`` videos.
+    loop_iters: int = 20
+    #: Warm-up iterations of the loops; None: ``2 x workers + 2``.
+    loop_skip: Optional[int] = None
+    loop_videos: int = 640
+    train_loop_iters: int = 20
+    #: Seconds a loop's timed iterations may take before it is cut short
+    #: (with fewer iterations, reported), so that a slow variant cannot
+    #: overrun the run's time.
+    loop_seconds: float = 25.0
+    #: Samples a batch in the training loop (the configs' 16 per GPU).
+    train_loop_batch: int = 16
 
 
 FULL = Budget()
@@ -72,7 +100,15 @@ QUICK = Budget(
     num_videos=3,
     video_seconds=2.0,
     decode_videos=2,
-    num_labels=40)
+    num_labels=40,
+    decode_rate_seconds=0.3,
+    loader_videos=2,
+    loop_iters=1,
+    loop_skip=1,
+    loop_videos=2,
+    train_loop_iters=1,
+    loop_seconds=10.0,
+    train_loop_batch=2)
 
 
 def release_memory(device: torch.device) -> None:

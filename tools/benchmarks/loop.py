@@ -1,141 +1,131 @@
 """Part e: mmengine's test loop of the Kinetics-400 test config (the code
-``mim test`` runs) on generated videos: videos/s, and whether decoding or
-the model bounds it."""
+``mim test`` runs) on Kinetics-like videos: videos/s, and the share of
+each iteration spent waiting for data, in the data preprocessor (the copy
+to the device and normalisation) and in the model's forward."""
 import gc
 import os.path as osp
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional
 
-import numpy as np
 import torch
-from benchmarks.common import ROOT, TEST_CONFIGS, synchronize
+from benchmarks.common import ROOT, TEST_CONFIGS, Budget
+from benchmarks.iteration_clock import EnoughIterations, IterationClock
+from benchmarks.videos import annotation_list
 
-#: Test-loop variants: (name, config overrides).
+#: Test-loop variants: (name, config overrides, CUDA only). The first is
+#: the test config as the repository holds it at run time.
 TEST_LOOP_VARIANTS = (
-    ('config as released', {}),
+    ('config as shipped', {}, False),
     ('+ test_cfg.fp16, model.speedups.cuda_graphs', {
         'test_cfg.fp16': True,
         'model.speedups.cuda_graphs': True
-    }),
+    }, True),
+    ('batch 1 (the old default)', {
+        'test_dataloader.batch_size': 1
+    }, False),
 )
 
 
-class IterationClock:
-    """Clock readings of each test iteration: its start and end, and the
-    model's forward inside it (device work finished at each reading)."""
-
-    def __init__(self, device: torch.device):
-        self.device = device
-        self.times: Dict[str, List[float]] = dict(
-            start=[], forward_start=[], forward_end=[], end=[])
-
-    def mark(self, name: str) -> None:
-        """Record the time of ``name`` once queued device work is done."""
-        synchronize(self.device)
-        self.times[name].append(time.perf_counter())
-
-    def hook(self):
-        """An mmengine hook that marks iteration starts and ends."""
-        from mmengine.hooks import Hook
-        clock = self
-
-        class _Hook(Hook):
-
-            def before_test_iter(self, runner, batch_idx, data_batch=None):
-                clock.mark('start')
-
-            def after_test_iter(self, runner, batch_idx, data_batch=None,
-                                outputs=None):
-                clock.mark('end')
-
-        return _Hook()
-
-    def shares(self, skip: int) -> Dict[str, float]:
-        """Where the steady iterations' time went.
-
-        Args:
-            skip (int): Leading iterations left out (worker start-up, the
-                text cache fill, CUDA graph captures).
-
-        Returns:
-            dict: ``seconds`` of the steady part, ``iters``, and the
-            shares of ``data_wait`` (waiting for the loader), ``preprocess``
-            (collate, to device, normalise), ``forward`` (predict) and
-            ``rest`` (metric, hooks).
-        """
-        t = {k: np.array(v[skip:]) for k, v in self.times.items()}
-        end_before = np.array(self.times['end'][skip - 1:-1])
-        seconds = self.times['end'][-1] - self.times['end'][skip - 1]
-        parts = dict(
-            data_wait=(t['start'] - end_before).sum(),
-            preprocess=(t['forward_start'] - t['start']).sum(),
-            forward=(t['forward_end'] - t['forward_start']).sum(),
-            rest=(t['end'] - t['forward_end']).sum())
-        return dict(seconds=seconds, iters=len(t['end']),
-                    **{k: float(v / seconds) for k, v in parts.items()})
+def warmup_iters(workers: int, budget: Budget) -> int:
+    """Iterations left out of the timing: the workers' head start (each
+    prefetches 2 batches while the loop starts) and two more."""
+    if budget.loop_skip is not None:
+        return budget.loop_skip
+    return 2 * workers + 2
 
 
-def bench_test_loop(arch: str, clip_arch, label_file: str,
+def test_config(arch: str) -> str:
+    """The arch's K400 test config (ViT-B/32's for the ``--quick`` tiny
+    model)."""
+    return TEST_CONFIGS.get(arch, TEST_CONFIGS['ViT-B/32'])
+
+
+def bench_test_loop(arch: str, clip_arch, label_file: str, num_labels: int,
                     videos: Dict[str, Any], work_dir: str,
-                    decode: Optional[Dict], variant: str,
-                    overrides: Dict[str, Any],
-                    device: torch.device) -> Dict:
+                    decode_rate: Optional[Dict], variant: str,
+                    overrides: Dict[str, Any], device: torch.device,
+                    budget: Budget) -> Dict:
     """Part e: mmengine's test loop of the arch's K400 test config (what
-    ``mim test`` runs) over the generated videos, with the config's data
-    workers and batch size, the model as configured (plus ``overrides``),
-    random weights."""
+    ``mim test`` runs) over the videos, with the config's data workers and
+    batch size (plus ``overrides``), random weights.
+
+    The loop runs ``warmup_iters`` untimed iterations, then at least
+    ``budget.loop_iters`` and ``budget.loop_videos`` videos (the files
+    cycled through), cut short after ``budget.loop_seconds``.
+
+    Returns:
+        dict: The row: videos/s, workers, batch, the shares of the timed
+        iterations and, given ``decode_rate``, the decode limits.
+    """
     from mmengine.config import Config
     from mmengine.runner import Runner
 
-    cfg = Config.fromfile(osp.join(ROOT, 'configs', TEST_CONFIGS['ViT-B/32']))
+    config = test_config(arch)
+    cfg = Config.fromfile(osp.join(ROOT, 'configs', config))
     cfg.merge_from_dict(overrides)
     cfg.model.clip_arch = clip_arch
+    cfg.model.pretrained = False
     cfg.model.labels_or_label_file = label_file
-    cfg.test_dataloader.dataset.ann_file = videos['ann_file']
-    cfg.test_dataloader.dataset.data_prefix = dict(video=videos['dir'])
+    loader = cfg.test_dataloader
+    workers, batch = loader.num_workers, loader.batch_size
+    skip = warmup_iters(workers, budget)
+    iters = skip + max(budget.loop_iters, -(-budget.loop_videos // batch))
+    ann_file = annotation_list(
+        videos, iters * batch, num_labels,
+        osp.join(work_dir + '_list.txt'))
+    loader.dataset.ann_file = ann_file
+    loader.dataset.data_prefix = dict(video=videos['dir'])
     cfg.work_dir = work_dir
     cfg.log_level = 'WARNING'
     cfg.experiment_name = f'benchmark_{time.time_ns()}'
     runner = Runner.from_cfg(cfg)
-    clock = IterationClock(device)
-    runner.register_hook(clock.hook(), priority='LOWEST')
-    runner.model.register_forward_pre_hook(
-        lambda *args: clock.mark('forward_start'))
-    runner.model.register_forward_hook(
-        lambda *args: clock.mark('forward_end'))
+    clock = IterationClock(device, 'test', skip, budget.loop_seconds)
+    clock.attach(runner)
     start = time.perf_counter()
-    metrics = runner.test()
+    metrics = None
+    try:
+        metrics = runner.test()
+    except EnoughIterations:
+        pass
     total = time.perf_counter() - start
-    workers = cfg.test_dataloader.num_workers
-    batch = cfg.test_dataloader.batch_size
     # float16 on CUDA for the test config (to_float32=False): ActionClip's
     # test_step stores CLIP so.
     clip_dtype = str(runner.model.clip.dtype)
+    clock.detach()
     del runner
     gc.collect()
-    shares = clock.shares(skip=min(2, len(clock.times['end']) - 1))
+    shares = clock.shares()
     rate = shares['iters'] * batch / shares['seconds']
     row = dict(
         arch=arch,
         variant=variant,
-        config=TEST_CONFIGS['ViT-B/32'] + f' (clip_arch={clip_arch!r})',
+        config=config + f' (clip_arch={clip_arch!r})',
         overrides=overrides,
         num_workers=workers,
         batch_size=batch,
+        pin_memory=bool(loader.get('pin_memory', False)),
         clip_dtype=clip_dtype,
         videos=len(clock.times['end']) * batch,
         total_seconds=total,
-        steady_videos=shares['iters'] * batch,
+        warmup_iters=shares['skipped'],
+        timed_iters=shares['iters'],
+        timed_videos=shares['iters'] * batch,
+        cut_short=clock.cut_short,
         videos_per_s=rate,
-        **{f'{k}_share': shares[k]
-           for k in ('data_wait', 'preprocess', 'forward', 'rest')},
+        data_wait_share=shares['data_wait'],
+        preprocess_share=shares['preprocess'],
+        forward_share=shares['step'],
+        rest_share=shares['rest'],
         bound_by='data loading (decoding)'
-        if shares['data_wait'] > 0.5 else 'model step',
+        if shares['data_wait'] > 0.5 else 'main process (preprocess, '
+        'model)',
         metrics={k: float(v)
                  for k, v in (metrics or {}).items()})
-    if decode:
-        row['decode_limit_videos_per_s'] = (
-            workers * decode['videos_per_s_per_worker'])
-    print(f"  test loop {arch} {variant}: {rate:.1f} videos/s, bound by "
-          f"{row['bound_by']}", flush=True)
+    if decode_rate:
+        row['decode_limit_videos_per_s'] = min(
+            workers * decode_rate['clips_per_s_one_core'],
+            decode_rate['clips_per_s_total'])
+    print(f"  test loop {arch} {variant}: {rate:.1f} videos/s "
+          f"({workers} workers, batch {batch}), data wait "
+          f"{shares['data_wait']:.0%}", flush=True)
     return row

@@ -1,9 +1,15 @@
-"""The videos parts d and e decode: Kinetics-like files (10 s, 340x256,
-25 fps), written with ``tools/generate_videos.py``'s writer."""
+"""The videos the data-path parts decode: Kinetics-like files (10 s,
+340x256, 25 fps), generated (H.264 through PyAV's libx264 where PyAV is
+installed, else through OpenCV: H.264 where its build can encode it, else
+MPEG-4 Part 2) or taken from a folder (``--video-dir``), with the codec
+each file really has, and the annotation lists the loops read (the files
+cycled through to reach the count a loop needs)."""
+import importlib.util
+import multiprocessing
 import os
 import os.path as osp
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any, Dict, Iterator, Tuple
+from typing import Any, Dict, Iterator, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -66,8 +72,171 @@ def write_kinetics_like(path: str, seconds: float, fps: int,
     return path
 
 
+def write_kinetics_like_pyav(path: str, seconds: float, fps: int,
+                             size: Tuple[int, int], seed: int) -> str:
+    """Write :func:`kinetics_like_frames` as H.264 with PyAV's libx264
+    (its defaults: preset medium, CRF 23), yuv420p, in mp4.
+
+    Args:
+        path (str): The ``.mp4`` file.
+        seconds (float): Length of the video.
+        fps (int): Frame rate.
+        size (tuple[int, int]): ``(width, height)``.
+        seed (int): Seed of the content.
+
+    Returns:
+        str: ``path``.
+    """
+    import av
+    with av.open(path, 'w') as container:
+        stream = container.add_stream('libx264', rate=fps)
+        stream.width, stream.height = size
+        stream.pix_fmt = 'yuv420p'
+        for frame in kinetics_like_frames(seconds, fps, size, seed):
+            for packet in stream.encode(
+                    av.VideoFrame.from_ndarray(frame, format='bgr24')):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
 def _write_job(args: Tuple) -> str:
+    path, seconds, fps, size, seed, fourcc = args
+    if fourcc == 'libx264':
+        return write_kinetics_like_pyav(path, seconds, fps, size, seed)
     return write_kinetics_like(*args)
+
+
+#: Names of the codecs by the FourCC OpenCV reports.
+CODEC_NAMES = {
+    'avc1': 'H.264',
+    'h264': 'H.264',
+    'x264': 'H.264',
+    'avc3': 'H.264',
+    'mp4v': 'MPEG-4 Part 2',
+    'fmp4': 'MPEG-4 Part 2',
+    'xvid': 'MPEG-4 Part 2',
+    'dx50': 'MPEG-4 Part 2',
+    'hev1': 'H.265',
+    'hvc1': 'H.265',
+    'hevc': 'H.265',
+    'av01': 'AV1',
+    'vp09': 'VP9',
+    'vp80': 'VP8',
+}
+
+
+def probe_video(path: str) -> Dict[str, Any]:
+    """What a video file holds, read with OpenCV (no FFmpeg CLI needed).
+
+    Args:
+        path (str): The file.
+
+    Returns:
+        dict: ``fourcc``, ``codec`` (its name, e.g. ``'H.264'``),
+        ``width``, ``height``, ``fps``, ``frames`` and ``seconds``.
+
+    Raises:
+        ValueError: OpenCV cannot open it.
+    """
+    capture = cv2.VideoCapture(path)
+    if not capture.isOpened():
+        raise ValueError(f'Cannot open video {path!r} with OpenCV: it is '
+                         'not a video, or truncated; remove it from the '
+                         'folder')
+    code = int(capture.get(cv2.CAP_PROP_FOURCC))
+    fourcc = ''.join(chr((code >> 8 * i) & 0xFF) for i in range(4)).strip(
+        '\x00 ')
+    fps = capture.get(cv2.CAP_PROP_FPS) or 0.0
+    frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    info = dict(
+        fourcc=fourcc,
+        codec=CODEC_NAMES.get(fourcc.lower(), fourcc or 'unknown'),
+        width=int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
+        height=int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+        fps=round(fps, 3),
+        frames=frames,
+        seconds=round(frames / fps, 3) if fps else None)
+    capture.release()
+    return info
+
+
+def describe_videos(files: Sequence[str]) -> Dict[str, Any]:
+    """The codecs and sizes of ``files``, for the report.
+
+    Returns:
+        dict: ``codec`` (the names found, joined), ``fourcc``, and the
+        first file's ``width``, ``height``, ``fps``, ``seconds``, and the
+        files' ``mean_file_kib``.
+    """
+    probes = [probe_video(path) for path in files]
+    first = probes[0]
+    return dict(
+        codec=' + '.join(sorted({p['codec'] for p in probes})),
+        fourcc=' + '.join(sorted({p['fourcc'] for p in probes})),
+        width=first['width'],
+        height=first['height'],
+        fps=first['fps'],
+        seconds=first['seconds'],
+        frames=first['frames'],
+        mean_file_kib=float(
+            np.mean([osp.getsize(p) for p in files]) / 1024))
+
+
+def existing_videos(video_dir: str, files: Sequence[str]) -> Dict[str, Any]:
+    """Videos of a folder (``--video-dir``), for the loops to cycle
+    through.
+
+    Args:
+        video_dir (str): The folder.
+        files (list[str]): Its video files (``find_videos``).
+
+    Returns:
+        dict: As :func:`make_videos`, ``source='--video-dir'``.
+    """
+    files = [osp.abspath(f) for f in files]
+    return dict(dir=osp.abspath(video_dir), files=files,
+                source=f'--video-dir {video_dir}', encoder='unknown (given)',
+                **describe_videos(files))
+
+
+def annotation_list(videos: Dict[str, Any], count: int, num_labels: int,
+                    path: str) -> str:
+    """A list of ``count`` videos (``<file> <label>``), the files cycled
+    through as often as needed, for a loop of a fixed length.
+
+    Args:
+        videos (dict): From :func:`make_videos` or
+            :func:`existing_videos`.
+        count (int): Lines.
+        num_labels (int): Labels cycled through.
+        path (str): The list to write.
+
+    Returns:
+        str: ``path``.
+
+    Raises:
+        ValueError: A file name holds white space (the list cannot).
+    """
+    names = [osp.relpath(f, videos['dir']) for f in videos['files']]
+    spaced = [n for n in names if len(n.split()) != 1]
+    if spaced:
+        raise ValueError(f'Video file {spaced[0]!r} has white space in its '
+                         'name, which an annotation list cannot hold; '
+                         'rename it')
+    write_lines(path, [
+        f'{names[i % len(names)]} {i % num_labels}' for i in range(count)
+    ])
+    return path
+
+
+def choose_encoder() -> str:
+    """``'libx264'`` where PyAV is installed, else OpenCV's FourCC
+    (``'avc1'`` where it can encode H.264, else ``'mp4v'``)."""
+    if importlib.util.find_spec('av') is not None:
+        return 'libx264'
+    return mp4_fourcc()
 
 
 def make_videos(out_dir: str, count: int, seconds: float,
@@ -81,29 +250,33 @@ def make_videos(out_dir: str, count: int, seconds: float,
         num_labels (int): Labels cycled through in the list.
 
     Returns:
-        dict: ``dir``, ``ann_file``, ``files`` and the video format.
+        dict: ``dir``, ``ann_file``, ``files``, ``encoder`` and the video
+        format as probed (``codec``, ``fourcc``, size, rate).
     """
-    fourcc = mp4_fourcc()
+    fourcc = choose_encoder()
     os.makedirs(out_dir, exist_ok=True)
     size, fps = (340, 256), 25
     jobs = [(osp.join(out_dir, f'video_{i:03d}.mp4'), seconds, fps, size, i,
              fourcc) for i in range(count)]
-    with ProcessPoolExecutor(max_workers=min(count, os.cpu_count()
-                                             or 1)) as pool:
+    # PyAV bundles an FFmpeg of its own: its writers start fresh (spawn),
+    # away from any decoder library this process has loaded.
+    context = multiprocessing.get_context(
+        'spawn' if fourcc == 'libx264' else None)
+    with ProcessPoolExecutor(
+            max_workers=min(count, os.cpu_count() or 1),
+            mp_context=context) as pool:
         files = list(pool.map(_write_job, jobs))
     ann_file = osp.join(out_dir, 'test_list_videos.txt')
     write_lines(ann_file, [
         f'{osp.basename(path)} {i % num_labels}'
         for i, path in enumerate(files)
     ])
+    encoder = ('libx264 through PyAV' if fourcc == 'libx264' else
+               f'{fourcc} through OpenCV {cv2.__version__}')
     return dict(
-        dir=out_dir,
+        dir=osp.abspath(out_dir),
         ann_file=ann_file,
-        files=files,
-        codec=fourcc,
-        width=size[0],
-        height=size[1],
-        fps=fps,
-        seconds=seconds,
-        mean_file_kib=float(
-            np.mean([osp.getsize(p) for p in files]) / 1024))
+        files=[osp.abspath(f) for f in files],
+        source='generated',
+        encoder=encoder,
+        **describe_videos(files))

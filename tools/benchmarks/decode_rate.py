@@ -1,0 +1,161 @@
+"""The decode rate per core, and the host's physical decode bound.
+
+Each measuring process decodes the 8 frames that ``SampleFrames`` picks in
+test mode from clip after clip with decord on ONE thread
+(``num_threads=1``, as ``VideoInit`` opens them; decord's own default,
+``num_threads=0``, uses several threads, which made an earlier "per core"
+figure about three times too high), pinned to one CPU. One process alone
+gives the rate per core; one process per CPU, started together and timed
+over the same window, gives the host's total: the physical bound of CPU
+decoding (cores x the rate per core, less what the cores share). A
+hardware decoder's rate (``--nvdec-rate``) is reported beside it.
+
+This module imports neither torch nor the ``models`` package: its
+measuring processes load decord alone.
+"""
+import json
+import os
+import subprocess
+import sys
+import time
+from typing import Any, Dict, List, Optional, Sequence
+
+TOOLS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+#: Frames decoded per clip (the configs' 8 segments).
+FRAMES = 8
+
+
+def sampled_indices(num_frames: int, count: int = FRAMES) -> List[int]:
+    """The frames ``SampleFrames(clip_len=1, num_clips=count,
+    test_mode=True)`` picks: the middle of ``count`` equal segments."""
+    interval = num_frames / count
+    return [int(interval * i + interval / 2) for i in range(count)]
+
+
+def _child(spec: Dict[str, Any]) -> Dict[str, Any]:
+    """One measuring process: pin, warm up, wait for the start, decode
+    until the window closes."""
+    import decord
+    cpu = spec.get('cpu')
+    if cpu is not None and hasattr(os, 'sched_setaffinity'):
+        os.sched_setaffinity(0, {cpu})
+    files = spec['files']
+
+    def decode(path):
+        reader = decord.VideoReader(path, num_threads=1)
+        reader.get_batch(sampled_indices(len(reader))).asnumpy()
+
+    decode(files[0])  # first-open costs out of the timing
+    print('ready', flush=True)
+    sys.stdin.readline()  # the start, for every process at once
+    start = time.time()
+    clips = 0
+    while clips < 1 or time.time() - start < spec['seconds']:
+        decode(files[(spec['offset'] + clips) % len(files)])
+        clips += 1
+    end = time.time()
+    return dict(cpu=cpu, clips=clips, start=start, end=end,
+                decord=decord.__version__)
+
+
+def run_processes(files: Sequence[str], count: int,
+                  seconds: float) -> List[Dict[str, Any]]:
+    """Start ``count`` measuring processes, each on a CPU of its own where
+    there are enough, and time them over the same window.
+
+    Args:
+        files (list[str]): The clips, cycled through.
+        count (int): Processes.
+        seconds (float): How long each decodes.
+
+    Returns:
+        list[dict]: Per process: ``cpu``, ``clips``, ``start`` and ``end``
+        (wall clock), ``decord`` (its version).
+
+    Raises:
+        RuntimeError: A process failed (its message is included).
+    """
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(
+        os, 'sched_getaffinity') else []
+    code = ('import json, sys; sys.path.insert(0, sys.argv[1]); '
+            'from benchmarks.decode_rate import _child; '
+            'print(json.dumps(_child(json.loads(sys.argv[2]))))')
+    procs = []
+    for index in range(count):
+        spec = dict(files=list(files), seconds=seconds,
+                    offset=index * 7,
+                    cpu=cpus[index] if count <= len(cpus) else None)
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, '-c', code, TOOLS,
+                 json.dumps(spec)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, text=True))
+    try:
+        for proc in procs:
+            if proc.stdout.readline().strip() != 'ready':
+                raise RuntimeError('a decoding process failed to start: ' +
+                                   proc.communicate()[1][-1500:])
+        for proc in procs:
+            proc.stdin.write('go\n')
+            proc.stdin.flush()
+        results = []
+        for proc in procs:
+            out, err = proc.communicate(timeout=seconds * 10 + 120)
+            if proc.returncode:
+                raise RuntimeError(
+                    f'a decoding process failed (exit status '
+                    f'{proc.returncode}): {err[-1500:]}')
+            results.append(json.loads(out.strip().splitlines()[-1]))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    return results
+
+
+def bench_decode_rate(videos: Dict[str, Any], seconds: float,
+                      processes: Optional[int] = None,
+                      nvdec_rate: Optional[float] = None) -> Dict[str, Any]:
+    """Decode rate per core (one process, one thread) and the host's total
+    with one process per CPU.
+
+    Args:
+        videos (dict): ``files`` to decode and their ``codec``.
+        seconds (float): How long each process decodes.
+        processes (int, optional): Processes in parallel; default the CPU
+            count (the CPUs this process may use).
+        nvdec_rate (float, optional): A hardware decoder's clips/s, from
+            ``--nvdec-rate``, reported beside the CPU bound.
+
+    Returns:
+        dict: ``clips_per_s_one_core``; ``processes``,
+        ``clips_per_s_total`` (the physical bound), its
+        ``clips_per_s_per_core``; ``nvdec_clips_per_s``; the codec.
+    """
+    cpus = (len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity')
+            else os.cpu_count() or 1)
+    processes = processes or cpus
+    (one, ) = run_processes(videos['files'], 1, seconds)
+    one_rate = one['clips'] / (one['end'] - one['start'])
+    many = run_processes(videos['files'], processes, seconds)
+    window = max(r['end'] for r in many) - min(r['start'] for r in many)
+    total = sum(r['clips'] for r in many) / window
+    row = dict(
+        decoder=f"decord {one['decord']}, num_threads=1, one process per "
+        'core',
+        frames_per_clip=FRAMES,
+        codec=videos['codec'],
+        video_frames=videos.get('frames'),
+        cpus=cpus,
+        clips_per_s_one_core=one_rate,
+        processes=processes,
+        clips_per_s_total=total,
+        clips_per_s_per_core=total / processes,
+        physical_bound_clips_per_s=total,
+        nvdec_clips_per_s=nvdec_rate,
+        seconds=seconds)
+    print(f'  decode rate: {one_rate:.1f} clips/s on one core, '
+          f'{total:.1f} with {processes} processes', flush=True)
+    return row
