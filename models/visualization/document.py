@@ -2,7 +2,7 @@
 pictures and pages: its checks, times written as clocks, and the colour of
 each query (the same in the timeline and on the page).
 
-Only the standard library and numpy.
+Only the standard library.
 """
 import math
 import os.path as osp

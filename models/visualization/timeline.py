@@ -7,7 +7,7 @@ global backend or figure state is touched.
 """
 import io
 import math
-from typing import Optional, Sequence, Tuple
+from typing import Callable, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -60,18 +60,24 @@ def max_pool(x: np.ndarray, y: np.ndarray, num_bins: int,
     return x[keep], y[keep]
 
 
-def _tick_step(duration: float, max_ticks: int = 12) -> float:
-    for step in _TICK_STEPS:
-        if duration / step <= max_ticks:
-            return step
-    return float(math.ceil(duration / max_ticks / 3600) * 3600)
+def time_axis(duration: float) -> Tuple[float, Callable[[float], str], str]:
+    """How the time axis of a video of ``duration`` seconds is marked.
 
+    Args:
+        duration (float): The video's length in seconds.
 
-def _tick_label(seconds: float, long_video: bool, step: float) -> str:
-    if long_video:
-        return clock(seconds, decimals=0)
+    Returns:
+        tuple: The tick spacing in seconds (at most 12 ticks), the tick
+        label of a time, and the axis label: seconds for videos under two
+        minutes, ``m:ss`` up to an hour, ``h:mm:ss`` from an hour on.
+    """
+    step = next((s for s in _TICK_STEPS if duration / s <= 12),
+                float(math.ceil(duration / 12 / 3600) * 3600))
+    if duration >= 120:
+        label = 'time (h:mm:ss)' if duration >= 3600 else 'time (m:ss)'
+        return step, lambda s: clock(s, decimals=0), label
     decimals = 0 if step >= 1 else 1
-    return f'{seconds:.{decimals}f}'
+    return step, lambda s: f'{s:.{decimals}f}', 'time (s)'
 
 
 def render_timeline(video_result: dict,
@@ -111,7 +117,6 @@ def render_timeline(video_result: dict,
         threshold = video_result.get('threshold')
     duration = max(duration_of(video_result), float(windows[:, 1].max()))
     centres = windows.mean(axis=1)
-    long_video = duration >= 120
 
     rows = max(1, math.ceil((len(queries) + 2) / 2))
     # Constrained layout keeps the legend rows under the axes whatever
@@ -166,12 +171,10 @@ def render_timeline(video_result: dict,
     handles.append(Patch(color='0.5', alpha=0.3, label='found segments'))
 
     ax.set_xlim(0, duration)
-    step = _tick_step(duration)
+    step, tick_label, axis_label = time_axis(duration)
     ax.xaxis.set_major_locator(MultipleLocator(step))
-    ax.xaxis.set_major_formatter(
-        FuncFormatter(lambda s, _: _tick_label(s, long_video, step)))
-    ax.set_xlabel('time (h:mm:ss)' if duration >=
-                  3600 else 'time (m:ss)' if long_video else 'time (s)')
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda s, _: tick_label(s)))
+    ax.set_xlabel(axis_label)
     ax.set_ylabel(score_name or 'score')
     ax.grid(True, color='0.9', linewidth=0.8)
     ax.set_axisbelow(True)
