@@ -1,0 +1,184 @@
+"""Streamed window decoding and embedding (models/apis/window_stream.py):
+the same frames and features as the model's test pipeline gives a clip of
+each window, whatever the chunk and batch sizes, through decord and
+through the OpenCV fallback; a bounded number of frames held whatever the
+video's length; unreadable videos and non-finite features refused."""
+import types
+
+import numpy as np
+import pytest
+import torch
+from conftest import make_tiny_config, write_video
+
+from models.apis.video_scoring import embed_videos, load_scoring_model
+from models.apis.window_stream import (NonFiniteFeaturesError, VideoStream,
+                                       WindowFrames, embed_windows,
+                                       open_video, split_pipeline)
+from models.apis.windows import plan_windows
+from models.datasets.transforms import VideoReadError
+
+
+@pytest.fixture(scope='module')
+def scorer(tmp_path_factory):
+    folder = tmp_path_factory.mktemp('tiny')
+    config, checkpoint = make_tiny_config(str(folder))
+    return load_scoring_model(config=config, checkpoint=checkpoint)
+
+
+@pytest.fixture(scope='module')
+def videos(tmp_path_factory):
+    folder = tmp_path_factory.mktemp('videos')
+    return dict(
+        short=write_video(str(folder / 'short.mp4'), num_frames=12, fps=10),
+        long=write_video(str(folder / 'long.mp4'), num_frames=90, fps=10,
+                         seed=1),
+        # decord opens this size but cannot copy its frames: the OpenCV
+        # fallback reads it (docs/decoding.md).
+        odd=write_video(str(folder / 'odd.mp4'), num_frames=45,
+                        size=(73, 41), fps=10, seed=2))
+
+
+def plain_window(scorer, video, sample):
+    """A window the plain way: a fresh reader, the pipeline's own decoding
+    step on the window's frame_inds, then the rest of the pipeline."""
+    from mmaction.registry import TRANSFORMS
+    from mmengine.dataset import Compose
+    from mmengine.registry import DefaultScope
+    parts = split_pipeline(scorer.preprocess.pipeline.steps)
+    with DefaultScope.overwrite_default_scope('mmaction'):
+        init = TRANSFORMS.build(parts.init)
+        decode = TRANSFORMS.build(parts.decode)
+        post = Compose(parts.post)
+    results = init(dict(filename=video, start_index=0, modality='RGB'))
+    results.update(
+        {k: v
+         for k, v in sample.items() if k not in ('total_frames', )})
+    results = decode(results)
+    frames = [f.copy() for f in results['imgs']]
+    return frames, post(results)
+
+
+def test_the_pipeline_is_split_at_its_reading_steps(scorer):
+    parts = split_pipeline(scorer.preprocess.pipeline.steps)
+    assert parts.init['type'] == 'VideoInit'
+    assert [s['type'] for s in parts.sampling] == ['SampleFrames']
+    assert parts.decode['type'] == 'VideoDecode'
+    assert [s['type'] for s in parts.post] == [
+        'Resize', 'FormatShape', 'PackActionInputs'
+    ]
+    with pytest.raises(ValueError, match='streams videos with decord'):
+        split_pipeline([dict(type='PyAVInit'), dict(type='PyAVDecode')])
+
+
+def test_one_window_video_gives_the_pipelines_features(scorer, videos):
+    stream = open_video(scorer, videos['short'])
+    plan = plan_windows(stream.num_frames, stream.fps, 2.0, 1.0,
+                        stream.sampler)
+    assert len(plan) == 1
+    features = embed_windows(scorer, stream, plan)
+    plain, _ = embed_videos(scorer, [videos['short']], progress=False)
+    assert torch.equal(features[0], plain[videos['short']])
+
+
+@pytest.mark.parametrize('name', ['long', 'odd'])
+def test_streamed_windows_equal_the_plain_decoding(scorer, videos, name):
+    video = videos[name]
+    stream = open_video(scorer, video)
+    plan = plan_windows(stream.num_frames, stream.fps, 1.3, 0.7,
+                        stream.sampler)
+    assert len(plan) > 4
+    expected = [plain_window(scorer, video, s) for s in plan.samples]
+    rng = np.random.default_rng(0)
+    for chunk in (1, 3, int(rng.integers(4, 40)), 1000):
+        stream = open_video(scorer, video)
+        for k, frames in WindowFrames(stream, plan, chunk):
+            assert len(frames) == len(expected[k][0])
+            for got, want in zip(frames, expected[k][0]):
+                assert np.array_equal(got, want), (name, chunk, k)
+        # The odd size is read by the sequential OpenCV reader.
+        assert (stream._opencv is not None) == (name == 'odd')
+    # The features of the plain packing, batched any way.
+    inputs = scorer.preprocess.normalize([packed for _, packed in expected])
+    from models.apis.video_scoring import encode_frames
+    reference = encode_frames(scorer.model, inputs)
+    for batch, chunk in ((1, 2), (3, 64), (len(plan) + 1, 7)):
+        stream = open_video(scorer, video)
+        features = embed_windows(scorer, stream, plan, batch, chunk)
+        torch.testing.assert_close(features, reference, rtol=1e-5,
+                                   atol=1e-6)
+
+
+class CountingStream:
+    """A stream of tiny fake frames that records every read."""
+
+    def __init__(self, num_frames):
+        self.num_frames = num_frames
+        self.filename = 'fake.mp4'
+        self.reads = []
+
+    def read(self, indices):
+        self.reads.append(list(indices))
+        return [np.full((2, 2, 3), i % 251, np.uint8) for i in indices]
+
+
+@pytest.mark.parametrize('chunk', [1, 16, 64])
+def test_frames_held_do_not_grow_with_the_video(chunk):
+    from models.apis.windows import WindowSampler
+    sampler = WindowSampler([
+        dict(type='SampleFrames', clip_len=1, frame_interval=1,
+             num_clips=8, test_mode=True)
+    ])
+    peaks = []
+    for minutes in (1, 60):  # an hour at 25 fps: 90,000 frames
+        frames = minutes * 60 * 25
+        plan = plan_windows(frames, 25.0, 4.0, 2.0, sampler)
+        stream = CountingStream(frames)
+        iterator = WindowFrames(stream, plan, chunk)
+        count = 0
+        for k, window in iterator:
+            assert [int(f[0, 0, 0]) for f in window] == [
+                i % 251 for i in plan.frame_indices[k]
+            ]
+            count += 1
+        assert count == len(plan)
+        read = [i for r in stream.reads for i in r]
+        # Each needed frame decoded once, in ascending chunks.
+        assert read == sorted(set(read)) and all(
+            len(r) <= chunk for r in stream.reads)
+        peaks.append(iterator.peak_held)
+    # Bounded by one chunk plus the frames of the two windows that
+    # overlap at a time, whatever the length (90,000 frames here).
+    assert max(peaks) <= chunk + 2 * 8
+
+
+def test_an_unreadable_video_is_named(scorer, tmp_path):
+    bad = tmp_path / 'bad.mp4'
+    bad.write_bytes(b'not a video at all' * 100)
+    with pytest.raises(VideoReadError, match='bad.mp4'):
+        open_video(scorer, str(bad))
+    with pytest.raises(FileNotFoundError, match='missing.mp4'):
+        open_video(scorer, str(tmp_path / 'missing.mp4'))
+
+
+def test_a_truncated_video_fails_with_its_name(scorer, videos, tmp_path):
+    data = open(videos['long'], 'rb').read()
+    cut = tmp_path / 'cut.mp4'
+    cut.write_bytes(data[:len(data) // 2])
+    with pytest.raises(VideoReadError, match='cut.mp4'):
+        stream = open_video(scorer, str(cut))
+        plan = plan_windows(stream.num_frames, stream.fps, 1.0, 0.5,
+                            stream.sampler)
+        embed_windows(scorer, stream, plan)
+
+
+def test_non_finite_features_are_refused(scorer, videos, monkeypatch):
+    stream = open_video(scorer, videos['short'])
+    plan = plan_windows(stream.num_frames, stream.fps, 2.0, 1.0,
+                        stream.sampler)
+    broken = types.SimpleNamespace(
+        model=types.SimpleNamespace(
+            encode_video=lambda x: torch.full((len(x), 64), float('nan'))),
+        preprocess=scorer.preprocess)
+    with pytest.raises(NonFiniteFeaturesError, match='short.mp4'):
+        embed_windows(broken, stream, plan)
+    assert isinstance(stream, VideoStream)
