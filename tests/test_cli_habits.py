@@ -41,6 +41,8 @@ BAD_INPUT = [
     ('search_videos.py', ['no_such_folder', 'q'], 'does not exist'),
     ('search_videos.py', ['tests/fixtures', 'q'], 'holds no video files'),
     ('search_videos.py', ['.', 'q', '--out', 'r.txt'], 'unknown format'),
+    ('search_videos.py', ['.', 'q', '--html', 'r.txt'],
+     "--html 'r.txt': unknown format .txt"),
     ('generate_videos.py', ['--per-class', '0'], 'must be at least 1'),
     ('generate_videos.py', ['--long', '1', '--long-minutes', '0.05'],
      'cannot hold an action'),

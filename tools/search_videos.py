@@ -15,6 +15,13 @@ Examples (from the project root)::
     python tools/search_videos.py videos/ "a person juggling balls"
     python tools/search_videos.py videos/ "riding a unicycle" --topk 3 \\
         --clip ViT-B/32 --out ranking.csv
+    python tools/search_videos.py videos/ "a dog catching a frisbee" \\
+        --html ranking.html
+
+``--html`` writes one self-contained page (docs/reports.md): the query,
+the ranked videos with their middle frame and similarity, and a video
+preview that plays the one clicked (the page refers to the videos where
+they lie, relative to the page).
 
 The model and running options are those of ``tools/zero_shot.py``
 (``models/apis/cli.py``). Exit status: 0 when every video was searched; 1
@@ -49,6 +56,7 @@ report_skipped = _cli.report_skipped
 run_cli = _cli.run_cli
 
 OUT_FORMATS = ('.json', '.csv')
+HTML_FORMATS = ('.html', '.htm')
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,6 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
         help='also write the ranking to a .json file (the query, the '
         'model, the results and the failures) or a .csv file (rank, '
         'video, similarity); default: none')
+    parser.add_argument(
+        '--html',
+        metavar='PAGE',
+        help='also write the ranking as one self-contained .html page: '
+        'the query, each video\'s middle frame and similarity, a video '
+        'preview on click (see docs/reports.md); default: none')
     add_model_arguments(parser)
     return parser
 
@@ -99,8 +113,35 @@ def check_args(args: argparse.Namespace) -> None:
     if args.no_cache and args.cache:
         raise CliError('--cache and --no-cache contradict each other')
     check_output_path(args.out, OUT_FORMATS, '--out')
+    check_output_path(args.html, HTML_FORMATS, '--html')
     check_model_args(args)
     check_video_paths([args.folder], load_light('models.apis.video_files'))
+
+
+def ranking_document(ranking: List[Tuple[str, float]],
+                     failures: Dict[str, str], info: dict) -> dict:
+    """The ranking as the ``--out`` JSON file holds it (the ``--html``
+    page is drawn from this document too).
+
+    Args:
+        ranking (list[tuple[str, float]]): ``(video, similarity)``, best
+            first.
+        failures (dict): ``{video: error message}``.
+        info (dict): ``query`` and ``model``.
+
+    Returns:
+        dict: ``query``, ``model``, ``results`` (``rank``, ``video``,
+        ``similarity``) and ``failures`` (``video``, ``error``).
+    """
+    data = dict(info)
+    data['results'] = [
+        dict(rank=rank, video=video, similarity=similarity)
+        for rank, (video, similarity) in enumerate(ranking, 1)
+    ]
+    data['failures'] = [
+        dict(video=video, error=error) for video, error in failures.items()
+    ]
+    return data
 
 
 def write_ranking(path: str, ranking: List[Tuple[str, float]],
@@ -117,15 +158,7 @@ def write_ranking(path: str, ranking: List[Tuple[str, float]],
     """
     from models.utils.safe_io import atomic_write
     if path.lower().endswith('.json'):
-        data = dict(info)
-        data['results'] = [
-            dict(rank=rank, video=video, similarity=similarity)
-            for rank, (video, similarity) in enumerate(ranking, 1)
-        ]
-        data['failures'] = [
-            dict(video=video, error=error)
-            for video, error in failures.items()
-        ]
+        data = ranking_document(ranking, failures, info)
         with atomic_write(path, 'w', encoding='utf-8') as f:
             json.dump(data, f, indent=2, ensure_ascii=False)
             f.write('\n')
@@ -177,6 +210,14 @@ def run(args: argparse.Namespace) -> int:
             ], '--out')
         except OutputPathError as error:
             raise CliError(str(error)) from None
+    if args.html:
+        try:
+            check_writable(args.html, [
+                *videos, cache, args.config, args.checkpoint, args.clip,
+                args.model, args.out
+            ], '--html')
+        except OutputPathError as error:
+            raise CliError(str(error)) from None
     scorer = load_model_from_args(args)
     workers = decode_workers(args, scorer.device)
     query = query_text_features(scorer.model, args.query)
@@ -219,6 +260,13 @@ def run(args: argparse.Namespace) -> int:
         write_ranking(args.out, ranking, failures,
                       dict(query=args.query, model=scorer.describe()))
         print(f'Wrote {args.out}', file=sys.stderr)
+    if args.html:
+        from models.visualization import write_ranking_page
+        write_ranking_page(
+            ranking_document(ranking, failures,
+                             dict(query=args.query,
+                                  model=scorer.describe())), args.html)
+        print(f'Wrote {args.html}', file=sys.stderr)
     # Unlisted subfolders count among the failures, and so in the total.
     return report_failures(failures, len(features) + len(failures))
 
