@@ -1,0 +1,143 @@
+"""The window feature cache (models/apis/window_cache.py, through
+models/apis/moments.video_windows): a second query neither decodes nor
+embeds, a new or changed video is the only one embedded, windows and models
+are kept apart, runs on different videos keep each other's entries, and a
+file that is not ours is refused and left alone."""
+import os
+import os.path as osp
+
+import pytest
+import torch
+from conftest import make_tiny_config, write_video
+
+from models.apis import moments
+from models.apis.feature_cache import (CACHE_MAGIC, NotACacheError,
+                                       read_cache)
+from models.apis.video_scoring import load_scoring_model
+from models.apis.window_cache import (MOMENTS_CACHE_SUFFIX, WindowCache,
+                                      default_window_cache_path,
+                                      window_cache_key)
+
+
+@pytest.fixture(scope='module')
+def scorer(tmp_path_factory):
+    folder = tmp_path_factory.mktemp('tiny')
+    config, checkpoint = make_tiny_config(str(folder))
+    return load_scoring_model(config=config, checkpoint=checkpoint)
+
+
+class Counter:
+    """Counts the videos opened and the windows the model embeds."""
+
+    def __init__(self, scorer, monkeypatch):
+        self.opened, self.embedded = [], 0
+        open_video = moments.open_video
+        encode = scorer.model.encode_video
+
+        def counting_open(scorer_, video):
+            self.opened.append(video)
+            return open_video(scorer_, video)
+
+        def counting_encode(frames):
+            self.embedded += len(frames)
+            return encode(frames)
+
+        monkeypatch.setattr(moments, 'open_video', counting_open)
+        monkeypatch.setattr(scorer.model, 'encode_video', counting_encode)
+
+
+def test_default_path_is_beside_the_folder_or_video(tmp_path):
+    assert default_window_cache_path(str(tmp_path / 'clips') + os.sep) == \
+        str(tmp_path / ('clips' + MOMENTS_CACHE_SUFFIX))
+    assert default_window_cache_path(str(tmp_path / 'a.mp4')) == \
+        str(tmp_path / 'a.mp4.actionclip_moments.pt')
+
+
+def test_another_query_neither_decodes_nor_embeds(scorer, tmp_path,
+                                                  monkeypatch):
+    videos = [
+        write_video(str(tmp_path / f'v{i}.mp4'), num_frames=40, fps=10,
+                    seed=i) for i in range(2)
+    ]
+    cache = str(tmp_path / 'c.pt')
+    counter = Counter(scorer, monkeypatch)
+    first = moments.find_moments(scorer, videos, ['a square', 'a circle'],
+                                 cache_path=cache, progress=False)
+    assert counter.opened == videos and counter.embedded == 2 * 3
+    with open(cache, 'rb') as f:
+        assert f.read(len(CACHE_MAGIC)) == CACHE_MAGIC
+
+    info = {}
+    second = moments.find_moments(scorer, videos, ['a triangle', 'a square'],
+                                  cache_path=cache, progress=False,
+                                  info=info)
+    assert counter.opened == videos and counter.embedded == 6
+    assert info['stats'].reused == videos and not info['stats'].computed
+    assert not info['stats'].saved
+    for a, b in zip(first['videos'], second['videos']):
+        assert a['windows'] == b['windows']
+    # The cached features score exactly as fresh ones.
+    fresh = moments.find_moments(scorer, videos, ['a triangle', 'a square'],
+                                 progress=False)
+    assert fresh['videos'] == second['videos']
+    del counter.opened[:]
+
+    # A new video is the only one embedded; a changed one is embedded again.
+    videos.append(write_video(str(tmp_path / 'v2.mp4'), num_frames=40,
+                              fps=10, seed=2))
+    moments.find_moments(scorer, videos, ['a square'], cache_path=cache,
+                         progress=False, background=['a circle'])
+    assert counter.opened == [videos[2]]
+    stat = os.stat(videos[0])
+    os.utime(videos[0], ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    moments.find_moments(scorer, videos, ['a square'], cache_path=cache,
+                         progress=False, background=['a circle'])
+    assert counter.opened[1:] == [videos[0]]
+
+    # Another window is another entry; the first stays.
+    moments.find_moments(scorer, videos[:1], ['a square'], window_s=1.0,
+                         cache_path=cache, progress=False,
+                         background=['a circle'])
+    assert counter.opened[2:] == [videos[0]]
+    cache_dict, problem = read_cache(cache)
+    assert problem is None
+    assert sorted(cache_dict['models']) == sorted([
+        window_cache_key(scorer.identity, 2.0, 1.0),
+        window_cache_key(scorer.identity, 1.0, 0.5)
+    ])
+    entries = cache_dict['models'][window_cache_key(scorer.identity, 2.0,
+                                                    1.0)]
+    assert sorted(entries) == sorted(osp.abspath(v) for v in videos)
+
+
+def test_runs_on_different_videos_keep_each_others_entries(tmp_path):
+    cache = str(tmp_path / 'c.pt')
+    stat = os.stat(__file__)
+    # Both opened before either writes, as two runs at once.
+    first = WindowCache(cache, 'model', 2.0, 1.0)
+    second = WindowCache(cache, 'model', 2.0, 1.0)
+    windows = moments.VideoWindows('a.mp4', 20, 10.0, [(0.0, 2.0)],
+                                   torch.ones(1, 1, 4))
+    first.add(stat, windows)
+    second.add(stat, moments.VideoWindows('b.mp4', 20, 10.0, [(0.0, 2.0)],
+                                          torch.ones(1, 1, 4)))
+    assert first.save() and second.save()
+    cache_dict, _ = read_cache(cache)
+    (entries, ) = cache_dict['models'].values()
+    assert sorted(entries) == [osp.abspath('a.mp4'), osp.abspath('b.mp4')]
+    again = WindowCache(cache, 'model', 2.0, 1.0)
+    found = again.lookup('a.mp4', stat)
+    assert found is not None and found.windows == [(0.0, 2.0)]
+    assert WindowCache(cache, 'other', 2.0, 1.0).lookup('a.mp4', stat) is None
+
+
+@pytest.mark.parametrize('content', [b'a text file\n', b'\x00\x00\x00 mp4'])
+def test_a_file_that_is_not_ours_is_refused_and_left_alone(
+        scorer, tmp_path, content):
+    path = tmp_path / 'notes.txt'
+    path.write_bytes(content)
+    video = write_video(str(tmp_path / 'v.mp4'), num_frames=12, fps=10)
+    with pytest.raises(NotACacheError, match='left untouched'):
+        moments.find_moments(scorer, [video], ['a square', 'a circle'],
+                             cache_path=str(path), progress=False)
+    assert path.read_bytes() == content
