@@ -135,6 +135,20 @@ def check_args(args: argparse.Namespace) -> Optional[str]:
     if args.workdir and osp.exists(args.workdir) and not osp.isdir(
             args.workdir):
         return f'--workdir {args.workdir!r} is not a folder'
+    if args.workdir and osp.isdir(args.workdir):
+        try:
+            known = read_manifest(osp.join(args.workdir, 'clips.json'))
+            for codec in ('h264', 'mp4v'):
+                for index in range(args.clips):
+                    refuse_foreign(args.workdir,
+                                   f'clip_{codec}_{index:04d}.mp4', known)
+        except ForeignFileError as error:
+            return str(error)
+    if args.out and args.workdir and osp.isfile(args.out) and any(
+            osp.samefile(args.out, osp.join(args.workdir, name))
+            for name in os.listdir(args.workdir)
+            if osp.isfile(osp.join(args.workdir, name))):
+        return f'--out {args.out!r} is a file of --workdir'
     return None
 
 
@@ -221,6 +235,53 @@ def _written(folder: Optional[str], codec: str) -> List[str]:
             if osp.isfile(osp.join(folder, n))]
 
 
+def safe_io():
+    """The plugin's atomic writers, without importing torch."""
+    from light_imports import load_light
+    return load_light('models.utils.safe_io')
+
+
+class ForeignFileError(ValueError):
+    """The work folder holds a file this tool did not write."""
+
+
+def read_manifest(manifest: str) -> Dict:
+    """The clips a previous run wrote, from its ``clips.json``.
+
+    Raises:
+        ForeignFileError: ``clips.json`` is not this tool's (it is never
+            overwritten then).
+    """
+    if not osp.exists(manifest):
+        return {}
+    try:
+        with open(manifest) as f:
+            known = json.load(f)
+        if not (isinstance(known, dict) and isinstance(
+                known.get('spec'), dict)
+                and isinstance(known.get('files'), list)):
+            raise ValueError('not a clip manifest')
+    except (OSError, ValueError) as error:
+        raise ForeignFileError(
+            f'{manifest!r} is not a clip list of decode_benchmark.py '
+            f'({error}); use an empty or new --workdir') from None
+    return known
+
+
+def refuse_foreign(folder: str, name: str, known: Dict) -> None:
+    """Refuse to write ``name`` over a file the manifest does not list.
+
+    Raises:
+        ForeignFileError: ``folder/name`` exists and this tool did not
+            write it.
+    """
+    path = osp.join(folder, name)
+    if osp.lexists(path) and name not in known.get('files', []):
+        raise ForeignFileError(
+            f'{path!r} exists and was not written by decode_benchmark.py; '
+            'use an empty or new --workdir')
+
+
 def prepare_clips(args: argparse.Namespace, folder: str) -> Dict:
     """Write the clips into ``folder``, or reuse those written there
     before with the same settings.
@@ -235,10 +296,9 @@ def prepare_clips(args: argparse.Namespace, folder: str) -> Dict:
     spec = dict(codec=codec, width=args.size[0], height=args.size[1],
                 fps=args.fps, frames=num_frames)
     manifest = osp.join(folder, 'clips.json')
-    known = {}
-    if osp.isfile(manifest):
-        with open(manifest) as f:
-            known = json.load(f)
+    known = read_manifest(manifest)
+    # Clips of other settings are rewritten: they are ours too.
+    ours = {'files': list(known.get('files', []))}
     if known.get('spec') != spec:
         # The encoder is imported only to write: clips written elsewhere
         # (a host without PyAV) are decoded as they are.
@@ -254,9 +314,10 @@ def prepare_clips(args: argparse.Namespace, folder: str) -> Dict:
     start = time.perf_counter()
     for index in range(len(files), args.clips):
         name = f'clip_{codec}_{index:04d}.mp4'
-        tmp = osp.join(folder, f'.tmp_{name}')
-        write(tmp, index, args.size, args.fps, num_frames)
-        os.replace(tmp, osp.join(folder, name))  # whole or not at all
+        refuse_foreign(folder, name, ours)
+        # Whole or not at all: an interrupted run leaves no half clip.
+        with safe_io().atomic_path(osp.join(folder, name)) as tmp:
+            write(tmp, index, args.size, args.fps, num_frames)
         files.append(name)
         print(f'  wrote {index + 1}/{args.clips} clips', end='\r',
               file=sys.stderr, flush=True)
@@ -264,7 +325,7 @@ def prepare_clips(args: argparse.Namespace, folder: str) -> Dict:
         print(file=sys.stderr)
     written = time.perf_counter() - start
     known['files'] = files
-    with open(manifest, 'w') as f:
+    with safe_io().atomic_write(manifest, 'w') as f:
         json.dump(known, f, indent=1)
     paths = [osp.abspath(osp.join(folder, f)) for f in files[:args.clips]]
     mean_bytes = sum(map(osp.getsize, paths)) / len(paths)
@@ -604,11 +665,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 0
     report = run(args)
     if args.out:
-        tmp = f'{args.out}.tmp'
-        with open(tmp, 'w') as f:
+        with safe_io().atomic_write(args.out, 'w') as f:
             json.dump(report, f, indent=1)
             f.write('\n')
-        os.replace(tmp, args.out)
         print(f'Wrote {args.out}')
     return 0
 
