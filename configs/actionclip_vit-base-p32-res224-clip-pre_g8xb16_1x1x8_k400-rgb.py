@@ -3,14 +3,27 @@
 # OpenAI's weights, validated and tested with its pipeline.
 _base_ = 'actionclip_vit-base-p32-res224-clip-pre_1x1x8_k400-rgb.py'
 
+# The training pipeline's crops, resize and flip run on the GPU, batched,
+# in the data preprocessor (docs/data_path.md): the workers only decode.
+# Batches without the augmentation's parameters (validation, test) are
+# preprocessed exactly as by ActionDataPreprocessor.
 model = dict(
     pretrained=True,
     to_float32=True,
-    loss=dict(type='CrossEntropyLoss', loss_weight=0.5))
+    loss=dict(type='CrossEntropyLoss', loss_weight=0.5),
+    data_preprocessor=dict(
+        type='DeviceAugmentDataPreprocessor',
+        mean=[122.771, 116.746, 104.093],
+        std=[68.500, 66.632, 70.323],
+        format_shape='NCHW'))
 
 data_root = 'data/kinetics400/videos_train'
 ann_file_train = 'data/kinetics400/kinetics400_train_list_videos.txt'
 
+# lazy=True: each transform draws what it draws eagerly (same random calls,
+# same image shapes) but only records it; FuseOnDevice passes the crop box,
+# output size and flip to the data preprocessor instead of cropping here
+# (MMAction2's Fuse would, on the CPU).
 train_pipeline = [
     dict(type='VideoInit', **_base_.file_client_args),
     dict(
@@ -19,19 +32,24 @@ train_pipeline = [
         frame_interval=1,
         num_clips=_base_.num_segs),
     dict(type='VideoDecode'),
-    dict(type='Resize', scale=(-1, 256)),
-    dict(type='RandomResizedCrop'),
+    dict(type='Resize', scale=(-1, 256), lazy=True),
+    dict(type='RandomResizedCrop', lazy=True),
     dict(
         type='MultiScaleCrop',
         input_size=224,
         scales=(1, .875, .75, .66),
         random_crop=False,
         num_fixed_crops=13,
-        max_wh_scale_gap=1),
-    dict(type='Resize', scale=(224, 224), keep_ratio=False),
-    dict(type='Flip', flip_ratio=0.5),
+        max_wh_scale_gap=1,
+        lazy=True),
+    dict(type='Resize', scale=(224, 224), keep_ratio=False, lazy=True),
+    dict(type='Flip', flip_ratio=0.5, lazy=True),
+    dict(type='FuseOnDevice'),
     dict(type='FormatShape', input_format='NCHW'),
-    dict(type='PackActionInputs')
+    dict(
+        type='PackActionInputs',
+        meta_keys=('img_shape', 'img_key', 'video_id', 'timestamp',
+                   'fuse_params'))
 ]
 val_pipeline = _base_.test_pipeline
 
