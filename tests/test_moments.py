@@ -13,8 +13,8 @@ from models.apis.moments import (CSV_COLUMNS, check_queries, find_moments,
                                  format_segments, format_time, query_scoring,
                                  resolve_threshold, window_scores,
                                  write_result)
-from models.apis.video_scoring import (label_text_features,
-                                       load_scoring_model, score_labels)
+from models.apis.video_scoring import (label_text_features, load_scoring_model,
+                                       score_labels)
 from models.apis.window_cache import VideoWindows
 
 BACKGROUND = ['a circle shrinking', 'a square moving up', 'a triangle']

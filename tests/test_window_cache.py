@@ -11,8 +11,7 @@ import torch
 from conftest import make_tiny_config, write_video
 
 from models.apis import moments
-from models.apis.feature_cache import (CACHE_MAGIC, NotACacheError,
-                                       read_cache)
+from models.apis.feature_cache import CACHE_MAGIC, NotACacheError, read_cache
 from models.apis.video_scoring import load_scoring_model
 from models.apis.window_cache import (MOMENTS_CACHE_SUFFIX, WindowCache,
                                       default_window_cache_path,

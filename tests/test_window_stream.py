@@ -12,8 +12,8 @@ from conftest import make_tiny_config, write_video
 
 from models.apis.video_scoring import embed_videos, load_scoring_model
 from models.apis.window_stream import (NonFiniteFeaturesError, VideoStream,
-                                       WindowFrames, embed_windows,
-                                       open_video, split_pipeline)
+                                       WindowFrames, embed_windows, open_video,
+                                       split_pipeline)
 from models.apis.windows import plan_windows
 from models.datasets.transforms import VideoReadError
 

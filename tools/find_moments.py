@@ -315,8 +315,7 @@ def run(args: argparse.Namespace) -> int:
         int: The exit status.
     """
     from models.apis.feature_cache import check_cache_path
-    from models.apis.moments import (find_moments, format_segments,
-                                     write_result)
+    from models.apis.moments import find_moments, format_segments, write_result
     from models.apis.video_scoring import find_videos
     from models.apis.window_cache import default_window_cache_path
     from models.text.prompts import load_labels

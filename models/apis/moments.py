@@ -51,7 +51,6 @@ from models.apis.window_stream import (DEFAULT_CHUNK_FRAMES, embed_windows,
                                        open_video)
 from models.apis.windows import check_window, default_window, plan_windows
 from models.datasets.transforms import VideoReadError
-from models.recognizers.actionclip import TEST_LOGIT_SCALE
 
 #: Threshold on probabilities when none is given: the query is more likely
 #: than all the other candidates together.
@@ -524,4 +523,3 @@ def format_segments(result: dict) -> str:
                 f'({s["score"]:.2f})' for s in segments) or 'none'
             lines.append(f'  {query}: {found}')
     return '\n'.join(lines)
-

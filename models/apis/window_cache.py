@@ -25,8 +25,8 @@ from typing import Dict, List, Optional, Tuple
 
 import torch
 
-from models.apis.feature_cache import (check_cache_path, model_key,
-                                       read_cache, update_cache_entries)
+from models.apis.feature_cache import (check_cache_path, model_key, read_cache,
+                                       update_cache_entries)
 from models.apis.windows import plan_windows
 
 #: Suffix of the default window cache beside a folder or video:
