@@ -16,22 +16,24 @@ import numpy as np
 import torch
 
 
-def linear_taps(start: int, stop: int,
+def linear_taps(start, stop,
                 out_size: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Source taps of resizing pixels ``[start, stop)`` of one axis to
     ``out_size`` pixels, as OpenCV's ``INTER_LINEAR``.
 
     Args:
-        start (int): First source pixel of the crop.
-        stop (int): One past its last pixel.
+        start (int | np.ndarray): First source pixel of the crop; an array
+            of ``B`` starts gives ``B`` rows of taps.
+        stop (int | np.ndarray): One past its last pixel.
         out_size (int): Output pixels.
 
     Returns:
-        tuple: ``(low, high, weight)``: for each output pixel the two
-        source pixels (absolute, within the crop) and the weight of
-        ``high``; ``low == high`` at the replicated border.
+        tuple: ``(low, high, weight)``, each ``(..., out_size)``: for each
+        output pixel the two source pixels (absolute, within the crop) and
+        the weight of ``high``; ``low == high`` at the replicated border.
     """
-    size = stop - start
+    start = np.asarray(start, np.int64)[..., None]
+    size = np.asarray(stop, np.int64)[..., None] - start
     position = (np.arange(out_size) + 0.5) * (size / out_size) - 0.5
     floor = np.floor(position)
     weight = (position - floor).astype(np.float32)
@@ -55,20 +57,20 @@ def batch_taps(params: Sequence[Dict]) -> Tuple[np.ndarray, np.ndarray]:
         ``(B, H + W)`` holding the rows' weights then the columns'.
     """
     out_h, out_w = params[0]['out_shape']
-    index = np.empty((len(params), 2 * (out_h + out_w)), np.int64)
-    weight = np.empty((len(params), out_h + out_w), np.float32)
-    for i, param in enumerate(params):
-        left, top, right, bottom = param['crop_bbox']
-        rows = linear_taps(top, bottom, out_h)
-        cols = linear_taps(left, right, out_w)
-        if param['flip']:
-            # Flipping the resized crop reads its taps backwards.
-            if param['flip_direction'] == 'vertical':
-                rows = tuple(a[::-1] for a in rows)
-            else:
-                cols = tuple(a[::-1] for a in cols)
-        index[i] = np.concatenate([rows[0], rows[1], cols[0], cols[1]])
-        weight[i] = np.concatenate([rows[2], cols[2]])
+    left, top, right, bottom = np.array([p['crop_bbox'] for p in params],
+                                        np.int64).T
+    rows = linear_taps(top, bottom, out_h)
+    cols = linear_taps(left, right, out_w)
+    # Flipping the resized crop reads its taps backwards.
+    for taps, direction in ((rows, 'vertical'), (cols, 'horizontal')):
+        flip = np.array([
+            p['flip'] and (p['flip_direction'] or 'horizontal') == direction
+            for p in params
+        ])
+        for array in taps:
+            array[flip] = array[flip, ::-1]
+    index = np.concatenate([rows[0], rows[1], cols[0], cols[1]], axis=1)
+    weight = np.concatenate([rows[2], cols[2]], axis=1)
     return index, weight
 
 
