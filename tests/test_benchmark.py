@@ -1,12 +1,43 @@
-"""tools/benchmark.py: the report's structure (not its timings) from a
---quick run on the CPU, and the naive path it measures against."""
+"""tools/benchmark.py: the report's structure (not its timings) from one
+--quick run on the CPU over a folder of videos (--video-dir), the naive
+path it measures against, how a loop's time is split, and the videos the
+loops read."""
 import json
+import os.path as osp
 import subprocess
 import sys
 
+import numpy as np
+import pytest
 import torch
+from benchmarks.iteration_clock import IterationClock
 from benchmarks.predict import naive_predict
+from benchmarks.train_loop import CPU_AUG_PIPELINE
+from benchmarks.videos import (annotation_list, make_videos, probe_video,
+                               write_kinetics_like)
 from conftest import ROOT, offline_env
+
+NVDEC_RATE = 65.0
+
+
+@pytest.fixture(scope='module')
+def quick_run(tmp_path_factory):
+    """One --quick run of every part over two K400-sized clips."""
+    clips = tmp_path_factory.mktemp('clips')
+    for seed in range(2):
+        write_kinetics_like(str(clips / f'clip_{seed}.mp4'), 1.0, 25,
+                            (340, 256), seed, 'mp4v')
+    out = tmp_path_factory.mktemp('bench')
+    result = subprocess.run(
+        [sys.executable, 'tools/benchmark.py', '--quick', '--device', 'cpu',
+         '--out-dir', str(out), '--video-dir', str(clips), '--workers', '1',
+         '--nvdec-rate', str(NVDEC_RATE)],
+        cwd=ROOT, env=offline_env(), capture_output=True, text=True,
+        timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[
+        -3000:]
+    report = json.loads((out / 'benchmark.json').read_text())
+    return report, (out / 'benchmark.md').read_text()
 
 
 def test_naive_path_is_the_models_prediction(tiny_arch):
@@ -23,19 +54,60 @@ def test_naive_path_is_the_models_prediction(tiny_arch):
             naive, model.predict_scores(inputs), atol=1e-6, rtol=1e-5)
 
 
-def test_quick_run_writes_every_part(tmp_path):
-    out = tmp_path / 'bench'
-    result = subprocess.run(
-        [sys.executable, 'tools/benchmark.py', '--quick', '--device', 'cpu',
-         '--out-dir', str(out)],
-        cwd=ROOT, env=offline_env(), capture_output=True, text=True,
-        timeout=300)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[
-        -3000:]
-    report = json.loads((out / 'benchmark.json').read_text())
+def test_iteration_clock_splits_the_timed_iterations():
+    clock = IterationClock(torch.device('cpu'), 'train', skip=1,
+                           max_seconds=60)
+    # Three iterations: 1 s waiting for data, 1 s preprocessing, 2 s
+    # step, 0 s hooks (the first is the untimed warm-up).
+    for i in range(3):
+        base = 10.0 * i
+        for name, t in (('start', 1), ('preprocess_end', 2),
+                        ('step_end', 4), ('end', 4)):
+            clock.times[name].append(base + t)
+    # The timed part runs from the warm-up's end (4) to 24.
+    shares = clock.shares()
+    assert shares['iters'] == 2 and shares['seconds'] == 20
+    # Data waits 14 - 4 and 24 - 14 minus the 3 s of work each: 7 s of 10.
+    assert shares['data_wait'] == pytest.approx(0.7)
+    assert shares['preprocess'] == pytest.approx(0.1)
+    assert shares['step'] == pytest.approx(0.2)
+    assert shares['rest'] == pytest.approx(0.0)
+    clock.times['end'].pop()
+    with pytest.raises(RuntimeError, match='readings missing'):
+        clock.shares()
+
+
+def test_annotation_list_cycles_the_videos(tmp_path):
+    videos = dict(dir=str(tmp_path),
+                  files=[str(tmp_path / 'a.mp4'), str(tmp_path / 'b.mp4')])
+    path = annotation_list(videos, 5, 3, str(tmp_path / 'list.txt'))
+    assert open(path).read().split('\n')[:5] == [
+        'a.mp4 0', 'b.mp4 1', 'a.mp4 2', 'b.mp4 0', 'a.mp4 1'
+    ]
+    videos['files'].append(str(tmp_path / 'c d.mp4'))
+    with pytest.raises(ValueError, match='white space'):
+        annotation_list(videos, 5, 3, str(tmp_path / 'list.txt'))
+
+
+def test_generated_videos_report_their_probed_codec(tmp_path):
+    videos = make_videos(str(tmp_path), 1, 0.4, 5)
+    probe = probe_video(videos['files'][0])
+    assert (probe['width'], probe['height'], probe['fps']) == (340, 256, 25)
+    assert probe['frames'] == 10
+    assert videos['codec'] == probe['codec']
+    assert probe['codec'] in ('H.264', 'MPEG-4 Part 2')
+    with pytest.raises(ValueError, match='Cannot open video'):
+        bad = tmp_path / 'bad.mp4'
+        bad.write_bytes(b'not a video')
+        probe_video(str(bad))
+
+
+def test_quick_run_model_parts(quick_run):
+    report, markdown = quick_run
     assert report['environment']['quick'] is True
     assert report['environment']['device'] == 'cpu'
-
+    assert report['environment']['command'].startswith(
+        'python tools/benchmark.py --quick')
     predict = report['predict']
     assert {r['batch'] for r in predict} == {1, 2}
     for batch in (1, 2):
@@ -61,24 +133,83 @@ def test_quick_run_writes_every_part(tmp_path):
     ]
     assert all(r['samples_per_s'] > 0 and r['peak_memory_gib'] is None
                for r in train)
+    assert report['skipped'] and report['part_seconds']['total'] > 0
+    for title in ('## a. Predict', '## b. Video encoder', '## c. Training'):
+        assert title in markdown
+    assert '| tiny (--quick) | 1 | cached bf16 |' in markdown
+
+
+def test_quick_run_decoding(quick_run):
+    report, markdown = quick_run
+    videos = report['videos']
+    assert videos['source'].startswith('--video-dir')
+    assert videos['count'] == 2 and videos['codec'] == 'MPEG-4 Part 2'
+    assert (videos['width'], videos['height'], videos['fps']) == (340, 256,
+                                                                  25)
     decode = report['decode']
     assert decode['output_shape'] == [8, 3, 224, 224]
     assert decode['videos_per_s_per_worker'] > 0
-    assert (decode['width'], decode['height'], decode['fps']) == (340, 256,
-                                                                  25)
-    (loop, ) = report['test_loop']
-    assert loop['videos'] == report['budget']['num_videos']
-    assert loop['bound_by'] in ('data loading (decoding)', 'model step')
-    shares = [loop[f'{k}_share']
-              for k in ('data_wait', 'preprocess', 'forward', 'rest')]
-    assert all(0 <= x <= 1 for x in shares)
-    assert abs(sum(shares) - 1) < 0.05
-    assert 'acc/top1' in loop['metrics']
-    assert report['skipped'] and report['part_seconds']['total'] > 0
-
-    markdown = (out / 'benchmark.md').read_text()
-    for title in ('## a. Predict', '## b. Video encoder', '## c. Training',
-                  '## d. Test pipeline decoding',
-                  '## e. Test loop of the K400 test config'):
+    rate = report['decode_rate']
+    assert rate['decoder'].startswith('decord') and 'num_threads=1' in rate[
+        'decoder']
+    assert rate['processes'] == report['environment']['cpu_count']
+    assert rate['clips_per_s_one_core'] > 0
+    assert rate['physical_bound_clips_per_s'] == rate['clips_per_s_total']
+    assert rate['clips_per_s_per_core'] == pytest.approx(
+        rate['clips_per_s_total'] / rate['processes'])
+    assert rate['nvdec_clips_per_s'] == NVDEC_RATE
+    threads = report['loader_threads']
+    assert [r['num_threads'] for r in threads] == [1, 0]
+    assert all(r['workers'] == 1 and r['videos_per_s'] > 0 for r in threads)
+    assert threads[0]['config_num_threads'] == 1
+    for title in ('## d. Decoding', '### Decode rate per core',
+                  "VideoInit's decoding threads", 'MPEG-4 Part 2'):
         assert title in markdown
-    assert '| tiny (--quick) | 1 | cached bf16 |' in markdown
+
+
+def _check_shares(row, names):
+    shares = [row[f'{k}_share'] for k in names]
+    assert all(0 <= x <= 1 for x in shares), row
+    assert abs(sum(shares) - 1) < 0.05, row
+
+
+def test_quick_run_test_loop(quick_run):
+    report, markdown = quick_run
+    rows = {r['variant']: r for r in report['test_loop']}
+    # fp16 + CUDA graphs only where there is CUDA
+    assert list(rows) == ['config as shipped', 'batch 1 (the old default)']
+    shipped, batch1 = rows.values()
+    assert batch1['batch_size'] == 1
+    assert shipped['num_workers'] == batch1['num_workers'] >= 1
+    for row in rows.values():
+        _check_shares(row, ('data_wait', 'preprocess', 'forward', 'rest'))
+        assert row['videos_per_s'] > 0 and row['timed_iters'] >= 1
+        assert row['videos'] == (row['warmup_iters'] +
+                                 row['timed_iters']) * row['batch_size']
+        assert 'acc/top1' in row['metrics']
+        assert row['decode_limit_videos_per_s'] > 0
+    assert '## e. Test loop of the K400 test config' in markdown
+
+
+def test_quick_run_train_loop(quick_run):
+    report, markdown = quick_run
+    rows = {r['variant']: r for r in report['train_loop']}
+    # compile=reduce-overhead only where there is CUDA
+    assert list(rows) == [
+        'AMP config as shipped', 'CPU augmentation (old pipeline)'
+    ]
+    cpu_aug = rows['CPU augmentation (old pipeline)']
+    assert cpu_aug['pipeline'] == [t['type'] for t in CPU_AUG_PIPELINE]
+    assert cpu_aug['data_preprocessor'] == 'ActionDataPreprocessor'
+    part_c = report['train'][1]['samples_per_s']
+    for row in rows.values():
+        _check_shares(row, ('data_wait', 'preprocess', 'step', 'rest'))
+        assert row['num_workers'] == 1 and row['batch_size'] == 2
+        assert row['samples_per_s'] > 0 and row['timed_iters'] >= 1
+        assert row['step_on_device_samples_per_s'] > 0
+        assert np.isfinite(row['last_loss'])
+        assert row['model_only_samples_per_s'] == part_c
+        # AmpOptimWrapper needs a GPU
+        assert row['optim_wrapper'] == 'OptimWrapper'
+    assert '## Training loop of the AMP config (mim train)' in markdown
+    assert osp.basename(CPU_AUG_PIPELINE[4]['type']) in markdown

@@ -74,6 +74,9 @@ def bench_test_loop(arch: str, clip_arch, label_file: str, num_labels: int,
         videos, iters * batch, num_labels,
         osp.join(work_dir + '_list.txt'))
     loader.dataset.ann_file = ann_file
+    # One epoch: the same loop; workers that persist would be joined at the
+    # end with a timeout instead of ending with the epoch.
+    loader.persistent_workers = False
     loader.dataset.data_prefix = dict(video=videos['dir'])
     cfg.work_dir = work_dir
     cfg.log_level = 'WARNING'

@@ -122,7 +122,9 @@ def bench_train_loop(arch: str, clip_arch, label_file: str, num_labels: int,
     batch = budget.train_loop_batch
     loader.batch_size = batch
     loader.num_workers = workers
-    loader.persistent_workers = workers > 0
+    # One epoch: persistent workers would only start on the next epoch's
+    # batches at its end, and the shutdown would wait for them.
+    loader.persistent_workers = False
     skip = warmup_iters(workers, budget)
     iters = skip + budget.train_loop_iters
     loader.dataset.ann_file = annotation_list(
