@@ -11,8 +11,8 @@ from conftest import write_video
 from PIL import Image
 
 from models.visualization import FrameReadError, write_contact_sheet
-from models.visualization.contact_sheet import (THUMBNAIL,
-                                                render_contact_sheet,
+from models.visualization.contact_sheet import (MIN_THUMBNAIL, THUMBNAIL,
+                                                enlarge, render_contact_sheet,
                                                 segment_times)
 from models.visualization.frames import read_frames_at
 
@@ -96,7 +96,10 @@ def test_the_sheet_holds_the_frames_of_each_segment(clip, tmp_path):
     sheet = np.asarray(Image.open(path).convert('RGB'))
     plain = decode_all(clip)
     # Rows: title 30, then per segment a 22 px caption, the frames, 6 px.
+    # The 96 x 64 frames are shown twice as large, pixel for pixel.
+    plain = [f.repeat(2, axis=0).repeat(2, axis=1) for f in plain]
     cell_h, cell_w = plain[0].shape[:2]
+    assert (cell_h, cell_w) == (128, 192)
     expected = [(2.0, 4.0, 6.0), (9.0, 10.0, 11.0), (0.0, 7.5, 15.0)]
     for row, times in enumerate(expected):
         top = 30 + row * (22 + cell_h + 6) + 22
@@ -118,9 +121,19 @@ def test_jpeg_and_frames_per_segment(clip, tmp_path):
                                                      'JPEG')))
     assert one.format == 'JPEG'
     path = write_contact_sheet(result, str(tmp_path / 's.jpg'), 5)
-    assert Image.open(path).size == (max(12 + 5 * 102 - 6, 480),
-                                     30 + 22 + 64 + 6 + 6)
+    assert Image.open(path).size == (12 + 5 * 198 - 6, 30 + 22 + 128 + 6 + 6)
     assert THUMBNAIL == 320
+
+
+def test_small_frames_are_enlarged_by_a_whole_factor():
+    small = np.arange(74 * 50 * 3, dtype=np.uint8).reshape(50, 74, 3)
+    big = enlarge(small)
+    assert big.shape == (150, 222, 3)  # 3 x: 222 >= MIN_THUMBNAIL
+    assert np.array_equal(big[::3, ::3], small)
+    assert np.array_equal(big[2::3, 1::3], small)
+    assert MIN_THUMBNAIL == 160
+    large = np.zeros((90, 160, 3), np.uint8)
+    assert enlarge(large) is large
 
 
 def test_unreadable_videos_are_named(tmp_path):

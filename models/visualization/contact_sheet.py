@@ -19,6 +19,9 @@ from models.visualization.frames import read_frames_at
 #: Longest side of a frame on the sheet, in pixels.
 THUMBNAIL = 320
 
+#: Frames of small videos are enlarged to at least this longest side.
+MIN_THUMBNAIL = 160
+
 _PAD = 6
 _CAPTION = 22
 _TITLE = 30
@@ -51,6 +54,23 @@ def segment_times(start_s: float, end_s: float, peak_s: float,
     if count % 2:
         times[count // 2] = peak_s
     return times
+
+
+def enlarge(frame):
+    """A small frame repeated pixel by pixel (a whole factor, no
+    smoothing: the sheet shows the video's own pixels) until its longest
+    side reaches :data:`MIN_THUMBNAIL`; larger frames unchanged.
+
+    Args:
+        frame (numpy.ndarray): ``H x W x 3``.
+
+    Returns:
+        numpy.ndarray: The frame, ``k`` times larger on each side.
+    """
+    factor = -(-MIN_THUMBNAIL // max(frame.shape[:2]))
+    if factor <= 1:
+        return frame
+    return frame.repeat(factor, axis=0).repeat(factor, axis=1)
 
 
 def _font(size: int):
@@ -131,6 +151,7 @@ def render_contact_sheet(video_result: dict,
     flat = read_frames_at(video, [t for ts in times for t in ts],
                           video_result.get('fps'),
                           video_result.get('num_frames'), THUMBNAIL)
+    flat = [enlarge(frame) for frame in flat]
     cell_w = max([f.shape[1] for f in flat], default=THUMBNAIL)
     cell_h = max([f.shape[0] for f in flat], default=0)
     width = max(2 * _PAD + per_segment * (cell_w + _PAD) - _PAD, 480)

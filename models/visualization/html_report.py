@@ -44,7 +44,7 @@ function clock(s) {
 var MEDIA_ERRORS = {1: 'loading was aborted', 2: 'a network error',
   3: 'the file could not be decoded',
   4: 'the file is missing there, or its codec is not one browsers play ' +
-     '(MPEG-4 Part 2 "mp4v" is not; H.264 is)'};
+     '(MPEG-4 Part 2 "mp4v" is not; H.264 and WebM are)'};
 function watchErrors(video, box) {
   video.addEventListener('error', function () {
     var code = video.error ? video.error.code : 0;

@@ -151,7 +151,7 @@ def render_timeline(video_result: dict,
             linewidth=1.4,
             marker='o' if few else None,
             markersize=3,
-            label=f'{label} ({len(found)} found)')
+            label=f'{label} ({len(found)} segments)')
         handles.append(line)
         for segment in found:
             ax.axvspan(
@@ -175,10 +175,13 @@ def render_timeline(video_result: dict,
     ax.xaxis.set_major_locator(MultipleLocator(step))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda s, _: tick_label(s)))
     ax.set_xlabel(axis_label)
-    ax.set_ylabel(score_name or 'score')
+    ax.set_ylabel('score')
+    if score_name:  # often a phrase: above the plot, not along the axis
+        ax.set_title(f'score: {score_name}', loc='right', fontsize=9,
+                     color='0.35')
     ax.grid(True, color='0.9', linewidth=0.8)
     ax.set_axisbelow(True)
-    ax.set_title(video_name(video_result), fontsize=12)
+    ax.set_title(video_name(video_result), fontsize=12, loc='left')
     ax.legend(
         handles=handles,
         loc='upper center',
