@@ -157,8 +157,12 @@ def _moments_section(number: int, video_result: dict, queries: list, threshold,
         for t in (row['start_s'], row['peak_s'], row['end_s'])
     ]
     first = rows[0]['peak_s'] if rows else duration / 2
-    uris, problem = thumbnails(video, [first] + times, fps, num_frames, 480)
-    poster, frames = (uris[0], uris[1:]) if uris else ('', [])
+    frames, problem = thumbnails(video, times, fps, num_frames, 160)
+    # The player's still before it plays (and where it cannot play).
+    posters, poster_problem = thumbnails(video, [first], fps, num_frames,
+                                         320)
+    poster = posters[0] if posters else ''
+    problem = problem or poster_problem
     facts = [
         f'{clock(duration)} long' if duration else '',
         f'{fps:g} frames/s' if isinstance(fps, (int, float)) else '',

@@ -107,6 +107,7 @@ def render_timeline(video_result: dict,
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
     from matplotlib.ticker import FuncFormatter, MultipleLocator
+    from PIL import Image
 
     check_video_result(video_result, queries)
     windows = np.asarray(video_result['windows'], dtype=np.float64)
@@ -189,8 +190,13 @@ def render_timeline(video_result: dict,
         ncol=2,
         fontsize=9,
         frameon=False)
+    fig.canvas.draw()
+    picture = Image.fromarray(np.asarray(fig.canvas.buffer_rgba())[..., :3])
+    # A plot has few colours: a 128-colour palette looks the same and
+    # halves the file (and the pages that embed it).
+    picture = picture.quantize(128, method=Image.Quantize.MEDIANCUT)
     buffer = io.BytesIO()
-    fig.savefig(buffer, format='png', dpi=DPI)
+    picture.save(buffer, format='PNG', optimize=True)
     return buffer.getvalue()
 
 
