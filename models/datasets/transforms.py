@@ -17,11 +17,15 @@ is odd while the coded frames are even and smaller, as OpenCV's ``mp4v``
 writer makes them at 73x41 and at any width of 17, 25, 49 or 73 pixels
 (``docs/decoding.md`` lists the sizes measured). Which FFmpeg each reader
 uses: :mod:`models.datasets.decoder_info`.
+
+``VideoDecode(backend='nvdec')`` sends the frame indices to the GPU's
+hardware decoders through :mod:`models.datasets.nvdec_service` and decodes
+on the CPU whenever the service is busy, down or cannot read a video.
 """
 import functools
 import os
 import os.path as osp
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from mmaction.datasets.transforms import DecordDecode, DecordInit
@@ -54,6 +58,23 @@ def describe_read_error(filename: str, error: BaseException) -> str:
             f'not a video ({type(error).__name__}: '
             f'{str(error).strip()[:200]}); check that it plays, or copy or '
             'download it again')
+
+
+def video_path(filename: str) -> str:
+    """The file ``VideoInit`` opens for ``filename``: ``.mp4`` added where
+    the name has no extension (as ``DecordInit`` does), made absolute, so
+    that FFmpeg never takes it for a protocol ("concat:...",
+    "subfile,...") as it would a relative name that starts with one.
+
+    Args:
+        filename (str): The video, as the annotation names it.
+
+    Returns:
+        str: The absolute path.
+    """
+    if osp.splitext(filename)[0] == filename:
+        filename = filename + '.mp4'
+    return osp.abspath(filename)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -146,12 +167,8 @@ class VideoInit(DecordInit):
         if self.io_backend != 'disk':
             return super()._get_video_reader(filename)
         import decord
-        if osp.splitext(filename)[0] == filename:  # as DecordInit does
-            filename = filename + '.mp4'
-        # Absolute: FFmpeg never takes it for a protocol ("concat:...",
-        # "subfile,...") as it would a relative name that starts with one.
         return decord.VideoReader(
-            osp.abspath(filename), num_threads=self.num_threads)
+            video_path(filename), num_threads=self.num_threads)
 
     def transform(self, results: Dict) -> Dict:
         """Open the video and set ``total_frames`` and ``avg_fps``.
@@ -176,19 +193,77 @@ class VideoInit(DecordInit):
         return results
 
 
+class _ServedFrames:
+    """Frames the NVDEC service decoded, in the place of a reader."""
+
+    def __init__(self, frames: np.ndarray):
+        self.frames = frames
+
+
 @TRANSFORMS.register_module()
 class VideoDecode(DecordDecode):
     """``DecordDecode`` that falls back to OpenCV and names the file on
-    error.
+    error, and can decode on the GPU's hardware decoders.
 
-    Args are those of MMAction2's ``DecordDecode``.
+    Args:
+        mode (str): As in MMAction2's ``DecordDecode``.
+        backend (str): ``'cpu'`` (decord, OpenCV where decord fails) or
+            ``'nvdec'``: the frames come from the NVDEC service
+            (:mod:`models.datasets.nvdec_service`, started once per
+            process tree when the pipeline is built) and from the CPU
+            path whenever it is busy, down or cannot read a video. The
+            frames differ from the CPU decoder's by up to 2 levels
+            (colour conversion), so keep one backend within a comparison.
+            ``results['decoded_by']`` says which decoded each video.
+        nvdec (dict, optional): Options of
+            :class:`~models.datasets.nvdec_service.NvdecService` (``slots``,
+            ``gpu_id``, ``decoder``, ``decoder_options``, ``timeout``).
     """
+
+    def __init__(self, mode: str = 'accurate', backend: str = 'cpu',
+                 nvdec: Optional[Dict] = None) -> None:
+        super().__init__(mode)
+        if backend not in ('cpu', 'nvdec'):
+            raise ValueError(f"VideoDecode backend must be 'cpu' or "
+                             f"'nvdec', got {backend!r}")
+        if nvdec is not None and backend != 'nvdec':
+            raise ValueError("VideoDecode: nvdec options need "
+                             "backend='nvdec'")
+        self.backend = backend
+        self.nvdec = dict(nvdec or {})
+        self.service = None
+        if backend == 'nvdec':
+            from .nvdec_service import get_service
+            self.service = get_service(**self.nvdec)
 
     def _decord_load_frames(self, container: object,
                             frame_inds: np.ndarray) -> List[np.ndarray]:
+        if isinstance(container, _ServedFrames):
+            return list(container.frames)
         if isinstance(container, _OpenCVFrames):
             return container.get_batch(frame_inds)
         return super()._decord_load_frames(container, frame_inds)
+
+    def _decode_on_gpu(self, results: Dict) -> Optional[Dict]:
+        """The result dict with frames from the NVDEC service, or None when
+        the CPU must decode them."""
+        reader = results.get('video_reader')
+        if (self.mode != 'accurate' or reader is None
+                or isinstance(reader, _OpenCVFrames)):
+            return None  # files decord cannot read go to OpenCV
+        filename = video_path(results['filename'])
+        if not osp.isfile(filename):  # another io_backend
+            return None
+        indices = np.asarray(results['frame_inds']).reshape(-1)
+        if indices.size == 0 or indices.min() < 0:
+            return None
+        frames = self.service.decode(filename, indices.tolist())
+        if frames is None:
+            return None
+        served = dict(results, video_reader=_ServedFrames(frames))
+        served = DecordDecode.transform(self, served)
+        served['decoded_by'] = 'nvdec'
+        return served
 
     def transform(self, results: Dict) -> Dict:
         """Decode the frames at ``frame_inds``.
@@ -200,6 +275,11 @@ class VideoDecode(DecordDecode):
             dict: The result dict with ``imgs``.
         """
         filename = results.get('filename', '<unknown>')
+        if self.service is not None:
+            served = self._decode_on_gpu(results)
+            if served is not None:
+                return served
+            results['decoded_by'] = 'cpu'
         try:
             return super().transform(dict(results))
         except Exception as error:
