@@ -164,9 +164,9 @@ if __name__ == '__main__':
     parse_args()
 
 import torch  # noqa: E402
-from benchmarks.common import (  # noqa: E402
-    FULL, LABEL_FILE, QUICK, QUICK_ARCH, TEST_CONFIGS, TRAIN_CONFIGS, Budget,
-    build_model, build_models, release_memory)
+from benchmarks.common import (FULL, LABEL_FILE, QUICK,  # noqa: E402
+                               QUICK_ARCH, TEST_CONFIGS, TRAIN_CONFIGS, Budget,
+                               build_model, build_models, release_memory)
 from benchmarks.decode import bench_decode  # noqa: E402
 from benchmarks.decode_rate import bench_decode_rate  # noqa: E402
 from benchmarks.encoder import bench_encoder  # noqa: E402
@@ -175,8 +175,8 @@ from benchmarks.loop import TEST_LOOP_VARIANTS, bench_test_loop  # noqa: E402
 from benchmarks.predict import bench_predict, bench_text_cache  # noqa: E402
 from benchmarks.report import environment, to_markdown  # noqa: E402
 from benchmarks.train import bench_train  # noqa: E402
-from benchmarks.train_loop import (  # noqa: E402
-    attach_model_only, bench_train_loop, train_loop_variants)
+from benchmarks.train_loop import (attach_model_only,  # noqa: E402
+                                   bench_train_loop, train_loop_variants)
 from benchmarks.videos import existing_videos, make_videos  # noqa: E402
 
 
@@ -326,7 +326,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             if args.video_files:
                 print(f'probing {len(args.video_files)} videos of '
                       f'{args.video_dir}', flush=True)
-                videos = existing_videos(args.video_dir, args.video_files)
+                try:
+                    videos = existing_videos(args.video_dir,
+                                             args.video_files)
+                except ValueError as error:
+                    print(f'benchmark.py: error: --video-dir: {error}',
+                          file=sys.stderr)
+                    return 2
             else:
                 # Before CUDA starts: the writers are forked processes.
                 print('generating videos', flush=True)

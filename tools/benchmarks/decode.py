@@ -16,7 +16,11 @@ def bench_decode(videos: Dict[str, Any], budget: Budget) -> Dict:
     # The pipeline as the scoring tools run it (Compose in MMAction2's
     # scope, PackActionInputs included).
     pipeline = VideoPipeline(cfg.test_pipeline)
-    files = videos['files'][:max(2, budget.decode_videos)]
+    # The files cycled through: a --video-dir may hold only one.
+    files = [
+        videos['files'][i % len(videos['files'])]
+        for i in range(max(2, budget.decode_videos))
+    ]
 
     def load(path):
         return pipeline(

@@ -194,8 +194,17 @@ def existing_videos(video_dir: str, files: Sequence[str]) -> Dict[str, Any]:
 
     Returns:
         dict: As :func:`make_videos`, ``source='--video-dir'``.
+
+    Raises:
+        ValueError: A file that OpenCV cannot open, or whose name has
+            white space (the message names it).
     """
     files = [osp.abspath(f) for f in files]
+    spaced = [f for f in files if len(osp.basename(f).split()) != 1]
+    if spaced:
+        raise ValueError(f'Video file {spaced[0]!r} has white space in its '
+                         'name, which an annotation list cannot hold; '
+                         'rename it')
     return dict(dir=osp.abspath(video_dir), files=files,
                 source=f'--video-dir {video_dir}', encoder='unknown (given)',
                 **describe_videos(files))
