@@ -256,3 +256,22 @@ def test_service_exits_when_its_parent_does():
         os.kill(int(pid), signal.SIGKILL)
         pytest.fail('the service outlived its parent')
     assert not osp.exists(folder)
+
+
+def test_check_tool_reports_each_part(videos, tmp_path):
+    out = tmp_path / 'check.json'
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([HERE, ROOT]))
+    proc = subprocess.run(
+        [sys.executable, osp.join(ROOT, 'tools', 'nvdec_check.py'),
+         '--videos', osp.dirname(videos[0]), '--seconds', '0.5',
+         '--workers', '2', '--slots', '1', '--compare', '2',
+         '--decoder', f'{FAKES}:CpuDecoder', '--no-progress', '--out',
+         str(out)], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    import json
+    report = json.loads(out.read_text())
+    for part in ('cpu', 'nvdec', 'mixed'):
+        assert report[part]['clips'] > 0, report
+    mixed = report['mixed']
+    assert 0 < mixed['nvdec_clips'] <= mixed['clips']
+    assert [row['max_abs_diff'] for row in report['compare']] == [0, 0]
