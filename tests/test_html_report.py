@@ -6,16 +6,18 @@ script ran)."""
 import base64
 import html.parser
 import io
+import json
 import os
 import os.path as osp
 import shutil
 import signal
 import subprocess
+import sys
 import urllib.parse
 
 import numpy as np
 import pytest
-from conftest import write_video
+from conftest import ROOT, write_video
 from PIL import Image
 
 from models.visualization import (page_parts, write_moments_page,
@@ -337,3 +339,32 @@ def test_chromium_renders_the_ranking_page(ranking, tmp_path):
     (preview, ) = after.find('video')
     assert preview['src'] == '../v2.mp4'  # the best, chosen by the script
     assert 'playing' in after.find('tr', 'result')[0]['class']
+
+
+LIGHT = '''
+import json, sys, types
+package = types.ModuleType('models')  # the plugin's modules, without
+package.__path__ = [sys.argv[1] + '/models']  # its package's imports
+sys.modules['models'] = package
+from models.visualization import (plot_timeline, write_contact_sheet,
+                                  write_moments_page)
+result = json.load(open(sys.argv[2]))
+video = result['videos'][0]
+plot_timeline(video, result['queries'], sys.argv[3] + '/t.png')
+write_contact_sheet(video, sys.argv[3] + '/s.jpg')
+write_moments_page(result, sys.argv[3] + '/p.html')
+print(sorted(m for m in ('torch', 'mmengine', 'mmaction') if m in
+             sys.modules))
+'''
+
+
+def test_drawing_loads_neither_torch_nor_mmengine(moments, tmp_path):
+    document = tmp_path / 'result.json'
+    document.write_text(json.dumps(moments['result']))
+    proc = subprocess.run(
+        [sys.executable, '-c', LIGHT, ROOT, str(document), str(tmp_path)],
+        capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == '[]'
+    written = {p.name for p in tmp_path.iterdir()}
+    assert written >= {'t.png', 's.jpg', 'p.html'}

@@ -158,10 +158,11 @@ section { background: #fff; border: 1px solid var(--line);
 .swatch { display: inline-block; width: 11px; height: 11px;
           border-radius: 2px; margin: 0 5px 0 10px; vertical-align: -1px; }
 td .swatch { margin-left: 0; }
-.player video { width: 100%; background: #111; border-radius: 4px;
-                display: block; aspect-ratio: 16 / 9; }
+.player video, .preview video { width: 100%; background: #111;
+    border-radius: 4px; display: block; aspect-ratio: 16 / 9; }
 .video-error { color: #b42318; background: #fef3f2; padding: 6px 8px;
-               border-radius: 4px; margin: 6px 0 0; }
+               border-radius: 4px; margin: 6px 0 0;
+               overflow-wrap: anywhere; }
 table { border-collapse: collapse; width: 100%; }
 th { text-align: left; font-weight: 600; color: var(--muted);
      border-bottom: 1px solid var(--line); padding: 4px 6px; }
