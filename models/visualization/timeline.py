@@ -152,7 +152,8 @@ def render_timeline(video_result: dict,
             linewidth=1.4,
             marker='o' if few else None,
             markersize=3,
-            label=f'{label} ({len(found)} segments)')
+            label=f'{label} ({len(found)} segment'
+            f'{"" if len(found) == 1 else "s"})')
         handles.append(line)
         for segment in found:
             ax.axvspan(
@@ -178,8 +179,8 @@ def render_timeline(video_result: dict,
     ax.set_xlabel(axis_label)
     ax.set_ylabel('score')
     if score_name:  # often a phrase: above the plot, not along the axis
-        ax.set_title(f'score: {score_name}', loc='right', fontsize=9,
-                     color='0.35')
+        ax.set_title(
+            f'score: {score_name}', loc='right', fontsize=9, color='0.35')
     ax.grid(True, color='0.9', linewidth=0.8)
     ax.set_axisbelow(True)
     ax.set_title(video_name(video_result), fontsize=12, loc='left')
