@@ -53,10 +53,13 @@ train_pipeline = [
 ]
 val_pipeline = _base_.test_pipeline
 
+# Workers: the test config's data_workers (this process's CPUs shared among
+# the GPU processes on the host, one left for the main process).
 train_dataloader = dict(
     batch_size=16,
-    num_workers=16,
+    num_workers=_base_.data_workers,
     persistent_workers=True,
+    pin_memory=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(
         type=_base_.dataset_type,
@@ -65,11 +68,11 @@ train_dataloader = dict(
         pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=16,
-    num_workers=16,
+    num_workers=_base_.data_workers,
     persistent_workers=True,
+    pin_memory=True,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=_base_.test_dataloader.dataset)
-test_dataloader = dict(num_workers=16)
 
 val_evaluator = _base_.test_evaluator
 
