@@ -126,10 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         '--chunk-frames',
         type=int,
-        default=64,
+        default=32,
         metavar='N',
-        help='frames decoded at a time; memory holds about this many '
-        'decoded frames plus those of the overlapping windows (default 64)')
+        help='frames decoded at a time; memory holds at most this many '
+        'decoded frames plus those that the windows overlapping one window '
+        'take (default 32)')
     parser.add_argument(
         '--out',
         help='also write the result to a .json file (windows, scores and '

@@ -33,7 +33,7 @@ from models.datasets.transforms import VideoReadError, describe_read_error
 
 #: Frames decoded at a time by default: a few windows' worth, enough for
 #: decord to decode runs of frames without seeking back.
-DEFAULT_CHUNK_FRAMES = 64
+DEFAULT_CHUNK_FRAMES = 32
 
 #: Opening steps the stream can read with (after ``VideoPipeline`` maps
 #: ``DecordInit``/``DecordDecode`` to them).
