@@ -164,9 +164,10 @@ if __name__ == '__main__':
     parse_args()
 
 import torch  # noqa: E402
-from benchmarks.common import (FULL, LABEL_FILE, QUICK,  # noqa: E402
-                               QUICK_ARCH, TEST_CONFIGS, TRAIN_CONFIGS, Budget,
-                               build_model, build_models, release_memory)
+from benchmarks.common import (DECODE_BACKEND, FULL,  # noqa: E402
+                               LABEL_FILE, QUICK, QUICK_ARCH, TEST_CONFIGS,
+                               TRAIN_CONFIGS, Budget, build_model,
+                               build_models, nvdec_available, release_memory)
 from benchmarks.decode import bench_decode  # noqa: E402
 from benchmarks.decode_rate import bench_decode_rate  # noqa: E402
 from benchmarks.encoder import bench_encoder  # noqa: E402
@@ -255,7 +256,9 @@ def loop_parts(report: Dict[str, Any], archs: List[Tuple[str, Any]],
         start = time.perf_counter()
         variants = [(name, overrides)
                     for name, overrides, cuda_only in TEST_LOOP_VARIANTS
-                    if device.type == 'cuda' or not cuda_only]
+                    if (device.type == 'cuda' or not cuda_only) and (
+                        DECODE_BACKEND not in overrides
+                        or nvdec_available())]
         report['test_loop'] = [
             bench_test_loop(arch, clip_arch, label_file, num_labels, videos,
                             osp.join(temp, f'test_{i}_{j}'),

@@ -217,3 +217,35 @@ def build_models(clip_arch, label_file: str, device: torch.device,
     for model in models.values():
         model.to(device).eval()
     return models
+
+
+#: A variant's option (not a config key): the pipeline's VideoDecode backend.
+DECODE_BACKEND = 'decode_backend'
+
+
+def nvdec_available() -> bool:
+    """Whether a variant decoding on NVDEC can run here (PyNvVideoCodec
+    installed; the service itself says whether the GPU decodes)."""
+    import importlib.util
+    return importlib.util.find_spec('PyNvVideoCodec') is not None
+
+
+def apply_overrides(cfg, overrides: Dict[str, Any], pipeline) -> None:
+    """Merge a variant's config options into ``cfg``, and set its decoding
+    backend on ``pipeline``'s ``VideoDecode`` step.
+
+    Raises:
+        ValueError: The variant names a backend and the pipeline has no
+            ``VideoDecode`` step.
+    """
+    options = dict(overrides)
+    backend = options.pop(DECODE_BACKEND, None)
+    cfg.merge_from_dict(options)
+    if backend is None:
+        return
+    steps = [step for step in pipeline if step['type'] == 'VideoDecode']
+    if not steps:
+        raise ValueError('the variant decodes with backend '
+                         f'{backend!r}: the pipeline has no VideoDecode')
+    for step in steps:
+        step['backend'] = backend

@@ -8,7 +8,8 @@ import time
 from typing import Any, Dict, Optional
 
 import torch
-from benchmarks.common import ROOT, TEST_CONFIGS, Budget
+from benchmarks.common import (DECODE_BACKEND, ROOT, TEST_CONFIGS, Budget,
+                               apply_overrides)
 from benchmarks.iteration_clock import EnoughIterations, IterationClock
 from benchmarks.videos import annotation_list
 
@@ -23,6 +24,12 @@ TEST_LOOP_VARIANTS = (
     ('batch 1 (the old default)', {
         'test_dataloader.batch_size': 1
     }, False),
+    # Run where PyNvVideoCodec is installed (tools/benchmark.py checks).
+    ('+ fp16, cuda_graphs, NVDEC decoding (backend=nvdec)', {
+        'test_cfg.fp16': True,
+        'model.speedups.cuda_graphs': True,
+        DECODE_BACKEND: 'nvdec'
+    }, True),
 )
 
 
@@ -62,7 +69,7 @@ def bench_test_loop(arch: str, clip_arch, label_file: str, num_labels: int,
 
     config = test_config(arch)
     cfg = Config.fromfile(osp.join(ROOT, 'configs', config))
-    cfg.merge_from_dict(overrides)
+    apply_overrides(cfg, overrides, cfg.test_dataloader.dataset.pipeline)
     cfg.model.clip_arch = clip_arch
     cfg.model.pretrained = False
     cfg.model.labels_or_label_file = label_file

@@ -10,13 +10,15 @@ Random weights (``model.pretrained=False``), no validation, no checkpoint
 saved; one epoch of a fixed number of iterations: the warm-up (the
 workers' head start, compiling) and then those timed.
 """
+import copy
 import gc
 import os.path as osp
 import time
 from typing import Any, Dict, List, Sequence, Tuple
 
 import torch
-from benchmarks.common import ROOT, TRAIN_CONFIGS, Budget, measure
+from benchmarks.common import (DECODE_BACKEND, ROOT, TRAIN_CONFIGS, Budget,
+                               apply_overrides, measure, nvdec_available)
 from benchmarks.iteration_clock import EnoughIterations, IterationClock
 from benchmarks.loop import warmup_iters
 from benchmarks.videos import annotation_list
@@ -61,6 +63,9 @@ def train_loop_variants(
                   False),
                  ('CPU augmentation (old pipeline) + compile', COMPILE,
                   True)]
+        if nvdec_available():
+            rows.append(('+ compile + NVDEC decoding (backend=nvdec)',
+                         dict(COMPILE, **{DECODE_BACKEND: 'nvdec'}), False))
     else:
         rows.append(('CPU augmentation (old pipeline)', {}, True))
     return rows
@@ -106,11 +111,11 @@ def bench_train_loop(arch: str, clip_arch, label_file: str, num_labels: int,
 
     config = TRAIN_CONFIGS.get(arch, TRAIN_CONFIGS['ViT-B/32'])
     cfg = Config.fromfile(osp.join(ROOT, 'configs', config))
-    cfg.merge_from_dict(overrides)
     loader = cfg.train_dataloader
     if cpu_aug:
-        loader.dataset.pipeline = CPU_AUG_PIPELINE
+        loader.dataset.pipeline = copy.deepcopy(CPU_AUG_PIPELINE)
         cfg.model.pop('data_preprocessor', None)
+    apply_overrides(cfg, overrides, loader.dataset.pipeline)
     cfg.model.clip_arch = clip_arch
     cfg.model.pretrained = False
     cfg.model.labels_or_label_file = label_file
