@@ -140,3 +140,26 @@ def test_a_file_that_is_not_ours_is_refused_and_left_alone(
         moments.find_moments(scorer, [video], ['a square', 'a circle'],
                              cache_path=str(path), progress=False)
     assert path.read_bytes() == content
+
+
+def test_an_interrupted_run_keeps_the_videos_it_finished(
+        scorer, tmp_path, monkeypatch):
+    videos = [
+        write_video(str(tmp_path / f'v{i}.mp4'), num_frames=20, fps=10,
+                    seed=i) for i in range(2)
+    ]
+    cache = str(tmp_path / 'c.pt')
+    embed = moments._embed_video
+
+    def interrupted(scorer_, video, *args):
+        if video == videos[1]:
+            raise KeyboardInterrupt
+        return embed(scorer_, video, *args)
+
+    monkeypatch.setattr(moments, '_embed_video', interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        moments.find_moments(scorer, videos, ['a', 'b'], cache_path=cache,
+                             progress=False)
+    cache_dict, _ = read_cache(cache)
+    (entries, ) = cache_dict['models'].values()
+    assert list(entries) == [osp.abspath(videos[0])]

@@ -39,6 +39,7 @@ Example:
 import csv
 import json
 import os
+import time
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -55,6 +56,10 @@ from models.datasets.transforms import VideoReadError
 #: Threshold on probabilities when none is given: the query is more likely
 #: than all the other candidates together.
 DEFAULT_PROBABILITY_THRESHOLD = 0.5
+
+#: Seconds between writes of the window cache during a run (and one at
+#: its end): an interrupted run loses at most this much work.
+SAVE_EVERY_S = 60.0
 
 #: Header of the CSV result file.
 CSV_COLUMNS = ('video', 'query', 'rank', 'start_s', 'end_s', 'score',
@@ -271,8 +276,8 @@ def video_windows(
         window_s (float): Window length in seconds.
         stride_s (float): Stride in seconds.
         cache_path (str, optional): The window cache file; none by
-            default. Each video's entry is written as soon as it is
-            embedded, so an interrupted run keeps the videos it finished.
+            default. Written every :data:`SAVE_EVERY_S` seconds and at the
+            end, also of an interrupted run: the videos finished are kept.
         batch_size (int): Windows per forward pass.
         progress (bool): Show a progress bar over the windows to embed.
         on_failure (callable, optional): Called with ``(video, error)``
@@ -297,23 +302,34 @@ def video_windows(
             reused.append(video)
         else:
             todo.append(video)
-    with tqdm(total=0, unit='window', disable=not (progress and todo),
-              dynamic_ncols=True) as bar:
-        for video in todo:
-            try:
-                windows = _embed_video(scorer, video, window_s, stride_s,
-                                       batch_size, chunk_frames, bar)
-            except (VideoReadError, FileNotFoundError) as error:
-                failed[video] = str(error)
-                if on_failure is not None:
-                    on_failure(video, error)
-                continue
-            found[video] = windows
-            computed.append(video)
-            count += len(windows.windows)
-            if cache is not None:
-                cache.add(stats[video], windows)
-                saved = cache.save() or saved
+    last_save = time.monotonic()
+    try:
+        with tqdm(total=0, unit='window', disable=not (progress and todo),
+                  dynamic_ncols=True) as bar:
+            for video in todo:
+                try:
+                    windows = _embed_video(scorer, video, window_s,
+                                           stride_s, batch_size,
+                                           chunk_frames, bar)
+                except (VideoReadError, FileNotFoundError) as error:
+                    failed[video] = str(error)
+                    if on_failure is not None:
+                        on_failure(video, error)
+                    continue
+                found[video] = windows
+                computed.append(video)
+                count += len(windows.windows)
+                if cache is not None:
+                    cache.add(stats[video], windows)
+                    # Each write rewrites the whole file: not after every
+                    # short video of a large folder.
+                    if time.monotonic() - last_save >= SAVE_EVERY_S:
+                        saved = cache.save() or saved
+                        last_save = time.monotonic()
+    finally:
+        # Also when interrupted: the videos finished are kept.
+        if cache is not None:
+            saved = cache.save() or saved
     ordered = {v: found[v] for v in videos if v in found}
     return ordered, {v: failed[v] for v in videos if v in failed}, \
         WindowStats(computed, reused, count,
