@@ -158,6 +158,8 @@ def test_an_unreadable_video_is_named(scorer, tmp_path):
         open_video(scorer, str(bad))
     with pytest.raises(FileNotFoundError, match='missing.mp4'):
         open_video(scorer, str(tmp_path / 'missing.mp4'))
+    with pytest.raises(VideoReadError, match='is a folder'):
+        open_video(scorer, str(tmp_path))
 
 
 def test_a_truncated_video_fails_with_its_name(scorer, videos, tmp_path):

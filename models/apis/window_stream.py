@@ -156,6 +156,10 @@ class VideoStream:
     def __init__(self, filename: str, parts: PipelineParts):
         from mmaction.registry import TRANSFORMS
         from mmengine.registry import DefaultScope
+        if osp.isdir(filename):
+            raise VideoReadError(
+                f'{filename!r} is a folder, not a video: list its videos '
+                'with models.apis.video_files.find_videos')
         if not osp.isfile(filename):
             raise FileNotFoundError(f'Video file {filename!r} does not exist')
         self.filename = filename
