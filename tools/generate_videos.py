@@ -439,12 +439,14 @@ def plan_long(seed: int,
     """Everything about one long video, decided before any frame is drawn.
 
     The video has one frame size and frame rate, drawn as a clip's. It
-    alternates pauses (a still scene: the last frame of the previous action
-    held, then, from a random frame on, the first frame of the next one;
-    only the noise changes) with actions, each drawn exactly as a clip of
-    its class (20 to 40 frames, :func:`scene_frames`). The labels come in
-    rounds, each a random order of all ``labels``; the video ends with a
-    pause.
+    alternates pauses with actions, each drawn exactly as a clip of its
+    class (20 to 40 frames, :func:`scene_frames`). A pause is a still
+    scene: the first frame of the next action held, only the noise
+    changing; the last pause holds the last frame of the last action. So
+    the scene changes only where an action ends: a pause holds no change
+    at all (a cut inside it would look like motion to a model, which is
+    not what "nothing happens" should test). The labels come in rounds,
+    each a random order of all ``labels``; the video ends with a pause.
 
     Args:
         seed (int): Dataset seed.
@@ -459,9 +461,8 @@ def plan_long(seed: int,
     Returns:
         dict: ``fps``, ``width``, ``height``, ``num_frames``,
         ``noise_seed`` and ``actions``: a list of dicts with ``label``,
-        ``start`` and ``stop`` (frame indices, ``stop`` excluded), ``cut``
-        (the frame at which the pause before the action shows its scene)
-        and ``seed``.
+        ``start`` and ``stop`` (frame indices, ``stop`` excluded) and
+        ``seed``.
 
     Raises:
         ValueError: When the pauses are not ``0 < shortest <= longest`` or
@@ -491,15 +492,8 @@ def plan_long(seed: int,
         num_frames = int(rng.integers(ACTION_FRAMES[0], ACTION_FRAMES[1] + 1))
         if frame + num_frames + shortest > total:
             break
-        before = actions[-1]['stop'] if actions else 0
-        # The scene changes while still: from the previous action's end to
-        # the next one's start, never at an action's boundary.
-        cut = 0
-        if actions:
-            cut = int(rng.integers(before + 1, frame)) \
-                if frame - before > 1 else frame
         actions.append(
-            dict(label=label, start=frame, stop=frame + num_frames, cut=cut,
+            dict(label=label, start=frame, stop=frame + num_frames,
                  seed=hash_seed(video_seed, 'action', len(actions))))
         frame += num_frames + pause()
     if not actions:
@@ -522,24 +516,23 @@ def long_frames(video: dict) -> Iterator[np.ndarray]:
     """
     width, height = video['width'], video['height']
     rng = np.random.default_rng(video['noise_seed'])
-    frame, previous = 0, None  # previous: last clean frame of an action
+    frame, last = 0, None  # last: the last clean frame of an action
     for action in video['actions']:
         obj, motion = action['label'][2:].split(' ', 1)
         action_rng = np.random.default_rng(action['seed'])
         clean = _clean_frames(obj, motion, action_rng, width, height,
                               action['stop'] - action['start'])
         first = next(clean)
-        for i in range(frame, action['start']):
-            held = previous if i < action['cut'] else first
-            yield _noisy(held, rng)
+        for _ in range(frame, action['start']):
+            yield _noisy(first, rng)
         # The action's noise comes from its own seed, as a clip's does.
         yield _noisy(first, action_rng)
-        previous = first
-        for previous in clean:
-            yield _noisy(previous, action_rng)
+        last = first
+        for last in clean:
+            yield _noisy(last, action_rng)
         frame = action['stop']
     for _ in range(frame, video['num_frames']):
-        yield _noisy(previous, rng)
+        yield _noisy(last, rng)
 
 
 def ground_truth(video: dict, name: str) -> dict:
