@@ -357,13 +357,16 @@ def run(args: argparse.Namespace) -> int:
         info=info)
     result['failures'] = {**unlisted, **result['failures']}
     stats = info['stats']
-    where = (f'the cache {stats.cache_path}'
-             f'{"" if stats.saved or not stats.computed else " (not written)"}'
-             if stats.cache_path else 'no cache')
+    if stats.cache_path:
+        unwritten = stats.computed and not stats.saved
+        where = (f', {len(stats.reused)} videos from the cache '
+                 f'{stats.cache_path}{" (not written)" if unwritten else ""}')
+    else:
+        where = ' (no cache)'
     print(f'Windows: {stats.windows} embedded from {len(stats.computed)} '
-          f'videos, {len(stats.reused)} videos from {where}; window '
-          f'{result["window_s"]:g} s, stride {result["stride_s"]:g} s; '
-          f'score: {result["score"]}, threshold {result["threshold"]:g}',
+          f'videos{where}; window {result["window_s"]:g} s, stride '
+          f'{result["stride_s"]:g} s; score: {result["score"]}, threshold '
+          f'{result["threshold"]:g}',
           file=sys.stderr)
     if result['videos']:
         print(format_segments(result))

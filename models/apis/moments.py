@@ -304,8 +304,10 @@ def video_windows(
             todo.append(video)
     last_save = time.monotonic()
     try:
+        # Shown once the first video's windows are counted (the total
+        # grows as each video is opened).
         with tqdm(total=0, unit='window', disable=not (progress and todo),
-                  dynamic_ncols=True) as bar:
+                  dynamic_ncols=True, delay=0.1) as bar:
             for video in todo:
                 try:
                     windows = _embed_video(scorer, video, window_s,
