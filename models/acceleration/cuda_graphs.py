@@ -149,6 +149,11 @@ class CudaGraphRunner:
                     run()
             torch.cuda.current_stream().wait_stream(side)
             graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph, pool=self._pool):
+            # thread_local: the DataLoader's pin-memory thread allocates
+            # pinned buffers while this captures (pin_memory=True in the
+            # test configs); the default global mode counts that as an
+            # unsafe call and invalidates the capture.
+            with torch.cuda.graph(graph, pool=self._pool,
+                                  capture_error_mode='thread_local'):
                 output = run()
         return _Graph(graph, inputs, output)
