@@ -58,6 +58,8 @@ BAD_INPUT = [
     ('eval_moments.py', ['tests/fixtures'], 'is a folder'),
     ('eval_moments.py', ['t.json', '--iou', '0'], '--iou thresholds'),
     ('eval_moments.py', ['t.json', '--out', 'r.txt'], 'unknown format'),
+    ('eval_moments.py', ['t.json', '--window-frames', '30', '--window',
+                         '2'], 'replaces --window'),
     ('eval_moments.py', ['a.json', 'b.json', '--predictions', 'p.json'],
      'give one per'),
     ('convert_actionclip_checkpoint.py', ['missing.pt', 'out.pth'],

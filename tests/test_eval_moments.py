@@ -149,6 +149,26 @@ def test_end_to_end_with_a_tiny_model(data, tmp_path, capsys):
         assert int(row['num_truth']) == one['overall']['num_truth']
 
 
+def test_windows_of_a_number_of_frames(data, tmp_path):
+    report_path = str(tmp_path / 'report.json')
+    results = str(tmp_path / 'results')
+    truth = load(data['truths']['zeroshot'])
+    assert eval_moments.main([
+        data['truths']['zeroshot'], '--config', data['config'],
+        '--checkpoint', data['checkpoint'], '--window-frames', '12',
+        '--out', report_path, '--results-dir', results, '--no-progress'
+    ]) == 0
+    (one, ) = load(report_path)['sets']
+    assert (one['window_frames'], one['stride_frames']) == (12, 6)
+    (video, ) = load(osp.join(results, 'zeroshot.json'))['videos']
+    fps = truth['videos'][0]['fps']
+    starts = [start for start, _ in video['windows']]
+    assert {round((end - start) * fps, 6)
+            for start, end in video['windows']} == {12}
+    assert round((starts[1] - starts[0]) * fps, 6) == 6
+    assert one['timing']['windows'] == len(video['windows'])
+
+
 def test_ground_truth_as_predictions_is_perfect(data, tmp_path):
     report_path = str(tmp_path / 'perfect.json')
     predictions = [

@@ -95,6 +95,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar='S',
         help="seconds between window starts (default: find_moments' own)")
     parser.add_argument(
+        '--window-frames',
+        type=int,
+        metavar='N',
+        help='windows of N frames every N/2 frames instead of --window and '
+        '--stride (a length in seconds then depends on the frame rate, as '
+        "the training clips' did: 20 to 40 frames for the generated "
+        'actions)')
+    parser.add_argument(
         '--threshold',
         type=float,
         help="lowest window score of a segment (default: find_moments' "
@@ -260,6 +268,13 @@ def check_args(args: argparse.Namespace) -> None:
         if value is not None and not (math.isfinite(value) and value > 0):
             raise CliError(f'--{option} must be a positive number of '
                            f'seconds, got {value:g}')
+    if args.window_frames is not None:
+        if args.window_frames < 2:
+            raise CliError(f'--window-frames must be >= 2, got '
+                           f'{args.window_frames}')
+        if args.window is not None or args.stride is not None:
+            raise CliError('--window-frames replaces --window and --stride: '
+                           'give one or the other')
     if args.threshold is not None and not math.isfinite(args.threshold):
         raise CliError(f'--threshold must be a number, got {args.threshold}')
     if not all(0 < t <= 1 for t in args.iou):
@@ -278,7 +293,8 @@ def check_args(args: argparse.Namespace) -> None:
         model_options = [
             f'--{o.replace("_", "-")}'
             for o in ('model', 'config', 'checkpoint', 'clip', 'cache',
-                      'results_dir', 'window', 'stride', 'threshold')
+                      'results_dir', 'window', 'stride', 'window_frames',
+                      'threshold')
             if getattr(args, o) is not None
         ]
         if model_options:
@@ -406,33 +422,61 @@ def run_find_moments(scorer, truth: dict, queries: Sequence[str],
         came from the cache).
     """
     from models.apis.moments import find_moments
-    videos = [video['path'] for video in truth['videos']]
-    info: dict = {}
+    if args.window_frames:
+        # One window length in frames: in seconds it depends on the
+        # video's frame rate, so videos of one rate are searched together.
+        groups: Dict[float, list] = {}
+        for video in truth['videos']:
+            groups.setdefault(float(video['fps']), []).append(video['path'])
+        plans = [(paths, args.window_frames / fps,
+                  max(1, args.window_frames // 2) / fps)
+                 for fps, paths in groups.items()]
+    else:
+        plans = [([video['path'] for video in truth['videos']], args.window,
+                  args.stride)]
+    parts, embedded, reused = [], 0, 0
     start = time.perf_counter()
-    result = find_moments(
-        scorer,
-        videos,
-        list(queries),
-        window_s=args.window,
-        stride_s=args.stride,
-        threshold=args.threshold,
-        topk=args.topk,
-        cache_path=args.cache,
-        batch_size=args.batch_size,
-        progress=not args.no_progress,
-        on_failure=report_skipped,
-        info=info)
+    for videos, window_s, stride_s in plans:
+        info: dict = {}
+        parts.append(find_moments(
+            scorer,
+            videos,
+            list(queries),
+            window_s=window_s,
+            stride_s=stride_s,
+            threshold=args.threshold,
+            topk=args.topk,
+            cache_path=args.cache,
+            batch_size=args.batch_size,
+            progress=not args.no_progress,
+            on_failure=report_skipped,
+            info=info))
+        # Windows read from --cache cost no decoding: only those embedded
+        # in this run count in the rate.
+        embedded += info['stats'].windows
+        reused += len(info['stats'].reused)
     seconds = time.perf_counter() - start
-    stats = info['stats']
-    # Windows read from --cache cost no decoding: only those embedded in
-    # this run count in the rate.
-    embedded = stats.windows
+    result = parts[0]
+    if len(parts) > 1 or args.window_frames:
+        order = {video['path']: k for k, video in enumerate(truth['videos'])}
+        result = dict(
+            parts[0],
+            window_s=None,
+            stride_s=None,
+            window_frames=args.window_frames,
+            stride_frames=max(1, args.window_frames // 2),
+            videos=sorted((v for part in parts for v in part['videos']),
+                          key=lambda v: order.get(v['video'], len(order))),
+            failures={
+                k: v
+                for part in parts for k, v in part['failures'].items()
+            })
     return dict(
         result=result,
         seconds=seconds,
         windows=sum(len(v.get('windows', [])) for v in result['videos']),
         windows_embedded=embedded,
-        videos_from_cache=len(stats.reused),
+        videos_from_cache=reused,
         windows_per_s=embedded / seconds if embedded and seconds > 0 else
         None)
 
@@ -449,8 +493,9 @@ def set_report(truth: dict, queries: Sequence[str], result: dict,
 
     Returns:
         dict: ``set``, ``ground_truth``, ``videos``, ``queries``, the
-        search settings (``window_s``, ``stride_s``, ``score``,
-        ``threshold``) and ``overall`` and ``per_label`` figures
+        search settings (``window_s`` and ``stride_s``, or
+        ``window_frames`` and ``stride_frames``; ``score``, ``threshold``)
+        and ``overall`` and ``per_label`` figures
         (:func:`models.evaluation.moment_metrics.evaluate_moments`).
     """
     figures = _metrics.evaluate_moments(
@@ -464,6 +509,8 @@ def set_report(truth: dict, queries: Sequence[str], result: dict,
         queries=list(queries),
         window_s=result.get('window_s'),
         stride_s=result.get('stride_s'),
+        window_frames=result.get('window_frames'),
+        stride_frames=result.get('stride_frames'),
         score=result.get('score'),
         threshold=result.get('threshold'),
         overall=figures['overall'],
@@ -488,13 +535,17 @@ def print_set(report: dict, iou: Sequence[float]) -> None:
         iou (list[float]): IoU thresholds.
     """
     overall = report['overall']
+    if report.get('window_frames'):
+        windows = (f'window {report["window_frames"]} frames, stride '
+                   f'{report["stride_frames"]} frames')
+    else:
+        windows = (f'window {_setting(report["window_s"])} s, stride '
+                   f'{_setting(report["stride_s"])} s')
     print(f'\n{report["set"]}: {report["videos"]} videos, '
           f'{report["duration_s"] / 60:.1f} min, {overall["num_truth"]} '
           f'true segments, {len(report["queries"])} queries; '
-          f'{overall["num_predicted"]} segments found (window '
-          f'{_setting(report["window_s"])} s, stride '
-          f'{_setting(report["stride_s"])} s, score {report["score"]}, '
-          f'threshold {_setting(report["threshold"])})')
+          f'{overall["num_predicted"]} segments found ({windows}, score '
+          f'{report["score"]}, threshold {_setting(report["threshold"])})')
     timing = report.get('timing')
     if timing and timing['windows_per_s'] is not None:
         print(f'  {timing["seconds"]:.1f} s, {timing["windows_embedded"]} '
