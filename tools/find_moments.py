@@ -295,9 +295,11 @@ def draw(result: dict, plots: Dict[str, tuple], html: Optional[str],
     for video in result['videos'] if plots else []:
         timeline, sheet = plots[video['video']]
         try:
-            plot_timeline(video, result['queries'], timeline)
+            plot_timeline(video, result['queries'], timeline,
+                          threshold=result['threshold'],
+                          score_name=result['score'])
             print(f'Wrote {timeline}', file=sys.stderr)
-            write_contact_sheet(video, sheet)
+            write_contact_sheet(video, sheet, queries=result['queries'])
             print(f'Wrote {sheet}', file=sys.stderr)
         except (OSError, ValueError, FrameReadError) as error:
             failures[video['video']] = f'--plot: {error}'
