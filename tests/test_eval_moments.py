@@ -149,17 +149,26 @@ def test_end_to_end_with_a_tiny_model(data, tmp_path, capsys):
         assert int(row['num_truth']) == one['overall']['num_truth']
 
 
-def test_windows_of_a_number_of_frames(data, tmp_path):
+def test_windows_of_frames_and_labels_of_a_file(data, tmp_path):
     report_path = str(tmp_path / 'report.json')
     results = str(tmp_path / 'results')
     truth = load(data['truths']['zeroshot'])
+    all_labels = osp.join(osp.dirname(data['truths']['zeroshot']),
+                          'label_map_all.txt')
     assert eval_moments.main([
         data['truths']['zeroshot'], '--config', data['config'],
         '--checkpoint', data['checkpoint'], '--window-frames', '12',
-        '--out', report_path, '--results-dir', results, '--no-progress'
+        '--label-file', all_labels, '--out', report_path, '--results-dir',
+        results, '--no-progress'
     ]) == 0
     (one, ) = load(report_path)['sets']
     assert (one['window_frames'], one['stride_frames']) == (12, 6)
+    # the trained labels are asked too: they can only be false positives
+    assert one['queries'] == generate_videos.split_classes(
+        generate_videos.DEFAULT_HELDOUT)[0] + truth['labels']
+    assert len(one['per_label']) == 22
+    assert sum(one['per_label'][label]['num_truth']
+               for label in truth['labels']) == one['overall']['num_truth']
     (video, ) = load(osp.join(results, 'zeroshot.json'))['videos']
     fps = truth['videos'][0]['fps']
     starts = [start for start, _ in video['windows']]
