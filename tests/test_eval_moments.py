@@ -230,6 +230,11 @@ def test_predictions_that_do_not_answer_the_ground_truth(
     assert eval_moments.main([path, '--predictions', path]) == 2
     assert 'start_s < end_s' in capsys.readouterr().err
     broken = load(truth)
+    broken['set'] = '../elsewhere'
+    write_json(path, broken)
+    assert eval_moments.main([path, '--predictions', path]) == 2
+    assert '"set" must be a plain name' in capsys.readouterr().err
+    broken = load(truth)
     broken['videos'][0]['video'] = 'zeroshot/gone.mp4'
     write_json(path, broken)
     assert eval_moments.main([path, '--predictions', path]) == 2

@@ -37,6 +37,7 @@ import math
 import os
 import os.path as osp
 import platform
+import re
 import sys
 import time
 from typing import Dict, List, Optional, Sequence
@@ -228,6 +229,12 @@ def read_ground_truth(path: str) -> dict:
                 raise CliError(f'{where}: {name!r} has a segment ending at '
                                f'{end} s, after the video ({duration} s)')
     truth.setdefault('set', osp.splitext(osp.basename(path))[0])
+    # The set names the --results-dir file: a plain name, no path.
+    if not (isinstance(truth['set'], str)
+            and re.fullmatch(r'[\w.-]+', truth['set'])
+            and truth['set'] not in ('.', '..')):
+        raise CliError(f'{where}: "set" must be a plain name (letters, '
+                       f'digits, "_", "-", "."), got {truth["set"]!r}')
     truth['file'] = path
     return truth
 
