@@ -60,6 +60,7 @@ BAD_INPUT = [
     ('eval_moments.py', ['t.json', '--out', 'r.txt'], 'unknown format'),
     ('eval_moments.py', ['t.json', '--window-frames', '30', '--window',
                          '2'], 'replaces --window'),
+    ('eval_moments.py', ['t.json', '--workers', '2'], 'not used'),
     ('eval_moments.py', ['a.json', 'b.json', '--predictions', 'p.json'],
      'give one per'),
     ('convert_actionclip_checkpoint.py', ['missing.pt', 'out.pth'],

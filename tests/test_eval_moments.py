@@ -29,6 +29,12 @@ def data(tmp_path_factory):
     generate_videos.generate_long(out, 1, minutes=0.4, seed=3, workers=1,
                                   progress=False, size_scale=0.5)
     config, checkpoint = make_tiny_config(str(root))
+    # the model's labels are the trained classes, as the quickstart's are
+    with open(config) as f:
+        text = f.read()
+    with open(config, 'w') as f:
+        f.write(text.replace('data/not_here/label_map.txt',
+                             osp.join(out, 'label_map.txt')))
     truths = {
         name: osp.join(out, f'ground_truth_{name}.json') for name in SETS
     }
@@ -110,7 +116,9 @@ def test_end_to_end_with_a_tiny_model(data, tmp_path, capsys):
                                              figures['num_predicted'])
         # the model's defaults for a 4-frame model, and its own score
         assert (one['window_s'], one['stride_s']) == (2.0, 1.0)
-        assert one['score'].startswith('probability')
+        background = ' and 19 background labels' * (one['set'] == 'zeroshot')
+        assert one['score'] == (f'probability among the '
+                                f'{len(truth["labels"])} queries{background}')
         assert one['ground_truth'] == data['truths'][one['set']]
         # the figures are those of find_moments' own document
         result = load(osp.join(results, f'{one["set"]}.json'))
@@ -155,20 +163,25 @@ def test_windows_of_frames_and_labels_of_a_file(data, tmp_path):
     truth = load(data['truths']['zeroshot'])
     all_labels = osp.join(osp.dirname(data['truths']['zeroshot']),
                           'label_map_all.txt')
-    assert eval_moments.main([
-        data['truths']['zeroshot'], '--config', data['config'],
-        '--checkpoint', data['checkpoint'], '--window-frames', '12',
-        '--label-file', all_labels, '--out', report_path, '--results-dir',
-        results, '--no-progress'
-    ]) == 0
+    model = ['--config', data['config'], '--checkpoint', data['checkpoint'],
+             '--no-progress', '--out', report_path]
+    # the trained labels asked too: they can only be false positives
+    assert eval_moments.main([data['truths']['zeroshot'], *model,
+                              '--label-file', all_labels]) == 0
     (one, ) = load(report_path)['sets']
-    assert (one['window_frames'], one['stride_frames']) == (12, 6)
-    # the trained labels are asked too: they can only be false positives
     assert one['queries'] == generate_videos.split_classes(
         generate_videos.DEFAULT_HELDOUT)[0] + truth['labels']
+    assert one['score'] == 'probability among the 22 queries'
     assert len(one['per_label']) == 22
     assert sum(one['per_label'][label]['num_truth']
                for label in truth['labels']) == one['overall']['num_truth']
+    assert eval_moments.main([
+        data['truths']['zeroshot'], *model, '--window-frames', '12',
+        '--results-dir', results, '--no-background'
+    ]) == 0
+    (one, ) = load(report_path)['sets']
+    assert one['score'] == 'probability among the 3 queries'
+    assert (one['window_frames'], one['stride_frames']) == (12, 6)
     (video, ) = load(osp.join(results, 'zeroshot.json'))['videos']
     fps = truth['videos'][0]['fps']
     starts = [start for start, _ in video['windows']]

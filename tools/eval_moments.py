@@ -149,7 +149,20 @@ def build_parser() -> argparse.ArgumentParser:
         help='also write the report to a .json file (figures per set and '
         'label, timing, model, machine) or a .csv file (one row per set, '
         'label and IoU threshold); default: none')
+    parser.add_argument(
+        '--no-background',
+        action='store_true',
+        help="score among the queries only, without the model's own "
+        "labels as background (find_moments' background=[])")
     add_model_arguments(parser)
+    for action in parser._actions:
+        # The shared running options, as they apply to find_moments.
+        if action.dest == 'batch_size':
+            action.help = 'windows per forward pass (default 8)'
+        elif action.dest == 'workers':
+            action.help = ('not used: each video is decoded in one '
+                           'streamed pass in this process; only 0 is '
+                           'accepted')
     return parser
 
 
@@ -275,6 +288,14 @@ def check_args(args: argparse.Namespace) -> None:
         if value is not None and not (math.isfinite(value) and value > 0):
             raise CliError(f'--{option} must be a positive number of '
                            f'seconds, got {value:g}')
+    if args.window is not None and args.stride is not None \
+            and args.stride > args.window:
+        raise CliError(f'--stride {args.stride:g} is longer than --window '
+                       f'{args.window:g}: the video between windows would '
+                       'never be looked at')
+    if args.workers:
+        raise CliError('--workers is not used by find_moments: each video '
+                       'is decoded in one streamed pass in this process')
     if args.window_frames is not None:
         if args.window_frames < 2:
             raise CliError(f'--window-frames must be >= 2, got '
@@ -303,7 +324,7 @@ def check_args(args: argparse.Namespace) -> None:
                       'results_dir', 'window', 'stride', 'window_frames',
                       'threshold')
             if getattr(args, o) is not None
-        ]
+        ] + (['--no-background'] if args.no_background else [])
         if model_options:
             raise CliError('--predictions are evaluated as they are, '
                            f'without a model: leave out '
@@ -457,6 +478,7 @@ def run_find_moments(scorer, truth: dict, queries: Sequence[str],
             batch_size=args.batch_size,
             progress=not args.no_progress,
             on_failure=report_skipped,
+            background=[] if args.no_background else None,
             info=info))
         # Windows read from --cache cost no decoding: only those embedded
         # in this run count in the rate.
