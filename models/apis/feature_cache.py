@@ -306,7 +306,8 @@ def _write_atomic(cache: dict, path: str) -> None:
         raise
 
 
-def _save_cache(path: str, key: str, entries: dict) -> bool:
+def _save_cache(path: str, key: str, entries: dict,
+                merge: bool = False) -> bool:
     """Store one model's entries, keeping every other model's.
 
     Under the lock, the file is read again (another search may have added
@@ -316,6 +317,8 @@ def _save_cache(path: str, key: str, entries: dict) -> bool:
         path (str): The cache file.
         key (str): :func:`model_key` of the model.
         entries (dict): ``{relative path: entry}`` of that model.
+        merge (bool): Keep the key's entries that ``entries`` does not
+            replace (instead of replacing them all).
 
     Returns:
         bool: Whether the file was written; a failure is a warning, since
@@ -326,7 +329,10 @@ def _save_cache(path: str, key: str, entries: dict) -> bool:
     try:
         with _locked(target):
             cache, _ = read_cache(target)  # a damaged file was warned about
-            cache['models'][key] = entries
+            old = cache['models'].get(key) if merge else None
+            merged = dict(old) if isinstance(old, dict) else {}
+            merged.update(entries)
+            cache['models'][key] = merged
             _write_atomic(cache, target)
     except (OSError, NotACacheError) as error:
         warnings.warn(f'Could not write the feature cache {path} ({error}); '
@@ -338,10 +344,9 @@ def _save_cache(path: str, key: str, entries: dict) -> bool:
 def update_cache_entries(path: str, key: str, entries: dict) -> bool:
     """Add or replace some entries of one key, keeping all others.
 
-    Like :func:`_save_cache`, but the key's other entries stay: for
-    caches of videos named one by one (``find_moments``' window
-    features), where two runs on different videos of one model must not
-    drop each other's entries.
+    :func:`_save_cache` with ``merge``: for caches of videos named one by
+    one (``find_moments``' window features), where two runs on different
+    videos of one model must not drop each other's entries.
 
     Args:
         path (str): The cache file.
@@ -349,23 +354,9 @@ def update_cache_entries(path: str, key: str, entries: dict) -> bool:
         entries (dict): ``{name: entry}`` to add or replace.
 
     Returns:
-        bool: Whether the file was written; a failure is a warning, since
-        the features are only cached, not lost.
+        bool: Whether the file was written (a failure is a warning).
     """
-    target = osp.realpath(path)
-    try:
-        with _locked(target):
-            cache, _ = read_cache(target)  # a damaged file was warned about
-            old = cache['models'].get(key)
-            merged = dict(old) if isinstance(old, dict) else {}
-            merged.update(entries)
-            cache['models'][key] = merged
-            _write_atomic(cache, target)
-    except (OSError, NotACacheError) as error:
-        warnings.warn(f'Could not write the feature cache {path} ({error}); '
-                      'features will be computed again next time')
-        return False
-    return True
+    return _save_cache(path, key, entries, merge=True)
 
 
 def stat_videos(
