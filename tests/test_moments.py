@@ -4,15 +4,17 @@ labels, a query that never happens getting no segment, cosine scores that
 need a threshold, and find_moments' document as the contract gives it."""
 import csv
 import json
+import warnings
 
 import pytest
 import torch
 from conftest import make_tiny_config, write_video
 
-from models.apis.moments import (CSV_COLUMNS, check_queries, find_moments,
-                                 format_segments, format_time, query_scoring,
-                                 resolve_threshold, window_scores,
-                                 write_result)
+from models.apis.moments import (CSV_COLUMNS, STILL_SUFFIX,
+                                 BackgroundWarning, check_queries,
+                                 find_moments, format_segments, format_time,
+                                 query_scoring, resolve_threshold,
+                                 video_windows, window_scores, write_result)
 from models.apis.video_scoring import (label_text_features, load_scoring_model,
                                        score_labels)
 from models.apis.window_cache import VideoWindows
@@ -116,14 +118,19 @@ def test_the_document_is_the_contracts(scorer, tmp_path):
     bad.write_bytes(b'nothing')
     failed = []
     queries = ['a square moving right', 'a square moving left']
-    result = find_moments(scorer, videos + [str(bad)], queries, topk=1,
-                          threshold=0.0, progress=False,
-                          on_failure=lambda v, e: failed.append(v))
+    with pytest.warns(BackgroundWarning):  # the tiny config's label file
+        result = find_moments(scorer, videos + [str(bad)], queries, topk=1,
+                              threshold=0.0, progress=False,
+                              on_failure=lambda v, e: failed.append(v))
     assert json.loads(json.dumps(result)) == result
     assert list(result) == [
-        'model', 'queries', 'window_s', 'stride_s', 'score', 'threshold',
-        'videos', 'failures'
+        'model', 'queries', 'window_s', 'stride_s', 'window_frames',
+        'stride_frames', 'score', 'background', 'threshold', 'videos',
+        'failures'
     ]
+    assert result['window_frames'] is None
+    assert result['background']['source'] == 'none'
+    assert result['score'] == 'probability among the 2 queries'
     assert result['model'] == scorer.describe()
     assert result['queries'] == queries
     assert (result['window_s'], result['stride_s']) == (2.0, 1.0)
@@ -189,3 +196,103 @@ def test_bad_arguments_are_refused_before_decoding(scorer, tmp_path):
                                            (3725.5, '1:02:05.5')])
 def test_times_print_as_minutes_or_hours(seconds, text):
     assert format_time(seconds) == text
+
+
+def background_warnings(call):
+    """``call()``'s result and the BackgroundWarnings it gave."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        result = call()
+    return result, [w for w in caught
+                    if issubclass(w.category, BackgroundWarning)]
+
+
+def test_a_missing_label_file_is_said_and_recorded(scorer, labelled,
+                                                   tmp_path):
+    # The tiny config names data/not_here/label_map.txt, which is missing.
+    video = write_video(str(tmp_path / 'a.mp4'), num_frames=20, fps=10)
+
+    def run(**kwargs):
+        return background_warnings(lambda: find_moments(
+            scorer, [video], ['a', 'b'], progress=False, **kwargs))
+
+    labels = list(scorer.model.prompt_bank.labels)
+    scorer.model.prompt_bank = None  # as loaded without its label file
+    try:
+        result, said = run()
+        assert len(said) == 1
+        message = str(said[0].message)
+        for part in ("'data/not_here/label_map.txt'", 'does not exist',
+                     'WITHOUT background labels', '--background FILE'):
+            assert part in message
+        assert result['background'] == dict(
+            source='none', labels=0,
+            why="label file 'data/not_here/label_map.txt' not found",
+            missing_label_file='data/not_here/label_map.txt',
+            warning=message)
+        assert result['score'] == 'probability among the 2 queries'
+        # A background given, or none asked for: nothing to warn about.
+        result, said = run(background=['c', 'd', 'e'])
+        assert not said and result['background'] == dict(source='given',
+                                                         labels=3)
+        result, said = run(background=[])
+        assert not said and result['background']['source'] == 'none'
+        assert 'no background asked' in result['background']['why']
+    finally:
+        scorer.model.set_labels(labels)
+    result, said = run()
+    assert not said and result['background'] == dict(source='model',
+                                                     labels=3)
+
+
+def test_window_frames_equal_the_seconds_of_each_videos_rate(scorer,
+                                                             tmp_path):
+    videos = [
+        write_video(str(tmp_path / 'a.mp4'), num_frames=47, fps=10),
+        write_video(str(tmp_path / 'b.mp4'), num_frames=70, fps=25, seed=1),
+    ]
+    kwargs = dict(threshold=0.3, progress=False, background=[])
+    result = find_moments(scorer, videos, ['a', 'b'], window_frames=15,
+                          **kwargs)
+    assert (result['window_frames'], result['stride_frames']) == (15, 7)
+    assert result['window_s'] is None and result['stride_s'] is None
+    for video, fps, got in zip(videos, (10, 25), result['videos']):
+        # What eval_moments did before: seconds per frame rate.
+        plain = find_moments(scorer, [video], ['a', 'b'],
+                             window_s=15 / fps, stride_s=7 / fps, **kwargs)
+        assert got == plain['videos'][0]
+        assert {round((e - s) * fps, 6) for s, e in got['windows']} == {15}
+    for bad, message in ((dict(window_frames=1), 'window_frames'),
+                         (dict(window_frames=30, window_s=2.0), 'replaces'),
+                         (dict(window_frames=30, stride_s=1.0), 'replaces')):
+        with pytest.raises(ValueError, match=message):
+            find_moments(scorer, videos, ['a', 'b'], **kwargs, **bad)
+
+
+def test_subtract_still_is_the_window_minus_its_still(scorer, tmp_path):
+    video = write_video(str(tmp_path / 'a.mp4'), num_frames=50, fps=10)
+    queries = ['a square moving right', 'a circle', 'a triangle']
+    result = find_moments(scorer, [video], queries, subtract_still=True,
+                          threshold=0.0, progress=False, background=[])
+    assert result['score'] == ('probability among the 3 queries' +
+                               STILL_SUFFIX)
+    found, _, _ = video_windows(scorer, [video], 2.0, 1.0, progress=False,
+                                stills=True)
+    windows = found[video]
+    scoring = query_scoring(scorer.model, queries, background=[])
+    expected = (window_scores(windows.features, scoring) -
+                window_scores(windows.stills, scoring))
+    got = torch.tensor([result['videos'][0]['scores'][q] for q in queries]).T
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-6)
+    # Differences of probabilities: they sum to 0 over the queries, and
+    # may be negative; the segments still use the threshold.
+    assert torch.allclose(got.sum(1), torch.zeros(len(got)), atol=1e-5)
+    assert (got < 0).any()
+    plain = find_moments(scorer, [video], queries, threshold=0.0,
+                         progress=False, background=[])
+    assert plain['videos'][0]['windows'] == result['videos'][0]['windows']
+    assert plain['videos'][0]['scores'] != result['videos'][0]['scores']
+    scoring = query_scoring(scorer.model, ['a', 'b'], background=[])
+    assert resolve_threshold(-0.2, scoring, subtract_still=True) == -0.2
+    with pytest.raises(ValueError, match=r'\[-1, 1\]'):
+        resolve_threshold(-1.5, scoring, subtract_still=True)

@@ -163,3 +163,56 @@ def test_an_interrupted_run_keeps_the_videos_it_finished(
     cache_dict, _ = read_cache(cache)
     (entries, ) = cache_dict['models'].values()
     assert list(entries) == [osp.abspath(videos[0])]
+
+
+def test_stills_are_cached_beside_the_windows(scorer, tmp_path,
+                                              monkeypatch):
+    video = write_video(str(tmp_path / 'v.mp4'), num_frames=40, fps=10)
+    cache = str(tmp_path / 'c.pt')
+    counter = Counter(scorer, monkeypatch)
+    kwargs = dict(cache_path=cache, progress=False, background=[])
+    moments.find_moments(scorer, [video], ['a', 'b'], **kwargs)
+    assert counter.opened == [video] and counter.embedded == 3
+    # The cached windows lack the stills: decoded once more, both
+    # embedded in that one pass.
+    first = moments.find_moments(scorer, [video], ['a', 'b'],
+                                 subtract_still=True, **kwargs)
+    assert counter.opened == [video] * 2 and counter.embedded == 3 + 6
+    # Now neither a still query nor a plain one decodes or embeds.
+    info = {}
+    again = moments.find_moments(scorer, [video], ['a', 'b'],
+                                 subtract_still=True, info=info, **kwargs)
+    plain = moments.find_moments(scorer, [video], ['a', 'b'], **kwargs)
+    assert counter.opened == [video] * 2 and counter.embedded == 9
+    assert info['stats'].reused == [video]
+    assert again == first
+    assert plain['videos'][0]['scores'] != first['videos'][0]['scores']
+    # One entry, the stills beside the features.
+    cache_dict, _ = read_cache(cache)
+    (key, ) = cache_dict['models']
+    assert key == window_cache_key(scorer.identity, 2.0, 1.0)
+    entry = cache_dict['models'][key][osp.abspath(video)]
+    assert entry['stills'].shape == entry['features'].shape
+
+
+def test_windows_in_frames_have_their_own_entry(scorer, tmp_path,
+                                                monkeypatch):
+    videos = [
+        write_video(str(tmp_path / 'a.mp4'), num_frames=40, fps=10),
+        write_video(str(tmp_path / 'b.mp4'), num_frames=60, fps=25, seed=1)
+    ]
+    cache = str(tmp_path / 'c.pt')
+    counter = Counter(scorer, monkeypatch)
+    kwargs = dict(cache_path=cache, progress=False, background=[])
+    first = moments.find_moments(scorer, videos, ['a', 'b'],
+                                 window_frames=20, **kwargs)
+    assert counter.opened == videos
+    second = moments.find_moments(scorer, videos, ['a', 'b'],
+                                  window_frames=20, **kwargs)
+    assert counter.opened == videos and second == first
+    moments.find_moments(scorer, videos, ['a', 'b'], window_frames=10,
+                         **kwargs)
+    assert counter.opened == videos * 2
+    cache_dict, _ = read_cache(cache)
+    assert sorted(cache_dict['models']) == sorted(
+        window_cache_key(scorer.identity, None, None, n) for n in (10, 20))

@@ -12,9 +12,10 @@ from conftest import make_tiny_config, write_video
 
 from models.apis.video_scoring import embed_videos, load_scoring_model
 from models.apis.window_stream import (NonFiniteFeaturesError, VideoStream,
-                                       WindowFrames, embed_windows, open_video,
+                                       WindowFrames, embed_windows,
+                                       embed_windows_and_stills, open_video,
                                        split_pipeline)
-from models.apis.windows import plan_windows
+from models.apis.windows import plan_windows, still_sample
 from models.datasets.transforms import VideoReadError
 
 
@@ -184,3 +185,39 @@ def test_non_finite_features_are_refused(scorer, videos, monkeypatch):
     with pytest.raises(NonFiniteFeaturesError, match='short.mp4'):
         embed_windows(broken, stream, plan)
     assert isinstance(stream, VideoStream)
+
+
+@pytest.mark.parametrize('name', ['long', 'odd'])
+def test_stills_are_the_middle_frame_through_the_pipeline(
+        scorer, videos, name, monkeypatch):
+    from models.apis.video_scoring import encode_frames
+    video = videos[name]
+    stream = open_video(scorer, video)
+    plan = plan_windows(stream.num_frames, stream.fps, 1.3, 0.7,
+                        stream.sampler)
+    # By hand: the pipeline's own decoding of the middle frame repeated,
+    # then the rest of the pipeline, the preprocessor and the model.
+    packed = [
+        plain_window(scorer, video, still_sample(s, start, n))[1]
+        for s, start, n in zip(plan.samples, plan.starts, plan.lengths)
+    ]
+    reference = encode_frames(scorer.model,
+                              scorer.preprocess.normalize(packed))
+    windows = embed_windows(scorer, open_video(scorer, video), plan)
+    reads = []
+    for batch, chunk in ((1, 2), (3, 64), (2 * len(plan) + 1, 7)):
+        stream = open_video(scorer, video)
+        read = stream.read
+        monkeypatch.setattr(stream, 'read',
+                            lambda i, read=read: reads.append(list(i)) or
+                            read(i))
+        features, stills = embed_windows_and_stills(scorer, stream, plan,
+                                                    batch, chunk)
+        torch.testing.assert_close(stills, reference, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(features, windows, rtol=1e-5, atol=1e-6)
+        # One pass: every frame decoded once, in ascending order.
+        decoded = [i for r in reads for i in r]
+        assert decoded == sorted(set(decoded)), (batch, chunk)
+        del reads[:]
+    # A still differs from its window: the middle frame alone.
+    assert not torch.allclose(stills, features)

@@ -6,8 +6,10 @@ import math
 import numpy as np
 import pytest
 
-from models.apis.windows import (WindowSampler, check_window, default_window,
-                                 plan_windows, window_frames)
+from models.apis.windows import (WindowSampler, check_window,
+                                 check_window_frames, default_window,
+                                 frame_window, plan_windows, still_sample,
+                                 window_frames)
 
 SAMPLE_4 = [
     dict(type='SampleFrames', clip_len=1, frame_interval=1, num_clips=4,
@@ -96,3 +98,33 @@ def test_random_plans_cover_the_video_with_equal_windows():
         steps = np.diff(plan.starts)
         assert (steps > 0).all() and (steps <= stride).all()
         assert (steps[:-1] == stride).all()
+
+
+@pytest.mark.parametrize('fps', [10.0, 15.0, 24.0, 25.0, 29.97, 30000 / 1001])
+@pytest.mark.parametrize('frames', [2, 3, 30, 31, 64])
+def test_a_window_in_frames_is_that_many_frames_at_any_rate(
+        sampler, fps, frames):
+    window_s, stride_s = frame_window(frames, fps)
+    assert window_frames(window_s, stride_s, fps) == (frames, frames // 2)
+    plan = plan_windows(1000, fps, window_s, stride_s, sampler)
+    assert set(plan.lengths) == {frames}
+    assert plan.starts[:3] == [0, frames // 2, 2 * (frames // 2)]
+
+
+@pytest.mark.parametrize('bad', [0, 1, -4, 2.5, True, '30', None])
+def test_a_window_in_frames_is_an_integer_of_two_at_least(bad):
+    with pytest.raises(ValueError, match='window_frames'):
+        check_window_frames(bad)
+
+
+def test_a_still_sample_repeats_the_windows_middle_frame(sampler):
+    plan = plan_windows(100, 10.0, 3.0, 1.5, sampler)
+    for sample, start, length in zip(plan.samples, plan.starts,
+                                     plan.lengths):
+        still = still_sample(sample, start, length)
+        assert still['frame_inds'].tolist() == [start + length // 2] * 4
+        assert still['frame_inds'].dtype == sample['frame_inds'].dtype
+        # The window's own sample is left as it was.
+        assert len(set(sample['frame_inds'].tolist())) == 4
+        assert {k: v for k, v in still.items() if k != 'frame_inds'} == {
+            k: v for k, v in sample.items() if k != 'frame_inds'}

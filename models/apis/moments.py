@@ -36,10 +36,13 @@ Example:
     >>> result['videos'][0]['segments']['a circle shrinking'][0]
     {'start_s': 12.0, 'end_s': 15.0, 'score': 0.97, 'peak_s': 13.0}
 """
+import contextlib
 import csv
 import json
+import sys
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -49,8 +52,9 @@ from models.apis.feature_cache import stat_videos
 from models.apis.segments import merge_segments
 from models.apis.window_cache import VideoWindows, WindowCache
 from models.apis.window_stream import (DEFAULT_CHUNK_FRAMES, embed_windows,
-                                       open_video)
-from models.apis.windows import check_window, default_window, plan_windows
+                                       embed_windows_and_stills, open_video)
+from models.apis.windows import (check_window, check_window_frames,
+                                 default_window, frame_window, plan_windows)
 from models.datasets.transforms import VideoReadError
 
 #: Threshold on probabilities when none is given: the query is more likely
@@ -101,6 +105,94 @@ def check_queries(queries: Sequence[str]) -> List[str]:
                              'the same text: give each once')
         seen[key] = query
     return queries
+
+
+class BackgroundWarning(UserWarning):
+    """The model's label set could not be read: the queries are scored
+    without the background labels they would otherwise compete with."""
+
+
+@contextlib.contextmanager
+def background_warnings_printed(prog: str):
+    """Within it, a :class:`BackgroundWarning` is printed to stderr as one
+    plain line, ``<prog>: warning: <message>``, when it happens (not after
+    the run) and once per message; other warnings as before.
+
+    Args:
+        prog (str): The tool's name.
+    """
+    with warnings.catch_warnings():
+        shown = warnings.showwarning
+        seen = set()
+
+        def show(message, category, *args, **kwargs):
+            if not issubclass(category, BackgroundWarning):
+                return shown(message, category, *args, **kwargs)
+            if str(message) not in seen:
+                seen.add(str(message))
+                print(f'{prog}: warning: {message}', file=sys.stderr)
+
+        warnings.showwarning = show
+        warnings.simplefilter('always', BackgroundWarning)
+        yield
+
+
+def _missing_label_file(scorer) -> Optional[str]:
+    """The label file the model's config names when it cannot be read
+    here (what left the model without labels), else None."""
+    from models.apis.loading import PROJECT_ROOT
+    config = getattr(scorer, 'config', None)
+    try:
+        named = config.model.get('labels_or_label_file')
+    except AttributeError:
+        return None
+    if not isinstance(named, str) or any(
+            os.path.isfile(path)
+            for path in (named, os.path.join(PROJECT_ROOT, named))):
+        return None
+    return named
+
+
+def background_source(scorer, background: Optional[Sequence[str]],
+                      used: Sequence[str]) -> dict:
+    """What the background labels are and where they come from: the
+    result document's ``background`` field.
+
+    Args:
+        scorer (ScoringModel): The model.
+        background (list[str], optional): The background asked for
+            (None: the model's labels; empty: none).
+        used (list[str]): The background labels used
+            (:attr:`QueryScoring.background`).
+
+    Returns:
+        dict: ``source`` (``'model'``, ``'given'`` or ``'none'``),
+        ``labels`` (how many are used), and for ``'none'`` ``why``; when
+        the model's label file is missing, also ``missing_label_file`` and
+        ``warning`` (the message :func:`find_moments` warns with).
+    """
+    if background is not None:
+        if background:
+            return dict(source='given', labels=len(used))
+        return dict(source='none', labels=0,
+                    why='no background asked (background=[], '
+                    '--no-background)')
+    if getattr(scorer.model, 'labels', None):
+        return dict(source='model', labels=len(used))
+    missing = _missing_label_file(scorer)
+    if missing is None:
+        return dict(source='none', labels=0,
+                    why='the model has no labels (e.g. plain CLIP weights)')
+    warning = (f"The model's label file {missing!r} (named by its config) "
+               'does not exist here: the queries are scored WITHOUT '
+               "background labels, among themselves only (one query by "
+               'cosine similarity), so a query that does not happen can '
+               'still take most of the probability. Put the label file '
+               'there, or give one with --background FILE (background= in '
+               'the API)')
+    return dict(source='none', labels=0,
+                why=f'label file {missing!r} not found',
+                missing_label_file=missing, warning=warning)
 
 
 @dataclass
@@ -196,13 +288,17 @@ def window_scores(features: torch.Tensor,
 
 
 def resolve_threshold(threshold: Optional[float],
-                      scoring: QueryScoring) -> float:
+                      scoring: QueryScoring,
+                      subtract_still: bool = False) -> float:
     """The threshold to use: the one given, else the default of the
     score's kind.
 
     Args:
         threshold (float, optional): The threshold given.
         scoring (QueryScoring): The score's definition.
+        subtract_still (bool): Whether the scores are differences
+            (:func:`still_subtracted`): a probability threshold may then
+            be in ``[-1, 1]``.
 
     Returns:
         float: The threshold.
@@ -214,9 +310,12 @@ def resolve_threshold(threshold: Optional[float],
     if scoring.kind == 'probability':
         if threshold is None:
             return DEFAULT_PROBABILITY_THRESHOLD
-        if not 0 <= threshold <= 1:
-            raise ValueError(f'The scores are probabilities: the threshold '
-                             f'must be in [0, 1], got {threshold}')
+        low = -1 if subtract_still else 0
+        if not low <= threshold <= 1:
+            raise ValueError(f'The scores are probabilities'
+                             f'{" minus probabilities" if low else ""}: the '
+                             f'threshold must be in [{low}, 1], got '
+                             f'{threshold}')
         return float(threshold)
     if threshold is None:
         raise ValueError(
@@ -225,10 +324,39 @@ def resolve_threshold(threshold: Optional[float],
             'which have no natural threshold. Give the threshold (e.g. '
             '0.25 for OpenAI CLIP weights), several queries, or background '
             'labels')
-    if not -1 <= threshold <= 1:
-        raise ValueError(f'The scores are cosine similarities: the '
-                         f'threshold must be in [-1, 1], got {threshold}')
+    bound = 2 if subtract_still else 1
+    if not -bound <= threshold <= bound:
+        what = ('cosine similarities minus cosine similarities'
+                if subtract_still else 'cosine similarities')
+        raise ValueError(f'The scores are {what}: the threshold must be in '
+                         f'[{-bound}, {bound}], got {threshold}')
     return float(threshold)
+
+
+#: What ``subtract_still`` adds to the score's name.
+STILL_SUFFIX = (", minus the same for the window's middle frame held "
+                'still')
+
+
+def still_subtracted(windows: VideoWindows,
+                     scoring: QueryScoring) -> torch.Tensor:
+    """Scores with what the scene alone gives taken away: a window's score
+    minus that of its middle frame repeated (its still picture, through
+    the same pipeline and model). A still scene then scores about 0
+    whatever label it resembles; an action keeps what its motion adds.
+
+    Args:
+        windows (VideoWindows): Windows with their ``stills``.
+        scoring (QueryScoring): How windows are scored.
+
+    Returns:
+        torch.Tensor: ``(K, Q)`` scores in ``[-1, 1]`` for probabilities.
+    """
+    if windows.stills is None:
+        raise ValueError(f'No still-picture features for {windows.video!r}'
+                         ': embed them with subtract_still')
+    return (window_scores(windows.features, scoring) -
+            window_scores(windows.stills, scoring))
 
 
 # ---------------------------------------------------------------------------
@@ -258,13 +386,15 @@ class WindowStats:
 def video_windows(
     scorer,
     videos: Sequence[str],
-    window_s: float,
-    stride_s: float,
+    window_s: Optional[float],
+    stride_s: Optional[float],
     cache_path: Optional[str] = None,
     batch_size: int = 8,
     progress: bool = True,
     on_failure: Optional[Callable[[str, Exception], None]] = None,
-    chunk_frames: int = DEFAULT_CHUNK_FRAMES
+    chunk_frames: int = DEFAULT_CHUNK_FRAMES,
+    window_frames: Optional[int] = None,
+    stills: bool = False
 ) -> Tuple[Dict[str, VideoWindows], Dict[str, str], WindowStats]:
     """The windows of each video and their features: from the cache when
     current, else decoded in one streamed pass and embedded.
@@ -273,8 +403,10 @@ def video_windows(
         scorer (ScoringModel): From
             :func:`models.apis.video_scoring.load_scoring_model`.
         videos (list[str]): Video files.
-        window_s (float): Window length in seconds.
-        stride_s (float): Stride in seconds.
+        window_s (float, optional): Window length in seconds (None with
+            ``window_frames``).
+        stride_s (float, optional): Stride in seconds (None with
+            ``window_frames``).
         cache_path (str, optional): The window cache file; none by
             default. Written every :data:`SAVE_EVERY_S` seconds and at the
             end, also of an interrupted run: the videos finished are kept.
@@ -283,20 +415,29 @@ def video_windows(
         on_failure (callable, optional): Called with ``(video, error)``
             for each video that cannot be read.
         chunk_frames (int): Frames decoded at a time.
+        window_frames (int, optional): Windows of this many frames every
+            half of it, per video whatever its frame rate, instead of
+            ``window_s`` and ``stride_s``.
+        stills (bool): Also embed each window's still picture (its
+            middle frame repeated), in the same pass of decoding, and
+            cache it beside the window's features.
 
     Returns:
         tuple: ``({video: VideoWindows}, {video: error message},
         WindowStats)``, videos in input order.
     """
     from tqdm import tqdm
-    check_window(window_s, stride_s)
-    cache = (WindowCache(cache_path, scorer.identity, window_s, stride_s)
-             if cache_path else None)
+    if window_frames is not None:
+        check_window_frames(window_frames)
+    else:
+        check_window(window_s, stride_s)
+    cache = (WindowCache(cache_path, scorer.identity, window_s, stride_s,
+                         window_frames) if cache_path else None)
     stats, failed = stat_videos(videos, on_failure)
     found: Dict[str, VideoWindows] = {}
     todo, reused, computed, saved, count = [], [], [], False, 0
     for video, stat in stats.items():
-        cached = cache.lookup(video, stat) if cache else None
+        cached = cache.lookup(video, stat, stills) if cache else None
         if cached is not None:
             found[video] = cached
             reused.append(video)
@@ -312,7 +453,8 @@ def video_windows(
                 try:
                     windows = _embed_video(scorer, video, window_s,
                                            stride_s, batch_size,
-                                           chunk_frames, bar)
+                                           chunk_frames, bar, window_frames,
+                                           stills)
                 except (VideoReadError, FileNotFoundError) as error:
                     failed[video] = str(error)
                     if on_failure is not None:
@@ -338,24 +480,40 @@ def video_windows(
                     cache.path if cache else None, saved)
 
 
-def _embed_video(scorer, video: str, window_s: float, stride_s: float,
-                 batch_size: int, chunk_frames: int, bar) -> VideoWindows:
+def _embed_video(scorer,
+                 video: str,
+                 window_s: Optional[float],
+                 stride_s: Optional[float],
+                 batch_size: int,
+                 chunk_frames: int,
+                 bar,
+                 window_frames: Optional[int] = None,
+                 stills: bool = False) -> VideoWindows:
     stream = open_video(scorer, video)
     try:
         try:
+            if window_frames is not None:
+                window_s, stride_s = frame_window(window_frames,
+                                                  stream.fps)
             plan = plan_windows(stream.num_frames, stream.fps, window_s,
                                 stride_s, stream.sampler)
         except ValueError as error:
             raise VideoReadError(f'Cannot find the windows of video '
                                  f'{video!r}: {error}') from None
-        bar.total += len(plan)
+        # With stills, one window costs two forward passes.
+        bar.total += len(plan) * (2 if stills else 1)
         bar.refresh()
-        features = embed_windows(scorer, stream, plan, batch_size,
-                                 chunk_frames, bar)
+        if stills:
+            features, still = embed_windows_and_stills(
+                scorer, stream, plan, batch_size, chunk_frames, bar)
+        else:
+            features = embed_windows(scorer, stream, plan, batch_size,
+                                     chunk_frames, bar)
+            still = None
     finally:
         stream.close()
     return VideoWindows(video, plan.num_frames, plan.fps, plan.times,
-                        features)
+                        features, still)
 
 
 # ---------------------------------------------------------------------------
@@ -363,9 +521,12 @@ def _embed_video(scorer, video: str, window_s: float, stride_s: float,
 # ---------------------------------------------------------------------------
 
 
-def video_result(windows: VideoWindows, queries: Sequence[str],
-                 scoring: QueryScoring, threshold: float,
-                 topk: int) -> dict:
+def video_result(windows: VideoWindows,
+                 queries: Sequence[str],
+                 scoring: QueryScoring,
+                 threshold: float,
+                 topk: int,
+                 subtract_still: bool = False) -> dict:
     """One video's entry of the result document.
 
     Args:
@@ -374,13 +535,15 @@ def video_result(windows: VideoWindows, queries: Sequence[str],
         scoring (QueryScoring): How windows are scored.
         threshold (float): Lowest score of a window in a segment.
         topk (int): Segments kept per query.
+        subtract_still (bool): Score by :func:`still_subtracted`.
 
     Returns:
         dict: ``video``, ``duration_s``, ``fps``, ``num_frames``,
         ``windows``, ``scores`` and ``segments`` (see the contract in
         ``docs/find_moments.md``).
     """
-    scores = window_scores(windows.features, scoring)
+    scores = (still_subtracted(windows, scoring) if subtract_still else
+              window_scores(windows.features, scoring))
     per_query = {q: scores[:, i].tolist() for i, q in enumerate(queries)}
     return dict(
         video=windows.video,
@@ -410,7 +573,9 @@ def find_moments(scorer,
                                                None]] = None,
                  background: Optional[Sequence[str]] = None,
                  chunk_frames: int = DEFAULT_CHUNK_FRAMES,
-                 info: Optional[dict] = None) -> dict:
+                 info: Optional[dict] = None,
+                 window_frames: Optional[int] = None,
+                 subtract_still: bool = False) -> dict:
     """Find when each query happens in each video.
 
     Args:
@@ -436,29 +601,53 @@ def find_moments(scorer,
         chunk_frames (int): Frames decoded at a time.
         info (dict, optional): Receives ``stats``: the
             :class:`WindowStats` of the run.
+        window_frames (int, optional): Windows of this many frames every
+            ``window_frames // 2`` frames, per video whatever its frame
+            rate (e.g. the length of the model's training clips), instead
+            of ``window_s`` and ``stride_s``.
+        subtract_still (bool): Score each window minus its still picture
+            (:func:`still_subtracted`): one more forward pass per window,
+            no more decoding; the still features are cached beside the
+            window features.
 
     Returns:
         dict: The result document: ``model``, ``queries``, ``window_s``,
-        ``stride_s``, ``score``, ``threshold``, ``videos`` and
-        ``failures`` (plain JSON types; see ``docs/find_moments.md``).
+        ``stride_s``, ``window_frames``, ``score``, ``background``,
+        ``threshold``, ``videos`` and ``failures`` (plain JSON types; see
+        ``docs/find_moments.md``).
+
+    Warns:
+        BackgroundWarning: The model's label file, named by its config,
+            cannot be read: the queries are scored without background.
     """
     queries = check_queries(queries)
     if topk < 1:
         raise ValueError(f'topk must be >= 1, got {topk}')
     if batch_size < 1:
         raise ValueError(f'batch_size must be >= 1, got {batch_size}')
-    default_w, _ = default_window(scorer.model.num_segs)
-    window_s = float(window_s if window_s is not None else default_w)
-    stride_s = float(stride_s if stride_s is not None else window_s / 2)
-    check_window(window_s, stride_s)
+    if window_frames is not None:
+        if window_s is not None or stride_s is not None:
+            raise ValueError('window_frames replaces window_s and stride_s:'
+                             ' give one or the other')
+        check_window_frames(window_frames)
+        window_frames = int(window_frames)
+    else:
+        default_w, _ = default_window(scorer.model.num_segs)
+        window_s = float(window_s if window_s is not None else default_w)
+        stride_s = float(stride_s if stride_s is not None else window_s / 2)
+        check_window(window_s, stride_s)
     # The text and the threshold first: a wrong query or threshold is
     # refused before any video is decoded.
     scoring = query_scoring(scorer.model, queries, background)
-    threshold = resolve_threshold(threshold, scoring)
+    threshold = resolve_threshold(threshold, scoring, subtract_still)
+    source = background_source(scorer, background, scoring.background)
+    if 'warning' in source:
+        warnings.warn(source['warning'], BackgroundWarning, stacklevel=2)
     windows, failures, stats = video_windows(scorer, videos, window_s,
                                              stride_s, cache_path,
                                              batch_size, progress,
-                                             on_failure, chunk_frames)
+                                             on_failure, chunk_frames,
+                                             window_frames, subtract_still)
     if info is not None:
         info['stats'] = stats
     return dict(
@@ -466,11 +655,15 @@ def find_moments(scorer,
         queries=queries,
         window_s=window_s,
         stride_s=stride_s,
-        score=scoring.name,
+        window_frames=window_frames,
+        stride_frames=(max(1, window_frames // 2)
+                       if window_frames is not None else None),
+        score=scoring.name + (STILL_SUFFIX if subtract_still else ''),
+        background=source,
         threshold=threshold,
         videos=[
-            video_result(w, queries, scoring, threshold, topk)
-            for w in windows.values()
+            video_result(w, queries, scoring, threshold, topk,
+                         subtract_still) for w in windows.values()
         ],
         failures=failures)
 

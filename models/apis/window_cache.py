@@ -27,7 +27,7 @@ import torch
 
 from models.apis.feature_cache import (check_cache_path, model_key, read_cache,
                                        update_cache_entries)
-from models.apis.windows import plan_windows
+from models.apis.windows import frame_window, plan_windows
 
 #: Suffix of the default window cache beside a folder or video:
 #: ``videos/`` -> ``videos.actionclip_moments.pt``.
@@ -54,17 +54,26 @@ def default_window_cache_path(path: str) -> str:
                     MOMENTS_CACHE_SUFFIX)
 
 
-def window_cache_key(identity: str, window_s: float, stride_s: float) -> str:
+def window_cache_key(identity: str,
+                     window_s: Optional[float],
+                     stride_s: Optional[float],
+                     window_frames: Optional[int] = None) -> str:
     """The key of one model's window features at one window and stride.
 
     Args:
         identity (str): The model's identity.
-        window_s (float): Window length in seconds.
-        stride_s (float): Stride in seconds.
+        window_s (float, optional): Window length in seconds.
+        stride_s (float, optional): Stride in seconds.
+        window_frames (int, optional): Window length in frames instead
+            (the stride half of it).
 
     Returns:
-        str: ``'windows<version>|<window>|<stride>|<model key>'``.
+        str: ``'windows<version>|<window>|<stride>|<model key>'``, or
+        ``'windows<version>|frames<N>|<model key>'``.
     """
+    if window_frames is not None:
+        return (f'windows{WINDOW_VERSION}|frames{int(window_frames)}|'
+                f'{model_key(identity)}')
     return (f'windows{WINDOW_VERSION}|{float(window_s)!r}|'
             f'{float(stride_s)!r}|{model_key(identity)}')
 
@@ -80,6 +89,9 @@ class VideoWindows:
         windows (list[tuple[float, float]]): ``(start_s, end_s)`` per
             window.
         features (torch.Tensor): ``(K, V, D)`` normalised features.
+        stills (torch.Tensor, optional): ``(K, V, D)`` features of each
+            window's middle frame held still (``subtract_still``), when
+            computed.
     """
 
     video: str
@@ -87,6 +99,7 @@ class VideoWindows:
     fps: float
     windows: List[Tuple[float, float]]
     features: torch.Tensor
+    stills: Optional[torch.Tensor] = None
 
     @property
     def duration_s(self) -> float:
@@ -102,20 +115,28 @@ class WindowCache:
         path (str): The cache file; refused before any work when it holds
             anything but one of our caches, its folder created if missing.
         identity (str): The model's identity.
-        window_s (float): Window length in seconds.
-        stride_s (float): Stride in seconds.
+        window_s (float, optional): Window length in seconds.
+        stride_s (float, optional): Stride in seconds.
+        window_frames (int, optional): Window length in frames instead
+            of ``window_s`` and ``stride_s`` (the stride half of it).
 
     Raises:
         NotACacheError: ``path`` exists but is not one of our caches.
         OSError: It cannot be read, or its folder created.
     """
 
-    def __init__(self, path: str, identity: str, window_s: float,
-                 stride_s: float):
+    def __init__(self,
+                 path: str,
+                 identity: str,
+                 window_s: Optional[float],
+                 stride_s: Optional[float],
+                 window_frames: Optional[int] = None):
         self.path = check_cache_path(path)
-        self.window_s = float(window_s)
-        self.stride_s = float(stride_s)
-        self.key = window_cache_key(identity, window_s, stride_s)
+        self.window_frames = window_frames
+        self.window_s = None if window_frames else float(window_s)
+        self.stride_s = None if window_frames else float(stride_s)
+        self.key = window_cache_key(identity, window_s, stride_s,
+                                    window_frames)
         cache, problem = read_cache(self.path)
         if problem:
             warnings.warn(f'Rebuilding the feature cache {self.path} '
@@ -129,13 +150,17 @@ class WindowCache:
     def _name(video: str) -> str:
         return osp.abspath(video)
 
-    def lookup(self, video: str,
-               stat: os.stat_result) -> Optional[VideoWindows]:
+    def lookup(self,
+               video: str,
+               stat: os.stat_result,
+               stills: bool = False) -> Optional[VideoWindows]:
         """The cached windows of a video, if they are current.
 
         Args:
             video (str): The video.
             stat (os.stat_result): Its ``os.stat``, taken now.
+            stills (bool): Whether the still pictures' features are
+                needed too (an entry without them is then not enough).
 
         Returns:
             VideoWindows, optional: The windows, or None when not cached,
@@ -155,15 +180,25 @@ class WindowCache:
                 and len(features) == len(windows)
                 and torch.isfinite(features).all()):
             return None
+        still = entry.get('stills')
+        if still is not None and not (
+                isinstance(still, torch.Tensor)
+                and still.shape == features.shape
+                and torch.isfinite(still).all()):
+            still = None
+        if stills and still is None:
+            return None
         try:
-            plan = plan_windows(num_frames, fps, self.window_s,
-                                self.stride_s)
+            window_s, stride_s = (frame_window(self.window_frames, fps)
+                                  if self.window_frames else
+                                  (self.window_s, self.stride_s))
+            plan = plan_windows(num_frames, fps, window_s, stride_s)
         except ValueError:
             return None
         times = [tuple(t) for t in windows.tolist()]
         if times != plan.times:  # planned otherwise: embed again
             return None
-        return VideoWindows(video, num_frames, fps, times, features)
+        return VideoWindows(video, num_frames, fps, times, features, still)
 
     def add(self, stat: os.stat_result, windows: VideoWindows) -> None:
         """Remember a video's windows (written by :meth:`save`).
@@ -181,6 +216,11 @@ class WindowCache:
             fps=float(windows.fps),
             windows=torch.tensor(windows.windows, dtype=torch.float64),
             features=windows.features.contiguous())
+        if windows.stills is not None:
+            # Beside the window features, in the same entry: a later
+            # query with or without subtract_still costs no decoding.
+            self._new[self._name(windows.video)]['stills'] = \
+                windows.stills.contiguous()
 
     def save(self) -> bool:
         """Write the new entries into the file, keeping every other entry.

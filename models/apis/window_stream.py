@@ -28,7 +28,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from models.apis.windows import WindowPlan, WindowSampler
+from models.apis.windows import WindowPlan, WindowSampler, still_sample
 from models.datasets.transforms import VideoReadError, describe_read_error
 
 #: Frames decoded at a time by default: a few windows' worth, enough for
@@ -397,3 +397,42 @@ def embed_windows(scorer,
             f'{stream.filename!r}: its weights or the video are broken; '
             'scores of such windows would mean nothing')
     return result
+
+
+def embed_windows_and_stills(scorer,
+                             stream: VideoStream,
+                             plan: WindowPlan,
+                             batch_size: int = 8,
+                             chunk_frames: int = DEFAULT_CHUNK_FRAMES,
+                             progress=None
+                             ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Features of every window and of its still picture (the window's
+    middle frame repeated, :func:`~models.apis.windows.still_sample`), in
+    the same single streamed pass of decoding: each window is followed by
+    its still in the batches, so memory stays bounded as in
+    :func:`embed_windows`.
+
+    Args:
+        scorer (ScoringModel): The model and its preprocessing.
+        stream (VideoStream): The video, opened by :func:`open_video`.
+        plan (WindowPlan): Its windows (planned with ``stream.sampler``).
+        batch_size (int): Windows and stills per forward pass.
+        chunk_frames (int): Frames decoded at a time.
+        progress (tqdm, optional): Advanced by one per window or still
+            embedded.
+
+    Returns:
+        tuple[torch.Tensor, torch.Tensor]: ``(K, V, D)`` features of the
+        windows and of their stills.
+    """
+    starts = [s for s in plan.starts for _ in range(2)]
+    lengths = [n for n in plan.lengths for _ in range(2)]
+    samples = []
+    for sample, start, length in zip(plan.samples, plan.starts,
+                                     plan.lengths):
+        samples += [sample, still_sample(sample, start, length)]
+    both = WindowPlan(plan.num_frames, plan.fps, plan.window_s,
+                      plan.stride_s, starts, lengths, samples)
+    features = embed_windows(scorer, stream, both, batch_size, chunk_frames,
+                             progress)
+    return features[0::2].contiguous(), features[1::2].contiguous()

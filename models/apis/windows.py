@@ -80,6 +80,57 @@ def check_window(window_s: float, stride_s: float) -> None:
             'looked at; give a stride of at most the window')
 
 
+def check_window_frames(window_frames: int) -> None:
+    """Refuse a window length in frames that cannot be planned.
+
+    Args:
+        window_frames (int): Frames of a window.
+
+    Raises:
+        ValueError: Not an integer of at least 2 (the stride is half).
+    """
+    if isinstance(window_frames, bool) or not isinstance(
+            window_frames, (int, np.integer)) or window_frames < 2:
+        raise ValueError(f'window_frames must be an integer >= 2, got '
+                         f'{window_frames!r}')
+
+
+def frame_window(window_frames: int, fps: float) -> Tuple[float, float]:
+    """The window and stride in seconds of windows of ``window_frames``
+    frames every ``window_frames // 2`` frames at ``fps``; they round back
+    to those frame counts in :func:`plan_windows`.
+
+    Args:
+        window_frames (int): Frames of a window.
+        fps (float): The video's frame rate.
+
+    Returns:
+        tuple[float, float]: ``(window_s, stride_s)``.
+    """
+    check_window_frames(window_frames)
+    return window_frames / fps, max(1, window_frames // 2) / fps
+
+
+def still_sample(sample: dict, start: int, length: int) -> dict:
+    """A window's sample with every frame replaced by its middle frame
+    (``start + length // 2``): the window's scene held still, sampled and
+    shaped as the window is.
+
+    Args:
+        sample (dict): The window's sampler results.
+        start (int): Its first frame.
+        length (int): Its frames.
+
+    Returns:
+        dict: A copy of ``sample`` whose ``frame_inds`` are all the
+        middle frame.
+    """
+    still = dict(sample)
+    still['frame_inds'] = np.full_like(
+        np.asarray(sample['frame_inds']), start + length // 2)
+    return still
+
+
 class WindowSampler:
     """The sampling transforms of a test pipeline, run on one window.
 
