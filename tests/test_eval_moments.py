@@ -189,6 +189,26 @@ def test_windows_of_frames_and_labels_of_a_file(data, tmp_path):
             for start, end in video['windows']} == {12}
     assert round((starts[1] - starts[0]) * fps, 6) == 6
     assert one['timing']['windows'] == len(video['windows'])
+    # As before find_moments took window_frames: each video searched with
+    # the window and stride in seconds of its frame rate.
+    from models.apis.moments import STILL_SUFFIX, find_moments
+    from models.apis.video_scoring import load_scoring_model
+    scorer = load_scoring_model(config=data['config'],
+                                checkpoint=data['checkpoint'])
+    folder = osp.dirname(data['truths']['zeroshot'])
+    path = osp.normpath(osp.join(folder, truth['videos'][0]['video']))
+    before = find_moments(scorer, [path], truth['labels'],
+                          window_s=12 / fps, stride_s=6 / fps, topk=1000,
+                          progress=False, background=[])
+    assert before['videos'] == [video]
+    # --subtract-still is passed through
+    assert eval_moments.main([
+        data['truths']['zeroshot'], *model, '--window-frames', '12',
+        '--no-background', '--subtract-still'
+    ]) == 0
+    (still, ) = load(report_path)['sets']
+    assert still['score'] == 'probability among the 3 queries' + STILL_SUFFIX
+    assert still['timing']['windows'] == len(video['windows'])
 
 
 def test_ground_truth_as_predictions_is_perfect(data, tmp_path):

@@ -172,6 +172,8 @@ def test_an_output_that_is_an_input_is_refused_before_loading(
     (['--html', 'page.txt'], 'unknown format'),
     (['--background', 'no_such_labels.txt'], 'no such file'),
     (['--cache', 'c.pt', '--no-cache'], 'contradict'),
+    (['--window-frames', '30', '--window', '2'], 'replaces --window'),
+    (['--window-frames', '1'], '--window-frames must be >= 2'),
 ])
 def test_bad_input_is_one_line_and_exit_2(tiny, capsys, args, message):
     code = find_moments.main([tiny['clips'], 'q', *args])
@@ -202,3 +204,47 @@ def test_unreadable_videos_are_listed_and_exit_1(tiny, scorer, monkeypatch,
     assert code == 1, err
     assert f'{good} (' in out
     assert '1 of 2 videos failed' in err and 'bad.mp4' in err
+
+
+def test_a_missing_label_file_is_said_once_and_recorded(
+        tiny, scorer, monkeypatch, capsys, tmp_path):
+    # The tiny config names data/not_here/label_map.txt, which is missing.
+    out = tmp_path / 'r.json'
+    code, _, err = run_here(monkeypatch, capsys, tiny, tiny['clips'],
+                            *QUERIES, '--no-cache', '--out', out,
+                            scorer=scorer)
+    assert code == 0, err
+    lines = [line for line in err.splitlines() if 'warning' in line]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("find_moments.py: warning: The model's "
+                               "label file 'data/not_here/label_map.txt'")
+    assert 'WITHOUT background' in lines[0]
+    assert '--background FILE' in lines[0]
+    background = json.loads(out.read_text())['background']
+    assert background['missing_label_file'] == 'data/not_here/label_map.txt'
+    labels = tmp_path / 'labels.txt'
+    labels.write_text('a triangle\na green circle\n')
+    code, _, err = run_here(monkeypatch, capsys, tiny, tiny['clips'],
+                            *QUERIES, '--no-cache', '--out', out,
+                            '--background', labels, scorer=scorer)
+    assert code == 0 and 'warning' not in err, err
+    assert json.loads(out.read_text())['background'] == dict(source='given',
+                                                             labels=2)
+
+
+def test_window_frames_and_subtract_still(tiny, scorer, monkeypatch, capsys,
+                                          tmp_path):
+    from models.apis.moments import STILL_SUFFIX
+    out = tmp_path / 'r.json'
+    code, _, err = run_here(monkeypatch, capsys, tiny, tiny['clips'],
+                            *QUERIES, '--no-cache', '--out', out,
+                            '--window-frames', '16', '--subtract-still',
+                            scorer=scorer)
+    assert code == 0, err
+    assert 'window 16 frames, stride 8 frames' in err
+    result = json.loads(out.read_text())
+    assert (result['window_frames'], result['stride_frames']) == (16, 8)
+    assert result['score'].endswith(STILL_SUFFIX)
+    # 40 frames at 10 fps: windows 0-16, 8-24, 16-32, 24-40.
+    assert result['videos'][0]['windows'] == [[0.0, 1.6], [0.8, 2.4],
+                                              [1.6, 3.2], [2.4, 4.0]]

@@ -31,6 +31,7 @@ videos than the ground truth); 2 when an argument or input is wrong or the
 model cannot be loaded.
 """
 import argparse
+import contextlib
 import csv
 import json
 import math
@@ -154,6 +155,11 @@ def build_parser() -> argparse.ArgumentParser:
         action='store_true',
         help="score among the queries only, without the model's own "
         "labels as background (find_moments' background=[])")
+    parser.add_argument(
+        '--subtract-still',
+        action='store_true',
+        help="score each window minus its middle frame held still "
+        "(find_moments' subtract_still=True)")
     add_model_arguments(parser)
     for action in parser._actions:
         # The shared running options, as they apply to find_moments.
@@ -324,7 +330,8 @@ def check_args(args: argparse.Namespace) -> None:
                       'results_dir', 'window', 'stride', 'window_frames',
                       'threshold')
             if getattr(args, o) is not None
-        ] + (['--no-background'] if args.no_background else [])
+        ] + (['--no-background'] if args.no_background else []) + (
+            ['--subtract-still'] if args.subtract_still else [])
         if model_options:
             raise CliError('--predictions are evaluated as they are, '
                            f'without a model: leave out '
@@ -450,56 +457,28 @@ def run_find_moments(scorer, truth: dict, queries: Sequence[str],
         came from the cache).
     """
     from models.apis.moments import find_moments
-    if args.window_frames:
-        # One window length in frames: in seconds it depends on the
-        # video's frame rate, so videos of one rate are searched together.
-        groups: Dict[float, list] = {}
-        for video in truth['videos']:
-            groups.setdefault(float(video['fps']), []).append(video['path'])
-        plans = [(paths, args.window_frames / fps,
-                  max(1, args.window_frames // 2) / fps)
-                 for fps, paths in groups.items()]
-    else:
-        plans = [([video['path'] for video in truth['videos']], args.window,
-                  args.stride)]
-    parts, embedded, reused = [], 0, 0
+    info: dict = {}
     start = time.perf_counter()
-    for videos, window_s, stride_s in plans:
-        info: dict = {}
-        parts.append(find_moments(
-            scorer,
-            videos,
-            list(queries),
-            window_s=window_s,
-            stride_s=stride_s,
-            threshold=args.threshold,
-            topk=args.topk,
-            cache_path=args.cache,
-            batch_size=args.batch_size,
-            progress=not args.no_progress,
-            on_failure=report_skipped,
-            background=[] if args.no_background else None,
-            info=info))
-        # Windows read from --cache cost no decoding: only those embedded
-        # in this run count in the rate.
-        embedded += info['stats'].windows
-        reused += len(info['stats'].reused)
+    result = find_moments(
+        scorer, [video['path'] for video in truth['videos']],
+        list(queries),
+        window_s=args.window,
+        stride_s=args.stride,
+        threshold=args.threshold,
+        topk=args.topk,
+        cache_path=args.cache,
+        batch_size=args.batch_size,
+        progress=not args.no_progress,
+        on_failure=report_skipped,
+        background=[] if args.no_background else None,
+        info=info,
+        window_frames=args.window_frames,
+        subtract_still=args.subtract_still)
     seconds = time.perf_counter() - start
-    result = parts[0]
-    if len(parts) > 1 or args.window_frames:
-        order = {video['path']: k for k, video in enumerate(truth['videos'])}
-        result = dict(
-            parts[0],
-            window_s=None,
-            stride_s=None,
-            window_frames=args.window_frames,
-            stride_frames=max(1, args.window_frames // 2),
-            videos=sorted((v for part in parts for v in part['videos']),
-                          key=lambda v: order.get(v['video'], len(order))),
-            failures={
-                k: v
-                for part in parts for k, v in part['failures'].items()
-            })
+    # Windows read from --cache cost no decoding: only those embedded in
+    # this run count in the rate.
+    embedded = info['stats'].windows
+    reused = len(info['stats'].reused)
     return dict(
         result=result,
         seconds=seconds,
@@ -677,6 +656,12 @@ def run(args: argparse.Namespace) -> int:
     Returns:
         int: The exit status.
     """
+    with contextlib.ExitStack() as stack:
+        return _run(args, stack)
+
+
+def _run(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
+    from models.apis.moments import background_warnings_printed
     from models.utils.safe_io import atomic_write
     prepare_outputs(args)
     report = dict(iou_thresholds=list(args.iou), machine=machine(), sets=[])
@@ -693,6 +678,9 @@ def run(args: argparse.Namespace) -> int:
         report['device'] = str(scorer.device)
         report['model_load_s'] = time.perf_counter() - start
         runs = []
+        # Once for all the sets: the model's label file is missing for
+        # every one of them.
+        stack.enter_context(background_warnings_printed('eval_moments.py'))
         for truth, queries in zip(args.truths, args.queries):
             print(f'Searching {len(truth["videos"])} videos of '
                   f'{truth["set"]} for {len(queries)} labels',

@@ -94,12 +94,28 @@ def build_parser() -> argparse.ArgumentParser:
         help='step between window starts, at most the window (default: '
         'half the window)')
     parser.add_argument(
+        '--window-frames',
+        type=int,
+        default=None,
+        metavar='N',
+        help='windows of N frames every N/2 frames, per video whatever its '
+        'frame rate, instead of --window and --stride (e.g. the length of '
+        "the model's training clips: 30 for the generated actions)")
+    parser.add_argument(
+        '--subtract-still',
+        action='store_true',
+        help="score = the window's score minus that of its middle frame "
+        'held still (the scene alone): removes confident scores of still '
+        'scenes, but also the appearance evidence of a query (one more '
+        'forward pass per window; no more decoding)')
+    parser.add_argument(
         '--threshold',
         type=float,
         default=None,
         help='lowest window score in a segment (default 0.5 for '
-        'probabilities; required when the score is a cosine similarity: '
-        'one query and no background labels)')
+        'probabilities, also with --subtract-still; required when the '
+        'score is a cosine similarity: one query and no background '
+        'labels)')
     parser.add_argument(
         '--topk',
         type=int,
@@ -178,6 +194,13 @@ def check_args(args: argparse.Namespace) -> None:
         raise CliError(f'--stride {args.stride:g} is longer than --window '
                        f'{args.window:g}: the video between windows would '
                        'never be looked at')
+    if args.window_frames is not None:
+        if args.window_frames < 2:
+            raise CliError(f'--window-frames must be >= 2, got '
+                           f'{args.window_frames}')
+        if args.window is not None or args.stride is not None:
+            raise CliError('--window-frames replaces --window and --stride: '
+                           'give one or the other')
     if args.threshold is not None and not math.isfinite(args.threshold):
         raise CliError(f'--threshold must be a number, got {args.threshold}')
     if args.chunk_frames < 1:
@@ -318,7 +341,9 @@ def run(args: argparse.Namespace) -> int:
         int: The exit status.
     """
     from models.apis.feature_cache import check_cache_path
-    from models.apis.moments import find_moments, format_segments, write_result
+    from models.apis.moments import (background_warnings_printed,
+                                     find_moments, format_segments,
+                                     write_result)
     from models.apis.video_scoring import find_videos
     from models.apis.window_cache import default_window_cache_path
     from models.text.prompts import load_labels
@@ -342,21 +367,24 @@ def run(args: argparse.Namespace) -> int:
         background = []
     scorer = load_model_from_args(args)
     info: dict = {}
-    result = find_moments(
-        scorer,
-        videos,
-        args.queries,
-        window_s=args.window,
-        stride_s=args.stride,
-        threshold=args.threshold,
-        topk=args.topk,
-        cache_path=cache,
-        batch_size=args.batch_size,
-        progress=not args.no_progress,
-        on_failure=report_skipped,
-        background=background,
-        chunk_frames=args.chunk_frames,
-        info=info)
+    with background_warnings_printed('find_moments.py'):
+        result = find_moments(
+            scorer,
+            videos,
+            args.queries,
+            window_s=args.window,
+            stride_s=args.stride,
+            threshold=args.threshold,
+            topk=args.topk,
+            cache_path=cache,
+            batch_size=args.batch_size,
+            progress=not args.no_progress,
+            on_failure=report_skipped,
+            background=background,
+            chunk_frames=args.chunk_frames,
+            info=info,
+            window_frames=args.window_frames,
+            subtract_still=args.subtract_still)
     result['failures'] = {**unlisted, **result['failures']}
     stats = info['stats']
     if stats.cache_path:
@@ -365,9 +393,14 @@ def run(args: argparse.Namespace) -> int:
                  f'{stats.cache_path}{" (not written)" if unwritten else ""}')
     else:
         where = ' (no cache)'
+    if result['window_frames']:
+        windows = (f'window {result["window_frames"]} frames, stride '
+                   f'{result["stride_frames"]} frames')
+    else:
+        windows = (f'window {result["window_s"]:g} s, stride '
+                   f'{result["stride_s"]:g} s')
     print(f'Windows: {stats.windows} embedded from {len(stats.computed)} '
-          f'videos{where}; window {result["window_s"]:g} s, stride '
-          f'{result["stride_s"]:g} s; score: {result["score"]}, threshold '
+          f'videos{where}; {windows}; score: {result["score"]}, threshold '
           f'{result["threshold"]:g}',
           file=sys.stderr)
     if result['videos']:
