@@ -15,7 +15,7 @@ from models.apis.window_stream import (NonFiniteFeaturesError, VideoStream,
                                        WindowFrames, embed_windows,
                                        embed_windows_and_stills, open_video,
                                        split_pipeline)
-from models.apis.windows import plan_windows, still_sample
+from models.apis.windows import plan_windows
 from models.datasets.transforms import VideoReadError
 
 
@@ -195,12 +195,15 @@ def test_stills_are_the_middle_frame_through_the_pipeline(
     stream = open_video(scorer, video)
     plan = plan_windows(stream.num_frames, stream.fps, 1.3, 0.7,
                         stream.sampler)
-    # By hand: the pipeline's own decoding of the middle frame repeated,
-    # then the rest of the pipeline, the preprocessor and the model.
-    packed = [
-        plain_window(scorer, video, still_sample(s, start, n))[1]
-        for s, start, n in zip(plan.samples, plan.starts, plan.lengths)
-    ]
+    # By hand: the pipeline's own decoding of the middle sampled frame
+    # repeated, then the rest of the pipeline, the preprocessor and the
+    # model.
+    packed = []
+    for sample in plan.samples:
+        inds = sample['frame_inds']
+        still = dict(sample, frame_inds=np.array([inds[len(inds) // 2]] *
+                                                 len(inds)))
+        packed.append(plain_window(scorer, video, still)[1])
     reference = encode_frames(scorer.model,
                               scorer.preprocess.normalize(packed))
     windows = embed_windows(scorer, open_video(scorer, video), plan)
@@ -215,9 +218,12 @@ def test_stills_are_the_middle_frame_through_the_pipeline(
                                                     batch, chunk)
         torch.testing.assert_close(stills, reference, rtol=1e-5, atol=1e-6)
         torch.testing.assert_close(features, windows, rtol=1e-5, atol=1e-6)
-        # One pass: every frame decoded once, in ascending order.
+        # One pass: every frame decoded once, in ascending order, and
+        # only those the windows take.
         decoded = [i for r in reads for i in r]
         assert decoded == sorted(set(decoded)), (batch, chunk)
+        assert set(decoded) == {
+            i for s in plan.samples for i in s['frame_inds'].tolist()}
         del reads[:]
     # A still differs from its window: the middle frame alone.
     assert not torch.allclose(stills, features)

@@ -117,12 +117,12 @@ def test_a_window_in_frames_is_an_integer_of_two_at_least(bad):
         check_window_frames(bad)
 
 
-def test_a_still_sample_repeats_the_windows_middle_frame(sampler):
+def test_a_still_sample_repeats_the_middle_sampled_frame(sampler):
     plan = plan_windows(100, 10.0, 3.0, 1.5, sampler)
-    for sample, start, length in zip(plan.samples, plan.starts,
-                                     plan.lengths):
-        still = still_sample(sample, start, length)
-        assert still['frame_inds'].tolist() == [start + length // 2] * 4
+    for sample, start in zip(plan.samples, plan.starts):
+        still = still_sample(sample)
+        # 30 frames, 4 sampled: start + 3, 11, 18, 26; the third held.
+        assert still['frame_inds'].tolist() == [start + 18] * 4
         assert still['frame_inds'].dtype == sample['frame_inds'].dtype
         # The window's own sample is left as it was.
         assert len(set(sample['frame_inds'].tolist())) == 4

@@ -407,9 +407,10 @@ def embed_windows_and_stills(scorer,
                              progress=None
                              ) -> Tuple[torch.Tensor, torch.Tensor]:
     """Features of every window and of its still picture (the window's
-    middle frame repeated, :func:`~models.apis.windows.still_sample`), in
-    the same single streamed pass of decoding: each window is followed by
-    its still in the batches, so memory stays bounded as in
+    middle sampled frame repeated,
+    :func:`~models.apis.windows.still_sample`), in the same single
+    streamed pass of decoding, with no frame more decoded: each window is
+    followed by its still in the batches, so memory stays bounded as in
     :func:`embed_windows`.
 
     Args:
@@ -428,9 +429,8 @@ def embed_windows_and_stills(scorer,
     starts = [s for s in plan.starts for _ in range(2)]
     lengths = [n for n in plan.lengths for _ in range(2)]
     samples = []
-    for sample, start, length in zip(plan.samples, plan.starts,
-                                     plan.lengths):
-        samples += [sample, still_sample(sample, start, length)]
+    for sample in plan.samples:
+        samples += [sample, still_sample(sample)]
     both = WindowPlan(plan.num_frames, plan.fps, plan.window_s,
                       plan.stride_s, starts, lengths, samples)
     features = embed_windows(scorer, stream, both, batch_size, chunk_frames,

@@ -111,23 +111,23 @@ def frame_window(window_frames: int, fps: float) -> Tuple[float, float]:
     return window_frames / fps, max(1, window_frames // 2) / fps
 
 
-def still_sample(sample: dict, start: int, length: int) -> dict:
-    """A window's sample with every frame replaced by its middle frame
-    (``start + length // 2``): the window's scene held still, sampled and
-    shaped as the window is.
+def still_sample(sample: dict) -> dict:
+    """A window's sample with every frame replaced by its middle sampled
+    frame (``frame_inds[len // 2]``): the window's scene held still,
+    sampled and shaped as the window is. That frame is one the window
+    decodes anyway, so the still costs no more decoding (and it is the
+    choice measured in docs/moments_accuracy.md).
 
     Args:
         sample (dict): The window's sampler results.
-        start (int): Its first frame.
-        length (int): Its frames.
 
     Returns:
-        dict: A copy of ``sample`` whose ``frame_inds`` are all the
-        middle frame.
+        dict: A copy of ``sample`` whose ``frame_inds`` are all its
+        middle one.
     """
+    inds = np.asarray(sample['frame_inds'])
     still = dict(sample)
-    still['frame_inds'] = np.full_like(
-        np.asarray(sample['frame_inds']), start + length // 2)
+    still['frame_inds'] = np.full_like(inds, inds[len(inds) // 2])
     return still
 
 
