@@ -27,7 +27,15 @@ as they should (a window is one action). Without a background (a model
 with no labels, or ``background=[]``), several queries compete among
 themselves only; one query alone then has nothing to be compared with,
 and its score is the plain cosine similarity (mean over templates and
-views), which has no natural threshold: one must be given.
+views), which has no natural threshold: one must be given. When the
+model's label file (named by its config) is missing, the model has no
+labels: :class:`BackgroundWarning` says so and the document's
+``background`` field records it.
+
+Options measured in docs/moments_accuracy.md, off by default:
+``window_frames=N`` (windows of N frames every N // 2, per video, instead
+of seconds) and ``subtract_still=True`` (each window's score minus that
+of its middle sampled frame held still, :func:`still_subtracted`).
 
 Example:
     >>> scorer = load_scoring_model(name='work_dirs/quickstart/best.pth')
@@ -188,8 +196,8 @@ def background_source(scorer, background: Optional[Sequence[str]],
                "background labels, among themselves only (one query by "
                'cosine similarity), so a query that does not happen can '
                'still take most of the probability. Put the label file '
-               'there, or give one with --background FILE (background= in '
-               'the API)')
+               'there, or give one with find_moments.py --background FILE '
+               '(background= in the API)')
     return dict(source='none', labels=0,
                 why=f'label file {missing!r} not found',
                 missing_label_file=missing, warning=warning)
