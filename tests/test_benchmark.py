@@ -213,3 +213,16 @@ def test_quick_run_train_loop(quick_run):
         assert row['optim_wrapper'] == 'OptimWrapper'
     assert '## Training loop of the AMP config (mim train)' in markdown
     assert osp.basename(CPU_AUG_PIPELINE[4]['type']) in markdown
+
+
+def test_loop_rows_select_rows_by_words():
+    import argparse
+
+    import benchmark
+    every = argparse.Namespace(loop_rows=None)
+    some = argparse.Namespace(loop_rows=['as shipped', 'batch 1'])
+    rows = ['AMP config as shipped',
+            '+ model.speedups.compile=reduce-overhead',
+            'batch 1 (the old default)']
+    assert [benchmark.wanted(r, every) for r in rows] == [True, True, True]
+    assert [benchmark.wanted(r, some) for r in rows] == [True, False, True]

@@ -113,6 +113,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         'of the test pipeline in workers (default: the '
                         'CPU count minus one, here %(default)s); the test '
                         "loop uses its config's")
+    parser.add_argument('--loop-rows', nargs='+', default=None,
+                        metavar='WORDS',
+                        help='measure only the test/training loop rows whose '
+                        'name contains one of these (e.g. "as shipped" '
+                        'compile; default: every row)')
     parser.add_argument('--nvdec-rate', type=float, default=None,
                         help="a hardware decoder's measured clips/s (8 of "
                         '250 frames), reported beside the CPU decode bound')
@@ -247,6 +252,12 @@ def decode_parts(report: Dict[str, Any], videos: Dict[str, Any],
     report['part_seconds']['decode'] = time.perf_counter() - start
 
 
+def wanted(row: str, args: argparse.Namespace) -> bool:
+    """Whether ``--loop-rows`` selects the loop row named ``row``."""
+    return args.loop_rows is None or any(words in row
+                                         for words in args.loop_rows)
+
+
 def loop_parts(report: Dict[str, Any], archs: List[Tuple[str, Any]],
                label_file: str, num_labels: int, videos: Dict[str, Any],
                temp: str, device: torch.device, budget: Budget,
@@ -258,7 +269,7 @@ def loop_parts(report: Dict[str, Any], archs: List[Tuple[str, Any]],
                     for name, overrides, cuda_only in TEST_LOOP_VARIANTS
                     if (device.type == 'cuda' or not cuda_only) and (
                         DECODE_BACKEND not in overrides
-                        or nvdec_available())]
+                        or nvdec_available()) and wanted(name, args)]
         report['test_loop'] = [
             bench_test_loop(arch, clip_arch, label_file, num_labels, videos,
                             osp.join(temp, f'test_{i}_{j}'),
@@ -277,7 +288,7 @@ def loop_parts(report: Dict[str, Any], archs: List[Tuple[str, Any]],
                              device, budget)
             for i, (arch, clip_arch) in enumerate(archs)
             for j, (variant, overrides, cpu_aug) in enumerate(
-                train_loop_variants(device))
+                train_loop_variants(device)) if wanted(variant, args)
         ]
         attach_model_only(report['train_loop'], report.get('train', []))
         report['part_seconds']['train_loop'] = time.perf_counter() - start
