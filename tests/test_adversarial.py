@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import convert_actionclip_checkpoint as convert_tool
+import find_moments
 import pytest
 import search_videos
 import torch
@@ -1033,6 +1034,55 @@ def _converted_loads(env, tmp, out, err):
     assert model.num_segs == 8
 
 
+def _moments(*extra, cache=True):
+    """find_moments.py over a folder of two videos, ``extra`` options
+    formatted with ``{folder}`` and ``{tmp}``; links named ``LINK->TARGET``
+    in ``extra`` are made first."""
+
+    def prepare(env, tmp):
+        folder = _videos_folder(env, tmp)
+        args = [str(folder), QUERY, '--model', env.checkpoint]
+        owned = [str(folder)]
+        for item in extra:
+            item = str(item).format(folder=folder, tmp=tmp)
+            if '->' in item:
+                link, target = item.split('->')
+                os.symlink(target, link)
+                owned.append(link)
+                item = link
+            args.append(item)
+        return args + ([] if cache else ['--no-cache']), owned
+
+    return prepare
+
+
+def _search_html_link(env, tmp):
+    folder = _videos_folder(env, tmp)
+    page = tmp / 'page.html'
+    os.symlink(folder / 'a.mp4', page)
+    return [str(folder), QUERY, '--model', env.checkpoint, '--html',
+            str(page)], [str(folder), str(page)]
+
+
+def _moments_with_corrupt_video(env, tmp):
+    folder = _videos_folder(env, tmp)
+    (folder / 'corrupt.mp4').write_bytes(b'\x00\x01 not a video' * 40)
+    return [str(folder), QUERY, '--model', env.checkpoint,
+            '--no-cache', '--out', str(tmp / 'moments.json')], [str(folder)]
+
+
+def _moments_written(*names):
+
+    def check(env, tmp, out, err):
+        document = json.loads((tmp / 'moments.json').read_text())
+        assert sorted(osp.basename(v['video'])
+                      for v in document['videos']) == sorted(names)
+        assert list(document['failures']) == [
+            str(tmp / 'videos' / 'corrupt.mp4')]
+
+    return check
+
+
 CLI_CASES = {
     # tools/zero_shot.py: bad checkpoints and weights
     'zero_shot --model original layout':
@@ -1150,6 +1200,32 @@ CLI_CASES = {
         [str(_videos_folder(env, tmp)), QUERY, '--model',
          _non_finite(float('nan'))(env)], [env.checkpoint]), 2,
         ('non_finite_nan.pth', 'NaN')),
+    'search --html symbolic link to a video of the folder':
+    CliCase('search_videos', _search_html_link, 2,
+            ('page.html', 'same file as the input', 'symbolic link')),
+    # tools/find_moments.py
+    'moments --model NaN weights':
+    CliCase('find_moments', lambda env, tmp: (
+        [str(_videos_folder(env, tmp)), QUERY, '--model',
+         _non_finite(float('nan'))(env), '--no-cache'], [env.checkpoint]), 2,
+        ('non_finite_nan.pth', 'NaN')),
+    'moments --out symbolic link to a video':
+    CliCase('find_moments', _moments(
+        '--out', '{tmp}/moments.json->{folder}/a.mp4'), 2,
+        ('moments.json', 'a.mp4', 'symbolic link')),
+    'moments --html symbolic link to a video':
+    CliCase('find_moments', _moments(
+        '--html', '{tmp}/page.html->{folder}/b.mp4'), 2,
+        ('page.html', 'same file as the input', 'destroy')),
+    'moments --cache is the model checkpoint':
+    CliCase('find_moments', lambda env, tmp: (
+        [str(_videos_folder(env, tmp)), QUERY, '--model', env.checkpoint,
+         '--cache', env.checkpoint], [str(tmp / 'videos')]), 2,
+        ('epoch_1.pth', 'not a feature cache', 'left untouched')),
+    'moments: one corrupt video among good ones':
+    CliCase('find_moments', _moments_with_corrupt_video, 1,
+            ('corrupt.mp4', ),
+            check=_moments_written('a.mp4', 'b.mp4')),
     # tools/convert_actionclip_checkpoint.py
     'convert: output is the input':
     CliCase('convert', _convert(lambda tmp, src: src), 2,
@@ -1186,6 +1262,7 @@ CLI_CASES = {
 TOOLS = {
     'zero_shot': zero_shot,
     'search_videos': search_videos,
+    'find_moments': find_moments,
     'convert': convert_tool
 }
 
