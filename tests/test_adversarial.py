@@ -4,7 +4,8 @@ Each class of fault is one row of a table, run through the entry points
 it reaches: the in-process APIs (``init_actionclip``, ``load_model``,
 ``load_scoring_model``, ``init_recognizer``), the command lines
 (``tools/zero_shot.py``, ``tools/search_videos.py``,
-``tools/convert_actionclip_checkpoint.py``, ``mim test``), ``--resume``
+``tools/find_moments.py``, ``tools/convert_actionclip_checkpoint.py``,
+``mim test``), ``--resume``
 and the checkpoint writer. The outcome is always one of:
 
 * the right result (the same probabilities as the model that was saved);
