@@ -284,6 +284,36 @@ def write_video(path: str, frames: Iterable[np.ndarray], fps: float,
             raise ValueError(f'No frames to write to {path}')
 
 
+def write_video_h264(path: str, frames: Iterable[np.ndarray],
+                     fps: int) -> None:
+    """Write BGR frames as H.264 (PyAV's libx264 with its defaults: preset
+    medium, CRF 23; yuv420p) in mp4, whole or not at all, one frame in
+    memory at a time: for hosts whose OpenCV cannot write H.264.
+
+    Args:
+        path (str): The ``.mp4`` file.
+        frames (iterable[np.ndarray]): ``(H, W, 3)`` BGR frames, all of
+            one size (even sides: yuv420p).
+        fps (int): Frame rate.
+    """
+    import av
+    with safe_io.atomic_path(path, keep_ext=True) as tmp:
+        with av.open(tmp, 'w') as container:
+            stream = None
+            for frame in frames:
+                if stream is None:  # the size is the first frame's
+                    stream = container.add_stream('libx264', rate=fps)
+                    stream.height, stream.width = frame.shape[:2]
+                    stream.pix_fmt = 'yuv420p'
+                for packet in stream.encode(
+                        av.VideoFrame.from_ndarray(frame, format='bgr24')):
+                    container.mux(packet)
+            if stream is None:
+                raise ValueError(f'No frames to write to {path}')
+            for packet in stream.encode():
+                container.mux(packet)
+
+
 def write_lines(path: str, lines: Sequence[str]) -> None:
     """Write one line per item, whole or not at all.
 

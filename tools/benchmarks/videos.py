@@ -13,7 +13,8 @@ from typing import Any, Dict, Iterator, Sequence, Tuple
 
 import cv2
 import numpy as np
-from generate_videos import mp4_fourcc, write_lines, write_video
+from generate_videos import (mp4_fourcc, write_lines, write_video,
+                             write_video_h264)
 
 
 def kinetics_like_frames(seconds: float, fps: int, size: Tuple[int, int],
@@ -87,17 +88,8 @@ def write_kinetics_like_pyav(path: str, seconds: float, fps: int,
     Returns:
         str: ``path``.
     """
-    import av
-    with av.open(path, 'w') as container:
-        stream = container.add_stream('libx264', rate=fps)
-        stream.width, stream.height = size
-        stream.pix_fmt = 'yuv420p'
-        for frame in kinetics_like_frames(seconds, fps, size, seed):
-            for packet in stream.encode(
-                    av.VideoFrame.from_ndarray(frame, format='bgr24')):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+    write_video_h264(path, kinetics_like_frames(seconds, fps, size, seed),
+                     fps)
     return path
 
 
