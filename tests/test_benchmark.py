@@ -149,15 +149,18 @@ def test_quick_run_decoding(quick_run):
     decode = report['decode']
     assert decode['output_shape'] == [8, 3, 224, 224]
     assert decode['videos_per_s_per_worker'] > 0
-    rate = report['decode_rate']
-    assert rate['decoder'].startswith('decord') and 'num_threads=1' in rate[
-        'decoder']
-    assert rate['processes'] == report['environment']['cpu_count']
-    assert rate['clips_per_s_one_core'] > 0
-    assert rate['physical_bound_clips_per_s'] == rate['clips_per_s_total']
-    assert rate['clips_per_s_per_core'] == pytest.approx(
-        rate['clips_per_s_total'] / rate['processes'])
-    assert rate['nvdec_clips_per_s'] == NVDEC_RATE
+    rates = report['decode_rate']
+    assert [r['backend'] for r in rates] == ['cpu', 'pyav']
+    assert rates[0]['decoder'].startswith('decord')
+    assert "backend='pyav'" in rates[1]['decoder']
+    for rate in rates:
+        assert 'one thread' in rate['decoder']
+        assert rate['processes'] == report['environment']['cpu_count']
+        assert rate['clips_per_s_one_core'] > 0
+        assert rate['physical_bound_clips_per_s'] == rate['clips_per_s_total']
+        assert rate['clips_per_s_per_core'] == pytest.approx(
+            rate['clips_per_s_total'] / rate['processes'])
+        assert rate['nvdec_clips_per_s'] == NVDEC_RATE
     threads = report['loader_threads']
     assert [r['num_threads'] for r in threads] == [1, 0]
     assert all(r['workers'] == 1 and r['videos_per_s'] > 0 for r in threads)
@@ -177,10 +180,20 @@ def test_quick_run_test_loop(quick_run):
     report, markdown = quick_run
     rows = {r['variant']: r for r in report['test_loop']}
     # fp16 + CUDA graphs only where there is CUDA
-    assert list(rows) == ['config as shipped', 'batch 1 (the old default)']
-    shipped, batch1 = rows.values()
+    decord = 'decord decoding (backend=cpu, the decoder before)'
+    assert list(rows) == ['config as shipped', decord,
+                          'batch 1 (the old default)']
+    shipped, batch1 = rows['config as shipped'], rows[
+        'batch 1 (the old default)']
     assert batch1['batch_size'] == 1
     assert shipped['num_workers'] == batch1['num_workers'] >= 1
+    # each row's decode limit is that of its decoder: the config's PyAV,
+    # decord where the row says so
+    for name, rate in zip(('config as shipped', decord),
+                          report['decode_rate'][::-1]):
+        assert rows[name]['decode_limit_videos_per_s'] == pytest.approx(
+            min(rows[name]['num_workers'] * rate['clips_per_s_one_core'],
+                rate['clips_per_s_total']))
     for row in rows.values():
         _check_shares(row, ('data_wait', 'preprocess', 'forward', 'rest'))
         assert row['videos_per_s'] > 0 and row['timed_iters'] >= 1
@@ -226,3 +239,48 @@ def test_loop_rows_select_rows_by_words():
             'batch 1 (the old default)']
     assert [benchmark.wanted(r, every) for r in rows] == [True, True, True]
     assert [benchmark.wanted(r, some) for r in rows] == [True, False, True]
+
+
+def test_resume_keeps_the_earlier_parts_of_the_same_host():
+    import benchmark
+    env = dict(host='h200-a', device_name='NVIDIA H200', gpu_uuid='GPU-1',
+               cpu_count=16, torch='2.11', cuda='13.0', python='3.12.3',
+               quick=False, labels=400, workers=15, date='d2',
+               command='python tools/benchmark.py --parts train_loop')
+    earlier = dict(
+        environment=dict(env, date='d1',
+                         command='python tools/benchmark.py --parts train'),
+        parts=['train', 'test_loop'], part_seconds=dict(train=100.0),
+        train=[dict(arch='ViT-B/32', samples_per_s=600.0)],
+        test_loop=[dict(variant='config as shipped')], skipped=['x'])
+    report = dict(environment=dict(env), parts=['train_loop'], skipped=[],
+                  part_seconds={})
+    benchmark.resume(report, earlier)
+    assert report['train'] == earlier['train']
+    assert report['test_loop'] == earlier['test_loop']
+    assert report['parts'] == ['train', 'test_loop', 'train_loop']
+    assert report['skipped'] == ['x']
+    (resumed, ) = report['resumed_from']
+    assert resumed['command'].endswith('--parts train')
+    assert resumed['date'] == 'd1' and resumed['parts'] == earlier['parts']
+    # another card, another host or other software: refused, naming it
+    for key, value in (('gpu_uuid', 'GPU-2'), ('host', 'h200-b'),
+                       ('torch', '2.12'), ('workers', 7)):
+        report = dict(environment=dict(env, **{key: value}),
+                      parts=['train_loop'], skipped=[], part_seconds={})
+        with pytest.raises(ValueError, match=key):
+            benchmark.resume(report, earlier)
+        assert 'train' not in report
+
+
+def test_resume_names_a_file_it_cannot_use(tmp_path):
+    bad = tmp_path / 'benchmark.json'
+    bad.write_text('{"not": "a report"}')
+    for path, words in ((tmp_path / 'missing.json', 'cannot read'),
+                        (bad, 'is not a benchmark.json')):
+        result = subprocess.run(
+            [sys.executable, 'tools/benchmark.py', '--quick', '--resume',
+             str(path)], cwd=ROOT, env=offline_env(), capture_output=True,
+            text=True, timeout=60)
+        assert result.returncode == 2, result.stderr
+        assert str(path) in result.stderr and words in result.stderr

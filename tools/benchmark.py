@@ -118,6 +118,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help='measure only the test/training loop rows whose '
                         'name contains one of these (e.g. "as shipped" '
                         'compile; default: every row)')
+    parser.add_argument('--resume', default=None, metavar='REPORT',
+                        help='an earlier benchmark.json of this host and '
+                        'GPU: its parts are kept and those of this run '
+                        'added (or measured again), so that parts that do '
+                        'not fit one sitting make one report; refused for '
+                        'another host, GPU or software')
     parser.add_argument('--nvdec-rate', type=float, default=None,
                         help="a hardware decoder's measured clips/s (8 of "
                         '250 frames), reported beside the CPU decode bound')
@@ -132,6 +138,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     if args.video_dir is not None and args.videos_dir is not None:
         parser.error('--video-dir (existing videos) and --videos-dir '
                      '(where to generate them): give one')
+    if args.resume is not None:
+        args.resumed = read_resumed(parser, args.resume)
     args.parts = [p for p in PARTS if p in args.parts and p not in args.skip]
     if not args.parts:
         parser.error('--parts/--skip leave no part to run')
@@ -139,6 +147,63 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     if args.video_dir is not None and set(VIDEO_PARTS) & set(args.parts):
         args.video_files = list_videos(parser, args.video_dir)
     return args
+
+
+#: Report keys that hold measurements (kept from a --resume report unless
+#: measured again); the rest describes the run.
+RESULT_KEYS = ('videos', 'predict', 'text_cache', 'encoder', 'train',
+               'decode', 'decode_rate', 'loader_threads',
+               'test_loop', 'train_loop')
+#: What must be equal for two runs' figures to share one report.
+SAME_HOST_KEYS = ('host', 'device_name', 'gpu_uuid', 'cpu_count', 'torch',
+                  'cuda', 'python', 'quick', 'labels', 'workers')
+
+
+def read_resumed(parser: argparse.ArgumentParser,
+                 path: str) -> Dict[str, Any]:
+    """The ``--resume`` report, or a usage error naming the file."""
+    try:
+        with open(path) as f:
+            earlier = json.load(f)
+    except (OSError, ValueError) as error:
+        parser.error(f'--resume {path!r}: cannot read a benchmark.json '
+                     f'there ({error})')
+    if not (isinstance(earlier, dict)
+            and isinstance(earlier.get('environment'), dict)
+            and isinstance(earlier.get('part_seconds'), dict)):
+        parser.error(f'--resume {path!r} is not a benchmark.json of '
+                     'tools/benchmark.py')
+    return earlier
+
+
+def resume(report: Dict[str, Any], earlier: Dict[str, Any]) -> None:
+    """Put an earlier report's measurements into ``report``, whose
+    environment is this run's.
+
+    Raises:
+        ValueError: The earlier run had another host, GPU or software.
+    """
+    env, old = report['environment'], earlier['environment']
+    differ = [
+        f'{key} {old.get(key)!r} there, {env.get(key)!r} here'
+        for key in SAME_HOST_KEYS if old.get(key) != env.get(key)
+    ]
+    if differ:
+        raise ValueError('its figures come from another setting: ' +
+                         '; '.join(differ))
+    for key in RESULT_KEYS:
+        if key in earlier:
+            report[key] = earlier[key]
+    report['skipped'] = list(earlier.get('skipped', []))
+    report['resumed_from'] = list(earlier.get('resumed_from', [])) + [
+        dict(command=old.get('command'), date=old.get('date'),
+             parts=earlier.get('parts', []),
+             part_seconds=earlier['part_seconds'])
+    ]
+    report['parts'] = [
+        p for p in PARTS if p in earlier.get('parts', []) or p in
+        report['parts']
+    ]
 
 
 def default_workers() -> int:
@@ -169,10 +234,10 @@ if __name__ == '__main__':
     parse_args()
 
 import torch  # noqa: E402
-from benchmarks.common import (DECODE_BACKEND, FULL,  # noqa: E402
-                               LABEL_FILE, QUICK, QUICK_ARCH, TEST_CONFIGS,
-                               TRAIN_CONFIGS, Budget, build_model,
-                               build_models, nvdec_available, release_memory)
+from benchmarks.common import (FULL, LABEL_FILE, QUICK,  # noqa: E402
+                               QUICK_ARCH, TEST_CONFIGS, TRAIN_CONFIGS,
+                               Budget, backend_available, build_model,
+                               build_models, release_memory)
 from benchmarks.decode import bench_decode  # noqa: E402
 from benchmarks.decode_rate import bench_decode_rate  # noqa: E402
 from benchmarks.encoder import bench_encoder  # noqa: E402
@@ -267,9 +332,8 @@ def loop_parts(report: Dict[str, Any], archs: List[Tuple[str, Any]],
         start = time.perf_counter()
         variants = [(name, overrides)
                     for name, overrides, cuda_only in TEST_LOOP_VARIANTS
-                    if (device.type == 'cuda' or not cuda_only) and (
-                        DECODE_BACKEND not in overrides
-                        or nvdec_available()) and wanted(name, args)]
+                    if (device.type == 'cuda' or not cuda_only)
+                    and backend_available(overrides) and wanted(name, args)]
         report['test_loop'] = [
             bench_test_loop(arch, clip_arch, label_file, num_labels, videos,
                             osp.join(temp, f'test_{i}_{j}'),
@@ -367,11 +431,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             ['python', 'tools/benchmark.py'] +
             list(sys.argv[1:] if argv is None else argv))
         report['environment']['workers'] = args.workers
-        if device.type != 'cuda':
-            report['skipped'].append(
-                'CUDA graphs, fp16 autocast, AmpOptimWrapper, compile '
-                "(the loops' fp16 + CUDA graphs and compile rows) and peak "
-                'memory (no CUDA device)')
+        if args.resume is not None:
+            try:
+                resume(report, args.resumed)
+            except ValueError as error:
+                print(f'benchmark.py: error: --resume {args.resume!r}: '
+                      f'{error}', file=sys.stderr)
+                return 2
+        no_cuda = ('CUDA graphs, fp16 autocast, AmpOptimWrapper, compile '
+                   "(the loops' fp16 + CUDA graphs and compile rows) and "
+                   'peak memory (no CUDA device)')
+        if device.type != 'cuda' and no_cuda not in report['skipped']:
+            report['skipped'].append(no_cuda)
         archs = [('tiny (--quick)', QUICK_ARCH)] if args.quick else [
             (a, a) for a in args.archs
         ]

@@ -230,6 +230,12 @@ def nvdec_available() -> bool:
     return importlib.util.find_spec('PyNvVideoCodec') is not None
 
 
+def backend_available(overrides: Dict[str, Any]) -> bool:
+    """Whether a variant's decoding backend can run here (only NVDEC needs
+    what a host may lack)."""
+    return overrides.get(DECODE_BACKEND) != 'nvdec' or nvdec_available()
+
+
 def apply_overrides(cfg, overrides: Dict[str, Any], pipeline) -> None:
     """Merge a variant's config options into ``cfg``, and set its decoding
     backend on ``pipeline``'s ``VideoDecode`` step.

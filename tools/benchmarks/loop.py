@@ -5,11 +5,12 @@ to the device and normalisation) and in the model's forward."""
 import gc
 import os.path as osp
 import time
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import torch
 from benchmarks.common import (DECODE_BACKEND, ROOT, TEST_CONFIGS, Budget,
                                apply_overrides)
+from benchmarks.decode_rate import decode_limit
 from benchmarks.iteration_clock import EnoughIterations, IterationClock
 from benchmarks.videos import annotation_list
 
@@ -21,6 +22,9 @@ TEST_LOOP_VARIANTS = (
         'test_cfg.fp16': True,
         'model.speedups.cuda_graphs': True
     }, True),
+    ('decord decoding (backend=cpu, the decoder before)', {
+        DECODE_BACKEND: 'cpu'
+    }, False),
     ('batch 1 (the old default)', {
         'test_dataloader.batch_size': 1
     }, False),
@@ -49,7 +53,7 @@ def test_config(arch: str) -> str:
 
 def bench_test_loop(arch: str, clip_arch, label_file: str, num_labels: int,
                     videos: Dict[str, Any], work_dir: str,
-                    decode_rate: Optional[Dict], variant: str,
+                    decode_rate: Optional[List[Dict]], variant: str,
                     overrides: Dict[str, Any], device: torch.device,
                     budget: Budget) -> Dict:
     """Part e: mmengine's test loop of the arch's K400 test config (what
@@ -131,10 +135,8 @@ def bench_test_loop(arch: str, clip_arch, label_file: str, num_labels: int,
         'model)',
         metrics={k: float(v)
                  for k, v in (metrics or {}).items()})
-    if decode_rate:
-        row['decode_limit_videos_per_s'] = min(
-            workers * decode_rate['clips_per_s_one_core'],
-            decode_rate['clips_per_s_total'])
+    row['decode_limit_videos_per_s'] = decode_limit(
+        decode_rate, cfg.test_dataloader.dataset.pipeline, workers)
     print(f"  test loop {arch} {variant}: {rate:.1f} videos/s "
           f"({workers} workers, batch {batch}), data wait "
           f"{shares['data_wait']:.0%}", flush=True)

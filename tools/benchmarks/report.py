@@ -2,6 +2,7 @@
 as markdown tables."""
 import os
 import platform
+import socket
 import time
 from typing import Any, Dict, List, Sequence, Tuple
 
@@ -21,6 +22,10 @@ def environment(device: torch.device, quick: bool) -> Dict[str, Any]:
         device_name=(torch.cuda.get_device_name(device)
                      if device.type == 'cuda' else platform.processor()
                      or 'cpu'),
+        gpu_uuid=(str(getattr(torch.cuda.get_device_properties(device),
+                              'uuid', '')) or None
+                  if device.type == 'cuda' else None),
+        host=socket.gethostname(),
         cpu_count=os.cpu_count(),
         float32_matmul_precision=torch.get_float32_matmul_precision(),
         frames=NUM_SEGS,
@@ -58,6 +63,13 @@ def to_markdown(report: Dict[str, Any]) -> str:
                     for k, v in report['part_seconds'].items()) + '.', '',
         f"Command: `{env.get('command', 'python tools/benchmark.py')}`", ''
     ]
+    for earlier in report.get('resumed_from', []):
+        lines += [
+            f"Resumed from an earlier command on this host ({env['host']}"
+            + (f", GPU {env['gpu_uuid']}" if env.get('gpu_uuid') else '')
+            + f"), {earlier['date']}: `{earlier['command']}` (parts "
+            f"{', '.join(earlier['parts'])}).", ''
+        ]
     if report.get('videos'):
         v = report['videos']
         lines += [
@@ -121,14 +133,15 @@ def _decode_sections(report: Dict[str, Any]) -> List[str]:
                          ('videos/s per worker', 'videos_per_s_per_worker',
                           '.1f')]) + ['']
     if report.get('decode_rate'):
-        r = report['decode_rate']
+        rows = report['decode_rate']
+        first = rows[0]
         lines += [
             '### Decode rate per core and the physical bound', '',
-            f"{r['decoder']}, {r['frames_per_clip']} frames of each "
-            f"{r['codec']} clip (those SampleFrames picks in test mode), "
-            "each process pinned to a CPU, "
-            f"{r['seconds']:g} s per process.", ''
-        ] + _table([r], [
+            f"{first['frames_per_clip']} frames of each {first['codec']} "
+            'clip (those SampleFrames picks in test mode), each process '
+            f"pinned to a CPU, {first['seconds']:g} s per process.", ''
+        ] + _table(rows, [
+            ('decoder', 'decoder', ''),
             ('clips/s, one process', 'clips_per_s_one_core', '.1f'),
             ('processes at once', 'processes', 'd'),
             ('clips/s in total (CPU bound)', 'clips_per_s_total', '.1f'),
@@ -175,7 +188,8 @@ def _loop_sections(report: Dict[str, Any]) -> List[str]:
                       "warm-up iterations (the workers' head start: 2 x "
                       'workers + 2); "data wait" is the DataLoader\'s '
                       'next(); "decode limit" is the lesser of workers x '
-                      "the one-core decode rate and the host's total.", ''
+                      "the one-core decode rate and the host's total, for "
+                      "the row's decoder.", ''
                   ]
     if report.get('train_loop'):
         lines += ['## Training loop of the AMP config (mim train)',

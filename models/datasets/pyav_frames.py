@@ -1,0 +1,169 @@
+"""The sampled frames of a video, decoded with PyAV, skipping the frames
+that no sampled frame needs.
+
+Why: the 8 frames a config samples are spread over the whole clip, and a
+Kinetics clip (H.264, one key frame per 250 frames) must be decoded from
+its key frame up to the last sampled frame: decoding, not the model, bounds
+``mim test`` and ``mim train`` (docs/benchmark.md). But a frame that no
+other frame refers to (a non-reference B-frame: half of libx264's frames
+with its default settings) is needed only when it is sampled itself.
+FFmpeg's ``skip_frame='NONREF'`` drops such frames before their costly
+part; it is switched back before each packet of a sampled frame. The
+frames that are decoded are decoded exactly as without skipping, so the
+result is the same, bit for bit, a third faster (docs/decoding.md).
+
+Frames are numbered as decord numbers them: the video stream's packets in
+order of presentation time. The frames are decord's, bit for bit, on the
+codecs, pixel formats and colour tags the tests write. Where this module
+cannot promise that, :class:`NotSupported` tells the caller to decode with
+decord instead: a container whose seeking it does not trust, a pixel
+format it was not checked on, packets without or with repeated time
+stamps, a frame count other than decord's, or a sampled frame the decoder
+did not return.
+"""
+import bisect
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+#: Containers whose index makes a seek land on the key frame asked for.
+SEEKABLE_FORMATS = ('mov,mp4,m4a,3gp,3g2,mj2', 'matroska,webm')
+#: Pixel formats whose RGB conversion was checked to equal decord's
+#: (10-bit formats differ by up to 52 levels).
+PIXEL_FORMATS = ('yuv420p', 'yuvj420p', 'yuv444p', 'yuvj444p')
+
+
+class NotSupported(Exception):
+    """This module cannot promise decord's frames for this video; decode it
+    with decord."""
+
+
+def _import_av():
+    try:
+        import av
+    except ImportError as error:  # pragma: no cover - av is a requirement
+        raise ImportError(
+            "VideoDecode(backend='pyav') needs PyAV: pip install av "
+            '(requirements/runtime.txt pins the version)') from error
+    return av
+
+
+def _index(container, stream) -> Dict[str, List[int]]:
+    """Presentation time stamps of every frame, in order, and those of the
+    key frames."""
+    stamps, keys = [], []
+    for packet in container.demux(stream):
+        if not packet.size:  # the demuxer's end-of-stream marker
+            continue
+        if packet.pts is None:
+            raise NotSupported('a packet without a time stamp')
+        stamps.append(packet.pts)
+        if packet.is_keyframe:
+            keys.append(packet.pts)
+    stamps.sort()
+    if len(set(stamps)) != len(stamps):
+        raise NotSupported('repeated time stamps')
+    if not keys:
+        raise NotSupported('no key frame')
+    return dict(stamps=stamps, keys=sorted(keys))
+
+
+def read_frames(filename: str,
+                frame_inds: Sequence[int],
+                num_frames: Optional[int] = None,
+                skip_unneeded: bool = True,
+                stats: Optional[Dict[str, int]] = None) -> List[np.ndarray]:
+    """Decode the frames at ``frame_inds`` as RGB arrays.
+
+    Args:
+        filename (str): The video file.
+        frame_inds (Sequence[int]): Frame indices, in any order, repeats
+            allowed.
+        num_frames (int, optional): The frame count decord gave; another
+            count here raises :class:`NotSupported`.
+        skip_unneeded (bool): Drop the frames no other frame refers to
+            unless they are asked for. ``False`` decodes every frame from
+            the key frame on (the plain computation the tests compare
+            with).
+        stats (dict, optional): Filled with ``decoded`` (frames the
+            decoder returned) and ``seeks``.
+
+    Returns:
+        list[np.ndarray]: ``(H, W, 3)`` uint8 frames, one per index.
+
+    Raises:
+        NotSupported: The frames could differ from decord's; decode with
+            decord.
+        av.error.FFmpegError: The file cannot be read.
+    """
+    av = _import_av()
+    indices = [int(i) for i in frame_inds]
+    with av.open(filename) as container:
+        if container.format.name not in SEEKABLE_FORMATS:
+            raise NotSupported(f'container {container.format.name}')
+        if len(container.streams.video) != 1:
+            raise NotSupported('not exactly one video stream')
+        stream = container.streams.video[0]
+        index = _index(container, stream)
+        stamps = index['stamps']
+        if num_frames is not None and len(stamps) != num_frames:
+            raise NotSupported(f'{len(stamps)} frames, decord counts '
+                               f'{num_frames}')
+        if not indices:
+            return []
+        if min(indices) < 0 or max(indices) >= len(stamps):
+            raise NotSupported('a frame index out of range')
+        wanted = {stamps[i] for i in indices}
+        decoded = _decode(container, stream, sorted(wanted), index['keys'],
+                          skip_unneeded, {} if stats is None else stats)
+    return [decoded[stamps[i]] for i in indices]
+
+
+def _decode(container, stream, goals: List[int], keys: List[int],
+            skip_unneeded: bool,
+            stats: Dict[str, int]) -> Dict[int, np.ndarray]:
+    """Decode the frames with time stamps ``goals`` (ascending), seeking to
+    a goal's key frame when it lies past what is decoded already, as
+    decord does."""
+    wanted = set(goals)
+    context = stream.codec_context
+    context.thread_count = 1  # one decoding process per core
+    frames: Dict[int, np.ndarray] = {}
+    stats.update(decoded=0, seeks=0)
+    packets = None
+    decoded_up_to = None  # the last key frame decoded from
+    for goal in goals:
+        if goal in frames:
+            continue
+        key = keys[bisect.bisect_right(keys, goal) - 1]
+        if packets is None or key > decoded_up_to:
+            container.seek(key, stream=stream, backward=True)
+            context.flush_buffers()
+            packets = container.demux(stream)
+            decoded_up_to = key
+            first = True
+            stats['seeks'] += 1
+        for packet in packets:
+            if packet.size and first:
+                if packet.pts != key or not packet.is_keyframe:
+                    raise NotSupported('a seek did not land on the key '
+                                       'frame')
+                first = False
+            if packet.size and packet.is_keyframe:
+                decoded_up_to = max(decoded_up_to, packet.pts)
+            if skip_unneeded:
+                context.skip_frame = ('DEFAULT' if packet.pts in wanted
+                                      else 'NONREF')
+            # A size-0 packet flushes the decoder at the end of the file.
+            for frame in context.decode(packet if packet.size else None):
+                stats['decoded'] += 1
+                if frame.pts in wanted and frame.pts not in frames:
+                    if frame.format.name not in PIXEL_FORMATS:
+                        raise NotSupported(
+                            f'pixel format {frame.format.name}')
+                    frames[frame.pts] = frame.to_ndarray(format='rgb24')
+            if goal in frames:
+                break
+        if goal not in frames:
+            raise NotSupported('the decoder did not return a sampled frame')
+    return frames

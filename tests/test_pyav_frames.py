@@ -1,0 +1,218 @@
+"""PyAV decoding that skips the frames no sampled frame needs: the same
+frames as decoding everything, and as decord, bit for bit; decord wherever
+that cannot be promised.
+
+The videos are written here through PyAV (libx264 with B-frames and
+several key-frame spacings, colour tags, 4:4:4, HEVC, VP9, MPEG-4 Part 2)
+and OpenCV (mp4v, the odd sizes decord cannot copy).
+"""
+import os.path as osp
+from typing import Dict, Optional
+
+import numpy as np
+import pytest
+from conftest import write_video
+
+av = pytest.importorskip('av')
+
+from models.datasets.pyav_frames import (NotSupported,  # noqa: E402
+                                         read_frames)
+
+
+def write_clip(path: str,
+               codec: str = 'libx264',
+               pix_fmt: str = 'yuv420p',
+               num_frames: int = 48,
+               size=(96, 64),
+               options: Optional[Dict[str, str]] = None,
+               colorspace: Optional[int] = None,
+               color_range: Optional[int] = None,
+               seed: int = 0) -> str:
+    """A clip of moving stripes over still noise through PyAV; returns
+    ``path`` (the container follows its extension)."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    with av.open(path, 'w') as container:
+        stream = container.add_stream(codec, rate=25)
+        stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+        stream.options = dict(options or {})
+        if colorspace is not None:
+            stream.codec_context.colorspace = colorspace
+        if color_range is not None:
+            stream.codec_context.color_range = color_range
+        ramp = (np.arange(width, dtype=np.uint8) * 5)[None, :, None]
+        background = rng.integers(0, 255, (height, width, 3), np.uint8)
+        for i in range(num_frames):
+            image = background.copy()
+            image[:height // 2] = np.roll(ramp, 3 * i, axis=1)
+            frame = av.VideoFrame.from_ndarray(image, format='rgb24')
+            if colorspace is not None:
+                frame.colorspace = colorspace
+            if color_range is not None:
+                frame.color_range = color_range
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+#: name -> (file extension, write_clip options)
+CLIPS = {
+    # libx264's defaults: one key frame (250 apart), 3 B-frames, half of
+    # them referenced by no other frame
+    'h264': ('.mp4', {}),
+    # three B-frames in every group, as libx264 places them in real footage
+    # (on this noise it places few): one referenced, two not
+    'h264_b3': ('.mp4', dict(options={'x264-params': 'b-adapt=0:bframes=3'})),
+    # a key frame every 8: reading skips whole groups by seeking
+    'h264_gop8': ('.mp4', dict(options=dict(g='8', keyint_min='8'))),
+    'h264_mkv': ('.mkv', dict(options=dict(g='12'))),
+    'h264_bt709': ('.mp4', dict(colorspace=1)),
+    'h264_full_range': ('.mp4', dict(color_range=2)),
+    'h264_444': ('.mp4', dict(pix_fmt='yuv444p')),
+    'hevc': ('.mp4', dict(codec='libx265', options={'x265-params':
+                                                    'log-level=none'})),
+    'vp9': ('.webm', dict(codec='libvpx-vp9')),
+    'mpeg4_bframes': ('.mp4', dict(codec='mpeg4', options=dict(bf='2'))),
+}
+
+
+@pytest.fixture(scope='module')
+def clips(tmp_path_factory):
+    folder = tmp_path_factory.mktemp('clips')
+    paths = {
+        name: write_clip(str(folder / (name + ext)), seed=i, **options)
+        for i, (name, (ext, options)) in enumerate(CLIPS.items())
+    }
+    paths['mp4v_opencv'] = write_video(str(folder / 'mp4v.mp4'),
+                                       num_frames=30)
+    return paths
+
+
+def index_sets(num_frames: int, seed: int):
+    """Sampled-frame sets as the pipelines make them, and harder ones."""
+    rng = np.random.default_rng(seed)
+    segment = num_frames / 8
+    yield [int(segment * i + segment / 2) for i in range(8)]  # test mode
+    yield sorted(rng.integers(0, num_frames, 8).tolist())
+    yield rng.integers(0, num_frames, 8).tolist()  # any order
+    yield [3, 3, 0, num_frames - 1, 3]  # repeats, first and last
+    yield [num_frames - 1]
+    yield list(range(num_frames))
+
+
+@pytest.mark.parametrize('name', sorted([*CLIPS, 'mp4v_opencv']))
+def test_frames_are_those_of_decoding_everything(clips, name):
+    import decord
+    path = clips[name]
+    reader = decord.VideoReader(path, num_threads=1)
+    num_frames = len(reader)
+    # decord decoding every frame in order; its random access (a seek,
+    # then counting frames) returns frame 14 for frame 12 of the MPEG-4
+    # clip, whose B-frames follow the key frame in decoding order
+    everything_decord = reader.get_batch(range(num_frames)).asnumpy()
+    for indices in index_sets(num_frames, seed=len(name)):
+        expected = everything_decord[indices]
+        fast = read_frames(path, indices, num_frames)
+        plain = read_frames(path, indices, num_frames, skip_unneeded=False)
+        assert len(fast) == len(plain) == len(indices)
+        for i, want, got, everything in zip(indices, expected, fast, plain):
+            assert got.dtype == np.uint8 and got.shape == want.shape, name
+            assert np.array_equal(got, everything), (name, i)
+            assert np.array_equal(got, want), (name, i)
+
+
+def test_frames_no_sampled_frame_needs_are_not_decoded(clips):
+    # test-mode sampling of a one-key-frame H.264 clip
+    stats, plain_stats = {}, {}
+    indices = [3, 9, 15, 21, 27, 33, 39, 45]
+    read_frames(clips['h264_b3'], indices, stats=stats)
+    read_frames(clips['h264_b3'], indices, skip_unneeded=False,
+                stats=plain_stats)
+    assert plain_stats['decoded'] >= 46
+    assert stats['decoded'] < 0.75 * plain_stats['decoded'], (
+        stats, plain_stats)
+    # groups of 8: sampling one frame in every other group seeks past the
+    # groups in between
+    stats = {}
+    read_frames(clips['h264_gop8'], [1, 17, 33], stats=stats)
+    assert stats['seeks'] == 3
+    assert stats['decoded'] <= 3 * 8
+
+
+def test_odd_sizes_give_the_frames_of_the_opencv_fallback(tmp_path):
+    # decord cannot copy these frames (docs/decoding.md); the pipeline read
+    # them with OpenCV before
+    from models.datasets.transforms import _OpenCVFrames
+    for size in ((73, 41), (17, 30), (49, 48)):
+        path = write_video(str(tmp_path / f'odd_{size[0]}x{size[1]}.mp4'),
+                           size=size, num_frames=12)
+        expected = _OpenCVFrames(path).get_batch([0, 5, 11])
+        for want, got in zip(expected, read_frames(path, [0, 5, 11])):
+            assert np.array_equal(got, want), size
+
+
+def test_what_it_cannot_promise_goes_to_decord(clips, tmp_path):
+    import cv2
+    avi = str(tmp_path / 'mjpg.avi')
+    writer = cv2.VideoWriter(avi, cv2.VideoWriter_fourcc(*'MJPG'), 10,
+                             (64, 48))
+    for i in range(6):
+        writer.write(np.full((48, 64, 3), 20 * i, np.uint8))
+    writer.release()
+    ten_bit = write_clip(str(tmp_path / 'ten_bit.mp4'),
+                         pix_fmt='yuv420p10le', num_frames=6)
+    cases = {
+        'container avi': (avi, [0, 1], None),
+        'pixel format yuv420p10le': (ten_bit, [0, 3], None),
+        'decord counts 47': (clips['h264'], [0], 47),
+        'index past the end': (clips['h264'], [48], 48),
+        'negative index': (clips['h264'], [-1], None),
+    }
+    for reason, (path, indices, num_frames) in cases.items():
+        with pytest.raises(NotSupported):
+            read_frames(path, indices, num_frames)
+            pytest.fail(f'{reason}: decoded')
+
+
+def test_video_decode_pyav_backend_in_the_pipeline(clips, tmp_path):
+    from mmaction.registry import TRANSFORMS
+    from mmengine.registry import DefaultScope
+
+    import models  # noqa: F401  (registers the transforms)
+
+    def run(path, backend):
+        with DefaultScope.overwrite_default_scope('mmaction'):
+            steps = [
+                TRANSFORMS.build(cfg) for cfg in (
+                    dict(type='VideoInit'),
+                    dict(type='SampleFrames', clip_len=1, frame_interval=1,
+                         num_clips=8, test_mode=True),
+                    dict(type='VideoDecode', backend=backend))
+            ]
+        results = dict(filename=path, start_index=0, modality='RGB')
+        for step in steps:
+            results = step(results)
+        return results
+
+    for name in ('h264', 'hevc', 'mp4v_opencv'):
+        fast, plain = run(clips[name], 'pyav'), run(clips[name], 'cpu')
+        assert fast['decoded_by'] == 'pyav', name
+        assert fast['img_shape'] == plain['img_shape']
+        assert fast['original_shape'] == plain['original_shape']
+        assert np.array_equal(np.stack(fast['imgs']),
+                              np.stack(plain['imgs'])), name
+    # 10-bit: decord decodes it
+    ten_bit = write_clip(str(tmp_path / 'ten_bit.mp4'),
+                         pix_fmt='yuv420p10le', num_frames=10)
+    fast, plain = run(ten_bit, 'pyav'), run(ten_bit, 'cpu')
+    assert fast['decoded_by'] == 'cpu'
+    assert np.array_equal(np.stack(fast['imgs']), np.stack(plain['imgs']))
+    assert osp.isfile(ten_bit)
+
+
+def test_an_unknown_backend_is_refused():
+    from models.datasets.transforms import VideoDecode
+    with pytest.raises(ValueError, match="'pyav'"):
+        VideoDecode(backend='pyAV')
