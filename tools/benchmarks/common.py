@@ -63,7 +63,7 @@ class Budget:
     num_labels: Optional[int] = None
     #: Decode rate per core: seconds each decoding process runs (one
     #: process, then one per CPU at once).
-    decode_rate_seconds: float = 3.0
+    decode_rate_seconds: float = 8.0
     #: The test pipeline in DataLoader workers (VideoInit's num_threads):
     #: videos timed after the workers' first prefetch.
     loader_videos: int = 320
