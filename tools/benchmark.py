@@ -197,7 +197,7 @@ def resume(report: Dict[str, Any], earlier: Dict[str, Any]) -> None:
     report['skipped'] = list(earlier.get('skipped', []))
     report['resumed_from'] = list(earlier.get('resumed_from', [])) + [
         dict(command=old.get('command'), date=old.get('date'),
-             parts=earlier.get('parts', []),
+             parts=earlier.get('measured_parts', earlier.get('parts', [])),
              part_seconds=earlier['part_seconds'])
     ]
     report['parts'] = [
@@ -389,7 +389,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     started = time.perf_counter()
     report: Dict[str, Any] = dict(
         budget=asdict(budget), skipped=[], part_seconds={},
-        parts=args.parts)
+        parts=args.parts, measured_parts=list(args.parts))
     with tempfile.TemporaryDirectory(prefix='actionclip_bench_') as temp:
         from models.text.prompts import load_labels
         labels = load_labels(LABEL_FILE)[:budget.num_labels]

@@ -2,7 +2,9 @@
 decoding thread inside DataLoader workers: the pipeline in N workers with
 ``num_threads=1`` (MMAction2's ``DecordInit`` default, which ``VideoInit``
 inherits) against ``num_threads=0`` (decord's own default: as many threads
-as it likes, in every worker)."""
+as it likes, in every worker). The pipeline decodes with decord here
+(``VideoDecode(backend='cpu')``): with the config's PyAV backend, decord
+only opens the files and its threads do not decode."""
 import os.path as osp
 import time
 from typing import Any, Dict, List
@@ -63,6 +65,9 @@ def bench_loader_threads(videos: Dict[str, Any], workers: int,
     for name, threads in THREAD_SETTINGS:
         pipeline_cfg = [dict(t) for t in cfg.test_pipeline]
         pipeline_cfg[0]['num_threads'] = threads
+        for step in pipeline_cfg:
+            if step['type'] == 'VideoDecode':
+                step['backend'] = 'cpu'  # decord decodes
         dataset = _PipelineDataset(
             VideoPipeline(pipeline_cfg), videos['files'],
             skip + steady_videos)

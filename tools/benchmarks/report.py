@@ -153,9 +153,9 @@ def _decode_sections(report: Dict[str, Any]) -> List[str]:
         lines += [
             "### The test pipeline in DataLoader workers: VideoInit's "
             'decoding threads', '',
-            f"The K400 test pipeline (its VideoInit passes num_threads="
-            f"{rows[0]['config_num_threads']}), batch 1, timed after the "
-            "workers' first prefetch.", ''
+            f"The K400 test pipeline decoding with decord (its VideoInit "
+            f"passes num_threads={rows[0]['config_num_threads']}), batch 1, "
+            "timed after the workers' first prefetch.", ''
         ] + _table(rows, [('VideoInit', 'setting', ''),
                           ('workers', 'workers', 'd'),
                           ('videos', 'videos', 'd'),
