@@ -250,7 +250,8 @@ def test_resume_keeps_the_earlier_parts_of_the_same_host():
     earlier = dict(
         environment=dict(env, date='d1',
                          command='python tools/benchmark.py --parts train'),
-        parts=['train', 'test_loop'], part_seconds=dict(train=100.0),
+        parts=['train', 'decode', 'test_loop'],
+        measured_parts=['test_loop'], part_seconds=dict(train=100.0),
         train=[dict(arch='ViT-B/32', samples_per_s=600.0)],
         test_loop=[dict(variant='config as shipped')], skipped=['x'])
     report = dict(environment=dict(env), parts=['train_loop'], skipped=[],
@@ -258,11 +259,12 @@ def test_resume_keeps_the_earlier_parts_of_the_same_host():
     benchmark.resume(report, earlier)
     assert report['train'] == earlier['train']
     assert report['test_loop'] == earlier['test_loop']
-    assert report['parts'] == ['train', 'test_loop', 'train_loop']
+    assert report['parts'] == ['train', 'decode', 'test_loop', 'train_loop']
     assert report['skipped'] == ['x']
     (resumed, ) = report['resumed_from']
     assert resumed['command'].endswith('--parts train')
-    assert resumed['date'] == 'd1' and resumed['parts'] == earlier['parts']
+    # the parts that command measured, not those it had resumed
+    assert resumed['date'] == 'd1' and resumed['parts'] == ['test_loop']
     # another card, another host or other software: refused, naming it
     for key, value in (('gpu_uuid', 'GPU-2'), ('host', 'h200-b'),
                        ('torch', '2.12'), ('workers', 7)):

@@ -107,6 +107,24 @@ def write_opencv_video(path: str, fourcc: str, num_frames: int = 50,
     return path
 
 
+def write_avi_with_b_frames(path: str, frames, fps: int) -> str:
+    """MPEG-4 Part 2 with B-frames and a key frame every 12 frames in AVI
+    (as XviD stores UCF101 and HMDB51), through PyAV; returns ``path``."""
+    import av
+    with av.open(path, 'w') as container:
+        stream = container.add_stream('mpeg4', rate=fps)
+        stream.height, stream.width = frames[0].shape[:2]
+        stream.pix_fmt = 'yuv420p'
+        stream.options = dict(bf='2', g='12')
+        for frame in frames:
+            for packet in stream.encode(
+                    av.VideoFrame.from_ndarray(frame, format='bgr24')):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
 def write_cases(folder: str) -> Tuple[Dict[str, str], List[str]]:
     """Write good videos and their damaged copies, plus files that were
     never videos.
@@ -135,6 +153,8 @@ def write_cases(folder: str) -> Tuple[Dict[str, str], List[str]]:
     for name, ext in (('h264', '.mp4'), ('h264mkv', '.mkv')):
         goods[name] = osp.join(folder, name + ext)
         generate_videos.write_video_h264(goods[name], frames[:40], fps)
+    goods['avib'] = write_avi_with_b_frames(osp.join(folder, 'avib.avi'),
+                                            frames[:40], fps)
     cases = {f'{name}_good': path for name, path in goods.items()}
     rng = np.random.default_rng(1)
     extra = {
@@ -289,10 +309,11 @@ def test_damaged_videos_give_frames_or_a_named_error(tmp_path, backend):
             problems.append(f'{name}: frames from a file without any')
     # PyAV decodes the good mp4 and Matroska files, the odd-sized one too
     # (decord cannot copy its frames; PyAV gives OpenCV's: see
-    # test_pyav_frames); decord the AVI, whose seeking PyAV's reader does
-    # not trust.
+    # test_pyav_frames) and the AVI with B-frames (in order); decord the
+    # MJPG AVI, whose frames are in order.
     expected = dict(plain='pyav', generated='pyav', mkv='pyav',
-                    h264='pyav', h264mkv='pyav', odd='pyav', avi='cpu')
+                    h264='pyav', h264mkv='pyav', odd='pyav', avib='pyav',
+                    avi='cpu')
     for video, decoder in expected.items():
         got = outcomes[cases[f'{video}_good']].get('decoded_by')
         if backend == 'pyav' and got != decoder:

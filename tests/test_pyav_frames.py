@@ -1,10 +1,12 @@
 """PyAV decoding that skips the frames no sampled frame needs: the same
-frames as decoding everything, and as decord, bit for bit; decord wherever
-that cannot be promised.
+frames as decoding everything in order (decord's, or OpenCV's where decord
+starts late), bit for bit, also where decord's random access reads other
+frames; decord wherever that cannot be promised.
 
-The videos are written here through PyAV (libx264 with B-frames and
-several key-frame spacings, colour tags, 4:4:4, HEVC, VP9, MPEG-4 Part 2)
-and OpenCV (mp4v, the odd sizes decord cannot copy).
+The videos are written here through PyAV (libx264 with B-frames, several
+key-frame spacings and open GOPs, colour tags, 4:4:4, HEVC, VP9, MPEG-4
+Part 2 in MP4 and AVI, MPEG-2 in program and transport streams) and OpenCV
+(mp4v, the odd sizes decord cannot copy).
 """
 import os.path as osp
 from typing import Dict, Optional
@@ -75,6 +77,21 @@ CLIPS = {
                                                     'log-level=none'})),
     'vp9': ('.webm', dict(codec='libvpx-vp9')),
     'mpeg4_bframes': ('.mp4', dict(codec='mpeg4', options=dict(bf='2'))),
+    # open GOPs: B-frames after a key frame in decoding order that come
+    # before it on screen (decord's random access reads these wrong)
+    'h264_open_gop': ('.mp4', dict(options={
+        'x264-params': 'open-gop=1:keyint=12:bframes=3:b-adapt=0'})),
+    'h264_open_gop_mkv': ('.mkv', dict(options={
+        'x264-params': 'open-gop=1:keyint=12:bframes=3:b-adapt=0'})),
+    # MPEG-4 Part 2 with B-frames in AVI, as XviD stores UCF101 and
+    # HMDB51: decoded in order from the start (AVI seeking is not trusted)
+    'mpeg4_avi_b1': ('.avi', dict(codec='mpeg4',
+                                  options=dict(bf='1', g='12'))),
+    'mpeg4_avi_b2': ('.avi', dict(codec='mpeg4',
+                                  options=dict(bf='2', g='12'))),
+    # MPEG-2 in a program stream: decoded in order too
+    'mpeg2_ps': ('.mpg', dict(codec='mpeg2video',
+                              options=dict(bf='2', g='12'))),
 }
 
 
@@ -139,6 +156,10 @@ def test_frames_no_sampled_frame_needs_are_not_decoded(clips):
     read_frames(clips['h264_gop8'], [1, 17, 33], stats=stats)
     assert stats['seeks'] == 3
     assert stats['decoded'] <= 3 * 8
+    # AVI with B-frames: from the start, in order, up to the last frame
+    stats = {}
+    read_frames(clips['mpeg4_avi_b2'], [30, 2, 17], stats=stats)
+    assert stats == dict(decoded=31, seeks=0)
 
 
 def test_odd_sizes_give_the_frames_of_the_opencv_fallback(tmp_path):
@@ -151,6 +172,22 @@ def test_odd_sizes_give_the_frames_of_the_opencv_fallback(tmp_path):
         expected = _OpenCVFrames(path).get_batch([0, 5, 11])
         for want, got in zip(expected, read_frames(path, [0, 5, 11])):
             assert np.array_equal(got, want), size
+
+
+def test_transport_streams_give_the_frames_opencv_decodes(tmp_path):
+    # decord's frame 0 of these is the 13th frame (it starts at the second
+    # key frame); OpenCV, and PyAV decoding in order, start at the first
+    from models.datasets.transforms import _OpenCVFrames
+    for name, options in (
+            ('h264', dict(options={'x264-params': 'keyint=12:bframes=3'})),
+            ('mpeg2', dict(codec='mpeg2video', options=dict(bf='2',
+                                                            g='12')))):
+        path = write_clip(str(tmp_path / f'{name}.ts'), **options)
+        indices = [0, 5, 11, 12, 30, 47]
+        expected = _OpenCVFrames(path).get_batch(indices)
+        for i, want, got in zip(indices, expected,
+                                read_frames(path, indices, 48)):
+            assert np.array_equal(got, want), (name, i)
 
 
 def test_what_it_cannot_promise_goes_to_decord(clips, tmp_path):
@@ -203,6 +240,16 @@ def test_video_decode_pyav_backend_in_the_pipeline(clips, tmp_path):
         assert fast['original_shape'] == plain['original_shape']
         assert np.array_equal(np.stack(fast['imgs']),
                               np.stack(plain['imgs'])), name
+    # where decord's random access returns other frames, the pipeline now
+    # gives those of decoding in order
+    import decord
+    for name in ('h264_open_gop', 'mpeg4_avi_b2'):
+        fast = run(clips[name], 'pyav')
+        assert fast['decoded_by'] == 'pyav', name
+        reader = decord.VideoReader(clips[name], num_threads=1)
+        in_order = reader.get_batch(range(len(reader))).asnumpy()
+        assert np.array_equal(np.stack(fast['imgs']),
+                              in_order[fast['frame_inds']]), name
     # 10-bit: decord decodes it
     ten_bit = write_clip(str(tmp_path / 'ten_bit.mp4'),
                          pix_fmt='yuv420p10le', num_frames=10)
@@ -216,3 +263,31 @@ def test_an_unknown_backend_is_refused():
     from models.datasets.transforms import VideoDecode
     with pytest.raises(ValueError, match="'pyav'"):
         VideoDecode(backend='pyAV')
+
+
+def test_pyav_is_the_default_and_decord_says_why_when_it_is_missing(
+        monkeypatch):
+    import importlib.util
+
+    from mmengine.logging import MMLogger
+
+    from models.datasets import transforms
+    transforms.default_backend.cache_clear()
+    assert transforms.VideoDecode().backend == 'pyav'
+    transforms.default_backend.cache_clear()
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, 'find_spec',
+        lambda name, *args: None if name == 'av' else find_spec(name, *args))
+    logged = []
+    logger = MMLogger.get_current_instance()
+    monkeypatch.setattr(logger, 'warning',
+                        lambda msg, *a, **k: logged.append(msg))
+    monkeypatch.setattr(logger, 'log',
+                        lambda level, msg, *a, **k: logged.append(msg))
+    try:
+        assert transforms.VideoDecode().backend == 'cpu'
+        assert transforms.VideoDecode().backend == 'cpu'
+    finally:
+        transforms.default_backend.cache_clear()
+    assert len(logged) == 1 and 'pip install av' in logged[0], logged

@@ -13,13 +13,26 @@ frames that are decoded are decoded exactly as without skipping, so the
 result is the same, bit for bit, a third faster (docs/decoding.md).
 
 Frames are numbered as decord numbers them: the video stream's packets in
-order of presentation time. The frames are decord's, bit for bit, on the
-codecs, pixel formats and colour tags the tests write. Where this module
-cannot promise that, :class:`NotSupported` tells the caller to decode with
-decord instead: a container whose seeking it does not trust, a pixel
-format it was not checked on, packets without or with repeated time
-stamps, a frame count other than decord's, or a sampled frame the decoder
-did not return.
+order of presentation time. The frames are those of decoding every frame
+in order, bit for bit, with decord or PyAV, on the codecs, pixel formats
+and colour tags the tests write.
+
+decord's own random access does not always give them: it seeks to a key
+frame and counts frames from there, which goes wrong where frames that
+follow a key frame in decoding order come before it in presentation
+order. H.264 with open GOPs and MPEG-4 Part 2 with B-frames (as XviD can
+write them, the codec of UCF101 and HMDB51) read frames several positions
+off, silently (docs/decoding.md).
+This module seeks only in containers whose index it trusts (MP4/MOV,
+Matroska/WebM), checks where each seek lands, and decodes the streams of
+other containers that reorder frames (AVI with B-frames, MPEG-TS) in
+order from the start, never seeking, numbering the frames as they come.
+
+Where this module cannot promise the frames, :class:`NotSupported` tells
+the caller to decode with decord instead: another container whose frames
+are not reordered (decord seeks right there), a pixel format it was not
+checked on, repeated time stamps, a frame count other than decord's, or a
+sampled frame the decoder did not return.
 """
 import bisect
 from typing import Dict, List, Optional, Sequence
@@ -48,24 +61,30 @@ def _import_av():
     return av
 
 
-def _index(container, stream) -> Dict[str, List[int]]:
-    """Presentation time stamps of every frame, in order, and those of the
-    key frames."""
+def _index(container, stream) -> Dict:
+    """Presentation time stamps of every frame, in order, those of the key
+    frames, the frame count, and whether decoding order differs from
+    presentation order (``reordered``; also when time stamps are
+    missing)."""
     stamps, keys = [], []
+    count, latest, reordered = 0, None, False
     for packet in container.demux(stream):
         if not packet.size:  # the demuxer's end-of-stream marker
             continue
+        count += 1
         if packet.pts is None:
-            raise NotSupported('a packet without a time stamp')
+            reordered = True  # unknown: the in-order path is safe
+            continue
+        if latest is not None and packet.pts < latest:
+            reordered = True
+        latest = packet.pts if latest is None else max(latest, packet.pts)
         stamps.append(packet.pts)
         if packet.is_keyframe:
             keys.append(packet.pts)
     stamps.sort()
-    if len(set(stamps)) != len(stamps):
-        raise NotSupported('repeated time stamps')
-    if not keys:
-        raise NotSupported('no key frame')
-    return dict(stamps=stamps, keys=sorted(keys))
+    return dict(stamps=stamps, keys=sorted(keys), count=count,
+                reordered=reordered,
+                repeated=len(set(stamps)) != len(stamps))
 
 
 def read_frames(filename: str,
@@ -84,7 +103,7 @@ def read_frames(filename: str,
         skip_unneeded (bool): Drop the frames no other frame refers to
             unless they are asked for. ``False`` decodes every frame from
             the key frame on (the plain computation the tests compare
-            with).
+            with). Containers read in order never skip.
         stats (dict, optional): Filled with ``decoded`` (frames the
             decoder returned) and ``seeks``.
 
@@ -92,31 +111,73 @@ def read_frames(filename: str,
         list[np.ndarray]: ``(H, W, 3)`` uint8 frames, one per index.
 
     Raises:
-        NotSupported: The frames could differ from decord's; decode with
-            decord.
+        NotSupported: The frames could differ from those of decoding in
+            order; decode with decord.
         av.error.FFmpegError: The file cannot be read.
     """
     av = _import_av()
     indices = [int(i) for i in frame_inds]
+    stats = {} if stats is None else stats
     with av.open(filename) as container:
-        if container.format.name not in SEEKABLE_FORMATS:
-            raise NotSupported(f'container {container.format.name}')
         if len(container.streams.video) != 1:
             raise NotSupported('not exactly one video stream')
         stream = container.streams.video[0]
         index = _index(container, stream)
-        stamps = index['stamps']
-        if num_frames is not None and len(stamps) != num_frames:
-            raise NotSupported(f'{len(stamps)} frames, decord counts '
+        if num_frames is not None and index['count'] != num_frames:
+            raise NotSupported(f"{index['count']} frames, decord counts "
                                f'{num_frames}')
+        if indices and (min(indices) < 0 or max(indices) >= index['count']):
+            raise NotSupported('a frame index out of range')
+        if container.format.name not in SEEKABLE_FORMATS:
+            if not index['reordered']:
+                raise NotSupported(
+                    f'container {container.format.name}, frames in order: '
+                    "decord's seeking is right there")
+            in_order = True
+        else:
+            if index['repeated'] or len(index['stamps']) != index['count']:
+                raise NotSupported('missing or repeated time stamps')
+            if not index['keys']:
+                raise NotSupported('no key frame')
+            in_order = False
         if not indices:
             return []
-        if min(indices) < 0 or max(indices) >= len(stamps):
-            raise NotSupported('a frame index out of range')
+        if in_order:
+            decoded = _decode_in_order(av, filename, indices, stats)
+            return [decoded[i] for i in indices]
+        stamps = index['stamps']
         wanted = {stamps[i] for i in indices}
         decoded = _decode(container, stream, sorted(wanted), index['keys'],
-                          skip_unneeded, {} if stats is None else stats)
+                          skip_unneeded, stats)
     return [decoded[stamps[i]] for i in indices]
+
+
+def _to_rgb(frame) -> np.ndarray:
+    if frame.format.name not in PIXEL_FORMATS:
+        raise NotSupported(f'pixel format {frame.format.name}')
+    return frame.to_ndarray(format='rgb24')
+
+
+def _decode_in_order(av, filename: str, indices: List[int],
+                     stats: Dict[str, int]) -> Dict[int, np.ndarray]:
+    """Decode from the first frame on, without seeking or skipping, up to
+    the last frame asked for; frame i is the i-th frame decoded."""
+    wanted, last = set(indices), max(indices)
+    stats.update(decoded=0, seeks=0)
+    frames: Dict[int, np.ndarray] = {}
+    # opened again: a seek back to the start is what this path avoids
+    with av.open(filename) as container:
+        stream = container.streams.video[0]
+        stream.codec_context.thread_count = 1
+        for number, frame in enumerate(container.decode(stream)):
+            stats['decoded'] += 1
+            if number in wanted:
+                frames[number] = _to_rgb(frame)
+            if number >= last:
+                break
+    if len(frames) < len(wanted):
+        raise NotSupported('the decoder returned fewer frames than counted')
+    return frames
 
 
 def _decode(container, stream, goals: List[int], keys: List[int],
@@ -158,10 +219,7 @@ def _decode(container, stream, goals: List[int], keys: List[int],
             for frame in context.decode(packet if packet.size else None):
                 stats['decoded'] += 1
                 if frame.pts in wanted and frame.pts not in frames:
-                    if frame.format.name not in PIXEL_FORMATS:
-                        raise NotSupported(
-                            f'pixel format {frame.format.name}')
-                    frames[frame.pts] = frame.to_ndarray(format='rgb24')
+                    frames[frame.pts] = _to_rgb(frame)
             if goal in frames:
                 break
         if goal not in frames:

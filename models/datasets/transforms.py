@@ -2,7 +2,9 @@
 
 ``VideoInit`` / ``VideoDecode`` are drop-in replacements for MMAction2's
 ``DecordInit`` / ``DecordDecode``: decord first, OpenCV where decord fails,
-and errors that name the file.
+and errors that name the file. ``VideoDecode`` decodes with PyAV by
+default (below), as decord's random access reads wrong frames in some
+videos.
 
 ``VideoInit`` opens files on disk by path, where ``DecordInit`` hands decord
 the file's bytes: decord's in-memory reader lets FFmpeg seek past the end of
@@ -200,6 +202,23 @@ class VideoInit(DecordInit):
 BACKENDS = ('cpu', 'pyav', 'nvdec')
 
 
+@functools.lru_cache(maxsize=None)
+def default_backend() -> str:
+    """``VideoDecode``'s backend when a pipeline names none: PyAV where it
+    is installed, else decord, said once per process."""
+    import importlib.util
+    if importlib.util.find_spec('av') is not None:
+        return 'pyav'
+    from mmengine.logging import print_log
+    print_log(
+        'PyAV is not installed: videos are decoded with decord, whose '
+        'random access reads other frames than those asked for in '
+        'open-GOP H.264 and in MPEG-4 Part 2 with B-frames '
+        '(docs/decoding.md); pip install av (requirements/runtime.txt)',
+        logger='current', level=30)
+    return 'cpu'
+
+
 class _ServedFrames:
     """Frames PyAV or the NVDEC service decoded, in the place of a
     reader."""
@@ -215,12 +234,16 @@ class VideoDecode(DecordDecode):
 
     Args:
         mode (str): As in MMAction2's ``DecordDecode``.
-        backend (str): ``'cpu'`` (decord, OpenCV where decord fails),
-            ``'pyav'``: PyAV, decoding only the frames the sampled ones
-            need (:mod:`models.datasets.pyav_frames`), with decord's
-            frames bit for bit, and the ``'cpu'`` path for the videos
-            where it cannot promise that (another container than
-            MP4/MOV/Matroska/WebM, 10-bit video, ...), or
+        backend (str, optional): ``'pyav'``: PyAV, decoding only the
+            frames the sampled ones need
+            (:mod:`models.datasets.pyav_frames`): the frames of decoding
+            in order, bit for bit, also where decord's random access reads
+            others (open-GOP H.264, MPEG-4 Part 2 with B-frames); the
+            ``'cpu'`` path for the videos where decord reads right or
+            where PyAV cannot promise the frames (10-bit video, ...).
+            ``'cpu'``: decord, OpenCV where decord fails, as MMAction2's
+            ``DecordDecode``. By default ``'pyav'``, or ``'cpu'`` with a
+            warning where PyAV is not installed. Or
             ``'nvdec'``: the frames come from the NVDEC service
             (:mod:`models.datasets.nvdec_service`, started once per
             process tree when the pipeline is built) and from the CPU
@@ -234,9 +257,12 @@ class VideoDecode(DecordDecode):
             ``gpu_id``, ``decoder``, ``decoder_options``, ``timeout``).
     """
 
-    def __init__(self, mode: str = 'accurate', backend: str = 'cpu',
+    def __init__(self, mode: str = 'accurate',
+                 backend: Optional[str] = None,
                  nvdec: Optional[Dict] = None) -> None:
         super().__init__(mode)
+        if backend is None:
+            backend = default_backend()
         if backend not in BACKENDS:
             raise ValueError(f'VideoDecode backend must be one of '
                              f'{BACKENDS}, got {backend!r}')
