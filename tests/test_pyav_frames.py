@@ -17,8 +17,8 @@ from conftest import write_video
 
 av = pytest.importorskip('av')
 
-from models.datasets.pyav_frames import (NotSupported,  # noqa: E402
-                                         read_frames)
+from models.datasets.pyav_frames import (InOrderReader,  # noqa: E402
+                                         NotSupported, read_frames)
 
 
 def write_clip(path: str,
@@ -291,3 +291,25 @@ def test_pyav_is_the_default_and_decord_says_why_when_it_is_missing(
     finally:
         transforms.default_backend.cache_clear()
     assert len(logged) == 1 and 'pip install av' in logged[0], logged
+
+
+@pytest.mark.parametrize('name', ['h264_open_gop', 'mpeg4_avi_b2',
+                                  'mpeg2_ps', 'hevc'])
+def test_in_order_reader_gives_the_frames_of_decoding_in_order(clips, name):
+    import decord
+    reader = decord.VideoReader(clips[name], num_threads=1)
+    num_frames = len(reader)
+    in_order = reader.get_batch(range(num_frames)).asnumpy()
+    stream = InOrderReader(clips[name], num_frames)
+    # ascending chunks with gaps and repeats, then back to the start
+    chunks = [[0, 1], [1, 5, 9], [20, 21, 22], [num_frames - 1], [2, 3]]
+    try:
+        for chunk in chunks:
+            for i, got in zip(chunk, stream.read(chunk)):
+                assert np.array_equal(got, in_order[i]), (name, i)
+        with pytest.raises(NotSupported):
+            stream.read([num_frames])
+    finally:
+        stream.close()
+    with pytest.raises(NotSupported):
+        InOrderReader(clips[name], num_frames + 1)

@@ -34,11 +34,15 @@ TINY_CONFIG = 'configs/actionclip_tiny-scratch_1x1x4_synthetic-actions.py'
 
 
 def decode(filename, init='VideoInit', decode='VideoDecode', num_clips=4):
+    # VideoDecode with decord (backend='cpu'): this file tests decord and
+    # its OpenCV fallback; PyAV, VideoDecode's default, has test_pyav_frames
+    step = dict(type=decode)
+    if decode == 'VideoDecode':
+        step['backend'] = 'cpu'
     results = dict(filename=filename, start_index=0, modality='RGB')
     for cfg in (dict(type=init),
                 dict(type='SampleFrames', clip_len=1, frame_interval=1,
-                     num_clips=num_clips, test_mode=True),
-                dict(type=decode)):
+                     num_clips=num_clips, test_mode=True), step):
         results = TRANSFORMS.build(cfg)(results)
     return results
 

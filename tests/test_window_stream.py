@@ -36,7 +36,33 @@ def videos(tmp_path_factory):
         # decord opens this size but cannot copy its frames: the OpenCV
         # fallback reads it (docs/decoding.md).
         odd=write_video(str(folder / 'odd.mp4'), num_frames=45,
-                        size=(73, 41), fps=10, seed=2))
+                        size=(73, 41), fps=10, seed=2),
+        # open GOPs: decord's get_batch, seeking across the gaps between
+        # windows, reads other frames (docs/decoding.md)
+        open_gop=write_open_gop(str(folder / 'open_gop.mp4')))
+
+
+def write_open_gop(path: str) -> str:
+    """60 frames of H.264 with open GOPs (a key frame every 12) through
+    PyAV; returns ``path``."""
+    av = pytest.importorskip('av')
+    rng = np.random.default_rng(3)
+    background = rng.integers(0, 255, (48, 64, 3), np.uint8)
+    with av.open(path, 'w') as container:
+        stream = container.add_stream('libx264', rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, 'yuv420p'
+        stream.options = {
+            'x264-params': 'open-gop=1:keyint=12:bframes=3:b-adapt=0'}
+        for i in range(60):
+            image = background.copy()
+            image[8:24] = np.roll(np.arange(64, dtype=np.uint8) * 4,
+                                  3 * i)[None, :, None]
+            for packet in stream.encode(
+                    av.VideoFrame.from_ndarray(image, format='rgb24')):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
 
 
 def plain_window(scorer, video, sample):
@@ -81,7 +107,7 @@ def test_one_window_video_gives_the_pipelines_features(scorer, videos):
     assert torch.equal(features[0], plain[videos['short']])
 
 
-@pytest.mark.parametrize('name', ['long', 'odd'])
+@pytest.mark.parametrize('name', ['long', 'odd', 'open_gop'])
 def test_streamed_windows_equal_the_plain_decoding(scorer, videos, name):
     video = videos[name]
     stream = open_video(scorer, video)
@@ -96,8 +122,19 @@ def test_streamed_windows_equal_the_plain_decoding(scorer, videos, name):
             assert len(frames) == len(expected[k][0])
             for got, want in zip(frames, expected[k][0]):
                 assert np.array_equal(got, want), (name, chunk, k)
-        # The odd size is read by the sequential OpenCV reader.
-        assert (stream._opencv is not None) == (name == 'odd')
+        # PyAV reads them all in one forward pass (the odd size too: it
+        # gives the frames of the OpenCV fallback)
+        assert stream._pyav is not None and stream._opencv is None
+    if name == 'odd':
+        # decoding with decord (backend='cpu'), the sequential OpenCV
+        # reader takes over where decord cannot copy the frames
+        parts = split_pipeline(scorer.preprocess.pipeline.steps)
+        parts.decode['backend'] = 'cpu'
+        stream = VideoStream(video, parts)
+        for k, frames in WindowFrames(stream, plan, 5):
+            for got, want in zip(frames, expected[k][0]):
+                assert np.array_equal(got, want), (name, 'cpu', k)
+        assert stream._pyav is None and stream._opencv is not None
     # The features of the plain packing, batched any way.
     inputs = scorer.preprocess.normalize([packed for _, packed in expected])
     from models.apis.video_scoring import encode_frames

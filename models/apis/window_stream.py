@@ -6,8 +6,10 @@ The model's test pipeline is taken apart where it decodes
 where decord cannot open the file) opens the video once; its sampling
 steps choose each window's frames (:mod:`models.apis.windows`); the frames
 all windows need are decoded in ascending chunks of at most
-``chunk_frames`` (decord's ``get_batch``, as ``VideoDecode`` calls it; a
-sequential OpenCV reader where decord fails, as ``VideoDecode`` falls back);
+``chunk_frames`` (in one forward pass through PyAV when the pipeline's
+``VideoDecode`` uses PyAV, its default; else decord's ``get_batch``, as
+``VideoDecode`` calls it; a sequential OpenCV reader where decord fails, as
+``VideoDecode`` falls back);
 a frame is dropped as soon as the last window that uses it has been
 formed. Each window's frames then go through the pipeline's steps after
 decoding (``Resize``, ``CenterCrop``, ``FormatShape``, ``PackActionInputs``
@@ -180,6 +182,11 @@ class VideoStream:
         #: Its frame rate.
         self.fps = float(results['avg_fps'])
         self._opencv: Optional[_SequentialOpenCV] = None
+        # VideoDecode(backend='pyav') reads in one forward pass with PyAV:
+        # decord's get_batch seeks across gaps between windows and reads
+        # other frames in open-GOP H.264 and B-frame MPEG-4 (decoding.md)
+        self._pyav = None
+        self._pyav_tried = getattr(self._decode, 'backend', 'cpu') != 'pyav'
         if not self.num_frames:
             raise VideoReadError(
                 f'Video file {filename!r} has no frames; check that it '
@@ -201,6 +208,19 @@ class VideoStream:
         """
         from models.datasets.transforms import _OpenCVFrames
         self.reads += 1
+        if not self._pyav_tried:
+            self._pyav_tried = True
+            from models.datasets.pyav_frames import InOrderReader
+            try:
+                self._pyav = InOrderReader(self.filename, self.num_frames)
+            except Exception:  # NotSupported, unreadable: decord decides
+                self._pyav = None
+        if self._pyav is not None:
+            try:
+                return self._pyav.read(indices)
+            except Exception:  # as VideoDecode: decord from here on
+                self._pyav.close()
+                self._pyav = None
         if self._opencv is None and not isinstance(self._reader,
                                                    _OpenCVFrames):
             try:
@@ -226,6 +246,8 @@ class VideoStream:
         """Release the decoders."""
         if self._opencv is not None:
             self._opencv.close()
+        if self._pyav is not None:
+            self._pyav.close()
         self._reader = None
 
 

@@ -225,3 +225,79 @@ def _decode(container, stream, goals: List[int], keys: List[int],
         if goal not in frames:
             raise NotSupported('the decoder did not return a sampled frame')
     return frames
+
+
+class InOrderReader:
+    """One video's frames decoded in a single forward pass: frame i is the
+    i-th frame decoded, never a seek. For readers that ask for ascending
+    frames chunk by chunk (``models.apis.window_stream``), where reopening
+    the file for every chunk would decode a long video again and again.
+
+    Args:
+        filename (str): The video.
+        num_frames (int, optional): The frame count decord gave; another
+            count raises :class:`NotSupported`.
+
+    Raises:
+        NotSupported: Not exactly one video stream, or another frame count.
+        av.error.FFmpegError: The file cannot be read.
+    """
+
+    def __init__(self, filename: str, num_frames: Optional[int] = None):
+        self._av = _import_av()
+        self.filename = filename
+        with self._av.open(filename) as container:
+            if len(container.streams.video) != 1:
+                raise NotSupported('not exactly one video stream')
+            count = _index(container, container.streams.video[0])['count']
+        if num_frames is not None and count != num_frames:
+            raise NotSupported(f'{count} frames, decord counts {num_frames}')
+        self.num_frames = count
+        self._container = None
+        self._open()
+
+    def _open(self) -> None:
+        self.close()
+        self._container = self._av.open(self.filename)
+        stream = self._container.streams.video[0]
+        stream.codec_context.thread_count = 1
+        self._frames = self._container.decode(stream)
+        self.position = 0  # the number of the next frame decoded
+        self._last: Optional[np.ndarray] = None  # frame position - 1
+
+    def read(self, indices: Sequence[int]) -> List[np.ndarray]:
+        """Decode frames; going back reopens the file.
+
+        Args:
+            indices (Sequence[int]): Frame indices, best ascending.
+
+        Returns:
+            list[np.ndarray]: ``(H, W, 3)`` uint8 RGB frames.
+
+        Raises:
+            NotSupported: The decoder returned fewer frames than counted,
+                or a pixel format not checked against decord's.
+        """
+        out = []
+        for index in (int(i) for i in indices):
+            if not 0 <= index < self.num_frames:
+                raise NotSupported(f'frame {index} of {self.num_frames}')
+            if index < self.position - 1 or (index == self.position - 1
+                                             and self._last is None):
+                self._open()
+            while self.position <= index:
+                frame = next(self._frames, None)
+                if frame is None:
+                    raise NotSupported('the decoder returned fewer frames '
+                                       'than counted')
+                self.position += 1
+                self._last = (_to_rgb(frame)
+                              if self.position - 1 == index else None)
+            out.append(self._last.copy())
+        return out
+
+    def close(self) -> None:
+        """Release the file."""
+        if self._container is not None:
+            self._container.close()
+            self._container = None
