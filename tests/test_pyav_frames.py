@@ -211,6 +211,13 @@ def test_what_it_cannot_promise_goes_to_decord(clips, tmp_path):
         with pytest.raises(NotSupported):
             read_frames(path, indices, num_frames)
             pytest.fail(f'{reason}: decoded')
+    # a sampled frame before the first key frame: nothing to seek to
+    import types
+
+    from models.datasets import pyav_frames
+    stream = types.SimpleNamespace(codec_context=types.SimpleNamespace())
+    with pytest.raises(NotSupported, match='before the first key frame'):
+        pyav_frames._decode(None, stream, [0], [512], True, {})
 
 
 def test_video_decode_pyav_backend_in_the_pipeline(clips, tmp_path):

@@ -196,7 +196,10 @@ def _decode(container, stream, goals: List[int], keys: List[int],
     for goal in goals:
         if goal in frames:
             continue
-        key = keys[bisect.bisect_right(keys, goal) - 1]
+        position = bisect.bisect_right(keys, goal)
+        if not position:
+            raise NotSupported('a frame before the first key frame')
+        key = keys[position - 1]
         if packets is None or key > decoded_up_to:
             container.seek(key, stream=stream, backward=True)
             context.flush_buffers()
