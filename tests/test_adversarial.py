@@ -1669,6 +1669,32 @@ def test_failed_checkpoint_write_leaves_the_previous_file(
     assert osp.basename(find_resumable(str(tmp_path))) == 'epoch_4.pth'
 
 
+@pytest.mark.parametrize('how', ['the same file', 'symbolic link'])
+def test_benchmark_does_not_write_over_the_report_it_resumes(tmp_path, how):
+    # tools/benchmark.py --resume REPORT with --out-dir where REPORT (or a
+    # link to it) would be replaced by the merged report
+    earlier = tmp_path / 'a' / 'benchmark.json'
+    earlier.parent.mkdir()
+    earlier.write_text(json.dumps(dict(
+        environment=dict(host='h', command='python tools/benchmark.py'),
+        part_seconds=dict(total=1.0), parts=['train'])))
+    out_dir = earlier.parent
+    if how == 'symbolic link':
+        out_dir = tmp_path / 'b'
+        out_dir.mkdir()
+        (out_dir / 'benchmark.json').symlink_to(earlier)
+    before = snapshot(str(tmp_path))
+    proc = subprocess.run(
+        [sys.executable, osp.join(ROOT, 'tools', 'benchmark.py'), '--quick',
+         '--device', 'cpu', '--resume', str(earlier), '--out-dir',
+         str(out_dir)], cwd=ROOT, env=offline_env(), capture_output=True,
+        text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert 'same file as the input' in proc.stderr
+    assert str(earlier) in proc.stderr
+    assert snapshot(str(tmp_path)) == before
+
+
 # ---------------------------------------------------------------------------
 # Case classes (what each table above covers)
 # ---------------------------------------------------------------------------
@@ -1705,9 +1731,9 @@ def test_failed_checkpoint_write_leaves_the_previous_file(
 # label set < annotation classes| mim test                    | LabelSetError
 # one corrupt video among good  | zero_shot                   | exit 1, rest
 #   ones                        |                             | scored
-# output = input (same, hard,   | --viz, --out, converter     | exit 2, file
-#   symbolic link, per-video    |                             | intact
-#   --viz name)                 |                             |
+# output = input (same, hard,   | --viz, --out, converter,    | exit 2, file
+#   symbolic link, per-video    | benchmark --out-dir against | intact
+#   --viz name)                 | its --resume report         |
 # cache path not ours (text,    | search --cache              | exit 2, file
 #   video, checkpoint, folder)  |                             | intact
 # damaged cache of ours         | search --cache              | rebuilt

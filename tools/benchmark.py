@@ -140,6 +140,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                      '(where to generate them): give one')
     if args.resume is not None:
         args.resumed = read_resumed(parser, args.resume)
+    check_outputs(parser, args.out_dir, args.resume)
     args.parts = [p for p in PARTS if p in args.parts and p not in args.skip]
     if not args.parts:
         parser.error('--parts/--skip leave no part to run')
@@ -174,6 +175,20 @@ def read_resumed(parser: argparse.ArgumentParser,
         parser.error(f'--resume {path!r} is not a benchmark.json of '
                      'tools/benchmark.py')
     return earlier
+
+
+def check_outputs(parser: argparse.ArgumentParser, out_dir: str,
+                  resumed: Optional[str]) -> None:
+    """Refuse an ``--out-dir`` whose report files cannot be written or
+    would replace the ``--resume`` report (a usage error)."""
+    from light_imports import load_light
+    safe_io = load_light('models.utils.safe_io')
+    for name in ('benchmark.json', 'benchmark.md'):
+        try:
+            safe_io.check_output_path(osp.join(out_dir, name), [resumed],
+                                      what='--out-dir')
+        except safe_io.OutputPathError as error:
+            parser.error(str(error))
 
 
 def resume(report: Dict[str, Any], earlier: Dict[str, Any]) -> None:
