@@ -307,7 +307,7 @@ def test_in_order_reader_gives_the_frames_of_decoding_in_order(clips, name):
     reader = decord.VideoReader(clips[name], num_threads=1)
     num_frames = len(reader)
     in_order = reader.get_batch(range(num_frames)).asnumpy()
-    stream = InOrderReader(clips[name], num_frames)
+    stream = InOrderReader.open(clips[name], num_frames)
     # ascending chunks with gaps and repeats, then back to the start
     chunks = [[0, 1], [1, 5, 9], [20, 21, 22], [num_frames - 1], [2, 3]]
     try:
@@ -319,4 +319,4 @@ def test_in_order_reader_gives_the_frames_of_decoding_in_order(clips, name):
     finally:
         stream.close()
     with pytest.raises(NotSupported):
-        InOrderReader(clips[name], num_frames + 1)
+        InOrderReader.open(clips[name], num_frames + 1)

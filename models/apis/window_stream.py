@@ -212,7 +212,8 @@ class VideoStream:
             self._pyav_tried = True
             from models.datasets.pyav_frames import InOrderReader
             try:
-                self._pyav = InOrderReader(self.filename, self.num_frames)
+                self._pyav = InOrderReader.open(self.filename,
+                                                self.num_frames)
             except Exception:  # NotSupported, unreadable: decord decides
                 self._pyav = None
         if self._pyav is not None:

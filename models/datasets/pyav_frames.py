@@ -87,6 +87,20 @@ def _index(container, stream) -> Dict:
                 repeated=len(set(stamps)) != len(stamps))
 
 
+def _checked_index(container, num_frames: Optional[int]) -> tuple:
+    """The video stream and its :func:`_index`, or :class:`NotSupported`
+    when there is not exactly one video stream or the frame count is not
+    decord's ``num_frames``."""
+    if len(container.streams.video) != 1:
+        raise NotSupported('not exactly one video stream')
+    stream = container.streams.video[0]
+    index = _index(container, stream)
+    if num_frames is not None and index['count'] != num_frames:
+        raise NotSupported(f"{index['count']} frames, decord counts "
+                           f'{num_frames}')
+    return stream, index
+
+
 def read_frames(filename: str,
                 frame_inds: Sequence[int],
                 num_frames: Optional[int] = None,
@@ -119,13 +133,7 @@ def read_frames(filename: str,
     indices = [int(i) for i in frame_inds]
     stats = {} if stats is None else stats
     with av.open(filename) as container:
-        if len(container.streams.video) != 1:
-            raise NotSupported('not exactly one video stream')
-        stream = container.streams.video[0]
-        index = _index(container, stream)
-        if num_frames is not None and index['count'] != num_frames:
-            raise NotSupported(f"{index['count']} frames, decord counts "
-                               f'{num_frames}')
+        stream, index = _checked_index(container, num_frames)
         if indices and (min(indices) < 0 or max(indices) >= index['count']):
             raise NotSupported('a frame index out of range')
         if container.format.name not in SEEKABLE_FORMATS:
@@ -143,7 +151,13 @@ def read_frames(filename: str,
         if not indices:
             return []
         if in_order:
-            decoded = _decode_in_order(av, filename, indices, stats)
+            reader = InOrderReader(filename, index['count'])
+            try:
+                unique = sorted(set(indices))
+                decoded = dict(zip(unique, reader.read(unique)))
+            finally:
+                reader.close()
+            stats.update(decoded=reader.decoded, seeks=0)
             return [decoded[i] for i in indices]
         stamps = index['stamps']
         wanted = {stamps[i] for i in indices}
@@ -156,28 +170,6 @@ def _to_rgb(frame) -> np.ndarray:
     if frame.format.name not in PIXEL_FORMATS:
         raise NotSupported(f'pixel format {frame.format.name}')
     return frame.to_ndarray(format='rgb24')
-
-
-def _decode_in_order(av, filename: str, indices: List[int],
-                     stats: Dict[str, int]) -> Dict[int, np.ndarray]:
-    """Decode from the first frame on, without seeking or skipping, up to
-    the last frame asked for; frame i is the i-th frame decoded."""
-    wanted, last = set(indices), max(indices)
-    stats.update(decoded=0, seeks=0)
-    frames: Dict[int, np.ndarray] = {}
-    # opened again: a seek back to the start is what this path avoids
-    with av.open(filename) as container:
-        stream = container.streams.video[0]
-        stream.codec_context.thread_count = 1
-        for number, frame in enumerate(container.decode(stream)):
-            stats['decoded'] += 1
-            if number in wanted:
-                frames[number] = _to_rgb(frame)
-            if number >= last:
-                break
-    if len(frames) < len(wanted):
-        raise NotSupported('the decoder returned fewer frames than counted')
-    return frames
 
 
 def _decode(container, stream, goals: List[int], keys: List[int],
@@ -232,32 +224,48 @@ def _decode(container, stream, goals: List[int], keys: List[int],
 
 class InOrderReader:
     """One video's frames decoded in a single forward pass: frame i is the
-    i-th frame decoded, never a seek. For readers that ask for ascending
-    frames chunk by chunk (``models.apis.window_stream``), where reopening
-    the file for every chunk would decode a long video again and again.
+    i-th frame decoded, never a seek, never a frame skipped. For
+    :func:`read_frames` in containers it does not seek in, and for readers
+    that ask for ascending frames chunk by chunk
+    (``models.apis.window_stream``), where reopening the file for every
+    chunk would decode a long video again and again.
 
     Args:
         filename (str): The video.
-        num_frames (int, optional): The frame count decord gave; another
-            count raises :class:`NotSupported`.
-
-    Raises:
-        NotSupported: Not exactly one video stream, or another frame count.
-        av.error.FFmpegError: The file cannot be read.
+        num_frames (int): Its frame count as :func:`_index` counts it;
+            :meth:`open` counts and checks it.
     """
 
-    def __init__(self, filename: str, num_frames: Optional[int] = None):
+    def __init__(self, filename: str, num_frames: int):
         self._av = _import_av()
         self.filename = filename
-        with self._av.open(filename) as container:
-            if len(container.streams.video) != 1:
-                raise NotSupported('not exactly one video stream')
-            count = _index(container, container.streams.video[0])['count']
-        if num_frames is not None and count != num_frames:
-            raise NotSupported(f'{count} frames, decord counts {num_frames}')
-        self.num_frames = count
+        self.num_frames = num_frames
+        #: Frames the decoder returned, over all passes.
+        self.decoded = 0
         self._container = None
         self._open()
+
+    @classmethod
+    def open(cls, filename: str,
+             num_frames: Optional[int] = None) -> 'InOrderReader':
+        """A reader of ``filename`` whose frames were counted.
+
+        Args:
+            filename (str): The video.
+            num_frames (int, optional): The frame count decord gave;
+                another count raises :class:`NotSupported`.
+
+        Returns:
+            InOrderReader: The reader.
+
+        Raises:
+            NotSupported: Not exactly one video stream, or another frame
+                count.
+            av.error.FFmpegError: The file cannot be read.
+        """
+        with _import_av().open(filename) as container:
+            _, index = _checked_index(container, num_frames)
+        return cls(filename, index['count'])
 
     def _open(self) -> None:
         self.close()
@@ -293,6 +301,7 @@ class InOrderReader:
                 if frame is None:
                     raise NotSupported('the decoder returned fewer frames '
                                        'than counted')
+                self.decoded += 1
                 self.position += 1
                 self._last = (_to_rgb(frame)
                               if self.position - 1 == index else None)
