@@ -158,3 +158,32 @@ def test_check_output_path_folders(tmp_path):
         check_output_path(str(blocker / 'sub' / 'out.pth'), [], 'output')
     with pytest.raises(OutputPathError, match='empty'):
         check_output_path('', [], 'output')
+
+
+def test_write_json_or_csv_by_extension_whole_or_not_at_all(tmp_path):
+    import csv
+    import json
+
+    from models.utils.safe_io import write_json_or_csv
+    document = {'name': 'café', 'values': [1, 2]}
+    write_json_or_csv(str(tmp_path / 'a.json'), document, ['x', 'y'],
+                      iter(()), indent=1)
+    text = (tmp_path / 'a.json').read_text(encoding='utf-8')
+    assert json.loads(text) == document and text.endswith('\n')
+    assert 'café' in text  # not escaped
+    out = tmp_path / 'a.CSV'
+    write_json_or_csv(str(out), document, ['x', 'y'],
+                      ([i, f'{i / 3:.3f}'] for i in range(3)))
+    with open(out, newline='', encoding='utf-8') as f:
+        assert list(csv.reader(f)) == [['x', 'y'], ['0', '0.000'],
+                                       ['1', '0.333'], ['2', '0.667']]
+    before = out.read_bytes()
+
+    def failing_rows():
+        yield [9, 9]
+        raise RuntimeError('a row cannot be made')
+
+    with pytest.raises(RuntimeError):
+        write_json_or_csv(str(out), document, ['x', 'y'], failing_rows())
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['a.CSV', 'a.json']

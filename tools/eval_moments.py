@@ -32,7 +32,6 @@ model cannot be loaded.
 """
 import argparse
 import contextlib
-import csv
 import json
 import math
 import os
@@ -587,27 +586,23 @@ def write_report(path: str, report: dict) -> None:
         path (str): ``.json`` or ``.csv`` file.
         report (dict): The whole report (``sets`` ...).
     """
-    from models.utils.safe_io import atomic_write
-    if path.lower().endswith('.json'):
-        with atomic_write(path, 'w', encoding='utf-8') as f:
-            json.dump(report, f, indent=1, ensure_ascii=False)
-            f.write('\n')
-        return
-    with atomic_write(path, 'w', encoding='utf-8', newline='') as f:
-        writer = csv.writer(f)
-        writer.writerow(CSV_HEADER)
+    from models.utils.safe_io import write_json_or_csv
+
+    def rows():
         for one in report['sets']:
-            rows = [('(all)', one['overall']), *one['per_label'].items()]
-            for label, figures in rows:
+            labels = [('(all)', one['overall']), *one['per_label'].items()]
+            for label, figures in labels:
                 for key, row in figures['at'].items():
-                    writer.writerow([
+                    yield [
                         one['set'], label, key, figures['num_truth'],
                         figures['num_predicted'], row['matched'],
                         *('' if row[k] is None else f'{row[k]:.6f}'
                           for k in ('recall', 'precision', 'f1')),
                         '' if figures['mean_best_iou'] is None else
                         f'{figures["mean_best_iou"]:.6f}'
-                    ])
+                    ]
+
+    write_json_or_csv(path, report, CSV_HEADER, rows(), indent=1)
 
 
 def machine() -> dict:

@@ -30,8 +30,6 @@ listed at the end); 2 when an argument or input is wrong or the model
 cannot be loaded.
 """
 import argparse
-import csv
-import json
 import os.path as osp
 import sys
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -156,18 +154,12 @@ def write_ranking(path: str, ranking: List[Tuple[str, float]],
         failures (dict): ``{video: error message}``.
         info (dict): ``query`` and ``model`` for the JSON file.
     """
-    from models.utils.safe_io import atomic_write
-    if path.lower().endswith('.json'):
-        data = ranking_document(ranking, failures, info)
-        with atomic_write(path, 'w', encoding='utf-8') as f:
-            json.dump(data, f, indent=2, ensure_ascii=False)
-            f.write('\n')
-        return
-    with atomic_write(path, 'w', encoding='utf-8', newline='') as f:
-        writer = csv.writer(f)
-        writer.writerow(['rank', 'video', 'similarity'])
-        for rank, (video, similarity) in enumerate(ranking, 1):
-            writer.writerow([rank, video, f'{similarity:.6f}'])
+    from models.utils.safe_io import write_json_or_csv
+    write_json_or_csv(
+        path, ranking_document(ranking, failures, info),
+        ['rank', 'video', 'similarity'],
+        ([rank, video, f'{similarity:.6f}']
+         for rank, (video, similarity) in enumerate(ranking, 1)))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -20,8 +20,6 @@ be loaded (nothing is scored).
 """
 import argparse
 import contextlib
-import csv
-import json
 import math
 import os
 import os.path as osp
@@ -152,31 +150,24 @@ def write_results(path: str, results: Dict[str, Predictions],
         failures (dict): ``{video: error message}``.
         info (dict): Run description for the JSON file.
     """
-    from models.utils.safe_io import atomic_write
+    from models.utils.safe_io import write_json_or_csv
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    if path.lower().endswith('.json'):
-        data = dict(info)
-        data['results'] = [
-            dict(video=video,
-                 predictions=[
-                     dict(label=label, probability=prob)
-                     for label, prob in predictions
-                 ]) for video, predictions in results.items()
-        ]
-        data['failures'] = [
-            dict(video=video, error=error)
-            for video, error in failures.items()
-        ]
-        with atomic_write(path, 'w', encoding='utf-8') as f:
-            json.dump(data, f, indent=2, ensure_ascii=False)
-            f.write('\n')
-        return
-    with atomic_write(path, 'w', encoding='utf-8', newline='') as f:
-        writer = csv.writer(f)
-        writer.writerow(['video', 'rank', 'label', 'probability'])
-        for video, predictions in results.items():
-            for rank, (label, prob) in enumerate(predictions, 1):
-                writer.writerow([video, rank, label, f'{prob:.6f}'])
+    data = dict(info)
+    data['results'] = [
+        dict(video=video,
+             predictions=[
+                 dict(label=label, probability=prob)
+                 for label, prob in predictions
+             ]) for video, predictions in results.items()
+    ]
+    data['failures'] = [
+        dict(video=video, error=error) for video, error in failures.items()
+    ]
+    write_json_or_csv(
+        path, data, ['video', 'rank', 'label', 'probability'],
+        ([video, rank, label, f'{prob:.6f}']
+         for video, predictions in results.items()
+         for rank, (label, prob) in enumerate(predictions, 1)))
 
 
 # ---------------------------------------------------------------------------

@@ -45,8 +45,6 @@ Example:
     {'start_s': 12.0, 'end_s': 15.0, 'score': 0.97, 'peak_s': 13.0}
 """
 import contextlib
-import csv
-import json
 import sys
 import os
 import time
@@ -685,24 +683,14 @@ def write_result(path: str, result: dict) -> None:
         path (str): ``.json`` or ``.csv`` file.
         result (dict): From :func:`find_moments`.
     """
-    from models.utils.safe_io import atomic_write
+    from models.utils.safe_io import write_json_or_csv
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    if path.lower().endswith('.json'):
-        with atomic_write(path, 'w', encoding='utf-8') as f:
-            json.dump(result, f, indent=2, ensure_ascii=False)
-            f.write('\n')
-        return
-    with atomic_write(path, 'w', encoding='utf-8', newline='') as f:
-        writer = csv.writer(f)
-        writer.writerow(CSV_COLUMNS)
-        for video in result['videos']:
-            for query in result['queries']:
-                for rank, seg in enumerate(video['segments'][query], 1):
-                    writer.writerow([
-                        video['video'], query, rank, f'{seg["start_s"]:.3f}',
-                        f'{seg["end_s"]:.3f}', f'{seg["score"]:.6f}',
-                        f'{seg["peak_s"]:.3f}'
-                    ])
+    rows = ([
+        video['video'], query, rank, f'{seg["start_s"]:.3f}',
+        f'{seg["end_s"]:.3f}', f'{seg["score"]:.6f}', f'{seg["peak_s"]:.3f}'
+    ] for video in result['videos'] for query in result['queries']
+            for rank, seg in enumerate(video['segments'][query], 1))
+    write_json_or_csv(path, result, CSV_COLUMNS, rows)
 
 
 def format_time(seconds: float) -> str:

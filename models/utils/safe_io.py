@@ -17,10 +17,12 @@ Only the standard library is imported here (``torch`` when
 file by itself, without the ``models`` package's imports.
 """
 import contextlib
+import csv
 import itertools
+import json
 import os
 import os.path as osp
-from typing import IO, Iterable, Iterator, Optional
+from typing import IO, Any, Iterable, Iterator, Optional, Sequence
 
 # Two writes of one destination from one process (threads) must not share
 # a temporary file; the pid alone only separates processes.
@@ -171,6 +173,29 @@ def atomic_write(path: str,
             f.flush()
             os.fsync(f.fileno())
         state['synced'] = True
+
+
+def write_json_or_csv(path: str, document: Any, header: Sequence[str],
+                      rows: Iterable[Sequence], indent: int = 2) -> None:
+    """A tool's ``--out`` file by its extension, whole or not at all: the
+    document as JSON for ``.json``, else a CSV table.
+
+    Args:
+        path (str): ``.json`` or ``.csv`` file.
+        document: What the JSON file holds.
+        header (Sequence[str]): The CSV file's first row.
+        rows (Iterable[Sequence]): Its other rows (read only for CSV).
+        indent (int): JSON indentation.
+    """
+    if path.lower().endswith('.json'):
+        with atomic_write(path, 'w', encoding='utf-8') as f:
+            json.dump(document, f, indent=indent, ensure_ascii=False)
+            f.write('\n')
+        return
+    with atomic_write(path, 'w', encoding='utf-8', newline='') as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
 
 
 def atomic_save_torch(obj: object, path: str) -> None:
