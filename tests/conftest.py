@@ -23,6 +23,17 @@ for _path in (ROOT, os.path.join(ROOT, 'tools')):
 
 import models  # noqa: E402,F401  (applies the stack fixes first)
 
+
+@pytest.fixture(autouse=True)
+def user_cache_home(tmp_path_factory, monkeypatch) -> str:
+    """Each test's own ``XDG_CACHE_HOME`` (the tools' default cache
+    folder), outside its ``tmp_path``: the tests never write into the
+    user's ``~/.cache``, and see only their own cache files."""
+    home = str(tmp_path_factory.mktemp('xdg_cache'))
+    monkeypatch.setenv('XDG_CACHE_HOME', home)
+    return home
+
+
 #: A CLIP small enough to run in milliseconds on a CPU.
 TINY_ARCH = dict(
     embed_dim=64,

@@ -12,7 +12,7 @@ import torch
 from conftest import fake_scorer, make_files, write_video
 
 from models.apis import feature_cache as feature_cache
-from models.apis.feature_cache import (CACHE_KIND, CACHE_MAGIC, CACHE_SUFFIX,
+from models.apis.feature_cache import (CACHE_KIND, CACHE_MAGIC,
                                        EMBEDDING_VERSION, NotACacheError,
                                        check_cache_path, default_cache_path,
                                        embed_folder_cached, model_key,
@@ -28,7 +28,7 @@ def test_recomputes_only_changed_files(tmp_path):
     folder = str(tmp_path / 'clips')
     videos = make_files(folder, 3)
     cache_path = default_cache_path(folder + os.sep)
-    assert cache_path == str(tmp_path / ('clips' + CACHE_SUFFIX))
+    assert cache_path == default_cache_path(folder)
     scorer = fake_scorer()
 
     first, stats = embed_folder_cached(scorer, folder, progress=False)
@@ -129,6 +129,7 @@ def test_a_file_that_is_not_ours_is_refused_and_left_alone(tmp_path, kind):
 
 
 def _damaged(path: str, how: str) -> None:
+    os.makedirs(osp.dirname(path), exist_ok=True)
     if how == 'truncated':
         data = read_bytes(path)
         with open(path, 'wb') as f:
@@ -162,7 +163,7 @@ def test_a_damaged_or_old_cache_of_ours_is_rebuilt(tmp_path, how, problem):
     cache_path = default_cache_path(folder)
     _damaged(cache_path, how)
     with pytest.warns(UserWarning, match=f'Rebuilding the feature cache '
-                      f'.*clips{CACHE_SUFFIX} \\({problem}'):
+                      f'.*clips-[0-9a-f]{{16}}\\.pt \\({problem}'):
         features, stats = embed_folder_cached(fake_scorer(), folder,
                                               progress=False)
     assert stats.computed == videos and stats.saved
@@ -216,19 +217,49 @@ def test_concurrent_searches_keep_every_models_entries(tmp_path):
     assert not [name for name in os.listdir(tmp_path) if '.tmp' in name]
 
 
-def test_the_save_lock_is_exclusive(tmp_path):
+def test_the_save_lock_is_exclusive_and_leaves_no_file(tmp_path):
     import fcntl
     path = str(tmp_path / 'c.pt')
     with feature_cache._locked(path):
-        fd = os.open(path + '.lock', os.O_RDWR)
+        fd = os.open(str(tmp_path), os.O_RDONLY)
         try:
             with pytest.raises(BlockingIOError):
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         finally:
             os.close(fd)
-    fd = os.open(path + '.lock', os.O_RDWR)
+    fd = os.open(str(tmp_path), os.O_RDONLY)
     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released
     os.close(fd)
+    assert os.listdir(tmp_path) == []
+
+
+def test_the_default_cache_is_in_the_user_cache_folder(
+        tmp_path, monkeypatch, user_cache_home):
+    folder = str(tmp_path / 'clips')
+    make_files(folder, 2)
+    other = str(tmp_path / 'elsewhere' / 'clips')  # the same name
+    path = default_cache_path(folder)
+    assert osp.dirname(path) == osp.join(user_cache_home, 'actionclip',
+                                         'features')
+    assert osp.basename(path).startswith('clips-')
+    assert path != default_cache_path(other)
+    # a link to the folder shares its cache
+    os.symlink(folder, str(tmp_path / 'link'))
+    assert default_cache_path(str(tmp_path / 'link')) == path
+    _, stats = embed_folder_cached(fake_scorer(), folder, progress=False)
+    assert stats.saved and stats.cache_path == path and osp.isfile(path)
+    assert sorted(os.listdir(tmp_path)) == ['clips', 'link']
+    assert sorted(os.listdir(folder)) == ['video_0.mp4', 'video_1.mp4']
+    assert os.listdir(osp.dirname(path)) == [osp.basename(path)]
+    # without XDG_CACHE_HOME (or with a relative one): ~/.cache
+    monkeypatch.setenv('HOME', str(tmp_path / 'home'))
+    for value in (None, 'relative/cache'):
+        if value is None:
+            monkeypatch.delenv('XDG_CACHE_HOME')
+        else:
+            monkeypatch.setenv('XDG_CACHE_HOME', value)
+        assert default_cache_path(folder).startswith(
+            str(tmp_path / 'home' / '.cache' / 'actionclip' / 'features'))
 
 
 def test_a_missing_cache_folder_is_created_before_any_work(tmp_path):

@@ -15,6 +15,7 @@ import pytest
 from conftest import ROOT, make_tiny_config, offline_env, write_video
 
 from models.apis.video_scoring import load_scoring_model
+from models.apis.window_cache import default_window_cache_path
 
 TOOL = osp.join(ROOT, 'tools', 'find_moments.py')
 QUERIES = ['a yellow square moving right', 'a red circle']
@@ -49,7 +50,8 @@ def test_finds_moments_and_a_second_query_reuses_the_cache(tiny, capsys):
     out, err = capsys.readouterr()
     assert code == 0, err
     assert windows_line(err) == (3 + 2, 2, 0)
-    assert osp.isfile(tiny['clips'] + '.actionclip_moments.pt')
+    assert osp.isfile(default_window_cache_path(tiny['clips']))
+    assert not osp.exists(tiny['clips'] + '.actionclip_moments.pt')
     for video in tiny['videos']:
         assert f'{video} (' in out
     assert re.search(r'^  a yellow square moving right: (none|\d\d:\d\d\.\d'

@@ -15,7 +15,8 @@ import torch
 from conftest import (ROOT, fake_scorer, make_files, make_tiny_config,
                       make_videos, offline_env)
 
-from models.apis.feature_cache import CACHE_MAGIC, model_key, read_cache
+from models.apis.feature_cache import (CACHE_MAGIC, default_cache_path,
+                                       model_key, read_cache)
 
 TOOL = osp.join(ROOT, 'tools', 'search_videos.py')
 
@@ -51,7 +52,11 @@ def test_ranks_by_query_and_reuses_the_cache(tmp_path, capsys):
 
     counts, ranking = search(folder, *model, '--topk', '2')
     assert counts == (3, 0)
-    cache_path = str(tmp_path / 'clips.actionclip_cache.pt')
+    cache_path = default_cache_path(folder)  # none beside the folder
+    assert not [name for name in os.listdir(tmp_path)
+                if name.startswith('clips') and name != 'clips']
+    assert not [name for name in os.listdir(folder) if 'cache' in name
+                or name.endswith('.lock')]
     cache, problem = read_cache(cache_path)  # plain data only
     assert problem is None
     (entries, ) = cache['models'].values()
@@ -276,7 +281,7 @@ def test_out_is_refused_before_the_model_loads(tmp_path, monkeypatch,
     json_link = str(tmp_path / 'out.json')
     os.symlink(link, json_link)
     path = target.format(folder=folder,
-                         cache=str(tmp_path / 'clips.actionclip_cache.pt'),
+                         cache=default_cache_path(folder),
                          video_json=json_link)
     status, _, err = run_search(monkeypatch, capsys, folder, QUERY, '--out',
                                 path)

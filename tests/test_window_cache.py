@@ -13,8 +13,7 @@ from conftest import make_tiny_config, write_video
 from models.apis import moments
 from models.apis.feature_cache import CACHE_MAGIC, NotACacheError, read_cache
 from models.apis.video_scoring import load_scoring_model
-from models.apis.window_cache import (MOMENTS_CACHE_SUFFIX, WindowCache,
-                                      default_window_cache_path,
+from models.apis.window_cache import (WindowCache, default_window_cache_path,
                                       window_cache_key)
 
 
@@ -45,11 +44,14 @@ class Counter:
         monkeypatch.setattr(scorer.model, 'encode_video', counting_encode)
 
 
-def test_default_path_is_beside_the_folder_or_video(tmp_path):
-    assert default_window_cache_path(str(tmp_path / 'clips') + os.sep) == \
-        str(tmp_path / ('clips' + MOMENTS_CACHE_SUFFIX))
-    assert default_window_cache_path(str(tmp_path / 'a.mp4')) == \
-        str(tmp_path / 'a.mp4.actionclip_moments.pt')
+def test_default_path_is_in_the_user_cache_folder(tmp_path, user_cache_home):
+    moments = osp.join(user_cache_home, 'actionclip', 'moments')
+    folder = default_window_cache_path(str(tmp_path / 'clips') + os.sep)
+    assert folder == default_window_cache_path(str(tmp_path / 'clips'))
+    video = default_window_cache_path(str(tmp_path / 'a.mp4'))
+    assert osp.dirname(folder) == osp.dirname(video) == moments
+    assert osp.basename(folder).startswith('clips-')
+    assert osp.basename(video).startswith('a.mp4-')
 
 
 def test_another_query_neither_decodes_nor_embeds(scorer, tmp_path,

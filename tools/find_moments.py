@@ -2,8 +2,9 @@
 video, embed each window once, score every query, and print the segments
 where a query scores high.
 
-Window features are cached beside the video or folder (``talk.mp4`` ->
-``talk.mp4.actionclip_moments.pt``), per model, window and stride; asking
+Window features are cached in the user's cache folder
+(``$XDG_CACHE_HOME/actionclip/moments``, else ``~/.cache/actionclip``), per
+video or folder, model, window and stride; asking
 another question of the same videos decodes and embeds nothing again, and
 a new video in the folder embeds only that video. Videos are decoded in
 one streamed pass, in chunks: memory does not grow with their length.
@@ -133,8 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
         'alone is then scored by cosine similarity)')
     parser.add_argument(
         '--cache',
-        help='the window feature cache file (default: '
-        'VIDEO_OR_FOLDER.actionclip_moments.pt beside it)')
+        help='the window feature cache file (default: one per video or '
+        'folder in $XDG_CACHE_HOME/actionclip/moments, else '
+        '~/.cache/actionclip/moments)')
     parser.add_argument(
         '--no-cache',
         action='store_true',

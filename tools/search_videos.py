@@ -1,8 +1,9 @@
 """Search a folder of videos by free text: rank them by how well they match
 a description.
 
-Video features are cached beside the folder (``videos/`` ->
-``videos.actionclip_cache.pt``), per model; later searches embed only the
+Video features are cached in the user's cache folder
+(``$XDG_CACHE_HOME/actionclip/features``, else ``~/.cache/actionclip``),
+per folder and model; later searches embed only the
 videos that are new or changed (size or modification time), so asking
 another question of the same folder is quick. A ``--cache`` path that
 holds anything else is refused, never replaced; a damaged cache is rebuilt
@@ -76,8 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
         '--topk', type=int, default=10, help='videos to show (default 10)')
     parser.add_argument(
         '--cache',
-        help='the feature cache file (default: FOLDER.actionclip_cache.pt '
-        'beside the folder)')
+        help='the feature cache file (default: one per folder in '
+        '$XDG_CACHE_HOME/actionclip/features, else '
+        '~/.cache/actionclip/features)')
     parser.add_argument(
         '--no-cache',
         action='store_true',

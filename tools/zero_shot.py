@@ -100,7 +100,7 @@ def read_labels(args: argparse.Namespace) -> List[str]:
     Returns:
         list[str]: The labels.
     """
-    from models.text.prompts import load_labels
+    load_labels = load_light('models.text.prompts').load_labels
     if args.labels is not None and args.label_file is not None:
         raise CliError('Give --labels or --label-file, not both')
     if args.label_file is not None:
@@ -655,8 +655,34 @@ def check_args(args: argparse.Namespace) -> None:
     if target is not None and (bad_side or target == [-1, -1]):
         raise CliError('--target-resolution W H: positive sizes, or -1 for '
                        f'one of them, got {target[0]} {target[1]}')
+    check_label_args(args)
     check_model_args(args)
     check_video_paths(args.videos, load_light('models.apis.video_files'))
+
+
+def check_label_args(args: argparse.Namespace) -> None:
+    """Check ``--labels``, ``--label-file`` and ``--template`` by the
+    standard library alone: inline labels and templates whole, files for
+    being there (their lines are read before the model is loaded).
+
+    Args:
+        args (argparse.Namespace): Parsed arguments.
+    """
+    prompts = load_light('models.text.prompts')
+    require_file = load_light('models.utils.paths').require_file
+    try:
+        if args.label_file is None or args.labels is not None:
+            read_labels(args)
+        else:
+            require_file(args.label_file, '--label-file')
+        templates = args.template or []
+        if len(templates) == 1 and '{' not in templates[0] \
+                and prompts.names_a_file(templates[0]):
+            require_file(templates[0], '--template file')
+        elif templates:
+            prompts.load_templates(templates)
+    except (OSError, ValueError) as error:
+        raise CliError(str(error)) from None
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,8 +1,9 @@
 """Cached video features of a folder, so that a second search of the same
 folder embeds only the videos that are new or changed.
 
-The cache is one file beside the folder (``videos/`` ->
-``videos.actionclip_cache.pt``). It holds, per model, each video's size,
+The cache is one file in the user's cache folder (:func:`cache_home`,
+``~/.cache/actionclip/features/videos-<digits>.pt`` for ``videos/``), or
+where ``--cache`` puts it. It holds, per model, each video's size,
 modification time and features, keyed by its path relative to the folder.
 The file starts with :data:`CACHE_MAGIC`, then a ``torch.save`` archive of
 plain tensors, ints and strings (read with ``weights_only=True``) whose
@@ -14,9 +15,9 @@ dict carries ``kind=CACHE_KIND``:
 - a file of ours that cannot be read (truncated, damaged, an older format)
   is rebuilt, with a warning;
 - two searches of one folder with different models at once keep both
-  models' entries: the writer locks ``<cache>.lock``, merges its model's
-  entries into the file as it is now, and renames a complete temporary
-  file over it.
+  models' entries: the writer locks the folder that holds the cache,
+  merges its model's entries into the file as it is now, and renames a
+  complete temporary file over it (no lock file is left behind).
 
 Example:
     >>> scorer = load_scoring_model(name='ViT-B/32-8')
@@ -24,6 +25,7 @@ Example:
     >>> len(stats.computed), len(stats.reused), stats.cache_path
 """
 import contextlib
+import hashlib
 import io
 import itertools
 import os
@@ -47,8 +49,9 @@ except ImportError:  # Windows: no flock; concurrent searches may race
 if TYPE_CHECKING:
     from models.apis.video_scoring import ScoringModel
 
-#: Suffix of the cache file beside a folder: ``videos/`` ->
-#: ``videos.actionclip_cache.pt``.
+#: Suffix of the cache file that earlier releases wrote beside a folder
+#: (``videos/`` -> ``videos.actionclip_cache.pt``); such a file is still
+#: read and updated when ``--cache`` names it.
 CACHE_SUFFIX = '.actionclip_cache.pt'
 
 #: First bytes of every cache file: they tell our file from anyone else's
@@ -78,18 +81,50 @@ class NotACacheError(ValueError):
     (and is therefore left alone)."""
 
 
+def cache_home() -> str:
+    """The plugin's folder in the user's cache, where the tools keep their
+    caches unless told otherwise: nothing is written beside the user's
+    videos.
+
+    Returns:
+        str: ``$XDG_CACHE_HOME/actionclip`` where that variable holds an
+        absolute path (the XDG rule), else ``~/.cache/actionclip``.
+    """
+    base = os.environ.get('XDG_CACHE_HOME', '')
+    if not osp.isabs(base):
+        base = osp.join(osp.expanduser('~'), '.cache')
+    return osp.join(base, 'actionclip')
+
+
+def cache_file_for(path: str, kind: str) -> str:
+    """The cache file of a folder or a video in :func:`cache_home`.
+
+    Args:
+        path (str): The folder or video.
+        kind (str): Subfolder of the cache home, e.g. ``'features'``.
+
+    Returns:
+        str: ``<cache home>/<kind>/<name>-<16 hex digits>.pt``: the name
+        for people, the digits (of the resolved path) so that two folders
+        of one name keep separate files.
+    """
+    real = osp.realpath(path)
+    digest = hashlib.sha256(
+        real.encode('utf-8', 'surrogateescape')).hexdigest()[:16]
+    name = osp.basename(real) or 'root'
+    return osp.join(cache_home(), kind, f'{name}-{digest}.pt')
+
+
 def default_cache_path(folder: str) -> str:
-    """Where the features of ``folder``'s videos are cached: beside it, so
-    that the folder itself stays untouched.
+    """Where the features of ``folder``'s videos are cached by default.
 
     Args:
         folder (str): The video folder.
 
     Returns:
-        str: ``<folder>.actionclip_cache.pt`` (absolute).
+        str: A file in ``<cache home>/features`` (:func:`cache_file_for`).
     """
-    folder = osp.abspath(folder)
-    return osp.join(osp.dirname(folder), osp.basename(folder) + CACHE_SUFFIX)
+    return cache_file_for(folder, 'features')
 
 
 def model_key(identity: str) -> str:
@@ -276,14 +311,23 @@ def _load_cache(path: str) -> Tuple[dict, bool]:
 
 @contextlib.contextmanager
 def _locked(path: str) -> Iterator[None]:
-    """Hold an exclusive lock on ``<path>.lock`` (left in place: removing
-    it would let a waiting writer and a new one lock different files)."""
+    """Hold an exclusive lock on the folder that holds ``path``, so that
+    writers of the cache take turns. The folder, not a lock file: the file
+    itself is replaced by a rename, and a lock file would be left beside
+    it."""
     if fcntl is None:
         yield
         return
-    fd = os.open(path + '.lock', os.O_RDWR | os.O_CREAT, 0o666)
+    fd = os.open(osp.dirname(path) or '.', os.O_RDONLY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:
+            # A file system without flock on folders (some network ones):
+            # the rename still keeps the file whole; two writers at once
+            # may then drop one model's new entries, which are computed
+            # again next time.
+            pass
         yield
     finally:
         os.close(fd)  # releases the lock

@@ -25,12 +25,14 @@ from typing import Dict, List, Optional, Tuple
 
 import torch
 
-from models.apis.feature_cache import (check_cache_path, model_key, read_cache,
+from models.apis.feature_cache import (cache_file_for, check_cache_path,
+                                       model_key, read_cache,
                                        update_cache_entries)
 from models.apis.windows import frame_window, plan_windows
 
-#: Suffix of the default window cache beside a folder or video:
-#: ``videos/`` -> ``videos.actionclip_moments.pt``.
+#: Suffix of the window cache that earlier releases wrote beside a folder
+#: or video (``videos/`` -> ``videos.actionclip_moments.pt``); such a file
+#: is still read and updated when ``--cache`` names it.
 MOMENTS_CACHE_SUFFIX = '.actionclip_moments.pt'
 
 #: Version of the window planning and streamed embedding
@@ -41,17 +43,16 @@ WINDOW_VERSION = 1
 
 def default_window_cache_path(path: str) -> str:
     """Where the window features of a folder's or a video's videos are
-    cached by default: beside it, as the folder search caches.
+    cached by default: in the user's cache folder, as the folder search's.
 
     Args:
         path (str): A folder or a video file.
 
     Returns:
-        str: ``<path>.actionclip_moments.pt`` (absolute).
+        str: A file in ``<cache home>/moments``
+        (:func:`models.apis.feature_cache.cache_file_for`).
     """
-    path = osp.abspath(path)
-    return osp.join(osp.dirname(path), osp.basename(path) +
-                    MOMENTS_CACHE_SUFFIX)
+    return cache_file_for(path, 'moments')
 
 
 def window_cache_key(identity: str,

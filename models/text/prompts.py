@@ -1,11 +1,18 @@
-"""Label texts, prompt templates and their CLIP tokens."""
+"""Label texts, prompt templates and their CLIP tokens.
+
+Its imports are the standard library's (torch and the rest of the plugin
+are imported where a function needs them), so that the tools can check
+``--labels`` and ``--template`` by this file alone, before torch is
+imported (``tools/light_imports.py``).
+"""
+from __future__ import annotations
+
 import os.path as osp
 import warnings
-from typing import List, Optional, Sequence, Union
+from typing import TYPE_CHECKING, List, Optional, Sequence, Union
 
-import torch
-
-from models.utils.paths import require_file
+if TYPE_CHECKING:
+    import torch
 
 #: The 16 prompt templates of ActionCLIP (Wang et al., 2021).
 DEFAULT_TEMPLATES = (
@@ -41,6 +48,7 @@ def _read_lines(path: str, what: str) -> List[str]:
     A blank line in the middle would shift every later class index, so it is
     refused rather than skipped.
     """
+    from models.utils.paths import require_file
     path = require_file(
         path, f'{what} file',
         ' (relative paths are resolved from the current directory: run '
@@ -101,7 +109,7 @@ def load_labels(labels_or_label_file: Union[str, Sequence[str]]) -> List[str]:
     return labels
 
 
-def _names_a_file(text: str) -> bool:
+def names_a_file(text: str) -> bool:
     """Whether a template string without ``{}`` is meant as a file: it
     exists, or it looks like a path (so that a mistyped path is reported
     as a missing file, not as a template without ``{}``)."""
@@ -131,7 +139,7 @@ def load_templates(template: Union[None, str, Sequence[str]] = None
     if template is None:
         return list(DEFAULT_TEMPLATES)
     if isinstance(template, str):
-        if '{' in template or not _names_a_file(template):
+        if '{' in template or not names_a_file(template):
             templates = [template]
         else:
             templates = _read_lines(template, 'Template')
@@ -176,6 +184,7 @@ def tokenize(texts: Sequence[str],
         torch.Tensor: ``(len(texts), context_length)`` int64 tokens, each row
         ending with the end-of-text token, zero-padded.
     """
+    import torch
     from clip.clip import _tokenizer as tokenizer
     sot = tokenizer.encoder['<|startoftext|>']
     eot = tokenizer.encoder['<|endoftext|>']
