@@ -32,11 +32,13 @@ import os
 import os.path as osp
 import warnings
 from dataclasses import dataclass
-from typing import (TYPE_CHECKING, Callable, Dict, Iterator, List, Optional,
+from typing import (Callable, Dict, Iterator, List, Optional,
                     Sequence, Tuple)
 
 import torch
 
+from models.apis.video_scoring import (ScoringModel, embed_videos,
+                                       find_videos, path_problem)
 from models.datasets.transforms import VideoReadError
 
 try:
@@ -44,10 +46,6 @@ try:
 except ImportError:  # Windows: no flock; concurrent searches may race
     fcntl = None
 
-# video_scoring re-exports this module's public names, so it is imported
-# inside the functions here: at the top, the import would be circular.
-if TYPE_CHECKING:
-    from models.apis.video_scoring import ScoringModel
 
 #: Suffix of the cache file that earlier releases wrote beside a folder
 #: (``videos/`` -> ``videos.actionclip_cache.pt``); such a file is still
@@ -188,7 +186,6 @@ def _classify(path: str, keep_body: bool = False) -> Tuple[str, bytes]:
         NotACacheError: ``path`` exists but is not one of our caches.
         OSError: ``path`` cannot be read (e.g. permission denied).
     """
-    from models.apis.video_scoring import path_problem
     if not osp.lexists(path):
         return 'missing', b''
     if osp.isdir(path):
@@ -418,7 +415,6 @@ def stat_videos(
     Returns:
         tuple: ``({video: stat result}, {video: error message})``.
     """
-    from models.apis.video_scoring import path_problem
     stats: Dict[str, os.stat_result] = {}
     failed: Dict[str, str] = {}
     for video in videos:
@@ -435,7 +431,7 @@ def stat_videos(
 
 
 def embed_folder_cached(
-    scorer: 'ScoringModel',
+    scorer: ScoringModel,
     folder: str,
     cache_path: Optional[str] = None,
     batch_size: int = 8,
@@ -476,8 +472,6 @@ def embed_folder_cached(
         NotACacheError: ``cache_path`` exists but is not one of our caches.
         OSError: The cache cannot be read, or its folder created.
     """
-    from models.apis.video_scoring import (embed_videos, find_videos,
-                                           path_problem)
     if not osp.isdir(folder):
         problem = path_problem(folder) or 'is not a folder'
         raise NotADirectoryError(f'{folder!r} {problem}: give a folder of '

@@ -338,12 +338,3 @@ def top_k(probs: torch.Tensor, labels: Sequence[str],
     values, indices = probs.topk(min(k, len(labels)), dim=-1)
     return [[(labels[i], float(v)) for v, i in zip(row_v, row_i)]
             for row_v, row_i in zip(values.tolist(), indices.tolist())]
-
-
-# ---------------------------------------------------------------------------
-# Cached features of a folder: models/apis/feature_cache.py (names kept here)
-# ---------------------------------------------------------------------------
-
-from models.apis.feature_cache import (CACHE_SUFFIX,  # noqa: E402,F401
-                                       CacheStats, NotACacheError,
-                                       default_cache_path, embed_folder_cached)

@@ -4,7 +4,7 @@ Building a model from this table needs no download; where its weights come
 from is :mod:`models.backbones.pretrained`'s business, and
 :mod:`models.backbones.clip_builder` joins the two.
 """
-from typing import Dict, Union
+from typing import Any, Dict, Union
 
 #: Keyword arguments of :class:`clip.model.CLIP` for the OpenAI models.
 CLIP_ARCHS: Dict[str, Dict[str, int]] = {
@@ -138,4 +138,48 @@ def resolve_arch(clip_arch: Union[str, dict]) -> Dict[str, int]:
     if arch['vision_width'] < 64 or arch['vision_width'] % 64:
         raise ValueError('clip_arch: vision_width must be a multiple of 64, '
                          f"got {arch['vision_width']}")
+    return arch
+
+
+def infer_clip_arch(state_dict: Dict[str, Any],
+                    prefix: str = '') -> Union[str, dict]:
+    """The architecture of CLIP weights, read from their shapes.
+
+    Args:
+        state_dict (dict): CLIP weights, keys optionally under ``prefix``.
+        prefix (str): Prefix of the CLIP keys, e.g. ``'clip.'``.
+
+    Returns:
+        str | dict: The name from the table when one matches, else a dict
+        of hyperparameters.
+    """
+    def shape(key):
+        if prefix + key not in state_dict:
+            raise ValueError(f'Not CLIP ViT weights: no {prefix + key!r}')
+        return state_dict[prefix + key].shape
+
+    def count(group):
+        start = f'{prefix}{group}.resblocks.'
+        return len({
+            k[len(start):].split('.')[0]
+            for k in state_dict if k.startswith(start)
+        })
+
+    patch = shape('visual.conv1.weight')[-1]
+    grid = round((shape('visual.positional_embedding')[0] - 1)**0.5)
+    width = shape('ln_final.weight')[0]
+    arch = dict(
+        embed_dim=shape('text_projection')[1],
+        image_resolution=patch * grid,
+        vision_layers=count('visual.transformer'),
+        vision_width=shape('visual.conv1.weight')[0],
+        vision_patch_size=patch,
+        context_length=shape('positional_embedding')[0],
+        vocab_size=shape('token_embedding.weight')[0],
+        transformer_width=width,
+        transformer_heads=max(1, width // 64),
+        transformer_layers=count('transformer'))
+    for name, known in CLIP_ARCHS.items():
+        if known == arch:
+            return name
     return arch

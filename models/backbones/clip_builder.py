@@ -11,8 +11,12 @@ from typing import Dict, List, Union
 import torch
 from clip.model import CLIP
 
+# infer_clip_arch: imported from here by the tools and tests too
+from models.backbones.clip_archs import infer_clip_arch  # noqa: F401
 from models.backbones.clip_archs import resolve_arch
 from models.backbones.pretrained import fetch_openai_clip
+from models.checkpoints.checks import CheckpointMismatchError
+from models.checkpoints.safe_loading import load_checkpoint_file
 
 # Buffers of OpenAI's TorchScript files that are attributes, not weights.
 _NON_WEIGHT_KEYS = ('input_resolution', 'context_length', 'vocab_size')
@@ -38,10 +42,8 @@ def read_clip_state_dict(path: str) -> Dict[str, torch.Tensor]:
         # pickle, so reading them needs no weights_only exception.
         state = torch.jit.load(path, map_location='cpu').state_dict()
     except RuntimeError:
-        from models.checkpoints.safe_loading import load_checkpoint_file
         state = load_checkpoint_file(path, map_location='cpu')
         if 'model_state_dict' in state and 'fusion_model_state_dict' in state:
-            from models.checkpoints.checks import CheckpointMismatchError
             raise CheckpointMismatchError(
                 f'{path} is a checkpoint of the original ActionCLIP code, not '
                 'plain CLIP weights: convert it with python tools/convert_'
@@ -133,49 +135,3 @@ def build_clip(clip_arch: Union[str, dict],
     _check_compatible(model, state, path, clip_arch)
     model.load_state_dict(state)
     return model
-
-
-def infer_clip_arch(state_dict: Dict[str, torch.Tensor],
-                    prefix: str = '') -> Union[str, dict]:
-    """The architecture of CLIP weights, read from their shapes.
-
-    Args:
-        state_dict (dict): CLIP weights, keys optionally under ``prefix``.
-        prefix (str): Prefix of the CLIP keys, e.g. ``'clip.'``.
-
-    Returns:
-        str | dict: The name from the table when one matches, else a dict
-        of hyperparameters.
-    """
-    from models.backbones.clip_archs import CLIP_ARCHS
-
-    def shape(key):
-        if prefix + key not in state_dict:
-            raise ValueError(f'Not CLIP ViT weights: no {prefix + key!r}')
-        return state_dict[prefix + key].shape
-
-    def count(group):
-        start = f'{prefix}{group}.resblocks.'
-        return len({
-            k[len(start):].split('.')[0]
-            for k in state_dict if k.startswith(start)
-        })
-
-    patch = shape('visual.conv1.weight')[-1]
-    grid = round((shape('visual.positional_embedding')[0] - 1)**0.5)
-    width = shape('ln_final.weight')[0]
-    arch = dict(
-        embed_dim=shape('text_projection')[1],
-        image_resolution=patch * grid,
-        vision_layers=count('visual.transformer'),
-        vision_width=shape('visual.conv1.weight')[0],
-        vision_patch_size=patch,
-        context_length=shape('positional_embedding')[0],
-        vocab_size=shape('token_embedding.weight')[0],
-        transformer_width=width,
-        transformer_heads=max(1, width // 64),
-        transformer_layers=count('transformer'))
-    for name, known in CLIP_ARCHS.items():
-        if known == arch:
-            return name
-    return arch

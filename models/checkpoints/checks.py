@@ -15,6 +15,9 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import torch
 
+from models.backbones.clip_archs import infer_clip_arch
+from models.backbones.pretrained import ACTIONCLIP_CHECKPOINTS
+
 
 class CheckpointMismatchError(ValueError):
     """A checkpoint's weights do not fit the model they are loaded into."""
@@ -127,8 +130,6 @@ def describe_checkpoint(state: Dict[str, Any]) -> str:
     Returns:
         str: One or two sentences.
     """
-    from models.backbones.clip_builder import infer_clip_arch
-    from models.backbones.pretrained import ACTIONCLIP_CHECKPOINTS
     keys = list(state)
     if {'model_state_dict', 'fusion_model_state_dict'} & set(keys) or (
             any(k.startswith('visual.') for k in keys)
