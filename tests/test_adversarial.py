@@ -1,4 +1,4 @@
-"""Adversarial inputs over every entry point (issue 12, item 6).
+"""Adversarial inputs over every entry point.
 
 Each class of fault is one row of a table, run through the entry points
 it reaches: the in-process APIs (``init_actionclip``, ``load_model``,

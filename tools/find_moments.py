@@ -304,7 +304,7 @@ def prepare_outputs(args: argparse.Namespace, videos: Sequence[str],
 def draw(result: dict, plots: Dict[str, tuple], html: Optional[str],
          failures: Dict[str, str]) -> None:
     """Write the ``--plot`` pictures and the ``--html`` page from the
-    result document (engineer B's :mod:`models.visualization`); a picture
+    result document (:mod:`models.visualization`); a picture
     that cannot be made is a failure of its video, not of the run.
 
     Args:

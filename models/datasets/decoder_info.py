@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from typing import List, Optional
 
 #: libavcodec's major version in FFmpeg 6.0, the oldest release series
-#: this project accepts for decoding untrusted videos (issue 17).
+#: this project accepts for decoding untrusted videos (older FFmpeg
+#: releases lack years of fixes to their demuxers and decoders).
 MIN_LIBAVCODEC_MAJOR = 60
 
 #: The distributions known to install the ``decord`` module.

@@ -35,7 +35,7 @@ def naive_predict(model, inputs, tokens, num_templates: int):
 #: (path, model, autocast dtype, what it is)
 PREDICT_PATHS = (
     ('naive fp32', 'naive', None,
-     'public plugin: all prompts at 77 tokens every batch'),
+     'MMAction2 projects/actionclip: all prompts at 77 tokens every batch'),
     ('cached fp32', 'eager', 'float32', 'exact; the default'),
     ('cached fp32 + CUDA graphs', 'graphs', 'float32', 'exact'),
     ('cached bf16', 'eager', 'bfloat16', 'bf16 autocast'),
