@@ -19,20 +19,15 @@ listed at the end); 2 when an argument or input is wrong or the model cannot
 be loaded (nothing is scored).
 """
 import argparse
-import contextlib
-import math
-import os
 import os.path as osp
 import sys
-from typing import (Callable, Dict, List, NamedTuple, Optional, Sequence,
-                    Tuple)
+from typing import Dict, List, Optional, Sequence
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from light_imports import load_light  # noqa: E402
-
 
 _cli = load_light('models.apis.cli')
 CliError = _cli.CliError
@@ -47,16 +42,26 @@ report_failures = _cli.report_failures
 report_skipped = _cli.report_skipped
 run_cli = _cli.run_cli
 
+# The --viz drawing (its limits name the options' defaults in --help),
+# read without torch; these names are also this module's.
+_viz = load_light('models.visualization.prediction_video')
+GIF_MAX_FPS = _viz.GIF_MAX_FPS
+GIF_MAX_FRAMES = _viz.GIF_MAX_FRAMES
+GIF_MAX_SIDE = _viz.GIF_MAX_SIDE
+MIN_FONT_SCALE = _viz.MIN_FONT_SCALE
+MP4_CODECS = _viz.MP4_CODECS
+VIZ_MIN_WIDTH = _viz.VIZ_MIN_WIDTH
+Predictions = _viz.Predictions
+VizLayout = _viz.VizLayout
+draw_predictions = _viz.draw_predictions
+frame_size = _viz.frame_size
+gif_size = _viz.gif_size
+viz_layout = _viz.viz_layout
+viz_paths = _viz.viz_paths
+write_annotated_video = _viz.write_annotated_video
+
 OUT_FORMATS = ('.json', '.csv')
 VIZ_FORMATS = ('.mp4', '.gif')
-# A GIF is built in memory (Pillow's writer keeps every frame), so its
-# frames are made small and few: at most GIF_MAX_FRAMES frames of at most
-# GIF_MAX_SIDE pixels a side (about 70 MB at worst), whatever the video.
-GIF_MAX_SIDE = 480
-GIF_MAX_FPS = 15
-GIF_MAX_FRAMES = 300
-
-Predictions = List[Tuple[str, float]]
 
 
 def prepare_outputs(args: argparse.Namespace,
@@ -117,464 +122,6 @@ def read_labels(args: argparse.Namespace) -> List[str]:
     return load_labels(labels)
 
 
-def format_table(video: str, predictions: Predictions) -> str:
-    """The top-k table of one video.
-
-    Args:
-        video (str): The video path.
-        predictions (list[tuple[str, float]]): ``(label, probability)``.
-
-    Returns:
-        str: The lines to print.
-    """
-    lines = [video, '  rank  probability  label']
-    lines += [
-        f'  {rank:>4}  {prob:>11.4f}  {label}'
-        for rank, (label, prob) in enumerate(predictions, 1)
-    ]
-    return '\n'.join(lines)
-
-
-def write_results(path: str, results: Dict[str, Predictions],
-                  failures: Dict[str, str], info: dict) -> None:
-    """Write the predictions as JSON or CSV (by the file's extension).
-
-    JSON holds ``info`` (model, labels, templates, topk), ``results`` (per
-    video, its predictions) and ``failures``; CSV holds one row per
-    (video, rank) with columns ``video, rank, label, probability``. The
-    file is written whole or not at all (a temporary file renamed).
-
-    Args:
-        path (str): ``.json`` or ``.csv`` file.
-        results (dict): ``{video: [(label, probability), ...]}``.
-        failures (dict): ``{video: error message}``.
-        info (dict): Run description for the JSON file.
-    """
-    from models.utils.safe_io import write_json_or_csv
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    data = dict(info)
-    data['results'] = [
-        dict(video=video,
-             predictions=[
-                 dict(label=label, probability=prob)
-                 for label, prob in predictions
-             ]) for video, predictions in results.items()
-    ]
-    data['failures'] = [
-        dict(video=video, error=error) for video, error in failures.items()
-    ]
-    write_json_or_csv(
-        path, data, ['video', 'rank', 'label', 'probability'],
-        ([video, rank, label, f'{prob:.6f}']
-         for video, predictions in results.items()
-         for rank, (label, prob) in enumerate(predictions, 1)))
-
-
-# ---------------------------------------------------------------------------
-# --viz: the video with its predictions drawn on it
-# ---------------------------------------------------------------------------
-
-
-def viz_paths(viz: str, videos: Sequence[str]) -> Dict[str, str]:
-    """One output file per video: ``viz`` itself for a single video, else
-    ``<viz stem>_<video stem><ext>`` (numbered where stems repeat).
-
-    Args:
-        viz (str): The ``--viz`` path.
-        videos (list[str]): The scored videos.
-
-    Returns:
-        dict: ``{video: output path}``.
-    """
-    if len(videos) == 1:
-        return {videos[0]: viz}
-    stem, ext = osp.splitext(viz)
-    paths, used = {}, set()
-    for video in videos:
-        name = f'{stem}_{osp.splitext(osp.basename(video))[0]}'
-        candidate, n = name + ext, 1
-        while candidate in used:
-            n += 1
-            candidate = f'{name}_{n}{ext}'
-        used.add(candidate)
-        paths[video] = candidate
-    return paths
-
-
-#: Frames narrower than this are scaled up (aspect kept) before drawing,
-#: so that a label fits in a legible font beside a 74x74 video.
-VIZ_MIN_WIDTH = 320
-#: The smallest automatic font scale (OpenCV's Hershey font: about 9
-#: pixels high here), below which text stops being readable.
-MIN_FONT_SCALE = 0.4
-VIZ_FONT = 0  # cv2.FONT_HERSHEY_SIMPLEX, without importing cv2 here
-
-
-class VizLayout(NamedTuple):
-    """Where :func:`draw_predictions` puts the video and its text.
-
-    Attributes:
-        width (int): Width of the output frame (the video's, after
-            scaling).
-        height (int): Height of the video part of the output frame.
-        band_height (int): Height of the text band below the video; the
-            output frame is ``height + band_height`` pixels high.
-        font_scale (float): OpenCV font scale of the text.
-        thickness (int): Stroke width of the text.
-        lines (list[tuple[str, int, int, tuple]]): ``(text, x, y, color)``
-            per drawn line, ``y`` the baseline in the output frame; a
-            label too long for one line continues on the next.
-        text_width (int): Width of the widest drawn line, at most
-            ``width`` minus the margins.
-    """
-    width: int
-    height: int
-    band_height: int
-    font_scale: float
-    thickness: int
-    lines: List[Tuple[str, int, int, Tuple[int, int, int]]]
-    text_width: int
-
-
-def frame_size(width: int, height: int,
-               target: Optional[Sequence[int]] = None) -> Tuple[int, int]:
-    """The size a video's frames are drawn at.
-
-    Args:
-        width (int): The video's width.
-        height (int): The video's height.
-        target (list[int], optional): ``--target-resolution`` ``(W, H)``;
-            -1 for either keeps the aspect ratio, as in MMAction2's
-            ``demo/demo.py``.
-
-    Returns:
-        tuple[int, int]: ``(width, height)``: ``target``, else the video's
-        size, scaled up to :data:`VIZ_MIN_WIDTH` pixels wide when it is
-        narrower.
-    """
-    if target:
-        w, h = target
-        if w == -1:
-            w = width * h / height
-        if h == -1:
-            h = height * w / width
-        return max(1, round(w)), max(1, round(h))
-    scale = max(1.0, VIZ_MIN_WIDTH / width)
-    return round(width * scale), round(height * scale)
-
-
-def _wrap(text: str, fits: Callable[[str], bool]) -> List[str]:
-    """Split ``text`` into lines that fit: at spaces where possible, else
-    inside a word too long for a line by itself."""
-    lines, line = [], ''
-    for word in text.split(' '):
-        candidate = f'{line} {word}' if line else word
-        if fits(candidate):
-            line = candidate
-            continue
-        if line:
-            lines.append(line)
-        while not fits(word) and len(word) > 1:
-            cut = len(word) - 1
-            while cut > 1 and not fits(word[:cut]):
-                cut -= 1
-            lines.append(word[:cut])
-            word = word[cut:]
-        line = word
-    lines.append(line)
-    return lines
-
-
-def viz_layout(width: int,
-               height: int,
-               predictions: Predictions,
-               font_scale: Optional[float] = None) -> VizLayout:
-    """Lay out the text band under a ``width`` x ``height`` frame.
-
-    The text goes in a band of its own below the video, so that it never
-    hides the action and is never cut by a small frame; the font scales
-    with the frame's width (never below :data:`MIN_FONT_SCALE`), and a
-    line too wide for the frame wraps.
-
-    Args:
-        width (int): Width of the (scaled) frame.
-        height (int): Height of the (scaled) frame.
-        predictions (list[tuple[str, float]]): ``(label, probability)``.
-        font_scale (float, optional): ``--font-scale``; automatic when
-            ``None``.
-
-    Returns:
-        VizLayout: The layout.
-    """
-    import cv2
-    scale = font_scale or max(MIN_FONT_SCALE, min(1.5, width / 800))
-    thickness = max(1, round(scale * 1.5))
-    pad = max(2, round(6 * scale))
-    room = max(1, width - 2 * pad)
-
-    def text_width(text: str) -> int:
-        return cv2.getTextSize(text, VIZ_FONT, scale, thickness)[0][0]
-
-    (_, text_h), base = cv2.getTextSize('Ag%', VIZ_FONT, scale, thickness)
-    line_height = text_h + base + pad
-    lines, y = [], height + pad + text_h
-    for i, (label, prob) in enumerate(predictions):
-        color = (80, 255, 255) if i == 0 else (255, 255, 255)
-        for text in _wrap(f'{prob * 100:5.1f}% {label}',
-                          lambda t: text_width(t) <= room):
-            lines.append((text, pad, y, color))
-            y += line_height
-    band = len(lines) * line_height + pad
-    # An even total height: H.264 encoders refuse odd frame sizes.
-    band += (height + band) % 2
-    widest = max((text_width(t) for t, *_ in lines), default=0)
-    return VizLayout(width, height, band, scale, thickness, lines, widest)
-
-
-def draw_predictions(frame,
-                     predictions: Predictions,
-                     layout: Optional[VizLayout] = None):
-    """Return the frame with the labels and probabilities in a band below.
-
-    MMAction2 1.2.0's ``ActionVisualizer`` draws predictions only from a
-    ``pred_labels`` field its own data samples no longer have, renders
-    every frame through matplotlib and saves videos through moviepy (not
-    installed), so plain OpenCV drawing is used instead. OpenCV's fonts are
-    ASCII: other characters show as ``?``.
-
-    Args:
-        frame (np.ndarray): ``(H, W, 3)`` BGR frame; not changed.
-        predictions (list[tuple[str, float]]): ``(label, probability)``.
-        layout (VizLayout, optional): From :func:`viz_layout` (computed
-            once per video by the writers); by default made for the
-            frame's size, scaled up to :data:`VIZ_MIN_WIDTH` wide.
-
-    Returns:
-        np.ndarray: ``(layout.height + layout.band_height, layout.width,
-        3)``: the frame, scaled to the layout, over the text band.
-    """
-    import cv2
-    import numpy as np
-    if layout is None:
-        layout = viz_layout(*frame_size(frame.shape[1], frame.shape[0]),
-                            predictions)
-    if frame.shape[:2] != (layout.height, layout.width):
-        smaller = layout.width < frame.shape[1]
-        frame = cv2.resize(
-            frame, (layout.width, layout.height),
-            interpolation=cv2.INTER_AREA if smaller else cv2.INTER_LINEAR)
-    band = np.zeros((layout.band_height, layout.width, 3), frame.dtype)
-    out = np.concatenate([frame, band])
-    for text, x, y, color in layout.lines:
-        cv2.putText(out, text, (x, y), VIZ_FONT, layout.font_scale, color,
-                    layout.thickness, cv2.LINE_AA)
-    return out
-
-
-def gif_size(width: int, height: int) -> Tuple[int, int]:
-    """The frame size of a ``--viz`` GIF: the video's, scaled down (aspect
-    kept) so that its longer side is at most :data:`GIF_MAX_SIDE`.
-
-    Args:
-        width (int): The video's width.
-        height (int): The video's height.
-
-    Returns:
-        tuple[int, int]: ``(width, height)`` of the GIF.
-    """
-    scale = min(1.0, GIF_MAX_SIDE / max(width, height))
-    return max(1, round(width * scale)), max(1, round(height * scale))
-
-
-#: Codecs tried for ``.mp4``, best first: H.264 (``avc1``, ``H264``) plays
-#: in browsers and is smaller; OpenCV's pip wheels cannot encode it, so
-#: MPEG-4 Part 2 (``mp4v``) is the fallback.
-MP4_CODECS = ('avc1', 'H264', 'mp4v')
-
-
-@contextlib.contextmanager
-def _quiet_fd2(quiet: bool = True):
-    """Silence file descriptor 2 (where FFmpeg, inside OpenCV, reports a
-    codec it lacks by itself) while the codecs are tried."""
-    if not quiet:
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, 'w') as null:
-            os.dup2(null.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
-def _open_mp4_writer(path: str, fps: float, size: Tuple[int, int],
-                     verbose: bool = False):
-    """The first of :data:`MP4_CODECS` this OpenCV can write at ``size``.
-
-    Returns:
-        tuple: ``(cv2.VideoWriter, codec)``.
-    """
-    import cv2
-    with _quiet_fd2(not verbose):
-        for codec in MP4_CODECS:
-            writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*codec),
-                                     fps, size)
-            if writer.isOpened():
-                return writer, codec
-            writer.release()
-    raise OSError(f'OpenCV cannot write {path!r} with any of '
-                  f'{", ".join(MP4_CODECS)}')
-
-
-def _no_frame(video: str) -> OSError:
-    return OSError(f'OpenCV read no frame of {video!r} to draw on')
-
-
-def _write_mp4(capture, video: str, out_path: str, fps: float,
-               predictions: Predictions, options: dict) -> int:
-    """Stream every frame, drawn on, to an MPEG-4 file; returns the count
-    and sets ``options['codec']``."""
-    from models.utils.safe_io import atomic_path
-
-    # The temporary name ends in .mp4: VideoWriter picks the container
-    # from the extension.
-    with atomic_path(out_path, keep_ext=True) as tmp:
-        writer, layout, count = None, None, 0
-        try:
-            while True:
-                ok, frame = capture.read()
-                if not ok:
-                    break
-                if layout is None:
-                    width, height = frame_size(frame.shape[1],
-                                               frame.shape[0],
-                                               options.get('target'))
-                    layout = viz_layout(width, height, predictions,
-                                        options.get('font_scale'))
-                    writer, options['codec'] = _open_mp4_writer(
-                        tmp, fps,
-                        (layout.width, layout.height + layout.band_height),
-                        options.get('verbose', False))
-                writer.write(draw_predictions(frame, predictions, layout))
-                count += 1
-        finally:
-            if writer is not None:
-                writer.release()
-        if not count:
-            raise _no_frame(video)
-    return count
-
-
-def _write_gif(capture, video: str, out_path: str, fps: float,
-               predictions: Predictions, options: dict) -> int:
-    """Write a small GIF of the drawn frames; returns its frame count."""
-    import cv2
-    from PIL import Image
-
-    from models.utils.safe_io import atomic_write
-
-    # Source frames per GIF frame: the rate is capped at GIF_MAX_FPS, and
-    # when GIF_MAX_FRAMES frames are held every other one is dropped and
-    # the step doubles, so that any length fits and the GIF still spans
-    # the whole video (at a lower frame rate).
-    step = max(1, math.ceil(fps / GIF_MAX_FPS - 1e-6))
-    frames, index, layout = [], 0, None
-    while capture.grab():  # skipped frames are never converted
-        if index % step == 0:
-            ok, frame = capture.retrieve()
-            if not ok:
-                break
-            if layout is None:
-                # The bound applies to the video part; the band adds a
-                # few lines of text under it.
-                size = gif_size(*frame_size(frame.shape[1], frame.shape[0],
-                                            options.get('target')))
-                layout = viz_layout(*size, predictions,
-                                    options.get('font_scale'))
-            rgb = cv2.cvtColor(draw_predictions(frame, predictions, layout),
-                               cv2.COLOR_BGR2RGB)
-            # Held as palette images (one byte a pixel): the conversion
-            # Pillow's GIF writer would make anyway.
-            frames.append(
-                Image.fromarray(rgb).convert(
-                    'P', palette=Image.Palette.ADAPTIVE))
-            if len(frames) == GIF_MAX_FRAMES:
-                frames, step = frames[::2], step * 2
-        index += 1
-    if not frames:
-        raise _no_frame(video)
-    with atomic_write(out_path, 'wb') as f:
-        frames[0].save(
-            f,
-            format='GIF',
-            save_all=True,
-            append_images=frames[1:],
-            duration=round(1000 * step / fps),
-            loop=0)
-    options['codec'] = 'GIF'
-    return len(frames)
-
-
-def write_annotated_video(video: str,
-                          out_path: str,
-                          predictions: Predictions,
-                          font_scale: Optional[float] = None,
-                          target: Optional[Sequence[int]] = None,
-                          verbose: bool = False,
-                          info: Optional[dict] = None) -> int:
-    """Write ``video`` with its predictions in a band under every frame.
-
-    Frames are read one at a time, so memory does not grow with the
-    video. ``.mp4`` is written with OpenCV as it is read (H.264 where this
-    OpenCV can encode it, else MPEG-4 Part 2; the source's frame rate).
-    ``.gif`` is written with Pillow, which holds every frame until the
-    end, so its frames are bounded: the video scaled down to
-    :data:`GIF_MAX_SIDE` pixels a side (plus the text band), at most
-    :data:`GIF_MAX_FPS` a second and :data:`GIF_MAX_FRAMES` in all (a
-    longer video gets a lower frame rate); Pillow stores a frame identical
-    to the one before as a longer display of that frame. Either file goes
-    to a temporary file renamed at the end: a failure leaves a previous
-    ``out_path`` as it was.
-
-    Args:
-        video (str): The source video.
-        out_path (str): ``.mp4`` or ``.gif`` file.
-        predictions (list[tuple[str, float]]): What to draw.
-        font_scale (float, optional): OpenCV font scale; by default it
-            follows the frame's width.
-        target (list[int], optional): ``(W, H)`` of the video part, -1
-            for one keeping the aspect ratio; by default the video's size,
-            scaled up to :data:`VIZ_MIN_WIDTH` wide.
-        verbose (bool): Keep OpenCV's messages about codecs it lacks.
-        info (dict, optional): Receives ``'codec'``: the codec written.
-
-    Returns:
-        int: The number of frames written.
-    """
-    import cv2
-    options = dict(font_scale=font_scale, target=target, verbose=verbose)
-    os.makedirs(osp.dirname(osp.abspath(out_path)), exist_ok=True)
-    write = _write_gif if out_path.lower().endswith('.gif') else _write_mp4
-    capture = cv2.VideoCapture(video)
-    try:
-        fps = capture.get(cv2.CAP_PROP_FPS)
-        fps = fps if fps and fps > 0 else 25.0
-        count = write(capture, video, out_path, fps, predictions, options)
-    finally:
-        capture.release()
-    if info is not None:
-        info['codec'] = options.get('codec')
-    return count
-
-
-# ---------------------------------------------------------------------------
-# main
-# ---------------------------------------------------------------------------
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The command line of this tool.
 
@@ -586,25 +133,19 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=__doc__.split('\n\n')[-1],
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
-        'videos',
-        nargs='+',
-        metavar='VIDEO_OR_FOLDER',
+        'videos', nargs='+', metavar='VIDEO_OR_FOLDER',
         help='video files, or folders walked for .mp4, .avi, .mkv, .webm, '
         '.mov ... files')
     parser.add_argument(
         '--labels', help='comma-separated labels: "juggling,reading a book"')
     parser.add_argument('--label-file', help='a file with one label a line')
     parser.add_argument(
-        '--template',
-        action='append',
+        '--template', action='append',
         help="prompt template with {} for the label, e.g. 'a video of {}'; "
         "repeat for an ensemble, or give a file of one template a line "
         "(default: the model's templates, ActionCLIP's 16)")
-    parser.add_argument(
-        '--topk',
-        type=int,
-        default=5,
-        help='labels shown per video (default 5)')
+    parser.add_argument('--topk', type=int, default=5,
+                        help='labels shown per video (default 5)')
     parser.add_argument(
         '--out', help='also write the results to a .json or .csv file')
     parser.add_argument(
@@ -616,16 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
         f'are scaled down to {GIF_MAX_SIDE} pixels a side, at most '
         f'{GIF_MAX_FPS} frames a second and {GIF_MAX_FRAMES} frames')
     parser.add_argument(
-        '--font-scale',
-        type=float,
-        default=None,
+        '--font-scale', type=float, default=None,
         help='OpenCV font scale of the --viz text (default: follows the '
         f'frame width, at least {MIN_FONT_SCALE})')
     parser.add_argument(
-        '--target-resolution',
-        nargs=2,
-        type=int,
-        default=None,
+        '--target-resolution', nargs=2, type=int, default=None,
         metavar=('W', 'H'),
         help='size of the video in --viz files, -1 for one side keeping '
         "the aspect ratio, as in MMAction2's demo/demo.py (default: the "
@@ -694,6 +230,7 @@ def run(args: argparse.Namespace) -> int:
     Returns:
         int: The exit status.
     """
+    from models.apis.predictions import format_table, write_results
     from models.apis.video_scoring import (embed_videos, find_videos,
                                            label_text_features, score_labels,
                                            top_k)

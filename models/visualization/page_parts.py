@@ -1,13 +1,14 @@
-"""What the two report pages share: escaping, the video's URL as seen from
-the page, embedded thumbnails, the model line, the failure list, the page
-frame with its style.
+"""What the two report pages share: the templates they are rendered
+from, the video's URL as seen from the page, embedded thumbnails, the
+failure list, the atomic write.
 
-Every piece of text that comes from the user (file names, queries, error
-messages) goes through :func:`esc`; scripts read only numbers and text
-from ``data-`` attributes (never markup), so no user text can become
-code.
+The pages are Jinja templates (``templates/``) rendered with autoescaping
+on: every piece of text that comes from the user (file names, queries,
+error messages) is escaped where it is put in the page; the scripts read
+only numbers and text from ``data-`` attributes (never markup), so no
+user text can become code.
 """
-import html
+import functools
 import json
 import os
 import os.path as osp
@@ -15,20 +16,46 @@ import pathlib
 import urllib.parse
 from typing import Iterable, Sequence, Tuple
 
+import jinja2
+
+from models.visualization.document import clock
 from models.visualization.frames import (FrameReadError, data_uri, jpeg_bytes,
                                          read_frames_at)
 
+TEMPLATES = osp.join(osp.dirname(osp.abspath(__file__)), 'templates')
 
-def esc(value: object) -> str:
-    """Text as HTML, quotes included (safe in elements and attributes).
+
+def _as_text(value: object) -> object:
+    """A model's setting as the page shows it: text and numbers as they
+    are, anything else as JSON."""
+    if isinstance(value, (str, int, float)):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+@functools.lru_cache(maxsize=None)
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined)
+    env.filters.update(clock=clock, as_text=_as_text)
+    return env
+
+
+def render(template: str, **context) -> str:
+    """Render one of the page templates.
 
     Args:
-        value (object): Anything; ``str()`` of it is escaped.
+        template (str): Its file name in ``templates/``.
+        **context: Its variables; text is escaped where the template puts
+            it.
 
     Returns:
-        str: The escaped text.
+        str: The document.
     """
-    return html.escape(str(value), quote=True)
+    return _environment().get_template(template).render(**context)
 
 
 def video_url(video: str, page: str) -> str:
@@ -80,27 +107,6 @@ def thumbnails(video: str,
     return [data_uri(jpeg_bytes(f), 'image/jpeg') for f in frames], ''
 
 
-def model_line(model: object) -> str:
-    """The model a document names, as escaped HTML.
-
-    Args:
-        model (object): The document's ``model`` (``LoadedModel.describe()``
-            : a dict), or anything else.
-
-    Returns:
-        str: ``key: value`` pairs, escaped.
-    """
-    if not isinstance(model, dict):
-        return esc(model) if model else 'not recorded'
-    parts = []
-    for key, value in model.items():
-        if not isinstance(value, (str, int, float)):
-            value = json.dumps(value, ensure_ascii=False, default=str)
-        parts.append(f'<span class="kv"><b>{esc(key)}</b> {esc(value)}'
-                     '</span>')
-    return ' '.join(parts) or 'not recorded'
-
-
 def failure_items(failures: object) -> Iterable[Tuple[str, str]]:
     """``(video, message)`` pairs of either document's ``failures``: a dict
     (find_moments) or a list of ``{video, error}`` (search_videos)."""
@@ -114,98 +120,6 @@ def failure_items(failures: object) -> Iterable[Tuple[str, str]]:
         else:
             pairs.append((str(item), ''))
     return pairs
-
-
-def failures_section(failures: object) -> str:
-    """The list of videos that could not be read ('' when none).
-
-    Args:
-        failures (object): The document's ``failures``.
-
-    Returns:
-        str: An HTML section.
-    """
-    pairs = failure_items(failures)
-    if not pairs:
-        return ''
-    items = '\n'.join(
-        f'<li><span class="path">{esc(video)}</span>: {esc(message)}</li>'
-        for video, message in pairs)
-    return (f'<section class="failures"><h2>{len(pairs)} video'
-            f'{"s" if len(pairs) != 1 else ""} could not be read</h2>\n'
-            f'<ul>\n{items}\n</ul></section>')
-
-
-#: Style of both pages.
-STYLE = '''
-:root { --ink: #1d2330; --muted: #667085; --line: #e4e7ec;
-        --hover: #f2f6fc; --accent: #1f6feb; }
-* { box-sizing: border-box; }
-body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI",
-       "DejaVu Sans", sans-serif; color: var(--ink); background: #fafbfc; }
-header { padding: 14px 22px 10px; background: #fff;
-         border-bottom: 1px solid var(--line); }
-h1 { font-size: 20px; margin: 0 0 6px; }
-h2 { font-size: 16px; margin: 0 0 4px; word-break: break-all; }
-.meta, .path, small { color: var(--muted); }
-.path { font-family: ui-monospace, "DejaVu Sans Mono", monospace;
-        font-size: 12px; word-break: break-all; }
-.kv { margin-right: 14px; white-space: nowrap; }
-.kv b { font-weight: 600; color: var(--muted); }
-main { padding: 14px 22px; }
-section { background: #fff; border: 1px solid var(--line);
-          border-radius: 8px; padding: 14px 16px; margin-bottom: 16px; }
-.swatch { display: inline-block; width: 11px; height: 11px;
-          border-radius: 2px; margin: 0 5px 0 10px; vertical-align: -1px; }
-td .swatch { margin-left: 0; }
-.player video, .preview video { width: 100%; background: #111;
-    border-radius: 4px; display: block; aspect-ratio: 16 / 9; }
-.video-error { color: #b42318; background: #fef3f2; padding: 6px 8px;
-               border-radius: 4px; margin: 6px 0 0;
-               overflow-wrap: anywhere; }
-table { border-collapse: collapse; width: 100%; }
-th { text-align: left; font-weight: 600; color: var(--muted);
-     border-bottom: 1px solid var(--line); padding: 4px 6px; }
-td { border-bottom: 1px solid var(--line); padding: 4px 6px;
-     vertical-align: middle; }
-tr.clickable { cursor: pointer; }
-tr.clickable:hover, tr.clickable:focus { background: var(--hover);
-                                         outline: none; }
-tr.playing { background: #e7f0fe; box-shadow: inset 3px 0 var(--accent); }
-td img { display: block; border-radius: 3px; }
-.frames { display: flex; gap: 3px; }
-.num { text-align: right; font-variant-numeric: tabular-nums; }
-.missing { color: #b42318; font-size: 12px; }
-.failures li { margin: 3px 0; }
-.failures h2 { color: #b42318; }
-'''
-
-
-def page(title: str,
-         header: str,
-         body: str,
-         script: str,
-         style: str = '') -> str:
-    """A whole self-contained page.
-
-    Args:
-        title (str): The ``<title>``, escaped here.
-        header (str): HTML of the header (already escaped).
-        body (str): HTML of the main part (already escaped).
-        script (str): The page's script (no user text in it).
-        style (str): CSS of this page, after the shared :data:`STYLE`.
-
-    Returns:
-        str: The document.
-    """
-    return ('<!DOCTYPE html>\n<html lang="en">\n<head>\n'
-            '<meta charset="utf-8">\n'
-            '<meta name="viewport" content="width=device-width, '
-            'initial-scale=1">\n'
-            f'<title>{esc(title)}</title>\n<style>{STYLE}{style}</style>\n'
-            f'</head>\n<body>\n<header>{header}</header>\n'
-            f'<main>\n{body}\n</main>\n<script>{script}</script>\n'
-            '</body>\n</html>\n')
 
 
 def write_page(text: str, path: str) -> str:
