@@ -150,6 +150,40 @@ class _OpenCVFrames:
         return [frames[i] for i in indices]
 
 
+class DecordCopyError(RuntimeError):
+    """decord decoded a frame but returned it in a buffer of the wrong
+    size: the frames it gives are not the video's."""
+
+
+def check_decord_frames(frames: Sequence[np.ndarray]) -> List[np.ndarray]:
+    """decord's frames, checked to be ``(H, W, 3)`` RGB images of one size.
+
+    On some CPUs decord's frame copy fails for some widths: ``get_batch``
+    raises ("DECORDArrayCopyFromTo: The size must exactly match"), while
+    a single frame (``reader[i]``, ``next()``, what ``mode='efficient'``
+    reads) comes back with its padded rows taken for channels, e.g.
+    ``(64, 96, 4)`` for a 96x64 video. Both must go to the fallback
+    reader, never on into the pipeline.
+
+    Args:
+        frames (list[np.ndarray]): What decord gave.
+
+    Returns:
+        list[np.ndarray]: ``frames``.
+
+    Raises:
+        DecordCopyError: A frame is not such an image.
+    """
+    frames = list(frames)
+    shapes = {np.shape(frame) for frame in frames}
+    if any(len(shape) != 3 or shape[2] != 3 for shape in shapes) or len(
+            shapes) > 1:
+        raise DecordCopyError(
+            f'decord returned frames of shape {sorted(shapes)}, not '
+            '(height, width, 3)')
+    return frames
+
+
 @TRANSFORMS.register_module()
 class VideoInit(DecordInit):
     """``DecordInit`` that opens files on disk by path, falls back to
@@ -285,7 +319,8 @@ class VideoDecode(DecordDecode):
             return list(container.frames)
         if isinstance(container, _OpenCVFrames):
             return container.get_batch(frame_inds)
-        return super()._decord_load_frames(container, frame_inds)
+        return check_decord_frames(
+            super()._decord_load_frames(container, frame_inds))
 
     def _decode_elsewhere(self, results: Dict) -> Optional[Dict]:
         """The result dict with frames from PyAV or the NVDEC service, or
