@@ -273,6 +273,21 @@ def test_an_unknown_backend_is_refused():
         VideoDecode(backend='pyAV')
 
 
+@pytest.mark.parametrize('options', [
+    dict(backend='nvdec'),
+    dict(backend='nvdec', nvdec=dict(slots=7)),  # a config of the GPU backend
+    dict(nvdec=dict(slots=7))])
+def test_the_removed_nvdec_backend_is_refused_naming_the_others(options):
+    from mmaction.registry import TRANSFORMS
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmaction'):
+        with pytest.raises(ValueError) as info:
+            TRANSFORMS.build(dict(type='VideoDecode', **options))
+    message = str(info.value)
+    assert "'nvdec'" in message and 'was removed' in message
+    assert "backend='pyav'" in message and "backend='cpu'" in message
+
+
 def test_pyav_is_the_default_and_decord_says_why_when_it_is_missing(
         monkeypatch):
     import importlib.util
