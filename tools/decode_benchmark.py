@@ -391,7 +391,16 @@ def time_passes(files: Sequence[str], source: str, frames: int,
         batch = reader.get_batch(sample_indices(len(reader), frames))
         return batch.asnumpy().shape
 
-    shape = decode(files[0])  # warm-up: first-open costs out of the timing
+    try:  # warm-up: first-open costs out of the timing
+        shape = decode(files[0])
+    except decord.DECORDError as error:
+        if 'size must exactly match' not in str(error):
+            raise
+        # which widths decord cannot copy depends on the CPU
+        raise SystemExit(
+            f'decode_benchmark.py: error: decord cannot copy the frames of '
+            f'{files[0]!r} on this CPU (docs/decoding.md): choose another '
+            '--size, e.g. a width that is a multiple of 64') from None
     passes = []
     for _ in range(repeats):
         times = []
