@@ -69,6 +69,52 @@ def write_video(path: str,
     return path
 
 
+#: decord's error where it cannot copy a frame (which widths depends on
+#: the CPU: docs/decoding.md).
+DECORD_COPY_ERROR = ('Check failed: from_size == to_size (24576 vs. 18432) '
+                     'DECORDArrayCopyFromTo: The size must exactly match')
+
+
+def decord_copies(path: str) -> bool:
+    """Whether decord, on this machine, gives the frames of ``path``
+    (False where it fails to copy them, raising or returning padded rows
+    as channels; any other error is raised)."""
+    import decord
+    reader = decord.VideoReader(path, num_threads=1)
+    try:
+        batch = reader.get_batch([0]).asnumpy()
+    except decord._ffi.base.DECORDError as error:
+        if 'size must exactly match' not in str(error):
+            raise
+        return False
+    single = reader[0].asnumpy()
+    assert batch.shape[1:] == single.shape or single.shape[2] != 3, (
+        batch.shape, single.shape)
+    return single.shape[2] == 3
+
+
+def break_decord_copies(monkeypatch) -> None:
+    """Make decord fail to copy every frame, as it does on some CPUs for
+    some widths: ``get_batch`` raises its error, a single frame comes back
+    with padded rows taken for channels."""
+    import decord
+
+    def get_batch(self, indices):
+        raise decord._ffi.base.DECORDError(DECORD_COPY_ERROR)
+
+    def padded(frame):
+        frame = frame.asnumpy()
+        height, width = frame.shape[:2]
+        rows = np.zeros((height, width * 4), np.uint8)
+        rows[:, :width * 3] = frame.reshape(height, -1)
+        return decord.nd.array(rows.reshape(height, width, 4))
+
+    get_next = decord.VideoReader.next  # reader[i] seeks, then next()
+    monkeypatch.setattr(decord.VideoReader, 'get_batch', get_batch)
+    monkeypatch.setattr(decord.VideoReader, 'next',
+                        lambda self: padded(get_next(self)))
+
+
 @pytest.fixture
 def tiny_arch() -> dict:
     return dict(TINY_ARCH)

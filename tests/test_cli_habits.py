@@ -95,18 +95,9 @@ BAD_INPUT = [
      'holds no video files'),
     ('benchmark.py', ['--video-dir', 'no_such_folder'], 'does not exist'),
     ('benchmark.py', ['--workers', '-1'], '--workers'),
-    ('benchmark.py', ['--nvdec-rate', '0'], '--nvdec-rate'),
     ('benchmark.py', ['--parts', 'decode', '--skip', 'decode'],
      'no part to run'),
     ('decode_benchmark.py', ['--no-such-option'], 'unrecognized'),
-    ('nvdec_check.py', ['--videos', 'no_such_folder'], 'does not exist'),
-    ('nvdec_check.py', ['--videos', 'tests/fixtures'],
-     'holds no video files'),
-    ('nvdec_check.py', ['--videos', '.', '--slots', '0'],
-     '--slots must be >= 1'),
-    ('nvdec_check.py', ['--videos', '.', '--parts', 'gpu'], '--parts gpu'),
-    ('nvdec_check.py', ['--videos', '.', '--out', 'r.csv'],
-     'unknown format'),
 ]
 
 TOOLS = sorted({tool for tool, _, _ in BAD_INPUT})

@@ -1,12 +1,13 @@
 """tools/decode_benchmark.py's work folder: clips written whole, reused, and
-never over a file the tool did not write."""
+never over a file the tool did not write; clips decord cannot copy named."""
 import hashlib
 import json
 import os.path as osp
 import subprocess
 import sys
 
-from conftest import ROOT
+import pytest
+from conftest import ROOT, break_decord_copies, write_video
 
 TOOL = osp.join(ROOT, 'tools', 'decode_benchmark.py')
 SMALL = ['--clips', '2', '--seconds', '1', '--fps', '8', '--size', '64x48',
@@ -58,3 +59,13 @@ def test_refuses_a_foreign_manifest(tmp_path):
     assert proc.returncode == 2
     assert 'is not a clip list of decode_benchmark.py' in proc.stderr
     assert (work / 'clips.json').read_text() == '{"my": "settings"}'
+
+
+def test_names_clips_whose_frames_decord_cannot_copy(tmp_path, monkeypatch):
+    # which widths decord cannot copy depends on the CPU: forced here
+    import decode_benchmark
+    path = write_video(str(tmp_path / 'v.mp4'), size=(64, 48))
+    assert decode_benchmark.time_passes([path], 'path', 4, 1, 1)
+    break_decord_copies(monkeypatch)
+    with pytest.raises(SystemExit, match=r"v\.mp4' on this CPU.*--size"):
+        decode_benchmark.time_passes([path], 'path', 4, 1, 1)

@@ -141,7 +141,8 @@ def write_cases(folder: str) -> Tuple[Dict[str, str], List[str]]:
     os.makedirs(folder, exist_ok=True)
     goods = {
         'plain': write_video(osp.join(folder, 'plain.mp4'), num_frames=16),
-        # read by the OpenCV fallback (decord cannot copy its frames)
+        # mp4v's 72x40 coded frames in a 73x41 stream (decord cannot copy
+        # such frames on some CPUs: the OpenCV fallback reads them)
         'odd': write_video(osp.join(folder, 'odd.mp4'), size=(73, 41),
                            num_frames=12),
         'avi': write_opencv_video(osp.join(folder, 'avi.avi'), 'MJPG'),
@@ -308,8 +309,8 @@ def test_damaged_videos_give_frames_or_a_named_error(tmp_path, backend):
         if name in unreadable and kind == 'frames':
             problems.append(f'{name}: frames from a file without any')
     # PyAV decodes the good mp4 and Matroska files, the odd-sized one too
-    # (decord cannot copy its frames; PyAV gives OpenCV's: see
-    # test_pyav_frames) and the AVI with B-frames (in order); decord the
+    # (PyAV gives OpenCV's frames: see test_pyav_frames) and the AVI with
+    # B-frames (in order); decord the
     # MJPG AVI, whose frames are in order.
     expected = dict(plain='pyav', generated='pyav', mkv='pyav',
                     h264='pyav', h264mkv='pyav', odd='pyav', avib='pyav',

@@ -23,6 +23,30 @@ def _read_lines(path: str) -> list:
         return [line.strip() for line in f if line.strip()]
 
 
+def _widen_test_videos(folder: str) -> None:
+    """Write the generated videos again, stretched to a width that is a
+    multiple of 64. The Inferencer reads with MMAction2's own
+    ``DecordInit``/``DecordDecode`` (no fallback), and which widths decord
+    cannot copy depends on the CPU (docs/decoding.md): the generator's 96
+    pixels fail on an AVX-512 Xeon."""
+    import glob
+
+    import cv2
+    for path in sorted(glob.glob(osp.join(folder, '*.mp4'))):
+        capture = cv2.VideoCapture(path)
+        fps = capture.get(cv2.CAP_PROP_FPS)
+        frames = []
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            height, width = frame.shape[:2]
+            frames.append(cv2.resize(frame, (-(-width // 64) * 64, height)))
+        capture.release()
+        assert frames, path
+        gen.write_video(path, frames, fps, 'mp4v')
+
+
 @pytest.fixture(scope='module')
 def run(tmp_path_factory) -> types.SimpleNamespace:
     """A random-weight checkpoint of the tiny config, the generated test
@@ -39,6 +63,7 @@ def run(tmp_path_factory) -> types.SimpleNamespace:
         per_class=dict(train=0, val=0, test=1, zeroshot=0),
         workers=1,
         progress=False)
+    _widen_test_videos(f'{data}/videos/test')
     label_file = f'{data}/label_map.txt'
     labels = _read_lines(label_file)
     cfg = Config.fromfile(osp.join(ROOT, CONFIG))

@@ -6,7 +6,8 @@ frames; decord wherever that cannot be promised.
 The videos are written here through PyAV (libx264 with B-frames, several
 key-frame spacings and open GOPs, colour tags, 4:4:4, HEVC, VP9, MPEG-4
 Part 2 in MP4 and AVI, MPEG-2 in program and transport streams) and OpenCV
-(mp4v, the odd sizes decord cannot copy).
+(mp4v, odd sizes). They are 128 pixels wide, a width decord copies on every
+CPU: decoding every frame with decord is the reference.
 """
 import os.path as osp
 from typing import Dict, Optional
@@ -25,7 +26,7 @@ def write_clip(path: str,
                codec: str = 'libx264',
                pix_fmt: str = 'yuv420p',
                num_frames: int = 48,
-               size=(96, 64),
+               size=(128, 64),
                options: Optional[Dict[str, str]] = None,
                colorspace: Optional[int] = None,
                color_range: Optional[int] = None,
@@ -163,8 +164,8 @@ def test_frames_no_sampled_frame_needs_are_not_decoded(clips):
 
 
 def test_odd_sizes_give_the_frames_of_the_opencv_fallback(tmp_path):
-    # decord cannot copy these frames (docs/decoding.md); the pipeline read
-    # them with OpenCV before
+    # OpenCV's mp4v writer stores 72x40 coded frames in a 73x41 stream;
+    # the OpenCV fallback reads the coded size
     from models.datasets.transforms import _OpenCVFrames
     for size in ((73, 41), (17, 30), (49, 48)):
         path = write_video(str(tmp_path / f'odd_{size[0]}x{size[1]}.mp4'),
@@ -270,6 +271,21 @@ def test_an_unknown_backend_is_refused():
     from models.datasets.transforms import VideoDecode
     with pytest.raises(ValueError, match="'pyav'"):
         VideoDecode(backend='pyAV')
+
+
+@pytest.mark.parametrize('options', [
+    dict(backend='nvdec'),
+    dict(backend='nvdec', nvdec=dict(slots=7)),  # a config of the GPU backend
+    dict(nvdec=dict(slots=7))])
+def test_the_removed_nvdec_backend_is_refused_naming_the_others(options):
+    from mmaction.registry import TRANSFORMS
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope('mmaction'):
+        with pytest.raises(ValueError) as info:
+            TRANSFORMS.build(dict(type='VideoDecode', **options))
+    message = str(info.value)
+    assert "'nvdec'" in message and 'was removed' in message
+    assert "backend='pyav'" in message and "backend='cpu'" in message
 
 
 def test_pyav_is_the_default_and_decord_says_why_when_it_is_missing(

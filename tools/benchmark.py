@@ -15,7 +15,7 @@ c. a training step at batch 16 (forward, loss, backward, AdamW step) in
 d. decoding, on Kinetics-like videos (10 s, 340x256, 25 fps; generated,
    or ``--video-dir``): the test pipeline in one process; decord's rate
    per core (one thread per process; one process, then one per CPU: the
-   physical bound, beside ``--nvdec-rate``); the test pipeline in
+   physical bound); the test pipeline in
    DataLoader workers with ``VideoInit`` on one decoding thread against
    decord's default;
 e. the test loop of the Kinetics-400 test config (the code ``mim test``
@@ -124,17 +124,12 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         'added (or measured again), so that parts that do '
                         'not fit one sitting make one report; refused for '
                         'another host, GPU or software')
-    parser.add_argument('--nvdec-rate', type=float, default=None,
-                        help="a hardware decoder's measured clips/s (8 of "
-                        '250 frames), reported beside the CPU decode bound')
     args = parser.parse_args(argv)
     if args.device is not None and not (args.device == 'cpu'
                                         or args.device.startswith('cuda')):
         parser.error(f'--device {args.device!r}: use cpu, cuda or cuda:N')
     if args.workers < 0:
         parser.error(f'--workers {args.workers}: must be 0 or more')
-    if args.nvdec_rate is not None and not args.nvdec_rate > 0:
-        parser.error(f'--nvdec-rate {args.nvdec_rate}: must be positive')
     if args.video_dir is not None and args.videos_dir is not None:
         parser.error('--video-dir (existing videos) and --videos-dir '
                      '(where to generate them): give one')
@@ -251,8 +246,8 @@ if __name__ == '__main__':
 import torch  # noqa: E402
 from benchmarks.common import (FULL, LABEL_FILE, QUICK,  # noqa: E402
                                QUICK_ARCH, TEST_CONFIGS, TRAIN_CONFIGS,
-                               Budget, backend_available, build_model,
-                               build_models, release_memory)
+                               Budget, build_model, build_models,
+                               release_memory)
 from benchmarks.decode import bench_decode  # noqa: E402
 from benchmarks.decode_rate import bench_decode_rate  # noqa: E402
 from benchmarks.encoder import bench_encoder  # noqa: E402
@@ -326,7 +321,7 @@ def decode_parts(report: Dict[str, Any], videos: Dict[str, Any],
     start = time.perf_counter()
     report['decode'] = bench_decode(videos, budget)
     report['decode_rate'] = bench_decode_rate(
-        videos, budget.decode_rate_seconds, nvdec_rate=args.nvdec_rate)
+        videos, budget.decode_rate_seconds)
     report['loader_threads'] = bench_loader_threads(
         videos, args.workers, budget.loader_videos)
     report['part_seconds']['decode'] = time.perf_counter() - start
@@ -348,7 +343,7 @@ def loop_parts(report: Dict[str, Any], archs: List[Tuple[str, Any]],
         variants = [(name, overrides)
                     for name, overrides, cuda_only in TEST_LOOP_VARIANTS
                     if (device.type == 'cuda' or not cuda_only)
-                    and backend_available(overrides) and wanted(name, args)]
+                    and wanted(name, args)]
         report['test_loop'] = [
             bench_test_loop(arch, clip_arch, label_file, num_labels, videos,
                             osp.join(temp, f'test_{i}_{j}'),

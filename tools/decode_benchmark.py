@@ -1,5 +1,4 @@
-"""Decode throughput per core of the installed decord, and whether decord
-and a GPU decoder (PyNvVideoCodec) work in one process.
+"""Decode throughput per core of the installed decord.
 
 Writes K400-like clips (340x256, 25 fps, 10 s: 250 frames; H.264 with
 libx264's defaults through PyAV where PyAV is importable, else MPEG-4
@@ -9,11 +8,9 @@ pinned to one CPU, from the path as ``VideoInit`` does and from the bytes
 as MMAction2's ``DecordInit`` does. Run it once per decoder on the same
 ``--workdir`` (the clips are kept and reused) to compare them.
 
-With ``--coexist`` it also runs, each in a process of its own, decord then
-PyNvVideoCodec then decord again, and PyNvVideoCodec then decord then
-PyNvVideoCodec again, on one clip; a process killed by a signal is reported
-with the signal and the last step it finished. ``--gpu-context`` tries
-decord's own ``decord.gpu(0)`` reader the same way.
+``--gpu-context`` also tries, in a process of its own, decord and then
+decord's own ``decord.gpu(0)`` reader on one clip; a process killed by a
+signal is reported with the signal and the last step it finished.
 
 The tool imports neither torch nor the project's ``models`` package (only
 ``models/datasets/decoder_info.py``, by path); its arguments are checked
@@ -23,7 +20,7 @@ Example:
     python tools/decode_benchmark.py --workdir /tmp/k400like \\
         --out decode_decord06.json
     # with decord2 installed instead:
-    python tools/decode_benchmark.py --workdir /tmp/k400like --coexist \\
+    python tools/decode_benchmark.py --workdir /tmp/k400like \\
         --gpu-context --out decode_decord2.json
 """
 import argparse
@@ -90,11 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument('--workdir',
                         help='where the clips are written and reused '
                         '(default: a temporary folder, removed)')
-    parser.add_argument('--coexist', action='store_true',
-                        help='also test decord and PyNvVideoCodec in one '
-                        'process, in both orders')
     parser.add_argument('--gpu-id', type=int, default=0,
-                        help='GPU of --coexist and --gpu-context (0)')
+                        help='GPU of --gpu-context (0)')
     parser.add_argument('--gpu-context', action='store_true',
                         help="also try decord's own GPU reader "
                         '(decord.gpu(GPU_ID))')
@@ -397,7 +391,16 @@ def time_passes(files: Sequence[str], source: str, frames: int,
         batch = reader.get_batch(sample_indices(len(reader), frames))
         return batch.asnumpy().shape
 
-    shape = decode(files[0])  # warm-up: first-open costs out of the timing
+    try:  # warm-up: first-open costs out of the timing
+        shape = decode(files[0])
+    except decord.DECORDError as error:
+        if 'size must exactly match' not in str(error):
+            raise
+        # which widths decord cannot copy depends on the CPU
+        raise SystemExit(
+            f'decode_benchmark.py: error: decord cannot copy the frames of '
+            f'{files[0]!r} on this CPU (docs/decoding.md): choose another '
+            '--size, e.g. a width that is a multiple of 64') from None
     passes = []
     for _ in range(repeats):
         times = []
@@ -435,7 +438,7 @@ def pin(cpu: Optional[int]) -> Optional[int]:
 
 
 # ---------------------------------------------------------------------------
-# Probes in child processes: decord with PyNvVideoCodec, decord.gpu
+# Probes in child processes: decord.gpu
 # ---------------------------------------------------------------------------
 
 
@@ -456,7 +459,7 @@ def run_probe(order: str, clip: str, gpu_id: int) -> int:
     """The child side of a probe: the steps of ``order``.
 
     Args:
-        order (str): ``decord-nvc``, ``nvc-decord`` or ``decord-gpu``.
+        order (str): ``decord-gpu``.
         clip (str): The video.
         gpu_id (int): The GPU.
 
@@ -478,39 +481,15 @@ def run_probe(order: str, clip: str, gpu_id: int) -> int:
         return dict(version=decord.__version__,
                     shape=list(frames.shape), type=type(frames).__name__)
 
-    def use_nvc():
-        import PyNvVideoCodec as nvc
-        detail = dict(version=getattr(nvc, '__version__', '?'))
-        if hasattr(nvc, 'SimpleDecoder'):  # PyNvVideoCodec 2.x
-            decoder = nvc.SimpleDecoder(clip, gpu_id=gpu_id,
-                                        use_device_memory=True)
-            count = len(decoder)
-            for index in sample_indices(count, 8):
-                frame = decoder[index]
-            detail.update(api='SimpleDecoder', frames=count,
-                          frame_type=type(frame).__name__)
-            return detail
-        demuxer = nvc.CreateDemuxer(filename=clip)  # 1.x
-        decoder = nvc.CreateDecoder(
-            gpuid=gpu_id, codec=demuxer.GetNvCodecId(), cudacontext=0,
-            cudastream=0, usedevicememory=True)
-        count = sum(
-            len(list(decoder.Decode(packet))) for packet in demuxer)
-        detail.update(api='CreateDecoder', frames=count)
-        return detail
-
-    steps = dict(decord=use_decord, nvc=use_nvc, gpu=use_decord_gpu)
+    steps = dict(decord=use_decord, gpu=use_decord_gpu)
     for step in probe_plan(order):
         _step(step, steps[step.split(':')[1]])
     return 0
 
 
 def probe_plan(order: str) -> List[str]:
-    """The steps of a probe, e.g. ``['1:decord', '2:nvc', '3:decord']``:
-    both coexistence orders end with the first library used again."""
+    """The steps of a probe, e.g. ``['1:decord', '2:gpu']``."""
     names = order.split('-')
-    if names != ['decord', 'gpu']:
-        names = names + names[:1]
     return [f'{index + 1}:{name}' for index, name in enumerate(names)]
 
 
@@ -622,21 +601,10 @@ def run(args: argparse.Namespace) -> Dict:
                   f'{result["ms_per_clip_median"]} ms a clip')
         if cpu is not None:  # the probes run unpinned
             os.sched_setaffinity(0, allowed)
-        probes = []
         if args.gpu_context:
-            probes.append('decord-gpu')
-        if args.coexist:
-            if importlib.util.find_spec('PyNvVideoCodec') is None:
-                report['coexistence'] = 'PyNvVideoCodec is not installed'
-            else:
-                probes += ['decord-nvc', 'nvc-decord']
-        for order in probes:
+            order = 'decord-gpu'
             result = probe(order, clips['files'][0], args)
-            key = 'gpu_context' if order == 'decord-gpu' else 'coexistence'
-            if key == 'coexistence':
-                report.setdefault(key, []).append(result)
-            else:
-                report[key] = result
+            report['gpu_context'] = result
             died = (f' in {result["died_in"]}'
                     if 'died_in' in result else '')
             print(f'probe {order}: {result["exit"]}{died}; ' + ', '.join(

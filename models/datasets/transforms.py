@@ -13,19 +13,17 @@ the bytes and then copies from beyond them, which kills the process
 decord2 3.4 alike; by path, FFmpeg's own file reader bounds every read
 (``docs/decoding.md`` has the counts).
 
-The fallback is still needed with decord2 3.4 (FFmpeg 8.1): decord 0.6 and
-decord2 alike fail to copy the frames of MPEG-4 videos whose container size
-is odd while the coded frames are even and smaller, as OpenCV's ``mp4v``
-writer makes them at 73x41 and at any width of 17, 25, 49 or 73 pixels
-(``docs/decoding.md`` lists the sizes measured). Which FFmpeg each reader
-uses: :mod:`models.datasets.decoder_info`.
+The fallback is needed with decord2 3.4 (FFmpeg 8.1) too: decord fails to
+copy the frames of videos of some widths, and which widths depends on the
+CPU (on an AVX-512 Xeon 16, 24, 32, 48, 96 and 144 pixels;
+``docs/decoding.md``). ``get_batch`` then raises, and a single frame comes
+back with its padded rows taken for channels: :func:`check_decord_frames`
+sends both to OpenCV. Which FFmpeg each reader uses:
+:mod:`models.datasets.decoder_info`.
 
 ``VideoDecode(backend='pyav')`` decodes with PyAV, skipping the frames that
 no sampled frame needs (:mod:`models.datasets.pyav_frames`): decord's
 frames, a third faster; decord wherever it cannot promise them.
-``VideoDecode(backend='nvdec')`` sends the frame indices to the GPU's
-hardware decoders through :mod:`models.datasets.nvdec_service` and decodes
-on the CPU whenever the service is busy, down or cannot read a video.
 """
 import functools
 import os
@@ -150,6 +148,40 @@ class _OpenCVFrames:
         return [frames[i] for i in indices]
 
 
+class DecordCopyError(RuntimeError):
+    """decord decoded a frame but returned it in a buffer of the wrong
+    size: the frames it gives are not the video's."""
+
+
+def check_decord_frames(frames: Sequence[np.ndarray]) -> List[np.ndarray]:
+    """decord's frames, checked to be ``(H, W, 3)`` RGB images of one size.
+
+    On some CPUs decord's frame copy fails for some widths: ``get_batch``
+    raises ("DECORDArrayCopyFromTo: The size must exactly match"), while
+    a single frame (``reader[i]``, ``next()``, what ``mode='efficient'``
+    reads) comes back with its padded rows taken for channels, e.g.
+    ``(64, 96, 4)`` for a 96x64 video. Both must go to the fallback
+    reader, never on into the pipeline.
+
+    Args:
+        frames (list[np.ndarray]): What decord gave.
+
+    Returns:
+        list[np.ndarray]: ``frames``.
+
+    Raises:
+        DecordCopyError: A frame is not such an image.
+    """
+    frames = list(frames)
+    shapes = {np.shape(frame) for frame in frames}
+    if any(len(shape) != 3 or shape[2] != 3 for shape in shapes) or len(
+            shapes) > 1:
+        raise DecordCopyError(
+            f'decord returned frames of shape {sorted(shapes)}, not '
+            '(height, width, 3)')
+    return frames
+
+
 @TRANSFORMS.register_module()
 class VideoInit(DecordInit):
     """``DecordInit`` that opens files on disk by path, falls back to
@@ -199,7 +231,14 @@ class VideoInit(DecordInit):
 
 
 #: ``VideoDecode``'s decoders.
-BACKENDS = ('cpu', 'pyav', 'nvdec')
+BACKENDS = ('cpu', 'pyav')
+
+#: What ``backend='nvdec'`` (or its ``nvdec`` options) is answered.
+NVDEC_REMOVED = (
+    "VideoDecode backend 'nvdec' (the GPU's hardware decoders) was removed: "
+    'on a 16-core GPU host it made mim test and the DataLoader workers '
+    "slower than the CPU alone (docs/decoding.md); use backend='pyav' (the "
+    "default) or backend='cpu' (decord)")
 
 
 @functools.lru_cache(maxsize=None)
@@ -220,8 +259,7 @@ def default_backend() -> str:
 
 
 class _ServedFrames:
-    """Frames PyAV or the NVDEC service decoded, in the place of a
-    reader."""
+    """Frames PyAV decoded, in the place of a reader."""
 
     def __init__(self, frames: np.ndarray):
         self.frames = frames
@@ -229,8 +267,8 @@ class _ServedFrames:
 
 @TRANSFORMS.register_module()
 class VideoDecode(DecordDecode):
-    """``DecordDecode`` that falls back to OpenCV and names the file on
-    error, and can decode on the GPU's hardware decoders.
+    """``DecordDecode`` that decodes with PyAV, falls back to OpenCV and
+    names the file on error.
 
     Args:
         mode (str): As in MMAction2's ``DecordDecode``.
@@ -243,38 +281,25 @@ class VideoDecode(DecordDecode):
             where PyAV cannot promise the frames (10-bit video, ...).
             ``'cpu'``: decord, OpenCV where decord fails, as MMAction2's
             ``DecordDecode``. By default ``'pyav'``, or ``'cpu'`` with a
-            warning where PyAV is not installed. Or
-            ``'nvdec'``: the frames come from the NVDEC service
-            (:mod:`models.datasets.nvdec_service`, started once per
-            process tree when the pipeline is built) and from the CPU
-            path whenever it is busy, down or cannot read a video. The
-            frames differ from the CPU decoder's by up to 2 levels
-            (colour conversion), so keep one backend within a comparison.
+            warning where PyAV is not installed.
             ``results['decoded_by']`` says which decoded each video
-            (``'pyav'``, ``'nvdec'`` or ``'cpu'``).
-        nvdec (dict, optional): Options of
-            :class:`~models.datasets.nvdec_service.NvdecService` (``slots``,
-            ``gpu_id``, ``decoder``, ``decoder_options``, ``timeout``).
+            (``'pyav'`` or ``'cpu'``).
+        nvdec (dict, optional): Refused with a message: the options of
+            the GPU-decoder backend, which is no longer offered.
     """
 
     def __init__(self, mode: str = 'accurate',
                  backend: Optional[str] = None,
                  nvdec: Optional[Dict] = None) -> None:
         super().__init__(mode)
+        if backend == 'nvdec' or nvdec is not None:
+            raise ValueError(NVDEC_REMOVED)
         if backend is None:
             backend = default_backend()
         if backend not in BACKENDS:
             raise ValueError(f'VideoDecode backend must be one of '
                              f'{BACKENDS}, got {backend!r}')
-        if nvdec is not None and backend != 'nvdec':
-            raise ValueError("VideoDecode: nvdec options need "
-                             "backend='nvdec'")
         self.backend = backend
-        self.nvdec = dict(nvdec or {})
-        self.service = None
-        if backend == 'nvdec':
-            from .nvdec_service import get_service
-            self.service = get_service(**self.nvdec)
         if backend == 'pyav':
             from . import pyav_frames
             pyav_frames._import_av()  # a missing PyAV fails at build time
@@ -285,11 +310,12 @@ class VideoDecode(DecordDecode):
             return list(container.frames)
         if isinstance(container, _OpenCVFrames):
             return container.get_batch(frame_inds)
-        return super()._decord_load_frames(container, frame_inds)
+        return check_decord_frames(
+            super()._decord_load_frames(container, frame_inds))
 
     def _decode_elsewhere(self, results: Dict) -> Optional[Dict]:
-        """The result dict with frames from PyAV or the NVDEC service, or
-        None when decord (or OpenCV) must decode them."""
+        """The result dict with frames from PyAV, or None when decord (or
+        OpenCV) must decode them."""
         reader = results.get('video_reader')
         if (self.mode != 'accurate' or reader is None
                 or isinstance(reader, _OpenCVFrames)):
@@ -300,18 +326,13 @@ class VideoDecode(DecordDecode):
         indices = np.asarray(results['frame_inds']).reshape(-1)
         if indices.size == 0 or indices.min() < 0:
             return None
-        if self.backend == 'pyav':
-            from .pyav_frames import read_frames
-            try:
-                frames = read_frames(filename, indices.tolist(),
-                                     results.get('total_frames'))
-            except Exception:  # NotSupported, or PyAV cannot read it
-                # decord decodes it, or names the file if it cannot.
-                return None
-        else:
-            frames = self.service.decode(filename, indices.tolist())
-            if frames is None:
-                return None
+        from .pyav_frames import read_frames
+        try:
+            frames = read_frames(filename, indices.tolist(),
+                                 results.get('total_frames'))
+        except Exception:  # NotSupported, or PyAV cannot read it
+            # decord decodes it, or names the file if it cannot.
+            return None
         served = dict(results, video_reader=_ServedFrames(frames))
         served = DecordDecode.transform(self, served)
         served['decoded_by'] = self.backend

@@ -223,19 +223,6 @@ def build_models(clip_arch, label_file: str, device: torch.device,
 DECODE_BACKEND = 'decode_backend'
 
 
-def nvdec_available() -> bool:
-    """Whether a variant decoding on NVDEC can run here (PyNvVideoCodec
-    installed; the service itself says whether the GPU decodes)."""
-    import importlib.util
-    return importlib.util.find_spec('PyNvVideoCodec') is not None
-
-
-def backend_available(overrides: Dict[str, Any]) -> bool:
-    """Whether a variant's decoding backend can run here (only NVDEC needs
-    what a host may lack)."""
-    return overrides.get(DECODE_BACKEND) != 'nvdec' or nvdec_available()
-
-
 def apply_overrides(cfg, overrides: Dict[str, Any], pipeline) -> None:
     """Merge a variant's config options into ``cfg``, and set its decoding
     backend on ``pipeline``'s ``VideoDecode`` step.

@@ -10,8 +10,7 @@ sampled frame needs (``models/datasets/pyav_frames.py``; each clip is
 opened by decord first, as ``VideoInit`` does). One process alone
 gives the rate per core; one process per CPU, started together and timed
 over the same window, gives the host's total: the physical bound of CPU
-decoding (cores x the rate per core, less what the cores share). A
-hardware decoder's rate (``--nvdec-rate``) is reported beside it.
+decoding (cores x the rate per core, less what the cores share).
 
 This module imports neither torch nor the ``models`` package: its
 measuring processes load decord, and PyAV with the reader's own module.
@@ -137,8 +136,7 @@ def run_processes(files: Sequence[str], count: int, seconds: float,
 
 
 def bench_decode_rate(videos: Dict[str, Any], seconds: float,
-                      processes: Optional[int] = None,
-                      nvdec_rate: Optional[float] = None
+                      processes: Optional[int] = None
                       ) -> List[Dict[str, Any]]:
     """Decode rate per core (one process, one thread) and the host's total
     with one process per CPU, for each of :data:`DECODERS`.
@@ -148,14 +146,12 @@ def bench_decode_rate(videos: Dict[str, Any], seconds: float,
         seconds (float): How long each process decodes.
         processes (int, optional): Processes in parallel; default the CPU
             count (the CPUs this process may use).
-        nvdec_rate (float, optional): A hardware decoder's clips/s, from
-            ``--nvdec-rate``, reported beside the CPU bound.
 
     Returns:
         list[dict]: Per decoder (``backend``: ``VideoDecode``'s name for
         it): ``clips_per_s_one_core``; ``processes``,
         ``clips_per_s_total`` (the physical bound), its
-        ``clips_per_s_per_core``; ``nvdec_clips_per_s``; the codec.
+        ``clips_per_s_per_core``; the codec.
     """
     cpus = (len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity')
             else os.cpu_count() or 1)
@@ -183,7 +179,6 @@ def bench_decode_rate(videos: Dict[str, Any], seconds: float,
             clips_per_s_total=total,
             clips_per_s_per_core=total / processes,
             physical_bound_clips_per_s=total,
-            nvdec_clips_per_s=nvdec_rate,
             seconds=seconds))
         print(f'  decode rate, {decoder}: {one_rate:.1f} clips/s on one '
               f'core, {total:.1f} with {processes} processes', flush=True)
@@ -204,7 +199,7 @@ def decode_limit(rates: Optional[Sequence[Dict[str, Any]]],
 
     Returns:
         float, optional: Clips/s; None without a measured rate for the
-        pipeline's decoder (NVDEC, or no part d).
+        pipeline's decoder (no part d).
     """
     backends = {step.get('backend', 'cpu') for step in pipeline
                 if step.get('type') == 'VideoDecode'}

@@ -28,12 +28,6 @@ TEST_LOOP_VARIANTS = (
     ('batch 1 (the old default)', {
         'test_dataloader.batch_size': 1
     }, False),
-    # Run where PyNvVideoCodec is installed (tools/benchmark.py checks).
-    ('+ fp16, cuda_graphs, NVDEC decoding (backend=nvdec)', {
-        'test_cfg.fp16': True,
-        'model.speedups.cuda_graphs': True,
-        DECODE_BACKEND: 'nvdec'
-    }, True),
 )
 
 

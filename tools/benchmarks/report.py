@@ -145,8 +145,7 @@ def _decode_sections(report: Dict[str, Any]) -> List[str]:
             ('clips/s, one process', 'clips_per_s_one_core', '.1f'),
             ('processes at once', 'processes', 'd'),
             ('clips/s in total (CPU bound)', 'clips_per_s_total', '.1f'),
-            ('clips/s per core, all busy', 'clips_per_s_per_core', '.1f'),
-            ('hardware decoder clips/s', 'nvdec_clips_per_s', '.1f')
+            ('clips/s per core, all busy', 'clips_per_s_per_core', '.1f')
         ]) + ['']
     if report.get('loader_threads'):
         rows = report['loader_threads']

@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Sequence, Tuple
 
 import torch
 from benchmarks.common import (DECODE_BACKEND, ROOT, TRAIN_CONFIGS, Budget,
-                               apply_overrides, backend_available, measure)
+                               apply_overrides, measure)
 from benchmarks.iteration_clock import EnoughIterations, IterationClock
 from benchmarks.loop import warmup_iters
 from benchmarks.videos import annotation_list
@@ -65,10 +65,6 @@ def train_loop_variants(
                   'before)', dict(COMPILE, **{DECODE_BACKEND: 'cpu'}), False),
                  ('CPU augmentation (old pipeline) + compile', COMPILE,
                   True)]
-        nvdec = dict(COMPILE, **{DECODE_BACKEND: 'nvdec'})
-        if backend_available(nvdec):
-            rows.append(('+ compile + NVDEC decoding (backend=nvdec)', nvdec,
-                         False))
     else:
         rows.append(('CPU augmentation (old pipeline)', {}, True))
     return rows

@@ -176,6 +176,34 @@ def describe_videos(files: Sequence[str]) -> Dict[str, Any]:
             np.mean([osp.getsize(p) for p in files]) / 1024))
 
 
+def check_decord_copies(path: str) -> None:
+    """Refuse a video whose frames decord cannot copy on this CPU (some
+    widths, which depend on the CPU: docs/decoding.md): the parts that
+    time decord would time the OpenCV fallback instead.
+
+    Args:
+        path (str): The video.
+
+    Raises:
+        ValueError: decord cannot copy its frames (the message names it).
+    """
+    import decord
+    try:
+        reader = decord.VideoReader(path, num_threads=1)
+        frames = reader.get_batch([0]).asnumpy()
+    except Exception as error:  # decord's DECORDError
+        if 'size must exactly match' not in str(error):
+            return  # another problem: the pipeline names it
+        frames = None
+    if frames is None or frames.shape[-1] != 3:
+        info = probe_video(path)
+        raise ValueError(
+            f"decord cannot copy the frames of {path!r} "
+            f"({info['width']}x{info['height']}) on this CPU "
+            '(docs/decoding.md), so its decoding cannot be timed: use '
+            'videos of another width, e.g. a multiple of 64')
+
+
 def existing_videos(video_dir: str, files: Sequence[str]) -> Dict[str, Any]:
     """Videos of a folder (``--video-dir``), for the loops to cycle
     through.
@@ -188,8 +216,9 @@ def existing_videos(video_dir: str, files: Sequence[str]) -> Dict[str, Any]:
         dict: As :func:`make_videos`, ``source='--video-dir'``.
 
     Raises:
-        ValueError: A file that OpenCV cannot open, or whose name has
-            white space (the message names it).
+        ValueError: A file that OpenCV cannot open, whose frames decord
+            cannot copy, or whose name has white space (the message names
+            it).
     """
     files = [osp.abspath(f) for f in files]
     spaced = [f for f in files if len(osp.basename(f).split()) != 1]
@@ -197,6 +226,8 @@ def existing_videos(video_dir: str, files: Sequence[str]) -> Dict[str, Any]:
         raise ValueError(f'Video file {spaced[0]!r} has white space in its '
                          'name, which an annotation list cannot hold; '
                          'rename it')
+    for path in files:
+        check_decord_copies(path)
     return dict(dir=osp.abspath(video_dir), files=files,
                 source=f'--video-dir {video_dir}', encoder='unknown (given)',
                 **describe_videos(files))
