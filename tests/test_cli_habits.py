@@ -97,7 +97,6 @@ BAD_INPUT = [
     ('benchmark.py', ['--workers', '-1'], '--workers'),
     ('benchmark.py', ['--parts', 'decode', '--skip', 'decode'],
      'no part to run'),
-    ('decode_benchmark.py', ['--no-such-option'], 'unrecognized'),
 ]
 
 TOOLS = sorted({tool for tool, _, _ in BAD_INPUT})

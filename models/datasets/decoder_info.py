@@ -10,7 +10,7 @@ system's FFmpeg is reported as truly as a wheel.
 
 This module imports nothing from the project nor anything heavier than
 ``decord`` (and that only when asked), so scripts can load it by file
-path (``tools/decode_benchmark.py`` does).
+path.
 
 Example:
     >>> from models.datasets.decoder_info import decoder_info
