@@ -5,16 +5,20 @@ and in every worker process of a tool). The tools that need only a
 standard-library module of it (``models/utils/safe_io.py``,
 ``models/apis/cli.py`` until a model is loaded,
 ``models/datasets/decoder_info.py``) read that file by itself: ``--help``
-and a wrong option then answer at once. This file is not a tool; the tools
+and a wrong option then answer at once. Such a module may import its
+standard-library siblings relatively (``from .moment_metrics import x``):
+they are read by themselves too. This file is not a tool; the tools
 beside it import it (a script's folder is on ``sys.path``).
 """
 import importlib
-import importlib.util
 import os.path as osp
 import sys
 from types import ModuleType
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+#: The light modules live under this name (``_actionclip_light.models.
+#: apis.cli``), beside the real package, whose ``__init__`` files they skip.
+PREFIX = '_actionclip_light'
 
 
 def load_light(name: str) -> ModuleType:
@@ -30,11 +34,14 @@ def load_light(name: str) -> ModuleType:
     """
     if 'models' in sys.modules:
         return importlib.import_module(name)
-    alias = '_actionclip_light_' + name.replace('.', '_')
-    if alias not in sys.modules:
-        path = osp.join(ROOT, *name.split('.')) + '.py'
-        spec = importlib.util.spec_from_file_location(alias, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[alias] = module
-        spec.loader.exec_module(module)
-    return sys.modules[alias]
+    parts = name.split('.')
+    # Empty packages whose __path__ is the real folder: the import system
+    # then finds the files (and a module's relative imports) there, and no
+    # __init__.py runs.
+    for k in range(len(parts)):
+        package = '.'.join([PREFIX, *parts[:k]])
+        if package not in sys.modules:
+            module = ModuleType(package)
+            module.__path__ = [osp.join(ROOT, *parts[:k])]
+            sys.modules[package] = module
+    return importlib.import_module(f'{PREFIX}.{name}')
