@@ -1,4 +1,4 @@
-"""``python -m models.compat`` and ``python models/compat``.
+"""``python models/compat`` (``make install``) and ``python -m models.compat``.
 
 Run as a folder (``make install`` does), this package has no parent
 package; it is then imported under a name of its own, so that neither
