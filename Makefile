@@ -9,23 +9,23 @@ export PYTHONPATH := $(CURDIR)$(if $(PYTHONPATH),:$(PYTHONPATH))
 
 install: $(STAMP)
 
-# Re-run when the pins or the fixes change; the compat step patches the
-# installed mmaction2, clip and openmim packages (idempotent) and then
-# checks every fix. It runs the folder models/compat, which imports only
-# the standard library: `-m models.compat` would import models/ first.
-# decord 0.6 (an older install) and decord2 own the same package: the old
-# one is taken out, with decord2, whose files it may have overwritten.
+# Re-run when the pins change. decord 0.6 and decord2 own the same package,
+# as opencv-contrib-python (older installs) and opencv-python own cv2: the
+# old one is taken out. `models/compat --repair` then reinstalls every
+# package whose files differ from its wheel's RECORD (e.g. patched in place
+# by an older install). It runs the folder models/compat, which imports
+# only the standard library: `-m models.compat` would import models/ first.
 $(STAMP): requirements/runtime.txt requirements/no-deps.txt \
-		requirements/tests.txt $(wildcard models/compat/*.py)
+		requirements/tests.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	if $(PY) -m pip show -q decord >/dev/null 2>&1; then \
 		$(PY) -m pip uninstall -y -q decord decord2; fi
+	$(PY) -m pip uninstall -y -q opencv-contrib-python 2>/dev/null
 	$(PY) -m pip install --disable-pip-version-check -q \
 		-r requirements/runtime.txt -r requirements/tests.txt
 	$(PY) -m pip install --disable-pip-version-check -q --no-deps \
 		-r requirements/no-deps.txt
-	$(PY) models/compat --install
-	$(PY) models/compat --check
+	$(PY) models/compat --repair
 	touch $(STAMP)
 
 test: install

@@ -23,8 +23,9 @@ Where things live:
   checkpoint must hold, the config it records;
 * ``apis/``: loading a model to score with (``init_actionclip``), scoring
   videos, the folder feature cache;
-* ``compat/``: fixes for the installed stack (import hooks at runtime,
-  patches of the installed files at ``make install``);
+* ``compat/``: fixes for the installed stack (import hooks, in memory:
+  no installed file is written) and the check that installed packages
+  match their wheels (``make install``);
 * ``utils/``: atomic writes, input-path messages.
 """
 from models import compat

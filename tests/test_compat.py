@@ -1,21 +1,19 @@
 """Tests for models/compat/ (fixes for the installed stack): the runtime
-layer, the install-time layer and the command line, which share a copy of
-the pristine packages (the text rewrites alone: test_compat_patches.py).
+layer and the command line (the text rewrites alone:
+test_compat_patches.py; the environment itself: test_environment.py).
 
-Everything that imports mmaction, clip or mim runs in a subprocess whose
-``sys.path`` starts with a copy of the installed packages restored to their
-pristine (unpatched) state, so the tests neither depend on nor change the
-real environment. The subprocesses load models/compat/ by path, as a
-package of its own, so that models/__init__.py plays no part.
+Everything that imports mmaction, clip or mim runs in a subprocess, so that
+the import hooks are installed fresh. The installed packages are used as
+their wheels installed them (checked against their RECORD); nothing here
+writes to them. The subprocesses load models/compat/ by path, as a package
+of its own, so that models/__init__.py plays no part.
 """
 import base64
-import glob
 import hashlib
 import importlib.util
 import json
 import os
 import os.path as osp
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -86,21 +84,6 @@ def _installed_site() -> str:
     return osp.dirname(list(spec.submodule_search_locations)[0])
 
 
-def _record_hash(site: str, dist_glob: str, rel_path: str) -> str:
-    record = glob.glob(osp.join(site, dist_glob, 'RECORD'))[0]
-    with open(record) as f:
-        for line in f:
-            if line.startswith(rel_path + ','):
-                return line.split(',')[1]
-    raise KeyError(rel_path)
-
-
-def _file_hash(path: str) -> str:
-    with open(path, 'rb') as f:
-        digest = hashlib.sha256(f.read()).digest()
-    return 'sha256=' + base64.urlsafe_b64encode(digest).decode().rstrip('=')
-
-
 def _python(code: str, pythonpath, cwd, args=()):
     """Run Python with exactly ``pythonpath`` in front of site-packages."""
     env = dict(os.environ)
@@ -121,55 +104,14 @@ def _json_result(result) -> dict:
 
 
 @pytest.fixture(scope='module')
-def pristine_site(tmp_path_factory):
-    """mmaction, clip and mim as their wheels install them, unpatched."""
-    src = _installed_site()
-    site = tmp_path_factory.mktemp('pristine') / 'site'
-    ignore = shutil.ignore_patterns('__pycache__')
-    for name in ('mmaction', 'clip', 'mim'):
-        shutil.copytree(osp.join(src, name), site / name, ignore=ignore)
-    for pattern in ('mmaction2-*.dist-info', 'clip_anytorch-*.dist-info',
-                    'openmim-*.dist-info'):
-        for dist in glob.glob(osp.join(src, pattern)):
-            shutil.copytree(dist, site / osp.basename(dist))
-    # The real environment may already be patched (make install): undo it.
-    shutil.rmtree(site / 'mmaction/models/localizers/drn', ignore_errors=True)
-    (site / 'mmaction/models/multimodal/__init__.py').write_text(
-        compat.MULTIMODAL_ORIGINAL)
-    clip_py = site / 'clip' / 'clip.py'
-    clip_py.write_text(clip_py.read_text().replace(
-        compat.CLIP_REPLACEMENT_LINE, 'from pkg_resources import packaging'))
-    customcommand = site / 'mim' / 'click' / 'customcommand.py'
-    customcommand.write_text(customcommand.read_text().replace(
-        compat.MIM_UNSET_BLOCK, ''))
-    for command in ('train', 'test'):
-        launcher = site / 'mim' / 'commands' / f'{command}.py'
-        launcher.write_text(launcher.read_text().replace(
-            compat.MIM_LAUNCH_PATCHED, compat.MIM_LAUNCH_ORIGINAL))
-    record = next(site.glob('mmaction2-*.dist-info')) / 'RECORD'
-    record.write_text(''.join(
-        line for line in record.read_text().splitlines(keepends=True)
-        if not line.startswith('mmaction/models/localizers/drn/')))
-    # Byte-identical to the wheels' files, as their RECORDs prove.
-    for dist_glob, rel in (
-        ('mmaction2-*.dist-info', 'mmaction/models/multimodal/__init__.py'),
-        ('mmaction2-*.dist-info', 'mmaction/models/localizers/__init__.py'),
-        ('clip_anytorch-*.dist-info', 'clip/clip.py'),
-        ('openmim-*.dist-info', 'mim/click/customcommand.py'),
-        ('openmim-*.dist-info', 'mim/commands/train.py'),
-        ('openmim-*.dist-info', 'mim/commands/test.py'),
-    ):
-        assert _file_hash(str(site / rel)) == _record_hash(
-            str(site), dist_glob, rel), rel
-    return site
-
-
-@pytest.fixture
-def site(pristine_site, tmp_path):
-    """A private, writable copy of the pristine packages."""
-    copy = tmp_path / 'site'
-    shutil.copytree(pristine_site, copy)
-    return copy
+def pristine_site():
+    """site-packages, where mmaction, clip and mim are as their wheels
+    installed them."""
+    import importlib.metadata
+    for dist in ('mmaction2', 'clip-anytorch', 'openmim'):
+        assert compat.changed_files(
+            importlib.metadata.distribution(dist)) == [], dist
+    return _installed_site()
 
 
 @pytest.fixture(scope='module')
@@ -290,7 +232,7 @@ def test_runtime_clip_fix_with_old_setuptools(pristine_site, tmp_path):
             before=before,
             parse=str(clip.clip.packaging.version.parse('2.0')),
             untouched=not hasattr(pkg_resources, 'packaging'))))
-        ''', [pristine_site, fake], tmp_path)
+        ''', [fake], tmp_path)
     out = _json_result(result)
     assert "cannot import name 'packaging' from 'pkg_resources'" in (
         out['before'])
@@ -319,304 +261,62 @@ def test_runtime_importlib_metadata_fix(pristine_site, tmp_path):
     assert out['stdlib'] and out['numpy'] and not out['missing']
 
 
-def _snapshot(root) -> dict:
-    """Content and mtime of every file under ``root``."""
-    snap = {}
-    for dirpath, _, files in os.walk(root):
-        for name in files:
-            path = osp.join(dirpath, name)
-            with open(path, 'rb') as f:
-                snap[path] = (f.read(), os.stat(path).st_mtime_ns)
-    return snap
+def _fake_dist(site, files, changed):
+    """A distribution ``fake`` 1.0 in ``site`` whose RECORD lists ``files``
+    (name -> bytes) with their sha256; ``changed`` then replaces some."""
+    info = site / 'fake-1.0.dist-info'
+    info.mkdir(parents=True)
+    (info / 'METADATA').write_text(
+        'Metadata-Version: 2.1\nName: fake\nVersion: 1.0\n')
+    lines = []
+    for name, data in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest())
+        lines.append(f'{name},sha256={digest.decode().rstrip("=")},'
+                     f'{len(data)}')
+        (site / name).parent.mkdir(parents=True, exist_ok=True)
+        (site / name).write_bytes(data)
+    lines.append('fake-1.0.dist-info/RECORD,,')
+    (info / 'RECORD').write_text('\n'.join(lines) + '\n')
+    for name, data in changed.items():
+        if data is None:
+            (site / name).unlink()
+        else:
+            (site / name).write_bytes(data)
+    return info
 
 
-def test_install_patch(site, fake_transformers, tmp_path):
-    # -I: isolated, like a clean `make install`, which runs the folder
-    script = ['-I', COMPAT_DIR]
-
-    def cli(*args):
-        return _python(None, [], tmp_path,
-                       args=[*script, *args, '--site-packages',
-                             str(site)])
-
-    check = cli('--check')
-    assert check.returncode == 1
-    assert check.stdout.count('[missing]') == 5, check.stdout
-
-    install = cli('--install')
-    assert install.returncode == 0, install.stdout + install.stderr
-    assert install.stdout.count('[patched]') == 5, install.stdout
-    snapshot = _snapshot(site)
-
-    again = cli('--install')
-    assert again.returncode == 0, again.stdout + again.stderr
-    assert again.stdout.count('[ok]') == 5, again.stdout
-    assert 'nothing changed' in again.stdout
-    assert _snapshot(site) == snapshot  # idempotent: not even rewritten
-    assert cli('--check').returncode == 0
-
-    drn_dir = site / 'mmaction/models/localizers/drn'
-    assert compat.MARKER in (drn_dir / 'drn.py').read_text()
-    assert (drn_dir / '__init__.py').is_file()
-    # Recorded, so that `pip uninstall mmaction2` removes them.
-    for name in ('__init__.py', 'drn.py'):
-        rel = f'mmaction/models/localizers/drn/{name}'
-        assert _record_hash(str(site), 'mmaction2-*.dist-info',
-                            rel) == _file_hash(str(site / rel))
-    assert (site / 'mmaction/models/multimodal/__init__.py').read_text() == (
-        compat.MULTIMODAL_PATCHED)
-    clip_text = (site / 'clip' / 'clip.py').read_text()
-    assert 'pkg_resources' not in clip_text.replace(
-        compat.CLIP_REPLACEMENT_LINE, '')
-    assert compat.MIM_UNSET_BLOCK in (
-        site / 'mim/click/customcommand.py').read_text()
-
-    # The patched files import with no runtime fix at all.
-    result = _python(
-        '''
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter('always')
-            from mmaction.utils import register_all_modules
-            register_all_modules()
-        import clip
-        from mmaction.models.localizers.drn import drn
-        print(json.dumps(dict(
-            drn_file=drn.__file__,
-            errors={n: build_error(n) for n in ('DRN', 'VindLURetrievalMC')},
-            vindlu_warning=any('VindLU' in str(w.message) for w in caught),
-            parse=str(clip.clip.packaging.version.parse('1.7.1')))))
-        ''', [site, fake_transformers], tmp_path)
-    out = _json_result(result)
-    assert out['drn_file'] == str(drn_dir / 'drn.py')
-    assert 'pip install -v -e .' in out['errors']['DRN']
-    assert out['errors']['VindLURetrievalMC'].startswith(
-        'VindLURetrievalMC requires')
-    assert out['vindlu_warning'] and out['parse'] == '1.7.1'
+def test_changed_files(tmp_path):
+    import importlib.metadata
+    info = _fake_dist(
+        tmp_path, {
+            'fake/__init__.py': b'',
+            'fake/a.py': b'x = 1\n',
+            'fake/b.py': b'y = 2\n',
+            'fake/lib.so': b'\0\1',
+        }, {
+            'fake/a.py': b'x = 1  # patched\n',
+            'fake/b.py': None,
+            'fake/lib.so': b'\0\2',
+        })
+    dist = importlib.metadata.Distribution.at(info)
+    assert compat.changed_files(dist) == [
+        'fake/a.py', 'fake/b.py', 'fake/lib.so'
+    ]
+    assert compat.changed_files(dist, ('.py', )) == ['fake/a.py', 'fake/b.py']
 
 
-def test_install_patch_without_transformers(site, tmp_path):
-    """The patched multimodal module still works without transformers."""
-    assert all(r.state == 'patched'
-               for r in compat.run_install_fixes(str(site)))
-    result = _python(
-        '''
-        import mmaction.models
-        print(json.dumps(dict(error=build_error('VindLUVQA'))))
-        ''', [site], tmp_path)
-    assert _json_result(result)['error'].startswith('VindLUVQA requires')
-
-
-def test_install_patch_leaves_unknown_files_alone(site):
-    multimodal = site / 'mmaction/models/multimodal/__init__.py'
-    multimodal.write_text('from .vindlu import VindLUVQA  # changed\n')
-    clip_py = site / 'clip' / 'clip.py'
-    clip_py.write_text('import packaging.version\n')  # a fixed clip
-    customcommand = site / 'mim/click/customcommand.py'
-    fixed_mim = customcommand.read_text().replace(
-        '        ctx.args = args\n',
-        '        ctx.params = {k: None if v is UNSET else v\n'
-        '                      for k, v in ctx.params.items()}  # fixed\n'
-        '        ctx.args = args\n')
-    customcommand.write_text(fixed_mim)
-    real_drn = site / 'mmaction/models/localizers/drn'
-    real_drn.mkdir()
-    (real_drn / 'drn.py').write_text('class DRN:  # the real sources\n'
-                                     '    pass\n')
-    results = {r.name: r for r in compat.run_install_fixes(str(site))}
-    assert results['vindlu-fallback'].state == 'error'
-    assert 'unexpected content' in results['vindlu-fallback'].detail
-    assert results['clip-packaging'].state == 'ok'
-    assert 'not needed' in results['clip-packaging'].detail
-    assert results['drn-placeholder'].state == 'ok'
-    assert 'real DRN sources' in results['drn-placeholder'].detail
-    assert results['mim-click-unset'].state == 'ok'
-    assert 'not needed' in results['mim-click-unset'].detail
-    assert customcommand.read_text() == fixed_mim
-    assert multimodal.read_text().endswith('# changed\n')
-    assert not (real_drn / '__init__.py').exists()
-    assert compat.main(['--install', '--site-packages', str(site)]) == 1
-
-
-def test_missing_package_is_an_error(tmp_path):
-    results = compat.run_install_fixes(str(tmp_path))
-    assert [r.state for r in results] == ['error'] * 3 + ['ok', 'ok']
-    assert 'mmaction not found' in results[0].detail
-    # mim is optional: the plugin works with mmaction's tools alone.
-    assert results[3].detail == 'not needed: openmim is not installed'
-    assert results[4].detail == 'not needed: openmim is not installed'
-
-
-def test_module_entry_point(site, tmp_path):
-    """``python -m models.compat`` from the project root. It imports
-    models/__init__.py first, and with it mmaction: here the pristine one,
-    which the runtime fixes make importable."""
-    args = ['-m', 'models.compat']
-    check = _python(None, [site, ROOT], ROOT,
-                    args=[*args, '--check', '--site-packages', str(site)])
-    assert check.returncode == 1, check.stdout + check.stderr
-    install = _python(
-        None, [site, ROOT], ROOT,
-        args=[*args, '--install', '--site-packages', str(site)])
-    assert install.returncode == 0, install.stdout + install.stderr
-    assert install.stdout.count('[patched]') == 5, install.stdout
-
-
-# Runs mim's train, test and gridsearch commands as `mim` would, with
-# subprocess.check_call (srun, torch.distributed.launch) stubbed out.
-MIM_COMMANDS = '''
-import importlib
-import os
-import subprocess
-
-import click.core
-from click.testing import CliRunner
-
-import mim
-
-commands = {name: importlib.import_module('mim.commands.' + name)
-            for name in ('train', 'test', 'gridsearch')}
-calls = []
-subprocess.check_call = lambda cmd, **kwargs: calls.append(cmd) or 0
-open('cfg.py', 'w').close()
-SLURM = ['--launcher', 'slurm', '--gpus', '2', '--gpus-per-node', '2',
-         '--partition', 'debug', '--port', '29999']
-
-
-def invoke(name, *args):
-    calls.clear()
-    result = CliRunner().invoke(commands[name].cli,
-                                ['mmaction', 'cfg.py', *args])
-    error = result.exception
-    if isinstance(error, SystemExit) and not error.code:
-        error = None
-    return dict(
-        error=None if error is None else f'{type(error).__name__}: {error}',
-        cmd=' '.join(map(str, calls[0])) if calls else None)
-
-
-def gridsearch_values():
-    seen = {}
-    module = commands['gridsearch']
-    real, module.gridsearch = module.gridsearch, (
-        lambda **kwargs: seen.update(kwargs) or (True, 'ok'))
-    try:
-        CliRunner().invoke(module.cli, ['mmaction', 'cfg.py'])
-    finally:
-        module.gridsearch = real
-    return {k: repr(v) for k, v in seen.items()
-            if k in ('srun_args', 'search_args', 'partition')}
-
-
-out = dict(
-    mim_file=mim.__file__,
-    unset=repr(getattr(click.core, 'UNSET', None)),
-    train=invoke('train', *SLURM),
-    train_srun_args=invoke('train', *SLURM, '--srun-args', '-J x --time=5'),
-    train_no_partition=invoke('train', '--launcher', 'slurm'),
-    test=invoke('test', '--checkpoint', 'ckpt.pth', *SLURM),
-    test_pytorch=invoke('test', '--checkpoint', 'ckpt.pth', '--launcher',
-                        'pytorch'),
-    gridsearch=gridsearch_values())
-# mim's Python API, which never saw the sentinel: None and a string.
-for key, srun_args in (('api_none', None), ('api_str', '--time=5')):
-    calls.clear()
-    commands['train'].train(
-        package='mmaction', config='cfg.py', gpus=2, gpus_per_node=2,
-        partition='debug', launcher='slurm', port=29999,
-        srun_args=srun_args)
-    out[key] = ' '.join(calls[0])
-print(json.dumps(out))
-'''
-
-
-def test_install_patch_mim_click_unset(site, tmp_path):
-    """``mim train/test --launcher slurm`` without ``--srun-args``."""
-    mim_dir = site / 'mim'
-    before = _json_result(_python(MIM_COMMANDS, [site], tmp_path))
-    assert before['mim_file'] == str(mim_dir / '__init__.py')
-    assert before['unset'] == 'Sentinel.UNSET'  # click >= 8.3
-    # openmim 0.3.9 under click >= 8.3, unpatched:
-    sentinel_error = "AttributeError: 'Sentinel' object has no attribute " \
-        "'split'"
-    assert before['train']['error'] == sentinel_error
-    assert before['test']['error'] == sentinel_error
-    assert before['train_no_partition']['error'] == sentinel_error
-    assert before['gridsearch']['srun_args'] == 'Sentinel.UNSET'
-    assert '--nproc_per_node=Sentinel.UNSET' in (
-        before['test_pytorch']['cmd'])
-
-    def cli(*args):
-        return _python(None, [], tmp_path,
-                       args=['-I', COMPAT_DIR, *args, '--site-packages',
-                             str(site)])
-
-    assert '[missing] mim-click-unset' in cli('--check').stdout
-    install = cli('--install')
-    assert install.returncode == 0, install.stdout + install.stderr
-    assert '[patched] mim-click-unset' in install.stdout
-    snapshot = _snapshot(mim_dir)
-    again = cli('--install')
-    assert '[ok] mim-click-unset' in again.stdout, again.stdout
-    assert _snapshot(mim_dir) == snapshot  # idempotent: not even rewritten
-    check = cli('--check')
-    assert check.returncode == 0, check.stdout + check.stderr
-    assert '[ok] mim-click-unset' in check.stdout
-
-    after = _json_result(_python(MIM_COMMANDS, [site], tmp_path))
-    for key in ('train', 'train_srun_args', 'test'):
-        assert after[key]['error'] is None, (key, after[key])
-        assert after[key]['cmd'].startswith(
-            'srun -p debug --gres=gpu:2 --ntasks=2 --ntasks-per-node=2 ')
-        assert 'Sentinel' not in after[key]['cmd']
-    assert '--job-name=cfg_train' in after['train']['cmd']
-    assert '--kill-on-bad-exit=1 -J x --time=5 ' in (
-        after['train_srun_args']['cmd'])
-    assert '--job-name' not in after['train_srun_args']['cmd']
-    assert '--job-name=cfg_test' in after['test']['cmd']
-    assert after['test']['cmd'].endswith(
-        'tools/test.py cfg.py ckpt.pth --launcher slurm')
-    # Options not given are None again, so mim's own checks work.
-    assert after['train_no_partition'] == dict(
-        error='AssertionError: If launcher is slurm, gpus-per-node and '
-        'partition should not be None', cmd=None)
-    assert after['test_pytorch']['cmd'].startswith(
-        f'{sys.executable} -m torch.distributed.launch --nproc_per_node=None')
-    assert after['gridsearch'] == dict(
-        partition='None', srun_args='None', search_args='None')
-    assert '--job-name=cfg_train' in after['api_none']
-    assert '--time=5 --job-name=cfg_train' in after['api_str']
-
-
-def test_install_patch_mim_exit_status(site, tmp_path):
-    """``mim test`` exits with the script's status, without a traceback."""
-    commands = site / 'mim' / 'commands'
-    assert [r.state for r in compat.run_install_fixes(str(site))
-            if r.name == 'mim-exit-status'] == ['patched']
-    for command in ('train', 'test'):
-        text = (commands / f'{command}.py').read_text()
-        assert text.count(compat.MIM_LAUNCH_PATCHED) == 1
-        compile(text, command, 'exec')
-    snapshot = _snapshot(commands)
-    assert [r.state for r in compat.run_install_fixes(str(site))
-            if r.name == 'mim-exit-status'] == ['ok']
-    assert _snapshot(commands) == snapshot
-    # The patched launch, run with a script that refuses its input.
-    result = _python(
-        '''
-        import importlib
-        import subprocess
-        mim_test = importlib.import_module('mim.commands.test')
-        def failing(cmd, env=None):
-            raise subprocess.CalledProcessError(2, cmd)
-        mim_test.subprocess.check_call = failing
-        open('cfg.py', 'w').close()
-        try:
-            mim_test.test(package='mmaction', config='cfg.py',
-                          checkpoint='c.pth', gpus=None, gpus_per_node=None,
-                          cpus_per_task=None, partition=None,
-                          launcher='none', port=29500, srun_args=None,
-                          yes=True, other_args=())
-        except SystemExit as error:
-            print(json.dumps(dict(code=error.code)))
-        ''', [site], tmp_path)
-    assert _json_result(result) == dict(code=2)
+def test_check_command(tmp_path):
+    """``python models/compat --check``, as ``make install`` runs the
+    folder (only the standard library and the folder), names a
+    distribution whose files differ, and how to reinstall it."""
+    site = tmp_path / 'site'
+    _fake_dist(site, {'fake/__init__.py': b''},
+               {'fake/__init__.py': b'patched = True\n'})
+    result = _python(None, [site], tmp_path, args=[COMPAT_DIR, '--check'])
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert '[info] decoder: decord2 ' in result.stdout
+    assert result.stderr.splitlines() == [
+        '[error] fake 1.0: 1 file(s) differ from its wheel: '
+        'fake/__init__.py',
+        'reinstall them: pip install --force-reinstall --no-deps fake==1.0'
+    ]

@@ -198,9 +198,9 @@ echo localhost
 
 
 def test_mim_slurm_launcher(tmp_path, data):
-    # No --srun-args: openmim 0.3.9 under click >= 8.3 failed without it
-    # ("'Sentinel' object has no attribute 'split'") until models/compat/
-    # (fix f) patched mim at install time.
+    # No --srun-args: openmim 0.3.9 under click >= 8.3 fails without it
+    # ("'Sentinel' object has no attribute 'split'"); click is pinned
+    # below 8.3.
     bin_dir = tmp_path / 'bin'
     bin_dir.mkdir()
     for name, text in (('srun', SRUN.format(python=sys.executable)),

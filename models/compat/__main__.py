@@ -1,10 +1,10 @@
-"""``python -m models.compat`` and ``python models/compat``.
+"""``python models/compat`` (``make install``) and ``python -m models.compat``.
 
 Run as a folder (``make install`` does), this package has no parent
 package; it is then imported under a name of its own, so that neither
-``models/__init__.py`` (which imports mmaction, not importable before the
-fixes) nor the folder's own modules on ``sys.path[0]`` (they would shadow
-top-level names such as ``install``) play a part.
+``models/__init__.py`` (which imports torch and mmaction: slow, and broken
+in a damaged install) nor the folder's own modules on ``sys.path[0]`` (they
+would shadow top-level names such as ``patches``) play a part.
 """
 import importlib.util
 import os.path as osp

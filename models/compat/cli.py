@@ -1,19 +1,24 @@
-"""Command line of the install-time fixes: ``--install`` and ``--check``.
+"""Command line: ``python models/compat --check`` / ``--repair``.
 
-Run as ``python models/compat --install`` (what ``make install`` does:
-only the standard library and this package are imported) or, from the
-project root, ``python -m models.compat --install``.
+``--check`` reports whether every installed distribution still holds its
+wheel's files (:mod:`.wheels`) and what decodes videos; ``--repair``
+(``make install``) first reinstalls, at their installed versions and
+without dependencies, the distributions whose files differ, e.g. a
+mmaction2, clip or openmim patched in place by an older ``make install``.
+Run as a folder (see :mod:`.__main__`), only the standard library and
+this package are imported.
 """
 import argparse
 import importlib.util
 import os.path as osp
+import subprocess
 import sys
 from typing import List, Optional, Sequence
 
-from .install import run_install_fixes
+from .wheels import damaged_distributions
 
 # Read by file: importing it as models.datasets.decoder_info would import
-# the models package (torch, mmaction) before the fixes are in place.
+# the models package (torch, mmaction), which a damaged install may break.
 _DECODER_INFO = osp.join(
     osp.dirname(osp.dirname(osp.abspath(__file__))), 'datasets',
     'decoder_info.py')
@@ -54,39 +59,45 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             ``sys.argv[1:]``.
 
     Returns:
-        int: Exit status: 0 when everything is fine (``--check``) or was
-        patched (``--install``), 1 otherwise.
+        int: Exit status: 0 when every distribution matches its wheel
+        (after ``--repair``'s reinstall), 1 otherwise.
     """
     parser = argparse.ArgumentParser(
-        prog='python -m models.compat',
-        description='Patch the installed mmaction2, clip and openmim '
-        'packages so that they work with this project\'s pinned stack.')
+        prog='python models/compat',
+        description='Check that the installed packages hold their wheels\' '
+        'files (pip\'s RECORD hashes); --repair reinstalls those that '
+        'do not.')
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument(
-        '--install', action='store_true', help='patch the installed files')
+        '--check', action='store_true', help='report, change nothing')
     mode.add_argument(
-        '--check',
+        '--repair',
         action='store_true',
-        help='report each fix and exit non-zero if any is missing')
-    parser.add_argument(
-        '--site-packages',
-        metavar='DIR',
-        help='directory holding mmaction/, clip/ and mim/ (default: where '
-        'they are installed)')
+        help='reinstall (pip --force-reinstall --no-deps, same versions) '
+        'the distributions whose files differ, then check')
     args = parser.parse_args(argv)
-    results = run_install_fixes(args.site_packages, dry_run=args.check)
-    for result in results:
-        stream = sys.stderr if result.state == 'error' else sys.stdout
-        print(f'[{result.state}] {result.name}: {result.detail}', file=stream)
-    failed = [r for r in results if r.state in ('error', 'missing')]
-    if args.check:
-        for line in decoder_lines():
-            print(line)
-    if failed:
-        hint = ('run `python -m models.compat --install`'
-                if args.check else 'the fixes above could not be applied')
-        print(f'{len(failed)} fix(es) not in place: {hint}', file=sys.stderr)
-        return 1
-    if args.install and all(r.state == 'ok' for r in results):
-        print('everything was already fine; nothing changed')
-    return 0
+    damaged = damaged_distributions()
+    if damaged and args.repair:
+        pins = [f'{d.name}=={d.version}' for d in damaged]
+        print('reinstalling ' + ' '.join(pins))
+        subprocess.run([
+            sys.executable, '-m', 'pip', 'install', '-q',
+            '--disable-pip-version-check', '--force-reinstall', '--no-deps',
+            *pins
+        ], check=False)
+        damaged = damaged_distributions()
+    for d in damaged:
+        shown = ', '.join(d.files[:5]) + (
+            f' and {len(d.files) - 5} more' if len(d.files) > 5 else '')
+        print(f'[error] {d.name} {d.version}: {len(d.files)} file(s) differ '
+              f'from its wheel: {shown}', file=sys.stderr)
+    if damaged:
+        print('reinstall them: pip install --force-reinstall --no-deps '
+              + ' '.join(f'{d.name}=={d.version}' for d in damaged),
+              file=sys.stderr)
+    else:
+        print('[ok] every installed distribution matches its wheel\'s '
+              'RECORD')
+    for line in decoder_lines():
+        print(line)
+    return 1 if damaged else 0

@@ -1,25 +1,14 @@
-"""What the fixes write: placeholder sources, patched sources and the text
-rewrites that produce them.
-
-Both layers use these: the install step writes them into site-packages,
-the runtime layer compiles the same text in memory. Each fix is therefore
-written once, and an environment behaves the same whichever layer fixed
-it.
-
-The texts are byte-identical to what earlier versions of this project
-wrote (their comments name ``models/compat.py``, where they were first
-written from), so that files patched then are recognised as patched and
-the pristine wheels' contents can be restored from them in tests.
-"""
+"""What the import-time fixes compile: placeholder sources, and the text
+rewrites of installed modules (:mod:`.runtime` compiles them in memory;
+nothing is written to disk)."""
 import re
 from typing import Tuple
 
-#: Written into every file this package creates or patches, so that later
-#: runs recognise their own work.
+#: Named in the origin of every module compiled from these texts.
 MARKER = 'actionclip-compat'
 
 DRN_INIT_SOURCE = f'''\
-# Written by the ActionCLIP project (models/compat.py, {MARKER}).
+# Compiled in memory by the ActionCLIP plugin ({MARKER}).
 # The mmaction2 1.2.0 wheel on PyPI does not ship this package: upstream
 # has no drn/__init__.py, so setuptools left it out of the wheel and
 # ``import mmaction.models`` failed. See drn.py.
@@ -27,7 +16,7 @@ DRN_INIT_SOURCE = f'''\
 '''
 
 DRN_PLACEHOLDER_SOURCE = f'''\
-# Written by the ActionCLIP project (models/compat.py, {MARKER}).
+# Compiled in memory by the ActionCLIP plugin ({MARKER}).
 # The mmaction2 1.2.0 wheel on PyPI does not ship the DRN sources (upstream
 # has no drn/__init__.py, so setuptools left them out of the wheel), which
 # made ``import mmaction.models`` fail. ActionCLIP does not use DRN; this
@@ -38,8 +27,8 @@ from mmaction.registry import MODELS
 
 DRN_UNAVAILABLE_MESSAGE = (
     'DRN is not available: the mmaction2 1.2.0 wheel on PyPI does not '
-    'ship mmaction/models/localizers/drn, so the ActionCLIP project '
-    'installed a placeholder. To use DRN, install mmaction2 from source: '
+    'ship mmaction/models/localizers/drn, so the ActionCLIP plugin '
+    'registered a placeholder. To use DRN, install mmaction2 from source: '
     '`git clone https://github.com/open-mmlab/mmaction2.git && '
     'cd mmaction2 && pip install -v -e .`')
 
@@ -74,7 +63,7 @@ else:
 
 MULTIMODAL_PATCHED = f'''\
 # Copyright (c) OpenMMLab. All rights reserved.
-# Patched by the ActionCLIP project (models/compat.py, {MARKER}):
+# Compiled in memory by the ActionCLIP plugin ({MARKER}):
 # mmaction2 1.2.0 imports VindLU whenever transformers>=4.28 is installed,
 # and recent transformers releases break that import. Fall back to
 # mmaction's own placeholders instead of breaking ``import mmaction.models``.
@@ -113,44 +102,6 @@ _CLIP_PKG_RESOURCES_RE = re.compile(
 CLIP_REPLACEMENT_LINE = (f'import packaging.version  # {MARKER}: was '
                          '"from pkg_resources import packaging"')
 
-# The loop of ``CustomCommand.parse_args`` in openmim 0.3.9's
-# ``mim/click/customcommand.py`` (a copy of click < 8.3's
-# ``Command.parse_args``); the block below is inserted after it.
-_MIM_PARSE_LOOP_RE = re.compile(
-    r'^(?P<indent>[ \t]+)for param in iter_params_for_processing\('
-    r'(?:[^()]|\([^()]*\))*\):[ \t]*\n'
-    r'[ \t]+value, args = param\.handle_parse_result\(ctx, opts, args\)'
-    r'[ \t]*\n', re.MULTILINE)
-# What click >= 8.3's own ``Command.parse_args`` does after that loop. On
-# click < 8.3 there is no ``click.core.UNSET`` and this changes nothing.
-MIM_UNSET_BLOCK = f'''\
-        # Patched by the ActionCLIP project (models/compat.py,
-        # {MARKER}): click >= 8.3 keeps its UNSET sentinel as the
-        # value of an option without a default until Command.parse_args
-        # turns it into None, which this copy of parse_args did not do;
-        # mim then failed, e.g. `mim train --launcher slurm` without
-        # --srun-args ('Sentinel' object has no attribute 'split').
-        for name, value in ctx.params.items():
-            if value is getattr(click.core, 'UNSET', None):
-                ctx.params[name] = None
-'''
-
-#: How openmim 0.3.9's train and test commands launch MMAction2's script.
-MIM_LAUNCH_ORIGINAL = '''\
-    ret = subprocess.check_call(
-        cmd, env=dict(os.environ, MASTER_PORT=str(port)))
-'''
-MIM_LAUNCH_PATCHED = f'''\
-    # Patched by the ActionCLIP project (models/compat.py, {MARKER}):
-    # the script's own exit status (2: a refused input, already explained
-    # in one line) instead of a traceback of mim's and status 1.
-    try:
-        ret = subprocess.check_call(
-            cmd, env=dict(os.environ, MASTER_PORT=str(port)))
-    except subprocess.CalledProcessError as error:
-        raise SystemExit(error.returncode) from None
-'''
-
 
 def patch_clip_source(source: str) -> Tuple[str, bool]:
     """Replace clip's ``pkg_resources`` import with ``packaging.version``
@@ -176,35 +127,9 @@ def patch_multimodal_source(source: str) -> Tuple[str, bool]:
 
     Returns:
         tuple[str, bool]: :data:`MULTIMODAL_PATCHED` and True for
-        mmaction2 1.2.0's file (whatever its line endings) or an earlier
-        patch of ours; otherwise ``source`` unchanged and False.
+        mmaction2 1.2.0's file (whatever its line endings); otherwise
+        ``source`` unchanged and False.
     """
-    if source == MULTIMODAL_PATCHED:
-        return source, False
-    if (source.replace('\r\n', '\n') == MULTIMODAL_ORIGINAL
-            or MARKER in source):
+    if source.replace('\r\n', '\n') == MULTIMODAL_ORIGINAL:
         return MULTIMODAL_PATCHED, True
     return source, False
-
-
-def patch_mim_parse_args_source(source: str) -> Tuple[str, bool]:
-    """Make mim's ``CustomCommand.parse_args`` turn click's ``UNSET`` into
-    None, as click's own ``parse_args`` does (fix f).
-
-    Args:
-        source (str): Text of ``mim/click/customcommand.py``.
-
-    Returns:
-        tuple[str, bool]: The new text and whether anything was inserted.
-        Nothing is when the loop is not there (another mim) or the file
-        already deals with ``UNSET`` (a fixed mim, or patched before).
-    """
-    if MARKER in source or 'UNSET' in source:
-        return source, False
-    match = _MIM_PARSE_LOOP_RE.search(source)
-    if match is None:
-        return source, False
-    indent = match.group('indent')
-    block = ''.join(indent + line[8:] if line.strip() else line
-                    for line in MIM_UNSET_BLOCK.splitlines(keepends=True))
-    return source[:match.end()] + block + source[match.end():], True

@@ -1,12 +1,11 @@
 """Runtime fixes: import hooks that repair the stack as it is imported.
 
 :func:`apply_runtime_fixes`, called when our ``models`` package is
-imported, makes the imports of breakages a-e (see :mod:`models.compat`)
-work in environments where the install step never ran, e.g. a user's own
-GPU environment. A meta path finder reacts to a few module names: it
-supplies the DRN placeholder when the sources are missing, compiles
-mmaction's multimodal package and clip's ``clip.py`` with the same
-rewrites the install step writes to disk (:mod:`.patches`), and patches
+imported, repairs breakages a-e (see :mod:`models.compat`) in memory,
+without writing any installed file. A meta path finder reacts to a few
+module names: it supplies the DRN placeholder when the sources are
+missing, compiles mmaction's multimodal package and clip's ``clip.py``
+with the rewrites of :mod:`.patches`, and patches
 MMEngine's distributed helpers once they have run. Idempotent; imports
 only the standard library (torch only once a patched function runs).
 """
@@ -43,7 +42,7 @@ class _DRNPlaceholderLoader(importlib.abc.Loader):
         return None
 
     def exec_module(self, module: types.ModuleType) -> None:
-        """Run the same placeholder code the install step writes to disk.
+        """Run the placeholder code (:mod:`.patches`).
 
         Args:
             module (ModuleType): The module being imported.
@@ -245,7 +244,7 @@ class _CompatFinder(importlib.abc.MetaPathFinder):
         except (OSError, UnicodeDecodeError):
             return None
         if not needed:
-            return None  # another version, or patched on disk already
+            return None  # another version, already fixed
         real.loader = _PatchedSourceLoader(fullname, real.origin, patch)
         return real
 
@@ -271,8 +270,8 @@ def fix_drn_import() -> bool:
 
     The mmaction2 1.2.0 wheel does not ship the DRN sources, so
     ``import mmaction.models`` fails. If the sources are missing when they
-    are imported, an in-memory placeholder identical to the one the
-    install step writes is used; real sources always win.
+    are imported, an in-memory placeholder is used; real sources always
+    win.
 
     Returns:
         bool: Whether the import hook is active (False when
@@ -290,9 +289,9 @@ def fix_vindlu_import() -> bool:
     mmaction2 1.2.0 imports VindLU whenever ``transformers>=4.28`` is
     installed, and recent transformers releases break that import, which
     breaks ``import mmaction.models`` for everybody. mmaction2 1.2.0's
-    ``mmaction/models/multimodal/__init__.py`` is compiled as the install
-    step patches it: any failure registers mmaction's own placeholders
-    (with a warning) instead.
+    ``mmaction/models/multimodal/__init__.py`` is compiled with a
+    fallback: any failure registers mmaction's own placeholders (with a
+    warning) instead.
 
     Returns:
         bool: Whether the import hook is active (False when
@@ -330,13 +329,12 @@ def fix_clip_pkg_resources() -> bool:
     """Make ``clip/clip.py`` importable without ``pkg_resources`` (d).
 
     clip does ``from pkg_resources import packaging``, which fails on
-    setuptools >= 70 and on setuptools without ``pkg_resources``, while
-    torch 2.14 requires setuptools >= 77. When ``clip.clip`` is imported,
-    its source is compiled with that line replaced by
-    ``import packaging.version``, as the install step writes it. This
-    neither imports ``pkg_resources`` nor puts a fake one in
-    ``sys.modules``, which could mislead other libraries that check for
-    it.
+    setuptools without ``pkg_resources`` (>= 82; torch 2.14 requires
+    setuptools >= 77) and prints a deprecation warning on 81. When
+    ``clip.clip`` is imported, its source is compiled with that line
+    replaced by ``import packaging.version``. This neither imports
+    ``pkg_resources`` nor puts a fake one in ``sys.modules``, which could
+    mislead other libraries that check for it.
 
     Returns:
         bool: Whether the import hook is active (False when ``clip.clip``

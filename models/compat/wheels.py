@@ -1,0 +1,97 @@
+"""Whether installed distributions still hold their wheels' files.
+
+A wheel's ``RECORD`` lists every file it installed with its sha256. A file
+that differs was written over after installation (by hand, or by a tool
+that patched site-packages), and ``pip`` does not notice: the package
+then behaves unlike its release until it is reinstalled. ``make install``
+checks the environment with :func:`damaged_distributions` and reinstalls
+what differs (``python models/compat --repair``).
+
+Imports only the standard library: the check must run where the damaged
+packages no longer import.
+"""
+import base64
+import hashlib
+import importlib.metadata
+import os.path as osp
+from typing import Iterable, List, NamedTuple, Optional
+
+
+class Damage(NamedTuple):
+    """An installed distribution whose files differ from its RECORD.
+
+    Attributes:
+        name (str): Distribution name, e.g. ``'mmaction2'``.
+        version (str): Installed version.
+        files (list[str]): Files (as RECORD names them) that are missing
+            or whose sha256 differs.
+    """
+    name: str
+    version: str
+    files: List[str]
+
+
+def file_digest(path: str) -> str:
+    """The RECORD form of a file's sha256 (urlsafe base64, no padding).
+
+    Args:
+        path (str): The file.
+
+    Returns:
+        str: The digest as RECORD writes it after ``sha256=``.
+    """
+    sha = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            sha.update(block)
+    return base64.urlsafe_b64encode(sha.digest()).decode().rstrip('=')
+
+
+def changed_files(dist: importlib.metadata.Distribution,
+                  suffixes: Optional[Iterable[str]] = None) -> List[str]:
+    """Files of ``dist`` that are missing or differ from their RECORD hash.
+
+    Args:
+        dist (Distribution): An installed distribution.
+        suffixes (Iterable[str], optional): Check only files whose name
+            ends with one of these (e.g. ``('.py',)`` for a huge
+            distribution). Defaults to None: every file with a hash.
+
+    Returns:
+        list[str]: The files, as RECORD names them.
+    """
+    suffixes = tuple(suffixes) if suffixes else None
+    changed = []
+    for f in dist.files or ():
+        if f.hash is None or f.hash.mode != 'sha256':
+            continue  # RECORD itself, .pyc files, INSTALLER
+        if suffixes and not str(f).endswith(suffixes):
+            continue
+        path = str(f.locate())
+        if not osp.isfile(path) or file_digest(path) != f.hash.value:
+            changed.append(str(f))
+    return changed
+
+
+def damaged_distributions(
+        names: Optional[Iterable[str]] = None) -> List[Damage]:
+    """Installed distributions whose files differ from their RECORD.
+
+    Args:
+        names (Iterable[str], optional): Distributions to check. Defaults
+            to None: every distribution of the environment.
+
+    Returns:
+        list[Damage]: One entry per damaged distribution.
+    """
+    if names is None:
+        dists = list(importlib.metadata.distributions())
+    else:
+        dists = [importlib.metadata.distribution(n) for n in names]
+    damaged = []
+    for dist in dists:
+        files = changed_files(dist)
+        if files:
+            damaged.append(
+                Damage(dist.metadata['Name'], dist.version, files))
+    return damaged
