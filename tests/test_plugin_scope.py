@@ -24,6 +24,7 @@ SCRIPT = r'''
 import json
 import os
 import os.path as osp
+import re
 import sys
 import uuid
 
@@ -179,7 +180,9 @@ for name in sorted(os.listdir(run_dir)):
     path = osp.join(run_dir, name)
     if osp.isdir(path):
         continue  # the log folder, named by the time
-    if name.endswith('.pth'):
+    if re.fullmatch(r'\d{8}_\d{6}\.py', name):  # the config, by the time
+        written['<time>.py'] = written.get('<time>.py', 0) + 1
+    elif name.endswith('.pth'):
         written[name] = dict(
             torch_load=outcome(lambda: torch.load(path)),
             content=outcome(lambda: torch.load(path, weights_only=False)))
@@ -187,10 +190,11 @@ for name in sorted(os.listdir(run_dir)):
         with open(path) as f:
             written[name] = text(f.read())
 results['run files'] = written
-for volatile in ('meta', ):  # the time and the log folder's name
-    for entry in written.values():
-        if isinstance(entry, dict) and isinstance(entry['content'], dict):
-            entry['content'].pop(volatile, None)
+for entry in written.values():  # the time, the run's random name
+    if isinstance(entry, dict) and isinstance(entry['content'], dict):
+        entry['content'].pop('meta', None)
+        entry['content']['message_hub']['runtime_info'].pop(
+            'experiment_name', None)
 with open(out, 'w') as f:
     json.dump(dict(changed=changed, results=results), f, indent=1)
 '''
