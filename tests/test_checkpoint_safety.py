@@ -7,6 +7,8 @@ mmengine saves them anywhere) and once by the configs' ActionClipRunner
 ("safe"). MessageHub's state alone: test_message_hub.py; downloads:
 test_downloads.py; other models untouched: test_plugin_scope.py.
 """
+import errno
+import functools
 import glob
 import importlib.util
 import os
@@ -491,3 +493,21 @@ def test_runner_reads_safely_and_checks_resumes(toy, tmp_path,
     assert CALLS == []
     # The same weights load with load_from.
     runner.load_checkpoint(weights)
+
+    # A checkpoint write that fails (a full disk) leaves nothing behind.
+    out = tmp_path / 'out'
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, 'No space left on device')
+
+    save = functools.partial(runner.save_checkpoint, str(out), 'epoch_9.pth',
+                             save_optimizer=False, save_param_scheduler=False)
+    with monkeypatch.context() as patched:
+        patched.setattr(os, 'fsync', full)
+        with pytest.raises(OSError, match='No space'):
+            save()
+    assert os.listdir(out) == []
+    save()
+    assert os.listdir(out) == ['epoch_9.pth']
+    assert torch.serialization.get_unsafe_globals_in_checkpoint(
+        str(out / 'epoch_9.pth')) == []

@@ -75,7 +75,9 @@ def register_atomic_backend() -> None:
     its own name; idempotent, changes no existing backend."""
     from mmengine.fileio.backends import backends
     if backends.get(ATOMIC_BACKEND) is not AtomicLocalBackend:
-        register_backend(ATOMIC_BACKEND, AtomicLocalBackend)
+        # force: the name is this project's own (a module reloaded in the
+        # same process registers its new class again).
+        register_backend(ATOMIC_BACKEND, AtomicLocalBackend, force=True)
 
 
 def _number(path: str) -> int:
