@@ -9,6 +9,9 @@ _base_ = 'mmaction::_base_/default_runtime.py'
 import os  # noqa: E402
 
 custom_imports = dict(imports='models')
+# The plugin's runner (registered by `models`): safe checkpoint loading,
+# atomic saving and checked resumes for the runs of this config only.
+runner_type = 'ActionClipRunner'
 
 num_segs = 8
 

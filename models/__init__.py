@@ -1,9 +1,11 @@
 """ActionCLIP for MMAction2.
 
 Importing this package (configs do, through ``custom_imports``) first
-repairs the known breakages of the installed stack, makes checkpoint
-loading safe and saving atomic, then registers the recognizer, its
-datasets, transforms, metric and hooks in MMAction2's registries.
+repairs the known breakages of the installed stack, then registers the
+recognizer, its datasets, transforms, metric, hooks and runner in
+MMAction2's registries. How other models load, save and train is left as
+it is: safe checkpoint loading, atomic saving and checked resumes belong
+to the runner the configs name (``runner_type = 'ActionClipRunner'``).
 
 Where things live:
 
@@ -18,7 +20,8 @@ Where things live:
   training augmentation's parameters for the device (``FuseOnDevice``);
 * ``data_preprocessors/``: the training augmentation on the device;
 * ``evaluation/``: the metric that counts unreadable videos;
-* ``engine/``: hooks, training checkpoints, one-line refusals;
+* ``engine/``: the configs' runner, hooks, training checkpoints, one-line
+  refusals;
 * ``checkpoints/``: safe loading, MessageHub state as plain data, what a
   checkpoint must hold, the config it records;
 * ``apis/``: loading a model to score with (``init_actionclip``), scoring
@@ -33,11 +36,10 @@ from models import compat
 compat.apply_runtime_fixes()
 
 from models.checkpoints import safe_loading  # noqa: E402
-from models.engine import refusals, training_checkpoints  # noqa: E402
 
-safe_loading.install()
-training_checkpoints.install()
-refusals.install_excepthook()
+# The released ActionCLIP URLs only; every other path keeps mmengine's
+# loader (the configs' runner, ActionClipRunner, loads safely itself).
+safe_loading.register_release_loader()
 
 from models.apis.loading import init_actionclip  # noqa: E402
 from models.backbones.clip_builder import build_clip  # noqa: E402
@@ -49,6 +51,7 @@ from models.datasets.transforms import (VideoDecode,  # noqa: E402
 from models.datasets.video_dataset import TolerantVideoDataset  # noqa: E402
 from models.engine.hooks.epoch_seed_hook import EpochSeedHook  # noqa: E402
 from models.engine.hooks.label_check import LabelSetCheckHook  # noqa: E402
+from models.engine.runner import ActionClipRunner  # noqa: E402
 from models.evaluation.metrics import TolerantAccMetric  # noqa: E402
 from models.recognizers.actionclip import ActionClip  # noqa: E402
 from models.recognizers.adapters import (MeanPoolAdapter,  # noqa: E402
@@ -58,5 +61,6 @@ __all__ = [
     'ActionClip', 'TransformerAdapter', 'MeanPoolAdapter', 'build_clip',
     'init_actionclip', 'VideoInit', 'VideoDecode', 'VideoReadError',
     'TolerantVideoDataset', 'TolerantAccMetric', 'EpochSeedHook',
-    'LabelSetCheckHook', 'DeviceAugmentDataPreprocessor', 'FuseOnDevice'
+    'LabelSetCheckHook', 'DeviceAugmentDataPreprocessor', 'FuseOnDevice',
+    'ActionClipRunner'
 ]

@@ -49,8 +49,10 @@ from models.checkpoints.checks import (CheckpointMismatchError,
 from models.checkpoints.recorded_config import ConfigTextError
 from models.checkpoints.safe_loading import (CheckpointReadError,
                                              UnsafeCheckpointError)
-from models.engine.training_checkpoints import (ResumeError, _checked_resume,
-                                                find_resumable)
+from models.engine.training_checkpoints import (ATOMIC_BACKEND, ResumeError,
+                                                check_resumable,
+                                                find_resumable,
+                                                register_atomic_backend)
 from models.recognizers.actionclip import ActionClip
 from models.text.prompts import load_labels
 
@@ -485,6 +487,24 @@ CHECKPOINT_CASES = {
 }
 
 
+# Faults of the file itself: it cannot be read, is not a mapping of
+# weights, or needs unsafe unpickling. init_recognizer reads a local file
+# with mmengine's own loader, which importing the plugin leaves as it is,
+# so there it fails exactly as it does for any other model (torch's
+# weights_only default still refuses code); the other entry points read
+# through the plugin's safe loader and say more.
+FILE_FAULTS = (NotACheckpointError, UnsafeCheckpointError,
+               CheckpointReadError, IsADirectoryError, FileNotFoundError)
+
+
+def _mmengine_outcome(path: str) -> Tuple[type, str]:
+    """What mmengine's load_checkpoint raises for a plain torch model."""
+    from mmengine.runner.checkpoint import load_checkpoint
+    with pytest.raises(Exception) as excinfo:
+        load_checkpoint(torch.nn.Linear(2, 2), path, map_location='cpu')
+    return type(excinfo.value), str(excinfo.value)
+
+
 def _load(entry: str, env: Env, path: str):
     if entry == 'init_actionclip':
         return init_actionclip(path, labels=LABELS)[0]
@@ -515,7 +535,14 @@ def test_bad_checkpoint(env, name, entry):
     error, patterns = case.per_entry.get(entry, (error, patterns))
     owned = (path, env.config, env.checkpoint)
     before = snapshot(*owned)
-    if error is None:
+    if entry == 'init_recognizer' and error in FILE_FAULTS:
+        expected = _mmengine_outcome(path)
+        with pytest.raises(Exception) as excinfo:
+            _load(entry, env, path)
+        assert (type(excinfo.value), str(excinfo.value)) == expected
+        if error is UnsafeCheckpointError:
+            assert isinstance(excinfo.value, pickle.UnpicklingError)
+    elif error is None:
         model = _load(entry, env, path)
         reference = env.reference
         if case.half:
@@ -533,7 +560,9 @@ def test_bad_checkpoint(env, name, entry):
         with pytest.raises(error) as excinfo:
             _load(entry, env, path)
         assert_refused(excinfo, patterns)
-        if case.names_file:
+        # mmengine's loader (init_recognizer) does not tell the model
+        # which file its weights came from.
+        if case.names_file and entry != 'init_recognizer':
             assert path in str(excinfo.value) or osp.basename(path) in str(
                 excinfo.value), str(excinfo.value)
     assert not osp.exists(env.marker), 'a checkpoint ran code'
@@ -1443,8 +1472,8 @@ def test_mim_test_refuses(mim_data, mim_runs, name, aspect):
 @pytest.mark.parametrize('name', ['one adapter layer missing', 'NaN weight',
                                   'original ActionCLIP layout'])
 def test_load_from_refuses(env, name):
-    """``load_from`` and ``mim test`` load through mmengine's
-    load_checkpoint, which only warns: the model refuses instead."""
+    """mmengine's load_checkpoint (``init_recognizer``) only warns about
+    weights that do not fit: the model refuses instead."""
     from mmengine.runner.checkpoint import load_checkpoint
     case = CHECKPOINT_CASES[name]
     path = case.make(env)
@@ -1538,21 +1567,11 @@ def test_find_resumable_with_nothing_readable_says_so(tmp_path):
     assert find_resumable(str(tmp_path / 'empty_dir_is_none')) is None
 
 
-class _FakeRunner:
-    """What ``Runner.resume`` needs of the runner: ``load_checkpoint``."""
-
-    def __init__(self):
-        from models.checkpoints.safe_loading import load_checkpoint_file
-        self.loaded = None
-        self._load = load_checkpoint_file
-
-    def load_checkpoint(self, name, *args, **kwargs):
-        return self._load(name, map_location='cpu')
-
-
-def _original_resume(runner, filename, *args, **kwargs):
-    runner.loaded = runner.load_checkpoint(filename)
-    return runner.loaded
+def _resume(path):
+    """What ActionClipRunner.resume reads before it restores anything."""
+    from models.checkpoints.safe_loading import load_checkpoint_file
+    return check_resumable(load_checkpoint_file(path, map_location='cpu'),
+                           path)
 
 
 RESUME_FROM = {
@@ -1583,28 +1602,42 @@ def test_resume_from(tmp_path, name):
     marker = str(tmp_path / 'CODE_WAS_RUN')
     make(path, marker)
     before = snapshot(path)
-    runner = _FakeRunner()
-    resume = _checked_resume(_original_resume)
     if error is None:
-        checkpoint = resume(runner, path)
+        checkpoint = _resume(path)
         assert 'config' not in checkpoint['meta']
     else:
         with pytest.raises(error) as excinfo:
-            resume(runner, path)
+            _resume(path)
         assert_refused(excinfo, patterns + ('ckpt.pth', ))
-        assert runner.loaded is None
     assert not osp.exists(marker)
     assert snapshot(path) == before
 
 
-def test_resume_patches_are_installed():
-    from mmengine.runner import checkpoint as mmengine_checkpoint
+def test_runs_of_the_configs_resume_and_save_through_their_runner():
+    import glob
+
+    from mmaction.registry import RUNNERS
+    from mmengine.config import Config
     from mmengine.runner import runner as mmengine_runner
-    assert mmengine_runner.find_latest_checkpoint is find_resumable
-    assert getattr(mmengine_runner.Runner.resume, '_actionclip_checked',
-                   False)
-    for module in (mmengine_checkpoint, mmengine_runner):
-        assert getattr(module.save_checkpoint, '_actionclip_atomic', False)
+
+    from models.engine.runner import ActionClipRunner
+    configs = glob.glob(osp.join(ROOT, 'configs', '*.py'))
+    assert configs
+    for config in configs:
+        assert Config.fromfile(config).runner_type == 'ActionClipRunner', (
+            config)
+    assert RUNNERS.get('ActionClipRunner') is ActionClipRunner
+    # mmengine's own Runner is left as it is.
+    assert mmengine_runner.find_latest_checkpoint is not find_resumable
+    assert ActionClipRunner.resume is not mmengine_runner.Runner.resume
+
+
+def _atomic_save(checkpoint, path):
+    """What ActionClipRunner.save_checkpoint has mmengine do."""
+    from mmengine.runner.checkpoint import save_checkpoint
+    register_atomic_backend()
+    save_checkpoint(checkpoint, path,
+                    backend_args=dict(backend=ATOMIC_BACKEND))
 
 
 def _fail_in_torch_save(monkeypatch):
@@ -1653,7 +1686,7 @@ WRITE_FAILURES = {
 @pytest.mark.parametrize('name', list(WRITE_FAILURES))
 def test_failed_checkpoint_write_leaves_the_previous_file(
         tmp_path, monkeypatch, name):
-    from mmengine.runner.checkpoint import save_checkpoint
+    save_checkpoint = _atomic_save
     fail, error = WRITE_FAILURES[name]
     _work_dir(tmp_path, 'readable')
     target = tmp_path / 'epoch_2.pth'  # rewritten, e.g. a rerun
@@ -1752,6 +1785,6 @@ def test_benchmark_does_not_write_over_the_report_it_resumes(tmp_path, how):
 # dangling link / link loop in  | search                      | listed, rest
 #   a searched folder           |                             | ranked
 # resume: bad newest checkpoint | RESUME_CASES: find_resumable| previous one
-# resume from weights only      | RESUME_FROM: _checked_resume| ResumeError
+# resume from weights only      | RESUME_FROM: check_resumable| ResumeError
 # failed checkpoint write (disk | WRITE_FAILURES:             | previous file
 #   full, rename, Ctrl-C)       | save_checkpoint             | byte-identical

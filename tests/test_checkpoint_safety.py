@@ -2,10 +2,13 @@
 
 Checkpoints come from real, tiny mmengine trainings (EpochBasedTrainLoop
 with validation, CheckpointHook(save_best='auto'), AdamW, two param
-schedulers), run in subprocesses once without our patches ("plain", as
-mmengine saves them anywhere) and once with them ("safe"). MessageHub's
-state alone: test_message_hub.py; downloads: test_downloads.py.
+schedulers), run in subprocesses once by mmengine's Runner ("plain", as
+mmengine saves them anywhere) and once by the configs' ActionClipRunner
+("safe"). MessageHub's state alone: test_message_hub.py; downloads:
+test_downloads.py; other models untouched: test_plugin_scope.py.
 """
+import errno
+import functools
 import glob
 import importlib.util
 import os
@@ -22,11 +25,13 @@ import pytest
 import torch
 from mmengine.logging import HistoryBuffer, MessageHub
 from mmengine.runner import CheckpointLoader, load_checkpoint
+from mmengine.runner import checkpoint as mmengine_checkpoint
 from mmengine.utils import ManagerMixin
 
 from models.backbones import downloads
 from models.checkpoints import message_hub
 from models.checkpoints import safe_loading as cs
+from models.engine.runner import ActionClipRunner
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 MODELS_DIR = osp.join(ROOT, 'models')
@@ -84,14 +89,14 @@ class ToyMetric(BaseMetric):
         return dict(acc=np.float64(1 / (1 + np.mean(results))))
 
 
-def make_runner(work_dir, max_epochs=2, **kwargs):
+def make_runner(work_dir, max_epochs=2, runner_cls=Runner, **kwargs):
     loader = dict(
         dataset=ToyDataset(),
         sampler=dict(type='DefaultSampler', shuffle=False),
         batch_size=4,
         num_workers=0,
         collate_fn=dict(type='default_collate'))
-    return Runner(
+    return runner_cls(
         model=ToyModel(),
         work_dir=work_dir,
         experiment_name=f'toy_{uuid.uuid4().hex}',
@@ -118,15 +123,15 @@ def make_runner(work_dir, max_epochs=2, **kwargs):
 
 if __name__ == '__main__':
     mode, work_dir = sys.argv[1], sys.argv[2]
+    runner_cls = Runner
     if mode == 'safe':
-        # The checkpoint modules alone: a bare package stands in for
+        # The runner's modules alone: a bare package stands in for
         # models/__init__.py, which would import the whole plugin.
         models = types.ModuleType('models')
         models.__path__ = [sys.argv[3]]
         sys.modules['models'] = models
-        from models.checkpoints import safe_loading
-        safe_loading.install()
-    make_runner(work_dir).train()
+        from models.engine.runner import ActionClipRunner as runner_cls
+    make_runner(work_dir, runner_cls=runner_cls).train()
 '''
 
 CALLS = []
@@ -244,28 +249,35 @@ def test_checkpoints_need_only_allowlisted_globals(toy):
         assert unsafe <= cs.ALLOWED_GLOBAL_NAMES, unsafe
 
 
-def test_install_is_idempotent_and_registers_loaders():
-    cs.install()
-    cs.install()
-    assert MessageHub.state_dict._actionclip_safe
-    assert not hasattr(MessageHub.state_dict.__wrapped__, '_actionclip_safe')
-    assert not hasattr(MessageHub.load_state_dict.__wrapped__,
-                       '_actionclip_safe')
+def test_release_loader_is_scoped_to_the_release_urls():
+    cs.register_release_loader()
+    cs.register_release_loader()  # idempotent
     get_loader = CheckpointLoader._get_checkpoint_loader
-    assert get_loader('work_dirs/epoch_1.pth') is cs.load_from_local_safe
-    assert get_loader('https://x.org/a.pth') is cs.load_from_http_safe
-    assert get_loader('http://x.org/a.pth') is cs.load_from_http_safe
+    released = cs.RELEASE_URL_PREFIX + 'x/vit-b-32-8f.pth'
+    assert get_loader(released) is cs.load_from_http_safe
+    # Everything else keeps mmengine's loaders, MessageHub its methods.
+    assert get_loader('work_dirs/epoch_1.pth') is (
+        mmengine_checkpoint.load_from_local)
+    assert get_loader('https://x.org/a.pth') is (
+        mmengine_checkpoint.load_from_http)
+    assert get_loader('http://x.org/a.pth') is (
+        mmengine_checkpoint.load_from_http)
+    assert get_loader('https://download.openmmlab.com/mmaction/v1.0/'
+                      'recognition/tsn/a.pth') is (
+                          mmengine_checkpoint.load_from_http)
+    assert not hasattr(MessageHub.state_dict, '__wrapped__')
+    assert not hasattr(MessageHub.load_state_dict, '__wrapped__')
 
 
 def test_load_and_resume_with_weights_only(toy, tmp_path,
                                            isolated_mmengine_state):
     module, dirs = toy
-    cs.install()
     safe_globals_before = torch.serialization.get_safe_globals()
     for mode in ('safe', 'plain'):
         path = _ckpt(dirs, mode)
         model = module.ToyModel()
-        checkpoint = load_checkpoint(model, path, map_location='cpu')
+        checkpoint = cs.load_checkpoint_file(path, map_location='cpu')
+        model.load_state_dict(checkpoint['state_dict'])
         torch.testing.assert_close(model.linear.weight,
                                    checkpoint['state_dict']['linear.weight'])
         hub = checkpoint['message_hub']
@@ -274,7 +286,8 @@ def test_load_and_resume_with_weights_only(toy, tmp_path,
             assert type(hub['log_scalars']['val/acc']) is HistoryBuffer
 
         runner = module.make_runner(
-            str(tmp_path / mode), max_epochs=3, resume=True, load_from=path)
+            str(tmp_path / mode), max_epochs=3, runner_cls=ActionClipRunner,
+            resume=True, load_from=path)
         runner.train()
         assert runner.epoch == 3
         history = runner.message_hub.log_scalars['val/acc']
@@ -307,9 +320,11 @@ def test_arbitrary_class_is_refused(tmp_path, monkeypatch):
     with pytest.raises(cs.UnsafeCheckpointError) as info:
         cs.load_checkpoint_file(legacy)
     assert info.value.offending == [f'{__name__}._record_call']
-    # mmengine's entry points get the same refusal.
-    with pytest.raises(cs.UnsafeCheckpointError):
+    # mmengine's own load_checkpoint, left as it is, refuses it as torch
+    # does (weights_only is its default).
+    with pytest.raises(pickle.UnpicklingError) as info:
         load_checkpoint(torch.nn.Linear(1, 1), path)
+    assert not isinstance(info.value, cs.UnsafeCheckpointError)
     # Only exactly "1" opts in.
     monkeypatch.setenv(cs.TRUST_ENV, 'true')
     with pytest.raises(cs.UnsafeCheckpointError):
@@ -374,8 +389,6 @@ def test_truncated_and_empty_files(toy, tmp_path):
             cs.load_checkpoint_file(path)
         assert path in str(info.value)
         assert 'truncated or corrupt' in str(info.value), str(info.value)
-        with pytest.raises(cs.CheckpointReadError):
-            load_checkpoint(torch.nn.Linear(2, 1), path)
     # What a failed download often leaves behind.
     html = str(tmp_path / 'error_page.pth')
     with open(html, 'w') as f:
@@ -408,7 +421,9 @@ def test_http_url_uses_hub_cache_without_network(toy, offline):
     cache_dir = offline / 'hub' / 'checkpoints'
     cache_dir.mkdir(parents=True)
     shutil.copy(_ckpt(dirs, 'safe'), cache_dir / 'toy_epoch_2.pth')
-    url = 'https://download.example.invalid/actionclip/toy_epoch_2.pth'
+    # mmengine's load_checkpoint (init_recognizer) reads the released
+    # ActionCLIP URLs through torch hub's cache, with the safe loader.
+    url = cs.RELEASE_URL_PREFIX + 'toy/toy_epoch_2.pth'
     assert downloads.hub_cache_path(url) == str(cache_dir /
                                                 'toy_epoch_2.pth')
 
@@ -420,7 +435,7 @@ def test_http_url_uses_hub_cache_without_network(toy, offline):
 
 
 def test_http_url_not_cached_offline(offline):
-    url = 'https://download.example.invalid/actionclip/missing.pth'
+    url = cs.RELEASE_URL_PREFIX + 'toy/missing.pth'
     expected = str(offline / 'hub' / 'checkpoints' / 'missing.pth')
     with pytest.raises(cs.CheckpointDownloadError) as info:
         cs.load_checkpoint_file(url)
@@ -447,3 +462,52 @@ def test_http_url_downloads_into_hub_cache(toy, offline, monkeypatch):
     assert fetched == [(url, expected)] and osp.isfile(expected)
     cs.load_checkpoint_file(url)
     assert len(fetched) == 1  # cached now
+
+
+def test_runner_reads_safely_and_checks_resumes(toy, tmp_path,
+                                                isolated_mmengine_state,
+                                                monkeypatch):
+    """load_from, mim test --checkpoint and --resume of the configs'
+    runner: unsafe and broken files are refused, each with its message."""
+    module, dirs = toy
+    monkeypatch.delenv(cs.TRUST_ENV, raising=False)
+    runner = module.make_runner(
+        str(tmp_path / 'run'), runner_cls=ActionClipRunner)
+    evil = str(tmp_path / 'evil.pth')
+    torch.save(dict(state_dict={}, extra=_Evil()), evil)
+    truncated = str(tmp_path / 'truncated.pth')
+    with open(_ckpt(dirs, 'safe'), 'rb') as f:
+        data = f.read()
+    with open(truncated, 'wb') as f:
+        f.write(data[:len(data) // 2])
+    weights = str(tmp_path / 'weights.pth')
+    torch.save({'state_dict': module.ToyModel().state_dict()}, weights)
+    CALLS.clear()
+    with pytest.raises(cs.UnsafeCheckpointError, match='evil.pth'):
+        runner.load_checkpoint(evil)
+    with pytest.raises(cs.CheckpointReadError, match='truncated or corrupt'):
+        runner.load_checkpoint(truncated)
+    from models.engine.training_checkpoints import ResumeError
+    with pytest.raises(ResumeError, match=f'load_from={weights}'):
+        runner.resume(weights)
+    assert CALLS == []
+    # The same weights load with load_from.
+    runner.load_checkpoint(weights)
+
+    # A checkpoint write that fails (a full disk) leaves nothing behind.
+    out = tmp_path / 'out'
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, 'No space left on device')
+
+    save = functools.partial(runner.save_checkpoint, str(out), 'epoch_9.pth',
+                             save_optimizer=False, save_param_scheduler=False)
+    with monkeypatch.context() as patched:
+        patched.setattr(os, 'fsync', full)
+        with pytest.raises(OSError, match='No space'):
+            save()
+    assert os.listdir(out) == []
+    save()
+    assert os.listdir(out) == ['epoch_9.pth']
+    assert torch.serialization.get_unsafe_globals_in_checkpoint(
+        str(out / 'epoch_9.pth')) == []

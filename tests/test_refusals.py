@@ -1,4 +1,6 @@
-"""Refusals in MMAction2's scripts: one line, exit status 2."""
+"""Refusals in MMAction2's scripts running this project's configs (their
+runner, ActionClipRunner): one line, exit status 2. Importing the plugin
+alone leaves ``sys.excepthook`` as it is."""
 import subprocess
 import sys
 
@@ -10,15 +12,33 @@ from models.engine.refusals import is_mmaction_script, one_line
 SCRIPT = '''
 import sys
 sys.argv[0] = {argv0!r}
+hook = sys.excepthook
 import models
+assert sys.excepthook is hook, 'import models replaced sys.excepthook'
+if {work!r}:
+    import torch
+    from mmengine.model import BaseModel
+    from models.engine.runner import ActionClipRunner
+
+    class Toy(BaseModel):
+
+        def __init__(self):
+            super().__init__()
+            self.linear = torch.nn.Linear(1, 1)
+
+        def forward(self, *args, **kwargs):
+            pass
+
+    # What mim train / mim test build for a config of this project.
+    ActionClipRunner(model=Toy(), work_dir={work!r})
 from models.checkpoints.checks import CheckpointMismatchError
 raise CheckpointMismatchError('Checkpoint x.pth does not fit\\nat all')
 '''
 
 
-def _run(argv0, **env):
+def _run(argv0, work='', **env):
     return subprocess.run(
-        [sys.executable, '-c', SCRIPT.format(argv0=argv0)],
+        [sys.executable, '-c', SCRIPT.format(argv0=argv0, work=work)],
         cwd=ROOT, env=offline_env(**env), capture_output=True, text=True,
         timeout=120)
 
@@ -31,17 +51,23 @@ def test_mmaction_scripts_are_recognised():
     assert not is_mmaction_script('/x/mmaction/.mim/tools/analysis.py')
 
 
-def test_one_line_and_exit_2_in_mmaction_scripts():
-    proc = _run('/x/mmaction/.mim/tools/test.py')
+def test_one_line_and_exit_2_in_mmaction_scripts(tmp_path):
+    work = str(tmp_path / 'work')
+    proc = _run('/x/mmaction/.mim/tools/test.py', work)
     assert proc.returncode == 2, proc.stderr
     assert 'Traceback' not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1] == (
         'error: CheckpointMismatchError: Checkpoint x.pth does not fit at '
         'all')
-    traced = _run('/x/mmaction/.mim/tools/test.py', ACTIONCLIP_TRACEBACK='1')
+    traced = _run('/x/mmaction/.mim/tools/test.py', work,
+                  ACTIONCLIP_TRACEBACK='1')
     assert traced.returncode == 1 and 'Traceback' in traced.stderr
-    other = _run('/x/my_script.py')
+    other = _run('/x/my_script.py', work)
     assert other.returncode == 1 and 'Traceback' in other.stderr
+    # Without the project's runner (another config in the same script),
+    # Python's own handling: a traceback and exit status 1.
+    plain = _run('/x/mmaction/.mim/tools/test.py')
+    assert plain.returncode == 1 and 'Traceback' in plain.stderr
 
 
 def test_worker_errors_keep_only_the_refusal():

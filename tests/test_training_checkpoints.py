@@ -1,14 +1,17 @@
-"""Training checkpoints written whole or not at all; resumes that pass over
-unreadable checkpoints and refuse weights-only files."""
+"""Training checkpoints of ActionClipRunner written whole or not at all;
+resumes that pass over unreadable checkpoints and refuse weights-only
+files. The runner itself: test_checkpoint_safety.py."""
 import os
 
 import pytest
 import torch
 from mmengine.runner import checkpoint as mmengine_checkpoint
-from mmengine.runner import runner as mmengine_runner
 
 from models.engine import training_checkpoints as training_checkpoints
-from models.engine.training_checkpoints import ResumeError, find_resumable
+from models.engine.training_checkpoints import (ATOMIC_BACKEND, ResumeError,
+                                                check_resumable,
+                                                find_resumable,
+                                                register_atomic_backend)
 
 
 def _write(path, epoch, **extra):
@@ -19,10 +22,17 @@ def _write(path, epoch, **extra):
     }, path)
 
 
-def test_mmengine_saves_atomically(tmp_path, monkeypatch):
+def _atomic_save(checkpoint, path):
+    """What ActionClipRunner.save_checkpoint has mmengine do."""
+    mmengine_checkpoint.save_checkpoint(
+        checkpoint, path, backend_args=dict(backend=ATOMIC_BACKEND))
+
+
+def test_runner_saves_atomically(tmp_path, monkeypatch):
+    register_atomic_backend()
+    register_atomic_backend()  # idempotent
     path = str(tmp_path / 'epoch_1.pth')
-    save = mmengine_runner.save_checkpoint
-    assert save is mmengine_checkpoint.save_checkpoint
+    save = _atomic_save
     save({'meta': {'epoch': 1}}, path)
     before = open(path, 'rb').read()
 
@@ -74,16 +84,8 @@ def test_no_readable_checkpoint_is_refused(tmp_path):
 def test_resume_from_weights_only_is_refused_with_advice(tmp_path):
     path = str(tmp_path / 'weights.pth')
     torch.save({'state_dict': {}}, path)
-
-    class FakeRunner:
-
-        def load_checkpoint(self, name, map_location=None):
-            return torch.load(name, weights_only=True)
-
-    resume = mmengine_runner.Runner.resume
-    assert getattr(resume, '_actionclip_checked', False)
     with pytest.raises(ResumeError, match=f'load_from={path}'):
-        resume(FakeRunner(), path)
+        check_resumable(torch.load(path, weights_only=True), path)
 
 
 def test_recorded_config_text_is_never_executed(tmp_path):
@@ -92,17 +94,6 @@ def test_recorded_config_text_is_never_executed(tmp_path):
     _write(path, 1)
     checkpoint = torch.load(path, weights_only=True)
     checkpoint['meta']['config'] = f"open('{marker}', 'w')"
-    seen = {}
-
-    class FakeRunner:
-
-        def load_checkpoint(self, name, map_location=None):
-            return checkpoint
-
-    def original(self, filename, *args, **kwargs):
-        seen.update(self.load_checkpoint(filename)['meta'])
-
-    from models.engine.training_checkpoints import _checked_resume
-    _checked_resume(original)(FakeRunner(), path)
+    seen = check_resumable(checkpoint, path)['meta']
     assert 'config' not in seen and seen['epoch'] == 1
     assert not marker.exists()

@@ -4,23 +4,25 @@ mmengine's :class:`~mmengine.logging.MessageHub` saves, in every training
 checkpoint, :class:`~mmengine.logging.HistoryBuffer` objects (whose
 pickles call ``builtins.getattr``) and numpy scalars (``best_score``), so
 that mmengine 0.10.7 cannot load its own checkpoints since torch 2.6
-made ``weights_only=True`` the default. Patched, MessageHub saves history
-buffers as plain tagged dicts and numpy scalars as Python numbers, so
-that checkpoints saved by this project need no globals beyond torch's
-defaults, and it rebuilds the buffers when loading. Checkpoints of plain
-mmengine are loaded by :mod:`models.checkpoints.safe_loading`, which
-rebuilds their buffers itself.
+made ``weights_only=True`` the default. :class:`ActionClipRunner
+<models.engine.runner.ActionClipRunner>`, the runner of this project's
+configs, saves the state through :func:`to_plain_data` (history buffers
+as plain tagged dicts, numpy scalars as Python numbers), so that its
+checkpoints need no globals beyond torch's defaults, and rebuilds it with
+:func:`from_plain_data` when resuming. MessageHub itself is left as it
+is. Checkpoints of plain mmengine are loaded by
+:mod:`models.checkpoints.safe_loading`, which rebuilds their buffers
+itself.
 """
 import copy
-import functools
 from collections import OrderedDict
-from typing import Any, Callable, Union
+from typing import Any
 
 import numpy as np
-from mmengine.logging import HistoryBuffer, MessageHub
+from mmengine.logging import HistoryBuffer
 
-#: Key marking a HistoryBuffer saved as a plain dict by the patched
-#: :meth:`MessageHub.state_dict`.
+#: Key marking a HistoryBuffer saved as a plain dict by
+#: :func:`to_plain_data`.
 HISTORY_BUFFER_TAG = '__actionclip_history_buffer__'
 
 
@@ -78,70 +80,51 @@ def _numpy_to_builtin(value: Any) -> Any:
     return value
 
 
-def _safe_state_dict(original: Callable) -> Callable:
-    """Wrap ``MessageHub.state_dict`` to return only plain data."""
+def to_plain_data(state: dict) -> dict:
+    """MessageHub's state dict without pickled objects.
 
-    @functools.wraps(original)
-    def state_dict(self: MessageHub) -> dict:
-        """Return MessageHub's state dict without pickled objects.
+    HistoryBuffers become tagged dicts (their pickles need
+    ``builtins.getattr``) and numpy scalars become Python numbers.
 
-        HistoryBuffers become tagged dicts (their pickles need
-        ``builtins.getattr``) and numpy scalars become Python numbers.
+    Args:
+        state (dict): What :meth:`MessageHub.state_dict` returned.
 
-        Returns:
-            dict: The state dict.
-        """
-        state = original(self)
-        state['log_scalars'] = OrderedDict(
-            (key, history_buffer_to_dict(value) if isinstance(
-                value, HistoryBuffer) else value)
-            for key, value in state['log_scalars'].items())
-        state['runtime_info'] = _numpy_to_builtin(state['runtime_info'])
+    Returns:
+        dict: A new state dict that loads under ``weights_only=True``.
+    """
+    state = copy.copy(state)
+    state['log_scalars'] = OrderedDict(
+        (key, history_buffer_to_dict(value)
+         if isinstance(value, HistoryBuffer) else value)
+        for key, value in state['log_scalars'].items())
+    state['runtime_info'] = _numpy_to_builtin(state['runtime_info'])
+    return state
+
+
+def from_plain_data(state: Any) -> Any:
+    """Rebuild the HistoryBuffers of a state saved by :func:`to_plain_data`.
+
+    Other values pass as they are: real HistoryBuffer objects (checkpoints
+    of plain mmengine, rebuilt by the safe loader) are kept.
+
+    Args:
+        state (Any): A checkpoint's ``message_hub`` entry.
+
+    Returns:
+        Any: What :meth:`MessageHub.load_state_dict` accepts.
+    """
+    if not (isinstance(state, dict)
+            and isinstance(state.get('log_scalars'), dict)):
         return state
-
-    state_dict._actionclip_safe = True
-    return state_dict
-
-
-def _safe_load_state_dict(original: Callable) -> Callable:
-    """Wrap ``MessageHub.load_state_dict`` to accept tagged dicts."""
-
-    @functools.wraps(original)
-    def load_state_dict(self: MessageHub,
-                        state_dict: Union[MessageHub, dict]) -> None:
-        """Load a state dict, rebuilding HistoryBuffers from tagged dicts.
-
-        Real HistoryBuffer objects (older checkpoints) are still accepted.
-
-        Args:
-            state_dict (dict | MessageHub): As for the original method.
-        """
-        if isinstance(state_dict, dict) and isinstance(
-                state_dict.get('log_scalars'), dict):
-            state_dict = copy.copy(state_dict)
-            # Other values pass as they are: the safe loader has already
-            # turned the restricted stand-ins of plain mmengine files into
-            # real HistoryBuffers.
-            state_dict['log_scalars'] = OrderedDict(
-                (key, dict_to_history_buffer(value)
-                 if _is_tagged_history_buffer(value) else value)
-                for key, value in state_dict['log_scalars'].items())
-        return original(self, state_dict)
-
-    load_state_dict._actionclip_safe = True
-    return load_state_dict
-
-
-def patch_message_hub() -> None:
-    """Make MessageHub save and load only plain data; idempotent."""
-    if not getattr(MessageHub.state_dict, '_actionclip_safe', False):
-        MessageHub.state_dict = _safe_state_dict(MessageHub.state_dict)
-    if not getattr(MessageHub.load_state_dict, '_actionclip_safe', False):
-        MessageHub.load_state_dict = _safe_load_state_dict(
-            MessageHub.load_state_dict)
+    state = copy.copy(state)
+    state['log_scalars'] = OrderedDict(
+        (key, dict_to_history_buffer(value)
+         if _is_tagged_history_buffer(value) else value)
+        for key, value in state['log_scalars'].items())
+    return state
 
 
 __all__ = [
-    'HISTORY_BUFFER_TAG', 'dict_to_history_buffer', 'history_buffer_to_dict',
-    'patch_message_hub'
+    'HISTORY_BUFFER_TAG', 'dict_to_history_buffer', 'from_plain_data',
+    'history_buffer_to_dict', 'to_plain_data'
 ]

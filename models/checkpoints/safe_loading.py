@@ -14,13 +14,17 @@ arbitrary code, so this module instead:
   numpy arrays, scalars and dtypes, and a restricted stand-in for the
   ``HistoryBuffer``/``getattr`` pattern that can only rebuild the history
   data (see :data:`ALLOWED_GLOBAL_NAMES`);
-* registers that loader for local paths and http(s) URLs in mmengine's
-  :class:`~mmengine.runner.CheckpointLoader`, which ``load_checkpoint``,
-  ``Runner.load_checkpoint``/``resume`` and ``init_recognizer`` use; URLs
-  are fetched into torch hub's cache by :mod:`models.backbones.downloads`;
-* with :func:`install`, also makes MessageHub save plain data
-  (:mod:`models.checkpoints.message_hub`), so that checkpoints saved by
-  this project need no globals beyond torch's defaults.
+* is what this project's loading goes through: ``init_actionclip`` and
+  the tools, and ``load_from``/``--resume``/``mim test`` of its configs
+  (:class:`~models.engine.runner.ActionClipRunner`); URLs are fetched into
+  torch hub's cache by :mod:`models.backbones.downloads`;
+* is registered in mmengine's :class:`~mmengine.runner.CheckpointLoader`
+  for the released ActionCLIP URLs only (:data:`RELEASE_URL_PREFIX`, for
+  ``init_recognizer``); local paths and other URLs keep mmengine's loader,
+  so that other models load as mmengine and torch load them.
+
+Checkpoints saved by this project's runner need no globals beyond torch's
+defaults (:mod:`models.checkpoints.message_hub`).
 
 A file that needs anything else raises :class:`UnsafeCheckpointError`,
 unless the user opts in with ``ACTIONCLIP_TRUST_CHECKPOINTS=1``.
@@ -39,14 +43,12 @@ import numpy as np
 import torch
 from mmengine.dist import get_dist_info
 from mmengine.logging import HistoryBuffer, print_log
-from mmengine.runner import checkpoint as mmengine_checkpoint
 from mmengine.runner.checkpoint import CheckpointLoader
 
 # CheckpointDownloadError is re-exported: the loaders raise it for URLs.
 from models.backbones.downloads import (CheckpointDownloadError,
                                         download_to_hub_cache)
 from models.checkpoints.checks import check_mapping, remember_source
-from models.checkpoints.message_hub import patch_message_hub
 
 #: Environment variable that, set to ``1``, lets checkpoints needing more
 #: than the allowlist load with ``weights_only=False``.
@@ -491,31 +493,26 @@ def load_checkpoint_file(path_or_url: PathOrUrl,
     return load_from_local_safe(path_or_url, map_location=map_location)
 
 
-def register_loaders() -> None:
-    """Route mmengine's local and http(s) checkpoint loading through us.
-
-    ``load_from_http`` is also replaced in mmengine's module, because its
-    ``open-mmlab://``, ``torchvision://`` and ``mmcls://`` loaders call it
-    directly rather than through the registry. Idempotent.
-    """
-    CheckpointLoader.register_scheme(
-        prefixes='', loader=load_from_local_safe, force=True)
-    CheckpointLoader.register_scheme(
-        prefixes=('http://', 'https://'),
-        loader=load_from_http_safe,
-        force=True)
-    mmengine_checkpoint.load_from_http = load_from_http_safe
+#: Where MMAction2 publishes the released ActionCLIP checkpoints; only URLs
+#: under it go through :func:`load_from_http_safe` in mmengine's
+#: ``load_checkpoint`` (``init_recognizer``), since mmengine picks the
+#: loader of the longest matching prefix. Every other path and URL keeps
+#: mmengine's own loader.
+RELEASE_URL_PREFIX = ('https://download.openmmlab.com/mmaction/v1.0/'
+                      'projects/actionclip/')
 
 
-def install() -> None:
-    """Install the MessageHub patches and the safe loaders; idempotent."""
-    patch_message_hub()
-    register_loaders()
+def register_release_loader() -> None:
+    """Load the released ActionCLIP URLs safely in mmengine's
+    ``load_checkpoint``, through torch hub's cache; idempotent."""
+    if RELEASE_URL_PREFIX not in CheckpointLoader._schemes:
+        CheckpointLoader.register_scheme(
+            prefixes=RELEASE_URL_PREFIX, loader=load_from_http_safe)
 
 
 __all__ = [
-    'ALLOWED_GLOBAL_NAMES', 'TRUST_ENV', 'CheckpointDownloadError',
-    'CheckpointReadError', 'UnsafeCheckpointError', 'allowed_global_names',
-    'install', 'load_checkpoint_file', 'load_from_http_safe',
-    'load_from_local_safe', 'register_loaders'
+    'ALLOWED_GLOBAL_NAMES', 'RELEASE_URL_PREFIX', 'TRUST_ENV',
+    'CheckpointDownloadError', 'CheckpointReadError', 'UnsafeCheckpointError',
+    'allowed_global_names', 'load_checkpoint_file', 'load_from_http_safe',
+    'load_from_local_safe', 'register_release_loader'
 ]

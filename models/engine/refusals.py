@@ -6,9 +6,12 @@
 right result (a checkpoint that does not fit, NaN weights, labels that do
 not match the annotations, an unreadable video), the message already says
 what is wrong and what to do; a 40-line traceback around it hides it. In
-those scripts only, an uncaught refusal is printed as one line and the
-process exits with status 2, as this project's own tools do. Set
-``ACTIONCLIP_TRACEBACK=1`` to see the traceback anyway.
+those scripts only, and only for runs of this project's configs (their
+runner, :class:`~models.engine.runner.ActionClipRunner`, installs the hook
+when it is built), an uncaught refusal is printed as one line and the
+process exits with status 2, as this project's own tools do; any other
+exception goes to the previous hook. Importing the package changes
+nothing. Set ``ACTIONCLIP_TRACEBACK=1`` to see the traceback anyway.
 """
 import os
 import os.path as osp

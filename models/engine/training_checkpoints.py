@@ -3,71 +3,81 @@ that cannot go wrong quietly.
 
 MMEngine 0.10.7 writes a checkpoint by opening its final name and writing
 into it: a full disk or a killed job leaves a partial ``epoch_N.pth``, named
-in ``last_checkpoint``, and ``--resume`` then fails on it. Here:
+in ``last_checkpoint``, and ``--resume`` then fails on it. For runs of this
+project's configs (:class:`~models.engine.runner.ActionClipRunner`):
 
 * local checkpoints are written to a temporary file in the same folder and
   renamed, so a failed write leaves the previous file as it was
-  (:func:`save_checkpoint_atomic`);
+  (:class:`AtomicLocalBackend`, the file backend the runner saves with);
 * ``--resume`` takes the newest checkpoint of the work dir that reads, and
   says which unreadable ones it passed over (:func:`find_resumable`);
 * resuming from a file that holds weights only (no ``meta``) stops with a
-  message pointing to ``load_from`` instead of ``KeyError: 'meta'``;
-* MMEngine's resume evaluates ``meta['config']`` of the checkpoint as
-  Python (``Config.fromstring``) to count GPUs; that text is dropped
-  unread, so a checkpoint cannot run code.
+  message pointing to ``load_from`` instead of ``KeyError: 'meta'``, and
+  ``meta['config']``, which MMEngine's resume evaluates as Python
+  (``Config.fromstring``) to count GPUs, is dropped unread, so a
+  checkpoint cannot run code (:func:`check_resumable`).
 
-:func:`install` applies these patches once; importing ``models`` does it.
+MMEngine itself is left as it is: other runners save and resume as they
+always do.
 """
-import functools
 import glob
-import io
 import logging
 import os
 import os.path as osp
 import re
-from typing import Callable, List, Optional
+from typing import List, Optional
 
-import torch
+from mmengine.fileio import LocalBackend, register_backend
 from mmengine.logging import print_log
-from mmengine.runner import checkpoint as mmengine_checkpoint
-from mmengine.runner import runner as mmengine_runner
+
+#: Name of :class:`AtomicLocalBackend` among mmengine's file backends.
+ATOMIC_BACKEND = 'actionclip_atomic_local'
 
 
 class ResumeError(ValueError):
     """A checkpoint cannot be resumed from; the message says what to do."""
 
 
-def _is_local(filename: str) -> bool:
-    return '://' not in str(filename)
+class AtomicLocalBackend(LocalBackend):
+    """mmengine's local file backend, writing each file whole or not at
+    all (:func:`models.utils.safe_io.atomic_write`).
 
-
-def save_checkpoint_atomic(original: Callable) -> Callable:
-    """Wrap MMEngine's ``save_checkpoint``: local files are written whole
-    or not at all.
-
-    Args:
-        original (callable): ``mmengine.runner.checkpoint.save_checkpoint``.
-
-    Returns:
-        callable: The wrapped function (remote backends unchanged).
+    Registered under :data:`ATOMIC_BACKEND`, a name of its own: mmengine
+    uses it only where ``backend_args`` name it.
     """
 
-    @functools.wraps(original)
-    def save_checkpoint(checkpoint, filename, file_client_args=None,
-                        backend_args=None):
-        if (file_client_args is not None or backend_args is not None
-                or not _is_local(filename)):
-            return original(checkpoint, filename, file_client_args,
-                            backend_args)
-        from models.utils.safe_io import atomic_write
-        os.makedirs(osp.dirname(osp.abspath(filename)), exist_ok=True)
-        with io.BytesIO() as buffer:
-            torch.save(checkpoint, buffer)
-            with atomic_write(filename) as f:
-                f.write(buffer.getbuffer())
+    def put(self, obj: bytes, filepath) -> None:
+        """Write bytes to a file atomically.
 
-    save_checkpoint._actionclip_atomic = True
-    return save_checkpoint
+        Args:
+            obj (bytes): Data to write.
+            filepath (str | Path): The file.
+        """
+        from models.utils.safe_io import atomic_write
+        filepath = str(filepath)
+        os.makedirs(osp.dirname(osp.abspath(filepath)), exist_ok=True)
+        with atomic_write(filepath) as f:
+            f.write(obj)
+
+    def put_text(self, obj: str, filepath, encoding: str = 'utf-8') -> None:
+        """Write text to a file atomically.
+
+        Args:
+            obj (str): Text to write.
+            filepath (str | Path): The file.
+            encoding (str): Its encoding. Defaults to ``'utf-8'``.
+        """
+        self.put(obj.encode(encoding), filepath)
+
+
+def register_atomic_backend() -> None:
+    """Add :class:`AtomicLocalBackend` to mmengine's file backends under
+    its own name; idempotent, changes no existing backend."""
+    from mmengine.fileio.backends import backends
+    if backends.get(ATOMIC_BACKEND) is not AtomicLocalBackend:
+        # force: the name is this project's own (a module reloaded in the
+        # same process registers its new class again).
+        register_backend(ATOMIC_BACKEND, AtomicLocalBackend, force=True)
 
 
 def _number(path: str) -> int:
@@ -140,47 +150,28 @@ def find_resumable(work_dir: str) -> Optional[str]:
         '--resume PATH')
 
 
-def _checked_resume(original: Callable) -> Callable:
-    """Wrap ``Runner.resume``: a weights-only file is refused with advice,
-    and ``meta['config']`` is never executed."""
+def check_resumable(checkpoint: dict, name: str) -> dict:
+    """Refuse to resume from weights alone; drop the recorded config text.
 
-    @functools.wraps(original)
-    def resume(self, filename: str, *args, **kwargs):
-        load = self.load_checkpoint
+    Args:
+        checkpoint (dict): A loaded checkpoint.
+        name (str): Its file, for the message.
 
-        def load_checked(name, *a, **kw):
-            checkpoint = load(name, *a, **kw)
-            meta = checkpoint.get('meta')
-            if not isinstance(meta, dict) or 'epoch' not in meta or (
-                    'iter' not in meta):
-                raise ResumeError(
-                    f'{name} holds model weights only (no training state '
-                    "in 'meta'), so a run cannot resume from it; to start "
-                    'training from these weights, set load_from (e.g. '
-                    f'--cfg-options load_from={name}) without --resume')
-            # Config.fromstring would run this text as Python.
-            meta.pop('config', None)
-            return checkpoint
+    Returns:
+        dict: ``checkpoint`` without ``meta['config']``.
 
-        self.load_checkpoint = load_checked
-        try:
-            return original(self, filename, *args, **kwargs)
-        finally:
-            del self.load_checkpoint
-
-    resume._actionclip_checked = True
-    return resume
-
-
-def install() -> None:
-    """Patch MMEngine's checkpoint saving and resuming; idempotent."""
-    if not getattr(mmengine_checkpoint.save_checkpoint, '_actionclip_atomic',
-                   False):
-        wrapped = save_checkpoint_atomic(mmengine_checkpoint.save_checkpoint)
-        mmengine_checkpoint.save_checkpoint = wrapped
-        # The Runner imported the function by name.
-        mmengine_runner.save_checkpoint = wrapped
-    mmengine_runner.find_latest_checkpoint = find_resumable
-    Runner = mmengine_runner.Runner
-    if not getattr(Runner.resume, '_actionclip_checked', False):
-        Runner.resume = _checked_resume(Runner.resume)
+    Raises:
+        ResumeError: It holds no training state (``meta`` with ``epoch``
+            and ``iter``).
+    """
+    meta = checkpoint.get('meta')
+    if not isinstance(meta, dict) or 'epoch' not in meta or (
+            'iter' not in meta):
+        raise ResumeError(
+            f'{name} holds model weights only (no training state '
+            "in 'meta'), so a run cannot resume from it; to start "
+            'training from these weights, set load_from (e.g. '
+            f'--cfg-options load_from={name}) without --resume')
+    # Config.fromstring would run this text as Python.
+    meta.pop('config', None)
+    return checkpoint

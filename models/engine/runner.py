@@ -1,0 +1,197 @@
+"""The runner of this project's configs: safe loading, atomic saving,
+resumes that cannot go wrong quietly.
+
+The configs name it (``runner_type = 'ActionClipRunner'``), and MMAction2's
+``tools/train.py`` and ``tools/test.py`` (``mim train`` / ``mim test``)
+build it from MMAction2's ``RUNNERS`` registry, so these behaviours apply to
+runs of ActionCLIP configs only; mmengine's own :class:`Runner` and every
+other model load, save and resume as mmengine and torch do it:
+
+* ``load_from``, ``--resume`` and ``mim test --checkpoint`` read local files
+  and http(s) URLs with ``weights_only=True`` and a short allowlist
+  (:func:`~models.checkpoints.safe_loading.load_checkpoint_file`);
+* local checkpoints are written whole or not at all
+  (:class:`~models.engine.training_checkpoints.AtomicLocalBackend`), with
+  the MessageHub state as plain data
+  (:mod:`models.checkpoints.message_hub`), so they load under torch's
+  ``weights_only`` default anywhere;
+* ``--resume`` without a file takes the newest checkpoint that reads
+  (:func:`~models.engine.training_checkpoints.find_resumable`), and a file
+  without training state is refused with advice; the config text a
+  checkpoint records is never run
+  (:func:`~models.engine.training_checkpoints.check_resumable`);
+* in MMAction2's scripts, a refusal (a checkpoint that does not fit, NaN
+  weights, ...) ends the run with one line and exit status 2
+  (:mod:`models.engine.refusals`).
+"""
+from typing import Callable, Optional, Union
+
+from mmaction.registry import RUNNERS
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+from mmengine.runner import Runner
+from mmengine.runner.checkpoint import (_load_checkpoint,
+                                        _load_checkpoint_to_model)
+
+from models.checkpoints.message_hub import from_plain_data, to_plain_data
+from models.checkpoints.safe_loading import load_checkpoint_file
+from models.engine.refusals import install_excepthook
+from models.engine.training_checkpoints import (ATOMIC_BACKEND,
+                                                check_resumable,
+                                                find_resumable,
+                                                register_atomic_backend)
+
+
+class _PlainMessageHubHook(Hook):
+    """Saves the MessageHub state of each checkpoint as plain data."""
+
+    priority = 'LOWEST'  # after any hook that adds to the checkpoint
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        """Replace the state's HistoryBuffers and numpy scalars.
+
+        Args:
+            runner (Runner): The runner.
+            checkpoint (dict): The checkpoint about to be written.
+        """
+        if isinstance(checkpoint.get('message_hub'), dict):
+            checkpoint['message_hub'] = to_plain_data(
+                checkpoint['message_hub'])
+
+
+def _is_local_or_http(filename: str) -> bool:
+    return '://' not in filename or filename.startswith(
+        ('http://', 'https://'))
+
+
+@RUNNERS.register_module()
+class ActionClipRunner(Runner):
+    """mmengine's :class:`~mmengine.runner.Runner` with safe loading,
+    atomic saving and checked resumes (see the module's description).
+
+    Takes the arguments of :class:`~mmengine.runner.Runner`.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        # First: the model and datasets built below may refuse already.
+        install_excepthook()
+        register_atomic_backend()
+        self._resuming = False
+        super().__init__(*args, **kwargs)
+
+    def register_hooks(self,
+                       default_hooks: Optional[dict] = None,
+                       custom_hooks: Optional[list] = None) -> None:
+        """Register the config's hooks, then the one that saves the
+        MessageHub state as plain data.
+
+        Args:
+            default_hooks (dict, optional): As for mmengine's Runner.
+            custom_hooks (list, optional): As for mmengine's Runner.
+        """
+        super().register_hooks(default_hooks, custom_hooks)
+        self.register_hook(_PlainMessageHubHook())
+
+    def load_or_resume(self) -> None:
+        """Load ``load_from``, or resume; ``--resume`` without a file
+        takes the newest checkpoint of the work dir that reads."""
+        if (self._has_loaded or not self._resume
+                or self._load_from is not None):
+            return super().load_or_resume()
+        # mmengine's find_latest_checkpoint trusts last_checkpoint, even
+        # when it names a file a killed run left partial.
+        latest = find_resumable(self.work_dir)
+        self.logger.info(f'Auto resumed from the latest checkpoint {latest}.')
+        if latest is not None:
+            self.resume(latest)
+            self._has_loaded = True
+
+    def resume(self, filename: str, *args, **kwargs) -> None:
+        """Resume training from a checkpoint with training state.
+
+        Args:
+            filename (str): The checkpoint.
+            *args, **kwargs: As for mmengine's ``Runner.resume``.
+        """
+        self._resuming = True
+        try:
+            return super().resume(filename, *args, **kwargs)
+        finally:
+            self._resuming = False
+
+    def load_checkpoint(self,
+                        filename: str,
+                        map_location: Union[str, Callable] = 'cpu',
+                        strict: bool = False,
+                        revise_keys: list = [(r'^module.', '')]) -> dict:
+        """Load a checkpoint into the model, reading it safely.
+
+        Args:
+            filename (str): A local file or http(s) URL (read with
+                ``weights_only=True`` and the allowlist), or another
+                mmengine scheme (read by mmengine).
+            map_location (str | callable): As for :func:`torch.load`.
+                Defaults to ``'cpu'``.
+            strict (bool): As for mmengine's ``Runner.load_checkpoint``;
+                ActionClip refuses weights that do not fit anyway.
+            revise_keys (list): As for mmengine's
+                ``Runner.load_checkpoint``.
+
+        Returns:
+            dict: The checkpoint.
+        """
+        filename = str(filename)
+        if _is_local_or_http(filename):
+            checkpoint = load_checkpoint_file(filename, map_location)
+        else:
+            checkpoint = _load_checkpoint(filename, map_location=map_location)
+        if self._resuming:
+            check_resumable(checkpoint, filename)
+        if 'message_hub' in checkpoint:
+            checkpoint['message_hub'] = from_plain_data(
+                checkpoint['message_hub'])
+        # The rest as mmengine's Runner.load_checkpoint does it.
+        self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
+        model = self.model.module if is_model_wrapper(
+            self.model) else self.model
+        checkpoint = _load_checkpoint_to_model(
+            model, checkpoint, strict, revise_keys=revise_keys)
+        self._has_loaded = True
+        self.logger.info(f'Load checkpoint from {filename}')
+        return checkpoint
+
+    def save_checkpoint(self,
+                        out_dir: str,
+                        filename: str,
+                        file_client_args: Optional[dict] = None,
+                        save_optimizer: bool = True,
+                        save_param_scheduler: bool = True,
+                        meta: Optional[dict] = None,
+                        by_epoch: bool = True,
+                        backend_args: Optional[dict] = None) -> None:
+        """Save a checkpoint; a local one is written whole or not at all.
+
+        Args:
+            out_dir (str): As for mmengine's ``Runner.save_checkpoint``.
+            filename (str): Likewise.
+            file_client_args (dict, optional): Likewise; given, the file is
+                written by that client, as mmengine does.
+            save_optimizer (bool): Likewise.
+            save_param_scheduler (bool): Likewise.
+            meta (dict, optional): Likewise.
+            by_epoch (bool): Likewise.
+            backend_args (dict, optional): Likewise; given, the file is
+                written by that backend, as mmengine does.
+        """
+        if (file_client_args is None and backend_args is None
+                and '://' not in str(out_dir)):
+            backend_args = dict(backend=ATOMIC_BACKEND)
+        super().save_checkpoint(
+            out_dir,
+            filename,
+            file_client_args=file_client_args,
+            save_optimizer=save_optimizer,
+            save_param_scheduler=save_param_scheduler,
+            meta=meta,
+            by_epoch=by_epoch,
+            backend_args=backend_args)
