@@ -194,13 +194,10 @@ def test_runtime_fixes(pristine_site, fake_transformers, tmp_path):
         ''', [pristine_site, fake_transformers], tmp_path)
     out = _json_result(result)
     assert out['first'] == out['second'] == dict(
-        importlib_metadata=False, drn=True, vindlu=True, clip=True,
-        dist_without_gpu=True)
-    # Once imported, the modules are left alone (mmengine's are patched in
-    # place, see tests/test_distributed.py).
+        importlib_metadata=False, drn=True, vindlu=True, clip=True)
+    # Once imported, the modules are left alone.
     assert out['after_import'] == dict(
-        importlib_metadata=False, drn=False, vindlu=False, clip=False,
-        dist_without_gpu=True)
+        importlib_metadata=False, drn=False, vindlu=False, clip=False)
     assert out['finders'] == 1
     assert out['drn_origin'] == f'<{compat.MARKER}>'
     assert out['registered'] == [

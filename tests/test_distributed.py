@@ -7,8 +7,8 @@
 * ``mim train/test --launcher pytorch --gpus 2`` and ``mim train
   --launcher slurm`` (stand-in ``srun`` and ``scontrol`` on PATH) through
   MMAction2's tools, on a tiny generated set;
-* the fix (models/compat/, breakage e) that lets MMEngine's
-  ``init_dist`` and DDP wrapper run without a GPU.
+* ActionClipRunner starts a distributed run without a GPU (mmengine's
+  Runner cannot, and is left as it is).
 """
 import json
 import os
@@ -227,93 +227,116 @@ def test_mim_slurm_launcher(tmp_path, data):
 
 
 # ---------------------------------------------------------------------------
-# The fix for distributed runs without a GPU (models/compat/runtime.py)
+# Distributed runs without a GPU: ActionClipRunner (models/engine/runner.py)
 # ---------------------------------------------------------------------------
 
-INIT_WITHOUT_GPU = '''\
-import importlib.util, json, os, sys
+RUNNER_WITHOUT_GPU = '''\
+import json, sys
 import torch
-original_set_device = torch.cuda.set_device
-spec = importlib.util.spec_from_file_location(
-    'actionclip_compat', os.path.join({compat!r}, '__init__.py'),
-    submodule_search_locations=[{compat!r}])
-compat = importlib.util.module_from_spec(spec)
-sys.modules[spec.name] = compat  # for the package's relative imports
-spec.loader.exec_module(compat)
-order = sys.argv[1]
-if order == 'fix-first':  # patched on import, by the import hook
-    compat.fix_dist_without_gpu()
-from mmengine.dist import get_world_size, init_dist
-from mmengine.model import MMDistributedDataParallel
-out = dict(cuda=torch.cuda.is_available())
-if order == 'import-first':  # patched in place
+set_device = torch.cuda.set_device
+import models  # noqa: F401  (what custom_imports does)
+from mmaction.registry import RUNNERS
+from mmengine.config import Config
+from mmengine.model import BaseModel
+from mmengine.registry import MODELS
+
+
+@MODELS.register_module()
+class Toy(BaseModel):
+
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(2, 1)
+
+    def forward(self, inputs, data_samples=None, mode='tensor'):
+        return self.linear(inputs)
+
+
+def config(name, **kwargs):
+    return Config(dict(
+        model=dict(type='Toy'), work_dir=sys.argv[1], experiment_name=name,
+        launcher='pytorch', env_cfg=dict(dist_cfg=dict(backend='gloo')),
+        **kwargs))
+
+
+def error(build):
     try:
-        init_dist('pytorch', backend='gloo')
-    except RuntimeError as error:
-        out['unpatched_error'] = str(error)
-    compat.fix_dist_without_gpu()
-    compat.fix_dist_without_gpu()  # idempotent
-init_dist('pytorch', backend='gloo')
-ddp = MMDistributedDataParallel(
-    module=torch.nn.Linear(2, 2), device_ids=[0], broadcast_buffers=False)
-out.update(world_size=get_world_size(), ddp_device_ids=ddp.device_ids,
-           set_device_restored=torch.cuda.set_device is original_set_device)
+        build()
+    except Exception as error:
+        return f'{type(error).__name__}: {error}'
+
+
+out = dict(cuda=torch.cuda.is_available())
+out['plain_setup'] = error(lambda: RUNNERS.build(config('plain_setup')))
+out['set_device_after_plain'] = torch.cuda.set_device is set_device
+runner = RUNNERS.build(config(
+    'actionclip', runner_type='ActionClipRunner', find_unused_parameters=True))
+model = runner.model
+out.update(
+    runner=type(runner).__name__, world_size=runner.world_size,
+    wrapper=type(model).__name__, device_ids=model.device_ids,
+    broadcast_buffers=model.broadcast_buffers,
+    find_unused_parameters=model.find_unused_parameters,
+    set_device_restored=torch.cuda.set_device is set_device)
+# init_dist has run now, so mmengine's Runner gets as far as wrapping.
+out['plain_wrap'] = error(lambda: RUNNERS.build(config('plain_wrap')))
 print(json.dumps(out))
 '''
 
 
-@pytest.mark.parametrize('order', ['import-first', 'fix-first'])
-def test_init_dist_without_gpu(tmp_path, order):
+def test_runner_starts_distributed_without_gpu(tmp_path):
     if torch.cuda.is_available():
-        pytest.skip('the fix only acts without CUDA')
-    script = tmp_path / 'init.py'
-    script.write_text(
-        INIT_WITHOUT_GPU.format(
-            compat=os.path.join(ROOT, 'models', 'compat')))
+        pytest.skip('the runner changes nothing with CUDA')
+    script = tmp_path / 'runner.py'
+    script.write_text(RUNNER_WITHOUT_GPU)
     env = offline_env(
         RANK='0',
         LOCAL_RANK='0',
         WORLD_SIZE='1',
         MASTER_ADDR='127.0.0.1',
         MASTER_PORT=str(free_port()))
-    env['PYTHONPATH'] = ''  # neither models/ nor a sitecustomize
-    output = run([sys.executable, str(script), order], env=env)[1]
+    output = run([sys.executable, str(script), str(tmp_path / 'work')],
+                 env=env)[1]
     out = json.loads(
         [line for line in output.splitlines() if line.startswith('{')][-1])
-    assert out['world_size'] == 1 and out['ddp_device_ids'] is None
-    assert out['set_device_restored']
-    if order == 'import-first':
-        # what MMEngine 0.10.7 does without the fix
-        assert 'NVIDIA' in out['unpatched_error'] or 'CUDA' in out[
-            'unpatched_error']
+    assert out['runner'] == 'ActionClipRunner' and out['world_size'] == 1
+    assert out['wrapper'] == 'MMDistributedDataParallel'
+    assert out['device_ids'] is None
+    # mmengine's other defaults, and find_unused_parameters of the config
+    assert out['broadcast_buffers'] is False
+    assert out['find_unused_parameters'] is True
+    assert out['set_device_restored'] and out['set_device_after_plain']
+    # mmengine's own Runner fails as mmengine 0.10.7 does: in init_dist's
+    # torch.cuda.set_device, then in DDP's check of device_ids.
+    assert out['plain_setup'].startswith(('RuntimeError', 'AssertionError'))
+    assert 'CUDA' in out['plain_setup'] or 'NVIDIA' in out['plain_setup']
+    assert 'device_ids' in out['plain_wrap'], out['plain_wrap']
 
 
-def test_gpu_machines_are_left_alone(monkeypatch):
-    from models.compat import runtime
+def test_runner_leaves_gpu_machines_alone(monkeypatch):
+    from mmengine.runner import Runner
+
+    from models.engine.runner import ActionClipRunner, _skip_cuda_set_device
     calls = []
     monkeypatch.setattr(torch.cuda, 'set_device', calls.append)
-
-    def init(local_rank):
-        torch.cuda.set_device(local_rank)
-        return 'initialised'
-
-    wrapped = runtime._without_cuda_set_device(init)
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
-    assert wrapped(3) == 'initialised' and calls == [3]
+    with _skip_cuda_set_device():
+        torch.cuda.set_device(3)
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
-    assert wrapped(5) == 'initialised' and calls == [3]
-    assert torch.cuda.set_device == calls.append  # put back after the call
+    with _skip_cuda_set_device():
+        torch.cuda.set_device(5)
+    assert calls == [3]
+    assert torch.cuda.set_device == calls.append  # put back after the block
 
-    from mmengine.dist import utils
-    from mmengine.model import MMDistributedDataParallel
-    assert utils._init_dist_pytorch._actionclip_compat
-    assert utils._init_dist_slurm._actionclip_compat
-    assert MMDistributedDataParallel.__init__._actionclip_compat
-    # with CUDA, device_ids reach DistributedDataParallel untouched
-    seen = {}
-    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
-    monkeypatch.setattr(
-        torch.nn.parallel.DistributedDataParallel, '__init__',
-        lambda self, **kwargs: seen.update(kwargs))
-    MMDistributedDataParallel(module=torch.nn.Linear(1, 1), device_ids=[1])
-    assert seen['device_ids'] == [1]
+    # On a GPU (or with a model_wrapper_cfg), wrap_model is mmengine's.
+    seen = []
+    monkeypatch.setattr(Runner, 'wrap_model',
+                        lambda self, cfg, model: seen.append(cfg))
+    runner = ActionClipRunner.__new__(ActionClipRunner)
+    runner._distributed = True
+    monkeypatch.setattr('models.engine.runner.get_device', lambda: 'cuda')
+    runner.wrap_model(None, torch.nn.Linear(1, 1))
+    monkeypatch.setattr('models.engine.runner.get_device', lambda: 'cpu')
+    runner.wrap_model(dict(type='MMDistributedDataParallel'),
+                      torch.nn.Linear(1, 1))
+    assert seen == [None, dict(type='MMDistributedDataParallel')]

@@ -10,8 +10,10 @@ and trains, saves and resumes a plain mmengine BaseModel with mmengine's
 Runner. Every outcome (loaded tensors, files written, or the error's type
 and message) must be identical. The script also checks that mmengine's
 loaders, saving, resuming, MessageHub and ``sys.excepthook`` are the very
-objects they were before the import. ActionCLIP's own runner:
-test_checkpoint_safety.py and test_training_checkpoints.py.
+objects they were before the import, and so are mmengine's distributed
+set-up and DDP wrapper. ActionCLIP's own runner:
+test_checkpoint_safety.py, test_training_checkpoints.py and
+test_distributed.py.
 """
 import json
 import subprocess
@@ -37,7 +39,9 @@ sys.argv[0] = '/x/mmaction/.mim/tools/train.py'
 
 
 def patched_objects():
+    from mmengine.dist import utils as dist_utils
     from mmengine.logging import MessageHub
+    from mmengine.model import MMDistributedDataParallel
     from mmengine.runner import checkpoint, runner
     from mmengine.runner.checkpoint import CheckpointLoader
     objects = {
@@ -56,6 +60,11 @@ def patched_objects():
         'Runner.load_or_resume': runner.Runner.load_or_resume,
         'MessageHub.state_dict': MessageHub.state_dict,
         'MessageHub.load_state_dict': MessageHub.load_state_dict,
+        'dist.utils._init_dist_pytorch': dist_utils._init_dist_pytorch,
+        'dist.utils._init_dist_slurm': dist_utils._init_dist_slurm,
+        'MMDistributedDataParallel.__init__':
+        MMDistributedDataParallel.__init__,
+        'torch.cuda.set_device': torch.cuda.set_device,
         'sys.excepthook': sys.excepthook,
     })
     return objects
@@ -180,8 +189,10 @@ for name in sorted(os.listdir(run_dir)):
     path = osp.join(run_dir, name)
     if osp.isdir(path):
         continue  # the log folder, named by the time
-    if re.fullmatch(r'\d{8}_\d{6}\.py', name):  # the config, by the time
-        written['<time>.py'] = written.get('<time>.py', 0) + 1
+    if re.fullmatch(r'\d{8}_\d{6}\.py', name):
+        # the config, named by the second a run started: two runs started
+        # within one second write one file
+        written['<time>.py'] = True
     elif name.endswith('.pth'):
         written[name] = dict(
             torch_load=outcome(lambda: torch.load(path)),

@@ -22,16 +22,14 @@ c. mmaction2 imports ``importlib_metadata`` without declaring it.
 d. ``clip/clip.py`` does ``from pkg_resources import packaging``, which
    fails on setuptools without ``pkg_resources`` (>= 82) and warns on
    81.
-e. Without a GPU, mmengine 0.10.7's ``init_dist`` (pytorch and slurm
-   launchers) calls ``torch.cuda.set_device`` and its Runner gives
-   ``DistributedDataParallel`` CUDA ``device_ids``, so a distributed run
-   on the gloo backend cannot start.
 
 openmim 0.3.9's breakages are handled outside this package, because mim's
 own process never imports the plugin: click is pinned below 8.3 (whose
 ``UNSET`` sentinel mim's copy of ``parse_args`` passes on), and
 ``docs/troubleshooting.md`` gives the one-line way to get the script's
-exit status that ``mim train``/``mim test`` replace by 1.
+exit status that ``mim train``/``mim test`` replace by 1; mmengine
+0.10.7's distributed runs without a GPU, by the configs' runner
+(:mod:`models.engine.runner`).
 """
 # Relative imports: the package is also loaded under a name of its own
 # (``python models/compat``, tests that keep models/__init__.py out).
@@ -40,14 +38,14 @@ from .patches import (CLIP_REPLACEMENT_LINE, DRN_INIT_SOURCE,
                       DRN_PLACEHOLDER_SOURCE, MARKER, MULTIMODAL_ORIGINAL,
                       MULTIMODAL_PATCHED)
 from .runtime import (apply_runtime_fixes, fix_clip_pkg_resources,
-                      fix_dist_without_gpu, fix_drn_import,
-                      fix_importlib_metadata, fix_vindlu_import)
+                      fix_drn_import, fix_importlib_metadata,
+                      fix_vindlu_import)
 from .wheels import Damage, changed_files, damaged_distributions
 
 __all__ = [
     'CLIP_REPLACEMENT_LINE', 'DRN_INIT_SOURCE', 'DRN_PLACEHOLDER_SOURCE',
     'MARKER', 'MULTIMODAL_ORIGINAL', 'MULTIMODAL_PATCHED', 'Damage',
     'apply_runtime_fixes', 'changed_files', 'damaged_distributions',
-    'fix_clip_pkg_resources', 'fix_dist_without_gpu', 'fix_drn_import',
-    'fix_importlib_metadata', 'fix_vindlu_import', 'main'
+    'fix_clip_pkg_resources', 'fix_drn_import', 'fix_importlib_metadata',
+    'fix_vindlu_import', 'main'
 ]

@@ -1,15 +1,13 @@
 """Runtime fixes: import hooks that repair the stack as it is imported.
 
 :func:`apply_runtime_fixes`, called when our ``models`` package is
-imported, repairs breakages a-e (see :mod:`models.compat`) in memory,
+imported, repairs breakages a-d (see :mod:`models.compat`) in memory,
 without writing any installed file. A meta path finder reacts to a few
 module names: it supplies the DRN placeholder when the sources are
-missing, compiles mmaction's multimodal package and clip's ``clip.py``
-with the rewrites of :mod:`.patches`, and patches
-MMEngine's distributed helpers once they have run. Idempotent; imports
-only the standard library (torch only once a patched function runs).
+missing, and compiles mmaction's multimodal package and clip's
+``clip.py`` with the rewrites of :mod:`.patches`. Idempotent; imports
+only the standard library.
 """
-import functools
 import importlib.abc
 import importlib.machinery
 import importlib.util
@@ -24,8 +22,6 @@ DRN_PACKAGE = 'mmaction.models.localizers.drn'
 DRN_MODULE = DRN_PACKAGE + '.drn'
 MULTIMODAL_PACKAGE = 'mmaction.models.multimodal'
 CLIP_MODULE = 'clip.clip'
-DIST_UTILS_MODULE = 'mmengine.dist.utils'
-DDP_MODULE = 'mmengine.model.wrappers.distributed'
 
 #: Modules compiled from rewritten source: name -> rewrite.
 _SOURCE_PATCHES: Dict[str, Callable[[str], Tuple[str, bool]]] = {
@@ -87,106 +83,6 @@ class _PatchedSourceLoader(importlib.machinery.SourceFileLoader):
         return compile(source, self.path, 'exec', dont_inherit=True)
 
 
-def _cuda_available() -> bool:
-    import torch
-    return torch.cuda.is_available()
-
-
-def _without_cuda_set_device(init_fn):
-    """Wrap one of ``init_dist``'s launcher functions so that, when CUDA is
-    unavailable, its ``torch.cuda.set_device(local_rank)`` is skipped."""
-
-    @functools.wraps(init_fn)
-    def init_without_gpu(*args, **kwargs):
-        import torch
-        if torch.cuda.is_available():
-            return init_fn(*args, **kwargs)
-        set_device = torch.cuda.set_device
-        torch.cuda.set_device = lambda device: None
-        try:
-            return init_fn(*args, **kwargs)
-        finally:
-            torch.cuda.set_device = set_device
-
-    init_without_gpu._actionclip_compat = True
-    return init_without_gpu
-
-
-def _patch_init_dist(module: types.ModuleType) -> None:
-    """Patch ``mmengine.dist.utils`` in place (breakage e); idempotent."""
-    for name in ('_init_dist_pytorch', '_init_dist_slurm'):
-        init_fn = getattr(module, name, None)
-        if init_fn is not None and not getattr(init_fn, '_actionclip_compat',
-                                               False):
-            setattr(module, name, _without_cuda_set_device(init_fn))
-
-
-def _patch_ddp_wrapper(module: types.ModuleType) -> None:
-    """Let ``MMDistributedDataParallel`` wrap a CPU model when CUDA is
-    unavailable: the Runner passes ``device_ids=[LOCAL_RANK]``, which
-    ``DistributedDataParallel`` refuses for CPU modules (breakage e)."""
-    cls = getattr(module, 'MMDistributedDataParallel', None)
-    if cls is None or getattr(cls.__init__, '_actionclip_compat', False):
-        return
-    init = cls.__init__
-
-    @functools.wraps(init)
-    def __init__(self, *args, **kwargs):
-        model = kwargs.get('module', args[0] if args else None)
-        if (kwargs.get('device_ids') and model is not None
-                and not _cuda_available()
-                and all(p.device.type == 'cpu' for p in model.parameters())):
-            kwargs['device_ids'] = None
-            kwargs.pop('output_device', None)
-        init(self, *args, **kwargs)
-
-    __init__._actionclip_compat = True
-    cls.__init__ = __init__
-
-
-#: Modules patched in place once imported: name -> patch function.
-_POST_IMPORT_PATCHES = {
-    DIST_UTILS_MODULE: _patch_init_dist,
-    DDP_MODULE: _patch_ddp_wrapper,
-}
-
-
-class _PatchAfterImportLoader(importlib.abc.Loader):
-    """Wraps a real loader and patches the module once it has run.
-
-    Args:
-        loader (Loader): The loader found for the real module.
-        patch (callable): Called with the module after it has executed.
-    """
-
-    def __init__(self, loader: importlib.abc.Loader,
-                 patch: Callable[[types.ModuleType], None]) -> None:
-        self._loader = loader
-        self._patch = patch
-
-    def __getattr__(self, name: str):
-        # get_source, get_filename, ... keep working for tracebacks; the
-        # own attributes are not set yet during copy.copy().
-        if name in ('_loader', '_patch'):
-            raise AttributeError(name)
-        return getattr(self._loader, name)
-
-    def create_module(
-            self, spec: importlib.machinery.ModuleSpec
-    ) -> Optional[types.ModuleType]:
-        """Delegate to the real loader."""
-        return self._loader.create_module(spec)
-
-    def exec_module(self, module: types.ModuleType) -> None:
-        """Run the real module, then patch it.
-
-        Args:
-            module (ModuleType): The module being imported.
-        """
-        self._loader.exec_module(module)
-        self._patch(module)
-
-
 class _CompatFinder(importlib.abc.MetaPathFinder):
     """Meta path finder that applies the runtime fixes at import time.
 
@@ -230,10 +126,6 @@ class _CompatFinder(importlib.abc.MetaPathFinder):
                 is_package=fullname == DRN_PACKAGE)
         if real is None or real.loader is None:
             return None
-        if fullname in _POST_IMPORT_PATCHES:
-            real.loader = _PatchAfterImportLoader(
-                real.loader, _POST_IMPORT_PATCHES[fullname])
-            return real
         patch = _SOURCE_PATCHES.get(fullname)
         if patch is None or not isinstance(
                 real.loader, importlib.machinery.SourceFileLoader):
@@ -346,31 +238,6 @@ def fix_clip_pkg_resources() -> bool:
     return True
 
 
-def fix_dist_without_gpu() -> bool:
-    """Let distributed runs start on a machine without a GPU (breakage e).
-
-    MMEngine 0.10.7's ``init_dist`` calls ``torch.cuda.set_device`` for the
-    pytorch and slurm launchers whatever the backend, and its Runner wraps
-    the model in ``MMDistributedDataParallel(device_ids=[LOCAL_RANK])``,
-    which PyTorch refuses for a model on the CPU. So a config run with
-    ``--launcher pytorch`` or ``slurm`` and
-    ``env_cfg.dist_cfg.backend='gloo'`` failed on CPUs. Only while CUDA is
-    unavailable, ``set_device`` is skipped and a CPU model is wrapped
-    without ``device_ids``; with a GPU nothing changes. The modules are
-    patched in place, now or when they are imported.
-
-    Returns:
-        bool: Always True: the patch is in place or will be on import.
-    """
-    for name, patch in _POST_IMPORT_PATCHES.items():
-        module = sys.modules.get(name)
-        if module is not None:
-            patch(module)
-        else:
-            _get_finder().targets.add(name)
-    return True
-
-
 def apply_runtime_fixes() -> Dict[str, bool]:
     """Apply all runtime fixes; idempotent and cheap.
 
@@ -384,5 +251,4 @@ def apply_runtime_fixes() -> Dict[str, bool]:
         importlib_metadata=fix_importlib_metadata(),
         drn=fix_drn_import(),
         vindlu=fix_vindlu_import(),
-        clip=fix_clip_pkg_resources(),
-        dist_without_gpu=fix_dist_without_gpu())
+        clip=fix_clip_pkg_resources())

@@ -22,11 +22,18 @@ other model load, save and resume as mmengine and torch do it:
   (:func:`~models.engine.training_checkpoints.check_resumable`);
 * in MMAction2's scripts, a refusal (a checkpoint that does not fit, NaN
   weights, ...) ends the run with one line and exit status 2
-  (:mod:`models.engine.refusals`).
+  (:mod:`models.engine.refusals`);
+* without a GPU, distributed runs start (``--launcher pytorch`` or
+  ``slurm`` with ``env_cfg.dist_cfg.backend='gloo'``), which mmengine
+  0.10.7's Runner cannot do (:meth:`ActionClipRunner.setup_env`,
+  :meth:`ActionClipRunner.wrap_model`).
 """
-from typing import Callable, Optional, Union
+import contextlib
+from typing import Callable, Dict, Iterator, Optional, Union
 
+import torch
 from mmaction.registry import RUNNERS
+from mmengine.device import get_device
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
@@ -64,6 +71,21 @@ def _is_local_or_http(filename: str) -> bool:
         ('http://', 'https://'))
 
 
+@contextlib.contextmanager
+def _skip_cuda_set_device() -> Iterator[None]:
+    """Make ``torch.cuda.set_device`` do nothing while CUDA is
+    unavailable, within the block only."""
+    if torch.cuda.is_available():
+        yield
+        return
+    set_device = torch.cuda.set_device
+    torch.cuda.set_device = lambda device: None
+    try:
+        yield
+    finally:
+        torch.cuda.set_device = set_device
+
+
 @RUNNERS.register_module()
 class ActionClipRunner(Runner):
     """mmengine's :class:`~mmengine.runner.Runner` with safe loading,
@@ -78,6 +100,48 @@ class ActionClipRunner(Runner):
         register_atomic_backend()
         self._resuming = False
         super().__init__(*args, **kwargs)
+
+    def setup_env(self, env_cfg: Dict) -> None:
+        """Set up the environment as mmengine's Runner does, also on a
+        machine without a GPU.
+
+        mmengine 0.10.7's ``init_dist`` calls ``torch.cuda.set_device``
+        for the pytorch and slurm launchers whatever the backend; while
+        CUDA is unavailable, that call is skipped during this setup.
+
+        Args:
+            env_cfg (dict): As for mmengine's ``Runner.setup_env``.
+        """
+        with _skip_cuda_set_device():
+            super().setup_env(env_cfg)
+
+    def wrap_model(self, model_wrapper_cfg: Optional[Dict],
+                   model: torch.nn.Module) -> torch.nn.Module:
+        """Wrap the model as mmengine's Runner does, also on the CPU.
+
+        mmengine 0.10.7 gives ``MMDistributedDataParallel``
+        ``device_ids=[LOCAL_RANK]``, which PyTorch refuses for a model on
+        the CPU. Distributed, on the CPU and without ``model_wrapper_cfg``,
+        the model is wrapped without ``device_ids`` and otherwise with
+        mmengine's defaults.
+
+        Args:
+            model_wrapper_cfg (dict, optional): As for mmengine's
+                ``Runner.wrap_model``.
+            model (nn.Module): The model.
+
+        Returns:
+            nn.Module: The model, wrapped when distributed.
+        """
+        if (model_wrapper_cfg is None and self.distributed
+                and not is_model_wrapper(model) and get_device() == 'cpu'):
+            model_wrapper_cfg = dict(
+                type='MMDistributedDataParallel',
+                device_ids=None,
+                broadcast_buffers=False,
+                find_unused_parameters=self.cfg.get(
+                    'find_unused_parameters', False))
+        return super().wrap_model(model_wrapper_cfg, model)
 
     def register_hooks(self,
                        default_hooks: Optional[dict] = None,
