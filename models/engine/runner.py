@@ -1,11 +1,11 @@
 """The runner of this project's configs: safe loading, atomic saving,
-resumes that cannot go wrong quietly.
+resumes that cannot go wrong quietly, distributed runs without a GPU.
 
 The configs name it (``runner_type = 'ActionClipRunner'``), and MMAction2's
 ``tools/train.py`` and ``tools/test.py`` (``mim train`` / ``mim test``)
 build it from MMAction2's ``RUNNERS`` registry, so these behaviours apply to
 runs of ActionCLIP configs only; mmengine's own :class:`Runner` and every
-other model load, save and resume as mmengine and torch do it:
+other model load, save, resume and train as mmengine and torch do it:
 
 * ``load_from``, ``--resume`` and ``mim test --checkpoint`` read local files
   and http(s) URLs with ``weights_only=True`` and a short allowlist
