@@ -13,7 +13,9 @@ install: $(STAMP)
 # as opencv-contrib-python (older installs) and opencv-python own cv2: the
 # old one is taken out. `models/compat --repair` then reinstalls every
 # package whose files differ from its wheel's RECORD (e.g. patched in place
-# by an older install). It runs the folder models/compat, which imports
+# by an older install); --startup-hook adds the DRN placeholder hook (a
+# .pth file of ours) for processes that import mmaction.models before the
+# plugin. It runs the folder models/compat, which imports
 # only the standard library: `-m models.compat` would import models/ first.
 $(STAMP): requirements/runtime.txt requirements/no-deps.txt \
 		requirements/tests.txt
@@ -26,6 +28,7 @@ $(STAMP): requirements/runtime.txt requirements/no-deps.txt \
 	$(PY) -m pip install --disable-pip-version-check -q --no-deps \
 		-r requirements/no-deps.txt
 	$(PY) models/compat --repair
+	$(PY) models/compat --startup-hook
 	touch $(STAMP)
 
 test: install

@@ -69,6 +69,13 @@ def block(*names):
     sys.meta_path.insert(0, Block(*names))
 
 
+def unhook():
+    """Take out the venv's startup hook (models/compat/startup.py): the
+    stack as its wheels alone make it."""
+    sys.meta_path[:] = [f for f in sys.meta_path
+                        if not getattr(f, '_actionclip_compat_finder', 0)]
+
+
 def build_error(name):
     from mmaction.registry import MODELS
     try:
@@ -140,6 +147,7 @@ def test_pristine_stack_is_broken(pristine_site, fake_transformers,
                                   tmp_path):
     result = _python(
         '''
+        unhook()
         block('pkg_resources')  # setuptools >= 82, whatever is installed
         import importlib_metadata
         from mmaction.utils.dependency import WITH_MULTIMODAL
@@ -317,3 +325,42 @@ def test_check_command(tmp_path):
         'fake/__init__.py',
         'reinstall them: pip install --force-reinstall --no-deps fake==1.0'
     ]
+
+
+def test_startup_hook_lets_mmaction_import_before_the_plugin(tmp_path):
+    # make install wrote it: MMAction2's register_all_modules() before any
+    # import of the plugin (the seed's MMAction2 snippet) works
+    from models.compat.startup import HOOK_NAME
+    hook = osp.join(_installed_site(), HOOK_NAME)
+    assert osp.isfile(hook), 'run make install (models/compat --startup-hook)'
+    with open(hook, encoding='utf-8') as f:
+        assert COMPAT_DIR in f.read()
+    result = _python(
+        None, [], tmp_path, ['-c', 'import sys; import mmaction.models; '
+                             'print(sorted(m for m in sys.modules if '
+                             'm.startswith(("models", "_actionclip"))))'])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [
+        "['_actionclip_compat',", "'_actionclip_compat.patches',",
+        "'_actionclip_compat.runtime']"]
+
+
+def test_startup_hook_does_nothing_without_the_checkout(tmp_path):
+    from models.compat.startup import hook_line, install_hook
+    site_dir = tmp_path / 'site'
+    site_dir.mkdir()
+    path = install_hook(str(site_dir))
+    assert os.listdir(site_dir) == [osp.basename(path)]
+    with open(path, encoding='utf-8') as f:
+        assert f.read() == hook_line(COMPAT_DIR)
+    code = (f'import site, sys; site.addsitedir({str(site_dir)!r}); '
+            "print('_actionclip_compat.runtime' in sys.modules)")
+    # -S: only this folder's hook runs, not the venv's
+    found = _python(None, [], tmp_path, ['-S', '-c', code])
+    assert found.returncode == 0 and not found.stderr, found.stderr
+    assert found.stdout.strip() == 'True'
+    with open(path, 'w', encoding='utf-8') as f:
+        f.write(hook_line(str(tmp_path / 'moved')))
+    gone = _python(None, [], tmp_path, ['-S', '-c', code])
+    assert gone.returncode == 0 and not gone.stderr, gone.stderr
+    assert gone.stdout.strip() == 'False'

@@ -1,4 +1,5 @@
-"""Command line: ``python models/compat --check`` / ``--repair``.
+"""Command line: ``python models/compat --check`` / ``--repair`` /
+``--startup-hook`` (:mod:`.startup`).
 
 ``--check`` reports whether every installed distribution still holds its
 wheel's files (:mod:`.wheels`) and what decodes videos; ``--repair``
@@ -15,6 +16,7 @@ import subprocess
 import sys
 from typing import List, Optional, Sequence
 
+from .startup import install_hook
 from .wheels import damaged_distributions
 
 # Read by file: importing it as models.datasets.decoder_info would import
@@ -71,11 +73,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     mode.add_argument(
         '--check', action='store_true', help='report, change nothing')
     mode.add_argument(
+        '--startup-hook',
+        action='store_true',
+        help='write this checkout\'s DRN placeholder hook (a .pth file of '
+        'its own) into site-packages, so that import mmaction.models works '
+        'before the plugin is imported')
+    mode.add_argument(
         '--repair',
         action='store_true',
         help='reinstall (pip --force-reinstall --no-deps, same versions) '
         'the distributions whose files differ, then check')
     args = parser.parse_args(argv)
+    if args.startup_hook:
+        print(f'[ok] startup hook: {install_hook()}')
+        return 0
     damaged = damaged_distributions()
     if damaged and args.repair:
         pins = [f'{d.name}=={d.version}' for d in damaged]
