@@ -227,6 +227,7 @@ def zero_shot(config: str, checkpoint: str, data: str) -> Dict[str, float]:
     sets = dict(all=range(len(labels)),
                 held_out=[labels.index(u) for u in unseen])
     right = dict(all=0, held_out=0, same_shape=0)
+    per_class = {label: [0, 0] for label in unseen}  # same shape: right, all
     entries = read_list(osp.join(data, 'zeroshot_all_list_videos.txt'))
     examples = []
     for name, label in entries:
@@ -242,6 +243,8 @@ def zero_shot(config: str, checkpoint: str, data: str) -> Dict[str, float]:
         }
         for key in right:
             right[key] += best[key] == label
+        per_class[labels[label]][0] += best['same_shape'] == label
+        per_class[labels[label]][1] += 1
         if name.endswith('_0000.mp4'):  # one example of each class
             examples.append((name, labels[label], labels[best['same_shape']]))
     count = len(entries)
@@ -254,7 +257,9 @@ def zero_shot(config: str, checkpoint: str, data: str) -> Dict[str, float]:
     print(f'  among the labels of the same shape, which differ only in '
           f'the motion ({", ".join(shapes)}: '
           f'{"/".join(str(shape.count(s)) for s in shapes)} labels): '
-          f'{result["zero_shot_top1_same_shape"]:.4f}')
+          f'{result["zero_shot_top1_same_shape"]:.4f} ('
+          + ', '.join(f'"{u}" {r}/{n}' for u, (r, n) in per_class.items())
+          + ')')
     print(f'  among all {len(labels)} labels: '
           f'{result["zero_shot_top1_all"]:.4f} '
           f'(chance {1 / len(labels):.4f})')
