@@ -118,7 +118,7 @@ val_evaluator = dict(
     metric_list=('top_k_accuracy', 'mean_class_accuracy'))
 test_evaluator = val_evaluator
 
-max_epochs = 14
+max_epochs = 16
 train_cfg = dict(
     type='EpochBasedTrainLoop',
     max_epochs=max_epochs,
