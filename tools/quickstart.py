@@ -115,16 +115,24 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     os.chdir(ROOT)
+    os.makedirs(args.work_dir, exist_ok=True)
+    if not args.time:
+        return quickstart(args, DATA)
+    # Fresh: new videos, and a frame cache of this run alone (the mim
+    # processes inherit the variable), gigabytes that nothing reads after.
+    cache = osp.abspath(osp.join(args.work_dir, 'cache'))
+    os.environ['XDG_CACHE_HOME'] = cache
+    try:
+        return quickstart(args, osp.join(args.work_dir, 'data'))
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+
+
+def quickstart(args: argparse.Namespace, data: str) -> int:
+    """Generate, train, test and score zero-shot; with ``--time``, print
+    and write the wall time of each stage and the metrics as JSON."""
     start = time.time()
     stages = {}
-    os.makedirs(args.work_dir, exist_ok=True)
-    data = DATA
-    if args.time:
-        # Fresh: new videos, and a frame cache of this run alone (the
-        # mim processes inherit the variable).
-        data = osp.join(args.work_dir, 'data')
-        os.environ['XDG_CACHE_HOME'] = osp.abspath(
-            osp.join(args.work_dir, 'cache'))
     mim = [sys.executable, '-m', 'mim']
     data_options = [] if data == DATA else data_overrides(data)
 
@@ -186,8 +194,6 @@ def main(argv=None) -> int:
             json.dump(report, f, indent=1)
             f.write('\n')
         print(json.dumps(report))
-        # The frame cache of the timed run is gigabytes; nothing reads it.
-        shutil.rmtree(os.environ['XDG_CACHE_HOME'], ignore_errors=True)
     return 0
 
 
