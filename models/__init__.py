@@ -46,6 +46,8 @@ from models.backbones.clip_builder import build_clip  # noqa: E402
 from models.data_preprocessors.device_augment import \
     DeviceAugmentDataPreprocessor  # noqa: E402
 from models.datasets.augment_params import FuseOnDevice  # noqa: E402
+from models.datasets.frame_cache import (CachedVideoDecode,  # noqa: E402
+                                         CachedVideoInit)
 from models.datasets.transforms import (VideoDecode,  # noqa: E402
                                         VideoInit, VideoReadError)
 from models.datasets.video_dataset import TolerantVideoDataset  # noqa: E402
@@ -60,6 +62,7 @@ from models.recognizers.adapters import (MeanPoolAdapter,  # noqa: E402
 __all__ = [
     'ActionClip', 'TransformerAdapter', 'MeanPoolAdapter', 'build_clip',
     'init_actionclip', 'VideoInit', 'VideoDecode', 'VideoReadError',
+    'CachedVideoInit', 'CachedVideoDecode',
     'TolerantVideoDataset', 'TolerantAccMetric', 'EpochSeedHook',
     'LabelSetCheckHook', 'DeviceAugmentDataPreprocessor', 'FuseOnDevice',
     'ActionClipRunner'

@@ -1,0 +1,183 @@
+"""Decode each video once: a uint8 cache of its frames on disk.
+
+Training decodes every video again in every epoch. For small videos read
+many times (the generated action videos of ``make quickstart``), decoding
+costs about as much CPU as the training step itself. ``CachedVideoInit``
+decodes a video whole the first time a pipeline meets it, with the plain
+transforms (``VideoInit`` then ``VideoDecode`` of every frame index), keeps
+the frames as one ``.npy`` file in the user's cache folder
+(``$XDG_CACHE_HOME/actionclip/frames``, else
+``~/.cache/actionclip/frames``; nothing is written beside the videos), and
+later reads that file; ``CachedVideoDecode`` then picks the sampled
+frames out of it. The frames are those of ``VideoInit`` + ``VideoDecode``,
+bit for bit (``tests/test_frame_cache.py`` compares them).
+
+A cache entry is named after the video's absolute path, size and
+modification time, so that a rewritten video is decoded again. Entries are
+written to a temporary file and renamed, so that two data workers, or an
+interrupted run, never leave a partial entry; an unreadable entry is
+decoded again. Delete the folder to free the space: a video of ``n``
+frames of ``h x w`` takes ``n * h * w * 3`` bytes (3 GB for the
+quickstart's 6,555 videos).
+"""
+import hashlib
+import os
+import os.path as osp
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+from mmaction.datasets.transforms import DecordDecode
+from mmaction.registry import TRANSFORMS
+from mmcv.transforms import BaseTransform
+
+from .transforms import VideoDecode, VideoInit, video_path
+
+
+class CachedFrames:
+    """Every frame of a video, in the place of a reader.
+
+    Args:
+        frames (np.ndarray): ``(N, H, W, 3)`` uint8 RGB frames.
+        fps (float): The frame rate the reader gave.
+    """
+
+    def __init__(self, frames: np.ndarray, fps: float):
+        self.frames = frames
+        self.fps = fps
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+
+def default_cache_dir() -> str:
+    """The frame cache in the user's cache folder.
+
+    Returns:
+        str: ``$XDG_CACHE_HOME/actionclip/frames`` where that variable
+        holds an absolute path (the XDG rule), else
+        ``~/.cache/actionclip/frames``.
+    """
+    base = os.environ.get('XDG_CACHE_HOME', '')
+    if not osp.isabs(base):
+        base = osp.join(osp.expanduser('~'), '.cache')
+    return osp.join(base, 'actionclip', 'frames')
+
+
+def cache_file(cache_dir: str, filename: str) -> str:
+    """The cache entry of a video: its name holds the video's absolute
+    path, size and modification time.
+
+    Args:
+        cache_dir (str): The cache folder.
+        filename (str): The video.
+
+    Returns:
+        str: The ``.npy`` file.
+    """
+    path = video_path(filename)
+    stat = os.stat(path)
+    key = f'{path}\0{stat.st_size}\0{stat.st_mtime_ns}'.encode()
+    return osp.join(cache_dir,
+                    hashlib.sha1(key).hexdigest()[:24] + '.npy')
+
+
+def decode_whole(filename: str) -> Tuple[np.ndarray, float]:
+    """Every frame of a video through the plain transforms: ``VideoInit``,
+    then ``VideoDecode`` of all frame indices.
+
+    Args:
+        filename (str): The video.
+
+    Returns:
+        tuple[np.ndarray, float]: ``(N, H, W, 3)`` uint8 RGB frames and
+        the frame rate.
+    """
+    results = VideoInit().transform(dict(filename=filename))
+    fps = float(results['avg_fps'])
+    results['frame_inds'] = np.arange(results['total_frames'])
+    results = VideoDecode().transform(results)
+    return np.stack(results['imgs']), fps
+
+
+def load_or_decode(cache_dir: str, filename: str) -> CachedFrames:
+    """The frames of a video from the cache, decoding and storing them
+    the first time.
+
+    Args:
+        cache_dir (str): The cache folder (made if missing).
+        filename (str): The video.
+
+    Returns:
+        CachedFrames: The frames and frame rate.
+    """
+    entry = cache_file(cache_dir, filename)
+    try:
+        # A read-only map: a sample's few frames are read, not the file.
+        frames = np.load(entry, mmap_mode='r')
+        fps = float(np.load(entry[:-4] + '.fps.npy'))
+        return CachedFrames(frames, fps)
+    except (OSError, ValueError, EOFError):
+        pass  # missing, or cut short by a crash: decode again
+    frames, fps = decode_whole(filename)
+    os.makedirs(cache_dir, exist_ok=True)
+    # The frame rate first: an entry whose frames exist is complete.
+    for path, array in ((entry[:-4] + '.fps.npy', np.float64(fps)),
+                        (entry, frames)):
+        tmp = f'{path}.{os.getpid()}.tmp'
+        try:
+            with open(tmp, 'wb') as f:
+                np.save(f, array)
+            os.replace(tmp, path)
+        finally:
+            if osp.exists(tmp):
+                os.remove(tmp)
+    return CachedFrames(frames, fps)
+
+
+@TRANSFORMS.register_module()
+class CachedVideoInit(BaseTransform):
+    """``VideoInit`` whose frames come from a cache of decoded frames
+    (see the module docstring); follow it with ``SampleFrames`` and
+    ``CachedVideoDecode``.
+
+    Args:
+        cache_dir (str, optional): Folder of the cache entries;
+            :func:`default_cache_dir` by default.
+    """
+
+    def __init__(self, cache_dir: Optional[str] = None) -> None:
+        self.cache_dir = cache_dir or default_cache_dir()
+
+    def transform(self, results: Dict) -> Dict:
+        """Set ``video_reader``, ``total_frames`` and ``avg_fps``.
+
+        Args:
+            results (dict): The result dict, with ``filename``.
+
+        Returns:
+            dict: The result dict.
+        """
+        reader = load_or_decode(self.cache_dir, results['filename'])
+        results['video_reader'] = reader
+        results['total_frames'] = len(reader)
+        results['avg_fps'] = reader.fps
+        return results
+
+    def __repr__(self) -> str:
+        return f'{type(self).__name__}(cache_dir={self.cache_dir!r})'
+
+
+@TRANSFORMS.register_module()
+class CachedVideoDecode(DecordDecode):
+    """``VideoDecode`` for the readers of ``CachedVideoInit``: the frames
+    at ``frame_inds``, copied out of the cache."""
+
+    def __init__(self) -> None:
+        super().__init__('accurate')
+
+    def _decord_load_frames(self, container: CachedFrames,
+                            frame_inds: np.ndarray) -> List[np.ndarray]:
+        if not isinstance(container, CachedFrames):
+            raise TypeError('CachedVideoDecode needs CachedVideoInit '
+                            f'before it, got a {type(container).__name__}')
+        return list(np.array(container.frames[np.asarray(frame_inds)]))
