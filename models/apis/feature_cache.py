@@ -40,6 +40,7 @@ import torch
 from models.apis.video_scoring import (ScoringModel, embed_videos,
                                        find_videos, path_problem)
 from models.datasets.transforms import VideoReadError
+from models.utils.paths import cache_home
 
 try:
     import fcntl
@@ -77,21 +78,6 @@ _counter = itertools.count()
 class NotACacheError(ValueError):
     """A cache path names something that is not one of our feature caches
     (and is therefore left alone)."""
-
-
-def cache_home() -> str:
-    """The plugin's folder in the user's cache, where the tools keep their
-    caches unless told otherwise: nothing is written beside the user's
-    videos.
-
-    Returns:
-        str: ``$XDG_CACHE_HOME/actionclip`` where that variable holds an
-        absolute path (the XDG rule), else ``~/.cache/actionclip``.
-    """
-    base = os.environ.get('XDG_CACHE_HOME', '')
-    if not osp.isabs(base):
-        base = osp.join(osp.expanduser('~'), '.cache')
-    return osp.join(base, 'actionclip')
 
 
 def cache_file_for(path: str, kind: str) -> str:

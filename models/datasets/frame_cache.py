@@ -30,7 +30,8 @@ from mmaction.datasets.transforms import DecordDecode
 from mmaction.registry import TRANSFORMS
 from mmcv.transforms import BaseTransform
 
-from .transforms import VideoDecode, VideoInit, video_path
+from models.datasets.transforms import VideoDecode, VideoInit, video_path
+from models.utils.paths import cache_home
 
 
 class CachedFrames:
@@ -53,14 +54,9 @@ def default_cache_dir() -> str:
     """The frame cache in the user's cache folder.
 
     Returns:
-        str: ``$XDG_CACHE_HOME/actionclip/frames`` where that variable
-        holds an absolute path (the XDG rule), else
-        ``~/.cache/actionclip/frames``.
+        str: ``frames`` in :func:`models.utils.paths.cache_home`.
     """
-    base = os.environ.get('XDG_CACHE_HOME', '')
-    if not osp.isabs(base):
-        base = osp.join(osp.expanduser('~'), '.cache')
-    return osp.join(base, 'actionclip', 'frames')
+    return osp.join(cache_home(), 'frames')
 
 
 def cache_file(cache_dir: str, filename: str) -> str:

@@ -55,3 +55,18 @@ def require_file(path: str, what: str, hint: str = '') -> str:
         f'{what} {path!r} does not exist' +
         (hint or '; check the spelling (relative paths start from the '
          'current directory)'))
+
+
+def cache_home() -> str:
+    """The plugin's folder in the user's cache, where the tools keep their
+    caches unless told otherwise: nothing is written beside the user's
+    videos.
+
+    Returns:
+        str: ``$XDG_CACHE_HOME/actionclip`` where that variable holds an
+        absolute path (the XDG rule), else ``~/.cache/actionclip``.
+    """
+    base = os.environ.get('XDG_CACHE_HOME', '')
+    if not osp.isabs(base):
+        base = osp.join(osp.expanduser('~'), '.cache')
+    return osp.join(base, 'actionclip')
