@@ -23,7 +23,7 @@ def resized(pipeline):
 
 train_pipeline = resized(_base_.train_pipeline)
 val_pipeline = resized(_base_.val_pipeline)
-test_pipeline = val_pipeline
+test_pipeline = resized(_base_.test_pipeline)
 
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(dataset=dict(pipeline=val_pipeline))

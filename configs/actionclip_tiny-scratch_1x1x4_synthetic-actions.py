@@ -79,7 +79,21 @@ val_pipeline = [
     dict(type='FormatShape', input_format='NCHW'),
     dict(type='PackActionInputs')
 ]
-test_pipeline = val_pipeline
+# Tested once, and the tools (zero_shot, search_videos, find_moments) read
+# new videos through the checkpoint's test pipeline: decoded as they are.
+test_pipeline = [
+    dict(type='VideoInit'),
+    dict(
+        type='SampleFrames',
+        clip_len=1,
+        frame_interval=1,
+        num_clips=num_segs,
+        test_mode=True),
+    dict(type='VideoDecode'),
+    dict(type='Resize', scale=(input_size, input_size), keep_ratio=False),
+    dict(type='FormatShape', input_format='NCHW'),
+    dict(type='PackActionInputs')
+]
 
 # Workers restart each epoch so that EpochSeedHook can seed them: a resumed
 # run then ends with the same weights as an uninterrupted one.

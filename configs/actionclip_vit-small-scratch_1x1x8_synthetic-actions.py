@@ -38,7 +38,7 @@ def sized(pipeline):
 
 train_pipeline = sized(_base_.train_pipeline)
 val_pipeline = sized(_base_.val_pipeline)
-test_pipeline = val_pipeline
+test_pipeline = sized(_base_.test_pipeline)
 
 
 def loader(split, pipeline):

@@ -34,6 +34,14 @@ _SAFER_READERS = {
     'mmaction.DecordDecode': 'VideoDecode',
 }
 
+#: The training-time frame cache (:mod:`models.datasets.frame_cache`)
+#: decodes whole videos into memory and keeps them on disk: new videos are
+#: read as they are, to the same frames.
+_UNCACHED_READERS = {
+    'CachedVideoInit': 'VideoInit',
+    'CachedVideoDecode': 'VideoDecode',
+}
+
 #: A video file, or the dict a test pipeline starts from (``filename``,
 #: optionally ``start_index``, ``modality`` ...).
 Video = Union[str, Dict[str, Any]]
@@ -91,7 +99,9 @@ class VideoPipeline:
         # WebM (docs/decoding.md); VideoInit opens the path and names the
         # file on error. Same frames otherwise.
         steps = [
-            dict(t, type=_SAFER_READERS.get(t['type'], t['type']))
+            dict(type=_UNCACHED_READERS[t['type']])
+            if t['type'] in _UNCACHED_READERS else dict(
+                t, type=_SAFER_READERS.get(t['type'], t['type']))
             for t in pipeline
         ]
         if not steps or steps[-1]['type'] != 'PackActionInputs':
