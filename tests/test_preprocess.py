@@ -1,6 +1,8 @@
 """models/apis/preprocess.py: the config's test pipeline through Compose,
 then the model's data preprocessor, give what the plain computation
 (decode, subtract CLIP's mean, divide by its std) gives."""
+import os
+
 import pytest
 import torch
 from conftest import TINY_FRAMES, make_tiny_config, write_video
@@ -129,3 +131,29 @@ def test_decord_readers_of_a_config_open_files_by_path(tmp_path):
     assert types[0] is VideoInit and types[2] is VideoDecode
     video = write_video(str(tmp_path / 'v.mp4'))
     assert pipeline(video)['inputs'].shape == (4, 3, 32, 32)
+
+
+def test_frame_cache_readers_of_a_config_read_videos_as_they_are(
+        tmp_path, user_cache_home):
+    """A checkpoint trained through the frame cache scores new videos with
+    the plain readers, to the same frames, and writes no cache."""
+    from models.datasets.transforms import VideoDecode, VideoInit
+    steps = [
+        dict(type='SampleFrames', clip_len=1, frame_interval=1, num_clips=4,
+             test_mode=True),
+        dict(type='Resize', scale=(32, 32), keep_ratio=False),
+        dict(type='FormatShape', input_format='NCHW'),
+    ]
+    cached = VideoPipeline([
+        dict(type='CachedVideoInit', cache_dir=str(tmp_path / 'frames')),
+        steps[0], dict(type='CachedVideoDecode'), *steps[1:]
+    ])
+    plain = VideoPipeline(
+        [dict(type='VideoInit'), steps[0], dict(type='VideoDecode'),
+         *steps[1:]])
+    types = [type(t) for t in cached.compose.transforms]
+    assert types[0] is VideoInit and types[2] is VideoDecode
+    video = write_video(str(tmp_path / 'v.mp4'))
+    assert torch.equal(cached(video)['inputs'], plain(video)['inputs'])
+    assert not (tmp_path / 'frames').exists()
+    assert not os.listdir(user_cache_home)
