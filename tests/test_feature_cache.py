@@ -352,3 +352,26 @@ def test_unreadable_entries_are_skipped_and_reported(tmp_path, monkeypatch):
         assert sorted(reported) == sorted(stats.failed)
         reported.clear()
     assert stats.reused == videos  # the failures did not stop the caching
+
+
+def test_files_swapped_by_name_are_embedded_again(tmp_path):
+    # same size, same modification time: only the inode (and the change
+    # time a rename sets) tells them apart
+    folder = tmp_path / 'clips'
+    folder.mkdir()
+    a, b = str(folder / 'a.mp4'), str(folder / 'b.mp4')
+    for path, text in ((a, b'video A'), (b, b'video B')):
+        with open(path, 'wb') as f:
+            f.write(text)
+        os.utime(path, ns=(10**18, 10**18))
+    scorer = fake_scorer()
+    first, _ = embed_folder_cached(scorer, str(folder), progress=False)
+    os.rename(a, str(folder / 'tmp'))
+    os.rename(b, a)
+    os.rename(str(folder / 'tmp'), b)
+    assert os.stat(a).st_mtime_ns == os.stat(b).st_mtime_ns == 10**18
+    second, stats = embed_folder_cached(scorer, str(folder), progress=False)
+    assert sorted(stats.computed) == [a, b] and not stats.reused
+    assert torch.equal(second[a], first[b])
+    assert torch.equal(second[b], first[a])
+    assert not torch.equal(second[a], second[b])

@@ -41,6 +41,22 @@ def test_empty_and_duplicate_labels():
         assert load_labels(['run', 'jump', 'run']) == ['run', 'jump', 'run']
 
 
+def test_labels_that_are_the_same_text_to_clip_are_warned_of():
+    labels = ['Jumping jacks', 'jumping  jacks', 'run', 'RUN']
+    with pytest.warns(UserWarning, match="differ only in case") as warned:
+        assert load_labels(labels) == labels
+    assert "'Jumping jacks' / 'jumping  jacks'; 'run' / 'RUN'" in str(
+        warned[0].message)
+    # the model does read them as one text
+    tokens = clip.tokenize(labels)
+    assert torch.equal(tokens[0], tokens[1]) and torch.equal(
+        tokens[2], tokens[3])
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        load_labels(['run', 'jump', 'running'])
+
+
 def test_templates():
     assert load_templates() == list(DEFAULT_TEMPLATES)
     assert len(DEFAULT_TEMPLATES) == 16

@@ -4,7 +4,7 @@ a description.
 Video features are cached in the user's cache folder
 (``$XDG_CACHE_HOME/actionclip/features``, else ``~/.cache/actionclip``),
 per folder and model; later searches embed only the
-videos that are new or changed (size or modification time), so asking
+videos that are new or changed (size, times or inode), so asking
 another question of the same folder is quick. A ``--cache`` path that
 holds anything else is refused, never replaced; a damaged cache is rebuilt
 with a warning; two searches of one folder at once keep both models'

@@ -3,8 +3,9 @@ folder embeds only the videos that are new or changed.
 
 The cache is one file in the user's cache folder (:func:`cache_home`,
 ``~/.cache/actionclip/features/videos-<digits>.pt`` for ``videos/``), or
-where ``--cache`` puts it. It holds, per model, each video's size,
-modification time and features, keyed by its path relative to the folder.
+where ``--cache`` puts it. It holds, per model, each video's version
+(size, times, inode) and features, keyed by its path relative to the
+folder.
 The file starts with :data:`CACHE_MAGIC`, then a ``torch.save`` archive of
 plain tensors, ints and strings (read with ``weights_only=True``) whose
 dict carries ``kind=CACHE_KIND``:
@@ -40,7 +41,7 @@ import torch
 from models.apis.video_scoring import (ScoringModel, embed_videos,
                                        find_videos, path_problem)
 from models.datasets.transforms import VideoReadError
-from models.utils.paths import cache_home
+from models.utils.paths import cache_home, file_version
 
 try:
     import fcntl
@@ -428,8 +429,9 @@ def embed_folder_cached(
     """Features of every video in a folder, recomputing only what changed.
 
     The cache holds, per model (:func:`model_key` of the scorer's
-    ``identity``), each video's size, modification time and features, keyed
-    by its path relative to ``folder``; a video whose size or mtime changed
+    ``identity``), each video's version (size, times, inode) and features,
+    keyed by its path relative to ``folder``; a video whose version changed
+    (:func:`models.utils.paths.file_version`)
     is embedded again, a removed one is dropped. Features of other models
     stay in the file, also those written meanwhile by another search.
 
@@ -478,8 +480,7 @@ def embed_folder_cached(
     keys = {video: osp.relpath(video, folder) for video in stats}
     entries, todo, reused = {}, [], []
     for video, name in keys.items():
-        entry = dict(size=stats[video].st_size,
-                     mtime_ns=stats[video].st_mtime_ns)
+        entry = file_version(stats[video])
         cached = old.get(name)
         if (isinstance(cached, dict)
                 and isinstance(cached.get('features'), torch.Tensor)

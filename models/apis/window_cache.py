@@ -7,7 +7,7 @@ magic, its refusal of files that are not ours with
 atomic rename). Its entries are keyed by the model's identity, the
 embedding code's versions and the window and stride
 (:func:`window_cache_key`); under that key, by the video's absolute path,
-each entry holds the video's size and modification time (a changed file
+each entry holds the video's version (size, times, inode: a changed file
 is embedded again), its frame count and rate, its windows and their
 features. A run adds its videos' entries to those already there, also
 those another run wrote meanwhile.
@@ -29,6 +29,7 @@ from models.apis.feature_cache import (cache_file_for, check_cache_path,
                                        model_key, read_cache,
                                        update_cache_entries)
 from models.apis.windows import frame_window, plan_windows
+from models.utils.paths import file_version
 
 #: Suffix of the window cache that earlier releases wrote beside a folder
 #: or video (``videos/`` -> ``videos.actionclip_moments.pt``); such a file
@@ -168,9 +169,8 @@ class WindowCache:
             changed since, or malformed.
         """
         entry = self._old.get(self._name(video))
-        if not isinstance(entry, dict) or entry.get(
-                'size') != stat.st_size or entry.get(
-                    'mtime_ns') != stat.st_mtime_ns:
+        if not isinstance(entry, dict) or any(
+                entry.get(k) != v for k, v in file_version(stat).items()):
             return None
         features, windows = entry.get('features'), entry.get('windows')
         num_frames, fps = entry.get('num_frames'), entry.get('fps')
@@ -211,8 +211,7 @@ class WindowCache:
             windows (VideoWindows): Its windows and features.
         """
         self._new[self._name(windows.video)] = dict(
-            size=stat.st_size,
-            mtime_ns=stat.st_mtime_ns,
+            **file_version(stat),
             num_frames=int(windows.num_frames),
             fps=float(windows.fps),
             windows=torch.tensor(windows.windows, dtype=torch.float64),

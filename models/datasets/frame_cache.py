@@ -12,8 +12,9 @@ later reads that file; ``CachedVideoDecode`` then picks the sampled
 frames out of it. The frames are those of ``VideoInit`` + ``VideoDecode``,
 bit for bit (``tests/test_frame_cache.py`` compares them).
 
-A cache entry is named after the video's absolute path, size and
-modification time, so that a rewritten video is decoded again. Entries are
+A cache entry is named after the video's absolute path and version (size,
+times, inode: :func:`models.utils.paths.file_version`), so that a rewritten
+or replaced video is decoded again. Entries are
 written to a temporary file and renamed, so that two data workers, or an
 interrupted run, never leave a partial entry; an unreadable entry is
 decoded again. Delete the folder to free the space: a video of ``n``
@@ -31,7 +32,7 @@ from mmaction.registry import TRANSFORMS
 from mmcv.transforms import BaseTransform
 
 from models.datasets.transforms import VideoDecode, VideoInit, video_path
-from models.utils.paths import cache_home
+from models.utils.paths import cache_home, file_version
 
 
 class CachedFrames:
@@ -61,7 +62,7 @@ def default_cache_dir() -> str:
 
 def cache_file(cache_dir: str, filename: str) -> str:
     """The cache entry of a video: its name holds the video's absolute
-    path, size and modification time.
+    path and version (:func:`models.utils.paths.file_version`).
 
     Args:
         cache_dir (str): The cache folder.
@@ -72,7 +73,8 @@ def cache_file(cache_dir: str, filename: str) -> str:
     """
     path = video_path(filename)
     stat = os.stat(path)
-    key = f'{path}\0{stat.st_size}\0{stat.st_mtime_ns}'.encode()
+    version = '\0'.join(str(v) for v in file_version(stat).values())
+    key = f'{path}\0{version}'.encode()
     return osp.join(cache_dir,
                     hashlib.sha1(key).hexdigest()[:24] + '.npy')
 

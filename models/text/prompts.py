@@ -106,6 +106,18 @@ def load_labels(labels_or_label_file: Union[str, Sequence[str]]) -> List[str]:
         warnings.warn(
             f'{source} repeats labels {sorted(set(duplicates))}: each copy '
             'is a separate class and they will split the probability')
+    # CLIP's tokenizer lowercases and collapses spaces: such labels are the
+    # same text to the model.
+    same_text: dict = {}
+    for label in dict.fromkeys(labels):
+        same_text.setdefault(' '.join(label.lower().split()), []).append(label)
+    alike = [group for group in same_text.values() if len(group) > 1]
+    if alike:
+        warnings.warn(
+            f'{source} has labels that differ only in case or spacing '
+            f'({"; ".join(" / ".join(map(repr, g)) for g in alike)}): the '
+            'model reads them as the same text, so they will split the '
+            'probability; keep one of each')
     return labels
 
 

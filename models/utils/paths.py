@@ -7,6 +7,7 @@ link they can see looks in the wrong place.
 import errno
 import os
 import os.path as osp
+from typing import Dict
 
 
 def is_link_loop(path: str) -> bool:
@@ -70,3 +71,20 @@ def cache_home() -> str:
     if not osp.isabs(base):
         base = osp.join(osp.expanduser('~'), '.cache')
     return osp.join(base, 'actionclip')
+
+
+def file_version(stat: os.stat_result) -> Dict[str, int]:
+    """What tells one version of a file from another, for caches keyed by
+    path: its size and modification time, and also its inode and status
+    change time, so that two files of one size and time swapped by name
+    (renames keep the inode and set the change time) or a file copied over
+    with its times kept are not taken for the one cached.
+
+    Args:
+        stat (os.stat_result): The file's ``os.stat``.
+
+    Returns:
+        dict: ``size``, ``mtime_ns``, ``ino`` and ``ctime_ns``.
+    """
+    return dict(size=stat.st_size, mtime_ns=stat.st_mtime_ns,
+                ino=stat.st_ino, ctime_ns=stat.st_ctime_ns)
