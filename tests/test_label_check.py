@@ -43,8 +43,19 @@ class Wrapper:
 
 
 def test_labels_in_range_pass():
-    check_annotation_labels(FakeDataset([0, 1, 2, -1]), 3, 'labels.txt')
+    check_annotation_labels(FakeDataset([0, 1, 2]), 3, 'labels.txt')
     check_annotation_labels(FakeDataset([[0, 2]]), 3, 'labels.txt')
+
+
+@pytest.mark.parametrize('labels', [[0, -1, 2], [0, [1, -2]]])
+def test_a_negative_class_is_refused(labels):
+    # -1: MMAction2's reading of an annotation line without a class
+    with pytest.raises(LabelSetError) as info:
+        check_annotation_labels(FakeDataset(labels), 3, 'label file l.txt')
+    text = str(info.value)
+    for words in ('ann.txt gives class -', 'line 2', 'v1.mp4',
+                  'without a class', '0 to 2, label file l.txt'):
+        assert words in text, words
 
 
 def test_first_offending_annotation_is_named():

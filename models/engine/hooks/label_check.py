@@ -64,8 +64,9 @@ def check_annotation_labels(dataset, num_labels: int,
         label_source (str): Where those labels come from, for the message.
 
     Raises:
-        LabelSetError: A label is >= ``num_labels`` (or below -1, which
-            MMAction2 uses for "no label").
+        LabelSetError: A label is >= ``num_labels``, or negative (-1 is
+            what MMAction2 reads for a line without a class: no accuracy
+            and no training can use it).
     """
     for base in _base_datasets(dataset):
         infos = _data_infos(base)
@@ -74,13 +75,22 @@ def check_annotation_labels(dataset, num_labels: int,
         bad = []
         for index, info in enumerate(infos):
             for label in _labels(info):
-                if label >= num_labels or label < -1:
+                if label >= num_labels or label < 0:
                     bad.append((index, info.get('filename', f'#{index}'),
                                 label))
+        ann_file = getattr(base, 'ann_file', '<annotations>')
+        negative = [b for b in bad if b[2] < 0]
+        if negative:
+            index, filename, label = negative[0]
+            raise LabelSetError(
+                f'{ann_file} gives class {label} (line {index + 1}, '
+                f'{filename}; {len(negative)} annotation(s) in all): -1 is '
+                'what MMAction2 reads for a line without a class, and no '
+                'class index is negative. Give every line its class index '
+                f'(0 to {num_labels - 1}, {label_source})')
         if bad:
             index, filename, label = bad[0]
             highest = max(b[2] for b in bad)
-            ann_file = getattr(base, 'ann_file', '<annotations>')
             raise LabelSetError(
                 f'{ann_file} uses class {label} (line {index + 1}, '
                 f'{filename}; {len(bad)} annotation(s) in all, highest '
