@@ -49,11 +49,6 @@ except ImportError:  # Windows: no flock; concurrent searches may race
     fcntl = None
 
 
-#: Suffix of the cache file that earlier releases wrote beside a folder
-#: (``videos/`` -> ``videos.actionclip_cache.pt``); such a file is still
-#: read and updated when ``--cache`` names it.
-CACHE_SUFFIX = '.actionclip_cache.pt'
-
 #: First bytes of every cache file: they tell our file from anyone else's
 #: even when the rest is damaged.
 CACHE_MAGIC = b'ACTIONCLIP-FEATURE-CACHE\n'

@@ -31,11 +31,6 @@ from models.apis.feature_cache import (cache_file_for, check_cache_path,
 from models.apis.windows import frame_window, plan_windows
 from models.utils.paths import file_version
 
-#: Suffix of the window cache that earlier releases wrote beside a folder
-#: or video (``videos/`` -> ``videos.actionclip_moments.pt``); such a file
-#: is still read and updated when ``--cache`` names it.
-MOMENTS_CACHE_SUFFIX = '.actionclip_moments.pt'
-
 #: Version of the window planning and streamed embedding
 #: (:mod:`models.apis.windows`, :mod:`models.apis.window_stream`); bump it
 #: when a change alters the windows or their features.
