@@ -79,21 +79,20 @@ val_pipeline = [
     dict(type='FormatShape', input_format='NCHW'),
     dict(type='PackActionInputs')
 ]
-# Tested once, and the tools (zero_shot, search_videos, find_moments) read
-# new videos through the checkpoint's test pipeline: decoded as they are.
-test_pipeline = [
-    dict(type='VideoInit'),
-    dict(
-        type='SampleFrames',
-        clip_len=1,
-        frame_interval=1,
-        num_clips=num_segs,
-        test_mode=True),
-    dict(type='VideoDecode'),
-    dict(type='Resize', scale=(input_size, input_size), keep_ratio=False),
-    dict(type='FormatShape', input_format='NCHW'),
-    dict(type='PackActionInputs')
-]
+
+
+def plain_readers(pipeline):
+    """``pipeline`` reading videos as they are instead of through the frame
+    cache: it tests once, and the tools read new videos through the
+    checkpoint's test pipeline."""
+    plain = dict(CachedVideoInit='VideoInit', CachedVideoDecode='VideoDecode')
+    return [
+        dict(type=plain[step['type']]) if step['type'] in plain else step
+        for step in pipeline
+    ]
+
+
+test_pipeline = plain_readers(val_pipeline)
 
 # Workers restart each epoch so that EpochSeedHook can seed them: a resumed
 # run then ends with the same weights as an uninterrupted one.
