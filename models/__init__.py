@@ -29,7 +29,9 @@ Where things live:
 * ``compat/``: fixes for the installed stack (import hooks, in memory:
   no installed file is written) and the check that installed packages
   match their wheels (``make install``);
-* ``utils/``: atomic writes, input-path messages.
+* ``utils/``: atomic writes, input-path messages;
+* ``benchmark/``: what ``tools/benchmark.py`` measures (not imported
+  here).
 """
 from models import compat
 

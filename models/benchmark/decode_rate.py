@@ -1,0 +1,149 @@
+"""The decode rate per core, and the host's physical decode bound.
+
+Each measuring process decodes the 8 frames that ``SampleFrames`` picks in
+test mode from clip after clip on ONE thread, pinned to one CPU: with
+decord (``num_threads=1``, as ``VideoInit`` opens them) and with
+``VideoDecode(backend='pyav')``'s reader (each clip opened by decord
+first, as ``VideoInit`` does). One process alone gives the rate per core;
+one process per CPU, started together and timed over the same window,
+gives the host's total: the physical bound of CPU decoding.
+"""
+import multiprocessing
+import os
+import queue
+import time
+from typing import Any, Dict, List, Optional, Sequence
+
+#: Frames decoded per clip (the configs' 8 segments).
+FRAMES = 8
+#: The decoders measured, by ``VideoDecode``'s backend name.
+DECODERS = dict(cpu='decord', pyav="VideoDecode(backend='pyav'): PyAV "
+                'skipping unneeded frames, opened by decord')
+
+
+def usable_cpus() -> List[int]:
+    """The CPUs this process may run on."""
+    if hasattr(os, 'sched_getaffinity'):
+        return sorted(os.sched_getaffinity(0))
+    return list(range(os.cpu_count() or 1))
+
+
+def sampled_indices(num_frames: int, count: int = FRAMES) -> List[int]:
+    """The frames ``SampleFrames(clip_len=1, num_clips=count,
+    test_mode=True)`` picks: the middle of ``count`` equal segments."""
+    interval = num_frames / count
+    return [int(interval * i + interval / 2) for i in range(count)]
+
+
+def _decode_clips(files, backend, seconds, offset, cpu, barrier, results):
+    """One measuring process: pin, warm up, wait for the others, decode
+    until the window closes; puts ``(clips, start, end)`` or an error."""
+    try:
+        import decord
+
+        from models.datasets.pyav_frames import read_frames
+        if cpu is not None:
+            os.sched_setaffinity(0, {cpu})
+
+        def decode(path):
+            reader = decord.VideoReader(path, num_threads=1)
+            indices = sampled_indices(len(reader))
+            if backend == 'pyav':
+                read_frames(path, indices, len(reader))
+            else:
+                reader.get_batch(indices).asnumpy()
+
+        decode(files[offset % len(files)])  # first-open costs untimed
+        barrier.wait(timeout=600)
+        start, clips = time.time(), 0
+        while clips < 1 or time.time() - start < seconds:
+            decode(files[(offset + clips) % len(files)])
+            clips += 1
+        results.put((clips, start, time.time()))
+    except BaseException as error:  # the parent names it
+        barrier.abort()
+        results.put(f'{type(error).__name__}: {error}')
+
+
+def run_processes(files: Sequence[str], count: int, seconds: float,
+                  backend: str) -> float:
+    """Clips/s of ``count`` processes decoding at once (each pinned to a
+    CPU of its own where there are enough), over their common window.
+
+    Raises:
+        RuntimeError: A process failed (its error is named).
+    """
+    # Forked before any model runs here: the children use no torch.
+    context = multiprocessing.get_context('fork')
+    barrier, results = context.Barrier(count), context.Queue()
+    cpus = usable_cpus()
+    procs = [context.Process(target=_decode_clips, daemon=True, args=(
+        list(files), backend, seconds, 7 * i,
+        cpus[i] if count <= len(cpus) else None, barrier, results))
+        for i in range(count)]
+    for proc in procs:
+        proc.start()
+    try:
+        got = [results.get(timeout=seconds * 10 + 600) for _ in procs]
+    except queue.Empty:
+        got = ['no result in time']
+    finally:
+        for proc in procs:
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.kill()
+    errors = [r for r in got if isinstance(r, str)]
+    if errors:
+        raise RuntimeError(f'a decoding process failed: {errors[0]}')
+    window = max(r[2] for r in got) - min(r[1] for r in got)
+    return sum(r[0] for r in got) / window
+
+
+def bench_decode_rate(videos: Dict[str, Any], seconds: float,
+                      processes: Optional[int] = None
+                      ) -> List[Dict[str, Any]]:
+    """Clips/s on one core (one process, one thread) and the host's total
+    with one process per CPU, for each of :data:`DECODERS`.
+
+    Args:
+        videos (dict): ``files`` to decode, their ``codec`` and ``frames``.
+        seconds (float): How long each process decodes.
+        processes (int, optional): Processes at once; default one per CPU.
+
+    Returns:
+        list[dict]: Per decoder (``backend``: ``VideoDecode``'s name).
+    """
+    import av
+    import decord
+    processes = processes or len(usable_cpus())
+    rows = []
+    for backend, name in DECODERS.items():
+        one = run_processes(videos['files'], 1, seconds, backend)
+        total = run_processes(videos['files'], processes, seconds, backend)
+        version = f'decord {decord.__version__}' + (
+            f', PyAV {av.__version__}' if backend == 'pyav' else '')
+        rows.append(dict(
+            decoder=f'{name} ({version}), one thread, one process per core',
+            backend=backend, frames_per_clip=FRAMES, codec=videos['codec'],
+            video_frames=videos.get('frames'), cpus=len(usable_cpus()),
+            clips_per_s_one_core=one, processes=processes,
+            clips_per_s_total=total,
+            clips_per_s_per_core=total / processes, seconds=seconds))
+        print(f'  decode rate, {backend}: {one:.1f} clips/s on one core, '
+              f'{total:.1f} with {processes} processes', flush=True)
+    return rows
+
+
+def decode_limit(rates: Optional[Sequence[Dict[str, Any]]],
+                 pipeline: Sequence[Dict[str, Any]],
+                 workers: int) -> Optional[float]:
+    """What ``workers`` decode per second with the pipeline's decoder: the
+    lesser of workers x its one-core rate and the host's total (None
+    without a measured rate for that decoder)."""
+    backends = {step.get('backend', 'cpu') for step in pipeline
+                if step.get('type') == 'VideoDecode'}
+    for row in rates or ():
+        if backends == {row['backend']}:
+            return min(workers * row['clips_per_s_one_core'],
+                       row['clips_per_s_total'])
+    return None
