@@ -81,6 +81,14 @@ def test_loss_and_gradients_match_single_process(tmp_path):
     assert report['control_wrong_gather']['min_grad_rel_diff_all_ranks'] > 0.1
 
 
+def test_dist_check_refuses_an_out_that_is_its_config():
+    code, output = run([sys.executable, 'tools/dist_check.py', '--config',
+                        CONFIG, '--out', CONFIG],
+                       env=offline_env(WORLD_SIZE='2', RANK='0'),
+                       expect_ok=False)
+    assert code == 2 and 'same file as the input' in output, output
+
+
 def test_template_draws_are_slices_of_one_sequence(monkeypatch):
     from mmengine.runner import set_random_seed
 
