@@ -83,10 +83,17 @@ def run_processes(files: Sequence[str], count: int, seconds: float,
         for i in range(count)]
     for proc in procs:
         proc.start()
+    deadline, got = time.time() + seconds * 10 + 600, []
     try:
-        got = [results.get(timeout=seconds * 10 + 600) for _ in procs]
-    except queue.Empty:
-        got = ['no result in time']
+        while len(got) < count:
+            try:
+                got.append(results.get(timeout=1))
+            except queue.Empty:  # a process that died puts nothing
+                dead = [p.exitcode for p in procs if p.exitcode]
+                if dead or time.time() > deadline:
+                    got.append(f'exit status {dead[0]}' if dead else
+                               'no result in time')
+                    break
     finally:
         for proc in procs:
             proc.join(timeout=5)

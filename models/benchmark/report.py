@@ -8,6 +8,8 @@ from typing import Any, Dict, List, Sequence
 
 import torch
 
+from .model_paths import NUM_SEGS
+
 #: Per part: its title, its columns (title, key, format) and a note.
 TABLES = dict(
     predict=('## Predict', [
@@ -79,7 +81,7 @@ def environment(device: torch.device, quick: bool) -> Dict[str, Any]:
                               'uuid', '')) or None) if cuda else None,
         host=socket.gethostname(), cpu_count=os.cpu_count(),
         float32_matmul_precision=torch.get_float32_matmul_precision(),
-        frames=8, weights='random (pretrained=False)')
+        frames=NUM_SEGS, weights='random (pretrained=False)')
 
 
 def table(rows: Sequence[Dict], columns) -> List[str]:
