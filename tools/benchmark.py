@@ -170,12 +170,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the benchmark and write its report; returns the exit status."""
     args = parse_args(argv)
     assert PARTS == RUN_PARTS, 'PARTS: see models/benchmark/run.py'
-    import torch
     try:
         report = run_benchmark(
-            args.parts, args.archs, args.device or (
-                'cuda' if torch.cuda.is_available() else 'cpu'),
-            quick=args.quick, compile_model=args.compile,
+            args.parts, args.archs, args.device, quick=args.quick,
+            compile_model=args.compile,
             workers=args.workers, loop_rows=args.loop_rows,
             video_dir=args.video_files and args.video_dir,
             video_files=args.video_files, videos_dir=args.videos_dir,

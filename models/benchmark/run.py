@@ -69,8 +69,9 @@ def wanted(row: str, loop_rows: Optional[Sequence[str]]) -> bool:
     return loop_rows is None or any(words in row for words in loop_rows)
 
 
-def run_benchmark(parts: Sequence[str], archs: Sequence[str], device: str,
-                  quick: bool = False, compile_model: bool = False,
+def run_benchmark(parts: Sequence[str], archs: Sequence[str],
+                  device: Optional[str] = None, quick: bool = False,
+                  compile_model: bool = False,
                   workers: int = 0, loop_rows: Optional[Sequence[str]] = None,
                   video_dir: Optional[str] = None,
                   video_files: Optional[Sequence[str]] = None,
@@ -82,7 +83,8 @@ def run_benchmark(parts: Sequence[str], archs: Sequence[str], device: str,
     Args:
         parts (list[str]): Of :data:`PARTS`.
         archs (list[str]): CLIP architectures.
-        device (str): Where the models run.
+        device (str, optional): Where the models run; default cuda when
+            available, else cpu.
         quick (bool): Tiny model and budget: a smoke run.
         compile_model (bool): Add the ``torch.compile`` rows (CUDA).
         workers (int): DataLoader workers of the training loop.
@@ -102,7 +104,8 @@ def run_benchmark(parts: Sequence[str], archs: Sequence[str], device: str,
     """
     budget = model_paths.QUICK if quick else model_paths.FULL
     started = time.perf_counter()
-    device = torch.device(device)
+    device = torch.device(device or (
+        'cuda' if torch.cuda.is_available() else 'cpu'))
     from models.text.prompts import load_labels
     labels = LABEL_FILE
     names = load_labels(labels)[:budget.num_labels]
