@@ -151,7 +151,7 @@ def run_benchmark(parts: Sequence[str], archs: Sequence[str],
                 {k: v for k, v in videos.items() if k != 'files'},
                 count=len(videos['files']))
             seconds['videos'] = time.perf_counter() - start
-        if 'decode' in parts:  # first: its processes are forked
+        if 'decode' in parts:  # forked before any model runs
             start = time.perf_counter()
             rows['decode_rate'] = decode_rate.bench_decode_rate(
                 videos, budget.decode_rate_seconds)
