@@ -1,14 +1,8 @@
 """A labelled action-video dataset whose classes only motion tells
-(``tools/generate_videos.py``).
-
-Each video shows one object (a square, a circle or a triangle) of random
-colour and size on a random textured background, moving in one of eight
-ways; the class is "a <object> <motion>", e.g. "a square moving left".
-Start positions, sizes and angles are random, so no single frame tells the
-motion. Some (object, motion) pairs are held out of training to measure
-zero-shot recognition through the label text.
-
-:func:`generate` writes, under its folder::
+(``tools/generate_videos.py``): one object (square, circle, triangle) of
+random colour, size and start on a random textured background, moving in
+one of eight ways; the class is "a <object> <motion>". Some pairs are held
+out of training, for zero-shot tests. :func:`generate` writes::
 
     videos/{train,val,test,zeroshot}/*.mp4
     {train,val,test,zeroshot}_list_videos.txt   # "<file> <label index>"
@@ -18,17 +12,16 @@ zero-shot recognition through the label text.
     zeroshot_all_list_videos.txt  # the zeroshot videos, labels of _all
 
 :func:`generate_long` writes long videos of actions in sequence with still
-pauses between them, and the times of every action as ground truth::
+pauses between them, and the times of every action::
 
     {trained,zeroshot}/long_0000.mp4 ...
     ground_truth_{trained,zeroshot}.json  # {label, start_s, end_s} ...
     label_map.txt, label_map_zeroshot.txt, label_map_all.txt
     manifest.json            # size and SHA-256 of every file above
 
-Every file is written whole or not at all (a temporary file renamed), and
-videos frame by frame (a long one needs memory for a few frames). The same
-seed writes the same bytes. Only NumPy and OpenCV are imported (PyAV when
-writing): the tool loads this file before torch.
+Every file is written whole or not at all, videos frame by frame and
+checked (``models/utils/video_writer.py``); the same seed writes the same
+bytes. NumPy and OpenCV only (PyAV when writing): no torch.
 """
 import contextlib
 import functools
@@ -62,26 +55,19 @@ SIZES = ((96, 96), (128, 96), (112, 112), (160, 120))
 FRAME_RATES = (10, 15, 24, 25)
 #: Frames of one action (a clip), fewest and most.
 ACTION_FRAMES = (20, 40)
-#: The class sets of the long videos: their folder names.
-LONG_SETS = ('trained', 'zeroshot')
 #: Seconds of stillness between two actions, shortest and longest.
 DEFAULT_PAUSE_S = (1.0, 5.0)
 #: What :func:`video_codec` gives for H.264 written by PyAV.
 PYAV_H264 = 'h264'
 #: The file of a long set that lists the others, written last.
 MANIFEST = 'manifest.json'
+LABEL_MAPS = ('label_map.txt', 'label_map_zeroshot.txt', 'label_map_all.txt')
 
 
 def split_classes(heldout: Sequence[Tuple[str, str]]
                   ) -> Tuple[List[str], List[str]]:
-    """The trained classes and the held-out (zero-shot) classes.
-
-    Args:
-        heldout (list[tuple]): (object, motion) pairs to hold out.
-
-    Returns:
-        tuple[list[str], list[str]]: Seen and held-out class names.
-    """
+    """The trained and the held-out class names, given the (object,
+    motion) pairs ``heldout``."""
     pairs = [(o, m) for o in OBJECTS for m in MOTIONS
              if (o, m) not in INVALID]
     unknown = set(heldout) - set(pairs)
@@ -103,12 +89,10 @@ def _check_scale(size_scale: float) -> None:
         raise ValueError(f'size_scale must be in (0, 8], got {size_scale}')
 
 
-def render(obj: str,
-           motion: str,
-           seed: int,
+def render(obj: str, motion: str, seed: int,
            size_scale: float = 1.0) -> Tuple[List[np.ndarray], int]:
-    """Frames of one clip: its size, length and frame rate drawn from
-    ``seed``, then :func:`scene_frames`.
+    """Frames of one clip: size, length and frame rate drawn from ``seed``,
+    then :func:`scene_frames`.
 
     Args:
         obj (str): The object.
@@ -130,21 +114,9 @@ def render(obj: str,
 def scene_frames(obj: str, motion: str, rng: np.random.Generator,
                  width: int, height: int,
                  num_frames: int) -> Iterator[np.ndarray]:
-    """The frames of one action, one at a time, as a clip and each action
-    of a long video are drawn.
-
-    Args:
-        obj (str): The object.
-        motion (str): The motion.
-        rng (np.random.Generator): Draws the scene (background, colour,
-            size, path), then the noise of each frame after that frame.
-        width (int): Frame width.
-        height (int): Frame height.
-        num_frames (int): Frames of the action (at least 2).
-
-    Yields:
-        np.ndarray: ``(height, width, 3)`` BGR frames.
-    """
+    """The BGR frames of one action (of a clip, or in a long video), one at
+    a time: ``rng`` draws the scene (background, colour, size, path), then
+    each frame's noise after that frame."""
     return (_noisy(clean, rng) for clean in _clean_frames(
         obj, motion, rng, width, height, num_frames))
 
@@ -204,14 +176,8 @@ def _noisy(frame: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(frame + noise, 0, 255).astype(np.uint8)
 
 
-# ---------------------------------------------------------------------------
-# Writing
-# ---------------------------------------------------------------------------
-
-
 def mp4_fourcc() -> str:
-    """The codec OpenCV writes mp4 files with here: ``'avc1'`` (H.264)
-    where its build can, else ``'mp4v'`` (MPEG-4 Part 2)."""
+    """``'avc1'`` (H.264) where this OpenCV can write it, else ``'mp4v'``."""
     import tempfile
     with tempfile.TemporaryDirectory() as folder:
         return write_opencv(osp.join(folder, 'probe.mp4'),
@@ -220,13 +186,9 @@ def mp4_fourcc() -> str:
 
 
 def video_codec() -> str:
-    """The codec the generated videos are written with: H.264 through PyAV
-    where it has libx264 (browsers play it: the report pages embed the
-    videos), else :func:`mp4_fourcc` through OpenCV.
-
-    Returns:
-        str: :data:`PYAV_H264`, ``'avc1'`` or ``'mp4v'``.
-    """
+    """The codec of the generated videos: :data:`PYAV_H264` (H.264 through
+    PyAV's libx264: browsers play it) where PyAV has libx264, else
+    :func:`mp4_fourcc` through OpenCV."""
     try:
         import av
         av.codec.Codec('libx264', 'w')
@@ -237,16 +199,13 @@ def video_codec() -> str:
 
 def write_video(path: str, frames: Iterable[np.ndarray], fps: float,
                 fourcc: str) -> None:
-    """Write BGR frames to an mp4 file with OpenCV, whole and checked
-    (:func:`models.utils.video_writer.write_opencv`)."""
+    """Write BGR frames with OpenCV's codec ``fourcc``, checked."""
     write_opencv(path, frames, fps, (fourcc, ))
 
 
 def write_video_h264(path: str, frames: Iterable[np.ndarray], fps: int,
                      preset: str = 'medium', threads: int = 0) -> None:
-    """Write BGR frames as H.264 (PyAV's libx264, CRF 23, yuv420p: what
-    browsers play), whole and checked; ``preset`` and ``threads`` are
-    libx264's (0: it chooses)."""
+    """Write BGR frames as H.264 (libx264, CRF 23, yuv420p), checked."""
     write_pyav(path, frames, fps, 'libx264', dict(preset=preset), threads)
 
 
@@ -254,10 +213,8 @@ def write_clip(path: str, frames: Iterable[np.ndarray], fps: int,
                codec: str) -> None:
     """Write a generated video with the codec of :func:`video_codec`.
 
-    libx264 runs on one thread at its ``ultrafast`` preset (one process
-    writes each video): as fast as OpenCV's MPEG-4 Part 2, and the same
-    seed writes the same bytes (at ``veryfast`` and ``medium`` some videos
-    came out different from run to run).
+    libx264 runs on one thread at ``ultrafast`` (a process per video): the
+    same seed writes the same bytes (not so at ``veryfast`` or ``medium``).
     """
     if codec == PYAV_H264:
         write_video_h264(path, frames, fps, preset='ultrafast', threads=1)
@@ -271,18 +228,16 @@ def write_lines(path: str, lines: Sequence[str]) -> None:
         f.writelines(f'{line}\n' for line in lines)
 
 
-def write_manifest(folder: str, names: Sequence[str]) -> None:
-    """Write :data:`MANIFEST`: ``{"files": {name: {size_bytes, sha256}}}``
-    of each of ``names`` (relative to ``folder``)."""
-    files = {}
-    for name in names:
-        with open(osp.join(folder, name), 'rb') as f:
-            digest = hashlib.file_digest(f, 'sha256').hexdigest()
-        files[name] = dict(size_bytes=osp.getsize(osp.join(folder, name)),
-                           sha256=digest)
-    with atomic_write(osp.join(folder, MANIFEST), 'w') as f:
-        json.dump(dict(files=files), f, indent=1)
+def _write_json(path: str, document: dict) -> None:
+    with atomic_write(path, 'w') as f:
+        json.dump(document, f, indent=1)
         f.write('\n')
+
+
+def _identity(path: str) -> dict:
+    with open(path, 'rb') as f:
+        digest = hashlib.file_digest(f, 'sha256').hexdigest()
+    return dict(size_bytes=osp.getsize(path), sha256=digest)
 
 
 def _write_job(job: tuple) -> None:
@@ -309,9 +264,7 @@ def _write_all(jobs: List[tuple], desc: str, workers: int, progress: bool,
 
 
 def _write_label_maps(out: str, seen: List[str], held: List[str]) -> None:
-    for name, labels in (('label_map.txt', seen),
-                         ('label_map_zeroshot.txt', held),
-                         ('label_map_all.txt', seen + held)):
+    for name, labels in zip(LABEL_MAPS, (seen, held, seen + held)):
         write_lines(osp.join(out, name), labels)
 
 
@@ -324,16 +277,9 @@ def hash_seed(*parts) -> int:
 
 def plan(seed: int, per_class: Dict[str, int],
          heldout: Sequence[Tuple[str, str]]) -> Dict[str, list]:
-    """Which videos each split holds: (file, object, motion, label, seed).
-
-    Args:
-        seed (int): Dataset seed; every video's seed derives from it.
-        per_class (dict): Videos per class for each split.
-        heldout (list[tuple]): (object, motion) pairs held out.
-
-    Returns:
-        dict: Split name to a list of video specs.
-    """
+    """``{split: [(file, object, motion, label, seed), ...]}`` for
+    ``per_class`` videos of each class per split; the seeds derive from
+    ``seed``."""
     seen, held = split_classes(heldout)
     return {
         split: [(f'{name[2:].replace(" ", "_")}_{k:04d}.mp4',
@@ -358,13 +304,12 @@ def generate(out: str,
     Args:
         out (str): Output folder.
         seed (int): Dataset seed.
-        per_class (dict): Videos per class per split; defaults to 60 train,
+        per_class (dict): Videos per class per split; by default 60 train,
             10 val, 15 test and 20 zero-shot.
         heldout (list[tuple]): (object, motion) pairs held out of training.
         workers (int): Processes that render videos.
         progress (bool): Show a progress bar.
-        size_scale (float): Factor on the frame sizes (96x96 to 160x120
-            at 1.0); smaller videos decode faster.
+        size_scale (float): Factor on the frame sizes (96x96 to 160x120).
 
     Returns:
         dict: Number of videos per split.
@@ -393,15 +338,8 @@ def generate(out: str,
     return {split: len(specs) for split, specs in splits.items()}
 
 
-# ---------------------------------------------------------------------------
-# Long videos: actions in sequence, still pauses, ground truth
-# ---------------------------------------------------------------------------
-
-
 def shortest_long_s(pause_s: Tuple[float, float]) -> float:
-    """The shortest long video that surely holds one action: the longest
-    first pause, the longest action at the lowest frame rate, the shortest
-    last pause (and a frame's rounding), in seconds."""
+    """Seconds of the shortest long video that surely holds one action."""
     low, high = pause_s
     slowest = min(FRAME_RATES)
     return high + ACTION_FRAMES[1] / slowest + low + 2 / slowest
@@ -416,13 +354,11 @@ def plan_long(seed: int,
               size_scale: float = 1.0) -> dict:
     """Everything about one long video, decided before any frame is drawn.
 
-    The video has one frame size and frame rate, drawn as a clip's. It
-    alternates pauses with actions, each drawn exactly as a clip of its
-    class (:func:`scene_frames`). A pause is a still scene: the first
-    frame of the next action held, only the noise changing; the last pause
-    holds the last frame of the last action. So the scene changes only
-    where an action ends. The labels come in rounds, each a random order
-    of all ``labels``; the video ends with a pause.
+    One frame size and rate, drawn as a clip's; pauses alternate with
+    actions, each drawn as a clip of its class. A pause holds the next
+    action's first frame (the last pause the last action's last frame),
+    only the noise changing: the scene changes only where an action ends.
+    The labels come in rounds, each a random order of all ``labels``.
 
     Args:
         seed (int): Dataset seed.
@@ -481,12 +417,8 @@ def plan_long(seed: int,
 
 
 def long_frames(video: dict) -> Iterator[np.ndarray]:
-    """The frames of a long video of :func:`plan_long`, one at a time.
-
-    Yields:
-        np.ndarray: ``(height, width, 3)`` BGR frames, ``num_frames`` of
-        them.
-    """
+    """The ``num_frames`` BGR frames of a long video of :func:`plan_long`,
+    one at a time."""
     rng = np.random.default_rng(video['noise_seed'])
     frame, last = 0, None  # last: the last clean frame of an action
     for action in video['actions']:
@@ -509,18 +441,10 @@ def long_frames(video: dict) -> Iterator[np.ndarray]:
 
 
 def ground_truth(video: dict, name: str) -> dict:
-    """The ground truth of one long video, as written to the JSON file.
-
-    Args:
-        video (dict): From :func:`plan_long`.
-        name (str): The video's path relative to the JSON file.
-
-    Returns:
-        dict: ``video``, ``fps``, ``num_frames``, ``duration_s``,
-        ``width``, ``height`` and ``segments``: ``{label, start_s, end_s,
-        start_frame, end_frame}`` per action in time order (``end``
-        excluded).
-    """
+    """The ground truth of the long video ``video`` (:func:`plan_long`)
+    named ``name``: its ``fps``, ``num_frames``, ``duration_s``, size and
+    ``segments`` (``{label, start_s, end_s, start_frame, end_frame}`` per
+    action, ends excluded)."""
     fps = video['fps']
     return dict(
         video=name, fps=fps, num_frames=video['num_frames'],
@@ -544,12 +468,12 @@ def generate_long(out: str,
     (the layout is in the module docstring).
 
     A ground-truth file holds ``set``, ``labels`` (the queries to ask),
-    ``label_map`` (the file of those labels), ``seed``, ``size_scale``,
-    ``pause_s`` and ``videos`` (:func:`ground_truth` of each, paths
-    relative to the file). The ground truth and :data:`MANIFEST` of an
-    earlier run are removed before any video is written, the ground truth
-    is written after the videos and the manifest last: an interrupted run
-    leaves no ground truth beside videos it does not describe.
+    ``label_map`` (their file), ``seed``, ``size_scale``, ``pause_s`` and
+    ``videos`` (:func:`ground_truth` of each). An earlier run's ground
+    truth and :data:`MANIFEST` go first, the new ground truth comes after
+    the videos and the manifest (each file's size and SHA-256) last: an
+    interrupted run leaves no ground truth beside videos it does not
+    describe.
 
     Args:
         out (str): Output folder.
@@ -557,8 +481,7 @@ def generate_long(out: str,
         minutes (float): Length of each video.
         seed (int): Seed; the same seed writes the same videos.
         heldout (list[tuple]): (object, motion) pairs held out of training.
-        pause_s (tuple[float, float]): Shortest and longest pause between
-            two actions, seconds.
+        pause_s (tuple[float, float]): Shortest and longest pause, seconds.
         workers (int): Processes that render videos.
         progress (bool): Show a progress bar.
         size_scale (float): Factor on the frame sizes, as for the clips.
@@ -594,12 +517,9 @@ def generate_long(out: str,
             size_scale=size_scale, pause_s=list(pause_s),
             videos=[ground_truth(video, f'{name}/long_{i:04d}.mp4')
                     for i, video in enumerate(plans[name])])
-        with atomic_write(osp.join(out, f'ground_truth_{name}.json'),
-                          'w') as f:
-            json.dump(document, f, indent=1)
-            f.write('\n')
-    write_manifest(out, [
-        osp.relpath(path, out) for path, *_ in jobs
-    ] + [f'ground_truth_{s}.json' for s in sets] + [
-        'label_map.txt', 'label_map_zeroshot.txt', 'label_map_all.txt'])
+        _write_json(osp.join(out, f'ground_truth_{name}.json'), document)
+    names = [osp.relpath(path, out) for path, *_ in jobs] + [
+        f'ground_truth_{s}.json' for s in sets] + list(LABEL_MAPS)
+    _write_json(osp.join(out, MANIFEST), dict(files={
+        name: _identity(osp.join(out, name)) for name in names}))
     return {name: len(videos) for name, videos in plans.items()}

@@ -1,15 +1,12 @@
 """Writing video files whole and checked, or not at all.
 
 Frames go to a temporary file beside the destination
-(:func:`.safe_io.atomic_path`); once the writer is closed, the file is
-opened again and its frames counted, and only a complete file replaces
-the destination. OpenCV's ``VideoWriter`` hides write errors (on a full
-disk it goes on and leaves an unplayable file): the count catches them.
-A write that fails for want of room (a full disk, a quota, a file-size
-limit) raises :class:`VideoWriteError` saying so in one line.
-
-Only the standard library at import; PyAV and OpenCV are imported when a
-video is written (tools read this file before torch is imported).
+(:func:`.safe_io.atomic_path`), whose frames are counted once it is closed:
+only a complete file replaces the destination (OpenCV's ``VideoWriter``
+hides write errors, the count does not). A write that finds no room (a
+full disk, a quota, ``ulimit -f``) raises a one-line
+:class:`VideoWriteError` saying so. Standard library at import (PyAV and
+OpenCV when writing): tools read this file before torch.
 """
 import contextlib
 import errno
@@ -33,23 +30,13 @@ class NoFramesError(ValueError):
     """No frame was given to write."""
 
 
-def no_space(path: str) -> VideoWriteError:
-    """The error of a write of ``path`` that found no room."""
+def explain(error: OSError, path: str) -> OSError:
+    """``error``, or a one-line :class:`VideoWriteError` saying that no
+    space was left to write ``path`` where it is one of :data:`NO_SPACE`."""
+    if error.errno not in NO_SPACE:
+        return error
     return VideoWriteError(f'No space left on device: {path!r} was not '
                            'written (the previous file, if any, is kept)')
-
-
-def explain(error: OSError, path: str) -> OSError:
-    """``error``, as :func:`no_space` where it is one of :data:`NO_SPACE`.
-
-    Args:
-        error (OSError): What a write raised.
-        path (str): The destination.
-
-    Returns:
-        OSError: The error to raise.
-    """
-    return no_space(path) if error.errno in NO_SPACE else error
 
 
 def count_frames(path: str) -> int:
@@ -100,9 +87,9 @@ def write_pyav(path: str,
     Args:
         path (str): The file; its extension picks the container.
         frames (iterable[np.ndarray]): ``(H, W, 3)`` BGR frames of one
-            size (even sides: yuv420p).
+            size, even sides.
         fps (float): Frame rate.
-        codec (str): Encoder, e.g. ``'libx264'``.
+        codec (str): Encoder.
         options (dict, optional): Encoder options, e.g. ``preset``.
         threads (int): Encoder threads; 0: the encoder chooses.
 
@@ -154,16 +141,9 @@ def write_opencv(path: str,
                  fps: float,
                  fourccs: Sequence[str] = ('mp4v', ),
                  quiet: bool = True) -> Tuple[int, str]:
-    """Write BGR frames with OpenCV's ``VideoWriter``, the first of
-    ``fourccs`` it can open, one frame in memory at a time.
-
-    Args:
-        path (str): The file; its extension picks the container.
-        frames (iterable[np.ndarray]): ``(H, W, 3)`` BGR frames of one
-            size.
-        fps (float): Frame rate.
-        fourccs (list[str]): Codecs to try, best first.
-        quiet (bool): Mute FFmpeg's messages about codecs it lacks.
+    """Write BGR frames with OpenCV's ``VideoWriter``, one frame in memory
+    at a time, with the first of ``fourccs`` (best first) it can open;
+    ``quiet`` mutes FFmpeg's messages about codecs it lacks.
 
     Returns:
         tuple[int, str]: The frames written and the codec used.
