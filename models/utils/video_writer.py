@@ -143,15 +143,20 @@ def write_opencv(path: str,
                  quiet: bool = True) -> Tuple[int, str]:
     """Write BGR frames with OpenCV's ``VideoWriter``, one frame in memory
     at a time, with the first of ``fourccs`` (best first) it can open;
-    ``quiet`` mutes FFmpeg's messages about codecs it lacks.
+    ``quiet`` mutes FFmpeg's messages about codecs it lacks and OpenCV's
+    about frames it failed to write (the frames are counted instead).
 
     Returns:
         tuple[int, str]: The frames written and the codec used.
     """
     import cv2
     count, writer, used = 0, None, None
+    level = cv2.utils.logging.getLogLevel()
     with _checked(path) as tmp:
         try:
+            if quiet:  # a frame it fails to write: counted below instead
+                cv2.utils.logging.setLogLevel(
+                    cv2.utils.logging.LOG_LEVEL_ERROR)
             for frame in frames:
                 if writer is None:  # the size is the first frame's
                     with _quiet_fd2(quiet):
@@ -171,6 +176,7 @@ def write_opencv(path: str,
         finally:
             if writer is not None:
                 writer.release()
+            cv2.utils.logging.setLogLevel(level)
         if not count:
             raise NoFramesError(f'No frames to write to {path!r}')
         _check(tmp, count, path)
