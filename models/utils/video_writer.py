@@ -11,6 +11,7 @@ OpenCV when writing): tools read this file before torch.
 import contextlib
 import errno
 import os
+import sys
 from typing import Iterable, Iterator, Optional, Sequence, Tuple
 
 from .safe_io import atomic_path
@@ -117,6 +118,24 @@ def write_pyav(path: str,
     return count
 
 
+@contextlib.contextmanager
+def _quiet_fd2(quiet: bool = True) -> Iterator[None]:
+    """Silence file descriptor 2, where FFmpeg (inside OpenCV) reports a
+    codec it lacks by itself, while codecs are tried."""
+    if not quiet:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, 'w') as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def write_opencv(path: str,
                  frames: Iterable,
                  fps: float,
@@ -132,31 +151,32 @@ def write_opencv(path: str,
     """
     import cv2
     count, writer, used = 0, None, None
-    logging = cv2.utils.logging
-    level = logging.getLogLevel()
+    level = cv2.utils.logging.getLogLevel()
     with _checked(path) as tmp:
         try:
-            if quiet:  # FFmpeg's words too; failed frames are counted below
-                logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+            if quiet:  # a frame it fails to write: counted below instead
+                cv2.utils.logging.setLogLevel(
+                    cv2.utils.logging.LOG_LEVEL_ERROR)
             for frame in frames:
                 if writer is None:  # the size is the first frame's
-                    for used in fourccs:
-                        writer = cv2.VideoWriter(
-                            tmp, cv2.VideoWriter_fourcc(*used), fps,
-                            frame.shape[1::-1])
-                        if writer.isOpened():
-                            break
-                        writer.release()
-                    else:
-                        raise VideoWriteError(
-                            f'OpenCV cannot write {path!r} with any of '
-                            f'{", ".join(fourccs)}')
+                    with _quiet_fd2(quiet):
+                        for used in fourccs:
+                            writer = cv2.VideoWriter(
+                                tmp, cv2.VideoWriter_fourcc(*used), fps,
+                                frame.shape[1::-1])
+                            if writer.isOpened():
+                                break
+                            writer.release()
+                        else:
+                            raise VideoWriteError(
+                                f'OpenCV cannot write {path!r} with any of '
+                                f'{", ".join(fourccs)}')
                 writer.write(frame)
                 count += 1
         finally:
             if writer is not None:
                 writer.release()
-            logging.setLogLevel(level)
+            cv2.utils.logging.setLogLevel(level)
         if not count:
             raise NoFramesError(f'No frames to write to {path!r}')
         _check(tmp, count, path)
