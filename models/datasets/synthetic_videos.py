@@ -362,8 +362,7 @@ def plan_long(seed: int,
 
     Args:
         seed (int): Dataset seed.
-        set_name (str): ``'trained'`` or ``'zeroshot'`` (part of the
-            video's seed).
+        set_name (str): ``'trained'`` or ``'zeroshot'``.
         labels (list[str]): Class names ("a <object> <motion>").
         index (int): Which video of the set.
         duration_s (float): Length of the video in seconds.
@@ -372,13 +371,12 @@ def plan_long(seed: int,
 
     Returns:
         dict: ``fps``, ``width``, ``height``, ``num_frames``,
-        ``noise_seed`` and ``actions``: a list of dicts with ``label``,
-        ``start`` and ``stop`` (frame indices, ``stop`` excluded) and
-        ``seed``.
+        ``noise_seed`` and ``actions`` (``label``, ``start``, ``stop``
+        excluded, ``seed``).
 
     Raises:
-        ValueError: When the pauses are not ``0 < shortest <= longest`` or
-            the duration cannot hold one action between two pauses.
+        ValueError: Pauses not ``0 < shortest <= longest``, or a duration
+            that cannot hold one action between two pauses.
     """
     low, high = pause_s
     if not 0 < low <= high:
