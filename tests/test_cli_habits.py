@@ -72,6 +72,7 @@ BAD_INPUT = [
     ('generate_videos.py', ['--per-class', '0'], 'must be at least 1'),
     ('generate_videos.py', ['--long', '1', '--long-minutes', '0.05'],
      'cannot hold an action'),
+    ('generate_videos.py', ['--out', 'README.md'], 'is a file'),
     ('eval_moments.py', ['no_such_truth.json'], 'does not exist'),
     ('eval_moments.py', ['tests/fixtures'], 'is a folder'),
     ('eval_moments.py', ['t.json', '--iou', '0'], '--iou thresholds'),

@@ -291,3 +291,56 @@ def test_an_unreadable_video_gives_no_figures(data, tmp_path, capsys):
     ]) == 1
     assert 'No figures' in capsys.readouterr().err
     assert not osp.exists(report)
+
+
+def with_sizes(document):
+    """As find_moments writes it: each video's size in bytes too."""
+    for video in document['videos']:
+        video['size_bytes'] = os.path.getsize(video['video'])
+    return document
+
+
+def test_predictions_of_other_videos_are_refused(tmp_path, capsys):
+    """Predictions made on seed 4's videos, evaluated against seed 5's
+    ground truth written over them (same names, same length)."""
+    out = str(tmp_path / 'long')
+    generate_videos.generate_long(out, 1, minutes=0.2, seed=4, workers=1,
+                                  progress=False, size_scale=0.5)
+    truth = osp.join(out, 'ground_truth_zeroshot.json')
+    old = write_json(str(tmp_path / 'old.json'), with_sizes(as_result(truth)))
+    assert eval_moments.main([truth, '--predictions', old]) == 0
+    generate_videos.generate_long(out, 1, minutes=0.2, seed=5, workers=1,
+                                  progress=False, size_scale=0.5)
+    capsys.readouterr()
+    assert eval_moments.main([truth, '--predictions', old]) == 2
+    (line, ) = capsys.readouterr().err.strip().splitlines()
+    assert 'are of another video' in line and 'long_0000.mp4' in line
+    new = write_json(str(tmp_path / 'new.json'), with_sizes(as_result(truth)))
+    assert eval_moments.main([truth, '--predictions', new]) == 0
+
+
+def test_a_set_unlike_its_manifest_is_refused(data, tmp_path, capsys):
+    import shutil
+    folder = tmp_path / 'set'
+    shutil.copytree(osp.dirname(data['truths']['zeroshot']), folder)
+    truth = str(folder / 'ground_truth_zeroshot.json')
+    predictions = write_json(str(tmp_path / 'p.json'), as_result(truth))
+    assert eval_moments.main([truth, '--predictions', predictions]) == 0
+    # a video replaced after the set was written (here: one byte more)
+    video = folder / 'zeroshot' / 'long_0000.mp4'
+    before = video.read_bytes()
+    video.write_bytes(before + b'\0')
+    capsys.readouterr()
+    assert eval_moments.main([truth, '--predictions', predictions]) == 2
+    (line, ) = capsys.readouterr().err.strip().splitlines()
+    assert f"{str(video)!r} is not the file the manifest" in line
+    video.write_bytes(before)
+    # a ground truth edited, or one the manifest does not list
+    document = load(truth)
+    document['videos'][0]['segments'].pop()
+    write_json(truth, document)
+    assert eval_moments.main([truth, '--predictions', predictions]) == 2
+    assert f'{truth!r} is not the file' in capsys.readouterr().err
+    other = write_json(str(folder / 'other.json'), document)
+    assert eval_moments.main([other, '--predictions', predictions]) == 2
+    assert 'is not listed in the manifest' in capsys.readouterr().err

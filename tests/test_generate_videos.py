@@ -294,3 +294,87 @@ def test_long_options_are_checked(tmp_path, capsys, args, message):
     assert gen.main(['--out', str(tmp_path), *args]) == 2
     assert message in capsys.readouterr().err
     assert not os.listdir(tmp_path)
+
+
+# ---------------------------------------------------------------------------
+# Refusals and faults: --out a file, a full disk, an interrupted long run
+# ---------------------------------------------------------------------------
+
+
+def run_tool(args, fsize=None):
+    import resource
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    def limit():  # ulimit -f
+        resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+
+    return subprocess.run(
+        [sys.executable, os.path.join(ROOT, 'tools', 'generate_videos.py'),
+         *args], preexec_fn=limit if fsize else None, capture_output=True,
+        text=True, timeout=300, cwd=ROOT)
+
+
+def test_out_naming_a_file_is_refused_at_once(tmp_path):
+    out = tmp_path / 'notes.txt'
+    out.write_text('mine')
+    proc = run_tool(['--out', str(out), '--per-class', '1'])
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f'--out {str(out)!r} is a file; give a folder to write into']
+    assert out.read_text() == 'mine'
+
+
+def test_a_full_disk_says_so_in_one_line(tmp_path):
+    out = tmp_path / 'data'
+    # 8 KB: the lists and label maps fit, no video does
+    proc = run_tool(['--out', str(out), '--per-class', '1',
+                     '--val-per-class', '1', '--test-per-class', '1',
+                     '--zeroshot-per-class', '1', '--workers', '2'], 8192)
+    assert proc.returncode == 1, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith('generate_videos.py: No space left on device')
+    assert 'Traceback' not in proc.stderr
+    for folder, _, names in os.walk(out):
+        assert not [n for n in names if n.startswith('.')], folder
+        assert not [n for n in names if n.endswith('.mp4')], folder
+
+
+def test_long_sets_have_a_manifest_written_last(tmp_path, monkeypatch):
+    import hashlib
+    import json
+    out = str(tmp_path / 'long')
+    gen.generate_long(out, 1, minutes=0.2, seed=4, workers=1,
+                      progress=False, size_scale=0.5)
+    with open(os.path.join(out, 'manifest.json')) as f:
+        files = json.load(f)['files']
+    assert sorted(files) == sorted([
+        'trained/long_0000.mp4', 'zeroshot/long_0000.mp4',
+        'ground_truth_trained.json', 'ground_truth_zeroshot.json',
+        'label_map.txt', 'label_map_zeroshot.txt', 'label_map_all.txt'])
+    for name, entry in files.items():
+        with open(os.path.join(out, name), 'rb') as f:
+            data = f.read()
+        assert entry == dict(size_bytes=len(data),
+                             sha256=hashlib.sha256(data).hexdigest())
+    # Written again with another seed and killed at the second video: no
+    # ground truth or manifest is left beside videos they do not describe.
+    real = gen.write_clip
+    calls = []
+
+    def dying(*args):
+        calls.append(args[0])
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        real(*args)
+
+    monkeypatch.setattr(gen.synthetic, 'write_clip', dying)
+    with pytest.raises(KeyboardInterrupt):
+        gen.generate_long(out, 1, minutes=0.2, seed=5, workers=1,
+                          progress=False, size_scale=0.5)
+    assert len(calls) == 2
+    left = sorted(os.listdir(out))
+    assert left == ['label_map.txt', 'label_map_all.txt',
+                    'label_map_zeroshot.txt', 'trained', 'zeroshot']

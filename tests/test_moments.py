@@ -4,6 +4,7 @@ labels, a query that never happens getting no segment, cosine scores that
 need a threshold, and find_moments' document as the contract gives it."""
 import csv
 import json
+import os
 import warnings
 
 import pytest
@@ -140,9 +141,10 @@ def test_the_document_is_the_contracts(scorer, tmp_path):
     first, second = result['videos']
     assert list(first) == [
         'video', 'duration_s', 'fps', 'num_frames', 'windows', 'scores',
-        'segments'
+        'segments', 'size_bytes'
     ]
     assert first['video'] == videos[0] and first['num_frames'] == 50
+    assert first['size_bytes'] == os.path.getsize(videos[0])
     assert first['fps'] == 10.0 and first['duration_s'] == 5.0
     assert first['windows'] == [[0.0, 2.0], [1.0, 3.0], [2.0, 4.0],
                                 [3.0, 5.0]]

@@ -447,3 +447,33 @@ def test_one_template_option_may_be_a_file(tmp_path, monkeypatch):
     assert zero_shot.main([video, '--labels', 'a,b', '--template',
                            str(templates), '--clip', 'ViT-B/32']) == 2
     assert seen['spec'] == str(templates)
+
+
+def test_viz_on_a_full_disk_keeps_the_previous_file(tmp_path):
+    """OpenCV's writer hides write errors: the frames are counted after
+    writing, and a full disk (a file-size limit here) says so."""
+    import resource
+    video = write_video(str(tmp_path / 'v.mp4'), num_frames=40,
+                        size=(128, 96))
+    out = tmp_path / 'viz.mp4'
+    assert zero_shot.write_annotated_video(video, str(out),
+                                           [('a', 1.0)]) == 40
+    before = out.read_bytes()
+    script = ('import sys; sys.path.insert(0, sys.argv[1]); '
+              'from models.visualization.prediction_video import '
+              'write_annotated_video as w\n'
+              'try:\n    w(sys.argv[2], sys.argv[3], [("b", 0.5)])\n'
+              'except OSError as e:\n    print(e, file=sys.stderr)')
+
+    def limit():  # ulimit -f: a third of the file fits
+        size = len(before) // 3
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+
+    proc = subprocess.run(
+        [sys.executable, '-c', script, ROOT, video, str(out)],
+        preexec_fn=limit, capture_output=True, text=True, timeout=300)
+    assert proc.stderr.splitlines()[-1].startswith(
+        'No space left on device'), proc.stderr
+    assert 'WARN' not in proc.stderr  # OpenCV's failed frames: counted
+    assert out.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ['v.mp4', 'viz.mp4']

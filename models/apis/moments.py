@@ -545,12 +545,17 @@ def video_result(windows: VideoWindows,
 
     Returns:
         dict: ``video``, ``duration_s``, ``fps``, ``num_frames``,
-        ``windows``, ``scores`` and ``segments`` (see the contract in
+        ``windows``, ``scores``, ``segments`` and ``size_bytes`` (the
+        file's, which eval_moments compares; see the contract in
         ``docs/find_moments.md``).
     """
     scores = (still_subtracted(windows, scoring) if subtract_still else
               window_scores(windows.features, scoring))
     per_query = {q: scores[:, i].tolist() for i, q in enumerate(queries)}
+    try:  # what tells this file from another of the same name
+        size = os.path.getsize(windows.video)
+    except OSError:
+        size = None
     return dict(
         video=windows.video,
         duration_s=windows.duration_s,
@@ -562,7 +567,8 @@ def video_result(windows: VideoWindows,
             q: merge_segments(per_query[q], windows.windows,
                               windows.duration_s, threshold, topk)
             for q in queries
-        })
+        },
+        size_bytes=size)
 
 
 def find_moments(scorer,

@@ -13,6 +13,7 @@ and when a set is searched.
 """
 import argparse
 import contextlib
+import hashlib
 import json
 import os
 import os.path as osp
@@ -116,7 +117,48 @@ def read_ground_truth(path: str) -> dict:
         raise ValueError(f'{where}: "set" must be a plain name (letters, '
                          f'digits, "_", "-", "."), got {truth["set"]!r}')
     truth['file'] = path
+    check_manifest(truth)
     return truth
+
+
+def _file_identity(path: str) -> tuple:
+    with open(path, 'rb') as f:
+        return osp.getsize(path), hashlib.file_digest(f, 'sha256').hexdigest()
+
+
+def check_manifest(truth: dict) -> None:
+    """Refuse a generated set whose files are not those its manifest
+    (``manifest.json`` beside the ground truth, written last by
+    ``generate_videos.py --long``) lists: a set changed since, or written
+    by an interrupted run.
+
+    Args:
+        truth (dict): From :func:`read_ground_truth`; a set without a
+            manifest is not checked.
+
+    Raises:
+        ValueError: Naming the file that differs or is not listed.
+    """
+    folder = osp.dirname(osp.abspath(truth['file']))
+    manifest = osp.join(folder, 'manifest.json')
+    if not osp.exists(manifest):
+        return
+    files = load_json(manifest, 'The manifest').get('files')
+    if not isinstance(files, dict):
+        raise ValueError(f'The manifest {manifest!r} has no "files"')
+    for name in [osp.basename(truth['file']),
+                 *(v['video'] for v in truth['videos'])]:
+        entry = files.get(osp.normpath(name))
+        if not isinstance(entry, dict):
+            raise ValueError(f'{osp.join(folder, name)!r} is not listed in '
+                             f'the manifest {manifest!r} of its set: '
+                             'generate the set again')
+        if _file_identity(osp.join(folder, name)) != (
+                entry.get('size_bytes'), entry.get('sha256')):
+            raise ValueError(f'{osp.join(folder, name)!r} is not the file '
+                             f'the manifest {manifest!r} lists (the set '
+                             'was changed, or its writing interrupted): '
+                             'generate the set again')
 
 
 def read_labels(path: str) -> List[str]:
@@ -227,12 +269,31 @@ def predictions_by_video(result: dict, truth: dict,
                 f'find_moments but {video["duration_s"]} s in the ground '
                 'truth: it is not the video the ground truth describes; '
                 'generate the long videos again')
+        _check_same_video(entry, video)
         segments = entry.get('segments')
         if not isinstance(segments, dict):
             raise ValueError(f'{where}: {video["path"]!r} has no '
                              '"segments" per query')
         found[video['video']] = segments
     return found
+
+
+def _check_same_video(entry: dict, video: dict) -> None:
+    """Refuse predictions made on another file than the ground truth's
+    video now at that path (its size, frame rate or frame count differ)."""
+    path = video['path']
+    told = [(entry.get('size_bytes'), osp.getsize(path), 'bytes'),
+            (entry.get('fps'), video.get('fps'), 'frames a second'),
+            (entry.get('num_frames'), video.get('num_frames'), 'frames')]
+    for predicted, true, unit in told:
+        if predicted is None or true is None:
+            continue
+        slack = 1 if unit == 'frames' else 1e-3  # decoders may count the
+        if abs(float(predicted) - float(true)) > slack:  # last frame or not
+            raise ValueError(
+                f'The predictions for {path!r} were made on a video of '
+                f'{predicted} {unit}, the ground truth\'s has {true}: they '
+                'are of another video; run find_moments on this one')
 
 
 def truth_by_video(truth: dict) -> Dict[str, list]:

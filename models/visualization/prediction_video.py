@@ -5,13 +5,12 @@ GIF (Pillow), and the names of those files.
 Only the standard library at import (the tool reads this file before
 torch is imported, for its ``--help``); OpenCV, NumPy and Pillow are
 imported when a frame is drawn. Every file is written atomically
-(``models/utils/safe_io.py``).
+(``models/utils/safe_io.py``), an MP4 checked after writing
+(``models/utils/video_writer.py``).
 """
-import contextlib
 import math
 import os
 import os.path as osp
-import sys
 from typing import (Callable, Dict, List, NamedTuple, Optional, Sequence,
                     Tuple)
 
@@ -243,79 +242,36 @@ def gif_size(width: int, height: int) -> Tuple[int, int]:
 MP4_CODECS = ('avc1', 'H264', 'mp4v')
 
 
-@contextlib.contextmanager
-def _quiet_fd2(quiet: bool = True):
-    """Silence file descriptor 2 (where FFmpeg, inside OpenCV, reports a
-    codec it lacks by itself) while the codecs are tried."""
-    if not quiet:
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, 'w') as null:
-            os.dup2(null.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
-def _open_mp4_writer(path: str, fps: float, size: Tuple[int, int],
-                     verbose: bool = False):
-    """The first of :data:`MP4_CODECS` this OpenCV can write at ``size``.
-
-    Returns:
-        tuple: ``(cv2.VideoWriter, codec)``.
-    """
-    import cv2
-    with _quiet_fd2(not verbose):
-        for codec in MP4_CODECS:
-            writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*codec),
-                                     fps, size)
-            if writer.isOpened():
-                return writer, codec
-            writer.release()
-    raise OSError(f'OpenCV cannot write {path!r} with any of '
-                  f'{", ".join(MP4_CODECS)}')
-
-
 def _no_frame(video: str) -> OSError:
     return OSError(f'OpenCV read no frame of {video!r} to draw on')
 
 
 def _write_mp4(capture, video: str, out_path: str, fps: float,
                predictions: Predictions, options: dict) -> int:
-    """Stream every frame, drawn on, to an MPEG-4 file; returns the count
+    """Stream every frame, drawn on, to an MPEG-4 file, checked
+    (:func:`models.utils.video_writer.write_opencv`); returns the count
     and sets ``options['codec']``."""
-    from models.utils.safe_io import atomic_path
+    from models.utils.video_writer import NoFramesError, write_opencv
 
-    # The temporary name ends in .mp4: VideoWriter picks the container
-    # from the extension.
-    with atomic_path(out_path, keep_ext=True) as tmp:
-        writer, layout, count = None, None, 0
-        try:
-            while True:
-                ok, frame = capture.read()
-                if not ok:
-                    break
-                if layout is None:
-                    width, height = frame_size(frame.shape[1],
-                                               frame.shape[0],
-                                               options.get('target'))
-                    layout = viz_layout(width, height, predictions,
-                                        options.get('font_scale'))
-                    writer, options['codec'] = _open_mp4_writer(
-                        tmp, fps,
-                        (layout.width, layout.height + layout.band_height),
-                        options.get('verbose', False))
-                writer.write(draw_predictions(frame, predictions, layout))
-                count += 1
-        finally:
-            if writer is not None:
-                writer.release()
-        if not count:
-            raise _no_frame(video)
+    def drawn():
+        layout = None
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                return
+            if layout is None:
+                layout = viz_layout(
+                    *frame_size(frame.shape[1], frame.shape[0],
+                                options.get('target')), predictions,
+                    options.get('font_scale'))
+            yield draw_predictions(frame, predictions, layout)
+
+    try:
+        count, options['codec'] = write_opencv(
+            out_path, drawn(), fps, MP4_CODECS,
+            not options.get('verbose', False))
+    except NoFramesError:
+        raise _no_frame(video) from None
     return count
 
 

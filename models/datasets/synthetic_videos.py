@@ -1,0 +1,523 @@
+"""A labelled action-video dataset whose classes only motion tells
+(``tools/generate_videos.py``): one object (square, circle, triangle) of
+random colour, size and start on a random textured background, moving in
+one of eight ways; the class is "a <object> <motion>". Some pairs are held
+out of training, for zero-shot tests. :func:`generate` writes::
+
+    videos/{train,val,test,zeroshot}/*.mp4
+    {train,val,test,zeroshot}_list_videos.txt   # "<file> <label index>"
+    label_map.txt            # classes of train/val/test, one per line
+    label_map_zeroshot.txt   # held-out classes (the zeroshot list's labels)
+    label_map_all.txt        # seen then held-out classes
+    zeroshot_all_list_videos.txt  # the zeroshot videos, labels of _all
+
+:func:`generate_long` writes long videos of actions in sequence with still
+pauses between them, and the times of every action::
+
+    {trained,zeroshot}/long_0000.mp4 ...
+    ground_truth_{trained,zeroshot}.json  # {label, start_s, end_s} ...
+    label_map.txt, label_map_zeroshot.txt, label_map_all.txt
+    manifest.json            # size and SHA-256 of every file above
+
+Every file is written whole or not at all, videos frame by frame and
+checked (``models/utils/video_writer.py``); the same seed writes the same
+bytes. NumPy and OpenCV only (PyAV when writing): no torch.
+"""
+import contextlib
+import functools
+import hashlib
+import json
+import math
+import os
+import os.path as osp
+from concurrent.futures import ProcessPoolExecutor
+from typing import Dict, Iterable, Iterator, List, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+from ..utils.safe_io import atomic_write
+from ..utils.video_writer import write_opencv, write_pyav
+
+OBJECTS = ('square', 'circle', 'triangle')
+MOTIONS = ('moving left', 'moving right', 'moving up', 'moving down',
+           'growing', 'shrinking', 'rotating clockwise',
+           'rotating counterclockwise')
+# A rotating circle looks still: those pairs are not classes.
+INVALID = {('circle', 'rotating clockwise'),
+           ('circle', 'rotating counterclockwise')}
+#: Held out of train/val/test; their names combine an object and a motion
+#: that both appear in training with other partners.
+DEFAULT_HELDOUT = (('triangle', 'growing'), ('square', 'moving up'),
+                   ('circle', 'shrinking'))
+SIZES = ((96, 96), (128, 96), (112, 112), (160, 120))
+#: Frame rates of the videos.
+FRAME_RATES = (10, 15, 24, 25)
+#: Frames of one action (a clip), fewest and most.
+ACTION_FRAMES = (20, 40)
+#: Seconds of stillness between two actions, shortest and longest.
+DEFAULT_PAUSE_S = (1.0, 5.0)
+#: What :func:`video_codec` gives for H.264 written by PyAV.
+PYAV_H264 = 'h264'
+#: The file of a long set that lists the others, written last.
+MANIFEST = 'manifest.json'
+LABEL_MAPS = ('label_map.txt', 'label_map_zeroshot.txt', 'label_map_all.txt')
+
+
+def split_classes(heldout: Sequence[Tuple[str, str]]
+                  ) -> Tuple[List[str], List[str]]:
+    """The trained and the held-out class names, given the (object,
+    motion) pairs ``heldout``."""
+    pairs = [(o, m) for o in OBJECTS for m in MOTIONS
+             if (o, m) not in INVALID]
+    unknown = set(heldout) - set(pairs)
+    if unknown:
+        raise ValueError(f'Held-out pairs {sorted(unknown)} are not classes')
+    seen = [f'a {o} {m}' for o, m in pairs if (o, m) not in heldout]
+    held = [f'a {o} {m}' for o, m in pairs if (o, m) in heldout]
+    return seen, held
+
+
+def frame_size(size: Tuple[int, int], scale: float) -> Tuple[int, int]:
+    """``size`` times ``scale``, rounded to even numbers (what video
+    encoders need), at least 32x32."""
+    return tuple(max(32, 2 * int(round(side * scale / 2))) for side in size)
+
+
+def _check_scale(size_scale: float) -> None:
+    if not 0 < size_scale <= 8:
+        raise ValueError(f'size_scale must be in (0, 8], got {size_scale}')
+
+
+def render(obj: str, motion: str, seed: int,
+           size_scale: float = 1.0) -> Tuple[List[np.ndarray], int]:
+    """Frames of one clip: size, length and frame rate drawn from ``seed``,
+    then :func:`scene_frames`.
+
+    Args:
+        obj (str): The object.
+        motion (str): The motion.
+        seed (int): Seeds everything random about the video.
+        size_scale (float): Factor on the frame sizes of ``SIZES``.
+
+    Returns:
+        tuple[list[np.ndarray], int]: BGR frames and the frame rate.
+    """
+    rng = np.random.default_rng(seed)
+    width, height = frame_size(SIZES[rng.integers(len(SIZES))], size_scale)
+    num_frames = int(rng.integers(ACTION_FRAMES[0], ACTION_FRAMES[1] + 1))
+    fps = int(rng.choice(FRAME_RATES))
+    return list(scene_frames(obj, motion, rng, width, height,
+                             num_frames)), fps
+
+
+def scene_frames(obj: str, motion: str, rng: np.random.Generator,
+                 width: int, height: int,
+                 num_frames: int) -> Iterator[np.ndarray]:
+    """The BGR frames of one action (of a clip, or in a long video), one at
+    a time: ``rng`` draws the scene (background, colour, size, path), then
+    each frame's noise after that frame."""
+    return (_noisy(clean, rng) for clean in _clean_frames(
+        obj, motion, rng, width, height, num_frames))
+
+
+def _clean_frames(obj: str, motion: str, rng: np.random.Generator,
+                  width: int, height: int,
+                  num_frames: int) -> Iterator[np.ndarray]:
+    """:func:`scene_frames` before the noise."""
+    # A smooth random texture, so that the object is not on flat colour.
+    low = rng.integers(0, 256, (height // 16 + 2, width // 16 + 2, 3))
+    background = (cv2.resize(low.astype(np.uint8), (width, height),
+                             interpolation=cv2.INTER_CUBIC) *
+                  rng.uniform(0.3, 0.7)).astype(np.uint8)
+    color = tuple(int(c) for c in rng.integers(100, 256, 3))
+    short = min(width, height)
+    radius = rng.uniform(0.12, 0.2) * short
+    travel = rng.uniform(0.3, 0.55) * short  # total path of a moving object
+    scale_end = rng.uniform(1.8, 2.5)  # size ratio of growing/shrinking
+    turn = rng.uniform(0.6, 1.2) * math.pi  # total rotation
+    direction = dict(left=(-1, 0), right=(1, 0), up=(0, -1), down=(0, 1))
+    step = np.zeros(2)
+    if motion.startswith('moving'):
+        step = np.array(direction[motion.split()[1]], float) * travel
+    # Place the start so that the whole path stays inside the frame.
+    largest = radius * (scale_end if motion == 'growing' else 1) * 1.2
+    low = np.array([largest, largest]) - np.minimum(step, 0)
+    high = np.array([width, height]) - largest - np.maximum(step, 0)
+    start = rng.uniform(low, np.maximum(low + 1, high))
+    angle0 = rng.uniform(0, 2 * math.pi)
+    spin = dict(clockwise=turn, counterclockwise=-turn)  # y points down
+    corners = 4 if obj == 'square' else 3
+    for i in range(num_frames):
+        t = i / (num_frames - 1)
+        center = start + step * t
+        r = radius * {'growing': scale_end**t,
+                      'shrinking': scale_end**(1 - t)}.get(motion, 1)
+        frame = background.copy()
+        if obj == 'circle':  # 4 fractional bits: sub-pixel positions
+            cv2.circle(frame, tuple(np.round(center * 16).astype(int)),
+                       int(round(r * 16)), color, -1, cv2.LINE_AA, 4)
+            yield frame
+            continue
+        angle = angle0
+        if motion.startswith('rotating'):
+            angle = angle0 + spin[motion.split()[1]] * t
+        phases = angle + np.arange(corners) * 2 * math.pi / corners
+        points = center + r * 1.25 * np.stack(
+            [np.cos(phases), np.sin(phases)], 1)
+        cv2.fillPoly(frame, [np.round(points * 16).astype(np.int32)], color,
+                     cv2.LINE_AA, 4)
+        yield frame
+
+
+def _noisy(frame: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The frame with the sensor-like noise every generated frame has."""
+    noise = rng.integers(-6, 7, frame.shape)
+    return np.clip(frame + noise, 0, 255).astype(np.uint8)
+
+
+def mp4_fourcc() -> str:
+    """``'avc1'`` (H.264) where this OpenCV can write it, else ``'mp4v'``."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as folder:
+        return write_opencv(osp.join(folder, 'probe.mp4'),
+                            [np.zeros((32, 32, 3), np.uint8)], 10,
+                            ('avc1', 'mp4v'))[1]
+
+
+def video_codec() -> str:
+    """The codec of the generated videos: :data:`PYAV_H264` (H.264 through
+    PyAV's libx264: browsers play it) where PyAV has libx264, else
+    :func:`mp4_fourcc` through OpenCV."""
+    try:
+        import av
+        av.codec.Codec('libx264', 'w')
+        return PYAV_H264
+    except Exception:  # no PyAV, or a build without libx264
+        return mp4_fourcc()
+
+
+def write_video(path: str, frames: Iterable[np.ndarray], fps: float,
+                fourcc: str) -> None:
+    """Write BGR frames with OpenCV's codec ``fourcc``, checked."""
+    write_opencv(path, frames, fps, (fourcc, ))
+
+
+def write_video_h264(path: str, frames: Iterable[np.ndarray], fps: int,
+                     preset: str = 'medium', threads: int = 0) -> None:
+    """Write BGR frames as H.264 (libx264, CRF 23, yuv420p), checked."""
+    write_pyav(path, frames, fps, 'libx264', dict(preset=preset), threads)
+
+
+def write_clip(path: str, frames: Iterable[np.ndarray], fps: int,
+               codec: str) -> None:
+    """Write a generated video with the codec of :func:`video_codec`.
+
+    libx264 runs on one thread at ``ultrafast`` (a process per video): the
+    same seed writes the same bytes (not so at ``veryfast`` or ``medium``).
+    """
+    if codec == PYAV_H264:
+        write_video_h264(path, frames, fps, preset='ultrafast', threads=1)
+    else:
+        write_video(path, frames, fps, codec)
+
+
+def write_lines(path: str, lines: Sequence[str]) -> None:
+    """Write one line per item, whole or not at all."""
+    with atomic_write(path, 'w') as f:
+        f.writelines(f'{line}\n' for line in lines)
+
+
+def _write_json(path: str, document: dict) -> None:
+    with atomic_write(path, 'w') as f:
+        json.dump(document, f, indent=1)
+        f.write('\n')
+
+
+def _identity(path: str) -> dict:
+    with open(path, 'rb') as f:
+        digest = hashlib.file_digest(f, 'sha256').hexdigest()
+    return dict(size_bytes=osp.getsize(path), sha256=digest)
+
+
+def _write_job(job: tuple) -> None:
+    path, codec, spec = job
+    if isinstance(spec, dict):  # a long video's plan
+        write_clip(path, long_frames(spec), spec['fps'], codec)
+    else:
+        write_clip(path, *render(*spec), codec)
+
+
+def _write_all(jobs: List[tuple], desc: str, workers: int, progress: bool,
+               chunksize: int = 1) -> None:
+    """Write every job's video, in ``workers`` processes."""
+    from tqdm import tqdm
+    with contextlib.ExitStack() as stack:
+        mapper = map
+        if workers > 1 and len(jobs) > 1:
+            pool = stack.enter_context(
+                ProcessPoolExecutor(min(workers, len(jobs))))
+            mapper = functools.partial(pool.map, chunksize=chunksize)
+        for _ in tqdm(mapper(_write_job, jobs), total=len(jobs), desc=desc,
+                      unit='video', mininterval=2, disable=not progress):
+            pass
+
+
+def _write_label_maps(out: str, seen: List[str], held: List[str]) -> None:
+    for name, labels in zip(LABEL_MAPS, (seen, held, seen + held)):
+        write_lines(osp.join(out, name), labels)
+
+
+def hash_seed(*parts) -> int:
+    """A stable 63-bit seed from strings and ints (Python's hash() is
+    salted per process)."""
+    digest = hashlib.sha256('/'.join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:8], 'little') >> 1
+
+
+def plan(seed: int, per_class: Dict[str, int],
+         heldout: Sequence[Tuple[str, str]]) -> Dict[str, list]:
+    """``{split: [(file, object, motion, label, seed), ...]}`` for
+    ``per_class`` videos of each class per split; the seeds derive from
+    ``seed``."""
+    seen, held = split_classes(heldout)
+    return {
+        split: [(f'{name[2:].replace(" ", "_")}_{k:04d}.mp4',
+                 *name[2:].split(' ', 1), label,
+                 hash_seed(seed, split, name, k))
+                for label, name in enumerate(
+                    held if split == 'zeroshot' else seen)
+                for k in range(count)]
+        for split, count in per_class.items()
+    }
+
+
+def generate(out: str,
+             seed: int = 0,
+             per_class: Dict[str, int] = None,
+             heldout: Sequence[Tuple[str, str]] = DEFAULT_HELDOUT,
+             workers: int = 2,
+             progress: bool = True,
+             size_scale: float = 1.0) -> Dict[str, int]:
+    """Write the dataset (see the module docstring).
+
+    Args:
+        out (str): Output folder.
+        seed (int): Dataset seed.
+        per_class (dict): Videos per class per split; by default 60 train,
+            10 val, 15 test and 20 zero-shot.
+        heldout (list[tuple]): (object, motion) pairs held out of training.
+        workers (int): Processes that render videos.
+        progress (bool): Show a progress bar.
+        size_scale (float): Factor on the frame sizes (96x96 to 160x120).
+
+    Returns:
+        dict: Number of videos per split.
+    """
+    _check_scale(size_scale)
+    per_class = per_class or dict(train=60, val=10, test=15, zeroshot=20)
+    splits = plan(seed, per_class, heldout)
+    seen, held = split_classes(heldout)
+    codec = video_codec()
+    jobs = []
+    for split, specs in splits.items():
+        folder = osp.join(out, 'videos', split)
+        os.makedirs(folder, exist_ok=True)
+        write_lines(osp.join(out, f'{split}_list_videos.txt'),
+                    [f'{name} {label}' for name, *_, label, _s in specs])
+        jobs += [(osp.join(folder, name), codec,
+                  (obj, motion, s, size_scale))
+                 for name, obj, motion, _, s in specs]
+    # The harder zero-shot protocol: held-out videos scored against every
+    # class, so that the trained ones compete with the unseen ones.
+    write_lines(osp.join(out, 'zeroshot_all_list_videos.txt'),
+                [f'{name} {label + len(seen)}'
+                 for name, *_, label, _s in splits.get('zeroshot', [])])
+    _write_label_maps(out, seen, held)
+    _write_all(jobs, f'videos ({codec})', workers, progress, chunksize=8)
+    return {split: len(specs) for split, specs in splits.items()}
+
+
+def shortest_long_s(pause_s: Tuple[float, float]) -> float:
+    """Seconds of the shortest long video that surely holds one action."""
+    low, high = pause_s
+    slowest = min(FRAME_RATES)
+    return high + ACTION_FRAMES[1] / slowest + low + 2 / slowest
+
+
+def plan_long(seed: int,
+              set_name: str,
+              labels: Sequence[str],
+              index: int,
+              duration_s: float,
+              pause_s: Tuple[float, float] = DEFAULT_PAUSE_S,
+              size_scale: float = 1.0) -> dict:
+    """Everything about one long video, decided before any frame is drawn.
+
+    One frame size and rate, drawn as a clip's; pauses alternate with
+    actions, each drawn as a clip of its class. A pause holds the next
+    action's first frame (the last pause the last action's last frame),
+    only the noise changing: the scene changes only where an action ends.
+    The labels come in rounds, each a random order of all ``labels``.
+
+    Args:
+        seed (int): Dataset seed.
+        set_name (str): ``'trained'`` or ``'zeroshot'``.
+        labels (list[str]): Class names ("a <object> <motion>").
+        index (int): Which video of the set.
+        duration_s (float): Length of the video in seconds.
+        pause_s (tuple[float, float]): Shortest and longest pause, seconds.
+        size_scale (float): Factor on the frame sizes of ``SIZES``.
+
+    Returns:
+        dict: ``fps``, ``width``, ``height``, ``num_frames``,
+        ``noise_seed`` and ``actions`` (``label``, ``start``, ``stop``
+        excluded, ``seed``).
+
+    Raises:
+        ValueError: Pauses not ``0 < shortest <= longest``, or a duration
+            that cannot hold one action between two pauses.
+    """
+    low, high = pause_s
+    if not 0 < low <= high:
+        raise ValueError(f'pause_s must be 0 < shortest <= longest, got '
+                         f'{tuple(pause_s)}')
+    if not labels:
+        raise ValueError('No labels to make a long video of')
+    video_seed = hash_seed(seed, 'long', set_name, index)
+    rng = np.random.default_rng(video_seed)
+    width, height = frame_size(SIZES[rng.integers(len(SIZES))], size_scale)
+    fps = int(rng.choice(FRAME_RATES))
+    total = int(round(duration_s * fps))
+    shortest = max(1, int(round(low * fps)))
+
+    def pause() -> int:
+        return max(1, int(round(rng.uniform(low, high) * fps)))
+
+    actions, queue, frame = [], [], pause()
+    while True:
+        if not queue:
+            queue = [labels[i] for i in rng.permutation(len(labels))]
+        label = queue.pop()
+        num_frames = int(rng.integers(ACTION_FRAMES[0], ACTION_FRAMES[1] + 1))
+        if frame + num_frames + shortest > total:
+            break
+        actions.append(
+            dict(label=label, start=frame, stop=frame + num_frames,
+                 seed=hash_seed(video_seed, 'action', len(actions))))
+        frame += num_frames + pause()
+    if not actions:
+        raise ValueError(f'A long video of {duration_s:g} s cannot hold an '
+                         f'action between two pauses: give at least '
+                         f'{shortest_long_s(pause_s):g} s')
+    return dict(fps=fps, width=width, height=height, num_frames=total,
+                noise_seed=hash_seed(video_seed, 'pauses'), actions=actions)
+
+
+def long_frames(video: dict) -> Iterator[np.ndarray]:
+    """The ``num_frames`` BGR frames of a long video of :func:`plan_long`,
+    one at a time."""
+    rng = np.random.default_rng(video['noise_seed'])
+    frame, last = 0, None  # last: the last clean frame of an action
+    for action in video['actions']:
+        obj, motion = action['label'][2:].split(' ', 1)
+        action_rng = np.random.default_rng(action['seed'])
+        clean = _clean_frames(obj, motion, action_rng, video['width'],
+                              video['height'],
+                              action['stop'] - action['start'])
+        first = next(clean)
+        for _ in range(frame, action['start']):
+            yield _noisy(first, rng)
+        # The action's noise comes from its own seed, as a clip's does.
+        yield _noisy(first, action_rng)
+        last = first
+        for last in clean:
+            yield _noisy(last, action_rng)
+        frame = action['stop']
+    for _ in range(frame, video['num_frames']):
+        yield _noisy(last, rng)
+
+
+def ground_truth(video: dict, name: str) -> dict:
+    """The ground truth of the long video ``video`` (:func:`plan_long`)
+    named ``name``: its ``fps``, ``num_frames``, ``duration_s``, size and
+    ``segments`` (``{label, start_s, end_s, start_frame, end_frame}`` per
+    action, ends excluded)."""
+    fps = video['fps']
+    return dict(
+        video=name, fps=fps, num_frames=video['num_frames'],
+        duration_s=video['num_frames'] / fps, width=video['width'],
+        height=video['height'],
+        segments=[dict(label=a['label'], start_s=a['start'] / fps,
+                       end_s=a['stop'] / fps, start_frame=a['start'],
+                       end_frame=a['stop']) for a in video['actions']])
+
+
+def generate_long(out: str,
+                  count: int,
+                  minutes: float = 3.0,
+                  seed: int = 0,
+                  heldout: Sequence[Tuple[str, str]] = DEFAULT_HELDOUT,
+                  pause_s: Tuple[float, float] = DEFAULT_PAUSE_S,
+                  workers: int = 2,
+                  progress: bool = True,
+                  size_scale: float = 1.0) -> Dict[str, int]:
+    """Write long videos of actions in sequence, with their ground truth
+    (the layout is in the module docstring).
+
+    A ground-truth file holds ``set``, ``labels`` (the queries to ask),
+    ``label_map`` (their file), ``seed``, ``size_scale``, ``pause_s`` and
+    ``videos`` (:func:`ground_truth` of each). An earlier run's ground
+    truth and :data:`MANIFEST` go first, the new ground truth comes after
+    the videos and the manifest (each file's size and SHA-256) last: an
+    interrupted run leaves no ground truth beside videos it does not
+    describe.
+
+    Args:
+        out (str): Output folder.
+        count (int): Videos per set.
+        minutes (float): Length of each video.
+        seed (int): Seed; the same seed writes the same videos.
+        heldout (list[tuple]): (object, motion) pairs held out of training.
+        pause_s (tuple[float, float]): Shortest and longest pause, seconds.
+        workers (int): Processes that render videos.
+        progress (bool): Show a progress bar.
+        size_scale (float): Factor on the frame sizes, as for the clips.
+
+    Returns:
+        dict: Number of videos per set.
+    """
+    if count < 1:
+        raise ValueError(f'count must be at least 1, got {count}')
+    if not 0 < minutes <= 600:
+        raise ValueError(f'minutes must be in (0, 600], got {minutes}')
+    _check_scale(size_scale)
+    seen, held = split_classes(heldout)
+    sets = dict(trained=(seen, 'label_map.txt'),
+                zeroshot=(held, 'label_map_zeroshot.txt'))
+    plans = {name: [plan_long(seed, name, labels, i, minutes * 60, pause_s,
+                              size_scale) for i in range(count)]
+             for name, (labels, _) in sets.items()}
+    for name in (MANIFEST, *(f'ground_truth_{s}.json' for s in sets)):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(osp.join(out, name))
+    codec = video_codec()
+    jobs = []
+    for name, videos in plans.items():
+        os.makedirs(osp.join(out, name), exist_ok=True)
+        jobs += [(osp.join(out, name, f'long_{i:04d}.mp4'), codec, video)
+                 for i, video in enumerate(videos)]
+    _write_label_maps(out, seen, held)
+    _write_all(jobs, f'long videos ({codec})', workers, progress)
+    for name, (labels, label_map) in sets.items():
+        document = dict(
+            set=name, labels=labels, label_map=label_map, seed=seed,
+            size_scale=size_scale, pause_s=list(pause_s),
+            videos=[ground_truth(video, f'{name}/long_{i:04d}.mp4')
+                    for i, video in enumerate(plans[name])])
+        _write_json(osp.join(out, f'ground_truth_{name}.json'), document)
+    names = [osp.relpath(path, out) for path, *_ in jobs] + [
+        f'ground_truth_{s}.json' for s in sets] + list(LABEL_MAPS)
+    _write_json(osp.join(out, MANIFEST), dict(files={
+        name: _identity(osp.join(out, name)) for name in names}))
+    return {name: len(videos) for name, videos in plans.items()}
