@@ -45,18 +45,10 @@ def kinetics_like_frames(seconds: float, fps: int, size: Tuple[int, int],
 
 def _write(job: Tuple[str, float, int]) -> str:
     """Write a clip as H.264 (libx264's defaults: preset medium, CRF 23),
-    yuv420p, whole or not at all."""
-    import av
-
-    from models.utils.safe_io import atomic_path
+    yuv420p, whole and checked, or not at all."""
+    from models.utils.video_writer import write_pyav
     path, seconds, seed = job
-    with atomic_path(path) as tmp, av.open(tmp, 'w') as container:
-        stream = container.add_stream('libx264', rate=25)
-        stream.width, stream.height, stream.pix_fmt = 340, 256, 'yuv420p'
-        for frame in kinetics_like_frames(seconds, 25, (340, 256), seed):
-            container.mux(stream.encode(
-                av.VideoFrame.from_ndarray(frame, format='bgr24')))
-        container.mux(stream.encode())
+    write_pyav(path, kinetics_like_frames(seconds, 25, (340, 256), seed), 25)
     return path
 
 
