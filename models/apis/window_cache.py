@@ -100,7 +100,11 @@ class VideoWindows:
 
     @property
     def duration_s(self) -> float:
-        """The video's length in seconds."""
+        """The video's length in seconds: the end of the last window,
+        which ends with the video (by its time stamps where the frame
+        rate varies)."""
+        if self.windows:
+            return float(self.windows[-1][1])
         return self.num_frames / self.fps
 
 
