@@ -13,9 +13,11 @@ frames that are decoded are decoded exactly as without skipping, so the
 result is the same, bit for bit, a third faster (docs/decoding.md).
 
 Frames are numbered as decord numbers them: the video stream's packets in
-order of presentation time. The frames are those of decoding every frame
-in order, bit for bit, with decord or PyAV, on the codecs, pixel formats
-and colour tags the tests write.
+order of presentation time, except the packets an MP4 edit list hides
+(decord counts those too; ``VideoInit`` counts the frames shown). The
+frames are those of decoding every frame in order, bit for bit, with
+decord or PyAV, on the codecs, pixel formats and colour tags the tests
+write, turned by the stream's display rotation as decord turns them.
 
 decord's own random access does not always give them: it seeks to a key
 frame and counts frames from there, which goes wrong where frames that
@@ -32,7 +34,9 @@ Where this module cannot promise the frames, :class:`NotSupported` tells
 the caller to decode with decord instead: another container whose frames
 are not reordered (decord seeks right there), a pixel format it was not
 checked on, repeated time stamps, a frame count other than decord's, or a
-sampled frame the decoder did not return.
+sampled frame the decoder did not return. Where the decoder meets damaged
+data, :class:`CorruptVideo` tells it that no decoder may take over: decord
+would give its last good frame in the place of every later one.
 """
 import bisect
 import functools

@@ -22,8 +22,10 @@ sends both to OpenCV. Which FFmpeg each reader uses:
 :mod:`models.datasets.decoder_info`.
 
 ``VideoDecode(backend='pyav')`` decodes with PyAV, skipping the frames that
-no sampled frame needs (:mod:`models.datasets.pyav_frames`): decord's
-frames, a third faster; decord wherever it cannot promise them.
+no sampled frame needs (:mod:`models.datasets.pyav_frames`): the frames
+of decoding in order, a third faster; decord wherever it cannot promise
+them, and a :class:`VideoReadError` naming the file where the video is
+damaged mid-stream (decord would repeat its last good frame).
 """
 import functools
 import os
