@@ -147,12 +147,23 @@ class _SequentialOpenCV:
 CONSTANT_RATE_TOLERANCE_S = 1e-4
 
 
-def _varying_times(filename: str, num_frames: int,
-                   fps: float) -> Optional[np.ndarray]:
+def varying_times(filename: str, num_frames: int,
+                  fps: float) -> Optional[np.ndarray]:
     """The frames' presentation times and the end
     (:func:`models.datasets.pyav_frames.frame_times`) where they are not
-    ``frame / fps`` (variable frame rate, a restarting clock); None where
-    they are, or where PyAV cannot give them for these frames."""
+    ``frame / fps`` (variable frame rate).
+
+    Args:
+        filename (str): The video.
+        num_frames (int): Its frames, as the pipeline counts them.
+        fps (float): The rate ``frame / fps`` would time them by.
+
+    Returns:
+        np.ndarray, optional: ``(num_frames + 1,)`` times in seconds; None
+        where they are ``frame / fps`` to
+        :data:`CONSTANT_RATE_TOLERANCE_S`, or where PyAV cannot give them
+        for these frames.
+    """
     import importlib.util
     if importlib.util.find_spec('av') is None:
         return None
@@ -208,8 +219,8 @@ class VideoStream:
         self.fps = float(results['avg_fps'])
         #: Each frame's time and the end (:func:`frame_times`), or None
         #: where they are ``frame / fps``.
-        self.frame_times = _varying_times(filename, self.num_frames,
-                                          self.fps)
+        self.frame_times = varying_times(filename, self.num_frames,
+                                         self.fps)
         if self.frame_times is not None:
             self.fps = self.num_frames / float(self.frame_times[-1])
         self._opencv: Optional[_SequentialOpenCV] = None
