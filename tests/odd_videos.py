@@ -36,11 +36,12 @@ def frame_number(image: np.ndarray) -> int:
 
 def write(path: str, num_frames: int = 40, fps: int = 10,
           pts_ms: Optional[Sequence[int]] = None, fmt: Optional[str] = None,
-          gop: int = 12, rotation: int = 0, first: int = 0,
-          options: Optional[dict] = None) -> str:
+          gop: int = 12, rotation: int = 0, mirror: bool = False,
+          first: int = 0, options: Optional[dict] = None) -> str:
     """An H.264 video of frames ``first ...``; ``pts_ms`` sets each frame's
     time in milliseconds (variable frame rate); ``rotation`` a display
-    rotation in degrees counter-clockwise, as a phone records it."""
+    rotation in degrees counter-clockwise, as a phone records it, and
+    ``mirror`` a horizontal mirror after it."""
     import av
     with av.open(path, 'w', format=fmt) as container:
         stream = container.add_stream('libx264', rate=fps)
@@ -50,8 +51,8 @@ def write(path: str, num_frames: int = 40, fps: int = 10,
         if pts_ms is not None:
             stream.time_base = fractions.Fraction(1, 1000)
             stream.codec_context.time_base = fractions.Fraction(1, 1000)
-        if rotation:
-            stream.set_display_rotation(rotation)
+        if rotation or mirror:
+            stream.set_display_rotation(rotation, hflip=mirror)
         for i in range(num_frames):
             frame = av.VideoFrame.from_ndarray(frame_image(first + i),
                                                format='rgb24')

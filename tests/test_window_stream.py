@@ -368,12 +368,13 @@ def test_a_video_corrupt_midway_is_refused_not_frozen(scorer, tmp_path):
         embed_windows(scorer, stream, plan)
 
 
-@pytest.mark.parametrize('rotation', [90, -90, 180])
+@pytest.mark.parametrize('rotation,mirror', [(90, False), (-90, False),
+                                             (180, False), (0, True)])
 def test_rotated_video_reads_upright_in_every_reader(
-        scorer, tmp_path, monkeypatch, rotation):
+        scorer, tmp_path, monkeypatch, rotation, mirror):
     import odd_videos
     video = odd_videos.write(str(tmp_path / 'phone.mp4'), 30,
-                             rotation=rotation)
+                             rotation=rotation, mirror=mirror)
     stream = open_video(scorer, video)
     plan = plan_windows(stream.num_frames, stream.fps, 1.3, 0.7,
                         stream.sampler)
