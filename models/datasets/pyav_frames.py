@@ -160,16 +160,14 @@ def _file_index(filename: str, version: tuple) -> Dict:
     with _import_av().open(filename) as container:
         if len(container.streams.video) != 1:
             raise NotSupported('not exactly one video stream')
-        index = _index(container, container.streams.video[0])
-        index['format'] = container.format.name
-    return index
+        return _index(container, container.streams.video[0])
 
 
 def video_index(filename: str) -> Dict:
     """The frames of a video as PyAV demuxes them, without decoding:
     ``count`` (frames shown), ``hidden`` (packets an edit list hides),
-    ``times`` (:func:`_times`), ``stamps``, ``keys``, ``reordered``,
-    ``repeated`` and the container's ``format``.
+    ``times`` (:func:`_times`), ``stamps``, ``keys``, ``reordered`` and
+    ``repeated``.
 
     Args:
         filename (str): The video.
