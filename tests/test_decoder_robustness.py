@@ -387,3 +387,30 @@ if __name__ == '__main__':
     outcomes = decode_each(paths, sys.argv[3])
     with open(sys.argv[2], 'w') as f:
         json.dump(outcomes, f, indent=1)
+
+
+def test_zero_shot_lists_a_video_damaged_midway(tmp_path):
+    # decord would give the last good frame for every frame after the
+    # damage: the video is listed as failed, not scored on that frame.
+    import odd_videos
+    folder = tmp_path / 'videos'
+    folder.mkdir()
+    source = odd_videos.write(str(tmp_path / 'whole.mp4'), 200, gop=25,
+                              options={'movflags': 'faststart'})
+    odd_videos.damage(source, str(folder / 'damaged.mp4'))
+    good = odd_videos.write(str(folder / 'good.mp4'), 40)
+    weights = make_tiny_clip(str(tmp_path / 'tiny_clip.pt'))
+    out = tmp_path / 'out.json'
+    proc = subprocess.run(
+        [sys.executable, osp.join(ROOT, 'tools', 'zero_shot.py'),
+         str(folder), '--labels', 'waving,jumping', '--clip', weights,
+         '--num-frames', '8', '--out', str(out), '--no-progress'],
+        cwd=ROOT, env=offline_env(), capture_output=True, text=True,
+        errors='replace', timeout=300)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert 'Traceback' not in proc.stderr, proc.stderr[-3000:]
+    data = json.loads(out.read_text())
+    assert [r['video'] for r in data['results']] == [good]
+    [failure] = data['failures']
+    assert osp.basename(failure['video']) == 'damaged.mp4'
+    assert 'damaged.mp4' in failure['error'] and 'corrupt' in failure['error']

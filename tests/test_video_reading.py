@@ -463,3 +463,42 @@ def test_decoder_info_names_the_ffmpeg_in_use():
 
 if __name__ == '__main__':
     sys.exit(record(sys.argv[1:]))
+
+
+def pyav_pipeline(filename, num_clips=8):
+    results = dict(filename=filename, start_index=0, modality='RGB')
+    with DefaultScope.overwrite_default_scope('mmaction'):
+        for cfg in (dict(type='VideoInit'),
+                    dict(type='SampleFrames', clip_len=1, frame_interval=1,
+                         num_clips=num_clips, test_mode=True),
+                    dict(type='VideoDecode')):
+            results = TRANSFORMS.build(cfg)(results)
+    return results
+
+
+def test_a_video_corrupt_midway_is_refused_naming_it(tmp_path):
+    import odd_videos
+    source = odd_videos.write(str(tmp_path / 'whole.mp4'), 200, gop=25,
+                              options={'movflags': 'faststart'})
+    video = odd_videos.damage(source, str(tmp_path / 'damaged.mp4'))
+    # decord serves one frame in the place of several after the damage
+    # (the last it decoded) ...
+    frozen = [odd_videos.frame_number(f)
+              for f in decode(video, num_clips=8)['imgs']]
+    assert len(set(frozen)) < len(frozen)
+    # ... the default pipeline refuses the file, in one line.
+    with pytest.raises(VideoReadError) as error:
+        pyav_pipeline(video)
+    message = str(error.value)
+    assert 'damaged.mp4' in message and 'corrupt' in message
+    assert '\n' not in message
+
+
+def test_edit_list_gives_the_frames_shown(tmp_path):
+    import odd_videos
+    source = odd_videos.write(str(tmp_path / 'whole.mp4'), 60, gop=12)
+    video = odd_videos.trim(source, str(tmp_path / 'cut.mp4'), 0.5)
+    results = pyav_pipeline(video)
+    assert results['total_frames'] == 55 and results['decoded_by'] == 'pyav'
+    assert [odd_videos.frame_number(f) for f in results['imgs']] == [
+        (5 + i) % 64 for i in results['frame_inds']]

@@ -218,3 +218,24 @@ def test_windows_in_frames_have_their_own_entry(scorer, tmp_path,
     cache_dict, _ = read_cache(cache)
     assert sorted(cache_dict['models']) == sorted(
         window_cache_key(scorer.identity, None, None, n) for n in (10, 20))
+
+
+def test_variable_frame_rate_video_is_timed_and_cached(scorer, tmp_path,
+                                                       monkeypatch):
+    import odd_videos
+    # 20 frames every 0.1 s, then 20 every 0.5 s: a 12 s video whose
+    # average rate would call 4 s (40 frames at the encoder's 10 fps).
+    stamps = [100 * i for i in range(20)] + [2000 + 500 * i
+                                             for i in range(20)]
+    video = odd_videos.write(str(tmp_path / 'vfr.mkv'), 40, pts_ms=stamps)
+    cache = str(tmp_path / 'c.pt')
+    counter = Counter(scorer, monkeypatch)
+    first = moments.find_moments(scorer, [video], ['a', 'b'],
+                                 cache_path=cache, progress=False)
+    entry = first['videos'][0]
+    assert 11.5 < entry['duration_s'] <= 12.0
+    assert entry['windows'][-1][1] == entry['duration_s']
+    assert [w[0] for w in entry['windows']][-3:] == [5.5, 7.0, 8.5]
+    again = moments.find_moments(scorer, [video], ['a', 'b'],
+                                 cache_path=cache, progress=False)
+    assert counter.opened == [video] and again == first

@@ -268,3 +268,151 @@ def test_stills_are_the_middle_frame_through_the_pipeline(
         del reads[:]
     # A still differs from its window: the middle frame alone.
     assert not torch.allclose(stills, features)
+
+
+# Real-world oddities (tests/odd_videos.py): the times are the frames'
+# time stamps, and the frames those of the test pipeline.
+
+
+def stream_frame_numbers(scorer, video, plan):
+    import odd_videos
+    stream = open_video(scorer, video)
+    return [[odd_videos.frame_number(f) for f in frames]
+            for _, frames in WindowFrames(stream, plan, 7)]
+
+
+def test_variable_frame_rate_times_are_the_time_stamps(scorer, tmp_path):
+    import odd_videos
+
+    from models.visualization.frames import read_frames_at
+    # 20 frames every 0.1 s, then 20 every 0.5 s: 12 s, 3.3 frames/s.
+    stamps = [100 * i for i in range(20)] + [2000 + 500 * i
+                                             for i in range(20)]
+    for ext in ('mkv', 'mp4'):
+        video = odd_videos.write(str(tmp_path / f'vfr.{ext}'), 40,
+                                 pts_ms=stamps)
+        stream = open_video(scorer, video)
+        assert stream.num_frames == 40
+        times = stream.frame_times
+        np.testing.assert_allclose(times[:-1], [t / 1000 for t in stamps])
+        # The last frame lasts what the container says (the encoder's
+        # 0.1 s here, or the 0.5 s before it).
+        end = times[-1]
+        assert 11.55 < end <= 12.0
+        assert stream.fps == pytest.approx(40 / end)
+        plan = plan_windows(stream.num_frames, stream.fps, 2.0, 1.0,
+                            stream.sampler, stream.frame_times)
+        assert plan.duration_s == end
+        for (start, stop), first, length in zip(plan.times, plan.starts,
+                                                plan.lengths):
+            assert start == times[first] and stop == times[first + length]
+        # A window's frames are still those of the test pipeline.
+        expected = [[odd_videos.frame_number(f)
+                     for f in plain_window(scorer, video, s)[0]]
+                    for s in plan.samples]
+        assert stream_frame_numbers(scorer, video, plan) == expected
+        # Thumbnails: the frame shown at each time.
+        shown = read_frames_at(video, [0.0, 1.05, 2.0, 4.9, 11.9])
+        assert [odd_videos.frame_number(f) for f in shown] == [
+            0, 10, 20, 25, 39]
+
+
+def test_constant_frame_rate_times_stay_frame_over_fps(scorer, videos):
+    stream = open_video(scorer, videos['long'])
+    assert stream.frame_times is None and stream.fps == 10.0
+
+
+def test_edit_list_frames_match_the_test_pipeline(scorer, tmp_path):
+    import odd_videos
+    source = odd_videos.write(str(tmp_path / 'whole.mp4'), 60, gop=12)
+    # Cut at 0.5 s by stream copy: the edit list hides frames 0 to 4.
+    video = odd_videos.trim(source, str(tmp_path / 'cut.mp4'), 0.5)
+    stream = open_video(scorer, video)
+    assert stream.num_frames == 55
+    plan = plan_windows(stream.num_frames, stream.fps, 1.3, 0.7,
+                        stream.sampler, stream.frame_times)
+    expected = [[odd_videos.frame_number(f)
+                 for f in plain_window(scorer, video, s)[0]]
+                for s in plan.samples]
+    assert stream_frame_numbers(scorer, video, plan) == expected == [
+        [(5 + i) % 64 for i in inds] for inds in plan.frame_indices]
+
+
+def test_spliced_ts_thumbnails_follow_the_splice(scorer, tmp_path):
+    import odd_videos
+
+    from models.visualization.frames import read_frames_at
+    # Two 3 s recordings joined; the second one's clock restarts at 0.
+    video = odd_videos.spliced_ts(str(tmp_path / 'spliced.ts'))
+    stream = open_video(scorer, video)
+    assert stream.num_frames == 60 and stream.frame_times is None
+    plan = plan_windows(stream.num_frames, stream.fps, 1.3, 0.7,
+                        stream.sampler)
+    assert plan.duration_s == pytest.approx(6.0)
+    expected = [[odd_videos.frame_number(f)
+                 for f in plain_window(scorer, video, s)[0]]
+                for s in plan.samples]
+    assert stream_frame_numbers(scorer, video, plan) == expected == [
+        [i % 64 for i in inds] for inds in plan.frame_indices]
+    shown = read_frames_at(video, [0.0, 2.95, 3.0, 4.55, 5.95])
+    assert [odd_videos.frame_number(f) for f in shown] == [0, 29, 30, 45,
+                                                           59]
+
+
+def test_a_video_corrupt_midway_is_refused_not_frozen(scorer, tmp_path):
+    import odd_videos
+    source = odd_videos.write(str(tmp_path / 'whole.mp4'), 200, gop=25,
+                              options={'movflags': 'faststart'})
+    video = odd_videos.damage(source, str(tmp_path / 'damaged.mp4'))
+    stream = open_video(scorer, video)
+    plan = plan_windows(stream.num_frames, stream.fps, 2.0, 1.0,
+                        stream.sampler)
+    with pytest.raises(VideoReadError, match=r"damaged\.mp4.* corrupt"):
+        embed_windows(scorer, stream, plan)
+
+
+@pytest.mark.parametrize('rotation,mirror', [(90, False), (-90, False),
+                                             (180, False), (0, True)])
+def test_rotated_video_reads_upright_in_every_reader(
+        scorer, tmp_path, monkeypatch, rotation, mirror):
+    import odd_videos
+    video = odd_videos.write(str(tmp_path / 'phone.mp4'), 30,
+                             rotation=rotation, mirror=mirror)
+    stream = open_video(scorer, video)
+    plan = plan_windows(stream.num_frames, stream.fps, 1.3, 0.7,
+                        stream.sampler)
+    # Decord turns it as players do; the window stream (PyAV), the test
+    # pipeline (PyAV), decord and the sequential OpenCV reader agree.
+    decord_frames = plain_window_with(scorer, video, plan.samples[0],
+                                      backend='cpu')
+    first = next(iter(WindowFrames(open_video(scorer, video), plan, 5)))[1]
+    plain = plain_window(scorer, video, plan.samples[0])[0]
+    height = 128 if rotation % 180 else 64
+    for frames in (first, plain):
+        assert len(frames) == len(decord_frames)
+        for got, want in zip(frames, decord_frames):
+            assert got.shape[0] == height
+            assert np.array_equal(got, want)
+    break_decord_copies(monkeypatch)
+    parts = split_pipeline(scorer.preprocess.pipeline.steps)
+    parts.decode.update(backend='cpu')
+    stream = VideoStream(video, parts)
+    opencv = next(iter(WindowFrames(stream, plan, 5)))[1]
+    assert stream._opencv is not None
+    for got, want in zip(opencv, decord_frames):
+        assert got.shape == want.shape
+        # OpenCV's own colour conversion: equal to a few levels.
+        assert np.abs(got.astype(int) - want).mean() < 3
+
+
+def plain_window_with(scorer, video, sample, backend):
+    from mmaction.registry import TRANSFORMS
+    from mmengine.registry import DefaultScope
+    parts = split_pipeline(scorer.preprocess.pipeline.steps)
+    parts.decode.update(backend=backend)
+    with DefaultScope.overwrite_default_scope('mmaction'):
+        init = TRANSFORMS.build(parts.init)
+        decode = TRANSFORMS.build(parts.decode)
+    results = init(dict(filename=video, start_index=0, modality='RGB'))
+    results.update({k: v for k, v in sample.items() if k != 'total_frames'})
+    return [f.copy() for f in decode(results)['imgs']]

@@ -502,7 +502,8 @@ def _embed_video(scorer,
                 window_s, stride_s = frame_window(window_frames,
                                                   stream.fps)
             plan = plan_windows(stream.num_frames, stream.fps, window_s,
-                                stride_s, stream.sampler)
+                                stride_s, stream.sampler,
+                                stream.frame_times)
         except ValueError as error:
             raise VideoReadError(f'Cannot find the windows of video '
                                  f'{video!r}: {error}') from None

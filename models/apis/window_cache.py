@@ -100,7 +100,11 @@ class VideoWindows:
 
     @property
     def duration_s(self) -> float:
-        """The video's length in seconds."""
+        """The video's length in seconds: the end of the last window,
+        which ends with the video (by its time stamps where the frame
+        rate varies)."""
+        if self.windows:
+            return float(self.windows[-1][1])
         return self.num_frames / self.fps
 
 
@@ -192,8 +196,14 @@ class WindowCache:
         except ValueError:
             return None
         times = [tuple(t) for t in windows.tolist()]
-        if times != plan.times:  # planned otherwise: embed again
-            return None
+        if times != plan.times:
+            # Timed by the frames' time stamps (a variable frame rate),
+            # read again from the file, unchanged since (its version
+            # matched); else planned otherwise: embed again.
+            from models.apis.window_stream import varying_times
+            plan.frame_times = varying_times(video, num_frames, fps)
+            if plan.frame_times is None or times != plan.times:
+                return None
         return VideoWindows(video, num_frames, fps, times, features, still)
 
     def add(self, stat: os.stat_result, windows: VideoWindows) -> None:

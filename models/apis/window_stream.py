@@ -142,6 +142,41 @@ class _SequentialOpenCV:
         self.capture.release()
 
 
+#: Largest difference, in seconds, between a frame's time stamp and
+#: ``frame / fps`` of a video read as of constant frame rate.
+CONSTANT_RATE_TOLERANCE_S = 1e-4
+
+
+def varying_times(filename: str, num_frames: int,
+                  fps: float) -> Optional[np.ndarray]:
+    """The frames' presentation times and the end
+    (:func:`models.datasets.pyav_frames.frame_times`) where they are not
+    ``frame / fps`` (variable frame rate).
+
+    Args:
+        filename (str): The video.
+        num_frames (int): Its frames, as the pipeline counts them.
+        fps (float): The rate ``frame / fps`` would time them by.
+
+    Returns:
+        np.ndarray, optional: ``(num_frames + 1,)`` times in seconds; None
+        where they are ``frame / fps`` to
+        :data:`CONSTANT_RATE_TOLERANCE_S`, or where PyAV cannot give them
+        for these frames.
+    """
+    import importlib.util
+    if importlib.util.find_spec('av') is None:
+        return None
+    from models.datasets.pyav_frames import frame_times
+    times = frame_times(filename)
+    if times is None or len(times) != num_frames + 1 or not times[-1] > 0:
+        return None
+    plain = np.arange(num_frames + 1) / fps
+    if np.abs(times - plain).max() <= CONSTANT_RATE_TOLERANCE_S:
+        return None
+    return times
+
+
 class VideoStream:
     """One video opened by the model's pipeline, its frames read in
     ascending order.
@@ -179,8 +214,15 @@ class VideoStream:
         self._reader = results['video_reader']
         #: Frames of the video, as the pipeline counts them.
         self.num_frames = int(results['total_frames'])
-        #: Its frame rate.
+        #: Its frame rate (on average: frames over duration where it
+        #: varies).
         self.fps = float(results['avg_fps'])
+        #: Each frame's time and the end (:func:`frame_times`), or None
+        #: where they are ``frame / fps``.
+        self.frame_times = varying_times(filename, self.num_frames,
+                                         self.fps)
+        if self.frame_times is not None:
+            self.fps = self.num_frames / float(self.frame_times[-1])
         self._opencv: Optional[_SequentialOpenCV] = None
         # VideoDecode(backend='pyav') reads in one forward pass with PyAV:
         # decord's get_batch seeks across gaps between windows and reads
@@ -217,8 +259,13 @@ class VideoStream:
             except Exception:  # NotSupported, unreadable: decord decides
                 self._pyav = None
         if self._pyav is not None:
+            from models.datasets.pyav_frames import CorruptVideo
+            from models.datasets.transforms import corrupt_message
             try:
                 return self._pyav.read(indices)
+            except CorruptVideo as error:  # as VideoDecode: no decord
+                raise VideoReadError(corrupt_message(self.filename,
+                                                     error)) from error
             except Exception:  # as VideoDecode: decord from here on
                 self._pyav.close()
                 self._pyav = None

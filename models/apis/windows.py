@@ -1,12 +1,15 @@
 """Where the windows of a video lie and which frames each one takes.
 
-A video of ``F`` frames at ``fps`` is covered by windows of ``window_s``
-seconds every ``stride_s`` seconds, both rounded to whole frames: window
+A video of ``F`` frames at ``fps`` (on average) is covered by windows of
+``window_s`` seconds every ``stride_s`` seconds, both rounded to whole
+frames: window
 ``k`` starts at frame ``k * stride`` and spans ``window`` frames; when the
 last regular window stops short of the end, one more window ending at the
 last frame is added, so that every window has the same length (scores of
 windows of one length compare) and the whole video is covered. A video
-shorter than one window gives one window, the whole video.
+shorter than one window gives one window, the whole video. A window's
+times are those of its frames (their presentation time stamps where the
+frame rate varies).
 
 The frames of a window are those the model's test pipeline samples over a
 clip of that many frames: its sampling transforms (``SampleFrames`` with
@@ -186,6 +189,10 @@ class WindowPlan:
         lengths (list[int]): Frames of each window.
         samples (list[dict]): The sampler's results per window
             (``frame_inds`` ...), what the decoding step receives.
+        frame_times (np.ndarray, optional): Each frame's presentation
+            time in seconds, then the video's end (``num_frames + 1``
+            values), for a video whose times are not ``frame / fps``
+            (variable frame rate); None: ``frame / fps``.
     """
 
     num_frames: int
@@ -195,19 +202,26 @@ class WindowPlan:
     starts: List[int]
     lengths: List[int]
     samples: List[dict] = field(repr=False)
+    frame_times: Optional[np.ndarray] = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.starts)
 
+    def _time(self, frame: int) -> float:
+        if self.frame_times is None:
+            return frame / self.fps
+        return float(self.frame_times[frame])
+
     @property
     def duration_s(self) -> float:
         """The video's length in seconds."""
-        return self.num_frames / self.fps
+        return self._time(self.num_frames)
 
     @property
     def times(self) -> List[Tuple[float, float]]:
-        """``(start_s, end_s)`` of each window, as planned in frames."""
-        return [(s / self.fps, (s + n) / self.fps)
+        """``(start_s, end_s)`` of each window: the time of its first frame
+        and of the frame after its last (the video's end for the last)."""
+        return [(self._time(s), self._time(s + n))
                 for s, n in zip(self.starts, self.lengths)]
 
     @property
@@ -236,7 +250,8 @@ def plan_windows(num_frames: int,
                  fps: float,
                  window_s: float,
                  stride_s: float,
-                 sampler: Optional[WindowSampler] = None) -> WindowPlan:
+                 sampler: Optional[WindowSampler] = None,
+                 frame_times: Optional[np.ndarray] = None) -> WindowPlan:
     """The windows of a video and the frames of each (see the module
     docstring).
 
@@ -247,6 +262,9 @@ def plan_windows(num_frames: int,
         stride_s (float): Stride in seconds.
         sampler (WindowSampler, optional): The model's frame sampling;
             without it, ``samples`` is empty (times only).
+        frame_times (np.ndarray, optional): The frames' times
+            (:attr:`WindowPlan.frame_times`); windows are planned in
+            frames, ``window_s * fps`` each, and timed by these.
 
     Returns:
         WindowPlan: The plan.
@@ -271,5 +289,9 @@ def plan_windows(num_frames: int,
     samples = [] if sampler is None else [
         sampler(start, window, fps) for start in starts
     ]
+    if frame_times is not None and len(frame_times) != num_frames + 1:
+        raise ValueError(f'{len(frame_times)} frame times for '
+                         f'{num_frames} frames and the end')
     return WindowPlan(num_frames, float(fps), float(window_s),
-                      float(stride_s), starts, lengths, samples)
+                      float(stride_s), starts, lengths, samples,
+                      frame_times)

@@ -13,9 +13,11 @@ frames that are decoded are decoded exactly as without skipping, so the
 result is the same, bit for bit, a third faster (docs/decoding.md).
 
 Frames are numbered as decord numbers them: the video stream's packets in
-order of presentation time. The frames are those of decoding every frame
-in order, bit for bit, with decord or PyAV, on the codecs, pixel formats
-and colour tags the tests write.
+order of presentation time, except the packets an MP4 edit list hides
+(decord counts those too; ``VideoInit`` counts the frames shown). The
+frames are those of decoding every frame in order, bit for bit, with
+decord or PyAV, on the codecs, pixel formats and colour tags the tests
+write, turned by the stream's display rotation as decord turns them.
 
 decord's own random access does not always give them: it seeks to a key
 frame and counts frames from there, which goes wrong where frames that
@@ -32,9 +34,13 @@ Where this module cannot promise the frames, :class:`NotSupported` tells
 the caller to decode with decord instead: another container whose frames
 are not reordered (decord seeks right there), a pixel format it was not
 checked on, repeated time stamps, a frame count other than decord's, or a
-sampled frame the decoder did not return.
+sampled frame the decoder did not return. Where the decoder meets damaged
+data, :class:`CorruptVideo` tells it that no decoder may take over: decord
+would give its last good frame in the place of every later one.
 """
 import bisect
+import functools
+import os
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -51,6 +57,13 @@ class NotSupported(Exception):
     with decord."""
 
 
+class CorruptVideo(Exception):
+    """The decoder met damaged data where it decoded this video: the frames
+    from there on are concealed or missing, and decord would serve a
+    substitute (the last good frame for every later one), so no decoder
+    may take over."""
+
+
 def _import_av():
     try:
         import av
@@ -62,16 +75,28 @@ def _import_av():
 
 
 def _index(container, stream) -> Dict:
-    """Presentation time stamps of every frame, in order, those of the key
-    frames, the frame count, and whether decoding order differs from
-    presentation order (``reordered``; also when time stamps are
-    missing)."""
-    stamps, keys = [], []
-    count, latest, reordered = 0, None, False
+    """Presentation time stamps of every frame shown, in order, those of
+    the key frames, the frame count, whether decoding order differs from
+    presentation order (``reordered``; also when time stamps are missing
+    or restart), and each frame's time (:func:`_times`).
+
+    Packets an edit list hides (an MP4 cut by stream copy keeps the frames
+    from the key frame before the cut, marked to be decoded but not
+    shown) are not frames: the decoder returns none for them, and players
+    show none. Their key frames are kept, to seek to.
+    """
+    stamps, keys, timed = [], [], []
+    count, latest, reordered, hidden = 0, None, False, 0
     for packet in container.demux(stream):
         if not packet.size:  # the demuxer's end-of-stream marker
             continue
+        if packet.is_keyframe and packet.pts is not None:
+            keys.append(packet.pts)
+        if packet.is_discard:
+            hidden += 1
+            continue
         count += 1
+        timed.append((packet.pts, packet.dts, packet.duration))
         if packet.pts is None:
             reordered = True  # unknown: the in-order path is safe
             continue
@@ -79,26 +104,113 @@ def _index(container, stream) -> Dict:
             reordered = True
         latest = packet.pts if latest is None else max(latest, packet.pts)
         stamps.append(packet.pts)
-        if packet.is_keyframe:
-            keys.append(packet.pts)
     stamps.sort()
     return dict(stamps=stamps, keys=sorted(keys), count=count,
-                reordered=reordered,
-                repeated=len(set(stamps)) != len(stamps))
+                reordered=reordered, hidden=hidden,
+                repeated=len(set(stamps)) != len(stamps),
+                times=_times(timed, stream.time_base))
 
 
-def _checked_index(container, num_frames: Optional[int]) -> tuple:
-    """The video stream and its :func:`_index`, or :class:`NotSupported`
-    when there is not exactly one video stream or the frame count is not
-    decord's ``num_frames``."""
-    if len(container.streams.video) != 1:
-        raise NotSupported('not exactly one video stream')
-    stream = container.streams.video[0]
-    index = _index(container, stream)
+def _times(packets: List[tuple], time_base) -> Optional[List[float]]:
+    """Each shown frame's presentation time in seconds from the first, and
+    the end of the last frame (``count + 1`` values), or None where a time
+    stamp is missing.
+
+    Where decoding time stamps go back (an MPEG-TS spliced from two
+    recordings: the second restarts its clock) the frames after the jump
+    follow the frames before it, one frame duration after the last one
+    shown, as players play them.
+
+    Args:
+        packets (list[tuple]): ``(pts, dts, duration)`` per shown packet,
+            in decoding order.
+        time_base (fractions.Fraction): The stream's time base.
+    """
+    if not packets or any(pts is None for pts, _, _ in packets):
+        return None
+    parts, last_dts = [[]], None
+    for pts, dts, duration in packets:
+        if dts is not None:
+            if last_dts is not None and dts < last_dts:
+                parts.append([])
+            last_dts = dts
+        parts[-1].append((pts, duration or 0))
+    ticks: List[int] = []
+    end = 0
+    for part in parts:
+        part.sort()
+        # The last frame lasts as long as the container says, else as
+        # long as the one before it.
+        step = part[-1][1] or (part[-1][0] - part[-2][0]
+                               if len(part) > 1 else 0)
+        offset = end - part[0][0]
+        ticks += [pts + offset for pts, _ in part]
+        end = ticks[-1] + step
+    ticks.append(end)
+    # One division per value: the same float as frame / fps for a
+    # constant frame rate.
+    return [t * time_base.numerator / time_base.denominator for t in ticks]
+
+
+@functools.lru_cache(maxsize=64)
+def _file_index(filename: str, version: tuple) -> Dict:
+    """:func:`_index` of one version of a file (``version``: its size,
+    change time and inode), demuxed once for ``VideoInit``, the decoding
+    step and the moments' times alike."""
+    with _import_av().open(filename) as container:
+        if len(container.streams.video) != 1:
+            raise NotSupported('not exactly one video stream')
+        return _index(container, container.streams.video[0])
+
+
+def video_index(filename: str) -> Dict:
+    """The frames of a video as PyAV demuxes them, without decoding:
+    ``count`` (frames shown), ``hidden`` (packets an edit list hides),
+    ``times`` (:func:`_times`), ``stamps``, ``keys``, ``reordered`` and
+    ``repeated``.
+
+    Args:
+        filename (str): The video.
+
+    Returns:
+        dict: The index (shared: do not change it).
+
+    Raises:
+        NotSupported: Not exactly one video stream.
+        av.error.FFmpegError: The file cannot be read.
+    """
+    stat = os.stat(filename)
+    return _file_index(filename,
+                       (stat.st_size, stat.st_ctime_ns, stat.st_ino))
+
+
+def frame_times(filename: str) -> Optional[np.ndarray]:
+    """Each frame's presentation time in seconds from the first frame
+    shown, then the end of the last frame, for a video whose times are not
+    ``frame / fps`` (variable frame rate, a restarting clock).
+
+    Args:
+        filename (str): The video.
+
+    Returns:
+        np.ndarray, optional: ``(F + 1,)`` float64 times; None where PyAV
+        cannot index the file or a time stamp is missing.
+    """
+    try:
+        times = video_index(filename)['times']
+    except Exception:  # NotSupported, or PyAV cannot read it
+        return None
+    return None if times is None else np.asarray(times, np.float64)
+
+
+def _checked_index(filename: str, num_frames: Optional[int]) -> Dict:
+    """:func:`video_index`, or :class:`NotSupported` when the frame count
+    is not decord's ``num_frames``."""
+    index = video_index(filename)
     if num_frames is not None and index['count'] != num_frames:
         raise NotSupported(f"{index['count']} frames, decord counts "
                            f'{num_frames}')
-    return stream, index
+    return index
 
 
 def read_frames(filename: str,
@@ -127,13 +239,16 @@ def read_frames(filename: str,
     Raises:
         NotSupported: The frames could differ from those of decoding in
             order; decode with decord.
+        CorruptVideo: The decoder met damaged data: no decoder may serve
+            the frames.
         av.error.FFmpegError: The file cannot be read.
     """
     av = _import_av()
     indices = [int(i) for i in frame_inds]
     stats = {} if stats is None else stats
+    index = _checked_index(filename, num_frames)
     with av.open(filename) as container:
-        stream, index = _checked_index(container, num_frames)
+        stream = container.streams.video[0]
         if indices and (min(indices) < 0 or max(indices) >= index['count']):
             raise NotSupported('a frame index out of range')
         if container.format.name not in SEEKABLE_FORMATS:
@@ -167,9 +282,28 @@ def read_frames(filename: str,
 
 
 def _to_rgb(frame) -> np.ndarray:
+    """The frame as players show it: RGB, turned by the stream's display
+    rotation (a phone clip filmed upright), as decord and OpenCV turn
+    it."""
     if frame.format.name not in PIXEL_FORMATS:
         raise NotSupported(f'pixel format {frame.format.name}')
-    return frame.to_ndarray(format='rgb24')
+    if frame.is_corrupt:
+        raise CorruptVideo(f'frame at time stamp {frame.pts} is damaged')
+    image = frame.to_ndarray(format='rgb24')
+    rotation = frame.rotation  # degrees counter-clockwise
+    if rotation % 90:
+        raise NotSupported(f'a display rotation of {rotation} degrees')
+    turns = (rotation // 90) % 4
+    return np.ascontiguousarray(np.rot90(image, turns)) if turns else image
+
+
+def _decode_packet(context, packet):
+    """The frames the decoder returns for ``packet`` (``None`` flushes);
+    damaged data raises :class:`CorruptVideo`."""
+    try:
+        return context.decode(packet)
+    except _import_av().error.InvalidDataError as error:
+        raise CorruptVideo(str(error)) from error
 
 
 def _decode(container, stream, goals: List[int], keys: List[int],
@@ -211,7 +345,8 @@ def _decode(container, stream, goals: List[int], keys: List[int],
                 context.skip_frame = ('DEFAULT' if packet.pts in wanted
                                       else 'NONREF')
             # A size-0 packet flushes the decoder at the end of the file.
-            for frame in context.decode(packet if packet.size else None):
+            for frame in _decode_packet(context,
+                                        packet if packet.size else None):
                 stats['decoded'] += 1
                 if frame.pts in wanted and frame.pts not in frames:
                     frames[frame.pts] = _to_rgb(frame)
@@ -263,9 +398,7 @@ class InOrderReader:
                 count.
             av.error.FFmpegError: The file cannot be read.
         """
-        with _import_av().open(filename) as container:
-            _, index = _checked_index(container, num_frames)
-        return cls(filename, index['count'])
+        return cls(filename, _checked_index(filename, num_frames)['count'])
 
     def _open(self) -> None:
         self.close()
@@ -286,8 +419,8 @@ class InOrderReader:
             list[np.ndarray]: ``(H, W, 3)`` uint8 RGB frames.
 
         Raises:
-            NotSupported: The decoder returned fewer frames than counted,
-                or a pixel format not checked against decord's.
+            NotSupported: A pixel format not checked against decord's.
+            CorruptVideo: Damaged data, or fewer frames than counted.
         """
         out = []
         for index in (int(i) for i in indices):
@@ -297,10 +430,16 @@ class InOrderReader:
                                              and self._last is None):
                 self._open()
             while self.position <= index:
-                frame = next(self._frames, None)
+                try:
+                    frame = next(self._frames, None)
+                except self._av.error.InvalidDataError as error:
+                    raise CorruptVideo(str(error)) from error
                 if frame is None:
-                    raise NotSupported('the decoder returned fewer frames '
-                                       'than counted')
+                    # A packet that gave no frame: damaged data the
+                    # decoder dropped (decord would repeat a frame).
+                    raise CorruptVideo(
+                        f'the decoder returned {self.position} of '
+                        f'{self.num_frames} frames')
                 self.decoded += 1
                 self.position += 1
                 self._last = (_to_rgb(frame)

@@ -22,8 +22,10 @@ sends both to OpenCV. Which FFmpeg each reader uses:
 :mod:`models.datasets.decoder_info`.
 
 ``VideoDecode(backend='pyav')`` decodes with PyAV, skipping the frames that
-no sampled frame needs (:mod:`models.datasets.pyav_frames`): decord's
-frames, a third faster; decord wherever it cannot promise them.
+no sampled frame needs (:mod:`models.datasets.pyav_frames`): the frames
+of decoding in order, a third faster; decord wherever it cannot promise
+them, and a :class:`VideoReadError` naming the file where the video is
+damaged mid-stream (decord would repeat its last good frame).
 """
 import functools
 import os
@@ -61,6 +63,22 @@ def describe_read_error(filename: str, error: BaseException) -> str:
             f'not a video ({type(error).__name__}: '
             f'{str(error).strip()[:200]}); check that it plays, or copy or '
             'download it again')
+
+
+def corrupt_message(filename: str, error: BaseException) -> str:
+    """The message for a video whose data is damaged mid-stream.
+
+    Args:
+        filename (str): The video.
+        error (BaseException): What the decoder reported.
+
+    Returns:
+        str: One line naming the file.
+    """
+    cause = ' '.join(str(error).split())[:160]
+    return (f'Video file {filename!r} is corrupt: the decoder met damaged '
+            f'data ({cause}), and the frames from there on would be '
+            'substitutes; copy or download it again')
 
 
 def video_path(filename: str) -> str:
@@ -218,16 +236,39 @@ class VideoInit(DecordInit):
         """
         filename = results['filename']
         try:
-            return super().transform(results)
+            results = super().transform(results)
         except Exception as error:
             if not osp.isfile(filename) or osp.getsize(filename) == 0:
                 raise VideoReadError(describe_read_error(filename,
                                                          error)) from error
+        else:
+            results['total_frames'] = _shown_frames(
+                filename, results['total_frames'])
+            return results
         reader = _OpenCVFrames(filename)
         results['video_reader'] = reader
         results['total_frames'] = len(reader)
         results['avg_fps'] = reader.fps
         return results
+
+
+def _shown_frames(filename: str, counted: int) -> int:
+    """The frames a player shows of a video decord counts ``counted``
+    frames of: decord also counts the packets an MP4 edit list hides (a
+    clip cut by stream copy), frames it then gives in the place of others,
+    where PyAV decodes the frames shown."""
+    import importlib.util
+    path = video_path(filename)
+    if importlib.util.find_spec('av') is None or not osp.isfile(path):
+        return counted
+    from .pyav_frames import video_index
+    try:
+        index = video_index(path)
+    except Exception:  # NotSupported, or PyAV cannot read it
+        return counted
+    if index['hidden'] and index['count'] + index['hidden'] == counted:
+        return index['count']
+    return counted
 
 
 #: ``VideoDecode``'s decoders.
@@ -326,10 +367,15 @@ class VideoDecode(DecordDecode):
         indices = np.asarray(results['frame_inds']).reshape(-1)
         if indices.size == 0 or indices.min() < 0:
             return None
-        from .pyav_frames import read_frames
+        from .pyav_frames import CorruptVideo, read_frames
         try:
             frames = read_frames(filename, indices.tolist(),
                                  results.get('total_frames'))
+        except CorruptVideo as error:
+            # decord would give the last good frame in the place of every
+            # later one: a score of the video would be silently wrong.
+            raise VideoReadError(corrupt_message(results['filename'],
+                                                 error)) from error
         except Exception:  # NotSupported, or PyAV cannot read it
             # decord decodes it, or names the file if it cannot.
             return None

@@ -1,8 +1,14 @@
-"""Single frames of a video at given times, for thumbnails: OpenCV seeks
-to each frame (FFmpeg jumps to the key frame before it and decodes from
-there), so an hours-long video is never decoded whole.
+"""Single frames of a video at given times, for thumbnails.
 
-Only numpy and OpenCV, imported inside the functions: importing
+A time is that of the frame shown then, by the frames' presentation time
+stamps (:func:`models.datasets.pyav_frames.frame_times`: variable frame
+rates, MPEG-TS clocks that restart), decoded as the test pipeline decodes
+it (PyAV, which seeks to the key frame before each frame where the
+container's index allows, so an hours-long video is never decoded whole).
+Where PyAV cannot index or decode the file, OpenCV seeks to frame
+``time * fps``.
+
+Only numpy, PyAV and OpenCV, imported inside the functions: importing
 :mod:`models.visualization` stays light.
 """
 import base64
@@ -71,12 +77,14 @@ def read_frames_at(video: str,
 
     Args:
         video (str): The video file.
-        times_s (list[float]): Times in seconds, in any order; a time past
-            the end gives the last frame.
+        times_s (list[float]): Times in seconds from the first frame, in
+            any order; a time past the end gives the last frame.
         fps (float, optional): The frame rate the times refer to (the
-            result document's); the container's when not given.
+            result document's) where OpenCV reads the frames; the
+            container's when not given.
         num_frames (int, optional): The video's frame count (the result
-            document's); the container's estimate when not given.
+            document's) where OpenCV reads the frames; the container's
+            estimate when not given.
         max_side (int): Frames are scaled down (never up) so that neither
             side exceeds this. Defaults to :data:`MAX_THUMBNAIL`.
 
@@ -89,6 +97,14 @@ def read_frames_at(video: str,
             be decoded at or shortly before one of the times.
     """
     import cv2
+    for time_s in times_s:
+        if time_s != time_s:  # NaN
+            raise FrameReadError(
+                f'Cannot read a frame of video {video!r} at time '
+                f'{time_s}: the time is not a number')
+    frames = _frames_by_time_stamps(video, times_s)
+    if frames is not None:
+        return [_shrink(frame, max_side) for frame in frames]
     capture = _open(video)
     try:
         if not fps:
@@ -98,10 +114,6 @@ def read_frames_at(video: str,
         last = max(0, num_frames - 1) if num_frames else None
         wanted = {}
         for time_s in times_s:
-            if time_s != time_s:  # NaN
-                raise FrameReadError(
-                    f'Cannot read a frame of video {video!r} at time '
-                    f'{time_s}: the time is not a number')
             index = max(0, int(float(time_s) * fps))
             wanted[time_s] = index if last is None else min(index, last)
         frames = {}
@@ -111,6 +123,37 @@ def read_frames_at(video: str,
     finally:
         capture.release()
     return [_shrink(frames[wanted[t]], max_side) for t in times_s]
+
+
+def _frames_by_time_stamps(video: str, times_s: Sequence[float]):
+    """The frames shown at ``times_s`` by their time stamps, decoded with
+    PyAV; None where PyAV cannot promise them (OpenCV reads them then)."""
+    import numpy as np
+    if not osp.isfile(video):
+        return None  # OpenCV's path names the problem
+    try:
+        from models.datasets.pyav_frames import (CorruptVideo, read_frames,
+                                                 video_index)
+        index = video_index(video)
+    except Exception:  # no PyAV, or it cannot read the file
+        return None
+    if index['times'] is None or not index['count']:
+        return None
+    starts = np.asarray(index['times'][:-1])
+    wanted = [
+        int(min(index['count'] - 1,
+                max(0, np.searchsorted(starts, float(t), 'right') - 1)))
+        for t in times_s
+    ]
+    try:
+        return read_frames(video, wanted)
+    except CorruptVideo as error:
+        raise FrameReadError(
+            f'Cannot decode the frames of video {video!r}: it is corrupt '
+            f'({" ".join(str(error).split())[:160]}); check that it plays, '
+            'or copy it again') from error
+    except Exception:  # NotSupported: OpenCV seeks instead
+        return None
 
 
 def _read_near(capture, video: str, index: int, fps: float):
