@@ -246,7 +246,8 @@ def run(args: argparse.Namespace) -> int:
         os.makedirs(folder, exist_ok=True)
         labels = osp.join(folder, 'labels.txt')
         with open(labels, 'w', encoding='utf-8') as f:
-            f.writelines(f'{text}\n' for text in protocols.class_texts(split, args.lists))
+            texts = protocols.class_texts(split, args.lists)
+            f.writelines(f'{text}\n' for text in texts)
         ann = osp.join(folder, 'test_list.txt')
         protocols.write_annotations(ann, found)
         config = osp.join(folder, 'config.py')
@@ -254,17 +255,18 @@ def run(args: argparse.Namespace) -> int:
             f.write(split_config_text(model_config, labels, ann,
                                       args.data_root, args.workers))
         metrics = run_split(config, checkpoint, folder)
+        # TolerantAccMetric's count of unreadable videos left out.
+        skipped = int(metrics.get('acc/skipped_videos', 0))
         info = protocols.describe(split, args.lists)
         rows.append({
             'split': split.name,
             'classes': info['classes'],
             'test_videos': info['test_videos'],
-            'videos_tested': len(found) - int(
-                metrics.get('skipped_videos', 0)),
+            'videos_tested': len(found) - skipped,
             'config': config,
             **{k: float(v) for k, v in metrics.items()
                if k in ('acc/top1', 'acc/top5')},
-            'skipped_videos': int(metrics.get('skipped_videos', 0)),
+            'skipped_videos': skipped,
         })
     report = dict(protocol=args.protocol, dataset=args.dataset,
                   model=args.model, checkpoint=checkpoint,

@@ -52,8 +52,8 @@ def run_split(config: str, checkpoint: str, work_dir: str) -> dict:
     Returns:
         dict: The metrics (``acc/top1``, ``acc/top5``, ...).
     """
+    from mmaction.registry import RUNNERS
     from mmengine.config import Config
-    from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
 
     cfg = Config.fromfile(config)

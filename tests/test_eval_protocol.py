@@ -1,0 +1,212 @@
+"""tools/eval_protocol.py: the listing's counts come from the shipped
+files, wrong input is refused before torch is imported, and the zero-shot
+protocol runs end to end on a tiny UCF101-like copy, its numbers equal to
+`mim test` on each split's config."""
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT, TINY_ARCH, offline_env, write_video
+
+import eval_protocol
+
+TOOL = os.path.join(ROOT, 'tools', 'eval_protocol.py')
+
+#: A complete test config around the tiny CLIP of conftest.
+TINY_TEST_CONFIG = f'''
+_base_ = 'mmaction::_base_/default_runtime.py'
+custom_imports = dict(imports='models')
+runner_type = 'ActionClipRunner'
+model = dict(
+    type='ActionClip', clip_arch={TINY_ARCH!r}, num_adapter_segs=4,
+    num_adapter_layers=1, to_float32=True, pretrained=False,
+    labels_or_label_file='data/not_here/label_map.txt',
+    template=['a video of {{}}', '{{}}'])
+test_pipeline = [
+    dict(type='VideoInit'),
+    dict(type='SampleFrames', clip_len=1, frame_interval=1, num_clips=4,
+         test_mode=True),
+    dict(type='VideoDecode'),
+    dict(type='Resize', scale=(32, 32), keep_ratio=False),
+    dict(type='FormatShape', input_format='NCHW'),
+    dict(type='PackActionInputs'),
+]
+test_dataloader = dict(
+    batch_size=2, num_workers=0, persistent_workers=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    dataset=dict(type='TolerantVideoDataset', ann_file='not_here.txt',
+                 data_prefix=dict(video='not_here'), pipeline=test_pipeline,
+                 test_mode=True))
+test_evaluator = dict(type='TolerantAccMetric')
+test_cfg = dict(type='TestLoop')
+custom_hooks = [dict(type='LabelSetCheckHook')]
+'''
+
+
+def run_tool(*args, cwd=ROOT):
+    """The tool in a fresh interpreter, with its imports traced."""
+    return subprocess.run(
+        [sys.executable, '-X', 'importtime', TOOL, *args], cwd=cwd,
+        env=offline_env(), capture_output=True, text=True, timeout=120)
+
+
+def torch_imported(proc):
+    return re.search(r'\|\s+torch$', proc.stderr, re.M) is not None
+
+
+def count_lines(path):
+    with open(path, newline='') as f:
+        return sum(1 for line in f if line.strip())
+
+
+def test_list_json_counts_are_the_files():
+    proc = run_tool('--list', '--json')
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert not torch_imported(proc)
+    rows = json.loads(proc.stdout)
+    by_key = {(r['protocol'], r['dataset'], r['name']): r for r in rows}
+    assert len(rows) == len(by_key) == 48
+    shipped = os.path.join(ROOT, 'data', 'protocols')
+    for n in (1, 2, 3):
+        row = by_key['zero-shot', 'ucf101', f'split{n}']
+        assert row['test_videos'] == count_lines(
+            os.path.join(shipped, 'ucf101', f'testlist0{n}.txt'))
+        assert row['classes'] == 101
+        k600 = by_key['zero-shot', 'k600', f'split{n}']
+        assert k600['classes'] == 160
+        assert k600['test_videos'] == count_lines(os.path.join(
+            shipped, k600['test_list']))
+    assert {r['test_videos'] for r in rows if r['dataset'] == 'hmdb51'
+            and r['protocol'] == 'zero-shot'} == {1530}
+    for shots in (2, 4, 8, 16):
+        row = by_key['few-shot', 'ucf101', f'K={shots}']
+        assert row['train_videos'] == shots * row['classes']
+    assert by_key['supervised', 'k400', '4x3']['views'] == '4x3'
+    assert [r['runnable'] for r in rows].count(True) == 9
+
+
+def test_list_refuses_a_broken_list(tmp_path):
+    lists = tmp_path / 'lists'
+    shutil.copytree(os.path.join(ROOT, 'data', 'protocols'), lists)
+    (lists / 'ucf101' / 'classInd.txt').write_text('1 A\n3 B\n')
+    proc = run_tool('--list', '--lists', str(lists))
+    assert proc.returncode == 2
+    assert 'classInd.txt: class ids must run 1, 2' in proc.stderr
+
+
+@pytest.mark.parametrize('args, message', [
+    (['zero-shot'], '--dataset is needed'),
+    (['zero-shot', '--dataset', 'ssv2'], 'has no dataset'),
+    (['one-shot', '--dataset', 'ucf101'], 'Unknown protocol'),
+    (['few-shot', '--dataset', 'ucf101', '--model', 'ViT-B/16-8'],
+     'not yet runnable'),
+    (['zero-shot', '--dataset', 'ucf101', '--model', 'nothing.pth'],
+     'no such file'),
+    (['zero-shot', '--dataset', 'ucf101', '--model', 'ViT-B/16-8',
+      '--data-root', 'no/such/folder'], 'is not a folder'),
+])
+def test_refusals_before_torch(args, message):
+    proc = run_tool(*args)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    errors = [line for line in proc.stderr.splitlines()
+              if not line.startswith('import time:')]
+    assert len(errors) == 1 and message in errors[0], errors
+    assert not torch_imported(proc)
+
+
+def make_tiny_ucf101(root, per_split=2):
+    """Lists laid out as data/protocols/ (the real classInd.txt, short
+    test lists in the official format) and their videos as UCF101
+    unpacks: videos/<Class>/v_<Class>_gXX_cYY.avi."""
+    lists = os.path.join(root, 'lists', 'ucf101')
+    os.makedirs(lists)
+    shutil.copy(os.path.join(ROOT, 'data', 'protocols', 'ucf101',
+                             'classInd.txt'), lists)
+    classes = ['ApplyEyeMakeup', 'Basketball', 'YoYo', 'Archery']
+    seed = 0
+    for split in (1, 2, 3):
+        lines = []
+        for name in classes[:per_split + split - 1]:
+            video = f'{name}/v_{name}_g{split:02d}_c01.avi'
+            path = os.path.join(root, 'videos', video)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            write_video(path, num_frames=8, size=(64, 48), seed=seed)
+            seed += 1
+            lines.append(f'{video}\r\n')
+        with open(os.path.join(lists, f'testlist0{split}.txt'), 'w',
+                  newline='') as f:
+            f.writelines(lines)
+    return os.path.join(root, 'lists'), os.path.join(root, 'videos')
+
+
+def test_refuses_missing_videos_naming_them(tmp_path):
+    lists, videos = make_tiny_ucf101(str(tmp_path))
+    os.remove(os.path.join(videos, 'YoYo', 'v_YoYo_g03_c01.avi'))
+    work = tmp_path / 'work'
+    proc = run_tool('zero-shot', '--dataset', 'ucf101', '--model',
+                    'ViT-B/16-8', '--lists', lists, '--data-root', videos,
+                    '--work-dir', str(work))
+    assert proc.returncode == 2
+    assert 'lacks 1 of the 4 videos of ucf101 split3' in proc.stderr
+    assert not torch_imported(proc)
+    assert (work / 'missing_split3.txt').read_text() == (
+        'YoYo/v_YoYo_g03_c01.avi\n')
+
+
+def test_zero_shot_end_to_end_equals_mim_test(tmp_path, capsys):
+    import torch
+
+    from models.recognizers.actionclip import ActionClip
+    lists, videos = make_tiny_ucf101(str(tmp_path))
+    config = tmp_path / 'tiny_test_config.py'
+    config.write_text(TINY_TEST_CONFIG)
+    # Seed 4: random weights whose split3 top-5 is not 0, so that the
+    # comparison with mim test below compares something.
+    torch.manual_seed(4)
+    model = ActionClip(TINY_ARCH, 4, num_adapter_layers=1, to_float32=True)
+    checkpoint = str(tmp_path / 'tiny.pth')
+    torch.save({'state_dict': model.state_dict()}, checkpoint)
+    work = tmp_path / 'work'
+    status = eval_protocol.main([
+        'zero-shot', '--dataset', 'ucf101', '--model', checkpoint,
+        '--config', str(config), '--lists', lists, '--data-root', videos,
+        '--work-dir', str(work)])
+    assert status == 0
+    report = json.loads((work / 'report.json').read_text())
+    assert [row['split'] for row in report['splits']] == [
+        'split1', 'split2', 'split3']
+    assert [row['videos_tested'] for row in report['splits']] == [2, 3, 4]
+    assert all(row['classes'] == 101 for row in report['splits'])
+    top1 = [row['acc/top1'] for row in report['splits']]
+    assert report['summary']['acc/top1']['mean'] == pytest.approx(
+        statistics.fmean(top1))
+    assert report['summary']['acc/top1']['std'] == pytest.approx(
+        statistics.pstdev(top1))
+    table = (work / 'report.md').read_text()
+    assert '| mean ± std |' in table and '| split3 | 101 | 4 of 4 |' in table
+    assert report['splits'][2]['acc/top5'] > 0
+    # The split's config alone in mim test gives the report's numbers.
+    mim = os.path.join(os.path.dirname(sys.executable), 'mim')
+    for row in report['splits'][2:]:
+        proc = subprocess.run(
+            [mim, 'test', 'mmaction', row['config'], '--checkpoint',
+             checkpoint, '--work-dir', str(tmp_path / 'mim')],
+            cwd=ROOT, env=offline_env(), capture_output=True, text=True,
+            timeout=300)
+        output = proc.stdout + proc.stderr
+        assert proc.returncode == 0, output[-3000:]
+        found = re.search(r'acc/top1: ([0-9.]+)\s+acc/top5: ([0-9.]+)',
+                          output)
+        assert found, output[-3000:]
+        assert float(found.group(1)) == pytest.approx(row['acc/top1'],
+                                                      abs=1e-4)
+        assert float(found.group(2)) == pytest.approx(row['acc/top5'],
+                                                      abs=1e-4)
+    # The class texts are UCF101's in words, in classInd order.
+    labels = (work / 'split1' / 'labels.txt').read_text().splitlines()
+    assert len(labels) == 101 and labels[0] == 'apply eye makeup'
