@@ -87,7 +87,7 @@ def test_list_json_counts_are_the_files():
         row = by_key['few-shot', 'ucf101', f'K={shots}']
         assert row['train_videos'] == shots * row['classes']
     assert by_key['supervised', 'k400', '4x3']['views'] == '4x3'
-    assert [r['runnable'] for r in rows].count(True) == 9
+    assert [r['runnable'] for r in rows].count(True) == 12
 
 
 def test_list_refuses_a_broken_list(tmp_path):
@@ -105,6 +105,8 @@ def test_list_refuses_a_broken_list(tmp_path):
     (['one-shot', '--dataset', 'ucf101'], 'Unknown protocol'),
     (['few-shot', '--dataset', 'ucf101', '--model', 'ViT-B/16-8'],
      'not yet runnable'),
+    (['zero-shot', '--dataset', 'ucf101', '--views', '4x3'],
+     '--views applies to the supervised protocol only'),
     (['zero-shot', '--dataset', 'ucf101', '--model', 'nothing.pth'],
      'no such file'),
     (['zero-shot', '--dataset', 'ucf101', '--model', 'ViT-B/16-8',
@@ -210,3 +212,62 @@ def test_zero_shot_end_to_end_equals_mim_test(tmp_path, capsys):
     # The class texts are UCF101's in words, in classInd order.
     labels = (work / 'split1' / 'labels.txt').read_text().splitlines()
     assert len(labels) == 101 and labels[0] == 'apply eye makeup'
+
+
+def test_supervised_views_end_to_end_equal_mim_test(tmp_path):
+    """Kinetics-400 laid out as MMAction2 writes it (videos_val/), lists
+    as ViFi-CLIP's (val/<id>.mp4), five classes; 1x1, 4x3 and 10x3."""
+    import torch
+
+    from models.recognizers.actionclip import ActionClip
+    lists = tmp_path / 'lists' / 'vificlip'
+    (lists / 'datasets_splits' / 'k400_splits').mkdir(parents=True)
+    (lists / 'labels').mkdir()
+    names = ['abseiling', 'air drumming', 'archery', 'arm wrestling',
+             'yoga']
+    (lists / 'labels' / 'kinetics_400_labels.csv').write_text(
+        'id,name\r\n' + ''.join(f'{i},{n}\r\n' for i, n in enumerate(names)))
+    rows = []
+    (tmp_path / 'k400' / 'videos_val').mkdir(parents=True)
+    for i in range(6):
+        name = f'vid{i:02d}_000001_000011.mp4'
+        write_video(str(tmp_path / 'k400' / 'videos_val' / name),
+                    num_frames=24, size=(128, 64), seed=10 + i)
+        rows.append(f'val/{name} {i % 5}\n')
+    (lists / 'datasets_splits' / 'k400_splits' / 'val.txt').write_text(
+        ''.join(rows))
+    config = tmp_path / 'tiny_test_config.py'
+    config.write_text(TINY_TEST_CONFIG.replace(
+        "dict(type='Resize', scale=(32, 32), keep_ratio=False),",
+        "dict(type='Resize', scale=(-1, 40)),\n"
+        "    dict(type='CenterCrop', crop_size=32),"))
+    torch.manual_seed(1)
+    model = ActionClip(TINY_ARCH, 4, num_adapter_layers=1, to_float32=True)
+    checkpoint = str(tmp_path / 'tiny.pth')
+    torch.save({'state_dict': model.state_dict()}, checkpoint)
+    work = tmp_path / 'work'
+    assert eval_protocol.main([
+        'supervised', '--dataset', 'k400', '--model', checkpoint,
+        '--config', str(config), '--lists', str(tmp_path / 'lists'),
+        '--data-root', str(tmp_path / 'k400'), '--work-dir',
+        str(work)]) == 0
+    report = json.loads((work / 'report.json').read_text())
+    assert [r['views'] for r in report['splits']] == ['1x1', '4x3', '10x3']
+    assert all(r['classes'] == 5 and r['videos_tested'] == 6
+               for r in report['splits'])
+    config_4x3 = (work / '4x3' / 'config.py').read_text()
+    assert "'num_views': 4" in config_4x3 and 'ThreeCrop' in config_4x3
+    mim = os.path.join(os.path.dirname(sys.executable), 'mim')
+    row = report['splits'][1]
+    proc = subprocess.run(
+        [mim, 'test', 'mmaction', row['config'], '--checkpoint', checkpoint,
+         '--work-dir', str(tmp_path / 'mim')],
+        cwd=ROOT, env=offline_env(), capture_output=True, text=True,
+        timeout=300)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-3000:]
+    found = re.search(r'acc/top1: ([0-9.]+)\s+acc/top5: ([0-9.]+)', output)
+    assert found, output[-3000:]
+    assert float(found.group(1)) == pytest.approx(row['acc/top1'], abs=1e-4)
+    assert 0 < row['acc/top5'] and float(found.group(2)) == pytest.approx(
+        row['acc/top5'], abs=1e-4)

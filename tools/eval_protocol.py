@@ -152,8 +152,9 @@ def check_args(args: argparse.Namespace) -> None:
     if args.protocol not in protocols.RUNNABLE:
         raise CliError(
             f'the {args.protocol} protocol is not yet runnable here (it '
-            'trains per seed or shot count, or tests several views); its '
-            'lists ship in data/protocols and --list shows them. Runnable: '
+            'trains a model per seed or shot count); its lists ship in '
+            'data/protocols, --list shows them, and tools/data/'
+            'protocol_lists.py writes them for your copy. Runnable: '
             + ', '.join(protocols.RUNNABLE))
     if args.model is None:
         raise CliError('--model is needed: a released model (ViT-B/16-8 '
@@ -236,7 +237,8 @@ def run(args: argparse.Namespace) -> int:
     if args.list:
         return list_protocols(args.json, args.lists)
     from models.evaluation.protocol_report import write_report
-    from models.evaluation.protocol_run import run_split, split_config_text
+    from models.evaluation.protocol_run import (run_split, split_config_text,
+                                                view_pipeline)
     work_dir = osp.abspath(args.work_dir)
     os.makedirs(work_dir, exist_ok=True)
     checkpoint, model_config = _model_files(args, work_dir)
@@ -250,16 +252,25 @@ def run(args: argparse.Namespace) -> int:
             f.writelines(f'{text}\n' for text in texts)
         ann = osp.join(folder, 'test_list.txt')
         protocols.write_annotations(ann, found)
+        try:
+            pipeline = (view_pipeline(model_config, *split.views)
+                        if split.views else None)
+        except ValueError as error:
+            raise CliError(f'{model_config}: {error}') from None
         config = osp.join(folder, 'config.py')
         with open(config, 'w', encoding='utf-8') as f:
             f.write(split_config_text(model_config, labels, ann,
-                                      args.data_root, args.workers))
-        metrics = run_split(config, checkpoint, folder)
+                                      args.data_root, args.workers,
+                                      pipeline))
+        # The runner's own folder: it writes its logs and a copy of the
+        # resolved config named as ours.
+        metrics = run_split(config, checkpoint, osp.join(folder, 'run'))
         # TolerantAccMetric's count of unreadable videos left out.
         skipped = int(metrics.get('acc/skipped_videos', 0))
         info = protocols.describe(split, args.lists)
         rows.append({
             'split': split.name,
+            'views': 'x'.join(map(str, split.views)) if split.views else None,
             'classes': info['classes'],
             'test_videos': info['test_videos'],
             'videos_tested': len(found) - skipped,

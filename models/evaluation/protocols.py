@@ -47,7 +47,7 @@ PROTOCOLS: Dict[str, Tuple[str, ...]] = {
 
 #: Protocols that ``tools/eval_protocol.py`` runs; the others need training
 #: runs per seed or shot count, which it does not do yet.
-RUNNABLE = ('zero-shot', )
+RUNNABLE = ('zero-shot', 'supervised')
 
 #: Temporal clips x spatial crops of the supervised protocol's views.
 VIEWS: Dict[str, Tuple[int, int]] = {
