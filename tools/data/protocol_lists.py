@@ -42,8 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__.split('\n\n')[0],
         epilog=__doc__.split('\n\n', 1)[1],
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('protocol', choices=list(protocols.PROTOCOLS))
-    parser.add_argument('--dataset', required=True)
+    parser.add_argument('protocol', choices=list(protocols.PROTOCOLS),
+                        help='the protocol whose lists to write')
+    parser.add_argument('--dataset', required=True,
+                        help='one of the protocol\'s datasets (--list of '
+                        'tools/eval_protocol.py shows them)')
     parser.add_argument('--data-root', required=True,
                         help="folder holding the dataset's videos")
     parser.add_argument('--out-dir', required=True,
