@@ -105,6 +105,7 @@ def test_list_refuses_a_broken_list(tmp_path):
     (['one-shot', '--dataset', 'ucf101'], 'Unknown protocol'),
     (['few-shot', '--dataset', 'ucf101', '--model', 'ViT-B/16-8'],
      'not yet runnable'),
+    (['zero-shot', '--dataset', 'ucf101', '--json'], '--json goes with'),
     (['zero-shot', '--dataset', 'ucf101', '--views', '4x3'],
      '--views applies to the supervised protocol only'),
     (['zero-shot', '--dataset', 'ucf101', '--model', 'nothing.pth'],
@@ -158,6 +159,21 @@ def test_refuses_missing_videos_naming_them(tmp_path):
     assert not torch_imported(proc)
     assert (work / 'missing_split3.txt').read_text() == (
         'YoYo/v_YoYo_g03_c01.avi\n')
+
+
+def test_refuses_a_checkpoint_that_is_not_one(tmp_path, capsys):
+    lists, videos = make_tiny_ucf101(str(tmp_path))
+    config = tmp_path / 'tiny_test_config.py'
+    config.write_text(TINY_TEST_CONFIG)
+    junk = tmp_path / 'junk.pth'
+    junk.write_bytes(b'<html>not found</html>')
+    status = eval_protocol.main([
+        'zero-shot', '--dataset', 'ucf101', '--model', str(junk),
+        '--config', str(config), '--lists', lists, '--data-root', videos,
+        '--work-dir', str(tmp_path / 'work')])
+    assert status == 2
+    assert f'{junk} is not a PyTorch checkpoint' in capsys.readouterr().err
+    assert not (tmp_path / 'work' / 'report.json').exists()
 
 
 def test_zero_shot_end_to_end_equals_mim_test(tmp_path, capsys):

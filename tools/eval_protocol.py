@@ -133,6 +133,9 @@ def check_args(args: argparse.Namespace) -> None:
     """
     if args.list:
         return
+    if args.json:
+        raise CliError('--json goes with --list (the run writes report.json '
+                       'in --work-dir)')
     if args.protocol is None:
         raise CliError('name a protocol (' + ', '.join(protocols.PROTOCOLS)
                        + ') or pass --list')
