@@ -64,7 +64,7 @@ def test_labels_name_the_class_of_their_videos(split, train):
 
 def test_the_hmdb51_corrections_are_needed():
     """Without LABEL_CORRECTIONS the files name kick videos "kick ball"."""
-    split = protocols.find_splits('zero-shot', 'hmdb51')[0]
+    split = protocols.find_splits('few-shot', 'hmdb51')[0]
     entries = protocols.read_test_list(split)
     raw = raw_names(split.label_file)
     kick = {label for video, label in entries if '_kick_f_' in video}
@@ -104,6 +104,24 @@ def test_official_ucf101_test_list_is_vificlips_val1():
     assert a == b and len(a) == 3783
 
 
+def test_official_hmdb51_test_sides_are_vificlips_val_lists():
+    """ViFi-CLIP's val{1,2,3}.txt list the official test videos (id 2) of
+    splits 1-3, its labels numbering the sorted class folders."""
+    for n, split in enumerate(protocols.find_splits('zero-shot', 'hmdb51'),
+                              1):
+        official = protocols.read_test_list(split)
+        assert len(official) == 1530
+        vifi = dict(protocols.read_test_list(protocols.Split(
+            'x', 'hmdb51', 'x',
+            f'vificlip/datasets_splits/hmdb_splits/val{n}.txt',
+            'vificlip/labels/hmdb_51_labels.csv')))
+        assert {video.split('/')[1]: label
+                for video, label in official} == vifi
+        # 70 training and 30 test videos per class and split
+        train = protocols.read_test_list(split, train=True)
+        assert len(train) == 70 * 51
+
+
 def test_counts_are_read_from_the_files(tmp_path):
     lists = tmp_path / 'lists'
     (lists / 'ucf101').mkdir(parents=True)
@@ -132,7 +150,7 @@ def test_malformed_label_files_are_refused(tmp_path, content, message):
 
 
 def test_labels_outside_the_classes_are_refused(tmp_path):
-    split = protocols.find_splits('zero-shot', 'hmdb51')[0]
+    split = protocols.find_splits('few-shot', 'hmdb51')[0]
     folder = tmp_path / os.path.dirname(split.test_list)
     folder.mkdir(parents=True)
     (folder / os.path.basename(split.test_list)).write_text('a.avi 51\n')

@@ -12,6 +12,7 @@ This module imports only the standard library, so that the tools can list
 the protocols and refuse a wrong data root before torch is imported.
 """
 import csv
+import glob
 import os
 import os.path as osp
 from dataclasses import asdict, dataclass
@@ -84,9 +85,13 @@ class Split:
             ``'seed1-novel'``, ``'K=2'``, ``'4x3'``.
         test_list (str): The test list, relative to :data:`PROTOCOL_DIR`.
         label_file (str): The class list the test list's labels index.
-        list_format (str): ``'vificlip'`` (``<file> <label>`` a line) or
+        list_format (str): ``'vificlip'`` (``<file> <label>`` a line),
             ``'ucf101'`` (the official ``<Class>/<file>`` a line, labels
-            from ``classInd.txt``).
+            from ``classInd.txt``) or ``'hmdb51'`` (the official
+            ``<class>_test_split<N>.txt`` files, ``<file> <1|2|0>`` a line
+            for train, test or neither; labels in the sorted order of the
+            classes, as MMAction2 numbers them). For ``'hmdb51'``,
+            ``test_list`` and ``label_file`` are the files' glob pattern.
         train_list (str, optional): The training list, where the protocol
             trains.
         views (tuple, optional): ``(clips, crops)`` of a multi-view test.
@@ -113,8 +118,9 @@ def _registry() -> List[Split]:
                             list_format='ucf101'))
     for n in (1, 2, 3):
         splits.append(Split('zero-shot', 'hmdb51', f'split{n}',
-                            f'{_VIFI}/hmdb_splits/val{n}.txt',
-                            f'{_LABELS}/hmdb_51_labels.csv'))
+                            f'hmdb51/*_test_split{n}.txt',
+                            f'hmdb51/*_test_split{n}.txt',
+                            list_format='hmdb51'))
     for n in (1, 2, 3):
         splits.append(Split('zero-shot', 'k600', f'split{n}',
                             f'{_VIFI}/k600_splits/ZS_split{n}_K600_eval.txt',
@@ -188,6 +194,8 @@ def shipped_path(relative: str, root: str = PROTOCOL_DIR) -> str:
         ProtocolError: The file is not there.
     """
     path = osp.join(root, relative)
+    if '*' in relative and glob.glob(path):
+        return path
     if not osp.isfile(path):
         raise ProtocolError(
             f'Protocol list {path} is missing: the lists ship with the '
@@ -221,6 +229,10 @@ def read_class_names(relative: str, root: str = PROTOCOL_DIR) -> List[str]:
             order (1, 2, 3 ... for ``classInd.txt``).
     """
     path = shipped_path(relative, root)
+    if '*' in relative:  # the official HMDB51 files: one per class
+        prefix, suffix = osp.basename(path).split('*')
+        return sorted(osp.basename(f)[len(prefix):-len(suffix)]
+                      for f in glob.glob(path))
     if relative.endswith('.csv'):
         rows = list(csv.reader(_lines(path)))
         if not rows or [c.strip() for c in rows[0]] != ['id', 'name']:
@@ -260,6 +272,8 @@ def read_test_list(split: Split, root: str = PROTOCOL_DIR,
             split's classes.
     """
     relative = split.train_list if train else split.test_list
+    if split.list_format == 'hmdb51':  # one file per class holds both
+        relative = split.test_list
     if relative is None:
         raise ProtocolError(f'{split.protocol} {split.dataset} '
                             f'{split.name} has no training list')
@@ -279,6 +293,8 @@ def read_test_list(split: Split, root: str = PROTOCOL_DIR,
                                     f'{label_file}')
             entries.append((video, index[folder]))
         return entries
+    if split.list_format == 'hmdb51':
+        return _hmdb51_entries(path, 'train' if train else 'test')
     entries = []
     for number, line in enumerate(_lines(path), 1):
         parts = line.split()
@@ -291,6 +307,28 @@ def read_test_list(split: Split, root: str = PROTOCOL_DIR,
                 f'{path} line {number}: label {label} is not a class of '
                 f'{label_file} ({num_classes} classes)')
         entries.append((parts[0], label))
+    return entries
+
+
+def _hmdb51_entries(pattern: str, part: str) -> List[Tuple[str, int]]:
+    """The train (id 1) or test (id 2) videos of the official HMDB51
+    files of one split, as ``(<class>/<file>, label)``."""
+    prefix, suffix = osp.basename(pattern).split('*')
+    wanted = {'train': '1', 'test': '2'}[part]
+    entries = []
+    # By class name: climb before climb_stairs (their file names sort the
+    # other way round).
+    names = sorted(osp.basename(f)[len(prefix):-len(suffix)]
+                   for f in glob.glob(pattern))
+    for label, name in enumerate(names):
+        path = osp.join(osp.dirname(pattern), f'{prefix}{name}{suffix}')
+        for number, line in enumerate(_lines(path), 1):
+            parts = line.split()
+            if len(parts) != 2 or parts[1] not in ('0', '1', '2'):
+                raise ProtocolError(f'{path} line {number}: expected '
+                                    f'"<video> <0|1|2>", got {line!r}')
+            if parts[1] == wanted:
+                entries.append((f'{name}/{parts[0]}', label))
     return entries
 
 
@@ -401,8 +439,9 @@ def class_texts(split: Split, root: str = PROTOCOL_DIR) -> List[str]:
 
     UCF101's names are CamelCase (``ApplyEyeMakeup``): they become the
     words of ``configs/label_map_ucf101.txt`` (derived from the official
-    names by ``tools/make_label_maps.py``); the other label files already
-    hold words.
+    names by ``tools/make_label_maps.py``); HMDB51's class folders
+    (``brush_hair``) read with spaces, as ViFi-CLIP's label files write
+    them; the other label files already hold words.
 
     Args:
         split (Split): The split.
@@ -412,6 +451,8 @@ def class_texts(split: Split, root: str = PROTOCOL_DIR) -> List[str]:
         list[str]: Text of label 0, 1, ...
     """
     names = read_class_names(split.label_file, root)
+    if split.list_format == 'hmdb51':  # class folders: brush_hair
+        return [name.replace('_', ' ') for name in names]
     if split.dataset != 'ucf101':
         return names
     official = [line.split()[1] for line in _lines(
