@@ -102,3 +102,40 @@ def test_views_read_alone_and_scores_average(tmp_path):
             model.predict_scores(torch.from_numpy(g).float()[None] / 255)
             for g in groups]).mean(0)
     torch.testing.assert_close(scores, alone, rtol=0, atol=1e-6)
+
+
+def test_split_config_on_the_released_config(tmp_path):
+    """A split's config inherits a released config and changes only the
+    classes, the test list and, for views, the pipeline."""
+    import os
+
+    from conftest import ROOT
+    from mmengine.config import Config
+
+    from models.evaluation.protocol_run import (split_config_text,
+                                                view_pipeline)
+    released = os.path.join(
+        ROOT, 'configs',
+        'actionclip_vit-base-p16-res224-clip-pre_1x1x8_k400-rgb.py')
+    pipeline = view_pipeline(released, 4, 3)
+    path = tmp_path / 'config.py'
+    labels, ann = str(tmp_path / 'labels.txt'), str(tmp_path / 'test.txt')
+    path.write_text(split_config_text(released, labels, ann,
+                                      str(tmp_path / 'videos'), workers=0,
+                                      pipeline=pipeline))
+    cfg = Config.fromfile(str(path))
+    base = Config.fromfile(released)
+    assert cfg.model.labels_or_label_file == labels
+    assert cfg.model.clip_arch == base.model.clip_arch == 'ViT-B/16'
+    data = cfg.test_dataloader
+    assert data.dataset.ann_file == ann
+    assert data.dataset.data_prefix.video == str(tmp_path / 'videos')
+    assert data.num_workers == 0 and not data.persistent_workers
+    types = [step['type'] for step in data.dataset.pipeline]
+    assert types == [
+        'VideoInit', 'MultiViewSampleFrames', 'VideoDecode', 'Resize',
+        'ThreeCrop', 'FormatShape', 'PackActionInputs']
+    assert data.dataset.pipeline[3]['scale'] == (-1, 224)
+    assert data.dataset.pipeline[1]['num_clips'] == 8
+    assert cfg.test_evaluator == base.test_evaluator
+    assert cfg.runner_type == 'ActionClipRunner'
