@@ -87,7 +87,7 @@ def test_list_json_counts_are_the_files():
         row = by_key['few-shot', 'ucf101', f'K={shots}']
         assert row['train_videos'] == shots * row['classes']
     assert by_key['supervised', 'k400', '4x3']['views'] == '4x3'
-    assert [r['runnable'] for r in rows].count(True) == 12
+    assert all(r['runnable'] for r in rows)
 
 
 def test_list_refuses_a_broken_list(tmp_path):
@@ -104,7 +104,9 @@ def test_list_refuses_a_broken_list(tmp_path):
     (['zero-shot', '--dataset', 'ssv2'], 'has no dataset'),
     (['one-shot', '--dataset', 'ucf101'], 'Unknown protocol'),
     (['few-shot', '--dataset', 'ucf101', '--model', 'ViT-B/16-8'],
-     'not yet runnable'),
+     'pass 4 --model, in that order, got 1'),
+    (['zero-shot', '--dataset', 'ucf101', '--model', 'ViT-B/16-8',
+      '--model', 'ViT-B/32-8'], 'pass one --model, got 2'),
     (['zero-shot', '--dataset', 'ucf101', '--json'], '--json goes with'),
     (['zero-shot', '--dataset', 'ucf101', '--views', '4x3'],
      '--views applies to the supervised protocol only'),
@@ -287,3 +289,115 @@ def test_supervised_views_end_to_end_equal_mim_test(tmp_path):
     assert float(found.group(1)) == pytest.approx(row['acc/top1'], abs=1e-4)
     assert 0 < row['acc/top5'] and float(found.group(2)) == pytest.approx(
         row['acc/top5'], abs=1e-4)
+
+
+#: The groups (videos) of each class of the base-to-novel test.
+GROUPS = {0: (1, 2, 3), 1: (1, )}
+
+
+def test_base_to_novel_tests_each_seed_model_exactly(tmp_path):
+    """Three seed checkpoints, base and novel tests each over their own
+    classes; every top-1 equals the plain computation (the project's
+    loading and preprocessing, argmax over the split's classes), and the
+    summary's harmonic means follow."""
+    import torch
+
+    from models.apis.loading import load_model
+    from models.recognizers.actionclip import ActionClip
+    folder = tmp_path / 'lists' / 'vificlip'
+    splits = folder / 'datasets_splits' / 'base2novel_splits' / 'ucf_splits'
+    splits.mkdir(parents=True)
+    (folder / 'labels').mkdir()
+    parts = {'base': ['ApplyEyeMakeup', 'Archery'],
+             'novel': ['ApplyLipstick', 'YoYo']}
+    seed = 20
+    for part, names in parts.items():
+        (folder / 'labels' / f'ucf_101_{part}_labels.csv').write_text(
+            'id,name\n' + ''.join(f'{i},{n}\n' for i, n in enumerate(names)))
+        rows = []
+        for label, name in enumerate(names):
+            # Three videos of one class, one of the other: a model that
+            # answers one class everywhere scores 75 or 25 %, not 50.
+            for group in GROUPS[label]:
+                video = f'v_{name}_g{group:02d}_c01.avi'
+                path = tmp_path / 'ucf' / name / video
+                path.parent.mkdir(parents=True, exist_ok=True)
+                write_video(str(path), num_frames=8, size=(64, 48),
+                            seed=seed)
+                seed += 1
+                rows.append(f'{video} {label}\n')
+        (splits / f'{part}_val.txt').write_text(''.join(rows))
+    for n in (1, 2, 3):  # training lists: only counted here
+        (splits / f'fs_base_s{n}_train.txt').write_text('x.avi 0\n')
+    config = tmp_path / 'tiny_test_config.py'
+    config.write_text(TINY_TEST_CONFIG)
+    checkpoints = []
+    for n in (1, 2, 3):
+        torch.manual_seed(n)
+        model = ActionClip(TINY_ARCH, 4, num_adapter_layers=1,
+                           to_float32=True)
+        checkpoints.append(str(tmp_path / f'seed{n}.pth'))
+        torch.save({'state_dict': model.state_dict()}, checkpoints[-1])
+    work = tmp_path / 'work'
+    args = ['base-to-novel', '--dataset', 'ucf101', '--config', str(config),
+            '--lists', str(tmp_path / 'lists'), '--data-root',
+            str(tmp_path / 'ucf'), '--work-dir', str(work)]
+    for checkpoint in checkpoints:
+        args += ['--model', checkpoint]
+    assert eval_protocol.main(args) == 0
+    report = json.loads((work / 'report.json').read_text())
+    assert [r['split'] for r in report['splits']] == [
+        f'seed{n}-{part}' for n in (1, 2, 3) for part in ('base', 'novel')]
+    words = {'ApplyEyeMakeup': 'apply eye makeup', 'Archery': 'archery',
+             'ApplyLipstick': 'apply lipstick', 'YoYo': 'yo yo'}
+    for row in report['splits']:
+        seed_name, part = row['split'].split('-')
+        assert row['checkpoint'] == checkpoints[int(seed_name[-1]) - 1]
+        texts = [words[n] for n in parts[part]]
+        loaded = load_model(row['checkpoint'], config=str(config),
+                            labels=texts)
+        hits = []
+        for label, name in enumerate(parts[part]):
+            for group in GROUPS[label]:
+                video = str(tmp_path / 'ucf' / name /
+                            f'v_{name}_g{group:02d}_c01.avi')
+                with torch.no_grad():
+                    scores = loaded.model.predict_scores(
+                        loaded.preprocess(video)[None])
+                hits.append(int(scores.argmax()) == label)
+        assert row['acc/top1'] == pytest.approx(sum(hits) / len(hits))
+        assert row['classes'] == 2 and row['videos_tested'] == 4
+    summary = report['summary']
+    for n in (1, 2, 3):
+        base, novel = (report['splits'][2 * (n - 1) + k]['acc/top1']
+                       for k in (0, 1))
+        hm = 2 * base * novel / (base + novel) if base + novel else 0
+        assert summary['seeds'][f'seed{n}']['hm'] == pytest.approx(hm)
+    hms = [summary['seeds'][f'seed{n}']['hm'] for n in (1, 2, 3)]
+    assert summary['hm']['mean'] == pytest.approx(statistics.fmean(hms))
+    table = (work / 'report.md').read_text()
+    assert '| seed | base top-1 (%) | novel top-1 (%) | HM (%) |' in table
+
+
+def test_report_summaries_per_protocol(tmp_path):
+    from models.evaluation.protocol_report import summarize, write_report
+    rows = [dict(split=f'K={k}', classes=51, test_videos=10,
+                 videos_tested=10, **{'acc/top1': top1, 'acc/top5': 0.9})
+            for k, top1 in ((2, 0.5), (4, 0.6), (8, 0.7), (16, 0.8))]
+    assert summarize('few-shot', rows) == {}  # one result per K
+    write_report(str(tmp_path / 'r'), dict(protocol='few-shot',
+                                           dataset='hmdb51',
+                                           model=['a', 'b', 'c', 'd'],
+                                           splits=rows))
+    table = (tmp_path / 'r.md').read_text()
+    assert '| K=16 | 51 | 10 of 10 | 80.00 | 90.00 |' in table
+    assert 'mean' not in table and 'Model: `a`, `b`, `c`, `d`' in table
+    zero = summarize('zero-shot', rows[:3])
+    assert zero['acc/top1']['mean'] == pytest.approx(0.6)
+    assert zero['acc/top1']['std'] == pytest.approx(
+        statistics.pstdev([0.5, 0.6, 0.7]))
+    b2n = summarize('base-to-novel', [
+        dict(split='seed1-base', **{'acc/top1': 0.8}),
+        dict(split='seed1-novel', **{'acc/top1': 0.4})])
+    assert b2n['hm']['mean'] == pytest.approx(2 * 0.8 * 0.4 / 1.2)
+    assert b2n['hm_of_means'] == pytest.approx(2 * 0.8 * 0.4 / 1.2)

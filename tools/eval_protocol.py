@@ -7,7 +7,12 @@ Examples (from the project root)::
         --model ViT-B/16-8 --data-root data/ucf101/videos
     python tools/eval_protocol.py zero-shot --dataset hmdb51 \\
         --model work_dirs/my_run/best.pth --config my_config.py
+    python tools/eval_protocol.py base-to-novel --dataset ucf101 \\
+        --model seed1.pth --model seed2.pth --model seed3.pth
 
+Base-to-novel and few-shot train one model per seed or shot count (with
+the training lists of tools/data/protocol_lists.py); pass those
+checkpoints with one --model each, in order (seeds 1-3; K = 2, 4, 8, 16).
 Every split of the protocol is tested through MMAction2's test loop with
 a config written for it (``<work-dir>/<split>/config.py``: the model's
 config with the split's classes and test list), then the report is
@@ -67,9 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help='with --list: as JSON')
     parser.add_argument('--dataset', help='the dataset to test on')
     parser.add_argument(
-        '--model',
+        '--model', action='append',
         help='a released ActionCLIP model (ViT-B/32-8, ViT-B/16-8, ...) '
-        'or the path of a checkpoint')
+        'or the path of a checkpoint; base-to-novel and few-shot: one per '
+        'seed or shot count, in order')
     parser.add_argument(
         '--config',
         help="the checkpoint's MMAction2 config (default: the release "
@@ -152,19 +158,25 @@ def check_args(args: argparse.Namespace) -> None:
         if args.protocol != 'supervised':
             raise CliError('--views applies to the supervised protocol only')
         splits = [s for s in splits if s.name == args.views]
-    if args.protocol not in protocols.RUNNABLE:
-        raise CliError(
-            f'the {args.protocol} protocol is not yet runnable here (it '
-            'trains a model per seed or shot count); its lists ship in '
-            'data/protocols, --list shows them, and tools/data/'
-            'protocol_lists.py writes them for your copy. Runnable: '
-            + ', '.join(protocols.RUNNABLE))
     if args.model is None:
         raise CliError('--model is needed: a released model (ViT-B/16-8 '
                        '...) or a checkpoint file')
-    if not osp.exists(args.model) and not RELEASED_NAME.match(args.model):
-        raise CliError(f'--model {args.model!r}: no such file, and not a '
-                       'released model name such as ViT-B/16-8')
+    runs = list(dict.fromkeys(protocols.training_run(s) for s in splits))
+    if runs != [None] and len(args.model) != len(runs):
+        raise CliError(
+            f'the {args.protocol} protocol tests one model per training run '
+            f'({", ".join(runs)}): pass {len(runs)} --model, in that '
+            f'order, got {len(args.model)} (train them on the lists of '
+            'tools/data/protocol_lists.py)')
+    if runs == [None] and len(args.model) != 1:
+        raise CliError(f'the {args.protocol} protocol tests one model: '
+                       f'pass one --model, got {len(args.model)}')
+    args.run_models = dict(zip(runs, args.model)) if runs != [None] else {
+        None: args.model[0]}
+    for model in args.model:
+        if not osp.exists(model) and not RELEASED_NAME.match(model):
+            raise CliError(f'--model {model!r}: no such file, and not a '
+                           'released model name such as ViT-B/16-8')
     if args.config is not None and not osp.isfile(args.config):
         raise CliError(f'--config {args.config!r}: no such file')
     if args.workers is not None and args.workers < 0:
@@ -200,29 +212,30 @@ def check_args(args: argparse.Namespace) -> None:
         args.plan.append((split, found))
 
 
-def _model_files(args: argparse.Namespace, work_dir: str) -> tuple:
+def _model_files(args: argparse.Namespace, model: str,
+                 work_dir: str) -> tuple:
     """The checkpoint file and the config to inherit, resolved with the
     project's loading rules (downloads a released model when missing)."""
     from models.apis.loading import PROJECT_ROOT, actionclip_checkpoint_path
     from models.backbones.pretrained import ACTIONCLIP_CHECKPOINTS
     from models.checkpoints.recorded_config import recorded_config
     from models.checkpoints.safe_loading import load_checkpoint_file
-    if not osp.exists(args.model) \
-            and args.model not in ACTIONCLIP_CHECKPOINTS:
-        raise CliError(f'--model {args.model!r}: not a released model ('
+    if not osp.exists(model) and model not in ACTIONCLIP_CHECKPOINTS:
+        raise CliError(f'--model {model!r}: not a released model ('
                        + ', '.join(ACTIONCLIP_CHECKPOINTS) + ')')
-    checkpoint = actionclip_checkpoint_path(args.model)
+    checkpoint = actionclip_checkpoint_path(model)
     if args.config is not None:
         return checkpoint, args.config
-    if args.model in ACTIONCLIP_CHECKPOINTS:
+    if model in ACTIONCLIP_CHECKPOINTS:
         return checkpoint, osp.join(
-            PROJECT_ROOT, ACTIONCLIP_CHECKPOINTS[args.model]['config'])
+            PROJECT_ROOT, ACTIONCLIP_CHECKPOINTS[model]['config'])
     recorded = recorded_config(
         load_checkpoint_file(checkpoint, map_location='cpu'), checkpoint)
     if recorded is None or 'test_dataloader' not in recorded:
         raise CliError(f'{checkpoint} records no config with a test '
                        'pipeline: pass --config with the one it was trained '
                        'with')
+    os.makedirs(work_dir, exist_ok=True)
     config = osp.join(work_dir, 'model_config.py')
     recorded.dump(config)
     return checkpoint, config
@@ -244,9 +257,12 @@ def run(args: argparse.Namespace) -> int:
                                                 view_pipeline)
     work_dir = osp.abspath(args.work_dir)
     os.makedirs(work_dir, exist_ok=True)
-    checkpoint, model_config = _model_files(args, work_dir)
+    files = {run: _model_files(args, model, osp.join(work_dir, run or ''))
+             for run, model in args.run_models.items()}
     rows: List[dict] = []
     for split, found in args.plan:
+        run_name = protocols.training_run(split)
+        checkpoint, model_config = files[run_name]
         folder = osp.join(work_dir, split.name)
         os.makedirs(folder, exist_ok=True)
         labels = osp.join(folder, 'labels.txt')
@@ -278,14 +294,14 @@ def run(args: argparse.Namespace) -> int:
             'test_videos': info['test_videos'],
             'videos_tested': len(found) - skipped,
             'config': config,
+            'checkpoint': checkpoint,
             **{k: float(v) for k, v in metrics.items()
                if k in ('acc/top1', 'acc/top5')},
             'skipped_videos': skipped,
         })
+    models = args.model if len(args.model) > 1 else args.model[0]
     report = dict(protocol=args.protocol, dataset=args.dataset,
-                  model=args.model, checkpoint=checkpoint,
-                  model_config=model_config, data_root=args.data_root,
-                  splits=rows)
+                  model=models, data_root=args.data_root, splits=rows)
     for path in write_report(osp.join(work_dir, 'report'), report):
         print(f'Wrote {path}', file=sys.stderr)
     with open(osp.join(work_dir, 'report.md'), encoding='utf-8') as f:

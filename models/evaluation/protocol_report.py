@@ -12,24 +12,57 @@ from typing import Dict, List, Sequence
 METRICS = ('acc/top1', 'acc/top5')
 
 
-def summarize(rows: Sequence[dict]) -> Dict[str, dict]:
-    """Mean and standard deviation of each metric over the splits.
+def _mean_std(values: Sequence[float]) -> dict:
+    # Population standard deviation (0 for one value), as the papers'
+    # "mean ± std" over three splits.
+    return dict(mean=statistics.fmean(values), std=statistics.pstdev(values))
+
+
+def harmonic_mean(base: float, novel: float) -> float:
+    """The harmonic mean of base and novel accuracy (0 when both are 0).
 
     Args:
+        base (float): Accuracy on the base classes.
+        novel (float): Accuracy on the novel classes.
+
+    Returns:
+        float: ``2 * base * novel / (base + novel)``.
+    """
+    return 2 * base * novel / (base + novel) if base + novel else 0.0
+
+
+def summarize(protocol: str, rows: Sequence[dict]) -> dict:
+    """What the protocol reports over its splits.
+
+    Args:
+        protocol (str): The protocol.
         rows (list[dict]): One per split, with the :data:`METRICS` (0-1).
 
     Returns:
-        dict: ``{metric: {'mean': m, 'std': s}}``; ``std`` is the
-        population standard deviation (0 for one split), as the papers'
-        "mean ± std" over three splits.
+        dict: For ``few-shot`` nothing (each shot count is its own
+        result). For ``base-to-novel``, ``seeds``: base, novel and
+        harmonic mean top-1 per seed, and ``base``, ``novel``, ``hm``:
+        their mean and standard deviation over the seeds, and
+        ``hm_of_means``. Otherwise ``{metric: {'mean', 'std'}}`` over the
+        splits.
     """
-    summary = {}
-    for metric in METRICS:
-        values = [row[metric] for row in rows if metric in row]
-        if values:
-            summary[metric] = dict(mean=statistics.fmean(values),
-                                   std=statistics.pstdev(values))
-    return summary
+    if protocol == 'few-shot':
+        return {}
+    if protocol == 'base-to-novel':
+        seeds: Dict[str, dict] = {}
+        for row in rows:
+            seed, part = row['split'].split('-')
+            seeds.setdefault(seed, {})[part] = row['acc/top1']
+        for values in seeds.values():
+            values['hm'] = harmonic_mean(values['base'], values['novel'])
+        summary = {key: _mean_std([v[key] for v in seeds.values()])
+                   for key in ('base', 'novel', 'hm')}
+        summary['hm_of_means'] = harmonic_mean(summary['base']['mean'],
+                                               summary['novel']['mean'])
+        summary['seeds'] = seeds
+        return summary
+    return {metric: _mean_std([row[metric] for row in rows])
+            for metric in METRICS if all(metric in row for row in rows)}
 
 
 def markdown_table(report: dict) -> str:
@@ -41,9 +74,11 @@ def markdown_table(report: dict) -> str:
     Returns:
         str: The table, one row per split and a ``mean ± std`` row.
     """
+    models = report['model']
     lines: List[str] = [
         f"# {report['protocol']} {report['dataset']}", '',
-        f"Model: `{report['model']}`", '',
+        'Model: ' + ', '.join(f'`{m}`' for m in (
+            models if isinstance(models, list) else [models])), '',
         '| split | classes | videos tested | top-1 (%) | top-5 (%) |',
         '|---|---|---|---|---|']
     for row in report['splits']:
@@ -51,10 +86,22 @@ def markdown_table(report: dict) -> str:
             f"| {row['split']} | {row['classes']} | {row['videos_tested']}"
             f" of {row['test_videos']} | {100 * row['acc/top1']:.2f} | "
             f"{100 * row['acc/top5']:.2f} |")
-    mean = report['summary']
-    cells = [f"{100 * mean[m]['mean']:.2f} ± {100 * mean[m]['std']:.2f}"
-             for m in METRICS]
-    lines.append(f'| mean ± std | | | {cells[0]} | {cells[1]} |')
+    summary = report['summary']
+
+    def cell(value):
+        return f"{100 * value['mean']:.2f} ± {100 * value['std']:.2f}"
+
+    if report['protocol'] == 'base-to-novel':
+        lines += ['', '| seed | base top-1 (%) | novel top-1 (%) | HM (%) |',
+                  '|---|---|---|---|']
+        for seed, v in summary['seeds'].items():
+            lines.append(f"| {seed} | {100 * v['base']:.2f} | "
+                         f"{100 * v['novel']:.2f} | {100 * v['hm']:.2f} |")
+        lines.append(f"| mean ± std | {cell(summary['base'])} | "
+                     f"{cell(summary['novel'])} | {cell(summary['hm'])} |")
+    elif summary:
+        lines.append(f'| mean ± std | | | {cell(summary[METRICS[0]])} | '
+                     f'{cell(summary[METRICS[1]])} |')
     return '\n'.join(lines) + '\n'
 
 
@@ -63,13 +110,15 @@ def write_report(path_stem: str, report: dict) -> List[str]:
 
     Args:
         path_stem (str): The files' path without extension.
-        report (dict): ``protocol``, ``dataset``, ``model``, ``splits``
-            (one dict per split); ``summary`` is added.
+        report (dict): ``protocol``, ``dataset``, ``model`` (one or a
+            list), ``splits`` (one dict per split); ``summary``
+            (:func:`summarize`) is added.
 
     Returns:
         list[str]: The files written.
     """
-    report = dict(report, summary=summarize(report['splits']))
+    report = dict(report, summary=summarize(report['protocol'],
+                                            report['splits']))
     paths = [f'{path_stem}.json', f'{path_stem}.md']
     with open(paths[0], 'w', encoding='utf-8') as f:
         json.dump(report, f, indent=2)

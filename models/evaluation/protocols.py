@@ -46,9 +46,10 @@ PROTOCOLS: Dict[str, Tuple[str, ...]] = {
     'supervised': ('k400', ),
 }
 
-#: Protocols that ``tools/eval_protocol.py`` runs; the others need training
-#: runs per seed or shot count, which it does not do yet.
-RUNNABLE = ('zero-shot', 'supervised')
+#: Protocols whose tests ``tools/eval_protocol.py`` runs (all): for
+#: base-to-novel and few-shot, on the checkpoints the user trained per seed
+#: or shot count with the training lists (the tool does not train).
+RUNNABLE = tuple(PROTOCOLS)
 
 #: Temporal clips x spatial crops of the supervised protocol's views.
 VIEWS: Dict[str, Tuple[int, int]] = {
@@ -178,6 +179,24 @@ def find_splits(protocol: str, dataset: Optional[str] = None) -> List[Split]:
             f'one of {", ".join(PROTOCOLS[protocol])}')
     return [s for s in SPLITS if s.protocol == protocol
             and (dataset is None or s.dataset == dataset)]
+
+
+def training_run(split: Split) -> Optional[str]:
+    """The training run a split tests, where the protocol trains one per
+    seed or shot count.
+
+    Args:
+        split (Split): The split.
+
+    Returns:
+        str | None: ``'seed1'`` ... or ``'K=2'`` ...; None for a protocol
+        that tests one model on every split.
+    """
+    if split.protocol == 'base-to-novel':
+        return split.name.split('-')[0]
+    if split.protocol == 'few-shot':
+        return split.name
+    return None
 
 
 def shipped_path(relative: str, root: str = PROTOCOL_DIR) -> str:
