@@ -87,7 +87,10 @@ def test_list_json_counts_are_the_files():
         row = by_key['few-shot', 'ucf101', f'K={shots}']
         assert row['train_videos'] == shots * row['classes']
     assert by_key['supervised', 'k400', '4x3']['views'] == '4x3'
-    assert all(r['runnable'] for r in rows)
+    assert by_key['base-to-novel', 'ssv2', 'seed2-novel'][
+        'training_run'] == 'seed2'
+    assert by_key['few-shot', 'ssv2', 'K=8']['training_run'] == 'K=8'
+    assert by_key['zero-shot', 'k600', 'split1']['training_run'] is None
 
 
 def test_list_refuses_a_broken_list(tmp_path):
@@ -157,7 +160,7 @@ def test_refuses_missing_videos_naming_them(tmp_path):
                     'ViT-B/16-8', '--lists', lists, '--data-root', videos,
                     '--work-dir', str(work))
     assert proc.returncode == 2
-    assert 'lacks 1 of the 4 videos of ucf101 split3' in proc.stderr
+    assert 'lacks 1 of the 4 videos of split3 (e.g. YoYo/' in proc.stderr
     assert not torch_imported(proc)
     assert (work / 'missing_split3.txt').read_text() == (
         'YoYo/v_YoYo_g03_c01.avi\n')

@@ -192,24 +192,25 @@ def check_args(args: argparse.Namespace) -> None:
     if not videos:
         raise CliError(f'data root {root!r} holds no videos (.avi, .mp4, '
                        '.webm ...)')
-    args.plan = []
+    args.plan, lacking = [], []
     for split in splits:
         try:
             entries = protocols.read_test_list(split, args.lists)
             found, missing = protocols.resolve_videos(entries, videos)
         except protocols.ProtocolError as error:
             raise CliError(str(error)) from None
+        args.plan.append((split, found))
         if missing:
             os.makedirs(args.work_dir, exist_ok=True)
             listing = osp.join(args.work_dir, f'missing_{split.name}.txt')
             with open(listing, 'w', encoding='utf-8') as f:
                 f.writelines(f'{video}\n' for video in missing)
-            raise CliError(
-                f'{root} lacks {len(missing)} of the {len(entries)} videos '
-                f'of {args.dataset} {split.name} (e.g. {missing[0]}); all '
-                f'are listed in {listing}. A result on part of a split is '
-                'not the protocol\'s')
-        args.plan.append((split, found))
+            lacking.append(f'{len(missing)} of the {len(entries)} videos of '
+                           f'{split.name} (e.g. {missing[0]}; all in '
+                           f'{listing})')
+    if lacking:
+        raise CliError(f'{root} lacks {"; ".join(lacking)}. A result on part '
+                       'of a split is not the protocol\'s')
 
 
 def _model_files(args: argparse.Namespace, model: str,

@@ -46,11 +46,6 @@ PROTOCOLS: Dict[str, Tuple[str, ...]] = {
     'supervised': ('k400', ),
 }
 
-#: Protocols whose tests ``tools/eval_protocol.py`` runs (all): for
-#: base-to-novel and few-shot, on the checkpoints the user trained per seed
-#: or shot count with the training lists (the tool does not train).
-RUNNABLE = tuple(PROTOCOLS)
-
 #: Temporal clips x spatial crops of the supervised protocol's views.
 VIEWS: Dict[str, Tuple[int, int]] = {
     '1x1': (1, 1), '4x3': (4, 3), '10x3': (10, 3)}
@@ -360,7 +355,8 @@ def describe(split: Split, root: str = PROTOCOL_DIR) -> dict:
 
     Returns:
         dict: The split's fields, ``classes``, ``test_videos``,
-        ``train_videos`` (None without a training list) and ``runnable``.
+        ``train_videos`` (None without a training list) and
+        ``training_run`` (:func:`training_run`: the model it tests).
     """
     info = asdict(split)
     info['views'] = 'x'.join(map(str, split.views)) if split.views else None
@@ -368,7 +364,7 @@ def describe(split: Split, root: str = PROTOCOL_DIR) -> dict:
     info['test_videos'] = len(read_test_list(split, root))
     info['train_videos'] = (len(read_test_list(split, root, train=True))
                             if split.train_list else None)
-    info['runnable'] = split.protocol in RUNNABLE
+    info['training_run'] = training_run(split)
     return info
 
 
