@@ -72,8 +72,20 @@ def test_the_hmdb51_corrections_are_needed():
     for relative, fixes in protocols.LABEL_CORRECTIONS.items():
         corrected = protocols.read_class_names(relative)
         assert sorted(corrected) == sorted(raw_names(relative))
-        assert all(raw_names(relative)[i] != name
-                   for i, name in fixes.items())
+        assert all(raw_names(relative)[i] == upstream != name
+                   for i, (upstream, name) in fixes.items())
+
+
+def test_corrections_leave_other_label_files_alone(tmp_path):
+    """A label file of one's own at a corrected file's path is read as it
+    is."""
+    relative = 'vificlip/labels/hmdb_51_novel_labels.csv'
+    path = tmp_path / relative
+    path.parent.mkdir(parents=True)
+    names = [f'class {i}' for i in range(25)]
+    path.write_text('id,name\n' + ''.join(
+        f'{i},{n}\n' for i, n in enumerate(names)))
+    assert protocols.read_class_names(relative, str(tmp_path)) == names
 
 
 @pytest.mark.parametrize('dataset', ['k400', 'hmdb51', 'ucf101', 'ssv2'])

@@ -28,14 +28,18 @@ _LABELS = 'vificlip/labels'
 
 #: ViFi-CLIP's HMDB51 label files name these classes the other way round
 #: from the videos its lists give them (the lists put the ``kick`` folder's
-#: videos under 20, ``kick_ball``'s under 21); the names here are those of
-#: the videos' folders. tests/test_protocols.py checks every UCF101 and
-#: HMDB51 list against the class written in its video names.
-LABEL_CORRECTIONS: Dict[str, Dict[int, str]] = {
+#: videos under 20, ``kick_ball``'s under 21): ``{index: (name in the file,
+#: name of the videos' folder)}``, applied to a file that holds exactly
+#: those names. tests/test_protocols.py checks every UCF101 and HMDB51 list
+#: against the class written in its video names.
+LABEL_CORRECTIONS: Dict[str, Dict[int, Tuple[str, str]]] = {
     f'{_LABELS}/hmdb_51_labels.csv': {
-        20: 'kick', 21: 'kick ball', 44: 'sword', 45: 'sword exercise'},
-    f'{_LABELS}/hmdb_51_base_labels.csv': {19: 'sword', 20: 'sword exercise'},
-    f'{_LABELS}/hmdb_51_novel_labels.csv': {20: 'kick', 21: 'kick ball'},
+        20: ('kick ball', 'kick'), 21: ('kick', 'kick ball'),
+        44: ('sword exercise', 'sword'), 45: ('sword', 'sword exercise')},
+    f'{_LABELS}/hmdb_51_base_labels.csv': {
+        19: ('sword exercise', 'sword'), 20: ('sword', 'sword exercise')},
+    f'{_LABELS}/hmdb_51_novel_labels.csv': {
+        20: ('kick ball', 'kick'), 21: ('kick', 'kick ball')},
 }
 
 #: Protocols and the datasets each covers.
@@ -263,8 +267,11 @@ def read_class_names(relative: str, root: str = PROTOCOL_DIR) -> List[str]:
     if ids != expected or '' in names:
         raise ProtocolError(f'{path}: class ids must run {first}, '
                             f'{first + 1}, ... in order, each with a name')
-    for index, name in LABEL_CORRECTIONS.get(relative, {}).items():
-        names[index] = name
+    fixes = LABEL_CORRECTIONS.get(relative, {})
+    if all(index < len(names) and names[index] == upstream
+           for index, (upstream, _) in fixes.items()):
+        for index, (_, name) in fixes.items():
+            names[index] = name
     return names
 
 
