@@ -24,7 +24,7 @@ import os.path as osp
 import sys
 from typing import Optional, Sequence
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+# tools/, for light_imports (this script sits one folder below it).
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from light_imports import load_light  # noqa: E402
