@@ -50,6 +50,7 @@ from models.data_preprocessors.device_augment import \
 from models.datasets.augment_params import FuseOnDevice  # noqa: E402
 from models.datasets.frame_cache import (CachedVideoDecode,  # noqa: E402
                                          CachedVideoInit)
+from models.datasets.multi_view import MultiViewSampleFrames  # noqa: E402
 from models.datasets.transforms import (VideoDecode,  # noqa: E402
                                         VideoInit, VideoReadError)
 from models.datasets.video_dataset import TolerantVideoDataset  # noqa: E402
@@ -67,5 +68,5 @@ __all__ = [
     'CachedVideoInit', 'CachedVideoDecode',
     'TolerantVideoDataset', 'TolerantAccMetric', 'EpochSeedHook',
     'LabelSetCheckHook', 'DeviceAugmentDataPreprocessor', 'FuseOnDevice',
-    'ActionClipRunner'
+    'ActionClipRunner', 'MultiViewSampleFrames'
 ]

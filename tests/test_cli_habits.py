@@ -98,6 +98,14 @@ BAD_INPUT = [
     ('benchmark.py', ['--workers', '-1'], '--workers'),
     ('benchmark.py', ['--parts', 'decode', '--skip', 'decode'],
      'no part to run'),
+    ('eval_protocol.py', ['zero-shot', '--dataset', 'ssv2'],
+     'has no dataset'),
+    ('eval_protocol.py', ['zero-shot', '--dataset', 'ucf101', '--model',
+                          'ViT-B/16-8', '--data-root', 'no_such_folder'],
+     'is not a folder'),
+    ('data/protocol_lists.py', ['zero-shot', '--dataset', 'ssv2',
+                                '--data-root', '.', '--out-dir',
+                                'no_such_out'], 'has no dataset'),
 ]
 
 TOOLS = sorted({tool for tool, _, _ in BAD_INPUT})

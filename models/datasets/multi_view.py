@@ -1,0 +1,55 @@
+"""Several temporal views of a video for a frame-sampling (2D) model: the
+"N clips" of the supervised protocol's N x M views."""
+import numpy as np
+from mmaction.datasets.transforms import SampleFrames
+from mmaction.registry import TRANSFORMS
+
+
+@TRANSFORMS.register_module()
+class MultiViewSampleFrames(SampleFrames):
+    """``SampleFrames`` (``clip_len=1``, test mode) giving ``num_views``
+    views of ``num_clips`` frames, each spread over the whole video.
+
+    The video is cut into ``num_clips`` equal segments, as for one view;
+    view ``v`` takes the frame at ``(v + 0.5) / num_views`` of each
+    segment, so that the views interleave. One view is MMAction2's
+    ``SampleFrames`` (the middle of each segment). The indices come view
+    by view, each view's in time order, as ``twice_sample`` orders its two
+    views: ``ActionClip`` reads every ``num_clips`` frames in a row as one
+    view and averages the views' scores.
+
+    Args:
+        num_views (int): Temporal views.
+        **kwargs: ``SampleFrames``' arguments; ``clip_len`` must be 1 and
+            ``test_mode`` True.
+    """
+
+    def __init__(self, num_views: int = 1, **kwargs) -> None:
+        super().__init__(**kwargs)
+        if num_views < 1:
+            raise ValueError(f'num_views must be >= 1, got {num_views}')
+        if self.clip_len != 1 or not self.test_mode or self.twice_sample:
+            raise ValueError('MultiViewSampleFrames samples single frames '
+                             '(clip_len=1) at test time (test_mode=True), '
+                             'without twice_sample')
+        self.num_views = num_views
+
+    def _get_test_clips(self, num_frames: int,
+                        ori_clip_len: float) -> np.ndarray:
+        """Frame offsets of every view, view by view.
+
+        Args:
+            num_frames (int): Frames of the video.
+            ori_clip_len (float): Unused (one frame per clip).
+
+        Returns:
+            np.ndarray: ``num_views * num_clips`` offsets.
+        """
+        segment = num_frames / float(self.num_clips)
+        base = np.arange(self.num_clips) * segment
+        return np.concatenate([
+            base + segment * (view + 0.5) / self.num_views
+            for view in range(self.num_views)])
+
+    def __repr__(self) -> str:
+        return (f'{super().__repr__()[:-1]}, num_views={self.num_views})')

@@ -1,0 +1,128 @@
+"""The report of a protocol run: per split, then mean and standard
+deviation over the splits, as JSON and as a markdown table.
+
+Standard library only (the tools write it after the run, and tests read
+it without torch).
+"""
+import json
+import statistics
+from typing import Dict, List, Sequence
+
+#: The metrics reported, as MMAction2's ``AccMetric`` names them.
+METRICS = ('acc/top1', 'acc/top5')
+
+
+def _mean_std(values: Sequence[float]) -> dict:
+    # Population standard deviation (0 for one value), as the papers'
+    # "mean ± std" over three splits.
+    return dict(mean=statistics.fmean(values), std=statistics.pstdev(values))
+
+
+def harmonic_mean(base: float, novel: float) -> float:
+    """The harmonic mean of base and novel accuracy (0 when both are 0).
+
+    Args:
+        base (float): Accuracy on the base classes.
+        novel (float): Accuracy on the novel classes.
+
+    Returns:
+        float: ``2 * base * novel / (base + novel)``.
+    """
+    return 2 * base * novel / (base + novel) if base + novel else 0.0
+
+
+def summarize(protocol: str, rows: Sequence[dict]) -> dict:
+    """What the protocol reports over its splits.
+
+    Args:
+        protocol (str): The protocol.
+        rows (list[dict]): One per split, with the :data:`METRICS` (0-1).
+
+    Returns:
+        dict: For ``few-shot`` nothing (each shot count is its own
+        result). For ``base-to-novel``, ``seeds``: base, novel and
+        harmonic mean top-1 per seed, and ``base``, ``novel``, ``hm``:
+        their mean and standard deviation over the seeds, and
+        ``hm_of_means``. Otherwise ``{metric: {'mean', 'std'}}`` over the
+        splits.
+    """
+    if protocol == 'few-shot':
+        return {}
+    if protocol == 'base-to-novel':
+        seeds: Dict[str, dict] = {}
+        for row in rows:
+            seed, part = row['split'].split('-')
+            seeds.setdefault(seed, {})[part] = row['acc/top1']
+        for values in seeds.values():
+            values['hm'] = harmonic_mean(values['base'], values['novel'])
+        summary = {key: _mean_std([v[key] for v in seeds.values()])
+                   for key in ('base', 'novel', 'hm')}
+        summary['hm_of_means'] = harmonic_mean(summary['base']['mean'],
+                                               summary['novel']['mean'])
+        summary['seeds'] = seeds
+        return summary
+    return {metric: _mean_std([row[metric] for row in rows])
+            for metric in METRICS if all(metric in row for row in rows)}
+
+
+def markdown_table(report: dict) -> str:
+    """The report as a markdown table, in percent.
+
+    Args:
+        report (dict): As written by :func:`write_report`.
+
+    Returns:
+        str: The table, one row per split and a ``mean ± std`` row.
+    """
+    models = report['model']
+    lines: List[str] = [
+        f"# {report['protocol']} {report['dataset']}", '',
+        'Model: ' + ', '.join(f'`{m}`' for m in (
+            models if isinstance(models, list) else [models])), '',
+        '| split | classes | videos tested | top-1 (%) | top-5 (%) |',
+        '|---|---|---|---|---|']
+    for row in report['splits']:
+        lines.append(
+            f"| {row['split']} | {row['classes']} | {row['videos_tested']}"
+            f" of {row['test_videos']} | {100 * row['acc/top1']:.2f} | "
+            f"{100 * row['acc/top5']:.2f} |")
+    summary = report['summary']
+
+    def cell(value):
+        return f"{100 * value['mean']:.2f} ± {100 * value['std']:.2f}"
+
+    if report['protocol'] == 'base-to-novel':
+        lines += ['', '| seed | base top-1 (%) | novel top-1 (%) | HM (%) |',
+                  '|---|---|---|---|']
+        for seed, v in summary['seeds'].items():
+            lines.append(f"| {seed} | {100 * v['base']:.2f} | "
+                         f"{100 * v['novel']:.2f} | {100 * v['hm']:.2f} |")
+        lines.append(f"| mean ± std | {cell(summary['base'])} | "
+                     f"{cell(summary['novel'])} | {cell(summary['hm'])} |")
+    elif summary:
+        lines.append(f'| mean ± std | | | {cell(summary[METRICS[0]])} | '
+                     f'{cell(summary[METRICS[1]])} |')
+    return '\n'.join(lines) + '\n'
+
+
+def write_report(path_stem: str, report: dict) -> List[str]:
+    """Write ``<path_stem>.json`` and ``<path_stem>.md``.
+
+    Args:
+        path_stem (str): The files' path without extension.
+        report (dict): ``protocol``, ``dataset``, ``model`` (one or a
+            list), ``splits`` (one dict per split); ``summary``
+            (:func:`summarize`) is added.
+
+    Returns:
+        list[str]: The files written.
+    """
+    report = dict(report, summary=summarize(report['protocol'],
+                                            report['splits']))
+    paths = [f'{path_stem}.json', f'{path_stem}.md']
+    with open(paths[0], 'w', encoding='utf-8') as f:
+        json.dump(report, f, indent=2)
+        f.write('\n')
+    with open(paths[1], 'w', encoding='utf-8') as f:
+        f.write(markdown_table(report))
+    return paths

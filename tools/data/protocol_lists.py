@@ -1,0 +1,124 @@
+"""Write MMAction2 annotation lists of a protocol for your copy of a
+dataset, and say which listed videos it lacks.
+
+Examples (from the project root)::
+
+    python tools/data/protocol_lists.py zero-shot --dataset ucf101 \\
+        --data-root data/ucf101/videos --out-dir data/ucf101/protocol_lists
+    python tools/data/protocol_lists.py base-to-novel --dataset k400 \\
+        --data-root data/kinetics400 --out-dir my_lists/
+
+For each split it writes ``<split>_test.txt`` (and ``<split>_train.txt``
+where the protocol trains) as ``<path relative to --data-root> <label>``
+lines, for MMAction2's ``VideoDataset`` with ``data_prefix=--data-root``,
+and ``<split>_labels.txt`` (the text of label 0, 1, ... one a line, for
+``model.labels_or_label_file``). Videos are found by file name anywhere
+below ``--data-root`` (or by name without extension, for a re-encoded
+copy). Listed videos the copy lacks go to ``<split>_missing.txt``, and
+the exit status is then 1. Exit status 2 for a wrong argument; existing
+files are never written over.
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+from typing import Optional, Sequence
+
+# tools/, for light_imports (this script sits one folder below it).
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+from light_imports import load_light  # noqa: E402
+
+protocols = load_light('models.evaluation.protocols')
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of this tool.
+
+    Returns:
+        argparse.ArgumentParser: The parser.
+    """
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n\n')[0],
+        epilog=__doc__.split('\n\n', 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('protocol', choices=list(protocols.PROTOCOLS),
+                        help='the protocol whose lists to write')
+    parser.add_argument('--dataset', required=True,
+                        help='one of the protocol\'s datasets (--list of '
+                        'tools/eval_protocol.py shows them)')
+    parser.add_argument('--data-root', required=True,
+                        help="folder holding the dataset's videos")
+    parser.add_argument('--out-dir', required=True,
+                        help='where the lists go (created)')
+    parser.add_argument('--lists', default=protocols.PROTOCOL_DIR,
+                        help='folder of split and class lists laid out as '
+                        'data/protocols/ (default: the shipped ones)')
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Write the lists; see the module docstring for the exit status.
+
+    Args:
+        argv (list[str], optional): Arguments; ``sys.argv[1:]`` by default.
+
+    Returns:
+        int: The exit status.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        splits = protocols.find_splits(args.protocol, args.dataset)
+        if not osp.isdir(args.data_root):
+            raise protocols.ProtocolError(
+                f'--data-root {args.data_root!r} is not a folder')
+        names = []
+        for split in splits:
+            stem = split.name.replace('=', '')
+            names += [f'{stem}_{kind}.txt'
+                      for kind in ('test', 'train', 'labels', 'missing')]
+        taken = [n for n in names if osp.exists(osp.join(args.out_dir, n))]
+        if taken:
+            raise protocols.ProtocolError(
+                f'{osp.join(args.out_dir, taken[0])} exists; choose another '
+                '--out-dir (files are never written over)')
+        videos = protocols.index_videos(args.data_root)
+        plan = []
+        for split in splits:
+            parts = [('test', protocols.read_test_list(split, args.lists))]
+            if split.train_list:
+                parts.append(('train', protocols.read_test_list(
+                    split, args.lists, train=True)))
+            plan.append((split, [(kind, *protocols.resolve_videos(
+                entries, videos)) for kind, entries in parts]))
+        texts = {split: protocols.class_texts(split, args.lists)
+                 for split in splits}
+    except (protocols.ProtocolError, OSError) as error:
+        print(f'protocol_lists.py: error: {error}', file=sys.stderr)
+        return 2
+    os.makedirs(args.out_dir, exist_ok=True)
+    status = 0
+    for split, parts in plan:
+        stem = osp.join(args.out_dir, split.name.replace('=', ''))
+        with open(f'{stem}_labels.txt', 'w', encoding='utf-8') as f:
+            f.writelines(f'{text}\n' for text in texts[split])
+        missing_all = []
+        for kind, found, missing in parts:
+            protocols.write_annotations(f'{stem}_{kind}.txt', found)
+            missing_all += missing
+            total = len(found) + len(missing)
+            print(f'{split.name} {kind}: {len(found)} of {total} videos '
+                  f'found -> {stem}_{kind}.txt')
+        if missing_all:
+            status = 1
+            with open(f'{stem}_missing.txt', 'w', encoding='utf-8') as f:
+                f.writelines(f'{video}\n' for video in missing_all)
+            print(f'{split.name}: {len(missing_all)} listed videos are not '
+                  f'below {args.data_root} (e.g. {missing_all[0]}); all in '
+                  f'{stem}_missing.txt', file=sys.stderr)
+    return status
+
+
+if __name__ == '__main__':
+    sys.exit(main())
