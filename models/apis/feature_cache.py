@@ -42,6 +42,7 @@ from models.apis.video_scoring import (ScoringModel, embed_videos,
                                        find_videos, path_problem)
 from models.datasets.transforms import VideoReadError
 from models.utils.paths import cache_home, file_version
+from models.utils.safe_io import torch_save_to
 
 try:
     import fcntl
@@ -318,7 +319,7 @@ def _write_atomic(cache: dict, path: str) -> None:
     try:
         with open(tmp, 'xb') as f:
             f.write(CACHE_MAGIC)
-            torch.save(cache, f)
+            torch_save_to(cache, f)  # a full disk raises OSError
             f.flush()
             os.fsync(f.fileno())
         # Atomic: an interrupted or failed write keeps the previous cache.
