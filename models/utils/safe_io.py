@@ -39,8 +39,13 @@ NO_ROOM_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 class NoSpaceError(OSError):
-    """A write found no room; the message (``"No space left on device:
-    <path> ..."``) names the file, whose previous version is intact."""
+    """A write found no room: ``NoSpaceError(errno, strerror, path)``,
+    whose message (``"No space left on device: <path> ..."``) names the
+    file in one line; its previous version is intact."""
+
+    def __str__(self) -> str:
+        return (f'{self.strerror}: {self.filename} (not written; a previous '
+                'file of that name is left as it was)')
 
 
 def no_space_error(error: OSError, path: str) -> NoSpaceError:
@@ -52,13 +57,10 @@ def no_space_error(error: OSError, path: str) -> NoSpaceError:
         path (str): The file being written.
 
     Returns:
-        NoSpaceError: With ``error``'s errno and a one-line message.
+        NoSpaceError: With ``error``'s errno and reason.
     """
-    reason = error.strerror or os.strerror(error.errno)
-    new = NoSpaceError(f'{reason}: {path} (not written; a previous file of '
-                       'that name is left as it was)')
-    new.errno, new.filename = error.errno, path
-    return new
+    return NoSpaceError(error.errno, error.strerror
+                        or os.strerror(error.errno), path)
 
 
 class OutputPathError(ValueError):
