@@ -285,18 +285,20 @@ class ActionClipRunner(Runner):
             checkpoint = _load_checkpoint(filename, map_location=map_location)
         if self._resuming:
             check_resumable(checkpoint, filename)
-        labels = getattr(self._model(), 'labels', None)
+        model = self._model()
+        labels = getattr(model, 'labels', None)
         if self._evaluating and labels:
             # In training, the order of the labels is the new run's own.
-            check_label_order(recorded_labels(checkpoint), labels, filename,
-                              self._model().label_source or 'the label list')
+            check_label_order(
+                recorded_labels(checkpoint), labels, filename,
+                getattr(model, 'label_source', None) or 'the label list')
         if 'message_hub' in checkpoint:
             checkpoint['message_hub'] = from_plain_data(
                 checkpoint['message_hub'])
         # The rest as mmengine's Runner.load_checkpoint does it.
         self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
         checkpoint = _load_checkpoint_to_model(
-            self._model(), checkpoint, strict, revise_keys=revise_keys)
+            model, checkpoint, strict, revise_keys=revise_keys)
         self._has_loaded = True
         self.logger.info(f'Load checkpoint from {filename}')
         return checkpoint
