@@ -1130,6 +1130,19 @@ def _fifo_moments(inside_folder):
     return prepare
 
 
+def _moments_fifo_option(option):
+    """find_moments.py with ``option`` naming a FIFO."""
+
+    def prepare(env, tmp):
+        os.mkfifo(tmp / 'pipe')
+        model = (['--config', str(tmp / 'pipe'), '--checkpoint',
+                  env.checkpoint] if option == '--config' else
+                 ['--model', env.checkpoint, option, str(tmp / 'pipe')])
+        return [str(_videos_folder(env, tmp)), QUERY, *model], []
+
+    return prepare
+
+
 def _zs_label_fifo(env, tmp):
     os.mkfifo(tmp / 'labels.txt')
     return [env.video, '--label-file', str(tmp / 'labels.txt'), '--model',
@@ -1321,6 +1334,18 @@ CLI_CASES = {
     CliCase('find_moments', _fifo_moments(True), 1,
             ('a.mp4.* is a FIFO, not a regular file', ),
             check=_ranked_moments('b.mp4'), subprocess=True),
+    'moments --config is a FIFO':
+    CliCase('find_moments', _moments_fifo_option('--config'), 2,
+            ("--config '.*pipe' is a FIFO, not a regular file", ),
+            subprocess=True),
+    'moments --background is a FIFO':
+    CliCase('find_moments', _moments_fifo_option('--background'), 2,
+            ("--background '.*pipe' is a FIFO, not a regular file", ),
+            subprocess=True),
+    'moments --cache is a FIFO':
+    CliCase('find_moments', _moments_fifo_option('--cache'), 2,
+            ("cache path '.*pipe' is a FIFO, not a regular file",
+             'left untouched'), subprocess=True),
     'zero_shot --label-file is a FIFO':
     CliCase('zero_shot', _zs_label_fifo, 2,
             ('labels.txt', 'is a FIFO, not a regular file'),

@@ -223,8 +223,12 @@ def check_args(args: argparse.Namespace) -> None:
         raise CliError('--background and --no-background contradict each '
                        'other')
     if args.background is not None and not osp.isfile(args.background):
-        raise CliError(f'--background {args.background!r}: no such file '
-                       '(give a file of one label a line)')
+        kind = load_light('models.utils.paths').special_file_kind(
+            args.background)
+        raise CliError(f'--background {args.background!r}'
+                       + (f' is {kind}, not a regular file' if kind else
+                          ': no such file')
+                       + ' (give a file of one label a line)')
     if args.workers:
         raise CliError('--workers is not used by find_moments: each video '
                        'is decoded in one streamed pass in this process')

@@ -16,6 +16,8 @@ import sys
 import warnings
 from typing import Callable, Dict, Iterator, Optional, Sequence
 
+from ..utils.paths import special_file_kind
+
 #: The model the tools use when no model option is given.
 DEFAULT_MODEL = 'ViT-B/32-8'
 
@@ -233,6 +235,10 @@ def check_model_args(args: argparse.Namespace) -> None:
         if path is not None and '::' not in path and '://' not in path \
                 and not osp.exists(path):
             raise CliError(f'{option} {path!r}: no such file')
+        kind = path and special_file_kind(path)
+        if kind:  # never opened: a FIFO would block
+            raise CliError(f'{option} {path!r} is {kind}, not a regular '
+                           'file')
 
 
 def check_output_path(path: Optional[str], formats: Sequence[str],
