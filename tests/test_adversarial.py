@@ -1113,6 +1113,67 @@ def _moments_written(*names):
     return check
 
 
+def _fifo_moments(inside_folder):
+    """find_moments.py on a FIFO named ``a.mp4``: given itself, or inside
+    the folder searched (opening it would wait forever for a writer)."""
+
+    def prepare(env, tmp):
+        if not inside_folder:
+            os.mkfifo(tmp / 'pipe.mp4')
+            return [str(tmp / 'pipe.mp4'), QUERY, '--model',
+                    env.checkpoint], []
+        folder = _videos_folder(env, tmp, ('b.mp4', ))
+        os.mkfifo(folder / 'a.mp4')
+        return [str(folder), QUERY, '--model', env.checkpoint,
+                '--no-cache'], [str(folder)]
+
+    return prepare
+
+
+def _moments_fifo_option(option):
+    """find_moments.py with ``option`` naming a FIFO."""
+
+    def prepare(env, tmp):
+        os.mkfifo(tmp / 'pipe')
+        model = (['--config', str(tmp / 'pipe'), '--checkpoint',
+                  env.checkpoint] if option == '--config' else
+                 ['--model', env.checkpoint, option, str(tmp / 'pipe')])
+        return [str(_videos_folder(env, tmp)), QUERY, *model], []
+
+    return prepare
+
+
+def _zs_label_fifo(env, tmp):
+    os.mkfifo(tmp / 'labels.txt')
+    return [env.video, '--label-file', str(tmp / 'labels.txt'), '--model',
+            env.checkpoint], []
+
+
+def _absent(name):
+
+    def check(env, tmp, out, err):
+        assert not osp.lexists(tmp / name), name
+
+    return check
+
+
+def _one_window_each(env, tmp, out, err):
+    # A window longer than the video is one window over all of it.
+    document = json.loads((tmp / 'moments.json').read_text())
+    assert len(document['videos']) == 2
+    for video in document['videos']:
+        assert video['windows'] == [[0.0, video['duration_s']]], video
+
+
+def _ranked_moments(*names):
+
+    def check(env, tmp, out, err):
+        searched = re.findall(r'^(\S+) \(\d\d:\d\d', out, re.M)
+        assert sorted(osp.basename(v) for v in searched) == sorted(names), out
+
+    return check
+
+
 CLI_CASES = {
     # tools/zero_shot.py: bad checkpoints and weights
     'zero_shot --model original layout':
@@ -1252,6 +1313,43 @@ CLI_CASES = {
         [str(_videos_folder(env, tmp)), QUERY, '--model', env.checkpoint,
          '--cache', env.checkpoint], [str(tmp / 'videos')]), 2,
         ('epoch_1.pth', 'not a feature cache', 'left untouched')),
+    'moments --device meta':
+    CliCase('find_moments', _moments('--device', 'meta'), 2,
+            ("--device 'meta'", 'cpu, cuda')),
+    'moments --device mps (no MPS here)':
+    CliCase('find_moments', _moments('--device', 'mps'), 2,
+            ('--device mps', 'use --device cpu')),
+    'moments --window 1e308 (longer than any video)':
+    CliCase('find_moments', _moments('--window', '1e308', '--out',
+                                     '{tmp}/moments.json'), 0,
+            check=_one_window_each),
+    'moments --out is the new --cache file':
+    CliCase('find_moments', _moments('--out', '{tmp}/c.json', '--cache',
+                                     '{tmp}/c.json'), 2,
+            ('c.json', 'is the --cache file'), check=_absent('c.json')),
+    'moments: the video is a FIFO':
+    CliCase('find_moments', _fifo_moments(False), 2,
+            ('pipe.mp4', 'is a FIFO, not a regular file'), subprocess=True),
+    'moments: a FIFO in the folder':
+    CliCase('find_moments', _fifo_moments(True), 1,
+            ('a.mp4.* is a FIFO, not a regular file', ),
+            check=_ranked_moments('b.mp4'), subprocess=True),
+    'moments --config is a FIFO':
+    CliCase('find_moments', _moments_fifo_option('--config'), 2,
+            ("--config '.*pipe' is a FIFO, not a regular file", ),
+            subprocess=True),
+    'moments --background is a FIFO':
+    CliCase('find_moments', _moments_fifo_option('--background'), 2,
+            ("--background '.*pipe' is a FIFO, not a regular file", ),
+            subprocess=True),
+    'moments --cache is a FIFO':
+    CliCase('find_moments', _moments_fifo_option('--cache'), 2,
+            ("cache path '.*pipe' is a FIFO, not a regular file",
+             'left untouched'), subprocess=True),
+    'zero_shot --label-file is a FIFO':
+    CliCase('zero_shot', _zs_label_fifo, 2,
+            ('labels.txt', 'is a FIFO, not a regular file'),
+            subprocess=True),
     'moments: one corrupt video among good ones':
     CliCase('find_moments', _moments_with_corrupt_video, 1,
             ('corrupt.mp4', ),
@@ -1312,7 +1410,8 @@ def test_command_line(env, tmp_path, capsys, name):
     args, owned = case.prepare(env, tmp_path)
     args = [str(a).format(tmp=tmp_path) for a in args]
     if case.tool != 'convert':
-        args += ['--no-progress', '--device', 'cpu']
+        args += ['--no-progress'] + ([] if '--device' in args else
+                                     ['--device', 'cpu'])
     (tmp_path / 'in_the_way').write_text('a file, not a folder\n')
     (tmp_path / 'results.json').mkdir()
     owned = [str(p) for p in owned] + [env.config, env.checkpoint]
@@ -1355,7 +1454,9 @@ MIM_CONFIG = 'configs/actionclip_tiny-scratch_1x1x4_synthetic-actions.py'
 @pytest.fixture(scope='module')
 def mim_data(tmp_path_factory):
     """A checkpoint of the shipped tiny config, 20 labels, and three
-    videos annotated with classes 0, 5 and 17."""
+    videos annotated with classes 0, 5 and 17; the same checkpoint
+    recording its labels, and those labels in another order; annotation
+    lists with class -1 and with a FIFO."""
     from mmaction.registry import MODELS
     from mmengine.config import Config
     from mmengine.registry import DefaultScope
@@ -1365,6 +1466,10 @@ def mim_data(tmp_path_factory):
                                   for i in range(20)) + '\n')
     labels3 = root / 'labels3.txt'
     labels3.write_text('waving\njumping\nreading\n')
+    names = [f'action number {i}' for i in range(20)]
+    names[3], names[7] = names[7], names[3]
+    reordered = root / 'labels20_reordered.txt'
+    reordered.write_text('\n'.join(names) + '\n')
     cfg = Config.fromfile(osp.join(ROOT, MIM_CONFIG))
     cfg.model.labels_or_label_file = str(labels20)
     torch.manual_seed(0)
@@ -1373,6 +1478,10 @@ def mim_data(tmp_path_factory):
     state = model.state_dict()
     full = root / 'full.pth'
     torch.save({'state_dict': state, 'meta': {'epoch': 1}}, full)
+    recorded = root / 'recorded.pth'
+    torch.save({'state_dict': state, 'meta': {
+        'epoch': 1, 'labels': [f'action number {i}' for i in range(20)]}},
+        recorded)
     partial = root / 'missing_layer.pth'
     torch.save({'state_dict': {
         k: v
@@ -1387,21 +1496,95 @@ def mim_data(tmp_path_factory):
         lines.append(f'v{i}.mp4 {label}')
     ann = root / 'ann.txt'
     ann.write_text('\n'.join(lines) + '\n')
+    negative = root / 'ann_negative.txt'
+    negative.write_text('v0.mp4 0\nv1.mp4 -1\n')
+    pipe = root / 'pipe.mp4'  # outside videos/: a snapshot never opens it
+    os.mkfifo(pipe)
+    with_fifo = root / 'ann_fifo.txt'
+    with_fifo.write_text(f'v0.mp4 0\n{pipe} 5\nv2.mp4 17\n')
     return dict(root=root, full=full, partial=partial, videos=videos,
-                ann=ann, labels20=labels20, labels3=labels3)
+                ann=ann, labels20=labels20, labels3=labels3,
+                recorded=recorded, reordered=reordered, negative=negative,
+                with_fifo=with_fifo)
 
 
 MIM_CASES = {
-    # name: (checkpoint, label file, the one-line refusal, its culprit)
+    # name: (checkpoint, label file, the one-line refusal, its culprit,
+    # xfail reason, more --cfg-options formatted with mim_data)
     'checkpoint missing an adapter layer':
     ('partial', 'labels20', ('^error: CheckpointMismatchError', ),
-     ('missing_layer.pth', r'adapter\.transformer\.resblocks\.1\.'), None),
+     ('missing_layer.pth', r'adapter\.transformer\.resblocks\.1\.'), None,
+     ()),
     'label file with fewer classes than the annotations':
     ('full', 'labels3', ('^error: LabelSetError', ),
-     ('ann.txt', 'class 17', '3 labels'), None),
+     ('ann.txt', 'class 17', '3 labels'), None, ()),
+    'the training labels in another order':
+    ('recorded', 'reordered', ('^error: LabelSetError', ),
+     ('labels20_reordered.txt', 'recorded.pth', 'another order',
+      "class 3 is 'action number 7' there but 'action number 3'"), None,
+     ()),
+    'class -1 in the annotation list':
+    ('full', 'labels20', ('^error: LabelSetError', ),
+     ('ann_negative.txt', 'class -1', 'line 2', 'without a class'), None,
+     ('test_dataloader.dataset.ann_file={negative}', )),
+    'a FIFO in the annotation list':
+    ('full', 'labels20', ('^error: VideoReadError', ),
+     ('pipe.mp4', 'is a FIFO, not a regular file', 'skip_unreadable'), None,
+     ('test_dataloader.dataset.ann_file={with_fifo}', )),
+    '--cfg-options batch_size=0':
+    ('full', 'labels20', ('^error: ConfigValueError', ),
+     ('test_dataloader.batch_size=0', ), None,
+     ('test_dataloader.batch_size=0', )),
+    '--cfg-options template=[]':
+    ('full', 'labels20', ('^error: ConfigValueError', ),
+     ('model', 'template list is empty'), None, ('model.template=[]', )),
+    '--cfg-options with a misspelt model key':
+    ('full', 'labels20', ('^error: ConfigValueError', ),
+     ('model.temporal_shfit', "did you mean 'temporal_shift'"), None,
+     ('model.temporal_shfit=True', )),
+    '--cfg-options lr=nan':
+    ('full', 'labels20', ('^error: ConfigValueError', ),
+     ('optim_wrapper.optimizer.lr=nan', ), None,
+     ('optim_wrapper.optimizer.lr=nan', )),
 }
 MIM_ASPECTS = ('script exits 2, one error line, no traceback of its own',
                'names the culprit')
+
+
+def _mim_test(d: dict, checkpoint: str, labels: str,
+              extra: Sequence[str] = ()) -> subprocess.CompletedProcess:
+    """``mim test`` of the tiny config over ``mim_data``; ``extra``
+    options (formatted with ``d``) come last and win."""
+    mim = osp.join(osp.dirname(sys.executable), 'mim')
+    return subprocess.run([
+        mim, 'test', 'mmaction', MIM_CONFIG, '--checkpoint',
+        str(d[checkpoint]), '--work-dir',
+        str(d['root'] / f'work_{checkpoint}'), '--cfg-options',
+        f'model.labels_or_label_file={d[labels]}',
+        f'test_dataloader.dataset.ann_file={d["ann"]}',
+        f'test_dataloader.dataset.data_prefix.video={d["videos"]}',
+        'test_dataloader.num_workers=0',
+        'test_dataloader.persistent_workers=False',
+        'test_dataloader.batch_size=3',
+        *(option.format(**d) for option in extra)
+    ],
+                          cwd=ROOT,
+                          env=offline_env(),
+                          capture_output=True,
+                          text=True,
+                          timeout=300)
+
+
+def test_mim_test_leaves_out_a_fifo_with_skip_unreadable(mim_data):
+    """skip_unreadable=True: the FIFO is left out of the accuracy, unopened
+    (opening it would wait forever for a writer)."""
+    proc = _mim_test(mim_data, 'full', 'labels20', (
+        'test_dataloader.dataset.ann_file={with_fifo}',
+        'test_dataloader.dataset.skip_unreadable=True'))
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    output = proc.stdout + proc.stderr
+    assert 'is a FIFO, not a regular file' in output
+    assert re.search(r'acc/skipped_videos: 1\b', output), output[-4000:]
 
 
 def _mim_param(name, aspect):
@@ -1421,31 +1604,16 @@ def mim_runs():
     _mim_param(name, aspect) for name in MIM_CASES for aspect in MIM_ASPECTS
 ])
 def test_mim_test_refuses(mim_data, mim_runs, name, aspect):
-    checkpoint, labels, refusal, culprit, _ = MIM_CASES[name]
+    checkpoint, labels, refusal, culprit, _, extra = MIM_CASES[name]
     d = mim_data
     owned = [
         str(d[k])
-        for k in ('full', 'partial', 'ann', 'labels3', 'labels20', 'videos')
+        for k in ('full', 'partial', 'recorded', 'ann', 'negative',
+                  'with_fifo', 'labels3', 'labels20', 'reordered', 'videos')
     ]
     if name not in mim_runs:  # one run answers both aspects
         before = snapshot(*owned)
-        mim = osp.join(osp.dirname(sys.executable), 'mim')
-        proc = subprocess.run([
-            mim, 'test', 'mmaction', MIM_CONFIG, '--checkpoint',
-            str(d[checkpoint]), '--work-dir',
-            str(d['root'] / f'work_{checkpoint}'), '--cfg-options',
-            f'model.labels_or_label_file={d[labels]}',
-            f'test_dataloader.dataset.ann_file={d["ann"]}',
-            f'test_dataloader.dataset.data_prefix.video={d["videos"]}',
-            'test_dataloader.num_workers=0',
-            'test_dataloader.persistent_workers=False',
-            'test_dataloader.batch_size=3'
-        ],
-                              cwd=ROOT,
-                              env=offline_env(),
-                              capture_output=True,
-                              text=True,
-                              timeout=300)
+        proc = _mim_test(d, checkpoint, labels, extra)
         mim_runs[name] = (proc, snapshot(*owned) == before)
     proc, intact = mim_runs[name]
     err = proc.stderr
@@ -1707,6 +1875,128 @@ def test_failed_checkpoint_write_leaves_the_previous_file(
                      'meta': {'epoch': 4, 'iter': 40}},
                     str(tmp_path / 'epoch_4.pth'))
     assert osp.basename(find_resumable(str(tmp_path))) == 'epoch_4.pth'
+
+
+class _FullDisk:
+    """A file that takes ``room`` bytes, then fails as a full disk does."""
+
+    def __init__(self, f, room: int):
+        self.f, self.room = f, room
+
+    def write(self, data) -> int:
+        if len(data) > self.room:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        self.room -= len(data)
+        return self.f.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self.f, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return self.f.__exit__(*exc)
+
+
+def _disk_full_after(monkeypatch, room: int) -> None:
+    """Every file written through models.utils.safe_io fills the disk
+    after ``room`` bytes."""
+    from models.utils import safe_io
+
+    def full_open(path, mode='r', **kwargs):
+        return _FullDisk(open(path, mode, **kwargs), room)
+
+    monkeypatch.setattr(safe_io, 'open', full_open, raising=False)
+
+
+def _one_line_no_space(text: str, path: str) -> None:
+    lines = text.strip().splitlines()
+    assert len(lines) == 1 and 'Traceback' not in text, text
+    assert f'No space left on device: {path}' in lines[0], text
+
+
+@pytest.mark.parametrize('room', [0, 100, 4096])
+def test_full_disk_while_converting_keeps_the_old_file(env, tmp_path,
+                                                       monkeypatch, capsys,
+                                                       room):
+    """torch.save reports a failed write as "enforce fail at
+    inline_container.cc": the converter says there is no room, and the
+    file it would replace is intact."""
+    source, target = tmp_path / 'model_best.pt', tmp_path / 'converted.pth'
+    os.link(env.original, source)
+    target.write_bytes(b'the previous conversion')
+    before = snapshot(str(tmp_path))
+    _disk_full_after(monkeypatch, room)
+    status, out, err = run_main(convert_tool,
+                                [source, target, '--num-segs', 8], capsys)
+    assert status == 1
+    _one_line_no_space(err, str(target))
+    assert snapshot(str(tmp_path)) == before
+
+
+def test_full_disk_while_saving_a_checkpoint_keeps_the_old_file(
+        tmp_path, monkeypatch):
+    from models.utils.safe_io import NoSpaceError
+    _work_dir(tmp_path, 'readable')
+    target = tmp_path / 'epoch_2.pth'
+    before = snapshot(str(tmp_path))
+    _disk_full_after(monkeypatch, 1000)
+    with pytest.raises(NoSpaceError) as info:
+        _atomic_save({'state_dict': {'w': torch.zeros(1000)},
+                      'meta': {'epoch': 2, 'iter': 20}}, str(target))
+    _one_line_no_space(str(info.value), str(target))
+    assert snapshot(str(tmp_path)) == before
+    # in MMAction2's scripts, a refusal: one line, exit status 2
+    from models.engine.refusals import refusal_types
+    assert isinstance(info.value, refusal_types())
+
+
+def _file_size_limit(limit: int) -> Callable[[], None]:
+    def apply():
+        import resource
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return apply
+
+
+def test_ulimit_while_converting_keeps_the_old_file(env, tmp_path):
+    """A real failed write (``ulimit -f``: EFBIG, as ENOSPC is reported
+    by torch.save) in a fresh interpreter."""
+    source, target = tmp_path / 'model_best.pt', tmp_path / 'converted.pth'
+    os.link(env.original, source)
+    target.write_bytes(b'the previous conversion')
+    before = snapshot(str(tmp_path))
+    proc = subprocess.run(
+        [sys.executable, convert_tool.__file__, str(source), str(target),
+         '--num-segs', '8'], cwd=ROOT, env=offline_env(),
+        capture_output=True, text=True, timeout=300,
+        preexec_fn=_file_size_limit(4096))
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert 'inline_container' not in proc.stderr
+    assert 'Traceback' not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if 'error' in line]
+    assert len(lines) == 1 and f'File too large: {target}' in lines[0], (
+        proc.stderr[-3000:])
+    assert snapshot(str(tmp_path)) == before
+
+
+def test_find_moments_with_no_room_for_its_cache_still_answers(env,
+                                                               tmp_path):
+    """The window cache cannot be written (``ulimit -f``): a warning, and
+    the segments are found all the same."""
+    folder = _videos_folder(env, tmp_path)
+    cache = tmp_path / 'cache.pt'
+    proc = subprocess.run(
+        [sys.executable, find_moments.__file__, str(folder), QUERY,
+         '--model', env.checkpoint, '--cache', str(cache), '--device', 'cpu',
+         '--no-progress'], cwd=ROOT, env=offline_env(), capture_output=True,
+        text=True, timeout=300, preexec_fn=_file_size_limit(1024))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert 'Traceback' not in proc.stderr
+    assert 'Could not write the feature cache' in proc.stderr
+    assert re.findall(r'^\S+/([ab]\.mp4) \(', proc.stdout,
+                      re.M) == ['a.mp4', 'b.mp4'], proc.stdout
+    assert not osp.exists(cache) and os.listdir(tmp_path) == ['videos']
 
 
 @pytest.mark.parametrize('how', ['the same file', 'symbolic link'])

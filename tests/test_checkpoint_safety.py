@@ -511,3 +511,40 @@ def test_runner_reads_safely_and_checks_resumes(toy, tmp_path,
     assert os.listdir(out) == ['epoch_9.pth']
     assert torch.serialization.get_unsafe_globals_in_checkpoint(
         str(out / 'epoch_9.pth')) == []
+
+
+def test_runner_records_the_labels_and_refuses_them_reordered_in_a_test(
+        toy, tmp_path, isolated_mmengine_state):
+    """Checkpoints of the configs' runner record the model's labels; a
+    validation or test run whose labels are that set in another order is
+    refused (annotations numbered in the training order would be scored
+    against other texts); another set (zero-shot) and training are not."""
+    from models.engine.hooks.label_check import LabelSetError
+    module, _ = toy
+    runner = module.make_runner(
+        str(tmp_path / 'run'), runner_cls=ActionClipRunner)
+    for hook in runner.hooks:  # no training: no best checkpoint to save
+        if type(hook).__name__ == 'CheckpointHook':
+            hook.after_val_epoch = lambda *args, **kwargs: None
+    trained = ['waving', 'jumping', 'reading']
+    runner.model.labels = trained
+    runner.model.label_source = 'label file labels.txt'
+    runner.save_checkpoint(str(tmp_path), 'epoch_1.pth',
+                           save_optimizer=False, save_param_scheduler=False)
+    path = str(tmp_path / 'epoch_1.pth')
+    assert cs.load_checkpoint_file(path)['meta']['labels'] == trained
+
+    def validate(labels):
+        runner.model.labels = labels
+        runner._load_from, runner._has_loaded = path, False
+        return runner.val()
+
+    with pytest.raises(LabelSetError) as info:
+        validate(['waving', 'reading', 'jumping'])
+    assert ("label file labels.txt holds the 3 labels "
+            f"{path} was trained with, in another order: class 1 is "
+            "'reading' there but 'jumping' in training") in str(info.value)
+    assert 'acc' in validate(trained)
+    assert 'acc' in validate(['cooking', 'swimming'])
+    runner.model.labels = trained[::-1]  # a new training run's own order
+    runner.load_checkpoint(path)

@@ -278,6 +278,25 @@ def test_predictions_that_do_not_answer_the_ground_truth(
     assert 'same file as the input' in capsys.readouterr().err
 
 
+@pytest.mark.parametrize('kind', ['Latin-1', 'FIFO'])
+def test_a_label_file_that_cannot_be_read(data, tmp_path, kind):
+    labels = tmp_path / 'labels.txt'
+    if kind == 'FIFO':
+        os.mkfifo(labels)  # opening it would wait forever for a writer
+        expected = 'is a FIFO, not a regular file'
+    else:
+        labels.write_bytes('caf\u00e9 au lait\n'.encode('latin-1'))
+        expected = 'is not UTF-8 text (byte 3); save it as UTF-8'
+    proc = subprocess.run(
+        [sys.executable, TOOL, data['truths']['zeroshot'], '--label-file',
+         str(labels), '--config', data['config'], '--checkpoint',
+         data['checkpoint']], cwd=ROOT, env=offline_env(),
+        capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert proc.stderr.splitlines() == [
+        f'eval_moments.py: error: --label-file {str(labels)!r} {expected}']
+
+
 def test_an_unreadable_video_gives_no_figures(data, tmp_path, capsys):
     truth = load(data['truths']['zeroshot'])
     folder = tmp_path / 'zeroshot'

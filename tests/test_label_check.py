@@ -5,7 +5,8 @@ from mmaction.structures import ActionDataSample
 
 from models.engine.hooks.label_check import (LabelSetCheckHook, LabelSetError,
                                              check_annotation_labels,
-                                             model_labels)
+                                             check_label_order, model_labels,
+                                             recorded_labels)
 from models.recognizers.actionclip import ActionClip
 
 
@@ -95,6 +96,54 @@ def test_predict_refuses_a_label_outside_the_set(tiny_arch):
     sample = ActionDataSample().set_gt_label(1)
     model.predict(torch.zeros(1, 4, 3, 32, 32), [sample])
     assert sample.pred_score.shape == (2, )
+
+
+def test_predict_refuses_a_negative_label(tiny_arch):
+    # configs without LabelSetCheckHook: -1 is a line without a class
+    model = ActionClip(tiny_arch, 4, labels_or_label_file=['a', 'b'])
+    sample = ActionDataSample().set_gt_label(-1)
+    with pytest.raises(LabelSetError, match='class -1 .*without a class'):
+        model.predict(torch.zeros(1, 4, 3, 32, 32), [sample])
+
+
+TRAINED = ['waving', 'jumping', 'reading', 'running']
+
+
+@pytest.mark.parametrize('labels,refused', [
+    (TRAINED, False),
+    (['waving', 'reading', 'jumping', 'running'], True),
+    (TRAINED[::-1], True),
+    (['cooking', 'swimming'], False),  # another label set: zero-shot
+    (TRAINED + ['cooking'], False),
+    (TRAINED[:3], False),
+])
+def test_the_training_labels_in_another_order_are_refused(labels, refused):
+    if not refused:
+        check_label_order(TRAINED, labels, 'epoch_3.pth', 'label file l.txt')
+        return
+    with pytest.raises(LabelSetError) as info:
+        check_label_order(TRAINED, labels, 'epoch_3.pth', 'label file l.txt')
+    index = next(i for i, (a, b) in enumerate(zip(TRAINED, labels))
+                 if a != b)
+    text = str(info.value)
+    for words in ('label file l.txt', 'epoch_3.pth', 'another order',
+                  f'class {index} is {labels[index]!r} there but '
+                  f'{TRAINED[index]!r} in training'):
+        assert words in text, (words, text)
+    assert '\n' not in text
+
+
+def test_recorded_labels():
+    assert recorded_labels({'meta': {'labels': TRAINED}}) == TRAINED
+    # older checkpoints: a label list in the recorded config
+    cfg = f"model = dict(type='ActionClip', labels_or_label_file={TRAINED!r})"
+    assert recorded_labels({'meta': {'cfg': cfg}}) == TRAINED
+    # a label file's name says nothing of what it held in training
+    cfg = "model = dict(type='ActionClip', labels_or_label_file='l.txt')"
+    for checkpoint in ({'meta': {'cfg': cfg}}, {'meta': {'epoch': 1}},
+                       {'state_dict': {}}, {'meta': {'cfg': 'import os'}}):
+        assert recorded_labels(checkpoint) is None
+    check_label_order(None, TRAINED[::-1], 'old.pth', 'label file l.txt')
 
 
 def test_a_real_serialized_dataset_is_checked(tmp_path):

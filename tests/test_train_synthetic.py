@@ -60,6 +60,11 @@ def test_train_test_resume(trained):
     # the checkpoint needs no unsafe unpickling
     unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(last)
     assert not [g for g in unsafe if not g.startswith('torch.')], unsafe
+    # it records its labels: a test with them reordered is refused
+    with open(os.path.join(data, 'label_map.txt')) as f:
+        labels = f.read().split('\n')[:-1]
+    from models.checkpoints.safe_loading import load_checkpoint_file
+    assert load_checkpoint_file(last)['meta']['labels'] == labels
 
     out = mim('test', 'mmaction', CONFIG, '--checkpoint', last,
               '--work-dir', work, options=options)

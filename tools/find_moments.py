@@ -223,19 +223,43 @@ def check_args(args: argparse.Namespace) -> None:
         raise CliError('--background and --no-background contradict each '
                        'other')
     if args.background is not None and not osp.isfile(args.background):
-        raise CliError(f'--background {args.background!r}: no such file '
-                       '(give a file of one label a line)')
+        kind = load_light('models.utils.paths').special_file_kind(
+            args.background)
+        raise CliError(f'--background {args.background!r}'
+                       + (f' is {kind}, not a regular file' if kind else
+                          ': no such file')
+                       + ' (give a file of one label a line)')
     if args.workers:
         raise CliError('--workers is not used by find_moments: each video '
                        'is decoded in one streamed pass in this process')
     check_output_path(args.out, OUT_FORMATS, '--out')
     check_output_path(args.html, HTML_FORMATS, '--html')
+    check_not_the_cache(args, args.cache)
     if args.plot is not None and osp.exists(args.plot) \
             and not osp.isdir(args.plot):
         raise CliError(f'--plot {args.plot!r} is a file; give a folder '
                        '(created if missing)')
     check_model_args(args)
     check_video_paths([args.video], load_light('models.apis.video_files'))
+
+
+def check_not_the_cache(args: argparse.Namespace,
+                        cache: Optional[str]) -> None:
+    """Refuse ``--out`` or ``--html`` naming the cache file, also one that
+    does not exist yet: the run writes the cache, then the output over it.
+
+    Args:
+        args (argparse.Namespace): Parsed arguments.
+        cache (str, optional): The cache file.
+    """
+    if cache is None:
+        return
+    for option, path in (('--out', args.out), ('--html', args.html)):
+        if path is not None and osp.realpath(path) == osp.realpath(cache):
+            raise CliError(f'{option} {path!r} is the --cache file '
+                           f'{cache!r}: the result would replace the cache '
+                           'just written; choose another name for one of '
+                           'them')
 
 
 def plot_paths(folder: str, videos: Sequence[str]) -> Dict[str, tuple]:
@@ -278,6 +302,7 @@ def prepare_outputs(args: argparse.Namespace, videos: Sequence[str],
     """
     from models.utils.safe_io import OutputPathError
     from models.utils.safe_io import check_output_path as check_writable
+    check_not_the_cache(args, cache)
     plots = plot_paths(args.plot, videos) if args.plot else {}
     inputs = [
         *videos, cache, args.background, args.config, args.checkpoint,

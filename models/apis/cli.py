@@ -11,15 +11,21 @@ import argparse
 import contextlib
 import os
 import os.path as osp
+import re
 import sys
 import warnings
 from typing import Callable, Dict, Iterator, Optional, Sequence
+
+from ..utils.paths import special_file_kind
 
 #: The model the tools use when no model option is given.
 DEFAULT_MODEL = 'ViT-B/32-8'
 
 #: At most this many decoding processes by default (on a GPU).
 MAX_DEFAULT_WORKERS = 4
+
+#: The ``--device`` values the tools run on (MPS where PyTorch has it).
+DEVICE_PATTERN = re.compile(r'cpu|cuda(:\d+)?|mps')
 
 
 class CliError(Exception):
@@ -149,15 +155,14 @@ def load_model_from_args(args: argparse.Namespace):
 
     from models.apis.video_scoring import load_scoring_model
     check_model_args(args)
-    device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
-    try:
-        device = torch.device(device)
-    except RuntimeError:
-        raise CliError(f'--device {device!r} is not a device: use cpu, '
-                       'cuda or cuda:N') from None
+    device = torch.device(args.device or (
+        'cuda' if torch.cuda.is_available() else 'cpu'))
     if device.type == 'cuda' and not torch.cuda.is_available():
         raise CliError(f'--device {device} asked for CUDA, which this '
                        'machine lacks: use --device cpu')
+    if device.type == 'mps' and not torch.backends.mps.is_available():
+        raise CliError('--device mps asked for Apple\'s MPS, which this '
+                       'machine or PyTorch build lacks: use --device cpu')
     if args.model is None and args.config is None and args.clip is None:
         args.model = DEFAULT_MODEL
     return load_scoring_model(
@@ -216,12 +221,24 @@ def check_model_args(args: argparse.Namespace) -> None:
         raise CliError(f'--batch-size must be >= 1, got {args.batch_size}')
     if args.workers is not None and args.workers < 0:
         raise CliError(f'--workers must be >= 0, got {args.workers}')
+    if args.device is not None and not DEVICE_PATTERN.fullmatch(args.device):
+        # torch.device also takes 'meta', 'xla', 'hpu' ...: the model
+        # cannot run there.
+        raise CliError(f'--device {args.device!r} is not a device the model '
+                       'runs on: use cpu, cuda, cuda:N or mps')
+    if args.device == 'mps' and sys.platform != 'darwin':
+        raise CliError('--device mps asked for Apple\'s MPS, which only '
+                       'macOS has: use --device cpu or cuda')
     for option, path in (('--config', args.config),
                          ('--checkpoint', args.checkpoint)):
         # Package configs (mmaction::...) and URLs are resolved later.
         if path is not None and '::' not in path and '://' not in path \
                 and not osp.exists(path):
             raise CliError(f'{option} {path!r}: no such file')
+        kind = path and special_file_kind(path)
+        if kind:  # never opened: a FIFO would block
+            raise CliError(f'{option} {path!r} is {kind}, not a regular '
+                           'file')
 
 
 def check_output_path(path: Optional[str], formats: Sequence[str],

@@ -41,7 +41,8 @@ import torch
 from models.apis.video_scoring import (ScoringModel, embed_videos,
                                        find_videos, path_problem)
 from models.datasets.transforms import VideoReadError
-from models.utils.paths import cache_home, file_version
+from models.utils.paths import cache_home, file_version, special_file_kind
+from models.utils.safe_io import torch_save_to
 
 try:
     import fcntl
@@ -174,6 +175,9 @@ def _classify(path: str, keep_body: bool = False) -> Tuple[str, bytes]:
         raise _not_a_cache(path, 'is a folder')
     if not osp.exists(path):
         raise _not_a_cache(path, path_problem(path) or 'cannot be read')
+    kind = special_file_kind(path)
+    if kind is not None:  # never opened: a FIFO would block
+        raise _not_a_cache(path, f'is {kind}, not a regular file')
     try:
         with open(path, 'rb') as f:
             head = f.read(len(CACHE_MAGIC))
@@ -318,7 +322,7 @@ def _write_atomic(cache: dict, path: str) -> None:
     try:
         with open(tmp, 'xb') as f:
             f.write(CACHE_MAGIC)
-            torch.save(cache, f)
+            torch_save_to(cache, f)  # a full disk raises OSError
             f.flush()
             os.fsync(f.fileno())
         # Atomic: an interrupted or failed write keeps the previous cache.

@@ -25,6 +25,7 @@ from torch import nn
 
 from models.datasets.transforms import VideoReadError, describe_read_error
 from models.recognizers.actionclip import CLIP_MEAN, CLIP_STD
+from models.utils.paths import check_not_special
 
 #: Readers of configs replaced by ours, which open the file by path.
 _SAFER_READERS = {
@@ -138,6 +139,8 @@ class VideoPipeline:
         results.setdefault('start_index', 0)
         results.setdefault('modality', 'RGB')
         filename = results.get('filename')
+        if filename:  # never opened: a FIFO would block
+            check_not_special(filename, 'Video file')
         if not filename or not osp.isfile(filename):
             raise FileNotFoundError(f'Video file {filename!r} does not exist')
         try:

@@ -10,6 +10,8 @@ import os.path as osp
 import warnings
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
+from ..utils.paths import special_file_kind
+
 #: File name endings taken as videos when a folder is walked (lower case).
 VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mkv', '.webm', '.mov', '.m4v', '.mpg',
                     '.mpeg', '.wmv', '.flv', '.3gp', '.ts', '.ogv')
@@ -103,6 +105,10 @@ def find_videos(paths: Sequence[str],
             else:
                 unreadable.update(unlisted)
         else:
+            kind = special_file_kind(path)
+            if kind is not None:  # never opened: a FIFO would block
+                raise FileNotFoundError(f'Video path {path!r} is {kind}, '
+                                        'not a regular file or a folder')
             problem = path_problem(path) or 'is not a file or a folder'
             raise FileNotFoundError(
                 f'Video path {path!r} {problem}; check the spelling '

@@ -32,6 +32,7 @@ import torch
 
 from models.apis.windows import WindowPlan, WindowSampler, still_sample
 from models.datasets.transforms import VideoReadError, describe_read_error
+from models.utils.paths import check_not_special
 
 #: Frames decoded at a time by default: a few windows' worth, enough for
 #: decord to decode runs of frames without seeking back.
@@ -197,6 +198,7 @@ class VideoStream:
             raise VideoReadError(
                 f'{filename!r} is a folder, not a video: list its videos '
                 'with models.apis.video_files.find_videos')
+        check_not_special(filename, 'Video file')  # a FIFO would block
         if not osp.isfile(filename):
             raise FileNotFoundError(f'Video file {filename!r} does not exist')
         self.filename = filename

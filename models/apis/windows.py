@@ -240,10 +240,16 @@ def window_frames(window_s: float, stride_s: float,
         fps (float): Frame rate.
 
     Returns:
-        tuple[int, int]: ``(window, stride)`` in frames.
+        tuple[int, int]: ``(window, stride)`` in frames; a window longer
+        than any video (``1e308`` s, whose frame count is infinite) is one
+        over the whole video, as any window longer than the video is.
     """
-    return (max(1, int(round(window_s * fps))),
-            max(1, int(round(stride_s * fps))))
+    return (_whole_frames(window_s * fps), _whole_frames(stride_s * fps))
+
+
+def _whole_frames(frames: float) -> int:
+    # 2**53 frames outlast any video (and are exact in a float).
+    return max(1, int(round(min(frames, 2.0**53))))
 
 
 def plan_windows(num_frames: int,

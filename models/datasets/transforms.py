@@ -36,6 +36,8 @@ import numpy as np
 from mmaction.datasets.transforms import DecordDecode, DecordInit
 from mmaction.registry import TRANSFORMS
 
+from models.utils.paths import special_file_kind
+
 
 class VideoReadError(RuntimeError):
     """A video file could not be decoded; the message names the file."""
@@ -53,6 +55,9 @@ def describe_read_error(filename: str, error: BaseException) -> str:
     """
     if isinstance(error, VideoReadError):
         return str(error)
+    kind = special_file_kind(filename)
+    if kind is not None:
+        return f'Video file {filename!r} is {kind}, not a regular file'
     if not osp.isfile(filename):
         return (f'Video file {filename!r} does not exist; check the path '
                 'and the data root in the config')

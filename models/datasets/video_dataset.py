@@ -7,7 +7,9 @@ from mmaction.datasets import VideoDataset
 from mmaction.registry import DATASETS
 from mmengine.logging import MMLogger, print_log
 
-from models.datasets.transforms import VideoReadError, describe_read_error
+from models.datasets.transforms import (VideoReadError, describe_read_error,
+                                        video_path)
+from models.utils.paths import special_file_kind
 
 #: Metainfo key marking a sample whose video could not be read.
 UNREADABLE_KEY = 'unreadable_video'
@@ -44,7 +46,7 @@ class TolerantVideoDataset(VideoDataset):
             video (mmengine then draws another).
         """
         try:
-            data = super().prepare_data(idx)
+            data = self._prepare_file(idx)
         except Exception as error:
             filename = self.get_data_info(idx).get('filename', f'#{idx}')
             message = describe_read_error(filename, error)
@@ -63,6 +65,20 @@ class TolerantVideoDataset(VideoDataset):
             self._blank = dict(
                 shape=tuple(data['inputs'].shape), dtype=data['inputs'].dtype)
         return data
+
+    def _prepare_file(self, idx: int):
+        """``VideoDataset.prepare_data``, for a video that is no FIFO,
+        socket or device: opening a FIFO would wait forever for a writer,
+        so such a path is refused after an ``os.stat``, unopened."""
+        filename = self.get_data_info(idx).get('filename')
+        if isinstance(filename, str):
+            for path in dict.fromkeys((filename, video_path(filename))):
+                kind = special_file_kind(path)
+                if kind is not None:
+                    raise VideoReadError(
+                        f'Video file {filename!r} is {kind}, not a regular '
+                        'file')
+        return super().prepare_data(idx)
 
     def _placeholder(self, idx: int, filename: str) -> dict:
         """A blank sample standing for an unreadable video in a test run."""
@@ -83,7 +99,7 @@ class TolerantVideoDataset(VideoDataset):
         for offset in range(1, len(self)):
             idx = (failed_idx + offset) % len(self)
             try:
-                data = super().prepare_data(idx)
+                data = self._prepare_file(idx)
             except Exception:
                 continue
             self._blank = dict(

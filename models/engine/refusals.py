@@ -4,7 +4,8 @@
 ``tools/test.py``, which import this package through the config's
 ``custom_imports``. When such a run stops because an input cannot give a
 right result (a checkpoint that does not fit, NaN weights, labels that do
-not match the annotations, an unreadable video), the message already says
+not match the annotations, an unreadable video, a setting that cannot work,
+a disk with no room for a checkpoint), the message already says
 what is wrong and what to do; a 40-line traceback around it hides it. In
 those scripts only, and only for runs of this project's configs (their
 runner, :class:`~models.engine.runner.ActionClipRunner`, installs the hook
@@ -36,12 +37,15 @@ def refusal_types() -> Tuple[Type[BaseException], ...]:
     from models.checkpoints.safe_loading import (CheckpointReadError,
                                                  UnsafeCheckpointError)
     from models.datasets.transforms import VideoReadError
+    from models.engine.config_checks import ConfigValueError
     from models.engine.hooks.label_check import LabelSetError
     from models.engine.training_checkpoints import ResumeError
+    from models.utils.safe_io import NoSpaceError
     return (CheckpointMismatchError, NonFiniteWeightsError,
             NotACheckpointError, CheckpointReadError, CheckpointDownloadError,
-            UnsafeCheckpointError, ConfigTextError, LabelSetError,
-            ResumeError, VideoReadError, FileNotFoundError)
+            UnsafeCheckpointError, ConfigTextError, ConfigValueError,
+            LabelSetError, ResumeError, VideoReadError, FileNotFoundError,
+            NoSpaceError)
 
 
 def one_line(error: BaseException) -> str:

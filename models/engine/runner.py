@@ -20,6 +20,13 @@ other model load, save, resume and train as mmengine and torch do it:
   without training state is refused with advice; the config text a
   checkpoint records is never run
   (:func:`~models.engine.training_checkpoints.check_resumable`);
+* checkpoints record the labels the model was trained with
+  (``meta['labels']``), and a test (``mim test``) with those labels in
+  another order is refused
+  (:func:`~models.engine.hooks.label_check.check_label_order`);
+* settings that cannot work (``batch_size=0``, ``lr=nan``, a model key
+  ActionClip does not take, an empty template list) are refused when the
+  runner is built (:mod:`models.engine.config_checks`);
 * in MMAction2's scripts, a refusal (a checkpoint that does not fit, NaN
   weights, ...) ends the run with one line and exit status 2
   (:mod:`models.engine.refusals`);
@@ -42,7 +49,13 @@ from mmengine.runner.checkpoint import (_load_checkpoint,
 
 from models.checkpoints.message_hub import from_plain_data, to_plain_data
 from models.checkpoints.safe_loading import load_checkpoint_file
-from models.engine.refusals import install_excepthook
+from models.engine.config_checks import (DATALOADERS, ConfigValueError,
+                                         check_dataloader, check_model_keys,
+                                         check_optimizer, model_class_of)
+from models.engine.hooks.label_check import (LABELS_META_KEY,
+                                             check_label_order,
+                                             recorded_labels)
+from models.engine.refusals import install_excepthook, refusal_types
 from models.engine.training_checkpoints import (ATOMIC_BACKEND,
                                                 check_resumable,
                                                 find_resumable,
@@ -97,9 +110,37 @@ class ActionClipRunner(Runner):
     def __init__(self, *args, **kwargs) -> None:
         # First: the model and datasets built below may refuse already.
         install_excepthook()
+        for name in DATALOADERS:
+            check_dataloader(name, kwargs.get(name))
+        check_optimizer(kwargs.get('optim_wrapper'))
         register_atomic_backend()
         self._resuming = False
+        self._evaluating = False
         super().__init__(*args, **kwargs)
+
+    def build_model(self, model: Union[torch.nn.Module,
+                                       Dict]) -> torch.nn.Module:
+        """Build the model as mmengine's Runner does; an ActionClip config
+        with a key the model does not take, or a value it refuses (an
+        empty template list ...), ends in a :class:`ConfigValueError`.
+
+        Args:
+            model (nn.Module | dict): As for mmengine's
+                ``Runner.build_model``.
+
+        Returns:
+            nn.Module: The model.
+        """
+        model_class = model_class_of(model)
+        if model_class is None:
+            return super().build_model(model)
+        check_model_keys(model, model_class)
+        try:
+            return super().build_model(model)
+        except ValueError as error:
+            if isinstance(error, refusal_types()):
+                raise
+            raise ConfigValueError(f'model: {error}') from error
 
     def setup_env(self, env_cfg: Dict) -> None:
         """Set up the environment as mmengine's Runner does, also on a
@@ -183,6 +224,35 @@ class ActionClipRunner(Runner):
         finally:
             self._resuming = False
 
+    def val(self) -> dict:
+        """Validate as mmengine's Runner does, refusing a checkpoint's
+        labels in another order (see :meth:`load_checkpoint`).
+
+        Returns:
+            dict: The metrics.
+        """
+        return self._evaluate(super().val)
+
+    def test(self) -> dict:
+        """Test as mmengine's Runner does, refusing a checkpoint's labels
+        in another order (see :meth:`load_checkpoint`).
+
+        Returns:
+            dict: The metrics.
+        """
+        return self._evaluate(super().test)
+
+    def _evaluate(self, run: Callable[[], dict]) -> dict:
+        self._evaluating = True
+        try:
+            return run()
+        finally:
+            self._evaluating = False
+
+    def _model(self) -> torch.nn.Module:
+        return self.model.module if is_model_wrapper(
+            self.model) else self.model
+
     def load_checkpoint(self,
                         filename: str,
                         map_location: Union[str, Callable] = 'cpu',
@@ -203,6 +273,10 @@ class ActionClipRunner(Runner):
 
         Returns:
             dict: The checkpoint.
+
+        Raises:
+            LabelSetError: In a test or validation run, the model's labels
+                are the ones the checkpoint records, in another order.
         """
         filename = str(filename)
         if _is_local_or_http(filename):
@@ -211,13 +285,18 @@ class ActionClipRunner(Runner):
             checkpoint = _load_checkpoint(filename, map_location=map_location)
         if self._resuming:
             check_resumable(checkpoint, filename)
+        model = self._model()
+        labels = getattr(model, 'labels', None)
+        if self._evaluating and labels:
+            # In training, the order of the labels is the new run's own.
+            check_label_order(
+                recorded_labels(checkpoint), labels, filename,
+                getattr(model, 'label_source', None) or 'the label list')
         if 'message_hub' in checkpoint:
             checkpoint['message_hub'] = from_plain_data(
                 checkpoint['message_hub'])
         # The rest as mmengine's Runner.load_checkpoint does it.
         self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
-        model = self.model.module if is_model_wrapper(
-            self.model) else self.model
         checkpoint = _load_checkpoint_to_model(
             model, checkpoint, strict, revise_keys=revise_keys)
         self._has_loaded = True
@@ -233,7 +312,8 @@ class ActionClipRunner(Runner):
                         meta: Optional[dict] = None,
                         by_epoch: bool = True,
                         backend_args: Optional[dict] = None) -> None:
-        """Save a checkpoint; a local one is written whole or not at all.
+        """Save a checkpoint; a local one is written whole or not at all,
+        and ``meta['labels']`` records the labels the model scores.
 
         Args:
             out_dir (str): As for mmengine's ``Runner.save_checkpoint``.
@@ -250,6 +330,10 @@ class ActionClipRunner(Runner):
         if (file_client_args is None and backend_args is None
                 and '://' not in str(out_dir)):
             backend_args = dict(backend=ATOMIC_BACKEND)
+        labels = getattr(self._model(), 'labels', None)
+        if labels:
+            # A test with these labels in another order is refused.
+            meta = {LABELS_META_KEY: list(labels), **(meta or {})}
         super().save_checkpoint(
             out_dir,
             filename,

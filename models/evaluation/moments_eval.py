@@ -23,6 +23,7 @@ import sys
 import time
 from typing import Dict, List, Optional, Sequence
 
+from ..utils.paths import special_file_kind
 from .moment_metrics import evaluate_moments, segment_interval, threshold_key
 
 #: The columns of a ``.csv`` report: one row per set, label and threshold.
@@ -34,11 +35,19 @@ CSV_HEADER = ('set', 'label', 'iou', 'num_truth', 'num_predicted',
 # ---------------------------------------------------------------------------
 
 
+def _not_a_file(path: str) -> str:
+    """Why ``path``, which is no regular file, cannot be read (a FIFO is
+    named, never opened: it would block)."""
+    kind = special_file_kind(path)
+    if kind is not None:
+        return f'is {kind}, not a regular file'
+    return 'is a folder' if osp.isdir(path) else 'does not exist'
+
+
 def load_json(path: str, what: str) -> dict:
     """A JSON object read from a file, or a ValueError naming ``what``."""
     if not osp.isfile(path):
-        problem = 'is a folder' if osp.isdir(path) else 'does not exist'
-        raise ValueError(f'{what} {path!r} {problem}')
+        raise ValueError(f'{what} {path!r} {_not_a_file(path)}')
     try:
         with open(path, encoding='utf-8') as f:
             document = json.load(f)
@@ -89,7 +98,8 @@ def read_ground_truth(path: str) -> dict:
             raise ValueError(f'{where}: {name!r} is listed twice')
         seen.add(video['path'])
         if not osp.isfile(video['path']):
-            raise ValueError(f'{where}: its video {name!r} does not exist '
+            raise ValueError(f'{where}: its video {name!r} '
+                             f'{_not_a_file(video["path"])} '
                              f'({video["path"]})')
         duration = video.get('duration_s')
         if not (isinstance(duration, (int, float)) and duration > 0):
@@ -171,9 +181,14 @@ def read_labels(path: str) -> List[str]:
         list[str]: The labels, in order.
     """
     if not osp.isfile(path):
-        raise ValueError(f'--label-file {path!r} does not exist')
-    with open(path, encoding='utf-8') as f:
-        labels = [line.strip() for line in f if line.strip()]
+        raise ValueError(f'--label-file {path!r} {_not_a_file(path)}')
+    try:
+        # utf-8-sig: a byte-order mark is not part of the first label.
+        with open(path, encoding='utf-8-sig') as f:
+            labels = [line.strip() for line in f if line.strip()]
+    except UnicodeDecodeError as error:
+        raise ValueError(f'--label-file {path!r} is not UTF-8 text (byte '
+                         f'{error.start}); save it as UTF-8') from None
     if not labels:
         raise ValueError(f'--label-file {path!r} holds no labels')
     if len(set(labels)) != len(labels):

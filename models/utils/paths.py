@@ -2,12 +2,69 @@
 
 ``os.path.isfile`` is False for a missing file, a folder, a broken symbolic
 link and a symbolic link loop alike; a user told "does not exist" about a
-link they can see looks in the wrong place.
+link they can see looks in the wrong place. It is False for a FIFO, a
+socket or a device too, which ``open`` would wait on forever (a FIFO with
+no writer): those are named for what they are, and never opened.
 """
 import errno
 import os
 import os.path as osp
-from typing import Dict
+import stat
+from typing import Dict, Optional
+
+#: What :func:`special_file_kind` calls each kind of file that is neither a
+#: regular file nor a folder.
+_SPECIAL_KINDS = ((stat.S_ISFIFO, 'a FIFO'), (stat.S_ISSOCK, 'a socket'),
+                  (stat.S_ISCHR, 'a character device'),
+                  (stat.S_ISBLK, 'a block device'))
+
+
+class NotRegularFileError(FileNotFoundError):
+    """A path names a FIFO, a socket or a device, not a regular file.
+
+    A :class:`FileNotFoundError`, so that whatever handles a missing input
+    handles it alike; its message says what the path is.
+    """
+
+
+def special_file_kind(path: str) -> Optional[str]:
+    """What ``path`` is when it is neither a regular file nor a folder.
+
+    Only ``os.stat`` looks at it (following links): nothing is opened.
+
+    Args:
+        path (str): The path.
+
+    Returns:
+        str | None: ``'a FIFO'``, ``'a socket'``, ``'a character device'``
+        or ``'a block device'``; None for a regular file, a folder, or a
+        path that cannot be stat'ed.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None
+    for test, kind in _SPECIAL_KINDS:
+        if test(mode):
+            return kind
+    return None
+
+
+def check_not_special(path: str, what: str) -> None:
+    """Refuse a FIFO, socket or device before anything opens it.
+
+    Args:
+        path (str): The path.
+        what (str): What it should be, e.g. ``'Video file'``.
+
+    Raises:
+        NotRegularFileError: ``path`` is one (the message says which).
+    """
+    kind = special_file_kind(path)
+    if kind is not None:
+        raise NotRegularFileError(
+            f'{what} {path!r} is {kind}, not a regular file; give a regular '
+            'file')
 
 
 def is_link_loop(path: str) -> bool:
@@ -39,6 +96,7 @@ def require_file(path: str, what: str, hint: str = '') -> str:
 
     Raises:
         IsADirectoryError: It is a folder.
+        NotRegularFileError: It is a FIFO, a socket or a device.
         FileNotFoundError: It does not exist, or is a broken link or a
             link loop.
     """
@@ -48,6 +106,7 @@ def require_file(path: str, what: str, hint: str = '') -> str:
     if osp.isdir(expanded):
         raise IsADirectoryError(f'{what} {path!r} is a folder; give the '
                                 'file')
+    check_not_special(expanded, what)
     if osp.islink(expanded):
         kind = ('a symbolic link loop' if is_link_loop(expanded) else
                 'a broken symbolic link (its target does not exist)')

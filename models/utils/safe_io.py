@@ -5,7 +5,10 @@ Everything the project writes goes through :func:`atomic_write` (or
 ``VideoWriter``): the data goes to a temporary file in the destination's
 folder, which replaces the destination by one ``os.replace`` only once it
 is complete and on disk. A failed write (an exception, Ctrl-C, a full disk)
-leaves the previous file as it was, and no temporary file behind.
+leaves the previous file as it was, and no temporary file behind; a
+write that finds no room (a full disk, a quota, ``ulimit -f``) raises
+:class:`NoSpaceError`, whose message names the file in one line, also
+where ``torch.save`` hides the cause (:func:`torch_save_to`).
 
 :func:`check_output_path` refuses, before any work, an output that would
 overwrite one of the inputs (the same file, also through a hard or symbolic
@@ -18,6 +21,7 @@ file by itself, without the ``models`` package's imports.
 """
 import contextlib
 import csv
+import errno
 import itertools
 import json
 import os
@@ -27,6 +31,36 @@ from typing import IO, Any, Iterable, Iterator, Optional, Sequence
 # Two writes of one destination from one process (threads) must not share
 # a temporary file; the pid alone only separates processes.
 _counter = itertools.count()
+
+
+#: ``errno`` of a write that found no room: a full disk, a full quota, a
+#: file larger than ``ulimit -f`` allows.
+NO_ROOM_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+class NoSpaceError(OSError):
+    """A write found no room: ``NoSpaceError(errno, strerror, path)``,
+    whose message (``"No space left on device: <path> ..."``) names the
+    file in one line; its previous version is intact."""
+
+    def __str__(self) -> str:
+        return (f'{self.strerror}: {self.filename} (not written; a previous '
+                'file of that name is left as it was)')
+
+
+def no_space_error(error: OSError, path: str) -> NoSpaceError:
+    """:class:`NoSpaceError` for a write of ``path`` that failed with
+    ``error`` (one of :data:`NO_ROOM_ERRNOS`).
+
+    Args:
+        error (OSError): The write's error.
+        path (str): The file being written.
+
+    Returns:
+        NoSpaceError: With ``error``'s errno and reason.
+    """
+    return NoSpaceError(error.errno, error.strerror
+                        or os.strerror(error.errno), path)
 
 
 class OutputPathError(ValueError):
@@ -103,10 +137,13 @@ def _atomic(path: str, keep_ext: bool) -> Iterator[tuple]:
         if not osp.exists(tmp):
             raise FileNotFoundError(f'nothing was written for {path!r}')
         _commit(tmp, dest, state['synced'])
-    except BaseException:
+    except BaseException as error:
         # Ctrl-C included: the old file stays, the partial one goes.
         with contextlib.suppress(OSError):
             os.remove(tmp)
+        if (isinstance(error, OSError) and not isinstance(error, NoSpaceError)
+                and error.errno in NO_ROOM_ERRNOS):
+            raise no_space_error(error, path) from error
         raise
 
 
@@ -198,16 +235,58 @@ def write_json_or_csv(path: str, document: Any, header: Sequence[str],
         writer.writerows(rows)
 
 
+class _RecordingWriter:
+    """A binary file that keeps the OSError its ``write`` raised."""
+
+    def __init__(self, f: IO):
+        self.f = f
+        self.error: Optional[OSError] = None
+
+    def write(self, data) -> int:
+        try:
+            return self.f.write(data)
+        except OSError as error:
+            self.error = error
+            raise
+
+    def flush(self) -> None:
+        self.f.flush()
+
+
+def torch_save_to(obj: object, f: IO) -> None:
+    """``torch.save(obj, f)`` into an open binary file, raising the file's
+    own OSError when a write fails.
+
+    torch turns that error into ``RuntimeError: [enforce fail at
+    inline_container.cc:...] unexpected pos ...``, which names neither the
+    file nor the cause (a full disk).
+
+    Args:
+        obj (object): What to save.
+        f (file): The file, open for binary writing.
+    """
+    import torch
+    writer = _RecordingWriter(f)
+    try:
+        torch.save(obj, writer)
+    except RuntimeError:
+        if writer.error is not None:
+            raise writer.error from None
+        raise
+
+
 def atomic_save_torch(obj: object, path: str) -> None:
     """``torch.save(obj, path)`` through :func:`atomic_write`.
 
     Args:
         obj (object): What to save.
         path (str): The destination file.
+
+    Raises:
+        NoSpaceError: No room to write it (the previous file is intact).
     """
-    import torch
     with atomic_write(path, 'wb') as f:
-        torch.save(obj, f)
+        torch_save_to(obj, f)
 
 
 def same_file(a: str, b: str) -> bool:

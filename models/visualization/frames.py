@@ -15,6 +15,8 @@ import base64
 import os.path as osp
 from typing import List, Optional, Sequence, Tuple
 
+from ..utils.paths import special_file_kind
+
 #: Longest side of a thumbnail, in pixels.
 MAX_THUMBNAIL = 320
 
@@ -30,6 +32,10 @@ class FrameReadError(RuntimeError):
 
 def _open(video: str):
     import cv2
+    kind = special_file_kind(video)
+    if kind is not None:  # never opened: a FIFO would block
+        raise FrameReadError(f'Cannot read frames of video {video!r}: it is '
+                             f'{kind}, not a regular file')
     if not osp.isfile(video):
         raise FrameReadError(
             f'Cannot read frames of video {video!r}: the file does not '

@@ -7,8 +7,15 @@ map of another dataset, one line short) gives an accuracy with exit status
 predicted right. ``LabelSetCheckHook`` compares every dataset a run uses
 with the model's labels when the run starts; ``ActionClip`` also checks
 each batch's labels, for configs without the hook.
+
+So does a label file that holds the classes a checkpoint was trained with
+in another order: class ``i`` of the annotations is then scored as another
+class's text. Checkpoints saved by this project's runner record their
+labels (``meta['labels']``), and a test whose labels are the same set in
+another order is refused (:func:`check_label_order`); another label set
+(zero-shot) is tested as it is.
 """
-from typing import Iterable, Optional, Sequence
+from typing import Iterable, List, Optional, Sequence
 
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
@@ -99,6 +106,71 @@ def check_annotation_labels(dataset, num_labels: int,
                 'right. Use the label file that belongs to these '
                 'annotations (model.labels_or_label_file) or fix the '
                 'annotation file')
+
+
+#: Where a checkpoint records the labels it was trained with.
+LABELS_META_KEY = 'labels'
+
+
+def recorded_labels(checkpoint: dict) -> Optional[List[str]]:
+    """The labels a checkpoint records it was trained with, if any.
+
+    ``meta['labels']`` (written by this project's runner), else a label
+    list in the recorded config (``model.labels_or_label_file``; a label
+    file's name says nothing of what it held then).
+
+    Args:
+        checkpoint (dict): A loaded checkpoint.
+
+    Returns:
+        list[str] | None: The labels, in their class order.
+    """
+    meta = checkpoint.get('meta') if isinstance(checkpoint, dict) else None
+    if not isinstance(meta, dict):
+        return None
+    labels = meta.get(LABELS_META_KEY)
+    if labels is None and isinstance(meta.get('cfg'), str):
+        from models.checkpoints.recorded_config import (ConfigTextError,
+                                                        parse_config_text)
+        try:
+            model = parse_config_text(meta['cfg']).get('model') or {}
+        except ConfigTextError:
+            return None  # refused where the config is used
+        labels = model.get('labels_or_label_file')
+    if isinstance(labels, (list, tuple)) and labels and all(
+            isinstance(label, str) for label in labels):
+        return [label.strip() for label in labels]
+    return None
+
+
+def check_label_order(trained: Optional[Sequence[str]],
+                      labels: Sequence[str], checkpoint: str,
+                      label_source: str) -> None:
+    """Refuse the labels a checkpoint was trained with in another order.
+
+    Args:
+        trained (list[str], optional): The checkpoint's labels
+            (:func:`recorded_labels`); None: nothing to compare.
+        labels (list[str]): The labels the model now scores.
+        checkpoint (str): The checkpoint, for the message.
+        label_source (str): Where ``labels`` come from, for the message.
+
+    Raises:
+        LabelSetError: The same labels, in another order.
+    """
+    if trained is None:
+        return
+    trained, labels = list(trained), list(labels)
+    if trained == labels or sorted(trained) != sorted(labels):
+        return  # the training order, or another label set (zero-shot)
+    index = next(i for i, (a, b) in enumerate(zip(trained, labels)) if a != b)
+    raise LabelSetError(
+        f'{label_source} holds the {len(labels)} labels {checkpoint} was '
+        f'trained with, in another order: class {index} is '
+        f'{labels[index]!r} there but {trained[index]!r} in training '
+        '(as the checkpoint records them), so annotations numbered in the '
+        'training order would be scored against the wrong texts. Use the '
+        'label file in the training order')
 
 
 def model_labels(model) -> Optional[tuple]:
