@@ -83,3 +83,23 @@ def test_data_overrides_point_every_split_at_the_folder():
                 f'D/{split}_list_videos.txt') in options
         assert (f'{split}_dataloader.dataset.data_prefix.video='
                 f'D/videos/{split}') in options
+
+
+def test_a_full_disk_while_generating_ends_in_the_generators_line(tmp_path):
+    import resource
+    import subprocess
+
+    def limit():  # ulimit -f 8 KB: the lists fit, no video does
+        resource.setrlimit(resource.RLIMIT_FSIZE, (8192, 8192))
+
+    work = tmp_path / 'qs'
+    proc = subprocess.run(
+        [sys.executable, os.path.join(ROOT, 'tools', 'quickstart.py'),
+         '--time', '--work-dir', str(work), '--per-class', '1'],
+        preexec_fn=limit, capture_output=True, text=True, timeout=300,
+        cwd=ROOT)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert 'Traceback' not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith('generate_videos.py: No space left on device')
+    assert 'mim train' not in proc.stdout

@@ -140,14 +140,13 @@ def quickstart(args: argparse.Namespace, data: str) -> int:
     if osp.isfile(osp.join(data, 'zeroshot_list_videos.txt')):
         print(f'{data} exists; delete it to generate again')
     else:
-        subprocess.run([
+        generated = subprocess.run([
             sys.executable, 'tools/generate_videos.py', '--out', data,
-            '--seed',
-            str(args.seed), '--per-class',
-            str(args.per_class), '--size-scale',
-            str(SIZE_SCALE)
-        ],
-                       check=True)
+            '--seed', str(args.seed), '--per-class', str(args.per_class),
+            '--size-scale', str(SIZE_SCALE)
+        ])
+        if generated.returncode:  # the generator said why, in one line
+            return generated.returncode
     stages['generate_s'] = time.time() - start
 
     print('== 2/4 mim train', flush=True)
