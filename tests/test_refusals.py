@@ -7,7 +7,7 @@ import sys
 from conftest import ROOT, offline_env
 
 from models.checkpoints.checks import CheckpointMismatchError
-from models.engine.refusals import is_mmaction_script, one_line
+from models.engine.refusals import is_mmaction_script, is_refusal, one_line
 
 SCRIPT = '''
 import sys
@@ -78,3 +78,16 @@ def test_worker_errors_keep_only_the_refusal():
         'a.mp4')
     assert one_line(error) == (
         'CheckpointMismatchError: Cannot decode video a.mp4')
+
+
+def test_a_write_with_no_room_anywhere_is_a_refusal():
+    import errno
+    # e.g. mmengine's CheckpointHook writing work_dir/last_checkpoint
+    full = OSError(errno.ENOSPC, 'No space left on device',
+                   'work/last_checkpoint')
+    assert is_refusal(full)
+    assert one_line(full) == ("OSError: [Errno 28] No space left on device: "
+                              "'work/last_checkpoint'")
+    assert is_refusal(OSError(errno.EFBIG, 'File too large', 'x.pth'))
+    assert not is_refusal(OSError(errno.EACCES, 'Permission denied', 'x'))
+    assert not is_refusal(RuntimeError('a bug'))

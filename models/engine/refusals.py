@@ -48,6 +48,22 @@ def refusal_types() -> Tuple[Type[BaseException], ...]:
             NoSpaceError)
 
 
+def is_refusal(error: BaseException) -> bool:
+    """Whether ``error`` is a refusal: one of :func:`refusal_types`, or a
+    write that found no room wherever it happened (e.g. mmengine's own
+    ``last_checkpoint`` file), whose message names the file.
+
+    Args:
+        error (BaseException): The exception.
+
+    Returns:
+        bool: True for a refusal.
+    """
+    from models.utils.safe_io import NO_ROOM_ERRNOS
+    return isinstance(error, refusal_types()) or (
+        isinstance(error, OSError) and error.errno in NO_ROOM_ERRNOS)
+
+
 def one_line(error: BaseException) -> str:
     """The message of a refusal on one line.
 
@@ -85,8 +101,7 @@ def is_mmaction_script(argv0: str) -> bool:
 def _excepthook(previous):
 
     def hook(kind, error, traceback):
-        if (isinstance(error, refusal_types())
-                and os.environ.get(TRACEBACK_ENV) != '1'):
+        if is_refusal(error) and os.environ.get(TRACEBACK_ENV) != '1':
             sys.stdout.flush()
             print(f'error: {one_line(error)}', file=sys.stderr, flush=True)
             # os._exit: the exit status must be 2, which an excepthook
