@@ -14,7 +14,8 @@ import os.path as osp
 import re
 import sys
 import warnings
-from typing import Callable, Dict, Iterator, Optional, Sequence
+from typing import (Callable, Dict, Iterator, Optional, Sequence,
+                    Tuple)
 
 from ..utils.paths import special_file_kind
 
@@ -217,10 +218,8 @@ def check_model_args(args: argparse.Namespace) -> None:
     if args.num_frames is not None and args.clip is None:
         raise CliError('--num-frames only applies to --clip (ActionCLIP '
                        'models fix their frame count)')
-    if args.batch_size < 1:
-        raise CliError(f'--batch-size must be >= 1, got {args.batch_size}')
-    if args.workers is not None and args.workers < 0:
-        raise CliError(f'--workers must be >= 0, got {args.workers}')
+    check_minimums(('--batch-size', args.batch_size, 1),
+                   ('--workers', args.workers, 0))
     if args.device is not None and not DEVICE_PATTERN.fullmatch(args.device):
         # torch.device also takes 'meta', 'xla', 'hpu' ...: the model
         # cannot run there.
@@ -239,6 +238,70 @@ def check_model_args(args: argparse.Namespace) -> None:
         if kind:  # never opened: a FIFO would block
             raise CliError(f'{option} {path!r} is {kind}, not a regular '
                            'file')
+
+
+def tool_parser(doc: str) -> argparse.ArgumentParser:
+    """A tool's parser: the first paragraph of its docstring describes it,
+    the rest (examples, exit status) ends ``--help`` as written.
+
+    Args:
+        doc (str): The tool's module docstring.
+
+    Returns:
+        argparse.ArgumentParser: The parser, without arguments.
+    """
+    description, _, epilog = doc.partition('\n\n')
+    return argparse.ArgumentParser(
+        description=description, epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def check_minimums(*checks: Tuple[str, Optional[float], float]) -> None:
+    """Refuse a number option below the least value it takes.
+
+    Args:
+        *checks (tuple): ``(option, value, least)`` each; a value of None
+            (the option not given) is passed over.
+    """
+    for option, value, least in checks:
+        if value is not None and value < least:
+            raise CliError(f'{option} must be >= {least}, got {value}')
+
+
+def check_input_file(option: str, path: Optional[str],
+                     hint: str = '') -> None:
+    """Refuse an input option naming no regular file (a FIFO or a device
+    is named, never opened: it would block).
+
+    Args:
+        option (str): The option's name, for the message.
+        path (str, optional): The path given, if any.
+        hint (str): Said after the problem, e.g. what the file holds.
+    """
+    if path is not None and not osp.isfile(path):
+        kind = special_file_kind(path)
+        raise CliError(f'{option} {path!r}'
+                       + (f' is {kind}, not a regular file' if kind else
+                          ': no such file') + hint)
+
+
+def check_writable(outputs: Sequence[Tuple[str, Optional[str]]],
+                   inputs: Sequence[Optional[str]]) -> None:
+    """Refuse outputs that would overwrite an input or cannot be written,
+    and create their folders, before the model is loaded.
+
+    Args:
+        outputs (list[tuple]): ``(option, path)`` each; a path of None
+            (the option not given) is passed over.
+        inputs (list[str]): Files the run reads.
+    """
+    from ..utils import safe_io
+    for option, path in outputs:
+        try:
+            if path is not None:
+                safe_io.check_output_path(path, inputs, option)
+        except safe_io.OutputPathError as error:
+            raise CliError(str(error)) from None
 
 
 def check_output_path(path: Optional[str], formats: Sequence[str],
