@@ -50,11 +50,7 @@ import os.path as osp
 import sys
 from typing import Optional, Sequence
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-
-from light_imports import load_light  # noqa: E402
+from light_imports import load_light
 
 # The conversion, read without torch; these names are also this module's.
 _original = load_light('models.checkpoints.original_actionclip')

@@ -30,11 +30,7 @@ import re
 import sys
 from typing import Optional, Sequence
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-
-from light_imports import load_light  # noqa: E402
+from light_imports import load_light
 
 cli = load_light('models.apis.cli')
 CliError = cli.CliError

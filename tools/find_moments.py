@@ -27,16 +27,11 @@ the failures are listed at the end); 2 when an argument or input is wrong
 or the model cannot be loaded.
 """
 import argparse
-import math
 import os.path as osp
 import sys
 from typing import Optional, Sequence
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-
-from light_imports import load_light  # noqa: E402
+from light_imports import load_light
 
 cli = load_light('models.apis.cli')
 CliError = cli.CliError
@@ -153,15 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar='PAGE.html',
         help='write one self-contained report page: thumbnails, the '
         'timelines, and the video, which seeks to a segment on click')
-    cli.add_model_arguments(parser)
-    for action in parser._actions:
-        # The shared running options, as they apply here.
-        if action.dest == 'batch_size':
-            action.help = 'windows per forward pass (default 8)'
-        elif action.dest == 'workers':
-            action.help = ('not used: each video is decoded in one '
-                           'streamed pass in this process; only 0 is '
-                           'accepted')
+    cli.add_model_arguments(parser, windows=True)
     return parser
 
 
@@ -173,24 +160,8 @@ def check_args(args: argparse.Namespace) -> None:
         args (argparse.Namespace): Parsed arguments.
     """
     cli.check_minimums(('--topk', args.topk, 1),
-                       ('--window-frames', args.window_frames, 2),
                        ('--chunk-frames', args.chunk_frames, 1))
-    for option, value in (('--window', args.window), ('--stride',
-                                                      args.stride)):
-        if value is not None and not (math.isfinite(value) and value > 0):
-            raise CliError(f'{option} must be a positive number of seconds'
-                           f', got {value}')
-    if args.window is not None and args.stride is not None \
-            and args.stride > args.window:
-        raise CliError(f'--stride {args.stride:g} is longer than --window '
-                       f'{args.window:g}: the video between windows would '
-                       'never be looked at')
-    if args.window_frames is not None and (args.window is not None
-                                           or args.stride is not None):
-        raise CliError('--window-frames replaces --window and --stride: '
-                       'give one or the other')
-    if args.threshold is not None and not math.isfinite(args.threshold):
-        raise CliError(f'--threshold must be a number, got {args.threshold}')
+    cli.check_window_args(args)
     seen = {}
     for query in args.queries:
         if not query.strip():
@@ -207,9 +178,6 @@ def check_args(args: argparse.Namespace) -> None:
                        'other')
     cli.check_input_file('--background', args.background,
                          ' (give a file of one label a line)')
-    if args.workers:
-        raise CliError('--workers is not used by find_moments: each video '
-                       'is decoded in one streamed pass in this process')
     cli.check_output_path(args.out, OUT_FORMATS, '--out')
     cli.check_output_path(args.html, HTML_FORMATS, '--html')
     command.check_not_the_cache(args, args.cache)

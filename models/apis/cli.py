@@ -9,6 +9,7 @@ the package are imported when a model is loaded or a command runs.
 """
 import argparse
 import contextlib
+import math
 import os
 import os.path as osp
 import re
@@ -49,11 +50,15 @@ def quiet_stack_warnings() -> None:
                          '"HardDiskBackend" is the alias')))
 
 
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+def add_model_arguments(parser: argparse.ArgumentParser,
+                        windows: bool = False) -> None:
     """Add the options that choose the model and how it runs.
 
     Args:
         parser (argparse.ArgumentParser): The parser to extend.
+        windows (bool): For the tools that search moments, whose forward
+            passes take windows and which decode each video in one
+            streamed pass (``--workers`` is not used).
     """
     group = parser.add_argument_group(
         'model (one of --model, --config/--checkpoint, --clip)')
@@ -89,13 +94,16 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         '--batch-size',
         type=int,
         default=8,
-        help='videos per forward pass (default 8)')
+        help=f'{"windows" if windows else "videos"} per forward pass '
+        '(default 8)')
     run.add_argument(
         '--workers',
         type=int,
         default=None,
         metavar='N',
-        help='processes decoding videos while the model runs; 0 decodes '
+        help='not used: each video is decoded in one streamed pass in this '
+        'process; only 0 is accepted' if windows else
+        'processes decoding videos while the model runs; 0 decodes '
         'in the main process. Default: the CPU count, at most '
         f'{MAX_DEFAULT_WORKERS}, on a GPU; 0 on the CPU, where the '
         "model's forward pass already keeps every core busy")
@@ -302,6 +310,36 @@ def check_writable(outputs: Sequence[Tuple[str, Optional[str]]],
                 safe_io.check_output_path(path, inputs, option)
         except safe_io.OutputPathError as error:
             raise CliError(str(error)) from None
+
+
+def check_window_args(args: argparse.Namespace) -> None:
+    """Check the window and threshold options of the tools that search
+    moments (``--window``, ``--stride``, ``--window-frames``,
+    ``--threshold``) and refuse ``--workers``.
+
+    Args:
+        args (argparse.Namespace): Parsed arguments.
+    """
+    for option, value in (('--window', args.window),
+                          ('--stride', args.stride)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise CliError(f'{option} must be a positive number of seconds'
+                           f', got {value:g}')
+    if args.window is not None and args.stride is not None \
+            and args.stride > args.window:
+        raise CliError(f'--stride {args.stride:g} is longer than --window '
+                       f'{args.window:g}: the video between windows would '
+                       'never be looked at')
+    check_minimums(('--window-frames', args.window_frames, 2))
+    if args.window_frames is not None and (args.window is not None
+                                           or args.stride is not None):
+        raise CliError('--window-frames replaces --window and --stride: '
+                       'give one or the other')
+    if args.threshold is not None and not math.isfinite(args.threshold):
+        raise CliError(f'--threshold must be a number, got {args.threshold}')
+    if args.workers:
+        raise CliError('--workers is not used by find_moments: each video '
+                       'is decoded in one streamed pass in this process')
 
 
 def check_output_path(path: Optional[str], formats: Sequence[str],
