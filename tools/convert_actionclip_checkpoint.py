@@ -91,9 +91,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
               file=sys.stderr)
         return 2
     if not osp.isfile(args.src):
-        kind = load_light('models.utils.paths').special_file_kind(args.src)
-        problem = (f'is {kind}, not a regular file' if kind else
-                   'is a folder' if osp.isdir(args.src) else 'does not exist')
+        problem = load_light('models.utils.paths').not_a_file(args.src)
         print(f'error: cannot convert {args.src}: it {problem}',
               file=sys.stderr)
         return 2

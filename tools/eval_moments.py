@@ -33,7 +33,6 @@ model cannot be loaded.
 import argparse
 import os.path as osp
 import sys
-from typing import Optional, Sequence
 
 from light_imports import load_light
 
@@ -63,30 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar='GROUND_TRUTH',
         help='ground-truth JSON files of long videos (generate_videos.py '
         '--long writes them), one set each')
-    parser.add_argument(
-        '--window',
-        type=float,
-        metavar='S',
-        help="window length in seconds (default: find_moments' own, from "
-        "the model's frame count)")
-    parser.add_argument(
-        '--stride',
-        type=float,
-        metavar='S',
-        help="seconds between window starts (default: find_moments' own)")
-    parser.add_argument(
-        '--window-frames',
-        type=int,
-        metavar='N',
-        help='windows of N frames every N/2 frames instead of --window and '
-        '--stride (a length in seconds then depends on the frame rate, as '
-        "the training clips' did: 20 to 40 frames for the generated "
-        'actions)')
-    parser.add_argument(
-        '--threshold',
-        type=float,
-        help="lowest window score of a segment (default: find_moments' "
-        'own)')
+    cli.add_window_arguments(parser)
     parser.add_argument(
         '--topk',
         type=int,
@@ -133,11 +109,6 @@ def build_parser() -> argparse.ArgumentParser:
         action='store_true',
         help="score among the queries only, without the model's own "
         "labels as background (find_moments' background=[])")
-    parser.add_argument(
-        '--subtract-still',
-        action='store_true',
-        help="score each window minus its middle frame held still "
-        "(find_moments' subtract_still=True)")
     cli.add_model_arguments(parser, windows=True)
     return parser
 
@@ -189,16 +160,7 @@ def check_args(args: argparse.Namespace) -> None:
         raise CliError(str(error)) from None
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Parse the command line and run; errors become one line and exit 2.
-
-    Args:
-        argv (list[str], optional): Arguments; ``sys.argv[1:]`` by default.
-
-    Returns:
-        int: The exit status.
-    """
-    return cli.run_cli(build_parser(), moments_eval.run, argv, check_args)
+main = cli.tool_main(build_parser, moments_eval.run, check_args)
 
 
 if __name__ == '__main__':

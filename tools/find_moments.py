@@ -29,7 +29,6 @@ or the model cannot be loaded.
 import argparse
 import os.path as osp
 import sys
-from typing import Optional, Sequence
 
 from light_imports import load_light
 
@@ -62,44 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar='QUERY',
         help='what to look for, in words; several queries compete for '
         'each window')
-    parser.add_argument(
-        '--window',
-        type=float,
-        default=None,
-        metavar='SECONDS',
-        help="window length (default: the model's frame count / 2 "
-        'seconds, at least 1: 4 s for 8-frame models, 2 s for the '
-        "quickstart's 4-frame model)")
-    parser.add_argument(
-        '--stride',
-        type=float,
-        default=None,
-        metavar='SECONDS',
-        help='step between window starts, at most the window (default: '
-        'half the window)')
-    parser.add_argument(
-        '--window-frames',
-        type=int,
-        default=None,
-        metavar='N',
-        help='windows of N frames every N/2 frames, per video whatever its '
-        'frame rate, instead of --window and --stride (e.g. the length of '
-        "the model's training clips: 30 for the generated actions)")
-    parser.add_argument(
-        '--subtract-still',
-        action='store_true',
-        help="score = the window's score minus that of its middle frame "
-        'held still (the scene alone): removes confident scores of still '
-        'scenes, but also the appearance evidence of a query (one more '
-        'forward pass per window; no more decoding)')
-    parser.add_argument(
-        '--threshold',
-        type=float,
-        default=None,
-        help='lowest window score in a segment (default 0.5 for '
-        'probabilities, also with --subtract-still; required when the '
-        'score is a cosine similarity: one query and no background '
-        'labels)')
+    cli.add_window_arguments(parser)
     parser.add_argument(
         '--topk',
         type=int,
@@ -189,20 +151,10 @@ def check_args(args: argparse.Namespace) -> None:
     cli.check_video_paths([args.video], load_light('models.apis.video_files'))
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Parse the command line and run; errors become one line and exit 2.
-
-    Args:
-        argv (list[str], optional): Arguments; ``sys.argv[1:]`` by default.
-
-    Returns:
-        int: The exit status.
-    """
-    # The model loader is looked up at each run (a test replaces it).
-    return cli.run_cli(
-        build_parser(), lambda args: command.run(args, load_model_from_args),
-        argv, check_args)
-
+# The model loader is looked up at each run (a test replaces it).
+main = cli.tool_main(
+    build_parser, lambda args: command.run(args, load_model_from_args),
+    check_args)
 
 if __name__ == '__main__':
     sys.exit(main())

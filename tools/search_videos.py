@@ -33,7 +33,7 @@ cannot be loaded.
 import argparse
 import os.path as osp
 import sys
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Tuple
 
 from light_imports import load_light
 
@@ -237,16 +237,7 @@ def run(args: argparse.Namespace) -> int:
     return cli.report_failures(failures, len(features) + len(failures))
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Parse the command line and run; errors become one line and exit 2.
-
-    Args:
-        argv (list[str], optional): Arguments; ``sys.argv[1:]`` by default.
-
-    Returns:
-        int: The exit status.
-    """
-    return cli.run_cli(build_parser(), run, argv, check_args)
+main = cli.tool_main(build_parser, run, check_args)
 
 
 if __name__ == '__main__':

@@ -20,7 +20,7 @@ be loaded (nothing is scored).
 """
 import argparse
 import sys
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Sequence
 
 from light_imports import load_light
 
@@ -255,16 +255,7 @@ def run(args: argparse.Namespace) -> int:
     return cli.report_failures(failures, len(videos))
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Parse the command line and run; errors become one line and exit 2.
-
-    Args:
-        argv (list[str], optional): Arguments; ``sys.argv[1:]`` by default.
-
-    Returns:
-        int: The exit status.
-    """
-    return cli.run_cli(build_parser(), run, argv, check_args)
+main = cli.tool_main(build_parser, run, check_args)
 
 
 if __name__ == '__main__':

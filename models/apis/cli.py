@@ -207,12 +207,10 @@ def check_model_args(args: argparse.Namespace) -> None:
         args (argparse.Namespace): Parsed :func:`add_model_arguments`
             options.
     """
-    sources = [
-        flag for flag, value in (('--model', args.model),
-                                 ('--config', args.config), ('--clip',
-                                                             args.clip))
-        if value is not None
-    ]
+    sources = [flag for flag, value in (('--model', args.model),
+                                        ('--config', args.config),
+                                        ('--clip', args.clip))
+               if value is not None]
     if len(sources) > 1:
         raise CliError(f'{" and ".join(sources)} both choose a model: give '
                        'only one of --model, --config/--checkpoint, --clip')
@@ -310,6 +308,41 @@ def check_writable(outputs: Sequence[Tuple[str, Optional[str]]],
                 safe_io.check_output_path(path, inputs, option)
         except safe_io.OutputPathError as error:
             raise CliError(str(error)) from None
+
+
+def add_window_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the window and threshold options of the tools that search
+    moments (checked by :func:`check_window_args`).
+
+    Args:
+        parser (argparse.ArgumentParser): The parser to extend.
+    """
+    parser.add_argument(
+        '--window', type=float, metavar='SECONDS',
+        help="window length (default: the model's frame count / 2 "
+        'seconds, at least 1: 4 s for 8-frame models, 2 s for the '
+        "quickstart's 4-frame model)")
+    parser.add_argument(
+        '--stride', type=float, metavar='SECONDS',
+        help='step between window starts, at most the window (default: '
+        'half the window)')
+    parser.add_argument(
+        '--window-frames', type=int, metavar='N',
+        help='windows of N frames every N/2 frames, per video whatever its '
+        'frame rate, instead of --window and --stride (e.g. the length of '
+        "the model's training clips: 30 for the generated actions)")
+    parser.add_argument(
+        '--subtract-still', action='store_true',
+        help="score = the window's score minus that of its middle frame "
+        'held still (the scene alone): removes confident scores of still '
+        'scenes, but also the appearance evidence of a query (one more '
+        'forward pass per window; no more decoding)')
+    parser.add_argument(
+        '--threshold', type=float,
+        help='lowest window score in a segment (default 0.5 for '
+        'probabilities, also with --subtract-still; required when the '
+        'score is a cosine similarity: one query and no background '
+        'labels)')
 
 
 def check_window_args(args: argparse.Namespace) -> None:
@@ -484,3 +517,25 @@ def run_cli(parser: argparse.ArgumentParser,
         except (CliError, ) + INPUT_ERRORS as error:
             print(f'{parser.prog}: error: {error}', file=sys.stderr)
             return 2
+
+
+def tool_main(build_parser: Callable[[], argparse.ArgumentParser],
+              run_fn: Callable[[argparse.Namespace], int],
+              check_fn: Optional[Callable[[argparse.Namespace], None]] = None
+              ) -> Callable[[Optional[Sequence[str]]], int]:
+    """A tool's ``main``: :func:`run_cli` with its parser, run and checks.
+
+    Args:
+        build_parser (callable): Builds the tool's parser.
+        run_fn (callable): Runs the parsed arguments, returns the status.
+        check_fn (callable, optional): The checks made before torch is
+            imported.
+
+    Returns:
+        callable: ``main(argv=None)``, which returns the exit status.
+    """
+    def main(argv: Optional[Sequence[str]] = None) -> int:
+        """Run the tool on ``argv`` (default ``sys.argv[1:]``); returns
+        the exit status."""
+        return run_cli(build_parser(), run_fn, argv, check_fn)
+    return main
