@@ -106,10 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     Returns:
         argparse.ArgumentParser: The parser.
     """
-    parser = argparse.ArgumentParser(
-        description=__doc__.split('\n\n')[0],
-        epilog=__doc__.split('\n\n')[-1],
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.tool_parser(__doc__, last=True)
     parser.add_argument(
         'videos', nargs='+', metavar='VIDEO_OR_FOLDER',
         help='video files, or folders walked for .mp4, .avi, .mkv, .webm, '

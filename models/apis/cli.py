@@ -246,19 +246,21 @@ def check_model_args(args: argparse.Namespace) -> None:
                            'file')
 
 
-def tool_parser(doc: str) -> argparse.ArgumentParser:
+def tool_parser(doc: str, last: bool = False) -> argparse.ArgumentParser:
     """A tool's parser: the first paragraph of its docstring describes it,
     the rest (examples, exit status) ends ``--help`` as written.
 
     Args:
         doc (str): The tool's module docstring.
+        last (bool): End ``--help`` with the last paragraph only.
 
     Returns:
         argparse.ArgumentParser: The parser, without arguments.
     """
-    description, _, epilog = doc.partition('\n\n')
+    paragraphs = doc.split('\n\n')
     return argparse.ArgumentParser(
-        description=description, epilog=epilog,
+        description=paragraphs[0],
+        epilog='\n\n'.join(paragraphs[-1:] if last else paragraphs[1:]),
         formatter_class=argparse.RawDescriptionHelpFormatter)
 
 

@@ -508,19 +508,15 @@ def result_path(args: argparse.Namespace, truth: dict) -> str:
 
 def check_outputs(args: argparse.Namespace) -> None:
     """Refuse outputs that would overwrite an input, before the model is
-    loaded (:class:`~models.utils.safe_io.OutputPathError`, a
-    ValueError)."""
-    from ..utils.safe_io import check_output_path
-    inputs = [*args.ground_truth, *(args.predictions or []),
-              args.label_file, args.config, args.checkpoint, args.model,
-              args.clip, args.cache,
-              *(v['path'] for t in args.truths for v in t['videos'])]
-    if args.out:
-        check_output_path(args.out, inputs, '--out')
-    if args.results_dir:
-        for truth in args.truths:
-            check_output_path(result_path(args, truth), inputs,
-                              '--results-dir')
+    loaded (:class:`~models.apis.cli.CliError`)."""
+    from ..apis.cli import check_writable
+    check_writable(
+        [('--out', args.out)] + [('--results-dir', result_path(args, truth))
+                                 for truth in args.truths
+                                 if args.results_dir],
+        [*args.ground_truth, *(args.predictions or []), args.label_file,
+         args.config, args.checkpoint, args.model, args.clip, args.cache,
+         *(v['path'] for t in args.truths for v in t['videos'])])
 
 
 def run(args: argparse.Namespace) -> int:
