@@ -133,11 +133,9 @@ def check_args(args: argparse.Namespace) -> None:
             raise CliError(f'The queries {seen[key]!r} and {query!r} are the '
                            'same text: give each once')
         seen[key] = query
-    if args.no_cache and args.cache:
-        raise CliError('--cache and --no-cache contradict each other')
-    if args.no_background and args.background:
-        raise CliError('--background and --no-background contradict each '
-                       'other')
+    for name in ('cache', 'background'):
+        if getattr(args, name) and getattr(args, f'no_{name}'):
+            raise CliError(f'--{name} and --no-{name} contradict each other')
     cli.check_input_file('--background', args.background,
                          ' (give a file of one label a line)')
     cli.check_output_path(args.out, OUT_FORMATS, '--out')

@@ -1,6 +1,6 @@
-"""What the video-scoring command lines share (``tools/zero_shot.py``,
-``tools/search_videos.py``): the model and running options, their checks,
-one-line errors with exit status 2, and the report of unreadable videos.
+"""What the command lines in ``tools/`` share: the parser, the model,
+running and window options, their checks, one-line errors with exit
+status 2, and the report of unreadable videos.
 
 This module imports only the standard library at its top, so that a tool
 can load it by its file (before the ``models`` package, which brings torch
