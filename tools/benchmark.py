@@ -33,10 +33,6 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from light_imports import load_light
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-
 PARTS = ('predict', 'encoder', 'train', 'decode', 'test_loop', 'train_loop')
 VIDEO_PARTS = ('decode', 'test_loop', 'train_loop')
 ARCHS = ('ViT-B/32', 'ViT-B/16')

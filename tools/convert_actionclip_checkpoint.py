@@ -45,191 +45,18 @@ Example:
     python tools/convert_actionclip_checkpoint.py model_best.pt \\
         vit-b-32-8f_converted.pth --num-segs 8
 """
-# Annotations stay strings: torch is imported only after the arguments
-# are checked, so that a usage error answers at once.
-from __future__ import annotations
-
 import argparse
 import os.path as osp
 import sys
-from collections import Counter
-from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
+from typing import Optional, Sequence
 
-if TYPE_CHECKING:
-    import torch
+from light_imports import load_light
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-
-#: The entries of an original checkpoint that hold weights.
-MODEL_KEY = 'model_state_dict'
-FUSION_KEY = 'fusion_model_state_dict'
-POSITION_KEY = 'frame_position_embeddings.weight'
-# Buffers of OpenAI's TorchScript archives that are attributes, not
-# weights; a CLIP state dict taken from one may still hold them.
-_CLIP_ATTRIBUTES = ('input_resolution', 'context_length', 'vocab_size')
-
-
-class ConversionError(ValueError):
-    """The source is not an original ActionCLIP checkpoint this tool can
-    convert; the message says why and names the keys."""
-
-
-def _weights(checkpoint: dict, key: str) -> Dict[str, torch.Tensor]:
-    """One state dict of the checkpoint, checked to hold only tensors."""
-    import torch
-    state = checkpoint[key]
-    if not isinstance(state, dict) or not state:
-        raise ConversionError(f'{key!r} is not a non-empty state dict '
-                              f'(got {type(state).__name__})')
-    not_tensors = sorted(k for k, v in state.items()
-                         if not isinstance(v, torch.Tensor))
-    if not_tensors:
-        raise ConversionError(f'{key!r} holds entries that are not tensors: '
-                              f'{not_tensors[:5]}')
-    from models.apis.loading import strip_module_prefix
-    return strip_module_prefix(state)
-
-
-def _list(keys: Sequence[str], limit: int = 8) -> str:
-    keys = sorted(keys)
-    more = f' ... and {len(keys) - limit} more' if len(keys) > limit else ''
-    return ', '.join(keys[:limit]) + more
-
-
-def convert(checkpoint: object,
-            num_segs: int = 8) -> Tuple[Dict[str, torch.Tensor], dict]:
-    """Map an original ActionCLIP checkpoint to this project's keys.
-
-    Args:
-        checkpoint (object): What ``torch.load`` returned for the file.
-        num_segs (int): Frames per view T of the model; the first T rows
-            of the original position table are kept.
-
-    Returns:
-        tuple: ``(state_dict, report)``: the float32 weights under
-        ``clip.``/``adapter.``, and a dict telling what was mapped
-        (``groups``: tensors per group), dropped (``dropped``) and ignored
-        (``ignored``: top-level entries that are not weights).
-    """
-    if not isinstance(checkpoint, dict):
-        raise ConversionError(
-            'expected a dict with '
-            f'{MODEL_KEY!r} and {FUSION_KEY!r} (as the original ActionCLIP '
-            f'saves), got {type(checkpoint).__name__}')
-    missing = [k for k in (MODEL_KEY, FUSION_KEY) if k not in checkpoint]
-    if missing:
-        hint = ''
-        inner = checkpoint.get('state_dict', checkpoint)
-        if isinstance(inner, dict) and any(
-                str(k).startswith('clip.') for k in inner):
-            hint = (' It holds "clip." keys: it is already in this '
-                    "project's layout and needs no conversion.")
-        raise ConversionError(
-            f'not an original ActionCLIP checkpoint: no {missing} entry '
-            f'(top-level keys: {_list(map(str, checkpoint))}).{hint}')
-    if num_segs < 1:
-        raise ConversionError(f'--num-segs must be >= 1, got {num_segs}')
-
-    clip_state = _weights(checkpoint, MODEL_KEY)
-    fusion = _weights(checkpoint, FUSION_KEY)
-    state: Dict[str, torch.Tensor] = {}
-    dropped: List[str] = []
-    for key, value in clip_state.items():
-        if key in _CLIP_ATTRIBUTES:
-            dropped.append(f'{MODEL_KEY}.{key} (not a weight)')
-            continue
-        state['clip.' + key] = value.float()
-
-    if POSITION_KEY not in fusion:
-        raise ConversionError(
-            f'{FUSION_KEY!r} has no {POSITION_KEY!r}: only the "Transf" '
-            'fusion (sim_header) of ActionCLIP maps to this project\'s '
-            f'adapter; its keys are: {_list(fusion)}')
-    table = fusion.pop(POSITION_KEY)
-    if table.dim() != 2 or table.shape[0] < num_segs:
-        raise ConversionError(
-            f'{POSITION_KEY} has shape {tuple(table.shape)}: fewer than '
-            f'--num-segs={num_segs} rows')
-    state['adapter.' + POSITION_KEY] = table[:num_segs].float().clone()
-    if table.shape[0] > num_segs:
-        dropped.append(f'{FUSION_KEY}.{POSITION_KEY} rows {num_segs}..'
-                       f'{table.shape[0] - 1} (never read for T={num_segs})')
-    unmatched = [k for k in fusion if not k.startswith('transformer.')]
-    if unmatched:
-        raise ConversionError(
-            f'{FUSION_KEY!r} has keys with no counterpart in this project\'s '
-            f'transformer adapter: {_list(unmatched)}')
-    for key, value in fusion.items():
-        state['adapter.' + key] = value.float()
-
-    groups = Counter()
-    for key in state:
-        if key.startswith('clip.visual.'):
-            groups['clip.visual (image encoder)'] += 1
-        elif key.startswith('clip.'):
-            groups['clip (text encoder, logit scale)'] += 1
-        else:
-            groups['adapter (temporal transformer)'] += 1
-    ignored = sorted(
-        str(k) for k in checkpoint if k not in (MODEL_KEY, FUSION_KEY))
-    report = dict(groups=dict(groups), dropped=dropped, ignored=ignored)
-    return state, report
-
-
-def build_and_load(state: Dict[str, torch.Tensor]):
-    """Load converted weights strictly into an ActionClip built for them.
-
-    Args:
-        state (dict): The output of :func:`convert`.
-
-    Returns:
-        tuple: ``(model, arch)``: the :class:`~models.ActionClip` with the
-        weights loaded, and its ``clip_arch`` (a name or a dict).
-    """
-    import models  # noqa: F401  (stack fixes, registry)
-    from models.apis.loading import adapter_depth
-    from models.backbones.clip_builder import infer_clip_arch
-    from models.recognizers.actionclip import ActionClip
-    try:
-        arch = infer_clip_arch(state, prefix='clip.')
-    except ValueError as error:
-        raise ConversionError(
-            f'{MODEL_KEY!r} is not a CLIP ViT state dict ({error})') from None
-    width = state['clip.ln_final.weight'].shape[0]
-    embed_dim = state['clip.text_projection'].shape[1]
-    # The original fusion transformer has text_width // 64 heads, this
-    # adapter embed_dim // 64: the same weights would compute differently.
-    if width // 64 != max(1, embed_dim // 64):
-        raise ConversionError(
-            f'the original fusion transformer has {width // 64} heads '
-            f'(text width {width} // 64), this adapter {embed_dim // 64} '
-            f'(embed_dim {embed_dim} // 64); such a model cannot be '
-            'converted faithfully')
-    layers = adapter_depth(state)
-    model = ActionClip(
-        clip_arch=arch,
-        num_adapter_segs=state['adapter.' + POSITION_KEY].shape[0],
-        num_adapter_layers=layers)
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    if missing or unexpected:
-        lines = []
-        if unexpected:
-            lines.append(f'keys with no counterpart in ActionClip: '
-                         f'{_list(unexpected)}')
-        if missing:
-            lines.append(f'weights the checkpoint lacks: {_list(missing)}')
-        raise ConversionError(
-            f'the converted weights do not fit ActionClip(clip_arch={arch!r}'
-            f', num_adapter_layers={layers}): ' + '; '.join(lines))
-    try:
-        model.load_state_dict(state, strict=True)
-    except (RuntimeError, ValueError) as error:
-        raise ConversionError(f'strict loading failed: {error}') from None
-    return model, arch
+# The conversion, read without torch; these names are also this module's.
+_original = load_light('models.checkpoints.original_actionclip')
+ConversionError = _original.ConversionError
+build_and_load = _original.build_and_load
+convert = _original.convert
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -258,16 +85,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     # Checked before torch and the package are imported (seconds), so
     # that a usage error answers at once.
-    from light_imports import load_light
     safe_io = load_light('models.utils.safe_io')
     if args.num_segs < 1:
         print(f'error: --num-segs must be >= 1, got {args.num_segs}',
               file=sys.stderr)
         return 2
     if not osp.isfile(args.src):
-        kind = load_light('models.utils.paths').special_file_kind(args.src)
-        problem = (f'is {kind}, not a regular file' if kind else
-                   'is a folder' if osp.isdir(args.src) else 'does not exist')
+        problem = load_light('models.utils.paths').not_a_file(args.src)
         print(f'error: cannot convert {args.src}: it {problem}',
               file=sys.stderr)
         return 2
@@ -296,17 +120,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f'error: cannot convert {args.src}: {error}', file=sys.stderr)
         return 2
 
-    epoch = checkpoint.get('epoch')
-    meta = dict(
-        converted_from=osp.basename(args.src),
-        source_format='github.com/sallymmx/ActionCLIP checkpoint '
-        f'({MODEL_KEY} + {FUSION_KEY})',
-        clip_arch=arch,
-        num_segs=args.num_segs,
-        num_adapter_layers=len(model.adapter.transformer.resblocks),
-        epoch=epoch if isinstance(epoch, int) else None,
-        dropped=report['dropped'],
-        ignored=report['ignored'])
+    meta = _original.converted_meta(
+        checkpoint, report, osp.basename(args.src), arch, args.num_segs,
+        len(model.adapter.transformer.resblocks))
     try:
         atomic_save_torch({'state_dict': state, 'meta': meta}, args.dst)
     except OSError as error:
@@ -314,15 +130,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 1
 
     print(f'converted {args.src} -> {args.dst}')
-    print(f'  clip_arch={arch!r}, num_adapter_segs={args.num_segs}, '
-          f'num_adapter_layers={meta["num_adapter_layers"]}')
-    for group, count in report['groups'].items():
-        print(f'  {count:4d} tensors  {group}')
-    for item in report['dropped']:
-        print(f'  dropped: {item}')
-    if report['ignored']:
-        print(f'  ignored (not weights): {", ".join(report["ignored"])}')
-    print('  loads strictly into ActionClip: yes')
+    print('\n'.join(_original.format_report(report, meta)))
     return 0
 
 

@@ -17,10 +17,6 @@ import sys
 
 from light_imports import load_light
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-
 
 def parse_args(argv=None) -> argparse.Namespace:
     """Parse and check the command line (bad input exits with status 2)."""

@@ -31,16 +31,10 @@ videos than the ground truth); 2 when an argument or input is wrong or the
 model cannot be loaded.
 """
 import argparse
-import math
 import os.path as osp
 import sys
-from typing import Optional, Sequence
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
-
-from light_imports import load_light  # noqa: E402
+from light_imports import load_light
 
 # Standard-library modules of the plugin, read before torch: the options'
 # checks answer at once; models.evaluation.moments_eval runs the rest.
@@ -61,40 +55,14 @@ def build_parser() -> argparse.ArgumentParser:
     Returns:
         argparse.ArgumentParser: The parser.
     """
-    parser = argparse.ArgumentParser(
-        description=__doc__.split('\n\n')[0],
-        epilog=__doc__.split('\n\n', 1)[1],
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.tool_parser(__doc__)
     parser.add_argument(
         'ground_truth',
         nargs='+',
         metavar='GROUND_TRUTH',
         help='ground-truth JSON files of long videos (generate_videos.py '
         '--long writes them), one set each')
-    parser.add_argument(
-        '--window',
-        type=float,
-        metavar='S',
-        help="window length in seconds (default: find_moments' own, from "
-        "the model's frame count)")
-    parser.add_argument(
-        '--stride',
-        type=float,
-        metavar='S',
-        help="seconds between window starts (default: find_moments' own)")
-    parser.add_argument(
-        '--window-frames',
-        type=int,
-        metavar='N',
-        help='windows of N frames every N/2 frames instead of --window and '
-        '--stride (a length in seconds then depends on the frame rate, as '
-        "the training clips' did: 20 to 40 frames for the generated "
-        'actions)')
-    parser.add_argument(
-        '--threshold',
-        type=float,
-        help="lowest window score of a segment (default: find_moments' "
-        'own)')
+    cli.add_window_arguments(parser)
     parser.add_argument(
         '--topk',
         type=int,
@@ -141,20 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
         action='store_true',
         help="score among the queries only, without the model's own "
         "labels as background (find_moments' background=[])")
-    parser.add_argument(
-        '--subtract-still',
-        action='store_true',
-        help="score each window minus its middle frame held still "
-        "(find_moments' subtract_still=True)")
-    cli.add_model_arguments(parser)
-    for action in parser._actions:
-        # The shared running options, as they apply to find_moments.
-        if action.dest == 'batch_size':
-            action.help = 'windows per forward pass (default 8)'
-        elif action.dest == 'workers':
-            action.help = ('not used: each video is decoded in one '
-                           'streamed pass in this process; only 0 is '
-                           'accepted')
+    cli.add_model_arguments(parser, windows=True)
     return parser
 
 
@@ -167,30 +122,8 @@ def check_args(args: argparse.Namespace) -> None:
             ``queries`` are added: the ground-truth documents, and the
             labels asked in each set).
     """
-    if args.topk < 1:
-        raise CliError(f'--topk must be >= 1, got {args.topk}')
-    for option in ('window', 'stride'):
-        value = getattr(args, option)
-        if value is not None and not (math.isfinite(value) and value > 0):
-            raise CliError(f'--{option} must be a positive number of '
-                           f'seconds, got {value:g}')
-    if args.window is not None and args.stride is not None \
-            and args.stride > args.window:
-        raise CliError(f'--stride {args.stride:g} is longer than --window '
-                       f'{args.window:g}: the video between windows would '
-                       'never be looked at')
-    if args.workers:
-        raise CliError('--workers is not used by find_moments: each video '
-                       'is decoded in one streamed pass in this process')
-    if args.window_frames is not None:
-        if args.window_frames < 2:
-            raise CliError(f'--window-frames must be >= 2, got '
-                           f'{args.window_frames}')
-        if args.window is not None or args.stride is not None:
-            raise CliError('--window-frames replaces --window and --stride: '
-                           'give one or the other')
-    if args.threshold is not None and not math.isfinite(args.threshold):
-        raise CliError(f'--threshold must be a number, got {args.threshold}')
+    cli.check_minimums(('--topk', args.topk, 1))
+    cli.check_window_args(args)
     if not all(0 < t <= 1 for t in args.iou):
         raise CliError(f'--iou thresholds must be in (0, 1], got '
                        f'{" ".join(map(str, args.iou))}')
@@ -227,16 +160,7 @@ def check_args(args: argparse.Namespace) -> None:
         raise CliError(str(error)) from None
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Parse the command line and run; errors become one line and exit 2.
-
-    Args:
-        argv (list[str], optional): Arguments; ``sys.argv[1:]`` by default.
-
-    Returns:
-        int: The exit status.
-    """
-    return cli.run_cli(build_parser(), moments_eval.run, argv, check_args)
+main = cli.tool_main(build_parser, moments_eval.run, check_args)
 
 
 if __name__ == '__main__':

@@ -8,7 +8,9 @@ standard-library module of it (``models/utils/safe_io.py``,
 and a wrong option then answer at once. Such a module may import its
 standard-library siblings relatively (``from .moment_metrics import x``):
 they are read by themselves too. This file is not a tool; the tools
-beside it import it (a script's folder is on ``sys.path``).
+beside it import it (a script's folder is on ``sys.path``), which also
+puts the project's root on ``sys.path``: the package is then imported by
+name when a tool runs from any folder.
 """
 import importlib
 import os.path as osp
@@ -16,6 +18,8 @@ import sys
 from types import ModuleType
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
 #: The light modules live under this name (``_actionclip_light.models.
 #: apis.cli``), beside the real package, whose ``__init__`` files they skip.
 PREFIX = '_actionclip_light'

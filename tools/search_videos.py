@@ -33,26 +33,13 @@ cannot be loaded.
 import argparse
 import os.path as osp
 import sys
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Tuple
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+from light_imports import load_light
 
-from light_imports import load_light  # noqa: E402
-
-
-_cli = load_light('models.apis.cli')
-CliError = _cli.CliError
-add_model_arguments = _cli.add_model_arguments
-check_model_args = _cli.check_model_args
-check_output_path = _cli.check_output_path
-check_video_paths = _cli.check_video_paths
-decode_workers = _cli.decode_workers
-load_model_from_args = _cli.load_model_from_args
-report_failures = _cli.report_failures
-report_skipped = _cli.report_skipped
-run_cli = _cli.run_cli
+cli = load_light('models.apis.cli')
+CliError = cli.CliError
+load_model_from_args = cli.load_model_from_args
 
 OUT_FORMATS = ('.json', '.csv')
 HTML_FORMATS = ('.html', '.htm')
@@ -64,10 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     Returns:
         argparse.ArgumentParser: The parser.
     """
-    parser = argparse.ArgumentParser(
-        description=__doc__.split('\n\n')[0],
-        epilog=__doc__.split('\n\n')[-1],
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.tool_parser(__doc__, last=True)
     parser.add_argument(
         'folder',
         metavar='FOLDER',
@@ -95,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         help='also write the ranking as one self-contained .html page: '
         'the query, each video\'s middle frame and similarity, a video '
         'preview on click (see docs/reports.md); default: none')
-    add_model_arguments(parser)
+    cli.add_model_arguments(parser)
     return parser
 
 
@@ -106,16 +90,15 @@ def check_args(args: argparse.Namespace) -> None:
     Args:
         args (argparse.Namespace): Parsed arguments.
     """
-    if args.topk < 1:
-        raise CliError(f'--topk must be >= 1, got {args.topk}')
+    cli.check_minimums(('--topk', args.topk, 1))
     if not args.query.strip():
         raise CliError('The query is empty: describe what to look for')
     if args.no_cache and args.cache:
         raise CliError('--cache and --no-cache contradict each other')
-    check_output_path(args.out, OUT_FORMATS, '--out')
-    check_output_path(args.html, HTML_FORMATS, '--html')
-    check_model_args(args)
-    check_video_paths([args.folder], load_light('models.apis.video_files'))
+    cli.check_output_path(args.out, OUT_FORMATS, '--out')
+    cli.check_output_path(args.html, HTML_FORMATS, '--html')
+    cli.check_model_args(args)
+    cli.check_video_paths([args.folder], load_light('models.apis.video_files'))
 
 
 def ranking_document(ranking: List[Tuple[str, float]],
@@ -182,8 +165,6 @@ def run(args: argparse.Namespace) -> int:
     from models.apis.video_scoring import (embed_videos, find_videos,
                                            path_problem, query_similarity,
                                            query_text_features)
-    from models.utils.safe_io import OutputPathError
-    from models.utils.safe_io import check_output_path as check_writable
     if not osp.isdir(args.folder):
         problem = path_problem(args.folder) or 'is not a folder'
         raise CliError(f'FOLDER {args.folder!r} {problem}: give the '
@@ -196,34 +177,22 @@ def run(args: argparse.Namespace) -> int:
                                         or default_cache_path(args.folder))
     if cache is not None:  # refused or its folder made before the work
         check_cache_path(cache)
-    if args.out:
-        try:
-            check_writable(args.out, [
-                *videos, cache, args.config, args.checkpoint, args.clip,
-                args.model
-            ], '--out')
-        except OutputPathError as error:
-            raise CliError(str(error)) from None
-    if args.html:
-        try:
-            check_writable(args.html, [
-                *videos, cache, args.config, args.checkpoint, args.clip,
-                args.model, args.out
-            ], '--html')
-        except OutputPathError as error:
-            raise CliError(str(error)) from None
+    inputs = [*videos, cache, args.config, args.checkpoint, args.clip,
+              args.model]
+    cli.check_writable([('--out', args.out)], inputs)
+    cli.check_writable([('--html', args.html)], [*inputs, args.out])
     scorer = load_model_from_args(args)
-    workers = decode_workers(args, scorer.device)
+    workers = cli.decode_workers(args, scorer.device)
     query = query_text_features(scorer.model, args.query)
 
     if args.no_cache:
         for name, message in unlisted.items():
-            report_skipped(name, OSError(message))
-        readable, failures = stat_videos(videos, report_skipped)
+            cli.report_skipped(name, OSError(message))
+        readable, failures = stat_videos(videos, cli.report_skipped)
         failures = {**unlisted, **failures}
         features, unreadable = embed_videos(
             scorer, list(readable), args.batch_size,
-            not args.no_progress and bool(readable), report_skipped,
+            not args.no_progress and bool(readable), cli.report_skipped,
             workers)
         failures.update(unreadable)
         print(f'Features: {len(features)} computed (no cache)',
@@ -232,7 +201,7 @@ def run(args: argparse.Namespace) -> int:
         features, stats = embed_folder_cached(scorer, args.folder,
                                               args.cache, args.batch_size,
                                               not args.no_progress,
-                                              report_skipped, workers)
+                                              cli.report_skipped, workers)
         failures = stats.failed
         print(f'Features: {len(stats.computed)} computed, '
               f'{len(stats.reused)} from the cache {stats.cache_path}'
@@ -262,19 +231,10 @@ def run(args: argparse.Namespace) -> int:
                                   model=scorer.describe())), args.html)
         print(f'Wrote {args.html}', file=sys.stderr)
     # Unlisted subfolders count among the failures, and so in the total.
-    return report_failures(failures, len(features) + len(failures))
+    return cli.report_failures(failures, len(features) + len(failures))
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Parse the command line and run; errors become one line and exit 2.
-
-    Args:
-        argv (list[str], optional): Arguments; ``sys.argv[1:]`` by default.
-
-    Returns:
-        int: The exit status.
-    """
-    return run_cli(build_parser(), run, argv, check_args)
+main = cli.tool_main(build_parser, run, check_args)
 
 
 if __name__ == '__main__':

@@ -19,28 +19,15 @@ listed at the end); 2 when an argument or input is wrong or the model cannot
 be loaded (nothing is scored).
 """
 import argparse
-import os.path as osp
 import sys
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Sequence
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+from light_imports import load_light
 
-from light_imports import load_light  # noqa: E402
-
-_cli = load_light('models.apis.cli')
-CliError = _cli.CliError
-DEFAULT_MODEL = _cli.DEFAULT_MODEL
-add_model_arguments = _cli.add_model_arguments
-check_model_args = _cli.check_model_args
-check_output_path = _cli.check_output_path
-check_video_paths = _cli.check_video_paths
-decode_workers = _cli.decode_workers
-load_model_from_args = _cli.load_model_from_args
-report_failures = _cli.report_failures
-report_skipped = _cli.report_skipped
-run_cli = _cli.run_cli
+cli = load_light('models.apis.cli')
+CliError = cli.CliError
+DEFAULT_MODEL = cli.DEFAULT_MODEL
+load_model_from_args = cli.load_model_from_args
 
 # The --viz drawing (its limits name the options' defaults in --help),
 # read without torch; these names are also this module's.
@@ -79,20 +66,11 @@ def prepare_outputs(args: argparse.Namespace,
         ``--viz``); named over all videos, so that a video that fails
         does not change the others' file names.
     """
-    from models.utils.safe_io import OutputPathError
-    from models.utils.safe_io import check_output_path as check_writable
     viz = viz_paths(args.viz, videos) if args.viz else {}
-    inputs = [
-        *videos, args.label_file, args.config, args.checkpoint, args.clip,
-        args.model
-    ]
-    outputs = [('--out', args.out)] if args.out else []
-    outputs += [('--viz', path) for path in viz.values()]
-    for option, path in outputs:
-        try:
-            check_writable(path, inputs, option)
-        except OutputPathError as error:
-            raise CliError(str(error)) from None
+    cli.check_writable(
+        [('--out', args.out)] + [('--viz', path) for path in viz.values()],
+        [*videos, args.label_file, args.config, args.checkpoint, args.clip,
+         args.model])
     return viz
 
 
@@ -128,10 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     Returns:
         argparse.ArgumentParser: The parser.
     """
-    parser = argparse.ArgumentParser(
-        description=__doc__.split('\n\n')[0],
-        epilog=__doc__.split('\n\n')[-1],
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = cli.tool_parser(__doc__, last=True)
     parser.add_argument(
         'videos', nargs='+', metavar='VIDEO_OR_FOLDER',
         help='video files, or folders walked for .mp4, .avi, .mkv, .webm, '
@@ -167,7 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
         "the aspect ratio, as in MMAction2's demo/demo.py (default: the "
         f'video\'s, scaled up to {VIZ_MIN_WIDTH} pixels wide when '
         'narrower); the text goes in a band under it')
-    add_model_arguments(parser)
+    cli.add_model_arguments(parser)
     return parser
 
 
@@ -178,10 +153,9 @@ def check_args(args: argparse.Namespace) -> None:
     Args:
         args (argparse.Namespace): Parsed arguments.
     """
-    if args.topk < 1:
-        raise CliError(f'--topk must be >= 1, got {args.topk}')
-    check_output_path(args.out, OUT_FORMATS, '--out')
-    check_output_path(args.viz, VIZ_FORMATS, '--viz')
+    cli.check_minimums(('--topk', args.topk, 1))
+    cli.check_output_path(args.out, OUT_FORMATS, '--out')
+    cli.check_output_path(args.viz, VIZ_FORMATS, '--viz')
     if args.font_scale is not None and not 0 < args.font_scale <= 20:
         raise CliError(f'--font-scale must be in (0, 20], got '
                        f'{args.font_scale}')
@@ -192,8 +166,8 @@ def check_args(args: argparse.Namespace) -> None:
         raise CliError('--target-resolution W H: positive sizes, or -1 for '
                        f'one of them, got {target[0]} {target[1]}')
     check_label_args(args)
-    check_model_args(args)
-    check_video_paths(args.videos, load_light('models.apis.video_files'))
+    cli.check_model_args(args)
+    cli.check_video_paths(args.videos, load_light('models.apis.video_files'))
 
 
 def check_label_args(args: argparse.Namespace) -> None:
@@ -248,7 +222,7 @@ def run(args: argparse.Namespace) -> int:
     text = label_text_features(scorer.model, labels, templates)
     features, failures = embed_videos(
         scorer, videos, args.batch_size, not args.no_progress,
-        report_skipped, decode_workers(args, scorer.device))
+        cli.report_skipped, cli.decode_workers(args, scorer.device))
     results: Dict[str, Predictions] = {}
     if features:
         import torch
@@ -275,19 +249,10 @@ def run(args: argparse.Namespace) -> int:
                 failures[video] = f'--viz: {error}'
                 continue
             print(f'Wrote {path} ({info["codec"]})', file=sys.stderr)
-    return report_failures(failures, len(videos))
+    return cli.report_failures(failures, len(videos))
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Parse the command line and run; errors become one line and exit 2.
-
-    Args:
-        argv (list[str], optional): Arguments; ``sys.argv[1:]`` by default.
-
-    Returns:
-        int: The exit status.
-    """
-    return run_cli(build_parser(), run, argv, check_args)
+main = cli.tool_main(build_parser, run, check_args)
 
 
 if __name__ == '__main__':

@@ -1,6 +1,6 @@
-"""What the video-scoring command lines share (``tools/zero_shot.py``,
-``tools/search_videos.py``): the model and running options, their checks,
-one-line errors with exit status 2, and the report of unreadable videos.
+"""What the command lines in ``tools/`` share: the parser, the model,
+running and window options, their checks, one-line errors with exit
+status 2, and the report of unreadable videos.
 
 This module imports only the standard library at its top, so that a tool
 can load it by its file (before the ``models`` package, which brings torch
@@ -9,12 +9,14 @@ the package are imported when a model is loaded or a command runs.
 """
 import argparse
 import contextlib
+import math
 import os
 import os.path as osp
 import re
 import sys
 import warnings
-from typing import Callable, Dict, Iterator, Optional, Sequence
+from typing import (Callable, Dict, Iterator, Optional, Sequence,
+                    Tuple)
 
 from ..utils.paths import special_file_kind
 
@@ -48,11 +50,15 @@ def quiet_stack_warnings() -> None:
                          '"HardDiskBackend" is the alias')))
 
 
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+def add_model_arguments(parser: argparse.ArgumentParser,
+                        windows: bool = False) -> None:
     """Add the options that choose the model and how it runs.
 
     Args:
         parser (argparse.ArgumentParser): The parser to extend.
+        windows (bool): For the tools that search moments, whose forward
+            passes take windows and which decode each video in one
+            streamed pass (``--workers`` is not used).
     """
     group = parser.add_argument_group(
         'model (one of --model, --config/--checkpoint, --clip)')
@@ -88,13 +94,16 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
         '--batch-size',
         type=int,
         default=8,
-        help='videos per forward pass (default 8)')
+        help=f'{"windows" if windows else "videos"} per forward pass '
+        '(default 8)')
     run.add_argument(
         '--workers',
         type=int,
         default=None,
         metavar='N',
-        help='processes decoding videos while the model runs; 0 decodes '
+        help='not used: each video is decoded in one streamed pass in this '
+        'process; only 0 is accepted' if windows else
+        'processes decoding videos while the model runs; 0 decodes '
         'in the main process. Default: the CPU count, at most '
         f'{MAX_DEFAULT_WORKERS}, on a GPU; 0 on the CPU, where the '
         "model's forward pass already keeps every core busy")
@@ -198,12 +207,10 @@ def check_model_args(args: argparse.Namespace) -> None:
         args (argparse.Namespace): Parsed :func:`add_model_arguments`
             options.
     """
-    sources = [
-        flag for flag, value in (('--model', args.model),
-                                 ('--config', args.config), ('--clip',
-                                                             args.clip))
-        if value is not None
-    ]
+    sources = [flag for flag, value in (('--model', args.model),
+                                        ('--config', args.config),
+                                        ('--clip', args.clip))
+               if value is not None]
     if len(sources) > 1:
         raise CliError(f'{" and ".join(sources)} both choose a model: give '
                        'only one of --model, --config/--checkpoint, --clip')
@@ -217,10 +224,8 @@ def check_model_args(args: argparse.Namespace) -> None:
     if args.num_frames is not None and args.clip is None:
         raise CliError('--num-frames only applies to --clip (ActionCLIP '
                        'models fix their frame count)')
-    if args.batch_size < 1:
-        raise CliError(f'--batch-size must be >= 1, got {args.batch_size}')
-    if args.workers is not None and args.workers < 0:
-        raise CliError(f'--workers must be >= 0, got {args.workers}')
+    check_minimums(('--batch-size', args.batch_size, 1),
+                   ('--workers', args.workers, 0))
     if args.device is not None and not DEVICE_PATTERN.fullmatch(args.device):
         # torch.device also takes 'meta', 'xla', 'hpu' ...: the model
         # cannot run there.
@@ -239,6 +244,137 @@ def check_model_args(args: argparse.Namespace) -> None:
         if kind:  # never opened: a FIFO would block
             raise CliError(f'{option} {path!r} is {kind}, not a regular '
                            'file')
+
+
+def tool_parser(doc: str, last: bool = False) -> argparse.ArgumentParser:
+    """A tool's parser: the first paragraph of its docstring describes it,
+    the rest (examples, exit status) ends ``--help`` as written.
+
+    Args:
+        doc (str): The tool's module docstring.
+        last (bool): End ``--help`` with the last paragraph only.
+
+    Returns:
+        argparse.ArgumentParser: The parser, without arguments.
+    """
+    paragraphs = doc.split('\n\n')
+    return argparse.ArgumentParser(
+        description=paragraphs[0],
+        epilog='\n\n'.join(paragraphs[-1:] if last else paragraphs[1:]),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def check_minimums(*checks: Tuple[str, Optional[float], float]) -> None:
+    """Refuse a number option below the least value it takes.
+
+    Args:
+        *checks (tuple): ``(option, value, least)`` each; a value of None
+            (the option not given) is passed over.
+    """
+    for option, value, least in checks:
+        if value is not None and value < least:
+            raise CliError(f'{option} must be >= {least}, got {value}')
+
+
+def check_input_file(option: str, path: Optional[str],
+                     hint: str = '') -> None:
+    """Refuse an input option naming no regular file (a FIFO or a device
+    is named, never opened: it would block).
+
+    Args:
+        option (str): The option's name, for the message.
+        path (str, optional): The path given, if any.
+        hint (str): Said after the problem, e.g. what the file holds.
+    """
+    if path is not None and not osp.isfile(path):
+        kind = special_file_kind(path)
+        raise CliError(f'{option} {path!r}'
+                       + (f' is {kind}, not a regular file' if kind else
+                          ': no such file') + hint)
+
+
+def check_writable(outputs: Sequence[Tuple[str, Optional[str]]],
+                   inputs: Sequence[Optional[str]]) -> None:
+    """Refuse outputs that would overwrite an input or cannot be written,
+    and create their folders, before the model is loaded.
+
+    Args:
+        outputs (list[tuple]): ``(option, path)`` each; a path of None
+            (the option not given) is passed over.
+        inputs (list[str]): Files the run reads.
+    """
+    from ..utils import safe_io
+    for option, path in outputs:
+        try:
+            if path is not None:
+                safe_io.check_output_path(path, inputs, option)
+        except safe_io.OutputPathError as error:
+            raise CliError(str(error)) from None
+
+
+def add_window_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the window and threshold options of the tools that search
+    moments (checked by :func:`check_window_args`).
+
+    Args:
+        parser (argparse.ArgumentParser): The parser to extend.
+    """
+    parser.add_argument(
+        '--window', type=float, metavar='SECONDS',
+        help="window length (default: the model's frame count / 2 "
+        'seconds, at least 1: 4 s for 8-frame models, 2 s for the '
+        "quickstart's 4-frame model)")
+    parser.add_argument(
+        '--stride', type=float, metavar='SECONDS',
+        help='step between window starts, at most the window (default: '
+        'half the window)')
+    parser.add_argument(
+        '--window-frames', type=int, metavar='N',
+        help='windows of N frames every N/2 frames, per video whatever its '
+        'frame rate, instead of --window and --stride (e.g. the length of '
+        "the model's training clips: 30 for the generated actions)")
+    parser.add_argument(
+        '--subtract-still', action='store_true',
+        help="score = the window's score minus that of its middle frame "
+        'held still (the scene alone): removes confident scores of still '
+        'scenes, but also the appearance evidence of a query (one more '
+        'forward pass per window; no more decoding)')
+    parser.add_argument(
+        '--threshold', type=float,
+        help='lowest window score in a segment (default 0.5 for '
+        'probabilities, also with --subtract-still; required when the '
+        'score is a cosine similarity: one query and no background '
+        'labels)')
+
+
+def check_window_args(args: argparse.Namespace) -> None:
+    """Check the window and threshold options of the tools that search
+    moments (``--window``, ``--stride``, ``--window-frames``,
+    ``--threshold``) and refuse ``--workers``.
+
+    Args:
+        args (argparse.Namespace): Parsed arguments.
+    """
+    for option, value in (('--window', args.window),
+                          ('--stride', args.stride)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise CliError(f'{option} must be a positive number of seconds'
+                           f', got {value:g}')
+    if args.window is not None and args.stride is not None \
+            and args.stride > args.window:
+        raise CliError(f'--stride {args.stride:g} is longer than --window '
+                       f'{args.window:g}: the video between windows would '
+                       'never be looked at')
+    check_minimums(('--window-frames', args.window_frames, 2))
+    if args.window_frames is not None and (args.window is not None
+                                           or args.stride is not None):
+        raise CliError('--window-frames replaces --window and --stride: '
+                       'give one or the other')
+    if args.threshold is not None and not math.isfinite(args.threshold):
+        raise CliError(f'--threshold must be a number, got {args.threshold}')
+    if args.workers:
+        raise CliError('--workers is not used by find_moments: each video '
+                       'is decoded in one streamed pass in this process')
 
 
 def check_output_path(path: Optional[str], formats: Sequence[str],
@@ -383,3 +519,25 @@ def run_cli(parser: argparse.ArgumentParser,
         except (CliError, ) + INPUT_ERRORS as error:
             print(f'{parser.prog}: error: {error}', file=sys.stderr)
             return 2
+
+
+def tool_main(build_parser: Callable[[], argparse.ArgumentParser],
+              run_fn: Callable[[argparse.Namespace], int],
+              check_fn: Optional[Callable[[argparse.Namespace], None]] = None
+              ) -> Callable[[Optional[Sequence[str]]], int]:
+    """A tool's ``main``: :func:`run_cli` with its parser, run and checks.
+
+    Args:
+        build_parser (callable): Builds the tool's parser.
+        run_fn (callable): Runs the parsed arguments, returns the status.
+        check_fn (callable, optional): The checks made before torch is
+            imported.
+
+    Returns:
+        callable: ``main(argv=None)``, which returns the exit status.
+    """
+    def main(argv: Optional[Sequence[str]] = None) -> int:
+        """Run the tool on ``argv`` (default ``sys.argv[1:]``); returns
+        the exit status."""
+        return run_cli(build_parser(), run_fn, argv, check_fn)
+    return main

@@ -80,20 +80,6 @@ def strip_module_prefix(state: dict) -> dict:
             for k, v in state.items()}
 
 
-def read_state_dict(path: str) -> dict:
-    """The model weights of a checkpoint file, read safely.
-
-    Args:
-        path (str): A checkpoint (mmengine's ``state_dict`` entry or a bare
-            state dict).
-
-    Returns:
-        dict: The state dict, keys without ``module.``.
-    """
-    checkpoint = load_checkpoint_file(path, map_location='cpu')
-    return strip_module_prefix(checkpoint.get('state_dict', checkpoint))
-
-
 def adapter_depth(state: dict) -> int:
     """Blocks of the transformer adapter whose weights ``state`` holds.
 

@@ -23,7 +23,7 @@ import sys
 import time
 from typing import Dict, List, Optional, Sequence
 
-from ..utils.paths import special_file_kind
+from ..utils.paths import not_a_file
 from .moment_metrics import evaluate_moments, segment_interval, threshold_key
 
 #: The columns of a ``.csv`` report: one row per set, label and threshold.
@@ -35,19 +35,10 @@ CSV_HEADER = ('set', 'label', 'iou', 'num_truth', 'num_predicted',
 # ---------------------------------------------------------------------------
 
 
-def _not_a_file(path: str) -> str:
-    """Why ``path``, which is no regular file, cannot be read (a FIFO is
-    named, never opened: it would block)."""
-    kind = special_file_kind(path)
-    if kind is not None:
-        return f'is {kind}, not a regular file'
-    return 'is a folder' if osp.isdir(path) else 'does not exist'
-
-
 def load_json(path: str, what: str) -> dict:
     """A JSON object read from a file, or a ValueError naming ``what``."""
     if not osp.isfile(path):
-        raise ValueError(f'{what} {path!r} {_not_a_file(path)}')
+        raise ValueError(f'{what} {path!r} {not_a_file(path)}')
     try:
         with open(path, encoding='utf-8') as f:
             document = json.load(f)
@@ -99,7 +90,7 @@ def read_ground_truth(path: str) -> dict:
         seen.add(video['path'])
         if not osp.isfile(video['path']):
             raise ValueError(f'{where}: its video {name!r} '
-                             f'{_not_a_file(video["path"])} '
+                             f'{not_a_file(video["path"])} '
                              f'({video["path"]})')
         duration = video.get('duration_s')
         if not (isinstance(duration, (int, float)) and duration > 0):
@@ -181,7 +172,7 @@ def read_labels(path: str) -> List[str]:
         list[str]: The labels, in order.
     """
     if not osp.isfile(path):
-        raise ValueError(f'--label-file {path!r} {_not_a_file(path)}')
+        raise ValueError(f'--label-file {path!r} {not_a_file(path)}')
     try:
         # utf-8-sig: a byte-order mark is not part of the first label.
         with open(path, encoding='utf-8-sig') as f:
@@ -517,19 +508,15 @@ def result_path(args: argparse.Namespace, truth: dict) -> str:
 
 def check_outputs(args: argparse.Namespace) -> None:
     """Refuse outputs that would overwrite an input, before the model is
-    loaded (:class:`~models.utils.safe_io.OutputPathError`, a
-    ValueError)."""
-    from ..utils.safe_io import check_output_path
-    inputs = [*args.ground_truth, *(args.predictions or []),
-              args.label_file, args.config, args.checkpoint, args.model,
-              args.clip, args.cache,
-              *(v['path'] for t in args.truths for v in t['videos'])]
-    if args.out:
-        check_output_path(args.out, inputs, '--out')
-    if args.results_dir:
-        for truth in args.truths:
-            check_output_path(result_path(args, truth), inputs,
-                              '--results-dir')
+    loaded (:class:`~models.apis.cli.CliError`)."""
+    from ..apis.cli import check_writable
+    check_writable(
+        [('--out', args.out)] + [('--results-dir', result_path(args, truth))
+                                 for truth in args.truths
+                                 if args.results_dir],
+        [*args.ground_truth, *(args.predictions or []), args.label_file,
+         args.config, args.checkpoint, args.model, args.clip, args.cache,
+         *(v['path'] for t in args.truths for v in t['videos'])])
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,10 +5,19 @@ and changes only the classes and the test list, as the project's
 ``*zeroshot*`` configs do; the run is then what ``mim test mmaction
 <that config> --checkpoint <checkpoint>`` does (the same runner, pipeline,
 metric and checkpoint loading), in this process.
+
+Only the standard library at import (``tools/eval_protocol.py`` reads
+this file before torch is imported); MMAction2 is imported when a split
+runs.
 """
+import argparse
 import copy
+import os
 import os.path as osp
-from typing import Dict, List, Optional, Sequence
+import sys
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from . import protocols
 
 
 def multi_view_pipeline(pipeline: Sequence[dict], clips: int,
@@ -134,3 +143,126 @@ def run_split(config: str, checkpoint: str, work_dir: str) -> dict:
     runner = (Runner.from_cfg(cfg) if 'runner_type' not in cfg else
               RUNNERS.build(cfg))
     return dict(runner.test())
+
+
+def model_files(model: str, config: Optional[str],
+                work_dir: str) -> Tuple[str, str]:
+    """The checkpoint file and the config to inherit, resolved with the
+    project's loading rules (downloads a released model when missing).
+
+    Args:
+        model (str): A released model's name or a checkpoint file.
+        config (str, optional): The ``--config`` given, if any.
+        work_dir (str): Where a config recorded in the checkpoint is
+            written.
+
+    Returns:
+        tuple[str, str]: ``(checkpoint, config)``.
+    """
+    from models.apis.loading import PROJECT_ROOT, actionclip_checkpoint_path
+    from models.backbones.pretrained import ACTIONCLIP_CHECKPOINTS
+    from models.checkpoints.recorded_config import recorded_config
+    from models.checkpoints.safe_loading import load_checkpoint_file
+    if not osp.exists(model) and model not in ACTIONCLIP_CHECKPOINTS:
+        raise ValueError(f'--model {model!r}: not a released model ('
+                         + ', '.join(ACTIONCLIP_CHECKPOINTS) + ')')
+    checkpoint = actionclip_checkpoint_path(model)
+    if config is not None:
+        return checkpoint, config
+    if model in ACTIONCLIP_CHECKPOINTS:
+        return checkpoint, osp.join(
+            PROJECT_ROOT, ACTIONCLIP_CHECKPOINTS[model]['config'])
+    recorded = recorded_config(
+        load_checkpoint_file(checkpoint, map_location='cpu'), checkpoint)
+    if recorded is None or 'test_dataloader' not in recorded:
+        raise ValueError(f'{checkpoint} records no config with a test '
+                         'pipeline: pass --config with the one it was '
+                         'trained with')
+    os.makedirs(work_dir, exist_ok=True)
+    config = osp.join(work_dir, 'model_config.py')
+    recorded.dump(config)
+    return checkpoint, config
+
+
+def evaluate_split(split: 'protocols.Split',
+                   found: Sequence[Tuple[str, int]], files: Tuple[str, str],
+                   folder: str, args: argparse.Namespace) -> dict:
+    """Write a split's labels, test list and config, and test it.
+
+    Args:
+        split (Split): The split.
+        found (list[tuple[str, int]]): Its videos in the user's copy.
+        files (tuple[str, str]): :func:`model_files`.
+        folder (str): The split's folder.
+        args (argparse.Namespace): ``lists``, ``data_root``, ``workers``.
+
+    Returns:
+        dict: The split's row of the report.
+    """
+    checkpoint, model_config = files
+    os.makedirs(folder, exist_ok=True)
+    labels = osp.join(folder, 'labels.txt')
+    with open(labels, 'w', encoding='utf-8') as f:
+        f.writelines(f'{text}\n'
+                     for text in protocols.class_texts(split, args.lists))
+    ann = osp.join(folder, 'test_list.txt')
+    protocols.write_annotations(ann, found)
+    try:
+        pipeline = (view_pipeline(model_config, *split.views)
+                    if split.views else None)
+    except ValueError as error:
+        raise ValueError(f'{model_config}: {error}') from None
+    config = osp.join(folder, 'config.py')
+    with open(config, 'w', encoding='utf-8') as f:
+        f.write(split_config_text(model_config, labels, ann, args.data_root,
+                                  args.workers, pipeline))
+    # The runner's own folder: it writes its logs and a copy of the
+    # resolved config named as ours.
+    metrics = run_split(config, checkpoint, osp.join(folder, 'run'))
+    # TolerantAccMetric's count of unreadable videos left out.
+    skipped = int(metrics.get('acc/skipped_videos', 0))
+    info = protocols.describe(split, args.lists)
+    return {
+        'split': split.name,
+        'views': 'x'.join(map(str, split.views)) if split.views else None,
+        'classes': info['classes'],
+        'test_videos': info['test_videos'],
+        'videos_tested': len(found) - skipped,
+        'config': config,
+        'checkpoint': checkpoint,
+        **{k: float(v) for k, v in metrics.items()
+           if k in ('acc/top1', 'acc/top5')},
+        'skipped_videos': skipped,
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    """Test every split of ``tools/eval_protocol.py``'s checked plan and
+    write the report.
+
+    Args:
+        args (argparse.Namespace): Checked arguments (``plan``,
+            ``run_models``, ``work_dir`` ...).
+
+    Returns:
+        int: The exit status.
+    """
+    from .protocol_report import write_report
+    work_dir = osp.abspath(args.work_dir)
+    os.makedirs(work_dir, exist_ok=True)
+    files = {run: model_files(model, args.config,
+                              osp.join(work_dir, run or ''))
+             for run, model in args.run_models.items()}
+    rows = [
+        evaluate_split(split, found, files[protocols.training_run(split)],
+                       osp.join(work_dir, split.name), args)
+        for split, found in args.plan
+    ]
+    models = args.model if len(args.model) > 1 else args.model[0]
+    report = dict(protocol=args.protocol, dataset=args.dataset,
+                  model=models, data_root=args.data_root, splits=rows)
+    for path in write_report(osp.join(work_dir, 'report'), report):
+        print(f'Wrote {path}', file=sys.stderr)
+    with open(osp.join(work_dir, 'report.md'), encoding='utf-8') as f:
+        print(f.read(), end='')
+    return 0

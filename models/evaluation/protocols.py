@@ -486,3 +486,61 @@ def class_texts(split: Split, root: str = PROTOCOL_DIR) -> List[str]:
         raise ProtocolError(f'{split.label_file}: {unknown[0]!r} is not a '
                             'UCF101 class of configs/classind_ucf101.txt')
     return [text[n] for n in names]
+
+
+def plan_tests(splits: Sequence[Split], root: str, video_root: str,
+               work_dir: str) -> List[Tuple[Split, List[Tuple[str, int]]]]:
+    """Find every listed test video of the splits in a user's copy;
+    refuse a copy that lacks any (a result on part of a split is not the
+    protocol's), listing the missing ones in ``missing_<split>.txt``.
+
+    Args:
+        splits (list[Split]): The splits to test.
+        root (str): The folder of the lists.
+        video_root (str): The user's copy of the dataset.
+        work_dir (str): Where the lists of missing videos are written.
+
+    Returns:
+        list[tuple]: ``(split, [(relative path, label)])`` per split.
+    """
+    videos = index_videos(video_root)
+    if not videos:
+        raise ProtocolError(f'data root {video_root!r} holds no videos '
+                            '(.avi, .mp4, .webm ...)')
+    plan, lacking = [], []
+    for split in splits:
+        entries = read_test_list(split, root)
+        found, missing = resolve_videos(entries, videos)
+        plan.append((split, found))
+        if missing:
+            os.makedirs(work_dir, exist_ok=True)
+            listing = osp.join(work_dir, f'missing_{split.name}.txt')
+            with open(listing, 'w', encoding='utf-8') as f:
+                f.writelines(f'{video}\n' for video in missing)
+            lacking.append(f'{len(missing)} of the {len(entries)} videos of '
+                           f'{split.name} (e.g. {missing[0]}; all in '
+                           f'{listing})')
+    if lacking:
+        raise ProtocolError(f'{video_root} lacks {"; ".join(lacking)}. A '
+                            "result on part of a split is not the "
+                            "protocol's")
+    return plan
+
+
+def listing(rows: Sequence[dict]) -> List[str]:
+    """One line per split: protocol, dataset, name and counts.
+
+    Args:
+        rows (list[dict]): :func:`describe` of each split.
+
+    Returns:
+        list[str]: The lines.
+    """
+    lines = []
+    for row in rows:
+        train = (f", train {row['train_videos']}"
+                 if row['train_videos'] is not None else '')
+        lines.append(f"{row['protocol']:14} {row['dataset']:7} "
+                     f"{row['name']:12} {row['classes']:4} classes, test "
+                     f"{row['test_videos']}{train}")
+    return lines

@@ -50,6 +50,15 @@ def special_file_kind(path: str) -> Optional[str]:
     return None
 
 
+def not_a_file(path: str) -> str:
+    """Why ``path``, which is no regular file, cannot be read (a FIFO is
+    named, never opened: it would block): a phrase to follow the path."""
+    kind = special_file_kind(path)
+    if kind is not None:
+        return f'is {kind}, not a regular file'
+    return 'is a folder' if osp.isdir(path) else 'does not exist'
+
+
 def check_not_special(path: str, what: str) -> None:
     """Refuse a FIFO, socket or device before anything opens it.
 

@@ -38,10 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     Returns:
         argparse.ArgumentParser: The parser.
     """
-    parser = argparse.ArgumentParser(
-        description=__doc__.split('\n\n')[0],
-        epilog=__doc__.split('\n\n', 1)[1],
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = load_light('models.apis.cli').tool_parser(__doc__)
     parser.add_argument('protocol', choices=list(protocols.PROTOCOLS),
                         help='the protocol whose lists to write')
     parser.add_argument('--dataset', required=True,

@@ -1,0 +1,235 @@
+"""Converting a checkpoint of the original ActionCLIP code
+(github.com/sallymmx/ActionCLIP) to this project's layout; the format and
+the mapping are described in ``tools/convert_actionclip_checkpoint.py``.
+
+Only the standard library at import (the tool reads this file before
+torch is imported, so that a usage error answers at once); torch and the
+package are imported when a checkpoint is converted.
+"""
+# Annotations stay strings: torch is imported inside the functions.
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING, Dict, List, Sequence, Tuple
+
+if TYPE_CHECKING:
+    import torch
+
+#: The entries of an original checkpoint that hold weights.
+MODEL_KEY = 'model_state_dict'
+FUSION_KEY = 'fusion_model_state_dict'
+POSITION_KEY = 'frame_position_embeddings.weight'
+# Buffers of OpenAI's TorchScript archives that are attributes, not
+# weights; a CLIP state dict taken from one may still hold them.
+_CLIP_ATTRIBUTES = ('input_resolution', 'context_length', 'vocab_size')
+
+
+class ConversionError(ValueError):
+    """The source is not an original ActionCLIP checkpoint this tool can
+    convert; the message says why and names the keys."""
+
+
+def _weights(checkpoint: dict, key: str) -> Dict[str, torch.Tensor]:
+    """One state dict of the checkpoint, checked to hold only tensors."""
+    import torch
+    state = checkpoint[key]
+    if not isinstance(state, dict) or not state:
+        raise ConversionError(f'{key!r} is not a non-empty state dict '
+                              f'(got {type(state).__name__})')
+    not_tensors = sorted(k for k, v in state.items()
+                         if not isinstance(v, torch.Tensor))
+    if not_tensors:
+        raise ConversionError(f'{key!r} holds entries that are not tensors: '
+                              f'{not_tensors[:5]}')
+    from models.apis.loading import strip_module_prefix
+    return strip_module_prefix(state)
+
+
+def _list(keys: Sequence[str], limit: int = 8) -> str:
+    keys = sorted(keys)
+    more = f' ... and {len(keys) - limit} more' if len(keys) > limit else ''
+    return ', '.join(keys[:limit]) + more
+
+
+def convert(checkpoint: object,
+            num_segs: int = 8) -> Tuple[Dict[str, torch.Tensor], dict]:
+    """Map an original ActionCLIP checkpoint to this project's keys.
+
+    Args:
+        checkpoint (object): What ``torch.load`` returned for the file.
+        num_segs (int): Frames per view T of the model; the first T rows
+            of the original position table are kept.
+
+    Returns:
+        tuple: ``(state_dict, report)``: the float32 weights under
+        ``clip.``/``adapter.``, and a dict telling what was mapped
+        (``groups``: tensors per group), dropped (``dropped``) and ignored
+        (``ignored``: top-level entries that are not weights).
+    """
+    if not isinstance(checkpoint, dict):
+        raise ConversionError(
+            'expected a dict with '
+            f'{MODEL_KEY!r} and {FUSION_KEY!r} (as the original ActionCLIP '
+            f'saves), got {type(checkpoint).__name__}')
+    missing = [k for k in (MODEL_KEY, FUSION_KEY) if k not in checkpoint]
+    if missing:
+        hint = ''
+        inner = checkpoint.get('state_dict', checkpoint)
+        if isinstance(inner, dict) and any(
+                str(k).startswith('clip.') for k in inner):
+            hint = (' It holds "clip." keys: it is already in this '
+                    "project's layout and needs no conversion.")
+        raise ConversionError(
+            f'not an original ActionCLIP checkpoint: no {missing} entry '
+            f'(top-level keys: {_list(map(str, checkpoint))}).{hint}')
+    if num_segs < 1:
+        raise ConversionError(f'--num-segs must be >= 1, got {num_segs}')
+
+    clip_state = _weights(checkpoint, MODEL_KEY)
+    fusion = _weights(checkpoint, FUSION_KEY)
+    state: Dict[str, torch.Tensor] = {}
+    dropped: List[str] = []
+    for key, value in clip_state.items():
+        if key in _CLIP_ATTRIBUTES:
+            dropped.append(f'{MODEL_KEY}.{key} (not a weight)')
+            continue
+        state['clip.' + key] = value.float()
+
+    if POSITION_KEY not in fusion:
+        raise ConversionError(
+            f'{FUSION_KEY!r} has no {POSITION_KEY!r}: only the "Transf" '
+            'fusion (sim_header) of ActionCLIP maps to this project\'s '
+            f'adapter; its keys are: {_list(fusion)}')
+    table = fusion.pop(POSITION_KEY)
+    if table.dim() != 2 or table.shape[0] < num_segs:
+        raise ConversionError(
+            f'{POSITION_KEY} has shape {tuple(table.shape)}: fewer than '
+            f'--num-segs={num_segs} rows')
+    state['adapter.' + POSITION_KEY] = table[:num_segs].float().clone()
+    if table.shape[0] > num_segs:
+        dropped.append(f'{FUSION_KEY}.{POSITION_KEY} rows {num_segs}..'
+                       f'{table.shape[0] - 1} (never read for T={num_segs})')
+    unmatched = [k for k in fusion if not k.startswith('transformer.')]
+    if unmatched:
+        raise ConversionError(
+            f'{FUSION_KEY!r} has keys with no counterpart in this project\'s '
+            f'transformer adapter: {_list(unmatched)}')
+    for key, value in fusion.items():
+        state['adapter.' + key] = value.float()
+
+    groups = Counter()
+    for key in state:
+        if key.startswith('clip.visual.'):
+            groups['clip.visual (image encoder)'] += 1
+        elif key.startswith('clip.'):
+            groups['clip (text encoder, logit scale)'] += 1
+        else:
+            groups['adapter (temporal transformer)'] += 1
+    ignored = sorted(
+        str(k) for k in checkpoint if k not in (MODEL_KEY, FUSION_KEY))
+    report = dict(groups=dict(groups), dropped=dropped, ignored=ignored)
+    return state, report
+
+
+def build_and_load(state: Dict[str, torch.Tensor]):
+    """Load converted weights strictly into an ActionClip built for them.
+
+    Args:
+        state (dict): The output of :func:`convert`.
+
+    Returns:
+        tuple: ``(model, arch)``: the :class:`~models.ActionClip` with the
+        weights loaded, and its ``clip_arch`` (a name or a dict).
+    """
+    import models  # noqa: F401  (stack fixes, registry)
+    from models.apis.loading import adapter_depth
+    from models.backbones.clip_builder import infer_clip_arch
+    from models.recognizers.actionclip import ActionClip
+    try:
+        arch = infer_clip_arch(state, prefix='clip.')
+    except ValueError as error:
+        raise ConversionError(
+            f'{MODEL_KEY!r} is not a CLIP ViT state dict ({error})') from None
+    width = state['clip.ln_final.weight'].shape[0]
+    embed_dim = state['clip.text_projection'].shape[1]
+    # The original fusion transformer has text_width // 64 heads, this
+    # adapter embed_dim // 64: the same weights would compute differently.
+    if width // 64 != max(1, embed_dim // 64):
+        raise ConversionError(
+            f'the original fusion transformer has {width // 64} heads '
+            f'(text width {width} // 64), this adapter {embed_dim // 64} '
+            f'(embed_dim {embed_dim} // 64); such a model cannot be '
+            'converted faithfully')
+    layers = adapter_depth(state)
+    model = ActionClip(
+        clip_arch=arch,
+        num_adapter_segs=state['adapter.' + POSITION_KEY].shape[0],
+        num_adapter_layers=layers)
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    if missing or unexpected:
+        lines = []
+        if unexpected:
+            lines.append(f'keys with no counterpart in ActionClip: '
+                         f'{_list(unexpected)}')
+        if missing:
+            lines.append(f'weights the checkpoint lacks: {_list(missing)}')
+        raise ConversionError(
+            f'the converted weights do not fit ActionClip(clip_arch={arch!r}'
+            f', num_adapter_layers={layers}): ' + '; '.join(lines))
+    try:
+        model.load_state_dict(state, strict=True)
+    except (RuntimeError, ValueError) as error:
+        raise ConversionError(f'strict loading failed: {error}') from None
+    return model, arch
+
+
+def converted_meta(checkpoint: dict, report: dict, source: str, arch,
+                   num_segs: int, num_adapter_layers: int) -> dict:
+    """The ``meta`` saved beside the converted weights.
+
+    Args:
+        checkpoint (dict): The original checkpoint.
+        report (dict): The report of :func:`convert`.
+        source (str): The original file's name.
+        arch (str | dict): The model's ``clip_arch``.
+        num_segs (int): Frames per view T.
+        num_adapter_layers (int): Layers of the temporal adapter.
+
+    Returns:
+        dict: Plain data: where the weights came from and what was left.
+    """
+    epoch = checkpoint.get('epoch')
+    return dict(
+        converted_from=source,
+        source_format='github.com/sallymmx/ActionCLIP checkpoint '
+        f'({MODEL_KEY} + {FUSION_KEY})',
+        clip_arch=arch,
+        num_segs=num_segs,
+        num_adapter_layers=num_adapter_layers,
+        epoch=epoch if isinstance(epoch, int) else None,
+        dropped=report['dropped'],
+        ignored=report['ignored'])
+
+
+def format_report(report: dict, meta: dict) -> List[str]:
+    """The lines telling what a conversion mapped, dropped and ignored.
+
+    Args:
+        report (dict): The report of :func:`convert`.
+        meta (dict): :func:`converted_meta`.
+
+    Returns:
+        list[str]: Indented lines, the last saying that loading was strict.
+    """
+    lines = [f'  clip_arch={meta["clip_arch"]!r}, num_adapter_segs='
+             f'{meta["num_segs"]}, num_adapter_layers='
+             f'{meta["num_adapter_layers"]}']
+    lines += [f'  {count:4d} tensors  {group}'
+              for group, count in report['groups'].items()]
+    lines += [f'  dropped: {item}' for item in report['dropped']]
+    if report['ignored']:
+        lines.append(f'  ignored (not weights): '
+                     f'{", ".join(report["ignored"])}')
+    return lines + ['  loads strictly into ActionClip: yes']
