@@ -34,6 +34,34 @@ for _name in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS'):
 import models  # noqa: E402,F401  (applies the stack fixes first)
 
 
+#: Files of few but long tests (training runs in subprocesses), longest
+#: first. ``--dist loadfile`` hands out the files with the most tests
+#: first, which left these to run alone at the end: the first of them took
+#: two minutes while the other worker idled.
+LONG_FILES = ('test_train_synthetic.py', 'test_distributed.py',
+              'test_reproducibility.py', 'test_seed_snippets.py',
+              'test_zeroshot_configs.py', 'test_refusals.py')
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadfile`` that starts with :data:`LONG_FILES`."""
+    if config.getvalue('dist') != 'loadfile':
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class LongFilesFirst(LoadFileScheduling):
+
+        def _assign_work_unit(self, node):
+            for name in reversed(LONG_FILES):
+                for scope in [s for s in self.workqueue
+                              if osp.basename(s) == name]:
+                    self.workqueue.move_to_end(scope, last=False)
+            super()._assign_work_unit(node)
+
+    return LongFilesFirst(config, log)
+
+
 @pytest.fixture(autouse=True)
 def user_cache_home(tmp_path_factory, monkeypatch) -> str:
     """Each test's own ``XDG_CACHE_HOME`` (the tools' default cache
