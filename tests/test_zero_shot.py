@@ -26,8 +26,9 @@ TOOL = osp.join(ROOT, 'tools', 'zero_shot.py')
 LABELS = 'juggling balls,riding a unicycle,reading a book'
 
 
-def run_tool(args, torch_home=None, cwd=ROOT):
-    extra = dict(TORCH_HOME=torch_home) if torch_home else {}
+def run_tool(args, torch_home=None, cwd=ROOT, **extra):
+    if torch_home:
+        extra['TORCH_HOME'] = torch_home
     return subprocess.run([sys.executable, TOOL, *args, '--no-progress'],
                           cwd=cwd,
                           env=offline_env(**extra),
@@ -116,21 +117,35 @@ def test_config_checkpoint_csv_mp4_and_unreadable_video(tmp_path):
     assert not (tmp_path / 'viz_broken.mp4').exists()
 
 
-def test_plain_clip_weights_file(tmp_path):
-    weights = make_tiny_clip(str(tmp_path / 'tiny_clip.pt'))
-    video = write_video(str(tmp_path / 'v.mp4'), num_frames=8)
-    out = tmp_path / 'out.json'
-    proc = run_tool([
-        video, '--labels', LABELS, '--clip', weights, '--num-frames', '4',
-        '--template', 'a video of {}', '--template', 'someone {}', '--out',
-        str(out)
-    ])
-    assert proc.returncode == 0, proc.stderr[-3000:]
+@pytest.fixture(scope='module')
+def plain_clip_run(tmp_path_factory):
+    """One run on plain CLIP weights over a folder of a video and an
+    unreadable file, read by the tests of the weights and of the quiet
+    output: ``(weights, folder, out, proc)``."""
+    root = tmp_path_factory.mktemp('plain_clip')
+    weights = make_tiny_clip(str(root / 'tiny_clip.pt'))
+    folder = root / 'videos'
+    make_videos(str(folder), 1, num_frames=4)
+    (folder / 'broken.mp4').write_bytes(b'not a video' * 30)
+    out = root / 'out.json'
+    args = [str(folder), '--labels', LABELS, '--clip', weights,
+            '--num-frames', '4', '--device', 'cpu', '--template',
+            'a video of {}', '--template', 'someone {}', '--out', str(out)]
+    # Set up before each test's own cache folder: one of its own.
+    proc = run_tool(args, XDG_CACHE_HOME=str(root / 'xdg_cache'))
+    return weights, folder, out, proc
+
+
+def test_plain_clip_weights_file(plain_clip_run):
+    weights, folder, out, proc = plain_clip_run
+    assert proc.returncode == 1, proc.stderr[-3000:]  # broken.mp4 only
     data = json.loads(out.read_text())
     assert data['model'] == dict(weights=weights, num_frames=4,
                                  built_from=f'CLIP weights {weights}')
     assert data['templates'] == ['a video of {}', 'someone {}']
-    probs = [p['probability'] for p in data['results'][0]['predictions']]
+    (result, ) = data['results']
+    assert result['video'] == str(folder / 'video_0.mp4')
+    probs = [p['probability'] for p in result['predictions']]
     assert len(probs) == 3 and sum(probs) == pytest.approx(1, abs=1e-5)
 
 
@@ -412,15 +427,10 @@ def test_decoding_workers_default_to_none_on_the_cpu():
     assert cli.decode_workers(args, torch.device('cpu')) == 3
 
 
-def test_third_party_noise_is_hidden_unless_verbose(tmp_path):
-    weights = make_tiny_clip(str(tmp_path / 'tiny_clip.pt'))
-    folder = tmp_path / 'videos'
-    make_videos(str(folder), 1, num_frames=4)
-    (folder / 'broken.mp4').write_bytes(b'not a video' * 30)
-    args = [str(folder), '--labels', LABELS, '--clip', weights,
-            '--num-frames', '4', '--device', 'cpu']
-    quiet = run_tool(args)
-    loud = run_tool([*args, '--verbose'])
+def test_third_party_noise_is_hidden_unless_verbose(plain_clip_run):
+    weights, folder, _, quiet = plain_clip_run
+    loud = run_tool([str(folder), '--labels', LABELS, '--clip', weights,
+                     '--num-frames', '4', '--device', 'cpu', '--verbose'])
     for proc in (quiet, loud):
         assert proc.returncode == 1, proc.stderr[-3000:]  # broken.mp4
         assert 'skipped:' in proc.stderr and 'broken.mp4' in proc.stderr
