@@ -80,9 +80,12 @@ def find_sources(src_dir: str, level: int, exts: Sequence[str],
     """The videos ``level`` folders below ``src_dir`` (1: ``src/*.ext``;
     2: ``src/<class>/*.ext``), relative to it, sorted; those under
     ``exclude`` (the output folder) left out."""
+    check_folders(src_dir, exclude)
     pattern = osp.join(src_dir, *['*'] * level)
     wanted = {f'.{e.lower().lstrip(".")}' for e in exts}
     skip = osp.join(osp.realpath(exclude), '') if exclude else None
+    if skip and not skip.startswith(osp.join(osp.realpath(src_dir), '')):
+        skip = None  # only an output folder inside the sources' is skipped
     found = []
     for path in glob.glob(pattern):
         if (osp.splitext(path)[1].lower() in wanted and osp.isfile(path)
@@ -134,6 +137,15 @@ def out_name(rel: str) -> str:
     return osp.splitext(rel)[0] + OUT_EXT
 
 
+def check_folders(src_dir: str, dst_dir: Optional[str]) -> None:
+    """Refuse an output folder that is the source folder (also through a
+    link)."""
+    if dst_dir and osp.realpath(src_dir) == osp.realpath(dst_dir):
+        raise PrepareError(
+            f'output folder {dst_dir!r} is the source folder: choose '
+            'another one (sources are never written over)')
+
+
 def plan_jobs(src_dir: str, dst_dir: str,
               rels: Sequence[str]) -> List[Tuple[str, str]]:
     """``(source, output)`` paths, refusing an output that would be a
@@ -144,10 +156,7 @@ def plan_jobs(src_dir: str, dst_dir: str,
             share an output, or an output is a source file (also through
             a link).
     """
-    if osp.realpath(src_dir) == osp.realpath(dst_dir):
-        raise PrepareError(
-            f'output folder {dst_dir!r} is the source folder: choose '
-            'another one (sources are never written over)')
+    check_folders(src_dir, dst_dir)
     jobs, taken = [], {}
     for rel in rels:
         src = osp.join(src_dir, rel)
