@@ -214,3 +214,18 @@ def test_help_documents_every_option():
                    '--ext', '--num-worker', '--ann-file', '--label-map',
                    '--out-list', '--crf', '--preset'):
         assert option in result.stdout
+
+
+def test_check_output_names_what_differs(tmp_path):
+    from models.datasets.prepare import check_output
+    source = write(str(tmp_path / 'source.mp4'), num_frames=40)
+    assert check_output(source, source) == ''
+    short = write(str(tmp_path / 'short.mp4'), num_frames=30)
+    assert check_output(source, short) == (
+        'the output has 30 frames, the source 40')
+    slow = write(str(tmp_path / 'slow.mp4'), num_frames=40, fps=5)
+    assert check_output(source, slow) == (
+        'the output lasts 8.00 s, the source 4.00 s')
+    (tmp_path / 'cut.mp4').write_bytes(open(source, 'rb').read()[:2000])
+    assert check_output(source, str(tmp_path / 'cut.mp4')).startswith(
+        'the output does not decode')

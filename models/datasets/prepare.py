@@ -251,20 +251,25 @@ def check_output(src: str, dst: str) -> str:
     import av
     try:
         source = video_index(src)
+    except Exception as error:  # PyAV's errors, not one video stream
+        return f'the source cannot be indexed ({error})'
+    try:
         count = 0
         with av.open(dst) as container:
-            for frame in _frames(container, None, None):
+            for frame in container.decode(video=0):
+                if frame.is_corrupt:
+                    raise ValueError(f'damaged frame at {frame.pts}')
                 count += 1
         output = video_index(dst)
-    except Exception as error:  # PyAV's errors, damaged data, no stream
-        return f'output does not decode ({error})'
+    except Exception as error:  # PyAV's errors, damaged data
+        return f'the output does not decode ({error})'
     allowed = max(1, round(TOLERANCE * source['count']))
     if abs(count - source['count']) > allowed:
-        return f'output has {count} frames, the source {source["count"]}'
+        return f'the output has {count} frames, the source {source["count"]}'
     if source['times'] and output['times'] and source['count']:
         src_s, out_s = source['times'][-1], output['times'][-1]
         if abs(out_s - src_s) > TOLERANCE * src_s + src_s / source['count']:
-            return f'output lasts {out_s:.2f} s, the source {src_s:.2f} s'
+            return f'the output lasts {out_s:.2f} s, the source {src_s:.2f} s'
     return ''
 
 

@@ -124,8 +124,9 @@ def check_args(args: argparse.Namespace):
         rels = prepare.find_sources(args.src_dir, args.level, args.ext,
                                     exclude=args.dst_dir)
         if not rels:
-            raise error(f'src_dir {args.src_dir!r} holds no .{args.ext[0]}'
-                        f' (or --ext) video {args.level} folder(s) down')
+            exts = '/'.join(f'.{e}' for e in args.ext)
+            raise error(f'src_dir {args.src_dir!r} holds no {exts} file '
+                        f'{args.level} folder(s) down (see --level, --ext)')
         if args.label_map and args.level != 2:
             raise error('--label-map needs class folders: --level 2')
         rows = (prepare.rows_from_folders(rels, args.label_map)
