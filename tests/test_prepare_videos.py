@@ -178,6 +178,10 @@ def test_annotation_lists(tmp_path):
     assert result.returncode == 2 and 'never written over' in result.stderr
     assert mine.read_text() == 'keep me\n'
     assert not (tmp_path / 'out3').exists()
+    write(str(src / 'apply_lipstick' / 'a b.avi'), num_frames=12, fmt='avi')
+    result = run(src, tmp_path / 'out4', '--label-map', labels,
+                 '--ext', 'avi')
+    assert result.returncode == 2 and 'white space' in result.stderr
 
 
 BAD_ARGS = [

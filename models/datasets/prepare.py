@@ -123,6 +123,9 @@ def rows_from_folders(rels: Sequence[str],
     labels = {_key(name): i for i, name in enumerate(names)}
     rows = []
     for rel in rels:
+        if len(rel.split()) != 1:
+            raise PrepareError(f'{rel!r} has white space in its name, which '
+                               'an annotation list cannot hold; rename it')
         folder = osp.basename(osp.dirname(rel))
         if _key(folder) not in labels:
             raise PrepareError(
