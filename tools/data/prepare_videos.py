@@ -74,7 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
         'is better and larger (default: 23)')
     add('--preset', default='medium', help="libx264's speed preset "
         '(default: medium)')
-    add('--num-worker', type=int, default=len(os.sched_getaffinity(0)),
+    cpus = (len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity')
+            else os.cpu_count() or 1)
+    add('--num-worker', type=int, default=cpus,
         help='processes, one per core (default: the CPUs this process may '
         'use, here %(default)s)')
     return parser
