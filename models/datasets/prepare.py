@@ -1,0 +1,334 @@
+"""Prepare videos for fast decoding: resized and re-encoded as H.264 with
+a chosen key-frame interval, each output checked, with the annotation list
+of the new folder (``tools/data/prepare_videos.py``).
+
+Why: decoding bounds ``mim test`` and ``mim train`` on a CPU host
+(docs/benchmark.md). A sampled frame must be decoded from its key frame
+on, so a key frame every 16 frames (MMAction2's ``resize_videos.py
+--dense``) and a Kinetics-like size decode several times faster than the
+originals (docs/data_path.md).
+
+Frames are read with PyAV and turned by the stream's display rotation as
+the project's readers turn them (``pyav_frames``), so the outputs carry no
+rotation; audio is dropped. Each output is written to a temporary name in
+its folder and renamed once complete (``video_writer``), so a stopped run
+leaves no partial file, and a re-run skips the outputs that pass the check
+(decoded whole, the source's frame count and duration).
+
+Standard library and NumPy at import (PyAV when working): the tool reads
+this file before anything heavy, and never imports torch.
+"""
+import glob
+import os
+import os.path as osp
+import re
+from fractions import Fraction
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..utils.safe_io import atomic_write, same_file
+from ..utils.video_writer import write_pyav
+from .pyav_frames import video_index
+
+#: Source extensions looked for in a folder (``--ext`` chooses).
+VIDEO_EXTS = ('mp4', 'avi', 'mkv', 'webm', 'mov', 'm4v', 'mpg', 'mpeg',
+              'flv', '3gp')
+#: Output extension: H.264 in MP4.
+OUT_EXT = '.mp4'
+#: ``--dense``: a key frame every this many frames, as MMAction2's.
+DENSE_GOP = 16
+#: An output may differ from its source by this share of the frames (at
+#: least one frame), and its duration by as much plus one frame.
+TOLERANCE = 0.01
+
+
+class PrepareError(ValueError):
+    """Arguments that cannot give a right result; the message is one line
+    naming the value."""
+
+
+def output_size(width: int, height: int, scale: Optional[int] = None,
+                size: Optional[Tuple[int, int]] = None) -> Tuple[int, int]:
+    """The output ``(width, height)`` of a ``width`` x ``height`` frame (as
+    displayed): ``size`` as given, or the short side ``scale`` and the long
+    side in proportion, rounded to an even number (as FFmpeg's
+    ``scale=-2:N``); the input size when neither is given.
+    """
+    if size is not None:
+        return size
+    if scale is None:
+        return width - width % 2, height - height % 2
+    if width <= height:
+        return scale, max(2, 2 * round(height * scale / width / 2))
+    return max(2, 2 * round(width * scale / height / 2)), scale
+
+
+def encoder_options(gop: Optional[int], crf: int,
+                    preset: str) -> Dict[str, str]:
+    """libx264's options: a key frame exactly every ``gop`` frames (no
+    scene-cut key frames between them), or its own choice (every 250
+    frames at most, and at scene cuts) for None."""
+    options = dict(crf=str(crf), preset=preset)
+    if gop:
+        options.update(g=str(gop), keyint_min=str(gop), sc_threshold='0')
+    return options
+
+
+def find_sources(src_dir: str, level: int, exts: Sequence[str],
+                 exclude: Optional[str] = None) -> List[str]:
+    """The videos ``level`` folders below ``src_dir`` (1: ``src/*.ext``;
+    2: ``src/<class>/*.ext``), relative to it, sorted; those under
+    ``exclude`` (the output folder) left out."""
+    check_folders(src_dir, exclude)
+    pattern = osp.join(src_dir, *['*'] * level)
+    wanted = {f'.{e.lower().lstrip(".")}' for e in exts}
+    skip = osp.join(osp.realpath(exclude), '') if exclude else None
+    if skip and not skip.startswith(osp.join(osp.realpath(src_dir), '')):
+        skip = None  # only an output folder inside the sources' is skipped
+    found = []
+    for path in glob.glob(pattern):
+        if (osp.splitext(path)[1].lower() in wanted and osp.isfile(path)
+                and not (skip and osp.realpath(path).startswith(skip))):
+            found.append(osp.relpath(path, src_dir))
+    return sorted(found)
+
+
+def read_list(path: str) -> List[List[str]]:
+    """An MMAction2 video list: per line, the video then its labels."""
+    with open(path, encoding='utf-8') as f:
+        rows = [line.split() for line in f if line.strip()]
+    if not rows:
+        raise PrepareError(f'--ann-file {path!r} lists no video')
+    return rows
+
+
+def _key(name: str) -> str:
+    """A class name as folder names and label maps both spell it
+    (``ApplyEyeMakeup``, ``apply_eye_makeup``, ``apply eye makeup``)."""
+    return re.sub(r'[^0-9a-z]', '', name.lower())
+
+
+def rows_from_folders(rels: Sequence[str],
+                      label_map: str) -> List[List[str]]:
+    """List rows ``<video> <label>`` of videos in class folders, the label
+    being the line of ``label_map`` that names the folder (compared
+    without case, spaces or underscores).
+
+    Raises:
+        PrepareError: A folder the label map does not name.
+    """
+    with open(label_map, encoding='utf-8') as f:
+        names = [line.strip() for line in f if line.strip()]
+    labels = {_key(name): i for i, name in enumerate(names)}
+    rows = []
+    for rel in rels:
+        if len(rel.split()) != 1:
+            raise PrepareError(f'{rel!r} has white space in its name, which '
+                               'an annotation list cannot hold; rename it')
+        folder = osp.basename(osp.dirname(rel))
+        if _key(folder) not in labels:
+            raise PrepareError(
+                f'class folder {folder!r} is not a line of --label-map '
+                f'{label_map!r}; give the label map of this dataset')
+        rows.append([rel, str(labels[_key(folder)])])
+    return rows
+
+
+def out_name(rel: str) -> str:
+    """The output of source ``rel``, relative to the output folder."""
+    return osp.splitext(rel)[0] + OUT_EXT
+
+
+def check_folders(src_dir: str, dst_dir: Optional[str]) -> None:
+    """Refuse an output folder that is the source folder (also through a
+    link)."""
+    if dst_dir and osp.realpath(src_dir) == osp.realpath(dst_dir):
+        raise PrepareError(
+            f'output folder {dst_dir!r} is the source folder: choose '
+            'another one (sources are never written over)')
+
+
+def plan_jobs(src_dir: str, dst_dir: str,
+              rels: Sequence[str]) -> List[Tuple[str, str]]:
+    """``(source, output)`` paths, refusing an output that would be a
+    source or another video's output.
+
+    Raises:
+        PrepareError: The output folder is the source folder, two sources
+            share an output, or an output is a source file (also through
+            a link).
+    """
+    check_folders(src_dir, dst_dir)
+    jobs, taken = [], {}
+    for rel in rels:
+        src = osp.join(src_dir, rel)
+        dst = osp.join(dst_dir, out_name(rel))
+        real = osp.realpath(dst)
+        if real in taken:
+            raise PrepareError(f'{taken[real]!r} and {rel!r} would both be '
+                               f'written to {dst!r}; rename one')
+        taken[real] = rel
+        jobs.append((src, dst))
+    sources = {osp.realpath(src): src for src, _ in jobs}
+    for src, dst in jobs:
+        hit = sources.get(osp.realpath(dst))
+        if hit is not None or same_file(dst, src):
+            raise PrepareError(
+                f'output {dst!r} is the source {hit or src!r}: choose '
+                'another output folder (sources are never written over)')
+    return jobs
+
+
+def list_lines(rows: Sequence[Sequence[str]]) -> List[str]:
+    """The output folder's list lines: each row with the output name."""
+    return [' '.join([out_name(row[0]), *row[1:]]) + '\n' for row in rows]
+
+
+def check_list_path(path: str, lines: Sequence[str]) -> None:
+    """Refuse an existing list unless it holds exactly ``lines`` (the list
+    of an earlier, complete run of this preparation).
+
+    Raises:
+        PrepareError: It exists with other content, or is a folder.
+    """
+    if not osp.lexists(path):
+        return
+    try:
+        with open(path, encoding='utf-8') as f:
+            if f.readlines() == list(lines):
+                return
+    except (OSError, UnicodeDecodeError):
+        pass
+    raise PrepareError(f'annotation list {path!r} exists (never written '
+                       'over): remove it or give another --out-list')
+
+
+def write_list(path: str, lines: Sequence[str]) -> bool:
+    """Write the list unless a file of that name exists; whether written."""
+    if osp.lexists(path):
+        return False
+    with atomic_write(path, 'w') as f:
+        f.writelines(lines)
+    return True
+
+
+def _display_turns(frame) -> int:
+    """Quarter turns counter-clockwise that show ``frame`` upright, as the
+    readers apply them (``pyav_frames._to_rgb``)."""
+    if frame.rotation % 90:
+        raise ValueError(f'a display rotation of {frame.rotation} degrees')
+    return (frame.rotation // 90) % 4
+
+
+def _frames(container, scale: Optional[int],
+            size: Optional[Tuple[int, int]]) -> Iterator[np.ndarray]:
+    """The video's frames as displayed, resized, BGR; damaged data raises
+    ValueError."""
+    import av
+    stream = container.streams.video[0]
+    stream.codec_context.thread_count = 1  # one process per core
+    target = None
+    try:
+        for frame in container.decode(stream):
+            if frame.is_corrupt:
+                raise ValueError(f'damaged frame at time stamp {frame.pts}')
+            turns = _display_turns(frame)
+            if target is None:
+                shown = ((frame.height, frame.width) if turns % 2 else
+                         (frame.width, frame.height))
+                width, height = output_size(*shown, scale, size)
+                target = (height, width) if turns % 2 else (width, height)
+            image = frame.reformat(width=target[0], height=target[1],
+                                   format='bgr24').to_ndarray()
+            yield np.ascontiguousarray(np.rot90(image, turns)) if turns \
+                else image
+    except av.error.FFmpegError as error:
+        raise ValueError(f'damaged data ({error})') from None
+
+
+def check_output(src: str, dst: str) -> str:
+    """Why output ``dst`` is not a good copy of ``src``, or ``''``: it must
+    decode whole, and have the source's frame count and duration within
+    :data:`TOLERANCE`."""
+    import av
+    try:
+        source = video_index(src)
+    except Exception as error:  # PyAV's errors, not one video stream
+        return f'the source cannot be indexed ({error})'
+    try:
+        count = 0
+        with av.open(dst) as container:
+            for frame in container.decode(video=0):
+                if frame.is_corrupt:
+                    raise ValueError(f'damaged frame at {frame.pts}')
+                count += 1
+        output = video_index(dst)
+    except Exception as error:  # PyAV's errors, damaged data
+        return f'the output does not decode ({error})'
+    allowed = max(1, round(TOLERANCE * source['count']))
+    if abs(count - source['count']) > allowed:
+        return f'the output has {count} frames, the source {source["count"]}'
+    if source['times'] and output['times'] and source['count']:
+        src_s, out_s = source['times'][-1], output['times'][-1]
+        if abs(out_s - src_s) > TOLERANCE * src_s + src_s / source['count']:
+            return f'the output lasts {out_s:.2f} s, the source {src_s:.2f} s'
+    return ''
+
+
+def _remove_stale_temps(dst: str) -> None:
+    """Remove temporary files of ``dst`` that a killed run left (their
+    process is gone); another running process's are kept."""
+    folder, name = osp.split(dst)
+    for tmp in glob.glob(osp.join(glob.escape(folder),
+                                  f'.{glob.escape(name)}.*.tmp{OUT_EXT}')):
+        pid = tmp[len(osp.join(folder, f'.{name}.')):].split('.')[0]
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            os.remove(tmp)
+        except (ValueError, OSError):
+            pass  # not ours, or a process we may not signal: leave it
+
+
+def prepare_one(src: str, dst: str, scale: Optional[int] = None,
+                size: Optional[Tuple[int, int]] = None,
+                gop: Optional[int] = DENSE_GOP, crf: int = 23,
+                preset: str = 'medium') -> Tuple[str, str]:
+    """Prepare one video, or skip it when ``dst`` is already a good copy.
+
+    Args:
+        src (str): The source video.
+        dst (str): The output (``.mp4``); its folder is created.
+        scale (int, optional): Short side of the output.
+        size (tuple[int, int], optional): ``(width, height)`` instead.
+        gop (int, optional): Key-frame interval; None: libx264's choice.
+        crf (int): libx264's quality (lower: better, larger).
+        preset (str): libx264's speed preset.
+
+    Returns:
+        tuple[str, str]: ``('done' | 'skipped' | 'failed', reason)``.
+    """
+    import av
+    if osp.exists(dst) and not check_output(src, dst):
+        return 'skipped', ''
+    try:
+        os.makedirs(osp.dirname(dst) or '.', exist_ok=True)
+        _remove_stale_temps(dst)
+        with av.open(src) as container:
+            if not container.streams.video:
+                return 'failed', 'no video stream'
+            stream = container.streams.video[0]
+            rate = stream.average_rate or stream.guessed_rate
+            if not rate:
+                return 'failed', 'no frame rate'
+            write_pyav(dst, _frames(container, scale, size),
+                       Fraction(rate), options=encoder_options(
+                           gop, crf, preset), threads=1)
+    except Exception as error:  # the reason is listed; the run goes on
+        return 'failed', str(error).splitlines()[0] or type(error).__name__
+    reason = check_output(src, dst)
+    if reason:
+        os.remove(dst)  # never leave a copy that failed its check
+        return 'failed', reason
+    return 'done', ''
