@@ -98,12 +98,26 @@ def test_predict_refuses_a_label_outside_the_set(tiny_arch):
     assert sample.pred_score.shape == (2, )
 
 
-def test_predict_refuses_a_negative_label(tiny_arch):
-    # configs without LabelSetCheckHook: -1 is a line without a class
+def test_predict_scores_an_unlabelled_video(tiny_arch):
+    # -1: inference_recognizer's label of a video without one (the seed's
+    # init_recognizer + inference_recognizer snippet goes through here)
     model = ActionClip(tiny_arch, 4, labels_or_label_file=['a', 'b'])
     sample = ActionDataSample().set_gt_label(-1)
-    with pytest.raises(LabelSetError, match='class -1 .*without a class'):
-        model.predict(torch.zeros(1, 4, 3, 32, 32), [sample])
+    model.predict(torch.zeros(1, 4, 3, 32, 32), [sample])
+    assert sample.pred_score.shape == (2, )
+
+
+def test_the_metric_refuses_a_line_without_a_class():
+    # configs without LabelSetCheckHook: -1 is a line without a class,
+    # which would count as a wrong answer
+    from models.evaluation.metrics import TolerantAccMetric
+    metric = TolerantAccMetric()
+    good = dict(gt_label=torch.tensor([1]), pred_score=torch.rand(2),
+                filename='a.mp4')
+    metric.process(None, [good])
+    with pytest.raises(LabelSetError, match=r'class -1 \(b.mp4\).*without'):
+        metric.process(None, [dict(good, gt_label=torch.tensor([-1]),
+                                   filename='b.mp4')])
 
 
 TRAINED = ['waving', 'jumping', 'reading', 'running']

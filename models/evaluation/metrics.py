@@ -10,6 +10,26 @@ from models.datasets.transforms import VideoReadError
 from models.datasets.video_dataset import UNREADABLE_KEY
 
 
+def check_has_class(sample: dict) -> None:
+    """Refuse a sample whose class is negative: -1 is what MMAction2 reads
+    for an annotation line without a class, and such a video would count
+    as a wrong answer (configs without LabelSetCheckHook reach this).
+
+    Raises:
+        LabelSetError: Naming the video.
+    """
+    import torch
+
+    from models.engine.hooks.label_check import LabelSetError
+    lowest = int(torch.as_tensor(sample['gt_label']).min())
+    if lowest < 0:
+        raise LabelSetError(
+            f'A test sample has class {lowest} '
+            f"({sample.get('filename', 'unknown video')}): -1 is what "
+            'MMAction2 reads for an annotation line without a class; '
+            'give every line its class index')
+
+
 @METRICS.register_module()
 class TolerantAccMetric(AccMetric):
     """``AccMetric`` that leaves out the videos ``TolerantVideoDataset``
@@ -31,6 +51,7 @@ class TolerantAccMetric(AccMetric):
                 self.results.append(
                     dict(skipped=sample.get('filename', '<unknown>')))
             else:
+                check_has_class(sample)
                 readable.append(sample)
         super().process(data_batch, readable)
 
