@@ -298,7 +298,9 @@ def test_a_label_file_that_cannot_be_read(data, tmp_path, kind):
 
 
 def test_an_unreadable_video_gives_no_figures(data, tmp_path, capsys):
+    # a ground truth of the user's own (no "generator": no manifest needed)
     truth = load(data['truths']['zeroshot'])
+    del truth['generator']
     folder = tmp_path / 'zeroshot'
     folder.mkdir()
     (folder / 'long_0000.mp4').write_bytes(b'not a video' * 100)
@@ -363,3 +365,23 @@ def test_a_set_unlike_its_manifest_is_refused(data, tmp_path, capsys):
     other = write_json(str(folder / 'other.json'), document)
     assert eval_moments.main([other, '--predictions', predictions]) == 2
     assert 'is not listed in the manifest' in capsys.readouterr().err
+
+
+def test_a_generated_set_without_its_manifest_is_refused(data, tmp_path,
+                                                         capsys):
+    import shutil
+    folder = tmp_path / 'set'
+    shutil.copytree(osp.dirname(data['truths']['zeroshot']), folder)
+    truth = str(folder / 'ground_truth_zeroshot.json')
+    predictions = write_json(str(tmp_path / 'p.json'), as_result(truth))
+    (folder / 'manifest.json').unlink()
+    capsys.readouterr()
+    assert eval_moments.main([truth, '--predictions', predictions]) == 2
+    (line, ) = capsys.readouterr().err.strip().splitlines()
+    assert (f'{truth!r} was written by generate_videos.py with a manifest'
+            in line and 'manifest.json' in line and 'is missing' in line)
+    # the same file without "generator" is ground truth of the user's own
+    document = load(truth)
+    assert document.pop('generator') == 'generate_videos.py'
+    write_json(truth, document)
+    assert eval_moments.main([truth, '--predictions', predictions]) == 0

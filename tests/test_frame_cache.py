@@ -79,6 +79,33 @@ def test_a_changed_video_or_a_broken_entry_is_decoded_again(tmp_path):
     assert len(frame_cache.load_or_decode(cache, video).frames) == 10
 
 
+def test_no_room_for_the_cache_still_gives_the_frames(tmp_path, monkeypatch):
+    # A full disk (here: a write that fails) costs the cache, not the run,
+    # and blames neither the video nor leaves a partial entry.
+    import errno
+    video = str(tmp_path / 'v.mp4')
+    frames, fps = gen.render('triangle', 'moving up', seed=0)
+    gen.write_clip(video, [f[:64, :64] for f in frames], fps, gen.PYAV_H264)
+    want = frame_cache.decode_whole(video)[0]
+    real = np.save
+
+    def full(file, array, *args, **kwargs):
+        if array.ndim == 4:
+            raise OSError(errno.ENOSPC, 'No space left on device')
+        real(file, array, *args, **kwargs)
+
+    monkeypatch.setattr(frame_cache.np, 'save', full)
+    monkeypatch.setattr(frame_cache, '_warned', [])
+    cache = tmp_path / 'cache'
+    for _ in range(2):
+        got = frame_cache.load_or_decode(str(cache), video).frames
+        assert np.array_equal(got, want)
+    assert [n for n in os.listdir(cache)
+            if not n.endswith('.fps.npy')] == []
+    (warning, ) = frame_cache._warned  # said once
+    assert 'No space left on device' in warning and str(cache) in warning
+
+
 def test_default_folder_is_the_users_cache(monkeypatch, tmp_path):
     monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path))
     assert frame_cache.default_cache_dir() == str(

@@ -103,6 +103,46 @@ def test_dataset_lists_and_labels(tmp_path):
     assert np.array_equal(first, second)
 
 
+def test_clip_sets_have_a_manifest_written_last(tmp_path, monkeypatch):
+    import hashlib
+    import json
+    out = str(tmp_path / 'data')
+    gen.generate(out, seed=3, per_class=dict(train=1, zeroshot=1),
+                 workers=1, progress=False, size_scale=0.5)
+    with open(os.path.join(out, 'manifest.json')) as f:
+        files = json.load(f)['files']
+    videos = sorted(os.path.join('videos', split, name)
+                    for split in ('train', 'zeroshot')
+                    for name in os.listdir(os.path.join(out, 'videos',
+                                                        split)))
+    assert len(videos) == 22
+    assert sorted(files) == sorted(videos + [
+        'train_list_videos.txt', 'zeroshot_list_videos.txt',
+        'zeroshot_all_list_videos.txt', 'label_map.txt',
+        'label_map_zeroshot.txt', 'label_map_all.txt'])
+    for name, entry in files.items():
+        with open(os.path.join(out, name), 'rb') as f:
+            data = f.read()
+        assert entry == dict(size_bytes=len(data),
+                             sha256=hashlib.sha256(data).hexdigest())
+    # Written again and killed at the second video: no manifest is left
+    # beside videos it does not describe.
+    real = gen.write_clip
+    calls = []
+
+    def dying(*args):
+        calls.append(args[0])
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        real(*args)
+
+    monkeypatch.setattr(gen.synthetic, 'write_clip', dying)
+    with pytest.raises(KeyboardInterrupt):
+        gen.generate(out, seed=4, per_class=dict(train=1, zeroshot=1),
+                     workers=1, progress=False, size_scale=0.5)
+    assert not os.path.exists(os.path.join(out, 'manifest.json'))
+
+
 def test_size_scale_shrinks_every_frame_size(tmp_path):
     sizes = {gen.render('circle', 'growing', s, 0.667)[0][0].shape[:2]
              for s in range(40)}

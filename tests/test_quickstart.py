@@ -103,3 +103,30 @@ def test_a_full_disk_while_generating_ends_in_the_generators_line(tmp_path):
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith('generate_videos.py: No space left on device')
     assert 'mim train' not in proc.stdout
+
+
+@pytest.mark.parametrize('finished', [False, True])
+def test_only_a_finished_set_is_used_again(tmp_path, monkeypatch, finished):
+    # A set whose lists were written but not its manifest (the generator
+    # was stopped) is generated again; a finished one is used as it is.
+    data = tmp_path / 'data'
+    data.mkdir()
+    (data / 'zeroshot_list_videos.txt').write_text('a.mp4 0\n')
+    if finished:
+        (data / 'manifest.json').write_text('{"files": {}}\n')
+    commands = []
+
+    class Stop(Exception):
+        pass
+
+    def run(command, *args, **kwargs):
+        commands.append(command)
+        raise Stop
+
+    monkeypatch.setattr(quickstart.subprocess, 'run', run)
+    monkeypatch.setattr(quickstart, 'run', run)
+    args = quickstart.parse_args(['--work-dir', str(tmp_path / 'work')])
+    with pytest.raises(Stop):
+        quickstart.quickstart(args, str(data))
+    (command, ) = commands
+    assert ('tools/generate_videos.py' in command) != finished

@@ -7,6 +7,7 @@ frames are the reference, decord 0.6.0 so far)::
 
     PYTHONPATH=$PWD python tests/test_video_reading.py --record
 """
+import functools
 import hashlib
 import io
 import json
@@ -17,6 +18,7 @@ import subprocess
 import sys
 
 import cv2
+import decord
 import numpy as np
 import pytest
 import torch
@@ -27,7 +29,7 @@ from mmaction.structures import ActionDataSample
 from mmengine.registry import DefaultScope
 
 from models.apis.preprocess import VideoPreprocess
-from models.datasets.transforms import VideoReadError
+from models.datasets.transforms import VideoReadError, _OpenCVFrames
 from models.datasets.video_dataset import UNREADABLE_KEY, TolerantVideoDataset
 from models.evaluation.metrics import TolerantAccMetric
 
@@ -481,17 +483,43 @@ def test_a_video_corrupt_midway_is_refused_naming_it(tmp_path):
     source = odd_videos.write(str(tmp_path / 'whole.mp4'), 200, gop=25,
                               options={'movflags': 'faststart'})
     video = odd_videos.damage(source, str(tmp_path / 'damaged.mp4'))
-    # decord serves one frame in the place of several after the damage
-    # (the last it decoded) ...
-    frozen = [odd_videos.frame_number(f)
-              for f in decode(video, num_clips=8)['imgs']]
-    assert len(set(frozen)) < len(frozen)
-    # ... the default pipeline refuses the file, in one line.
-    with pytest.raises(VideoReadError) as error:
-        pyav_pipeline(video)
-    message = str(error.value)
-    assert 'damaged.mp4' in message and 'corrupt' in message
-    assert '\n' not in message
+    indices = [12, 37, 62, 87, 112, 137, 162, 187]  # 8 clips' frames
+    assert decode(source, num_clips=8)['frame_inds'].tolist() == indices
+    # decord cannot decode past the damage, and OpenCV (the fallback)
+    # decodes only the frames before it: its last frame in the place of
+    # the later ones would be a substitute ...
+    with pytest.raises(decord.DECORDError):
+        decord.VideoReader(video, num_threads=1).get_batch(indices)
+    assert len(_OpenCVFrames(video)) < 200
+    # ... every backend refuses the file, in one line.
+    for read in (pyav_pipeline, functools.partial(decode, num_clips=8)):
+        with pytest.raises(VideoReadError) as error:
+            read(video)
+        message = str(error.value)
+        assert 'damaged.mp4' in message and 'corrupt' in message
+        assert '\n' not in message
+    # The whole file gives the video's own frames with decord.
+    assert [odd_videos.frame_number(f)
+            for f in decode(source, num_clips=8)['imgs']
+            ] == [i % 64 for i in indices]
+
+
+@pytest.mark.parametrize('at', [0.3, 0.55, 0.8])
+def test_decord_backend_refuses_damage_where_it_decodes(tmp_path, at):
+    # Damage before, among or after the sampled frames: decord's frames
+    # are either the video's own or refused, never substitutes.
+    import odd_videos
+    source = odd_videos.write(str(tmp_path / 'whole.mp4'), 200, gop=25,
+                              options={'movflags': 'faststart'})
+    video = odd_videos.damage(source, str(tmp_path / 'damaged.mp4'), at)
+    for num_clips in (2, 5, 8):
+        try:
+            results = decode(video, num_clips=num_clips)
+        except VideoReadError as error:
+            assert 'damaged.mp4' in str(error) and 'corrupt' in str(error)
+            continue
+        assert [odd_videos.frame_number(f) for f in results['imgs']] == [
+            i % 64 for i in results['frame_inds']]
 
 
 def test_edit_list_gives_the_frames_shown(tmp_path):

@@ -16,7 +16,7 @@ from models.apis.window_stream import (NonFiniteFeaturesError, VideoStream,
                                        embed_windows_and_stills, open_video,
                                        split_pipeline)
 from models.apis.windows import plan_windows
-from models.datasets.transforms import VideoReadError
+from models.datasets.transforms import VideoReadError, _OpenCVFrames
 
 
 @pytest.fixture(scope='module')
@@ -369,6 +369,14 @@ def test_a_video_corrupt_midway_is_refused_not_frozen(scorer, tmp_path):
                         stream.sampler)
     with pytest.raises(VideoReadError, match=r"damaged\.mp4.* corrupt"):
         embed_windows(scorer, stream, plan)
+    # OpenCV, the last reader, decodes only the frames before the damage:
+    # a frame past them is refused, not replaced by the last one.
+    from models.apis.window_stream import _SequentialOpenCV
+    reader = _SequentialOpenCV(video, len(_OpenCVFrames(video)))
+    assert odd_videos.frame_number(reader.read([12])[0]) == 12
+    with pytest.raises(VideoReadError, match=r'frame 187 .*damaged\.mp4'):
+        reader.read([187])
+    reader.close()
 
 
 @pytest.mark.parametrize('rotation,mirror', [(90, False), (-90, False),

@@ -137,7 +137,9 @@ def quickstart(args: argparse.Namespace, data: str) -> int:
     data_options = [] if data == DATA else data_overrides(data)
 
     print('== 1/4 Generating labelled action videos', flush=True)
-    if osp.isfile(osp.join(data, 'zeroshot_list_videos.txt')):
+    # The generator writes the manifest last: a folder without it was not
+    # written to the end, and is written again.
+    if osp.isfile(osp.join(data, 'manifest.json')):
         print(f'{data} exists; delete it to generate again')
     else:
         generated = subprocess.run([

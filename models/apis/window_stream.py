@@ -113,8 +113,11 @@ class _SequentialOpenCV:
         import cv2
         frames = []
         for index in indices:
-            # Past the decodable frames: the last, as _OpenCVFrames does.
-            index = min(int(index), self.num_frames - 1)
+            index = int(index)
+            if index >= self.num_frames:
+                # Frames decord counts but OpenCV cannot decode: the last
+                # one in their place would be a substitute.
+                raise self._error(index)
             if index < self.position - 1 or (index == self.position - 1
                                              and self._last is None):
                 self.capture.release()

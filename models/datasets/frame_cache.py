@@ -117,7 +117,20 @@ def load_or_decode(cache_dir: str, filename: str) -> CachedFrames:
     except (OSError, ValueError, EOFError):
         pass  # missing, or cut short by a crash: decode again
     frames, fps = decode_whole(filename)
-    os.makedirs(cache_dir, exist_ok=True)
+    try:
+        _store(entry, frames, fps)
+    except OSError as error:
+        # The cache only saves decoding: without room (a full disk, a
+        # file size limit) the frames are right all the same.
+        _warn_once(f'The frame cache could not be written ({error}); '
+                   'videos are decoded again each time they are read: '
+                   f'free space in {cache_dir} or delete it')
+    return CachedFrames(frames, fps)
+
+
+def _store(entry: str, frames: np.ndarray, fps: float) -> None:
+    """Write a cache entry whole or not at all."""
+    os.makedirs(osp.dirname(entry), exist_ok=True)
     # The frame rate first: an entry whose frames exist is complete.
     for path, array in ((entry[:-4] + '.fps.npy', np.float64(fps)),
                         (entry, frames)):
@@ -129,7 +142,17 @@ def load_or_decode(cache_dir: str, filename: str) -> CachedFrames:
         finally:
             if osp.exists(tmp):
                 os.remove(tmp)
-    return CachedFrames(frames, fps)
+
+
+_warned = []
+
+
+def _warn_once(message: str) -> None:
+    """Log ``message``, the first of this process only."""
+    if not _warned:
+        _warned.append(message)
+        from mmengine.logging import print_log
+        print_log(message, logger='current', level=30)
 
 
 @TRANSFORMS.register_module()

@@ -10,6 +10,7 @@ out of training, for zero-shot tests. :func:`generate` writes::
     label_map_zeroshot.txt   # held-out classes (the zeroshot list's labels)
     label_map_all.txt        # seen then held-out classes
     zeroshot_all_list_videos.txt  # the zeroshot videos, labels of _all
+    manifest.json            # size and SHA-256 of every file above
 
 :func:`generate_long` writes long videos of actions in sequence with still
 pauses between them, and the times of every action::
@@ -59,8 +60,11 @@ ACTION_FRAMES = (20, 40)
 DEFAULT_PAUSE_S = (1.0, 5.0)
 #: What :func:`video_codec` gives for H.264 written by PyAV.
 PYAV_H264 = 'h264'
-#: The file of a long set that lists the others, written last.
+#: The file of a set that lists the others, written last.
 MANIFEST = 'manifest.json'
+#: The ``generator`` of the ground truth :func:`generate_long` writes: a
+#: ground truth that names it is refused without its manifest.
+GENERATOR = 'generate_videos.py'
 LABEL_MAPS = ('label_map.txt', 'label_map_zeroshot.txt', 'label_map_all.txt')
 
 
@@ -299,7 +303,8 @@ def generate(out: str,
              workers: int = 2,
              progress: bool = True,
              size_scale: float = 1.0) -> Dict[str, int]:
-    """Write the dataset (see the module docstring).
+    """Write the dataset (see the module docstring), its
+    :data:`MANIFEST` last (an earlier run's goes first).
 
     Args:
         out (str): Output folder.
@@ -319,6 +324,8 @@ def generate(out: str,
     splits = plan(seed, per_class, heldout)
     seen, held = split_classes(heldout)
     codec = video_codec()
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(osp.join(out, MANIFEST))
     jobs = []
     for split, specs in splits.items():
         folder = osp.join(out, 'videos', split)
@@ -335,7 +342,19 @@ def generate(out: str,
                  for name, *_, label, _s in splits.get('zeroshot', [])])
     _write_label_maps(out, seen, held)
     _write_all(jobs, f'videos ({codec})', workers, progress, chunksize=8)
+    lists = [f'{split}_list_videos.txt' for split in splits] + [
+        'zeroshot_all_list_videos.txt']
+    _write_manifest(out, [osp.relpath(path, out) for path, *_ in jobs] +
+                    lists + list(LABEL_MAPS))
     return {split: len(specs) for split, specs in splits.items()}
+
+
+def _write_manifest(out: str, names: List[str]) -> None:
+    """Write :data:`MANIFEST`, the size and SHA-256 of each file of
+    ``names`` (relative to ``out``), last: a set without it was not
+    written to the end."""
+    _write_json(osp.join(out, MANIFEST), dict(files={
+        name: _identity(osp.join(out, name)) for name in names}))
 
 
 def shortest_long_s(pause_s: Tuple[float, float]) -> float:
@@ -465,7 +484,8 @@ def generate_long(out: str,
     """Write long videos of actions in sequence, with their ground truth
     (the layout is in the module docstring).
 
-    A ground-truth file holds ``set``, ``labels`` (the queries to ask),
+    A ground-truth file holds ``generator`` (:data:`GENERATOR`), ``set``,
+    ``labels`` (the queries to ask),
     ``label_map`` (their file), ``seed``, ``size_scale``, ``pause_s`` and
     ``videos`` (:func:`ground_truth` of each). An earlier run's ground
     truth and :data:`MANIFEST` go first, the new ground truth comes after
@@ -511,13 +531,13 @@ def generate_long(out: str,
     _write_all(jobs, f'long videos ({codec})', workers, progress)
     for name, (labels, label_map) in sets.items():
         document = dict(
-            set=name, labels=labels, label_map=label_map, seed=seed,
+            generator=GENERATOR, set=name, labels=labels,
+            label_map=label_map, seed=seed,
             size_scale=size_scale, pause_s=list(pause_s),
             videos=[ground_truth(video, f'{name}/long_{i:04d}.mp4')
                     for i, video in enumerate(plans[name])])
         _write_json(osp.join(out, f'ground_truth_{name}.json'), document)
     names = [osp.relpath(path, out) for path, *_ in jobs] + [
         f'ground_truth_{s}.json' for s in sets] + list(LABEL_MAPS)
-    _write_json(osp.join(out, MANIFEST), dict(files={
-        name: _identity(osp.join(out, name)) for name in names}))
+    _write_manifest(out, names)
     return {name: len(videos) for name, videos in plans.items()}

@@ -150,8 +150,16 @@ class _OpenCVFrames:
 
     def get_batch(self, frame_inds: Sequence[int]) -> List[np.ndarray]:
         import cv2
-        last = self.num_frames - 1
-        indices = [min(int(i), last) for i in frame_inds]
+        indices = [int(i) for i in frame_inds]
+        if max(indices) >= self.num_frames:
+            # Frames decord counts but OpenCV cannot decode: the data is
+            # damaged there; the last frame in their place would be a
+            # substitute.
+            raise VideoReadError(
+                f'Cannot decode frames {max(indices)} and before of video '
+                f'{self.filename!r}: OpenCV decodes only its first '
+                f'{self.num_frames} frames, it is truncated or corrupt; '
+                'copy or download it again')
         wanted = set(indices)
         frames = {}
         capture = cv2.VideoCapture(self.filename)
@@ -311,6 +319,40 @@ class _ServedFrames:
         self.frames = frames
 
 
+def check_intact(results: Dict) -> None:
+    """Refuse a video that is damaged where decord would decode the
+    sampled frames.
+
+    decord does not report damaged data: past it, it gives its last good
+    frame in the place of every later one. PyAV decodes the same frames
+    (:func:`~models.datasets.pyav_frames.read_frames`: from the key frame
+    before each sampled frame, as decord seeks) and reports the damage.
+    Where PyAV is missing or cannot promise decord's frames (10-bit video,
+    an AVI whose frames are in order, ...), nothing is checked.
+
+    Args:
+        results (dict): The result dict, with ``filename``, ``frame_inds``
+            and ``total_frames``.
+
+    Raises:
+        VideoReadError: The video is damaged there, naming it.
+    """
+    import importlib.util
+    filename = video_path(results['filename'])
+    indices = np.asarray(results.get('frame_inds', [])).reshape(-1)
+    if (importlib.util.find_spec('av') is None or not osp.isfile(filename)
+            or indices.size == 0 or indices.min() < 0):
+        return
+    from .pyav_frames import CorruptVideo, read_frames
+    try:
+        read_frames(filename, indices.tolist(), results.get('total_frames'))
+    except CorruptVideo as error:
+        raise VideoReadError(corrupt_message(results['filename'],
+                                             error)) from error
+    except Exception:  # NotSupported, or PyAV cannot read it
+        return
+
+
 @TRANSFORMS.register_module()
 class VideoDecode(DecordDecode):
     """``DecordDecode`` that decodes with PyAV, falls back to OpenCV and
@@ -404,6 +446,8 @@ class VideoDecode(DecordDecode):
             if served is not None:
                 return served
             results['decoded_by'] = 'cpu'
+        else:
+            check_intact(results)
         try:
             return super().transform(dict(results))
         except Exception as error:

@@ -135,7 +135,8 @@ def check_manifest(truth: dict) -> None:
 
     Args:
         truth (dict): From :func:`read_ground_truth`; a set without a
-            manifest is not checked.
+            manifest is not checked, unless the ground truth names its
+            ``generator`` (which writes one).
 
     Raises:
         ValueError: Naming the file that differs or is not listed.
@@ -143,6 +144,15 @@ def check_manifest(truth: dict) -> None:
     folder = osp.dirname(osp.abspath(truth['file']))
     manifest = osp.join(folder, 'manifest.json')
     if not osp.exists(manifest):
+        if 'generator' in truth:
+            # The generator writes the manifest last: without it, the
+            # videos beside this file may not be those it describes.
+            raise ValueError(
+                f'{truth["file"]!r} was written by {truth["generator"]} '
+                f'with a manifest, and {manifest!r} is missing (the set '
+                'was moved without it, or its writing interrupted): '
+                'generate the set again, or remove the "generator" key '
+                'to use the file as ground truth of your own')
         return
     files = load_json(manifest, 'The manifest').get('files')
     if not isinstance(files, dict):
