@@ -98,3 +98,27 @@ def test_a_folder_or_another_format_is_refused(tmp_path, monkeypatch,
     err = run_refused([folder, QUERY, '--html', 'page.pdf'], monkeypatch,
                       capsys)
     assert "--html 'page.pdf': unknown format .pdf" in err
+
+
+def test_the_middle_thumbnail_of_a_variable_frame_rate_video(
+        tmp_path, monkeypatch):
+    import odd_videos
+
+    from models.visualization import html_report
+    asked = []
+
+    def thumbnails(video, times, *args):
+        asked.append(times[0])
+        return ['data:'], None
+
+    monkeypatch.setattr(html_report, 'thumbnails', thumbnails)
+    # 20 frames every 0.1 s, then 20 every 0.5 s: 11.6 s, where the
+    # MP4's 40 frames at its average rate put the middle at 5.4 s
+    stamps = [100 * i for i in range(20)] + [2000 + 500 * i
+                                             for i in range(20)]
+    vfr = odd_videos.write(str(tmp_path / 'vfr.mp4'), 40, pts_ms=stamps)
+    html_report._middle_thumbnail(vfr)
+    assert asked[-1] == pytest.approx(5.8)  # half of the last frame's end
+    cfr = odd_videos.write(str(tmp_path / 'cfr.mp4'), 40, fps=10)
+    html_report._middle_thumbnail(cfr)
+    assert asked[-1] == pytest.approx(2.0)

@@ -21,6 +21,7 @@ says so), not the rest.
 import math
 import os.path as osp
 
+from models.datasets.pyav_frames import frame_times
 from models.visualization.document import (check_video_result, clock,
                                            duration_of, query_colour,
                                            segment_rows, video_name)
@@ -153,7 +154,11 @@ def _middle_thumbnail(video: str) -> tuple:
         fps, count = video_rate_and_length(video)
     except FrameReadError as error:
         return '', str(error)
-    uris, problem = thumbnails(video, [count / 2 / fps], fps, count, 240)
+    # The middle of the time stamps where they are not frame / fps
+    # (variable frame rate); the container's rate and count elsewhere.
+    times = frame_times(video)
+    middle = times[-1] / 2 if times is not None else count / 2 / fps
+    uris, problem = thumbnails(video, [middle], fps, count, 240)
     return (uris[0] if uris else ''), problem
 
 
