@@ -29,7 +29,7 @@ import numpy as np
 
 from ..utils.safe_io import atomic_write, same_file
 from ..utils.video_writer import write_pyav
-from .pyav_frames import video_index
+from .pyav_frames import display_turns, video_index
 
 #: Source extensions looked for in a folder (``--ext`` chooses).
 VIDEO_EXTS = ('mp4', 'avi', 'mkv', 'webm', 'mov', 'm4v', 'mpg', 'mpeg',
@@ -213,14 +213,6 @@ def write_list(path: str, lines: Sequence[str]) -> bool:
     return True
 
 
-def _display_turns(frame) -> int:
-    """Quarter turns counter-clockwise that show ``frame`` upright, as the
-    readers apply them (``pyav_frames._to_rgb``)."""
-    if frame.rotation % 90:
-        raise ValueError(f'a display rotation of {frame.rotation} degrees')
-    return (frame.rotation // 90) % 4
-
-
 def _frames(container, scale: Optional[int],
             size: Optional[Tuple[int, int]]) -> Iterator[np.ndarray]:
     """The video's frames as displayed, resized, BGR; damaged data raises
@@ -233,7 +225,7 @@ def _frames(container, scale: Optional[int],
         for frame in container.decode(stream):
             if frame.is_corrupt:
                 raise ValueError(f'damaged frame at time stamp {frame.pts}')
-            turns = _display_turns(frame)
+            turns = display_turns(frame)  # as the readers turn it
             if target is None:
                 shown = ((frame.height, frame.width) if turns % 2 else
                          (frame.width, frame.height))

@@ -290,11 +290,21 @@ def _to_rgb(frame) -> np.ndarray:
     if frame.is_corrupt:
         raise CorruptVideo(f'frame at time stamp {frame.pts} is damaged')
     image = frame.to_ndarray(format='rgb24')
+    turns = display_turns(frame)
+    return np.ascontiguousarray(np.rot90(image, turns)) if turns else image
+
+
+def display_turns(frame) -> int:
+    """Quarter turns counter-clockwise (``np.rot90``) that show ``frame``
+    as players do, by its stream's display rotation.
+
+    Raises:
+        NotSupported: A rotation that is not a multiple of 90 degrees.
+    """
     rotation = frame.rotation  # degrees counter-clockwise
     if rotation % 90:
         raise NotSupported(f'a display rotation of {rotation} degrees')
-    turns = (rotation // 90) % 4
-    return np.ascontiguousarray(np.rot90(image, turns)) if turns else image
+    return (rotation // 90) % 4
 
 
 def _decode_packet(context, packet):

@@ -37,6 +37,7 @@ from typing import Dict, Iterable, Iterator, List, Sequence, Tuple
 import cv2
 import numpy as np
 
+from ..utils.paths import file_identity
 from ..utils.safe_io import atomic_write
 from ..utils.video_writer import write_opencv, write_pyav
 
@@ -238,12 +239,6 @@ def _write_json(path: str, document: dict) -> None:
         f.write('\n')
 
 
-def _identity(path: str) -> dict:
-    with open(path, 'rb') as f:
-        digest = hashlib.file_digest(f, 'sha256').hexdigest()
-    return dict(size_bytes=osp.getsize(path), sha256=digest)
-
-
 def _write_job(job: tuple) -> None:
     path, codec, spec = job
     if isinstance(spec, dict):  # a long video's plan
@@ -354,7 +349,7 @@ def _write_manifest(out: str, names: List[str]) -> None:
     ``names`` (relative to ``out``), last: a set without it was not
     written to the end."""
     _write_json(osp.join(out, MANIFEST), dict(files={
-        name: _identity(osp.join(out, name)) for name in names}))
+        name: file_identity(osp.join(out, name)) for name in names}))
 
 
 def shortest_long_s(pause_s: Tuple[float, float]) -> float:

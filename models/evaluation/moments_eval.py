@@ -13,7 +13,6 @@ and when a set is searched.
 """
 import argparse
 import contextlib
-import hashlib
 import json
 import os
 import os.path as osp
@@ -23,7 +22,7 @@ import sys
 import time
 from typing import Dict, List, Optional, Sequence
 
-from ..utils.paths import not_a_file
+from ..utils.paths import file_identity, not_a_file
 from .moment_metrics import evaluate_moments, segment_interval, threshold_key
 
 #: The columns of a ``.csv`` report: one row per set, label and threshold.
@@ -122,11 +121,6 @@ def read_ground_truth(path: str) -> dict:
     return truth
 
 
-def _file_identity(path: str) -> tuple:
-    with open(path, 'rb') as f:
-        return osp.getsize(path), hashlib.file_digest(f, 'sha256').hexdigest()
-
-
 def check_manifest(truth: dict) -> None:
     """Refuse a generated set whose files are not those its manifest
     (``manifest.json`` beside the ground truth, written last by
@@ -164,8 +158,8 @@ def check_manifest(truth: dict) -> None:
             raise ValueError(f'{osp.join(folder, name)!r} is not listed in '
                              f'the manifest {manifest!r} of its set: '
                              'generate the set again')
-        if _file_identity(osp.join(folder, name)) != (
-                entry.get('size_bytes'), entry.get('sha256')):
+        if file_identity(osp.join(folder, name)) != {
+                key: entry.get(key) for key in ('size_bytes', 'sha256')}:
             raise ValueError(f'{osp.join(folder, name)!r} is not the file '
                              f'the manifest {manifest!r} lists (the set '
                              'was changed, or its writing interrupted): '

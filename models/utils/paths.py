@@ -7,6 +7,7 @@ socket or a device too, which ``open`` would wait on forever (a FIFO with
 no writer): those are named for what they are, and never opened.
 """
 import errno
+import hashlib
 import os
 import os.path as osp
 import stat
@@ -156,3 +157,17 @@ def file_version(stat: os.stat_result) -> Dict[str, int]:
     """
     return dict(size=stat.st_size, mtime_ns=stat.st_mtime_ns,
                 ino=stat.st_ino, ctime_ns=stat.st_ctime_ns)
+
+
+def file_identity(path: str) -> Dict[str, object]:
+    """What a manifest records of a file: ``size_bytes`` and ``sha256``.
+
+    Args:
+        path (str): The file.
+
+    Returns:
+        dict: ``{'size_bytes': int, 'sha256': str}``.
+    """
+    with open(path, 'rb') as f:
+        digest = hashlib.file_digest(f, 'sha256').hexdigest()
+    return dict(size_bytes=osp.getsize(path), sha256=digest)

@@ -9,16 +9,11 @@ full disk, a quota, ``ulimit -f``) raises a one-line
 OpenCV when writing): tools read this file before torch.
 """
 import contextlib
-import errno
 import os
 import sys
 from typing import Iterable, Iterator, Optional, Sequence, Tuple
 
-from .safe_io import atomic_path
-
-#: The errors of a write that found no room: a full disk, a quota, a
-#: file-size limit (``ulimit -f``).
-NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+from .safe_io import NO_ROOM_ERRNOS, atomic_path
 
 
 class VideoWriteError(OSError):
@@ -32,8 +27,9 @@ class NoFramesError(ValueError):
 
 def explain(error: OSError, path: str) -> OSError:
     """``error``, or a one-line :class:`VideoWriteError` saying that no
-    space was left to write ``path`` where it is one of :data:`NO_SPACE`."""
-    if error.errno not in NO_SPACE:
+    space was left to write ``path`` (one of
+    :data:`.safe_io.NO_ROOM_ERRNOS`)."""
+    if error.errno not in NO_ROOM_ERRNOS:
         return error
     return VideoWriteError(f'No space left on device: {path!r} was not '
                            'written (the previous file, if any, is kept)')
