@@ -103,8 +103,33 @@ def test_dataset_lists_and_labels(tmp_path):
     assert np.array_equal(first, second)
 
 
-def test_clip_sets_have_a_manifest_written_last(tmp_path, monkeypatch):
+def assert_manifest_lists(out, files):
+    """Each manifest entry is its file's size and SHA-256, read here."""
     import hashlib
+    for name, entry in files.items():
+        with open(os.path.join(out, name), 'rb') as f:
+            data = f.read()
+        assert entry == dict(size_bytes=len(data),
+                             sha256=hashlib.sha256(data).hexdigest())
+
+
+def die_at_second_video(monkeypatch):
+    """The generator is killed (KeyboardInterrupt) at its second video;
+    returns the list of the videos it was asked to write."""
+    real = gen.write_clip
+    calls = []
+
+    def dying(*args):
+        calls.append(args[0])
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        real(*args)
+
+    monkeypatch.setattr(gen.synthetic, 'write_clip', dying)
+    return calls
+
+
+def test_clip_sets_have_a_manifest_written_last(tmp_path, monkeypatch):
     import json
     out = str(tmp_path / 'data')
     gen.generate(out, seed=3, per_class=dict(train=1, zeroshot=1),
@@ -120,23 +145,10 @@ def test_clip_sets_have_a_manifest_written_last(tmp_path, monkeypatch):
         'train_list_videos.txt', 'zeroshot_list_videos.txt',
         'zeroshot_all_list_videos.txt', 'label_map.txt',
         'label_map_zeroshot.txt', 'label_map_all.txt'])
-    for name, entry in files.items():
-        with open(os.path.join(out, name), 'rb') as f:
-            data = f.read()
-        assert entry == dict(size_bytes=len(data),
-                             sha256=hashlib.sha256(data).hexdigest())
+    assert_manifest_lists(out, files)
     # Written again and killed at the second video: no manifest is left
     # beside videos it does not describe.
-    real = gen.write_clip
-    calls = []
-
-    def dying(*args):
-        calls.append(args[0])
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        real(*args)
-
-    monkeypatch.setattr(gen.synthetic, 'write_clip', dying)
+    die_at_second_video(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         gen.generate(out, seed=4, per_class=dict(train=1, zeroshot=1),
                      workers=1, progress=False, size_scale=0.5)
@@ -383,7 +395,6 @@ def test_a_full_disk_says_so_in_one_line(tmp_path):
 
 
 def test_long_sets_have_a_manifest_written_last(tmp_path, monkeypatch):
-    import hashlib
     import json
     out = str(tmp_path / 'long')
     gen.generate_long(out, 1, minutes=0.2, seed=4, workers=1,
@@ -394,23 +405,10 @@ def test_long_sets_have_a_manifest_written_last(tmp_path, monkeypatch):
         'trained/long_0000.mp4', 'zeroshot/long_0000.mp4',
         'ground_truth_trained.json', 'ground_truth_zeroshot.json',
         'label_map.txt', 'label_map_zeroshot.txt', 'label_map_all.txt'])
-    for name, entry in files.items():
-        with open(os.path.join(out, name), 'rb') as f:
-            data = f.read()
-        assert entry == dict(size_bytes=len(data),
-                             sha256=hashlib.sha256(data).hexdigest())
+    assert_manifest_lists(out, files)
     # Written again with another seed and killed at the second video: no
     # ground truth or manifest is left beside videos they do not describe.
-    real = gen.write_clip
-    calls = []
-
-    def dying(*args):
-        calls.append(args[0])
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        real(*args)
-
-    monkeypatch.setattr(gen.synthetic, 'write_clip', dying)
+    calls = die_at_second_video(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         gen.generate_long(out, 1, minutes=0.2, seed=5, workers=1,
                           progress=False, size_scale=0.5)
