@@ -336,3 +336,23 @@ def test_in_order_reader_gives_the_frames_of_decoding_in_order(clips, name):
         stream.close()
     with pytest.raises(NotSupported):
         InOrderReader.open(clips[name], num_frames + 1)
+
+
+def test_one_converter_gives_each_frame_as_its_own_conversion(tmp_path):
+    """The reused scaler of ``convert`` against a fresh one per frame,
+    with the frames' size, pixel format and target changing between
+    calls, as they do from video to video in one worker."""
+    from models.datasets.pyav_frames import convert
+    paths = [
+        write_clip(str(tmp_path / 'a.mp4'), num_frames=6, seed=1),
+        write_clip(str(tmp_path / 'b.mp4'), num_frames=6, size=(96, 80),
+                   pix_fmt='yuv444p', seed=2),
+    ]
+    for path in paths * 2:
+        with av.open(path) as container:
+            for frame in container.decode(video=0):
+                for options in (dict(format='rgb24'),
+                                dict(format='bgr24', width=50, height=30)):
+                    expected = frame.reformat(**options).to_ndarray()
+                    assert np.array_equal(convert(frame, **options),
+                                          expected)

@@ -29,7 +29,7 @@ import numpy as np
 
 from ..utils.safe_io import atomic_write, same_file
 from ..utils.video_writer import write_pyav
-from .pyav_frames import display_turns, video_index
+from .pyav_frames import convert, display_turns, video_index
 
 #: Source extensions looked for in a folder (``--ext`` chooses).
 VIDEO_EXTS = ('mp4', 'avi', 'mkv', 'webm', 'mov', 'm4v', 'mpg', 'mpeg',
@@ -231,8 +231,8 @@ def _frames(container, scale: Optional[int],
                          (frame.width, frame.height))
                 width, height = output_size(*shown, scale, size)
                 target = (height, width) if turns % 2 else (width, height)
-            image = frame.reformat(width=target[0], height=target[1],
-                                   format='bgr24').to_ndarray()
+            image = convert(frame, width=target[0], height=target[1],
+                            format='bgr24')
             yield np.ascontiguousarray(np.rot90(image, turns)) if turns \
                 else image
     except av.error.FFmpegError as error:

@@ -41,6 +41,7 @@ would give its last good frame in the place of every later one.
 import bisect
 import functools
 import os
+import threading
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -289,9 +290,26 @@ def _to_rgb(frame) -> np.ndarray:
         raise NotSupported(f'pixel format {frame.format.name}')
     if frame.is_corrupt:
         raise CorruptVideo(f'frame at time stamp {frame.pts} is damaged')
-    image = frame.to_ndarray(format='rgb24')
+    image = convert(frame, format='rgb24')
     turns = display_turns(frame)
     return np.ascontiguousarray(np.rot90(image, turns)) if turns else image
+
+
+_converters = threading.local()
+
+
+def convert(frame, **options) -> np.ndarray:
+    """``frame.reformat(**options).to_ndarray()`` through one converter
+    per thread: ``frame.to_ndarray(format=...)`` sets up FFmpeg's scaler
+    again for every frame, which costs more than decoding a small frame.
+    The converter keeps its scaler while the frames' size and format stay
+    the same; the pixels are the same, bit for bit.
+    """
+    converter = getattr(_converters, 'value', None)
+    if converter is None:
+        from av.video.reformatter import VideoReformatter
+        converter = _converters.value = VideoReformatter()
+    return converter.reformat(frame, **options).to_ndarray()
 
 
 def display_turns(frame) -> int:
