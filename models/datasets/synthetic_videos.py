@@ -140,7 +140,11 @@ def _clean_frames(obj: str, motion: str, rng: np.random.Generator,
     radius = rng.uniform(0.12, 0.2) * short
     travel = rng.uniform(0.3, 0.55) * short  # total path of a moving object
     scale_end = rng.uniform(1.8, 2.5)  # size ratio of growing/shrinking
-    turn = rng.uniform(0.6, 1.2) * math.pi  # total rotation
+    # Total rotation, at most a quarter turn: a square looks the same
+    # after 90 degrees (a triangle after 120), so a larger turn between two
+    # sampled frames would look like a smaller one the other way. Training
+    # samples 4 frames up to half a clip apart.
+    turn = rng.uniform(0.3, 0.5) * math.pi
     direction = dict(left=(-1, 0), right=(1, 0), up=(0, -1), down=(0, 1))
     step = np.zeros(2)
     if motion.startswith('moving'):
@@ -177,7 +181,8 @@ def _clean_frames(obj: str, motion: str, rng: np.random.Generator,
 
 def _noisy(frame: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The frame with the sensor-like noise every generated frame has."""
-    noise = rng.integers(-6, 7, frame.shape)
+    # int16, not the default int64: a third of the time, same values
+    noise = rng.integers(-6, 7, frame.shape, dtype=np.int16)
     return np.clip(frame + noise, 0, 255).astype(np.uint8)
 
 
