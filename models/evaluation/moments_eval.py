@@ -293,19 +293,14 @@ def run_find_moments(scorer, truth: dict, queries: Sequence[str],
         ``windows_per_s`` (embedded windows per second of the run,
         decoding included; None when all came from the cache).
     """
-    from ..apis.cli import report_skipped
+    from ..apis.moments_command import search_options
     from models.apis.moments import find_moments
     info: dict = {}
     start = time.perf_counter()
     result = find_moments(
         scorer, [video['path'] for video in truth['videos']], list(queries),
-        window_s=args.window, stride_s=args.stride,
-        threshold=args.threshold, topk=args.topk, cache_path=args.cache,
-        batch_size=args.batch_size, progress=not args.no_progress,
-        on_failure=report_skipped,
-        background=[] if args.no_background else None, info=info,
-        window_frames=args.window_frames,
-        subtract_still=args.subtract_still)
+        cache_path=args.cache, background=[] if args.no_background else None,
+        info=info, **search_options(args))
     seconds = time.perf_counter() - start
     # Windows read from --cache cost no decoding: only those embedded in
     # this run count in the rate.
@@ -351,10 +346,6 @@ def set_report(truth: dict, queries: Sequence[str], result: dict,
         overall=figures['overall'], per_label=figures['per_label'])
 
 
-def _setting(value) -> str:
-    return '?' if value is None else f'{value:g}'
-
-
 def _fmt(value: Optional[float]) -> str:
     return '   -' if value is None else f'{value:.3f}'
 
@@ -368,18 +359,13 @@ def print_set(report: dict, iou: Sequence[float]) -> None:
             model ran).
         iou (list[float]): IoU thresholds.
     """
+    from ..apis.moments_command import number, window_text
     overall = report['overall']
-    if report.get('window_frames'):
-        windows = (f'window {report["window_frames"]} frames, stride '
-                   f'{report["stride_frames"]} frames')
-    else:
-        windows = (f'window {_setting(report["window_s"])} s, stride '
-                   f'{_setting(report["stride_s"])} s')
     print(f'\n{report["set"]}: {report["videos"]} videos, '
           f'{report["duration_s"] / 60:.1f} min, {overall["num_truth"]} '
           f'true segments, {len(report["queries"])} queries; '
-          f'{overall["num_predicted"]} segments found ({windows}, score '
-          f'{report["score"]}, threshold {_setting(report["threshold"])})')
+          f'{overall["num_predicted"]} segments found ({window_text(report)}, '
+          f'score {report["score"]}, threshold {number(report["threshold"])})')
     timing = report.get('timing')
     if timing and timing['windows_per_s'] is not None:
         print(f'  {timing["seconds"]:.1f} s, {timing["windows_embedded"]} '
