@@ -180,20 +180,11 @@ def background_source(scorer, background: Optional[Sequence[str]],
 
 @dataclass
 class QueryScoring:
-    """How windows are scored against the queries.
+    """How windows are scored against the queries."""
 
-    Attributes:
-        name (str): The score's short name (the result's ``score``).
-        kind (str): ``'probability'`` or ``'cosine'``.
-        text (torch.Tensor): ``(P, L, D)`` prompt features: the queries
-            first, then the background labels.
-        num_queries (int): ``Q``, the queries among the ``L`` texts.
-        background (list[str]): The background labels used.
-    """
-
-    name: str
-    kind: str
-    text: torch.Tensor
+    name: str  # the score's short name (the document's ``score``)
+    kind: str  # 'probability' or 'cosine'
+    text: torch.Tensor  # (P, L, D) prompts: the queries, then background
     num_queries: int
     background: List[str]
 
@@ -336,21 +327,13 @@ def still_subtracted(windows: VideoWindows,
 
 @dataclass
 class WindowStats:
-    """What :func:`video_windows` did.
+    """What :func:`video_windows` did."""
 
-    Attributes:
-        computed (list[str]): Videos decoded and embedded in this call.
-        reused (list[str]): Videos whose cached windows were used.
-        windows (int): Windows embedded in this call.
-        cache_path (str, optional): The cache file, if any.
-        saved (bool): Whether the cache file was written.
-    """
-
-    computed: List[str]
-    reused: List[str]
-    windows: int
+    computed: List[str]  # videos decoded and embedded
+    reused: List[str]  # videos whose cached windows were used
+    windows: int  # windows embedded
     cache_path: Optional[str]
-    saved: bool
+    saved: bool  # whether the cache file was written
 
 
 def video_windows(
@@ -370,22 +353,12 @@ def video_windows(
     current, else decoded in one streamed pass and embedded.
 
     Args:
-        scorer (ScoringModel): The model.
-        videos (list[str]): Video files.
-        window_s (float, optional): Window length in seconds (None with
-            ``window_frames``).
-        stride_s (float, optional): Stride in seconds (None with
-            ``window_frames``).
-        cache_path (str, optional): The window cache file, written every
+        scorer, videos, window_s, stride_s, cache_path, batch_size,
+        progress, on_failure, chunk_frames, window_frames: As
+            :func:`find_moments`'s (``window_s`` and ``stride_s`` None with
+            ``window_frames``). The cache is written every
             :data:`SAVE_EVERY_S` seconds and at the end, also of an
             interrupted run.
-        batch_size (int): Windows per forward pass.
-        progress (bool): Show a progress bar over the windows to embed.
-        on_failure (callable, optional): Called with ``(video, error)``
-            for each video that cannot be read.
-        chunk_frames (int): Frames decoded at a time.
-        window_frames (int, optional): Windows of this many frames every
-            half of it, instead of ``window_s`` and ``stride_s``.
         stills (bool): Also embed (and cache) each window's still picture
             in the same pass of decoding.
 
@@ -612,13 +585,9 @@ def find_moments(scorer,
 
 
 def write_result(path: str, result: dict) -> None:
-    """Write a result document as JSON, or CSV (one row per segment:
-    :data:`CSV_COLUMNS`) by the file's extension, whole or not at all.
-
-    Args:
-        path (str): ``.json`` or ``.csv`` file.
-        result (dict): From :func:`find_moments`.
-    """
+    """Write a :func:`find_moments` document to a ``.json`` file, or a
+    ``.csv`` one (one row per segment: :data:`CSV_COLUMNS`), whole or not
+    at all."""
     from models.utils.safe_io import write_json_or_csv
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     rows = ([
@@ -630,14 +599,7 @@ def write_result(path: str, result: dict) -> None:
 
 
 def format_time(seconds: float) -> str:
-    """A time as ``mm:ss.s``, or ``h:mm:ss.s`` from an hour on.
-
-    Args:
-        seconds (float): The time.
-
-    Returns:
-        str: The text.
-    """
+    """A time in seconds as ``mm:ss.s``, or ``h:mm:ss.s`` from an hour on."""
     tenths = int(round(seconds * 10))
     hours, rest = divmod(tenths, 36000)
     minutes, rest = divmod(rest, 600)
@@ -646,15 +608,8 @@ def format_time(seconds: float) -> str:
 
 
 def format_segments(result: dict) -> str:
-    """The printed answer: per video, per query, its segments as
-    ``start-end (score)``.
-
-    Args:
-        result (dict): From :func:`find_moments`.
-
-    Returns:
-        str: The lines.
-    """
+    """The printed answer of a :func:`find_moments` document: per video,
+    per query, its segments as ``start-end (score)``."""
     lines = []
     for video in result['videos']:
         lines.append(f'{video["video"]} ({format_time(video["duration_s"])}'

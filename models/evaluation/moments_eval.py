@@ -20,6 +20,7 @@ import time
 from typing import Dict, List, Optional, Sequence
 
 from ..utils.paths import file_identity, not_a_file
+from ..utils.safe_io import same_file
 from .moment_metrics import evaluate_moments, segment_interval, threshold_key
 
 #: The columns of a ``.csv`` report: one row per set, label and threshold.
@@ -198,15 +199,6 @@ def queries_of_sets(truths: Sequence[dict],
     return [extra for _ in truths]
 
 
-def _same_path(a: str, b: str) -> bool:
-    if osp.realpath(a) == osp.realpath(b):
-        return True
-    try:
-        return osp.samefile(a, b)
-    except OSError:
-        return False
-
-
 def predictions_by_video(result: dict, truth: dict,
                          queries: Sequence[str]) -> Dict[str, dict]:
     """The segments a find_moments document found in each ground-truth
@@ -237,7 +229,7 @@ def predictions_by_video(result: dict, truth: dict,
         entry = next((
             e for e in result['videos']
             if isinstance(e, dict) and isinstance(e.get('video'), str)
-            and _same_path(e['video'], video['path'])), None)
+            and same_file(e['video'], video['path'])), None)
         if entry is None:
             raise ValueError(f'{where} has no entry for {video["path"]!r}')
         # One frame of slack: decoders may count the last frame or not.
@@ -325,11 +317,8 @@ def set_report(truth: dict, queries: Sequence[str], result: dict,
         iou (list[float]): IoU thresholds.
 
     Returns:
-        dict: ``set``, ``ground_truth``, ``videos``, ``queries``, the
-        search settings (``window_s`` and ``stride_s``, or
-        ``window_frames`` and ``stride_frames``; ``score``, ``threshold``)
-        and ``overall`` and ``per_label`` figures
-        (:func:`models.evaluation.moment_metrics.evaluate_moments`).
+        dict: The set, its size, the search settings of ``result`` and the
+        ``overall`` and ``per_label`` figures of :func:`evaluate_moments`.
     """
     figures = evaluate_moments(
         predictions_by_video(result, truth, queries),
@@ -351,14 +340,9 @@ def _fmt(value: Optional[float]) -> str:
 
 
 def print_set(report: dict, iou: Sequence[float]) -> None:
-    """Print one set's figures: a table over the IoU thresholds, then
-    recall and precision per label at the headline threshold.
-
-    Args:
-        report (dict): From :func:`set_report` (with ``timing`` when a
-            model ran).
-        iou (list[float]): IoU thresholds.
-    """
+    """Print one set's figures (:func:`set_report`, with ``timing`` when a
+    model ran): a table over the IoU thresholds ``iou``, then recall and
+    precision per label at the headline threshold."""
     from ..apis.moments_command import number, window_text
     overall = report['overall']
     print(f'\n{report["set"]}: {report["videos"]} videos, '
@@ -392,13 +376,8 @@ def print_set(report: dict, iou: Sequence[float]) -> None:
 
 
 def write_report(path: str, report: dict) -> None:
-    """Write the report as JSON or CSV (by the extension), whole or not at
-    all.
-
-    Args:
-        path (str): ``.json`` or ``.csv`` file.
-        report (dict): The whole report (``sets`` ...).
-    """
+    """Write the report to a ``.json`` file, or a ``.csv`` one (one row per
+    set, label and threshold: :data:`CSV_HEADER`), whole or not at all."""
     from ..utils.safe_io import write_json_or_csv
 
     def rows():
@@ -438,7 +417,7 @@ def run(args: argparse.Namespace) -> int:
     """
     from ..apis.cli import (check_writable, load_model_from_args,
                             report_failures)
-    from ..utils.safe_io import atomic_write
+    from ..utils.safe_io import write_json_or_csv
     from models.apis.moments import background_warnings_printed
     # Outputs that would overwrite an input are refused before the model
     # is loaded.
@@ -475,9 +454,8 @@ def run(args: argparse.Namespace) -> int:
             one = run_find_moments(scorer, truth, queries, args)
             runs.append(one)
             if args.results_dir:
-                with atomic_write(result_path(args, truth), 'w') as f:
-                    json.dump(one['result'], f, ensure_ascii=False)
-                    f.write('\n')
+                write_json_or_csv(result_path(args, truth), one['result'],
+                                  (), (), indent=None)
             failures = one['result'].get('failures') or {}
             if failures:
                 # Figures over the readable videos alone would describe
