@@ -60,6 +60,9 @@ SAVE_EVERY_S = 60.0
 CSV_COLUMNS = ('video', 'query', 'rank', 'start_s', 'end_s', 'score',
                'peak_s')
 
+#: Called with ``(video, error)`` for each video that cannot be read.
+OnFailure = Callable[[str, Exception], None]
+
 
 def _same_text(text: str) -> str:
     return ' '.join(text.casefold().split())
@@ -189,11 +192,9 @@ class QueryScoring:
     background: List[str]
 
 
-def query_scoring(model,
-                  queries: Sequence[str],
+def query_scoring(model, queries: Sequence[str],
                   background: Optional[Sequence[str]] = None,
-                  templates: Optional[Sequence[str]] = None
-                  ) -> QueryScoring:
+                  templates: Optional[Sequence[str]] = None) -> QueryScoring:
     """Encode the queries and the background labels once.
 
     Args:
@@ -337,17 +338,12 @@ class WindowStats:
 
 
 def video_windows(
-    scorer,
-    videos: Sequence[str],
-    window_s: Optional[float],
-    stride_s: Optional[float],
-    cache_path: Optional[str] = None,
-    batch_size: int = 8,
-    progress: bool = True,
-    on_failure: Optional[Callable[[str, Exception], None]] = None,
+    scorer, videos: Sequence[str], window_s: Optional[float],
+    stride_s: Optional[float], cache_path: Optional[str] = None,
+    batch_size: int = 8, progress: bool = True,
+    on_failure: Optional[OnFailure] = None,
     chunk_frames: int = DEFAULT_CHUNK_FRAMES,
-    window_frames: Optional[int] = None,
-    stills: bool = False
+    window_frames: Optional[int] = None, stills: bool = False
 ) -> Tuple[Dict[str, VideoWindows], Dict[str, str], WindowStats]:
     """The windows of each video and their features: from the cache when
     current, else decoded in one streamed pass and embedded.
@@ -418,14 +414,9 @@ def video_windows(
                         cache.path if cache else None, saved))
 
 
-def _embed_video(scorer,
-                 video: str,
-                 window_s: Optional[float],
-                 stride_s: Optional[float],
-                 batch_size: int,
-                 chunk_frames: int,
-                 bar,
-                 window_frames: Optional[int] = None,
+def _embed_video(scorer, video: str, window_s: Optional[float],
+                 stride_s: Optional[float], batch_size: int,
+                 chunk_frames: int, bar, window_frames: Optional[int] = None,
                  stills: bool = False) -> VideoWindows:
     with contextlib.closing(open_video(scorer, video)) as stream:
         try:
@@ -449,11 +440,8 @@ def _embed_video(scorer,
                         features, still)
 
 
-def video_result(windows: VideoWindows,
-                 queries: Sequence[str],
-                 scoring: QueryScoring,
-                 threshold: float,
-                 topk: int,
+def video_result(windows: VideoWindows, queries: Sequence[str],
+                 scoring: QueryScoring, threshold: float, topk: int,
                  subtract_still: bool = False) -> dict:
     """One video's entry of the result document.
 
@@ -488,18 +476,13 @@ def video_result(windows: VideoWindows,
         size_bytes=size)
 
 
-def find_moments(scorer,
-                 videos: Sequence[str],
-                 queries: Sequence[str],
+def find_moments(scorer, videos: Sequence[str], queries: Sequence[str],
                  window_s: Optional[float] = None,
                  stride_s: Optional[float] = None,
-                 threshold: Optional[float] = None,
-                 topk: int = 5,
-                 cache_path: Optional[str] = None,
-                 batch_size: int = 8,
+                 threshold: Optional[float] = None, topk: int = 5,
+                 cache_path: Optional[str] = None, batch_size: int = 8,
                  progress: bool = True,
-                 on_failure: Optional[Callable[[str, Exception],
-                                               None]] = None,
+                 on_failure: Optional[OnFailure] = None,
                  background: Optional[Sequence[str]] = None,
                  chunk_frames: int = DEFAULT_CHUNK_FRAMES,
                  info: Optional[dict] = None,
