@@ -30,8 +30,8 @@ Example:
     {'start_s': 12.0, 'end_s': 15.0, 'score': 0.97, 'peak_s': 13.0}
 """
 import contextlib
-import sys
 import os
+import sys
 import time
 import warnings
 from dataclasses import dataclass
