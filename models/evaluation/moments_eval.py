@@ -28,7 +28,7 @@ CSV_HEADER = ('set', 'label', 'iou', 'num_truth', 'num_predicted',
               'matched', 'recall', 'precision', 'f1', 'mean_best_iou')
 
 
-def load_json(path: str, what: str) -> dict:
+def _load_json(path: str, what: str) -> dict:
     """A JSON object read from a file, or a ValueError naming ``what``."""
     if not osp.isfile(path):
         raise ValueError(f'{what} {path!r} {not_a_file(path)}')
@@ -57,7 +57,7 @@ def read_ground_truth(path: str) -> dict:
         ValueError: When the file or a video it names is missing, or it is
             malformed, or unlike its manifest.
     """
-    truth = load_json(path, 'GROUND_TRUTH')
+    truth = _load_json(path, 'GROUND_TRUTH')
     where = f'GROUND_TRUTH {path!r}'
     labels, videos = truth.get('labels'), truth.get('videos')
     if not (isinstance(labels, list) and labels
@@ -111,11 +111,11 @@ def read_ground_truth(path: str) -> dict:
         raise ValueError(f'{where}: "set" must be a plain name (letters, '
                          f'digits, "_", "-", "."), got {truth["set"]!r}')
     truth['file'] = path
-    check_manifest(truth)
+    _check_manifest(truth)
     return truth
 
 
-def check_manifest(truth: dict) -> None:
+def _check_manifest(truth: dict) -> None:
     """Refuse a set whose files are not those its ``manifest.json`` (written
     last by ``generate_videos.py --long``) lists: changed since, or written
     by an interrupted run. A set without a manifest is not checked, unless
@@ -133,7 +133,7 @@ def check_manifest(truth: dict) -> None:
                 'generate the set again, or remove the "generator" key '
                 'to use the file as ground truth of your own')
         return
-    files = load_json(manifest, 'The manifest').get('files')
+    files = _load_json(manifest, 'The manifest').get('files')
     if not isinstance(files, dict):
         raise ValueError(f'The manifest {manifest!r} has no "files"')
     for name in [osp.basename(truth['file']),
@@ -151,7 +151,7 @@ def check_manifest(truth: dict) -> None:
                              'generate the set again')
 
 
-def read_labels(path: str) -> List[str]:
+def _read_labels(path: str) -> List[str]:
     """The labels of a ``--label-file``, one a line (blank lines skipped)."""
     if not osp.isfile(path):
         raise ValueError(f'--label-file {path!r} {not_a_file(path)}')
@@ -190,7 +190,7 @@ def queries_of_sets(truths: Sequence[dict],
                          f'({names}): give each set once')
     if label_file is None:
         return [list(truth['labels']) for truth in truths]
-    extra = read_labels(label_file)
+    extra = _read_labels(label_file)
     for truth in truths:
         missing = [x for x in truth['labels'] if x not in extra]
         if missing:
@@ -199,23 +199,11 @@ def queries_of_sets(truths: Sequence[dict],
     return [extra for _ in truths]
 
 
-def predictions_by_video(result: dict, truth: dict,
-                         queries: Sequence[str]) -> Dict[str, dict]:
-    """The segments a find_moments document found in each ground-truth
-    video, after checking that it answers this ground truth.
-
-    Args:
-        result (dict): ``find_moments``' document (or a saved one).
-        truth (dict): From :func:`read_ground_truth`.
-        queries (list[str]): The labels that were to be asked.
-
-    Returns:
-        dict: ``{ground-truth video name: {label: [segment, ...]}}``.
-
-    Raises:
-        ValueError: When the document asked other queries, misses a video
-            or describes another video (length, size, frame rate or count).
-    """
+def _predictions_by_video(result: dict, truth: dict,
+                          queries: Sequence[str]) -> Dict[str, dict]:
+    """``{ground-truth video name: {label: [segment, ...]}}`` of a
+    find_moments document, refused (ValueError) unless it asked
+    ``queries`` of the videos of ``truth``."""
     where = f'the find_moments result for {truth["file"]!r}'
     if not isinstance(result, dict) or not isinstance(
             result.get('videos'), list):
@@ -268,23 +256,11 @@ def _check_same_video(entry: dict, video: dict) -> None:
                 'are of another video; run find_moments on this one')
 
 
-def run_find_moments(scorer, truth: dict, queries: Sequence[str],
-                     args: argparse.Namespace) -> dict:
-    """Search one set's videos with its labels, timed.
-
-    Args:
-        scorer (ScoringModel): The loaded model.
-        truth (dict): From :func:`read_ground_truth`.
-        queries (list[str]): The labels to ask.
-        args (argparse.Namespace): The tool's options.
-
-    Returns:
-        dict: ``result`` (find_moments' document) and ``timing``:
-        ``seconds``, ``windows`` (of all videos), ``windows_embedded``
-        (not read from the cache), ``videos_from_cache`` and
-        ``windows_per_s`` (embedded windows per second of the run,
-        decoding included; None when all came from the cache).
-    """
+def _run_find_moments(scorer, truth: dict, queries: Sequence[str],
+                      args: argparse.Namespace) -> dict:
+    """Search one set's videos for ``queries``: ``result`` (the document)
+    and its ``timing`` (windows embedded, not read from the cache, count
+    in ``windows_per_s``; None when all came from the cache)."""
     from ..apis.moments_command import search_options
     from models.apis.moments import find_moments
     info: dict = {}
@@ -294,8 +270,6 @@ def run_find_moments(scorer, truth: dict, queries: Sequence[str],
         cache_path=args.cache, background=[] if args.no_background else None,
         info=info, **search_options(args))
     seconds = time.perf_counter() - start
-    # Windows read from --cache cost no decoding: only those embedded in
-    # this run count in the rate.
     embedded = info['stats'].windows
     return dict(result=result, timing=dict(
         seconds=seconds,
@@ -306,22 +280,12 @@ def run_find_moments(scorer, truth: dict, queries: Sequence[str],
         None))
 
 
-def set_report(truth: dict, queries: Sequence[str], result: dict,
-               iou: Sequence[float]) -> dict:
-    """The figures of one set.
-
-    Args:
-        truth (dict): From :func:`read_ground_truth`.
-        queries (list[str]): The labels asked.
-        result (dict): find_moments' document for the set's videos.
-        iou (list[float]): IoU thresholds.
-
-    Returns:
-        dict: The set, its size, the search settings of ``result`` and the
-        ``overall`` and ``per_label`` figures of :func:`evaluate_moments`.
-    """
+def _set_report(truth: dict, queries: Sequence[str], result: dict,
+                iou: Sequence[float]) -> dict:
+    """One set's entry of the report: the set, its size, the search
+    settings of ``result`` and the figures of :func:`evaluate_moments`."""
     figures = evaluate_moments(
-        predictions_by_video(result, truth, queries),
+        _predictions_by_video(result, truth, queries),
         {video['video']: video['segments'] for video in truth['videos']},
         queries, iou)
     return dict(
@@ -339,7 +303,7 @@ def _fmt(value: Optional[float]) -> str:
     return '   -' if value is None else f'{value:.3f}'
 
 
-def print_set(report: dict, iou: Sequence[float]) -> None:
+def _print_set(report: dict, iou: Sequence[float]) -> None:
     """Print one set's figures (:func:`set_report`, with ``timing`` when a
     model ran): a table over the IoU thresholds ``iou``, then recall and
     precision per label at the headline threshold."""
@@ -375,7 +339,7 @@ def print_set(report: dict, iou: Sequence[float]) -> None:
               f'{_fmt(row["precision"])}')
 
 
-def write_report(path: str, report: dict) -> None:
+def _write_report(path: str, report: dict) -> None:
     """Write the report to a ``.json`` file, or a ``.csv`` one (one row per
     set, label and threshold: :data:`CSV_HEADER`), whole or not at all."""
     from ..utils.safe_io import write_json_or_csv
@@ -397,7 +361,7 @@ def write_report(path: str, report: dict) -> None:
     write_json_or_csv(path, report, CSV_HEADER, rows(), indent=1)
 
 
-def result_path(args: argparse.Namespace, truth: dict) -> str:
+def _result_path(args: argparse.Namespace, truth: dict) -> str:
     """Where ``--results-dir`` puts a set's find_moments document."""
     return osp.join(args.results_dir, f'{truth["set"]}.json')
 
@@ -422,7 +386,7 @@ def run(args: argparse.Namespace) -> int:
     # Outputs that would overwrite an input are refused before the model
     # is loaded.
     check_writable(
-        [('--out', args.out)] + [('--results-dir', result_path(args, truth))
+        [('--out', args.out)] + [('--results-dir', _result_path(args, truth))
                                  for truth in args.truths
                                  if args.results_dir],
         [*args.ground_truth, *(args.predictions or []), args.label_file,
@@ -433,7 +397,7 @@ def run(args: argparse.Namespace) -> int:
         processor=platform.processor() or platform.machine(),
         cpus=os.cpu_count()), sets=[])
     if args.predictions:
-        runs = [dict(result=load_json(path, '--predictions'))
+        runs = [dict(result=_load_json(path, '--predictions'))
                 for path in args.predictions]
         report['model'] = runs[0]['result'].get('model')
         report['predictions'] = list(args.predictions)
@@ -451,10 +415,10 @@ def run(args: argparse.Namespace) -> int:
             print(f'Searching {len(truth["videos"])} videos of '
                   f'{truth["set"]} for {len(queries)} labels',
                   file=sys.stderr)
-            one = run_find_moments(scorer, truth, queries, args)
+            one = _run_find_moments(scorer, truth, queries, args)
             runs.append(one)
             if args.results_dir:
-                write_json_or_csv(result_path(args, truth), one['result'],
+                write_json_or_csv(_result_path(args, truth), one['result'],
                                   (), (), indent=None)
             failures = one['result'].get('failures') or {}
             if failures:
@@ -475,12 +439,12 @@ def _report(args: argparse.Namespace, report: dict, runs: list) -> int:
             print(f'No figures: {truth["file"]!r} has videos that could '
                   'not be read.', file=sys.stderr)
             return report_failures(failures, len(truth['videos']))
-        figures = set_report(truth, queries, one['result'], args.iou)
+        figures = _set_report(truth, queries, one['result'], args.iou)
         if 'timing' in one:
             figures['timing'] = one['timing']
         report['sets'].append(figures)
-        print_set(figures, args.iou)
+        _print_set(figures, args.iou)
     if args.out:
-        write_report(args.out, report)
+        _write_report(args.out, report)
         print(f'Wrote {args.out}', file=sys.stderr)
     return 0
