@@ -141,22 +141,11 @@ def _missing_label_file(scorer) -> Optional[str]:
     return named
 
 
-def background_source(scorer, background: Optional[Sequence[str]],
-                      used: Sequence[str]) -> dict:
-    """The result document's ``background`` field.
-
-    Args:
-        scorer (ScoringModel): The model.
-        background (list[str], optional): The background asked for
-            (None: the model's labels; empty: none).
-        used (list[str]): The background labels used.
-
-    Returns:
-        dict: ``source`` (``'model'``, ``'given'`` or ``'none'``),
-        ``labels`` (how many are used), and for ``'none'`` ``why``; when
-        the model's label file is missing, also ``missing_label_file`` and
-        ``warning`` (the message :func:`find_moments` warns with).
-    """
+def _background_source(scorer, background: Optional[Sequence[str]],
+                       used: Sequence[str]) -> dict:
+    """The document's ``background``: its ``source``, how many ``labels``
+    are ``used``, ``why`` there are none, and the ``warning`` to give when
+    the model's label file is missing."""
     if background is not None:
         if background:
             return dict(source='given', labels=len(used))
@@ -547,7 +536,7 @@ def find_moments(scorer, videos: Sequence[str], queries: Sequence[str],
     # refused before any video is decoded.
     scoring = query_scoring(scorer.model, queries, background)
     threshold = resolve_threshold(threshold, scoring, subtract_still)
-    source = background_source(scorer, background, scoring.background)
+    source = _background_source(scorer, background, scoring.background)
     if 'warning' in source:
         warnings.warn(source['warning'], BackgroundWarning, stacklevel=2)
     windows, failures, stats = video_windows(

@@ -62,14 +62,10 @@ def plot_paths(folder: str, videos: Sequence[str]) -> Dict[str, tuple]:
     return paths
 
 
-def prepare_outputs(args: argparse.Namespace, videos: Sequence[str],
-                    cache: Optional[str]) -> Dict[str, tuple]:
+def _prepare_outputs(args: argparse.Namespace, videos: Sequence[str],
+                     cache: Optional[str]) -> Dict[str, tuple]:
     """Refuse outputs that would overwrite an input and create the
-    ``--plot`` folder, before the model is loaded.
-
-    Returns:
-        dict: :func:`plot_paths` (empty without ``--plot``).
-    """
+    ``--plot`` folder, before the model is loaded: :func:`plot_paths`."""
     check_not_the_cache(args, cache)
     plots = plot_paths(args.plot, videos) if args.plot else {}
     check_writable(
@@ -86,8 +82,8 @@ def prepare_outputs(args: argparse.Namespace, videos: Sequence[str],
     return plots
 
 
-def draw(result: dict, plots: Dict[str, tuple], html: Optional[str],
-         failures: Dict[str, str]) -> None:
+def _draw(result: dict, plots: Dict[str, tuple], html: Optional[str],
+          failures: Dict[str, str]) -> None:
     """Write the ``--plot`` pictures and the ``--html`` page of the result
     document; a picture that cannot be made is a failure of its video
     (added to ``failures``), not of the run."""
@@ -125,16 +121,9 @@ def window_text(document: dict) -> str:
             f'{number(document["stride_s"])} s')
 
 
-def summary(result: dict, stats) -> str:
-    """The line telling what a search embedded, from where, and how.
-
-    Args:
-        result (dict): The result document.
-        stats (models.apis.moments.WindowStats): What the search did.
-
-    Returns:
-        str: One line.
-    """
+def _summary(result: dict, stats) -> str:
+    """The line telling what a search embedded (``stats``:
+    :class:`~models.apis.moments.WindowStats`), from where, and how."""
     if stats.cache_path:
         unwritten = stats.computed and not stats.saved
         where = (f', {len(stats.reused)} videos from the cache '
@@ -187,7 +176,7 @@ def run(args: argparse.Namespace,
         args.cache or default_window_cache_path(args.video))
     if cache is not None:  # refused, or its folder made, before the work
         cache = check_cache_path(cache)
-    plots = prepare_outputs(args, videos, cache)
+    plots = _prepare_outputs(args, videos, cache)
     background: Optional[List[str]] = (
         load_labels(args.background) if args.background else
         [] if args.no_background else None)
@@ -199,12 +188,12 @@ def run(args: argparse.Namespace,
                               chunk_frames=args.chunk_frames,
                               **search_options(args))
     result['failures'] = {**unlisted, **result['failures']}
-    print(summary(result, info['stats']), file=sys.stderr)
+    print(_summary(result, info['stats']), file=sys.stderr)
     if result['videos']:
         print(format_segments(result))
     if args.out:
         write_result(args.out, result)
         print(f'Wrote {args.out}', file=sys.stderr)
     failures = dict(result['failures'])
-    draw(result, plots, args.html, failures)
+    _draw(result, plots, args.html, failures)
     return report_failures(failures, len(videos) + len(unlisted))
