@@ -304,7 +304,7 @@ def _fmt(value: Optional[float]) -> str:
 
 
 def _print_set(report: dict, iou: Sequence[float]) -> None:
-    """Print one set's figures (:func:`set_report`, with ``timing`` when a
+    """Print one set's figures (:func:`_set_report`, with ``timing`` when a
     model ran): a table over the IoU thresholds ``iou``, then recall and
     precision per label at the headline threshold."""
     from ..apis.moments_command import number, window_text
