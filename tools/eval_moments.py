@@ -57,24 +57,17 @@ def build_parser() -> argparse.ArgumentParser:
     """
     parser = cli.tool_parser(__doc__)
     parser.add_argument(
-        'ground_truth',
-        nargs='+',
-        metavar='GROUND_TRUTH',
+        'ground_truth', nargs='+', metavar='GROUND_TRUTH',
         help='ground-truth JSON files of long videos (generate_videos.py '
         '--long writes them), one set each')
     cli.add_window_arguments(parser)
     parser.add_argument(
-        '--topk',
-        type=int,
-        default=DEFAULT_TOPK,
+        '--topk', type=int, default=DEFAULT_TOPK,
         help='segments kept per query and video, best first (default '
         f'{DEFAULT_TOPK}: all of them)')
     parser.add_argument(
-        '--iou',
-        type=float,
-        nargs='+',
-        default=list(metrics.DEFAULT_IOU_THRESHOLDS),
-        metavar='T',
+        '--iou', type=float, nargs='+',
+        default=list(metrics.DEFAULT_IOU_THRESHOLDS), metavar='T',
         help='temporal IoU thresholds of a match (default: '
         f'{" ".join(map(str, metrics.DEFAULT_IOU_THRESHOLDS))}; 0.5 is '
         'the headline figure)')
@@ -84,9 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
         "instead of the set's own labels: e.g. label_map_all.txt, where "
         'the held-out classes compete with the trained ones')
     parser.add_argument(
-        '--predictions',
-        nargs='+',
-        metavar='RESULT',
+        '--predictions', nargs='+', metavar='RESULT',
         help='evaluate these find_moments.py --out JSON documents, one per '
         'GROUND_TRUTH in order, instead of running a model')
     parser.add_argument(
@@ -94,8 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
         help='window-feature cache file for find_moments (default: none, '
         'so that the time measured includes decoding and embedding)')
     parser.add_argument(
-        '--results-dir',
-        metavar='DIR',
+        '--results-dir', metavar='DIR',
         help="also write each set's find_moments document there as "
         '<set>.json (what find_moments.py --out writes), for --predictions '
         'or pictures later')
@@ -105,8 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
         'label, timing, model, machine) or a .csv file (one row per set, '
         'label and IoU threshold); default: none')
     parser.add_argument(
-        '--no-background',
-        action='store_true',
+        '--no-background', action='store_true',
         help="score among the queries only, without the model's own "
         "labels as background (find_moments' background=[])")
     cli.add_model_arguments(parser, windows=True)

@@ -51,30 +51,23 @@ def build_parser() -> argparse.ArgumentParser:
     """
     parser = cli.tool_parser(__doc__)
     parser.add_argument(
-        'video',
-        metavar='VIDEO_OR_FOLDER',
+        'video', metavar='VIDEO_OR_FOLDER',
         help='a video file, or a folder walked with its subfolders for '
         '.mp4, .avi, .mkv, .webm, .mov ... files')
     parser.add_argument(
-        'queries',
-        nargs='+',
-        metavar='QUERY',
+        'queries', nargs='+', metavar='QUERY',
         help='what to look for, in words; several queries compete for '
         'each window')
     cli.add_window_arguments(parser)
     parser.add_argument(
-        '--topk',
-        type=int,
-        default=5,
+        '--topk', type=int, default=5,
         help='segments shown per query and video, best first (default 5)')
     parser.add_argument(
-        '--background',
-        metavar='LABEL_FILE',
+        '--background', metavar='LABEL_FILE',
         help='labels the queries compete with, one a line (default: the '
         "model's own labels, when it has any)")
     parser.add_argument(
-        '--no-background',
-        action='store_true',
+        '--no-background', action='store_true',
         help='let the queries compete only with each other (one query '
         'alone is then scored by cosine similarity)')
     parser.add_argument(
@@ -82,15 +75,10 @@ def build_parser() -> argparse.ArgumentParser:
         help='the window feature cache file (default: one per video or '
         'folder in $XDG_CACHE_HOME/actionclip/moments, else '
         '~/.cache/actionclip/moments)')
+    parser.add_argument('--no-cache', action='store_true',
+                        help='embed every window again and write no cache')
     parser.add_argument(
-        '--no-cache',
-        action='store_true',
-        help='embed every window again and write no cache')
-    parser.add_argument(
-        '--chunk-frames',
-        type=int,
-        default=32,
-        metavar='N',
+        '--chunk-frames', type=int, default=32, metavar='N',
         help='frames decoded at a time; memory holds at most this many '
         'decoded frames plus those that the windows overlapping one window '
         'take (default 32)')
@@ -100,14 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
         'segments of every video) or a .csv file (one row per segment: '
         'video, query, rank, start_s, end_s, score, peak_s)')
     parser.add_argument(
-        '--plot',
-        metavar='DIR',
+        '--plot', metavar='DIR',
         help='write <video name>_timeline.png (each query\'s score over '
         'time, segments shaded) and <video name>_segments.jpg (frames of '
         'the top segments) per video into DIR')
     parser.add_argument(
-        '--html',
-        metavar='PAGE.html',
+        '--html', metavar='PAGE.html',
         help='write one self-contained report page: thumbnails, the '
         'timelines, and the video, which seeks to a segment on click')
     cli.add_model_arguments(parser, windows=True)

@@ -1,41 +1,26 @@
 """Find when something happens in long videos: windows slid over each video
 are embedded once, scored against text queries, and the neighbouring
-high-scoring windows merged into segments.
-
-The pieces, each in a module of its own:
-
-- :mod:`models.apis.windows`: where the windows lie and which frames each
-  takes (the model's own test-time sampling over the window);
-- :mod:`models.apis.window_stream`: one streamed pass of decoding per
-  video, the windows embedded in batches, memory bounded by the chunk;
-- :mod:`models.apis.window_cache`: window features cached per video,
-  model, window and stride, so another query costs no decoding;
-- :mod:`models.apis.segments`: windows to segments;
-- this module: the scores (:func:`query_scoring`, :func:`window_scores`)
-  and :func:`find_moments`, which returns the result document that
-  ``tools/find_moments.py --out r.json`` writes (:func:`write_result`).
+high-scoring windows merged into segments (:mod:`.windows` places the
+windows, :mod:`.window_stream` embeds them in one streamed pass,
+:mod:`.window_cache` keeps their features, :mod:`.segments` merges them).
+This module scores them and returns the result document that
+``tools/find_moments.py --out r.json`` writes.
 
 Scores: a window's score for a query is the probability the model gives
 the query among the *candidates*: the queries and a background label set
-(the model's own labels by default, minus those worded exactly like a
-query), each text put in the model's prompt templates, the softmax of
-``100 * cosine`` (ActionCLIP's test-time logit scale) taken per template
-and view and averaged, exactly as ``tools/zero_shot.py`` scores labels.
-A query that does not happen leaves its probability to whatever label or
-query does, so it gets no confident segment; and several queries compete
-as they should (a window is one action). Without a background (a model
-with no labels, or ``background=[]``), several queries compete among
-themselves only; one query alone then has nothing to be compared with,
-and its score is the plain cosine similarity (mean over templates and
-views), which has no natural threshold: one must be given. When the
-model's label file (named by its config) is missing, the model has no
-labels: :class:`BackgroundWarning` says so and the document's
-``background`` field records it.
+(the model's own labels by default, minus those worded like a query), the
+softmax of ``100 * cosine`` per prompt template and view, averaged, as
+``tools/zero_shot.py`` scores labels. A query that does not happen so
+leaves its probability to the label that does, and several queries compete
+as they should (a window is one action). Without background, several
+queries compete among themselves; one query alone is scored by its plain
+cosine similarity, which has no natural threshold: one must be given. A
+model whose label file (named by its config) is missing has no labels:
+:class:`BackgroundWarning` says so, and so does the document.
 
 Options measured in docs/moments_accuracy.md, off by default:
-``window_frames=N`` (windows of N frames every N // 2, per video, instead
-of seconds) and ``subtract_still=True`` (each window's score minus that
-of its middle sampled frame held still, :func:`still_subtracted`).
+``window_frames=N`` (windows of N frames every N // 2 instead of seconds)
+and ``subtract_still=True`` (:func:`still_subtracted`).
 
 Example:
     >>> scorer = load_scoring_model(name='work_dirs/quickstart/best.pth')
@@ -45,8 +30,8 @@ Example:
     {'start_s': 12.0, 'end_s': 15.0, 'score': 0.97, 'peak_s': 13.0}
 """
 import contextlib
-import sys
 import os
+import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -75,10 +60,8 @@ SAVE_EVERY_S = 60.0
 CSV_COLUMNS = ('video', 'query', 'rank', 'start_s', 'end_s', 'score',
                'peak_s')
 
-
-# ---------------------------------------------------------------------------
-# Scores
-# ---------------------------------------------------------------------------
+#: Called with ``(video, error)`` for each video that cannot be read.
+OnFailure = Callable[[str, Exception], None]
 
 
 def _same_text(text: str) -> str:
@@ -120,9 +103,8 @@ class BackgroundWarning(UserWarning):
 
 @contextlib.contextmanager
 def background_warnings_printed(prog: str):
-    """Within it, a :class:`BackgroundWarning` is printed to stderr as one
-    plain line, ``<prog>: warning: <message>``, when it happens (not after
-    the run) and once per message; other warnings as before.
+    """Within it, a :class:`BackgroundWarning` is printed to stderr at once
+    as one line, ``<prog>: warning: <message>``, once per message.
 
     Args:
         prog (str): The tool's name.
@@ -159,24 +141,11 @@ def _missing_label_file(scorer) -> Optional[str]:
     return named
 
 
-def background_source(scorer, background: Optional[Sequence[str]],
-                      used: Sequence[str]) -> dict:
-    """What the background labels are and where they come from: the
-    result document's ``background`` field.
-
-    Args:
-        scorer (ScoringModel): The model.
-        background (list[str], optional): The background asked for
-            (None: the model's labels; empty: none).
-        used (list[str]): The background labels used
-            (:attr:`QueryScoring.background`).
-
-    Returns:
-        dict: ``source`` (``'model'``, ``'given'`` or ``'none'``),
-        ``labels`` (how many are used), and for ``'none'`` ``why``; when
-        the model's label file is missing, also ``missing_label_file`` and
-        ``warning`` (the message :func:`find_moments` warns with).
-    """
+def _background_source(scorer, background: Optional[Sequence[str]],
+                       used: Sequence[str]) -> dict:
+    """The document's ``background``: its ``source``, how many ``labels``
+    are ``used``, ``why`` there are none, and the ``warning`` to give when
+    the model's label file is missing."""
     if background is not None:
         if background:
             return dict(source='given', labels=len(used))
@@ -203,31 +172,19 @@ def background_source(scorer, background: Optional[Sequence[str]],
 
 @dataclass
 class QueryScoring:
-    """How windows are scored against the queries.
+    """How windows are scored against the queries."""
 
-    Attributes:
-        name (str): The score's short name (the result's ``score``).
-        kind (str): ``'probability'`` or ``'cosine'``.
-        text (torch.Tensor): ``(P, L, D)`` prompt features: the queries
-            first, then the background labels.
-        num_queries (int): ``Q``, the queries among the ``L`` texts.
-        background (list[str]): The background labels used.
-    """
-
-    name: str
-    kind: str
-    text: torch.Tensor
+    name: str  # the score's short name (the document's ``score``)
+    kind: str  # 'probability' or 'cosine'
+    text: torch.Tensor  # (P, L, D) prompts: the queries, then background
     num_queries: int
     background: List[str]
 
 
-def query_scoring(model,
-                  queries: Sequence[str],
+def query_scoring(model, queries: Sequence[str],
                   background: Optional[Sequence[str]] = None,
-                  templates: Optional[Sequence[str]] = None
-                  ) -> QueryScoring:
-    """Encode the queries and the background labels once (see the module
-    docstring for the scores).
+                  templates: Optional[Sequence[str]] = None) -> QueryScoring:
+    """Encode the queries and the background labels once.
 
     Args:
         model (ActionClip): The model.
@@ -283,10 +240,9 @@ def window_scores(features: torch.Tensor,
     text = scoring.text.float()
     if scoring.kind == 'probability':
         scores = score_labels(features, text)[:, :scoring.num_queries]
-    else:
-        scores = torch.einsum('kvd,pqd->kq', features,
-                              text) / (features.shape[1] * text.shape[0])
-        scores = scores[:, :scoring.num_queries]
+    else:  # the mean cosine over views and templates
+        scores = torch.einsum('kvd,pqd->kq', features, text)[
+            :, :scoring.num_queries] / (features.shape[1] * text.shape[0])
     if not torch.isfinite(scores).all():
         raise ValueError('Non-finite window scores: the model or its '
                          'features are broken; no segment can be trusted')
@@ -296,46 +252,41 @@ def window_scores(features: torch.Tensor,
 def resolve_threshold(threshold: Optional[float],
                       scoring: QueryScoring,
                       subtract_still: bool = False) -> float:
-    """The threshold to use: the one given, else the default of the
-    score's kind.
+    """The threshold given, checked, else the default of the score's kind.
 
     Args:
         threshold (float, optional): The threshold given.
         scoring (QueryScoring): The score's definition.
         subtract_still (bool): Whether the scores are differences
-            (:func:`still_subtracted`): a probability threshold may then
-            be in ``[-1, 1]``.
+            (:func:`still_subtracted`), which widens the range.
 
     Returns:
         float: The threshold.
 
     Raises:
-        ValueError: None given for cosine scores, or a probability
-            threshold outside ``[0, 1]``.
+        ValueError: None given for cosine scores, or a threshold outside
+            the range of the scores.
     """
-    if scoring.kind == 'probability':
-        if threshold is None:
-            return DEFAULT_PROBABILITY_THRESHOLD
-        low = -1 if subtract_still else 0
-        if not low <= threshold <= 1:
-            raise ValueError(f'The scores are probabilities'
-                             f'{" minus probabilities" if low else ""}: the '
-                             f'threshold must be in [{low}, 1], got '
-                             f'{threshold}')
-        return float(threshold)
+    probability = scoring.kind == 'probability'
     if threshold is None:
+        if probability:
+            return DEFAULT_PROBABILITY_THRESHOLD
         raise ValueError(
             'One query and no background labels to compare it with (the '
             'model has no labels): the scores are cosine similarities, '
             'which have no natural threshold. Give the threshold (e.g. '
             '0.25 for OpenAI CLIP weights), several queries, or background '
             'labels')
-    bound = 2 if subtract_still else 1
-    if not -bound <= threshold <= bound:
-        what = ('cosine similarities minus cosine similarities'
-                if subtract_still else 'cosine similarities')
-        raise ValueError(f'The scores are {what}: the threshold must be in '
-                         f'[{-bound}, {bound}], got {threshold}')
+    what = 'probabilities' if probability else 'cosine similarities'
+    if subtract_still:  # differences of two scores
+        low, high = (-1, 1) if probability else (-2, 2)
+    else:
+        low, high = (0, 1) if probability else (-1, 1)
+    if not low <= threshold <= high:
+        raise ValueError(f'The scores are {what}'
+                         f'{" minus " + what if subtract_still else ""}: the '
+                         f'threshold must be in [{low}, {high}], got '
+                         f'{threshold}')
     return float(threshold)
 
 
@@ -346,9 +297,8 @@ STILL_SUFFIX = (", minus the same for the window's middle frame held "
 
 def still_subtracted(windows: VideoWindows,
                      scoring: QueryScoring) -> torch.Tensor:
-    """Scores with what the scene alone gives taken away: a window's score
-    minus that of its middle frame repeated (its still picture, through
-    the same pipeline and model). A still scene then scores about 0
+    """A window's score minus that of its middle frame repeated (its still
+    picture, through the same model): a still scene then scores about 0
     whatever label it resembles; an action keeps what its motion adds.
 
     Args:
@@ -365,68 +315,37 @@ def still_subtracted(windows: VideoWindows,
             window_scores(windows.stills, scoring))
 
 
-# ---------------------------------------------------------------------------
-# Window features of videos, cached
-# ---------------------------------------------------------------------------
-
-
 @dataclass
 class WindowStats:
-    """What :func:`video_windows` did.
+    """What :func:`video_windows` did."""
 
-    Attributes:
-        computed (list[str]): Videos decoded and embedded in this call.
-        reused (list[str]): Videos whose cached windows were used.
-        windows (int): Windows embedded in this call.
-        cache_path (str, optional): The cache file, if any.
-        saved (bool): Whether the cache file was written.
-    """
-
-    computed: List[str]
-    reused: List[str]
-    windows: int
+    computed: List[str]  # videos decoded and embedded
+    reused: List[str]  # videos whose cached windows were used
+    windows: int  # windows embedded
     cache_path: Optional[str]
-    saved: bool
+    saved: bool  # whether the cache file was written
 
 
 def video_windows(
-    scorer,
-    videos: Sequence[str],
-    window_s: Optional[float],
-    stride_s: Optional[float],
-    cache_path: Optional[str] = None,
-    batch_size: int = 8,
-    progress: bool = True,
-    on_failure: Optional[Callable[[str, Exception], None]] = None,
+    scorer, videos: Sequence[str], window_s: Optional[float],
+    stride_s: Optional[float], cache_path: Optional[str] = None,
+    batch_size: int = 8, progress: bool = True,
+    on_failure: Optional[OnFailure] = None,
     chunk_frames: int = DEFAULT_CHUNK_FRAMES,
-    window_frames: Optional[int] = None,
-    stills: bool = False
+    window_frames: Optional[int] = None, stills: bool = False
 ) -> Tuple[Dict[str, VideoWindows], Dict[str, str], WindowStats]:
     """The windows of each video and their features: from the cache when
     current, else decoded in one streamed pass and embedded.
 
     Args:
-        scorer (ScoringModel): From
-            :func:`models.apis.video_scoring.load_scoring_model`.
-        videos (list[str]): Video files.
-        window_s (float, optional): Window length in seconds (None with
-            ``window_frames``).
-        stride_s (float, optional): Stride in seconds (None with
-            ``window_frames``).
-        cache_path (str, optional): The window cache file; none by
-            default. Written every :data:`SAVE_EVERY_S` seconds and at the
-            end, also of an interrupted run: the videos finished are kept.
-        batch_size (int): Windows per forward pass.
-        progress (bool): Show a progress bar over the windows to embed.
-        on_failure (callable, optional): Called with ``(video, error)``
-            for each video that cannot be read.
-        chunk_frames (int): Frames decoded at a time.
-        window_frames (int, optional): Windows of this many frames every
-            half of it, per video whatever its frame rate, instead of
-            ``window_s`` and ``stride_s``.
-        stills (bool): Also embed each window's still picture (its
-            middle frame repeated), in the same pass of decoding, and
-            cache it beside the window's features.
+        scorer, videos, window_s, stride_s, cache_path, batch_size,
+        progress, on_failure, chunk_frames, window_frames: As
+            :func:`find_moments`'s (``window_s`` and ``stride_s`` None with
+            ``window_frames``). The cache is written every
+            :data:`SAVE_EVERY_S` seconds and at the end, also of an
+            interrupted run.
+        stills (bool): Also embed (and cache) each window's still picture
+            in the same pass of decoding.
 
     Returns:
         tuple: ``({video: VideoWindows}, {video: error message},
@@ -441,14 +360,12 @@ def video_windows(
                          window_frames) if cache_path else None)
     stats, failed = stat_videos(videos, on_failure)
     found: Dict[str, VideoWindows] = {}
-    todo, reused, computed, saved, count = [], [], [], False, 0
     for video, stat in stats.items():
         cached = cache.lookup(video, stat, stills) if cache else None
         if cached is not None:
             found[video] = cached
-            reused.append(video)
-        else:
-            todo.append(video)
+    reused, todo = list(found), [v for v in stats if v not in found]
+    computed, saved, count = [], False, 0
     last_save = time.monotonic()
     try:
         # Shown once the first video's windows are counted (the total
@@ -480,30 +397,22 @@ def video_windows(
         # Also when interrupted: the videos finished are kept.
         if cache is not None:
             saved = cache.save() or saved
-    ordered = {v: found[v] for v in videos if v in found}
-    return ordered, {v: failed[v] for v in videos if v in failed}, \
-        WindowStats(computed, reused, count,
-                    cache.path if cache else None, saved)
+    return ({v: found[v] for v in videos if v in found},
+            {v: failed[v] for v in videos if v in failed},
+            WindowStats(computed, reused, count,
+                        cache.path if cache else None, saved))
 
 
-def _embed_video(scorer,
-                 video: str,
-                 window_s: Optional[float],
-                 stride_s: Optional[float],
-                 batch_size: int,
-                 chunk_frames: int,
-                 bar,
-                 window_frames: Optional[int] = None,
+def _embed_video(scorer, video: str, window_s: Optional[float],
+                 stride_s: Optional[float], batch_size: int,
+                 chunk_frames: int, bar, window_frames: Optional[int] = None,
                  stills: bool = False) -> VideoWindows:
-    stream = open_video(scorer, video)
-    try:
+    with contextlib.closing(open_video(scorer, video)) as stream:
         try:
             if window_frames is not None:
-                window_s, stride_s = frame_window(window_frames,
-                                                  stream.fps)
+                window_s, stride_s = frame_window(window_frames, stream.fps)
             plan = plan_windows(stream.num_frames, stream.fps, window_s,
-                                stride_s, stream.sampler,
-                                stream.frame_times)
+                                stride_s, stream.sampler, stream.frame_times)
         except ValueError as error:
             raise VideoReadError(f'Cannot find the windows of video '
                                  f'{video!r}: {error}') from None
@@ -514,25 +423,14 @@ def _embed_video(scorer,
             features, still = embed_windows_and_stills(
                 scorer, stream, plan, batch_size, chunk_frames, bar)
         else:
-            features = embed_windows(scorer, stream, plan, batch_size,
-                                     chunk_frames, bar)
-            still = None
-    finally:
-        stream.close()
+            features, still = embed_windows(scorer, stream, plan, batch_size,
+                                            chunk_frames, bar), None
     return VideoWindows(video, plan.num_frames, plan.fps, plan.times,
                         features, still)
 
 
-# ---------------------------------------------------------------------------
-# The result document
-# ---------------------------------------------------------------------------
-
-
-def video_result(windows: VideoWindows,
-                 queries: Sequence[str],
-                 scoring: QueryScoring,
-                 threshold: float,
-                 topk: int,
+def video_result(windows: VideoWindows, queries: Sequence[str],
+                 scoring: QueryScoring, threshold: float, topk: int,
                  subtract_still: bool = False) -> dict:
     """One video's entry of the result document.
 
@@ -546,8 +444,7 @@ def video_result(windows: VideoWindows,
 
     Returns:
         dict: ``video``, ``duration_s``, ``fps``, ``num_frames``,
-        ``windows``, ``scores``, ``segments`` and ``size_bytes`` (the
-        file's, which eval_moments compares; see the contract in
+        ``windows``, ``scores``, ``segments`` and ``size_bytes`` (see
         ``docs/find_moments.md``).
     """
     scores = (still_subtracted(windows, scoring) if subtract_still else
@@ -558,32 +455,23 @@ def video_result(windows: VideoWindows,
     except OSError:
         size = None
     return dict(
-        video=windows.video,
-        duration_s=windows.duration_s,
-        fps=windows.fps,
+        video=windows.video, duration_s=windows.duration_s, fps=windows.fps,
         num_frames=windows.num_frames,
         windows=[[start, end] for start, end in windows.windows],
         scores=per_query,
-        segments={
-            q: merge_segments(per_query[q], windows.windows,
-                              windows.duration_s, threshold, topk)
-            for q in queries
-        },
+        segments={q: merge_segments(per_query[q], windows.windows,
+                                    windows.duration_s, threshold, topk)
+                  for q in queries},
         size_bytes=size)
 
 
-def find_moments(scorer,
-                 videos: Sequence[str],
-                 queries: Sequence[str],
+def find_moments(scorer, videos: Sequence[str], queries: Sequence[str],
                  window_s: Optional[float] = None,
                  stride_s: Optional[float] = None,
-                 threshold: Optional[float] = None,
-                 topk: int = 5,
-                 cache_path: Optional[str] = None,
-                 batch_size: int = 8,
+                 threshold: Optional[float] = None, topk: int = 5,
+                 cache_path: Optional[str] = None, batch_size: int = 8,
                  progress: bool = True,
-                 on_failure: Optional[Callable[[str, Exception],
-                                               None]] = None,
+                 on_failure: Optional[OnFailure] = None,
                  background: Optional[Sequence[str]] = None,
                  chunk_frames: int = DEFAULT_CHUNK_FRAMES,
                  info: Optional[dict] = None,
@@ -594,8 +482,7 @@ def find_moments(scorer,
     Args:
         scorer (ScoringModel): From
             :func:`models.apis.video_scoring.load_scoring_model`.
-        videos (list[str]): Video files (not folders: see
-            :func:`models.apis.video_files.find_videos`).
+        videos (list[str]): Video files (not folders).
         queries (list[str]): What to look for.
         window_s (float, optional): Window length in seconds; by default
             from the model's frame count (:func:`default_window`).
@@ -616,17 +503,13 @@ def find_moments(scorer,
             :class:`WindowStats` of the run.
         window_frames (int, optional): Windows of this many frames every
             ``window_frames // 2`` frames, per video whatever its frame
-            rate (e.g. the length of the model's training clips), instead
-            of ``window_s`` and ``stride_s``.
+            rate, instead of ``window_s`` and ``stride_s``.
         subtract_still (bool): Score each window minus its still picture
             (:func:`still_subtracted`): one more forward pass per window,
-            no more decoding; the still features are cached beside the
-            window features.
+            no more decoding.
 
     Returns:
-        dict: The result document: ``model``, ``queries``, ``window_s``,
-        ``stride_s``, ``window_frames``, ``score``, ``background``,
-        ``threshold``, ``videos`` and ``failures`` (plain JSON types; see
+        dict: The result document (plain JSON types; see
         ``docs/find_moments.md``).
 
     Warns:
@@ -653,43 +536,30 @@ def find_moments(scorer,
     # refused before any video is decoded.
     scoring = query_scoring(scorer.model, queries, background)
     threshold = resolve_threshold(threshold, scoring, subtract_still)
-    source = background_source(scorer, background, scoring.background)
+    source = _background_source(scorer, background, scoring.background)
     if 'warning' in source:
         warnings.warn(source['warning'], BackgroundWarning, stacklevel=2)
-    windows, failures, stats = video_windows(scorer, videos, window_s,
-                                             stride_s, cache_path,
-                                             batch_size, progress,
-                                             on_failure, chunk_frames,
-                                             window_frames, subtract_still)
+    windows, failures, stats = video_windows(
+        scorer, videos, window_s, stride_s, cache_path, batch_size,
+        progress, on_failure, chunk_frames, window_frames, subtract_still)
     if info is not None:
         info['stats'] = stats
     return dict(
-        model=scorer.describe(),
-        queries=queries,
-        window_s=window_s,
-        stride_s=stride_s,
-        window_frames=window_frames,
+        model=scorer.describe(), queries=queries, window_s=window_s,
+        stride_s=stride_s, window_frames=window_frames,
         stride_frames=(max(1, window_frames // 2)
                        if window_frames is not None else None),
         score=scoring.name + (STILL_SUFFIX if subtract_still else ''),
-        background=source,
-        threshold=threshold,
-        videos=[
-            video_result(w, queries, scoring, threshold, topk,
-                         subtract_still) for w in windows.values()
-        ],
+        background=source, threshold=threshold,
+        videos=[video_result(w, queries, scoring, threshold, topk,
+                             subtract_still) for w in windows.values()],
         failures=failures)
 
 
 def write_result(path: str, result: dict) -> None:
-    """Write a result document as JSON (the document itself) or CSV (one
-    row per segment: :data:`CSV_COLUMNS`), by the file's extension, whole
-    or not at all (a temporary file renamed).
-
-    Args:
-        path (str): ``.json`` or ``.csv`` file.
-        result (dict): From :func:`find_moments`.
-    """
+    """Write a :func:`find_moments` document to a ``.json`` file, or a
+    ``.csv`` one (one row per segment: :data:`CSV_COLUMNS`), whole or not
+    at all."""
     from models.utils.safe_io import write_json_or_csv
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     rows = ([
@@ -701,14 +571,7 @@ def write_result(path: str, result: dict) -> None:
 
 
 def format_time(seconds: float) -> str:
-    """A time as ``mm:ss.s``, or ``h:mm:ss.s`` from an hour on.
-
-    Args:
-        seconds (float): The time.
-
-    Returns:
-        str: The text.
-    """
+    """A time in seconds as ``mm:ss.s``, or ``h:mm:ss.s`` from an hour on."""
     tenths = int(round(seconds * 10))
     hours, rest = divmod(tenths, 36000)
     minutes, rest = divmod(rest, 600)
@@ -717,15 +580,8 @@ def format_time(seconds: float) -> str:
 
 
 def format_segments(result: dict) -> str:
-    """The printed answer: per video, per query, its segments as
-    ``start-end (score)``.
-
-    Args:
-        result (dict): From :func:`find_moments`.
-
-    Returns:
-        str: The lines.
-    """
+    """The printed answer of a :func:`find_moments` document: per video,
+    per query, its segments as ``start-end (score)``."""
     lines = []
     for video in result['videos']:
         lines.append(f'{video["video"]} ({format_time(video["duration_s"])}'

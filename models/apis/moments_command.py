@@ -1,10 +1,9 @@
 """``tools/find_moments.py`` as a command: its outputs checked before the
 model loads, the search run, its summary printed and its pictures drawn.
 
-Only the standard library at import (the tool reads this file before
-torch is imported, for its checks and ``--help``); the plugin's
-standard-library modules are imported relatively, the rest by their full
-name when the command runs.
+Standard library only at import: the tool reads this file before torch is
+imported (for its checks and ``--help``); what needs more is imported by
+its full name when the command runs.
 """
 import argparse
 import os
@@ -29,10 +28,9 @@ def check_not_the_cache(args: argparse.Namespace,
         args (argparse.Namespace): Parsed arguments.
         cache (str, optional): The cache file.
     """
-    if cache is None:
-        return
     for option, path in (('--out', args.out), ('--html', args.html)):
-        if path is not None and osp.realpath(path) == osp.realpath(cache):
+        if None not in (path, cache) and \
+                osp.realpath(path) == osp.realpath(cache):
             raise CliError(f'{option} {path!r} is the --cache file '
                            f'{cache!r}: the result would replace the cache '
                            'just written; choose another name for one of '
@@ -64,19 +62,10 @@ def plot_paths(folder: str, videos: Sequence[str]) -> Dict[str, tuple]:
     return paths
 
 
-def prepare_outputs(args: argparse.Namespace, videos: Sequence[str],
-                    cache: Optional[str]) -> Dict[str, tuple]:
+def _prepare_outputs(args: argparse.Namespace, videos: Sequence[str],
+                     cache: Optional[str]) -> Dict[str, tuple]:
     """Refuse outputs that would overwrite an input and create the
-    ``--plot`` folder, before the model is loaded.
-
-    Args:
-        args (argparse.Namespace): Parsed arguments.
-        videos (list[str]): Every video to search.
-        cache (str, optional): The cache file (an input too).
-
-    Returns:
-        dict: :func:`plot_paths` (empty without ``--plot``).
-    """
+    ``--plot`` folder, before the model is loaded: :func:`plot_paths`."""
     check_not_the_cache(args, cache)
     plots = plot_paths(args.plot, videos) if args.plot else {}
     check_writable(
@@ -93,18 +82,11 @@ def prepare_outputs(args: argparse.Namespace, videos: Sequence[str],
     return plots
 
 
-def draw(result: dict, plots: Dict[str, tuple], html: Optional[str],
-         failures: Dict[str, str]) -> None:
-    """Write the ``--plot`` pictures and the ``--html`` page from the
-    result document (:mod:`models.visualization`); a picture
-    that cannot be made is a failure of its video, not of the run.
-
-    Args:
-        result (dict): The result document.
-        plots (dict): :func:`plot_paths`, empty without ``--plot``.
-        html (str, optional): The page to write.
-        failures (dict): ``{video: message}``, added to.
-    """
+def _draw(result: dict, plots: Dict[str, tuple], html: Optional[str],
+          failures: Dict[str, str]) -> None:
+    """Write the ``--plot`` pictures and the ``--html`` page of the result
+    document; a picture that cannot be made is a failure of its video
+    (added to ``failures``), not of the run."""
     from models.visualization.contact_sheet import write_contact_sheet
     from models.visualization.frames import FrameReadError
     from models.visualization.html_report import write_moments_page
@@ -125,31 +107,42 @@ def draw(result: dict, plots: Dict[str, tuple], html: Optional[str],
         print(f'Wrote {html}', file=sys.stderr)
 
 
-def summary(result: dict, stats) -> str:
-    """The line telling what a search embedded, from where, and how.
+def number(value: Optional[float]) -> str:
+    """A setting as printed: ``'%g'``, or ``'?'`` when it is missing."""
+    return '?' if value is None else f'{value:g}'
 
-    Args:
-        result (dict): The result document.
-        stats (models.apis.moments.WindowStats): What the search did.
 
-    Returns:
-        str: One line.
-    """
+def window_text(document: dict) -> str:
+    """``window W s, stride S s`` (or ``... frames``) of a document."""
+    if document.get('window_frames'):
+        return (f'window {document["window_frames"]} frames, stride '
+                f'{document["stride_frames"]} frames')
+    return (f'window {number(document["window_s"])} s, stride '
+            f'{number(document["stride_s"])} s')
+
+
+def _summary(result: dict, stats) -> str:
+    """The line telling what a search embedded (``stats``:
+    :class:`~models.apis.moments.WindowStats`), from where, and how."""
     if stats.cache_path:
         unwritten = stats.computed and not stats.saved
         where = (f', {len(stats.reused)} videos from the cache '
                  f'{stats.cache_path}{" (not written)" if unwritten else ""}')
     else:
         where = ' (no cache)'
-    if result['window_frames']:
-        windows = (f'window {result["window_frames"]} frames, stride '
-                   f'{result["stride_frames"]} frames')
-    else:
-        windows = (f'window {result["window_s"]:g} s, stride '
-                   f'{result["stride_s"]:g} s')
     return (f'Windows: {stats.windows} embedded from {len(stats.computed)} '
-            f'videos{where}; {windows}; score: {result["score"]}, threshold '
-            f'{result["threshold"]:g}')
+            f'videos{where}; {window_text(result)}; score: '
+            f'{result["score"]}, threshold {result["threshold"]:g}')
+
+
+def search_options(args: argparse.Namespace) -> dict:
+    """The keyword arguments of ``find_moments`` that a tool's options
+    (:func:`models.apis.cli.add_window_arguments`, ``--topk``...) give."""
+    return dict(window_s=args.window, stride_s=args.stride,
+                threshold=args.threshold, topk=args.topk,
+                batch_size=args.batch_size, progress=not args.no_progress,
+                on_failure=report_skipped, window_frames=args.window_frames,
+                subtract_still=args.subtract_still)
 
 
 def run(args: argparse.Namespace,
@@ -183,30 +176,24 @@ def run(args: argparse.Namespace,
         args.cache or default_window_cache_path(args.video))
     if cache is not None:  # refused, or its folder made, before the work
         cache = check_cache_path(cache)
-    plots = prepare_outputs(args, videos, cache)
-    background: Optional[List[str]] = None
-    if args.background:
-        background = load_labels(args.background)
-    elif args.no_background:
-        background = []
+    plots = _prepare_outputs(args, videos, cache)
+    background: Optional[List[str]] = (
+        load_labels(args.background) if args.background else
+        [] if args.no_background else None)
     scorer = load_model(args)
     info: dict = {}
     with background_warnings_printed('find_moments.py'):
-        result = find_moments(
-            scorer, videos, args.queries, window_s=args.window,
-            stride_s=args.stride, threshold=args.threshold, topk=args.topk,
-            cache_path=cache, batch_size=args.batch_size,
-            progress=not args.no_progress, on_failure=report_skipped,
-            background=background, chunk_frames=args.chunk_frames, info=info,
-            window_frames=args.window_frames,
-            subtract_still=args.subtract_still)
+        result = find_moments(scorer, videos, args.queries, cache_path=cache,
+                              background=background, info=info,
+                              chunk_frames=args.chunk_frames,
+                              **search_options(args))
     result['failures'] = {**unlisted, **result['failures']}
-    print(summary(result, info['stats']), file=sys.stderr)
+    print(_summary(result, info['stats']), file=sys.stderr)
     if result['videos']:
         print(format_segments(result))
     if args.out:
         write_result(args.out, result)
         print(f'Wrote {args.out}', file=sys.stderr)
     failures = dict(result['failures'])
-    draw(result, plots, args.html, failures)
+    _draw(result, plots, args.html, failures)
     return report_failures(failures, len(videos) + len(unlisted))

@@ -2,15 +2,14 @@
 matching of predicted segments to true ones, recall and precision at IoU
 thresholds, per label and over all labels.
 
-A predicted segment counts once at most: predictions are taken best score
-first, and each takes the unmatched true segment of the same label and
-video that it overlaps most, if that overlap (intersection over union of
-the two time intervals) reaches the threshold. Recall is the share of true
-segments matched, precision the share of predictions that matched one.
+A prediction counts once at most: predictions are taken best score first,
+and each takes the unmatched true segment of its label and video that it
+overlaps most, if that temporal IoU reaches the threshold. Recall is the
+share of true segments matched, precision the share of predictions that
+matched one.
 
-Only the standard library is used (no torch, no numpy): the evaluation
-reads JSON documents (``tools/generate_videos.py --long``'s ground truth,
-``tools/find_moments.py --out``) and can run without a model.
+Standard library only (no torch, no numpy): the evaluation reads JSON
+documents and runs without a model.
 
 Example:
     >>> truth = {'v.mp4': [dict(label='a', start_s=2.0, end_s=4.0)]}
@@ -20,7 +19,7 @@ Example:
     1.0
 """
 import math
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import List, Mapping, Optional, Sequence, Tuple
 
 #: The IoU thresholds reported by default; 0.5 is the headline figure.
 DEFAULT_IOU_THRESHOLDS = (0.3, 0.5, 0.7)
@@ -97,6 +96,24 @@ def _score(segment: Mapping, what: str) -> float:
     return score
 
 
+def _match(found: list, scores: list, spans: list,
+           iou_threshold: float) -> List[Optional[int]]:
+    """:func:`match_segments` on checked intervals and scores."""
+    taken = [False] * len(spans)
+    matches: List[Optional[int]] = [None] * len(found)
+    for i in sorted(range(len(found)), key=lambda i: -scores[i]):
+        best, best_iou = None, iou_threshold
+        for j, span in enumerate(spans):
+            if taken[j]:
+                continue
+            iou = temporal_iou(found[i], span)
+            if iou >= best_iou and (best is None or iou > best_iou):
+                best, best_iou = j, iou
+        if best is not None:
+            taken[best], matches[i] = True, best
+    return matches
+
+
 def match_segments(predicted: Sequence[Mapping],
                    truth: Sequence[Mapping],
                    iou_threshold: float = 0.5,
@@ -123,49 +140,30 @@ def match_segments(predicted: Sequence[Mapping],
     spans = [segment_interval(s, what) for s in truth]
     scores = [_score(s, what) for s in predicted]
     found = [segment_interval(s, what) for s in predicted]
-    order = sorted(range(len(found)), key=lambda i: -scores[i])
-    taken = [False] * len(spans)
-    matches: List[Optional[int]] = [None] * len(found)
-    for i in order:
-        best, best_iou = None, iou_threshold
-        for j, span in enumerate(spans):
-            if taken[j]:
-                continue
-            iou = temporal_iou(found[i], span)
-            if iou >= best_iou and (best is None or iou > best_iou):
-                best, best_iou = j, iou
-        if best is not None:
-            taken[best] = True
-            matches[i] = best
-    return matches
+    return _match(found, scores, spans, iou_threshold)
 
 
 def _ratio(num: int, den: int) -> Optional[float]:
     return num / den if den else None
 
 
-def _figures(counts: Dict[str, list], thresholds: Sequence[float]) -> dict:
+def _figures(truth: int, predicted: int, best_iou: float, matched: list,
+             thresholds: Sequence[float]) -> dict:
     """Recall, precision and F1 at each threshold from summed counts."""
-    truth, predicted = counts['truth'], counts['predicted']
     table = {}
-    for k, threshold in enumerate(thresholds):
-        matched = counts['matched'][k]
-        recall = _ratio(matched, truth)
-        precision = _ratio(matched, predicted)
+    for threshold, hits in zip(thresholds, matched):
+        recall, precision = _ratio(hits, truth), _ratio(hits, predicted)
         f1 = None
         if recall is not None and precision is not None:
             f1 = (2 * recall * precision / (recall + precision)
                   if recall + precision else 0.0)
         table[threshold_key(threshold)] = dict(
-            matched=matched, recall=recall, precision=precision, f1=f1)
-    return dict(
-        num_truth=truth,
-        num_predicted=predicted,
-        # How well the best prediction of each true segment's label
-        # covers it, whatever the threshold: tells a localisation problem
-        # (low) from a scoring problem (high, yet few matches).
-        mean_best_iou=_ratio(counts['best_iou'], truth),
-        at=table)
+            matched=hits, recall=recall, precision=precision, f1=f1)
+    # mean_best_iou: how well the best prediction of each true segment's
+    # label covers it, whatever the threshold: tells a localisation
+    # problem (low) from a scoring problem (high, yet few matches).
+    return dict(num_truth=truth, num_predicted=predicted,
+                mean_best_iou=_ratio(best_iou, truth), at=table)
 
 
 def evaluate_moments(
@@ -178,9 +176,8 @@ def evaluate_moments(
 
     Args:
         predictions (dict): ``{video: {label: [segment, ...]}}``; a
-            segment has ``start_s``, ``end_s`` (seconds) and ``score``
-            (e.g. ``find_moments``' ``segments`` of each video). A label
-            missing from a video's dict has no predictions there.
+            segment has ``start_s``, ``end_s`` (seconds) and ``score``. A
+            label missing from a video's dict has no predictions there.
         truth (dict): ``{video: [{label, start_s, end_s}, ...]}``: every
             true segment of every evaluated video (none is a valid list).
         labels (list[str]): The labels asked about (the queries).
@@ -215,54 +212,40 @@ def evaluate_moments(
             + (f'no predictions for {missing}' if missing else '')
             + ('; ' if missing and extra else '')
             + (f'no ground truth for {extra}' if extra else ''))
-    known = set(labels)
-    counts = {
-        label: dict(truth=0, predicted=0, best_iou=0.0,
-                    matched=[0] * len(thresholds))
-        for label in labels
-    }
+    # Per label: [true, predicted, sum of best IoUs, matched per threshold]
+    counts = {label: [0, 0, 0.0, [0] * len(thresholds)] for label in labels}
     for video, true_segments in truth.items():
-        by_label: Dict[str, list] = {}
         for segment in true_segments:
-            label = segment.get('label')
-            if label not in known:
+            if segment.get('label') not in counts:
                 raise ValueError(f'{video}: the ground truth label '
-                                 f'{label!r} is not among the labels asked '
-                                 'about')
-            by_label.setdefault(label, []).append(segment)
-        for label, segments in predictions[video].items():
-            if label not in known:
+                                 f'{segment.get("label")!r} is not among '
+                                 'the labels asked about')
+        for label in predictions[video]:
+            if label not in counts:
                 raise ValueError(f'{video}: predictions for {label!r}, '
                                  'which is not among the labels asked about')
-        for label in labels:
-            true_here = by_label.get(label, [])
-            found = list(predictions[video].get(label, []))
+        for label, count in counts.items():
             what = f'{video}, {label!r}'
-            count = counts[label]
-            count['truth'] += len(true_here)
-            count['predicted'] += len(found)
-            spans = [segment_interval(s, what) for s in found]
-            for segment in true_here:
-                span = segment_interval(segment, what)
-                count['best_iou'] += max(
-                    (temporal_iou(span, s) for s in spans), default=0.0)
+            predicted = list(predictions[video].get(label, []))
+            found = [segment_interval(s, what) for s in predicted]
+            spans = [segment_interval(s, what) for s in true_segments
+                     if s['label'] == label]
+            count[0] += len(spans)
+            count[1] += len(found)
+            for span in spans:
+                count[2] += max((temporal_iou(span, s) for s in found),
+                                default=0.0)
+            scores = [_score(s, what) for s in predicted]
             for k, threshold in enumerate(thresholds):
-                matches = match_segments(found, true_here, threshold, what)
-                count['matched'][k] += sum(m is not None for m in matches)
-    total = dict(
-        truth=sum(c['truth'] for c in counts.values()),
-        predicted=sum(c['predicted'] for c in counts.values()),
-        best_iou=sum(c['best_iou'] for c in counts.values()),
-        matched=[
-            sum(c['matched'][k] for c in counts.values())
-            for k in range(len(thresholds))
-        ])
+                count[3][k] += sum(
+                    m is not None
+                    for m in _match(found, scores, spans, threshold))
+    total = [sum(c[i] for c in counts.values()) for i in range(3)]
+    matched = [sum(hits) for hits in zip(*(c[3] for c in counts.values()))]
     return dict(
         iou_thresholds=thresholds,
         labels=labels,
         num_videos=len(truth),
-        overall=_figures(total, thresholds),
-        per_label={
-            label: _figures(counts[label], thresholds)
-            for label in labels
-        })
+        overall=_figures(*total, matched, thresholds),
+        per_label={label: _figures(*c, thresholds)
+                   for label, c in counts.items()})

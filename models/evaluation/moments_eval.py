@@ -3,16 +3,13 @@ check the ground truth, run ``find_moments`` on each set (or read its saved
 documents), match its segments to the true ones and report the figures
 (``tools/eval_moments.py``).
 
-Only the standard library is imported at the top (and
-:mod:`.moment_metrics`, which imports no more), so that the tool can read
-and check the ground truth before torch is loaded
-(``tools/light_imports.py``). The plugin's standard-library modules are
-imported relatively (the tool's own copies when it loaded this file by
-itself, whose errors it catches), those that need torch by their full name
-and when a set is searched.
+Only the standard library at the top, so that the tool checks the ground
+truth before torch is loaded (``tools/light_imports.py``): the plugin's
+standard-library modules are imported relatively (the tool's own copies,
+whose errors it catches), those that need torch by their full name when a
+set is searched.
 """
 import argparse
-import contextlib
 import json
 import os
 import os.path as osp
@@ -23,18 +20,15 @@ import time
 from typing import Dict, List, Optional, Sequence
 
 from ..utils.paths import file_identity, not_a_file
+from ..utils.safe_io import same_file
 from .moment_metrics import evaluate_moments, segment_interval, threshold_key
 
 #: The columns of a ``.csv`` report: one row per set, label and threshold.
 CSV_HEADER = ('set', 'label', 'iou', 'num_truth', 'num_predicted',
               'matched', 'recall', 'precision', 'f1', 'mean_best_iou')
 
-# ---------------------------------------------------------------------------
-# Reading the inputs (standard library only: before torch)
-# ---------------------------------------------------------------------------
 
-
-def load_json(path: str, what: str) -> dict:
+def _load_json(path: str, what: str) -> dict:
     """A JSON object read from a file, or a ValueError naming ``what``."""
     if not osp.isfile(path):
         raise ValueError(f'{what} {path!r} {not_a_file(path)}')
@@ -60,10 +54,10 @@ def read_ground_truth(path: str) -> dict:
         the file's by default) and ``file`` (``path``).
 
     Raises:
-        ValueError: When the file is missing or malformed, or names a
-            video that does not exist.
+        ValueError: When the file or a video it names is missing, or it is
+            malformed, or unlike its manifest.
     """
-    truth = load_json(path, 'GROUND_TRUTH')
+    truth = _load_json(path, 'GROUND_TRUTH')
     where = f'GROUND_TRUTH {path!r}'
     labels, videos = truth.get('labels'), truth.get('videos')
     if not (isinstance(labels, list) and labels
@@ -117,24 +111,15 @@ def read_ground_truth(path: str) -> dict:
         raise ValueError(f'{where}: "set" must be a plain name (letters, '
                          f'digits, "_", "-", "."), got {truth["set"]!r}')
     truth['file'] = path
-    check_manifest(truth)
+    _check_manifest(truth)
     return truth
 
 
-def check_manifest(truth: dict) -> None:
-    """Refuse a generated set whose files are not those its manifest
-    (``manifest.json`` beside the ground truth, written last by
-    ``generate_videos.py --long``) lists: a set changed since, or written
-    by an interrupted run.
-
-    Args:
-        truth (dict): From :func:`read_ground_truth`; a set without a
-            manifest is not checked, unless the ground truth names its
-            ``generator`` (which writes one).
-
-    Raises:
-        ValueError: Naming the file that differs or is not listed.
-    """
+def _check_manifest(truth: dict) -> None:
+    """Refuse a set whose files are not those its ``manifest.json`` (written
+    last by ``generate_videos.py --long``) lists: changed since, or written
+    by an interrupted run. A set without a manifest is not checked, unless
+    its ground truth names its ``generator`` (which writes one)."""
     folder = osp.dirname(osp.abspath(truth['file']))
     manifest = osp.join(folder, 'manifest.json')
     if not osp.exists(manifest):
@@ -148,7 +133,7 @@ def check_manifest(truth: dict) -> None:
                 'generate the set again, or remove the "generator" key '
                 'to use the file as ground truth of your own')
         return
-    files = load_json(manifest, 'The manifest').get('files')
+    files = _load_json(manifest, 'The manifest').get('files')
     if not isinstance(files, dict):
         raise ValueError(f'The manifest {manifest!r} has no "files"')
     for name in [osp.basename(truth['file']),
@@ -166,15 +151,8 @@ def check_manifest(truth: dict) -> None:
                              'generate the set again')
 
 
-def read_labels(path: str) -> List[str]:
-    """The labels of a label file, one a line (blank lines skipped).
-
-    Args:
-        path (str): The file.
-
-    Returns:
-        list[str]: The labels, in order.
-    """
+def _read_labels(path: str) -> List[str]:
+    """The labels of a ``--label-file``, one a line (blank lines skipped)."""
     if not osp.isfile(path):
         raise ValueError(f'--label-file {path!r} {not_a_file(path)}')
     try:
@@ -203,8 +181,8 @@ def queries_of_sets(truths: Sequence[dict],
         list[list[str]]: The queries of each set.
 
     Raises:
-        ValueError: When two files name the same set, or the label file
-            lacks a label of a set.
+        ValueError: Two files name the same set, or the label file lacks a
+            label of a set.
     """
     names = [truth['set'] for truth in truths]
     if len(set(names)) != len(names):
@@ -212,7 +190,7 @@ def queries_of_sets(truths: Sequence[dict],
                          f'({names}): give each set once')
     if label_file is None:
         return [list(truth['labels']) for truth in truths]
-    extra = read_labels(label_file)
+    extra = _read_labels(label_file)
     for truth in truths:
         missing = [x for x in truth['labels'] if x not in extra]
         if missing:
@@ -221,37 +199,11 @@ def queries_of_sets(truths: Sequence[dict],
     return [extra for _ in truths]
 
 
-# ---------------------------------------------------------------------------
-# Matching a find_moments document to the ground truth
-# ---------------------------------------------------------------------------
-
-
-def _same_path(a: str, b: str) -> bool:
-    if osp.realpath(a) == osp.realpath(b):
-        return True
-    try:
-        return osp.samefile(a, b)
-    except OSError:
-        return False
-
-
-def predictions_by_video(result: dict, truth: dict,
-                         queries: Sequence[str]) -> Dict[str, dict]:
-    """The segments a find_moments document found in each ground-truth
-    video, after checking that it answers this ground truth.
-
-    Args:
-        result (dict): ``find_moments``' document (or a saved one).
-        truth (dict): From :func:`read_ground_truth`.
-        queries (list[str]): The labels that were to be asked.
-
-    Returns:
-        dict: ``{ground-truth video name: {label: [segment, ...]}}``.
-
-    Raises:
-        ValueError: When the document asked other queries, misses a video
-            or describes a video of another length.
-    """
+def _predictions_by_video(result: dict, truth: dict,
+                          queries: Sequence[str]) -> Dict[str, dict]:
+    """``{ground-truth video name: {label: [segment, ...]}}`` of a
+    find_moments document, refused (ValueError) unless it asked
+    ``queries`` of the videos of ``truth``."""
     where = f'the find_moments result for {truth["file"]!r}'
     if not isinstance(result, dict) or not isinstance(
             result.get('videos'), list):
@@ -262,14 +214,12 @@ def predictions_by_video(result: dict, truth: dict,
                          f'labels {list(queries)}')
     found = {}
     for video in truth['videos']:
-        matches = [
-            entry for entry in result['videos']
-            if isinstance(entry, dict) and isinstance(entry.get('video'), str)
-            and _same_path(entry['video'], video['path'])
-        ]
-        if not matches:
+        entry = next((
+            e for e in result['videos']
+            if isinstance(e, dict) and isinstance(e.get('video'), str)
+            and same_file(e['video'], video['path'])), None)
+        if entry is None:
             raise ValueError(f'{where} has no entry for {video["path"]!r}')
-        entry = matches[0]
         # One frame of slack: decoders may count the last frame or not.
         slack = 1.5 / float(video.get('fps') or 1)
         if abs(float(entry.get('duration_s', -1)) -
@@ -306,142 +256,64 @@ def _check_same_video(entry: dict, video: dict) -> None:
                 'are of another video; run find_moments on this one')
 
 
-def truth_by_video(truth: dict) -> Dict[str, list]:
-    """``{video name: [{label, start_s, end_s}, ...]}`` of a ground truth.
-
-    Args:
-        truth (dict): From :func:`read_ground_truth`.
-
-    Returns:
-        dict: The true segments of each video.
-    """
-    return {video['video']: video['segments'] for video in truth['videos']}
-
-
-# ---------------------------------------------------------------------------
-# Running and reporting
-# ---------------------------------------------------------------------------
-
-
-def run_find_moments(scorer, truth: dict, queries: Sequence[str],
-                     args: argparse.Namespace) -> dict:
-    """Search one set's videos with its labels, timed.
-
-    Args:
-        scorer (ScoringModel): The loaded model.
-        truth (dict): From :func:`read_ground_truth`.
-        queries (list[str]): The labels to ask.
-        args (argparse.Namespace): The tool's options (``window``,
-            ``stride``, ``window_frames``, ``threshold``, ``topk``,
-            ``cache``, ``batch_size``, ``no_progress``, ``no_background``,
-            ``subtract_still``).
-
-    Returns:
-        dict: ``result`` (find_moments' document), ``seconds``,
-        ``windows`` (of all videos), ``windows_embedded`` (not read from
-        the cache), ``videos_from_cache`` and ``windows_per_s`` (embedded
-        windows per second of the run, decoding included; None when all
-        came from the cache).
-    """
-    from ..apis.cli import report_skipped
+def _run_find_moments(scorer, truth: dict, queries: Sequence[str],
+                      args: argparse.Namespace) -> dict:
+    """Search one set's videos for ``queries``: ``result`` (the document)
+    and its ``timing`` (windows embedded, not read from the cache, count
+    in ``windows_per_s``; None when all came from the cache)."""
+    from ..apis.moments_command import search_options
     from models.apis.moments import find_moments
     info: dict = {}
     start = time.perf_counter()
     result = find_moments(
-        scorer, [video['path'] for video in truth['videos']],
-        list(queries),
-        window_s=args.window,
-        stride_s=args.stride,
-        threshold=args.threshold,
-        topk=args.topk,
-        cache_path=args.cache,
-        batch_size=args.batch_size,
-        progress=not args.no_progress,
-        on_failure=report_skipped,
-        background=[] if args.no_background else None,
-        info=info,
-        window_frames=args.window_frames,
-        subtract_still=args.subtract_still)
+        scorer, [video['path'] for video in truth['videos']], list(queries),
+        cache_path=args.cache, background=[] if args.no_background else None,
+        info=info, **search_options(args))
     seconds = time.perf_counter() - start
-    # Windows read from --cache cost no decoding: only those embedded in
-    # this run count in the rate.
     embedded = info['stats'].windows
-    reused = len(info['stats'].reused)
-    return dict(
-        result=result,
+    return dict(result=result, timing=dict(
         seconds=seconds,
         windows=sum(len(v.get('windows', [])) for v in result['videos']),
         windows_embedded=embedded,
-        videos_from_cache=reused,
+        videos_from_cache=len(info['stats'].reused),
         windows_per_s=embedded / seconds if embedded and seconds > 0 else
-        None)
+        None))
 
 
-def set_report(truth: dict, queries: Sequence[str], result: dict,
-               iou: Sequence[float]) -> dict:
-    """The figures of one set.
-
-    Args:
-        truth (dict): From :func:`read_ground_truth`.
-        queries (list[str]): The labels asked.
-        result (dict): find_moments' document for the set's videos.
-        iou (list[float]): IoU thresholds.
-
-    Returns:
-        dict: ``set``, ``ground_truth``, ``videos``, ``queries``, the
-        search settings (``window_s`` and ``stride_s``, or
-        ``window_frames`` and ``stride_frames``; ``score``, ``threshold``)
-        and ``overall`` and ``per_label`` figures
-        (:func:`models.evaluation.moment_metrics.evaluate_moments`).
-    """
+def _set_report(truth: dict, queries: Sequence[str], result: dict,
+                iou: Sequence[float]) -> dict:
+    """One set's entry of the report: the set, its size, the search
+    settings of ``result`` and the figures of :func:`evaluate_moments`."""
     figures = evaluate_moments(
-        predictions_by_video(result, truth, queries), truth_by_video(truth),
+        _predictions_by_video(result, truth, queries),
+        {video['video']: video['segments'] for video in truth['videos']},
         queries, iou)
     return dict(
-        set=truth['set'],
-        ground_truth=truth['file'],
+        set=truth['set'], ground_truth=truth['file'],
         videos=len(truth['videos']),
         duration_s=sum(v['duration_s'] for v in truth['videos']),
         queries=list(queries),
-        window_s=result.get('window_s'),
-        stride_s=result.get('stride_s'),
-        window_frames=result.get('window_frames'),
-        stride_frames=result.get('stride_frames'),
-        score=result.get('score'),
-        threshold=result.get('threshold'),
-        overall=figures['overall'],
-        per_label=figures['per_label'])
-
-
-def _setting(value) -> str:
-    return '?' if value is None else f'{value:g}'
+        **{key: result.get(key)
+           for key in ('window_s', 'stride_s', 'window_frames',
+                       'stride_frames', 'score', 'threshold')},
+        overall=figures['overall'], per_label=figures['per_label'])
 
 
 def _fmt(value: Optional[float]) -> str:
     return '   -' if value is None else f'{value:.3f}'
 
 
-def print_set(report: dict, iou: Sequence[float]) -> None:
-    """Print one set's figures: a table over the IoU thresholds, then
-    recall and precision per label at the headline threshold.
-
-    Args:
-        report (dict): From :func:`set_report` (with ``timing`` when a
-            model ran).
-        iou (list[float]): IoU thresholds.
-    """
+def _print_set(report: dict, iou: Sequence[float]) -> None:
+    """Print one set's figures (:func:`_set_report`, with ``timing`` when a
+    model ran): a table over the IoU thresholds ``iou``, then recall and
+    precision per label at the headline threshold."""
+    from ..apis.moments_command import number, window_text
     overall = report['overall']
-    if report.get('window_frames'):
-        windows = (f'window {report["window_frames"]} frames, stride '
-                   f'{report["stride_frames"]} frames')
-    else:
-        windows = (f'window {_setting(report["window_s"])} s, stride '
-                   f'{_setting(report["stride_s"])} s')
     print(f'\n{report["set"]}: {report["videos"]} videos, '
           f'{report["duration_s"] / 60:.1f} min, {overall["num_truth"]} '
           f'true segments, {len(report["queries"])} queries; '
-          f'{overall["num_predicted"]} segments found ({windows}, score '
-          f'{report["score"]}, threshold {_setting(report["threshold"])})')
+          f'{overall["num_predicted"]} segments found ({window_text(report)}, '
+          f'score {report["score"]}, threshold {number(report["threshold"])})')
     timing = report.get('timing')
     if timing and timing['windows_per_s'] is not None:
         print(f'  {timing["seconds"]:.1f} s, {timing["windows_embedded"]} '
@@ -467,14 +339,9 @@ def print_set(report: dict, iou: Sequence[float]) -> None:
               f'{_fmt(row["precision"])}')
 
 
-def write_report(path: str, report: dict) -> None:
-    """Write the report as JSON or CSV (by the extension), whole or not at
-    all.
-
-    Args:
-        path (str): ``.json`` or ``.csv`` file.
-        report (dict): The whole report (``sets`` ...).
-    """
+def _write_report(path: str, report: dict) -> None:
+    """Write the report to a ``.json`` file, or a ``.csv`` one (one row per
+    set, label and threshold: :data:`CSV_HEADER`), whole or not at all."""
     from ..utils.safe_io import write_json_or_csv
 
     def rows():
@@ -494,33 +361,9 @@ def write_report(path: str, report: dict) -> None:
     write_json_or_csv(path, report, CSV_HEADER, rows(), indent=1)
 
 
-def machine() -> dict:
-    """Where the run happened, for the report.
-
-    Returns:
-        dict: ``platform``, ``processor`` and ``cpus``.
-    """
-    return dict(platform=platform.platform(),
-                processor=platform.processor() or platform.machine(),
-                cpus=os.cpu_count())
-
-
-def result_path(args: argparse.Namespace, truth: dict) -> str:
+def _result_path(args: argparse.Namespace, truth: dict) -> str:
     """Where ``--results-dir`` puts a set's find_moments document."""
     return osp.join(args.results_dir, f'{truth["set"]}.json')
-
-
-def check_outputs(args: argparse.Namespace) -> None:
-    """Refuse outputs that would overwrite an input, before the model is
-    loaded (:class:`~models.apis.cli.CliError`)."""
-    from ..apis.cli import check_writable
-    check_writable(
-        [('--out', args.out)] + [('--results-dir', result_path(args, truth))
-                                 for truth in args.truths
-                                 if args.results_dir],
-        [*args.ground_truth, *(args.predictions or []), args.label_file,
-         args.config, args.checkpoint, args.model, args.clip, args.cache,
-         *(v['path'] for t in args.truths for v in t['videos'])])
 
 
 def run(args: argparse.Namespace) -> int:
@@ -536,42 +379,47 @@ def run(args: argparse.Namespace) -> int:
         video could not be read (no figures: they would describe fewer
         videos than the ground truth).
     """
-    with contextlib.ExitStack() as stack:
-        return _run(args, stack)
-
-
-def _run(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
-    from ..apis.cli import load_model_from_args, report_failures
+    from ..apis.cli import (check_writable, load_model_from_args,
+                            report_failures)
+    from ..utils.safe_io import write_json_or_csv
     from models.apis.moments import background_warnings_printed
-    from ..utils.safe_io import atomic_write
-    check_outputs(args)
-    report = dict(iou_thresholds=list(args.iou), machine=machine(), sets=[])
+    # Outputs that would overwrite an input are refused before the model
+    # is loaded.
+    check_writable(
+        [('--out', args.out)] + [('--results-dir', _result_path(args, truth))
+                                 for truth in args.truths
+                                 if args.results_dir],
+        [*args.ground_truth, *(args.predictions or []), args.label_file,
+         args.config, args.checkpoint, args.model, args.clip, args.cache,
+         *(v['path'] for t in args.truths for v in t['videos'])])
+    report = dict(iou_thresholds=list(args.iou), machine=dict(
+        platform=platform.platform(),
+        processor=platform.processor() or platform.machine(),
+        cpus=os.cpu_count()), sets=[])
     if args.predictions:
-        results = [load_json(path, '--predictions')
-                   for path in args.predictions]
-        runs = [dict(result=r) for r in results]
-        report['model'] = results[0].get('model')
+        runs = [dict(result=_load_json(path, '--predictions'))
+                for path in args.predictions]
+        report['model'] = runs[0]['result'].get('model')
         report['predictions'] = list(args.predictions)
-    else:
-        start = time.perf_counter()
-        scorer = load_model_from_args(args)
-        report['model'] = scorer.describe()
-        report['device'] = str(scorer.device)
-        report['model_load_s'] = time.perf_counter() - start
-        runs = []
-        # Once for all the sets: the model's label file is missing for
-        # every one of them.
-        stack.enter_context(background_warnings_printed('eval_moments.py'))
+        return _report(args, report, runs)
+    start = time.perf_counter()
+    scorer = load_model_from_args(args)
+    report['model'] = scorer.describe()
+    report['device'] = str(scorer.device)
+    report['model_load_s'] = time.perf_counter() - start
+    runs = []
+    # Once for all the sets: the model's label file is missing for every
+    # one of them.
+    with background_warnings_printed('eval_moments.py'):
         for truth, queries in zip(args.truths, args.queries):
             print(f'Searching {len(truth["videos"])} videos of '
                   f'{truth["set"]} for {len(queries)} labels',
                   file=sys.stderr)
-            one = run_find_moments(scorer, truth, queries, args)
+            one = _run_find_moments(scorer, truth, queries, args)
             runs.append(one)
             if args.results_dir:
-                with atomic_write(result_path(args, truth), 'w') as f:
-                    json.dump(one['result'], f, ensure_ascii=False)
-                    f.write('\n')
+                write_json_or_csv(_result_path(args, truth), one['result'],
+                                  (), (), indent=None)
             failures = one['result'].get('failures') or {}
             if failures:
                 # Figures over the readable videos alone would describe
@@ -579,22 +427,24 @@ def _run(args: argparse.Namespace, stack: contextlib.ExitStack) -> int:
                 print('No figures: the ground truth describes videos that '
                       'could not be read.', file=sys.stderr)
                 return report_failures(failures, len(truth['videos']))
+    return _report(args, report, runs)
+
+
+def _report(args: argparse.Namespace, report: dict, runs: list) -> int:
+    """Figures of each set's run, printed and written; see :func:`run`."""
+    from ..apis.cli import report_failures
     for truth, queries, one in zip(args.truths, args.queries, runs):
         failures = one['result'].get('failures') or {}
         if failures:
             print(f'No figures: {truth["file"]!r} has videos that could '
                   'not be read.', file=sys.stderr)
             return report_failures(failures, len(truth['videos']))
-        figures = set_report(truth, queries, one['result'], args.iou)
-        if 'seconds' in one:
-            figures['timing'] = {
-                k: one[k]
-                for k in ('seconds', 'windows', 'windows_embedded',
-                          'videos_from_cache', 'windows_per_s')
-            }
+        figures = _set_report(truth, queries, one['result'], args.iou)
+        if 'timing' in one:
+            figures['timing'] = one['timing']
         report['sets'].append(figures)
-        print_set(figures, args.iou)
+        _print_set(figures, args.iou)
     if args.out:
-        write_report(args.out, report)
+        _write_report(args.out, report)
         print(f'Wrote {args.out}', file=sys.stderr)
     return 0
