@@ -1,16 +1,12 @@
 """Cached window features of videos, so that asking another question of a
 video neither decodes nor embeds it again.
 
-The cache is a file of :mod:`models.apis.feature_cache`'s format (its
-magic, its refusal of files that are not ours with
-:class:`~models.apis.feature_cache.NotACacheError`, its lock, merge and
-atomic rename). Its entries are keyed by the model's identity, the
-embedding code's versions and the window and stride
-(:func:`window_cache_key`); under that key, by the video's absolute path,
-each entry holds the video's version (size, times, inode: a changed file
-is embedded again), its frame count and rate, its windows and their
-features. A run adds its videos' entries to those already there, also
-those another run wrote meanwhile.
+The cache is a file of :mod:`models.apis.feature_cache`'s format (magic,
+refusal of files not ours, lock, merge, atomic rename), keyed by
+:func:`window_cache_key`, then by the video's absolute path. Each entry
+holds the video's version (a changed file is embedded again), its frame
+count and rate, its windows and their features. A run adds its videos'
+entries to those already there, also those another run wrote meanwhile.
 
 Example:
     >>> cache = WindowCache('clips.actionclip_moments.pt', scorer.identity,
@@ -19,15 +15,13 @@ Example:
 """
 import os
 import os.path as osp
-import warnings
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
 import torch
 
 from models.apis.feature_cache import (cache_file_for, check_cache_path,
-                                       model_key, read_cache,
-                                       update_cache_entries)
+                                       load_cache, model_key, save_entries)
 from models.apis.windows import frame_window, plan_windows
 from models.utils.paths import file_version
 
@@ -39,15 +33,7 @@ WINDOW_VERSION = 1
 
 def default_window_cache_path(path: str) -> str:
     """Where the window features of a folder's or a video's videos are
-    cached by default: in the user's cache folder, as the folder search's.
-
-    Args:
-        path (str): A folder or a video file.
-
-    Returns:
-        str: A file in ``<cache home>/moments``
-        (:func:`models.apis.feature_cache.cache_file_for`).
-    """
+    cached by default: :func:`cache_file_for` ``(path, 'moments')``."""
     return cache_file_for(path, 'moments')
 
 
@@ -55,24 +41,13 @@ def window_cache_key(identity: str,
                      window_s: Optional[float],
                      stride_s: Optional[float],
                      window_frames: Optional[int] = None) -> str:
-    """The key of one model's window features at one window and stride.
-
-    Args:
-        identity (str): The model's identity.
-        window_s (float, optional): Window length in seconds.
-        stride_s (float, optional): Stride in seconds.
-        window_frames (int, optional): Window length in frames instead
-            (the stride half of it).
-
-    Returns:
-        str: ``'windows<version>|<window>|<stride>|<model key>'``, or
-        ``'windows<version>|frames<N>|<model key>'``.
-    """
-    if window_frames is not None:
-        return (f'windows{WINDOW_VERSION}|frames{int(window_frames)}|'
-                f'{model_key(identity)}')
-    return (f'windows{WINDOW_VERSION}|{float(window_s)!r}|'
-            f'{float(stride_s)!r}|{model_key(identity)}')
+    """The key of one model's window features at one window and stride
+    (or at ``window_frames`` frames instead, the stride half of it):
+    ``'windows<version>|<window>|<stride>|<model key>'``, or
+    ``'windows<version>|frames<N>|<model key>'``."""
+    size = (f'frames{int(window_frames)}' if window_frames is not None else
+            f'{float(window_s)!r}|{float(stride_s)!r}')
+    return f'windows{WINDOW_VERSION}|{size}|{model_key(identity)}'
 
 
 @dataclass
@@ -138,18 +113,10 @@ class WindowCache:
         self.stride_s = None if window_frames else float(stride_s)
         self.key = window_cache_key(identity, window_s, stride_s,
                                     window_frames)
-        cache, problem = read_cache(self.path)
-        if problem:
-            warnings.warn(f'Rebuilding the feature cache {self.path} '
-                          f'({problem})')
-        self._rebuild = problem is not None
+        cache, self._rebuild = load_cache(self.path)
         old = cache['models'].get(self.key)
         self._old: Dict[str, dict] = old if isinstance(old, dict) else {}
         self._new: Dict[str, dict] = {}
-
-    @staticmethod
-    def _name(video: str) -> str:
-        return osp.abspath(video)
 
     def lookup(self,
                video: str,
@@ -167,7 +134,7 @@ class WindowCache:
             VideoWindows, optional: The windows, or None when not cached,
             changed since, or malformed.
         """
-        entry = self._old.get(self._name(video))
+        entry = self._old.get(osp.abspath(video))
         if not isinstance(entry, dict) or any(
                 entry.get(k) != v for k, v in file_version(stat).items()):
             return None
@@ -215,7 +182,7 @@ class WindowCache:
                 next time instead of being cached as current).
             windows (VideoWindows): Its windows and features.
         """
-        self._new[self._name(windows.video)] = dict(
+        entry = dict(
             **file_version(stat),
             num_frames=int(windows.num_frames),
             fps=float(windows.fps),
@@ -224,8 +191,8 @@ class WindowCache:
         if windows.stills is not None:
             # Beside the window features, in the same entry: a later
             # query with or without subtract_still costs no decoding.
-            self._new[self._name(windows.video)]['stills'] = \
-                windows.stills.contiguous()
+            entry['stills'] = windows.stills.contiguous()
+        self._new[osp.abspath(windows.video)] = entry
 
     def save(self) -> bool:
         """Write the new entries into the file, keeping every other entry.
@@ -236,7 +203,7 @@ class WindowCache:
         """
         if not self._new and not self._rebuild:
             return False
-        saved = update_cache_entries(self.path, self.key, self._new)
+        saved = save_entries(self.path, self.key, self._new, merge=True)
         if saved:
             self._old.update(self._new)
             self._new, self._rebuild = {}, False

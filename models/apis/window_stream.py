@@ -2,20 +2,16 @@
 memory bounded by the chunk size whatever the video's length.
 
 The model's test pipeline is taken apart where it decodes
-(:func:`split_pipeline`): its opening step (``VideoInit``: decord, OpenCV
-where decord cannot open the file) opens the video once; its sampling
-steps choose each window's frames (:mod:`models.apis.windows`); the frames
-all windows need are decoded in ascending chunks of at most
-``chunk_frames`` (in one forward pass through PyAV when the pipeline's
-``VideoDecode`` uses PyAV, its default; else decord's ``get_batch``, as
-``VideoDecode`` calls it; a sequential OpenCV reader where decord fails, as
-``VideoDecode`` falls back);
-a frame is dropped as soon as the last window that uses it has been
-formed. Each window's frames then go through the pipeline's steps after
-decoding (``Resize``, ``CenterCrop``, ``FormatShape``, ``PackActionInputs``
-of the config, whatever they are), then the model's data preprocessor and
-encoders, ``batch_size`` windows at a time: the same tensors the test
-pipeline would make of a clip cut to the window.
+(:func:`split_pipeline`): its opening step (``VideoInit``) opens the video
+once; its sampling steps choose each window's frames
+(:mod:`models.apis.windows`); the frames all windows need are decoded in
+ascending chunks of at most ``chunk_frames``, by the readers
+``VideoDecode`` uses (PyAV in one forward pass, its default; else decord's
+``get_batch``; OpenCV, read sequentially, where decord fails), and a frame
+is dropped once the last window that uses it is formed. Each window's
+frames then go through the pipeline's steps after decoding, the data
+preprocessor and the encoders, ``batch_size`` windows at a time: the same
+tensors the test pipeline would make of a clip cut to the window.
 
 Example:
     >>> stream = open_video(scorer, 'talk.mp4')
@@ -23,6 +19,7 @@ Example:
     ...                     stream.sampler)
     >>> features = embed_windows(scorer, stream, plan)   # (K, V, D)
 """
+import dataclasses
 import os.path as osp
 from dataclasses import dataclass
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
@@ -51,15 +48,9 @@ class NonFiniteFeaturesError(ValueError):
 
 @dataclass
 class PipelineParts:
-    """A test pipeline taken apart where it decodes.
-
-    Attributes:
-        init (dict): The opening step (``VideoInit``).
-        sampling (list[dict]): The steps choosing ``frame_inds``.
-        decode (dict): The decoding step (``VideoDecode``).
-        post (list[dict]): The steps after decoding, ending with
-            ``PackActionInputs``.
-    """
+    """A test pipeline taken apart where it decodes: the opening step
+    (``init``), the steps choosing ``frame_inds`` (``sampling``), the
+    decoding step (``decode``) and the steps after it (``post``)."""
 
     init: dict
     sampling: List[dict]
@@ -97,9 +88,8 @@ def split_pipeline(steps: Sequence[dict]) -> PipelineParts:
 
 class _SequentialOpenCV:
     """Frames read with OpenCV in one forward pass (``VideoDecode``'s
-    fallback reader reopens the file and decodes from the start for every
-    clip, which for the chunks of a long video would decode it again and
-    again)."""
+    fallback reader decodes from the start for every clip, which for the
+    chunks of a long video would decode it again and again)."""
 
     def __init__(self, filename: str, num_frames: int):
         import cv2
@@ -107,40 +97,31 @@ class _SequentialOpenCV:
         self.num_frames = num_frames
         self.capture = cv2.VideoCapture(filename)
         self.position = 0  # index of the next frame grab() gives
-        self._last: Optional[np.ndarray] = None  # frame position - 1
 
     def read(self, indices: Sequence[int]) -> List[np.ndarray]:
         import cv2
         frames = []
-        for index in indices:
-            index = int(index)
-            if index >= self.num_frames:
-                # Frames decord counts but OpenCV cannot decode: the last
-                # one in their place would be a substitute.
-                raise self._error(index)
-            if index < self.position - 1 or (index == self.position - 1
-                                             and self._last is None):
+        for index in map(int, indices):
+            if index < self.position - 1:  # behind: from the start again
                 self.capture.release()
                 self.capture = cv2.VideoCapture(self.filename)
-                self.position, self._last = 0, None
-            if index == self.position - 1:
-                frames.append(self._last.copy())
-                continue
-            while self.position <= index:
+                self.position = 0
+            # Frames decord counts but OpenCV cannot decode are refused:
+            # the last one in their place would be a substitute.
+            while index < self.num_frames and self.position <= index:
                 if not self.capture.grab():
-                    raise self._error(index)
+                    break
                 self.position += 1
-            ok, frame = self.capture.retrieve()
+            # The frame grabbed last is index: retrieve() gives it (again).
+            ok, frame = (self.capture.retrieve()
+                         if self.position == index + 1 else (False, None))
             if not ok:
-                raise self._error(index)
-            self._last = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-            frames.append(self._last)
+                raise VideoReadError(
+                    f'Cannot decode frame {index} of video '
+                    f'{self.filename!r}: it is truncated or corrupt; copy '
+                    'or download it again')
+            frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
         return frames
-
-    def _error(self, index: int) -> VideoReadError:
-        return VideoReadError(
-            f'Cannot decode frame {index} of video {self.filename!r}: it '
-            'is truncated or corrupt; copy or download it again')
 
     def close(self) -> None:
         self.capture.release()
@@ -238,8 +219,6 @@ class VideoStream:
             raise VideoReadError(
                 f'Video file {filename!r} has no frames; check that it '
                 'plays, or copy or download it again')
-        #: Calls of :meth:`read` (each decodes one chunk).
-        self.reads = 0
 
     def read(self, indices: Sequence[int]) -> List[np.ndarray]:
         """Decode frames, as the pipeline's decoding step would.
@@ -253,54 +232,47 @@ class VideoStream:
         Raises:
             VideoReadError: A frame cannot be decoded.
         """
-        from models.datasets.transforms import _OpenCVFrames
-        self.reads += 1
+        from models.datasets.pyav_frames import CorruptVideo, InOrderReader
+        from models.datasets.transforms import _OpenCVFrames, corrupt_message
         if not self._pyav_tried:
             self._pyav_tried = True
-            from models.datasets.pyav_frames import InOrderReader
             try:
                 self._pyav = InOrderReader.open(self.filename,
                                                 self.num_frames)
             except Exception:  # NotSupported, unreadable: decord decides
                 self._pyav = None
+        # Each reader falls back to the next for good, as VideoDecode's do.
         if self._pyav is not None:
-            from models.datasets.pyav_frames import CorruptVideo
-            from models.datasets.transforms import corrupt_message
             try:
                 return self._pyav.read(indices)
             except CorruptVideo as error:  # as VideoDecode: no decord
                 raise VideoReadError(corrupt_message(self.filename,
                                                      error)) from error
-            except Exception:  # as VideoDecode: decord from here on
+            except Exception:
                 self._pyav.close()
                 self._pyav = None
-        if self._opencv is None and not isinstance(self._reader,
-                                                   _OpenCVFrames):
+        opencv_only = isinstance(self._reader, _OpenCVFrames)
+        if self._opencv is None and not opencv_only:
             try:
                 return self._decode._decord_load_frames(
                     self._reader, np.asarray(indices))
-            except Exception:  # as VideoDecode: OpenCV from here on
+            except Exception:
                 pass
         if self._opencv is None:
             # OpenCV's count: the frames it can actually decode.
-            count = (len(self._reader) if isinstance(
-                self._reader, _OpenCVFrames) else len(
-                    _OpenCVFrames(self.filename)))
-            self._opencv = _SequentialOpenCV(self.filename, count)
+            self._opencv = _SequentialOpenCV(self.filename, len(
+                self._reader if opencv_only else _OpenCVFrames(self.filename)))
         try:
             return self._opencv.read(indices)
-        except VideoReadError:
-            raise
         except Exception as error:
             raise VideoReadError(describe_read_error(self.filename,
                                                      error)) from error
 
     def close(self) -> None:
         """Release the decoders."""
-        if self._opencv is not None:
-            self._opencv.close()
-        if self._pyav is not None:
-            self._pyav.close()
+        for reader in (self._opencv, self._pyav):
+            if reader is not None:
+                reader.close()
         self._reader = None
 
 
@@ -360,43 +332,6 @@ class WindowFrames:
                     del held[i]
 
 
-class WindowPacker:
-    """The pipeline's steps after decoding, run on a window's frames.
-
-    Args:
-        steps (list[dict]): :attr:`PipelineParts.post`.
-    """
-
-    def __init__(self, steps: Sequence[dict]):
-        from mmengine.dataset import Compose
-        from mmengine.registry import DefaultScope
-        with DefaultScope.overwrite_default_scope('mmaction'):
-            self.compose = Compose([dict(s) for s in steps])
-
-    def __call__(self, sample: dict, frames: List[np.ndarray],
-                 filename: str) -> dict:
-        """Pack one window as the pipeline packs a clip.
-
-        Args:
-            sample (dict): The window's sampler results (``frame_inds``,
-                ``clip_len``, ``num_clips`` ...).
-            frames (list[np.ndarray]): Its decoded frames.
-            filename (str): The video, for messages.
-
-        Returns:
-            dict: ``PackActionInputs``'s ``inputs`` and ``data_samples``.
-        """
-        results = dict(sample, filename=filename, imgs=list(frames))
-        results['original_shape'] = frames[0].shape[:2]
-        results['img_shape'] = frames[0].shape[:2]
-        packed = self.compose(results)
-        if packed is None:
-            raise VideoReadError(
-                describe_read_error(filename,
-                                    ValueError('the pipeline dropped it')))
-        return packed
-
-
 def open_video(scorer, filename: str) -> VideoStream:
     """Open a video with the scorer's test pipeline.
 
@@ -409,8 +344,8 @@ def open_video(scorer, filename: str) -> VideoStream:
         VideoStream: The opened video (``num_frames``, ``fps``,
         ``sampler``).
     """
-    return VideoStream(filename, split_pipeline(scorer.preprocess.pipeline
-                                                .steps))
+    return VideoStream(filename,
+                       split_pipeline(scorer.preprocess.pipeline.steps))
 
 
 @torch.no_grad()
@@ -419,8 +354,7 @@ def embed_windows(scorer,
                   plan: WindowPlan,
                   batch_size: int = 8,
                   chunk_frames: int = DEFAULT_CHUNK_FRAMES,
-                  progress=None,
-                  frames: Optional[WindowFrames] = None) -> torch.Tensor:
+                  progress=None) -> torch.Tensor:
     """Features of every window of a video, ``batch_size`` windows per
     forward pass.
 
@@ -431,9 +365,6 @@ def embed_windows(scorer,
         batch_size (int): Windows per forward pass.
         chunk_frames (int): Frames decoded at a time.
         progress (tqdm, optional): Advanced by one per window embedded.
-        frames (WindowFrames, optional): The frame iterator to use (to
-            read its :attr:`~WindowFrames.peak_held` afterwards); made
-            from ``stream``, ``plan`` and ``chunk_frames`` by default.
 
     Returns:
         torch.Tensor: ``(K, V, D)`` L2-normalised float32 features on the
@@ -443,28 +374,33 @@ def embed_windows(scorer,
         VideoReadError: A frame cannot be decoded.
         NonFiniteFeaturesError: The model gave non-finite features.
     """
+    from mmengine.dataset import Compose
+    from mmengine.registry import DefaultScope
+
     from models.apis.video_scoring import encode_frames
     if batch_size < 1:
         raise ValueError(f'batch_size must be >= 1, got {batch_size}')
-    packer = WindowPacker(split_pipeline(
-        scorer.preprocess.pipeline.steps).post)
-    frames = frames or WindowFrames(stream, plan, chunk_frames)
+    # The pipeline's steps after decoding, run on each window's frames.
+    with DefaultScope.overwrite_default_scope('mmaction'):
+        post = Compose(split_pipeline(scorer.preprocess.pipeline.steps).post)
     features: List[torch.Tensor] = []
     batch: List[dict] = []
-
-    def flush() -> None:
-        inputs = scorer.preprocess.normalize(batch)
-        features.append(encode_frames(scorer.model, inputs))
-        if progress is not None:
-            progress.update(len(batch))
-        batch.clear()
-
-    for k, window in frames:
-        batch.append(packer(plan.samples[k], window, stream.filename))
-        if len(batch) == batch_size:
-            flush()
-    if batch:
-        flush()
+    for n, (k, window) in enumerate(
+            WindowFrames(stream, plan, chunk_frames), 1):
+        shape = window[0].shape[:2]
+        packed = post(dict(plan.samples[k], filename=stream.filename,
+                           imgs=list(window), original_shape=shape,
+                           img_shape=shape))
+        if packed is None:
+            raise VideoReadError(describe_read_error(
+                stream.filename, ValueError('the pipeline dropped it')))
+        batch.append(packed)
+        if len(batch) == batch_size or n == len(plan.samples):
+            inputs = scorer.preprocess.normalize(batch)
+            features.append(encode_frames(scorer.model, inputs))
+            if progress is not None:
+                progress.update(len(batch))
+            batch = []
     result = torch.cat(features)
     if not torch.isfinite(result).all():
         raise NonFiniteFeaturesError(
@@ -501,13 +437,12 @@ def embed_windows_and_stills(scorer,
         tuple[torch.Tensor, torch.Tensor]: ``(K, V, D)`` features of the
         windows and of their stills.
     """
-    starts = [s for s in plan.starts for _ in range(2)]
-    lengths = [n for n in plan.lengths for _ in range(2)]
-    samples = []
-    for sample in plan.samples:
-        samples += [sample, still_sample(sample)]
-    both = WindowPlan(plan.num_frames, plan.fps, plan.window_s,
-                      plan.stride_s, starts, lengths, samples)
+    both = dataclasses.replace(
+        plan,
+        starts=[s for s in plan.starts for _ in range(2)],
+        lengths=[n for n in plan.lengths for _ in range(2)],
+        samples=[s for sample in plan.samples
+                 for s in (sample, still_sample(sample))])
     features = embed_windows(scorer, stream, both, batch_size, chunk_frames,
                              progress)
     return features[0::2].contiguous(), features[1::2].contiguous()
