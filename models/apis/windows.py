@@ -84,14 +84,8 @@ def check_window(window_s: float, stride_s: float) -> None:
 
 
 def check_window_frames(window_frames: int) -> None:
-    """Refuse a window length in frames that cannot be planned.
-
-    Args:
-        window_frames (int): Frames of a window.
-
-    Raises:
-        ValueError: Not an integer of at least 2 (the stride is half).
-    """
+    """Refuse a window length in frames that is not an integer of at least
+    2 (the stride is half of it) with a ValueError."""
     if isinstance(window_frames, bool) or not isinstance(
             window_frames, (int, np.integer)) or window_frames < 2:
         raise ValueError(f'window_frames must be an integer >= 2, got '
@@ -129,9 +123,8 @@ def still_sample(sample: dict) -> dict:
         middle one.
     """
     inds = np.asarray(sample['frame_inds'])
-    still = dict(sample)
-    still['frame_inds'] = np.full_like(inds, inds[len(inds) // 2])
-    return still
+    return dict(sample,
+                frame_inds=np.full_like(inds, inds[len(inds) // 2]))
 
 
 class WindowSampler:
@@ -244,12 +237,10 @@ def window_frames(window_s: float, stride_s: float,
         than any video (``1e308`` s, whose frame count is infinite) is one
         over the whole video, as any window longer than the video is.
     """
-    return (_whole_frames(window_s * fps), _whole_frames(stride_s * fps))
-
-
-def _whole_frames(frames: float) -> int:
     # 2**53 frames outlast any video (and are exact in a float).
-    return max(1, int(round(min(frames, 2.0**53))))
+    window, stride = (max(1, int(round(min(seconds * fps, 2.0**53))))
+                      for seconds in (window_s, stride_s))
+    return window, stride
 
 
 def plan_windows(num_frames: int,
@@ -284,20 +275,16 @@ def plan_windows(num_frames: int,
         raise ValueError(f'The video has no frames (num_frames={num_frames})')
     if not (math.isfinite(fps) and fps > 0):
         raise ValueError(f'The video has no usable frame rate ({fps!r})')
-    window, stride = window_frames(window_s, stride_s, fps)
-    if num_frames <= window:
-        starts, window = [0], num_frames
-    else:
-        starts = list(range(0, num_frames - window + 1, stride))
-        if starts[-1] + window < num_frames:
-            starts.append(num_frames - window)
-    lengths = [window] * len(starts)
-    samples = [] if sampler is None else [
-        sampler(start, window, fps) for start in starts
-    ]
     if frame_times is not None and len(frame_times) != num_frames + 1:
         raise ValueError(f'{len(frame_times)} frame times for '
                          f'{num_frames} frames and the end')
+    window, stride = window_frames(window_s, stride_s, fps)
+    window = min(window, num_frames)
+    starts = list(range(0, num_frames - window + 1, stride))
+    if starts[-1] + window < num_frames:
+        starts.append(num_frames - window)
+    samples = [sampler(start, window, fps)
+               for start in starts] if sampler else []
     return WindowPlan(num_frames, float(fps), float(window_s),
-                      float(stride_s), starts, lengths, samples,
-                      frame_times)
+                      float(stride_s), starts, [window] * len(starts),
+                      samples, frame_times)
