@@ -30,22 +30,13 @@ DEFAULT_MODEL = cli.DEFAULT_MODEL
 load_model_from_args = cli.load_model_from_args
 
 # The --viz drawing (its limits name the options' defaults in --help),
-# read without torch; these names are also this module's.
+# read without torch; its names are also this module's.
 _viz = load_light('models.visualization.prediction_video')
-GIF_MAX_FPS = _viz.GIF_MAX_FPS
-GIF_MAX_FRAMES = _viz.GIF_MAX_FRAMES
-GIF_MAX_SIDE = _viz.GIF_MAX_SIDE
-MIN_FONT_SCALE = _viz.MIN_FONT_SCALE
-MP4_CODECS = _viz.MP4_CODECS
-VIZ_MIN_WIDTH = _viz.VIZ_MIN_WIDTH
-Predictions = _viz.Predictions
-VizLayout = _viz.VizLayout
-draw_predictions = _viz.draw_predictions
-frame_size = _viz.frame_size
-gif_size = _viz.gif_size
-viz_layout = _viz.viz_layout
-viz_paths = _viz.viz_paths
-write_annotated_video = _viz.write_annotated_video
+
+
+def __getattr__(name: str):
+    return getattr(_viz, name)
+
 
 OUT_FORMATS = ('.json', '.csv')
 VIZ_FORMATS = ('.mp4', '.gif')
@@ -66,7 +57,7 @@ def prepare_outputs(args: argparse.Namespace,
         ``--viz``); named over all videos, so that a video that fails
         does not change the others' file names.
     """
-    viz = viz_paths(args.viz, videos) if args.viz else {}
+    viz = _viz.viz_paths(args.viz, videos) if args.viz else {}
     cli.check_writable(
         [('--out', args.out)] + [('--viz', path) for path in viz.values()],
         [*videos, args.label_file, args.config, args.checkpoint, args.clip,
@@ -129,18 +120,18 @@ def build_parser() -> argparse.ArgumentParser:
         '.gif; with several videos, one file each: OUT_<video name>.mp4). '
         'MP4 is H.264 where this OpenCV can encode it, else MPEG-4 Part 2 '
         '(mp4v); the Wrote line names the codec. GIFs '
-        f'are scaled down to {GIF_MAX_SIDE} pixels a side, at most '
-        f'{GIF_MAX_FPS} frames a second and {GIF_MAX_FRAMES} frames')
+        f'are scaled down to {_viz.GIF_MAX_SIDE} pixels a side, at most '
+        f'{_viz.GIF_MAX_FPS} frames a second and {_viz.GIF_MAX_FRAMES} frames')
     parser.add_argument(
         '--font-scale', type=float, default=None,
         help='OpenCV font scale of the --viz text (default: follows the '
-        f'frame width, at least {MIN_FONT_SCALE})')
+        f'frame width, at least {_viz.MIN_FONT_SCALE})')
     parser.add_argument(
         '--target-resolution', nargs=2, type=int, default=None,
         metavar=('W', 'H'),
         help='size of the video in --viz files, -1 for one side keeping '
         "the aspect ratio, as in MMAction2's demo/demo.py (default: the "
-        f'video\'s, scaled up to {VIZ_MIN_WIDTH} pixels wide when '
+        f'video\'s, scaled up to {_viz.VIZ_MIN_WIDTH} pixels wide when '
         'narrower); the text goes in a band under it')
     cli.add_model_arguments(parser)
     return parser
@@ -223,7 +214,7 @@ def run(args: argparse.Namespace) -> int:
     features, failures = embed_videos(
         scorer, videos, args.batch_size, not args.no_progress,
         cli.report_skipped, cli.decode_workers(args, scorer.device))
-    results: Dict[str, Predictions] = {}
+    results: Dict[str, list] = {}
     if features:
         import torch
         probs = score_labels(torch.stack(list(features.values())), text)
@@ -236,19 +227,17 @@ def run(args: argparse.Namespace) -> int:
             dict(model=scorer.describe(), labels=labels, templates=templates,
                  topk=min(args.topk, len(labels))))
         print(f'Wrote {args.out}', file=sys.stderr)
-    if args.viz:
-        for video, predictions in results.items():
-            path = viz[video]
-            info: dict = {}
-            try:
-                write_annotated_video(video, path, predictions,
-                                      args.font_scale,
-                                      args.target_resolution, args.verbose,
-                                      info)
-            except OSError as error:
-                failures[video] = f'--viz: {error}'
-                continue
-            print(f'Wrote {path} ({info["codec"]})', file=sys.stderr)
+    for video, predictions in results.items() if args.viz else ():
+        info: dict = {}
+        try:
+            _viz.write_annotated_video(video, viz[video], predictions,
+                                       args.font_scale,
+                                       args.target_resolution, args.verbose,
+                                       info)
+        except OSError as error:
+            failures[video] = f'--viz: {error}'
+            continue
+        print(f'Wrote {viz[video]} ({info["codec"]})', file=sys.stderr)
     return cli.report_failures(failures, len(videos))
 
 

@@ -107,14 +107,14 @@ class CacheStats:
         reused (list[str]): Videos whose cached features were used.
         failed (dict): ``{entry: error message}`` of unreadable videos,
             broken links and subfolders that cannot be listed.
-        cache_path (str): The cache file.
+        cache_path (str, optional): The cache file (None: no cache).
         saved (bool): Whether the cache file was written.
     """
 
     computed: List[str]
     reused: List[str]
     failed: Dict[str, str]
-    cache_path: str
+    cache_path: Optional[str]
     saved: bool
 
 
@@ -347,7 +347,8 @@ def embed_folder_cached(
     batch_size: int = 8,
     progress: bool = True,
     on_failure: Optional[Callable[[str, Exception], None]] = None,
-    num_workers: int = 0
+    num_workers: int = 0,
+    use_cache: bool = True
 ) -> Tuple[Dict[str, torch.Tensor], CacheStats]:
     """Features of every video in a folder, recomputing only what changed.
 
@@ -370,6 +371,8 @@ def embed_folder_cached(
             be listed.
         num_workers (int): Processes decoding videos (see
             :func:`embed_videos`).
+        use_cache (bool): False: embed every video and neither read nor
+            write a cache (``cache_path`` is then ignored).
 
     Returns:
         tuple: ``({video: (V, D) features}, CacheStats)``; unreadable videos
@@ -384,8 +387,11 @@ def embed_folder_cached(
         problem = path_problem(folder) or 'is not a folder'
         raise NotADirectoryError(f'{folder!r} {problem}: give a folder of '
                                  'videos')
-    cache_path = check_cache_path(cache_path or default_cache_path(folder))
-    cache, rebuild = load_cache(cache_path)
+    cache, rebuild = _empty_cache(), False
+    if use_cache:
+        cache_path = check_cache_path(cache_path
+                                      or default_cache_path(folder))
+        cache, rebuild = load_cache(cache_path)
     failed: Dict[str, str] = {}
     videos = find_videos([folder], unreadable=failed)
     if on_failure is not None:
@@ -421,11 +427,12 @@ def embed_folder_cached(
             entries[keys[video]]['features'] = new[video]
         else:
             del entries[keys[video]]
-    saved = False
-    if new or rebuild or set(entries) != set(old):
+    saved = use_cache and bool(new or rebuild or set(entries) != set(old))
+    if saved:
         saved = save_entries(cache_path, key, entries)
     features = {
         video: entries[name]['features']
         for video, name in keys.items() if name in entries
     }
-    return features, CacheStats(list(new), reused, failed, cache_path, saved)
+    return features, CacheStats(list(new), reused, failed,
+                                cache_path if use_cache else None, saved)

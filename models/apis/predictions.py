@@ -47,17 +47,11 @@ def write_results(path: str, results: Dict[str, Predictions],
         info (dict): Run description for the JSON file.
     """
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    data = dict(info)
-    data['results'] = [
-        dict(video=video,
-             predictions=[
-                 dict(label=label, probability=prob)
-                 for label, prob in predictions
-             ]) for video, predictions in results.items()
-    ]
-    data['failures'] = [
-        dict(video=video, error=error) for video, error in failures.items()
-    ]
+    data = dict(info, results=[
+        dict(video=video, predictions=[
+            dict(label=label, probability=prob) for label, prob in preds])
+        for video, preds in results.items()
+    ], failures=[dict(video=v, error=e) for v, e in failures.items()])
     write_json_or_csv(
         path, data, ['video', 'rank', 'label', 'probability'],
         ([video, rank, label, f'{prob:.6f}']

@@ -18,6 +18,7 @@ Example:
     ...                 (3, 5)], duration_s=5.0, threshold=0.5)
     [{'start_s': 1.5, 'end_s': 3.5, 'score': 0.9, 'peak_s': 2.0}]
 """
+import itertools
 import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -78,22 +79,13 @@ def merge_segments(scores: Sequence[float],
                          'is broken; no segment can be trusted')
     cells = window_cells(windows, duration_s)
     segments = []
-    k = 0
-    while k < len(scores):
-        if scores[k] < threshold:
-            k += 1
-            continue
-        first = k
-        while k + 1 < len(scores) and scores[k + 1] >= threshold:
-            k += 1
-        best = max(range(first, k + 1), key=lambda i: (scores[i], -i))
-        start, end = windows[best]
-        segments.append(
-            dict(
-                start_s=cells[first][0],
-                end_s=cells[k][1],
-                score=scores[best],
-                peak_s=(start + end) / 2))
-        k += 1
+    for above, run in itertools.groupby(range(len(scores)),
+                                        lambda i: scores[i] >= threshold):
+        if above:
+            run = list(run)
+            best = max(run, key=lambda i: (scores[i], -i))
+            segments.append(
+                dict(start_s=cells[run[0]][0], end_s=cells[run[-1]][1],
+                     score=scores[best], peak_s=sum(windows[best]) / 2))
     segments.sort(key=lambda s: (-s['score'], s['start_s']))
     return segments if topk is None else segments[:topk]

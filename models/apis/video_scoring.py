@@ -15,7 +15,6 @@ Example:
     >>> probs = score_labels(torch.stack(list(features.values())), text)
 """
 import math
-from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -34,11 +33,6 @@ from models.text.text_features import PromptBank, l2_normalize
 #: here, as opposed to a bug: command lines report these in one line. The
 #: refusals are those MMAction2's scripts report the same way.
 INPUT_ERRORS = (OSError, ValueError) + refusal_types()
-
-
-# ---------------------------------------------------------------------------
-# Loading a model to score with
-# ---------------------------------------------------------------------------
 
 
 #: A model ready to embed videos, with its preprocessing and identity.
@@ -85,11 +79,6 @@ def load_scoring_model(name: Optional[str] = None,
         device=device)
 
 
-# ---------------------------------------------------------------------------
-# Embedding videos
-# ---------------------------------------------------------------------------
-
-
 @torch.no_grad()
 def encode_frames(model: ActionClip, frames: torch.Tensor) -> torch.Tensor:
     """L2-normalised features of each view of each video.
@@ -105,24 +94,11 @@ def encode_frames(model: ActionClip, frames: torch.Tensor) -> torch.Tensor:
     return features.view(len(frames), -1, features.shape[-1]).cpu()
 
 
-@dataclass
-class DecodedVideo:
-    """One item of :class:`VideoFiles`.
-
-    Attributes:
-        video (str): The file.
-        packed (dict, optional): ``PackActionInputs``'s output.
-        error (Exception, optional): Why it could not be read.
-    """
-
-    video: str
-    packed: Optional[dict] = None
-    error: Optional[Exception] = None
-
-
 class VideoFiles(Dataset):
-    """Videos decoded by a test pipeline; one that cannot be read is an
-    item too, so that it is reported and the others still embedded.
+    """Videos decoded by a test pipeline: ``(video, packed, error)`` per
+    item, ``packed`` being ``PackActionInputs``' output, or None and
+    ``error`` why the video cannot be read (an item too, so that it is
+    reported and the others still embedded).
 
     Args:
         videos (list[str]): Video files.
@@ -138,63 +114,12 @@ class VideoFiles(Dataset):
     def __len__(self) -> int:
         return len(self.videos)
 
-    def __getitem__(self, index: int) -> DecodedVideo:
-        """Decode one video.
-
-        Args:
-            index (int): Its position in ``videos``.
-
-        Returns:
-            DecodedVideo: The packed frames, or the error that stopped them.
-        """
+    def __getitem__(self, index: int) -> tuple:
         video = self.videos[index]
         try:
-            return DecodedVideo(video, packed=self.pipeline(video))
+            return video, self.pipeline(video), None
         except (VideoReadError, FileNotFoundError) as error:
-            return DecodedVideo(video, error=error)
-
-
-@dataclass
-class VideoBatch:
-    """Decoded videos grouped for the model, failures kept as data.
-
-    Attributes:
-        groups (list[list[DecodedVideo]]): Videos whose frames have one
-            shape, in input order within each group.
-        failures (list[DecodedVideo]): Videos that could not be read, in
-            input order.
-    """
-
-    groups: List[List[DecodedVideo]]
-    failures: List[DecodedVideo]
-
-    def __len__(self) -> int:
-        return sum(map(len, self.groups)) + len(self.failures)
-
-
-def collate_videos(items: Sequence[DecodedVideo]) -> VideoBatch:
-    """The ``collate_fn`` of :func:`embed_videos`: failures set apart,
-    readable videos grouped by frame shape.
-
-    A pipeline that keeps the aspect ratio gives frames of different
-    sizes, which cannot be stacked into one tensor (the data preprocessor
-    would pad them, changing their features).
-
-    Args:
-        items (list[DecodedVideo]): One batch of :class:`VideoFiles`.
-
-    Returns:
-        VideoBatch: The groups and the failures.
-    """
-    groups: Dict[tuple, List[DecodedVideo]] = {}
-    failures = []
-    for item in items:
-        if item.error is not None:
-            failures.append(item)
-        else:
-            groups.setdefault(tuple(item.packed['inputs'].shape),
-                              []).append(item)
-    return VideoBatch(list(groups.values()), failures)
+            return video, None, error
 
 
 def embed_videos(
@@ -237,30 +162,32 @@ def embed_videos(
         batch_size=batch_size,
         # Workers beyond the number of batches would only start and wait.
         num_workers=min(num_workers, math.ceil(len(videos) / batch_size)),
-        collate_fn=collate_videos)
+        collate_fn=list)
     features: Dict[str, torch.Tensor] = {}
     failures: Dict[str, str] = {}
     with tqdm(total=len(videos), unit='video', disable=not progress,
               dynamic_ncols=True) as bar:
         for batch in loader:
-            for item in batch.failures:
-                failures[item.video] = str(item.error)
+            # A pipeline that keeps the aspect ratio gives frames of
+            # different sizes, which cannot be stacked into one tensor (the
+            # data preprocessor would pad them, changing their features).
+            groups: Dict[tuple, list] = {}
+            for video, packed, error in batch:
+                if error is None:
+                    groups.setdefault(tuple(packed['inputs'].shape),
+                                      []).append((video, packed))
+                    continue
+                failures[video] = str(error)
                 if on_failure is not None:
-                    on_failure(item.video, item.error)
-            for group in batch.groups:
-                frames = scorer.preprocess.normalize(
-                    [item.packed for item in group])
-                for item, feats in zip(group,
-                                       encode_frames(scorer.model, frames)):
-                    features[item.video] = feats
+                    on_failure(video, error)
+            for group in groups.values():
+                frames = scorer.preprocess.normalize([p for _, p in group])
+                for (video, _), feats in zip(
+                        group, encode_frames(scorer.model, frames)):
+                    features[video] = feats
             bar.update(len(batch))
     # Same-shape groups may finish out of order: back to the input order.
     return {v: features[v] for v in videos if v in features}, failures
-
-
-# ---------------------------------------------------------------------------
-# Scoring
-# ---------------------------------------------------------------------------
 
 
 def label_text_features(model: ActionClip,
