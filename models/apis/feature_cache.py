@@ -67,17 +67,10 @@ class NotACacheError(ValueError):
 
 
 def cache_file_for(path: str, kind: str) -> str:
-    """The cache file of a folder or a video in :func:`cache_home`.
-
-    Args:
-        path (str): The folder or video.
-        kind (str): Subfolder of the cache home, e.g. ``'features'``.
-
-    Returns:
-        str: ``<cache home>/<kind>/<name>-<16 hex digits>.pt``: the name
-        for people, the digits (of the resolved path) so that two folders
-        of one name keep separate files.
-    """
+    """The cache file of a folder or a video in :func:`cache_home`:
+    ``<cache home>/<kind>/<name>-<16 hex digits>.pt``, the name for people,
+    the digits (of the resolved path) so that two folders of one name keep
+    separate files."""
     real = osp.realpath(path)
     digest = hashlib.sha256(
         real.encode('utf-8', 'surrogateescape')).hexdigest()[:16]
@@ -100,16 +93,10 @@ def model_key(identity: str) -> str:
 
 @dataclass
 class CacheStats:
-    """What :func:`embed_folder_cached` did.
-
-    Attributes:
-        computed (list[str]): Videos embedded in this call.
-        reused (list[str]): Videos whose cached features were used.
-        failed (dict): ``{entry: error message}`` of unreadable videos,
-            broken links and subfolders that cannot be listed.
-        cache_path (str, optional): The cache file (None: no cache).
-        saved (bool): Whether the cache file was written.
-    """
+    """What :func:`embed_folder_cached` did: the videos embedded and those
+    whose cached features were used, ``{entry: error message}`` of
+    unreadable videos, broken links and subfolders that cannot be listed,
+    the cache file (None: no cache) and whether it was written."""
 
     computed: List[str]
     reused: List[str]
@@ -185,7 +172,7 @@ def read_cache(path: str) -> Tuple[dict, Optional[str]]:
 
     Raises:
         NotACacheError: ``path`` exists but is not one of our caches.
-        OSError: ``path`` cannot be read (e.g. permission denied).
+        OSError: ``path`` cannot be read.
     """
     what, body = _classify(path, keep_body=True)
     if what == 'missing':
@@ -206,12 +193,8 @@ def read_cache(path: str) -> Tuple[dict, Optional[str]]:
 
 
 def load_cache(path: str) -> Tuple[dict, bool]:
-    """:func:`read_cache`, a file of ours to rebuild being a warning.
-
-    Returns:
-        tuple: ``(cache, rebuild)``: whether the file must be written
-        again even if no entry changes.
-    """
+    """:func:`read_cache` as ``(cache, rebuild)``, a file of ours to
+    rebuild (to write again even if no entry changes) being a warning."""
     cache, problem = read_cache(path)
     if problem:
         warnings.warn(f'Rebuilding the feature cache {path} ({problem})')
@@ -219,19 +202,10 @@ def load_cache(path: str) -> Tuple[dict, bool]:
 
 
 def check_cache_path(path: str) -> str:
-    """Before any work: refuse a path that is not one of our caches, and
-    create the cache's folder if it is missing.
-
-    Args:
-        path (str): The cache file.
-
-    Returns:
-        str: The absolute path.
-
-    Raises:
-        NotACacheError: ``path`` exists but is not one of our caches.
-        OSError: ``path`` cannot be read, or its folder cannot be created.
-    """
+    """Before any work: refuse a path that is not one of our caches
+    (:class:`NotACacheError`, or OSError where it cannot be read), create
+    its folder if missing (OSError where it cannot be), and return the
+    absolute path."""
     path = osp.abspath(path)
     _classify(path)
     # Finding out after the embedding work that the cache cannot go where
@@ -249,10 +223,8 @@ def check_cache_path(path: str) -> str:
 
 @contextlib.contextmanager
 def _locked(path: str) -> Iterator[None]:
-    """Hold an exclusive lock on the folder that holds ``path``, so that
-    writers of the cache take turns. The folder, not a lock file: the file
-    itself is replaced by a rename, and a lock file would be left beside
-    it."""
+    """Writers of the cache take turns: a lock on its folder (a lock file
+    would be left beside the file, which is replaced by a rename)."""
     if fcntl is None:
         yield
         return
@@ -273,18 +245,16 @@ def _locked(path: str) -> Iterator[None]:
 
 def save_entries(path: str, key: str, entries: dict,
                  merge: bool = False) -> bool:
-    """Store the entries of one key, keeping every other key's.
-
-    Under the lock, the file is read again (another run may have added its
-    entries since this one started), and only ``models[key]`` changes.
+    """Store the entries (``{name: entry}``) of one key, keeping every
+    other key's: under the lock, the file is read again (another run may
+    have written since) and only ``models[key]`` changes.
 
     Args:
         path (str): The cache file.
         key (str): The key of the entries (e.g. a :func:`model_key`).
         entries (dict): ``{name: entry}``.
-        merge (bool): Keep the key's entries that ``entries`` does not
-            replace (videos named one by one, as ``find_moments``' window
-            features), instead of replacing them all.
+        merge (bool): Keep the key's other entries (videos named one by
+            one, as ``find_moments``' window features).
 
     Returns:
         bool: Whether the file was written; a failure is a warning, since
@@ -314,17 +284,9 @@ def stat_videos(
     videos: Sequence[str],
     on_failure: Optional[Callable[[str, Exception], None]] = None
 ) -> Tuple[Dict[str, os.stat_result], Dict[str, str]]:
-    """``os.stat`` of each video; broken links, link loops and entries
-    that cannot be reached are failures, not errors.
-
-    Args:
-        videos (list[str]): Video files.
-        on_failure (callable, optional): Called with ``(video, error)``
-            for each entry that cannot be stat'ed.
-
-    Returns:
-        tuple: ``({video: stat result}, {video: error message})``.
-    """
+    """``({video: os.stat}, {video: error message})``: broken links, link
+    loops and entries that cannot be reached are failures, each also given
+    to ``on_failure(video, error)``, not errors."""
     stats: Dict[str, os.stat_result] = {}
     failed: Dict[str, str] = {}
     for video in videos:

@@ -81,15 +81,8 @@ def load_scoring_model(name: Optional[str] = None,
 
 @torch.no_grad()
 def encode_frames(model: ActionClip, frames: torch.Tensor) -> torch.Tensor:
-    """L2-normalised features of each view of each video.
-
-    Args:
-        model (ActionClip): The model.
-        frames (torch.Tensor): ``(N, V * T, C, H, W)`` normalised frames.
-
-    Returns:
-        torch.Tensor: ``(N, V, D)`` float32 features on the CPU.
-    """
+    """``(N, V, D)`` L2-normalised float32 features on the CPU of each
+    view of each video, from ``(N, V * T, C, H, W)`` normalised frames."""
     features = l2_normalize(model.encode_video(frames).float())
     return features.view(len(frames), -1, features.shape[-1]).cpu()
 
@@ -194,18 +187,9 @@ def label_text_features(model: ActionClip,
                         labels: Sequence[str],
                         templates: Optional[Sequence[str]] = None
                         ) -> torch.Tensor:
-    """Features of every (template, label) prompt, encoded once.
-
-    Args:
-        model (ActionClip): The model.
-        labels (list[str]): Class names.
-        templates (list[str], optional): Prompt templates; the model's own
-            (ActionCLIP's 16 by default) when not given.
-
-    Returns:
-        torch.Tensor: ``(num_templates, num_labels, D)`` L2-normalised
-        float32 features on the CPU.
-    """
+    """``(num_templates, num_labels, D)`` L2-normalised float32 features
+    on the CPU of every (template, label) prompt, encoded once; the model's
+    own templates (ActionCLIP's 16 by default) when none are given."""
     templates = load_templates(list(templates)) if templates else \
         model.templates
     bank = PromptBank(labels, templates)
@@ -214,15 +198,8 @@ def label_text_features(model: ActionClip,
 
 @torch.no_grad()
 def query_text_features(model: ActionClip, query: str) -> torch.Tensor:
-    """Feature of a free-text query, used as written (no template).
-
-    Args:
-        model (ActionClip): The model.
-        query (str): The text.
-
-    Returns:
-        torch.Tensor: ``(D, )`` L2-normalised float32 feature on the CPU.
-    """
+    """``(D, )`` L2-normalised float32 feature on the CPU of a free-text
+    query, used as written (no template)."""
     if not query.strip():
         raise ValueError('The query is empty: describe what to look for')
     feature = model.encode_text(tokenize([query]))
@@ -236,32 +213,15 @@ score_labels = label_probabilities
 
 def query_similarity(video_features: torch.Tensor,
                      query_feature: torch.Tensor) -> torch.Tensor:
-    """Cosine similarity of each video (averaged over its views) with a
-    query.
-
-    Args:
-        video_features (torch.Tensor): ``(N, V, D)`` normalised features.
-        query_feature (torch.Tensor): ``(D, )`` normalised feature.
-
-    Returns:
-        torch.Tensor: ``(N, )`` similarities in ``[-1, 1]``.
-    """
+    """``(N, )`` cosine similarities of ``(N, V, D)`` normalised video
+    features (averaged over the views) with a ``(D, )`` query feature."""
     return (video_features @ query_feature).mean(dim=1)
 
 
 def top_k(probs: torch.Tensor, labels: Sequence[str],
           k: int) -> List[List[Tuple[str, float]]]:
-    """The ``k`` most probable labels of each video.
-
-    Args:
-        probs (torch.Tensor): ``(N, L)`` probabilities.
-        labels (list[str]): The ``L`` labels.
-        k (int): How many to keep (at most ``L``).
-
-    Returns:
-        list[list[tuple[str, float]]]: ``(label, probability)`` pairs per
-        video, most probable first.
-    """
+    """The ``k`` (at most ``L``) most probable labels of each video, from
+    ``(N, L)`` probabilities: ``(label, probability)`` pairs, best first."""
     values, indices = probs.topk(min(k, len(labels)), dim=-1)
     return [[(labels[i], float(v)) for v, i in zip(row_v, row_i)]
             for row_v, row_i in zip(values.tolist(), indices.tolist())]

@@ -89,16 +89,13 @@ class WindowCache:
 
     Args:
         path (str): The cache file; refused before any work when it holds
-            anything but one of our caches, its folder created if missing.
+            anything but one of our caches (:class:`NotACacheError`), its
+            folder created if missing.
         identity (str): The model's identity.
         window_s (float, optional): Window length in seconds.
         stride_s (float, optional): Stride in seconds.
         window_frames (int, optional): Window length in frames instead
             of ``window_s`` and ``stride_s`` (the stride half of it).
-
-    Raises:
-        NotACacheError: ``path`` exists but is not one of our caches.
-        OSError: It cannot be read, or its folder created.
     """
 
     def __init__(self,
@@ -122,18 +119,9 @@ class WindowCache:
                video: str,
                stat: os.stat_result,
                stills: bool = False) -> Optional[VideoWindows]:
-        """The cached windows of a video, if they are current.
-
-        Args:
-            video (str): The video.
-            stat (os.stat_result): Its ``os.stat``, taken now.
-            stills (bool): Whether the still pictures' features are
-                needed too (an entry without them is then not enough).
-
-        Returns:
-            VideoWindows, optional: The windows, or None when not cached,
-            changed since, or malformed.
-        """
+        """The cached windows of a video (``stat``: its ``os.stat`` now),
+        and its stills' features where ``stills``; None when not cached,
+        changed since, or malformed."""
         entry = self._old.get(osp.abspath(video))
         if not isinstance(entry, dict) or any(
                 entry.get(k) != v for k, v in file_version(stat).items()):
@@ -174,14 +162,9 @@ class WindowCache:
         return VideoWindows(video, num_frames, fps, times, features, still)
 
     def add(self, stat: os.stat_result, windows: VideoWindows) -> None:
-        """Remember a video's windows (written by :meth:`save`).
-
-        Args:
-            stat (os.stat_result): The video's ``os.stat``, taken before it
-                was decoded (a file changed meanwhile is embedded again
-                next time instead of being cached as current).
-            windows (VideoWindows): Its windows and features.
-        """
+        """Remember a video's windows, for :meth:`save`. ``stat``: its
+        ``os.stat`` taken before it was decoded (a file changed meanwhile
+        is embedded again next time instead of being cached as current)."""
         entry = dict(
             **file_version(stat),
             num_frames=int(windows.num_frames),
@@ -195,12 +178,9 @@ class WindowCache:
         self._new[osp.abspath(windows.video)] = entry
 
     def save(self) -> bool:
-        """Write the new entries into the file, keeping every other entry.
-
-        Returns:
-            bool: Whether the file was written (nothing new and nothing to
-            rebuild: not written; a failed write is a warning).
-        """
+        """Write the new entries into the file, keeping every other entry;
+        whether it was written (not with nothing new and nothing to
+        rebuild; a failed write is a warning)."""
         if not self._new and not self._rebuild:
             return False
         saved = save_entries(self.path, self.key, self._new, merge=True)

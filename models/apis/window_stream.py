@@ -59,20 +59,11 @@ class PipelineParts:
 
 
 def split_pipeline(steps: Sequence[dict]) -> PipelineParts:
-    """Take a test pipeline apart at its opening and decoding steps.
-
-    Args:
-        steps (list[dict]): Transform configs, as ``VideoPipeline.steps``
-            holds them (``DecordInit``/``DecordDecode`` already mapped to
-            ``VideoInit``/``VideoDecode``).
-
-    Returns:
-        PipelineParts: The parts.
-
-    Raises:
-        ValueError: The pipeline does not open the video with
-            ``VideoInit`` first and decode it with ``VideoDecode`` later.
-    """
+    """Take a test pipeline (``VideoPipeline.steps``, where
+    ``DecordInit``/``DecordDecode`` are ``VideoInit``/``VideoDecode``) apart
+    at its opening and decoding steps; a ValueError where it does not open
+    the video with ``VideoInit`` first and decode it with ``VideoDecode``
+    later."""
     types = [step.get('type') for step in steps]
     decode = next((i for i, t in enumerate(types) if t in _DECODE_TYPES),
                   None)
@@ -134,21 +125,10 @@ CONSTANT_RATE_TOLERANCE_S = 1e-4
 
 def varying_times(filename: str, num_frames: int,
                   fps: float) -> Optional[np.ndarray]:
-    """The frames' presentation times and the end
-    (:func:`models.datasets.pyav_frames.frame_times`) where they are not
-    ``frame / fps`` (variable frame rate).
-
-    Args:
-        filename (str): The video.
-        num_frames (int): Its frames, as the pipeline counts them.
-        fps (float): The rate ``frame / fps`` would time them by.
-
-    Returns:
-        np.ndarray, optional: ``(num_frames + 1,)`` times in seconds; None
-        where they are ``frame / fps`` to
-        :data:`CONSTANT_RATE_TOLERANCE_S`, or where PyAV cannot give them
-        for these frames.
-    """
+    """The ``num_frames`` frames' presentation times and the end
+    (:func:`models.datasets.pyav_frames.frame_times`, seconds), or None
+    where they are ``frame / fps`` to :data:`CONSTANT_RATE_TOLERANCE_S` or
+    PyAV cannot give them for these frames."""
     import importlib.util
     if importlib.util.find_spec('av') is None:
         return None
@@ -163,17 +143,10 @@ def varying_times(filename: str, num_frames: int,
 
 
 class VideoStream:
-    """One video opened by the model's pipeline, its frames read in
-    ascending order.
-
-    Args:
-        filename (str): The video.
-        parts (PipelineParts): The model's pipeline, taken apart.
-
-    Raises:
-        FileNotFoundError: The file does not exist.
-        VideoReadError: It cannot be opened (the message names it).
-    """
+    """One video opened by the model's pipeline (its
+    :class:`PipelineParts`), its frames read in ascending order; a
+    FileNotFoundError or a VideoReadError naming it where it cannot be
+    opened."""
 
     def __init__(self, filename: str, parts: PipelineParts):
         from mmaction.registry import TRANSFORMS
@@ -221,17 +194,9 @@ class VideoStream:
                 'plays, or copy or download it again')
 
     def read(self, indices: Sequence[int]) -> List[np.ndarray]:
-        """Decode frames, as the pipeline's decoding step would.
-
-        Args:
-            indices (list[int]): Ascending frame indices.
-
-        Returns:
-            list[np.ndarray]: ``(H, W, 3)`` RGB frames.
-
-        Raises:
-            VideoReadError: A frame cannot be decoded.
-        """
+        """``(H, W, 3)`` RGB frames at ascending indices, decoded as the
+        pipeline's decoding step would (VideoReadError where one cannot
+        be)."""
         from models.datasets.pyav_frames import CorruptVideo, InOrderReader
         from models.datasets.transforms import _OpenCVFrames, corrupt_message
         if not self._pyav_tried:
@@ -277,19 +242,12 @@ class VideoStream:
 
 
 class WindowFrames:
-    """The decoded frames of each window, in window order, decoding each
-    needed frame once, in ascending chunks, and holding a frame only until
-    the last window that uses it has been formed.
-
-    At most the frames of the windows that overlap the current one plus
-    one chunk are held (:attr:`peak_held` records the most), whatever the
-    video's length.
-
-    Args:
-        stream (VideoStream): The opened video.
-        plan (WindowPlan): Its windows.
-        chunk_frames (int): Frames decoded at a time.
-    """
+    """The decoded frames of each window of ``plan``, in window order,
+    decoding each needed frame of ``stream`` once, ``chunk_frames`` at a
+    time in ascending order, and holding a frame only until the last window
+    that uses it is formed: at most the frames of the windows that overlap
+    the current one plus one chunk (:attr:`peak_held` records the most),
+    whatever the video's length."""
 
     def __init__(self, stream: VideoStream, plan: WindowPlan,
                  chunk_frames: int = DEFAULT_CHUNK_FRAMES):
@@ -298,7 +256,6 @@ class WindowFrames:
         self.stream = stream
         self.plan = plan
         self.chunk_frames = chunk_frames
-        #: The most decoded frames held at once.
         self.peak_held = 0
 
     def __iter__(self) -> Iterator[Tuple[int, List[np.ndarray]]]:
@@ -333,17 +290,8 @@ class WindowFrames:
 
 
 def open_video(scorer, filename: str) -> VideoStream:
-    """Open a video with the scorer's test pipeline.
-
-    Args:
-        scorer (ScoringModel): From
-            :func:`models.apis.video_scoring.load_scoring_model`.
-        filename (str): The video.
-
-    Returns:
-        VideoStream: The opened video (``num_frames``, ``fps``,
-        ``sampler``).
-    """
+    """A video opened with the scorer's test pipeline (``num_frames``,
+    ``fps``, ``sampler``)."""
     return VideoStream(filename,
                        split_pipeline(scorer.preprocess.pipeline.steps))
 
