@@ -46,11 +46,7 @@ HTML_FORMATS = ('.html', '.htm')
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command line of this tool.
-
-    Returns:
-        argparse.ArgumentParser: The parser.
-    """
+    """The command line of this tool."""
     parser = cli.tool_parser(__doc__, last=True)
     parser.add_argument(
         'folder',
@@ -85,11 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def check_args(args: argparse.Namespace) -> None:
     """Check what needs no model or package, before torch is imported, so
-    that a wrong argument answers at once.
-
-    Args:
-        args (argparse.Namespace): Parsed arguments.
-    """
+    that a wrong argument answers at once."""
     cli.check_minimums(('--topk', args.topk, 1))
     if not args.query.strip():
         raise CliError('The query is empty: describe what to look for')
@@ -103,19 +95,10 @@ def check_args(args: argparse.Namespace) -> None:
 
 def ranking_document(ranking: List[Tuple[str, float]],
                      failures: Dict[str, str], info: dict) -> dict:
-    """The ranking as the ``--out`` JSON file holds it (the ``--html``
-    page is drawn from this document too).
-
-    Args:
-        ranking (list[tuple[str, float]]): ``(video, similarity)``, best
-            first.
-        failures (dict): ``{video: error message}``.
-        info (dict): ``query`` and ``model``.
-
-    Returns:
-        dict: ``query``, ``model``, ``results`` (``rank``, ``video``,
-        ``similarity``) and ``failures`` (``video``, ``error``).
-    """
+    """The ranking (``(video, similarity)``, best first) as the ``--out``
+    JSON file holds it, and the ``--html`` page is drawn from: ``info``
+    (``query``, ``model``), ``results`` (``rank``, ``video``,
+    ``similarity``) and ``failures`` (``video``, ``error``)."""
     return dict(info, results=[
         dict(rank=rank, video=video, similarity=similarity)
         for rank, (video, similarity) in enumerate(ranking, 1)
@@ -124,14 +107,7 @@ def ranking_document(ranking: List[Tuple[str, float]],
 
 def run(args: argparse.Namespace) -> int:
     """Rank the folder's videos; see the module docstring for the exit
-    status.
-
-    Args:
-        args (argparse.Namespace): Parsed arguments.
-
-    Returns:
-        int: The exit status.
-    """
+    status."""
     import torch
 
     from models.apis.feature_cache import (check_cache_path,

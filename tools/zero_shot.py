@@ -20,7 +20,7 @@ be loaded (nothing is scored).
 """
 import argparse
 import sys
-from typing import Dict, List, Sequence
+from typing import Dict, List
 
 from light_imports import load_light
 
@@ -42,38 +42,8 @@ OUT_FORMATS = ('.json', '.csv')
 VIZ_FORMATS = ('.mp4', '.gif')
 
 
-def prepare_outputs(args: argparse.Namespace,
-                    videos: Sequence[str]) -> Dict[str, str]:
-    """Refuse outputs that would overwrite an input and create the output
-    folders, before the model is loaded.
-
-    Args:
-        args (argparse.Namespace): Parsed arguments (``--out``, ``--viz``
-            and the input files: labels, config, checkpoint, weights).
-        videos (list[str]): Every video to score.
-
-    Returns:
-        dict: ``{video: --viz file}`` for every video (empty without
-        ``--viz``); named over all videos, so that a video that fails
-        does not change the others' file names.
-    """
-    viz = _viz.viz_paths(args.viz, videos) if args.viz else {}
-    cli.check_writable(
-        [('--out', args.out)] + [('--viz', path) for path in viz.values()],
-        [*videos, args.label_file, args.config, args.checkpoint, args.clip,
-         args.model])
-    return viz
-
-
 def read_labels(args: argparse.Namespace) -> List[str]:
-    """The labels of ``--labels`` or ``--label-file``.
-
-    Args:
-        args (argparse.Namespace): Parsed arguments.
-
-    Returns:
-        list[str]: The labels.
-    """
+    """The labels of ``--labels`` or ``--label-file``."""
     load_labels = load_light('models.text.prompts').load_labels
     if args.labels is not None and args.label_file is not None:
         raise CliError('Give --labels or --label-file, not both')
@@ -92,11 +62,7 @@ def read_labels(args: argparse.Namespace) -> List[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command line of this tool.
-
-    Returns:
-        argparse.ArgumentParser: The parser.
-    """
+    """The command line of this tool."""
     parser = cli.tool_parser(__doc__, last=True)
     parser.add_argument(
         'videos', nargs='+', metavar='VIDEO_OR_FOLDER',
@@ -139,11 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def check_args(args: argparse.Namespace) -> None:
     """Check what needs no model or package, before torch is imported, so
-    that a wrong argument answers at once.
-
-    Args:
-        args (argparse.Namespace): Parsed arguments.
-    """
+    that a wrong argument answers at once."""
     cli.check_minimums(('--topk', args.topk, 1))
     cli.check_output_path(args.out, OUT_FORMATS, '--out')
     cli.check_output_path(args.viz, VIZ_FORMATS, '--viz')
@@ -164,11 +126,7 @@ def check_args(args: argparse.Namespace) -> None:
 def check_label_args(args: argparse.Namespace) -> None:
     """Check ``--labels``, ``--label-file`` and ``--template`` by the
     standard library alone: inline labels and templates whole, files for
-    being there (their lines are read before the model is loaded).
-
-    Args:
-        args (argparse.Namespace): Parsed arguments.
-    """
+    being there (their lines are read before the model is loaded)."""
     prompts = load_light('models.text.prompts')
     require_file = load_light('models.utils.paths').require_file
     try:
@@ -187,14 +145,7 @@ def check_label_args(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Score the videos; see the module docstring for the exit status.
-
-    Args:
-        args (argparse.Namespace): Parsed arguments.
-
-    Returns:
-        int: The exit status.
-    """
+    """Score the videos; see the module docstring for the exit status."""
     from models.apis.predictions import format_table, write_results
     from models.apis.video_scoring import (embed_videos, find_videos,
                                            label_text_features, score_labels,
@@ -207,7 +158,13 @@ def run(args: argparse.Namespace) -> int:
         args.template) == 1 else args.template
     templates = load_templates(spec) if spec else None
     videos = find_videos(args.videos)
-    viz = prepare_outputs(args, videos)
+    # Named over all videos, so that a video that fails does not change the
+    # others' file names; checked before the model loads.
+    viz = _viz.viz_paths(args.viz, videos) if args.viz else {}
+    cli.check_writable(
+        [('--out', args.out)] + [('--viz', path) for path in viz.values()],
+        [*videos, args.label_file, args.config, args.checkpoint, args.clip,
+         args.model])
     scorer = load_model_from_args(args)
     templates = templates or scorer.templates
     text = label_text_features(scorer.model, labels, templates)

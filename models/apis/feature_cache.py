@@ -1,21 +1,15 @@
 """Cached video features of a folder, so that a second search of the same
 folder embeds only the videos that are new or changed.
 
-The cache is one file in the user's cache folder (:func:`cache_home`,
-``~/.cache/actionclip/features/videos-<digits>.pt`` for ``videos/``), or
-where ``--cache`` puts it: :data:`CACHE_MAGIC`, then a ``torch.save``
-archive of plain tensors, ints and strings (read with
-``weights_only=True``) whose dict carries ``kind=CACHE_KIND`` and, per
-model, each video's version (size, times, inode) and features, keyed by
-its path relative to the folder.
-
-- A path that exists but is not such a file (a video, a checkpoint, a
-  folder) is refused with :class:`NotACacheError` and never written over.
-- A file of ours that cannot be read (damaged, an older format) is
-  rebuilt, with a warning.
-- Writers lock the folder that holds the cache, merge their model's
-  entries into the file as it is now and rename a complete temporary file
-  over it: two searches with different models at once keep both.
+The cache is one file (by default ``<cache home>/features/videos-<digits>.pt``
+for ``videos/``): :data:`CACHE_MAGIC`, then a ``torch.save`` archive of
+plain tensors, ints and strings (read with ``weights_only=True``) holding,
+per model, each video's version (size, times, inode) and features, keyed
+by its path relative to the folder. A path that holds anything else is
+refused (:class:`NotACacheError`), never written over; a damaged file of
+ours is rebuilt, with a warning. Writers lock the cache's folder, merge
+their model's entries into the file as it is now and rename a complete
+temporary file over it: two searches with different models keep both.
 
 Example:
     >>> scorer = load_scoring_model(name='ViT-B/32-8')
@@ -312,12 +306,9 @@ def embed_folder_cached(
     num_workers: int = 0,
     use_cache: bool = True
 ) -> Tuple[Dict[str, torch.Tensor], CacheStats]:
-    """Features of every video in a folder, recomputing only what changed.
-
-    A video whose version (:func:`models.utils.paths.file_version`)
-    changed is embedded again, a removed one is dropped; features of other
-    models stay in the file, also those written meanwhile by another
-    search.
+    """Features of every video in a folder, recomputing only what changed
+    (:func:`models.utils.paths.file_version`); a removed video is dropped,
+    other models' features stay in the file.
 
     Args:
         scorer (ScoringModel): From
@@ -342,8 +333,7 @@ def embed_folder_cached(
 
     Raises:
         NotADirectoryError: ``folder`` is not a folder.
-        NotACacheError: ``cache_path`` exists but is not one of our caches.
-        OSError: The cache cannot be read, or its folder created.
+        NotACacheError, OSError: As :func:`check_cache_path`.
     """
     if not osp.isdir(folder):
         problem = path_problem(folder) or 'is not a folder'

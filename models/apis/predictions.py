@@ -1,8 +1,5 @@
 """What ``tools/zero_shot.py`` makes of its predictions: the table it
-prints per video and its ``--out`` file (JSON or CSV).
-
-Only the standard library and ``models/utils/safe_io.py``.
-"""
+prints per video and its ``--out`` file (JSON or CSV)."""
 import os
 import os.path as osp
 from typing import Dict, List, Tuple
@@ -14,15 +11,7 @@ Predictions = List[Tuple[str, float]]
 
 
 def format_table(video: str, predictions: Predictions) -> str:
-    """The top-k table of one video.
-
-    Args:
-        video (str): The video path.
-        predictions (list[tuple[str, float]]): ``(label, probability)``.
-
-    Returns:
-        str: The lines to print.
-    """
+    """The lines to print of one video's top-k table."""
     lines = [video, '  rank  probability  label']
     lines += [
         f'  {rank:>4}  {prob:>11.4f}  {label}'

@@ -25,18 +25,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 def window_cells(windows: Sequence[Tuple[float, float]],
                  duration_s: float) -> List[Tuple[float, float]]:
-    """The part of the video each window stands for (see the module
-    docstring).
-
-    Args:
-        windows (list[tuple[float, float]]): ``(start_s, end_s)`` of each
-            window, in order of their centres.
-        duration_s (float): The video's length.
-
-    Returns:
-        list[tuple[float, float]]: ``(start_s, end_s)`` of each cell; the
-        cells tile ``[0, duration_s]``.
-    """
+    """``(start_s, end_s)`` of the part of the video each window (in order
+    of their centres) stands for, its cell (module docstring); the cells
+    tile ``[0, duration_s]``."""
     centres = [(start + end) / 2 for start, end in windows]
     bounds = [(a + b) / 2 for a, b in zip(centres, centres[1:])]
     return list(zip([0.0] + bounds, bounds + [float(duration_s)]))

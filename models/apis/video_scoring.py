@@ -1,11 +1,7 @@
-"""Score video files against text: find the videos, load a model from one of
-three sources, embed the videos in batches, and compare them with labels or
-a free-text query.
-
-Finding the files is :mod:`models.apis.video_files`' job (re-exported here).
-``tools/zero_shot.py`` (labels -> probabilities) and
-``tools/search_videos.py`` (query -> ranking) are thin command lines over
-this module.
+"""Score video files against text: load a model from one of three sources,
+embed the videos in batches, and compare them with labels or a free-text
+query (``tools/zero_shot.py``, ``tools/search_videos.py``). Finding the
+files is :mod:`models.apis.video_files`' job (re-exported here).
 
 Example:
     >>> scorer = load_scoring_model(name='ViT-B/32-8')
@@ -124,11 +120,8 @@ def embed_videos(
     num_workers: int = 0
 ) -> Tuple[Dict[str, torch.Tensor], Dict[str, str]]:
     """Embed videos in batches; unreadable files are skipped, not fatal.
-
-    A :class:`~torch.utils.data.DataLoader` decodes the videos with the
-    model's test pipeline (in ``num_workers`` processes, while the model
-    runs); the model's data preprocessor then normalises each batch on the
-    model's device.
+    A DataLoader decodes them with the model's test pipeline (in
+    ``num_workers`` processes while the model runs).
 
     Args:
         scorer (ScoringModel): From :func:`load_scoring_model`.

@@ -2,16 +2,13 @@
 memory bounded by the chunk size whatever the video's length.
 
 The model's test pipeline is taken apart where it decodes
-(:func:`split_pipeline`): its opening step (``VideoInit``) opens the video
-once; its sampling steps choose each window's frames
-(:mod:`models.apis.windows`); the frames all windows need are decoded in
-ascending chunks of at most ``chunk_frames``, by the readers
-``VideoDecode`` uses (PyAV in one forward pass, its default; else decord's
-``get_batch``; OpenCV, read sequentially, where decord fails), and a frame
-is dropped once the last window that uses it is formed. Each window's
-frames then go through the pipeline's steps after decoding, the data
-preprocessor and the encoders, ``batch_size`` windows at a time: the same
-tensors the test pipeline would make of a clip cut to the window.
+(:func:`split_pipeline`): ``VideoInit`` opens the video once, the sampling
+steps choose each window's frames (:mod:`models.apis.windows`), which are
+decoded in ascending chunks by ``VideoDecode``'s readers (PyAV in one
+forward pass, else decord, else OpenCV) and dropped once the last window
+using them is formed. The steps after decoding, the data preprocessor and
+the encoders then make of each window what the test pipeline would make
+of a clip cut to it.
 
 Example:
     >>> stream = open_video(scorer, 'talk.mp4')
@@ -129,9 +126,6 @@ def varying_times(filename: str, num_frames: int,
     (:func:`models.datasets.pyav_frames.frame_times`, seconds), or None
     where they are ``frame / fps`` to :data:`CONSTANT_RATE_TOLERANCE_S` or
     PyAV cannot give them for these frames."""
-    import importlib.util
-    if importlib.util.find_spec('av') is None:
-        return None
     from models.datasets.pyav_frames import frame_times
     times = frame_times(filename)
     if times is None or len(times) != num_frames + 1 or not times[-1] > 0:
