@@ -224,14 +224,11 @@ def _locked(path: str) -> Iterator[None]:
         return
     fd = os.open(osp.dirname(path) or '.', os.O_RDONLY)
     try:
-        try:
+        # A file system without flock on folders (some network ones): the
+        # rename still keeps the file whole; two writers at once may then
+        # drop one model's new entries, which are computed again next time.
+        with contextlib.suppress(OSError):
             fcntl.flock(fd, fcntl.LOCK_EX)
-        except OSError:
-            # A file system without flock on folders (some network ones):
-            # the rename still keeps the file whole; two writers at once
-            # may then drop one model's new entries, which are computed
-            # again next time.
-            pass
         yield
     finally:
         os.close(fd)  # releases the lock

@@ -22,12 +22,9 @@ def format_table(video: str, predictions: Predictions) -> str:
 
 def write_results(path: str, results: Dict[str, Predictions],
                   failures: Dict[str, str], info: dict) -> None:
-    """Write the predictions as JSON or CSV (by the file's extension).
-
-    JSON holds ``info`` (model, labels, templates, topk), ``results`` (per
-    video, its predictions) and ``failures``; CSV holds one row per
-    (video, rank) with columns ``video, rank, label, probability``. The
-    file is written whole or not at all (a temporary file renamed).
+    """Write the predictions, whole or not at all, as JSON (``info``:
+    model, labels, templates, topk; ``results``; ``failures``) or CSV (a
+    row per video and rank: ``video, rank, label, probability``).
 
     Args:
         path (str): ``.json`` or ``.csv`` file.

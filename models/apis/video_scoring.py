@@ -10,11 +10,12 @@ Example:
     >>> text = label_text_features(scorer.model, ['juggling', 'reading'])
     >>> probs = score_labels(torch.stack(list(features.values())), text)
 """
+import functools
 import math
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from models.apis.loading import LoadedModel, load_model
 from models.apis.video_files import (VIDEO_EXTENSIONS, NoVideosError,  # noqa
@@ -61,8 +62,7 @@ def load_scoring_model(name: Optional[str] = None,
     Returns:
         ScoringModel: The model, its preprocessing and its identity.
     """
-    given = [s for s in (name, config, clip) if s is not None]
-    if len(given) != 1:
+    if sum(s is not None for s in (name, config, clip)) != 1:
         raise ValueError('Give exactly one model source: a released name, a '
                          'config with its checkpoint, or CLIP weights')
     if (config is None) != (checkpoint is None):
@@ -83,32 +83,18 @@ def encode_frames(model: ActionClip, frames: torch.Tensor) -> torch.Tensor:
     return features.view(len(frames), -1, features.shape[-1]).cpu()
 
 
-class VideoFiles(Dataset):
-    """Videos decoded by a test pipeline: ``(video, packed, error)`` per
-    item, ``packed`` being ``PackActionInputs``' output, or None and
-    ``error`` why the video cannot be read (an item too, so that it is
-    reported and the others still embedded).
-
-    Args:
-        videos (list[str]): Video files.
-        pipeline (VideoPipeline): The model's test pipeline
-            (``scorer.preprocess.pipeline``).
-    """
-
-    def __init__(self, videos: Sequence[str],
-                 pipeline: Callable[[str], dict]):
-        self.videos = list(videos)
-        self.pipeline = pipeline
-
-    def __len__(self) -> int:
-        return len(self.videos)
-
-    def __getitem__(self, index: int) -> tuple:
-        video = self.videos[index]
+def _decode(pipeline: Callable[[str], dict],
+            videos: Sequence[str]) -> List[tuple]:
+    """``(video, packed, error)`` of each video, decoded by the test
+    pipeline in a DataLoader worker: one that cannot be read is an item
+    too, so that it is reported and the others still embedded."""
+    items = []
+    for video in videos:
         try:
-            return video, self.pipeline(video), None
+            items.append((video, pipeline(video), None))
         except (VideoReadError, FileNotFoundError) as error:
-            return video, None, error
+            items.append((video, None, error))
+    return items
 
 
 def embed_videos(
@@ -144,11 +130,11 @@ def embed_videos(
     if num_workers < 0:
         raise ValueError(f'num_workers must be >= 0, got {num_workers}')
     loader = DataLoader(
-        VideoFiles(videos, scorer.preprocess.pipeline),
+        list(videos),
         batch_size=batch_size,
         # Workers beyond the number of batches would only start and wait.
         num_workers=min(num_workers, math.ceil(len(videos) / batch_size)),
-        collate_fn=list)
+        collate_fn=functools.partial(_decode, scorer.preprocess.pipeline))
     features: Dict[str, torch.Tensor] = {}
     failures: Dict[str, str] = {}
     with tqdm(total=len(videos), unit='video', disable=not progress,

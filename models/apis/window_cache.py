@@ -52,19 +52,10 @@ def window_cache_key(identity: str,
 
 @dataclass
 class VideoWindows:
-    """The windows of one video and their features.
-
-    Attributes:
-        video (str): The video, as given.
-        num_frames (int): Its frames.
-        fps (float): Its frame rate.
-        windows (list[tuple[float, float]]): ``(start_s, end_s)`` per
-            window.
-        features (torch.Tensor): ``(K, V, D)`` normalised features.
-        stills (torch.Tensor, optional): ``(K, V, D)`` features of each
-            window's middle frame held still (``subtract_still``), when
-            computed.
-    """
+    """The windows of one video (as given): its frames and frame rate,
+    ``(start_s, end_s)`` and ``(K, V, D)`` normalised features of each
+    window, and, when computed, those of each window's middle frame held
+    still (``subtract_still``)."""
 
     video: str
     num_frames: int

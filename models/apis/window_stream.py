@@ -359,25 +359,10 @@ def embed_windows_and_stills(scorer,
                              chunk_frames: int = DEFAULT_CHUNK_FRAMES,
                              progress=None
                              ) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Features of every window and of its still picture (the window's
-    middle sampled frame repeated,
-    :func:`~models.apis.windows.still_sample`), in the same single
-    streamed pass of decoding, with no frame more decoded: each window is
-    followed by its still in the batches, so memory stays bounded as in
-    :func:`embed_windows`.
-
-    Args:
-        scorer (ScoringModel): The model and its preprocessing.
-        stream (VideoStream): The video, opened by :func:`open_video`.
-        plan (WindowPlan): Its windows (planned with ``stream.sampler``).
-        batch_size (int): Windows and stills per forward pass.
-        chunk_frames (int): Frames decoded at a time.
-        progress (tqdm, optional): Advanced by one per window or still
-            embedded.
-
-    Returns:
-        tuple[torch.Tensor, torch.Tensor]: ``(K, V, D)`` features of the
-        windows and of their stills.
+    """``(K, V, D)`` features of every window and of its still picture
+    (:func:`~models.apis.windows.still_sample`), in the same single
+    streamed pass, with no frame more decoded: :func:`embed_windows` (same
+    arguments) on a plan where each window is followed by its still.
     """
     both = dataclasses.replace(
         plan,

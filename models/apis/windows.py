@@ -187,18 +187,9 @@ class WindowPlan:
 
 def window_frames(window_s: float, stride_s: float,
                   fps: float) -> Tuple[int, int]:
-    """Window and stride in whole frames (at least one each).
-
-    Args:
-        window_s (float): Window length in seconds.
-        stride_s (float): Stride in seconds.
-        fps (float): Frame rate.
-
-    Returns:
-        tuple[int, int]: ``(window, stride)`` in frames; a window longer
-        than any video (``1e308`` s, whose frame count is infinite) is one
-        over the whole video, as any window longer than the video is.
-    """
+    """Window and stride in whole frames (at least one each); a window
+    longer than any video (``1e308`` s, whose frame count is infinite) is
+    one over the whole video, as any window longer than the video is."""
     # 2**53 frames outlast any video (and are exact in a float).
     window, stride = (max(1, int(round(min(seconds * fps, 2.0**53))))
                       for seconds in (window_s, stride_s))
