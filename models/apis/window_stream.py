@@ -255,10 +255,8 @@ class WindowFrames:
     def __iter__(self) -> Iterator[Tuple[int, List[np.ndarray]]]:
         """Yield ``(window index, frames in the model's order)``."""
         indices = self.plan.frame_indices
-        last_use: Dict[int, int] = {}
-        for k, inds in enumerate(indices):
-            for i in inds.tolist():
-                last_use[i] = k
+        last_use = {i: k for k, inds in enumerate(indices)
+                    for i in inds.tolist()}
         needed = sorted(last_use)
         held: Dict[int, np.ndarray] = {}
         decoded = 0  # frames of ``needed`` decoded so far
