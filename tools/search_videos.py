@@ -46,11 +46,7 @@ HTML_FORMATS = ('.html', '.htm')
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command line of this tool.
-
-    Returns:
-        argparse.ArgumentParser: The parser.
-    """
+    """The command line of this tool."""
     parser = cli.tool_parser(__doc__, last=True)
     parser.add_argument(
         'folder',
@@ -85,11 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def check_args(args: argparse.Namespace) -> None:
     """Check what needs no model or package, before torch is imported, so
-    that a wrong argument answers at once.
-
-    Args:
-        args (argparse.Namespace): Parsed arguments.
-    """
+    that a wrong argument answers at once."""
     cli.check_minimums(('--topk', args.topk, 1))
     if not args.query.strip():
         raise CliError('The query is empty: describe what to look for')
@@ -103,67 +95,26 @@ def check_args(args: argparse.Namespace) -> None:
 
 def ranking_document(ranking: List[Tuple[str, float]],
                      failures: Dict[str, str], info: dict) -> dict:
-    """The ranking as the ``--out`` JSON file holds it (the ``--html``
-    page is drawn from this document too).
-
-    Args:
-        ranking (list[tuple[str, float]]): ``(video, similarity)``, best
-            first.
-        failures (dict): ``{video: error message}``.
-        info (dict): ``query`` and ``model``.
-
-    Returns:
-        dict: ``query``, ``model``, ``results`` (``rank``, ``video``,
-        ``similarity``) and ``failures`` (``video``, ``error``).
-    """
-    data = dict(info)
-    data['results'] = [
+    """The ranking (``(video, similarity)``, best first) as the ``--out``
+    JSON file holds it, and the ``--html`` page is drawn from: ``info``
+    (``query``, ``model``), ``results`` (``rank``, ``video``,
+    ``similarity``) and ``failures`` (``video``, ``error``)."""
+    return dict(info, results=[
         dict(rank=rank, video=video, similarity=similarity)
         for rank, (video, similarity) in enumerate(ranking, 1)
-    ]
-    data['failures'] = [
-        dict(video=video, error=error) for video, error in failures.items()
-    ]
-    return data
-
-
-def write_ranking(path: str, ranking: List[Tuple[str, float]],
-                  failures: Dict[str, str], info: dict) -> None:
-    """Write the ranking as JSON or CSV (by the file's extension), whole
-    or not at all (a temporary file renamed).
-
-    Args:
-        path (str): ``.json`` or ``.csv`` file.
-        ranking (list[tuple[str, float]]): ``(video, similarity)``, best
-            first.
-        failures (dict): ``{video: error message}``.
-        info (dict): ``query`` and ``model`` for the JSON file.
-    """
-    from models.utils.safe_io import write_json_or_csv
-    write_json_or_csv(
-        path, ranking_document(ranking, failures, info),
-        ['rank', 'video', 'similarity'],
-        ([rank, video, f'{similarity:.6f}']
-         for rank, (video, similarity) in enumerate(ranking, 1)))
+    ], failures=[dict(video=v, error=e) for v, e in failures.items()])
 
 
 def run(args: argparse.Namespace) -> int:
     """Rank the folder's videos; see the module docstring for the exit
-    status.
-
-    Args:
-        args (argparse.Namespace): Parsed arguments.
-
-    Returns:
-        int: The exit status.
-    """
+    status."""
     import torch
 
     from models.apis.feature_cache import (check_cache_path,
                                            default_cache_path,
-                                           embed_folder_cached, stat_videos)
-    from models.apis.video_scoring import (embed_videos, find_videos,
-                                           path_problem, query_similarity,
+                                           embed_folder_cached)
+    from models.apis.video_scoring import (find_videos, path_problem,
+                                           query_similarity,
                                            query_text_features)
     if not osp.isdir(args.folder):
         problem = path_problem(args.folder) or 'is not a folder'
@@ -171,8 +122,7 @@ def run(args: argparse.Namespace) -> int:
                        'folder that holds the videos')
     # Fails early on an empty folder; subfolders that cannot be listed are
     # reported with the unreadable videos.
-    unlisted = {}
-    videos = find_videos([args.folder], unreadable=unlisted)
+    videos = find_videos([args.folder], unreadable={})
     cache = None if args.no_cache else (args.cache
                                         or default_cache_path(args.folder))
     if cache is not None:  # refused or its folder made before the work
@@ -185,28 +135,15 @@ def run(args: argparse.Namespace) -> int:
     workers = cli.decode_workers(args, scorer.device)
     query = query_text_features(scorer.model, args.query)
 
-    if args.no_cache:
-        for name, message in unlisted.items():
-            cli.report_skipped(name, OSError(message))
-        readable, failures = stat_videos(videos, cli.report_skipped)
-        failures = {**unlisted, **failures}
-        features, unreadable = embed_videos(
-            scorer, list(readable), args.batch_size,
-            not args.no_progress and bool(readable), cli.report_skipped,
-            workers)
-        failures.update(unreadable)
-        print(f'Features: {len(features)} computed (no cache)',
-              file=sys.stderr)
-    else:
-        features, stats = embed_folder_cached(scorer, args.folder,
-                                              args.cache, args.batch_size,
-                                              not args.no_progress,
-                                              cli.report_skipped, workers)
-        failures = stats.failed
-        print(f'Features: {len(stats.computed)} computed, '
-              f'{len(stats.reused)} from the cache {stats.cache_path}'
-              f'{"" if stats.saved else " (not rewritten)"}',
-              file=sys.stderr)
+    features, stats = embed_folder_cached(
+        scorer, args.folder, args.cache, args.batch_size,
+        not args.no_progress, cli.report_skipped, workers,
+        use_cache=not args.no_cache)
+    failures = stats.failed
+    print(f'Features: {len(stats.computed)} computed' + (
+        ' (no cache)' if args.no_cache else
+        f', {len(stats.reused)} from the cache {stats.cache_path}'
+        f'{"" if stats.saved else " (not rewritten)"}'), file=sys.stderr)
     ranking: List[Tuple[str, float]] = []
     if features:
         scores = query_similarity(torch.stack(list(features.values())),
@@ -219,16 +156,19 @@ def run(args: argparse.Namespace) -> int:
         print('  rank  similarity  video')
         for rank, (name, similarity) in enumerate(ranking, 1):
             print(f'  {rank:>4}  {similarity:>10.4f}  {name}')
-    if args.out:
-        write_ranking(args.out, ranking, failures,
-                      dict(query=args.query, model=scorer.describe()))
+    if args.out or args.html:
+        document = ranking_document(ranking, failures, dict(
+            query=args.query, model=scorer.describe()))
+    if args.out:  # whole or not at all (a temporary file renamed)
+        from models.utils.safe_io import write_json_or_csv
+        write_json_or_csv(
+            args.out, document, ['rank', 'video', 'similarity'],
+            ([rank, video, f'{similarity:.6f}']
+             for rank, (video, similarity) in enumerate(ranking, 1)))
         print(f'Wrote {args.out}', file=sys.stderr)
     if args.html:
         from models.visualization import write_ranking_page
-        write_ranking_page(
-            ranking_document(ranking, failures,
-                             dict(query=args.query,
-                                  model=scorer.describe())), args.html)
+        write_ranking_page(document, args.html)
         print(f'Wrote {args.html}', file=sys.stderr)
     # Unlisted subfolders count among the failures, and so in the total.
     return cli.report_failures(failures, len(features) + len(failures))

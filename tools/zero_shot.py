@@ -20,7 +20,7 @@ be loaded (nothing is scored).
 """
 import argparse
 import sys
-from typing import Dict, List, Sequence
+from typing import Dict, List
 
 from light_imports import load_light
 
@@ -30,59 +30,20 @@ DEFAULT_MODEL = cli.DEFAULT_MODEL
 load_model_from_args = cli.load_model_from_args
 
 # The --viz drawing (its limits name the options' defaults in --help),
-# read without torch; these names are also this module's.
+# read without torch; its names are also this module's.
 _viz = load_light('models.visualization.prediction_video')
-GIF_MAX_FPS = _viz.GIF_MAX_FPS
-GIF_MAX_FRAMES = _viz.GIF_MAX_FRAMES
-GIF_MAX_SIDE = _viz.GIF_MAX_SIDE
-MIN_FONT_SCALE = _viz.MIN_FONT_SCALE
-MP4_CODECS = _viz.MP4_CODECS
-VIZ_MIN_WIDTH = _viz.VIZ_MIN_WIDTH
-Predictions = _viz.Predictions
-VizLayout = _viz.VizLayout
-draw_predictions = _viz.draw_predictions
-frame_size = _viz.frame_size
-gif_size = _viz.gif_size
-viz_layout = _viz.viz_layout
-viz_paths = _viz.viz_paths
-write_annotated_video = _viz.write_annotated_video
+
+
+def __getattr__(name: str):
+    return getattr(_viz, name)
+
 
 OUT_FORMATS = ('.json', '.csv')
 VIZ_FORMATS = ('.mp4', '.gif')
 
 
-def prepare_outputs(args: argparse.Namespace,
-                    videos: Sequence[str]) -> Dict[str, str]:
-    """Refuse outputs that would overwrite an input and create the output
-    folders, before the model is loaded.
-
-    Args:
-        args (argparse.Namespace): Parsed arguments (``--out``, ``--viz``
-            and the input files: labels, config, checkpoint, weights).
-        videos (list[str]): Every video to score.
-
-    Returns:
-        dict: ``{video: --viz file}`` for every video (empty without
-        ``--viz``); named over all videos, so that a video that fails
-        does not change the others' file names.
-    """
-    viz = viz_paths(args.viz, videos) if args.viz else {}
-    cli.check_writable(
-        [('--out', args.out)] + [('--viz', path) for path in viz.values()],
-        [*videos, args.label_file, args.config, args.checkpoint, args.clip,
-         args.model])
-    return viz
-
-
 def read_labels(args: argparse.Namespace) -> List[str]:
-    """The labels of ``--labels`` or ``--label-file``.
-
-    Args:
-        args (argparse.Namespace): Parsed arguments.
-
-    Returns:
-        list[str]: The labels.
-    """
+    """The labels of ``--labels`` or ``--label-file``."""
     load_labels = load_light('models.text.prompts').load_labels
     if args.labels is not None and args.label_file is not None:
         raise CliError('Give --labels or --label-file, not both')
@@ -101,11 +62,7 @@ def read_labels(args: argparse.Namespace) -> List[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command line of this tool.
-
-    Returns:
-        argparse.ArgumentParser: The parser.
-    """
+    """The command line of this tool."""
     parser = cli.tool_parser(__doc__, last=True)
     parser.add_argument(
         'videos', nargs='+', metavar='VIDEO_OR_FOLDER',
@@ -129,18 +86,18 @@ def build_parser() -> argparse.ArgumentParser:
         '.gif; with several videos, one file each: OUT_<video name>.mp4). '
         'MP4 is H.264 where this OpenCV can encode it, else MPEG-4 Part 2 '
         '(mp4v); the Wrote line names the codec. GIFs '
-        f'are scaled down to {GIF_MAX_SIDE} pixels a side, at most '
-        f'{GIF_MAX_FPS} frames a second and {GIF_MAX_FRAMES} frames')
+        f'are scaled down to {_viz.GIF_MAX_SIDE} pixels a side, at most '
+        f'{_viz.GIF_MAX_FPS} frames a second and {_viz.GIF_MAX_FRAMES} frames')
     parser.add_argument(
         '--font-scale', type=float, default=None,
         help='OpenCV font scale of the --viz text (default: follows the '
-        f'frame width, at least {MIN_FONT_SCALE})')
+        f'frame width, at least {_viz.MIN_FONT_SCALE})')
     parser.add_argument(
         '--target-resolution', nargs=2, type=int, default=None,
         metavar=('W', 'H'),
         help='size of the video in --viz files, -1 for one side keeping '
         "the aspect ratio, as in MMAction2's demo/demo.py (default: the "
-        f'video\'s, scaled up to {VIZ_MIN_WIDTH} pixels wide when '
+        f'video\'s, scaled up to {_viz.VIZ_MIN_WIDTH} pixels wide when '
         'narrower); the text goes in a band under it')
     cli.add_model_arguments(parser)
     return parser
@@ -148,11 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def check_args(args: argparse.Namespace) -> None:
     """Check what needs no model or package, before torch is imported, so
-    that a wrong argument answers at once.
-
-    Args:
-        args (argparse.Namespace): Parsed arguments.
-    """
+    that a wrong argument answers at once."""
     cli.check_minimums(('--topk', args.topk, 1))
     cli.check_output_path(args.out, OUT_FORMATS, '--out')
     cli.check_output_path(args.viz, VIZ_FORMATS, '--viz')
@@ -173,11 +126,7 @@ def check_args(args: argparse.Namespace) -> None:
 def check_label_args(args: argparse.Namespace) -> None:
     """Check ``--labels``, ``--label-file`` and ``--template`` by the
     standard library alone: inline labels and templates whole, files for
-    being there (their lines are read before the model is loaded).
-
-    Args:
-        args (argparse.Namespace): Parsed arguments.
-    """
+    being there (their lines are read before the model is loaded)."""
     prompts = load_light('models.text.prompts')
     require_file = load_light('models.utils.paths').require_file
     try:
@@ -196,14 +145,7 @@ def check_label_args(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Score the videos; see the module docstring for the exit status.
-
-    Args:
-        args (argparse.Namespace): Parsed arguments.
-
-    Returns:
-        int: The exit status.
-    """
+    """Score the videos; see the module docstring for the exit status."""
     from models.apis.predictions import format_table, write_results
     from models.apis.video_scoring import (embed_videos, find_videos,
                                            label_text_features, score_labels,
@@ -216,14 +158,20 @@ def run(args: argparse.Namespace) -> int:
         args.template) == 1 else args.template
     templates = load_templates(spec) if spec else None
     videos = find_videos(args.videos)
-    viz = prepare_outputs(args, videos)
+    # Named over all videos, so that a video that fails does not change the
+    # others' file names; checked before the model loads.
+    viz = _viz.viz_paths(args.viz, videos) if args.viz else {}
+    cli.check_writable(
+        [('--out', args.out)] + [('--viz', path) for path in viz.values()],
+        [*videos, args.label_file, args.config, args.checkpoint, args.clip,
+         args.model])
     scorer = load_model_from_args(args)
     templates = templates or scorer.templates
     text = label_text_features(scorer.model, labels, templates)
     features, failures = embed_videos(
         scorer, videos, args.batch_size, not args.no_progress,
         cli.report_skipped, cli.decode_workers(args, scorer.device))
-    results: Dict[str, Predictions] = {}
+    results: Dict[str, list] = {}
     if features:
         import torch
         probs = score_labels(torch.stack(list(features.values())), text)
@@ -236,19 +184,17 @@ def run(args: argparse.Namespace) -> int:
             dict(model=scorer.describe(), labels=labels, templates=templates,
                  topk=min(args.topk, len(labels))))
         print(f'Wrote {args.out}', file=sys.stderr)
-    if args.viz:
-        for video, predictions in results.items():
-            path = viz[video]
-            info: dict = {}
-            try:
-                write_annotated_video(video, path, predictions,
-                                      args.font_scale,
-                                      args.target_resolution, args.verbose,
-                                      info)
-            except OSError as error:
-                failures[video] = f'--viz: {error}'
-                continue
-            print(f'Wrote {path} ({info["codec"]})', file=sys.stderr)
+    for video, predictions in results.items() if args.viz else ():
+        info: dict = {}
+        try:
+            _viz.write_annotated_video(video, viz[video], predictions,
+                                       args.font_scale,
+                                       args.target_resolution, args.verbose,
+                                       info)
+        except OSError as error:
+            failures[video] = f'--viz: {error}'
+            continue
+        print(f'Wrote {viz[video]} ({info["codec"]})', file=sys.stderr)
     return cli.report_failures(failures, len(videos))
 
 

@@ -1,24 +1,15 @@
 """Cached video features of a folder, so that a second search of the same
 folder embeds only the videos that are new or changed.
 
-The cache is one file in the user's cache folder (:func:`cache_home`,
-``~/.cache/actionclip/features/videos-<digits>.pt`` for ``videos/``), or
-where ``--cache`` puts it. It holds, per model, each video's version
-(size, times, inode) and features, keyed by its path relative to the
-folder.
-The file starts with :data:`CACHE_MAGIC`, then a ``torch.save`` archive of
-plain tensors, ints and strings (read with ``weights_only=True``) whose
-dict carries ``kind=CACHE_KIND``:
-
-- a path that exists but is not such a file (a video, a text file, a
-  checkpoint, a folder) is refused with :class:`NotACacheError` and never
-  written over;
-- a file of ours that cannot be read (truncated, damaged, an older format)
-  is rebuilt, with a warning;
-- two searches of one folder with different models at once keep both
-  models' entries: the writer locks the folder that holds the cache,
-  merges its model's entries into the file as it is now, and renames a
-  complete temporary file over it (no lock file is left behind).
+The cache is one file (by default ``<cache home>/features/videos-<digits>.pt``
+for ``videos/``): :data:`CACHE_MAGIC`, then a ``torch.save`` archive of
+plain tensors, ints and strings (read with ``weights_only=True``) holding,
+per model, each video's version (size, times, inode) and features, keyed
+by its path relative to the folder. A path that holds anything else is
+refused (:class:`NotACacheError`), never written over; a damaged file of
+ours is rebuilt, with a warning. Writers lock the cache's folder, merge
+their model's entries into the file as it is now and rename a complete
+temporary file over it: two searches with different models keep both.
 
 Example:
     >>> scorer = load_scoring_model(name='ViT-B/32-8')
@@ -28,13 +19,11 @@ Example:
 import contextlib
 import hashlib
 import io
-import itertools
 import os
 import os.path as osp
 import warnings
 from dataclasses import dataclass
-from typing import (Callable, Dict, Iterator, List, Optional,
-                    Sequence, Tuple)
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -42,13 +31,12 @@ from models.apis.video_scoring import (ScoringModel, embed_videos,
                                        find_videos, path_problem)
 from models.datasets.transforms import VideoReadError
 from models.utils.paths import cache_home, file_version, special_file_kind
-from models.utils.safe_io import torch_save_to
+from models.utils.safe_io import atomic_write, torch_save_to
 
 try:
     import fcntl
 except ImportError:  # Windows: no flock; concurrent searches may race
     fcntl = None
-
 
 #: First bytes of every cache file: they tell our file from anyone else's
 #: even when the rest is damaged.
@@ -61,15 +49,10 @@ CACHE_KIND = 'actionclip-feature-cache'
 #: bare ``torch.save`` of ``{'format': 1, 'models': {...}}``.
 _CACHE_FORMAT = 2
 
-#: Version of the embedding code
-#: (:func:`models.apis.video_scoring.embed_videos` and what it calls); bump
-#: it when a change alters the features of a video, so that entries
+#: Version of the embedding code (:func:`embed_videos` and what it calls);
+#: bump it when a change alters the features of a video, so that entries
 #: computed before are not reused.
 EMBEDDING_VERSION = 1
-
-# Temporary files of two writes from one process (threads) must differ;
-# the pid alone only separates processes.
-_counter = itertools.count()
 
 
 class NotACacheError(ValueError):
@@ -78,67 +61,41 @@ class NotACacheError(ValueError):
 
 
 def cache_file_for(path: str, kind: str) -> str:
-    """The cache file of a folder or a video in :func:`cache_home`.
-
-    Args:
-        path (str): The folder or video.
-        kind (str): Subfolder of the cache home, e.g. ``'features'``.
-
-    Returns:
-        str: ``<cache home>/<kind>/<name>-<16 hex digits>.pt``: the name
-        for people, the digits (of the resolved path) so that two folders
-        of one name keep separate files.
-    """
+    """The cache file of a folder or a video in :func:`cache_home`:
+    ``<cache home>/<kind>/<name>-<16 hex digits>.pt``, the name for people,
+    the digits (of the resolved path) so that two folders of one name keep
+    separate files."""
     real = osp.realpath(path)
     digest = hashlib.sha256(
         real.encode('utf-8', 'surrogateescape')).hexdigest()[:16]
-    name = osp.basename(real) or 'root'
-    return osp.join(cache_home(), kind, f'{name}-{digest}.pt')
+    return osp.join(cache_home(), kind,
+                    f'{osp.basename(real) or "root"}-{digest}.pt')
 
 
 def default_cache_path(folder: str) -> str:
-    """Where the features of ``folder``'s videos are cached by default.
-
-    Args:
-        folder (str): The video folder.
-
-    Returns:
-        str: A file in ``<cache home>/features`` (:func:`cache_file_for`).
-    """
+    """Where the features of ``folder``'s videos are cached by default:
+    :func:`cache_file_for` ``(folder, 'features')``."""
     return cache_file_for(folder, 'features')
 
 
 def model_key(identity: str) -> str:
-    """The key of a model's entries in the cache.
-
-    Args:
-        identity (str): The model's identity
-            (:attr:`models.apis.loading.LoadedModel.identity`).
-
-    Returns:
-        str: ``'<EMBEDDING_VERSION>|<identity>'``: features computed by
-        another version of the embedding code are not reused.
-    """
+    """The key of a model's entries: ``'<EMBEDDING_VERSION>|<identity>'``,
+    so that features of another version of the embedding code are not
+    reused."""
     return f'{EMBEDDING_VERSION}|{identity}'
 
 
 @dataclass
 class CacheStats:
-    """What :func:`embed_folder_cached` did.
-
-    Attributes:
-        computed (list[str]): Videos embedded in this call.
-        reused (list[str]): Videos whose cached features were used.
-        failed (dict): ``{entry: error message}`` of unreadable videos,
-            broken links and subfolders that cannot be listed.
-        cache_path (str): The cache file.
-        saved (bool): Whether the cache file was written.
-    """
+    """What :func:`embed_folder_cached` did: the videos embedded and those
+    whose cached features were used, ``{entry: error message}`` of
+    unreadable videos, broken links and subfolders that cannot be listed,
+    the cache file (None: no cache) and whether it was written."""
 
     computed: List[str]
     reused: List[str]
     failed: Dict[str, str]
-    cache_path: str
+    cache_path: Optional[str]
     saved: bool
 
 
@@ -154,16 +111,9 @@ def _not_a_cache(path: str, what: str) -> NotACacheError:
 
 
 def _classify(path: str, keep_body: bool = False) -> Tuple[str, bytes]:
-    """What is at a cache path, refusing anything but one of our caches.
-
-    Args:
-        path (str): The cache file (it need not exist).
-        keep_body (bool): Return the bytes after :data:`CACHE_MAGIC`.
-
-    Returns:
-        tuple: ``(what, body)``: ``what`` is ``'missing'``, ``'ours'`` or
-        ``'format 1'`` (ours, from an older version); ``body`` is empty
-        unless ``keep_body`` and ``what == 'ours'``.
+    """``(what, body)``: ``what`` is ``'missing'``, ``'ours'`` or
+    ``'format 1'`` (ours, older); ``body``: with ``keep_body``, the bytes
+    after :data:`CACHE_MAGIC` of ours.
 
     Raises:
         NotACacheError: ``path`` exists but is not one of our caches.
@@ -181,17 +131,25 @@ def _classify(path: str, keep_body: bool = False) -> Tuple[str, bytes]:
     try:
         with open(path, 'rb') as f:
             head = f.read(len(CACHE_MAGIC))
-            ours = head == CACHE_MAGIC
-            body = f.read() if ours and keep_body else b''
+            body = f.read() if head == CACHE_MAGIC and keep_body else b''
     except OSError as error:
         raise OSError(
             f'Cannot read the feature cache {path!r} '
             f'({error.strerror or error}); pass another --cache, or '
             '--no-cache') from error
-    if ours:
+    if head == CACHE_MAGIC:
         return 'ours', body
-    if _is_format_1(path, head):
-        return 'format 1', b''
+    # Format 1 was a bare torch.save archive (a zip file); mmap reads the
+    # pickle only, not the tensors, should the file be a large checkpoint.
+    if head.startswith(b'PK\x03\x04'):
+        try:
+            old = torch.load(path, map_location='cpu', weights_only=True,
+                             mmap=True)
+        except Exception:  # not ours, or unrecognisable: refused
+            old = None
+        if (isinstance(old, dict) and old.get('format') == 1
+                and isinstance(old.get('models'), dict)):
+            return 'format 1', b''
     raise _not_a_cache(path, 'is a file of another kind')
 
 
@@ -208,7 +166,7 @@ def read_cache(path: str) -> Tuple[dict, Optional[str]]:
 
     Raises:
         NotACacheError: ``path`` exists but is not one of our caches.
-        OSError: ``path`` cannot be read (e.g. permission denied).
+        OSError: ``path`` cannot be read.
     """
     what, body = _classify(path, keep_body=True)
     if what == 'missing':
@@ -228,20 +186,20 @@ def read_cache(path: str) -> Tuple[dict, Optional[str]]:
     return cache, None
 
 
+def load_cache(path: str) -> Tuple[dict, bool]:
+    """:func:`read_cache` as ``(cache, rebuild)``, a file of ours to
+    rebuild (to write again even if no entry changes) being a warning."""
+    cache, problem = read_cache(path)
+    if problem:
+        warnings.warn(f'Rebuilding the feature cache {path} ({problem})')
+    return cache, problem is not None
+
+
 def check_cache_path(path: str) -> str:
-    """Before any work: refuse a path that is not one of our caches, and
-    create the cache's folder if it is missing.
-
-    Args:
-        path (str): The cache file.
-
-    Returns:
-        str: The absolute path.
-
-    Raises:
-        NotACacheError: ``path`` exists but is not one of our caches.
-        OSError: ``path`` cannot be read, or its folder cannot be created.
-    """
+    """Before any work: refuse a path that is not one of our caches
+    (:class:`NotACacheError`, or OSError where it cannot be read), create
+    its folder if missing (OSError where it cannot be), and return the
+    absolute path."""
     path = osp.abspath(path)
     _classify(path)
     # Finding out after the embedding work that the cache cannot go where
@@ -257,95 +215,37 @@ def check_cache_path(path: str) -> str:
     return path
 
 
-def _is_format_1(path: str, head: bytes) -> bool:
-    # Format 1 was a bare torch.save archive (a zip file); mmap reads the
-    # pickle only, not the tensors, should the file be a large checkpoint.
-    if not head.startswith(b'PK\x03\x04'):
-        return False
-    try:
-        old = torch.load(path, map_location='cpu', weights_only=True,
-                         mmap=True)
-    except Exception:  # not ours, or unrecognisable: refused
-        return False
-    return (isinstance(old, dict) and old.get('format') == 1
-            and isinstance(old.get('models'), dict))
-
-
-def _load_cache(path: str) -> Tuple[dict, bool]:
-    """The cache at ``path``; a damaged file of ours is a warning and an
-    empty cache, to be rebuilt.
-
-    Args:
-        path (str): The cache file (it need not exist).
-
-    Returns:
-        tuple: ``(cache, rebuild)``: the cache, and whether the file there
-        must be written again even if no entry changes.
-
-    Raises:
-        NotACacheError: ``path`` exists but is not one of our caches.
-        OSError: ``path`` cannot be read.
-    """
-    cache, problem = read_cache(path)
-    if problem:
-        warnings.warn(f'Rebuilding the feature cache {path} ({problem})')
-    return cache, problem is not None
-
-
 @contextlib.contextmanager
 def _locked(path: str) -> Iterator[None]:
-    """Hold an exclusive lock on the folder that holds ``path``, so that
-    writers of the cache take turns. The folder, not a lock file: the file
-    itself is replaced by a rename, and a lock file would be left beside
-    it."""
+    """Writers of the cache take turns: a lock on its folder (a lock file
+    would be left beside the file, which is replaced by a rename)."""
     if fcntl is None:
         yield
         return
     fd = os.open(osp.dirname(path) or '.', os.O_RDONLY)
     try:
-        try:
+        # A file system without flock on folders (some network ones): the
+        # rename still keeps the file whole; two writers at once may then
+        # drop one model's new entries, which are computed again next time.
+        with contextlib.suppress(OSError):
             fcntl.flock(fd, fcntl.LOCK_EX)
-        except OSError:
-            # A file system without flock on folders (some network ones):
-            # the rename still keeps the file whole; two writers at once
-            # may then drop one model's new entries, which are computed
-            # again next time.
-            pass
         yield
     finally:
         os.close(fd)  # releases the lock
 
 
-def _write_atomic(cache: dict, path: str) -> None:
-    folder, name = osp.split(path)
-    tmp = osp.join(folder, f'.{name}.{os.getpid()}.{next(_counter)}.tmp')
-    try:
-        with open(tmp, 'xb') as f:
-            f.write(CACHE_MAGIC)
-            torch_save_to(cache, f)  # a full disk raises OSError
-            f.flush()
-            os.fsync(f.fileno())
-        # Atomic: an interrupted or failed write keeps the previous cache.
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
-
-
-def _save_cache(path: str, key: str, entries: dict,
-                merge: bool = False) -> bool:
-    """Store one model's entries, keeping every other model's.
-
-    Under the lock, the file is read again (another search may have added
-    its model since this one started), and only ``models[key]`` changes.
+def save_entries(path: str, key: str, entries: dict,
+                 merge: bool = False) -> bool:
+    """Store the entries (``{name: entry}``) of one key, keeping every
+    other key's: under the lock, the file is read again (another run may
+    have written since) and only ``models[key]`` changes.
 
     Args:
         path (str): The cache file.
-        key (str): :func:`model_key` of the model.
-        entries (dict): ``{relative path: entry}`` of that model.
-        merge (bool): Keep the key's entries that ``entries`` does not
-            replace (instead of replacing them all).
+        key (str): The key of the entries (e.g. a :func:`model_key`).
+        entries (dict): ``{name: entry}``.
+        merge (bool): Keep the key's other entries (videos named one by
+            one, as ``find_moments``' window features).
 
     Returns:
         bool: Whether the file was written; a failure is a warning, since
@@ -357,10 +257,13 @@ def _save_cache(path: str, key: str, entries: dict,
         with _locked(target):
             cache, _ = read_cache(target)  # a damaged file was warned about
             old = cache['models'].get(key) if merge else None
-            merged = dict(old) if isinstance(old, dict) else {}
-            merged.update(entries)
-            cache['models'][key] = merged
-            _write_atomic(cache, target)
+            cache['models'][key] = {
+                **(old if isinstance(old, dict) else {}), **entries}
+            # Atomic: an interrupted or failed write keeps the previous
+            # cache.
+            with atomic_write(target) as f:
+                f.write(CACHE_MAGIC)
+                torch_save_to(cache, f)
     except (OSError, NotACacheError) as error:
         warnings.warn(f'Could not write the feature cache {path} ({error}); '
                       'features will be computed again next time')
@@ -368,39 +271,13 @@ def _save_cache(path: str, key: str, entries: dict,
     return True
 
 
-def update_cache_entries(path: str, key: str, entries: dict) -> bool:
-    """Add or replace some entries of one key, keeping all others.
-
-    :func:`_save_cache` with ``merge``: for caches of videos named one by
-    one (``find_moments``' window features), where two runs on different
-    videos of one model must not drop each other's entries.
-
-    Args:
-        path (str): The cache file.
-        key (str): The key of the entries (e.g. a :func:`model_key`).
-        entries (dict): ``{name: entry}`` to add or replace.
-
-    Returns:
-        bool: Whether the file was written (a failure is a warning).
-    """
-    return _save_cache(path, key, entries, merge=True)
-
-
 def stat_videos(
     videos: Sequence[str],
     on_failure: Optional[Callable[[str, Exception], None]] = None
 ) -> Tuple[Dict[str, os.stat_result], Dict[str, str]]:
-    """``os.stat`` of each video; broken links, link loops and entries
-    that cannot be reached are failures, not errors.
-
-    Args:
-        videos (list[str]): Video files.
-        on_failure (callable, optional): Called with ``(video, error)``
-            for each entry that cannot be stat'ed.
-
-    Returns:
-        tuple: ``({video: stat result}, {video: error message})``.
-    """
+    """``({video: os.stat}, {video: error message})``: broken links, link
+    loops and entries that cannot be reached are failures, each also given
+    to ``on_failure(video, error)``, not errors."""
     stats: Dict[str, os.stat_result] = {}
     failed: Dict[str, str] = {}
     for video in videos:
@@ -423,32 +300,29 @@ def embed_folder_cached(
     batch_size: int = 8,
     progress: bool = True,
     on_failure: Optional[Callable[[str, Exception], None]] = None,
-    num_workers: int = 0
+    num_workers: int = 0,
+    use_cache: bool = True
 ) -> Tuple[Dict[str, torch.Tensor], CacheStats]:
-    """Features of every video in a folder, recomputing only what changed.
-
-    The cache holds, per model (:func:`model_key` of the scorer's
-    ``identity``), each video's version (size, times, inode) and features,
-    keyed by its path relative to ``folder``; a video whose version changed
-    (:func:`models.utils.paths.file_version`)
-    is embedded again, a removed one is dropped. Features of other models
-    stay in the file, also those written meanwhile by another search.
+    """Features of every video in a folder, recomputing only what changed
+    (:func:`models.utils.paths.file_version`); a removed video is dropped,
+    other models' features stay in the file.
 
     Args:
         scorer (ScoringModel): From
             :func:`models.apis.video_scoring.load_scoring_model`.
-        folder (str): The video folder (walked with
-            :func:`models.apis.video_scoring.find_videos`).
+        folder (str): The video folder (walked with :func:`find_videos`).
         cache_path (str, optional): Cache file; defaults to
             :func:`default_cache_path`. Its folder is created if missing.
         batch_size (int): Videos per forward pass.
         progress (bool): Show a progress bar for the videos to embed (none
             when there are none).
-        on_failure (callable, optional): See
-            :func:`models.apis.video_scoring.embed_videos`; also called for
-            broken links, link loops and subfolders that cannot be listed.
+        on_failure (callable, optional): See :func:`embed_videos`; also
+            called for broken links, link loops and subfolders that cannot
+            be listed.
         num_workers (int): Processes decoding videos (see
-            :func:`models.apis.video_scoring.embed_videos`).
+            :func:`embed_videos`).
+        use_cache (bool): False: embed every video and neither read nor
+            write a cache (``cache_path`` is then ignored).
 
     Returns:
         tuple: ``({video: (V, D) features}, CacheStats)``; unreadable videos
@@ -456,15 +330,17 @@ def embed_folder_cached(
 
     Raises:
         NotADirectoryError: ``folder`` is not a folder.
-        NotACacheError: ``cache_path`` exists but is not one of our caches.
-        OSError: The cache cannot be read, or its folder created.
+        NotACacheError, OSError: As :func:`check_cache_path`.
     """
     if not osp.isdir(folder):
         problem = path_problem(folder) or 'is not a folder'
         raise NotADirectoryError(f'{folder!r} {problem}: give a folder of '
                                  'videos')
-    cache_path = check_cache_path(cache_path or default_cache_path(folder))
-    cache, rebuild = _load_cache(cache_path)
+    cache, rebuild = _empty_cache(), False
+    if use_cache:
+        cache_path = check_cache_path(cache_path
+                                      or default_cache_path(folder))
+        cache, rebuild = load_cache(cache_path)
     failed: Dict[str, str] = {}
     videos = find_videos([folder], unreadable=failed)
     if on_failure is not None:
@@ -500,11 +376,12 @@ def embed_folder_cached(
             entries[keys[video]]['features'] = new[video]
         else:
             del entries[keys[video]]
-    saved = False
-    if new or rebuild or set(entries) != set(old):
-        saved = _save_cache(cache_path, key, entries)
+    saved = use_cache and bool(new or rebuild or set(entries) != set(old))
+    if saved:
+        saved = save_entries(cache_path, key, entries)
     features = {
         video: entries[name]['features']
         for video, name in keys.items() if name in entries
     }
-    return features, CacheStats(list(new), reused, failed, cache_path, saved)
+    return features, CacheStats(list(new), reused, failed,
+                                cache_path if use_cache else None, saved)

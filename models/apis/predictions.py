@@ -1,8 +1,5 @@
 """What ``tools/zero_shot.py`` makes of its predictions: the table it
-prints per video and its ``--out`` file (JSON or CSV).
-
-Only the standard library and ``models/utils/safe_io.py``.
-"""
+prints per video and its ``--out`` file (JSON or CSV)."""
 import os
 import os.path as osp
 from typing import Dict, List, Tuple
@@ -14,15 +11,7 @@ Predictions = List[Tuple[str, float]]
 
 
 def format_table(video: str, predictions: Predictions) -> str:
-    """The top-k table of one video.
-
-    Args:
-        video (str): The video path.
-        predictions (list[tuple[str, float]]): ``(label, probability)``.
-
-    Returns:
-        str: The lines to print.
-    """
+    """The lines to print of one video's top-k table."""
     lines = [video, '  rank  probability  label']
     lines += [
         f'  {rank:>4}  {prob:>11.4f}  {label}'
@@ -33,12 +22,9 @@ def format_table(video: str, predictions: Predictions) -> str:
 
 def write_results(path: str, results: Dict[str, Predictions],
                   failures: Dict[str, str], info: dict) -> None:
-    """Write the predictions as JSON or CSV (by the file's extension).
-
-    JSON holds ``info`` (model, labels, templates, topk), ``results`` (per
-    video, its predictions) and ``failures``; CSV holds one row per
-    (video, rank) with columns ``video, rank, label, probability``. The
-    file is written whole or not at all (a temporary file renamed).
+    """Write the predictions, whole or not at all, as JSON (``info``:
+    model, labels, templates, topk; ``results``; ``failures``) or CSV (a
+    row per video and rank: ``video, rank, label, probability``).
 
     Args:
         path (str): ``.json`` or ``.csv`` file.
@@ -47,17 +33,11 @@ def write_results(path: str, results: Dict[str, Predictions],
         info (dict): Run description for the JSON file.
     """
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    data = dict(info)
-    data['results'] = [
-        dict(video=video,
-             predictions=[
-                 dict(label=label, probability=prob)
-                 for label, prob in predictions
-             ]) for video, predictions in results.items()
-    ]
-    data['failures'] = [
-        dict(video=video, error=error) for video, error in failures.items()
-    ]
+    data = dict(info, results=[
+        dict(video=video, predictions=[
+            dict(label=label, probability=prob) for label, prob in preds])
+        for video, preds in results.items()
+    ], failures=[dict(video=v, error=e) for v, e in failures.items()])
     write_json_or_csv(
         path, data, ['video', 'rank', 'label', 'probability'],
         ([video, rank, label, f'{prob:.6f}']

@@ -18,24 +18,16 @@ Example:
     ...                 (3, 5)], duration_s=5.0, threshold=0.5)
     [{'start_s': 1.5, 'end_s': 3.5, 'score': 0.9, 'peak_s': 2.0}]
 """
+import itertools
 import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
 
 def window_cells(windows: Sequence[Tuple[float, float]],
                  duration_s: float) -> List[Tuple[float, float]]:
-    """The part of the video each window stands for (see the module
-    docstring).
-
-    Args:
-        windows (list[tuple[float, float]]): ``(start_s, end_s)`` of each
-            window, in order of their centres.
-        duration_s (float): The video's length.
-
-    Returns:
-        list[tuple[float, float]]: ``(start_s, end_s)`` of each cell; the
-        cells tile ``[0, duration_s]``.
-    """
+    """``(start_s, end_s)`` of the part of the video each window (in order
+    of their centres) stands for, its cell (module docstring); the cells
+    tile ``[0, duration_s]``."""
     centres = [(start + end) / 2 for start, end in windows]
     bounds = [(a + b) / 2 for a, b in zip(centres, centres[1:])]
     return list(zip([0.0] + bounds, bounds + [float(duration_s)]))
@@ -78,22 +70,13 @@ def merge_segments(scores: Sequence[float],
                          'is broken; no segment can be trusted')
     cells = window_cells(windows, duration_s)
     segments = []
-    k = 0
-    while k < len(scores):
-        if scores[k] < threshold:
-            k += 1
-            continue
-        first = k
-        while k + 1 < len(scores) and scores[k + 1] >= threshold:
-            k += 1
-        best = max(range(first, k + 1), key=lambda i: (scores[i], -i))
-        start, end = windows[best]
-        segments.append(
-            dict(
-                start_s=cells[first][0],
-                end_s=cells[k][1],
-                score=scores[best],
-                peak_s=(start + end) / 2))
-        k += 1
+    for above, run in itertools.groupby(range(len(scores)),
+                                        lambda i: scores[i] >= threshold):
+        if above:
+            run = list(run)
+            best = max(run, key=lambda i: (scores[i], -i))
+            segments.append(
+                dict(start_s=cells[run[0]][0], end_s=cells[run[-1]][1],
+                     score=scores[best], peak_s=sum(windows[best]) / 2))
     segments.sort(key=lambda s: (-s['score'], s['start_s']))
     return segments if topk is None else segments[:topk]

@@ -1,8 +1,6 @@
 """Finding the video files that paths name: files as given, folders walked.
-
 Only the standard library: the command lines check their video paths with
-it before torch loads (``tools/light_imports.py``), so that a missing or
-empty folder is reported at once.
+it before torch loads, so that a missing or empty folder answers at once.
 """
 import errno
 import os
@@ -22,17 +20,9 @@ class NoVideosError(ValueError):
 
 
 def path_problem(path: str) -> Optional[str]:
-    """Why ``path`` cannot be used, for a path that ``os.stat`` refuses.
-
-    Args:
-        path (str): A file or folder.
-
-    Returns:
-        str or None: A phrase to follow the quoted path (``'is a broken
-        symbolic link (...)'``, ``'is a symbolic link loop ...'``,
-        ``'cannot be read: permission denied'``, ``'does not exist'``), or
-        None when the path can be stat'ed.
-    """
+    """Why ``os.stat`` refuses ``path``: a phrase to follow the quoted path
+    (``'is a broken symbolic link (...)'``, ``'does not exist'`` ...), or
+    None when it can be stat'ed."""
     try:
         os.stat(path)
     except OSError as error:
@@ -53,15 +43,11 @@ def path_problem(path: str) -> Optional[str]:
 def find_videos(paths: Sequence[str],
                 extensions: Sequence[str] = VIDEO_EXTENSIONS,
                 unreadable: Optional[Dict[str, str]] = None) -> List[str]:
-    """Video files named by ``paths``: files as given, folders walked.
-
-    A file named directly is kept whatever its extension (the user chose
-    it); folders are walked recursively for names ending in one of
-    ``extensions``, skipping hidden files and folders, in sorted order so
-    that results and caches are reproducible. Symbolic links to folders
-    are not followed (no loop can make the walk endless); a video entry
-    that is a broken link or a link loop is returned like any video, so
-    that whoever reads it reports it with the unreadable videos.
+    """Video files named by ``paths``: files as given (whatever their
+    extension), folders walked recursively for ``extensions``, in sorted
+    order (reproducible results and caches), skipping hidden entries and
+    not following links to folders (no endless walk); a broken link or
+    link loop is returned like any video, for its reader to report.
 
     Args:
         paths (list[str]): Video files and/or folders.

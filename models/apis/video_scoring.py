@@ -1,11 +1,7 @@
-"""Score video files against text: find the videos, load a model from one of
-three sources, embed the videos in batches, and compare them with labels or
-a free-text query.
-
-Finding the files is :mod:`models.apis.video_files`' job (re-exported here).
-``tools/zero_shot.py`` (labels -> probabilities) and
-``tools/search_videos.py`` (query -> ranking) are thin command lines over
-this module.
+"""Score video files against text: load a model from one of three sources,
+embed the videos in batches, and compare them with labels or a free-text
+query (``tools/zero_shot.py``, ``tools/search_videos.py``). Finding the
+files is :mod:`models.apis.video_files`' job (re-exported here).
 
 Example:
     >>> scorer = load_scoring_model(name='ViT-B/32-8')
@@ -14,12 +10,12 @@ Example:
     >>> text = label_text_features(scorer.model, ['juggling', 'reading'])
     >>> probs = score_labels(torch.stack(list(features.values())), text)
 """
+import functools
 import math
-from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from models.apis.loading import LoadedModel, load_model
 from models.apis.video_files import (VIDEO_EXTENSIONS, NoVideosError,  # noqa
@@ -34,11 +30,6 @@ from models.text.text_features import PromptBank, l2_normalize
 #: here, as opposed to a bug: command lines report these in one line. The
 #: refusals are those MMAction2's scripts report the same way.
 INPUT_ERRORS = (OSError, ValueError) + refusal_types()
-
-
-# ---------------------------------------------------------------------------
-# Loading a model to score with
-# ---------------------------------------------------------------------------
 
 
 #: A model ready to embed videos, with its preprocessing and identity.
@@ -71,8 +62,7 @@ def load_scoring_model(name: Optional[str] = None,
     Returns:
         ScoringModel: The model, its preprocessing and its identity.
     """
-    given = [s for s in (name, config, clip) if s is not None]
-    if len(given) != 1:
+    if sum(s is not None for s in (name, config, clip)) != 1:
         raise ValueError('Give exactly one model source: a released name, a '
                          'config with its checkpoint, or CLIP weights')
     if (config is None) != (checkpoint is None):
@@ -85,116 +75,26 @@ def load_scoring_model(name: Optional[str] = None,
         device=device)
 
 
-# ---------------------------------------------------------------------------
-# Embedding videos
-# ---------------------------------------------------------------------------
-
-
 @torch.no_grad()
 def encode_frames(model: ActionClip, frames: torch.Tensor) -> torch.Tensor:
-    """L2-normalised features of each view of each video.
-
-    Args:
-        model (ActionClip): The model.
-        frames (torch.Tensor): ``(N, V * T, C, H, W)`` normalised frames.
-
-    Returns:
-        torch.Tensor: ``(N, V, D)`` float32 features on the CPU.
-    """
+    """``(N, V, D)`` L2-normalised float32 features on the CPU of each
+    view of each video, from ``(N, V * T, C, H, W)`` normalised frames."""
     features = l2_normalize(model.encode_video(frames).float())
     return features.view(len(frames), -1, features.shape[-1]).cpu()
 
 
-@dataclass
-class DecodedVideo:
-    """One item of :class:`VideoFiles`.
-
-    Attributes:
-        video (str): The file.
-        packed (dict, optional): ``PackActionInputs``'s output.
-        error (Exception, optional): Why it could not be read.
-    """
-
-    video: str
-    packed: Optional[dict] = None
-    error: Optional[Exception] = None
-
-
-class VideoFiles(Dataset):
-    """Videos decoded by a test pipeline; one that cannot be read is an
-    item too, so that it is reported and the others still embedded.
-
-    Args:
-        videos (list[str]): Video files.
-        pipeline (VideoPipeline): The model's test pipeline
-            (``scorer.preprocess.pipeline``).
-    """
-
-    def __init__(self, videos: Sequence[str],
-                 pipeline: Callable[[str], dict]):
-        self.videos = list(videos)
-        self.pipeline = pipeline
-
-    def __len__(self) -> int:
-        return len(self.videos)
-
-    def __getitem__(self, index: int) -> DecodedVideo:
-        """Decode one video.
-
-        Args:
-            index (int): Its position in ``videos``.
-
-        Returns:
-            DecodedVideo: The packed frames, or the error that stopped them.
-        """
-        video = self.videos[index]
+def _decode(pipeline: Callable[[str], dict],
+            videos: Sequence[str]) -> List[tuple]:
+    """``(video, packed, error)`` of each video, decoded by the test
+    pipeline in a DataLoader worker: one that cannot be read is an item
+    too, so that it is reported and the others still embedded."""
+    items = []
+    for video in videos:
         try:
-            return DecodedVideo(video, packed=self.pipeline(video))
+            items.append((video, pipeline(video), None))
         except (VideoReadError, FileNotFoundError) as error:
-            return DecodedVideo(video, error=error)
-
-
-@dataclass
-class VideoBatch:
-    """Decoded videos grouped for the model, failures kept as data.
-
-    Attributes:
-        groups (list[list[DecodedVideo]]): Videos whose frames have one
-            shape, in input order within each group.
-        failures (list[DecodedVideo]): Videos that could not be read, in
-            input order.
-    """
-
-    groups: List[List[DecodedVideo]]
-    failures: List[DecodedVideo]
-
-    def __len__(self) -> int:
-        return sum(map(len, self.groups)) + len(self.failures)
-
-
-def collate_videos(items: Sequence[DecodedVideo]) -> VideoBatch:
-    """The ``collate_fn`` of :func:`embed_videos`: failures set apart,
-    readable videos grouped by frame shape.
-
-    A pipeline that keeps the aspect ratio gives frames of different
-    sizes, which cannot be stacked into one tensor (the data preprocessor
-    would pad them, changing their features).
-
-    Args:
-        items (list[DecodedVideo]): One batch of :class:`VideoFiles`.
-
-    Returns:
-        VideoBatch: The groups and the failures.
-    """
-    groups: Dict[tuple, List[DecodedVideo]] = {}
-    failures = []
-    for item in items:
-        if item.error is not None:
-            failures.append(item)
-        else:
-            groups.setdefault(tuple(item.packed['inputs'].shape),
-                              []).append(item)
-    return VideoBatch(list(groups.values()), failures)
+            items.append((video, None, error))
+    return items
 
 
 def embed_videos(
@@ -206,11 +106,8 @@ def embed_videos(
     num_workers: int = 0
 ) -> Tuple[Dict[str, torch.Tensor], Dict[str, str]]:
     """Embed videos in batches; unreadable files are skipped, not fatal.
-
-    A :class:`~torch.utils.data.DataLoader` decodes the videos with the
-    model's test pipeline (in ``num_workers`` processes, while the model
-    runs); the model's data preprocessor then normalises each batch on the
-    model's device.
+    A DataLoader decodes them with the model's test pipeline (in
+    ``num_workers`` processes while the model runs).
 
     Args:
         scorer (ScoringModel): From :func:`load_scoring_model`.
@@ -233,52 +130,45 @@ def embed_videos(
     if num_workers < 0:
         raise ValueError(f'num_workers must be >= 0, got {num_workers}')
     loader = DataLoader(
-        VideoFiles(videos, scorer.preprocess.pipeline),
+        list(videos),
         batch_size=batch_size,
         # Workers beyond the number of batches would only start and wait.
         num_workers=min(num_workers, math.ceil(len(videos) / batch_size)),
-        collate_fn=collate_videos)
+        collate_fn=functools.partial(_decode, scorer.preprocess.pipeline))
     features: Dict[str, torch.Tensor] = {}
     failures: Dict[str, str] = {}
     with tqdm(total=len(videos), unit='video', disable=not progress,
               dynamic_ncols=True) as bar:
         for batch in loader:
-            for item in batch.failures:
-                failures[item.video] = str(item.error)
+            # A pipeline that keeps the aspect ratio gives frames of
+            # different sizes, which cannot be stacked into one tensor (the
+            # data preprocessor would pad them, changing their features).
+            groups: Dict[tuple, list] = {}
+            for video, packed, error in batch:
+                if error is None:
+                    groups.setdefault(tuple(packed['inputs'].shape),
+                                      []).append((video, packed))
+                    continue
+                failures[video] = str(error)
                 if on_failure is not None:
-                    on_failure(item.video, item.error)
-            for group in batch.groups:
-                frames = scorer.preprocess.normalize(
-                    [item.packed for item in group])
-                for item, feats in zip(group,
-                                       encode_frames(scorer.model, frames)):
-                    features[item.video] = feats
+                    on_failure(video, error)
+            for group in groups.values():
+                frames = scorer.preprocess.normalize([p for _, p in group])
+                for (video, _), feats in zip(
+                        group, encode_frames(scorer.model, frames)):
+                    features[video] = feats
             bar.update(len(batch))
     # Same-shape groups may finish out of order: back to the input order.
     return {v: features[v] for v in videos if v in features}, failures
-
-
-# ---------------------------------------------------------------------------
-# Scoring
-# ---------------------------------------------------------------------------
 
 
 def label_text_features(model: ActionClip,
                         labels: Sequence[str],
                         templates: Optional[Sequence[str]] = None
                         ) -> torch.Tensor:
-    """Features of every (template, label) prompt, encoded once.
-
-    Args:
-        model (ActionClip): The model.
-        labels (list[str]): Class names.
-        templates (list[str], optional): Prompt templates; the model's own
-            (ActionCLIP's 16 by default) when not given.
-
-    Returns:
-        torch.Tensor: ``(num_templates, num_labels, D)`` L2-normalised
-        float32 features on the CPU.
-    """
+    """``(num_templates, num_labels, D)`` L2-normalised float32 features
+    on the CPU of every (template, label) prompt, encoded once; the model's
+    own templates (ActionCLIP's 16 by default) when none are given."""
     templates = load_templates(list(templates)) if templates else \
         model.templates
     bank = PromptBank(labels, templates)
@@ -287,15 +177,8 @@ def label_text_features(model: ActionClip,
 
 @torch.no_grad()
 def query_text_features(model: ActionClip, query: str) -> torch.Tensor:
-    """Feature of a free-text query, used as written (no template).
-
-    Args:
-        model (ActionClip): The model.
-        query (str): The text.
-
-    Returns:
-        torch.Tensor: ``(D, )`` L2-normalised float32 feature on the CPU.
-    """
+    """``(D, )`` L2-normalised float32 feature on the CPU of a free-text
+    query, used as written (no template)."""
     if not query.strip():
         raise ValueError('The query is empty: describe what to look for')
     feature = model.encode_text(tokenize([query]))
@@ -309,32 +192,15 @@ score_labels = label_probabilities
 
 def query_similarity(video_features: torch.Tensor,
                      query_feature: torch.Tensor) -> torch.Tensor:
-    """Cosine similarity of each video (averaged over its views) with a
-    query.
-
-    Args:
-        video_features (torch.Tensor): ``(N, V, D)`` normalised features.
-        query_feature (torch.Tensor): ``(D, )`` normalised feature.
-
-    Returns:
-        torch.Tensor: ``(N, )`` similarities in ``[-1, 1]``.
-    """
+    """``(N, )`` cosine similarities of ``(N, V, D)`` normalised video
+    features (averaged over the views) with a ``(D, )`` query feature."""
     return (video_features @ query_feature).mean(dim=1)
 
 
 def top_k(probs: torch.Tensor, labels: Sequence[str],
           k: int) -> List[List[Tuple[str, float]]]:
-    """The ``k`` most probable labels of each video.
-
-    Args:
-        probs (torch.Tensor): ``(N, L)`` probabilities.
-        labels (list[str]): The ``L`` labels.
-        k (int): How many to keep (at most ``L``).
-
-    Returns:
-        list[list[tuple[str, float]]]: ``(label, probability)`` pairs per
-        video, most probable first.
-    """
+    """The ``k`` (at most ``L``) most probable labels of each video, from
+    ``(N, L)`` probabilities: ``(label, probability)`` pairs, best first."""
     values, indices = probs.topk(min(k, len(labels)), dim=-1)
     return [[(labels[i], float(v)) for v, i in zip(row_v, row_i)]
             for row_v, row_i in zip(values.tolist(), indices.tolist())]

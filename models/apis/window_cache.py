@@ -1,16 +1,12 @@
 """Cached window features of videos, so that asking another question of a
 video neither decodes nor embeds it again.
 
-The cache is a file of :mod:`models.apis.feature_cache`'s format (its
-magic, its refusal of files that are not ours with
-:class:`~models.apis.feature_cache.NotACacheError`, its lock, merge and
-atomic rename). Its entries are keyed by the model's identity, the
-embedding code's versions and the window and stride
-(:func:`window_cache_key`); under that key, by the video's absolute path,
-each entry holds the video's version (size, times, inode: a changed file
-is embedded again), its frame count and rate, its windows and their
-features. A run adds its videos' entries to those already there, also
-those another run wrote meanwhile.
+The cache is a file of :mod:`models.apis.feature_cache`'s format (magic,
+refusal of files not ours, lock, merge, atomic rename), keyed by
+:func:`window_cache_key`, then by the video's absolute path. Each entry
+holds the video's version (a changed file is embedded again), its frame
+count and rate, its windows and their features. A run adds its videos'
+entries to those already there, also those another run wrote meanwhile.
 
 Example:
     >>> cache = WindowCache('clips.actionclip_moments.pt', scorer.identity,
@@ -19,15 +15,13 @@ Example:
 """
 import os
 import os.path as osp
-import warnings
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
 import torch
 
 from models.apis.feature_cache import (cache_file_for, check_cache_path,
-                                       model_key, read_cache,
-                                       update_cache_entries)
+                                       load_cache, model_key, save_entries)
 from models.apis.windows import frame_window, plan_windows
 from models.utils.paths import file_version
 
@@ -39,15 +33,7 @@ WINDOW_VERSION = 1
 
 def default_window_cache_path(path: str) -> str:
     """Where the window features of a folder's or a video's videos are
-    cached by default: in the user's cache folder, as the folder search's.
-
-    Args:
-        path (str): A folder or a video file.
-
-    Returns:
-        str: A file in ``<cache home>/moments``
-        (:func:`models.apis.feature_cache.cache_file_for`).
-    """
+    cached by default: :func:`cache_file_for` ``(path, 'moments')``."""
     return cache_file_for(path, 'moments')
 
 
@@ -55,41 +41,21 @@ def window_cache_key(identity: str,
                      window_s: Optional[float],
                      stride_s: Optional[float],
                      window_frames: Optional[int] = None) -> str:
-    """The key of one model's window features at one window and stride.
-
-    Args:
-        identity (str): The model's identity.
-        window_s (float, optional): Window length in seconds.
-        stride_s (float, optional): Stride in seconds.
-        window_frames (int, optional): Window length in frames instead
-            (the stride half of it).
-
-    Returns:
-        str: ``'windows<version>|<window>|<stride>|<model key>'``, or
-        ``'windows<version>|frames<N>|<model key>'``.
-    """
-    if window_frames is not None:
-        return (f'windows{WINDOW_VERSION}|frames{int(window_frames)}|'
-                f'{model_key(identity)}')
-    return (f'windows{WINDOW_VERSION}|{float(window_s)!r}|'
-            f'{float(stride_s)!r}|{model_key(identity)}')
+    """The key of one model's window features at one window and stride
+    (or at ``window_frames`` frames instead, the stride half of it):
+    ``'windows<version>|<window>|<stride>|<model key>'``, or
+    ``'windows<version>|frames<N>|<model key>'``."""
+    size = (f'frames{int(window_frames)}' if window_frames is not None else
+            f'{float(window_s)!r}|{float(stride_s)!r}')
+    return f'windows{WINDOW_VERSION}|{size}|{model_key(identity)}'
 
 
 @dataclass
 class VideoWindows:
-    """The windows of one video and their features.
-
-    Attributes:
-        video (str): The video, as given.
-        num_frames (int): Its frames.
-        fps (float): Its frame rate.
-        windows (list[tuple[float, float]]): ``(start_s, end_s)`` per
-            window.
-        features (torch.Tensor): ``(K, V, D)`` normalised features.
-        stills (torch.Tensor, optional): ``(K, V, D)`` features of each
-            window's middle frame held still (``subtract_still``), when
-            computed.
-    """
+    """The windows of one video (as given): its frames and frame rate,
+    ``(start_s, end_s)`` and ``(K, V, D)`` normalised features of each
+    window, and, when computed, those of each window's middle frame held
+    still (``subtract_still``)."""
 
     video: str
     num_frames: int
@@ -114,16 +80,13 @@ class WindowCache:
 
     Args:
         path (str): The cache file; refused before any work when it holds
-            anything but one of our caches, its folder created if missing.
+            anything but one of our caches (:class:`NotACacheError`), its
+            folder created if missing.
         identity (str): The model's identity.
         window_s (float, optional): Window length in seconds.
         stride_s (float, optional): Stride in seconds.
         window_frames (int, optional): Window length in frames instead
             of ``window_s`` and ``stride_s`` (the stride half of it).
-
-    Raises:
-        NotACacheError: ``path`` exists but is not one of our caches.
-        OSError: It cannot be read, or its folder created.
     """
 
     def __init__(self,
@@ -138,36 +101,19 @@ class WindowCache:
         self.stride_s = None if window_frames else float(stride_s)
         self.key = window_cache_key(identity, window_s, stride_s,
                                     window_frames)
-        cache, problem = read_cache(self.path)
-        if problem:
-            warnings.warn(f'Rebuilding the feature cache {self.path} '
-                          f'({problem})')
-        self._rebuild = problem is not None
+        cache, self._rebuild = load_cache(self.path)
         old = cache['models'].get(self.key)
         self._old: Dict[str, dict] = old if isinstance(old, dict) else {}
         self._new: Dict[str, dict] = {}
-
-    @staticmethod
-    def _name(video: str) -> str:
-        return osp.abspath(video)
 
     def lookup(self,
                video: str,
                stat: os.stat_result,
                stills: bool = False) -> Optional[VideoWindows]:
-        """The cached windows of a video, if they are current.
-
-        Args:
-            video (str): The video.
-            stat (os.stat_result): Its ``os.stat``, taken now.
-            stills (bool): Whether the still pictures' features are
-                needed too (an entry without them is then not enough).
-
-        Returns:
-            VideoWindows, optional: The windows, or None when not cached,
-            changed since, or malformed.
-        """
-        entry = self._old.get(self._name(video))
+        """The cached windows of a video (``stat``: its ``os.stat`` now),
+        and its stills' features where ``stills``; None when not cached,
+        changed since, or malformed."""
+        entry = self._old.get(osp.abspath(video))
         if not isinstance(entry, dict) or any(
                 entry.get(k) != v for k, v in file_version(stat).items()):
             return None
@@ -207,15 +153,10 @@ class WindowCache:
         return VideoWindows(video, num_frames, fps, times, features, still)
 
     def add(self, stat: os.stat_result, windows: VideoWindows) -> None:
-        """Remember a video's windows (written by :meth:`save`).
-
-        Args:
-            stat (os.stat_result): The video's ``os.stat``, taken before it
-                was decoded (a file changed meanwhile is embedded again
-                next time instead of being cached as current).
-            windows (VideoWindows): Its windows and features.
-        """
-        self._new[self._name(windows.video)] = dict(
+        """Remember a video's windows, for :meth:`save`. ``stat``: its
+        ``os.stat`` taken before it was decoded (a file changed meanwhile
+        is embedded again next time instead of being cached as current)."""
+        entry = dict(
             **file_version(stat),
             num_frames=int(windows.num_frames),
             fps=float(windows.fps),
@@ -224,19 +165,16 @@ class WindowCache:
         if windows.stills is not None:
             # Beside the window features, in the same entry: a later
             # query with or without subtract_still costs no decoding.
-            self._new[self._name(windows.video)]['stills'] = \
-                windows.stills.contiguous()
+            entry['stills'] = windows.stills.contiguous()
+        self._new[osp.abspath(windows.video)] = entry
 
     def save(self) -> bool:
-        """Write the new entries into the file, keeping every other entry.
-
-        Returns:
-            bool: Whether the file was written (nothing new and nothing to
-            rebuild: not written; a failed write is a warning).
-        """
+        """Write the new entries into the file, keeping every other entry;
+        whether it was written (not with nothing new and nothing to
+        rebuild; a failed write is a warning)."""
         if not self._new and not self._rebuild:
             return False
-        saved = update_cache_entries(self.path, self.key, self._new)
+        saved = save_entries(self.path, self.key, self._new, merge=True)
         if saved:
             self._old.update(self._new)
             self._new, self._rebuild = {}, False

@@ -2,20 +2,13 @@
 memory bounded by the chunk size whatever the video's length.
 
 The model's test pipeline is taken apart where it decodes
-(:func:`split_pipeline`): its opening step (``VideoInit``: decord, OpenCV
-where decord cannot open the file) opens the video once; its sampling
-steps choose each window's frames (:mod:`models.apis.windows`); the frames
-all windows need are decoded in ascending chunks of at most
-``chunk_frames`` (in one forward pass through PyAV when the pipeline's
-``VideoDecode`` uses PyAV, its default; else decord's ``get_batch``, as
-``VideoDecode`` calls it; a sequential OpenCV reader where decord fails, as
-``VideoDecode`` falls back);
-a frame is dropped as soon as the last window that uses it has been
-formed. Each window's frames then go through the pipeline's steps after
-decoding (``Resize``, ``CenterCrop``, ``FormatShape``, ``PackActionInputs``
-of the config, whatever they are), then the model's data preprocessor and
-encoders, ``batch_size`` windows at a time: the same tensors the test
-pipeline would make of a clip cut to the window.
+(:func:`split_pipeline`): ``VideoInit`` opens the video once, the sampling
+steps choose each window's frames (:mod:`models.apis.windows`), which are
+decoded in ascending chunks by ``VideoDecode``'s readers (PyAV in one
+forward pass, else decord, else OpenCV) and dropped once the last window
+using them is formed. The steps after decoding, the data preprocessor and
+the encoders then make of each window what the test pipeline would make
+of a clip cut to it.
 
 Example:
     >>> stream = open_video(scorer, 'talk.mp4')
@@ -23,6 +16,7 @@ Example:
     ...                     stream.sampler)
     >>> features = embed_windows(scorer, stream, plan)   # (K, V, D)
 """
+import dataclasses
 import os.path as osp
 from dataclasses import dataclass
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
@@ -51,15 +45,9 @@ class NonFiniteFeaturesError(ValueError):
 
 @dataclass
 class PipelineParts:
-    """A test pipeline taken apart where it decodes.
-
-    Attributes:
-        init (dict): The opening step (``VideoInit``).
-        sampling (list[dict]): The steps choosing ``frame_inds``.
-        decode (dict): The decoding step (``VideoDecode``).
-        post (list[dict]): The steps after decoding, ending with
-            ``PackActionInputs``.
-    """
+    """A test pipeline taken apart where it decodes: the opening step
+    (``init``), the steps choosing ``frame_inds`` (``sampling``), the
+    decoding step (``decode``) and the steps after it (``post``)."""
 
     init: dict
     sampling: List[dict]
@@ -68,20 +56,11 @@ class PipelineParts:
 
 
 def split_pipeline(steps: Sequence[dict]) -> PipelineParts:
-    """Take a test pipeline apart at its opening and decoding steps.
-
-    Args:
-        steps (list[dict]): Transform configs, as ``VideoPipeline.steps``
-            holds them (``DecordInit``/``DecordDecode`` already mapped to
-            ``VideoInit``/``VideoDecode``).
-
-    Returns:
-        PipelineParts: The parts.
-
-    Raises:
-        ValueError: The pipeline does not open the video with
-            ``VideoInit`` first and decode it with ``VideoDecode`` later.
-    """
+    """Take a test pipeline (``VideoPipeline.steps``, where
+    ``DecordInit``/``DecordDecode`` are ``VideoInit``/``VideoDecode``) apart
+    at its opening and decoding steps; a ValueError where it does not open
+    the video with ``VideoInit`` first and decode it with ``VideoDecode``
+    later."""
     types = [step.get('type') for step in steps]
     decode = next((i for i, t in enumerate(types) if t in _DECODE_TYPES),
                   None)
@@ -97,9 +76,8 @@ def split_pipeline(steps: Sequence[dict]) -> PipelineParts:
 
 class _SequentialOpenCV:
     """Frames read with OpenCV in one forward pass (``VideoDecode``'s
-    fallback reader reopens the file and decodes from the start for every
-    clip, which for the chunks of a long video would decode it again and
-    again)."""
+    fallback reader decodes from the start for every clip, which for the
+    chunks of a long video would decode it again and again)."""
 
     def __init__(self, filename: str, num_frames: int):
         import cv2
@@ -107,40 +85,31 @@ class _SequentialOpenCV:
         self.num_frames = num_frames
         self.capture = cv2.VideoCapture(filename)
         self.position = 0  # index of the next frame grab() gives
-        self._last: Optional[np.ndarray] = None  # frame position - 1
 
     def read(self, indices: Sequence[int]) -> List[np.ndarray]:
         import cv2
         frames = []
-        for index in indices:
-            index = int(index)
-            if index >= self.num_frames:
-                # Frames decord counts but OpenCV cannot decode: the last
-                # one in their place would be a substitute.
-                raise self._error(index)
-            if index < self.position - 1 or (index == self.position - 1
-                                             and self._last is None):
+        for index in map(int, indices):
+            if index < self.position - 1:  # behind: from the start again
                 self.capture.release()
                 self.capture = cv2.VideoCapture(self.filename)
-                self.position, self._last = 0, None
-            if index == self.position - 1:
-                frames.append(self._last.copy())
-                continue
-            while self.position <= index:
+                self.position = 0
+            # Frames decord counts but OpenCV cannot decode are refused:
+            # the last one in their place would be a substitute.
+            while index < self.num_frames and self.position <= index:
                 if not self.capture.grab():
-                    raise self._error(index)
+                    break
                 self.position += 1
-            ok, frame = self.capture.retrieve()
+            # The frame grabbed last is index: retrieve() gives it (again).
+            ok, frame = (self.capture.retrieve()
+                         if self.position == index + 1 else (False, None))
             if not ok:
-                raise self._error(index)
-            self._last = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-            frames.append(self._last)
+                raise VideoReadError(
+                    f'Cannot decode frame {index} of video '
+                    f'{self.filename!r}: it is truncated or corrupt; copy '
+                    'or download it again')
+            frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
         return frames
-
-    def _error(self, index: int) -> VideoReadError:
-        return VideoReadError(
-            f'Cannot decode frame {index} of video {self.filename!r}: it '
-            'is truncated or corrupt; copy or download it again')
 
     def close(self) -> None:
         self.capture.release()
@@ -153,24 +122,10 @@ CONSTANT_RATE_TOLERANCE_S = 1e-4
 
 def varying_times(filename: str, num_frames: int,
                   fps: float) -> Optional[np.ndarray]:
-    """The frames' presentation times and the end
-    (:func:`models.datasets.pyav_frames.frame_times`) where they are not
-    ``frame / fps`` (variable frame rate).
-
-    Args:
-        filename (str): The video.
-        num_frames (int): Its frames, as the pipeline counts them.
-        fps (float): The rate ``frame / fps`` would time them by.
-
-    Returns:
-        np.ndarray, optional: ``(num_frames + 1,)`` times in seconds; None
-        where they are ``frame / fps`` to
-        :data:`CONSTANT_RATE_TOLERANCE_S`, or where PyAV cannot give them
-        for these frames.
-    """
-    import importlib.util
-    if importlib.util.find_spec('av') is None:
-        return None
+    """The ``num_frames`` frames' presentation times and the end
+    (:func:`models.datasets.pyav_frames.frame_times`, seconds), or None
+    where they are ``frame / fps`` to :data:`CONSTANT_RATE_TOLERANCE_S` or
+    PyAV cannot give them for these frames."""
     from models.datasets.pyav_frames import frame_times
     times = frame_times(filename)
     if times is None or len(times) != num_frames + 1 or not times[-1] > 0:
@@ -182,17 +137,10 @@ def varying_times(filename: str, num_frames: int,
 
 
 class VideoStream:
-    """One video opened by the model's pipeline, its frames read in
-    ascending order.
-
-    Args:
-        filename (str): The video.
-        parts (PipelineParts): The model's pipeline, taken apart.
-
-    Raises:
-        FileNotFoundError: The file does not exist.
-        VideoReadError: It cannot be opened (the message names it).
-    """
+    """One video opened by the model's pipeline (its
+    :class:`PipelineParts`), its frames read in ascending order; a
+    FileNotFoundError or a VideoReadError naming it where it cannot be
+    opened."""
 
     def __init__(self, filename: str, parts: PipelineParts):
         from mmaction.registry import TRANSFORMS
@@ -238,86 +186,62 @@ class VideoStream:
             raise VideoReadError(
                 f'Video file {filename!r} has no frames; check that it '
                 'plays, or copy or download it again')
-        #: Calls of :meth:`read` (each decodes one chunk).
-        self.reads = 0
 
     def read(self, indices: Sequence[int]) -> List[np.ndarray]:
-        """Decode frames, as the pipeline's decoding step would.
-
-        Args:
-            indices (list[int]): Ascending frame indices.
-
-        Returns:
-            list[np.ndarray]: ``(H, W, 3)`` RGB frames.
-
-        Raises:
-            VideoReadError: A frame cannot be decoded.
-        """
-        from models.datasets.transforms import _OpenCVFrames
-        self.reads += 1
+        """``(H, W, 3)`` RGB frames at ascending indices, decoded as the
+        pipeline's decoding step would (VideoReadError where one cannot
+        be)."""
+        from models.datasets.pyav_frames import CorruptVideo, InOrderReader
+        from models.datasets.transforms import _OpenCVFrames, corrupt_message
         if not self._pyav_tried:
             self._pyav_tried = True
-            from models.datasets.pyav_frames import InOrderReader
             try:
                 self._pyav = InOrderReader.open(self.filename,
                                                 self.num_frames)
             except Exception:  # NotSupported, unreadable: decord decides
                 self._pyav = None
+        # Each reader falls back to the next for good, as VideoDecode's do.
         if self._pyav is not None:
-            from models.datasets.pyav_frames import CorruptVideo
-            from models.datasets.transforms import corrupt_message
             try:
                 return self._pyav.read(indices)
             except CorruptVideo as error:  # as VideoDecode: no decord
                 raise VideoReadError(corrupt_message(self.filename,
                                                      error)) from error
-            except Exception:  # as VideoDecode: decord from here on
+            except Exception:
                 self._pyav.close()
                 self._pyav = None
-        if self._opencv is None and not isinstance(self._reader,
-                                                   _OpenCVFrames):
+        opencv_only = isinstance(self._reader, _OpenCVFrames)
+        if self._opencv is None and not opencv_only:
             try:
                 return self._decode._decord_load_frames(
                     self._reader, np.asarray(indices))
-            except Exception:  # as VideoDecode: OpenCV from here on
+            except Exception:
                 pass
         if self._opencv is None:
             # OpenCV's count: the frames it can actually decode.
-            count = (len(self._reader) if isinstance(
-                self._reader, _OpenCVFrames) else len(
-                    _OpenCVFrames(self.filename)))
-            self._opencv = _SequentialOpenCV(self.filename, count)
+            self._opencv = _SequentialOpenCV(self.filename, len(
+                self._reader if opencv_only else _OpenCVFrames(self.filename)))
         try:
             return self._opencv.read(indices)
-        except VideoReadError:
-            raise
         except Exception as error:
             raise VideoReadError(describe_read_error(self.filename,
                                                      error)) from error
 
     def close(self) -> None:
         """Release the decoders."""
-        if self._opencv is not None:
-            self._opencv.close()
-        if self._pyav is not None:
-            self._pyav.close()
+        for reader in (self._opencv, self._pyav):
+            if reader is not None:
+                reader.close()
         self._reader = None
 
 
 class WindowFrames:
-    """The decoded frames of each window, in window order, decoding each
-    needed frame once, in ascending chunks, and holding a frame only until
-    the last window that uses it has been formed.
-
-    At most the frames of the windows that overlap the current one plus
-    one chunk are held (:attr:`peak_held` records the most), whatever the
-    video's length.
-
-    Args:
-        stream (VideoStream): The opened video.
-        plan (WindowPlan): Its windows.
-        chunk_frames (int): Frames decoded at a time.
-    """
+    """The decoded frames of each window of ``plan``, in window order,
+    decoding each needed frame of ``stream`` once, ``chunk_frames`` at a
+    time in ascending order, and holding a frame only until the last window
+    that uses it is formed: at most the frames of the windows that overlap
+    the current one plus one chunk (:attr:`peak_held` records the most),
+    whatever the video's length."""
 
     def __init__(self, stream: VideoStream, plan: WindowPlan,
                  chunk_frames: int = DEFAULT_CHUNK_FRAMES):
@@ -326,16 +250,13 @@ class WindowFrames:
         self.stream = stream
         self.plan = plan
         self.chunk_frames = chunk_frames
-        #: The most decoded frames held at once.
         self.peak_held = 0
 
     def __iter__(self) -> Iterator[Tuple[int, List[np.ndarray]]]:
         """Yield ``(window index, frames in the model's order)``."""
         indices = self.plan.frame_indices
-        last_use: Dict[int, int] = {}
-        for k, inds in enumerate(indices):
-            for i in inds.tolist():
-                last_use[i] = k
+        last_use = {i: k for k, inds in enumerate(indices)
+                    for i in inds.tolist()}
         needed = sorted(last_use)
         held: Dict[int, np.ndarray] = {}
         decoded = 0  # frames of ``needed`` decoded so far
@@ -360,57 +281,11 @@ class WindowFrames:
                     del held[i]
 
 
-class WindowPacker:
-    """The pipeline's steps after decoding, run on a window's frames.
-
-    Args:
-        steps (list[dict]): :attr:`PipelineParts.post`.
-    """
-
-    def __init__(self, steps: Sequence[dict]):
-        from mmengine.dataset import Compose
-        from mmengine.registry import DefaultScope
-        with DefaultScope.overwrite_default_scope('mmaction'):
-            self.compose = Compose([dict(s) for s in steps])
-
-    def __call__(self, sample: dict, frames: List[np.ndarray],
-                 filename: str) -> dict:
-        """Pack one window as the pipeline packs a clip.
-
-        Args:
-            sample (dict): The window's sampler results (``frame_inds``,
-                ``clip_len``, ``num_clips`` ...).
-            frames (list[np.ndarray]): Its decoded frames.
-            filename (str): The video, for messages.
-
-        Returns:
-            dict: ``PackActionInputs``'s ``inputs`` and ``data_samples``.
-        """
-        results = dict(sample, filename=filename, imgs=list(frames))
-        results['original_shape'] = frames[0].shape[:2]
-        results['img_shape'] = frames[0].shape[:2]
-        packed = self.compose(results)
-        if packed is None:
-            raise VideoReadError(
-                describe_read_error(filename,
-                                    ValueError('the pipeline dropped it')))
-        return packed
-
-
 def open_video(scorer, filename: str) -> VideoStream:
-    """Open a video with the scorer's test pipeline.
-
-    Args:
-        scorer (ScoringModel): From
-            :func:`models.apis.video_scoring.load_scoring_model`.
-        filename (str): The video.
-
-    Returns:
-        VideoStream: The opened video (``num_frames``, ``fps``,
-        ``sampler``).
-    """
-    return VideoStream(filename, split_pipeline(scorer.preprocess.pipeline
-                                                .steps))
+    """A video opened with the scorer's test pipeline (``num_frames``,
+    ``fps``, ``sampler``)."""
+    return VideoStream(filename,
+                       split_pipeline(scorer.preprocess.pipeline.steps))
 
 
 @torch.no_grad()
@@ -419,8 +294,7 @@ def embed_windows(scorer,
                   plan: WindowPlan,
                   batch_size: int = 8,
                   chunk_frames: int = DEFAULT_CHUNK_FRAMES,
-                  progress=None,
-                  frames: Optional[WindowFrames] = None) -> torch.Tensor:
+                  progress=None) -> torch.Tensor:
     """Features of every window of a video, ``batch_size`` windows per
     forward pass.
 
@@ -431,9 +305,6 @@ def embed_windows(scorer,
         batch_size (int): Windows per forward pass.
         chunk_frames (int): Frames decoded at a time.
         progress (tqdm, optional): Advanced by one per window embedded.
-        frames (WindowFrames, optional): The frame iterator to use (to
-            read its :attr:`~WindowFrames.peak_held` afterwards); made
-            from ``stream``, ``plan`` and ``chunk_frames`` by default.
 
     Returns:
         torch.Tensor: ``(K, V, D)`` L2-normalised float32 features on the
@@ -443,28 +314,33 @@ def embed_windows(scorer,
         VideoReadError: A frame cannot be decoded.
         NonFiniteFeaturesError: The model gave non-finite features.
     """
+    from mmengine.dataset import Compose
+    from mmengine.registry import DefaultScope
+
     from models.apis.video_scoring import encode_frames
     if batch_size < 1:
         raise ValueError(f'batch_size must be >= 1, got {batch_size}')
-    packer = WindowPacker(split_pipeline(
-        scorer.preprocess.pipeline.steps).post)
-    frames = frames or WindowFrames(stream, plan, chunk_frames)
+    # The pipeline's steps after decoding, run on each window's frames.
+    with DefaultScope.overwrite_default_scope('mmaction'):
+        post = Compose(split_pipeline(scorer.preprocess.pipeline.steps).post)
     features: List[torch.Tensor] = []
     batch: List[dict] = []
-
-    def flush() -> None:
-        inputs = scorer.preprocess.normalize(batch)
-        features.append(encode_frames(scorer.model, inputs))
-        if progress is not None:
-            progress.update(len(batch))
-        batch.clear()
-
-    for k, window in frames:
-        batch.append(packer(plan.samples[k], window, stream.filename))
-        if len(batch) == batch_size:
-            flush()
-    if batch:
-        flush()
+    for n, (k, window) in enumerate(
+            WindowFrames(stream, plan, chunk_frames), 1):
+        shape = window[0].shape[:2]
+        packed = post(dict(plan.samples[k], filename=stream.filename,
+                           imgs=list(window), original_shape=shape,
+                           img_shape=shape))
+        if packed is None:
+            raise VideoReadError(describe_read_error(
+                stream.filename, ValueError('the pipeline dropped it')))
+        batch.append(packed)
+        if len(batch) == batch_size or n == len(plan.samples):
+            inputs = scorer.preprocess.normalize(batch)
+            features.append(encode_frames(scorer.model, inputs))
+            if progress is not None:
+                progress.update(len(batch))
+            batch = []
     result = torch.cat(features)
     if not torch.isfinite(result).all():
         raise NonFiniteFeaturesError(
@@ -481,33 +357,17 @@ def embed_windows_and_stills(scorer,
                              chunk_frames: int = DEFAULT_CHUNK_FRAMES,
                              progress=None
                              ) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Features of every window and of its still picture (the window's
-    middle sampled frame repeated,
-    :func:`~models.apis.windows.still_sample`), in the same single
-    streamed pass of decoding, with no frame more decoded: each window is
-    followed by its still in the batches, so memory stays bounded as in
-    :func:`embed_windows`.
-
-    Args:
-        scorer (ScoringModel): The model and its preprocessing.
-        stream (VideoStream): The video, opened by :func:`open_video`.
-        plan (WindowPlan): Its windows (planned with ``stream.sampler``).
-        batch_size (int): Windows and stills per forward pass.
-        chunk_frames (int): Frames decoded at a time.
-        progress (tqdm, optional): Advanced by one per window or still
-            embedded.
-
-    Returns:
-        tuple[torch.Tensor, torch.Tensor]: ``(K, V, D)`` features of the
-        windows and of their stills.
+    """``(K, V, D)`` features of every window and of its still picture
+    (:func:`~models.apis.windows.still_sample`), in the same single
+    streamed pass, with no frame more decoded: :func:`embed_windows` (same
+    arguments) on a plan where each window is followed by its still.
     """
-    starts = [s for s in plan.starts for _ in range(2)]
-    lengths = [n for n in plan.lengths for _ in range(2)]
-    samples = []
-    for sample in plan.samples:
-        samples += [sample, still_sample(sample)]
-    both = WindowPlan(plan.num_frames, plan.fps, plan.window_s,
-                      plan.stride_s, starts, lengths, samples)
+    both = dataclasses.replace(
+        plan,
+        starts=[s for s in plan.starts for _ in range(2)],
+        lengths=[n for n in plan.lengths for _ in range(2)],
+        samples=[s for sample in plan.samples
+                 for s in (sample, still_sample(sample))])
     features = embed_windows(scorer, stream, both, batch_size, chunk_frames,
                              progress)
     return features[0::2].contiguous(), features[1::2].contiguous()

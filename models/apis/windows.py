@@ -2,22 +2,17 @@
 
 A video of ``F`` frames at ``fps`` (on average) is covered by windows of
 ``window_s`` seconds every ``stride_s`` seconds, both rounded to whole
-frames: window
-``k`` starts at frame ``k * stride`` and spans ``window`` frames; when the
-last regular window stops short of the end, one more window ending at the
-last frame is added, so that every window has the same length (scores of
-windows of one length compare) and the whole video is covered. A video
-shorter than one window gives one window, the whole video. A window's
-times are those of its frames (their presentation time stamps where the
-frame rate varies).
+frames: window ``k`` starts at frame ``k * stride``; when the last regular
+window stops short of the end, one more window ending at the last frame is
+added, so that all windows have one length (their scores compare) and the
+whole video is covered. A video shorter than one window is one window. A
+window's times are those of its frames (their presentation time stamps
+where the frame rate varies).
 
-The frames of a window are those the model's test pipeline samples over a
-clip of that many frames: its sampling transforms (``SampleFrames`` with
-``test_mode=True`` for every config of this project) run on
-``total_frames=window`` and ``start_index=<first frame>``, exactly as
-they would on a video cut to the window. With ``num_clips=T, clip_len=1``
-that is the frame ``start + floor((i + 0.5) * window / T)`` for
-``i < T``.
+A window's frames are those the model's test pipeline samples over a clip
+of that many frames: its sampling transforms (``SampleFrames`` with
+``test_mode=True``) run on ``total_frames=window`` and
+``start_index=<first frame>``, exactly as on a video cut to the window.
 
 Example:
     >>> sampler = WindowSampler([dict(type='SampleFrames', clip_len=1,
@@ -61,16 +56,9 @@ def default_window(num_frames: int) -> Tuple[float, float]:
 
 
 def check_window(window_s: float, stride_s: float) -> None:
-    """Refuse windows and strides that cannot be planned.
-
-    Args:
-        window_s (float): Window length in seconds.
-        stride_s (float): Step between window starts in seconds.
-
-    Raises:
-        ValueError: Not positive and finite, or a stride longer than the
-            window (parts of the video would be in no window).
-    """
+    """Refuse, with a ValueError, a window or stride (seconds) that is not
+    positive and finite, or a stride longer than the window (parts of the
+    video would be in no window)."""
     for name, value in (('window', window_s), ('stride', stride_s)):
         if not (isinstance(value, (int, float)) and math.isfinite(value)
                 and value > 0):
@@ -84,14 +72,8 @@ def check_window(window_s: float, stride_s: float) -> None:
 
 
 def check_window_frames(window_frames: int) -> None:
-    """Refuse a window length in frames that cannot be planned.
-
-    Args:
-        window_frames (int): Frames of a window.
-
-    Raises:
-        ValueError: Not an integer of at least 2 (the stride is half).
-    """
+    """Refuse a window length in frames that is not an integer of at least
+    2 (the stride is half of it) with a ValueError."""
     if isinstance(window_frames, bool) or not isinstance(
             window_frames, (int, np.integer)) or window_frames < 2:
         raise ValueError(f'window_frames must be an integer >= 2, got '
@@ -99,39 +81,22 @@ def check_window_frames(window_frames: int) -> None:
 
 
 def frame_window(window_frames: int, fps: float) -> Tuple[float, float]:
-    """The window and stride in seconds of windows of ``window_frames``
-    frames every ``window_frames // 2`` frames at ``fps``; they round back
-    to those frame counts in :func:`plan_windows`.
-
-    Args:
-        window_frames (int): Frames of a window.
-        fps (float): The video's frame rate.
-
-    Returns:
-        tuple[float, float]: ``(window_s, stride_s)``.
-    """
+    """``(window_s, stride_s)`` of windows of ``window_frames`` frames every
+    ``window_frames // 2`` frames at ``fps``; :func:`plan_windows` rounds
+    them back to those frame counts."""
     check_window_frames(window_frames)
     return window_frames / fps, max(1, window_frames // 2) / fps
 
 
 def still_sample(sample: dict) -> dict:
-    """A window's sample with every frame replaced by its middle sampled
-    frame (``frame_inds[len // 2]``): the window's scene held still,
-    sampled and shaped as the window is. That frame is one the window
-    decodes anyway, so the still costs no more decoding (and it is the
-    choice measured in docs/moments_accuracy.md).
-
-    Args:
-        sample (dict): The window's sampler results.
-
-    Returns:
-        dict: A copy of ``sample`` whose ``frame_inds`` are all its
-        middle one.
-    """
+    """A window's sample (sampler results) with every frame replaced by its
+    middle sampled frame (``frame_inds[len // 2]``): the window's scene
+    held still, sampled and shaped as the window is. That frame is one the
+    window decodes anyway, so the still costs no more decoding (and it is
+    the choice measured in docs/moments_accuracy.md)."""
     inds = np.asarray(sample['frame_inds'])
-    still = dict(sample)
-    still['frame_inds'] = np.full_like(inds, inds[len(inds) // 2])
-    return still
+    return dict(sample,
+                frame_inds=np.full_like(inds, inds[len(inds) // 2]))
 
 
 class WindowSampler:
@@ -139,8 +104,8 @@ class WindowSampler:
 
     Args:
         steps (list[dict]): The transforms between the video's opening
-            (``VideoInit``) and its decoding (``VideoDecode``): those
-            that choose ``frame_inds`` (``SampleFrames`` ...).
+            (``VideoInit``) and its decoding (``VideoDecode``) that choose
+            ``frame_inds`` (``SampleFrames`` ...).
     """
 
     def __init__(self, steps: Sequence[dict]):
@@ -149,23 +114,14 @@ class WindowSampler:
         if not steps:
             raise ValueError('The test pipeline samples no frames (no '
                              'SampleFrames before its decoding step)')
-        #: The transform configs.
         self.steps = [dict(step) for step in steps]
         with DefaultScope.overwrite_default_scope('mmaction'):
             self.compose = Compose(self.steps)
 
     def __call__(self, start: int, length: int, fps: float) -> dict:
-        """Sample a window as the pipeline samples a clip of its length.
-
-        Args:
-            start (int): The window's first frame.
-            length (int): Its frames.
-            fps (float): The video's frame rate (``avg_fps``).
-
-        Returns:
-            dict: The sampler's results: ``frame_inds`` (frames of the
-            video), ``clip_len``, ``num_clips`` ...
-        """
+        """Sample a window (first frame, frames, the video's ``avg_fps``)
+        as the pipeline samples a clip of its length; returns the sampler's
+        results (``frame_inds``: frames of the video, ``clip_len`` ...)."""
         results = self.compose(
             dict(total_frames=length, start_index=start, avg_fps=fps,
                  modality='RGB'))
@@ -187,12 +143,11 @@ class WindowPlan:
         stride_s (float): Stride asked for, in seconds.
         starts (list[int]): First frame of each window.
         lengths (list[int]): Frames of each window.
-        samples (list[dict]): The sampler's results per window
-            (``frame_inds`` ...), what the decoding step receives.
+        samples (list[dict]): The sampler's results per window, what the
+            decoding step receives.
         frame_times (np.ndarray, optional): Each frame's presentation
-            time in seconds, then the video's end (``num_frames + 1``
-            values), for a video whose times are not ``frame / fps``
-            (variable frame rate); None: ``frame / fps``.
+            time, then the video's end (``num_frames + 1`` seconds), where
+            they are not ``frame / fps`` (variable frame rate).
     """
 
     num_frames: int
@@ -232,24 +187,13 @@ class WindowPlan:
 
 def window_frames(window_s: float, stride_s: float,
                   fps: float) -> Tuple[int, int]:
-    """Window and stride in whole frames (at least one each).
-
-    Args:
-        window_s (float): Window length in seconds.
-        stride_s (float): Stride in seconds.
-        fps (float): Frame rate.
-
-    Returns:
-        tuple[int, int]: ``(window, stride)`` in frames; a window longer
-        than any video (``1e308`` s, whose frame count is infinite) is one
-        over the whole video, as any window longer than the video is.
-    """
-    return (_whole_frames(window_s * fps), _whole_frames(stride_s * fps))
-
-
-def _whole_frames(frames: float) -> int:
+    """Window and stride in whole frames (at least one each); a window
+    longer than any video (``1e308`` s, whose frame count is infinite) is
+    one over the whole video, as any window longer than the video is."""
     # 2**53 frames outlast any video (and are exact in a float).
-    return max(1, int(round(min(frames, 2.0**53))))
+    window, stride = (max(1, int(round(min(seconds * fps, 2.0**53))))
+                      for seconds in (window_s, stride_s))
+    return window, stride
 
 
 def plan_windows(num_frames: int,
@@ -258,8 +202,7 @@ def plan_windows(num_frames: int,
                  stride_s: float,
                  sampler: Optional[WindowSampler] = None,
                  frame_times: Optional[np.ndarray] = None) -> WindowPlan:
-    """The windows of a video and the frames of each (see the module
-    docstring).
+    """The windows of a video and the frames of each (module docstring).
 
     Args:
         num_frames (int): Frames of the video.
@@ -269,35 +212,30 @@ def plan_windows(num_frames: int,
         sampler (WindowSampler, optional): The model's frame sampling;
             without it, ``samples`` is empty (times only).
         frame_times (np.ndarray, optional): The frames' times
-            (:attr:`WindowPlan.frame_times`); windows are planned in
-            frames, ``window_s * fps`` each, and timed by these.
+            (:attr:`WindowPlan.frame_times`) to time the windows by.
 
     Returns:
         WindowPlan: The plan.
 
     Raises:
-        ValueError: No frames, a frame rate that is not a positive number,
-            or a window or stride refused by :func:`check_window`.
+        ValueError: No frames, no usable frame rate, or a window or stride
+            refused by :func:`check_window`.
     """
     check_window(window_s, stride_s)
     if num_frames < 1:
         raise ValueError(f'The video has no frames (num_frames={num_frames})')
     if not (math.isfinite(fps) and fps > 0):
         raise ValueError(f'The video has no usable frame rate ({fps!r})')
-    window, stride = window_frames(window_s, stride_s, fps)
-    if num_frames <= window:
-        starts, window = [0], num_frames
-    else:
-        starts = list(range(0, num_frames - window + 1, stride))
-        if starts[-1] + window < num_frames:
-            starts.append(num_frames - window)
-    lengths = [window] * len(starts)
-    samples = [] if sampler is None else [
-        sampler(start, window, fps) for start in starts
-    ]
     if frame_times is not None and len(frame_times) != num_frames + 1:
         raise ValueError(f'{len(frame_times)} frame times for '
                          f'{num_frames} frames and the end')
+    window, stride = window_frames(window_s, stride_s, fps)
+    window = min(window, num_frames)
+    starts = list(range(0, num_frames - window + 1, stride))
+    if starts[-1] + window < num_frames:
+        starts.append(num_frames - window)
+    samples = [sampler(start, window, fps)
+               for start in starts] if sampler else []
     return WindowPlan(num_frames, float(fps), float(window_s),
-                      float(stride_s), starts, lengths, samples,
-                      frame_times)
+                      float(stride_s), starts, [window] * len(starts),
+                      samples, frame_times)
