@@ -9,8 +9,7 @@ custom_imports = dict(imports='models')
 runner_type = 'ActionClipRunner'
 
 # Four frames, not eight: a CPU step costs half as much, and the same
-# minutes train more epochs, which lifts test top-1 from 0.68 to 0.82
-# (docs/synthetic_actions.md).
+# minutes train more epochs.
 num_segs = 4
 input_size = 64
 data_root = 'data/synthetic_actions'
@@ -18,7 +17,7 @@ data_root = 'data/synthetic_actions'
 model = dict(
     type='ActionClip',
     # A small CLIP ViT (4x4 patches of 16 px) learns this set faster than a
-    # CLIP ResNet of the same cost (docs/synthetic_actions.md compares them).
+    # CLIP ResNet of the same cost.
     clip_arch=dict(
         embed_dim=128,
         image_resolution=input_size,
@@ -40,7 +39,7 @@ model = dict(
     template=['a video of {}', '{}'],
     loss=dict(type='CrossEntropyLoss', loss_weight=0.5),
     # Many videos of one class share a batch here: every text of a video's
-    # class counts as a positive (docs/synthetic_actions.md measures it).
+    # class counts as a positive.
     contrastive_targets='same_label',
     # Frames mix inside the image encoder, so that it sees which way things
     # move (ActionCLIP's in-network Shift prompt).

@@ -20,8 +20,8 @@ model = dict(
     num_adapter_segs=num_segs,
     num_adapter_layers=4,
     frozen=(),
-    # Frames mix inside the image encoder, so it sees which way things move:
-    # 0.63 -> 1.00 test top-1 for rn-small (docs/synthetic_actions.md).
+    # Frames mix inside the image encoder, so it sees which way things move
+    # (without it, the direction of a translation is a guess).
     temporal_shift=True,
     template=None,  # ActionCLIP's 16 templates, not the tiny config's two
     labels_or_label_file=f'{data_root}/label_map.txt')
