@@ -37,16 +37,17 @@ from mmengine.registry import DefaultScope
 from models.apis.preprocess import Preprocess, released_test_pipeline
 from models.backbones.clip_archs import CLIP_ARCHS
 from models.backbones.clip_builder import infer_clip_arch, read_clip_state_dict
+from models.backbones.downloads import download_to_hub_cache
 from models.backbones.pretrained import (ACTIONCLIP_CHECKPOINTS,
                                          OPENAI_CLIP_URLS,
                                          available_checkpoints,
                                          fetch_hub_checkpoint,
                                          fetch_openai_clip)
 from models.checkpoints.checks import (CheckpointMismatchError,
-                                       NonFiniteWeightsError,
-                                       describe_checkpoint, non_finite_keys)
+                                       NonFiniteWeightsError, adapter_depth,
+                                       describe_checkpoint, non_finite_keys,
+                                       strip_module_prefix)
 from models.checkpoints.recorded_config import recorded_config
-from models.backbones.downloads import download_to_hub_cache
 from models.checkpoints.safe_loading import load_checkpoint_file
 from models.recognizers.actionclip import ActionClip
 from models.utils.paths import require_file
@@ -66,41 +67,8 @@ def available_models() -> List[str]:
     return available_checkpoints()
 
 
-def strip_module_prefix(state: dict) -> dict:
-    """Drop the ``module.`` that (Distributed)DataParallel puts before every
-    key.
-
-    Args:
-        state (dict): A state dict.
-
-    Returns:
-        dict: The same entries, keys without ``module.``.
-    """
-    return {k[len('module.'):] if k.startswith('module.') else k: v
-            for k, v in state.items()}
-
-
-def adapter_depth(state: dict) -> int:
-    """Blocks of the transformer adapter whose weights ``state`` holds.
-
-    Args:
-        state (dict): An ActionClip state dict.
-
-    Returns:
-        int: The number of ``adapter.transformer.resblocks``.
-    """
-    return len({
-        k.split('.')[3]
-        for k in state if k.startswith('adapter.transformer.resblocks.')
-    })
-
-
 class ModelNotFoundError(FileNotFoundError, ValueError):
     """A model name that is neither released nor an existing file."""
-
-
-def _is_url(path: str) -> bool:
-    return path.startswith(('http://', 'https://'))
 
 
 def actionclip_checkpoint_path(name_or_path: str) -> str:
@@ -117,7 +85,7 @@ def actionclip_checkpoint_path(name_or_path: str) -> str:
     if name_or_path in ACTIONCLIP_CHECKPOINTS:
         entry = ACTIONCLIP_CHECKPOINTS[name_or_path]
         return fetch_hub_checkpoint(entry['url'], entry.get('sha256'))
-    if _is_url(name_or_path):
+    if name_or_path.startswith(('http://', 'https://')):
         return download_to_hub_cache(name_or_path, None, progress=True)
     if not osp.lexists(osp.expanduser(name_or_path)):
         raise ModelNotFoundError(
@@ -136,9 +104,25 @@ def _release_of(name_or_path: str, path: str) -> Optional[dict]:
     return None
 
 
+def _built_config(arch: Union[str, dict], num_segs: int, **model) -> Config:
+    """The config of an ActionClip model with the released models' test
+    pipeline."""
+    size = (CLIP_ARCHS[arch] if isinstance(arch, str) else
+            arch)['image_resolution']
+    return Config(
+        dict(
+            model=dict(
+                type='ActionClip',
+                clip_arch=arch,
+                num_adapter_segs=num_segs,
+                to_float32=True,
+                **model),
+            test_pipeline=released_test_pipeline(num_segs, size)))
+
+
 def _config_from_shapes(state: dict, path: str) -> Config:
     """A config for a bare state dict: the architecture its shapes
-    describe, with the released models' test pipeline."""
+    describe."""
     if 'adapter.frame_position_embeddings.weight' not in state:
         raise CheckpointMismatchError(
             f'{path} records no config and has no adapter.frame_position_'
@@ -150,30 +134,10 @@ def _config_from_shapes(state: dict, path: str) -> Config:
         raise CheckpointMismatchError(
             f'{path} records no config, and its weights do not describe '
             'an ActionCLIP model. ' + describe_checkpoint(state)) from None
-    segs = state['adapter.frame_position_embeddings.weight'].shape[0]
-    size = infer_clip_arch_resolution(arch)
-    return Config(
-        dict(
-            model=dict(
-                type='ActionClip',
-                clip_arch=arch,
-                num_adapter_segs=segs,
-                num_adapter_layers=adapter_depth(state),
-                to_float32=True),
-            test_pipeline=released_test_pipeline(segs, size)))
-
-
-def infer_clip_arch_resolution(arch: Union[str, dict]) -> int:
-    """Input side of a CLIP architecture (a table name or a dict).
-
-    Args:
-        arch (str | dict): The architecture.
-
-    Returns:
-        int: The image resolution.
-    """
-    return (CLIP_ARCHS[arch] if isinstance(arch, str) else
-            arch)['image_resolution']
+    return _built_config(
+        arch,
+        state['adapter.frame_position_embeddings.weight'].shape[0],
+        num_adapter_layers=adapter_depth(state))
 
 
 def _labels_of(model_cfg: dict) -> Optional[Union[str, List[str]]]:
@@ -415,16 +379,7 @@ def _clip_config(clip: str, num_frames: int
         raise NonFiniteWeightsError(
             f'CLIP weights {path} hold NaN or infinite values in '
             f'{len(bad)} tensor(s), e.g. {bad[0]}; download them again')
-    size = infer_clip_arch_resolution(arch)
-    cfg = Config(
-        dict(
-            model=dict(
-                type='ActionClip',
-                clip_arch=arch,
-                num_adapter_segs=num_frames,
-                temporal_adapter='mean',
-                to_float32=True),
-            test_pipeline=released_test_pipeline(num_frames, size)))
+    cfg = _built_config(arch, num_frames, temporal_adapter='mean')
     return cfg, state, path, f'CLIP weights {path}'
 
 
