@@ -35,8 +35,8 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
 from models.apis.preprocess import Preprocess, released_test_pipeline
-from models.backbones.clip_archs import CLIP_ARCHS
-from models.backbones.clip_builder import infer_clip_arch, read_clip_state_dict
+from models.backbones.clip_archs import CLIP_ARCHS, infer_clip_arch
+from models.backbones.clip_builder import read_clip_state_dict
 from models.backbones.downloads import download_to_hub_cache
 from models.backbones.pretrained import (ACTIONCLIP_CHECKPOINTS,
                                          OPENAI_CLIP_URLS,
@@ -144,12 +144,10 @@ def _labels_of(model_cfg: dict) -> Optional[Union[str, List[str]]]:
     """The config's labels when they can be read here, else None (the
     label file of a training run may live on another machine)."""
     labels = model_cfg.get('labels_or_label_file')
-    if labels is None or not isinstance(labels, str):
+    if not isinstance(labels, str):
         return labels
-    for candidate in (labels, osp.join(PROJECT_ROOT, labels)):
-        if osp.isfile(candidate):
-            return candidate
-    return None
+    return next((path for path in (labels, osp.join(PROJECT_ROOT, labels))
+                 if osp.isfile(path)), None)
 
 
 def _identity(model_cfg: dict, pipeline: Sequence[dict],

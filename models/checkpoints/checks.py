@@ -10,11 +10,10 @@ holds NaN or infinite values stops the run with one message that says what
 the file looks like and what to do.
 """
 import itertools
-import weakref
-from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Sequence
 
 import torch
+from torch.utils.weak import WeakIdKeyDictionary
 
 from models.backbones.clip_archs import infer_clip_arch
 from models.backbones.pretrained import ACTIONCLIP_CHECKPOINTS
@@ -32,12 +31,11 @@ class NotACheckpointError(ValueError):
     """A file loads, but is not a mapping of weights."""
 
 
-# id of the first tensor of each recently read checkpoint -> (a weak
-# reference to it, the file). The load_state_dict hook sees only tensors,
-# and a message naming the file is worth more than one naming keys. Not an
-# attribute on the tensor: torch.save would write it into re-saved files.
-_SOURCES: 'OrderedDict[int, tuple]' = OrderedDict()
-_REMEMBERED = 16
+# The first tensor of each checkpoint read -> its file, while the tensor
+# lives. The load_state_dict hook sees only tensors, and a message naming
+# the file is worth more than one naming keys. Not an attribute on the
+# tensor: torch.save would write it into re-saved files.
+_SOURCES = WeakIdKeyDictionary()
 
 
 def _first_tensor(state: dict) -> Optional[torch.Tensor]:
@@ -60,9 +58,7 @@ def remember_source(checkpoint: Any, path: str) -> None:
         checkpoint, dict) else None
     tensor = _first_tensor(state) if isinstance(state, dict) else None
     if tensor is not None:
-        _SOURCES[id(tensor)] = (weakref.ref(tensor), path)
-        while len(_SOURCES) > _REMEMBERED:
-            _SOURCES.popitem(last=False)
+        _SOURCES[tensor] = path
 
 
 def source_of(state: Dict[str, Any]) -> Optional[str]:
@@ -75,8 +71,7 @@ def source_of(state: Dict[str, Any]) -> Optional[str]:
         str | None: The path.
     """
     tensor = _first_tensor(state)
-    ref, path = _SOURCES.get(id(tensor), (None, None))
-    return path if ref is not None and ref() is tensor else None
+    return None if tensor is None else _SOURCES.get(tensor)
 
 
 def strip_module_prefix(state: dict) -> dict:

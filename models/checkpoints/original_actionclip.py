@@ -142,8 +142,8 @@ def build_and_load(state: Dict[str, torch.Tensor]):
         weights loaded, and its ``clip_arch`` (a name or a dict).
     """
     import models  # noqa: F401  (stack fixes, registry)
-    from models.checkpoints.checks import adapter_depth
     from models.backbones.clip_builder import infer_clip_arch
+    from models.checkpoints.checks import adapter_depth
     from models.recognizers.actionclip import ActionClip
     try:
         arch = infer_clip_arch(state, prefix='clip.')
