@@ -53,8 +53,6 @@ _GETATTR_REFUSAL = 'builtins.getattr is only accepted as'
 _UNSAFE_SIGNS = ('GLOBAL', 'allowlisted', 'unrecognized function', 'blocked',
                  'HistoryBuffer', _GETATTR_REFUSAL)
 
-PathOrUrl = Union[str, os.PathLike]
-
 
 class UnsafeCheckpointError(pickle.UnpicklingError):
     """A checkpoint needs globals outside the ``weights_only`` allowlist.
@@ -109,11 +107,7 @@ class _LegacyHistoryBuffer(HistoryBuffer):
     """
 
     def __setstate__(self, state: Any) -> None:
-        """Take the validated history data from ``state``.
-
-        Args:
-            state (Any): The pickled ``__dict__`` of a HistoryBuffer.
-        """
+        """Take the history data out of a HistoryBuffer's pickled state."""
         if not isinstance(state, dict):
             raise pickle.UnpicklingError(
                 f'unexpected HistoryBuffer state of type {type(state)}')
@@ -323,7 +317,7 @@ def load_from_http_safe(filename: str,
     return _safe_torch_load(cached_file, map_location)
 
 
-def load_checkpoint_file(path_or_url: PathOrUrl,
+def load_checkpoint_file(path_or_url: Union[str, os.PathLike],
                          map_location: Any = 'cpu') -> dict:
     """Load a checkpoint safely from a local path or an http(s) URL.
 

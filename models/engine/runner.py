@@ -245,18 +245,10 @@ class ActionClipRunner(Runner):
                         map_location: Union[str, Callable] = 'cpu',
                         strict: bool = False,
                         revise_keys: list = [(r'^module.', '')]) -> dict:
-        """Load a checkpoint into the model, reading it safely.
-
-        Args:
-            filename (str): A local file or http(s) URL (read with
-                ``weights_only=True`` and the allowlist), or another
-                mmengine scheme (read by mmengine).
-            map_location (str | callable): As for :func:`torch.load`.
-                Defaults to ``'cpu'``.
-            strict (bool): As for mmengine's ``Runner.load_checkpoint``;
-                ActionClip refuses weights that do not fit anyway.
-            revise_keys (list): As for mmengine's
-                ``Runner.load_checkpoint``.
+        """Load a checkpoint into the model as mmengine's Runner does (same
+        arguments); local files and http(s) URLs are read with
+        ``weights_only=True`` and the allowlist, other schemes by mmengine.
+        ActionClip refuses weights that do not fit, ``strict`` or not.
 
         Returns:
             dict: The checkpoint.
