@@ -223,19 +223,6 @@ _LEGACY_SPEEDUPS = dict(
     cuda_graphs='cuda_graphs')
 
 
-def _speedups_grouped(model_cfg: dict) -> dict:
-    """A model config with the speed switches of older configs moved
-    under ``speedups``."""
-    legacy = {
-        new: model_cfg.pop(old)
-        for old, new in _LEGACY_SPEEDUPS.items() if old in model_cfg
-    }
-    if legacy:
-        model_cfg['speedups'] = dict(legacy, **(model_cfg.get('speedups')
-                                                or {}))
-    return model_cfg
-
-
 def _build(model_cfg: dict) -> ActionClip:
     from mmaction.registry import MODELS
     if model_cfg.get('type') not in ('ActionClip', 'mmaction.ActionClip'):
@@ -300,11 +287,20 @@ def load_model(checkpoint: Optional[str] = None,
         cfg, state, weights, source = _clip_config(clip, num_frames)
     else:
         cfg, state, weights, source = _checkpoint_config(checkpoint, config)
-    model_cfg = _speedups_grouped(copy.deepcopy(dict(cfg.model)))
+    model_cfg = copy.deepcopy(dict(cfg.model))
+    legacy = {
+        new: model_cfg.pop(old)
+        for old, new in _LEGACY_SPEEDUPS.items() if old in model_cfg
+    }
     # Weights come from the checkpoint; scoring needs neither CLIP's
     # download nor training-only speed-ups.
-    model_cfg.update(pretrained=False, speedups=dict(
-        model_cfg.get('speedups') or {}, compile=False, cuda_graphs=False))
+    model_cfg.update(
+        pretrained=False,
+        speedups={
+            **legacy,
+            **(model_cfg.get('speedups') or {}), 'compile': False,
+            'cuda_graphs': False
+        })
     model_cfg['labels_or_label_file'] = (
         labels if labels is not None else _labels_of(model_cfg))
     # Checkpoints trained before ``template`` was the one spelling record
