@@ -303,13 +303,15 @@ def convert(frame, **options) -> np.ndarray:
     per thread: ``frame.to_ndarray(format=...)`` sets up FFmpeg's scaler
     again for every frame, which costs more than decoding a small frame.
     The converter keeps its scaler while the frames' size and format stay
-    the same; the pixels are the same, bit for bit.
+    the same; the pixels are the same, bit for bit. It scales on the
+    calling thread: a scaler with threads of its own, inherited by a
+    forked DataLoader worker, would wait for threads that stayed behind.
     """
     converter = getattr(_converters, 'value', None)
     if converter is None:
         from av.video.reformatter import VideoReformatter
         converter = _converters.value = VideoReformatter()
-    return converter.reformat(frame, **options).to_ndarray()
+    return converter.reformat(frame, threads=1, **options).to_ndarray()
 
 
 def display_turns(frame) -> int:
