@@ -35,18 +35,19 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
 from models.apis.preprocess import Preprocess, released_test_pipeline
-from models.backbones.clip_archs import CLIP_ARCHS
-from models.backbones.clip_builder import infer_clip_arch, read_clip_state_dict
+from models.backbones.clip_archs import CLIP_ARCHS, infer_clip_arch
+from models.backbones.clip_builder import read_clip_state_dict
+from models.backbones.downloads import download_to_hub_cache
 from models.backbones.pretrained import (ACTIONCLIP_CHECKPOINTS,
                                          OPENAI_CLIP_URLS,
                                          available_checkpoints,
                                          fetch_hub_checkpoint,
                                          fetch_openai_clip)
 from models.checkpoints.checks import (CheckpointMismatchError,
-                                       NonFiniteWeightsError,
-                                       describe_checkpoint, non_finite_keys)
+                                       NonFiniteWeightsError, adapter_depth,
+                                       describe_checkpoint, non_finite_keys,
+                                       strip_module_prefix)
 from models.checkpoints.recorded_config import recorded_config
-from models.backbones.downloads import download_to_hub_cache
 from models.checkpoints.safe_loading import load_checkpoint_file
 from models.recognizers.actionclip import ActionClip
 from models.utils.paths import require_file
@@ -66,41 +67,8 @@ def available_models() -> List[str]:
     return available_checkpoints()
 
 
-def strip_module_prefix(state: dict) -> dict:
-    """Drop the ``module.`` that (Distributed)DataParallel puts before every
-    key.
-
-    Args:
-        state (dict): A state dict.
-
-    Returns:
-        dict: The same entries, keys without ``module.``.
-    """
-    return {k[len('module.'):] if k.startswith('module.') else k: v
-            for k, v in state.items()}
-
-
-def adapter_depth(state: dict) -> int:
-    """Blocks of the transformer adapter whose weights ``state`` holds.
-
-    Args:
-        state (dict): An ActionClip state dict.
-
-    Returns:
-        int: The number of ``adapter.transformer.resblocks``.
-    """
-    return len({
-        k.split('.')[3]
-        for k in state if k.startswith('adapter.transformer.resblocks.')
-    })
-
-
 class ModelNotFoundError(FileNotFoundError, ValueError):
     """A model name that is neither released nor an existing file."""
-
-
-def _is_url(path: str) -> bool:
-    return path.startswith(('http://', 'https://'))
 
 
 def actionclip_checkpoint_path(name_or_path: str) -> str:
@@ -117,7 +85,7 @@ def actionclip_checkpoint_path(name_or_path: str) -> str:
     if name_or_path in ACTIONCLIP_CHECKPOINTS:
         entry = ACTIONCLIP_CHECKPOINTS[name_or_path]
         return fetch_hub_checkpoint(entry['url'], entry.get('sha256'))
-    if _is_url(name_or_path):
+    if name_or_path.startswith(('http://', 'https://')):
         return download_to_hub_cache(name_or_path, None, progress=True)
     if not osp.lexists(osp.expanduser(name_or_path)):
         raise ModelNotFoundError(
@@ -136,9 +104,25 @@ def _release_of(name_or_path: str, path: str) -> Optional[dict]:
     return None
 
 
+def _built_config(arch: Union[str, dict], num_segs: int, **model) -> Config:
+    """The config of an ActionClip model with the released models' test
+    pipeline."""
+    size = (CLIP_ARCHS[arch] if isinstance(arch, str) else
+            arch)['image_resolution']
+    return Config(
+        dict(
+            model=dict(
+                type='ActionClip',
+                clip_arch=arch,
+                num_adapter_segs=num_segs,
+                to_float32=True,
+                **model),
+            test_pipeline=released_test_pipeline(num_segs, size)))
+
+
 def _config_from_shapes(state: dict, path: str) -> Config:
     """A config for a bare state dict: the architecture its shapes
-    describe, with the released models' test pipeline."""
+    describe."""
     if 'adapter.frame_position_embeddings.weight' not in state:
         raise CheckpointMismatchError(
             f'{path} records no config and has no adapter.frame_position_'
@@ -150,42 +134,20 @@ def _config_from_shapes(state: dict, path: str) -> Config:
         raise CheckpointMismatchError(
             f'{path} records no config, and its weights do not describe '
             'an ActionCLIP model. ' + describe_checkpoint(state)) from None
-    segs = state['adapter.frame_position_embeddings.weight'].shape[0]
-    size = infer_clip_arch_resolution(arch)
-    return Config(
-        dict(
-            model=dict(
-                type='ActionClip',
-                clip_arch=arch,
-                num_adapter_segs=segs,
-                num_adapter_layers=adapter_depth(state),
-                to_float32=True),
-            test_pipeline=released_test_pipeline(segs, size)))
-
-
-def infer_clip_arch_resolution(arch: Union[str, dict]) -> int:
-    """Input side of a CLIP architecture (a table name or a dict).
-
-    Args:
-        arch (str | dict): The architecture.
-
-    Returns:
-        int: The image resolution.
-    """
-    return (CLIP_ARCHS[arch] if isinstance(arch, str) else
-            arch)['image_resolution']
+    return _built_config(
+        arch,
+        state['adapter.frame_position_embeddings.weight'].shape[0],
+        num_adapter_layers=adapter_depth(state))
 
 
 def _labels_of(model_cfg: dict) -> Optional[Union[str, List[str]]]:
     """The config's labels when they can be read here, else None (the
     label file of a training run may live on another machine)."""
     labels = model_cfg.get('labels_or_label_file')
-    if labels is None or not isinstance(labels, str):
+    if not isinstance(labels, str):
         return labels
-    for candidate in (labels, osp.join(PROJECT_ROOT, labels)):
-        if osp.isfile(candidate):
-            return candidate
-    return None
+    return next((path for path in (labels, osp.join(PROJECT_ROOT, labels))
+                 if osp.isfile(path)), None)
 
 
 def _identity(model_cfg: dict, pipeline: Sequence[dict],
@@ -261,19 +223,6 @@ _LEGACY_SPEEDUPS = dict(
     cuda_graphs='cuda_graphs')
 
 
-def _speedups_grouped(model_cfg: dict) -> dict:
-    """A model config with the speed switches of older configs moved
-    under ``speedups``."""
-    legacy = {
-        new: model_cfg.pop(old)
-        for old, new in _LEGACY_SPEEDUPS.items() if old in model_cfg
-    }
-    if legacy:
-        model_cfg['speedups'] = dict(legacy, **(model_cfg.get('speedups')
-                                                or {}))
-    return model_cfg
-
-
 def _build(model_cfg: dict) -> ActionClip:
     from mmaction.registry import MODELS
     if model_cfg.get('type') not in ('ActionClip', 'mmaction.ActionClip'):
@@ -338,11 +287,20 @@ def load_model(checkpoint: Optional[str] = None,
         cfg, state, weights, source = _clip_config(clip, num_frames)
     else:
         cfg, state, weights, source = _checkpoint_config(checkpoint, config)
-    model_cfg = _speedups_grouped(copy.deepcopy(dict(cfg.model)))
+    model_cfg = copy.deepcopy(dict(cfg.model))
+    legacy = {
+        new: model_cfg.pop(old)
+        for old, new in _LEGACY_SPEEDUPS.items() if old in model_cfg
+    }
     # Weights come from the checkpoint; scoring needs neither CLIP's
     # download nor training-only speed-ups.
-    model_cfg.update(pretrained=False, speedups=dict(
-        model_cfg.get('speedups') or {}, compile=False, cuda_graphs=False))
+    model_cfg.update(
+        pretrained=False,
+        speedups={
+            **legacy,
+            **(model_cfg.get('speedups') or {}), 'compile': False,
+            'cuda_graphs': False
+        })
     model_cfg['labels_or_label_file'] = (
         labels if labels is not None else _labels_of(model_cfg))
     # Checkpoints trained before ``template`` was the one spelling record
@@ -415,16 +373,7 @@ def _clip_config(clip: str, num_frames: int
         raise NonFiniteWeightsError(
             f'CLIP weights {path} hold NaN or infinite values in '
             f'{len(bad)} tensor(s), e.g. {bad[0]}; download them again')
-    size = infer_clip_arch_resolution(arch)
-    cfg = Config(
-        dict(
-            model=dict(
-                type='ActionClip',
-                clip_arch=arch,
-                num_adapter_segs=num_frames,
-                temporal_adapter='mean',
-                to_float32=True),
-            test_pipeline=released_test_pipeline(num_frames, size)))
+    cfg = _built_config(arch, num_frames, temporal_adapter='mean')
     return cfg, state, path, f'CLIP weights {path}'
 
 

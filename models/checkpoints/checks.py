@@ -9,11 +9,11 @@ unset, brings weights the model does not have, differs in a shape, or
 holds NaN or infinite values stops the run with one message that says what
 the file looks like and what to do.
 """
-import weakref
-from collections import OrderedDict
+import itertools
 from typing import Any, Dict, List, Optional, Sequence
 
 import torch
+from torch.utils.weak import WeakIdKeyDictionary
 
 from models.backbones.clip_archs import infer_clip_arch
 from models.backbones.pretrained import ACTIONCLIP_CHECKPOINTS
@@ -28,16 +28,23 @@ class NonFiniteWeightsError(ValueError):
 
 
 class NotACheckpointError(ValueError):
-    """A file loads, but is not a mapping of weights (a bare tensor, a
-    list, a number)."""
+    """A file loads, but is not a mapping of weights."""
 
 
-# id of the first tensor of each recently read checkpoint -> (a weak
-# reference to it, the file). The load_state_dict hook sees only tensors,
-# and a message naming the file is worth more than one naming keys. Not an
-# attribute on the tensor: torch.save would write it into re-saved files.
-_SOURCES: 'OrderedDict[int, tuple]' = OrderedDict()
-_REMEMBERED = 16
+# The first tensor of each checkpoint read -> its file, while the tensor
+# lives. The load_state_dict hook sees only tensors, and a message naming
+# the file is worth more than one naming keys. Not an attribute on the
+# tensor: torch.save would write it into re-saved files.
+_SOURCES = WeakIdKeyDictionary()
+
+
+def _first_tensor(state: dict) -> Optional[torch.Tensor]:
+    # One level down too: an original ActionCLIP file keeps its weights
+    # in nested dicts.
+    nested = (inner for value in state.values() if isinstance(value, dict)
+              for inner in value.values())
+    return next((value for value in itertools.chain(state.values(), nested)
+                 if isinstance(value, torch.Tensor)), None)
 
 
 def remember_source(checkpoint: Any, path: str) -> None:
@@ -49,29 +56,9 @@ def remember_source(checkpoint: Any, path: str) -> None:
     """
     state = checkpoint.get('state_dict', checkpoint) if isinstance(
         checkpoint, dict) else None
-    if not isinstance(state, dict):
-        return
-    # The load_state_dict hook sees only tensors, and a message naming the
-    # file is worth more than one naming keys: the first tensor carries it.
-    tensor = _first_tensor(state)
+    tensor = _first_tensor(state) if isinstance(state, dict) else None
     if tensor is not None:
-        _SOURCES[id(tensor)] = (weakref.ref(tensor), path)
-        while len(_SOURCES) > _REMEMBERED:
-            _SOURCES.popitem(last=False)
-
-
-def _first_tensor(state: dict) -> Optional[torch.Tensor]:
-    # One level down too: an original ActionCLIP file keeps its weights
-    # in nested dicts.
-    for value in state.values():
-        if isinstance(value, torch.Tensor):
-            return value
-    for value in state.values():
-        if isinstance(value, dict):
-            for inner in value.values():
-                if isinstance(inner, torch.Tensor):
-                    return inner
-    return None
+        _SOURCES[tensor] = path
 
 
 def source_of(state: Dict[str, Any]) -> Optional[str]:
@@ -84,8 +71,36 @@ def source_of(state: Dict[str, Any]) -> Optional[str]:
         str | None: The path.
     """
     tensor = _first_tensor(state)
-    ref, path = _SOURCES.get(id(tensor), (None, None))
-    return path if ref is not None and ref() is tensor else None
+    return None if tensor is None else _SOURCES.get(tensor)
+
+
+def strip_module_prefix(state: dict) -> dict:
+    """Drop the ``module.`` that (Distributed)DataParallel puts before every
+    key.
+
+    Args:
+        state (dict): A state dict.
+
+    Returns:
+        dict: The same entries, keys without ``module.``.
+    """
+    return {k[len('module.'):] if k.startswith('module.') else k: v
+            for k, v in state.items()}
+
+
+def adapter_depth(state: dict) -> int:
+    """Blocks of the transformer adapter whose weights ``state`` holds.
+
+    Args:
+        state (dict): An ActionClip state dict.
+
+    Returns:
+        int: The number of ``adapter.transformer.resblocks``.
+    """
+    return len({
+        k.split('.')[3]
+        for k in state if k.startswith('adapter.transformer.resblocks.')
+    })
 
 
 def check_mapping(checkpoint: Any, path: str) -> dict:
@@ -148,13 +163,9 @@ def describe_checkpoint(state: Dict[str, Any]) -> str:
                 'ActionCLIP checkpoint of this project.')
     pos = state.get('adapter.frame_position_embeddings.weight')
     segs = None if pos is None else tuple(pos.shape)[0]
-    layers = len({
-        k.split('.')[3]
-        for k in keys if k.startswith('adapter.transformer.resblocks.')
-    })
     arch_text = arch if isinstance(arch, str) else 'a custom CLIP'
     text = (f'It was made for clip_arch={arch_text!r}, num_adapter_segs='
-            f'{segs}, num_adapter_layers={layers}.')
+            f'{segs}, num_adapter_layers={adapter_depth(state)}.')
     matches = [
         f"{name} ({entry['config']})"
         for name, entry in ACTIONCLIP_CHECKPOINTS.items()
@@ -207,13 +218,12 @@ def check_state_dict(own: Dict[str, torch.Tensor],
         for k, v in own.items() if k in mine
         and isinstance(mine[k], torch.Tensor) and mine[k].shape != v.shape
     ]
-    if missing or unexpected or mismatched:
-        parts = []
-        for title, items in (('missing', missing),
-                             ('unexpected', unexpected),
-                             ('of another shape', mismatched)):
-            if items:
-                parts.append(f'{len(items)} {title}: {_shorten(items)}')
+    parts = [
+        f'{len(items)} {title}: {_shorten(items)}'
+        for title, items in (('missing', missing), ('unexpected', unexpected),
+                             ('of another shape', mismatched)) if items
+    ]
+    if parts:
         raise CheckpointMismatchError(
             f'{name} does not fit this ActionClip model ('
             f'{len(own)} weights): keys ' + '; '.join(parts) + '. ' +

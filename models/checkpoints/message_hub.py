@@ -1,18 +1,13 @@
 """MessageHub state that loads under torch's ``weights_only=True``.
 
-mmengine's :class:`~mmengine.logging.MessageHub` saves, in every training
-checkpoint, :class:`~mmengine.logging.HistoryBuffer` objects (whose
-pickles call ``builtins.getattr``) and numpy scalars (``best_score``), so
-that mmengine 0.10.7 cannot load its own checkpoints since torch 2.6
-made ``weights_only=True`` the default. :class:`ActionClipRunner
-<models.engine.runner.ActionClipRunner>`, the runner of this project's
-configs, saves the state through :func:`to_plain_data` (history buffers
-as plain tagged dicts, numpy scalars as Python numbers), so that its
-checkpoints need no globals beyond torch's defaults, and rebuilds it with
-:func:`from_plain_data` when resuming. MessageHub itself is left as it
-is. Checkpoints of plain mmengine are loaded by
-:mod:`models.checkpoints.safe_loading`, which rebuilds their buffers
-itself.
+mmengine's :class:`~mmengine.logging.MessageHub` saves
+:class:`~mmengine.logging.HistoryBuffer` objects (whose pickles call
+``builtins.getattr``) and numpy scalars (``best_score``) in every training
+checkpoint, which torch >= 2.6 does not load by default. The runner of
+this project's configs (:class:`~models.engine.runner.ActionClipRunner`)
+saves the state through :func:`to_plain_data` and rebuilds it with
+:func:`from_plain_data`; MessageHub itself is left as it is. Checkpoints
+of plain mmengine are read by :mod:`models.checkpoints.safe_loading`.
 """
 import copy
 from collections import OrderedDict
@@ -57,34 +52,20 @@ def dict_to_history_buffer(data: dict) -> HistoryBuffer:
                          data['max_length'])
 
 
-def _is_tagged_history_buffer(value: Any) -> bool:
-    return isinstance(value, dict) and HISTORY_BUFFER_TAG in value
-
-
-def _numpy_to_builtin(value: Any) -> Any:
-    """Convert numpy scalars to Python numbers inside plain containers.
-
-    Args:
-        value (Any): A runtime-info value.
-
-    Returns:
-        Any: ``value`` with numpy scalars replaced; other objects are kept.
-    """
+def _numbers(value: Any) -> Any:
+    """``value`` with numpy scalars as Python numbers, inside plain
+    containers."""
     if isinstance(value, np.generic):
         return value.item()
     if type(value) in (dict, OrderedDict):
-        return type(value)(
-            (k, _numpy_to_builtin(v)) for k, v in value.items())
+        return type(value)((k, _numbers(v)) for k, v in value.items())
     if type(value) in (list, tuple):
-        return type(value)(_numpy_to_builtin(v) for v in value)
+        return type(value)(_numbers(v) for v in value)
     return value
 
 
 def to_plain_data(state: dict) -> dict:
     """MessageHub's state dict without pickled objects.
-
-    HistoryBuffers become tagged dicts (their pickles need
-    ``builtins.getattr``) and numpy scalars become Python numbers.
 
     Args:
         state (dict): What :meth:`MessageHub.state_dict` returned.
@@ -97,7 +78,7 @@ def to_plain_data(state: dict) -> dict:
         (key, history_buffer_to_dict(value)
          if isinstance(value, HistoryBuffer) else value)
         for key, value in state['log_scalars'].items())
-    state['runtime_info'] = _numpy_to_builtin(state['runtime_info'])
+    state['runtime_info'] = _numbers(state['runtime_info'])
     return state
 
 
@@ -118,8 +99,8 @@ def from_plain_data(state: Any) -> Any:
         return state
     state = copy.copy(state)
     state['log_scalars'] = OrderedDict(
-        (key, dict_to_history_buffer(value)
-         if _is_tagged_history_buffer(value) else value)
+        (key, dict_to_history_buffer(value) if isinstance(value, dict)
+         and HISTORY_BUFFER_TAG in value else value)
         for key, value in state['log_scalars'].items())
     return state
 

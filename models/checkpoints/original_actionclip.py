@@ -41,7 +41,7 @@ def _weights(checkpoint: dict, key: str) -> Dict[str, torch.Tensor]:
     if not_tensors:
         raise ConversionError(f'{key!r} holds entries that are not tensors: '
                               f'{not_tensors[:5]}')
-    from models.apis.loading import strip_module_prefix
+    from models.checkpoints.checks import strip_module_prefix
     return strip_module_prefix(state)
 
 
@@ -142,8 +142,8 @@ def build_and_load(state: Dict[str, torch.Tensor]):
         weights loaded, and its ``clip_arch`` (a name or a dict).
     """
     import models  # noqa: F401  (stack fixes, registry)
-    from models.apis.loading import adapter_depth
     from models.backbones.clip_builder import infer_clip_arch
+    from models.checkpoints.checks import adapter_depth
     from models.recognizers.actionclip import ActionClip
     try:
         arch = infer_clip_arch(state, prefix='clip.')

@@ -20,12 +20,9 @@ class ConfigTextError(ValueError):
 def _value(node: ast.AST) -> Any:
     if isinstance(node, ast.Constant):
         return node.value
-    if isinstance(node, ast.List):
-        return [_value(e) for e in node.elts]
-    if isinstance(node, ast.Tuple):
-        return tuple(_value(e) for e in node.elts)
-    if isinstance(node, ast.Set):
-        return {_value(e) for e in node.elts}
+    for kind, make in ((ast.List, list), (ast.Tuple, tuple), (ast.Set, set)):
+        if isinstance(node, kind):
+            return make(_value(e) for e in node.elts)
     if isinstance(node, ast.Dict):
         if any(k is None for k in node.keys):
             raise ConfigTextError('dict unpacking (**) is not plain data')

@@ -1,39 +1,33 @@
 """The runner of this project's configs: safe loading, atomic saving,
 resumes that cannot go wrong quietly, distributed runs without a GPU.
 
-The configs name it (``runner_type = 'ActionClipRunner'``), and MMAction2's
-``tools/train.py`` and ``tools/test.py`` (``mim train`` / ``mim test``)
-build it from MMAction2's ``RUNNERS`` registry, so these behaviours apply to
-runs of ActionCLIP configs only; mmengine's own :class:`Runner` and every
-other model load, save, resume and train as mmengine and torch do it:
+The configs name it (``runner_type = 'ActionClipRunner'``) and MMAction2's
+``tools/train.py`` / ``tools/test.py`` (``mim train`` / ``mim test``) build
+it from ``RUNNERS``, so all this applies to runs of ActionCLIP configs only;
+mmengine's own :class:`Runner` and every other model load, save, resume and
+train as mmengine and torch do it:
 
 * ``load_from``, ``--resume`` and ``mim test --checkpoint`` read local files
   and http(s) URLs with ``weights_only=True`` and a short allowlist
   (:func:`~models.checkpoints.safe_loading.load_checkpoint_file`);
-* local checkpoints are written whole or not at all
-  (:class:`~models.engine.training_checkpoints.AtomicLocalBackend`), with
-  the MessageHub state as plain data
-  (:mod:`models.checkpoints.message_hub`), so they load under torch's
-  ``weights_only`` default anywhere;
-* ``--resume`` without a file takes the newest checkpoint that reads
-  (:func:`~models.engine.training_checkpoints.find_resumable`), and a file
-  without training state is refused with advice; the config text a
-  checkpoint records is never run
-  (:func:`~models.engine.training_checkpoints.check_resumable`);
+* local checkpoints are written whole or not at all, with the MessageHub
+  state as plain data (:mod:`models.checkpoints.message_hub`), so they load
+  under torch's ``weights_only`` default anywhere;
+* ``--resume`` without a file takes the newest checkpoint that reads, a
+  file without training state is refused with advice, and the config text
+  a checkpoint records is never run
+  (:mod:`models.engine.training_checkpoints`);
 * checkpoints record the labels the model was trained with
-  (``meta['labels']``), and a test (``mim test``) with those labels in
-  another order is refused
-  (:func:`~models.engine.hooks.label_check.check_label_order`);
+  (``meta['labels']``), and a test with those labels in another order is
+  refused (:func:`~models.engine.hooks.label_check.check_label_order`);
 * settings that cannot work (``batch_size=0``, ``lr=nan``, a model key
-  ActionClip does not take, an empty template list) are refused when the
-  runner is built (:mod:`models.engine.config_checks`);
-* in MMAction2's scripts, a refusal (a checkpoint that does not fit, NaN
-  weights, ...) ends the run with one line and exit status 2
+  ActionClip does not take) are refused when the runner is built
+  (:mod:`models.engine.config_checks`); in MMAction2's scripts a refusal
+  ends the run with one line and exit status 2
   (:mod:`models.engine.refusals`);
 * without a GPU, distributed runs start (``--launcher pytorch`` or
   ``slurm`` with ``env_cfg.dist_cfg.backend='gloo'``), which mmengine
-  0.10.7's Runner cannot do (:meth:`ActionClipRunner.setup_env`,
-  :meth:`ActionClipRunner.wrap_model`).
+  0.10.7's Runner cannot do.
 """
 import contextlib
 from typing import Callable, Dict, Iterator, Optional, Union
@@ -79,11 +73,6 @@ class _PlainMessageHubHook(Hook):
                 checkpoint['message_hub'])
 
 
-def _is_local_or_http(filename: str) -> bool:
-    return '://' not in filename or filename.startswith(
-        ('http://', 'https://'))
-
-
 @contextlib.contextmanager
 def _skip_cuda_set_device() -> Iterator[None]:
     """Make ``torch.cuda.set_device`` do nothing while CUDA is
@@ -114,9 +103,16 @@ class ActionClipRunner(Runner):
             check_dataloader(name, kwargs.get(name))
         check_optimizer(kwargs.get('optim_wrapper'))
         register_atomic_backend()
-        self._resuming = False
-        self._evaluating = False
+        self._resuming = self._evaluating = False
         super().__init__(*args, **kwargs)
+
+    @contextlib.contextmanager
+    def _while(self, flag: str) -> Iterator[None]:
+        setattr(self, flag, True)
+        try:
+            yield
+        finally:
+            setattr(self, flag, False)
 
     def build_model(self, model: Union[torch.nn.Module,
                                        Dict]) -> torch.nn.Module:
@@ -218,11 +214,8 @@ class ActionClipRunner(Runner):
             filename (str): The checkpoint.
             *args, **kwargs: As for mmengine's ``Runner.resume``.
         """
-        self._resuming = True
-        try:
+        with self._while('_resuming'):
             return super().resume(filename, *args, **kwargs)
-        finally:
-            self._resuming = False
 
     def val(self) -> dict:
         """Validate as mmengine's Runner does, refusing a checkpoint's
@@ -231,23 +224,17 @@ class ActionClipRunner(Runner):
         Returns:
             dict: The metrics.
         """
-        return self._evaluate(super().val)
+        with self._while('_evaluating'):
+            return super().val()
 
     def test(self) -> dict:
-        """Test as mmengine's Runner does, refusing a checkpoint's labels
-        in another order (see :meth:`load_checkpoint`).
+        """Test as :meth:`val` validates.
 
         Returns:
             dict: The metrics.
         """
-        return self._evaluate(super().test)
-
-    def _evaluate(self, run: Callable[[], dict]) -> dict:
-        self._evaluating = True
-        try:
-            return run()
-        finally:
-            self._evaluating = False
+        with self._while('_evaluating'):
+            return super().test()
 
     def _model(self) -> torch.nn.Module:
         return self.model.module if is_model_wrapper(
@@ -258,18 +245,10 @@ class ActionClipRunner(Runner):
                         map_location: Union[str, Callable] = 'cpu',
                         strict: bool = False,
                         revise_keys: list = [(r'^module.', '')]) -> dict:
-        """Load a checkpoint into the model, reading it safely.
-
-        Args:
-            filename (str): A local file or http(s) URL (read with
-                ``weights_only=True`` and the allowlist), or another
-                mmengine scheme (read by mmengine).
-            map_location (str | callable): As for :func:`torch.load`.
-                Defaults to ``'cpu'``.
-            strict (bool): As for mmengine's ``Runner.load_checkpoint``;
-                ActionClip refuses weights that do not fit anyway.
-            revise_keys (list): As for mmengine's
-                ``Runner.load_checkpoint``.
+        """Load a checkpoint into the model as mmengine's Runner does (same
+        arguments); local files and http(s) URLs are read with
+        ``weights_only=True`` and the allowlist, other schemes by mmengine.
+        ActionClip refuses weights that do not fit, ``strict`` or not.
 
         Returns:
             dict: The checkpoint.
@@ -279,7 +258,8 @@ class ActionClipRunner(Runner):
                 are the ones the checkpoint records, in another order.
         """
         filename = str(filename)
-        if _is_local_or_http(filename):
+        if '://' not in filename or filename.startswith(
+                ('http://', 'https://')):
             checkpoint = load_checkpoint_file(filename, map_location)
         else:
             checkpoint = _load_checkpoint(filename, map_location=map_location)
@@ -312,20 +292,10 @@ class ActionClipRunner(Runner):
                         meta: Optional[dict] = None,
                         by_epoch: bool = True,
                         backend_args: Optional[dict] = None) -> None:
-        """Save a checkpoint; a local one is written whole or not at all,
-        and ``meta['labels']`` records the labels the model scores.
-
-        Args:
-            out_dir (str): As for mmengine's ``Runner.save_checkpoint``.
-            filename (str): Likewise.
-            file_client_args (dict, optional): Likewise; given, the file is
-                written by that client, as mmengine does.
-            save_optimizer (bool): Likewise.
-            save_param_scheduler (bool): Likewise.
-            meta (dict, optional): Likewise.
-            by_epoch (bool): Likewise.
-            backend_args (dict, optional): Likewise; given, the file is
-                written by that backend, as mmengine does.
+        """Save a checkpoint as mmengine's ``Runner.save_checkpoint`` does
+        (same arguments); a local one, without ``file_client_args`` or
+        ``backend_args``, is written whole or not at all, and
+        ``meta['labels']`` records the labels the model scores.
         """
         if (file_client_args is None and backend_args is None
                 and '://' not in str(out_dir)):
