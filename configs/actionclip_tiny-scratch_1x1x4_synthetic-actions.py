@@ -172,6 +172,12 @@ default_hooks = dict(
 
 # LabelSetCheckHook: annotations with classes the label file lacks stop
 # the run before it starts, instead of lowering the accuracy silently.
-custom_hooks = [dict(type='EpochSeedHook'), dict(type='LabelSetCheckHook')]
+# FillFrameCacheHook decodes the videos into the frame cache before the
+# first epoch, faster than the workers do beside the training step.
+custom_hooks = [
+    dict(type='EpochSeedHook'),
+    dict(type='LabelSetCheckHook'),
+    dict(type='FillFrameCacheHook')
+]
 
 randomness = dict(seed=0, deterministic=False)

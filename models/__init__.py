@@ -55,6 +55,8 @@ from models.datasets.transforms import (VideoDecode,  # noqa: E402
                                         VideoInit, VideoReadError)
 from models.datasets.video_dataset import TolerantVideoDataset  # noqa: E402
 from models.engine.hooks.epoch_seed_hook import EpochSeedHook  # noqa: E402
+from models.engine.hooks.frame_cache_hook import \
+    FillFrameCacheHook  # noqa: E402
 from models.engine.hooks.label_check import LabelSetCheckHook  # noqa: E402
 from models.engine.runner import ActionClipRunner  # noqa: E402
 from models.evaluation.metrics import TolerantAccMetric  # noqa: E402
@@ -67,6 +69,7 @@ __all__ = [
     'init_actionclip', 'VideoInit', 'VideoDecode', 'VideoReadError',
     'CachedVideoInit', 'CachedVideoDecode',
     'TolerantVideoDataset', 'TolerantAccMetric', 'EpochSeedHook',
+    'FillFrameCacheHook',
     'LabelSetCheckHook', 'DeviceAugmentDataPreprocessor', 'FuseOnDevice',
     'ActionClipRunner', 'MultiViewSampleFrames'
 ]

@@ -113,3 +113,45 @@ def test_default_folder_is_the_users_cache(monkeypatch, tmp_path):
     monkeypatch.setenv('XDG_CACHE_HOME', 'relative')  # not absolute: ~
     assert frame_cache.default_cache_dir() == os.path.join(
         os.path.expanduser('~'), '.cache', 'actionclip', 'frames')
+
+
+def test_fill_decodes_what_the_cache_lacks_in_worker_processes(tmp_path):
+    from types import SimpleNamespace
+
+    from mmaction.registry import DATASETS
+    from mmengine.registry import DefaultScope
+
+    from models.engine.hooks.frame_cache_hook import FillFrameCacheHook
+    names = []
+    for i in range(3):
+        frames, fps = gen.render('square', 'moving up', seed=i)
+        names.append(f'{i}.mp4')
+        gen.write_clip(str(tmp_path / names[-1]),
+                       [f[:64, :64] for f in frames], fps, gen.PYAV_H264)
+    (tmp_path / 'broken.mp4').write_bytes(b'not a video')
+    ann = tmp_path / 'list.txt'
+    ann.write_text(''.join(f'{n} 0\n' for n in names + ['broken.mp4']))
+    cache = str(tmp_path / 'cache')
+
+    def dataset(steps):
+        with DefaultScope.overwrite_default_scope('mmaction'):
+            return DATASETS.build(
+                dict(type='TolerantVideoDataset', ann_file=str(ann),
+                     data_prefix=dict(video=str(tmp_path)),
+                     pipeline=steps))
+
+    train = dataset([dict(type='CachedVideoInit', cache_dir=cache)])
+    # the rank's share only: videos 1 (and the broken one) of 0..3
+    assert frame_cache.fill(train, workers=0, rank=1, world_size=2) == 1
+    loader = SimpleNamespace(dataset=train, num_workers=2)
+    runner = SimpleNamespace(
+        train_dataloader=loader, logger=SimpleNamespace(info=print),
+        val_loop=SimpleNamespace(dataloader=SimpleNamespace(
+            dataset=dataset([dict(type='VideoInit')]))))
+    FillFrameCacheHook().before_train(runner)  # videos 0 and 2, 2 workers
+    assert frame_cache.fill(train, workers=2) == 0  # nothing left
+    for name in names:
+        entry = frame_cache.cache_file(cache, str(tmp_path / name))
+        whole, _ = frame_cache.decode_whole(str(tmp_path / name))
+        assert np.array_equal(np.load(entry), whole)
+    assert len(os.listdir(cache)) == 2 * len(names)  # frames + frame rate

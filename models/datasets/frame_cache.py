@@ -27,6 +27,7 @@ import os.path as osp
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
+import torch
 from mmaction.datasets.transforms import DecordDecode
 from mmaction.registry import TRANSFORMS
 from mmcv.transforms import BaseTransform
@@ -153,6 +154,60 @@ def _warn_once(message: str) -> None:
         _warned.append(message)
         from mmengine.logging import print_log
         print_log(message, logger='current', level=30)
+
+
+class _Decode(torch.utils.data.Dataset):
+    """Decodes video ``i`` into the cache; a DataLoader runs it in its
+    worker processes."""
+
+    def __init__(self, cache_dir: str, filenames: List[str]) -> None:
+        self.cache_dir = cache_dir
+        self.filenames = filenames
+
+    def __len__(self) -> int:
+        return len(self.filenames)
+
+    def __getitem__(self, i: int) -> int:
+        try:
+            load_or_decode(self.cache_dir, self.filenames[i])
+        except Exception:
+            # The dataset's pipeline meets the same error when it reads the
+            # video, and handles it (skips or names the file) as always.
+            return 0
+        return 1
+
+
+def fill(dataset, workers: int, rank: int = 0, world_size: int = 1) -> int:
+    """Decode the videos of ``dataset`` that its frame cache lacks.
+
+    Args:
+        dataset (BaseDataset): A dataset whose pipeline has a
+            :class:`CachedVideoInit`; any other is left alone.
+        workers (int): Processes that decode (0: this one).
+        rank (int): This process's share of the videos: every
+            ``world_size``-th from ``rank``.
+        world_size (int): Processes sharing the work.
+
+    Returns:
+        int: The videos decoded.
+    """
+    transforms = getattr(getattr(dataset, 'pipeline', None), 'transforms',
+                         [])
+    inits = [t for t in transforms if isinstance(t, CachedVideoInit)]
+    if not inits:
+        return 0
+    cache_dir = inits[0].cache_dir
+    missing = []
+    for i in range(rank, len(dataset), world_size):
+        filename = dataset.get_data_info(i)['filename']
+        try:
+            if not osp.isfile(cache_file(cache_dir, filename)):
+                missing.append(filename)
+        except OSError:
+            pass  # a missing video: the pipeline names it
+    loader = torch.utils.data.DataLoader(
+        _Decode(cache_dir, missing), batch_size=None, num_workers=workers)
+    return sum(loader)
 
 
 @TRANSFORMS.register_module()

@@ -1,0 +1,43 @@
+"""Fill the frame cache before training, with nothing else running.
+
+Left to the first epoch, the DataLoader workers decode each video while
+the training step computes beside them: on a small CPU the two share the
+cores badly (the quickstart's first epoch took 99 s where a later one
+takes 38 s and decoding alone 31 s).
+"""
+import time
+
+from mmengine.dist import get_dist_info
+from mmengine.hooks import Hook
+from mmengine.registry import HOOKS
+
+from models.datasets.frame_cache import fill
+
+
+@HOOKS.register_module()
+class FillFrameCacheHook(Hook):
+    """Before the first epoch, decode the training and validation videos
+    that the frame cache lacks (:func:`models.datasets.frame_cache.fill`),
+    in as many processes as the training DataLoader has workers. Datasets
+    without ``CachedVideoInit`` are left alone; each rank decodes its
+    share.
+    """
+
+    def before_train(self, runner) -> None:
+        """Fill the cache of the training and validation datasets.
+
+        Args:
+            runner (Runner): The runner.
+        """
+        rank, world_size = get_dist_info()
+        workers = runner.train_dataloader.num_workers
+        loaders = [runner.train_dataloader]
+        if runner.val_loop is not None:
+            loaders.append(runner.val_loop.dataloader)
+        start = time.time()
+        decoded = sum(
+            fill(loader.dataset, workers, rank, world_size)
+            for loader in loaders)
+        if decoded:
+            runner.logger.info(f'Frame cache: decoded {decoded} videos in '
+                               f'{time.time() - start:.0f} s')
