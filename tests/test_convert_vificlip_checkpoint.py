@@ -16,15 +16,17 @@ from conftest import ROOT, TINY_ARCH, offline_env
 from models.apis.loading import init_actionclip
 from models.backbones.clip_builder import build_clip
 
-TOOL = os.path.join(ROOT, 'tools', 'convert_vificlip_checkpoint.py')
 CLASSES = ['juggling balls', 'riding a unicycle', 'passing American '
            'football (in game)']
 FRAMES = 4
 # OpenAI's clip.build_model, which ViFi-CLIP calls, has width // 64 text
 # heads; TINY_ARCH's 2 heads could not come from it.
 ARCH = dict(TINY_ARCH, transformer_heads=1)
-MEAN = torch.tensor([123.675, 116.28, 103.53]).view(3, 1, 1)
-STD = torch.tensor([58.395, 57.12, 57.375]).view(3, 1, 1)
+# ViFi-CLIP's img_norm_cfg (datasets/build.py), on 0-255 pixels.
+IMAGENET_MEAN = [123.675, 116.28, 103.53]
+IMAGENET_STD = [58.395, 57.12, 57.375]
+MEAN = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
+STD = torch.tensor(IMAGENET_STD).view(3, 1, 1)
 
 
 class CfgNode(dict):
@@ -104,19 +106,16 @@ def run_main(capsys, *args):
     return status, out, err
 
 
-def test_converted_model_scores_as_vificlip(tmp_path, source):
-    """Run as users run it; the converted file through init_actionclip
-    (--model) and init_recognizer with the shipped config."""
+def test_converted_model_scores_as_vificlip(tmp_path, capsys, source):
+    """Through init_actionclip (as --model loads), init_recognizer with the
+    shipped config, and tools/eval_protocol.py's loading."""
     model, checkpoint = source
     src, clip_file = save(tmp_path, model, checkpoint)
     dst = tmp_path / 'converted.pth'
-    proc = subprocess.run(
-        [sys.executable, TOOL, src, dst, '--clip-weights', clip_file],
-        cwd=ROOT, env=offline_env(), capture_output=True, text=True,
-        timeout=120)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert f'{FRAMES} frames, mean pooling, 3 class prompts' in proc.stdout
-    assert 'ignored (not weights): config, epoch' in proc.stdout
+    status, out, err = run_main(capsys, src, dst, '--clip-weights', clip_file)
+    assert status == 0, err
+    assert f'{FRAMES} frames, mean pooling, 3 class prompts' in out
+    assert 'ignored (not weights): config, epoch' in out
 
     torch.manual_seed(1)
     pixels = torch.rand(2, FRAMES, 3, 32, 32) * 255
@@ -131,6 +130,16 @@ def test_converted_model_scores_as_vificlip(tmp_path, source):
     assert (expected.max(dim=1).values < 0.99).all()  # not saturated
     meta = torch.load(dst, weights_only=True)['meta']
     assert meta['prompt_labels'][:2] == CLASSES[:2]
+    # What it records: ViFi-CLIP's normalisation, prompt, frames, and a
+    # test dataloader, so that tools/eval_protocol.py takes it alone.
+    from models.checkpoints.recorded_config import parse_config_text
+    from models.evaluation.protocol_run import model_files
+    recorded = parse_config_text(meta['cfg'])
+    assert recorded.model.data_preprocessor.mean == IMAGENET_MEAN
+    assert recorded.model.data_preprocessor.std == IMAGENET_STD
+    assert recorded.model.template == 'a photo of a {}.'
+    assert recorded.test_dataloader.dataset.pipeline[1]['num_clips'] == FRAMES
+    assert model_files(str(dst), None, str(tmp_path / 'work'))[0] == str(dst)
 
     # init_recognizer with the shipped zero-shot config (small CLIP).
     from mmaction.apis import init_recognizer

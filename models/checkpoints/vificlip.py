@@ -42,9 +42,8 @@ if TYPE_CHECKING:
 #: The prompt of ViFi-CLIP's released models (``TRAINER.ViFi_CLIP.
 #: CTX_INIT + ' ' + class + '.'``).
 TEMPLATE = 'a photo of a {}.'
-#: ViFi-CLIP's ``img_norm_cfg`` (``datasets/build.py``), on 0-255 pixels.
-MEAN = [123.675, 116.28, 103.53]
-STD = [58.395, 57.12, 57.375]
+#: The test config of ViFi-CLIP models, relative to the project root.
+CONFIG = 'configs/vificlip_vit-base-p16-res224-clip-pre_1x1x16_k400-rgb.py'
 BUFFER = 'prompt_learner.complete_text_embeddings'
 _PREFIXES = {'image_encoder.': 'clip.visual.', 'text_encoder.': 'clip.'}
 
@@ -194,26 +193,33 @@ def convert(model: Dict[str, torch.Tensor],
     return state, labels
 
 
-def model_config(arch, num_frames: int) -> dict:
-    """The ``ActionClip`` config of a converted ViFi-CLIP model."""
-    from models.apis.preprocess import released_test_pipeline
-    size = arch['image_resolution'] if isinstance(arch, dict) else 224
-    return dict(
-        model=dict(
-            type='ActionClip',
-            clip_arch=arch,
-            num_adapter_segs=num_frames,
-            temporal_adapter='mean',
-            test_logit_scale='learned',
-            template=TEMPLATE,
-            to_float32=True,
-            data_preprocessor=dict(
-                type='ActionDataPreprocessor',
-                mean=MEAN,
-                std=STD,
-                format_shape='NCHW')),
-        # ViFi-CLIP's test pipeline: T frames, short side 256, crop 224.
-        test_pipeline=released_test_pipeline(num_frames, size))
+def model_config(arch, num_frames: int):
+    """The config a converted ViFi-CLIP model records: :data:`CONFIG` (its
+    prompt, mean/std, mean pooling, learned logit scale, test pipeline)
+    for ``arch`` and ``num_frames``.
+
+    Args:
+        arch (str | dict): The model's ``clip_arch``.
+        num_frames (int): Frames per view T.
+
+    Returns:
+        Config: The resolved config.
+    """
+    import os.path as osp
+
+    from mmengine.config import Config
+
+    from models.apis.loading import PROJECT_ROOT
+    cfg = Config.fromfile(osp.join(PROJECT_ROOT, CONFIG))
+    cfg.model.update(clip_arch=arch, num_adapter_segs=num_frames)
+    for step in cfg.test_dataloader.dataset.pipeline:
+        if step['type'] == 'SampleFrames':
+            step['num_clips'] = num_frames
+    cfg.test_pipeline = cfg.test_dataloader.dataset.pipeline
+    # This machine's CPU count, not a setting of the model.
+    for name in ('_cpus', 'data_workers'):
+        cfg.pop(name, None)
+    return cfg
 
 
 def build_and_save(state: Dict[str, torch.Tensor], labels: List[str],
@@ -233,8 +239,6 @@ def build_and_save(state: Dict[str, torch.Tensor], labels: List[str],
     Returns:
         dict: The saved ``meta``.
     """
-    from mmengine.config import Config
-
     from models.backbones.clip_builder import infer_clip_arch
     from models.recognizers.actionclip import ActionClip
     from models.utils.safe_io import atomic_save_torch
@@ -243,14 +247,13 @@ def build_and_save(state: Dict[str, torch.Tensor], labels: List[str],
     except ValueError as error:
         raise ConversionError(f'not CLIP ViT weights ({error})') from None
     cfg = model_config(arch, num_frames)
-    model = ActionClip(**{k: v for k, v in cfg['model'].items()
-                          if k != 'type'})
+    model = ActionClip(**{k: v for k, v in cfg.model.items() if k != 'type'})
     try:
         model.load_state_dict(state, strict=True)
     except (RuntimeError, ValueError) as error:
         raise ConversionError(f'strict loading failed: {error}') from None
     meta = dict(
-        cfg=Config(cfg).pretty_text,
+        cfg=cfg.pretty_text,
         converted_from=source,
         source_format='github.com/muzairkhattak/ViFi-CLIP checkpoint',
         clip_arch=arch,
