@@ -7,11 +7,17 @@ import subprocess
 import sys
 import types
 
+from collections import OrderedDict
+from contextlib import contextmanager
+
 import clip
 import convert_vificlip_checkpoint as convert_tool
 import pytest
 import torch
-from conftest import ROOT, TINY_ARCH, offline_env
+from conftest import ROOT, TINY_ARCH, offline_env, write_video
+from mmaction.registry import RUNNERS
+from mmengine.config import Config
+from mmengine.utils import ManagerMixin
 
 from models.apis.loading import init_actionclip
 from models.backbones.clip_builder import build_clip
@@ -100,6 +106,29 @@ def vificlip_probabilities(model, frames):
     return (model.logit_scale.exp() * video @ text.t()).softmax(dim=-1)
 
 
+@contextmanager
+def isolated_mmengine_state():
+    """Undo the current instances (scope, message hub, logger, visualizer)
+    an in-process Runner leaves behind for later tests."""
+
+    def managers():
+        found, stack = [], [ManagerMixin]
+        while stack:
+            for sub in stack.pop().__subclasses__():
+                if sub not in found:
+                    found.append(sub)
+                    stack.append(sub)
+        return found
+
+    saved = {cls: OrderedDict(cls._instance_dict) for cls in managers()}
+    try:
+        yield
+    finally:
+        for cls in managers():
+            cls._instance_dict.clear()
+            cls._instance_dict.update(saved.get(cls, {}))
+
+
 def run_main(capsys, *args):
     status = convert_tool.main([str(a) for a in args])
     out, err = capsys.readouterr()
@@ -107,8 +136,9 @@ def run_main(capsys, *args):
 
 
 def test_converted_model_scores_as_vificlip(tmp_path, capsys, source):
-    """Through init_actionclip (as --model loads), init_recognizer with the
-    shipped config, and tools/eval_protocol.py's loading."""
+    """Through init_actionclip (as --model loads), init_recognizer and mim
+    test's loop with the shipped config, and tools/eval_protocol.py's
+    loading."""
     model, checkpoint = source
     src, clip_file = save(tmp_path, model, checkpoint)
     dst = tmp_path / 'converted.pth'
@@ -152,6 +182,31 @@ def test_converted_model_scores_as_vificlip(tmp_path, capsys, source):
     recognizer = init_recognizer(str(config), str(dst), device='cpu')
     with torch.no_grad():
         got = recognizer.predict_scores(normalised)
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
+
+    # mim test's loop: the config's runner loading the file (load_from),
+    # then testing generated videos.
+    videos = tmp_path / 'videos'
+    videos.mkdir()
+    for i in range(len(CLASSES)):
+        write_video(str(videos / f'v{i}.mp4'), size=(64, 64), seed=i)
+    (tmp_path / 'ann.txt').write_text(
+        ''.join(f'v{i}.mp4 {i}\n' for i in range(len(CLASSES))))
+    cfg = Config.fromfile(str(config))
+    for step in cfg.test_dataloader.dataset.pipeline:
+        step.update(dict(Resize=dict(scale=(-1, 32)),
+                         CenterCrop=dict(crop_size=32)).get(step.type, {}))
+    cfg.test_dataloader.dataset.update(
+        ann_file=str(tmp_path / 'ann.txt'),
+        data_prefix=dict(video=str(videos)))
+    cfg.test_dataloader.update(num_workers=0, persistent_workers=False,
+                               pin_memory=False)
+    cfg.update(work_dir=str(tmp_path / 'work_dir'), load_from=str(dst))
+    with isolated_mmengine_state():
+        runner = RUNNERS.build(cfg)
+        assert 'acc/top1' in runner.test()
+    with torch.no_grad():
+        got = runner.model.predict_scores(normalised)
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
 
 
