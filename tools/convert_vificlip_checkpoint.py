@@ -38,6 +38,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument('dst', help='where to write the converted file')
     source = parser.add_mutually_exclusive_group()
     source.add_argument('--clip', default='ViT-B/16',
+                        choices=load_light('models.backbones.clip_archs')
+                        .CLIP_ARCHS,
                         help='OpenAI CLIP the model was fine-tuned from, '
                         'for its token table (default: ViT-B/16)')
     source.add_argument('--clip-weights', metavar='PATH',
