@@ -174,7 +174,8 @@ def run(args: argparse.Namespace) -> int:
     results: Dict[str, list] = {}
     if features:
         import torch
-        probs = score_labels(torch.stack(list(features.values())), text)
+        probs = score_labels(torch.stack(list(features.values())), text,
+                             float(scorer.model.logit_scale_at_test()))
         results = dict(zip(features, top_k(probs, labels, args.topk)))
     for video, predictions in results.items():
         print(format_table(video, predictions), end='\n\n')

@@ -179,6 +179,7 @@ class QueryScoring:
     text: torch.Tensor  # (P, L, D) prompts: the queries, then background
     num_queries: int
     background: List[str]
+    logit_scale: float = 100.0  # the model's scale of the cosines
 
 
 def query_scoring(model, queries: Sequence[str],
@@ -218,7 +219,8 @@ def query_scoring(model, queries: Sequence[str],
         name = f'probability among the {len(queries)} queries'
     else:
         kind, name = 'cosine', 'cosine similarity'
-    return QueryScoring(name, kind, text, len(queries), background)
+    return QueryScoring(name, kind, text, len(queries), background,
+                        float(model.logit_scale_at_test()))
 
 
 def window_scores(features: torch.Tensor,
@@ -239,7 +241,8 @@ def window_scores(features: torch.Tensor,
     features = features.float()
     text = scoring.text.float()
     if scoring.kind == 'probability':
-        scores = score_labels(features, text)[:, :scoring.num_queries]
+        scores = score_labels(features, text, scoring.logit_scale)[
+            :, :scoring.num_queries]
     else:  # the mean cosine over views and templates
         scores = torch.einsum('kvd,pqd->kq', features, text)[
             :, :scoring.num_queries] / (features.shape[1] * text.shape[0])

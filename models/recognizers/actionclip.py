@@ -33,19 +33,22 @@ CLIP_STD = (68.500, 66.632, 70.323)
 TEST_LOGIT_SCALE = 100.0
 
 
-def label_probabilities(video: torch.Tensor,
-                        text: torch.Tensor) -> torch.Tensor:
+def label_probabilities(
+        video: torch.Tensor,
+        text: torch.Tensor,
+        scale: Union[float, torch.Tensor] = TEST_LOGIT_SCALE) -> torch.Tensor:
     """Label probabilities: a softmax over labels per template and view,
     averaged over both.
 
     Args:
         video (torch.Tensor): ``(N, V, D)`` normalised features of V views.
         text (torch.Tensor): ``(P, L, D)`` normalised prompt features.
+        scale (float | torch.Tensor): Multiplies the cosine similarities.
 
     Returns:
         torch.Tensor: ``(N, L)`` probabilities.
     """
-    logits = TEST_LOGIT_SCALE * torch.einsum('nvd,pld->nvpl', video, text)
+    logits = scale * torch.einsum('nvd,pld->nvpl', video, text)
     return logits.softmax(dim=-1).mean(dim=(1, 2))
 
 
@@ -133,6 +136,9 @@ class ActionClip(BaseModel):
             texts of every label, as X-CLIP and ViFi-CLIP train, so that
             each step also sees the classes the batch lacks.
         text_chunk_size (int): Prompts per text-encoder pass in predict.
+        test_logit_scale (float | str): Scale of the cosine similarities
+            when predicting: a number (ActionCLIP tests with 100), or
+            ``'learned'``: ``exp(clip.logit_scale)``, as ViFi-CLIP tests.
         temporal_shift (bool): ActionCLIP's in-network "Shift" prompt: mix
             neighbouring frames inside the image encoder
             (:mod:`models.recognizers.temporal_shift`), so that it sees
@@ -175,6 +181,7 @@ class ActionClip(BaseModel):
                      type='CrossEntropyLoss', loss_weight=0.5),
                  contrastive_targets: str = 'diagonal',
                  text_chunk_size: int = 2048,
+                 test_logit_scale: Union[float, str] = TEST_LOGIT_SCALE,
                  temporal_shift: bool = False,
                  speedups: Optional[Dict[str, Any]] = None,
                  frozen: Sequence[str] = (),
@@ -198,6 +205,10 @@ class ActionClip(BaseModel):
         self.temporal_shift = (
             TemporalShift(self.clip.visual) if temporal_shift else None)
         self.num_segs = num_adapter_segs
+        if isinstance(test_logit_scale, str) and test_logit_scale != 'learned':
+            raise ValueError(f'test_logit_scale must be a number or '
+                             f"'learned', got {test_logit_scale!r}")
+        self.test_logit_scale = test_logit_scale
         self.to_float32 = to_float32
         self.adapter = build_adapter(temporal_adapter,
                                      self.clip.text_projection.shape[1],
@@ -393,7 +404,19 @@ class ActionClip(BaseModel):
         # scores of a reduced-precision model.
         with torch.autocast(inputs.device.type, enabled=False):
             return label_probabilities(
-                video.view(len(inputs), -1, video.shape[-1]), text)
+                video.view(len(inputs), -1, video.shape[-1]), text,
+                self.logit_scale_at_test())
+
+    def logit_scale_at_test(self) -> Union[float, torch.Tensor]:
+        """The scale of the cosine similarities when predicting.
+
+        Returns:
+            float | torch.Tensor: ``test_logit_scale``, or for
+            ``'learned'`` the float32 ``exp(clip.logit_scale)``.
+        """
+        if self.test_logit_scale == 'learned':
+            return self.clip.logit_scale.detach().float().exp()
+        return self.test_logit_scale
 
     def loss(self, inputs: torch.Tensor,
              data_samples: SampleList) -> Dict[str, torch.Tensor]:

@@ -1,0 +1,264 @@
+"""Converting a ViFi-CLIP checkpoint (github.com/muzairkhattak/ViFi-CLIP) to
+this project's ``ActionClip`` with temporal mean pooling.
+
+ViFi-CLIP's ``main.py`` (``utils/tools.py: epoch_saving``) saves::
+
+    {'model': the DistributedDataParallel state dict of its ViFiCLIP:
+              module.image_encoder.*   CLIP's visual.*
+              module.text_encoder.*    CLIP's transformer.*,
+                                       positional_embedding, ln_final.*,
+                                       text_projection
+              module.logit_scale
+              module.prompt_learner.complete_text_embeddings
+                  the token embeddings of its class prompts
+                  'a photo of a {class}.' (a buffer),
+     'optimizer', 'lr_scheduler', 'max_accuracy', 'epoch',
+     'config': its yacs CfgNode (DATA.NUM_FRAMES, MODEL.ARCH, ...)}
+
+``trainers/vificlip.py`` embeds the prompts once with CLIP's token table
+and keeps no token table itself, so the one CLIP weight missing is taken
+from OpenAI's CLIP; the buffer must then equal that table's rows for the
+re-tokenised prompts, or the conversion is refused. Its forward pass is
+this project's ``temporal_adapter='mean'`` with ``test_logit_scale=
+'learned'``: CLIP image features per frame, averaged, L2-normalised,
+against the prompts' normalised text features, times ``exp(logit_scale)``,
+softmax per view.
+
+Only the standard library at import (the tool reads this module before
+torch is imported); torch and the package are imported when converting.
+"""
+# Annotations stay strings: torch is imported inside the functions.
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Dict, List, Tuple
+
+# Relative: the tool reads this file by itself, without the package.
+from .original_actionclip import ConversionError
+
+if TYPE_CHECKING:
+    import torch
+
+#: The prompt of ViFi-CLIP's released models (``TRAINER.ViFi_CLIP.
+#: CTX_INIT + ' ' + class + '.'``).
+TEMPLATE = 'a photo of a {}.'
+#: The test config of ViFi-CLIP models, relative to the project root.
+CONFIG = 'configs/vificlip_vit-base-p16-res224-clip-pre_1x1x16_k400-rgb.py'
+BUFFER = 'prompt_learner.complete_text_embeddings'
+_PREFIXES = {'image_encoder.': 'clip.visual.', 'text_encoder.': 'clip.'}
+
+
+class _RecordedConfig:
+    """Stands in for yacs' ``CfgNode`` while unpickling a ViFi-CLIP
+    checkpoint without yacs: an ``OrderedDict`` of its keys and values
+    (plain data), the one dict type whose items and attributes (the
+    CfgNode's mutability flags) ``weights_only`` loading may set."""
+
+    def __new__(cls, *args) -> OrderedDict:
+        return OrderedDict()
+
+
+def load_vificlip(path: str) -> dict:
+    """Read a ViFi-CLIP checkpoint with ``weights_only`` loading, its yacs
+    config read as a dict.
+
+    Args:
+        path (str): The checkpoint file.
+
+    Returns:
+        dict: The checkpoint.
+    """
+    import torch
+
+    from models.checkpoints.safe_loading import load_checkpoint_file
+    with torch.serialization.safe_globals([(_RecordedConfig,
+                                            'yacs.config.CfgNode')]):
+        return load_checkpoint_file(path, map_location='cpu')
+
+
+def recorded_frames(checkpoint: dict):
+    """``DATA.NUM_FRAMES`` of the config the checkpoint holds, or None."""
+    config = checkpoint.get('config')
+    data = config.get('DATA') if isinstance(config, dict) else None
+    frames = data.get('NUM_FRAMES') if isinstance(data, dict) else None
+    return frames if isinstance(frames, int) and frames > 0 else None
+
+
+def _prompt_labels(buffer: torch.Tensor,
+                   table: torch.Tensor) -> Tuple[List[str], str]:
+    """The class names of the prompts whose token embeddings ``buffer``
+    holds, read back through ``table``; ``''`` or why not."""
+    import torch
+    from clip import tokenize
+    from clip.simple_tokenizer import SimpleTokenizer
+
+    # The buffer holds rows of CLIP's (float16) table: look each vector up.
+    rows = {row.numpy().tobytes(): i for i, row in enumerate(table.half())}
+    tokenizer = SimpleTokenizer()
+    sot, eot = tokenizer.encoder['<|startoftext|>'], tokenizer.encoder[
+        '<|endoftext|>']
+    labels = []
+    prefix, suffix = TEMPLATE.split('{}')
+    for n, prompt in enumerate(buffer.half()):
+        ids = [rows.get(vector.numpy().tobytes()) for vector in prompt]
+        if None in ids or ids[0] != sot or eot not in ids:
+            return [], (f'prompt {n} is not made of the CLIP token '
+                        'embeddings given')
+        text = tokenizer.decode(ids[1:ids.index(eot)]).strip()
+        if not (text.startswith(prefix) and text.endswith(suffix.strip())):
+            return [], (f'prompt {n} reads {text!r}, not ViFi-CLIP\'s '
+                        f'{TEMPLATE!r}')
+        labels.append(text[len(prefix):-len(suffix.strip())].strip())
+    # Recomputed as ViFi-CLIP computes them: the table's rows of the
+    # tokenised prompts.
+    recomputed = table[tokenize([TEMPLATE.format(c) for c in labels])]
+    if not torch.equal(recomputed.half(), buffer.half()):
+        return [], 'the prompts do not tokenise back to the same embeddings'
+    return labels, ''
+
+
+def model_state(checkpoint: object) -> Dict[str, torch.Tensor]:
+    """The ViFiCLIP state dict of a checkpoint, ``module.`` dropped.
+
+    Args:
+        checkpoint (object): What :func:`load_vificlip` returned.
+
+    Returns:
+        dict: Its ``'model'`` entry, checked to hold the ViFi-CLIP keys.
+
+    Raises:
+        ConversionError: Not a ViFi-CLIP checkpoint.
+    """
+    import torch
+
+    from models.checkpoints.checks import strip_module_prefix
+    model = checkpoint.get('model') if isinstance(checkpoint, dict) else None
+    if not isinstance(model, dict):
+        keys = list(checkpoint)[:8] if isinstance(checkpoint, dict) else []
+        raise ConversionError(
+            "not a ViFi-CLIP checkpoint: no 'model' state dict (top-level "
+            f'keys: {keys})')
+    model = strip_module_prefix(model)
+    needed = ['logit_scale', BUFFER, 'text_encoder.text_projection',
+              'image_encoder.conv1.weight']
+    missing = [k for k in needed if not isinstance(model.get(k), torch.Tensor)]
+    if missing:
+        raise ConversionError(
+            f'not a ViFi-CLIP checkpoint: its model lacks {missing}')
+    return model
+
+
+def convert(model: Dict[str, torch.Tensor],
+            clip_state: Dict[str, torch.Tensor],
+            clip_source: str) -> Tuple[Dict[str, torch.Tensor], List[str]]:
+    """Map ViFi-CLIP weights to ``ActionClip`` keys.
+
+    Args:
+        model (dict): From :func:`model_state`.
+        clip_state (dict): OpenAI's CLIP state dict, for the token table.
+        clip_source (str): Where ``clip_state`` came from, for messages.
+
+    Returns:
+        tuple: ``(state_dict, labels)``: float32 ``clip.*`` weights, and
+        the class names of the prompt buffer (lower case, as CLIP's
+        tokenizer reads them).
+
+    Raises:
+        ConversionError: Not a fully fine-tuned ViFi-CLIP model, or its
+            prompt embeddings do not come from these CLIP weights.
+    """
+    import torch
+    model = dict(model)
+    state = {'clip.logit_scale': model.pop('logit_scale').float()}
+    buffer = model.pop(BUFFER)
+    for key, value in model.items():
+        prefix = next((p for p in _PREFIXES if key.startswith(p)), None)
+        if prefix is None or not isinstance(value, torch.Tensor):
+            # prompt_learner.ctx, VPT prompts: the prompting variants.
+            raise ConversionError(
+                f'{key!r} has no counterpart in CLIP: only fully fine-tuned '
+                'ViFi-CLIP models (no learned prompts) convert')
+        state[_PREFIXES[prefix] + key[len(prefix):]] = value.float()
+    table = clip_state.get('token_embedding.weight')
+    if table is None or table.shape[1:] != buffer.shape[2:]:
+        raise ConversionError(
+            f'{clip_source} has no token table of width {buffer.shape[-1]} '
+            '(--clip must name the CLIP the model was fine-tuned from)')
+    labels, problem = _prompt_labels(buffer, table)
+    if problem:
+        raise ConversionError(
+            f'{BUFFER} does not match the token embeddings of {clip_source}: '
+            f'{problem}')
+    state['clip.token_embedding.weight'] = table.float().clone()
+    return state, labels
+
+
+def model_config(arch, num_frames: int):
+    """The config a converted ViFi-CLIP model records: :data:`CONFIG` (its
+    prompt, mean/std, mean pooling, learned logit scale, test pipeline)
+    for ``arch`` and ``num_frames``.
+
+    Args:
+        arch (str | dict): The model's ``clip_arch``.
+        num_frames (int): Frames per view T.
+
+    Returns:
+        Config: The resolved config.
+    """
+    import os.path as osp
+
+    from mmengine.config import Config
+
+    from models.apis.loading import PROJECT_ROOT
+    cfg = Config.fromfile(osp.join(PROJECT_ROOT, CONFIG))
+    cfg.model.update(clip_arch=arch, num_adapter_segs=num_frames)
+    for step in cfg.test_dataloader.dataset.pipeline:
+        if step['type'] == 'SampleFrames':
+            step['num_clips'] = num_frames
+    cfg.test_pipeline = cfg.test_dataloader.dataset.pipeline
+    # This machine's CPU count, not a setting of the model.
+    for name in ('_cpus', 'data_workers'):
+        cfg.pop(name, None)
+    return cfg
+
+
+def build_and_save(state: Dict[str, torch.Tensor], labels: List[str],
+                   num_frames: int, source: str, ignored: List[str],
+                   dst: str) -> dict:
+    """Load the converted weights strictly into the model the recorded
+    config builds, then save ``{'state_dict', 'meta'}`` to ``dst``.
+
+    Args:
+        state (dict): From :func:`convert`.
+        labels (list[str]): From :func:`convert`, recorded.
+        num_frames (int): Frames per view T.
+        source (str): The ViFi-CLIP file's name, recorded.
+        ignored (list[str]): Its entries that are not weights, recorded.
+        dst (str): Where to write (whole or not at all).
+
+    Returns:
+        dict: The saved ``meta``.
+    """
+    from models.backbones.clip_builder import infer_clip_arch
+    from models.recognizers.actionclip import ActionClip
+    from models.utils.safe_io import atomic_save_torch
+    try:
+        arch = infer_clip_arch(state, prefix='clip.')
+    except ValueError as error:
+        raise ConversionError(f'not CLIP ViT weights ({error})') from None
+    cfg = model_config(arch, num_frames)
+    model = ActionClip(**{k: v for k, v in cfg.model.items() if k != 'type'})
+    try:
+        model.load_state_dict(state, strict=True)
+    except (RuntimeError, ValueError) as error:
+        raise ConversionError(f'strict loading failed: {error}') from None
+    meta = dict(
+        cfg=cfg.pretty_text,
+        converted_from=source,
+        source_format='github.com/muzairkhattak/ViFi-CLIP checkpoint',
+        clip_arch=arch,
+        num_segs=num_frames,
+        prompt_labels=labels,
+        ignored=ignored)
+    atomic_save_torch({'state_dict': state, 'meta': meta}, dst)
+    return meta
