@@ -232,32 +232,6 @@ def test_same_label_loss_is_label_aware_kl(tiny_arch):
     assert not torch.allclose(shared['loss_v2t'], plain['loss_v2t'])
 
 
-def test_all_labels_loss_scores_every_label(tiny_arch):
-    """Each video against the text of every label (one drawn template
-    each), not against the batch's texts."""
-    torch.manual_seed(0)
-    model = ActionClip(tiny_arch, 4, labels_or_label_file=LABELS,
-                       template=TEMPLATES, contrastive_targets='all_labels',
-                       loss=dict(type='CrossEntropyLoss'))
-    inputs = torch.randn(2, 4, 3, 32, 32)
-    torch.manual_seed(7)
-    losses = model(inputs, samples(2, 2), mode='loss')
-    assert set(losses) == {'loss_v2t'}
-    torch.manual_seed(7)
-    template_ids = torch.randint(2, (3, ))
-    tokens = model.prompt_bank.tokens[template_ids, torch.arange(3)]
-    video = model.encode_video(inputs)
-    video = video / video.norm(dim=-1, keepdim=True)
-    text = model.clip.encode_text(tokens)
-    text = text / text.norm(dim=-1, keepdim=True)
-    logits = model.clip.logit_scale.exp() * video @ text.T
-    expected = torch.nn.functional.cross_entropy(logits, torch.tensor([2, 2]))
-    torch.testing.assert_close(losses['loss_v2t'], expected)
-    losses['loss_v2t'].backward()
-    assert model.clip.transformer.resblocks[0].attn.in_proj_weight.grad.abs(
-    ).sum() > 0
-
-
 def test_resnet_image_encoder():
     arch = dict(
         embed_dim=64,

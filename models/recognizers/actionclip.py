@@ -129,12 +129,8 @@ class ActionClip(BaseModel):
             ``contrastive_targets='same_label'``).
         contrastive_targets (str): ``'diagonal'`` (CLIP's: only a video's
             own text is positive) or ``'same_label'`` (all texts of its
-            class are; the original ActionCLIP's label-aware loss), both
-            over the batch's texts (see
-            :func:`models.recognizers.contrastive.build_contrastive_targets`);
-            or ``'all_labels'``: cross-entropy of each video against the
-            texts of every label, as X-CLIP and ViFi-CLIP train, so that
-            each step also sees the classes the batch lacks.
+            class are; the original ActionCLIP's label-aware loss). See
+            :func:`models.recognizers.contrastive.build_contrastive_targets`.
         text_chunk_size (int): Prompts per text-encoder pass in predict.
         test_logit_scale (float | str): Scale of the cosine similarities
             when predicting: a number (ActionCLIP tests with 100), or
@@ -440,13 +436,11 @@ class ActionClip(BaseModel):
                 f'gt_label {labels.tolist()} out of range for '
                 f'{bank.num_labels} labels; check labels_or_label_file '
                 'against the annotation file')
+        template_ids = draw_template_ids(bank.num_templates, len(labels))
+        tokens = bank.tokens[template_ids, labels]
         video = self.encode_video(inputs)
         video = video.view(len(data_samples), -1, video.shape[-1]).mean(1)
         video = l2_normalize(video)
-        if self.contrastive_targets == 'all_labels':
-            return self._loss_over_labels(video, labels, bank)
-        template_ids = draw_template_ids(bank.num_templates, len(labels))
-        tokens = bank.tokens[template_ids, labels]
         text = l2_normalize(
             self.encode_text(
                 tokens,
@@ -459,26 +453,6 @@ class ActionClip(BaseModel):
         return dict(
             loss_v2t=self.loss_func(logits, targets),
             loss_t2v=self.loss_func(logits.t(), targets))
-
-    def _loss_over_labels(self, video: torch.Tensor, labels: torch.Tensor,
-                          bank: PromptBank) -> Dict[str, torch.Tensor]:
-        """Cross-entropy of normalised ``video`` features against the text
-        of every label, one random template each.
-
-        The draw comes from torch's global generator, the same on every
-        rank (MMEngine seeds them alike), so all ranks score the same
-        texts, as one process with the whole batch would; the videos need
-        no gathering.
-        """
-        template_ids = torch.randint(bank.num_templates, (bank.num_labels, ))
-        tokens = bank.tokens[template_ids, torch.arange(bank.num_labels)]
-        text = l2_normalize(
-            self.encode_text(
-                tokens,
-                length=bank.max_length if self._compiled_text else None))
-        logits = self.clip.logit_scale.exp() * video @ text.to(
-            video.dtype).t()
-        return dict(loss_v2t=self.loss_func(logits, labels.to(logits.device)))
 
     def predict(self, inputs: torch.Tensor,
                 data_samples: SampleList) -> SampleList:

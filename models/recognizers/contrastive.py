@@ -71,10 +71,6 @@ def build_contrastive_targets(labels: torch.Tensor, mode: str) -> torch.Tensor:
             with equal weight (the original ActionCLIP's KL loss against its
             label-aware target matrix; its ``softmax(10 * gt)`` tends to
             this).
-            ``'all_labels'`` is not a target matrix: it scores each video
-            against the text of every label instead of the batch's
-            (:meth:`models.recognizers.actionclip.ActionClip.loss`), and is
-            accepted here so that one function checks every mode.
 
     Returns:
         torch.Tensor: ``(B, )`` indices, or ``(B, B)`` rows summing to one.
@@ -84,7 +80,5 @@ def build_contrastive_targets(labels: torch.Tensor, mode: str) -> torch.Tensor:
     if mode == 'same_label':
         same = (labels[:, None] == labels[None, :]).float()
         return same / same.sum(dim=1, keepdim=True)
-    if mode == 'all_labels':
-        return labels
-    raise ValueError(f"contrastive_targets must be 'diagonal', "
-                     f"'same_label' or 'all_labels', got {mode!r}")
+    raise ValueError(f"contrastive_targets must be 'diagonal' or "
+                     f"'same_label', got {mode!r}")
