@@ -181,16 +181,9 @@ def find_splits(protocol: str, dataset: Optional[str] = None) -> List[Split]:
 
 
 def training_run(split: Split) -> Optional[str]:
-    """The training run a split tests, where the protocol trains one per
-    seed or shot count.
-
-    Args:
-        split (Split): The split.
-
-    Returns:
-        str | None: ``'seed1'`` ... or ``'K=2'`` ...; None for a protocol
-        that tests one model on every split.
-    """
+    """The training run a split tests (``'seed1'`` ..., ``'K=2'`` ...),
+    where the protocol trains one per seed or shot count; None for a
+    protocol that tests one model on every split."""
     if split.protocol == 'base-to-novel':
         return split.name.split('-')[0]
     if split.protocol == 'few-shot':
@@ -199,18 +192,8 @@ def training_run(split: Split) -> Optional[str]:
 
 
 def shipped_path(relative: str, root: str = PROTOCOL_DIR) -> str:
-    """The file of a shipped list, checked.
-
-    Args:
-        relative (str): Its path below ``root``.
-        root (str): The folder of the lists.
-
-    Returns:
-        str: The path.
-
-    Raises:
-        ProtocolError: The file is not there.
-    """
+    """The path of a shipped list below ``root``; :class:`ProtocolError`
+    when it is not there."""
     path = osp.join(root, relative)
     if '*' in relative and glob.glob(path):
         return path
@@ -248,9 +231,7 @@ def read_class_names(relative: str, root: str = PROTOCOL_DIR) -> List[str]:
     """
     path = shipped_path(relative, root)
     if '*' in relative:  # the official HMDB51 files: one per class
-        prefix, suffix = osp.basename(path).split('*')
-        return sorted(osp.basename(f)[len(prefix):-len(suffix)]
-                      for f in glob.glob(path))
+        return _hmdb51_classes(path)
     if relative.endswith('.csv'):
         rows = list(csv.reader(_lines(path)))
         if not rows or [c.strip() for c in rows[0]] != ['id', 'name']:
@@ -299,13 +280,15 @@ def read_test_list(split: Split, root: str = PROTOCOL_DIR,
         raise ProtocolError(f'{split.protocol} {split.dataset} '
                             f'{split.name} has no training list')
     path = shipped_path(relative, root)
+    if split.list_format == 'hmdb51':
+        return _hmdb51_entries(path, '1' if train else '2')
     label_file = (split.train_label_file or split.label_file
                   ) if train else split.label_file
-    num_classes = len(read_class_names(label_file, root))
+    names = read_class_names(label_file, root)
+    num_classes = len(names)
+    entries = []
     if split.list_format == 'ucf101':
-        index = {name: i for i, name in enumerate(
-            read_class_names(label_file, root))}
-        entries = []
+        index = {name: i for i, name in enumerate(names)}
         for line in _lines(path):
             video = line.split()[0]
             folder = video.split('/')[0]
@@ -314,9 +297,6 @@ def read_test_list(split: Split, root: str = PROTOCOL_DIR,
                                     f'{label_file}')
             entries.append((video, index[folder]))
         return entries
-    if split.list_format == 'hmdb51':
-        return _hmdb51_entries(path, 'train' if train else 'test')
-    entries = []
     for number, line in enumerate(_lines(path), 1):
         parts = line.split()
         if len(parts) != 2 or not parts[1].isdigit():
@@ -331,17 +311,21 @@ def read_test_list(split: Split, root: str = PROTOCOL_DIR,
     return entries
 
 
-def _hmdb51_entries(pattern: str, part: str) -> List[Tuple[str, int]]:
-    """The train (id 1) or test (id 2) videos of the official HMDB51
+def _hmdb51_classes(pattern: str) -> List[str]:
+    """The class names of the official HMDB51 files of one split (one file
+    per class), sorted by name: climb before climb_stairs (their file
+    names sort the other way round)."""
+    prefix, suffix = osp.basename(pattern).split('*')
+    return sorted(osp.basename(f)[len(prefix):-len(suffix)]
+                  for f in glob.glob(pattern))
+
+
+def _hmdb51_entries(pattern: str, wanted: str) -> List[Tuple[str, int]]:
+    """The train (``wanted`` 1) or test (2) videos of the official HMDB51
     files of one split, as ``(<class>/<file>, label)``."""
     prefix, suffix = osp.basename(pattern).split('*')
-    wanted = {'train': '1', 'test': '2'}[part]
     entries = []
-    # By class name: climb before climb_stairs (their file names sort the
-    # other way round).
-    names = sorted(osp.basename(f)[len(prefix):-len(suffix)]
-                   for f in glob.glob(pattern))
-    for label, name in enumerate(names):
+    for label, name in enumerate(_hmdb51_classes(pattern)):
         path = osp.join(osp.dirname(pattern), f'{prefix}{name}{suffix}')
         for number, line in enumerate(_lines(path), 1):
             parts = line.split()
@@ -445,13 +429,8 @@ def resolve_videos(entries: Sequence[Tuple[str, int]],
 
 
 def write_annotations(path: str, rows: Sequence[Tuple[str, int]]) -> None:
-    """Write an MMAction2 ``VideoDataset`` annotation list.
-
-    Args:
-        path (str): The file to write.
-        rows (list[tuple[str, int]]): ``(path relative to the video
-            root, label)``.
-    """
+    """Write an MMAction2 ``VideoDataset`` annotation list of ``(path
+    relative to the video root, label)`` rows."""
     with open(path, 'w', encoding='utf-8') as f:
         f.writelines(f'{video} {label}\n' for video, label in rows)
 
@@ -528,19 +507,10 @@ def plan_tests(splits: Sequence[Split], root: str, video_root: str,
 
 
 def listing(rows: Sequence[dict]) -> List[str]:
-    """One line per split: protocol, dataset, name and counts.
-
-    Args:
-        rows (list[dict]): :func:`describe` of each split.
-
-    Returns:
-        list[str]: The lines.
-    """
-    lines = []
-    for row in rows:
-        train = (f", train {row['train_videos']}"
-                 if row['train_videos'] is not None else '')
-        lines.append(f"{row['protocol']:14} {row['dataset']:7} "
-                     f"{row['name']:12} {row['classes']:4} classes, test "
-                     f"{row['test_videos']}{train}")
-    return lines
+    """One line per split of ``rows`` (:func:`describe` of each):
+    protocol, dataset, name and counts."""
+    return [f"{row['protocol']:14} {row['dataset']:7} {row['name']:12} "
+            f"{row['classes']:4} classes, test {row['test_videos']}"
+            + (f", train {row['train_videos']}"
+               if row['train_videos'] is not None else '')
+            for row in rows]
