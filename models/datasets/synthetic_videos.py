@@ -186,25 +186,20 @@ def _noisy(frame: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(frame + noise, 0, 255).astype(np.uint8)
 
 
-def mp4_fourcc() -> str:
-    """``'avc1'`` (H.264) where this OpenCV can write it, else ``'mp4v'``."""
-    import tempfile
-    with tempfile.TemporaryDirectory() as folder:
-        return write_opencv(osp.join(folder, 'probe.mp4'),
-                            [np.zeros((32, 32, 3), np.uint8)], 10,
-                            ('avc1', 'mp4v'))[1]
-
-
 def video_codec() -> str:
     """The codec of the generated videos: :data:`PYAV_H264` (H.264 through
-    PyAV's libx264: browsers play it) where PyAV has libx264, else
-    :func:`mp4_fourcc` through OpenCV."""
+    PyAV's libx264: browsers play it) where PyAV has libx264, else OpenCV's
+    ``'avc1'`` (H.264) where it can write it, else ``'mp4v'``."""
     try:
         import av
         av.codec.Codec('libx264', 'w')
         return PYAV_H264
     except Exception:  # no PyAV, or a build without libx264
-        return mp4_fourcc()
+        import tempfile
+        with tempfile.TemporaryDirectory() as folder:
+            return write_opencv(osp.join(folder, 'probe.mp4'),
+                                [np.zeros((32, 32, 3), np.uint8)], 10,
+                                ('avc1', 'mp4v'))[1]
 
 
 def write_video(path: str, frames: Iterable[np.ndarray], fps: float,
