@@ -111,20 +111,16 @@ class Split:
 
 
 def _registry() -> List[Split]:
-    splits = []
-    for n in (1, 2, 3):
-        splits.append(Split('zero-shot', 'ucf101', f'split{n}',
-                            f'ucf101/testlist0{n}.txt', 'ucf101/classInd.txt',
-                            list_format='ucf101'))
-    for n in (1, 2, 3):
-        splits.append(Split('zero-shot', 'hmdb51', f'split{n}',
-                            f'hmdb51/*_test_split{n}.txt',
-                            f'hmdb51/*_test_split{n}.txt',
-                            list_format='hmdb51'))
-    for n in (1, 2, 3):
-        splits.append(Split('zero-shot', 'k600', f'split{n}',
-                            f'{_VIFI}/k600_splits/ZS_split{n}_K600_eval.txt',
-                            f'{_LABELS}/ZS_split{n}_K600.csv'))
+    splits = [Split('zero-shot', 'ucf101', f'split{n}',
+                    f'ucf101/testlist0{n}.txt', 'ucf101/classInd.txt',
+                    list_format='ucf101') for n in (1, 2, 3)]
+    splits += [Split('zero-shot', 'hmdb51', f'split{n}',
+                     f'hmdb51/*_test_split{n}.txt',
+                     f'hmdb51/*_test_split{n}.txt', list_format='hmdb51')
+               for n in (1, 2, 3)]
+    splits += [Split('zero-shot', 'k600', f'split{n}',
+                     f'{_VIFI}/k600_splits/ZS_split{n}_K600_eval.txt',
+                     f'{_LABELS}/ZS_split{n}_K600.csv') for n in (1, 2, 3)]
     for dataset in PROTOCOLS['base-to-novel']:
         folder, labels = _B2N[dataset]
         for seed in (1, 2, 3):
@@ -157,18 +153,10 @@ SPLITS: Tuple[Split, ...] = tuple(_registry())
 
 
 def find_splits(protocol: str, dataset: Optional[str] = None) -> List[Split]:
-    """The splits of a protocol (on one dataset).
-
-    Args:
-        protocol (str): A key of :data:`PROTOCOLS`.
-        dataset (str, optional): One of its datasets; all by default.
-
-    Returns:
-        list[Split]: The splits, in order.
-
-    Raises:
-        ProtocolError: Unknown protocol, or a dataset it does not cover.
-    """
+    """The splits, in order, of a ``protocol`` (a key of
+    :data:`PROTOCOLS`) on one ``dataset`` (all by default);
+    :class:`ProtocolError` for an unknown protocol or a dataset it does not
+    cover."""
     if protocol not in PROTOCOLS:
         raise ProtocolError(f'Unknown protocol {protocol!r}: choose one of '
                             f'{", ".join(PROTOCOLS)}')
@@ -338,17 +326,10 @@ def _hmdb51_entries(pattern: str, wanted: str) -> List[Tuple[str, int]]:
 
 
 def describe(split: Split, root: str = PROTOCOL_DIR) -> dict:
-    """A split with its counts, read from the shipped files.
-
-    Args:
-        split (Split): The split.
-        root (str): The folder of the lists.
-
-    Returns:
-        dict: The split's fields, ``classes``, ``test_videos``,
-        ``train_videos`` (None without a training list) and
-        ``training_run`` (:func:`training_run`: the model it tests).
-    """
+    """A split's fields with its counts, read from the lists in ``root``:
+    ``classes``, ``test_videos``, ``train_videos`` (None without a training
+    list) and ``training_run`` (:func:`training_run`: the model it
+    tests)."""
     info = asdict(split)
     info['views'] = 'x'.join(map(str, split.views)) if split.views else None
     info['classes'] = len(read_class_names(split.label_file, root))
@@ -365,17 +346,11 @@ VIDEO_EXTENSIONS = ('.avi', '.mp4', '.webm', '.mkv', '.mov', '.m4v', '.flv',
 
 
 def index_videos(video_root: str) -> Dict[str, List[str]]:
-    """The video files below a folder, by file name and by name stem.
-
-    Args:
-        video_root (str): The user's copy of a dataset (any layout:
-            ``<Class>/<file>``, ``train/<file>``, all in one folder ...).
-
-    Returns:
-        dict[str, list[str]]: ``file name -> [paths relative to the
-        root]`` and ``'stem:' + name without extension -> [...]`` (a copy
-        re-encoded to another container still matches).
-    """
+    """The video files below ``video_root`` (a user's copy of a dataset,
+    in any layout: ``<Class>/<file>``, ``train/<file>``, all in one folder
+    ...): ``file name -> [paths relative to the root]`` and ``'stem:' +
+    name without extension -> [...]`` (a copy re-encoded to another
+    container still matches)."""
     found: Dict[str, List[str]] = {}
     for folder, _, files in os.walk(video_root, followlinks=True):
         for name in files:
@@ -403,9 +378,6 @@ def resolve_videos(entries: Sequence[Tuple[str, int]],
 
     Returns:
         tuple: ``([(relative path, label)], [missing list entries])``.
-
-    Raises:
-        ProtocolError: A listed video matches several files.
     """
     found, missing = [], []
     for video, label in entries:
@@ -442,14 +414,8 @@ def class_texts(split: Split, root: str = PROTOCOL_DIR) -> List[str]:
     words of ``configs/label_map_ucf101.txt`` (derived from the official
     names by ``tools/make_label_maps.py``); HMDB51's class folders
     (``brush_hair``) read with spaces, as ViFi-CLIP's label files write
-    them; the other label files already hold words.
-
-    Args:
-        split (Split): The split.
-        root (str): The folder of the lists.
-
-    Returns:
-        list[str]: Text of label 0, 1, ...
+    them; the other label files already hold words. Returns the text of
+    label 0, 1, ... of ``split`` (lists in ``root``).
     """
     names = read_class_names(split.label_file, root)
     if split.list_format == 'hmdb51':  # class folders: brush_hair
