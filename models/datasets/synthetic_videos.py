@@ -96,18 +96,9 @@ def _check_scale(size_scale: float) -> None:
 
 def render(obj: str, motion: str, seed: int,
            size_scale: float = 1.0) -> Tuple[List[np.ndarray], int]:
-    """Frames of one clip: size, length and frame rate drawn from ``seed``,
-    then :func:`scene_frames`.
-
-    Args:
-        obj (str): The object.
-        motion (str): The motion.
-        seed (int): Seeds everything random about the video.
-        size_scale (float): Factor on the frame sizes of ``SIZES``.
-
-    Returns:
-        tuple[list[np.ndarray], int]: BGR frames and the frame rate.
-    """
+    """The BGR frames and frame rate of one clip of ``obj`` and
+    ``motion``: size (``SIZES`` times ``size_scale``), length and frame
+    rate drawn from ``seed``, then :func:`scene_frames`."""
     rng = np.random.default_rng(seed)
     width, height = frame_size(SIZES[rng.integers(len(SIZES))], size_scale)
     num_frames = int(rng.integers(ACTION_FRAMES[0], ACTION_FRAMES[1] + 1))
