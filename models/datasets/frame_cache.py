@@ -36,12 +36,8 @@ from models.utils.paths import cache_home, file_version
 
 
 class CachedFrames:
-    """Every frame of a video, in the place of a reader.
-
-    Args:
-        frames (np.ndarray): ``(N, H, W, 3)`` uint8 RGB frames.
-        fps (float): The frame rate the reader gave.
-    """
+    """Every frame of a video (``(N, H, W, 3)`` uint8 RGB) and the frame
+    rate the reader gave, in the place of a reader."""
 
     def __init__(self, frames: np.ndarray, fps: float):
         self.frames = frames
@@ -81,16 +77,8 @@ def decode_whole(filename: str) -> Tuple[np.ndarray, float]:
 
 
 def load_or_decode(cache_dir: str, filename: str) -> CachedFrames:
-    """The frames of a video from the cache, decoding and storing them
-    the first time.
-
-    Args:
-        cache_dir (str): The cache folder (made if missing).
-        filename (str): The video.
-
-    Returns:
-        CachedFrames: The frames and frame rate.
-    """
+    """The frames of a video from the cache in ``cache_dir`` (made if
+    missing), decoding and storing them the first time."""
     entry = cache_file(cache_dir, filename)
     try:
         # A read-only map: a sample's few frames are read, not the file.
