@@ -79,22 +79,12 @@ def view_pipeline(model_config: str, clips: int, crops: int) -> List[dict]:
 def split_config_text(model_config: str, label_file: str, ann_file: str,
                       video_root: str, workers: Optional[int] = None,
                       pipeline: Optional[List[dict]] = None) -> str:
-    """The text of a split's test config.
-
-    Args:
-        model_config (str): The model's config file (its model, test
-            pipeline, dataloader and metric are kept).
-        label_file (str): The split's class texts, one a line.
-        ann_file (str): The split's MMAction2 annotation list.
-        video_root (str): The folder the list's paths are relative to.
-        workers (int, optional): Data loading processes; the config's by
-            default.
-        pipeline (list[dict], optional): A test pipeline instead of the
-            config's (multi-view tests).
-
-    Returns:
-        str: The config text.
-    """
+    """The text of a split's test config: ``model_config`` (its model,
+    test pipeline, dataloader and metric kept) with the split's class
+    texts (``label_file``, one a line), annotation list ``ann_file`` (paths
+    relative to ``video_root``), ``workers`` data loading processes (the
+    config's by default) and ``pipeline`` (multi-view tests) instead of the
+    config's where given."""
     dataset = dict(ann_file=osp.abspath(ann_file),
                    data_prefix=dict(video=osp.abspath(video_root)))
     if pipeline is not None:

@@ -202,21 +202,11 @@ def _lines(path: str) -> List[str]:
 
 
 def read_class_names(relative: str, root: str = PROTOCOL_DIR) -> List[str]:
-    """The class names of a label file, in label order.
-
-    Args:
-        relative (str): ``*.csv`` (ViFi-CLIP's ``id,name`` with a header)
-            or a ``classInd.txt`` (``<1-based id> <name>``), below ``root``.
-        root (str): The folder of the lists.
-
-    Returns:
-        list[str]: Name of label 0, 1, ...; the corrections of
-        :data:`LABEL_CORRECTIONS` applied.
-
-    Raises:
-        ProtocolError: Missing file, or ids that are not 0, 1, 2 ... in
-            order (1, 2, 3 ... for ``classInd.txt``).
-    """
+    """The names of label 0, 1, ... of a label file below ``root``
+    (``*.csv``: ViFi-CLIP's ``id,name`` with a header; a ``classInd.txt``:
+    ``<1-based id> <name>``), the corrections of :data:`LABEL_CORRECTIONS`
+    applied; :class:`ProtocolError` for a missing file, or ids that are
+    not 0, 1, 2 ... in order (1, 2, 3 ... for ``classInd.txt``)."""
     path = shipped_path(relative, root)
     if '*' in relative:  # the official HMDB51 files: one per class
         return _hmdb51_classes(path)
@@ -246,21 +236,11 @@ def read_class_names(relative: str, root: str = PROTOCOL_DIR) -> List[str]:
 
 def read_test_list(split: Split, root: str = PROTOCOL_DIR,
                    train: bool = False) -> List[Tuple[str, int]]:
-    """The ``(video, label)`` entries of a split's test (or training) list.
-
-    Args:
-        split (Split): The split.
-        root (str): The folder of the lists.
-        train (bool): Read the training list instead.
-
-    Returns:
-        list[tuple[str, int]]: Video as the list names it (a file name, or
-        ``<folder>/<file>``) and label index.
-
-    Raises:
-        ProtocolError: Missing file, malformed line, or a label outside the
-            split's classes.
-    """
+    """The ``(video as the list names it: a file name or
+    <folder>/<file>, label index)`` entries of a split's test list (its
+    training list with ``train``), lists in ``root``; :class:`ProtocolError`
+    for a missing file, a malformed line, or a label outside the split's
+    classes."""
     relative = split.train_list if train else split.test_list
     if split.list_format == 'hmdb51':  # one file per class holds both
         relative = split.test_list
@@ -437,16 +417,9 @@ def plan_tests(splits: Sequence[Split], root: str, video_root: str,
                work_dir: str) -> List[Tuple[Split, List[Tuple[str, int]]]]:
     """Find every listed test video of the splits in a user's copy;
     refuse a copy that lacks any (a result on part of a split is not the
-    protocol's), listing the missing ones in ``missing_<split>.txt``.
-
-    Args:
-        splits (list[Split]): The splits to test.
-        root (str): The folder of the lists.
-        video_root (str): The user's copy of the dataset.
-        work_dir (str): Where the lists of missing videos are written.
-
-    Returns:
-        list[tuple]: ``(split, [(relative path, label)])`` per split.
+    protocol's), listing the missing ones in
+    ``<work_dir>/missing_<split>.txt``. Returns ``(split, [(path relative
+    to video_root, label)])`` per split; lists in ``root``.
     """
     videos = index_videos(video_root)
     if not videos:
