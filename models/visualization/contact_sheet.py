@@ -104,24 +104,11 @@ def render_contact_sheet(video_result: dict,
                          queries: Sequence[str],
                          per_segment: int = 3,
                          image_format: str = 'JPEG') -> bytes:
-    """Draw the contact sheet and return the image file's bytes.
-
-    Args:
-        video_result (dict): One entry of the result document's
-            ``videos``.
-        queries (list[str]): The queries, in the document's order.
-        per_segment (int): Frames per segment (see :func:`segment_times`).
-            Defaults to 3.
-        image_format (str): ``'JPEG'`` or ``'PNG'``.
-
-    Returns:
-        bytes: The image file.
-
-    Raises:
-        FrameReadError: When the video cannot be read (the message names
-            it).
-        ValueError: When the result is inconsistent.
-    """
+    """The bytes of the ``'JPEG'`` or ``'PNG'`` contact sheet of a video
+    of the result document's ``videos`` (``queries`` in the document's
+    order; ``per_segment`` frames a segment, see :func:`segment_times`);
+    :class:`FrameReadError` naming the video when it cannot be read,
+    ValueError when the result is inconsistent."""
     from PIL import Image, ImageDraw
 
     check_video_result(video_result, queries)
