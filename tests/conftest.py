@@ -10,6 +10,7 @@ once, here: the tests import ``models`` and the tools' modules
 import hashlib
 import os
 import os.path as osp
+import subprocess
 import sys
 import types
 
@@ -184,6 +185,31 @@ def torch_home(tmp_path_factory) -> str:
     return str(home)
 
 
+# Runs a tool as `python tools/x.py` does (its folder first on the path,
+# which runpy does not do), then says whether torch was imported; exits
+# with the tool's status.
+RUN_TOOL = '''
+import os, runpy, sys
+sys.argv = [sys.argv[1], *sys.argv[2:]]
+sys.path.insert(0, os.path.dirname(sys.argv[0]))
+code = 0
+try:
+    runpy.run_path(sys.argv[0], run_name='__main__')
+except SystemExit as exit:
+    code = exit.code if isinstance(exit.code, int) else 1
+print('torch loaded:', 'torch' in sys.modules)
+sys.exit(code)
+'''
+
+
+def run_tool_traced(tool: str, *args, cwd=ROOT) -> subprocess.CompletedProcess:
+    """Run ``tool`` with ``args`` offline through :data:`RUN_TOOL`: its
+    stdout ends with ``torch loaded: True|False``."""
+    return subprocess.run(
+        [sys.executable, '-c', RUN_TOOL, tool, *map(str, args)], cwd=cwd,
+        env=offline_env(), capture_output=True, text=True, timeout=120)
+
+
 def offline_env(**extra) -> dict:
     """Environment for subprocesses in which any download fails at once."""
     env = dict(os.environ)
@@ -252,6 +278,15 @@ def make_tiny_config(folder: str, seed: int = 0) -> tuple:
     torch.save({'state_dict': model.state_dict(), 'meta': {'epoch': 1}},
                checkpoint)
     return config, checkpoint
+
+
+@pytest.fixture(scope='module')
+def scorer(tmp_path_factory):
+    """The tiny config's model as the tools load it, one per test module."""
+    from models.apis.video_scoring import load_scoring_model
+    config, checkpoint = make_tiny_config(
+        str(tmp_path_factory.mktemp('tiny')))
+    return load_scoring_model(config=config, checkpoint=checkpoint)
 
 
 def make_tiny_clip(path: str, seed: int = 0) -> str:

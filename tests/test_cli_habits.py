@@ -2,27 +2,10 @@
 with one message, at once (before torch and MMAction2 are imported), and
 ``--help`` that documents every option."""
 import os.path as osp
-import subprocess
-import sys
 import time
 
 import pytest
-from conftest import ROOT, offline_env
-
-# Runs a tool as `python tools/x.py` does (its folder first on the path),
-# then says whether torch was imported and how the tool exited.
-RUN_TOOL = '''
-import os, runpy, sys
-sys.argv = [sys.argv[1], *sys.argv[2:]]
-sys.path.insert(0, os.path.dirname(sys.argv[0]))
-code = 0
-try:
-    runpy.run_path(sys.argv[0], run_name='__main__')
-except SystemExit as exit:
-    code = exit.code if isinstance(exit.code, int) else 1
-print('torch loaded:', 'torch' in sys.modules)
-print('exit:', code)
-'''
+from conftest import ROOT, run_tool_traced
 
 #: A wrong argument per tool that only the tool (not argparse's types)
 #: refuses, with a piece of its message.
@@ -113,11 +96,7 @@ TOOLS = sorted({tool for tool, _, _ in BAD_INPUT})
 
 def run_tool(tool, args):
     start = time.monotonic()
-    proc = subprocess.run(
-        [sys.executable, '-c', RUN_TOOL,
-         osp.join(ROOT, 'tools', tool), *args],
-        cwd=ROOT, env=offline_env(), capture_output=True, text=True,
-        timeout=120)
+    proc = run_tool_traced(osp.join(ROOT, 'tools', tool), *args)
     return proc, time.monotonic() - start
 
 
@@ -125,7 +104,7 @@ def run_tool(tool, args):
                          ids=[f'{t} {" ".join(a)}' for t, a, _ in BAD_INPUT])
 def test_bad_input_exits_2_at_once(tool, args, message):
     proc, seconds = run_tool(tool, args)
-    assert 'exit: 2' in proc.stdout, proc.stdout + proc.stderr
+    assert proc.returncode == 2, proc.stdout + proc.stderr
     assert message in proc.stderr, proc.stderr
     assert 'torch loaded: False' in proc.stdout, proc.stderr
     assert 'Traceback' not in proc.stderr, proc.stderr
@@ -137,7 +116,7 @@ def test_bad_input_exits_2_at_once(tool, args, message):
 @pytest.mark.parametrize('tool', TOOLS)
 def test_help_documents_every_option(tool):
     proc, _ = run_tool(tool, ['--help'])
-    assert 'exit: 0' in proc.stdout and 'torch loaded: False' in proc.stdout
+    assert proc.returncode == 0 and 'torch loaded: False' in proc.stdout
     lines = proc.stdout.splitlines()
     options = [i for i, line in enumerate(lines)
                if line.startswith('  -') and not line.startswith('  -h')]

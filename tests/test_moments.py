@@ -9,25 +9,17 @@ import warnings
 
 import pytest
 import torch
-from conftest import make_tiny_config, write_video
+from conftest import write_video
 
 from models.apis.moments import (CSV_COLUMNS, STILL_SUFFIX,
                                  BackgroundWarning, check_queries,
                                  find_moments, format_segments, format_time,
                                  query_scoring, resolve_threshold,
                                  video_windows, window_scores, write_result)
-from models.apis.video_scoring import (label_text_features, load_scoring_model,
-                                       score_labels)
+from models.apis.video_scoring import label_text_features, score_labels
 from models.apis.window_cache import VideoWindows
 
 BACKGROUND = ['a circle shrinking', 'a square moving up', 'a triangle']
-
-
-@pytest.fixture(scope='module')
-def scorer(tmp_path_factory):
-    folder = tmp_path_factory.mktemp('tiny')
-    config, checkpoint = make_tiny_config(str(folder))
-    return load_scoring_model(config=config, checkpoint=checkpoint)
 
 
 @pytest.fixture

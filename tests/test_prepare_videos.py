@@ -9,24 +9,10 @@ import time
 
 import numpy as np
 import pytest
-from conftest import ROOT, offline_env
+from conftest import ROOT, run_tool_traced
 from odd_videos import write
 
 TOOL = osp.join(ROOT, 'tools', 'data', 'prepare_videos.py')
-
-# Runs the tool as `python tools/data/prepare_videos.py` does, then says
-# whether torch was imported.
-RUN_TOOL = '''
-import runpy, sys
-sys.argv = sys.argv[1:]
-code = 0
-try:
-    runpy.run_path(sys.argv[0], run_name='__main__')
-except SystemExit as exit:
-    code = exit.code if isinstance(exit.code, int) else 1
-print('torch loaded:', 'torch' in sys.modules)
-sys.exit(code)
-'''
 
 
 def run(*args, cwd=None):
@@ -34,9 +20,7 @@ def run(*args, cwd=None):
     args = [str(a) for a in args]
     if '--num-worker' not in args:
         args += ['--num-worker', '1']
-    return subprocess.run([sys.executable, '-c', RUN_TOOL, TOOL, *args],
-                          capture_output=True, text=True, env=offline_env(),
-                          cwd=cwd, timeout=120)
+    return run_tool_traced(TOOL, *args, cwd=cwd)
 
 
 def probe(path):

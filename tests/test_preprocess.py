@@ -5,7 +5,7 @@ import os
 
 import pytest
 import torch
-from conftest import TINY_FRAMES, make_tiny_config, write_video
+from conftest import TINY_FRAMES, write_video
 from mmaction.registry import TRANSFORMS
 from mmengine.registry import DefaultScope
 
@@ -13,7 +13,7 @@ from models.apis.loading import init_actionclip
 from models.apis.preprocess import (Preprocess, VideoPipeline, VideoPreprocess,
                                     released_test_pipeline)
 from models.apis.video_scoring import (embed_videos, label_text_features,
-                                       load_scoring_model, score_labels)
+                                       score_labels)
 from models.datasets.transforms import VideoReadError
 from models.recognizers.actionclip import CLIP_MEAN, CLIP_STD, ActionClip
 
@@ -35,42 +35,36 @@ def plain_frames(pipeline: list, video: str) -> torch.Tensor:
     return (frames - mean) / std
 
 
-@pytest.fixture
-def tiny_scorer(tmp_path):
-    config, checkpoint = make_tiny_config(str(tmp_path))
-    return load_scoring_model(config=config, checkpoint=checkpoint)
-
-
 def test_config_pipeline_equals_the_plain_computation(tmp_path,
-                                                      tiny_scorer):
+                                                      scorer):
     # The reference decodes with MMAction2's DecordDecode, which has no
     # fallback: widths decord copies on every CPU (docs/decoding.md).
     videos = [
         write_video(str(tmp_path / f'v{i}.mp4'), size=(64 * (i + 1), 48),
                     seed=i) for i in range(3)
     ]
-    pipeline = tiny_scorer.config.test_pipeline
+    pipeline = scorer.config.test_pipeline
     plain = torch.stack([plain_frames(pipeline, v) for v in videos])
     assert plain.shape == (3, TINY_FRAMES, 3, 32, 32)
     for video, expected in zip(videos, plain):
-        frames = tiny_scorer.preprocess(video)
+        frames = scorer.preprocess(video)
         assert frames.dtype == torch.float32
         torch.testing.assert_close(frames, expected, atol=1e-5, rtol=0)
         torch.testing.assert_close(
-            tiny_scorer.preprocess(dict(filename=video)), expected,
+            scorer.preprocess(dict(filename=video)), expected,
             atol=1e-5, rtol=0)
 
     # Per-video probabilities as the hand-normalised frames give them.
     labels = ['waving', 'jumping', 'reading a book']
-    features, failures = embed_videos(tiny_scorer, videos, batch_size=2,
+    features, failures = embed_videos(scorer, videos, batch_size=2,
                                       progress=False)
     assert not failures
     probs = score_labels(
         torch.stack(list(features.values())),
-        label_text_features(tiny_scorer.model, labels))
-    tiny_scorer.model.set_labels(labels)
+        label_text_features(scorer.model, labels))
+    scorer.model.set_labels(labels)
     with torch.no_grad():
-        expected = tiny_scorer.model.predict_scores(plain)
+        expected = scorer.model.predict_scores(plain)
     torch.testing.assert_close(probs, expected, atol=1e-5, rtol=0)
 
 

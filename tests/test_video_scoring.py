@@ -20,12 +20,6 @@ from models.datasets.transforms import VideoReadError
 from models.recognizers.actionclip import ActionClip
 
 
-@pytest.fixture
-def tiny_scorer(tmp_path):
-    config, checkpoint = make_tiny_config(str(tmp_path))
-    return load_scoring_model(config=config, checkpoint=checkpoint)
-
-
 def test_find_videos_walks_folders_and_keeps_named_files(tmp_path):
     root = tmp_path / 'videos'
     (root / 'sub').mkdir(parents=True)
@@ -96,18 +90,18 @@ def test_find_videos_reports_folders_it_cannot_list(tmp_path, monkeypatch):
         find_videos([locked])
 
 
-def test_scores_equal_the_models_predict_scores(tmp_path, tiny_scorer):
+def test_scores_equal_the_models_predict_scores(tmp_path, scorer):
     videos = make_videos(str(tmp_path / 'v'), 2)
     labels = ['waving', 'jumping', 'reading a book']
-    features, failures = embed_videos(tiny_scorer, videos, progress=False)
+    features, failures = embed_videos(scorer, videos, progress=False)
     assert not failures and list(features) == videos
     assert features[videos[0]].shape == (1, TINY_ARCH['embed_dim'])
-    text = label_text_features(tiny_scorer.model, labels)
+    text = label_text_features(scorer.model, labels)
     probs = score_labels(torch.stack(list(features.values())), text)
 
-    model = tiny_scorer.model
+    model = scorer.model
     model.set_labels(labels)  # the config's own templates
-    frames = torch.stack([tiny_scorer.preprocess(v) for v in videos])
+    frames = torch.stack([scorer.preprocess(v) for v in videos])
     with torch.no_grad():
         expected = model.predict_scores(frames)
     torch.testing.assert_close(probs, expected, atol=1e-5, rtol=1e-4)
@@ -119,26 +113,26 @@ def test_scores_equal_the_models_predict_scores(tmp_path, tiny_scorer):
                           pytest.approx(float(probs[0].max())))
 
 
-def test_config_pipeline_and_identity(tmp_path, tiny_scorer):
-    assert isinstance(tiny_scorer.preprocess, Preprocess)
-    assert tiny_scorer.templates == ['a video of {}', '{}']
-    assert tiny_scorer.source.startswith('config ')
-    frames = tiny_scorer.preprocess(make_videos(str(tmp_path / 'v'), 1)[0])
+def test_config_pipeline_and_identity(tmp_path, scorer):
+    assert isinstance(scorer.preprocess, Preprocess)
+    assert scorer.templates == ['a video of {}', '{}']
+    assert scorer.source.startswith('config ')
+    frames = scorer.preprocess(make_videos(str(tmp_path / 'v'), 1)[0])
     assert frames.shape == (TINY_FRAMES, 3, 32, 32)
 
 
 def test_batches_do_not_change_features_and_bad_files_are_skipped(
-        tmp_path, tiny_scorer):
+        tmp_path, scorer):
     videos = make_videos(str(tmp_path / 'v'), 3)
     corrupt = tmp_path / 'v' / 'corrupt.mp4'
     corrupt.write_bytes(b'\x00not a video' * 20)
     inputs = videos[:1] + [str(corrupt)] + videos[1:]
     reported = []
     one, failures = embed_videos(
-        tiny_scorer, inputs, batch_size=1, progress=False,
+        scorer, inputs, batch_size=1, progress=False,
         on_failure=lambda video, error: reported.append(video))
     three, _ = embed_videos(
-        tiny_scorer, inputs, batch_size=3, progress=False)
+        scorer, inputs, batch_size=3, progress=False)
     assert list(one) == list(three) == videos
     for video in videos:
         torch.testing.assert_close(one[video], three[video], atol=1e-5,
@@ -148,7 +142,7 @@ def test_batches_do_not_change_features_and_bad_files_are_skipped(
 
 
 def test_decoding_workers_give_the_same_features_and_failures(
-        tmp_path, tiny_scorer):
+        tmp_path, scorer):
     videos = make_videos(str(tmp_path / 'v'), 4)
     corrupt = tmp_path / 'v' / 'corrupt.mp4'
     corrupt.write_bytes(b'\x00not a video' * 20)
@@ -158,7 +152,7 @@ def test_decoding_workers_give_the_same_features_and_failures(
     for workers in (0, 2):
         reported = []
         features, failures = embed_videos(
-            tiny_scorer, inputs, batch_size=2, progress=False,
+            scorer, inputs, batch_size=2, progress=False,
             on_failure=lambda video, error: reported.append(
                 (video, type(error), str(error))),
             num_workers=workers)
@@ -176,7 +170,7 @@ def test_decoding_workers_give_the_same_features_and_failures(
     for video in videos:
         assert torch.equal(one[video], two[video]), video
     with pytest.raises(ValueError, match='num_workers must be >= 0'):
-        embed_videos(tiny_scorer, videos, num_workers=-1)
+        embed_videos(scorer, videos, num_workers=-1)
 
 
 def test_clip_weights_file_with_mean_pooling(tmp_path):
@@ -217,8 +211,8 @@ def test_load_scoring_model_refuses_wrong_sources(tmp_path):
                            checkpoint=str(tmp_path / 'other.pth'))
 
 
-def test_unreadable_video_raises_video_read_error(tmp_path, tiny_scorer):
+def test_unreadable_video_raises_video_read_error(tmp_path, scorer):
     empty = tmp_path / 'empty.mp4'
     empty.write_bytes(b'')
     with pytest.raises(VideoReadError, match='empty.mp4'):
-        tiny_scorer.preprocess(str(empty))
+        scorer.preprocess(str(empty))

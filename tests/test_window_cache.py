@@ -8,20 +8,12 @@ import os.path as osp
 
 import pytest
 import torch
-from conftest import make_tiny_config, write_video
+from conftest import write_video
 
 from models.apis import moments
 from models.apis.feature_cache import CACHE_MAGIC, NotACacheError, read_cache
-from models.apis.video_scoring import load_scoring_model
 from models.apis.window_cache import (WindowCache, default_window_cache_path,
                                       window_cache_key)
-
-
-@pytest.fixture(scope='module')
-def scorer(tmp_path_factory):
-    folder = tmp_path_factory.mktemp('tiny')
-    config, checkpoint = make_tiny_config(str(folder))
-    return load_scoring_model(config=config, checkpoint=checkpoint)
 
 
 class Counter:

@@ -8,22 +8,15 @@ import types
 import numpy as np
 import pytest
 import torch
-from conftest import break_decord_copies, make_tiny_config, write_video
+from conftest import break_decord_copies, write_video
 
-from models.apis.video_scoring import embed_videos, load_scoring_model
+from models.apis.video_scoring import embed_videos
 from models.apis.window_stream import (NonFiniteFeaturesError, VideoStream,
                                        WindowFrames, embed_windows,
                                        embed_windows_and_stills, open_video,
                                        split_pipeline)
 from models.apis.windows import plan_windows
 from models.datasets.transforms import VideoReadError, _OpenCVFrames
-
-
-@pytest.fixture(scope='module')
-def scorer(tmp_path_factory):
-    folder = tmp_path_factory.mktemp('tiny')
-    config, checkpoint = make_tiny_config(str(folder))
-    return load_scoring_model(config=config, checkpoint=checkpoint)
 
 
 @pytest.fixture(scope='module')

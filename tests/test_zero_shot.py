@@ -16,7 +16,7 @@ import pytest
 import torch
 import zero_shot
 from conftest import (ROOT, make_tiny_clip, make_tiny_config, make_videos,
-                      offline_env, write_video)
+                      offline_env, run_tool_traced, write_video)
 from PIL import Image
 
 from models.visualization import prediction_video
@@ -388,28 +388,10 @@ def test_failed_viz_leaves_the_previous_file(tmp_path):
 # The shared options (models/apis/cli.py)
 # ---------------------------------------------------------------------------
 
-NO_TORCH = '''
-import os, runpy, sys
-sys.argv = [sys.argv[1], *sys.argv[2:]]
-# As `python tools/x.py` does, which runpy does not: the script's folder
-# first on the path.
-sys.path.insert(0, os.path.dirname(sys.argv[0]))
-try:
-    runpy.run_path(sys.argv[0], run_name='__main__')
-except SystemExit:
-    pass
-print('torch loaded:', 'torch' in sys.modules)
-'''
-
-
 @pytest.mark.parametrize('tool', ['zero_shot.py', 'search_videos.py'])
 @pytest.mark.parametrize('args', [['--help'], ['--topk', 'x']])
 def test_help_and_option_errors_do_not_load_torch(tool, args):
-    proc = subprocess.run(
-        [sys.executable, '-c', NO_TORCH,
-         osp.join(ROOT, 'tools', tool), *args],
-        cwd=ROOT, env=offline_env(), capture_output=True, text=True,
-        timeout=60)
+    proc = run_tool_traced(osp.join(ROOT, 'tools', tool), *args)
     assert 'torch loaded: False' in proc.stdout, proc.stdout + proc.stderr
     assert ('--workers N' in proc.stdout if args == ['--help'] else
             'invalid int value' in proc.stderr)

@@ -60,15 +60,9 @@ convert = _original.convert
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Convert SRC to DST.
-
-    Args:
-        argv (list[str], optional): Command-line arguments.
-
-    Returns:
-        int: The exit status (see the module docstring): 2 with a message
-        on stderr when SRC cannot be converted or DST is refused.
-    """
+    """Convert SRC to DST; returns the exit status of the module
+    docstring: 2 with a message on stderr when SRC cannot be converted or
+    DST is refused."""
     parser = argparse.ArgumentParser(
         description='Convert a checkpoint of the original ActionCLIP '
         'repository (model_state_dict + fusion_model_state_dict) to this '

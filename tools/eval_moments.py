@@ -50,11 +50,7 @@ DEFAULT_TOPK = 1000
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command line of this tool.
-
-    Returns:
-        argparse.ArgumentParser: The parser.
-    """
+    """The command line of this tool."""
     parser = cli.tool_parser(__doc__)
     parser.add_argument(
         'ground_truth', nargs='+', metavar='GROUND_TRUTH',
@@ -104,12 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def check_args(args: argparse.Namespace) -> None:
     """Check what needs no model or package, before torch is imported, so
-    that a wrong argument answers at once; the ground truth is read here.
-
-    Args:
-        args (argparse.Namespace): Parsed arguments (``truths`` and
-            ``queries`` are added: the ground-truth documents, and the
-            labels asked in each set).
+    that a wrong argument answers at once; the ground truth is read here
+    (``args.truths``: the ground-truth documents, ``args.queries``: the
+    labels asked in each set).
     """
     cli.check_minimums(('--topk', args.topk, 1))
     cli.check_window_args(args)

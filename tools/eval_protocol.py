@@ -50,11 +50,7 @@ RELEASED_NAME = re.compile(r'^ViT-[BL]/\d+(@\d+px)?-\d+$')
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command line of this tool.
-
-    Returns:
-        argparse.ArgumentParser: The parser.
-    """
+    """The command line of this tool."""
     parser = cli.tool_parser(__doc__)
     parser.add_argument('protocol', nargs='?',
                         help=f'one of {", ".join(protocols.PROTOCOLS)}')
@@ -94,15 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def list_protocols(as_json: bool, lists: str) -> int:
-    """Print every split with its counts, read from the shipped files.
-
-    Args:
-        as_json (bool): JSON instead of a table.
-        lists (str): The folder of the lists.
-
-    Returns:
-        int: The exit status.
-    """
+    """Print every split with its counts, read from the lists in
+    ``lists``, as a table or JSON; returns the exit status."""
     try:
         rows = [protocols.describe(split, lists)
                 for split in protocols.SPLITS]
@@ -117,12 +106,8 @@ def list_protocols(as_json: bool, lists: str) -> int:
 def check_args(args: argparse.Namespace) -> None:
     """Check everything that needs no model, before torch is imported:
     the protocol, dataset and model options, the shipped lists, and that
-    the data root holds every listed video.
-
-    Args:
-        args (argparse.Namespace): Parsed arguments; ``args.plan`` is set
-            to ``[(split, [(video, label)])]``.
-    """
+    the data root holds every listed video; sets ``args.plan`` to
+    ``[(split, [(video, label)])]``."""
     if args.json:
         raise CliError('--json goes with --list (the run writes report.json '
                        'in --work-dir)')
@@ -178,14 +163,8 @@ def check_args(args: argparse.Namespace) -> None:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Parse the command line and run; errors become one line and exit 2.
-
-    Args:
-        argv (list[str], optional): Arguments; ``sys.argv[1:]`` by default.
-
-    Returns:
-        int: The exit status.
-    """
+    """Parse ``argv`` (default ``sys.argv[1:]``) and run; errors become
+    one line and exit status 2. Returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.list:

@@ -44,11 +44,7 @@ HTML_FORMATS = ('.html', '.htm')
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command line of this tool.
-
-    Returns:
-        argparse.ArgumentParser: The parser.
-    """
+    """The command line of this tool."""
     parser = cli.tool_parser(__doc__)
     parser.add_argument(
         'video', metavar='VIDEO_OR_FOLDER',
@@ -102,11 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def check_args(args: argparse.Namespace) -> None:
     """Check what needs no model or package, before torch is imported, so
-    that a wrong argument answers at once.
-
-    Args:
-        args (argparse.Namespace): Parsed arguments.
-    """
+    that a wrong argument answers at once."""
     cli.check_minimums(('--topk', args.topk, 1),
                        ('--chunk-frames', args.chunk_frames, 1))
     cli.check_window_args(args)

@@ -30,14 +30,7 @@ def __getattr__(name: str):
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    """Parse the command line.
-
-    Args:
-        argv (list[str], optional): Arguments; ``sys.argv[1:]`` by default.
-
-    Returns:
-        argparse.Namespace: The options.
-    """
+    """Parse ``argv`` (``sys.argv[1:]`` by default)."""
     parser = argparse.ArgumentParser(
         description=__doc__.split('\n')[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -103,14 +96,8 @@ def problem(args: argparse.Namespace) -> str:
 
 
 def main(argv=None) -> int:
-    """Check the options, write the videos and say where.
-
-    Args:
-        argv (list[str], optional): Arguments; ``sys.argv[1:]`` by default.
-
-    Returns:
-        int: 0, 2 for bad options, 1 when a file could not be written.
-    """
+    """Check the options, write the videos and say where; returns 0, 2
+    for bad options, 1 when a file could not be written."""
     args = parse_args(argv)
     message = problem(args)
     if message:

@@ -26,16 +26,10 @@ PREFIX = '_actionclip_light'
 
 
 def load_light(name: str) -> ModuleType:
-    """A module of the plugin, without its package when not loaded yet.
-
-    Args:
-        name (str): Dotted name, e.g. ``'models.utils.safe_io'``.
-
-    Returns:
-        ModuleType: The package's own module when ``models`` is already
-        imported (so that its classes are the ones the rest of the plugin
-        raises and checks), else the file loaded by itself, once.
-    """
+    """The module of the plugin of dotted ``name`` (e.g.
+    ``'models.utils.safe_io'``): the package's own when ``models`` is
+    already imported (so that its classes are the ones the rest of the
+    plugin raises and checks), else the file loaded by itself, once."""
     if 'models' in sys.modules:
         return importlib.import_module(name)
     parts = name.split('.')

@@ -75,26 +75,14 @@ HMDB51_FIXES: Dict[str, str] = {
 
 
 def camel_case_words(name: str) -> str:
-    """Split a CamelCase class name into lower-case words.
-
-    Args:
-        name (str): E.g. ``'ApplyEyeMakeup'``.
-
-    Returns:
-        str: E.g. ``'apply eye makeup'``.
-    """
+    """A CamelCase class name in lower-case words: ``'ApplyEyeMakeup'``
+    -> ``'apply eye makeup'``."""
     return re.sub(r'(?<=[a-z0-9])(?=[A-Z])', ' ', name).lower()
 
 
 def underscore_words(name: str) -> str:
-    """Replace the underscores of a class name by spaces.
-
-    Args:
-        name (str): E.g. ``'brush_hair'``.
-
-    Returns:
-        str: E.g. ``'brush hair'``.
-    """
+    """A class name with spaces for underscores: ``'brush_hair'`` ->
+    ``'brush hair'``."""
     return name.replace('_', ' ')
 
 
@@ -118,14 +106,8 @@ DATASETS: Dict[str, dict] = {
 
 
 def read_classind(path: str) -> List[str]:
-    """Class names of a ``classInd.txt`` (``"<index> <name>"`` per line).
-
-    Args:
-        path (str): The file; indices must run 1, 2, ... in order.
-
-    Returns:
-        list[str]: The names in index order.
-    """
+    """The class names, in index order, of a ``classInd.txt``
+    (``"<index> <name>"`` per line, indices 1, 2, ... in order)."""
     names = []
     with open(path, encoding='utf-8') as f:
         # The official UCF101 file has CRLF line ends.
@@ -141,16 +123,9 @@ def read_classind(path: str) -> List[str]:
 
 def derive_labels(dataset: str,
                   official: Optional[Sequence[str]] = None) -> List[str]:
-    """The natural-language labels of a dataset, in index order.
-
-    Args:
-        dataset (str): A key of :data:`DATASETS`.
-        official (list[str], optional): Official names; by default those
-            stored in the repository.
-
-    Returns:
-        list[str]: One label per class.
-    """
+    """The natural-language labels of a ``dataset`` (a key of
+    :data:`DATASETS`), one per class in index order, from the ``official``
+    names (by default those stored in the repository)."""
     spec = DATASETS[dataset]
     if official is None:
         official = read_classind(osp.join(ROOT, spec['classind']))
@@ -175,15 +150,9 @@ def _read_lines(path: str) -> List[str]:
 
 
 def compare_classind(dataset: str, path: str) -> List[str]:
-    """Differences between the stored official names and a dataset copy's.
-
-    Args:
-        dataset (str): A key of :data:`DATASETS`.
-        path (str): The ``classInd.txt`` of the downloaded dataset.
-
-    Returns:
-        list[str]: One line per differing index; empty when they agree.
-    """
+    """The differences between the stored official names of ``dataset``
+    and the ``classInd.txt`` at ``path`` of a downloaded copy: one line per
+    differing index; empty when they agree."""
     stored = read_classind(osp.join(ROOT, DATASETS[dataset]['classind']))
     theirs = read_classind(path)
     lines = [
@@ -196,14 +165,8 @@ def compare_classind(dataset: str, path: str) -> List[str]:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Write, check or compare the label maps.
-
-    Args:
-        argv (list[str], optional): Command-line arguments.
-
-    Returns:
-        int: The exit status: 0 when everything agrees.
-    """
+    """Write, check or compare the label maps; returns the exit status,
+    0 when everything agrees."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument(
         '--check',

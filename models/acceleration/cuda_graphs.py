@@ -75,29 +75,17 @@ class CudaGraphRunner:
         self._tensors_key = self._weights = self._pool = None
 
     def applies(self, x: torch.Tensor) -> bool:
-        """Whether a call with input ``x`` would replay a graph.
-
-        Args:
-            x (torch.Tensor): The input.
-
-        Returns:
-            bool: True for CUDA inputs without gradient, module in eval.
-        """
+        """Whether a call with input ``x`` would replay a graph: a CUDA
+        input without gradient, the module in eval mode."""
         return (x.is_cuda and not torch.is_grad_enabled()
                 and not self.module.training)
 
     def __call__(self, x: torch.Tensor, *static: torch.Tensor
                  ) -> torch.Tensor:
-        """``fn(x, *static)``, replayed from a graph where it applies.
-
-        Args:
-            x (torch.Tensor): The input that changes between calls.
-            *static (torch.Tensor): Inputs kept at the same address between
-                calls (such as cached text features).
-
-        Returns:
-            torch.Tensor: The output, a fresh tensor (not the graph's).
-        """
+        """``fn(x, *static)`` as a fresh tensor (not the graph's), replayed
+        from a graph where it applies; ``x`` changes between calls,
+        ``static`` stay at the same address (such as cached text
+        features)."""
         if not self.applies(x):
             return self.fn(x, *static)
         if self._weights is None:

@@ -19,14 +19,7 @@ from torch import nn
 
 def is_causal_mask(mask: Optional[torch.Tensor]) -> bool:
     """Whether ``mask`` is CLIP's additive causal mask (``-inf`` above the
-    diagonal, 0 elsewhere).
-
-    Args:
-        mask (torch.Tensor, optional): A square additive mask.
-
-    Returns:
-        bool: True for the causal mask.
-    """
+    diagonal, 0 elsewhere)."""
     if mask is None or mask.dim() != 2 or mask.shape[0] != mask.shape[1]:
         return False
     causal = torch.ones(mask.shape, dtype=torch.bool,
@@ -60,11 +53,8 @@ class FastSelfAttention(nn.MultiheadAttention):
                 average_attn_weights: bool = True,
                 is_causal: bool = False
                 ) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
-        """Self-attention of ``query`` (see ``nn.MultiheadAttention``).
-
-        Returns:
-            tuple: The ``(L, N, E)`` output and None (no weights).
-        """
+        """Self-attention of ``query`` (see ``nn.MultiheadAttention``):
+        the ``(L, N, E)`` output and None (no weights)."""
         if (need_weights or key_padding_mask is not None
                 or not (query is key is value) or query.dim() != 3
                 or self.batch_first or self.bias_k is not None

@@ -36,16 +36,10 @@ GRAPH_MODES = ('reduce-overhead', 'max-autotune')
 
 
 def compile_options(compile: Union[bool, str, dict]) -> dict:
-    """``torch.compile`` keyword arguments from the ``compile`` option.
-
-    Args:
-        compile (bool | str | dict): True, a mode name (what
-            ``--cfg-options model.speedups.compile=reduce-overhead`` gives)
-            or the keyword arguments themselves.
-
-    Returns:
-        dict: The keyword arguments.
-    """
+    """``torch.compile`` keyword arguments from the ``compile`` option:
+    True, a mode name (what ``--cfg-options
+    model.speedups.compile=reduce-overhead`` gives) or the keyword
+    arguments themselves."""
     if compile is True:
         return {}
     if isinstance(compile, str):
@@ -61,13 +55,8 @@ def resolve_speedups(speedups: Optional[Dict[str, Any]]) -> Dict[str, Any]:
     """The defaults updated with ``speedups``, unknown names refused.
 
     A config may name only the options it changes (``--cfg-options
-    model.speedups.cuda_graphs=True`` gives ``dict(cuda_graphs=True)``).
-
-    Args:
-        speedups (dict, optional): Options to change.
-
-    Returns:
-        dict: Every option of :data:`DEFAULT_SPEEDUPS`.
+    model.speedups.cuda_graphs=True`` gives ``dict(cuda_graphs=True)``);
+    returns every option of :data:`DEFAULT_SPEEDUPS`.
     """
     unknown = sorted(set(speedups or {}) - set(DEFAULT_SPEEDUPS))
     if unknown:

@@ -29,25 +29,11 @@ MAX_DEFAULT_WORKERS = 4
 #: The ``--device`` values the tools run on (MPS where PyTorch has it).
 DEVICE_PATTERN = re.compile(r'cpu|cuda(:\d+)?|mps')
 
+ArgsCheck = Callable[[argparse.Namespace], None]
+
 
 class CliError(Exception):
     """A wrong argument or input: reported in one line, exit status 2."""
-
-
-def quiet_stack_warnings() -> None:
-    """Silence the stack's warnings about its own internals (mmcv's
-    compiled ops, pkg_resources, TorchScript, mmengine's file client),
-    which a user of the tools can do nothing about."""
-    for message in ('Fail to import ``MultiScaleDeformableAttention``',
-                    'pkg_resources is deprecated',
-                    '`torch.jit.load` is deprecated'):
-        warnings.filterwarnings('ignore', message=message)
-    from mmengine.logging import MMLogger
-    MMLogger.get_current_instance().addFilter(
-        lambda record: not any(
-            text in record.getMessage()
-            for text in ('"FileClient" will be deprecated',
-                         '"HardDiskBackend" is the alias')))
 
 
 def add_model_arguments(parser: argparse.ArgumentParser,
@@ -72,94 +58,59 @@ def add_model_arguments(parser: argparse.ArgumentParser,
         '--config',
         help='an MMAction2 config building ActionClip (videos go through '
         'its test_pipeline); needs --checkpoint')
+    group.add_argument('--checkpoint', help='weights trained with --config')
     group.add_argument(
-        '--checkpoint', help='weights trained with --config')
-    group.add_argument(
-        '--clip',
-        metavar='ARCH_OR_PATH',
+        '--clip', metavar='ARCH_OR_PATH',
         help='plain CLIP weights with temporal mean pooling: ViT-B/32, '
         'ViT-B/16, ViT-L/14, ViT-L/14@336px (cached in ~/.cache/clip) or '
         'the path of a CLIP .pt file')
     group.add_argument(
-        '--num-frames',
-        type=int,
-        default=None,
+        '--num-frames', type=int,
         help='frames sampled per video with --clip (default 8)')
     run = parser.add_argument_group('running')
     run.add_argument(
         '--device',
-        default=None,
         help='cpu, cuda, cuda:1 ... (default: cuda when available)')
     run.add_argument(
-        '--batch-size',
-        type=int,
-        default=8,
+        '--batch-size', type=int, default=8,
         help=f'{"windows" if windows else "videos"} per forward pass '
         '(default 8)')
     run.add_argument(
-        '--workers',
-        type=int,
-        default=None,
-        metavar='N',
+        '--workers', type=int, metavar='N',
         help='not used: each video is decoded in one streamed pass in this '
         'process; only 0 is accepted' if windows else
         'processes decoding videos while the model runs; 0 decodes '
         'in the main process. Default: the CPU count, at most '
         f'{MAX_DEFAULT_WORKERS}, on a GPU; 0 on the CPU, where the '
         "model's forward pass already keeps every core busy")
+    run.add_argument('--no-progress', action='store_true',
+                     help='do not show the progress bar')
     run.add_argument(
-        '--no-progress',
-        action='store_true',
-        help='do not show the progress bar')
-    run.add_argument(
-        '--verbose',
-        action='store_true',
+        '--verbose', action='store_true',
         help="keep the third-party messages hidden by default: FFmpeg's "
         "and decord's about unreadable videos, the stack's deprecation "
         'warnings')
 
 
 def default_workers(device) -> int:
-    """The decoding processes used when ``--workers`` is not given.
-
-    Args:
-        device (torch.device): Where the model runs.
-
-    Returns:
-        int: ``min(4, CPU count)`` on a GPU, else 0 (on the CPU, decoding
-        processes would compete with the forward pass for the cores).
-    """
+    """The decoding processes without ``--workers``: ``min(4, CPU
+    count)`` on a GPU, else 0 (on the CPU they would compete with the
+    forward pass for the cores)."""
     if device.type != 'cuda':
         return 0
     return min(MAX_DEFAULT_WORKERS, os.cpu_count() or 1)
 
 
 def decode_workers(args: argparse.Namespace, device) -> int:
-    """The number of decoding processes to use.
-
-    Args:
-        args (argparse.Namespace): Parsed :func:`add_model_arguments`
-            options.
-        device (torch.device): Where the model runs.
-
-    Returns:
-        int: ``--workers``, or :func:`default_workers` without it.
-    """
+    """``--workers``, else :func:`default_workers` for ``device``."""
     if args.workers is not None:
         return args.workers
     return default_workers(device)
 
 
 def load_model_from_args(args: argparse.Namespace):
-    """Check the model and running options and load the model they name.
-
-    Args:
-        args (argparse.Namespace): Parsed :func:`add_model_arguments`
-            options.
-
-    Returns:
-        models.apis.video_scoring.ScoringModel: The loaded model.
-    """
+    """Check the :func:`add_model_arguments` options and load the model
+    they name (a :class:`models.apis.video_scoring.ScoringModel`)."""
     import torch
 
     from models.apis.video_scoring import load_scoring_model
@@ -175,23 +126,14 @@ def load_model_from_args(args: argparse.Namespace):
     if args.model is None and args.config is None and args.clip is None:
         args.model = DEFAULT_MODEL
     return load_scoring_model(
-        name=args.model,
-        config=args.config,
-        checkpoint=args.checkpoint,
-        clip=args.clip,
-        num_frames=args.num_frames or 8,
-        device=device)
+        name=args.model, config=args.config, checkpoint=args.checkpoint,
+        clip=args.clip, num_frames=args.num_frames or 8, device=device)
 
 
 def check_video_paths(paths: Sequence[str], video_files) -> None:
     """Refuse video paths that name nothing, or folders without videos,
-    before the model loads.
-
-    Args:
-        paths (list[str]): Video files and folders, as given.
-        video_files (module): :mod:`models.apis.video_files`, loaded by the
-            tool without the package (``tools/light_imports.py``).
-    """
+    before the model loads (``video_files``: :mod:`models.apis.video_files`
+    as the tool loaded it)."""
     try:
         # Unlistable subfolders are reported when the run walks them.
         video_files.find_videos(paths, unreadable={})
@@ -200,13 +142,8 @@ def check_video_paths(paths: Sequence[str], video_files) -> None:
 
 
 def check_model_args(args: argparse.Namespace) -> None:
-    """Check the model and running options that need no import (run
-    before torch is loaded, so that a wrong one answers at once).
-
-    Args:
-        args (argparse.Namespace): Parsed :func:`add_model_arguments`
-            options.
-    """
+    """Check the :func:`add_model_arguments` options that need no import
+    (before torch is loaded, so that a wrong one answers at once)."""
     sources = [flag for flag, value in (('--model', args.model),
                                         ('--config', args.config),
                                         ('--clip', args.clip))
@@ -247,16 +184,9 @@ def check_model_args(args: argparse.Namespace) -> None:
 
 
 def tool_parser(doc: str, last: bool = False) -> argparse.ArgumentParser:
-    """A tool's parser: the first paragraph of its docstring describes it,
-    the rest (examples, exit status) ends ``--help`` as written.
-
-    Args:
-        doc (str): The tool's module docstring.
-        last (bool): End ``--help`` with the last paragraph only.
-
-    Returns:
-        argparse.ArgumentParser: The parser, without arguments.
-    """
+    """A tool's parser without arguments: the first paragraph of its
+    docstring ``doc`` describes it, the rest (only the last paragraph with
+    ``last``: examples, exit status) ends ``--help`` as written."""
     paragraphs = doc.split('\n\n')
     return argparse.ArgumentParser(
         description=paragraphs[0],
@@ -265,12 +195,8 @@ def tool_parser(doc: str, last: bool = False) -> argparse.ArgumentParser:
 
 
 def check_minimums(*checks: Tuple[str, Optional[float], float]) -> None:
-    """Refuse a number option below the least value it takes.
-
-    Args:
-        *checks (tuple): ``(option, value, least)`` each; a value of None
-            (the option not given) is passed over.
-    """
+    """Refuse a number option below the least value it takes; each check
+    is ``(option, value, least)``, a value of None (not given) passes."""
     for option, value, least in checks:
         if value is not None and value < least:
             raise CliError(f'{option} must be >= {least}, got {value}')
@@ -278,14 +204,9 @@ def check_minimums(*checks: Tuple[str, Optional[float], float]) -> None:
 
 def check_input_file(option: str, path: Optional[str],
                      hint: str = '') -> None:
-    """Refuse an input option naming no regular file (a FIFO or a device
-    is named, never opened: it would block).
-
-    Args:
-        option (str): The option's name, for the message.
-        path (str, optional): The path given, if any.
-        hint (str): Said after the problem, e.g. what the file holds.
-    """
+    """Refuse an input ``option`` whose ``path`` is no regular file (a
+    FIFO or a device is named, never opened: it would block); ``hint`` is
+    said after the problem."""
     if path is not None and not osp.isfile(path):
         kind = special_file_kind(path)
         raise CliError(f'{option} {path!r}'
@@ -295,14 +216,9 @@ def check_input_file(option: str, path: Optional[str],
 
 def check_writable(outputs: Sequence[Tuple[str, Optional[str]]],
                    inputs: Sequence[Optional[str]]) -> None:
-    """Refuse outputs that would overwrite an input or cannot be written,
-    and create their folders, before the model is loaded.
-
-    Args:
-        outputs (list[tuple]): ``(option, path)`` each; a path of None
-            (the option not given) is passed over.
-        inputs (list[str]): Files the run reads.
-    """
+    """Refuse outputs (``(option, path)`` each, None paths passed over)
+    that would overwrite one of ``inputs`` or cannot be written, and
+    create their folders, before the model is loaded."""
     from ..utils import safe_io
     for option, path in outputs:
         try:
@@ -314,11 +230,7 @@ def check_writable(outputs: Sequence[Tuple[str, Optional[str]]],
 
 def add_window_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the window and threshold options of the tools that search
-    moments (checked by :func:`check_window_args`).
-
-    Args:
-        parser (argparse.ArgumentParser): The parser to extend.
-    """
+    moments (checked by :func:`check_window_args`)."""
     parser.add_argument(
         '--window', type=float, metavar='SECONDS',
         help="window length (default: the model's frame count / 2 "
@@ -348,13 +260,8 @@ def add_window_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def check_window_args(args: argparse.Namespace) -> None:
-    """Check the window and threshold options of the tools that search
-    moments (``--window``, ``--stride``, ``--window-frames``,
-    ``--threshold``) and refuse ``--workers``.
-
-    Args:
-        args (argparse.Namespace): Parsed arguments.
-    """
+    """Check the options of :func:`add_window_arguments` and refuse
+    ``--workers``."""
     for option, value in (('--window', args.window),
                           ('--stride', args.stride)):
         if value is not None and not (math.isfinite(value) and value > 0):
@@ -379,14 +286,8 @@ def check_window_args(args: argparse.Namespace) -> None:
 
 def check_output_path(path: Optional[str], formats: Sequence[str],
                       option: str) -> None:
-    """Refuse an output path of an unknown format, or a folder, before any
-    work is done.
-
-    Args:
-        path (str, optional): The path given, if any.
-        formats (list[str]): Accepted extensions.
-        option (str): The option's name, for the message.
-    """
+    """Refuse an output ``path`` (None: not given) whose extension is not
+    one of ``formats``, or a folder, before any work is done."""
     if path is None:
         return
     ext = osp.splitext(path)[1].lower()
@@ -398,26 +299,15 @@ def check_output_path(path: Optional[str], formats: Sequence[str],
 
 
 def report_skipped(video: str, error: Exception) -> None:
-    """Say, above the progress bar, that a video could not be read.
-
-    Args:
-        video (str): The video.
-        error (Exception): Why; its message names the video.
-    """
+    """Say, above the progress bar, that a video could not be read
+    (``error`` names the video)."""
     from tqdm import tqdm
     tqdm.write(f'skipped: {error}', file=sys.stderr)
 
 
 def report_failures(failures: Dict[str, str], total: int) -> int:
-    """List the videos that failed, on stderr.
-
-    Args:
-        failures (dict[str, str]): Error message per video.
-        total (int): Videos asked for.
-
-    Returns:
-        int: The exit status: 1 when any failed, else 0.
-    """
+    """List the videos that failed (error message per video) on stderr;
+    returns the exit status: 1 when any of the ``total`` failed, else 0."""
     if not failures:
         return 0
     print(f'{len(failures)} of {total} videos failed:', file=sys.stderr)
@@ -426,65 +316,67 @@ def report_failures(failures: Dict[str, str], total: int) -> int:
     return 1
 
 
-def quiet_decoders() -> None:
-    """Hide decord's and its FFmpeg's own lines about unreadable videos
-    (``moov atom not found``, ``video_reader.cc:86: ERROR opening``): the
-    tools report each such video in one line of their own. Decoding
-    processes are forked, so they inherit the level."""
-    try:
-        import decord.logging
-    except ImportError:  # the OpenCV fallback reads the videos
-        return
-    decord.logging.set_level(decord.logging.QUIET)
-
-
-def _stderr_is_fd2() -> bool:
-    try:
-        return sys.stderr.fileno() == 2
-    except (AttributeError, OSError, ValueError):  # captured, replaced
-        return False
-
-
 @contextlib.contextmanager
-def native_stderr_hidden() -> Iterator[None]:
-    """Discard what native code writes to file descriptor 2 while keeping
-    Python's ``sys.stderr`` (messages, warnings, the progress bar).
+def _third_party_quiet() -> Iterator[None]:
+    """Hide what a user of the tools can do nothing about: the stack's
+    warnings about its own internals, and what FFmpeg (in decord and
+    OpenCV) and decord's C++ log write about unreadable videos (``moov
+    atom not found``, ``video_reader.cc:86: ERROR opening``); the tools
+    report each such video in one line of their own.
 
-    FFmpeg (in decord and in OpenCV) and decord's C++ log write their
-    lines (``moov atom not found``, ``video_reader.cc:86: ERROR
-    opening``) to descriptor 2 themselves, where no Python setting reaches
-    them; the tools report each unreadable video in a line of their own.
-    So ``sys.stderr`` moves to a copy of the descriptor and descriptor 2
-    to ``/dev/null``, both put back at the end. Nothing is changed when
+    Native code writes to file descriptor 2 itself, where no Python
+    setting reaches it: ``sys.stderr`` (messages, warnings, the progress
+    bar) moves to a copy of the descriptor, and descriptor 2 to
+    ``/dev/null``, both put back at the end; nothing moves when
     ``sys.stderr`` is not descriptor 2 (e.g. captured by a test).
     """
-    if not _stderr_is_fd2():
-        yield
-        return
-    python_stderr = sys.stderr
-    python_stderr.flush()
-    real = os.dup(2)
-    sys.stderr = open(real, 'w', buffering=1, closefd=False,
-                      encoding=python_stderr.encoding,
-                      errors='backslashreplace')
-    null = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(null, 2)
-    os.close(null)
     try:
+        moved = sys.stderr.fileno() == 2
+    except (AttributeError, OSError, ValueError):  # captured, replaced
+        moved = False
+    python_stderr = sys.stderr
+    if moved:
+        # First, so that the loggers made from here on write to the kept
+        # sys.stderr.
+        python_stderr.flush()
+        real = os.dup(2)
+        sys.stderr = open(real, 'w', buffering=1, closefd=False,
+                          encoding=python_stderr.encoding,
+                          errors='backslashreplace')
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, 2)
+        os.close(null)
+    try:
+        for message in ('Fail to import ``MultiScaleDeformableAttention``',
+                        'pkg_resources is deprecated',
+                        '`torch.jit.load` is deprecated'):
+            warnings.filterwarnings('ignore', message=message)
+        from mmengine.logging import MMLogger
+        MMLogger.get_current_instance().addFilter(
+            lambda record: not any(
+                text in record.getMessage()
+                for text in ('"FileClient" will be deprecated',
+                             '"HardDiskBackend" is the alias')))
+        try:
+            import decord.logging
+        except ImportError:  # the OpenCV fallback reads the videos
+            pass
+        else:  # decoding processes are forked: they inherit the level
+            decord.logging.set_level(decord.logging.QUIET)
         yield
     finally:
-        sys.stderr.flush()
-        os.dup2(real, 2)
-        sys.stderr.close()
-        sys.stderr = python_stderr
-        os.close(real)
+        if moved:
+            sys.stderr.flush()
+            os.dup2(real, 2)
+            sys.stderr.close()
+            sys.stderr = python_stderr
+            os.close(real)
 
 
 def run_cli(parser: argparse.ArgumentParser,
             run_fn: Callable[[argparse.Namespace], int],
             argv: Optional[Sequence[str]],
-            check_fn: Optional[Callable[[argparse.Namespace],
-                                        None]] = None) -> int:
+            check_fn: Optional[ArgsCheck] = None) -> int:
     """Parse the command line and run; input errors become one line and
     exit status 2.
 
@@ -506,13 +398,8 @@ def run_cli(parser: argparse.ArgumentParser,
     except CliError as error:
         print(f'{parser.prog}: error: {error}', file=sys.stderr)
         return 2
-    with contextlib.ExitStack() as stack:
-        if not getattr(args, 'verbose', False):
-            # First, so that the loggers made from here on write to the
-            # kept sys.stderr.
-            stack.enter_context(native_stderr_hidden())
-            quiet_stack_warnings()
-            quiet_decoders()
+    with (contextlib.nullcontext() if getattr(args, 'verbose', False)
+          else _third_party_quiet()):
         from models.apis.video_scoring import INPUT_ERRORS
         try:
             return run_fn(args)
@@ -523,21 +410,9 @@ def run_cli(parser: argparse.ArgumentParser,
 
 def tool_main(build_parser: Callable[[], argparse.ArgumentParser],
               run_fn: Callable[[argparse.Namespace], int],
-              check_fn: Optional[Callable[[argparse.Namespace], None]] = None
+              check_fn: Optional[ArgsCheck] = None
               ) -> Callable[[Optional[Sequence[str]]], int]:
-    """A tool's ``main``: :func:`run_cli` with its parser, run and checks.
-
-    Args:
-        build_parser (callable): Builds the tool's parser.
-        run_fn (callable): Runs the parsed arguments, returns the status.
-        check_fn (callable, optional): The checks made before torch is
-            imported.
-
-    Returns:
-        callable: ``main(argv=None)``, which returns the exit status.
-    """
-    def main(argv: Optional[Sequence[str]] = None) -> int:
-        """Run the tool on ``argv`` (default ``sys.argv[1:]``); returns
-        the exit status."""
-        return run_cli(build_parser(), run_fn, argv, check_fn)
-    return main
+    """A tool's ``main(argv=None)``, which returns the exit status:
+    :func:`run_cli` with the parser ``build_parser`` makes, ``run_fn`` and
+    ``check_fn``."""
+    return lambda argv=None: run_cli(build_parser(), run_fn, argv, check_fn)

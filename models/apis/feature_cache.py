@@ -154,20 +154,12 @@ def _classify(path: str, keep_body: bool = False) -> Tuple[str, bytes]:
 
 
 def read_cache(path: str) -> Tuple[dict, Optional[str]]:
-    """Read a cache file, telling ours from anything else.
-
-    Args:
-        path (str): The cache file (it need not exist).
-
-    Returns:
-        tuple: ``(cache, problem)``: the cache dict (``kind``, ``format``,
-        ``models``: ``{model_key: {relative path: entry}}``), and None, or
-        an empty cache and why the file of ours there must be rebuilt.
-
-    Raises:
-        NotACacheError: ``path`` exists but is not one of our caches.
-        OSError: ``path`` cannot be read.
-    """
+    """Read a cache file (it need not exist), telling ours from anything
+    else: ``(cache, problem)``, the cache dict (``kind``, ``format``,
+    ``models``: ``{model_key: {relative path: entry}}``) and None, or an
+    empty cache and why the file of ours there must be rebuilt.
+    :class:`NotACacheError` when ``path`` exists but is not one of our
+    caches, OSError when it cannot be read."""
     what, body = _classify(path, keep_body=True)
     if what == 'missing':
         return _empty_cache(), None
@@ -238,18 +230,11 @@ def save_entries(path: str, key: str, entries: dict,
                  merge: bool = False) -> bool:
     """Store the entries (``{name: entry}``) of one key, keeping every
     other key's: under the lock, the file is read again (another run may
-    have written since) and only ``models[key]`` changes.
-
-    Args:
-        path (str): The cache file.
-        key (str): The key of the entries (e.g. a :func:`model_key`).
-        entries (dict): ``{name: entry}``.
-        merge (bool): Keep the key's other entries (videos named one by
-            one, as ``find_moments``' window features).
-
-    Returns:
-        bool: Whether the file was written; a failure is a warning, since
-        the features are only cached, not lost.
+    have written since) and only ``models[key]`` changes (``key``: e.g.
+    a :func:`model_key`); with ``merge``, the key's other entries are kept
+    (videos named one by one, as ``find_moments``' window features).
+    Returns whether the file was written; a failure is a warning, since
+    the features are only cached, not lost.
     """
     # Through a symbolic link: write the file it points to, not the link.
     target = osp.realpath(path)

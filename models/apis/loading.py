@@ -59,11 +59,7 @@ PROJECT_ROOT = osp.dirname(
 
 
 def available_models() -> List[str]:
-    """Names accepted by :func:`init_actionclip`.
-
-    Returns:
-        list[str]: The released checkpoint names.
-    """
+    """The released checkpoint names :func:`init_actionclip` accepts."""
     return available_checkpoints()
 
 
@@ -73,15 +69,8 @@ class ModelNotFoundError(FileNotFoundError, ValueError):
 
 def actionclip_checkpoint_path(name_or_path: str) -> str:
     """The local file of a released model (from the hub cache, downloaded
-    there when missing), of a URL (likewise), or of a checkpoint path.
-
-    Args:
-        name_or_path (str): A name from :func:`available_models`, an
-            http(s) URL or a path.
-
-    Returns:
-        str: The checkpoint file.
-    """
+    there when missing), of an http(s) URL (likewise), or of a
+    checkpoint path."""
     if name_or_path in ACTIONCLIP_CHECKPOINTS:
         entry = ACTIONCLIP_CHECKPOINTS[name_or_path]
         return fetch_hub_checkpoint(entry['url'], entry.get('sha256'))
@@ -197,11 +186,8 @@ class LoadedModel:
     weights: str
 
     def describe(self) -> dict:
-        """What a result file should say about the model.
-
-        Returns:
-            dict: ``weights``, ``built_from`` and ``num_frames``.
-        """
+        """What a result file should say about the model: ``weights``,
+        ``built_from`` and ``num_frames``."""
         return dict(
             weights=self.weights,
             built_from=self.source,

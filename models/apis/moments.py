@@ -69,15 +69,9 @@ def _same_text(text: str) -> str:
 
 
 def check_queries(queries: Sequence[str]) -> List[str]:
-    """The queries, stripped; refused when none, empty or repeated (a
-    repeated query would share its probability with itself).
-
-    Args:
-        queries (list[str]): What to look for.
-
-    Returns:
-        list[str]: The queries.
-    """
+    """The queries (what to look for), stripped; a ValueError when none,
+    empty or repeated (a repeated query would share its probability with
+    itself)."""
     if isinstance(queries, str):
         queries = [queries]
     queries = [str(q).strip() for q in queries]
@@ -104,11 +98,8 @@ class BackgroundWarning(UserWarning):
 @contextlib.contextmanager
 def background_warnings_printed(prog: str):
     """Within it, a :class:`BackgroundWarning` is printed to stderr at once
-    as one line, ``<prog>: warning: <message>``, once per message.
-
-    Args:
-        prog (str): The tool's name.
-    """
+    as one line, ``<prog>: warning: <message>`` (``prog``: the tool's
+    name), once per message."""
     with warnings.catch_warnings():
         shown = warnings.showwarning
         seen = set()
@@ -225,18 +216,9 @@ def query_scoring(model, queries: Sequence[str],
 
 def window_scores(features: torch.Tensor,
                   scoring: QueryScoring) -> torch.Tensor:
-    """Each window's score for each query.
-
-    Args:
-        features (torch.Tensor): ``(K, V, D)`` normalised window features.
-        scoring (QueryScoring): From :func:`query_scoring`.
-
-    Returns:
-        torch.Tensor: ``(K, Q)`` float32 scores.
-
-    Raises:
-        ValueError: A score is not finite (broken weights or features).
-    """
+    """Each window's score for each query: ``(K, Q)`` float32 scores of
+    ``(K, V, D)`` normalised window ``features``; a ValueError when a
+    score is not finite (broken weights or features)."""
     from models.apis.video_scoring import score_labels
     features = features.float()
     text = scoring.text.float()
@@ -255,21 +237,10 @@ def window_scores(features: torch.Tensor,
 def resolve_threshold(threshold: Optional[float],
                       scoring: QueryScoring,
                       subtract_still: bool = False) -> float:
-    """The threshold given, checked, else the default of the score's kind.
-
-    Args:
-        threshold (float, optional): The threshold given.
-        scoring (QueryScoring): The score's definition.
-        subtract_still (bool): Whether the scores are differences
-            (:func:`still_subtracted`), which widens the range.
-
-    Returns:
-        float: The threshold.
-
-    Raises:
-        ValueError: None given for cosine scores, or a threshold outside
-            the range of the scores.
-    """
+    """The ``threshold`` given, checked, else the default of the score's
+    kind; a ValueError when none is given for cosine scores, or for a
+    threshold outside the range of the scores (wider with
+    ``subtract_still``: differences, :func:`still_subtracted`)."""
     probability = scoring.kind == 'probability'
     if threshold is None:
         if probability:
@@ -303,13 +274,8 @@ def still_subtracted(windows: VideoWindows,
     """A window's score minus that of its middle frame repeated (its still
     picture, through the same model): a still scene then scores about 0
     whatever label it resembles; an action keeps what its motion adds.
-
-    Args:
-        windows (VideoWindows): Windows with their ``stills``.
-        scoring (QueryScoring): How windows are scored.
-
-    Returns:
-        torch.Tensor: ``(K, Q)`` scores in ``[-1, 1]`` for probabilities.
+    ``(K, Q)`` scores, in ``[-1, 1]`` for probabilities, of ``windows``
+    with their ``stills``.
     """
     if windows.stills is None:
         raise ValueError(f'No still-picture features for {windows.video!r}'
@@ -435,21 +401,11 @@ def _embed_video(scorer, video: str, window_s: Optional[float],
 def video_result(windows: VideoWindows, queries: Sequence[str],
                  scoring: QueryScoring, threshold: float, topk: int,
                  subtract_still: bool = False) -> dict:
-    """One video's entry of the result document.
-
-    Args:
-        windows (VideoWindows): Its windows and features.
-        queries (list[str]): The queries.
-        scoring (QueryScoring): How windows are scored.
-        threshold (float): Lowest score of a window in a segment.
-        topk (int): Segments kept per query.
-        subtract_still (bool): Score by :func:`still_subtracted`.
-
-    Returns:
-        dict: ``video``, ``duration_s``, ``fps``, ``num_frames``,
-        ``windows``, ``scores``, ``segments`` and ``size_bytes`` (see
-        ``docs/find_moments.md``).
-    """
+    """One video's entry of the result document (``video``,
+    ``duration_s``, ``fps``, ``num_frames``, ``windows``, ``scores``,
+    ``segments`` and ``size_bytes``: see ``docs/find_moments.md``), its
+    ``topk`` segments per query made of windows scoring ``threshold`` or
+    more (by :func:`still_subtracted` with ``subtract_still``)."""
     scores = (still_subtracted(windows, scoring) if subtract_still else
               window_scores(windows.features, scoring))
     per_query = {q: scores[:, i].tolist() for i, q in enumerate(queries)}

@@ -23,10 +23,6 @@ def check_not_the_cache(args: argparse.Namespace,
                         cache: Optional[str]) -> None:
     """Refuse ``--out`` or ``--html`` naming the cache file, also one that
     does not exist yet: the run writes the cache, then the output over it.
-
-    Args:
-        args (argparse.Namespace): Parsed arguments.
-        cache (str, optional): The cache file.
     """
     for option, path in (('--out', args.out), ('--html', args.html)):
         if None not in (path, cache) and \
@@ -39,15 +35,9 @@ def check_not_the_cache(args: argparse.Namespace,
 
 def plot_paths(folder: str, videos: Sequence[str]) -> Dict[str, tuple]:
     """The ``--plot`` files of each video: ``<stem>_timeline.png`` and
-    ``<stem>_segments.jpg`` in ``folder``, numbered where stems repeat.
-
-    Args:
-        folder (str): The ``--plot`` folder.
-        videos (list[str]): Every video to search (named over all of them,
-            so that one that fails does not rename the others' files).
-
-    Returns:
-        dict: ``{video: (timeline path, contact sheet path)}``.
+    ``<stem>_segments.jpg`` in ``folder``, numbered where stems repeat:
+    ``{video: (timeline path, contact sheet path)}`` named over every video
+    to search, so that one that fails does not rename the others' files.
     """
     paths, used = {}, set()
     for video in videos:

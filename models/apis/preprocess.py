@@ -50,17 +50,10 @@ Video = Union[str, Dict[str, Any]]
 
 def released_test_pipeline(num_segs: int,
                            input_size: int = 224) -> List[dict]:
-    """The test pipeline of the released models: ``num_segs`` frames
-    sampled uniformly, the short side resized to ``8/7`` of the crop, a
-    centre crop.
-
-    Args:
-        num_segs (int): Frames sampled uniformly over the video.
-        input_size (int): Side of the centre crop.
-
-    Returns:
-        list[dict]: The transform configs, ending with ``PackActionInputs``.
-    """
+    """The transform configs of the released models' test pipeline:
+    ``num_segs`` frames sampled uniformly, the short side resized to
+    ``8/7`` of the crop, a centre crop of ``input_size``, then
+    ``PackActionInputs``."""
     return [
         dict(type='VideoInit'),
         dict(
@@ -120,20 +113,12 @@ class VideoPipeline:
             self.compose = Compose(steps)
 
     def __call__(self, video: Video) -> dict:
-        """Decode one video.
-
-        Args:
-            video (str | dict): A video path, or a dict with ``filename``
-                (``start_index`` and ``modality`` default to 0 and
-                ``'RGB'``, as ``inference_recognizer`` sets them).
-
-        Returns:
-            dict: ``PackActionInputs``'s ``inputs`` and ``data_samples``.
-
-        Raises:
-            FileNotFoundError: The file does not exist.
-            VideoReadError: It cannot be decoded (the message names it).
-        """
+        """Decode one video (a path, or a dict with ``filename``;
+        ``start_index`` and ``modality`` default to 0 and ``'RGB'``, as
+        ``inference_recognizer`` sets them) to ``PackActionInputs``'s
+        ``inputs`` and ``data_samples``; FileNotFoundError for a missing
+        file, :class:`VideoReadError` naming it when it cannot be
+        decoded."""
         results = dict(filename=video) if isinstance(video, str) else dict(
             video)
         results.setdefault('start_index', 0)
@@ -181,28 +166,15 @@ class Preprocess:
         self.num_segs = num_segs
 
     def __call__(self, video: Video) -> torch.Tensor:
-        """Decode and normalise one video.
-
-        Args:
-            video (str | dict): See :meth:`VideoPipeline.__call__`.
-
-        Returns:
-            torch.Tensor: ``(V * T, C, H, W)`` float32 frames on the data
-            preprocessor's device.
-        """
+        """Decode and normalise one video (as :meth:`VideoPipeline.__call__`
+        takes it): ``(V * T, C, H, W)`` float32 frames on the data
+        preprocessor's device."""
         return self.normalize([self.pipeline(video)])[0]
 
     def normalize(self, packed: Sequence[dict]) -> torch.Tensor:
-        """Stack and normalise decoded videos with the data preprocessor.
-
-        Args:
-            packed (list[dict]): Outputs of :attr:`pipeline`, all of one
-                shape (the data preprocessor would pad different ones).
-
-        Returns:
-            torch.Tensor: ``(N, V * T, C, H, W)`` float32 frames on the data
-            preprocessor's device.
-        """
+        """Stack and normalise decoded videos (outputs of :attr:`pipeline`,
+        all of one shape: the data preprocessor would pad different ones)
+        to ``(N, V * T, C, H, W)`` float32 frames on its device."""
         data = dict(
             inputs=[p['inputs'] for p in packed],
             data_samples=[p['data_samples'] for p in packed])

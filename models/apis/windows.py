@@ -42,12 +42,8 @@ def default_window(num_frames: int) -> Tuple[float, float]:
     window would be nearly the same picture and the motion that tells
     actions apart would be lost. The stride of half a window covers every
     moment by two windows and places segment boundaries to half a window.
-
-    Args:
-        num_frames (int): Frames the model takes per clip.
-
-    Returns:
-        tuple[float, float]: ``(window_s, stride_s)``.
+    Returns ``(window_s, stride_s)`` for a model of ``num_frames`` frames a
+    clip.
     """
     if num_frames < 1:
         raise ValueError(f'num_frames must be >= 1, got {num_frames}')
@@ -100,13 +96,10 @@ def still_sample(sample: dict) -> dict:
 
 
 class WindowSampler:
-    """The sampling transforms of a test pipeline, run on one window.
-
-    Args:
-        steps (list[dict]): The transforms between the video's opening
-            (``VideoInit``) and its decoding (``VideoDecode``) that choose
-            ``frame_inds`` (``SampleFrames`` ...).
-    """
+    """The sampling transforms of a test pipeline, run on one window:
+    ``steps`` are the transforms between the video's opening
+    (``VideoInit``) and its decoding (``VideoDecode``) that choose
+    ``frame_inds`` (``SampleFrames`` ...)."""
 
     def __init__(self, steps: Sequence[dict]):
         from mmengine.dataset import Compose

@@ -105,14 +105,8 @@ CLIP_REPLACEMENT_LINE = (f'import packaging.version  # {MARKER}: was '
 
 def patch_clip_source(source: str) -> Tuple[str, bool]:
     """Replace clip's ``pkg_resources`` import with ``packaging.version``
-    (fix d).
-
-    Args:
-        source (str): Text of ``clip/clip.py``.
-
-    Returns:
-        tuple[str, bool]: The new text and whether anything was replaced.
-    """
+    in the text of ``clip/clip.py`` (fix d): the new text and whether
+    anything was replaced."""
     new_source, count = _CLIP_PKG_RESOURCES_RE.subn(CLIP_REPLACEMENT_LINE,
                                                     source)
     return new_source, count > 0
@@ -120,15 +114,9 @@ def patch_clip_source(source: str) -> Tuple[str, bool]:
 
 def patch_multimodal_source(source: str) -> Tuple[str, bool]:
     """Make mmaction's multimodal package fall back to placeholders when
-    VindLU fails to import (fix b).
-
-    Args:
-        source (str): Text of ``mmaction/models/multimodal/__init__.py``.
-
-    Returns:
-        tuple[str, bool]: :data:`MULTIMODAL_PATCHED` and True for
-        mmaction2 1.2.0's file (whatever its line endings); otherwise
-        ``source`` unchanged and False.
+    VindLU fails to import (fix b): :data:`MULTIMODAL_PATCHED` and True
+    for mmaction2 1.2.0's ``mmaction/models/multimodal/__init__.py``
+    (whatever its line endings); otherwise ``source`` unchanged and False.
     """
     if source.replace('\r\n', '\n') == MULTIMODAL_ORIGINAL:
         return MULTIMODAL_PATCHED, True

@@ -38,11 +38,7 @@ class _DRNPlaceholderLoader(importlib.abc.Loader):
         return None
 
     def exec_module(self, module: types.ModuleType) -> None:
-        """Run the placeholder code (:mod:`.patches`).
-
-        Args:
-            module (ModuleType): The module being imported.
-        """
+        """Run the placeholder code (:mod:`.patches`) in ``module``."""
         if module.__name__ == DRN_MODULE:
             code = compile(DRN_PLACEHOLDER_SOURCE,
                            f'<{MARKER}: placeholder drn.py>', 'exec')
@@ -53,14 +49,9 @@ class _DRNPlaceholderLoader(importlib.abc.Loader):
 
 
 class _PatchedSourceLoader(importlib.machinery.SourceFileLoader):
-    """Loads a source file compiled from rewritten text.
-
-    Args:
-        fullname (str): Name of the module.
-        path (str): Its source file.
-        patch (callable): Rewrite of the text, one of :mod:`.patches`;
-            returns the new text and whether it changed anything.
-    """
+    """Loads the source file ``path`` of module ``fullname`` compiled from
+    the text rewritten by ``patch`` (one of :mod:`.patches`: it returns
+    the new text and whether it changed anything)."""
 
     def __init__(self, fullname: str, path: str,
                  patch: Callable[[str], Tuple[str, bool]]) -> None:
@@ -72,12 +63,6 @@ class _PatchedSourceLoader(importlib.machinery.SourceFileLoader):
 
         The bytecode cache is bypassed on purpose: a cached ``.pyc`` of the
         unpatched file would otherwise be used as is.
-
-        Args:
-            fullname (str): Name of the module.
-
-        Returns:
-            CodeType: Code object of the patched module.
         """
         source, _ = self._patch(self.get_source(fullname))
         return compile(source, self.path, 'exec', dont_inherit=True)
@@ -102,17 +87,8 @@ class _CompatFinder(importlib.abc.MetaPathFinder):
         path: Optional[Sequence[str]],
         target: Optional[types.ModuleType] = None
     ) -> Optional[importlib.machinery.ModuleSpec]:
-        """Find a spec for one of the patched modules.
-
-        Args:
-            fullname (str): Name of the module being imported.
-            path (Sequence[str], optional): ``__path__`` of the parent.
-            target (ModuleType, optional): Unused.
-
-        Returns:
-            ModuleSpec, optional: A patched spec, or None to let the other
-            finders handle the import.
-        """
+        """A patched spec for one of the patched modules, else None to let
+        the other finders handle the import."""
         if fullname not in self.targets:
             return None
         real = importlib.machinery.PathFinder.find_spec(fullname, path)
@@ -142,11 +118,8 @@ class _CompatFinder(importlib.abc.MetaPathFinder):
 
 
 def _get_finder() -> _CompatFinder:
-    """Return the installed :class:`_CompatFinder`, installing it once.
-
-    Returns:
-        _CompatFinder: The finder at the front of ``sys.meta_path``.
-    """
+    """The :class:`_CompatFinder` at the front of ``sys.meta_path``,
+    installed once."""
     for finder in sys.meta_path:
         if getattr(finder, '_actionclip_compat_finder', False):
             return finder
@@ -163,11 +136,8 @@ def fix_drn_import() -> bool:
     The mmaction2 1.2.0 wheel does not ship the DRN sources, so
     ``import mmaction.models`` fails. If the sources are missing when they
     are imported, an in-memory placeholder is used; real sources always
-    win.
-
-    Returns:
-        bool: Whether the import hook is active (False when
-        ``mmaction.models`` was already imported).
+    win. Returns whether the import hook is active (False when
+    ``mmaction.models`` was already imported).
     """
     if 'mmaction.models' in sys.modules:
         return False
@@ -183,11 +153,8 @@ def fix_vindlu_import() -> bool:
     breaks ``import mmaction.models`` for everybody. mmaction2 1.2.0's
     ``mmaction/models/multimodal/__init__.py`` is compiled with a
     fallback: any failure registers mmaction's own placeholders (with a
-    warning) instead.
-
-    Returns:
-        bool: Whether the import hook is active (False when
-        ``mmaction.models`` was already imported).
+    warning) instead. Returns whether the import hook is active (False
+    when ``mmaction.models`` was already imported).
     """
     if 'mmaction.models' in sys.modules:
         return False
@@ -202,9 +169,7 @@ def fix_importlib_metadata() -> bool:
     declaring it. Our requirements install it; where they were not used,
     the standard library's ``importlib.metadata`` offers the two names
     mmaction needs (``distribution`` and ``PackageNotFoundError``).
-
-    Returns:
-        bool: Whether the alias was installed.
+    Returns whether the alias was installed.
     """
     if sys.modules.get('importlib_metadata') is not None:
         return False
@@ -226,11 +191,8 @@ def fix_clip_pkg_resources() -> bool:
     ``clip.clip`` is imported, its source is compiled with that line
     replaced by ``import packaging.version``. This neither imports
     ``pkg_resources`` nor puts a fake one in ``sys.modules``, which could
-    mislead other libraries that check for it.
-
-    Returns:
-        bool: Whether the import hook is active (False when ``clip.clip``
-        was already imported).
+    mislead other libraries that check for it. Returns whether the import
+    hook is active (False when ``clip.clip`` was already imported).
     """
     if CLIP_MODULE in sys.modules:
         return False
@@ -242,10 +204,8 @@ def apply_runtime_fixes() -> Dict[str, bool]:
     """Apply all runtime fixes; idempotent and cheap.
 
     Call it before anything imports ``mmaction.models`` or ``clip``.
-    Modules that were already imported are left alone.
-
-    Returns:
-        dict[str, bool]: For each fix, whether it is active.
+    Modules that were already imported are left alone. Returns, for
+    each fix, whether it is active.
     """
     return dict(
         importlib_metadata=fix_importlib_metadata(),

@@ -21,13 +21,8 @@ def hook_line(compat_dir: str) -> str:
 
     It loads this package's ``runtime`` module (standard library only)
     under a name of its own, without ``models/__init__.py``, and does
-    nothing once the checkout is gone.
-
-    Args:
-        compat_dir (str): This package's folder.
-
-    Returns:
-        str: One line.
+    nothing once the checkout is gone (``compat_dir``: this package's
+    folder).
     """
     return ('import os, sys, types, importlib; '
             f'p = {compat_dir!r}; '
@@ -40,14 +35,7 @@ def hook_line(compat_dir: str) -> str:
 
 def install_hook(site_dir: str = '') -> str:
     """Write the hook into ``site_dir`` (this interpreter's site-packages
-    by default), whole or not at all.
-
-    Args:
-        site_dir (str): The folder.
-
-    Returns:
-        str: The hook's path.
-    """
+    by default), whole or not at all; returns its path."""
     site_dir = site_dir or sysconfig.get_paths()['purelib']
     path = osp.join(site_dir, HOOK_NAME)
     tmp = path + '.tmp'

@@ -32,14 +32,8 @@ class Damage(NamedTuple):
 
 
 def file_digest(path: str) -> str:
-    """The RECORD form of a file's sha256 (urlsafe base64, no padding).
-
-    Args:
-        path (str): The file.
-
-    Returns:
-        str: The digest as RECORD writes it after ``sha256=``.
-    """
+    """A file's sha256 as RECORD writes it after ``sha256=`` (urlsafe
+    base64, no padding)."""
     sha = hashlib.sha256()
     with open(path, 'rb') as f:
         for block in iter(lambda: f.read(1 << 20), b''):
@@ -49,17 +43,10 @@ def file_digest(path: str) -> str:
 
 def changed_files(dist: importlib.metadata.Distribution,
                   suffixes: Optional[Iterable[str]] = None) -> List[str]:
-    """Files of ``dist`` that are missing or differ from their RECORD hash.
-
-    Args:
-        dist (Distribution): An installed distribution.
-        suffixes (Iterable[str], optional): Check only files whose name
-            ends with one of these (e.g. ``('.py',)`` for a huge
-            distribution). Defaults to None: every file with a hash.
-
-    Returns:
-        list[str]: The files, as RECORD names them.
-    """
+    """The files (as RECORD names them) of the installed distribution
+    ``dist`` that are missing or differ from their RECORD hash; only those
+    whose name ends with one of ``suffixes`` where given (e.g. ``('.py',)``
+    for a huge distribution), else every file with a hash."""
     suffixes = tuple(suffixes) if suffixes else None
     changed = []
     for f in dist.files or ():
@@ -75,15 +62,9 @@ def changed_files(dist: importlib.metadata.Distribution,
 
 def damaged_distributions(
         names: Optional[Iterable[str]] = None) -> List[Damage]:
-    """Installed distributions whose files differ from their RECORD.
-
-    Args:
-        names (Iterable[str], optional): Distributions to check. Defaults
-            to None: every distribution of the environment.
-
-    Returns:
-        list[Damage]: One entry per damaged distribution.
-    """
+    """One :class:`Damage` per installed distribution (of ``names``, by
+    default every one of the environment) whose files differ from its
+    RECORD."""
     if names is None:
         dists = list(importlib.metadata.distributions())
     else:

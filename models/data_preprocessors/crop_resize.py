@@ -76,17 +76,10 @@ def batch_taps(params: Sequence[Dict]) -> Tuple[np.ndarray, np.ndarray]:
 
 def _blend_taps(frames: torch.Tensor, dim: int, taps: torch.Tensor,
                 weight: torch.Tensor) -> torch.Tensor:
-    """Interpolate ``frames`` along ``dim`` at per-video taps.
-
-    Args:
-        frames (torch.Tensor): ``(B, ..., H, W)``, any dtype.
-        dim (int): The axis (non-negative).
-        taps (torch.Tensor): int64 ``(B, 2 * K)``: low taps, high taps.
-        weight (torch.Tensor): float32 ``(B, K)``: weights of the high taps.
-
-    Returns:
-        torch.Tensor: float32, ``frames`` with ``K`` pixels along ``dim``.
-    """
+    """``(B, ..., H, W)`` frames of any dtype interpolated along the
+    non-negative axis ``dim`` at per-video taps (int64 ``(B, 2 * K)``: low
+    taps, high taps) with float32 ``(B, K)`` weights of the high taps:
+    float32, ``K`` pixels along ``dim``."""
     size = weight.shape[1]
     view = [frames.shape[0]] + [1] * (frames.dim() - 1)
     view[dim] = 2 * size

@@ -69,18 +69,9 @@ class DeviceAugmentDataPreprocessor(ActionDataPreprocessor):
                    data_samples: SampleList,
                    training: bool = False) -> Tuple:
         """Augment the videos that carry ``fuse_params``, then stack and
-        normalise as ``ActionDataPreprocessor``.
-
-        Args:
-            inputs (list[torch.Tensor]): Per video ``(N, C, H, W)`` frames,
-                already on the device.
-            data_samples (list[ActionDataSample]): Their samples.
-            training (bool): Whether blending applies.
-
-        Returns:
-            tuple: ``(inputs, data_samples)``; inputs float32
-            ``(B, N, C, h, w)``.
-        """
+        normalise as ``ActionDataPreprocessor`` (blending when
+        ``training``): ``(inputs, data_samples)``, inputs float32 ``(B, N,
+        C, h, w)``."""
         inputs = list(inputs)
         params = [
             sample.metainfo.get(FUSE_PARAMS_KEY) for sample in data_samples
@@ -101,16 +92,10 @@ class DeviceAugmentDataPreprocessor(ActionDataPreprocessor):
 
 def augment_batch(inputs: Sequence[torch.Tensor],
                   params: Sequence[dict]) -> torch.Tensor:
-    """Crop, resize and flip a batch of videos as their parameters say.
-
-    Args:
-        inputs (Sequence[torch.Tensor]): Per video ``(N, C, H, W)`` frames
-            (uint8 or float) on one device; sizes may differ.
-        params (Sequence[dict]): Per video, ``FuseOnDevice``'s parameters.
-
-    Returns:
-        torch.Tensor: float32 ``(B, N, C, h, w)`` on the frames' device.
-    """
+    """Crop, resize and flip a batch of videos (per video ``(N, C, H, W)``
+    uint8 or float frames on one device, sizes may differ) as their
+    ``FuseOnDevice`` parameters say: float32 ``(B, N, C, h, w)`` on the
+    frames' device."""
     out_shapes = {tuple(param['out_shape']) for param in params}
     if len(out_shapes) != 1:
         raise ValueError(
@@ -145,10 +130,6 @@ def check_frames_match_img_shape(inputs: Sequence[torch.Tensor],
     That is what a pipeline ending in ``FuseOnDevice`` gives when
     ``PackActionInputs`` drops ``fuse_params``: uncropped frames, which
     must not reach the model as if they were augmented.
-
-    Args:
-        inputs (Sequence[torch.Tensor]): Per video ``(N, C, H, W)``.
-        data_samples (list[ActionDataSample]): Their samples.
     """
     for frames, sample in zip(inputs, data_samples):
         img_shape = sample.metainfo.get('img_shape')

@@ -50,14 +50,8 @@ class FuseOnDevice(BaseTransform):
     """
 
     def transform(self, results: Dict) -> Dict:
-        """Record the fused operation of ``results['lazy']``.
-
-        Args:
-            results (dict): The pipeline's results so far.
-
-        Returns:
-            dict: ``results`` with ``fuse_params`` and without ``lazy``.
-        """
+        """Record the fused operation of ``results['lazy']``: ``results``
+        with ``fuse_params`` and without ``lazy``."""
         if 'lazy' not in results:
             raise ValueError(
                 'FuseOnDevice found no lazy operation: set lazy=True on the '

@@ -37,12 +37,8 @@ from models.utils.paths import cache_home, file_version
 
 
 class CachedFrames:
-    """Every frame of a video, in the place of a reader.
-
-    Args:
-        frames (np.ndarray): ``(N, H, W, 3)`` uint8 RGB frames.
-        fps (float): The frame rate the reader gave.
-    """
+    """Every frame of a video (``(N, H, W, 3)`` uint8 RGB) and the frame
+    rate the reader gave, in the place of a reader."""
 
     def __init__(self, frames: np.ndarray, fps: float):
         self.frames = frames
@@ -53,25 +49,15 @@ class CachedFrames:
 
 
 def default_cache_dir() -> str:
-    """The frame cache in the user's cache folder.
-
-    Returns:
-        str: ``frames`` in :func:`models.utils.paths.cache_home`.
-    """
+    """The frame cache in the user's cache folder: ``frames`` in
+    :func:`models.utils.paths.cache_home`."""
     return osp.join(cache_home(), 'frames')
 
 
 def cache_file(cache_dir: str, filename: str) -> str:
     """The cache entry of a video: its name holds the video's absolute
-    path and version (:func:`models.utils.paths.file_version`).
-
-    Args:
-        cache_dir (str): The cache folder.
-        filename (str): The video.
-
-    Returns:
-        str: The ``.npy`` file.
-    """
+    path and version (:func:`models.utils.paths.file_version`): a ``.npy``
+    file in ``cache_dir``."""
     path = video_path(filename)
     stat = os.stat(path)
     version = '\0'.join(str(v) for v in file_version(stat).values())
@@ -82,15 +68,8 @@ def cache_file(cache_dir: str, filename: str) -> str:
 
 def decode_whole(filename: str) -> Tuple[np.ndarray, float]:
     """Every frame of a video through the plain transforms: ``VideoInit``,
-    then ``VideoDecode`` of all frame indices.
-
-    Args:
-        filename (str): The video.
-
-    Returns:
-        tuple[np.ndarray, float]: ``(N, H, W, 3)`` uint8 RGB frames and
-        the frame rate.
-    """
+    then ``VideoDecode`` of all frame indices: ``(N, H, W, 3)`` uint8 RGB
+    frames and the frame rate."""
     results = VideoInit().transform(dict(filename=filename))
     fps = float(results['avg_fps'])
     results['frame_inds'] = np.arange(results['total_frames'])
@@ -99,16 +78,8 @@ def decode_whole(filename: str) -> Tuple[np.ndarray, float]:
 
 
 def load_or_decode(cache_dir: str, filename: str) -> CachedFrames:
-    """The frames of a video from the cache, decoding and storing them
-    the first time.
-
-    Args:
-        cache_dir (str): The cache folder (made if missing).
-        filename (str): The video.
-
-    Returns:
-        CachedFrames: The frames and frame rate.
-    """
+    """The frames of a video from the cache in ``cache_dir`` (made if
+    missing), decoding and storing them the first time."""
     entry = cache_file(cache_dir, filename)
     try:
         # A read-only map: a sample's few frames are read, not the file.
@@ -225,14 +196,8 @@ class CachedVideoInit(BaseTransform):
         self.cache_dir = cache_dir or default_cache_dir()
 
     def transform(self, results: Dict) -> Dict:
-        """Set ``video_reader``, ``total_frames`` and ``avg_fps``.
-
-        Args:
-            results (dict): The result dict, with ``filename``.
-
-        Returns:
-            dict: The result dict.
-        """
+        """Set ``video_reader``, ``total_frames`` and ``avg_fps`` of the
+        result dict with ``filename``."""
         reader = load_or_decode(self.cache_dir, results['filename'])
         results['video_reader'] = reader
         results['total_frames'] = len(reader)

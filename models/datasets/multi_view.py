@@ -36,15 +36,9 @@ class MultiViewSampleFrames(SampleFrames):
 
     def _get_test_clips(self, num_frames: int,
                         ori_clip_len: float) -> np.ndarray:
-        """Frame offsets of every view, view by view.
-
-        Args:
-            num_frames (int): Frames of the video.
-            ori_clip_len (float): Unused (one frame per clip).
-
-        Returns:
-            np.ndarray: ``num_views * num_clips`` offsets.
-        """
+        """The ``num_views * num_clips`` frame offsets of every view of a
+        video of ``num_frames`` frames, view by view (``ori_clip_len``
+        unused: one frame per clip)."""
         segment = num_frames / float(self.num_clips)
         base = np.arange(self.num_clips) * segment
         return np.concatenate([

@@ -96,18 +96,9 @@ def _check_scale(size_scale: float) -> None:
 
 def render(obj: str, motion: str, seed: int,
            size_scale: float = 1.0) -> Tuple[List[np.ndarray], int]:
-    """Frames of one clip: size, length and frame rate drawn from ``seed``,
-    then :func:`scene_frames`.
-
-    Args:
-        obj (str): The object.
-        motion (str): The motion.
-        seed (int): Seeds everything random about the video.
-        size_scale (float): Factor on the frame sizes of ``SIZES``.
-
-    Returns:
-        tuple[list[np.ndarray], int]: BGR frames and the frame rate.
-    """
+    """The BGR frames and frame rate of one clip of ``obj`` and
+    ``motion``: size (``SIZES`` times ``size_scale``), length and frame
+    rate drawn from ``seed``, then :func:`scene_frames`."""
     rng = np.random.default_rng(seed)
     width, height = frame_size(SIZES[rng.integers(len(SIZES))], size_scale)
     num_frames = int(rng.integers(ACTION_FRAMES[0], ACTION_FRAMES[1] + 1))
@@ -186,25 +177,20 @@ def _noisy(frame: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(frame + noise, 0, 255).astype(np.uint8)
 
 
-def mp4_fourcc() -> str:
-    """``'avc1'`` (H.264) where this OpenCV can write it, else ``'mp4v'``."""
-    import tempfile
-    with tempfile.TemporaryDirectory() as folder:
-        return write_opencv(osp.join(folder, 'probe.mp4'),
-                            [np.zeros((32, 32, 3), np.uint8)], 10,
-                            ('avc1', 'mp4v'))[1]
-
-
 def video_codec() -> str:
     """The codec of the generated videos: :data:`PYAV_H264` (H.264 through
-    PyAV's libx264: browsers play it) where PyAV has libx264, else
-    :func:`mp4_fourcc` through OpenCV."""
+    PyAV's libx264: browsers play it) where PyAV has libx264, else OpenCV's
+    ``'avc1'`` (H.264) where it can write it, else ``'mp4v'``."""
     try:
         import av
         av.codec.Codec('libx264', 'w')
         return PYAV_H264
     except Exception:  # no PyAV, or a build without libx264
-        return mp4_fourcc()
+        import tempfile
+        with tempfile.TemporaryDirectory() as folder:
+            return write_opencv(osp.join(folder, 'probe.mp4'),
+                                [np.zeros((32, 32, 3), np.uint8)], 10,
+                                ('avc1', 'mp4v'))[1]
 
 
 def write_video(path: str, frames: Iterable[np.ndarray], fps: float,

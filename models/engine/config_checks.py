@@ -28,16 +28,9 @@ def _get(cfg: Any, key: str) -> Any:
 
 
 def check_dataloader(name: str, cfg: Any) -> None:
-    """Refuse a dataloader config whose batch size is not a positive
-    integer.
-
-    Args:
-        name (str): E.g. ``'test_dataloader'``, for the message.
-        cfg (dict | DataLoader | None): The config (anything else passes).
-
-    Raises:
-        ConfigValueError: ``batch_size`` is given and is not >= 1.
-    """
+    """Refuse, with a :class:`ConfigValueError` naming it (e.g.
+    ``'test_dataloader'``), a dataloader config (a dict; anything else
+    passes) whose ``batch_size`` is given and is not an integer >= 1."""
     size = _get(cfg, 'batch_size')
     if size is None:
         return
@@ -48,15 +41,9 @@ def check_dataloader(name: str, cfg: Any) -> None:
 
 
 def check_optimizer(optim_wrapper: Any) -> None:
-    """Refuse a learning rate that is not a finite number >= 0.
-
-    Args:
-        optim_wrapper (dict | None): The ``optim_wrapper`` config.
-
-    Raises:
-        ConfigValueError: ``optim_wrapper.optimizer.lr`` is NaN, infinite,
-            negative or not a number.
-    """
+    """Refuse, with a :class:`ConfigValueError`, an
+    ``optim_wrapper.optimizer.lr`` that is NaN, infinite, negative or not
+    a number."""
     lr = _get(_get(optim_wrapper, 'optimizer'), 'lr')
     if lr is None:
         return
@@ -69,16 +56,9 @@ def check_optimizer(optim_wrapper: Any) -> None:
 
 
 def check_model_keys(cfg: Any, model_class: type) -> None:
-    """Refuse keys of a model config that the model does not take.
-
-    Args:
-        cfg (dict): The ``model`` config (``type`` and the arguments).
-        model_class (type): The class ``type`` names.
-
-    Raises:
-        ConfigValueError: A key is not an argument of the class (the
-            message suggests the closest one).
-    """
+    """Refuse, with a :class:`ConfigValueError` that suggests the closest
+    one, a key of the ``model`` config that is not an argument of
+    ``model_class``, the class its ``type`` names."""
     parameters = inspect.signature(model_class.__init__).parameters
     if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
         return
@@ -94,15 +74,8 @@ def check_model_keys(cfg: Any, model_class: type) -> None:
 
 
 def model_class_of(cfg: Any) -> Optional[type]:
-    """The ActionClip class a model config builds, else None.
-
-    Args:
-        cfg (dict | nn.Module): The ``model`` config.
-
-    Returns:
-        type | None: :class:`~models.recognizers.actionclip.ActionClip` or
-        a subclass of it; None for another model.
-    """
+    """The class (:class:`~models.recognizers.actionclip.ActionClip` or a
+    subclass) the ``model`` config builds; None for another model."""
     from models.recognizers.actionclip import ActionClip
     kind = _get(cfg, 'type')
     if isinstance(kind, str):

@@ -140,10 +140,8 @@ def run_check(config: Optional[str] = None, batch_size: int = 4,
               seed: int = 0, loss_tol: float = 1e-5, grad_tol: float = 1e-4,
               backend: Optional[str] = None) -> Dict:
     """Run every check on this rank (``RANK``, ``WORLD_SIZE`` and
-    ``LOCAL_RANK`` from torchrun) and gather the worst over the ranks.
-
-    Returns:
-        dict: The report; ``ok`` when every check holds on every rank.
+    ``LOCAL_RANK`` from torchrun) and gather the worst over the ranks
+    into the report, ``ok`` when every check holds on every rank.
     """
     rank, world = int(os.environ['RANK']), int(os.environ['WORLD_SIZE'])
     local_rank = int(os.environ.get('LOCAL_RANK', 0))

@@ -24,11 +24,8 @@ TRACEBACK_ENV = 'ACTIONCLIP_TRACEBACK'
 
 
 def refusal_types() -> Tuple[Type[BaseException], ...]:
-    """The exceptions that mean "this input cannot give a right result".
-
-    Returns:
-        tuple: Exception classes.
-    """
+    """The exception classes that mean "this input cannot give a right
+    result"."""
     from models.checkpoints.checks import (CheckpointMismatchError,
                                            NonFiniteWeightsError,
                                            NotACheckpointError)
@@ -51,14 +48,7 @@ def refusal_types() -> Tuple[Type[BaseException], ...]:
 def is_refusal(error: BaseException) -> bool:
     """Whether ``error`` is a refusal: one of :func:`refusal_types`, or a
     write that found no room wherever it happened (e.g. mmengine's own
-    ``last_checkpoint`` file), whose message names the file.
-
-    Args:
-        error (BaseException): The exception.
-
-    Returns:
-        bool: True for a refusal.
-    """
+    ``last_checkpoint`` file), whose message names the file."""
     from models.utils.safe_io import NO_ROOM_ERRNOS
     return isinstance(error, refusal_types()) or (
         isinstance(error, OSError) and error.errno in NO_ROOM_ERRNOS)
@@ -68,13 +58,8 @@ def one_line(error: BaseException) -> str:
     """The message of a refusal on one line.
 
     A DataLoader worker's error reaches the main process with the worker's
-    traceback in its message; the last line is the refusal itself.
-
-    Args:
-        error (BaseException): The exception.
-
-    Returns:
-        str: ``'<Type>: <message>'`` without line breaks.
+    traceback in its message; the last line is the refusal itself:
+    ``'<Type>: <message>'`` without line breaks.
     """
     text = str(error).strip()
     if 'Original Traceback' in text:
@@ -83,15 +68,9 @@ def one_line(error: BaseException) -> str:
 
 
 def is_mmaction_script(argv0: str) -> bool:
-    """Whether the process runs MMAction2's train or test script.
-
-    Args:
-        argv0 (str): ``sys.argv[0]``.
-
-    Returns:
-        bool: True for ``.../mmaction/.mim/tools/{train,test}.py`` and a
-        checkout's ``tools/{train,test}.py`` of mmaction2.
-    """
+    """Whether ``sys.argv[0]`` is MMAction2's train or test script:
+    ``.../mmaction/.mim/tools/{train,test}.py`` or a checkout's
+    ``tools/{train,test}.py`` of mmaction2."""
     path = osp.abspath(argv0 or '')
     return (osp.basename(path) in ('train.py', 'test.py')
             and osp.basename(osp.dirname(path)) == 'tools'
@@ -115,13 +94,8 @@ def _excepthook(previous):
 
 def install_excepthook(argv0: str = None) -> bool:
     """In MMAction2's train/test scripts, report refusals in one line with
-    exit status 2; idempotent.
-
-    Args:
-        argv0 (str, optional): The script; ``sys.argv[0]`` by default.
-
-    Returns:
-        bool: Whether the hook is (now) installed.
+    exit status 2; idempotent. ``argv0``: the script, ``sys.argv[0]`` by
+    default. Returns whether the hook is (now) installed.
     """
     argv0 = sys.argv[0] if argv0 is None and sys.argv else argv0
     if not is_mmaction_script(argv0 or ''):

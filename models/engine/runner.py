@@ -62,12 +62,8 @@ class _PlainMessageHubHook(Hook):
     priority = 'LOWEST'  # after any hook that adds to the checkpoint
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        """Replace the state's HistoryBuffers and numpy scalars.
-
-        Args:
-            runner (Runner): The runner.
-            checkpoint (dict): The checkpoint about to be written.
-        """
+        """Replace the HistoryBuffers and numpy scalars of the state in the
+        checkpoint about to be written."""
         if isinstance(checkpoint.get('message_hub'), dict):
             checkpoint['message_hub'] = to_plain_data(
                 checkpoint['message_hub'])
@@ -118,15 +114,7 @@ class ActionClipRunner(Runner):
                                        Dict]) -> torch.nn.Module:
         """Build the model as mmengine's Runner does; an ActionClip config
         with a key the model does not take, or a value it refuses (an
-        empty template list ...), ends in a :class:`ConfigValueError`.
-
-        Args:
-            model (nn.Module | dict): As for mmengine's
-                ``Runner.build_model``.
-
-        Returns:
-            nn.Module: The model.
-        """
+        empty template list ...), ends in a :class:`ConfigValueError`."""
         model_class = model_class_of(model)
         if model_class is None:
             return super().build_model(model)
@@ -145,9 +133,6 @@ class ActionClipRunner(Runner):
         mmengine 0.10.7's ``init_dist`` calls ``torch.cuda.set_device``
         for the pytorch and slurm launchers whatever the backend; while
         CUDA is unavailable, that call is skipped during this setup.
-
-        Args:
-            env_cfg (dict): As for mmengine's ``Runner.setup_env``.
         """
         with _skip_cuda_set_device():
             super().setup_env(env_cfg)
@@ -161,14 +146,6 @@ class ActionClipRunner(Runner):
         the CPU. Distributed, on the CPU and without ``model_wrapper_cfg``,
         the model is wrapped without ``device_ids`` and otherwise with
         mmengine's defaults.
-
-        Args:
-            model_wrapper_cfg (dict, optional): As for mmengine's
-                ``Runner.wrap_model``.
-            model (nn.Module): The model.
-
-        Returns:
-            nn.Module: The model, wrapped when distributed.
         """
         if (model_wrapper_cfg is None and self.distributed
                 and not is_model_wrapper(model) and get_device() == 'cpu'):
@@ -184,12 +161,7 @@ class ActionClipRunner(Runner):
                        default_hooks: Optional[dict] = None,
                        custom_hooks: Optional[list] = None) -> None:
         """Register the config's hooks, then the one that saves the
-        MessageHub state as plain data.
-
-        Args:
-            default_hooks (dict, optional): As for mmengine's Runner.
-            custom_hooks (list, optional): As for mmengine's Runner.
-        """
+        MessageHub state as plain data."""
         super().register_hooks(default_hooks, custom_hooks)
         self.register_hook(_PlainMessageHubHook())
 
@@ -208,31 +180,20 @@ class ActionClipRunner(Runner):
             self._has_loaded = True
 
     def resume(self, filename: str, *args, **kwargs) -> None:
-        """Resume training from a checkpoint with training state.
-
-        Args:
-            filename (str): The checkpoint.
-            *args, **kwargs: As for mmengine's ``Runner.resume``.
-        """
+        """Resume training from a checkpoint with training state (arguments
+        as for mmengine's ``Runner.resume``)."""
         with self._while('_resuming'):
             return super().resume(filename, *args, **kwargs)
 
     def val(self) -> dict:
         """Validate as mmengine's Runner does, refusing a checkpoint's
-        labels in another order (see :meth:`load_checkpoint`).
-
-        Returns:
-            dict: The metrics.
-        """
+        labels in another order (see :meth:`load_checkpoint`); returns the
+        metrics."""
         with self._while('_evaluating'):
             return super().val()
 
     def test(self) -> dict:
-        """Test as :meth:`val` validates.
-
-        Returns:
-            dict: The metrics.
-        """
+        """Test as :meth:`val` validates; returns the metrics."""
         with self._while('_evaluating'):
             return super().test()
 
@@ -248,14 +209,10 @@ class ActionClipRunner(Runner):
         """Load a checkpoint into the model as mmengine's Runner does (same
         arguments); local files and http(s) URLs are read with
         ``weights_only=True`` and the allowlist, other schemes by mmengine.
-        ActionClip refuses weights that do not fit, ``strict`` or not.
-
-        Returns:
-            dict: The checkpoint.
-
-        Raises:
-            LabelSetError: In a test or validation run, the model's labels
-                are the ones the checkpoint records, in another order.
+        ActionClip refuses weights that do not fit, ``strict`` or not. In a
+        test or validation run, a :class:`LabelSetError` when the model's
+        labels are the ones the checkpoint records, in another order.
+        Returns the checkpoint.
         """
         filename = str(filename)
         if '://' not in filename or filename.startswith(

@@ -47,12 +47,7 @@ class AtomicLocalBackend(LocalBackend):
     """
 
     def put(self, obj: bytes, filepath) -> None:
-        """Write bytes to a file atomically.
-
-        Args:
-            obj (bytes): Data to write.
-            filepath (str | Path): The file.
-        """
+        """Write the bytes ``obj`` to ``filepath`` atomically."""
         from models.utils.safe_io import atomic_write
         filepath = str(filepath)
         os.makedirs(osp.dirname(osp.abspath(filepath)), exist_ok=True)
@@ -60,13 +55,7 @@ class AtomicLocalBackend(LocalBackend):
             f.write(obj)
 
     def put_text(self, obj: str, filepath, encoding: str = 'utf-8') -> None:
-        """Write text to a file atomically.
-
-        Args:
-            obj (str): Text to write.
-            filepath (str | Path): The file.
-            encoding (str): Its encoding. Defaults to ``'utf-8'``.
-        """
+        """Write the text ``obj`` to ``filepath`` atomically."""
         self.put(obj.encode(encoding), filepath)
 
 
@@ -151,19 +140,9 @@ def find_resumable(work_dir: str) -> Optional[str]:
 
 
 def check_resumable(checkpoint: dict, name: str) -> dict:
-    """Refuse to resume from weights alone; drop the recorded config text.
-
-    Args:
-        checkpoint (dict): A loaded checkpoint.
-        name (str): Its file, for the message.
-
-    Returns:
-        dict: ``checkpoint`` without ``meta['config']``.
-
-    Raises:
-        ResumeError: It holds no training state (``meta`` with ``epoch``
-            and ``iter``).
-    """
+    """Refuse to resume from weights alone (a :class:`ResumeError` naming
+    the file ``name`` when ``checkpoint`` has no ``meta`` with ``epoch``
+    and ``iter``); returns it without the recorded ``meta['config']``."""
     meta = checkpoint.get('meta')
     if not isinstance(meta, dict) or 'epoch' not in meta or (
             'iter' not in meta):

@@ -39,12 +39,7 @@ class TolerantAccMetric(AccMetric):
     """
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
-        """Keep the readable samples' results; record the skipped ones.
-
-        Args:
-            data_batch: The batch from the dataloader.
-            data_samples (Sequence[dict]): The model's outputs.
-        """
+        """Keep the readable samples' results; record the skipped ones."""
         readable = []
         for sample in data_samples:
             if sample.get(UNREADABLE_KEY, False):
@@ -56,14 +51,8 @@ class TolerantAccMetric(AccMetric):
         super().process(data_batch, readable)
 
     def compute_metrics(self, results: List) -> Dict:
-        """Accuracy over the readable videos, plus ``skipped_videos``.
-
-        Args:
-            results (list): The results of every rank.
-
-        Returns:
-            dict: AccMetric's metrics and ``skipped_videos``.
-        """
+        """AccMetric's metrics over the readable videos of every rank's
+        ``results``, plus ``skipped_videos``."""
         skipped = [r['skipped'] for r in results if 'skipped' in r]
         kept = [r for r in results if 'skipped' not in r]
         if skipped:

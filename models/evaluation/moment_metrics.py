@@ -26,27 +26,14 @@ DEFAULT_IOU_THRESHOLDS = (0.3, 0.5, 0.7)
 
 
 def threshold_key(threshold: float) -> str:
-    """The key of a threshold in a report's ``at`` table, e.g. ``'0.5'``.
-
-    Args:
-        threshold (float): An IoU threshold.
-
-    Returns:
-        str: The threshold written shortest (``'%g'``).
-    """
+    """The key of an IoU threshold in a report's ``at`` table: written
+    shortest (``'%g'``), e.g. ``'0.5'``."""
     return f'{threshold:g}'
 
 
 def temporal_iou(a: Tuple[float, float], b: Tuple[float, float]) -> float:
-    """Intersection over union of two time intervals.
-
-    Args:
-        a (tuple[float, float]): ``(start, end)`` of one interval.
-        b (tuple[float, float]): ``(start, end)`` of the other.
-
-    Returns:
-        float: In [0, 1]; 0 when they do not overlap (or both are empty).
-    """
+    """Intersection over union, in [0, 1], of two ``(start, end)`` time
+    intervals; 0 when they do not overlap (or both are empty)."""
     # Not mmaction.evaluation.functional.pairwise_temporal_iou: it returns
     # float32, which moves an IoU by up to 6e-8 of itself and so decides
     # some matches at a threshold otherwise (the report's figures would
@@ -61,18 +48,9 @@ def temporal_iou(a: Tuple[float, float], b: Tuple[float, float]) -> float:
 
 def segment_interval(segment: Mapping,
                      what: str = 'segment') -> Tuple[float, float]:
-    """``(start_s, end_s)`` of a segment, checked.
-
-    Args:
-        segment (dict): Has ``start_s`` and ``end_s`` (seconds).
-        what (str): Names the segment's place in error messages.
-
-    Returns:
-        tuple[float, float]: Its start and end.
-
-    Raises:
-        ValueError: Unless both are finite numbers and start < end.
-    """
+    """``(start_s, end_s)`` of a segment, checked: a ValueError, naming
+    the segment's place ``what``, unless both are finite numbers and start
+    < end."""
     try:
         start, end = float(segment['start_s']), float(segment['end_s'])
     except (KeyError, TypeError, ValueError):

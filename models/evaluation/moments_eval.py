@@ -171,19 +171,10 @@ def _read_labels(path: str) -> List[str]:
 
 def queries_of_sets(truths: Sequence[dict],
                     label_file: Optional[str] = None) -> List[List[str]]:
-    """The labels asked in each set: its own, or all those of a file.
-
-    Args:
-        truths (list[dict]): From :func:`read_ground_truth`.
-        label_file (str, optional): Ask its labels (one a line) instead.
-
-    Returns:
-        list[list[str]]: The queries of each set.
-
-    Raises:
-        ValueError: Two files name the same set, or the label file lacks a
-            label of a set.
-    """
+    """The queries of each set of ``truths`` (:func:`read_ground_truth`):
+    its own labels, or all those of ``label_file`` (one a line); a
+    ValueError when two files name the same set, or the label file lacks a
+    label of a set."""
     names = [truth['set'] for truth in truths]
     if len(set(names)) != len(names):
         raise ValueError(f'The GROUND_TRUTH files name the same set twice '
@@ -367,18 +358,12 @@ def _result_path(args: argparse.Namespace, truth: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Evaluate every set, print its figures and write the report.
-
-    Args:
-        args (argparse.Namespace): ``tools/eval_moments.py``'s options,
-            checked, with ``truths`` (:func:`read_ground_truth` of each
-            file) and ``queries`` (:func:`queries_of_sets`).
-
-    Returns:
-        int: The exit status: 0 when the figures are reported, 1 when a
-        video could not be read (no figures: they would describe fewer
-        videos than the ground truth).
-    """
+    """Evaluate every set, print its figures and write the report, for
+    ``tools/eval_moments.py``'s checked options with ``truths``
+    (:func:`read_ground_truth` of each file) and ``queries``
+    (:func:`queries_of_sets`). Returns the exit status: 0 when the figures
+    are reported, 1 when a video could not be read (no figures: they would
+    describe fewer videos than the ground truth)."""
     from ..apis.cli import (check_writable, load_model_from_args,
                             report_failures)
     from ..utils.safe_io import write_json_or_csv

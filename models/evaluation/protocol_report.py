@@ -19,15 +19,8 @@ def _mean_std(values: Sequence[float]) -> dict:
 
 
 def harmonic_mean(base: float, novel: float) -> float:
-    """The harmonic mean of base and novel accuracy (0 when both are 0).
-
-    Args:
-        base (float): Accuracy on the base classes.
-        novel (float): Accuracy on the novel classes.
-
-    Returns:
-        float: ``2 * base * novel / (base + novel)``.
-    """
+    """The harmonic mean of base and novel accuracy, ``2 * base * novel /
+    (base + novel)``, 0 when both are 0."""
     return 2 * base * novel / (base + novel) if base + novel else 0.0
 
 
@@ -66,14 +59,8 @@ def summarize(protocol: str, rows: Sequence[dict]) -> dict:
 
 
 def markdown_table(report: dict) -> str:
-    """The report as a markdown table, in percent.
-
-    Args:
-        report (dict): As written by :func:`write_report`.
-
-    Returns:
-        str: The table, one row per split and a ``mean ± std`` row.
-    """
+    """The report (as :func:`write_report` writes it) as a markdown table
+    in percent: one row per split and a ``mean ± std`` row."""
     models = report['model']
     lines: List[str] = [
         f"# {report['protocol']} {report['dataset']}", '',

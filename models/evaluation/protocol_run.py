@@ -68,17 +68,8 @@ def multi_view_pipeline(pipeline: Sequence[dict], clips: int,
 
 
 def view_pipeline(model_config: str, clips: int, crops: int) -> List[dict]:
-    """The model config's test pipeline turned to ``clips`` x ``crops``
-    views (:func:`multi_view_pipeline`).
-
-    Args:
-        model_config (str): The model's config file.
-        clips (int): Temporal views.
-        crops (int): Spatial crops.
-
-    Returns:
-        list[dict]: The pipeline.
-    """
+    """The test pipeline of the config file ``model_config`` turned to
+    ``clips`` x ``crops`` views (:func:`multi_view_pipeline`)."""
     from mmengine.config import Config
     cfg = Config.fromfile(model_config)
     return multi_view_pipeline(
@@ -88,22 +79,12 @@ def view_pipeline(model_config: str, clips: int, crops: int) -> List[dict]:
 def split_config_text(model_config: str, label_file: str, ann_file: str,
                       video_root: str, workers: Optional[int] = None,
                       pipeline: Optional[List[dict]] = None) -> str:
-    """The text of a split's test config.
-
-    Args:
-        model_config (str): The model's config file (its model, test
-            pipeline, dataloader and metric are kept).
-        label_file (str): The split's class texts, one a line.
-        ann_file (str): The split's MMAction2 annotation list.
-        video_root (str): The folder the list's paths are relative to.
-        workers (int, optional): Data loading processes; the config's by
-            default.
-        pipeline (list[dict], optional): A test pipeline instead of the
-            config's (multi-view tests).
-
-    Returns:
-        str: The config text.
-    """
+    """The text of a split's test config: ``model_config`` (its model,
+    test pipeline, dataloader and metric kept) with the split's class
+    texts (``label_file``, one a line), annotation list ``ann_file`` (paths
+    relative to ``video_root``), ``workers`` data loading processes (the
+    config's by default) and ``pipeline`` (multi-view tests) instead of the
+    config's where given."""
     dataset = dict(ann_file=osp.abspath(ann_file),
                    data_prefix=dict(video=osp.abspath(video_root)))
     if pipeline is not None:
@@ -121,44 +102,12 @@ def split_config_text(model_config: str, label_file: str, ann_file: str,
         f'test_dataloader = {loader!r}\n')
 
 
-def run_split(config: str, checkpoint: str, work_dir: str) -> dict:
-    """Test a checkpoint with a split's config, as ``mim test`` does.
-
-    Args:
-        config (str): The split's config file.
-        checkpoint (str): The checkpoint file.
-        work_dir (str): The runner's work folder (its logs).
-
-    Returns:
-        dict: The metrics (``acc/top1``, ``acc/top5``, ...).
-    """
-    from mmaction.registry import RUNNERS
-    from mmengine.config import Config
-    from mmengine.runner import Runner
-
-    cfg = Config.fromfile(config)
-    cfg.work_dir = work_dir
-    cfg.load_from = checkpoint
-    # As MMAction2's tools/test.py builds its runner.
-    runner = (Runner.from_cfg(cfg) if 'runner_type' not in cfg else
-              RUNNERS.build(cfg))
-    return dict(runner.test())
-
-
 def model_files(model: str, config: Optional[str],
                 work_dir: str) -> Tuple[str, str]:
-    """The checkpoint file and the config to inherit, resolved with the
-    project's loading rules (downloads a released model when missing).
-
-    Args:
-        model (str): A released model's name or a checkpoint file.
-        config (str, optional): The ``--config`` given, if any.
-        work_dir (str): Where a config recorded in the checkpoint is
-            written.
-
-    Returns:
-        tuple[str, str]: ``(checkpoint, config)``.
-    """
+    """``(checkpoint, config to inherit)`` of ``--model`` (a released
+    model's name, downloaded when missing, or a checkpoint file) and
+    ``--config`` (None: the release table's, or the config the checkpoint
+    records, written into ``work_dir``)."""
     from models.apis.loading import PROJECT_ROOT, actionclip_checkpoint_path
     from models.backbones.pretrained import ACTIONCLIP_CHECKPOINTS
     from models.checkpoints.recorded_config import recorded_config
@@ -187,7 +136,8 @@ def model_files(model: str, config: Optional[str],
 def evaluate_split(split: 'protocols.Split',
                    found: Sequence[Tuple[str, int]], files: Tuple[str, str],
                    folder: str, args: argparse.Namespace) -> dict:
-    """Write a split's labels, test list and config, and test it.
+    """Write a split's labels, test list and config into ``folder``, and
+    test it as ``mim test`` does; returns the split's row of the report.
 
     Args:
         split (Split): The split.
@@ -195,10 +145,10 @@ def evaluate_split(split: 'protocols.Split',
         files (tuple[str, str]): :func:`model_files`.
         folder (str): The split's folder.
         args (argparse.Namespace): ``lists``, ``data_root``, ``workers``.
-
-    Returns:
-        dict: The split's row of the report.
     """
+    from mmaction.registry import RUNNERS
+    from mmengine.config import Config
+    from mmengine.runner import Runner
     checkpoint, model_config = files
     os.makedirs(folder, exist_ok=True)
     labels = osp.join(folder, 'labels.txt')
@@ -216,9 +166,15 @@ def evaluate_split(split: 'protocols.Split',
     with open(config, 'w', encoding='utf-8') as f:
         f.write(split_config_text(model_config, labels, ann, args.data_root,
                                   args.workers, pipeline))
+    cfg = Config.fromfile(config)
     # The runner's own folder: it writes its logs and a copy of the
     # resolved config named as ours.
-    metrics = run_split(config, checkpoint, osp.join(folder, 'run'))
+    cfg.work_dir = osp.join(folder, 'run')
+    cfg.load_from = checkpoint
+    # As MMAction2's tools/test.py builds its runner.
+    runner = (Runner.from_cfg(cfg) if 'runner_type' not in cfg else
+              RUNNERS.build(cfg))
+    metrics = dict(runner.test())
     # TolerantAccMetric's count of unreadable videos left out.
     skipped = int(metrics.get('acc/skipped_videos', 0))
     info = protocols.describe(split, args.lists)
@@ -237,16 +193,9 @@ def evaluate_split(split: 'protocols.Split',
 
 
 def run(args: argparse.Namespace) -> int:
-    """Test every split of ``tools/eval_protocol.py``'s checked plan and
-    write the report.
-
-    Args:
-        args (argparse.Namespace): Checked arguments (``plan``,
-            ``run_models``, ``work_dir`` ...).
-
-    Returns:
-        int: The exit status.
-    """
+    """Test every split of ``tools/eval_protocol.py``'s checked
+    arguments (``plan``, ``run_models``, ``work_dir`` ...), write the
+    report and print it; returns the exit status."""
     from .protocol_report import write_report
     work_dir = osp.abspath(args.work_dir)
     os.makedirs(work_dir, exist_ok=True)

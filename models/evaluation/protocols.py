@@ -111,20 +111,16 @@ class Split:
 
 
 def _registry() -> List[Split]:
-    splits = []
-    for n in (1, 2, 3):
-        splits.append(Split('zero-shot', 'ucf101', f'split{n}',
-                            f'ucf101/testlist0{n}.txt', 'ucf101/classInd.txt',
-                            list_format='ucf101'))
-    for n in (1, 2, 3):
-        splits.append(Split('zero-shot', 'hmdb51', f'split{n}',
-                            f'hmdb51/*_test_split{n}.txt',
-                            f'hmdb51/*_test_split{n}.txt',
-                            list_format='hmdb51'))
-    for n in (1, 2, 3):
-        splits.append(Split('zero-shot', 'k600', f'split{n}',
-                            f'{_VIFI}/k600_splits/ZS_split{n}_K600_eval.txt',
-                            f'{_LABELS}/ZS_split{n}_K600.csv'))
+    splits = [Split('zero-shot', 'ucf101', f'split{n}',
+                    f'ucf101/testlist0{n}.txt', 'ucf101/classInd.txt',
+                    list_format='ucf101') for n in (1, 2, 3)]
+    splits += [Split('zero-shot', 'hmdb51', f'split{n}',
+                     f'hmdb51/*_test_split{n}.txt',
+                     f'hmdb51/*_test_split{n}.txt', list_format='hmdb51')
+               for n in (1, 2, 3)]
+    splits += [Split('zero-shot', 'k600', f'split{n}',
+                     f'{_VIFI}/k600_splits/ZS_split{n}_K600_eval.txt',
+                     f'{_LABELS}/ZS_split{n}_K600.csv') for n in (1, 2, 3)]
     for dataset in PROTOCOLS['base-to-novel']:
         folder, labels = _B2N[dataset]
         for seed in (1, 2, 3):
@@ -157,18 +153,10 @@ SPLITS: Tuple[Split, ...] = tuple(_registry())
 
 
 def find_splits(protocol: str, dataset: Optional[str] = None) -> List[Split]:
-    """The splits of a protocol (on one dataset).
-
-    Args:
-        protocol (str): A key of :data:`PROTOCOLS`.
-        dataset (str, optional): One of its datasets; all by default.
-
-    Returns:
-        list[Split]: The splits, in order.
-
-    Raises:
-        ProtocolError: Unknown protocol, or a dataset it does not cover.
-    """
+    """The splits, in order, of a ``protocol`` (a key of
+    :data:`PROTOCOLS`) on one ``dataset`` (all by default);
+    :class:`ProtocolError` for an unknown protocol or a dataset it does not
+    cover."""
     if protocol not in PROTOCOLS:
         raise ProtocolError(f'Unknown protocol {protocol!r}: choose one of '
                             f'{", ".join(PROTOCOLS)}')
@@ -181,16 +169,9 @@ def find_splits(protocol: str, dataset: Optional[str] = None) -> List[Split]:
 
 
 def training_run(split: Split) -> Optional[str]:
-    """The training run a split tests, where the protocol trains one per
-    seed or shot count.
-
-    Args:
-        split (Split): The split.
-
-    Returns:
-        str | None: ``'seed1'`` ... or ``'K=2'`` ...; None for a protocol
-        that tests one model on every split.
-    """
+    """The training run a split tests (``'seed1'`` ..., ``'K=2'`` ...),
+    where the protocol trains one per seed or shot count; None for a
+    protocol that tests one model on every split."""
     if split.protocol == 'base-to-novel':
         return split.name.split('-')[0]
     if split.protocol == 'few-shot':
@@ -199,18 +180,8 @@ def training_run(split: Split) -> Optional[str]:
 
 
 def shipped_path(relative: str, root: str = PROTOCOL_DIR) -> str:
-    """The file of a shipped list, checked.
-
-    Args:
-        relative (str): Its path below ``root``.
-        root (str): The folder of the lists.
-
-    Returns:
-        str: The path.
-
-    Raises:
-        ProtocolError: The file is not there.
-    """
+    """The path of a shipped list below ``root``; :class:`ProtocolError`
+    when it is not there."""
     path = osp.join(root, relative)
     if '*' in relative and glob.glob(path):
         return path
@@ -231,26 +202,14 @@ def _lines(path: str) -> List[str]:
 
 
 def read_class_names(relative: str, root: str = PROTOCOL_DIR) -> List[str]:
-    """The class names of a label file, in label order.
-
-    Args:
-        relative (str): ``*.csv`` (ViFi-CLIP's ``id,name`` with a header)
-            or a ``classInd.txt`` (``<1-based id> <name>``), below ``root``.
-        root (str): The folder of the lists.
-
-    Returns:
-        list[str]: Name of label 0, 1, ...; the corrections of
-        :data:`LABEL_CORRECTIONS` applied.
-
-    Raises:
-        ProtocolError: Missing file, or ids that are not 0, 1, 2 ... in
-            order (1, 2, 3 ... for ``classInd.txt``).
-    """
+    """The names of label 0, 1, ... of a label file below ``root``
+    (``*.csv``: ViFi-CLIP's ``id,name`` with a header; a ``classInd.txt``:
+    ``<1-based id> <name>``), the corrections of :data:`LABEL_CORRECTIONS`
+    applied; :class:`ProtocolError` for a missing file, or ids that are
+    not 0, 1, 2 ... in order (1, 2, 3 ... for ``classInd.txt``)."""
     path = shipped_path(relative, root)
     if '*' in relative:  # the official HMDB51 files: one per class
-        prefix, suffix = osp.basename(path).split('*')
-        return sorted(osp.basename(f)[len(prefix):-len(suffix)]
-                      for f in glob.glob(path))
+        return _hmdb51_classes(path)
     if relative.endswith('.csv'):
         rows = list(csv.reader(_lines(path)))
         if not rows or [c.strip() for c in rows[0]] != ['id', 'name']:
@@ -277,21 +236,11 @@ def read_class_names(relative: str, root: str = PROTOCOL_DIR) -> List[str]:
 
 def read_test_list(split: Split, root: str = PROTOCOL_DIR,
                    train: bool = False) -> List[Tuple[str, int]]:
-    """The ``(video, label)`` entries of a split's test (or training) list.
-
-    Args:
-        split (Split): The split.
-        root (str): The folder of the lists.
-        train (bool): Read the training list instead.
-
-    Returns:
-        list[tuple[str, int]]: Video as the list names it (a file name, or
-        ``<folder>/<file>``) and label index.
-
-    Raises:
-        ProtocolError: Missing file, malformed line, or a label outside the
-            split's classes.
-    """
+    """The ``(video as the list names it: a file name or
+    <folder>/<file>, label index)`` entries of a split's test list (its
+    training list with ``train``), lists in ``root``; :class:`ProtocolError`
+    for a missing file, a malformed line, or a label outside the split's
+    classes."""
     relative = split.train_list if train else split.test_list
     if split.list_format == 'hmdb51':  # one file per class holds both
         relative = split.test_list
@@ -299,13 +248,15 @@ def read_test_list(split: Split, root: str = PROTOCOL_DIR,
         raise ProtocolError(f'{split.protocol} {split.dataset} '
                             f'{split.name} has no training list')
     path = shipped_path(relative, root)
+    if split.list_format == 'hmdb51':
+        return _hmdb51_entries(path, '1' if train else '2')
     label_file = (split.train_label_file or split.label_file
                   ) if train else split.label_file
-    num_classes = len(read_class_names(label_file, root))
+    names = read_class_names(label_file, root)
+    num_classes = len(names)
+    entries = []
     if split.list_format == 'ucf101':
-        index = {name: i for i, name in enumerate(
-            read_class_names(label_file, root))}
-        entries = []
+        index = {name: i for i, name in enumerate(names)}
         for line in _lines(path):
             video = line.split()[0]
             folder = video.split('/')[0]
@@ -314,9 +265,6 @@ def read_test_list(split: Split, root: str = PROTOCOL_DIR,
                                     f'{label_file}')
             entries.append((video, index[folder]))
         return entries
-    if split.list_format == 'hmdb51':
-        return _hmdb51_entries(path, 'train' if train else 'test')
-    entries = []
     for number, line in enumerate(_lines(path), 1):
         parts = line.split()
         if len(parts) != 2 or not parts[1].isdigit():
@@ -331,17 +279,21 @@ def read_test_list(split: Split, root: str = PROTOCOL_DIR,
     return entries
 
 
-def _hmdb51_entries(pattern: str, part: str) -> List[Tuple[str, int]]:
-    """The train (id 1) or test (id 2) videos of the official HMDB51
+def _hmdb51_classes(pattern: str) -> List[str]:
+    """The class names of the official HMDB51 files of one split (one file
+    per class), sorted by name: climb before climb_stairs (their file
+    names sort the other way round)."""
+    prefix, suffix = osp.basename(pattern).split('*')
+    return sorted(osp.basename(f)[len(prefix):-len(suffix)]
+                  for f in glob.glob(pattern))
+
+
+def _hmdb51_entries(pattern: str, wanted: str) -> List[Tuple[str, int]]:
+    """The train (``wanted`` 1) or test (2) videos of the official HMDB51
     files of one split, as ``(<class>/<file>, label)``."""
     prefix, suffix = osp.basename(pattern).split('*')
-    wanted = {'train': '1', 'test': '2'}[part]
     entries = []
-    # By class name: climb before climb_stairs (their file names sort the
-    # other way round).
-    names = sorted(osp.basename(f)[len(prefix):-len(suffix)]
-                   for f in glob.glob(pattern))
-    for label, name in enumerate(names):
+    for label, name in enumerate(_hmdb51_classes(pattern)):
         path = osp.join(osp.dirname(pattern), f'{prefix}{name}{suffix}')
         for number, line in enumerate(_lines(path), 1):
             parts = line.split()
@@ -354,17 +306,10 @@ def _hmdb51_entries(pattern: str, part: str) -> List[Tuple[str, int]]:
 
 
 def describe(split: Split, root: str = PROTOCOL_DIR) -> dict:
-    """A split with its counts, read from the shipped files.
-
-    Args:
-        split (Split): The split.
-        root (str): The folder of the lists.
-
-    Returns:
-        dict: The split's fields, ``classes``, ``test_videos``,
-        ``train_videos`` (None without a training list) and
-        ``training_run`` (:func:`training_run`: the model it tests).
-    """
+    """A split's fields with its counts, read from the lists in ``root``:
+    ``classes``, ``test_videos``, ``train_videos`` (None without a training
+    list) and ``training_run`` (:func:`training_run`: the model it
+    tests)."""
     info = asdict(split)
     info['views'] = 'x'.join(map(str, split.views)) if split.views else None
     info['classes'] = len(read_class_names(split.label_file, root))
@@ -381,17 +326,11 @@ VIDEO_EXTENSIONS = ('.avi', '.mp4', '.webm', '.mkv', '.mov', '.m4v', '.flv',
 
 
 def index_videos(video_root: str) -> Dict[str, List[str]]:
-    """The video files below a folder, by file name and by name stem.
-
-    Args:
-        video_root (str): The user's copy of a dataset (any layout:
-            ``<Class>/<file>``, ``train/<file>``, all in one folder ...).
-
-    Returns:
-        dict[str, list[str]]: ``file name -> [paths relative to the
-        root]`` and ``'stem:' + name without extension -> [...]`` (a copy
-        re-encoded to another container still matches).
-    """
+    """The video files below ``video_root`` (a user's copy of a dataset,
+    in any layout: ``<Class>/<file>``, ``train/<file>``, all in one folder
+    ...): ``file name -> [paths relative to the root]`` and ``'stem:' +
+    name without extension -> [...]`` (a copy re-encoded to another
+    container still matches)."""
     found: Dict[str, List[str]] = {}
     for folder, _, files in os.walk(video_root, followlinks=True):
         for name in files:
@@ -419,9 +358,6 @@ def resolve_videos(entries: Sequence[Tuple[str, int]],
 
     Returns:
         tuple: ``([(relative path, label)], [missing list entries])``.
-
-    Raises:
-        ProtocolError: A listed video matches several files.
     """
     found, missing = [], []
     for video, label in entries:
@@ -445,13 +381,8 @@ def resolve_videos(entries: Sequence[Tuple[str, int]],
 
 
 def write_annotations(path: str, rows: Sequence[Tuple[str, int]]) -> None:
-    """Write an MMAction2 ``VideoDataset`` annotation list.
-
-    Args:
-        path (str): The file to write.
-        rows (list[tuple[str, int]]): ``(path relative to the video
-            root, label)``.
-    """
+    """Write an MMAction2 ``VideoDataset`` annotation list of ``(path
+    relative to the video root, label)`` rows."""
     with open(path, 'w', encoding='utf-8') as f:
         f.writelines(f'{video} {label}\n' for video, label in rows)
 
@@ -463,14 +394,8 @@ def class_texts(split: Split, root: str = PROTOCOL_DIR) -> List[str]:
     words of ``configs/label_map_ucf101.txt`` (derived from the official
     names by ``tools/make_label_maps.py``); HMDB51's class folders
     (``brush_hair``) read with spaces, as ViFi-CLIP's label files write
-    them; the other label files already hold words.
-
-    Args:
-        split (Split): The split.
-        root (str): The folder of the lists.
-
-    Returns:
-        list[str]: Text of label 0, 1, ...
+    them; the other label files already hold words. Returns the text of
+    label 0, 1, ... of ``split`` (lists in ``root``).
     """
     names = read_class_names(split.label_file, root)
     if split.list_format == 'hmdb51':  # class folders: brush_hair
@@ -492,16 +417,9 @@ def plan_tests(splits: Sequence[Split], root: str, video_root: str,
                work_dir: str) -> List[Tuple[Split, List[Tuple[str, int]]]]:
     """Find every listed test video of the splits in a user's copy;
     refuse a copy that lacks any (a result on part of a split is not the
-    protocol's), listing the missing ones in ``missing_<split>.txt``.
-
-    Args:
-        splits (list[Split]): The splits to test.
-        root (str): The folder of the lists.
-        video_root (str): The user's copy of the dataset.
-        work_dir (str): Where the lists of missing videos are written.
-
-    Returns:
-        list[tuple]: ``(split, [(relative path, label)])`` per split.
+    protocol's), listing the missing ones in
+    ``<work_dir>/missing_<split>.txt``. Returns ``(split, [(path relative
+    to video_root, label)])`` per split; lists in ``root``.
     """
     videos = index_videos(video_root)
     if not videos:
@@ -528,19 +446,10 @@ def plan_tests(splits: Sequence[Split], root: str, video_root: str,
 
 
 def listing(rows: Sequence[dict]) -> List[str]:
-    """One line per split: protocol, dataset, name and counts.
-
-    Args:
-        rows (list[dict]): :func:`describe` of each split.
-
-    Returns:
-        list[str]: The lines.
-    """
-    lines = []
-    for row in rows:
-        train = (f", train {row['train_videos']}"
-                 if row['train_videos'] is not None else '')
-        lines.append(f"{row['protocol']:14} {row['dataset']:7} "
-                     f"{row['name']:12} {row['classes']:4} classes, test "
-                     f"{row['test_videos']}{train}")
-    return lines
+    """One line per split of ``rows`` (:func:`describe` of each):
+    protocol, dataset, name and counts."""
+    return [f"{row['protocol']:14} {row['dataset']:7} {row['name']:12} "
+            f"{row['classes']:4} classes, test {row['test_videos']}"
+            + (f", train {row['train_videos']}"
+               if row['train_videos'] is not None else '')
+            for row in rows]

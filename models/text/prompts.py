@@ -7,6 +7,7 @@ imported (``tools/light_imports.py``).
 """
 from __future__ import annotations
 
+import collections
 import os.path as osp
 import warnings
 from typing import TYPE_CHECKING, List, Optional, Sequence, Union
@@ -73,15 +74,8 @@ def _read_lines(path: str, what: str) -> List[str]:
 
 
 def load_labels(labels_or_label_file: Union[str, Sequence[str]]) -> List[str]:
-    """Class names from a list or from a file with one name per line.
-
-    Args:
-        labels_or_label_file (str | list[str]): The names, or the path of a
-            UTF-8 file holding one name per line (line ``i`` is class ``i``).
-
-    Returns:
-        list[str]: The class names, in index order.
-    """
+    """The class names, in index order, of a list or of a UTF-8 file
+    holding one name per line (line ``i`` is class ``i``)."""
     if isinstance(labels_or_label_file, str):
         labels = _read_lines(labels_or_label_file, 'Label')
         source = repr(labels_or_label_file)
@@ -97,14 +91,11 @@ def load_labels(labels_or_label_file: Union[str, Sequence[str]]) -> List[str]:
                         f'{type(labels_or_label_file).__name__}')
     if not labels:
         raise ValueError(f'{source} holds no labels: give at least one')
-    seen, duplicates = set(), []
-    for label in labels:
-        if label in seen:
-            duplicates.append(label)
-        seen.add(label)
+    duplicates = sorted(x for x, n in collections.Counter(labels).items()
+                        if n > 1)
     if duplicates:
         warnings.warn(
-            f'{source} repeats labels {sorted(set(duplicates))}: each copy '
+            f'{source} repeats labels {duplicates}: each copy '
             'is a separate class and they will split the probability')
     # CLIP's tokenizer lowercases and collapses spaces: such labels are the
     # same text to the model.
@@ -186,15 +177,8 @@ def tokenize(texts: Sequence[str],
 
     Matches ``clip.tokenize(texts, truncate=True)`` token for token, but
     names the texts that had to be cut instead of failing or cutting
-    silently.
-
-    Args:
-        texts (list[str]): The texts.
-        context_length (int): CLIP's context length.
-
-    Returns:
-        torch.Tensor: ``(len(texts), context_length)`` int64 tokens, each row
-        ending with the end-of-text token, zero-padded.
+    silently: ``(len(texts), context_length)`` int64 tokens, each row
+    ending with the end-of-text token, zero-padded.
     """
     import torch
     from clip.clip import _tokenizer as tokenizer
@@ -219,44 +203,22 @@ def tokenize(texts: Sequence[str],
 
 def build_prompts(labels: Sequence[str],
                   templates: Sequence[str]) -> List[str]:
-    """Every (template, label) prompt, template-major.
-
-    Args:
-        labels (list[str]): Class names.
-        templates (list[str]): Templates with ``{}``.
-
-    Returns:
-        list[str]: ``len(templates) * len(labels)`` prompts; prompt
-        ``t * len(labels) + c`` is template ``t`` filled with label ``c``.
-    """
+    """Every (template, label) prompt, template-major: prompt ``t *
+    len(labels) + c`` is template ``t`` filled with label ``c``."""
     return [t.format(label) for t in templates for label in labels]
 
 
 def eot_lengths(tokens: torch.Tensor) -> torch.Tensor:
-    """Length of each token row up to and including its end-of-text token.
-
-    Args:
-        tokens (torch.Tensor): ``(N, L)`` tokens from :func:`tokenize`.
-
-    Returns:
-        torch.Tensor: ``(N,)`` lengths (the end-of-text token has the largest
-        id, which is how CLIP finds it too).
-    """
+    """``(N,)`` lengths of ``(N, L)`` :func:`tokenize` rows up to and
+    including their end-of-text token (it has the largest id, which is how
+    CLIP finds it too)."""
     return tokens.argmax(dim=-1) + 1
 
 
 def prompt_tokens(labels: Sequence[str],
                   templates: Optional[Sequence[str]] = None) -> torch.Tensor:
-    """Tokens of every (template, label) prompt.
-
-    Args:
-        labels (list[str]): Class names.
-        templates (list[str], optional): Templates; the ActionCLIP ones by
-            default.
-
-    Returns:
-        torch.Tensor: ``(len(templates), len(labels), 77)`` tokens.
-    """
+    """``(len(templates), len(labels), 77)`` tokens of every (template,
+    label) prompt; the ActionCLIP templates by default."""
     templates = list(templates or DEFAULT_TEMPLATES)
     tokens = tokenize(build_prompts(labels, templates))
     return tokens.view(len(templates), len(labels), -1)

@@ -11,14 +11,8 @@ _TEXT_PARAMS = ('positional_embedding', 'text_projection')
 
 
 def text_parameters(clip_model: torch.nn.Module) -> list:
-    """Every tensor that the CLIP text encoder reads.
-
-    Args:
-        clip_model (nn.Module): A :class:`clip.model.CLIP`.
-
-    Returns:
-        list[torch.Tensor]: Its text-side parameters.
-    """
+    """Every tensor that the text encoder of a :class:`clip.model.CLIP`
+    reads."""
     params = [getattr(clip_model, name) for name in _TEXT_PARAMS]
     for name in _TEXT_MODULES:
         params.extend(getattr(clip_model, name).parameters())
@@ -63,14 +57,8 @@ def encode_text(clip_model: torch.nn.Module,
 
 
 def l2_normalize(x: torch.Tensor) -> torch.Tensor:
-    """Divide by the L2 norm over the last dim, as CLIP does (no epsilon).
-
-    Args:
-        x (torch.Tensor): Features.
-
-    Returns:
-        torch.Tensor: Unit-length features.
-    """
+    """Divide by the L2 norm over the last dim, as CLIP does (no
+    epsilon)."""
     return x / x.norm(dim=-1, keepdim=True)
 
 
@@ -121,15 +109,9 @@ class PromptBank:
                       for p in text_parameters(clip_model)))
 
     def features(self, clip_model: torch.nn.Module) -> torch.Tensor:
-        """L2-normalised features of every prompt.
-
-        Args:
-            clip_model (nn.Module): The CLIP model whose text encoder to use.
-
-        Returns:
-            torch.Tensor: ``(num_templates, num_labels, D)`` float32
-            features, computed without gradient.
-        """
+        """``(num_templates, num_labels, D)`` float32 L2-normalised
+        features of every prompt by the text encoder of ``clip_model``,
+        computed without gradient."""
         key = self._weights_key(clip_model)
         if self._features is None or key != self._key:
             self._features = None  # free the old ones before computing

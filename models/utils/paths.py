@@ -29,18 +29,11 @@ class NotRegularFileError(FileNotFoundError):
 
 
 def special_file_kind(path: str) -> Optional[str]:
-    """What ``path`` is when it is neither a regular file nor a folder.
-
-    Only ``os.stat`` looks at it (following links): nothing is opened.
-
-    Args:
-        path (str): The path.
-
-    Returns:
-        str | None: ``'a FIFO'``, ``'a socket'``, ``'a character device'``
-        or ``'a block device'``; None for a regular file, a folder, or a
-        path that cannot be stat'ed.
-    """
+    """What ``path`` is when it is neither a regular file nor a folder:
+    ``'a FIFO'``, ``'a socket'``, ``'a character device'`` or ``'a block
+    device'``; None for a regular file, a folder, or a path that cannot be
+    stat'ed. Only ``os.stat`` looks at it (following links): nothing is
+    opened."""
     try:
         mode = os.stat(path).st_mode
     except (OSError, ValueError):
@@ -61,15 +54,9 @@ def not_a_file(path: str) -> str:
 
 
 def check_not_special(path: str, what: str) -> None:
-    """Refuse a FIFO, socket or device before anything opens it.
-
-    Args:
-        path (str): The path.
-        what (str): What it should be, e.g. ``'Video file'``.
-
-    Raises:
-        NotRegularFileError: ``path`` is one (the message says which).
-    """
+    """Refuse a FIFO, socket or device before anything opens it: a
+    :class:`NotRegularFileError` that says which, naming ``path`` as
+    ``what`` (e.g. ``'Video file'``)."""
     kind = special_file_kind(path)
     if kind is not None:
         raise NotRegularFileError(
@@ -78,14 +65,7 @@ def check_not_special(path: str, what: str) -> None:
 
 
 def is_link_loop(path: str) -> bool:
-    """Whether resolving ``path`` runs into a symbolic link loop.
-
-    Args:
-        path (str): The path.
-
-    Returns:
-        bool: True for a loop.
-    """
+    """Whether resolving ``path`` runs into a symbolic link loop."""
     try:
         os.stat(path)
     except OSError as error:
@@ -129,13 +109,9 @@ def require_file(path: str, what: str, hint: str = '') -> str:
 
 def cache_home() -> str:
     """The plugin's folder in the user's cache, where the tools keep their
-    caches unless told otherwise: nothing is written beside the user's
-    videos.
-
-    Returns:
-        str: ``$XDG_CACHE_HOME/actionclip`` where that variable holds an
-        absolute path (the XDG rule), else ``~/.cache/actionclip``.
-    """
+    caches unless told otherwise (nothing is written beside the user's
+    videos): ``$XDG_CACHE_HOME/actionclip`` where that variable holds an
+    absolute path (the XDG rule), else ``~/.cache/actionclip``."""
     base = os.environ.get('XDG_CACHE_HOME', '')
     if not osp.isabs(base):
         base = osp.join(osp.expanduser('~'), '.cache')
@@ -147,27 +123,15 @@ def file_version(stat: os.stat_result) -> Dict[str, int]:
     path: its size and modification time, and also its inode and status
     change time, so that two files of one size and time swapped by name
     (renames keep the inode and set the change time) or a file copied over
-    with its times kept are not taken for the one cached.
-
-    Args:
-        stat (os.stat_result): The file's ``os.stat``.
-
-    Returns:
-        dict: ``size``, ``mtime_ns``, ``ino`` and ``ctime_ns``.
-    """
+    with its times kept are not taken for the one cached: ``size``,
+    ``mtime_ns``, ``ino`` and ``ctime_ns`` of its ``os.stat``."""
     return dict(size=stat.st_size, mtime_ns=stat.st_mtime_ns,
                 ino=stat.st_ino, ctime_ns=stat.st_ctime_ns)
 
 
 def file_identity(path: str) -> Dict[str, object]:
-    """What a manifest records of a file: ``size_bytes`` and ``sha256``.
-
-    Args:
-        path (str): The file.
-
-    Returns:
-        dict: ``{'size_bytes': int, 'sha256': str}``.
-    """
+    """What a manifest records of a file: ``{'size_bytes': int,
+    'sha256': str}``."""
     with open(path, 'rb') as f:
         digest = hashlib.file_digest(f, 'sha256').hexdigest()
     return dict(size_bytes=osp.getsize(path), sha256=digest)

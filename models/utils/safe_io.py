@@ -49,16 +49,9 @@ class NoSpaceError(OSError):
 
 
 def no_space_error(error: OSError, path: str) -> NoSpaceError:
-    """:class:`NoSpaceError` for a write of ``path`` that failed with
-    ``error`` (one of :data:`NO_ROOM_ERRNOS`).
-
-    Args:
-        error (OSError): The write's error.
-        path (str): The file being written.
-
-    Returns:
-        NoSpaceError: With ``error``'s errno and reason.
-    """
+    """:class:`NoSpaceError`, with ``error``'s errno and reason, for a
+    write of ``path`` that failed with ``error`` (one of
+    :data:`NO_ROOM_ERRNOS`)."""
     return NoSpaceError(error.errno, error.strerror
                         or os.strerror(error.errno), path)
 
@@ -70,19 +63,11 @@ class OutputPathError(ValueError):
 
 
 def temp_path(path: str, keep_ext: bool = False) -> str:
-    """The temporary file :func:`atomic_path` writes before renaming.
-
-    Args:
-        path (str): The destination.
-        keep_ext (bool): End the name with the destination's extension as
-            well, for writers that choose the format from it (OpenCV's
-            ``VideoWriter``, Pillow). Defaults to False.
-
-    Returns:
-        str: ``<folder>/.<name>.<pid>.<n>.tmp`` (``...tmp.mp4`` with
-        ``keep_ext``), in the destination's folder so that the final
-        ``os.replace`` is a rename within one file system.
-    """
+    """The temporary file :func:`atomic_path` writes before renaming:
+    ``<folder>/.<name>.<pid>.<n>.tmp`` in the destination ``path``'s
+    folder, so that the final ``os.replace`` is a rename within one file
+    system; ``...tmp.mp4`` with ``keep_ext``, for writers that choose the
+    format from the extension (OpenCV's ``VideoWriter``, Pillow)."""
     folder, name = osp.split(path)
     ext = osp.splitext(name)[1] if keep_ext else ''
     return osp.join(folder,
@@ -159,18 +144,10 @@ def atomic_path(path: str, keep_ext: bool = True) -> Iterator[str]:
             ...
             writer.release()
 
-    Args:
-        path (str): The destination. Through a symbolic link, the link's
-            target is replaced and the link kept.
-        keep_ext (bool): End the temporary name with ``path``'s extension
-            (see :func:`temp_path`). Defaults to True.
-
-    Yields:
-        str: The temporary file's path, in ``path``'s folder.
-
-    Raises:
-        FileNotFoundError: When the block wrote nothing to that path
-            (``path`` is then left as it was).
+    Through a symbolic link, the link's target is replaced and the link
+    kept; ``keep_ext`` as for :func:`temp_path`. A FileNotFoundError when
+    the block wrote nothing to the temporary path (``path`` is then left
+    as it was).
     """
     with _atomic(path, keep_ext) as (tmp, _):
         yield tmp
@@ -214,16 +191,9 @@ def atomic_write(path: str,
 
 def write_json_or_csv(path: str, document: Any, header: Sequence[str],
                       rows: Iterable[Sequence], indent: int = 2) -> None:
-    """A tool's ``--out`` file by its extension, whole or not at all: the
-    document as JSON for ``.json``, else a CSV table.
-
-    Args:
-        path (str): ``.json`` or ``.csv`` file.
-        document: What the JSON file holds.
-        header (Sequence[str]): The CSV file's first row.
-        rows (Iterable[Sequence]): Its other rows (read only for CSV).
-        indent (int): JSON indentation.
-    """
+    """A tool's ``--out`` file by its extension, whole or not at all:
+    ``document`` as JSON (``indent``) for ``.json``, else a CSV table of
+    ``header`` and ``rows`` (read only for CSV)."""
     if path.lower().endswith('.json'):
         with atomic_write(path, 'w', encoding='utf-8') as f:
             json.dump(document, f, indent=indent, ensure_ascii=False)
@@ -255,16 +225,9 @@ class _RecordingWriter:
 
 def torch_save_to(obj: object, f: IO) -> None:
     """``torch.save(obj, f)`` into an open binary file, raising the file's
-    own OSError when a write fails.
-
-    torch turns that error into ``RuntimeError: [enforce fail at
-    inline_container.cc:...] unexpected pos ...``, which names neither the
-    file nor the cause (a full disk).
-
-    Args:
-        obj (object): What to save.
-        f (file): The file, open for binary writing.
-    """
+    own OSError when a write fails (torch turns it into ``RuntimeError:
+    [enforce fail at inline_container.cc:...] unexpected pos ...``, which
+    names neither the file nor the cause, e.g. a full disk)."""
     import torch
     writer = _RecordingWriter(f)
     try:
@@ -276,31 +239,17 @@ def torch_save_to(obj: object, f: IO) -> None:
 
 
 def atomic_save_torch(obj: object, path: str) -> None:
-    """``torch.save(obj, path)`` through :func:`atomic_write`.
-
-    Args:
-        obj (object): What to save.
-        path (str): The destination file.
-
-    Raises:
-        NoSpaceError: No room to write it (the previous file is intact).
-    """
+    """``torch.save(obj, path)`` through :func:`atomic_write`
+    (:class:`NoSpaceError` when there is no room; the previous file is
+    intact)."""
     with atomic_write(path, 'wb') as f:
         torch_save_to(obj, f)
 
 
 def same_file(a: str, b: str) -> bool:
-    """Whether two paths name one file: the same path, or linked to each
-    other by a hard or symbolic link (compared by device and inode).
-
-    Args:
-        a (str): A path.
-        b (str): Another path.
-
-    Returns:
-        bool: True when both exist and are the same file; False otherwise,
-        also when either does not exist or cannot be examined.
-    """
+    """Whether two existing paths name one file: the same path, or linked
+    by a hard or symbolic link (compared by device and inode); False also
+    when either does not exist or cannot be examined."""
     try:
         return osp.samefile(a, b)
     except (OSError, ValueError, TypeError):

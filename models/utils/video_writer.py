@@ -78,19 +78,10 @@ def write_pyav(path: str,
                codec: str = 'libx264',
                options: Optional[dict] = None,
                threads: int = 0) -> int:
-    """Write BGR frames with PyAV (yuv420p), one frame in memory at a time.
-
-    Args:
-        path (str): The file; its extension picks the container.
-        frames (iterable[np.ndarray]): ``(H, W, 3)`` BGR frames of one
-            size, even sides.
-        fps (float): Frame rate.
-        codec (str): Encoder.
-        options (dict, optional): Encoder options, e.g. ``preset``.
-        threads (int): Encoder threads; 0: the encoder chooses.
-
-    Returns:
-        int: The frames written.
+    """Write ``(H, W, 3)`` BGR frames of one size, even sides, with PyAV
+    (yuv420p), one frame in memory at a time; the extension of ``path``
+    picks the container, ``options`` go to the encoder ``codec`` (e.g.
+    ``preset``), ``threads`` 0 lets it choose. Returns the frames written.
     """
     import av
     count = 0

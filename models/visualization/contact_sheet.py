@@ -32,19 +32,10 @@ _TEXT = (20, 20, 20)
 
 def segment_times(start_s: float, end_s: float, peak_s: float,
                   count: int) -> List[float]:
-    """The times of a segment shown on the sheet.
-
-    Args:
-        start_s (float): Segment start.
-        end_s (float): Segment end.
-        peak_s (float): Its best window's centre.
-        count (int): Frames per segment (>= 1).
-
-    Returns:
-        list[float]: 1: the peak; 2: start and end; 3: start, peak, end;
-        more: evenly spaced from start to end, the middle one moved to the
-        peak when ``count`` is odd.
-    """
+    """The ``count`` (>= 1) times of a segment shown on the sheet (its
+    ``peak_s`` is its best window's centre): 1: the peak; 2: start and
+    end; 3: start, peak, end; more: evenly spaced from start to end, the
+    middle one moved to the peak when ``count`` is odd."""
     if count < 1:
         raise ValueError(f'per_segment must be >= 1, got {count}')
     if count == 1:
@@ -59,14 +50,7 @@ def segment_times(start_s: float, end_s: float, peak_s: float,
 def enlarge(frame):
     """A small frame repeated pixel by pixel (a whole factor, no
     smoothing: the sheet shows the video's own pixels) until its longest
-    side reaches :data:`MIN_THUMBNAIL`; larger frames unchanged.
-
-    Args:
-        frame (numpy.ndarray): ``H x W x 3``.
-
-    Returns:
-        numpy.ndarray: The frame, ``k`` times larger on each side.
-    """
+    side reaches :data:`MIN_THUMBNAIL`; larger frames unchanged."""
     factor = -(-MIN_THUMBNAIL // max(frame.shape[:2]))
     if factor <= 1:
         return frame
@@ -120,24 +104,11 @@ def render_contact_sheet(video_result: dict,
                          queries: Sequence[str],
                          per_segment: int = 3,
                          image_format: str = 'JPEG') -> bytes:
-    """Draw the contact sheet and return the image file's bytes.
-
-    Args:
-        video_result (dict): One entry of the result document's
-            ``videos``.
-        queries (list[str]): The queries, in the document's order.
-        per_segment (int): Frames per segment (see :func:`segment_times`).
-            Defaults to 3.
-        image_format (str): ``'JPEG'`` or ``'PNG'``.
-
-    Returns:
-        bytes: The image file.
-
-    Raises:
-        FrameReadError: When the video cannot be read (the message names
-            it).
-        ValueError: When the result is inconsistent.
-    """
+    """The bytes of the ``'JPEG'`` or ``'PNG'`` contact sheet of a video
+    of the result document's ``videos`` (``queries`` in the document's
+    order; ``per_segment`` frames a segment, see :func:`segment_times`);
+    :class:`FrameReadError` naming the video when it cannot be read,
+    ValueError when the result is inconsistent."""
     from PIL import Image, ImageDraw
 
     check_video_result(video_result, queries)

@@ -16,14 +16,8 @@ COLOURS = ('#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b',
 
 
 def query_colour(index: int) -> str:
-    """The colour of the ``index``-th query.
-
-    Args:
-        index (int): Position of the query in the document's list.
-
-    Returns:
-        str: ``#rrggbb``.
-    """
+    """The colour (``#rrggbb``) of the ``index``-th query of the
+    document's list."""
     return COLOURS[index % len(COLOURS)]
 
 
@@ -33,17 +27,11 @@ def video_name(video_result: dict) -> str:
 
 
 def check_video_result(video_result: dict, queries: Sequence[str]) -> None:
-    """Refuse a video's result that the pictures could only show wrong.
-
-    Args:
-        video_result (dict): One entry of the document's ``videos``.
-        queries (list[str]): The queries to show; each must have scores.
-
-    Raises:
-        ValueError: When windows and scores do not match in number, a
-            score or time is not finite, or a query has no scores; the
-            message names the video and the query.
-    """
+    """Refuse, with a ValueError naming the video and the query, a
+    video's result (an entry of the document's ``videos``) that the
+    pictures could only show wrong: windows and scores that do not match
+    in number, a score or time that is not finite, or one of ``queries``
+    without scores."""
     name = video_result.get('video', '?')
     windows = video_result.get('windows')
     scores = video_result.get('scores')
@@ -86,15 +74,8 @@ def check_video_result(video_result: dict, queries: Sequence[str]) -> None:
 
 
 def duration_of(video_result: dict) -> float:
-    """The video's length in seconds: ``duration_s``, else the end of the
-    last window.
-
-    Args:
-        video_result (dict): One entry of the document's ``videos``.
-
-    Returns:
-        float: Seconds (0.0 when nothing says).
-    """
+    """The length in seconds of a video of the document's ``videos``:
+    ``duration_s``, else the end of the last window, else 0.0."""
     duration = video_result.get('duration_s')
     if isinstance(duration, (int, float)) and math.isfinite(duration) \
             and duration > 0:
@@ -104,16 +85,9 @@ def duration_of(video_result: dict) -> float:
 
 
 def clock(seconds: float, decimals: int = 1) -> str:
-    """A time as ``m:ss.s`` (``h:mm:ss.s`` from an hour on).
-
-    Args:
-        seconds (float): The time.
-        decimals (int): Digits after the seconds' point. Defaults to 1.
-
-    Returns:
-        str: E.g. ``0:12.5``, ``1:02:05.0``; ``-`` precedes a negative
-        time.
-    """
+    """A time as ``m:ss.s`` (``h:mm:ss.s`` from an hour on), with
+    ``decimals`` digits after the seconds' point: ``0:12.5``,
+    ``1:02:05.0``; ``-`` precedes a negative time."""
     sign = '-' if seconds < 0 else ''
     scale = 10**decimals
     # Rounded once, in whole units of the last digit: 59.96 s is 1:00.0.
@@ -129,17 +103,11 @@ def clock(seconds: float, decimals: int = 1) -> str:
 
 def segment_rows(video_result: dict,
                  queries: Sequence[str]) -> List[Dict[str, object]]:
-    """The found segments of each query, best first, as rows to show.
-
-    Args:
-        video_result (dict): One entry of the document's ``videos``.
-        queries (list[str]): The queries, in the document's order.
-
-    Returns:
-        list[dict]: ``query``, ``query_index``, ``rank`` (from 1),
-        ``start_s``, ``end_s``, ``score``, ``peak_s`` (the segment's
-        middle when the document gives no peak).
-    """
+    """The found segments of each query (in the document's order) of a
+    video of the document's ``videos``, best first, as rows to show:
+    ``query``, ``query_index``, ``rank`` (from 1), ``start_s``, ``end_s``,
+    ``score``, ``peak_s`` (the segment's middle when the document gives no
+    peak)."""
     rows = []
     segments = video_result.get('segments') or {}
     for index, query in enumerate(queries):
@@ -148,13 +116,8 @@ def segment_rows(video_result: dict,
             peak = segment.get('peak_s')
             if not isinstance(peak, (int, float)) or not math.isfinite(peak):
                 peak = (start + end) / 2
-            rows.append(
-                dict(
-                    query=query,
-                    query_index=index,
-                    rank=rank,
-                    start_s=start,
-                    end_s=end,
-                    score=float(segment['score']),
-                    peak_s=float(peak)))
+            rows.append(dict(query=query, query_index=index, rank=rank,
+                             start_s=start, end_s=end,
+                             score=float(segment['score']),
+                             peak_s=float(peak)))
     return rows

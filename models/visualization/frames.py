@@ -49,18 +49,10 @@ def _open(video: str):
 
 
 def video_rate_and_length(video: str) -> Tuple[float, int]:
-    """The frame rate and frame count a video's container declares.
-
-    Args:
-        video (str): The video file.
-
-    Returns:
-        tuple[float, int]: Frames per second (25 when the container does
-        not say) and the declared number of frames (0 when unknown).
-
-    Raises:
-        FrameReadError: When the file is missing or cannot be opened.
-    """
+    """The frame rate (25 when the container does not say) and frame
+    count (0 when unknown) a video's container declares;
+    :class:`FrameReadError` when the file is missing or cannot be
+    opened."""
     import cv2
     capture = _open(video)
     try:
@@ -189,15 +181,8 @@ def _shrink(frame, max_side: int):
 
 
 def jpeg_bytes(frame, quality: int = 82) -> bytes:
-    """An RGB frame encoded as JPEG.
-
-    Args:
-        frame (numpy.ndarray): ``H x W x 3`` uint8 RGB.
-        quality (int): JPEG quality, 0 to 100. Defaults to 82.
-
-    Returns:
-        bytes: The JPEG file's bytes.
-    """
+    """The bytes of an ``H x W x 3`` uint8 RGB frame encoded as JPEG of
+    ``quality`` (0 to 100)."""
     import cv2
     ok, data = cv2.imencode('.jpg', cv2.cvtColor(frame, cv2.COLOR_RGB2BGR),
                             [cv2.IMWRITE_JPEG_QUALITY, quality])
@@ -208,13 +193,6 @@ def jpeg_bytes(frame, quality: int = 82) -> bytes:
 
 
 def data_uri(data: bytes, mime: str) -> str:
-    """A ``data:`` URI that embeds a file in a page.
-
-    Args:
-        data (bytes): The file's bytes.
-        mime (str): Its type, e.g. ``'image/jpeg'``.
-
-    Returns:
-        str: ``data:<mime>;base64,...``.
-    """
+    """A ``data:<mime>;base64,...`` URI that embeds a file's bytes (of
+    type ``mime``, e.g. ``'image/jpeg'``) in a page."""
     return f'data:{mime};base64,' + base64.b64encode(data).decode('ascii')

@@ -97,16 +97,8 @@ def _lanes(rows: list) -> int:
 
 
 def moments_page(result: dict, path: str) -> str:
-    """The moments page of a result document, as text.
-
-    Args:
-        result (dict): ``tools/find_moments.py``'s document.
-        path (str): Where the page will be written (video URLs are made
-            relative to it).
-
-    Returns:
-        str: The HTML document.
-    """
+    """The HTML moments page of ``tools/find_moments.py``'s document, to
+    be written at ``path`` (video URLs are made relative to it)."""
     if not isinstance(result, dict) or 'videos' not in result:
         raise ValueError('The moments page needs find_moments\' result '
                          'document (a dict with "videos" and "queries")')
@@ -135,16 +127,9 @@ def moments_page(result: dict, path: str) -> str:
 
 
 def write_moments_page(result: dict, path: str) -> str:
-    """Write the report page of a find_moments result (atomically).
-
-    Args:
-        result (dict): ``tools/find_moments.py``'s document (see
-            ``docs/reports.md``).
-        path (str): The ``.html`` file to write.
-
-    Returns:
-        str: ``path``.
-    """
+    """Write :func:`moments_page` of a find_moments result (see
+    ``docs/reports.md``) to the ``.html`` file ``path`` (atomically);
+    returns ``path``."""
     return write_page(moments_page(result, path), path)
 
 
@@ -163,17 +148,10 @@ def _middle_thumbnail(video: str) -> tuple:
 
 
 def ranking_page(ranking: dict, path: str) -> str:
-    """The page of a search_videos ranking, as text.
-
-    Args:
-        ranking (dict): ``tools/search_videos.py``'s ``--out`` JSON
-            document: ``query``, ``model``, ``results`` (``rank``,
-            ``video``, ``similarity``), ``failures``.
-        path (str): Where the page will be written.
-
-    Returns:
-        str: The HTML document.
-    """
+    """The HTML page, to be written at ``path``, of
+    ``tools/search_videos.py``'s ``--out`` JSON document (``query``,
+    ``model``, ``results`` of ``rank``, ``video``, ``similarity``;
+    ``failures``)."""
     if not isinstance(ranking, dict) or 'results' not in ranking:
         raise ValueError('The ranking page needs search_videos\' --out '
                          'JSON document (a dict with "query" and '
@@ -202,14 +180,6 @@ def ranking_page(ranking: dict, path: str) -> str:
 
 
 def write_ranking_page(ranking: dict, path: str) -> str:
-    """Write the page of a search_videos ranking (atomically).
-
-    Args:
-        ranking (dict): ``tools/search_videos.py``'s ``--out`` JSON
-            document.
-        path (str): The ``.html`` file to write.
-
-    Returns:
-        str: ``path``.
-    """
+    """Write :func:`ranking_page` of a search_videos ranking to the
+    ``.html`` file ``path`` (atomically); returns ``path``."""
     return write_page(ranking_page(ranking, path), path)

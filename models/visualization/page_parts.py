@@ -45,31 +45,17 @@ def _environment() -> jinja2.Environment:
 
 
 def render(template: str, **context) -> str:
-    """Render one of the page templates.
-
-    Args:
-        template (str): Its file name in ``templates/``.
-        **context: Its variables; text is escaped where the template puts
-            it.
-
-    Returns:
-        str: The document.
-    """
+    """The document of the page template of file name ``template`` in
+    ``templates/``, its variables ``context`` escaped where it puts
+    text."""
     return _environment().get_template(template).render(**context)
 
 
 def video_url(video: str, page: str) -> str:
     """The ``src`` of a video as seen from the page: relative to the
     page's folder, percent-encoded; ``file://`` and absolute where no
-    relative path exists (another drive on Windows).
-
-    Args:
-        video (str): The video file, absolute or relative to the current
-            folder.
-        page (str): The page file.
-
-    Returns:
-        str: The URL (not yet HTML-escaped).
+    relative path exists (another drive on Windows); not yet
+    HTML-escaped. ``video`` is absolute or relative to the current folder.
     """
     target = osp.abspath(video)
     try:
@@ -123,15 +109,8 @@ def failure_items(failures: object) -> Iterable[Tuple[str, str]]:
 
 
 def write_page(text: str, path: str) -> str:
-    """Write a page atomically (``models/utils/safe_io.py``).
-
-    Args:
-        text (str): The document.
-        path (str): ``.html`` or ``.htm`` file.
-
-    Returns:
-        str: ``path``.
-    """
+    """Write a page's ``text`` to the ``.html`` or ``.htm`` file ``path``
+    atomically (``models/utils/safe_io.py``); returns ``path``."""
     from models.utils.safe_io import atomic_write
     if osp.splitext(str(path))[1].lower() not in ('.html', '.htm'):
         raise ValueError(f'Page {path!r}: end the name with .html')

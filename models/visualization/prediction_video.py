@@ -27,14 +27,8 @@ GIF_MAX_FRAMES = 300
 
 def viz_paths(viz: str, videos: Sequence[str]) -> Dict[str, str]:
     """One output file per video: ``viz`` itself for a single video, else
-    ``<viz stem>_<video stem><ext>`` (numbered where stems repeat).
-
-    Args:
-        viz (str): The ``--viz`` path.
-        videos (list[str]): The scored videos.
-
-    Returns:
-        dict: ``{video: output path}``.
+    ``<viz stem>_<video stem><ext>`` (numbered where stems repeat):
+    ``{video: output path}`` of the scored videos and the ``--viz`` path.
     """
     if len(videos) == 1:
         return {videos[0]: viz}
@@ -88,20 +82,10 @@ class VizLayout(NamedTuple):
 
 def frame_size(width: int, height: int,
                target: Optional[Sequence[int]] = None) -> Tuple[int, int]:
-    """The size a video's frames are drawn at.
-
-    Args:
-        width (int): The video's width.
-        height (int): The video's height.
-        target (list[int], optional): ``--target-resolution`` ``(W, H)``;
-            -1 for either keeps the aspect ratio, as in MMAction2's
-            ``demo/demo.py``.
-
-    Returns:
-        tuple[int, int]: ``(width, height)``: ``target``, else the video's
-        size, scaled up to :data:`VIZ_MIN_WIDTH` pixels wide when it is
-        narrower.
-    """
+    """The ``(width, height)`` a video's frames are drawn at: ``target``
+    (``--target-resolution`` ``(W, H)``; -1 for either keeps the aspect
+    ratio, as in MMAction2's ``demo/demo.py``), else the video's size,
+    scaled up to :data:`VIZ_MIN_WIDTH` pixels wide when it is narrower."""
     if target:
         w, h = target
         if w == -1:
@@ -223,15 +207,7 @@ def draw_predictions(frame,
 
 def gif_size(width: int, height: int) -> Tuple[int, int]:
     """The frame size of a ``--viz`` GIF: the video's, scaled down (aspect
-    kept) so that its longer side is at most :data:`GIF_MAX_SIDE`.
-
-    Args:
-        width (int): The video's width.
-        height (int): The video's height.
-
-    Returns:
-        tuple[int, int]: ``(width, height)`` of the GIF.
-    """
+    kept) so that its longer side is at most :data:`GIF_MAX_SIDE`."""
     scale = min(1.0, GIF_MAX_SIDE / max(width, height))
     return max(1, round(width * scale)), max(1, round(height * scale))
 

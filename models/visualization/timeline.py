@@ -31,19 +31,9 @@ _LABEL_CHARS = 60
 def max_pool(x: np.ndarray, y: np.ndarray, num_bins: int,
              x_max: float) -> Tuple[np.ndarray, np.ndarray]:
     """Keep the highest point of each of ``num_bins`` equal slices of
-    ``[0, x_max]``.
-
-    Args:
-        x (numpy.ndarray): Increasing positions (window centres).
-        y (numpy.ndarray): Values at them (scores).
-        num_bins (int): Slices, e.g. the plot's width in pixels.
-        x_max (float): End of the axis.
-
-    Returns:
-        tuple[numpy.ndarray, numpy.ndarray]: The points kept, in order:
-        per non-empty slice, the position and value of its maximum (the
-        first one on ties).
-    """
+    ``[0, x_max]`` (e.g. the plot's pixel columns): of values ``y`` (scores)
+    at increasing positions ``x`` (window centres), per non-empty slice in
+    order, the position and value of its maximum (the first on ties)."""
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     if len(x) <= num_bins:
@@ -61,16 +51,10 @@ def max_pool(x: np.ndarray, y: np.ndarray, num_bins: int,
 
 
 def time_axis(duration: float) -> Tuple[float, Callable[[float], str], str]:
-    """How the time axis of a video of ``duration`` seconds is marked.
-
-    Args:
-        duration (float): The video's length in seconds.
-
-    Returns:
-        tuple: The tick spacing in seconds (at most 12 ticks), the tick
-        label of a time, and the axis label: seconds for videos under two
-        minutes, ``m:ss`` up to an hour, ``h:mm:ss`` from an hour on.
-    """
+    """How the time axis of a video of ``duration`` seconds is marked:
+    the tick spacing in seconds (at most 12 ticks), the tick label of a
+    time, and the axis label: seconds for videos under two minutes,
+    ``m:ss`` up to an hour, ``h:mm:ss`` from an hour on."""
     step = next((s for s in _TICK_STEPS if duration / s <= 12),
                 float(math.ceil(duration / 12 / 3600) * 3600))
     if duration >= 120:
@@ -206,22 +190,8 @@ def plot_timeline(video_result: dict,
                   path: str,
                   threshold: Optional[float] = None,
                   score_name: Optional[str] = None) -> str:
-    """Write the timeline of one video as a PNG file (atomically).
-
-    Args:
-        video_result (dict): One entry of the result document's
-            ``videos``.
-        queries (list[str]): The queries to draw (the document's
-            ``queries``).
-        path (str): The ``.png`` file to write.
-        threshold (float, optional): The document's ``threshold``, drawn
-            dashed; see :func:`render_timeline`.
-        score_name (str, optional): The document's ``score``, the y axis
-            label.
-
-    Returns:
-        str: ``path``.
-    """
+    """Write :func:`render_timeline` of one video to the ``.png`` file
+    ``path`` (atomically); returns ``path``."""
     from models.utils.safe_io import atomic_write
     if not str(path).lower().endswith('.png'):
         raise ValueError(f'Timeline {path!r}: the picture is a PNG; end '

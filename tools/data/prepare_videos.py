@@ -36,11 +36,7 @@ prepare = load_light('models.datasets.prepare')
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command line of this tool.
-
-    Returns:
-        argparse.ArgumentParser: The parser.
-    """
+    """The command line of this tool."""
     parser = argparse.ArgumentParser(
         description=__doc__.split('\n\n')[0],
         epilog=__doc__.split('\n\n', 1)[1],

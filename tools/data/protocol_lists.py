@@ -33,11 +33,7 @@ protocols = load_light('models.evaluation.protocols')
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The command line of this tool.
-
-    Returns:
-        argparse.ArgumentParser: The parser.
-    """
+    """The command line of this tool."""
     parser = load_light('models.apis.cli').tool_parser(__doc__)
     parser.add_argument('protocol', choices=list(protocols.PROTOCOLS),
                         help='the protocol whose lists to write')
@@ -55,14 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Write the lists; see the module docstring for the exit status.
-
-    Args:
-        argv (list[str], optional): Arguments; ``sys.argv[1:]`` by default.
-
-    Returns:
-        int: The exit status.
-    """
+    """Write the lists for ``argv`` (default ``sys.argv[1:]``); returns
+    the exit status of the module docstring."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

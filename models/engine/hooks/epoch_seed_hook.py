@@ -18,16 +18,9 @@ from mmengine.runner import set_random_seed
 
 
 def epoch_seed(seed: int, epoch: int, rank: int) -> int:
-    """The seed of one epoch on one rank.
-
-    Args:
-        seed (int): The run's seed (``randomness.seed``, or the one MMEngine
-            drew and stored in the checkpoint).
-        epoch (int): The training epoch, from 0.
-        rank (int): The process rank; ranks draw independently.
-
-    Returns:
-        int: A 32-bit seed.
+    """The 32-bit seed of one ``epoch`` (from 0) on one ``rank`` (ranks
+    draw independently), from the run's ``seed`` (``randomness.seed``, or
+    the one MMEngine drew and stored in the checkpoint).
     """
     sequence = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, epoch, rank])
     return int(sequence.generate_state(1)[0])

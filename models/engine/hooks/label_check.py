@@ -117,13 +117,7 @@ def recorded_labels(checkpoint: dict) -> Optional[List[str]]:
 
     ``meta['labels']`` (written by this project's runner), else a label
     list in the recorded config (``model.labels_or_label_file``; a label
-    file's name says nothing of what it held then).
-
-    Args:
-        checkpoint (dict): A loaded checkpoint.
-
-    Returns:
-        list[str] | None: The labels, in their class order.
+    file's name says nothing of what it held then), in class order.
     """
     meta = checkpoint.get('meta') if isinstance(checkpoint, dict) else None
     if not isinstance(meta, dict):
@@ -174,14 +168,8 @@ def check_label_order(trained: Optional[Sequence[str]],
 
 
 def model_labels(model) -> Optional[tuple]:
-    """``(number of labels, their source)`` of an ActionClip, else None.
-
-    Args:
-        model (nn.Module): A model, possibly wrapped (DDP).
-
-    Returns:
-        tuple | None: The label count and a description of the source.
-    """
+    """``(number of labels, a description of their source)`` of an
+    ActionClip, possibly wrapped (DDP), else None."""
     if is_model_wrapper(model):
         model = model.module
     bank = getattr(model, 'prompt_bank', None)
@@ -207,28 +195,16 @@ class LabelSetCheckHook(Hook):
         check_annotation_labels(loader.dataset, *labels)
 
     def before_train(self, runner) -> None:
-        """Check the training set (and the validation set, if any).
-
-        Args:
-            runner (Runner): The runner.
-        """
+        """Check the training set (and the validation set, if any)."""
         self._check(runner, 'train_dataloader')
         if getattr(runner, '_val_loop', None) is not None and not isinstance(
                 runner._val_loop, dict):
             self._check(runner, 'val_dataloader')
 
     def before_val(self, runner) -> None:
-        """Check the validation set.
-
-        Args:
-            runner (Runner): The runner.
-        """
+        """Check the validation set."""
         self._check(runner, 'val_dataloader')
 
     def before_test(self, runner) -> None:
-        """Check the test set.
-
-        Args:
-            runner (Runner): The runner.
-        """
+        """Check the test set."""
         self._check(runner, 'test_dataloader')
