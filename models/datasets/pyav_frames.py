@@ -212,6 +212,8 @@ class OpenVideo:
                 raise NotSupported('not exactly one video stream')
             self.stream = self.container.streams.video[0]
             index = _kept_index(key)
+            #: Whether no packet was read from the container yet.
+            self.unread = index is not None
             if index is None:
                 index = _index(self.container, self.stream)
                 _keep_index(key, index)
@@ -286,7 +288,10 @@ class OpenVideo:
         if not indices:
             return []
         if in_order:
-            reader = InOrderReader(self.filename, index['count'])
+            # From the start: this container where it was not read yet.
+            container, self.container = ((container, None) if self.unread
+                                         else (None, container))
+            reader = InOrderReader(self.filename, index['count'], container)
             try:
                 unique = sorted(set(indices))
                 decoded = dict(zip(unique, reader.read(unique)))
@@ -505,16 +510,20 @@ class InOrderReader:
         filename (str): The video.
         num_frames (int): Its frame count as :func:`_index` counts it;
             :meth:`open` counts and checks it.
+        container (av.container.InputContainer, optional): The video
+            opened and not read yet, to decode from first (the reader
+            closes it).
     """
 
-    def __init__(self, filename: str, num_frames: int):
+    def __init__(self, filename: str, num_frames: int,
+                 container: Optional[object] = None):
         self._av = _import_av()
         self.filename = filename
         self.num_frames = num_frames
         #: Frames the decoder returned, over all passes.
         self.decoded = 0
         self._container = None
-        self._open()
+        self._open(container)
 
     @classmethod
     def open(cls, filename: str,
@@ -536,9 +545,9 @@ class InOrderReader:
         """
         return cls(filename, _checked_index(filename, num_frames)['count'])
 
-    def _open(self) -> None:
+    def _open(self, container: Optional[object] = None) -> None:
         self.close()
-        self._container = self._av.open(self.filename)
+        self._container = container or self._av.open(self.filename)
         stream = self._container.streams.video[0]
         stream.codec_context.thread_count = 1
         self._frames = self._container.decode(stream)
