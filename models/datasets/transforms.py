@@ -264,8 +264,8 @@ class VideoInit(DecordInit):
 
     def _pyav_reader(self, filename: str) -> Optional['PyAVReader']:
         """The video opened with PyAV, where PyAV alone tells decord's
-        frame count and rate (:meth:`~models.datasets.pyav_frames.
-        OpenVideo.decord_counts`); None where decord must open it."""
+        frame count and rate (``OpenVideo.decord_counts``); None where
+        decord must open it."""
         import importlib.util
         path = video_path(filename)
         if (self.io_backend != 'disk' or importlib.util.find_spec('av') is None
