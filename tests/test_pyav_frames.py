@@ -356,3 +356,117 @@ def test_one_converter_gives_each_frame_as_its_own_conversion(tmp_path):
                     expected = frame.reformat(**options).to_ndarray()
                     assert np.array_equal(convert(frame, **options),
                                           expected)
+
+
+def run_pipeline(path, backend='pyav', readers=None):
+    """VideoInit, SampleFrames (8 clips, test mode), VideoDecode; the
+    type of VideoInit's reader is appended to ``readers``."""
+    from mmaction.registry import TRANSFORMS
+    from mmengine.registry import DefaultScope
+
+    import models  # noqa: F401  (registers the transforms)
+    with DefaultScope.overwrite_default_scope('mmaction'):
+        steps = [TRANSFORMS.build(cfg) for cfg in (
+            dict(type='VideoInit'),
+            dict(type='SampleFrames', clip_len=1, frame_interval=1,
+                 num_clips=8, test_mode=True),
+            dict(type='VideoDecode', backend=backend))]
+    results = steps[0](dict(filename=path, start_index=0, modality='RGB'))
+    if readers is not None:
+        readers.append(type(results['video_reader']).__name__)
+    for step in steps[1:]:
+        results = step(results)
+    return results
+
+
+@pytest.fixture(scope='module')
+def odd_clips(tmp_path_factory):
+    """An edit list, a display rotation, a variable frame rate, 10-bit."""
+    import odd_videos
+    folder = tmp_path_factory.mktemp('odd')
+    whole = odd_videos.write(str(folder / 'whole.mp4'), 60, gop=12)
+    return dict(
+        edit_list=odd_videos.trim(whole, str(folder / 'cut.mp4'), 0.5),
+        rotated=odd_videos.write(str(folder / 'turned.mp4'), 30,
+                                 rotation=90),
+        vfr=odd_videos.write(str(folder / 'vfr.mkv'), 30, fmt='matroska',
+                             pts_ms=[40 * i + (i % 3) * 7
+                                     for i in range(30)]),
+        ten_bit=write_clip(str(folder / 'ten_bit.mp4'),
+                           pix_fmt='yuv420p10le', num_frames=20))
+
+
+def test_one_opening_gives_what_decord_and_two_pyav_openings_gave(
+        clips, odd_clips, monkeypatch):
+    """VideoInit's PyAV reader (one opening: the index demuxed in the
+    container decoded from) against the path that opens the video with
+    decord, indexes it with PyAV and opens it again to decode: the same
+    total_frames, avg_fps and frames, bit for bit; and decord's own count
+    and rate."""
+    import decord
+
+    from models.datasets import pyav_frames
+    from models.datasets.transforms import VideoInit
+    videos = dict(clips, **odd_clips)
+    one_open = set()
+    for name, path in sorted(videos.items()):
+        reader = decord.VideoReader(path, num_threads=1)
+        hidden = 5 if name == 'edit_list' else 0
+        for backend in ('pyav', 'cpu'):
+            readers = []
+            pyav_frames._indexes.clear()
+            fast = run_pipeline(path, backend, readers)
+            pyav_frames._indexes.clear()
+            with monkeypatch.context() as patch:
+                patch.setattr(VideoInit, '_pyav_reader', lambda *a: None)
+                plain = run_pipeline(path, backend, readers)
+            assert readers[1] == 'VideoReader', name
+            if readers[0] == 'PyAVReader':
+                one_open.add(name)
+            assert fast['total_frames'] == plain['total_frames'] == len(
+                reader) - hidden, name
+            assert type(fast['avg_fps']) is type(plain['avg_fps']), name
+            assert fast['avg_fps'] == plain['avg_fps'] == (
+                reader.get_avg_fps()), name
+            assert fast.get('decoded_by') == plain.get('decoded_by'), name
+            assert np.array_equal(fast['frame_inds'], plain['frame_inds'])
+            assert fast['img_shape'] == plain['img_shape'], name
+            assert np.array_equal(np.stack(fast['imgs']),
+                                  np.stack(plain['imgs'])), name
+    # MP4, Matroska and WebM are opened once; AVI and MPEG-PS by decord
+    assert one_open == {name for name, path in videos.items()
+                        if osp.splitext(path)[1] in ('.mp4', '.mkv',
+                                                     '.webm')}
+
+
+def test_a_sample_opens_its_video_once(clips, odd_clips, monkeypatch):
+    """decord is opened only where something needs it: backend='cpu',
+    or a video whose frames PyAV cannot promise (10-bit)."""
+    import decord
+
+    from models.datasets import pyav_frames
+    opened = []
+    av_open, decord_reader = av.open, decord.VideoReader
+
+    def counted(name, open_):
+        return lambda *args, **kwargs: opened.append(name) or open_(
+            *args, **kwargs)
+
+    monkeypatch.setattr(av, 'open', counted('pyav', av_open))
+    monkeypatch.setattr(decord, 'VideoReader',
+                        counted('decord', decord_reader))
+    cases = [(clips[name], backend, expected, backend)
+             for name in ('h264', 'h264_mkv', 'vp9', 'mp4v_opencv')
+             for backend, expected in (('pyav', ['pyav']),
+                                       ('cpu', ['pyav', 'decord']))]
+    # decord decodes the 10-bit video; decord counts the frames of the
+    # AVI, which PyAV then decodes in order from its second opening
+    cases += [(odd_clips['ten_bit'], 'pyav', ['pyav', 'decord'], 'cpu'),
+              (clips['mpeg4_avi_b2'], 'pyav', ['pyav', 'decord', 'pyav'],
+               'pyav')]
+    for path, backend, expected, decoded_by in cases:
+        pyav_frames._indexes.clear()
+        opened.clear()
+        results = run_pipeline(path, backend)
+        assert opened == expected, (path, backend)
+        assert results.get('decoded_by', 'cpu') == decoded_by, path

@@ -2,9 +2,10 @@
 
 Each measuring process decodes the 8 frames that ``SampleFrames`` picks in
 test mode from clip after clip on ONE thread, pinned to one CPU: with
-decord (``num_threads=1``, as ``VideoInit`` opens them) and with
-``VideoDecode(backend='pyav')``'s reader (each clip opened by decord
-first, as ``VideoInit`` does). One process alone gives the rate per core;
+decord (``num_threads=1``, as ``VideoInit`` opens them) and through
+``VideoInit`` + ``VideoDecode(backend='pyav')``, as the pipelines read them
+(each clip opened once, with PyAV). One process alone gives the rate per
+core;
 one process per CPU, started together and timed over the same window,
 gives the host's total: the physical bound of CPU decoding.
 """
@@ -17,8 +18,8 @@ from typing import Any, Dict, List, Optional, Sequence
 #: Frames decoded per clip (the configs' 8 segments).
 FRAMES = 8
 #: The decoders measured, by ``VideoDecode``'s backend name.
-DECODERS = dict(cpu='decord', pyav="VideoDecode(backend='pyav'): PyAV "
-                'skipping unneeded frames, opened by decord')
+DECODERS = dict(cpu='decord', pyav="VideoInit + VideoDecode(backend='pyav'"
+                '): PyAV skipping unneeded frames')
 
 
 def usable_cpus() -> List[int]:
@@ -35,23 +36,43 @@ def sampled_indices(num_frames: int, count: int = FRAMES) -> List[int]:
     return [int(interval * i + interval / 2) for i in range(count)]
 
 
+def _decord(path: str) -> None:
+    """The sampled frames of ``path`` with decord."""
+    import decord
+    reader = decord.VideoReader(path, num_threads=1)
+    reader.get_batch(sampled_indices(len(reader))).asnumpy()
+
+
+def _pyav_pipeline():
+    """A function reading the sampled frames of a clip through
+    ``VideoInit`` and ``VideoDecode(backend='pyav')``.
+
+    Raises:
+        RuntimeError: PyAV did not decode the clip (decord did): the rate
+            would not be PyAV's.
+    """
+    import numpy as np
+
+    from models.datasets.transforms import VideoDecode, VideoInit
+    init, decode = VideoInit(), VideoDecode(backend='pyav')
+
+    def read(path: str) -> None:
+        results = init(dict(filename=path))
+        results['frame_inds'] = np.asarray(
+            sampled_indices(results['total_frames']))
+        if decode(results).get('decoded_by') != 'pyav':
+            raise RuntimeError(f'PyAV did not decode {path!r}')
+
+    return read
+
+
 def _decode_clips(files, backend, seconds, offset, cpu, barrier, results):
     """One measuring process: pin, warm up, wait for the others, decode
     until the window closes; puts ``(clips, start, end)`` or an error."""
     try:
-        import decord
-
-        from models.datasets.pyav_frames import read_frames
         if cpu is not None:
             os.sched_setaffinity(0, {cpu})
-
-        def decode(path):
-            reader = decord.VideoReader(path, num_threads=1)
-            indices = sampled_indices(len(reader))
-            if backend == 'pyav':
-                read_frames(path, indices, len(reader))
-            else:
-                reader.get_batch(indices).asnumpy()
+        decode = _pyav_pipeline() if backend == 'pyav' else _decord
 
         decode(files[offset % len(files)])  # first-open costs untimed
         barrier.wait(timeout=600)

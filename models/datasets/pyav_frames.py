@@ -39,10 +39,10 @@ data, :class:`CorruptVideo` tells it that no decoder may take over: decord
 would give its last good frame in the place of every later one.
 """
 import bisect
-import functools
 import os
 import threading
-from typing import Dict, List, Optional, Sequence
+from collections import OrderedDict
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -87,9 +87,12 @@ def _index(container, stream) -> Dict:
     show none. Their key frames are kept, to seek to.
     """
     stamps, keys, timed = [], [], []
-    count, latest, reordered, hidden = 0, None, False, 0
+    count, latest, reordered, hidden, empty = 0, None, False, 0, -1
     for packet in container.demux(stream):
-        if not packet.size:  # the demuxer's end-of-stream marker
+        if not packet.size:
+            # PyAV's end-of-stream marker (one), or an empty packet the
+            # container stores (decord counts those as frames).
+            empty += 1
             continue
         if packet.is_keyframe and packet.pts is not None:
             keys.append(packet.pts)
@@ -107,7 +110,7 @@ def _index(container, stream) -> Dict:
         stamps.append(packet.pts)
     stamps.sort()
     return dict(stamps=stamps, keys=sorted(keys), count=count,
-                reordered=reordered, hidden=hidden,
+                reordered=reordered, hidden=hidden, empty=max(empty, 0),
                 repeated=len(set(stamps)) != len(stamps),
                 times=_times(timed, stream.time_base))
 
@@ -153,22 +156,161 @@ def _times(packets: List[tuple], time_base) -> Optional[List[float]]:
     return [t * time_base.numerator / time_base.denominator for t in ticks]
 
 
-@functools.lru_cache(maxsize=64)
-def _file_index(filename: str, version: tuple) -> Dict:
-    """:func:`_index` of one version of a file (``version``: its size,
-    change time and inode), demuxed once for ``VideoInit``, the decoding
-    step and the moments' times alike."""
-    with _import_av().open(filename) as container:
-        if len(container.streams.video) != 1:
-            raise NotSupported('not exactly one video stream')
-        return _index(container, container.streams.video[0])
+#: Indexes kept, by file version: ``VideoInit``, the decoding step and the
+#: moments' times of one video share one demuxing.
+INDEXES_KEPT = 64
+_indexes: 'OrderedDict[tuple, Dict]' = OrderedDict()
+_indexes_lock = threading.Lock()
+
+
+def _file_version(filename: str) -> tuple:
+    """The key of one version of a file: its name, size, change time and
+    inode."""
+    stat = os.stat(filename)
+    return filename, stat.st_size, stat.st_ctime_ns, stat.st_ino
+
+
+def _kept_index(key: tuple) -> Optional[Dict]:
+    with _indexes_lock:
+        index = _indexes.get(key)
+        if index is not None:
+            _indexes.move_to_end(key)
+        return index
+
+
+def _keep_index(key: tuple, index: Dict) -> None:
+    with _indexes_lock:
+        _indexes[key] = index
+        _indexes.move_to_end(key)
+        while len(_indexes) > INDEXES_KEPT:
+            _indexes.popitem(last=False)
+
+
+class OpenVideo:
+    """A video opened with PyAV once: its index (:func:`video_index`,
+    demuxed in this container unless kept from an earlier opening) and
+    the open container, which :meth:`read` decodes from. ``VideoInit``
+    counts the frames with it and hands it to ``VideoDecode``: one opening
+    of the file per sample, where decord, the index and the decoding each
+    opened it.
+
+    Args:
+        filename (str): The video.
+
+    Raises:
+        NotSupported: Not exactly one video stream.
+        OSError: The file cannot be read.
+        av.error.FFmpegError: PyAV cannot read it.
+    """
+
+    def __init__(self, filename: str):
+        key = _file_version(filename)
+        self.filename = filename
+        self.container = _import_av().open(filename)
+        try:
+            if len(self.container.streams.video) != 1:
+                raise NotSupported('not exactly one video stream')
+            self.stream = self.container.streams.video[0]
+            index = _kept_index(key)
+            #: Whether no packet was read from the container yet.
+            self.unread = index is not None
+            if index is None:
+                index = _index(self.container, self.stream)
+                _keep_index(key, index)
+            #: The index (shared: do not change it).
+            self.index = index
+        except BaseException:
+            self.close()
+            raise
+
+    def __enter__(self) -> 'OpenVideo':
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the file."""
+        if self.container is not None:
+            self.container.close()
+            self.container = None
+
+    def decord_counts(self) -> Optional[Tuple[int, float]]:
+        """``VideoInit``'s ``total_frames`` and ``avg_fps`` without decord,
+        or None where only decord can tell them.
+
+        decord counts every packet of the video stream (those an edit list
+        hides too, which ``VideoInit`` leaves out) and takes the stream's
+        average frame rate; both from the same demuxer where its index is
+        trusted (MP4/MOV, Matroska/WebM) and every packet holds a frame
+        with a time stamp of its own.
+
+        Returns:
+            tuple[int, float], optional: Frames shown and frames per
+            second.
+        """
+        index, rate = self.index, self.stream.average_rate
+        if (self.container.format.name not in SEEKABLE_FORMATS
+                or index['empty'] or not index['count'] or not rate
+                or index['repeated'] or not index['keys']
+                or len(index['stamps']) != index['count']):
+            return None
+        return index['count'], float(rate)
+
+    def read(self,
+             frame_inds: Sequence[int],
+             num_frames: Optional[int] = None,
+             skip_unneeded: bool = True,
+             stats: Optional[Dict[str, int]] = None) -> List[np.ndarray]:
+        """:func:`read_frames` from this container (which it then may not
+        decode from again: close it)."""
+        indices = [int(i) for i in frame_inds]
+        stats = {} if stats is None else stats
+        index, container = self.index, self.container
+        if num_frames is not None and index['count'] != num_frames:
+            raise NotSupported(f"{index['count']} frames, decord counts "
+                               f'{num_frames}')
+        stream = container.streams.video[0]
+        if indices and (min(indices) < 0 or max(indices) >= index['count']):
+            raise NotSupported('a frame index out of range')
+        if container.format.name not in SEEKABLE_FORMATS:
+            if not index['reordered']:
+                raise NotSupported(
+                    f'container {container.format.name}, frames in order: '
+                    "decord's seeking is right there")
+            in_order = True
+        else:
+            if index['repeated'] or len(index['stamps']) != index['count']:
+                raise NotSupported('missing or repeated time stamps')
+            if not index['keys']:
+                raise NotSupported('no key frame')
+            in_order = False
+        if not indices:
+            return []
+        if in_order:
+            # From the start: this container where it was not read yet.
+            container, self.container = ((container, None) if self.unread
+                                         else (None, container))
+            reader = InOrderReader(self.filename, index['count'], container)
+            try:
+                unique = sorted(set(indices))
+                decoded = dict(zip(unique, reader.read(unique)))
+            finally:
+                reader.close()
+            stats.update(decoded=reader.decoded, seeks=0)
+            return [decoded[i] for i in indices]
+        stamps = index['stamps']
+        wanted = {stamps[i] for i in indices}
+        decoded = _decode(container, stream, sorted(wanted), index['keys'],
+                          skip_unneeded, stats)
+        return [decoded[stamps[i]] for i in indices]
 
 
 def video_index(filename: str) -> Dict:
     """The frames of a video as PyAV demuxes them, without decoding:
     ``count`` (frames shown), ``hidden`` (packets an edit list hides),
-    ``times`` (:func:`_times`), ``stamps``, ``keys``, ``reordered`` and
-    ``repeated``.
+    ``empty`` (packets without data), ``times`` (:func:`_times`),
+    ``stamps``, ``keys``, ``reordered`` and ``repeated``.
 
     Args:
         filename (str): The video.
@@ -180,9 +322,11 @@ def video_index(filename: str) -> Dict:
         NotSupported: Not exactly one video stream.
         av.error.FFmpegError: The file cannot be read.
     """
-    stat = os.stat(filename)
-    return _file_index(filename,
-                       (stat.st_size, stat.st_ctime_ns, stat.st_ino))
+    index = _kept_index(_file_version(filename))
+    if index is None:
+        with OpenVideo(filename) as video:
+            index = video.index
+    return index
 
 
 def frame_times(filename: str) -> Optional[np.ndarray]:
@@ -219,7 +363,8 @@ def read_frames(filename: str,
                 num_frames: Optional[int] = None,
                 skip_unneeded: bool = True,
                 stats: Optional[Dict[str, int]] = None) -> List[np.ndarray]:
-    """Decode the frames at ``frame_inds`` as RGB arrays.
+    """Decode the frames at ``frame_inds`` as RGB arrays, opening the file
+    once (:class:`OpenVideo`).
 
     Args:
         filename (str): The video file.
@@ -244,42 +389,8 @@ def read_frames(filename: str,
             the frames.
         av.error.FFmpegError: The file cannot be read.
     """
-    av = _import_av()
-    indices = [int(i) for i in frame_inds]
-    stats = {} if stats is None else stats
-    index = _checked_index(filename, num_frames)
-    with av.open(filename) as container:
-        stream = container.streams.video[0]
-        if indices and (min(indices) < 0 or max(indices) >= index['count']):
-            raise NotSupported('a frame index out of range')
-        if container.format.name not in SEEKABLE_FORMATS:
-            if not index['reordered']:
-                raise NotSupported(
-                    f'container {container.format.name}, frames in order: '
-                    "decord's seeking is right there")
-            in_order = True
-        else:
-            if index['repeated'] or len(index['stamps']) != index['count']:
-                raise NotSupported('missing or repeated time stamps')
-            if not index['keys']:
-                raise NotSupported('no key frame')
-            in_order = False
-        if not indices:
-            return []
-        if in_order:
-            reader = InOrderReader(filename, index['count'])
-            try:
-                unique = sorted(set(indices))
-                decoded = dict(zip(unique, reader.read(unique)))
-            finally:
-                reader.close()
-            stats.update(decoded=reader.decoded, seeks=0)
-            return [decoded[i] for i in indices]
-        stamps = index['stamps']
-        wanted = {stamps[i] for i in indices}
-        decoded = _decode(container, stream, sorted(wanted), index['keys'],
-                          skip_unneeded, stats)
-    return [decoded[stamps[i]] for i in indices]
+    with OpenVideo(filename) as video:
+        return video.read(frame_inds, num_frames, skip_unneeded, stats)
 
 
 def _to_rgb(frame) -> np.ndarray:
@@ -399,16 +510,20 @@ class InOrderReader:
         filename (str): The video.
         num_frames (int): Its frame count as :func:`_index` counts it;
             :meth:`open` counts and checks it.
+        container (av.container.InputContainer, optional): The video
+            opened and not read yet, to decode from first (the reader
+            closes it).
     """
 
-    def __init__(self, filename: str, num_frames: int):
+    def __init__(self, filename: str, num_frames: int,
+                 container: Optional[object] = None):
         self._av = _import_av()
         self.filename = filename
         self.num_frames = num_frames
         #: Frames the decoder returned, over all passes.
         self.decoded = 0
         self._container = None
-        self._open()
+        self._open(container)
 
     @classmethod
     def open(cls, filename: str,
@@ -430,9 +545,9 @@ class InOrderReader:
         """
         return cls(filename, _checked_index(filename, num_frames)['count'])
 
-    def _open(self) -> None:
+    def _open(self, container: Optional[object] = None) -> None:
         self.close()
-        self._container = self._av.open(self.filename)
+        self._container = container or self._av.open(self.filename)
         stream = self._container.streams.video[0]
         stream.codec_context.thread_count = 1
         self._frames = self._container.decode(stream)

@@ -26,6 +26,13 @@ no sampled frame needs (:mod:`models.datasets.pyav_frames`): the frames
 of decoding in order, a third faster; decord wherever it cannot promise
 them, and a :class:`VideoReadError` naming the file where the video is
 damaged mid-stream (decord would repeat its last good frame).
+
+An MP4, MOV, Matroska or WebM file on disk is opened once: ``VideoInit``
+opens it with PyAV, whose index gives decord's frame count and rate, and
+``VideoDecode`` decodes from that opening; decord opens it only where
+something needs decord (``backend='cpu'``, ``mode='efficient'``, a video
+PyAV cannot promise the frames of). Other containers and storage backends
+are opened by decord first, as ``DecordInit`` opens them.
 """
 import functools
 import os
@@ -215,8 +222,9 @@ def check_decord_frames(frames: Sequence[np.ndarray]) -> List[np.ndarray]:
 
 @TRANSFORMS.register_module()
 class VideoInit(DecordInit):
-    """``DecordInit`` that opens files on disk by path, falls back to
-    OpenCV and names the file on error.
+    """``DecordInit`` that opens files on disk by path, with PyAV where
+    that tells decord's frame count and rate (:class:`PyAVReader`), falls
+    back to OpenCV and names the file on error.
 
     Args are those of MMAction2's ``DecordInit``.
     """
@@ -247,6 +255,36 @@ class VideoInit(DecordInit):
         Returns:
             dict: The result dict.
         """
+        reader = self._pyav_reader(results['filename'])
+        if reader is not None:
+            results['video_reader'] = reader
+            results['total_frames'], results['avg_fps'] = reader.counts
+            return results
+        return self._decord_transform(results)
+
+    def _pyav_reader(self, filename: str) -> Optional['PyAVReader']:
+        """The video opened with PyAV, where PyAV alone tells decord's
+        frame count and rate (``OpenVideo.decord_counts``); None where
+        decord must open it."""
+        import importlib.util
+        path = video_path(filename)
+        if (self.io_backend != 'disk' or importlib.util.find_spec('av') is None
+                or not osp.isfile(path)):
+            return None
+        from .pyav_frames import OpenVideo
+        try:
+            video = OpenVideo(path)
+        except Exception:  # NotSupported, or PyAV cannot read it
+            return None
+        counts = video.decord_counts()
+        if counts is None:
+            video.close()
+            return None
+        return PyAVReader(path, video, counts, self.num_threads)
+
+    def _decord_transform(self, results: Dict) -> Dict:
+        """``transform`` with decord: its count and rate (the frames an
+        edit list hides left out), or OpenCV's where it fails."""
         filename = results['filename']
         try:
             results = super().transform(results)
@@ -263,6 +301,57 @@ class VideoInit(DecordInit):
         results['total_frames'] = len(reader)
         results['avg_fps'] = reader.fps
         return results
+
+
+class PyAVReader:
+    """The reader ``VideoInit`` hands on for a video PyAV opened: the
+    open :class:`~models.datasets.pyav_frames.OpenVideo` that
+    ``VideoDecode(backend='pyav')`` decodes from, and decord, opened only
+    when something asks for it (``backend='cpu'``, ``mode='efficient'``,
+    a video PyAV cannot promise the frames of): its methods and ``len``
+    are decord's.
+
+    Args:
+        filename (str): The video (its path on disk).
+        video (OpenVideo): The video opened with PyAV.
+        counts (tuple[int, float]): ``total_frames`` and ``avg_fps``.
+        num_threads (int): decord's decoding threads.
+    """
+
+    def __init__(self, filename: str, video: object,
+                 counts: Tuple[int, float], num_threads: int = 1):
+        self.filename = filename
+        self.video = video
+        self.counts = counts
+        self.num_threads = num_threads
+        self._decord = None
+
+    def take_video(self) -> Optional[object]:
+        """The open PyAV video, handed over once (the caller closes it);
+        None once taken."""
+        video, self.video = self.video, None
+        return video
+
+    @property
+    def decord(self) -> object:
+        """decord's reader of the video, opened on first use as
+        ``VideoInit`` opens it."""
+        if self._decord is None:
+            video = self.take_video()
+            if video is not None:
+                video.close()
+            import decord
+            self._decord = decord.VideoReader(self.filename,
+                                              num_threads=self.num_threads)
+        return self._decord
+
+    def __len__(self) -> int:
+        return len(self.decord)
+
+    def __getattr__(self, name: str):
+        if name.startswith('_'):
+            raise AttributeError(name)
+        return getattr(self.decord, name)
 
 
 def _shown_frames(filename: str, counted: int) -> int:
@@ -343,14 +432,30 @@ def check_intact(results: Dict) -> None:
     if (importlib.util.find_spec('av') is None or not osp.isfile(filename)
             or indices.size == 0 or indices.min() < 0):
         return
-    from .pyav_frames import CorruptVideo, read_frames
+    from .pyav_frames import CorruptVideo
     try:
-        read_frames(filename, indices.tolist(), results.get('total_frames'))
+        _pyav_frames(results, filename, indices)
     except CorruptVideo as error:
         raise VideoReadError(corrupt_message(results['filename'],
                                              error)) from error
     except Exception:  # NotSupported, or PyAV cannot read it
         return
+
+
+def _pyav_frames(results: Dict, filename: str,
+                 indices: np.ndarray) -> List[np.ndarray]:
+    """:func:`~models.datasets.pyav_frames.read_frames` of the sampled
+    frames, from the video ``VideoInit`` opened where it did (closed
+    after), else from the file."""
+    from .pyav_frames import read_frames
+    reader = results.get('video_reader')
+    video = (reader.take_video() if isinstance(reader, PyAVReader)
+             else None)
+    if video is None:
+        return read_frames(filename, indices.tolist(),
+                           results.get('total_frames'))
+    with video:
+        return video.read(indices.tolist(), results.get('total_frames'))
 
 
 @TRANSFORMS.register_module()
@@ -398,6 +503,8 @@ class VideoDecode(DecordDecode):
             return list(container.frames)
         if isinstance(container, _OpenCVFrames):
             return container.get_batch(frame_inds)
+        if isinstance(container, PyAVReader):
+            container = container.decord
         return check_decord_frames(
             super()._decord_load_frames(container, frame_inds))
 
@@ -414,10 +521,9 @@ class VideoDecode(DecordDecode):
         indices = np.asarray(results['frame_inds']).reshape(-1)
         if indices.size == 0 or indices.min() < 0:
             return None
-        from .pyav_frames import CorruptVideo, read_frames
+        from .pyav_frames import CorruptVideo
         try:
-            frames = read_frames(filename, indices.tolist(),
-                                 results.get('total_frames'))
+            frames = _pyav_frames(results, filename, indices)
         except CorruptVideo as error:
             # decord would give the last good frame in the place of every
             # later one: a score of the video would be silently wrong.
