@@ -17,7 +17,8 @@ from models.backbones.pretrained import ACTIONCLIP_CHECKPOINTS
 
 CONFIGS = sorted(
     os.path.relpath(path, ROOT)
-    for path in glob.glob(os.path.join(ROOT, 'configs', '*zeroshot*.py')))
+    for path in glob.glob(
+        os.path.join(ROOT, 'configs', 'actionclip_*zeroshot*.py')))
 BUILD_FILE_LIST = os.path.join(
     os.path.dirname(mmaction.__file__), '.mim', 'tools', 'data',
     'build_file_list.py')
