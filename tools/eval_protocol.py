@@ -70,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
         '--model', action='append',
         help='a released ActionCLIP model (ViT-B/32-8, ViT-B/16-8, ...) '
         'or the path of a checkpoint; base-to-novel and few-shot: one per '
-        'seed or shot count, in order')
+        'seed or shot count, in order (with --train-config: the one every '
+        'run starts from)')
     parser.add_argument(
         '--config',
         help="the checkpoint's MMAction2 config (default: the release "
@@ -78,8 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         '--train-config',
         help='base-to-novel and few-shot: train each seed or K with this '
-        'MMAction2 training config, then test it (--model: the weights '
-        "each starts from; default: the config's)")
+        'MMAction2 training config, then test it')
     parser.add_argument(
         '--data-root',
         help='folder holding the dataset\'s videos, in any layout (default: '
