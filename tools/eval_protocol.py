@@ -9,18 +9,24 @@ Examples (from the project root)::
         --model work_dirs/my_run/best.pth --config my_config.py
     python tools/eval_protocol.py base-to-novel --dataset ucf101 \\
         --model seed1.pth --model seed2.pth --model seed3.pth
+    python tools/eval_protocol.py few-shot --dataset hmdb51 \\
+        --train-config my_train_config.py --model ViT-B/16-8
 
-Base-to-novel and few-shot train one model per seed or shot count (with
-the training lists of tools/data/protocol_lists.py); pass those
-checkpoints with one --model each, in order (seeds 1-3; K = 2, 4, 8, 16).
-Every split of the protocol is tested through MMAction2's test loop with
-a config written for it (``<work-dir>/<split>/config.py``: the model's
-config with the split's classes and test list), then the report is
-written: ``<work-dir>/report.json`` and ``report.md`` (per split, then
-mean ± std). The lists and classes are the shipped ones
-(``data/protocols/``); the videos are found by name anywhere below
-``--data-root``. Exit status 2, before anything is loaded, when the data
-root lacks the lists or any listed video (the missing ones are written to
+Base-to-novel and few-shot test one model per seed or shot count: pass
+the checkpoints, one --model each, in order (seeds 1-3; K = 2, 4, 8, 16),
+or --train-config to train them here through MMAction2's training loop
+(``<work-dir>/<run>/train_config.py``: that config with the run's
+training list and classes, no validation; --model then names the weights
+every run starts from) and test the weights at the end of training; a
+run whose ``trained.pth`` exists, from the same config, is not trained
+again. Every split is tested through MMAction2's test loop with a config
+written for it (``<work-dir>/<split>/config.py``: the model's config with
+the split's classes and test list), then the report is written:
+``<work-dir>/report.json`` and ``report.md`` (per split, then mean ±
+std). The lists and classes are the shipped ones (``data/protocols/``);
+the videos are found by name anywhere below ``--data-root``. Exit status
+2, before anything is loaded, when the data root lacks the lists or any
+listed video (the missing ones are written to
 ``<work-dir>/missing_<split>.txt``).
 """
 import argparse
@@ -64,11 +70,16 @@ def build_parser() -> argparse.ArgumentParser:
         '--model', action='append',
         help='a released ActionCLIP model (ViT-B/32-8, ViT-B/16-8, ...) '
         'or the path of a checkpoint; base-to-novel and few-shot: one per '
-        'seed or shot count, in order')
+        'seed or shot count, in order (with --train-config: the one every '
+        'run starts from)')
     parser.add_argument(
         '--config',
         help="the checkpoint's MMAction2 config (default: the release "
         "table's, or the one the checkpoint records)")
+    parser.add_argument(
+        '--train-config',
+        help='base-to-novel and few-shot: train each seed or K with this '
+        'MMAction2 training config, then test it')
     parser.add_argument(
         '--data-root',
         help='folder holding the dataset\'s videos, in any layout (default: '
@@ -127,22 +138,27 @@ def check_args(args: argparse.Namespace) -> None:
         if args.protocol != 'supervised':
             raise CliError('--views applies to the supervised protocol only')
         splits = [s for s in splits if s.name == args.views]
-    if args.model is None:
-        raise CliError('--model is needed: a released model (ViT-B/16-8 '
-                       '...) or a checkpoint file')
     runs = list(dict.fromkeys(protocols.training_run(s) for s in splits))
-    if runs != [None] and len(args.model) != len(runs):
+    if args.train_config is not None:
+        check_training(args, runs)
+    elif args.model is None:
+        raise CliError('--model is needed: a released model (ViT-B/16-8 '
+                       '...) or a checkpoint file'
+                       + ('' if runs == [None] else ', one per run, or '
+                          '--train-config to train them'))
+    elif runs != [None] and len(args.model) != len(runs):
         raise CliError(
             f'the {args.protocol} protocol tests one model per training run '
             f'({", ".join(runs)}): pass {len(runs)} --model, in that '
-            f'order, got {len(args.model)} (train them on the lists of '
-            'tools/data/protocol_lists.py)')
-    if runs == [None] and len(args.model) != 1:
+            f'order, got {len(args.model)} (or --train-config to train '
+            'them here)')
+    elif runs == [None] and len(args.model) != 1:
         raise CliError(f'the {args.protocol} protocol tests one model: '
                        f'pass one --model, got {len(args.model)}')
-    args.run_models = dict(zip(runs, args.model)) if runs != [None] else {
-        None: args.model[0]}
-    for model in args.model:
+    else:
+        args.run_models = dict(zip(runs, args.model)) if runs != [
+            None] else {None: args.model[0]}
+    for model in args.model or ():
         if not osp.exists(model) and not RELEASED_NAME.match(model):
             raise CliError(f'--model {model!r}: no such file, and not a '
                            'released model name such as ViT-B/16-8')
@@ -156,10 +172,35 @@ def check_args(args: argparse.Namespace) -> None:
     args.work_dir = args.work_dir or osp.join(
         'work_dirs', 'eval_protocol', f'{args.protocol}_{args.dataset}')
     try:
-        args.plan = protocols.plan_tests(splits, args.lists, root,
-                                         args.work_dir)
+        if args.train_config is None:
+            args.plan = protocols.plan_tests(splits, args.lists, root,
+                                             args.work_dir)
+        else:
+            args.plan, args.training = protocols.plan_training(
+                splits, args.lists, root, args.work_dir)
     except protocols.ProtocolError as error:
         raise CliError(str(error)) from None
+
+
+def check_training(args: argparse.Namespace, runs: list) -> None:
+    """Check ``--train-config`` and the options that go with it; sets
+    ``args.init`` (the one --model, or None)."""
+    if runs == [None]:
+        raise CliError(f'the {args.protocol} protocol trains nothing: '
+                       '--train-config is for base-to-novel and few-shot')
+    cli.check_input_file('--train-config', args.train_config,
+                         ' (an MMAction2 training config)')
+    if args.config is not None:
+        raise CliError('--config and --train-config both give the config: '
+                       'the trained runs are tested with their training '
+                       'config; drop --config')
+    if args.model is not None and len(args.model) > 1:
+        raise CliError(
+            f'with --train-config, --model names the one checkpoint every '
+            f'run starts from: pass one at most, got {len(args.model)} '
+            '(or drop --train-config to test checkpoints trained '
+            'elsewhere)')
+    args.init = args.model[0] if args.model else None
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

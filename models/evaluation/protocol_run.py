@@ -194,22 +194,32 @@ def evaluate_split(split: 'protocols.Split',
 
 def run(args: argparse.Namespace) -> int:
     """Test every split of ``tools/eval_protocol.py``'s checked
-    arguments (``plan``, ``run_models``, ``work_dir`` ...), write the
+    arguments (``plan``, ``run_models``, ``work_dir`` ...), after training
+    its models with ``train_config`` (:mod:`.protocol_train`), write the
     report and print it; returns the exit status."""
     from .protocol_report import write_report
     work_dir = osp.abspath(args.work_dir)
     os.makedirs(work_dir, exist_ok=True)
-    files = {run: model_files(model, args.config,
-                              osp.join(work_dir, run or ''))
-             for run, model in args.run_models.items()}
+    extra = {}
+    if getattr(args, 'train_config', None):
+        from .protocol_train import train_runs
+        files = train_runs(args, work_dir)
+        models = [checkpoint for checkpoint, _ in files.values()]
+        extra = dict(train_config=osp.abspath(args.train_config),
+                     init=args.init)
+    else:
+        files = {run: model_files(model, args.config,
+                                  osp.join(work_dir, run or ''))
+                 for run, model in args.run_models.items()}
+        models = args.model if len(args.model) > 1 else args.model[0]
     rows = [
         evaluate_split(split, found, files[protocols.training_run(split)],
                        osp.join(work_dir, split.name), args)
         for split, found in args.plan
     ]
-    models = args.model if len(args.model) > 1 else args.model[0]
     report = dict(protocol=args.protocol, dataset=args.dataset,
-                  model=models, data_root=args.data_root, splits=rows)
+                  model=models, data_root=args.data_root, **extra,
+                  splits=rows)
     for path in write_report(osp.join(work_dir, 'report'), report):
         print(f'Wrote {path}', file=sys.stderr)
     with open(osp.join(work_dir, 'report.md'), encoding='utf-8') as f:

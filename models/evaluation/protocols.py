@@ -387,7 +387,8 @@ def write_annotations(path: str, rows: Sequence[Tuple[str, int]]) -> None:
         f.writelines(f'{video} {label}\n' for video, label in rows)
 
 
-def class_texts(split: Split, root: str = PROTOCOL_DIR) -> List[str]:
+def class_texts(split: Split, root: str = PROTOCOL_DIR,
+                train: bool = False) -> List[str]:
     """The text of each class of a split, as the text encoder reads it.
 
     UCF101's names are CamelCase (``ApplyEyeMakeup``): they become the
@@ -395,9 +396,12 @@ def class_texts(split: Split, root: str = PROTOCOL_DIR) -> List[str]:
     names by ``tools/make_label_maps.py``); HMDB51's class folders
     (``brush_hair``) read with spaces, as ViFi-CLIP's label files write
     them; the other label files already hold words. Returns the text of
-    label 0, 1, ... of ``split`` (lists in ``root``).
+    label 0, 1, ... of ``split``'s test list (of its training list with
+    ``train``: the base classes of a novel split); lists in ``root``.
     """
-    names = read_class_names(split.label_file, root)
+    label_file = (split.train_label_file or split.label_file
+                  ) if train else split.label_file
+    names = read_class_names(label_file, root)
     if split.list_format == 'hmdb51':  # class folders: brush_hair
         return [name.replace('_', ' ') for name in names]
     if split.dataset != 'ucf101':
@@ -408,9 +412,37 @@ def class_texts(split: Split, root: str = PROTOCOL_DIR) -> List[str]:
     text = dict(zip(official, words))
     unknown = [n for n in names if n not in text]
     if unknown:
-        raise ProtocolError(f'{split.label_file}: {unknown[0]!r} is not a '
+        raise ProtocolError(f'{label_file}: {unknown[0]!r} is not a '
                             'UCF101 class of configs/classind_ucf101.txt')
     return [text[n] for n in names]
+
+
+def _locate(lists: Sequence[Tuple[str, str, List[Tuple[str, int]]]],
+            video_root: str, work_dir: str) -> List[List[Tuple[str, int]]]:
+    """Find the videos of each ``(name, missing file name, entries)`` in a
+    user's copy; refuse a copy that lacks any, listing the missing ones in
+    ``<work_dir>/<missing file name>``. Returns the found ``(path relative
+    to video_root, label)`` of each list."""
+    videos = index_videos(video_root)
+    if not videos:
+        raise ProtocolError(f'data root {video_root!r} holds no videos '
+                            '(.avi, .mp4, .webm ...)')
+    founds, lacking = [], []
+    for name, missing_file, entries in lists:
+        found, missing = resolve_videos(entries, videos)
+        founds.append(found)
+        if missing:
+            os.makedirs(work_dir, exist_ok=True)
+            listing = osp.join(work_dir, missing_file)
+            with open(listing, 'w', encoding='utf-8') as f:
+                f.writelines(f'{video}\n' for video in missing)
+            lacking.append(f'{len(missing)} of the {len(entries)} videos of '
+                           f'{name} (e.g. {missing[0]}; all in {listing})')
+    if lacking:
+        raise ProtocolError(f'{video_root} lacks {"; ".join(lacking)}. A '
+                            "result on part of a split is not the "
+                            "protocol's")
+    return founds
 
 
 def plan_tests(splits: Sequence[Split], root: str, video_root: str,
@@ -421,28 +453,36 @@ def plan_tests(splits: Sequence[Split], root: str, video_root: str,
     ``<work_dir>/missing_<split>.txt``. Returns ``(split, [(path relative
     to video_root, label)])`` per split; lists in ``root``.
     """
-    videos = index_videos(video_root)
-    if not videos:
-        raise ProtocolError(f'data root {video_root!r} holds no videos '
-                            '(.avi, .mp4, .webm ...)')
-    plan, lacking = [], []
+    return list(zip(splits, _locate(
+        [(split.name, f'missing_{split.name}.txt',
+          read_test_list(split, root)) for split in splits],
+        video_root, work_dir)))
+
+
+def plan_training(splits: Sequence[Split], root: str, video_root: str,
+                  work_dir: str
+                  ) -> Tuple[List[Tuple[Split, List[Tuple[str, int]]]],
+                             Dict[str, Tuple[Split, List[Tuple[str, int]]]]]:
+    """:func:`plan_tests`, and the same for the training list of each
+    training run (:func:`training_run`) of the splits (missing ones in
+    ``missing_<run>_train.txt``). Returns ``(plan_tests's result, {run:
+    (its first split, [(path, label)])})``."""
+    runs: Dict[str, Split] = {}
     for split in splits:
-        entries = read_test_list(split, root)
-        found, missing = resolve_videos(entries, videos)
-        plan.append((split, found))
-        if missing:
-            os.makedirs(work_dir, exist_ok=True)
-            listing = osp.join(work_dir, f'missing_{split.name}.txt')
-            with open(listing, 'w', encoding='utf-8') as f:
-                f.writelines(f'{video}\n' for video in missing)
-            lacking.append(f'{len(missing)} of the {len(entries)} videos of '
-                           f'{split.name} (e.g. {missing[0]}; all in '
-                           f'{listing})')
-    if lacking:
-        raise ProtocolError(f'{video_root} lacks {"; ".join(lacking)}. A '
-                            "result on part of a split is not the "
-                            "protocol's")
-    return plan
+        run = training_run(split)
+        if run is None:
+            raise ProtocolError(f'The {split.protocol} protocol trains '
+                                'nothing: it tests one given model')
+        runs.setdefault(run, split)
+    named = [(split.name, f'missing_{split.name}.txt',
+              read_test_list(split, root)) for split in splits]
+    named += [(f'the {run} training list', f'missing_{run}_train.txt',
+               read_test_list(split, root, train=True))
+              for run, split in runs.items()]
+    founds = _locate(named, video_root, work_dir)
+    training = {run: (split, found) for (run, split), found in zip(
+        runs.items(), founds[len(splits):])}
+    return list(zip(splits, founds)), training
 
 
 def listing(rows: Sequence[dict]) -> List[str]:

@@ -1,0 +1,158 @@
+"""Train the models a protocol tests: one per base-to-novel seed or
+few-shot shot count, through MMAction2's own training loop.
+
+Each training run gets a config file of its own that inherits the user's
+training config and changes only the training list, the class texts, the
+work dir and, where given, the weights it starts from (``load_from``);
+the run is then what ``mim train mmaction <that config>`` does, in this
+process. Validation is turned off: a protocol's only held-out videos are
+its test videos, and choosing a checkpoint on them would raise the result
+it reports; the weights at the end of training are tested.
+
+Only the standard library at import (``tools/eval_protocol.py`` reads
+this file before torch is imported); MMAction2 is imported when a run
+trains.
+"""
+import argparse
+import hashlib
+import os
+import os.path as osp
+import sys
+from typing import Dict, Optional, Tuple
+
+from . import protocols
+
+#: The trained weights of a run, in its folder; a run whose folder holds
+#: them (trained with the same config) is not trained again.
+TRAINED = 'trained.pth'
+
+
+def training_config_text(train_config: str, label_file: str, ann_file: str,
+                         video_root: str, work_dir: str,
+                         init: Optional[str] = None,
+                         workers: Optional[int] = None) -> str:
+    """The text of a training run's config: ``train_config`` with the
+    run's class texts (``label_file``, one a line), training list
+    ``ann_file`` (paths relative to ``video_root``), ``work_dir``, no
+    validation, ``init`` as ``load_from`` where given and ``workers`` data
+    loading processes (the config's by default). It records the SHA-256 of
+    ``train_config``'s contents, so that a changed config is seen."""
+    with open(train_config, 'rb') as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    loader: Dict[str, object] = dict(dataset=dict(
+        ann_file=osp.abspath(ann_file),
+        data_prefix=dict(video=osp.abspath(video_root))))
+    if workers is not None:
+        loader.update(num_workers=workers, persistent_workers=workers > 0)
+    return (
+        '# One training run of an evaluation protocol, written by '
+        'tools/eval_protocol.py;\n'
+        '# mim train mmaction THIS_CONFIG runs it alone.\n'
+        f'# {osp.basename(train_config)} sha256 {digest}\n'
+        f'_base_ = [{osp.abspath(train_config)!r}]\n\n'
+        f'model = dict(labels_or_label_file={osp.abspath(label_file)!r})\n'
+        f'train_dataloader = {loader!r}\n'
+        '# No validation: the only held-out videos are the test videos.\n'
+        'val_dataloader = None\nval_cfg = None\nval_evaluator = None\n'
+        'default_hooks = dict(checkpoint=dict(save_best=None))\n'
+        f'work_dir = {osp.abspath(work_dir)!r}\n'
+        + (f'load_from = {init!r}\n' if init else ''))
+
+
+def train_run(run: str, split: 'protocols.Split', found, folder: str,
+              init: Optional[str], args: argparse.Namespace
+              ) -> Tuple[str, str]:
+    """Train one run (a seed or shot count) in ``folder``, unless it holds
+    :data:`TRAINED` from the same config.
+
+    Args:
+        run (str): ``'seed1'``, ``'K=2'`` ...
+        split (Split): A split of the run (its training list and classes).
+        found (list[tuple[str, int]]): The training videos in the user's
+            copy, ``(path relative to args.data_root, label)``.
+        folder (str): The run's folder.
+        init (str, optional): The checkpoint it starts from.
+        args (argparse.Namespace): ``train_config``, ``lists``,
+            ``data_root``, ``workers``.
+
+    Returns:
+        tuple[str, str]: ``(trained checkpoint, training config)``, the
+        config the run's tests inherit.
+
+    Raises:
+        ValueError: ``folder`` holds weights trained with another config,
+            or ``args.train_config`` cannot train.
+    """
+    from mmaction.registry import RUNNERS
+    from mmengine.config import Config
+    from mmengine.runner import Runner
+    os.makedirs(folder, exist_ok=True)
+    labels = osp.join(folder, 'train_labels.txt')
+    ann = osp.join(folder, 'train_list.txt')
+    config = osp.join(folder, 'train_config.py')
+    trained = osp.join(folder, TRAINED)
+    text = training_config_text(args.train_config, labels, ann,
+                                args.data_root, osp.join(folder, 'train'),
+                                init, args.workers)
+    if osp.exists(trained):
+        same = osp.isfile(config)
+        if same:
+            with open(config, encoding='utf-8') as f:
+                same = f.read() == text
+        if not same:
+            raise ValueError(
+                f'{trained} was not trained with this run\'s config '
+                f'({config} differs or is missing): pass another '
+                f'--work-dir, or delete {folder} to train it again')
+        print(f'{run}: {trained} exists, trained with this config: not '
+              'trained again', file=sys.stderr)
+        return trained, config
+    with open(labels, 'w', encoding='utf-8') as f:
+        f.writelines(f'{name}\n' for name in protocols.class_texts(
+            split, args.lists, train=True))
+    protocols.write_annotations(ann, found)
+    with open(config, 'w', encoding='utf-8') as f:
+        f.write(text)
+    cfg = Config.fromfile(config)
+    dataset = cfg.train_dataloader.dataset
+    lacking = [key for key, there in (
+        ('train_dataloader', 'type' in dataset),
+        ('train_cfg', cfg.get('train_cfg')),
+        ('optim_wrapper', cfg.get('optim_wrapper'))) if not there]
+    if lacking:
+        raise ValueError(f'--train-config {args.train_config} has no '
+                         f'{", ".join(lacking)}: pass a training config')
+    if 'dataset' in dataset:  # RepeatDataset ...: the list is inside
+        raise ValueError(
+            f'--train-config {args.train_config}: its train_dataloader '
+            f'dataset ({dataset.type}) wraps another, whose list the run '
+            'cannot replace: pass a config training on a video dataset')
+    print(f'{run}: training on {len(found)} videos in {folder}',
+          file=sys.stderr)
+    # As MMAction2's tools/train.py builds its runner.
+    runner = (Runner.from_cfg(cfg) if 'runner_type' not in cfg else
+              RUNNERS.build(cfg))
+    runner.train()
+    # Weights only, renamed into place once whole: a killed run leaves no
+    # TRAINED that the next one would take for finished.
+    partial = f'{TRAINED}.part'
+    runner.save_checkpoint(folder, partial, save_optimizer=False,
+                           save_param_scheduler=False,
+                           meta=dict(epoch=runner.epoch, iter=runner.iter))
+    os.replace(osp.join(folder, partial), trained)
+    return trained, config
+
+
+def train_runs(args: argparse.Namespace,
+               work_dir: str) -> Dict[str, Tuple[str, str]]:
+    """Train every run of ``tools/eval_protocol.py``'s checked arguments
+    (``training``: ``{run: (split, found)}``, ``init``) in
+    ``<work_dir>/<run>``; returns ``{run: (checkpoint, config)}`` for
+    :func:`models.evaluation.protocol_run.evaluate_split`."""
+    init = None
+    if args.init is not None:
+        from models.apis.loading import actionclip_checkpoint_path
+        init = osp.abspath(actionclip_checkpoint_path(args.init))
+    return {run: train_run(run, split, found, osp.join(work_dir, run),
+                           init, args)
+            for run, (split, found) in args.training.items()}
