@@ -225,10 +225,39 @@ def test_converter_writes_lists_and_names_missing_videos(tmp_path):
     assert len(rows) == len(train) == 102
     labels = (out / 'K2_labels.txt').read_text().splitlines()
     assert len(labels) == 51 and labels[20] == 'kick'
+    assert (out / 'K2_train_labels.txt').read_text().splitlines() == labels
     # Never over existing files.
     again = run_converter('few-shot', '--dataset', 'hmdb51', '--data-root',
                           str(videos), '--out-dir', str(out))
     assert again.returncode == 2 and 'exists' in again.stderr
+
+
+def test_a_novel_splits_training_list_comes_with_the_base_labels(tmp_path):
+    """seedN-novel trains on the base classes: its training list's labels
+    index those, not the novel classes of its test list."""
+    novel, = [s for s in protocols.find_splits('base-to-novel', 'hmdb51')
+              if s.name == 'seed1-novel']
+    train = protocols.read_test_list(novel, train=True)
+    test = protocols.read_test_list(novel)
+    for video, label in train + test:
+        path = tmp_path / 'v' / f'class{label}' / video
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b'')
+    out = tmp_path / 'out'
+    proc = run_converter('base-to-novel', '--dataset', 'hmdb51',
+                         '--data-root', str(tmp_path / 'v'), '--out-dir',
+                         str(out))
+    # the other splits' videos are missing (exit status 1), not seed1-novel's
+    assert proc.returncode == 1, proc.stderr
+    assert not (out / 'seed1-novel_missing.txt').exists()
+    base = protocols.class_texts(novel, train=True)
+    assert (out / 'seed1-novel_train_labels.txt').read_text(
+    ).splitlines() == base
+    assert (out / 'seed1-novel_labels.txt').read_text().splitlines() == (
+        protocols.class_texts(novel))
+    assert set(base).isdisjoint(protocols.class_texts(novel))
+    rows = (out / 'seed1-novel_train.txt').read_text().splitlines()
+    assert max(int(r.split()[-1]) for r in rows) == len(base) - 1
 
 
 def test_converter_refuses_a_wrong_dataset(tmp_path):

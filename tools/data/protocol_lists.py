@@ -12,11 +12,12 @@ For each split it writes ``<split>_test.txt`` (and ``<split>_train.txt``
 where the protocol trains) as ``<path relative to --data-root> <label>``
 lines, for MMAction2's ``VideoDataset`` with ``data_prefix=--data-root``,
 and ``<split>_labels.txt`` (the text of label 0, 1, ... one a line, for
-``model.labels_or_label_file``). Videos are found by file name anywhere
-below ``--data-root`` (or by name without extension, for a re-encoded
-copy). Listed videos the copy lacks go to ``<split>_missing.txt``, and
-the exit status is then 1. Exit status 2 for a wrong argument; existing
-files are never written over.
+``model.labels_or_label_file``), with ``<split>_train_labels.txt`` for
+the training list (a novel split trains on the base classes). Videos are
+found by file name anywhere below ``--data-root`` (or by name without
+extension, for a re-encoded copy). Listed videos the copy lacks go to
+``<split>_missing.txt``, and the exit status is then 1. Exit status 2 for
+a wrong argument; existing files are never written over.
 """
 import argparse
 import os
@@ -64,7 +65,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         for split in splits:
             stem = split.name.replace('=', '')
             names += [f'{stem}_{kind}.txt'
-                      for kind in ('test', 'train', 'labels', 'missing')]
+                      for kind in ('test', 'train', 'labels',
+                                   'train_labels', 'missing')]
         taken = [n for n in names if osp.exists(osp.join(args.out_dir, n))]
         if taken:
             raise protocols.ProtocolError(
@@ -79,8 +81,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     split, args.lists, train=True)))
             plan.append((split, [(kind, *protocols.resolve_videos(
                 entries, videos)) for kind, entries in parts]))
-        texts = {split: protocols.class_texts(split, args.lists)
-                 for split in splits}
+        texts = {(split, train): protocols.class_texts(split, args.lists,
+                                                       train=train)
+                 for split in splits for train in (False, True)}
     except (protocols.ProtocolError, OSError) as error:
         print(f'protocol_lists.py: error: {error}', file=sys.stderr)
         return 2
@@ -88,10 +91,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     status = 0
     for split, parts in plan:
         stem = osp.join(args.out_dir, split.name.replace('=', ''))
-        with open(f'{stem}_labels.txt', 'w', encoding='utf-8') as f:
-            f.writelines(f'{text}\n' for text in texts[split])
         missing_all = []
         for kind, found, missing in parts:
+            # Each list's labels index its own classes: a novel split's
+            # training list numbers the base classes.
+            labels = 'labels' if kind == 'test' else 'train_labels'
+            with open(f'{stem}_{labels}.txt', 'w', encoding='utf-8') as f:
+                f.writelines(f'{text}\n'
+                             for text in texts[split, kind == 'train'])
             protocols.write_annotations(f'{stem}_{kind}.txt', found)
             missing_all += missing
             total = len(found) + len(missing)
