@@ -1178,8 +1178,7 @@ CLI_CASES = {
     # tools/zero_shot.py: bad checkpoints and weights
     'zero_shot --model original layout':
     CliCase('zero_shot', _zs_checkpoint(lambda env: env.original), 2,
-            ('model_best.pt', 'original ActionCLIP', CONVERTER),
-            subprocess=True),
+            ('model_best.pt', 'original ActionCLIP', CONVERTER)),
     'zero_shot --model NaN weights':
     CliCase('zero_shot', _zs_checkpoint(_non_finite(float('nan'))), 2,
             ('non_finite_nan.pth', 'NaN')),
@@ -1213,8 +1212,7 @@ CLI_CASES = {
     # tools/zero_shot.py: outputs that are inputs
     '--viz is the input video':
     CliCase('zero_shot', _zs_output_is_input('--viz', 'same'), 2,
-            ('input.mp4', 'same file as the input', 'destroy'),
-            subprocess=True),
+            ('input.mp4', 'same file as the input', 'destroy')),
     '--viz hard link to the input':
     CliCase('zero_shot', _zs_output_is_input('--viz', 'hard link'), 2,
             ('viz.mp4', 'input.mp4', 'hard link')),
