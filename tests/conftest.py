@@ -42,8 +42,8 @@ import models  # noqa: E402,F401  (applies the stack fixes first)
 #: two minutes while the other worker idled.
 LONG_FILES = ('test_train_synthetic.py', 'test_distributed.py',
               'test_reproducibility.py', 'test_seed_snippets.py',
-              'test_zeroshot_configs.py', 'test_refusals.py',
-              'test_mim_test.py', 'test_inferencer.py')
+              'test_zeroshot_configs.py', 'test_mim_test.py',
+              'test_inferencer.py')
 
 
 @pytest.hookimpl(optionalhook=True)
