@@ -13,6 +13,7 @@ import os.path as osp
 import subprocess
 import sys
 import types
+from collections import OrderedDict
 
 import numpy as np
 import pytest
@@ -41,8 +42,8 @@ import models  # noqa: E402,F401  (applies the stack fixes first)
 #: two minutes while the other worker idled.
 LONG_FILES = ('test_train_synthetic.py', 'test_distributed.py',
               'test_reproducibility.py', 'test_seed_snippets.py',
-              'test_zeroshot_configs.py', 'test_refusals.py',
-              'test_mim_test.py', 'test_inferencer.py')
+              'test_zeroshot_configs.py', 'test_mim_test.py',
+              'test_inferencer.py')
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -72,6 +73,32 @@ def user_cache_home(tmp_path_factory, monkeypatch) -> str:
     home = str(tmp_path_factory.mktemp('xdg_cache'))
     monkeypatch.setenv('XDG_CACHE_HOME', home)
     return home
+
+
+@pytest.fixture
+def isolated_mmengine_state():
+    """Undo the global instances an in-process Runner leaves behind.
+
+    A Runner makes its DefaultScope ('mmengine'), MessageHub, logger and
+    visualizer the current instances, which would break later tests that
+    build from mmaction's registries.
+    """
+    from mmengine.utils import ManagerMixin
+
+    def managers():
+        found, stack = [], [ManagerMixin]
+        while stack:
+            for sub in stack.pop().__subclasses__():
+                if sub not in found:
+                    found.append(sub)
+                    stack.append(sub)
+        return found
+
+    saved = {cls: OrderedDict(cls._instance_dict) for cls in managers()}
+    yield
+    for cls in managers():
+        cls._instance_dict.clear()
+        cls._instance_dict.update(saved.get(cls, {}))
 
 
 #: A CLIP small enough to run in milliseconds on a CPU.

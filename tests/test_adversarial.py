@@ -1178,8 +1178,7 @@ CLI_CASES = {
     # tools/zero_shot.py: bad checkpoints and weights
     'zero_shot --model original layout':
     CliCase('zero_shot', _zs_checkpoint(lambda env: env.original), 2,
-            ('model_best.pt', 'original ActionCLIP', CONVERTER),
-            subprocess=True),
+            ('model_best.pt', 'original ActionCLIP', CONVERTER)),
     'zero_shot --model NaN weights':
     CliCase('zero_shot', _zs_checkpoint(_non_finite(float('nan'))), 2,
             ('non_finite_nan.pth', 'NaN')),
@@ -1213,8 +1212,7 @@ CLI_CASES = {
     # tools/zero_shot.py: outputs that are inputs
     '--viz is the input video':
     CliCase('zero_shot', _zs_output_is_input('--viz', 'same'), 2,
-            ('input.mp4', 'same file as the input', 'destroy'),
-            subprocess=True),
+            ('input.mp4', 'same file as the input', 'destroy')),
     '--viz hard link to the input':
     CliCase('zero_shot', _zs_output_is_input('--viz', 'hard link'), 2,
             ('viz.mp4', 'input.mp4', 'hard link')),
@@ -1551,14 +1549,13 @@ MIM_ASPECTS = ('script exits 2, one error line, no traceback of its own',
                'names the culprit')
 
 
-def _mim_test(d: dict, checkpoint: str, labels: str,
-              extra: Sequence[str] = ()) -> subprocess.CompletedProcess:
-    """``mim test`` of the tiny config over ``mim_data``; ``extra``
-    options (formatted with ``d``) come last and win."""
-    mim = osp.join(osp.dirname(sys.executable), 'mim')
-    return subprocess.run([
-        mim, 'test', 'mmaction', MIM_CONFIG, '--checkpoint',
-        str(d[checkpoint]), '--work-dir',
+def _mim_options(d: dict, checkpoint: str, labels: str,
+                 extra: Sequence[str] = ()) -> list:
+    """``--work-dir`` and ``--cfg-options`` of the tiny config over
+    ``mim_data``; ``extra`` options (formatted with ``d``) come last and
+    win."""
+    return [
+        '--work-dir',
         str(d['root'] / f'work_{checkpoint}'), '--cfg-options',
         f'model.labels_or_label_file={d[labels]}',
         f'test_dataloader.dataset.ann_file={d["ann"]}',
@@ -1567,12 +1564,65 @@ def _mim_test(d: dict, checkpoint: str, labels: str,
         'test_dataloader.persistent_workers=False',
         'test_dataloader.batch_size=3',
         *(option.format(**d) for option in extra)
+    ]
+
+
+def _mim_test(d: dict, checkpoint: str, labels: str,
+              extra: Sequence[str] = ()) -> subprocess.CompletedProcess:
+    """``mim test`` of the tiny config over ``mim_data``."""
+    mim = osp.join(osp.dirname(sys.executable), 'mim')
+    return subprocess.run([
+        mim, 'test', 'mmaction', MIM_CONFIG, '--checkpoint',
+        str(d[checkpoint]), *_mim_options(d, checkpoint, labels, extra)
     ],
                           cwd=ROOT,
                           env=offline_env(),
                           capture_output=True,
                           text=True,
                           timeout=300)
+
+
+class _Exit(BaseException):
+    """Stands for ``os._exit`` ending the process."""
+
+
+def _test_script(d: dict, checkpoint: str, labels: str, extra: Sequence[str],
+                 monkeypatch, capsys) -> Tuple[int, str, str]:
+    """What ``mim test`` runs (MMAction2's ``tools/test.py`` with mim's
+    arguments), in this process and ended as the process would end:
+    ``(exit status, stdout, stderr)``. An exception escaping the script goes to
+    ``sys.excepthook`` as Python's own; a hook that ends the process gives
+    its status, otherwise the status is 1."""
+    import runpy
+
+    import mmaction
+    script = osp.join(osp.dirname(mmaction.__file__), '.mim', 'tools',
+                      'test.py')
+
+    def exit_(status):
+        raise _Exit(status)
+
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv('LOCAL_RANK', '0')  # what the script would set
+    monkeypatch.setattr(sys, 'argv', [
+        script, MIM_CONFIG,
+        str(d[checkpoint]), '--launcher', 'none',
+        *_mim_options(d, checkpoint, labels, extra)
+    ])
+    monkeypatch.setattr(sys, 'excepthook', sys.__excepthook__)
+    monkeypatch.setattr(os, '_exit', exit_)
+    capsys.readouterr()
+    status = 0
+    try:
+        runpy.run_path(script, run_name='__main__')
+    except Exception as error:
+        status = 1
+        try:
+            sys.excepthook(type(error), error, error.__traceback__)
+        except _Exit as ended:
+            status = ended.args[0]
+    out, err = capsys.readouterr()
+    return status, out, err
 
 
 def test_mim_test_leaves_out_a_fifo_with_skip_unreadable(mim_data):
@@ -1600,10 +1650,17 @@ def mim_runs():
     return {}
 
 
+#: The case run through ``mim test`` itself, in a fresh interpreter, as
+#: users run it (a FIFO opened by mistake blocks only that process); the
+#: others run the script ``mim test`` runs in this process.
+MIM_SUBPROCESS_CASE = 'a FIFO in the annotation list'
+
+
 @pytest.mark.parametrize('name,aspect', [
     _mim_param(name, aspect) for name in MIM_CASES for aspect in MIM_ASPECTS
 ])
-def test_mim_test_refuses(mim_data, mim_runs, name, aspect):
+def test_mim_test_refuses(mim_data, mim_runs, name, aspect, monkeypatch,
+                          capsys, isolated_mmengine_state):
     checkpoint, labels, refusal, culprit, _, extra = MIM_CASES[name]
     d = mim_data
     owned = [
@@ -1613,20 +1670,31 @@ def test_mim_test_refuses(mim_data, mim_runs, name, aspect):
     ]
     if name not in mim_runs:  # one run answers both aspects
         before = snapshot(*owned)
-        proc = _mim_test(d, checkpoint, labels, extra)
-        mim_runs[name] = (proc, snapshot(*owned) == before)
-    proc, intact = mim_runs[name]
-    err = proc.stderr
+        if name == MIM_SUBPROCESS_CASE:
+            proc = _mim_test(d, checkpoint, labels, extra)
+            status, err = proc.returncode, proc.stderr
+            output = proc.stdout + err
+        else:
+            status, out, err = _test_script(d, checkpoint, labels, extra,
+                                            monkeypatch, capsys)
+            output = out + err
+        mim_runs[name] = (status, err, output, snapshot(*owned) == before)
+    status, err, output, intact = mim_runs[name]
     lines = [line for line in err.splitlines() if line.startswith('error: ')]
     if aspect == MIM_ASPECTS[0]:
-        # openmim 0.3.9 runs the script with subprocess.check_call: its
-        # status 2 ends in mim's own CalledProcessError traceback and exit
-        # status 1 (docs/troubleshooting.md: how to get the status).
-        assert proc.returncode == 1, (proc.stdout + err)[-4000:]
-        assert err.count('Traceback') == 1, err[-4000:]
-        assert re.search(r'\nsubprocess\.CalledProcessError: Command .* '
-                         r'returned non-zero exit status 2\.\n$', err), (
-                             err[-4000:])
+        if name == MIM_SUBPROCESS_CASE:
+            # openmim 0.3.9 runs the script with subprocess.check_call:
+            # its status 2 ends in mim's own CalledProcessError traceback
+            # and exit status 1 (docs/troubleshooting.md: how to get the
+            # status).
+            assert status == 1, output[-4000:]
+            assert err.count('Traceback') == 1, err[-4000:]
+            assert re.search(r'\nsubprocess\.CalledProcessError: Command .* '
+                             r'returned non-zero exit status 2\.\n$', err), (
+                                 err[-4000:])
+        else:
+            assert status == 2, output[-4000:]
+            assert 'Traceback' not in err, err[-4000:]
         assert len(lines) == 1, err[-4000:]
         for pattern in refusal:
             assert re.search(pattern, lines[0]), (pattern, lines[0])

@@ -19,14 +19,12 @@ import socket
 import subprocess
 import sys
 import urllib.request
-from collections import OrderedDict
 
 import pytest
 import torch
 from mmengine.logging import HistoryBuffer, MessageHub
 from mmengine.runner import CheckpointLoader, load_checkpoint
 from mmengine.runner import checkpoint as mmengine_checkpoint
-from mmengine.utils import ManagerMixin
 
 from models.backbones import downloads
 from models.checkpoints import message_hub
@@ -183,31 +181,6 @@ def toy(tmp_path_factory):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module, dirs
-
-
-@pytest.fixture
-def isolated_mmengine_state():
-    """Undo the global instances an in-process Runner leaves behind.
-
-    A Runner makes its DefaultScope ('mmengine'), MessageHub, logger and
-    visualizer the current instances, which would break later tests that
-    build from mmaction's registries.
-    """
-
-    def managers():
-        found, stack = [], [ManagerMixin]
-        while stack:
-            for sub in stack.pop().__subclasses__():
-                if sub not in found:
-                    found.append(sub)
-                    stack.append(sub)
-        return found
-
-    saved = {cls: OrderedDict(cls._instance_dict) for cls in managers()}
-    yield
-    for cls in managers():
-        cls._instance_dict.clear()
-        cls._instance_dict.update(saved.get(cls, {}))
 
 
 def _ckpt(dirs, mode, name='epoch_2.pth'):
