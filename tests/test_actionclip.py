@@ -198,6 +198,26 @@ def test_every_shipped_config_takes_a_template(path, tiny_arch, tmp_path):
         assert model.prompt_bank.templates == expected
 
 
+def test_predict_after_a_fused_optimizer_step_uses_the_new_text(model):
+    """A fused AdamW step leaves the weights' version counters as they
+    were: predict must still score the text encoder's new weights."""
+    from mmengine.optim import OptimWrapper
+    inputs = torch.randn(2, 4, 3, 32, 32)
+    model.eval()
+    with torch.no_grad():
+        model.predict_scores(inputs)  # caches the label text features
+    model.train()
+    wrapper = OptimWrapper(torch.optim.AdamW(model.parameters(), lr=0.05,
+                                             fused=True))
+    model.train_step(dict(inputs=list(inputs), data_samples=samples(0, 1)),
+                     wrapper)
+    model.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(model.predict_scores(inputs),
+                                   naive_scores(model, inputs),
+                                   rtol=1e-5, atol=1e-6)
+
+
 def test_same_label_targets_share_probability():
     from models.recognizers.contrastive import build_contrastive_targets
     targets = build_contrastive_targets(torch.tensor([3, 1, 3, 3]),

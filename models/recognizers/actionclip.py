@@ -414,6 +414,26 @@ class ActionClip(BaseModel):
             return self.clip.logit_scale.detach().float().exp()
         return self.test_logit_scale
 
+    def train_step(self, data: Union[dict, tuple, list],
+                   optim_wrapper) -> Dict[str, torch.Tensor]:
+        """``BaseModel.train_step``, then the cached label text features
+        dropped: fused optimizers (``AdamW(fused=True)``) change weights
+        without bumping their version counters, which the cache's key
+        reads, so validation would score stale text features.
+
+        Args:
+            data (dict | tuple | list): A batch from the DataLoader.
+            optim_wrapper (OptimWrapper): Updates the weights.
+
+        Returns:
+            dict: The log variables.
+        """
+        try:
+            return super().train_step(data, optim_wrapper)
+        finally:
+            if self.prompt_bank is not None:
+                self.prompt_bank.clear()
+
     def loss(self, inputs: torch.Tensor,
              data_samples: SampleList) -> Dict[str, torch.Tensor]:
         """Symmetric video-text contrastive loss over the whole batch.
