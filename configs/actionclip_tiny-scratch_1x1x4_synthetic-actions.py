@@ -93,11 +93,13 @@ def plain_readers(pipeline):
 
 test_pipeline = plain_readers(val_pipeline)
 
-# Workers restart each epoch so that EpochSeedHook can seed them: a resumed
-# run then ends with the same weights as an uninterrupted one.
+# Frames come from the frame cache (0.6 ms a video): loading them in the
+# training process is faster on 2 cores than workers whose threads preempt
+# the step's (185-195 against 216-230 ms a step). Without workers a resumed
+# run ends with the same weights as an uninterrupted one (EpochSeedHook).
 train_dataloader = dict(
     batch_size=32,
-    num_workers=2,
+    num_workers=0,
     persistent_workers=False,
     sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(
@@ -143,9 +145,10 @@ val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 
 optim_wrapper = dict(
+    # fused: one kernel a tensor, 2.0 instead of 6.7 ms of CPU a step
     optimizer=dict(
         type='AdamW', lr=5e-4, betas=(0.9, 0.98), eps=1e-08,
-        weight_decay=0.05),
+        weight_decay=0.05, fused=True),
     clip_grad=dict(max_norm=1.0))
 param_scheduler = [
     dict(

@@ -187,3 +187,36 @@ def test_a_full_disk_during_mim_train_is_one_line(tmp_path):
     assert not [p for p in work.rglob('*') if p.name.startswith('.')
                 or p.suffix == '.pth'], sorted(work.rglob('*'))
     assert snapshot(data) == before
+
+
+def test_the_fused_optimizer_steps_as_the_plain_one(tiny_arch):
+    """The tiny config's fused AdamW (one kernel a tensor) against
+    PyTorch's plain loop over the tensors, from the same weights and
+    gradients."""
+    import copy
+
+    from mmengine import Config
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import DefaultScope
+    from mmaction.registry import MODELS
+    cfg = Config.fromfile(os.path.join(ROOT, CONFIG))
+    assert cfg.optim_wrapper.optimizer.fused is True
+    torch.manual_seed(0)
+    with DefaultScope.overwrite_default_scope('mmaction'):
+        model = MODELS.build(
+            dict(type='ActionClip', clip_arch=tiny_arch, num_adapter_segs=4,
+                 labels_or_label_file=['a', 'b']))
+    plain_cfg = copy.deepcopy(cfg.optim_wrapper)
+    plain_cfg.optimizer.pop('fused')
+    twin = copy.deepcopy(model)
+    fused = build_optim_wrapper(model, cfg.optim_wrapper)
+    plain = build_optim_wrapper(twin, plain_cfg)
+    generator = torch.Generator().manual_seed(1)
+    for _ in range(5):
+        for a, b in zip(model.parameters(), twin.parameters()):
+            a.grad = torch.randn(a.shape, generator=generator)
+            b.grad = a.grad.clone()
+        fused.step()
+        plain.step()
+    for (name, a), b in zip(model.named_parameters(), twin.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-7, msg=name)

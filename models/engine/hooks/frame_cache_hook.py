@@ -5,7 +5,9 @@ the training step computes beside them: on a small CPU the two share the
 cores badly (the quickstart's first epoch took 99 s where a later one
 takes 38 s and decoding alone 31 s).
 """
+import os
 import time
+from typing import Optional
 
 from mmengine.dist import get_dist_info
 from mmengine.hooks import Hook
@@ -17,11 +19,18 @@ from models.datasets.frame_cache import fill
 @HOOKS.register_module()
 class FillFrameCacheHook(Hook):
     """Before the first epoch, decode the training and validation videos
-    that the frame cache lacks (:func:`models.datasets.frame_cache.fill`),
-    in as many processes as the training DataLoader has workers. Datasets
-    without ``CachedVideoInit`` are left alone; each rank decodes its
-    share.
+    that the frame cache lacks (:func:`models.datasets.frame_cache.fill`).
+    Datasets without ``CachedVideoInit`` are left alone; each rank decodes
+    its share.
+
+    Args:
+        workers (int, optional): Decoding processes. Defaults to the
+            training DataLoader's workers, or to the CPUs this process may
+            use when it loads in the main process (``num_workers=0``).
     """
+
+    def __init__(self, workers: Optional[int] = None) -> None:
+        self.workers = workers
 
     def before_train(self, runner) -> None:
         """Fill the cache of the training and validation datasets.
@@ -30,7 +39,10 @@ class FillFrameCacheHook(Hook):
             runner (Runner): The runner.
         """
         rank, world_size = get_dist_info()
-        workers = runner.train_dataloader.num_workers
+        workers = self.workers
+        if workers is None:
+            workers = (runner.train_dataloader.num_workers
+                       or len(os.sched_getaffinity(0)))
         loaders = [runner.train_dataloader]
         if runner.val_loop is not None:
             loaders.append(runner.val_loop.dataloader)
