@@ -7,8 +7,6 @@ import subprocess
 import sys
 import types
 
-from collections import OrderedDict
-from contextlib import contextmanager
 
 import clip
 import convert_vificlip_checkpoint as convert_tool
@@ -17,7 +15,6 @@ import torch
 from conftest import ROOT, TINY_ARCH, offline_env, write_video
 from mmaction.registry import RUNNERS
 from mmengine.config import Config
-from mmengine.utils import ManagerMixin
 
 from models.apis.loading import init_actionclip
 from models.backbones.clip_builder import build_clip
@@ -106,36 +103,14 @@ def vificlip_probabilities(model, frames):
     return (model.logit_scale.exp() * video @ text.t()).softmax(dim=-1)
 
 
-@contextmanager
-def isolated_mmengine_state():
-    """Undo the current instances (scope, message hub, logger, visualizer)
-    an in-process Runner leaves behind for later tests."""
-
-    def managers():
-        found, stack = [], [ManagerMixin]
-        while stack:
-            for sub in stack.pop().__subclasses__():
-                if sub not in found:
-                    found.append(sub)
-                    stack.append(sub)
-        return found
-
-    saved = {cls: OrderedDict(cls._instance_dict) for cls in managers()}
-    try:
-        yield
-    finally:
-        for cls in managers():
-            cls._instance_dict.clear()
-            cls._instance_dict.update(saved.get(cls, {}))
-
-
 def run_main(capsys, *args):
     status = convert_tool.main([str(a) for a in args])
     out, err = capsys.readouterr()
     return status, out, err
 
 
-def test_converted_model_scores_as_vificlip(tmp_path, capsys, source):
+def test_converted_model_scores_as_vificlip(tmp_path, capsys, source,
+                                            isolated_mmengine_state):
     """Through init_actionclip (as --model loads), init_recognizer and mim
     test's loop with the shipped config, and tools/eval_protocol.py's
     loading."""
@@ -202,9 +177,8 @@ def test_converted_model_scores_as_vificlip(tmp_path, capsys, source):
     cfg.test_dataloader.update(num_workers=0, persistent_workers=False,
                                pin_memory=False)
     cfg.update(work_dir=str(tmp_path / 'work_dir'), load_from=str(dst))
-    with isolated_mmengine_state():
-        runner = RUNNERS.build(cfg)
-        assert 'acc/top1' in runner.test()
+    runner = RUNNERS.build(cfg)
+    assert 'acc/top1' in runner.test()
     with torch.no_grad():
         got = runner.model.predict_scores(normalised)
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=0)
