@@ -7,7 +7,6 @@ import subprocess
 import sys
 import types
 
-
 import clip
 import convert_vificlip_checkpoint as convert_tool
 import pytest
