@@ -45,15 +45,11 @@ _FEW_SHOT_TEST = {'hmdb51': 'hmdb_splits/val1.txt',
                   'ucf101': 'ucf_splits/val1.txt',
                   'ssv2': 'ssv2_splits/validation.txt'}
 _FULL_LABELS = {'hmdb51': 'hmdb_51_labels.csv',
-                'ucf101': 'ucf_101_labels.csv',
-                'ssv2': 'ssv2_labels.csv',
-                'k400': 'kinetics_400_labels.csv'}
+                'ucf101': 'ucf_101_labels.csv', 'ssv2': 'ssv2_labels.csv'}
 _B2N = {'k400': ('k400_splits', 'kinetics_400'),
         'hmdb51': ('hmdb_splits', 'hmdb_51'),
         'ucf101': ('ucf_splits', 'ucf_101'),
         'ssv2': ('ssv2_splits', 'ssv2_174')}
-_VIFI_DIR = {'hmdb51': 'hmdb_splits', 'ucf101': 'ucf_splits',
-             'ssv2': 'ssv2_splits'}
 
 
 class ProtocolError(ValueError):
@@ -118,7 +114,7 @@ def _registry() -> List[Split]:
                 'few-shot', dataset, f'K={shots}',
                 f'{_VIFI}/{_FEW_SHOT_TEST[dataset]}',
                 f'{_LABELS}/{_FULL_LABELS[dataset]}',
-                train_list=f'{_VIFI}/{_VIFI_DIR[dataset]}/'
+                train_list=f'{_VIFI}/{_B2N[dataset][0]}/'
                 f'train1_few_shot_{shots}.txt'))
     for name, views in VIEWS.items():
         splits.append(Split('supervised', 'k400', name,

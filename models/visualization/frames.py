@@ -62,7 +62,6 @@ def read_frames_at(video: str,
     """The frames shown at the given times, in their order.
 
     Args:
-        video (str): The video file.
         times_s (list[float]): Seconds from the first frame, in any order;
             a time past the end gives the last frame.
         fps (float, optional): The rate the times refer to, where OpenCV

@@ -252,12 +252,9 @@ def write_annotated_video(video: str,
     Written atomically: a failure leaves a previous ``out_path`` as it was.
 
     Args:
-        video (str): The source video.
-        out_path (str): ``.mp4`` or ``.gif`` file.
         predictions (list[tuple[str, float]]): ``(label, probability)``.
         font_scale (float, optional): Default: follows the frame's width.
-        target (list[int], optional): ``(W, H)`` of the video part, see
-            :func:`frame_size`.
+        target (list[int], optional): ``(W, H)``, see :func:`frame_size`.
         verbose (bool): Keep OpenCV's messages about codecs it lacks.
         info (dict, optional): Receives ``'codec'``: the codec written.
 
