@@ -101,8 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def list_protocols(as_json: bool, lists: str) -> int:
-    """Print every split with its counts, read from the lists in
-    ``lists``, as a table or JSON; returns the exit status."""
+    """Print every split with its counts, as a table or JSON."""
     try:
         rows = [protocols.describe(split, lists)
                 for split in protocols.SPLITS]
@@ -115,10 +114,9 @@ def list_protocols(as_json: bool, lists: str) -> int:
 
 
 def check_args(args: argparse.Namespace) -> None:
-    """Check everything that needs no model, before torch is imported:
-    the protocol, dataset and model options, the shipped lists, and that
-    the data root holds every listed video; sets ``args.plan`` to
-    ``[(split, [(video, label)])]``."""
+    """Check everything that needs no model, before torch: the options,
+    the lists, and that the data root holds every listed video; sets
+    ``args.plan`` (``[(split, [(video, label)])]``)."""
     if args.json:
         raise CliError('--json goes with --list (the run writes report.json '
                        'in --work-dir)')
@@ -183,8 +181,7 @@ def check_args(args: argparse.Namespace) -> None:
 
 
 def check_training(args: argparse.Namespace, runs: list) -> None:
-    """Check ``--train-config`` and the options that go with it; sets
-    ``args.init`` (the one --model, or None)."""
+    """Check ``--train-config`` and its options; sets ``args.init``."""
     if runs == [None]:
         raise CliError(f'the {args.protocol} protocol trains nothing: '
                        '--train-config is for base-to-novel and few-shot')
@@ -204,12 +201,10 @@ def check_training(args: argparse.Namespace, runs: list) -> None:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Parse ``argv`` (default ``sys.argv[1:]``) and run; errors become
-    one line and exit status 2. Returns the exit status."""
+    """Parse ``argv`` and run; returns the exit status (2: bad input)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.list:
-        # Only the standard library: no torch for a listing.
         return list_protocols(args.json, args.lists)
     return cli.run_cli(parser, protocol_run.run, argv, check_args)
 

@@ -1,24 +1,11 @@
 """Derive the natural-language label maps of UCF101 and HMDB51.
 
-CLIP reads class names as text, so "apply eye makeup" matches videos far
-better than "ApplyEyeMakeup". The official class names are kept as data,
-in the datasets' own index order:
-
-* ``configs/classind_ucf101.txt``: UCF101's ``classInd.txt`` (1-based,
-  the order of MMAction2's label indices);
-* ``configs/classind_hmdb51.txt``: the ``classInd.txt`` MMAction2's
-  ``tools/data/build_file_list.py hmdb51`` writes (the video folders,
-  sorted).
-
-Line ``i`` of ``configs/label_map_<dataset>.txt`` is the text of class
-``i`` (0-based). Each text comes from the official name by one rule,
-then a short table of manual fixes where the rule gives wrong words:
-
-* UCF101: a space before every capital that follows a lower-case letter
-  or a digit, then lower case: ``ApplyEyeMakeup`` -> ``apply eye makeup``,
-  ``YoYo`` -> ``yo yo``. Fixes: :data:`UCF101_FIXES`.
-* HMDB51: underscores become spaces: ``brush_hair`` -> ``brush hair``.
-  Fixes: :data:`HMDB51_FIXES`.
+CLIP reads class names as text: "apply eye makeup" matches far better
+than "ApplyEyeMakeup". Line ``i`` of ``configs/label_map_<dataset>.txt``
+is the text of class ``i`` of ``configs/classind_<dataset>.txt`` (the
+official ``classInd.txt``, MMAction2's order) by one rule (UCF101: words
+of CamelCase, lower case; HMDB51: spaces for underscores) and a short
+table of fixes where the rule gives wrong words.
 
 Examples:
     python tools/make_label_maps.py          # (re)write both label maps
@@ -30,6 +17,7 @@ Examples:
 """
 import argparse
 import os.path as osp
+import pathlib
 import re
 import sys
 from typing import Dict, List, Optional, Sequence
@@ -88,26 +76,19 @@ def underscore_words(name: str) -> str:
 
 #: Per dataset: the official names, the label map, the rule and its fixes.
 DATASETS: Dict[str, dict] = {
-    'ucf101':
-    dict(
-        classind='configs/classind_ucf101.txt',
-        label_map='configs/label_map_ucf101.txt',
-        rule=camel_case_words,
-        fixes=UCF101_FIXES,
-        num_classes=101),
-    'hmdb51':
-    dict(
-        classind='configs/classind_hmdb51.txt',
-        label_map='configs/label_map_hmdb51.txt',
-        rule=underscore_words,
-        fixes=HMDB51_FIXES,
-        num_classes=51),
+    'ucf101': dict(classind='configs/classind_ucf101.txt',
+                   label_map='configs/label_map_ucf101.txt',
+                   rule=camel_case_words, fixes=UCF101_FIXES,
+                   num_classes=101),
+    'hmdb51': dict(classind='configs/classind_hmdb51.txt',
+                   label_map='configs/label_map_hmdb51.txt',
+                   rule=underscore_words, fixes=HMDB51_FIXES,
+                   num_classes=51),
 }
 
 
 def read_classind(path: str) -> List[str]:
-    """The class names, in index order, of a ``classInd.txt``
-    (``"<index> <name>"`` per line, indices 1, 2, ... in order)."""
+    """The class names of a ``classInd.txt`` (``<1, 2, ...> <name>``)."""
     names = []
     with open(path, encoding='utf-8') as f:
         # The official UCF101 file has CRLF line ends.
@@ -123,9 +104,8 @@ def read_classind(path: str) -> List[str]:
 
 def derive_labels(dataset: str,
                   official: Optional[Sequence[str]] = None) -> List[str]:
-    """The natural-language labels of a ``dataset`` (a key of
-    :data:`DATASETS`), one per class in index order, from the ``official``
-    names (by default those stored in the repository)."""
+    """The labels of ``dataset``, from the ``official`` names (default:
+    the stored ones)."""
     spec = DATASETS[dataset]
     if official is None:
         official = read_classind(osp.join(ROOT, spec['classind']))
@@ -144,40 +124,27 @@ def derive_labels(dataset: str,
     return labels
 
 
-def _read_lines(path: str) -> List[str]:
-    with open(path, encoding='utf-8') as f:
-        return f.read().splitlines()
-
-
 def compare_classind(dataset: str, path: str) -> List[str]:
-    """The differences between the stored official names of ``dataset``
-    and the ``classInd.txt`` at ``path`` of a downloaded copy: one line per
-    differing index; empty when they agree."""
+    """One line per difference between the stored official names of
+    ``dataset`` and the ``classInd.txt`` at ``path``."""
     stored = read_classind(osp.join(ROOT, DATASETS[dataset]['classind']))
     theirs = read_classind(path)
-    lines = [
-        f'class {i}: stored {a!r}, {path} {b!r}'
-        for i, (a, b) in enumerate(zip(stored, theirs), 1) if a != b
-    ]
+    lines = [f'class {i}: stored {a!r}, {path} {b!r}'
+             for i, (a, b) in enumerate(zip(stored, theirs), 1) if a != b]
     if len(stored) != len(theirs):
         lines.append(f'{len(stored)} classes stored, {len(theirs)} in {path}')
     return lines
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Write, check or compare the label maps; returns the exit status,
-    0 when everything agrees."""
+    """Write, check or compare the label maps; 0 when all agree."""
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument(
-        '--check',
-        action='store_true',
+        '--check', action='store_true',
         help='write nothing; exit 1 if a label map differs from a fresh '
         'derivation')
     parser.add_argument(
-        '--classind',
-        action='append',
-        default=[],
-        metavar='DATASET=PATH',
+        '--classind', action='append', default=[], metavar='DATASET=PATH',
         help='compare the stored official names with the classInd.txt of '
         'your copy of the dataset; write nothing')
     args = parser.parse_args(argv)
@@ -203,7 +170,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         labels = derive_labels(dataset)
         path = osp.join(ROOT, spec['label_map'])
         if args.check:
-            if not osp.isfile(path) or _read_lines(path) != labels:
+            if not osp.isfile(path) or pathlib.Path(path).read_text(
+                    encoding='utf-8').splitlines() != labels:
                 print(f'{spec["label_map"]} is stale: run '
                       'python tools/make_label_maps.py')
                 status = 1

@@ -11,13 +11,8 @@ from models.datasets.video_dataset import UNREADABLE_KEY
 
 
 def check_has_class(sample: dict) -> None:
-    """Refuse a sample whose class is negative: -1 is what MMAction2 reads
-    for an annotation line without a class, and such a video would count
-    as a wrong answer (configs without LabelSetCheckHook reach this).
-
-    Raises:
-        LabelSetError: Naming the video.
-    """
+    """A LabelSetError naming a sample whose class is negative (-1: an
+    annotation line without a class, which would count as wrong)."""
     import torch
 
     from models.engine.hooks.label_check import LabelSetError
@@ -33,10 +28,7 @@ def check_has_class(sample: dict) -> None:
 @METRICS.register_module()
 class TolerantAccMetric(AccMetric):
     """``AccMetric`` that leaves out the videos ``TolerantVideoDataset``
-    could not read, and reports their number as ``skipped_videos``.
-
-    Args are those of MMAction2's ``AccMetric``.
-    """
+    could not read, and reports their number as ``skipped_videos``."""
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
         """Keep the readable samples' results; record the skipped ones."""
@@ -56,12 +48,10 @@ class TolerantAccMetric(AccMetric):
         skipped = [r['skipped'] for r in results if 'skipped' in r]
         kept = [r for r in results if 'skipped' not in r]
         if skipped:
-            print_log(
-                f'{len(skipped)} unreadable video(s) left out of the '
-                f'accuracy: {", ".join(sorted(skipped)[:20])}'
-                f'{" ..." if len(skipped) > 20 else ""}',
-                logger=MMLogger.get_current_instance(),
-                level=30)
+            print_log(f'{len(skipped)} unreadable video(s) left out of the '
+                      f'accuracy: {", ".join(sorted(skipped)[:20])}'
+                      f'{" ..." if len(skipped) > 20 else ""}',
+                      logger=MMLogger.get_current_instance(), level=30)
         if not kept:
             raise VideoReadError(
                 f'None of the {len(skipped)} test videos could be read')

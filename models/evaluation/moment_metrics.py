@@ -1,15 +1,9 @@
-"""How well found moments match the ground truth: temporal IoU, one-to-one
-matching of predicted segments to true ones, recall and precision at IoU
-thresholds, per label and over all labels.
+"""Temporal IoU, one-to-one matching of predicted segments to true ones,
+and recall and precision at IoU thresholds, per label and overall.
 
-A prediction counts once at most: predictions are taken best score first,
-and each takes the unmatched true segment of its label and video that it
-overlaps most, if that temporal IoU reaches the threshold. Recall is the
-share of true segments matched, precision the share of predictions that
-matched one.
-
-Standard library only (no torch, no numpy): the evaluation reads JSON
-documents and runs without a model.
+Predictions are taken best score first; each takes the unmatched true
+segment of its label and video that it overlaps most, if that IoU reaches
+the threshold. Standard library only: the evaluation runs without torch.
 
 Example:
     >>> truth = {'v.mp4': [dict(label='a', start_s=2.0, end_s=4.0)]}
@@ -26,20 +20,14 @@ DEFAULT_IOU_THRESHOLDS = (0.3, 0.5, 0.7)
 
 
 def threshold_key(threshold: float) -> str:
-    """The key of an IoU threshold in a report's ``at`` table: written
-    shortest (``'%g'``), e.g. ``'0.5'``."""
+    """The key of a threshold in a report's ``at`` table, e.g. ``'0.5'``."""
     return f'{threshold:g}'
 
 
 def temporal_iou(a: Tuple[float, float], b: Tuple[float, float]) -> float:
-    """Intersection over union, in [0, 1], of two ``(start, end)`` time
-    intervals; 0 when they do not overlap (or both are empty)."""
-    # Not mmaction.evaluation.functional.pairwise_temporal_iou: it returns
-    # float32, which moves an IoU by up to 6e-8 of itself and so decides
-    # some matches at a threshold otherwise (the report's figures would
-    # change), and importing it loads torch, which the checks of
-    # tools/eval_moments.py run without. The matching below follows its
-    # average_precision_at_temporal_iou's rule
+    """IoU of two ``(start, end)`` intervals; 0 when they do not overlap."""
+    # Not mmaction's pairwise_temporal_iou: its float32 result moves some
+    # matches at a threshold, and it loads torch
     # (tests/test_moment_metrics_library.py).
     inter = max(0.0, min(a[1], b[1]) - max(a[0], b[0]))
     union = (a[1] - a[0]) + (b[1] - b[0]) - inter
@@ -48,9 +36,8 @@ def temporal_iou(a: Tuple[float, float], b: Tuple[float, float]) -> float:
 
 def segment_interval(segment: Mapping,
                      what: str = 'segment') -> Tuple[float, float]:
-    """``(start_s, end_s)`` of a segment, checked: a ValueError, naming
-    the segment's place ``what``, unless both are finite numbers and start
-    < end."""
+    """``(start_s, end_s)`` of a segment; a ValueError naming ``what``
+    unless both are finite and start < end."""
     try:
         start, end = float(segment['start_s']), float(segment['end_s'])
     except (KeyError, TypeError, ValueError):
@@ -76,7 +63,6 @@ def _score(segment: Mapping, what: str) -> float:
 
 def _match(found: list, scores: list, spans: list,
            iou_threshold: float) -> List[Optional[int]]:
-    """:func:`match_segments` on checked intervals and scores."""
     taken = [False] * len(spans)
     matches: List[Optional[int]] = [None] * len(found)
     for i in sorted(range(len(found)), key=lambda i: -scores[i]):
@@ -96,24 +82,14 @@ def match_segments(predicted: Sequence[Mapping],
                    truth: Sequence[Mapping],
                    iou_threshold: float = 0.5,
                    what: str = 'segments') -> List[Optional[int]]:
-    """Match predictions to true segments one to one, best score first.
-
-    Args:
-        predicted (list[dict]): ``start_s``, ``end_s`` and ``score`` of
-            each predicted segment (one label, one video).
-        truth (list[dict]): ``start_s`` and ``end_s`` of each true segment
-            of that label in that video.
-        iou_threshold (float): Least temporal IoU of a match.
-        what (str): Names the segments in error messages.
+    """Match predictions (``start_s``, ``end_s``, ``score``) to true
+    segments of one label and video, one to one, best score first.
 
     Returns:
-        list[int | None]: For each prediction, in input order, the index of
-        the true segment it matched, or None. Ties of score go to the
-        earlier prediction, ties of IoU to the earlier true segment.
-
-    Raises:
-        ValueError: When a segment is not finite with start < end, or a
-            score is not a finite number.
+        list[int | None]: Per prediction, in input order, the index of the
+        true segment it matched, or None. Ties of score go to the earlier
+        prediction, ties of IoU to the earlier true segment. A ValueError
+        (naming ``what``) for a malformed segment or score.
     """
     spans = [segment_interval(s, what) for s in truth]
     scores = [_score(s, what) for s in predicted]
@@ -127,7 +103,6 @@ def _ratio(num: int, den: int) -> Optional[float]:
 
 def _figures(truth: int, predicted: int, best_iou: float, matched: list,
              thresholds: Sequence[float]) -> dict:
-    """Recall, precision and F1 at each threshold from summed counts."""
     table = {}
     for threshold, hits in zip(thresholds, matched):
         recall, precision = _ratio(hits, truth), _ratio(hits, predicted)
@@ -137,9 +112,7 @@ def _figures(truth: int, predicted: int, best_iou: float, matched: list,
                   if recall + precision else 0.0)
         table[threshold_key(threshold)] = dict(
             matched=hits, recall=recall, precision=precision, f1=f1)
-    # mean_best_iou: how well the best prediction of each true segment's
-    # label covers it, whatever the threshold: tells a localisation
-    # problem (low) from a scoring problem (high, yet few matches).
+    # mean_best_iou tells a localisation problem (low) from a scoring one.
     return dict(num_truth=truth, num_predicted=predicted,
                 mean_best_iou=_ratio(best_iou, truth), at=table)
 
@@ -154,25 +127,19 @@ def evaluate_moments(
 
     Args:
         predictions (dict): ``{video: {label: [segment, ...]}}``; a
-            segment has ``start_s``, ``end_s`` (seconds) and ``score``. A
-            label missing from a video's dict has no predictions there.
-        truth (dict): ``{video: [{label, start_s, end_s}, ...]}``: every
-            true segment of every evaluated video (none is a valid list).
+            segment has ``start_s``, ``end_s`` (seconds) and ``score``.
+        truth (dict): ``{video: [{label, start_s, end_s}, ...]}``.
         labels (list[str]): The labels asked about (the queries).
-        iou_thresholds (list[float]): Temporal IoU thresholds, in (0, 1].
+        iou_thresholds (list[float]): Thresholds, in (0, 1].
 
     Returns:
         dict: ``iou_thresholds``, ``labels``, ``num_videos``, ``overall``
         and ``per_label`` (label -> the same figures): ``num_truth``,
-        ``num_predicted``, ``mean_best_iou`` and ``at``: threshold key
-        (:func:`threshold_key`) -> ``matched``, ``recall``, ``precision``,
-        ``f1``. Overall figures pool the counts of all labels. A ratio
-        whose denominator is 0 is None.
-
-    Raises:
-        ValueError: When the videos of ``predictions`` and ``truth``
-            differ, a label is not among ``labels``, a threshold is out of
-            (0, 1], or a segment or score is malformed.
+        ``num_predicted``, ``mean_best_iou`` and ``at``: threshold key ->
+        ``matched``, ``recall``, ``precision``, ``f1`` (None where the
+        denominator is 0). Overall figures pool the labels' counts.
+        A ValueError when the videos of both differ, a label is not
+        among ``labels``, or a threshold or segment is malformed.
     """
     labels = list(labels)
     if not labels or len(set(labels)) != len(labels):

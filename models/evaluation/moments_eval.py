@@ -1,13 +1,11 @@
-"""Evaluate find_moments on long videos whose times are known: read and
-check the ground truth, run ``find_moments`` on each set (or read its saved
-documents), match its segments to the true ones and report the figures
-(``tools/eval_moments.py``).
+"""Evaluate find_moments on long videos whose times are known
+(``tools/eval_moments.py``): check the ground truth, search each set (or
+read saved documents), match segments and report the figures.
 
-Only the standard library at the top, so that the tool checks the ground
-truth before torch is loaded (``tools/light_imports.py``): the plugin's
-standard-library modules are imported relatively (the tool's own copies,
-whose errors it catches), those that need torch by their full name when a
-set is searched.
+Standard library at the top, so that the tool checks the ground truth
+before torch: sibling modules are imported relatively (the tool's light
+copies, ``tools/light_imports.py``), those that need torch by their full
+name when a set is searched.
 """
 import argparse
 import json
@@ -29,7 +27,7 @@ CSV_HEADER = ('set', 'label', 'iou', 'num_truth', 'num_predicted',
 
 
 def _load_json(path: str, what: str) -> dict:
-    """A JSON object read from a file, or a ValueError naming ``what``."""
+    """The JSON object of a file, or a ValueError naming ``what``."""
     if not osp.isfile(path):
         raise ValueError(f'{what} {path!r} {not_a_file(path)}')
     try:
@@ -43,20 +41,11 @@ def _load_json(path: str, what: str) -> dict:
 
 
 def read_ground_truth(path: str) -> dict:
-    """Read and check a ground-truth file of long videos.
-
-    Args:
-        path (str): The JSON file (``generate_videos.py --long``).
-
-    Returns:
-        dict: The document, with each video's ``path`` added (its file,
-        resolved against the ground truth's folder), ``set`` (its name,
-        the file's by default) and ``file`` (``path``).
-
-    Raises:
-        ValueError: When the file or a video it names is missing, or it is
-            malformed, or unlike its manifest.
-    """
+    """The checked ground truth of long videos (``generate_videos.py
+    --long``'s JSON) with each video's ``path`` (resolved against the
+    file's folder), ``set`` (default: the file's name) and ``file``; a
+    ValueError when it or a video is missing, malformed or unlike its
+    manifest."""
     truth = _load_json(path, 'GROUND_TRUTH')
     where = f'GROUND_TRUTH {path!r}'
     labels, videos = truth.get('labels'), truth.get('videos')
@@ -116,16 +105,13 @@ def read_ground_truth(path: str) -> dict:
 
 
 def _check_manifest(truth: dict) -> None:
-    """Refuse a set whose files are not those its ``manifest.json`` (written
-    last by ``generate_videos.py --long``) lists: changed since, or written
-    by an interrupted run. A set without a manifest is not checked, unless
-    its ground truth names its ``generator`` (which writes one)."""
+    """Refuse a set whose files are not those its ``manifest.json`` lists
+    (changed, or an interrupted run); without a manifest, refuse only a
+    set whose ground truth names its ``generator`` (which writes one)."""
     folder = osp.dirname(osp.abspath(truth['file']))
     manifest = osp.join(folder, 'manifest.json')
     if not osp.exists(manifest):
         if 'generator' in truth:
-            # The generator writes the manifest last: without it, the
-            # videos beside this file may not be those it describes.
             raise ValueError(
                 f'{truth["file"]!r} was written by {truth["generator"]} '
                 f'with a manifest, and {manifest!r} is missing (the set '
@@ -152,7 +138,7 @@ def _check_manifest(truth: dict) -> None:
 
 
 def _read_labels(path: str) -> List[str]:
-    """The labels of a ``--label-file``, one a line (blank lines skipped)."""
+    """A ``--label-file``'s labels, one a line (blank lines skipped)."""
     if not osp.isfile(path):
         raise ValueError(f'--label-file {path!r} {not_a_file(path)}')
     try:
@@ -171,10 +157,8 @@ def _read_labels(path: str) -> List[str]:
 
 def queries_of_sets(truths: Sequence[dict],
                     label_file: Optional[str] = None) -> List[List[str]]:
-    """The queries of each set of ``truths`` (:func:`read_ground_truth`):
-    its own labels, or all those of ``label_file`` (one a line); a
-    ValueError when two files name the same set, or the label file lacks a
-    label of a set."""
+    """Each set's queries: its labels, or all of ``label_file``; a
+    ValueError when two files name one set, or the file lacks a label."""
     names = [truth['set'] for truth in truths]
     if len(set(names)) != len(names):
         raise ValueError(f'The GROUND_TRUTH files name the same set twice '
@@ -192,9 +176,9 @@ def queries_of_sets(truths: Sequence[dict],
 
 def _predictions_by_video(result: dict, truth: dict,
                           queries: Sequence[str]) -> Dict[str, dict]:
-    """``{ground-truth video name: {label: [segment, ...]}}`` of a
-    find_moments document, refused (ValueError) unless it asked
-    ``queries`` of the videos of ``truth``."""
+    """``{ground-truth video: {label: [segment, ...]}}`` of a find_moments
+    document; a ValueError unless it asked ``queries`` of ``truth``'s
+    videos."""
     where = f'the find_moments result for {truth["file"]!r}'
     if not isinstance(result, dict) or not isinstance(
             result.get('videos'), list):
@@ -230,8 +214,7 @@ def _predictions_by_video(result: dict, truth: dict,
 
 
 def _check_same_video(entry: dict, video: dict) -> None:
-    """Refuse predictions made on another file than the ground truth's
-    video now at that path (its size, frame rate or frame count differ)."""
+    """Refuse predictions made on another file (size, rate or count)."""
     path = video['path']
     told = [(entry.get('size_bytes'), osp.getsize(path), 'bytes'),
             (entry.get('fps'), video.get('fps'), 'frames a second'),
@@ -239,8 +222,9 @@ def _check_same_video(entry: dict, video: dict) -> None:
     for predicted, true, unit in told:
         if predicted is None or true is None:
             continue
-        slack = 1 if unit == 'frames' else 1e-3  # decoders may count the
-        if abs(float(predicted) - float(true)) > slack:  # last frame or not
+        # Decoders may count the last frame or not.
+        slack = 1 if unit == 'frames' else 1e-3
+        if abs(float(predicted) - float(true)) > slack:
             raise ValueError(
                 f'The predictions for {path!r} were made on a video of '
                 f'{predicted} {unit}, the ground truth\'s has {true}: they '
@@ -249,9 +233,8 @@ def _check_same_video(entry: dict, video: dict) -> None:
 
 def _run_find_moments(scorer, truth: dict, queries: Sequence[str],
                       args: argparse.Namespace) -> dict:
-    """Search one set's videos for ``queries``: ``result`` (the document)
-    and its ``timing`` (windows embedded, not read from the cache, count
-    in ``windows_per_s``; None when all came from the cache)."""
+    """``result`` of searching one set for ``queries``, and its
+    ``timing`` (``windows_per_s`` counts embedded windows, not cached)."""
     from ..apis.moments_command import search_options
     from models.apis.moments import find_moments
     info: dict = {}
@@ -273,8 +256,7 @@ def _run_find_moments(scorer, truth: dict, queries: Sequence[str],
 
 def _set_report(truth: dict, queries: Sequence[str], result: dict,
                 iou: Sequence[float]) -> dict:
-    """One set's entry of the report: the set, its size, the search
-    settings of ``result`` and the figures of :func:`evaluate_moments`."""
+    """One set's entry of the report: size, settings and figures."""
     figures = evaluate_moments(
         _predictions_by_video(result, truth, queries),
         {video['video']: video['segments'] for video in truth['videos']},
@@ -295,9 +277,7 @@ def _fmt(value: Optional[float]) -> str:
 
 
 def _print_set(report: dict, iou: Sequence[float]) -> None:
-    """Print one set's figures (:func:`_set_report`, with ``timing`` when a
-    model ran): a table over the IoU thresholds ``iou``, then recall and
-    precision per label at the headline threshold."""
+    """Print one set's table over ``iou``, then per label at 0.5."""
     from ..apis.moments_command import number, window_text
     overall = report['overall']
     print(f'\n{report["set"]}: {report["videos"]} videos, '
@@ -331,8 +311,7 @@ def _print_set(report: dict, iou: Sequence[float]) -> None:
 
 
 def _write_report(path: str, report: dict) -> None:
-    """Write the report to a ``.json`` file, or a ``.csv`` one (one row per
-    set, label and threshold: :data:`CSV_HEADER`), whole or not at all."""
+    """Write the report as ``.json`` or ``.csv`` (:data:`CSV_HEADER`)."""
     from ..utils.safe_io import write_json_or_csv
 
     def rows():
@@ -353,23 +332,18 @@ def _write_report(path: str, report: dict) -> None:
 
 
 def _result_path(args: argparse.Namespace, truth: dict) -> str:
-    """Where ``--results-dir`` puts a set's find_moments document."""
     return osp.join(args.results_dir, f'{truth["set"]}.json')
 
 
 def run(args: argparse.Namespace) -> int:
-    """Evaluate every set, print its figures and write the report, for
-    ``tools/eval_moments.py``'s checked options with ``truths``
-    (:func:`read_ground_truth` of each file) and ``queries``
-    (:func:`queries_of_sets`). Returns the exit status: 0 when the figures
-    are reported, 1 when a video could not be read (no figures: they would
+    """Evaluate every set of ``tools/eval_moments.py``'s checked options
+    (``truths``, ``queries``), print and write the report. Returns the exit
+    status: 1, and no figures, when a video could not be read (they would
     describe fewer videos than the ground truth)."""
     from ..apis.cli import (check_writable, load_model_from_args,
                             report_failures)
     from ..utils.safe_io import write_json_or_csv
     from models.apis.moments import background_warnings_printed
-    # Outputs that would overwrite an input are refused before the model
-    # is loaded.
     check_writable(
         [('--out', args.out)] + [('--results-dir', _result_path(args, truth))
                                  for truth in args.truths
@@ -393,8 +367,7 @@ def run(args: argparse.Namespace) -> int:
     report['device'] = str(scorer.device)
     report['model_load_s'] = time.perf_counter() - start
     runs = []
-    # Once for all the sets: the model's label file is missing for every
-    # one of them.
+    # Once for all the sets.
     with background_warnings_printed('eval_moments.py'):
         for truth, queries in zip(args.truths, args.queries):
             print(f'Searching {len(truth["videos"])} videos of '
@@ -407,8 +380,6 @@ def run(args: argparse.Namespace) -> int:
                                   (), (), indent=None)
             failures = one['result'].get('failures') or {}
             if failures:
-                # Figures over the readable videos alone would describe
-                # another test set: none are given.
                 print('No figures: the ground truth describes videos that '
                       'could not be read.', file=sys.stderr)
                 return report_failures(failures, len(truth['videos']))
@@ -416,7 +387,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace, report: dict, runs: list) -> int:
-    """Figures of each set's run, printed and written; see :func:`run`."""
+    """Print and write the figures of each set's run; see :func:`run`."""
     from ..apis.cli import report_failures
     for truth, queries, one in zip(args.truths, args.queries, runs):
         failures = one['result'].get('failures') or {}

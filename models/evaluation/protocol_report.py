@@ -1,8 +1,5 @@
 """The report of a protocol run: per split, then mean and standard
-deviation over the splits, as JSON and as a markdown table.
-
-Standard library only (the tools write it after the run, and tests read
-it without torch).
+deviation over the splits, as JSON and markdown. Standard library only.
 """
 import json
 import statistics
@@ -13,32 +10,21 @@ METRICS = ('acc/top1', 'acc/top5')
 
 
 def _mean_std(values: Sequence[float]) -> dict:
-    # Population standard deviation (0 for one value), as the papers'
-    # "mean ± std" over three splits.
+    # Population std (0 for one value), as the papers' "mean ± std".
     return dict(mean=statistics.fmean(values), std=statistics.pstdev(values))
 
 
 def harmonic_mean(base: float, novel: float) -> float:
-    """The harmonic mean of base and novel accuracy, ``2 * base * novel /
-    (base + novel)``, 0 when both are 0."""
+    """The harmonic mean of base and novel accuracy; 0 when both are."""
     return 2 * base * novel / (base + novel) if base + novel else 0.0
 
 
 def summarize(protocol: str, rows: Sequence[dict]) -> dict:
-    """What the protocol reports over its splits.
-
-    Args:
-        protocol (str): The protocol.
-        rows (list[dict]): One per split, with the :data:`METRICS` (0-1).
-
-    Returns:
-        dict: For ``few-shot`` nothing (each shot count is its own
-        result). For ``base-to-novel``, ``seeds``: base, novel and
-        harmonic mean top-1 per seed, and ``base``, ``novel``, ``hm``:
-        their mean and standard deviation over the seeds, and
-        ``hm_of_means``. Otherwise ``{metric: {'mean', 'std'}}`` over the
-        splits.
-    """
+    """What ``protocol`` reports over its splits' ``rows`` (with the
+    :data:`METRICS`, 0-1): nothing for ``few-shot`` (each shot count is its
+    own result); for ``base-to-novel``, ``seeds`` (base, novel and harmonic
+    mean top-1 per seed), their ``base``, ``novel``, ``hm`` mean and std
+    and ``hm_of_means``; else ``{metric: {'mean', 'std'}}``."""
     if protocol == 'few-shot':
         return {}
     if protocol == 'base-to-novel':
@@ -59,8 +45,7 @@ def summarize(protocol: str, rows: Sequence[dict]) -> dict:
 
 
 def markdown_table(report: dict) -> str:
-    """The report (as :func:`write_report` writes it) as a markdown table
-    in percent: one row per split and a ``mean ± std`` row."""
+    """The report as a markdown table in percent, with ``mean ± std``."""
     models = report['model']
     lines: List[str] = [
         f"# {report['protocol']} {report['dataset']}", '',
@@ -93,17 +78,9 @@ def markdown_table(report: dict) -> str:
 
 
 def write_report(path_stem: str, report: dict) -> List[str]:
-    """Write ``<path_stem>.json`` and ``<path_stem>.md``.
-
-    Args:
-        path_stem (str): The files' path without extension.
-        report (dict): ``protocol``, ``dataset``, ``model`` (one or a
-            list), ``splits`` (one dict per split); ``summary``
-            (:func:`summarize`) is added.
-
-    Returns:
-        list[str]: The files written.
-    """
+    """Write ``<path_stem>.json`` and ``.md`` of ``report``
+    (``protocol``, ``dataset``, ``model``, ``splits``) with its
+    ``summary``; returns the files' paths."""
     report = dict(report, summary=summarize(report['protocol'],
                                             report['splits']))
     paths = [f'{path_stem}.json', f'{path_stem}.md']

@@ -1,45 +1,28 @@
-"""Run one split of a protocol through MMAction2's own test loop.
-
-Each split gets a config file of its own that inherits the model's config
-and changes only the classes and the test list, as the project's
-``*zeroshot*`` configs do; the run is then what ``mim test mmaction
-<that config> --checkpoint <checkpoint>`` does (the same runner, pipeline,
-metric and checkpoint loading), in this process.
-
-Only the standard library at import (``tools/eval_protocol.py`` reads
-this file before torch is imported); MMAction2 is imported when a split
-runs.
+"""Run one split of a protocol through MMAction2's own test loop: a
+config of its own inherits the model's and changes only the classes and
+the test list; the run is what ``mim test mmaction <that config>
+--checkpoint <checkpoint>`` does, in this process. Only the standard
+library at import (the tool reads it before torch).
 """
 import argparse
 import copy
 import os
 import os.path as osp
 import sys
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 from . import protocols
 
 
 def multi_view_pipeline(pipeline: Sequence[dict], clips: int,
                         crops: int) -> List[dict]:
-    """A test pipeline turned to ``clips`` x ``crops`` views.
+    """A test pipeline turned to ``clips`` x ``crops`` (1 or 3) views.
 
-    ``SampleFrames`` becomes :class:`MultiViewSampleFrames` with
-    ``clips`` views; for 3 crops, ``CenterCrop(S)`` becomes ``ThreeCrop(S)``
-    and the ``Resize`` before it scales the short side to ``S``, as X-CLIP
-    and ViFi-CLIP test (three squares along the long side).
-
-    Args:
-        pipeline (list[dict]): The model config's test pipeline.
-        clips (int): Temporal views.
-        crops (int): Spatial crops: 1 (the pipeline's) or 3.
-
-    Returns:
-        list[dict]: The new pipeline.
-
-    Raises:
-        ValueError: The pipeline has no single-frame ``SampleFrames``, or
-            no ``CenterCrop`` to make three crops from.
+    ``SampleFrames`` becomes :class:`MultiViewSampleFrames`; for 3 crops,
+    ``CenterCrop(S)`` becomes ``ThreeCrop(S)`` and the ``Resize`` before it
+    scales the short side to ``S``, as X-CLIP and ViFi-CLIP test. A
+    ValueError without a single-frame ``SampleFrames`` or, for 3 crops, a
+    ``CenterCrop``.
     """
     steps = [copy.deepcopy(dict(step)) for step in pipeline]
     types = [step['type'] for step in steps]
@@ -68,8 +51,7 @@ def multi_view_pipeline(pipeline: Sequence[dict], clips: int,
 
 
 def view_pipeline(model_config: str, clips: int, crops: int) -> List[dict]:
-    """The test pipeline of the config file ``model_config`` turned to
-    ``clips`` x ``crops`` views (:func:`multi_view_pipeline`)."""
+    """:func:`multi_view_pipeline` of a config file's test pipeline."""
     from mmengine.config import Config
     cfg = Config.fromfile(model_config)
     return multi_view_pipeline(
@@ -79,19 +61,12 @@ def view_pipeline(model_config: str, clips: int, crops: int) -> List[dict]:
 def split_config_text(model_config: str, label_file: str, ann_file: str,
                       video_root: str, workers: Optional[int] = None,
                       pipeline: Optional[List[dict]] = None) -> str:
-    """The text of a split's test config: ``model_config`` (its model,
-    test pipeline, dataloader and metric kept) with the split's class
-    texts (``label_file``, one a line), annotation list ``ann_file`` (paths
-    relative to ``video_root``), ``workers`` data loading processes (the
-    config's by default) and ``pipeline`` (multi-view tests) instead of the
-    config's where given."""
-    dataset = dict(ann_file=osp.abspath(ann_file),
-                   data_prefix=dict(video=osp.abspath(video_root)))
+    """The text of a split's test config: ``model_config`` with the class
+    texts of ``label_file``, the list ``ann_file`` (paths relative to
+    ``video_root``) and, where given, ``workers`` and ``pipeline``."""
+    loader = protocols.dataloader(ann_file, video_root, workers)
     if pipeline is not None:
-        dataset['pipeline'] = pipeline
-    loader: Dict[str, object] = dict(dataset=dataset)
-    if workers is not None:
-        loader.update(num_workers=workers, persistent_workers=workers > 0)
+        loader['dataset']['pipeline'] = pipeline
     return (
         '# One split of an evaluation protocol, written by '
         'tools/eval_protocol.py;\n'
@@ -105,9 +80,9 @@ def split_config_text(model_config: str, label_file: str, ann_file: str,
 def model_files(model: str, config: Optional[str],
                 work_dir: str) -> Tuple[str, str]:
     """``(checkpoint, config to inherit)`` of ``--model`` (a released
-    model's name, downloaded when missing, or a checkpoint file) and
-    ``--config`` (None: the release table's, or the config the checkpoint
-    records, written into ``work_dir``)."""
+    name, downloaded when missing, or a file) and ``--config`` (None: the
+    release table's, or the one the checkpoint records, written into
+    ``work_dir``)."""
     from models.apis.loading import PROJECT_ROOT, actionclip_checkpoint_path
     from models.backbones.pretrained import ACTIONCLIP_CHECKPOINTS
     from models.checkpoints.recorded_config import recorded_config
@@ -136,19 +111,10 @@ def model_files(model: str, config: Optional[str],
 def evaluate_split(split: 'protocols.Split',
                    found: Sequence[Tuple[str, int]], files: Tuple[str, str],
                    folder: str, args: argparse.Namespace) -> dict:
-    """Write a split's labels, test list and config into ``folder``, and
-    test it as ``mim test`` does; returns the split's row of the report.
-
-    Args:
-        split (Split): The split.
-        found (list[tuple[str, int]]): Its videos in the user's copy.
-        files (tuple[str, str]): :func:`model_files`.
-        folder (str): The split's folder.
-        args (argparse.Namespace): ``lists``, ``data_root``, ``workers``.
-    """
-    from mmaction.registry import RUNNERS
+    """Write a split's labels, test list and config into ``folder`` and
+    test its ``found`` videos with ``files`` (:func:`model_files`) as ``mim
+    test`` does; returns the split's row of the report."""
     from mmengine.config import Config
-    from mmengine.runner import Runner
     checkpoint, model_config = files
     os.makedirs(folder, exist_ok=True)
     labels = osp.join(folder, 'labels.txt')
@@ -167,14 +133,10 @@ def evaluate_split(split: 'protocols.Split',
         f.write(split_config_text(model_config, labels, ann, args.data_root,
                                   args.workers, pipeline))
     cfg = Config.fromfile(config)
-    # The runner's own folder: it writes its logs and a copy of the
-    # resolved config named as ours.
+    # Its own folder: the runner writes a copy of the config named as ours.
     cfg.work_dir = osp.join(folder, 'run')
     cfg.load_from = checkpoint
-    # As MMAction2's tools/test.py builds its runner.
-    runner = (Runner.from_cfg(cfg) if 'runner_type' not in cfg else
-              RUNNERS.build(cfg))
-    metrics = dict(runner.test())
+    metrics = dict(protocols.build_runner(cfg).test())
     # TolerantAccMetric's count of unreadable videos left out.
     skipped = int(metrics.get('acc/skipped_videos', 0))
     info = protocols.describe(split, args.lists)
@@ -193,10 +155,9 @@ def evaluate_split(split: 'protocols.Split',
 
 
 def run(args: argparse.Namespace) -> int:
-    """Test every split of ``tools/eval_protocol.py``'s checked
-    arguments (``plan``, ``run_models``, ``work_dir`` ...), after training
-    its models with ``train_config`` (:mod:`.protocol_train`), write the
-    report and print it; returns the exit status."""
+    """Test every split of ``tools/eval_protocol.py``'s checked arguments,
+    after training its models with ``train_config``; write the report and
+    print it; returns the exit status."""
     from .protocol_report import write_report
     work_dir = osp.abspath(args.work_dir)
     os.makedirs(work_dir, exist_ok=True)

@@ -1,17 +1,9 @@
-"""Train the models a protocol tests: one per base-to-novel seed or
-few-shot shot count, through MMAction2's own training loop.
-
-Each training run gets a config file of its own that inherits the user's
-training config and changes only the training list, the class texts, the
-work dir and, where given, the weights it starts from (``load_from``);
-the run is then what ``mim train mmaction <that config>`` does, in this
-process. Validation is turned off: a protocol's only held-out videos are
-its test videos, and choosing a checkpoint on them would raise the result
-it reports; the weights at the end of training are tested.
-
-Only the standard library at import (``tools/eval_protocol.py`` reads
-this file before torch is imported); MMAction2 is imported when a run
-trains.
+"""Train the models a protocol tests, one per base-to-novel seed or
+few-shot shot count: a config of its own inherits the user's training
+config and changes only the training list, class texts, work dir and
+``load_from``; the run is what ``mim train mmaction <that config>`` does.
+No validation: the only held-out videos are the test videos, so the
+weights at the end of training are tested. Standard library at import.
 """
 import argparse
 import hashlib
@@ -22,8 +14,8 @@ from typing import Dict, Optional, Tuple
 
 from . import protocols
 
-#: The trained weights of a run, in its folder; a run whose folder holds
-#: them (trained with the same config) is not trained again.
+#: A run's trained weights; a run holding them (same config) is not
+#: trained again.
 TRAINED = 'trained.pth'
 
 
@@ -32,18 +24,12 @@ def training_config_text(train_config: str, label_file: str, ann_file: str,
                          init: Optional[str] = None,
                          workers: Optional[int] = None) -> str:
     """The text of a training run's config: ``train_config`` with the
-    run's class texts (``label_file``, one a line), training list
-    ``ann_file`` (paths relative to ``video_root``), ``work_dir``, no
-    validation, ``init`` as ``load_from`` where given and ``workers`` data
-    loading processes (the config's by default). It records the SHA-256 of
-    ``train_config``'s contents, so that a changed config is seen."""
+    class texts of ``label_file``, the list ``ann_file``, ``work_dir``, no
+    validation, ``init`` as ``load_from`` and ``workers`` where given. It
+    records the SHA-256 of ``train_config``, so that a change is seen."""
     with open(train_config, 'rb') as f:
         digest = hashlib.sha256(f.read()).hexdigest()
-    loader: Dict[str, object] = dict(dataset=dict(
-        ann_file=osp.abspath(ann_file),
-        data_prefix=dict(video=osp.abspath(video_root))))
-    if workers is not None:
-        loader.update(num_workers=workers, persistent_workers=workers > 0)
+    loader = protocols.dataloader(ann_file, video_root, workers)
     return (
         '# One training run of an evaluation protocol, written by '
         'tools/eval_protocol.py;\n'
@@ -62,30 +48,16 @@ def training_config_text(train_config: str, label_file: str, ann_file: str,
 def train_run(run: str, split: 'protocols.Split', found, folder: str,
               init: Optional[str], args: argparse.Namespace
               ) -> Tuple[str, str]:
-    """Train one run (a seed or shot count) in ``folder``, unless it holds
+    """Train ``run`` (``'seed1'``, ``'K=2'`` ...) of ``split`` on its
+    ``found`` videos in ``folder``, starting from ``init``, unless it holds
     :data:`TRAINED` from the same config.
 
-    Args:
-        run (str): ``'seed1'``, ``'K=2'`` ...
-        split (Split): A split of the run (its training list and classes).
-        found (list[tuple[str, int]]): The training videos in the user's
-            copy, ``(path relative to args.data_root, label)``.
-        folder (str): The run's folder.
-        init (str, optional): The checkpoint it starts from.
-        args (argparse.Namespace): ``train_config``, ``lists``,
-            ``data_root``, ``workers``.
-
     Returns:
-        tuple[str, str]: ``(trained checkpoint, training config)``, the
-        config the run's tests inherit.
-
-    Raises:
-        ValueError: ``folder`` holds weights trained with another config,
-            or ``args.train_config`` cannot train.
+        tuple[str, str]: ``(trained checkpoint, training config)``; a
+        ValueError when ``folder`` holds weights of another config or
+        ``args.train_config`` cannot train.
     """
-    from mmaction.registry import RUNNERS
     from mmengine.config import Config
-    from mmengine.runner import Runner
     os.makedirs(folder, exist_ok=True)
     labels = osp.join(folder, 'train_labels.txt')
     ann = osp.join(folder, 'train_list.txt')
@@ -129,9 +101,7 @@ def train_run(run: str, split: 'protocols.Split', found, folder: str,
             'cannot replace: pass a config training on a video dataset')
     print(f'{run}: training on {len(found)} videos in {folder}',
           file=sys.stderr)
-    # As MMAction2's tools/train.py builds its runner.
-    runner = (Runner.from_cfg(cfg) if 'runner_type' not in cfg else
-              RUNNERS.build(cfg))
+    runner = protocols.build_runner(cfg)
     runner.train()
     # Weights only, renamed into place once whole: a killed run leaves no
     # TRAINED that the next one would take for finished.
@@ -145,10 +115,8 @@ def train_run(run: str, split: 'protocols.Split', found, folder: str,
 
 def train_runs(args: argparse.Namespace,
                work_dir: str) -> Dict[str, Tuple[str, str]]:
-    """Train every run of ``tools/eval_protocol.py``'s checked arguments
-    (``training``: ``{run: (split, found)}``, ``init``) in
-    ``<work_dir>/<run>``; returns ``{run: (checkpoint, config)}`` for
-    :func:`models.evaluation.protocol_run.evaluate_split`."""
+    """Train every run of ``args.training`` in ``<work_dir>/<run>``;
+    returns ``{run: (checkpoint, config)}``."""
     init = None
     if args.init is not None:
         from models.apis.loading import actionclip_checkpoint_path

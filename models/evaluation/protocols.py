@@ -1,15 +1,7 @@
-"""The field's evaluation protocols as data: which list of test videos,
-which classes, which training list, for every split, seed, shot count or
-view setting.
-
-Every number of classes and videos is read from the shipped list files
-(``data/protocols/``, see its README for their sources), never typed in.
-The module also turns a protocol's list into an MMAction2 annotation list
-(``<relative path> <label>``) for a user's local copy of the dataset,
-naming the videos the copy lacks.
-
-This module imports only the standard library, so that the tools can list
-the protocols and refuse a wrong data root before torch is imported.
+"""The field's evaluation protocols as data: the test list, classes and
+training list of every split, seed, shot count or view setting, all read
+from the shipped lists (``data/protocols/``), and their videos found in a
+user's copy of a dataset. Standard library only (checked before torch).
 """
 import csv
 import glob
@@ -18,20 +10,15 @@ import os.path as osp
 from dataclasses import asdict, dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
-#: The project root; the shipped lists live below it.
 PROJECT_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-#: Where the shipped split and class lists are.
 PROTOCOL_DIR = osp.join(PROJECT_ROOT, 'data', 'protocols')
 
 _VIFI = 'vificlip/datasets_splits'
 _LABELS = 'vificlip/labels'
 
-#: ViFi-CLIP's HMDB51 label files name these classes the other way round
-#: from the videos its lists give them (the lists put the ``kick`` folder's
-#: videos under 20, ``kick_ball``'s under 21): ``{index: (name in the file,
-#: name of the videos' folder)}``, applied to a file that holds exactly
-#: those names. tests/test_protocols.py checks every UCF101 and HMDB51 list
-#: against the class written in its video names.
+#: ViFi-CLIP's HMDB51 label files swap these names against the videos its
+#: lists give them: ``{index: (name in the file, the videos' folder)}``,
+#: applied to a file that holds exactly those names.
 LABEL_CORRECTIONS: Dict[str, Dict[int, Tuple[str, str]]] = {
     f'{_LABELS}/hmdb_51_labels.csv': {
         20: ('kick ball', 'kick'), 21: ('kick', 'kick ball'),
@@ -58,20 +45,15 @@ _FEW_SHOT_TEST = {'hmdb51': 'hmdb_splits/val1.txt',
                   'ucf101': 'ucf_splits/val1.txt',
                   'ssv2': 'ssv2_splits/validation.txt'}
 _FULL_LABELS = {'hmdb51': 'hmdb_51_labels.csv',
-                'ucf101': 'ucf_101_labels.csv',
-                'ssv2': 'ssv2_labels.csv',
-                'k400': 'kinetics_400_labels.csv'}
+                'ucf101': 'ucf_101_labels.csv', 'ssv2': 'ssv2_labels.csv'}
 _B2N = {'k400': ('k400_splits', 'kinetics_400'),
         'hmdb51': ('hmdb_splits', 'hmdb_51'),
         'ucf101': ('ucf_splits', 'ucf_101'),
         'ssv2': ('ssv2_splits', 'ssv2_174')}
-_VIFI_DIR = {'hmdb51': 'hmdb_splits', 'ucf101': 'ucf_splits',
-             'ssv2': 'ssv2_splits'}
 
 
 class ProtocolError(ValueError):
-    """A protocol, dataset or split that does not exist, or a list file
-    that is missing or malformed."""
+    """An unknown protocol, dataset or split, or a bad list file."""
 
 
 @dataclass(frozen=True)
@@ -79,25 +61,19 @@ class Split:
     """One evaluation of a protocol: a test list over its own classes.
 
     Attributes:
-        protocol (str): ``'zero-shot'``, ``'base-to-novel'``, ...
-        dataset (str): ``'ucf101'``, ``'hmdb51'``, ``'k600'``, ...
-        name (str): The split, seed or setting: ``'split1'``,
-            ``'seed1-novel'``, ``'K=2'``, ``'4x3'``.
-        test_list (str): The test list, relative to :data:`PROTOCOL_DIR`.
+        name (str): ``'split1'``, ``'seed1-novel'``, ``'K=2'``, ``'4x3'``.
+        test_list (str): Relative to :data:`PROTOCOL_DIR`.
         label_file (str): The class list the test list's labels index.
-        list_format (str): ``'vificlip'`` (``<file> <label>`` a line),
-            ``'ucf101'`` (the official ``<Class>/<file>`` a line, labels
-            from ``classInd.txt``) or ``'hmdb51'`` (the official
-            ``<class>_test_split<N>.txt`` files, ``<file> <1|2|0>`` a line
-            for train, test or neither; labels in the sorted order of the
-            classes, as MMAction2 numbers them). For ``'hmdb51'``,
-            ``test_list`` and ``label_file`` are the files' glob pattern.
-        train_list (str, optional): The training list, where the protocol
-            trains.
+        list_format (str): ``'vificlip'`` (``<file> <label>``),
+            ``'ucf101'`` (the official ``<Class>/<file>``, classes from
+            ``classInd.txt``) or ``'hmdb51'`` (the official per-class
+            files, ``<file> <1|2|0>`` for train, test or neither; classes
+            sorted, as MMAction2 numbers them; both lists are the files'
+            glob pattern).
+        train_list (str, optional): Where the protocol trains.
         views (tuple, optional): ``(clips, crops)`` of a multi-view test.
-        train_label_file (str, optional): The class list the training
-            list's labels index, where not ``label_file`` (the base classes
-            of a base-to-novel novel test).
+        train_label_file (str, optional): The training list's classes,
+            where not ``label_file`` (a novel test's base classes).
     """
     protocol: str
     dataset: str
@@ -138,7 +114,7 @@ def _registry() -> List[Split]:
                 'few-shot', dataset, f'K={shots}',
                 f'{_VIFI}/{_FEW_SHOT_TEST[dataset]}',
                 f'{_LABELS}/{_FULL_LABELS[dataset]}',
-                train_list=f'{_VIFI}/{_VIFI_DIR[dataset]}/'
+                train_list=f'{_VIFI}/{_B2N[dataset][0]}/'
                 f'train1_few_shot_{shots}.txt'))
     for name, views in VIEWS.items():
         splits.append(Split('supervised', 'k400', name,
@@ -153,10 +129,8 @@ SPLITS: Tuple[Split, ...] = tuple(_registry())
 
 
 def find_splits(protocol: str, dataset: Optional[str] = None) -> List[Split]:
-    """The splits, in order, of a ``protocol`` (a key of
-    :data:`PROTOCOLS`) on one ``dataset`` (all by default);
-    :class:`ProtocolError` for an unknown protocol or a dataset it does not
-    cover."""
+    """The splits of ``protocol`` on ``dataset`` (all by default);
+    :class:`ProtocolError` for an unknown protocol or dataset."""
     if protocol not in PROTOCOLS:
         raise ProtocolError(f'Unknown protocol {protocol!r}: choose one of '
                             f'{", ".join(PROTOCOLS)}')
@@ -169,9 +143,8 @@ def find_splits(protocol: str, dataset: Optional[str] = None) -> List[Split]:
 
 
 def training_run(split: Split) -> Optional[str]:
-    """The training run a split tests (``'seed1'`` ..., ``'K=2'`` ...),
-    where the protocol trains one per seed or shot count; None for a
-    protocol that tests one model on every split."""
+    """The training run a split tests (``'seed1'``, ``'K=2'`` ...); None
+    where the protocol tests one model on every split."""
     if split.protocol == 'base-to-novel':
         return split.name.split('-')[0]
     if split.protocol == 'few-shot':
@@ -180,8 +153,7 @@ def training_run(split: Split) -> Optional[str]:
 
 
 def shipped_path(relative: str, root: str = PROTOCOL_DIR) -> str:
-    """The path of a shipped list below ``root``; :class:`ProtocolError`
-    when it is not there."""
+    """The path of a list below ``root``; :class:`ProtocolError` if absent."""
     path = osp.join(root, relative)
     if '*' in relative and glob.glob(path):
         return path
@@ -195,18 +167,16 @@ def shipped_path(relative: str, root: str = PROTOCOL_DIR) -> str:
 
 def _lines(path: str) -> List[str]:
     with open(path, encoding='utf-8', newline='') as f:
-        # The official UCF101 files and some of ViFi-CLIP's end lines with
-        # CRLF; blank lines (a trailing newline) carry nothing.
+        # Some lists end lines with CRLF.
         return [line.strip() for line in f.read().splitlines()
                 if line.strip()]
 
 
 def read_class_names(relative: str, root: str = PROTOCOL_DIR) -> List[str]:
     """The names of label 0, 1, ... of a label file below ``root``
-    (``*.csv``: ViFi-CLIP's ``id,name`` with a header; a ``classInd.txt``:
-    ``<1-based id> <name>``), the corrections of :data:`LABEL_CORRECTIONS`
-    applied; :class:`ProtocolError` for a missing file, or ids that are
-    not 0, 1, 2 ... in order (1, 2, 3 ... for ``classInd.txt``)."""
+    (``*.csv``: ``id,name`` with a header; ``classInd.txt``: ``<1-based
+    id> <name>``), :data:`LABEL_CORRECTIONS` applied;
+    :class:`ProtocolError` for a missing file or ids out of order."""
     path = shipped_path(relative, root)
     if '*' in relative:  # the official HMDB51 files: one per class
         return _hmdb51_classes(path)
@@ -236,11 +206,9 @@ def read_class_names(relative: str, root: str = PROTOCOL_DIR) -> List[str]:
 
 def read_test_list(split: Split, root: str = PROTOCOL_DIR,
                    train: bool = False) -> List[Tuple[str, int]]:
-    """The ``(video as the list names it: a file name or
-    <folder>/<file>, label index)`` entries of a split's test list (its
-    training list with ``train``), lists in ``root``; :class:`ProtocolError`
-    for a missing file, a malformed line, or a label outside the split's
-    classes."""
+    """The ``(video as the list names it, label)`` entries of a split's
+    test list (training list with ``train``); :class:`ProtocolError` for a
+    missing file, a malformed line or a label outside the classes."""
     relative = split.train_list if train else split.test_list
     if split.list_format == 'hmdb51':  # one file per class holds both
         relative = split.test_list
@@ -250,8 +218,7 @@ def read_test_list(split: Split, root: str = PROTOCOL_DIR,
     path = shipped_path(relative, root)
     if split.list_format == 'hmdb51':
         return _hmdb51_entries(path, '1' if train else '2')
-    label_file = (split.train_label_file or split.label_file
-                  ) if train else split.label_file
+    label_file = _label_file(split, train)
     names = read_class_names(label_file, root)
     num_classes = len(names)
     entries = []
@@ -279,18 +246,21 @@ def read_test_list(split: Split, root: str = PROTOCOL_DIR,
     return entries
 
 
+def _label_file(split: Split, train: bool) -> str:
+    return (split.train_label_file or split.label_file
+            ) if train else split.label_file
+
+
 def _hmdb51_classes(pattern: str) -> List[str]:
-    """The class names of the official HMDB51 files of one split (one file
-    per class), sorted by name: climb before climb_stairs (their file
-    names sort the other way round)."""
+    """The classes of the official HMDB51 files of a split, sorted by name
+    (climb before climb_stairs, unlike their file names)."""
     prefix, suffix = osp.basename(pattern).split('*')
     return sorted(osp.basename(f)[len(prefix):-len(suffix)]
                   for f in glob.glob(pattern))
 
 
 def _hmdb51_entries(pattern: str, wanted: str) -> List[Tuple[str, int]]:
-    """The train (``wanted`` 1) or test (2) videos of the official HMDB51
-    files of one split, as ``(<class>/<file>, label)``."""
+    """The train (``wanted`` 1) or test (2) ``(<class>/<file>, label)``."""
     prefix, suffix = osp.basename(pattern).split('*')
     entries = []
     for label, name in enumerate(_hmdb51_classes(pattern)):
@@ -306,10 +276,8 @@ def _hmdb51_entries(pattern: str, wanted: str) -> List[Tuple[str, int]]:
 
 
 def describe(split: Split, root: str = PROTOCOL_DIR) -> dict:
-    """A split's fields with its counts, read from the lists in ``root``:
-    ``classes``, ``test_videos``, ``train_videos`` (None without a training
-    list) and ``training_run`` (:func:`training_run`: the model it
-    tests)."""
+    """A split's fields with ``classes``, ``test_videos``,
+    ``train_videos`` (None without a training list) and ``training_run``."""
     info = asdict(split)
     info['views'] = 'x'.join(map(str, split.views)) if split.views else None
     info['classes'] = len(read_class_names(split.label_file, root))
@@ -326,10 +294,8 @@ VIDEO_EXTENSIONS = ('.avi', '.mp4', '.webm', '.mkv', '.mov', '.m4v', '.flv',
 
 
 def index_videos(video_root: str) -> Dict[str, List[str]]:
-    """The video files below ``video_root`` (a user's copy of a dataset,
-    in any layout: ``<Class>/<file>``, ``train/<file>``, all in one folder
-    ...): ``file name -> [paths relative to the root]`` and ``'stem:' +
-    name without extension -> [...]`` (a copy re-encoded to another
+    """The videos below ``video_root``, in any layout: ``file name ->
+    [relative paths]``, and ``'stem:' + stem -> [...]`` (a copy in another
     container still matches)."""
     found: Dict[str, List[str]] = {}
     for folder, _, files in os.walk(video_root, followlinks=True):
@@ -346,19 +312,9 @@ def index_videos(video_root: str) -> Dict[str, List[str]]:
 def resolve_videos(entries: Sequence[Tuple[str, int]],
                    videos: Dict[str, List[str]]
                    ) -> Tuple[List[Tuple[str, int]], List[str]]:
-    """Find each listed video in a user's copy.
-
-    A list entry matches the file of the same name (whatever folder it is
-    in), else the one video of the same name stem; a name found in two
-    places is refused rather than guessed.
-
-    Args:
-        entries (list[tuple[str, int]]): From :func:`read_test_list`.
-        videos (dict): From :func:`index_videos`.
-
-    Returns:
-        tuple: ``([(relative path, label)], [missing list entries])``.
-    """
+    """``([(relative path, label)], [missing entries])`` of
+    :func:`read_test_list` entries in :func:`index_videos`: by file name
+    in any folder, else by stem; a name found twice is refused."""
     found, missing = [], []
     for video, label in entries:
         name = video.replace('\\', '/').split('/')[-1]
@@ -380,27 +336,39 @@ def resolve_videos(entries: Sequence[Tuple[str, int]],
     return found, missing
 
 
+def dataloader(ann_file: str, video_root: str,
+               workers: Optional[int] = None) -> dict:
+    """The ``*_dataloader`` override of a written config: the list
+    ``ann_file`` (paths relative to ``video_root``), and ``workers``."""
+    loader: Dict[str, object] = dict(dataset=dict(
+        ann_file=osp.abspath(ann_file),
+        data_prefix=dict(video=osp.abspath(video_root))))
+    if workers is not None:
+        loader.update(num_workers=workers, persistent_workers=workers > 0)
+    return loader
+
+
+def build_runner(cfg):
+    """The runner of ``cfg``, built as MMAction2's tools/train.py does."""
+    from mmaction.registry import RUNNERS
+    from mmengine.runner import Runner
+    return (Runner.from_cfg(cfg) if 'runner_type' not in cfg else
+            RUNNERS.build(cfg))
+
+
 def write_annotations(path: str, rows: Sequence[Tuple[str, int]]) -> None:
-    """Write an MMAction2 ``VideoDataset`` annotation list of ``(path
-    relative to the video root, label)`` rows."""
+    """Write a ``VideoDataset`` annotation list of ``(path, label)``."""
     with open(path, 'w', encoding='utf-8') as f:
         f.writelines(f'{video} {label}\n' for video, label in rows)
 
 
 def class_texts(split: Split, root: str = PROTOCOL_DIR,
                 train: bool = False) -> List[str]:
-    """The text of each class of a split, as the text encoder reads it.
-
-    UCF101's names are CamelCase (``ApplyEyeMakeup``): they become the
-    words of ``configs/label_map_ucf101.txt`` (derived from the official
-    names by ``tools/make_label_maps.py``); HMDB51's class folders
-    (``brush_hair``) read with spaces, as ViFi-CLIP's label files write
-    them; the other label files already hold words. Returns the text of
-    label 0, 1, ... of ``split``'s test list (of its training list with
-    ``train``: the base classes of a novel split); lists in ``root``.
-    """
-    label_file = (split.train_label_file or split.label_file
-                  ) if train else split.label_file
+    """The text of label 0, 1, ... of a split's test list (training list
+    with ``train``) as the text encoder reads it: UCF101's CamelCase names
+    as the words of ``configs/label_map_ucf101.txt``, HMDB51's folders
+    with spaces; other label files already hold words."""
+    label_file = _label_file(split, train)
     names = read_class_names(label_file, root)
     if split.list_format == 'hmdb51':  # class folders: brush_hair
         return [name.replace('_', ' ') for name in names]
@@ -419,10 +387,8 @@ def class_texts(split: Split, root: str = PROTOCOL_DIR,
 
 def _locate(lists: Sequence[Tuple[str, str, List[Tuple[str, int]]]],
             video_root: str, work_dir: str) -> List[List[Tuple[str, int]]]:
-    """Find the videos of each ``(name, missing file name, entries)`` in a
-    user's copy; refuse a copy that lacks any, listing the missing ones in
-    ``<work_dir>/<missing file name>``. Returns the found ``(path relative
-    to video_root, label)`` of each list."""
+    """The found ``(path, label)`` of each ``(name, missing file name,
+    entries)``; refused when any lack, listed in ``work_dir``."""
     videos = index_videos(video_root)
     if not videos:
         raise ProtocolError(f'data root {video_root!r} holds no videos '
@@ -447,12 +413,10 @@ def _locate(lists: Sequence[Tuple[str, str, List[Tuple[str, int]]]],
 
 def plan_tests(splits: Sequence[Split], root: str, video_root: str,
                work_dir: str) -> List[Tuple[Split, List[Tuple[str, int]]]]:
-    """Find every listed test video of the splits in a user's copy;
-    refuse a copy that lacks any (a result on part of a split is not the
-    protocol's), listing the missing ones in
-    ``<work_dir>/missing_<split>.txt``. Returns ``(split, [(path relative
-    to video_root, label)])`` per split; lists in ``root``.
-    """
+    """``(split, [(path relative to video_root, label)])`` per split;
+    :class:`ProtocolError` when the copy lacks any listed test video (a
+    result on part of a split is not the protocol's), the missing ones
+    written to ``<work_dir>/missing_<split>.txt``."""
     return list(zip(splits, _locate(
         [(split.name, f'missing_{split.name}.txt',
           read_test_list(split, root)) for split in splits],
@@ -463,10 +427,8 @@ def plan_training(splits: Sequence[Split], root: str, video_root: str,
                   work_dir: str
                   ) -> Tuple[List[Tuple[Split, List[Tuple[str, int]]]],
                              Dict[str, Tuple[Split, List[Tuple[str, int]]]]]:
-    """:func:`plan_tests`, and the same for the training list of each
-    training run (:func:`training_run`) of the splits (missing ones in
-    ``missing_<run>_train.txt``). Returns ``(plan_tests's result, {run:
-    (its first split, [(path, label)])})``."""
+    """``(plan_tests's result, {run: (its first split, [(path, label)])})``
+    with each run's training list (missing: ``missing_<run>_train.txt``)."""
     runs: Dict[str, Split] = {}
     for split in splits:
         run = training_run(split)
@@ -486,8 +448,7 @@ def plan_training(splits: Sequence[Split], root: str, video_root: str,
 
 
 def listing(rows: Sequence[dict]) -> List[str]:
-    """One line per split of ``rows`` (:func:`describe` of each):
-    protocol, dataset, name and counts."""
+    """One line per :func:`describe` row: names and counts."""
     return [f"{row['protocol']:14} {row['dataset']:7} {row['name']:12} "
             f"{row['classes']:4} classes, test {row['test_videos']}"
             + (f", train {row['train_videos']}"

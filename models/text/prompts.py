@@ -1,9 +1,5 @@
-"""Label texts, prompt templates and their CLIP tokens.
-
-Its imports are the standard library's (torch and the rest of the plugin
-are imported where a function needs them), so that the tools can check
-``--labels`` and ``--template`` by this file alone, before torch is
-imported (``tools/light_imports.py``).
+"""Label texts, prompt templates and their CLIP tokens. Standard library
+at import: the tools check ``--labels`` and ``--template`` before torch.
 """
 from __future__ import annotations
 
@@ -38,29 +34,20 @@ DEFAULT_TEMPLATES = (
 CONTEXT_LENGTH = 77
 
 
-def _raw(path: str) -> bytes:
-    with open(path, 'rb') as f:
-        return f.read()
-
-
 def _read_lines(path: str, what: str) -> List[str]:
-    """Non-empty lines of a UTF-8 text file; blank lines inside are errors.
-
-    A blank line in the middle would shift every later class index, so it is
-    refused rather than skipped.
-    """
+    """The lines of a UTF-8 file; a blank line inside is refused (it
+    would shift every later class index)."""
     from models.utils.paths import require_file
     path = require_file(
         path, f'{what} file',
         ' (relative paths are resolved from the current directory: run '
         'from the project root, or pass an absolute path or a list)')
     try:
-        # utf-8-sig: a byte-order mark (Windows editors) is not part of
-        # the first label.
+        # utf-8-sig: a byte-order mark is not part of the first label.
         with open(path, encoding='utf-8-sig') as f:
             lines = [line.strip() for line in f.read().splitlines()]
     except UnicodeDecodeError as error:
-        line = 1 + _raw(path)[:error.start].count(b'\n')
+        line = 1 + error.object[:error.start].count(b'\n')
         raise ValueError(
             f'{what} file {path!r} is not UTF-8 text (byte {error.start}, '
             f'line {line}); save it as UTF-8') from None
@@ -74,8 +61,8 @@ def _read_lines(path: str, what: str) -> List[str]:
 
 
 def load_labels(labels_or_label_file: Union[str, Sequence[str]]) -> List[str]:
-    """The class names, in index order, of a list or of a UTF-8 file
-    holding one name per line (line ``i`` is class ``i``)."""
+    """The class names of a list, or of a UTF-8 file (line ``i`` is class
+    ``i``); warns of labels the model would read as the same text."""
     if isinstance(labels_or_label_file, str):
         labels = _read_lines(labels_or_label_file, 'Label')
         source = repr(labels_or_label_file)
@@ -97,8 +84,7 @@ def load_labels(labels_or_label_file: Union[str, Sequence[str]]) -> List[str]:
         warnings.warn(
             f'{source} repeats labels {duplicates}: each copy '
             'is a separate class and they will split the probability')
-    # CLIP's tokenizer lowercases and collapses spaces: such labels are the
-    # same text to the model.
+    # CLIP's tokenizer lowercases and collapses spaces.
     same_text: dict = {}
     for label in dict.fromkeys(labels):
         same_text.setdefault(' '.join(label.lower().split()), []).append(label)
@@ -113,31 +99,24 @@ def load_labels(labels_or_label_file: Union[str, Sequence[str]]) -> List[str]:
 
 
 def names_a_file(text: str) -> bool:
-    """Whether a template string without ``{}`` is meant as a file: it
-    exists, or it looks like a path (so that a mistyped path is reported
-    as a missing file, not as a template without ``{}``)."""
+    """Whether a template without ``{}`` means a file: it exists or looks
+    like a path (a mistyped path is then reported as missing)."""
     return (osp.lexists(osp.expanduser(text)) or '/' in text
             or osp.sep in text or text.endswith('.txt'))
 
 
 def load_templates(template: Union[None, str, Sequence[str]] = None
                    ) -> List[str]:
-    """Prompt templates such as ``'a video of {}'``.
-
-    The one way templates are given (``ActionClip``'s ``template``, the
-    configs' ``model.template``, ``set_labels``, the tools' ``--template``).
+    """Prompt templates such as ``'a video of {}'``, however given (the
+    model's ``template``, ``set_labels``, the tools' ``--template``).
 
     Args:
-        template (str | list[str], optional): One template (a string with
-            ``{}``), a list of them, or the path of a UTF-8 file holding one
-            template a line. A string without ``{}`` is read as a file when
-            it names one or looks like a path (has a ``/`` or ends with
-            ``.txt``); otherwise it is refused as a template without a slot
-            for the label.
+        template (str | list[str], optional): One template, a list, or a
+            UTF-8 file of one a line (a string without ``{}`` that
+            :func:`names_a_file`); None: the 16 ActionCLIP templates.
 
     Returns:
-        list[str]: The templates; the 16 ActionCLIP templates when
-        ``template`` is None.
+        list[str]: The templates, each with one ``{}``.
     """
     if template is None:
         return list(DEFAULT_TEMPLATES)
@@ -173,13 +152,8 @@ def load_templates(template: Union[None, str, Sequence[str]] = None
 
 def tokenize(texts: Sequence[str],
              context_length: int = CONTEXT_LENGTH) -> torch.Tensor:
-    """CLIP tokens of ``texts``; too long ones are cut with a warning.
-
-    Matches ``clip.tokenize(texts, truncate=True)`` token for token, but
-    names the texts that had to be cut instead of failing or cutting
-    silently: ``(len(texts), context_length)`` int64 tokens, each row
-    ending with the end-of-text token, zero-padded.
-    """
+    """``clip.tokenize(texts, truncate=True)``, token for token, but a
+    warning names the texts that were cut."""
     import torch
     from clip.clip import _tokenizer as tokenizer
     sot = tokenizer.encoder['<|startoftext|>']
@@ -209,9 +183,8 @@ def build_prompts(labels: Sequence[str],
 
 
 def eot_lengths(tokens: torch.Tensor) -> torch.Tensor:
-    """``(N,)`` lengths of ``(N, L)`` :func:`tokenize` rows up to and
-    including their end-of-text token (it has the largest id, which is how
-    CLIP finds it too)."""
+    """``(N,)`` lengths of :func:`tokenize` rows up to their end-of-text
+    token (the largest id, as CLIP finds it)."""
     return tokens.argmax(dim=-1) + 1
 
 

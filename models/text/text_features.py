@@ -11,8 +11,7 @@ _TEXT_PARAMS = ('positional_embedding', 'text_projection')
 
 
 def text_parameters(clip_model: torch.nn.Module) -> list:
-    """Every tensor that the text encoder of a :class:`clip.model.CLIP`
-    reads."""
+    """Every tensor the text encoder of a :class:`clip.model.CLIP` reads."""
     params = [getattr(clip_model, name) for name in _TEXT_PARAMS]
     for name in _TEXT_MODULES:
         params.extend(getattr(clip_model, name).parameters())
@@ -25,18 +24,15 @@ def encode_text(clip_model: torch.nn.Module,
                 length: Optional[int] = None) -> torch.Tensor:
     """CLIP text features, exact, in less time and memory.
 
-    Under CLIP's causal mask a token only sees earlier ones, so the padding
-    after the longest prompt's end-of-text token cannot change any feature:
-    the sequences are cut there before the transformer.
+    Under CLIP's causal mask the padding after the longest prompt's
+    end-of-text token changes no feature: it is cut before the transformer.
 
     Args:
         clip_model (nn.Module): A :class:`clip.model.CLIP`.
         tokens (torch.Tensor): ``(N, 77)`` tokens.
-        chunk_size (int, optional): Encode at most this many prompts at a
-            time, so that label sets of any size fit in memory.
+        chunk_size (int, optional): Prompts encoded at a time.
         length (int, optional): Cut to this many tokens instead, at least
-            the longest prompt's (a fixed length, e.g. of a whole label
-            set, keeps shapes fixed for compiled encoders).
+            the longest prompt's (fixed shapes for compiled encoders).
 
     Returns:
         torch.Tensor: ``(N, D)`` unnormalised text features.
@@ -57,18 +53,16 @@ def encode_text(clip_model: torch.nn.Module,
 
 
 def l2_normalize(x: torch.Tensor) -> torch.Tensor:
-    """Divide by the L2 norm over the last dim, as CLIP does (no
-    epsilon)."""
+    """Divide by the L2 norm over the last dim, as CLIP does (no eps)."""
     return x / x.norm(dim=-1, keepdim=True)
 
 
 class PromptBank:
     """The (template, label) prompts of a label set and their features.
 
-    Features are computed once and reused until any text-encoder weight
-    changes: an optimizer step, ``load_state_dict`` or a move to another
-    device or dtype all change a parameter's storage or version counter,
-    which is part of the cache key, so stale features are never returned.
+    Features are reused until a text-encoder weight changes: the cache key
+    holds each parameter's storage and version counter, which an optimizer
+    step, ``load_state_dict`` or a move all change.
 
     Args:
         labels (list[str]): Class names.
@@ -91,12 +85,10 @@ class PromptBank:
 
     @property
     def num_templates(self) -> int:
-        """Number of templates."""
         return len(self.templates)
 
     @property
     def num_labels(self) -> int:
-        """Number of classes."""
         return len(self.labels)
 
     @staticmethod
@@ -118,8 +110,7 @@ class PromptBank:
             with torch.no_grad():
                 feats = encode_text(clip_model, self.tokens.flatten(0, 1),
                                     self.chunk_size)
-            # Kept in float32 whatever the encoder's precision: the scores
-            # compare them with video features in float32.
+            # float32 whatever the encoder's: scores are float32.
             self._features = l2_normalize(feats.float()).view(
                 self.num_templates, self.num_labels, -1)
             self._key = key

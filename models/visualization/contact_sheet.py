@@ -1,11 +1,7 @@
 """The contact sheet of one video: a row per found segment (each query's
-best first), ``per_segment`` frames across it (start, peak, end), and a
-caption line above each row (query, start-end, score).
-
-Frames are read by seeking (:mod:`models.visualization.frames`), never by
-decoding the whole video; the sheet is drawn with Pillow (matplotlib's
-own dependency) in matplotlib's DejaVu Sans, which writes any query's
-letters, not only ASCII.
+best first), ``per_segment`` frames across it (start, peak, end) under a
+caption (query, start-end, score). Drawn with Pillow in matplotlib's
+DejaVu Sans, which writes any query's letters, not only ASCII.
 """
 import io
 import os.path as osp
@@ -32,10 +28,9 @@ _TEXT = (20, 20, 20)
 
 def segment_times(start_s: float, end_s: float, peak_s: float,
                   count: int) -> List[float]:
-    """The ``count`` (>= 1) times of a segment shown on the sheet (its
-    ``peak_s`` is its best window's centre): 1: the peak; 2: start and
-    end; 3: start, peak, end; more: evenly spaced from start to end, the
-    middle one moved to the peak when ``count`` is odd."""
+    """The ``count`` (>= 1) times shown of a segment: 1: the peak; 2:
+    start and end; 3: start, peak, end; more: evenly spaced, the middle one
+    moved to the peak when ``count`` is odd."""
     if count < 1:
         raise ValueError(f'per_segment must be >= 1, got {count}')
     if count == 1:
@@ -48,9 +43,8 @@ def segment_times(start_s: float, end_s: float, peak_s: float,
 
 
 def enlarge(frame):
-    """A small frame repeated pixel by pixel (a whole factor, no
-    smoothing: the sheet shows the video's own pixels) until its longest
-    side reaches :data:`MIN_THUMBNAIL`; larger frames unchanged."""
+    """A small frame repeated pixel by pixel (no smoothing) until its
+    longest side reaches :data:`MIN_THUMBNAIL`."""
     factor = -(-MIN_THUMBNAIL // max(frame.shape[:2]))
     if factor <= 1:
         return frame
@@ -88,15 +82,10 @@ def _frame_label(index: int, count: int, time_s: float) -> str:
 def _stamp(draw, bottom_left: tuple, text: str, font) -> None:
     """Write ``text`` on a dark box in a frame's bottom-left corner."""
     x, bottom = bottom_left
-    left, top, right, low = draw.textbbox((x + 4, bottom),
-                                          text,
-                                          font=font,
-                                          anchor='lb')
+    _, top, right, _ = draw.textbbox((x + 4, bottom), text, font=font,
+                                     anchor='lb')
     draw.rectangle((x, top - 4, right + 4, bottom), fill=(0, 0, 0))
-    draw.text((x + 4, bottom - 2),
-              text,
-              fill=(255, 255, 255),
-              font=font,
+    draw.text((x + 4, bottom - 2), text, fill=(255, 255, 255), font=font,
               anchor='lb')
 
 
@@ -104,20 +93,14 @@ def render_contact_sheet(video_result: dict,
                          queries: Sequence[str],
                          per_segment: int = 3,
                          image_format: str = 'JPEG') -> bytes:
-    """The bytes of the ``'JPEG'`` or ``'PNG'`` contact sheet of a video
-    of the result document's ``videos`` (``queries`` in the document's
-    order; ``per_segment`` frames a segment, see :func:`segment_times`);
-    :class:`FrameReadError` naming the video when it cannot be read,
-    ValueError when the result is inconsistent."""
+    """The ``'JPEG'`` or ``'PNG'`` bytes of :func:`write_contact_sheet`."""
     from PIL import Image, ImageDraw
 
     check_video_result(video_result, queries)
     rows = segment_rows(video_result, queries)
     found = {row['query'] for row in rows}
-    times = [
-        segment_times(row['start_s'], row['end_s'], row['peak_s'], per_segment)
-        for row in rows
-    ]
+    times = [segment_times(row['start_s'], row['end_s'], row['peak_s'],
+                           per_segment) for row in rows]
     video = video_result['video']
     flat = read_frames_at(video, [t for ts in times for t in ts],
                           video_result.get('fps'),
@@ -127,19 +110,16 @@ def render_contact_sheet(video_result: dict,
     cell_h = max([f.shape[0] for f in flat], default=0)
     width = max(2 * _PAD + per_segment * (cell_w + _PAD) - _PAD, 480)
     empty = [q for q in queries if q not in found]
-    height = (
-        _TITLE + len(rows) * (_CAPTION + cell_h + _PAD) +
-        len(empty) * _CAPTION + _PAD)
+    height = (_TITLE + len(rows) * (_CAPTION + cell_h + _PAD) +
+              len(empty) * _CAPTION + _PAD)
     sheet = Image.new('RGB', (width, height), _BACKGROUND)
     draw = ImageDraw.Draw(sheet)
     font = _font(_FONT_SIZE)
     title = _font(_FONT_SIZE + 2)
     small = _font(_FONT_SIZE - 3)
-    draw.text((_PAD, 6),
-              _fit(draw, f'{video_name(video_result)}: top segments', title,
-                   width - 2 * _PAD),
-              fill=_TEXT,
-              font=title)
+    draw.text((_PAD, 6), _fit(draw, f'{video_name(video_result)}: top '
+                              'segments', title, width - 2 * _PAD),
+              fill=_TEXT, font=title)
     y = _TITLE
     for number, (row, row_times) in enumerate(zip(rows, times)):
         colour = query_colour(row['query_index'])
@@ -149,8 +129,7 @@ def render_contact_sheet(video_result: dict,
                    f'score {row["score"]:.3f}')
         draw.text((_PAD + 16, y + 2),
                   _fit(draw, caption, font, width - 2 * _PAD - 16),
-                  fill=_TEXT,
-                  font=font)
+                  fill=_TEXT, font=font)
         y += _CAPTION
         for i in range(per_segment):
             frame = flat[number * per_segment + i]
@@ -160,11 +139,9 @@ def render_contact_sheet(video_result: dict,
                    _frame_label(i, per_segment, row_times[i]), small)
         y += cell_h + _PAD
     for query in empty:
-        draw.text((_PAD, y + 2),
-                  _fit(draw, f'{query}: no segment found', font,
-                       width - 2 * _PAD),
-                  fill=(110, 110, 110),
-                  font=font)
+        draw.text((_PAD, y + 2), _fit(draw, f'{query}: no segment found',
+                                      font, width - 2 * _PAD),
+                  fill=(110, 110, 110), font=font)
         y += _CAPTION
     buffer = io.BytesIO()
     if image_format == 'JPEG':
@@ -178,26 +155,18 @@ def write_contact_sheet(video_result: dict,
                         path: str,
                         per_segment: int = 3,
                         queries: Sequence[str] = None) -> str:
-    """Write the contact sheet of one video (atomically).
+    """Write the contact sheet of one video (atomically); returns ``path``.
 
     Args:
-        video_result (dict): One entry of the result document's
-            ``videos``; its ``video`` is read at the segments' times.
+        video_result (dict): One entry of the result document's ``videos``.
         path (str): ``.jpg``, ``.jpeg`` or ``.png`` file to write.
-        per_segment (int): Frames per segment: 3 shows start, peak and
-            end (see :func:`segment_times`). Defaults to 3.
-        queries (list[str], optional): The queries in the document's order
-            (their colours); default: the order of
-            ``video_result['scores']``.
-
-    Returns:
-        str: ``path``.
+        per_segment (int): Frames per segment (:func:`segment_times`).
+        queries (list[str], optional): In the document's order (their
+            colours); default: that of ``video_result['scores']``.
 
     Raises:
-        FrameReadError: When the video cannot be read; the message names
-            it.
-        ValueError: For an unknown image extension or an inconsistent
-            result.
+        FrameReadError: When the video cannot be read (named).
+        ValueError: An unknown image extension or inconsistent result.
     """
     from models.utils.safe_io import atomic_write
     ext = osp.splitext(str(path))[1].lower()

@@ -1,9 +1,5 @@
-"""Reading the result document of ``tools/find_moments.py`` for the
-pictures and pages: its checks, times written as clocks, and the colour of
-each query (the same in the timeline and on the page).
-
-Only the standard library.
-"""
+"""The find_moments result document for the pictures and pages: checks,
+clock times and query colours. Only the standard library."""
 import math
 import os.path as osp
 from typing import Dict, List, Sequence
@@ -16,8 +12,7 @@ COLOURS = ('#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b',
 
 
 def query_colour(index: int) -> str:
-    """The colour (``#rrggbb``) of the ``index``-th query of the
-    document's list."""
+    """The ``#rrggbb`` colour of the ``index``-th query."""
     return COLOURS[index % len(COLOURS)]
 
 
@@ -27,11 +22,9 @@ def video_name(video_result: dict) -> str:
 
 
 def check_video_result(video_result: dict, queries: Sequence[str]) -> None:
-    """Refuse, with a ValueError naming the video and the query, a
-    video's result (an entry of the document's ``videos``) that the
-    pictures could only show wrong: windows and scores that do not match
-    in number, a score or time that is not finite, or one of ``queries``
-    without scores."""
+    """A ValueError naming the video and query for a result the pictures
+    could only show wrong: windows and scores unlike in number, a score or
+    time not finite, or one of ``queries`` without scores."""
     name = video_result.get('video', '?')
     windows = video_result.get('windows')
     scores = video_result.get('scores')
@@ -54,10 +47,8 @@ def check_video_result(video_result: dict, queries: Sequence[str]) -> None:
             raise ValueError(
                 f'Video {name!r}, query {query!r}: {len(values)} scores '
                 f'for {len(windows)} windows; the result is inconsistent')
-        bad = [
-            i for i, v in enumerate(values)
-            if v is None or not math.isfinite(float(v))
-        ]
+        bad = [i for i, v in enumerate(values)
+               if v is None or not math.isfinite(float(v))]
         if bad:
             raise ValueError(
                 f'Video {name!r}, query {query!r}: score of window {bad[0]}'
@@ -65,17 +56,15 @@ def check_video_result(video_result: dict, queries: Sequence[str]) -> None:
                 'model gave no usable score, nothing to show')
         for segment in video_result.get('segments', {}).get(query, []):
             times = [segment.get(key) for key in ('start_s', 'end_s', 'score')]
-            if not all(
-                    isinstance(t, (int, float)) and math.isfinite(t)
-                    for t in times):
+            if not all(isinstance(t, (int, float)) and math.isfinite(t)
+                       for t in times):
                 raise ValueError(f'Video {name!r}, query {query!r}: '
                                  f'segment {segment!r} has a missing or '
                                  'non-finite start_s, end_s or score')
 
 
 def duration_of(video_result: dict) -> float:
-    """The length in seconds of a video of the document's ``videos``:
-    ``duration_s``, else the end of the last window, else 0.0."""
+    """``duration_s``, else the end of the last window, else 0.0."""
     duration = video_result.get('duration_s')
     if isinstance(duration, (int, float)) and math.isfinite(duration) \
             and duration > 0:
@@ -85,9 +74,7 @@ def duration_of(video_result: dict) -> float:
 
 
 def clock(seconds: float, decimals: int = 1) -> str:
-    """A time as ``m:ss.s`` (``h:mm:ss.s`` from an hour on), with
-    ``decimals`` digits after the seconds' point: ``0:12.5``,
-    ``1:02:05.0``; ``-`` precedes a negative time."""
+    """``0:12.5``, ``1:02:05.0`` (``decimals`` digits), ``-`` if negative."""
     sign = '-' if seconds < 0 else ''
     scale = 10**decimals
     # Rounded once, in whole units of the last digit: 59.96 s is 1:00.0.
@@ -103,11 +90,9 @@ def clock(seconds: float, decimals: int = 1) -> str:
 
 def segment_rows(video_result: dict,
                  queries: Sequence[str]) -> List[Dict[str, object]]:
-    """The found segments of each query (in the document's order) of a
-    video of the document's ``videos``, best first, as rows to show:
-    ``query``, ``query_index``, ``rank`` (from 1), ``start_s``, ``end_s``,
-    ``score``, ``peak_s`` (the segment's middle when the document gives no
-    peak)."""
+    """Each query's segments, best first, as rows: ``query``,
+    ``query_index``, ``rank`` (from 1), ``start_s``, ``end_s``, ``score``,
+    ``peak_s`` (the middle when the document gives no peak)."""
     rows = []
     segments = video_result.get('segments') or {}
     for index, query in enumerate(queries):

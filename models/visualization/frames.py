@@ -1,15 +1,9 @@
 """Single frames of a video at given times, for thumbnails.
 
-A time is that of the frame shown then, by the frames' presentation time
-stamps (:func:`models.datasets.pyav_frames.frame_times`: variable frame
-rates, MPEG-TS clocks that restart), decoded as the test pipeline decodes
-it (PyAV, which seeks to the key frame before each frame where the
-container's index allows, so an hours-long video is never decoded whole).
-Where PyAV cannot index or decode the file, OpenCV seeks to frame
-``time * fps``.
-
-Only numpy, PyAV and OpenCV, imported inside the functions: importing
-:mod:`models.visualization` stays light.
+A time is that of the frame shown then, by the presentation time stamps,
+decoded with PyAV by seeking (as the test pipeline decodes); where PyAV
+cannot index or decode the file, OpenCV seeks to frame ``time * fps``.
+numpy, PyAV and OpenCV are imported inside the functions.
 """
 import base64
 import os.path as osp
@@ -17,17 +11,14 @@ from typing import List, Optional, Sequence, Tuple
 
 from ..utils.paths import special_file_kind
 
-#: Longest side of a thumbnail, in pixels.
 MAX_THUMBNAIL = 320
 
-#: A seek past the last decodable frame (the container's frame count is
-#: an estimate) steps back this many frames before giving up.
+#: Frames a seek past the last decodable one steps back before giving up.
 _STEP_BACK = 16
 
 
 class FrameReadError(RuntimeError):
-    """A video, or a frame of it, could not be read; the message names the
-    file and what to do."""
+    """A video or frame could not be read; the message names the file."""
 
 
 def _open(video: str):
@@ -49,10 +40,8 @@ def _open(video: str):
 
 
 def video_rate_and_length(video: str) -> Tuple[float, int]:
-    """The frame rate (25 when the container does not say) and frame
-    count (0 when unknown) a video's container declares;
-    :class:`FrameReadError` when the file is missing or cannot be
-    opened."""
+    """The container's frame rate (25 when unknown) and frame count (0
+    when unknown); :class:`FrameReadError` when it cannot be opened."""
     import cv2
     capture = _open(video)
     try:
@@ -70,29 +59,23 @@ def read_frames_at(video: str,
                    fps: Optional[float] = None,
                    num_frames: Optional[int] = None,
                    max_side: int = MAX_THUMBNAIL) -> List:
-    """The frames shown at the given times, as RGB arrays no larger than
-    ``max_side``.
+    """The frames shown at the given times, in their order.
 
     Args:
-        video (str): The video file.
-        times_s (list[float]): Times in seconds from the first frame, in
-            any order; a time past the end gives the last frame.
-        fps (float, optional): The frame rate the times refer to (the
-            result document's) where OpenCV reads the frames; the
-            container's when not given.
-        num_frames (int, optional): The video's frame count (the result
-            document's) where OpenCV reads the frames; the container's
-            estimate when not given.
-        max_side (int): Frames are scaled down (never up) so that neither
-            side exceeds this. Defaults to :data:`MAX_THUMBNAIL`.
+        times_s (list[float]): Seconds from the first frame, in any order;
+            a time past the end gives the last frame.
+        fps (float, optional): The rate the times refer to, where OpenCV
+            reads (default: the container's).
+        num_frames (int, optional): The frame count, where OpenCV reads
+            (default: the container's estimate).
+        max_side (int): Frames are scaled down (never up) to this.
 
     Returns:
-        list[numpy.ndarray]: One ``H x W x 3`` uint8 RGB frame per time, in
-        the order of ``times_s``.
+        list[numpy.ndarray]: ``H x W x 3`` uint8 RGB frames.
 
     Raises:
         FrameReadError: When the video cannot be opened, or no frame can
-            be decoded at or shortly before one of the times.
+            be decoded at or shortly before a time.
     """
     import cv2
     for time_s in times_s:
@@ -124,8 +107,7 @@ def read_frames_at(video: str,
 
 
 def _frames_by_time_stamps(video: str, times_s: Sequence[float]):
-    """The frames shown at ``times_s`` by their time stamps, decoded with
-    PyAV; None where PyAV cannot promise them (OpenCV reads them then)."""
+    """PyAV's frames at ``times_s`` by time stamps; None where it cannot."""
     import numpy as np
     if not osp.isfile(video):
         return None  # OpenCV's path names the problem
@@ -155,9 +137,8 @@ def _frames_by_time_stamps(video: str, times_s: Sequence[float]):
 
 
 def _read_near(capture, video: str, index: int, fps: float):
-    """The frame at ``index``, or the closest one before it within
-    :data:`_STEP_BACK` frames (a container's frame count can promise more
-    frames than the stream holds)."""
+    """The frame at ``index``, or the closest within :data:`_STEP_BACK`
+    before it (a container's count may promise more than it holds)."""
     import cv2
     for candidate in range(index, max(-1, index - _STEP_BACK - 1), -1):
         capture.set(cv2.CAP_PROP_POS_FRAMES, candidate)
@@ -181,8 +162,7 @@ def _shrink(frame, max_side: int):
 
 
 def jpeg_bytes(frame, quality: int = 82) -> bytes:
-    """The bytes of an ``H x W x 3`` uint8 RGB frame encoded as JPEG of
-    ``quality`` (0 to 100)."""
+    """An ``H x W x 3`` uint8 RGB frame as JPEG bytes."""
     import cv2
     ok, data = cv2.imencode('.jpg', cv2.cvtColor(frame, cv2.COLOR_RGB2BGR),
                             [cv2.IMWRITE_JPEG_QUALITY, quality])
@@ -193,6 +173,5 @@ def jpeg_bytes(frame, quality: int = 82) -> bytes:
 
 
 def data_uri(data: bytes, mime: str) -> str:
-    """A ``data:<mime>;base64,...`` URI that embeds a file's bytes (of
-    type ``mime``, e.g. ``'image/jpeg'``) in a page."""
+    """A ``data:<mime>;base64,...`` URI of ``data``."""
     return f'data:{mime};base64,' + base64.b64encode(data).decode('ascii')

@@ -1,22 +1,12 @@
-"""The report pages: one self-contained HTML file each (style and script
-inline, thumbnails and the timeline embedded as data URIs, nothing fetched
-from a network).
+"""The report pages, each one self-contained HTML file (Jinja templates
+of ``templates/``; thumbnails and timeline embedded; the videos played
+where they lie, by a URL relative to the page):
 
 * :func:`write_moments_page`: ``tools/find_moments.py``'s document, a
-  section per video: a ``<video>`` of the file (its URL relative to the
-  page), a strip of the found segments under it, the timeline picture,
-  and a row per segment (frames at start, peak and end) that seeks the
-  video to the segment and plays it, pausing at its end.
+  section per video: a player, the timeline, and a row per segment
+  (frames at start, peak and end) that plays the segment on click.
 * :func:`write_ranking_page`: ``tools/search_videos.py``'s ``--out``
-  JSON document: the query, the ranked videos with their middle frame and
-  similarity; a click previews the video.
-
-Each page is a Jinja template of ``templates/`` (markup, style and
-script); this module gathers what the template shows.
-
-The video itself is not embedded: the page plays the file where it lies,
-so moving the page without the videos breaks the players (and the page
-says so), not the rest.
+  document: the ranked videos with their middle frame and similarity.
 """
 import math
 import os.path as osp
@@ -32,15 +22,12 @@ from models.visualization.page_parts import (failure_items, render,
                                              write_page)
 from models.visualization.timeline import render_timeline
 
-#: Frames shown per segment row: start, peak, end.
 ROW_FRAMES = 3
 
 
 def _moments_section(video_result: dict, queries: list, threshold,
                      score_name, page_path: str) -> dict:
-    """What ``moments.html.j2`` shows of one video: ``error`` (why the
-    result cannot be shown, else None) or its facts, segment rows,
-    frames and timeline."""
+    """What ``moments.html.j2`` shows of one video, or its ``error``."""
     video = str(video_result.get('video', '?'))
     name = video_name(video_result)
     section = dict(video=video, name=name, error=None)
@@ -52,13 +39,10 @@ def _moments_section(video_result: dict, queries: list, threshold,
     rows = segment_rows(video_result, queries)
     duration = duration_of(video_result)
     fps, num_frames = video_result.get('fps'), video_result.get('num_frames')
-    times = [
-        t for row in rows
-        for t in (row['start_s'], row['peak_s'], row['end_s'])
-    ]
+    times = [t for row in rows
+             for t in (row['start_s'], row['peak_s'], row['end_s'])]
     first = rows[0]['peak_s'] if rows else duration / 2
     frames, problem = thumbnails(video, times, fps, num_frames, 160)
-    # The player's still before it plays (and where it cannot play).
     posters, poster_problem = thumbnails(video, [first], fps, num_frames,
                                          320)
     facts = [
@@ -68,9 +52,9 @@ def _moments_section(video_result: dict, queries: list, threshold,
     ]
     for i, row in enumerate(rows):
         row['colour'] = query_colour(row['query_index'])
-        row['frames'] = list(
-            zip(frames[ROW_FRAMES * i:ROW_FRAMES * (i + 1)],
-                (row['start_s'], row['peak_s'], row['end_s'])))
+        row['frames'] = list(zip(frames[ROW_FRAMES * i:ROW_FRAMES * (i + 1)],
+                                 (row['start_s'], row['peak_s'],
+                                  row['end_s'])))
     found = {row['query'] for row in rows}
     section.update(
         duration=duration,
@@ -80,7 +64,7 @@ def _moments_section(video_result: dict, queries: list, threshold,
         problem=problem or poster_problem,
         poster=posters[0] if posters else '',
         src=video_url(video, page_path),
-        lanes=max(1, _lanes(rows)),
+        lanes=max(1, max([r['query_index'] for r in rows], default=-1) + 1),
         timeline='',
         timeline_error='')
     try:
@@ -92,13 +76,9 @@ def _moments_section(video_result: dict, queries: list, threshold,
     return section
 
 
-def _lanes(rows: list) -> int:
-    return max([row['query_index'] for row in rows], default=-1) + 1
-
-
 def moments_page(result: dict, path: str) -> str:
-    """The HTML moments page of ``tools/find_moments.py``'s document, to
-    be written at ``path`` (video URLs are made relative to it)."""
+    """The HTML page of a find_moments document, to be written at
+    ``path`` (video URLs are relative to it)."""
     if not isinstance(result, dict) or 'videos' not in result:
         raise ValueError('The moments page needs find_moments\' result '
                          'document (a dict with "videos" and "queries")')
@@ -107,29 +87,23 @@ def moments_page(result: dict, path: str) -> str:
     if isinstance(threshold, (int, float)) and not math.isfinite(threshold):
         raise ValueError(f'The document\'s threshold is {threshold!r}')
     score_name = result.get('score')
-    settings = [
-        ('window', f'{result.get("window_s")} s'),
-        ('stride', f'{result.get("stride_s")} s'),
-        ('score', score_name),
-        ('threshold', threshold),
-    ]
+    settings = [('window', f'{result.get("window_s")} s'),
+                ('stride', f'{result.get("stride_s")} s'),
+                ('score', score_name), ('threshold', threshold)]
     return render(
         'moments.html.j2',
         title='Moments: ' + ', '.join(queries),
         legend=[(q, query_colour(i)) for i, q in enumerate(queries)],
         settings=[(k, v) for k, v in settings if v is not None],
         model=result.get('model'),
-        videos=[
-            _moments_section(v, queries, threshold, score_name, path)
-            for v in result.get('videos') or []
-        ],
+        videos=[_moments_section(v, queries, threshold, score_name, path)
+                for v in result.get('videos') or []],
         failures=failure_items(result.get('failures')))
 
 
 def write_moments_page(result: dict, path: str) -> str:
-    """Write :func:`moments_page` of a find_moments result (see
-    ``docs/reports.md``) to the ``.html`` file ``path`` (atomically);
-    returns ``path``."""
+    """Write :func:`moments_page` to the ``.html`` file ``path``
+    (atomically); returns ``path``."""
     return write_page(moments_page(result, path), path)
 
 
@@ -139,8 +113,7 @@ def _middle_thumbnail(video: str) -> tuple:
         fps, count = video_rate_and_length(video)
     except FrameReadError as error:
         return '', str(error)
-    # The middle of the time stamps where they are not frame / fps
-    # (variable frame rate); the container's rate and count elsewhere.
+    # By time stamps where there are (variable frame rates).
     times = frame_times(video)
     middle = times[-1] / 2 if times is not None else count / 2 / fps
     uris, problem = thumbnails(video, [middle], fps, count, 240)
@@ -148,10 +121,8 @@ def _middle_thumbnail(video: str) -> tuple:
 
 
 def ranking_page(ranking: dict, path: str) -> str:
-    """The HTML page, to be written at ``path``, of
-    ``tools/search_videos.py``'s ``--out`` JSON document (``query``,
-    ``model``, ``results`` of ``rank``, ``video``, ``similarity``;
-    ``failures``)."""
+    """The HTML page, to be written at ``path``, of a search_videos
+    ``--out`` document (``query``, ``model``, ``results``, ``failures``)."""
     if not isinstance(ranking, dict) or 'results' not in ranking:
         raise ValueError('The ranking page needs search_videos\' --out '
                          'JSON document (a dict with "query" and '
@@ -180,6 +151,6 @@ def ranking_page(ranking: dict, path: str) -> str:
 
 
 def write_ranking_page(ranking: dict, path: str) -> str:
-    """Write :func:`ranking_page` of a search_videos ranking to the
-    ``.html`` file ``path`` (atomically); returns ``path``."""
+    """Write :func:`ranking_page` to the ``.html`` file ``path``
+    (atomically); returns ``path``."""
     return write_page(ranking_page(ranking, path), path)

@@ -1,12 +1,6 @@
-"""What the two report pages share: the templates they are rendered
-from, the video's URL as seen from the page, embedded thumbnails, the
-failure list, the atomic write.
-
-The pages are Jinja templates (``templates/``) rendered with autoescaping
-on: every piece of text that comes from the user (file names, queries,
-error messages) is escaped where it is put in the page; the scripts read
-only numbers and text from ``data-`` attributes (never markup), so no
-user text can become code.
+"""What the two report pages share: templates, video URLs, thumbnails,
+the failure list, the atomic write. Autoescaping is on, and the scripts
+read only ``data-`` attributes: no user text can become code.
 """
 import functools
 import json
@@ -26,8 +20,7 @@ TEMPLATES = osp.join(osp.dirname(osp.abspath(__file__)), 'templates')
 
 
 def _as_text(value: object) -> object:
-    """A model's setting as the page shows it: text and numbers as they
-    are, anything else as JSON."""
+    """Text and numbers as they are, anything else as JSON."""
     if isinstance(value, (str, int, float)):
         return value
     return json.dumps(value, ensure_ascii=False, default=str)
@@ -45,18 +38,13 @@ def _environment() -> jinja2.Environment:
 
 
 def render(template: str, **context) -> str:
-    """The document of the page template of file name ``template`` in
-    ``templates/``, its variables ``context`` escaped where it puts
-    text."""
+    """The page of ``templates/<template>`` with ``context``, escaped."""
     return _environment().get_template(template).render(**context)
 
 
 def video_url(video: str, page: str) -> str:
-    """The ``src`` of a video as seen from the page: relative to the
-    page's folder, percent-encoded; ``file://`` and absolute where no
-    relative path exists (another drive on Windows); not yet
-    HTML-escaped. ``video`` is absolute or relative to the current folder.
-    """
+    """The ``src`` of a video from the page: relative, percent-encoded;
+    a ``file://`` URI where no relative path exists (another drive)."""
     target = osp.abspath(video)
     try:
         relative = osp.relpath(target, osp.dirname(osp.abspath(page)))
@@ -70,20 +58,8 @@ def thumbnails(video: str,
                fps: float = None,
                num_frames: int = None,
                max_side: int = 160) -> Tuple[list, str]:
-    """JPEG data URIs of a video's frames at the given times.
-
-    Args:
-        video (str): The video file.
-        times_s (list[float]): Times in seconds.
-        fps (float, optional): The rate the times refer to.
-        num_frames (int, optional): The video's frame count.
-        max_side (int): Longest side of a thumbnail. Defaults to 160.
-
-    Returns:
-        tuple[list[str], str]: The URIs (empty when the video could not be
-        read) and the reason they are missing ('' when present); the page
-        shows that reason in their place.
-    """
+    """JPEG data URIs of frames (:func:`read_frames_at`), and why they
+    are missing ('' when present; no URIs then)."""
     if not times_s:
         return [], ''
     try:
@@ -94,8 +70,8 @@ def thumbnails(video: str,
 
 
 def failure_items(failures: object) -> Iterable[Tuple[str, str]]:
-    """``(video, message)`` pairs of either document's ``failures``: a dict
-    (find_moments) or a list of ``{video, error}`` (search_videos)."""
+    """``(video, message)`` pairs of a dict (find_moments) or list of
+    ``{video, error}`` (search_videos) of failures."""
     if isinstance(failures, dict):
         return [(str(k), str(v)) for k, v in failures.items()]
     pairs = []
@@ -109,8 +85,7 @@ def failure_items(failures: object) -> Iterable[Tuple[str, str]]:
 
 
 def write_page(text: str, path: str) -> str:
-    """Write a page's ``text`` to the ``.html`` or ``.htm`` file ``path``
-    atomically (``models/utils/safe_io.py``); returns ``path``."""
+    """Write ``text`` to the ``.html``/``.htm`` file ``path`` atomically."""
     from models.utils.safe_io import atomic_write
     if osp.splitext(str(path))[1].lower() not in ('.html', '.htm'):
         raise ValueError(f'Page {path!r}: end the name with .html')

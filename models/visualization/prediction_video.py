@@ -1,12 +1,7 @@
 """The ``--viz`` files of ``tools/zero_shot.py``: each video with its
-top-k predictions in a band of text under every frame, as MP4 (OpenCV) or
-GIF (Pillow), and the names of those files.
-
-Only the standard library at import (the tool reads this file before
-torch is imported, for its ``--help``); OpenCV, NumPy and Pillow are
-imported when a frame is drawn. Every file is written atomically
-(``models/utils/safe_io.py``), an MP4 checked after writing
-(``models/utils/video_writer.py``).
+top-k predictions in a band under every frame, as MP4 (OpenCV) or GIF
+(Pillow). Only the standard library at import (the tool reads it before
+torch); every file is written atomically.
 """
 import math
 import os
@@ -17,19 +12,15 @@ from typing import (Callable, Dict, List, NamedTuple, Optional, Sequence,
 #: ``(label, probability)`` per shown label, best first.
 Predictions = List[Tuple[str, float]]
 
-# A GIF is built in memory (Pillow's writer keeps every frame), so its
-# frames are made small and few: at most GIF_MAX_FRAMES frames of at most
-# GIF_MAX_SIDE pixels a side (about 70 MB at worst), whatever the video.
+# Pillow holds every GIF frame in memory: about 70 MB at worst.
 GIF_MAX_SIDE = 480
 GIF_MAX_FPS = 15
 GIF_MAX_FRAMES = 300
 
 
 def viz_paths(viz: str, videos: Sequence[str]) -> Dict[str, str]:
-    """One output file per video: ``viz`` itself for a single video, else
-    ``<viz stem>_<video stem><ext>`` (numbered where stems repeat):
-    ``{video: output path}`` of the scored videos and the ``--viz`` path.
-    """
+    """``{video: output path}``: ``viz`` for a single video, else
+    ``<viz stem>_<video stem><ext>`` (numbered where stems repeat)."""
     if len(videos) == 1:
         return {videos[0]: viz}
     stem, ext = osp.splitext(viz)
@@ -45,32 +36,17 @@ def viz_paths(viz: str, videos: Sequence[str]) -> Dict[str, str]:
     return paths
 
 
-#: Frames narrower than this are scaled up (aspect kept) before drawing,
-#: so that a label fits in a legible font beside a 74x74 video.
+#: Narrower frames are scaled up (aspect kept) so that labels are legible.
 VIZ_MIN_WIDTH = 320
-#: The smallest automatic font scale (OpenCV's Hershey font: about 9
-#: pixels high here), below which text stops being readable.
+#: The smallest automatic font scale (about 9 pixels high).
 MIN_FONT_SCALE = 0.4
 VIZ_FONT = 0  # cv2.FONT_HERSHEY_SIMPLEX, without importing cv2 here
 
 
 class VizLayout(NamedTuple):
-    """Where :func:`draw_predictions` puts the video and its text.
-
-    Attributes:
-        width (int): Width of the output frame (the video's, after
-            scaling).
-        height (int): Height of the video part of the output frame.
-        band_height (int): Height of the text band below the video; the
-            output frame is ``height + band_height`` pixels high.
-        font_scale (float): OpenCV font scale of the text.
-        thickness (int): Stroke width of the text.
-        lines (list[tuple[str, int, int, tuple]]): ``(text, x, y, color)``
-            per drawn line, ``y`` the baseline in the output frame; a
-            label too long for one line continues on the next.
-        text_width (int): Width of the widest drawn line, at most
-            ``width`` minus the margins.
-    """
+    """Where :func:`draw_predictions` puts the video (``width`` x
+    ``height``) and the text band (``band_height``) under it: ``lines`` are
+    ``(text, x, baseline y, color)``; ``text_width`` the widest line's."""
     width: int
     height: int
     band_height: int
@@ -82,10 +58,9 @@ class VizLayout(NamedTuple):
 
 def frame_size(width: int, height: int,
                target: Optional[Sequence[int]] = None) -> Tuple[int, int]:
-    """The ``(width, height)`` a video's frames are drawn at: ``target``
-    (``--target-resolution`` ``(W, H)``; -1 for either keeps the aspect
-    ratio, as in MMAction2's ``demo/demo.py``), else the video's size,
-    scaled up to :data:`VIZ_MIN_WIDTH` pixels wide when it is narrower."""
+    """The ``(width, height)`` frames are drawn at: ``target`` ``(W, H)``
+    (-1 keeps the aspect ratio, as MMAction2's ``demo/demo.py``), else the
+    video's size, scaled up to :data:`VIZ_MIN_WIDTH` wide."""
     if target:
         w, h = target
         if w == -1:
@@ -98,8 +73,7 @@ def frame_size(width: int, height: int,
 
 
 def _wrap(text: str, fits: Callable[[str], bool]) -> List[str]:
-    """Split ``text`` into lines that fit: at spaces where possible, else
-    inside a word too long for a line by itself."""
+    """``text`` in lines that fit: at spaces, else inside a long word."""
     lines, line = [], ''
     for word in text.split(' '):
         candidate = f'{line} {word}' if line else word
@@ -123,23 +97,9 @@ def viz_layout(width: int,
                height: int,
                predictions: Predictions,
                font_scale: Optional[float] = None) -> VizLayout:
-    """Lay out the text band under a ``width`` x ``height`` frame.
-
-    The text goes in a band of its own below the video, so that it never
-    hides the action and is never cut by a small frame; the font scales
-    with the frame's width (never below :data:`MIN_FONT_SCALE`), and a
-    line too wide for the frame wraps.
-
-    Args:
-        width (int): Width of the (scaled) frame.
-        height (int): Height of the (scaled) frame.
-        predictions (list[tuple[str, float]]): ``(label, probability)``.
-        font_scale (float, optional): ``--font-scale``; automatic when
-            ``None``.
-
-    Returns:
-        VizLayout: The layout.
-    """
+    """The text band under a ``width`` x ``height`` frame: below the
+    video so that it never hides the action; the font follows the width
+    unless ``font_scale`` is given; long lines wrap."""
     import cv2
     scale = font_scale or max(MIN_FONT_SCALE, min(1.5, width / 800))
     thickness = max(1, round(scale * 1.5))
@@ -168,24 +128,12 @@ def viz_layout(width: int,
 def draw_predictions(frame,
                      predictions: Predictions,
                      layout: Optional[VizLayout] = None):
-    """Return the frame with the labels and probabilities in a band below.
+    """A new BGR frame: ``frame`` scaled to ``layout`` (default: made for
+    its size) over a band with the labels and probabilities.
 
-    MMAction2 1.2.0's ``ActionVisualizer`` draws predictions only from a
-    ``pred_labels`` field its own data samples no longer have, renders
-    every frame through matplotlib and saves videos through moviepy (not
-    installed), so plain OpenCV drawing is used instead. OpenCV's fonts are
-    ASCII: other characters show as ``?``.
-
-    Args:
-        frame (np.ndarray): ``(H, W, 3)`` BGR frame; not changed.
-        predictions (list[tuple[str, float]]): ``(label, probability)``.
-        layout (VizLayout, optional): From :func:`viz_layout` (computed
-            once per video by the writers); by default made for the
-            frame's size, scaled up to :data:`VIZ_MIN_WIDTH` wide.
-
-    Returns:
-        np.ndarray: ``(layout.height + layout.band_height, layout.width,
-        3)``: the frame, scaled to the layout, over the text band.
+    Not MMAction2's ``ActionVisualizer``: it reads a ``pred_labels`` field
+    its data samples no longer have and saves through moviepy (not
+    installed). OpenCV's fonts are ASCII: other characters show as ``?``.
     """
     import cv2
     import numpy as np
@@ -206,15 +154,13 @@ def draw_predictions(frame,
 
 
 def gif_size(width: int, height: int) -> Tuple[int, int]:
-    """The frame size of a ``--viz`` GIF: the video's, scaled down (aspect
-    kept) so that its longer side is at most :data:`GIF_MAX_SIDE`."""
+    """A GIF's frame size: scaled down to :data:`GIF_MAX_SIDE` a side."""
     scale = min(1.0, GIF_MAX_SIDE / max(width, height))
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-#: Codecs tried for ``.mp4``, best first: H.264 (``avc1``, ``H264``) plays
-#: in browsers and is smaller; OpenCV's pip wheels cannot encode it, so
-#: MPEG-4 Part 2 (``mp4v``) is the fallback.
+#: Codecs tried for ``.mp4``: H.264 plays in browsers; OpenCV's pip wheels
+#: lack it, so MPEG-4 Part 2 (``mp4v``) is the fallback.
 MP4_CODECS = ('avc1', 'H264', 'mp4v')
 
 
@@ -224,9 +170,7 @@ def _no_frame(video: str) -> OSError:
 
 def _write_mp4(capture, video: str, out_path: str, fps: float,
                predictions: Predictions, options: dict) -> int:
-    """Stream every frame, drawn on, to an MPEG-4 file, checked
-    (:func:`models.utils.video_writer.write_opencv`); returns the count
-    and sets ``options['codec']``."""
+    """Stream the drawn frames to a checked MP4; returns the count."""
     from models.utils.video_writer import NoFramesError, write_opencv
 
     def drawn():
@@ -259,10 +203,8 @@ def _write_gif(capture, video: str, out_path: str, fps: float,
 
     from models.utils.safe_io import atomic_write
 
-    # Source frames per GIF frame: the rate is capped at GIF_MAX_FPS, and
-    # when GIF_MAX_FRAMES frames are held every other one is dropped and
-    # the step doubles, so that any length fits and the GIF still spans
-    # the whole video (at a lower frame rate).
+    # At GIF_MAX_FRAMES every other frame goes and the step doubles: the
+    # GIF still spans the whole video, at a lower rate.
     step = max(1, math.ceil(fps / GIF_MAX_FPS - 1e-6))
     frames, index, layout = [], 0, None
     while capture.grab():  # skipped frames are never converted
@@ -271,16 +213,13 @@ def _write_gif(capture, video: str, out_path: str, fps: float,
             if not ok:
                 break
             if layout is None:
-                # The bound applies to the video part; the band adds a
-                # few lines of text under it.
                 size = gif_size(*frame_size(frame.shape[1], frame.shape[0],
                                             options.get('target')))
                 layout = viz_layout(*size, predictions,
                                     options.get('font_scale'))
             rgb = cv2.cvtColor(draw_predictions(frame, predictions, layout),
                                cv2.COLOR_BGR2RGB)
-            # Held as palette images (one byte a pixel): the conversion
-            # Pillow's GIF writer would make anyway.
+            # Palette images: one byte a pixel, as the GIF stores them.
             frames.append(
                 Image.fromarray(rgb).convert(
                     'P', palette=Image.Palette.ADAPTIVE))
@@ -290,13 +229,9 @@ def _write_gif(capture, video: str, out_path: str, fps: float,
     if not frames:
         raise _no_frame(video)
     with atomic_write(out_path, 'wb') as f:
-        frames[0].save(
-            f,
-            format='GIF',
-            save_all=True,
-            append_images=frames[1:],
-            duration=round(1000 * step / fps),
-            loop=0)
+        frames[0].save(f, format='GIF', save_all=True,
+                       append_images=frames[1:],
+                       duration=round(1000 * step / fps), loop=0)
     options['codec'] = 'GIF'
     return len(frames)
 
@@ -310,27 +245,16 @@ def write_annotated_video(video: str,
                           info: Optional[dict] = None) -> int:
     """Write ``video`` with its predictions in a band under every frame.
 
-    Frames are read one at a time, so memory does not grow with the
-    video. ``.mp4`` is written with OpenCV as it is read (H.264 where this
-    OpenCV can encode it, else MPEG-4 Part 2; the source's frame rate).
-    ``.gif`` is written with Pillow, which holds every frame until the
-    end, so its frames are bounded: the video scaled down to
-    :data:`GIF_MAX_SIDE` pixels a side (plus the text band), at most
-    :data:`GIF_MAX_FPS` a second and :data:`GIF_MAX_FRAMES` in all (a
-    longer video gets a lower frame rate); Pillow stores a frame identical
-    to the one before as a longer display of that frame. Either file goes
-    to a temporary file renamed at the end: a failure leaves a previous
-    ``out_path`` as it was.
+    ``.mp4``: streamed with OpenCV at the source's rate (H.264 where it
+    can, else MPEG-4 Part 2). ``.gif``: Pillow holds every frame, so they
+    are bounded: :data:`GIF_MAX_SIDE` a side, :data:`GIF_MAX_FPS` a second,
+    :data:`GIF_MAX_FRAMES` in all (a longer video gets a lower rate).
+    Written atomically: a failure leaves a previous ``out_path`` as it was.
 
     Args:
-        video (str): The source video.
-        out_path (str): ``.mp4`` or ``.gif`` file.
-        predictions (list[tuple[str, float]]): What to draw.
-        font_scale (float, optional): OpenCV font scale; by default it
-            follows the frame's width.
-        target (list[int], optional): ``(W, H)`` of the video part, -1
-            for one keeping the aspect ratio; by default the video's size,
-            scaled up to :data:`VIZ_MIN_WIDTH` wide.
+        predictions (list[tuple[str, float]]): ``(label, probability)``.
+        font_scale (float, optional): Default: follows the frame's width.
+        target (list[int], optional): ``(W, H)``, see :func:`frame_size`.
         verbose (bool): Keep OpenCV's messages about codecs it lacks.
         info (dict, optional): Receives ``'codec'``: the codec written.
 

@@ -1,9 +1,6 @@
 """The timeline picture of one video: each query's score over time, its
-found segments shaded, the threshold dashed.
-
-matplotlib is imported inside the functions and drawn through its Agg
-canvas directly (no pyplot): importing the package stays light, and no
-global backend or figure state is touched.
+found segments shaded, the threshold dashed. Drawn on matplotlib's Agg
+canvas (no pyplot: no global backend or figure state is touched).
 """
 import io
 import math
@@ -15,33 +12,28 @@ from models.visualization.document import (check_video_result, clock,
                                            duration_of, query_colour,
                                            video_name)
 
-#: Size of the picture, in inches at :data:`DPI`.
 WIDTH_IN = 12.0
 HEIGHT_IN = 3.6
 DPI = 100
 
-#: Tick spacings (seconds) the time axis chooses from.
 _TICK_STEPS = (0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900,
                1800, 3600, 7200, 10800, 21600)
 
-#: Legend text of a query is cut after this many characters.
 _LABEL_CHARS = 60
 
 
 def max_pool(x: np.ndarray, y: np.ndarray, num_bins: int,
              x_max: float) -> Tuple[np.ndarray, np.ndarray]:
-    """Keep the highest point of each of ``num_bins`` equal slices of
-    ``[0, x_max]`` (e.g. the plot's pixel columns): of values ``y`` (scores)
-    at increasing positions ``x`` (window centres), per non-empty slice in
-    order, the position and value of its maximum (the first on ties)."""
+    """``(x, y)`` of the maximum of ``y`` (the first on ties) in each
+    non-empty one of ``num_bins`` equal slices of ``[0, x_max]``, in
+    order; ``x`` is increasing."""
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     if len(x) <= num_bins:
         return x, y
     bins = np.clip((x / max(x_max, 1e-9) * num_bins).astype(np.int64), 0,
                    num_bins - 1)
-    # Sorted by slice, then by falling value, then by position: the first
-    # point of each slice is its maximum.
+    # By slice, falling value, position: each slice's first is its max.
     order = np.lexsort((np.arange(len(x)), -y, bins))
     sorted_bins = bins[order]
     first = np.ones(len(order), dtype=bool)
@@ -51,10 +43,9 @@ def max_pool(x: np.ndarray, y: np.ndarray, num_bins: int,
 
 
 def time_axis(duration: float) -> Tuple[float, Callable[[float], str], str]:
-    """How the time axis of a video of ``duration`` seconds is marked:
-    the tick spacing in seconds (at most 12 ticks), the tick label of a
-    time, and the axis label: seconds for videos under two minutes,
-    ``m:ss`` up to an hour, ``h:mm:ss`` from an hour on."""
+    """The tick spacing (at most 12 ticks), tick label function and axis
+    label of a video of ``duration`` s: seconds under two minutes, ``m:ss``
+    up to an hour, ``h:mm:ss`` from an hour on."""
     step = next((s for s in _TICK_STEPS if duration / s <= 12),
                 float(math.ceil(duration / 12 / 3600) * 3600))
     if duration >= 120:
@@ -68,24 +59,19 @@ def render_timeline(video_result: dict,
                     queries: Sequence[str],
                     threshold: Optional[float] = None,
                     score_name: Optional[str] = None) -> bytes:
-    """Draw the timeline and return it as PNG bytes.
+    """The timeline of one entry of the document's ``videos`` as PNG
+    bytes, 1200 pixels wide.
 
     Args:
-        video_result (dict): One entry of the result document's
-            ``videos``.
-        queries (list[str]): The queries to draw, in the document's order
-            (colours follow this order).
-        threshold (float, optional): Drawn as a dashed line; default
-            ``video_result['threshold']`` when present, else no line.
-        score_name (str, optional): The y axis label (the document's
-            ``score``). Defaults to ``'score'``.
-
-    Returns:
-        bytes: The PNG file, 1200 pixels wide.
+        video_result (dict): One entry of the result document's ``videos``.
+        queries (list[str]): In the document's order (their colours).
+        threshold (float, optional): The dashed line; default
+            ``video_result['threshold']``, if any.
+        score_name (str, optional): The document's ``score``, shown above.
 
     Raises:
-        ValueError: When the result is inconsistent or holds non-finite
-            values (see :func:`check_video_result`), or has no windows.
+        ValueError: An inconsistent result (:func:`check_video_result`),
+            or one without windows.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -104,56 +90,35 @@ def render_timeline(video_result: dict,
     centres = windows.mean(axis=1)
 
     rows = max(1, math.ceil((len(queries) + 2) / 2))
-    # Constrained layout keeps the legend rows under the axes whatever
-    # their number; the width stays WIDTH_IN * DPI pixels.
-    fig = Figure(
-        figsize=(WIDTH_IN, HEIGHT_IN + 0.2 * rows),
-        dpi=DPI,
-        layout='constrained')
+    # Constrained layout keeps the legend rows under the axes.
+    fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN + 0.2 * rows), dpi=DPI,
+                 layout='constrained')
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    # One point per window would put thousands of points on each pixel
-    # column of an hours-long video (slow, and an unreadable band): keep
-    # the highest score of each column. Max, not mean, so that a short
-    # high moment still shows.
+    # The highest score per pixel column (an hours-long video has thousands
+    # of windows a column); max, not mean, so a short moment still shows.
     columns = int(WIDTH_IN * DPI * 0.92)
     segments = video_result.get('segments') or {}
     handles = []
     for index, query in enumerate(queries):
         colour = query_colour(index)
-        x, y = max_pool(
-            centres,
-            np.asarray(video_result['scores'][query],
-                       dtype=np.float64), columns, duration)
+        x, y = max_pool(centres, video_result['scores'][query], columns,
+                        duration)
         few = len(x) <= 60
         label = query if len(query) <= _LABEL_CHARS else (
             query[:_LABEL_CHARS - 1] + '\u2026')
         found = segments.get(query) or []
-        (line, ) = ax.plot(
-            x,
-            y,
-            color=colour,
-            linewidth=1.4,
-            marker='o' if few else None,
-            markersize=3,
-            label=f'{label} ({len(found)} segment'
-            f'{"" if len(found) == 1 else "s"})')
-        handles.append(line)
+        handles += ax.plot(x, y, color=colour, linewidth=1.4,
+                           marker='o' if few else None, markersize=3,
+                           label=f'{label} ({len(found)} segment'
+                           f'{"" if len(found) == 1 else "s"})')
         for segment in found:
-            ax.axvspan(
-                segment['start_s'],
-                segment['end_s'],
-                color=colour,
-                alpha=0.18,
-                linewidth=0)
+            ax.axvspan(segment['start_s'], segment['end_s'], color=colour,
+                       alpha=0.18, linewidth=0)
     if threshold is not None:
-        handles.append(
-            ax.axhline(
-                threshold,
-                color='0.3',
-                linestyle='--',
-                linewidth=1,
-                label=f'threshold {threshold:g}'))
+        handles.append(ax.axhline(threshold, color='0.3', linestyle='--',
+                                  linewidth=1,
+                                  label=f'threshold {threshold:g}'))
     handles.append(Patch(color='0.5', alpha=0.3, label='found segments'))
 
     ax.set_xlim(0, duration)
@@ -163,22 +128,17 @@ def render_timeline(video_result: dict,
     ax.set_xlabel(axis_label)
     ax.set_ylabel('score')
     if score_name:  # often a phrase: above the plot, not along the axis
-        ax.set_title(
-            f'score: {score_name}', loc='right', fontsize=9, color='0.35')
+        ax.set_title(f'score: {score_name}', loc='right', fontsize=9,
+                     color='0.35')
     ax.grid(True, color='0.9', linewidth=0.8)
     ax.set_axisbelow(True)
     ax.set_title(video_name(video_result), fontsize=12, loc='left')
-    ax.legend(
-        handles=handles,
-        loc='upper center',
-        bbox_to_anchor=(0.5, -0.16 - 0.05 / rows),
-        ncol=2,
-        fontsize=9,
-        frameon=False)
+    ax.legend(handles=handles, loc='upper center',
+              bbox_to_anchor=(0.5, -0.16 - 0.05 / rows), ncol=2, fontsize=9,
+              frameon=False)
     fig.canvas.draw()
     picture = Image.fromarray(np.asarray(fig.canvas.buffer_rgba())[..., :3])
-    # A plot has few colours: a 128-colour palette looks the same and
-    # halves the file (and the pages that embed it).
+    # A 128-colour palette looks the same and halves the file.
     picture = picture.quantize(128, method=Image.Quantize.MEDIANCUT)
     buffer = io.BytesIO()
     picture.save(buffer, format='PNG', optimize=True)
