@@ -77,23 +77,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         'the first T rows of the position table are kept')
     args = parser.parse_args(argv)
 
-    # Checked before torch and the package are imported (seconds), so
-    # that a usage error answers at once.
-    safe_io = load_light('models.utils.safe_io')
-    if args.num_segs < 1:
-        print(f'error: --num-segs must be >= 1, got {args.num_segs}',
-              file=sys.stderr)
-        return 2
-    if not osp.isfile(args.src):
-        problem = load_light('models.utils.paths').not_a_file(args.src)
-        print(f'error: cannot convert {args.src}: it {problem}',
-              file=sys.stderr)
-        return 2
-    try:
-        # Before any work: refuse DST = SRC, create DST's folder.
-        safe_io.check_output_path(args.dst, [args.src], 'output')
-    except safe_io.OutputPathError as error:
-        print(f'error: {error}', file=sys.stderr)
+    problem = _original.usage_error(args.src, args.dst, args.num_segs,
+                                    '--num-segs')
+    if problem:
+        print(f'error: {problem}', file=sys.stderr)
         return 2
 
     import models  # noqa: F401  (stack fixes before loading)
