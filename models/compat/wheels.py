@@ -1,14 +1,7 @@
-"""Whether installed distributions still hold their wheels' files.
-
-A wheel's ``RECORD`` lists every file it installed with its sha256. A file
-that differs was written over after installation (by hand, or by a tool
-that patched site-packages), and ``pip`` does not notice: the package
-then behaves unlike its release until it is reinstalled. ``make install``
-checks the environment with :func:`damaged_distributions` and reinstalls
-what differs (``python models/compat --repair``).
-
-Imports only the standard library: the check must run where the damaged
-packages no longer import.
+"""Whether installed distributions still hold the files their wheel's
+``RECORD`` lists (sha256): pip does not notice files written over after
+installation. Standard library only: it must run where damaged packages no
+longer import.
 """
 import base64
 import hashlib
@@ -18,14 +11,8 @@ from typing import Iterable, List, NamedTuple, Optional
 
 
 class Damage(NamedTuple):
-    """An installed distribution whose files differ from its RECORD.
-
-    Attributes:
-        name (str): Distribution name, e.g. ``'mmaction2'``.
-        version (str): Installed version.
-        files (list[str]): Files (as RECORD names them) that are missing
-            or whose sha256 differs.
-    """
+    """An installed distribution and its ``files`` (as RECORD names them)
+    that are missing or whose sha256 differs."""
     name: str
     version: str
     files: List[str]
