@@ -1,7 +1,7 @@
 """The one place where a CLIP model is built from an architecture
 (:mod:`.clip_archs`) and its weights (:mod:`.pretrained` or a file)."""
 import os.path as osp
-from typing import Dict, List, Union
+from typing import Dict, Union
 
 import torch
 from clip.model import CLIP
@@ -51,25 +51,16 @@ def read_clip_state_dict(path: str) -> Dict[str, torch.Tensor]:
     }
 
 
-def shape_mismatches(own: Dict[str, torch.Tensor],
-                     state: Dict[str, torch.Tensor],
-                     prefix: str = '') -> List[str]:
-    """``'key: file (..) vs model (..)'`` for each key of ``own`` whose
-    shape differs in ``state`` (keys under ``prefix``)."""
-    return [
-        f'{k}: file {tuple(state[prefix + k].shape)} vs model '
-        f'{tuple(v.shape)}' for k, v in own.items()
-        if prefix + k in state and state[prefix + k].shape != v.shape
-    ]
-
-
 def _check_compatible(model: CLIP, state: Dict[str, torch.Tensor],
                       source: str, clip_arch) -> None:
     """Raise a ValueError listing the differences between model and file."""
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
-    mismatched = shape_mismatches(own, state)
+    mismatched = [
+        f'{k}: file {tuple(state[k].shape)} vs model {tuple(v.shape)}'
+        for k, v in own.items() if k in state and state[k].shape != v.shape
+    ]
     if missing or unexpected or mismatched:
         lines = [f'CLIP weights {source} do not fit clip_arch {clip_arch!r}:']
         for title, items in (('missing', missing),

@@ -60,12 +60,9 @@ def available_checkpoints() -> list:
 
 
 def sha256_of(path: str) -> str:
-    """Hex sha256 of a file, read in blocks."""
-    digest = hashlib.sha256()
+    """Hex sha256 of a file."""
     with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, 'sha256').hexdigest()
 
 
 def _download(url: str, dst: str, what: str, alternatives: str) -> None:
@@ -83,10 +80,10 @@ def clip_cache_dir() -> str:
     return osp.expanduser(osp.join('~', '.cache', 'clip'))
 
 
-def fetch_openai_clip(name: str, cache_dir: Optional[str] = None) -> str:
+def fetch_openai_clip(name: str) -> str:
     """Path of OpenAI's CLIP weights ``name`` (a key of
-    :data:`OPENAI_CLIP_URLS`) in ``cache_dir`` (default ``~/.cache/clip``),
-    downloaded unless a file with the right sha256 is there."""
+    :data:`OPENAI_CLIP_URLS`) in ``~/.cache/clip``, downloaded unless a
+    file with the right sha256 is there."""
     if name not in OPENAI_CLIP_URLS:
         raise ValueError(
             f'No OpenAI weights are known for clip_arch {name!r} (known: '
@@ -94,7 +91,7 @@ def fetch_openai_clip(name: str, cache_dir: Optional[str] = None) -> str:
             'weights file or pretrained=False')
     url = OPENAI_CLIP_URLS[name]
     expected = url.split('/')[-2]
-    path = osp.join(cache_dir or clip_cache_dir(), osp.basename(url))
+    path = osp.join(clip_cache_dir(), osp.basename(url))
     if osp.isfile(path) and sha256_of(path) == expected:
         return path
     _download(

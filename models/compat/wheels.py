@@ -21,10 +21,8 @@ class Damage(NamedTuple):
 def file_digest(path: str) -> str:
     """A file's sha256 as RECORD writes it after ``sha256=`` (urlsafe
     base64, no padding)."""
-    sha = hashlib.sha256()
     with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            sha.update(block)
+        sha = hashlib.file_digest(f, 'sha256')
     return base64.urlsafe_b64encode(sha.digest()).decode().rstrip('=')
 
 
@@ -47,17 +45,11 @@ def changed_files(dist: importlib.metadata.Distribution,
     return changed
 
 
-def damaged_distributions(
-        names: Optional[Iterable[str]] = None) -> List[Damage]:
-    """One :class:`Damage` per installed distribution (of ``names``, by
-    default every one of the environment) whose files differ from its
-    RECORD."""
-    if names is None:
-        dists = list(importlib.metadata.distributions())
-    else:
-        dists = [importlib.metadata.distribution(n) for n in names]
+def damaged_distributions() -> List[Damage]:
+    """One :class:`Damage` per installed distribution whose files differ
+    from its RECORD."""
     damaged = []
-    for dist in dists:
+    for dist in importlib.metadata.distributions():
         files = changed_files(dist)
         if files:
             damaged.append(
