@@ -11,35 +11,21 @@ The original repository (github.com/sallymmx/ActionCLIP, ``train.py`` and
                          .weight`` and ``transformer.resblocks.N.*``,
      'optimizer_state_dict': ...}
 
-with ``module.`` before the fusion keys, since it trains the fusion model
-inside ``DataParallel`` (a ``module.`` before CLIP keys is removed too).
-This project's :class:`~models.ActionClip` holds the same tensors under
-``clip.`` and ``adapter.``, with the same names below. One shape differs:
-the original's position table has a row per text token (77) but its
-forward pass only reads the first T (``position_ids = arange(T)``), so the
-adapter keeps those T rows and the rest are dropped. CLIP, saved in
-float16 when trained on GPUs, is stored in float32 as in the released
-checkpoints. The optimizer state and other entries are not weights and are
-left out.
+(``module.`` prefixes dropped). :class:`~models.ActionClip` holds the same
+tensors under ``clip.`` and ``adapter.``; of the position table (a row per
+text token) only the first T rows are ever read, so the rest are dropped.
+CLIP is stored in float32, as in the released checkpoints; the optimizer
+state is left out. The result must load strictly into an ``ActionClip`` of
+the architecture its shapes describe, and is saved as ``{'state_dict',
+'meta'}`` for ``mim test --checkpoint`` and ``init_actionclip(PATH)``. One
+difference remains, in the model: the original fusion LayerNorm's eps is
+1e-12, this adapter's (as MMAction2's port) 1e-5.
 
-The result is checked by loading it strictly into an ``ActionClip`` of the
-architecture its shapes describe (:func:`models.backbones.clip_builder.
-infer_clip_arch`), and saved as ``{'state_dict': ..., 'meta': ...}``, plain
-tensors and numbers that ``torch.load(weights_only=True)``, ``mim test
---checkpoint`` and ``init_actionclip(PATH)`` read.
-
-One numerical difference remains, in the model, not in the weights: the
-original fusion transformer's LayerNorm uses eps=1e-12, CLIP's (and so this
-adapter's, as in MMAction2's port of the released models) 1e-5.
-
-The output is written whole or not at all (a temporary file beside it,
-renamed at the end); an output that is the input (also through a hard or
-symbolic link) or a folder is refused, and a missing output folder is
-created, before any conversion work.
-
-Exit status: 0 when converted; 2 with one line on stderr when the input
-cannot be converted or the output cannot be written there; 1 when writing
-the output failed (a previous file at that path is left as it was).
+The output is written whole or not at all; an output that is the input or
+a folder is refused before any work. Exit status: 0 when converted; 2 with
+one line on stderr when the input cannot be converted or the output cannot
+be written there; 1 when writing failed (a previous file is left as it
+was).
 
 Example:
     python tools/convert_actionclip_checkpoint.py model_best.pt \\
@@ -60,9 +46,7 @@ convert = _original.convert
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Convert SRC to DST; returns the exit status of the module
-    docstring: 2 with a message on stderr when SRC cannot be converted or
-    DST is refused."""
+    """Convert SRC to DST; returns the exit status (module docstring)."""
     parser = argparse.ArgumentParser(
         description='Convert a checkpoint of the original ActionCLIP '
         'repository (model_state_dict + fusion_model_state_dict) to this '
@@ -77,23 +61,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         'the first T rows of the position table are kept')
     args = parser.parse_args(argv)
 
-    # Checked before torch and the package are imported (seconds), so
-    # that a usage error answers at once.
-    safe_io = load_light('models.utils.safe_io')
-    if args.num_segs < 1:
-        print(f'error: --num-segs must be >= 1, got {args.num_segs}',
-              file=sys.stderr)
-        return 2
-    if not osp.isfile(args.src):
-        problem = load_light('models.utils.paths').not_a_file(args.src)
-        print(f'error: cannot convert {args.src}: it {problem}',
-              file=sys.stderr)
-        return 2
-    try:
-        # Before any work: refuse DST = SRC, create DST's folder.
-        safe_io.check_output_path(args.dst, [args.src], 'output')
-    except safe_io.OutputPathError as error:
-        print(f'error: {error}', file=sys.stderr)
+    problem = _original.usage_error(args.src, args.dst, args.num_segs,
+                                    '--num-segs')
+    if problem:
+        print(f'error: {problem}', file=sys.stderr)
         return 2
 
     import models  # noqa: F401  (stack fixes before loading)
@@ -102,8 +73,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                                  load_checkpoint_file)
     from models.utils.safe_io import atomic_save_torch
     try:
-        # Safe loading: tensors, numbers and containers only; anything
-        # else is refused, naming ACTIONCLIP_TRUST_CHECKPOINTS.
         checkpoint = load_checkpoint_file(args.src, map_location='cpu')
         state, report = convert(checkpoint, args.num_segs)
         model, arch = build_and_load(state)

@@ -49,21 +49,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         'the config the checkpoint holds)')
     args = parser.parse_args(argv)
 
-    safe_io = load_light('models.utils.safe_io')
-    paths = load_light('models.utils.paths')
-    if args.num_frames is not None and args.num_frames < 1:
-        print(f'error: --num-frames must be >= 1, got {args.num_frames}',
-              file=sys.stderr)
-        return 2
-    for path, what in ((args.src, 'convert'), (args.clip_weights, 'read')):
-        if path is not None and not osp.isfile(path):
-            print(f'error: cannot {what} {path}: it {paths.not_a_file(path)}',
-                  file=sys.stderr)
-            return 2
-    try:
-        safe_io.check_output_path(args.dst, [args.src], 'output')
-    except safe_io.OutputPathError as error:
-        print(f'error: {error}', file=sys.stderr)
+    problem = load_light('models.checkpoints.original_actionclip').usage_error(
+        args.src, args.dst, args.num_frames, '--num-frames',
+        [(args.clip_weights, 'read')])
+    if problem:
+        print(f'error: {problem}', file=sys.stderr)
         return 2
 
     import models  # noqa: F401  (stack fixes before loading)

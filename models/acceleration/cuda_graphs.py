@@ -1,11 +1,6 @@
-"""Replay inference from CUDA graphs, so that small batches are not bound
-by kernel launches.
-
-Predicting one video runs a few hundred small kernels; on a fast GPU
-launching them from Python takes longer than running them. A CUDA graph
-records the launches once per input shape and replays them with one call.
-The numbers are those of the same kernels run eagerly.
-"""
+"""Replay inference from CUDA graphs (captured once per input shape), so
+that small batches are not bound by kernel launches; the numbers are those
+of the same kernels run eagerly."""
 from collections import OrderedDict
 from typing import Callable, Hashable, List, Optional, Tuple
 
@@ -26,25 +21,18 @@ class _Graph:
 class CudaGraphRunner:
     """Runs ``fn(x, *static)`` from CUDA graphs, captured per input shape.
 
-    A graph reads the module's weights and the ``static`` tensors from the
-    addresses they had at capture, so in-place changes (an optimizer step,
-    ``load_state_dict``) are seen by the next replay. When any of those
-    tensors moves (``.to()``, a dtype change, a new ``static`` tensor) all
-    graphs are dropped and captured again. Parameters are listed once
-    (walking the module costs more than a replay): after replacing a
-    parameter or buffer by a new object, call :meth:`reset`. Calls that a
-    graph cannot serve
-    run ``fn`` eagerly: CPU inputs, gradient mode, or a module in training
-    mode (dropout, batch statistics).
+    In-place changes of ``module``'s weights and the ``static`` tensors are
+    seen by the next replay; when one moves (``.to()``, a new ``static``
+    tensor) the graphs are captured again. After replacing a parameter or
+    buffer object, call :meth:`reset`. CPU inputs, gradient mode and
+    training mode run ``fn`` eagerly.
 
     Args:
-        fn (callable): The function to replay; it must not synchronise with
-            the host (no ``.item()``, no data-dependent shapes).
+        fn (callable): Must not synchronise with the host (no ``.item()``,
+            no data-dependent shapes).
         module (nn.Module): The module whose weights ``fn`` reads.
-        max_graphs (int): Graphs kept (one per input shape, dtype and
-            autocast state), least recently used dropped first.
-        warmup (int): Eager runs before a capture (cuBLAS and allocator
-            set-up must happen outside the graph).
+        max_graphs (int): Graphs kept, least recently used dropped first.
+        warmup (int): Eager runs before a capture.
     """
 
     def __init__(self,
@@ -75,17 +63,14 @@ class CudaGraphRunner:
         self._tensors_key = self._weights = self._pool = None
 
     def applies(self, x: torch.Tensor) -> bool:
-        """Whether a call with input ``x`` would replay a graph: a CUDA
-        input without gradient, the module in eval mode."""
+        """Whether a call with ``x`` replays: CUDA, no grad, eval mode."""
         return (x.is_cuda and not torch.is_grad_enabled()
                 and not self.module.training)
 
     def __call__(self, x: torch.Tensor, *static: torch.Tensor
                  ) -> torch.Tensor:
-        """``fn(x, *static)`` as a fresh tensor (not the graph's), replayed
-        from a graph where it applies; ``x`` changes between calls,
-        ``static`` stay at the same address (such as cached text
-        features)."""
+        """``fn(x, *static)`` as a fresh tensor, replayed where it applies;
+        ``static`` (e.g. cached text features) keep their address."""
         if not self.applies(x):
             return self.fn(x, *static)
         if self._weights is None:

@@ -1,14 +1,6 @@
-"""CLIP's self-attention through ``F.scaled_dot_product_attention``.
-
-CLIP's residual blocks (and the ActionCLIP adapter, built from the same
-blocks) attend with ``nn.MultiheadAttention`` in its sequence-first layout.
-:func:`use_fast_attention` turns those modules into
-:class:`FastSelfAttention`, a subclass that computes the same function from
-the same parameters with one ``scaled_dot_product_attention`` call, which
-picks the flash or memory-efficient kernels on the GPU, and passes the
-text encoder's causal mask as ``is_causal`` so that flash applies there
-too. Only the class of each module changes: parameter names, and so every
-state dict and checkpoint, stay as they are.
+"""CLIP's self-attention through ``F.scaled_dot_product_attention`` (flash
+or memory-efficient kernels; the text encoder's causal mask as
+``is_causal``). Only the modules' class changes, not parameter names.
 """
 from typing import Optional, Tuple
 
@@ -29,17 +21,11 @@ def is_causal_mask(mask: Optional[torch.Tensor]) -> bool:
 
 
 class FastSelfAttention(nn.MultiheadAttention):
-    """``nn.MultiheadAttention`` for CLIP's self-attention, computed by
-    ``F.scaled_dot_product_attention``.
-
-    Handles what CLIP's blocks ask for: ``attn(x, x, x, need_weights=False,
-    attn_mask=...)`` on sequence-first inputs. Any other call goes to
-    ``nn.MultiheadAttention.forward`` unchanged. ``causal`` is set by
-    :func:`use_fast_attention` for the blocks whose mask it checked to be
-    causal: their mask (a slice of a causal mask is causal) is then passed
-    as ``is_causal=True`` instead of a tensor, which needs no copy of the
-    mask per call and lets the flash kernel run.
-    """
+    """``nn.MultiheadAttention`` computing CLIP's sequence-first
+    ``attn(x, x, x, need_weights=False, attn_mask=...)`` with
+    ``F.scaled_dot_product_attention``; other calls go to the parent.
+    ``causal`` (set by :func:`use_fast_attention` for checked masks) passes
+    the mask as ``is_causal=True``, which lets the flash kernel run."""
 
     causal: bool = False
 
@@ -88,22 +74,10 @@ class FastSelfAttention(nn.MultiheadAttention):
 
 
 def use_fast_attention(module: nn.Module, enable: bool = True) -> int:
-    """Switch the ``nn.MultiheadAttention`` of every residual block in
-    ``module`` (an ``attn`` attribute, as CLIP's blocks name it) to
-    :class:`FastSelfAttention`, or back with ``enable=False``.
-
-    A block's mask is looked up on its ``attn_mask`` attribute (CLIP's
-    ``ResidualAttentionBlock``) and checked once here; masks set on the
-    block later are no longer checked, so call this again after changing
-    one.
-
-    Args:
-        module (nn.Module): A CLIP model, an ActionClip, or any part.
-        enable (bool): True for the fast class, False for the original.
-
-    Returns:
-        int: The number of attention modules switched.
-    """
+    """Switch the ``attn`` of every residual block in ``module`` to
+    :class:`FastSelfAttention` (or back with ``enable=False``); returns
+    how many. Each block's ``attn_mask`` is checked here once: call again
+    after changing one."""
     switched = 0
     for parent in module.modules():
         attn = getattr(parent, 'attn', None)

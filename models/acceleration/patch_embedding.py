@@ -1,13 +1,7 @@
-"""CLIP ViT's patch embedding as one matrix product.
-
-A ViT cuts each image into non-overlapping p x p patches with a convolution
-whose stride equals its kernel (``visual.conv1``). That is a matrix product
-of the flattened patches with the flattened kernel, but cuDNN runs it as a
-general convolution: on an H200, about a tenth of the bf16 ViT-B/16
-encoder's time and a fifth of the ViT-B/32 training step's GPU time went to
-this layer's forward and weight-gradient kernels. :class:`PatchEmbedding`
-computes the same function with ``F.linear``; only the class of the module
-changes, so parameter names and checkpoints stay as they are.
+"""CLIP ViT's patch embedding (a convolution with stride = kernel) as one
+matrix product, which cuDNN's general convolution is slower at (on an H200,
+a tenth of the bf16 ViT-B/16 encoder's time). Only the module's class
+changes, not parameter names.
 """
 import torch
 import torch.nn.functional as F
@@ -30,13 +24,8 @@ class PatchEmbedding(nn.Conv2d):
     product; any other configuration runs ``nn.Conv2d.forward``."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Embed the patches of ``(N, C, H, W)`` images.
-
-        Returns:
-            torch.Tensor: ``(N, D, H // p, W // p)``, in channels-last
-            memory layout, so that flattening it to CLIP's ``(N, L, D)``
-            tokens copies nothing.
-        """
+        """``(N, D, H // p, W // p)`` patch embeddings of ``(N, C, H, W)``
+        images, channels-last, so that CLIP's flattening copies nothing."""
         if not is_patchify(self) or x.dim() != 4:
             return super().forward(x)
         n, c, h, w = x.shape
@@ -53,17 +42,9 @@ class PatchEmbedding(nn.Conv2d):
 
 
 def use_patch_embedding(module: nn.Module, enable: bool = True) -> int:
-    """Switch every patchifying ``nn.Conv2d`` in ``module`` (a CLIP ViT's
-    ``conv1``) to :class:`PatchEmbedding`, or back with ``enable=False``.
-
-    Args:
-        module (nn.Module): A CLIP model, an ActionClip, or any part.
-        enable (bool): True for the matrix product, False for the
-            convolution.
-
-    Returns:
-        int: The number of modules switched.
-    """
+    """Switch every patchifying ``nn.Conv2d`` in ``module`` to
+    :class:`PatchEmbedding` (or back with ``enable=False``); returns how
+    many."""
     switched = 0
     for conv in module.modules():
         if type(conv) is nn.Conv2d and enable and is_patchify(conv):

@@ -1,18 +1,5 @@
-"""The recognizer's speed options, applied in one place.
-
-``ActionClip(speedups=dict(...))`` takes them as one argument; each keeps
-the model's function and its parameter names (so every checkpoint loads):
-
-* ``fast_attention``: attention through ``scaled_dot_product_attention``
-  (:mod:`models.acceleration.fast_attention`);
-* ``patch_embedding``: a ViT's patch embedding as one matrix product
-  (:mod:`models.acceleration.patch_embedding`);
-* ``compile``: ``torch.compile`` of the image encoder, the adapter and the
-  text transformer; ``'reduce-overhead'`` also replays them, forward and
-  backward, from CUDA graphs of torch's own;
-* ``cuda_graphs``: predict's video encoding and scoring replayed from CUDA
-  graphs (:mod:`models.acceleration.cuda_graphs`), no compilation needed.
-"""
+"""The recognizer's speed options (``ActionClip(speedups=dict(...))``),
+applied in one place; each keeps the function and the parameter names."""
 from typing import Any, Callable, Dict, NamedTuple, Optional, Union
 
 import torch
@@ -37,9 +24,7 @@ GRAPH_MODES = ('reduce-overhead', 'max-autotune')
 
 def compile_options(compile: Union[bool, str, dict]) -> dict:
     """``torch.compile`` keyword arguments from the ``compile`` option:
-    True, a mode name (what ``--cfg-options
-    model.speedups.compile=reduce-overhead`` gives) or the keyword
-    arguments themselves."""
+    True, a mode name or the keyword arguments themselves."""
     if compile is True:
         return {}
     if isinstance(compile, str):
@@ -52,12 +37,8 @@ def compile_options(compile: Union[bool, str, dict]) -> dict:
 
 
 def resolve_speedups(speedups: Optional[Dict[str, Any]]) -> Dict[str, Any]:
-    """The defaults updated with ``speedups``, unknown names refused.
-
-    A config may name only the options it changes (``--cfg-options
-    model.speedups.cuda_graphs=True`` gives ``dict(cuda_graphs=True)``);
-    returns every option of :data:`DEFAULT_SPEEDUPS`.
-    """
+    """:data:`DEFAULT_SPEEDUPS` updated with ``speedups``, unknown names
+    refused."""
     unknown = sorted(set(speedups or {}) - set(DEFAULT_SPEEDUPS))
     if unknown:
         raise ValueError(f'Unknown speedups {unknown}: use '
@@ -69,10 +50,9 @@ class AppliedSpeedups(NamedTuple):
     """What the recognizer needs to know of the applied options.
 
     Attributes:
-        compiled (bool): The encoders are compiled: the text should be fed
-            one length (a new shape would compile again).
-        compiled_graphs (bool): The compiled encoders replay CUDA graphs of
-            torch's own: each call is a new step, outputs need copying.
+        compiled (bool): The encoders are compiled: feed text one length.
+        compiled_graphs (bool): They replay torch's CUDA graphs: each call
+            is a new step, outputs need copying.
         graphs (CudaGraphRunner, optional): Predict's replayer.
     """
     compiled: bool
@@ -92,22 +72,14 @@ def apply_speedups(model: nn.Module,
         model (nn.Module): The recognizer: its ``clip`` and ``adapter``.
         scores (callable): Predict's ``fn(frames, text)``, which
             ``cuda_graphs`` replays.
-        fast_attention (bool): Attention through
-            ``F.scaled_dot_product_attention`` (flash and memory-efficient
-            kernels on GPU, ``is_causal`` for the text encoder).
-        patch_embedding (bool): A ViT's patch embedding as one matrix
-            product, faster than cuDNN's convolution on the GPU.
+        fast_attention (bool): :mod:`.fast_attention`.
+        patch_embedding (bool): :mod:`.patch_embedding`.
         compile (bool | str | dict): ``torch.compile`` the image encoder,
             the adapter and the text transformer (a dict: its keyword
-            arguments; a string: the mode). ``'reduce-overhead'`` replays
-            them from CUDA graphs in training too, which pays where kernel
-            launches bound a step (docs/benchmark.md).
-        cuda_graphs (bool): Replay predict from CUDA graphs, one per input
-            shape: removes the launch overhead that bounds small batches,
-            at the cost of a capture per new shape and the graphs' memory.
-
-    Returns:
-        AppliedSpeedups: What the model must know of them.
+            arguments; a string: the mode); ``'reduce-overhead'`` replays
+            them from torch's CUDA graphs, also in training.
+        cuda_graphs (bool): Replay predict from CUDA graphs
+            (:mod:`.cuda_graphs`), one per input shape.
     """
     if fast_attention:
         use_fast_attention(model)

@@ -1,61 +1,20 @@
-"""CLIP architectures as data: the hyperparameters of each named model.
-
-Building a model from this table needs no download; where its weights come
-from is :mod:`models.backbones.pretrained`'s business, and
-:mod:`models.backbones.clip_builder` joins the two.
-"""
+"""CLIP architectures as data: the hyperparameters of each named model
+(no download; weights: :mod:`models.backbones.pretrained`)."""
 from typing import Any, Dict, Union
 
+_VIT_B = dict(
+    embed_dim=512, image_resolution=224, vision_layers=12, vision_width=768,
+    vision_patch_size=32, context_length=77, vocab_size=49408,
+    transformer_width=512, transformer_heads=8, transformer_layers=12)
+_VIT_L = dict(_VIT_B, embed_dim=768, vision_layers=24, vision_width=1024,
+              vision_patch_size=14, transformer_width=768,
+              transformer_heads=12)
 #: Keyword arguments of :class:`clip.model.CLIP` for the OpenAI models.
 CLIP_ARCHS: Dict[str, Dict[str, int]] = {
-    'ViT-B/32':
-    dict(
-        embed_dim=512,
-        image_resolution=224,
-        vision_layers=12,
-        vision_width=768,
-        vision_patch_size=32,
-        context_length=77,
-        vocab_size=49408,
-        transformer_width=512,
-        transformer_heads=8,
-        transformer_layers=12),
-    'ViT-B/16':
-    dict(
-        embed_dim=512,
-        image_resolution=224,
-        vision_layers=12,
-        vision_width=768,
-        vision_patch_size=16,
-        context_length=77,
-        vocab_size=49408,
-        transformer_width=512,
-        transformer_heads=8,
-        transformer_layers=12),
-    'ViT-L/14':
-    dict(
-        embed_dim=768,
-        image_resolution=224,
-        vision_layers=24,
-        vision_width=1024,
-        vision_patch_size=14,
-        context_length=77,
-        vocab_size=49408,
-        transformer_width=768,
-        transformer_heads=12,
-        transformer_layers=12),
-    'ViT-L/14@336px':
-    dict(
-        embed_dim=768,
-        image_resolution=336,
-        vision_layers=24,
-        vision_width=1024,
-        vision_patch_size=14,
-        context_length=77,
-        vocab_size=49408,
-        transformer_width=768,
-        transformer_heads=12,
-        transformer_layers=12),
+    'ViT-B/32': _VIT_B,
+    'ViT-B/16': dict(_VIT_B, vision_patch_size=16),
+    'ViT-L/14': _VIT_L,
+    'ViT-L/14@336px': dict(_VIT_L, image_resolution=336),
 }
 
 ARCH_KEYS = tuple(CLIP_ARCHS['ViT-B/32'])
@@ -66,27 +25,14 @@ _DICT_DEFAULTS = dict(context_length=77, vocab_size=49408)
 
 
 def available_archs() -> list:
-    """Names accepted as ``clip_arch``.
-
-    Returns:
-        list: The names of the architectures in :data:`CLIP_ARCHS`.
-    """
+    """Names accepted as ``clip_arch``."""
     return list(CLIP_ARCHS)
 
 
 def resolve_arch(clip_arch: Union[str, dict]) -> Dict[str, int]:
-    """Turn a model name or a dict of hyperparameters into CLIP kwargs.
-
-    Args:
-        clip_arch (str | dict): An OpenAI model name from
-            :data:`CLIP_ARCHS`, or a dict with the keys of
-            :data:`ARCH_KEYS` (``context_length`` and ``vocab_size`` may be
-            left out). ``vision_layers`` must be an int: only ViT image
-            encoders are supported.
-
-    Returns:
-        dict: Keyword arguments for :class:`clip.model.CLIP`.
-    """
+    """Keyword arguments for :class:`clip.model.CLIP` from a name of
+    :data:`CLIP_ARCHS` or a dict with the keys of :data:`ARCH_KEYS`
+    (``context_length`` and ``vocab_size`` may be left out), checked."""
     if isinstance(clip_arch, str):
         if clip_arch not in CLIP_ARCHS:
             raise ValueError(
@@ -143,16 +89,9 @@ def resolve_arch(clip_arch: Union[str, dict]) -> Dict[str, int]:
 
 def infer_clip_arch(state_dict: Dict[str, Any],
                     prefix: str = '') -> Union[str, dict]:
-    """The architecture of CLIP weights, read from their shapes.
-
-    Args:
-        state_dict (dict): CLIP weights, keys optionally under ``prefix``.
-        prefix (str): Prefix of the CLIP keys, e.g. ``'clip.'``.
-
-    Returns:
-        str | dict: The name from the table when one matches, else a dict
-        of hyperparameters.
-    """
+    """The architecture of CLIP weights (keys under ``prefix``), read from
+    their shapes: a name of :data:`CLIP_ARCHS` when one matches, else a
+    dict of hyperparameters."""
     def shape(key):
         if prefix + key not in state_dict:
             raise ValueError(f'Not CLIP ViT weights: no {prefix + key!r}')

@@ -1,12 +1,7 @@
-"""The one place where a CLIP model is constructed from an architecture and
-its weights.
-
-The architecture comes from :mod:`models.backbones.clip_archs` (no
-download), the weights from :mod:`models.backbones.pretrained` (cached,
-checked) or from a local file.
-"""
+"""The one place where a CLIP model is built from an architecture
+(:mod:`.clip_archs`) and its weights (:mod:`.pretrained` or a file)."""
 import os.path as osp
-from typing import Dict, List, Union
+from typing import Dict, Union
 
 import torch
 from clip.model import CLIP
@@ -23,16 +18,8 @@ _NON_WEIGHT_KEYS = ('input_resolution', 'context_length', 'vocab_size')
 
 
 def read_clip_state_dict(path: str) -> Dict[str, torch.Tensor]:
-    """Read CLIP weights from OpenAI's TorchScript file or a state dict.
-
-    Args:
-        path (str): OpenAI's ``.pt`` archive, or a file holding a CLIP state
-            dict (optionally under ``state_dict`` and/or with a ``clip.``
-            prefix, as in an ActionCLIP checkpoint).
-
-    Returns:
-        dict: The CLIP state dict in float32.
-    """
+    """The float32 CLIP state dict of OpenAI's TorchScript archive or of a
+    checkpoint (optionally under ``state_dict`` and/or ``clip.``)."""
     if not osp.isfile(path):
         raise FileNotFoundError(
             f'CLIP weights file {path!r} does not exist; pass pretrained=True '
@@ -64,33 +51,16 @@ def read_clip_state_dict(path: str) -> Dict[str, torch.Tensor]:
     }
 
 
-def shape_mismatches(own: Dict[str, torch.Tensor],
-                     state: Dict[str, torch.Tensor],
-                     prefix: str = '') -> List[str]:
-    """Keys present in both whose shapes differ, one line each.
-
-    Args:
-        own (dict): The model's state dict.
-        state (dict): The loaded weights, keys under ``prefix``.
-        prefix (str): Prefix of the loaded keys.
-
-    Returns:
-        list[str]: ``'key: file (..) vs model (..)'`` lines.
-    """
-    return [
-        f'{k}: file {tuple(state[prefix + k].shape)} vs model '
-        f'{tuple(v.shape)}' for k, v in own.items()
-        if prefix + k in state and state[prefix + k].shape != v.shape
-    ]
-
-
 def _check_compatible(model: CLIP, state: Dict[str, torch.Tensor],
                       source: str, clip_arch) -> None:
     """Raise a ValueError listing the differences between model and file."""
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
-    mismatched = shape_mismatches(own, state)
+    mismatched = [
+        f'{k}: file {tuple(state[k].shape)} vs model {tuple(v.shape)}'
+        for k, v in own.items() if k in state and state[k].shape != v.shape
+    ]
     if missing or unexpected or mismatched:
         lines = [f'CLIP weights {source} do not fit clip_arch {clip_arch!r}:']
         for title, items in (('missing', missing),
@@ -104,19 +74,13 @@ def _check_compatible(model: CLIP, state: Dict[str, torch.Tensor],
 
 def build_clip(clip_arch: Union[str, dict],
                pretrained: Union[bool, str] = False) -> CLIP:
-    """Build a CLIP model.
+    """A float32 CLIP on the CPU.
 
     Args:
-        clip_arch (str | dict): A name from :data:`models.backbones.clip_archs.
-            CLIP_ARCHS` or a dict of CLIP hyperparameters.
-        pretrained (bool | str): ``True`` loads OpenAI's weights for the
-            named architecture (cached in ``~/.cache/clip``, downloaded only
-            when missing); a path loads a local CLIP weights file; ``False``
-            keeps the random initialisation, for weights that come from a
-            checkpoint afterwards.
-
-    Returns:
-        :obj:`clip.model.CLIP`: The model in float32, on the CPU.
+        clip_arch (str | dict): A name of :data:`.clip_archs.CLIP_ARCHS` or
+            a dict of CLIP hyperparameters.
+        pretrained (bool | str): ``True``: OpenAI's weights (cached);
+            a path: a local CLIP weights file; ``False``: random.
     """
     model = CLIP(**resolve_arch(clip_arch))
     if pretrained is False or pretrained is None:

@@ -1,17 +1,8 @@
 """Downloads of weights files, and torch hub's checkpoint cache.
 
-One download helper serves every weights file: OpenAI's CLIP weights
-(:func:`models.backbones.pretrained.fetch_openai_clip`) and checkpoints
-named by URL (``init_actionclip``, ``mim test --checkpoint URL``,
-``load_from``), which go to torch hub's cache as mmengine puts them.
-
-``torch.hub.download_url_to_file`` would give the same progress bar,
-temporary file and hash check, but it opens the URL without a timeout, and
-the only way to give it one, ``socket.setdefaulttimeout``, changes every
-socket of the process (DataLoader workers', torch.distributed's).
-Without one, a server that stops answering, or a network that drops its
-packets, hangs the run instead of failing; so :func:`download_file` keeps
-its own per-request timeout.
+Not ``torch.hub.download_url_to_file``: it has no timeout but the
+process-wide ``socket.setdefaulttimeout``, so a network that drops packets
+would hang the run; :func:`download_file` times out per request.
 """
 import os
 import os.path as osp
@@ -31,17 +22,9 @@ class CheckpointDownloadError(RuntimeError):
 
 
 def hub_cache_path(url: str, model_dir: Optional[str] = None) -> str:
-    """Where a checkpoint URL is cached, as mmengine/torch hub do it.
-
-    Args:
-        url (str): http(s) URL of the checkpoint.
-        model_dir (str, optional): Cache directory. Defaults to None:
-            ``<torch hub dir>/checkpoints``, i.e.
-            ``$TORCH_HOME/hub/checkpoints``.
-
-    Returns:
-        str: ``<model_dir>/<basename of the URL path>``.
-    """
+    """``<model_dir>/<basename of the URL path>``, where mmengine and torch
+    hub cache a checkpoint URL (``model_dir`` defaults to
+    ``$TORCH_HOME/hub/checkpoints``)."""
     if model_dir is None:
         model_dir = osp.join(torch.hub.get_dir(), 'checkpoints')
     filename = osp.basename(urllib.parse.urlparse(url).path)
@@ -54,19 +37,9 @@ def download_file(url: str,
                   dst: str,
                   timeout: float,
                   progress: bool = True) -> None:
-    """Download ``url`` to ``dst`` with a progress bar.
-
-    The data goes to ``dst + '.partial'``, renamed at the end, so that a
-    failed download, or one cut short of its ``Content-Length``, leaves no
-    file at ``dst``. Each network operation
-    gives up after ``timeout`` seconds: a network that drops packets
-    instead of refusing them fails instead of hanging.
-
-    Args:
-        url (str): http(s) address.
-        dst (str): Where to write the file.
-        timeout (float): Seconds to wait for the server at each step.
-        progress (bool): Show a tqdm progress bar.
+    """Download ``url`` to ``dst`` whole or not at all (through
+    ``dst + '.partial'``), each network step giving up after ``timeout``
+    seconds.
 
     Raises:
         urllib.error.URLError: The server cannot be reached or answers
@@ -105,15 +78,8 @@ def download_file(url: str,
 
 def download_to_hub_cache(url: str, model_dir: Optional[str],
                           progress: bool) -> str:
-    """Return the cached file of ``url``, downloading it if needed.
-
-    Args:
-        url (str): http(s) URL of the checkpoint.
-        model_dir (str, optional): See :func:`hub_cache_path`.
-        progress (bool): Whether to show a progress bar.
-
-    Returns:
-        str: The local file.
+    """The cached file of ``url`` (:func:`hub_cache_path`), downloaded if
+    needed.
 
     Raises:
         CheckpointDownloadError: The file is not cached and cannot be

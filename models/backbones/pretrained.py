@@ -1,14 +1,7 @@
-"""Where weights come from: named checkpoints, their addresses and hashes.
-
-Two kinds of weights are named here: OpenAI's CLIP models (the starting
-point of training, ``pretrained=True``) and the released Kinetics-400
-ActionCLIP checkpoints (``init_actionclip('ViT-B/32-8')``). Files are cached
-and reused without network: CLIP weights in the clip package's cache
-(``~/.cache/clip``), ActionCLIP checkpoints in torch hub's checkpoint cache
-(``$TORCH_HOME/hub/checkpoints``), where ``mim test --checkpoint URL`` and
-``init_recognizer`` look as well. Downloads go through
-:mod:`models.backbones.downloads`.
-"""
+"""Where weights come from: OpenAI's CLIP models (``pretrained=True``,
+cached in ``~/.cache/clip``) and the released Kinetics-400 ActionCLIP
+checkpoints (``init_actionclip('ViT-B/32-8')``, cached in torch hub's
+checkpoint cache as ``mim test --checkpoint URL`` caches them)."""
 import hashlib
 import os
 import os.path as osp
@@ -36,41 +29,19 @@ OPENAI_CLIP_URLS: Dict[str, str] = {
 _MMACTION = ('https://download.openmmlab.com/mmaction/v1.0/projects/'
              'actionclip')
 
-#: Released Kinetics-400 ActionCLIP checkpoints (ported from the original
-#: repository by MMAction2), with the architecture each one needs.
+
+def _release(patch: int, segs: int) -> dict:
+    name = f'actionclip_vit-base-p{patch}-res224-clip-pre_1x1x{segs}_k400-rgb'
+    return dict(url=f'{_MMACTION}/{name}/vit-b-{patch}-{segs}f.pth',
+                clip_arch=f'ViT-B/{patch}', num_segs=segs,
+                config=f'configs/{name}.py')
+
+
+#: Released Kinetics-400 ActionCLIP checkpoints (ported by MMAction2), with
+#: the architecture each one needs.
 ACTIONCLIP_CHECKPOINTS: Dict[str, dict] = {
-    'ViT-B/32-8':
-    dict(
-        url=f'{_MMACTION}/actionclip_vit-base-p32-res224-clip-pre_1x1x8_'
-        'k400-rgb/vit-b-32-8f.pth',
-        clip_arch='ViT-B/32',
-        num_segs=8,
-        config='configs/actionclip_vit-base-p32-res224-clip-pre_1x1x8_'
-        'k400-rgb.py'),
-    'ViT-B/16-8':
-    dict(
-        url=f'{_MMACTION}/actionclip_vit-base-p16-res224-clip-pre_1x1x8_'
-        'k400-rgb/vit-b-16-8f.pth',
-        clip_arch='ViT-B/16',
-        num_segs=8,
-        config='configs/actionclip_vit-base-p16-res224-clip-pre_1x1x8_'
-        'k400-rgb.py'),
-    'ViT-B/16-16':
-    dict(
-        url=f'{_MMACTION}/actionclip_vit-base-p16-res224-clip-pre_1x1x16_'
-        'k400-rgb/vit-b-16-16f.pth',
-        clip_arch='ViT-B/16',
-        num_segs=16,
-        config='configs/actionclip_vit-base-p16-res224-clip-pre_1x1x16_'
-        'k400-rgb.py'),
-    'ViT-B/16-32':
-    dict(
-        url=f'{_MMACTION}/actionclip_vit-base-p16-res224-clip-pre_1x1x32_'
-        'k400-rgb/vit-b-16-32f.pth',
-        clip_arch='ViT-B/16',
-        num_segs=32,
-        config='configs/actionclip_vit-base-p16-res224-clip-pre_1x1x32_'
-        'k400-rgb.py'),
+    f'ViT-B/{patch}-{segs}': _release(patch, segs)
+    for patch, segs in ((32, 8), (16, 8), (16, 16), (16, 32))
 }
 
 # Offline, a refused connection answers at once; the timeout only bounds a
@@ -79,33 +50,19 @@ _CONNECT_TIMEOUT_S = 20
 
 
 class WeightsUnavailableError(CheckpointDownloadError):
-    """Raised when a weights file is neither cached nor downloadable, or
-    fails its checksum."""
+    """A weights file is neither cached nor downloadable, or fails its
+    checksum."""
 
 
 def available_checkpoints() -> list:
-    """Names accepted by :func:`models.apis.loading.init_actionclip`.
-
-    Returns:
-        list: The released ActionCLIP checkpoint names.
-    """
+    """The released checkpoint names ``init_actionclip`` accepts."""
     return list(ACTIONCLIP_CHECKPOINTS)
 
 
 def sha256_of(path: str) -> str:
-    """Hex sha256 of a file, read in blocks to bound memory.
-
-    Args:
-        path (str): The file.
-
-    Returns:
-        str: The hex digest.
-    """
-    digest = hashlib.sha256()
+    """Hex sha256 of a file."""
     with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, 'sha256').hexdigest()
 
 
 def _download(url: str, dst: str, what: str, alternatives: str) -> None:
@@ -119,27 +76,14 @@ def _download(url: str, dst: str, what: str, alternatives: str) -> None:
 
 
 def clip_cache_dir() -> str:
-    """The clip package's download folder (``~/.cache/clip``).
-
-    Returns:
-        str: The folder.
-    """
+    """The clip package's download folder (``~/.cache/clip``)."""
     return osp.expanduser(osp.join('~', '.cache', 'clip'))
 
 
-def fetch_openai_clip(name: str, cache_dir: Optional[str] = None) -> str:
-    """Path of OpenAI's CLIP weights ``name``, downloading them if needed.
-
-    A cached file whose sha256 matches is used without network.
-
-    Args:
-        name (str): A key of :data:`OPENAI_CLIP_URLS`.
-        cache_dir (str, optional): Where to cache. Defaults to the clip
-            package's ``~/.cache/clip``.
-
-    Returns:
-        str: The local path of the verified file.
-    """
+def fetch_openai_clip(name: str) -> str:
+    """Path of OpenAI's CLIP weights ``name`` (a key of
+    :data:`OPENAI_CLIP_URLS`) in ``~/.cache/clip``, downloaded unless a
+    file with the right sha256 is there."""
     if name not in OPENAI_CLIP_URLS:
         raise ValueError(
             f'No OpenAI weights are known for clip_arch {name!r} (known: '
@@ -147,7 +91,7 @@ def fetch_openai_clip(name: str, cache_dir: Optional[str] = None) -> str:
             'weights file or pretrained=False')
     url = OPENAI_CLIP_URLS[name]
     expected = url.split('/')[-2]
-    path = osp.join(cache_dir or clip_cache_dir(), osp.basename(url))
+    path = osp.join(clip_cache_dir(), osp.basename(url))
     if osp.isfile(path) and sha256_of(path) == expected:
         return path
     _download(
@@ -163,19 +107,8 @@ def fetch_openai_clip(name: str, cache_dir: Optional[str] = None) -> str:
 
 
 def fetch_hub_checkpoint(url: str, sha256: Optional[str] = None) -> str:
-    """Path of a checkpoint in torch hub's cache, downloading it if missing.
-
-    The same cache and download as ``mim test --checkpoint URL`` and
-    ``init_recognizer`` use (:mod:`models.backbones.downloads`).
-
-    Args:
-        url (str): The download address.
-        sha256 (str, optional): Expected sha256 (or a prefix of it), checked
-            on the cached file.
-
-    Returns:
-        str: The local path.
-    """
+    """Path of a checkpoint in torch hub's cache, downloaded if missing,
+    checked against ``sha256`` (or a prefix of it) when given."""
     path = download_to_hub_cache(url, None, progress=True)
     if sha256 and not sha256_of(path).startswith(sha256):
         raise WeightsUnavailableError(

@@ -1,13 +1,9 @@
 """Refuse weights that cannot give a right answer, before they score.
 
-mmengine's ``load_checkpoint`` (``mim test``, ``init_recognizer``,
-``load_from``, ``--resume``) loads non-strictly: keys of the model missing
-from the file keep their random values and the run goes on after a
-warning. ``ActionClip`` runs :func:`check_state_dict` on every
-``load_state_dict``, whoever calls it, so a checkpoint that leaves a weight
-unset, brings weights the model does not have, differs in a shape, or
-holds NaN or infinite values stops the run with one message that says what
-the file looks like and what to do.
+mmengine's ``load_checkpoint`` loads non-strictly (missing keys keep random
+values after a warning); ``ActionClip`` runs :func:`check_state_dict` on
+every ``load_state_dict`` instead, so that missing, unexpected, reshaped or
+non-finite weights stop the run with a message saying what the file is.
 """
 import itertools
 from typing import Any, Dict, List, Optional, Sequence
@@ -31,10 +27,9 @@ class NotACheckpointError(ValueError):
     """A file loads, but is not a mapping of weights."""
 
 
-# The first tensor of each checkpoint read -> its file, while the tensor
-# lives. The load_state_dict hook sees only tensors, and a message naming
-# the file is worth more than one naming keys. Not an attribute on the
-# tensor: torch.save would write it into re-saved files.
+# The first tensor of each checkpoint read -> its file, for messages (the
+# load_state_dict hook sees only tensors). Not a tensor attribute:
+# torch.save would write it.
 _SOURCES = WeakIdKeyDictionary()
 
 
@@ -48,12 +43,7 @@ def _first_tensor(state: dict) -> Optional[torch.Tensor]:
 
 
 def remember_source(checkpoint: Any, path: str) -> None:
-    """Note which file the tensors of ``checkpoint`` were read from.
-
-    Args:
-        checkpoint (Any): A loaded checkpoint.
-        path (str): Its file.
-    """
+    """Note that ``checkpoint``'s tensors were read from ``path``."""
     state = checkpoint.get('state_dict', checkpoint) if isinstance(
         checkpoint, dict) else None
     tensor = _first_tensor(state) if isinstance(state, dict) else None
@@ -62,41 +52,20 @@ def remember_source(checkpoint: Any, path: str) -> None:
 
 
 def source_of(state: Dict[str, Any]) -> Optional[str]:
-    """The file a state dict's tensors were read from, when known.
-
-    Args:
-        state (dict): A state dict.
-
-    Returns:
-        str | None: The path.
-    """
+    """The file a state dict's tensors were read from, or None."""
     tensor = _first_tensor(state)
     return None if tensor is None else _SOURCES.get(tensor)
 
 
 def strip_module_prefix(state: dict) -> dict:
-    """Drop the ``module.`` that (Distributed)DataParallel puts before every
-    key.
-
-    Args:
-        state (dict): A state dict.
-
-    Returns:
-        dict: The same entries, keys without ``module.``.
-    """
+    """``state`` without the ``module.`` (Distributed)DataParallel puts
+    before keys."""
     return {k[len('module.'):] if k.startswith('module.') else k: v
             for k, v in state.items()}
 
 
 def adapter_depth(state: dict) -> int:
-    """Blocks of the transformer adapter whose weights ``state`` holds.
-
-    Args:
-        state (dict): An ActionClip state dict.
-
-    Returns:
-        int: The number of ``adapter.transformer.resblocks``.
-    """
+    """The number of ``adapter.transformer.resblocks`` in ``state``."""
     return len({
         k.split('.')[3]
         for k in state if k.startswith('adapter.transformer.resblocks.')
@@ -104,15 +73,7 @@ def adapter_depth(state: dict) -> int:
 
 
 def check_mapping(checkpoint: Any, path: str) -> dict:
-    """Refuse a loaded file that is not a checkpoint (a mapping).
-
-    Args:
-        checkpoint (Any): What ``torch.load`` returned.
-        path (str): The file.
-
-    Returns:
-        dict: ``checkpoint``.
-    """
+    """``checkpoint`` (loaded from ``path``), refused unless a mapping."""
     if isinstance(checkpoint, dict) and isinstance(
             checkpoint.get('state_dict', {}), dict):
         return checkpoint
@@ -137,14 +98,8 @@ def _shorten(keys: Sequence[str], limit: int = 4) -> str:
 
 
 def describe_checkpoint(state: Dict[str, Any]) -> str:
-    """What a set of weights looks like it was made for, and what to do.
-
-    Args:
-        state (dict): The weights (keys without the model's prefix).
-
-    Returns:
-        str: One or two sentences.
-    """
+    """One or two sentences: what ``state`` (keys without the model's
+    prefix) looks made for, and what to do."""
     keys = list(state)
     if {'model_state_dict', 'fusion_model_state_dict'} & set(keys) or (
             any(k.startswith('visual.') for k in keys)
@@ -177,14 +132,7 @@ def describe_checkpoint(state: Dict[str, Any]) -> str:
 
 
 def non_finite_keys(state: Dict[str, Any]) -> List[str]:
-    """Keys of floating-point tensors that hold NaN or infinite values.
-
-    Args:
-        state (dict): A state dict.
-
-    Returns:
-        list[str]: The keys.
-    """
+    """Keys of floating-point tensors that hold NaN or infinite values."""
     return [
         k for k, v in state.items()
         if isinstance(v, torch.Tensor) and v.is_floating_point()
@@ -195,12 +143,8 @@ def non_finite_keys(state: Dict[str, Any]) -> List[str]:
 def check_state_dict(own: Dict[str, torch.Tensor],
                      state: Dict[str, Any],
                      prefix: str = '') -> None:
-    """Refuse weights that do not fit a model exactly, or are not finite.
-
-    Args:
-        own (dict): The model's state dict.
-        state (dict): The weights to load, keys under ``prefix``.
-        prefix (str): Prefix of the model's keys in ``state``.
+    """Refuse weights (keys under ``prefix``) that do not fit the model's
+    state dict ``own`` exactly, or are not finite.
 
     Raises:
         CheckpointMismatchError: A key is missing, unexpected, or of

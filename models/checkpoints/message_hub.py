@@ -1,14 +1,6 @@
-"""MessageHub state that loads under torch's ``weights_only=True``.
-
-mmengine's :class:`~mmengine.logging.MessageHub` saves
-:class:`~mmengine.logging.HistoryBuffer` objects (whose pickles call
-``builtins.getattr``) and numpy scalars (``best_score``) in every training
-checkpoint, which torch >= 2.6 does not load by default. The runner of
-this project's configs (:class:`~models.engine.runner.ActionClipRunner`)
-saves the state through :func:`to_plain_data` and rebuilds it with
-:func:`from_plain_data`; MessageHub itself is left as it is. Checkpoints
-of plain mmengine are read by :mod:`models.checkpoints.safe_loading`.
-"""
+"""MessageHub state that loads under torch's ``weights_only=True``:
+HistoryBuffers and numpy scalars saved as plain data by the configs' runner
+(:func:`to_plain_data`) and rebuilt (:func:`from_plain_data`)."""
 import copy
 from collections import OrderedDict
 from typing import Any
@@ -16,20 +8,12 @@ from typing import Any
 import numpy as np
 from mmengine.logging import HistoryBuffer
 
-#: Key marking a HistoryBuffer saved as a plain dict by
-#: :func:`to_plain_data`.
+#: Marks a HistoryBuffer saved as a plain dict.
 HISTORY_BUFFER_TAG = '__actionclip_history_buffer__'
 
 
 def history_buffer_to_dict(buffer: HistoryBuffer) -> dict:
-    """Save a HistoryBuffer as a plain, tagged dict.
-
-    Args:
-        buffer (HistoryBuffer): The buffer.
-
-    Returns:
-        dict: Its data as Python lists, loadable with ``weights_only``.
-    """
+    """A HistoryBuffer as a plain, tagged dict of lists."""
     log_history, count_history = buffer.data
     return {
         HISTORY_BUFFER_TAG: 1,
@@ -40,21 +24,13 @@ def history_buffer_to_dict(buffer: HistoryBuffer) -> dict:
 
 
 def dict_to_history_buffer(data: dict) -> HistoryBuffer:
-    """Rebuild a HistoryBuffer saved by :func:`history_buffer_to_dict`.
-
-    Args:
-        data (dict): The tagged dict.
-
-    Returns:
-        HistoryBuffer: The buffer.
-    """
+    """Rebuild a HistoryBuffer saved by :func:`history_buffer_to_dict`."""
     return HistoryBuffer(data['log_history'], data['count_history'],
                          data['max_length'])
 
 
 def _numbers(value: Any) -> Any:
-    """``value`` with numpy scalars as Python numbers, inside plain
-    containers."""
+    """``value`` with numpy scalars as Python numbers."""
     if isinstance(value, np.generic):
         return value.item()
     if type(value) in (dict, OrderedDict):
@@ -65,14 +41,7 @@ def _numbers(value: Any) -> Any:
 
 
 def to_plain_data(state: dict) -> dict:
-    """MessageHub's state dict without pickled objects.
-
-    Args:
-        state (dict): What :meth:`MessageHub.state_dict` returned.
-
-    Returns:
-        dict: A new state dict that loads under ``weights_only=True``.
-    """
+    """A copy of MessageHub's state dict without pickled objects."""
     state = copy.copy(state)
     state['log_scalars'] = OrderedDict(
         (key, history_buffer_to_dict(value)
@@ -83,17 +52,8 @@ def to_plain_data(state: dict) -> dict:
 
 
 def from_plain_data(state: Any) -> Any:
-    """Rebuild the HistoryBuffers of a state saved by :func:`to_plain_data`.
-
-    Other values pass as they are: real HistoryBuffer objects (checkpoints
-    of plain mmengine, rebuilt by the safe loader) are kept.
-
-    Args:
-        state (Any): A checkpoint's ``message_hub`` entry.
-
-    Returns:
-        Any: What :meth:`MessageHub.load_state_dict` accepts.
-    """
+    """A checkpoint's ``message_hub`` entry with the HistoryBuffers that
+    :func:`to_plain_data` saved rebuilt; other values as they are."""
     if not (isinstance(state, dict)
             and isinstance(state.get('log_scalars'), dict)):
         return state

@@ -1,16 +1,16 @@
 """Converting a checkpoint of the original ActionCLIP code
-(github.com/sallymmx/ActionCLIP) to this project's layout; the format and
-the mapping are described in ``tools/convert_actionclip_checkpoint.py``.
-
-Only the standard library at import (the tool reads this file before
-torch is imported, so that a usage error answers at once); torch and the
-package are imported when a checkpoint is converted.
+(github.com/sallymmx/ActionCLIP); the format and the mapping are described
+in ``tools/convert_actionclip_checkpoint.py``. Standard library only at
+import (the tools read it before torch, for fast usage errors).
 """
 # Annotations stay strings: torch is imported inside the functions.
 from __future__ import annotations
 
+import os.path as osp
 from collections import Counter
-from typing import TYPE_CHECKING, Dict, List, Sequence, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
+
+from ..utils import paths, safe_io
 
 if TYPE_CHECKING:
     import torch
@@ -25,8 +25,26 @@ _CLIP_ATTRIBUTES = ('input_resolution', 'context_length', 'vocab_size')
 
 
 class ConversionError(ValueError):
-    """The source is not an original ActionCLIP checkpoint this tool can
-    convert; the message says why and names the keys."""
+    """The source cannot be converted; the message says why."""
+
+
+def usage_error(src: str, dst: str, count: Optional[int], flag: str,
+                inputs: Sequence[Tuple[Optional[str], str]] = ()
+                ) -> Optional[str]:
+    """A converter's bad arguments, checked before torch is imported: the
+    message, or None. Refuses ``flag``'s ``count`` below 1, ``src`` and
+    ``inputs`` (``(path, verb)``) that are not files, and a ``dst`` that
+    is an input or cannot be written (creating its folder)."""
+    if count is not None and count < 1:
+        return f'{flag} must be >= 1, got {count}'
+    for path, what in ((src, 'convert'), *inputs):
+        if path is not None and not osp.isfile(path):
+            return f'cannot {what} {path}: it {paths.not_a_file(path)}'
+    try:
+        safe_io.check_output_path(dst, [src], 'output')
+    except safe_io.OutputPathError as error:
+        return str(error)
+    return None
 
 
 def _weights(checkpoint: dict, key: str) -> Dict[str, torch.Tensor]:
@@ -53,18 +71,13 @@ def _list(keys: Sequence[str], limit: int = 8) -> str:
 
 def convert(checkpoint: object,
             num_segs: int = 8) -> Tuple[Dict[str, torch.Tensor], dict]:
-    """Map an original ActionCLIP checkpoint to this project's keys.
-
-    Args:
-        checkpoint (object): What ``torch.load`` returned for the file.
-        num_segs (int): Frames per view T of the model; the first T rows
-            of the original position table are kept.
+    """Map an original ActionCLIP checkpoint to this project's keys,
+    keeping the first ``num_segs`` rows of the position table.
 
     Returns:
-        tuple: ``(state_dict, report)``: the float32 weights under
-        ``clip.``/``adapter.``, and a dict telling what was mapped
-        (``groups``: tensors per group), dropped (``dropped``) and ignored
-        (``ignored``: top-level entries that are not weights).
+        tuple: ``(state_dict, report)``: float32 weights under
+        ``clip.``/``adapter.``, and ``groups`` (tensors per group),
+        ``dropped`` and ``ignored`` (top-level entries not weights).
     """
     if not isinstance(checkpoint, dict):
         raise ConversionError(
@@ -132,15 +145,8 @@ def convert(checkpoint: object,
 
 
 def build_and_load(state: Dict[str, torch.Tensor]):
-    """Load converted weights strictly into an ActionClip built for them.
-
-    Args:
-        state (dict): The output of :func:`convert`.
-
-    Returns:
-        tuple: ``(model, arch)``: the :class:`~models.ActionClip` with the
-        weights loaded, and its ``clip_arch`` (a name or a dict).
-    """
+    """``(model, arch)``: an ActionClip built for :func:`convert`'s
+    weights, loaded strictly, and its ``clip_arch``."""
     import models  # noqa: F401  (stack fixes, registry)
     from models.backbones.clip_builder import infer_clip_arch
     from models.checkpoints.checks import adapter_depth
@@ -165,20 +171,8 @@ def build_and_load(state: Dict[str, torch.Tensor]):
         clip_arch=arch,
         num_adapter_segs=state['adapter.' + POSITION_KEY].shape[0],
         num_adapter_layers=layers)
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    if missing or unexpected:
-        lines = []
-        if unexpected:
-            lines.append(f'keys with no counterpart in ActionClip: '
-                         f'{_list(unexpected)}')
-        if missing:
-            lines.append(f'weights the checkpoint lacks: {_list(missing)}')
-        raise ConversionError(
-            f'the converted weights do not fit ActionClip(clip_arch={arch!r}'
-            f', num_adapter_layers={layers}): ' + '; '.join(lines))
     try:
+        # ActionClip's load hook names missing and unexpected keys.
         model.load_state_dict(state, strict=True)
     except (RuntimeError, ValueError) as error:
         raise ConversionError(f'strict loading failed: {error}') from None
@@ -187,19 +181,7 @@ def build_and_load(state: Dict[str, torch.Tensor]):
 
 def converted_meta(checkpoint: dict, report: dict, source: str, arch,
                    num_segs: int, num_adapter_layers: int) -> dict:
-    """The ``meta`` saved beside the converted weights.
-
-    Args:
-        checkpoint (dict): The original checkpoint.
-        report (dict): The report of :func:`convert`.
-        source (str): The original file's name.
-        arch (str | dict): The model's ``clip_arch``.
-        num_segs (int): Frames per view T.
-        num_adapter_layers (int): Layers of the temporal adapter.
-
-    Returns:
-        dict: Plain data: where the weights came from and what was left.
-    """
+    """The plain-data ``meta`` saved beside the converted weights."""
     epoch = checkpoint.get('epoch')
     return dict(
         converted_from=source,
@@ -214,15 +196,7 @@ def converted_meta(checkpoint: dict, report: dict, source: str, arch,
 
 
 def format_report(report: dict, meta: dict) -> List[str]:
-    """The lines telling what a conversion mapped, dropped and ignored.
-
-    Args:
-        report (dict): The report of :func:`convert`.
-        meta (dict): :func:`converted_meta`.
-
-    Returns:
-        list[str]: Indented lines, the last saying that loading was strict.
-    """
+    """Indented lines: what a conversion mapped, dropped and ignored."""
     lines = [f'  clip_arch={meta["clip_arch"]!r}, num_adapter_segs='
              f'{meta["num_segs"]}, num_adapter_layers='
              f'{meta["num_adapter_layers"]}']

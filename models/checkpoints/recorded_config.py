@@ -1,12 +1,5 @@
-"""The config a checkpoint records, read without running it.
-
-mmengine's Runner saves the resolved config of a run (after ``_base_``) as
-text in ``meta['cfg']`` of every checkpoint. ``Config.fromstring`` would
-execute that text as Python, so a checkpoint could run code even though its
-weights load with ``weights_only=True``. The text mmengine writes is plain
-data (``name = dict(...)``, lists, tuples, numbers, strings), so it is read
-here with :mod:`ast`, accepting nothing else.
-"""
+"""The config a checkpoint records in ``meta['cfg']``, read with :mod:`ast`
+as plain data: ``Config.fromstring`` would execute it as Python."""
 import ast
 from typing import Any, Optional
 
@@ -43,19 +36,9 @@ def _value(node: ast.AST) -> Any:
 
 
 def parse_config_text(text: str) -> Config:
-    """Read a config saved by mmengine (``Config.pretty_text``) as data.
-
-    Args:
-        text (str): The text: ``name = value`` lines whose values are
-            literals and ``dict(key=value)`` calls.
-
-    Returns:
-        Config: The config.
-
-    Raises:
-        ConfigTextError: The text holds code (imports, other calls,
-            names, expressions), which is not executed.
-    """
+    """Read ``Config.pretty_text`` (``name = value`` lines of literals and
+    ``dict(key=value)`` calls) as data; anything else raises
+    :class:`ConfigTextError`, unexecuted."""
     try:
         tree = ast.parse(text)
     except SyntaxError as error:
@@ -72,18 +55,8 @@ def parse_config_text(text: str) -> Config:
 
 
 def recorded_config(checkpoint: Any, source: str) -> Optional[Config]:
-    """The config recorded in a checkpoint's ``meta``, if any.
-
-    Args:
-        checkpoint (Any): A loaded checkpoint.
-        source (str): Its file, for messages.
-
-    Returns:
-        Config | None: The config; None when the checkpoint records none.
-
-    Raises:
-        ConfigTextError: The recorded config is not plain data.
-    """
+    """The config recorded in ``checkpoint`` (read from ``source``), or
+    None; :class:`ConfigTextError` when it is not plain data."""
     meta = checkpoint.get('meta') if isinstance(checkpoint, dict) else None
     text = meta.get('cfg') if isinstance(meta, dict) else None
     if not isinstance(text, str) or not text.strip():

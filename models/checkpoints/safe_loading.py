@@ -1,23 +1,15 @@
-"""Safe checkpoint loading under torch's ``weights_only=True``.
+"""Checkpoint loading under torch's ``weights_only=True``.
 
-mmengine 0.10.7 calls ``torch.load`` with torch's default
-``weights_only=True`` (torch >= 2.6), which cannot read the checkpoints
-mmengine's Runner saves: ``message_hub`` holds ``HistoryBuffer`` objects
-(whose pickles call ``builtins.getattr``) and numpy scalars. Turning
-``weights_only`` off or allowing ``getattr`` would let any checkpoint run
-code, so every checkpoint of this project (``init_actionclip``, the tools,
-``load_from``/``--resume``/``mim test`` through
-:class:`~models.engine.runner.ActionClipRunner`) is loaded here with
-``weights_only=True`` plus a small allowlist scoped to the call: numpy
-arrays, scalars and dtypes, and restricted stand-ins that can only rebuild
-a HistoryBuffer's data (:data:`ALLOWED_GLOBAL_NAMES`). In mmengine's
-:class:`~mmengine.runner.CheckpointLoader` only the released ActionCLIP
-URLs (:data:`RELEASE_URL_PREFIX`, for ``init_recognizer``) are loaded so;
-other paths and URLs keep mmengine's loader, so that other models load as
-mmengine and torch load them.
-
-A file that needs anything else raises :class:`UnsafeCheckpointError`,
-unless the user opts in with ``ACTIONCLIP_TRUST_CHECKPOINTS=1``.
+torch's default ``weights_only=True`` cannot read what mmengine's Runner
+saves (``HistoryBuffer`` pickles call ``builtins.getattr``; numpy
+scalars), and turning it off lets a file run code. Every checkpoint of this
+project is loaded here with ``weights_only=True`` plus an allowlist scoped
+to the call (:data:`ALLOWED_GLOBAL_NAMES`: numpy arrays, scalars, dtypes,
+and stand-ins that only rebuild a HistoryBuffer's data). In mmengine's
+``CheckpointLoader`` only the released ActionCLIP URLs
+(:data:`RELEASE_URL_PREFIX`) are loaded so; other models load as before.
+A file that needs more raises :class:`UnsafeCheckpointError` unless
+``ACTIONCLIP_TRUST_CHECKPOINTS=1``.
 """
 import functools
 import logging
@@ -42,8 +34,7 @@ from models.backbones.downloads import (CheckpointDownloadError,
 from models.checkpoints.checks import check_mapping, remember_source
 from models.utils.paths import require_file
 
-#: Environment variable that, set to ``1``, lets checkpoints needing more
-#: than the allowlist load with ``weights_only=False``.
+#: Set to ``1``, files needing more than the allowlist load unsafely.
 TRUST_ENV = 'ACTIONCLIP_TRUST_CHECKPOINTS'
 
 _GETATTR_GLOBAL = 'builtins.getattr'
@@ -55,17 +46,9 @@ _UNSAFE_SIGNS = ('GLOBAL', 'allowlisted', 'unrecognized function', 'blocked',
 
 
 class UnsafeCheckpointError(pickle.UnpicklingError):
-    """A checkpoint needs globals outside the ``weights_only`` allowlist.
-
-    A subclass of :class:`pickle.UnpicklingError`, the error torch raises
-    for the same refusal, so existing handlers keep working.
-
-    Args:
-        path (str): The checkpoint file.
-        offending (list[str]): Globals it needs that are not allowed;
-            empty when they could not be listed.
-        reason (str): torch's reason for the refusal.
-    """
+    """Checkpoint ``path`` needs globals (``offending``, empty when not
+    listed) outside the allowlist; ``reason`` is torch's. An
+    :class:`pickle.UnpicklingError`, as torch's own refusal."""
 
     def __init__(self, path: str, offending: Sequence[str],
                  reason: str) -> None:
@@ -98,16 +81,12 @@ def _corrupt(path: str, detail: str) -> CheckpointReadError:
 
 
 class _LegacyHistoryBuffer(HistoryBuffer):
-    """Stand-in for ``HistoryBuffer`` while unpickling plain mmengine files.
-
-    It accepts only the history data (1-d numeric arrays, ``max_length``),
-    then becomes a real ``HistoryBuffer``. The pickled statistics methods
-    are dropped: HistoryBuffer registers them at class level anyway, and
-    accepting them would let a file install allowed callables there.
-    """
+    """Stand-in for ``HistoryBuffer`` while unpickling: takes only the
+    history data (1-d numeric arrays, ``max_length``), then becomes a real
+    one. The pickled statistics methods are dropped, so that a file cannot
+    install callables on the class."""
 
     def __setstate__(self, state: Any) -> None:
-        """Take the history data out of a HistoryBuffer's pickled state."""
         if not isinstance(state, dict):
             raise pickle.UnpicklingError(
                 f'unexpected HistoryBuffer state of type {type(state)}')
@@ -128,9 +107,8 @@ class _LegacyHistoryBuffer(HistoryBuffer):
 
 
 def _history_buffer_getattr(obj: Any, name: str) -> Any:
-    """Stand-in for ``builtins.getattr``: resolves only the statistics
-    methods of HistoryBuffer, the one use mmengine pickles make of it (the
-    function returned cannot be called while unpickling)."""
+    """Stand-in for ``builtins.getattr``: only HistoryBuffer's statistics
+    methods, the one use mmengine pickles make of it."""
     if obj is _LegacyHistoryBuffer and name in ('min', 'max', 'current',
                                                 'mean'):
         return getattr(HistoryBuffer, name)
@@ -142,8 +120,6 @@ def _history_buffer_getattr(obj: Any, name: str) -> Any:
 
 @functools.lru_cache(maxsize=None)
 def _allowlist() -> tuple:
-    """``(object, 'module.qualname')`` pairs for
-    :func:`torch.serialization.safe_globals`."""
     # Found through __reduce__: their module moved from numpy.core to
     # numpy._core in numpy 2.
     reconstruct = np.array(0).__reduce__()[0]
@@ -190,9 +166,8 @@ def _torch_reason(error: BaseException) -> str:
 
 
 def _legacy_pickle_globals(path: str, limit: int = 1 << 20) -> list:
-    """``module.name`` of each global a plain (non-zip) pickle names, in
-    order, read with pickletools, which decodes opcodes without running
-    any (at most ``limit`` of them)."""
+    """The globals a legacy (non-zip) pickle names, read with pickletools
+    (which runs nothing), in at most ``limit`` opcodes."""
     names, strings = [], []
     try:
         with open(path, 'rb') as f:
@@ -211,9 +186,8 @@ def _legacy_pickle_globals(path: str, limit: int = 1 << 20) -> list:
 
 
 def _refusal(path: str, error: pickle.UnpicklingError) -> Exception:
-    """Turn torch's weights_only refusal into an
-    :class:`UnsafeCheckpointError`, or a :class:`CheckpointReadError` when
-    the file is not readable at all."""
+    """torch's refusal as an :class:`UnsafeCheckpointError`, or a
+    :class:`CheckpointReadError` for an unreadable file."""
     reason = _torch_reason(error)
     is_zip = zipfile.is_zipfile(path)
     if is_zip:
@@ -246,8 +220,6 @@ def _refusal(path: str, error: pickle.UnpicklingError) -> Exception:
 
 
 def _safe_torch_load(path: str, map_location: Any) -> dict:
-    """``torch.load`` with ``weights_only=True`` and the scoped allowlist,
-    refusing what is not a checkpoint."""
     try:
         with torch.serialization.safe_globals(list(_allowlist())):
             checkpoint = torch.load(
@@ -291,22 +263,9 @@ def load_from_http_safe(filename: str,
                         map_location: Any = None,
                         model_dir: Optional[str] = None,
                         progress: bool = os.isatty(0)) -> Any:
-    """Safe replacement of mmengine's ``load_from_http``.
-
-    Like mmengine, the file goes to torch hub's checkpoint cache (a file
-    already there is used without network access), and in distributed
-    runs only rank 0 downloads.
-
-    Args:
-        filename (str): http(s) URL of the checkpoint.
-        map_location (Any): Same as :func:`torch.load`.
-        model_dir (str, optional): Cache directory. Defaults to None:
-            ``$TORCH_HOME/hub/checkpoints``.
-        progress (bool): Whether to show a progress bar.
-
-    Returns:
-        Any: The loaded checkpoint.
-    """
+    """mmengine's ``load_from_http``, loading safely: cached in
+    ``model_dir`` (default ``$TORCH_HOME/hub/checkpoints``), downloaded by
+    rank 0 only."""
     rank, world_size = get_dist_info()
     if rank == 0:
         cached_file = download_to_hub_cache(filename, model_dir, progress)
@@ -319,20 +278,8 @@ def load_from_http_safe(filename: str,
 
 def load_checkpoint_file(path_or_url: Union[str, os.PathLike],
                          map_location: Any = 'cpu') -> dict:
-    """Load a checkpoint safely from a local path or an http(s) URL.
-
-    Everything is unpickled with ``weights_only=True`` and the allowlist
-    :data:`ALLOWED_GLOBAL_NAMES`; set ``ACTIONCLIP_TRUST_CHECKPOINTS=1`` to
-    load files that need more (with a warning).
-
-    Args:
-        path_or_url (str | PathLike): Local file, or http(s) URL cached in
-            ``$TORCH_HOME/hub/checkpoints``.
-        map_location (Any): Same as :func:`torch.load`. Defaults to
-            ``'cpu'``.
-
-    Returns:
-        dict: The checkpoint.
+    """Load a checkpoint safely from a local path or an http(s) URL (cached
+    in ``$TORCH_HOME/hub/checkpoints``).
 
     Raises:
         FileNotFoundError: The local file does not exist.
@@ -351,10 +298,8 @@ def load_checkpoint_file(path_or_url: Union[str, os.PathLike],
     return _safe_torch_load(path, map_location)
 
 
-#: Where MMAction2 publishes the released ActionCLIP checkpoints; only URLs
-#: under it go through :func:`load_from_http_safe` in mmengine's
-#: ``load_checkpoint`` (``init_recognizer``), since mmengine picks the
-#: loader of the longest matching prefix.
+#: The released ActionCLIP checkpoints: mmengine's ``load_checkpoint`` loads
+#: URLs under it with :func:`load_from_http_safe` (longest prefix wins).
 RELEASE_URL_PREFIX = ('https://download.openmmlab.com/mmaction/v1.0/'
                       'projects/actionclip/')
 

@@ -15,17 +15,10 @@ ViFi-CLIP's ``main.py`` (``utils/tools.py: epoch_saving``) saves::
      'optimizer', 'lr_scheduler', 'max_accuracy', 'epoch',
      'config': its yacs CfgNode (DATA.NUM_FRAMES, MODEL.ARCH, ...)}
 
-``trainers/vificlip.py`` embeds the prompts once with CLIP's token table
-and keeps no token table itself, so the one CLIP weight missing is taken
-from OpenAI's CLIP; the buffer must then equal that table's rows for the
-re-tokenised prompts, or the conversion is refused. Its forward pass is
-this project's ``temporal_adapter='mean'`` with ``test_logit_scale=
-'learned'``: CLIP image features per frame, averaged, L2-normalised,
-against the prompts' normalised text features, times ``exp(logit_scale)``,
-softmax per view.
-
-Only the standard library at import (the tool reads this module before
-torch is imported); torch and the package are imported when converting.
+ViFi-CLIP keeps no token table: it is taken from OpenAI's CLIP, whose rows
+for the re-tokenised prompts must equal the buffer. Its forward pass is
+``temporal_adapter='mean'`` with ``test_logit_scale='learned'``.
+Standard library only at import; torch is imported when converting.
 """
 # Annotations stay strings: torch is imported inside the functions.
 from __future__ import annotations
@@ -49,25 +42,15 @@ _PREFIXES = {'image_encoder.': 'clip.visual.', 'text_encoder.': 'clip.'}
 
 
 class _RecordedConfig:
-    """Stands in for yacs' ``CfgNode`` while unpickling a ViFi-CLIP
-    checkpoint without yacs: an ``OrderedDict`` of its keys and values
-    (plain data), the one dict type whose items and attributes (the
-    CfgNode's mutability flags) ``weights_only`` loading may set."""
+    """yacs' ``CfgNode`` read as an ``OrderedDict``, the one dict type whose
+    items and attributes ``weights_only`` loading may set."""
 
     def __new__(cls, *args) -> OrderedDict:
         return OrderedDict()
 
 
 def load_vificlip(path: str) -> dict:
-    """Read a ViFi-CLIP checkpoint with ``weights_only`` loading, its yacs
-    config read as a dict.
-
-    Args:
-        path (str): The checkpoint file.
-
-    Returns:
-        dict: The checkpoint.
-    """
+    """Load a ViFi-CLIP checkpoint safely, its yacs config as a dict."""
     import torch
 
     from models.checkpoints.safe_loading import load_checkpoint_file
@@ -86,8 +69,8 @@ def recorded_frames(checkpoint: dict):
 
 def _prompt_labels(buffer: torch.Tensor,
                    table: torch.Tensor) -> Tuple[List[str], str]:
-    """The class names of the prompts whose token embeddings ``buffer``
-    holds, read back through ``table``; ``''`` or why not."""
+    """The class names of the prompts in ``buffer``, read back through
+    ``table``, and ``''`` or why not."""
     import torch
     from clip import tokenize
     from clip.simple_tokenizer import SimpleTokenizer
@@ -118,17 +101,8 @@ def _prompt_labels(buffer: torch.Tensor,
 
 
 def model_state(checkpoint: object) -> Dict[str, torch.Tensor]:
-    """The ViFiCLIP state dict of a checkpoint, ``module.`` dropped.
-
-    Args:
-        checkpoint (object): What :func:`load_vificlip` returned.
-
-    Returns:
-        dict: Its ``'model'`` entry, checked to hold the ViFi-CLIP keys.
-
-    Raises:
-        ConversionError: Not a ViFi-CLIP checkpoint.
-    """
+    """The checkpoint's ``'model'`` state dict, ``module.`` dropped;
+    :class:`ConversionError` unless it holds the ViFi-CLIP keys."""
     import torch
 
     from models.checkpoints.checks import strip_module_prefix
@@ -151,17 +125,9 @@ def model_state(checkpoint: object) -> Dict[str, torch.Tensor]:
 def convert(model: Dict[str, torch.Tensor],
             clip_state: Dict[str, torch.Tensor],
             clip_source: str) -> Tuple[Dict[str, torch.Tensor], List[str]]:
-    """Map ViFi-CLIP weights to ``ActionClip`` keys.
-
-    Args:
-        model (dict): From :func:`model_state`.
-        clip_state (dict): OpenAI's CLIP state dict, for the token table.
-        clip_source (str): Where ``clip_state`` came from, for messages.
-
-    Returns:
-        tuple: ``(state_dict, labels)``: float32 ``clip.*`` weights, and
-        the class names of the prompt buffer (lower case, as CLIP's
-        tokenizer reads them).
+    """``(state_dict, labels)``: float32 ``clip.*`` weights and the prompt
+    buffer's class names (lower case), the token table taken from OpenAI's
+    ``clip_state`` (read from ``clip_source``).
 
     Raises:
         ConversionError: Not a fully fine-tuned ViFi-CLIP model, or its
@@ -194,17 +160,8 @@ def convert(model: Dict[str, torch.Tensor],
 
 
 def model_config(arch, num_frames: int):
-    """The config a converted ViFi-CLIP model records: :data:`CONFIG` (its
-    prompt, mean/std, mean pooling, learned logit scale, test pipeline)
-    for ``arch`` and ``num_frames``.
-
-    Args:
-        arch (str | dict): The model's ``clip_arch``.
-        num_frames (int): Frames per view T.
-
-    Returns:
-        Config: The resolved config.
-    """
+    """The resolved :data:`CONFIG` a converted model records, for
+    ``arch`` and ``num_frames`` per view."""
     import os.path as osp
 
     from mmengine.config import Config
@@ -225,20 +182,10 @@ def model_config(arch, num_frames: int):
 def build_and_save(state: Dict[str, torch.Tensor], labels: List[str],
                    num_frames: int, source: str, ignored: List[str],
                    dst: str) -> dict:
-    """Load the converted weights strictly into the model the recorded
-    config builds, then save ``{'state_dict', 'meta'}`` to ``dst``.
-
-    Args:
-        state (dict): From :func:`convert`.
-        labels (list[str]): From :func:`convert`, recorded.
-        num_frames (int): Frames per view T.
-        source (str): The ViFi-CLIP file's name, recorded.
-        ignored (list[str]): Its entries that are not weights, recorded.
-        dst (str): Where to write (whole or not at all).
-
-    Returns:
-        dict: The saved ``meta``.
-    """
+    """Load :func:`convert`'s weights strictly into the model the
+    recorded config builds, then save ``{'state_dict', 'meta'}`` whole to
+    ``dst``; ``labels``, ``source`` and ``ignored`` entries are recorded.
+    Returns the meta."""
     from models.backbones.clip_builder import infer_clip_arch
     from models.recognizers.actionclip import ActionClip
     from models.utils.safe_io import atomic_save_torch

@@ -1,10 +1,8 @@
 """``python models/compat`` (``make install``) and ``python -m models.compat``.
 
-Run as a folder (``make install`` does), this package has no parent
-package; it is then imported under a name of its own, so that neither
-``models/__init__.py`` (which imports torch and mmaction: slow, and broken
-in a damaged install) nor the folder's own modules on ``sys.path[0]`` (they
-would shadow top-level names such as ``patches``) play a part.
+Run as a folder, the package is imported under a name of its own, without
+``models/__init__.py`` (torch, mmaction: slow, broken in a damaged install)
+and without the folder on ``sys.path`` (it would shadow e.g. ``patches``).
 """
 import importlib.util
 import os.path as osp

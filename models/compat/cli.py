@@ -1,13 +1,7 @@
-"""Command line: ``python models/compat --check`` / ``--repair`` /
-``--startup-hook`` (:mod:`.startup`).
-
-``--check`` reports whether every installed distribution still holds its
-wheel's files (:mod:`.wheels`) and what decodes videos; ``--repair``
-(``make install``) first reinstalls, at their installed versions and
-without dependencies, the distributions whose files differ, e.g. a
-mmaction2, clip or openmim patched in place by an older ``make install``.
-Run as a folder (see :mod:`.__main__`), only the standard library and
-this package are imported.
+"""Command line: ``python models/compat --check`` (installed wheels' files,
+video decoders) / ``--repair`` (``make install``: reinstall, same versions,
+no dependencies, the distributions whose files differ) /
+``--startup-hook`` (:mod:`.startup`). Standard library only.
 """
 import argparse
 import importlib.util
@@ -27,14 +21,9 @@ _DECODER_INFO = osp.join(
 
 
 def decoder_lines() -> List[str]:
-    """What decodes videos, and with which FFmpeg: one line each for
-    decord and for OpenCV (the fallback reader).
-
-    Returns:
-        list[str]: ``[info]`` lines, ``[warn]`` for an FFmpeg older than 6
-        (unmaintained, and fed untrusted videos), ``[error]`` where the
-        decoder cannot be inspected.
-    """
+    """What decodes videos (decord, OpenCV) with which FFmpeg: ``[info]``
+    lines, ``[warn]`` for an FFmpeg older than 6, ``[error]`` where a
+    decoder cannot be inspected."""
     try:
         spec = importlib.util.spec_from_file_location(
             '_actionclip_decoder_info', _DECODER_INFO)
@@ -54,16 +43,8 @@ def decoder_lines() -> List[str]:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Command line entry point.
-
-    Args:
-        argv (Sequence[str], optional): Arguments. Defaults to
-            ``sys.argv[1:]``.
-
-    Returns:
-        int: Exit status: 0 when every distribution matches its wheel
-        (after ``--repair``'s reinstall), 1 otherwise.
-    """
+    """Exit status 0 when every distribution matches its wheel (after
+    ``--repair``), else 1."""
     parser = argparse.ArgumentParser(
         prog='python models/compat',
         description='Check that the installed packages hold their wheels\' '

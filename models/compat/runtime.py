@@ -1,12 +1,7 @@
-"""Runtime fixes: import hooks that repair the stack as it is imported.
-
-:func:`apply_runtime_fixes`, called when our ``models`` package is
-imported, repairs breakages a-d (see :mod:`models.compat`) in memory,
-without writing any installed file. A meta path finder reacts to a few
-module names: it supplies the DRN placeholder when the sources are
-missing, and compiles mmaction's multimodal package and clip's
-``clip.py`` with the rewrites of :mod:`.patches`. Idempotent; imports
-only the standard library.
+"""Import hooks that repair breakages a-d (:mod:`models.compat`) in memory:
+a meta path finder supplies the DRN placeholder where the sources are
+missing and compiles mmaction's multimodal package and ``clip/clip.py``
+with the rewrites of :mod:`.patches`. Standard library only.
 """
 import importlib.abc
 import importlib.machinery
@@ -34,11 +29,9 @@ class _DRNPlaceholderLoader(importlib.abc.Loader):
     """Creates the placeholder DRN package and module in memory."""
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> None:
-        """Use the default module creation."""
         return None
 
     def exec_module(self, module: types.ModuleType) -> None:
-        """Run the placeholder code (:mod:`.patches`) in ``module``."""
         if module.__name__ == DRN_MODULE:
             code = compile(DRN_PLACEHOLDER_SOURCE,
                            f'<{MARKER}: placeholder drn.py>', 'exec')
@@ -49,9 +42,7 @@ class _DRNPlaceholderLoader(importlib.abc.Loader):
 
 
 class _PatchedSourceLoader(importlib.machinery.SourceFileLoader):
-    """Loads the source file ``path`` of module ``fullname`` compiled from
-    the text rewritten by ``patch`` (one of :mod:`.patches`: it returns
-    the new text and whether it changed anything)."""
+    """Loads a source file compiled from the text ``patch`` rewrites."""
 
     def __init__(self, fullname: str, path: str,
                  patch: Callable[[str], Tuple[str, bool]]) -> None:
@@ -59,21 +50,14 @@ class _PatchedSourceLoader(importlib.machinery.SourceFileLoader):
         self._patch = patch
 
     def get_code(self, fullname: str) -> types.CodeType:
-        """Compile the rewritten source.
-
-        The bytecode cache is bypassed on purpose: a cached ``.pyc`` of the
-        unpatched file would otherwise be used as is.
-        """
+        """Compile the rewritten source, bypassing the unpatched ``.pyc``."""
         source, _ = self._patch(self.get_source(fullname))
         return compile(source, self.path, 'exec', dont_inherit=True)
 
 
 class _CompatFinder(importlib.abc.MetaPathFinder):
-    """Meta path finder that applies the runtime fixes at import time.
-
-    It only reacts to the few module names in :attr:`targets`, so it costs
-    one set lookup for every other import.
-    """
+    """Meta path finder for the module names in :attr:`targets` (one set
+    lookup for every other import)."""
 
     #: Recognised by :func:`_get_finder` even across module reloads.
     _actionclip_compat_finder = True
@@ -87,8 +71,7 @@ class _CompatFinder(importlib.abc.MetaPathFinder):
         path: Optional[Sequence[str]],
         target: Optional[types.ModuleType] = None
     ) -> Optional[importlib.machinery.ModuleSpec]:
-        """A patched spec for one of the patched modules, else None to let
-        the other finders handle the import."""
+        """A patched spec for a target, else None."""
         if fullname not in self.targets:
             return None
         real = importlib.machinery.PathFinder.find_spec(fullname, path)
@@ -118,8 +101,7 @@ class _CompatFinder(importlib.abc.MetaPathFinder):
 
 
 def _get_finder() -> _CompatFinder:
-    """The :class:`_CompatFinder` at the front of ``sys.meta_path``,
-    installed once."""
+    """The :class:`_CompatFinder` on ``sys.meta_path``, installed once."""
     for finder in sys.meta_path:
         if getattr(finder, '_actionclip_compat_finder', False):
             return finder
@@ -131,14 +113,9 @@ def _get_finder() -> _CompatFinder:
 
 
 def fix_drn_import() -> bool:
-    """Make ``mmaction.models.localizers.drn.drn`` resolve (breakage a).
-
-    The mmaction2 1.2.0 wheel does not ship the DRN sources, so
-    ``import mmaction.models`` fails. If the sources are missing when they
-    are imported, an in-memory placeholder is used; real sources always
-    win. Returns whether the import hook is active (False when
-    ``mmaction.models`` was already imported).
-    """
+    """Breakage a: a DRN placeholder where the sources are missing (real
+    sources win). Returns whether the hook is active (False once
+    ``mmaction.models`` is imported)."""
     if 'mmaction.models' in sys.modules:
         return False
     _get_finder().targets.update((DRN_PACKAGE, DRN_MODULE))
@@ -146,16 +123,10 @@ def fix_drn_import() -> bool:
 
 
 def fix_vindlu_import() -> bool:
-    """Fall back to placeholders if VindLU fails to import (breakage b).
-
-    mmaction2 1.2.0 imports VindLU whenever ``transformers>=4.28`` is
-    installed, and recent transformers releases break that import, which
-    breaks ``import mmaction.models`` for everybody. mmaction2 1.2.0's
-    ``mmaction/models/multimodal/__init__.py`` is compiled with a
-    fallback: any failure registers mmaction's own placeholders (with a
-    warning) instead. Returns whether the import hook is active (False
-    when ``mmaction.models`` was already imported).
-    """
+    """Breakage b: mmaction's multimodal package compiled so that a failed
+    VindLU import registers mmaction's placeholders, with a warning.
+    Returns whether the hook is active (False once ``mmaction.models`` is
+    imported)."""
     if 'mmaction.models' in sys.modules:
         return False
     _get_finder().targets.add(MULTIMODAL_PACKAGE)
@@ -163,14 +134,9 @@ def fix_vindlu_import() -> bool:
 
 
 def fix_importlib_metadata() -> bool:
-    """Provide ``importlib_metadata`` if it is missing (breakage c).
-
-    mmaction2 1.2.0 imports the ``importlib_metadata`` backport without
-    declaring it. Our requirements install it; where they were not used,
-    the standard library's ``importlib.metadata`` offers the two names
-    mmaction needs (``distribution`` and ``PackageNotFoundError``).
-    Returns whether the alias was installed.
-    """
+    """Breakage c: the standard library's ``importlib.metadata`` as
+    ``importlib_metadata`` where the backport is missing. Returns whether
+    the alias was installed."""
     if sys.modules.get('importlib_metadata') is not None:
         return False
     try:
@@ -183,17 +149,10 @@ def fix_importlib_metadata() -> bool:
 
 
 def fix_clip_pkg_resources() -> bool:
-    """Make ``clip/clip.py`` importable without ``pkg_resources`` (d).
-
-    clip does ``from pkg_resources import packaging``, which fails on
-    setuptools without ``pkg_resources`` (>= 82; torch 2.14 requires
-    setuptools >= 77) and prints a deprecation warning on 81. When
-    ``clip.clip`` is imported, its source is compiled with that line
-    replaced by ``import packaging.version``. This neither imports
-    ``pkg_resources`` nor puts a fake one in ``sys.modules``, which could
-    mislead other libraries that check for it. Returns whether the import
-    hook is active (False when ``clip.clip`` was already imported).
-    """
+    """Breakage d: ``clip/clip.py`` compiled with ``import
+    packaging.version`` for its ``pkg_resources`` import (no fake
+    ``pkg_resources``). Returns whether the hook is active (False once
+    ``clip.clip`` is imported)."""
     if CLIP_MODULE in sys.modules:
         return False
     _get_finder().targets.add(CLIP_MODULE)
@@ -201,12 +160,8 @@ def fix_clip_pkg_resources() -> bool:
 
 
 def apply_runtime_fixes() -> Dict[str, bool]:
-    """Apply all runtime fixes; idempotent and cheap.
-
-    Call it before anything imports ``mmaction.models`` or ``clip``.
-    Modules that were already imported are left alone. Returns, for
-    each fix, whether it is active.
-    """
+    """Apply every fix (idempotent) before ``mmaction.models`` or ``clip``
+    is imported; returns whether each is active."""
     return dict(
         importlib_metadata=fix_importlib_metadata(),
         drn=fix_drn_import(),

@@ -1,12 +1,7 @@
-"""A startup hook for the venv: the DRN placeholder before any import.
-
-The mmaction2 1.2.0 wheel lacks ``mmaction/models/localizers/drn`` (breakage
-a), so ``import mmaction.models`` fails in any process that has not
-imported this plugin first, e.g. one that calls MMAction2's
-``register_all_modules()`` before its config brings the plugin in. A
-``.pth`` file of our own in site-packages runs :func:`.runtime.fix_drn_import`
-when Python starts: the placeholder is used only where the module is
-missing, and no installed package's file is written or changed.
+"""A ``.pth`` startup hook of our own in site-packages that runs
+:func:`.runtime.fix_drn_import` when Python starts, so that ``import
+mmaction.models`` works before the plugin is imported (breakage a); no
+installed package's file is changed.
 """
 import os
 import os.path as osp
@@ -17,13 +12,9 @@ HOOK_NAME = 'actionclip-mmaction2-drn.pth'
 
 
 def hook_line(compat_dir: str) -> str:
-    """The ``.pth`` line: site runs lines that start with ``import``.
-
-    It loads this package's ``runtime`` module (standard library only)
-    under a name of its own, without ``models/__init__.py``, and does
-    nothing once the checkout is gone (``compat_dir``: this package's
-    folder).
-    """
+    """The ``.pth`` line (site runs lines starting with ``import``): loads
+    ``compat_dir``'s ``runtime`` under a name of its own; a no-op once
+    the checkout is gone."""
     return ('import os, sys, types, importlib; '
             f'p = {compat_dir!r}; '
             "m = types.ModuleType('_actionclip_compat'); m.__path__ = [p]; "

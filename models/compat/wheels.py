@@ -1,14 +1,7 @@
-"""Whether installed distributions still hold their wheels' files.
-
-A wheel's ``RECORD`` lists every file it installed with its sha256. A file
-that differs was written over after installation (by hand, or by a tool
-that patched site-packages), and ``pip`` does not notice: the package
-then behaves unlike its release until it is reinstalled. ``make install``
-checks the environment with :func:`damaged_distributions` and reinstalls
-what differs (``python models/compat --repair``).
-
-Imports only the standard library: the check must run where the damaged
-packages no longer import.
+"""Whether installed distributions still hold the files their wheel's
+``RECORD`` lists (sha256): pip does not notice files written over after
+installation. Standard library only: it must run where damaged packages no
+longer import.
 """
 import base64
 import hashlib
@@ -18,14 +11,8 @@ from typing import Iterable, List, NamedTuple, Optional
 
 
 class Damage(NamedTuple):
-    """An installed distribution whose files differ from its RECORD.
-
-    Attributes:
-        name (str): Distribution name, e.g. ``'mmaction2'``.
-        version (str): Installed version.
-        files (list[str]): Files (as RECORD names them) that are missing
-            or whose sha256 differs.
-    """
+    """An installed distribution and its ``files`` (as RECORD names them)
+    that are missing or whose sha256 differs."""
     name: str
     version: str
     files: List[str]
@@ -34,10 +21,8 @@ class Damage(NamedTuple):
 def file_digest(path: str) -> str:
     """A file's sha256 as RECORD writes it after ``sha256=`` (urlsafe
     base64, no padding)."""
-    sha = hashlib.sha256()
     with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            sha.update(block)
+        sha = hashlib.file_digest(f, 'sha256')
     return base64.urlsafe_b64encode(sha.digest()).decode().rstrip('=')
 
 
@@ -60,17 +45,11 @@ def changed_files(dist: importlib.metadata.Distribution,
     return changed
 
 
-def damaged_distributions(
-        names: Optional[Iterable[str]] = None) -> List[Damage]:
-    """One :class:`Damage` per installed distribution (of ``names``, by
-    default every one of the environment) whose files differ from its
-    RECORD."""
-    if names is None:
-        dists = list(importlib.metadata.distributions())
-    else:
-        dists = [importlib.metadata.distribution(n) for n in names]
+def damaged_distributions() -> List[Damage]:
+    """One :class:`Damage` per installed distribution whose files differ
+    from its RECORD."""
     damaged = []
-    for dist in dists:
+    for dist in importlib.metadata.distributions():
         files = changed_files(dist)
         if files:
             damaged.append(

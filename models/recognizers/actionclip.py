@@ -27,8 +27,6 @@ from models.text.text_features import PromptBank, encode_text, l2_normalize
 #: CLIP's input normalisation on 0-255 pixels.
 CLIP_MEAN = (122.771, 116.746, 104.093)
 CLIP_STD = (68.500, 66.632, 70.323)
-
-
 #: ActionCLIP's logit scale at test time.
 TEST_LOGIT_SCALE = 100.0
 
@@ -37,17 +35,9 @@ def label_probabilities(
         video: torch.Tensor,
         text: torch.Tensor,
         scale: Union[float, torch.Tensor] = TEST_LOGIT_SCALE) -> torch.Tensor:
-    """Label probabilities: a softmax over labels per template and view,
-    averaged over both.
-
-    Args:
-        video (torch.Tensor): ``(N, V, D)`` normalised features of V views.
-        text (torch.Tensor): ``(P, L, D)`` normalised prompt features.
-        scale (float | torch.Tensor): Multiplies the cosine similarities.
-
-    Returns:
-        torch.Tensor: ``(N, L)`` probabilities.
-    """
+    """``(N, L)`` softmax over labels of ``(N, V, D)`` normalised views
+    against ``(P, L, D)`` normalised prompts, averaged over views and
+    templates; ``scale`` multiplies the cosine similarities."""
     logits = scale * torch.einsum('nvd,pld->nvpl', video, text)
     return logits.softmax(dim=-1).mean(dim=(1, 2))
 
@@ -62,12 +52,8 @@ def _template_argument(
     template: Optional[Union[str, List[str]]],
     templates_or_template_file: Optional[Union[str, List[str]]]
 ) -> Optional[Union[str, List[str]]]:
-    """``template``, or the deprecated ``templates_or_template_file``.
-
-    ``template`` wins when both are set: a user who sets it on a config
-    that still uses the old name (the seed's ``config.model.template =
-    ...``) means it.
-    """
+    """``template``, or the deprecated ``templates_or_template_file``;
+    ``template`` wins when both are set (the seed sets it on old configs)."""
     if templates_or_template_file is None:
         return template
     if template is not None:
@@ -104,59 +90,41 @@ class ActionClip(BaseModel):
             plain CLIP weights).
         pretrained (bool | str): ``True``: OpenAI's CLIP weights (cached,
             downloaded when missing); a path: a local CLIP weights file;
-            ``False``: random CLIP weights, for when a checkpoint follows.
-            Defaults to False, so that building a model never downloads.
+            ``False`` (default, never downloads): random, a checkpoint
+            follows.
         to_float32 (bool): Test in float32. When False (the test configs'),
-            :meth:`test_step` on a CUDA device first stores CLIP's matrices
-            in float16 (:meth:`apply_test_precision`), as OpenAI's
-            ``clip.load`` does, halving its memory: ``mim test`` runs the
-            released models as they were tested. Moving the model never
-            changes its dtype; CPU runs, training and direct calls
-            (:meth:`predict_scores`, :meth:`encode_video`) keep the weights
-            as they are. Training configs set True.
+            :meth:`test_step` on CUDA first stores CLIP's matrices in
+            float16 (:meth:`apply_test_precision`), as the released models
+            were tested; CPU runs, training and direct calls keep the
+            weights as they are. Training configs set True.
         labels_or_label_file (str | list[str], optional): Class names, or a
             file with one per line. Needed for predict and loss.
-        template (str | list[str], optional): The prompt templates: one
-            (``'a video of {}'``), a list, or the path of a file with one
-            template a line (see :func:`models.text.prompts.load_templates`).
-            Defaults to ActionCLIP's 16 templates.
+        template (str | list[str], optional): One template, a list, or a
+            file with one a line (:func:`models.text.prompts.
+            load_templates`). Defaults to ActionCLIP's 16 templates.
         templates_or_template_file (str | list[str], optional): Deprecated
-            alias of ``template`` (older configs and the configs recorded in
-            older checkpoints), taken with a DeprecationWarning; when both
-            are set, ``template`` wins with a warning.
-        loss (dict): The classification loss applied to both the
-            video-to-text and the text-to-video logits (soft targets for
-            ``contrastive_targets='same_label'``).
-        contrastive_targets (str): ``'diagonal'`` (CLIP's: only a video's
-            own text is positive) or ``'same_label'`` (all texts of its
-            class are; the original ActionCLIP's label-aware loss). See
-            :func:`models.recognizers.contrastive.build_contrastive_targets`.
+            alias of ``template`` (DeprecationWarning; ``template`` wins).
+        loss (dict): The loss of both the video-to-text and text-to-video
+            logits.
+        contrastive_targets (str): ``'diagonal'`` (CLIP's) or
+            ``'same_label'`` (all texts of a video's class are positive; the
+            original ActionCLIP's loss).
         text_chunk_size (int): Prompts per text-encoder pass in predict.
         test_logit_scale (float | str): Scale of the cosine similarities
-            when predicting: a number (ActionCLIP tests with 100), or
-            ``'learned'``: ``exp(clip.logit_scale)``, as ViFi-CLIP tests.
-        temporal_shift (bool): ActionCLIP's in-network "Shift" prompt: mix
-            neighbouring frames inside the image encoder
-            (:mod:`models.recognizers.temporal_shift`), so that it sees
-            motion. No new weights; the released models were trained
-            without it.
-        speedups (dict, optional): Speed options that keep the function
-            and the parameter names, applied by
+            when predicting: a number (ActionCLIP's 100), or ``'learned'``:
+            ``exp(clip.logit_scale)``, as ViFi-CLIP tests.
+        temporal_shift (bool): ActionCLIP's "Shift" prompt: mix
+            neighbouring frames inside the image encoder; no new weights.
+        speedups (dict, optional): Options of
             :func:`models.acceleration.speedups.apply_speedups`; name only
             those to change. Defaults to ``dict(fast_attention=True,
             patch_embedding=True, compile=False, cuda_graphs=False)``.
-            Two CUDA-graph mechanisms stay, each the faster where it runs
-            (docs/benchmark.md, H200): for predict ``cuda_graphs`` over
-            compiled encoders beat ``compile='reduce-overhead'`` in all 10
-            comparisons (ViT-B/32, batch 1: 607 against 485 videos/s) and
-            needs no compiling, while in training only ``'reduce-overhead'``
-            replays graphs (654 against 179 samples/s). The two exclude
-            each other.
-        frozen (Sequence[str]): Parameters left out of training: names or
-            dotted prefixes, e.g. ``('clip.token_embedding', )``. A frozen
-            parameter gets no gradient, so backward and the optimizer skip
-            its work (the 49,408-row token table is most of a small CLIP's
-            weights). A name that matches nothing raises ValueError.
+            ``cuda_graphs`` is the faster for predict and
+            ``compile='reduce-overhead'`` for training (docs/benchmark.md);
+            the two exclude each other.
+        frozen (Sequence[str]): Names or dotted prefixes of parameters left
+            out of training (no gradient); one that matches nothing raises
+            ValueError.
         data_preprocessor (dict, optional): Defaults to
             ``ActionDataPreprocessor`` with CLIP's mean and std, NCHW.
         init_cfg (dict, optional): Initialisation config.
@@ -244,41 +212,22 @@ class ActionClip(BaseModel):
 
     def convert_clip_to_fp16(self) -> 'ActionClip':
         """Store CLIP's matrices in float16, as OpenAI's ``clip.load`` does
-        on CUDA; its norms and the adapter stay float32.
-
-        Returns:
-            ActionClip: The model itself.
-        """
+        on CUDA (norms and adapter stay float32); returns the model."""
         convert_weights(self.clip)
         return self
 
     def apply_test_precision(self) -> 'ActionClip':
-        """Store CLIP's matrices in float16 when the model is on a CUDA
-        device and ``to_float32`` is False, as the released models were
-        tested; otherwise (CPU, ``to_float32``, already float16) leave it.
-
-        :meth:`test_step` calls it first; call it after moving the model to
-        test the same way outside the test loop.
-
-        Returns:
-            ActionClip: The model itself.
-        """
+        """:meth:`convert_clip_to_fp16` when on CUDA and ``to_float32`` is
+        False, as the released models were tested (:meth:`test_step` calls
+        it); returns the model."""
         if (not self.to_float32 and self.clip.positional_embedding.is_cuda
                 and self.clip.dtype == torch.float32):
             self.convert_clip_to_fp16()
         return self
 
     def test_step(self, data: Union[dict, tuple, list]) -> SampleList:
-        """Predict a batch of the test loop (``mim test``), in the test
-        precision (:meth:`apply_test_precision`).
-
-        Args:
-            data (dict | tuple | list): A batch from the test dataloader.
-
-        Returns:
-            list[ActionDataSample]: The samples with ``pred_score`` and
-            ``pred_label``.
-        """
+        """``BaseModel.test_step`` in the test precision
+        (:meth:`apply_test_precision`)."""
         self.apply_test_precision()
         return super().test_step(data)
 
@@ -290,13 +239,8 @@ class ActionClip(BaseModel):
     def set_labels(self,
                    labels_or_label_file: Union[str, List[str]],
                    templates: Optional[Sequence[str]] = None) -> None:
-        """Score another label set from now on (no retraining needed).
-
-        Args:
-            labels_or_label_file (str | list[str]): Class names or a file.
-            templates (list[str], optional): New templates; by default the
-                current ones.
-        """
+        """Score another label set (class names or a file) from now on,
+        with new ``templates`` if given."""
         if templates is not None:
             self.templates = load_templates(templates)
         self.prompt_bank = PromptBank(
@@ -305,43 +249,20 @@ class ActionClip(BaseModel):
         self.label_source = _label_source(labels_or_label_file)
 
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
-        """CLIP image features.
-
-        Args:
-            images (torch.Tensor): ``(B, C, H, W)`` normalised images.
-
-        Returns:
-            torch.Tensor: ``(B, D)`` features.
-        """
+        """``(B, D)`` CLIP features of ``(B, C, H, W)`` normalised images."""
         return self.clip.encode_image(images)
 
     def encode_text(self,
                     tokens: torch.Tensor,
                     length: Optional[int] = None) -> torch.Tensor:
-        """CLIP text features of tokens (cut to the longest text).
-
-        Args:
-            tokens (torch.Tensor): ``(N, 77)`` tokens from
-                ``clip.tokenize``.
-            length (int, optional): Cut to this many tokens instead (see
-                :func:`models.text.text_features.encode_text`).
-
-        Returns:
-            torch.Tensor: ``(N, D)`` features.
-        """
+        """``(N, D)`` CLIP features of ``(N, 77)`` tokens, cut to the
+        longest text or to ``length``."""
         return encode_text(self.clip, tokens, length=length)
 
     def encode_video(self, video: torch.Tensor) -> torch.Tensor:
-        """Video features, one per view.
-
-        Args:
-            video (torch.Tensor): ``(N, V * T, C, H, W)`` normalised frames,
-                ``T = num_adapter_segs``, ``V`` views (clips or crops) of
-                each video.
-
-        Returns:
-            torch.Tensor: ``(N * V, D)`` unnormalised features, view-minor.
-        """
+        """``(N * V, D)`` unnormalised features, view-minor, of
+        ``(N, V * T, C, H, W)`` normalised frames (``T = num_adapter_segs``,
+        V views)."""
         if video.dim() != 5:
             raise ValueError('Expected frames of shape (N, V*T, C, H, W), '
                              f'got {tuple(video.shape)}; use '
@@ -377,14 +298,8 @@ class ActionClip(BaseModel):
         return self.prompt_bank
 
     def predict_scores(self, inputs: torch.Tensor) -> torch.Tensor:
-        """Class probabilities averaged over templates and views.
-
-        Args:
-            inputs (torch.Tensor): ``(N, V * T, C, H, W)`` frames.
-
-        Returns:
-            torch.Tensor: ``(N, num_labels)`` probabilities.
-        """
+        """``(N, num_labels)`` probabilities of ``(N, V * T, C, H, W)``
+        frames, averaged over templates and views."""
         bank = self._require_labels()
         text = bank.features(self.clip)  # (P, L, D), normalised, float32
         if self._graphs is not None:
@@ -404,30 +319,17 @@ class ActionClip(BaseModel):
                 self.logit_scale_at_test())
 
     def logit_scale_at_test(self) -> Union[float, torch.Tensor]:
-        """The scale of the cosine similarities when predicting.
-
-        Returns:
-            float | torch.Tensor: ``test_logit_scale``, or for
-            ``'learned'`` the float32 ``exp(clip.logit_scale)``.
-        """
+        """``test_logit_scale``, or for ``'learned'`` the float32
+        ``exp(clip.logit_scale)``."""
         if self.test_logit_scale == 'learned':
             return self.clip.logit_scale.detach().float().exp()
         return self.test_logit_scale
 
     def train_step(self, data: Union[dict, tuple, list],
                    optim_wrapper) -> Dict[str, torch.Tensor]:
-        """``BaseModel.train_step``, then the cached label text features
-        dropped: fused optimizers (``AdamW(fused=True)``) change weights
-        without bumping their version counters, which the cache's key
-        reads, so validation would score stale text features.
-
-        Args:
-            data (dict | tuple | list): A batch from the DataLoader.
-            optim_wrapper (OptimWrapper): Updates the weights.
-
-        Returns:
-            dict: The log variables.
-        """
+        """``BaseModel.train_step``, then the cached text features dropped:
+        fused optimizers change weights without bumping the version
+        counters the cache's key reads."""
         try:
             return super().train_step(data, optim_wrapper)
         finally:
@@ -436,18 +338,9 @@ class ActionClip(BaseModel):
 
     def loss(self, inputs: torch.Tensor,
              data_samples: SampleList) -> Dict[str, torch.Tensor]:
-        """Symmetric video-text contrastive loss over the whole batch.
-
-        Each video is paired with its class text under one random template;
-        features of all ranks take part when training is distributed.
-
-        Args:
-            inputs (torch.Tensor): ``(N, V * T, C, H, W)`` frames.
-            data_samples (list[ActionDataSample]): With ``gt_label``.
-
-        Returns:
-            dict: ``loss_v2t`` and ``loss_t2v``.
-        """
+        """``loss_v2t`` and ``loss_t2v``: symmetric video-text contrastive
+        loss over the batch of all ranks, each video against its class text
+        under one random template."""
         bank = self._require_labels()
         labels = torch.cat([s.gt_label.view(-1)[:1] for s in data_samples])
         labels = labels.cpu().long()
@@ -476,16 +369,8 @@ class ActionClip(BaseModel):
 
     def predict(self, inputs: torch.Tensor,
                 data_samples: SampleList) -> SampleList:
-        """Set ``pred_score`` and ``pred_label`` on each data sample.
-
-        Args:
-            inputs (torch.Tensor): ``(N, V * T, C, H, W)`` frames.
-            data_samples (list[ActionDataSample]): One per video.
-
-        Returns:
-            list[ActionDataSample]: The samples with ``pred_score`` and
-            ``pred_label`` (the index of the top score).
-        """
+        """Set ``pred_score`` and ``pred_label`` (top index) on each
+        sample; returns the samples."""
         self._check_sample_labels(data_samples)
         scores = self.predict_scores(inputs)
         # As MMAction2's heads do (BaseHead.predict_by_feat): its
@@ -520,17 +405,8 @@ class ActionClip(BaseModel):
                 inputs: torch.Tensor,
                 data_samples: OptSampleList = None,
                 mode: str = 'tensor') -> ForwardResults:
-        """Dispatch to :meth:`loss`, :meth:`predict` or feature extraction.
-
-        Args:
-            inputs (torch.Tensor): ``(N, V * T, C, H, W)`` frames.
-            data_samples (list[ActionDataSample], optional): Annotations.
-            mode (str): ``'loss'``, ``'predict'`` or ``'tensor'`` (returns
-                the ``(N * V, D)`` video features).
-
-        Returns:
-            dict | list | torch.Tensor: Losses, data samples or features.
-        """
+        """:meth:`loss`, :meth:`predict` or, for ``'tensor'``,
+        :meth:`encode_video`."""
         if mode == 'loss':
             return self.loss(inputs, data_samples)
         if mode == 'predict':

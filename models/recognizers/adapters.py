@@ -6,17 +6,14 @@ from mmengine.model import BaseModule
 
 
 class TransformerAdapter(BaseModule):
-    """ActionCLIP's temporal transformer ("Transf" fusion).
-
-    Learned frame position embeddings, a CLIP-style residual attention
-    transformer without mask, a skip connection around it, then the mean
-    over frames. Parameter names match the released checkpoints
-    (``frame_position_embeddings``, ``transformer.resblocks.*``).
+    """ActionCLIP's temporal transformer ("Transf" fusion): frame position
+    embeddings, a CLIP residual attention transformer with a skip around
+    it, then the mean over frames; names as in the released checkpoints.
 
     Args:
         embed_dim (int): Width D of the frame features.
-        num_segs (int): Number of frames T the position table holds.
-        num_layers (int): Number of residual attention blocks.
+        num_segs (int): Frames T the position table holds.
+        num_layers (int): Residual attention blocks.
     """
 
     def __init__(self, embed_dim: int, num_segs: int, num_layers: int = 6):
@@ -47,15 +44,7 @@ class TransformerAdapter(BaseModule):
             nn.init.zeros_(block.attn.in_proj_bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Fuse frame features.
-
-        Args:
-            x (torch.Tensor): ``(B, T, D)`` frame features, ``T`` equal to
-                ``num_segs``.
-
-        Returns:
-            torch.Tensor: ``(B, D)`` video features.
-        """
+        """``(B, D)`` video features of ``(B, num_segs, D)`` frames."""
         if x.shape[1] != self.num_segs:
             raise ValueError(
                 f'The adapter was built for {self.num_segs} frames per view '
@@ -67,29 +56,15 @@ class TransformerAdapter(BaseModule):
 
 
 class MeanPoolAdapter(nn.Module):
-    """Plain temporal mean pooling: no parameters, so plain CLIP weights
-    give a zero-shot video model straight away.
-
-    Args:
-        embed_dim (int): Unused; kept so that both adapters share one
-            signature.
-        num_segs (int): Number of frames T per view.
-        num_layers (int): Unused.
-    """
+    """Temporal mean pooling: no parameters, so plain CLIP weights give a
+    zero-shot video model (``embed_dim``, ``num_layers`` unused)."""
 
     def __init__(self, embed_dim: int, num_segs: int, num_layers: int = 0):
         super().__init__()
         self.num_segs = num_segs
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Average frame features.
-
-        Args:
-            x (torch.Tensor): ``(B, T, D)`` frame features.
-
-        Returns:
-            torch.Tensor: ``(B, D)`` video features.
-        """
+        """``(B, D)`` mean of ``(B, T, D)`` frame features."""
         return x.mean(dim=1)
 
 
@@ -99,17 +74,7 @@ ADAPTERS = dict(transformer=TransformerAdapter, mean=MeanPoolAdapter)
 
 def build_adapter(name: str, embed_dim: int, num_segs: int,
                   num_layers: int) -> nn.Module:
-    """Build a temporal adapter by name.
-
-    Args:
-        name (str): A key of :data:`ADAPTERS`.
-        embed_dim (int): Width of the frame features.
-        num_segs (int): Frames per view.
-        num_layers (int): Transformer blocks (transformer adapter only).
-
-    Returns:
-        nn.Module: The adapter.
-    """
+    """The temporal adapter :data:`ADAPTERS` names ``name``."""
     if name not in ADAPTERS:
         raise ValueError(f'Unknown temporal_adapter {name!r}; choose one of '
                          f'{list(ADAPTERS)}')

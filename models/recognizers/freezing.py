@@ -5,20 +5,9 @@ from torch import nn
 
 
 def freeze_parameters(model: nn.Module, names: Sequence[str]) -> List[str]:
-    """Stop gradients for parameters named by ``names``.
-
-    Args:
-        model (nn.Module): The model.
-        names (Sequence[str]): Parameter names or dotted prefixes of them
-            (``'clip.token_embedding'`` freezes ``...token_embedding.weight``).
-
-    Returns:
-        list[str]: The frozen parameters' names.
-
-    Raises:
-        ValueError: When a name matches no parameter; the message lists the
-            model's top-level prefixes to choose from.
-    """
+    """Stop gradients for the parameters ``names`` (names or dotted
+    prefixes) match; returns their names. A name that matches none raises
+    ValueError listing the model's prefixes."""
     if isinstance(names, str):
         names = [names]
     params = dict(model.named_parameters())

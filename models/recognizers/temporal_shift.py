@@ -1,19 +1,8 @@
-"""ActionCLIP's in-network visual prompt: temporal shift inside CLIP's image
-encoder.
-
-Frames go through CLIP's image encoder one by one, so on its own it cannot
-see motion: which way a square moves is only readable from where it is in
-each frame, and a small encoder trained from scratch learns that slowly.
-The temporal shift (Lin, Gan and Han, TSM, 2019; ActionCLIP's "Shift"
-in-network prompt) moves a fraction of the channels one frame forward and
-another fraction one frame back at the input of every residual branch, so
-that each block mixes neighbouring frames at no extra cost and with no new
-parameter: checkpoints keep the released layout.
-
-The shift acts through forward hooks, which leave module names and the
-state dict untouched, and only while :class:`TemporalShift` is told how many
-frames make a clip (``ActionClip.encode_video`` does); single images pass
-unchanged.
+"""ActionCLIP's "Shift" in-network prompt (TSM, Lin et al. 2019): part of
+the channels move one frame forward and part one back at the input of
+every residual branch of CLIP's image encoder, so that it sees motion with
+no new parameter. Forward hooks leave the state dict untouched; they act
+only inside :meth:`TemporalShift.clips_of`.
 """
 from contextlib import contextmanager
 from typing import Iterator
@@ -24,21 +13,10 @@ from torch import nn
 
 def shift_frames(x: torch.Tensor, num_segs: int, fold_div: int,
                  frame_dim: int) -> torch.Tensor:
-    """Shift 1/fold_div of the channels one frame back in time and another
-    1/fold_div one frame forward, with zeros where no frame is.
-
-    Args:
-        x (torch.Tensor): Features whose ``frame_dim`` holds clips of
-            ``num_segs`` consecutive frames and whose channels are on
-            ``dim=-1`` (tokens) or ``dim=1`` (``frame_dim=0`` images).
-        num_segs (int): Frames per clip.
-        fold_div (int): One over the fraction of channels shifted each way.
-        frame_dim (int): 0 for ``(N*T, C, H, W)`` images, 1 for
-            ``(L, N*T, C)`` tokens.
-
-    Returns:
-        torch.Tensor: The shifted features, same shape.
-    """
+    """Shift 1/fold_div of the channels one frame back and another
+    1/fold_div one frame forward (zeros where no frame is), in clips of
+    ``num_segs`` frames of ``(N*T, C, H, W)`` images (``frame_dim=0``) or
+    ``(L, N*T, C)`` tokens (``frame_dim=1``)."""
     if frame_dim == 0:
         clips = x.view(-1, num_segs, *x.shape[1:])  # (N, T, C, H, W)
         time_dim, channel_dim = 1, 2
@@ -66,15 +44,10 @@ def shift_frames(x: torch.Tensor, num_segs: int, fold_div: int,
 
 
 class TemporalShift:
-    """Temporal shift on the residual branches of a CLIP image encoder.
-
-    Args:
-        visual (nn.Module): ``clip.visual``: a ``ModifiedResNet`` (the shift
-            precedes each bottleneck's first convolution) or a
-            ``VisionTransformer`` (it follows each block's first layer norm,
-            so it feeds attention only).
-        fold_div (int): 1/fold_div of the channels move each way; TSM's 8.
-    """
+    """Temporal shift on the residual branches of ``clip.visual``: before
+    each ``ModifiedResNet`` bottleneck's first convolution, or after each
+    ``VisionTransformer`` block's first layer norm (attention only);
+    1/fold_div of the channels move each way."""
 
     def __init__(self, visual: nn.Module, fold_div: int = 8):
         self.fold_div = fold_div
@@ -105,11 +78,7 @@ class TemporalShift:
 
     @contextmanager
     def clips_of(self, num_segs: int) -> Iterator[None]:
-        """Within the block, images come in clips of ``num_segs`` frames.
-
-        Args:
-            num_segs (int): Frames per clip.
-        """
+        """Within the block, images come in clips of ``num_segs`` frames."""
         previous, self.num_segs = self.num_segs, num_segs
         try:
             yield
