@@ -92,8 +92,8 @@ def measure(step: Callable[[], Any], min_seconds: float,
             number: Optional[int] = None, warmup: int = 1) -> Dict:
     """Time ``step`` with ``torch.utils.benchmark.Timer`` after ``warmup``
     calls: ``number`` calls (one where ``min_seconds`` is 0), else
-    ``blocked_autorange(min_run_time=min_seconds)``; returns ``iters`` and
-    ``seconds_per_iter`` (their mean)."""
+    ``blocked_autorange(min_run_time=min_seconds)`` (the timer waits for
+    CUDA's queued work); returns ``iters`` and ``seconds_per_iter``."""
     for _ in range(warmup):
         step()
     timer = Timer('step()', globals=dict(step=step),
