@@ -15,7 +15,8 @@ import logging
 import os
 import os.path as osp
 import re
-from typing import List, Optional
+from pathlib import Path
+from typing import Optional
 
 from mmengine.fileio import LocalBackend, register_backend
 from mmengine.logging import print_log
@@ -76,18 +77,13 @@ def find_resumable(work_dir: str) -> Optional[str]:
     when there is none at all): the one ``last_checkpoint`` names, else the
     other ``epoch_N.pth`` / ``iter_N.pth``, newest first, reporting each one
     passed over; a :class:`ResumeError` when none can be read."""
-    candidates: List[str] = []
-    pointer = osp.join(work_dir, 'last_checkpoint')
-    if osp.isfile(pointer):
-        with open(pointer) as f:
-            named = f.read().strip()
-        if named:
-            candidates.append(named)
+    pointer = Path(work_dir, 'last_checkpoint')
+    named = pointer.read_text().strip() if pointer.is_file() else ''
     others = glob.glob(osp.join(work_dir, 'epoch_*.pth')) + glob.glob(
         osp.join(work_dir, 'iter_*.pth'))
-    for path in sorted(others, key=_number, reverse=True):
-        if not any(osp.abspath(path) == osp.abspath(c) for c in candidates):
-            candidates.append(path)
+    candidates = ([named] if named else []) + [
+        path for path in sorted(others, key=_number, reverse=True)
+        if osp.abspath(path) != osp.abspath(named)]
     if not candidates:
         print_log('Did not find last_checkpoint to be resumed.',
                   logger='current')
