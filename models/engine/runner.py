@@ -81,6 +81,7 @@ class ActionClipRunner(Runner):
         register_atomic_backend()
         self._resuming = self._evaluating = False
         super().__init__(*args, **kwargs)
+        self.register_hook(_PlainMessageHubHook())
 
     @contextlib.contextmanager
     def _while(self, flag: str) -> Iterator[None]:
@@ -123,12 +124,6 @@ class ActionClipRunner(Runner):
                 broadcast_buffers=False, find_unused_parameters=self.cfg.get(
                     'find_unused_parameters', False))
         return super().wrap_model(model_wrapper_cfg, model)
-
-    def register_hooks(self, default_hooks: Optional[dict] = None,
-                       custom_hooks: Optional[list] = None) -> None:
-        """The config's hooks, then the plain MessageHub state's."""
-        super().register_hooks(default_hooks, custom_hooks)
-        self.register_hook(_PlainMessageHubHook())
 
     def load_or_resume(self) -> None:
         """Load ``load_from``, or resume; ``--resume`` without a file
