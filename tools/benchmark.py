@@ -123,7 +123,7 @@ def list_videos(parser: argparse.ArgumentParser, folder: str) -> List[str]:
     except (OSError, ValueError) as error:
         parser.error(f'--video-dir: {error}')
     for path in files:
-        kind = video_files.special_file_kind(path)
+        kind = load_light('models.utils.paths').special_file_kind(path)
         problem = video_files.path_problem(path) or kind and (
             f'is {kind}, not a video file; remove it from the folder')
         if problem:
