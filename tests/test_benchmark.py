@@ -16,7 +16,7 @@ from conftest import ROOT, break_decord_copies, offline_env, write_video
 
 from models.benchmark import run
 from models.benchmark.loops import IterationClock
-from models.benchmark.model_paths import naive_predict
+from models.benchmark.model_paths import autocast, measure, naive_predict
 from models.benchmark.report import environment
 from models.benchmark.videos import (annotation_list, existing_videos,
                                      kinetics_like_frames, make_videos,
@@ -62,6 +62,31 @@ def test_naive_path_is_the_models_prediction(tiny_arch):
                               bank.num_templates)
         torch.testing.assert_close(
             naive, model.predict_scores(inputs), atol=1e-6, rtol=1e-5)
+
+
+def test_measure_times_the_step_with_torch_benchmark():
+    calls = []
+
+    def step():
+        calls.append(1)
+        time.sleep(0.02)
+
+    # min_seconds 0: one timed call after the warm-up (and Timer's own)
+    timing = measure(step, 0, warmup=2)
+    assert timing['iters'] == 1 and len(calls) >= 3
+    assert 0.02 <= timing['seconds_per_iter'] < 0.5
+    timing = measure(step, 0.1, warmup=0)  # blocked_autorange
+    assert timing['iters'] >= 2 and 0.02 <= timing['seconds_per_iter'] < 0.5
+    assert measure(step, 1.0, number=3, warmup=0)['iters'] == 3
+
+
+def test_autocast_names_its_dtype_and_none_is_off():
+    device = torch.device('cpu')
+    with autocast(device, 'bfloat16'):
+        assert torch.is_autocast_enabled('cpu')
+        assert torch.get_autocast_dtype('cpu') == torch.bfloat16
+        with autocast(device, None):
+            assert not torch.is_autocast_enabled('cpu')
 
 
 def test_iteration_clock_splits_the_timed_iterations():

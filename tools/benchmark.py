@@ -1,24 +1,13 @@
 """One benchmark of ActionCLIP's test and training paths against the naive
 path, on random weights (nothing is downloaded).
 
-For ViT-B/32 and ViT-B/16 with 8 frames (``models/benchmark/``):
-
-predict      400 labels x 16 templates, batch 1 and 16: MMAction2's
-             ``projects/actionclip`` path against this plugin's (text
-             cached, fast attention, fp16/bf16, CUDA graphs, compile),
-             with each path's largest probability difference; the text
-             cache fill;
-encoder      the video encoder at batch 64, float32 and bf16;
-train        a training step at batch 16, float32 against bf16 AMP, with
-             peak GPU memory;
-decode       decord's and PyAV's decode rate per core and the host's total
-             on Kinetics-like clips (10 s, 340x256, 25 fps; generated, or
-             ``--video-dir``);
-test_loop    ``mim test``'s loop of the K400 test config on those clips;
-train_loop   ``mim train``'s loop of the AMP config on them;
-             both with where each iteration's time goes.
-
-Writes ``benchmark.json`` and ``benchmark.md`` to ``--out-dir``. Example::
+Parts (``models/benchmark/``; docs/benchmark.md): ``predict`` (MMAction2's
+``projects/actionclip`` path against this plugin's, and the text cache
+fill), ``encoder``, ``train`` (a training step), ``decode`` (decode rate per
+core and the host's total), ``test_loop`` and ``train_loop`` (``mim test``'s
+and ``mim train``'s loops on generated or ``--video-dir`` clips, with where
+each iteration's time goes). Writes ``benchmark.json`` and ``benchmark.md``
+to ``--out-dir``::
 
     python tools/benchmark.py --out-dir work_dirs/benchmark
     python tools/benchmark.py --quick --out-dir /tmp/bench  # CPU smoke run
@@ -27,7 +16,6 @@ import argparse
 import json
 import os
 import os.path as osp
-import stat
 import sys
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -36,8 +24,6 @@ from light_imports import load_light
 PARTS = ('predict', 'encoder', 'train', 'decode', 'test_loop', 'train_loop')
 VIDEO_PARTS = ('decode', 'test_loop', 'train_loop')
 ARCHS = ('ViT-B/32', 'ViT-B/16')
-FILE_KINDS = ((stat.S_ISFIFO, 'a FIFO'), (stat.S_ISSOCK, 'a socket'),
-              (stat.S_ISCHR, 'a device'), (stat.S_ISBLK, 'a device'))
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -68,8 +54,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     add('--video-dir', default=None,
         help='use the videos of this folder instead of generating them '
         '(cycled through; their codec is reported)')
-    cpus = (len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity')
-            else os.cpu_count() or 1)
+    cpus = len(load_light('models.benchmark.decode_rate').usable_cpus())
     add('--workers', type=int, default=max(0, cpus - 1),
         help='DataLoader workers of the training loop (default: the CPU '
         "count minus one, here %(default)s); the test loop uses its "
@@ -128,24 +113,21 @@ def read_resumed(parser: argparse.ArgumentParser,
 
 def list_videos(parser: argparse.ArgumentParser, folder: str) -> List[str]:
     """The video files of ``--video-dir``, or a usage error naming the file
-    that cannot be one: each is stat'ed, never opened (a FIFO would block
-    its reader)."""
+    that cannot be one (stat'ed, never opened: a FIFO would block)."""
     video_files = load_light('models.apis.video_files')
-    problem = video_files.path_problem(folder)
-    if problem or not osp.isdir(folder):
-        parser.error(f'--video-dir {folder!r} {problem or "is not a folder"}')
+    if not osp.isdir(folder):
+        problem = video_files.path_problem(folder) or 'is not a folder'
+        parser.error(f'--video-dir {folder!r} {problem}')
     try:
         files = video_files.find_videos([folder])
     except (OSError, ValueError) as error:
         parser.error(f'--video-dir: {error}')
     for path in files:
-        problem = video_files.path_problem(path)
-        kinds = [] if problem else [
-            kind for test, kind in FILE_KINDS if test(os.stat(path).st_mode)]
-        if problem or kinds:
-            parser.error(f'--video-dir: {path!r} ' + (
-                problem or f'is {kinds[0]}, not a video file; remove it '
-                'from the folder'))
+        kind = load_light('models.utils.paths').special_file_kind(path)
+        problem = video_files.path_problem(path) or kind and (
+            f'is {kind}, not a video file; remove it from the folder')
+        if problem:
+            parser.error(f'--video-dir: {path!r} {problem}')
         if len(osp.basename(path).split()) != 1:
             parser.error(f'--video-dir: {path!r} has white space in its '
                          'name, which an annotation list cannot hold; '
@@ -182,12 +164,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     safe_io = load_light('models.utils.safe_io')
     markdown = to_markdown(report)
     os.makedirs(args.out_dir, exist_ok=True)
-    with safe_io.atomic_write(osp.join(args.out_dir, 'benchmark.json'),
-                              'w') as f:
-        json.dump(report, f, indent=2)
-    with safe_io.atomic_write(osp.join(args.out_dir, 'benchmark.md'),
-                              'w') as f:
-        f.write(markdown + '\n')
+    for name, text in (('benchmark.json', json.dumps(report, indent=2)),
+                       ('benchmark.md', markdown + '\n')):
+        with safe_io.atomic_write(osp.join(args.out_dir, name), 'w') as f:
+            f.write(text)
     print(markdown)
     return 0
 

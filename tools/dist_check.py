@@ -23,22 +23,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.split('\n')[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument(
-        '--backend', default=None,
+    add = parser.add_argument
+    add('--backend', default=None,
         help='torch.distributed backend (None: nccl with CUDA, else gloo)')
-    parser.add_argument(
-        '--config', help='take the model from this config (its labels are '
+    add('--config', help='take the model from this config (its labels are '
         'replaced); None: a tiny ViT')
-    parser.add_argument('--batch-size', type=int, default=4,
-                        help='videos per rank (B)')
-    parser.add_argument('--seed', type=int, default=0,
-                        help='seed of the data and draws')
-    parser.add_argument('--loss-tol', type=float, default=1e-5,
-                        help='largest absolute loss difference accepted')
-    parser.add_argument('--grad-tol', type=float, default=1e-4,
-                        help='largest gradient difference accepted, '
-                        'relative to its norm')
-    parser.add_argument('--out', help='write the JSON report here (rank 0)')
+    add('--batch-size', type=int, default=4, help='videos per rank (B)')
+    add('--seed', type=int, default=0, help='seed of the data and draws')
+    add('--loss-tol', type=float, default=1e-5,
+        help='largest absolute loss difference accepted')
+    add('--grad-tol', type=float, default=1e-4,
+        help='largest gradient difference accepted, relative to its norm')
+    add('--out', help='write the JSON report here (rank 0)')
     args = parser.parse_args(argv)
     if args.batch_size < 1:
         parser.error(f'--batch-size must be >= 1, got {args.batch_size}')

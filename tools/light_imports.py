@@ -1,16 +1,8 @@
-"""Modules of the plugin read without importing the ``models`` package.
-
-Importing ``models`` loads torch, MMAction2 and the stack fixes (seconds,
-and in every worker process of a tool). The tools that need only a
-standard-library module of it (``models/utils/safe_io.py``,
-``models/apis/cli.py`` until a model is loaded,
-``models/datasets/decoder_info.py``) read that file by itself: ``--help``
-and a wrong option then answer at once. Such a module may import its
-standard-library siblings relatively (``from .moment_metrics import x``):
-they are read by themselves too. This file is not a tool; the tools
-beside it import it (a script's folder is on ``sys.path``), which also
-puts the project's root on ``sys.path``: the package is then imported by
-name when a tool runs from any folder.
+"""Modules of the plugin read without importing the ``models`` package
+(which loads torch and MMAction2: seconds), so that ``--help`` and a wrong
+option answer at once. Such a module uses only the standard library and its
+standard-library siblings. Not a tool: the tools import it (a script's
+folder is on ``sys.path``), which also puts the project's root there.
 """
 import importlib
 import os.path as osp
@@ -26,10 +18,9 @@ PREFIX = '_actionclip_light'
 
 
 def load_light(name: str) -> ModuleType:
-    """The module of the plugin of dotted ``name`` (e.g.
-    ``'models.utils.safe_io'``): the package's own when ``models`` is
-    already imported (so that its classes are the ones the rest of the
-    plugin raises and checks), else the file loaded by itself, once."""
+    """The plugin's module ``name`` (e.g. ``'models.utils.safe_io'``): the
+    package's own once ``models`` is imported (its classes are the ones the
+    plugin raises), else the file loaded by itself, once."""
     if 'models' in sys.modules:
         return importlib.import_module(name)
     parts = name.split('.')

@@ -4,14 +4,11 @@ zero-shot recognition of held-out classes through their label text.
 Run from the project root (``make quickstart`` does)::
 
     python tools/quickstart.py [--config CONFIG] [--work-dir DIR]
-    # the benchmark: the whole run in a fresh folder (data, frame cache and
-    # work dir), wall time per stage and the metrics as JSON
+    # the whole run in a fresh folder, with the wall time of each stage
     python tools/quickstart.py --time --work-dir work_dirs/quickstart_time
 
-The zero-shot step scores each held-out video against every label once and
-reports its top-1 among three label sets: all labels (trained and held-out),
-the held-out labels alone (where the object's name alone can decide), and
-the labels of the video's own shape, which differ only in their motion.
+Zero-shot top-1 is reported among all labels, the held-out labels, and the
+labels of the video's own shape (which differ only in their motion).
 """
 import argparse
 import glob
@@ -34,19 +31,15 @@ SIZE_SCALE = 0.667
 
 
 def run(cmd: list, log_path: str) -> str:
-    """Run a command, echo its output live and keep a copy in a log file."""
+    """Run ``cmd``, echo its progress live and its output to ``log_path``."""
     print('$ ' + ' '.join(cmd), flush=True)
     env = dict(os.environ)
     env['PYTHONPATH'] = ROOT + os.pathsep + env.get('PYTHONPATH', '')
     env['PYTHONUNBUFFERED'] = '1'  # progress as it happens, not in blocks
     lines = []
     with open(log_path, 'w') as log, subprocess.Popen(
-            cmd,
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True) as proc:
+            cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True) as proc:
         for line in proc.stdout:
             log.write(line)
             log.flush()
@@ -81,19 +74,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.split('\n')[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument(
-        '--config', default=DEFAULT_CONFIG, help='the config to train')
-    parser.add_argument(
-        '--work-dir',
-        default='work_dirs/quickstart',
+    add = parser.add_argument
+    add('--config', default=DEFAULT_CONFIG, help='the config to train')
+    add('--work-dir', default='work_dirs/quickstart',
         help='where logs and checkpoints go')
-    parser.add_argument(
-        '--seed', type=int, default=0, help='seed of the data and training')
-    parser.add_argument(
-        '--per-class', type=int, default=300, help='training videos per class')
-    parser.add_argument(
-        '--time',
-        action='store_true',
+    add('--seed', type=int, default=0, help='seed of the data and training')
+    add('--per-class', type=int, default=300, help='training videos per class')
+    add('--time', action='store_true',
         help='the benchmark: run everything in --work-dir, which must be '
         'new or empty (the data and the frame cache go there too), then '
         'print the wall time of each stage and the metrics as JSON and '
@@ -113,6 +100,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def main(argv=None) -> int:
+    """Run the quickstart; returns the exit status."""
     args = parse_args(argv)
     os.chdir(ROOT)
     os.makedirs(args.work_dir, exist_ok=True)
@@ -145,18 +133,16 @@ def quickstart(args: argparse.Namespace, data: str) -> int:
         generated = subprocess.run([
             sys.executable, 'tools/generate_videos.py', '--out', data,
             '--seed', str(args.seed), '--per-class', str(args.per_class),
-            '--size-scale', str(SIZE_SCALE)
-        ])
+            '--size-scale', str(SIZE_SCALE)])
         if generated.returncode:  # the generator said why, in one line
             return generated.returncode
     stages['generate_s'] = time.time() - start
 
     print('== 2/4 mim train', flush=True)
     clock = time.time()
-    run(mim + [
-        'train', 'mmaction', args.config, '--work-dir', args.work_dir,
-        '--cfg-options', f'randomness.seed={args.seed}'
-    ] + data_options, osp.join(args.work_dir, 'train.log'))
+    run(mim + ['train', 'mmaction', args.config, '--work-dir', args.work_dir,
+               '--cfg-options', f'randomness.seed={args.seed}'] + data_options,
+        osp.join(args.work_dir, 'train.log'))
     stages['train_s'] = time.time() - clock
     best = sorted(glob.glob(osp.join(args.work_dir, 'best_acc_top1_*.pth')))
     if not best:
@@ -165,10 +151,9 @@ def quickstart(args: argparse.Namespace, data: str) -> int:
 
     print('== 3/4 mim test on the test split', flush=True)
     clock = time.time()
-    out = run(mim + [
-        'test', 'mmaction', args.config, '--checkpoint', checkpoint,
-        '--work-dir', args.work_dir
-    ] + (['--cfg-options'] + data_options if data_options else []),
+    out = run(mim + ['test', 'mmaction', args.config, '--checkpoint',
+                     checkpoint, '--work-dir', args.work_dir]
+              + (['--cfg-options'] + data_options if data_options else []),
               osp.join(args.work_dir, 'test.log'))
     stages['test_s'] = time.time() - clock
     metrics = dict(test_top1=metric(out, 'acc/top1'),
@@ -202,24 +187,18 @@ def data_overrides(data: str) -> List[str]:
     """``--cfg-options`` that point the config's splits at ``data``."""
     options = [f'model.labels_or_label_file={data}/label_map.txt']
     for split in ('train', 'val', 'test'):
-        options += [
-            f'{split}_dataloader.dataset.ann_file='
-            f'{data}/{split}_list_videos.txt',
-            f'{split}_dataloader.dataset.data_prefix.video='
-            f'{data}/videos/{split}'
-        ]
+        options += [f'{split}_dataloader.dataset.ann_file='
+                    f'{data}/{split}_list_videos.txt',
+                    f'{split}_dataloader.dataset.data_prefix.video='
+                    f'{data}/videos/{split}']
     return options
 
 
 def zero_shot(config: str, checkpoint: str, data: str) -> Dict[str, float]:
     """Score every held-out video against every label once; print and
-    return its top-1 among all labels, among the held-out labels, and
-    among the labels of its own shape (they differ only in the motion).
-
-    A subset's top-1 is the best of its labels' scores: a label's score
-    rises and falls with its similarity to the video alone, so the order
-    of any labels is the same whichever others are scored beside them.
-    """
+    return its top-1 among all labels, the held-out labels, and the labels
+    of its own shape. A subset's top-1 is the best of its labels' scores:
+    a label's score follows its similarity to the video alone."""
     sys.path.insert(0, ROOT)
     import mmengine
     from mmaction.apis import inference_recognizer, init_recognizer
@@ -242,12 +221,8 @@ def zero_shot(config: str, checkpoint: str, data: str) -> Dict[str, float]:
         scores = inference_recognizer(
             model, osp.join(data, 'videos', 'zeroshot', name)).pred_score
         same = [i for i in sets['all'] if shape[i] == shape[label]]
-        best = {
-            key: max(among, key=lambda i: float(scores[i]))
-            for key, among in (('all', sets['all']),
-                               ('held_out', sets['held_out']),
-                               ('same_shape', same))
-        }
+        best = {key: max(among, key=lambda i: float(scores[i]))
+                for key, among in dict(sets, same_shape=same).items()}
         for key in right:
             right[key] += best[key] == label
         per_class[labels[label]][0] += best['same_shape'] == label
@@ -256,9 +231,7 @@ def zero_shot(config: str, checkpoint: str, data: str) -> Dict[str, float]:
             examples.append((name, labels[label], labels[best['same_shape']]))
     count = len(entries)
     shapes = sorted(set(shape[labels.index(u)] for u in unseen))
-    result = dict(zero_shot_top1_all=right['all'] / count,
-                  zero_shot_top1_held_out=right['held_out'] / count,
-                  zero_shot_top1_same_shape=right['same_shape'] / count)
+    result = {f'zero_shot_top1_{key}': n / count for key, n in right.items()}
     print(f'zero-shot top-1 of the {count} videos of {len(unseen)} classes '
           f'never trained on ({", ".join(unseen)}):')
     print(f'  among the labels of the same shape, which differ only in '

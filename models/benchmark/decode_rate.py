@@ -1,13 +1,11 @@
 """The decode rate per core, and the host's physical decode bound.
 
-Each measuring process decodes the 8 frames that ``SampleFrames`` picks in
-test mode from clip after clip on ONE thread, pinned to one CPU: with
-decord (``num_threads=1``, as ``VideoInit`` opens them) and through
-``VideoInit`` + ``VideoDecode(backend='pyav')``, as the pipelines read them
-(each clip opened once, with PyAV). One process alone gives the rate per
-core;
-one process per CPU, started together and timed over the same window,
-gives the host's total: the physical bound of CPU decoding.
+Each measuring process decodes the 8 frames ``SampleFrames`` picks in test
+mode, clip after clip, on one thread pinned to one CPU: with decord
+(``num_threads=1``, as ``VideoInit`` opens them) and through ``VideoInit`` +
+``VideoDecode(backend='pyav')`` as the pipelines read them. One process
+gives the rate per core; one per CPU, timed over the same window, the
+host's total.
 """
 import multiprocessing
 import os
@@ -45,12 +43,8 @@ def _decord(path: str) -> None:
 
 def _pyav_pipeline():
     """A function reading the sampled frames of a clip through
-    ``VideoInit`` and ``VideoDecode(backend='pyav')``.
-
-    Raises:
-        RuntimeError: PyAV did not decode the clip (decord did): the rate
-            would not be PyAV's.
-    """
+    ``VideoInit`` and ``VideoDecode(backend='pyav')``; a RuntimeError where
+    decord decoded it instead (the rate would not be PyAV's)."""
     import numpy as np
 
     from models.datasets.transforms import VideoDecode, VideoInit
@@ -89,11 +83,8 @@ def _decode_clips(files, backend, seconds, offset, cpu, barrier, results):
 def run_processes(files: Sequence[str], count: int, seconds: float,
                   backend: str) -> float:
     """Clips/s of ``count`` processes decoding at once (each pinned to a
-    CPU of its own where there are enough), over their common window.
-
-    Raises:
-        RuntimeError: A process failed (its error is named).
-    """
+    CPU of its own where there are enough), over their common window; a
+    RuntimeError naming a process's failure."""
     # Forked before any model runs here: the children use no torch.
     context = multiprocessing.get_context('fork')
     barrier, results = context.Barrier(count), context.Queue()
@@ -130,17 +121,9 @@ def run_processes(files: Sequence[str], count: int, seconds: float,
 def bench_decode_rate(videos: Dict[str, Any], seconds: float,
                       processes: Optional[int] = None
                       ) -> List[Dict[str, Any]]:
-    """Clips/s on one core (one process, one thread) and the host's total
-    with one process per CPU, for each of :data:`DECODERS`.
-
-    Args:
-        videos (dict): ``files`` to decode, their ``codec`` and ``frames``.
-        seconds (float): How long each process decodes.
-        processes (int, optional): Processes at once; default one per CPU.
-
-    Returns:
-        list[dict]: Per decoder (``backend``: ``VideoDecode``'s name).
-    """
+    """A row per decoder of :data:`DECODERS`: clips/s of the ``videos``
+    on one core (one process, one thread) and the host's total with
+    ``processes`` (default one per CPU), each decoding ``seconds``."""
     import av
     import decord
     processes = processes or len(usable_cpus())

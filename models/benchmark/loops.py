@@ -2,7 +2,6 @@
 runs) and training loop of the AMP config (``mim train``) on given videos,
 random weights: throughput, and where each iteration's time goes (waiting
 for data, the data preprocessor, the model's step, the hooks)."""
-import gc
 import os.path as osp
 import time
 from typing import Any, Dict, List, Optional
@@ -11,7 +10,7 @@ import numpy as np
 import torch
 
 from .decode_rate import decode_limit
-from .model_paths import Budget, measure
+from .model_paths import Budget, measure, release_memory
 from .videos import annotation_list
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -45,20 +44,13 @@ class EnoughIterations(Exception):
 
 
 class IterationClock:
-    """Clock readings of each iteration of a test or training loop, the
-    device's queued work finished at each.
-
-    ``start``: the loop has the batch (the time since the previous ``end``
-    is the wait for data); ``preprocess_end``: the data preprocessor is
-    done; ``step_end``: the forward (test) or forward, backward and
-    optimizer step (train); ``end``: every other hook of the iteration.
-
-    Args:
-        device (torch.device): Where the model runs.
-        mode (str): ``'test'`` or ``'train'``.
-        skip (int): Leading iterations not timed (warm-up).
-        max_seconds (float): Timed seconds after which the loop is ended
-            (:class:`EnoughIterations`).
+    """Clock readings (:data:`MARKS`) of each iteration of a ``'test'`` or
+    ``'train'`` loop, the device's queued work finished at each: ``start``
+    the loop has the batch (since the previous ``end``: the wait for data),
+    ``preprocess_end`` the data preprocessor, ``step_end`` the forward
+    (test) or the training step, ``end`` the other hooks. The first
+    ``skip`` iterations are not timed; after ``max_seconds`` timed, the
+    loop is ended (:class:`EnoughIterations`).
     """
 
     def __init__(self, device: torch.device, mode: str, skip: int,
@@ -113,12 +105,8 @@ class IterationClock:
     def shares(self) -> Dict[str, float]:
         """``seconds`` and ``iters`` of the timed iterations, ``skipped``,
         and the shares of ``data_wait``, ``preprocess``, ``step`` and
-        ``rest`` (adding up to 1).
-
-        Raises:
-            RuntimeError: Fewer than two iterations ran, or a hook did not
-                fire.
-        """
+        ``rest`` (adding up to 1); a RuntimeError when fewer than two
+        iterations ran or a hook did not fire."""
         counts = {k: len(v) for k, v in self.times.items()}
         if len(set(counts.values())) != 1:
             raise RuntimeError(f'iteration clock: readings missing '
@@ -151,17 +139,12 @@ def bench_loop(mode: str, arch: str, clip_arch, label_file: str,
                variant: str, options: Dict[str, Any], workers: int,
                device: torch.device, budget: Budget,
                decode_rates: Optional[List[Dict]] = None) -> Dict:
-    """One variant of the test (``mode='test'``: the config's workers and
-    batch) or training loop (``workers``, ``budget.train_loop_batch``; no
-    validation, no checkpoint) of the arch's config (ViT-B/32's for
-    other archs, with ``clip_arch``), one epoch over the videos cycled
-    through: warm-up iterations, then those timed.
-
-    Returns:
-        dict: The row; the test loop's with the decode limit from
-        ``decode_rates``, the training loop's with the same step on one of
-        its batches already on the device.
-    """
+    """The row of one variant of the test loop (the config's workers and
+    batch; with the decode limit from ``decode_rates``) or training loop
+    (``workers``, ``budget.train_loop_batch``, no validation or checkpoint;
+    with the step alone on one of its batches) of the arch's config
+    (ViT-B/32's for other archs, with ``clip_arch``): one epoch over the
+    videos cycled through, warm-up iterations, then those timed."""
     from mmengine.config import Config
     from mmengine.runner import Runner
     config = CONFIGS[mode].get(arch, CONFIGS[mode]['ViT-B/32'])
@@ -233,9 +216,7 @@ def bench_loop(mode: str, arch: str, clip_arch, label_file: str,
         row['of_step_on_device'] = rate / row['step_on_device_samples_per_s']
     clock.last_batch = None
     del runner
-    gc.collect()
-    if device.type == 'cuda':
-        torch.cuda.empty_cache()
+    release_memory(device)
     print(f'  {mode} loop {arch} {variant}: {rate:.1f} /s ({workers} '
           f'workers, batch {batch}), data wait {shares["data_wait"]:.0%}',
           flush=True)
@@ -245,12 +226,8 @@ def bench_loop(mode: str, arch: str, clip_arch, label_file: str,
 def step_on_device(runner, data_batch: Dict, device: torch.device,
                    budget: Budget) -> Dict:
     """The loop's training step on one of its batches already on the
-    device: what the loop would do if data cost nothing.
-
-    Raises:
-        RuntimeError: The loss is not finite (the figures would be of a
-            broken step).
-    """
+    device (the loop if data cost nothing); a RuntimeError when the loss
+    is not finite (the figures would be of a broken step)."""
     data = dict(data_batch)
     inputs = data['inputs']
     data['inputs'] = (inputs.to(device) if isinstance(inputs, torch.Tensor)

@@ -1,7 +1,6 @@
 """The model's paths on random weights, timed with ``torch.utils.benchmark``:
 predict against the naive path of MMAction2's ``projects/actionclip``, the
 text cache fill, the video encoder and the training step."""
-import contextlib
 import gc
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -84,22 +83,17 @@ def release_memory(device: torch.device) -> None:
 
 
 def autocast(device: torch.device, dtype: Optional[str]):
-    """``torch.autocast`` to the dtype named ``dtype``; none for None."""
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=getattr(torch, dtype))
+    """``torch.autocast`` to the dtype named ``dtype``; off for None."""
+    return torch.autocast(device.type, getattr(torch, dtype or 'bfloat16'),
+                          enabled=dtype is not None)
 
 
 def measure(step: Callable[[], Any], min_seconds: float,
             number: Optional[int] = None, warmup: int = 1) -> Dict:
-    """Time ``step`` after ``warmup`` calls: ``number`` calls (one where
-    ``min_seconds`` is 0), else ``blocked_autorange`` for at least
-    ``min_seconds``. Its timer waits for CUDA's queued work; this
-    process's thread count is kept.
-
-    Returns:
-        dict: ``iters`` timed and ``seconds_per_iter`` (their mean).
-    """
+    """Time ``step`` with ``torch.utils.benchmark.Timer`` after ``warmup``
+    calls: ``number`` calls (one where ``min_seconds`` is 0), else
+    ``blocked_autorange(min_run_time=min_seconds)`` (the timer waits for
+    CUDA's queued work); returns ``iters`` and ``seconds_per_iter``."""
     for _ in range(warmup):
         step()
     timer = Timer('step()', globals=dict(step=step),
@@ -113,8 +107,7 @@ def measure(step: Callable[[], Any], min_seconds: float,
 
 def build_model(clip_arch, label_file: str, state: Optional[Dict] = None,
                 **speedups):
-    """An ActionClip (on the CPU) with ``state``'s weights if given and
-    ``speedups`` changed."""
+    """An ActionClip on the CPU, with ``state``'s weights if given."""
     from models.recognizers.actionclip import ActionClip
     model = ActionClip(clip_arch, NUM_SEGS, labels_or_label_file=label_file,
                        to_float32=True, speedups=speedups)
@@ -126,9 +119,8 @@ def build_model(clip_arch, label_file: str, state: Optional[Dict] = None,
 def build_models(clip_arch, label_file: str, device: torch.device,
                  compile_model: bool) -> Dict[str, Any]:
     """The models measured, with the same random weights: ``naive``
-    (CLIP's modules), ``eager`` (fast attention) and on CUDA ``graphs``
-    (CUDA graphs), with ``compile_model`` also ``compiled`` (and CUDA
-    graphs) and ``reduce_overhead`` (torch.compile's own graphs)."""
+    (CLIP's modules), ``eager`` (fast attention), on CUDA ``graphs``, and
+    with ``compile_model`` ``compiled`` and ``reduce_overhead``."""
     torch.manual_seed(0)
     naive = build_model(clip_arch, label_file, fast_attention=False,
                         patch_embedding=False)
@@ -149,19 +141,11 @@ def build_models(clip_arch, label_file: str, device: torch.device,
 
 
 def naive_predict(model, inputs, tokens, num_templates: int):
-    """Predict as MMAction2's ``projects/actionclip`` does: every
-    (template, label) prompt through the text encoder on every batch, the
-    softmax over labels per template and view averaged.
-
-    Args:
-        model (ActionClip): Built with ``fast_attention=False``.
-        inputs (torch.Tensor): ``(N, V * T, C, H, W)`` frames.
-        tokens (torch.Tensor): ``(P * L, 77)`` tokens, template-major.
-        num_templates (int): P.
-
-    Returns:
-        torch.Tensor: ``(N, L)`` probabilities.
-    """
+    """Predict as MMAction2's ``projects/actionclip`` does: every prompt
+    (``tokens``: ``(P * L, 77)``, template-major; P ``num_templates``)
+    through the text encoder on every batch, the softmax over labels per
+    template and view averaged; returns ``(N, L)`` probabilities of
+    ``inputs`` ``(N, V * T, C, H, W)``."""
     from models.text.text_features import l2_normalize
     video = l2_normalize(model.encode_video(inputs))
     text = l2_normalize(model.clip.encode_text(tokens))
@@ -237,8 +221,7 @@ def bench_text_cache(model, arch: str, device: torch.device) -> List[Dict]:
             with torch.no_grad(), autocast(device, dtype):
                 bank.features(model.clip)
 
-        seconds = Timer('fill()', globals=dict(fill=fill),
-                        num_threads=torch.get_num_threads()).timeit(1).mean
+        seconds = measure(fill, 0, warmup=0)['seconds_per_iter']
         rows.append(dict(arch=arch, precision=dtype, seconds=seconds,
                          prompts=bank.num_templates * bank.num_labels))
     bank.clear()
@@ -272,15 +255,14 @@ def bench_train(model, arch: str, path: str, amp: bool, resolution: int,
                 device: torch.device, budget: Budget) -> Dict:
     """Training samples/s (forward, loss, backward, the configs' AdamW)
     and peak GPU memory; with ``amp`` bf16 ``AmpOptimWrapper`` and fused
-    AdamW (bf16 autocast on a CPU). ``model`` goes to ``device`` for the
-    measurement and back to the CPU, so that the peak is its own."""
+    AdamW (bf16 autocast on a CPU). ``model`` returns to the CPU after."""
     from mmaction.structures import ActionDataSample
     from mmengine.optim import AmpOptimWrapper, OptimWrapper
     model.to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=5e-6,
                                   betas=(0.9, 0.98), eps=1e-8,
                                   weight_decay=0.2, fused=amp or None)
-    context = contextlib.nullcontext()
+    context = autocast(device, None)
     if amp and device.type == 'cuda':
         wrapper = AmpOptimWrapper(optimizer=optimizer, dtype='bfloat16')
         how = "AmpOptimWrapper(dtype='bfloat16')"

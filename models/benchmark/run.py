@@ -1,5 +1,5 @@
-"""The whole benchmark: the parts asked for, in one report, optionally
-added to an earlier report of the same setting."""
+"""The whole benchmark: the parts asked for in one report, optionally added
+to an earlier report of the same setting."""
 import os.path as osp
 import tempfile
 import time
@@ -41,12 +41,8 @@ def merge_rows(old: List[Dict], new: List[Dict]) -> List[Dict]:
 
 
 def resume(report: Dict[str, Any], earlier: Dict[str, Any]) -> None:
-    """Put an earlier report's rows into ``report`` (whose environment is
-    this run's) before this run adds its own.
-
-    Raises:
-        ValueError: The earlier run had another host, GPU or software.
-    """
+    """Put an earlier report's rows into ``report`` (of this run's
+    environment); a ValueError when it had another host, GPU or software."""
     env, old = report['environment'], earlier['environment']
     differ = [f'{key} {old.get(key)!r} there, {env.get(key)!r} here'
               for key in SAME_HOST_KEYS if old.get(key) != env.get(key)]
@@ -78,21 +74,11 @@ def run_benchmark(parts: Sequence[str], archs: Sequence[str],
                   videos_dir: Optional[str] = None,
                   resumed: Optional[Dict] = None,
                   command: str = '') -> Dict[str, Any]:
-    """Measure ``parts`` for ``archs`` (a tiny model with ``quick``).
-
-    Args:
-        parts (list[str]): Of :data:`PARTS`.
-        archs (list[str]): CLIP architectures.
-        device (str, optional): Where the models run; default cuda when
-            available, else cpu.
-        quick (bool): Tiny model and budget: a smoke run.
-        compile_model (bool): Add the ``torch.compile`` rows (CUDA).
-        workers (int): DataLoader workers of the training loop.
-        loop_rows (list[str], optional): Words selecting loop variants.
-        video_dir (str, optional): The folder of ``video_files``; None:
-            videos are generated into ``videos_dir`` (or a temporary one).
-        resumed (dict, optional): An earlier report whose rows are kept.
-        command (str): The command line, for the report.
+    """Measure ``parts`` (of :data:`PARTS`) for the CLIP ``archs``, as
+    ``tools/benchmark.py``'s options ask (``quick``: a tiny model and
+    budget; ``video_dir``: the folder of ``video_files``, else videos are
+    generated into ``videos_dir`` or a temporary folder; ``resumed``: an
+    earlier report whose rows are kept).
 
     Returns:
         dict: The report (``environment``, ``part_seconds``, one list of
@@ -100,7 +86,7 @@ def run_benchmark(parts: Sequence[str], archs: Sequence[str],
 
     Raises:
         BenchmarkInputError: The earlier report is of another setting, or
-            a video cannot be used.
+            a video or ``loop_rows`` cannot be used.
     """
     budget = model_paths.QUICK if quick else model_paths.FULL
     started = time.perf_counter()
@@ -187,8 +173,7 @@ def run_benchmark(parts: Sequence[str], archs: Sequence[str],
 def _model_rows(rows: Dict[str, List[Dict]], parts: Sequence[str],
                 arch: str, clip_arch, labels: str, device: torch.device,
                 budget: model_paths.Budget, compile_model: bool) -> None:
-    """Predict, the text cache, the encoder and the training step of one
-    architecture, as ``parts`` ask, into ``rows``."""
+    """The model parts of one architecture, into ``rows``."""
     print(f'{arch}: building models', flush=True)
     built = model_paths.build_models(clip_arch, labels, device,
                                      compile_model)

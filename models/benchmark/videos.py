@@ -13,16 +13,10 @@ import numpy as np
 
 def kinetics_like_frames(seconds: float, fps: int, size: Tuple[int, int],
                          seed: int) -> Iterator[np.ndarray]:
-    """BGR frames shaped like a Kinetics-400 video resized to 340x256: a
-    panning textured scene, moving shapes and sensor noise (real motion
-    and detail to code), one frame at a time.
-
-    Args:
-        seconds (float): Length of the video.
-        fps (int): Frame rate.
-        size (tuple[int, int]): ``(width, height)``.
-        seed (int): Seed of the scene, the shapes and the noise.
-    """
+    """BGR frames, one at a time, of ``seconds`` at ``fps`` and ``size``
+    ``(width, height)`` like a Kinetics-400 video: a panning textured
+    scene, moving shapes and sensor noise (motion and detail to code),
+    drawn from ``seed``."""
     import cv2
     rng = np.random.default_rng(seed)
     width, height = size
@@ -53,12 +47,9 @@ def _write(job: Tuple[str, float, int]) -> str:
 
 
 def probe_video(path: str) -> Dict[str, Any]:
-    """``codec`` (its name, e.g. ``'H.264'``), ``width``, ``height``,
-    ``fps``, ``frames`` and ``seconds`` of a video, read with PyAV.
-
-    Raises:
-        ValueError: PyAV cannot open it (the message names the file).
-    """
+    """``codec`` (e.g. ``'H.264'``), ``width``, ``height``, ``fps``,
+    ``frames`` and ``seconds`` of a video, read with PyAV; a ValueError
+    naming the file when PyAV cannot open it."""
     import av
     try:
         with av.open(path) as container:
@@ -88,13 +79,9 @@ def describe_videos(files: Sequence[str], **extra) -> Dict[str, Any]:
 
 
 def check_decord_copies(path: str) -> None:
-    """Refuse a video whose frames decord cannot copy on this CPU (some
-    widths, depending on the CPU: docs/decoding.md): the decode rate
-    would time the fallback instead of decord.
-
-    Raises:
-        ValueError: The message names the file and its size.
-    """
+    """Refuse (ValueError naming the file and its size) a video whose
+    frames decord cannot copy on this CPU (some widths: docs/decoding.md):
+    the decode rate would time the fallback instead of decord."""
     import decord
     try:
         frame = decord.VideoReader(path, num_threads=1).get_batch([0])
@@ -113,12 +100,8 @@ def check_decord_copies(path: str) -> None:
 
 
 def existing_videos(video_dir: str, files: Sequence[str]) -> Dict[str, Any]:
-    """The videos of ``--video-dir`` (``files``: its video files).
-
-    Raises:
-        ValueError: A file PyAV cannot open, or whose frames decord cannot
-            copy (the message names it).
-    """
+    """The videos of ``--video-dir`` (``files``: its video files); a
+    ValueError naming a file PyAV cannot open or decord cannot copy."""
     for path in files:
         check_decord_copies(path)
     return describe_videos(files, dir=osp.abspath(video_dir),
@@ -143,11 +126,7 @@ def make_videos(out_dir: str, count: int, seconds: float) -> Dict[str, Any]:
 def annotation_list(videos: Dict[str, Any], count: int, num_labels: int,
                     path: str) -> str:
     """Write ``count`` lines ``<file> <label>`` to ``path``, the videos and
-    labels cycled through, for a loop of a fixed length.
-
-    Raises:
-        ValueError: A file name holds white space (a list cannot).
-    """
+    labels cycled through; a ValueError for a name with white space."""
     names = [osp.relpath(f, videos['dir']) for f in videos['files']]
     spaced = [n for n in names if len(n.split()) != 1]
     if spaced:

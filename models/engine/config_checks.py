@@ -1,12 +1,7 @@
-"""Settings of an ActionCLIP run that cannot work, refused when the runner
-is built, before any data is read or any step is taken.
-
-``--cfg-options`` reach the config unchecked: ``batch_size=0`` fails deep
-in PyTorch's DataLoader once the run has started, ``lr=nan`` trains
-without a word into NaN weights, a misspelt model key is a ``TypeError``
-from the registry, an empty template list a ``ValueError`` in the model.
-:class:`~models.engine.runner.ActionClipRunner` runs these checks, so that
-each ends as one line naming the setting (:mod:`models.engine.refusals`).
+"""Settings of an ActionCLIP run that cannot work (``batch_size=0``,
+``lr=nan``, a misspelt model key), refused when
+:class:`~models.engine.runner.ActionClipRunner` is built, before any data is
+read: unchecked, each fails deep in PyTorch or trains into NaN weights.
 """
 import difflib
 import inspect
@@ -28,9 +23,8 @@ def _get(cfg: Any, key: str) -> Any:
 
 
 def check_dataloader(name: str, cfg: Any) -> None:
-    """Refuse, with a :class:`ConfigValueError` naming it (e.g.
-    ``'test_dataloader'``), a dataloader config (a dict; anything else
-    passes) whose ``batch_size`` is given and is not an integer >= 1."""
+    """Refuse (:class:`ConfigValueError` naming ``name``) a dataloader
+    config dict whose ``batch_size`` is given and not an integer >= 1."""
     size = _get(cfg, 'batch_size')
     if size is None:
         return
@@ -41,9 +35,8 @@ def check_dataloader(name: str, cfg: Any) -> None:
 
 
 def check_optimizer(optim_wrapper: Any) -> None:
-    """Refuse, with a :class:`ConfigValueError`, an
-    ``optim_wrapper.optimizer.lr`` that is NaN, infinite, negative or not
-    a number."""
+    """Refuse an ``optim_wrapper.optimizer.lr`` that is NaN, infinite,
+    negative or not a number."""
     lr = _get(_get(optim_wrapper, 'optimizer'), 'lr')
     if lr is None:
         return
@@ -56,9 +49,8 @@ def check_optimizer(optim_wrapper: Any) -> None:
 
 
 def check_model_keys(cfg: Any, model_class: type) -> None:
-    """Refuse, with a :class:`ConfigValueError` that suggests the closest
-    one, a key of the ``model`` config that is not an argument of
-    ``model_class``, the class its ``type`` names."""
+    """Refuse a key of the ``model`` config that ``model_class`` does not
+    take, suggesting the closest one."""
     parameters = inspect.signature(model_class.__init__).parameters
     if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
         return
@@ -74,8 +66,8 @@ def check_model_keys(cfg: Any, model_class: type) -> None:
 
 
 def model_class_of(cfg: Any) -> Optional[type]:
-    """The class (:class:`~models.recognizers.actionclip.ActionClip` or a
-    subclass) the ``model`` config builds; None for another model."""
+    """The ActionClip class (or subclass) the ``model`` config builds;
+    None for another model."""
     from models.recognizers.actionclip import ActionClip
     kind = _get(cfg, 'type')
     if isinstance(kind, str):

@@ -1,19 +1,17 @@
 """Whether W ranks train exactly like one process with the whole batch
 (``tools/dist_check.py`` runs it under torchrun).
 
-Every rank builds the same ActionClip in float32 and random clips for
-``W * B`` videos. Before the process group exists it takes the loss and
-gradients of one process on all of them; then, through
-``DistributedDataParallel``, those of its own ``B`` videos. For both
-``contrastive_targets`` the loss must match within ``loss_tol`` and every
-parameter's gradient within ``grad_tol`` of its norm; a gather that keeps
-no gradient from the other ranks must fail that check (the control). The
-loss's random prompt templates must be reproducible with MMEngine's
-``set_random_seed``, differ between ranks (with one seed, and with
-``diff_rank_seed``) and equal the single process's draws.
+Each rank builds the same float32 ActionClip and random clips for ``W * B``
+videos, takes the loss and gradients of one process on all of them, then
+through ``DistributedDataParallel`` those of its own ``B``: for both
+``contrastive_targets`` they must match within ``loss_tol`` / ``grad_tol``,
+and a gather that drops the other ranks' gradients must fail (the control).
+The loss's prompt template draws must be reproducible with
+``set_random_seed``, differ between ranks and equal the single process's.
 """
 import os
 import time
+from unittest import mock
 from typing import Callable, Dict, Optional, Tuple
 
 import torch
@@ -45,9 +43,9 @@ DRAWS = 256
 
 
 def build_model(config: Optional[str], device: torch.device):
-    """The ActionClip to check (``config``'s model, or a tiny ViT), in
-    float32 and identical on every rank; BatchNorm on its running
-    statistics (batch statistics are per rank without SyncBN)."""
+    """The ActionClip to check (``config``'s model, or a tiny ViT), float32
+    and identical on every rank; BatchNorm on running statistics (batch
+    statistics are per rank without SyncBN)."""
     cfg = Config.fromfile(config).model.to_dict() if config else dict(
         TINY_MODEL)
     cfg.update(labels_or_label_file=LABELS,
@@ -76,13 +74,10 @@ def loss_and_grads(model, call: Callable, inputs: torch.Tensor,
 
 def compare(loss: float, grads: Dict, ref_loss: float,
             ref_grads: Dict) -> Dict:
-    """Differences between distributed and single-process results.
-
-    A parameter's gradient difference is relative to its own norm, or to a
-    thousandth of the whole gradient's norm where that is larger: some
-    gradients are zero up to rounding (the key bias of attention, which
-    softmax ignores), and their rounding noise is no error.
-    """
+    """Differences between distributed and single-process results; a
+    gradient's relative to its norm, or to a thousandth of the whole
+    gradient's where larger: some are zero up to rounding (attention's key
+    bias, which softmax ignores), and their rounding noise is no error."""
     total = torch.cat([g.flatten() for g in ref_grads.values()]).norm()
     floor = max(1e-3 * total.item(), 1e-12)
     diffs = {name: (grads[name] - ref).norm().item() if name in grads
@@ -101,8 +96,8 @@ def compare(loss: float, grads: Dict, ref_loss: float,
 
 
 def gather_without_grad(*features: torch.Tensor) -> list:
-    """The control's wrong gather: the other ranks' features arrive
-    without their gradient path."""
+    """The control's wrong gather: other ranks' features lose their
+    gradient path."""
     out = []
     for f in features:
         parts = [torch.empty_like(f) for _ in range(dist.get_world_size())]
@@ -139,10 +134,9 @@ def check_templates(seed: int, single_ids: torch.Tensor) -> Dict[str, bool]:
 def run_check(config: Optional[str] = None, batch_size: int = 4,
               seed: int = 0, loss_tol: float = 1e-5, grad_tol: float = 1e-4,
               backend: Optional[str] = None) -> Dict:
-    """Run every check on this rank (``RANK``, ``WORLD_SIZE`` and
-    ``LOCAL_RANK`` from torchrun) and gather the worst over the ranks
-    into the report, ``ok`` when every check holds on every rank.
-    """
+    """Run every check on this rank (torchrun's ``RANK``, ``WORLD_SIZE``,
+    ``LOCAL_RANK``); the report holds the worst over the ranks, ``ok`` when
+    every check holds on every rank."""
     rank, world = int(os.environ['RANK']), int(os.environ['WORLD_SIZE'])
     local_rank = int(os.environ.get('LOCAL_RANK', 0))
     cuda = torch.cuda.is_available()
@@ -184,14 +178,11 @@ def run_check(config: Optional[str] = None, batch_size: int = 4,
             *reference[mode])
     # 3. The control: a gather without gradients must fail the check.
     model.contrastive_targets = TARGETS[0]
-    right_gather = actionclip.gather_features
-    actionclip.gather_features = gather_without_grad
-    try:
+    with mock.patch.object(actionclip, 'gather_features',
+                           gather_without_grad):
         control = compare(*loss_and_grads(model, ddp, inputs[mine],
                                           labels[mine], seed),
                           *reference[TARGETS[0]])['max_grad_rel_diff']
-    finally:
-        actionclip.gather_features = right_gather
     templates = check_templates(seed, single_ids)
     ranks = all_gather_object((mine_results, control, templates['ok']))
     dist.destroy_process_group()

@@ -1,18 +1,12 @@
 """Refusals of MMAction2's train and test scripts as one line and exit 2.
 
-``mim train`` / ``mim test`` run MMAction2's ``tools/train.py`` and
-``tools/test.py``, which import this package through the config's
-``custom_imports``. When such a run stops because an input cannot give a
-right result (a checkpoint that does not fit, NaN weights, labels that do
-not match the annotations, an unreadable video, a setting that cannot work,
-a disk with no room for a checkpoint), the message already says
-what is wrong and what to do; a 40-line traceback around it hides it. In
-those scripts only, and only for runs of this project's configs (their
-runner, :class:`~models.engine.runner.ActionClipRunner`, installs the hook
-when it is built), an uncaught refusal is printed as one line and the
-process exits with status 2, as this project's own tools do; any other
-exception goes to the previous hook. Importing the package changes
-nothing. Set ``ACTIONCLIP_TRACEBACK=1`` to see the traceback anyway.
+When a ``mim train`` / ``mim test`` run of this project's configs stops
+because an input cannot give a right result, the message already says what
+is wrong and what to do, and a 40-line traceback hides it. In those scripts
+only (:class:`~models.engine.runner.ActionClipRunner` installs the hook),
+an uncaught refusal is printed as one line and the process exits with
+status 2; any other exception goes to the previous hook. Importing the
+package changes nothing. ``ACTIONCLIP_TRACEBACK=1`` keeps the traceback.
 """
 import os
 import os.path as osp
@@ -24,7 +18,7 @@ TRACEBACK_ENV = 'ACTIONCLIP_TRACEBACK'
 
 
 def refusal_types() -> Tuple[Type[BaseException], ...]:
-    """The exception classes that mean "this input cannot give a right
+    """The exception classes meaning "this input cannot give a right
     result"."""
     from models.checkpoints.checks import (CheckpointMismatchError,
                                            NonFiniteWeightsError,
@@ -46,21 +40,16 @@ def refusal_types() -> Tuple[Type[BaseException], ...]:
 
 
 def is_refusal(error: BaseException) -> bool:
-    """Whether ``error`` is a refusal: one of :func:`refusal_types`, or a
-    write that found no room wherever it happened (e.g. mmengine's own
-    ``last_checkpoint`` file), whose message names the file."""
+    """Whether ``error`` is one of :func:`refusal_types`, or a write that
+    found no room anywhere (e.g. mmengine's ``last_checkpoint``)."""
     from models.utils.safe_io import NO_ROOM_ERRNOS
     return isinstance(error, refusal_types()) or (
         isinstance(error, OSError) and error.errno in NO_ROOM_ERRNOS)
 
 
 def one_line(error: BaseException) -> str:
-    """The message of a refusal on one line.
-
-    A DataLoader worker's error reaches the main process with the worker's
-    traceback in its message; the last line is the refusal itself:
-    ``'<Type>: <message>'`` without line breaks.
-    """
+    """``'<Type>: <message>'`` on one line; of a DataLoader worker's
+    error (its traceback in the message), the last line."""
     text = str(error).strip()
     if 'Original Traceback' in text:
         text = text.splitlines()[-1].split(': ', 1)[-1]
@@ -68,9 +57,8 @@ def one_line(error: BaseException) -> str:
 
 
 def is_mmaction_script(argv0: str) -> bool:
-    """Whether ``sys.argv[0]`` is MMAction2's train or test script:
-    ``.../mmaction/.mim/tools/{train,test}.py`` or a checkout's
-    ``tools/{train,test}.py`` of mmaction2."""
+    """Whether ``argv0`` is MMAction2's ``tools/{train,test}.py`` (of
+    ``mim`` or a checkout)."""
     path = osp.abspath(argv0 or '')
     return (osp.basename(path) in ('train.py', 'test.py')
             and osp.basename(osp.dirname(path)) == 'tools'
@@ -93,10 +81,9 @@ def _excepthook(previous):
 
 
 def install_excepthook(argv0: str = None) -> bool:
-    """In MMAction2's train/test scripts, report refusals in one line with
-    exit status 2; idempotent. ``argv0``: the script, ``sys.argv[0]`` by
-    default. Returns whether the hook is (now) installed.
-    """
+    """In MMAction2's train/test scripts (``argv0``, default
+    ``sys.argv[0]``), report refusals in one line with exit status 2;
+    idempotent. Returns whether the hook is (now) installed."""
     argv0 = sys.argv[0] if argv0 is None and sys.argv else argv0
     if not is_mmaction_script(argv0 or ''):
         return False

@@ -1,33 +1,18 @@
-"""The runner of this project's configs: safe loading, atomic saving,
-resumes that cannot go wrong quietly, distributed runs without a GPU.
+"""The runner of this project's configs (``runner_type =
+'ActionClipRunner'``, built by ``mim train`` / ``mim test``); mmengine's own
+Runner and every other model are left as they are.
 
-The configs name it (``runner_type = 'ActionClipRunner'``) and MMAction2's
-``tools/train.py`` / ``tools/test.py`` (``mim train`` / ``mim test``) build
-it from ``RUNNERS``, so all this applies to runs of ActionCLIP configs only;
-mmengine's own :class:`Runner` and every other model load, save, resume and
-train as mmengine and torch do it:
-
-* ``load_from``, ``--resume`` and ``mim test --checkpoint`` read local files
-  and http(s) URLs with ``weights_only=True`` and a short allowlist
-  (:func:`~models.checkpoints.safe_loading.load_checkpoint_file`);
-* local checkpoints are written whole or not at all, with the MessageHub
-  state as plain data (:mod:`models.checkpoints.message_hub`), so they load
-  under torch's ``weights_only`` default anywhere;
-* ``--resume`` without a file takes the newest checkpoint that reads, a
-  file without training state is refused with advice, and the config text
-  a checkpoint records is never run
-  (:mod:`models.engine.training_checkpoints`);
-* checkpoints record the labels the model was trained with
-  (``meta['labels']``), and a test with those labels in another order is
-  refused (:func:`~models.engine.hooks.label_check.check_label_order`);
-* settings that cannot work (``batch_size=0``, ``lr=nan``, a model key
-  ActionClip does not take) are refused when the runner is built
-  (:mod:`models.engine.config_checks`); in MMAction2's scripts a refusal
-  ends the run with one line and exit status 2
+* checkpoints are read with ``weights_only=True`` and a short allowlist
+  (:mod:`models.checkpoints.safe_loading`), written whole or not at all with
+  the MessageHub state as plain data, and record the model's labels;
+* ``--resume`` is checked (:mod:`models.engine.training_checkpoints`), and a
+  test with a checkpoint's labels in another order is refused
+  (:mod:`models.engine.hooks.label_check`);
+* settings that cannot work are refused when the runner is built
+  (:mod:`models.engine.config_checks`), in one line with exit status 2
   (:mod:`models.engine.refusals`);
-* without a GPU, distributed runs start (``--launcher pytorch`` or
-  ``slurm`` with ``env_cfg.dist_cfg.backend='gloo'``), which mmengine
-  0.10.7's Runner cannot do.
+* distributed runs start without a GPU (gloo), which mmengine 0.10.7's
+  Runner cannot do.
 """
 import contextlib
 from typing import Callable, Dict, Iterator, Optional, Union
@@ -62,8 +47,7 @@ class _PlainMessageHubHook(Hook):
     priority = 'LOWEST'  # after any hook that adds to the checkpoint
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        """Replace the HistoryBuffers and numpy scalars of the state in the
-        checkpoint about to be written."""
+        """Replace the state's HistoryBuffers and numpy scalars."""
         if isinstance(checkpoint.get('message_hub'), dict):
             checkpoint['message_hub'] = to_plain_data(
                 checkpoint['message_hub'])
@@ -71,8 +55,7 @@ class _PlainMessageHubHook(Hook):
 
 @contextlib.contextmanager
 def _skip_cuda_set_device() -> Iterator[None]:
-    """Make ``torch.cuda.set_device`` do nothing while CUDA is
-    unavailable, within the block only."""
+    """``torch.cuda.set_device`` does nothing in the block without CUDA."""
     if torch.cuda.is_available():
         yield
         return
@@ -86,11 +69,8 @@ def _skip_cuda_set_device() -> Iterator[None]:
 
 @RUNNERS.register_module()
 class ActionClipRunner(Runner):
-    """mmengine's :class:`~mmengine.runner.Runner` with safe loading,
-    atomic saving and checked resumes (see the module's description).
-
-    Takes the arguments of :class:`~mmengine.runner.Runner`.
-    """
+    """mmengine's :class:`~mmengine.runner.Runner` (same arguments) with
+    safe loading, atomic saving and checked resumes (see the module)."""
 
     def __init__(self, *args, **kwargs) -> None:
         # First: the model and datasets built below may refuse already.
@@ -101,6 +81,7 @@ class ActionClipRunner(Runner):
         register_atomic_backend()
         self._resuming = self._evaluating = False
         super().__init__(*args, **kwargs)
+        self.register_hook(_PlainMessageHubHook())
 
     @contextlib.contextmanager
     def _while(self, flag: str) -> Iterator[None]:
@@ -113,8 +94,8 @@ class ActionClipRunner(Runner):
     def build_model(self, model: Union[torch.nn.Module,
                                        Dict]) -> torch.nn.Module:
         """Build the model as mmengine's Runner does; an ActionClip config
-        with a key the model does not take, or a value it refuses (an
-        empty template list ...), ends in a :class:`ConfigValueError`."""
+        with a key or value the model refuses ends in a
+        :class:`ConfigValueError`."""
         model_class = model_class_of(model)
         if model_class is None:
             return super().build_model(model)
@@ -127,43 +108,22 @@ class ActionClipRunner(Runner):
             raise ConfigValueError(f'model: {error}') from error
 
     def setup_env(self, env_cfg: Dict) -> None:
-        """Set up the environment as mmengine's Runner does, also on a
-        machine without a GPU.
-
-        mmengine 0.10.7's ``init_dist`` calls ``torch.cuda.set_device``
-        for the pytorch and slurm launchers whatever the backend; while
-        CUDA is unavailable, that call is skipped during this setup.
-        """
+        """As mmengine's Runner, also without a GPU: mmengine 0.10.7's
+        ``init_dist`` calls ``torch.cuda.set_device`` whatever the backend."""
         with _skip_cuda_set_device():
             super().setup_env(env_cfg)
 
     def wrap_model(self, model_wrapper_cfg: Optional[Dict],
                    model: torch.nn.Module) -> torch.nn.Module:
-        """Wrap the model as mmengine's Runner does, also on the CPU.
-
-        mmengine 0.10.7 gives ``MMDistributedDataParallel``
-        ``device_ids=[LOCAL_RANK]``, which PyTorch refuses for a model on
-        the CPU. Distributed, on the CPU and without ``model_wrapper_cfg``,
-        the model is wrapped without ``device_ids`` and otherwise with
-        mmengine's defaults.
-        """
+        """As mmengine's Runner, also on the CPU, where PyTorch refuses
+        the ``device_ids=[LOCAL_RANK]`` mmengine 0.10.7 gives DDP."""
         if (model_wrapper_cfg is None and self.distributed
                 and not is_model_wrapper(model) and get_device() == 'cpu'):
             model_wrapper_cfg = dict(
-                type='MMDistributedDataParallel',
-                device_ids=None,
-                broadcast_buffers=False,
-                find_unused_parameters=self.cfg.get(
+                type='MMDistributedDataParallel', device_ids=None,
+                broadcast_buffers=False, find_unused_parameters=self.cfg.get(
                     'find_unused_parameters', False))
         return super().wrap_model(model_wrapper_cfg, model)
-
-    def register_hooks(self,
-                       default_hooks: Optional[dict] = None,
-                       custom_hooks: Optional[list] = None) -> None:
-        """Register the config's hooks, then the one that saves the
-        MessageHub state as plain data."""
-        super().register_hooks(default_hooks, custom_hooks)
-        self.register_hook(_PlainMessageHubHook())
 
     def load_or_resume(self) -> None:
         """Load ``load_from``, or resume; ``--resume`` without a file
@@ -180,15 +140,13 @@ class ActionClipRunner(Runner):
             self._has_loaded = True
 
     def resume(self, filename: str, *args, **kwargs) -> None:
-        """Resume training from a checkpoint with training state (arguments
-        as for mmengine's ``Runner.resume``)."""
+        """As mmengine's ``Runner.resume``, refusing weights alone."""
         with self._while('_resuming'):
             return super().resume(filename, *args, **kwargs)
 
     def val(self) -> dict:
-        """Validate as mmengine's Runner does, refusing a checkpoint's
-        labels in another order (see :meth:`load_checkpoint`); returns the
-        metrics."""
+        """As mmengine's Runner, refusing a checkpoint's labels in another
+        order (see :meth:`load_checkpoint`); returns the metrics."""
         with self._while('_evaluating'):
             return super().val()
 
@@ -201,19 +159,14 @@ class ActionClipRunner(Runner):
         return self.model.module if is_model_wrapper(
             self.model) else self.model
 
-    def load_checkpoint(self,
-                        filename: str,
+    def load_checkpoint(self, filename: str,
                         map_location: Union[str, Callable] = 'cpu',
                         strict: bool = False,
                         revise_keys: list = [(r'^module.', '')]) -> dict:
-        """Load a checkpoint into the model as mmengine's Runner does (same
-        arguments); local files and http(s) URLs are read with
-        ``weights_only=True`` and the allowlist, other schemes by mmengine.
-        ActionClip refuses weights that do not fit, ``strict`` or not. In a
-        test or validation run, a :class:`LabelSetError` when the model's
-        labels are the ones the checkpoint records, in another order.
-        Returns the checkpoint.
-        """
+        """As mmengine's Runner (same arguments; returns the checkpoint),
+        local files and http(s) URLs read with ``weights_only=True`` and the
+        allowlist. In a test or validation run, a :class:`LabelSetError`
+        when the model's labels are the checkpoint's in another order."""
         filename = str(filename)
         if '://' not in filename or filename.startswith(
                 ('http://', 'https://')):
@@ -240,20 +193,16 @@ class ActionClipRunner(Runner):
         self.logger.info(f'Load checkpoint from {filename}')
         return checkpoint
 
-    def save_checkpoint(self,
-                        out_dir: str,
-                        filename: str,
+    def save_checkpoint(self, out_dir: str, filename: str,
                         file_client_args: Optional[dict] = None,
                         save_optimizer: bool = True,
                         save_param_scheduler: bool = True,
                         meta: Optional[dict] = None,
                         by_epoch: bool = True,
                         backend_args: Optional[dict] = None) -> None:
-        """Save a checkpoint as mmengine's ``Runner.save_checkpoint`` does
-        (same arguments); a local one, without ``file_client_args`` or
-        ``backend_args``, is written whole or not at all, and
-        ``meta['labels']`` records the labels the model scores.
-        """
+        """As mmengine's Runner (same arguments); a local one without
+        ``file_client_args`` or ``backend_args`` is written whole or not at
+        all, and ``meta['labels']`` records the model's labels."""
         if (file_client_args is None and backend_args is None
                 and '://' not in str(out_dir)):
             backend_args = dict(backend=ATOMIC_BACKEND)
@@ -262,11 +211,7 @@ class ActionClipRunner(Runner):
             # A test with these labels in another order is refused.
             meta = {LABELS_META_KEY: list(labels), **(meta or {})}
         super().save_checkpoint(
-            out_dir,
-            filename,
-            file_client_args=file_client_args,
+            out_dir, filename, file_client_args=file_client_args,
             save_optimizer=save_optimizer,
-            save_param_scheduler=save_param_scheduler,
-            meta=meta,
-            by_epoch=by_epoch,
-            backend_args=backend_args)
+            save_param_scheduler=save_param_scheduler, meta=meta,
+            by_epoch=by_epoch, backend_args=backend_args)

@@ -1,31 +1,22 @@
 """Checkpoints of training runs that a crash cannot destroy, and resumes
-that cannot go wrong quietly.
+that cannot go wrong quietly (for :class:`~models.engine.runner.
+ActionClipRunner` only; mmengine itself is left as it is).
 
-MMEngine 0.10.7 writes a checkpoint by opening its final name and writing
-into it: a full disk or a killed job leaves a partial ``epoch_N.pth``, named
-in ``last_checkpoint``, and ``--resume`` then fails on it. For runs of this
-project's configs (:class:`~models.engine.runner.ActionClipRunner`):
-
-* local checkpoints are written to a temporary file in the same folder and
-  renamed, so a failed write leaves the previous file as it was
-  (:class:`AtomicLocalBackend`, the file backend the runner saves with);
-* ``--resume`` takes the newest checkpoint of the work dir that reads, and
-  says which unreadable ones it passed over (:func:`find_resumable`);
-* resuming from a file that holds weights only (no ``meta``) stops with a
-  message pointing to ``load_from`` instead of ``KeyError: 'meta'``, and
-  ``meta['config']``, which MMEngine's resume evaluates as Python
-  (``Config.fromstring``) to count GPUs, is dropped unread, so a
-  checkpoint cannot run code (:func:`check_resumable`).
-
-MMEngine itself is left as it is: other runners save and resume as they
-always do.
+MMEngine 0.10.7 writes a checkpoint into its final name, so a killed job
+leaves a partial ``epoch_N.pth`` named in ``last_checkpoint``. Here local
+checkpoints are written whole or not at all (:class:`AtomicLocalBackend`),
+``--resume`` takes the newest checkpoint that reads
+(:func:`find_resumable`), and a file of weights alone is refused with
+advice while the ``meta['config']`` that MMEngine's resume would run as
+Python is dropped unread (:func:`check_resumable`).
 """
 import glob
 import logging
 import os
 import os.path as osp
 import re
-from typing import List, Optional
+from pathlib import Path
+from typing import Optional
 
 from mmengine.fileio import LocalBackend, register_backend
 from mmengine.logging import print_log
@@ -40,11 +31,7 @@ class ResumeError(ValueError):
 
 class AtomicLocalBackend(LocalBackend):
     """mmengine's local file backend, writing each file whole or not at
-    all (:func:`models.utils.safe_io.atomic_write`).
-
-    Registered under :data:`ATOMIC_BACKEND`, a name of its own: mmengine
-    uses it only where ``backend_args`` name it.
-    """
+    all; used only where ``backend_args`` name :data:`ATOMIC_BACKEND`."""
 
     def put(self, obj: bytes, filepath) -> None:
         """Write the bytes ``obj`` to ``filepath`` atomically."""
@@ -62,11 +49,9 @@ class AtomicLocalBackend(LocalBackend):
 def register_atomic_backend() -> None:
     """Add :class:`AtomicLocalBackend` to mmengine's file backends under
     its own name; idempotent, changes no existing backend."""
-    from mmengine.fileio.backends import backends
-    if backends.get(ATOMIC_BACKEND) is not AtomicLocalBackend:
-        # force: the name is this project's own (a module reloaded in the
-        # same process registers its new class again).
-        register_backend(ATOMIC_BACKEND, AtomicLocalBackend, force=True)
+    # force: the name is this project's own (a module reloaded in the same
+    # process registers its new class again).
+    register_backend(ATOMIC_BACKEND, AtomicLocalBackend, force=True)
 
 
 def _number(path: str) -> int:
@@ -88,33 +73,17 @@ def _problem(path: str) -> Optional[str]:
 
 
 def find_resumable(work_dir: str) -> Optional[str]:
-    """The newest checkpoint of a work dir that can be resumed from.
-
-    ``last_checkpoint`` names the newest; when that file is missing or
-    unreadable, the other ``epoch_N.pth`` / ``iter_N.pth`` files are tried,
-    newest first, and each one passed over is reported.
-
-    Args:
-        work_dir (str): The run's work dir.
-
-    Returns:
-        str | None: The checkpoint, or None when there is none at all.
-
-    Raises:
-        ResumeError: Checkpoints exist but none can be read.
-    """
-    candidates: List[str] = []
-    pointer = osp.join(work_dir, 'last_checkpoint')
-    if osp.isfile(pointer):
-        with open(pointer) as f:
-            named = f.read().strip()
-        if named:
-            candidates.append(named)
+    """The newest checkpoint of a work dir that can be resumed from (None
+    when there is none at all): the one ``last_checkpoint`` names, else the
+    other ``epoch_N.pth`` / ``iter_N.pth``, newest first, reporting each one
+    passed over; a :class:`ResumeError` when none can be read."""
+    pointer = Path(work_dir, 'last_checkpoint')
+    named = pointer.read_text().strip() if pointer.is_file() else ''
     others = glob.glob(osp.join(work_dir, 'epoch_*.pth')) + glob.glob(
         osp.join(work_dir, 'iter_*.pth'))
-    for path in sorted(others, key=_number, reverse=True):
-        if not any(osp.abspath(path) == osp.abspath(c) for c in candidates):
-            candidates.append(path)
+    candidates = ([named] if named else []) + [
+        path for path in sorted(others, key=_number, reverse=True)
+        if osp.abspath(path) != osp.abspath(named)]
     if not candidates:
         print_log('Did not find last_checkpoint to be resumed.',
                   logger='current')

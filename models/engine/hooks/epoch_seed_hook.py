@@ -1,12 +1,7 @@
-"""Training that ends with the same weights whether or not it was resumed.
-
-MMEngine seeds the random number generators once, when the runner starts,
-and a checkpoint does not hold their state. A run resumed from epoch k
-therefore draws other augmentations and other prompt templates in epoch k+1
-than the uninterrupted run did. ``EpochSeedHook`` reseeds them at the start
-of every training epoch from (seed, epoch) (and the rank, with
-``randomness.diff_rank_seed``), so each epoch's random draws depend on
-nothing that happened before it.
+"""Training that ends with the same weights whether or not it was resumed:
+MMEngine seeds once, when the runner starts, and a checkpoint does not hold
+the generators' state; ``EpochSeedHook`` reseeds them at each training
+epoch's start from (seed, epoch, rank).
 """
 import functools
 
@@ -18,33 +13,23 @@ from mmengine.runner import set_random_seed
 
 
 def epoch_seed(seed: int, epoch: int, rank: int) -> int:
-    """The 32-bit seed of one ``epoch`` (from 0) on one ``rank`` (ranks
-    draw independently), from the run's ``seed`` (``randomness.seed``, or
-    the one MMEngine drew and stored in the checkpoint).
-    """
+    """The 32-bit seed of one ``epoch`` (from 0) on one ``rank``, from the
+    run's ``seed``."""
     sequence = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, epoch, rank])
     return int(sequence.generate_state(1)[0])
 
 
 @HOOKS.register_module()
 class EpochSeedHook(Hook):
-    """Reseed Python's, NumPy's and torch's generators at each epoch start.
-
-    Data workers that start afresh each epoch (``persistent_workers=False``)
-    are seeded from the epoch too: MMEngine's ``worker_init_fn`` gives them
-    the same seeds every epoch, hence the same augmentations. Exact
-    resumption needs such workers, or ``num_workers=0``: persistent workers
-    keep drawing from generators seeded when they were first started.
-    """
+    """Reseed Python's, NumPy's and torch's generators at each epoch start,
+    and DataLoader workers that start afresh each epoch (MMEngine's
+    ``worker_init_fn`` seeds them alike every epoch). Exact resumption
+    needs such workers or ``num_workers=0``, not persistent workers."""
 
     priority = 'VERY_HIGH'
 
     def before_train_epoch(self, runner) -> None:
-        """Reseed from the run's seed, the epoch and the rank.
-
-        Args:
-            runner (Runner): The runner.
-        """
+        """Reseed from the run's seed, the epoch and the rank."""
         # As MMEngine: ranks share the seed unless diff_rank_seed is set;
         # ActionClip.loss relies on that to draw its templates exactly as
         # one process with the whole batch would.

@@ -19,25 +19,15 @@ from models.datasets.frame_cache import fill
 @HOOKS.register_module()
 class FillFrameCacheHook(Hook):
     """Before the first epoch, decode the training and validation videos
-    that the frame cache lacks (:func:`models.datasets.frame_cache.fill`).
-    Datasets without ``CachedVideoInit`` are left alone; each rank decodes
-    its share.
-
-    Args:
-        workers (int, optional): Decoding processes. Defaults to the
-            training DataLoader's workers, or to the CPUs this process may
-            use when it loads in the main process (``num_workers=0``).
-    """
+    (of datasets with ``CachedVideoInit``) the frame cache lacks
+    (:func:`models.datasets.frame_cache.fill`), each rank its share, with
+    ``workers`` processes (default: the training DataLoader's, or the
+    usable CPUs for ``num_workers=0``)."""
 
     def __init__(self, workers: Optional[int] = None) -> None:
         self.workers = workers
 
     def before_train(self, runner) -> None:
-        """Fill the cache of the training and validation datasets.
-
-        Args:
-            runner (Runner): The runner.
-        """
         rank, world_size = get_dist_info()
         workers = self.workers
         if workers is None:

@@ -1,21 +1,15 @@
-"""Annotation labels that the model's label set cannot score are refused
-before a run starts.
+"""Annotations the model's label set cannot score, and a checkpoint's
+labels in another order, are refused before a run starts: either would give
+an accuracy that means nothing, with exit status 0.
 
-An annotation list whose class indices reach past the label file (a label
-map of another dataset, one line short) gives an accuracy with exit status
-0 that means nothing: the videos of the missing classes can never be
-predicted right. ``LabelSetCheckHook`` compares every dataset a run uses
-with the model's labels when the run starts; ``ActionClip`` also checks
-each batch's labels, for configs without the hook.
-
-So does a label file that holds the classes a checkpoint was trained with
-in another order: class ``i`` of the annotations is then scored as another
-class's text. Checkpoints saved by this project's runner record their
-labels (``meta['labels']``), and a test whose labels are the same set in
-another order is refused (:func:`check_label_order`); another label set
-(zero-shot) is tested as it is.
+``LabelSetCheckHook`` compares every dataset of a run with the model's
+labels (``ActionClip`` also checks each batch's); checkpoints saved by this
+project's runner record their labels (``meta['labels']``), and a test with
+the same set in another order is refused (:func:`check_label_order`).
 """
 from typing import Iterable, List, Optional, Sequence
+
+import numpy as np
 
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
@@ -51,30 +45,14 @@ def _data_infos(dataset) -> Optional[Iterable[dict]]:
 
 def _labels(info: dict) -> Sequence[int]:
     label = info.get('label', info.get('gt_label'))
-    if label is None:
-        return ()
-    if isinstance(label, int):
-        return (label, )
-    try:
-        return [int(x) for x in label]
-    except TypeError:
-        return (int(label), )
+    return () if label is None else [int(x) for x in np.atleast_1d(label)]
 
 
 def check_annotation_labels(dataset, num_labels: int,
                             label_source: str) -> None:
-    """Refuse annotations whose class index the label set lacks.
-
-    Args:
-        dataset: An MMEngine dataset (or a wrapper of some).
-        num_labels (int): Labels the model scores.
-        label_source (str): Where those labels come from, for the message.
-
-    Raises:
-        LabelSetError: A label is >= ``num_labels``, or negative (-1 is
-            what MMAction2 reads for a line without a class: no accuracy
-            and no training can use it).
-    """
+    """Refuse (:class:`LabelSetError`) annotations of an MMEngine dataset
+    (or wrapper) whose class is >= ``num_labels`` or negative (-1: a line
+    without a class); ``label_source`` names the labels in the message."""
     for base in _base_datasets(dataset):
         infos = _data_infos(base)
         if infos is None:
@@ -113,12 +91,9 @@ LABELS_META_KEY = 'labels'
 
 
 def recorded_labels(checkpoint: dict) -> Optional[List[str]]:
-    """The labels a checkpoint records it was trained with, if any.
-
-    ``meta['labels']`` (written by this project's runner), else a label
-    list in the recorded config (``model.labels_or_label_file``; a label
-    file's name says nothing of what it held then), in class order.
-    """
+    """The labels a checkpoint records it was trained with, if any:
+    ``meta['labels']``, else a label list (not a file's name) in the
+    recorded config's ``model.labels_or_label_file``."""
     meta = checkpoint.get('meta') if isinstance(checkpoint, dict) else None
     if not isinstance(meta, dict):
         return None
@@ -140,18 +115,9 @@ def recorded_labels(checkpoint: dict) -> Optional[List[str]]:
 def check_label_order(trained: Optional[Sequence[str]],
                       labels: Sequence[str], checkpoint: str,
                       label_source: str) -> None:
-    """Refuse the labels a checkpoint was trained with in another order.
-
-    Args:
-        trained (list[str], optional): The checkpoint's labels
-            (:func:`recorded_labels`); None: nothing to compare.
-        labels (list[str]): The labels the model now scores.
-        checkpoint (str): The checkpoint, for the message.
-        label_source (str): Where ``labels`` come from, for the message.
-
-    Raises:
-        LabelSetError: The same labels, in another order.
-    """
+    """Refuse (:class:`LabelSetError`) ``labels`` that are the ``trained``
+    ones (:func:`recorded_labels`; None: nothing to compare) in another
+    order; ``checkpoint`` and ``label_source`` name them in the message."""
     if trained is None:
         return
     trained, labels = list(trained), list(labels)
@@ -168,8 +134,8 @@ def check_label_order(trained: Optional[Sequence[str]],
 
 
 def model_labels(model) -> Optional[tuple]:
-    """``(number of labels, a description of their source)`` of an
-    ActionClip, possibly wrapped (DDP), else None."""
+    """``(number of labels, their source)`` of a (wrapped) ActionClip,
+    else None."""
     if is_model_wrapper(model):
         model = model.module
     bank = getattr(model, 'prompt_bank', None)
@@ -195,16 +161,13 @@ class LabelSetCheckHook(Hook):
         check_annotation_labels(loader.dataset, *labels)
 
     def before_train(self, runner) -> None:
-        """Check the training set (and the validation set, if any)."""
         self._check(runner, 'train_dataloader')
         if getattr(runner, '_val_loop', None) is not None and not isinstance(
                 runner._val_loop, dict):
             self._check(runner, 'val_dataloader')
 
     def before_val(self, runner) -> None:
-        """Check the validation set."""
         self._check(runner, 'val_dataloader')
 
     def before_test(self, runner) -> None:
-        """Check the test set."""
         self._check(runner, 'test_dataloader')
