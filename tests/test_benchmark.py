@@ -8,13 +8,15 @@ import subprocess
 import sys
 import time
 
+import av
 import cv2
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, break_decord_copies, offline_env, write_video
+from conftest import (RUN_TOOL, ROOT, break_decord_copies, offline_env,
+                      write_video)
 
-from models.benchmark import run
+from models.benchmark import footage, run
 from models.benchmark.loops import IterationClock
 from models.benchmark.model_paths import autocast, measure, naive_predict
 from models.benchmark.report import environment
@@ -144,6 +146,45 @@ def test_generated_videos_report_their_probed_codec(tmp_path):
         bad = tmp_path / 'bad.mp4'
         bad.write_bytes(b'not a video')
         probe_video(str(bad))
+
+
+def test_footage_clips_are_kinetics_sized_crops_of_the_footage(tmp_path):
+    videos = make_videos(str(tmp_path), 2, 0.4)
+    assert 'bikes.mp4' in videos['source']
+    first = []
+    for path in videos['files']:
+        probe = probe_video(path)
+        assert (probe['width'], probe['height'], probe['fps'],
+                probe['frames']) == (340, 256, 25, 10)
+        with av.open(path) as container:
+            first.append(next(container.decode(video=0)).to_ndarray(
+                format='rgb24').astype(int))
+    # Other crops (and the second mirrored): other pictures of one scene.
+    assert np.abs(first[0] - first[1]).mean() > 10
+    drawn = make_videos(str(tmp_path / 'drawn'), 1, 0.4, clips='generated')
+    assert drawn['source'] == 'generated'
+
+
+def test_footage_that_is_missing_or_another_file_is_refused(tmp_path,
+                                                            monkeypatch):
+    package, name, _ = footage.FOOTAGE
+    monkeypatch.setattr(footage, 'FOOTAGE', (package, name, '0' * 64))
+    with pytest.raises(ValueError, match='SHA-256 differs'):
+        footage.footage_path()
+    # A package of that name without the file: the tool stops before torch.
+    (tmp_path / package).mkdir()
+    (tmp_path / package / '__init__.py').write_text('')
+    start = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, '-c', RUN_TOOL, 'tools/benchmark.py', '--parts',
+         'decode', '--out-dir', str(tmp_path / 'out')], cwd=ROOT,
+        env=offline_env(PYTHONPATH=os.pathsep.join([str(tmp_path), ROOT])),
+        capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert 'bikes.mp4' in result.stderr and '--clips generated' in \
+        result.stderr
+    assert result.stdout.endswith('torch loaded: False\n')
+    assert time.monotonic() - start < 10
 
 
 def test_quick_run_model_parts(quick_run):

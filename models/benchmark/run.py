@@ -72,12 +72,14 @@ def run_benchmark(parts: Sequence[str], archs: Sequence[str],
                   video_dir: Optional[str] = None,
                   video_files: Optional[Sequence[str]] = None,
                   videos_dir: Optional[str] = None,
+                  clips: str = 'footage',
                   resumed: Optional[Dict] = None,
                   command: str = '') -> Dict[str, Any]:
     """Measure ``parts`` (of :data:`PARTS`) for the CLIP ``archs``, as
     ``tools/benchmark.py``'s options ask (``quick``: a tiny model and
-    budget; ``video_dir``: the folder of ``video_files``, else videos are
-    generated into ``videos_dir`` or a temporary folder; ``resumed``: an
+    budget; ``video_dir``: the folder of ``video_files``, else ``clips``
+    (``'footage'`` or ``'generated'``) are written into ``videos_dir`` or a
+    temporary folder; ``resumed``: an
     earlier report whose rows are kept).
 
     Returns:
@@ -130,7 +132,8 @@ def run_benchmark(parts: Sequence[str], archs: Sequence[str],
                 videos = (existing_videos(video_dir, video_files)
                           if video_dir else make_videos(
                               videos_dir or osp.join(temp, 'videos'),
-                              budget.num_videos, budget.video_seconds))
+                              budget.num_videos, budget.video_seconds,
+                              clips))
             except ValueError as error:
                 raise BenchmarkInputError(f'--video-dir: {error}') from None
             report['videos'] = dict(

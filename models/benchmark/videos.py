@@ -1,12 +1,13 @@
 """The videos the data-path parts decode: Kinetics-like clips (10 s,
-340x256, 25 fps) generated as H.264 with PyAV's libx264, or the files of a
-folder (``--video-dir``), with the codec each file really has; and the
-annotation lists the loops read (the files cycled through)."""
+340x256, 25 fps) cut from real footage (:mod:`.footage`) or drawn, written
+as H.264 with PyAV's libx264, or the files of a folder (``--video-dir``),
+with the codec each file really has; and the annotation lists the loops
+read (the files cycled through)."""
 import multiprocessing
 import os
 import os.path as osp
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any, Dict, Iterator, Sequence, Tuple
+from typing import Any, Dict, Iterator, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -37,12 +38,16 @@ def kinetics_like_frames(seconds: float, fps: int, size: Tuple[int, int],
         yield np.clip(frame + noise, 0, 255).astype(np.uint8)
 
 
-def _write(job: Tuple[str, float, int]) -> str:
-    """Write a clip as H.264 (libx264's defaults: preset medium, CRF 23),
-    yuv420p, whole and checked, or not at all."""
+def _write(job: Tuple[str, float, int, Optional[str]]) -> str:
+    """Write clip ``seed`` as H.264 (libx264's defaults: preset medium, CRF
+    23), yuv420p, whole and checked, or not at all: cut from the footage
+    file ``source``, or drawn when it is None."""
     from models.utils.video_writer import write_pyav
-    path, seconds, seed = job
-    write_pyav(path, kinetics_like_frames(seconds, 25, (340, 256), seed), 25)
+    from .footage import footage_frames
+    path, seconds, seed, source = job
+    frames = (kinetics_like_frames(seconds, 25, (340, 256), seed)
+              if source is None else footage_frames(source, seed, seconds))
+    write_pyav(path, frames, 25)
     return path
 
 
@@ -109,18 +114,24 @@ def existing_videos(video_dir: str, files: Sequence[str]) -> Dict[str, Any]:
                            encoder='unknown (given)')
 
 
-def make_videos(out_dir: str, count: int, seconds: float) -> Dict[str, Any]:
-    """Generate ``count`` Kinetics-like H.264 clips into ``out_dir``."""
+def make_videos(out_dir: str, count: int, seconds: float,
+                clips: str = 'footage') -> Dict[str, Any]:
+    """Write ``count`` Kinetics-like H.264 clips into ``out_dir``: cut from
+    real footage (``clips='footage'``, :mod:`.footage`) or drawn
+    (``'generated'``)."""
+    from .footage import FOOTAGE, footage_path
+    source = footage_path() if clips == 'footage' else None
     os.makedirs(out_dir, exist_ok=True)
-    jobs = [(osp.join(out_dir, f'video_{i:03d}.mp4'), seconds, i)
+    jobs = [(osp.join(out_dir, f'video_{i:03d}.mp4'), seconds, i, source)
             for i in range(count)]
     # Forked before any model runs: the writers need no fresh import.
     with ProcessPoolExecutor(
             max_workers=min(count, os.cpu_count() or 1),
             mp_context=multiprocessing.get_context('fork')) as pool:
         files = list(pool.map(_write, jobs))
-    return describe_videos(files, dir=osp.abspath(out_dir),
-                           source='generated', encoder='libx264 (PyAV)')
+    what = (f'cut from {FOOTAGE[0]}/{FOOTAGE[1]}' if source else 'generated')
+    return describe_videos(files, dir=osp.abspath(out_dir), source=what,
+                           encoder='libx264 (PyAV)')
 
 
 def annotation_list(videos: Dict[str, Any], count: int, num_labels: int,
