@@ -47,12 +47,9 @@ def load_scoring_model(name: Optional[str] = None,
                          'config with its checkpoint, or CLIP weights')
     if (config is None) != (checkpoint is None):
         raise ValueError('A config and its checkpoint go together: give both')
-    return load_model(
-        checkpoint=name if name is not None else checkpoint,
-        config=config,
-        clip=clip,
-        num_frames=num_frames,
-        device=device)
+    return load_model(checkpoint=name if name is not None else checkpoint,
+                      config=config, clip=clip, num_frames=num_frames,
+                      device=device)
 
 
 @torch.no_grad()
@@ -88,8 +85,8 @@ def embed_videos(
     ``on_failure(video, error)`` as its batch arrives.
 
     Returns:
-        tuple: ``({video: (V, D) features}`` in input order, ``{video: error
-        message})``.
+        tuple: ``(features, failures)``: ``{video: (V, D) features}`` in
+        input order and ``{video: error message}``.
     """
     from tqdm import tqdm
     if batch_size < 1:
@@ -97,8 +94,7 @@ def embed_videos(
     if num_workers < 0:
         raise ValueError(f'num_workers must be >= 0, got {num_workers}')
     loader = DataLoader(
-        list(videos),
-        batch_size=batch_size,
+        list(videos), batch_size=batch_size,
         # Workers beyond the number of batches would only start and wait.
         num_workers=min(num_workers, math.ceil(len(videos) / batch_size)),
         collate_fn=functools.partial(_decode, scorer.preprocess.pipeline))
