@@ -36,8 +36,7 @@ import sys
 
 from light_imports import load_light
 
-# Standard-library modules of the plugin, read before torch: the options'
-# checks answer at once; models.evaluation.moments_eval runs the rest.
+# Standard-library modules, read before torch.
 cli = load_light('models.apis.cli')
 moments_eval = load_light('models.evaluation.moments_eval')
 metrics = load_light('models.evaluation.moment_metrics')
@@ -99,11 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def check_args(args: argparse.Namespace) -> None:
-    """Check what needs no model or package, before torch is imported, so
-    that a wrong argument answers at once; the ground truth is read here
-    (``args.truths``: the ground-truth documents, ``args.queries``: the
-    labels asked in each set).
-    """
+    """Check what needs no model, before torch; read the ground truth
+    (``args.truths``) and the labels asked per set (``args.queries``)."""
     cli.check_minimums(('--topk', args.topk, 1))
     cli.check_window_args(args)
     if not all(0 < t <= 1 for t in args.iou):

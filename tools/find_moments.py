@@ -97,20 +97,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def check_args(args: argparse.Namespace) -> None:
-    """Check what needs no model or package, before torch is imported, so
-    that a wrong argument answers at once."""
+    """Check what needs no model, before torch is imported."""
     cli.check_minimums(('--topk', args.topk, 1),
                        ('--chunk-frames', args.chunk_frames, 1))
     cli.check_window_args(args)
-    seen = {}
-    for query in args.queries:
-        if not query.strip():
-            raise CliError('A query is empty: describe what to look for')
-        key = ' '.join(query.casefold().split())
-        if key in seen:
-            raise CliError(f'The queries {seen[key]!r} and {query!r} are the '
-                           'same text: give each once')
-        seen[key] = query
+    try:
+        cli.check_queries(args.queries)
+    except ValueError as error:
+        raise CliError(str(error)) from None
     for name in ('cache', 'background'):
         if getattr(args, name) and getattr(args, f'no_{name}'):
             raise CliError(f'--{name} and --no-{name} contradict each other')

@@ -80,8 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def check_args(args: argparse.Namespace) -> None:
-    """Check what needs no model or package, before torch is imported, so
-    that a wrong argument answers at once."""
+    """Check what needs no model, before torch is imported."""
     cli.check_minimums(('--topk', args.topk, 1))
     if not args.query.strip():
         raise CliError('The query is empty: describe what to look for')
@@ -95,10 +94,7 @@ def check_args(args: argparse.Namespace) -> None:
 
 def ranking_document(ranking: List[Tuple[str, float]],
                      failures: Dict[str, str], info: dict) -> dict:
-    """The ranking (``(video, similarity)``, best first) as the ``--out``
-    JSON file holds it, and the ``--html`` page is drawn from: ``info``
-    (``query``, ``model``), ``results`` (``rank``, ``video``,
-    ``similarity``) and ``failures`` (``video``, ``error``)."""
+    """The ranking as the ``--out`` JSON holds it and ``--html`` draws it."""
     return dict(info, results=[
         dict(rank=rank, video=video, similarity=similarity)
         for rank, (video, similarity) in enumerate(ranking, 1)
@@ -106,8 +102,7 @@ def ranking_document(ranking: List[Tuple[str, float]],
 
 
 def run(args: argparse.Namespace) -> int:
-    """Rank the folder's videos; see the module docstring for the exit
-    status."""
+    """Rank the folder's videos; returns the exit status."""
     import torch
 
     from models.apis.feature_cache import (check_cache_path,

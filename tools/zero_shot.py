@@ -104,8 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def check_args(args: argparse.Namespace) -> None:
-    """Check what needs no model or package, before torch is imported, so
-    that a wrong argument answers at once."""
+    """Check what needs no model, before torch is imported."""
     cli.check_minimums(('--topk', args.topk, 1))
     cli.check_output_path(args.out, OUT_FORMATS, '--out')
     cli.check_output_path(args.viz, VIZ_FORMATS, '--viz')
@@ -124,9 +123,7 @@ def check_args(args: argparse.Namespace) -> None:
 
 
 def check_label_args(args: argparse.Namespace) -> None:
-    """Check ``--labels``, ``--label-file`` and ``--template`` by the
-    standard library alone: inline labels and templates whole, files for
-    being there (their lines are read before the model is loaded)."""
+    """Check inline labels and templates whole, files for being there."""
     prompts = load_light('models.text.prompts')
     require_file = load_light('models.utils.paths').require_file
     try:

@@ -2,10 +2,8 @@
 running and window options, their checks, one-line errors with exit
 status 2, and the report of unreadable videos.
 
-This module imports only the standard library at its top, so that a tool
-can load it by its file (before the ``models`` package, which brings torch
-and MMAction2) and answer ``--help`` or a wrong option at once; torch and
-the package are imported when a model is loaded or a command runs.
+Only the standard library at its top: a tool loads this file before torch,
+so that ``--help`` or a wrong option answers at once.
 """
 import argparse
 import contextlib
@@ -15,7 +13,7 @@ import os.path as osp
 import re
 import sys
 import warnings
-from typing import (Callable, Dict, Iterator, Optional, Sequence,
+from typing import (Callable, Dict, Iterator, List, Optional, Sequence,
                     Tuple)
 
 from ..utils.paths import special_file_kind
@@ -36,16 +34,34 @@ class CliError(Exception):
     """A wrong argument or input: reported in one line, exit status 2."""
 
 
+def same_text(text: str) -> str:
+    return ' '.join(text.casefold().split())
+
+
+def check_queries(queries: Sequence[str]) -> List[str]:
+    """The queries, stripped; a ValueError when none, empty or repeated."""
+    if isinstance(queries, str):
+        queries = [queries]
+    queries = [str(q).strip() for q in queries]
+    if not queries:
+        raise ValueError('No query: say what to look for')
+    if '' in queries:
+        raise ValueError(f'Query {queries.index("") + 1} is empty: describe '
+                         'what to look for')
+    seen = {}
+    for query in queries:
+        key = same_text(query)
+        if key in seen:
+            raise ValueError(f'The queries {seen[key]!r} and {query!r} are '
+                             'the same text: give each once')
+        seen[key] = query
+    return queries
+
+
 def add_model_arguments(parser: argparse.ArgumentParser,
                         windows: bool = False) -> None:
-    """Add the options that choose the model and how it runs.
-
-    Args:
-        parser (argparse.ArgumentParser): The parser to extend.
-        windows (bool): For the tools that search moments, whose forward
-            passes take windows and which decode each video in one
-            streamed pass (``--workers`` is not used).
-    """
+    """Add the options that choose the model and how it runs
+    (``windows``: for the tools that search moments)."""
     group = parser.add_argument_group(
         'model (one of --model, --config/--checkpoint, --clip)')
     group.add_argument(
@@ -93,9 +109,8 @@ def add_model_arguments(parser: argparse.ArgumentParser,
 
 
 def default_workers(device) -> int:
-    """The decoding processes without ``--workers``: ``min(4, CPU
-    count)`` on a GPU, else 0 (on the CPU they would compete with the
-    forward pass for the cores)."""
+    """``min(4, CPU count)`` on a GPU, else 0 (on the CPU they would
+    compete with the forward pass for the cores)."""
     if device.type != 'cuda':
         return 0
     return min(MAX_DEFAULT_WORKERS, os.cpu_count() or 1)
@@ -103,18 +118,15 @@ def default_workers(device) -> int:
 
 def decode_workers(args: argparse.Namespace, device) -> int:
     """``--workers``, else :func:`default_workers` for ``device``."""
-    if args.workers is not None:
-        return args.workers
-    return default_workers(device)
+    return default_workers(device) if args.workers is None else args.workers
 
 
 def load_model_from_args(args: argparse.Namespace):
-    """Check the :func:`add_model_arguments` options and load the model
-    they name (a :class:`models.apis.video_scoring.ScoringModel`)."""
+    """Load the model the :func:`add_model_arguments` options name (the
+    tools' checks ran :func:`check_model_args` before)."""
     import torch
 
     from models.apis.video_scoring import load_scoring_model
-    check_model_args(args)
     device = torch.device(args.device or (
         'cuda' if torch.cuda.is_available() else 'cpu'))
     if device.type == 'cuda' and not torch.cuda.is_available():
@@ -131,9 +143,8 @@ def load_model_from_args(args: argparse.Namespace):
 
 
 def check_video_paths(paths: Sequence[str], video_files) -> None:
-    """Refuse video paths that name nothing, or folders without videos,
-    before the model loads (``video_files``: :mod:`models.apis.video_files`
-    as the tool loaded it)."""
+    """Refuse video paths that name nothing, or folders without videos
+    (``video_files``: that module as the tool loaded it)."""
     try:
         # Unlistable subfolders are reported when the run walks them.
         video_files.find_videos(paths, unreadable={})
@@ -142,8 +153,7 @@ def check_video_paths(paths: Sequence[str], video_files) -> None:
 
 
 def check_model_args(args: argparse.Namespace) -> None:
-    """Check the :func:`add_model_arguments` options that need no import
-    (before torch is loaded, so that a wrong one answers at once)."""
+    """Check the :func:`add_model_arguments` options, before torch."""
     sources = [flag for flag, value in (('--model', args.model),
                                         ('--config', args.config),
                                         ('--clip', args.clip))
@@ -184,9 +194,8 @@ def check_model_args(args: argparse.Namespace) -> None:
 
 
 def tool_parser(doc: str, last: bool = False) -> argparse.ArgumentParser:
-    """A tool's parser without arguments: the first paragraph of its
-    docstring ``doc`` describes it, the rest (only the last paragraph with
-    ``last``: examples, exit status) ends ``--help`` as written."""
+    """A parser described by the first paragraph of ``doc`` and ending
+    with the rest (only the last paragraph with ``last``) as written."""
     paragraphs = doc.split('\n\n')
     return argparse.ArgumentParser(
         description=paragraphs[0],
@@ -195,8 +204,7 @@ def tool_parser(doc: str, last: bool = False) -> argparse.ArgumentParser:
 
 
 def check_minimums(*checks: Tuple[str, Optional[float], float]) -> None:
-    """Refuse a number option below the least value it takes; each check
-    is ``(option, value, least)``, a value of None (not given) passes."""
+    """Refuse ``(option, value, least)`` with a value (not None) < least."""
     for option, value, least in checks:
         if value is not None and value < least:
             raise CliError(f'{option} must be >= {least}, got {value}')
@@ -204,9 +212,8 @@ def check_minimums(*checks: Tuple[str, Optional[float], float]) -> None:
 
 def check_input_file(option: str, path: Optional[str],
                      hint: str = '') -> None:
-    """Refuse an input ``option`` whose ``path`` is no regular file (a
-    FIFO or a device is named, never opened: it would block); ``hint`` is
-    said after the problem."""
+    """Refuse an input ``path`` that is no regular file (a FIFO is never
+    opened); ``hint`` follows the problem."""
     if path is not None and not osp.isfile(path):
         kind = special_file_kind(path)
         raise CliError(f'{option} {path!r}'
@@ -216,9 +223,8 @@ def check_input_file(option: str, path: Optional[str],
 
 def check_writable(outputs: Sequence[Tuple[str, Optional[str]]],
                    inputs: Sequence[Optional[str]]) -> None:
-    """Refuse outputs (``(option, path)`` each, None paths passed over)
-    that would overwrite one of ``inputs`` or cannot be written, and
-    create their folders, before the model is loaded."""
+    """Refuse ``(option, path)`` outputs that would overwrite one of
+    ``inputs`` or cannot be written, and create their folders."""
     from ..utils import safe_io
     for option, path in outputs:
         try:
@@ -229,8 +235,7 @@ def check_writable(outputs: Sequence[Tuple[str, Optional[str]]],
 
 
 def add_window_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the window and threshold options of the tools that search
-    moments (checked by :func:`check_window_args`)."""
+    """Add the window and threshold options of the moment tools."""
     parser.add_argument(
         '--window', type=float, metavar='SECONDS',
         help="window length (default: the model's frame count / 2 "
@@ -260,8 +265,7 @@ def add_window_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def check_window_args(args: argparse.Namespace) -> None:
-    """Check the options of :func:`add_window_arguments` and refuse
-    ``--workers``."""
+    """Check :func:`add_window_arguments`' options; refuse ``--workers``."""
     for option, value in (('--window', args.window),
                           ('--stride', args.stride)):
         if value is not None and not (math.isfinite(value) and value > 0):
@@ -286,8 +290,8 @@ def check_window_args(args: argparse.Namespace) -> None:
 
 def check_output_path(path: Optional[str], formats: Sequence[str],
                       option: str) -> None:
-    """Refuse an output ``path`` (None: not given) whose extension is not
-    one of ``formats``, or a folder, before any work is done."""
+    """Refuse an output ``path`` not ending in one of ``formats``, or a
+    folder."""
     if path is None:
         return
     ext = osp.splitext(path)[1].lower()
@@ -299,15 +303,13 @@ def check_output_path(path: Optional[str], formats: Sequence[str],
 
 
 def report_skipped(video: str, error: Exception) -> None:
-    """Say, above the progress bar, that a video could not be read
-    (``error`` names the video)."""
+    """Say, above the progress bar, that a video could not be read."""
     from tqdm import tqdm
     tqdm.write(f'skipped: {error}', file=sys.stderr)
 
 
 def report_failures(failures: Dict[str, str], total: int) -> int:
-    """List the videos that failed (error message per video) on stderr;
-    returns the exit status: 1 when any of the ``total`` failed, else 0."""
+    """List the failures on stderr; the exit status: 1 if any, else 0."""
     if not failures:
         return 0
     print(f'{len(failures)} of {total} videos failed:', file=sys.stderr)
@@ -318,26 +320,17 @@ def report_failures(failures: Dict[str, str], total: int) -> int:
 
 @contextlib.contextmanager
 def _third_party_quiet() -> Iterator[None]:
-    """Hide what a user of the tools can do nothing about: the stack's
-    warnings about its own internals, and what FFmpeg (in decord and
-    OpenCV) and decord's C++ log write about unreadable videos (``moov
-    atom not found``, ``video_reader.cc:86: ERROR opening``); the tools
-    report each such video in one line of their own.
-
-    Native code writes to file descriptor 2 itself, where no Python
-    setting reaches it: ``sys.stderr`` (messages, warnings, the progress
-    bar) moves to a copy of the descriptor, and descriptor 2 to
-    ``/dev/null``, both put back at the end; nothing moves when
-    ``sys.stderr`` is not descriptor 2 (e.g. captured by a test).
-    """
+    """Hide the stack's warnings about its internals and what FFmpeg and
+    decord write about unreadable videos (the tools report each in one
+    line): native code writes to descriptor 2, so ``sys.stderr`` moves to
+    a copy of it and descriptor 2 to ``/dev/null`` (unless ``sys.stderr``
+    is not descriptor 2, e.g. captured by a test)."""
     try:
         moved = sys.stderr.fileno() == 2
     except (AttributeError, OSError, ValueError):  # captured, replaced
         moved = False
     python_stderr = sys.stderr
     if moved:
-        # First, so that the loggers made from here on write to the kept
-        # sys.stderr.
         python_stderr.flush()
         real = os.dup(2)
         sys.stderr = open(real, 'w', buffering=1, closefd=False,
@@ -377,20 +370,9 @@ def run_cli(parser: argparse.ArgumentParser,
             run_fn: Callable[[argparse.Namespace], int],
             argv: Optional[Sequence[str]],
             check_fn: Optional[ArgsCheck] = None) -> int:
-    """Parse the command line and run; input errors become one line and
-    exit status 2.
-
-    Args:
-        parser (argparse.ArgumentParser): The tool's parser.
-        run_fn (callable): Runs the parsed arguments, returns the status.
-        argv (list[str], optional): Arguments; ``sys.argv[1:]`` by default.
-        check_fn (callable, optional): Checks the arguments before torch
-            and the package are imported (raises :class:`CliError`), so
-            that a usage error answers in a fraction of a second.
-
-    Returns:
-        int: The exit status.
-    """
+    """Parse ``argv``, check (``check_fn``, before torch) and run
+    (``run_fn``); returns the exit status, 2 with one line for an input
+    error."""
     args = parser.parse_args(argv)
     try:
         if check_fn is not None:
@@ -412,7 +394,5 @@ def tool_main(build_parser: Callable[[], argparse.ArgumentParser],
               run_fn: Callable[[argparse.Namespace], int],
               check_fn: Optional[ArgsCheck] = None
               ) -> Callable[[Optional[Sequence[str]]], int]:
-    """A tool's ``main(argv=None)``, which returns the exit status:
-    :func:`run_cli` with the parser ``build_parser`` makes, ``run_fn`` and
-    ``check_fn``."""
+    """A tool's ``main(argv=None)``: :func:`run_cli` on a new parser."""
     return lambda argv=None: run_cli(build_parser(), run_fn, argv, check_fn)

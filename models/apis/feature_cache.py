@@ -1,15 +1,14 @@
 """Cached video features of a folder, so that a second search of the same
 folder embeds only the videos that are new or changed.
 
-The cache is one file (by default ``<cache home>/features/videos-<digits>.pt``
-for ``videos/``): :data:`CACHE_MAGIC`, then a ``torch.save`` archive of
-plain tensors, ints and strings (read with ``weights_only=True``) holding,
-per model, each video's version (size, times, inode) and features, keyed
-by its path relative to the folder. A path that holds anything else is
-refused (:class:`NotACacheError`), never written over; a damaged file of
-ours is rebuilt, with a warning. Writers lock the cache's folder, merge
-their model's entries into the file as it is now and rename a complete
-temporary file over it: two searches with different models keep both.
+One file (``<cache home>/features/<folder>-<digits>.pt``):
+:data:`CACHE_MAGIC`, then a ``torch.save`` archive (read with
+``weights_only=True``) holding, per model, each video's version (size,
+times, inode) and features by path relative to the folder. Anything else
+at the path is refused (:class:`NotACacheError`), never written over; a
+damaged file of ours is rebuilt with a warning. Writers lock the folder,
+merge their model's entries into the file as it is now and rename a
+complete file over it.
 
 Example:
     >>> scorer = load_scoring_model(name='ViT-B/32-8')
@@ -38,33 +37,24 @@ try:
 except ImportError:  # Windows: no flock; concurrent searches may race
     fcntl = None
 
-#: First bytes of every cache file: they tell our file from anyone else's
-#: even when the rest is damaged.
+#: First bytes of every cache file: ours even when the rest is damaged.
 CACHE_MAGIC = b'ACTIONCLIP-FEATURE-CACHE\n'
 
-#: ``kind`` of the cache dict.
 CACHE_KIND = 'actionclip-feature-cache'
 
-#: Version of the cache file layout. Format 1 (no magic, no ``kind``) was a
-#: bare ``torch.save`` of ``{'format': 1, 'models': {...}}``.
+#: Format 1 (no magic) was a bare ``torch.save`` of ``{'format': 1, ...}``.
 _CACHE_FORMAT = 2
 
-#: Version of the embedding code (:func:`embed_videos` and what it calls);
-#: bump it when a change alters the features of a video, so that entries
-#: computed before are not reused.
+#: Bump when a change to :func:`embed_videos` alters a video's features.
 EMBEDDING_VERSION = 1
 
 
 class NotACacheError(ValueError):
-    """A cache path names something that is not one of our feature caches
-    (and is therefore left alone)."""
+    """A cache path names something that is not one of our caches."""
 
 
 def cache_file_for(path: str, kind: str) -> str:
-    """The cache file of a folder or a video in :func:`cache_home`:
-    ``<cache home>/<kind>/<name>-<16 hex digits>.pt``, the name for people,
-    the digits (of the resolved path) so that two folders of one name keep
-    separate files."""
+    """``<cache home>/<kind>/<name>-<16 hex digits of its real path>.pt``."""
     real = osp.realpath(path)
     digest = hashlib.sha256(
         real.encode('utf-8', 'surrogateescape')).hexdigest()[:16]
@@ -73,24 +63,19 @@ def cache_file_for(path: str, kind: str) -> str:
 
 
 def default_cache_path(folder: str) -> str:
-    """Where the features of ``folder``'s videos are cached by default:
-    :func:`cache_file_for` ``(folder, 'features')``."""
+    """The default feature cache of ``folder``."""
     return cache_file_for(folder, 'features')
 
 
 def model_key(identity: str) -> str:
-    """The key of a model's entries: ``'<EMBEDDING_VERSION>|<identity>'``,
-    so that features of another version of the embedding code are not
-    reused."""
+    """The key of a model's entries: ``'<EMBEDDING_VERSION>|<identity>'``."""
     return f'{EMBEDDING_VERSION}|{identity}'
 
 
 @dataclass
 class CacheStats:
-    """What :func:`embed_folder_cached` did: the videos embedded and those
-    whose cached features were used, ``{entry: error message}`` of
-    unreadable videos, broken links and subfolders that cannot be listed,
-    the cache file (None: no cache) and whether it was written."""
+    """What :func:`embed_folder_cached` did (``failed``: ``{entry: error
+    message}``; ``cache_path`` None: no cache)."""
 
     computed: List[str]
     reused: List[str]
@@ -111,14 +96,8 @@ def _not_a_cache(path: str, what: str) -> NotACacheError:
 
 
 def _classify(path: str, keep_body: bool = False) -> Tuple[str, bytes]:
-    """``(what, body)``: ``what`` is ``'missing'``, ``'ours'`` or
-    ``'format 1'`` (ours, older); ``body``: with ``keep_body``, the bytes
-    after :data:`CACHE_MAGIC` of ours.
-
-    Raises:
-        NotACacheError: ``path`` exists but is not one of our caches.
-        OSError: ``path`` cannot be read (e.g. permission denied).
-    """
+    """``('missing' | 'ours' | 'format 1', bytes after the magic when
+    keep_body)``; NotACacheError or OSError for anything else."""
     if not osp.lexists(path):
         return 'missing', b''
     if osp.isdir(path):
@@ -154,12 +133,9 @@ def _classify(path: str, keep_body: bool = False) -> Tuple[str, bytes]:
 
 
 def read_cache(path: str) -> Tuple[dict, Optional[str]]:
-    """Read a cache file (it need not exist), telling ours from anything
-    else: ``(cache, problem)``, the cache dict (``kind``, ``format``,
-    ``models``: ``{model_key: {relative path: entry}}``) and None, or an
-    empty cache and why the file of ours there must be rebuilt.
-    :class:`NotACacheError` when ``path`` exists but is not one of our
-    caches, OSError when it cannot be read."""
+    """``(cache, None)``, or ``(empty cache, why ours must be rebuilt)``;
+    the cache's ``models``: ``{model_key: {name: entry}}``. Raises
+    :class:`NotACacheError` or OSError as :func:`check_cache_path`."""
     what, body = _classify(path, keep_body=True)
     if what == 'missing':
         return _empty_cache(), None
@@ -179,8 +155,7 @@ def read_cache(path: str) -> Tuple[dict, Optional[str]]:
 
 
 def load_cache(path: str) -> Tuple[dict, bool]:
-    """:func:`read_cache` as ``(cache, rebuild)``, a file of ours to
-    rebuild (to write again even if no entry changes) being a warning."""
+    """:func:`read_cache` as ``(cache, rebuild)``, warning of a rebuild."""
     cache, problem = read_cache(path)
     if problem:
         warnings.warn(f'Rebuilding the feature cache {path} ({problem})')
@@ -189,13 +164,10 @@ def load_cache(path: str) -> Tuple[dict, bool]:
 
 def check_cache_path(path: str) -> str:
     """Before any work: refuse a path that is not one of our caches
-    (:class:`NotACacheError`, or OSError where it cannot be read), create
-    its folder if missing (OSError where it cannot be), and return the
-    absolute path."""
+    (:class:`NotACacheError`; OSError where unreadable), create its folder,
+    return the absolute path."""
     path = osp.abspath(path)
     _classify(path)
-    # Finding out after the embedding work that the cache cannot go where
-    # asked would waste it.
     folder = osp.dirname(path)
     try:
         os.makedirs(folder, exist_ok=True)
@@ -209,16 +181,14 @@ def check_cache_path(path: str) -> str:
 
 @contextlib.contextmanager
 def _locked(path: str) -> Iterator[None]:
-    """Writers of the cache take turns: a lock on its folder (a lock file
-    would be left beside the file, which is replaced by a rename)."""
+    """Writers take turns by a lock on the folder (the file is renamed)."""
     if fcntl is None:
         yield
         return
     fd = os.open(osp.dirname(path) or '.', os.O_RDONLY)
     try:
-        # A file system without flock on folders (some network ones): the
-        # rename still keeps the file whole; two writers at once may then
-        # drop one model's new entries, which are computed again next time.
+        # No flock on folders (some network file systems): the rename
+        # still keeps the file whole.
         with contextlib.suppress(OSError):
             fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -228,15 +198,10 @@ def _locked(path: str) -> Iterator[None]:
 
 def save_entries(path: str, key: str, entries: dict,
                  merge: bool = False) -> bool:
-    """Store the entries (``{name: entry}``) of one key, keeping every
-    other key's: under the lock, the file is read again (another run may
-    have written since) and only ``models[key]`` changes (``key``: e.g.
-    a :func:`model_key`); with ``merge``, the key's other entries are kept
-    (videos named one by one, as ``find_moments``' window features).
-    Returns whether the file was written; a failure is a warning, since
-    the features are only cached, not lost.
-    """
-    # Through a symbolic link: write the file it points to, not the link.
+    """Under the lock, read the file again and replace ``models[key]`` by
+    ``entries`` (merged into its old ones with ``merge``). Returns whether
+    it was written; a failure is a warning."""
+    # Through a symbolic link: write the file it points to.
     target = osp.realpath(path)
     try:
         with _locked(target):
@@ -244,8 +209,6 @@ def save_entries(path: str, key: str, entries: dict,
             old = cache['models'].get(key) if merge else None
             cache['models'][key] = {
                 **(old if isinstance(old, dict) else {}), **entries}
-            # Atomic: an interrupted or failed write keeps the previous
-            # cache.
             with atomic_write(target) as f:
                 f.write(CACHE_MAGIC)
                 torch_save_to(cache, f)
@@ -260,9 +223,8 @@ def stat_videos(
     videos: Sequence[str],
     on_failure: Optional[Callable[[str, Exception], None]] = None
 ) -> Tuple[Dict[str, os.stat_result], Dict[str, str]]:
-    """``({video: os.stat}, {video: error message})``: broken links, link
-    loops and entries that cannot be reached are failures, each also given
-    to ``on_failure(video, error)``, not errors."""
+    """``({video: os.stat}, {video: error message})``; each failure is
+    also given to ``on_failure(video, error)``."""
     stats: Dict[str, os.stat_result] = {}
     failed: Dict[str, str] = {}
     for video in videos:
@@ -288,30 +250,19 @@ def embed_folder_cached(
     num_workers: int = 0,
     use_cache: bool = True
 ) -> Tuple[Dict[str, torch.Tensor], CacheStats]:
-    """Features of every video in a folder, recomputing only what changed
-    (:func:`models.utils.paths.file_version`); a removed video is dropped,
-    other models' features stay in the file.
+    """Features of every video in a folder, embedding only those new or
+    changed (:func:`~models.utils.paths.file_version`); removed videos are
+    dropped, other models' entries kept.
 
     Args:
-        scorer (ScoringModel): From
-            :func:`models.apis.video_scoring.load_scoring_model`.
-        folder (str): The video folder (walked with :func:`find_videos`).
-        cache_path (str, optional): Cache file; defaults to
-            :func:`default_cache_path`. Its folder is created if missing.
-        batch_size (int): Videos per forward pass.
-        progress (bool): Show a progress bar for the videos to embed (none
-            when there are none).
-        on_failure (callable, optional): See :func:`embed_videos`; also
-            called for broken links, link loops and subfolders that cannot
-            be listed.
-        num_workers (int): Processes decoding videos (see
-            :func:`embed_videos`).
-        use_cache (bool): False: embed every video and neither read nor
-            write a cache (``cache_path`` is then ignored).
+        cache_path (str, optional): Defaults to :func:`default_cache_path`.
+        on_failure, num_workers, batch_size: As :func:`embed_videos`;
+            ``on_failure`` also gets broken links and unlistable folders.
+        use_cache (bool): False: neither read nor write a cache.
 
     Returns:
-        tuple: ``({video: (V, D) features}, CacheStats)``; unreadable videos
-        are left out (and not cached, so they are tried again next time).
+        tuple: ``({video: (V, D) features}, CacheStats)``, unreadable
+        videos left out (and not cached).
 
     Raises:
         NotADirectoryError: ``folder`` is not a folder.
@@ -349,7 +300,7 @@ def embed_folder_cached(
             reused.append(video)
         else:
             # Stat taken before decoding: a file changed meanwhile is
-            # recomputed next time instead of being cached as current.
+            # not cached as current.
             entries[name] = entry
             todo.append(video)
     new, unreadable = embed_videos(scorer, todo, batch_size,

@@ -1,21 +1,9 @@
-"""The one way this project builds a model to score videos with.
-
-Every entry point (``init_actionclip``, ``tools/zero_shot.py``,
-``tools/search_videos.py``) loads through :func:`load_model`, which builds
-the model and its video preprocessing from one config:
-
-* the config the user gives, if any;
-* else, for a released name, the config of the release table;
-* else the config the checkpoint records (mmengine's ``meta['cfg']``,
-  written by every training run of this project), read as data;
-* else, for a bare state dict, one described by the shapes of its weights
-  with the released models' test pipeline;
-* for plain CLIP weights (``clip=``), one from the architecture table
-  with temporal mean pooling.
-
-The weights then load strictly (``ActionClip`` refuses missing,
-unexpected, reshaped and non-finite weights), so a model either is what
-the checkpoint was trained as, or is not built at all.
+"""The one way this project builds a model to score videos with
+(:func:`load_model`), from one config: the one given; else a released
+name's in the release table; else the one the checkpoint records
+(``meta['cfg']``); else one described by a bare state dict's shapes; for
+plain CLIP weights, one with temporal mean pooling. The weights then load
+strictly: the model is what the checkpoint was trained as, or none.
 
 Example:
     >>> model, preprocess = init_actionclip('ViT-B/32-8', device='cpu')
@@ -52,8 +40,7 @@ from models.checkpoints.safe_loading import load_checkpoint_file
 from models.recognizers.actionclip import ActionClip
 from models.utils.paths import require_file
 
-#: The project root: release-table configs and label files are relative
-#: to it.
+#: Release-table configs and label files are relative to it.
 PROJECT_ROOT = osp.dirname(
     osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -64,13 +51,12 @@ def available_models() -> List[str]:
 
 
 class ModelNotFoundError(FileNotFoundError, ValueError):
-    """A model name that is neither released nor an existing file."""
+    """Neither a released model name nor an existing file."""
 
 
 def actionclip_checkpoint_path(name_or_path: str) -> str:
-    """The local file of a released model (from the hub cache, downloaded
-    there when missing), of an http(s) URL (likewise), or of a
-    checkpoint path."""
+    """The local file of a released name or an http(s) URL (from the hub
+    cache, downloaded there when missing), or of a checkpoint path."""
     if name_or_path in ACTIONCLIP_CHECKPOINTS:
         entry = ACTIONCLIP_CHECKPOINTS[name_or_path]
         return fetch_hub_checkpoint(entry['url'], entry.get('sha256'))
@@ -85,33 +71,23 @@ def actionclip_checkpoint_path(name_or_path: str) -> str:
 
 def _release_of(name_or_path: str, path: str) -> Optional[dict]:
     """The release-table entry of a name, or of a file named like one."""
-    if name_or_path in ACTIONCLIP_CHECKPOINTS:
-        return ACTIONCLIP_CHECKPOINTS[name_or_path]
-    for entry in ACTIONCLIP_CHECKPOINTS.values():
-        if osp.basename(entry['url']) == osp.basename(path):
-            return entry
-    return None
+    return ACTIONCLIP_CHECKPOINTS.get(name_or_path) or next(
+        (entry for entry in ACTIONCLIP_CHECKPOINTS.values()
+         if osp.basename(entry['url']) == osp.basename(path)), None)
 
 
 def _built_config(arch: Union[str, dict], num_segs: int, **model) -> Config:
-    """The config of an ActionClip model with the released models' test
-    pipeline."""
+    """An ActionClip config with the released test pipeline."""
     size = (CLIP_ARCHS[arch] if isinstance(arch, str) else
             arch)['image_resolution']
-    return Config(
-        dict(
-            model=dict(
-                type='ActionClip',
-                clip_arch=arch,
-                num_adapter_segs=num_segs,
-                to_float32=True,
-                **model),
-            test_pipeline=released_test_pipeline(num_segs, size)))
+    return Config(dict(
+        model=dict(type='ActionClip', clip_arch=arch,
+                   num_adapter_segs=num_segs, to_float32=True, **model),
+        test_pipeline=released_test_pipeline(num_segs, size)))
 
 
 def _config_from_shapes(state: dict, path: str) -> Config:
-    """A config for a bare state dict: the architecture its shapes
-    describe."""
+    """A config for a bare state dict, from its shapes."""
     if 'adapter.frame_position_embeddings.weight' not in state:
         raise CheckpointMismatchError(
             f'{path} records no config and has no adapter.frame_position_'
@@ -124,14 +100,12 @@ def _config_from_shapes(state: dict, path: str) -> Config:
             f'{path} records no config, and its weights do not describe '
             'an ActionCLIP model. ' + describe_checkpoint(state)) from None
     return _built_config(
-        arch,
-        state['adapter.frame_position_embeddings.weight'].shape[0],
+        arch, state['adapter.frame_position_embeddings.weight'].shape[0],
         num_adapter_layers=adapter_depth(state))
 
 
 def _labels_of(model_cfg: dict) -> Optional[Union[str, List[str]]]:
-    """The config's labels when they can be read here, else None (the
-    label file of a training run may live on another machine)."""
+    """The config's labels, or None where their file is not here."""
     labels = model_cfg.get('labels_or_label_file')
     if not isinstance(labels, str):
         return labels
@@ -142,18 +116,13 @@ def _labels_of(model_cfg: dict) -> Optional[Union[str, List[str]]]:
 def _identity(model_cfg: dict, pipeline: Sequence[dict],
               weights: str) -> str:
     """What determines a video's features: the model as built (labels,
-    templates and loss aside), its pipeline and the weights file (the
-    feature cache adds the embedding code's version)."""
+    templates and loss aside), its pipeline and the weights file."""
     described = {
-        k: v
-        for k, v in model_cfg.items() if k not in (
+        k: v for k, v in model_cfg.items() if k not in (
             'labels_or_label_file', 'templates_or_template_file',
-            'template', 'loss', 'text_chunk_size', 'frozen')
-    }
-    text = json.dumps(
-        dict(model=described, pipeline=list(pipeline)),
-        sort_keys=True,
-        default=repr)
+            'template', 'loss', 'text_chunk_size', 'frozen')}
+    text = json.dumps(dict(model=described, pipeline=list(pipeline)),
+                      sort_keys=True, default=repr)
     stat = os.stat(weights)
     return (f'{hashlib.sha256(text.encode()).hexdigest()[:16]}|'
             f'{osp.abspath(weights)}|{stat.st_size}|{stat.st_mtime_ns}')
@@ -161,21 +130,9 @@ def _identity(model_cfg: dict, pipeline: Sequence[dict],
 
 @dataclass
 class LoadedModel:
-    """A model ready to embed videos, and how it was built.
-
-    Attributes:
-        model (ActionClip): In eval mode, on ``device``.
-        preprocess (Preprocess): Video path or dict to the normalised
-            ``(V * T, C, H, W)`` frames the model takes (its test pipeline,
-            then its data preprocessor).
-        identity (str): What the weights, the built model and the
-            preprocessing are: two loads with the same identity embed a
-            video alike (the feature cache is keyed by it).
-        device (torch.device): Where the model runs.
-        config (Config): The model and test pipeline it was built from.
-        source (str): Where that config came from, for messages.
-        weights (str): The file the weights were read from.
-    """
+    """A model in eval mode, its preprocessing, and how it was built:
+    ``identity`` is equal for loads that embed a video alike (the caches'
+    key); ``source`` says where ``config`` came from."""
 
     model: ActionClip
     preprocess: Preprocess
@@ -186,12 +143,9 @@ class LoadedModel:
     weights: str
 
     def describe(self) -> dict:
-        """What a result file should say about the model: ``weights``,
-        ``built_from`` and ``num_frames``."""
-        return dict(
-            weights=self.weights,
-            built_from=self.source,
-            num_frames=self.model.num_segs)
+        """What a result file says of the model."""
+        return dict(weights=self.weights, built_from=self.source,
+                    num_frames=self.model.num_segs)
 
     @property
     def templates(self) -> List[str]:
@@ -199,14 +153,10 @@ class LoadedModel:
         return list(self.model.templates)
 
 
-#: Speed switches that ActionClip took as arguments of their own before
-#: they were grouped under ``speedups``: checkpoints trained then record
-#: them so.
+#: Speed switches older checkpoints record outside ``speedups``.
 _LEGACY_SPEEDUPS = dict(
-    fast_attention='fast_attention',
-    fast_patch_embedding='patch_embedding',
-    compile='compile',
-    cuda_graphs='cuda_graphs')
+    fast_attention='fast_attention', fast_patch_embedding='patch_embedding',
+    compile='compile', cuda_graphs='cuda_graphs')
 
 
 def _build(model_cfg: dict) -> ActionClip:
@@ -220,8 +170,8 @@ def _build(model_cfg: dict) -> ActionClip:
 
 
 def _preprocess(cfg: Config, model: ActionClip) -> Tuple[Preprocess, list]:
-    """The model's preprocessing: the config's test pipeline (the released
-    models' when it has none), then the model's own data preprocessor."""
+    """The config's test pipeline (else the released one), then the
+    model's data preprocessor."""
     pipeline = cfg.get('test_pipeline') or cfg.get(
         'test_dataloader', {}).get('dataset', {}).get('pipeline')
     if not pipeline:
@@ -238,27 +188,19 @@ def load_model(checkpoint: Optional[str] = None,
                device: Union[str, torch.device] = 'cpu',
                labels: Optional[Union[str, List[str]]] = None,
                templates: Optional[Sequence[str]] = None) -> LoadedModel:
-    """Build a model and its preprocessing from one config, then load its
-    weights strictly (see the module docstring for which config).
+    """Build a model and its preprocessing from one config (module
+    docstring), then load its weights strictly.
 
     Args:
-        checkpoint (str, optional): A released name (``'ViT-B/32-8'``,
-            read from ``$TORCH_HOME/hub/checkpoints``, downloaded there
-            when missing), an http(s) URL or a checkpoint file.
-        config (str, optional): The MMAction2 config the checkpoint was
-            trained with; overrides the one it records.
-        clip (str, optional): Plain CLIP weights instead of a checkpoint:
-            an OpenAI name (``'ViT-B/32'``, cached in ``~/.cache/clip``) or
-            a CLIP file; frames are fused by temporal mean pooling.
+        checkpoint (str, optional): A released name (``'ViT-B/32-8'``, in
+            ``$TORCH_HOME/hub/checkpoints``), an http(s) URL or a file.
+        config (str, optional): Overrides the config the checkpoint records.
+        clip (str, optional): Plain CLIP weights instead: an OpenAI name
+            (cached in ``~/.cache/clip``) or a CLIP file.
         num_frames (int): Frames sampled per video with ``clip``.
-        device (str | torch.device): Where to put the model.
-        labels (str | list[str], optional): Class names or a label file;
-            by default the config's, when its file can be read.
-        templates (list[str], optional): Prompt templates; by default the
-            config's.
-
-    Returns:
-        LoadedModel: The model, its preprocessing, identity and config.
+        labels (str | list[str], optional): By default the config's, when
+            its file can be read.
+        templates (list[str], optional): By default the config's.
     """
     if (checkpoint is None) == (clip is None):
         raise ValueError('Give exactly one model source: a checkpoint (a '
@@ -274,24 +216,16 @@ def load_model(checkpoint: Optional[str] = None,
     else:
         cfg, state, weights, source = _checkpoint_config(checkpoint, config)
     model_cfg = copy.deepcopy(dict(cfg.model))
-    legacy = {
-        new: model_cfg.pop(old)
-        for old, new in _LEGACY_SPEEDUPS.items() if old in model_cfg
-    }
-    # Weights come from the checkpoint; scoring needs neither CLIP's
-    # download nor training-only speed-ups.
-    model_cfg.update(
-        pretrained=False,
-        speedups={
-            **legacy,
-            **(model_cfg.get('speedups') or {}), 'compile': False,
-            'cuda_graphs': False
-        })
+    legacy = {new: model_cfg.pop(old)
+              for old, new in _LEGACY_SPEEDUPS.items() if old in model_cfg}
+    # No CLIP download, no training-only speed-ups.
+    model_cfg.update(pretrained=False, speedups={
+        **legacy, **(model_cfg.get('speedups') or {}), 'compile': False,
+        'cuda_graphs': False})
     model_cfg['labels_or_label_file'] = (
         labels if labels is not None else _labels_of(model_cfg))
-    # Checkpoints trained before ``template`` was the one spelling record
-    # templates_or_template_file: read as template, with no warning about a
-    # recorded config the user cannot edit.
+    # Older checkpoints record templates_or_template_file: read as
+    # template, with no warning about a config the user cannot edit.
     legacy = model_cfg.pop('templates_or_template_file', None)
     if model_cfg.get('template') is None:
         model_cfg['template'] = legacy
@@ -307,8 +241,7 @@ def load_model(checkpoint: Optional[str] = None,
         raise CheckpointMismatchError(
             f'{error} (model built from {source})') from None
     model.to(device).eval()
-    # As mim test does at its first step: fp16 CLIP on CUDA unless the
-    # config keeps float32.
+    # As mim test: fp16 CLIP on CUDA unless the config keeps float32.
     model.apply_test_precision()
     preprocess, pipeline = _preprocess(cfg, model)
     return LoadedModel(model, preprocess,
@@ -331,8 +264,7 @@ def _checkpoint_config(name_or_path: str, config: Optional[str]
                 f"the release table's config {release['config']}")
     recorded = recorded_config(checkpoint, path)
     if recorded is not None and recorded.get('model'):
-        return (recorded, state, path,
-                f'the config recorded in {path}')
+        return recorded, state, path, f'the config recorded in {path}'
     return (_config_from_shapes(state, path), state, path,
             f'the shapes of the weights in {path} (it records no config)')
 
@@ -363,41 +295,22 @@ def _clip_config(clip: str, num_frames: int
     return cfg, state, path, f'CLIP weights {path}'
 
 
-def init_actionclip(
-    name_or_path: str,
-    device: Union[str, torch.device] = 'cpu',
-    labels: Optional[List[str]] = None,
-    templates: Optional[List[str]] = None,
-    config: Optional[str] = None
-) -> Tuple[ActionClip, Preprocess]:
-    """Load a released ActionCLIP model, or one saved by this project.
-
-    A checkpoint written by a training run is built from the config it
-    records (temporal shift, templates, test pipeline), as ``mim test``
-    with that config would build it; see :func:`load_model`.
-
-    Args:
-        name_or_path (str): A name from :func:`available_models` (its file is
-            taken from ``$TORCH_HOME/hub/checkpoints`` when there, else
-            downloaded there) or the path of a checkpoint file.
-        device (str | torch.device): Where to put the model.
-        labels (list[str], optional): Class names, so that ``model.predict``
-            / ``model.predict_scores`` work directly.
-        templates (list[str], optional): Prompt templates for ``labels``.
-        config (str, optional): The config the checkpoint was trained with,
-            instead of the one it records.
+def init_actionclip(name_or_path: str,
+                    device: Union[str, torch.device] = 'cpu',
+                    labels: Optional[List[str]] = None,
+                    templates: Optional[List[str]] = None,
+                    config: Optional[str] = None
+                    ) -> Tuple[ActionClip, Preprocess]:
+    """Load a released ActionCLIP model (:func:`available_models`) or a
+    checkpoint of this project, as :func:`load_model` does; ``labels`` make
+    ``model.predict`` work directly.
 
     Returns:
         tuple: ``(model, preprocess)``: the model in eval mode and a
         :class:`~models.apis.preprocess.Preprocess` turning a video path or
         ``dict(filename=..., start_index=0)`` into the normalised
-        ``(V * T, C, H, W)`` tensor on the model's device (the config's test
-        pipeline, then the model's data preprocessor).
+        ``(V * T, C, H, W)`` tensor on the model's device.
     """
-    loaded = load_model(
-        name_or_path,
-        config=config,
-        device=device,
-        labels=labels,
-        templates=templates)
+    loaded = load_model(name_or_path, config=config, device=device,
+                        labels=labels, templates=templates)
     return loaded.model, loaded.preprocess

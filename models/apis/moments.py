@@ -1,26 +1,15 @@
 """Find when something happens in long videos: windows slid over each video
-are embedded once, scored against text queries, and the neighbouring
-high-scoring windows merged into segments (:mod:`.windows` places the
-windows, :mod:`.window_stream` embeds them in one streamed pass,
-:mod:`.window_cache` keeps their features, :mod:`.segments` merges them).
-This module scores them and returns the result document that
-``tools/find_moments.py --out r.json`` writes.
+(:mod:`.windows`, :mod:`.window_stream`, :mod:`.window_cache`) are scored
+against text queries and the high-scoring ones merged into segments
+(:mod:`.segments`); the result is the document ``find_moments.py --out``
+writes.
 
-Scores: a window's score for a query is the probability the model gives
-the query among the *candidates*: the queries and a background label set
-(the model's own labels by default, minus those worded like a query), the
-softmax of ``100 * cosine`` per prompt template and view, averaged, as
-``tools/zero_shot.py`` scores labels. A query that does not happen so
-leaves its probability to the label that does, and several queries compete
-as they should (a window is one action). Without background, several
-queries compete among themselves; one query alone is scored by its plain
-cosine similarity, which has no natural threshold: one must be given. A
-model whose label file (named by its config) is missing has no labels:
-:class:`BackgroundWarning` says so, and so does the document.
-
-Options measured in docs/moments_accuracy.md, off by default:
-``window_frames=N`` (windows of N frames every N // 2 instead of seconds)
-and ``subtract_still=True`` (:func:`still_subtracted`).
+A window's score for a query is the probability the model gives it among
+the queries and the background labels (the model's own by default, minus
+those worded like a query), as ``tools/zero_shot.py`` scores labels;
+without background the queries compete among themselves, and one query
+alone is scored by cosine similarity, which needs a threshold. A model
+whose label file is missing warns (:class:`BackgroundWarning`).
 
 Example:
     >>> scorer = load_scoring_model(name='work_dirs/quickstart/best.pth')
@@ -40,6 +29,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 
 from models.apis.feature_cache import stat_videos
+from models.apis.cli import check_queries, same_text
 from models.apis.segments import merge_segments
 from models.apis.window_cache import VideoWindows, WindowCache
 from models.apis.window_stream import (DEFAULT_CHUNK_FRAMES, embed_windows,
@@ -48,58 +38,26 @@ from models.apis.windows import (check_window, check_window_frames,
                                  default_window, frame_window, plan_windows)
 from models.datasets.transforms import VideoReadError
 
-#: Threshold on probabilities when none is given: the query is more likely
-#: than all the other candidates together.
+#: Default threshold on probabilities: more likely than all others together.
 DEFAULT_PROBABILITY_THRESHOLD = 0.5
 
-#: Seconds between writes of the window cache during a run (and one at
-#: its end): an interrupted run loses at most this much work.
+#: Seconds between writes of the window cache during a run.
 SAVE_EVERY_S = 60.0
 
-#: Header of the CSV result file.
 CSV_COLUMNS = ('video', 'query', 'rank', 'start_s', 'end_s', 'score',
                'peak_s')
 
-#: Called with ``(video, error)`` for each video that cannot be read.
 OnFailure = Callable[[str, Exception], None]
 
 
-def _same_text(text: str) -> str:
-    return ' '.join(text.casefold().split())
-
-
-def check_queries(queries: Sequence[str]) -> List[str]:
-    """The queries (what to look for), stripped; a ValueError when none,
-    empty or repeated (a repeated query would share its probability with
-    itself)."""
-    if isinstance(queries, str):
-        queries = [queries]
-    queries = [str(q).strip() for q in queries]
-    if not queries:
-        raise ValueError('No query: say what to look for')
-    if '' in queries:
-        raise ValueError(f'Query {queries.index("") + 1} is empty: describe '
-                         'what to look for')
-    seen = {}
-    for query in queries:
-        key = _same_text(query)
-        if key in seen:
-            raise ValueError(f'The queries {seen[key]!r} and {query!r} are '
-                             'the same text: give each once')
-        seen[key] = query
-    return queries
-
-
 class BackgroundWarning(UserWarning):
-    """The model's label set could not be read: the queries are scored
-    without the background labels they would otherwise compete with."""
+    """The model's labels could not be read: no background labels."""
 
 
 @contextlib.contextmanager
 def background_warnings_printed(prog: str):
-    """Within it, a :class:`BackgroundWarning` is printed to stderr at once
-    as one line, ``<prog>: warning: <message>`` (``prog``: the tool's
-    name), once per message."""
+    """Print each :class:`BackgroundWarning` once, at once, to stderr as
+    ``<prog>: warning: <message>``."""
     with warnings.catch_warnings():
         shown = warnings.showwarning
         seen = set()
@@ -117,26 +75,20 @@ def background_warnings_printed(prog: str):
 
 
 def _missing_label_file(scorer) -> Optional[str]:
-    """The label file the model's config names when it cannot be read
-    here (what left the model without labels), else None."""
-    from models.apis.loading import PROJECT_ROOT
-    config = getattr(scorer, 'config', None)
+    """The label file the model's config names, when missing here."""
+    from models.apis.loading import _labels_of
     try:
-        named = config.model.get('labels_or_label_file')
+        named = scorer.config.model.get('labels_or_label_file')
     except AttributeError:
         return None
-    if not isinstance(named, str) or any(
-            os.path.isfile(path)
-            for path in (named, os.path.join(PROJECT_ROOT, named))):
-        return None
-    return named
+    missing = isinstance(named, str) and _labels_of(scorer.config.model)
+    return named if missing is None else None
 
 
 def _background_source(scorer, background: Optional[Sequence[str]],
                        used: Sequence[str]) -> dict:
-    """The document's ``background``: its ``source``, how many ``labels``
-    are ``used``, ``why`` there are none, and the ``warning`` to give when
-    the model's label file is missing."""
+    """The document's ``background`` (``source``, ``labels``, ``why``,
+    ``warning``)."""
     if background is not None:
         if background:
             return dict(source='given', labels=len(used))
@@ -176,49 +128,32 @@ class QueryScoring:
 def query_scoring(model, queries: Sequence[str],
                   background: Optional[Sequence[str]] = None,
                   templates: Optional[Sequence[str]] = None) -> QueryScoring:
-    """Encode the queries and the background labels once.
-
-    Args:
-        model (ActionClip): The model.
-        queries (list[str]): What to look for.
-        background (list[str], optional): Labels the queries compete
-            with; the model's own labels when None; none when empty.
-            Labels worded like a query (case and spaces aside) are left
-            out.
-        templates (list[str], optional): Prompt templates; the model's by
-            default.
-
-    Returns:
-        QueryScoring: The prompt features and the score's definition.
-    """
+    """Encode the queries and the ``background`` labels (the model's own
+    when None, none when empty; those worded like a query are left out)."""
     from models.apis.video_scoring import label_text_features
     queries = check_queries(queries)
     if background is None:
         background = list(getattr(model, 'labels', None) or [])
-    asked = {_same_text(q) for q in queries}
+    asked = {same_text(q) for q in queries}
     background = [
         label for label in dict.fromkeys(str(b).strip() for b in background)
-        if label and _same_text(label) not in asked
+        if label and same_text(label) not in asked
     ]
     text = label_text_features(model, queries + background, templates)
-    if background:
+    kind, name = 'cosine', 'cosine similarity'
+    if background or len(queries) > 1:
         kind = 'probability'
-        name = (f'probability among the {len(queries)} queries and '
-                f'{len(background)} background labels')
-    elif len(queries) > 1:
-        kind = 'probability'
-        name = f'probability among the {len(queries)} queries'
-    else:
-        kind, name = 'cosine', 'cosine similarity'
+        name = f'probability among the {len(queries)} queries' + (
+            f' and {len(background)} background labels' if background
+            else '')
     return QueryScoring(name, kind, text, len(queries), background,
                         float(model.logit_scale_at_test()))
 
 
 def window_scores(features: torch.Tensor,
                   scoring: QueryScoring) -> torch.Tensor:
-    """Each window's score for each query: ``(K, Q)`` float32 scores of
-    ``(K, V, D)`` normalised window ``features``; a ValueError when a
-    score is not finite (broken weights or features)."""
+    """``(K, Q)`` float32 scores of ``(K, V, D)`` window features; a
+    ValueError when one is not finite."""
     from models.apis.video_scoring import score_labels
     features = features.float()
     text = scoring.text.float()
@@ -237,10 +172,8 @@ def window_scores(features: torch.Tensor,
 def resolve_threshold(threshold: Optional[float],
                       scoring: QueryScoring,
                       subtract_still: bool = False) -> float:
-    """The ``threshold`` given, checked, else the default of the score's
-    kind; a ValueError when none is given for cosine scores, or for a
-    threshold outside the range of the scores (wider with
-    ``subtract_still``: differences, :func:`still_subtracted`)."""
+    """The ``threshold`` given, checked against the scores' range, else
+    the default; a ValueError when none is given for cosine scores."""
     probability = scoring.kind == 'probability'
     if threshold is None:
         if probability:
@@ -252,10 +185,9 @@ def resolve_threshold(threshold: Optional[float],
             '0.25 for OpenAI CLIP weights), several queries, or background '
             'labels')
     what = 'probabilities' if probability else 'cosine similarities'
+    low, high = (0, 1) if probability else (-1, 1)
     if subtract_still:  # differences of two scores
-        low, high = (-1, 1) if probability else (-2, 2)
-    else:
-        low, high = (0, 1) if probability else (-1, 1)
+        low, high = low - high, high - low
     if not low <= threshold <= high:
         raise ValueError(f'The scores are {what}'
                          f'{" minus " + what if subtract_still else ""}: the '
@@ -271,12 +203,8 @@ STILL_SUFFIX = (", minus the same for the window's middle frame held "
 
 def still_subtracted(windows: VideoWindows,
                      scoring: QueryScoring) -> torch.Tensor:
-    """A window's score minus that of its middle frame repeated (its still
-    picture, through the same model): a still scene then scores about 0
-    whatever label it resembles; an action keeps what its motion adds.
-    ``(K, Q)`` scores, in ``[-1, 1]`` for probabilities, of ``windows``
-    with their ``stills``.
-    """
+    """``(K, Q)`` window scores minus those of their stills: a still scene
+    scores about 0, an action keeps what its motion adds."""
     if windows.stills is None:
         raise ValueError(f'No still-picture features for {windows.video!r}'
                          ': embed them with subtract_still')
@@ -303,22 +231,14 @@ def video_windows(
     chunk_frames: int = DEFAULT_CHUNK_FRAMES,
     window_frames: Optional[int] = None, stills: bool = False
 ) -> Tuple[Dict[str, VideoWindows], Dict[str, str], WindowStats]:
-    """The windows of each video and their features: from the cache when
-    current, else decoded in one streamed pass and embedded.
-
-    Args:
-        scorer, videos, window_s, stride_s, cache_path, batch_size,
-        progress, on_failure, chunk_frames, window_frames: As
-            :func:`find_moments`'s (``window_s`` and ``stride_s`` None with
-            ``window_frames``). The cache is written every
-            :data:`SAVE_EVERY_S` seconds and at the end, also of an
-            interrupted run.
-        stills (bool): Also embed (and cache) each window's still picture
-            in the same pass of decoding.
+    """The windows of each video and their features, from the cache when
+    current, else embedded (arguments as :func:`find_moments`'s; ``stills``:
+    also the stills'). The cache is written every :data:`SAVE_EVERY_S`
+    seconds and at the end, also of an interrupted run.
 
     Returns:
         tuple: ``({video: VideoWindows}, {video: error message},
-        WindowStats)``, videos in input order.
+        WindowStats)``, in input order.
     """
     from tqdm import tqdm
     if window_frames is not None:
@@ -337,8 +257,6 @@ def video_windows(
     computed, saved, count = [], False, 0
     last_save = time.monotonic()
     try:
-        # Shown once the first video's windows are counted (the total
-        # grows as each video is opened).
         with tqdm(total=0, unit='window', disable=not (progress and todo),
                   dynamic_ncols=True, delay=0.1) as bar:
             for video in todo:
@@ -357,13 +275,10 @@ def video_windows(
                 count += len(windows.windows)
                 if cache is not None:
                     cache.add(stats[video], windows)
-                    # Each write rewrites the whole file: not after every
-                    # short video of a large folder.
                     if time.monotonic() - last_save >= SAVE_EVERY_S:
                         saved = cache.save() or saved
                         last_save = time.monotonic()
     finally:
-        # Also when interrupted: the videos finished are kept.
         if cache is not None:
             saved = cache.save() or saved
     return ({v: found[v] for v in videos if v in found},
@@ -401,11 +316,7 @@ def _embed_video(scorer, video: str, window_s: Optional[float],
 def video_result(windows: VideoWindows, queries: Sequence[str],
                  scoring: QueryScoring, threshold: float, topk: int,
                  subtract_still: bool = False) -> dict:
-    """One video's entry of the result document (``video``,
-    ``duration_s``, ``fps``, ``num_frames``, ``windows``, ``scores``,
-    ``segments`` and ``size_bytes``: see ``docs/find_moments.md``), its
-    ``topk`` segments per query made of windows scoring ``threshold`` or
-    more (by :func:`still_subtracted` with ``subtract_still``)."""
+    """One video's entry of the result document (docs/find_moments.md)."""
     scores = (still_subtracted(windows, scoring) if subtract_still else
               window_scores(windows.features, scoring))
     per_query = {q: scores[:, i].tolist() for i, q in enumerate(queries)}
@@ -436,44 +347,28 @@ def find_moments(scorer, videos: Sequence[str], queries: Sequence[str],
                  info: Optional[dict] = None,
                  window_frames: Optional[int] = None,
                  subtract_still: bool = False) -> dict:
-    """Find when each query happens in each video.
+    """Find when each query happens in each video file.
 
     Args:
-        scorer (ScoringModel): From
-            :func:`models.apis.video_scoring.load_scoring_model`.
-        videos (list[str]): Video files (not folders).
-        queries (list[str]): What to look for.
-        window_s (float, optional): Window length in seconds; by default
-            from the model's frame count (:func:`default_window`).
-        stride_s (float, optional): Stride in seconds; half the window by
-            default.
-        threshold (float, optional): Lowest score of a window in a
-            segment; 0.5 for probabilities, required for cosine scores.
-        topk (int): Segments kept per query and video, best first.
+        window_s, stride_s (float, optional): In seconds; by default
+            :func:`default_window` of the model's frame count.
+        threshold (float, optional): Lowest window score in a segment; 0.5
+            for probabilities, required for cosine scores.
+        topk (int): Segments kept per query and video.
         cache_path (str, optional): Window cache file; none by default.
-        batch_size (int): Windows per forward pass.
-        progress (bool): Show a progress bar over the windows.
-        on_failure (callable, optional): Called with ``(video, error)``
-            for each video that cannot be read.
-        background (list[str], optional): Labels the queries compete
-            with (see :func:`query_scoring`).
-        chunk_frames (int): Frames decoded at a time.
-        info (dict, optional): Receives ``stats``: the
-            :class:`WindowStats` of the run.
+        on_failure (callable, optional): ``(video, error)`` of each video
+            that cannot be read.
+        background (list[str], optional): See :func:`query_scoring`.
+        info (dict, optional): Receives ``stats`` (:class:`WindowStats`).
         window_frames (int, optional): Windows of this many frames every
-            ``window_frames // 2`` frames, per video whatever its frame
-            rate, instead of ``window_s`` and ``stride_s``.
-        subtract_still (bool): Score each window minus its still picture
-            (:func:`still_subtracted`): one more forward pass per window,
-            no more decoding.
+            ``window_frames // 2``, instead of ``window_s``/``stride_s``.
+        subtract_still (bool): Score by :func:`still_subtracted`.
 
     Returns:
-        dict: The result document (plain JSON types; see
-        ``docs/find_moments.md``).
+        dict: The result document (docs/find_moments.md).
 
     Warns:
-        BackgroundWarning: The model's label file, named by its config,
-            cannot be read: the queries are scored without background.
+        BackgroundWarning: The model's label file cannot be read.
     """
     queries = check_queries(queries)
     if topk < 1:
@@ -491,8 +386,7 @@ def find_moments(scorer, videos: Sequence[str], queries: Sequence[str],
         window_s = float(window_s if window_s is not None else default_w)
         stride_s = float(stride_s if stride_s is not None else window_s / 2)
         check_window(window_s, stride_s)
-    # The text and the threshold first: a wrong query or threshold is
-    # refused before any video is decoded.
+    # A wrong query or threshold is refused before any decoding.
     scoring = query_scoring(scorer.model, queries, background)
     threshold = resolve_threshold(threshold, scoring, subtract_still)
     source = _background_source(scorer, background, scoring.background)
@@ -516,9 +410,8 @@ def find_moments(scorer, videos: Sequence[str], queries: Sequence[str],
 
 
 def write_result(path: str, result: dict) -> None:
-    """Write a :func:`find_moments` document to a ``.json`` file, or a
-    ``.csv`` one (one row per segment: :data:`CSV_COLUMNS`), whole or not
-    at all."""
+    """Write a :func:`find_moments` document to ``.json``, or ``.csv`` (a
+    row per segment), whole or not at all."""
     from models.utils.safe_io import write_json_or_csv
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     rows = ([
@@ -539,8 +432,7 @@ def format_time(seconds: float) -> str:
 
 
 def format_segments(result: dict) -> str:
-    """The printed answer of a :func:`find_moments` document: per video,
-    per query, its segments as ``start-end (score)``."""
+    """Per video and query, its segments as ``start-end (score)``."""
     lines = []
     for video in result['videos']:
         lines.append(f'{video["video"]} ({format_time(video["duration_s"])}'

@@ -1,10 +1,6 @@
-"""``tools/find_moments.py`` as a command: its outputs checked before the
-model loads, the search run, its summary printed and its pictures drawn.
-
-Standard library only at import: the tool reads this file before torch is
-imported (for its checks and ``--help``); what needs more is imported by
-its full name when the command runs.
-"""
+"""``tools/find_moments.py`` as a command: outputs checked before the model
+loads, the search run, its summary printed and its pictures drawn.
+Standard library only at import (the tool reads it before torch)."""
 import argparse
 import os
 import os.path as osp
@@ -21,9 +17,7 @@ SHEET_SUFFIX = '_segments.jpg'
 
 def check_not_the_cache(args: argparse.Namespace,
                         cache: Optional[str]) -> None:
-    """Refuse ``--out`` or ``--html`` naming the cache file, also one that
-    does not exist yet: the run writes the cache, then the output over it.
-    """
+    """Refuse ``--out`` or ``--html`` naming the cache file."""
     for option, path in (('--out', args.out), ('--html', args.html)):
         if None not in (path, cache) and \
                 osp.realpath(path) == osp.realpath(cache):
@@ -34,11 +28,9 @@ def check_not_the_cache(args: argparse.Namespace,
 
 
 def plot_paths(folder: str, videos: Sequence[str]) -> Dict[str, tuple]:
-    """The ``--plot`` files of each video: ``<stem>_timeline.png`` and
-    ``<stem>_segments.jpg`` in ``folder``, numbered where stems repeat:
-    ``{video: (timeline path, contact sheet path)}`` named over every video
-    to search, so that one that fails does not rename the others' files.
-    """
+    """``{video: (timeline path, contact sheet path)}`` in ``folder``,
+    ``<stem>_2`` ... where stems repeat; named over every video, so one
+    that fails does not rename the others' files."""
     paths, used = {}, set()
     for video in videos:
         stem = osp.splitext(osp.basename(video))[0]
@@ -54,8 +46,7 @@ def plot_paths(folder: str, videos: Sequence[str]) -> Dict[str, tuple]:
 
 def _prepare_outputs(args: argparse.Namespace, videos: Sequence[str],
                      cache: Optional[str]) -> Dict[str, tuple]:
-    """Refuse outputs that would overwrite an input and create the
-    ``--plot`` folder, before the model is loaded: :func:`plot_paths`."""
+    """Check the outputs and create the ``--plot`` folder; the plots."""
     check_not_the_cache(args, cache)
     plots = plot_paths(args.plot, videos) if args.plot else {}
     check_writable(
@@ -74,9 +65,8 @@ def _prepare_outputs(args: argparse.Namespace, videos: Sequence[str],
 
 def _draw(result: dict, plots: Dict[str, tuple], html: Optional[str],
           failures: Dict[str, str]) -> None:
-    """Write the ``--plot`` pictures and the ``--html`` page of the result
-    document; a picture that cannot be made is a failure of its video
-    (added to ``failures``), not of the run."""
+    """Write the ``--plot`` pictures (one that fails is its video's
+    failure) and the ``--html`` page."""
     from models.visualization.contact_sheet import write_contact_sheet
     from models.visualization.frames import FrameReadError
     from models.visualization.html_report import write_moments_page
@@ -112,8 +102,7 @@ def window_text(document: dict) -> str:
 
 
 def _summary(result: dict, stats) -> str:
-    """The line telling what a search embedded (``stats``:
-    :class:`~models.apis.moments.WindowStats`), from where, and how."""
+    """The line telling what a search embedded, from where, and how."""
     if stats.cache_path:
         unwritten = stats.computed and not stats.saved
         where = (f', {len(stats.reused)} videos from the cache '
@@ -126,8 +115,7 @@ def _summary(result: dict, stats) -> str:
 
 
 def search_options(args: argparse.Namespace) -> dict:
-    """The keyword arguments of ``find_moments`` that a tool's options
-    (:func:`models.apis.cli.add_window_arguments`, ``--topk``...) give."""
+    """``find_moments``' keyword arguments from a tool's options."""
     return dict(window_s=args.window, stride_s=args.stride,
                 threshold=args.threshold, topk=args.topk,
                 batch_size=args.batch_size, progress=not args.no_progress,
@@ -137,16 +125,8 @@ def search_options(args: argparse.Namespace) -> dict:
 
 def run(args: argparse.Namespace,
         load_model: Callable = load_model_from_args) -> int:
-    """Find the moments; ``tools/find_moments.py`` tells the exit status.
-
-    Args:
-        args (argparse.Namespace): Parsed arguments.
-        load_model (callable): Loads the model the arguments name, after
-            the outputs are checked.
-
-    Returns:
-        int: The exit status.
-    """
+    """Find the moments; returns the exit status (``load_model(args)``
+    runs after the outputs are checked)."""
     from models.apis.feature_cache import check_cache_path
     from models.apis.moments import (background_warnings_printed,
                                      find_moments, format_segments,

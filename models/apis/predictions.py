@@ -22,16 +22,9 @@ def format_table(video: str, predictions: Predictions) -> str:
 
 def write_results(path: str, results: Dict[str, Predictions],
                   failures: Dict[str, str], info: dict) -> None:
-    """Write the predictions, whole or not at all, as JSON (``info``:
-    model, labels, templates, topk; ``results``; ``failures``) or CSV (a
-    row per video and rank: ``video, rank, label, probability``).
-
-    Args:
-        path (str): ``.json`` or ``.csv`` file.
-        results (dict): ``{video: [(label, probability), ...]}``.
-        failures (dict): ``{video: error message}``.
-        info (dict): Run description for the JSON file.
-    """
+    """Write ``{video: predictions}``, whole or not at all, as JSON
+    (``info``, ``results``, ``failures``) or CSV (a row per video and
+    rank)."""
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     data = dict(info, results=[
         dict(video=video, predictions=[

@@ -1,6 +1,5 @@
 """Finding the video files that paths name: files as given, folders walked.
-Only the standard library: the command lines check their video paths with
-it before torch loads, so that a missing or empty folder answers at once.
+Only the standard library: the tools check their paths with it before torch.
 """
 import errno
 import os
@@ -20,9 +19,8 @@ class NoVideosError(ValueError):
 
 
 def path_problem(path: str) -> Optional[str]:
-    """Why ``os.stat`` refuses ``path``: a phrase to follow the quoted path
-    (``'is a broken symbolic link (...)'``, ``'does not exist'`` ...), or
-    None when it can be stat'ed."""
+    """Why ``os.stat`` refuses ``path``, as a phrase to follow it (``'does
+    not exist'`` ...), or None."""
     try:
         os.stat(path)
     except OSError as error:
@@ -43,21 +41,11 @@ def path_problem(path: str) -> Optional[str]:
 def find_videos(paths: Sequence[str],
                 extensions: Sequence[str] = VIDEO_EXTENSIONS,
                 unreadable: Optional[Dict[str, str]] = None) -> List[str]:
-    """Video files named by ``paths``: files as given (whatever their
-    extension), folders walked recursively for ``extensions``, in sorted
-    order (reproducible results and caches), skipping hidden entries and
-    not following links to folders (no endless walk); a broken link or
-    link loop is returned like any video, for its reader to report.
-
-    Args:
-        paths (list[str]): Video files and/or folders.
-        extensions (list[str]): Lower-case endings of video files.
-        unreadable (dict, optional): Filled with ``{subfolder: message}``
-            for subfolders that cannot be listed (e.g. permission denied);
-            without it, each such subfolder is a warning.
-
-    Returns:
-        list[str]: The files, each once, in the order found.
+    """Video files named by ``paths``, each once: files as given, folders
+    walked in sorted order for ``extensions``, skipping hidden entries and
+    links to folders; broken links inside are returned for the reader to
+    report. ``unreadable`` receives ``{subfolder: message}`` of those that
+    cannot be listed (else each is a warning).
 
     Raises:
         FileNotFoundError: A path does not exist, is a broken symbolic

@@ -1,7 +1,5 @@
-"""Score video files against text: load a model from one of three sources,
-embed the videos in batches, and compare them with labels or a free-text
-query (``tools/zero_shot.py``, ``tools/search_videos.py``). Finding the
-files is :mod:`models.apis.video_files`' job (re-exported here).
+"""Score video files against text: load a model, embed the videos in
+batches, and compare them with labels or a free-text query.
 
 Example:
     >>> scorer = load_scoring_model(name='ViT-B/32-8')
@@ -26,13 +24,11 @@ from models.recognizers.actionclip import ActionClip, label_probabilities
 from models.text.prompts import load_templates, tokenize
 from models.text.text_features import PromptBank, l2_normalize
 
-#: What a wrong input (a path, a label, a model file, the network) raises
-#: here, as opposed to a bug: command lines report these in one line. The
-#: refusals are those MMAction2's scripts report the same way.
+#: What a wrong input raises, as opposed to a bug: tools report it in one
+#: line.
 INPUT_ERRORS = (OSError, ValueError) + refusal_types()
 
 
-#: A model ready to embed videos, with its preprocessing and identity.
 ScoringModel = LoadedModel
 
 
@@ -43,51 +39,30 @@ def load_scoring_model(name: Optional[str] = None,
                        num_frames: int = 8,
                        device: Union[str, torch.device] = 'cpu'
                        ) -> ScoringModel:
-    """Load a model from exactly one source, through
-    :func:`models.apis.loading.load_model` (the one loading path).
-
-    Args:
-        name (str, optional): A released ActionCLIP name (``'ViT-B/32-8'``)
-            or the path of an ActionCLIP checkpoint; a checkpoint written by
-            a training run is built from the config it records.
-        config (str, optional): An MMAction2 config building ``ActionClip``;
-            needs ``checkpoint``. Videos go through its ``test_pipeline``.
-        checkpoint (str, optional): Weights trained with ``config``.
-        clip (str, optional): Plain CLIP weights: an OpenAI name
-            (``'ViT-B/32'``, cached in ``~/.cache/clip``) or a CLIP ``.pt``
-            file; frames are fused by temporal mean pooling.
-        num_frames (int): Frames sampled per video with ``clip``.
-        device (str | torch.device): Where to run.
-
-    Returns:
-        ScoringModel: The model, its preprocessing and its identity.
-    """
+    """Load a model from exactly one source: a released ``name`` or
+    checkpoint path, a ``config`` with its ``checkpoint``, or ``clip``
+    weights (see :func:`models.apis.loading.load_model`)."""
     if sum(s is not None for s in (name, config, clip)) != 1:
         raise ValueError('Give exactly one model source: a released name, a '
                          'config with its checkpoint, or CLIP weights')
     if (config is None) != (checkpoint is None):
         raise ValueError('A config and its checkpoint go together: give both')
-    return load_model(
-        checkpoint=name if name is not None else checkpoint,
-        config=config,
-        clip=clip,
-        num_frames=num_frames,
-        device=device)
+    return load_model(checkpoint=name if name is not None else checkpoint,
+                      config=config, clip=clip, num_frames=num_frames,
+                      device=device)
 
 
 @torch.no_grad()
 def encode_frames(model: ActionClip, frames: torch.Tensor) -> torch.Tensor:
-    """``(N, V, D)`` L2-normalised float32 features on the CPU of each
-    view of each video, from ``(N, V * T, C, H, W)`` normalised frames."""
+    """``(N, V, D)`` L2-normalised float32 CPU features of
+    ``(N, V * T, C, H, W)`` normalised frames."""
     features = l2_normalize(model.encode_video(frames).float())
     return features.view(len(frames), -1, features.shape[-1]).cpu()
 
 
 def _decode(pipeline: Callable[[str], dict],
             videos: Sequence[str]) -> List[tuple]:
-    """``(video, packed, error)`` of each video, decoded by the test
-    pipeline in a DataLoader worker: one that cannot be read is an item
-    too, so that it is reported and the others still embedded."""
+    """``(video, packed, error)`` of each video (a DataLoader's collate)."""
     items = []
     for video in videos:
         try:
@@ -105,24 +80,13 @@ def embed_videos(
     on_failure: Optional[Callable[[str, Exception], None]] = None,
     num_workers: int = 0
 ) -> Tuple[Dict[str, torch.Tensor], Dict[str, str]]:
-    """Embed videos in batches; unreadable files are skipped, not fatal.
-    A DataLoader decodes them with the model's test pipeline (in
-    ``num_workers`` processes while the model runs).
-
-    Args:
-        scorer (ScoringModel): From :func:`load_scoring_model`.
-        videos (list[str]): Video files.
-        batch_size (int): Videos per forward pass.
-        progress (bool): Show a tqdm progress bar on stderr.
-        on_failure (callable, optional): Called with ``(video, error)`` as
-            soon as the batch holding a video that cannot be read arrives
-            (e.g. to report it), in input order.
-        num_workers (int): Processes decoding videos; 0 decodes in this
-            one.
+    """Embed videos in batches, decoded by a DataLoader (``num_workers``
+    processes; 0: this one); unreadable files are skipped, each given to
+    ``on_failure(video, error)`` as its batch arrives.
 
     Returns:
         tuple: ``(features, failures)``: ``{video: (V, D) features}`` in
-        the order of ``videos``, and ``{video: error message}``.
+        input order and ``{video: error message}``.
     """
     from tqdm import tqdm
     if batch_size < 1:
@@ -130,8 +94,7 @@ def embed_videos(
     if num_workers < 0:
         raise ValueError(f'num_workers must be >= 0, got {num_workers}')
     loader = DataLoader(
-        list(videos),
-        batch_size=batch_size,
+        list(videos), batch_size=batch_size,
         # Workers beyond the number of batches would only start and wait.
         num_workers=min(num_workers, math.ceil(len(videos) / batch_size)),
         collate_fn=functools.partial(_decode, scorer.preprocess.pipeline))
@@ -140,9 +103,8 @@ def embed_videos(
     with tqdm(total=len(videos), unit='video', disable=not progress,
               dynamic_ncols=True) as bar:
         for batch in loader:
-            # A pipeline that keeps the aspect ratio gives frames of
-            # different sizes, which cannot be stacked into one tensor (the
-            # data preprocessor would pad them, changing their features).
+            # Frames of different sizes (aspect kept) go in separate
+            # groups: padding would change their features.
             groups: Dict[tuple, list] = {}
             for video, packed, error in batch:
                 if error is None:
@@ -166,9 +128,8 @@ def label_text_features(model: ActionClip,
                         labels: Sequence[str],
                         templates: Optional[Sequence[str]] = None
                         ) -> torch.Tensor:
-    """``(num_templates, num_labels, D)`` L2-normalised float32 features
-    on the CPU of every (template, label) prompt, encoded once; the model's
-    own templates (ActionCLIP's 16 by default) when none are given."""
+    """``(num_templates, num_labels, D)`` L2-normalised float32 CPU
+    features of every prompt (the model's templates by default)."""
     templates = load_templates(list(templates)) if templates else \
         model.templates
     bank = PromptBank(labels, templates)
@@ -177,30 +138,27 @@ def label_text_features(model: ActionClip,
 
 @torch.no_grad()
 def query_text_features(model: ActionClip, query: str) -> torch.Tensor:
-    """``(D, )`` L2-normalised float32 feature on the CPU of a free-text
-    query, used as written (no template)."""
+    """``(D, )`` L2-normalised float32 CPU feature of a query, as written."""
     if not query.strip():
         raise ValueError('The query is empty: describe what to look for')
     feature = model.encode_text(tokenize([query]))
     return l2_normalize(feature.float())[0].cpu()
 
 
-#: Label probabilities of stored features: ``ActionClip.predict_scores``'s
-#: own computation (``(N, V, D)`` and ``(P, L, D)`` features to ``(N, L)``).
+#: ``(N, L)`` probabilities of ``(N, V, D)`` and ``(P, L, D)`` features.
 score_labels = label_probabilities
 
 
 def query_similarity(video_features: torch.Tensor,
                      query_feature: torch.Tensor) -> torch.Tensor:
-    """``(N, )`` cosine similarities of ``(N, V, D)`` normalised video
-    features (averaged over the views) with a ``(D, )`` query feature."""
+    """``(N, )`` cosine similarities of ``(N, V, D)`` video features (mean
+    over views) with a ``(D, )`` query feature."""
     return (video_features @ query_feature).mean(dim=1)
 
 
 def top_k(probs: torch.Tensor, labels: Sequence[str],
           k: int) -> List[List[Tuple[str, float]]]:
-    """The ``k`` (at most ``L``) most probable labels of each video, from
-    ``(N, L)`` probabilities: ``(label, probability)`` pairs, best first."""
+    """The ``k`` best ``(label, probability)`` of each row of ``probs``."""
     values, indices = probs.topk(min(k, len(labels)), dim=-1)
     return [[(labels[i], float(v)) for v, i in zip(row_v, row_i)]
             for row_v, row_i in zip(values.tolist(), indices.tolist())]

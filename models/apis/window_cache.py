@@ -1,12 +1,10 @@
 """Cached window features of videos, so that asking another question of a
 video neither decodes nor embeds it again.
 
-The cache is a file of :mod:`models.apis.feature_cache`'s format (magic,
-refusal of files not ours, lock, merge, atomic rename), keyed by
-:func:`window_cache_key`, then by the video's absolute path. Each entry
-holds the video's version (a changed file is embedded again), its frame
-count and rate, its windows and their features. A run adds its videos'
-entries to those already there, also those another run wrote meanwhile.
+A file of :mod:`models.apis.feature_cache`'s format, keyed by
+:func:`window_cache_key`, then by the video's absolute path; each entry
+holds the video's version (a changed file is embedded again), frame count
+and rate, windows and features, merged with what other runs wrote.
 
 Example:
     >>> cache = WindowCache('clips.actionclip_moments.pt', scorer.identity,
@@ -25,15 +23,13 @@ from models.apis.feature_cache import (cache_file_for, check_cache_path,
 from models.apis.windows import frame_window, plan_windows
 from models.utils.paths import file_version
 
-#: Version of the window planning and streamed embedding
-#: (:mod:`models.apis.windows`, :mod:`models.apis.window_stream`); bump it
-#: when a change alters the windows or their features.
+#: Bump when a change to windows.py or window_stream.py alters the
+#: windows or their features.
 WINDOW_VERSION = 1
 
 
 def default_window_cache_path(path: str) -> str:
-    """Where the window features of a folder's or a video's videos are
-    cached by default: :func:`cache_file_for` ``(path, 'moments')``."""
+    """The default window cache of a folder or a video."""
     return cache_file_for(path, 'moments')
 
 
@@ -41,10 +37,8 @@ def window_cache_key(identity: str,
                      window_s: Optional[float],
                      stride_s: Optional[float],
                      window_frames: Optional[int] = None) -> str:
-    """The key of one model's window features at one window and stride
-    (or at ``window_frames`` frames instead, the stride half of it):
-    ``'windows<version>|<window>|<stride>|<model key>'``, or
-    ``'windows<version>|frames<N>|<model key>'``."""
+    """``'windows<version>|<window>|<stride>|<model key>'``, or with
+    ``window_frames``, ``'windows<version>|frames<N>|<model key>'``."""
     size = (f'frames{int(window_frames)}' if window_frames is not None else
             f'{float(window_s)!r}|{float(stride_s)!r}')
     return f'windows{WINDOW_VERSION}|{size}|{model_key(identity)}'
@@ -52,10 +46,8 @@ def window_cache_key(identity: str,
 
 @dataclass
 class VideoWindows:
-    """The windows of one video (as given): its frames and frame rate,
-    ``(start_s, end_s)`` and ``(K, V, D)`` normalised features of each
-    window, and, when computed, those of each window's middle frame held
-    still (``subtract_still``)."""
+    """The windows of one video: ``(start_s, end_s)`` and ``(K, V, D)``
+    normalised features of each, and of each one's still (when asked)."""
 
     video: str
     num_frames: int
@@ -66,28 +58,16 @@ class VideoWindows:
 
     @property
     def duration_s(self) -> float:
-        """The video's length in seconds: the end of the last window,
-        which ends with the video (by its time stamps where the frame
-        rate varies)."""
+        """The video's length in seconds (the last window's end)."""
         if self.windows:
             return float(self.windows[-1][1])
         return self.num_frames / self.fps
 
 
 class WindowCache:
-    """The window features of one model, window and stride in a cache
-    file.
-
-    Args:
-        path (str): The cache file; refused before any work when it holds
-            anything but one of our caches (:class:`NotACacheError`), its
-            folder created if missing.
-        identity (str): The model's identity.
-        window_s (float, optional): Window length in seconds.
-        stride_s (float, optional): Stride in seconds.
-        window_frames (int, optional): Window length in frames instead
-            of ``window_s`` and ``stride_s`` (the stride half of it).
-    """
+    """The window features of one model (``identity``), window and stride
+    (or ``window_frames``) in the cache file ``path``, which is refused at
+    once (:class:`NotACacheError`) when it is not one of our caches."""
 
     def __init__(self,
                  path: str,
@@ -111,8 +91,8 @@ class WindowCache:
                stat: os.stat_result,
                stills: bool = False) -> Optional[VideoWindows]:
         """The cached windows of a video (``stat``: its ``os.stat`` now),
-        and its stills' features where ``stills``; None when not cached,
-        changed since, or malformed."""
+        with stills where asked; None when not cached, changed or
+        malformed."""
         entry = self._old.get(osp.abspath(video))
         if not isinstance(entry, dict) or any(
                 entry.get(k) != v for k, v in file_version(stat).items()):
@@ -143,9 +123,7 @@ class WindowCache:
             return None
         times = [tuple(t) for t in windows.tolist()]
         if times != plan.times:
-            # Timed by the frames' time stamps (a variable frame rate),
-            # read again from the file, unchanged since (its version
-            # matched); else planned otherwise: embed again.
+            # A variable frame rate: timed by the frames' time stamps.
             from models.apis.window_stream import varying_times
             plan.frame_times = varying_times(video, num_frames, fps)
             if plan.frame_times is None or times != plan.times:
@@ -153,9 +131,8 @@ class WindowCache:
         return VideoWindows(video, num_frames, fps, times, features, still)
 
     def add(self, stat: os.stat_result, windows: VideoWindows) -> None:
-        """Remember a video's windows, for :meth:`save`. ``stat``: its
-        ``os.stat`` taken before it was decoded (a file changed meanwhile
-        is embedded again next time instead of being cached as current)."""
+        """Remember a video's windows for :meth:`save`; ``stat`` is taken
+        before decoding, so a file changed meanwhile is not current."""
         entry = dict(
             **file_version(stat),
             num_frames=int(windows.num_frames),
@@ -163,15 +140,12 @@ class WindowCache:
             windows=torch.tensor(windows.windows, dtype=torch.float64),
             features=windows.features.contiguous())
         if windows.stills is not None:
-            # Beside the window features, in the same entry: a later
-            # query with or without subtract_still costs no decoding.
             entry['stills'] = windows.stills.contiguous()
         self._new[osp.abspath(windows.video)] = entry
 
     def save(self) -> bool:
-        """Write the new entries into the file, keeping every other entry;
-        whether it was written (not with nothing new and nothing to
-        rebuild; a failed write is a warning)."""
+        """Merge the new entries into the file; whether it was written (a
+        failed write is a warning)."""
         if not self._new and not self._rebuild:
             return False
         saved = save_entries(self.path, self.key, self._new, merge=True)

@@ -1,14 +1,12 @@
 """The windows of a video decoded in one pass and embedded in batches, in
 memory bounded by the chunk size whatever the video's length.
 
-The model's test pipeline is taken apart where it decodes
-(:func:`split_pipeline`): ``VideoInit`` opens the video once, the sampling
-steps choose each window's frames (:mod:`models.apis.windows`), which are
-decoded in ascending chunks by ``VideoDecode``'s readers (PyAV in one
-forward pass, else decord, else OpenCV) and dropped once the last window
-using them is formed. The steps after decoding, the data preprocessor and
-the encoders then make of each window what the test pipeline would make
-of a clip cut to it.
+The test pipeline is split where it decodes (:func:`split_pipeline`):
+``VideoInit`` opens the video once, the sampling steps choose each window's
+frames, ``VideoDecode``'s readers (PyAV, else decord, else OpenCV) decode
+them in ascending chunks, each dropped once its last window is formed; the
+steps after decoding make of each window what the pipeline makes of a clip
+cut to it.
 
 Example:
     >>> stream = open_video(scorer, 'talk.mp4')
@@ -28,26 +26,20 @@ from models.apis.windows import WindowPlan, WindowSampler, still_sample
 from models.datasets.transforms import VideoReadError, describe_read_error
 from models.utils.paths import check_not_special
 
-#: Frames decoded at a time by default: a few windows' worth, enough for
-#: decord to decode runs of frames without seeking back.
+#: Frames decoded at a time by default: a few windows' worth.
 DEFAULT_CHUNK_FRAMES = 32
 
-#: Opening steps the stream can read with (after ``VideoPipeline`` maps
-#: ``DecordInit``/``DecordDecode`` to them).
 _INIT_TYPES = ('VideoInit', 'mmaction.VideoInit')
 _DECODE_TYPES = ('VideoDecode', 'mmaction.VideoDecode')
 
 
 class NonFiniteFeaturesError(ValueError):
-    """The model gave NaN or infinite features: no score of them could
-    be right."""
+    """The model gave NaN or infinite features."""
 
 
 @dataclass
 class PipelineParts:
-    """A test pipeline taken apart where it decodes: the opening step
-    (``init``), the steps choosing ``frame_inds`` (``sampling``), the
-    decoding step (``decode``) and the steps after it (``post``)."""
+    """A test pipeline split at its opening and decoding steps."""
 
     init: dict
     sampling: List[dict]
@@ -56,11 +48,8 @@ class PipelineParts:
 
 
 def split_pipeline(steps: Sequence[dict]) -> PipelineParts:
-    """Take a test pipeline (``VideoPipeline.steps``, where
-    ``DecordInit``/``DecordDecode`` are ``VideoInit``/``VideoDecode``) apart
-    at its opening and decoding steps; a ValueError where it does not open
-    the video with ``VideoInit`` first and decode it with ``VideoDecode``
-    later."""
+    """Split ``VideoPipeline.steps``; a ValueError unless ``VideoInit``
+    comes first and ``VideoDecode`` later."""
     types = [step.get('type') for step in steps]
     decode = next((i for i, t in enumerate(types) if t in _DECODE_TYPES),
                   None)
@@ -76,8 +65,7 @@ def split_pipeline(steps: Sequence[dict]) -> PipelineParts:
 
 class _SequentialOpenCV:
     """Frames read with OpenCV in one forward pass (``VideoDecode``'s
-    fallback reader decodes from the start for every clip, which for the
-    chunks of a long video would decode it again and again)."""
+    fallback decodes from the start for every call: once per chunk)."""
 
     def __init__(self, filename: str, num_frames: int):
         import cv2
@@ -115,17 +103,14 @@ class _SequentialOpenCV:
         self.capture.release()
 
 
-#: Largest difference, in seconds, between a frame's time stamp and
-#: ``frame / fps`` of a video read as of constant frame rate.
+#: Seconds a time stamp may differ from ``frame / fps`` at a constant rate.
 CONSTANT_RATE_TOLERANCE_S = 1e-4
 
 
 def varying_times(filename: str, num_frames: int,
                   fps: float) -> Optional[np.ndarray]:
-    """The ``num_frames`` frames' presentation times and the end
-    (:func:`models.datasets.pyav_frames.frame_times`, seconds), or None
-    where they are ``frame / fps`` to :data:`CONSTANT_RATE_TOLERANCE_S` or
-    PyAV cannot give them for these frames."""
+    """The frames' presentation times and the end, in seconds, or None
+    where they are ``frame / fps`` or PyAV cannot give them."""
     from models.datasets.pyav_frames import frame_times
     times = frame_times(filename)
     if times is None or len(times) != num_frames + 1 or not times[-1] > 0:
@@ -137,10 +122,8 @@ def varying_times(filename: str, num_frames: int,
 
 
 class VideoStream:
-    """One video opened by the model's pipeline (its
-    :class:`PipelineParts`), its frames read in ascending order; a
-    FileNotFoundError or a VideoReadError naming it where it cannot be
-    opened."""
+    """One video opened by the model's pipeline, its frames read in
+    ascending order (FileNotFoundError or VideoReadError if it cannot)."""
 
     def __init__(self, filename: str, parts: PipelineParts):
         from mmaction.registry import TRANSFORMS
@@ -156,7 +139,6 @@ class VideoStream:
         with DefaultScope.overwrite_default_scope('mmaction'):
             init = TRANSFORMS.build(parts.init)
             self._decode = TRANSFORMS.build(parts.decode)
-            #: The model's frame sampling, for :func:`plan_windows`.
             self.sampler = WindowSampler(parts.sampling)
         try:
             results = init(
@@ -165,13 +147,8 @@ class VideoStream:
             raise VideoReadError(describe_read_error(filename,
                                                      error)) from error
         self._reader = results['video_reader']
-        #: Frames of the video, as the pipeline counts them.
         self.num_frames = int(results['total_frames'])
-        #: Its frame rate (on average: frames over duration where it
-        #: varies).
-        self.fps = float(results['avg_fps'])
-        #: Each frame's time and the end (:func:`frame_times`), or None
-        #: where they are ``frame / fps``.
+        self.fps = float(results['avg_fps'])  # frames / duration if varying
         self.frame_times = varying_times(filename, self.num_frames,
                                          self.fps)
         if self.frame_times is not None:
@@ -188,9 +165,8 @@ class VideoStream:
                 'plays, or copy or download it again')
 
     def read(self, indices: Sequence[int]) -> List[np.ndarray]:
-        """``(H, W, 3)`` RGB frames at ascending indices, decoded as the
-        pipeline's decoding step would (VideoReadError where one cannot
-        be)."""
+        """``(H, W, 3)`` RGB frames at ascending indices, as the decoding
+        step would give them."""
         from models.datasets.pyav_frames import CorruptVideo, InOrderReader
         from models.datasets.transforms import _OpenCVFrames, corrupt_message
         if not self._pyav_tried:
@@ -228,7 +204,6 @@ class VideoStream:
                                                      error)) from error
 
     def close(self) -> None:
-        """Release the decoders."""
         for reader in (self._opencv, self._pyav):
             if reader is not None:
                 reader.close()
@@ -236,12 +211,9 @@ class VideoStream:
 
 
 class WindowFrames:
-    """The decoded frames of each window of ``plan``, in window order,
-    decoding each needed frame of ``stream`` once, ``chunk_frames`` at a
-    time in ascending order, and holding a frame only until the last window
-    that uses it is formed: at most the frames of the windows that overlap
-    the current one plus one chunk (:attr:`peak_held` records the most),
-    whatever the video's length."""
+    """The decoded frames of each window of ``plan``, each frame decoded
+    once, ``chunk_frames`` at a time, and held only until its last window
+    is formed (:attr:`peak_held`: the most frames held at once)."""
 
     def __init__(self, stream: VideoStream, plan: WindowPlan,
                  chunk_frames: int = DEFAULT_CHUNK_FRAMES):
@@ -282,8 +254,7 @@ class WindowFrames:
 
 
 def open_video(scorer, filename: str) -> VideoStream:
-    """A video opened with the scorer's test pipeline (``num_frames``,
-    ``fps``, ``sampler``)."""
+    """A video opened with the scorer's test pipeline."""
     return VideoStream(filename,
                        split_pipeline(scorer.preprocess.pipeline.steps))
 
@@ -295,32 +266,16 @@ def embed_windows(scorer,
                   batch_size: int = 8,
                   chunk_frames: int = DEFAULT_CHUNK_FRAMES,
                   progress=None) -> torch.Tensor:
-    """Features of every window of a video, ``batch_size`` windows per
-    forward pass.
-
-    Args:
-        scorer (ScoringModel): The model and its preprocessing.
-        stream (VideoStream): The video, opened by :func:`open_video`.
-        plan (WindowPlan): Its windows (planned with ``stream.sampler``).
-        batch_size (int): Windows per forward pass.
-        chunk_frames (int): Frames decoded at a time.
-        progress (tqdm, optional): Advanced by one per window embedded.
-
-    Returns:
-        torch.Tensor: ``(K, V, D)`` L2-normalised float32 features on the
-        CPU, ``V`` the views of the pipeline (1 for every shipped config).
-
-    Raises:
-        VideoReadError: A frame cannot be decoded.
-        NonFiniteFeaturesError: The model gave non-finite features.
-    """
+    """``(K, V, D)`` L2-normalised float32 CPU features of every window of
+    ``plan`` (made with ``stream.sampler``), ``batch_size`` windows per
+    forward pass; ``progress`` (tqdm) advances per window. Raises
+    VideoReadError or :class:`NonFiniteFeaturesError`."""
     from mmengine.dataset import Compose
     from mmengine.registry import DefaultScope
 
     from models.apis.video_scoring import encode_frames
     if batch_size < 1:
         raise ValueError(f'batch_size must be >= 1, got {batch_size}')
-    # The pipeline's steps after decoding, run on each window's frames.
     with DefaultScope.overwrite_default_scope('mmaction'):
         post = Compose(split_pipeline(scorer.preprocess.pipeline.steps).post)
     features: List[torch.Tensor] = []
@@ -357,11 +312,10 @@ def embed_windows_and_stills(scorer,
                              chunk_frames: int = DEFAULT_CHUNK_FRAMES,
                              progress=None
                              ) -> Tuple[torch.Tensor, torch.Tensor]:
-    """``(K, V, D)`` features of every window and of its still picture
-    (:func:`~models.apis.windows.still_sample`), in the same single
-    streamed pass, with no frame more decoded: :func:`embed_windows` (same
-    arguments) on a plan where each window is followed by its still.
-    """
+    """Features of every window and of its still picture
+    (:func:`~models.apis.windows.still_sample`), in one streamed pass:
+    :func:`embed_windows` on a plan where each window is followed by its
+    still."""
     both = dataclasses.replace(
         plan,
         starts=[s for s in plan.starts for _ in range(2)],
