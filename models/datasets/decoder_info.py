@@ -90,25 +90,12 @@ def _find_library(name: str, decord_dir: str,
     their own, so those vendored beside ``decord`` come first, then loaded
     ones outside any wheel's ``.libs`` folder (a system FFmpeg)."""
     site = osp.dirname(decord_dir)
-
-    def vendored(path: str) -> bool:
-        folder = osp.dirname(path)
-        return (osp.dirname(folder) == site
-                and osp.basename(folder).startswith('decord')
-                and folder.endswith('.libs'))
-
+    shipped = sorted(glob.glob(osp.join(site, 'decord*.libs', '*')))
     loaded = [p for p in mapped if _is_library(p, name)]
-    for path in loaded:
-        if vendored(path):
-            return path
-    # Not mapped (no /proc): what the wheel ships beside the package.
-    for path in sorted(glob.glob(osp.join(site, 'decord*.libs', '*'))):
-        if _is_library(path, name):
-            return path
-    for path in loaded:
-        if not osp.dirname(path).endswith('.libs'):
-            return path
-    return None
+    found = [p for p in loaded if p in shipped] + [  # vendored, loaded
+        p for p in shipped if _is_library(p, name)] + [  # no /proc
+        p for p in loaded if not osp.dirname(p).endswith('.libs')]
+    return found[0] if found else None
 
 
 def _version(library: ctypes.CDLL, function: str) -> str:

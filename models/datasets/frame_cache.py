@@ -19,9 +19,13 @@ import torch
 from mmaction.datasets.transforms import DecordDecode
 from mmaction.registry import TRANSFORMS
 from mmcv.transforms import BaseTransform
+from mmengine.logging import print_log
 
 from models.datasets.transforms import VideoDecode, VideoInit, video_path
 from models.utils.paths import cache_home, file_version
+
+
+_warned = []
 
 
 class CachedFrames:
@@ -78,9 +82,12 @@ def load_or_decode(cache_dir: str, filename: str) -> CachedFrames:
         _store(entry, frames, fps)
     except OSError as error:
         # The cache only saves decoding: the frames are right all the same
-        _warn_once(f'The frame cache could not be written ({error}); '
-                   'videos are decoded again each time they are read: '
-                   f'free space in {cache_dir} or delete it')
+        if not _warned:  # said once per process
+            _warned.append(
+                f'The frame cache could not be written ({error}); videos '
+                'are decoded again each time they are read: free space in '
+                f'{cache_dir} or delete it')
+            print_log(_warned[0], logger='current', level=30)
     return CachedFrames(frames, fps)
 
 
@@ -98,16 +105,6 @@ def _store(entry: str, frames: np.ndarray, fps: float) -> None:
         finally:
             if osp.exists(tmp):
                 os.remove(tmp)
-
-
-_warned = []
-
-
-def _warn_once(message: str) -> None:
-    if not _warned:
-        _warned.append(message)
-        from mmengine.logging import print_log
-        print_log(message, logger='current', level=30)
 
 
 class _Decode(torch.utils.data.Dataset):

@@ -11,6 +11,7 @@ MOV, Matroska or WebM file is opened once, with PyAV; decord opens it only
 where something needs decord (docs/decoding.md).
 """
 import functools
+import importlib.util
 import os
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -20,6 +21,10 @@ from mmaction.datasets.transforms import DecordDecode, DecordInit
 from mmaction.registry import TRANSFORMS
 
 from models.utils.paths import special_file_kind
+
+
+def _has_av() -> bool:
+    return importlib.util.find_spec('av') is not None
 
 
 class VideoReadError(RuntimeError):
@@ -178,10 +183,8 @@ class VideoInit(DecordInit):
     def _pyav_reader(self, filename: str) -> Optional['PyAVReader']:
         """The video opened with PyAV where that tells decord's counts;
         None where decord must open it."""
-        import importlib.util
         path = video_path(filename)
-        if (self.io_backend != 'disk' or importlib.util.find_spec('av') is None
-                or not osp.isfile(path)):
+        if self.io_backend != 'disk' or not _has_av() or not osp.isfile(path):
             return None
         from .pyav_frames import OpenVideo
         try:
@@ -256,9 +259,8 @@ class PyAVReader:
 def _shown_frames(filename: str, counted: int) -> int:
     """The frames shown of a video decord counts ``counted`` frames of
     (decord also counts the packets an MP4 edit list hides)."""
-    import importlib.util
     path = video_path(filename)
-    if importlib.util.find_spec('av') is None or not osp.isfile(path):
+    if not _has_av() or not osp.isfile(path):
         return counted
     from .pyav_frames import video_index
     try:
@@ -283,8 +285,7 @@ NVDEC_REMOVED = (
 def default_backend() -> str:
     """``'pyav'`` where PyAV is installed, else ``'cpu'`` with a
     warning."""
-    import importlib.util
-    if importlib.util.find_spec('av') is not None:
+    if _has_av():
         return 'pyav'
     from mmengine.logging import print_log
     print_log(
@@ -326,15 +327,6 @@ def _pyav_frames(results: Dict) -> Optional[List[np.ndarray]]:
                                              error)) from error
     except Exception:  # NotSupported, or PyAV cannot read it
         return None
-
-
-def check_intact(results: Dict) -> None:
-    """Refuse (:class:`VideoReadError`) a video damaged where the sampled
-    frames are decoded, as PyAV reports it; nothing is checked where PyAV
-    is missing or cannot promise decord's frames."""
-    import importlib.util
-    if importlib.util.find_spec('av') is not None:
-        _pyav_frames(results)
 
 
 @TRANSFORMS.register_module()
@@ -403,8 +395,8 @@ class VideoDecode(DecordDecode):
             if served is not None:
                 return served
             results['decoded_by'] = 'cpu'
-        else:
-            check_intact(results)
+        elif _has_av():  # refuses a video damaged where decord decodes
+            _pyav_frames(results)
         try:
             return super().transform(dict(results))
         except Exception as error:

@@ -33,12 +33,6 @@ class NoSpaceError(OSError):
                 'file of that name is left as it was)')
 
 
-def no_space_error(error: OSError, path: str) -> NoSpaceError:
-    """:class:`NoSpaceError` of ``error`` (no room) writing ``path``."""
-    return NoSpaceError(error.errno, error.strerror
-                        or os.strerror(error.errno), path)
-
-
 class OutputPathError(ValueError):
     """An output path that is an input or a folder, or whose folder cannot
     be created; the message names it."""
@@ -54,16 +48,10 @@ def temp_path(path: str, keep_ext: bool = False) -> str:
                     f'.{name}.{os.getpid()}.{next(_counter)}.tmp{ext}')
 
 
-def _fsync_dir(folder: str) -> None:
-    """Make a rename in ``folder`` durable, where the system allows."""
-    try:
-        fd = os.open(folder or '.', os.O_RDONLY)
-    except OSError:
-        return
+def _fsync(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
-    except OSError:
-        pass  # some file systems cannot sync folders; the rename stands
     finally:
         os.close(fd)
 
@@ -71,18 +59,14 @@ def _fsync_dir(folder: str) -> None:
 def _commit(tmp: str, dest: str, synced: bool) -> None:
     """Move a complete temporary file over ``dest``."""
     if not synced:
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        _fsync(tmp)
     # A rewritten file keeps the permissions the user gave the old one.
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.chmod(tmp, os.stat(dest).st_mode & 0o7777)
-    except FileNotFoundError:
-        pass
     os.replace(tmp, dest)
-    _fsync_dir(osp.dirname(dest))
+    # The rename made durable, where the file system can sync folders
+    with contextlib.suppress(OSError):
+        _fsync(osp.dirname(dest) or '.')
 
 
 def _destination(path: str) -> str:
@@ -107,7 +91,8 @@ def _atomic(path: str, keep_ext: bool) -> Iterator[tuple]:
             os.remove(tmp)
         if (isinstance(error, OSError) and not isinstance(error, NoSpaceError)
                 and error.errno in NO_ROOM_ERRNOS):
-            raise no_space_error(error, path) from error
+            raise NoSpaceError(error.errno, error.strerror
+                               or os.strerror(error.errno), path) from error
         raise
 
 

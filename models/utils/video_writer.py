@@ -97,11 +97,8 @@ def write_pyav(path: str,
 
 
 @contextlib.contextmanager
-def _quiet_fd2(quiet: bool = True) -> Iterator[None]:
+def _quiet_fd2() -> Iterator[None]:
     """Silence fd 2, where OpenCV's FFmpeg reports codecs it lacks."""
-    if not quiet:
-        yield
-        return
     sys.stderr.flush()
     saved = os.dup(2)
     try:
@@ -136,7 +133,8 @@ def write_opencv(path: str,
                     cv2.utils.logging.LOG_LEVEL_ERROR)
             for frame in frames:
                 if writer is None:  # the size is the first frame's
-                    with _quiet_fd2(quiet):
+                    with (_quiet_fd2() if quiet else
+                          contextlib.nullcontext()):
                         for used in fourccs:
                             writer = cv2.VideoWriter(
                                 tmp, cv2.VideoWriter_fourcc(*used), fps,
