@@ -36,13 +36,9 @@ class DeviceAugmentDataPreprocessor(ActionDataPreprocessor):
             raise ValueError(
                 'DeviceAugmentDataPreprocessor reads NCHW frames (FormatShape'
                 f"(input_format='NCHW')), not format_shape={format_shape!r}")
-        super().__init__(
-            mean=mean,
-            std=std,
-            to_rgb=to_rgb,
-            to_float32=to_float32,
-            blending=blending,
-            format_shape=format_shape)
+        super().__init__(mean=mean, std=std, to_rgb=to_rgb,
+                         to_float32=to_float32, blending=blending,
+                         format_shape=format_shape)
         self._non_blocking = non_blocking
 
     def preprocess(self,

@@ -98,14 +98,6 @@ def _find_library(name: str, decord_dir: str,
     return found[0] if found else None
 
 
-def _version(library: ctypes.CDLL, function: str) -> str:
-    """``major.minor.micro`` of FFmpeg's ``<lib>_version()``."""
-    call = getattr(library, function)
-    call.restype = ctypes.c_uint
-    number = call()
-    return f'{number >> 16}.{(number >> 8) & 0xFF}.{number & 0xFF}'
-
-
 def _package(decord_file: str, fallback: str) -> str:
     """The distribution whose files hold this ``decord`` module (decord2
     and decord 0.6 install the same one)."""
@@ -154,7 +146,10 @@ def decoder_info() -> DecoderInfo:
             continue
         try:
             library = ctypes.CDLL(path)
-            versions[f'lib{name}'] = _version(library, f'{name}_version')
+            call = getattr(library, f'{name}_version')
+            call.restype = ctypes.c_uint
+            n = call()  # major.minor.micro, 16 + 8 + 8 bits
+            versions[f'lib{name}'] = f'{n >> 16}.{(n >> 8) & 0xFF}.{n & 0xFF}'
             if name == 'avutil':
                 library.av_version_info.restype = ctypes.c_char_p
                 ffmpeg = library.av_version_info().decode(errors='replace')

@@ -127,19 +127,10 @@ class _Decode(torch.utils.data.Dataset):
 
 
 def fill(dataset, workers: int, rank: int = 0, world_size: int = 1) -> int:
-    """Decode the videos of ``dataset`` that its frame cache lacks.
-
-    Args:
-        dataset (BaseDataset): A dataset whose pipeline has a
-            :class:`CachedVideoInit`; any other is left alone.
-        workers (int): Processes that decode (0: this one).
-        rank (int): This process's share of the videos: every
-            ``world_size``-th from ``rank``.
-        world_size (int): Processes sharing the work.
-
-    Returns:
-        int: The videos decoded.
-    """
+    """Decode the videos of ``dataset`` (one whose pipeline has a
+    :class:`CachedVideoInit`; any other is left alone) that its cache
+    lacks, in ``workers`` processes (0: this one), every ``world_size``-th
+    from ``rank``; returns how many were decoded."""
     transforms = getattr(getattr(dataset, 'pipeline', None), 'transforms',
                          [])
     inits = [t for t in transforms if isinstance(t, CachedVideoInit)]

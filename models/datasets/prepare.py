@@ -8,6 +8,7 @@ is dropped. Outputs are written whole or not at all, and a re-run skips
 those that pass the check. Standard library and NumPy at import (PyAV
 when working): no torch.
 """
+import contextlib
 import glob
 import os
 import os.path as osp
@@ -164,12 +165,10 @@ def check_list_path(path: str, lines: Sequence[str]) -> None:
     earlier, complete run's)."""
     if not osp.lexists(path):
         return
-    try:
-        with open(path, encoding='utf-8') as f:
-            if f.readlines() == list(lines):
-                return
-    except (OSError, UnicodeDecodeError):
-        pass
+    with contextlib.suppress(OSError, UnicodeDecodeError), open(
+            path, encoding='utf-8') as f:
+        if f.readlines() == list(lines):
+            return
     raise PrepareError(f'annotation list {path!r} exists (never written '
                        'over): remove it or give another --out-list')
 

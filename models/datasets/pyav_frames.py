@@ -146,13 +146,8 @@ def _check_count(index: Dict, num_frames: Optional[int]) -> None:
 class OpenVideo:
     """A video opened with PyAV once: its :func:`video_index` and the open
     container :meth:`read` decodes from (``VideoInit`` hands it to
-    ``VideoDecode``: one opening per sample).
-
-    Raises:
-        NotSupported: Not exactly one video stream.
-        OSError: The file cannot be read.
-        av.error.FFmpegError: PyAV cannot read it.
-    """
+    ``VideoDecode``: one opening per sample). Raises as
+    :func:`video_index`."""
 
     def __init__(self, filename: str):
         key = _file_version(filename)
@@ -196,31 +191,26 @@ class OpenVideo:
             return None
         return index['count'], float(rate)
 
-    def read(self,
-             frame_inds: Sequence[int],
-             num_frames: Optional[int] = None,
-             skip_unneeded: bool = True,
+    def read(self, frame_inds: Sequence[int],
+             num_frames: Optional[int] = None, skip_unneeded: bool = True,
              stats: Optional[Dict[str, int]] = None) -> List[np.ndarray]:
         """:func:`read_frames` from this container (close it after)."""
         indices = [int(i) for i in frame_inds]
         stats = {} if stats is None else stats
         index, container = self.index, self.container
         _check_count(index, num_frames)
-        stream = container.streams.video[0]
         if indices and (min(indices) < 0 or max(indices) >= index['count']):
             raise NotSupported('a frame index out of range')
-        if container.format.name not in SEEKABLE_FORMATS:
-            if not index['reordered']:
-                raise NotSupported(
-                    f'container {container.format.name}, frames in order: '
-                    "decord's seeking is right there")
-            in_order = True
-        else:
-            if index['repeated'] or len(index['stamps']) != index['count']:
-                raise NotSupported('missing or repeated time stamps')
-            if not index['keys']:
-                raise NotSupported('no key frame')
-            in_order = False
+        in_order = container.format.name not in SEEKABLE_FORMATS
+        if in_order and not index['reordered']:
+            raise NotSupported(
+                f'container {container.format.name}, frames in order: '
+                "decord's seeking is right there")
+        if not in_order and (index['repeated']
+                             or len(index['stamps']) != index['count']):
+            raise NotSupported('missing or repeated time stamps')
+        if not in_order and not index['keys']:
+            raise NotSupported('no key frame')
         if not indices:
             return []
         if in_order:
@@ -237,8 +227,8 @@ class OpenVideo:
             return [decoded[i] for i in indices]
         stamps = index['stamps']
         wanted = {stamps[i] for i in indices}
-        decoded = _decode(container, stream, sorted(wanted), index['keys'],
-                          skip_unneeded, stats)
+        decoded = _decode(container, self.stream, sorted(wanted),
+                          index['keys'], skip_unneeded, stats)
         return [decoded[stamps[i]] for i in indices]
 
 
@@ -248,12 +238,9 @@ def video_index(filename: str) -> Dict:
     (packets an edit list hides), ``empty`` (packets without data),
     ``times`` (:func:`_times`), ``stamps`` (sorted), ``keys`` (key frames'
     stamps), ``reordered`` (decoding order is not presentation order, or a
-    stamp is missing) and ``repeated``.
-
-    Raises:
-        NotSupported: Not exactly one video stream.
-        av.error.FFmpegError: The file cannot be read.
-    """
+    stamp is missing) and ``repeated``. :class:`NotSupported` for not
+    exactly one video stream; OSError or ``av.error.FFmpegError`` where
+    the file cannot be read."""
     index = _kept_index(_file_version(filename))
     if index is None:
         with OpenVideo(filename) as video:
@@ -272,19 +259,15 @@ def frame_times(filename: str) -> Optional[np.ndarray]:
     return None if times is None else np.asarray(times, np.float64)
 
 
-def read_frames(filename: str,
-                frame_inds: Sequence[int],
-                num_frames: Optional[int] = None,
-                skip_unneeded: bool = True,
+def read_frames(filename: str, frame_inds: Sequence[int],
+                num_frames: Optional[int] = None, skip_unneeded: bool = True,
                 stats: Optional[Dict[str, int]] = None) -> List[np.ndarray]:
     """Decode the frames at ``frame_inds`` as RGB arrays.
 
     Args:
-        filename (str): The video file.
-        frame_inds (Sequence[int]): Frame indices, in any order, repeats
-            allowed.
-        num_frames (int, optional): The frame count decord gave; another
-            count here raises :class:`NotSupported`.
+        frame_inds (Sequence[int]): In any order, repeats allowed.
+        num_frames (int, optional): decord's frame count; another count
+            here raises :class:`NotSupported`.
         skip_unneeded (bool): Drop the frames no other frame refers to
             unless asked for; ``False`` decodes every frame from the key
             frame on (the plain computation).
@@ -293,11 +276,6 @@ def read_frames(filename: str,
 
     Returns:
         list[np.ndarray]: ``(H, W, 3)`` uint8 frames, one per index.
-
-    Raises:
-        NotSupported: Decode with decord instead.
-        CorruptVideo: Damaged data.
-        av.error.FFmpegError: The file cannot be read.
     """
     with OpenVideo(filename) as video:
         return video.read(frame_inds, num_frames, skip_unneeded, stats)
@@ -397,11 +375,9 @@ class InOrderReader:
     decoded; never a seek or a skip), for containers :func:`read_frames`
     does not seek in and for readers of ascending chunks.
 
-    Args:
-        filename (str): The video.
-        num_frames (int): Its frame count (:meth:`open` counts it).
-        container (optional): The video opened and not read yet, to decode
-            from first (the reader closes it).
+    ``num_frames``: its frame count (:meth:`open` counts it);
+    ``container``: the video opened and not read yet, to decode first (the
+    reader closes it).
     """
 
     def __init__(self, filename: str, num_frames: int,

@@ -226,12 +226,11 @@ def _write_job(job: tuple) -> None:
 def _write_all(jobs: List[tuple], desc: str, workers: int, progress: bool,
                chunksize: int = 1) -> None:
     from tqdm import tqdm
-    with contextlib.ExitStack() as stack:
-        mapper = map
-        if workers > 1 and len(jobs) > 1:
-            pool = stack.enter_context(
-                ProcessPoolExecutor(min(workers, len(jobs))))
-            mapper = functools.partial(pool.map, chunksize=chunksize)
+    pool = (ProcessPoolExecutor(min(workers, len(jobs)))
+            if workers > 1 and len(jobs) > 1 else None)
+    with pool or contextlib.nullcontext():
+        mapper = functools.partial(pool.map, chunksize=chunksize) if pool \
+            else map
         for _ in tqdm(mapper(_write_job, jobs), total=len(jobs), desc=desc,
                       unit='video', mininterval=2, disable=not progress):
             pass
@@ -265,28 +264,16 @@ def plan(seed: int, per_class: Dict[str, int],
     }
 
 
-def generate(out: str,
-             seed: int = 0,
-             per_class: Dict[str, int] = None,
+def generate(out: str, seed: int = 0, per_class: Dict[str, int] = None,
              heldout: Sequence[Tuple[str, str]] = DEFAULT_HELDOUT,
-             workers: int = 2,
-             progress: bool = True,
+             workers: int = 2, progress: bool = True,
              size_scale: float = 1.0) -> Dict[str, int]:
-    """Write the dataset of the module docstring, :data:`MANIFEST` last.
-
-    Args:
-        out (str): Output folder.
-        seed (int): Dataset seed.
-        per_class (dict): Videos per class per split; by default 60 train,
-            10 val, 15 test and 20 zero-shot.
-        heldout (list[tuple]): (object, motion) pairs held out of training.
-        workers (int): Processes that render videos.
-        progress (bool): Show a progress bar.
-        size_scale (float): Factor on the frame sizes (96x96 to 160x120).
-
-    Returns:
-        dict: Number of videos per split.
-    """
+    """Write the dataset of the module docstring into ``out``,
+    :data:`MANIFEST` last, rendering in ``workers`` processes; returns the
+    videos per split. ``per_class``: videos per class per split (by
+    default 60 train, 10 val, 15 test, 20 zeroshot); ``heldout``: (object,
+    motion) pairs held out of training; ``size_scale``: factor on the
+    frame sizes (96x96 to 160x120)."""
     _check_scale(size_scale)
     per_class = per_class or dict(train=60, val=10, test=15, zeroshot=20)
     splits = plan(seed, per_class, heldout)
@@ -329,10 +316,7 @@ def shortest_long_s(pause_s: Tuple[float, float]) -> float:
     return high + ACTION_FRAMES[1] / slowest + low + 2 / slowest
 
 
-def plan_long(seed: int,
-              set_name: str,
-              labels: Sequence[str],
-              index: int,
+def plan_long(seed: int, set_name: str, labels: Sequence[str], index: int,
               duration_s: float,
               pause_s: Tuple[float, float] = DEFAULT_PAUSE_S,
               size_scale: float = 1.0) -> dict:
@@ -343,20 +327,11 @@ def plan_long(seed: int,
     action's last frame), only the noise changing. The labels come in
     rounds, each a random order of all ``labels``.
 
-    Args:
-        set_name (str): ``'trained'`` or ``'zeroshot'``.
-        index (int): Which video of the set.
-        duration_s (float): Length of the video in seconds.
-        pause_s (tuple[float, float]): Shortest and longest pause, seconds.
-
-    Returns:
-        dict: ``fps``, ``width``, ``height``, ``num_frames``,
-        ``noise_seed`` and ``actions`` (``label``, ``start``, ``stop``
-        excluded, ``seed``).
-
-    Raises:
-        ValueError: Pauses not ``0 < shortest <= longest``, or a duration
-            that cannot hold one action between two pauses.
+    Returns ``fps``, ``width``, ``height``, ``num_frames``, ``noise_seed``
+    and ``actions`` (``label``, ``start``, ``stop`` excluded, ``seed``) of
+    video ``index`` of ``set_name``; ValueError for pauses (seconds) not
+    ``0 < shortest <= longest``, or a ``duration_s`` that cannot hold one
+    action between two pauses.
     """
     low, high = pause_s
     if not 0 < low <= high:
@@ -432,31 +407,20 @@ def ground_truth(video: dict, name: str) -> dict:
                        end_frame=a['stop']) for a in video['actions']])
 
 
-def generate_long(out: str,
-                  count: int,
-                  minutes: float = 3.0,
-                  seed: int = 0,
+def generate_long(out: str, count: int, minutes: float = 3.0, seed: int = 0,
                   heldout: Sequence[Tuple[str, str]] = DEFAULT_HELDOUT,
                   pause_s: Tuple[float, float] = DEFAULT_PAUSE_S,
-                  workers: int = 2,
-                  progress: bool = True,
+                  workers: int = 2, progress: bool = True,
                   size_scale: float = 1.0) -> Dict[str, int]:
-    """Write long videos of actions in sequence, with their ground truth
-    (the layout is in the module docstring; arguments as for
-    :func:`generate` and :func:`plan_long`).
+    """Write ``count`` long videos per set of ``minutes`` each, with their
+    ground truth (layout in the module docstring; other arguments as for
+    :func:`generate` and :func:`plan_long`); returns the videos per set.
 
-    A ground-truth file holds ``generator``, ``set``, ``labels`` (the
-    queries), ``label_map``, ``seed``, ``size_scale``, ``pause_s`` and
-    ``videos`` (:func:`ground_truth` of each). It is written after the
-    videos, the manifest last: an interrupted run leaves no ground truth
-    beside videos it does not describe.
-
-    Args:
-        count (int): Videos per set.
-        minutes (float): Length of each video.
-
-    Returns:
-        dict: Number of videos per set.
+    A ground truth holds ``generator``, ``set``, ``labels`` (the queries),
+    ``label_map``, ``seed``, ``size_scale``, ``pause_s`` and ``videos``
+    (:func:`ground_truth` of each), written after the videos, the manifest
+    last: an interrupted run leaves none beside videos it does not
+    describe.
     """
     if count < 1:
         raise ValueError(f'count must be at least 1, got {count}')

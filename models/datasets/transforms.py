@@ -334,15 +334,11 @@ class VideoDecode(DecordDecode):
     """``DecordDecode`` that decodes with PyAV, falls back to OpenCV and
     names the file on error.
 
-    Args:
-        mode (str): As in MMAction2's ``DecordDecode``.
-        backend (str, optional): ``'pyav'``: PyAV
-            (:mod:`models.datasets.pyav_frames`), the ``'cpu'`` path where
-            it cannot promise the frames; ``'cpu'``: decord, OpenCV where
-            decord fails. By default ``'pyav'``, or ``'cpu'`` with a
-            warning without PyAV. ``results['decoded_by']`` says which
-            decoded each video.
-        nvdec (dict, optional): Refused: the removed GPU decoder's options.
+    ``backend``: ``'pyav'`` (the default where PyAV is installed;
+    :mod:`.pyav_frames`, the ``'cpu'`` path where it cannot promise the
+    frames) or ``'cpu'`` (decord, OpenCV where decord fails);
+    ``results['decoded_by']`` says which decoded each video. ``nvdec``
+    (the removed GPU decoder's options) is refused.
     """
 
     def __init__(self, mode: str = 'accurate',

@@ -33,8 +33,7 @@ class TolerantVideoDataset(VideoDataset):
         super().__init__(*args, **kwargs)
 
     def prepare_data(self, idx: int):
-        """The pipeline's output; in training, None for a skipped video
-        (mmengine then draws another)."""
+        """The pipeline's output; None for a video skipped in training."""
         try:
             data = self._prepare_file(idx)
         except Exception as error:
@@ -85,9 +84,8 @@ class TolerantVideoDataset(VideoDataset):
     def _find_blank_shape(self, failed_idx: int) -> None:
         # The shape of the readable samples the blank is batched with
         for offset in range(1, len(self)):
-            idx = (failed_idx + offset) % len(self)
             try:
-                data = self._prepare_file(idx)
+                data = self._prepare_file((failed_idx + offset) % len(self))
             except Exception:
                 continue
             self._blank = dict(

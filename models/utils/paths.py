@@ -27,10 +27,7 @@ def special_file_kind(path: str) -> Optional[str]:
         mode = os.stat(path).st_mode
     except (OSError, ValueError):
         return None
-    for test, kind in _SPECIAL_KINDS:
-        if test(mode):
-            return kind
-    return None
+    return next((kind for test, kind in _SPECIAL_KINDS if test(mode)), None)
 
 
 def not_a_file(path: str) -> str:
@@ -62,16 +59,10 @@ def is_link_loop(path: str) -> bool:
 
 
 def require_file(path: str, what: str, hint: str = '') -> str:
-    """``path`` with ``~`` expanded, when it is a file's; ``what`` names
-    it (e.g. ``'Label file'``) and ``hint`` ends the message for a path
-    that does not exist.
-
-    Raises:
-        IsADirectoryError: It is a folder.
-        NotRegularFileError: It is a FIFO, a socket or a device.
-        FileNotFoundError: It does not exist, or is a broken link or a
-            link loop.
-    """
+    """``path`` with ``~`` expanded, when it is a file's, else
+    IsADirectoryError, :class:`NotRegularFileError` or FileNotFoundError
+    (also a broken link or a link loop) naming it as ``what`` (e.g.
+    ``'Label file'``), ``hint`` ending the message of a missing path."""
     expanded = osp.expanduser(path)
     if osp.isfile(expanded):
         return expanded

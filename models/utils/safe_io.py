@@ -107,9 +107,7 @@ def atomic_path(path: str, keep_ext: bool = True) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def atomic_write(path: str,
-                 mode: str = 'wb',
-                 encoding: Optional[str] = None,
+def atomic_write(path: str, mode: str = 'wb', encoding: Optional[str] = None,
                  newline: Optional[str] = None) -> Iterator[IO]:
     """An open temporary file that replaces ``path`` (a link's target)
     when the block ends; on any exception, Ctrl-C included, ``path`` keeps
@@ -200,23 +198,10 @@ def _how_linked(path: str, source: str) -> str:
 def check_output_path(path: str,
                       inputs: Iterable[Optional[str]] = (),
                       what: str = 'output') -> str:
-    """Refuse, before any work, an output path that would destroy an input
-    or cannot be written, and create its folder.
-
-    Args:
-        path (str): The output file.
-        inputs (list[str]): Files the run reads (None entries and paths
-            that do not exist are passed over).
-        what (str): How the message names the output, e.g. ``'--viz'``.
-
-    Returns:
-        str: ``path``, unchanged.
-
-    Raises:
-        OutputPathError: ``path`` is empty, a folder, one of ``inputs``
-            (also through a link), or its folder cannot be created or
-            written.
-    """
+    """``path``, after creating its folder; before any work,
+    :class:`OutputPathError` (naming it as ``what``, e.g. ``'--viz'``) for
+    an empty path, a folder, one of the existing ``inputs`` (also through
+    a link), or a folder that cannot be created or written."""
     if not path:
         raise OutputPathError(f'{what}: the output path is empty')
     if osp.isdir(path):

@@ -63,17 +63,12 @@ def _checked(path: str) -> Iterator[str]:
         raise explain(error, path) from None
 
 
-def write_pyav(path: str,
-               frames: Iterable,
-               fps: float,
-               codec: str = 'libx264',
-               options: Optional[dict] = None,
+def write_pyav(path: str, frames: Iterable, fps: float,
+               codec: str = 'libx264', options: Optional[dict] = None,
                threads: int = 0) -> int:
     """Write ``(H, W, 3)`` BGR frames of one size, even sides, with PyAV
-    (yuv420p), one frame in memory at a time; the extension of ``path``
-    picks the container, ``options`` go to the encoder ``codec`` (e.g.
-    ``preset``), ``threads`` 0 lets it choose. Returns the frames written.
-    """
+    (yuv420p), one in memory at a time; ``options`` go to the encoder
+    ``codec``, ``threads`` 0 lets it choose. Returns the frames written."""
     import av
     count = 0
     with _checked(path) as tmp:
@@ -110,19 +105,12 @@ def _quiet_fd2() -> Iterator[None]:
         os.close(saved)
 
 
-def write_opencv(path: str,
-                 frames: Iterable,
-                 fps: float,
+def write_opencv(path: str, frames: Iterable, fps: float,
                  fourccs: Sequence[str] = ('mp4v', ),
                  quiet: bool = True) -> Tuple[int, str]:
     """Write BGR frames with OpenCV's ``VideoWriter``, one frame in memory
-    at a time, with the first of ``fourccs`` (best first) it can open;
-    ``quiet`` mutes FFmpeg's messages about codecs it lacks and OpenCV's
-    about frames it failed to write (the frames are counted instead).
-
-    Returns:
-        tuple[int, str]: The frames written and the codec used.
-    """
+    at a time, with the first of ``fourccs`` it can open (``quiet`` mutes
+    FFmpeg's and OpenCV's messages): ``(frames written, codec used)``."""
     import cv2
     count, writer, used = 0, None, None
     level = cv2.utils.logging.getLogLevel()
