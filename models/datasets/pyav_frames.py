@@ -262,7 +262,9 @@ def frame_times(filename: str) -> Optional[np.ndarray]:
 def read_frames(filename: str, frame_inds: Sequence[int],
                 num_frames: Optional[int] = None, skip_unneeded: bool = True,
                 stats: Optional[Dict[str, int]] = None) -> List[np.ndarray]:
-    """Decode the frames at ``frame_inds`` as RGB arrays.
+    """Decode the frames at ``frame_inds`` as RGB arrays; raises
+    :class:`NotSupported` (decode with decord instead), :class:`CorruptVideo`
+    or ``av.error.FFmpegError``.
 
     Args:
         frame_inds (Sequence[int]): In any order, repeats allowed.
