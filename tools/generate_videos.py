@@ -1,16 +1,10 @@
 """Generate a labelled action-video dataset whose classes only motion tells.
 
-Writes under ``--out`` (default ``data/synthetic_actions``) the videos of
-each split, their lists and the label maps; with ``--long N``, instead, N
-long videos of the trained classes and N of the held-out ones under
-``OUT/long``, with the times of every action as ground truth
-(``models/datasets/synthetic_videos.py``; docs/synthetic_actions.md,
-docs/moments_accuracy.md). The same seed writes the same files.
+With ``--long N``, N long videos per set with the times of every action
+(``models/datasets/synthetic_videos.py``; docs/synthetic_actions.md). The
+same seed writes the same files, e.g.::
 
-Examples:
     python tools/generate_videos.py --per-class 60 --seed 0
-    python tools/generate_videos.py --long 4 --long-minutes 3 \\
-        --size-scale 0.667 --seed 1
 """
 import argparse
 import os

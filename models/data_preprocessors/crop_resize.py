@@ -1,14 +1,8 @@
 """Crop, resize and flip a batch of videos in one pass, as OpenCV's
-bilinear resize of the cropped frames would (what MMAction2's ``Fuse``
-does with ``mmcv.imresize``).
-
-Each output pixel is interpolated from the two nearest source pixels on
-each axis at OpenCV's half-pixel positions, ``(i + 0.5) * in / out - 0.5``,
-clamped to the crop (OpenCV replicates the cropped image's border), with no
-antialiasing (``INTER_LINEAR``). The positions are computed on the host
-from each video's crop box (a few hundred numbers per video), so the
-device only gathers and blends: the batch may mix frame sizes and crop
-boxes, and nothing waits on the device. A flip reverses the taps.
+bilinear resize of the cropped frames would (``Fuse`` with
+``mmcv.imresize``): half-pixel positions clamped to the crop, no
+antialiasing. The taps are computed on the host from each crop box, so
+the batch may mix frame sizes and crop boxes.
 """
 from typing import Dict, Sequence, Tuple
 
@@ -18,20 +12,10 @@ import torch
 
 def linear_taps(start, stop,
                 out_size: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Source taps of resizing pixels ``[start, stop)`` of one axis to
-    ``out_size`` pixels, as OpenCV's ``INTER_LINEAR``.
-
-    Args:
-        start (int | np.ndarray): First source pixel of the crop; an array
-            of ``B`` starts gives ``B`` rows of taps.
-        stop (int | np.ndarray): One past its last pixel.
-        out_size (int): Output pixels.
-
-    Returns:
-        tuple: ``(low, high, weight)``, each ``(..., out_size)``: for each
-        output pixel the two source pixels (absolute, within the crop) and
-        the weight of ``high``; ``low == high`` at the replicated border.
-    """
+    """Source taps of resizing pixels ``[start, stop)`` (ints, or arrays
+    of ``B``) of one axis to ``out_size``, as ``INTER_LINEAR``: ``(low,
+    high, weight)``, each ``(..., out_size)``, the two source pixels and
+    the weight of ``high`` (``low == high`` at the border)."""
     start = np.asarray(start, np.int64)[..., None]
     size = np.asarray(stop, np.int64)[..., None] - start
     position = (np.arange(out_size) + 0.5) * (size / out_size) - 0.5
@@ -44,18 +28,10 @@ def linear_taps(start, stop,
 
 
 def batch_taps(params: Sequence[Dict]) -> Tuple[np.ndarray, np.ndarray]:
-    """The taps of a batch, packed for one host-to-device copy each.
-
-    Args:
-        params (Sequence[dict]): Per video, ``FuseOnDevice``'s parameters
-            (``crop_bbox``, ``out_shape``, ``flip``, ``flip_direction``);
-            all of one ``out_shape``.
-
-    Returns:
-        tuple: ``(index, weight)``: int64 ``(B, 2 * H + 2 * W)`` holding
-        the rows' low and high taps then the columns', and float32
-        ``(B, H + W)`` holding the rows' weights then the columns'.
-    """
+    """The taps of a batch (``FuseOnDevice``'s parameters per video, of
+    one ``out_shape``), packed for one copy each: int64 ``(B, 2 * H + 2 *
+    W)`` rows' low and high taps then the columns', and float32 ``(B, H +
+    W)`` rows' weights then the columns'."""
     out_h, out_w = params[0]['out_shape']
     left, top, right, bottom = np.array([p['crop_bbox'] for p in params],
                                         np.int64).T
@@ -76,17 +52,14 @@ def batch_taps(params: Sequence[Dict]) -> Tuple[np.ndarray, np.ndarray]:
 
 def _blend_taps(frames: torch.Tensor, dim: int, taps: torch.Tensor,
                 weight: torch.Tensor) -> torch.Tensor:
-    """``(B, ..., H, W)`` frames of any dtype interpolated along the
-    non-negative axis ``dim`` at per-video taps (int64 ``(B, 2 * K)``: low
-    taps, high taps) with float32 ``(B, K)`` weights of the high taps:
-    float32, ``K`` pixels along ``dim``."""
+    """Frames interpolated along axis ``dim`` (non-negative) at per-video
+    taps ``(B, 2 * K)`` with ``(B, K)`` weights: float32."""
     size = weight.shape[1]
     view = [frames.shape[0]] + [1] * (frames.dim() - 1)
     view[dim] = 2 * size
     shape = list(frames.shape)
     shape[dim] = 2 * size
-    # One gather for both taps, on the frames' own dtype (uint8 moves a
-    # quarter of float32's bytes).
+    # One gather for both taps, in the frames' dtype (uint8 moves less)
     gathered = torch.gather(frames, dim, taps.view(view).expand(shape))
     low, high = gathered.float().split(size, dim)
     view[dim] = size
@@ -96,21 +69,9 @@ def _blend_taps(frames: torch.Tensor, dim: int, taps: torch.Tensor,
 def crop_resize_flip(frames: torch.Tensor, index: torch.Tensor,
                      weight: torch.Tensor, out_shape: Tuple[int, int]
                      ) -> torch.Tensor:
-    """Crop, resize and flip a batch of videos with :func:`batch_taps`'
-    taps.
-
-    Args:
-        frames (torch.Tensor): ``(B, ..., H, W)`` (uint8 or float); each
-            video may be padded to the batch's largest frame: the taps of
-            a video only read its own pixels.
-        index (torch.Tensor): :func:`batch_taps`' ``index``, on
-            ``frames``' device.
-        weight (torch.Tensor): :func:`batch_taps`' ``weight``, likewise.
-        out_shape (tuple[int, int]): ``(height, width)`` of the output.
-
-    Returns:
-        torch.Tensor: float32 ``(B, ..., height, width)``.
-    """
+    """Crop, resize and flip ``(B, ..., H, W)`` frames (padded videos
+    allowed) with :func:`batch_taps`' taps on their device: float32 ``(B,
+    ..., height, width)`` of ``out_shape``."""
     out_h, out_w = out_shape
     row_taps, col_taps = index.split([2 * out_h, 2 * out_w], 1)
     row_weight, col_weight = weight.split([out_h, out_w], 1)

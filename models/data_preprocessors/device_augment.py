@@ -1,15 +1,8 @@
-"""The data preprocessor that augments training batches on the device.
-
-With a training pipeline whose geometric transforms are lazy and end in
-:class:`~models.datasets.augment_params.FuseOnDevice`, a DataLoader worker
-only decodes: each video arrives as its uint8 frames at their decoded size
-with the crop box, output size and flip its transforms drew. This
-preprocessor moves the frames to the model's device (asynchronously from
-pinned memory), crops, resizes and flips the whole batch there in float32
-(:mod:`.crop_resize`, OpenCV's bilinear resize), then does what
-``ActionDataPreprocessor`` does: stacking, ``to_rgb``, normalisation,
-blending. Batches without those parameters (validation and test
-pipelines) go through ``ActionDataPreprocessor`` unchanged.
+"""The data preprocessor that augments training batches on the device:
+a worker only decodes (the pipeline ends in ``FuseOnDevice``); this crops,
+resizes and flips the batch on the model's device (:mod:`.crop_resize`),
+then does what ``ActionDataPreprocessor`` does. Batches without those
+parameters go through ``ActionDataPreprocessor`` unchanged.
 """
 from typing import List, Optional, Sequence, Tuple, Union
 
@@ -27,21 +20,9 @@ from models.datasets.augment_params import FUSE_PARAMS_KEY
 class DeviceAugmentDataPreprocessor(ActionDataPreprocessor):
     """``ActionDataPreprocessor`` that also crops, resizes and flips on the
     device what :class:`~models.datasets.augment_params.FuseOnDevice`
-    recorded.
-
-    Args:
-        mean (Sequence[float], optional): Per-channel mean, 0-255 pixels.
-        std (Sequence[float], optional): Per-channel standard deviation.
-        to_rgb (bool): Reverse the channels. Defaults to False.
-        to_float32 (bool): Without ``mean``/``std``, cast to float32.
-            Defaults to True.
-        blending (dict, optional): Batch blending (MixUp, CutMix) config.
-        format_shape (str): Only ``'NCHW'`` (frames of each video stacked,
-            the layout ``ActionClip`` reads). Defaults to ``'NCHW'``.
-        non_blocking (bool): Copy to the device asynchronously (with the
-            DataLoader's ``pin_memory=True`` the copy overlaps the work
-            queued before it). Defaults to True.
-    """
+    recorded. Args are ``ActionDataPreprocessor``'s (``format_shape`` only
+    ``'NCHW'``) and ``non_blocking``: copy to the device asynchronously
+    (mmengine's ``cast_data``; default True)."""
 
     def __init__(self,
                  mean: Optional[Sequence[Union[float, int]]] = None,
@@ -55,23 +36,17 @@ class DeviceAugmentDataPreprocessor(ActionDataPreprocessor):
             raise ValueError(
                 'DeviceAugmentDataPreprocessor reads NCHW frames (FormatShape'
                 f"(input_format='NCHW')), not format_shape={format_shape!r}")
-        super().__init__(
-            mean=mean,
-            std=std,
-            to_rgb=to_rgb,
-            to_float32=to_float32,
-            blending=blending,
-            format_shape=format_shape)
+        super().__init__(mean=mean, std=std, to_rgb=to_rgb,
+                         to_float32=to_float32, blending=blending,
+                         format_shape=format_shape)
         self._non_blocking = non_blocking
 
     def preprocess(self,
                    inputs: List[torch.Tensor],
                    data_samples: SampleList,
                    training: bool = False) -> Tuple:
-        """Augment the videos that carry ``fuse_params``, then stack and
-        normalise as ``ActionDataPreprocessor`` (blending when
-        ``training``): ``(inputs, data_samples)``, inputs float32 ``(B, N,
-        C, h, w)``."""
+        """Augment the videos that carry ``fuse_params``, then as
+        ``ActionDataPreprocessor``."""
         inputs = list(inputs)
         params = [
             sample.metainfo.get(FUSE_PARAMS_KEY) for sample in data_samples
@@ -92,10 +67,8 @@ class DeviceAugmentDataPreprocessor(ActionDataPreprocessor):
 
 def augment_batch(inputs: Sequence[torch.Tensor],
                   params: Sequence[dict]) -> torch.Tensor:
-    """Crop, resize and flip a batch of videos (per video ``(N, C, H, W)``
-    uint8 or float frames on one device, sizes may differ) as their
-    ``FuseOnDevice`` parameters say: float32 ``(B, N, C, h, w)`` on the
-    frames' device."""
+    """Crop, resize and flip ``(N, C, H, W)`` videos (sizes may differ) as
+    their ``FuseOnDevice`` parameters say: float32 ``(B, N, C, h, w)``."""
     out_shapes = {tuple(param['out_shape']) for param in params}
     if len(out_shapes) != 1:
         raise ValueError(
@@ -113,8 +86,7 @@ def augment_batch(inputs: Sequence[torch.Tensor],
             raise ValueError(
                 f'Video {i} of the batch: crop box {param["crop_bbox"]} is '
                 f'not inside its {width}x{height} frames')
-    # Padding (right and bottom) only when sizes differ; the taps of each
-    # video stay within its own frames.
+    # Padded where sizes differ; each video's taps stay in its frames
     frames = stack_batch(list(inputs))
     index, weight = batch_taps(params)
     device = frames.device
@@ -125,12 +97,8 @@ def augment_batch(inputs: Sequence[torch.Tensor],
 
 def check_frames_match_img_shape(inputs: Sequence[torch.Tensor],
                                  data_samples: SampleList) -> None:
-    """Refuse uint8 frames whose size is not the pipeline's ``img_shape``.
-
-    That is what a pipeline ending in ``FuseOnDevice`` gives when
-    ``PackActionInputs`` drops ``fuse_params``: uncropped frames, which
-    must not reach the model as if they were augmented.
-    """
+    """Refuse uint8 frames whose size is not the pipeline's ``img_shape``
+    (``FuseOnDevice``'s uncropped frames without ``fuse_params``)."""
     for frames, sample in zip(inputs, data_samples):
         img_shape = sample.metainfo.get('img_shape')
         if frames.dtype != torch.uint8 or img_shape is None:

@@ -1,17 +1,8 @@
 """The training augmentation's parameters, drawn in the DataLoader workers
-and applied on the device.
-
-MMAction2's geometric transforms (``Resize``, ``RandomResizedCrop``,
-``MultiScaleCrop``, ``CenterCrop``, ``Flip``) have a ``lazy=True`` mode:
-they draw exactly what they draw eagerly (the same calls to ``random`` and
-``np.random``, from the same image shape) but only record the operation in
-``results['lazy']``: one crop box in the original frame's pixels, the
-output size, the flip. MMAction2's ``Fuse`` then applies that in numpy.
-:class:`FuseOnDevice` takes ``Fuse``'s place: it records the same
-operation in ``results['fuse_params']`` and leaves the decoded uint8
-frames as they are, so that a worker only decodes, and
-:class:`~models.data_preprocessors.DeviceAugmentDataPreprocessor` crops,
-resizes and flips the whole batch on the model's device.
+and applied on the device: MMAction2's ``lazy=True`` transforms draw what
+they draw eagerly but only record the operation; :class:`FuseOnDevice`
+keeps it for :class:`~models.data_preprocessors.DeviceAugmentDataPreprocessor`
+instead of applying it as ``Fuse`` does.
 """
 from typing import Dict
 
@@ -29,29 +20,17 @@ DEVICE_INTERPOLATIONS = ('bilinear', )
 @TRANSFORMS.register_module()
 class FuseOnDevice(BaseTransform):
     """Record the lazy operations for the data preprocessor instead of
-    applying them (what ``Fuse`` would do, deferred).
+    applying them: put it where ``Fuse`` would go, with
+    ``'fuse_params'`` in ``PackActionInputs``' ``meta_keys``.
 
-    Put it where ``Fuse`` would go: after ``Resize``/``RandomResizedCrop``/
-    ``MultiScaleCrop``/``CenterCrop``/``Flip`` with ``lazy=True``, before
-    ``FormatShape`` and ``PackActionInputs``, whose ``meta_keys`` must
-    include ``'fuse_params'``. The frames stay uint8 at their decoded size.
-
-    Required keys are ``imgs``, ``img_shape`` and ``lazy``; added is
-    ``fuse_params``, a dict of plain Python values:
-
-    * ``crop_bbox``: ``(left, top, right, bottom)`` in the decoded frame's
-      pixels, rounded as ``Fuse`` rounds it;
-    * ``out_shape``: ``(height, width)`` after the resize;
-    * ``flip``: whether to flip; ``flip_direction``: ``'horizontal'`` or
-      ``'vertical'`` (None without a flip);
-    * ``interpolation``: ``'bilinear'``.
-
-    ``lazy`` is removed (as ``Fuse`` removes it).
+    It replaces ``lazy`` with ``fuse_params``: ``crop_bbox`` (``(left,
+    top, right, bottom)`` in decoded pixels, rounded as ``Fuse`` rounds
+    it), ``out_shape`` (``(height, width)``), ``flip``,
+    ``flip_direction`` (None without a flip) and ``interpolation``.
     """
 
     def transform(self, results: Dict) -> Dict:
-        """Record the fused operation of ``results['lazy']``: ``results``
-        with ``fuse_params`` and without ``lazy``."""
+        """Record the fused operation of ``results['lazy']``."""
         if 'lazy' not in results:
             raise ValueError(
                 'FuseOnDevice found no lazy operation: set lazy=True on the '

@@ -1,25 +1,13 @@
 """Decode each video once: a uint8 cache of its frames on disk.
 
-Training decodes every video again in every epoch. For small videos read
-many times (the generated action videos of ``make quickstart``), decoding
-costs about as much CPU as the training step itself. ``CachedVideoInit``
-decodes a video whole the first time a pipeline meets it, with the plain
-transforms (``VideoInit`` then ``VideoDecode`` of every frame index), keeps
-the frames as one ``.npy`` file in the user's cache folder
-(``$XDG_CACHE_HOME/actionclip/frames``, else
-``~/.cache/actionclip/frames``; nothing is written beside the videos), and
-later reads that file; ``CachedVideoDecode`` then picks the sampled
-frames out of it. The frames are those of ``VideoInit`` + ``VideoDecode``,
-bit for bit (``tests/test_frame_cache.py`` compares them).
-
-A cache entry is named after the video's absolute path and version (size,
-times, inode: :func:`models.utils.paths.file_version`), so that a rewritten
-or replaced video is decoded again. Entries are
-written to a temporary file and renamed, so that two data workers, or an
-interrupted run, never leave a partial entry; an unreadable entry is
-decoded again. Delete the folder to free the space: a video of ``n``
-frames of ``h x w`` takes ``n * h * w * 3`` bytes (3 GB for the
-quickstart's 6,555 videos).
+``CachedVideoInit`` decodes a video whole the first time (``VideoInit``
+then ``VideoDecode`` of every frame: the same frames, bit for bit), keeps
+them as one ``.npy`` file in ``$XDG_CACHE_HOME/actionclip/frames`` (else
+``~/.cache/actionclip/frames``; nothing beside the videos), named after
+the video's absolute path and version, and later reads that file;
+``CachedVideoDecode`` picks the sampled frames out of it. Entries are
+written whole or not at all. Delete the folder to free the space: ``n *
+h * w * 3`` bytes per video.
 """
 import hashlib
 import os
@@ -31,14 +19,18 @@ import torch
 from mmaction.datasets.transforms import DecordDecode
 from mmaction.registry import TRANSFORMS
 from mmcv.transforms import BaseTransform
+from mmengine.logging import print_log
 
 from models.datasets.transforms import VideoDecode, VideoInit, video_path
 from models.utils.paths import cache_home, file_version
 
 
+_warned = []
+
+
 class CachedFrames:
-    """Every frame of a video (``(N, H, W, 3)`` uint8 RGB) and the frame
-    rate the reader gave, in the place of a reader."""
+    """A video's ``(N, H, W, 3)`` uint8 RGB frames and rate, as a
+    reader."""
 
     def __init__(self, frames: np.ndarray, fps: float):
         self.frames = frames
@@ -49,15 +41,13 @@ class CachedFrames:
 
 
 def default_cache_dir() -> str:
-    """The frame cache in the user's cache folder: ``frames`` in
-    :func:`models.utils.paths.cache_home`."""
+    """``frames`` in :func:`models.utils.paths.cache_home`."""
     return osp.join(cache_home(), 'frames')
 
 
 def cache_file(cache_dir: str, filename: str) -> str:
-    """The cache entry of a video: its name holds the video's absolute
-    path and version (:func:`models.utils.paths.file_version`): a ``.npy``
-    file in ``cache_dir``."""
+    """A video's ``.npy`` entry, named after its absolute path and
+    version."""
     path = video_path(filename)
     stat = os.stat(path)
     version = '\0'.join(str(v) for v in file_version(stat).values())
@@ -67,9 +57,8 @@ def cache_file(cache_dir: str, filename: str) -> str:
 
 
 def decode_whole(filename: str) -> Tuple[np.ndarray, float]:
-    """Every frame of a video through the plain transforms: ``VideoInit``,
-    then ``VideoDecode`` of all frame indices: ``(N, H, W, 3)`` uint8 RGB
-    frames and the frame rate."""
+    """Every frame of a video through ``VideoInit`` and ``VideoDecode``,
+    and its frame rate."""
     results = VideoInit().transform(dict(filename=filename))
     fps = float(results['avg_fps'])
     results['frame_inds'] = np.arange(results['total_frames'])
@@ -78,8 +67,8 @@ def decode_whole(filename: str) -> Tuple[np.ndarray, float]:
 
 
 def load_or_decode(cache_dir: str, filename: str) -> CachedFrames:
-    """The frames of a video from the cache in ``cache_dir`` (made if
-    missing), decoding and storing them the first time."""
+    """A video's frames from the cache, decoded and stored the first
+    time."""
     entry = cache_file(cache_dir, filename)
     try:
         # A read-only map: a sample's few frames are read, not the file.
@@ -92,11 +81,13 @@ def load_or_decode(cache_dir: str, filename: str) -> CachedFrames:
     try:
         _store(entry, frames, fps)
     except OSError as error:
-        # The cache only saves decoding: without room (a full disk, a
-        # file size limit) the frames are right all the same.
-        _warn_once(f'The frame cache could not be written ({error}); '
-                   'videos are decoded again each time they are read: '
-                   f'free space in {cache_dir} or delete it')
+        # The cache only saves decoding: the frames are right all the same
+        if not _warned:  # said once per process
+            _warned.append(
+                f'The frame cache could not be written ({error}); videos '
+                'are decoded again each time they are read: free space in '
+                f'{cache_dir} or delete it')
+            print_log(_warned[0], logger='current', level=30)
     return CachedFrames(frames, fps)
 
 
@@ -116,20 +107,8 @@ def _store(entry: str, frames: np.ndarray, fps: float) -> None:
                 os.remove(tmp)
 
 
-_warned = []
-
-
-def _warn_once(message: str) -> None:
-    """Log ``message``, the first of this process only."""
-    if not _warned:
-        _warned.append(message)
-        from mmengine.logging import print_log
-        print_log(message, logger='current', level=30)
-
-
 class _Decode(torch.utils.data.Dataset):
-    """Decodes video ``i`` into the cache; a DataLoader runs it in its
-    worker processes."""
+    """Decodes video ``i`` into the cache, in DataLoader workers."""
 
     def __init__(self, cache_dir: str, filenames: List[str]) -> None:
         self.cache_dir = cache_dir
@@ -142,26 +121,16 @@ class _Decode(torch.utils.data.Dataset):
         try:
             load_or_decode(self.cache_dir, self.filenames[i])
         except Exception:
-            # The dataset's pipeline meets the same error when it reads the
-            # video, and handles it (skips or names the file) as always.
+            # The pipeline meets the same error, and handles it as always
             return 0
         return 1
 
 
 def fill(dataset, workers: int, rank: int = 0, world_size: int = 1) -> int:
-    """Decode the videos of ``dataset`` that its frame cache lacks.
-
-    Args:
-        dataset (BaseDataset): A dataset whose pipeline has a
-            :class:`CachedVideoInit`; any other is left alone.
-        workers (int): Processes that decode (0: this one).
-        rank (int): This process's share of the videos: every
-            ``world_size``-th from ``rank``.
-        world_size (int): Processes sharing the work.
-
-    Returns:
-        int: The videos decoded.
-    """
+    """Decode the videos of ``dataset`` (one whose pipeline has a
+    :class:`CachedVideoInit`; any other is left alone) that its cache
+    lacks, in ``workers`` processes (0: this one), every ``world_size``-th
+    from ``rank``; returns how many were decoded."""
     transforms = getattr(getattr(dataset, 'pipeline', None), 'transforms',
                          [])
     inits = [t for t in transforms if isinstance(t, CachedVideoInit)]
@@ -183,21 +152,15 @@ def fill(dataset, workers: int, rank: int = 0, world_size: int = 1) -> int:
 
 @TRANSFORMS.register_module()
 class CachedVideoInit(BaseTransform):
-    """``VideoInit`` whose frames come from a cache of decoded frames
-    (see the module docstring); follow it with ``SampleFrames`` and
-    ``CachedVideoDecode``.
-
-    Args:
-        cache_dir (str, optional): Folder of the cache entries;
-            :func:`default_cache_dir` by default.
-    """
+    """``VideoInit`` whose frames come from the cache in ``cache_dir``
+    (:func:`default_cache_dir` by default); follow it with
+    ``SampleFrames`` and ``CachedVideoDecode``."""
 
     def __init__(self, cache_dir: Optional[str] = None) -> None:
         self.cache_dir = cache_dir or default_cache_dir()
 
     def transform(self, results: Dict) -> Dict:
-        """Set ``video_reader``, ``total_frames`` and ``avg_fps`` of the
-        result dict with ``filename``."""
+        """Set ``video_reader``, ``total_frames`` and ``avg_fps``."""
         reader = load_or_decode(self.cache_dir, results['filename'])
         results['video_reader'] = reader
         results['total_frames'] = len(reader)
@@ -210,8 +173,7 @@ class CachedVideoInit(BaseTransform):
 
 @TRANSFORMS.register_module()
 class CachedVideoDecode(DecordDecode):
-    """``VideoDecode`` for the readers of ``CachedVideoInit``: the frames
-    at ``frame_inds``, copied out of the cache."""
+    """``VideoDecode`` for ``CachedVideoInit``'s readers."""
 
     def __init__(self) -> None:
         super().__init__('accurate')

@@ -7,22 +7,11 @@ from mmaction.registry import TRANSFORMS
 
 @TRANSFORMS.register_module()
 class MultiViewSampleFrames(SampleFrames):
-    """``SampleFrames`` (``clip_len=1``, test mode) giving ``num_views``
-    views of ``num_clips`` frames, each spread over the whole video.
-
-    The video is cut into ``num_clips`` equal segments, as for one view;
-    view ``v`` takes the frame at ``(v + 0.5) / num_views`` of each
-    segment, so that the views interleave. One view is MMAction2's
-    ``SampleFrames`` (the middle of each segment). The indices come view
-    by view, each view's in time order, as ``twice_sample`` orders its two
-    views: ``ActionClip`` reads every ``num_clips`` frames in a row as one
-    view and averages the views' scores.
-
-    Args:
-        num_views (int): Temporal views.
-        **kwargs: ``SampleFrames``' arguments; ``clip_len`` must be 1 and
-            ``test_mode`` True.
-    """
+    """``SampleFrames`` (``clip_len=1``, ``test_mode``) giving
+    ``num_views`` interleaved views of ``num_clips`` frames: view ``v``
+    takes the frame at ``(v + 0.5) / num_views`` of each segment (one view
+    is ``SampleFrames``). The indices come view by view, as
+    ``twice_sample`` orders them."""
 
     def __init__(self, num_views: int = 1, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -36,9 +25,7 @@ class MultiViewSampleFrames(SampleFrames):
 
     def _get_test_clips(self, num_frames: int,
                         ori_clip_len: float) -> np.ndarray:
-        """The ``num_views * num_clips`` frame offsets of every view of a
-        video of ``num_frames`` frames, view by view (``ori_clip_len``
-        unused: one frame per clip)."""
+        """The frame offsets of every view, view by view."""
         segment = num_frames / float(self.num_clips)
         base = np.arange(self.num_clips) * segment
         return np.concatenate([

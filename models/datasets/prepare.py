@@ -1,23 +1,14 @@
-"""Prepare videos for fast decoding: resized and re-encoded as H.264 with
-a chosen key-frame interval, each output checked, with the annotation list
-of the new folder (``tools/data/prepare_videos.py``).
+"""Prepare videos for fast decoding (``tools/data/prepare_videos.py``):
+resized and re-encoded as H.264 with a chosen key-frame interval (a
+sampled frame is decoded from its key frame on: docs/data_path.md), each
+output checked, with the annotation list of the new folder.
 
-Why: decoding bounds ``mim test`` and ``mim train`` on a CPU host
-(docs/benchmark.md). A sampled frame must be decoded from its key frame
-on, so a key frame every 16 frames (MMAction2's ``resize_videos.py
---dense``) and a Kinetics-like size decode several times faster than the
-originals (docs/data_path.md).
-
-Frames are read with PyAV and turned by the stream's display rotation as
-the project's readers turn them (``pyav_frames``), so the outputs carry no
-rotation; audio is dropped. Each output is written to a temporary name in
-its folder and renamed once complete (``video_writer``), so a stopped run
-leaves no partial file, and a re-run skips the outputs that pass the check
-(decoded whole, the source's frame count and duration).
-
-Standard library and NumPy at import (PyAV when working): the tool reads
-this file before anything heavy, and never imports torch.
+Frames are turned by the display rotation as the readers turn them; audio
+is dropped. Outputs are written whole or not at all, and a re-run skips
+those that pass the check. Standard library and NumPy at import (PyAV
+when working): no torch.
 """
+import contextlib
 import glob
 import os
 import os.path as osp
@@ -50,11 +41,9 @@ class PrepareError(ValueError):
 
 def output_size(width: int, height: int, scale: Optional[int] = None,
                 size: Optional[Tuple[int, int]] = None) -> Tuple[int, int]:
-    """The output ``(width, height)`` of a ``width`` x ``height`` frame (as
-    displayed): ``size`` as given, or the short side ``scale`` and the long
-    side in proportion, rounded to an even number (as FFmpeg's
-    ``scale=-2:N``); the input size when neither is given.
-    """
+    """The output ``(width, height)`` of a displayed frame: ``size``, or
+    the short side ``scale`` and the long side in proportion, even (as
+    FFmpeg's ``scale=-2:N``), or the input size (even)."""
     if size is not None:
         return size
     if scale is None:
@@ -66,9 +55,8 @@ def output_size(width: int, height: int, scale: Optional[int] = None,
 
 def encoder_options(gop: Optional[int], crf: int,
                     preset: str) -> Dict[str, str]:
-    """libx264's options: a key frame exactly every ``gop`` frames (no
-    scene-cut key frames between them), or its own choice (every 250
-    frames at most, and at scene cuts) for None."""
+    """libx264's options: a key frame exactly every ``gop`` frames, or its
+    own choice for None."""
     options = dict(crf=str(crf), preset=preset)
     if gop:
         options.update(g=str(gop), keyint_min=str(gop), sc_threshold='0')
@@ -77,9 +65,8 @@ def encoder_options(gop: Optional[int], crf: int,
 
 def find_sources(src_dir: str, level: int, exts: Sequence[str],
                  exclude: Optional[str] = None) -> List[str]:
-    """The videos ``level`` folders below ``src_dir`` (1: ``src/*.ext``;
-    2: ``src/<class>/*.ext``), relative to it, sorted; those under
-    ``exclude`` (the output folder) left out."""
+    """The videos ``level`` folders below ``src_dir``, relative to it,
+    sorted; those under ``exclude`` (the output folder) left out."""
     check_folders(src_dir, exclude)
     pattern = osp.join(src_dir, *['*'] * level)
     wanted = {f'.{e.lower().lstrip(".")}' for e in exts}
@@ -104,8 +91,8 @@ def read_list(path: str) -> List[List[str]]:
 
 
 def _key(name: str) -> str:
-    """A class name as folder names and label maps both spell it
-    (``ApplyEyeMakeup``, ``apply_eye_makeup``, ``apply eye makeup``)."""
+    """A class name as ``ApplyEyeMakeup`` and ``apply eye makeup`` both
+    spell it."""
     return re.sub(r'[^0-9a-z]', '', name.lower())
 
 
@@ -113,11 +100,7 @@ def rows_from_folders(rels: Sequence[str],
                       label_map: str) -> List[List[str]]:
     """List rows ``<video> <label>`` of videos in class folders, the label
     being the line of ``label_map`` that names the folder (compared
-    without case, spaces or underscores).
-
-    Raises:
-        PrepareError: A folder the label map does not name.
-    """
+    without case, spaces or underscores)."""
     with open(label_map, encoding='utf-8') as f:
         names = [line.strip() for line in f if line.strip()]
     labels = {_key(name): i for i, name in enumerate(names)}
@@ -136,13 +119,11 @@ def rows_from_folders(rels: Sequence[str],
 
 
 def out_name(rel: str) -> str:
-    """The output of source ``rel``, relative to the output folder."""
     return osp.splitext(rel)[0] + OUT_EXT
 
 
 def check_folders(src_dir: str, dst_dir: Optional[str]) -> None:
-    """Refuse an output folder that is the source folder (also through a
-    link)."""
+    """Refuse an output folder that is the source folder."""
     if dst_dir and osp.realpath(src_dir) == osp.realpath(dst_dir):
         raise PrepareError(
             f'output folder {dst_dir!r} is the source folder: choose '
@@ -151,14 +132,8 @@ def check_folders(src_dir: str, dst_dir: Optional[str]) -> None:
 
 def plan_jobs(src_dir: str, dst_dir: str,
               rels: Sequence[str]) -> List[Tuple[str, str]]:
-    """``(source, output)`` paths, refusing an output that would be a
-    source or another video's output.
-
-    Raises:
-        PrepareError: The output folder is the source folder, two sources
-            share an output, or an output is a source file (also through
-            a link).
-    """
+    """``(source, output)`` paths; :class:`PrepareError` for an output
+    that would be a source (also through a link) or another's output."""
     check_folders(src_dir, dst_dir)
     jobs, taken = [], {}
     for rel in rels:
@@ -186,20 +161,14 @@ def list_lines(rows: Sequence[Sequence[str]]) -> List[str]:
 
 
 def check_list_path(path: str, lines: Sequence[str]) -> None:
-    """Refuse an existing list unless it holds exactly ``lines`` (the list
-    of an earlier, complete run of this preparation).
-
-    Raises:
-        PrepareError: It exists with other content, or is a folder.
-    """
+    """Refuse an existing list unless it holds exactly ``lines`` (an
+    earlier, complete run's)."""
     if not osp.lexists(path):
         return
-    try:
-        with open(path, encoding='utf-8') as f:
-            if f.readlines() == list(lines):
-                return
-    except (OSError, UnicodeDecodeError):
-        pass
+    with contextlib.suppress(OSError, UnicodeDecodeError), open(
+            path, encoding='utf-8') as f:
+        if f.readlines() == list(lines):
+            return
     raise PrepareError(f'annotation list {path!r} exists (never written '
                        'over): remove it or give another --out-list')
 
@@ -240,9 +209,8 @@ def _frames(container, scale: Optional[int],
 
 
 def check_output(src: str, dst: str) -> str:
-    """Why output ``dst`` is not a good copy of ``src``, or ``''``: it must
-    decode whole, and have the source's frame count and duration within
-    :data:`TOLERANCE`."""
+    """Why ``dst`` is not a good copy of ``src`` (it must decode whole,
+    with the source's frame count and duration), or ``''``."""
     import av
     try:
         source = video_index(src)
@@ -269,8 +237,7 @@ def check_output(src: str, dst: str) -> str:
 
 
 def _remove_stale_temps(dst: str) -> None:
-    """Remove temporary files of ``dst`` that a killed run left (their
-    process is gone); another running process's are kept."""
+    """Remove temporary files of ``dst`` whose process is gone."""
     folder, name = osp.split(dst)
     for tmp in glob.glob(osp.join(glob.escape(folder),
                                   f'.{glob.escape(name)}.*.tmp{OUT_EXT}')):
@@ -287,20 +254,9 @@ def prepare_one(src: str, dst: str, scale: Optional[int] = None,
                 size: Optional[Tuple[int, int]] = None,
                 gop: Optional[int] = DENSE_GOP, crf: int = 23,
                 preset: str = 'medium') -> Tuple[str, str]:
-    """Prepare one video, or skip it when ``dst`` is already a good copy.
-
-    Args:
-        src (str): The source video.
-        dst (str): The output (``.mp4``); its folder is created.
-        scale (int, optional): Short side of the output.
-        size (tuple[int, int], optional): ``(width, height)`` instead.
-        gop (int, optional): Key-frame interval; None: libx264's choice.
-        crf (int): libx264's quality (lower: better, larger).
-        preset (str): libx264's speed preset.
-
-    Returns:
-        tuple[str, str]: ``('done' | 'skipped' | 'failed', reason)``.
-    """
+    """Prepare one video, or skip it when ``dst`` is already a good copy:
+    ``('done' | 'skipped' | 'failed', reason)``. ``scale``, ``size`` as
+    for :func:`output_size`, ``gop`` for :func:`encoder_options`."""
     import av
     if osp.exists(dst) and not check_output(src, dst):
         return 'skipped', ''

@@ -1,42 +1,17 @@
 """The sampled frames of a video, decoded with PyAV, skipping the frames
-that no sampled frame needs.
+that no sampled frame needs (``skip_frame='NONREF'``, switched back before
+each sampled frame's packet): the frames of decoding in order, bit for bit,
+a third faster (docs/decoding.md).
 
-Why: the 8 frames a config samples are spread over the whole clip, and a
-Kinetics clip (H.264, one key frame per 250 frames) must be decoded from
-its key frame up to the last sampled frame: decoding, not the model, bounds
-``mim test`` and ``mim train`` (docs/benchmark.md). But a frame that no
-other frame refers to (a non-reference B-frame: half of libx264's frames
-with its default settings) is needed only when it is sampled itself.
-FFmpeg's ``skip_frame='NONREF'`` drops such frames before their costly
-part; it is switched back before each packet of a sampled frame. The
-frames that are decoded are decoded exactly as without skipping, so the
-result is the same, bit for bit, a third faster (docs/decoding.md).
+Frames are numbered as decord numbers them (the packets in presentation
+order, without those an MP4 edit list hides) and turned by the stream's
+display rotation as decord turns them. Unlike decord's random access, it
+seeks only in containers whose index it trusts (MP4/MOV, Matroska/WebM),
+checks where each seek lands, and decodes other containers that reorder
+frames (AVI with B-frames, MPEG-TS) in order from the start.
 
-Frames are numbered as decord numbers them: the video stream's packets in
-order of presentation time, except the packets an MP4 edit list hides
-(decord counts those too; ``VideoInit`` counts the frames shown). The
-frames are those of decoding every frame in order, bit for bit, with
-decord or PyAV, on the codecs, pixel formats and colour tags the tests
-write, turned by the stream's display rotation as decord turns them.
-
-decord's own random access does not always give them: it seeks to a key
-frame and counts frames from there, which goes wrong where frames that
-follow a key frame in decoding order come before it in presentation
-order. H.264 with open GOPs and MPEG-4 Part 2 with B-frames (as XviD can
-write them, the codec of UCF101 and HMDB51) read frames several positions
-off, silently (docs/decoding.md).
-This module seeks only in containers whose index it trusts (MP4/MOV,
-Matroska/WebM), checks where each seek lands, and decodes the streams of
-other containers that reorder frames (AVI with B-frames, MPEG-TS) in
-order from the start, never seeking, numbering the frames as they come.
-
-Where this module cannot promise the frames, :class:`NotSupported` tells
-the caller to decode with decord instead: another container whose frames
-are not reordered (decord seeks right there), a pixel format it was not
-checked on, repeated time stamps, a frame count other than decord's, or a
-sampled frame the decoder did not return. Where the decoder meets damaged
-data, :class:`CorruptVideo` tells it that no decoder may take over: decord
-would give its last good frame in the place of every later one.
+:class:`NotSupported` tells the caller to decode with decord instead;
+:class:`CorruptVideo` that no decoder may take over.
 """
 import bisect
 import os
@@ -54,15 +29,12 @@ PIXEL_FORMATS = ('yuv420p', 'yuvj420p', 'yuv444p', 'yuvj444p')
 
 
 class NotSupported(Exception):
-    """This module cannot promise decord's frames for this video; decode it
-    with decord."""
+    """This module cannot promise decord's frames; decode with decord."""
 
 
 class CorruptVideo(Exception):
-    """The decoder met damaged data where it decoded this video: the frames
-    from there on are concealed or missing, and decord would serve a
-    substitute (the last good frame for every later one), so no decoder
-    may take over."""
+    """Damaged data where the frames are decoded: decord would repeat its
+    last good frame, so no decoder may take over."""
 
 
 def _import_av():
@@ -76,22 +48,14 @@ def _import_av():
 
 
 def _index(container, stream) -> Dict:
-    """Presentation time stamps of every frame shown, in order, those of
-    the key frames, the frame count, whether decoding order differs from
-    presentation order (``reordered``; also when time stamps are missing
-    or restart), and each frame's time (:func:`_times`).
-
-    Packets an edit list hides (an MP4 cut by stream copy keeps the frames
-    from the key frame before the cut, marked to be decoded but not
-    shown) are not frames: the decoder returns none for them, and players
-    show none. Their key frames are kept, to seek to.
-    """
+    """The index of :func:`video_index`. Packets an edit list hides are
+    not frames (the decoder returns none), but their key frames are kept,
+    to seek to."""
     stamps, keys, timed = [], [], []
     count, latest, reordered, hidden, empty = 0, None, False, 0, -1
     for packet in container.demux(stream):
         if not packet.size:
-            # PyAV's end-of-stream marker (one), or an empty packet the
-            # container stores (decord counts those as frames).
+            # PyAV's end-of-stream marker, or a stored empty packet
             empty += 1
             continue
         if packet.is_keyframe and packet.pts is not None:
@@ -116,20 +80,11 @@ def _index(container, stream) -> Dict:
 
 
 def _times(packets: List[tuple], time_base) -> Optional[List[float]]:
-    """Each shown frame's presentation time in seconds from the first, and
-    the end of the last frame (``count + 1`` values), or None where a time
-    stamp is missing.
-
-    Where decoding time stamps go back (an MPEG-TS spliced from two
-    recordings: the second restarts its clock) the frames after the jump
-    follow the frames before it, one frame duration after the last one
-    shown, as players play them.
-
-    Args:
-        packets (list[tuple]): ``(pts, dts, duration)`` per shown packet,
-            in decoding order.
-        time_base (fractions.Fraction): The stream's time base.
-    """
+    """Seconds from the first frame of each shown frame, then the end of
+    the last (None where a time stamp is missing), from ``(pts, dts,
+    duration)`` per packet in decoding order. Where decoding time stamps go
+    back (a restarting clock), the frames after the jump follow those
+    before it, as players play them."""
     if not packets or any(pts is None for pts, _, _ in packets):
         return None
     parts, last_dts = [[]], None
@@ -143,29 +98,25 @@ def _times(packets: List[tuple], time_base) -> Optional[List[float]]:
     end = 0
     for part in parts:
         part.sort()
-        # The last frame lasts as long as the container says, else as
-        # long as the one before it.
+        # The last frame lasts as the container says, else as the one before
         step = part[-1][1] or (part[-1][0] - part[-2][0]
                                if len(part) > 1 else 0)
         offset = end - part[0][0]
         ticks += [pts + offset for pts, _ in part]
         end = ticks[-1] + step
     ticks.append(end)
-    # One division per value: the same float as frame / fps for a
-    # constant frame rate.
+    # One division per value: the same float as frame / fps
     return [t * time_base.numerator / time_base.denominator for t in ticks]
 
 
-#: Indexes kept, by file version: ``VideoInit``, the decoding step and the
-#: moments' times of one video share one demuxing.
+#: Indexes kept, by file version: one demuxing per video.
 INDEXES_KEPT = 64
 _indexes: 'OrderedDict[tuple, Dict]' = OrderedDict()
 _indexes_lock = threading.Lock()
 
 
 def _file_version(filename: str) -> tuple:
-    """The key of one version of a file: its name, size, change time and
-    inode."""
+    """A file version's key: name, size, change time and inode."""
     stat = os.stat(filename)
     return filename, stat.st_size, stat.st_ctime_ns, stat.st_ino
 
@@ -186,22 +137,17 @@ def _keep_index(key: tuple, index: Dict) -> None:
             _indexes.popitem(last=False)
 
 
+def _check_count(index: Dict, num_frames: Optional[int]) -> None:
+    if num_frames is not None and index['count'] != num_frames:
+        raise NotSupported(f"{index['count']} frames, decord counts "
+                           f'{num_frames}')
+
+
 class OpenVideo:
-    """A video opened with PyAV once: its index (:func:`video_index`,
-    demuxed in this container unless kept from an earlier opening) and
-    the open container, which :meth:`read` decodes from. ``VideoInit``
-    counts the frames with it and hands it to ``VideoDecode``: one opening
-    of the file per sample, where decord, the index and the decoding each
-    opened it.
-
-    Args:
-        filename (str): The video.
-
-    Raises:
-        NotSupported: Not exactly one video stream.
-        OSError: The file cannot be read.
-        av.error.FFmpegError: PyAV cannot read it.
-    """
+    """A video opened with PyAV once: its :func:`video_index` and the open
+    container :meth:`read` decodes from (``VideoInit`` hands it to
+    ``VideoDecode``: one opening per sample). Raises as
+    :func:`video_index`."""
 
     def __init__(self, filename: str):
         key = _file_version(filename)
@@ -212,13 +158,11 @@ class OpenVideo:
                 raise NotSupported('not exactly one video stream')
             self.stream = self.container.streams.video[0]
             index = _kept_index(key)
-            #: Whether no packet was read from the container yet.
             self.unread = index is not None
             if index is None:
                 index = _index(self.container, self.stream)
                 _keep_index(key, index)
-            #: The index (shared: do not change it).
-            self.index = index
+            self.index = index  # shared: do not change it
         except BaseException:
             self.close()
             raise
@@ -236,19 +180,9 @@ class OpenVideo:
             self.container = None
 
     def decord_counts(self) -> Optional[Tuple[int, float]]:
-        """``VideoInit``'s ``total_frames`` and ``avg_fps`` without decord,
-        or None where only decord can tell them.
-
-        decord counts every packet of the video stream (those an edit list
-        hides too, which ``VideoInit`` leaves out) and takes the stream's
-        average frame rate; both from the same demuxer where its index is
-        trusted (MP4/MOV, Matroska/WebM) and every packet holds a frame
-        with a time stamp of its own.
-
-        Returns:
-            tuple[int, float], optional: Frames shown and frames per
-            second.
-        """
+        """``VideoInit``'s ``(total_frames, avg_fps)`` without decord, or
+        None where only decord can tell them (a container whose index is
+        not trusted, empty packets, missing or repeated time stamps)."""
         index, rate = self.index, self.stream.average_rate
         if (self.container.format.name not in SEEKABLE_FORMATS
                 or index['empty'] or not index['count'] or not rate
@@ -257,34 +191,26 @@ class OpenVideo:
             return None
         return index['count'], float(rate)
 
-    def read(self,
-             frame_inds: Sequence[int],
-             num_frames: Optional[int] = None,
-             skip_unneeded: bool = True,
+    def read(self, frame_inds: Sequence[int],
+             num_frames: Optional[int] = None, skip_unneeded: bool = True,
              stats: Optional[Dict[str, int]] = None) -> List[np.ndarray]:
-        """:func:`read_frames` from this container (which it then may not
-        decode from again: close it)."""
+        """:func:`read_frames` from this container (close it after)."""
         indices = [int(i) for i in frame_inds]
         stats = {} if stats is None else stats
         index, container = self.index, self.container
-        if num_frames is not None and index['count'] != num_frames:
-            raise NotSupported(f"{index['count']} frames, decord counts "
-                               f'{num_frames}')
-        stream = container.streams.video[0]
+        _check_count(index, num_frames)
         if indices and (min(indices) < 0 or max(indices) >= index['count']):
             raise NotSupported('a frame index out of range')
-        if container.format.name not in SEEKABLE_FORMATS:
-            if not index['reordered']:
-                raise NotSupported(
-                    f'container {container.format.name}, frames in order: '
-                    "decord's seeking is right there")
-            in_order = True
-        else:
-            if index['repeated'] or len(index['stamps']) != index['count']:
-                raise NotSupported('missing or repeated time stamps')
-            if not index['keys']:
-                raise NotSupported('no key frame')
-            in_order = False
+        in_order = container.format.name not in SEEKABLE_FORMATS
+        if in_order and not index['reordered']:
+            raise NotSupported(
+                f'container {container.format.name}, frames in order: '
+                "decord's seeking is right there")
+        if not in_order and (index['repeated']
+                             or len(index['stamps']) != index['count']):
+            raise NotSupported('missing or repeated time stamps')
+        if not in_order and not index['keys']:
+            raise NotSupported('no key frame')
         if not indices:
             return []
         if in_order:
@@ -301,27 +227,20 @@ class OpenVideo:
             return [decoded[i] for i in indices]
         stamps = index['stamps']
         wanted = {stamps[i] for i in indices}
-        decoded = _decode(container, stream, sorted(wanted), index['keys'],
-                          skip_unneeded, stats)
+        decoded = _decode(container, self.stream, sorted(wanted),
+                          index['keys'], skip_unneeded, stats)
         return [decoded[stamps[i]] for i in indices]
 
 
 def video_index(filename: str) -> Dict:
-    """The frames of a video as PyAV demuxes them, without decoding:
-    ``count`` (frames shown), ``hidden`` (packets an edit list hides),
-    ``empty`` (packets without data), ``times`` (:func:`_times`),
-    ``stamps``, ``keys``, ``reordered`` and ``repeated``.
-
-    Args:
-        filename (str): The video.
-
-    Returns:
-        dict: The index (shared: do not change it).
-
-    Raises:
-        NotSupported: Not exactly one video stream.
-        av.error.FFmpegError: The file cannot be read.
-    """
+    """The frames of a video as PyAV demuxes them, without decoding: a dict
+    (shared: do not change it) of ``count`` (frames shown), ``hidden``
+    (packets an edit list hides), ``empty`` (packets without data),
+    ``times`` (:func:`_times`), ``stamps`` (sorted), ``keys`` (key frames'
+    stamps), ``reordered`` (decoding order is not presentation order, or a
+    stamp is missing) and ``repeated``. :class:`NotSupported` for not
+    exactly one video stream; OSError or ``av.error.FFmpegError`` where
+    the file cannot be read."""
     index = _kept_index(_file_version(filename))
     if index is None:
         with OpenVideo(filename) as video:
@@ -330,17 +249,9 @@ def video_index(filename: str) -> Dict:
 
 
 def frame_times(filename: str) -> Optional[np.ndarray]:
-    """Each frame's presentation time in seconds from the first frame
-    shown, then the end of the last frame, for a video whose times are not
-    ``frame / fps`` (variable frame rate, a restarting clock).
-
-    Args:
-        filename (str): The video.
-
-    Returns:
-        np.ndarray, optional: ``(F + 1,)`` float64 times; None where PyAV
-        cannot index the file or a time stamp is missing.
-    """
+    """Each frame's time in seconds from the first, then the end of the
+    last: ``(F + 1,)`` float64, for videos whose times are not ``frame /
+    fps``; None where PyAV cannot index the file or a stamp is missing."""
     try:
         times = video_index(filename)['times']
     except Exception:  # NotSupported, or PyAV cannot read it
@@ -348,54 +259,32 @@ def frame_times(filename: str) -> Optional[np.ndarray]:
     return None if times is None else np.asarray(times, np.float64)
 
 
-def _checked_index(filename: str, num_frames: Optional[int]) -> Dict:
-    """:func:`video_index`, or :class:`NotSupported` when the frame count
-    is not decord's ``num_frames``."""
-    index = video_index(filename)
-    if num_frames is not None and index['count'] != num_frames:
-        raise NotSupported(f"{index['count']} frames, decord counts "
-                           f'{num_frames}')
-    return index
-
-
-def read_frames(filename: str,
-                frame_inds: Sequence[int],
-                num_frames: Optional[int] = None,
-                skip_unneeded: bool = True,
+def read_frames(filename: str, frame_inds: Sequence[int],
+                num_frames: Optional[int] = None, skip_unneeded: bool = True,
                 stats: Optional[Dict[str, int]] = None) -> List[np.ndarray]:
-    """Decode the frames at ``frame_inds`` as RGB arrays, opening the file
-    once (:class:`OpenVideo`).
+    """Decode the frames at ``frame_inds`` as RGB arrays; raises
+    :class:`NotSupported` (decode with decord instead), :class:`CorruptVideo`
+    or ``av.error.FFmpegError``.
 
     Args:
-        filename (str): The video file.
-        frame_inds (Sequence[int]): Frame indices, in any order, repeats
-            allowed.
-        num_frames (int, optional): The frame count decord gave; another
-            count here raises :class:`NotSupported`.
+        frame_inds (Sequence[int]): In any order, repeats allowed.
+        num_frames (int, optional): decord's frame count; another count
+            here raises :class:`NotSupported`.
         skip_unneeded (bool): Drop the frames no other frame refers to
-            unless they are asked for. ``False`` decodes every frame from
-            the key frame on (the plain computation the tests compare
-            with). Containers read in order never skip.
+            unless asked for; ``False`` decodes every frame from the key
+            frame on (the plain computation).
         stats (dict, optional): Filled with ``decoded`` (frames the
             decoder returned) and ``seeks``.
 
     Returns:
         list[np.ndarray]: ``(H, W, 3)`` uint8 frames, one per index.
-
-    Raises:
-        NotSupported: The frames could differ from those of decoding in
-            order; decode with decord.
-        CorruptVideo: The decoder met damaged data: no decoder may serve
-            the frames.
-        av.error.FFmpegError: The file cannot be read.
     """
     with OpenVideo(filename) as video:
         return video.read(frame_inds, num_frames, skip_unneeded, stats)
 
 
 def _to_rgb(frame) -> np.ndarray:
-    """The frame as players show it: RGB, turned by the stream's display
-    rotation (a phone clip filmed upright), as decord and OpenCV turn
+    """The frame as RGB, turned by its display rotation as decord turns
     it."""
     if frame.format.name not in PIXEL_FORMATS:
         raise NotSupported(f'pixel format {frame.format.name}')
@@ -410,14 +299,11 @@ _converters = threading.local()
 
 
 def convert(frame, **options) -> np.ndarray:
-    """``frame.reformat(**options).to_ndarray()`` through one converter
-    per thread: ``frame.to_ndarray(format=...)`` sets up FFmpeg's scaler
-    again for every frame, which costs more than decoding a small frame.
-    The converter keeps its scaler while the frames' size and format stay
-    the same; the pixels are the same, bit for bit. It scales on the
-    calling thread: a scaler with threads of its own, inherited by a
-    forked DataLoader worker, would wait for threads that stayed behind.
-    """
+    """``frame.reformat(**options).to_ndarray()``, bit for bit, through
+    one converter per thread, which keeps FFmpeg's scaler between frames
+    (setting it up costs more than decoding a small frame). It scales on
+    the calling thread: scaler threads inherited by a forked worker would
+    hang it."""
     converter = getattr(_converters, 'value', None)
     if converter is None:
         from av.video.reformatter import VideoReformatter
@@ -426,33 +312,19 @@ def convert(frame, **options) -> np.ndarray:
 
 
 def display_turns(frame) -> int:
-    """Quarter turns counter-clockwise (``np.rot90``) that show ``frame``
-    as players do, by its stream's display rotation.
-
-    Raises:
-        NotSupported: A rotation that is not a multiple of 90 degrees.
-    """
+    """Quarter turns (``np.rot90``) that show ``frame`` as players do;
+    NotSupported for a rotation that is no multiple of 90 degrees."""
     rotation = frame.rotation  # degrees counter-clockwise
     if rotation % 90:
         raise NotSupported(f'a display rotation of {rotation} degrees')
     return (rotation // 90) % 4
 
 
-def _decode_packet(context, packet):
-    """The frames the decoder returns for ``packet`` (``None`` flushes);
-    damaged data raises :class:`CorruptVideo`."""
-    try:
-        return context.decode(packet)
-    except _import_av().error.InvalidDataError as error:
-        raise CorruptVideo(str(error)) from error
-
-
 def _decode(container, stream, goals: List[int], keys: List[int],
             skip_unneeded: bool,
             stats: Dict[str, int]) -> Dict[int, np.ndarray]:
-    """Decode the frames with time stamps ``goals`` (ascending), seeking to
-    a goal's key frame when it lies past what is decoded already, as
-    decord does."""
+    """Decode the frames stamped ``goals`` (ascending), seeking to a goal's
+    key frame when it lies past what is decoded already."""
     wanted = set(goals)
     context = stream.codec_context
     context.thread_count = 1  # one decoding process per core
@@ -485,9 +357,11 @@ def _decode(container, stream, goals: List[int], keys: List[int],
             if skip_unneeded:
                 context.skip_frame = ('DEFAULT' if packet.pts in wanted
                                       else 'NONREF')
-            # A size-0 packet flushes the decoder at the end of the file.
-            for frame in _decode_packet(context,
-                                        packet if packet.size else None):
+            try:  # a size-0 packet flushes the decoder at the end
+                frames_out = context.decode(packet if packet.size else None)
+            except _import_av().error.InvalidDataError as error:
+                raise CorruptVideo(str(error)) from error
+            for frame in frames_out:
                 stats['decoded'] += 1
                 if frame.pts in wanted and frame.pts not in frames:
                     frames[frame.pts] = _to_rgb(frame)
@@ -499,20 +373,13 @@ def _decode(container, stream, goals: List[int], keys: List[int],
 
 
 class InOrderReader:
-    """One video's frames decoded in a single forward pass: frame i is the
-    i-th frame decoded, never a seek, never a frame skipped. For
-    :func:`read_frames` in containers it does not seek in, and for readers
-    that ask for ascending frames chunk by chunk
-    (``models.apis.window_stream``), where reopening the file for every
-    chunk would decode a long video again and again.
+    """A video's frames decoded in one forward pass (frame i is the i-th
+    decoded; never a seek or a skip), for containers :func:`read_frames`
+    does not seek in and for readers of ascending chunks.
 
-    Args:
-        filename (str): The video.
-        num_frames (int): Its frame count as :func:`_index` counts it;
-            :meth:`open` counts and checks it.
-        container (av.container.InputContainer, optional): The video
-            opened and not read yet, to decode from first (the reader
-            closes it).
+    ``num_frames``: its frame count (:meth:`open` counts it);
+    ``container``: the video opened and not read yet, to decode first (the
+    reader closes it).
     """
 
     def __init__(self, filename: str, num_frames: int,
@@ -520,30 +387,19 @@ class InOrderReader:
         self._av = _import_av()
         self.filename = filename
         self.num_frames = num_frames
-        #: Frames the decoder returned, over all passes.
-        self.decoded = 0
+        self.decoded = 0  # frames the decoder returned, over all passes
         self._container = None
         self._open(container)
 
     @classmethod
     def open(cls, filename: str,
              num_frames: Optional[int] = None) -> 'InOrderReader':
-        """A reader of ``filename`` whose frames were counted.
-
-        Args:
-            filename (str): The video.
-            num_frames (int, optional): The frame count decord gave;
-                another count raises :class:`NotSupported`.
-
-        Returns:
-            InOrderReader: The reader.
-
-        Raises:
-            NotSupported: Not exactly one video stream, or another frame
-                count.
-            av.error.FFmpegError: The file cannot be read.
-        """
-        return cls(filename, _checked_index(filename, num_frames)['count'])
+        """A reader of ``filename`` whose frames were counted;
+        :class:`NotSupported` for not one video stream or a count other
+        than decord's ``num_frames``."""
+        index = video_index(filename)
+        _check_count(index, num_frames)
+        return cls(filename, index['count'])
 
     def _open(self, container: Optional[object] = None) -> None:
         self.close()
@@ -555,18 +411,9 @@ class InOrderReader:
         self._last: Optional[np.ndarray] = None  # frame position - 1
 
     def read(self, indices: Sequence[int]) -> List[np.ndarray]:
-        """Decode frames; going back reopens the file.
-
-        Args:
-            indices (Sequence[int]): Frame indices, best ascending.
-
-        Returns:
-            list[np.ndarray]: ``(H, W, 3)`` uint8 RGB frames.
-
-        Raises:
-            NotSupported: A pixel format not checked against decord's.
-            CorruptVideo: Damaged data, or fewer frames than counted.
-        """
+        """``(H, W, 3)`` uint8 RGB frames, best asked for ascending (going
+        back reopens the file); :class:`CorruptVideo` also for fewer
+        frames than counted."""
         out = []
         for index in (int(i) for i in indices):
             if not 0 <= index < self.num_frames:
@@ -580,8 +427,7 @@ class InOrderReader:
                 except self._av.error.InvalidDataError as error:
                     raise CorruptVideo(str(error)) from error
                 if frame is None:
-                    # A packet that gave no frame: damaged data the
-                    # decoder dropped (decord would repeat a frame).
+                    # damaged data the decoder dropped
                     raise CorruptVideo(
                         f'the decoder returned {self.position} of '
                         f'{self.num_frames} frames')

@@ -20,9 +20,8 @@ pauses between them, and the times of every action::
     label_map.txt, label_map_zeroshot.txt, label_map_all.txt
     manifest.json            # size and SHA-256 of every file above
 
-Every file is written whole or not at all, videos frame by frame and
-checked (``models/utils/video_writer.py``); the same seed writes the same
-bytes. NumPy and OpenCV only (PyAV when writing): no torch.
+Every file is written whole or not at all; the same seed writes the same
+bytes. No torch.
 """
 import contextlib
 import functools
@@ -48,12 +47,11 @@ MOTIONS = ('moving left', 'moving right', 'moving up', 'moving down',
 # A rotating circle looks still: those pairs are not classes.
 INVALID = {('circle', 'rotating clockwise'),
            ('circle', 'rotating counterclockwise')}
-#: Held out of train/val/test; their names combine an object and a motion
-#: that both appear in training with other partners.
+#: Held out of train/val/test (each object and motion is trained with
+#: other partners).
 DEFAULT_HELDOUT = (('triangle', 'growing'), ('square', 'moving up'),
                    ('circle', 'shrinking'))
 SIZES = ((96, 96), (128, 96), (112, 112), (160, 120))
-#: Frame rates of the videos.
 FRAME_RATES = (10, 15, 24, 25)
 #: Frames of one action (a clip), fewest and most.
 ACTION_FRAMES = (20, 40)
@@ -61,18 +59,16 @@ ACTION_FRAMES = (20, 40)
 DEFAULT_PAUSE_S = (1.0, 5.0)
 #: What :func:`video_codec` gives for H.264 written by PyAV.
 PYAV_H264 = 'h264'
-#: The file of a set that lists the others, written last.
+#: Size and SHA-256 of the set's other files, written last.
 MANIFEST = 'manifest.json'
-#: The ``generator`` of the ground truth :func:`generate_long` writes: a
-#: ground truth that names it is refused without its manifest.
+#: The ground truth's ``generator`` (refused without its manifest).
 GENERATOR = 'generate_videos.py'
 LABEL_MAPS = ('label_map.txt', 'label_map_zeroshot.txt', 'label_map_all.txt')
 
 
 def split_classes(heldout: Sequence[Tuple[str, str]]
                   ) -> Tuple[List[str], List[str]]:
-    """The trained and the held-out class names, given the (object,
-    motion) pairs ``heldout``."""
+    """The trained and the held-out class names."""
     pairs = [(o, m) for o in OBJECTS for m in MOTIONS
              if (o, m) not in INVALID]
     unknown = set(heldout) - set(pairs)
@@ -84,8 +80,7 @@ def split_classes(heldout: Sequence[Tuple[str, str]]
 
 
 def frame_size(size: Tuple[int, int], scale: float) -> Tuple[int, int]:
-    """``size`` times ``scale``, rounded to even numbers (what video
-    encoders need), at least 32x32."""
+    """``size`` times ``scale``, rounded to even sides, at least 32."""
     return tuple(max(32, 2 * int(round(side * scale / 2))) for side in size)
 
 
@@ -96,9 +91,8 @@ def _check_scale(size_scale: float) -> None:
 
 def render(obj: str, motion: str, seed: int,
            size_scale: float = 1.0) -> Tuple[List[np.ndarray], int]:
-    """The BGR frames and frame rate of one clip of ``obj`` and
-    ``motion``: size (``SIZES`` times ``size_scale``), length and frame
-    rate drawn from ``seed``, then :func:`scene_frames`."""
+    """The BGR frames and frame rate of one clip, all drawn from
+    ``seed``."""
     rng = np.random.default_rng(seed)
     width, height = frame_size(SIZES[rng.integers(len(SIZES))], size_scale)
     num_frames = int(rng.integers(ACTION_FRAMES[0], ACTION_FRAMES[1] + 1))
@@ -110,9 +104,8 @@ def render(obj: str, motion: str, seed: int,
 def scene_frames(obj: str, motion: str, rng: np.random.Generator,
                  width: int, height: int,
                  num_frames: int) -> Iterator[np.ndarray]:
-    """The BGR frames of one action (of a clip, or in a long video), one at
-    a time: ``rng`` draws the scene (background, colour, size, path), then
-    each frame's noise after that frame."""
+    """The BGR frames of one action, one at a time: ``rng`` draws the
+    scene, then each frame's noise."""
     return (_noisy(clean, rng) for clean in _clean_frames(
         obj, motion, rng, width, height, num_frames))
 
@@ -131,10 +124,8 @@ def _clean_frames(obj: str, motion: str, rng: np.random.Generator,
     radius = rng.uniform(0.12, 0.2) * short
     travel = rng.uniform(0.3, 0.55) * short  # total path of a moving object
     scale_end = rng.uniform(1.8, 2.5)  # size ratio of growing/shrinking
-    # Total rotation, at most a quarter turn: a square looks the same
-    # after 90 degrees (a triangle after 120), so a larger turn between two
-    # sampled frames would look like a smaller one the other way. Training
-    # samples 4 frames up to half a clip apart.
+    # At most a quarter turn: a square looks the same after 90 degrees, so
+    # a larger turn between sampled frames would look like one backwards.
     turn = rng.uniform(0.3, 0.5) * math.pi
     direction = dict(left=(-1, 0), right=(1, 0), up=(0, -1), down=(0, 1))
     step = np.zeros(2)
@@ -171,16 +162,14 @@ def _clean_frames(obj: str, motion: str, rng: np.random.Generator,
 
 
 def _noisy(frame: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """The frame with the sensor-like noise every generated frame has."""
-    # int16, not the default int64: a third of the time, same values
+    # int16, not int64: a third of the time, same values
     noise = rng.integers(-6, 7, frame.shape, dtype=np.int16)
     return np.clip(frame + noise, 0, 255).astype(np.uint8)
 
 
 def video_codec() -> str:
-    """The codec of the generated videos: :data:`PYAV_H264` (H.264 through
-    PyAV's libx264: browsers play it) where PyAV has libx264, else OpenCV's
-    ``'avc1'`` (H.264) where it can write it, else ``'mp4v'``."""
+    """:data:`PYAV_H264` where PyAV has libx264, else OpenCV's ``'avc1'``
+    where it can write it, else ``'mp4v'``."""
     try:
         import av
         av.codec.Codec('libx264', 'w')
@@ -207,11 +196,8 @@ def write_video_h264(path: str, frames: Iterable[np.ndarray], fps: int,
 
 def write_clip(path: str, frames: Iterable[np.ndarray], fps: int,
                codec: str) -> None:
-    """Write a generated video with the codec of :func:`video_codec`.
-
-    libx264 runs on one thread at ``ultrafast`` (a process per video): the
-    same seed writes the same bytes (not so at ``veryfast`` or ``medium``).
-    """
+    """Write a generated video with the codec of :func:`video_codec`
+    (libx264 on one thread at ``ultrafast``: reproducible bytes)."""
     if codec == PYAV_H264:
         write_video_h264(path, frames, fps, preset='ultrafast', threads=1)
     else:
@@ -219,7 +205,6 @@ def write_clip(path: str, frames: Iterable[np.ndarray], fps: int,
 
 
 def write_lines(path: str, lines: Sequence[str]) -> None:
-    """Write one line per item, whole or not at all."""
     with atomic_write(path, 'w') as f:
         f.writelines(f'{line}\n' for line in lines)
 
@@ -240,14 +225,12 @@ def _write_job(job: tuple) -> None:
 
 def _write_all(jobs: List[tuple], desc: str, workers: int, progress: bool,
                chunksize: int = 1) -> None:
-    """Write every job's video, in ``workers`` processes."""
     from tqdm import tqdm
-    with contextlib.ExitStack() as stack:
-        mapper = map
-        if workers > 1 and len(jobs) > 1:
-            pool = stack.enter_context(
-                ProcessPoolExecutor(min(workers, len(jobs))))
-            mapper = functools.partial(pool.map, chunksize=chunksize)
+    pool = (ProcessPoolExecutor(min(workers, len(jobs)))
+            if workers > 1 and len(jobs) > 1 else None)
+    with pool or contextlib.nullcontext():
+        mapper = functools.partial(pool.map, chunksize=chunksize) if pool \
+            else map
         for _ in tqdm(mapper(_write_job, jobs), total=len(jobs), desc=desc,
                       unit='video', mininterval=2, disable=not progress):
             pass
@@ -259,8 +242,7 @@ def _write_label_maps(out: str, seen: List[str], held: List[str]) -> None:
 
 
 def hash_seed(*parts) -> int:
-    """A stable 63-bit seed from strings and ints (Python's hash() is
-    salted per process)."""
+    """A stable 63-bit seed (Python's hash() is salted per process)."""
     digest = hashlib.sha256('/'.join(map(str, parts)).encode()).digest()
     return int.from_bytes(digest[:8], 'little') >> 1
 
@@ -282,29 +264,16 @@ def plan(seed: int, per_class: Dict[str, int],
     }
 
 
-def generate(out: str,
-             seed: int = 0,
-             per_class: Dict[str, int] = None,
+def generate(out: str, seed: int = 0, per_class: Dict[str, int] = None,
              heldout: Sequence[Tuple[str, str]] = DEFAULT_HELDOUT,
-             workers: int = 2,
-             progress: bool = True,
+             workers: int = 2, progress: bool = True,
              size_scale: float = 1.0) -> Dict[str, int]:
-    """Write the dataset (see the module docstring), its
-    :data:`MANIFEST` last (an earlier run's goes first).
-
-    Args:
-        out (str): Output folder.
-        seed (int): Dataset seed.
-        per_class (dict): Videos per class per split; by default 60 train,
-            10 val, 15 test and 20 zero-shot.
-        heldout (list[tuple]): (object, motion) pairs held out of training.
-        workers (int): Processes that render videos.
-        progress (bool): Show a progress bar.
-        size_scale (float): Factor on the frame sizes (96x96 to 160x120).
-
-    Returns:
-        dict: Number of videos per split.
-    """
+    """Write the dataset of the module docstring into ``out``,
+    :data:`MANIFEST` last, rendering in ``workers`` processes; returns the
+    videos per split. ``per_class``: videos per class per split (by
+    default 60 train, 10 val, 15 test, 20 zeroshot); ``heldout``: (object,
+    motion) pairs held out of training; ``size_scale``: factor on the
+    frame sizes (96x96 to 160x120)."""
     _check_scale(size_scale)
     per_class = per_class or dict(train=60, val=10, test=15, zeroshot=20)
     splits = plan(seed, per_class, heldout)
@@ -336,9 +305,6 @@ def generate(out: str,
 
 
 def _write_manifest(out: str, names: List[str]) -> None:
-    """Write :data:`MANIFEST`, the size and SHA-256 of each file of
-    ``names`` (relative to ``out``), last: a set without it was not
-    written to the end."""
     _write_json(osp.join(out, MANIFEST), dict(files={
         name: file_identity(osp.join(out, name)) for name in names}))
 
@@ -350,38 +316,22 @@ def shortest_long_s(pause_s: Tuple[float, float]) -> float:
     return high + ACTION_FRAMES[1] / slowest + low + 2 / slowest
 
 
-def plan_long(seed: int,
-              set_name: str,
-              labels: Sequence[str],
-              index: int,
+def plan_long(seed: int, set_name: str, labels: Sequence[str], index: int,
               duration_s: float,
               pause_s: Tuple[float, float] = DEFAULT_PAUSE_S,
               size_scale: float = 1.0) -> dict:
     """Everything about one long video, decided before any frame is drawn.
 
-    One frame size and rate, drawn as a clip's; pauses alternate with
-    actions, each drawn as a clip of its class. A pause holds the next
-    action's first frame (the last pause the last action's last frame),
-    only the noise changing: the scene changes only where an action ends.
-    The labels come in rounds, each a random order of all ``labels``.
+    Pauses alternate with actions, each drawn as a clip of its class; a
+    pause holds the next action's first frame (the last pause the last
+    action's last frame), only the noise changing. The labels come in
+    rounds, each a random order of all ``labels``.
 
-    Args:
-        seed (int): Dataset seed.
-        set_name (str): ``'trained'`` or ``'zeroshot'``.
-        labels (list[str]): Class names ("a <object> <motion>").
-        index (int): Which video of the set.
-        duration_s (float): Length of the video in seconds.
-        pause_s (tuple[float, float]): Shortest and longest pause, seconds.
-        size_scale (float): Factor on the frame sizes of ``SIZES``.
-
-    Returns:
-        dict: ``fps``, ``width``, ``height``, ``num_frames``,
-        ``noise_seed`` and ``actions`` (``label``, ``start``, ``stop``
-        excluded, ``seed``).
-
-    Raises:
-        ValueError: Pauses not ``0 < shortest <= longest``, or a duration
-            that cannot hold one action between two pauses.
+    Returns ``fps``, ``width``, ``height``, ``num_frames``, ``noise_seed``
+    and ``actions`` (``label``, ``start``, ``stop`` excluded, ``seed``) of
+    video ``index`` of ``set_name``; ValueError for pauses (seconds) not
+    ``0 < shortest <= longest``, or a ``duration_s`` that cannot hold one
+    action between two pauses.
     """
     low, high = pause_s
     if not 0 < low <= high:
@@ -444,10 +394,9 @@ def long_frames(video: dict) -> Iterator[np.ndarray]:
 
 
 def ground_truth(video: dict, name: str) -> dict:
-    """The ground truth of the long video ``video`` (:func:`plan_long`)
-    named ``name``: its ``fps``, ``num_frames``, ``duration_s``, size and
-    ``segments`` (``{label, start_s, end_s, start_frame, end_frame}`` per
-    action, ends excluded)."""
+    """The ground truth of a long video (:func:`plan_long`): ``fps``,
+    ``num_frames``, ``duration_s``, size and ``segments`` (``{label,
+    start_s, end_s, start_frame, end_frame}``, ends excluded)."""
     fps = video['fps']
     return dict(
         video=name, fps=fps, num_frames=video['num_frames'],
@@ -458,40 +407,20 @@ def ground_truth(video: dict, name: str) -> dict:
                        end_frame=a['stop']) for a in video['actions']])
 
 
-def generate_long(out: str,
-                  count: int,
-                  minutes: float = 3.0,
-                  seed: int = 0,
+def generate_long(out: str, count: int, minutes: float = 3.0, seed: int = 0,
                   heldout: Sequence[Tuple[str, str]] = DEFAULT_HELDOUT,
                   pause_s: Tuple[float, float] = DEFAULT_PAUSE_S,
-                  workers: int = 2,
-                  progress: bool = True,
+                  workers: int = 2, progress: bool = True,
                   size_scale: float = 1.0) -> Dict[str, int]:
-    """Write long videos of actions in sequence, with their ground truth
-    (the layout is in the module docstring).
+    """Write ``count`` long videos per set of ``minutes`` each, with their
+    ground truth (layout in the module docstring; other arguments as for
+    :func:`generate` and :func:`plan_long`); returns the videos per set.
 
-    A ground-truth file holds ``generator`` (:data:`GENERATOR`), ``set``,
-    ``labels`` (the queries to ask),
-    ``label_map`` (their file), ``seed``, ``size_scale``, ``pause_s`` and
-    ``videos`` (:func:`ground_truth` of each). An earlier run's ground
-    truth and :data:`MANIFEST` go first, the new ground truth comes after
-    the videos and the manifest (each file's size and SHA-256) last: an
-    interrupted run leaves no ground truth beside videos it does not
+    A ground truth holds ``generator``, ``set``, ``labels`` (the queries),
+    ``label_map``, ``seed``, ``size_scale``, ``pause_s`` and ``videos``
+    (:func:`ground_truth` of each), written after the videos, the manifest
+    last: an interrupted run leaves none beside videos it does not
     describe.
-
-    Args:
-        out (str): Output folder.
-        count (int): Videos per set.
-        minutes (float): Length of each video.
-        seed (int): Seed; the same seed writes the same videos.
-        heldout (list[tuple]): (object, motion) pairs held out of training.
-        pause_s (tuple[float, float]): Shortest and longest pause, seconds.
-        workers (int): Processes that render videos.
-        progress (bool): Show a progress bar.
-        size_scale (float): Factor on the frame sizes, as for the clips.
-
-    Returns:
-        dict: Number of videos per set.
     """
     if count < 1:
         raise ValueError(f'count must be at least 1, got {count}')

@@ -1,40 +1,17 @@
 """Video-reading transforms that do not lose a long run to one bad file.
 
-``VideoInit`` / ``VideoDecode`` are drop-in replacements for MMAction2's
-``DecordInit`` / ``DecordDecode``: decord first, OpenCV where decord fails,
-and errors that name the file. ``VideoDecode`` decodes with PyAV by
-default (below), as decord's random access reads wrong frames in some
-videos.
-
-``VideoInit`` opens files on disk by path, where ``DecordInit`` hands decord
-the file's bytes: decord's in-memory reader lets FFmpeg seek past the end of
-the bytes and then copies from beyond them, which kills the process
-(SIGSEGV) on truncated AVI, Matroska and WebM files, with decord 0.6 and
-decord2 3.4 alike; by path, FFmpeg's own file reader bounds every read
-(``docs/decoding.md`` has the counts).
-
-The fallback is needed with decord2 3.4 (FFmpeg 8.1) too: decord fails to
-copy the frames of videos of some widths, and which widths depends on the
-CPU (on an AVX-512 Xeon 16, 24, 32, 48, 96 and 144 pixels;
-``docs/decoding.md``). ``get_batch`` then raises, and a single frame comes
-back with its padded rows taken for channels: :func:`check_decord_frames`
-sends both to OpenCV. Which FFmpeg each reader uses:
-:mod:`models.datasets.decoder_info`.
-
-``VideoDecode(backend='pyav')`` decodes with PyAV, skipping the frames that
-no sampled frame needs (:mod:`models.datasets.pyav_frames`): the frames
-of decoding in order, a third faster; decord wherever it cannot promise
-them, and a :class:`VideoReadError` naming the file where the video is
-damaged mid-stream (decord would repeat its last good frame).
-
-An MP4, MOV, Matroska or WebM file on disk is opened once: ``VideoInit``
-opens it with PyAV, whose index gives decord's frame count and rate, and
-``VideoDecode`` decodes from that opening; decord opens it only where
-something needs decord (``backend='cpu'``, ``mode='efficient'``, a video
-PyAV cannot promise the frames of). Other containers and storage backends
-are opened by decord first, as ``DecordInit`` opens them.
+``VideoInit`` / ``VideoDecode`` replace MMAction2's ``DecordInit`` /
+``DecordDecode``: PyAV by default (:mod:`models.datasets.pyav_frames`;
+decord's random access reads wrong frames in some videos), decord where
+PyAV cannot promise the frames, OpenCV where decord fails (it cannot copy
+frames of some widths, depending on the CPU), and errors that name the
+file. ``VideoInit`` opens files on disk by path: decord's in-memory reader
+crashes the process on truncated AVI, Matroska and WebM files. An MP4,
+MOV, Matroska or WebM file is opened once, with PyAV; decord opens it only
+where something needs decord (docs/decoding.md).
 """
 import functools
+import importlib.util
 import os
 import os.path as osp
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -46,20 +23,17 @@ from mmaction.registry import TRANSFORMS
 from models.utils.paths import special_file_kind
 
 
+def _has_av() -> bool:
+    return importlib.util.find_spec('av') is not None
+
+
 class VideoReadError(RuntimeError):
     """A video file could not be decoded; the message names the file."""
 
 
 def describe_read_error(filename: str, error: BaseException) -> str:
-    """One message for every way a video can fail to load.
-
-    Args:
-        filename (str): The video.
-        error (BaseException): What the decoder raised.
-
-    Returns:
-        str: The message, naming the file, the cause and what to do.
-    """
+    """One message, naming the file, the cause and what to do, for every
+    way a video can fail to load."""
     if isinstance(error, VideoReadError):
         return str(error)
     kind = special_file_kind(filename)
@@ -78,15 +52,7 @@ def describe_read_error(filename: str, error: BaseException) -> str:
 
 
 def corrupt_message(filename: str, error: BaseException) -> str:
-    """The message for a video whose data is damaged mid-stream.
-
-    Args:
-        filename (str): The video.
-        error (BaseException): What the decoder reported.
-
-    Returns:
-        str: One line naming the file.
-    """
+    """The one-line message for a video damaged mid-stream."""
     cause = ' '.join(str(error).split())[:160]
     return (f'Video file {filename!r} is corrupt: the decoder met damaged '
             f'data ({cause}), and the frames from there on would be '
@@ -94,17 +60,9 @@ def corrupt_message(filename: str, error: BaseException) -> str:
 
 
 def video_path(filename: str) -> str:
-    """The file ``VideoInit`` opens for ``filename``: ``.mp4`` added where
-    the name has no extension (as ``DecordInit`` does), made absolute, so
-    that FFmpeg never takes it for a protocol ("concat:...",
-    "subfile,...") as it would a relative name that starts with one.
-
-    Args:
-        filename (str): The video, as the annotation names it.
-
-    Returns:
-        str: The absolute path.
-    """
+    """The absolute path ``VideoInit`` opens for ``filename`` (``.mp4``
+    added where it has no extension, as ``DecordInit`` does): FFmpeg takes
+    a relative name such as "concat:..." for a protocol."""
     if osp.splitext(filename)[0] == filename:
         filename = filename + '.mp4'
     return osp.abspath(filename)
@@ -113,9 +71,7 @@ def video_path(filename: str) -> str:
 @functools.lru_cache(maxsize=4096)
 def _opencv_rate_and_length(filename: str, size: int,
                             mtime_ns: int) -> Tuple[float, int]:
-    """Frame rate and number of decodable frames, counted once per version
-    of a file (its size and mtime are part of the key): every later sample
-    of the video decodes it once instead of twice."""
+    """Frame rate and decodable frames, counted once per file version."""
     import cv2
     capture = cv2.VideoCapture(filename)
     if not capture.isOpened():
@@ -124,8 +80,7 @@ def _opencv_rate_and_length(filename: str, size: int,
             'it is truncated, corrupt or not a video; check that it '
             'plays, or copy or download it again')
     fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
-    # CAP_PROP_FRAME_COUNT is an estimate from the container; walking the
-    # stream is the only count that holds for damaged files.
+    # CAP_PROP_FRAME_COUNT is an estimate: wrong for damaged files
     num_frames = 0
     while capture.grab():
         num_frames += 1
@@ -138,9 +93,8 @@ def _opencv_rate_and_length(filename: str, size: int,
 
 
 class _OpenCVFrames:
-    """Frames of a video read with OpenCV, as RGB arrays, decoding only up
-    to the last frame asked for and keeping only the frames asked for (a
-    long high-resolution video does not fit in memory whole)."""
+    """A video's RGB frames read with OpenCV, keeping only those asked
+    for."""
 
     def __init__(self, filename: str):
         try:
@@ -159,9 +113,7 @@ class _OpenCVFrames:
         import cv2
         indices = [int(i) for i in frame_inds]
         if max(indices) >= self.num_frames:
-            # Frames decord counts but OpenCV cannot decode: the data is
-            # damaged there; the last frame in their place would be a
-            # substitute.
+            # damaged there: the last frame in their place is a substitute
             raise VideoReadError(
                 f'Cannot decode frames {max(indices)} and before of video '
                 f'{self.filename!r}: OpenCV decodes only its first '
@@ -187,29 +139,14 @@ class _OpenCVFrames:
 
 
 class DecordCopyError(RuntimeError):
-    """decord decoded a frame but returned it in a buffer of the wrong
-    size: the frames it gives are not the video's."""
+    """decord returned a frame in a buffer of the wrong size."""
 
 
 def check_decord_frames(frames: Sequence[np.ndarray]) -> List[np.ndarray]:
-    """decord's frames, checked to be ``(H, W, 3)`` RGB images of one size.
-
-    On some CPUs decord's frame copy fails for some widths: ``get_batch``
-    raises ("DECORDArrayCopyFromTo: The size must exactly match"), while
-    a single frame (``reader[i]``, ``next()``, what ``mode='efficient'``
-    reads) comes back with its padded rows taken for channels, e.g.
-    ``(64, 96, 4)`` for a 96x64 video. Both must go to the fallback
-    reader, never on into the pipeline.
-
-    Args:
-        frames (list[np.ndarray]): What decord gave.
-
-    Returns:
-        list[np.ndarray]: ``frames``.
-
-    Raises:
-        DecordCopyError: A frame is not such an image.
-    """
+    """decord's frames, checked to be ``(H, W, 3)`` images of one size:
+    where decord cannot copy a width, a single frame comes back with its
+    padded rows taken for channels, e.g. ``(64, 96, 4)`` for a 96x64 video;
+    :class:`DecordCopyError` sends it to the fallback reader."""
     frames = list(frames)
     shapes = {np.shape(frame) for frame in frames}
     if any(len(shape) != 3 or shape[2] != 3 for shape in shapes) or len(
@@ -224,22 +161,10 @@ def check_decord_frames(frames: Sequence[np.ndarray]) -> List[np.ndarray]:
 class VideoInit(DecordInit):
     """``DecordInit`` that opens files on disk by path, with PyAV where
     that tells decord's frame count and rate (:class:`PyAVReader`), falls
-    back to OpenCV and names the file on error.
-
-    Args are those of MMAction2's ``DecordInit``.
-    """
+    back to OpenCV and names the file on error."""
 
     def _get_video_reader(self, filename: str) -> object:
-        """A decord reader of the video: by path on disk (see the module
-        docstring for why), from the file's bytes through MMAction2's file
-        client for the other storage backends.
-
-        Args:
-            filename (str): The video.
-
-        Returns:
-            decord.VideoReader: The reader.
-        """
+        """decord's reader: by path on disk, else as ``DecordInit``."""
         if self.io_backend != 'disk':
             return super()._get_video_reader(filename)
         import decord
@@ -247,14 +172,7 @@ class VideoInit(DecordInit):
             video_path(filename), num_threads=self.num_threads)
 
     def transform(self, results: Dict) -> Dict:
-        """Open the video and set ``total_frames`` and ``avg_fps``.
-
-        Args:
-            results (dict): The result dict, with ``filename``.
-
-        Returns:
-            dict: The result dict.
-        """
+        """Open the video and set ``total_frames`` and ``avg_fps``."""
         reader = self._pyav_reader(results['filename'])
         if reader is not None:
             results['video_reader'] = reader
@@ -263,13 +181,10 @@ class VideoInit(DecordInit):
         return self._decord_transform(results)
 
     def _pyav_reader(self, filename: str) -> Optional['PyAVReader']:
-        """The video opened with PyAV, where PyAV alone tells decord's
-        frame count and rate (``OpenVideo.decord_counts``); None where
-        decord must open it."""
-        import importlib.util
+        """The video opened with PyAV where that tells decord's counts;
+        None where decord must open it."""
         path = video_path(filename)
-        if (self.io_backend != 'disk' or importlib.util.find_spec('av') is None
-                or not osp.isfile(path)):
+        if self.io_backend != 'disk' or not _has_av() or not osp.isfile(path):
             return None
         from .pyav_frames import OpenVideo
         try:
@@ -283,8 +198,7 @@ class VideoInit(DecordInit):
         return PyAVReader(path, video, counts, self.num_threads)
 
     def _decord_transform(self, results: Dict) -> Dict:
-        """``transform`` with decord: its count and rate (the frames an
-        edit list hides left out), or OpenCV's where it fails."""
+        """``transform`` with decord, or OpenCV where it fails."""
         filename = results['filename']
         try:
             results = super().transform(results)
@@ -304,19 +218,9 @@ class VideoInit(DecordInit):
 
 
 class PyAVReader:
-    """The reader ``VideoInit`` hands on for a video PyAV opened: the
-    open :class:`~models.datasets.pyav_frames.OpenVideo` that
-    ``VideoDecode(backend='pyav')`` decodes from, and decord, opened only
-    when something asks for it (``backend='cpu'``, ``mode='efficient'``,
-    a video PyAV cannot promise the frames of): its methods and ``len``
-    are decord's.
-
-    Args:
-        filename (str): The video (its path on disk).
-        video (OpenVideo): The video opened with PyAV.
-        counts (tuple[int, float]): ``total_frames`` and ``avg_fps``.
-        num_threads (int): decord's decoding threads.
-    """
+    """The reader ``VideoInit`` hands on for a video PyAV opened: the open
+    ``OpenVideo`` (``video``) and decord, opened on first use; its methods
+    and ``len`` are decord's. ``counts``: ``(total_frames, avg_fps)``."""
 
     def __init__(self, filename: str, video: object,
                  counts: Tuple[int, float], num_threads: int = 1):
@@ -327,15 +231,13 @@ class PyAVReader:
         self._decord = None
 
     def take_video(self) -> Optional[object]:
-        """The open PyAV video, handed over once (the caller closes it);
-        None once taken."""
+        """The open PyAV video, once (the caller closes it); then None."""
         video, self.video = self.video, None
         return video
 
     @property
     def decord(self) -> object:
-        """decord's reader of the video, opened on first use as
-        ``VideoInit`` opens it."""
+        """decord's reader, opened on first use."""
         if self._decord is None:
             video = self.take_video()
             if video is not None:
@@ -355,13 +257,10 @@ class PyAVReader:
 
 
 def _shown_frames(filename: str, counted: int) -> int:
-    """The frames a player shows of a video decord counts ``counted``
-    frames of: decord also counts the packets an MP4 edit list hides (a
-    clip cut by stream copy), frames it then gives in the place of others,
-    where PyAV decodes the frames shown."""
-    import importlib.util
+    """The frames shown of a video decord counts ``counted`` frames of
+    (decord also counts the packets an MP4 edit list hides)."""
     path = video_path(filename)
-    if importlib.util.find_spec('av') is None or not osp.isfile(path):
+    if not _has_av() or not osp.isfile(path):
         return counted
     from .pyav_frames import video_index
     try:
@@ -373,10 +272,8 @@ def _shown_frames(filename: str, counted: int) -> int:
     return counted
 
 
-#: ``VideoDecode``'s decoders.
 BACKENDS = ('cpu', 'pyav')
 
-#: What ``backend='nvdec'`` (or its ``nvdec`` options) is answered.
 NVDEC_REMOVED = (
     "VideoDecode backend 'nvdec' (the GPU's hardware decoders) was removed: "
     'on a 16-core GPU host it made mim test and the DataLoader workers '
@@ -386,10 +283,9 @@ NVDEC_REMOVED = (
 
 @functools.lru_cache(maxsize=None)
 def default_backend() -> str:
-    """``VideoDecode``'s backend when a pipeline names none: PyAV where it
-    is installed, else decord, said once per process."""
-    import importlib.util
-    if importlib.util.find_spec('av') is not None:
+    """``'pyav'`` where PyAV is installed, else ``'cpu'`` with a
+    warning."""
+    if _has_av():
         return 'pyav'
     from mmengine.logging import print_log
     print_log(
@@ -408,54 +304,29 @@ class _ServedFrames:
         self.frames = frames
 
 
-def check_intact(results: Dict) -> None:
-    """Refuse a video that is damaged where decord would decode the
-    sampled frames.
-
-    decord does not report damaged data: past it, it gives its last good
-    frame in the place of every later one. PyAV decodes the same frames
-    (:func:`~models.datasets.pyav_frames.read_frames`: from the key frame
-    before each sampled frame, as decord seeks) and reports the damage.
-    Where PyAV is missing or cannot promise decord's frames (10-bit video,
-    an AVI whose frames are in order, ...), nothing is checked.
-
-    Args:
-        results (dict): The result dict, with ``filename``, ``frame_inds``
-            and ``total_frames``.
-
-    Raises:
-        VideoReadError: The video is damaged there, naming it.
-    """
-    import importlib.util
+def _pyav_frames(results: Dict) -> Optional[List[np.ndarray]]:
+    """The sampled frames decoded with PyAV, from the video ``VideoInit``
+    opened, else from the file; None where PyAV cannot promise decord's
+    frames; :class:`VideoReadError` for a video damaged there (decord would
+    silently repeat its last good frame)."""
     filename = video_path(results['filename'])
     indices = np.asarray(results.get('frame_inds', [])).reshape(-1)
-    if (importlib.util.find_spec('av') is None or not osp.isfile(filename)
-            or indices.size == 0 or indices.min() < 0):
-        return
-    from .pyav_frames import CorruptVideo
+    if not osp.isfile(filename) or indices.size == 0 or indices.min() < 0:
+        return None  # another io_backend, or nothing sampled
+    from .pyav_frames import CorruptVideo, read_frames
+    reader = results.get('video_reader')
+    video = reader.take_video() if isinstance(reader, PyAVReader) else None
     try:
-        _pyav_frames(results, filename, indices)
+        if video is None:
+            return read_frames(filename, indices.tolist(),
+                               results.get('total_frames'))
+        with video:
+            return video.read(indices.tolist(), results.get('total_frames'))
     except CorruptVideo as error:
         raise VideoReadError(corrupt_message(results['filename'],
                                              error)) from error
     except Exception:  # NotSupported, or PyAV cannot read it
-        return
-
-
-def _pyav_frames(results: Dict, filename: str,
-                 indices: np.ndarray) -> List[np.ndarray]:
-    """:func:`~models.datasets.pyav_frames.read_frames` of the sampled
-    frames, from the video ``VideoInit`` opened where it did (closed
-    after), else from the file."""
-    from .pyav_frames import read_frames
-    reader = results.get('video_reader')
-    video = (reader.take_video() if isinstance(reader, PyAVReader)
-             else None)
-    if video is None:
-        return read_frames(filename, indices.tolist(),
-                           results.get('total_frames'))
-    with video:
-        return video.read(indices.tolist(), results.get('total_frames'))
+        return None
 
 
 @TRANSFORMS.register_module()
@@ -463,22 +334,11 @@ class VideoDecode(DecordDecode):
     """``DecordDecode`` that decodes with PyAV, falls back to OpenCV and
     names the file on error.
 
-    Args:
-        mode (str): As in MMAction2's ``DecordDecode``.
-        backend (str, optional): ``'pyav'``: PyAV, decoding only the
-            frames the sampled ones need
-            (:mod:`models.datasets.pyav_frames`): the frames of decoding
-            in order, bit for bit, also where decord's random access reads
-            others (open-GOP H.264, MPEG-4 Part 2 with B-frames); the
-            ``'cpu'`` path for the videos where decord reads right or
-            where PyAV cannot promise the frames (10-bit video, ...).
-            ``'cpu'``: decord, OpenCV where decord fails, as MMAction2's
-            ``DecordDecode``. By default ``'pyav'``, or ``'cpu'`` with a
-            warning where PyAV is not installed.
-            ``results['decoded_by']`` says which decoded each video
-            (``'pyav'`` or ``'cpu'``).
-        nvdec (dict, optional): Refused with a message: the options of
-            the GPU-decoder backend, which is no longer offered.
+    ``backend``: ``'pyav'`` (the default where PyAV is installed;
+    :mod:`.pyav_frames`, the ``'cpu'`` path where it cannot promise the
+    frames) or ``'cpu'`` (decord, OpenCV where decord fails);
+    ``results['decoded_by']`` says which decoded each video. ``nvdec``
+    (the removed GPU decoder's options) is refused.
     """
 
     def __init__(self, mode: str = 'accurate',
@@ -509,28 +369,14 @@ class VideoDecode(DecordDecode):
             super()._decord_load_frames(container, frame_inds))
 
     def _decode_elsewhere(self, results: Dict) -> Optional[Dict]:
-        """The result dict with frames from PyAV, or None when decord (or
-        OpenCV) must decode them."""
+        """The results with PyAV's frames, or None for decord (or
+        OpenCV)."""
         reader = results.get('video_reader')
         if (self.mode != 'accurate' or reader is None
                 or isinstance(reader, _OpenCVFrames)):
             return None  # files decord cannot read go to OpenCV
-        filename = video_path(results['filename'])
-        if not osp.isfile(filename):  # another io_backend
-            return None
-        indices = np.asarray(results['frame_inds']).reshape(-1)
-        if indices.size == 0 or indices.min() < 0:
-            return None
-        from .pyav_frames import CorruptVideo
-        try:
-            frames = _pyav_frames(results, filename, indices)
-        except CorruptVideo as error:
-            # decord would give the last good frame in the place of every
-            # later one: a score of the video would be silently wrong.
-            raise VideoReadError(corrupt_message(results['filename'],
-                                                 error)) from error
-        except Exception:  # NotSupported, or PyAV cannot read it
-            # decord decodes it, or names the file if it cannot.
+        frames = _pyav_frames(results)
+        if frames is None:
             return None
         served = dict(results, video_reader=_ServedFrames(frames))
         served = DecordDecode.transform(self, served)
@@ -538,22 +384,15 @@ class VideoDecode(DecordDecode):
         return served
 
     def transform(self, results: Dict) -> Dict:
-        """Decode the frames at ``frame_inds``.
-
-        Args:
-            results (dict): The result dict, with ``video_reader``.
-
-        Returns:
-            dict: The result dict with ``imgs``.
-        """
+        """Decode the frames at ``frame_inds`` into ``imgs``."""
         filename = results.get('filename', '<unknown>')
         if self.backend != 'cpu':
             served = self._decode_elsewhere(results)
             if served is not None:
                 return served
             results['decoded_by'] = 'cpu'
-        else:
-            check_intact(results)
+        elif _has_av():  # refuses a video damaged where decord decodes
+            _pyav_frames(results)
         try:
             return super().transform(dict(results))
         except Exception as error:

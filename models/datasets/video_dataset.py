@@ -21,13 +21,10 @@ class TolerantVideoDataset(VideoDataset):
     video does.
 
     Args:
-        skip_unreadable (bool): False (default): stop at once with an error
-            naming the video. True: warn, and leave the video out: in
-            training another video takes its place; in testing it gets a
-            blank input and the flag ``unreadable_video`` in its metainfo,
-            which ``TolerantAccMetric`` leaves out of the accuracy and
-            counts.
-        **kwargs: Those of ``VideoDataset``.
+        skip_unreadable (bool): False: stop with an error naming the
+            video. True: warn and leave it out: in training another video
+            takes its place; in testing it gets a blank input flagged
+            ``unreadable_video``, which ``TolerantAccMetric`` counts apart.
     """
 
     def __init__(self, *args, skip_unreadable: bool = False, **kwargs):
@@ -36,15 +33,7 @@ class TolerantVideoDataset(VideoDataset):
         super().__init__(*args, **kwargs)
 
     def prepare_data(self, idx: int):
-        """Run the pipeline on one video, as ``skip_unreadable`` says.
-
-        Args:
-            idx (int): The index.
-
-        Returns:
-            Any: The pipeline's output; in training, None for a skipped
-            video (mmengine then draws another).
-        """
+        """The pipeline's output; None for a video skipped in training."""
         try:
             data = self._prepare_file(idx)
         except Exception as error:
@@ -67,9 +56,8 @@ class TolerantVideoDataset(VideoDataset):
         return data
 
     def _prepare_file(self, idx: int):
-        """``VideoDataset.prepare_data``, for a video that is no FIFO,
-        socket or device: opening a FIFO would wait forever for a writer,
-        so such a path is refused after an ``os.stat``, unopened."""
+        """``VideoDataset.prepare_data``, refusing a FIFO, socket or device
+        unopened (a FIFO would wait forever)."""
         filename = self.get_data_info(idx).get('filename')
         if isinstance(filename, str):
             for path in dict.fromkeys((filename, video_path(filename))):
@@ -94,12 +82,10 @@ class TolerantVideoDataset(VideoDataset):
             data_samples=sample)
 
     def _find_blank_shape(self, failed_idx: int) -> None:
-        # The blank must match the shape of the readable samples it is
-        # batched with; the pipeline of any readable video gives it.
+        # The shape of the readable samples the blank is batched with
         for offset in range(1, len(self)):
-            idx = (failed_idx + offset) % len(self)
             try:
-                data = self._prepare_file(idx)
+                data = self._prepare_file((failed_idx + offset) % len(self))
             except Exception:
                 continue
             self._blank = dict(

@@ -1,10 +1,6 @@
-"""Input files checked with a message that says what is wrong with them.
-
-``os.path.isfile`` is False for a missing file, a folder, a broken symbolic
-link and a symbolic link loop alike; a user told "does not exist" about a
-link they can see looks in the wrong place. It is False for a FIFO, a
-socket or a device too, which ``open`` would wait on forever (a FIFO with
-no writer): those are named for what they are, and never opened.
+"""Input files checked with a message that says what is wrong with them
+(``os.path.isfile`` is False alike for a missing file, a folder, a broken
+link, a link loop, and a FIFO, which ``open`` would wait on forever).
 """
 import errno
 import hashlib
@@ -13,40 +9,30 @@ import os.path as osp
 import stat
 from typing import Dict, Optional
 
-#: What :func:`special_file_kind` calls each kind of file that is neither a
-#: regular file nor a folder.
 _SPECIAL_KINDS = ((stat.S_ISFIFO, 'a FIFO'), (stat.S_ISSOCK, 'a socket'),
                   (stat.S_ISCHR, 'a character device'),
                   (stat.S_ISBLK, 'a block device'))
 
 
 class NotRegularFileError(FileNotFoundError):
-    """A path names a FIFO, a socket or a device, not a regular file.
-
-    A :class:`FileNotFoundError`, so that whatever handles a missing input
-    handles it alike; its message says what the path is.
-    """
+    """A path names a FIFO, a socket or a device (a FileNotFoundError,
+    handled as a missing input is)."""
 
 
 def special_file_kind(path: str) -> Optional[str]:
-    """What ``path`` is when it is neither a regular file nor a folder:
-    ``'a FIFO'``, ``'a socket'``, ``'a character device'`` or ``'a block
-    device'``; None for a regular file, a folder, or a path that cannot be
-    stat'ed. Only ``os.stat`` looks at it (following links): nothing is
-    opened."""
+    """``'a FIFO'``, ``'a socket'``, ``'a character device'`` or ``'a
+    block device'``; None for anything else or a path that cannot be
+    stat'ed. Nothing is opened."""
     try:
         mode = os.stat(path).st_mode
     except (OSError, ValueError):
         return None
-    for test, kind in _SPECIAL_KINDS:
-        if test(mode):
-            return kind
-    return None
+    return next((kind for test, kind in _SPECIAL_KINDS if test(mode)), None)
 
 
 def not_a_file(path: str) -> str:
-    """Why ``path``, which is no regular file, cannot be read (a FIFO is
-    named, never opened: it would block): a phrase to follow the path."""
+    """Why ``path``, no regular file, cannot be read: a phrase to follow
+    the path."""
     kind = special_file_kind(path)
     if kind is not None:
         return f'is {kind}, not a regular file'
@@ -54,9 +40,8 @@ def not_a_file(path: str) -> str:
 
 
 def check_not_special(path: str, what: str) -> None:
-    """Refuse a FIFO, socket or device before anything opens it: a
-    :class:`NotRegularFileError` that says which, naming ``path`` as
-    ``what`` (e.g. ``'Video file'``)."""
+    """Refuse a FIFO, socket or device before anything opens it
+    (:class:`NotRegularFileError` naming ``path`` as ``what``)."""
     kind = special_file_kind(path)
     if kind is not None:
         raise NotRegularFileError(
@@ -74,22 +59,10 @@ def is_link_loop(path: str) -> bool:
 
 
 def require_file(path: str, what: str, hint: str = '') -> str:
-    """``path`` (with ``~`` expanded) when it is a readable file's.
-
-    Args:
-        path (str): The path given.
-        what (str): What the file is, e.g. ``'Label file'``.
-        hint (str): Appended to the message for a path that does not exist.
-
-    Returns:
-        str: The expanded path.
-
-    Raises:
-        IsADirectoryError: It is a folder.
-        NotRegularFileError: It is a FIFO, a socket or a device.
-        FileNotFoundError: It does not exist, or is a broken link or a
-            link loop.
-    """
+    """``path`` with ``~`` expanded, when it is a file's, else
+    IsADirectoryError, :class:`NotRegularFileError` or FileNotFoundError
+    (also a broken link or a link loop) naming it as ``what`` (e.g.
+    ``'Label file'``), ``hint`` ending the message of a missing path."""
     expanded = osp.expanduser(path)
     if osp.isfile(expanded):
         return expanded
@@ -108,10 +81,8 @@ def require_file(path: str, what: str, hint: str = '') -> str:
 
 
 def cache_home() -> str:
-    """The plugin's folder in the user's cache, where the tools keep their
-    caches unless told otherwise (nothing is written beside the user's
-    videos): ``$XDG_CACHE_HOME/actionclip`` where that variable holds an
-    absolute path (the XDG rule), else ``~/.cache/actionclip``."""
+    """The tools' cache folder: ``$XDG_CACHE_HOME/actionclip`` where that
+    is an absolute path, else ``~/.cache/actionclip``."""
     base = os.environ.get('XDG_CACHE_HOME', '')
     if not osp.isabs(base):
         base = osp.join(osp.expanduser('~'), '.cache')
@@ -120,11 +91,8 @@ def cache_home() -> str:
 
 def file_version(stat: os.stat_result) -> Dict[str, int]:
     """What tells one version of a file from another, for caches keyed by
-    path: its size and modification time, and also its inode and status
-    change time, so that two files of one size and time swapped by name
-    (renames keep the inode and set the change time) or a file copied over
-    with its times kept are not taken for the one cached: ``size``,
-    ``mtime_ns``, ``ino`` and ``ctime_ns`` of its ``os.stat``."""
+    path: ``size``, ``mtime_ns``, ``ino`` and ``ctime_ns`` (so that files
+    swapped by name, or copied over with their times kept, differ)."""
     return dict(size=stat.st_size, mtime_ns=stat.st_mtime_ns,
                 ino=stat.st_ino, ctime_ns=stat.st_ctime_ns)
 

@@ -1,12 +1,7 @@
-"""Writing video files whole and checked, or not at all.
-
-Frames go to a temporary file beside the destination
-(:func:`.safe_io.atomic_path`), whose frames are counted once it is closed:
-only a complete file replaces the destination (OpenCV's ``VideoWriter``
-hides write errors, the count does not). A write that finds no room (a
-full disk, a quota, ``ulimit -f``) raises a one-line
-:class:`VideoWriteError` saying so. Standard library at import (PyAV and
-OpenCV when writing): tools read this file before torch.
+"""Writing video files whole and checked, or not at all: frames go to a
+temporary file (:func:`.safe_io.atomic_path`) whose frames are counted
+once closed (OpenCV's ``VideoWriter`` hides write errors). No room raises
+a one-line :class:`VideoWriteError`. Standard library at import.
 """
 import contextlib
 import os
@@ -17,8 +12,7 @@ from .safe_io import NO_ROOM_ERRNOS, atomic_path
 
 
 class VideoWriteError(OSError):
-    """A video that could not be written whole; the message is one line
-    naming the file (the previous file, if any, is left as it was)."""
+    """A video not written whole; the one-line message names the file."""
 
 
 class NoFramesError(ValueError):
@@ -26,9 +20,8 @@ class NoFramesError(ValueError):
 
 
 def explain(error: OSError, path: str) -> OSError:
-    """``error``, or a one-line :class:`VideoWriteError` saying that no
-    space was left to write ``path`` (one of
-    :data:`.safe_io.NO_ROOM_ERRNOS`)."""
+    """``error``, or a one-line :class:`VideoWriteError` where it says no
+    room was left to write ``path``."""
     if error.errno not in NO_ROOM_ERRNOS:
         return error
     return VideoWriteError(f'No space left on device: {path!r} was not '
@@ -36,8 +29,7 @@ def explain(error: OSError, path: str) -> OSError:
 
 
 def count_frames(path: str) -> int:
-    """The frames of a video file's first video stream, counted from its
-    packets (nothing is decoded); 0 when it cannot be read."""
+    """The packets of a video's first video stream; 0 when unreadable."""
     import av
     try:
         with av.open(path) as container:
@@ -47,7 +39,6 @@ def count_frames(path: str) -> int:
 
 
 def _check(tmp: str, count: int, path: str) -> None:
-    """Refuse a written file that does not hold ``count`` frames."""
     found = count_frames(tmp)
     if found == count:
         return
@@ -72,17 +63,12 @@ def _checked(path: str) -> Iterator[str]:
         raise explain(error, path) from None
 
 
-def write_pyav(path: str,
-               frames: Iterable,
-               fps: float,
-               codec: str = 'libx264',
-               options: Optional[dict] = None,
+def write_pyav(path: str, frames: Iterable, fps: float,
+               codec: str = 'libx264', options: Optional[dict] = None,
                threads: int = 0) -> int:
     """Write ``(H, W, 3)`` BGR frames of one size, even sides, with PyAV
-    (yuv420p), one frame in memory at a time; the extension of ``path``
-    picks the container, ``options`` go to the encoder ``codec`` (e.g.
-    ``preset``), ``threads`` 0 lets it choose. Returns the frames written.
-    """
+    (yuv420p), one in memory at a time; ``options`` go to the encoder
+    ``codec``, ``threads`` 0 lets it choose. Returns the frames written."""
     import av
     count = 0
     with _checked(path) as tmp:
@@ -106,12 +92,8 @@ def write_pyav(path: str,
 
 
 @contextlib.contextmanager
-def _quiet_fd2(quiet: bool = True) -> Iterator[None]:
-    """Silence file descriptor 2, where FFmpeg (inside OpenCV) reports a
-    codec it lacks by itself, while codecs are tried."""
-    if not quiet:
-        yield
-        return
+def _quiet_fd2() -> Iterator[None]:
+    """Silence fd 2, where OpenCV's FFmpeg reports codecs it lacks."""
     sys.stderr.flush()
     saved = os.dup(2)
     try:
@@ -123,19 +105,12 @@ def _quiet_fd2(quiet: bool = True) -> Iterator[None]:
         os.close(saved)
 
 
-def write_opencv(path: str,
-                 frames: Iterable,
-                 fps: float,
+def write_opencv(path: str, frames: Iterable, fps: float,
                  fourccs: Sequence[str] = ('mp4v', ),
                  quiet: bool = True) -> Tuple[int, str]:
     """Write BGR frames with OpenCV's ``VideoWriter``, one frame in memory
-    at a time, with the first of ``fourccs`` (best first) it can open;
-    ``quiet`` mutes FFmpeg's messages about codecs it lacks and OpenCV's
-    about frames it failed to write (the frames are counted instead).
-
-    Returns:
-        tuple[int, str]: The frames written and the codec used.
-    """
+    at a time, with the first of ``fourccs`` it can open (``quiet`` mutes
+    FFmpeg's and OpenCV's messages): ``(frames written, codec used)``."""
     import cv2
     count, writer, used = 0, None, None
     level = cv2.utils.logging.getLogLevel()
@@ -146,7 +121,8 @@ def write_opencv(path: str,
                     cv2.utils.logging.LOG_LEVEL_ERROR)
             for frame in frames:
                 if writer is None:  # the size is the first frame's
-                    with _quiet_fd2(quiet):
+                    with (_quiet_fd2() if quiet else
+                          contextlib.nullcontext()):
                         for used in fourccs:
                             writer = cv2.VideoWriter(
                                 tmp, cv2.VideoWriter_fourcc(*used), fps,

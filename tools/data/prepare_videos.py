@@ -37,10 +37,7 @@ prepare = load_light('models.datasets.prepare')
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line of this tool."""
-    parser = argparse.ArgumentParser(
-        description=__doc__.split('\n\n')[0],
-        epilog=__doc__.split('\n\n', 1)[1],
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = load_light('models.apis.cli').tool_parser(__doc__)
     add = parser.add_argument
     add('src_dir', help='folder of the source videos')
     add('dst_dir', help='output folder (created; not the source folder)')
