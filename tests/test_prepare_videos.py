@@ -61,6 +61,10 @@ def test_sizes_and_key_frames(source, tmp_path):
     assert result.returncode == 0, result.stderr
     keys = [0, 8, 16, 24, 32, 40]
     assert probe(str(fixed / 'a.mp4')) == (64, 64, 48, keys, 0)
+    kept = tmp_path / 'kept'
+    result = run(source, kept, '--level', '1', '--keep-size', '--dense')
+    assert result.returncode == 0, result.stderr
+    assert probe(str(kept / 'a.mp4')) == (128, 64, 48, [0, 16, 32], 0)
 
 
 def test_display_rotation_is_applied(tmp_path):
@@ -174,6 +178,7 @@ BAD_ARGS = [
     (['--scale', '255'], '--scale 255'),
     (['--gop', '0'], '--gop 0'),
     (['--dense', '--gop', '8'], 'not both'),
+    (['--keep-size', '--size', '64x64'], '--keep-size or --size'),
     (['--crf', '60'], '--crf 60'),
     (['--num-worker', '0'], '--num-worker 0'),
     (['--ann-file', 'no_such_list.txt'], 'does not exist'),

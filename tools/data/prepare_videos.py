@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
         '(default: 256)')
     add('--size', help='WxH: a fixed output size instead of --scale, '
         'e.g. 340x256')
+    add('--keep-size', action='store_true', help="keep each video's size "
+        '(odd sides cut by one pixel): only re-encode')
     add('--dense', action='store_true', help='a key frame every '
         f'{prepare.DENSE_GOP} frames (fast random access)')
     add('--gop', type=int, help="a key frame every GOP frames (default: "
@@ -94,7 +96,10 @@ def check_args(args: argparse.Namespace):
     """The jobs, list rows and list path; PrepareError for a wrong one."""
     error = prepare.PrepareError
     size = parse_size(args.size)
-    if size is None and (args.scale < 2 or args.scale % 2):
+    if args.keep_size and size is not None:
+        raise error('give --keep-size or --size, not both')
+    if size is None and not args.keep_size and (args.scale < 2
+                                                or args.scale % 2):
         raise error(f'--scale {args.scale}: give an even short side >= 2')
     if args.gop is not None and args.gop < 1:
         raise error(f'--gop {args.gop}: give a key-frame interval >= 1')
@@ -163,7 +168,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 2
     from tqdm import tqdm
     gop = prepare.DENSE_GOP if args.dense else args.gop
-    _OPTIONS.update(scale=None if size else args.scale, size=size, gop=gop,
+    _OPTIONS.update(scale=None if size or args.keep_size else args.scale,
+                    size=size, gop=gop,
                     crf=args.crf, preset=args.preset)
     counts, failed = dict(done=0, skipped=0, failed=0), {}
     with multiprocessing.get_context('fork').Pool(
