@@ -253,18 +253,19 @@ def decode_each(paths: List[str], backend: str) -> Dict[str, dict]:
 
 
 def run_worker(paths: List[str], folder: str,
-               backend: str) -> Dict[str, dict]:
-    """:func:`decode_each` in a fresh interpreter (this module as a
-    script), so that nothing of the test process is forked."""
+               backends: List[str]) -> Dict[str, Dict[str, dict]]:
+    """:func:`decode_each` of each backend in one fresh interpreter (this
+    module as a script), so that nothing of the test process is forked and
+    the pipeline is imported once for every backend."""
     cases, results = osp.join(folder, 'cases.json'), osp.join(
         folder, 'outcomes.json')
     with open(cases, 'w') as f:
         json.dump(paths, f)
     proc = subprocess.run(
-        [sys.executable, osp.abspath(__file__), cases, results, backend],
+        [sys.executable, osp.abspath(__file__), cases, results, *backends],
         cwd=ROOT, env=offline_env(), capture_output=True, text=True,
         errors='replace',  # FFmpeg logs bytes of the damaged files
-        timeout=120 + CASE_TIMEOUT * 4)
+        timeout=(120 + CASE_TIMEOUT * 4) * len(backends))
     assert proc.returncode == 0, proc.stderr[-3000:]
     with open(results) as f:
         return json.load(f)
@@ -296,10 +297,23 @@ def problem(name: str, path: str, outcome: dict) -> str:
     return ''
 
 
-@pytest.mark.parametrize('backend', ['cpu', 'pyav'])
-def test_damaged_videos_give_frames_or_a_named_error(tmp_path, backend):
-    cases, unreadable = write_cases(str(tmp_path / 'videos'))
-    outcomes = run_worker(sorted(cases.values()), str(tmp_path), backend)
+BACKENDS = ('cpu', 'pyav')
+
+
+@pytest.fixture(scope='module')
+def decoded(tmp_path_factory):
+    """The cases of :func:`write_cases`, the names of the unreadable ones
+    and every backend's outcomes, decoded once for the module's tests."""
+    folder = str(tmp_path_factory.mktemp('damaged'))
+    cases, unreadable = write_cases(osp.join(folder, 'videos'))
+    outcomes = run_worker(sorted(cases.values()), folder, list(BACKENDS))
+    return cases, unreadable, outcomes
+
+
+@pytest.mark.parametrize('backend', BACKENDS)
+def test_damaged_videos_give_frames_or_a_named_error(decoded, backend):
+    cases, unreadable, by_backend = decoded
+    outcomes = by_backend[backend]
     problems = [problem(name, path, outcomes[path])
                 for name, path in sorted(cases.items())]
     for name, path in sorted(cases.items()):
@@ -381,10 +395,12 @@ def test_zero_shot_scores_good_videos_and_lists_damaged_ones(tmp_path):
 
 
 if __name__ == '__main__':
-    # The worker of run_worker: decode_each(cases) -> outcomes file.
+    # The worker of run_worker: decode_each(cases) of each backend named
+    # -> outcomes file.
     with open(sys.argv[1]) as f:
         paths = json.load(f)
-    outcomes = decode_each(paths, sys.argv[3])
+    outcomes = {backend: decode_each(paths, backend)
+                for backend in sys.argv[3:]}
     with open(sys.argv[2], 'w') as f:
         json.dump(outcomes, f, indent=1)
 
