@@ -41,7 +41,7 @@ import models  # noqa: E402,F401  (applies the stack fixes first)
 #: first, which left these to run alone at the end: the first of them took
 #: two minutes while the other worker idled.
 LONG_FILES = ('test_train_synthetic.py', 'test_distributed.py',
-              'test_reproducibility.py', 'test_seed_snippets.py',
+              'test_seed_snippets.py',
               'test_zeroshot_configs.py', 'test_mim_test.py',
               'test_inferencer.py')
 

@@ -1,5 +1,7 @@
 """CI-sized `mim train`, `mim test` from its checkpoint, then `--resume`, on
-a tiny generated set, through the same commands users run."""
+a tiny generated set, through the same commands users run; a run killed
+mid-way and resumed ends with the weights of the uninterrupted one (CPU,
+fixed seed)."""
 import glob
 import os
 import re
@@ -13,20 +15,44 @@ from conftest import ROOT, data_options, offline_env
 
 CONFIG = 'configs/actionclip_tiny-scratch_1x1x4_synthetic-actions.py'
 
+# Kills its own process (SIGKILL: no clean-up, as a lost node or an OOM kill)
+# once the checkpoint of epoch 1 is on disk.
+KILL_HOOK = '''
+import os
+import signal
 
-def mim(*args, options=()):
+from mmengine.hooks import Hook
+from mmengine.registry import HOOKS
+
+
+@HOOKS.register_module()
+class KillAfterFirstEpoch(Hook):
+    priority = 'LOWEST'  # after CheckpointHook has saved
+
+    def after_train_epoch(self, runner):
+        if runner.epoch == 0:  # counted from 0, saved as epoch_1.pth
+            os.kill(os.getpid(), signal.SIGKILL)
+'''
+
+
+def mim(*args, options=(), env=None, killed=False):
+    """Run ``mim *args``; its output, once it succeeded (or, if
+    ``killed``, failed)."""
     cmd = [sys.executable, '-m', 'mim', *args]
     if options:
         cmd += ['--cfg-options', *options]
     proc = subprocess.run(
         cmd,
         cwd=ROOT,
-        env=offline_env(),
+        env=env or offline_env(),
         capture_output=True,
         text=True,
         timeout=600)
     output = proc.stdout + proc.stderr
-    assert proc.returncode == 0, output[-4000:]
+    if killed:
+        assert proc.returncode != 0, output[-4000:]
+    else:
+        assert proc.returncode == 0, output[-4000:]
     return output
 
 
@@ -34,7 +60,10 @@ def mim(*args, options=()):
 def trained(tmp_path_factory):
     """Two epochs of `mim train` on a tiny generated set, then `mim test
     --dump` of the last checkpoint, shared by the tests of this module:
-    ``(data, work dir, options, train output, test output, dump file)``."""
+    ``(data, work dir, options, train output, test output, dump file)``.
+
+    The training data come from a worker process, which restarts each
+    epoch: the killed and resumed run must reseed it as well."""
     root = tmp_path_factory.mktemp('train')
     data = str(root / 'data')
     gen.generate(
@@ -44,7 +73,9 @@ def trained(tmp_path_factory):
         workers=1,
         progress=False)
     work = str(root / 'work')
-    options = data_options(data) + ['default_hooks.logger.interval=1']
+    options = data_options(data) + [
+        'default_hooks.logger.interval=1', 'train_dataloader.num_workers=1'
+    ]
     out = mim('train', 'mmaction', CONFIG, '--work-dir', work,
               options=options + ['train_cfg.max_epochs=2'])
     dump = str(root / 'dump.pkl')
@@ -79,6 +110,44 @@ def test_train_test_resume(trained):
     assert 'resumed epoch: 2' in out, out[-3000:]
     assert 'Epoch(train)  [3]' in out or 'Epoch(train) [3]' in out
     assert os.path.isfile(os.path.join(work, 'epoch_3.pth'))
+
+
+def test_killed_run_resumes_to_the_same_weights(tmp_path, trained):
+    # The uninterrupted run is the module's: two epochs, same options.
+    _, straight, options, *_ = trained
+    hook_dir = tmp_path / 'hooks'
+    hook_dir.mkdir()
+    (hook_dir / 'kill_after_first_epoch.py').write_text(KILL_HOOK)
+    killed_config = tmp_path / 'killed.py'
+    killed_config.write_text(
+        f'_base_ = {os.path.join(ROOT, CONFIG)!r}\n'
+        "custom_imports = dict(imports=['models', "
+        "'kill_after_first_epoch'])\n"
+        "custom_hooks = [dict(type='EpochSeedHook'), "
+        "dict(type='KillAfterFirstEpoch')]\n")
+    interrupted = str(tmp_path / 'interrupted')
+    env = offline_env()
+    env['PYTHONPATH'] = str(hook_dir) + os.pathsep + env['PYTHONPATH']
+    train = ('train', 'mmaction')
+    run_options = options + ['train_cfg.max_epochs=2']
+    mim(*train, str(killed_config), '--work-dir', interrupted,
+        options=run_options, env=env, killed=True)
+    assert os.path.isfile(os.path.join(interrupted, 'epoch_1.pth'))
+    assert not os.path.exists(os.path.join(interrupted, 'epoch_2.pth'))
+
+    output = mim(*train, CONFIG, '--work-dir', interrupted, '--resume',
+                 options=run_options)
+    assert 'resumed epoch: 1' in output, output[-3000:]
+
+    def weights(work):
+        return torch.load(os.path.join(work, 'epoch_2.pth'),
+                          map_location='cpu')['state_dict']
+
+    expected, resumed = weights(straight), weights(interrupted)
+    assert expected.keys() == resumed.keys()
+    differing = [k for k in expected if not torch.equal(expected[k],
+                                                        resumed[k])]
+    assert not differing, differing[:5]
 
 
 def _zero_shot_probs(args, data, out):
