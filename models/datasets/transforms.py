@@ -416,15 +416,12 @@ class VideoDecode(DecordDecode):
 
 
 class FallbackFrames:
-    """A video's frames read with PyAV, else decord, else OpenCV, as
-    ``VideoDecode`` and the window stream read them.
-
-    Each reader is a function of the frame indices or None; PyAV's gives
-    None where it cannot promise decord's frames. A reader that fails falls
-    back to the next for good; damage PyAV meets, and OpenCV's failure,
-    raise :class:`VideoReadError` naming the file. ``decoded_by``:
-    ``'pyav'`` or ``'cpu'`` (decord or OpenCV), for the last frames read.
-    """
+    """A video's frames from the first of its readers (functions of the
+    frame indices, or None) that gives them: PyAV (None where it cannot
+    promise decord's frames), else decord, else OpenCV; one that fails is
+    dropped for good. Damage PyAV meets, and OpenCV's failure, raise
+    :class:`VideoReadError` naming the file. ``decoded_by``: ``'pyav'`` or
+    ``'cpu'``, for the last frames."""
 
     def __init__(self, filename: str, pyav=None, decord=None, opencv=None):
         self.filename = filename
