@@ -7,6 +7,7 @@ import os.path as osp
 import sys
 from typing import Callable, Dict, List, Optional, Sequence
 
+from ..utils.paths import unique_names
 from .cli import (CliError, check_writable, load_model_from_args,
                   report_failures, report_skipped)
 
@@ -31,17 +32,9 @@ def plot_paths(folder: str, videos: Sequence[str]) -> Dict[str, tuple]:
     """``{video: (timeline path, contact sheet path)}`` in ``folder``,
     ``<stem>_2`` ... where stems repeat; named over every video, so one
     that fails does not rename the others' files."""
-    paths, used = {}, set()
-    for video in videos:
-        stem = osp.splitext(osp.basename(video))[0]
-        name, n = stem, 1
-        while name in used:
-            n += 1
-            name = f'{stem}_{n}'
-        used.add(name)
-        paths[video] = (osp.join(folder, name + TIMELINE_SUFFIX),
-                        osp.join(folder, name + SHEET_SUFFIX))
-    return paths
+    return {video: (osp.join(folder, name + TIMELINE_SUFFIX),
+                    osp.join(folder, name + SHEET_SUFFIX))
+            for video, name in unique_names(videos).items()}
 
 
 def _prepare_outputs(args: argparse.Namespace, videos: Sequence[str],

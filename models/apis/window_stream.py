@@ -23,7 +23,9 @@ import numpy as np
 import torch
 
 from models.apis.windows import WindowPlan, WindowSampler, still_sample
-from models.datasets.transforms import VideoReadError, describe_read_error
+from models.datasets.transforms import (FallbackFrames, VideoReadError,
+                                        _OpenCVFrames, _SequentialOpenCV,
+                                        describe_read_error)
 from models.utils.paths import check_not_special
 
 #: Frames decoded at a time by default: a few windows' worth.
@@ -61,46 +63,6 @@ def split_pipeline(steps: Sequence[dict]) -> PipelineParts:
     return PipelineParts(
         dict(steps[0]), [dict(s) for s in steps[1:decode]],
         dict(steps[decode]), [dict(s) for s in steps[decode + 1:]])
-
-
-class _SequentialOpenCV:
-    """Frames read with OpenCV in one forward pass (``VideoDecode``'s
-    fallback decodes from the start for every call: once per chunk)."""
-
-    def __init__(self, filename: str, num_frames: int):
-        import cv2
-        self.filename = filename
-        self.num_frames = num_frames
-        self.capture = cv2.VideoCapture(filename)
-        self.position = 0  # index of the next frame grab() gives
-
-    def read(self, indices: Sequence[int]) -> List[np.ndarray]:
-        import cv2
-        frames = []
-        for index in map(int, indices):
-            if index < self.position - 1:  # behind: from the start again
-                self.capture.release()
-                self.capture = cv2.VideoCapture(self.filename)
-                self.position = 0
-            # Frames decord counts but OpenCV cannot decode are refused:
-            # the last one in their place would be a substitute.
-            while index < self.num_frames and self.position <= index:
-                if not self.capture.grab():
-                    break
-                self.position += 1
-            # The frame grabbed last is index: retrieve() gives it (again).
-            ok, frame = (self.capture.retrieve()
-                         if self.position == index + 1 else (False, None))
-            if not ok:
-                raise VideoReadError(
-                    f'Cannot decode frame {index} of video '
-                    f'{self.filename!r}: it is truncated or corrupt; copy '
-                    'or download it again')
-            frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
-        return frames
-
-    def close(self) -> None:
-        self.capture.release()
 
 
 #: Seconds a time stamp may differ from ``frame / fps`` at a constant rate.
@@ -153,55 +115,43 @@ class VideoStream:
                                          self.fps)
         if self.frame_times is not None:
             self.fps = self.num_frames / float(self.frame_times[-1])
-        self._opencv: Optional[_SequentialOpenCV] = None
-        # VideoDecode(backend='pyav') reads in one forward pass with PyAV:
-        # decord's get_batch seeks across gaps between windows and reads
-        # other frames in open-GOP H.264 and B-frame MPEG-4 (decoding.md)
-        self._pyav = None
-        self._pyav_tried = getattr(self._decode, 'backend', 'cpu') != 'pyav'
         if not self.num_frames:
             raise VideoReadError(
                 f'Video file {filename!r} has no frames; check that it '
                 'plays, or copy or download it again')
+        self._pyav = None
+        self._opencv: Optional[_SequentialOpenCV] = None
+        opencv_only = isinstance(self._reader, _OpenCVFrames)
+        # VideoDecode(backend='pyav') reads in one forward pass with PyAV:
+        # decord's get_batch seeks across gaps between windows and reads
+        # other frames in open-GOP H.264 and B-frame MPEG-4 (decoding.md)
+        pyav = getattr(self._decode, 'backend', 'cpu') == 'pyav'
+        self._frames = FallbackFrames(
+            filename, pyav=self._read_pyav if pyav else None,
+            decord=None if opencv_only else lambda inds: (
+                self._decode._decord_load_frames(self._reader,
+                                                 np.asarray(inds))),
+            opencv=self._read_opencv)
+
+    def _read_pyav(self, indices: Sequence[int]) -> List[np.ndarray]:
+        from models.datasets.pyav_frames import InOrderReader
+        if self._pyav is None:
+            self._pyav = InOrderReader.open(self.filename, self.num_frames)
+        return self._pyav.read(indices)
+
+    def _read_opencv(self, indices: Sequence[int]) -> List[np.ndarray]:
+        if self._opencv is None:
+            # OpenCV's count: the frames it can actually decode.
+            reader = self._reader
+            if not isinstance(reader, _OpenCVFrames):
+                reader = _OpenCVFrames(self.filename)
+            self._opencv = _SequentialOpenCV(self.filename, len(reader))
+        return self._opencv.read(indices)
 
     def read(self, indices: Sequence[int]) -> List[np.ndarray]:
         """``(H, W, 3)`` RGB frames at ascending indices, as the decoding
         step would give them."""
-        from models.datasets.pyav_frames import CorruptVideo, InOrderReader
-        from models.datasets.transforms import _OpenCVFrames, corrupt_message
-        if not self._pyav_tried:
-            self._pyav_tried = True
-            try:
-                self._pyav = InOrderReader.open(self.filename,
-                                                self.num_frames)
-            except Exception:  # NotSupported, unreadable: decord decides
-                self._pyav = None
-        # Each reader falls back to the next for good, as VideoDecode's do.
-        if self._pyav is not None:
-            try:
-                return self._pyav.read(indices)
-            except CorruptVideo as error:  # as VideoDecode: no decord
-                raise VideoReadError(corrupt_message(self.filename,
-                                                     error)) from error
-            except Exception:
-                self._pyav.close()
-                self._pyav = None
-        opencv_only = isinstance(self._reader, _OpenCVFrames)
-        if self._opencv is None and not opencv_only:
-            try:
-                return self._decode._decord_load_frames(
-                    self._reader, np.asarray(indices))
-            except Exception:
-                pass
-        if self._opencv is None:
-            # OpenCV's count: the frames it can actually decode.
-            self._opencv = _SequentialOpenCV(self.filename, len(
-                self._reader if opencv_only else _OpenCVFrames(self.filename)))
-        try:
-            return self._opencv.read(indices)
-        except Exception as error:
-            raise VideoReadError(describe_read_error(self.filename,
-                                                     error)) from error
+        return self._frames.read(indices)
 
     def close(self) -> None:
         for reader in (self._opencv, self._pyav):

@@ -10,7 +10,7 @@ from clip.model import CLIP
 from models.backbones.clip_archs import infer_clip_arch  # noqa: F401
 from models.backbones.clip_archs import resolve_arch
 from models.backbones.pretrained import fetch_openai_clip
-from models.checkpoints.checks import CheckpointMismatchError
+from models.checkpoints.checks import CheckpointMismatchError, key_differences
 from models.checkpoints.safe_loading import load_checkpoint_file
 
 # Buffers of OpenAI's TorchScript files that are attributes, not weights.
@@ -54,13 +54,8 @@ def read_clip_state_dict(path: str) -> Dict[str, torch.Tensor]:
 def _check_compatible(model: CLIP, state: Dict[str, torch.Tensor],
                       source: str, clip_arch) -> None:
     """Raise a ValueError listing the differences between model and file."""
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    mismatched = [
-        f'{k}: file {tuple(state[k].shape)} vs model {tuple(v.shape)}'
-        for k, v in own.items() if k in state and state[k].shape != v.shape
-    ]
+    missing, unexpected, mismatched = key_differences(model.state_dict(),
+                                                      state)
     if missing or unexpected or mismatched:
         lines = [f'CLIP weights {source} do not fit clip_arch {clip_arch!r}:']
         for title, items in (('missing', missing),

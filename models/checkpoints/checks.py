@@ -6,7 +6,7 @@ every ``load_state_dict`` instead, so that missing, unexpected, reshaped or
 non-finite weights stop the run with a message saying what the file is.
 """
 import itertools
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch.utils.weak import WeakIdKeyDictionary
@@ -140,6 +140,19 @@ def non_finite_keys(state: Dict[str, Any]) -> List[str]:
     ]
 
 
+def key_differences(own: Dict[str, torch.Tensor], state: Dict[str, Any]
+                    ) -> Tuple[List[str], List[str], List[str]]:
+    """The keys of ``state`` missing, unexpected, and of another shape
+    (``'key (file shape, model shape)'``) against the model's ``own``."""
+    mismatched = [
+        f'{k} (file {tuple(state[k].shape)}, model {tuple(v.shape)})'
+        for k, v in own.items() if k in state
+        and isinstance(state[k], torch.Tensor) and state[k].shape != v.shape
+    ]
+    return (sorted(set(own) - set(state)), sorted(set(state) - set(own)),
+            mismatched)
+
+
 def check_state_dict(own: Dict[str, torch.Tensor],
                      state: Dict[str, Any],
                      prefix: str = '') -> None:
@@ -155,13 +168,7 @@ def check_state_dict(own: Dict[str, torch.Tensor],
             if k.startswith(prefix)}
     source = source_of(mine)
     name = f'Checkpoint {source}' if source else 'The checkpoint'
-    missing = sorted(set(own) - set(mine))
-    unexpected = sorted(set(mine) - set(own))
-    mismatched = [
-        f'{k} (file {tuple(mine[k].shape)}, model {tuple(v.shape)})'
-        for k, v in own.items() if k in mine
-        and isinstance(mine[k], torch.Tensor) and mine[k].shape != v.shape
-    ]
+    missing, unexpected, mismatched = key_differences(own, mine)
     parts = [
         f'{len(items)} {title}: {_shorten(items)}'
         for title, items in (('missing', missing), ('unexpected', unexpected),

@@ -92,6 +92,46 @@ def _opencv_rate_and_length(filename: str, size: int,
     return fps, num_frames
 
 
+class _SequentialOpenCV:
+    """Frames read with OpenCV in one forward pass, best asked for
+    ascending (going back reopens the file)."""
+
+    def __init__(self, filename: str, num_frames: int):
+        import cv2
+        self.filename = filename
+        self.num_frames = num_frames
+        self.capture = cv2.VideoCapture(filename)
+        self.position = 0  # index of the next frame grab() gives
+
+    def read(self, indices: Sequence[int]) -> List[np.ndarray]:
+        import cv2
+        frames = []
+        for index in map(int, indices):
+            if index < self.position - 1:  # behind: from the start again
+                self.capture.release()
+                self.capture = cv2.VideoCapture(self.filename)
+                self.position = 0
+            # Frames decord counts but OpenCV cannot decode are refused:
+            # the last one in their place would be a substitute.
+            while index < self.num_frames and self.position <= index:
+                if not self.capture.grab():
+                    break
+                self.position += 1
+            # The frame grabbed last is index: retrieve() gives it (again).
+            ok, frame = (self.capture.retrieve()
+                         if self.position == index + 1 else (False, None))
+            if not ok:
+                raise VideoReadError(
+                    f'Cannot decode frame {index} of video '
+                    f'{self.filename!r}: it is truncated or corrupt; copy '
+                    'or download it again')
+            frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+        return frames
+
+    def close(self) -> None:
+        self.capture.release()
+
+
 class _OpenCVFrames:
     """A video's RGB frames read with OpenCV, keeping only those asked
     for."""
@@ -110,7 +150,6 @@ class _OpenCVFrames:
         return self.num_frames
 
     def get_batch(self, frame_inds: Sequence[int]) -> List[np.ndarray]:
-        import cv2
         indices = [int(i) for i in frame_inds]
         if max(indices) >= self.num_frames:
             # damaged there: the last frame in their place is a substitute
@@ -119,22 +158,12 @@ class _OpenCVFrames:
                 f'{self.filename!r}: OpenCV decodes only its first '
                 f'{self.num_frames} frames, it is truncated or corrupt; '
                 'copy or download it again')
-        wanted = set(indices)
-        frames = {}
-        capture = cv2.VideoCapture(self.filename)
-        for index in range(max(indices) + 1):
-            if not capture.grab():
-                break
-            if index in wanted:
-                ok, frame = capture.retrieve()
-                if ok:
-                    frames[index] = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-        capture.release()
-        if len(frames) < len(wanted):
-            raise VideoReadError(
-                f'Cannot decode frames {sorted(wanted - set(frames))} of '
-                f'video {self.filename!r}: it is truncated or corrupt; copy '
-                'or download it again')
+        wanted = sorted(set(indices))
+        reader = _SequentialOpenCV(self.filename, self.num_frames)
+        try:
+            frames = dict(zip(wanted, reader.read(wanted)))
+        finally:
+            reader.close()
         return [frames[i] for i in indices]
 
 
@@ -306,27 +335,20 @@ class _ServedFrames:
 
 def _pyav_frames(results: Dict) -> Optional[List[np.ndarray]]:
     """The sampled frames decoded with PyAV, from the video ``VideoInit``
-    opened, else from the file; None where PyAV cannot promise decord's
-    frames; :class:`VideoReadError` for a video damaged there (decord would
-    silently repeat its last good frame)."""
+    opened, else from the file; None for another io_backend or nothing
+    sampled; PyAV's errors (``CorruptVideo``, ``NotSupported``) raised."""
     filename = video_path(results['filename'])
     indices = np.asarray(results.get('frame_inds', [])).reshape(-1)
     if not osp.isfile(filename) or indices.size == 0 or indices.min() < 0:
-        return None  # another io_backend, or nothing sampled
-    from .pyav_frames import CorruptVideo, read_frames
+        return None
+    from .pyav_frames import read_frames
     reader = results.get('video_reader')
     video = reader.take_video() if isinstance(reader, PyAVReader) else None
-    try:
-        if video is None:
-            return read_frames(filename, indices.tolist(),
-                               results.get('total_frames'))
-        with video:
-            return video.read(indices.tolist(), results.get('total_frames'))
-    except CorruptVideo as error:
-        raise VideoReadError(corrupt_message(results['filename'],
-                                             error)) from error
-    except Exception:  # NotSupported, or PyAV cannot read it
-        return None
+    if video is None:
+        return read_frames(filename, indices.tolist(),
+                           results.get('total_frames'))
+    with video:
+        return video.read(indices.tolist(), results.get('total_frames'))
 
 
 @TRANSFORMS.register_module()
@@ -361,43 +383,71 @@ class VideoDecode(DecordDecode):
                             frame_inds: np.ndarray) -> List[np.ndarray]:
         if isinstance(container, _ServedFrames):
             return list(container.frames)
-        if isinstance(container, _OpenCVFrames):
-            return container.get_batch(frame_inds)
         if isinstance(container, PyAVReader):
             container = container.decord
         return check_decord_frames(
             super()._decord_load_frames(container, frame_inds))
 
-    def _decode_elsewhere(self, results: Dict) -> Optional[Dict]:
-        """The results with PyAV's frames, or None for decord (or
-        OpenCV)."""
-        reader = results.get('video_reader')
-        if (self.mode != 'accurate' or reader is None
-                or isinstance(reader, _OpenCVFrames)):
-            return None  # files decord cannot read go to OpenCV
-        frames = _pyav_frames(results)
-        if frames is None:
-            return None
-        served = dict(results, video_reader=_ServedFrames(frames))
-        served = DecordDecode.transform(self, served)
-        served['decoded_by'] = self.backend
-        return served
-
     def transform(self, results: Dict) -> Dict:
         """Decode the frames at ``frame_inds`` into ``imgs``."""
+        results = dict(results)
         filename = results.get('filename', '<unknown>')
+        reader = results['video_reader']
+        if results['frame_inds'].ndim != 1:
+            results['frame_inds'] = np.squeeze(results['frame_inds'])
+        opencv_only = isinstance(reader, _OpenCVFrames)
+        pyav = None
+        if self.backend == 'cpu':  # PyAV only refuses damage decord hides
+            pyav = (lambda r: _pyav_frames(r) and None) if _has_av() else None
+        elif (self.mode == 'accurate' and reader is not None
+              and not opencv_only):
+            pyav = _pyav_frames
+        frames = FallbackFrames(
+            filename, pyav=pyav and (lambda inds: pyav(results)),
+            decord=None if opencv_only else functools.partial(
+                self._decord_load_frames, reader),
+            opencv=reader.get_batch if opencv_only else (
+                lambda inds: _OpenCVFrames(filename).get_batch(inds)))
+        imgs = frames.read(results['frame_inds'])
         if self.backend != 'cpu':
-            served = self._decode_elsewhere(results)
-            if served is not None:
-                return served
-            results['decoded_by'] = 'cpu'
-        elif _has_av():  # refuses a video damaged where decord decodes
-            _pyav_frames(results)
+            results['decoded_by'] = frames.decoded_by
+        return DecordDecode.transform(
+            self, dict(results, video_reader=_ServedFrames(imgs)))
+
+
+class FallbackFrames:
+    """A video's frames from the first of its readers (functions of the
+    frame indices, or None) that gives them: PyAV (None where it cannot
+    promise decord's frames), else decord, else OpenCV; one that fails is
+    dropped for good. Damage PyAV meets, and OpenCV's failure, raise
+    :class:`VideoReadError` naming the file. ``decoded_by``: ``'pyav'`` or
+    ``'cpu'``, for the last frames."""
+
+    def __init__(self, filename: str, pyav=None, decord=None, opencv=None):
+        self.filename = filename
+        self.pyav, self.decord, self.opencv = pyav, decord, opencv
+        self.decoded_by = 'pyav'
+
+    def read(self, indices: Sequence[int]) -> List[np.ndarray]:
+        """``(H, W, 3)`` RGB frames at ``indices``."""
+        from .pyav_frames import CorruptVideo
         try:
-            return super().transform(dict(results))
+            frames = self.pyav and self.pyav(indices)
+        except CorruptVideo as error:  # decord would repeat a frame
+            raise VideoReadError(corrupt_message(self.filename,
+                                                 error)) from error
+        except Exception:  # NotSupported, unreadable: decord decides
+            frames = None
+        if frames is not None:
+            return frames
+        self.pyav, self.decoded_by = None, 'cpu'
+        if self.decord is not None:
+            try:
+                return self.decord(indices)
+            except Exception:
+                self.decord = None
+        try:
+            return self.opencv(indices)
         except Exception as error:
-            if isinstance(results['video_reader'], _OpenCVFrames):
-                raise VideoReadError(describe_read_error(filename,
-                                                         error)) from error
-        results['video_reader'] = _OpenCVFrames(filename)
-        return super().transform(results)
+            raise VideoReadError(describe_read_error(self.filename,
+                                                     error)) from error

@@ -7,7 +7,7 @@ import hashlib
 import os
 import os.path as osp
 import stat
-from typing import Dict, Optional
+from typing import Dict, Optional, Sequence
 
 _SPECIAL_KINDS = ((stat.S_ISFIFO, 'a FIFO'), (stat.S_ISSOCK, 'a socket'),
                   (stat.S_ISCHR, 'a character device'),
@@ -103,3 +103,18 @@ def file_identity(path: str) -> Dict[str, object]:
     with open(path, 'rb') as f:
         digest = hashlib.file_digest(f, 'sha256').hexdigest()
     return dict(size_bytes=osp.getsize(path), sha256=digest)
+
+
+def unique_names(paths: Sequence[str], prefix: str = '') -> Dict[str, str]:
+    """``{path: prefix + its file name's stem}``, numbered ``_2``, ``_3``
+    ... where names repeat, for output files named after inputs."""
+    names, used = {}, set()
+    for path in paths:
+        base = prefix + osp.splitext(osp.basename(path))[0]
+        name, n = base, 1
+        while name in used:
+            n += 1
+            name = f'{base}_{n}'
+        used.add(name)
+        names[path] = name
+    return names

@@ -9,6 +9,8 @@ import os.path as osp
 from typing import (Callable, Dict, List, NamedTuple, Optional, Sequence,
                     Tuple)
 
+from ..utils.paths import unique_names
+
 #: ``(label, probability)`` per shown label, best first.
 Predictions = List[Tuple[str, float]]
 
@@ -24,16 +26,8 @@ def viz_paths(viz: str, videos: Sequence[str]) -> Dict[str, str]:
     if len(videos) == 1:
         return {videos[0]: viz}
     stem, ext = osp.splitext(viz)
-    paths, used = {}, set()
-    for video in videos:
-        name = f'{stem}_{osp.splitext(osp.basename(video))[0]}'
-        candidate, n = name + ext, 1
-        while candidate in used:
-            n += 1
-            candidate = f'{name}_{n}{ext}'
-        used.add(candidate)
-        paths[video] = candidate
-    return paths
+    return {video: name + ext
+            for video, name in unique_names(videos, stem + '_').items()}
 
 
 #: Narrower frames are scaled up (aspect kept) so that labels are legible.
