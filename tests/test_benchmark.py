@@ -9,7 +9,6 @@ import sys
 import time
 
 import av
-import cv2
 import numpy as np
 import pytest
 import torch
@@ -21,17 +20,12 @@ from models.benchmark.loops import IterationClock
 from models.benchmark.model_paths import autocast, measure, naive_predict
 from models.benchmark.report import environment
 from models.benchmark.videos import (annotation_list, existing_videos,
-                                     kinetics_like_frames, make_videos,
-                                     probe_video)
+                                     make_videos, probe_video)
 
 
 def write_clip(path, seed):
     """A 1 s K400-sized clip, MPEG-4 Part 2 (quick to write)."""
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'mp4v'), 25,
-                             (340, 256))
-    for frame in kinetics_like_frames(1.0, 25, (340, 256), seed):
-        writer.write(frame)
-    writer.release()
+    write_video(str(path), num_frames=25, size=(340, 256), fps=25, seed=seed)
 
 
 @pytest.fixture(scope='module')

@@ -9,7 +9,6 @@ host's total.
 """
 import multiprocessing
 import os
-import queue
 import time
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -60,24 +59,29 @@ def _pyav_pipeline():
     return read
 
 
-def _decode_clips(files, backend, seconds, offset, cpu, barrier, results):
+def _share(barrier) -> None:
+    """A measuring process's start: the barrier it waits at."""
+    global _BARRIER
+    _BARRIER = barrier
+
+
+def _decode_clips(files, backend, seconds, offset, cpu):
     """One measuring process: pin, warm up, wait for the others, decode
-    until the window closes; puts ``(clips, start, end)`` or an error."""
+    until the window closes; returns ``(clips, start, end)``."""
     try:
         if cpu is not None:
             os.sched_setaffinity(0, {cpu})
         decode = _pyav_pipeline() if backend == 'pyav' else _decord
-
         decode(files[offset % len(files)])  # first-open costs untimed
-        barrier.wait(timeout=600)
-        start, clips = time.time(), 0
-        while clips < 1 or time.time() - start < seconds:
-            decode(files[(offset + clips) % len(files)])
-            clips += 1
-        results.put((clips, start, time.time()))
-    except BaseException as error:  # the parent names it
-        barrier.abort()
-        results.put(f'{type(error).__name__}: {error}')
+        _BARRIER.wait(timeout=600)
+    except BaseException:  # the others would wait for this one
+        _BARRIER.abort()
+        raise
+    start, clips = time.time(), 0
+    while clips < 1 or time.time() - start < seconds:
+        decode(files[(offset + clips) % len(files)])
+        clips += 1
+    return clips, start, time.time()
 
 
 def run_processes(files: Sequence[str], count: int, seconds: float,
@@ -87,33 +91,19 @@ def run_processes(files: Sequence[str], count: int, seconds: float,
     RuntimeError naming a process's failure."""
     # Forked before any model runs here: the children use no torch.
     context = multiprocessing.get_context('fork')
-    barrier, results = context.Barrier(count), context.Queue()
     cpus = usable_cpus()
-    procs = [context.Process(target=_decode_clips, daemon=True, args=(
-        list(files), backend, seconds, 7 * i,
-        cpus[i] if count <= len(cpus) else None, barrier, results))
-        for i in range(count)]
-    for proc in procs:
-        proc.start()
-    deadline, got = time.time() + seconds * 10 + 600, []
-    try:
-        while len(got) < count:
-            try:
-                got.append(results.get(timeout=1))
-            except queue.Empty:  # a process that died puts nothing
-                dead = [p.exitcode for p in procs if p.exitcode]
-                if dead or time.time() > deadline:
-                    got.append(f'exit status {dead[0]}' if dead else
-                               'no result in time')
-                    break
-    finally:
-        for proc in procs:
-            proc.join(timeout=5)
-            if proc.is_alive():
-                proc.kill()
-    errors = [r for r in got if isinstance(r, str)]
-    if errors:
-        raise RuntimeError(f'a decoding process failed: {errors[0]}')
+    jobs = [(list(files), backend, seconds, 7 * i,
+             cpus[i] if count <= len(cpus) else None) for i in range(count)]
+    with context.Pool(count, _share, (context.Barrier(count), )) as pool:
+        try:
+            got = pool.starmap_async(_decode_clips, jobs, chunksize=1).get(
+                seconds * 10 + 600)
+        except multiprocessing.TimeoutError:  # a process died or hangs
+            raise RuntimeError('a decoding process gave no result in '
+                               'time: it died or hangs') from None
+        except Exception as error:
+            raise RuntimeError('a decoding process failed: '
+                               f'{type(error).__name__}: {error}') from None
     window = max(r[2] for r in got) - min(r[1] for r in got)
     return sum(r[0] for r in got) / window
 

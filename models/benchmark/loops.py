@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from .decode_rate import decode_limit
-from .model_paths import Budget, measure, release_memory
+from .model_paths import Budget, measure_train_step, release_memory
 from .videos import annotation_list
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -134,7 +134,7 @@ def variants(mode: str, device: torch.device) -> List:
             if device.type == 'cuda' or not cuda]
 
 
-def bench_loop(mode: str, arch: str, clip_arch, label_file: str,
+def bench_loop(mode: str, arch: str, clip_arch, labels: List[str],
                num_labels: int, videos: Dict[str, Any], work_dir: str,
                variant: str, options: Dict[str, Any], workers: int,
                device: torch.device, budget: Budget,
@@ -151,7 +151,7 @@ def bench_loop(mode: str, arch: str, clip_arch, label_file: str,
     cfg = Config.fromfile(osp.join(ROOT, 'configs', config))
     cfg.merge_from_dict(options)
     cfg.model.update(clip_arch=clip_arch, pretrained=False,
-                     labels_or_label_file=label_file)
+                     labels_or_label_file=labels)
     loader = cfg[f'{mode}_dataloader']
     if mode == 'train':
         loader.update(batch_size=budget.train_loop_batch,
@@ -212,8 +212,14 @@ def bench_loop(mode: str, arch: str, clip_arch, label_file: str,
                    optim_wrapper=cfg.optim_wrapper.type,
                    data_preprocessor=type(
                        runner.model.data_preprocessor).__name__)
-        row.update(step_on_device(runner, clock.last_batch, device, budget))
-        row['of_step_on_device'] = rate / row['step_on_device_samples_per_s']
+        # The same step on one of the loop's batches already on the device:
+        # the loop if data cost nothing.
+        data = runner.model.data_preprocessor.cast_data(clock.last_batch)
+        step = measure_train_step(runner.model, data, runner.optim_wrapper,
+                                  budget.min_seconds, warmup=1)
+        alone = len(data['data_samples']) / step['seconds_per_iter']
+        row.update(step_on_device_samples_per_s=alone,
+                   last_loss=step['last_loss'], of_step_on_device=rate / alone)
     clock.last_batch = None
     del runner
     release_memory(device)
@@ -221,25 +227,3 @@ def bench_loop(mode: str, arch: str, clip_arch, label_file: str,
           f'workers, batch {batch}), data wait {shares["data_wait"]:.0%}',
           flush=True)
     return row
-
-
-def step_on_device(runner, data_batch: Dict, device: torch.device,
-                   budget: Budget) -> Dict:
-    """The loop's training step on one of its batches already on the
-    device (the loop if data cost nothing); a RuntimeError when the loss
-    is not finite (the figures would be of a broken step)."""
-    data = dict(data_batch)
-    inputs = data['inputs']
-    data['inputs'] = (inputs.to(device) if isinstance(inputs, torch.Tensor)
-                      else [x.to(device) for x in inputs])
-    losses = []
-
-    def step():
-        log = runner.model.train_step(data, runner.optim_wrapper)
-        losses.append(float(log['loss']))
-
-    timing = measure(step, budget.min_seconds, warmup=1)
-    if not np.isfinite(losses).all():
-        raise RuntimeError(f'train loop: the loss is not finite ({losses})')
-    return dict(step_on_device_samples_per_s=len(data['data_samples']) /
-                timing['seconds_per_iter'], last_loss=losses[-1])

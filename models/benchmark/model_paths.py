@@ -1,7 +1,9 @@
 """The model's paths on random weights, timed with ``torch.utils.benchmark``:
 predict against the naive path of MMAction2's ``projects/actionclip``, the
 text cache fill, the video encoder and the training step."""
+import contextlib
 import gc
+import math
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -105,36 +107,34 @@ def measure(step: Callable[[], Any], min_seconds: float,
                 seconds_per_iter=result.mean)
 
 
-def build_model(clip_arch, label_file: str, state: Optional[Dict] = None,
+def build_model(clip_arch, labels: List[str], state: Optional[Dict] = None,
                 **speedups):
     """An ActionClip on the CPU, with ``state``'s weights if given."""
     from models.recognizers.actionclip import ActionClip
-    model = ActionClip(clip_arch, NUM_SEGS, labels_or_label_file=label_file,
+    model = ActionClip(clip_arch, NUM_SEGS, labels_or_label_file=labels,
                        to_float32=True, speedups=speedups)
     if state is not None:
         model.load_state_dict(state)
     return model
 
 
-def build_models(clip_arch, label_file: str, device: torch.device,
+def build_models(clip_arch, labels: List[str], device: torch.device,
                  compile_model: bool) -> Dict[str, Any]:
     """The models measured, with the same random weights: ``naive``
     (CLIP's modules), ``eager`` (fast attention), on CUDA ``graphs``, and
     with ``compile_model`` ``compiled`` and ``reduce_overhead``."""
     torch.manual_seed(0)
-    naive = build_model(clip_arch, label_file, fast_attention=False,
+    naive = build_model(clip_arch, labels, fast_attention=False,
                         patch_embedding=False)
-    state = naive.state_dict()
-    models = dict(naive=naive, eager=build_model(clip_arch, label_file,
-                                                 state))
+    options: Dict[str, Dict] = dict(eager={})
     if device.type == 'cuda':
-        options = dict(graphs=dict(cuda_graphs=True))
+        options['graphs'] = dict(cuda_graphs=True)
         if compile_model:
             options.update(compiled=dict(cuda_graphs=True, compile=True),
                            reduce_overhead=dict(compile='reduce-overhead'))
-        for key, speedups in options.items():
-            models[key] = build_model(clip_arch, label_file, state,
-                                      **speedups)
+    models = dict(naive=naive, **{
+        key: build_model(clip_arch, labels, naive.state_dict(), **speedups)
+        for key, speedups in options.items()})
     for model in models.values():
         model.to(device).eval()
     return models
@@ -282,16 +282,11 @@ def bench_train(model, arch: str, path: str, amp: bool, resolution: int,
             ActionDataSample().set_gt_label(i % bank.num_labels)
             for i in range(batch)
         ])
-    losses = []
-
-    def step():
-        with context:
-            losses.append(float(model.train_step(data, wrapper)['loss']))
-
     if device.type == 'cuda':
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
-    timing = measure(step, budget.min_seconds, warmup=2)
+    timing = measure_train_step(model, data, wrapper, budget.min_seconds,
+                                warmup=2, context=context)
     peak = (torch.cuda.max_memory_allocated(device) / 2**30
             if device.type == 'cuda' else None)
     model.eval().cpu()
@@ -300,5 +295,22 @@ def bench_train(model, arch: str, path: str, amp: bool, resolution: int,
     print(f'  train {arch} batch {batch} {path}: {rate:.1f} samples/s',
           flush=True)
     return dict(arch=arch, batch=batch, path=path, optim_wrapper=how,
-                samples_per_s=rate, peak_memory_gib=peak,
-                last_loss=losses[-1], **timing)
+                samples_per_s=rate, peak_memory_gib=peak, **timing)
+
+
+def measure_train_step(model, data: Dict, wrapper, min_seconds: float,
+                       warmup: int, context=contextlib.nullcontext()
+                       ) -> Dict:
+    """:func:`measure` of ``model.train_step(data, wrapper)`` in
+    ``context``, with the ``last_loss``; a RuntimeError when a loss is not
+    finite (the figures would be of a broken step)."""
+    losses = []
+
+    def step():
+        with context:
+            losses.append(float(model.train_step(data, wrapper)['loss']))
+
+    timing = measure(step, min_seconds, warmup=warmup)
+    if not all(map(math.isfinite, losses)):
+        raise RuntimeError(f'the training loss is not finite ({losses})')
+    return dict(timing, last_loss=losses[-1])

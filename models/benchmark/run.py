@@ -95,12 +95,11 @@ def run_benchmark(parts: Sequence[str], archs: Sequence[str],
     device = torch.device(device or (
         'cuda' if torch.cuda.is_available() else 'cpu'))
     from models.text.prompts import load_labels
-    labels = LABEL_FILE
-    names = load_labels(labels)[:budget.num_labels]
+    labels = load_labels(LABEL_FILE)[:budget.num_labels]
     report: Dict[str, Any] = dict(
         budget=asdict(budget), skipped=[], part_seconds={}, parts=list(parts),
         measured_parts=list(parts),
-        environment=dict(environment(device, quick), labels=len(names),
+        environment=dict(environment(device, quick), labels=len(labels),
                          workers=workers, command=command))
     if resumed is not None:
         try:
@@ -122,10 +121,6 @@ def run_benchmark(parts: Sequence[str], archs: Sequence[str],
     seconds = report['part_seconds']
     rows: Dict[str, List[Dict]] = {key: [] for key in RESULT_KEYS}
     with tempfile.TemporaryDirectory(prefix='actionclip_bench_') as temp:
-        if len(names) < 400:
-            labels = osp.join(temp, 'labels.txt')
-            with open(labels, 'w') as f:
-                f.write('\n'.join(names) + '\n')
         if set(VIDEO_PARTS) & set(parts):
             start = time.perf_counter()
             try:
@@ -159,7 +154,7 @@ def run_benchmark(parts: Sequence[str], archs: Sequence[str],
                 start = time.perf_counter()
                 rows[f'{mode}_loop'] = [
                     loops.bench_loop(
-                        mode, arch, clip_arch, labels, len(names), videos,
+                        mode, arch, clip_arch, labels, len(labels), videos,
                         osp.join(temp, f'{mode}_{i}_{j}'), variant, options,
                         workers, device, budget, rates)
                     for i, (arch, clip_arch) in enumerate(models)
@@ -175,7 +170,8 @@ def run_benchmark(parts: Sequence[str], archs: Sequence[str],
 
 
 def _model_rows(rows: Dict[str, List[Dict]], parts: Sequence[str],
-                arch: str, clip_arch, labels: str, device: torch.device,
+                arch: str, clip_arch, labels: List[str],
+                device: torch.device,
                 budget: model_paths.Budget, compile_model: bool) -> None:
     """The model parts of one architecture, into ``rows``."""
     print(f'{arch}: building models', flush=True)

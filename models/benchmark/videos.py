@@ -7,45 +7,23 @@ import multiprocessing
 import os
 import os.path as osp
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any, Dict, Iterator, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
-
-
-def kinetics_like_frames(seconds: float, fps: int, size: Tuple[int, int],
-                         seed: int) -> Iterator[np.ndarray]:
-    """BGR frames, one at a time, of ``seconds`` at ``fps`` and ``size``
-    ``(width, height)`` like a Kinetics-400 video: a panning textured
-    scene, moving shapes and sensor noise (motion and detail to code),
-    drawn from ``seed``."""
-    import cv2
-    rng = np.random.default_rng(seed)
-    width, height = size
-    scene = cv2.resize(
-        rng.integers(0, 256, (height // 8, width // 4, 3), dtype=np.uint8),
-        (2 * width, height), interpolation=cv2.INTER_CUBIC)
-    shapes = [(rng.uniform(0, width), rng.uniform(0, height),
-               rng.uniform(-4, 4), rng.uniform(-3, 3),
-               tuple(int(c) for c in rng.integers(0, 256, 3)))
-              for _ in range(4)]
-    for i in range(int(seconds * fps)):
-        offset = int(i * width / (seconds * fps))  # pans half the scene
-        frame = scene[:, offset:offset + width].copy()
-        for x, y, dx, dy, color in shapes:
-            center = (int(x + dx * i) % width, int(y + dy * i) % height)
-            cv2.circle(frame, center, 20 + (i % 25), color, -1, cv2.LINE_AA)
-        noise = rng.integers(-8, 9, frame.shape)
-        yield np.clip(frame + noise, 0, 255).astype(np.uint8)
 
 
 def _write(job: Tuple[str, float, int, Optional[str]]) -> str:
     """Write clip ``seed`` as H.264 (libx264's defaults: preset medium, CRF
     23), yuv420p, whole and checked, or not at all: cut from the footage
-    file ``source``, or drawn when it is None."""
+    file ``source``, or drawn (a moving circle on a noisy textured scene)
+    when it is None."""
+    from models.datasets.synthetic_videos import scene_frames
     from models.utils.video_writer import write_pyav
     from .footage import footage_frames
     path, seconds, seed, source = job
-    frames = (kinetics_like_frames(seconds, 25, (340, 256), seed)
+    frames = (scene_frames('circle', 'moving right',
+                           np.random.default_rng(seed), 340, 256,
+                           int(seconds * 25))
               if source is None else footage_frames(source, seed, seconds))
     write_pyav(path, frames, 25)
     return path
