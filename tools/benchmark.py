@@ -92,13 +92,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     if not args.parts:
         parser.error('--parts/--skip leave no part to run')
     args.video_files = None
-    if args.video_dir is not None and set(VIDEO_PARTS) & set(args.parts):
-        args.video_files = list_videos(parser, args.video_dir)
-    elif args.clips == 'footage' and set(VIDEO_PARTS) & set(args.parts):
-        try:
+    try:
+        if args.video_dir is not None and set(VIDEO_PARTS) & set(args.parts):
+            args.video_files = list_videos(args.video_dir)
+        elif args.clips == 'footage' and set(VIDEO_PARTS) & set(args.parts):
             load_light('models.benchmark.footage').footage_path()
-        except ValueError as error:
-            parser.error(str(error))
+    except (OSError, ValueError) as error:
+        parser.error(str(error))
     return args
 
 
@@ -119,27 +119,27 @@ def read_resumed(parser: argparse.ArgumentParser,
     return earlier
 
 
-def list_videos(parser: argparse.ArgumentParser, folder: str) -> List[str]:
-    """The video files of ``--video-dir``, or a usage error naming the file
-    that cannot be one (stat'ed, never opened: a FIFO would block)."""
+def list_videos(folder: str) -> List[str]:
+    """The video files of ``--video-dir``; an OSError or ValueError naming
+    the file that cannot be one (stat'ed, never opened: a FIFO would
+    block)."""
     video_files = load_light('models.apis.video_files')
     if not osp.isdir(folder):
         problem = video_files.path_problem(folder) or 'is not a folder'
-        parser.error(f'--video-dir {folder!r} {problem}')
+        raise ValueError(f'--video-dir {folder!r} {problem}')
     try:
         files = video_files.find_videos([folder])
     except (OSError, ValueError) as error:
-        parser.error(f'--video-dir: {error}')
+        raise ValueError(f'--video-dir: {error}') from None
     for path in files:
         kind = load_light('models.utils.paths').special_file_kind(path)
         problem = video_files.path_problem(path) or kind and (
             f'is {kind}, not a video file; remove it from the folder')
+        if not problem and len(osp.basename(path).split()) != 1:
+            problem = ('has white space in its name, which an annotation '
+                       'list cannot hold; rename it')
         if problem:
-            parser.error(f'--video-dir: {path!r} {problem}')
-        if len(osp.basename(path).split()) != 1:
-            parser.error(f'--video-dir: {path!r} has white space in its '
-                         'name, which an annotation list cannot hold; '
-                         'rename it')
+            raise ValueError(f'--video-dir: {path!r} {problem}')
     return files
 
 
@@ -161,9 +161,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             args.parts, args.archs, args.device, quick=args.quick,
             compile_model=args.compile,
             workers=args.workers, loop_rows=args.loop_rows,
-            video_dir=args.video_files and args.video_dir,
-            video_files=args.video_files, videos_dir=args.videos_dir,
-            clips=args.clips,
+            video_dir=args.video_dir, video_files=args.video_files,
+            videos_dir=args.videos_dir, clips=args.clips,
             resumed=args.resumed, command=' '.join(
                 ['python', 'tools/benchmark.py'] +
                 list(sys.argv[1:] if argv is None else argv)))
