@@ -1,21 +1,15 @@
 """Replay inference from CUDA graphs (captured once per input shape), so
 that small batches are not bound by kernel launches; the numbers are those
 of the same kernels run eagerly."""
-from collections import OrderedDict
+from collections import OrderedDict, namedtuple
 from typing import Callable, Hashable, List, Optional, Tuple
 
 import torch
 from torch import nn
 
 
-class _Graph:
-    """One captured graph: its static input and output tensors."""
-
-    def __init__(self, graph: 'torch.cuda.CUDAGraph', inputs: torch.Tensor,
-                 output: torch.Tensor):
-        self.graph = graph
-        self.inputs = inputs
-        self.output = output
+#: One captured graph: its static input and output tensors.
+_Graph = namedtuple('_Graph', 'graph inputs output')
 
 
 class CudaGraphRunner:

@@ -42,13 +42,14 @@ def merge_rows(old: List[Dict], new: List[Dict]) -> List[Dict]:
 
 def resume(report: Dict[str, Any], earlier: Dict[str, Any]) -> None:
     """Put an earlier report's rows into ``report`` (of this run's
-    environment); a ValueError when it had another host, GPU or software."""
+    environment); a :class:`BenchmarkInputError` when it had another host,
+    GPU or software."""
     env, old = report['environment'], earlier['environment']
     differ = [f'{key} {old.get(key)!r} there, {env.get(key)!r} here'
               for key in SAME_HOST_KEYS if old.get(key) != env.get(key)]
     if differ:
-        raise ValueError('its figures come from another setting: ' +
-                         '; '.join(differ))
+        raise BenchmarkInputError('--resume: its figures come from another '
+                                  'setting: ' + '; '.join(differ))
     report.update({key: earlier[key] for key in RESULT_KEYS + ('videos', )
                    if key in earlier})
     report['skipped'] = list(earlier.get('skipped', []))
@@ -102,10 +103,7 @@ def run_benchmark(parts: Sequence[str], archs: Sequence[str],
         environment=dict(environment(device, quick), labels=len(labels),
                          workers=workers, command=command))
     if resumed is not None:
-        try:
-            resume(report, resumed)
-        except ValueError as error:
-            raise BenchmarkInputError(f'--resume: {error}') from None
+        resume(report, resumed)
     rows_here = [name for mode in ('test', 'train') if f'{mode}_loop' in parts
                  for name, _ in loops.variants(mode, device)]
     if rows_here and not any(wanted(name, loop_rows) for name in rows_here):
