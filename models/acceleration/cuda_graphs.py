@@ -25,19 +25,16 @@ class CudaGraphRunner:
         fn (callable): Must not synchronise with the host (no ``.item()``,
             no data-dependent shapes).
         module (nn.Module): The module whose weights ``fn`` reads.
-        max_graphs (int): Graphs kept, least recently used dropped first.
-        warmup (int): Eager runs before a capture.
     """
 
-    def __init__(self,
-                 fn: Callable[..., torch.Tensor],
-                 module: nn.Module,
-                 max_graphs: int = 4,
-                 warmup: int = 2):
+    #: Graphs kept, least recently used dropped first.
+    max_graphs = 4
+    #: Eager runs before a capture.
+    warmup = 2
+
+    def __init__(self, fn: Callable[..., torch.Tensor], module: nn.Module):
         self.fn = fn
         self.module = module
-        self.max_graphs = max_graphs
-        self.warmup = warmup
         self._graphs: 'OrderedDict[Hashable, _Graph]' = OrderedDict()
         self._tensors_key: Optional[Tuple] = None
         self._weights: Optional[List[torch.Tensor]] = None

@@ -108,15 +108,14 @@ def run_processes(files: Sequence[str], count: int, seconds: float,
     return sum(r[0] for r in got) / window
 
 
-def bench_decode_rate(videos: Dict[str, Any], seconds: float,
-                      processes: Optional[int] = None
-                      ) -> List[Dict[str, Any]]:
+def bench_decode_rate(videos: Dict[str, Any],
+                      seconds: float) -> List[Dict[str, Any]]:
     """A row per decoder of :data:`DECODERS`: clips/s of the ``videos``
-    on one core (one process, one thread) and the host's total with
-    ``processes`` (default one per CPU), each decoding ``seconds``."""
+    on one core (one process, one thread) and the host's total with one
+    process per CPU, each decoding ``seconds``."""
     import av
     import decord
-    processes = processes or len(usable_cpus())
+    processes = len(usable_cpus())
     rows = []
     for backend, name in DECODERS.items():
         one = run_processes(videos['files'], 1, seconds, backend)
@@ -126,7 +125,7 @@ def bench_decode_rate(videos: Dict[str, Any], seconds: float,
         rows.append(dict(
             decoder=f'{name} ({version}), one thread, one process per core',
             backend=backend, frames_per_clip=FRAMES, codec=videos['codec'],
-            video_frames=videos.get('frames'), cpus=len(usable_cpus()),
+            video_frames=videos.get('frames'), cpus=processes,
             clips_per_s_one_core=one, processes=processes,
             clips_per_s_total=total,
             clips_per_s_per_core=total / processes, seconds=seconds))

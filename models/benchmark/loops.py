@@ -14,15 +14,11 @@ from .model_paths import Budget, measure_train_step, release_memory
 from .videos import annotation_list
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+#: The config of each loop, ``{patch}`` that of ViT-B/16 or /32.
 CONFIGS = dict(
-    test={'ViT-B/32': 'actionclip_vit-base-p32-res224-clip-pre_1x1x8_'
-          'k400-rgb.py',
-          'ViT-B/16': 'actionclip_vit-base-p16-res224-clip-pre_1x1x8_'
-          'k400-rgb.py'},
-    train={'ViT-B/32': 'actionclip_vit-base-p32-res224-clip-pre_g8xb16-'
-           'amp_1x1x8_k400-rgb.py',
-           'ViT-B/16': 'actionclip_vit-base-p16-res224-clip-pre_g8xb16-'
-           'amp_1x1x8_k400-rgb.py'})
+    test='actionclip_vit-base-p{patch}-res224-clip-pre_1x1x8_k400-rgb.py',
+    train='actionclip_vit-base-p{patch}-res224-clip-pre_g8xb16-amp_1x1x8_'
+    'k400-rgb.py')
 #: Variants per loop: (name, config options, CUDA only); the first is the
 #: config as the repository holds it at run time.
 VARIANTS = dict(
@@ -35,8 +31,10 @@ VARIANTS = dict(
     train=(('AMP config as shipped', {}, False),
            ('+ model.speedups.compile=reduce-overhead',
             {'model.speedups.compile': 'reduce-overhead'}, True)))
-#: The readings of one iteration, in order.
+#: The readings of one iteration, in order, and the spans between them
+#: (from the previous iteration's end).
 MARKS = ('start', 'preprocess_end', 'step_end', 'end')
+SPANS = ('data_wait', 'preprocess', 'step', 'rest')
 
 
 class EnoughIterations(Exception):
@@ -116,16 +114,13 @@ class IterationClock:
             raise RuntimeError(f'iteration clock: {len(ends)} iteration(s) '
                                'ran; at least 2 are needed')
         skip = max(1, min(self.skip, len(ends) - 1))
-        t = {k: np.array(v[skip:]) for k, v in self.times.items()}
+        # Per timed iteration: the previous end, then its readings.
+        marks = np.array([ends[skip - 1:-1]] +
+                         [self.times[k][skip:] for k in MARKS]).T
         seconds = ends[-1] - ends[skip - 1]
-        parts = dict(
-            data_wait=t['start'] - np.array(ends[skip - 1:-1]),
-            preprocess=t['preprocess_end'] - t['start'],
-            step=t['step_end'] - t['preprocess_end'],
-            rest=t['end'] - t['step_end'])
-        return dict(seconds=float(seconds), iters=len(t['end']),
-                    skipped=skip,
-                    **{k: float(v.sum() / seconds) for k, v in parts.items()})
+        spans = np.diff(marks, axis=1).sum(axis=0) / seconds
+        return dict(seconds=float(seconds), iters=len(marks), skipped=skip,
+                    **dict(zip(SPANS, map(float, spans))))
 
 
 def variants(mode: str, device: torch.device) -> List:
@@ -147,7 +142,7 @@ def bench_loop(mode: str, arch: str, clip_arch, labels: List[str],
     videos cycled through, warm-up iterations, then those timed."""
     from mmengine.config import Config
     from mmengine.runner import Runner
-    config = CONFIGS[mode].get(arch, CONFIGS[mode]['ViT-B/32'])
+    config = CONFIGS[mode].format(patch=16 if arch == 'ViT-B/16' else 32)
     cfg = Config.fromfile(osp.join(ROOT, 'configs', config))
     cfg.merge_from_dict(options)
     cfg.model.update(clip_arch=clip_arch, pretrained=False,
