@@ -10,6 +10,8 @@ host's total.
 import multiprocessing
 import os
 import time
+from concurrent.futures import ProcessPoolExecutor
+from threading import BrokenBarrierError
 from typing import Any, Dict, List, Optional, Sequence
 
 #: Frames decoded per clip (the configs' 8 segments).
@@ -94,16 +96,16 @@ def run_processes(files: Sequence[str], count: int, seconds: float,
     cpus = usable_cpus()
     jobs = [(list(files), backend, seconds, 7 * i,
              cpus[i] if count <= len(cpus) else None) for i in range(count)]
-    with context.Pool(count, _share, (context.Barrier(count), )) as pool:
-        try:
-            got = pool.starmap_async(_decode_clips, jobs, chunksize=1).get(
-                seconds * 10 + 600)
-        except multiprocessing.TimeoutError:  # a process died or hangs
-            raise RuntimeError('a decoding process gave no result in '
-                               'time: it died or hangs') from None
-        except Exception as error:
-            raise RuntimeError('a decoding process failed: '
-                               f'{type(error).__name__}: {error}') from None
+    with ProcessPoolExecutor(count, context, _share,
+                             (context.Barrier(count), )) as pool:
+        futures = [pool.submit(_decode_clips, *job) for job in jobs]
+        # A process that dies breaks the pool: every future fails at once.
+        errors = sorted(filter(None, (f.exception() for f in futures)),
+                        key=lambda e: isinstance(e, BrokenBarrierError))
+    if errors:  # the first cause, not the others' broken barrier
+        raise RuntimeError('a decoding process failed: '
+                           f'{type(errors[0]).__name__}: {errors[0]}')
+    got = [future.result() for future in futures]
     window = max(r[2] for r in got) - min(r[1] for r in got)
     return sum(r[0] for r in got) / window
 
