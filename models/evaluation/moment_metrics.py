@@ -61,23 +61,6 @@ def _score(segment: Mapping, what: str) -> float:
     return score
 
 
-def _match(found: list, scores: list, spans: list,
-           iou_threshold: float) -> List[Optional[int]]:
-    taken = [False] * len(spans)
-    matches: List[Optional[int]] = [None] * len(found)
-    for i in sorted(range(len(found)), key=lambda i: -scores[i]):
-        best, best_iou = None, iou_threshold
-        for j, span in enumerate(spans):
-            if taken[j]:
-                continue
-            iou = temporal_iou(found[i], span)
-            if iou >= best_iou and (best is None or iou > best_iou):
-                best, best_iou = j, iou
-        if best is not None:
-            taken[best], matches[i] = True, best
-    return matches
-
-
 def match_segments(predicted: Sequence[Mapping],
                    truth: Sequence[Mapping],
                    iou_threshold: float = 0.5,
@@ -94,7 +77,19 @@ def match_segments(predicted: Sequence[Mapping],
     spans = [segment_interval(s, what) for s in truth]
     scores = [_score(s, what) for s in predicted]
     found = [segment_interval(s, what) for s in predicted]
-    return _match(found, scores, spans, iou_threshold)
+    taken = [False] * len(spans)
+    matches: List[Optional[int]] = [None] * len(found)
+    for i in sorted(range(len(found)), key=lambda i: -scores[i]):
+        best, best_iou = None, iou_threshold
+        for j, span in enumerate(spans):
+            if taken[j]:
+                continue
+            iou = temporal_iou(found[i], span)
+            if iou >= best_iou and (best is None or iou > best_iou):
+                best, best_iou = j, iou
+        if best is not None:
+            taken[best], matches[i] = True, best
+    return matches
 
 
 def _ratio(num: int, den: int) -> Optional[float]:
@@ -173,18 +168,15 @@ def evaluate_moments(
             what = f'{video}, {label!r}'
             predicted = list(predictions[video].get(label, []))
             found = [segment_interval(s, what) for s in predicted]
-            spans = [segment_interval(s, what) for s in true_segments
-                     if s['label'] == label]
+            spans = [s for s in true_segments if s['label'] == label]
             count[0] += len(spans)
             count[1] += len(found)
             for span in spans:
-                count[2] += max((temporal_iou(span, s) for s in found),
-                                default=0.0)
-            scores = [_score(s, what) for s in predicted]
+                count[2] += max((temporal_iou(segment_interval(span, what), s)
+                                 for s in found), default=0.0)
             for k, threshold in enumerate(thresholds):
-                count[3][k] += sum(
-                    m is not None
-                    for m in _match(found, scores, spans, threshold))
+                count[3][k] += sum(m is not None for m in match_segments(
+                    predicted, spans, threshold, what))
     total = [sum(c[i] for c in counts.values()) for i in range(3)]
     matched = [sum(hits) for hits in zip(*(c[3] for c in counts.values()))]
     return dict(

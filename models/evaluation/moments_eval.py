@@ -15,7 +15,7 @@ import platform
 import re
 import sys
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Iterator, List, Optional, Sequence
 
 from ..utils.paths import file_identity, not_a_file
 from ..utils.safe_io import same_file
@@ -195,15 +195,6 @@ def _predictions_by_video(result: dict, truth: dict,
             and same_file(e['video'], video['path'])), None)
         if entry is None:
             raise ValueError(f'{where} has no entry for {video["path"]!r}')
-        # One frame of slack: decoders may count the last frame or not.
-        slack = 1.5 / float(video.get('fps') or 1)
-        if abs(float(entry.get('duration_s', -1)) -
-               video['duration_s']) > slack:
-            raise ValueError(
-                f'{video["path"]!r} lasts {entry.get("duration_s")} s for '
-                f'find_moments but {video["duration_s"]} s in the ground '
-                'truth: it is not the video the ground truth describes; '
-                'generate the long videos again')
         _check_same_video(entry, video)
         segments = entry.get('segments')
         if not isinstance(segments, dict):
@@ -214,44 +205,23 @@ def _predictions_by_video(result: dict, truth: dict,
 
 
 def _check_same_video(entry: dict, video: dict) -> None:
-    """Refuse predictions made on another file (size, rate or count)."""
+    """Refuse predictions made on another file (length, size, rate or
+    count)."""
     path = video['path']
-    told = [(entry.get('size_bytes'), osp.getsize(path), 'bytes'),
-            (entry.get('fps'), video.get('fps'), 'frames a second'),
-            (entry.get('num_frames'), video.get('num_frames'), 'frames')]
-    for predicted, true, unit in told:
-        if predicted is None or true is None:
-            continue
-        # Decoders may count the last frame or not.
-        slack = 1 if unit == 'frames' else 1e-3
-        if abs(float(predicted) - float(true)) > slack:
+    # Slack of one frame: decoders may count the last frame or not.
+    told = [(entry.get('duration_s', -1), video['duration_s'], 's',
+             1.5 / float(video.get('fps') or 1)),
+            (entry.get('size_bytes'), osp.getsize(path), 'bytes', 1e-3),
+            (entry.get('fps'), video.get('fps'), 'frames a second', 1e-3),
+            (entry.get('num_frames'), video.get('num_frames'), 'frames', 1)]
+    for predicted, true, unit, slack in told:
+        if predicted is not None and true is not None and abs(
+                float(predicted) - float(true)) > slack:
             raise ValueError(
                 f'The predictions for {path!r} were made on a video of '
                 f'{predicted} {unit}, the ground truth\'s has {true}: they '
-                'are of another video; run find_moments on this one')
-
-
-def _run_find_moments(scorer, truth: dict, queries: Sequence[str],
-                      args: argparse.Namespace) -> dict:
-    """``result`` of searching one set for ``queries``, and its
-    ``timing`` (``windows_per_s`` counts embedded windows, not cached)."""
-    from ..apis.moments_command import search_options
-    from models.apis.moments import find_moments
-    info: dict = {}
-    start = time.perf_counter()
-    result = find_moments(
-        scorer, [video['path'] for video in truth['videos']], list(queries),
-        cache_path=args.cache, background=[] if args.no_background else None,
-        info=info, **search_options(args))
-    seconds = time.perf_counter() - start
-    embedded = info['stats'].windows
-    return dict(result=result, timing=dict(
-        seconds=seconds,
-        windows=sum(len(v.get('windows', [])) for v in result['videos']),
-        windows_embedded=embedded,
-        videos_from_cache=len(info['stats'].reused),
-        windows_per_s=embedded / seconds if embedded and seconds > 0 else
-        None))
+                'are of another video, not the video the ground truth '
+                'describes; run find_moments on this one')
 
 
 def _set_report(truth: dict, queries: Sequence[str], result: dict,
@@ -340,10 +310,7 @@ def run(args: argparse.Namespace) -> int:
     (``truths``, ``queries``), print and write the report. Returns the exit
     status: 1, and no figures, when a video could not be read (they would
     describe fewer videos than the ground truth)."""
-    from ..apis.cli import (check_writable, load_model_from_args,
-                            report_failures)
-    from ..utils.safe_io import write_json_or_csv
-    from models.apis.moments import background_warnings_printed
+    from ..apis.cli import check_writable, report_failures
     check_writable(
         [('--out', args.out)] + [('--results-dir', _result_path(args, truth))
                                  for truth in args.truths
@@ -360,41 +327,15 @@ def run(args: argparse.Namespace) -> int:
                 for path in args.predictions]
         report['model'] = runs[0]['result'].get('model')
         report['predictions'] = list(args.predictions)
-        return _report(args, report, runs)
-    start = time.perf_counter()
-    scorer = load_model_from_args(args)
-    report['model'] = scorer.describe()
-    report['device'] = str(scorer.device)
-    report['model_load_s'] = time.perf_counter() - start
-    runs = []
-    # Once for all the sets.
-    with background_warnings_printed('eval_moments.py'):
-        for truth, queries in zip(args.truths, args.queries):
-            print(f'Searching {len(truth["videos"])} videos of '
-                  f'{truth["set"]} for {len(queries)} labels',
-                  file=sys.stderr)
-            one = _run_find_moments(scorer, truth, queries, args)
-            runs.append(one)
-            if args.results_dir:
-                write_json_or_csv(_result_path(args, truth), one['result'],
-                                  (), (), indent=None)
-            failures = one['result'].get('failures') or {}
-            if failures:
-                print('No figures: the ground truth describes videos that '
-                      'could not be read.', file=sys.stderr)
-                return report_failures(failures, len(truth['videos']))
-    return _report(args, report, runs)
-
-
-def _report(args: argparse.Namespace, report: dict, runs: list) -> int:
-    """Print and write the figures of each set's run; see :func:`run`."""
-    from ..apis.cli import report_failures
-    for truth, queries, one in zip(args.truths, args.queries, runs):
+    else:
+        runs = list(_search_sets(args, report))
+    for truth, one in zip(args.truths, runs):
         failures = one['result'].get('failures') or {}
         if failures:
             print(f'No figures: {truth["file"]!r} has videos that could '
                   'not be read.', file=sys.stderr)
             return report_failures(failures, len(truth['videos']))
+    for truth, queries, one in zip(args.truths, args.queries, runs):
         figures = _set_report(truth, queries, one['result'], args.iou)
         if 'timing' in one:
             figures['timing'] = one['timing']
@@ -404,3 +345,46 @@ def _report(args: argparse.Namespace, report: dict, runs: list) -> int:
         _write_report(args.out, report)
         print(f'Wrote {args.out}', file=sys.stderr)
     return 0
+
+
+def _search_sets(args: argparse.Namespace, report: dict) -> Iterator[dict]:
+    """Load the model (described in ``report``) and search each set, up
+    to the first with a video that could not be read: ``result`` and
+    ``timing`` (``windows_per_s`` counts embedded windows, not cached)."""
+    from ..apis.cli import load_model_from_args
+    from ..apis.moments_command import search_options
+    from ..utils.safe_io import write_json_or_csv
+    from models.apis.moments import background_warnings_printed, find_moments
+    start = time.perf_counter()
+    scorer = load_model_from_args(args)
+    report['model'] = scorer.describe()
+    report['device'] = str(scorer.device)
+    report['model_load_s'] = time.perf_counter() - start
+    # Once for all the sets.
+    with background_warnings_printed('eval_moments.py'):
+        for truth, queries in zip(args.truths, args.queries):
+            print(f'Searching {len(truth["videos"])} videos of '
+                  f'{truth["set"]} for {len(queries)} labels',
+                  file=sys.stderr)
+            info: dict = {}
+            start = time.perf_counter()
+            result = find_moments(
+                scorer, [video['path'] for video in truth['videos']],
+                list(queries), cache_path=args.cache,
+                background=[] if args.no_background else None, info=info,
+                **search_options(args))
+            seconds = time.perf_counter() - start
+            embedded = info['stats'].windows
+            if args.results_dir:
+                write_json_or_csv(_result_path(args, truth), result, (), (),
+                                  indent=None)
+            yield dict(result=result, timing=dict(
+                seconds=seconds,
+                windows=sum(len(v.get('windows', []))
+                            for v in result['videos']),
+                windows_embedded=embedded,
+                videos_from_cache=len(info['stats'].reused),
+                windows_per_s=embedded / seconds if embedded and seconds > 0
+                else None))
+            if result.get('failures'):
+                return
