@@ -136,7 +136,7 @@ def check_args(args: argparse.Namespace) -> None:
         if args.protocol != 'supervised':
             raise CliError('--views applies to the supervised protocol only')
         splits = [s for s in splits if s.name == args.views]
-    runs = list(dict.fromkeys(protocols.training_run(s) for s in splits))
+    runs = list(dict.fromkeys(s.training_run for s in splits))
     if args.train_config is not None:
         check_training(args, runs)
     elif args.model is None:
@@ -154,8 +154,7 @@ def check_args(args: argparse.Namespace) -> None:
         raise CliError(f'the {args.protocol} protocol tests one model: '
                        f'pass one --model, got {len(args.model)}')
     else:
-        args.run_models = dict(zip(runs, args.model)) if runs != [
-            None] else {None: args.model[0]}
+        args.run_models = dict(zip(runs, args.model))
     for model in args.model or ():
         if not osp.exists(model) and not RELEASED_NAME.match(model):
             raise CliError(f'--model {model!r}: no such file, and not a '
@@ -170,12 +169,9 @@ def check_args(args: argparse.Namespace) -> None:
     args.work_dir = args.work_dir or osp.join(
         'work_dirs', 'eval_protocol', f'{args.protocol}_{args.dataset}')
     try:
-        if args.train_config is None:
-            args.plan = protocols.plan_tests(splits, args.lists, root,
-                                             args.work_dir)
-        else:
-            args.plan, args.training = protocols.plan_training(
-                splits, args.lists, root, args.work_dir)
+        args.plan, args.training = protocols.plan(
+            splits, args.lists, root, args.work_dir,
+            train=args.train_config is not None)
     except protocols.ProtocolError as error:
         raise CliError(str(error)) from None
 

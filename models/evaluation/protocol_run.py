@@ -118,9 +118,7 @@ def evaluate_split(split: 'protocols.Split',
     checkpoint, model_config = files
     os.makedirs(folder, exist_ok=True)
     labels = osp.join(folder, 'labels.txt')
-    with open(labels, 'w', encoding='utf-8') as f:
-        f.writelines(f'{text}\n'
-                     for text in protocols.class_texts(split, args.lists))
+    protocols.write_lines(labels, protocols.class_texts(split, args.lists))
     ann = osp.join(folder, 'test_list.txt')
     protocols.write_annotations(ann, found)
     try:
@@ -142,9 +140,7 @@ def evaluate_split(split: 'protocols.Split',
     info = protocols.describe(split, args.lists)
     return {
         'split': split.name,
-        'views': 'x'.join(map(str, split.views)) if split.views else None,
-        'classes': info['classes'],
-        'test_videos': info['test_videos'],
+        **{key: info[key] for key in ('views', 'classes', 'test_videos')},
         'videos_tested': len(found) - skipped,
         'config': config,
         'checkpoint': checkpoint,
@@ -174,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
                  for run, model in args.run_models.items()}
         models = args.model if len(args.model) > 1 else args.model[0]
     rows = [
-        evaluate_split(split, found, files[protocols.training_run(split)],
+        evaluate_split(split, found, files[split.training_run],
                        osp.join(work_dir, split.name), args)
         for split, found in args.plan
     ]

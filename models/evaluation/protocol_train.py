@@ -79,9 +79,8 @@ def train_run(run: str, split: 'protocols.Split', found, folder: str,
         print(f'{run}: {trained} exists, trained with this config: not '
               'trained again', file=sys.stderr)
         return trained, config
-    with open(labels, 'w', encoding='utf-8') as f:
-        f.writelines(f'{name}\n' for name in protocols.class_texts(
-            split, args.lists, train=True))
+    protocols.write_lines(labels, protocols.class_texts(split, args.lists,
+                                                        train=True))
     protocols.write_annotations(ann, found)
     with open(config, 'w', encoding='utf-8') as f:
         f.write(text)

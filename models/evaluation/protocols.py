@@ -8,7 +8,7 @@ import glob
 import os
 import os.path as osp
 from dataclasses import asdict, dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 PROJECT_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 PROTOCOL_DIR = osp.join(PROJECT_ROOT, 'data', 'protocols')
@@ -74,6 +74,9 @@ class Split:
         views (tuple, optional): ``(clips, crops)`` of a multi-view test.
         train_label_file (str, optional): The training list's classes,
             where not ``label_file`` (a novel test's base classes).
+        training_run (str, optional): The training run the split tests
+            (``'seed1'``, ``'K=2'``); None where the protocol tests one
+            model on every split.
     """
     protocol: str
     dataset: str
@@ -84,6 +87,7 @@ class Split:
     train_list: Optional[str] = None
     views: Optional[Tuple[int, int]] = None
     train_label_file: Optional[str] = None
+    training_run: Optional[str] = None
 
 
 def _registry() -> List[Split]:
@@ -107,7 +111,8 @@ def _registry() -> List[Split]:
                     f'{_LABELS}/{labels}_{part}_labels.csv',
                     train_list=f'{_VIFI}/base2novel_splits/{folder}/'
                     f'fs_base_s{seed}_train.txt',
-                    train_label_file=f'{_LABELS}/{labels}_base_labels.csv'))
+                    train_label_file=f'{_LABELS}/{labels}_base_labels.csv',
+                    training_run=f'seed{seed}'))
     for dataset in PROTOCOLS['few-shot']:
         for shots in (2, 4, 8, 16):
             splits.append(Split(
@@ -115,7 +120,7 @@ def _registry() -> List[Split]:
                 f'{_VIFI}/{_FEW_SHOT_TEST[dataset]}',
                 f'{_LABELS}/{_FULL_LABELS[dataset]}',
                 train_list=f'{_VIFI}/{_B2N[dataset][0]}/'
-                f'train1_few_shot_{shots}.txt'))
+                f'train1_few_shot_{shots}.txt', training_run=f'K={shots}'))
     for name, views in VIEWS.items():
         splits.append(Split('supervised', 'k400', name,
                             f'{_VIFI}/k400_splits/val.txt',
@@ -140,16 +145,6 @@ def find_splits(protocol: str, dataset: Optional[str] = None) -> List[Split]:
             f'one of {", ".join(PROTOCOLS[protocol])}')
     return [s for s in SPLITS if s.protocol == protocol
             and (dataset is None or s.dataset == dataset)]
-
-
-def training_run(split: Split) -> Optional[str]:
-    """The training run a split tests (``'seed1'``, ``'K=2'`` ...); None
-    where the protocol tests one model on every split."""
-    if split.protocol == 'base-to-novel':
-        return split.name.split('-')[0]
-    if split.protocol == 'few-shot':
-        return split.name
-    return None
 
 
 def shipped_path(relative: str, root: str = PROTOCOL_DIR) -> str:
@@ -276,15 +271,14 @@ def _hmdb51_entries(pattern: str, wanted: str) -> List[Tuple[str, int]]:
 
 
 def describe(split: Split, root: str = PROTOCOL_DIR) -> dict:
-    """A split's fields with ``classes``, ``test_videos``,
-    ``train_videos`` (None without a training list) and ``training_run``."""
+    """A split's fields with ``classes``, ``test_videos`` and
+    ``train_videos`` (None without a training list)."""
     info = asdict(split)
     info['views'] = 'x'.join(map(str, split.views)) if split.views else None
     info['classes'] = len(read_class_names(split.label_file, root))
     info['test_videos'] = len(read_test_list(split, root))
     info['train_videos'] = (len(read_test_list(split, root, train=True))
                             if split.train_list else None)
-    info['training_run'] = training_run(split)
     return info
 
 
@@ -356,10 +350,15 @@ def build_runner(cfg):
             RUNNERS.build(cfg))
 
 
+def write_lines(path: str, lines: Iterable[str]) -> None:
+    """Write a UTF-8 text file of ``lines``, one a line."""
+    with open(path, 'w', encoding='utf-8') as f:
+        f.writelines(f'{line}\n' for line in lines)
+
+
 def write_annotations(path: str, rows: Sequence[Tuple[str, int]]) -> None:
     """Write a ``VideoDataset`` annotation list of ``(path, label)``."""
-    with open(path, 'w', encoding='utf-8') as f:
-        f.writelines(f'{video} {label}\n' for video, label in rows)
+    write_lines(path, (f'{video} {label}' for video, label in rows))
 
 
 def class_texts(split: Split, root: str = PROTOCOL_DIR,
@@ -385,10 +384,28 @@ def class_texts(split: Split, root: str = PROTOCOL_DIR,
     return [text[n] for n in names]
 
 
-def _locate(lists: Sequence[Tuple[str, str, List[Tuple[str, int]]]],
-            video_root: str, work_dir: str) -> List[List[Tuple[str, int]]]:
-    """The found ``(path, label)`` of each ``(name, missing file name,
-    entries)``; refused when any lack, listed in ``work_dir``."""
+def plan(splits: Sequence[Split], root: str, video_root: str, work_dir: str,
+         train: bool = False
+         ) -> Tuple[List[Tuple[Split, List[Tuple[str, int]]]],
+                    Dict[str, Tuple[Split, List[Tuple[str, int]]]]]:
+    """The videos below ``video_root`` of each split's test list and,
+    with ``train``, of each training run's list.
+
+    Returns:
+        tuple: ``([(split, [(path relative to video_root, label)])], {run:
+        (its first split, [(path, label)])})``; :class:`ProtocolError`
+        when the copy lacks any listed video (a result on part of a split
+        is not the protocol's), the missing ones written to
+        ``<work_dir>/missing_<split>.txt`` (``missing_<run>_train.txt``).
+    """
+    runs: Dict[str, Split] = {}
+    for split in splits if train else ():
+        runs.setdefault(split.training_run, split)
+    lists = [(split.name, f'missing_{split.name}.txt',
+              read_test_list(split, root)) for split in splits]
+    lists += [(f'the {run} training list', f'missing_{run}_train.txt',
+               read_test_list(split, root, train=True))
+              for run, split in runs.items()]
     videos = index_videos(video_root)
     if not videos:
         raise ProtocolError(f'data root {video_root!r} holds no videos '
@@ -399,49 +416,14 @@ def _locate(lists: Sequence[Tuple[str, str, List[Tuple[str, int]]]],
         founds.append(found)
         if missing:
             os.makedirs(work_dir, exist_ok=True)
-            listing = osp.join(work_dir, missing_file)
-            with open(listing, 'w', encoding='utf-8') as f:
-                f.writelines(f'{video}\n' for video in missing)
+            write_lines(osp.join(work_dir, missing_file), missing)
             lacking.append(f'{len(missing)} of the {len(entries)} videos of '
-                           f'{name} (e.g. {missing[0]}; all in {listing})')
+                           f'{name} (e.g. {missing[0]}; all in '
+                           f'{osp.join(work_dir, missing_file)})')
     if lacking:
         raise ProtocolError(f'{video_root} lacks {"; ".join(lacking)}. A '
                             "result on part of a split is not the "
                             "protocol's")
-    return founds
-
-
-def plan_tests(splits: Sequence[Split], root: str, video_root: str,
-               work_dir: str) -> List[Tuple[Split, List[Tuple[str, int]]]]:
-    """``(split, [(path relative to video_root, label)])`` per split;
-    :class:`ProtocolError` when the copy lacks any listed test video (a
-    result on part of a split is not the protocol's), the missing ones
-    written to ``<work_dir>/missing_<split>.txt``."""
-    return list(zip(splits, _locate(
-        [(split.name, f'missing_{split.name}.txt',
-          read_test_list(split, root)) for split in splits],
-        video_root, work_dir)))
-
-
-def plan_training(splits: Sequence[Split], root: str, video_root: str,
-                  work_dir: str
-                  ) -> Tuple[List[Tuple[Split, List[Tuple[str, int]]]],
-                             Dict[str, Tuple[Split, List[Tuple[str, int]]]]]:
-    """``(plan_tests's result, {run: (its first split, [(path, label)])})``
-    with each run's training list (missing: ``missing_<run>_train.txt``)."""
-    runs: Dict[str, Split] = {}
-    for split in splits:
-        run = training_run(split)
-        if run is None:
-            raise ProtocolError(f'The {split.protocol} protocol trains '
-                                'nothing: it tests one given model')
-        runs.setdefault(run, split)
-    named = [(split.name, f'missing_{split.name}.txt',
-              read_test_list(split, root)) for split in splits]
-    named += [(f'the {run} training list', f'missing_{run}_train.txt',
-               read_test_list(split, root, train=True))
-              for run, split in runs.items()]
-    founds = _locate(named, video_root, work_dir)
     training = {run: (split, found) for (run, split), found in zip(
         runs.items(), founds[len(splits):])}
     return list(zip(splits, founds)), training
