@@ -108,8 +108,11 @@ def list_protocols(as_json: bool, lists: str) -> int:
     except protocols.ProtocolError as error:
         print(f'eval_protocol.py: error: {error}', file=sys.stderr)
         return 2
-    print(json.dumps(rows, indent=2) if as_json else
-          '\n'.join(protocols.listing(rows)))
+    print(json.dumps(rows, indent=2) if as_json else '\n'.join(
+        f"{row['protocol']:14} {row['dataset']:7} {row['name']:12} "
+        f"{row['classes']:4} classes, test {row['test_videos']}"
+        + (f", train {row['train_videos']}"
+           if row['train_videos'] is not None else '') for row in rows))
     return 0
 
 

@@ -10,6 +10,8 @@ import os.path as osp
 from dataclasses import asdict, dataclass
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
+from ..apis.video_files import VIDEO_EXTENSIONS
+
 PROJECT_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 PROTOCOL_DIR = osp.join(PROJECT_ROOT, 'data', 'protocols')
 
@@ -282,11 +284,6 @@ def describe(split: Split, root: str = PROTOCOL_DIR) -> dict:
     return info
 
 
-#: File name endings taken for videos when a data root is walked.
-VIDEO_EXTENSIONS = ('.avi', '.mp4', '.webm', '.mkv', '.mov', '.m4v', '.flv',
-                    '.mpg', '.mpeg', '.wmv')
-
-
 def index_videos(video_root: str) -> Dict[str, List[str]]:
     """The videos below ``video_root``, in any layout: ``file name ->
     [relative paths]``, and ``'stem:' + stem -> [...]`` (a copy in another
@@ -427,12 +424,3 @@ def plan(splits: Sequence[Split], root: str, video_root: str, work_dir: str,
     training = {run: (split, found) for (run, split), found in zip(
         runs.items(), founds[len(splits):])}
     return list(zip(splits, founds)), training
-
-
-def listing(rows: Sequence[dict]) -> List[str]:
-    """One line per :func:`describe` row: names and counts."""
-    return [f"{row['protocol']:14} {row['dataset']:7} {row['name']:12} "
-            f"{row['classes']:4} classes, test {row['test_videos']}"
-            + (f", train {row['train_videos']}"
-               if row['train_videos'] is not None else '')
-            for row in rows]
