@@ -87,9 +87,6 @@ def model_files(model: str, config: Optional[str],
     from models.backbones.pretrained import ACTIONCLIP_CHECKPOINTS
     from models.checkpoints.recorded_config import recorded_config
     from models.checkpoints.safe_loading import load_checkpoint_file
-    if not osp.exists(model) and model not in ACTIONCLIP_CHECKPOINTS:
-        raise ValueError(f'--model {model!r}: not a released model ('
-                         + ', '.join(ACTIONCLIP_CHECKPOINTS) + ')')
     checkpoint = actionclip_checkpoint_path(model)
     if config is not None:
         return checkpoint, config

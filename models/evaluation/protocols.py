@@ -215,7 +215,7 @@ def read_test_list(split: Split, root: str = PROTOCOL_DIR,
     path = shipped_path(relative, root)
     if split.list_format == 'hmdb51':
         return _hmdb51_entries(path, '1' if train else '2')
-    label_file = _label_file(split, train)
+    label_file = (train and split.train_label_file) or split.label_file
     names = read_class_names(label_file, root)
     num_classes = len(names)
     entries = []
@@ -241,11 +241,6 @@ def read_test_list(split: Split, root: str = PROTOCOL_DIR,
                 f'{label_file} ({num_classes} classes)')
         entries.append((parts[0], label))
     return entries
-
-
-def _label_file(split: Split, train: bool) -> str:
-    return (split.train_label_file or split.label_file
-            ) if train else split.label_file
 
 
 def _hmdb51_classes(pattern: str) -> List[str]:
@@ -364,7 +359,7 @@ def class_texts(split: Split, root: str = PROTOCOL_DIR,
     with ``train``) as the text encoder reads it: UCF101's CamelCase names
     as the words of ``configs/label_map_ucf101.txt``, HMDB51's folders
     with spaces; other label files already hold words."""
-    label_file = _label_file(split, train)
+    label_file = (train and split.train_label_file) or split.label_file
     names = read_class_names(label_file, root)
     if split.list_format == 'hmdb51':  # class folders: brush_hair
         return [name.replace('_', ' ') for name in names]
