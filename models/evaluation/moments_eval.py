@@ -15,6 +15,7 @@ import platform
 import re
 import sys
 import time
+from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence
 
 from ..utils.paths import file_identity, not_a_file
@@ -31,8 +32,7 @@ def _load_json(path: str, what: str) -> dict:
     if not osp.isfile(path):
         raise ValueError(f'{what} {path!r} {not_a_file(path)}')
     try:
-        with open(path, encoding='utf-8') as f:
-            document = json.load(f)
+        document = json.loads(Path(path).read_text(encoding='utf-8'))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ValueError(f'{what} {path!r} is not readable JSON ({error})')
     if not isinstance(document, dict):
@@ -178,7 +178,7 @@ def _predictions_by_video(result: dict, truth: dict,
                           queries: Sequence[str]) -> Dict[str, dict]:
     """``{ground-truth video: {label: [segment, ...]}}`` of a find_moments
     document; a ValueError unless it asked ``queries`` of ``truth``'s
-    videos."""
+    videos (the same files: length, size, rate and count)."""
     where = f'the find_moments result for {truth["file"]!r}'
     if not isinstance(result, dict) or not isinstance(
             result.get('videos'), list):
@@ -195,33 +195,28 @@ def _predictions_by_video(result: dict, truth: dict,
             and same_file(e['video'], video['path'])), None)
         if entry is None:
             raise ValueError(f'{where} has no entry for {video["path"]!r}')
-        _check_same_video(entry, video)
+        # Slack of one frame: decoders may count the last frame or not.
+        told = [(entry.get('duration_s', -1), video['duration_s'], 's',
+                 1.5 / float(video.get('fps') or 1)),
+                (entry.get('size_bytes'), osp.getsize(video['path']),
+                 'bytes', 1e-3),
+                (entry.get('fps'), video.get('fps'), 'frames a second', 1e-3),
+                (entry.get('num_frames'), video.get('num_frames'), 'frames',
+                 1)]
+        for predicted, true, unit, slack in told:
+            if predicted is not None and true is not None and abs(
+                    float(predicted) - float(true)) > slack:
+                raise ValueError(
+                    f'The predictions for {video["path"]!r} were made on a '
+                    f'video of {predicted} {unit}, the ground truth\'s has '
+                    f'{true}: they are of another video, not the video the '
+                    'ground truth describes; run find_moments on this one')
         segments = entry.get('segments')
         if not isinstance(segments, dict):
             raise ValueError(f'{where}: {video["path"]!r} has no '
                              '"segments" per query')
         found[video['video']] = segments
     return found
-
-
-def _check_same_video(entry: dict, video: dict) -> None:
-    """Refuse predictions made on another file (length, size, rate or
-    count)."""
-    path = video['path']
-    # Slack of one frame: decoders may count the last frame or not.
-    told = [(entry.get('duration_s', -1), video['duration_s'], 's',
-             1.5 / float(video.get('fps') or 1)),
-            (entry.get('size_bytes'), osp.getsize(path), 'bytes', 1e-3),
-            (entry.get('fps'), video.get('fps'), 'frames a second', 1e-3),
-            (entry.get('num_frames'), video.get('num_frames'), 'frames', 1)]
-    for predicted, true, unit, slack in told:
-        if predicted is not None and true is not None and abs(
-                float(predicted) - float(true)) > slack:
-            raise ValueError(
-                f'The predictions for {path!r} were made on a video of '
-                f'{predicted} {unit}, the ground truth\'s has {true}: they '
-                'are of another video, not the video the ground truth '
-                'describes; run find_moments on this one')
 
 
 def _set_report(truth: dict, queries: Sequence[str], result: dict,

@@ -3,6 +3,7 @@ deviation over the splits, as JSON and markdown. Standard library only.
 """
 import json
 import statistics
+from pathlib import Path
 from typing import Dict, List, Sequence
 
 #: The metrics reported, as MMAction2's ``AccMetric`` names them.
@@ -84,9 +85,7 @@ def write_report(path_stem: str, report: dict) -> List[str]:
     report = dict(report, summary=summarize(report['protocol'],
                                             report['splits']))
     paths = [f'{path_stem}.json', f'{path_stem}.md']
-    with open(paths[0], 'w', encoding='utf-8') as f:
-        json.dump(report, f, indent=2)
-        f.write('\n')
-    with open(paths[1], 'w', encoding='utf-8') as f:
-        f.write(markdown_table(report))
+    Path(paths[0]).write_text(json.dumps(report, indent=2) + '\n',
+                              encoding='utf-8')
+    Path(paths[1]).write_text(markdown_table(report), encoding='utf-8')
     return paths

@@ -9,6 +9,7 @@ import copy
 import os
 import os.path as osp
 import sys
+from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
 from . import protocols
@@ -124,9 +125,9 @@ def evaluate_split(split: 'protocols.Split',
     except ValueError as error:
         raise ValueError(f'{model_config}: {error}') from None
     config = osp.join(folder, 'config.py')
-    with open(config, 'w', encoding='utf-8') as f:
-        f.write(split_config_text(model_config, labels, ann, args.data_root,
-                                  args.workers, pipeline))
+    Path(config).write_text(split_config_text(
+        model_config, labels, ann, args.data_root, args.workers, pipeline),
+        encoding='utf-8')
     cfg = Config.fromfile(config)
     # Its own folder: the runner writes a copy of the config named as ours.
     cfg.work_dir = osp.join(folder, 'run')
@@ -176,6 +177,5 @@ def run(args: argparse.Namespace) -> int:
                   splits=rows)
     for path in write_report(osp.join(work_dir, 'report'), report):
         print(f'Wrote {path}', file=sys.stderr)
-    with open(osp.join(work_dir, 'report.md'), encoding='utf-8') as f:
-        print(f.read(), end='')
+    print(Path(work_dir, 'report.md').read_text(encoding='utf-8'), end='')
     return 0

@@ -8,6 +8,7 @@ import glob
 import os
 import os.path as osp
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ..apis.video_files import VIDEO_EXTENSIONS
@@ -163,10 +164,9 @@ def shipped_path(relative: str, root: str = PROTOCOL_DIR) -> str:
 
 
 def _lines(path: str) -> List[str]:
-    with open(path, encoding='utf-8', newline='') as f:
-        # Some lists end lines with CRLF.
-        return [line.strip() for line in f.read().splitlines()
-                if line.strip()]
+    return [line.strip() for line in
+            Path(path).read_text(encoding='utf-8').splitlines()
+            if line.strip()]
 
 
 def read_class_names(relative: str, root: str = PROTOCOL_DIR) -> List[str]:
@@ -344,8 +344,8 @@ def build_runner(cfg):
 
 def write_lines(path: str, lines: Iterable[str]) -> None:
     """Write a UTF-8 text file of ``lines``, one a line."""
-    with open(path, 'w', encoding='utf-8') as f:
-        f.writelines(f'{line}\n' for line in lines)
+    Path(path).write_text(''.join(f'{line}\n' for line in lines),
+                          encoding='utf-8')
 
 
 def write_annotations(path: str, rows: Sequence[Tuple[str, int]]) -> None:
