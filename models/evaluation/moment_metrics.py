@@ -100,13 +100,12 @@ def _figures(truth: int, predicted: int, best_iou: float, matched: list,
              thresholds: Sequence[float]) -> dict:
     table = {}
     for threshold, hits in zip(thresholds, matched):
-        recall, precision = _ratio(hits, truth), _ratio(hits, predicted)
-        f1 = None
-        if recall is not None and precision is not None:
-            f1 = (2 * recall * precision / (recall + precision)
-                  if recall + precision else 0.0)
+        # F1, the harmonic mean of recall and precision: 2 hits / (t + p).
         table[threshold_key(threshold)] = dict(
-            matched=hits, recall=recall, precision=precision, f1=f1)
+            matched=hits, recall=_ratio(hits, truth),
+            precision=_ratio(hits, predicted),
+            f1=_ratio(2 * hits, truth + predicted) if truth and predicted
+            else None)
     # mean_best_iou tells a localisation problem (low) from a scoring one.
     return dict(num_truth=truth, num_predicted=predicted,
                 mean_best_iou=_ratio(best_iou, truth), at=table)

@@ -84,10 +84,7 @@ def read_ground_truth(path: str) -> dict:
                 raise ValueError(f'{where}: {name!r} has a segment whose '
                                  'label is not among "labels": '
                                  f'{segment!r}')
-            try:
-                _, end = segment_interval(segment, name)
-            except ValueError as error:
-                raise ValueError(f'{where}: {error}') from None
+            _, end = segment_interval(segment, f'{where}: {name}')
             if end > duration + 1e-6:
                 raise ValueError(f'{where}: {name!r} has a segment ending '
                                  f'at {end} s, after the video ({duration} '

@@ -206,15 +206,14 @@ def read_test_list(split: Split, root: str = PROTOCOL_DIR,
     """The ``(video as the list names it, label)`` entries of a split's
     test list (training list with ``train``); :class:`ProtocolError` for a
     missing file, a malformed line or a label outside the classes."""
-    relative = split.train_list if train else split.test_list
     if split.list_format == 'hmdb51':  # one file per class holds both
-        relative = split.test_list
+        return _hmdb51_entries(shipped_path(split.test_list, root),
+                               '1' if train else '2')
+    relative = split.train_list if train else split.test_list
     if relative is None:
         raise ProtocolError(f'{split.protocol} {split.dataset} '
                             f'{split.name} has no training list')
     path = shipped_path(relative, root)
-    if split.list_format == 'hmdb51':
-        return _hmdb51_entries(path, '1' if train else '2')
     label_file = (train and split.train_label_file) or split.label_file
     names = read_class_names(label_file, root)
     num_classes = len(names)
