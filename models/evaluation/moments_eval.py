@@ -275,22 +275,16 @@ def _print_set(report: dict, iou: Sequence[float]) -> None:
 def _write_report(path: str, report: dict) -> None:
     """Write the report as ``.json`` or ``.csv`` (:data:`CSV_HEADER`)."""
     from ..utils.safe_io import write_json_or_csv
-
-    def rows():
-        for one in report['sets']:
-            labels = [('(all)', one['overall']), *one['per_label'].items()]
-            for label, figures in labels:
-                for key, row in figures['at'].items():
-                    yield [
-                        one['set'], label, key, figures['num_truth'],
-                        figures['num_predicted'], row['matched'],
-                        *('' if row[k] is None else f'{row[k]:.6f}'
-                          for k in ('recall', 'precision', 'f1')),
-                        '' if figures['mean_best_iou'] is None else
-                        f'{figures["mean_best_iou"]:.6f}'
-                    ]
-
-    write_json_or_csv(path, report, CSV_HEADER, rows(), indent=1)
+    rows = ([one['set'], label, key, figures['num_truth'],
+             figures['num_predicted'], row['matched'],
+             *('' if value is None else f'{value:.6f}' for value in (
+                 row['recall'], row['precision'], row['f1'],
+                 figures['mean_best_iou']))]
+            for one in report['sets']
+            for label, figures in [('(all)', one['overall']),
+                                   *one['per_label'].items()]
+            for key, row in figures['at'].items())
+    write_json_or_csv(path, report, CSV_HEADER, rows, indent=1)
 
 
 def _result_path(args: argparse.Namespace, truth: dict) -> str:

@@ -15,11 +15,6 @@ def _mean_std(values: Sequence[float]) -> dict:
     return dict(mean=statistics.fmean(values), std=statistics.pstdev(values))
 
 
-def harmonic_mean(base: float, novel: float) -> float:
-    """The harmonic mean of base and novel accuracy; 0 when both are."""
-    return 2 * base * novel / (base + novel) if base + novel else 0.0
-
-
 def summarize(protocol: str, rows: Sequence[dict]) -> dict:
     """What ``protocol`` reports over its splits' ``rows`` (with the
     :data:`METRICS`, 0-1): nothing for ``few-shot`` (each shot count is its
@@ -34,11 +29,12 @@ def summarize(protocol: str, rows: Sequence[dict]) -> dict:
             seed, part = row['split'].split('-')
             seeds.setdefault(seed, {})[part] = row['acc/top1']
         for values in seeds.values():
-            values['hm'] = harmonic_mean(values['base'], values['novel'])
+            values['hm'] = statistics.harmonic_mean(
+                (values['base'], values['novel']))
         summary = {key: _mean_std([v[key] for v in seeds.values()])
                    for key in ('base', 'novel', 'hm')}
-        summary['hm_of_means'] = harmonic_mean(summary['base']['mean'],
-                                               summary['novel']['mean'])
+        summary['hm_of_means'] = statistics.harmonic_mean(
+            (summary['base']['mean'], summary['novel']['mean']))
         summary['seeds'] = seeds
         return summary
     return {metric: _mean_std([row[metric] for row in rows])
