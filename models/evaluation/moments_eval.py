@@ -134,35 +134,31 @@ def _check_manifest(truth: dict) -> None:
                              'generate the set again')
 
 
-def _read_labels(path: str) -> List[str]:
-    """A ``--label-file``'s labels, one a line (blank lines skipped)."""
-    if not osp.isfile(path):
-        raise ValueError(f'--label-file {path!r} {not_a_file(path)}')
-    try:
-        # utf-8-sig: a byte-order mark is not part of the first label.
-        with open(path, encoding='utf-8-sig') as f:
-            labels = [line.strip() for line in f if line.strip()]
-    except UnicodeDecodeError as error:
-        raise ValueError(f'--label-file {path!r} is not UTF-8 text (byte '
-                         f'{error.start}); save it as UTF-8') from None
-    if not labels:
-        raise ValueError(f'--label-file {path!r} holds no labels')
-    if len(set(labels)) != len(labels):
-        raise ValueError(f'--label-file {path!r} repeats a label')
-    return labels
-
-
 def queries_of_sets(truths: Sequence[dict],
                     label_file: Optional[str] = None) -> List[List[str]]:
-    """Each set's queries: its labels, or all of ``label_file``; a
-    ValueError when two files name one set, or the file lacks a label."""
+    """Each set's queries: its labels, or all of ``label_file`` (one a
+    line, blank lines skipped); a ValueError when two files name one set,
+    or the file is unreadable, empty, repeats or lacks a label."""
     names = [truth['set'] for truth in truths]
     if len(set(names)) != len(names):
         raise ValueError(f'The GROUND_TRUTH files name the same set twice '
                          f'({names}): give each set once')
     if label_file is None:
         return [list(truth['labels']) for truth in truths]
-    extra = _read_labels(label_file)
+    if not osp.isfile(label_file):
+        raise ValueError(f'--label-file {label_file!r} '
+                         f'{not_a_file(label_file)}')
+    try:
+        # utf-8-sig: a byte-order mark is not part of the first label.
+        with open(label_file, encoding='utf-8-sig') as f:
+            extra = [line.strip() for line in f if line.strip()]
+    except UnicodeDecodeError as error:
+        raise ValueError(f'--label-file {label_file!r} is not UTF-8 text '
+                         f'(byte {error.start}); save it as UTF-8') from None
+    if not extra:
+        raise ValueError(f'--label-file {label_file!r} holds no labels')
+    if len(set(extra)) != len(extra):
+        raise ValueError(f'--label-file {label_file!r} repeats a label')
     for truth in truths:
         missing = [x for x in truth['labels'] if x not in extra]
         if missing:

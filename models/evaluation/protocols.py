@@ -44,15 +44,14 @@ PROTOCOLS: Dict[str, Tuple[str, ...]] = {
 VIEWS: Dict[str, Tuple[int, int]] = {
     '1x1': (1, 1), '4x3': (4, 3), '10x3': (10, 3)}
 
-_FEW_SHOT_TEST = {'hmdb51': 'hmdb_splits/val1.txt',
-                  'ucf101': 'ucf_splits/val1.txt',
-                  'ssv2': 'ssv2_splits/validation.txt'}
-_FULL_LABELS = {'hmdb51': 'hmdb_51_labels.csv',
-                'ucf101': 'ucf_101_labels.csv', 'ssv2': 'ssv2_labels.csv'}
-_B2N = {'k400': ('k400_splits', 'kinetics_400'),
-        'hmdb51': ('hmdb_splits', 'hmdb_51'),
-        'ucf101': ('ucf_splits', 'ucf_101'),
-        'ssv2': ('ssv2_splits', 'ssv2_174')}
+#: ViFi-CLIP's lists of a dataset: ``(folder, stem of the base and novel
+#: label files, label file, test list of few-shot and supervised)``.
+_VIFI_DATASETS = {
+    'k400': ('k400_splits', 'kinetics_400', 'kinetics_400_labels.csv',
+             'val.txt'),
+    'hmdb51': ('hmdb_splits', 'hmdb_51', 'hmdb_51_labels.csv', 'val1.txt'),
+    'ucf101': ('ucf_splits', 'ucf_101', 'ucf_101_labels.csv', 'val1.txt'),
+    'ssv2': ('ssv2_splits', 'ssv2_174', 'ssv2_labels.csv', 'validation.txt')}
 
 
 class ProtocolError(ValueError):
@@ -105,30 +104,27 @@ def _registry() -> List[Split]:
                      f'{_VIFI}/k600_splits/ZS_split{n}_K600_eval.txt',
                      f'{_LABELS}/ZS_split{n}_K600.csv') for n in (1, 2, 3)]
     for dataset in PROTOCOLS['base-to-novel']:
-        folder, labels = _B2N[dataset]
-        for seed in (1, 2, 3):
-            for part in ('base', 'novel'):
-                splits.append(Split(
-                    'base-to-novel', dataset, f'seed{seed}-{part}',
-                    f'{_VIFI}/base2novel_splits/{folder}/{part}_val.txt',
-                    f'{_LABELS}/{labels}_{part}_labels.csv',
-                    train_list=f'{_VIFI}/base2novel_splits/{folder}/'
-                    f'fs_base_s{seed}_train.txt',
-                    train_label_file=f'{_LABELS}/{labels}_base_labels.csv',
-                    training_run=f'seed{seed}'))
+        folder, stem, *_ = _VIFI_DATASETS[dataset]
+        splits += [Split(
+            'base-to-novel', dataset, f'seed{seed}-{part}',
+            f'{_VIFI}/base2novel_splits/{folder}/{part}_val.txt',
+            f'{_LABELS}/{stem}_{part}_labels.csv',
+            train_list=f'{_VIFI}/base2novel_splits/{folder}/'
+            f'fs_base_s{seed}_train.txt',
+            train_label_file=f'{_LABELS}/{stem}_base_labels.csv',
+            training_run=f'seed{seed}')
+            for seed in (1, 2, 3) for part in ('base', 'novel')]
     for dataset in PROTOCOLS['few-shot']:
-        for shots in (2, 4, 8, 16):
-            splits.append(Split(
-                'few-shot', dataset, f'K={shots}',
-                f'{_VIFI}/{_FEW_SHOT_TEST[dataset]}',
-                f'{_LABELS}/{_FULL_LABELS[dataset]}',
-                train_list=f'{_VIFI}/{_B2N[dataset][0]}/'
-                f'train1_few_shot_{shots}.txt', training_run=f'K={shots}'))
-    for name, views in VIEWS.items():
-        splits.append(Split('supervised', 'k400', name,
-                            f'{_VIFI}/k400_splits/val.txt',
-                            f'{_LABELS}/kinetics_400_labels.csv',
-                            views=views))
+        folder, _, labels, test = _VIFI_DATASETS[dataset]
+        splits += [Split(
+            'few-shot', dataset, f'K={shots}', f'{_VIFI}/{folder}/{test}',
+            f'{_LABELS}/{labels}', training_run=f'K={shots}',
+            train_list=f'{_VIFI}/{folder}/train1_few_shot_{shots}.txt')
+            for shots in (2, 4, 8, 16)]
+    folder, _, labels, test = _VIFI_DATASETS['k400']
+    splits += [Split('supervised', 'k400', name, f'{_VIFI}/{folder}/{test}',
+                     f'{_LABELS}/{labels}', views=views)
+               for name, views in VIEWS.items()]
     return splits
 
 
