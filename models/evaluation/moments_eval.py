@@ -173,8 +173,7 @@ def _predictions_by_video(result: dict, truth: dict,
     document; a ValueError unless it asked ``queries`` of ``truth``'s
     videos (the same files: length, size, rate and count)."""
     where = f'the find_moments result for {truth["file"]!r}'
-    if not isinstance(result, dict) or not isinstance(
-            result.get('videos'), list):
+    if not isinstance(result.get('videos'), list):  # result: a JSON object
         raise ValueError(f'{where} is not a find_moments document (no '
                          '"videos" list)')
     if list(result.get('queries', [])) != list(queries):
