@@ -119,10 +119,8 @@ def check_args(args: argparse.Namespace) -> None:
             f'--{o.replace("_", "-")}'
             for o in ('model', 'config', 'checkpoint', 'clip', 'cache',
                       'results_dir', 'window', 'stride', 'window_frames',
-                      'threshold')
-            if getattr(args, o) is not None
-        ] + (['--no-background'] if args.no_background else []) + (
-            ['--subtract-still'] if args.subtract_still else [])
+                      'threshold', 'no_background', 'subtract_still')
+            if getattr(args, o) not in (None, False)]
         if model_options:
             raise CliError('--predictions are evaluated as they are, '
                            f'without a model: leave out '

@@ -108,8 +108,11 @@ def list_protocols(as_json: bool, lists: str) -> int:
     except protocols.ProtocolError as error:
         print(f'eval_protocol.py: error: {error}', file=sys.stderr)
         return 2
-    print(json.dumps(rows, indent=2) if as_json else
-          '\n'.join(protocols.listing(rows)))
+    print(json.dumps(rows, indent=2) if as_json else '\n'.join(
+        f"{row['protocol']:14} {row['dataset']:7} {row['name']:12} "
+        f"{row['classes']:4} classes, test {row['test_videos']}"
+        + (f", train {row['train_videos']}"
+           if row['train_videos'] is not None else '') for row in rows))
     return 0
 
 
@@ -136,7 +139,7 @@ def check_args(args: argparse.Namespace) -> None:
         if args.protocol != 'supervised':
             raise CliError('--views applies to the supervised protocol only')
         splits = [s for s in splits if s.name == args.views]
-    runs = list(dict.fromkeys(protocols.training_run(s) for s in splits))
+    runs = list(dict.fromkeys(s.training_run for s in splits))
     if args.train_config is not None:
         check_training(args, runs)
     elif args.model is None:
@@ -154,8 +157,7 @@ def check_args(args: argparse.Namespace) -> None:
         raise CliError(f'the {args.protocol} protocol tests one model: '
                        f'pass one --model, got {len(args.model)}')
     else:
-        args.run_models = dict(zip(runs, args.model)) if runs != [
-            None] else {None: args.model[0]}
+        args.run_models = dict(zip(runs, args.model))
     for model in args.model or ():
         if not osp.exists(model) and not RELEASED_NAME.match(model):
             raise CliError(f'--model {model!r}: no such file, and not a '
@@ -170,12 +172,9 @@ def check_args(args: argparse.Namespace) -> None:
     args.work_dir = args.work_dir or osp.join(
         'work_dirs', 'eval_protocol', f'{args.protocol}_{args.dataset}')
     try:
-        if args.train_config is None:
-            args.plan = protocols.plan_tests(splits, args.lists, root,
-                                             args.work_dir)
-        else:
-            args.plan, args.training = protocols.plan_training(
-                splits, args.lists, root, args.work_dir)
+        args.plan, args.training = protocols.plan(
+            splits, args.lists, root, args.work_dir,
+            train=args.train_config is not None)
     except protocols.ProtocolError as error:
         raise CliError(str(error)) from None
 

@@ -2,27 +2,14 @@
 not read, and counts them."""
 from typing import Dict, List, Sequence
 
+import torch
 from mmaction.evaluation import AccMetric
 from mmaction.registry import METRICS
 from mmengine.logging import MMLogger, print_log
 
 from models.datasets.transforms import VideoReadError
 from models.datasets.video_dataset import UNREADABLE_KEY
-
-
-def check_has_class(sample: dict) -> None:
-    """A LabelSetError naming a sample whose class is negative (-1: an
-    annotation line without a class, which would count as wrong)."""
-    import torch
-
-    from models.engine.hooks.label_check import LabelSetError
-    lowest = int(torch.as_tensor(sample['gt_label']).min())
-    if lowest < 0:
-        raise LabelSetError(
-            f'A test sample has class {lowest} '
-            f"({sample.get('filename', 'unknown video')}): -1 is what "
-            'MMAction2 reads for an annotation line without a class; '
-            'give every line its class index')
+from models.engine.hooks.label_check import LabelSetError
 
 
 @METRICS.register_module()
@@ -31,15 +18,23 @@ class TolerantAccMetric(AccMetric):
     could not read, and reports their number as ``skipped_videos``."""
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
-        """Keep the readable samples' results; record the skipped ones."""
+        """Keep the readable samples' results; record the skipped ones;
+        refuse a class of -1 (MMAction2's for a line without a class,
+        which would count as wrong)."""
         readable = []
         for sample in data_samples:
             if sample.get(UNREADABLE_KEY, False):
                 self.results.append(
                     dict(skipped=sample.get('filename', '<unknown>')))
-            else:
-                check_has_class(sample)
-                readable.append(sample)
+                continue
+            lowest = int(torch.as_tensor(sample['gt_label']).min())
+            if lowest < 0:
+                raise LabelSetError(
+                    f'A test sample has class {lowest} '
+                    f"({sample.get('filename', 'unknown video')}): -1 is "
+                    'what MMAction2 reads for an annotation line without '
+                    'a class; give every line its class index')
+            readable.append(sample)
         super().process(data_batch, readable)
 
     def compute_metrics(self, results: List) -> Dict:

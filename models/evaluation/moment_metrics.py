@@ -61,23 +61,6 @@ def _score(segment: Mapping, what: str) -> float:
     return score
 
 
-def _match(found: list, scores: list, spans: list,
-           iou_threshold: float) -> List[Optional[int]]:
-    taken = [False] * len(spans)
-    matches: List[Optional[int]] = [None] * len(found)
-    for i in sorted(range(len(found)), key=lambda i: -scores[i]):
-        best, best_iou = None, iou_threshold
-        for j, span in enumerate(spans):
-            if taken[j]:
-                continue
-            iou = temporal_iou(found[i], span)
-            if iou >= best_iou and (best is None or iou > best_iou):
-                best, best_iou = j, iou
-        if best is not None:
-            taken[best], matches[i] = True, best
-    return matches
-
-
 def match_segments(predicted: Sequence[Mapping],
                    truth: Sequence[Mapping],
                    iou_threshold: float = 0.5,
@@ -94,7 +77,19 @@ def match_segments(predicted: Sequence[Mapping],
     spans = [segment_interval(s, what) for s in truth]
     scores = [_score(s, what) for s in predicted]
     found = [segment_interval(s, what) for s in predicted]
-    return _match(found, scores, spans, iou_threshold)
+    taken = [False] * len(spans)
+    matches: List[Optional[int]] = [None] * len(found)
+    for i in sorted(range(len(found)), key=lambda i: -scores[i]):
+        best, best_iou = None, iou_threshold
+        for j, span in enumerate(spans):
+            if taken[j]:
+                continue
+            iou = temporal_iou(found[i], span)
+            if iou >= best_iou and (best is None or iou > best_iou):
+                best, best_iou = j, iou
+        if best is not None:
+            taken[best], matches[i] = True, best
+    return matches
 
 
 def _ratio(num: int, den: int) -> Optional[float]:
@@ -105,13 +100,12 @@ def _figures(truth: int, predicted: int, best_iou: float, matched: list,
              thresholds: Sequence[float]) -> dict:
     table = {}
     for threshold, hits in zip(thresholds, matched):
-        recall, precision = _ratio(hits, truth), _ratio(hits, predicted)
-        f1 = None
-        if recall is not None and precision is not None:
-            f1 = (2 * recall * precision / (recall + precision)
-                  if recall + precision else 0.0)
+        # F1, the harmonic mean of recall and precision: 2 hits / (t + p).
         table[threshold_key(threshold)] = dict(
-            matched=hits, recall=recall, precision=precision, f1=f1)
+            matched=hits, recall=_ratio(hits, truth),
+            precision=_ratio(hits, predicted),
+            f1=_ratio(2 * hits, truth + predicted) if truth and predicted
+            else None)
     # mean_best_iou tells a localisation problem (low) from a scoring one.
     return dict(num_truth=truth, num_predicted=predicted,
                 mean_best_iou=_ratio(best_iou, truth), at=table)
@@ -173,18 +167,15 @@ def evaluate_moments(
             what = f'{video}, {label!r}'
             predicted = list(predictions[video].get(label, []))
             found = [segment_interval(s, what) for s in predicted]
-            spans = [segment_interval(s, what) for s in true_segments
-                     if s['label'] == label]
+            spans = [s for s in true_segments if s['label'] == label]
             count[0] += len(spans)
             count[1] += len(found)
             for span in spans:
-                count[2] += max((temporal_iou(span, s) for s in found),
-                                default=0.0)
-            scores = [_score(s, what) for s in predicted]
+                count[2] += max((temporal_iou(segment_interval(span, what), s)
+                                 for s in found), default=0.0)
             for k, threshold in enumerate(thresholds):
-                count[3][k] += sum(
-                    m is not None
-                    for m in _match(found, scores, spans, threshold))
+                count[3][k] += sum(m is not None for m in match_segments(
+                    predicted, spans, threshold, what))
     total = [sum(c[i] for c in counts.values()) for i in range(3)]
     matched = [sum(hits) for hits in zip(*(c[3] for c in counts.values()))]
     return dict(

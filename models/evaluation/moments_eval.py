@@ -15,7 +15,8 @@ import platform
 import re
 import sys
 import time
-from typing import Dict, List, Optional, Sequence
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Sequence
 
 from ..utils.paths import file_identity, not_a_file
 from ..utils.safe_io import same_file
@@ -31,8 +32,7 @@ def _load_json(path: str, what: str) -> dict:
     if not osp.isfile(path):
         raise ValueError(f'{what} {path!r} {not_a_file(path)}')
     try:
-        with open(path, encoding='utf-8') as f:
-            document = json.load(f)
+        document = json.loads(Path(path).read_text(encoding='utf-8'))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ValueError(f'{what} {path!r} is not readable JSON ({error})')
     if not isinstance(document, dict):
@@ -84,10 +84,7 @@ def read_ground_truth(path: str) -> dict:
                 raise ValueError(f'{where}: {name!r} has a segment whose '
                                  'label is not among "labels": '
                                  f'{segment!r}')
-            try:
-                _, end = segment_interval(segment, name)
-            except ValueError as error:
-                raise ValueError(f'{where}: {error}') from None
+            _, end = segment_interval(segment, f'{where}: {name}')
             if end > duration + 1e-6:
                 raise ValueError(f'{where}: {name!r} has a segment ending '
                                  f'at {end} s, after the video ({duration} '
@@ -137,35 +134,31 @@ def _check_manifest(truth: dict) -> None:
                              'generate the set again')
 
 
-def _read_labels(path: str) -> List[str]:
-    """A ``--label-file``'s labels, one a line (blank lines skipped)."""
-    if not osp.isfile(path):
-        raise ValueError(f'--label-file {path!r} {not_a_file(path)}')
-    try:
-        # utf-8-sig: a byte-order mark is not part of the first label.
-        with open(path, encoding='utf-8-sig') as f:
-            labels = [line.strip() for line in f if line.strip()]
-    except UnicodeDecodeError as error:
-        raise ValueError(f'--label-file {path!r} is not UTF-8 text (byte '
-                         f'{error.start}); save it as UTF-8') from None
-    if not labels:
-        raise ValueError(f'--label-file {path!r} holds no labels')
-    if len(set(labels)) != len(labels):
-        raise ValueError(f'--label-file {path!r} repeats a label')
-    return labels
-
-
 def queries_of_sets(truths: Sequence[dict],
                     label_file: Optional[str] = None) -> List[List[str]]:
-    """Each set's queries: its labels, or all of ``label_file``; a
-    ValueError when two files name one set, or the file lacks a label."""
+    """Each set's queries: its labels, or all of ``label_file`` (one a
+    line, blank lines skipped); a ValueError when two files name one set,
+    or the file is unreadable, empty, repeats or lacks a label."""
     names = [truth['set'] for truth in truths]
     if len(set(names)) != len(names):
         raise ValueError(f'The GROUND_TRUTH files name the same set twice '
                          f'({names}): give each set once')
     if label_file is None:
         return [list(truth['labels']) for truth in truths]
-    extra = _read_labels(label_file)
+    if not osp.isfile(label_file):
+        raise ValueError(f'--label-file {label_file!r} '
+                         f'{not_a_file(label_file)}')
+    try:
+        # utf-8-sig: a byte-order mark is not part of the first label.
+        with open(label_file, encoding='utf-8-sig') as f:
+            extra = [line.strip() for line in f if line.strip()]
+    except UnicodeDecodeError as error:
+        raise ValueError(f'--label-file {label_file!r} is not UTF-8 text '
+                         f'(byte {error.start}); save it as UTF-8') from None
+    if not extra:
+        raise ValueError(f'--label-file {label_file!r} holds no labels')
+    if len(set(extra)) != len(extra):
+        raise ValueError(f'--label-file {label_file!r} repeats a label')
     for truth in truths:
         missing = [x for x in truth['labels'] if x not in extra]
         if missing:
@@ -178,10 +171,9 @@ def _predictions_by_video(result: dict, truth: dict,
                           queries: Sequence[str]) -> Dict[str, dict]:
     """``{ground-truth video: {label: [segment, ...]}}`` of a find_moments
     document; a ValueError unless it asked ``queries`` of ``truth``'s
-    videos."""
+    videos (the same files: length, size, rate and count)."""
     where = f'the find_moments result for {truth["file"]!r}'
-    if not isinstance(result, dict) or not isinstance(
-            result.get('videos'), list):
+    if not isinstance(result.get('videos'), list):  # result: a JSON object
         raise ValueError(f'{where} is not a find_moments document (no '
                          '"videos" list)')
     if list(result.get('queries', [])) != list(queries):
@@ -195,63 +187,28 @@ def _predictions_by_video(result: dict, truth: dict,
             and same_file(e['video'], video['path'])), None)
         if entry is None:
             raise ValueError(f'{where} has no entry for {video["path"]!r}')
-        # One frame of slack: decoders may count the last frame or not.
-        slack = 1.5 / float(video.get('fps') or 1)
-        if abs(float(entry.get('duration_s', -1)) -
-               video['duration_s']) > slack:
-            raise ValueError(
-                f'{video["path"]!r} lasts {entry.get("duration_s")} s for '
-                f'find_moments but {video["duration_s"]} s in the ground '
-                'truth: it is not the video the ground truth describes; '
-                'generate the long videos again')
-        _check_same_video(entry, video)
+        # Slack of one frame: decoders may count the last frame or not.
+        told = [(entry.get('duration_s', -1), video['duration_s'], 's',
+                 1.5 / float(video.get('fps') or 1)),
+                (entry.get('size_bytes'), osp.getsize(video['path']),
+                 'bytes', 1e-3),
+                (entry.get('fps'), video.get('fps'), 'frames a second', 1e-3),
+                (entry.get('num_frames'), video.get('num_frames'), 'frames',
+                 1)]
+        for predicted, true, unit, slack in told:
+            if predicted is not None and true is not None and abs(
+                    float(predicted) - float(true)) > slack:
+                raise ValueError(
+                    f'The predictions for {video["path"]!r} were made on a '
+                    f'video of {predicted} {unit}, the ground truth\'s has '
+                    f'{true}: they are of another video, not the video the '
+                    'ground truth describes; run find_moments on this one')
         segments = entry.get('segments')
         if not isinstance(segments, dict):
             raise ValueError(f'{where}: {video["path"]!r} has no '
                              '"segments" per query')
         found[video['video']] = segments
     return found
-
-
-def _check_same_video(entry: dict, video: dict) -> None:
-    """Refuse predictions made on another file (size, rate or count)."""
-    path = video['path']
-    told = [(entry.get('size_bytes'), osp.getsize(path), 'bytes'),
-            (entry.get('fps'), video.get('fps'), 'frames a second'),
-            (entry.get('num_frames'), video.get('num_frames'), 'frames')]
-    for predicted, true, unit in told:
-        if predicted is None or true is None:
-            continue
-        # Decoders may count the last frame or not.
-        slack = 1 if unit == 'frames' else 1e-3
-        if abs(float(predicted) - float(true)) > slack:
-            raise ValueError(
-                f'The predictions for {path!r} were made on a video of '
-                f'{predicted} {unit}, the ground truth\'s has {true}: they '
-                'are of another video; run find_moments on this one')
-
-
-def _run_find_moments(scorer, truth: dict, queries: Sequence[str],
-                      args: argparse.Namespace) -> dict:
-    """``result`` of searching one set for ``queries``, and its
-    ``timing`` (``windows_per_s`` counts embedded windows, not cached)."""
-    from ..apis.moments_command import search_options
-    from models.apis.moments import find_moments
-    info: dict = {}
-    start = time.perf_counter()
-    result = find_moments(
-        scorer, [video['path'] for video in truth['videos']], list(queries),
-        cache_path=args.cache, background=[] if args.no_background else None,
-        info=info, **search_options(args))
-    seconds = time.perf_counter() - start
-    embedded = info['stats'].windows
-    return dict(result=result, timing=dict(
-        seconds=seconds,
-        windows=sum(len(v.get('windows', [])) for v in result['videos']),
-        windows_embedded=embedded,
-        videos_from_cache=len(info['stats'].reused),
-        windows_per_s=embedded / seconds if embedded and seconds > 0 else
-        None))
 
 
 def _set_report(truth: dict, queries: Sequence[str], result: dict,
@@ -313,22 +270,16 @@ def _print_set(report: dict, iou: Sequence[float]) -> None:
 def _write_report(path: str, report: dict) -> None:
     """Write the report as ``.json`` or ``.csv`` (:data:`CSV_HEADER`)."""
     from ..utils.safe_io import write_json_or_csv
-
-    def rows():
-        for one in report['sets']:
-            labels = [('(all)', one['overall']), *one['per_label'].items()]
-            for label, figures in labels:
-                for key, row in figures['at'].items():
-                    yield [
-                        one['set'], label, key, figures['num_truth'],
-                        figures['num_predicted'], row['matched'],
-                        *('' if row[k] is None else f'{row[k]:.6f}'
-                          for k in ('recall', 'precision', 'f1')),
-                        '' if figures['mean_best_iou'] is None else
-                        f'{figures["mean_best_iou"]:.6f}'
-                    ]
-
-    write_json_or_csv(path, report, CSV_HEADER, rows(), indent=1)
+    rows = ([one['set'], label, key, figures['num_truth'],
+             figures['num_predicted'], row['matched'],
+             *('' if value is None else f'{value:.6f}' for value in (
+                 row['recall'], row['precision'], row['f1'],
+                 figures['mean_best_iou']))]
+            for one in report['sets']
+            for label, figures in [('(all)', one['overall']),
+                                   *one['per_label'].items()]
+            for key, row in figures['at'].items())
+    write_json_or_csv(path, report, CSV_HEADER, rows, indent=1)
 
 
 def _result_path(args: argparse.Namespace, truth: dict) -> str:
@@ -340,10 +291,7 @@ def run(args: argparse.Namespace) -> int:
     (``truths``, ``queries``), print and write the report. Returns the exit
     status: 1, and no figures, when a video could not be read (they would
     describe fewer videos than the ground truth)."""
-    from ..apis.cli import (check_writable, load_model_from_args,
-                            report_failures)
-    from ..utils.safe_io import write_json_or_csv
-    from models.apis.moments import background_warnings_printed
+    from ..apis.cli import check_writable, report_failures
     check_writable(
         [('--out', args.out)] + [('--results-dir', _result_path(args, truth))
                                  for truth in args.truths
@@ -360,41 +308,15 @@ def run(args: argparse.Namespace) -> int:
                 for path in args.predictions]
         report['model'] = runs[0]['result'].get('model')
         report['predictions'] = list(args.predictions)
-        return _report(args, report, runs)
-    start = time.perf_counter()
-    scorer = load_model_from_args(args)
-    report['model'] = scorer.describe()
-    report['device'] = str(scorer.device)
-    report['model_load_s'] = time.perf_counter() - start
-    runs = []
-    # Once for all the sets.
-    with background_warnings_printed('eval_moments.py'):
-        for truth, queries in zip(args.truths, args.queries):
-            print(f'Searching {len(truth["videos"])} videos of '
-                  f'{truth["set"]} for {len(queries)} labels',
-                  file=sys.stderr)
-            one = _run_find_moments(scorer, truth, queries, args)
-            runs.append(one)
-            if args.results_dir:
-                write_json_or_csv(_result_path(args, truth), one['result'],
-                                  (), (), indent=None)
-            failures = one['result'].get('failures') or {}
-            if failures:
-                print('No figures: the ground truth describes videos that '
-                      'could not be read.', file=sys.stderr)
-                return report_failures(failures, len(truth['videos']))
-    return _report(args, report, runs)
-
-
-def _report(args: argparse.Namespace, report: dict, runs: list) -> int:
-    """Print and write the figures of each set's run; see :func:`run`."""
-    from ..apis.cli import report_failures
-    for truth, queries, one in zip(args.truths, args.queries, runs):
+    else:
+        runs = list(_search_sets(args, report))
+    for truth, one in zip(args.truths, runs):
         failures = one['result'].get('failures') or {}
         if failures:
             print(f'No figures: {truth["file"]!r} has videos that could '
                   'not be read.', file=sys.stderr)
             return report_failures(failures, len(truth['videos']))
+    for truth, queries, one in zip(args.truths, args.queries, runs):
         figures = _set_report(truth, queries, one['result'], args.iou)
         if 'timing' in one:
             figures['timing'] = one['timing']
@@ -404,3 +326,46 @@ def _report(args: argparse.Namespace, report: dict, runs: list) -> int:
         _write_report(args.out, report)
         print(f'Wrote {args.out}', file=sys.stderr)
     return 0
+
+
+def _search_sets(args: argparse.Namespace, report: dict) -> Iterator[dict]:
+    """Load the model (described in ``report``) and search each set, up
+    to the first with a video that could not be read: ``result`` and
+    ``timing`` (``windows_per_s`` counts embedded windows, not cached)."""
+    from ..apis.cli import load_model_from_args
+    from ..apis.moments_command import search_options
+    from ..utils.safe_io import write_json_or_csv
+    from models.apis.moments import background_warnings_printed, find_moments
+    start = time.perf_counter()
+    scorer = load_model_from_args(args)
+    report['model'] = scorer.describe()
+    report['device'] = str(scorer.device)
+    report['model_load_s'] = time.perf_counter() - start
+    # Once for all the sets.
+    with background_warnings_printed('eval_moments.py'):
+        for truth, queries in zip(args.truths, args.queries):
+            print(f'Searching {len(truth["videos"])} videos of '
+                  f'{truth["set"]} for {len(queries)} labels',
+                  file=sys.stderr)
+            info: dict = {}
+            start = time.perf_counter()
+            result = find_moments(
+                scorer, [video['path'] for video in truth['videos']],
+                list(queries), cache_path=args.cache,
+                background=[] if args.no_background else None, info=info,
+                **search_options(args))
+            seconds = time.perf_counter() - start
+            embedded = info['stats'].windows
+            if args.results_dir:
+                write_json_or_csv(_result_path(args, truth), result, (), (),
+                                  indent=None)
+            yield dict(result=result, timing=dict(
+                seconds=seconds,
+                windows=sum(len(v.get('windows', []))
+                            for v in result['videos']),
+                windows_embedded=embedded,
+                videos_from_cache=len(info['stats'].reused),
+                windows_per_s=embedded / seconds if embedded and seconds > 0
+                else None))
+            if result.get('failures'):
+                return

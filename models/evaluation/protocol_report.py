@@ -3,6 +3,7 @@ deviation over the splits, as JSON and markdown. Standard library only.
 """
 import json
 import statistics
+from pathlib import Path
 from typing import Dict, List, Sequence
 
 #: The metrics reported, as MMAction2's ``AccMetric`` names them.
@@ -12,11 +13,6 @@ METRICS = ('acc/top1', 'acc/top5')
 def _mean_std(values: Sequence[float]) -> dict:
     # Population std (0 for one value), as the papers' "mean ± std".
     return dict(mean=statistics.fmean(values), std=statistics.pstdev(values))
-
-
-def harmonic_mean(base: float, novel: float) -> float:
-    """The harmonic mean of base and novel accuracy; 0 when both are."""
-    return 2 * base * novel / (base + novel) if base + novel else 0.0
 
 
 def summarize(protocol: str, rows: Sequence[dict]) -> dict:
@@ -33,11 +29,12 @@ def summarize(protocol: str, rows: Sequence[dict]) -> dict:
             seed, part = row['split'].split('-')
             seeds.setdefault(seed, {})[part] = row['acc/top1']
         for values in seeds.values():
-            values['hm'] = harmonic_mean(values['base'], values['novel'])
+            values['hm'] = statistics.harmonic_mean(
+                (values['base'], values['novel']))
         summary = {key: _mean_std([v[key] for v in seeds.values()])
                    for key in ('base', 'novel', 'hm')}
-        summary['hm_of_means'] = harmonic_mean(summary['base']['mean'],
-                                               summary['novel']['mean'])
+        summary['hm_of_means'] = statistics.harmonic_mean(
+            (summary['base']['mean'], summary['novel']['mean']))
         summary['seeds'] = seeds
         return summary
     return {metric: _mean_std([row[metric] for row in rows])
@@ -84,9 +81,7 @@ def write_report(path_stem: str, report: dict) -> List[str]:
     report = dict(report, summary=summarize(report['protocol'],
                                             report['splits']))
     paths = [f'{path_stem}.json', f'{path_stem}.md']
-    with open(paths[0], 'w', encoding='utf-8') as f:
-        json.dump(report, f, indent=2)
-        f.write('\n')
-    with open(paths[1], 'w', encoding='utf-8') as f:
-        f.write(markdown_table(report))
+    Path(paths[0]).write_text(json.dumps(report, indent=2) + '\n',
+                              encoding='utf-8')
+    Path(paths[1]).write_text(markdown_table(report), encoding='utf-8')
     return paths

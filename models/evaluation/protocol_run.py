@@ -9,6 +9,7 @@ import copy
 import os
 import os.path as osp
 import sys
+from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
 from . import protocols
@@ -87,9 +88,6 @@ def model_files(model: str, config: Optional[str],
     from models.backbones.pretrained import ACTIONCLIP_CHECKPOINTS
     from models.checkpoints.recorded_config import recorded_config
     from models.checkpoints.safe_loading import load_checkpoint_file
-    if not osp.exists(model) and model not in ACTIONCLIP_CHECKPOINTS:
-        raise ValueError(f'--model {model!r}: not a released model ('
-                         + ', '.join(ACTIONCLIP_CHECKPOINTS) + ')')
     checkpoint = actionclip_checkpoint_path(model)
     if config is not None:
         return checkpoint, config
@@ -118,9 +116,7 @@ def evaluate_split(split: 'protocols.Split',
     checkpoint, model_config = files
     os.makedirs(folder, exist_ok=True)
     labels = osp.join(folder, 'labels.txt')
-    with open(labels, 'w', encoding='utf-8') as f:
-        f.writelines(f'{text}\n'
-                     for text in protocols.class_texts(split, args.lists))
+    protocols.write_lines(labels, protocols.class_texts(split, args.lists))
     ann = osp.join(folder, 'test_list.txt')
     protocols.write_annotations(ann, found)
     try:
@@ -129,9 +125,9 @@ def evaluate_split(split: 'protocols.Split',
     except ValueError as error:
         raise ValueError(f'{model_config}: {error}') from None
     config = osp.join(folder, 'config.py')
-    with open(config, 'w', encoding='utf-8') as f:
-        f.write(split_config_text(model_config, labels, ann, args.data_root,
-                                  args.workers, pipeline))
+    Path(config).write_text(split_config_text(
+        model_config, labels, ann, args.data_root, args.workers, pipeline),
+        encoding='utf-8')
     cfg = Config.fromfile(config)
     # Its own folder: the runner writes a copy of the config named as ours.
     cfg.work_dir = osp.join(folder, 'run')
@@ -142,9 +138,7 @@ def evaluate_split(split: 'protocols.Split',
     info = protocols.describe(split, args.lists)
     return {
         'split': split.name,
-        'views': 'x'.join(map(str, split.views)) if split.views else None,
-        'classes': info['classes'],
-        'test_videos': info['test_videos'],
+        **{key: info[key] for key in ('views', 'classes', 'test_videos')},
         'videos_tested': len(found) - skipped,
         'config': config,
         'checkpoint': checkpoint,
@@ -174,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
                  for run, model in args.run_models.items()}
         models = args.model if len(args.model) > 1 else args.model[0]
     rows = [
-        evaluate_split(split, found, files[protocols.training_run(split)],
+        evaluate_split(split, found, files[split.training_run],
                        osp.join(work_dir, split.name), args)
         for split, found in args.plan
     ]
@@ -183,6 +177,5 @@ def run(args: argparse.Namespace) -> int:
                   splits=rows)
     for path in write_report(osp.join(work_dir, 'report'), report):
         print(f'Wrote {path}', file=sys.stderr)
-    with open(osp.join(work_dir, 'report.md'), encoding='utf-8') as f:
-        print(f.read(), end='')
+    print(Path(work_dir, 'report.md').read_text(encoding='utf-8'), end='')
     return 0

@@ -10,6 +10,7 @@ import hashlib
 import os
 import os.path as osp
 import sys
+from pathlib import Path
 from typing import Dict, Optional, Tuple
 
 from . import protocols
@@ -27,8 +28,7 @@ def training_config_text(train_config: str, label_file: str, ann_file: str,
     class texts of ``label_file``, the list ``ann_file``, ``work_dir``, no
     validation, ``init`` as ``load_from`` and ``workers`` where given. It
     records the SHA-256 of ``train_config``, so that a change is seen."""
-    with open(train_config, 'rb') as f:
-        digest = hashlib.sha256(f.read()).hexdigest()
+    digest = hashlib.sha256(Path(train_config).read_bytes()).hexdigest()
     loader = protocols.dataloader(ann_file, video_root, workers)
     return (
         '# One training run of an evaluation protocol, written by '
@@ -67,11 +67,8 @@ def train_run(run: str, split: 'protocols.Split', found, folder: str,
                                 args.data_root, osp.join(folder, 'train'),
                                 init, args.workers)
     if osp.exists(trained):
-        same = osp.isfile(config)
-        if same:
-            with open(config, encoding='utf-8') as f:
-                same = f.read() == text
-        if not same:
+        if not (osp.isfile(config)
+                and Path(config).read_text(encoding='utf-8') == text):
             raise ValueError(
                 f'{trained} was not trained with this run\'s config '
                 f'({config} differs or is missing): pass another '
@@ -79,12 +76,10 @@ def train_run(run: str, split: 'protocols.Split', found, folder: str,
         print(f'{run}: {trained} exists, trained with this config: not '
               'trained again', file=sys.stderr)
         return trained, config
-    with open(labels, 'w', encoding='utf-8') as f:
-        f.writelines(f'{name}\n' for name in protocols.class_texts(
-            split, args.lists, train=True))
+    protocols.write_lines(labels, protocols.class_texts(split, args.lists,
+                                                        train=True))
     protocols.write_annotations(ann, found)
-    with open(config, 'w', encoding='utf-8') as f:
-        f.write(text)
+    Path(config).write_text(text, encoding='utf-8')
     cfg = Config.fromfile(config)
     dataset = cfg.train_dataloader.dataset
     lacking = [key for key, there in (

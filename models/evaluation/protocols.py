@@ -8,7 +8,10 @@ import glob
 import os
 import os.path as osp
 from dataclasses import asdict, dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+from ..apis.video_files import VIDEO_EXTENSIONS
 
 PROJECT_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 PROTOCOL_DIR = osp.join(PROJECT_ROOT, 'data', 'protocols')
@@ -41,15 +44,14 @@ PROTOCOLS: Dict[str, Tuple[str, ...]] = {
 VIEWS: Dict[str, Tuple[int, int]] = {
     '1x1': (1, 1), '4x3': (4, 3), '10x3': (10, 3)}
 
-_FEW_SHOT_TEST = {'hmdb51': 'hmdb_splits/val1.txt',
-                  'ucf101': 'ucf_splits/val1.txt',
-                  'ssv2': 'ssv2_splits/validation.txt'}
-_FULL_LABELS = {'hmdb51': 'hmdb_51_labels.csv',
-                'ucf101': 'ucf_101_labels.csv', 'ssv2': 'ssv2_labels.csv'}
-_B2N = {'k400': ('k400_splits', 'kinetics_400'),
-        'hmdb51': ('hmdb_splits', 'hmdb_51'),
-        'ucf101': ('ucf_splits', 'ucf_101'),
-        'ssv2': ('ssv2_splits', 'ssv2_174')}
+#: ViFi-CLIP's lists of a dataset: ``(folder, stem of the base and novel
+#: label files, label file, test list of few-shot and supervised)``.
+_VIFI_DATASETS = {
+    'k400': ('k400_splits', 'kinetics_400', 'kinetics_400_labels.csv',
+             'val.txt'),
+    'hmdb51': ('hmdb_splits', 'hmdb_51', 'hmdb_51_labels.csv', 'val1.txt'),
+    'ucf101': ('ucf_splits', 'ucf_101', 'ucf_101_labels.csv', 'val1.txt'),
+    'ssv2': ('ssv2_splits', 'ssv2_174', 'ssv2_labels.csv', 'validation.txt')}
 
 
 class ProtocolError(ValueError):
@@ -74,6 +76,9 @@ class Split:
         views (tuple, optional): ``(clips, crops)`` of a multi-view test.
         train_label_file (str, optional): The training list's classes,
             where not ``label_file`` (a novel test's base classes).
+        training_run (str, optional): The training run the split tests
+            (``'seed1'``, ``'K=2'``); None where the protocol tests one
+            model on every split.
     """
     protocol: str
     dataset: str
@@ -84,6 +89,7 @@ class Split:
     train_list: Optional[str] = None
     views: Optional[Tuple[int, int]] = None
     train_label_file: Optional[str] = None
+    training_run: Optional[str] = None
 
 
 def _registry() -> List[Split]:
@@ -98,29 +104,27 @@ def _registry() -> List[Split]:
                      f'{_VIFI}/k600_splits/ZS_split{n}_K600_eval.txt',
                      f'{_LABELS}/ZS_split{n}_K600.csv') for n in (1, 2, 3)]
     for dataset in PROTOCOLS['base-to-novel']:
-        folder, labels = _B2N[dataset]
-        for seed in (1, 2, 3):
-            for part in ('base', 'novel'):
-                splits.append(Split(
-                    'base-to-novel', dataset, f'seed{seed}-{part}',
-                    f'{_VIFI}/base2novel_splits/{folder}/{part}_val.txt',
-                    f'{_LABELS}/{labels}_{part}_labels.csv',
-                    train_list=f'{_VIFI}/base2novel_splits/{folder}/'
-                    f'fs_base_s{seed}_train.txt',
-                    train_label_file=f'{_LABELS}/{labels}_base_labels.csv'))
+        folder, stem, *_ = _VIFI_DATASETS[dataset]
+        splits += [Split(
+            'base-to-novel', dataset, f'seed{seed}-{part}',
+            f'{_VIFI}/base2novel_splits/{folder}/{part}_val.txt',
+            f'{_LABELS}/{stem}_{part}_labels.csv',
+            train_list=f'{_VIFI}/base2novel_splits/{folder}/'
+            f'fs_base_s{seed}_train.txt',
+            train_label_file=f'{_LABELS}/{stem}_base_labels.csv',
+            training_run=f'seed{seed}')
+            for seed in (1, 2, 3) for part in ('base', 'novel')]
     for dataset in PROTOCOLS['few-shot']:
-        for shots in (2, 4, 8, 16):
-            splits.append(Split(
-                'few-shot', dataset, f'K={shots}',
-                f'{_VIFI}/{_FEW_SHOT_TEST[dataset]}',
-                f'{_LABELS}/{_FULL_LABELS[dataset]}',
-                train_list=f'{_VIFI}/{_B2N[dataset][0]}/'
-                f'train1_few_shot_{shots}.txt'))
-    for name, views in VIEWS.items():
-        splits.append(Split('supervised', 'k400', name,
-                            f'{_VIFI}/k400_splits/val.txt',
-                            f'{_LABELS}/kinetics_400_labels.csv',
-                            views=views))
+        folder, _, labels, test = _VIFI_DATASETS[dataset]
+        splits += [Split(
+            'few-shot', dataset, f'K={shots}', f'{_VIFI}/{folder}/{test}',
+            f'{_LABELS}/{labels}', training_run=f'K={shots}',
+            train_list=f'{_VIFI}/{folder}/train1_few_shot_{shots}.txt')
+            for shots in (2, 4, 8, 16)]
+    folder, _, labels, test = _VIFI_DATASETS['k400']
+    splits += [Split('supervised', 'k400', name, f'{_VIFI}/{folder}/{test}',
+                     f'{_LABELS}/{labels}', views=views)
+               for name, views in VIEWS.items()]
     return splits
 
 
@@ -142,16 +146,6 @@ def find_splits(protocol: str, dataset: Optional[str] = None) -> List[Split]:
             and (dataset is None or s.dataset == dataset)]
 
 
-def training_run(split: Split) -> Optional[str]:
-    """The training run a split tests (``'seed1'``, ``'K=2'`` ...); None
-    where the protocol tests one model on every split."""
-    if split.protocol == 'base-to-novel':
-        return split.name.split('-')[0]
-    if split.protocol == 'few-shot':
-        return split.name
-    return None
-
-
 def shipped_path(relative: str, root: str = PROTOCOL_DIR) -> str:
     """The path of a list below ``root``; :class:`ProtocolError` if absent."""
     path = osp.join(root, relative)
@@ -166,10 +160,9 @@ def shipped_path(relative: str, root: str = PROTOCOL_DIR) -> str:
 
 
 def _lines(path: str) -> List[str]:
-    with open(path, encoding='utf-8', newline='') as f:
-        # Some lists end lines with CRLF.
-        return [line.strip() for line in f.read().splitlines()
-                if line.strip()]
+    return [line.strip() for line in
+            Path(path).read_text(encoding='utf-8').splitlines()
+            if line.strip()]
 
 
 def read_class_names(relative: str, root: str = PROTOCOL_DIR) -> List[str]:
@@ -209,16 +202,15 @@ def read_test_list(split: Split, root: str = PROTOCOL_DIR,
     """The ``(video as the list names it, label)`` entries of a split's
     test list (training list with ``train``); :class:`ProtocolError` for a
     missing file, a malformed line or a label outside the classes."""
-    relative = split.train_list if train else split.test_list
     if split.list_format == 'hmdb51':  # one file per class holds both
-        relative = split.test_list
+        return _hmdb51_entries(shipped_path(split.test_list, root),
+                               '1' if train else '2')
+    relative = split.train_list if train else split.test_list
     if relative is None:
         raise ProtocolError(f'{split.protocol} {split.dataset} '
                             f'{split.name} has no training list')
     path = shipped_path(relative, root)
-    if split.list_format == 'hmdb51':
-        return _hmdb51_entries(path, '1' if train else '2')
-    label_file = _label_file(split, train)
+    label_file = (train and split.train_label_file) or split.label_file
     names = read_class_names(label_file, root)
     num_classes = len(names)
     entries = []
@@ -246,11 +238,6 @@ def read_test_list(split: Split, root: str = PROTOCOL_DIR,
     return entries
 
 
-def _label_file(split: Split, train: bool) -> str:
-    return (split.train_label_file or split.label_file
-            ) if train else split.label_file
-
-
 def _hmdb51_classes(pattern: str) -> List[str]:
     """The classes of the official HMDB51 files of a split, sorted by name
     (climb before climb_stairs, unlike their file names)."""
@@ -276,21 +263,15 @@ def _hmdb51_entries(pattern: str, wanted: str) -> List[Tuple[str, int]]:
 
 
 def describe(split: Split, root: str = PROTOCOL_DIR) -> dict:
-    """A split's fields with ``classes``, ``test_videos``,
-    ``train_videos`` (None without a training list) and ``training_run``."""
+    """A split's fields with ``classes``, ``test_videos`` and
+    ``train_videos`` (None without a training list)."""
     info = asdict(split)
     info['views'] = 'x'.join(map(str, split.views)) if split.views else None
     info['classes'] = len(read_class_names(split.label_file, root))
     info['test_videos'] = len(read_test_list(split, root))
     info['train_videos'] = (len(read_test_list(split, root, train=True))
                             if split.train_list else None)
-    info['training_run'] = training_run(split)
     return info
-
-
-#: File name endings taken for videos when a data root is walked.
-VIDEO_EXTENSIONS = ('.avi', '.mp4', '.webm', '.mkv', '.mov', '.m4v', '.flv',
-                    '.mpg', '.mpeg', '.wmv')
 
 
 def index_videos(video_root: str) -> Dict[str, List[str]]:
@@ -356,10 +337,15 @@ def build_runner(cfg):
             RUNNERS.build(cfg))
 
 
+def write_lines(path: str, lines: Iterable[str]) -> None:
+    """Write a UTF-8 text file of ``lines``, one a line."""
+    Path(path).write_text(''.join(f'{line}\n' for line in lines),
+                          encoding='utf-8')
+
+
 def write_annotations(path: str, rows: Sequence[Tuple[str, int]]) -> None:
     """Write a ``VideoDataset`` annotation list of ``(path, label)``."""
-    with open(path, 'w', encoding='utf-8') as f:
-        f.writelines(f'{video} {label}\n' for video, label in rows)
+    write_lines(path, (f'{video} {label}' for video, label in rows))
 
 
 def class_texts(split: Split, root: str = PROTOCOL_DIR,
@@ -368,7 +354,7 @@ def class_texts(split: Split, root: str = PROTOCOL_DIR,
     with ``train``) as the text encoder reads it: UCF101's CamelCase names
     as the words of ``configs/label_map_ucf101.txt``, HMDB51's folders
     with spaces; other label files already hold words."""
-    label_file = _label_file(split, train)
+    label_file = (train and split.train_label_file) or split.label_file
     names = read_class_names(label_file, root)
     if split.list_format == 'hmdb51':  # class folders: brush_hair
         return [name.replace('_', ' ') for name in names]
@@ -385,10 +371,28 @@ def class_texts(split: Split, root: str = PROTOCOL_DIR,
     return [text[n] for n in names]
 
 
-def _locate(lists: Sequence[Tuple[str, str, List[Tuple[str, int]]]],
-            video_root: str, work_dir: str) -> List[List[Tuple[str, int]]]:
-    """The found ``(path, label)`` of each ``(name, missing file name,
-    entries)``; refused when any lack, listed in ``work_dir``."""
+def plan(splits: Sequence[Split], root: str, video_root: str, work_dir: str,
+         train: bool = False
+         ) -> Tuple[List[Tuple[Split, List[Tuple[str, int]]]],
+                    Dict[str, Tuple[Split, List[Tuple[str, int]]]]]:
+    """The videos below ``video_root`` of each split's test list and,
+    with ``train``, of each training run's list.
+
+    Returns:
+        tuple: ``([(split, [(path relative to video_root, label)])], {run:
+        (its first split, [(path, label)])})``; :class:`ProtocolError`
+        when the copy lacks any listed video (a result on part of a split
+        is not the protocol's), the missing ones written to
+        ``<work_dir>/missing_<split>.txt`` (``missing_<run>_train.txt``).
+    """
+    runs: Dict[str, Split] = {}
+    for split in splits if train else ():
+        runs.setdefault(split.training_run, split)
+    lists = [(split.name, f'missing_{split.name}.txt',
+              read_test_list(split, root)) for split in splits]
+    lists += [(f'the {run} training list', f'missing_{run}_train.txt',
+               read_test_list(split, root, train=True))
+              for run, split in runs.items()]
     videos = index_videos(video_root)
     if not videos:
         raise ProtocolError(f'data root {video_root!r} holds no videos '
@@ -399,58 +403,14 @@ def _locate(lists: Sequence[Tuple[str, str, List[Tuple[str, int]]]],
         founds.append(found)
         if missing:
             os.makedirs(work_dir, exist_ok=True)
-            listing = osp.join(work_dir, missing_file)
-            with open(listing, 'w', encoding='utf-8') as f:
-                f.writelines(f'{video}\n' for video in missing)
+            write_lines(osp.join(work_dir, missing_file), missing)
             lacking.append(f'{len(missing)} of the {len(entries)} videos of '
-                           f'{name} (e.g. {missing[0]}; all in {listing})')
+                           f'{name} (e.g. {missing[0]}; all in '
+                           f'{osp.join(work_dir, missing_file)})')
     if lacking:
         raise ProtocolError(f'{video_root} lacks {"; ".join(lacking)}. A '
                             "result on part of a split is not the "
                             "protocol's")
-    return founds
-
-
-def plan_tests(splits: Sequence[Split], root: str, video_root: str,
-               work_dir: str) -> List[Tuple[Split, List[Tuple[str, int]]]]:
-    """``(split, [(path relative to video_root, label)])`` per split;
-    :class:`ProtocolError` when the copy lacks any listed test video (a
-    result on part of a split is not the protocol's), the missing ones
-    written to ``<work_dir>/missing_<split>.txt``."""
-    return list(zip(splits, _locate(
-        [(split.name, f'missing_{split.name}.txt',
-          read_test_list(split, root)) for split in splits],
-        video_root, work_dir)))
-
-
-def plan_training(splits: Sequence[Split], root: str, video_root: str,
-                  work_dir: str
-                  ) -> Tuple[List[Tuple[Split, List[Tuple[str, int]]]],
-                             Dict[str, Tuple[Split, List[Tuple[str, int]]]]]:
-    """``(plan_tests's result, {run: (its first split, [(path, label)])})``
-    with each run's training list (missing: ``missing_<run>_train.txt``)."""
-    runs: Dict[str, Split] = {}
-    for split in splits:
-        run = training_run(split)
-        if run is None:
-            raise ProtocolError(f'The {split.protocol} protocol trains '
-                                'nothing: it tests one given model')
-        runs.setdefault(run, split)
-    named = [(split.name, f'missing_{split.name}.txt',
-              read_test_list(split, root)) for split in splits]
-    named += [(f'the {run} training list', f'missing_{run}_train.txt',
-               read_test_list(split, root, train=True))
-              for run, split in runs.items()]
-    founds = _locate(named, video_root, work_dir)
     training = {run: (split, found) for (run, split), found in zip(
         runs.items(), founds[len(splits):])}
     return list(zip(splits, founds)), training
-
-
-def listing(rows: Sequence[dict]) -> List[str]:
-    """One line per :func:`describe` row: names and counts."""
-    return [f"{row['protocol']:14} {row['dataset']:7} {row['name']:12} "
-            f"{row['classes']:4} classes, test {row['test_videos']}"
-            + (f", train {row['train_videos']}"
-               if row['train_videos'] is not None else '')
-            for row in rows]

@@ -54,64 +54,52 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Write the lists for ``argv`` (default ``sys.argv[1:]``); returns
     the exit status of the module docstring."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         splits = protocols.find_splits(args.protocol, args.dataset)
         if not osp.isdir(args.data_root):
             raise protocols.ProtocolError(
                 f'--data-root {args.data_root!r} is not a folder')
-        names = []
-        for split in splits:
-            stem = split.name.replace('=', '')
-            names += [f'{stem}_{kind}.txt'
-                      for kind in ('test', 'train', 'labels',
-                                   'train_labels', 'missing')]
-        taken = [n for n in names if osp.exists(osp.join(args.out_dir, n))]
+        names = [osp.join(args.out_dir,
+                          f'{split.name.replace("=", "")}_{kind}.txt')
+                 for split in splits for kind in (
+                     'test', 'train', 'labels', 'train_labels', 'missing')]
+        taken = [name for name in names if osp.exists(name)]
         if taken:
             raise protocols.ProtocolError(
-                f'{osp.join(args.out_dir, taken[0])} exists; choose another '
-                '--out-dir (files are never written over)')
+                f'{taken[0]} exists; choose another --out-dir (files are '
+                'never written over)')
         videos = protocols.index_videos(args.data_root)
-        plan = []
-        for split in splits:
-            parts = [('test', protocols.read_test_list(split, args.lists))]
-            if split.train_list:
-                parts.append(('train', protocols.read_test_list(
-                    split, args.lists, train=True)))
-            plan.append((split, [(kind, *protocols.resolve_videos(
-                entries, videos)) for kind, entries in parts]))
-        texts = {(split, train): protocols.class_texts(split, args.lists,
-                                                       train=train)
-                 for split in splits for train in (False, True)}
+        # Each list's labels index its own classes: a novel split's
+        # training list numbers the base classes.
+        plan = [(split, kind, protocols.class_texts(split, args.lists, train),
+                 *protocols.resolve_videos(protocols.read_test_list(
+                     split, args.lists, train), videos))
+                for split in splits for kind, train in (
+                    ('test', False), ('train', True))
+                if not train or split.train_list]
     except (protocols.ProtocolError, OSError) as error:
         print(f'protocol_lists.py: error: {error}', file=sys.stderr)
         return 2
     os.makedirs(args.out_dir, exist_ok=True)
-    status = 0
-    for split, parts in plan:
+    lacking = {}
+    for split, kind, texts, found, missing in plan:
         stem = osp.join(args.out_dir, split.name.replace('=', ''))
-        missing_all = []
-        for kind, found, missing in parts:
-            # Each list's labels index its own classes: a novel split's
-            # training list numbers the base classes.
-            labels = 'labels' if kind == 'test' else 'train_labels'
-            with open(f'{stem}_{labels}.txt', 'w', encoding='utf-8') as f:
-                f.writelines(f'{text}\n'
-                             for text in texts[split, kind == 'train'])
-            protocols.write_annotations(f'{stem}_{kind}.txt', found)
-            missing_all += missing
-            total = len(found) + len(missing)
-            print(f'{split.name} {kind}: {len(found)} of {total} videos '
-                  f'found -> {stem}_{kind}.txt')
-        if missing_all:
-            status = 1
-            with open(f'{stem}_missing.txt', 'w', encoding='utf-8') as f:
-                f.writelines(f'{video}\n' for video in missing_all)
-            print(f'{split.name}: {len(missing_all)} listed videos are not '
-                  f'below {args.data_root} (e.g. {missing_all[0]}); all in '
+        protocols.write_lines(
+            f'{stem}_{"labels" if kind == "test" else "train_labels"}.txt',
+            texts)
+        protocols.write_annotations(f'{stem}_{kind}.txt', found)
+        lacking.setdefault(split.name, []).extend(missing)
+        print(f'{split.name} {kind}: {len(found)} of '
+              f'{len(found) + len(missing)} videos found -> {stem}_{kind}.txt')
+    for name, missing in lacking.items():
+        stem = osp.join(args.out_dir, name.replace('=', ''))
+        if missing:
+            protocols.write_lines(f'{stem}_missing.txt', missing)
+            print(f'{name}: {len(missing)} listed videos are not below '
+                  f'{args.data_root} (e.g. {missing[0]}); all in '
                   f'{stem}_missing.txt', file=sys.stderr)
-    return status
+    return 1 if any(lacking.values()) else 0
 
 
 if __name__ == '__main__':
