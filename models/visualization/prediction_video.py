@@ -10,6 +10,7 @@ from typing import (Callable, Dict, Iterable, List, NamedTuple, Optional,
                     Sequence, Tuple)
 
 from ..utils.paths import unique_names
+from .frames import fit_size
 
 #: ``(label, probability)`` per shown label, best first.
 Predictions = List[Tuple[str, float]]
@@ -214,14 +215,11 @@ def write_annotated_video(video: str,
                 if not ok:
                     return
                 if layout is None:
-                    width, height = frame_size(frame.shape[1],
-                                               frame.shape[0], target)
-                    if gif:  # scaled down to GIF_MAX_SIDE a side
-                        scale = min(1.0, GIF_MAX_SIDE / max(width, height))
-                        width = max(1, round(width * scale))
-                        height = max(1, round(height * scale))
-                    layout = viz_layout(width, height, predictions,
-                                        font_scale)
+                    size = frame_size(frame.shape[1], frame.shape[0],
+                                      target)
+                    layout = viz_layout(
+                        *(fit_size(*size, GIF_MAX_SIDE) if gif else size),
+                        predictions, font_scale)
                 yield draw_predictions(frame, predictions, layout)
             index += 1
 
