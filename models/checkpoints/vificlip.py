@@ -187,8 +187,7 @@ def convert_file(src: str, num_frames: Optional[int], clip: str,
     if num_frames is None:
         config = checkpoint.get('config')
         data = config.get('DATA') if isinstance(config, dict) else None
-        num_frames = data.get('NUM_FRAMES') if isinstance(data,
-                                                          dict) else None
+        num_frames = data.get('NUM_FRAMES') if isinstance(data, dict) else None
         if not (isinstance(num_frames, int) and num_frames > 0):
             raise ConversionError('it records no DATA.NUM_FRAMES; give '
                                   '--num-frames')
