@@ -1,7 +1,9 @@
 """Converting a checkpoint of the original ActionCLIP code
 (github.com/sallymmx/ActionCLIP); the format and the mapping are described
-in ``tools/convert_actionclip_checkpoint.py``. Standard library only at
-import (the tools read it before torch, for fast usage errors).
+in ``tools/convert_actionclip_checkpoint.py``. Also what both converters
+share: :class:`ConversionError` and the command (:func:`run_conversion`).
+Standard library only at import (the tools read it before torch, for fast
+usage errors).
 """
 # Annotations stay strings: torch is imported inside the functions.
 from __future__ import annotations
