@@ -20,7 +20,7 @@ import pytest
 from conftest import ROOT, write_video
 from PIL import Image
 
-from models.visualization import (page_parts, write_moments_page,
+from models.visualization import (html_report, write_moments_page,
                                   write_ranking_page)
 from models.visualization.frames import read_frames_at
 from models.visualization.html_report import moments_page
@@ -178,9 +178,9 @@ def test_video_url_falls_back_to_file_uri(monkeypatch, tmp_path):
     def no_relative(path, start):
         raise ValueError('path is on mount C:, start on mount D:')
 
-    monkeypatch.setattr(page_parts.osp, 'relpath', no_relative)
-    url = page_parts.video_url(str(tmp_path / 'a b.mp4'),
-                               str(tmp_path / 'page.html'))
+    monkeypatch.setattr(html_report.osp, 'relpath', no_relative)
+    url = html_report.video_url(str(tmp_path / 'a b.mp4'),
+                                str(tmp_path / 'page.html'))
     assert url == (tmp_path / 'a b.mp4').as_uri()
     assert url.startswith('file:///') and '%20' in url
 

@@ -32,7 +32,6 @@ Example:
         vit-b-32-8f_converted.pth --num-segs 8
 """
 import argparse
-import os.path as osp
 import sys
 from typing import Optional, Sequence
 
@@ -60,41 +59,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         help='frames per view T the model was trained with (default: 8); '
         'the first T rows of the position table are kept')
     args = parser.parse_args(argv)
-
-    problem = _original.usage_error(args.src, args.dst, args.num_segs,
-                                    '--num-segs')
-    if problem:
-        print(f'error: {problem}', file=sys.stderr)
-        return 2
-
-    import models  # noqa: F401  (stack fixes before loading)
-    from models.checkpoints.safe_loading import (CheckpointReadError,
-                                                 UnsafeCheckpointError,
-                                                 load_checkpoint_file)
-    from models.utils.safe_io import atomic_save_torch
-    try:
-        checkpoint = load_checkpoint_file(args.src, map_location='cpu')
-        state, report = convert(checkpoint, args.num_segs)
-        model, arch = build_and_load(state)
-    # ValueError: ConversionError and the loader's refusals of what is not
-    # a checkpoint; OSError: SRC unreadable.
-    except (ValueError, OSError, UnsafeCheckpointError,
-            CheckpointReadError) as error:
-        print(f'error: cannot convert {args.src}: {error}', file=sys.stderr)
-        return 2
-
-    meta = _original.converted_meta(
-        checkpoint, report, osp.basename(args.src), arch, args.num_segs,
-        len(model.adapter.transformer.resblocks))
-    try:
-        atomic_save_torch({'state_dict': state, 'meta': meta}, args.dst)
-    except OSError as error:
-        print(f'error: cannot write {args.dst}: {error}', file=sys.stderr)
-        return 1
-
-    print(f'converted {args.src} -> {args.dst}')
-    print('\n'.join(_original.format_report(report, meta)))
-    return 0
+    return _original.run_conversion(
+        args.src, args.dst,
+        lambda: _original.convert_file(args.src, args.num_segs),
+        args.num_segs, '--num-segs')
 
 
 if __name__ == '__main__':

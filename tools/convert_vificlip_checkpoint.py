@@ -21,7 +21,6 @@ Example:
         vificlip_k400_32f.pth --clip ViT-B/16
 """
 import argparse
-import os.path as osp
 import sys
 from typing import Optional, Sequence
 
@@ -49,53 +48,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         'the config the checkpoint holds)')
     args = parser.parse_args(argv)
 
-    problem = load_light('models.checkpoints.original_actionclip').usage_error(
-        args.src, args.dst, args.num_frames, '--num-frames',
-        [(args.clip_weights, 'read')])
-    if problem:
-        print(f'error: {problem}', file=sys.stderr)
-        return 2
-
-    import models  # noqa: F401  (stack fixes before loading)
-    from models.backbones.clip_builder import read_clip_state_dict
-    from models.backbones.downloads import CheckpointDownloadError
-    from models.backbones.pretrained import fetch_openai_clip
-    from models.checkpoints import vificlip
-    from models.checkpoints.safe_loading import (CheckpointReadError,
-                                                 UnsafeCheckpointError)
-    try:
-        checkpoint = vificlip.load_vificlip(args.src)
-        weights = vificlip.model_state(checkpoint)
-        frames = args.num_frames or vificlip.recorded_frames(checkpoint)
-        if frames is None:
-            raise ValueError('it records no DATA.NUM_FRAMES; give '
-                             '--num-frames')
-        clip_path = args.clip_weights or fetch_openai_clip(args.clip)
-        state, labels = vificlip.convert(
-            weights, read_clip_state_dict(clip_path), clip_path)
-    except (ValueError, OSError, UnsafeCheckpointError, CheckpointReadError,
-            CheckpointDownloadError) as error:
-        print(f'error: cannot convert {args.src}: {error}', file=sys.stderr)
-        return 2
-    ignored = sorted(str(k) for k in checkpoint if k != 'model')
-    try:
-        meta = vificlip.build_and_save(state, labels, frames,
-                                       osp.basename(args.src), ignored,
-                                       args.dst)
-    except vificlip.ConversionError as error:
-        print(f'error: cannot convert {args.src}: {error}', file=sys.stderr)
-        return 2
-    except OSError as error:
-        print(f'error: cannot write {args.dst}: {error}', file=sys.stderr)
-        return 1
-    print(f'converted {args.src} -> {args.dst}')
-    print(f'  clip_arch={meta["clip_arch"]!r}, {frames} frames, mean '
-          f'pooling, {len(labels)} class prompts checked against '
-          f'{clip_path}')
-    if ignored:
-        print(f'  ignored (not weights): {", ".join(ignored)}')
-    print('  loads strictly into ActionClip: yes')
-    return 0
+    conversion = load_light('models.checkpoints.original_actionclip')
+    return conversion.run_conversion(
+        args.src, args.dst,
+        lambda: load_light('models.checkpoints.vificlip').convert_file(
+            args.src, args.num_frames, args.clip, args.clip_weights),
+        args.num_frames, '--num-frames', [(args.clip_weights, 'read')])
 
 
 if __name__ == '__main__':

@@ -39,9 +39,6 @@ command = load_light('models.apis.moments_command')
 plot_paths = command.plot_paths
 load_model_from_args = cli.load_model_from_args
 
-OUT_FORMATS = ('.json', '.csv')
-HTML_FORMATS = ('.html', '.htm')
-
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line of this tool."""
@@ -110,8 +107,8 @@ def check_args(args: argparse.Namespace) -> None:
             raise CliError(f'--{name} and --no-{name} contradict each other')
     cli.check_input_file('--background', args.background,
                          ' (give a file of one label a line)')
-    cli.check_output_path(args.out, OUT_FORMATS, '--out')
-    cli.check_output_path(args.html, HTML_FORMATS, '--html')
+    cli.check_output_path(args.out, ('.json', '.csv'), '--out')
+    cli.check_output_path(args.html, ('.html', '.htm'), '--html')
     command.check_not_the_cache(args, args.cache)
     if args.plot is not None and osp.exists(args.plot) \
             and not osp.isdir(args.plot):

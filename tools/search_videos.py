@@ -41,9 +41,6 @@ cli = load_light('models.apis.cli')
 CliError = cli.CliError
 load_model_from_args = cli.load_model_from_args
 
-OUT_FORMATS = ('.json', '.csv')
-HTML_FORMATS = ('.html', '.htm')
-
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line of this tool."""
@@ -86,8 +83,8 @@ def check_args(args: argparse.Namespace) -> None:
         raise CliError('The query is empty: describe what to look for')
     if args.no_cache and args.cache:
         raise CliError('--cache and --no-cache contradict each other')
-    cli.check_output_path(args.out, OUT_FORMATS, '--out')
-    cli.check_output_path(args.html, HTML_FORMATS, '--html')
+    cli.check_output_path(args.out, ('.json', '.csv'), '--out')
+    cli.check_output_path(args.html, ('.html', '.htm'), '--html')
     cli.check_model_args(args)
     cli.check_video_paths([args.folder], load_light('models.apis.video_files'))
 

@@ -38,10 +38,6 @@ def __getattr__(name: str):
     return getattr(_viz, name)
 
 
-OUT_FORMATS = ('.json', '.csv')
-VIZ_FORMATS = ('.mp4', '.gif')
-
-
 def read_labels(args: argparse.Namespace) -> List[str]:
     """The labels of ``--labels`` or ``--label-file``."""
     load_labels = load_light('models.text.prompts').load_labels
@@ -106,15 +102,13 @@ def build_parser() -> argparse.ArgumentParser:
 def check_args(args: argparse.Namespace) -> None:
     """Check what needs no model, before torch is imported."""
     cli.check_minimums(('--topk', args.topk, 1))
-    cli.check_output_path(args.out, OUT_FORMATS, '--out')
-    cli.check_output_path(args.viz, VIZ_FORMATS, '--viz')
+    cli.check_output_path(args.out, ('.json', '.csv'), '--out')
+    cli.check_output_path(args.viz, ('.mp4', '.gif'), '--viz')
     if args.font_scale is not None and not 0 < args.font_scale <= 20:
         raise CliError(f'--font-scale must be in (0, 20], got '
                        f'{args.font_scale}')
-    target = args.target_resolution
-    bad_side = target is not None and any(side == 0 or side < -1
-                                          for side in target)
-    if target is not None and (bad_side or target == [-1, -1]):
+    target = args.target_resolution or [1, 1]
+    if any(side == 0 or side < -1 for side in target) or target == [-1, -1]:
         raise CliError('--target-resolution W H: positive sizes, or -1 for '
                        f'one of them, got {target[0]} {target[1]}')
     check_label_args(args)

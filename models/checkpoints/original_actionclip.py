@@ -1,14 +1,18 @@
 """Converting a checkpoint of the original ActionCLIP code
 (github.com/sallymmx/ActionCLIP); the format and the mapping are described
-in ``tools/convert_actionclip_checkpoint.py``. Standard library only at
-import (the tools read it before torch, for fast usage errors).
+in ``tools/convert_actionclip_checkpoint.py``. Also what both converters
+share: :class:`ConversionError` and the command (:func:`run_conversion`).
+Standard library only at import (the tools read it before torch, for fast
+usage errors).
 """
 # Annotations stay strings: torch is imported inside the functions.
 from __future__ import annotations
 
 import os.path as osp
+import sys
 from collections import Counter
-from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple
+from typing import (TYPE_CHECKING, Callable, Dict, List, Optional, Sequence,
+                    Tuple)
 
 from ..utils import paths, safe_io
 
@@ -179,31 +183,73 @@ def build_and_load(state: Dict[str, torch.Tensor]):
     return model, arch
 
 
-def converted_meta(checkpoint: dict, report: dict, source: str, arch,
-                   num_segs: int, num_adapter_layers: int) -> dict:
-    """The plain-data ``meta`` saved beside the converted weights."""
+def convert_file(src: str, num_segs: int) -> Tuple[dict, List[str]]:
+    """Convert the original checkpoint ``src`` (:func:`convert`,
+    :func:`build_and_load`) for :func:`run_conversion`: the checkpoint to
+    save (``state_dict`` and a plain-data ``meta``) and the report lines."""
+    from models.checkpoints.safe_loading import load_checkpoint_file
+    checkpoint = load_checkpoint_file(src, map_location='cpu')
+    state, report = convert(checkpoint, num_segs)
+    model, arch = build_and_load(state)
     epoch = checkpoint.get('epoch')
-    return dict(
-        converted_from=source,
+    meta = dict(
+        converted_from=osp.basename(src),
         source_format='github.com/sallymmx/ActionCLIP checkpoint '
         f'({MODEL_KEY} + {FUSION_KEY})',
         clip_arch=arch,
         num_segs=num_segs,
-        num_adapter_layers=num_adapter_layers,
+        num_adapter_layers=len(model.adapter.transformer.resblocks),
         epoch=epoch if isinstance(epoch, int) else None,
         dropped=report['dropped'],
         ignored=report['ignored'])
-
-
-def format_report(report: dict, meta: dict) -> List[str]:
-    """Indented lines: what a conversion mapped, dropped and ignored."""
-    lines = [f'  clip_arch={meta["clip_arch"]!r}, num_adapter_segs='
-             f'{meta["num_segs"]}, num_adapter_layers='
-             f'{meta["num_adapter_layers"]}']
+    lines = [f'  clip_arch={arch!r}, num_adapter_segs={num_segs}, '
+             f'num_adapter_layers={meta["num_adapter_layers"]}']
     lines += [f'  {count:4d} tensors  {group}'
               for group, count in report['groups'].items()]
     lines += [f'  dropped: {item}' for item in report['dropped']]
-    if report['ignored']:
-        lines.append(f'  ignored (not weights): '
-                     f'{", ".join(report["ignored"])}')
-    return lines + ['  loads strictly into ActionClip: yes']
+    return {'state_dict': state, 'meta': meta}, lines
+
+
+def run_conversion(src: str,
+                   dst: str,
+                   work: Callable[[], Tuple[dict, List[str]]],
+                   count: Optional[int],
+                   flag: str,
+                   inputs: Sequence[Tuple[Optional[str], str]] = ()) -> int:
+    """The converters' command: refuse bad arguments (:func:`usage_error`)
+    before torch is imported, then save the checkpoint of ``work()`` whole
+    to ``dst`` and print its report lines and ``meta['ignored']``.
+
+    Returns:
+        int: 0 when converted; 2 with one line on stderr when the
+        arguments are wrong or the source cannot be converted; 1 when
+        writing failed (a previous ``dst`` is left as it was).
+    """
+    problem = usage_error(src, dst, count, flag, inputs)
+    if problem:
+        print(f'error: {problem}', file=sys.stderr)
+        return 2
+    import models  # noqa: F401  (stack fixes before loading)
+    from models.backbones.downloads import CheckpointDownloadError
+    from models.checkpoints.safe_loading import (CheckpointReadError,
+                                                 UnsafeCheckpointError)
+    from models.utils.safe_io import atomic_save_torch
+    try:
+        checkpoint, lines = work()
+    # ValueError: ConversionError and the loader's refusals of what is not
+    # a checkpoint; OSError: SRC unreadable.
+    except (ValueError, OSError, UnsafeCheckpointError, CheckpointReadError,
+            CheckpointDownloadError) as error:
+        print(f'error: cannot convert {src}: {error}', file=sys.stderr)
+        return 2
+    try:
+        atomic_save_torch(checkpoint, dst)
+    except OSError as error:
+        print(f'error: cannot write {dst}: {error}', file=sys.stderr)
+        return 1
+    print(f'converted {src} -> {dst}')
+    ignored = checkpoint['meta']['ignored']
+    if ignored:
+        lines.append(f'  ignored (not weights): {", ".join(ignored)}')
+    print('\n'.join(lines + ['  loads strictly into ActionClip: yes']))
+    return 0

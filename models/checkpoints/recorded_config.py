@@ -10,29 +10,18 @@ class ConfigTextError(ValueError):
     """A recorded config holds something other than plain data."""
 
 
-def _value(node: ast.AST) -> Any:
-    if isinstance(node, ast.Constant):
-        return node.value
-    for kind, make in ((ast.List, list), (ast.Tuple, tuple), (ast.Set, set)):
-        if isinstance(node, kind):
-            return make(_value(e) for e in node.elts)
-    if isinstance(node, ast.Dict):
-        if any(k is None for k in node.keys):
-            raise ConfigTextError('dict unpacking (**) is not plain data')
-        return {_value(k): _value(v) for k, v in zip(node.keys, node.values)}
-    if (isinstance(node, ast.UnaryOp)
-            and isinstance(node.op, (ast.USub, ast.UAdd))):
-        operand = _value(node.operand)
-        if not isinstance(operand, (int, float, complex)):
-            raise ConfigTextError('a sign before something not a number')
-        return -operand if isinstance(node.op, ast.USub) else operand
-    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-            and node.func.id == 'dict' and not node.args
-            and all(k.arg is not None for k in node.keywords)):
-        return {k.arg: _value(k.value) for k in node.keywords}
-    raise ConfigTextError(
-        f'{type(node).__name__} at line {getattr(node, "lineno", "?")} is '
-        'not plain data')
+class _DictCalls(ast.NodeTransformer):
+    """``dict(key=value)`` calls (as ``pretty_text`` writes dicts) as dict
+    literals, for :func:`ast.literal_eval`."""
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        self.generic_visit(node)
+        if (isinstance(node.func, ast.Name) and node.func.id == 'dict'
+                and not node.args
+                and all(k.arg is not None for k in node.keywords)):
+            return ast.Dict([ast.Constant(k.arg) for k in node.keywords],
+                            [k.value for k in node.keywords])
+        return node
 
 
 def parse_config_text(text: str) -> Config:
@@ -50,7 +39,13 @@ def parse_config_text(text: str) -> Config:
                 and isinstance(statement.targets[0], ast.Name)):
             raise ConfigTextError(
                 f'line {statement.lineno} is not `name = value`')
-        data[statement.targets[0].id] = _value(statement.value)
+        name = statement.targets[0].id
+        try:
+            data[name] = ast.literal_eval(_DictCalls().visit(statement.value))
+        except (ValueError, TypeError, SyntaxError):
+            raise ConfigTextError(
+                f'the value of {name!r} at line {statement.lineno} is not '
+                'made of literals and dict(key=value) calls') from None
     return Config(data)
 
 

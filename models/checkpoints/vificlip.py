@@ -23,8 +23,9 @@ Standard library only at import; torch is imported when converting.
 # Annotations stay strings: torch is imported inside the functions.
 from __future__ import annotations
 
+import os.path as osp
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Dict, List, Tuple
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 # Relative: the tool reads this file by itself, without the package.
 from .original_actionclip import ConversionError
@@ -47,24 +48,6 @@ class _RecordedConfig:
 
     def __new__(cls, *args) -> OrderedDict:
         return OrderedDict()
-
-
-def load_vificlip(path: str) -> dict:
-    """Load a ViFi-CLIP checkpoint safely, its yacs config as a dict."""
-    import torch
-
-    from models.checkpoints.safe_loading import load_checkpoint_file
-    with torch.serialization.safe_globals([(_RecordedConfig,
-                                            'yacs.config.CfgNode')]):
-        return load_checkpoint_file(path, map_location='cpu')
-
-
-def recorded_frames(checkpoint: dict):
-    """``DATA.NUM_FRAMES`` of the config the checkpoint holds, or None."""
-    config = checkpoint.get('config')
-    data = config.get('DATA') if isinstance(config, dict) else None
-    frames = data.get('NUM_FRAMES') if isinstance(data, dict) else None
-    return frames if isinstance(frames, int) and frames > 0 else None
 
 
 def _prompt_labels(buffer: torch.Tensor,
@@ -162,8 +145,6 @@ def convert(model: Dict[str, torch.Tensor],
 def model_config(arch, num_frames: int):
     """The resolved :data:`CONFIG` a converted model records, for
     ``arch`` and ``num_frames`` per view."""
-    import os.path as osp
-
     from mmengine.config import Config
 
     from models.apis.loading import PROJECT_ROOT
@@ -179,16 +160,40 @@ def model_config(arch, num_frames: int):
     return cfg
 
 
-def build_and_save(state: Dict[str, torch.Tensor], labels: List[str],
-                   num_frames: int, source: str, ignored: List[str],
-                   dst: str) -> dict:
-    """Load :func:`convert`'s weights strictly into the model the
-    recorded config builds, then save ``{'state_dict', 'meta'}`` whole to
-    ``dst``; ``labels``, ``source`` and ``ignored`` entries are recorded.
-    Returns the meta."""
-    from models.backbones.clip_builder import infer_clip_arch
+def convert_file(src: str, num_frames: Optional[int], clip: str,
+                 clip_weights: Optional[str]) -> Tuple[dict, List[str]]:
+    """Convert the ViFi-CLIP checkpoint ``src`` for
+    :func:`~models.checkpoints.original_actionclip.run_conversion`: the
+    checkpoint to save (``state_dict`` and ``meta`` with the recorded
+    config, loaded strictly into the model it builds) and the report lines.
+
+    Args:
+        num_frames (int, optional): Frames per view; default:
+            ``DATA.NUM_FRAMES`` of the config the checkpoint holds.
+        clip (str): OpenAI CLIP the model was fine-tuned from, for its
+            token table, unless ``clip_weights`` names a file of it.
+    """
+    import torch
+
+    from models.backbones.clip_builder import (infer_clip_arch,
+                                               read_clip_state_dict)
+    from models.backbones.pretrained import fetch_openai_clip
+    from models.checkpoints.safe_loading import load_checkpoint_file
     from models.recognizers.actionclip import ActionClip
-    from models.utils.safe_io import atomic_save_torch
+    with torch.serialization.safe_globals([(_RecordedConfig,
+                                            'yacs.config.CfgNode')]):
+        checkpoint = load_checkpoint_file(src, map_location='cpu')
+    weights = model_state(checkpoint)
+    if num_frames is None:
+        config = checkpoint.get('config')
+        data = config.get('DATA') if isinstance(config, dict) else None
+        num_frames = data.get('NUM_FRAMES') if isinstance(data, dict) else None
+        if not (isinstance(num_frames, int) and num_frames > 0):
+            raise ConversionError('it records no DATA.NUM_FRAMES; give '
+                                  '--num-frames')
+    clip_path = clip_weights or fetch_openai_clip(clip)
+    state, labels = convert(weights, read_clip_state_dict(clip_path),
+                            clip_path)
     try:
         arch = infer_clip_arch(state, prefix='clip.')
     except ValueError as error:
@@ -201,11 +206,13 @@ def build_and_save(state: Dict[str, torch.Tensor], labels: List[str],
         raise ConversionError(f'strict loading failed: {error}') from None
     meta = dict(
         cfg=cfg.pretty_text,
-        converted_from=source,
+        converted_from=osp.basename(src),
         source_format='github.com/muzairkhattak/ViFi-CLIP checkpoint',
         clip_arch=arch,
         num_segs=num_frames,
         prompt_labels=labels,
-        ignored=ignored)
-    atomic_save_torch({'state_dict': state, 'meta': meta}, dst)
-    return meta
+        ignored=sorted(str(k) for k in checkpoint if k != 'model'))
+    return {'state_dict': state, 'meta': meta}, [
+        f'  clip_arch={arch!r}, {num_frames} frames, mean pooling, '
+        f'{len(labels)} class prompts checked against {clip_path}'
+    ]

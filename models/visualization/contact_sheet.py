@@ -52,14 +52,11 @@ def enlarge(frame):
 
 
 def _font(size: int):
+    import matplotlib  # a requirement: it ships the font
     from PIL import ImageFont
-    try:
-        import matplotlib
-        return ImageFont.truetype(
-            osp.join(matplotlib.get_data_path(), 'fonts', 'ttf',
-                     'DejaVuSans.ttf'), size)
-    except (ImportError, OSError):
-        return ImageFont.load_default(size)
+    return ImageFont.truetype(
+        osp.join(matplotlib.get_data_path(), 'fonts', 'ttf', 'DejaVuSans.ttf'),
+        size)
 
 
 def _fit(draw, text: str, font, width: int) -> str:

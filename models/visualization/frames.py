@@ -151,13 +151,17 @@ def _read_near(capture, video: str, index: int, fps: float):
         'that it plays, or copy it again')
 
 
+def fit_size(width: int, height: int, max_side: int) -> Tuple[int, int]:
+    """``(width, height)`` scaled down (never up) to ``max_side``."""
+    scale = min(1.0, max_side / max(width, height))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
 def _shrink(frame, max_side: int):
     import cv2
-    height, width = frame.shape[:2]
-    scale = max_side / max(height, width)
-    if scale >= 1:
+    size = fit_size(frame.shape[1], frame.shape[0], max_side)
+    if size == frame.shape[1::-1]:
         return frame
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
     return cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
 
 

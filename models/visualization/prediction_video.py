@@ -6,10 +6,11 @@ torch); every file is written atomically.
 import math
 import os
 import os.path as osp
-from typing import (Callable, Dict, List, NamedTuple, Optional, Sequence,
-                    Tuple)
+from typing import (Callable, Dict, Iterable, List, NamedTuple, Optional,
+                    Sequence, Tuple)
 
 from ..utils.paths import unique_names
+from .frames import fit_size
 
 #: ``(label, probability)`` per shown label, best first.
 Predictions = List[Tuple[str, float]]
@@ -147,87 +148,26 @@ def draw_predictions(frame,
     return out
 
 
-def gif_size(width: int, height: int) -> Tuple[int, int]:
-    """A GIF's frame size: scaled down to :data:`GIF_MAX_SIDE` a side."""
-    scale = min(1.0, GIF_MAX_SIDE / max(width, height))
-    return max(1, round(width * scale)), max(1, round(height * scale))
-
-
 #: Codecs tried for ``.mp4``: H.264 plays in browsers; OpenCV's pip wheels
 #: lack it, so MPEG-4 Part 2 (``mp4v``) is the fallback.
 MP4_CODECS = ('avc1', 'H264', 'mp4v')
 
 
-def _no_frame(video: str) -> OSError:
-    return OSError(f'OpenCV read no frame of {video!r} to draw on')
-
-
-def _write_mp4(capture, video: str, out_path: str, fps: float,
-               predictions: Predictions, options: dict) -> int:
-    """Stream the drawn frames to a checked MP4; returns the count."""
-    from models.utils.video_writer import NoFramesError, write_opencv
-
-    def drawn():
-        layout = None
-        while True:
-            ok, frame = capture.read()
-            if not ok:
-                return
-            if layout is None:
-                layout = viz_layout(
-                    *frame_size(frame.shape[1], frame.shape[0],
-                                options.get('target')), predictions,
-                    options.get('font_scale'))
-            yield draw_predictions(frame, predictions, layout)
-
-    try:
-        count, options['codec'] = write_opencv(
-            out_path, drawn(), fps, MP4_CODECS,
-            not options.get('verbose', False))
-    except NoFramesError:
-        raise _no_frame(video) from None
-    return count
-
-
-def _write_gif(capture, video: str, out_path: str, fps: float,
-               predictions: Predictions, options: dict) -> int:
-    """Write a small GIF of the drawn frames; returns its frame count."""
+def _gif_frames(drawn: Iterable, step: List[int]) -> list:
+    """The drawn BGR frames as palette images (one byte a pixel, as the GIF
+    stores them), at most :data:`GIF_MAX_FRAMES`: when there are that many,
+    every other one goes and ``step`` (read by ``drawn``) doubles, so that
+    the GIF still spans the whole video, at a lower rate."""
     import cv2
     from PIL import Image
-
-    from models.utils.safe_io import atomic_write
-
-    # At GIF_MAX_FRAMES every other frame goes and the step doubles: the
-    # GIF still spans the whole video, at a lower rate.
-    step = max(1, math.ceil(fps / GIF_MAX_FPS - 1e-6))
-    frames, index, layout = [], 0, None
-    while capture.grab():  # skipped frames are never converted
-        if index % step == 0:
-            ok, frame = capture.retrieve()
-            if not ok:
-                break
-            if layout is None:
-                size = gif_size(*frame_size(frame.shape[1], frame.shape[0],
-                                            options.get('target')))
-                layout = viz_layout(*size, predictions,
-                                    options.get('font_scale'))
-            rgb = cv2.cvtColor(draw_predictions(frame, predictions, layout),
-                               cv2.COLOR_BGR2RGB)
-            # Palette images: one byte a pixel, as the GIF stores them.
-            frames.append(
-                Image.fromarray(rgb).convert(
-                    'P', palette=Image.Palette.ADAPTIVE))
-            if len(frames) == GIF_MAX_FRAMES:
-                frames, step = frames[::2], step * 2
-        index += 1
-    if not frames:
-        raise _no_frame(video)
-    with atomic_write(out_path, 'wb') as f:
-        frames[0].save(f, format='GIF', save_all=True,
-                       append_images=frames[1:],
-                       duration=round(1000 * step / fps), loop=0)
-    options['codec'] = 'GIF'
-    return len(frames)
+    frames = []
+    for frame in drawn:
+        frames.append(
+            Image.fromarray(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)).convert(
+                'P', palette=Image.Palette.ADAPTIVE))
+        if len(frames) == GIF_MAX_FRAMES:
+            frames, step[0] = frames[::2], step[0] * 2
+    return frames
 
 
 def write_annotated_video(video: str,
@@ -256,16 +196,52 @@ def write_annotated_video(video: str,
         int: The number of frames written.
     """
     import cv2
-    options = dict(font_scale=font_scale, target=target, verbose=verbose)
+
+    from models.utils.safe_io import atomic_write
+    from models.utils.video_writer import NoFramesError, write_opencv
+    gif = out_path.lower().endswith('.gif')
     os.makedirs(osp.dirname(osp.abspath(out_path)), exist_ok=True)
-    write = _write_gif if out_path.lower().endswith('.gif') else _write_mp4
     capture = cv2.VideoCapture(video)
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    fps = fps if fps and fps > 0 else 25.0
+    # Every step[0]-th frame is drawn (the GIF's may grow while drawing).
+    step = [max(1, math.ceil(fps / GIF_MAX_FPS - 1e-6)) if gif else 1]
+
+    def drawn():
+        index, layout = 0, None
+        while capture.grab():  # skipped frames are never converted
+            if index % step[0] == 0:
+                ok, frame = capture.retrieve()
+                if not ok:
+                    return
+                if layout is None:
+                    size = frame_size(frame.shape[1], frame.shape[0],
+                                      target)
+                    layout = viz_layout(
+                        *(fit_size(*size, GIF_MAX_SIDE) if gif else size),
+                        predictions, font_scale)
+                yield draw_predictions(frame, predictions, layout)
+            index += 1
+
     try:
-        fps = capture.get(cv2.CAP_PROP_FPS)
-        fps = fps if fps and fps > 0 else 25.0
-        count = write(capture, video, out_path, fps, predictions, options)
+        if gif:
+            frames, codec = _gif_frames(drawn(), step), 'GIF'
+            if frames:
+                with atomic_write(out_path, 'wb') as f:
+                    frames[0].save(f, format='GIF', save_all=True,
+                                   append_images=frames[1:],
+                                   duration=round(1000 * step[0] / fps),
+                                   loop=0)
+            count = len(frames)
+        else:
+            count, codec = write_opencv(out_path, drawn(), fps, MP4_CODECS,
+                                        not verbose)
+    except NoFramesError:
+        count = 0
     finally:
         capture.release()
+    if not count:
+        raise OSError(f'OpenCV read no frame of {video!r} to draw on')
     if info is not None:
-        info['codec'] = options.get('codec')
+        info['codec'] = codec
     return count
