@@ -14,7 +14,7 @@ import glob
 import importlib.metadata
 import os.path as osp
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import Optional
 
 #: libavcodec's major version in FFmpeg 6.0, the oldest accepted for
 #: untrusted videos (older releases lack years of fixes).
@@ -65,35 +65,27 @@ class DecoderInfo:
         return f'{self.package} with {ffmpeg} ({versions})'
 
 
-def _mapped_files() -> List[str]:
-    """Files mapped into this process (Linux); empty elsewhere."""
+def _find_library(name: str, decord_dir: str) -> Optional[str]:
+    """The ``lib<name>`` that ``decord`` uses: OpenCV and PyAV may load
+    their own, so those vendored beside ``decord`` come first (loaded,
+    then any), then loaded ones outside any wheel's ``.libs`` folder (a
+    system FFmpeg). Loaded: mapped into this process (Linux)."""
     try:
         with open('/proc/self/maps') as f:
-            return sorted({
-                line.split(None, 5)[5].strip()
-                for line in f if line.count(' ') >= 5 and '/' in line
-            })
+            loaded = sorted({line.split(None, 5)[5].strip() for line in f
+                             if line.count(' ') >= 5 and '/' in line})
     except OSError:
-        return []
+        loaded = []
+    shipped = sorted(glob.glob(osp.join(osp.dirname(decord_dir),
+                                        'decord*.libs', '*')))
 
+    def ours(path: str) -> bool:  # lib<name>-<hash>.so.* or lib<name>.so.*
+        base = osp.basename(path)
+        return base.startswith((f'lib{name}-', f'lib{name}.so'))
 
-def _is_library(path: str, name: str) -> bool:
-    """Whether ``path`` is ``lib<name>-<hash>.so.*`` (a wheel's) or
-    ``lib<name>.so.*``."""
-    base = osp.basename(path)
-    return base.startswith(f'lib{name}-') or base.startswith(f'lib{name}.so')
-
-
-def _find_library(name: str, decord_dir: str,
-                  mapped: List[str]) -> Optional[str]:
-    """The ``lib<name>`` that ``decord`` uses: OpenCV and PyAV may load
-    their own, so those vendored beside ``decord`` come first, then loaded
-    ones outside any wheel's ``.libs`` folder (a system FFmpeg)."""
-    site = osp.dirname(decord_dir)
-    shipped = sorted(glob.glob(osp.join(site, 'decord*.libs', '*')))
-    loaded = [p for p in mapped if _is_library(p, name)]
-    found = [p for p in loaded if p in shipped] + [  # vendored, loaded
-        p for p in shipped if _is_library(p, name)] + [  # no /proc
+    loaded = [p for p in loaded if ours(p)]
+    found = [p for p in loaded if p in shipped] + [
+        p for p in shipped if ours(p)] + [
         p for p in loaded if not osp.dirname(p).endswith('.libs')]
     return found[0] if found else None
 
@@ -136,8 +128,7 @@ def decoder_info() -> DecoderInfo:
     decord_dir = osp.dirname(osp.abspath(decord.__file__))
     package = _package(decord.__file__,
                        getattr(decord, '__version__', 'unknown'))
-    mapped = _mapped_files()
-    paths = {name: _find_library(name, decord_dir, mapped)
+    paths = {name: _find_library(name, decord_dir)
              for name in _LIBRARIES}
     versions = {}
     ffmpeg = None

@@ -16,7 +16,6 @@ frames (AVI with B-frames, MPEG-TS) in order from the start.
 import bisect
 import os
 import threading
-from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -109,10 +108,10 @@ def _times(packets: List[tuple], time_base) -> Optional[List[float]]:
     return [t * time_base.numerator / time_base.denominator for t in ticks]
 
 
-#: Indexes kept, by file version: one demuxing per video.
+#: Indexes kept, by file version: one demuxing per video (all dropped
+#: when full; a sample's index is kept from VideoInit to VideoDecode).
 INDEXES_KEPT = 64
-_indexes: 'OrderedDict[tuple, Dict]' = OrderedDict()
-_indexes_lock = threading.Lock()
+_indexes: Dict[tuple, Dict] = {}
 
 
 def _file_version(filename: str) -> tuple:
@@ -121,20 +120,10 @@ def _file_version(filename: str) -> tuple:
     return filename, stat.st_size, stat.st_ctime_ns, stat.st_ino
 
 
-def _kept_index(key: tuple) -> Optional[Dict]:
-    with _indexes_lock:
-        index = _indexes.get(key)
-        if index is not None:
-            _indexes.move_to_end(key)
-        return index
-
-
 def _keep_index(key: tuple, index: Dict) -> None:
-    with _indexes_lock:
-        _indexes[key] = index
-        _indexes.move_to_end(key)
-        while len(_indexes) > INDEXES_KEPT:
-            _indexes.popitem(last=False)
+    if len(_indexes) >= INDEXES_KEPT:
+        _indexes.clear()
+    _indexes[key] = index
 
 
 def _check_count(index: Dict, num_frames: Optional[int]) -> None:
@@ -157,7 +146,7 @@ class OpenVideo:
             if len(self.container.streams.video) != 1:
                 raise NotSupported('not exactly one video stream')
             self.stream = self.container.streams.video[0]
-            index = _kept_index(key)
+            index = _indexes.get(key)
             self.unread = index is not None
             if index is None:
                 index = _index(self.container, self.stream)
@@ -179,15 +168,22 @@ class OpenVideo:
             self.container.close()
             self.container = None
 
+    def _seek_problem(self) -> str:
+        """Why the frames cannot be found by seeking, or ``''``."""
+        index = self.index
+        if self.container.format.name not in SEEKABLE_FORMATS:
+            return f'container {self.container.format.name}'
+        if index['repeated'] or len(index['stamps']) != index['count']:
+            return 'missing or repeated time stamps'
+        return '' if index['keys'] else 'no key frame'
+
     def decord_counts(self) -> Optional[Tuple[int, float]]:
         """``VideoInit``'s ``(total_frames, avg_fps)`` without decord, or
         None where only decord can tell them (a container whose index is
         not trusted, empty packets, missing or repeated time stamps)."""
         index, rate = self.index, self.stream.average_rate
-        if (self.container.format.name not in SEEKABLE_FORMATS
-                or index['empty'] or not index['count'] or not rate
-                or index['repeated'] or not index['keys']
-                or len(index['stamps']) != index['count']):
+        if (self._seek_problem() or index['empty'] or not index['count']
+                or not rate):
             return None
         return index['count'], float(rate)
 
@@ -201,16 +197,14 @@ class OpenVideo:
         _check_count(index, num_frames)
         if indices and (min(indices) < 0 or max(indices) >= index['count']):
             raise NotSupported('a frame index out of range')
-        in_order = container.format.name not in SEEKABLE_FORMATS
+        problem = self._seek_problem()
+        in_order = problem.startswith('container')
         if in_order and not index['reordered']:
             raise NotSupported(
-                f'container {container.format.name}, frames in order: '
-                "decord's seeking is right there")
-        if not in_order and (index['repeated']
-                             or len(index['stamps']) != index['count']):
-            raise NotSupported('missing or repeated time stamps')
-        if not in_order and not index['keys']:
-            raise NotSupported('no key frame')
+                f"{problem}, frames in order: decord's seeking is right "
+                'there')
+        if problem and not in_order:
+            raise NotSupported(problem)
         if not indices:
             return []
         if in_order:
@@ -241,7 +235,7 @@ def video_index(filename: str) -> Dict:
     stamp is missing) and ``repeated``. :class:`NotSupported` for not
     exactly one video stream; OSError or ``av.error.FFmpegError`` where
     the file cannot be read."""
-    index = _kept_index(_file_version(filename))
+    index = _indexes.get(_file_version(filename))
     if index is None:
         with OpenVideo(filename) as video:
             index = video.index
