@@ -50,8 +50,8 @@ def _index(container, stream) -> Dict:
     """The index of :func:`video_index`. Packets an edit list hides are
     not frames (the decoder returns none), but their key frames are kept,
     to seek to."""
-    stamps, keys, timed = [], [], []
-    count, latest, reordered, hidden, empty = 0, None, False, 0, -1
+    stamps, keys, timed = [], [], []  # stamps in decoding order
+    count, reordered, hidden, empty = 0, False, 0, -1
     for packet in container.demux(stream):
         if not packet.size:
             # PyAV's end-of-stream marker, or a stored empty packet
@@ -66,14 +66,12 @@ def _index(container, stream) -> Dict:
         timed.append((packet.pts, packet.dts, packet.duration))
         if packet.pts is None:
             reordered = True  # unknown: the in-order path is safe
-            continue
-        if latest is not None and packet.pts < latest:
-            reordered = True
-        latest = packet.pts if latest is None else max(latest, packet.pts)
-        stamps.append(packet.pts)
-    stamps.sort()
-    return dict(stamps=stamps, keys=sorted(keys), count=count,
-                reordered=reordered, hidden=hidden, empty=max(empty, 0),
+        else:
+            stamps.append(packet.pts)
+    shown = sorted(stamps)
+    return dict(stamps=shown, keys=sorted(keys), count=count,
+                reordered=reordered or shown != stamps, hidden=hidden,
+                empty=max(empty, 0),
                 repeated=len(set(stamps)) != len(stamps),
                 times=_times(timed, stream.time_base))
 
