@@ -235,14 +235,12 @@ class VideoInit(DecordInit):
             if not osp.isfile(filename) or osp.getsize(filename) == 0:
                 raise VideoReadError(describe_read_error(filename,
                                                          error)) from error
-        else:
-            results['total_frames'] = _shown_frames(
-                filename, results['total_frames'])
+            reader = _OpenCVFrames(filename)
+            results.update(video_reader=reader, total_frames=len(reader),
+                           avg_fps=reader.fps)
             return results
-        reader = _OpenCVFrames(filename)
-        results['video_reader'] = reader
-        results['total_frames'] = len(reader)
-        results['avg_fps'] = reader.fps
+        results['total_frames'] = _shown_frames(filename,
+                                                results['total_frames'])
         return results
 
 
