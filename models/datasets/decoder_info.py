@@ -91,8 +91,7 @@ def _find_library(name: str, decord_dir: str) -> Optional[str]:
 
 
 def _package(decord_file: str, fallback: str) -> str:
-    """The distribution whose files hold this ``decord`` module (decord2
-    and decord 0.6 install the same one)."""
+    """The distribution whose files hold this ``decord`` module."""
     for name in DECORD_DISTRIBUTIONS:
         try:
             dist = importlib.metadata.distribution(name)

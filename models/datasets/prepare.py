@@ -73,12 +73,10 @@ def find_sources(src_dir: str, level: int, exts: Sequence[str],
     skip = osp.join(osp.realpath(exclude), '') if exclude else None
     if skip and not skip.startswith(osp.join(osp.realpath(src_dir), '')):
         skip = None  # only an output folder inside the sources' is skipped
-    found = []
-    for path in glob.glob(pattern):
-        if (osp.splitext(path)[1].lower() in wanted and osp.isfile(path)
-                and not (skip and osp.realpath(path).startswith(skip))):
-            found.append(osp.relpath(path, src_dir))
-    return sorted(found)
+    return sorted(
+        osp.relpath(path, src_dir) for path in glob.glob(pattern)
+        if osp.splitext(path)[1].lower() in wanted and osp.isfile(path)
+        and not (skip and osp.realpath(path).startswith(skip)))
 
 
 def read_list(path: str) -> List[List[str]]:
@@ -91,8 +89,7 @@ def read_list(path: str) -> List[List[str]]:
 
 
 def _key(name: str) -> str:
-    """A class name as ``ApplyEyeMakeup`` and ``apply eye makeup`` both
-    spell it."""
+    """``ApplyEyeMakeup`` and ``apply eye makeup`` as one key."""
     return re.sub(r'[^0-9a-z]', '', name.lower())
 
 
@@ -184,8 +181,7 @@ def write_list(path: str, lines: Sequence[str]) -> bool:
 
 def _frames(container, scale: Optional[int],
             size: Optional[Tuple[int, int]]) -> Iterator[np.ndarray]:
-    """The video's frames as displayed, resized, BGR; damaged data raises
-    ValueError."""
+    """The frames as displayed, resized, BGR; ValueError for damage."""
     import av
     stream = container.streams.video[0]
     stream.codec_context.thread_count = 1  # one process per core

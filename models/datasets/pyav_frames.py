@@ -47,9 +47,7 @@ def _import_av():
 
 
 def _index(container, stream) -> Dict:
-    """The index of :func:`video_index`. Packets an edit list hides are
-    not frames (the decoder returns none), but their key frames are kept,
-    to seek to."""
+    """The index of :func:`video_index`."""
     stamps, keys, timed = [], [], []  # stamps in decoding order
     count, reordered, hidden, empty = 0, False, 0, -1
     for packet in container.demux(stream):
@@ -59,7 +57,7 @@ def _index(container, stream) -> Dict:
             continue
         if packet.is_keyframe and packet.pts is not None:
             keys.append(packet.pts)
-        if packet.is_discard:
+        if packet.is_discard:  # hidden by an edit list: a key frame only
             hidden += 1
             continue
         count += 1
@@ -276,8 +274,7 @@ def read_frames(filename: str, frame_inds: Sequence[int],
 
 
 def _to_rgb(frame) -> np.ndarray:
-    """The frame as RGB, turned by its display rotation as decord turns
-    it."""
+    """The frame as RGB, turned as decord turns it."""
     if frame.format.name not in PIXEL_FORMATS:
         raise NotSupported(f'pixel format {frame.format.name}')
     if frame.is_corrupt:
@@ -315,8 +312,7 @@ def display_turns(frame) -> int:
 def _decode(container, stream, goals: List[int], keys: List[int],
             skip_unneeded: bool,
             stats: Dict[str, int]) -> Dict[int, np.ndarray]:
-    """Decode the frames stamped ``goals`` (ascending), seeking to a goal's
-    key frame when it lies past what is decoded already."""
+    """Decode the frames stamped ``goals`` (ascending), seeking ahead."""
     wanted = set(goals)
     context = stream.codec_context
     context.thread_count = 1  # one decoding process per core

@@ -93,8 +93,7 @@ def _opencv_rate_and_length(filename: str, size: int,
 
 
 class _SequentialOpenCV:
-    """Frames read with OpenCV in one forward pass, best asked for
-    ascending (going back reopens the file)."""
+    """OpenCV's frames in one forward pass (going back reopens)."""
 
     def __init__(self, filename: str, num_frames: int):
         import cv2
@@ -133,8 +132,7 @@ class _SequentialOpenCV:
 
 
 class _OpenCVFrames:
-    """A video's RGB frames read with OpenCV, keeping only those asked
-    for."""
+    """A video's RGB frames read with OpenCV, as a reader."""
 
     def __init__(self, filename: str):
         try:
@@ -210,8 +208,7 @@ class VideoInit(DecordInit):
         return self._decord_transform(results)
 
     def _pyav_reader(self, filename: str) -> Optional['PyAVReader']:
-        """The video opened with PyAV where that tells decord's counts;
-        None where decord must open it."""
+        """The video opened with PyAV where it tells decord's counts."""
         path = video_path(filename)
         if self.io_backend != 'disk' or not _has_av() or not osp.isfile(path):
             return None
@@ -284,8 +281,7 @@ class PyAVReader:
 
 
 def _shown_frames(filename: str, counted: int) -> int:
-    """The frames shown of a video decord counts ``counted`` frames of
-    (decord also counts the packets an MP4 edit list hides)."""
+    """decord's count less the packets an MP4 edit list hides."""
     path = video_path(filename)
     if not _has_av() or not osp.isfile(path):
         return counted
@@ -332,9 +328,7 @@ class _ServedFrames:
 
 
 def _pyav_frames(results: Dict) -> Optional[List[np.ndarray]]:
-    """The sampled frames decoded with PyAV, from the video ``VideoInit``
-    opened, else from the file; None for another io_backend or nothing
-    sampled; PyAV's errors (``CorruptVideo``, ``NotSupported``) raised."""
+    """The sampled frames decoded with PyAV (None: nothing sampled)."""
     filename = video_path(results['filename'])
     indices = np.asarray(results.get('frame_inds', [])).reshape(-1)
     if not osp.isfile(filename) or indices.size == 0 or indices.min() < 0:
