@@ -23,23 +23,21 @@ MIN_LIBAVCODEC_MAJOR = 60
 #: The distributions known to install the ``decord`` module.
 DECORD_DISTRIBUTIONS = ('decord2', 'decord', 'eva-decord')
 
-_LIBRARIES = ('avcodec', 'avformat', 'avutil', 'swscale')
+_LIBRARIES = ('avcodec', 'avformat', 'avutil')
 
 
 @dataclass(frozen=True)
 class DecoderInfo:
     """The video decoder in use (``package``, e.g. ``'decord2 3.4.0'``)
     and the FFmpeg under it: ``ffmpeg`` (``av_version_info``, e.g.
-    ``'8.1.1'``), the ``lib*`` versions (e.g. ``'62.28.101'``) and the
-    folder libavcodec was loaded from; None where not found."""
+    ``'8.1.1'``) and the ``lib*`` versions (e.g. ``'62.28.101'``); None
+    where not found."""
 
     package: str
     ffmpeg: Optional[str] = None
     libavcodec: Optional[str] = None
     libavformat: Optional[str] = None
     libavutil: Optional[str] = None
-    libswscale: Optional[str] = None
-    library_dir: Optional[str] = None
 
     @property
     def libavcodec_major(self) -> Optional[int]:
@@ -127,11 +125,9 @@ def decoder_info() -> DecoderInfo:
     decord_dir = osp.dirname(osp.abspath(decord.__file__))
     package = _package(decord.__file__,
                        getattr(decord, '__version__', 'unknown'))
-    paths = {name: _find_library(name, decord_dir)
-             for name in _LIBRARIES}
     versions = {}
-    ffmpeg = None
-    for name, path in paths.items():
+    for name in _LIBRARIES:
+        path = _find_library(name, decord_dir)
         if path is None:
             continue
         try:
@@ -142,12 +138,8 @@ def decoder_info() -> DecoderInfo:
             versions[f'lib{name}'] = f'{n >> 16}.{(n >> 8) & 0xFF}.{n & 0xFF}'
             if name == 'avutil':
                 library.av_version_info.restype = ctypes.c_char_p
-                ffmpeg = library.av_version_info().decode(errors='replace')
+                versions['ffmpeg'] = library.av_version_info().decode(
+                    errors='replace')
         except (OSError, AttributeError):  # not FFmpeg after all
             continue
-    avcodec = paths['avcodec']
-    return DecoderInfo(
-        package=package,
-        ffmpeg=ffmpeg,
-        library_dir=osp.dirname(avcodec) if avcodec else None,
-        **versions)
+    return DecoderInfo(package=package, **versions)
