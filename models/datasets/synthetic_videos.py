@@ -128,9 +128,8 @@ def _clean_frames(obj: str, motion: str, rng: np.random.Generator,
     # a larger turn between sampled frames would look like one backwards.
     turn = rng.uniform(0.3, 0.5) * math.pi
     direction = dict(left=(-1, 0), right=(1, 0), up=(0, -1), down=(0, 1))
-    step = np.zeros(2)
-    if motion.startswith('moving'):
-        step = np.array(direction[motion.split()[1]], float) * travel
+    step = np.array(direction.get(motion.split()[-1], (0, 0)),
+                    float) * travel
     # Place the start so that the whole path stays inside the frame.
     largest = radius * (scale_end if motion == 'growing' else 1) * 1.2
     low = np.array([largest, largest]) - np.minimum(step, 0)
@@ -150,9 +149,7 @@ def _clean_frames(obj: str, motion: str, rng: np.random.Generator,
                        int(round(r * 16)), color, -1, cv2.LINE_AA, 4)
             yield frame
             continue
-        angle = angle0
-        if motion.startswith('rotating'):
-            angle = angle0 + spin[motion.split()[1]] * t
+        angle = angle0 + spin.get(motion.split()[-1], 0) * t
         phases = angle + np.arange(corners) * 2 * math.pi / corners
         points = center + r * 1.25 * np.stack(
             [np.cos(phases), np.sin(phases)], 1)
