@@ -176,8 +176,7 @@ def check_decord_frames(frames: Sequence[np.ndarray]) -> List[np.ndarray]:
     :class:`DecordCopyError` sends it to the fallback reader."""
     frames = list(frames)
     shapes = {np.shape(frame) for frame in frames}
-    if any(len(shape) != 3 or shape[2] != 3 for shape in shapes) or len(
-            shapes) > 1:
+    if len(shapes) > 1 or any(len(s) != 3 or s[2] != 3 for s in shapes):
         raise DecordCopyError(
             f'decord returned frames of shape {sorted(shapes)}, not '
             '(height, width, 3)')
@@ -199,13 +198,27 @@ class VideoInit(DecordInit):
             video_path(filename), num_threads=self.num_threads)
 
     def transform(self, results: Dict) -> Dict:
-        """Open the video and set ``total_frames`` and ``avg_fps``."""
-        reader = self._pyav_reader(results['filename'])
+        """Open the video and set ``total_frames`` and ``avg_fps``: with
+        PyAV, else decord, else OpenCV."""
+        filename = results['filename']
+        reader = self._pyav_reader(filename)
         if reader is not None:
             results['video_reader'] = reader
             results['total_frames'], results['avg_fps'] = reader.counts
             return results
-        return self._decord_transform(results)
+        try:
+            results = super().transform(results)
+        except Exception as error:
+            if not osp.isfile(filename) or osp.getsize(filename) == 0:
+                raise VideoReadError(describe_read_error(filename,
+                                                         error)) from error
+            reader = _OpenCVFrames(filename)
+            results.update(video_reader=reader, total_frames=len(reader),
+                           avg_fps=reader.fps)
+            return results
+        results['total_frames'] = _shown_frames(filename,
+                                                results['total_frames'])
+        return results
 
     def _pyav_reader(self, filename: str) -> Optional['PyAVReader']:
         """The video opened with PyAV where it tells decord's counts."""
@@ -222,23 +235,6 @@ class VideoInit(DecordInit):
             video.close()
             return None
         return PyAVReader(path, video, counts, self.num_threads)
-
-    def _decord_transform(self, results: Dict) -> Dict:
-        """``transform`` with decord, or OpenCV where it fails."""
-        filename = results['filename']
-        try:
-            results = super().transform(results)
-        except Exception as error:
-            if not osp.isfile(filename) or osp.getsize(filename) == 0:
-                raise VideoReadError(describe_read_error(filename,
-                                                         error)) from error
-            reader = _OpenCVFrames(filename)
-            results.update(video_reader=reader, total_frames=len(reader),
-                           avg_fps=reader.fps)
-            return results
-        results['total_frames'] = _shown_frames(filename,
-                                                results['total_frames'])
-        return results
 
 
 class PyAVReader:
