@@ -14,7 +14,7 @@ import os
 import os.path as osp
 import re
 from fractions import Fraction
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -51,16 +51,6 @@ def output_size(width: int, height: int, scale: Optional[int] = None,
     if width <= height:
         return scale, max(2, 2 * round(height * scale / width / 2))
     return max(2, 2 * round(width * scale / height / 2)), scale
-
-
-def encoder_options(gop: Optional[int], crf: int,
-                    preset: str) -> Dict[str, str]:
-    """libx264's options: a key frame exactly every ``gop`` frames, or its
-    own choice for None."""
-    options = dict(crf=str(crf), preset=preset)
-    if gop:
-        options.update(g=str(gop), keyint_min=str(gop), sc_threshold='0')
-    return options
 
 
 def find_sources(src_dir: str, level: int, exts: Sequence[str],
@@ -252,8 +242,12 @@ def prepare_one(src: str, dst: str, scale: Optional[int] = None,
                 preset: str = 'medium') -> Tuple[str, str]:
     """Prepare one video, or skip it when ``dst`` is already a good copy:
     ``('done' | 'skipped' | 'failed', reason)``. ``scale``, ``size`` as
-    for :func:`output_size`, ``gop`` for :func:`encoder_options`."""
+    for :func:`output_size`; ``gop``: a key frame exactly every ``gop``
+    frames, or libx264's choice for None."""
     import av
+    options = dict(crf=str(crf), preset=preset)
+    if gop:
+        options.update(g=str(gop), keyint_min=str(gop), sc_threshold='0')
     if osp.exists(dst) and not check_output(src, dst):
         return 'skipped', ''
     try:
@@ -267,8 +261,7 @@ def prepare_one(src: str, dst: str, scale: Optional[int] = None,
             if not rate:
                 return 'failed', 'no frame rate'
             write_pyav(dst, _frames(container, scale, size),
-                       Fraction(rate), options=encoder_options(
-                           gop, crf, preset), threads=1)
+                       Fraction(rate), options=options, threads=1)
     except Exception as error:  # the reason is listed; the run goes on
         return 'failed', str(error).splitlines()[0] or type(error).__name__
     reason = check_output(src, dst)
