@@ -220,19 +220,6 @@ def _write_job(job: tuple) -> None:
         write_clip(path, *render(*spec), codec)
 
 
-def _write_all(jobs: List[tuple], desc: str, workers: int, progress: bool,
-               chunksize: int = 1) -> None:
-    from tqdm import tqdm
-    pool = (ProcessPoolExecutor(min(workers, len(jobs)))
-            if workers > 1 and len(jobs) > 1 else None)
-    with pool or contextlib.nullcontext():
-        mapper = functools.partial(pool.map, chunksize=chunksize) if pool \
-            else map
-        for _ in tqdm(mapper(_write_job, jobs), total=len(jobs), desc=desc,
-                      unit='video', mininterval=2, disable=not progress):
-            pass
-
-
 def _write_set(out: str, jobs: List[tuple], desc: str, workers: int,
                progress: bool, lists: Dict[str, List[str]],
                documents: Dict[str, dict], chunksize: int = 1) -> None:
@@ -247,9 +234,18 @@ def _write_set(out: str, jobs: List[tuple], desc: str, workers: int,
     maps = dict(zip(LABEL_MAPS, (seen, held, seen + held)))
     for name, lines in {**lists, **maps}.items():
         write_lines(osp.join(out, name), lines)
+    from tqdm import tqdm
     codec = video_codec()
-    _write_all([(path, codec, spec) for path, spec in jobs],
-               f'{desc} ({codec})', workers, progress, chunksize)
+    pool = (ProcessPoolExecutor(min(workers, len(jobs)))
+            if workers > 1 and len(jobs) > 1 else None)
+    with pool or contextlib.nullcontext():
+        mapper = functools.partial(pool.map, chunksize=chunksize) if pool \
+            else map
+        for _ in tqdm(mapper(_write_job, [(path, codec, spec)
+                                          for path, spec in jobs]),
+                      total=len(jobs), desc=f'{desc} ({codec})',
+                      unit='video', mininterval=2, disable=not progress):
+            pass
     for name, document in documents.items():
         _write_json(osp.join(out, name), document)
     names = [osp.relpath(path, out) for path, _ in jobs] + [
