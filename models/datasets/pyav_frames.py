@@ -116,12 +116,6 @@ def _file_version(filename: str) -> tuple:
     return filename, stat.st_size, stat.st_ctime_ns, stat.st_ino
 
 
-def _keep_index(key: tuple, index: Dict) -> None:
-    if len(_indexes) >= INDEXES_KEPT:
-        _indexes.clear()
-    _indexes[key] = index
-
-
 def _check_count(index: Dict, num_frames: Optional[int]) -> None:
     if num_frames is not None and index['count'] != num_frames:
         raise NotSupported(f"{index['count']} frames, decord counts "
@@ -146,7 +140,9 @@ class OpenVideo:
             self.unread = index is not None
             if index is None:
                 index = _index(self.container, self.stream)
-                _keep_index(key, index)
+                if len(_indexes) >= INDEXES_KEPT:
+                    _indexes.clear()
+                _indexes[key] = index
             self.index = index  # shared: do not change it
         except BaseException:
             self.close()
