@@ -1,12 +1,7 @@
-"""Prepare videos for fast decoding (``tools/data/prepare_videos.py``):
-resized and re-encoded as H.264 with a chosen key-frame interval (a
-sampled frame is decoded from its key frame on: docs/data_path.md), each
-output checked, with the annotation list of the new folder.
-
-Frames are turned by the display rotation as the readers turn them; audio
-is dropped. Outputs are written whole or not at all, and a re-run skips
-those that pass the check. Standard library and NumPy at import (PyAV
-when working): no torch.
+"""Prepare videos for fast decoding: the work of
+``tools/data/prepare_videos.py``, whose docstring says what it writes (a
+sampled frame is decoded from its key frame on: docs/data_path.md).
+Standard library and NumPy at import (PyAV when working): no torch.
 """
 import contextlib
 import glob
