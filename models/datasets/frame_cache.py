@@ -156,9 +156,8 @@ class CachedVideoInit(BaseTransform):
     def transform(self, results: Dict) -> Dict:
         """Set ``video_reader``, ``total_frames`` and ``avg_fps``."""
         reader = load_or_decode(self.cache_dir, results['filename'])
-        results['video_reader'] = reader
-        results['total_frames'] = len(reader)
-        results['avg_fps'] = reader.fps
+        results.update(video_reader=reader, total_frames=len(reader),
+                       avg_fps=reader.fps)
         return results
 
     def __repr__(self) -> str:
