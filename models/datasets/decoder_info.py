@@ -14,7 +14,7 @@ import glob
 import importlib.metadata
 import os.path as osp
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import Optional
 
 #: libavcodec's major version in FFmpeg 6.0, the oldest accepted for
 #: untrusted videos (older releases lack years of fixes).
@@ -23,23 +23,21 @@ MIN_LIBAVCODEC_MAJOR = 60
 #: The distributions known to install the ``decord`` module.
 DECORD_DISTRIBUTIONS = ('decord2', 'decord', 'eva-decord')
 
-_LIBRARIES = ('avcodec', 'avformat', 'avutil', 'swscale')
+_LIBRARIES = ('avcodec', 'avformat', 'avutil')
 
 
 @dataclass(frozen=True)
 class DecoderInfo:
     """The video decoder in use (``package``, e.g. ``'decord2 3.4.0'``)
     and the FFmpeg under it: ``ffmpeg`` (``av_version_info``, e.g.
-    ``'8.1.1'``), the ``lib*`` versions (e.g. ``'62.28.101'``) and the
-    folder libavcodec was loaded from; None where not found."""
+    ``'8.1.1'``) and the ``lib*`` versions (e.g. ``'62.28.101'``); None
+    where not found."""
 
     package: str
     ffmpeg: Optional[str] = None
     libavcodec: Optional[str] = None
     libavformat: Optional[str] = None
     libavutil: Optional[str] = None
-    libswscale: Optional[str] = None
-    library_dir: Optional[str] = None
 
     @property
     def libavcodec_major(self) -> Optional[int]:
@@ -65,42 +63,33 @@ class DecoderInfo:
         return f'{self.package} with {ffmpeg} ({versions})'
 
 
-def _mapped_files() -> List[str]:
-    """Files mapped into this process (Linux); empty elsewhere."""
+def _find_library(name: str, decord_dir: str) -> Optional[str]:
+    """The ``lib<name>`` that ``decord`` uses: OpenCV and PyAV may load
+    their own, so those vendored beside ``decord`` come first (loaded,
+    then any), then loaded ones outside any wheel's ``.libs`` folder (a
+    system FFmpeg). Loaded: mapped into this process (Linux)."""
     try:
         with open('/proc/self/maps') as f:
-            return sorted({
-                line.split(None, 5)[5].strip()
-                for line in f if line.count(' ') >= 5 and '/' in line
-            })
+            loaded = sorted({line.split(None, 5)[5].strip() for line in f
+                             if line.count(' ') >= 5 and '/' in line})
     except OSError:
-        return []
+        loaded = []
+    shipped = sorted(glob.glob(osp.join(osp.dirname(decord_dir),
+                                        'decord*.libs', '*')))
 
+    def ours(path: str) -> bool:  # lib<name>-<hash>.so.* or lib<name>.so.*
+        base = osp.basename(path)
+        return base.startswith((f'lib{name}-', f'lib{name}.so'))
 
-def _is_library(path: str, name: str) -> bool:
-    """Whether ``path`` is ``lib<name>-<hash>.so.*`` (a wheel's) or
-    ``lib<name>.so.*``."""
-    base = osp.basename(path)
-    return base.startswith(f'lib{name}-') or base.startswith(f'lib{name}.so')
-
-
-def _find_library(name: str, decord_dir: str,
-                  mapped: List[str]) -> Optional[str]:
-    """The ``lib<name>`` that ``decord`` uses: OpenCV and PyAV may load
-    their own, so those vendored beside ``decord`` come first, then loaded
-    ones outside any wheel's ``.libs`` folder (a system FFmpeg)."""
-    site = osp.dirname(decord_dir)
-    shipped = sorted(glob.glob(osp.join(site, 'decord*.libs', '*')))
-    loaded = [p for p in mapped if _is_library(p, name)]
-    found = [p for p in loaded if p in shipped] + [  # vendored, loaded
-        p for p in shipped if _is_library(p, name)] + [  # no /proc
+    loaded = [p for p in loaded if ours(p)]
+    found = [p for p in loaded if p in shipped] + [
+        p for p in shipped if ours(p)] + [
         p for p in loaded if not osp.dirname(p).endswith('.libs')]
     return found[0] if found else None
 
 
 def _package(decord_file: str, fallback: str) -> str:
-    """The distribution whose files hold this ``decord`` module (decord2
-    and decord 0.6 install the same one)."""
+    """The distribution whose files hold this ``decord`` module."""
     for name in DECORD_DISTRIBUTIONS:
         try:
             dist = importlib.metadata.distribution(name)
@@ -136,12 +125,9 @@ def decoder_info() -> DecoderInfo:
     decord_dir = osp.dirname(osp.abspath(decord.__file__))
     package = _package(decord.__file__,
                        getattr(decord, '__version__', 'unknown'))
-    mapped = _mapped_files()
-    paths = {name: _find_library(name, decord_dir, mapped)
-             for name in _LIBRARIES}
     versions = {}
-    ffmpeg = None
-    for name, path in paths.items():
+    for name in _LIBRARIES:
+        path = _find_library(name, decord_dir)
         if path is None:
             continue
         try:
@@ -152,12 +138,8 @@ def decoder_info() -> DecoderInfo:
             versions[f'lib{name}'] = f'{n >> 16}.{(n >> 8) & 0xFF}.{n & 0xFF}'
             if name == 'avutil':
                 library.av_version_info.restype = ctypes.c_char_p
-                ffmpeg = library.av_version_info().decode(errors='replace')
+                versions['ffmpeg'] = library.av_version_info().decode(
+                    errors='replace')
         except (OSError, AttributeError):  # not FFmpeg after all
             continue
-    avcodec = paths['avcodec']
-    return DecoderInfo(
-        package=package,
-        ffmpeg=ffmpeg,
-        library_dir=osp.dirname(avcodec) if avcodec else None,
-        **versions)
+    return DecoderInfo(package=package, **versions)

@@ -9,6 +9,7 @@ the video's absolute path and version, and later reads that file;
 written whole or not at all. Delete the folder to free the space: ``n *
 h * w * 3`` bytes per video.
 """
+import functools
 import hashlib
 import os
 import os.path as osp
@@ -107,23 +108,14 @@ def _store(entry: str, frames: np.ndarray, fps: float) -> None:
                 os.remove(tmp)
 
 
-class _Decode(torch.utils.data.Dataset):
-    """Decodes video ``i`` into the cache, in DataLoader workers."""
-
-    def __init__(self, cache_dir: str, filenames: List[str]) -> None:
-        self.cache_dir = cache_dir
-        self.filenames = filenames
-
-    def __len__(self) -> int:
-        return len(self.filenames)
-
-    def __getitem__(self, i: int) -> int:
-        try:
-            load_or_decode(self.cache_dir, self.filenames[i])
-        except Exception:
-            # The pipeline meets the same error, and handles it as always
-            return 0
-        return 1
+def _decode_one(cache_dir: str, filename: str) -> int:
+    """Decode a video into the cache (in a DataLoader worker): 1, or 0
+    where it fails (the pipeline meets the same error, as always)."""
+    try:
+        load_or_decode(cache_dir, filename)
+    except Exception:
+        return 0
+    return 1
 
 
 def fill(dataset, workers: int, rank: int = 0, world_size: int = 1) -> int:
@@ -145,8 +137,10 @@ def fill(dataset, workers: int, rank: int = 0, world_size: int = 1) -> int:
                 missing.append(filename)
         except OSError:
             pass  # a missing video: the pipeline names it
+    # Without batching, collate_fn works on each item, in the workers.
     loader = torch.utils.data.DataLoader(
-        _Decode(cache_dir, missing), batch_size=None, num_workers=workers)
+        missing, batch_size=None, num_workers=workers,
+        collate_fn=functools.partial(_decode_one, cache_dir))
     return sum(loader)
 
 
@@ -162,9 +156,8 @@ class CachedVideoInit(BaseTransform):
     def transform(self, results: Dict) -> Dict:
         """Set ``video_reader``, ``total_frames`` and ``avg_fps``."""
         reader = load_or_decode(self.cache_dir, results['filename'])
-        results['video_reader'] = reader
-        results['total_frames'] = len(reader)
-        results['avg_fps'] = reader.fps
+        results.update(video_reader=reader, total_frames=len(reader),
+                       avg_fps=reader.fps)
         return results
 
     def __repr__(self) -> str:

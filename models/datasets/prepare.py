@@ -1,12 +1,7 @@
-"""Prepare videos for fast decoding (``tools/data/prepare_videos.py``):
-resized and re-encoded as H.264 with a chosen key-frame interval (a
-sampled frame is decoded from its key frame on: docs/data_path.md), each
-output checked, with the annotation list of the new folder.
-
-Frames are turned by the display rotation as the readers turn them; audio
-is dropped. Outputs are written whole or not at all, and a re-run skips
-those that pass the check. Standard library and NumPy at import (PyAV
-when working): no torch.
+"""Prepare videos for fast decoding: the work of
+``tools/data/prepare_videos.py``, whose docstring says what it writes (a
+sampled frame is decoded from its key frame on: docs/data_path.md).
+Standard library and NumPy at import (PyAV when working): no torch.
 """
 import contextlib
 import glob
@@ -14,7 +9,7 @@ import os
 import os.path as osp
 import re
 from fractions import Fraction
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -53,16 +48,6 @@ def output_size(width: int, height: int, scale: Optional[int] = None,
     return max(2, 2 * round(width * scale / height / 2)), scale
 
 
-def encoder_options(gop: Optional[int], crf: int,
-                    preset: str) -> Dict[str, str]:
-    """libx264's options: a key frame exactly every ``gop`` frames, or its
-    own choice for None."""
-    options = dict(crf=str(crf), preset=preset)
-    if gop:
-        options.update(g=str(gop), keyint_min=str(gop), sc_threshold='0')
-    return options
-
-
 def find_sources(src_dir: str, level: int, exts: Sequence[str],
                  exclude: Optional[str] = None) -> List[str]:
     """The videos ``level`` folders below ``src_dir``, relative to it,
@@ -73,12 +58,10 @@ def find_sources(src_dir: str, level: int, exts: Sequence[str],
     skip = osp.join(osp.realpath(exclude), '') if exclude else None
     if skip and not skip.startswith(osp.join(osp.realpath(src_dir), '')):
         skip = None  # only an output folder inside the sources' is skipped
-    found = []
-    for path in glob.glob(pattern):
-        if (osp.splitext(path)[1].lower() in wanted and osp.isfile(path)
-                and not (skip and osp.realpath(path).startswith(skip))):
-            found.append(osp.relpath(path, src_dir))
-    return sorted(found)
+    return sorted(
+        osp.relpath(path, src_dir) for path in glob.glob(pattern)
+        if osp.splitext(path)[1].lower() in wanted and osp.isfile(path)
+        and not (skip and osp.realpath(path).startswith(skip)))
 
 
 def read_list(path: str) -> List[List[str]]:
@@ -91,8 +74,7 @@ def read_list(path: str) -> List[List[str]]:
 
 
 def _key(name: str) -> str:
-    """A class name as ``ApplyEyeMakeup`` and ``apply eye makeup`` both
-    spell it."""
+    """``ApplyEyeMakeup`` and ``apply eye makeup`` as one key."""
     return re.sub(r'[^0-9a-z]', '', name.lower())
 
 
@@ -184,8 +166,7 @@ def write_list(path: str, lines: Sequence[str]) -> bool:
 
 def _frames(container, scale: Optional[int],
             size: Optional[Tuple[int, int]]) -> Iterator[np.ndarray]:
-    """The video's frames as displayed, resized, BGR; damaged data raises
-    ValueError."""
+    """The frames as displayed, resized, BGR; ValueError for damage."""
     import av
     stream = container.streams.video[0]
     stream.codec_context.thread_count = 1  # one process per core
@@ -256,8 +237,12 @@ def prepare_one(src: str, dst: str, scale: Optional[int] = None,
                 preset: str = 'medium') -> Tuple[str, str]:
     """Prepare one video, or skip it when ``dst`` is already a good copy:
     ``('done' | 'skipped' | 'failed', reason)``. ``scale``, ``size`` as
-    for :func:`output_size`, ``gop`` for :func:`encoder_options`."""
+    for :func:`output_size`; ``gop``: a key frame exactly every ``gop``
+    frames, or libx264's choice for None."""
     import av
+    options = dict(crf=str(crf), preset=preset)
+    if gop:
+        options.update(g=str(gop), keyint_min=str(gop), sc_threshold='0')
     if osp.exists(dst) and not check_output(src, dst):
         return 'skipped', ''
     try:
@@ -271,8 +256,7 @@ def prepare_one(src: str, dst: str, scale: Optional[int] = None,
             if not rate:
                 return 'failed', 'no frame rate'
             write_pyav(dst, _frames(container, scale, size),
-                       Fraction(rate), options=encoder_options(
-                           gop, crf, preset), threads=1)
+                       Fraction(rate), options=options, threads=1)
     except Exception as error:  # the reason is listed; the run goes on
         return 'failed', str(error).splitlines()[0] or type(error).__name__
     reason = check_output(src, dst)

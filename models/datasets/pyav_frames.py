@@ -16,7 +16,6 @@ frames (AVI with B-frames, MPEG-TS) in order from the start.
 import bisect
 import os
 import threading
-from collections import OrderedDict
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -48,11 +47,9 @@ def _import_av():
 
 
 def _index(container, stream) -> Dict:
-    """The index of :func:`video_index`. Packets an edit list hides are
-    not frames (the decoder returns none), but their key frames are kept,
-    to seek to."""
-    stamps, keys, timed = [], [], []
-    count, latest, reordered, hidden, empty = 0, None, False, 0, -1
+    """The index of :func:`video_index`."""
+    stamps, keys, timed = [], [], []  # stamps in decoding order
+    count, reordered, hidden, empty = 0, False, 0, -1
     for packet in container.demux(stream):
         if not packet.size:
             # PyAV's end-of-stream marker, or a stored empty packet
@@ -60,21 +57,19 @@ def _index(container, stream) -> Dict:
             continue
         if packet.is_keyframe and packet.pts is not None:
             keys.append(packet.pts)
-        if packet.is_discard:
+        if packet.is_discard:  # hidden by an edit list: a key frame only
             hidden += 1
             continue
         count += 1
         timed.append((packet.pts, packet.dts, packet.duration))
         if packet.pts is None:
             reordered = True  # unknown: the in-order path is safe
-            continue
-        if latest is not None and packet.pts < latest:
-            reordered = True
-        latest = packet.pts if latest is None else max(latest, packet.pts)
-        stamps.append(packet.pts)
-    stamps.sort()
-    return dict(stamps=stamps, keys=sorted(keys), count=count,
-                reordered=reordered, hidden=hidden, empty=max(empty, 0),
+        else:
+            stamps.append(packet.pts)
+    shown = sorted(stamps)
+    return dict(stamps=shown, keys=sorted(keys), count=count,
+                reordered=reordered or shown != stamps, hidden=hidden,
+                empty=max(empty, 0),
                 repeated=len(set(stamps)) != len(stamps),
                 times=_times(timed, stream.time_base))
 
@@ -109,32 +104,16 @@ def _times(packets: List[tuple], time_base) -> Optional[List[float]]:
     return [t * time_base.numerator / time_base.denominator for t in ticks]
 
 
-#: Indexes kept, by file version: one demuxing per video.
+#: Indexes kept, by file version: one demuxing per video (all dropped
+#: when full; a sample's index is kept from VideoInit to VideoDecode).
 INDEXES_KEPT = 64
-_indexes: 'OrderedDict[tuple, Dict]' = OrderedDict()
-_indexes_lock = threading.Lock()
+_indexes: Dict[tuple, Dict] = {}
 
 
 def _file_version(filename: str) -> tuple:
     """A file version's key: name, size, change time and inode."""
     stat = os.stat(filename)
     return filename, stat.st_size, stat.st_ctime_ns, stat.st_ino
-
-
-def _kept_index(key: tuple) -> Optional[Dict]:
-    with _indexes_lock:
-        index = _indexes.get(key)
-        if index is not None:
-            _indexes.move_to_end(key)
-        return index
-
-
-def _keep_index(key: tuple, index: Dict) -> None:
-    with _indexes_lock:
-        _indexes[key] = index
-        _indexes.move_to_end(key)
-        while len(_indexes) > INDEXES_KEPT:
-            _indexes.popitem(last=False)
 
 
 def _check_count(index: Dict, num_frames: Optional[int]) -> None:
@@ -157,11 +136,13 @@ class OpenVideo:
             if len(self.container.streams.video) != 1:
                 raise NotSupported('not exactly one video stream')
             self.stream = self.container.streams.video[0]
-            index = _kept_index(key)
+            index = _indexes.get(key)
             self.unread = index is not None
             if index is None:
                 index = _index(self.container, self.stream)
-                _keep_index(key, index)
+                if len(_indexes) >= INDEXES_KEPT:
+                    _indexes.clear()
+                _indexes[key] = index
             self.index = index  # shared: do not change it
         except BaseException:
             self.close()
@@ -179,15 +160,22 @@ class OpenVideo:
             self.container.close()
             self.container = None
 
+    def _seek_problem(self) -> str:
+        """Why the frames cannot be found by seeking, or ``''``."""
+        index = self.index
+        if self.container.format.name not in SEEKABLE_FORMATS:
+            return f'container {self.container.format.name}'
+        if index['repeated'] or len(index['stamps']) != index['count']:
+            return 'missing or repeated time stamps'
+        return '' if index['keys'] else 'no key frame'
+
     def decord_counts(self) -> Optional[Tuple[int, float]]:
         """``VideoInit``'s ``(total_frames, avg_fps)`` without decord, or
         None where only decord can tell them (a container whose index is
         not trusted, empty packets, missing or repeated time stamps)."""
         index, rate = self.index, self.stream.average_rate
-        if (self.container.format.name not in SEEKABLE_FORMATS
-                or index['empty'] or not index['count'] or not rate
-                or index['repeated'] or not index['keys']
-                or len(index['stamps']) != index['count']):
+        if (self._seek_problem() or index['empty'] or not index['count']
+                or not rate):
             return None
         return index['count'], float(rate)
 
@@ -201,16 +189,14 @@ class OpenVideo:
         _check_count(index, num_frames)
         if indices and (min(indices) < 0 or max(indices) >= index['count']):
             raise NotSupported('a frame index out of range')
-        in_order = container.format.name not in SEEKABLE_FORMATS
+        problem = self._seek_problem()
+        in_order = problem.startswith('container')
         if in_order and not index['reordered']:
             raise NotSupported(
-                f'container {container.format.name}, frames in order: '
-                "decord's seeking is right there")
-        if not in_order and (index['repeated']
-                             or len(index['stamps']) != index['count']):
-            raise NotSupported('missing or repeated time stamps')
-        if not in_order and not index['keys']:
-            raise NotSupported('no key frame')
+                f"{problem}, frames in order: decord's seeking is right "
+                'there')
+        if problem and not in_order:
+            raise NotSupported(problem)
         if not indices:
             return []
         if in_order:
@@ -241,7 +227,7 @@ def video_index(filename: str) -> Dict:
     stamp is missing) and ``repeated``. :class:`NotSupported` for not
     exactly one video stream; OSError or ``av.error.FFmpegError`` where
     the file cannot be read."""
-    index = _kept_index(_file_version(filename))
+    index = _indexes.get(_file_version(filename))
     if index is None:
         with OpenVideo(filename) as video:
             index = video.index
@@ -284,8 +270,7 @@ def read_frames(filename: str, frame_inds: Sequence[int],
 
 
 def _to_rgb(frame) -> np.ndarray:
-    """The frame as RGB, turned by its display rotation as decord turns
-    it."""
+    """The frame as RGB, turned as decord turns it."""
     if frame.format.name not in PIXEL_FORMATS:
         raise NotSupported(f'pixel format {frame.format.name}')
     if frame.is_corrupt:
@@ -323,8 +308,7 @@ def display_turns(frame) -> int:
 def _decode(container, stream, goals: List[int], keys: List[int],
             skip_unneeded: bool,
             stats: Dict[str, int]) -> Dict[int, np.ndarray]:
-    """Decode the frames stamped ``goals`` (ascending), seeking to a goal's
-    key frame when it lies past what is decoded already."""
+    """Decode the frames stamped ``goals`` (ascending), seeking ahead."""
     wanted = set(goals)
     context = stream.codec_context
     context.thread_count = 1  # one decoding process per core

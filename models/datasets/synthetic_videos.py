@@ -128,9 +128,8 @@ def _clean_frames(obj: str, motion: str, rng: np.random.Generator,
     # a larger turn between sampled frames would look like one backwards.
     turn = rng.uniform(0.3, 0.5) * math.pi
     direction = dict(left=(-1, 0), right=(1, 0), up=(0, -1), down=(0, 1))
-    step = np.zeros(2)
-    if motion.startswith('moving'):
-        step = np.array(direction[motion.split()[1]], float) * travel
+    step = np.array(direction.get(motion.split()[-1], (0, 0)),
+                    float) * travel
     # Place the start so that the whole path stays inside the frame.
     largest = radius * (scale_end if motion == 'growing' else 1) * 1.2
     low = np.array([largest, largest]) - np.minimum(step, 0)
@@ -150,9 +149,7 @@ def _clean_frames(obj: str, motion: str, rng: np.random.Generator,
                        int(round(r * 16)), color, -1, cv2.LINE_AA, 4)
             yield frame
             continue
-        angle = angle0
-        if motion.startswith('rotating'):
-            angle = angle0 + spin[motion.split()[1]] * t
+        angle = angle0 + spin.get(motion.split()[-1], 0) * t
         phases = angle + np.arange(corners) * 2 * math.pi / corners
         points = center + r * 1.25 * np.stack(
             [np.cos(phases), np.sin(phases)], 1)
@@ -223,22 +220,38 @@ def _write_job(job: tuple) -> None:
         write_clip(path, *render(*spec), codec)
 
 
-def _write_all(jobs: List[tuple], desc: str, workers: int, progress: bool,
-               chunksize: int = 1) -> None:
+def _write_set(out: str, jobs: List[tuple], desc: str, workers: int,
+               progress: bool, lists: Dict[str, List[str]],
+               documents: Dict[str, dict], chunksize: int = 1) -> None:
+    """Write ``lists`` and the label maps, the videos of ``jobs`` (``(path,
+    spec)``, their folders made), then ``documents`` (JSON), and
+    :data:`MANIFEST` of them all last: an interrupted run leaves no
+    document or manifest beside videos they do not describe."""
+    for name in (MANIFEST, *documents):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(osp.join(out, name))
+    seen, held = split_classes(DEFAULT_HELDOUT)
+    maps = dict(zip(LABEL_MAPS, (seen, held, seen + held)))
+    for name, lines in {**lists, **maps}.items():
+        write_lines(osp.join(out, name), lines)
     from tqdm import tqdm
+    codec = video_codec()
     pool = (ProcessPoolExecutor(min(workers, len(jobs)))
             if workers > 1 and len(jobs) > 1 else None)
     with pool or contextlib.nullcontext():
         mapper = functools.partial(pool.map, chunksize=chunksize) if pool \
             else map
-        for _ in tqdm(mapper(_write_job, jobs), total=len(jobs), desc=desc,
+        for _ in tqdm(mapper(_write_job, [(path, codec, spec)
+                                          for path, spec in jobs]),
+                      total=len(jobs), desc=f'{desc} ({codec})',
                       unit='video', mininterval=2, disable=not progress):
             pass
-
-
-def _write_label_maps(out: str, seen: List[str], held: List[str]) -> None:
-    for name, labels in zip(LABEL_MAPS, (seen, held, seen + held)):
-        write_lines(osp.join(out, name), labels)
+    for name, document in documents.items():
+        _write_json(osp.join(out, name), document)
+    names = [osp.relpath(path, out) for path, _ in jobs] + [
+        *lists, *documents, *maps]
+    _write_json(osp.join(out, MANIFEST), dict(files={
+        name: file_identity(osp.join(out, name)) for name in names}))
 
 
 def hash_seed(*parts) -> int:
@@ -247,12 +260,11 @@ def hash_seed(*parts) -> int:
     return int.from_bytes(digest[:8], 'little') >> 1
 
 
-def plan(seed: int, per_class: Dict[str, int],
-         heldout: Sequence[Tuple[str, str]]) -> Dict[str, list]:
+def plan(seed: int, per_class: Dict[str, int]) -> Dict[str, list]:
     """``{split: [(file, object, motion, label, seed), ...]}`` for
     ``per_class`` videos of each class per split; the seeds derive from
     ``seed``."""
-    seen, held = split_classes(heldout)
+    seen, held = split_classes(DEFAULT_HELDOUT)
     return {
         split: [(f'{name[2:].replace(" ", "_")}_{k:04d}.mp4',
                  *name[2:].split(' ', 1), label,
@@ -265,48 +277,34 @@ def plan(seed: int, per_class: Dict[str, int],
 
 
 def generate(out: str, seed: int = 0, per_class: Dict[str, int] = None,
-             heldout: Sequence[Tuple[str, str]] = DEFAULT_HELDOUT,
              workers: int = 2, progress: bool = True,
              size_scale: float = 1.0) -> Dict[str, int]:
     """Write the dataset of the module docstring into ``out``,
     :data:`MANIFEST` last, rendering in ``workers`` processes; returns the
     videos per split. ``per_class``: videos per class per split (by
-    default 60 train, 10 val, 15 test, 20 zeroshot); ``heldout``: (object,
-    motion) pairs held out of training; ``size_scale``: factor on the
-    frame sizes (96x96 to 160x120)."""
+    default 60 train, 10 val, 15 test, 20 zeroshot), the classes of
+    :data:`DEFAULT_HELDOUT` held out; ``size_scale``: factor on the frame
+    sizes (96x96 to 160x120)."""
     _check_scale(size_scale)
     per_class = per_class or dict(train=60, val=10, test=15, zeroshot=20)
-    splits = plan(seed, per_class, heldout)
-    seen, held = split_classes(heldout)
-    codec = video_codec()
-    with contextlib.suppress(FileNotFoundError):
-        os.remove(osp.join(out, MANIFEST))
-    jobs = []
-    for split, specs in splits.items():
-        folder = osp.join(out, 'videos', split)
-        os.makedirs(folder, exist_ok=True)
-        write_lines(osp.join(out, f'{split}_list_videos.txt'),
-                    [f'{name} {label}' for name, *_, label, _s in specs])
-        jobs += [(osp.join(folder, name), codec,
-                  (obj, motion, s, size_scale))
-                 for name, obj, motion, _, s in specs]
+    splits = plan(seed, per_class)
+    seen = split_classes(DEFAULT_HELDOUT)[0]
+    lists = {f'{split}_list_videos.txt': [
+        f'{name} {label}' for name, *_, label, _s in specs]
+        for split, specs in splits.items()}
     # The harder zero-shot protocol: held-out videos scored against every
     # class, so that the trained ones compete with the unseen ones.
-    write_lines(osp.join(out, 'zeroshot_all_list_videos.txt'),
-                [f'{name} {label + len(seen)}'
-                 for name, *_, label, _s in splits.get('zeroshot', [])])
-    _write_label_maps(out, seen, held)
-    _write_all(jobs, f'videos ({codec})', workers, progress, chunksize=8)
-    lists = [f'{split}_list_videos.txt' for split in splits] + [
-        'zeroshot_all_list_videos.txt']
-    _write_manifest(out, [osp.relpath(path, out) for path, *_ in jobs] +
-                    lists + list(LABEL_MAPS))
+    lists['zeroshot_all_list_videos.txt'] = [
+        f'{name} {label + len(seen)}'
+        for name, *_, label, _s in splits.get('zeroshot', [])]
+    jobs = []
+    for split, specs in splits.items():
+        os.makedirs(osp.join(out, 'videos', split), exist_ok=True)
+        jobs += [(osp.join(out, 'videos', split, name),
+                  (obj, motion, s, size_scale))
+                 for name, obj, motion, _, s in specs]
+    _write_set(out, jobs, 'videos', workers, progress, lists, {}, 8)
     return {split: len(specs) for split, specs in splits.items()}
-
-
-def _write_manifest(out: str, names: List[str]) -> None:
-    _write_json(osp.join(out, MANIFEST), dict(files={
-        name: file_identity(osp.join(out, name)) for name in names}))
 
 
 def shortest_long_s(pause_s: Tuple[float, float]) -> float:
@@ -408,7 +406,6 @@ def ground_truth(video: dict, name: str) -> dict:
 
 
 def generate_long(out: str, count: int, minutes: float = 3.0, seed: int = 0,
-                  heldout: Sequence[Tuple[str, str]] = DEFAULT_HELDOUT,
                   pause_s: Tuple[float, float] = DEFAULT_PAUSE_S,
                   workers: int = 2, progress: bool = True,
                   size_scale: float = 1.0) -> Dict[str, int]:
@@ -419,40 +416,29 @@ def generate_long(out: str, count: int, minutes: float = 3.0, seed: int = 0,
     A ground truth holds ``generator``, ``set``, ``labels`` (the queries),
     ``label_map``, ``seed``, ``size_scale``, ``pause_s`` and ``videos``
     (:func:`ground_truth` of each), written after the videos, the manifest
-    last: an interrupted run leaves none beside videos it does not
-    describe.
+    last.
     """
     if count < 1:
         raise ValueError(f'count must be at least 1, got {count}')
     if not 0 < minutes <= 600:
         raise ValueError(f'minutes must be in (0, 600], got {minutes}')
     _check_scale(size_scale)
-    seen, held = split_classes(heldout)
+    seen, held = split_classes(DEFAULT_HELDOUT)
     sets = dict(trained=(seen, 'label_map.txt'),
                 zeroshot=(held, 'label_map_zeroshot.txt'))
     plans = {name: [plan_long(seed, name, labels, i, minutes * 60, pause_s,
                               size_scale) for i in range(count)]
              for name, (labels, _) in sets.items()}
-    for name in (MANIFEST, *(f'ground_truth_{s}.json' for s in sets)):
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(osp.join(out, name))
-    codec = video_codec()
     jobs = []
     for name, videos in plans.items():
         os.makedirs(osp.join(out, name), exist_ok=True)
-        jobs += [(osp.join(out, name, f'long_{i:04d}.mp4'), codec, video)
+        jobs += [(osp.join(out, name, f'long_{i:04d}.mp4'), video)
                  for i, video in enumerate(videos)]
-    _write_label_maps(out, seen, held)
-    _write_all(jobs, f'long videos ({codec})', workers, progress)
-    for name, (labels, label_map) in sets.items():
-        document = dict(
-            generator=GENERATOR, set=name, labels=labels,
-            label_map=label_map, seed=seed,
-            size_scale=size_scale, pause_s=list(pause_s),
-            videos=[ground_truth(video, f'{name}/long_{i:04d}.mp4')
-                    for i, video in enumerate(plans[name])])
-        _write_json(osp.join(out, f'ground_truth_{name}.json'), document)
-    names = [osp.relpath(path, out) for path, *_ in jobs] + [
-        f'ground_truth_{s}.json' for s in sets] + list(LABEL_MAPS)
-    _write_manifest(out, names)
+    documents = {f'ground_truth_{name}.json': dict(
+        generator=GENERATOR, set=name, labels=labels, label_map=label_map,
+        seed=seed, size_scale=size_scale, pause_s=list(pause_s),
+        videos=[ground_truth(video, f'{name}/long_{i:04d}.mp4')
+                for i, video in enumerate(plans[name])])
+        for name, (labels, label_map) in sets.items()}
+    _write_set(out, jobs, 'long videos', workers, progress, {}, documents)
     return {name: len(videos) for name, videos in plans.items()}

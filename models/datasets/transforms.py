@@ -93,8 +93,7 @@ def _opencv_rate_and_length(filename: str, size: int,
 
 
 class _SequentialOpenCV:
-    """Frames read with OpenCV in one forward pass, best asked for
-    ascending (going back reopens the file)."""
+    """OpenCV's frames in one forward pass (going back reopens)."""
 
     def __init__(self, filename: str, num_frames: int):
         import cv2
@@ -133,8 +132,7 @@ class _SequentialOpenCV:
 
 
 class _OpenCVFrames:
-    """A video's RGB frames read with OpenCV, keeping only those asked
-    for."""
+    """A video's RGB frames read with OpenCV, as a reader."""
 
     def __init__(self, filename: str):
         try:
@@ -178,8 +176,7 @@ def check_decord_frames(frames: Sequence[np.ndarray]) -> List[np.ndarray]:
     :class:`DecordCopyError` sends it to the fallback reader."""
     frames = list(frames)
     shapes = {np.shape(frame) for frame in frames}
-    if any(len(shape) != 3 or shape[2] != 3 for shape in shapes) or len(
-            shapes) > 1:
+    if len(shapes) > 1 or any(len(s) != 3 or s[2] != 3 for s in shapes):
         raise DecordCopyError(
             f'decord returned frames of shape {sorted(shapes)}, not '
             '(height, width, 3)')
@@ -201,17 +198,30 @@ class VideoInit(DecordInit):
             video_path(filename), num_threads=self.num_threads)
 
     def transform(self, results: Dict) -> Dict:
-        """Open the video and set ``total_frames`` and ``avg_fps``."""
-        reader = self._pyav_reader(results['filename'])
+        """Open the video and set ``total_frames`` and ``avg_fps``: with
+        PyAV, else decord, else OpenCV."""
+        filename = results['filename']
+        reader = self._pyav_reader(filename)
         if reader is not None:
             results['video_reader'] = reader
             results['total_frames'], results['avg_fps'] = reader.counts
             return results
-        return self._decord_transform(results)
+        try:
+            results = super().transform(results)
+        except Exception as error:
+            if not osp.isfile(filename) or osp.getsize(filename) == 0:
+                raise VideoReadError(describe_read_error(filename,
+                                                         error)) from error
+            reader = _OpenCVFrames(filename)
+            results.update(video_reader=reader, total_frames=len(reader),
+                           avg_fps=reader.fps)
+            return results
+        results['total_frames'] = _shown_frames(filename,
+                                                results['total_frames'])
+        return results
 
     def _pyav_reader(self, filename: str) -> Optional['PyAVReader']:
-        """The video opened with PyAV where that tells decord's counts;
-        None where decord must open it."""
+        """The video opened with PyAV where it tells decord's counts."""
         path = video_path(filename)
         if self.io_backend != 'disk' or not _has_av() or not osp.isfile(path):
             return None
@@ -225,25 +235,6 @@ class VideoInit(DecordInit):
             video.close()
             return None
         return PyAVReader(path, video, counts, self.num_threads)
-
-    def _decord_transform(self, results: Dict) -> Dict:
-        """``transform`` with decord, or OpenCV where it fails."""
-        filename = results['filename']
-        try:
-            results = super().transform(results)
-        except Exception as error:
-            if not osp.isfile(filename) or osp.getsize(filename) == 0:
-                raise VideoReadError(describe_read_error(filename,
-                                                         error)) from error
-        else:
-            results['total_frames'] = _shown_frames(
-                filename, results['total_frames'])
-            return results
-        reader = _OpenCVFrames(filename)
-        results['video_reader'] = reader
-        results['total_frames'] = len(reader)
-        results['avg_fps'] = reader.fps
-        return results
 
 
 class PyAVReader:
@@ -286,8 +277,7 @@ class PyAVReader:
 
 
 def _shown_frames(filename: str, counted: int) -> int:
-    """The frames shown of a video decord counts ``counted`` frames of
-    (decord also counts the packets an MP4 edit list hides)."""
+    """decord's count less the packets an MP4 edit list hides."""
     path = video_path(filename)
     if not _has_av() or not osp.isfile(path):
         return counted
@@ -334,9 +324,7 @@ class _ServedFrames:
 
 
 def _pyav_frames(results: Dict) -> Optional[List[np.ndarray]]:
-    """The sampled frames decoded with PyAV, from the video ``VideoInit``
-    opened, else from the file; None for another io_backend or nothing
-    sampled; PyAV's errors (``CorruptVideo``, ``NotSupported``) raised."""
+    """The sampled frames decoded with PyAV (None: nothing sampled)."""
     filename = video_path(results['filename'])
     indices = np.asarray(results.get('frame_inds', [])).reshape(-1)
     if not osp.isfile(filename) or indices.size == 0 or indices.min() < 0:

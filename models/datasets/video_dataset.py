@@ -1,5 +1,6 @@
 """MMAction2's ``VideoDataset`` with a choice of what an unreadable video
 does: stop with its name (the default), or leave it out."""
+import contextlib
 from typing import Optional
 
 import torch
@@ -29,7 +30,7 @@ class TolerantVideoDataset(VideoDataset):
 
     def __init__(self, *args, skip_unreadable: bool = False, **kwargs):
         self.skip_unreadable = skip_unreadable
-        self._blank: Optional[dict] = None
+        self._blank: Optional[tuple] = None  # (shape, dtype)
         super().__init__(*args, **kwargs)
 
     def prepare_data(self, idx: int):
@@ -51,8 +52,7 @@ class TolerantVideoDataset(VideoDataset):
                 return None
             return self._placeholder(idx, filename)
         if self.test_mode and self._blank is None:
-            self._blank = dict(
-                shape=tuple(data['inputs'].shape), dtype=data['inputs'].dtype)
+            self._blank = (tuple(data['inputs'].shape), data['inputs'].dtype)
         return data
 
     def _prepare_file(self, idx: int):
@@ -69,28 +69,23 @@ class TolerantVideoDataset(VideoDataset):
         return super().prepare_data(idx)
 
     def _placeholder(self, idx: int, filename: str) -> dict:
-        """A blank sample standing for an unreadable video in a test run."""
+        """A blank sample standing for an unreadable video in a test run,
+        shaped as the readable samples it is batched with."""
         from mmaction.structures import ActionDataSample
+        for offset in range(1, len(self)):
+            if self._blank is not None:
+                break
+            with contextlib.suppress(Exception):
+                inputs = self._prepare_file((idx + offset) % len(self))[
+                    'inputs']
+                self._blank = (tuple(inputs.shape), inputs.dtype)
         if self._blank is None:
-            self._find_blank_shape(idx)
+            raise VideoReadError(
+                f'No video of the dataset {self.ann_file!r} can be read; '
+                'check data_prefix and the video files')
         sample = ActionDataSample()
         sample.set_gt_label(self.get_data_info(idx)['label'])
         sample.set_metainfo({UNREADABLE_KEY: True, 'filename': filename})
-        return dict(
-            inputs=torch.zeros(self._blank['shape'],
-                               dtype=self._blank['dtype']),
-            data_samples=sample)
-
-    def _find_blank_shape(self, failed_idx: int) -> None:
-        # The shape of the readable samples the blank is batched with
-        for offset in range(1, len(self)):
-            try:
-                data = self._prepare_file((failed_idx + offset) % len(self))
-            except Exception:
-                continue
-            self._blank = dict(
-                shape=tuple(data['inputs'].shape), dtype=data['inputs'].dtype)
-            return
-        raise VideoReadError(
-            f'No video of the dataset {self.ann_file!r} can be read; check '
-            'data_prefix and the video files')
+        shape, dtype = self._blank
+        return dict(inputs=torch.zeros(shape, dtype=dtype),
+                    data_samples=sample)

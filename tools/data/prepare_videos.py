@@ -21,6 +21,7 @@ folders; an existing list is never written over. Exit status: 0, 1 when a
 video failed (each is named with the reason), 2 for a wrong argument.
 """
 import argparse
+import functools
 import multiprocessing
 import os
 import os.path as osp
@@ -148,13 +149,10 @@ def check_args(args: argparse.Namespace):
     return size, jobs, rows, out_list
 
 
-def _work(job):
-    """Prepare one video in a worker process (its options set by fork)."""
+def _work(job, options):
+    """Prepare one video in a worker process."""
     src, dst = job
-    return src, dst, *prepare.prepare_one(src, dst, **_OPTIONS)
-
-
-_OPTIONS = {}
+    return src, dst, *prepare.prepare_one(src, dst, **options)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -167,15 +165,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f'prepare_videos.py: error: {error}', file=sys.stderr)
         return 2
     from tqdm import tqdm
-    gop = prepare.DENSE_GOP if args.dense else args.gop
-    _OPTIONS.update(scale=None if size or args.keep_size else args.scale,
-                    size=size, gop=gop,
-                    crf=args.crf, preset=args.preset)
+    options = dict(scale=None if size or args.keep_size else args.scale,
+                   size=size, crf=args.crf, preset=args.preset,
+                   gop=prepare.DENSE_GOP if args.dense else args.gop)
     counts, failed = dict(done=0, skipped=0, failed=0), {}
     with multiprocessing.get_context('fork').Pool(
             min(args.num_worker, len(jobs))) as pool:
         for src, dst, status, reason in tqdm(
-                pool.imap_unordered(_work, jobs), total=len(jobs),
+                pool.imap_unordered(functools.partial(
+                    _work, options=options), jobs), total=len(jobs),
                 unit='video', desc='prepare'):
             counts[status] += 1
             if reason:
