@@ -201,17 +201,6 @@ STILL_SUFFIX = (", minus the same for the window's middle frame held "
                 'still')
 
 
-def still_subtracted(windows: VideoWindows,
-                     scoring: QueryScoring) -> torch.Tensor:
-    """``(K, Q)`` window scores minus those of their stills: a still scene
-    scores about 0, an action keeps what its motion adds."""
-    if windows.stills is None:
-        raise ValueError(f'No still-picture features for {windows.video!r}'
-                         ': embed them with subtract_still')
-    return (window_scores(windows.features, scoring) -
-            window_scores(windows.stills, scoring))
-
-
 @dataclass
 class WindowStats:
     """What :func:`video_windows` did."""
@@ -241,10 +230,6 @@ def video_windows(
         WindowStats)``, in input order.
     """
     from tqdm import tqdm
-    if window_frames is not None:
-        check_window_frames(window_frames)
-    else:
-        check_window(window_s, stride_s)
     cache = (WindowCache(cache_path, scorer.identity, window_s, stride_s,
                          window_frames) if cache_path else None)
     stats, failed = stat_videos(videos, on_failure)
@@ -317,8 +302,9 @@ def video_result(windows: VideoWindows, queries: Sequence[str],
                  scoring: QueryScoring, threshold: float, topk: int,
                  subtract_still: bool = False) -> dict:
     """One video's entry of the result document (docs/find_moments.md)."""
-    scores = (still_subtracted(windows, scoring) if subtract_still else
-              window_scores(windows.features, scoring))
+    scores = window_scores(windows.features, scoring)
+    if subtract_still:  # a still scene scores about 0, motion keeps its own
+        scores = scores - window_scores(windows.stills, scoring)
     per_query = {q: scores[:, i].tolist() for i, q in enumerate(queries)}
     try:  # what tells this file from another of the same name
         size = os.path.getsize(windows.video)
@@ -362,7 +348,8 @@ def find_moments(scorer, videos: Sequence[str], queries: Sequence[str],
         info (dict, optional): Receives ``stats`` (:class:`WindowStats`).
         window_frames (int, optional): Windows of this many frames every
             ``window_frames // 2``, instead of ``window_s``/``stride_s``.
-        subtract_still (bool): Score by :func:`still_subtracted`.
+        subtract_still (bool): Score windows minus their stills (each
+            window's middle frame held still).
 
     Returns:
         dict: The result document (docs/find_moments.md).
