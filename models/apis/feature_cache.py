@@ -74,14 +74,16 @@ def model_key(identity: str) -> str:
 
 @dataclass
 class CacheStats:
-    """What :func:`embed_folder_cached` did (``failed``: ``{entry: error
-    message}``; ``cache_path`` None: no cache)."""
+    """What :func:`embed_folder_cached` or ``video_windows`` did
+    (``failed``: ``{entry: error message}``; ``cache_path`` None: no
+    cache; ``windows``: windows embedded)."""
 
     computed: List[str]
     reused: List[str]
     failed: Dict[str, str]
     cache_path: Optional[str]
     saved: bool
+    windows: int = 0
 
 
 def _empty_cache() -> dict:

@@ -28,7 +28,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from models.apis.feature_cache import stat_videos
+from models.apis.feature_cache import CacheStats, stat_videos
 from models.apis.cli import check_queries, same_text
 from models.apis.segments import merge_segments
 from models.apis.window_cache import VideoWindows, WindowCache
@@ -201,17 +201,6 @@ STILL_SUFFIX = (", minus the same for the window's middle frame held "
                 'still')
 
 
-@dataclass
-class WindowStats:
-    """What :func:`video_windows` did."""
-
-    computed: List[str]  # videos decoded and embedded
-    reused: List[str]  # videos whose cached windows were used
-    windows: int  # windows embedded
-    cache_path: Optional[str]
-    saved: bool  # whether the cache file was written
-
-
 def video_windows(
     scorer, videos: Sequence[str], window_s: Optional[float],
     stride_s: Optional[float], cache_path: Optional[str] = None,
@@ -219,7 +208,7 @@ def video_windows(
     on_failure: Optional[OnFailure] = None,
     chunk_frames: int = DEFAULT_CHUNK_FRAMES,
     window_frames: Optional[int] = None, stills: bool = False
-) -> Tuple[Dict[str, VideoWindows], Dict[str, str], WindowStats]:
+) -> Tuple[Dict[str, VideoWindows], Dict[str, str], CacheStats]:
     """The windows of each video and their features, from the cache when
     current, else embedded (arguments as :func:`find_moments`'s; ``stills``:
     also the stills'). The cache is written every :data:`SAVE_EVERY_S`
@@ -227,7 +216,7 @@ def video_windows(
 
     Returns:
         tuple: ``({video: VideoWindows}, {video: error message},
-        WindowStats)``, in input order.
+        CacheStats)``, in input order.
     """
     from tqdm import tqdm
     cache = (WindowCache(cache_path, scorer.identity, window_s, stride_s,
@@ -266,10 +255,10 @@ def video_windows(
     finally:
         if cache is not None:
             saved = cache.save() or saved
-    return ({v: found[v] for v in videos if v in found},
-            {v: failed[v] for v in videos if v in failed},
-            WindowStats(computed, reused, count,
-                        cache.path if cache else None, saved))
+    failed = {v: failed[v] for v in videos if v in failed}
+    return ({v: found[v] for v in videos if v in found}, failed,
+            CacheStats(computed, reused, failed, cache and cache.path, saved,
+                       count))
 
 
 def _embed_video(scorer, video: str, window_s: Optional[float],
@@ -345,7 +334,7 @@ def find_moments(scorer, videos: Sequence[str], queries: Sequence[str],
         on_failure (callable, optional): ``(video, error)`` of each video
             that cannot be read.
         background (list[str], optional): See :func:`query_scoring`.
-        info (dict, optional): Receives ``stats`` (:class:`WindowStats`).
+        info (dict, optional): Receives ``stats`` (a ``CacheStats``).
         window_frames (int, optional): Windows of this many frames every
             ``window_frames // 2``, instead of ``window_s``/``stride_s``.
         subtract_still (bool): Score windows minus their stills (each
