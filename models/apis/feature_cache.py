@@ -29,7 +29,7 @@ import torch
 from models.apis.video_scoring import (ScoringModel, embed_videos,
                                        find_videos, path_problem)
 from models.datasets.transforms import VideoReadError
-from models.utils.paths import cache_home, file_version, special_file_kind
+from models.utils.paths import cache_home, file_version, not_a_file
 from models.utils.safe_io import atomic_write, torch_save_to
 
 try:
@@ -102,13 +102,8 @@ def _classify(path: str, keep_body: bool = False) -> Tuple[str, bytes]:
     keep_body)``; NotACacheError or OSError for anything else."""
     if not osp.lexists(path):
         return 'missing', b''
-    if osp.isdir(path):
-        raise _not_a_cache(path, 'is a folder')
-    if not osp.exists(path):
-        raise _not_a_cache(path, path_problem(path) or 'cannot be read')
-    kind = special_file_kind(path)
-    if kind is not None:  # never opened: a FIFO would block
-        raise _not_a_cache(path, f'is {kind}, not a regular file')
+    if not osp.isfile(path):  # a FIFO is never opened: it would block
+        raise _not_a_cache(path, path_problem(path) or not_a_file(path))
     try:
         with open(path, 'rb') as f:
             head = f.read(len(CACHE_MAGIC))
