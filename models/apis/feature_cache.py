@@ -151,14 +151,6 @@ def read_cache(path: str) -> Tuple[dict, Optional[str]]:
     return cache, None
 
 
-def load_cache(path: str) -> Tuple[dict, bool]:
-    """:func:`read_cache` as ``(cache, rebuild)``, warning of a rebuild."""
-    cache, problem = read_cache(path)
-    if problem:
-        warnings.warn(f'Rebuilding the feature cache {path} ({problem})')
-    return cache, problem is not None
-
-
 def check_cache_path(path: str) -> str:
     """Before any work: refuse a path that is not one of our caches
     (:class:`NotACacheError`; OSError where unreadable), create its folder,
@@ -224,7 +216,11 @@ class EntryCache:
     def __init__(self, path: str, key: str):
         self.path = check_cache_path(path)
         self.key = key
-        cache, self.rebuild = load_cache(self.path)
+        cache, problem = read_cache(self.path)
+        if problem:
+            warnings.warn(f'Rebuilding the feature cache {self.path} '
+                          f'({problem})')
+        self.rebuild = problem is not None
         old = cache['models'].get(key)
         self.old: Dict[str, dict] = old if isinstance(old, dict) else {}
         self.new: Dict[str, dict] = {}

@@ -74,17 +74,6 @@ def background_warnings_printed(prog: str):
         yield
 
 
-def _missing_label_file(scorer) -> Optional[str]:
-    """The label file the model's config names, when missing here."""
-    from models.apis.loading import _labels_of
-    try:
-        named = scorer.config.model.get('labels_or_label_file')
-    except AttributeError:
-        return None
-    missing = isinstance(named, str) and _labels_of(scorer.config.model)
-    return named if missing is None else None
-
-
 def _background_source(scorer, background: Optional[Sequence[str]],
                        used: Sequence[str]) -> dict:
     """The document's ``background`` (``source``, ``labels``, ``why``,
@@ -97,8 +86,10 @@ def _background_source(scorer, background: Optional[Sequence[str]],
                     '--no-background)')
     if getattr(scorer.model, 'labels', None):
         return dict(source='model', labels=len(used))
-    missing = _missing_label_file(scorer)
-    if missing is None:
+    from models.apis.loading import _labels_of
+    model_cfg = getattr(getattr(scorer, 'config', None), 'model', None) or {}
+    missing = model_cfg.get('labels_or_label_file')  # a file missing here?
+    if not isinstance(missing, str) or _labels_of(model_cfg) is not None:
         return dict(source='none', labels=0,
                     why='the model has no labels (e.g. plain CLIP weights)')
     warning = (f"The model's label file {missing!r} (named by its config) "
