@@ -16,7 +16,7 @@ Example:
 """
 import dataclasses
 import os.path as osp
-from dataclasses import dataclass
+from collections import namedtuple
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -39,14 +39,8 @@ class NonFiniteFeaturesError(ValueError):
     """The model gave NaN or infinite features."""
 
 
-@dataclass
-class PipelineParts:
-    """A test pipeline split at its opening and decoding steps."""
-
-    init: dict
-    sampling: List[dict]
-    decode: dict
-    post: List[dict]
+#: A test pipeline split at its opening and decoding steps.
+PipelineParts = namedtuple('PipelineParts', 'init sampling decode post')
 
 
 def split_pipeline(steps: Sequence[dict]) -> PipelineParts:
