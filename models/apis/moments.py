@@ -215,8 +215,8 @@ def video_windows(
     stats, failed = stat_videos(videos, on_failure)
     found: Dict[str, VideoWindows] = {}
     for video, stat in stats.items():
-        cached = cache.lookup(video, stat, stills) if cache else None
-        if cached is not None:
+        cached = cache and cache.lookup(video, stat, stills)
+        if cached:
             found[video] = cached
     reused, todo = list(found), [v for v in stats if v not in found]
     computed, saved, count = [], False, 0
