@@ -68,13 +68,6 @@ def actionclip_checkpoint_path(name_or_path: str) -> str:
     return require_file(name_or_path, 'Checkpoint')
 
 
-def _release_of(name_or_path: str, path: str) -> Optional[dict]:
-    """The release-table entry of a name, or of a file named like one."""
-    return ACTIONCLIP_CHECKPOINTS.get(name_or_path) or next(
-        (entry for entry in ACTIONCLIP_CHECKPOINTS.values()
-         if osp.basename(entry['url']) == osp.basename(path)), None)
-
-
 def _built_config(arch: Union[str, dict], num_segs: int, **model) -> Config:
     """An ActionClip config with the released test pipeline."""
     size = (CLIP_ARCHS[arch] if isinstance(arch, str) else
@@ -87,20 +80,15 @@ def _built_config(arch: Union[str, dict], num_segs: int, **model) -> Config:
 
 def _config_from_shapes(state: dict, path: str) -> Config:
     """A config for a bare state dict, from its shapes."""
-    if 'adapter.frame_position_embeddings.weight' not in state:
-        raise CheckpointMismatchError(
-            f'{path} records no config and has no adapter.frame_position_'
-            'embeddings.weight: it is not an ActionCLIP checkpoint of this '
-            'project. ' + describe_checkpoint(state))
     try:
         arch = infer_clip_arch(state, prefix='clip.')
-    except ValueError:
+        segs = state['adapter.frame_position_embeddings.weight'].shape[0]
+    except (KeyError, ValueError):
         raise CheckpointMismatchError(
             f'{path} records no config, and its weights do not describe '
-            'an ActionCLIP model. ' + describe_checkpoint(state)) from None
-    return _built_config(
-        arch, state['adapter.frame_position_embeddings.weight'].shape[0],
-        num_adapter_layers=adapter_depth(state))
+            'an ActionCLIP model of this project. ' +
+            describe_checkpoint(state)) from None
+    return _built_config(arch, segs, num_adapter_layers=adapter_depth(state))
 
 
 def _labels_of(model_cfg: dict) -> Optional[Union[str, List[str]]]:
@@ -253,7 +241,10 @@ def _checkpoint_config(name_or_path: str, config: Optional[str]
     path = actionclip_checkpoint_path(name_or_path)
     checkpoint = load_checkpoint_file(path, map_location='cpu')
     state = strip_module_prefix(checkpoint.get('state_dict', checkpoint))
-    release = _release_of(name_or_path, path)
+    # The release-table entry of a name, or of a file named like one.
+    release = ACTIONCLIP_CHECKPOINTS.get(name_or_path) or next(
+        (entry for entry in ACTIONCLIP_CHECKPOINTS.values()
+         if osp.basename(entry['url']) == osp.basename(path)), None)
     if config is not None:
         config = require_file(config, 'Config file')
         return Config.fromfile(config), state, path, f'config {config}'
