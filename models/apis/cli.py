@@ -185,12 +185,8 @@ def check_model_args(args: argparse.Namespace) -> None:
                          ('--checkpoint', args.checkpoint)):
         # Package configs (mmaction::...) and URLs are resolved later.
         if path is not None and '::' not in path and '://' not in path \
-                and not osp.exists(path):
-            raise CliError(f'{option} {path!r}: no such file')
-        kind = path and special_file_kind(path)
-        if kind:  # never opened: a FIFO would block
-            raise CliError(f'{option} {path!r} is {kind}, not a regular '
-                           'file')
+                and not osp.isdir(path):
+            check_input_file(option, path)
 
 
 def tool_parser(doc: str, last: bool = False) -> argparse.ArgumentParser:
