@@ -55,10 +55,9 @@ class VideoWindows:
 
     @property
     def duration_s(self) -> float:
-        """The video's length in seconds (the last window's end)."""
-        if self.windows:
-            return float(self.windows[-1][1])
-        return self.num_frames / self.fps
+        """The video's length in seconds (the last window's end: the
+        windows cover the video)."""
+        return float(self.windows[-1][1])
 
 
 class WindowCache(EntryCache):
