@@ -185,12 +185,8 @@ def check_model_args(args: argparse.Namespace) -> None:
                          ('--checkpoint', args.checkpoint)):
         # Package configs (mmaction::...) and URLs are resolved later.
         if path is not None and '::' not in path and '://' not in path \
-                and not osp.exists(path):
-            raise CliError(f'{option} {path!r}: no such file')
-        kind = path and special_file_kind(path)
-        if kind:  # never opened: a FIFO would block
-            raise CliError(f'{option} {path!r} is {kind}, not a regular '
-                           'file')
+                and not osp.isdir(path):
+            check_input_file(option, path)
 
 
 def tool_parser(doc: str, last: bool = False) -> argparse.ArgumentParser:
@@ -223,15 +219,13 @@ def check_input_file(option: str, path: Optional[str],
 
 def check_writable(outputs: Sequence[Tuple[str, Optional[str]]],
                    inputs: Sequence[Optional[str]]) -> None:
-    """Refuse ``(option, path)`` outputs that would overwrite one of
-    ``inputs`` or cannot be written, and create their folders."""
-    from ..utils import safe_io
+    """Refuse (``OutputPathError``, a ValueError: :func:`run_cli` reports
+    it) ``(option, path)`` outputs that would overwrite one of ``inputs``
+    or cannot be written, and create their folders."""
+    from ..utils.safe_io import check_output_path
     for option, path in outputs:
-        try:
-            if path is not None:
-                safe_io.check_output_path(path, inputs, option)
-        except safe_io.OutputPathError as error:
-            raise CliError(str(error)) from None
+        if path is not None:
+            check_output_path(path, inputs, option)
 
 
 def add_window_arguments(parser: argparse.ArgumentParser) -> None:

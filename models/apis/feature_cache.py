@@ -29,7 +29,7 @@ import torch
 from models.apis.video_scoring import (ScoringModel, embed_videos,
                                        find_videos, path_problem)
 from models.datasets.transforms import VideoReadError
-from models.utils.paths import cache_home, file_version, special_file_kind
+from models.utils.paths import cache_home, file_version, not_a_file
 from models.utils.safe_io import atomic_write, torch_save_to
 
 try:
@@ -74,14 +74,16 @@ def model_key(identity: str) -> str:
 
 @dataclass
 class CacheStats:
-    """What :func:`embed_folder_cached` did (``failed``: ``{entry: error
-    message}``; ``cache_path`` None: no cache)."""
+    """What :func:`embed_folder_cached` or ``video_windows`` did
+    (``failed``: ``{entry: error message}``; ``cache_path`` None: no
+    cache; ``windows``: windows embedded)."""
 
     computed: List[str]
     reused: List[str]
     failed: Dict[str, str]
     cache_path: Optional[str]
     saved: bool
+    windows: int = 0
 
 
 def _empty_cache() -> dict:
@@ -100,13 +102,8 @@ def _classify(path: str, keep_body: bool = False) -> Tuple[str, bytes]:
     keep_body)``; NotACacheError or OSError for anything else."""
     if not osp.lexists(path):
         return 'missing', b''
-    if osp.isdir(path):
-        raise _not_a_cache(path, 'is a folder')
-    if not osp.exists(path):
-        raise _not_a_cache(path, path_problem(path) or 'cannot be read')
-    kind = special_file_kind(path)
-    if kind is not None:  # never opened: a FIFO would block
-        raise _not_a_cache(path, f'is {kind}, not a regular file')
+    if not osp.isfile(path):  # a FIFO is never opened: it would block
+        raise _not_a_cache(path, path_problem(path) or not_a_file(path))
     try:
         with open(path, 'rb') as f:
             head = f.read(len(CACHE_MAGIC))
@@ -152,14 +149,6 @@ def read_cache(path: str) -> Tuple[dict, Optional[str]]:
     if cache.get('format') != _CACHE_FORMAT:
         return _empty_cache(), f'format {cache.get("format")!r}'
     return cache, None
-
-
-def load_cache(path: str) -> Tuple[dict, bool]:
-    """:func:`read_cache` as ``(cache, rebuild)``, warning of a rebuild."""
-    cache, problem = read_cache(path)
-    if problem:
-        warnings.warn(f'Rebuilding the feature cache {path} ({problem})')
-    return cache, problem is not None
 
 
 def check_cache_path(path: str) -> str:
@@ -219,6 +208,50 @@ def save_entries(path: str, key: str, entries: dict,
     return True
 
 
+class EntryCache:
+    """One model's entries (``key``) in the cache file ``path``, which is
+    refused at once (:class:`NotACacheError`, OSError) when it is not one
+    of our caches."""
+
+    def __init__(self, path: str, key: str):
+        self.path = check_cache_path(path)
+        self.key = key
+        cache, problem = read_cache(self.path)
+        if problem:
+            warnings.warn(f'Rebuilding the feature cache {self.path} '
+                          f'({problem})')
+        self.rebuild = problem is not None
+        old = cache['models'].get(key)
+        self.old: Dict[str, dict] = old if isinstance(old, dict) else {}
+        self.new: Dict[str, dict] = {}
+
+    def current(self, name: str, stat: os.stat_result) -> Optional[dict]:
+        """The entry of ``name`` when it holds features and its file is
+        unchanged (``stat``: its ``os.stat`` now), else None."""
+        entry = self.old.get(name)
+        if isinstance(entry, dict) and isinstance(
+                entry.get('features'), torch.Tensor) and all(
+                    entry.get(k) == v for k, v in file_version(stat).items()):
+            return entry
+        return None
+
+    def put(self, name: str, stat: os.stat_result, **values) -> None:
+        """Remember an entry for :meth:`save`; ``stat`` is taken before
+        decoding, so a file changed meanwhile is not current."""
+        self.new[name] = dict(file_version(stat), **values)
+
+    def save(self) -> bool:
+        """Merge the new entries into the file; whether it was written (a
+        failed write is a warning)."""
+        if not self.new and not self.rebuild:
+            return False
+        saved = save_entries(self.path, self.key, self.new, merge=True)
+        if saved:
+            self.old.update(self.new)
+            self.new, self.rebuild = {}, False
+        return saved
+
+
 def stat_videos(
     videos: Sequence[str],
     on_failure: Optional[Callable[[str, Exception], None]] = None
@@ -272,11 +305,9 @@ def embed_folder_cached(
         problem = path_problem(folder) or 'is not a folder'
         raise NotADirectoryError(f'{folder!r} {problem}: give a folder of '
                                  'videos')
-    cache, rebuild = _empty_cache(), False
-    if use_cache:
-        cache_path = check_cache_path(cache_path
-                                      or default_cache_path(folder))
-        cache, rebuild = load_cache(cache_path)
+    key = model_key(scorer.identity)
+    cache = (EntryCache(cache_path or default_cache_path(folder), key)
+             if use_cache else None)
     failed: Dict[str, str] = {}
     videos = find_videos([folder], unreadable=failed)
     if on_failure is not None:
@@ -284,40 +315,26 @@ def embed_folder_cached(
             on_failure(name, OSError(message))
     stats, unreadable = stat_videos(videos, on_failure)
     failed.update(unreadable)
-
-    key = model_key(scorer.identity)
-    old = cache['models'].get(key)
-    old = old if isinstance(old, dict) else {}
-    keys = {video: osp.relpath(video, folder) for video in stats}
-    entries, todo, reused = {}, [], []
-    for video, name in keys.items():
-        entry = file_version(stats[video])
-        cached = old.get(name)
-        if (isinstance(cached, dict)
-                and isinstance(cached.get('features'), torch.Tensor)
-                and all(cached.get(k) == v for k, v in entry.items())):
-            entries[name] = cached
-            reused.append(video)
-        else:
-            # Stat taken before decoding: a file changed meanwhile is
-            # not cached as current.
-            entries[name] = entry
-            todo.append(video)
+    names = {video: osp.relpath(video, folder) for video in stats}
+    features: Dict[str, torch.Tensor] = {}
+    for video, name in names.items():
+        cached = cache and cache.current(name, stats[video])
+        if cached:
+            features[video] = cached['features']
+    reused = list(features)
+    todo = [video for video in names if video not in features]
     new, unreadable = embed_videos(scorer, todo, batch_size,
                                    progress and bool(todo), on_failure,
                                    num_workers)
     failed.update(unreadable)
-    for video in todo:
-        if video in new:
-            entries[keys[video]]['features'] = new[video]
-        else:
-            del entries[keys[video]]
-    saved = use_cache and bool(new or rebuild or set(entries) != set(old))
-    if saved:
-        saved = save_entries(cache_path, key, entries)
-    features = {
-        video: entries[name]['features']
-        for video, name in keys.items() if name in entries
-    }
+    features.update(new)
+    saved = False
+    if cache is not None:
+        # Removed and unreadable videos are dropped from the file.
+        for video, feats in features.items():
+            cache.put(names[video], stats[video], features=feats)
+        if new or cache.rebuild or set(cache.new) != set(cache.old):
+            saved = save_entries(cache.path, key, cache.new)
+    features = {v: features[v] for v in names if v in features}
     return features, CacheStats(list(new), reused, failed,
-                                cache_path if use_cache else None, saved)
+                                cache and cache.path, saved)

@@ -45,9 +45,8 @@ PROJECT_ROOT = osp.dirname(
     osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 
-def available_models() -> List[str]:
-    """The released checkpoint names :func:`init_actionclip` accepts."""
-    return available_checkpoints()
+#: The released checkpoint names :func:`init_actionclip` accepts.
+available_models = available_checkpoints
 
 
 class ModelNotFoundError(FileNotFoundError, ValueError):
@@ -69,13 +68,6 @@ def actionclip_checkpoint_path(name_or_path: str) -> str:
     return require_file(name_or_path, 'Checkpoint')
 
 
-def _release_of(name_or_path: str, path: str) -> Optional[dict]:
-    """The release-table entry of a name, or of a file named like one."""
-    return ACTIONCLIP_CHECKPOINTS.get(name_or_path) or next(
-        (entry for entry in ACTIONCLIP_CHECKPOINTS.values()
-         if osp.basename(entry['url']) == osp.basename(path)), None)
-
-
 def _built_config(arch: Union[str, dict], num_segs: int, **model) -> Config:
     """An ActionClip config with the released test pipeline."""
     size = (CLIP_ARCHS[arch] if isinstance(arch, str) else
@@ -88,20 +80,15 @@ def _built_config(arch: Union[str, dict], num_segs: int, **model) -> Config:
 
 def _config_from_shapes(state: dict, path: str) -> Config:
     """A config for a bare state dict, from its shapes."""
-    if 'adapter.frame_position_embeddings.weight' not in state:
-        raise CheckpointMismatchError(
-            f'{path} records no config and has no adapter.frame_position_'
-            'embeddings.weight: it is not an ActionCLIP checkpoint of this '
-            'project. ' + describe_checkpoint(state))
     try:
         arch = infer_clip_arch(state, prefix='clip.')
-    except ValueError:
+        segs = state['adapter.frame_position_embeddings.weight'].shape[0]
+    except (KeyError, ValueError):
         raise CheckpointMismatchError(
             f'{path} records no config, and its weights do not describe '
-            'an ActionCLIP model. ' + describe_checkpoint(state)) from None
-    return _built_config(
-        arch, state['adapter.frame_position_embeddings.weight'].shape[0],
-        num_adapter_layers=adapter_depth(state))
+            'an ActionCLIP model of this project. ' +
+            describe_checkpoint(state)) from None
+    return _built_config(arch, segs, num_adapter_layers=adapter_depth(state))
 
 
 def _labels_of(model_cfg: dict) -> Optional[Union[str, List[str]]]:
@@ -254,7 +241,10 @@ def _checkpoint_config(name_or_path: str, config: Optional[str]
     path = actionclip_checkpoint_path(name_or_path)
     checkpoint = load_checkpoint_file(path, map_location='cpu')
     state = strip_module_prefix(checkpoint.get('state_dict', checkpoint))
-    release = _release_of(name_or_path, path)
+    # The release-table entry of a name, or of a file named like one.
+    release = ACTIONCLIP_CHECKPOINTS.get(name_or_path) or next(
+        (entry for entry in ACTIONCLIP_CHECKPOINTS.values()
+         if osp.basename(entry['url']) == osp.basename(path)), None)
     if config is not None:
         config = require_file(config, 'Config file')
         return Config.fromfile(config), state, path, f'config {config}'
@@ -298,8 +288,7 @@ def _clip_config(clip: str, num_frames: int
 def init_actionclip(name_or_path: str,
                     device: Union[str, torch.device] = 'cpu',
                     labels: Optional[List[str]] = None,
-                    templates: Optional[List[str]] = None,
-                    config: Optional[str] = None
+                    templates: Optional[List[str]] = None
                     ) -> Tuple[ActionClip, Preprocess]:
     """Load a released ActionCLIP model (:func:`available_models`) or a
     checkpoint of this project, as :func:`load_model` does; ``labels`` make
@@ -311,6 +300,6 @@ def init_actionclip(name_or_path: str,
         ``dict(filename=..., start_index=0)`` into the normalised
         ``(V * T, C, H, W)`` tensor on the model's device.
     """
-    loaded = load_model(name_or_path, config=config, device=device,
-                        labels=labels, templates=templates)
+    loaded = load_model(name_or_path, device=device, labels=labels,
+                        templates=templates)
     return loaded.model, loaded.preprocess

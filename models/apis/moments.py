@@ -28,7 +28,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from models.apis.feature_cache import stat_videos
+from models.apis.feature_cache import CacheStats, stat_videos
 from models.apis.cli import check_queries, same_text
 from models.apis.segments import merge_segments
 from models.apis.window_cache import VideoWindows, WindowCache
@@ -74,17 +74,6 @@ def background_warnings_printed(prog: str):
         yield
 
 
-def _missing_label_file(scorer) -> Optional[str]:
-    """The label file the model's config names, when missing here."""
-    from models.apis.loading import _labels_of
-    try:
-        named = scorer.config.model.get('labels_or_label_file')
-    except AttributeError:
-        return None
-    missing = isinstance(named, str) and _labels_of(scorer.config.model)
-    return named if missing is None else None
-
-
 def _background_source(scorer, background: Optional[Sequence[str]],
                        used: Sequence[str]) -> dict:
     """The document's ``background`` (``source``, ``labels``, ``why``,
@@ -97,8 +86,10 @@ def _background_source(scorer, background: Optional[Sequence[str]],
                     '--no-background)')
     if getattr(scorer.model, 'labels', None):
         return dict(source='model', labels=len(used))
-    missing = _missing_label_file(scorer)
-    if missing is None:
+    from models.apis.loading import _labels_of
+    model_cfg = getattr(getattr(scorer, 'config', None), 'model', None) or {}
+    missing = model_cfg.get('labels_or_label_file')  # a file missing here?
+    if not isinstance(missing, str) or _labels_of(model_cfg) is not None:
         return dict(source='none', labels=0,
                     why='the model has no labels (e.g. plain CLIP weights)')
     warning = (f"The model's label file {missing!r} (named by its config) "
@@ -201,28 +192,6 @@ STILL_SUFFIX = (", minus the same for the window's middle frame held "
                 'still')
 
 
-def still_subtracted(windows: VideoWindows,
-                     scoring: QueryScoring) -> torch.Tensor:
-    """``(K, Q)`` window scores minus those of their stills: a still scene
-    scores about 0, an action keeps what its motion adds."""
-    if windows.stills is None:
-        raise ValueError(f'No still-picture features for {windows.video!r}'
-                         ': embed them with subtract_still')
-    return (window_scores(windows.features, scoring) -
-            window_scores(windows.stills, scoring))
-
-
-@dataclass
-class WindowStats:
-    """What :func:`video_windows` did."""
-
-    computed: List[str]  # videos decoded and embedded
-    reused: List[str]  # videos whose cached windows were used
-    windows: int  # windows embedded
-    cache_path: Optional[str]
-    saved: bool  # whether the cache file was written
-
-
 def video_windows(
     scorer, videos: Sequence[str], window_s: Optional[float],
     stride_s: Optional[float], cache_path: Optional[str] = None,
@@ -230,7 +199,7 @@ def video_windows(
     on_failure: Optional[OnFailure] = None,
     chunk_frames: int = DEFAULT_CHUNK_FRAMES,
     window_frames: Optional[int] = None, stills: bool = False
-) -> Tuple[Dict[str, VideoWindows], Dict[str, str], WindowStats]:
+) -> Tuple[Dict[str, VideoWindows], Dict[str, str], CacheStats]:
     """The windows of each video and their features, from the cache when
     current, else embedded (arguments as :func:`find_moments`'s; ``stills``:
     also the stills'). The cache is written every :data:`SAVE_EVERY_S`
@@ -238,20 +207,16 @@ def video_windows(
 
     Returns:
         tuple: ``({video: VideoWindows}, {video: error message},
-        WindowStats)``, in input order.
+        CacheStats)``, in input order.
     """
     from tqdm import tqdm
-    if window_frames is not None:
-        check_window_frames(window_frames)
-    else:
-        check_window(window_s, stride_s)
     cache = (WindowCache(cache_path, scorer.identity, window_s, stride_s,
                          window_frames) if cache_path else None)
     stats, failed = stat_videos(videos, on_failure)
     found: Dict[str, VideoWindows] = {}
     for video, stat in stats.items():
-        cached = cache.lookup(video, stat, stills) if cache else None
-        if cached is not None:
+        cached = cache and cache.lookup(video, stat, stills)
+        if cached:
             found[video] = cached
     reused, todo = list(found), [v for v in stats if v not in found]
     computed, saved, count = [], False, 0
@@ -281,10 +246,10 @@ def video_windows(
     finally:
         if cache is not None:
             saved = cache.save() or saved
-    return ({v: found[v] for v in videos if v in found},
-            {v: failed[v] for v in videos if v in failed},
-            WindowStats(computed, reused, count,
-                        cache.path if cache else None, saved))
+    failed = {v: failed[v] for v in videos if v in failed}
+    return ({v: found[v] for v in videos if v in found}, failed,
+            CacheStats(computed, reused, failed, cache and cache.path, saved,
+                       count))
 
 
 def _embed_video(scorer, video: str, window_s: Optional[float],
@@ -317,8 +282,9 @@ def video_result(windows: VideoWindows, queries: Sequence[str],
                  scoring: QueryScoring, threshold: float, topk: int,
                  subtract_still: bool = False) -> dict:
     """One video's entry of the result document (docs/find_moments.md)."""
-    scores = (still_subtracted(windows, scoring) if subtract_still else
-              window_scores(windows.features, scoring))
+    scores = window_scores(windows.features, scoring)
+    if subtract_still:  # a still scene scores about 0, motion keeps its own
+        scores = scores - window_scores(windows.stills, scoring)
     per_query = {q: scores[:, i].tolist() for i, q in enumerate(queries)}
     try:  # what tells this file from another of the same name
         size = os.path.getsize(windows.video)
@@ -359,10 +325,11 @@ def find_moments(scorer, videos: Sequence[str], queries: Sequence[str],
         on_failure (callable, optional): ``(video, error)`` of each video
             that cannot be read.
         background (list[str], optional): See :func:`query_scoring`.
-        info (dict, optional): Receives ``stats`` (:class:`WindowStats`).
+        info (dict, optional): Receives ``stats`` (a ``CacheStats``).
         window_frames (int, optional): Windows of this many frames every
             ``window_frames // 2``, instead of ``window_s``/``stride_s``.
-        subtract_still (bool): Score by :func:`still_subtracted`.
+        subtract_still (bool): Score windows minus their stills (each
+            window's middle frame held still).
 
     Returns:
         dict: The result document (docs/find_moments.md).

@@ -107,12 +107,10 @@ class Preprocess:
     on its device: the test pipeline, then ``data_preprocessor``."""
 
     def __init__(self,
-                 pipeline: Union[Sequence[dict], VideoPipeline],
+                 pipeline: Sequence[dict],
                  data_preprocessor: nn.Module,
                  num_segs: Optional[int] = None):
-        if not isinstance(pipeline, VideoPipeline):
-            pipeline = VideoPipeline(pipeline)
-        self.pipeline = pipeline
+        self.pipeline = VideoPipeline(pipeline)
         self.data_preprocessor = data_preprocessor
         self.num_segs = num_segs
 

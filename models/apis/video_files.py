@@ -55,8 +55,7 @@ def find_videos(paths: Sequence[str],
     """
     if not paths:
         raise NoVideosError('No video given: name video files or folders')
-    found: List[str] = []
-    seen = set()
+    found: Dict[str, str] = {}  # by real path: each file once
     for path in paths:
         if osp.isfile(path):
             videos = [path]
@@ -88,11 +87,8 @@ def find_videos(paths: Sequence[str],
                 f'Video path {path!r} {problem}; check the spelling '
                 '(relative paths start from the current directory)')
         for video in videos:
-            key = osp.realpath(video)
-            if key not in seen:
-                seen.add(key)
-                found.append(video)
-    return found
+            found.setdefault(osp.realpath(video), video)
+    return list(found.values())
 
 
 def _walk_videos(folder: str, extensions: Tuple[str, ...],

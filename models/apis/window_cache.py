@@ -14,14 +14,11 @@ Example:
 import os
 import os.path as osp
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 
-from models.apis.feature_cache import (cache_file_for, check_cache_path,
-                                       load_cache, model_key, save_entries)
-from models.apis.windows import frame_window, plan_windows
-from models.utils.paths import file_version
+from models.apis.feature_cache import EntryCache, cache_file_for, model_key
 
 #: Bump when a change to windows.py or window_stream.py alters the
 #: windows or their features.
@@ -58,13 +55,12 @@ class VideoWindows:
 
     @property
     def duration_s(self) -> float:
-        """The video's length in seconds (the last window's end)."""
-        if self.windows:
-            return float(self.windows[-1][1])
-        return self.num_frames / self.fps
+        """The video's length in seconds (the last window's end: the
+        windows cover the video)."""
+        return float(self.windows[-1][1])
 
 
-class WindowCache:
+class WindowCache(EntryCache):
     """The window features of one model (``identity``), window and stride
     (or ``window_frames``) in the cache file ``path``, which is refused at
     once (:class:`NotACacheError`) when it is not one of our caches."""
@@ -75,81 +71,28 @@ class WindowCache:
                  window_s: Optional[float],
                  stride_s: Optional[float],
                  window_frames: Optional[int] = None):
-        self.path = check_cache_path(path)
-        self.window_frames = window_frames
-        self.window_s = None if window_frames else float(window_s)
-        self.stride_s = None if window_frames else float(stride_s)
-        self.key = window_cache_key(identity, window_s, stride_s,
-                                    window_frames)
-        cache, self._rebuild = load_cache(self.path)
-        old = cache['models'].get(self.key)
-        self._old: Dict[str, dict] = old if isinstance(old, dict) else {}
-        self._new: Dict[str, dict] = {}
+        super().__init__(path, window_cache_key(identity, window_s, stride_s,
+                                                window_frames))
 
     def lookup(self,
                video: str,
                stat: os.stat_result,
                stills: bool = False) -> Optional[VideoWindows]:
         """The cached windows of a video (``stat``: its ``os.stat`` now),
-        with stills where asked; None when not cached, changed or
-        malformed."""
-        entry = self._old.get(osp.abspath(video))
-        if not isinstance(entry, dict) or any(
-                entry.get(k) != v for k, v in file_version(stat).items()):
+        with stills where asked; None when not cached or changed."""
+        entry = self.current(osp.abspath(video), stat)
+        if entry is None or (stills and entry.get('stills') is None):
             return None
-        features, windows = entry.get('features'), entry.get('windows')
-        num_frames, fps = entry.get('num_frames'), entry.get('fps')
-        if not (isinstance(features, torch.Tensor)
-                and isinstance(windows, torch.Tensor)
-                and isinstance(num_frames, int) and isinstance(fps, float)
-                and features.dim() == 3 and windows.dim() == 2
-                and len(features) == len(windows)
-                and torch.isfinite(features).all()):
-            return None
-        still = entry.get('stills')
-        if still is not None and not (
-                isinstance(still, torch.Tensor)
-                and still.shape == features.shape
-                and torch.isfinite(still).all()):
-            still = None
-        if stills and still is None:
-            return None
-        try:
-            window_s, stride_s = (frame_window(self.window_frames, fps)
-                                  if self.window_frames else
-                                  (self.window_s, self.stride_s))
-            plan = plan_windows(num_frames, fps, window_s, stride_s)
-        except ValueError:
-            return None
-        times = [tuple(t) for t in windows.tolist()]
-        if times != plan.times:
-            # A variable frame rate: timed by the frames' time stamps.
-            from models.apis.window_stream import varying_times
-            plan.frame_times = varying_times(video, num_frames, fps)
-            if plan.frame_times is None or times != plan.times:
-                return None
-        return VideoWindows(video, num_frames, fps, times, features, still)
+        return VideoWindows(video, entry['num_frames'], entry['fps'],
+                            [tuple(t) for t in entry['windows'].tolist()],
+                            entry['features'], entry.get('stills'))
 
     def add(self, stat: os.stat_result, windows: VideoWindows) -> None:
-        """Remember a video's windows for :meth:`save`; ``stat`` is taken
-        before decoding, so a file changed meanwhile is not current."""
-        entry = dict(
-            **file_version(stat),
-            num_frames=int(windows.num_frames),
-            fps=float(windows.fps),
-            windows=torch.tensor(windows.windows, dtype=torch.float64),
-            features=windows.features.contiguous())
-        if windows.stills is not None:
-            entry['stills'] = windows.stills.contiguous()
-        self._new[osp.abspath(windows.video)] = entry
-
-    def save(self) -> bool:
-        """Merge the new entries into the file; whether it was written (a
-        failed write is a warning)."""
-        if not self._new and not self._rebuild:
-            return False
-        saved = save_entries(self.path, self.key, self._new, merge=True)
-        if saved:
-            self._old.update(self._new)
-            self._new, self._rebuild = {}, False
-        return saved
+        """Remember a video's windows for :meth:`save` (``stat``: as
+        :meth:`put`'s)."""
+        stills = {} if windows.stills is None else dict(
+            stills=windows.stills.contiguous())
+        self.put(osp.abspath(windows.video), stat,
+                 num_frames=int(windows.num_frames), fps=float(windows.fps),
+                 windows=torch.tensor(windows.windows, dtype=torch.float64),
+                 features=windows.features.contiguous(), **stills)

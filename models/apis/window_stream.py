@@ -16,7 +16,7 @@ Example:
 """
 import dataclasses
 import os.path as osp
-from dataclasses import dataclass
+from collections import namedtuple
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -39,14 +39,8 @@ class NonFiniteFeaturesError(ValueError):
     """The model gave NaN or infinite features."""
 
 
-@dataclass
-class PipelineParts:
-    """A test pipeline split at its opening and decoding steps."""
-
-    init: dict
-    sampling: List[dict]
-    decode: dict
-    post: List[dict]
+#: A test pipeline split at its opening and decoding steps.
+PipelineParts = namedtuple('PipelineParts', 'init sampling decode post')
 
 
 def split_pipeline(steps: Sequence[dict]) -> PipelineParts:
@@ -89,6 +83,7 @@ class VideoStream:
 
     def __init__(self, filename: str, parts: PipelineParts):
         from mmaction.registry import TRANSFORMS
+        from mmengine.dataset import Compose
         from mmengine.registry import DefaultScope
         if osp.isdir(filename):
             raise VideoReadError(
@@ -102,6 +97,7 @@ class VideoStream:
             init = TRANSFORMS.build(parts.init)
             self._decode = TRANSFORMS.build(parts.decode)
             self.sampler = WindowSampler(parts.sampling)
+            self.post = Compose(parts.post)  # makes a window of the frames
         try:
             results = init(
                 dict(filename=filename, start_index=0, modality='RGB'))
@@ -220,22 +216,15 @@ def embed_windows(scorer,
     ``plan`` (made with ``stream.sampler``), ``batch_size`` windows per
     forward pass; ``progress`` (tqdm) advances per window. Raises
     VideoReadError or :class:`NonFiniteFeaturesError`."""
-    from mmengine.dataset import Compose
-    from mmengine.registry import DefaultScope
-
     from models.apis.video_scoring import encode_frames
-    if batch_size < 1:
-        raise ValueError(f'batch_size must be >= 1, got {batch_size}')
-    with DefaultScope.overwrite_default_scope('mmaction'):
-        post = Compose(split_pipeline(scorer.preprocess.pipeline.steps).post)
     features: List[torch.Tensor] = []
     batch: List[dict] = []
     for n, (k, window) in enumerate(
             WindowFrames(stream, plan, chunk_frames), 1):
         shape = window[0].shape[:2]
-        packed = post(dict(plan.samples[k], filename=stream.filename,
-                           imgs=list(window), original_shape=shape,
-                           img_shape=shape))
+        packed = stream.post(dict(
+            plan.samples[k], filename=stream.filename, imgs=list(window),
+            original_shape=shape, img_shape=shape))
         if packed is None:
             raise VideoReadError(describe_read_error(
                 stream.filename, ValueError('the pipeline dropped it')))

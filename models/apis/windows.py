@@ -108,8 +108,6 @@ class WindowPlan:
 
     num_frames: int
     fps: float
-    window_s: float
-    stride_s: float
     starts: List[int]
     lengths: List[int]
     samples: List[dict] = field(repr=False)
@@ -173,6 +171,5 @@ def plan_windows(num_frames: int,
         starts.append(num_frames - window)
     samples = [sampler(start, window, fps)
                for start in starts] if sampler else []
-    return WindowPlan(num_frames, float(fps), float(window_s),
-                      float(stride_s), starts, [window] * len(starts),
-                      samples, frame_times)
+    return WindowPlan(num_frames, float(fps), starts,
+                      [window] * len(starts), samples, frame_times)
