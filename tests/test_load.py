@@ -132,3 +132,11 @@ def test_recorded_config_with_the_older_speed_arguments(tmp_path, tiny_arch):
     loaded, _ = init_actionclip(str(path))
     for key, value in model.state_dict().items():
         assert torch.equal(loaded.state_dict()[key], value), key
+
+
+def test_init_actionclip_reads_the_config_it_is_given(tmp_path, tiny_arch):
+    path = tmp_path / 'model.pth'
+    torch.save(ActionClip(tiny_arch, 4).state_dict(), path)
+    missing = tmp_path / 'absent_config.py'
+    with pytest.raises(Exception, match='absent_config.py'):
+        init_actionclip(str(path), config=str(missing))

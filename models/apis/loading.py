@@ -288,7 +288,8 @@ def _clip_config(clip: str, num_frames: int
 def init_actionclip(name_or_path: str,
                     device: Union[str, torch.device] = 'cpu',
                     labels: Optional[List[str]] = None,
-                    templates: Optional[List[str]] = None
+                    templates: Optional[List[str]] = None,
+                    config: Optional[str] = None
                     ) -> Tuple[ActionClip, Preprocess]:
     """Load a released ActionCLIP model (:func:`available_models`) or a
     checkpoint of this project, as :func:`load_model` does; ``labels`` make
@@ -300,6 +301,6 @@ def init_actionclip(name_or_path: str,
         ``dict(filename=..., start_index=0)`` into the normalised
         ``(V * T, C, H, W)`` tensor on the model's device.
     """
-    loaded = load_model(name_or_path, device=device, labels=labels,
-                        templates=templates)
+    loaded = load_model(name_or_path, config=config, device=device,
+                        labels=labels, templates=templates)
     return loaded.model, loaded.preprocess
