@@ -119,16 +119,12 @@ val_dataloader = dict(
         pipeline=val_pipeline,
         test_mode=True))
 test_dataloader = dict(
-    batch_size=32,
-    num_workers=2,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
+    val_dataloader,
     dataset=dict(
-        type=dataset_type,
+        val_dataloader['dataset'],
         ann_file=f'{data_root}/test_list_videos.txt',
         data_prefix=dict(video=f'{data_root}/videos/test'),
-        pipeline=test_pipeline,
-        test_mode=True))
+        pipeline=test_pipeline))
 
 val_evaluator = dict(
     type='TolerantAccMetric',
