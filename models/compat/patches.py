@@ -105,7 +105,7 @@ CLIP_REPLACEMENT_LINE = (f'import packaging.version  # {MARKER}: was '
 
 def patch_clip_source(source: str) -> Tuple[str, bool]:
     """Replace clip's ``pkg_resources`` import with ``packaging.version``
-    in the text of ``clip/clip.py`` (fix d): the new text and whether
+    in the text of ``clip/clip.py`` (fix c): the new text and whether
     anything was replaced."""
     new_source, count = _CLIP_PKG_RESOURCES_RE.subn(CLIP_REPLACEMENT_LINE,
                                                     source)
