@@ -37,9 +37,9 @@ def download_file(url: str,
                   dst: str,
                   timeout: float,
                   progress: bool = True) -> None:
-    """Download ``url`` to ``dst`` whole or not at all (through
-    ``dst + '.partial'``), each network step giving up after ``timeout``
-    seconds.
+    """Download ``url`` to ``dst`` whole or not at all
+    (:func:`~models.utils.safe_io.atomic_write`), each network step giving
+    up after ``timeout`` seconds.
 
     Raises:
         urllib.error.URLError: The server cannot be reached or answers
@@ -48,32 +48,23 @@ def download_file(url: str,
         OSError: Other network or file errors, timeouts included.
     """
     from tqdm import tqdm
+
+    from models.utils.safe_io import atomic_write
     os.makedirs(osp.dirname(dst) or '.', exist_ok=True)
-    tmp = dst + '.partial'
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as src, \
-                open(tmp, 'wb') as out:
-            expected = int(src.headers.get('Content-Length') or 0) or None
-            with tqdm(
-                    total=expected,
-                    unit='B',
-                    unit_scale=True,
-                    desc=osp.basename(dst),
-                    disable=not progress) as bar:
-                for block in iter(lambda: src.read(1 << 20), b''):
-                    out.write(block)
-                    bar.update(len(block))
-            # http.client's read(n) ends quietly where the server closed
-            # the connection; a cut download must not become the file.
-            if expected is not None and out.tell() != expected:
-                raise urllib.error.ContentTooShortError(
-                    f'the server closed the connection after {out.tell()} '
-                    f'of {expected} bytes', None)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
-    os.replace(tmp, dst)
+    with urllib.request.urlopen(url, timeout=timeout) as src, \
+            atomic_write(dst) as out:
+        expected = int(src.headers.get('Content-Length') or 0) or None
+        with tqdm(total=expected, unit='B', unit_scale=True,
+                  desc=osp.basename(dst), disable=not progress) as bar:
+            for block in iter(lambda: src.read(1 << 20), b''):
+                out.write(block)
+                bar.update(len(block))
+        # http.client's read(n) ends quietly where the server closed the
+        # connection; a cut download must not become the file.
+        if expected is not None and out.tell() != expected:
+            raise urllib.error.ContentTooShortError(
+                f'the server closed the connection after {out.tell()} of '
+                f'{expected} bytes', None)
 
 
 def download_to_hub_cache(url: str, model_dir: Optional[str],

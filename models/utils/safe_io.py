@@ -56,10 +56,9 @@ def _fsync(path: str) -> None:
         os.close(fd)
 
 
-def _commit(tmp: str, dest: str, synced: bool) -> None:
-    """Move a complete temporary file over ``dest``."""
-    if not synced:
-        _fsync(tmp)
+def _commit(tmp: str, dest: str) -> None:
+    """Move a complete temporary file, synced, over ``dest``."""
+    _fsync(tmp)
     # A rewritten file keeps the permissions the user gave the old one.
     with contextlib.suppress(FileNotFoundError):
         os.chmod(tmp, os.stat(dest).st_mode & 0o7777)
@@ -69,22 +68,20 @@ def _commit(tmp: str, dest: str, synced: bool) -> None:
         _fsync(osp.dirname(dest) or '.')
 
 
-def _destination(path: str) -> str:
-    """``path``, or a symbolic link's target (the link survives)."""
-    path = os.fspath(path)
-    return osp.realpath(path) if osp.islink(path) else path
-
-
 @contextlib.contextmanager
-def _atomic(path: str, keep_ext: bool) -> Iterator[tuple]:
-    dest = _destination(path)
+def atomic_path(path: str, keep_ext: bool = True) -> Iterator[str]:
+    """A temporary file name to write (for writers that take a name); it
+    replaces ``path`` (a link's target; the link survives) when the block
+    ends without an exception, and is removed otherwise. ``keep_ext`` as
+    for :func:`temp_path`; FileNotFoundError when nothing was written."""
+    path = os.fspath(path)
+    dest = osp.realpath(path) if osp.islink(path) else path
     tmp = temp_path(dest, keep_ext)
-    state = dict(synced=False)
     try:
-        yield tmp, state
+        yield tmp
         if not osp.exists(tmp):
             raise FileNotFoundError(f'nothing was written for {path!r}')
-        _commit(tmp, dest, state['synced'])
+        _commit(tmp, dest)
     except BaseException as error:
         # Ctrl-C included: the old file stays, the partial one goes.
         with contextlib.suppress(OSError):
@@ -94,16 +91,6 @@ def _atomic(path: str, keep_ext: bool) -> Iterator[tuple]:
             raise NoSpaceError(error.errno, error.strerror
                                or os.strerror(error.errno), path) from error
         raise
-
-
-@contextlib.contextmanager
-def atomic_path(path: str, keep_ext: bool = True) -> Iterator[str]:
-    """A temporary file name to write (for writers that take a name); it
-    replaces ``path`` (a link's target) when the block ends without an
-    exception, and is removed otherwise. ``keep_ext`` as for
-    :func:`temp_path`; FileNotFoundError when nothing was written."""
-    with _atomic(path, keep_ext) as (tmp, _):
-        yield tmp
 
 
 @contextlib.contextmanager
@@ -117,12 +104,9 @@ def atomic_write(path: str, mode: str = 'wb', encoding: Optional[str] = None,
         raise ValueError(f'atomic_write writes a whole file: mode must be '
                          f"'w', 'wt' or 'wb', got {mode!r}")
     text = dict(encoding=encoding or 'utf-8', newline=newline)
-    with _atomic(path, keep_ext=False) as (tmp, state):
+    with atomic_path(path, keep_ext=False) as tmp:
         with open(tmp, mode, **({} if 'b' in mode else text)) as f:
             yield f
-            f.flush()
-            os.fsync(f.fileno())
-        state['synced'] = True
 
 
 def write_json_or_csv(path: str, document: Any, header: Sequence[str],
