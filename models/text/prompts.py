@@ -154,25 +154,19 @@ def tokenize(texts: Sequence[str],
              context_length: int = CONTEXT_LENGTH) -> torch.Tensor:
     """``clip.tokenize(texts, truncate=True)``, token for token, but a
     warning names the texts that were cut."""
-    import torch
-    from clip.clip import _tokenizer as tokenizer
-    sot = tokenizer.encoder['<|startoftext|>']
-    eot = tokenizer.encoder['<|endoftext|>']
-    result = torch.zeros(len(texts), context_length, dtype=torch.long)
-    cut = []
-    for i, text in enumerate(texts):
-        ids = [sot] + tokenizer.encode(text) + [eot]
-        if len(ids) > context_length:
-            cut.append(text)
-            ids = ids[:context_length]
-            ids[-1] = eot
-        result[i, :len(ids)] = torch.tensor(ids)
+    from clip.clip import _tokenizer, tokenize
+    # One token more than fits: a text that reaches it was cut.
+    tokens = tokenize(list(texts), context_length + 1, truncate=True)
+    was_cut = tokens[:, -1] != 0
+    tokens = tokens[:, :context_length].contiguous()
+    tokens[was_cut, -1] = _tokenizer.encoder['<|endoftext|>']
+    cut = [text for text, c in zip(texts, was_cut.tolist()) if c]
     if cut:
         shown = ', '.join(repr(t) for t in cut[:3])
         more = f' and {len(cut) - 3} more' if len(cut) > 3 else ''
         warnings.warn(f'{len(cut)} prompt(s) exceed CLIP\'s {context_length}-'
                       f'token context and were cut: {shown}{more}')
-    return result
+    return tokens
 
 
 def build_prompts(labels: Sequence[str],
