@@ -125,34 +125,15 @@ def write_json_or_csv(path: str, document: Any, header: Sequence[str],
         writer.writerows(rows)
 
 
-class _RecordingWriter:
-    """A binary file that keeps the OSError its ``write`` raised."""
-
-    def __init__(self, f: IO):
-        self.f = f
-        self.error: Optional[OSError] = None
-
-    def write(self, data) -> int:
-        try:
-            return self.f.write(data)
-        except OSError as error:
-            self.error = error
-            raise
-
-    def flush(self) -> None:
-        self.f.flush()
-
-
 def torch_save_to(obj: object, f: IO) -> None:
     """``torch.save(obj, f)``, raising the file's own OSError when a write
     fails (torch's RuntimeError names neither the file nor the cause)."""
     import torch
-    writer = _RecordingWriter(f)
     try:
-        torch.save(obj, writer)
-    except RuntimeError:
-        if writer.error is not None:
-            raise writer.error from None
+        torch.save(obj, f)
+    except RuntimeError as error:
+        if isinstance(error.__context__, OSError):
+            raise error.__context__ from None
         raise
 
 
