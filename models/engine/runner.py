@@ -9,7 +9,9 @@ labels and the MessageHub state as plain data, checks resumes
 and runs distributed without a GPU (gloo), which mmengine 0.10.7 cannot.
 """
 import contextlib
-from typing import Callable, Dict, Iterator, Optional, Union
+from typing import (Callable, ContextManager, Dict, Iterator, Optional,
+                    Union)
+from unittest import mock
 
 import torch
 from mmaction.registry import RUNNERS
@@ -47,18 +49,11 @@ class _PlainMessageHubHook(Hook):
                 checkpoint['message_hub'])
 
 
-@contextlib.contextmanager
-def _skip_cuda_set_device() -> Iterator[None]:
+def _skip_cuda_set_device() -> ContextManager:
     """``torch.cuda.set_device`` does nothing in the block without CUDA."""
     if torch.cuda.is_available():
-        yield
-        return
-    set_device = torch.cuda.set_device
-    torch.cuda.set_device = lambda device: None
-    try:
-        yield
-    finally:
-        torch.cuda.set_device = set_device
+        return contextlib.nullcontext()
+    return mock.patch.object(torch.cuda, 'set_device', lambda device: None)
 
 
 @RUNNERS.register_module()
