@@ -22,21 +22,11 @@ def encode_text(clip_model: torch.nn.Module,
                 tokens: torch.Tensor,
                 chunk_size: Optional[int] = None,
                 length: Optional[int] = None) -> torch.Tensor:
-    """CLIP text features, exact, in less time and memory.
-
-    Under CLIP's causal mask the padding after the longest prompt's
-    end-of-text token changes no feature: it is cut before the transformer.
-
-    Args:
-        clip_model (nn.Module): A :class:`clip.model.CLIP`.
-        tokens (torch.Tensor): ``(N, 77)`` tokens.
-        chunk_size (int, optional): Prompts encoded at a time.
-        length (int, optional): Cut to this many tokens instead, at least
-            the longest prompt's (fixed shapes for compiled encoders).
-
-    Returns:
-        torch.Tensor: ``(N, D)`` unnormalised text features.
-    """
+    """``(N, D)`` unnormalised features of ``(N, 77)`` tokens by a
+    :class:`clip.model.CLIP`, exact: under CLIP's causal mask the padding
+    after the longest prompt's end-of-text token changes no feature, so it
+    is cut (to ``length`` tokens instead where given: fixed shapes for
+    compiled encoders), and ``chunk_size`` prompts are encoded at a time."""
     if tokens.numel() == 0:
         raise ValueError('No prompts to encode')
     longest = int(eot_lengths(tokens).max())
@@ -58,17 +48,11 @@ def l2_normalize(x: torch.Tensor) -> torch.Tensor:
 
 
 class PromptBank:
-    """The (template, label) prompts of a label set and their features.
-
-    Features are reused until a text-encoder weight changes: the cache key
-    holds each parameter's storage and version counter, which an optimizer
-    step, ``load_state_dict`` or a move all change.
-
-    Args:
-        labels (list[str]): Class names.
-        templates (list[str]): Prompt templates.
-        chunk_size (int): Prompts encoded per text-encoder pass.
-    """
+    """The (template, label) prompts of ``labels`` and ``templates`` and
+    their features, encoded ``chunk_size`` prompts a pass and reused until
+    a text-encoder weight changes: the cache key holds each parameter's
+    storage and version counter, which an optimizer step,
+    ``load_state_dict`` or a move all change."""
 
     def __init__(self,
                  labels: Sequence[str],
