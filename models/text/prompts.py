@@ -107,17 +107,11 @@ def names_a_file(text: str) -> bool:
 
 def load_templates(template: Union[None, str, Sequence[str]] = None
                    ) -> List[str]:
-    """Prompt templates such as ``'a video of {}'``, however given (the
-    model's ``template``, ``set_labels``, the tools' ``--template``).
-
-    Args:
-        template (str | list[str], optional): One template, a list, or a
-            UTF-8 file of one a line (a string without ``{}`` that
-            :func:`names_a_file`); None: the 16 ActionCLIP templates.
-
-    Returns:
-        list[str]: The templates, each with one ``{}``.
-    """
+    """Prompt templates, each with one ``{}`` (as in ``'a video of
+    {}'``), from one template, a list, or a UTF-8 file of one a line (a
+    string without ``{}`` that :func:`names_a_file`); None: the 16
+    ActionCLIP templates. The model's ``template``, ``set_labels`` and the
+    tools' ``--template`` all read them so."""
     if template is None:
         return list(DEFAULT_TEMPLATES)
     if isinstance(template, str):
