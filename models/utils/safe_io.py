@@ -1,12 +1,7 @@
-"""Writing files without destroying the user's.
-
-:func:`atomic_write` / :func:`atomic_path` write to a temporary file in
-the destination's folder, which replaces the destination (``os.replace``)
-only once complete and synced: a failed write (an exception, Ctrl-C, a
-full disk) leaves the previous file and no temporary file; no room raises
-a one-line :class:`NoSpaceError`. :func:`check_output_path` refuses, before
-any work, an output that is an input or a folder. Standard library only
-(torch when saving): tools load this file by itself.
+"""Writing files without destroying the user's: whole or not at all
+(:func:`atomic_write`, :func:`atomic_path`), and never over an input
+(:func:`check_output_path`). Standard library only (torch when saving):
+tools load this file by itself.
 """
 import contextlib
 import csv
