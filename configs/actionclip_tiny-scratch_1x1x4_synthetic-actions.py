@@ -159,10 +159,9 @@ param_scheduler = [
         convert_to_iter_based=True)
 ]
 
+# The default runtime's hooks (mmaction::_base_/default_runtime.py), changed
 default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=10, ignore_last=False),
-    checkpoint=dict(
-        type='CheckpointHook', interval=1, save_best='auto', max_keep_ckpts=2))
+    logger=dict(interval=10), checkpoint=dict(max_keep_ckpts=2))
 
 # LabelSetCheckHook: annotations with classes the label file lacks stop
 # the run before it starts, instead of lowering the accuracy silently.

@@ -106,6 +106,4 @@ custom_hooks = [dict(type='EpochSeedHook'), dict(type='LabelSetCheckHook')]
 auto_scale_lr = dict(enable=False, base_batch_size=128)
 
 default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=100, ignore_last=False),
-    checkpoint=dict(
-        type='CheckpointHook', interval=1, save_best='auto', max_keep_ckpts=5))
+    logger=dict(interval=100), checkpoint=dict(max_keep_ckpts=5))
