@@ -28,9 +28,6 @@ _SOURCE_PATCHES: Dict[str, Callable[[str], Tuple[str, bool]]] = {
 class _DRNPlaceholderLoader(importlib.abc.Loader):
     """Creates the placeholder DRN package and module in memory."""
 
-    def create_module(self, spec: importlib.machinery.ModuleSpec) -> None:
-        return None
-
     def exec_module(self, module: types.ModuleType) -> None:
         if module.__name__ == DRN_MODULE:
             code = compile(DRN_PLACEHOLDER_SOURCE,
