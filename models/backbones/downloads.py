@@ -37,15 +37,10 @@ def download_file(url: str,
                   dst: str,
                   timeout: float,
                   progress: bool = True) -> None:
-    """Download ``url`` to ``dst`` whole or not at all
-    (:func:`~models.utils.safe_io.atomic_write`), each network step giving
-    up after ``timeout`` seconds.
-
-    Raises:
-        urllib.error.URLError: The server cannot be reached or answers
-            with an error, or (``ContentTooShortError``) sent less than it
-            announced.
-        OSError: Other network or file errors, timeouts included.
+    """Download ``url`` to ``dst`` whole or not at all, each network step
+    giving up after ``timeout`` seconds: urllib's URLError where the server
+    cannot be reached, answers with an error or (``ContentTooShortError``)
+    sends less than it announced; OSError for the rest, timeouts included.
     """
     from tqdm import tqdm
 
@@ -70,12 +65,8 @@ def download_file(url: str,
 def download_to_hub_cache(url: str, model_dir: Optional[str],
                           progress: bool) -> str:
     """The cached file of ``url`` (:func:`hub_cache_path`), downloaded if
-    needed.
-
-    Raises:
-        CheckpointDownloadError: The file is not cached and cannot be
-            downloaded; the message says where to place it by hand.
-    """
+    needed, else a :class:`CheckpointDownloadError` saying where to place
+    it by hand."""
     cached_file = hub_cache_path(url, model_dir)
     if osp.isfile(cached_file):
         return cached_file  # no network needed
