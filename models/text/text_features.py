@@ -6,17 +6,6 @@ import torch
 
 from models.text.prompts import eot_lengths, prompt_tokens
 
-_TEXT_MODULES = ('token_embedding', 'transformer', 'ln_final')
-_TEXT_PARAMS = ('positional_embedding', 'text_projection')
-
-
-def text_parameters(clip_model: torch.nn.Module) -> list:
-    """Every tensor the text encoder of a :class:`clip.model.CLIP` reads."""
-    params = [getattr(clip_model, name) for name in _TEXT_PARAMS]
-    for name in _TEXT_MODULES:
-        params.extend(getattr(clip_model, name).parameters())
-    return params
-
 
 def encode_text(clip_model: torch.nn.Module,
                 tokens: torch.Tensor,
@@ -79,10 +68,13 @@ class PromptBank:
     def _weights_key(clip_model: torch.nn.Module) -> Tuple:
         device = clip_model.positional_embedding.device
         autocast = torch.is_autocast_enabled(device.type)
+        # Every tensor the text encoder reads
+        params = [clip_model.positional_embedding, clip_model.text_projection]
+        for name in ('token_embedding', 'transformer', 'ln_final'):
+            params.extend(getattr(clip_model, name).parameters())
         return (device, autocast,
                 torch.get_autocast_dtype(device.type) if autocast else None,
-                tuple((p.data_ptr(), p._version, p.dtype)
-                      for p in text_parameters(clip_model)))
+                tuple((p.data_ptr(), p._version, p.dtype) for p in params))
 
     def features(self, clip_model: torch.nn.Module) -> torch.Tensor:
         """``(num_templates, num_labels, D)`` float32 L2-normalised
