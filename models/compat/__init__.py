@@ -11,9 +11,7 @@ b. mmaction2 imports VindLU whenever ``transformers>=4.28`` is installed,
    and recent transformers releases break that import.
 c. ``clip/clip.py`` does ``from pkg_resources import packaging``, which
    fails on setuptools >= 82 and warns on 81.
-
-(mmaction2 also imports ``importlib_metadata`` without declaring it:
-``requirements/runtime.txt`` pins it.)
+(mmaction2's undeclared ``importlib_metadata``: requirements/runtime.txt.)
 """
 from .cli import main
 from .patches import MARKER
