@@ -1,11 +1,7 @@
 """Annotations the model's label set cannot score, and a checkpoint's
-labels in another order, are refused before a run starts: either would give
+labels in another order, are refused before a run starts
+(:class:`LabelSetCheckHook`, :func:`check_label_order`): either would give
 an accuracy that means nothing, with exit status 0.
-
-``LabelSetCheckHook`` compares every dataset of a run with the model's
-labels (``ActionClip`` also checks each batch's); checkpoints saved by this
-project's runner record their labels (``meta['labels']``), and a test with
-the same set in another order is refused (:func:`check_label_order`).
 """
 from typing import Iterable, List, Optional, Sequence
 
