@@ -80,18 +80,13 @@ val_pipeline = [
 ]
 
 
-def plain_readers(pipeline):
-    """``pipeline`` reading videos as they are instead of through the frame
-    cache: it tests once, and the tools read new videos through the
-    checkpoint's test pipeline."""
-    plain = dict(CachedVideoInit='VideoInit', CachedVideoDecode='VideoDecode')
-    return [
-        dict(type=plain[step['type']]) if step['type'] in plain else step
-        for step in pipeline
-    ]
-
-
-test_pipeline = plain_readers(val_pipeline)
+# The test pipeline reads videos as they are, not through the frame cache:
+# it tests once, and the tools read new videos through the checkpoint's
+# test pipeline.
+test_pipeline = [
+    dict(type=step['type'][len('Cached'):])
+    if step['type'].startswith('Cached') else step for step in val_pipeline
+]
 
 # Frames come from the frame cache (0.6 ms a video): loading them in the
 # training process is faster on 2 cores than workers whose threads preempt
@@ -119,16 +114,12 @@ val_dataloader = dict(
         pipeline=val_pipeline,
         test_mode=True))
 test_dataloader = dict(
-    batch_size=32,
-    num_workers=2,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
+    val_dataloader,
     dataset=dict(
-        type=dataset_type,
+        val_dataloader['dataset'],
         ann_file=f'{data_root}/test_list_videos.txt',
         data_prefix=dict(video=f'{data_root}/videos/test'),
-        pipeline=test_pipeline,
-        test_mode=True))
+        pipeline=test_pipeline))
 
 val_evaluator = dict(
     type='TolerantAccMetric',
@@ -168,10 +159,9 @@ param_scheduler = [
         convert_to_iter_based=True)
 ]
 
+# The default runtime's hooks (mmaction::_base_/default_runtime.py), changed
 default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=10, ignore_last=False),
-    checkpoint=dict(
-        type='CheckpointHook', interval=1, save_best='auto', max_keep_ckpts=2))
+    logger=dict(interval=10), checkpoint=dict(max_keep_ckpts=2))
 
 # LabelSetCheckHook: annotations with classes the label file lacks stop
 # the run before it starts, instead of lowering the accuracy silently.

@@ -2,8 +2,6 @@
 # ViT-B/32 AMP config).
 _base_ = 'actionclip_vit-base-p16-res224-clip-pre_g8xb16_1x1x8_k400-rgb.py'
 
-model = dict(to_float32=True)
-
 # Fused AdamW: one kernel for the whole update instead of a few per tensor
 # (docs/benchmark.md). For a faster step where kernel launches bound it
 # (ViT-B/32 at 16 videos per GPU), add

@@ -1,10 +1,8 @@
 # The g8xb16 ViT-B/32 fine-tuning config with bf16 mixed precision: float32
-# master weights, forward and backward under bf16 autocast. CLIP must stay
-# float32 (to_float32=True): AMP with float16 weights breaks the optimizer
-# step (GradScaler refuses float16 gradients).
+# master weights, forward and backward under bf16 autocast. CLIP stays
+# float32 (the base config's to_float32=True): AMP with float16 weights
+# breaks the optimizer step (GradScaler refuses float16 gradients).
 _base_ = 'actionclip_vit-base-p32-res224-clip-pre_g8xb16_1x1x8_k400-rgb.py'
-
-model = dict(to_float32=True)
 
 # Fused AdamW: one kernel for the whole update instead of a few per tensor
 # (docs/benchmark.md). For a faster step where kernel launches bound it

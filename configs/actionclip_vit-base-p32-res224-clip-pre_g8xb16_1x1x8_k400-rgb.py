@@ -55,26 +55,17 @@ train_pipeline = [
 ]
 val_pipeline = _base_.test_pipeline
 
-# Workers: the test config's data_workers (this process's CPUs shared among
-# the GPU processes on the host, one left for the main process).
+# The test config's loader (its data_workers: this process's CPUs shared
+# among the GPU processes on the host, one left for the main process).
 train_dataloader = dict(
-    batch_size=16,
-    num_workers=_base_.data_workers,
-    persistent_workers=True,
-    pin_memory=True,
+    _base_.test_dataloader,
     sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(
         type=_base_.dataset_type,
         ann_file=ann_file_train,
         data_prefix=dict(video=data_root),
         pipeline=train_pipeline))
-val_dataloader = dict(
-    batch_size=16,
-    num_workers=_base_.data_workers,
-    persistent_workers=True,
-    pin_memory=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
-    dataset=_base_.test_dataloader.dataset)
+val_dataloader = _base_.test_dataloader
 
 val_evaluator = _base_.test_evaluator
 
@@ -115,6 +106,4 @@ custom_hooks = [dict(type='EpochSeedHook'), dict(type='LabelSetCheckHook')]
 auto_scale_lr = dict(enable=False, base_batch_size=128)
 
 default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=100, ignore_last=False),
-    checkpoint=dict(
-        type='CheckpointHook', interval=1, save_best='auto', max_keep_ckpts=5))
+    logger=dict(interval=100), checkpoint=dict(max_keep_ckpts=5))

@@ -24,17 +24,7 @@ model = dict(
         format_shape='NCHW'))
 
 test_pipeline = [
-    dict(type='VideoInit', io_backend='disk'),
-    dict(
-        type='SampleFrames',
-        clip_len=1,
-        frame_interval=1,
-        num_clips=num_segs,
-        test_mode=True),
-    dict(type='VideoDecode', backend='pyav'),
-    dict(type='Resize', scale=(-1, 256)),
-    dict(type='CenterCrop', crop_size=224),
-    dict(type='FormatShape', input_format='NCHW'),
-    dict(type='PackActionInputs')
+    dict(step, num_clips=num_segs) if step.type == 'SampleFrames' else step
+    for step in _base_.test_pipeline
 ]
 test_dataloader = dict(dataset=dict(pipeline=test_pipeline))

@@ -7,31 +7,9 @@ MMAction2's registries. How other models load, save and train is left as
 it is: safe checkpoint loading, atomic saving and checked resumes belong
 to the runner the configs name (``runner_type = 'ActionClipRunner'``).
 
-Where things live:
-
-* ``recognizers/``: ``ActionClip`` and its parts (temporal adapters, the
-  in-network temporal shift, frozen parameters);
-* ``text/``: labels, prompt templates and tokens; prompt features;
-* ``backbones/``: CLIP, built from an architecture table and named weights,
-  and their downloads;
-* ``acceleration/``: speed-ups that keep the function (attention, patch
-  embedding, CUDA graphs);
-* ``datasets/``: video reading transforms, the tolerant dataset, the
-  training augmentation's parameters for the device (``FuseOnDevice``);
-* ``data_preprocessors/``: the training augmentation on the device;
-* ``evaluation/``: the metric that counts unreadable videos;
-* ``engine/``: the configs' runner, hooks, training checkpoints, one-line
-  refusals;
-* ``checkpoints/``: safe loading, MessageHub state as plain data, what a
-  checkpoint must hold, the config it records;
-* ``apis/``: loading a model to score with (``init_actionclip``), scoring
-  videos, the folder feature cache;
-* ``compat/``: fixes for the installed stack (import hooks, in memory:
-  no installed file is written) and the check that installed packages
-  match their wheels (``make install``);
-* ``utils/``: atomic writes, input-path messages;
-* ``benchmark/``: what ``tools/benchmark.py`` measures (not imported
-  here).
+Each subpackage's docstring says what it holds (recognizers, text,
+backbones, acceleration, datasets, data_preprocessors, evaluation, engine,
+checkpoints, apis, compat, utils; benchmark is not imported here).
 """
 from models import compat
 

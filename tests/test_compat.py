@@ -202,10 +202,10 @@ def test_runtime_fixes(pristine_site, fake_transformers, tmp_path):
         ''', [pristine_site, fake_transformers], tmp_path)
     out = _json_result(result)
     assert out['first'] == out['second'] == dict(
-        importlib_metadata=False, drn=True, vindlu=True, clip=True)
+        drn=True, vindlu=True, clip=True)
     # Once imported, the modules are left alone.
     assert out['after_import'] == dict(
-        importlib_metadata=False, drn=False, vindlu=False, clip=False)
+        drn=False, vindlu=False, clip=False)
     assert out['finders'] == 1
     assert out['drn_origin'] == f'<{compat.MARKER}>'
     assert out['registered'] == [
@@ -242,28 +242,6 @@ def test_runtime_clip_fix_with_old_setuptools(pristine_site, tmp_path):
     assert "cannot import name 'packaging' from 'pkg_resources'" in (
         out['before'])
     assert out['parse'] == '2.0' and out['untouched']
-
-
-def test_runtime_importlib_metadata_fix(pristine_site, tmp_path):
-    result = _python(
-        '''
-        block('importlib_metadata')
-        before = fails('import mmaction.utils.dependency')
-        applied = load_compat().fix_importlib_metadata()
-        import importlib.metadata
-        import mmaction.utils.dependency as dependency
-        print(json.dumps(dict(
-            before=before,
-            applied=applied,
-            again=load_compat().fix_importlib_metadata(),
-            stdlib=dependency.distribution is importlib.metadata.distribution,
-            numpy=dependency.satisfy_requirement('numpy>=1.0'),
-            missing=dependency.satisfy_requirement('not-a-package'))))
-        ''', [pristine_site], tmp_path)
-    out = _json_result(result)
-    assert "No module named 'importlib_metadata'" in out['before']
-    assert out['applied'] and not out['again']
-    assert out['stdlib'] and out['numpy'] and not out['missing']
 
 
 def _fake_dist(site, files, changed):

@@ -78,12 +78,10 @@ def underscore_words(name: str) -> str:
 DATASETS: Dict[str, dict] = {
     'ucf101': dict(classind='configs/classind_ucf101.txt',
                    label_map='configs/label_map_ucf101.txt',
-                   rule=camel_case_words, fixes=UCF101_FIXES,
-                   num_classes=101),
+                   rule=camel_case_words, fixes=UCF101_FIXES),
     'hmdb51': dict(classind='configs/classind_hmdb51.txt',
                    label_map='configs/label_map_hmdb51.txt',
-                   rule=underscore_words, fixes=HMDB51_FIXES,
-                   num_classes=51),
+                   rule=underscore_words, fixes=HMDB51_FIXES),
 }
 
 
@@ -102,16 +100,10 @@ def read_classind(path: str) -> List[str]:
     return names
 
 
-def derive_labels(dataset: str,
-                  official: Optional[Sequence[str]] = None) -> List[str]:
-    """The labels of ``dataset``, from the ``official`` names (default:
-    the stored ones)."""
+def derive_labels(dataset: str) -> List[str]:
+    """The labels of ``dataset``, from its stored official names."""
     spec = DATASETS[dataset]
-    if official is None:
-        official = read_classind(osp.join(ROOT, spec['classind']))
-    if len(official) != spec['num_classes']:
-        raise ValueError(f'{dataset} has {spec["num_classes"]} classes, the '
-                         f'official list holds {len(official)}')
+    official = read_classind(osp.join(ROOT, spec['classind']))
     # A fix for a name that is not in the list would silently do nothing.
     stale = sorted(set(spec['fixes']) - set(official))
     if stale:

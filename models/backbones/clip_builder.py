@@ -69,14 +69,10 @@ def _check_compatible(model: CLIP, state: Dict[str, torch.Tensor],
 
 def build_clip(clip_arch: Union[str, dict],
                pretrained: Union[bool, str] = False) -> CLIP:
-    """A float32 CLIP on the CPU.
-
-    Args:
-        clip_arch (str | dict): A name of :data:`.clip_archs.CLIP_ARCHS` or
-            a dict of CLIP hyperparameters.
-        pretrained (bool | str): ``True``: OpenAI's weights (cached);
-            a path: a local CLIP weights file; ``False``: random.
-    """
+    """A float32 CLIP on the CPU of ``clip_arch`` (a name of
+    :data:`.clip_archs.CLIP_ARCHS` or a dict of CLIP hyperparameters) with
+    OpenAI's weights (``pretrained=True``, cached), a local CLIP weights
+    file (a path), or random ones (``False``)."""
     model = CLIP(**resolve_arch(clip_arch))
     if pretrained is False or pretrained is None:
         return model

@@ -37,54 +37,36 @@ def download_file(url: str,
                   dst: str,
                   timeout: float,
                   progress: bool = True) -> None:
-    """Download ``url`` to ``dst`` whole or not at all (through
-    ``dst + '.partial'``), each network step giving up after ``timeout``
-    seconds.
-
-    Raises:
-        urllib.error.URLError: The server cannot be reached or answers
-            with an error, or (``ContentTooShortError``) sent less than it
-            announced.
-        OSError: Other network or file errors, timeouts included.
+    """Download ``url`` to ``dst`` whole or not at all, each network step
+    giving up after ``timeout`` seconds: urllib's URLError where the server
+    cannot be reached, answers with an error or (``ContentTooShortError``)
+    sends less than it announced; OSError for the rest, timeouts included.
     """
     from tqdm import tqdm
+
+    from models.utils.safe_io import atomic_write
     os.makedirs(osp.dirname(dst) or '.', exist_ok=True)
-    tmp = dst + '.partial'
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as src, \
-                open(tmp, 'wb') as out:
-            expected = int(src.headers.get('Content-Length') or 0) or None
-            with tqdm(
-                    total=expected,
-                    unit='B',
-                    unit_scale=True,
-                    desc=osp.basename(dst),
-                    disable=not progress) as bar:
-                for block in iter(lambda: src.read(1 << 20), b''):
-                    out.write(block)
-                    bar.update(len(block))
-            # http.client's read(n) ends quietly where the server closed
-            # the connection; a cut download must not become the file.
-            if expected is not None and out.tell() != expected:
-                raise urllib.error.ContentTooShortError(
-                    f'the server closed the connection after {out.tell()} '
-                    f'of {expected} bytes', None)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
-    os.replace(tmp, dst)
+    with urllib.request.urlopen(url, timeout=timeout) as src, \
+            atomic_write(dst) as out:
+        expected = int(src.headers.get('Content-Length') or 0) or None
+        with tqdm(total=expected, unit='B', unit_scale=True,
+                  desc=osp.basename(dst), disable=not progress) as bar:
+            for block in iter(lambda: src.read(1 << 20), b''):
+                out.write(block)
+                bar.update(len(block))
+        # http.client's read(n) ends quietly where the server closed the
+        # connection; a cut download must not become the file.
+        if expected is not None and out.tell() != expected:
+            raise urllib.error.ContentTooShortError(
+                f'the server closed the connection after {out.tell()} of '
+                f'{expected} bytes', None)
 
 
 def download_to_hub_cache(url: str, model_dir: Optional[str],
                           progress: bool) -> str:
     """The cached file of ``url`` (:func:`hub_cache_path`), downloaded if
-    needed.
-
-    Raises:
-        CheckpointDownloadError: The file is not cached and cannot be
-            downloaded; the message says where to place it by hand.
-    """
+    needed, else a :class:`CheckpointDownloadError` saying where to place
+    it by hand."""
     cached_file = hub_cache_path(url, model_dir)
     if osp.isfile(cached_file):
         return cached_file  # no network needed

@@ -65,16 +65,6 @@ def sha256_of(path: str) -> str:
         return hashlib.file_digest(f, 'sha256').hexdigest()
 
 
-def _download(url: str, dst: str, what: str, alternatives: str) -> None:
-    """Download ``url`` to ``dst`` atomically, explaining failures."""
-    try:
-        download_file(url, dst, _CONNECT_TIMEOUT_S)
-    except (urllib.error.URLError, OSError, TimeoutError) as e:
-        raise WeightsUnavailableError(
-            f'Could not download {what} from {url} ({e}). To use it '
-            f'offline, place the file at {dst}; {alternatives}') from e
-
-
 def clip_cache_dir() -> str:
     """The clip package's download folder (``~/.cache/clip``)."""
     return osp.expanduser(osp.join('~', '.cache', 'clip'))
@@ -94,10 +84,15 @@ def fetch_openai_clip(name: str) -> str:
     path = osp.join(clip_cache_dir(), osp.basename(url))
     if osp.isfile(path) and sha256_of(path) == expected:
         return path
-    _download(
-        url, path, f'the OpenAI CLIP weights {name!r}',
-        'or pass pretrained=PATH to a local copy, or pretrained=False '
-        'when the weights come from a checkpoint (load_from / --checkpoint).')
+    try:
+        download_file(url, path, _CONNECT_TIMEOUT_S)
+    except (urllib.error.URLError, OSError, TimeoutError) as e:
+        raise WeightsUnavailableError(
+            f'Could not download the OpenAI CLIP weights {name!r} from {url} '
+            f'({e}). To use it offline, place the file at {path}; or pass '
+            'pretrained=PATH to a local copy, or pretrained=False when the '
+            'weights come from a checkpoint (load_from / --checkpoint).'
+        ) from e
     if sha256_of(path) != expected:
         os.remove(path)
         raise WeightsUnavailableError(

@@ -9,23 +9,17 @@ a. The mmaction2 1.2.0 wheel lacks ``mmaction/models/localizers/drn``,
    which ``mmaction.models`` imports.
 b. mmaction2 imports VindLU whenever ``transformers>=4.28`` is installed,
    and recent transformers releases break that import.
-c. mmaction2 imports ``importlib_metadata`` without declaring it.
-d. ``clip/clip.py`` does ``from pkg_resources import packaging``, which
+c. ``clip/clip.py`` does ``from pkg_resources import packaging``, which
    fails on setuptools >= 82 and warns on 81.
+(mmaction2's undeclared ``importlib_metadata``: requirements/runtime.txt.)
 """
 from .cli import main
-from .patches import (CLIP_REPLACEMENT_LINE, DRN_INIT_SOURCE,
-                      DRN_PLACEHOLDER_SOURCE, MARKER, MULTIMODAL_ORIGINAL,
-                      MULTIMODAL_PATCHED)
+from .patches import MARKER
 from .runtime import (apply_runtime_fixes, fix_clip_pkg_resources,
-                      fix_drn_import, fix_importlib_metadata,
-                      fix_vindlu_import)
-from .wheels import Damage, changed_files, damaged_distributions
+                      fix_drn_import, fix_vindlu_import)
+from .wheels import changed_files
 
 __all__ = [
-    'CLIP_REPLACEMENT_LINE', 'DRN_INIT_SOURCE', 'DRN_PLACEHOLDER_SOURCE',
-    'MARKER', 'MULTIMODAL_ORIGINAL', 'MULTIMODAL_PATCHED', 'Damage',
-    'apply_runtime_fixes', 'changed_files', 'damaged_distributions',
-    'fix_clip_pkg_resources', 'fix_drn_import', 'fix_importlib_metadata',
-    'fix_vindlu_import', 'main'
+    'MARKER', 'apply_runtime_fixes', 'changed_files',
+    'fix_clip_pkg_resources', 'fix_drn_import', 'fix_vindlu_import', 'main'
 ]

@@ -8,20 +8,15 @@ from typing import Tuple
 MARKER = 'actionclip-compat'
 
 DRN_INIT_SOURCE = f'''\
-# Compiled in memory by the ActionCLIP plugin ({MARKER}).
-# The mmaction2 1.2.0 wheel on PyPI does not ship this package: upstream
-# has no drn/__init__.py, so setuptools left it out of the wheel and
-# ``import mmaction.models`` failed. See drn.py.
+# Compiled in memory by the ActionCLIP plugin ({MARKER}): the mmaction2 1.2.0
+# wheel lacks this package.
 """Placeholder package for mmaction2's DRN temporal grounding model."""
 '''
 
 DRN_PLACEHOLDER_SOURCE = f'''\
-# Compiled in memory by the ActionCLIP plugin ({MARKER}).
-# The mmaction2 1.2.0 wheel on PyPI does not ship the DRN sources (upstream
-# has no drn/__init__.py, so setuptools left them out of the wheel), which
-# made ``import mmaction.models`` fail. ActionCLIP does not use DRN; this
-# placeholder keeps ``DRN`` registered in MODELS, as the real module does,
-# and explains how to get the real model when somebody tries to build it.
+# Compiled in memory by the ActionCLIP plugin ({MARKER}): the mmaction2 1.2.0
+# wheel lacks the DRN sources. This keeps ``DRN`` registered in MODELS and
+# says how to get the real model when somebody tries to build it.
 """Placeholder for mmaction2's DRN temporal grounding model."""
 from mmaction.registry import MODELS
 
@@ -63,10 +58,8 @@ else:
 
 MULTIMODAL_PATCHED = f'''\
 # Copyright (c) OpenMMLab. All rights reserved.
-# Compiled in memory by the ActionCLIP plugin ({MARKER}):
-# mmaction2 1.2.0 imports VindLU whenever transformers>=4.28 is installed,
-# and recent transformers releases break that import. Fall back to
-# mmaction's own placeholders instead of breaking ``import mmaction.models``.
+# Compiled in memory by the ActionCLIP plugin ({MARKER}): where recent
+# transformers releases break the VindLU import, mmaction's placeholders.
 from mmaction.utils.dependency import WITH_MULTIMODAL
 
 if WITH_MULTIMODAL:
@@ -105,7 +98,7 @@ CLIP_REPLACEMENT_LINE = (f'import packaging.version  # {MARKER}: was '
 
 def patch_clip_source(source: str) -> Tuple[str, bool]:
     """Replace clip's ``pkg_resources`` import with ``packaging.version``
-    in the text of ``clip/clip.py`` (fix d): the new text and whether
+    in the text of ``clip/clip.py`` (fix c): the new text and whether
     anything was replaced."""
     new_source, count = _CLIP_PKG_RESOURCES_RE.subn(CLIP_REPLACEMENT_LINE,
                                                     source)

@@ -1,4 +1,4 @@
-"""Import hooks that repair breakages a-d (:mod:`models.compat`) in memory:
+"""Import hooks that repair breakages a-c (:mod:`models.compat`) in memory:
 a meta path finder supplies the DRN placeholder where the sources are
 missing and compiles mmaction's multimodal package and ``clip/clip.py``
 with the rewrites of :mod:`.patches`. Standard library only.
@@ -27,9 +27,6 @@ _SOURCE_PATCHES: Dict[str, Callable[[str], Tuple[str, bool]]] = {
 
 class _DRNPlaceholderLoader(importlib.abc.Loader):
     """Creates the placeholder DRN package and module in memory."""
-
-    def create_module(self, spec: importlib.machinery.ModuleSpec) -> None:
-        return None
 
     def exec_module(self, module: types.ModuleType) -> None:
         if module.__name__ == DRN_MODULE:
@@ -133,23 +130,8 @@ def fix_vindlu_import() -> bool:
     return True
 
 
-def fix_importlib_metadata() -> bool:
-    """Breakage c: the standard library's ``importlib.metadata`` as
-    ``importlib_metadata`` where the backport is missing. Returns whether
-    the alias was installed."""
-    if sys.modules.get('importlib_metadata') is not None:
-        return False
-    try:
-        import importlib_metadata  # noqa: F401
-    except ImportError:
-        import importlib.metadata
-        sys.modules['importlib_metadata'] = importlib.metadata
-        return True
-    return False
-
-
 def fix_clip_pkg_resources() -> bool:
-    """Breakage d: ``clip/clip.py`` compiled with ``import
+    """Breakage c: ``clip/clip.py`` compiled with ``import
     packaging.version`` for its ``pkg_resources`` import (no fake
     ``pkg_resources``). Returns whether the hook is active (False once
     ``clip.clip`` is imported)."""
@@ -163,7 +145,6 @@ def apply_runtime_fixes() -> Dict[str, bool]:
     """Apply every fix (idempotent) before ``mmaction.models`` or ``clip``
     is imported; returns whether each is active."""
     return dict(
-        importlib_metadata=fix_importlib_metadata(),
         drn=fix_drn_import(),
         vindlu=fix_vindlu_import(),
         clip=fix_clip_pkg_resources())

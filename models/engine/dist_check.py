@@ -117,16 +117,12 @@ def check_templates(seed: int, single_ids: torch.Tensor) -> Dict[str, bool]:
             draws[diff_rank_seed, again] = draw_template_ids(
                 len(TEMPLATES), DRAWS).cpu()
     same, diff = (all_gather_object(draws[d, 0]) for d in (False, True))
-
-    def all_distinct(parts):
-        return all(not torch.equal(parts[i], parts[j])
-                   for i in range(len(parts)) for j in range(i))
-
     checks = dict(
         reproducible=all(torch.equal(draws[d, 0], draws[d, 1])
                          for d in (False, True)),
-        ranks_differ=all_distinct(same),
-        ranks_differ_diff_rank_seed=all_distinct(diff),
+        ranks_differ=len({tuple(p.tolist()) for p in same}) == len(same),
+        ranks_differ_diff_rank_seed=len(
+            {tuple(p.tolist()) for p in diff}) == len(diff),
         equal_to_single_process=torch.equal(torch.cat(same), single_ids))
     return dict(checks, ok=all(checks.values()))
 

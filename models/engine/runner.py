@@ -1,21 +1,17 @@
 """The runner of this project's configs (``runner_type =
-'ActionClipRunner'``, built by ``mim train`` / ``mim test``); mmengine's own
-Runner and every other model are left as they are.
-
-* checkpoints are read with ``weights_only=True`` and a short allowlist
-  (:mod:`models.checkpoints.safe_loading`), written whole or not at all with
-  the MessageHub state as plain data, and record the model's labels;
-* ``--resume`` is checked (:mod:`models.engine.training_checkpoints`), and a
-  test with a checkpoint's labels in another order is refused
-  (:mod:`models.engine.hooks.label_check`);
-* settings that cannot work are refused when the runner is built
-  (:mod:`models.engine.config_checks`), in one line with exit status 2
-  (:mod:`models.engine.refusals`);
-* distributed runs start without a GPU (gloo), which mmengine 0.10.7's
-  Runner cannot do.
+'ActionClipRunner'``); mmengine's Runner and every other model are left as
+they are. It loads checkpoints safely (``weights_only=True``,
+:mod:`models.checkpoints.safe_loading`), saves them whole with the model's
+labels and the MessageHub state as plain data, checks resumes
+(:mod:`.training_checkpoints`) and a test's label order
+(:mod:`.hooks.label_check`), refuses settings that cannot work
+(:mod:`.config_checks`) in one line with exit status 2 (:mod:`.refusals`),
+and runs distributed without a GPU (gloo), which mmengine 0.10.7 cannot.
 """
 import contextlib
-from typing import Callable, Dict, Iterator, Optional, Union
+from typing import (Callable, ContextManager, Dict, Iterator, Optional,
+                    Union)
+from unittest import mock
 
 import torch
 from mmaction.registry import RUNNERS
@@ -53,18 +49,11 @@ class _PlainMessageHubHook(Hook):
                 checkpoint['message_hub'])
 
 
-@contextlib.contextmanager
-def _skip_cuda_set_device() -> Iterator[None]:
+def _skip_cuda_set_device() -> ContextManager:
     """``torch.cuda.set_device`` does nothing in the block without CUDA."""
     if torch.cuda.is_available():
-        yield
-        return
-    set_device = torch.cuda.set_device
-    torch.cuda.set_device = lambda device: None
-    try:
-        yield
-    finally:
-        torch.cuda.set_device = set_device
+        return contextlib.nullcontext()
+    return mock.patch.object(torch.cuda, 'set_device', lambda device: None)
 
 
 @RUNNERS.register_module()

@@ -1,14 +1,9 @@
-"""Checkpoints of training runs that a crash cannot destroy, and resumes
-that cannot go wrong quietly (for :class:`~models.engine.runner.
-ActionClipRunner` only; mmengine itself is left as it is).
-
-MMEngine 0.10.7 writes a checkpoint into its final name, so a killed job
-leaves a partial ``epoch_N.pth`` named in ``last_checkpoint``. Here local
-checkpoints are written whole or not at all (:class:`AtomicLocalBackend`),
-``--resume`` takes the newest checkpoint that reads
-(:func:`find_resumable`), and a file of weights alone is refused with
-advice while the ``meta['config']`` that MMEngine's resume would run as
-Python is dropped unread (:func:`check_resumable`).
+"""Training checkpoints for :class:`~models.engine.runner.ActionClipRunner`
+(mmengine itself is left as it is). MMEngine 0.10.7 writes a checkpoint
+into its final name, so a killed job leaves a partial ``epoch_N.pth`` named
+in ``last_checkpoint``: here checkpoints are written whole or not at all,
+``--resume`` takes the newest one that reads, and weights alone are refused
+while the ``meta['config']`` that MMEngine would run as Python is dropped.
 """
 import glob
 import logging

@@ -42,12 +42,6 @@ def label_probabilities(
     return logits.softmax(dim=-1).mean(dim=(1, 2))
 
 
-def _label_source(labels_or_label_file: Union[str, List[str]]) -> str:
-    if isinstance(labels_or_label_file, str):
-        return f'label file {labels_or_label_file}'
-    return f'a list of {len(labels_or_label_file)} labels'
-
-
 def _template_argument(
     template: Optional[Union[str, List[str]]],
     templates_or_template_file: Optional[Union[str, List[str]]]
@@ -86,22 +80,19 @@ class ActionClip(BaseModel):
         num_adapter_segs (int): Frames per view T.
         num_adapter_layers (int): Blocks of the transformer adapter.
         temporal_adapter (str): ``'transformer'`` (ActionCLIP's) or
-            ``'mean'`` (parameter-free mean pooling, for zero-shot use of
-            plain CLIP weights).
+            ``'mean'`` (parameter-free, for zero-shot plain CLIP weights).
         pretrained (bool | str): ``True``: OpenAI's CLIP weights (cached,
             downloaded when missing); a path: a local CLIP weights file;
             ``False`` (default, never downloads): random, a checkpoint
             follows.
         to_float32 (bool): Test in float32. When False (the test configs'),
-            :meth:`test_step` on CUDA first stores CLIP's matrices in
-            float16 (:meth:`apply_test_precision`), as the released models
-            were tested; CPU runs, training and direct calls keep the
-            weights as they are. Training configs set True.
+            :meth:`test_step` on CUDA stores CLIP's matrices in float16
+            first, as the released models were tested
+            (:meth:`apply_test_precision`). Training configs set True.
         labels_or_label_file (str | list[str], optional): Class names, or a
             file with one per line. Needed for predict and loss.
         template (str | list[str], optional): One template, a list, or a
-            file with one a line (:func:`models.text.prompts.
-            load_templates`). Defaults to ActionCLIP's 16 templates.
+            file with one a line. Defaults to ActionCLIP's 16 templates.
         templates_or_template_file (str | list[str], optional): Deprecated
             alias of ``template`` (DeprecationWarning; ``template`` wins).
         loss (dict): The loss of both the video-to-text and text-to-video
@@ -116,15 +107,12 @@ class ActionClip(BaseModel):
         temporal_shift (bool): ActionCLIP's "Shift" prompt: mix
             neighbouring frames inside the image encoder; no new weights.
         speedups (dict, optional): Options of
-            :func:`models.acceleration.speedups.apply_speedups`; name only
-            those to change. Defaults to ``dict(fast_attention=True,
-            patch_embedding=True, compile=False, cuda_graphs=False)``.
-            ``cuda_graphs`` is the faster for predict and
-            ``compile='reduce-overhead'`` for training (docs/benchmark.md);
-            the two exclude each other.
+            :func:`models.acceleration.speedups.apply_speedups` to change
+            from ``fast_attention`` and ``patch_embedding`` on, ``compile``
+            and ``cuda_graphs`` off (docs/benchmark.md: ``cuda_graphs`` for
+            predict, ``compile='reduce-overhead'`` for training; not both).
         frozen (Sequence[str]): Names or dotted prefixes of parameters left
-            out of training (no gradient); one that matches nothing raises
-            ValueError.
+            out of training; one that matches nothing raises ValueError.
         data_preprocessor (dict, optional): Defaults to
             ``ActionDataPreprocessor`` with CLIP's mean and std, NCHW.
         init_cfg (dict, optional): Initialisation config.
@@ -190,13 +178,11 @@ class ActionClip(BaseModel):
         self.contrastive_targets = contrastive_targets
         self.templates = load_templates(
             _template_argument(template, templates_or_template_file))
+        self.text_chunk_size = text_chunk_size
         self.prompt_bank: Optional[PromptBank] = None
         self.label_source: Optional[str] = None
         if labels_or_label_file is not None:
-            self.prompt_bank = PromptBank(
-                load_labels(labels_or_label_file), self.templates,
-                text_chunk_size)
-            self.label_source = _label_source(labels_or_label_file)
+            self.set_labels(labels_or_label_file)
         # mmengine's load_checkpoint (mim test, init_recognizer, load_from,
         # --resume) only warns about missing, unexpected and reshaped keys
         # and goes on with random weights in their place: a silently wrong
@@ -245,8 +231,11 @@ class ActionClip(BaseModel):
             self.templates = load_templates(templates)
         self.prompt_bank = PromptBank(
             load_labels(labels_or_label_file), self.templates,
-            self.prompt_bank.chunk_size if self.prompt_bank else 2048)
-        self.label_source = _label_source(labels_or_label_file)
+            self.text_chunk_size)
+        self.label_source = (
+            f'label file {labels_or_label_file}'
+            if isinstance(labels_or_label_file, str) else
+            f'a list of {len(labels_or_label_file)} labels')
 
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
         """``(B, D)`` CLIP features of ``(B, C, H, W)`` normalised images."""

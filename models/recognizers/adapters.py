@@ -9,12 +9,8 @@ class TransformerAdapter(BaseModule):
     """ActionCLIP's temporal transformer ("Transf" fusion): frame position
     embeddings, a CLIP residual attention transformer with a skip around
     it, then the mean over frames; names as in the released checkpoints.
-
-    Args:
-        embed_dim (int): Width D of the frame features.
-        num_segs (int): Frames T the position table holds.
-        num_layers (int): Residual attention blocks.
-    """
+    ``embed_dim`` is the frame features' width D, ``num_segs`` the frames
+    T the position table holds."""
 
     def __init__(self, embed_dim: int, num_segs: int, num_layers: int = 6):
         super().__init__()

@@ -17,30 +17,23 @@ def shift_frames(x: torch.Tensor, num_segs: int, fold_div: int,
     1/fold_div one frame forward (zeros where no frame is), in clips of
     ``num_segs`` frames of ``(N*T, C, H, W)`` images (``frame_dim=0``) or
     ``(L, N*T, C)`` tokens (``frame_dim=1``)."""
+    # (N, T, C, ...) clips
     if frame_dim == 0:
-        clips = x.view(-1, num_segs, *x.shape[1:])  # (N, T, C, H, W)
-        time_dim, channel_dim = 1, 2
+        clips = x.view(-1, num_segs, *x.shape[1:])
     else:
         length, frames, width = x.shape
-        clips = x.view(length, frames // num_segs, num_segs, width)
-        time_dim, channel_dim = 2, 3
-
-    def at(time: slice, channels: slice) -> tuple:
-        index = [slice(None)] * clips.dim()
-        index[time_dim], index[channel_dim] = time, channels
-        return tuple(index)
-
-    fold = clips.shape[channel_dim] // fold_div
-    every, earlier, later = slice(None), slice(0, -1), slice(1, None)
-    out = torch.zeros_like(clips)
+        clips = x.view(length, frames // num_segs, num_segs,
+                       width).permute(1, 2, 3, 0)
+    fold = clips.shape[2] // fold_div
+    out = torch.zeros_like(clips)  # the same memory layout as clips
     # frame t takes channels [0, fold) from frame t + 1 ...
-    out[at(earlier, slice(0, fold))] = clips[at(later, slice(0, fold))]
+    out[:, :-1, :fold] = clips[:, 1:, :fold]
     # ... channels [fold, 2 fold) from frame t - 1, and keeps the others
-    out[at(later, slice(fold, 2 * fold))] = clips[at(earlier,
-                                                     slice(fold, 2 * fold))]
-    out[at(every, slice(2 * fold, None))] = clips[at(every,
-                                                     slice(2 * fold, None))]
-    return out.view_as(x)
+    out[:, 1:, fold:2 * fold] = clips[:, :-1, fold:2 * fold]
+    out[:, :, 2 * fold:] = clips[:, :, 2 * fold:]
+    if frame_dim == 0:
+        return out.view_as(x)
+    return out.permute(3, 0, 1, 2).view_as(x)
 
 
 class TemporalShift:

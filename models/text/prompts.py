@@ -107,17 +107,11 @@ def names_a_file(text: str) -> bool:
 
 def load_templates(template: Union[None, str, Sequence[str]] = None
                    ) -> List[str]:
-    """Prompt templates such as ``'a video of {}'``, however given (the
-    model's ``template``, ``set_labels``, the tools' ``--template``).
-
-    Args:
-        template (str | list[str], optional): One template, a list, or a
-            UTF-8 file of one a line (a string without ``{}`` that
-            :func:`names_a_file`); None: the 16 ActionCLIP templates.
-
-    Returns:
-        list[str]: The templates, each with one ``{}``.
-    """
+    """Prompt templates, each with one ``{}`` (as in ``'a video of
+    {}'``), from one template, a list, or a UTF-8 file of one a line (a
+    string without ``{}`` that :func:`names_a_file`); None: the 16
+    ActionCLIP templates. The model's ``template``, ``set_labels`` and the
+    tools' ``--template`` all read them so."""
     if template is None:
         return list(DEFAULT_TEMPLATES)
     if isinstance(template, str):
@@ -154,25 +148,19 @@ def tokenize(texts: Sequence[str],
              context_length: int = CONTEXT_LENGTH) -> torch.Tensor:
     """``clip.tokenize(texts, truncate=True)``, token for token, but a
     warning names the texts that were cut."""
-    import torch
-    from clip.clip import _tokenizer as tokenizer
-    sot = tokenizer.encoder['<|startoftext|>']
-    eot = tokenizer.encoder['<|endoftext|>']
-    result = torch.zeros(len(texts), context_length, dtype=torch.long)
-    cut = []
-    for i, text in enumerate(texts):
-        ids = [sot] + tokenizer.encode(text) + [eot]
-        if len(ids) > context_length:
-            cut.append(text)
-            ids = ids[:context_length]
-            ids[-1] = eot
-        result[i, :len(ids)] = torch.tensor(ids)
+    from clip.clip import _tokenizer, tokenize
+    # One token more than fits: a text that reaches it was cut.
+    tokens = tokenize(list(texts), context_length + 1, truncate=True)
+    was_cut = tokens[:, -1] != 0
+    tokens = tokens[:, :context_length].contiguous()
+    tokens[was_cut, -1] = _tokenizer.encoder['<|endoftext|>']
+    cut = [text for text, c in zip(texts, was_cut.tolist()) if c]
     if cut:
         shown = ', '.join(repr(t) for t in cut[:3])
         more = f' and {len(cut) - 3} more' if len(cut) > 3 else ''
         warnings.warn(f'{len(cut)} prompt(s) exceed CLIP\'s {context_length}-'
                       f'token context and were cut: {shown}{more}')
-    return result
+    return tokens
 
 
 def build_prompts(labels: Sequence[str],

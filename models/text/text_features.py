@@ -6,37 +6,16 @@ import torch
 
 from models.text.prompts import eot_lengths, prompt_tokens
 
-_TEXT_MODULES = ('token_embedding', 'transformer', 'ln_final')
-_TEXT_PARAMS = ('positional_embedding', 'text_projection')
-
-
-def text_parameters(clip_model: torch.nn.Module) -> list:
-    """Every tensor the text encoder of a :class:`clip.model.CLIP` reads."""
-    params = [getattr(clip_model, name) for name in _TEXT_PARAMS]
-    for name in _TEXT_MODULES:
-        params.extend(getattr(clip_model, name).parameters())
-    return params
-
 
 def encode_text(clip_model: torch.nn.Module,
                 tokens: torch.Tensor,
                 chunk_size: Optional[int] = None,
                 length: Optional[int] = None) -> torch.Tensor:
-    """CLIP text features, exact, in less time and memory.
-
-    Under CLIP's causal mask the padding after the longest prompt's
-    end-of-text token changes no feature: it is cut before the transformer.
-
-    Args:
-        clip_model (nn.Module): A :class:`clip.model.CLIP`.
-        tokens (torch.Tensor): ``(N, 77)`` tokens.
-        chunk_size (int, optional): Prompts encoded at a time.
-        length (int, optional): Cut to this many tokens instead, at least
-            the longest prompt's (fixed shapes for compiled encoders).
-
-    Returns:
-        torch.Tensor: ``(N, D)`` unnormalised text features.
-    """
+    """``(N, D)`` unnormalised features of ``(N, 77)`` tokens by a
+    :class:`clip.model.CLIP`, exact: under CLIP's causal mask the padding
+    after the longest prompt's end-of-text token changes no feature, so it
+    is cut (to ``length`` tokens instead where given: fixed shapes for
+    compiled encoders), and ``chunk_size`` prompts are encoded at a time."""
     if tokens.numel() == 0:
         raise ValueError('No prompts to encode')
     longest = int(eot_lengths(tokens).max())
@@ -58,17 +37,11 @@ def l2_normalize(x: torch.Tensor) -> torch.Tensor:
 
 
 class PromptBank:
-    """The (template, label) prompts of a label set and their features.
-
-    Features are reused until a text-encoder weight changes: the cache key
-    holds each parameter's storage and version counter, which an optimizer
-    step, ``load_state_dict`` or a move all change.
-
-    Args:
-        labels (list[str]): Class names.
-        templates (list[str]): Prompt templates.
-        chunk_size (int): Prompts encoded per text-encoder pass.
-    """
+    """The (template, label) prompts of ``labels`` and ``templates`` and
+    their features, encoded ``chunk_size`` prompts a pass and reused until
+    a text-encoder weight changes: the cache key holds each parameter's
+    storage and version counter, which an optimizer step,
+    ``load_state_dict`` or a move all change."""
 
     def __init__(self,
                  labels: Sequence[str],
@@ -95,10 +68,13 @@ class PromptBank:
     def _weights_key(clip_model: torch.nn.Module) -> Tuple:
         device = clip_model.positional_embedding.device
         autocast = torch.is_autocast_enabled(device.type)
+        # Every tensor the text encoder reads
+        params = [clip_model.positional_embedding, clip_model.text_projection]
+        for name in ('token_embedding', 'transformer', 'ln_final'):
+            params.extend(getattr(clip_model, name).parameters())
         return (device, autocast,
                 torch.get_autocast_dtype(device.type) if autocast else None,
-                tuple((p.data_ptr(), p._version, p.dtype)
-                      for p in text_parameters(clip_model)))
+                tuple((p.data_ptr(), p._version, p.dtype) for p in params))
 
     def features(self, clip_model: torch.nn.Module) -> torch.Tensor:
         """``(num_templates, num_labels, D)`` float32 L2-normalised

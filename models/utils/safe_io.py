@@ -1,12 +1,7 @@
-"""Writing files without destroying the user's.
-
-:func:`atomic_write` / :func:`atomic_path` write to a temporary file in
-the destination's folder, which replaces the destination (``os.replace``)
-only once complete and synced: a failed write (an exception, Ctrl-C, a
-full disk) leaves the previous file and no temporary file; no room raises
-a one-line :class:`NoSpaceError`. :func:`check_output_path` refuses, before
-any work, an output that is an input or a folder. Standard library only
-(torch when saving): tools load this file by itself.
+"""Writing files without destroying the user's: whole or not at all
+(:func:`atomic_write`, :func:`atomic_path`), and never over an input
+(:func:`check_output_path`). Standard library only (torch when saving):
+tools load this file by itself.
 """
 import contextlib
 import csv
@@ -56,10 +51,9 @@ def _fsync(path: str) -> None:
         os.close(fd)
 
 
-def _commit(tmp: str, dest: str, synced: bool) -> None:
-    """Move a complete temporary file over ``dest``."""
-    if not synced:
-        _fsync(tmp)
+def _commit(tmp: str, dest: str) -> None:
+    """Move a complete temporary file, synced, over ``dest``."""
+    _fsync(tmp)
     # A rewritten file keeps the permissions the user gave the old one.
     with contextlib.suppress(FileNotFoundError):
         os.chmod(tmp, os.stat(dest).st_mode & 0o7777)
@@ -69,22 +63,20 @@ def _commit(tmp: str, dest: str, synced: bool) -> None:
         _fsync(osp.dirname(dest) or '.')
 
 
-def _destination(path: str) -> str:
-    """``path``, or a symbolic link's target (the link survives)."""
-    path = os.fspath(path)
-    return osp.realpath(path) if osp.islink(path) else path
-
-
 @contextlib.contextmanager
-def _atomic(path: str, keep_ext: bool) -> Iterator[tuple]:
-    dest = _destination(path)
+def atomic_path(path: str, keep_ext: bool = True) -> Iterator[str]:
+    """A temporary file name to write (for writers that take a name); it
+    replaces ``path`` (a link's target; the link survives) when the block
+    ends without an exception, and is removed otherwise. ``keep_ext`` as
+    for :func:`temp_path`; FileNotFoundError when nothing was written."""
+    path = os.fspath(path)
+    dest = osp.realpath(path) if osp.islink(path) else path
     tmp = temp_path(dest, keep_ext)
-    state = dict(synced=False)
     try:
-        yield tmp, state
+        yield tmp
         if not osp.exists(tmp):
             raise FileNotFoundError(f'nothing was written for {path!r}')
-        _commit(tmp, dest, state['synced'])
+        _commit(tmp, dest)
     except BaseException as error:
         # Ctrl-C included: the old file stays, the partial one goes.
         with contextlib.suppress(OSError):
@@ -94,16 +86,6 @@ def _atomic(path: str, keep_ext: bool) -> Iterator[tuple]:
             raise NoSpaceError(error.errno, error.strerror
                                or os.strerror(error.errno), path) from error
         raise
-
-
-@contextlib.contextmanager
-def atomic_path(path: str, keep_ext: bool = True) -> Iterator[str]:
-    """A temporary file name to write (for writers that take a name); it
-    replaces ``path`` (a link's target) when the block ends without an
-    exception, and is removed otherwise. ``keep_ext`` as for
-    :func:`temp_path`; FileNotFoundError when nothing was written."""
-    with _atomic(path, keep_ext) as (tmp, _):
-        yield tmp
 
 
 @contextlib.contextmanager
@@ -117,12 +99,9 @@ def atomic_write(path: str, mode: str = 'wb', encoding: Optional[str] = None,
         raise ValueError(f'atomic_write writes a whole file: mode must be '
                          f"'w', 'wt' or 'wb', got {mode!r}")
     text = dict(encoding=encoding or 'utf-8', newline=newline)
-    with _atomic(path, keep_ext=False) as (tmp, state):
+    with atomic_path(path, keep_ext=False) as tmp:
         with open(tmp, mode, **({} if 'b' in mode else text)) as f:
             yield f
-            f.flush()
-            os.fsync(f.fileno())
-        state['synced'] = True
 
 
 def write_json_or_csv(path: str, document: Any, header: Sequence[str],
@@ -141,34 +120,15 @@ def write_json_or_csv(path: str, document: Any, header: Sequence[str],
         writer.writerows(rows)
 
 
-class _RecordingWriter:
-    """A binary file that keeps the OSError its ``write`` raised."""
-
-    def __init__(self, f: IO):
-        self.f = f
-        self.error: Optional[OSError] = None
-
-    def write(self, data) -> int:
-        try:
-            return self.f.write(data)
-        except OSError as error:
-            self.error = error
-            raise
-
-    def flush(self) -> None:
-        self.f.flush()
-
-
 def torch_save_to(obj: object, f: IO) -> None:
     """``torch.save(obj, f)``, raising the file's own OSError when a write
     fails (torch's RuntimeError names neither the file nor the cause)."""
     import torch
-    writer = _RecordingWriter(f)
     try:
-        torch.save(obj, writer)
-    except RuntimeError:
-        if writer.error is not None:
-            raise writer.error from None
+        torch.save(obj, f)
+    except RuntimeError as error:
+        if isinstance(error.__context__, OSError):
+            raise error.__context__ from None
         raise
 
 

@@ -1,11 +1,7 @@
 """Annotations the model's label set cannot score, and a checkpoint's
-labels in another order, are refused before a run starts: either would give
+labels in another order, are refused before a run starts
+(:class:`LabelSetCheckHook`, :func:`check_label_order`): either would give
 an accuracy that means nothing, with exit status 0.
-
-``LabelSetCheckHook`` compares every dataset of a run with the model's
-labels (``ActionClip`` also checks each batch's); checkpoints saved by this
-project's runner record their labels (``meta['labels']``), and a test with
-the same set in another order is refused (:func:`check_label_order`).
 """
 from typing import Iterable, List, Optional, Sequence
 
@@ -55,35 +51,29 @@ def check_annotation_labels(dataset, num_labels: int,
     without a class); ``label_source`` names the labels in the message."""
     for base in _base_datasets(dataset):
         infos = _data_infos(base)
-        if infos is None:
+        bad = [(index, info.get('filename', f'#{index}'), label)
+               for index, info in enumerate(infos or ())
+               for label in _labels(info) if not 0 <= label < num_labels]
+        if not bad:
             continue
-        bad = []
-        for index, info in enumerate(infos):
-            for label in _labels(info):
-                if label >= num_labels or label < 0:
-                    bad.append((index, info.get('filename', f'#{index}'),
-                                label))
         ann_file = getattr(base, 'ann_file', '<annotations>')
         negative = [b for b in bad if b[2] < 0]
+        index, filename, label = (negative or bad)[0]
         if negative:
-            index, filename, label = negative[0]
             raise LabelSetError(
                 f'{ann_file} gives class {label} (line {index + 1}, '
                 f'{filename}; {len(negative)} annotation(s) in all): -1 is '
                 'what MMAction2 reads for a line without a class, and no '
                 'class index is negative. Give every line its class index '
                 f'(0 to {num_labels - 1}, {label_source})')
-        if bad:
-            index, filename, label = bad[0]
-            highest = max(b[2] for b in bad)
-            raise LabelSetError(
-                f'{ann_file} uses class {label} (line {index + 1}, '
-                f'{filename}; {len(bad)} annotation(s) in all, highest '
-                f'class {highest}), but the model has {num_labels} labels '
-                f'({label_source}): those videos could never be predicted '
-                'right. Use the label file that belongs to these '
-                'annotations (model.labels_or_label_file) or fix the '
-                'annotation file')
+        raise LabelSetError(
+            f'{ann_file} uses class {label} (line {index + 1}, '
+            f'{filename}; {len(bad)} annotation(s) in all, highest class '
+            f'{max(b[2] for b in bad)}), but the model has {num_labels} '
+            f'labels ({label_source}): those videos could never be '
+            'predicted right. Use the label file that belongs to these '
+            'annotations (model.labels_or_label_file) or fix the '
+            'annotation file')
 
 
 #: Where a checkpoint records the labels it was trained with.
