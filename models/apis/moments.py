@@ -1,5 +1,5 @@
 """Find when something happens in long videos: windows slid over each video
-(:mod:`.windows`, :mod:`.window_stream`, :mod:`.window_cache`) are scored
+(:mod:`.windows`, :mod:`.window_stream`, :mod:`.feature_cache`) are scored
 against text queries and the high-scoring ones merged into segments
 (:mod:`.segments`); the result is the document ``find_moments.py --out``
 writes.
@@ -28,10 +28,10 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from models.apis.feature_cache import CacheStats, stat_videos
+from models.apis.feature_cache import (CacheStats, VideoWindows,
+                                       WindowCache, stat_videos)
 from models.apis.cli import check_queries, same_text
 from models.apis.segments import merge_segments
-from models.apis.window_cache import VideoWindows, WindowCache
 from models.apis.window_stream import (DEFAULT_CHUNK_FRAMES, embed_windows,
                                        embed_windows_and_stills, open_video)
 from models.apis.windows import (check_window, check_window_frames,

@@ -125,7 +125,7 @@ def run(args: argparse.Namespace,
                                      find_moments, format_segments,
                                      write_result)
     from models.apis.video_scoring import find_videos
-    from models.apis.window_cache import default_window_cache_path
+    from models.apis.feature_cache import default_window_cache_path
     from models.text.prompts import load_labels
     if args.plot or args.html:  # before any work: fails if missing
         import models.visualization.contact_sheet  # noqa: F401
