@@ -325,11 +325,10 @@ def embed_folder_cached(
     stats, unreadable = stat_videos(videos, on_failure)
     failed.update(unreadable)
     names = {video: osp.relpath(video, folder) for video in stats}
-    features: Dict[str, torch.Tensor] = {}
-    for video, name in names.items():
-        cached = cache and cache.current(name, stats[video])
-        if cached:
-            features[video] = cached['features']
+    cached = {video: cache.current(name, stats[video])
+              for video, name in names.items()} if cache else {}
+    features = {video: entry['features']
+                for video, entry in cached.items() if entry}
     reused = list(features)
     todo = [video for video in names if video not in features]
     new, unreadable = embed_videos(scorer, todo, batch_size,
@@ -344,9 +343,9 @@ def embed_folder_cached(
             cache.put(names[video], stats[video], features=feats)
         if new or cache.rebuild or set(cache.new) != set(cache.old):
             saved = save_entries(cache.path, key, cache.new)
-    features = {v: features[v] for v in names if v in features}
-    return features, CacheStats(list(new), reused, failed,
-                                cache and cache.path, saved)
+    return ({v: features[v] for v in names if v in features},
+            CacheStats(list(new), reused, failed, cache and cache.path,
+                       saved))
 
 
 def default_window_cache_path(path: str) -> str:
@@ -386,8 +385,8 @@ class VideoWindows:
 
 class WindowCache(EntryCache):
     """The window features of one model (``identity``), window and stride
-    (or ``window_frames``) in the cache file ``path``, which is refused at
-    once (:class:`NotACacheError`) when it is not one of our caches."""
+    (or ``window_frames``) in the cache file ``path`` (as
+    :class:`EntryCache`)."""
 
     def __init__(self,
                  path: str,
@@ -412,8 +411,7 @@ class WindowCache(EntryCache):
                             entry['features'], entry.get('stills'))
 
     def add(self, stat: os.stat_result, windows: VideoWindows) -> None:
-        """Remember a video's windows for :meth:`save` (``stat``: as
-        :meth:`put`'s)."""
+        """Remember a video's windows for :meth:`save`, as :meth:`put`."""
         stills = {} if windows.stills is None else dict(
             stills=windows.stills.contiguous())
         self.put(osp.abspath(windows.video), stat,

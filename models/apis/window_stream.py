@@ -106,10 +106,10 @@ class VideoStream:
                                                      error)) from error
         self._reader = results['video_reader']
         self.num_frames = int(results['total_frames'])
-        self.fps = float(results['avg_fps'])  # frames / duration if varying
+        self.fps = float(results['avg_fps'])
         self.frame_times = varying_times(filename, self.num_frames,
                                          self.fps)
-        if self.frame_times is not None:
+        if self.frame_times is not None:  # a varying rate: the mean
             self.fps = self.num_frames / float(self.frame_times[-1])
         if not self.num_frames:
             raise VideoReadError(
@@ -118,9 +118,8 @@ class VideoStream:
         self._pyav = None
         self._opencv: Optional[_SequentialOpenCV] = None
         opencv_only = isinstance(self._reader, _OpenCVFrames)
-        # VideoDecode(backend='pyav') reads in one forward pass with PyAV:
-        # decord's get_batch seeks across gaps between windows and reads
-        # other frames in open-GOP H.264 and B-frame MPEG-4 (decoding.md)
+        # backend='pyav': decord's get_batch, seeking across gaps between
+        # windows, misreads open-GOP H.264 and B-frame MPEG-4 (decoding.md)
         pyav = getattr(self._decode, 'backend', 'cpu') == 'pyav'
         self._frames = FallbackFrames(
             filename, pyav=self._read_pyav if pyav else None,
@@ -252,9 +251,8 @@ def embed_windows_and_stills(scorer,
                              progress=None
                              ) -> Tuple[torch.Tensor, torch.Tensor]:
     """Features of every window and of its still picture
-    (:func:`~models.apis.windows.still_sample`), in one streamed pass:
-    :func:`embed_windows` on a plan where each window is followed by its
-    still."""
+    (:func:`~models.apis.windows.still_sample`) in one streamed pass, as
+    :func:`embed_windows`."""
     both = dataclasses.replace(
         plan,
         starts=[s for s in plan.starts for _ in range(2)],
