@@ -343,11 +343,9 @@ def _third_party_quiet() -> Iterator[None]:
                 text in record.getMessage()
                 for text in ('"FileClient" will be deprecated',
                              '"HardDiskBackend" is the alias')))
-        try:
+        with contextlib.suppress(ImportError):  # else OpenCV reads them
             import decord.logging
-        except ImportError:  # the OpenCV fallback reads the videos
-            pass
-        else:  # decoding processes are forked: they inherit the level
+            # Forked decoding processes inherit the level.
             decord.logging.set_level(decord.logging.QUIET)
         yield
     finally:

@@ -198,10 +198,9 @@ def load_model(checkpoint: Optional[str] = None,
     if num_frames < 1:
         raise ValueError(f'num_frames must be >= 1, got {num_frames}')
     device = torch.device(device)
-    if clip is not None:
-        cfg, state, weights, source = _clip_config(clip, num_frames)
-    else:
-        cfg, state, weights, source = _checkpoint_config(checkpoint, config)
+    cfg, state, weights, source = (
+        _clip_config(clip, num_frames) if clip is not None else
+        _checkpoint_config(checkpoint, config))
     model_cfg = copy.deepcopy(dict(cfg.model))
     legacy = {new: model_cfg.pop(old)
               for old, new in _LEGACY_SPEEDUPS.items() if old in model_cfg}
@@ -220,10 +219,8 @@ def load_model(checkpoint: Optional[str] = None,
         model_cfg['template'] = list(templates)
     model = _build(model_cfg)
     try:
-        if clip is not None:
-            model.clip.load_state_dict(state, strict=True)
-        else:
-            model.load_state_dict(state, strict=True)
+        (model if clip is None else model.clip).load_state_dict(state,
+                                                                strict=True)
     except CheckpointMismatchError as error:
         raise CheckpointMismatchError(
             f'{error} (model built from {source})') from None

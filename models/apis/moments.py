@@ -339,8 +339,8 @@ def find_moments(scorer, videos: Sequence[str], queries: Sequence[str],
         check_window_frames(window_frames)
         window_frames = int(window_frames)
     else:
-        default_w, _ = default_window(scorer.model.num_segs)
-        window_s = float(window_s if window_s is not None else default_w)
+        window_s = float(default_window(scorer.model.num_segs)[0]
+                         if window_s is None else window_s)
         stride_s = float(stride_s if stride_s is not None else window_s / 2)
         check_window(window_s, stride_s)
     # A wrong query or threshold is refused before any decoding.
