@@ -3,10 +3,10 @@ only the videos that are new or changed (:func:`embed_folder_cached`), and
 another question of a video neither decodes nor embeds it again
 (:class:`WindowCache`).
 
-One file (``<cache home>/features/<folder>-<digits>.pt``):
+One file (``<cache home>/features/`` or ``moments/<name>-<digits>.pt``):
 :data:`CACHE_MAGIC`, then a ``torch.save`` archive (read with
-``weights_only=True``) holding, per model, each video's version (size,
-times, inode) and features by path relative to the folder. Anything else
+``weights_only=True``) holding, per model (and window), each video's
+version (size, times, inode) and features. Anything else
 at the path is refused (:class:`NotACacheError`), never written over; a
 damaged file of ours is rebuilt with a warning. Writers lock the folder,
 merge their model's entries into the file as it is now and rename a

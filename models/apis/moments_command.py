@@ -11,10 +11,6 @@ from ..utils.paths import unique_names
 from .cli import (CliError, check_writable, load_model_from_args,
                   report_failures, report_skipped)
 
-#: Suffixes of the ``--plot`` files of a video.
-TIMELINE_SUFFIX = '_timeline.png'
-SHEET_SUFFIX = '_segments.jpg'
-
 
 def check_not_the_cache(args: argparse.Namespace,
                         cache: Optional[str]) -> None:
@@ -32,8 +28,8 @@ def plot_paths(folder: str, videos: Sequence[str]) -> Dict[str, tuple]:
     """``{video: (timeline path, contact sheet path)}`` in ``folder``,
     ``<stem>_2`` ... where stems repeat; named over every video, so one
     that fails does not rename the others' files."""
-    return {video: (osp.join(folder, name + TIMELINE_SUFFIX),
-                    osp.join(folder, name + SHEET_SUFFIX))
+    return {video: (osp.join(folder, name + '_timeline.png'),
+                    osp.join(folder, name + '_segments.jpg'))
             for video, name in unique_names(videos).items()}
 
 

@@ -59,10 +59,6 @@ def split_pipeline(steps: Sequence[dict]) -> PipelineParts:
         dict(steps[decode]), [dict(s) for s in steps[decode + 1:]])
 
 
-#: Seconds a time stamp may differ from ``frame / fps`` at a constant rate.
-CONSTANT_RATE_TOLERANCE_S = 1e-4
-
-
 def varying_times(filename: str, num_frames: int,
                   fps: float) -> Optional[np.ndarray]:
     """The frames' presentation times and the end, in seconds, or None
@@ -71,10 +67,10 @@ def varying_times(filename: str, num_frames: int,
     times = frame_times(filename)
     if times is None or len(times) != num_frames + 1 or not times[-1] > 0:
         return None
-    plain = np.arange(num_frames + 1) / fps
-    if np.abs(times - plain).max() <= CONSTANT_RATE_TOLERANCE_S:
-        return None
-    return times
+    # A constant rate: every stamp within 0.1 ms of frame / fps.
+    constant = np.allclose(times, np.arange(num_frames + 1) / fps, rtol=0,
+                           atol=1e-4)
+    return None if constant else times
 
 
 class VideoStream:
