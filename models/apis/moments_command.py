@@ -2,7 +2,6 @@
 loads, the search run, its summary printed and its pictures drawn.
 Standard library only at import (the tool reads it before torch)."""
 import argparse
-import os
 import os.path as osp
 import sys
 from typing import Callable, Dict, List, Optional, Sequence
@@ -35,7 +34,7 @@ def plot_paths(folder: str, videos: Sequence[str]) -> Dict[str, tuple]:
 
 def _prepare_outputs(args: argparse.Namespace, videos: Sequence[str],
                      cache: Optional[str]) -> Dict[str, tuple]:
-    """Check the outputs and create the ``--plot`` folder; the plots."""
+    """Check the outputs and create their folders; the plots."""
     check_not_the_cache(args, cache)
     plots = plot_paths(args.plot, videos) if args.plot else {}
     check_writable(
@@ -43,12 +42,6 @@ def _prepare_outputs(args: argparse.Namespace, videos: Sequence[str],
         + [('--plot', path) for pair in plots.values() for path in pair],
         [*videos, cache, args.background, args.config, args.checkpoint,
          args.clip, args.model])
-    if args.plot:
-        try:
-            os.makedirs(args.plot, exist_ok=True)
-        except OSError as error:
-            raise CliError(f'--plot {args.plot!r}: cannot create the folder '
-                           f'({error.strerror or error})') from None
     return plots
 
 
