@@ -156,16 +156,12 @@ def _build(model_cfg: dict) -> ActionClip:
         return MODELS.build(model_cfg)
 
 
-def _preprocess(cfg: Config, model: ActionClip) -> Tuple[Preprocess, list]:
-    """The config's test pipeline (else the released one), then the
-    model's data preprocessor."""
+def _test_pipeline(cfg: Config, model: ActionClip) -> list:
+    """The config's test pipeline, else the released one."""
     pipeline = cfg.get('test_pipeline') or cfg.get(
         'test_dataloader', {}).get('dataset', {}).get('pipeline')
-    if not pipeline:
-        pipeline = released_test_pipeline(model.num_segs,
-                                          model.clip.visual.input_resolution)
-    preprocess = Preprocess(pipeline, model.data_preprocessor, model.num_segs)
-    return preprocess, list(pipeline)
+    return list(pipeline or released_test_pipeline(
+        model.num_segs, model.clip.visual.input_resolution))
 
 
 def load_model(checkpoint: Optional[str] = None,
@@ -227,7 +223,8 @@ def load_model(checkpoint: Optional[str] = None,
     model.to(device).eval()
     # As mim test: fp16 CLIP on CUDA unless the config keeps float32.
     model.apply_test_precision()
-    preprocess, pipeline = _preprocess(cfg, model)
+    pipeline = _test_pipeline(cfg, model)
+    preprocess = Preprocess(pipeline, model.data_preprocessor, model.num_segs)
     return LoadedModel(model, preprocess,
                        _identity(model_cfg, pipeline, weights), device, cfg,
                        source, weights)
