@@ -133,9 +133,8 @@ class VideoStream:
     def _read_opencv(self, indices: Sequence[int]) -> List[np.ndarray]:
         if self._opencv is None:
             # OpenCV's count: the frames it can actually decode.
-            reader = self._reader
-            if not isinstance(reader, _OpenCVFrames):
-                reader = _OpenCVFrames(self.filename)
+            reader = self._reader if isinstance(
+                self._reader, _OpenCVFrames) else _OpenCVFrames(self.filename)
             self._opencv = _SequentialOpenCV(self.filename, len(reader))
         return self._opencv.read(indices)
 
