@@ -15,7 +15,7 @@ import pytest
 from conftest import ROOT, make_tiny_config, offline_env, write_video
 
 from models.apis.video_scoring import load_scoring_model
-from models.apis.window_cache import default_window_cache_path
+from models.apis.feature_cache import default_window_cache_path
 
 TOOL = osp.join(ROOT, 'tools', 'find_moments.py')
 QUERIES = ['a yellow square moving right', 'a red circle']

@@ -17,7 +17,7 @@ from models.apis.moments import (CSV_COLUMNS, STILL_SUFFIX,
                                  query_scoring, resolve_threshold,
                                  video_windows, window_scores, write_result)
 from models.apis.video_scoring import label_text_features, score_labels
-from models.apis.window_cache import VideoWindows
+from models.apis.feature_cache import VideoWindows
 
 BACKGROUND = ['a circle shrinking', 'a square moving up', 'a triangle']
 

@@ -12,8 +12,8 @@ from conftest import write_video
 
 from models.apis import moments
 from models.apis.feature_cache import CACHE_MAGIC, NotACacheError, read_cache
-from models.apis.window_cache import (WindowCache, default_window_cache_path,
-                                      window_cache_key)
+from models.apis.feature_cache import (WindowCache, default_window_cache_path,
+                                       window_cache_key)
 
 
 class Counter:

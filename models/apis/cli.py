@@ -117,7 +117,7 @@ def default_workers(device) -> int:
 
 
 def decode_workers(args: argparse.Namespace, device) -> int:
-    """``--workers``, else :func:`default_workers` for ``device``."""
+    """``--workers``, else :func:`default_workers`."""
     return default_workers(device) if args.workers is None else args.workers
 
 
@@ -219,9 +219,9 @@ def check_input_file(option: str, path: Optional[str],
 
 def check_writable(outputs: Sequence[Tuple[str, Optional[str]]],
                    inputs: Sequence[Optional[str]]) -> None:
-    """Refuse (``OutputPathError``, a ValueError: :func:`run_cli` reports
-    it) ``(option, path)`` outputs that would overwrite one of ``inputs``
-    or cannot be written, and create their folders."""
+    """Refuse (``OutputPathError``, reported by :func:`run_cli`)
+    ``(option, path)`` outputs that would overwrite one of ``inputs`` or
+    cannot be written, and create their folders."""
     from ..utils.safe_io import check_output_path
     for option, path in outputs:
         if path is not None:
@@ -316,9 +316,8 @@ def report_failures(failures: Dict[str, str], total: int) -> int:
 def _third_party_quiet() -> Iterator[None]:
     """Hide the stack's warnings about its internals and what FFmpeg and
     decord write about unreadable videos (the tools report each in one
-    line): native code writes to descriptor 2, so ``sys.stderr`` moves to
-    a copy of it and descriptor 2 to ``/dev/null`` (unless ``sys.stderr``
-    is not descriptor 2, e.g. captured by a test)."""
+    line): ``sys.stderr`` moves to a copy of descriptor 2, where native
+    code writes, and that to ``/dev/null`` (unless already captured)."""
     try:
         moved = sys.stderr.fileno() == 2
     except (AttributeError, OSError, ValueError):  # captured, replaced
@@ -344,11 +343,9 @@ def _third_party_quiet() -> Iterator[None]:
                 text in record.getMessage()
                 for text in ('"FileClient" will be deprecated',
                              '"HardDiskBackend" is the alias')))
-        try:
+        with contextlib.suppress(ImportError):  # else OpenCV reads them
             import decord.logging
-        except ImportError:  # the OpenCV fallback reads the videos
-            pass
-        else:  # decoding processes are forked: they inherit the level
+            # Forked decoding processes inherit the level.
             decord.logging.set_level(decord.logging.QUIET)
         yield
     finally:

@@ -1,10 +1,12 @@
-"""Cached video features of a folder, so that a second search of the same
-folder embeds only the videos that are new or changed.
+"""Cached video features, so that a second search of the same folder embeds
+only the videos that are new or changed (:func:`embed_folder_cached`), and
+another question of a video neither decodes nor embeds it again
+(:class:`WindowCache`).
 
-One file (``<cache home>/features/<folder>-<digits>.pt``):
+One file (``<cache home>/features/`` or ``moments/<name>-<digits>.pt``):
 :data:`CACHE_MAGIC`, then a ``torch.save`` archive (read with
-``weights_only=True``) holding, per model, each video's version (size,
-times, inode) and features by path relative to the folder. Anything else
+``weights_only=True``) holding, per model (and window), each video's
+version (size, times, inode) and features. Anything else
 at the path is refused (:class:`NotACacheError`), never written over; a
 damaged file of ours is rebuilt with a warning. Writers lock the folder,
 merge their model's entries into the file as it is now and rename a
@@ -14,6 +16,9 @@ Example:
     >>> scorer = load_scoring_model(name='ViT-B/32-8')
     >>> features, stats = embed_folder_cached(scorer, 'clips/')
     >>> len(stats.computed), len(stats.reused), stats.cache_path
+    >>> cache = WindowCache('clips.actionclip_moments.pt', scorer.identity,
+    ...                     2.0, 1.0)
+    >>> cached = cache.lookup('clips/a.mp4', os.stat('clips/a.mp4'))
 """
 import contextlib
 import hashlib
@@ -47,6 +52,10 @@ _CACHE_FORMAT = 2
 
 #: Bump when a change to :func:`embed_videos` alters a video's features.
 EMBEDDING_VERSION = 1
+
+#: Bump when a change to windows.py or window_stream.py alters the
+#: windows or their features.
+WINDOW_VERSION = 1
 
 
 class NotACacheError(ValueError):
@@ -316,11 +325,10 @@ def embed_folder_cached(
     stats, unreadable = stat_videos(videos, on_failure)
     failed.update(unreadable)
     names = {video: osp.relpath(video, folder) for video in stats}
-    features: Dict[str, torch.Tensor] = {}
-    for video, name in names.items():
-        cached = cache and cache.current(name, stats[video])
-        if cached:
-            features[video] = cached['features']
+    cached = {video: cache.current(name, stats[video])
+              for video, name in names.items()} if cache else {}
+    features = {video: entry['features']
+                for video, entry in cached.items() if entry}
     reused = list(features)
     todo = [video for video in names if video not in features]
     new, unreadable = embed_videos(scorer, todo, batch_size,
@@ -335,6 +343,78 @@ def embed_folder_cached(
             cache.put(names[video], stats[video], features=feats)
         if new or cache.rebuild or set(cache.new) != set(cache.old):
             saved = save_entries(cache.path, key, cache.new)
-    features = {v: features[v] for v in names if v in features}
-    return features, CacheStats(list(new), reused, failed,
-                                cache and cache.path, saved)
+    return ({v: features[v] for v in names if v in features},
+            CacheStats(list(new), reused, failed, cache and cache.path,
+                       saved))
+
+
+def default_window_cache_path(path: str) -> str:
+    """The default window cache of a folder or a video."""
+    return cache_file_for(path, 'moments')
+
+
+def window_cache_key(identity: str,
+                     window_s: Optional[float],
+                     stride_s: Optional[float],
+                     window_frames: Optional[int] = None) -> str:
+    """``'windows<version>|<window>|<stride>|<model key>'``, or with
+    ``window_frames``, ``'windows<version>|frames<N>|<model key>'``."""
+    size = (f'frames{int(window_frames)}' if window_frames is not None else
+            f'{float(window_s)!r}|{float(stride_s)!r}')
+    return f'windows{WINDOW_VERSION}|{size}|{model_key(identity)}'
+
+
+@dataclass
+class VideoWindows:
+    """The windows of one video: ``(start_s, end_s)`` and ``(K, V, D)``
+    normalised features of each, and of each one's still (when asked)."""
+
+    video: str
+    num_frames: int
+    fps: float
+    windows: List[Tuple[float, float]]
+    features: torch.Tensor
+    stills: Optional[torch.Tensor] = None
+
+    @property
+    def duration_s(self) -> float:
+        """The video's length in seconds (the last window's end: the
+        windows cover the video)."""
+        return float(self.windows[-1][1])
+
+
+class WindowCache(EntryCache):
+    """The window features of one model (``identity``), window and stride
+    (or ``window_frames``) in the cache file ``path`` (as
+    :class:`EntryCache`)."""
+
+    def __init__(self,
+                 path: str,
+                 identity: str,
+                 window_s: Optional[float],
+                 stride_s: Optional[float],
+                 window_frames: Optional[int] = None):
+        super().__init__(path, window_cache_key(identity, window_s, stride_s,
+                                                window_frames))
+
+    def lookup(self,
+               video: str,
+               stat: os.stat_result,
+               stills: bool = False) -> Optional[VideoWindows]:
+        """The cached windows of a video (``stat``: its ``os.stat`` now),
+        with stills where asked; None when not cached or changed."""
+        entry = self.current(osp.abspath(video), stat)
+        if entry is None or (stills and entry.get('stills') is None):
+            return None
+        return VideoWindows(video, entry['num_frames'], entry['fps'],
+                            [tuple(t) for t in entry['windows'].tolist()],
+                            entry['features'], entry.get('stills'))
+
+    def add(self, stat: os.stat_result, windows: VideoWindows) -> None:
+        """Remember a video's windows for :meth:`save`, as :meth:`put`."""
+        stills = {} if windows.stills is None else dict(
+            stills=windows.stills.contiguous())
+        self.put(osp.abspath(windows.video), stat,
+                 num_frames=int(windows.num_frames), fps=float(windows.fps),
+                 windows=torch.tensor(windows.windows, dtype=torch.float64),
+                 features=windows.features.contiguous(), **stills)

@@ -156,16 +156,12 @@ def _build(model_cfg: dict) -> ActionClip:
         return MODELS.build(model_cfg)
 
 
-def _preprocess(cfg: Config, model: ActionClip) -> Tuple[Preprocess, list]:
-    """The config's test pipeline (else the released one), then the
-    model's data preprocessor."""
+def _test_pipeline(cfg: Config, model: ActionClip) -> list:
+    """The config's test pipeline, else the released one."""
     pipeline = cfg.get('test_pipeline') or cfg.get(
         'test_dataloader', {}).get('dataset', {}).get('pipeline')
-    if not pipeline:
-        pipeline = released_test_pipeline(model.num_segs,
-                                          model.clip.visual.input_resolution)
-    preprocess = Preprocess(pipeline, model.data_preprocessor, model.num_segs)
-    return preprocess, list(pipeline)
+    return list(pipeline or released_test_pipeline(
+        model.num_segs, model.clip.visual.input_resolution))
 
 
 def load_model(checkpoint: Optional[str] = None,
@@ -198,10 +194,9 @@ def load_model(checkpoint: Optional[str] = None,
     if num_frames < 1:
         raise ValueError(f'num_frames must be >= 1, got {num_frames}')
     device = torch.device(device)
-    if clip is not None:
-        cfg, state, weights, source = _clip_config(clip, num_frames)
-    else:
-        cfg, state, weights, source = _checkpoint_config(checkpoint, config)
+    cfg, state, weights, source = (
+        _clip_config(clip, num_frames) if clip is not None else
+        _checkpoint_config(checkpoint, config))
     model_cfg = copy.deepcopy(dict(cfg.model))
     legacy = {new: model_cfg.pop(old)
               for old, new in _LEGACY_SPEEDUPS.items() if old in model_cfg}
@@ -220,17 +215,16 @@ def load_model(checkpoint: Optional[str] = None,
         model_cfg['template'] = list(templates)
     model = _build(model_cfg)
     try:
-        if clip is not None:
-            model.clip.load_state_dict(state, strict=True)
-        else:
-            model.load_state_dict(state, strict=True)
+        (model if clip is None else model.clip).load_state_dict(state,
+                                                                strict=True)
     except CheckpointMismatchError as error:
         raise CheckpointMismatchError(
             f'{error} (model built from {source})') from None
     model.to(device).eval()
     # As mim test: fp16 CLIP on CUDA unless the config keeps float32.
     model.apply_test_precision()
-    preprocess, pipeline = _preprocess(cfg, model)
+    pipeline = _test_pipeline(cfg, model)
+    preprocess = Preprocess(pipeline, model.data_preprocessor, model.num_segs)
     return LoadedModel(model, preprocess,
                        _identity(model_cfg, pipeline, weights), device, cfg,
                        source, weights)

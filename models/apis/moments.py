@@ -1,5 +1,5 @@
 """Find when something happens in long videos: windows slid over each video
-(:mod:`.windows`, :mod:`.window_stream`, :mod:`.window_cache`) are scored
+(:mod:`.windows`, :mod:`.window_stream`, :mod:`.feature_cache`) are scored
 against text queries and the high-scoring ones merged into segments
 (:mod:`.segments`); the result is the document ``find_moments.py --out``
 writes.
@@ -28,10 +28,10 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from models.apis.feature_cache import CacheStats, stat_videos
+from models.apis.feature_cache import (CacheStats, VideoWindows,
+                                       WindowCache, stat_videos)
 from models.apis.cli import check_queries, same_text
 from models.apis.segments import merge_segments
-from models.apis.window_cache import VideoWindows, WindowCache
 from models.apis.window_stream import (DEFAULT_CHUNK_FRAMES, embed_windows,
                                        embed_windows_and_stills, open_video)
 from models.apis.windows import (check_window, check_window_frames,
@@ -76,8 +76,7 @@ def background_warnings_printed(prog: str):
 
 def _background_source(scorer, background: Optional[Sequence[str]],
                        used: Sequence[str]) -> dict:
-    """The document's ``background`` (``source``, ``labels``, ``why``,
-    ``warning``)."""
+    """The document's ``background``."""
     if background is not None:
         if background:
             return dict(source='given', labels=len(used))
@@ -200,26 +199,21 @@ def video_windows(
     chunk_frames: int = DEFAULT_CHUNK_FRAMES,
     window_frames: Optional[int] = None, stills: bool = False
 ) -> Tuple[Dict[str, VideoWindows], Dict[str, str], CacheStats]:
-    """The windows of each video and their features, from the cache when
-    current, else embedded (arguments as :func:`find_moments`'s; ``stills``:
-    also the stills'). The cache is written every :data:`SAVE_EVERY_S`
-    seconds and at the end, also of an interrupted run.
-
-    Returns:
-        tuple: ``({video: VideoWindows}, {video: error message},
-        CacheStats)``, in input order.
-    """
+    """``({video: VideoWindows}, {video: error message}, CacheStats)`` in
+    input order: each video's windows and features (and its stills' with
+    ``stills``), from the cache when current, else embedded (arguments as
+    :func:`find_moments`'s). The cache is written every
+    :data:`SAVE_EVERY_S` seconds and at the end, also of an interrupted
+    run."""
     from tqdm import tqdm
     cache = (WindowCache(cache_path, scorer.identity, window_s, stride_s,
                          window_frames) if cache_path else None)
     stats, failed = stat_videos(videos, on_failure)
-    found: Dict[str, VideoWindows] = {}
-    for video, stat in stats.items():
-        cached = cache and cache.lookup(video, stat, stills)
-        if cached:
-            found[video] = cached
+    found = {video: cache.lookup(video, stat, stills)
+             for video, stat in stats.items()} if cache else {}
+    found = {video: windows for video, windows in found.items() if windows}
     reused, todo = list(found), [v for v in stats if v not in found]
-    computed, saved, count = [], False, 0
+    computed, saved = [], False
     last_save = time.monotonic()
     try:
         with tqdm(total=0, unit='window', disable=not (progress and todo),
@@ -237,7 +231,6 @@ def video_windows(
                     continue
                 found[video] = windows
                 computed.append(video)
-                count += len(windows.windows)
                 if cache is not None:
                     cache.add(stats[video], windows)
                     if time.monotonic() - last_save >= SAVE_EVERY_S:
@@ -249,7 +242,7 @@ def video_windows(
     failed = {v: failed[v] for v in videos if v in failed}
     return ({v: found[v] for v in videos if v in found}, failed,
             CacheStats(computed, reused, failed, cache and cache.path, saved,
-                       count))
+                       sum(len(found[v].windows) for v in computed)))
 
 
 def _embed_video(scorer, video: str, window_s: Optional[float],
@@ -265,7 +258,6 @@ def _embed_video(scorer, video: str, window_s: Optional[float],
         except ValueError as error:
             raise VideoReadError(f'Cannot find the windows of video '
                                  f'{video!r}: {error}') from None
-        # With stills, one window costs two forward passes.
         bar.total += len(plan) * (2 if stills else 1)
         bar.refresh()
         if stills:
@@ -286,10 +278,9 @@ def video_result(windows: VideoWindows, queries: Sequence[str],
     if subtract_still:  # a still scene scores about 0, motion keeps its own
         scores = scores - window_scores(windows.stills, scoring)
     per_query = {q: scores[:, i].tolist() for i, q in enumerate(queries)}
-    try:  # what tells this file from another of the same name
+    size = None  # what tells this file from another of the same name
+    with contextlib.suppress(OSError):
         size = os.path.getsize(windows.video)
-    except OSError:
-        size = None
     return dict(
         video=windows.video, duration_s=windows.duration_s, fps=windows.fps,
         num_frames=windows.num_frames,
@@ -332,10 +323,9 @@ def find_moments(scorer, videos: Sequence[str], queries: Sequence[str],
             window's middle frame held still).
 
     Returns:
-        dict: The result document (docs/find_moments.md).
-
-    Warns:
-        BackgroundWarning: The model's label file cannot be read.
+        dict: The result document (docs/find_moments.md); a
+        :class:`BackgroundWarning` where the model's label file cannot be
+        read.
     """
     queries = check_queries(queries)
     if topk < 1:
@@ -349,8 +339,8 @@ def find_moments(scorer, videos: Sequence[str], queries: Sequence[str],
         check_window_frames(window_frames)
         window_frames = int(window_frames)
     else:
-        default_w, _ = default_window(scorer.model.num_segs)
-        window_s = float(window_s if window_s is not None else default_w)
+        window_s = float(default_window(scorer.model.num_segs)[0]
+                         if window_s is None else window_s)
         stride_s = float(stride_s if stride_s is not None else window_s / 2)
         check_window(window_s, stride_s)
     # A wrong query or threshold is refused before any decoding.

@@ -2,7 +2,6 @@
 loads, the search run, its summary printed and its pictures drawn.
 Standard library only at import (the tool reads it before torch)."""
 import argparse
-import os
 import os.path as osp
 import sys
 from typing import Callable, Dict, List, Optional, Sequence
@@ -10,10 +9,6 @@ from typing import Callable, Dict, List, Optional, Sequence
 from ..utils.paths import unique_names
 from .cli import (CliError, check_writable, load_model_from_args,
                   report_failures, report_skipped)
-
-#: Suffixes of the ``--plot`` files of a video.
-TIMELINE_SUFFIX = '_timeline.png'
-SHEET_SUFFIX = '_segments.jpg'
 
 
 def check_not_the_cache(args: argparse.Namespace,
@@ -32,14 +27,14 @@ def plot_paths(folder: str, videos: Sequence[str]) -> Dict[str, tuple]:
     """``{video: (timeline path, contact sheet path)}`` in ``folder``,
     ``<stem>_2`` ... where stems repeat; named over every video, so one
     that fails does not rename the others' files."""
-    return {video: (osp.join(folder, name + TIMELINE_SUFFIX),
-                    osp.join(folder, name + SHEET_SUFFIX))
+    return {video: (osp.join(folder, name + '_timeline.png'),
+                    osp.join(folder, name + '_segments.jpg'))
             for video, name in unique_names(videos).items()}
 
 
 def _prepare_outputs(args: argparse.Namespace, videos: Sequence[str],
                      cache: Optional[str]) -> Dict[str, tuple]:
-    """Check the outputs and create the ``--plot`` folder; the plots."""
+    """Check the outputs and create their folders; the plots."""
     check_not_the_cache(args, cache)
     plots = plot_paths(args.plot, videos) if args.plot else {}
     check_writable(
@@ -47,12 +42,6 @@ def _prepare_outputs(args: argparse.Namespace, videos: Sequence[str],
         + [('--plot', path) for pair in plots.values() for path in pair],
         [*videos, cache, args.background, args.config, args.checkpoint,
          args.clip, args.model])
-    if args.plot:
-        try:
-            os.makedirs(args.plot, exist_ok=True)
-        except OSError as error:
-            raise CliError(f'--plot {args.plot!r}: cannot create the folder '
-                           f'({error.strerror or error})') from None
     return plots
 
 
@@ -125,7 +114,7 @@ def run(args: argparse.Namespace,
                                      find_moments, format_segments,
                                      write_result)
     from models.apis.video_scoring import find_videos
-    from models.apis.window_cache import default_window_cache_path
+    from models.apis.feature_cache import default_window_cache_path
     from models.text.prompts import load_labels
     if args.plot or args.html:  # before any work: fails if missing
         import models.visualization.contact_sheet  # noqa: F401

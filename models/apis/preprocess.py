@@ -19,12 +19,7 @@ from models.datasets.transforms import VideoReadError, describe_read_error
 from models.recognizers.actionclip import CLIP_MEAN, CLIP_STD
 from models.utils.paths import check_not_special
 
-_SAFER_READERS = {
-    'DecordInit': 'VideoInit',
-    'mmaction.DecordInit': 'VideoInit',
-    'DecordDecode': 'VideoDecode',
-    'mmaction.DecordDecode': 'VideoDecode',
-}
+_SAFER_READERS = {'DecordInit': 'VideoInit', 'DecordDecode': 'VideoDecode'}
 
 #: Training's frame cache keeps whole videos on disk: read new ones plainly.
 _UNCACHED_READERS = {
@@ -63,7 +58,8 @@ class VideoPipeline:
         steps = [
             dict(type=_UNCACHED_READERS[t['type']])
             if t['type'] in _UNCACHED_READERS else dict(
-                t, type=_SAFER_READERS.get(t['type'], t['type']))
+                t, type=_SAFER_READERS.get(t['type'].removeprefix('mmaction.'),
+                                           t['type']))
             for t in pipeline
         ]
         if not steps or steps[-1]['type'] != 'PackActionInputs':

@@ -24,8 +24,7 @@ from models.recognizers.actionclip import ActionClip, label_probabilities
 from models.text.prompts import load_templates, tokenize
 from models.text.text_features import PromptBank, l2_normalize
 
-#: What a wrong input raises, as opposed to a bug: tools report it in one
-#: line.
+#: What a wrong input raises (not a bug): tools report it in one line.
 INPUT_ERRORS = (OSError, ValueError) + refusal_types()
 
 
@@ -132,8 +131,7 @@ def label_text_features(model: ActionClip,
     features of every prompt (the model's templates by default)."""
     templates = load_templates(list(templates)) if templates else \
         model.templates
-    bank = PromptBank(labels, templates)
-    return bank.features(model.clip).float().cpu()
+    return PromptBank(labels, templates).features(model.clip).float().cpu()
 
 
 @torch.no_grad()

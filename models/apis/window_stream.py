@@ -59,10 +59,6 @@ def split_pipeline(steps: Sequence[dict]) -> PipelineParts:
         dict(steps[decode]), [dict(s) for s in steps[decode + 1:]])
 
 
-#: Seconds a time stamp may differ from ``frame / fps`` at a constant rate.
-CONSTANT_RATE_TOLERANCE_S = 1e-4
-
-
 def varying_times(filename: str, num_frames: int,
                   fps: float) -> Optional[np.ndarray]:
     """The frames' presentation times and the end, in seconds, or None
@@ -71,10 +67,10 @@ def varying_times(filename: str, num_frames: int,
     times = frame_times(filename)
     if times is None or len(times) != num_frames + 1 or not times[-1] > 0:
         return None
-    plain = np.arange(num_frames + 1) / fps
-    if np.abs(times - plain).max() <= CONSTANT_RATE_TOLERANCE_S:
-        return None
-    return times
+    # A constant rate: every stamp within 0.1 ms of frame / fps.
+    constant = np.allclose(times, np.arange(num_frames + 1) / fps, rtol=0,
+                           atol=1e-4)
+    return None if constant else times
 
 
 class VideoStream:
@@ -106,10 +102,10 @@ class VideoStream:
                                                      error)) from error
         self._reader = results['video_reader']
         self.num_frames = int(results['total_frames'])
-        self.fps = float(results['avg_fps'])  # frames / duration if varying
+        self.fps = float(results['avg_fps'])
         self.frame_times = varying_times(filename, self.num_frames,
                                          self.fps)
-        if self.frame_times is not None:
+        if self.frame_times is not None:  # a varying rate: the mean
             self.fps = self.num_frames / float(self.frame_times[-1])
         if not self.num_frames:
             raise VideoReadError(
@@ -118,9 +114,8 @@ class VideoStream:
         self._pyav = None
         self._opencv: Optional[_SequentialOpenCV] = None
         opencv_only = isinstance(self._reader, _OpenCVFrames)
-        # VideoDecode(backend='pyav') reads in one forward pass with PyAV:
-        # decord's get_batch seeks across gaps between windows and reads
-        # other frames in open-GOP H.264 and B-frame MPEG-4 (decoding.md)
+        # backend='pyav': decord's get_batch, seeking across gaps between
+        # windows, misreads open-GOP H.264 and B-frame MPEG-4 (decoding.md)
         pyav = getattr(self._decode, 'backend', 'cpu') == 'pyav'
         self._frames = FallbackFrames(
             filename, pyav=self._read_pyav if pyav else None,
@@ -138,9 +133,8 @@ class VideoStream:
     def _read_opencv(self, indices: Sequence[int]) -> List[np.ndarray]:
         if self._opencv is None:
             # OpenCV's count: the frames it can actually decode.
-            reader = self._reader
-            if not isinstance(reader, _OpenCVFrames):
-                reader = _OpenCVFrames(self.filename)
+            reader = self._reader if isinstance(
+                self._reader, _OpenCVFrames) else _OpenCVFrames(self.filename)
             self._opencv = _SequentialOpenCV(self.filename, len(reader))
         return self._opencv.read(indices)
 
@@ -252,9 +246,8 @@ def embed_windows_and_stills(scorer,
                              progress=None
                              ) -> Tuple[torch.Tensor, torch.Tensor]:
     """Features of every window and of its still picture
-    (:func:`~models.apis.windows.still_sample`), in one streamed pass:
-    :func:`embed_windows` on a plan where each window is followed by its
-    still."""
+    (:func:`~models.apis.windows.still_sample`) in one streamed pass, as
+    :func:`embed_windows`."""
     both = dataclasses.replace(
         plan,
         starts=[s for s in plan.starts for _ in range(2)],

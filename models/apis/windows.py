@@ -21,9 +21,6 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-#: Shortest default window, in seconds.
-MIN_DEFAULT_WINDOW_S = 1.0
-
 
 def default_window(num_frames: int) -> Tuple[float, float]:
     """``(window_s, stride_s)`` used when none are given: ``num_frames / 2``
@@ -32,7 +29,7 @@ def default_window(num_frames: int) -> Tuple[float, float]:
     stride of half a window (every moment in two windows)."""
     if num_frames < 1:
         raise ValueError(f'num_frames must be >= 1, got {num_frames}')
-    window = max(MIN_DEFAULT_WINDOW_S, num_frames / 2)
+    window = max(1.0, num_frames / 2)
     return window, window / 2
 
 
