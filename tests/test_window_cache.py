@@ -1,4 +1,4 @@
-"""The window feature cache (models/apis/window_cache.py, through
+"""The window feature cache (models/apis/feature_cache.py, through
 models/apis/moments.video_windows): a second query neither decodes nor
 embeds, a new or changed video is the only one embedded, windows and models
 are kept apart, runs on different videos keep each other's entries, and a
