@@ -36,7 +36,6 @@ def sampled_indices(num_frames: int, count: int = FRAMES) -> List[int]:
 
 
 def _decord(path: str) -> None:
-    """The sampled frames of ``path`` with decord."""
     import decord
     reader = decord.VideoReader(path, num_threads=1)
     reader.get_batch(sampled_indices(len(reader))).asnumpy()
@@ -113,8 +112,7 @@ def run_processes(files: Sequence[str], count: int, seconds: float,
 def bench_decode_rate(videos: Dict[str, Any],
                       seconds: float) -> List[Dict[str, Any]]:
     """A row per decoder of :data:`DECODERS`: clips/s of the ``videos``
-    on one core (one process, one thread) and the host's total with one
-    process per CPU, each decoding ``seconds``."""
+    on one core and the host's total, each process decoding ``seconds``."""
     import av
     import decord
     processes = len(usable_cpus())
