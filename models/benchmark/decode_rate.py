@@ -28,11 +28,11 @@ def usable_cpus() -> List[int]:
     return list(range(os.cpu_count() or 1))
 
 
-def sampled_indices(num_frames: int, count: int = FRAMES) -> List[int]:
-    """The frames ``SampleFrames(clip_len=1, num_clips=count,
-    test_mode=True)`` picks: the middle of ``count`` equal segments."""
-    interval = num_frames / count
-    return [int(interval * i + interval / 2) for i in range(count)]
+def sampled_indices(num_frames: int) -> List[int]:
+    """The frames ``SampleFrames(clip_len=1, num_clips=FRAMES,
+    test_mode=True)`` picks: the middle of :data:`FRAMES` equal segments."""
+    interval = num_frames / FRAMES
+    return [int(interval * i + interval / 2) for i in range(FRAMES)]
 
 
 def _decord(path: str) -> None:
