@@ -28,9 +28,7 @@ ARCHS = ('ViT-B/32', 'ViT-B/16')
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     """Command-line arguments (bad input exits with status 2)."""
-    parser = argparse.ArgumentParser(
-        description=__doc__.split('\n\n')[0],
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = load_light('models.apis.cli').tool_parser(__doc__)
     add = parser.add_argument
     add('--out-dir', default='work_dirs/benchmark',
         help='where benchmark.json and benchmark.md go (default: '

@@ -164,16 +164,15 @@ def check_args(args: argparse.Namespace) -> None:
                            'released model name such as ViT-B/16-8')
     cli.check_input_file('--config', args.config)
     cli.check_minimums(('--workers', args.workers, 0))
-    root = args.data_root or DEFAULT_ROOTS[args.dataset]
-    if not osp.isdir(root):
-        raise CliError(f'data root {root!r} is not a folder: pass '
+    args.data_root = args.data_root or DEFAULT_ROOTS[args.dataset]
+    if not osp.isdir(args.data_root):
+        raise CliError(f'data root {args.data_root!r} is not a folder: pass '
                        f'--data-root with your copy of {args.dataset}')
-    args.data_root = root
     args.work_dir = args.work_dir or osp.join(
         'work_dirs', 'eval_protocol', f'{args.protocol}_{args.dataset}')
     try:
         args.plan, args.training = protocols.plan(
-            splits, args.lists, root, args.work_dir,
+            splits, args.lists, args.data_root, args.work_dir,
             train=args.train_config is not None)
     except protocols.ProtocolError as error:
         raise CliError(str(error)) from None

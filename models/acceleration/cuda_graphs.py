@@ -42,11 +42,8 @@ class CudaGraphRunner:
 
     def __getstate__(self) -> dict:
         # Graphs cannot be copied or pickled; a copy captures its own.
-        state = self.__dict__.copy()
-        state.update(
-            _graphs=OrderedDict(), _tensors_key=None, _weights=None,
-            _pool=None)
-        return state
+        return dict(self.__dict__, _graphs=OrderedDict(), _tensors_key=None,
+                    _weights=None, _pool=None)
 
     def reset(self) -> None:
         """Drop every captured graph."""
@@ -79,14 +76,12 @@ class CudaGraphRunner:
         key = (tuple(x.shape), x.dtype, x.device, autocast,
                torch.get_autocast_dtype('cuda') if autocast else None,
                torch.is_inference_mode_enabled())
-        entry = self._graphs.get(key)
-        if entry is None:
-            entry = self._capture(x, static, autocast)
-            self._graphs[key] = entry
+        if key not in self._graphs:
+            self._graphs[key] = self._capture(x, static, autocast)
             while len(self._graphs) > self.max_graphs:
                 self._graphs.popitem(last=False)
-        else:
-            self._graphs.move_to_end(key)
+        self._graphs.move_to_end(key)
+        entry = self._graphs[key]
         entry.inputs.copy_(x)
         entry.graph.replay()
         return entry.output.clone()

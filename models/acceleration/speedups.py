@@ -72,8 +72,6 @@ def apply_speedups(model: nn.Module,
         model (nn.Module): The recognizer: its ``clip`` and ``adapter``.
         scores (callable): Predict's ``fn(frames, text)``, which
             ``cuda_graphs`` replays.
-        fast_attention (bool): :mod:`.fast_attention`.
-        patch_embedding (bool): :mod:`.patch_embedding`.
         compile (bool | str | dict): ``torch.compile`` the image encoder,
             the adapter and the text transformer (a dict: its keyword
             arguments; a string: the mode); ``'reduce-overhead'`` replays

@@ -28,15 +28,14 @@ def usable_cpus() -> List[int]:
     return list(range(os.cpu_count() or 1))
 
 
-def sampled_indices(num_frames: int, count: int = FRAMES) -> List[int]:
-    """The frames ``SampleFrames(clip_len=1, num_clips=count,
-    test_mode=True)`` picks: the middle of ``count`` equal segments."""
-    interval = num_frames / count
-    return [int(interval * i + interval / 2) for i in range(count)]
+def sampled_indices(num_frames: int) -> List[int]:
+    """The frames ``SampleFrames(clip_len=1, num_clips=FRAMES,
+    test_mode=True)`` picks: the middle of :data:`FRAMES` equal segments."""
+    interval = num_frames / FRAMES
+    return [int(interval * i + interval / 2) for i in range(FRAMES)]
 
 
 def _decord(path: str) -> None:
-    """The sampled frames of ``path`` with decord."""
     import decord
     reader = decord.VideoReader(path, num_threads=1)
     reader.get_batch(sampled_indices(len(reader))).asnumpy()
@@ -113,8 +112,7 @@ def run_processes(files: Sequence[str], count: int, seconds: float,
 def bench_decode_rate(videos: Dict[str, Any],
                       seconds: float) -> List[Dict[str, Any]]:
     """A row per decoder of :data:`DECODERS`: clips/s of the ``videos``
-    on one core (one process, one thread) and the host's total with one
-    process per CPU, each decoding ``seconds``."""
+    on one core and the host's total, each process decoding ``seconds``."""
     import av
     import decord
     processes = len(usable_cpus())

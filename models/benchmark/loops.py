@@ -58,6 +58,7 @@ class IterationClock:
         self.cut_short = False
         self.last_batch = None
         self.times: Dict[str, List[float]] = {k: [] for k in MARKS}
+        self._handles: List = []
 
     def mark(self, name: str) -> None:
         if self.device.type == 'cuda':
@@ -89,15 +90,15 @@ class IterationClock:
         runner.register_hook(first(), priority='HIGHEST')
         runner.register_hook(last(), priority='LOWEST')
         model = runner.model
-        self._handles = [model.data_preprocessor.register_forward_hook(
-            lambda *args: clock.mark('preprocess_end'))]
+        self._handles.append(model.data_preprocessor.register_forward_hook(
+            lambda *args: clock.mark('preprocess_end')))
         if mode == 'test':  # the forward's end; the metric follows
             self._handles.append(model.register_forward_hook(
                 lambda *args: clock.mark('step_end')))
 
     def detach(self) -> None:
         """Remove the clock's hooks from the model."""
-        for handle in getattr(self, '_handles', []):
+        for handle in self._handles:
             handle.remove()
 
     def shares(self) -> Dict[str, float]:
@@ -138,8 +139,8 @@ def bench_loop(mode: str, arch: str, clip_arch, labels: List[str],
     batch; with the decode limit from ``decode_rates``) or training loop
     (``workers``, ``budget.train_loop_batch``, no validation or checkpoint;
     with the step alone on one of its batches) of the arch's config
-    (ViT-B/32's for other archs, with ``clip_arch``): one epoch over the
-    videos cycled through, warm-up iterations, then those timed."""
+    (ViT-B/32's for other archs, with ``clip_arch``): warm-up iterations,
+    then those timed, over the videos cycled through."""
     from mmengine.config import Config
     from mmengine.runner import Runner
     config = CONFIGS[mode].format(patch=16 if arch == 'ViT-B/16' else 32)
@@ -160,8 +161,7 @@ def bench_loop(mode: str, arch: str, clip_arch, labels: List[str],
         cfg.default_hooks.checkpoint = cfg.load_from = None
         cfg.resume = False
     workers, batch = loader.num_workers, loader.batch_size
-    skip = (2 * workers + 2 if budget.loop_skip is None else
-            budget.loop_skip)
+    skip = 2 * workers + 2 if budget.loop_skip is None else budget.loop_skip
     timed = budget.loop_iters if mode == 'train' else max(
         budget.loop_iters, -(-budget.loop_videos // batch))
     loader.dataset.ann_file = annotation_list(

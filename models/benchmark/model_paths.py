@@ -78,7 +78,7 @@ ENCODER_PATHS = (
 
 
 def release_memory(device: torch.device) -> None:
-    """Free what deleted models held, so that the next peak is their own."""
+    """Free what deleted models held: the next peak is the next model's."""
     gc.collect()
     if device.type == 'cuda':
         torch.cuda.empty_cache()
@@ -278,10 +278,8 @@ def bench_train(model, arch: str, path: str, amp: bool, resolution: int,
                               dtype=torch.uint8,
                               generator=generator).to(device)
                 for _ in range(batch)],
-        data_samples=[
-            ActionDataSample().set_gt_label(i % bank.num_labels)
-            for i in range(batch)
-        ])
+        data_samples=[ActionDataSample().set_gt_label(i % bank.num_labels)
+                      for i in range(batch)])
     if device.type == 'cuda':
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)

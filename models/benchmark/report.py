@@ -86,13 +86,11 @@ def environment(device: torch.device, quick: bool) -> Dict[str, Any]:
 
 def table(rows: Sequence[Dict], columns) -> List[str]:
     """Markdown table lines; ``columns`` are (title, key, format)."""
-    lines = ['| ' + ' | '.join(c[0] for c in columns) + ' |',
-             '|' + ' --- |' * len(columns)]
-    for row in rows:
-        lines.append('| ' + ' | '.join(
+    return ['| ' + ' | '.join(c[0] for c in columns) + ' |',
+            '|' + ' --- |' * len(columns)] + [
+        '| ' + ' | '.join(
             'n/a' if row.get(key) is None else format(row[key], fmt)
-            for _, key, fmt in columns) + ' |')
-    return lines
+            for _, key, fmt in columns) + ' |' for row in rows]
 
 
 def to_markdown(report: Dict[str, Any]) -> str:

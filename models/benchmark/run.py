@@ -77,11 +77,9 @@ def run_benchmark(parts: Sequence[str], archs: Sequence[str],
                   resumed: Optional[Dict] = None,
                   command: str = '') -> Dict[str, Any]:
     """Measure ``parts`` (of :data:`PARTS`) for the CLIP ``archs``, as
-    ``tools/benchmark.py``'s options ask (``quick``: a tiny model and
-    budget; ``video_dir``: the folder of ``video_files``, else ``clips``
-    (``'footage'`` or ``'generated'``) are written into ``videos_dir`` or a
-    temporary folder; ``resumed``: an earlier report whose rows are
-    kept).
+    ``tools/benchmark.py``'s options ask (``video_dir``: the folder of
+    ``video_files``, else ``clips`` are written into ``videos_dir`` or a
+    temporary folder; ``resumed``: an earlier report whose rows are kept).
 
     Returns:
         dict: The report (``environment``, ``part_seconds``, one list of
@@ -169,8 +167,8 @@ def run_benchmark(parts: Sequence[str], archs: Sequence[str],
 
 def _model_rows(rows: Dict[str, List[Dict]], parts: Sequence[str],
                 arch: str, clip_arch, labels: List[str],
-                device: torch.device,
-                budget: model_paths.Budget, compile_model: bool) -> None:
+                device: torch.device, budget: model_paths.Budget,
+                compile_model: bool) -> None:
     """The model parts of one architecture, into ``rows``."""
     print(f'{arch}: building models', flush=True)
     built = model_paths.build_models(clip_arch, labels, device,

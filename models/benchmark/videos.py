@@ -95,8 +95,7 @@ def existing_videos(video_dir: str, files: Sequence[str]) -> Dict[str, Any]:
 def make_videos(out_dir: str, count: int, seconds: float,
                 clips: str = 'footage') -> Dict[str, Any]:
     """Write ``count`` Kinetics-like H.264 clips into ``out_dir``: cut from
-    real footage (``clips='footage'``, :mod:`.footage`) or drawn
-    (``'generated'``)."""
+    real footage (``clips='footage'``) or drawn (``'generated'``)."""
     from .footage import FOOTAGE, footage_path
     source = footage_path() if clips == 'footage' else None
     os.makedirs(out_dir, exist_ok=True)
@@ -107,9 +106,10 @@ def make_videos(out_dir: str, count: int, seconds: float,
             max_workers=min(count, os.cpu_count() or 1),
             mp_context=multiprocessing.get_context('fork')) as pool:
         files = list(pool.map(_write, jobs))
-    what = (f'cut from {FOOTAGE[0]}/{FOOTAGE[1]}' if source else 'generated')
-    return describe_videos(files, dir=osp.abspath(out_dir), source=what,
-                           encoder='libx264 (PyAV)')
+    return describe_videos(
+        files, dir=osp.abspath(out_dir), encoder='libx264 (PyAV)',
+        source=f'cut from {FOOTAGE[0]}/{FOOTAGE[1]}' if source else
+        'generated')
 
 
 def annotation_list(videos: Dict[str, Any], count: int, num_labels: int,

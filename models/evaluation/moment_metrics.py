@@ -80,14 +80,11 @@ def match_segments(predicted: Sequence[Mapping],
     taken = [False] * len(spans)
     matches: List[Optional[int]] = [None] * len(found)
     for i in sorted(range(len(found)), key=lambda i: -scores[i]):
-        best, best_iou = None, iou_threshold
-        for j, span in enumerate(spans):
-            if taken[j]:
-                continue
-            iou = temporal_iou(found[i], span)
-            if iou >= best_iou and (best is None or iou > best_iou):
-                best, best_iou = j, iou
-        if best is not None:
+        best = max((j for j in range(len(spans)) if not taken[j]),
+                   key=lambda j: (temporal_iou(found[i], spans[j]), -j),
+                   default=None)
+        if best is not None and temporal_iou(found[i],
+                                             spans[best]) >= iou_threshold:
             taken[best], matches[i] = True, best
     return matches
 
@@ -98,14 +95,12 @@ def _ratio(num: int, den: int) -> Optional[float]:
 
 def _figures(truth: int, predicted: int, best_iou: float, matched: list,
              thresholds: Sequence[float]) -> dict:
-    table = {}
-    for threshold, hits in zip(thresholds, matched):
-        # F1, the harmonic mean of recall and precision: 2 hits / (t + p).
-        table[threshold_key(threshold)] = dict(
-            matched=hits, recall=_ratio(hits, truth),
-            precision=_ratio(hits, predicted),
-            f1=_ratio(2 * hits, truth + predicted) if truth and predicted
-            else None)
+    # F1, the harmonic mean of recall and precision: 2 hits / (t + p).
+    table = {threshold_key(threshold): dict(
+        matched=hits, recall=_ratio(hits, truth),
+        precision=_ratio(hits, predicted),
+        f1=_ratio(2 * hits, truth + predicted) if truth and predicted
+        else None) for threshold, hits in zip(thresholds, matched)}
     # mean_best_iou tells a localisation problem (low) from a scoring one.
     return dict(num_truth=truth, num_predicted=predicted,
                 mean_best_iou=_ratio(best_iou, truth), at=table)
@@ -131,9 +126,9 @@ def evaluate_moments(
         and ``per_label`` (label -> the same figures): ``num_truth``,
         ``num_predicted``, ``mean_best_iou`` and ``at``: threshold key ->
         ``matched``, ``recall``, ``precision``, ``f1`` (None where the
-        denominator is 0). Overall figures pool the labels' counts.
-        A ValueError when the videos of both differ, a label is not
-        among ``labels``, or a threshold or segment is malformed.
+        denominator is 0). Overall figures pool the labels' counts. A
+        ValueError when the videos differ, a label is not among
+        ``labels``, or a threshold or segment is malformed.
     """
     labels = list(labels)
     if not labels or len(set(labels)) != len(labels):
@@ -143,14 +138,11 @@ def evaluate_moments(
     if not thresholds or not all(0 < t <= 1 for t in thresholds):
         raise ValueError(f'IoU thresholds must be in (0, 1], got '
                          f'{list(iou_thresholds)}')
-    missing = sorted(set(truth) - set(predictions))
-    extra = sorted(set(predictions) - set(truth))
-    if missing or extra:
+    if set(truth) != set(predictions):
         raise ValueError(
-            'Predictions and ground truth cover different videos: '
-            + (f'no predictions for {missing}' if missing else '')
-            + ('; ' if missing and extra else '')
-            + (f'no ground truth for {extra}' if extra else ''))
+            'Predictions and ground truth cover different videos: no '
+            f'predictions for {sorted(set(truth) - set(predictions))}; no '
+            f'ground truth for {sorted(set(predictions) - set(truth))}')
     # Per label: [true, predicted, sum of best IoUs, matched per threshold]
     counts = {label: [0, 0, 0.0, [0] * len(thresholds)] for label in labels}
     for video, true_segments in truth.items():

@@ -1,10 +1,6 @@
 """Evaluate find_moments on long videos whose times are known
-(``tools/eval_moments.py``): check the ground truth, search each set (or
-read saved documents), match segments and report the figures.
-
-Standard library at the top, so that the tool checks the ground truth
-before torch: sibling modules are imported relatively (the tool's light
-copies, ``tools/light_imports.py``), those that need torch by their full
+(``tools/eval_moments.py``). Standard library at the top (the tool checks
+the ground truth before torch); what needs torch is imported by its full
 name when a set is searched.
 """
 import argparse
@@ -28,7 +24,6 @@ CSV_HEADER = ('set', 'label', 'iou', 'num_truth', 'num_predicted',
 
 
 def _load_json(path: str, what: str) -> dict:
-    """The JSON object of a file, or a ValueError naming ``what``."""
     if not osp.isfile(path):
         raise ValueError(f'{what} {path!r} {not_a_file(path)}')
     try:
@@ -122,16 +117,17 @@ def _check_manifest(truth: dict) -> None:
     for name in [osp.basename(truth['file']),
                  *(v['video'] for v in truth['videos'])]:
         entry = files.get(osp.normpath(name))
+        path = osp.join(folder, name)
         if not isinstance(entry, dict):
-            raise ValueError(f'{osp.join(folder, name)!r} is not listed in '
-                             f'the manifest {manifest!r} of its set: '
-                             'generate the set again')
-        if file_identity(osp.join(folder, name)) != {
+            raise ValueError(f'{path!r} is not listed in the manifest '
+                             f'{manifest!r} of its set: generate the set '
+                             'again')
+        if file_identity(path) != {
                 key: entry.get(key) for key in ('size_bytes', 'sha256')}:
-            raise ValueError(f'{osp.join(folder, name)!r} is not the file '
-                             f'the manifest {manifest!r} lists (the set '
-                             'was changed, or its writing interrupted): '
-                             'generate the set again')
+            raise ValueError(f'{path!r} is not the file the manifest '
+                             f'{manifest!r} lists (the set was changed, or '
+                             'its writing interrupted): generate the set '
+                             'again')
 
 
 def queries_of_sets(truths: Sequence[dict],
@@ -213,7 +209,6 @@ def _predictions_by_video(result: dict, truth: dict,
 
 def _set_report(truth: dict, queries: Sequence[str], result: dict,
                 iou: Sequence[float]) -> dict:
-    """One set's entry of the report: size, settings and figures."""
     figures = evaluate_moments(
         _predictions_by_video(result, truth, queries),
         {video['video']: video['segments'] for video in truth['videos']},
@@ -268,7 +263,6 @@ def _print_set(report: dict, iou: Sequence[float]) -> None:
 
 
 def _write_report(path: str, report: dict) -> None:
-    """Write the report as ``.json`` or ``.csv`` (:data:`CSV_HEADER`)."""
     from ..utils.safe_io import write_json_or_csv
     rows = ([one['set'], label, key, figures['num_truth'],
              figures['num_predicted'], row['matched'],
@@ -341,7 +335,6 @@ def _search_sets(args: argparse.Namespace, report: dict) -> Iterator[dict]:
     report['model'] = scorer.describe()
     report['device'] = str(scorer.device)
     report['model_load_s'] = time.perf_counter() - start
-    # Once for all the sets.
     with background_warnings_printed('eval_moments.py'):
         for truth, queries in zip(args.truths, args.queries):
             print(f'Searching {len(truth["videos"])} videos of '

@@ -27,16 +27,15 @@ def multi_view_pipeline(pipeline: Sequence[dict], clips: int,
     """
     steps = [copy.deepcopy(dict(step)) for step in pipeline]
     types = [step['type'] for step in steps]
-    if 'SampleFrames' not in types or steps[types.index(
-            'SampleFrames')].get('clip_len', 1) != 1:
+    at = types.index('SampleFrames') if 'SampleFrames' in types else -1
+    if at < 0 or steps[at].get('clip_len', 1) != 1:
         raise ValueError('The test pipeline has no SampleFrames of single '
                          f'frames (clip_len=1) to take views from: {types}')
-    at = types.index('SampleFrames')
     sample = steps[at]
     steps[at] = dict(type='MultiViewSampleFrames', num_views=clips,
-                     clip_len=1, frame_interval=sample.get('frame_interval',
-                                                           1),
-                     num_clips=sample['num_clips'], test_mode=True)
+                     clip_len=1, num_clips=sample['num_clips'],
+                     frame_interval=sample.get('frame_interval', 1),
+                     test_mode=True)
     if crops == 3:
         if 'CenterCrop' not in types:
             raise ValueError('The test pipeline has no CenterCrop to make '
@@ -54,9 +53,8 @@ def multi_view_pipeline(pipeline: Sequence[dict], clips: int,
 def view_pipeline(model_config: str, clips: int, crops: int) -> List[dict]:
     """:func:`multi_view_pipeline` of a config file's test pipeline."""
     from mmengine.config import Config
-    cfg = Config.fromfile(model_config)
-    return multi_view_pipeline(
-        cfg.test_dataloader.dataset.pipeline, clips, crops)
+    return multi_view_pipeline(Config.fromfile(
+        model_config).test_dataloader.dataset.pipeline, clips, crops)
 
 
 def split_config_text(model_config: str, label_file: str, ann_file: str,
@@ -116,8 +114,8 @@ def evaluate_split(split: 'protocols.Split',
     checkpoint, model_config = files
     os.makedirs(folder, exist_ok=True)
     labels = osp.join(folder, 'labels.txt')
-    protocols.write_lines(labels, protocols.class_texts(split, args.lists))
     ann = osp.join(folder, 'test_list.txt')
+    protocols.write_lines(labels, protocols.class_texts(split, args.lists))
     protocols.write_annotations(ann, found)
     try:
         pipeline = (view_pipeline(model_config, *split.views)

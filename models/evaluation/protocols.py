@@ -69,16 +69,13 @@ class Split:
         list_format (str): ``'vificlip'`` (``<file> <label>``),
             ``'ucf101'`` (the official ``<Class>/<file>``, classes from
             ``classInd.txt``) or ``'hmdb51'`` (the official per-class
-            files, ``<file> <1|2|0>`` for train, test or neither; classes
-            sorted, as MMAction2 numbers them; both lists are the files'
-            glob pattern).
-        train_list (str, optional): Where the protocol trains.
+            files' glob pattern, ``<file> <1|2|0>`` for train, test or
+            neither; classes sorted, as MMAction2 numbers them).
         views (tuple, optional): ``(clips, crops)`` of a multi-view test.
         train_label_file (str, optional): The training list's classes,
             where not ``label_file`` (a novel test's base classes).
         training_run (str, optional): The training run the split tests
-            (``'seed1'``, ``'K=2'``); None where the protocol tests one
-            model on every split.
+            (``'seed1'``, ``'K=2'``); None: one model tests every split.
     """
     protocol: str
     dataset: str
@@ -212,17 +209,15 @@ def read_test_list(split: Split, root: str = PROTOCOL_DIR,
     path = shipped_path(relative, root)
     label_file = (train and split.train_label_file) or split.label_file
     names = read_class_names(label_file, root)
-    num_classes = len(names)
     entries = []
     if split.list_format == 'ucf101':
         index = {name: i for i, name in enumerate(names)}
         for line in _lines(path):
             video = line.split()[0]
-            folder = video.split('/')[0]
-            if folder not in index:
+            if video.split('/')[0] not in index:
                 raise ProtocolError(f'{path}: {video!r} is in no class of '
                                     f'{label_file}')
-            entries.append((video, index[folder]))
+            entries.append((video, index[video.split('/')[0]]))
         return entries
     for number, line in enumerate(_lines(path), 1):
         parts = line.split()
@@ -230,10 +225,10 @@ def read_test_list(split: Split, root: str = PROTOCOL_DIR,
             raise ProtocolError(f'{path} line {number}: expected "<video> '
                                 f'<label>", got {line!r}')
         label = int(parts[1])
-        if label >= num_classes:
+        if label >= len(names):
             raise ProtocolError(
                 f'{path} line {number}: label {label} is not a class of '
-                f'{label_file} ({num_classes} classes)')
+                f'{label_file} ({len(names)} classes)')
         entries.append((parts[0], label))
     return entries
 
@@ -281,12 +276,10 @@ def index_videos(video_root: str) -> Dict[str, List[str]]:
     found: Dict[str, List[str]] = {}
     for folder, _, files in os.walk(video_root, followlinks=True):
         for name in files:
-            if not name.lower().endswith(VIDEO_EXTENSIONS):
-                continue
-            relative = osp.relpath(osp.join(folder, name), video_root)
-            found.setdefault(name, []).append(relative)
-            found.setdefault('stem:' + osp.splitext(name)[0],
-                             []).append(relative)
+            if name.lower().endswith(VIDEO_EXTENSIONS):
+                relative = osp.relpath(osp.join(folder, name), video_root)
+                for key in (name, 'stem:' + osp.splitext(name)[0]):
+                    found.setdefault(key, []).append(relative)
     return found
 
 
@@ -338,7 +331,7 @@ def build_runner(cfg):
 
 
 def write_lines(path: str, lines: Iterable[str]) -> None:
-    """Write a UTF-8 text file of ``lines``, one a line."""
+    """Write ``lines`` to a UTF-8 text file."""
     Path(path).write_text(''.join(f'{line}\n' for line in lines),
                           encoding='utf-8')
 
@@ -364,10 +357,10 @@ def class_texts(split: Split, root: str = PROTOCOL_DIR,
         osp.join(PROJECT_ROOT, 'configs', 'classind_ucf101.txt'))]
     words = _lines(osp.join(PROJECT_ROOT, 'configs', 'label_map_ucf101.txt'))
     text = dict(zip(official, words))
-    unknown = [n for n in names if n not in text]
-    if unknown:
-        raise ProtocolError(f'{label_file}: {unknown[0]!r} is not a '
-                            'UCF101 class of configs/classind_ucf101.txt')
+    for name in names:
+        if name not in text:
+            raise ProtocolError(f'{label_file}: {name!r} is not a UCF101 '
+                                'class of configs/classind_ucf101.txt')
     return [text[n] for n in names]
 
 
