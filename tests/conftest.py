@@ -237,6 +237,42 @@ def run_tool_traced(tool: str, *args, cwd=ROOT) -> subprocess.CompletedProcess:
         env=offline_env(), capture_output=True, text=True, timeout=120)
 
 
+def mim_test_in_process(config: str, checkpoint: str, work_dir: str,
+                        *options: str) -> dict:
+    """Run MMAction2's ``tools/test.py`` (the script ``mim test mmaction``
+    runs) on ``config`` and ``checkpoint`` in this process, from the
+    project root, with ``options`` as its ``--cfg-options``; returns the
+    metrics of its ``runner.test()`` (its exception, raised).
+
+    For tests of a config, not of the command (tests of ``mim test``
+    itself run it as users do): a fresh interpreter costs ~7 s of CPU.
+    The calling test needs :func:`isolated_mmengine_state`.
+    """
+    import contextlib
+    import runpy
+    from unittest import mock
+
+    import mmaction
+    from mmengine.runner import Runner
+    script = osp.join(osp.dirname(mmaction.__file__), '.mim', 'tools',
+                      'test.py')
+    metrics, run_test = [], Runner.test
+
+    def test(self):
+        metrics.append(run_test(self))
+        return metrics[-1]
+
+    # the script sets LOCAL_RANK in os.environ: undone with the rest
+    with mock.patch.object(Runner, 'test', test), mock.patch.object(
+            sys, 'argv', [script, config, checkpoint, '--work-dir', work_dir,
+                          *(('--cfg-options', *options) if options else ())
+                          ]), mock.patch.dict(os.environ), \
+            contextlib.chdir(ROOT):
+        runpy.run_path(script, run_name='__main__')
+    (result, ) = metrics
+    return result
+
+
 def offline_env(**extra) -> dict:
     """Environment for subprocesses in which any download fails at once."""
     env = dict(os.environ)
