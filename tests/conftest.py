@@ -7,6 +7,7 @@ from one another. The project root and ``tools/`` are put on ``sys.path``
 once, here: the tests import ``models`` and the tools' modules
 (``import zero_shot``) as the tools themselves do.
 """
+import contextlib
 import hashlib
 import os
 import os.path as osp
@@ -75,8 +76,8 @@ def user_cache_home(tmp_path_factory, monkeypatch) -> str:
     return home
 
 
-@pytest.fixture
-def isolated_mmengine_state():
+@contextlib.contextmanager
+def restored_mmengine_state():
     """Undo the global instances an in-process Runner leaves behind.
 
     A Runner makes its DefaultScope ('mmengine'), MessageHub, logger and
@@ -95,10 +96,19 @@ def isolated_mmengine_state():
         return found
 
     saved = {cls: OrderedDict(cls._instance_dict) for cls in managers()}
-    yield
-    for cls in managers():
-        cls._instance_dict.clear()
-        cls._instance_dict.update(saved.get(cls, {}))
+    try:
+        yield
+    finally:
+        for cls in managers():
+            cls._instance_dict.clear()
+            cls._instance_dict.update(saved.get(cls, {}))
+
+
+@pytest.fixture
+def isolated_mmengine_state():
+    """:func:`restored_mmengine_state` around a test."""
+    with restored_mmengine_state():
+        yield
 
 
 #: A CLIP small enough to run in milliseconds on a CPU.
@@ -238,17 +248,16 @@ def run_tool_traced(tool: str, *args, cwd=ROOT) -> subprocess.CompletedProcess:
 
 
 def mim_test_in_process(config: str, checkpoint: str, work_dir: str,
-                        *options: str) -> dict:
+                        *options: str, dump: str = None) -> dict:
     """Run MMAction2's ``tools/test.py`` (the script ``mim test mmaction``
     runs) on ``config`` and ``checkpoint`` in this process, from the
-    project root, with ``options`` as its ``--cfg-options``; returns the
-    metrics of its ``runner.test()`` (its exception, raised).
+    project root, with ``options`` as its ``--cfg-options`` (and ``--dump
+    dump``); returns the metrics of its ``runner.test()`` (its exception,
+    raised). The global instances of its Runner are undone.
 
     For tests of a config, not of the command (tests of ``mim test``
     itself run it as users do): a fresh interpreter costs ~7 s of CPU.
-    The calling test needs :func:`isolated_mmengine_state`.
     """
-    import contextlib
     import runpy
     from unittest import mock
 
@@ -256,6 +265,11 @@ def mim_test_in_process(config: str, checkpoint: str, work_dir: str,
     from mmengine.runner import Runner
     script = osp.join(osp.dirname(mmaction.__file__), '.mim', 'tools',
                       'test.py')
+    argv = [script, config, checkpoint, '--work-dir', work_dir]
+    if dump:
+        argv += ['--dump', dump]
+    if options:
+        argv += ['--cfg-options', *options]
     metrics, run_test = [], Runner.test
 
     def test(self):
@@ -264,10 +278,8 @@ def mim_test_in_process(config: str, checkpoint: str, work_dir: str,
 
     # the script sets LOCAL_RANK in os.environ: undone with the rest
     with mock.patch.object(Runner, 'test', test), mock.patch.object(
-            sys, 'argv', [script, config, checkpoint, '--work-dir', work_dir,
-                          *(('--cfg-options', *options) if options else ())
-                          ]), mock.patch.dict(os.environ), \
-            contextlib.chdir(ROOT):
+            sys, 'argv', argv), mock.patch.dict(os.environ), \
+            contextlib.chdir(ROOT), restored_mmengine_state():
         runpy.run_path(script, run_name='__main__')
     (result, ) = metrics
     return result

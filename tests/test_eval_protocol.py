@@ -182,8 +182,7 @@ def test_refuses_a_checkpoint_that_is_not_one(tmp_path, capsys):
     assert not (tmp_path / 'work' / 'report.json').exists()
 
 
-def test_zero_shot_end_to_end_equals_mim_test(tmp_path, capsys,
-                                              isolated_mmengine_state):
+def test_zero_shot_end_to_end_equals_mim_test(tmp_path, capsys):
     import torch
 
     from models.recognizers.actionclip import ActionClip
@@ -227,8 +226,7 @@ def test_zero_shot_end_to_end_equals_mim_test(tmp_path, capsys,
     assert len(labels) == 101 and labels[0] == 'apply eye makeup'
 
 
-def test_supervised_views_end_to_end_equal_mim_test(
-        tmp_path, isolated_mmengine_state):
+def test_supervised_views_end_to_end_equal_mim_test(tmp_path):
     """Kinetics-400 laid out as MMAction2 writes it (videos_val/), lists
     as ViFi-CLIP's (val/<id>.mp4), five classes; 1x1, 4x3 and 10x3."""
     import torch

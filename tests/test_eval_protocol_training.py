@@ -86,8 +86,7 @@ def plain_top1(row, texts, videos):
     return sum(hits) / len(hits)
 
 
-def test_base_to_novel_trains_each_seed(tmp_path, capsys,
-                                        isolated_mmengine_state):
+def test_base_to_novel_trains_each_seed(tmp_path, capsys):
     """UCF101 base-to-novel: each seed trains on its own list of base
     videos over the base classes, and is tested on base and on novel
     classes; every top-1 equals the plain computation, one split equals

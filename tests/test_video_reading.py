@@ -270,8 +270,7 @@ def mim_test_options(tmp_path, ann, videos):
     ]
 
 
-def test_mim_test_skips_unreadable_videos_when_asked(
-        tmp_path, isolated_mmengine_state):
+def test_mim_test_skips_unreadable_videos_when_asked(tmp_path):
     ann, videos = write_dataset(str(tmp_path), broken=('broken.mp4',
                                                        'empty.mp4'))
     open(os.path.join(videos, 'empty.mp4'), 'wb').close()
