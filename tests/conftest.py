@@ -37,14 +37,16 @@ for _name in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS'):
 import models  # noqa: E402,F401  (applies the stack fixes first)
 
 
-#: Files of few but long tests (training runs in subprocesses), longest
-#: first. ``--dist loadfile`` hands out the files with the most tests
-#: first, which left these to run alone at the end: the first of them took
-#: two minutes while the other worker idled.
+#: Files of few but long tests (training runs, fresh interpreters),
+#: longest first (70 to 13 s of CPU each). ``--dist loadfile`` hands out
+#: the files with the most tests first, which left these to run alone at
+#: the end: the first of them took two minutes while the other worker
+#: idled.
 LONG_FILES = ('test_train_synthetic.py', 'test_distributed.py',
-              'test_seed_snippets.py',
-              'test_zeroshot_configs.py', 'test_mim_test.py',
-              'test_inferencer.py')
+              'test_seed_snippets.py', 'test_eval_protocol_training.py',
+              'test_compat.py', 'test_mim_test.py',
+              'test_zeroshot_configs.py', 'test_decoder_robustness.py',
+              'test_plugin_scope.py', 'test_environment.py')
 
 
 @pytest.hookimpl(optionalhook=True)
