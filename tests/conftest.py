@@ -7,6 +7,7 @@ from one another. The project root and ``tools/`` are put on ``sys.path``
 once, here: the tests import ``models`` and the tools' modules
 (``import zero_shot``) as the tools themselves do.
 """
+import contextlib
 import hashlib
 import os
 import os.path as osp
@@ -36,14 +37,16 @@ for _name in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS'):
 import models  # noqa: E402,F401  (applies the stack fixes first)
 
 
-#: Files of few but long tests (training runs in subprocesses), longest
-#: first. ``--dist loadfile`` hands out the files with the most tests
-#: first, which left these to run alone at the end: the first of them took
-#: two minutes while the other worker idled.
+#: Files of few but long tests (training runs, fresh interpreters),
+#: longest first (70 to 13 s of CPU each). ``--dist loadfile`` hands out
+#: the files with the most tests first, which left these to run alone at
+#: the end: the first of them took two minutes while the other worker
+#: idled.
 LONG_FILES = ('test_train_synthetic.py', 'test_distributed.py',
-              'test_seed_snippets.py',
-              'test_zeroshot_configs.py', 'test_mim_test.py',
-              'test_inferencer.py')
+              'test_seed_snippets.py', 'test_eval_protocol_training.py',
+              'test_compat.py', 'test_mim_test.py',
+              'test_zeroshot_configs.py', 'test_decoder_robustness.py',
+              'test_plugin_scope.py', 'test_environment.py')
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -75,8 +78,8 @@ def user_cache_home(tmp_path_factory, monkeypatch) -> str:
     return home
 
 
-@pytest.fixture
-def isolated_mmengine_state():
+@contextlib.contextmanager
+def restored_mmengine_state():
     """Undo the global instances an in-process Runner leaves behind.
 
     A Runner makes its DefaultScope ('mmengine'), MessageHub, logger and
@@ -95,10 +98,19 @@ def isolated_mmengine_state():
         return found
 
     saved = {cls: OrderedDict(cls._instance_dict) for cls in managers()}
-    yield
-    for cls in managers():
-        cls._instance_dict.clear()
-        cls._instance_dict.update(saved.get(cls, {}))
+    try:
+        yield
+    finally:
+        for cls in managers():
+            cls._instance_dict.clear()
+            cls._instance_dict.update(saved.get(cls, {}))
+
+
+@pytest.fixture
+def isolated_mmengine_state():
+    """:func:`restored_mmengine_state` around a test."""
+    with restored_mmengine_state():
+        yield
 
 
 #: A CLIP small enough to run in milliseconds on a CPU.
@@ -235,6 +247,44 @@ def run_tool_traced(tool: str, *args, cwd=ROOT) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, '-c', RUN_TOOL, tool, *map(str, args)], cwd=cwd,
         env=offline_env(), capture_output=True, text=True, timeout=120)
+
+
+def mim_test_in_process(config: str, checkpoint: str, work_dir: str,
+                        *options: str, dump: str = None) -> dict:
+    """Run MMAction2's ``tools/test.py`` (the script ``mim test mmaction``
+    runs) on ``config`` and ``checkpoint`` in this process, from the
+    project root, with ``options`` as its ``--cfg-options`` (and ``--dump
+    dump``); returns the metrics of its ``runner.test()`` (its exception,
+    raised). The global instances of its Runner are undone.
+
+    For tests of a config, not of the command (tests of ``mim test``
+    itself run it as users do): a fresh interpreter costs ~7 s of CPU.
+    """
+    import runpy
+    from unittest import mock
+
+    import mmaction
+    from mmengine.runner import Runner
+    script = osp.join(osp.dirname(mmaction.__file__), '.mim', 'tools',
+                      'test.py')
+    argv = [script, config, checkpoint, '--work-dir', work_dir]
+    if dump:
+        argv += ['--dump', dump]
+    if options:
+        argv += ['--cfg-options', *options]
+    metrics, run_test = [], Runner.test
+
+    def test(self):
+        metrics.append(run_test(self))
+        return metrics[-1]
+
+    # the script sets LOCAL_RANK in os.environ: undone with the rest
+    with mock.patch.object(Runner, 'test', test), mock.patch.object(
+            sys, 'argv', argv), mock.patch.dict(os.environ), \
+            contextlib.chdir(ROOT), restored_mmengine_state():
+        runpy.run_path(script, run_name='__main__')
+    (result, ) = metrics
+    return result
 
 
 def offline_env(**extra) -> dict:

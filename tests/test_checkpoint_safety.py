@@ -130,6 +130,17 @@ if __name__ == '__main__':
         sys.modules['models'] = models
         from models.engine.runner import ActionClipRunner as runner_cls
     make_runner(work_dir, runner_cls=runner_cls).train()
+    if mode == 'plain':
+        # Plain mmengine (no install()) loading its own checkpoint, in the
+        # process that saved it: the error, beside the work dir.
+        from mmengine.runner import CheckpointLoader
+        try:
+            CheckpointLoader.load_checkpoint(work_dir + '/epoch_2.pth', 'cpu')
+            error = 'loaded'
+        except Exception as exc:  # what it says is the test's
+            error = f'{type(exc).__name__}: {exc}'
+        with open(work_dir + '_load_error.txt', 'w') as f:
+            f.write(error)
 '''
 
 CALLS = []
@@ -146,14 +157,6 @@ class _Evil:
 
     def __reduce__(self):
         return _record_call, ('code ran',)
-
-
-def _run(args, **kwargs):
-    return subprocess.run([sys.executable, *args],
-                          capture_output=True,
-                          text=True,
-                          timeout=120,
-                          **kwargs)
 
 
 @pytest.fixture(scope='module')
@@ -195,12 +198,10 @@ def test_plain_mmengine_checkpoint_fails_without_fix(toy):
     unsafe = torch.serialization.get_unsafe_globals_in_checkpoint(path)
     assert 'builtins.getattr' in unsafe
     assert 'mmengine.logging.history_buffer.HistoryBuffer' in unsafe
-    # Plain mmengine (no install()) cannot load its own checkpoint.
-    code = ('from mmengine.runner import CheckpointLoader\n'
-            f'CheckpointLoader.load_checkpoint({path!r}, "cpu")\n')
-    result = _run(['-c', code], cwd=dirs['plain'])
-    assert result.returncode != 0
-    assert 'Weights only load failed' in result.stderr
+    # Plain mmengine (no install()) cannot load its own checkpoint (tried
+    # by the process that trained it).
+    with open(dirs['plain'] + '_load_error.txt') as f:
+        assert 'Weights only load failed' in f.read()
 
 
 def test_checkpoints_need_only_allowlisted_globals(toy):

@@ -4,9 +4,12 @@
   of 2 ranks x B videos equal those of one process with 2 * B videos (and
   differ for a gather that drops the other ranks' gradients);
 * the template draws of the loss: rank slices of one seeded sequence;
-* ``mim train/test --launcher pytorch --gpus 2`` and ``mim train
-  --launcher slurm`` (stand-in ``srun`` and ``scontrol`` on PATH) through
-  MMAction2's tools, on a tiny generated set;
+* ``mim train --launcher pytorch --gpus 2`` and ``mim test --launcher
+  slurm`` of its checkpoint (stand-in ``srun`` and ``scontrol`` on PATH)
+  through MMAction2's tools, on a tiny generated set: each launcher sets up
+  the ranks alike for both scripts (mmengine's ``init_dist``), and mim's
+  command lines of the other two pairs are checked in
+  test_environment.py;
 * ActionClipRunner starts a distributed run without a GPU (mmengine's
   Runner cannot, and is left as it is).
 """
@@ -156,25 +159,24 @@ def assert_two_ranks(output, launcher):
     assert "dist_cfg: {'backend': 'gloo'}" in output
 
 
-def test_mim_pytorch_launcher(tmp_path, data):
-    work = str(tmp_path / 'work')
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory, data):
+    """``mim train --launcher pytorch --gpus 2``: ``(output, work dir)``."""
+    work = str(tmp_path_factory.mktemp('pytorch') / 'work')
     # A port of its own for each launch: the default 29500 may still be
     # held by the previous run's store, or by another test's run.
     out = mim('train', 'mmaction', CONFIG, '--work-dir', work, '--launcher',
               'pytorch', '--gpus', '2', '--port', str(free_port()),
               data=data)
+    return out, work
+
+
+def test_mim_pytorch_launcher(trained):
+    out, work = trained
     assert 'torch.distributed.launch --nproc_per_node=2' in out
     assert_two_ranks(out, 'pytorch')
     assert re.search(r'Epoch\(train\) \[1\]\[3/3\].*loss_v2t', out)
-    checkpoint = os.path.join(work, 'epoch_1.pth')
-    assert os.path.isfile(checkpoint)
-
-    out = mim('test', 'mmaction', CONFIG, '--checkpoint', checkpoint,
-              '--work-dir', work, '--launcher', 'pytorch', '--gpus', '2',
-              '--port', str(free_port()), data=data)
-    assert_two_ranks(out, 'pytorch')
-    # all 19 test videos once, though 2 ranks x 10 were scored
-    assert re.search(r'Epoch\(test\) \[3/3\].*acc/top1: [0-9.]+', out)
+    assert os.path.isfile(os.path.join(work, 'epoch_1.pth'))
 
 
 # Stand-ins for the slurm tools. `srun` starts --ntasks copies of the
@@ -205,7 +207,7 @@ echo localhost
 '''
 
 
-def test_mim_slurm_launcher(tmp_path, data):
+def test_mim_slurm_launcher(tmp_path, data, trained):
     # No --srun-args: openmim 0.3.9 under click >= 8.3 fails without it
     # ("'Sentinel' object has no attribute 'split'"); click is pinned
     # below 8.3.
@@ -221,17 +223,19 @@ def test_mim_slurm_launcher(tmp_path, data):
     env = offline_env(SCONTROL_LOG=str(calls), OMP_NUM_THREADS='1')
     env['PATH'] = str(bin_dir) + os.pathsep + env['PATH']
     env.pop('MASTER_ADDR', None)  # taken from scontrol, as on a cluster
-    work = str(tmp_path / 'work')
-    out = mim('train', 'mmaction', CONFIG, '--work-dir', work, '--launcher',
-              'slurm', '--gpus', '2', '--gpus-per-node', '2', '--partition',
-              'debug', '--port', str(free_port()), data=data, env=env)
-    assert 'Training command is srun -p debug' in out
-    assert '--job-name=actionclip_tiny-scratch_1x1x4_synthetic-actions_train' \
+    checkpoint = os.path.join(trained[1], 'epoch_1.pth')
+    out = mim('test', 'mmaction', CONFIG, '--checkpoint', checkpoint,
+              '--work-dir', str(tmp_path / 'work'), '--launcher', 'slurm',
+              '--gpus', '2', '--gpus-per-node', '2', '--partition', 'debug',
+              '--port', str(free_port()), data=data, env=env)
+    assert 'Testing command is srun -p debug' in out
+    assert '--job-name=actionclip_tiny-scratch_1x1x4_synthetic-actions_test' \
         in out  # mim's default, from the config's name
     assert_two_ranks(out, 'slurm')
     assert calls.read_text().splitlines() == ['show hostname cpu-node-[01]'
                                               ] * 2
-    assert os.path.isfile(os.path.join(work, 'epoch_1.pth'))
+    # all 19 test videos once, though 2 ranks x 10 were scored
+    assert re.search(r'Epoch\(test\) \[3/3\].*acc/top1: [0-9.]+', out)
 
 
 # ---------------------------------------------------------------------------

@@ -29,15 +29,11 @@ def _changed(dists=PROJECT_DISTS) -> dict:
     }
 
 
-def test_project_packages_match_their_wheels():
-    """Every file a wheel's RECORD lists with a sha256 is there, as
-    installed (``make install`` checks every distribution)."""
-    assert _changed() == {}
-
-
 def test_importing_the_plugin_leaves_the_packages_alone():
     """Importing ``models`` and what it repairs (mmaction's models, clip)
-    writes no installed file."""
+    writes no installed file: after it, every file a wheel's RECORD lists
+    with a sha256 is there, as installed (``make install`` checks every
+    distribution)."""
     code = ('import models\n'
             'from mmaction.utils import register_all_modules\n'
             'register_all_modules()\n'

@@ -11,7 +11,8 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, TINY_ARCH, offline_env, write_video
+from conftest import (ROOT, TINY_ARCH, mim_test_in_process, offline_env,
+                      write_video)
 
 import eval_protocol
 
@@ -213,23 +214,13 @@ def test_zero_shot_end_to_end_equals_mim_test(tmp_path, capsys):
     table = (work / 'report.md').read_text()
     assert '| mean ± std |' in table and '| split3 | 101 | 4 of 4 |' in table
     assert report['splits'][2]['acc/top5'] > 0
-    # The split's config alone in mim test gives the report's numbers.
-    mim = os.path.join(os.path.dirname(sys.executable), 'mim')
+    # The split's config alone in mim test's script gives the report's
+    # numbers.
     for row in report['splits'][2:]:
-        proc = subprocess.run(
-            [mim, 'test', 'mmaction', row['config'], '--checkpoint',
-             checkpoint, '--work-dir', str(tmp_path / 'mim')],
-            cwd=ROOT, env=offline_env(), capture_output=True, text=True,
-            timeout=300)
-        output = proc.stdout + proc.stderr
-        assert proc.returncode == 0, output[-3000:]
-        found = re.search(r'acc/top1: ([0-9.]+)\s+acc/top5: ([0-9.]+)',
-                          output)
-        assert found, output[-3000:]
-        assert float(found.group(1)) == pytest.approx(row['acc/top1'],
-                                                      abs=1e-4)
-        assert float(found.group(2)) == pytest.approx(row['acc/top5'],
-                                                      abs=1e-4)
+        found = mim_test_in_process(row['config'], checkpoint,
+                                    str(tmp_path / 'mim'))
+        assert found['acc/top1'] == pytest.approx(row['acc/top1'], abs=1e-4)
+        assert found['acc/top5'] == pytest.approx(row['acc/top5'], abs=1e-4)
     # The class texts are UCF101's in words, in classInd order.
     labels = (work / 'split1' / 'labels.txt').read_text().splitlines()
     assert len(labels) == 101 and labels[0] == 'apply eye makeup'
@@ -278,19 +269,11 @@ def test_supervised_views_end_to_end_equal_mim_test(tmp_path):
                for r in report['splits'])
     config_4x3 = (work / '4x3' / 'config.py').read_text()
     assert "'num_views': 4" in config_4x3 and 'ThreeCrop' in config_4x3
-    mim = os.path.join(os.path.dirname(sys.executable), 'mim')
     row = report['splits'][1]
-    proc = subprocess.run(
-        [mim, 'test', 'mmaction', row['config'], '--checkpoint', checkpoint,
-         '--work-dir', str(tmp_path / 'mim')],
-        cwd=ROOT, env=offline_env(), capture_output=True, text=True,
-        timeout=300)
-    output = proc.stdout + proc.stderr
-    assert proc.returncode == 0, output[-3000:]
-    found = re.search(r'acc/top1: ([0-9.]+)\s+acc/top5: ([0-9.]+)', output)
-    assert found, output[-3000:]
-    assert float(found.group(1)) == pytest.approx(row['acc/top1'], abs=1e-4)
-    assert 0 < row['acc/top5'] and float(found.group(2)) == pytest.approx(
+    found = mim_test_in_process(row['config'], checkpoint,
+                                str(tmp_path / 'mim'))
+    assert found['acc/top1'] == pytest.approx(row['acc/top1'], abs=1e-4)
+    assert 0 < row['acc/top5'] and found['acc/top5'] == pytest.approx(
         row['acc/top5'], abs=1e-4)
 
 

@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import ROOT, offline_env, write_video
+from conftest import ROOT, mim_test_in_process, offline_env, write_video
 
 import eval_protocol
 from models.evaluation.protocol_train import train_runs
@@ -86,25 +86,11 @@ def plain_top1(row, texts, videos):
     return sum(hits) / len(hits)
 
 
-def mim_test(config, checkpoint, work):
-    """``(top-1, top-5)`` of ``mim test`` of one split's config."""
-    mim = os.path.join(os.path.dirname(sys.executable), 'mim')
-    proc = subprocess.run(
-        [mim, 'test', 'mmaction', config, '--checkpoint', checkpoint,
-         '--work-dir', work], cwd=ROOT, env=offline_env(),
-        capture_output=True, text=True, timeout=300)
-    output = proc.stdout + proc.stderr
-    assert proc.returncode == 0, output[-3000:]
-    found = re.search(r'acc/top1: ([0-9.]+)\s+acc/top5: ([0-9.]+)', output)
-    assert found, output[-3000:]
-    return float(found.group(1)), float(found.group(2))
-
-
 def test_base_to_novel_trains_each_seed(tmp_path, capsys):
     """UCF101 base-to-novel: each seed trains on its own list of base
     videos over the base classes, and is tested on base and on novel
     classes; every top-1 equals the plain computation, one split equals
-    ``mim test``."""
+    ``mim test``'s script."""
     import torch
 
     from models.checkpoints.safe_loading import load_checkpoint_file
@@ -165,10 +151,10 @@ def test_base_to_novel_trains_each_seed(tmp_path, capsys):
         assert row['acc/top1'] == pytest.approx(plain_top1(
             row, [words[c] for c in classes], tests))
     row = report['splits'][-1]  # seed3-novel
-    top1, top5 = mim_test(row['config'], row['checkpoint'],
-                          str(tmp_path / 'mim'))
-    assert top1 == pytest.approx(row['acc/top1'], abs=1e-4)
-    assert top5 == pytest.approx(row['acc/top5'], abs=1e-4)
+    found = mim_test_in_process(row['config'], row['checkpoint'],
+                                str(tmp_path / 'mim'))
+    assert found['acc/top1'] == pytest.approx(row['acc/top1'], abs=1e-4)
+    assert found['acc/top5'] == pytest.approx(row['acc/top5'], abs=1e-4)
     summary = report['summary']
     assert set(summary['seeds']) == {'seed1', 'seed2', 'seed3'}
 

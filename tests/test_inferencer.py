@@ -1,19 +1,17 @@
 """MMAction2's own inference tools on an ActionClip model: the installed
 mmaction2's ``MMAction2Inferencer`` (what ``demo/demo_inferencer.py`` runs)
 and ``init_recognizer`` + ``inference_recognizer`` (what ``demo/demo.py``
-runs) predict the labels and scores that ``mim test`` dumps for the same
-videos, with labels typed in the config or read from a file."""
+runs) predict the labels and scores that ``mim test``'s script dumps for
+the same videos, with labels typed in the config or read from a file."""
 import json
 import os.path as osp
 import pickle
-import subprocess
-import sys
 import types
 
 import generate_videos as gen
 import pytest
 import torch
-from conftest import ROOT, data_options, offline_env
+from conftest import ROOT, data_options, mim_test_in_process
 
 CONFIG = 'configs/actionclip_tiny-scratch_1x1x4_synthetic-actions.py'
 
@@ -77,20 +75,9 @@ def run(tmp_path_factory) -> types.SimpleNamespace:
     torch.save({'state_dict': model.state_dict()}, checkpoint)
 
     dump = str(root / 'dump.pkl')
-    cmd = [
-        sys.executable, '-m', 'mim', 'test', 'mmaction', CONFIG,
-        '--checkpoint', checkpoint, '--work-dir',
-        str(root / 'work'), '--dump', dump, '--cfg-options',
-        *data_options(data)
-    ]
-    proc = subprocess.run(
-        cmd,
-        cwd=ROOT,
-        env=offline_env(),
-        capture_output=True,
-        text=True,
-        timeout=600)
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    # mim test's script (the command: test_train_synthetic.py)
+    mim_test_in_process(CONFIG, checkpoint, str(root / 'work'),
+                        *data_options(data), dump=dump)
     with open(dump, 'rb') as f:  # written by this test: trusted
         dumped = pickle.load(f)
     names = [
