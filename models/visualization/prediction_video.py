@@ -1,7 +1,6 @@
 """The ``--viz`` files of ``tools/zero_shot.py``: each video with its
 top-k predictions in a band under every frame, as MP4 (OpenCV) or GIF
-(Pillow). Only the standard library at import (the tool reads it before
-torch); every file is written atomically.
+(Pillow), written atomically. Only the standard library at import.
 """
 import math
 import os
@@ -154,10 +153,10 @@ MP4_CODECS = ('avc1', 'H264', 'mp4v')
 
 
 def _gif_frames(drawn: Iterable, step: List[int]) -> list:
-    """The drawn BGR frames as palette images (one byte a pixel, as the GIF
-    stores them), at most :data:`GIF_MAX_FRAMES`: when there are that many,
-    every other one goes and ``step`` (read by ``drawn``) doubles, so that
-    the GIF still spans the whole video, at a lower rate."""
+    """The drawn BGR frames as palette images, at most
+    :data:`GIF_MAX_FRAMES`: at that many, every other one goes and ``step``
+    (read by ``drawn``) doubles, so the GIF spans the video at a lower
+    rate."""
     import cv2
     from PIL import Image
     frames = []
@@ -186,7 +185,6 @@ def write_annotated_video(video: str,
     Written atomically: a failure leaves a previous ``out_path`` as it was.
 
     Args:
-        predictions (list[tuple[str, float]]): ``(label, probability)``.
         font_scale (float, optional): Default: follows the frame's width.
         target (list[int], optional): ``(W, H)``, see :func:`frame_size`.
         verbose (bool): Keep OpenCV's messages about codecs it lacks.

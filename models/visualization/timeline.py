@@ -60,14 +60,9 @@ def render_timeline(video_result: dict,
                     threshold: Optional[float] = None,
                     score_name: Optional[str] = None) -> bytes:
     """The timeline of one entry of the document's ``videos`` as PNG
-    bytes, 1200 pixels wide.
-
-    Args:
-        video_result (dict): One entry of the result document's ``videos``.
-        queries (list[str]): In the document's order (their colours).
-        threshold (float, optional): The dashed line; default
-            ``video_result['threshold']``, if any.
-        score_name (str, optional): The document's ``score``, shown above.
+    bytes, 1200 pixels wide; ``queries`` in the document's order (their
+    colours), ``threshold`` dashed (default ``video_result['threshold']``,
+    if any), ``score_name`` (the document's ``score``) shown above.
 
     Raises:
         ValueError: An inconsistent result (:func:`check_video_result`),
