@@ -33,7 +33,7 @@ cannot be loaded.
 import argparse
 import os.path as osp
 import sys
-from typing import Dict, List, Tuple
+from typing import List, Tuple
 
 from light_imports import load_light
 
@@ -89,15 +89,6 @@ def check_args(args: argparse.Namespace) -> None:
     cli.check_video_paths([args.folder], load_light('models.apis.video_files'))
 
 
-def ranking_document(ranking: List[Tuple[str, float]],
-                     failures: Dict[str, str], info: dict) -> dict:
-    """The ranking as the ``--out`` JSON holds it and ``--html`` draws it."""
-    return dict(info, results=[
-        dict(rank=rank, video=video, similarity=similarity)
-        for rank, (video, similarity) in enumerate(ranking, 1)
-    ], failures=[dict(video=v, error=e) for v, e in failures.items()])
-
-
 def run(args: argparse.Namespace) -> int:
     """Rank the folder's videos; returns the exit status."""
     import torch
@@ -148,9 +139,11 @@ def run(args: argparse.Namespace) -> int:
         print('  rank  similarity  video')
         for rank, (name, similarity) in enumerate(ranking, 1):
             print(f'  {rank:>4}  {similarity:>10.4f}  {name}')
-    if args.out or args.html:
-        document = ranking_document(ranking, failures, dict(
-            query=args.query, model=scorer.describe()))
+    if args.out or args.html:  # what the --out JSON holds, --html draws
+        document = dict(query=args.query, model=scorer.describe(), results=[
+            dict(rank=rank, video=video, similarity=similarity)
+            for rank, (video, similarity) in enumerate(ranking, 1)
+        ], failures=[dict(video=v, error=e) for v, e in failures.items()])
     if args.out:  # whole or not at all (a temporary file renamed)
         from models.utils.safe_io import write_json_or_csv
         write_json_or_csv(
