@@ -1,15 +1,11 @@
 """Search a folder of videos by free text: rank them by how well they match
 a description.
 
-Video features are cached in the user's cache folder
-(``$XDG_CACHE_HOME/actionclip/features``, else ``~/.cache/actionclip``),
-per folder and model; later searches embed only the
-videos that are new or changed (size, times or inode), so asking
-another question of the same folder is quick. A ``--cache`` path that
-holds anything else is refused, never replaced; a damaged cache is rebuilt
-with a warning; two searches of one folder at once keep both models'
-features. Broken symbolic links and link loops in the folder are listed
-with the videos that could not be read.
+Video features are cached per folder and model
+(``$XDG_CACHE_HOME/actionclip/features``, else ``~/.cache/actionclip``;
+``models/apis/feature_cache.py``): later searches embed only the videos
+that are new or changed. Broken symbolic links and link loops in the
+folder are listed with the videos that could not be read.
 
 Examples (from the project root)::
 
@@ -18,11 +14,6 @@ Examples (from the project root)::
         --clip ViT-B/32 --out ranking.csv
     python tools/search_videos.py videos/ "a dog catching a frisbee" \\
         --html ranking.html
-
-``--html`` writes one self-contained page (docs/reports.md): the query,
-the ranked videos with their middle frame and similarity, and a video
-preview that plays the one clicked (the page refers to the videos where
-they lie, relative to the page).
 
 The model and running options are those of ``tools/zero_shot.py``
 (``models/apis/cli.py``). Exit status: 0 when every video was searched; 1

@@ -132,14 +132,11 @@ def convert(checkpoint: object,
     for key, value in fusion.items():
         state['adapter.' + key] = value.float()
 
-    groups = Counter()
-    for key in state:
-        if key.startswith('clip.visual.'):
-            groups['clip.visual (image encoder)'] += 1
-        elif key.startswith('clip.'):
-            groups['clip (text encoder, logit scale)'] += 1
-        else:
-            groups['adapter (temporal transformer)'] += 1
+    names = (('clip.visual.', 'clip.visual (image encoder)'),
+             ('clip.', 'clip (text encoder, logit scale)'),
+             ('', 'adapter (temporal transformer)'))
+    groups = Counter(next(name for prefix, name in names
+                          if key.startswith(prefix)) for key in state)
     ignored = sorted(
         str(k) for k in checkpoint if k not in (MODEL_KEY, FUSION_KEY))
     report = dict(groups=dict(groups), dropped=dropped, ignored=ignored)

@@ -77,9 +77,8 @@ def _wrap(text: str, fits: Callable[[str], bool]) -> List[str]:
         if line:
             lines.append(line)
         while not fits(word) and len(word) > 1:
-            cut = len(word) - 1
-            while cut > 1 and not fits(word[:cut]):
-                cut -= 1
+            cut = next((c for c in range(len(word) - 1, 1, -1)
+                        if fits(word[:c])), 1)
             lines.append(word[:cut])
             word = word[cut:]
         line = word
@@ -123,12 +122,10 @@ def draw_predictions(frame,
                      predictions: Predictions,
                      layout: Optional[VizLayout] = None):
     """A new BGR frame: ``frame`` scaled to ``layout`` (default: made for
-    its size) over a band with the labels and probabilities.
-
-    Not MMAction2's ``ActionVisualizer``: it reads a ``pred_labels`` field
-    its data samples no longer have and saves through moviepy (not
-    installed). OpenCV's fonts are ASCII: other characters show as ``?``.
-    """
+    its size) over a band with the labels and probabilities (OpenCV's
+    fonts are ASCII: other characters show as ``?``). Not MMAction2's
+    ``ActionVisualizer``, which reads a ``pred_labels`` field its data
+    samples no longer have."""
     import cv2
     import numpy as np
     if layout is None:
