@@ -99,12 +99,11 @@ def render_timeline(video_result: dict,
         colour = query_colour(index)
         x, y = max_pool(centres, video_result['scores'][query], columns,
                         duration)
-        few = len(x) <= 60
         label = query if len(query) <= _LABEL_CHARS else (
             query[:_LABEL_CHARS - 1] + '\u2026')
         found = segments.get(query) or []
         handles += ax.plot(x, y, color=colour, linewidth=1.4,
-                           marker='o' if few else None, markersize=3,
+                           marker='o' if len(x) <= 60 else None, markersize=3,
                            label=f'{label} ({len(found)} segment'
                            f'{"" if len(found) == 1 else "s"})')
         for segment in found:
