@@ -1,15 +1,11 @@
 """Search a folder of videos by free text: rank them by how well they match
 a description.
 
-Video features are cached in the user's cache folder
-(``$XDG_CACHE_HOME/actionclip/features``, else ``~/.cache/actionclip``),
-per folder and model; later searches embed only the
-videos that are new or changed (size, times or inode), so asking
-another question of the same folder is quick. A ``--cache`` path that
-holds anything else is refused, never replaced; a damaged cache is rebuilt
-with a warning; two searches of one folder at once keep both models'
-features. Broken symbolic links and link loops in the folder are listed
-with the videos that could not be read.
+Video features are cached per folder and model
+(``$XDG_CACHE_HOME/actionclip/features``, else ``~/.cache/actionclip``;
+``models/apis/feature_cache.py``): later searches embed only the videos
+that are new or changed. Broken symbolic links and link loops in the
+folder are listed with the videos that could not be read.
 
 Examples (from the project root)::
 
@@ -18,11 +14,6 @@ Examples (from the project root)::
         --clip ViT-B/32 --out ranking.csv
     python tools/search_videos.py videos/ "a dog catching a frisbee" \\
         --html ranking.html
-
-``--html`` writes one self-contained page (docs/reports.md): the query,
-the ranked videos with their middle frame and similarity, and a video
-preview that plays the one clicked (the page refers to the videos where
-they lie, relative to the page).
 
 The model and running options are those of ``tools/zero_shot.py``
 (``models/apis/cli.py``). Exit status: 0 when every video was searched; 1
@@ -33,7 +24,7 @@ cannot be loaded.
 import argparse
 import os.path as osp
 import sys
-from typing import Dict, List, Tuple
+from typing import List, Tuple
 
 from light_imports import load_light
 
@@ -89,15 +80,6 @@ def check_args(args: argparse.Namespace) -> None:
     cli.check_video_paths([args.folder], load_light('models.apis.video_files'))
 
 
-def ranking_document(ranking: List[Tuple[str, float]],
-                     failures: Dict[str, str], info: dict) -> dict:
-    """The ranking as the ``--out`` JSON holds it and ``--html`` draws it."""
-    return dict(info, results=[
-        dict(rank=rank, video=video, similarity=similarity)
-        for rank, (video, similarity) in enumerate(ranking, 1)
-    ], failures=[dict(video=v, error=e) for v, e in failures.items()])
-
-
 def run(args: argparse.Namespace) -> int:
     """Rank the folder's videos; returns the exit status."""
     import torch
@@ -148,9 +130,11 @@ def run(args: argparse.Namespace) -> int:
         print('  rank  similarity  video')
         for rank, (name, similarity) in enumerate(ranking, 1):
             print(f'  {rank:>4}  {similarity:>10.4f}  {name}')
-    if args.out or args.html:
-        document = ranking_document(ranking, failures, dict(
-            query=args.query, model=scorer.describe()))
+    if args.out or args.html:  # what the --out JSON holds, --html draws
+        document = dict(query=args.query, model=scorer.describe(), results=[
+            dict(rank=rank, video=video, similarity=similarity)
+            for rank, (video, similarity) in enumerate(ranking, 1)
+        ], failures=[dict(video=v, error=e) for v, e in failures.items()])
     if args.out:  # whole or not at all (a temporary file renamed)
         from models.utils.safe_io import write_json_or_csv
         write_json_or_csv(

@@ -111,13 +111,7 @@ def check_args(args: argparse.Namespace) -> None:
     if any(side == 0 or side < -1 for side in target) or target == [-1, -1]:
         raise CliError('--target-resolution W H: positive sizes, or -1 for '
                        f'one of them, got {target[0]} {target[1]}')
-    check_label_args(args)
-    cli.check_model_args(args)
-    cli.check_video_paths(args.videos, load_light('models.apis.video_files'))
-
-
-def check_label_args(args: argparse.Namespace) -> None:
-    """Check inline labels and templates whole, files for being there."""
+    # Inline labels and templates whole, files for being there.
     prompts = load_light('models.text.prompts')
     require_file = load_light('models.utils.paths').require_file
     try:
@@ -133,6 +127,8 @@ def check_label_args(args: argparse.Namespace) -> None:
             prompts.load_templates(templates)
     except (OSError, ValueError) as error:
         raise CliError(str(error)) from None
+    cli.check_model_args(args)
+    cli.check_video_paths(args.videos, load_light('models.apis.video_files'))
 
 
 def run(args: argparse.Namespace) -> int:

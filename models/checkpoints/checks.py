@@ -27,15 +27,13 @@ class NotACheckpointError(ValueError):
     """A file loads, but is not a mapping of weights."""
 
 
-# The first tensor of each checkpoint read -> its file, for messages (the
-# load_state_dict hook sees only tensors). Not a tensor attribute:
-# torch.save would write it.
+# The first tensor of each checkpoint read -> its file, for messages (not a
+# tensor attribute: torch.save would write it).
 _SOURCES = WeakIdKeyDictionary()
 
 
 def _first_tensor(state: dict) -> Optional[torch.Tensor]:
-    # One level down too: an original ActionCLIP file keeps its weights
-    # in nested dicts.
+    # One level down too: original ActionCLIP files nest their weights.
     nested = (inner for value in state.values() if isinstance(value, dict)
               for inner in value.values())
     return next((value for value in itertools.chain(state.values(), nested)
@@ -51,15 +49,8 @@ def remember_source(checkpoint: Any, path: str) -> None:
         _SOURCES[tensor] = path
 
 
-def source_of(state: Dict[str, Any]) -> Optional[str]:
-    """The file a state dict's tensors were read from, or None."""
-    tensor = _first_tensor(state)
-    return None if tensor is None else _SOURCES.get(tensor)
-
-
 def strip_module_prefix(state: dict) -> dict:
-    """``state`` without the ``module.`` (Distributed)DataParallel puts
-    before keys."""
+    """``state`` without (Distributed)DataParallel's ``module.`` prefix."""
     return {k[len('module.'):] if k.startswith('module.') else k: v
             for k, v in state.items()}
 
@@ -166,7 +157,8 @@ def check_state_dict(own: Dict[str, torch.Tensor],
     """
     mine = {k[len(prefix):]: v for k, v in state.items()
             if k.startswith(prefix)}
-    source = source_of(mine)
+    tensor = _first_tensor(mine)
+    source = None if tensor is None else _SOURCES.get(tensor)
     name = f'Checkpoint {source}' if source else 'The checkpoint'
     missing, unexpected, mismatched = key_differences(own, mine)
     parts = [

@@ -35,10 +35,9 @@ class ConversionError(ValueError):
 def usage_error(src: str, dst: str, count: Optional[int], flag: str,
                 inputs: Sequence[Tuple[Optional[str], str]] = ()
                 ) -> Optional[str]:
-    """A converter's bad arguments, checked before torch is imported: the
-    message, or None. Refuses ``flag``'s ``count`` below 1, ``src`` and
-    ``inputs`` (``(path, verb)``) that are not files, and a ``dst`` that
-    is an input or cannot be written (creating its folder)."""
+    """The message of a converter's bad arguments, or None: ``flag``'s
+    ``count`` below 1, ``src`` or ``inputs`` (``(path, verb)``) not files,
+    a ``dst`` that is an input or cannot be written (its folder made)."""
     if count is not None and count < 1:
         return f'{flag} must be >= 1, got {count}'
     for path, what in ((src, 'convert'), *inputs):
@@ -52,7 +51,7 @@ def usage_error(src: str, dst: str, count: Optional[int], flag: str,
 
 
 def _weights(checkpoint: dict, key: str) -> Dict[str, torch.Tensor]:
-    """One state dict of the checkpoint, checked to hold only tensors."""
+    """``checkpoint[key]``, checked to hold only tensors."""
     import torch
     state = checkpoint[key]
     if not isinstance(state, dict) or not state:
@@ -79,9 +78,8 @@ def convert(checkpoint: object,
     keeping the first ``num_segs`` rows of the position table.
 
     Returns:
-        tuple: ``(state_dict, report)``: float32 weights under
-        ``clip.``/``adapter.``, and ``groups`` (tensors per group),
-        ``dropped`` and ``ignored`` (top-level entries not weights).
+        tuple: float32 weights under ``clip.``/``adapter.``, and a report:
+        ``groups`` (tensors per group), ``dropped``, ``ignored``.
     """
     if not isinstance(checkpoint, dict):
         raise ConversionError(
@@ -134,14 +132,11 @@ def convert(checkpoint: object,
     for key, value in fusion.items():
         state['adapter.' + key] = value.float()
 
-    groups = Counter()
-    for key in state:
-        if key.startswith('clip.visual.'):
-            groups['clip.visual (image encoder)'] += 1
-        elif key.startswith('clip.'):
-            groups['clip (text encoder, logit scale)'] += 1
-        else:
-            groups['adapter (temporal transformer)'] += 1
+    names = (('clip.visual.', 'clip.visual (image encoder)'),
+             ('clip.', 'clip (text encoder, logit scale)'),
+             ('', 'adapter (temporal transformer)'))
+    groups = Counter(next(name for prefix, name in names
+                          if key.startswith(prefix)) for key in state)
     ignored = sorted(
         str(k) for k in checkpoint if k not in (MODEL_KEY, FUSION_KEY))
     report = dict(groups=dict(groups), dropped=dropped, ignored=ignored)
@@ -175,8 +170,7 @@ def build_and_load(state: Dict[str, torch.Tensor]):
         clip_arch=arch,
         num_adapter_segs=state['adapter.' + POSITION_KEY].shape[0],
         num_adapter_layers=layers)
-    try:
-        # ActionClip's load hook names missing and unexpected keys.
+    try:  # ActionClip's load hook names missing and unexpected keys
         model.load_state_dict(state, strict=True)
     except (RuntimeError, ValueError) as error:
         raise ConversionError(f'strict loading failed: {error}') from None
@@ -236,8 +230,7 @@ def run_conversion(src: str,
     from models.utils.safe_io import atomic_save_torch
     try:
         checkpoint, lines = work()
-    # ValueError: ConversionError and the loader's refusals of what is not
-    # a checkpoint; OSError: SRC unreadable.
+    # ValueError: ConversionError and refusals of what is not a checkpoint.
     except (ValueError, OSError, UnsafeCheckpointError, CheckpointReadError,
             CheckpointDownloadError) as error:
         print(f'error: cannot convert {src}: {error}', file=sys.stderr)

@@ -1,14 +1,9 @@
-"""Checkpoint loading under torch's ``weights_only=True``.
-
-torch's default ``weights_only=True`` cannot read what mmengine's Runner
-saves (``HistoryBuffer`` pickles call ``builtins.getattr``; numpy
-scalars), and turning it off lets a file run code. Every checkpoint of this
-project is loaded here with ``weights_only=True`` plus an allowlist scoped
-to the call (:data:`ALLOWED_GLOBAL_NAMES`: numpy arrays, scalars, dtypes,
-and stand-ins that only rebuild a HistoryBuffer's data). In mmengine's
-``CheckpointLoader`` only the released ActionCLIP URLs
-(:data:`RELEASE_URL_PREFIX`) are loaded so; other models load as before.
-A file that needs more raises :class:`UnsafeCheckpointError` unless
+"""Checkpoint loading under torch's ``weights_only=True``, plus an
+allowlist scoped to the call (:data:`ALLOWED_GLOBAL_NAMES`: numpy arrays,
+scalars, dtypes, and stand-ins that only rebuild the HistoryBuffers
+mmengine's Runner saves). In mmengine's ``CheckpointLoader`` only the
+released ActionCLIP URLs (:data:`RELEASE_URL_PREFIX`) are loaded so. A file
+that needs more raises :class:`UnsafeCheckpointError` unless
 ``ACTIONCLIP_TRUST_CHECKPOINTS=1``.
 """
 import functools
@@ -82,9 +77,7 @@ def _corrupt(path: str, detail: str) -> CheckpointReadError:
 
 class _LegacyHistoryBuffer(HistoryBuffer):
     """Stand-in for ``HistoryBuffer`` while unpickling: takes only the
-    history data (1-d numeric arrays, ``max_length``), then becomes a real
-    one. The pickled statistics methods are dropped, so that a file cannot
-    install callables on the class."""
+    history data, so that a file cannot install callables on the class."""
 
     def __setstate__(self, state: Any) -> None:
         if not isinstance(state, dict):
@@ -108,7 +101,7 @@ class _LegacyHistoryBuffer(HistoryBuffer):
 
 def _history_buffer_getattr(obj: Any, name: str) -> Any:
     """Stand-in for ``builtins.getattr``: only HistoryBuffer's statistics
-    methods, the one use mmengine pickles make of it."""
+    methods."""
     if obj is _LegacyHistoryBuffer and name in ('min', 'max', 'current',
                                                 'mean'):
         return getattr(HistoryBuffer, name)
@@ -152,9 +145,7 @@ ALLOWED_GLOBAL_NAMES = frozenset(name for _, name in _allowlist())
 
 
 def _torch_reason(error: BaseException) -> str:
-    """The unpickler's own reason, out of torch's long message."""
-    # torch re-raises the unpickler's error "from None", with a long
-    # explanation; the original is still the context.
+    """The unpickler's own reason (the context of torch's long message)."""
     if isinstance(error.__context__, pickle.UnpicklingError):
         text = str(error.__context__)
     else:
@@ -254,7 +245,6 @@ def _safe_torch_load(path: str, map_location: Any) -> dict:
         raise CheckpointReadError(
             f'Failed to load checkpoint {path}: {error}') from error
     check_mapping(checkpoint, path)
-    # For the messages of models.checkpoints.checks.
     remember_source(checkpoint, path)
     return checkpoint
 
@@ -292,10 +282,8 @@ def load_checkpoint_file(path_or_url: Union[str, os.PathLike],
     path_or_url = os.fspath(path_or_url)
     if path_or_url.startswith(('http://', 'https://')):
         return load_from_http_safe(path_or_url, map_location=map_location)
-    path = osp.expanduser(path_or_url)
-    if not osp.isfile(path):
-        require_file(path, 'Checkpoint')
-    return _safe_torch_load(path, map_location)
+    return _safe_torch_load(
+        require_file(osp.expanduser(path_or_url), 'Checkpoint'), map_location)
 
 
 #: The released ActionCLIP checkpoints: mmengine's ``load_checkpoint`` loads

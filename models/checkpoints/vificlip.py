@@ -42,18 +42,10 @@ BUFFER = 'prompt_learner.complete_text_embeddings'
 _PREFIXES = {'image_encoder.': 'clip.visual.', 'text_encoder.': 'clip.'}
 
 
-class _RecordedConfig:
-    """yacs' ``CfgNode`` read as an ``OrderedDict``, the one dict type whose
-    items and attributes ``weights_only`` loading may set."""
-
-    def __new__(cls, *args) -> OrderedDict:
-        return OrderedDict()
-
-
 def _prompt_labels(buffer: torch.Tensor,
                    table: torch.Tensor) -> Tuple[List[str], str]:
     """The class names of the prompts in ``buffer``, read back through
-    ``table``, and ``''`` or why not."""
+    ``table``, and why not (``''`` when read)."""
     import torch
     from clip import tokenize
     from clip.simple_tokenizer import SimpleTokenizer
@@ -154,8 +146,7 @@ def model_config(arch, num_frames: int):
         if step['type'] == 'SampleFrames':
             step['num_clips'] = num_frames
     cfg.test_pipeline = cfg.test_dataloader.dataset.pipeline
-    # This machine's CPU count, not a setting of the model.
-    for name in ('_cpus', 'data_workers'):
+    for name in ('_cpus', 'data_workers'):  # this machine's, not the model's
         cfg.pop(name, None)
     return cfg
 
@@ -167,11 +158,9 @@ def convert_file(src: str, num_frames: Optional[int], clip: str,
     checkpoint to save (``state_dict`` and ``meta`` with the recorded
     config, loaded strictly into the model it builds) and the report lines.
 
-    Args:
-        num_frames (int, optional): Frames per view; default:
-            ``DATA.NUM_FRAMES`` of the config the checkpoint holds.
-        clip (str): OpenAI CLIP the model was fine-tuned from, for its
-            token table, unless ``clip_weights`` names a file of it.
+    ``num_frames`` defaults to the recorded ``DATA.NUM_FRAMES``; the token
+    table comes from OpenAI CLIP ``clip`` unless ``clip_weights`` names a
+    file of it.
     """
     import torch
 
@@ -180,7 +169,9 @@ def convert_file(src: str, num_frames: Optional[int], clip: str,
     from models.backbones.pretrained import fetch_openai_clip
     from models.checkpoints.safe_loading import load_checkpoint_file
     from models.recognizers.actionclip import ActionClip
-    with torch.serialization.safe_globals([(_RecordedConfig,
+    # yacs' CfgNode read as an OrderedDict, the one dict type whose items
+    # and attributes weights_only loading may set.
+    with torch.serialization.safe_globals([(OrderedDict,
                                             'yacs.config.CfgNode')]):
         checkpoint = load_checkpoint_file(src, map_location='cpu')
     weights = model_state(checkpoint)

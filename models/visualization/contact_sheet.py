@@ -69,15 +69,12 @@ def _fit(draw, text: str, font, width: int) -> str:
 
 
 def _frame_label(index: int, count: int, time_s: float) -> str:
-    if count == 3:
-        return f'{("start", "peak", "end")[index]} {clock(time_s)}'
-    if count == 1:
-        return f'peak {clock(time_s)}'
-    return clock(time_s)
+    names = {1: ('peak', ), 3: ('start', 'peak', 'end')}.get(count)
+    return f'{names[index]} {clock(time_s)}' if names else clock(time_s)
 
 
 def _stamp(draw, bottom_left: tuple, text: str, font) -> None:
-    """Write ``text`` on a dark box in a frame's bottom-left corner."""
+    """``text`` on a dark box in a frame's bottom-left corner."""
     x, bottom = bottom_left
     _, top, right, _ = draw.textbbox((x + 4, bottom), text, font=font,
                                      anchor='lb')
@@ -159,7 +156,7 @@ def write_contact_sheet(video_result: dict,
         path (str): ``.jpg``, ``.jpeg`` or ``.png`` file to write.
         per_segment (int): Frames per segment (:func:`segment_times`).
         queries (list[str], optional): In the document's order (their
-            colours); default: that of ``video_result['scores']``.
+            colours); default: ``video_result['scores']``'s.
 
     Raises:
         FrameReadError: When the video cannot be read (named).

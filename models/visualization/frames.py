@@ -6,6 +6,7 @@ cannot index or decode the file, OpenCV seeks to frame ``time * fps``.
 numpy, PyAV and OpenCV are imported inside the functions.
 """
 import base64
+import math
 import os.path as osp
 from typing import List, Optional, Sequence, Tuple
 
@@ -59,19 +60,10 @@ def read_frames_at(video: str,
                    fps: Optional[float] = None,
                    num_frames: Optional[int] = None,
                    max_side: int = MAX_THUMBNAIL) -> List:
-    """The frames shown at the given times, in their order.
-
-    Args:
-        times_s (list[float]): Seconds from the first frame, in any order;
-            a time past the end gives the last frame.
-        fps (float, optional): The rate the times refer to, where OpenCV
-            reads (default: the container's).
-        num_frames (int, optional): The frame count, where OpenCV reads
-            (default: the container's estimate).
-        max_side (int): Frames are scaled down (never up) to this.
-
-    Returns:
-        list[numpy.ndarray]: ``H x W x 3`` uint8 RGB frames.
+    """The ``H x W x 3`` uint8 RGB frames shown at ``times_s`` (seconds
+    from the first frame, any order; past the end: the last frame), scaled
+    down (never up) to ``max_side``. ``fps`` and ``num_frames`` (default:
+    the container's) serve where OpenCV reads.
 
     Raises:
         FrameReadError: When the video cannot be opened, or no frame can
@@ -92,15 +84,11 @@ def read_frames_at(video: str,
             fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
         if not num_frames:
             num_frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-        last = max(0, num_frames - 1) if num_frames else None
-        wanted = {}
-        for time_s in times_s:
-            index = max(0, int(float(time_s) * fps))
-            wanted[time_s] = index if last is None else min(index, last)
-        frames = {}
+        last = max(0, num_frames - 1) if num_frames else math.inf
+        wanted = {t: min(max(0, int(float(t) * fps)), last) for t in times_s}
         # Increasing order: each seek moves forward through the file.
-        for index in sorted(set(wanted.values())):
-            frames[index] = _read_near(capture, video, index, fps)
+        frames = {index: _read_near(capture, video, index, fps)
+                  for index in sorted(set(wanted.values()))}
     finally:
         capture.release()
     return [_shrink(frames[wanted[t]], max_side) for t in times_s]
@@ -138,7 +126,7 @@ def _frames_by_time_stamps(video: str, times_s: Sequence[float]):
 
 def _read_near(capture, video: str, index: int, fps: float):
     """The frame at ``index``, or the closest within :data:`_STEP_BACK`
-    before it (a container's count may promise more than it holds)."""
+    before it (a container's count may promise more)."""
     import cv2
     for candidate in range(index, max(-1, index - _STEP_BACK - 1), -1):
         capture.set(cv2.CAP_PROP_POS_FRAMES, candidate)

@@ -1,15 +1,9 @@
-"""The report pages, each one self-contained HTML file (Jinja templates
-of ``templates/``; thumbnails and timeline embedded; the videos played
-where they lie, by a URL relative to the page):
-
-* :func:`write_moments_page`: ``tools/find_moments.py``'s document, a
-  section per video: a player, the timeline, and a row per segment
-  (frames at start, peak and end) that plays the segment on click.
-* :func:`write_ranking_page`: ``tools/search_videos.py``'s ``--out``
-  document: the ranked videos with their middle frame and similarity.
-
-Autoescaping is on, and the scripts read only ``data-`` attributes: no user
-text can become code.
+"""The report pages of ``tools/find_moments.py`` (:func:`write_moments_page`)
+and ``tools/search_videos.py`` (:func:`write_ranking_page`): each one
+self-contained HTML file from the Jinja templates of ``templates/``,
+thumbnails and timeline embedded, the videos played where they lie (a URL
+relative to the page). Autoescaping is on, and the scripts read only
+``data-`` attributes: no user text can become code.
 """
 import functools
 import json
@@ -89,14 +83,10 @@ def failure_items(failures: object) -> Iterable[Tuple[str, str]]:
     ``{video, error}`` (search_videos) of failures."""
     if isinstance(failures, dict):
         return [(str(k), str(v)) for k, v in failures.items()]
-    pairs = []
-    for item in failures or []:
-        if isinstance(item, dict):
-            pairs.append((str(item.get('video', '?')),
-                          str(item.get('error', item.get('message', '')))))
-        else:
-            pairs.append((str(item), ''))
-    return pairs
+    return [(str(item.get('video', '?')),
+             str(item.get('error', item.get('message', ''))))
+            if isinstance(item, dict) else (str(item), '')
+            for item in failures or []]
 
 
 def write_page(text: str, path: str) -> str:
@@ -113,8 +103,7 @@ def _moments_section(video_result: dict, queries: list, threshold,
                      score_name, page_path: str) -> dict:
     """What ``moments.html.j2`` shows of one video, or its ``error``."""
     video = str(video_result.get('video', '?'))
-    name = video_name(video_result)
-    section = dict(video=video, name=name, error=None)
+    section = dict(video=video, name=video_name(video_result), error=None)
     try:
         check_video_result(video_result, queries)
     except ValueError as error:

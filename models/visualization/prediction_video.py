@@ -1,7 +1,6 @@
 """The ``--viz`` files of ``tools/zero_shot.py``: each video with its
 top-k predictions in a band under every frame, as MP4 (OpenCV) or GIF
-(Pillow). Only the standard library at import (the tool reads it before
-torch); every file is written atomically.
+(Pillow), written atomically. Only the standard library at import.
 """
 import math
 import os
@@ -78,9 +77,8 @@ def _wrap(text: str, fits: Callable[[str], bool]) -> List[str]:
         if line:
             lines.append(line)
         while not fits(word) and len(word) > 1:
-            cut = len(word) - 1
-            while cut > 1 and not fits(word[:cut]):
-                cut -= 1
+            cut = next((c for c in range(len(word) - 1, 1, -1)
+                        if fits(word[:c])), 1)
             lines.append(word[:cut])
             word = word[cut:]
         line = word
@@ -124,12 +122,10 @@ def draw_predictions(frame,
                      predictions: Predictions,
                      layout: Optional[VizLayout] = None):
     """A new BGR frame: ``frame`` scaled to ``layout`` (default: made for
-    its size) over a band with the labels and probabilities.
-
-    Not MMAction2's ``ActionVisualizer``: it reads a ``pred_labels`` field
-    its data samples no longer have and saves through moviepy (not
-    installed). OpenCV's fonts are ASCII: other characters show as ``?``.
-    """
+    its size) over a band with the labels and probabilities (OpenCV's
+    fonts are ASCII: other characters show as ``?``). Not MMAction2's
+    ``ActionVisualizer``, which reads a ``pred_labels`` field its data
+    samples no longer have."""
     import cv2
     import numpy as np
     if layout is None:
@@ -154,10 +150,10 @@ MP4_CODECS = ('avc1', 'H264', 'mp4v')
 
 
 def _gif_frames(drawn: Iterable, step: List[int]) -> list:
-    """The drawn BGR frames as palette images (one byte a pixel, as the GIF
-    stores them), at most :data:`GIF_MAX_FRAMES`: when there are that many,
-    every other one goes and ``step`` (read by ``drawn``) doubles, so that
-    the GIF still spans the whole video, at a lower rate."""
+    """The drawn BGR frames as palette images, at most
+    :data:`GIF_MAX_FRAMES`: at that many, every other one goes and ``step``
+    (read by ``drawn``) doubles, so the GIF spans the video at a lower
+    rate."""
     import cv2
     from PIL import Image
     frames = []
@@ -186,7 +182,6 @@ def write_annotated_video(video: str,
     Written atomically: a failure leaves a previous ``out_path`` as it was.
 
     Args:
-        predictions (list[tuple[str, float]]): ``(label, probability)``.
         font_scale (float, optional): Default: follows the frame's width.
         target (list[int], optional): ``(W, H)``, see :func:`frame_size`.
         verbose (bool): Keep OpenCV's messages about codecs it lacks.

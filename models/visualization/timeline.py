@@ -60,14 +60,9 @@ def render_timeline(video_result: dict,
                     threshold: Optional[float] = None,
                     score_name: Optional[str] = None) -> bytes:
     """The timeline of one entry of the document's ``videos`` as PNG
-    bytes, 1200 pixels wide.
-
-    Args:
-        video_result (dict): One entry of the result document's ``videos``.
-        queries (list[str]): In the document's order (their colours).
-        threshold (float, optional): The dashed line; default
-            ``video_result['threshold']``, if any.
-        score_name (str, optional): The document's ``score``, shown above.
+    bytes, 1200 pixels wide; ``queries`` in the document's order (their
+    colours), ``threshold`` dashed (default ``video_result['threshold']``,
+    if any), ``score_name`` (the document's ``score``) shown above.
 
     Raises:
         ValueError: An inconsistent result (:func:`check_video_result`),
@@ -104,12 +99,11 @@ def render_timeline(video_result: dict,
         colour = query_colour(index)
         x, y = max_pool(centres, video_result['scores'][query], columns,
                         duration)
-        few = len(x) <= 60
         label = query if len(query) <= _LABEL_CHARS else (
             query[:_LABEL_CHARS - 1] + '\u2026')
         found = segments.get(query) or []
         handles += ax.plot(x, y, color=colour, linewidth=1.4,
-                           marker='o' if few else None, markersize=3,
+                           marker='o' if len(x) <= 60 else None, markersize=3,
                            label=f'{label} ({len(found)} segment'
                            f'{"" if len(found) == 1 else "s"})')
         for segment in found:
