@@ -165,24 +165,6 @@ class _OpenCVFrames:
         return [frames[i] for i in indices]
 
 
-class DecordCopyError(RuntimeError):
-    """decord returned a frame in a buffer of the wrong size."""
-
-
-def check_decord_frames(frames: Sequence[np.ndarray]) -> List[np.ndarray]:
-    """decord's frames, checked to be ``(H, W, 3)`` images of one size:
-    where decord cannot copy a width, a single frame comes back with its
-    padded rows taken for channels, e.g. ``(64, 96, 4)`` for a 96x64 video;
-    :class:`DecordCopyError` sends it to the fallback reader."""
-    frames = list(frames)
-    shapes = {np.shape(frame) for frame in frames}
-    if len(shapes) > 1 or any(len(s) != 3 or s[2] != 3 for s in shapes):
-        raise DecordCopyError(
-            f'decord returned frames of shape {sorted(shapes)}, not '
-            '(height, width, 3)')
-    return frames
-
-
 @TRANSFORMS.register_module()
 class VideoInit(DecordInit):
     """``DecordInit`` that opens files on disk by path, with PyAV where
@@ -286,9 +268,8 @@ def _shown_frames(filename: str, counted: int) -> int:
         index = video_index(path)
     except Exception:  # NotSupported, or PyAV cannot read it
         return counted
-    if index['hidden'] and index['count'] + index['hidden'] == counted:
-        return index['count']
-    return counted
+    hides = index['hidden'] and index['count'] + index['hidden'] == counted
+    return index['count'] if hides else counted
 
 
 BACKENDS = ('cpu', 'pyav')
@@ -302,8 +283,7 @@ NVDEC_REMOVED = (
 
 @functools.lru_cache(maxsize=None)
 def default_backend() -> str:
-    """``'pyav'`` where PyAV is installed, else ``'cpu'`` with a
-    warning."""
+    """``'pyav'`` where PyAV is installed, else ``'cpu'``, warned."""
     if _has_av():
         return 'pyav'
     from mmengine.logging import print_log
@@ -373,8 +353,15 @@ class VideoDecode(DecordDecode):
             return list(container.frames)
         if isinstance(container, PyAVReader):
             container = container.decord
-        return check_decord_frames(
-            super()._decord_load_frames(container, frame_inds))
+        frames = super()._decord_load_frames(container, frame_inds)
+        # Where decord cannot copy a width, a frame comes back with its
+        # padded rows taken for channels, e.g. (64, 96, 4) for a 96x64
+        # video: the error sends it to the fallback reader.
+        shapes = {np.shape(frame) for frame in frames}
+        if len(shapes) > 1 or any(len(s) != 3 or s[2] != 3 for s in shapes):
+            raise RuntimeError(f'decord returned frames of shape '
+                               f'{sorted(shapes)}, not (height, width, 3)')
+        return frames
 
     def transform(self, results: Dict) -> Dict:
         """Decode the frames at ``frame_inds`` into ``imgs``."""
