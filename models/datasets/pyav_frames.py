@@ -192,9 +192,8 @@ class OpenVideo:
         problem = self._seek_problem()
         in_order = problem.startswith('container')
         if in_order and not index['reordered']:
-            raise NotSupported(
-                f"{problem}, frames in order: decord's seeking is right "
-                'there')
+            raise NotSupported(f"{problem}, frames in order: decord's "
+                               'seeking is right there')
         if problem and not in_order:
             raise NotSupported(problem)
         if not indices:
@@ -285,10 +284,9 @@ _converters = threading.local()
 
 def convert(frame, **options) -> np.ndarray:
     """``frame.reformat(**options).to_ndarray()``, bit for bit, through
-    one converter per thread, which keeps FFmpeg's scaler between frames
-    (setting it up costs more than decoding a small frame). It scales on
-    the calling thread: scaler threads inherited by a forked worker would
-    hang it."""
+    one converter per thread, which keeps FFmpeg's scaler (costlier to set
+    up than a small frame's decoding), scaling on the calling thread (a
+    forked worker would hang on inherited scaler threads)."""
     converter = getattr(_converters, 'value', None)
     if converter is None:
         from av.video.reformatter import VideoReformatter
@@ -357,14 +355,11 @@ def _decode(container, stream, goals: List[int], keys: List[int],
 
 
 class InOrderReader:
-    """A video's frames decoded in one forward pass (frame i is the i-th
-    decoded; never a seek or a skip), for containers :func:`read_frames`
-    does not seek in and for readers of ascending chunks.
-
-    ``num_frames``: its frame count (:meth:`open` counts it);
-    ``container``: the video opened and not read yet, to decode first (the
-    reader closes it).
-    """
+    """A video's ``num_frames`` frames (:meth:`open` counts them) decoded
+    in one forward pass (frame i is the i-th decoded; never a seek or a
+    skip), for containers :func:`read_frames` does not seek in and for
+    readers of ascending chunks; ``container``: the video opened and not
+    read yet, decoded first (the reader closes it)."""
 
     def __init__(self, filename: str, num_frames: int,
                  container: Optional[object] = None):
