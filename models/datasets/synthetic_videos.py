@@ -91,8 +91,7 @@ def _check_scale(size_scale: float) -> None:
 
 def render(obj: str, motion: str, seed: int,
            size_scale: float = 1.0) -> Tuple[List[np.ndarray], int]:
-    """The BGR frames and frame rate of one clip, all drawn from
-    ``seed``."""
+    """The BGR frames and frame rate of one clip, drawn from ``seed``."""
     rng = np.random.default_rng(seed)
     width, height = frame_size(SIZES[rng.integers(len(SIZES))], size_scale)
     num_frames = int(rng.integers(ACTION_FRAMES[0], ACTION_FRAMES[1] + 1))
@@ -147,14 +146,13 @@ def _clean_frames(obj: str, motion: str, rng: np.random.Generator,
         if obj == 'circle':  # 4 fractional bits: sub-pixel positions
             cv2.circle(frame, tuple(np.round(center * 16).astype(int)),
                        int(round(r * 16)), color, -1, cv2.LINE_AA, 4)
-            yield frame
-            continue
-        angle = angle0 + spin.get(motion.split()[-1], 0) * t
-        phases = angle + np.arange(corners) * 2 * math.pi / corners
-        points = center + r * 1.25 * np.stack(
-            [np.cos(phases), np.sin(phases)], 1)
-        cv2.fillPoly(frame, [np.round(points * 16).astype(np.int32)], color,
-                     cv2.LINE_AA, 4)
+        else:
+            angle = angle0 + spin.get(motion.split()[-1], 0) * t
+            phases = angle + np.arange(corners) * 2 * math.pi / corners
+            points = center + r * 1.25 * np.stack(
+                [np.cos(phases), np.sin(phases)], 1)
+            cv2.fillPoly(frame, [np.round(points * 16).astype(np.int32)],
+                         color, cv2.LINE_AA, 4)
         yield frame
 
 
