@@ -51,14 +51,6 @@ def describe_read_error(filename: str, error: BaseException) -> str:
             'download it again')
 
 
-def corrupt_message(filename: str, error: BaseException) -> str:
-    """The one-line message for a video damaged mid-stream."""
-    cause = ' '.join(str(error).split())[:160]
-    return (f'Video file {filename!r} is corrupt: the decoder met damaged '
-            f'data ({cause}), and the frames from there on would be '
-            'substitutes; copy or download it again')
-
-
 def video_path(filename: str) -> str:
     """The absolute path ``VideoInit`` opens for ``filename`` (``.mp4``
     added where it has no extension, as ``DecordInit`` does): FFmpeg takes
@@ -409,8 +401,11 @@ class FallbackFrames:
         try:
             frames = self.pyav and self.pyav(indices)
         except CorruptVideo as error:  # decord would repeat a frame
-            raise VideoReadError(corrupt_message(self.filename,
-                                                 error)) from error
+            cause = ' '.join(str(error).split())[:160]
+            raise VideoReadError(
+                f'Video file {self.filename!r} is corrupt: the decoder met '
+                f'damaged data ({cause}), and the frames from there on would '
+                'be substitutes; copy or download it again') from error
         except Exception:  # NotSupported, unreadable: decord decides
             frames = None
         if frames is not None:
