@@ -1,14 +1,12 @@
-"""Video-reading transforms that do not lose a long run to one bad file.
-
-``VideoInit`` / ``VideoDecode`` replace MMAction2's ``DecordInit`` /
-``DecordDecode``: PyAV by default (:mod:`models.datasets.pyav_frames`;
-decord's random access reads wrong frames in some videos), decord where
-PyAV cannot promise the frames, OpenCV where decord fails (it cannot copy
-frames of some widths, depending on the CPU), and errors that name the
-file. ``VideoInit`` opens files on disk by path: decord's in-memory reader
-crashes the process on truncated AVI, Matroska and WebM files. An MP4,
-MOV, Matroska or WebM file is opened once, with PyAV; decord opens it only
-where something needs decord (docs/decoding.md).
+"""Video-reading transforms that do not lose a long run to one bad file
+(docs/decoding.md). ``VideoInit`` / ``VideoDecode`` replace MMAction2's
+``DecordInit`` / ``DecordDecode``: PyAV by default (decord's random access
+reads wrong frames in some videos), decord where PyAV cannot promise the
+frames, OpenCV where decord fails (it cannot copy frames of some widths,
+depending on the CPU), and errors that name the file. Files on disk are
+opened by path (decord's in-memory reader crashes the process on truncated
+AVI, Matroska and WebM files); an MP4, MOV, Matroska or WebM file once,
+with PyAV, and by decord only where something needs decord.
 """
 import functools
 import importlib.util
