@@ -247,23 +247,14 @@ def frame_times(filename: str) -> Optional[np.ndarray]:
 def read_frames(filename: str, frame_inds: Sequence[int],
                 num_frames: Optional[int] = None, skip_unneeded: bool = True,
                 stats: Optional[Dict[str, int]] = None) -> List[np.ndarray]:
-    """Decode the frames at ``frame_inds`` as RGB arrays; raises
-    :class:`NotSupported` (decode with decord instead), :class:`CorruptVideo`
-    or ``av.error.FFmpegError``.
-
-    Args:
-        frame_inds (Sequence[int]): In any order, repeats allowed.
-        num_frames (int, optional): decord's frame count; another count
-            here raises :class:`NotSupported`.
-        skip_unneeded (bool): Drop the frames no other frame refers to
-            unless asked for; ``False`` decodes every frame from the key
-            frame on (the plain computation).
-        stats (dict, optional): Filled with ``decoded`` (frames the
-            decoder returned) and ``seeks``.
-
-    Returns:
-        list[np.ndarray]: ``(H, W, 3)`` uint8 frames, one per index.
-    """
+    """Decode the frames at ``frame_inds`` (any order, repeats allowed) as
+    ``(H, W, 3)`` uint8 RGB arrays, one per index; raises
+    :class:`NotSupported` (decode with decord instead; also for a count
+    other than decord's ``num_frames``), :class:`CorruptVideo` or
+    ``av.error.FFmpegError``. ``skip_unneeded=False`` decodes every frame
+    from the key frame on (the plain computation) instead of dropping
+    those no other frame refers to unless asked for; ``stats`` is filled
+    with ``decoded`` (frames the decoder returned) and ``seeks``."""
     with OpenVideo(filename) as video:
         return video.read(frame_inds, num_frames, skip_unneeded, stats)
 
