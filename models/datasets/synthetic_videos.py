@@ -316,18 +316,17 @@ def plan_long(seed: int, set_name: str, labels: Sequence[str], index: int,
               duration_s: float,
               pause_s: Tuple[float, float] = DEFAULT_PAUSE_S,
               size_scale: float = 1.0) -> dict:
-    """Everything about one long video, decided before any frame is drawn.
+    """Everything about video ``index`` of ``set_name``, decided before
+    any frame is drawn: ``fps``, ``width``, ``height``, ``num_frames``,
+    ``noise_seed`` and ``actions`` (``label``, ``start``, ``stop``
+    excluded, ``seed``). ValueError for pauses (seconds) not ``0 <
+    shortest <= longest``, or a ``duration_s`` that cannot hold one action
+    between two pauses.
 
     Pauses alternate with actions, each drawn as a clip of its class; a
     pause holds the next action's first frame (the last pause the last
     action's last frame), only the noise changing. The labels come in
     rounds, each a random order of all ``labels``.
-
-    Returns ``fps``, ``width``, ``height``, ``num_frames``, ``noise_seed``
-    and ``actions`` (``label``, ``start``, ``stop`` excluded, ``seed``) of
-    video ``index`` of ``set_name``; ValueError for pauses (seconds) not
-    ``0 < shortest <= longest``, or a ``duration_s`` that cannot hold one
-    action between two pauses.
     """
     low, high = pause_s
     if not 0 < low <= high:
