@@ -77,14 +77,10 @@ def _find_library(name: str, decord_dir: str) -> Optional[str]:
         loaded = []
     shipped = sorted(glob.glob(osp.join(osp.dirname(decord_dir),
                                         'decord*.libs', '*')))
-
-    def ours(path: str) -> bool:  # lib<name>-<hash>.so.* or lib<name>.so.*
-        base = osp.basename(path)
-        return base.startswith((f'lib{name}-', f'lib{name}.so'))
-
-    loaded = [p for p in loaded if ours(p)]
+    ours = (f'lib{name}-', f'lib{name}.so')  # <hash>.so.* or .so.* next
+    loaded = [p for p in loaded if osp.basename(p).startswith(ours)]
     found = [p for p in loaded if p in shipped] + [
-        p for p in shipped if ours(p)] + [
+        p for p in shipped if osp.basename(p).startswith(ours)] + [
         p for p in loaded if not osp.dirname(p).endswith('.libs')]
     return found[0] if found else None
 
