@@ -286,13 +286,6 @@ def default_backend() -> str:
     return 'cpu'
 
 
-class _ServedFrames:
-    """Frames PyAV decoded, in the place of a reader."""
-
-    def __init__(self, frames: np.ndarray):
-        self.frames = frames
-
-
 def _pyav_frames(results: Dict) -> Optional[List[np.ndarray]]:
     """The sampled frames decoded with PyAV (None: nothing sampled)."""
     filename = video_path(results['filename'])
@@ -339,8 +332,8 @@ class VideoDecode(DecordDecode):
 
     def _decord_load_frames(self, container: object,
                             frame_inds: np.ndarray) -> List[np.ndarray]:
-        if isinstance(container, _ServedFrames):
-            return list(container.frames)
+        if isinstance(container, list):  # decoded in transform
+            return container
         if isinstance(container, PyAVReader):
             container = container.decord
         frames = super()._decord_load_frames(container, frame_inds)
@@ -377,7 +370,7 @@ class VideoDecode(DecordDecode):
         if self.backend != 'cpu':
             results['decoded_by'] = frames.decoded_by
         return DecordDecode.transform(
-            self, dict(results, video_reader=_ServedFrames(imgs)))
+            self, dict(results, video_reader=list(imgs)))
 
 
 class FallbackFrames:
