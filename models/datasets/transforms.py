@@ -220,24 +220,20 @@ class PyAVReader:
         self.video = video
         self.counts = counts
         self.num_threads = num_threads
-        self._decord = None
 
     def take_video(self) -> Optional[object]:
         """The open PyAV video, once (the caller closes it); then None."""
         video, self.video = self.video, None
         return video
 
-    @property
+    @functools.cached_property
     def decord(self) -> object:
-        """decord's reader, opened on first use."""
-        if self._decord is None:
-            video = self.take_video()
-            if video is not None:
-                video.close()
-            import decord
-            self._decord = decord.VideoReader(self.filename,
-                                              num_threads=self.num_threads)
-        return self._decord
+        """decord's reader, opened on first use (the PyAV video closed)."""
+        video = self.take_video()
+        if video is not None:
+            video.close()
+        import decord
+        return decord.VideoReader(self.filename, num_threads=self.num_threads)
 
     def __len__(self) -> int:
         return len(self.decord)
