@@ -24,7 +24,6 @@ Every file is written whole or not at all; the same seed writes the same
 bytes. No torch.
 """
 import contextlib
-import functools
 import hashlib
 import json
 import math
@@ -236,12 +235,11 @@ def _write_set(out: str, jobs: List[tuple], desc: str, workers: int,
     codec = video_codec()
     pool = (ProcessPoolExecutor(min(workers, len(jobs)))
             if workers > 1 and len(jobs) > 1 else None)
+    tasks = [(path, codec, spec) for path, spec in jobs]
     with pool or contextlib.nullcontext():
-        mapper = functools.partial(pool.map, chunksize=chunksize) if pool \
-            else map
-        for _ in tqdm(mapper(_write_job, [(path, codec, spec)
-                                          for path, spec in jobs]),
-                      total=len(jobs), desc=f'{desc} ({codec})',
+        done = (pool.map(_write_job, tasks, chunksize=chunksize) if pool
+                else map(_write_job, tasks))
+        for _ in tqdm(done, total=len(jobs), desc=f'{desc} ({codec})',
                       unit='video', mininterval=2, disable=not progress):
             pass
     for name, document in documents.items():
