@@ -18,8 +18,7 @@ video_writer = load_light('models.utils.video_writer')
 
 
 def __getattr__(name: str):
-    # The generator's names, as this module used to hold them
-    # (``generate_videos.render``, ``.generate``, ``.write_video`` ...).
+    # The generator's names, which this module used to hold (render ...).
     return getattr(synthetic, name)
 
 

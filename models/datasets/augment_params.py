@@ -59,11 +59,10 @@ class FuseOnDevice(BaseTransform):
             raise ValueError(
                 f'FuseOnDevice: empty crop {lazyop["crop_bbox"].tolist()} '
                 f'of a {width}x{height} frame')
-        out_h, out_w = (int(s) for s in results['img_shape'])
         flip = bool(lazyop['flip'])
         results[FUSE_PARAMS_KEY] = dict(
             crop_bbox=(left, top, right, bottom),
-            out_shape=(out_h, out_w),
+            out_shape=tuple(int(s) for s in results['img_shape']),
             flip=flip,
             flip_direction=lazyop['flip_direction'] if flip else None,
             interpolation=interpolation)

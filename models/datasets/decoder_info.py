@@ -13,6 +13,7 @@ import functools
 import glob
 import importlib.metadata
 import os.path as osp
+import re
 from dataclasses import dataclass
 from typing import Optional
 
@@ -76,14 +77,10 @@ def _find_library(name: str, decord_dir: str) -> Optional[str]:
         loaded = []
     shipped = sorted(glob.glob(osp.join(osp.dirname(decord_dir),
                                         'decord*.libs', '*')))
-
-    def ours(path: str) -> bool:  # lib<name>-<hash>.so.* or lib<name>.so.*
-        base = osp.basename(path)
-        return base.startswith((f'lib{name}-', f'lib{name}.so'))
-
-    loaded = [p for p in loaded if ours(p)]
+    ours = (f'lib{name}-', f'lib{name}.so')  # <hash>.so.* or .so.* next
+    loaded = [p for p in loaded if osp.basename(p).startswith(ours)]
     found = [p for p in loaded if p in shipped] + [
-        p for p in shipped if ours(p)] + [
+        p for p in shipped if osp.basename(p).startswith(ours)] + [
         p for p in loaded if not osp.dirname(p).endswith('.libs')]
     return found[0] if found else None
 
@@ -105,16 +102,11 @@ def opencv_info() -> DecoderInfo:
     """OpenCV (the fallback reader) and the FFmpeg it was built with
     (``ffmpeg`` None: OpenCV reports only the library versions)."""
     import cv2
-    versions = {}
-    for line in cv2.getBuildInformation().splitlines():
-        name, _, value = line.strip().partition(':')
-        if name in _LIBRARIES:
-            # e.g. "avcodec:   YES (63.1.102)"
-            number = value.strip().partition('(')[2].rstrip(')').strip()
-            if number:
-                versions[f'lib{name}'] = number
+    found = re.findall(  # e.g. "avcodec:   YES (63.1.102)"
+        rf'^\s*({"|".join(_LIBRARIES)}):[^(\n]*\(\s*([^)\n]*?)\s*\)',
+        cv2.getBuildInformation(), re.MULTILINE)
     return DecoderInfo(package=f'opencv {cv2.__version__}', ffmpeg=None,
-                       **versions)
+                       **{f'lib{name}': n for name, n in found if n})
 
 
 @functools.lru_cache(maxsize=1)

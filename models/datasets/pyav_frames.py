@@ -192,9 +192,8 @@ class OpenVideo:
         problem = self._seek_problem()
         in_order = problem.startswith('container')
         if in_order and not index['reordered']:
-            raise NotSupported(
-                f"{problem}, frames in order: decord's seeking is right "
-                'there')
+            raise NotSupported(f"{problem}, frames in order: decord's "
+                               'seeking is right there')
         if problem and not in_order:
             raise NotSupported(problem)
         if not indices:
@@ -248,23 +247,14 @@ def frame_times(filename: str) -> Optional[np.ndarray]:
 def read_frames(filename: str, frame_inds: Sequence[int],
                 num_frames: Optional[int] = None, skip_unneeded: bool = True,
                 stats: Optional[Dict[str, int]] = None) -> List[np.ndarray]:
-    """Decode the frames at ``frame_inds`` as RGB arrays; raises
-    :class:`NotSupported` (decode with decord instead), :class:`CorruptVideo`
-    or ``av.error.FFmpegError``.
-
-    Args:
-        frame_inds (Sequence[int]): In any order, repeats allowed.
-        num_frames (int, optional): decord's frame count; another count
-            here raises :class:`NotSupported`.
-        skip_unneeded (bool): Drop the frames no other frame refers to
-            unless asked for; ``False`` decodes every frame from the key
-            frame on (the plain computation).
-        stats (dict, optional): Filled with ``decoded`` (frames the
-            decoder returned) and ``seeks``.
-
-    Returns:
-        list[np.ndarray]: ``(H, W, 3)`` uint8 frames, one per index.
-    """
+    """Decode the frames at ``frame_inds`` (any order, repeats allowed) as
+    ``(H, W, 3)`` uint8 RGB arrays, one per index; raises
+    :class:`NotSupported` (decode with decord instead; also for a count
+    other than decord's ``num_frames``), :class:`CorruptVideo` or
+    ``av.error.FFmpegError``. ``skip_unneeded=False`` decodes every frame
+    from the key frame on (the plain computation) instead of dropping
+    those no other frame refers to unless asked for; ``stats`` is filled
+    with ``decoded`` (frames the decoder returned) and ``seeks``."""
     with OpenVideo(filename) as video:
         return video.read(frame_inds, num_frames, skip_unneeded, stats)
 
@@ -285,10 +275,9 @@ _converters = threading.local()
 
 def convert(frame, **options) -> np.ndarray:
     """``frame.reformat(**options).to_ndarray()``, bit for bit, through
-    one converter per thread, which keeps FFmpeg's scaler between frames
-    (setting it up costs more than decoding a small frame). It scales on
-    the calling thread: scaler threads inherited by a forked worker would
-    hang it."""
+    one converter per thread, which keeps FFmpeg's scaler (costlier to set
+    up than a small frame's decoding), scaling on the calling thread (a
+    forked worker would hang on inherited scaler threads)."""
     converter = getattr(_converters, 'value', None)
     if converter is None:
         from av.video.reformatter import VideoReformatter
@@ -357,14 +346,11 @@ def _decode(container, stream, goals: List[int], keys: List[int],
 
 
 class InOrderReader:
-    """A video's frames decoded in one forward pass (frame i is the i-th
-    decoded; never a seek or a skip), for containers :func:`read_frames`
-    does not seek in and for readers of ascending chunks.
-
-    ``num_frames``: its frame count (:meth:`open` counts it);
-    ``container``: the video opened and not read yet, to decode first (the
-    reader closes it).
-    """
+    """A video's ``num_frames`` frames (:meth:`open` counts them) decoded
+    in one forward pass (frame i is the i-th decoded; never a seek or a
+    skip), for containers :func:`read_frames` does not seek in and for
+    readers of ascending chunks; ``container``: the video opened and not
+    read yet, decoded first (the reader closes it)."""
 
     def __init__(self, filename: str, num_frames: int,
                  container: Optional[object] = None):

@@ -24,7 +24,6 @@ Every file is written whole or not at all; the same seed writes the same
 bytes. No torch.
 """
 import contextlib
-import functools
 import hashlib
 import json
 import math
@@ -91,8 +90,7 @@ def _check_scale(size_scale: float) -> None:
 
 def render(obj: str, motion: str, seed: int,
            size_scale: float = 1.0) -> Tuple[List[np.ndarray], int]:
-    """The BGR frames and frame rate of one clip, all drawn from
-    ``seed``."""
+    """The BGR frames and frame rate of one clip, drawn from ``seed``."""
     rng = np.random.default_rng(seed)
     width, height = frame_size(SIZES[rng.integers(len(SIZES))], size_scale)
     num_frames = int(rng.integers(ACTION_FRAMES[0], ACTION_FRAMES[1] + 1))
@@ -147,14 +145,13 @@ def _clean_frames(obj: str, motion: str, rng: np.random.Generator,
         if obj == 'circle':  # 4 fractional bits: sub-pixel positions
             cv2.circle(frame, tuple(np.round(center * 16).astype(int)),
                        int(round(r * 16)), color, -1, cv2.LINE_AA, 4)
-            yield frame
-            continue
-        angle = angle0 + spin.get(motion.split()[-1], 0) * t
-        phases = angle + np.arange(corners) * 2 * math.pi / corners
-        points = center + r * 1.25 * np.stack(
-            [np.cos(phases), np.sin(phases)], 1)
-        cv2.fillPoly(frame, [np.round(points * 16).astype(np.int32)], color,
-                     cv2.LINE_AA, 4)
+        else:
+            angle = angle0 + spin.get(motion.split()[-1], 0) * t
+            phases = angle + np.arange(corners) * 2 * math.pi / corners
+            points = center + r * 1.25 * np.stack(
+                [np.cos(phases), np.sin(phases)], 1)
+            cv2.fillPoly(frame, [np.round(points * 16).astype(np.int32)],
+                         color, cv2.LINE_AA, 4)
         yield frame
 
 
@@ -238,12 +235,11 @@ def _write_set(out: str, jobs: List[tuple], desc: str, workers: int,
     codec = video_codec()
     pool = (ProcessPoolExecutor(min(workers, len(jobs)))
             if workers > 1 and len(jobs) > 1 else None)
+    tasks = [(path, codec, spec) for path, spec in jobs]
     with pool or contextlib.nullcontext():
-        mapper = functools.partial(pool.map, chunksize=chunksize) if pool \
-            else map
-        for _ in tqdm(mapper(_write_job, [(path, codec, spec)
-                                          for path, spec in jobs]),
-                      total=len(jobs), desc=f'{desc} ({codec})',
+        done = (pool.map(_write_job, tasks, chunksize=chunksize) if pool
+                else map(_write_job, tasks))
+        for _ in tqdm(done, total=len(jobs), desc=f'{desc} ({codec})',
                       unit='video', mininterval=2, disable=not progress):
             pass
     for name, document in documents.items():
@@ -318,18 +314,17 @@ def plan_long(seed: int, set_name: str, labels: Sequence[str], index: int,
               duration_s: float,
               pause_s: Tuple[float, float] = DEFAULT_PAUSE_S,
               size_scale: float = 1.0) -> dict:
-    """Everything about one long video, decided before any frame is drawn.
+    """Everything about video ``index`` of ``set_name``, decided before
+    any frame is drawn: ``fps``, ``width``, ``height``, ``num_frames``,
+    ``noise_seed`` and ``actions`` (``label``, ``start``, ``stop``
+    excluded, ``seed``). ValueError for pauses (seconds) not ``0 <
+    shortest <= longest``, or a ``duration_s`` that cannot hold one action
+    between two pauses.
 
     Pauses alternate with actions, each drawn as a clip of its class; a
     pause holds the next action's first frame (the last pause the last
     action's last frame), only the noise changing. The labels come in
     rounds, each a random order of all ``labels``.
-
-    Returns ``fps``, ``width``, ``height``, ``num_frames``, ``noise_seed``
-    and ``actions`` (``label``, ``start``, ``stop`` excluded, ``seed``) of
-    video ``index`` of ``set_name``; ValueError for pauses (seconds) not
-    ``0 < shortest <= longest``, or a ``duration_s`` that cannot hold one
-    action between two pauses.
     """
     low, high = pause_s
     if not 0 < low <= high:

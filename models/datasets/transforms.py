@@ -1,14 +1,12 @@
-"""Video-reading transforms that do not lose a long run to one bad file.
-
-``VideoInit`` / ``VideoDecode`` replace MMAction2's ``DecordInit`` /
-``DecordDecode``: PyAV by default (:mod:`models.datasets.pyav_frames`;
-decord's random access reads wrong frames in some videos), decord where
-PyAV cannot promise the frames, OpenCV where decord fails (it cannot copy
-frames of some widths, depending on the CPU), and errors that name the
-file. ``VideoInit`` opens files on disk by path: decord's in-memory reader
-crashes the process on truncated AVI, Matroska and WebM files. An MP4,
-MOV, Matroska or WebM file is opened once, with PyAV; decord opens it only
-where something needs decord (docs/decoding.md).
+"""Video-reading transforms that do not lose a long run to one bad file
+(docs/decoding.md). ``VideoInit`` / ``VideoDecode`` replace MMAction2's
+``DecordInit`` / ``DecordDecode``: PyAV by default (decord's random access
+reads wrong frames in some videos), decord where PyAV cannot promise the
+frames, OpenCV where decord fails (it cannot copy frames of some widths,
+depending on the CPU), and errors that name the file. Files on disk are
+opened by path (decord's in-memory reader crashes the process on truncated
+AVI, Matroska and WebM files); an MP4, MOV, Matroska or WebM file once,
+with PyAV, and by decord only where something needs decord.
 """
 import functools
 import importlib.util
@@ -49,14 +47,6 @@ def describe_read_error(filename: str, error: BaseException) -> str:
             f'not a video ({type(error).__name__}: '
             f'{str(error).strip()[:200]}); check that it plays, or copy or '
             'download it again')
-
-
-def corrupt_message(filename: str, error: BaseException) -> str:
-    """The one-line message for a video damaged mid-stream."""
-    cause = ' '.join(str(error).split())[:160]
-    return (f'Video file {filename!r} is corrupt: the decoder met damaged '
-            f'data ({cause}), and the frames from there on would be '
-            'substitutes; copy or download it again')
 
 
 def video_path(filename: str) -> str:
@@ -165,24 +155,6 @@ class _OpenCVFrames:
         return [frames[i] for i in indices]
 
 
-class DecordCopyError(RuntimeError):
-    """decord returned a frame in a buffer of the wrong size."""
-
-
-def check_decord_frames(frames: Sequence[np.ndarray]) -> List[np.ndarray]:
-    """decord's frames, checked to be ``(H, W, 3)`` images of one size:
-    where decord cannot copy a width, a single frame comes back with its
-    padded rows taken for channels, e.g. ``(64, 96, 4)`` for a 96x64 video;
-    :class:`DecordCopyError` sends it to the fallback reader."""
-    frames = list(frames)
-    shapes = {np.shape(frame) for frame in frames}
-    if len(shapes) > 1 or any(len(s) != 3 or s[2] != 3 for s in shapes):
-        raise DecordCopyError(
-            f'decord returned frames of shape {sorted(shapes)}, not '
-            '(height, width, 3)')
-    return frames
-
-
 @TRANSFORMS.register_module()
 class VideoInit(DecordInit):
     """``DecordInit`` that opens files on disk by path, with PyAV where
@@ -248,24 +220,20 @@ class PyAVReader:
         self.video = video
         self.counts = counts
         self.num_threads = num_threads
-        self._decord = None
 
     def take_video(self) -> Optional[object]:
         """The open PyAV video, once (the caller closes it); then None."""
         video, self.video = self.video, None
         return video
 
-    @property
+    @functools.cached_property
     def decord(self) -> object:
-        """decord's reader, opened on first use."""
-        if self._decord is None:
-            video = self.take_video()
-            if video is not None:
-                video.close()
-            import decord
-            self._decord = decord.VideoReader(self.filename,
-                                              num_threads=self.num_threads)
-        return self._decord
+        """decord's reader, opened on first use (the PyAV video closed)."""
+        video = self.take_video()
+        if video is not None:
+            video.close()
+        import decord
+        return decord.VideoReader(self.filename, num_threads=self.num_threads)
 
     def __len__(self) -> int:
         return len(self.decord)
@@ -286,9 +254,8 @@ def _shown_frames(filename: str, counted: int) -> int:
         index = video_index(path)
     except Exception:  # NotSupported, or PyAV cannot read it
         return counted
-    if index['hidden'] and index['count'] + index['hidden'] == counted:
-        return index['count']
-    return counted
+    hides = index['hidden'] and index['count'] + index['hidden'] == counted
+    return index['count'] if hides else counted
 
 
 BACKENDS = ('cpu', 'pyav')
@@ -302,8 +269,7 @@ NVDEC_REMOVED = (
 
 @functools.lru_cache(maxsize=None)
 def default_backend() -> str:
-    """``'pyav'`` where PyAV is installed, else ``'cpu'`` with a
-    warning."""
+    """``'pyav'`` where PyAV is installed, else ``'cpu'``, warned."""
     if _has_av():
         return 'pyav'
     from mmengine.logging import print_log
@@ -314,13 +280,6 @@ def default_backend() -> str:
         '(docs/decoding.md); pip install av (requirements/runtime.txt)',
         logger='current', level=30)
     return 'cpu'
-
-
-class _ServedFrames:
-    """Frames PyAV decoded, in the place of a reader."""
-
-    def __init__(self, frames: np.ndarray):
-        self.frames = frames
 
 
 def _pyav_frames(results: Dict) -> Optional[List[np.ndarray]]:
@@ -369,12 +328,19 @@ class VideoDecode(DecordDecode):
 
     def _decord_load_frames(self, container: object,
                             frame_inds: np.ndarray) -> List[np.ndarray]:
-        if isinstance(container, _ServedFrames):
-            return list(container.frames)
+        if isinstance(container, list):  # decoded in transform
+            return container
         if isinstance(container, PyAVReader):
             container = container.decord
-        return check_decord_frames(
-            super()._decord_load_frames(container, frame_inds))
+        frames = super()._decord_load_frames(container, frame_inds)
+        # Where decord cannot copy a width, a frame comes back with its
+        # padded rows taken for channels, e.g. (64, 96, 4) for a 96x64
+        # video: the error sends it to the fallback reader.
+        shapes = {np.shape(frame) for frame in frames}
+        if len(shapes) > 1 or any(len(s) != 3 or s[2] != 3 for s in shapes):
+            raise RuntimeError(f'decord returned frames of shape '
+                               f'{sorted(shapes)}, not (height, width, 3)')
+        return frames
 
     def transform(self, results: Dict) -> Dict:
         """Decode the frames at ``frame_inds`` into ``imgs``."""
@@ -400,7 +366,7 @@ class VideoDecode(DecordDecode):
         if self.backend != 'cpu':
             results['decoded_by'] = frames.decoded_by
         return DecordDecode.transform(
-            self, dict(results, video_reader=_ServedFrames(imgs)))
+            self, dict(results, video_reader=list(imgs)))
 
 
 class FallbackFrames:
@@ -422,8 +388,11 @@ class FallbackFrames:
         try:
             frames = self.pyav and self.pyav(indices)
         except CorruptVideo as error:  # decord would repeat a frame
-            raise VideoReadError(corrupt_message(self.filename,
-                                                 error)) from error
+            cause = ' '.join(str(error).split())[:160]
+            raise VideoReadError(
+                f'Video file {self.filename!r} is corrupt: the decoder met '
+                f'damaged data ({cause}), and the frames from there on would '
+                'be substitutes; copy or download it again') from error
         except Exception:  # NotSupported, unreadable: decord decides
             frames = None
         if frames is not None:

@@ -6,7 +6,7 @@ from typing import Optional
 import torch
 from mmaction.datasets import VideoDataset
 from mmaction.registry import DATASETS
-from mmengine.logging import MMLogger, print_log
+from mmengine.logging import print_log
 
 from models.datasets.transforms import (VideoReadError, describe_read_error,
                                         video_path)
@@ -44,10 +44,8 @@ class TolerantVideoDataset(VideoDataset):
                 raise VideoReadError(
                     message + '; or set skip_unreadable=True on the dataset '
                     'to leave such videos out') from error
-            print_log(
-                f'Skipping unreadable video: {message}',
-                logger=MMLogger.get_current_instance(),
-                level=30)
+            print_log(f'Skipping unreadable video: {message}',
+                      logger='current', level=30)
             if not self.test_mode:
                 return None
             return self._placeholder(idx, filename)
