@@ -24,7 +24,6 @@ from mmengine.logging import print_log
 
 from models.datasets.transforms import VideoDecode, VideoInit, video_path
 from models.utils.paths import cache_home, file_version
-from models.utils.safe_io import atomic_write
 
 
 _warned = []
@@ -99,8 +98,14 @@ def _store(entry: str, frames: np.ndarray, fps: float) -> None:
     # The frame rate first: an entry whose frames exist is complete.
     for path, array in ((entry[:-4] + '.fps.npy', np.float64(fps)),
                         (entry, frames)):
-        with atomic_write(path) as f:
-            np.save(f, array)
+        tmp = f'{path}.{os.getpid()}.tmp'
+        try:
+            with open(tmp, 'wb') as f:
+                np.save(f, array)
+            os.replace(tmp, path)
+        finally:
+            if osp.exists(tmp):
+                os.remove(tmp)
 
 
 def _decode_one(cache_dir: str, filename: str) -> int:
