@@ -95,7 +95,9 @@ def load_or_decode(cache_dir: str, filename: str) -> CachedFrames:
 def _store(entry: str, frames: np.ndarray, fps: float) -> None:
     """Write a cache entry whole or not at all."""
     os.makedirs(osp.dirname(entry), exist_ok=True)
-    # The frame rate first: an entry whose frames exist is complete.
+    # The frame rate first: an entry whose frames exist is complete. No
+    # fsync (unlike safe_io.atomic_write): it doubles a write, and an entry
+    # a crash loses is decoded again.
     for path, array in ((entry[:-4] + '.fps.npy', np.float64(fps)),
                         (entry, frames)):
         tmp = f'{path}.{os.getpid()}.tmp'
