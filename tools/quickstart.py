@@ -72,7 +72,7 @@ def read_list(path: str) -> List[List[str]]:
 def parse_args(argv=None) -> argparse.Namespace:
     """The command line (bad values exit with status 2 before any work)."""
     parser = argparse.ArgumentParser(
-        description=__doc__.split('\n')[0],
+        description=__doc__.split('\n\n')[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     add = parser.add_argument
     add('--config', default=DEFAULT_CONFIG, help='the config to train')
