@@ -59,7 +59,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         help='frames per view T the model was trained with (default: 8); '
         'the first T rows of the position table are kept')
     args = parser.parse_args(argv)
-    return _original.run_conversion(
+    return load_light('models.checkpoints.conversion').run_conversion(
         args.src, args.dst,
         lambda: _original.convert_file(args.src, args.num_segs),
         args.num_segs, '--num-segs')

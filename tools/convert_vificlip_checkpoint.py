@@ -48,8 +48,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                         'the config the checkpoint holds)')
     args = parser.parse_args(argv)
 
-    conversion = load_light('models.checkpoints.original_actionclip')
-    return conversion.run_conversion(
+    return load_light('models.checkpoints.conversion').run_conversion(
         args.src, args.dst,
         lambda: load_light('models.checkpoints.vificlip').convert_file(
             args.src, args.num_frames, args.clip, args.clip_weights),

@@ -28,7 +28,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 # Relative: the tool reads this file by itself, without the package.
-from .original_actionclip import ConversionError
+from .conversion import ConversionError
 
 if TYPE_CHECKING:
     import torch
@@ -154,7 +154,7 @@ def model_config(arch, num_frames: int):
 def convert_file(src: str, num_frames: Optional[int], clip: str,
                  clip_weights: Optional[str]) -> Tuple[dict, List[str]]:
     """Convert the ViFi-CLIP checkpoint ``src`` for
-    :func:`~models.checkpoints.original_actionclip.run_conversion`: the
+    :func:`~models.checkpoints.conversion.run_conversion`: the
     checkpoint to save (``state_dict`` and ``meta`` with the recorded
     config, loaded strictly into the model it builds) and the report lines.
 
